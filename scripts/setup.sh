@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Sets up a bare Debian 12 machine for wallscope: Debian packages (as root), npm packages, the
+# TypeScript build and the explorer's static build. Idempotent and quick when nothing changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { [ "${WALLSCOPE_QUIET:-}" = 1 ] || echo "setup: $*" >&2; }
+
+# Debian packages: chromium (explorer tests), nftables (lab null routing), dnsutils (dig, for the
+# benchmark), curl, iproute2 (network namespaces), clickhouse-server (the scale store's tests).
+pkgs=(chromium nftables dnsutils curl iproute2 clickhouse-server clickhouse-client fonts-dejavu-core)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing Debian packages: ${missing[*]}"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "setup: warning: missing Debian packages (${missing[*]}); run as root to install them." >&2
+    echo "setup: the tests that need them will fail." >&2
+  fi
+fi
+
+# npm packages, exactly as locked.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+say "building (tsc)"
+# Robustness: drop compiled files whose source is gone, so a deleted test never runs stale.
+if [ -d dist/src ]; then
+  find dist/src dist/bench -name '*.js' 2>/dev/null | while read -r js; do
+    ts="${js#dist/}"; ts="${ts%.js}.ts"; [ -f "$ts" ] || rm -f "$js" "$js.map"
+  done
+fi
+npx tsc -p tsconfig.json
+if [ -f web/vite.config.ts ]; then
+  say "building the explorer (vite)"
+  npx vite build web --logLevel error
+fi

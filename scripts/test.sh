@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite: type check (the build is `tsc`, strict), the layer-direction check, then
+# every *.test.js under dist/ with node's test runner. Real components (ClickHouse) are started here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+node scripts/check-layers.mjs
+if [ -x scripts/clickhouse.sh ]; then
+  eval "$(bash scripts/clickhouse.sh start)"
+  trap 'bash scripts/clickhouse.sh stop >/dev/null 2>&1 || true' EXIT
+fi
+mapfile -t tests < <(find dist/src -name '*.test.js' | sort)
+if [ ${#tests[@]} -eq 0 ]; then echo "no tests found" >&2; exit 1; fi
+node --test --test-concurrency=2 --test-reporter=spec "$@" "${tests[@]}"

@@ -1,0 +1,29 @@
+// The `wallscope` command: parses arguments and wires the layers. No logic of its own: each
+// subcommand lives in its own file here and registers itself on the program.
+import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '../model/index.js';
+
+const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('wallscope')
+    .description('An open censorship observatory: measure, emulate, collect and explain censorship.')
+    .version(pkg.version)
+    .showHelpAfterError()
+    .configureOutput({ outputError: (s, write) => write(s) });
+  // Subcommands register here, one line each (keep the list sorted by layer).
+  return program;
+}
+
+const isMain = process.argv[1] && /wallscope(\.js)?$|cli[\\/]main\.(js|ts)$/.test(process.argv[1]);
+if (isMain) {
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch((err: unknown) => {
+      const e = err as { message?: string; exitCode?: number };
+      process.stderr.write(`wallscope: ${e.message ?? String(err)}\n`);
+      process.exit(typeof e.exitCode === 'number' ? e.exitCode : 1);
+    });
+}

@@ -1,0 +1,6 @@
+export * from './failure.js';
+export * from './measurement.js';
+export * from './verdict.js';
+export * from './scenario.js';
+export * from './observation.js';
+export * from './paths.js';
