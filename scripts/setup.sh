@@ -36,6 +36,7 @@ if [ -d dist/src ]; then
 fi
 npx tsc -p tsconfig.json
 if [ -f web/vite.config.ts ]; then
-  say "building the explorer (vite)"
+  say "type-checking and building the explorer (vite)"
+  npx tsc -p web/tsconfig.json --noEmit
   npx vite build web --logLevel error
 fi

@@ -1,0 +1,113 @@
+// The server HTTP API (docs/INTERNAL-API.md "server HTTP API"), as the explorer consumes it.
+// Same origin only: the explorer never talks to any other host.
+import type { Measurement } from '../../src/model/measurement.js';
+import type { Verdict } from '../../src/model/verdict.js';
+
+export interface MeasurementRow {
+  measurement_uid: string;
+  report_id: string;
+  input: string | null;
+  domain: string | null;
+  test_name: string;
+  probe_cc: string;
+  probe_asn: string;
+  measurement_start_time: string;
+  status: Verdict['status'];
+  blocking: false | string | null;
+  accessible: boolean | null;
+  mechanism: string | null;
+  layer: string | null;
+  confidence: number | null;
+  confirmed: boolean;
+  explanation: string;
+  anomaly: boolean;
+  failure: boolean;
+}
+
+export interface MeasurementList {
+  results: MeasurementRow[];
+  next_cursor: string | null;
+}
+
+export interface StoredMeasurementResponse {
+  measurement_uid: string;
+  measurement: Measurement;
+  verdict: Verdict;
+  analysis_version: string;
+}
+
+export interface Counts {
+  measurement_count: number;
+  ok_count: number;
+  anomaly_count: number;
+  confirmed_count: number;
+  failure_count: number;
+}
+export type AggregationRow = Counts & Record<string, string | number | null>;
+export interface Aggregation {
+  result: AggregationRow[];
+  dimension_count: number;
+}
+
+export const AXES = [
+  'measurement_start_day',
+  'probe_cc',
+  'probe_asn',
+  'category_code',
+  'domain',
+  'input',
+  'test_name',
+  'blocking_type',
+  'mechanism',
+  'layer',
+] as const;
+export type Axis = (typeof AXES)[number];
+
+/** The filter parameters both the list and the aggregation endpoints take. */
+export const FILTER_KEYS = ['probe_cc', 'probe_asn', 'domain', 'test_name', 'mechanism', 'layer', 'since', 'until'] as const;
+export type Filters = Partial<Record<(typeof FILTER_KEYS)[number] | 'blocking' | 'region', string>>;
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function apiUrl(path: string, params: Record<string, string | undefined | null> = {}): string {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') p.set(k, v);
+  const qs = p.toString();
+  // Relative to the page, so the explorer also works when served under a prefix.
+  return 'api/v1/' + path + (qs ? '?' + qs : '');
+}
+
+export async function getJSON<T>(path: string, params: Record<string, string | undefined | null> = {}, signal?: AbortSignal): Promise<T> {
+  const res = await fetch(apiUrl(path, params), { signal, headers: { accept: 'application/json' } });
+  if (!res.ok) {
+    let msg = `${res.status} ${res.statusText}`;
+    try {
+      const body = (await res.json()) as { message?: unknown; error?: unknown; code?: unknown };
+      if (typeof body.message === 'string') msg = body.message;
+      if (typeof body.code === 'string') msg = `${body.code}: ${msg}`;
+    } catch {
+      /* not JSON: keep the status line */
+    }
+    throw new ApiError(res.status, msg);
+  }
+  return (await res.json()) as T;
+}
+
+export function sumCounts(rows: Counts[]): Counts {
+  const c: Counts = { measurement_count: 0, ok_count: 0, anomaly_count: 0, confirmed_count: 0, failure_count: 0 };
+  for (const r of rows) {
+    c.measurement_count += r.measurement_count;
+    c.ok_count += r.ok_count;
+    c.anomaly_count += r.anomaly_count;
+    c.confirmed_count += r.confirmed_count;
+    c.failure_count += r.failure_count;
+  }
+  return c;
+}

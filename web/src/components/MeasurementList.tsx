@@ -1,0 +1,35 @@
+// Measurements matching filters, one page at a time (the API's cursor), newest first.
+import { useState } from 'preact/hooks';
+import { getJSON, type Filters, type MeasurementList as List } from '../api.js';
+import { useFetch } from '../useFetch.js';
+import { MeasurementTable } from './MeasurementTable.js';
+
+export function MeasurementList({ filters, caption, limit = 50 }: { filters: Filters; caption: string; limit?: number }) {
+  const key = JSON.stringify(filters);
+  const [cursors, setCursors] = useState<{ key: string; stack: Array<string | undefined> }>({ key, stack: [undefined] });
+  const stack = cursors.key === key ? cursors.stack : [undefined];
+  const cursor = stack[stack.length - 1];
+  const res = useFetch<List>(`${key}|${cursor ?? ''}`, (signal) =>
+    getJSON<List>('measurements', { ...filters, limit: String(limit), cursor }, signal),
+  );
+  if (res.state === 'loading') return <p aria-busy="true">Loading measurements…</p>;
+  if (res.state === 'error') return <p role="alert" class="error">Could not load measurements: {res.error}</p>;
+  const page = stack.length;
+  return (
+    <section class="mlist" aria-label={caption}>
+      <MeasurementTable rows={res.data.results} caption={`${caption}${page > 1 ? ` (page ${page})` : ''}`} />
+      <div class="pager">
+        {page > 1 && (
+          <button type="button" onClick={() => setCursors({ key, stack: stack.slice(0, -1) })}>
+            Previous page
+          </button>
+        )}
+        {res.data.next_cursor && (
+          <button type="button" onClick={() => setCursors({ key, stack: [...stack, res.data.next_cursor ?? undefined] })}>
+            Next page
+          </button>
+        )}
+      </div>
+    </section>
+  );
+}

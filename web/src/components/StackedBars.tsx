@@ -1,0 +1,157 @@
+// Stacked bars (ok, anomaly, confirmed, failure) drawn with uPlot. uPlot has no stacking of its
+// own: each series is the running total up to that class, drawn from the tallest down so every
+// class shows as its own band. On top of the canvas, one transparent button per bar: a bar is
+// clickable and reachable by keyboard, and screen readers hear its counts.
+import { useLayoutEffect, useRef, useState } from 'preact/hooks';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import type { Counts } from '../api.js';
+import { COUNT_COLOR, COUNT_KEYS, COUNT_LABEL, fmtInt, type CountKey } from '../format.js';
+
+export interface Bar {
+  /** x value: unix seconds for time axes, index for categories. */
+  x: number;
+  label: string;
+  counts: Counts;
+}
+
+interface Props {
+  title: string;
+  bars: Bar[];
+  time: boolean;
+  /** Width of one bar in x units (seconds for time axes, 1 for categories). */
+  step: number;
+  selected?: number | null;
+  onSelect?: (i: number) => void;
+}
+
+const VALUE: Record<CountKey, keyof Counts> = {
+  ok: 'ok_count',
+  anomaly: 'anomaly_count',
+  confirmed: 'confirmed_count',
+  failure: 'failure_count',
+};
+
+export function StackedBars({ title, bars, time, step, selected, onSelect }: Props) {
+  const host = useRef<HTMLDivElement>(null); // uPlot's own; preact renders nothing inside it
+  const wrap = useRef<HTMLDivElement>(null);
+  const [slots, setSlots] = useState<Array<{ left: number; width: number; top: number; height: number }>>([]);
+
+  useLayoutEffect(() => {
+    const el = host.current;
+    const box = wrap.current;
+    if (!el || !box || bars.length === 0) return;
+    const xs = bars.map((b) => b.x);
+    // Running totals, bottom class first.
+    const cum: number[][] = [];
+    let run = bars.map(() => 0);
+    for (const k of COUNT_KEYS) {
+      run = run.map((v, i) => v + (bars[i]!.counts[VALUE[k]] ?? 0));
+      cum.push(run);
+    }
+    const drawOrder = [...COUNT_KEYS].reverse(); // tallest (total) first
+    const series: uPlot.Series[] = [
+      {},
+      ...drawOrder.map((k) => ({
+        label: COUNT_LABEL[k],
+        fill: COUNT_COLOR[k],
+        stroke: COUNT_COLOR[k],
+        width: 0,
+        paths: uPlot.paths.bars!({ size: [0.8, 80], align: 0 }),
+        points: { show: false },
+      })),
+    ];
+    const data: uPlot.AlignedData = [xs, ...drawOrder.map((k) => cum[COUNT_KEYS.indexOf(k)]!)];
+    const minX = Math.min(...xs) - step / 2;
+    const maxX = Math.max(...xs) + step / 2;
+    const width = Math.max(320, box.clientWidth || 800);
+    const opts: uPlot.Options = {
+      width,
+      height: 260,
+      legend: { show: false },
+      cursor: { show: false },
+      select: { show: false, left: 0, top: 0, width: 0, height: 0 },
+      scales: {
+        x: { time, range: () => [minX, maxX] },
+        y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.05] },
+      },
+      axes: [
+        time
+          ? { stroke: '#24292f', grid: { show: false } }
+          : {
+              stroke: '#24292f',
+              grid: { show: false },
+              splits: () => xs,
+              values: (_u, splits) => splits.map((s) => bars[Math.round(s)]?.label ?? ''),
+            },
+        { stroke: '#24292f', grid: { stroke: '#e5e7eb' } },
+      ],
+      series,
+      hooks: {
+        draw: [
+          (u) => {
+            const over = u.over.getBoundingClientRect();
+            const base = box.getBoundingClientRect();
+            const left0 = over.left - base.left;
+            const top0 = over.top - base.top;
+            const w = Math.max(6, Math.abs(u.valToPos(xs[0]! + step, 'x') - u.valToPos(xs[0]!, 'x')) * 0.9);
+            setSlots(
+              xs.map((x) => ({
+                left: left0 + u.valToPos(x, 'x') - w / 2,
+                width: w,
+                top: top0,
+                height: over.height,
+              })),
+            );
+          },
+        ],
+      },
+    };
+    const plot = new uPlot(opts, data, el);
+    return () => plot.destroy();
+  }, [bars, time, step]);
+
+
+  if (bars.length === 0) return <p class="empty">No measurements match.</p>;
+  return (
+    <figure class="chart">
+      <figcaption>
+        <span class="chart-title">{title}</span>
+        <span class="legend" aria-hidden="true">
+          {COUNT_KEYS.map((k) => (
+            <span key={k} class="legend-item">
+              <span class="swatch" style={{ background: COUNT_COLOR[k] }} />
+              {COUNT_LABEL[k]}
+            </span>
+          ))}
+        </span>
+      </figcaption>
+      <div class="chart-host" ref={wrap}>
+        <div ref={host} />
+        <div class="bar-slots" role="group" aria-label={`${title}: one button per bar`}>
+          {slots.map((s, i) => {
+            const b = bars[i];
+            if (!b) return null;
+            const c = b.counts;
+            const text = `${b.label}: ${fmtInt(c.measurement_count)} measurements, ${fmtInt(c.ok_count)} ok, ${fmtInt(
+              c.anomaly_count,
+            )} anomalies, ${fmtInt(c.confirmed_count)} confirmed, ${fmtInt(c.failure_count)} failures`;
+            return (
+              <button
+                key={i}
+                type="button"
+                class={'bar-slot' + (selected === i ? ' selected' : '')}
+                style={{ left: `${s.left}px`, width: `${s.width}px`, top: `${s.top}px`, height: `${s.height}px` }}
+                aria-label={text}
+                aria-pressed={selected === i}
+                title={text}
+                data-bar={b.label}
+                onClick={() => onSelect?.(i)}
+              />
+            );
+          })}
+        </div>
+      </div>
+    </figure>
+  );
+}

@@ -1,0 +1,78 @@
+// Per-bucket stacked counts over time for a filter, and the measurements behind a clicked bar.
+// The selected bucket lives in the hash (`bucket=2026-11-20`), so the drill-down is a permalink.
+import { getJSON, type Aggregation, type Filters } from '../api.js';
+import { bucketEnd, dayOf, dayToUnix, grainSeconds } from '../format.js';
+import { href, navigate, paramsObject } from '../router.js';
+import { useFetch } from '../useFetch.js';
+import { MeasurementList } from './MeasurementList.js';
+import { StackedBars, type Bar } from './StackedBars.js';
+
+interface Series {
+  grain: string;
+  bars: Bar[];
+}
+
+/** Day grain unless told; a span over ~6 months switches to weeks, over ~2 years to months. */
+async function loadSeries(filters: Filters, grain: string | null, signal: AbortSignal): Promise<Series> {
+  const get = (g: string) => getJSON<Aggregation>('aggregation', { ...filters, axis_x: 'measurement_start_day', time_grain: g }, signal);
+  let g = grain || 'day';
+  let agg = await get(g);
+  const toBars = (a: Aggregation): Bar[] =>
+    a.result
+      .map((r) => ({ day: dayOf(r.measurement_start_day), r }))
+      .filter((x): x is { day: string; r: (typeof a.result)[number] } => x.day !== null)
+      .sort((x, y) => (x.day < y.day ? -1 : x.day > y.day ? 1 : 0))
+      .map(({ day, r }) => ({ x: dayToUnix(day), label: day, counts: r }));
+  let bars = toBars(agg);
+  if (!grain && bars.length > 1) {
+    const span = (bars[bars.length - 1]!.x - bars[0]!.x) / 86400;
+    const auto = span > 730 ? 'month' : span > 183 ? 'week' : 'day';
+    if (auto !== 'day') {
+      g = auto;
+      agg = await get(g);
+      bars = toBars(agg);
+    }
+  }
+  return { grain: g, bars };
+}
+
+export function TimeSeries({ path, params, filters, title }: { path: string[]; params: URLSearchParams; filters: Filters; title: string }) {
+  const grainParam = params.get('time_grain');
+  const key = JSON.stringify(filters) + '|' + (grainParam ?? '');
+  const res = useFetch<Series>(key, (signal) => loadSeries(filters, grainParam, signal));
+  const bucket = params.get('bucket');
+  if (res.state === 'loading') return <p aria-busy="true">Loading time series…</p>;
+  if (res.state === 'error') return <p role="alert" class="error">Could not load the time series: {res.error}</p>;
+  const { bars, grain } = res.data;
+  const selected = bucket ? bars.findIndex((b) => b.label === bucket) : -1;
+  const select = (i: number) => {
+    const b = bars[i];
+    if (b) navigate(href(path, { ...paramsObject(params), bucket: b.label, bucket_grain: grain }));
+  };
+  const bucketGrain = params.get('bucket_grain') || grain;
+  return (
+    <>
+      <StackedBars title={`${title} per ${grain}`} bars={bars} time step={grainSeconds(grain)} selected={selected >= 0 ? selected : null} onSelect={select} />
+      <p class="chart-help">Select a bar (click, or Tab to it and press Enter) to list the measurements behind it.</p>
+      {bucket && dayOf(bucket) ? (
+        <>
+          <h2 id="bucket-heading">
+            Measurements of the {bucketGrain} starting {bucket}{' '}
+            <a class="small" href={href(path, { ...paramsObject(params), bucket: undefined, bucket_grain: undefined })}>
+              (clear)
+            </a>
+          </h2>
+          <MeasurementList
+            filters={{ ...filters, since: bucket, until: bucketEnd(bucket, bucketGrain) }}
+            caption={`Measurements of the ${bucketGrain} starting ${bucket}`}
+          />
+        </>
+      ) : (
+        <>
+          <h2>Latest measurements</h2>
+          <MeasurementList filters={filters} caption="Latest measurements" limit={25} />
+        </>
+      )}
+    </>
+  );
+}
