@@ -1,12 +1,18 @@
 // The lab's scenario format (DESIGN.md "Scenario format"): a contract users and outside
 // evaluators write files against. Parsing and located validation live in src/lab/scenario.ts;
-// these are the validated, typed shapes.
+// these are the validated, typed shapes. Keys beyond DESIGN.md (site behaviours, ISP resolver
+// behaviours) are wallscope extensions documented in scenarios/README.md.
 import type { Layer, Mechanism } from './verdict.js';
 
 export interface PageSpec {
   title?: string;
   bytes?: number;
 }
+
+/** How a site's certificate is made (extension, for the QA cases). */
+export type CertKind = 'valid' | 'expired' | 'wrong-name' | 'untrusted';
+/** A site that fails for everyone (extension): what a client sees when it connects. */
+export type SiteDown = 'refused' | 'timeout' | 'reset' | 'eof' | 'nxdomain';
 
 export interface SiteSpec {
   domain: string;
@@ -15,6 +21,24 @@ export interface SiteSpec {
   https?: boolean; // default true
   /** Lab addresses (127.0.0.0/8 in loopback mode); assigned by the lab when absent. */
   addresses?: string[];
+  /** Extension: certificate served over https (default valid, issued by the lab CA). */
+  cert?: CertKind;
+  /** Extension: the site is down for everyone (the helper sees it too). */
+  down?: SiteDown;
+  /** Extension: every request is answered by a 302 to this URL. */
+  redirect?: string;
+}
+
+/** Extension: the ISP resolver's own behaviour for names matching the rules (layer isp). */
+export interface IspResolverSpec {
+  nxdomain?: string[];
+  servfail?: string[];
+  /** Answer with a bogon (10.10.34.35, as seen in the field). */
+  bogon?: string[];
+  /** Answer with 127.0.0.1 (localhost hijack). */
+  localhost?: string[];
+  /** Answer with no address (NOERROR, empty answer section). */
+  nodata?: string[];
 }
 
 export interface DnsInjectionSpec {
@@ -27,6 +51,7 @@ export interface DnsInjectionSpec {
 }
 
 export type ResetFingerprint = 'gfw-type-1' | 'gfw-type-2' | 'gfw-type-3' | 'henan';
+export const RESET_FINGERPRINTS: readonly ResetFingerprint[] = ['gfw-type-1', 'gfw-type-2', 'gfw-type-3', 'henan'];
 
 export interface SniResetSpec {
   rules: string[];
@@ -81,7 +106,7 @@ export interface Scenario {
   seed: number;
   world: {
     sites: SiteSpec[];
-    resolvers: { isp: Record<string, unknown>; public: Record<string, unknown> };
+    resolvers: { isp: IspResolverSpec; public: Record<string, never> };
     helper: boolean;
   };
   censors: CensorSpec[];

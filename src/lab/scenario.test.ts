@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { sharedDir } from '../model/index.js';
+import { parseScenario, ScenarioError } from './scenario.js';
+
+function designExample(): string {
+  const md = readFileSync(join(sharedDir, 'DESIGN.md'), 'utf8');
+  const m = /### Scenario format[\s\S]*?```yaml\n([\s\S]*?)```/.exec(md);
+  assert.ok(m, 'DESIGN.md has a scenario example');
+  return m[1]!;
+}
+
+function problems(text: string): ScenarioError['problems'] {
+  try {
+    parseScenario(text, 'x.yaml');
+  } catch (e) {
+    assert.ok(e instanceof ScenarioError, String(e));
+    return e.problems;
+  }
+  assert.fail('expected a ScenarioError');
+}
+
+describe('parseScenario(text, file)', () => {
+  it('reads the DESIGN.md example exactly as written', () => {
+    const s = parseScenario(designExample(), '/tmp/design.yaml');
+    assert.equal(s.name, 'national-and-provincial');
+    assert.equal(s.seed, 1);
+    assert.deepEqual(s.world.sites.map((x) => x.domain), ['www.example.org', 'youtube.com', '011.com']);
+    assert.equal(s.world.sites[2]!.https, false);
+    assert.deepEqual(s.world.sites[0]!.page, { title: 'Example Domain', bytes: 4000 });
+    assert.equal(s.world.helper, true);
+    assert.deepEqual(s.censors.map((c) => [c.name, c.layer]), [['henan', 'regional'], ['gfw', 'national']]);
+    const gfw = s.censors[1]!;
+    assert.deepEqual(gfw.dns_injection, { rules: ['(^|\\.)youtube\\.com$'], injectors: 2, pool: ['31.13.94.37', '157.240.17.35', '199.59.148.96'], lead_ms: 20 });
+    assert.deepEqual(gfw.sni_reset, { rules: ['(^|\\.)youtube\\.com$'], fingerprint: 'gfw-type-2', residual_s: 180 });
+    assert.deepEqual(gfw.http_reset, { host_rules: ['(^|\\.)youtube\\.com$'], keywords: ['falun'], residual_s: 90 });
+    assert.deepEqual(gfw.null_route, ['blocked.example']);
+    assert.deepEqual(gfw.throttle, { sni_rules: ['^video\\.example$'], kbps: 8 });
+    assert.deepEqual(s.targets, [
+      { url: 'https://youtube.com/' },
+      { url: 'http://011.com/', expect: { blocking: 'http-failure', mechanism: 'http.reset', layer: 'regional' } },
+    ]);
+    assert.equal(s.source, '/tmp/design.yaml');
+  });
+
+  it('rejects an unknown key with its file, line and column', () => {
+    const p = problems('name: a\nworld:\n  sites:\n    - domain: a.example\n      titel: x\n');
+    assert.equal(p.length, 1);
+    assert.deepEqual([p[0]!.file, p[0]!.line, p[0]!.col, p[0]!.path], ['x.yaml', 5, 7, 'world.sites[0].titel']);
+    assert.match(p[0]!.message, /unknown key 'titel'/);
+  });
+
+  it('reports every problem at once, each located', () => {
+    const p = problems(
+      [
+        'name: a',
+        'world:',
+        '  sites: [{ domain: a.example }, { domain: a.example }]',
+        'censors:',
+        '  - name: gfw',
+        '    layer: continental',
+        '  - name: h',
+        '    layer: regional',
+        "    sni_reset: { rules: ['(unclosed'] }",
+        '    sampling: 2',
+      ].join('\n'),
+    );
+    const byPath = new Map(p.map((x) => [x.path, x]));
+    assert.match(byPath.get('censors[0].layer')!.message, /one of national, regional, isp/);
+    assert.equal(byPath.get('censors[0].layer')!.line, 6);
+    assert.match(byPath.get('censors[1].sni_reset.rules[0]')!.message, /regular expression/);
+    assert.equal(byPath.get('censors[1].sampling')!.line, 10);
+    assert.ok(p.some((x) => /declared twice/.test(x.message)));
+  });
+
+  it('locates YAML syntax errors', () => {
+    const p = problems('name: a\nworld:\n  sites: [\n');
+    assert.ok(p[0]!.line >= 3, JSON.stringify(p));
+    assert.match(p[0]!.message, /^YAML:/);
+  });
+
+  it('requires name and world, and targets of the world unless they carry an expect', () => {
+    assert.ok(problems('seed: 1\n').some((x) => /missing required key 'name'/.test(x.message)));
+    const p = problems('name: a\nworld: { sites: [{ domain: a.example }] }\ntargets: [https://b.example/]\n');
+    assert.match(p[0]!.message, /not a site of this world/);
+    const s = parseScenario('name: a\nworld: { sites: [{ domain: a.example }] }\ntargets: [{ url: "https://b.example/", expect: { blocking: false } }]\n', 'x.yaml');
+    assert.equal(s.targets![0]!.expect!.blocking, false);
+  });
+
+  it('validates the extension keys (site behaviours, ISP resolver)', () => {
+    const s = parseScenario(
+      "name: a\nworld:\n  sites: [{ domain: a.example, cert: expired, down: refused, redirect: 'http://b.example/' }]\n  resolvers: { isp: { nxdomain: ['^a\\.'] }, public: {} }\n",
+      'x.yaml',
+    );
+    assert.deepEqual(s.world.sites[0], { domain: 'a.example', cert: 'expired', down: 'refused', redirect: 'http://b.example/' });
+    assert.deepEqual(s.world.resolvers.isp, { nxdomain: ['^a\\.'] });
+    const p = problems("name: a\nworld:\n  sites: [{ domain: a.example, cert: selfsigned }]\n  resolvers: { isp: { hijack: [] } }\n");
+    assert.equal(p.length, 2);
+  });
+});

@@ -1,0 +1,435 @@
+// Reads a scenario file (DESIGN.md "Scenario format") into the typed Scenario of src/model, with
+// located errors: every problem names the file, the line and column, the key path and what is
+// wrong. Unknown keys are rejected, so a typo never silently turns a censor off.
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair } from 'yaml';
+import {
+  isLayer,
+  isMechanism,
+  LAYERS,
+  MECHANISMS,
+  RESET_FINGERPRINTS,
+  type BlockpageSpec,
+  type CensorSpec,
+  type DnsInjectionSpec,
+  type HttpResetSpec,
+  type IspResolverSpec,
+  type PageSpec,
+  type ResetFingerprint,
+  type Scenario,
+  type SiteSpec,
+  type SniResetSpec,
+  type TargetExpectation,
+  type TargetSpec,
+  type ThrottleSpec,
+} from '../model/index.js';
+
+export interface ScenarioProblem {
+  file: string;
+  line: number;
+  col: number;
+  path: string;
+  message: string;
+}
+
+export class ScenarioError extends Error {
+  readonly code = 'WALLSCOPE_SCENARIO_INVALID';
+  constructor(readonly problems: ScenarioProblem[]) {
+    super(problems.map((p) => `${p.file}:${p.line}:${p.col}: ${p.path ? p.path + ': ' : ''}${p.message}`).join('\n'));
+    this.name = 'ScenarioError';
+  }
+}
+
+const BLOCKINGS = ['dns', 'tcp_ip', 'http-failure', 'http-diff'] as const;
+
+/** Walks the YAML tree, turning nodes into typed values and collecting located problems. */
+class Reader {
+  readonly problems: ScenarioProblem[] = [];
+  constructor(
+    private readonly file: string,
+    private readonly lines: LineCounter,
+  ) {}
+
+  fail(node: Node | null | undefined, path: string, message: string, offset = 0): void {
+    const at = node?.range?.[0] ?? offset;
+    const pos = this.lines.linePos(at);
+    this.problems.push({ file: this.file, line: pos.line, col: pos.col, path, message });
+  }
+
+  /** A mapping with only the given keys; returns key -> node. */
+  map(node: Node | null | undefined, path: string, allowed: readonly string[], required: readonly string[] = []): Map<string, Node> | null {
+    const out = new Map<string, Node>();
+    if (!isMap(node)) {
+      this.fail(node, path, `expected a mapping with keys ${allowed.join(', ')}`);
+      return null;
+    }
+    for (const pair of node.items as Pair<Node, Node>[]) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : null;
+      const kpath = path ? `${path}.${key}` : String(key);
+      if (key === null) {
+        this.fail(pair.key, path, 'keys must be plain strings');
+        continue;
+      }
+      if (!allowed.includes(key)) {
+        this.fail(pair.key, kpath, `unknown key '${key}' (allowed: ${allowed.join(', ')})`);
+        continue;
+      }
+      if (out.has(key)) {
+        this.fail(pair.key, kpath, `duplicate key '${key}'`);
+        continue;
+      }
+      out.set(key, pair.value as Node);
+    }
+    for (const r of required) if (!out.has(r)) this.fail(node, path, `missing required key '${r}'`);
+    return out;
+  }
+
+  str(node: Node | null | undefined, path: string): string | undefined {
+    if (isScalar(node) && typeof node.value === 'string' && node.value.length > 0) return node.value;
+    this.fail(node, path, 'expected a non-empty string');
+    return undefined;
+  }
+
+  num(node: Node | null | undefined, path: string, min: number, max: number, integer = false): number | undefined {
+    if (isScalar(node) && typeof node.value === 'number' && Number.isFinite(node.value)) {
+      const v = node.value;
+      if (v < min || v > max) this.fail(node, path, `expected a number from ${min} to ${max}, got ${v}`);
+      else if (integer && !Number.isInteger(v)) this.fail(node, path, `expected a whole number, got ${v}`);
+      else return v;
+      return undefined;
+    }
+    this.fail(node, path, `expected a number from ${min} to ${max}`);
+    return undefined;
+  }
+
+  bool(node: Node | null | undefined, path: string): boolean | undefined {
+    if (isScalar(node) && typeof node.value === 'boolean') return node.value;
+    this.fail(node, path, 'expected true or false');
+    return undefined;
+  }
+
+  oneOf<T extends string>(node: Node | null | undefined, path: string, values: readonly T[]): T | undefined {
+    if (isScalar(node) && typeof node.value === 'string' && (values as readonly string[]).includes(node.value)) return node.value as T;
+    this.fail(node, path, `expected one of ${values.join(', ')}`);
+    return undefined;
+  }
+
+  seq(node: Node | null | undefined, path: string): Node[] {
+    if (isSeq(node)) return node.items as Node[];
+    this.fail(node, path, 'expected a list');
+    return [];
+  }
+
+  strings(node: Node | null | undefined, path: string): string[] {
+    return this.seq(node, path)
+      .map((n, i) => this.str(n, `${path}[${i}]`))
+      .filter((s): s is string => s !== undefined);
+  }
+
+  /** Regexes over names, checked to compile (matched case-insensitively, as the censors do). */
+  rules(node: Node | null | undefined, path: string): string[] {
+    const items = this.seq(node, path);
+    const out: string[] = [];
+    items.forEach((n, i) => {
+      const s = this.str(n, `${path}[${i}]`);
+      if (s === undefined) return;
+      try {
+        new RegExp(s, 'i');
+        out.push(s);
+      } catch (e) {
+        this.fail(n, `${path}[${i}]`, `not a valid regular expression: ${(e as Error).message}`);
+      }
+    });
+    return out;
+  }
+}
+
+const DOMAIN_RE = /^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/i;
+
+function readPage(r: Reader, node: Node, path: string): PageSpec | undefined {
+  const m = r.map(node, path, ['title', 'bytes']);
+  if (!m) return undefined;
+  const page: PageSpec = {};
+  if (m.has('title')) page.title = r.str(m.get('title'), `${path}.title`);
+  if (m.has('bytes')) page.bytes = r.num(m.get('bytes'), `${path}.bytes`, 0, 64 * 1024 * 1024, true);
+  return page;
+}
+
+function readSite(r: Reader, node: Node, path: string): SiteSpec | undefined {
+  const m = r.map(node, path, ['domain', 'page', 'http', 'https', 'addresses', 'cert', 'down', 'redirect'], ['domain']);
+  if (!m) return undefined;
+  const domain = r.str(m.get('domain'), `${path}.domain`);
+  if (domain === undefined) return undefined;
+  if (!DOMAIN_RE.test(domain)) r.fail(m.get('domain'), `${path}.domain`, `'${domain}' is not a domain name`);
+  const site: SiteSpec = { domain: domain.toLowerCase() };
+  if (m.has('page')) site.page = readPage(r, m.get('page')!, `${path}.page`);
+  if (m.has('http')) site.http = r.bool(m.get('http'), `${path}.http`);
+  if (m.has('https')) site.https = r.bool(m.get('https'), `${path}.https`);
+  if (m.has('addresses')) {
+    const addrs = r.strings(m.get('addresses'), `${path}.addresses`);
+    r.seq(m.get('addresses'), `${path}.addresses`).forEach((n, i) => {
+      const a = isScalar(n) ? String(n.value) : '';
+      if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a) || a.split('.').some((x) => Number(x) > 255))
+        r.fail(n, `${path}.addresses[${i}]`, `'${a}' is not a lab address (loopback mode uses 127.0.0.0/8)`);
+    });
+    site.addresses = addrs;
+  }
+  if (m.has('cert')) site.cert = r.oneOf(m.get('cert'), `${path}.cert`, ['valid', 'expired', 'wrong-name', 'untrusted'] as const);
+  if (m.has('down')) site.down = r.oneOf(m.get('down'), `${path}.down`, ['refused', 'timeout', 'reset', 'eof', 'nxdomain'] as const);
+  if (m.has('redirect')) {
+    const u = r.str(m.get('redirect'), `${path}.redirect`);
+    if (u !== undefined) {
+      site.redirect = u;
+      try {
+        new URL(u);
+      } catch {
+        // A broken Location is a legitimate QA case; only an empty one is an error.
+      }
+    }
+  }
+  if (site.http === false && site.https === false) r.fail(node, path, 'a site must be served over http or https (both are false)');
+  return site;
+}
+
+function readIsp(r: Reader, node: Node, path: string): IspResolverSpec {
+  const keys = ['nxdomain', 'servfail', 'bogon', 'localhost', 'nodata'] as const;
+  const m = r.map(node, path, keys);
+  const out: IspResolverSpec = {};
+  if (!m) return out;
+  for (const k of keys) if (m.has(k)) out[k] = r.rules(m.get(k), `${path}.${k}`);
+  return out;
+}
+
+function readDnsInjection(r: Reader, node: Node, path: string): DnsInjectionSpec | undefined {
+  const m = r.map(node, path, ['rules', 'injectors', 'pool', 'lead_ms', 'ttl'], ['rules']);
+  if (!m) return undefined;
+  const spec: DnsInjectionSpec = { rules: r.rules(m.get('rules'), `${path}.rules`) };
+  if (m.has('injectors')) spec.injectors = r.num(m.get('injectors'), `${path}.injectors`, 1, 16, true);
+  if (m.has('pool')) {
+    const p = m.get('pool')!;
+    if (isSeq(p)) {
+      spec.pool = r.strings(p, `${path}.pool`);
+      (p.items as Node[]).forEach((n, i) => {
+        const a = isScalar(n) ? String(n.value) : '';
+        if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(a) && !a.includes(':')) r.fail(n, `${path}.pool[${i}]`, `'${a}' is not an IP address`);
+      });
+      if (spec.pool.length === 0) r.fail(p, `${path}.pool`, 'the forged pool is empty');
+    } else spec.pool = r.str(p, `${path}.pool`);
+  }
+  if (m.has('lead_ms')) spec.lead_ms = r.num(m.get('lead_ms'), `${path}.lead_ms`, 0, 5000);
+  if (m.has('ttl')) {
+    const t = m.get('ttl')!;
+    spec.ttl = isSeq(t)
+      ? (t.items as Node[]).map((n, i) => r.num(n, `${path}.ttl[${i}]`, 0, 2 ** 31 - 1, true)).filter((x): x is number => x !== undefined)
+      : r.num(t, `${path}.ttl`, 0, 2 ** 31 - 1, true);
+  }
+  return spec;
+}
+
+function readCensor(r: Reader, node: Node, path: string): CensorSpec | undefined {
+  const m = r.map(
+    node,
+    path,
+    ['name', 'layer', 'sampling', 'dns_injection', 'sni_reset', 'http_reset', 'null_route', 'blockpage', 'throttle'],
+    ['name', 'layer'],
+  );
+  if (!m) return undefined;
+  const name = r.str(m.get('name'), `${path}.name`);
+  const layer = r.oneOf(m.get('layer'), `${path}.layer`, ['national', 'regional', 'isp'] as const);
+  if (name === undefined || layer === undefined) return undefined;
+  const c: CensorSpec = { name, layer };
+  if (m.has('sampling')) c.sampling = r.num(m.get('sampling'), `${path}.sampling`, 0, 1);
+  if (m.has('dns_injection')) c.dns_injection = readDnsInjection(r, m.get('dns_injection')!, `${path}.dns_injection`);
+  if (m.has('sni_reset')) {
+    const p = `${path}.sni_reset`;
+    const s = r.map(m.get('sni_reset'), p, ['rules', 'fingerprint', 'residual_s'], ['rules']);
+    if (s) {
+      const spec: SniResetSpec = { rules: r.rules(s.get('rules'), `${p}.rules`) };
+      if (s.has('fingerprint')) spec.fingerprint = r.oneOf<ResetFingerprint>(s.get('fingerprint'), `${p}.fingerprint`, RESET_FINGERPRINTS);
+      if (s.has('residual_s')) spec.residual_s = r.num(s.get('residual_s'), `${p}.residual_s`, 0, 86400);
+      c.sni_reset = spec;
+    }
+  }
+  if (m.has('http_reset')) {
+    const p = `${path}.http_reset`;
+    const s = r.map(m.get('http_reset'), p, ['host_rules', 'keywords', 'residual_s']);
+    if (s) {
+      const spec: HttpResetSpec = {};
+      if (s.has('host_rules')) spec.host_rules = r.rules(s.get('host_rules'), `${p}.host_rules`);
+      if (s.has('keywords')) spec.keywords = r.strings(s.get('keywords'), `${p}.keywords`);
+      if (s.has('residual_s')) spec.residual_s = r.num(s.get('residual_s'), `${p}.residual_s`, 0, 86400);
+      if (!spec.host_rules && !spec.keywords) r.fail(m.get('http_reset'), p, 'needs host_rules or keywords');
+      c.http_reset = spec;
+    }
+  }
+  if (m.has('null_route')) c.null_route = r.strings(m.get('null_route'), `${path}.null_route`);
+  if (m.has('blockpage')) {
+    const p = `${path}.blockpage`;
+    const s = r.map(m.get('blockpage'), p, ['host_rules', 'page'], ['host_rules']);
+    if (s) {
+      const spec: BlockpageSpec = { host_rules: r.rules(s.get('host_rules'), `${p}.host_rules`) };
+      if (s.has('page')) spec.page = readPage(r, s.get('page')!, `${p}.page`);
+      c.blockpage = spec;
+    }
+  }
+  if (m.has('throttle')) {
+    const p = `${path}.throttle`;
+    const s = r.map(m.get('throttle'), p, ['sni_rules', 'host_rules', 'kbps'], ['kbps']);
+    if (s) {
+      const spec: ThrottleSpec = { kbps: r.num(s.get('kbps'), `${p}.kbps`, 0.1, 1e7) ?? 1 };
+      if (s.has('sni_rules')) spec.sni_rules = r.rules(s.get('sni_rules'), `${p}.sni_rules`);
+      if (s.has('host_rules')) spec.host_rules = r.rules(s.get('host_rules'), `${p}.host_rules`);
+      if (!spec.sni_rules && !spec.host_rules) r.fail(m.get('throttle'), p, 'needs sni_rules or host_rules');
+      c.throttle = spec;
+    }
+  }
+  return c;
+}
+
+function readExpect(r: Reader, node: Node, path: string): TargetExpectation | undefined {
+  const m = r.map(node, path, ['blocking', 'accessible', 'mechanism', 'layer']);
+  if (!m) return undefined;
+  const e: TargetExpectation = {};
+  if (m.has('blocking')) {
+    const n = m.get('blocking');
+    if (isScalar(n) && (n.value === false || n.value === null)) e.blocking = n.value as false | null;
+    else e.blocking = r.oneOf(n, `${path}.blocking`, BLOCKINGS);
+  }
+  if (m.has('accessible')) {
+    const n = m.get('accessible');
+    if (isScalar(n) && n.value === null) e.accessible = null;
+    else e.accessible = r.bool(n, `${path}.accessible`);
+  }
+  if (m.has('mechanism')) {
+    const n = m.get('mechanism');
+    if (isScalar(n) && isMechanism(n.value)) e.mechanism = n.value;
+    else r.fail(n, `${path}.mechanism`, `expected one of ${MECHANISMS.join(', ')}`);
+  }
+  if (m.has('layer')) {
+    const n = m.get('layer');
+    if (isScalar(n) && n.value === null) e.layer = null;
+    else if (isScalar(n) && isLayer(n.value)) e.layer = n.value;
+    else r.fail(n, `${path}.layer`, `expected one of ${LAYERS.join(', ')} or null`);
+  }
+  return e;
+}
+
+function readTarget(r: Reader, node: Node, path: string): TargetSpec | undefined {
+  let url: string | undefined;
+  let expect: TargetExpectation | undefined;
+  let urlNode: Node | null | undefined = node;
+  if (isScalar(node)) url = r.str(node, path);
+  else {
+    const m = r.map(node, path, ['url', 'expect'], ['url']);
+    if (!m) return undefined;
+    urlNode = m.get('url');
+    url = r.str(urlNode, `${path}.url`);
+    if (m.has('expect')) expect = readExpect(r, m.get('expect')!, `${path}.expect`);
+  }
+  if (url === undefined) return undefined;
+  try {
+    const u = new URL(url);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') r.fail(urlNode, path, `'${url}' is not an http or https URL`);
+  } catch {
+    r.fail(urlNode, path, `'${url}' is not a URL`);
+  }
+  return expect ? { url, expect } : { url };
+}
+
+/** Parses and validates a scenario. Throws ScenarioError listing every problem with its position. */
+export function parseScenario(text: string, file: string): Scenario {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
+  const r = new Reader(file, lines);
+  for (const e of doc.errors) {
+    const pos = lines.linePos(e.pos[0]);
+    r.problems.push({ file, line: pos.line, col: pos.col, path: '', message: `YAML: ${e.message.split('\n')[0]}` });
+  }
+  if (r.problems.length) throw new ScenarioError(r.problems);
+  const root = doc.contents as Node | null;
+  const m = r.map(root, '', ['name', 'seed', 'world', 'censors', 'targets'], ['name', 'world']);
+  if (!m) throw new ScenarioError(r.problems);
+  const name = r.str(m.get('name'), 'name') ?? '';
+  const seed = m.has('seed') ? (r.num(m.get('seed'), 'seed', 0, 2 ** 32 - 1, true) ?? 0) : 0;
+  const sites: SiteSpec[] = [];
+  let isp: IspResolverSpec = {};
+  let helper = true;
+  const w = m.has('world') ? r.map(m.get('world'), 'world', ['sites', 'resolvers', 'helper'], ['sites']) : null;
+  if (w) {
+    r.seq(w.get('sites'), 'world.sites').forEach((n, i) => {
+      const s = readSite(r, n, `world.sites[${i}]`);
+      if (s) sites.push(s);
+    });
+    if (w.has('resolvers')) {
+      const rs = r.map(w.get('resolvers'), 'world.resolvers', ['isp', 'public']);
+      if (rs?.has('isp')) {
+        const n = rs.get('isp');
+        if (!(isScalar(n) && n.value === null)) isp = readIsp(r, n!, 'world.resolvers.isp');
+      }
+      if (rs?.has('public')) {
+        const n = rs.get('public');
+        if (!(isScalar(n) && n.value === null)) r.map(n, 'world.resolvers.public', []);
+      }
+    }
+    if (w.has('helper')) helper = r.bool(w.get('helper'), 'world.helper') ?? true;
+  }
+  const seen = new Set<string>();
+  sites.forEach((s, i) => {
+    if (seen.has(s.domain)) r.fail(null, `world.sites[${i}].domain`, `site '${s.domain}' is declared twice`);
+    seen.add(s.domain);
+  });
+  const censors: CensorSpec[] = [];
+  if (m.has('censors')) {
+    r.seq(m.get('censors'), 'censors').forEach((n, i) => {
+      const c = readCensor(r, n, `censors[${i}]`);
+      if (c) censors.push(c);
+    });
+  }
+  const cnames = new Set<string>();
+  for (const c of censors) {
+    if (cnames.has(c.name)) r.fail(m.get('censors'), 'censors', `censor name '${c.name}' is used twice`);
+    cnames.add(c.name);
+  }
+  let targets: TargetSpec[] | undefined;
+  if (m.has('targets')) {
+    targets = [];
+    r.seq(m.get('targets'), 'targets').forEach((n, i) => {
+      const t = readTarget(r, n, `targets[${i}]`);
+      if (t) targets!.push(t);
+    });
+    targets.forEach((t, i) => {
+      let host = '';
+      try {
+        host = new URL(t.url).hostname.toLowerCase();
+      } catch {
+        return;
+      }
+      if (!seen.has(host) && !(t.expect && Object.keys(t.expect).length)) {
+        const n = (m.get('targets') as { items?: Node[] }).items?.[i];
+        r.fail(n, `targets[${i}]`, `'${host}' is not a site of this world; declare it under world.sites or give an expect`);
+      }
+    });
+  }
+  if (r.problems.length) throw new ScenarioError(r.problems);
+  const scenario: Scenario = { name, seed, world: { sites, resolvers: { isp, public: {} }, helper }, censors };
+  if (targets) scenario.targets = targets;
+  scenario.source = isAbsolute(file) ? file : resolve(file);
+  return scenario;
+}
+
+/** Reads a scenario file; a missing or unreadable file is a ScenarioError too. */
+export function loadScenario(file: string): Scenario {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ScenarioError([{ file, line: 0, col: 0, path: '', message: `cannot read the scenario: ${(e as Error).message}` }]);
+  }
+  return parseScenario(text, resolve(file));
+}
+
+/** Resolves a path written in a scenario relative to the scenario file's folder. */
+export function scenarioPath(s: Scenario, p: string): string {
+  return isAbsolute(p) ? p : resolve(s.source ? dirname(s.source) : process.cwd(), p);
+}
