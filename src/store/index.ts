@@ -1,0 +1,18 @@
+// The store layer's public surface (docs/INTERNAL-API.md "store").
+export type {
+  MeasurementStore,
+  MeasurementRow,
+  MeasurementFilter,
+  StoredMeasurement,
+  AggregationQuery,
+  AggregationRow,
+  Axis,
+  TimeGrain,
+  PutResult,
+} from './types.js';
+export { AXES, TIME_GRAINS, StoreInputError } from './types.js';
+export { SqliteStore, SQLITE_MIGRATIONS } from './sqlite.js';
+export { ClickHouseStore, chString, CLICKHOUSE_MIGRATIONS } from './clickhouse.js';
+export { openStore, type OpenStoreOptions } from './open.js';
+export { measurementUid, parseTimeBound, parseAsn, BLOCKING_FILTERS } from './row.js';
+export { sampleMeasurement, sampleVerdict, syntheticMeasurements } from './seed.js';

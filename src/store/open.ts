@@ -1,0 +1,22 @@
+// Opens the store a command line or a server asks for: a SQLite file (default) or a ClickHouse URL.
+import { ClickHouseStore } from './clickhouse.js';
+import { SqliteStore } from './sqlite.js';
+import type { MeasurementStore } from './types.js';
+
+export interface OpenStoreOptions {
+  /** SQLite file path (default store). */
+  db?: string;
+  /** ClickHouse HTTP URL; a path component names the database (http://127.0.0.1:8123/wallscope). */
+  clickhouse?: string;
+  domainOf?: (input: string | null) => string | null;
+}
+
+export async function openStore(opts: OpenStoreOptions): Promise<MeasurementStore> {
+  if (opts.clickhouse) {
+    const u = new URL(opts.clickhouse);
+    const database = decodeURIComponent(u.pathname.replace(/^\/+|\/+$/g, '')) || 'wallscope';
+    u.pathname = '/';
+    return ClickHouseStore.open({ url: u.toString().replace(/\/$/, ''), database, domainOf: opts.domainOf });
+  }
+  return new SqliteStore(opts.db ?? 'wallscope.db', { domainOf: opts.domainOf });
+}

@@ -1,0 +1,293 @@
+// The embedded store: one SQLite file (better-sqlite3), WAL journal. Every value from a user is a
+// bound parameter; column and expression names come only from the fixed tables below.
+//
+// Durability: WAL with synchronous=NORMAL survives a crash of this process (kill -9): a commit is
+// in the OS once the call returns. An OS crash or power loss may lose the last transactions; set
+// `synchronous: 'FULL'` when that matters more than ingest rate.
+import Database from 'better-sqlite3';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import type { Measurement, Verdict } from '../model/index.js';
+import {
+  StoreInputError,
+  type AggregationQuery,
+  type AggregationRow,
+  type Axis,
+  type MeasurementFilter,
+  type MeasurementRow,
+  type MeasurementStore,
+  type PutResult,
+  type StoredMeasurement,
+  type TimeGrain,
+} from './types.js';
+import { checkBlockingFilter, decodeCursor, encodeCursor, flatten, hostOfInput, measurementUid, toApiRow, type FlatRow } from './row.js';
+
+export interface SqliteStoreOptions {
+  synchronous?: 'NORMAL' | 'FULL';
+  /** input -> domain; defaults to the host of a URL input. */
+  domainOf?: (input: string | null) => string | null;
+}
+
+/** Versioned migrations: each runs once, in order, inside a transaction. Append only. */
+export const SQLITE_MIGRATIONS: Array<{ version: number; name: string; sql: string }> = [
+  {
+    version: 1,
+    name: 'measurements, raw bodies, indexes for lists and aggregations',
+    sql: `
+      CREATE TABLE measurements (
+        uid TEXT PRIMARY KEY,
+        report_id TEXT NOT NULL,
+        input TEXT,
+        domain TEXT,
+        test_name TEXT NOT NULL,
+        probe_cc TEXT NOT NULL,
+        probe_asn INTEGER NOT NULL,
+        measurement_start_time TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        day TEXT NOT NULL,
+        status TEXT NOT NULL,
+        blocking TEXT,
+        accessible INTEGER,
+        mechanism TEXT,
+        layer TEXT,
+        confidence REAL NOT NULL,
+        confirmed INTEGER NOT NULL,
+        explanation TEXT NOT NULL,
+        category_code TEXT,
+        analysis_version TEXT NOT NULL,
+        verdict TEXT NOT NULL
+      ) WITHOUT ROWID;
+      CREATE TABLE raw_measurements (
+        uid TEXT PRIMARY KEY,
+        body BLOB NOT NULL
+      ) WITHOUT ROWID;
+      -- Lists: newest first, with the usual filters leading.
+      CREATE INDEX measurements_ts ON measurements (ts, uid);
+      CREATE INDEX measurements_domain_ts ON measurements (domain, ts);
+      CREATE INDEX measurements_asn_ts ON measurements (probe_asn, ts);
+      -- Aggregations by country over time: covering (no table lookups for the MAT counts).
+      CREATE INDEX measurements_cc_day ON measurements (probe_cc, day, status, confirmed);
+    `,
+  },
+];
+
+const COLS: Array<keyof FlatRow> = [
+  'uid', 'report_id', 'input', 'domain', 'test_name', 'probe_cc', 'probe_asn', 'measurement_start_time', 'ts', 'day',
+  'status', 'blocking', 'accessible', 'mechanism', 'layer', 'confidence', 'confirmed', 'explanation', 'category_code',
+  'analysis_version', 'verdict',
+];
+const ROW_COLS = COLS.filter((c) => c !== 'verdict' && c !== 'day').join(', ');
+
+const GRAIN_SQL: Record<TimeGrain, string> = {
+  hour: "substr(measurement_start_time, 1, 13) || ':00:00'",
+  day: 'day',
+  week: "date(day, 'weekday 0', '-6 days')", // the Monday of the week
+  month: "substr(day, 1, 7) || '-01'",
+};
+const AXIS_SQL: Record<Exclude<Axis, 'measurement_start_day'>, string> = {
+  probe_cc: 'probe_cc',
+  probe_asn: "'AS' || probe_asn",
+  category_code: 'category_code',
+  domain: 'domain',
+  input: 'input',
+  test_name: 'test_name',
+  blocking_type: 'blocking',
+  mechanism: 'mechanism',
+  layer: 'layer',
+};
+export function axisSql(axis: Axis, grain: TimeGrain): string {
+  return axis === 'measurement_start_day' ? GRAIN_SQL[grain] : AXIS_SQL[axis];
+}
+
+/** WHERE clause and its bound values. Only fixed column names appear in the text. */
+export function sqliteWhere(f: MeasurementFilter): { sql: string; params: unknown[] } {
+  const parts: string[] = [];
+  const params: unknown[] = [];
+  const eq = (col: string, v: unknown) => {
+    parts.push(`${col} = ?`);
+    params.push(v);
+  };
+  if (f.probe_cc !== undefined) eq('probe_cc', f.probe_cc);
+  if (f.probe_asn !== undefined) eq('probe_asn', f.probe_asn);
+  if (f.domain !== undefined) eq('domain', f.domain);
+  if (f.input !== undefined) eq('input', f.input);
+  if (f.test_name !== undefined) eq('test_name', f.test_name);
+  if (f.mechanism !== undefined) eq('mechanism', f.mechanism);
+  if (f.layer !== undefined) eq('layer', f.layer);
+  if (f.category_code !== undefined) eq('category_code', f.category_code);
+  if (f.since !== undefined) {
+    parts.push('ts >= ?');
+    params.push(Math.floor(f.since));
+  }
+  if (f.until !== undefined) {
+    parts.push('ts < ?');
+    params.push(Math.ceil(f.until));
+  }
+  if (f.blocking !== undefined) {
+    const b = checkBlockingFilter(f.blocking);
+    if (b === 'true') parts.push("status = 'blocked'");
+    else if (b === 'null') parts.push('blocking IS NULL');
+    else eq('blocking', b);
+  }
+  if (f.confirmed !== undefined) parts.push(f.confirmed ? "(status = 'blocked' AND confirmed = 1)" : "NOT (status = 'blocked' AND confirmed = 1)");
+  if (f.anomaly !== undefined) parts.push(f.anomaly ? "(status = 'blocked' AND confirmed = 0)" : "NOT (status = 'blocked' AND confirmed = 0)");
+  return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', params };
+}
+
+/** The MAT counts, the same expressions in both stores. */
+export const COUNTS_SQL = `COUNT(*) AS measurement_count,
+  SUM(CASE WHEN status IN ('ok', 'down') THEN 1 ELSE 0 END) AS ok_count,
+  SUM(CASE WHEN status = 'blocked' AND confirmed = 0 THEN 1 ELSE 0 END) AS anomaly_count,
+  SUM(CASE WHEN status = 'blocked' AND confirmed = 1 THEN 1 ELSE 0 END) AS confirmed_count,
+  SUM(CASE WHEN status = 'unknown' THEN 1 ELSE 0 END) AS failure_count`;
+
+export function compressBody(json: string): Buffer {
+  return deflateRawSync(Buffer.from(json, 'utf8'), { level: 3 });
+}
+export function decompressBody(b: Buffer): string {
+  return inflateRawSync(b).toString('utf8');
+}
+
+export class SqliteStore implements MeasurementStore {
+  readonly kind = 'sqlite' as const;
+  readonly db: Database.Database;
+  private readonly domainOf: (input: string | null) => string | null;
+  private readonly insertRow: Database.Statement;
+  private readonly insertRaw: Database.Statement;
+  private readonly putTx: (row: FlatRow, body: Buffer) => boolean;
+
+  constructor(readonly file: string, opts: SqliteStoreOptions = {}) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${opts.synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
+    this.db.pragma('busy_timeout = 5000');
+    this.domainOf = opts.domainOf ?? hostOfInput;
+    migrateSqlite(this.db);
+    this.insertRow = this.db.prepare(`INSERT OR IGNORE INTO measurements (${COLS.join(', ')}) VALUES (${COLS.map((c) => '@' + c).join(', ')})`);
+    this.insertRaw = this.db.prepare('INSERT INTO raw_measurements (uid, body) VALUES (?, ?)');
+    // Atomic: the row and the raw body go in together or not at all.
+    this.putTx = this.db.transaction((row: FlatRow, body: Buffer) => {
+      if (this.insertRow.run(row).changes === 0) return false;
+      this.insertRaw.run(row.uid, body);
+      return true;
+    });
+  }
+
+  async put(m: Measurement, verdict: Verdict): Promise<PutResult> {
+    return this.putSync(m, verdict);
+  }
+
+  putSync(m: Measurement, verdict: Verdict): PutResult {
+    const uid = measurementUid(m);
+    const row = flatten(m, verdict, uid, this.domainOf);
+    const inserted = this.putTx(row, compressBody(JSON.stringify(m)));
+    return { measurement_uid: uid, inserted };
+  }
+
+  async get(uid: string): Promise<StoredMeasurement | null> {
+    const r = this.db
+      .prepare('SELECT m.verdict AS verdict, m.analysis_version AS analysis_version, r.body AS body FROM measurements m JOIN raw_measurements r ON r.uid = m.uid WHERE m.uid = ?')
+      .get(uid) as { verdict: string; analysis_version: string; body: Buffer } | undefined;
+    if (!r) return null;
+    const measurement = JSON.parse(decompressBody(r.body)) as Measurement;
+    measurement.measurement_uid = uid;
+    return { measurement_uid: uid, measurement, verdict: JSON.parse(r.verdict) as Verdict, analysis_version: r.analysis_version };
+  }
+
+  async list(filter: MeasurementFilter, page: { limit: number; cursor?: string }): Promise<{ results: MeasurementRow[]; next_cursor: string | null }> {
+    const w = sqliteWhere(filter);
+    let where = w.sql;
+    const params = [...w.params];
+    if (page.cursor) {
+      const c = decodeCursor(page.cursor);
+      where += `${where ? ' AND' : 'WHERE'} (ts < ? OR (ts = ? AND uid < ?))`;
+      params.push(c.ts, c.ts, c.uid);
+    }
+    const limit = Math.max(1, Math.min(1000, Math.floor(page.limit)));
+    params.push(limit + 1);
+    const rows = this.db.prepare(`SELECT ${ROW_COLS} FROM measurements ${where} ORDER BY ts DESC, uid DESC LIMIT ?`).all(...params) as Array<FlatRow>;
+    const more = rows.length > limit;
+    const pageRows = more ? rows.slice(0, limit) : rows;
+    const last = pageRows[pageRows.length - 1];
+    return { results: pageRows.map(toApiRow), next_cursor: more && last ? encodeCursor(last.ts, last.uid) : null };
+  }
+
+  async aggregate(q: AggregationQuery): Promise<AggregationRow[]> {
+    return this.aggregateSync(q);
+  }
+
+  /** The SQL of an aggregation (also used by the benchmark to time the raw GROUP BY). */
+  aggregationSql(q: AggregationQuery): { sql: string; params: unknown[] } {
+    const grain = q.time_grain ?? 'day';
+    const axes = [q.axis_x, q.axis_y].filter((a): a is Axis => a !== undefined);
+    if (axes.length === 2 && axes[0] === axes[1]) throw new StoreInputError('axis_y: must differ from axis_x');
+    const w = sqliteWhere(q.filter);
+    const sel = axes.map((a) => `${axisSql(a, grain)} AS ${a}`);
+    const group = axes.length ? `GROUP BY ${axes.join(', ')} ORDER BY ${axes.join(', ')}` : '';
+    return { sql: `SELECT ${[...sel, COUNTS_SQL].join(', ')} FROM measurements ${w.sql} ${group}`, params: w.params };
+  }
+
+  aggregateSync(q: AggregationQuery): AggregationRow[] {
+    const { sql, params } = this.aggregationSql(q);
+    const rows = this.db.prepare(sql).all(...params) as AggregationRow[];
+    // SUM over no rows is NULL: an aggregation without axes over an empty set still counts 0.
+    for (const r of rows) for (const k of ['ok_count', 'anomaly_count', 'confirmed_count', 'failure_count'] as const) r[k] = Number(r[k] ?? 0);
+    return rows;
+  }
+
+  async scan(afterUid: string | null, limit: number): Promise<Array<{ measurement_uid: string; measurement: Measurement; analysis_version: string }>> {
+    const rows = this.db
+      .prepare('SELECT m.uid AS uid, m.analysis_version AS analysis_version, r.body AS body FROM measurements m JOIN raw_measurements r ON r.uid = m.uid WHERE m.uid > ? ORDER BY m.uid LIMIT ?')
+      .all(afterUid ?? '', Math.max(1, Math.floor(limit))) as Array<{ uid: string; analysis_version: string; body: Buffer }>;
+    return rows.map((r) => ({ measurement_uid: r.uid, measurement: JSON.parse(decompressBody(r.body)) as Measurement, analysis_version: r.analysis_version }));
+  }
+
+  async setVerdict(uid: string, verdict: Verdict): Promise<boolean> {
+    const raw = this.db.prepare('SELECT body FROM raw_measurements WHERE uid = ?').get(uid) as { body: Buffer } | undefined;
+    if (!raw) return false;
+    const m = JSON.parse(decompressBody(raw.body)) as Measurement;
+    const row = flatten(m, verdict, uid, this.domainOf);
+    const r = this.db
+      .prepare(`UPDATE measurements SET status = @status, blocking = @blocking, accessible = @accessible, mechanism = @mechanism, layer = @layer,
+        confidence = @confidence, confirmed = @confirmed, explanation = @explanation, analysis_version = @analysis_version, verdict = @verdict, domain = @domain WHERE uid = @uid`)
+      .run(row);
+    return r.changes > 0;
+  }
+
+  async delete(uid: string): Promise<boolean> {
+    return this.db.transaction(() => {
+      this.db.prepare('DELETE FROM raw_measurements WHERE uid = ?').run(uid);
+      return this.db.prepare('DELETE FROM measurements WHERE uid = ?').run(uid).changes > 0;
+    })();
+  }
+
+  async count(): Promise<number> {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM measurements').get() as { n: number }).n;
+  }
+
+  async schemaVersion(): Promise<number> {
+    return currentVersion(this.db);
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function currentVersion(db: Database.Database): number {
+  const r = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
+  return r.v ?? 0;
+}
+
+/** Applies the missing migrations in order; each in its own transaction with its version row. */
+export function migrateSqlite(db: Database.Database, migrations = SQLITE_MIGRATIONS): number {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+  // Robustness: two processes opening a new file at once; the immediate transaction serialises them.
+  for (const mig of migrations) {
+    db.transaction(() => {
+      if (db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(mig.version)) return;
+      db.exec(mig.sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(mig.version, mig.name, new Date().toISOString());
+    }).immediate();
+  }
+  return currentVersion(db);
+}

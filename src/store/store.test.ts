@@ -1,0 +1,239 @@
+// The SAME suite runs against both implementations of MeasurementStore: SQLite (a temp file)
+// and ClickHouse (a fresh database on the server named by WALLSCOPE_CLICKHOUSE_URL).
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Verdict } from '../model/index.js';
+import { SqliteStore } from './sqlite.js';
+import { ClickHouseStore } from './clickhouse.js';
+import { StoreInputError, type AggregationRow, type MeasurementStore } from './types.js';
+import { sampleMeasurement, sampleVerdict, syntheticMeasurements } from './seed.js';
+import { measurementUid } from './row.js';
+
+const CH_URL = process.env.WALLSCOPE_CLICKHOUSE_URL;
+
+interface Harness {
+  open(): Promise<MeasurementStore>;
+  cleanup(): Promise<void>;
+}
+
+function sqliteHarness(): Harness {
+  const dir = mkdtempSync(join(tmpdir(), 'wallscope-store-'));
+  return {
+    open: async () => new SqliteStore(join(dir, 'store.db')),
+    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+function clickhouseHarness(): Harness {
+  const database = `wallscope_test_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
+  return {
+    open: () => ClickHouseStore.open({ url: CH_URL!, database }),
+    cleanup: async () => {
+      const s = await ClickHouseStore.open({ url: CH_URL!, database });
+      await s.dropDatabase();
+      await s.close();
+    },
+  };
+}
+
+/** Expected MAT counts computed in JS from the verdicts, to compare with the store's GROUP BY. */
+function countsOf(vs: Verdict[]): Omit<AggregationRow, string> & Record<string, number> {
+  return {
+    measurement_count: vs.length,
+    ok_count: vs.filter((v) => v.status === 'ok' || v.status === 'down').length,
+    anomaly_count: vs.filter((v) => v.status === 'blocked' && !v.confirmed).length,
+    confirmed_count: vs.filter((v) => v.status === 'blocked' && v.confirmed).length,
+    failure_count: vs.filter((v) => v.status === 'unknown').length,
+  };
+}
+
+function storeSuite(name: string, makeHarness: () => Harness): void {
+  describe(`MeasurementStore (${name})`, () => {
+    let h: Harness;
+    let store: MeasurementStore;
+    const data = [...syntheticMeasurements(300, { seed: 7, days: 60 })];
+
+    before(async () => {
+      h = makeHarness();
+      store = await h.open();
+      for (const { m, verdict } of data) await store.put(m, verdict);
+    });
+    after(async () => {
+      await store?.close();
+      await h?.cleanup();
+    });
+
+    it('put(m, verdict) then get(uid) returns the raw measurement, the verdict and the analysis version', async () => {
+      const m = sampleMeasurement({ probe_cc: 'XX', probe_asn: 'AS64500', input: 'https://roundtrip.example/', extra: { x_note: 'é\u0000"\'\\ <script>' } });
+      const v = sampleVerdict('blocked', { analysis_version: 'test/9' });
+      const r = await store.put(m, v);
+      assert.equal(r.inserted, true);
+      assert.equal(r.measurement_uid, measurementUid(m));
+      const got = await store.get(r.measurement_uid);
+      assert.ok(got);
+      assert.deepEqual(got.measurement, { ...m, measurement_uid: r.measurement_uid });
+      assert.deepEqual(got.verdict, v);
+      assert.equal(got.analysis_version, 'test/9');
+      assert.equal(await store.get('no-such-uid'), null);
+    });
+
+    it('put() is idempotent on the measurement uid, also when resubmitted under another report', async () => {
+      const m = sampleMeasurement({ probe_cc: 'XX', probe_asn: 'AS64500', input: 'https://twice.example/' });
+      const before = await store.count();
+      const a = await store.put(m, sampleVerdict('ok'));
+      const b = await store.put({ ...m, report_id: '20261122T000000Z_webconnectivity_CN_4134_n1_other' }, sampleVerdict('ok'));
+      const [c, d] = await Promise.all([store.put(m, sampleVerdict('ok')), store.put(m, sampleVerdict('ok'))]);
+      assert.equal(a.inserted, true);
+      assert.equal(b.inserted, false);
+      assert.equal(c.inserted, false);
+      assert.equal(d.inserted, false);
+      assert.equal(b.measurement_uid, a.measurement_uid);
+      assert.equal(await store.count(), before + 1);
+    });
+
+    it('list(filter, page) pages through every matching row once, newest first', async () => {
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      let lastTime = '9999';
+      for (let i = 0; i < 100; i++) {
+        const page = await store.list({ probe_cc: 'CN' }, { limit: 7, cursor });
+        for (const r of page.results) {
+          assert.equal(r.probe_cc, 'CN');
+          assert.ok(r.measurement_start_time <= lastTime, 'ordered newest first');
+          lastTime = r.measurement_start_time;
+          seen.push(r.measurement_uid);
+        }
+        if (!page.next_cursor) break;
+        cursor = page.next_cursor;
+      }
+      const want = data.filter((d) => d.m.probe_cc === 'CN').map((d) => measurementUid(d.m));
+      assert.equal(new Set(seen).size, seen.length, 'no row twice');
+      assert.deepEqual([...seen].sort(), [...new Set(want)].sort());
+    });
+
+    it('list() filters by asn, domain, test name, time, blocking, mechanism and layer', async () => {
+      const all = data.map((d) => ({ uid: measurementUid(d.m), m: d.m, v: d.verdict }));
+      const ts = (s: string) => Date.parse(s.replace(' ', 'T') + 'Z') / 1000;
+      const since = ts(all[10].m.measurement_start_time);
+      const cases: Array<[Parameters<MeasurementStore['list']>[0], (x: (typeof all)[number]) => boolean]> = [
+        [{ probe_asn: 4134 }, (x) => x.m.probe_asn === 'AS4134'],
+        [{ domain: 'youtube.com' }, (x) => x.m.input === 'https://youtube.com/'],
+        [{ since }, (x) => ts(x.m.measurement_start_time) >= since],
+        [{ until: since }, (x) => ts(x.m.measurement_start_time) < since],
+        [{ blocking: 'true' }, (x) => x.v.status === 'blocked'],
+        [{ blocking: 'false' }, (x) => x.v.status === 'ok' || x.v.status === 'down'],
+        [{ blocking: 'null' }, (x) => x.v.status === 'unknown'],
+        [{ blocking: 'dns' }, (x) => x.v.blocking === 'dns'],
+        [{ mechanism: 'tls.reset', layer: 'national' }, (x) => x.v.mechanism === 'tls.reset' && x.v.layer === 'national'],
+        [{ test_name: 'web_connectivity', probe_cc: 'IR' }, (x) => x.m.probe_cc === 'IR'],
+        [{ confirmed: true }, (x) => x.v.status === 'blocked' && x.v.confirmed],
+      ];
+      for (const [filter, pred] of cases) {
+        const got = await store.list({ ...filter, since: filter.since ?? 0, until: filter.until ?? ts('2027-01-01 00:00:00') }, { limit: 1000 });
+        const want = all.filter(pred).map((x) => x.uid);
+        assert.deepEqual(got.results.filter((r) => r.probe_cc !== 'XX').map((r) => r.measurement_uid).sort(), want.sort(), JSON.stringify(filter));
+      }
+      const one = (await store.list({ blocking: 'dns' }, { limit: 1 })).results[0];
+      assert.equal(one.blocking, 'dns');
+      assert.equal(one.anomaly || one.confirmed, true);
+      assert.match(one.probe_asn, /^AS\d+$/);
+    });
+
+    it('aggregate() counts as OONI MAT by day, by two axes and by coarser grains', async () => {
+      const cn = data.filter((d) => d.m.probe_cc === 'CN');
+      const byDay = await store.aggregate({ axis_x: 'measurement_start_day', filter: { probe_cc: 'CN' } });
+      const want = new Map<string, Verdict[]>();
+      for (const d of cn) {
+        const day = d.m.measurement_start_time.slice(0, 10);
+        want.set(day, [...(want.get(day) ?? []), d.verdict]);
+      }
+      assert.deepEqual(byDay.map((r) => r.measurement_start_day), [...want.keys()].sort());
+      for (const r of byDay) assert.deepEqual({ ...r, measurement_start_day: undefined }, { ...countsOf(want.get(String(r.measurement_start_day))!), measurement_start_day: undefined });
+
+      const two = await store.aggregate({ axis_x: 'probe_cc', axis_y: 'blocking_type', filter: {} });
+      const total = two.reduce((s, r) => s + r.measurement_count, 0);
+      assert.equal(total, await store.count());
+      assert.ok(two.some((r) => r.probe_cc === 'CN' && r.blocking_type === 'dns'));
+
+      const months = await store.aggregate({ axis_x: 'measurement_start_day', time_grain: 'month', filter: { probe_cc: 'CN' } });
+      assert.ok(months.every((r) => /^\d{4}-\d{2}-01$/.test(String(r.measurement_start_day))));
+      assert.equal(months.reduce((s, r) => s + r.measurement_count, 0), cn.length);
+      const weeks = await store.aggregate({ axis_x: 'measurement_start_day', time_grain: 'week', filter: { probe_cc: 'CN' } });
+      for (const r of weeks) assert.equal(new Date(`${r.measurement_start_day}T00:00:00Z`).getUTCDay(), 1, 'weeks start on Monday');
+      const hours = await store.aggregate({ axis_x: 'measurement_start_day', time_grain: 'hour', filter: { probe_cc: 'CN' } });
+      assert.ok(hours.every((r) => /^\d{4}-\d{2}-\d{2} \d{2}:00:00$/.test(String(r.measurement_start_day))));
+      const none = await store.aggregate({ filter: { probe_cc: 'CN' } });
+      assert.deepEqual(none, [countsOf(cn.map((d) => d.verdict))]);
+      const asn = await store.aggregate({ axis_x: 'probe_asn', filter: { probe_cc: 'CN' } });
+      assert.ok(asn.every((r) => /^AS\d+$/.test(String(r.probe_asn))));
+    });
+
+    it('setVerdict(uid, verdict) re-labels a measurement in lists and aggregations', async () => {
+      const m = sampleMeasurement({ probe_cc: 'XX', probe_asn: 'AS64500', input: 'https://relabel.example/' });
+      const { measurement_uid } = await store.put(m, sampleVerdict('ok', { analysis_version: 'v1' }));
+      assert.equal(await store.setVerdict(measurement_uid, sampleVerdict('blocked', { mechanism: 'http.blockpage', blocking: 'http-diff', layer: 'isp', confirmed: true, analysis_version: 'v2' })), true);
+      const got = await store.get(measurement_uid);
+      assert.equal(got?.analysis_version, 'v2');
+      const rows = (await store.list({ domain: 'relabel.example' }, { limit: 10 })).results;
+      assert.equal(rows.length, 1);
+      assert.equal(rows[0].mechanism, 'http.blockpage');
+      assert.equal(rows[0].confirmed, true);
+      const agg = await store.aggregate({ filter: { domain: 'relabel.example' } });
+      assert.equal(agg[0].confirmed_count, 1);
+      assert.equal(await store.setVerdict('no-such-uid', sampleVerdict('ok')), false);
+      const scanned = await store.scan(null, 10_000);
+      assert.ok(scanned.some((s) => s.measurement_uid === measurement_uid && s.analysis_version === 'v2'));
+      assert.deepEqual(scanned.map((s) => s.measurement_uid), [...scanned.map((s) => s.measurement_uid)].sort());
+    });
+
+    it('delete(uid) removes a measurement from get, list and counts; it can be stored again', async () => {
+      const m = sampleMeasurement({ probe_cc: 'XX', probe_asn: 'AS64500', input: 'https://gone.example/' });
+      const { measurement_uid } = await store.put(m, sampleVerdict('ok'));
+      const n = await store.count();
+      assert.equal(await store.delete(measurement_uid), true);
+      assert.equal(await store.get(measurement_uid), null);
+      assert.equal((await store.list({ domain: 'gone.example' }, { limit: 5 })).results.length, 0);
+      assert.equal(await store.count(), n - 1);
+      assert.equal(await store.delete(measurement_uid), false);
+      assert.equal((await store.put(m, sampleVerdict('ok'))).inserted, true);
+    });
+
+    it('rejects a forged cursor and the same axis twice with StoreInputError', async () => {
+      await assert.rejects(store.list({}, { limit: 5, cursor: 'not-a-cursor' }), StoreInputError);
+      await assert.rejects(store.list({}, { limit: 5, cursor: Buffer.from('["x",1]').toString('base64url') }), StoreInputError);
+      await assert.rejects(async () => store.aggregate({ axis_x: 'probe_cc', axis_y: 'probe_cc', filter: {} }), StoreInputError);
+      await assert.rejects(async () => store.list({ blocking: "dns' OR 1=1" }, { limit: 5 }), StoreInputError);
+    });
+
+    it('hostile filter values match only themselves', async () => {
+      const hostile = ["x' OR '1'='1", 'a\\', "'; DROP TABLE measurements; --", '\u0000', '%', '_', 'youtube.com\n', "\\'", '`', '"'];
+      for (const s of hostile) {
+        assert.equal((await store.list({ domain: s }, { limit: 5 })).results.length, 0, JSON.stringify(s));
+        assert.deepEqual(await store.aggregate({ axis_x: 'domain', filter: { probe_cc: s } }), []);
+      }
+      const m = sampleMeasurement({ probe_cc: 'XX', probe_asn: 'AS64500', input: "https://x.example/?q=' OR 1=1 --\\" });
+      const { measurement_uid } = await store.put(m, sampleVerdict('ok'));
+      assert.equal((await store.get(measurement_uid))?.measurement.input, m.input);
+      assert.ok(await store.count() > 300, 'the table is still there');
+    });
+
+    it('records its schema version and migrates only once', async () => {
+      assert.equal(await store.schemaVersion(), 1);
+      const again = await h.open();
+      assert.equal(await again.schemaVersion(), 1);
+      assert.ok((await again.count()) > 0);
+      await again.close();
+    });
+  });
+}
+
+storeSuite('sqlite', sqliteHarness);
+if (CH_URL) storeSuite('clickhouse', clickhouseHarness);
+else {
+  describe('MeasurementStore (clickhouse)', () => {
+    it('SKIPPED: WALLSCOPE_CLICKHOUSE_URL is unset (run `eval "$(bash scripts/clickhouse.sh start)"`)', { skip: 'WALLSCOPE_CLICKHOUSE_URL is unset' }, () => {});
+  });
+}

@@ -1,0 +1,120 @@
+// The one store interface (docs/INTERNAL-API.md "store") and the shapes it speaks. Two
+// implementations: SQLite (sqlite.ts, the embedded default) and ClickHouse (clickhouse.ts, scale).
+import type { Measurement, OoniBlocking, Verdict } from '../model/index.js';
+
+/** One flat row per measurement: what lists and aggregations read (never the raw body). */
+export interface MeasurementRow {
+  measurement_uid: string;
+  report_id: string;
+  input: string | null;
+  domain: string | null;
+  test_name: string;
+  probe_cc: string;
+  probe_asn: string; // "AS1234"
+  measurement_start_time: string; // "YYYY-MM-DD hh:mm:ss" UTC
+  status: Verdict['status'];
+  blocking: OoniBlocking;
+  accessible: boolean | null;
+  mechanism: string | null;
+  layer: string | null;
+  confidence: number;
+  confirmed: boolean;
+  explanation: string;
+  /** Blocked but not confirmed by a fingerprint (OONI's anomaly). */
+  anomaly: boolean;
+  /** The analysis could not decide (status unknown), OONI's failure. */
+  failure: boolean;
+  category_code: string | null;
+  analysis_version: string;
+}
+
+export interface StoredMeasurement {
+  measurement_uid: string;
+  /** The raw measurement as submitted (after the collector's scrub), with measurement_uid added. */
+  measurement: Measurement;
+  verdict: Verdict;
+  analysis_version: string;
+}
+
+/** Filters shared by list and aggregate. Every value is user input: stores bind or quote it. */
+export interface MeasurementFilter {
+  probe_cc?: string;
+  probe_asn?: number;
+  domain?: string;
+  input?: string;
+  test_name?: string;
+  /** Unix seconds, inclusive. */
+  since?: number;
+  /** Unix seconds, exclusive. */
+  until?: number;
+  /** OONI's blocking value as text: "false", "dns", "tcp_ip", "http-failure", "http-diff", "null"; or "true" (any class). */
+  blocking?: string;
+  mechanism?: string;
+  layer?: string;
+  category_code?: string;
+  confirmed?: boolean;
+  anomaly?: boolean;
+}
+
+export const AXES = [
+  'measurement_start_day',
+  'probe_cc',
+  'probe_asn',
+  'category_code',
+  'domain',
+  'input',
+  'test_name',
+  'blocking_type',
+  'mechanism',
+  'layer',
+] as const;
+export type Axis = (typeof AXES)[number];
+export const TIME_GRAINS = ['hour', 'day', 'week', 'month'] as const;
+export type TimeGrain = (typeof TIME_GRAINS)[number];
+
+export interface AggregationQuery {
+  axis_x?: Axis;
+  axis_y?: Axis;
+  /** The grain of measurement_start_day when it is an axis (default day). */
+  time_grain?: TimeGrain;
+  filter: MeasurementFilter;
+}
+
+/** OONI MAT counts, keyed by the axis values (axis names as keys). */
+export interface AggregationRow {
+  [axis: string]: string | number | null;
+  measurement_count: number;
+  ok_count: number;
+  anomaly_count: number;
+  confirmed_count: number;
+  failure_count: number;
+}
+
+export interface PutResult {
+  measurement_uid: string;
+  inserted: boolean;
+}
+
+export interface MeasurementStore {
+  readonly kind: 'sqlite' | 'clickhouse';
+  /** Stores raw + verdict atomically; idempotent on the measurement uid (see measurementUid()). */
+  put(m: Measurement, verdict: Verdict): Promise<PutResult>;
+  get(uid: string): Promise<StoredMeasurement | null>;
+  list(filter: MeasurementFilter, page: { limit: number; cursor?: string }): Promise<{ results: MeasurementRow[]; next_cursor: string | null }>;
+  aggregate(q: AggregationQuery): Promise<AggregationRow[]>;
+  /** Raw measurements in uid order after `afterUid`, for re-analysis. */
+  scan(afterUid: string | null, limit: number): Promise<Array<{ measurement_uid: string; measurement: Measurement; analysis_version: string }>>;
+  /** Replaces the verdict of a stored measurement (re-analysis). False when the uid is unknown. */
+  setVerdict(uid: string, verdict: Verdict): Promise<boolean>;
+  /** Deletes one measurement (admin). False when the uid is unknown. */
+  delete(uid: string): Promise<boolean>;
+  count(): Promise<number>;
+  /** The schema version the store is migrated to. */
+  schemaVersion(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** A bad cursor, filter or argument coming from a user: the server maps it to a 400. */
+export class StoreInputError extends Error {
+  readonly code = 'ERR_STORE_INPUT';
+}
