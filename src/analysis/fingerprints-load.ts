@@ -1,0 +1,35 @@
+// The ONLY file of the analysis layer that touches the file system: it reads fingerprint CSVs and
+// forged-address lists for the cli and the server, which pass the result into the pure analysis.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fixturesDir } from '../model/index.js';
+import { emptyFingerprintSet, parseAddressList, parseFingerprintCsv, type FingerprintSet } from './fingerprints.js';
+
+/** ../shared/fixtures/fingerprints when present. */
+export function defaultFingerprintsDir(): string | null {
+  const d = join(fixturesDir, 'fingerprints');
+  return existsSync(d) ? d : null;
+}
+
+/** ../shared/fixtures/gfw-forged-ips/*.txt when present. */
+export function defaultForgedPoolFiles(): string[] {
+  const d = join(fixturesDir, 'gfw-forged-ips');
+  if (!existsSync(d)) return [];
+  return readdirSync(d).filter((f) => f.endsWith('.txt')).sort().map((f) => join(d, f));
+}
+
+/**
+ * Read every *.csv in `dir` as OONI fingerprints, and each file of `forgedPoolFiles` as a list of
+ * known forged addresses. Unusable rows are listed in `skipped`; a missing dir throws (a user error).
+ */
+export function loadFingerprints(dir: string | null, forgedPoolFiles: string[] = []): FingerprintSet {
+  const set = emptyFingerprintSet();
+  if (dir !== null) {
+    if (!statSync(dir).isDirectory()) throw new Error(`fingerprints: ${dir} is not a directory`);
+    for (const f of readdirSync(dir).filter((n) => n.endsWith('.csv')).sort()) {
+      parseFingerprintCsv(readFileSync(join(dir, f), 'utf8'), f, set);
+    }
+  }
+  for (const f of forgedPoolFiles) parseAddressList(readFileSync(f, 'utf8'), f, set);
+  return set;
+}

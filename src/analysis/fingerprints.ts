@@ -1,0 +1,172 @@
+// Blockpage and forged-answer fingerprints in OONI's CSV format (ooni/blocking-fingerprints:
+// name, scope, other_names, location_found, pattern_type, pattern, confidence_no_fp,
+// expected_countries, source, exp_url, notes). Parsing is pure: text in, FingerprintSet out;
+// reading the files lives in fingerprints-load.ts.
+import { canonicalIp, isIp } from './ip.js';
+
+export type FingerprintScope = 'nat' | 'isp' | 'prod' | 'inst' | 'vbw' | 'fp' | string;
+
+export interface Fingerprint {
+  name: string;
+  scope: FingerprintScope;
+  /** "body", "header.<lowercase name>" or "dns". */
+  location: string;
+  patternType: 'full' | 'prefix' | 'contains' | 'regexp';
+  pattern: string;
+  expectedCountries: string[];
+  confidenceNoFp: number | null;
+  regexp?: RegExp;
+}
+
+export interface FingerprintSet {
+  http: Fingerprint[];
+  dns: Fingerprint[];
+  /** dns fingerprints of type "full" keyed by canonical address (fast path). */
+  dnsByAddress: Map<string, Fingerprint>;
+  /** Addresses known from forged-answer pools (e.g. the GFW's): an answer among them is injection. */
+  forgedAddresses: Set<string>;
+  /** Rows that could not be used, with the reason: shown by the CLI, never fatal. */
+  skipped: Array<{ source: string; line: number; reason: string }>;
+}
+
+export function emptyFingerprintSet(): FingerprintSet {
+  return { http: [], dns: [], dnsByAddress: new Map(), forgedAddresses: new Set(), skipped: [] };
+}
+
+/** RFC 4180 CSV: quoted fields, doubled quotes, newlines inside quotes. Returns rows with their line. */
+export function parseCsv(text: string): Array<{ line: number; fields: string[] }> {
+  const rows: Array<{ line: number; fields: string[] }> = [];
+  let field = '';
+  let fields: string[] = [];
+  let inQuotes = false;
+  let line = 1;
+  let rowLine = 1;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (inQuotes) {
+      if (ch === '"') {
+        if (text[i + 1] === '"') { field += '"'; i++; } else inQuotes = false;
+      } else {
+        if (ch === '\n') line++;
+        field += ch;
+      }
+      continue;
+    }
+    if (ch === '"') inQuotes = true;
+    else if (ch === ',') { fields.push(field); field = ''; }
+    else if (ch === '\n' || ch === '\r') {
+      if (ch === '\r' && text[i + 1] === '\n') i++;
+      fields.push(field);
+      if (fields.length > 1 || fields[0] !== '') rows.push({ line: rowLine, fields });
+      fields = []; field = '';
+      line++; rowLine = line;
+    } else field += ch;
+  }
+  if (field !== '' || fields.length > 0) { fields.push(field); rows.push({ line: rowLine, fields }); }
+  return rows;
+}
+
+const PATTERN_TYPES = new Set(['full', 'prefix', 'contains', 'regexp']);
+
+/** Parse one fingerprint CSV (HTTP or DNS, told apart by location_found) into `into`. */
+export function parseFingerprintCsv(text: string, source: string, into: FingerprintSet = emptyFingerprintSet()): FingerprintSet {
+  const rows = parseCsv(text);
+  if (rows.length === 0) return into;
+  const header = rows[0].fields.map((h) => h.trim().toLowerCase());
+  const col = (name: string): number => header.indexOf(name);
+  const iName = col('name'), iScope = col('scope'), iLoc = col('location_found'), iType = col('pattern_type'),
+    iPat = col('pattern'), iConf = col('confidence_no_fp'), iCc = col('expected_countries');
+  if (iName < 0 || iLoc < 0 || iType < 0 || iPat < 0) {
+    into.skipped.push({ source, line: 1, reason: 'not a fingerprint CSV: missing name/location_found/pattern_type/pattern columns' });
+    return into;
+  }
+  for (const { line, fields } of rows.slice(1)) {
+    const get = (i: number): string => (i >= 0 && i < fields.length ? fields[i].trim() : '');
+    const patternType = get(iType);
+    const location = get(iLoc).toLowerCase();
+    const pattern = iPat < fields.length ? fields[iPat] : '';
+    if (!PATTERN_TYPES.has(patternType)) { into.skipped.push({ source, line, reason: `unknown pattern_type "${patternType.slice(0, 40)}"` }); continue; }
+    if (pattern === '') { into.skipped.push({ source, line, reason: 'empty pattern' }); continue; }
+    const conf = Number.parseInt(get(iConf), 10);
+    const fp: Fingerprint = {
+      name: get(iName),
+      scope: get(iScope),
+      location,
+      patternType: patternType as Fingerprint['patternType'],
+      pattern,
+      expectedCountries: get(iCc).split(/[,\s]+/).map((s) => s.toUpperCase()).filter(Boolean),
+      confidenceNoFp: Number.isFinite(conf) ? conf : null,
+    };
+    if (fp.patternType === 'regexp') {
+      try {
+        fp.regexp = new RegExp(pattern);
+      } catch (e) {
+        into.skipped.push({ source, line, reason: `regexp not usable in JavaScript: ${(e as Error).message.slice(0, 80)}` });
+        continue;
+      }
+    }
+    if (location === 'dns') {
+      into.dns.push(fp);
+      if (fp.patternType === 'full' && isIp(pattern)) into.dnsByAddress.set(canonicalIp(pattern), fp);
+    } else if (location === 'body' || location.startsWith('header.')) {
+      into.http.push(fp);
+    } else {
+      into.skipped.push({ source, line, reason: `unknown location_found "${location.slice(0, 40)}"` });
+    }
+  }
+  return into;
+}
+
+/** A plain list of addresses, one per line (# comments allowed): a known forged-answer pool. */
+export function parseAddressList(text: string, source: string, into: FingerprintSet = emptyFingerprintSet()): FingerprintSet {
+  const lines = text.split(/\r?\n/);
+  lines.forEach((raw, i) => {
+    const s = raw.replace(/#.*/, '').trim();
+    if (!s) return;
+    if (isIp(s)) into.forgedAddresses.add(canonicalIp(s));
+    else into.skipped.push({ source, line: i + 1, reason: `not an address: "${s.slice(0, 40)}"` });
+  });
+  return into;
+}
+
+export function matchPattern(fp: Fingerprint, value: string): boolean {
+  switch (fp.patternType) {
+    case 'full': return value === fp.pattern;
+    case 'prefix': return value.startsWith(fp.pattern);
+    case 'contains': return value.includes(fp.pattern);
+    case 'regexp': return fp.regexp !== undefined && fp.regexp.test(value);
+  }
+}
+
+/** OONI's rule: a match confirms blocking when the scope is nat or isp, or the country is expected. */
+export function isConfirmed(fp: Fingerprint, probeCc: string | null): boolean {
+  if (fp.scope === 'nat' || fp.scope === 'isp') return true;
+  return probeCc !== null && fp.expectedCountries.includes(probeCc.toUpperCase());
+}
+
+/** HTTP fingerprints matching a response body (already bounded) and headers (lowercase names). */
+export function matchHttp(set: FingerprintSet, body: string | null, headers: Map<string, string>): Fingerprint[] {
+  const out: Fingerprint[] = [];
+  for (const fp of set.http) {
+    if (fp.scope === 'fp') continue; // known false-positive patterns are not evidence
+    if (fp.location === 'body') {
+      if (body !== null && matchPattern(fp, body)) out.push(fp);
+    } else {
+      const v = headers.get(fp.location.slice('header.'.length));
+      if (v !== undefined && matchPattern(fp, v)) out.push(fp);
+    }
+  }
+  return out;
+}
+
+/** DNS fingerprints matching one answer address. */
+export function matchDns(set: FingerprintSet, address: string): Fingerprint[] {
+  const c = canonicalIp(address);
+  const direct = set.dnsByAddress.get(c);
+  const out: Fingerprint[] = direct ? [direct] : [];
+  for (const fp of set.dns) {
+    if (fp.patternType === 'full' && isIp(fp.pattern)) continue; // covered by the map
+    if (matchPattern(fp, address)) out.push(fp);
+  }
+  return out;
+}

@@ -1,0 +1,74 @@
+// Address classification for the analysis: bogons (RFC 6890 special-purpose ranges that never
+// answer for a public name) and CIDR membership for lab mode. Pure: no resolver, no I/O.
+import ipaddr from 'ipaddr.js';
+
+type Parsed = ipaddr.IPv4 | ipaddr.IPv6;
+export type Cidr = [Parsed, number];
+
+/** Parse an address, unwrapping IPv4-mapped IPv6 ("::ffff:1.2.3.4"). null when not an address. */
+export function parseIp(s: string): Parsed | null {
+  if (typeof s !== 'string' || s.length > 64 || !ipaddr.isValid(s)) return null;
+  try {
+    const a = ipaddr.parse(s);
+    if (a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress()) return (a as ipaddr.IPv6).toIPv4Address();
+    return a;
+  } catch {
+    return null;
+  }
+}
+
+export function isIp(s: string): boolean {
+  return parseIp(s) !== null;
+}
+
+/** Canonical text form, so that "::FFFF:1.2.3.4", "1.2.3.4" compare equal. */
+export function canonicalIp(s: string): string {
+  const a = parseIp(s);
+  return a ? a.toString() : s;
+}
+
+/** Parse CIDR strings; a bare address is a /32 or /128. Bad entries are skipped (the caller validated). */
+export function parseCidrs(nets: readonly string[] | undefined): Cidr[] {
+  const out: Cidr[] = [];
+  for (const n of nets ?? []) {
+    try {
+      if (n.includes('/')) {
+        const [addr, bits] = ipaddr.parseCIDR(n);
+        out.push([addr, bits]);
+      } else {
+        const a = parseIp(n);
+        if (a) out.push([a, a.kind() === 'ipv4' ? 32 : 128]);
+      }
+    } catch {
+      /* Robustness: a malformed allow-net entry simply allows nothing. */
+    }
+  }
+  return out;
+}
+
+export function inCidrs(ip: string, cidrs: readonly Cidr[]): boolean {
+  const a = parseIp(ip);
+  if (!a) return false;
+  for (const [net, bits] of cidrs) {
+    if (net.kind() === a.kind() && a.match(net as never, bits)) return true;
+  }
+  return false;
+}
+
+// ipaddr.js range names that are not globally routable (RFC 6890, RFC 6598, RFC 4193 ...).
+const BOGON_RANGES = new Set([
+  'unspecified', 'broadcast', 'multicast', 'linkLocal', 'loopback', 'carrierGradeNat', 'private',
+  'reserved', 'uniqueLocal', 'ipv4Mapped', 'rfc6145', 'rfc6052', 'benchmarking', 'as112', 'as112v6', 'orchid2', 'deprecated',
+]);
+
+/**
+ * A bogon: an address that cannot be a public server (private, loopback, link-local, reserved ...).
+ * Addresses inside `allow` (lab mode, e.g. 127.0.0.0/8) count as public.
+ */
+export function isBogon(ip: string, allow: readonly Cidr[] = []): boolean {
+  const a = parseIp(ip);
+  if (!a) return false;
+  if (allow.length > 0 && inCidrs(ip, allow)) return false;
+  // 198.18.0.0/15 ("benchmarking") is a bogon too: the netns lab lives there, so only allow-nets make it public.
+  return BOGON_RANGES.has(a.range());
+}

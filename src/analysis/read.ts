@@ -1,0 +1,127 @@
+// Reading OONI measurements as published: one JSON document (.json, possibly an array of them),
+// one per line (.jsonl), or either with // comments (.jsonc). A record that cannot be read becomes
+// a per-record error with its line; the run goes on. Pure: text in, records out.
+import type { Measurement } from '../model/index.js';
+
+/** Records larger than this are refused unparsed (bounded memory on hostile input). */
+export const MAX_RECORD_CHARS = 16 * 1024 * 1024;
+
+export type ReadResult =
+  | { ok: true; measurement: Measurement; line: number }
+  | { ok: false; error: string; line: number };
+
+/** Remove // and /* *\/ comments outside strings (JSONC), keeping line numbers. */
+export function stripJsonComments(text: string): string {
+  let out = '';
+  let i = 0;
+  let start = 0;
+  let inStr = false;
+  while (i < text.length) {
+    const ch = text.charCodeAt(i);
+    if (inStr) {
+      if (ch === 92 /* \ */) { i += 2; continue; }
+      if (ch === 34 /* " */) inStr = false;
+      i++;
+      continue;
+    }
+    if (ch === 34) { inStr = true; i++; continue; }
+    if (ch === 47 /* / */ && text.charCodeAt(i + 1) === 47) {
+      out += text.slice(start, i);
+      const nl = text.indexOf('\n', i);
+      i = nl < 0 ? text.length : nl;
+      start = i;
+      continue;
+    }
+    if (ch === 47 && text.charCodeAt(i + 1) === 42 /* * */) {
+      out += text.slice(start, i);
+      const end = text.indexOf('*/', i + 2);
+      const stop = end < 0 ? text.length : end + 2;
+      out += text.slice(i, stop).replace(/[^\n]/g, ' ');
+      i = stop;
+      start = i;
+      continue;
+    }
+    i++;
+  }
+  return out + text.slice(start);
+}
+
+/** Check the shape the analysis relies on; the message says what is wrong. */
+export function checkMeasurement(v: unknown): string | null {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return `not a measurement: a JSON ${v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v} instead of an object`;
+  const o = v as Record<string, unknown>;
+  if (typeof o.test_name !== 'string') return 'not a measurement: test_name is missing or not a string';
+  if (typeof o.test_keys !== 'object' || o.test_keys === null || Array.isArray(o.test_keys)) return 'not a measurement: test_keys is missing or not an object';
+  if (o.input !== undefined && o.input !== null && typeof o.input !== 'string') return 'not a measurement: input is not a string';
+  return null;
+}
+
+function parseRecord(text: string, line: number): ReadResult {
+  if (text.length > MAX_RECORD_CHARS) {
+    return { ok: false, line, error: `record too large: ${text.length} characters (limit ${MAX_RECORD_CHARS})` };
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    return { ok: false, line, error: `invalid JSON: ${(e as Error).message.slice(0, 160)}` };
+  }
+  const bad = checkMeasurement(v);
+  return bad ? { ok: false, line, error: bad } : { ok: true, line, measurement: v as Measurement };
+}
+
+function* lines(text: string): Generator<{ text: string; line: number }> {
+  let start = 0;
+  let n = 1;
+  while (start <= text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const s = text.slice(start, end).trim();
+    if (s) yield { text: s, line: n };
+    start = end + 1;
+    n++;
+  }
+}
+
+/**
+ * The measurements of one file. `name` picks the format by extension (.jsonl, .jsonc, else .json);
+ * a .json file that is not one document falls back to one document per line.
+ */
+export function* readMeasurements(text: string, name: string): Generator<ReadResult> {
+  const lower = name.toLowerCase();
+  const src = lower.endsWith('.jsonc') ? stripJsonComments(text) : text;
+  if (lower.endsWith('.jsonl') || lower.endsWith('.ndjson')) {
+    for (const l of lines(src)) yield parseRecord(l.text, l.line);
+    return;
+  }
+  const trimmed = src.trim();
+  if (trimmed === '') return;
+  if (trimmed.length > MAX_RECORD_CHARS && !trimmed.includes('\n')) {
+    yield { ok: false, line: 1, error: `record too large: ${trimmed.length} characters (limit ${MAX_RECORD_CHARS})` };
+    return;
+  }
+  if (trimmed.length <= MAX_RECORD_CHARS) {
+    let v: unknown;
+    let parsed = false;
+    try {
+      v = JSON.parse(trimmed);
+      parsed = true;
+    } catch {
+      /* not one document: maybe one per line */
+    }
+    if (parsed) {
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) {
+          const bad = checkMeasurement(v[i]);
+          yield bad ? { ok: false, line: 1, error: `element ${i}: ${bad}` } : { ok: true, line: 1, measurement: v[i] as Measurement };
+        }
+      } else {
+        const bad = checkMeasurement(v);
+        yield bad ? { ok: false, line: 1, error: bad } : { ok: true, line: 1, measurement: v as Measurement };
+      }
+      return;
+    }
+    if (!trimmed.includes('\n')) { yield parseRecord(trimmed, 1); return; }
+  }
+  for (const l of lines(src)) yield parseRecord(l.text, l.line);
+}

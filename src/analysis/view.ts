@@ -1,0 +1,233 @@
+// A defensive, read-only view of web_connectivity test keys as published (v0.4 and v0.5, old
+// probes, our own). Real data has nulls, missing keys, base64 bodies and headers, odd types:
+// everything is checked here once, so the rules in webconnectivity.ts can trust their input.
+import { canonicalIp, isIp } from './ip.js';
+import { extractTitle, MAX_SCANNED_BODY } from './http-compare.js';
+
+/** At most this many entries of any list are looked at (hostile input claims huge arrays). */
+export const MAX_ENTRIES = 4096;
+
+export interface QueryView { ref: string; hostname: string; engine: string; resolver: string; queryType: string; failure: string | null; addrs: string[]; answerTypes: string[]; asns: Map<string, { asn: number; org: string }>; t: number | null }
+export interface TcpView { ref: string; ip: string; port: number; failure: string | null }
+export interface TlsView { ref: string; ip: string; port: number; sni: string | null; failure: string | null; noVerify: boolean; resetLatencyMs: number | null }
+export interface RequestView {
+  ref: string; url: string; failure: string | null; code: number; hasResponse: boolean;
+  bodyLength: number; bodyText: string | null; truncated: boolean; headers: Map<string, string>;
+  title: string | null; resetLatencyMs: number | null; t0: number | null; t: number | null;
+}
+export interface FollowUpView { ref: string; tag: string; ip: string | null; port: number | null; name: string | null; failure: string | null }
+export interface ControlView {
+  dnsFailure: string | null; addrs: string[];
+  tcp: Map<string, string | null>; tls: Map<string, string | null>;
+  http: { failure: string | null; statusCode: number; bodyLength: number; title: string | null; headerNames: string[] } | null;
+  ipInfo: Map<string, number>;
+}
+export interface WebView {
+  input: string | null; domain: string | null; scheme: string | null; port: number | null; domainIsIp: boolean;
+  probeCc: string | null;
+  queries: QueryView[]; duplicates: QueryView[];
+  tcp: TcpView[]; tls: TlsView[]; requests: RequestView[];
+  control: ControlView | null; controlFailure: string | null;
+  httpExperimentFailure: string | null;
+  followUps: FollowUpView[];
+  readBytesByAddress: Map<string, number>;
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+const arr = (v: unknown): unknown[] => (Array.isArray(v) ? (v.length > MAX_ENTRIES ? v.slice(0, MAX_ENTRIES) : v) : []);
+/** A failure string; anything else that is not null becomes a generic unknown failure. */
+const failureOf = (v: unknown): string | null => (v === null || v === undefined ? null : typeof v === 'string' ? v : 'unknown_failure: malformed failure value');
+
+/** Split "ip:port", "[v6]:port", or a bare ip. */
+export function splitHostPort(addr: string): { host: string; port: number | null } {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(addr);
+  if (m) return { host: m[1], port: Number(m[2]) };
+  const i = addr.lastIndexOf(':');
+  if (i > 0 && addr.indexOf(':') === i) return { host: addr.slice(0, i), port: Number(addr.slice(i + 1)) };
+  return { host: addr, port: null };
+}
+
+export function endpointKey(ip: string, port: number): string {
+  const c = canonicalIp(ip);
+  return c.includes(':') ? `[${c}]:${port}` : `${c}:${port}`;
+}
+
+/** The host of a URL, lowercased, IDNA-encoded; null when the input is not a URL. */
+export function domainOf(input: string | null): string | null {
+  const u = parseUrl(input);
+  if (!u) return null;
+  const h = u.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return h || null;
+}
+
+function parseUrl(input: string | null): URL | null {
+  if (typeof input !== 'string' || input.length > 8192) return null;
+  try {
+    return new URL(input);
+  } catch {
+    return null;
+  }
+}
+
+function decodeMaybeBinary(v: unknown, limit: number): { text: string | null; length: number } {
+  if (typeof v === 'string') return { text: v.length > limit ? v.slice(0, limit) : v, length: Buffer.byteLength(v) };
+  if (isObj(v) && v.format === 'base64' && typeof v.data === 'string') {
+    const data = v.data;
+    const pad = data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0;
+    const length = Math.max(0, Math.floor((data.length * 3) / 4) - pad);
+    // Only the first `limit` bytes are decoded for titles and fingerprints (bounded memory).
+    const head = data.length > (limit / 3) * 4 ? data.slice(0, Math.floor(limit / 3) * 4) : data;
+    return { text: Buffer.from(head, 'base64').toString('latin1'), length };
+  }
+  return { text: null, length: 0 };
+}
+
+function headerMap(resp: Obj): Map<string, string> {
+  const out = new Map<string, string>();
+  const add = (k: unknown, v: unknown): void => {
+    if (typeof k !== 'string' || out.size >= 256) return;
+    const d = decodeMaybeBinary(v, 8192);
+    if (d.text !== null && !out.has(k.toLowerCase())) out.set(k.toLowerCase(), d.text);
+  };
+  for (const pair of arr(resp.headers_list)) if (Array.isArray(pair)) add(pair[0], pair[1]);
+  if (isObj(resp.headers)) for (const [k, v] of Object.entries(resp.headers).slice(0, 256)) add(k, Array.isArray(v) ? v[0] : v);
+  return out;
+}
+
+function queryView(q: unknown, ref: string): QueryView | null {
+  if (!isObj(q)) return null;
+  const addrs: string[] = [];
+  const answerTypes: string[] = [];
+  const asns = new Map<string, { asn: number; org: string }>();
+  for (const a of arr(q.answers)) {
+    if (!isObj(a)) continue;
+    const t = str(a.answer_type) ?? '';
+    answerTypes.push(t);
+    const ip = str(a.ipv4) ?? str(a.ipv6);
+    if (ip && isIp(ip)) {
+      const c = canonicalIp(ip);
+      addrs.push(c);
+      const asn = num(a.asn);
+      if (asn) asns.set(c, { asn, org: str(a.as_org_name) ?? '' });
+    }
+  }
+  return {
+    ref, hostname: (str(q.hostname) ?? '').toLowerCase().replace(/\.$/, ''), engine: str(q.engine) ?? '',
+    resolver: str(q.resolver_address) ?? '', queryType: str(q.query_type) ?? '', failure: failureOf(q.failure),
+    addrs, answerTypes, asns, t: num(q.t),
+  };
+}
+
+export function buildView(m: Obj): WebView {
+  const tk = isObj(m.test_keys) ? m.test_keys : {};
+  const input = str(m.input);
+  const u = parseUrl(input);
+  const domain = domainOf(input);
+  const scheme = u ? u.protocol.replace(/:$/, '') : null;
+  const port = u ? (u.port ? Number(u.port) : scheme === 'https' ? 443 : scheme === 'http' ? 80 : null) : null;
+
+  const queries = arr(tk.queries).map((q, i) => queryView(q, `queries[${i}]`)).filter((q): q is QueryView => q !== null);
+  const duplicates = arr(tk.x_dns_duplicate_responses).map((q, i) => queryView(q, `x_dns_duplicate_responses[${i}]`)).filter((q): q is QueryView => q !== null);
+
+  const tcp: TcpView[] = [];
+  arr(tk.tcp_connect).forEach((c, i) => {
+    if (!isObj(c)) return;
+    const ip = str(c.ip); const p = num(c.port);
+    if (!ip || p === null) return;
+    const status = isObj(c.status) ? c.status : {};
+    tcp.push({ ref: `tcp_connect[${i}]`, ip: canonicalIp(ip), port: p, failure: failureOf(status.failure) ?? (status.success === false ? 'unknown_failure: connect failed' : null) });
+  });
+
+  const tls: TlsView[] = [];
+  arr(tk.tls_handshakes).forEach((h, i) => {
+    if (!isObj(h)) return;
+    const { host, port: p } = splitHostPort(str(h.address) ?? '');
+    tls.push({
+      ref: `tls_handshakes[${i}]`, ip: canonicalIp(host), port: p ?? 443, sni: str(h.server_name),
+      failure: failureOf(h.failure), noVerify: h.no_tls_verify === true, resetLatencyMs: num(h.x_reset_latency_ms),
+    });
+  });
+
+  const requests: RequestView[] = [];
+  arr(tk.requests).forEach((r, i) => {
+    if (!isObj(r)) return;
+    const req = isObj(r.request) ? r.request : {};
+    const resp = isObj(r.response) ? r.response : null;
+    const code = resp ? num(resp.code) ?? 0 : 0;
+    const body = resp ? decodeMaybeBinary(resp.body, MAX_SCANNED_BODY) : { text: null, length: 0 };
+    requests.push({
+      ref: `requests[${i}]`, url: str(req.url) ?? '', failure: failureOf(r.failure), code,
+      hasResponse: resp !== null && code > 0, bodyLength: body.length, bodyText: body.text,
+      truncated: resp ? resp.body_is_truncated === true : false, headers: resp ? headerMap(resp) : new Map(),
+      title: body.text !== null ? extractTitle(body.text) : null, resetLatencyMs: num(r.x_reset_latency_ms),
+      t0: num(r.t0), t: num(r.t),
+    });
+  });
+
+  let control: ControlView | null = null;
+  const c = tk.control;
+  if (isObj(c) && Object.keys(c).length > 0) {
+    const dns = isObj(c.dns) ? c.dns : null;
+    const tcpMap = new Map<string, string | null>();
+    if (isObj(c.tcp_connect)) for (const [k, v] of Object.entries(c.tcp_connect).slice(0, MAX_ENTRIES)) {
+      const { host, port: p } = splitHostPort(k);
+      if (p !== null && isObj(v)) tcpMap.set(endpointKey(host, p), failureOf(v.failure) ?? (v.status === false ? 'unknown_failure: connect failed' : null));
+    }
+    const tlsMap = new Map<string, string | null>();
+    if (isObj(c.tls_handshake)) for (const [k, v] of Object.entries(c.tls_handshake).slice(0, MAX_ENTRIES)) {
+      const { host, port: p } = splitHostPort(k);
+      if (p !== null && isObj(v)) tlsMap.set(endpointKey(host, p), failureOf(v.failure) ?? (v.status === false ? 'unknown_failure: handshake failed' : null));
+    }
+    const h = isObj(c.http_request) && Object.keys(c.http_request).length > 0 ? c.http_request : null;
+    const ipInfo = new Map<string, number>();
+    if (isObj(c.ip_info)) for (const [k, v] of Object.entries(c.ip_info).slice(0, MAX_ENTRIES)) if (isObj(v) && num(v.asn)) ipInfo.set(canonicalIp(k), num(v.asn)!);
+    control = {
+      dnsFailure: dns ? failureOf(dns.failure) : 'unknown_failure: no control dns',
+      addrs: dns ? arr(dns.addrs).filter((a): a is string => typeof a === 'string' && isIp(a)).map(canonicalIp) : [],
+      tcp: tcpMap, tls: tlsMap,
+      http: h ? {
+        failure: failureOf(h.failure), statusCode: num(h.status_code) ?? 0, bodyLength: num(h.body_length) ?? 0,
+        title: typeof h.title === 'string' ? h.title.trim() : null,
+        headerNames: isObj(h.headers) ? Object.keys(h.headers).slice(0, 256) : [],
+      } : null,
+      ipInfo,
+    };
+  }
+
+  const followUps: FollowUpView[] = [];
+  for (const key of ['x_tls_sni_variants', 'x_residual_checks'] as const) {
+    arr(tk[key]).forEach((f, i) => {
+      if (!isObj(f)) return;
+      const addr = str(f.address);
+      const hp = addr ? splitHostPort(addr) : null;
+      followUps.push({
+        ref: `${key}[${i}]`, tag: str(f.tag) ?? (key === 'x_tls_sni_variants' ? (f.server_name === null ? 'no-sni' : 'decoy-before') : 'decoy-after'),
+        ip: hp ? canonicalIp(hp.host) : null, port: hp ? hp.port : null, name: str(f.server_name) ?? str(f.host),
+        failure: failureOf(f.failure),
+      });
+    });
+  }
+
+  const readBytesByAddress = new Map<string, number>();
+  for (const e of arr(tk.network_events)) {
+    if (!isObj(e) || e.operation !== 'read' || e.failure !== null) continue;
+    const a = str(e.address); const n = num(e.num_bytes);
+    if (!a || !n) continue;
+    const { host, port: p } = splitHostPort(a);
+    if (p === null) continue;
+    const k = endpointKey(host, p);
+    readBytesByAddress.set(k, (readBytesByAddress.get(k) ?? 0) + n);
+  }
+
+  return {
+    input, domain, scheme, port, domainIsIp: domain !== null && isIp(domain),
+    probeCc: str(m.probe_cc),
+    queries, duplicates, tcp, tls, requests, control,
+    controlFailure: tk.control_failure === null || tk.control_failure === undefined ? null : String(tk.control_failure).slice(0, 200),
+    httpExperimentFailure: failureOf(tk.http_experiment_failure),
+    followUps, readBytesByAddress,
+  };
+}

@@ -1,0 +1,448 @@
+// The web_connectivity verdict. The baseline for blocking/accessible is the reference's order
+// (../shared/reference/measurement.md, "v0.4 order"), corrected where the reference is wrong by
+// its own admission (NXDOMAIN and bogon answers read as fine, site and helper both failing read
+// as blocked or as accessible) the way its v0.5 engine does; on top of it we decide the mechanism,
+// the layer (docs/INTERNAL-API.md "Attribution"), the evidence and a plain explanation.
+// Pure: the measurement is only read, never written; no clock, no I/O.
+import type { BlockingClass, Layer, Mechanism, Measurement, Verdict, WebConnectivityTestKeys } from '../model/index.js';
+import { isBogon, parseCidrs, type Cidr } from './ip.js';
+import { compareHttp } from './http-compare.js';
+import { isConfirmed, matchDns, matchHttp, type Fingerprint, type FingerprintSet } from './fingerprints.js';
+import { buildView, endpointKey, type QueryView, type RequestView, type WebView } from './view.js';
+
+export const ANALYSIS_VERSION = 'wallscope-analysis/1';
+
+export interface AnalysisContext {
+  fingerprints?: FingerprintSet;
+  asnOf?: (ip: string) => { asn: number; org: string } | null;
+  /** Lab mode: CIDRs counted as public, not bogon. */
+  allowNets?: string[];
+}
+
+interface Ctx {
+  fps: FingerprintSet | undefined;
+  asnOf: (ip: string) => { asn: number; org: string } | null;
+  allow: Cidr[];
+}
+
+type Draft = Omit<Verdict, 'analysis_version' | 'confirmed' | 'fingerprints'> & { confirmed?: boolean; fingerprints?: string[] };
+
+function finish(d: Draft): Verdict {
+  return {
+    status: d.status,
+    blocking: d.status === 'blocked' ? d.blocking : null,
+    accessible: d.accessible,
+    mechanism: d.mechanism,
+    layer: d.status === 'blocked' ? d.layer ?? 'unknown' : null,
+    confidence: Math.round(Math.max(0, Math.min(1, d.confidence)) * 100) / 100,
+    evidence: [...new Set(d.evidence)],
+    explanation: d.explanation,
+    confirmed: d.confirmed ?? false,
+    fingerprints: d.fingerprints ?? [],
+    analysis_version: ANALYSIS_VERSION,
+  };
+}
+
+const blocked = (blocking: BlockingClass, mechanism: Mechanism, layer: Layer, confidence: number, evidence: string[], explanation: string, extra: Partial<Draft> = {}): Verdict =>
+  finish({ status: 'blocked', blocking, accessible: false, mechanism, layer, confidence, evidence, explanation, ...extra });
+const ok = (confidence: number, evidence: string[], explanation: string): Verdict =>
+  finish({ status: 'ok', blocking: null, accessible: true, mechanism: 'none', layer: null, confidence, evidence, explanation });
+const down = (confidence: number, evidence: string[], explanation: string): Verdict =>
+  finish({ status: 'down', blocking: null, accessible: false, mechanism: 'none', layer: null, confidence, evidence, explanation });
+const unknown = (evidence: string[], explanation: string): Verdict =>
+  finish({ status: 'unknown', blocking: null, accessible: null, mechanism: null, layer: null, confidence: 0, evidence, explanation });
+
+const isReset = (f: string | null): boolean => f === 'connection_reset' || f === 'eof_error' || f === 'connection_aborted';
+const isTimeout = (f: string | null): boolean => f === 'generic_timeout_error';
+const isSsl = (f: string | null): boolean => f !== null && f.startsWith('ssl_');
+const isUnreachable = (f: string | null): boolean => f === 'host_unreachable' || f === 'network_unreachable' || f === 'address_family_not_supported';
+/** Resolver answers that say "no such name" or "nothing for you". */
+const NO_NAME = new Set(['dns_nxdomain_error', 'dns_no_answer', 'android_dns_cache_no_data', 'dns_name_error']);
+const NAME_GONE = (f: string | null): boolean => f !== null && NO_NAME.has(f);
+const DNS_BLOCK_FAILURES = new Set([...NO_NAME, 'dns_servfail_error', 'dns_refused_error', 'dns_bogon_error', 'dns_non_recoverable_failure']);
+const isEncryptedEngine = (e: string): boolean => e === 'doh' || e === 'dot';
+
+function describeFailure(f: string): string {
+  switch (f) {
+    case 'connection_reset': return 'the connection was reset';
+    case 'eof_error': return 'the connection was closed abruptly';
+    case 'generic_timeout_error': return 'it timed out';
+    case 'connection_refused': return 'the connection was refused';
+    case 'ssl_unknown_authority': return 'the certificate came from an unknown authority';
+    case 'ssl_invalid_hostname': return 'the certificate was for another name';
+    case 'ssl_invalid_certificate': return 'the certificate was invalid';
+    case 'dns_nxdomain_error': return 'the resolver said the name does not exist (NXDOMAIN)';
+    case 'dns_no_answer': return 'the resolver returned no address';
+    case 'dns_servfail_error': return 'the resolver failed (SERVFAIL)';
+    default: return `it failed (${f.slice(0, 80)})`;
+  }
+}
+
+interface ResolverGroup { key: string; queries: QueryView[]; addrs: Set<string>; failure: string | null }
+
+function groupLookups(qs: QueryView[]): ResolverGroup[] {
+  const groups = new Map<string, ResolverGroup>();
+  for (const q of qs) {
+    const key = `${q.engine}|${q.resolver}`;
+    let g = groups.get(key);
+    if (!g) { g = { key, queries: [], addrs: new Set(), failure: null }; groups.set(key, g); }
+    g.queries.push(q);
+    for (const a of q.addrs) g.addrs.add(a);
+    if (q.failure && !g.failure) g.failure = q.failure;
+    // NXDOMAIN outranks "no answer" (AAAA often has none) as the group's reason.
+    if (q.failure === 'dns_nxdomain_error') g.failure = q.failure;
+  }
+  return [...groups.values()];
+}
+
+type DnsFinding =
+  | { kind: 'none' }
+  | { kind: 'down'; evidence: string[]; explanation: string }
+  | { kind: 'soft'; inconsistent: string[]; evidence: string[] }
+  | { kind: 'hard'; mechanism: Mechanism; layer: Layer; confidence: number; evidence: string[]; explanation: string; confirmed?: boolean; fingerprints?: string[] };
+
+function orgOf(ip: string, v: WebView, c: Ctx): { asn: number; org: string } | null {
+  const a = c.asnOf(ip);
+  if (a) return a;
+  for (const q of v.queries) { const x = q.asns.get(ip); if (x) return x; }
+  const n = v.control?.ipInfo.get(ip);
+  return n ? { asn: n, org: '' } : null;
+}
+
+function orgText(ip: string, v: WebView, c: Ctx): string {
+  const o = orgOf(ip, v, c);
+  return o ? (o.org ? `${ip} (${o.org}, AS${o.asn})` : `${ip} (AS${o.asn})`) : ip;
+}
+
+/** DNS: what the probe's own resolver said, against the control and the encrypted lookups. */
+function analyzeDns(v: WebView, c: Ctx, finalIncomplete: boolean): DnsFinding {
+  if (v.domain === null || v.domainIsIp) return { kind: 'none' };
+  const probeQs = v.queries.filter((q) => !isEncryptedEngine(q.engine));
+  const domainQs = probeQs.filter((q) => q.hostname === v.domain || q.hostname === '');
+  const groups = groupLookups(domainQs);
+  const probeAddrs = [...new Set(domainQs.flatMap((q) => q.addrs))];
+  const ctrl = v.control;
+  const ctrlAddrs = new Set(ctrl?.addrs ?? []);
+  const ctrlResolved = ctrlAddrs.size > 0;
+  const ctrlSaysNoName = ctrl !== null && !ctrlResolved && (ctrl.dnsFailure === null || NAME_GONE(ctrl.dnsFailure));
+  const refsOf = (qs: QueryView[]): string[] => qs.map((q) => q.ref);
+
+  // 1. Forged answers: several replies to one query that disagree, an A record to a non-A query.
+  for (const d of v.duplicates) {
+    if (d.hostname !== v.domain && d.hostname !== '') continue;
+    const orig = domainQs.find((q) => q.queryType === d.queryType && q.resolver === d.resolver) ?? domainQs[0];
+    const a = new Set(orig?.addrs ?? []);
+    const differs = d.addrs.length !== a.size || d.addrs.some((x) => !a.has(x)) || (d.failure ?? '') !== (orig?.failure ?? '');
+    if (differs) {
+      const first = orig && orig.addrs.length ? orig.addrs.join(', ') : 'an error';
+      const late = d.addrs.length ? d.addrs.join(', ') : 'an error';
+      return { kind: 'hard', mechanism: 'dns.injection', layer: 'national', confidence: 0.95, evidence: [...(orig ? [orig.ref] : []), d.ref],
+        explanation: `One DNS query for ${v.domain} got two different replies (${first}, then ${late}): an on-path injector answered before the real resolver, the signature of the national firewall.` };
+    }
+  }
+  for (const q of domainQs) {
+    if (q.queryType === 'AAAA' && q.answerTypes.includes('A')) {
+      return { kind: 'hard', mechanism: 'dns.injection', layer: 'national', confidence: 0.9, evidence: [q.ref],
+        explanation: `The resolver answered an IPv6 (AAAA) query for ${v.domain} with an IPv4 address: a forged reply, typical of the national firewall's DNS injection.` };
+    }
+  }
+
+  const consistent = (ip: string): boolean => {
+    if (ctrlAddrs.has(ip)) return true;
+    const mine = orgOf(ip, v, c);
+    if (!mine || !mine.asn) return false;
+    for (const a of ctrlAddrs) { const o = orgOf(a, v, c); if (o && o.asn === mine.asn) return true; }
+    return false;
+  };
+
+  // 2a. Bogons: private or loopback answers for a public name.
+  const bogons = probeAddrs.filter((ip) => isBogon(ip, c.allow));
+  if (bogons.length > 0) {
+    const refs = domainQs.filter((q) => q.addrs.some((a) => bogons.includes(a))).map((q) => q.ref);
+    if (ctrlAddrs.size > 0 && [...ctrlAddrs].every((ip) => isBogon(ip, c.allow))) {
+      return { kind: 'down', evidence: [...refs, 'control.dns'], explanation: `${v.domain} resolves to a private address (${bogons[0]}) for the control too: the site is not reachable on the internet, for anyone.` };
+    }
+    const fps = c.fps ? bogons.flatMap((ip) => matchDns(c.fps!, ip)) : [];
+    const nat = (c.fps !== undefined && bogons.some((ip) => c.fps!.forgedAddresses.has(ip))) || fps.some((f) => f.scope === 'nat');
+    return { kind: 'hard', mechanism: 'dns.bogon', layer: nat ? 'national' : 'isp', confidence: ctrl ? 0.9 : 0.7, evidence: [...refs, ...(ctrl ? ['control.dns'] : [])],
+      confirmed: fps.some((f) => isConfirmed(f, v.probeCc)), fingerprints: fps.map((f) => f.name),
+      explanation: `The resolver answered ${v.domain} with ${bogons[0]}, a private address that cannot be the real site${ctrlResolved ? ` (the control saw ${[...ctrlAddrs][0]})` : ''}: DNS blocking${nat ? ' with an answer known from the national firewall' : ' by the ISP'}.` };
+  }
+
+  // 2b. Known forged addresses: fingerprints (dns) and forged pools, when the control did not see them.
+  if (c.fps) {
+    for (const ip of probeAddrs) {
+      if (ctrlAddrs.has(ip)) continue;
+      const fps = matchDns(c.fps, ip);
+      const inPool = c.fps.forgedAddresses.has(ip);
+      if (fps.length || inPool) {
+        const refs = domainQs.filter((q) => q.addrs.includes(ip)).map((q) => q.ref);
+        const nat = inPool || fps.some((f) => f.scope === 'nat');
+        const confirmed = fps.some((f) => isConfirmed(f, v.probeCc));
+        const what = fps.length ? `matches the known forged-answer fingerprint ${fps[0].name}` : 'belongs to a known pool of forged answers';
+        return { kind: 'hard', mechanism: 'dns.injection', layer: nat ? 'national' : 'isp', confidence: confirmed || inPool ? 0.95 : 0.85, evidence: refs,
+          explanation: `The resolver answered ${v.domain} with ${ip}, which ${what}: the answer was forged (DNS injection${nat ? ', typical of the national firewall' : ''}).`,
+          confirmed: confirmed || inPool, fingerprints: fps.map((f) => f.name) };
+      }
+    }
+  }
+
+  // 3. The name resolves nowhere: the site is down (or gone), not blocked.
+  if (probeAddrs.length === 0 && groups.length > 0 && (ctrl === null || !ctrlResolved) && !ctrlSaysNoName && ctrl === null) {
+    return { kind: 'none' };
+  }
+  if (probeAddrs.length === 0 && groups.length > 0 && ctrlSaysNoName) {
+    return { kind: 'down', evidence: [...refsOf(domainQs), 'control.dns'], explanation: `${v.domain} does not resolve, neither for the probe nor for the control: the name does not exist or has no address, for everyone.` };
+  }
+
+  // 4. The probe's resolver refuses a name the control resolves.
+  if (ctrlResolved) {
+    const failed = groups.filter((g) => g.addrs.size === 0 && g.failure !== null && (DNS_BLOCK_FAILURES.has(g.failure) || probeAddrs.length === 0));
+    if (failed.length > 0) {
+      const f = failed[0].failure!;
+      const mech: Mechanism = NAME_GONE(f) ? 'dns.nxdomain' : 'dns.servfail';
+      return { kind: 'hard', mechanism: mech, layer: 'isp', confidence: probeAddrs.length === 0 ? 0.85 : 0.75,
+        evidence: [...refsOf(failed.flatMap((g) => g.queries)), 'control.dns'],
+        explanation: `Asked for ${v.domain}, ${describeFailure(f)}, while the control resolved it to ${[...ctrlAddrs].slice(0, 3).join(', ')}: the ISP's resolver is blocking the name.` };
+    }
+  }
+
+  // 5. The probe got addresses for a name the control says does not exist.
+  if (probeAddrs.length > 0 && ctrlSaysNoName && ctrl !== null) {
+    return { kind: 'hard', mechanism: 'dns.injection', layer: 'isp', confidence: 0.8, evidence: [...refsOf(domainQs.filter((q) => q.addrs.length)), 'control.dns'],
+      explanation: `The resolver answered ${v.domain} with ${probeAddrs.slice(0, 3).join(', ')}, but the control found that the name does not exist: the answer was made up by the network.` };
+  }
+
+  // 7. Inconsistent answers: none of the probe's addresses shares an address or a network with the control's.
+  if (ctrlResolved && probeAddrs.length > 0 && !probeAddrs.some(consistent)) {
+    const tried = probeAddrs.map((ip) => {
+      const conns = v.tcp.filter((t) => t.ip === ip && !isUnreachable(t.failure));
+      const hs = v.tls.filter((t) => t.ip === ip);
+      const worked = hs.some((h) => h.failure === null && !h.noVerify) || (hs.length === 0 && conns.some((t) => t.failure === null));
+      const failed = conns.some((t) => t.failure !== null) || hs.some((h) => h.failure !== null);
+      return { ip, worked, failed, refs: [...conns.filter((t) => t.failure).map((t) => t.ref), ...hs.filter((h) => h.failure).map((h) => h.ref)] };
+    });
+    const refs = domainQs.filter((q) => q.addrs.length).map((q) => q.ref);
+    if (tried.every((t) => !t.worked) && tried.some((t) => t.failed)) {
+      const ip = probeAddrs[0];
+      return { kind: 'hard', mechanism: 'dns.injection', layer: 'isp', confidence: 0.75, evidence: [...refs, ...tried.flatMap((t) => t.refs), 'control.dns'],
+        explanation: `The resolver answered ${v.domain} with ${orgText(ip, v, c)} while the control saw ${orgText([...ctrlAddrs][0], v, c)}, and the site could not be reached at the address given: the DNS answer was falsified.` };
+    }
+    return { kind: 'soft', inconsistent: probeAddrs, evidence: [...refs, 'control.dns'] };
+  }
+
+  // 8. A later name in the redirect chain does not resolve, and the chain never finished.
+  if (finalIncomplete) {
+    const others = groupLookups(probeQs.filter((q) => q.hostname !== v.domain && q.hostname !== ''));
+    const byHost = new Map<string, QueryView[]>();
+    for (const q of probeQs) if (q.hostname !== v.domain && q.hostname !== '') byHost.set(q.hostname, [...(byHost.get(q.hostname) ?? []), q]);
+    for (const [host, qs] of byHost) {
+      if (qs.some((q) => q.addrs.length > 0)) continue;
+      const f = qs.find((q) => q.failure === 'dns_nxdomain_error')?.failure ?? qs.find((q) => q.failure)?.failure;
+      if (f && DNS_BLOCK_FAILURES.has(f)) {
+        void others;
+        return { kind: 'hard', mechanism: NAME_GONE(f) ? 'dns.nxdomain' : 'dns.servfail', layer: 'isp', confidence: 0.6, evidence: refsOf(qs),
+          explanation: `${v.domain} redirected to ${host}, and asked for ${host} ${describeFailure(f)}, so the page could not be reached: DNS blocking of the redirect target.` };
+      }
+    }
+  }
+  return { kind: 'none' };
+}
+
+function schemeOf(url: string): string {
+  const i = url.indexOf(':');
+  return i > 0 ? url.slice(0, i).toLowerCase() : '';
+}
+
+/** Follow-up handshakes/requests on the same endpoint (docs/INTERNAL-API.md "Attribution"). */
+function attributeReset(v: WebView, ip: string | null, port: number | null, latency: number | null): { layer: Layer; confidence: number; evidence: string[]; why: string; residual: boolean; sniOnly: boolean } {
+  const same = v.followUps.filter((f) => (ip === null || f.ip === null || f.ip === ip) && (port === null || f.port === null || f.port === port));
+  const before = same.filter((f) => f.tag === 'decoy-before');
+  const noSni = same.filter((f) => f.tag === 'no-sni');
+  const after = same.filter((f) => f.tag === 'decoy-after');
+  const residual = before.some((f) => isReset(f.failure));
+  const sniOnly = before.length > 0 && before.every((f) => f.failure === null) && noSni.every((f) => f.failure === null);
+  if (residual) {
+    return { layer: 'national', confidence: 0.7, evidence: before.map((f) => f.ref), residual, sniOnly,
+      why: 'A harmless handshake to the same server was reset even before the real one: the server is in a residual block left by an earlier request, which only the national firewall keeps.' };
+  }
+  if (after.length > 0) {
+    if (after.some((f) => f.failure !== null)) {
+      return { layer: 'national', confidence: 0.85, evidence: after.map((f) => f.ref), residual, sniOnly,
+        why: 'A harmless follow-up to the same server right after was blocked too: residual blocking, the national firewall\'s behaviour.' };
+    }
+    return { layer: 'regional', confidence: 0.8, evidence: after.map((f) => f.ref), residual, sniOnly,
+      why: 'A harmless follow-up to the same server right after went through: no residual blocking, the behaviour of a regional firewall.' };
+  }
+  if (latency !== null) {
+    return latency < 8
+      ? { layer: 'regional', confidence: 0.5, evidence: [], residual, sniOnly, why: `The reset came ${latency.toFixed(1)} ms after the request, fast like a nearby regional firewall.` }
+      : { layer: 'national', confidence: 0.5, evidence: [], residual, sniOnly, why: `The reset came ${latency.toFixed(1)} ms after the request, like the national firewall.` };
+  }
+  return { layer: 'unknown', confidence: 0.6, evidence: [], residual, sniOnly, why: '' };
+}
+
+function lastRedirect(r: RequestView | undefined): boolean {
+  return r !== undefined && r.failure === null && r.code >= 300 && r.code < 400;
+}
+
+export function analyzeView(v: WebView, c: Ctx): Verdict {
+  if (v.domain === null) return unknown([], 'The measurement has no URL to analyse.');
+  const req0 = v.requests[0];
+  const req0Ok = req0 !== undefined && req0.failure === null && req0.hasResponse;
+  const chainFailure = req0?.failure ?? (req0 === undefined || lastRedirect(req0) ? v.httpExperimentFailure : null);
+  const finalIncomplete = !req0Ok || lastRedirect(req0);
+  const httpsOk = req0Ok && schemeOf(req0.url) === 'https' && !lastRedirect(req0);
+
+  // The control is what tells censorship from a broken site: without it we say little.
+  const ctrl = v.control;
+  if (ctrl === null || v.controlFailure !== null) {
+    const dns = analyzeDns({ ...v, control: null }, c, finalIncomplete);
+    if (dns.kind === 'hard' && (dns.mechanism === 'dns.injection' || dns.mechanism === 'dns.bogon')) {
+      return blocked('dns', dns.mechanism, dns.layer, dns.confidence * 0.8, dns.evidence, dns.explanation, { confirmed: dns.confirmed, fingerprints: dns.fingerprints });
+    }
+    if (httpsOk) return ok(0.6, [req0.ref], `The control could not be reached${v.controlFailure ? ` (${v.controlFailure})` : ''}, but the page loaded over HTTPS with a valid certificate, so it is reachable.`);
+    return unknown(['control'], `The control measurement failed${v.controlFailure ? ` (${v.controlFailure})` : ''}, so there is nothing to compare with: no verdict.`);
+  }
+
+  const dns = analyzeDns(v, c, finalIncomplete);
+  if (dns.kind === 'hard') return blocked('dns', dns.mechanism, dns.layer, dns.confidence, dns.evidence, dns.explanation, { confirmed: dns.confirmed, fingerprints: dns.fingerprints });
+  if (dns.kind === 'down') return down(0.8, dns.evidence, dns.explanation);
+  const soft = dns.kind === 'soft' ? dns : null;
+
+  // TCP: every connection to the site's addresses on the URL's port failed.
+  const firstHop = new Set<string>(v.domainIsIp ? [v.domain] : v.queries.filter((q) => q.hostname === v.domain || q.hostname === '').flatMap((q) => q.addrs));
+  const conns0 = v.tcp.filter((t) => firstHop.has(t.ip) && (v.port === null || t.port === v.port));
+  const conns = conns0.some((t) => !isUnreachable(t.failure)) ? conns0.filter((t) => !isUnreachable(t.failure)) : conns0;
+  if (conns.length > 0 && conns.every((t) => t.failure !== null)) {
+    const ctrlTcp = [...ctrl.tcp.entries()].filter(([k]) => v.port === null || k.endsWith(`:${v.port}`));
+    const ctrlOk = ctrlTcp.some(([, f]) => f === null) || (ctrlTcp.length === 0 && ctrl.http !== null && ctrl.http.failure === null);
+    const refs = conns.map((t) => t.ref);
+    if (!ctrlOk) return down(0.75, [...refs, 'control.tcp_connect'], `Connecting to ${v.domain} failed (${describeFailure(conns[0].failure!)}) from the probe and from the control alike: the site is down, not blocked.`);
+    const refused = conns.every((t) => t.failure === 'connection_refused' || t.failure === 'connection_reset');
+    const ep = endpointKey(conns[0].ip, conns[0].port);
+    return refused
+      ? blocked('tcp_ip', 'tcp.refused', 'unknown', 0.7, [...refs, 'control.tcp_connect'], `Every connection to ${v.domain} (${ep}) was refused, while the control connected fine: the network blocks the site's address.`)
+      : blocked('tcp_ip', 'tcp.timeout', 'national', 0.6, [...refs, 'control.tcp_connect'], `Every connection to ${v.domain} (${ep}) timed out, while the control connected fine: the site's address is null-routed (IP blocking), most often by the national firewall.`);
+  }
+
+  // HTTPS that loaded with a valid certificate is the real site, whatever the DNS said.
+  if (httpsOk) {
+    return ok(0.9, [req0.ref, ...(soft ? soft.evidence : [])], soft
+      ? `The resolver gave addresses the control did not see (${soft.inconsistent.slice(0, 2).join(', ')}), but the page loaded over HTTPS with a valid certificate: reachable (a CDN or geo-DNS difference).`
+      : `The page loaded over HTTPS with a valid certificate: reachable.`);
+  }
+
+  // The HTTP(S) fetch failed somewhere: find the step, then the mechanism.
+  if (!req0Ok || lastRedirect(req0)) {
+    let f = chainFailure;
+    let stage: 'http' | 'tls' | 'tcp' = 'http';
+    let ref: string | null = null;
+    let ip: string | null = null;
+    let port: number | null = null;
+    let latency: number | null = null;
+    if (req0 && req0.failure) {
+      ref = req0.ref; latency = req0.resetLatencyMs;
+      const tlsSame = schemeOf(req0.url) === 'https' ? [...v.tls].reverse().find((h) => h.failure === req0.failure) : undefined;
+      if (tlsSame) { stage = 'tls'; ref = tlsSame.ref; ip = tlsSame.ip; port = tlsSame.port; latency = tlsSame.resetLatencyMs ?? latency; }
+      else {
+        const t = [...v.tcp].reverse().find((x) => x.failure === null && (v.port === null || x.port === v.port));
+        if (t) { ip = t.ip; port = t.port; }
+      }
+    } else {
+      const h = [...v.tls].reverse().find((x) => x.failure !== null && (f === null || x.failure === f));
+      const t = [...v.tcp].reverse().find((x) => x.failure !== null && !isUnreachable(x.failure) && (f === null || x.failure === f));
+      if (h) { stage = 'tls'; ref = h.ref; ip = h.ip; port = h.port; latency = h.resetLatencyMs; f = f ?? h.failure; }
+      else if (t) { stage = 'tcp'; ref = t.ref; ip = t.ip; port = t.port; f = f ?? t.failure; }
+    }
+    if (f === null) {
+      return unknown(req0 ? [req0.ref] : [], req0 ? 'The page redirected and the chain ended without a recorded outcome: no verdict.' : 'No HTTP request was made and no failure was recorded: no verdict.');
+    }
+    const evidence = [...(ref ? [ref] : []), 'control.http_request'];
+    if (ctrl.http === null || ctrl.http.failure !== null || ctrl.http.statusCode <= 0) {
+      return down(0.7, evidence, `Fetching the page failed (${describeFailure(f)}), and the control could not fetch it either${ctrl.http?.failure ? ` (${ctrl.http.failure})` : ''}: the site is down or broken, not blocked.`);
+    }
+    const what = stage === 'tls' ? `The TLS handshake with ${v.domain}${ip ? ` at ${endpointKey(ip, port ?? 443)}` : ''}` : stage === 'tcp' ? `Connecting to ${ip ? endpointKey(ip, port ?? 0) : v.domain}` : `The HTTP request to ${req0?.url || v.input}`;
+    const ctrlSaw = `while the control fetched the page (status ${ctrl.http.statusCode})`;
+    if (stage === 'tcp') {
+      const mech: Mechanism = f === 'connection_refused' || f === 'connection_reset' ? 'tcp.refused' : 'tcp.timeout';
+      return blocked('http-failure', mech, 'unknown', 0.6, evidence, `${what} failed: ${describeFailure(f)}, ${ctrlSaw}. The page it redirects to is blocked.`);
+    }
+    if (isReset(f)) {
+      const a = attributeReset(v, ip, port, latency);
+      const mech: Mechanism = a.residual ? 'residual' : stage === 'tls' ? 'tls.reset' : 'http.reset';
+      const trigger = stage === 'tls' ? (a.sniOnly ? ' The same server answered a handshake with another name, so the block is keyed on the name (SNI).' : '') : '';
+      return blocked('http-failure', mech, a.layer, Math.min(0.9, 0.55 + a.confidence * 0.4), [...evidence, ...a.evidence],
+        `${what} was cut: ${describeFailure(f)}, ${ctrlSaw}.${trigger}${a.why ? ' ' + a.why : ''}`);
+    }
+    if (isTimeout(f)) {
+      const readBytes = ip !== null && port !== null ? v.readBytesByAddress.get(endpointKey(ip, port)) ?? 0 : 0;
+      const started = stage === 'http' ? (req0 !== undefined && (req0.hasResponse || req0.bodyLength > 0)) || (schemeOf(req0?.url ?? '') === 'http' && readBytes > 0) : readBytes > 0;
+      if (started) {
+        return blocked('http-failure', 'throttle', 'national', 0.6, evidence, `${what} started receiving data, then stalled until it timed out, ${ctrlSaw}: the connection is throttled.`);
+      }
+      const a = attributeReset(v, ip, port, null);
+      return blocked('http-failure', stage === 'tls' ? 'tls.timeout' : 'http.timeout', a.layer === 'regional' ? 'unknown' : a.layer, 0.6, [...evidence, ...a.evidence], `${what} ${describeFailure(f)}, ${ctrlSaw}: the traffic is being dropped.`);
+    }
+    if (isSsl(f)) {
+      return blocked('http-failure', 'tls.mitm', 'unknown', 0.8, evidence, `${what} failed because ${describeFailure(f)}, ${ctrlSaw} with a valid certificate: someone in the network is intercepting the connection.`);
+    }
+    return blocked('http-failure', 'http.diff', 'unknown', 0.4, evidence, `${what} failed (${f.slice(0, 80)}), ${ctrlSaw}.`);
+  }
+
+  // Plain HTTP page received: fingerprints, then the reference's comparison.
+  const r = req0;
+  const evidence = [r.ref, 'control.http_request'];
+  if (c.fps) {
+    const fps: Fingerprint[] = matchHttp(c.fps, r.bodyText, r.headers);
+    if (fps.length > 0) {
+      const confirmed = fps.some((f) => isConfirmed(f, v.probeCc));
+      const nat = fps.some((f) => f.scope === 'nat');
+      return blocked(soft ? 'dns' : 'http-diff', 'http.blockpage', nat ? 'national' : 'isp', confirmed ? 0.95 : 0.75, [...evidence, ...(soft ? soft.evidence : [])],
+        `The page received matches the known block page ${fps[0].name}${nat ? ' (a national block page)' : ''}: the site is blocked and a block page is shown instead.`,
+        { confirmed, fingerprints: fps.map((f) => f.name) });
+    }
+  }
+  if (ctrl.http === null || ctrl.http.failure !== null || ctrl.http.statusCode <= 0) {
+    return unknown(evidence, `The probe received a page (status ${r.code}) but the control could not fetch it${ctrl.http?.failure ? ` (${ctrl.http.failure})` : ''}, so there is nothing to compare with.`);
+  }
+  const cmp = compareHttp(
+    { code: r.code, bodyLength: r.bodyLength, truncated: r.truncated, headerNames: [...r.headers.keys()], title: r.title },
+    { status_code: ctrl.http.statusCode, body_length: ctrl.http.bodyLength, headerNames: ctrl.http.headerNames, title: ctrl.http.title },
+  );
+  if (cmp.matches) {
+    return ok(soft ? 0.7 : 0.85, evidence, soft
+      ? `The resolver gave addresses the control did not see, but the page matches the control's (status ${r.code}): reachable.`
+      : `The page matches the control's (status ${r.code}${cmp.bodyProportion !== null ? `, ${Math.round(cmp.bodyProportion * 100)}% of its size` : ''}): reachable.`);
+  }
+  const diffs: string[] = [];
+  if (cmp.statusCodeMatch === false) diffs.push(`status ${r.code} instead of ${ctrl.http.statusCode}`);
+  if (cmp.bodyProportion !== null && !cmp.bodyLengthMatch) diffs.push(`${r.bodyLength} bytes instead of about ${ctrl.http.bodyLength}`);
+  if (cmp.titleMatch === false) diffs.push(`title "${(r.title ?? '').slice(0, 60)}" instead of "${(ctrl.http.title ?? '').slice(0, 60)}"`);
+  const diffText = diffs.length ? diffs.join(', ') : 'nothing in common with the control\'s page';
+  if (soft) {
+    return blocked('dns', 'dns.injection', 'isp', 0.65, [...evidence, ...soft.evidence],
+      `The resolver gave ${soft.inconsistent.slice(0, 2).join(', ')}, addresses the control did not see, and the page served there differs (${diffText}): the DNS answer leads somewhere else.`);
+  }
+  const titleDiffers = cmp.titleMatch === false || (r.title !== null && !ctrl.http.title);
+  const looksBlockpage = [200, 403, 451].includes(r.code) && !r.truncated && (r.code === 451 || titleDiffers);
+  return looksBlockpage
+    ? blocked('http-diff', 'http.blockpage', 'isp', 0.6, evidence, `A different page came back (${diffText}): a block page was injected, most likely by the ISP.`)
+    : blocked('http-diff', 'http.diff', 'unknown', 0.5, evidence, `The page differs from the control's (${diffText}): it may be altered or replaced.`);
+}
+
+const prepared = new WeakMap<AnalysisContext, Ctx>();
+function prepare(ctx: AnalysisContext | undefined): Ctx {
+  if (!ctx) return { fps: undefined, asnOf: () => null, allow: [] };
+  let c = prepared.get(ctx);
+  if (!c) {
+    c = { fps: ctx.fingerprints, asnOf: ctx.asnOf ?? (() => null), allow: parseCidrs(ctx.allowNets) };
+    prepared.set(ctx, c);
+  }
+  return c;
+}
+
+/** The web_connectivity verdict, re-derived from the raw observations (never from test_keys.blocking). */
+export function analyzeWebConnectivity(m: Measurement<WebConnectivityTestKeys>, ctx?: AnalysisContext): Verdict {
+  return analyzeView(buildView(m as unknown as Record<string, unknown>), prepare(ctx));
+}
