@@ -12,7 +12,7 @@ interface Series {
   bars: Bar[];
 }
 
-/** Day grain unless told; a span over ~6 months switches to weeks, over ~2 years to months. */
+/** Day grain unless told; a span over ~13 months switches to weeks, over ~4 years to months. */
 async function loadSeries(filters: Filters, grain: string | null, signal: AbortSignal): Promise<Series> {
   const get = (g: string) => getJSON<Aggregation>('aggregation', { ...filters, axis_x: 'measurement_start_day', time_grain: g }, signal);
   let g = grain || 'day';
@@ -26,7 +26,7 @@ async function loadSeries(filters: Filters, grain: string | null, signal: AbortS
   let bars = toBars(agg);
   if (!grain && bars.length > 1) {
     const span = (bars[bars.length - 1]!.x - bars[0]!.x) / 86400;
-    const auto = span > 730 ? 'month' : span > 183 ? 'week' : 'day';
+    const auto = span > 1500 ? 'month' : span > 400 ? 'week' : 'day';
     if (auto !== 'day') {
       g = auto;
       agg = await get(g);

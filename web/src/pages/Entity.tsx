@@ -38,11 +38,27 @@ export function EntityPage({ kind, id, path, params }: { kind: EntityKind; id: s
         {TITLE[kind]}: <span class="entity">{value}</span>
       </h1>
       {kind === 'region' && (
-        <p class="note">
-          Regions come from the probe's own record (<code>annotations.region</code> / <code>x_probe_region</code>); OONI
-          measurements carry none, so only wallscope probes show up here.
-        </p>
+        <>
+          <p class="note">
+            Regions come from the probe's own record (<code>annotations.region</code>); OONI measurements carry none.
+          </p>
+          <p role="status" class="error">
+            The server's API has no region filter yet (docs/INTERNAL-API.md lists probe_cc, probe_asn, domain, test_name,
+            mechanism, layer and dates), so this page cannot list a region's measurements. Use the country or network
+            page meanwhile.
+          </p>
+        </>
       )}
+      {kind !== 'region' && (
+        <EntityData kind={kind} value={value} filters={filters} path={path} params={params} />
+      )}
+    </>
+  );
+}
+
+function EntityData({ kind, value, filters, path, params }: { kind: EntityKind; value: string; filters: Filters; path: string[]; params: URLSearchParams }) {
+  return (
+    <>
       <FilterForm key={params.toString()} path={path} params={params} fields={['since', 'until', 'mechanism', 'layer', 'test_name', 'time_grain']} />
       <p class="links">
         <a href={href(['chart'], { axis_x: 'measurement_start_day', time_grain: 'day', ...filters })}>Open in the chart builder</a>
