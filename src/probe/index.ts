@@ -1,0 +1,13 @@
+// The probe layer's public surface (docs/INTERNAL-API.md "probe").
+export { measureWebConnectivity, newReportId, DEFAULT_DECOY, type ProbeOptions, type SniVariant, type ResidualCheck } from './webconnectivity.js';
+export { startTestHelper, runControl, parseControlRequest, BadControlRequest, type TestHelper, type TestHelperOptions } from './helper.js';
+export { createCA, issueCert, type CA, type IssuedCert } from './ca.js';
+export { resolveUdp, resolveTcp, resolveDoh, resolveSystem, parseReply, encodeQuery, type QueryType } from './dns.js';
+export { tcpConnect } from './tcp.js';
+export { tlsHandshake } from './tls.js';
+export { httpRoundTrip, fetchUrl, extractTitle, MAX_REDIRECTS } from './http.js';
+export { NetPolicy, parseCidr, splitHostPort, joinHostPort, isBogonAddress } from './policy.js';
+export { Trace } from './trace.js';
+export { lookupAsn, lookupCountry, probeLocation } from './geo.js';
+export { scrubberFor, scrubValue, SCRUBBED } from './scrub.js';
+export { startDnsServer, startSite, startRawServer, afterRequestHead, page, type DnsBehaviour, type DnsServer, type Site } from './testing.js';

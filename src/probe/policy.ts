@@ -1,0 +1,86 @@
+// Where the probe may dial, and which addresses count as bogons.
+// Lab mode (DESIGN.md "Lab mode of the probe"): with --allow-net the probe refuses to dial
+// outside the given ranges, and addresses inside them count as public (a lab on 127.0.0.0/8 is
+// measured like the internet). With a lab resolver it never uses the system resolver.
+import ipaddr from 'ipaddr.js';
+import { isIP } from 'node:net';
+import { unknownFailure, type Failure } from '../model/index.js';
+
+type Cidr = [ipaddr.IPv4 | ipaddr.IPv6, number];
+
+export class NetPolicy {
+  private readonly cidrs: Cidr[];
+  /** True when dialing is restricted to the allowed ranges. */
+  readonly restricted: boolean;
+
+  /** Source address for every outgoing socket (the lab exempts its helper by source). */
+  readonly localAddress: string | undefined;
+
+  constructor(allowNet: readonly string[] | undefined, localAddress?: string) {
+    this.cidrs = (allowNet ?? []).map(parseCidr);
+    this.restricted = this.cidrs.length > 0;
+    this.localAddress = localAddress;
+  }
+
+  /** Whether `ip` lies inside one of the allowed ranges (false when there are none). */
+  inAllowed(ip: string): boolean {
+    if (!ipaddr.isValid(ip)) return false;
+    const a = normalize(ipaddr.parse(ip));
+    return this.cidrs.some(([net, bits]) => net.kind() === a.kind() && a.match(net, bits));
+  }
+
+  /** null when dialing `ip` is allowed, else the failure to record instead of dialing. */
+  checkDial(ip: string): Failure | null {
+    if (!isIP(ip)) return unknownFailure(`not an IP address: ${ip}`);
+    if (this.restricted && !this.inAllowed(ip)) return unknownFailure(`refused to dial ${ip}: outside --allow-net`);
+    return null;
+  }
+
+  /** Bogon: not a public unicast address, unless it sits inside an allowed (lab) range. */
+  isBogon(ip: string): boolean {
+    if (!ipaddr.isValid(ip)) return false;
+    if (this.inAllowed(ip)) return false;
+    return isBogonAddress(ip);
+  }
+}
+
+export function isBogonAddress(ip: string): boolean {
+  if (!ipaddr.isValid(ip)) return false;
+  const a = normalize(ipaddr.parse(ip));
+  return a.range() !== 'unicast';
+}
+
+function normalize(a: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipaddr.IPv6 {
+  if (a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress()) return (a as ipaddr.IPv6).toIPv4Address();
+  return a;
+}
+
+export function parseCidr(s: string): Cidr {
+  const text = s.trim();
+  try {
+    if (text.includes('/')) {
+      const [net, bits] = ipaddr.parseCIDR(text);
+      return [normalize(net), net.kind() === 'ipv6' && normalize(net).kind() === 'ipv4' ? bits - 96 : bits];
+    }
+    const a = normalize(ipaddr.parse(text));
+    return [a, a.kind() === 'ipv4' ? 32 : 128];
+  } catch {
+    throw new TypeError(`not a CIDR: ${JSON.stringify(s)}`);
+  }
+}
+
+/** Split "ip:port" or "[v6]:port". */
+export function splitHostPort(s: string, defaultPort?: number): { host: string; port: number } {
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(s) ?? /^([^:]+)(?::(\d+))?$/.exec(s);
+  if (!m) {
+    if (isIP(s) === 6 && defaultPort !== undefined) return { host: s, port: defaultPort };
+    throw new TypeError(`not host:port: ${JSON.stringify(s)}`);
+  }
+  const port = m[2] !== undefined ? Number(m[2]) : defaultPort;
+  if (port === undefined || !Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`no valid port in ${JSON.stringify(s)}`);
+  return { host: m[1]!, port };
+}
+
+export function joinHostPort(host: string, port: number): string {
+  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+}

@@ -1,0 +1,72 @@
+// Resolving a name the way the probe is configured to: UDP to a chosen resolver, DoH, or the
+// system resolver. In lab mode (a restricted policy) the system resolver is never used.
+import type { DnsQuery, Failure } from '../model/index.js';
+import { unknownFailure } from '../model/index.js';
+import { resolveDoh, resolveSystem, resolveUdp, type QueryType } from './dns.js';
+import type { NetPolicy } from './policy.js';
+import type { Trace } from './trace.js';
+
+export interface ResolveConfig {
+  resolver?: string;
+  doh?: string;
+  policy: NetPolicy;
+  ca?: string[];
+  timeoutMs: number;
+  windowMs: number;
+}
+
+export interface Resolution {
+  queries: DnsQuery[];
+  addrs: string[];
+  failure: Failure | null;
+  /** Late UDP replies (duplicates), available when the window closes. */
+  late: Promise<DnsQuery[]>;
+}
+
+const TYPES: QueryType[] = ['A', 'AAAA'];
+
+export async function resolveName(host: string, cfg: ResolveConfig, trace: Trace, tags?: string[]): Promise<Resolution> {
+  const step = { trace, timeoutMs: cfg.timeoutMs, windowMs: cfg.windowMs, ...(tags ? { tags } : {}) };
+  if (cfg.resolver) {
+    const [udp, doh] = await Promise.all([
+      Promise.all(TYPES.map((t) => resolveUdp(host, t, cfg.resolver!, cfg.policy, step))),
+      cfg.doh ? Promise.all(TYPES.map((t) => resolveDoh(host, t, cfg.doh!, cfg.policy, { ...step, ...(cfg.ca ? { ca: cfg.ca } : {}), resolveHost: (h) => resolveAddrsVia(h, cfg, trace) }))) : Promise.resolve([]),
+    ]);
+    const addrs = unique(udp.flatMap((r) => r.addrs));
+    return {
+      queries: [...udp.map((r) => r.query), ...doh.map((r) => r.query)],
+      addrs,
+      failure: addrs.length ? null : firstFailure(udp.map((r) => r.query)),
+      late: Promise.all(udp.map((r) => r.late)).then((l) => l.flat()),
+    };
+  }
+  if (cfg.doh) {
+    const doh = await Promise.all(TYPES.map((t) => resolveDoh(host, t, cfg.doh!, cfg.policy, { ...step, ...(cfg.ca ? { ca: cfg.ca } : {}) })));
+    const addrs = unique(doh.flatMap((r) => r.addrs));
+    return { queries: doh.map((r) => r.query), addrs, failure: addrs.length ? null : firstFailure(doh.map((r) => r.query)), late: Promise.resolve([]) };
+  }
+  if (cfg.policy.restricted) {
+    const t = trace.now();
+    const failure = unknownFailure('lab mode: no resolver given (the system resolver is not used)');
+    return { queries: [{ engine: 'getaddrinfo', resolver_address: '', hostname: host, query_type: 'ANY', failure, answers: null, t0: t, t }], addrs: [], failure, late: Promise.resolve([]) };
+  }
+  const sys = await resolveSystem(host, step);
+  return { queries: [sys.query], addrs: sys.addrs, failure: sys.query.failure, late: Promise.resolve([]) };
+}
+
+async function resolveAddrsVia(host: string, cfg: ResolveConfig, trace: Trace): Promise<string[]> {
+  const r = await resolveName(host, { ...cfg, doh: undefined }, trace);
+  return r.addrs;
+}
+
+/**
+ * The first failure in OONI's sense: the A query's when no address came back at all.
+ * Why: a name with A records but no AAAA is not a failure of the lookup.
+ */
+function firstFailure(qs: DnsQuery[]): Failure {
+  return qs.find((q) => q.failure && q.failure !== 'dns_no_answer')?.failure ?? qs[0]?.failure ?? 'dns_no_answer';
+}
+
+function unique(xs: string[]): string[] {
+  return [...new Set(xs)];
+}

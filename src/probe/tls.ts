@@ -1,0 +1,131 @@
+// TLS handshake step (df-006) with a chosen SNI (a name, or null for none), recording version,
+// cipher, ALPN and the peer chain even when verification fails (we verify after the handshake,
+// as OONI's probe does, so the evidence of a MITM certificate is kept).
+import tls from 'node:tls';
+import type net from 'node:net';
+import { classifyError, type Failure, type TlsHandshakeEntry } from '../model/index.js';
+import type { Trace } from './trace.js';
+
+export interface HandshakeOptions {
+  trace: Trace;
+  timeoutMs: number;
+  /** SNI to send; null sends none. */
+  serverName: string | null;
+  /** Name to verify the certificate against (defaults to serverName). */
+  verifyName?: string | null;
+  /** Verify the chain and name (false for decoy handshakes: only reachability matters). */
+  verify: boolean;
+  /** Extra trusted CA certificates (PEM), added to node's roots. */
+  ca?: string[];
+  alpn?: string[];
+  address: string;
+  tags?: string[];
+  transactionId?: number;
+}
+
+export interface HandshakeResult {
+  entry: TlsHandshakeEntry & { x_reset_latency_ms?: number };
+  socket: tls.TLSSocket | null;
+}
+
+const contexts = new Map<string, tls.SecureContext>();
+
+/** One SecureContext per set of extra CAs: building node's root store costs milliseconds. */
+export function secureContextFor(ca: string[] | undefined): tls.SecureContext {
+  const key = ca && ca.length > 0 ? ca.join('\n') : '';
+  let ctx = contexts.get(key);
+  if (!ctx) {
+    ctx = tls.createSecureContext(key ? { ca: [...tls.rootCertificates, ...ca!] } : {});
+    if (contexts.size > 16) contexts.clear();
+    contexts.set(key, ctx);
+  }
+  return ctx;
+}
+
+function peerChain(s: tls.TLSSocket): Array<{ format: 'base64'; data: string }> | null {
+  const out: Array<{ format: 'base64'; data: string }> = [];
+  let c: tls.DetailedPeerCertificate | undefined = s.getPeerCertificate(true) as tls.DetailedPeerCertificate;
+  const seen = new Set<string>();
+  while (c && c.raw && out.length < 10) {
+    const data = c.raw.toString('base64');
+    if (seen.has(data)) break;
+    seen.add(data);
+    out.push({ format: 'base64', data });
+    c = c.issuerCertificate;
+  }
+  return out.length ? out : null;
+}
+
+export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promise<HandshakeResult> {
+  const { trace } = opts;
+  const t0 = trace.now();
+  const txid = opts.transactionId ?? trace.nextTransaction();
+  const alpn = opts.alpn ?? ['http/1.1'];
+  trace.event({ operation: 'tls_handshake_start', address: opts.address, t0, transaction_id: txid, ...(opts.tags ? { tags: opts.tags } : {}) });
+  return new Promise((done) => {
+    let settled = false;
+    const s = tls.connect({
+      socket,
+      secureContext: secureContextFor(opts.ca),
+      // An empty servername sends no SNI extension.
+      servername: opts.serverName ?? '',
+      rejectUnauthorized: false,
+      ALPNProtocols: alpn,
+    });
+    const settle = (failure: Failure | null): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      const t = trace.now();
+      const entry: HandshakeResult['entry'] = {
+        network: 'tcp',
+        address: opts.address,
+        server_name: opts.serverName ?? '',
+        failure,
+        tls_version: s.getProtocol() ?? '',
+        cipher_suite: (s.getCipher() as { standardName?: string } | undefined)?.standardName ?? '',
+        negotiated_protocol: typeof s.alpnProtocol === 'string' ? s.alpnProtocol : '',
+        no_tls_verify: !opts.verify,
+        peer_certificates: safeChain(s),
+        alpn,
+        t0,
+        t,
+        transaction_id: txid,
+        tags: opts.tags ?? null,
+      };
+      if (failure === 'connection_reset' || failure === 'eof_error') entry.x_reset_latency_ms = Math.round((t - t0) * 1e6) / 1e3;
+      trace.event({ operation: 'tls_handshake_done', address: opts.address, failure, t0, t, transaction_id: txid, ...(opts.tags ? { tags: opts.tags } : {}) });
+      if (failure) {
+        s.destroy();
+        socket.destroy();
+        done({ entry, socket: null });
+      } else {
+        done({ entry, socket: s });
+      }
+    };
+    const timer = setTimeout(() => settle('generic_timeout_error'), opts.timeoutMs);
+    s.on('error', (err) => settle(classifyError(err)));
+    s.on('close', () => settle('eof_error'));
+    s.once('secureConnect', () => {
+      if (!opts.verify) return settle(null);
+      if (!s.authorized) {
+        const code = String(s.authorizationError ?? 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+        return settle(classifyError(Object.assign(new Error(code), { code })));
+      }
+      const name = opts.verifyName ?? opts.serverName;
+      if (name) {
+        const bad = tls.checkServerIdentity(name, s.getPeerCertificate());
+        if (bad) return settle(classifyError(bad));
+      }
+      settle(null);
+    });
+  });
+}
+
+function safeChain(s: tls.TLSSocket): Array<{ format: 'base64'; data: string }> | null {
+  try {
+    return peerChain(s);
+  } catch {
+    return null;
+  }
+}

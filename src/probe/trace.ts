@@ -1,0 +1,48 @@
+// A measurement's clock and event log. Every step stamps its observations with seconds since
+// the measurement started (OONI's t0/t) and appends low-level network events (df-008) here.
+// The event log is bounded: a hostile peer that dribbles a body byte by byte cannot make it grow
+// without limit.
+import type { NetworkEvent, Failure } from '../model/index.js';
+
+export const MAX_NETWORK_EVENTS = 2000;
+
+export class Trace {
+  readonly startedAt: Date;
+  private readonly origin: bigint;
+  readonly events: NetworkEvent[] = [];
+  eventsDropped = 0;
+  private txid = 0;
+
+  constructor(start: Date = new Date(), origin: bigint = process.hrtime.bigint()) {
+    this.startedAt = start;
+    this.origin = origin;
+  }
+
+  /** Seconds since the measurement started, to the microsecond. */
+  now(): number {
+    return Math.round(Number(process.hrtime.bigint() - this.origin) / 1e3) / 1e6;
+  }
+
+  nextTransaction(): number {
+    return ++this.txid;
+  }
+
+  event(ev: { operation: string; address?: string; proto?: string; failure?: Failure | null; num_bytes?: number; t0?: number; t?: number; transaction_id?: number; tags?: string[] }): void {
+    if (this.events.length >= MAX_NETWORK_EVENTS) {
+      this.eventsDropped++;
+      return;
+    }
+    const t = ev.t ?? this.now();
+    this.events.push({
+      operation: ev.operation,
+      ...(ev.address !== undefined ? { address: ev.address } : {}),
+      ...(ev.proto !== undefined ? { proto: ev.proto } : {}),
+      failure: ev.failure ?? null,
+      ...(ev.num_bytes !== undefined ? { num_bytes: ev.num_bytes } : {}),
+      t0: ev.t0 ?? t,
+      t,
+      ...(ev.transaction_id !== undefined ? { transaction_id: ev.transaction_id } : {}),
+      tags: ev.tags ?? null,
+    });
+  }
+}

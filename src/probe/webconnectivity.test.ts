@@ -1,0 +1,159 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { createCA, issueCert, type CA } from './ca.js';
+import { startDnsServer, startSite, startRawServer, type Site, type DnsServer, type DnsBehaviour } from './testing.js';
+import { startTestHelper, type TestHelper } from './helper.js';
+import { measureWebConnectivity, type ProbeOptions, type SniVariant, type ResidualCheck } from './webconnectivity.js';
+
+/** A front that resets flows whose first bytes contain `trigger`, else relays to `upstream`; optional residual blocking. */
+async function startCensorFront(upstream: Site, trigger: string, residualMs: number, host: string): Promise<Site & { resets: number }> {
+  let blockedUntil = 0;
+  const state = { resets: 0 };
+  const site = await startRawServer((s) => {
+    s.once('data', (first: Buffer) => {
+      const now = Date.now();
+      if (first.includes(Buffer.from(trigger)) || now < blockedUntil) {
+        if (first.includes(Buffer.from(trigger)) && residualMs > 0) blockedUntil = now + residualMs;
+        state.resets++;
+        s.resetAndDestroy();
+        return;
+      }
+      const up = net.connect(upstream.port, upstream.host);
+      up.on('error', () => s.destroy());
+      s.on('close', () => up.destroy());
+      up.write(first);
+      s.pipe(up).pipe(s);
+    });
+  }, host);
+  return Object.assign(site, { get resets() { return state.resets; } });
+}
+
+describe('measureWebConnectivity(url, opts)', () => {
+  let ca: CA;
+  let dns: DnsServer;
+  let publicDns: DnsServer;
+  let helper: TestHelper;
+  const sites: Site[] = [];
+  let opts: ProbeOptions;
+  const port: Record<string, number> = {};
+
+  before(async () => {
+    ca = await createCA();
+    const leaf = await issueCert(ca, ['ok.test', 'sni.test', 'gfw.test', 'inject.test']);
+    const https = await startSite({ host: '127.0.0.2', tls: { cert: leaf.chainPem, key: leaf.keyPem }, title: 'Welcome to the test site' });
+    const http = await startSite({ host: '127.0.0.2', title: 'Welcome to the test site' });
+    sites.push(https, http);
+    const regional = await startCensorFront(https, 'sni.test', 0, '127.0.0.3');
+    const national = await startCensorFront(https, 'gfw.test', 60_000, '127.0.0.4');
+    const httpFront = await startCensorFront(http, 'host: hreset.test', 0, '127.0.0.5');
+    sites.push(regional, national, httpFront);
+    port.https = https.port;
+    port.http = http.port;
+    port.regional = regional.port;
+    port.national = national.port;
+    port.httpFront = httpFront.port;
+    const zone = {
+      'ok.test': { kind: 'answer', addrs: ['127.0.0.2'] },
+      'sni.test': { kind: 'answer', addrs: ['127.0.0.3'] },
+      'gfw.test': { kind: 'answer', addrs: ['127.0.0.4'] },
+      'hreset.test': { kind: 'answer', addrs: ['127.0.0.5'] },
+    } satisfies Record<string, DnsBehaviour>;
+    dns = await startDnsServer({
+      ...zone,
+      'inject.test': { kind: 'inject', forged: ['127.0.0.66'], addrs: ['127.0.0.2'], delayMs: 30 },
+    });
+    publicDns = await startDnsServer({ ...zone, 'inject.test': { kind: 'answer', addrs: ['127.0.0.2'] } });
+    helper = await startTestHelper({ host: '127.0.0.1', port: 0, resolver: publicDns.address, ca: [ca.certPem], allowNet: ['127.0.0.0/8'], timeoutMs: 2000 });
+    opts = { resolver: dns.address, helper: helper.url, ca: [ca.certPem], allowNet: ['127.0.0.0/8'], timeoutMs: 2000, dnsWindowMs: 200 };
+  });
+  after(async () => {
+    await helper.close();
+    await dns.close();
+    await publicDns.close();
+    await Promise.all(sites.map((s) => s.close()));
+  });
+
+  it('records a healthy https site with every building block and a matching control', async () => {
+    const m = await measureWebConnectivity(`https://ok.test:${port.https}/`, opts);
+    const tk = m.test_keys;
+    assert.equal(m.data_format_version, '0.2.0');
+    assert.equal(m.test_name, 'web_connectivity');
+    assert.equal(m.probe_cc, 'ZZ');
+    assert.equal(m.probe_asn, 'AS0');
+    assert.equal(tk.dns_experiment_failure, null);
+    assert.deepEqual(tk.queries!.map((q) => [q.engine, q.query_type, q.failure]), [['udp', 'A', null], ['udp', 'AAAA', 'dns_no_answer']]);
+    assert.equal(tk.tcp_connect![0]!.status.success, true);
+    const hs = tk.tls_handshakes![0]!;
+    assert.equal(hs.failure, null);
+    assert.equal(hs.server_name, 'ok.test');
+    assert.match(hs.tls_version, /^TLSv1\.[23]$/);
+    assert.ok(hs.cipher_suite.startsWith('TLS_'));
+    assert.equal(hs.peer_certificates!.length, 2, 'leaf and CA');
+    assert.equal(tk.requests![0]!.response!.code, 200);
+    assert.equal(tk.http_experiment_failure, null);
+    assert.equal(tk.control_failure, null);
+    assert.equal(tk.dns_consistency, 'consistent');
+    assert.equal(tk.body_length_match, true);
+    assert.equal(tk.status_code_match, true);
+    assert.equal(tk.title_match, true);
+    assert.equal(tk.headers_match, true);
+    const variants = tk.x_tls_sni_variants as SniVariant[];
+    assert.deepEqual(variants.map((v) => [v.tag, v.failure]), [['decoy-before', null], ['no-sni', null]]);
+    assert.ok(tk.network_events!.some((e) => e.operation === 'read' && (e.num_bytes ?? 0) > 0));
+    assert.deepEqual(tk.x_dns_duplicate_responses, []);
+  });
+
+  it('records a healthy http site', async () => {
+    const m = await measureWebConnectivity(`http://ok.test:${port.http}/`, opts);
+    assert.equal(m.test_keys.tls_handshakes, null);
+    assert.equal(m.test_keys.requests![0]!.response!.code, 200);
+    assert.equal(m.test_keys.title_match, true);
+  });
+
+  it('keeps the second DNS reply to one query (the injection signature)', async () => {
+    const m = await measureWebConnectivity(`https://inject.test:${port.https}/`, opts);
+    const tk = m.test_keys;
+    assert.deepEqual(tk.queries![0]!.answers!.map((a) => a.ipv4), ['127.0.0.66']);
+    const dups = tk.x_dns_duplicate_responses!;
+    assert.ok(dups.some((q) => q.query_type === 'A' && q.answers?.[0]?.ipv4 === '127.0.0.2'), JSON.stringify(dups));
+    assert.equal(tk.dns_consistency, 'inconsistent');
+    assert.equal(tk.tcp_connect![0]!.status.failure, 'connection_refused');
+  });
+
+  it('SNI reset without residual: decoys before and after succeed', async () => {
+    const m = await measureWebConnectivity(`https://sni.test:${port.regional}/`, opts);
+    const tk = m.test_keys;
+    assert.equal(tk.tls_handshakes![0]!.failure, 'connection_reset');
+    assert.equal(typeof (tk.tls_handshakes![0] as { x_reset_latency_ms?: number }).x_reset_latency_ms, 'number');
+    assert.equal(tk.http_experiment_failure, 'connection_reset');
+    const v = tk.x_tls_sni_variants as SniVariant[];
+    assert.deepEqual(v.map((x) => [x.tag, x.failure]), [['decoy-before', null], ['no-sni', null], ['decoy-after', null]]);
+  });
+
+  it('SNI reset with residual blocking: the decoy after the trigger fails too', async () => {
+    const m = await measureWebConnectivity(`https://gfw.test:${port.national}/`, opts);
+    const v = m.test_keys.x_tls_sni_variants as SniVariant[];
+    assert.deepEqual(v.map((x) => [x.tag, x.failure]), [['decoy-before', null], ['no-sni', null], ['decoy-after', 'connection_reset']]);
+  });
+
+  it('HTTP Host reset: records the reset latency and a residual check', async () => {
+    const m = await measureWebConnectivity(`http://hreset.test:${port.httpFront}/`, opts);
+    const tk = m.test_keys;
+    assert.equal(tk.http_experiment_failure, 'connection_reset');
+    assert.equal(typeof (tk.requests![0] as { x_reset_latency_ms?: number }).x_reset_latency_ms, 'number');
+    const r = tk.x_residual_checks as ResidualCheck[];
+    assert.equal(r.length, 1);
+    assert.equal(r[0]!.failure, null);
+    assert.equal(r[0]!.status_code, 200);
+  });
+
+  it('scrubs the probe IP from every string, and never dials outside --allow-net', async () => {
+    const m = await measureWebConnectivity(`http://ok.test:${port.http}/`, { ...opts, probeIps: ['127.0.0.2'] });
+    const text = JSON.stringify(m);
+    assert.ok(!/(?<![\d.])127\.0\.0\.2(?!\d)/.test(text));
+    assert.ok(text.includes('[scrubbed]'));
+    const refused = await measureWebConnectivity(`http://ok.test:${port.http}/`, { ...opts, allowNet: ['127.0.0.1/32'] });
+    assert.match(String(refused.test_keys.tcp_connect![0]!.status.failure), /outside --allow-net/);
+  });
+});

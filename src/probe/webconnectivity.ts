@@ -1,0 +1,339 @@
+// The web_connectivity experiment (ooni/spec nettests/ts-017-web-connectivity.md): DNS, then every
+// address's TCP connect (and TLS handshake for https), then the HTTP request, with the control
+// from a test helper; plus the attribution follow-ups of docs/INTERNAL-API.md "Attribution"
+// (decoy-before / no-sni / decoy-after handshakes, the HTTP residual check, reset latencies).
+// The probe records evidence; the verdict comes from src/analysis.
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import {
+  ooniTime,
+  type ControlResponse,
+  type DnsQuery,
+  type Failure,
+  type HttpRequestEntry,
+  type Measurement,
+  type TcpConnectEntry,
+  type TlsHandshakeEntry,
+  type WebConnectivityTestKeys,
+  unknownFailure,
+} from '../model/index.js';
+import { Trace } from './trace.js';
+import { NetPolicy, joinHostPort } from './policy.js';
+import { resolveName, type ResolveConfig } from './resolve.js';
+import { tcpConnect } from './tcp.js';
+import { tlsHandshake } from './tls.js';
+import { DEFAULT_HEADERS, fetchUrl, httpExchange, httpRoundTrip } from './http.js';
+import { compareHttp, dnsConsistency } from './compare.js';
+import { lookupAsn, probeLocation } from './geo.js';
+import { scrubValue, scrubberFor } from './scrub.js';
+import { applyVerdict } from './verdict.js';
+
+export const SOFTWARE_NAME = 'wallscope';
+export const SOFTWARE_VERSION = '0.1.0';
+export const TEST_VERSION = '0.4.3';
+/** A benign name for decoy handshakes and residual checks: no censor's rule should match it. */
+export const DEFAULT_DECOY = 'www.example.com';
+
+export interface ProbeOptions {
+  /** "ip:port" of the resolver to ask over UDP (lab mode: the lab's ISP resolver). */
+  resolver?: string;
+  /** DoH URL. */
+  doh?: string;
+  /** Test helper URL (OONI control protocol). */
+  helper?: string;
+  /** Extra trusted CA certificates (PEM texts). */
+  ca?: string[];
+  /** CIDRs: refuse to dial outside them; addresses inside count as public. */
+  allowNet?: string[];
+  /** Default for every step's time budget (ms) when the specific ones are absent. */
+  timeoutMs?: number;
+  dnsTimeoutMs?: number;
+  /** How long to keep listening for more UDP replies after the first (ms, default 500). */
+  dnsWindowMs?: number;
+  connectTimeoutMs?: number;
+  tlsTimeoutMs?: number;
+  httpTimeoutMs?: number;
+  controlTimeoutMs?: number;
+  maxBodyBytes?: number;
+  /** Benign name for decoy handshakes / residual checks. */
+  decoy?: string;
+  /** Attribution follow-ups (decoy-before/no-sni/decoy-after, HTTP residual). Default true. */
+  attribution?: boolean;
+  /** The probe's own public IP(s), scrubbed from every string; also locate the probe. */
+  probeIps?: string[];
+  /** Source address for the probe's sockets. */
+  localAddress?: string;
+  reportId?: string;
+  annotations?: Record<string, string>;
+}
+
+export interface SniVariant {
+  tag: 'decoy-before' | 'no-sni' | 'decoy-after';
+  address: string;
+  server_name: string | null;
+  failure: Failure | null;
+  t0: number;
+  t: number;
+  x_reset_latency_ms?: number;
+}
+
+export interface ResidualCheck {
+  tag: 'decoy-after';
+  address: string;
+  host: string;
+  failure: Failure | null;
+  status_code: number | null;
+  t0: number;
+  t: number;
+}
+
+function budgets(o: ProbeOptions) {
+  const d = o.timeoutMs;
+  return {
+    dns: o.dnsTimeoutMs ?? d ?? 5_000,
+    window: o.dnsWindowMs ?? 500,
+    connect: o.connectTimeoutMs ?? d ?? 10_000,
+    tls: o.tlsTimeoutMs ?? d ?? 10_000,
+    http: o.httpTimeoutMs ?? d ?? 15_000,
+    control: o.controlTimeoutMs ?? Math.max(o.httpTimeoutMs ?? d ?? 15_000, 5_000) + 15_000,
+    body: o.maxBodyBytes ?? 1 << 20,
+  };
+}
+
+export function newReportId(cc = 'ZZ', asn = 'AS0', now = new Date()): string {
+  const ts = now.toISOString().replace(/[-:]/g, '').slice(0, 15) + 'Z';
+  return `${ts}_webconnectivity_${cc}_${asn.replace(/^AS/, '')}_n1_${randomBytes(8).toString('hex')}`;
+}
+
+const RESETISH = new Set<string>(['connection_reset', 'generic_timeout_error', 'eof_error']);
+
+interface EndpointOutcome {
+  tcp: TcpConnectEntry;
+  tls: (TlsHandshakeEntry & { x_reset_latency_ms?: number }) | null;
+  variants: SniVariant[];
+  stream: Duplex | null;
+  address: string;
+}
+
+/** A handshake on a fresh connection, for attribution only (no verification). */
+async function variantHandshake(tag: SniVariant['tag'], ip: string, port: number, serverName: string | null, policy: NetPolicy, trace: Trace, b: ReturnType<typeof budgets>, ca?: string[]): Promise<SniVariant> {
+  const address = joinHostPort(ip, port);
+  const t0 = trace.now();
+  const tags = [`x_sni_variant=${tag}`];
+  const c = await tcpConnect(ip, port, policy, { trace, timeoutMs: b.connect, tags });
+  if (!c.socket) return { tag, address, server_name: serverName, failure: c.entry.status.failure, t0, t: trace.now() };
+  const h = await tlsHandshake(c.socket, { trace, timeoutMs: b.tls, serverName, verify: false, address, tags, ...(ca ? { ca } : {}) });
+  h.socket?.destroy();
+  return { tag, address, server_name: serverName, failure: h.entry.failure, t0, t: h.entry.t, ...(h.entry.x_reset_latency_ms !== undefined ? { x_reset_latency_ms: h.entry.x_reset_latency_ms } : {}) };
+}
+
+async function measureEndpoint(u: URL, host: string, ip: string, port: number, opts: ProbeOptions, policy: NetPolicy, trace: Trace, b: ReturnType<typeof budgets>): Promise<EndpointOutcome> {
+  const address = joinHostPort(ip, port);
+  const https = u.protocol === 'https:';
+  const sni = net.isIP(host) ? null : host;
+  const attribution = opts.attribution !== false && https && sni !== null;
+  const decoy = opts.decoy ?? DEFAULT_DECOY;
+  const variants: SniVariant[] = [];
+  if (attribution) {
+    // Before the real SNI is ever sent: a censor with residual blocking has not been triggered yet.
+    variants.push(...(await Promise.all([variantHandshake('decoy-before', ip, port, decoy, policy, trace, b, opts.ca), variantHandshake('no-sni', ip, port, null, policy, trace, b, opts.ca)])));
+  }
+  const txid = trace.nextTransaction();
+  const c = await tcpConnect(ip, port, policy, { trace, timeoutMs: b.connect, transactionId: txid });
+  if (!c.socket || !https) return { tcp: c.entry, tls: null, variants, stream: c.socket, address };
+  const h = await tlsHandshake(c.socket, { trace, timeoutMs: b.tls, serverName: sni, verifyName: host, verify: true, address, transactionId: txid, ...(opts.ca ? { ca: opts.ca } : {}) });
+  if (attribution && h.entry.failure && RESETISH.has(h.entry.failure)) {
+    // Right after the trigger: does a benign handshake to the same ip:port still fail? (residual)
+    variants.push(await variantHandshake('decoy-after', ip, port, decoy, policy, trace, b, opts.ca));
+  }
+  return { tcp: c.entry, tls: h.entry, variants, stream: h.socket, address };
+}
+
+async function residualCheck(u: URL, address: string, ip: string, port: number, opts: ProbeOptions, policy: NetPolicy, trace: Trace, b: ReturnType<typeof budgets>): Promise<ResidualCheck> {
+  const host = opts.decoy ?? DEFAULT_DECOY;
+  const t0 = trace.now();
+  const tags = ['x_residual=decoy-after'];
+  const c = await tcpConnect(ip, port, policy, { trace, timeoutMs: b.connect, tags });
+  if (!c.socket) return { tag: 'decoy-after', address, host, failure: c.entry.status.failure, status_code: null, t0, t: trace.now() };
+  const rt = await httpRoundTrip(c.socket, { trace, url: `${u.protocol}//${host}/`, host, timeoutMs: b.http, maxBodyBytes: 4096, address, tags });
+  return { tag: 'decoy-after', address, host, failure: rt.failure, status_code: rt.failure ? null : rt.status, t0, t: trace.now() };
+}
+
+async function fetchControl(url: string, addrs: string[], port: number, opts: ProbeOptions, policy: NetPolicy, trace: Trace, b: ReturnType<typeof budgets>, resolveHost: (h: string) => Promise<string[]>): Promise<{ control: ControlResponse | null; failure: string | null; request: unknown }> {
+  if (!opts.helper) return { control: null, failure: unknownFailure('no test helper configured'), request: null };
+  const request = {
+    http_request: url,
+    http_request_headers: Object.fromEntries(Object.entries(DEFAULT_HEADERS).map(([k, v]) => [k, [v]])),
+    tcp_connect: addrs.map((a) => joinHostPort(a, port)),
+  };
+  const res = await httpExchange({
+    url: opts.helper,
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    body: Buffer.from(JSON.stringify(request)),
+    policy,
+    trace: new Trace(), // the control's own traffic is not part of the probe's evidence
+    timeoutMs: b.control,
+    maxBodyBytes: 4 << 20,
+    resolveHost,
+    ...(opts.ca ? { ca: opts.ca } : {}),
+  });
+  void trace;
+  if (res.failure) return { control: null, failure: res.failure, request };
+  if (res.status !== 200) return { control: null, failure: unknownFailure(`test helper answered HTTP ${res.status}`), request };
+  try {
+    const c = JSON.parse(res.body.toString('utf8')) as ControlResponse;
+    if (!c || typeof c !== 'object' || !c.dns || !c.http_request || !c.tcp_connect) return { control: null, failure: 'json_parse_error', request };
+    return { control: c, failure: null, request };
+  } catch {
+    return { control: null, failure: 'json_parse_error', request };
+  }
+}
+
+/** Measure one URL. Never throws for a network outcome; throws TypeError for a URL it cannot parse. */
+export async function measureWebConnectivity(url: string, opts: ProbeOptions = {}): Promise<Measurement<WebConnectivityTestKeys>> {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new TypeError(`not a URL: ${JSON.stringify(url)}`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError(`not an http(s) URL: ${JSON.stringify(url)}`);
+  const b = budgets(opts);
+  const policy = new NetPolicy(opts.allowNet, opts.localAddress);
+  const trace = new Trace();
+  const startWall = Date.now();
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  const port = Number(u.port) || (u.protocol === 'https:' ? 443 : 80);
+  const rcfg: ResolveConfig = { policy, timeoutMs: b.dns, windowMs: b.window, ...(opts.resolver ? { resolver: opts.resolver } : {}), ...(opts.doh ? { doh: opts.doh } : {}), ...(opts.ca ? { ca: opts.ca } : {}) };
+  const resolveHost = async (h: string): Promise<string[]> => (await resolveName(h, rcfg, trace, ['x_redirect'])).addrs;
+
+  // 1. DNS
+  const dns = net.isIP(host) ? { queries: [] as DnsQuery[], addrs: [host], failure: null as Failure | null, late: Promise.resolve([] as DnsQuery[]) } : await resolveName(host, rcfg, trace);
+  const addrs = dns.addrs.slice(0, 8);
+
+  // 2. Control, in parallel with our own endpoints.
+  const controlP = fetchControl(u.href, addrs, port, opts, policy, trace, b, resolveHost);
+
+  // 3. Every endpoint: TCP (and TLS, with the attribution follow-ups).
+  const endpoints = await Promise.all(addrs.map((ip) => measureEndpoint(u, host, ip, port, opts, policy, trace, b)));
+
+  // 4. HTTP, over the first endpoint that worked; follow redirects.
+  const live = endpoints.find((e) => e.stream);
+  for (const e of endpoints) if (e !== live) e.stream?.destroy();
+  let requests: HttpRequestEntry[] = [];
+  let httpFailure: Failure | null = null;
+  let final: Awaited<ReturnType<typeof fetchUrl>>['final'] = null;
+  const residual: ResidualCheck[] = [];
+  if (live) {
+    const f = await fetchUrl(u.href, {
+      trace,
+      policy,
+      resolve: async (h) => {
+        const r = await resolveName(h, rcfg, trace, ['x_redirect']);
+        return { addrs: r.addrs, failure: r.failure };
+      },
+      connectTimeoutMs: b.connect,
+      tlsTimeoutMs: b.tls,
+      timeoutMs: b.http,
+      maxBodyBytes: b.body,
+      first: { stream: live.stream!, address: live.address },
+      ...(opts.ca ? { ca: opts.ca } : {}),
+    });
+    requests = f.requests;
+    httpFailure = f.failure;
+    final = f.final;
+    const firstHop = requests[requests.length - 1];
+    if (opts.attribution !== false && firstHop?.failure && RESETISH.has(firstHop.failure) && u.protocol === 'http:') {
+      const ip = live.address.startsWith('[') ? live.address.slice(1, live.address.lastIndexOf(']')) : live.address.slice(0, live.address.lastIndexOf(':'));
+      residual.push(await residualCheck(u, live.address, ip, port, opts, policy, trace, b));
+    }
+  } else {
+    // No endpoint worked: the request fails as its dial did (as OONI's does), without dialing again.
+    const e = endpoints[0];
+    httpFailure = dns.failure ?? (e ? (e.tls?.failure ?? e.tcp.status.failure) : 'dns_no_answer') ?? 'generic_timeout_error';
+    const t = trace.now();
+    requests = [{ network: 'tcp', address: e?.address ?? '', failure: httpFailure, request: { url: u.href, method: 'GET', headers: { host: u.host, ...DEFAULT_HEADERS }, body: '', body_is_truncated: false, tor: { exit_ip: null, exit_name: null, is_tor: false }, x_transport: 'tcp' }, response: null, t0: t, t, tags: null }];
+  }
+
+  const [ctl, late] = await Promise.all([controlP, dns.late]);
+
+  // 5. Evidence keys.
+  const queries = dns.queries.map((q) => withAsn(q));
+  const consistency = dnsConsistency(host, addrs, dns.failure, ctl.control, policy);
+  const cmp = compareHttp(
+    final && !httpFailure && final.entry.response
+      ? { status: final.status, headers: Object.keys(final.entry.response.headers), bodyLength: final.body.length, truncated: final.truncated, title: final.title }
+      : null,
+    ctl.control,
+  );
+  const testKeys: WebConnectivityTestKeys = {
+    agent: 'redirect',
+    client_resolver: opts.resolver ? opts.resolver.replace(/:\d+$/, '') : null,
+    retries: null,
+    socksproxy: null,
+    network_events: trace.events,
+    queries,
+    tcp_connect: endpoints.map((e) => e.tcp),
+    tls_handshakes: u.protocol === 'https:' ? endpoints.flatMap((e) => (e.tls ? [e.tls] : [])) : null,
+    requests,
+    x_control_request: ctl.request,
+    control: ctl.control ?? {},
+    control_failure: ctl.failure,
+    x_dns_duplicate_responses: late.map((q) => withAsn(q)),
+    dns_experiment_failure: dns.failure,
+    dns_consistency: consistency,
+    http_experiment_failure: httpFailure,
+    ...cmp,
+    blocking: null,
+    accessible: null,
+    x_tls_sni_variants: endpoints.flatMap((e) => e.variants),
+    x_residual_checks: residual,
+    x_lab_mode: policy.restricted || undefined,
+    ...(trace.eventsDropped ? { x_network_events_dropped: trace.eventsDropped } : {}),
+  };
+  if (testKeys.x_lab_mode === undefined) delete testKeys.x_lab_mode;
+
+  const loc = probeLocation((opts.probeIps ?? []).find((ip) => !policy.isBogon(ip)) ?? null);
+  const start = new Date(startWall);
+  const m: Measurement<WebConnectivityTestKeys> = {
+    annotations: { engine_name: SOFTWARE_NAME, engine_version: SOFTWARE_VERSION, platform: process.platform, ...(policy.restricted ? { x_lab_mode: 'true' } : {}), ...(opts.annotations ?? {}) },
+    data_format_version: '0.2.0',
+    input: url,
+    measurement_start_time: ooniTime(start),
+    probe_asn: loc.probe_asn,
+    probe_cc: loc.probe_cc,
+    probe_ip: '127.0.0.1',
+    probe_network_name: loc.probe_network_name,
+    report_id: opts.reportId ?? newReportId(loc.probe_cc, loc.probe_asn, start),
+    resolver_asn: 'AS0',
+    resolver_ip: opts.resolver ? opts.resolver.replace(/^\[|\](:\d+)?$|:\d+$/g, '') : '127.0.0.2',
+    resolver_network_name: '',
+    software_name: SOFTWARE_NAME,
+    software_version: SOFTWARE_VERSION,
+    test_helpers: opts.helper ? { backend: { address: opts.helper, type: 'https' } } : {},
+    test_keys: testKeys,
+    test_name: 'web_connectivity',
+    test_runtime: trace.now(),
+    test_start_time: ooniTime(start),
+    test_version: TEST_VERSION,
+  };
+  // 6. Verdict (src/analysis), then privacy: scrub the probe's own addresses from every string.
+  const scrubbed = scrubValue(m, scrubberFor(opts.probeIps ?? []));
+  scrubbed.probe_ip = '127.0.0.1';
+  return applyVerdict(scrubbed, { allowNets: opts.allowNet ?? [] });
+}
+
+function withAsn(q: DnsQuery): DnsQuery {
+  if (!q.answers) return q;
+  return {
+    ...q,
+    answers: q.answers.map((a) => {
+      const ip = a.ipv4 ?? a.ipv6;
+      if (!ip) return a;
+      const info = lookupAsn(ip);
+      return { ...a, asn: info?.asn ?? 0, as_org_name: info?.org ?? '' };
+    }),
+  };
+}
