@@ -166,7 +166,7 @@ function analyzeDns(v: WebView, c: Ctx, finalIncomplete: boolean): DnsFinding {
     const nat = (c.fps !== undefined && bogons.some((ip) => c.fps!.forgedAddresses.has(ip))) || fps.some((f) => f.scope === 'nat');
     return { kind: 'hard', mechanism: 'dns.bogon', layer: nat ? 'national' : 'isp', confidence: ctrl ? 0.9 : 0.7, evidence: [...refs, ...(ctrl ? ['control.dns'] : [])],
       confirmed: fps.some((f) => isConfirmed(f, v.probeCc)), fingerprints: fps.map((f) => f.name),
-      explanation: `The resolver answered ${v.domain} with ${bogons[0]}, a private address that cannot be the real site${ctrlResolved ? ` (the control saw ${[...ctrlAddrs][0]})` : ''}: DNS blocking${nat ? ' with an answer known from the national firewall' : ' by the ISP'}.` };
+      explanation: `The resolver answered ${v.domain} with ${bogons[0]}, a private or reserved address that cannot be the real site${ctrlResolved ? ` (the control saw ${[...ctrlAddrs][0]})` : ''}: DNS blocking${nat ? ' with an answer known from the national firewall' : ' by the ISP'}.` };
   }
 
   // 2b. Known forged addresses: fingerprints (dns) and forged pools, when the control did not see them.
