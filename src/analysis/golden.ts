@@ -1,0 +1,64 @@
+// Stored expectations: the verdict of every fixture measurement (../shared/fixtures/measurements,
+// read in place) is kept under src/analysis/testdata/expected/, one file per fixture, and diffed by
+// golden.test.ts. Regenerate after an intended change with `node dist/src/analysis/regen.js`.
+// This module reads files: it is used only by the golden test and the regen command.
+import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fixturesDir, repoRoot, type Verdict } from '../model/index.js';
+import { loadFingerprints, defaultFingerprintsDir, defaultForgedPoolFiles } from './fingerprints-load.js';
+import { analyzeMeasurement } from './measurement.js';
+import { readMeasurements } from './read.js';
+import { compareRow, type AnalyzeRow } from './row.js';
+import type { AnalysisContext } from './webconnectivity.js';
+
+export const measurementsDir = join(fixturesDir, 'measurements');
+export const expectedDir = join(repoRoot, 'src', 'analysis', 'testdata', 'expected');
+export const differencesFile = join(repoRoot, 'src', 'analysis', 'testdata', 'deliberate-differences.json');
+
+export interface GoldenRecord { line: number; error?: string; verdict?: Verdict; ooni?: { blocking: unknown; accessible: unknown }; agrees?: boolean | null }
+export interface GoldenFile { source: string; records: GoldenRecord[] }
+
+/** Deliberate differences from OONI's recorded verdict, each with its reason. */
+export interface DeliberateDifference { source: string; line: number; ooni: { blocking: unknown; accessible: unknown }; ours: { blocking: unknown; accessible: unknown }; reason: string }
+
+export function fixtureFiles(): string[] {
+  const out: string[] = [];
+  for (const d of readdirSync(measurementsDir).sort()) {
+    for (const f of readdirSync(join(measurementsDir, d)).sort()) if (/\.(json|jsonl|jsonc)$/.test(f)) out.push(join(measurementsDir, d, f));
+  }
+  return out;
+}
+
+let ctxCache: AnalysisContext | null = null;
+/** The context the stored expectations are computed with: the default fingerprints and forged pools. */
+export function goldenContext(): AnalysisContext {
+  ctxCache ??= { fingerprints: loadFingerprints(defaultFingerprintsDir(), defaultForgedPoolFiles()) };
+  return ctxCache;
+}
+
+export function computeGolden(file: string): { golden: GoldenFile; rows: AnalyzeRow[] } {
+  const source = relative(fixturesDir, file);
+  const records: GoldenRecord[] = [];
+  const rows: AnalyzeRow[] = [];
+  for (const r of readMeasurements(readFileSync(file, 'utf8'), file)) {
+    if (!r.ok) { records.push({ line: r.line, error: r.error }); continue; }
+    const verdict = analyzeMeasurement(r.measurement, goldenContext());
+    const row = compareRow(r.measurement, verdict);
+    rows.push(row);
+    records.push({ line: r.line, verdict, ooni: { blocking: row.ooni_blocking ?? null, accessible: row.ooni_accessible ?? null }, agrees: row.agrees });
+  }
+  return { golden: { source, records }, rows };
+}
+
+export function expectedPath(file: string): string {
+  return join(expectedDir, relative(measurementsDir, file));
+}
+
+export function readExpected(file: string): GoldenFile | null {
+  const p = expectedPath(file);
+  return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as GoldenFile) : null;
+}
+
+export function readDifferences(): DeliberateDifference[] {
+  return existsSync(differencesFile) ? (JSON.parse(readFileSync(differencesFile, 'utf8')) as DeliberateDifference[]) : [];
+}
