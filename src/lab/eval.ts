@@ -1,0 +1,170 @@
+// `lab eval`: runs a scenario's lab, measures every target through it with the probe in lab mode
+// (the lab's ISP resolver, CA and allowed range, the lab's test helper as control), and scores
+// the verdicts against the ground truth, per mechanism and per layer (DESIGN.md JSON shape).
+import type { Measurement, Scenario, WebConnectivityTestKeys } from '../model/index.js';
+import { measureWebConnectivity, type ProbeOptions } from '../probe/index.js';
+import { startLab, type Lab, type LabOptions } from './lab.js';
+import type { Truth } from './truth.js';
+
+export interface Score {
+  tp: number;
+  fp: number;
+  fn: number;
+  precision: number | null;
+  recall: number | null;
+}
+
+export interface Got {
+  blocking: Truth['blocking'];
+  accessible: boolean | null;
+  mechanism: string | null;
+  layer: string | null;
+}
+
+export interface EvalReport {
+  scenario: string;
+  targets: number;
+  blocking_agreement: number;
+  per_mechanism: Record<string, Score>;
+  per_layer: Record<string, Score>;
+  mismatches: Array<{ target: string; expected: Truth; got: Got }>;
+}
+
+export interface EvalRow {
+  target: string;
+  expected: Truth;
+  got: Got;
+  measurement: Measurement<WebConnectivityTestKeys> | null;
+  error?: string;
+  ms: number;
+}
+
+export interface EvalOptions {
+  /** Targets measured at once (default 8). */
+  concurrency?: number;
+  /** Overrides of the probe options (timeouts ...). */
+  probe?: Partial<ProbeOptions>;
+  lab?: LabOptions;
+  /** Called after each target. */
+  onRow?: (row: EvalRow, done: number, total: number) => void;
+}
+
+export interface EvalRun {
+  report: EvalReport;
+  rows: EvalRow[];
+  warnings: string[];
+  /** Wall time of the measurements (ms), excluding lab start and stop. */
+  measureMs: number;
+  startMs: number;
+  probeOptions: ProbeOptions;
+}
+
+/** Short budgets for the lab (docs/INTERNAL-API.md "Timeouts"): connect 1.5 s, TLS/HTTP 3 s. */
+export function labProbeDefaults(s: Scenario): Partial<ProbeOptions> {
+  const lead = Math.max(0, ...s.censors.map((c) => (c.dns_injection ? (c.dns_injection.lead_ms ?? 20) : 0)));
+  return {
+    dnsTimeoutMs: 2000,
+    dnsWindowMs: Math.max(100, 2 * lead + 50),
+    connectTimeoutMs: 1500,
+    tlsTimeoutMs: 3000,
+    httpTimeoutMs: 3000,
+    controlTimeoutMs: 8000,
+  };
+}
+
+function gotOf(m: Measurement<WebConnectivityTestKeys>): Got {
+  const tk = m.test_keys as WebConnectivityTestKeys & { x_verdict?: { mechanism?: string | null; layer?: string | null } };
+  return {
+    blocking: (tk.blocking ?? null) as Truth['blocking'],
+    accessible: tk.accessible ?? null,
+    mechanism: tk.x_verdict?.mechanism ?? null,
+    layer: tk.x_verdict?.layer ?? null,
+  };
+}
+
+export function sameVerdict(e: Truth, g: Got): boolean {
+  return e.blocking === g.blocking && e.mechanism === g.mechanism && (e.layer ?? null) === (g.layer ?? null);
+}
+
+function ratio(n: number, d: number): number | null {
+  return d === 0 ? null : Math.round((n / d) * 10000) / 10000;
+}
+
+function tally(pairs: Array<[string | null, string | null]>): Record<string, Score> {
+  const out: Record<string, Score> = {};
+  const at = (k: string) => (out[k] ??= { tp: 0, fp: 0, fn: 0, precision: null, recall: null });
+  for (const [e, g] of pairs) {
+    if (e !== null && e === g) at(e).tp++;
+    else {
+      if (e !== null) at(e).fn++;
+      if (g !== null) at(g).fp++;
+    }
+  }
+  for (const s of Object.values(out)) {
+    s.precision = ratio(s.tp, s.tp + s.fp);
+    s.recall = ratio(s.tp, s.tp + s.fn);
+  }
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/** Scores rows into the DESIGN.md `lab eval --json` shape. */
+export function scoreRows(scenario: string, rows: Array<Pick<EvalRow, 'target' | 'expected' | 'got'>>): EvalReport {
+  const agree = rows.filter((r) => r.expected.blocking === r.got.blocking).length;
+  return {
+    scenario,
+    targets: rows.length,
+    blocking_agreement: rows.length ? (ratio(agree, rows.length) ?? 0) : 1,
+    per_mechanism: tally(rows.map((r) => [r.expected.mechanism, r.got.mechanism])),
+    per_layer: tally(rows.map((r) => [r.expected.layer ?? null, r.got.layer ?? null])),
+    mismatches: rows.filter((r) => !sameVerdict(r.expected, r.got)).map((r) => ({ target: r.target, expected: r.expected, got: r.got })),
+  };
+}
+
+/** Measures every target of a running lab. */
+export async function measureLab(lab: Lab, opts: EvalOptions = {}): Promise<{ rows: EvalRow[]; probeOptions: ProbeOptions; measureMs: number }> {
+  const probeOptions = lab.probeOptions({ ...labProbeDefaults(lab.scenario), ...(opts.probe ?? {}) });
+  const rows: EvalRow[] = new Array(lab.targets.length);
+  let next = 0;
+  let done = 0;
+  const t0 = performance.now();
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= lab.targets.length) return;
+      const t = lab.targets[i]!;
+      const s = performance.now();
+      let row: EvalRow;
+      try {
+        const m = await measureWebConnectivity(t.dialUrl, probeOptions);
+        row = { target: t.url, expected: t.truth, got: gotOf(m), measurement: m, ms: performance.now() - s };
+      } catch (e) {
+        // The probe never throws for a network outcome; this is a bug worth showing, not hiding.
+        row = {
+          target: t.url,
+          expected: t.truth,
+          got: { blocking: null, accessible: null, mechanism: null, layer: null },
+          measurement: null,
+          error: (e as Error).stack ?? String(e),
+          ms: performance.now() - s,
+        };
+      }
+      rows[i] = row;
+      opts.onRow?.(row, ++done, lab.targets.length);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 8, lab.targets.length)) }, worker));
+  return { rows, probeOptions, measureMs: performance.now() - t0 };
+}
+
+/** Starts the scenario's lab, measures and scores every target, and stops the lab. */
+export async function evalScenario(s: Scenario, opts: EvalOptions = {}): Promise<EvalRun> {
+  const t0 = performance.now();
+  const lab = await startLab(s, opts.lab);
+  const startMs = performance.now() - t0;
+  try {
+    const { rows, probeOptions, measureMs } = await measureLab(lab, opts);
+    return { report: scoreRows(s.name, rows), rows, warnings: lab.warnings, measureMs, startMs, probeOptions };
+  } finally {
+    await lab.close();
+  }
+}

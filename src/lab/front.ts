@@ -1,0 +1,262 @@
+// The censor front: holds a site's public ip:port, peeks at the client's first bytes (the TLS
+// ClientHello's SNI, or the HTTP request line and Host), asks the policy what the censors on the
+// path do, and then resets (a real RST via resetAndDestroy, after the layer's characteristic
+// latency), injects a block page, throttles, or pipes the bytes to the genuine origin server.
+// Residual blocking is kept per (client ip, server ip, server port). Connections from the test
+// helper's address bypass the censors: the helper stands outside them.
+import net from 'node:net';
+import type { SiteDown } from '../model/index.js';
+import { peekClientHello } from './clienthello.js';
+import type { Action, Policy } from './policy.js';
+
+const PEEK_LIMIT = 16 * 1024;
+const PEEK_TIMEOUT_MS = 10_000;
+
+export interface FrontSite {
+  domain: string;
+  down?: SiteDown;
+}
+
+export interface FrontOptions {
+  host: string;
+  port: number;
+  scheme: 'http' | 'https';
+  site: FrontSite;
+  origin: { host: string; port: number };
+  policy: Policy;
+  residual: ResidualTable;
+  /** Source addresses outside the censors (the test helper). */
+  exempt: ReadonlySet<string>;
+  log?: (e: FrontEvent) => void;
+}
+
+export interface FrontEvent {
+  t: number;
+  client: string;
+  server: string;
+  action: Action['kind'] | 'residual' | 'down';
+  censor?: string;
+  name?: string | null;
+}
+
+export interface RunningFront {
+  host: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** (client ip, server ip, server port) -> blocked until, with the latency of the censor that set it. */
+export class ResidualTable {
+  private readonly until = new Map<string, { until: number; latencyMs: number; censor: string }>();
+  set(client: string, server: string, port: number, seconds: number, latencyMs: number, censor: string): void {
+    if (seconds <= 0) return;
+    this.until.set(`${client}|${server}|${port}`, { until: Date.now() + seconds * 1000, latencyMs, censor });
+  }
+  get(client: string, server: string, port: number): { latencyMs: number; censor: string } | null {
+    const k = `${client}|${server}|${port}`;
+    const e = this.until.get(k);
+    if (!e) return null;
+    if (Date.now() >= e.until) {
+      this.until.delete(k);
+      return null;
+    }
+    return e;
+  }
+  get size(): number {
+    return this.until.size;
+  }
+}
+
+function parseHttpHead(buf: Buffer): { host: string; path: string } | 'incomplete' | 'invalid' {
+  const end = buf.indexOf('\r\n\r\n');
+  if (end < 0) return buf.length >= PEEK_LIMIT ? 'invalid' : 'incomplete';
+  const head = buf.subarray(0, end).toString('latin1');
+  const lines = head.split('\r\n');
+  const m = /^[A-Z]+ (\S+) HTTP\/\d\.\d$/.exec(lines[0] ?? '');
+  if (!m) return 'invalid';
+  let host = '';
+  for (const l of lines.slice(1)) {
+    const i = l.indexOf(':');
+    if (i > 0 && l.slice(0, i).trim().toLowerCase() === 'host') host = l.slice(i + 1).trim();
+  }
+  let path = m[1]!;
+  if (/^https?:\/\//i.test(path)) {
+    try {
+      const u = new URL(path);
+      host ||= u.host;
+      path = u.pathname + u.search;
+    } catch {
+      /* keep as is */
+    }
+  }
+  host = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '').toLowerCase();
+  return { host, path };
+}
+
+function blockPage(title: string, bytes: number): Buffer {
+  const head = `<!doctype html><html><head><title>${title}</title></head><body><h1>${title}</h1><p>This site is blocked.</p>`;
+  const tail = '</body></html>';
+  const body = head + ' '.repeat(Math.max(0, bytes - head.length - tail.length)) + tail;
+  return Buffer.from(
+    `HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+export async function startFront(o: FrontOptions): Promise<RunningFront> {
+  const sockets = new Set<net.Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+  const later = (ms: number, fn: () => void) => {
+    const t = setTimeout(() => {
+      timers.delete(t);
+      fn();
+    }, ms);
+    timers.add(t);
+  };
+  const track = (s: net.Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => undefined);
+  };
+
+  const server = net.createServer((client) => {
+    track(client);
+    const clientIp = client.remoteAddress ?? '';
+    const serverIp = client.localAddress ?? o.host;
+    const port = client.localPort ?? o.port;
+    const exempt = o.exempt.has(clientIp);
+    const log = (action: FrontEvent['action'], censor?: string, name?: string | null) =>
+      o.log?.({ t: Date.now(), client: `${clientIp}:${client.remotePort}`, server: `${serverIp}:${port}`, action, censor, name });
+    let buf = Buffer.alloc(0);
+    let decided = false;
+    client.setTimeout(PEEK_TIMEOUT_MS, () => {
+      if (!decided) client.destroy();
+    });
+
+    const reset = (latencyMs: number) => later(latencyMs, () => client.resetAndDestroy());
+
+    const pipe = (first: Buffer, kbps?: number) => {
+      const up = net.connect(o.origin.port, o.origin.host);
+      track(up);
+      up.setNoDelay(true);
+      up.write(first);
+      client.pipe(up);
+      client.on('close', () => up.destroy());
+      if (kbps === undefined) {
+        up.on('close', () => client.destroy());
+        up.pipe(client);
+        return;
+      }
+      // Throttle server->client: a token bucket refilled every 100 ms.
+      const perTick = Math.max(1, Math.floor((kbps * 1000) / 8 / 10));
+      const queue: Buffer[] = [];
+      let ended = false;
+      up.on('data', (d: Buffer) => {
+        queue.push(d);
+        if (queue.reduce((n, b) => n + b.length, 0) > 4 * 1024 * 1024) up.pause();
+      });
+      up.on('end', () => (ended = true));
+      up.on('close', () => (ended = true));
+      const tick = setInterval(() => {
+        let budget = perTick;
+        while (budget > 0 && queue.length) {
+          const b = queue[0]!;
+          const n = Math.min(budget, b.length);
+          client.write(b.subarray(0, n));
+          budget -= n;
+          if (n === b.length) queue.shift();
+          else queue[0] = b.subarray(n);
+        }
+        if (!queue.length) {
+          up.resume();
+          if (ended) {
+            clearInterval(tick);
+            client.end();
+          }
+        }
+      }, 100);
+      client.on('close', () => clearInterval(tick));
+    };
+
+    const apply = (action: Action, name: string | null) => {
+      decided = true;
+      client.setTimeout(0);
+      switch (action.kind) {
+        case 'pass':
+          log('pass', undefined, name);
+          return pipe(buf);
+        case 'reset':
+          log('reset', action.censor.name, name);
+          o.residual.set(clientIp, serverIp, port, action.residualS, action.latencyMs, action.censor.name);
+          return reset(action.latencyMs);
+        case 'blockpage':
+          log('blockpage', action.censor.name, name);
+          client.end(blockPage(action.title, action.bytes));
+          return;
+        case 'throttle':
+          log('throttle', action.censor.name, name);
+          return pipe(buf, action.kbps);
+      }
+    };
+
+    client.on('data', (d: Buffer) => {
+      if (decided) return;
+      buf = Buffer.concat([buf, d]);
+      // Site behaviours that everyone (the helper too) sees.
+      if (o.site.down === 'reset' || o.site.down === 'eof') {
+        decided = true;
+        log('down', undefined, o.site.domain);
+        client.pause();
+        if (o.site.down === 'reset') client.resetAndDestroy();
+        else client.end();
+        return;
+      }
+      if (!exempt) {
+        const res = o.residual.get(clientIp, serverIp, port);
+        if (res) {
+          decided = true;
+          client.pause();
+          log('residual', res.censor);
+          return reset(res.latencyMs);
+        }
+      }
+      if (o.scheme === 'https') {
+        const peek = peekClientHello(buf);
+        if (peek.kind === 'incomplete') {
+          if (buf.length >= PEEK_LIMIT) apply({ kind: 'pass' }, null);
+          return;
+        }
+        client.pause();
+        const sni = peek.kind === 'hello' ? peek.sni : null;
+        apply(exempt ? { kind: 'pass' } : o.policy.onClientHello(sni), sni);
+        client.resume();
+      } else {
+        const head = parseHttpHead(buf);
+        if (head === 'incomplete') return;
+        client.pause();
+        if (head === 'invalid') apply({ kind: 'pass' }, null);
+        else apply(exempt ? { kind: 'pass' } : o.policy.onHttpRequest(head.host, head.path), head.host);
+        client.resume();
+      }
+    });
+  });
+  server.maxConnections = 4096;
+
+  await new Promise<void>((res, rej) => {
+    server.once('error', rej);
+    server.listen(o.port, o.host, () => {
+      server.off('error', rej);
+      res();
+    });
+  });
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    host: o.host,
+    port,
+    async close() {
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}

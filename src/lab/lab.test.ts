@@ -1,0 +1,192 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import dgram from 'node:dgram';
+import net from 'node:net';
+import tls from 'node:tls';
+import { after, before, describe, it } from 'node:test';
+import dnsPacket from 'dns-packet';
+import { startLab, LabError, type Lab } from './lab.js';
+import { nftAvailable, sweepStaleTables } from './nft.js';
+import { parseScenario } from './scenario.js';
+
+const YAML = String.raw`
+name: lab-test
+seed: 3
+world:
+  sites:
+    - domain: ok.example
+    - domain: 011.com
+    - domain: notexample.com
+    - domain: youtube.com
+    - domain: news.example
+    - domain: video.example
+      page: { bytes: 3000 }
+    - domain: dropped.example
+  helper: true
+censors:
+  - name: henan
+    layer: regional
+    sni_reset:  { rules: ['011\.com$'] }
+    http_reset: { host_rules: ['011\.com$'] }
+  - name: gfw
+    layer: national
+    dns_injection: { rules: ['(^|\.)youtube\.com$'], injectors: 3, pool: [31.13.94.37, 157.240.17.35], lead_ms: 30 }
+    sni_reset:  { rules: ['example\.com$', '(^|\.)youtube\.com$'], residual_s: 180 }
+    http_reset: { keywords: [falun] }
+    blockpage:  { host_rules: ['^news\.example$'], page: { title: Blocked here } }
+    throttle:   { host_rules: ['^video\.example$'], kbps: 160 }
+    null_route: [dropped.example]
+`;
+
+type Outcome = { ok: true; data: string } | { ok: false; code: string };
+
+function tlsTry(lab: Lab, domain: string, sni: string | null, localAddress?: string): Promise<Outcome> {
+  const site = lab.sites.find((s) => s.domain === domain)!;
+  return new Promise((resolve) => {
+    const opts: tls.ConnectionOptions = { host: site.address, port: site.httpsPort!, ca: [lab.ca.certPem], checkServerIdentity: () => undefined };
+    if (sni) opts.servername = sni;
+    if (localAddress) (opts as net.TcpNetConnectOpts).localAddress = localAddress;
+    const s = tls.connect(opts);
+    s.setTimeout(1500, () => {
+      s.destroy();
+      resolve({ ok: false, code: 'timeout' });
+    });
+    s.on('secureConnect', () => {
+      s.destroy();
+      resolve({ ok: true, data: '' });
+    });
+    s.on('error', (e: NodeJS.ErrnoException) => resolve({ ok: false, code: e.code ?? e.message }));
+  });
+}
+
+function httpTry(lab: Lab, domain: string, path = '/', host = domain, localAddress?: string): Promise<Outcome> {
+  const site = lab.sites.find((s) => s.domain === domain)!;
+  return new Promise((resolve) => {
+    const s = net.connect({ host: site.address, port: site.httpPort!, localAddress }, () => s.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`));
+    let data = '';
+    s.setTimeout(3000, () => {
+      s.destroy();
+      resolve({ ok: false, code: 'timeout' });
+    });
+    s.on('data', (d: Buffer) => (data += d.toString('latin1')));
+    s.on('end', () => resolve({ ok: true, data }));
+    s.on('error', (e: NodeJS.ErrnoException) => resolve({ ok: false, code: e.code ?? e.message }));
+  });
+}
+
+function dnsAsk(lab: Lab, name: string, resolver = lab.resolver): Promise<string[]> {
+  const [host, port] = resolver.split(':');
+  const sock = dgram.createSocket('udp4');
+  const out: string[] = [];
+  sock.on('message', (m) => {
+    for (const a of dnsPacket.decode(m).answers ?? []) out.push(String((a as { data?: unknown }).data));
+  });
+  sock.send(dnsPacket.encode({ id: 9, type: 'query', flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type: 'A', class: 'IN' }] }), Number(port), host);
+  return new Promise((r) => setTimeout(() => sock.close(() => r(out)), 150));
+}
+
+const helperSource = (lab: Lab) => lab.range.replace(/0\.0\/16$/, '0.4');
+
+describe('startLab(scenario, opts)', () => {
+  let lab: Lab;
+  before(async () => {
+    lab = await startLab(parseScenario(YAML, '/tmp/lab-test.yaml'), { standardPorts: false });
+  });
+  after(() => lab.close());
+
+  it('resolves sites through the ISP resolver, with forged replies racing ahead for injected names', async () => {
+    const ok = lab.sites.find((s) => s.domain === 'ok.example')!;
+    assert.deepEqual(await dnsAsk(lab, 'ok.example'), [ok.address]);
+    const yt = await dnsAsk(lab, 'youtube.com');
+    assert.equal(yt.length, 4); // 3 injectors + the genuine answer, last
+    assert.equal(yt[3], lab.sites.find((s) => s.domain === 'youtube.com')!.address);
+    for (const a of yt.slice(0, 3)) assert.match(a, new RegExp(`^${lab.range.split('.').slice(0, 2).join('\\.')}\\.10\\d\\.`)); // remapped pool
+    assert.deepEqual(await dnsAsk(lab, 'youtube.com', lab.publicResolver), [lab.sites.find((s) => s.domain === 'youtube.com')!.address]);
+  });
+
+  it('resets a ClientHello whose SNI a censor lists, overblocking kw$ rules included, and passes others', async () => {
+    assert.deepEqual(await tlsTry(lab, 'ok.example', 'ok.example'), { ok: true, data: '' });
+    assert.equal((await tlsTry(lab, '011.com', '011.com')).ok, false);
+    const over = await tlsTry(lab, 'notexample.com', 'notexample.com');
+    assert.deepEqual(over, { ok: false, code: 'ECONNRESET' });
+  });
+
+  it('keeps residual blocking on (client, server, port) after a national reset, none after a regional one', async () => {
+    // national: SNI reset then a benign SNI to the same ip:port is reset too
+    assert.equal((await tlsTry(lab, 'youtube.com', 'youtube.com')).ok, false);
+    assert.deepEqual(await tlsTry(lab, 'youtube.com', 'www.benign.org'), { ok: false, code: 'ECONNRESET' });
+    assert.ok(lab.residual.size >= 1);
+    // regional (Henan): no residual
+    assert.equal((await tlsTry(lab, '011.com', '011.com')).ok, false);
+    assert.deepEqual(await tlsTry(lab, '011.com', 'www.benign.org'), { ok: true, data: '' });
+  });
+
+  it('lets the test helper through: it stands outside the censors', async () => {
+    assert.deepEqual(await tlsTry(lab, '011.com', '011.com', helperSource(lab)), { ok: true, data: '' });
+    const r = await httpTry(lab, 'news.example', '/', 'news.example', helperSource(lab));
+    assert.ok(r.ok && r.data.includes('<title>news.example</title>'));
+  });
+
+  it('resets on Host rules and URL keywords (%-decoded), injects block pages, throttles', async () => {
+    assert.deepEqual(await httpTry(lab, '011.com'), { ok: false, code: 'ECONNRESET' });
+    const ok = await httpTry(lab, 'ok.example', '/fine');
+    assert.ok(ok.ok && ok.data.startsWith('HTTP/1.1 200'));
+    assert.deepEqual(await httpTry(lab, 'ok.example', '/search?q=%46alun'), { ok: false, code: 'ECONNRESET' });
+    const bp = await httpTry(lab, 'news.example');
+    assert.ok(bp.ok && bp.data.includes('<title>Blocked here</title>'));
+    const slow = await httpTry(lab, 'video.example');
+    assert.ok(slow.ok && slow.data.endsWith('</body></html>'), 'a throttled page still arrives whole');
+  });
+
+  it('null-routes with nftables so that connects time out (or says why it cannot)', async (t) => {
+    if (!nftAvailable().ok) {
+      assert.ok(lab.warnings.some((w) => /null_route/.test(w)));
+      return t.skip('no nftables here: the lab warned instead');
+    }
+    assert.deepEqual(await httpTry(lab, 'dropped.example'), { ok: false, code: 'timeout' });
+    const r = await httpTry(lab, 'dropped.example', '/', 'dropped.example', helperSource(lab));
+    assert.ok(r.ok, 'the helper is not null-routed');
+  });
+});
+
+describe('startLab(scenario, opts) with bad input', () => {
+  it('removes its nftables table and listeners on close', async (t) => {
+    if (!nftAvailable().ok) return t.skip('no nftables');
+    const lab = await startLab(parseScenario(YAML, '/tmp/lab-test.yaml'), { standardPorts: false });
+    const site = lab.sites[0]!;
+    const table = () => spawnSync('nft', ['list', 'tables'], { encoding: 'utf8' }).stdout;
+    assert.match(table(), new RegExp(`wallscope_${process.pid}_`));
+    await lab.close();
+    assert.doesNotMatch(table(), new RegExp(`wallscope_${process.pid}_`));
+    const refused = await new Promise<string>((r) => net.connect(site.httpPort!, site.address).on('error', (e: NodeJS.ErrnoException) => r(e.code!)).on('connect', () => r('connected')));
+    assert.equal(refused, 'ECONNREFUSED');
+  });
+
+  it('sweeps tables left by a dead lab', (t) => {
+    if (!nftAvailable().ok) return t.skip('no nftables');
+    // pid 2^22+1 is above pid_max on default kernels: certainly dead
+    spawnSync('nft', ['-f', '-'], { input: 'table ip wallscope_4194305_1 { }\n' });
+    assert.ok(sweepStaleTables().includes('wallscope_4194305_1'));
+    assert.doesNotMatch(spawnSync('nft', ['list', 'tables'], { encoding: 'utf8' }).stdout, /wallscope_4194305_1/);
+  });
+
+  it('says clearly when a port is taken, and leaves nothing behind', async () => {
+    const s = parseScenario('name: x\nworld: { sites: [{ domain: a.example }], helper: false }\n', '/tmp/x.yaml');
+    const squatter = dgram.createSocket('udp4');
+    await new Promise<void>((r) => squatter.bind(53530, '127.77.0.2', () => r()));
+    try {
+      // base 77 with the ISP resolver's port taken
+      await assert.rejects(
+        startLab(s, { base: 77, standardPorts: false, dnsPort: 53530 }),
+        (e: unknown) => e instanceof LabError && /already taken/.test(e.message),
+      );
+    } finally {
+      await new Promise<void>((r) => squatter.close(() => r()));
+    }
+  });
+
+  it('refuses a forged pool file that does not exist, naming it', async () => {
+    const s = parseScenario("name: x\nworld: { sites: [{ domain: a.example }] }\ncensors: [{ name: g, layer: national, dns_injection: { rules: [a], pool: missing-pool.txt } }]\n", '/tmp/x.yaml');
+    await assert.rejects(startLab(s, { standardPorts: false }), /cannot read the forged pool \/tmp\/missing-pool\.txt/);
+  });
+});

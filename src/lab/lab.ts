@@ -1,0 +1,299 @@
+// Runs a scenario's world on loopback: every site on its own lab address 127.R.x.y behind a censor
+// front (http and https), the genuine origin servers, the ISP resolver (behind the censors, with
+// their DNS injectors and its own ISP behaviours), a public resolver and a test helper outside the
+// censors, and the nftables null routes. One lab owns one /16 of 127.0.0.0/8 (127.R.0.0/16):
+//   127.R.0.2 ISP resolver, .0.3 public resolver, .0.4 test helper, .0.5 origin servers,
+//   127.R.1.1 .. 127.R.99.250 sites, 127.R.100.1 .. forged DNS pool (nothing listens there).
+import type { Scenario, SiteSpec } from '../model/index.js';
+import { createCA, startTestHelper, type CA, type ProbeOptions } from '../probe/index.js';
+import { startResolver, type DnsAnswerPlan, type Injector, type RunningResolver } from './dns.js';
+import { ResidualTable, startFront, type FrontEvent, type RunningFront } from './front.js';
+import { installNullRoute, nftAvailable, sweepStaleTables, type NullRoute } from './nft.js';
+import { startOrigin, type Origin } from './origin.js';
+import { Policy } from './policy.js';
+import { prng } from './rules.js';
+import { scenarioTargets, TruthModel, type Truth } from './truth.js';
+
+export interface LabOptions {
+  /** Second octet R of the lab's 127.R.0.0/16; random free one when absent. */
+  base?: number;
+  /** Serve on 53/80/443 (default when root) instead of ephemeral ports. */
+  standardPorts?: boolean;
+  /** Port of both resolvers (default 53 with standard ports, else ephemeral). */
+  dnsPort?: number;
+  /** Every censor action, for `lab up` logs and tests. */
+  log?: (e: FrontEvent) => void;
+}
+
+export interface LabSite {
+  domain: string;
+  address: string;
+  httpPort: number | null;
+  httpsPort: number | null;
+}
+
+export interface LabTarget {
+  /** The URL as the scenario wrote it. */
+  url: string;
+  /** The URL to measure (carries the lab port when it is not the default one). */
+  dialUrl: string;
+  truth: Truth;
+}
+
+export interface Lab {
+  scenario: Scenario;
+  range: string;
+  resolver: string;
+  publicResolver: string;
+  helperUrl: string | null;
+  ca: CA;
+  sites: LabSite[];
+  targets: LabTarget[];
+  /** Mechanisms this lab could not emulate (e.g. null routing without root), in plain words. */
+  warnings: string[];
+  residual: ResidualTable;
+  stats(): { queries: number; forged: number };
+  /** Probe options for measuring through this lab (lab mode). */
+  probeOptions(extra?: Partial<ProbeOptions>): ProbeOptions;
+  close(): Promise<void>;
+}
+
+const MAX_SITES = 99 * 250;
+
+export function siteAddress(base: number, i: number): string {
+  return `127.${base}.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`;
+}
+export function forgedAddress(base: number, j: number): string {
+  return `127.${base}.${100 + Math.floor(j / 250)}.${1 + (j % 250)}`;
+}
+
+export class LabError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = 'LabError';
+  }
+}
+
+function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+export async function startLab(scenario: Scenario, opts: LabOptions = {}): Promise<Lab> {
+  if (scenario.world.sites.length > MAX_SITES) throw new LabError(`a loopback lab holds at most ${MAX_SITES} sites`, 'LAB_TOO_BIG');
+  const policy = new Policy(scenario); // throws on an unreadable pool, before anything starts
+  const ca = await createCA(`wallscope lab CA (${scenario.name})`);
+  const standard = opts.standardPorts ?? isRoot();
+  if (opts.base !== undefined) return startOn(scenario, policy, ca, opts.base, standard, opts);
+  let lastErr: unknown;
+  for (let attempt = 0; attempt < 12; attempt++) {
+    const base = 32 + Math.floor(Math.random() * 220);
+    try {
+      return await startOn(scenario, policy, ca, base, standard, opts);
+    } catch (e) {
+      lastErr = e;
+      if ((e as LabError).code !== 'LAB_ADDRESS_IN_USE') throw e;
+    }
+  }
+  throw lastErr;
+}
+
+async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number, standard: boolean, opts: LabOptions): Promise<Lab> {
+  if (!Number.isInteger(base) || base < 1 || base > 254) throw new LabError(`lab base must be 1..254, got ${base}`, 'LAB_BAD_BASE');
+  const closers: Array<() => Promise<void> | void> = [];
+  const closeAll = async () => {
+    while (closers.length) {
+      try {
+        await closers.pop()!();
+      } catch {
+        /* keep closing the rest */
+      }
+    }
+  };
+  const bind = async <T>(what: string, host: string, port: number, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE')
+        throw new LabError(`${what}: port ${port} on ${host} is already taken (another lab on 127.${base}.0.0/16? try another --base)`, 'LAB_ADDRESS_IN_USE');
+      if (code === 'EACCES') throw new LabError(`${what}: no permission to bind ${host}:${port} (ports below 1024 need root)`, 'LAB_NO_PERMISSION');
+      throw e;
+    }
+  };
+  try {
+    const warnings: string[] = [];
+    const addr = new Map<string, string[]>();
+    scenario.world.sites.forEach((s, i) => addr.set(s.domain, s.addresses?.length ? s.addresses : [siteAddress(base, i)]));
+    const addressesOf = (d: string) => addr.get(d) ?? [];
+    const sitesByName = new Map(scenario.world.sites.map((s) => [s.domain, s]));
+    const truth = new TruthModel(scenario, policy, addressesOf);
+
+    // Resolvers.
+    const rng = prng(scenario.seed);
+    const answer = (forIsp: boolean) => (qname: string): DnsAnswerPlan => {
+      const name = qname.toLowerCase().replace(/\.$/, '');
+      if (forIsp) {
+        const isp = truth.ispResolverTruth(name);
+        if (isp?.mechanism === 'dns.nxdomain') return { rcode: 'NXDOMAIN', addresses: [], ttl: 0 };
+        if (isp?.mechanism === 'dns.servfail') return { rcode: 'SERVFAIL', addresses: [], ttl: 0 };
+        const r = scenario.world.resolvers.isp;
+        if (isp && (r.localhost ?? []).some((re) => new RegExp(re, 'i').test(name))) return { rcode: 'NOERROR', addresses: ['127.0.0.1'], ttl: 300 };
+        if (isp) return { rcode: 'NOERROR', addresses: ['10.10.34.35'], ttl: 300 };
+      }
+      const site = sitesByName.get(name);
+      if (!site || site.down === 'nxdomain') return { rcode: 'NXDOMAIN', addresses: [], ttl: 0 };
+      return { rcode: 'NOERROR', addresses: addressesOf(name), ttl: 300 };
+    };
+    const poolCursor = new Map<string, number>();
+    const injector: Injector = {
+      forge(qname) {
+        const name = qname.toLowerCase().replace(/\.$/, '');
+        const cs = policy.dnsInjectors(name);
+        if (!cs.length) return null;
+        const addresses: string[] = [];
+        const ttls: number[] = [];
+        let leadMs = 0;
+        for (const c of cs) {
+          const d = c.dns!;
+          for (let k = 0; k < d.injectors; k++) {
+            // Each injector walks the (remapped) pool cyclically, as WB's injector 3 does.
+            const key = `${c.name}#${k}`;
+            const j = ((poolCursor.get(key) ?? k * 7) % d.pool.length) >>> 0;
+            poolCursor.set(key, j + 1);
+            addresses.push(forgedAddress(base, j));
+            ttls.push(d.ttls[Math.floor(rng() * d.ttls.length)]!);
+          }
+          leadMs = Math.max(leadMs, d.leadMs);
+        }
+        return { addresses, ttls, leadMs };
+      },
+    };
+    const dnsPort = opts.dnsPort ?? (standard ? 53 : 0);
+    const ispHost = `127.${base}.0.2`;
+    const pubHost = `127.${base}.0.3`;
+    const isp: RunningResolver = await bind('ISP resolver', ispHost, dnsPort, () => startResolver({ host: ispHost, port: dnsPort, answer: answer(true), injector }));
+    closers.push(() => isp.close());
+    const pub: RunningResolver = await bind('public resolver', pubHost, dnsPort, () => startResolver({ host: pubHost, port: dnsPort, answer: answer(false) }));
+    closers.push(() => pub.close());
+
+    // Origins and fronts.
+    const originHost = `127.${base}.0.5`;
+    const origin: Origin = await bind('origin servers', originHost, 0, () => startOrigin({ host: originHost, ca, sites: scenario.world.sites }));
+    closers.push(() => origin.close());
+    const helperHost = `127.${base}.0.4`;
+    const exempt = new Set([helperHost]);
+    const residual = new ResidualTable();
+    const sites: LabSite[] = [];
+    const fronts: RunningFront[] = [];
+    closers.push(async () => {
+      await Promise.all(fronts.map((f) => f.close()));
+    });
+    const startOne = async (site: SiteSpec, address: string, scheme: 'http' | 'https', want: number): Promise<number | null> => {
+      if (site.down === 'refused' || site.down === 'nxdomain') return want || null;
+      const f = await bind(`front of ${site.domain} (${scheme})`, address, want, () =>
+        startFront({
+          host: address,
+          port: want,
+          scheme,
+          site,
+          origin: { host: originHost, port: scheme === 'http' ? origin.httpPort : origin.httpsPort },
+          policy,
+          residual,
+          exempt,
+          log: opts.log,
+        }),
+      );
+      fronts.push(f);
+      return f.port;
+    };
+    // Bounded parallelism: thousands of listeners, started a batch at a time.
+    const all = scenario.world.sites;
+    for (let i = 0; i < all.length; i += 64) {
+      const batch = all.slice(i, i + 64);
+      const got = await Promise.all(
+        batch.map(async (site) => {
+          const address = addressesOf(site.domain)[0]!;
+          const httpPort = site.http === false ? null : await startOne(site, address, 'http', standard ? 80 : 0);
+          const httpsPort = site.https === false ? null : await startOne(site, address, 'https', standard ? 443 : 0);
+          return { domain: site.domain, address, httpPort, httpsPort };
+        }),
+      );
+      sites.push(...got);
+    }
+    // Extra addresses of multi-address sites share the first one's ports only in standard mode.
+    if (standard)
+      for (const site of all)
+        for (const a of addressesOf(site.domain).slice(1)) {
+          if (site.http !== false) await startOne(site, a, 'http', 80);
+          if (site.https !== false) await startOne(site, a, 'https', 443);
+        }
+
+    // Null routes.
+    const dropProbe: string[] = [];
+    const dropAll: string[] = [];
+    for (const site of all) {
+      const a = addressesOf(site.domain);
+      if (site.down === 'timeout') dropAll.push(...a);
+      else if (policy.nullRouter(site.domain, a)) dropProbe.push(...a);
+    }
+    if (dropProbe.length || dropAll.length) {
+      const nft = nftAvailable();
+      if (nft.ok) {
+        sweepStaleTables();
+        const nr: NullRoute | null = installNullRoute(dropProbe, dropAll, [...exempt]);
+        if (nr) closers.push(() => nr.remove());
+      } else warnings.push(nft.reason);
+    }
+
+    // The test helper, outside the censors: it resolves through the public resolver.
+    const range = `127.${base}.0.0/16`;
+    const extraNets = all.flatMap((s) => (s.addresses ?? []).filter((a) => !a.startsWith(`127.${base}.`)).map((a) => `${a}/32`));
+    const allowNet = [range, ...extraNets];
+    let helperUrl: string | null = null;
+    if (scenario.world.helper) {
+      const helperPort = standard ? 80 : 0;
+      const helper = await bind('test helper', helperHost, helperPort, () =>
+        startTestHelper({ host: helperHost, port: helperPort, resolver: pub.address, ca: [ca.certPem], allowNet, localAddress: helperHost }),
+      );
+      closers.push(() => helper.close());
+      helperUrl = helper.url;
+    }
+
+    const byDomain = new Map(sites.map((s) => [s.domain, s]));
+    const targets: LabTarget[] = scenarioTargets(scenario).map((t) => {
+      const u = new URL(t.url);
+      const s = byDomain.get(u.hostname.toLowerCase());
+      const defaultPort = u.protocol === 'https:' ? 443 : 80;
+      const port = s ? (u.protocol === 'https:' ? s.httpsPort : s.httpPort) : null;
+      if (port !== null && port !== defaultPort && (u.port === '' || Number(u.port) === defaultPort)) u.port = String(port);
+      return { url: t.url, dialUrl: u.toString(), truth: truth.truthOf(t) };
+    });
+
+    let closed = false;
+    return {
+      scenario,
+      range,
+      resolver: isp.address,
+      publicResolver: pub.address,
+      helperUrl,
+      ca,
+      sites,
+      targets,
+      warnings,
+      residual,
+      stats: () => ({ queries: isp.stats.queries + pub.stats.queries, forged: isp.stats.forged }),
+      probeOptions: (extra = {}) => ({ resolver: isp.address, helper: helperUrl ?? undefined, ca: [ca.certPem], allowNet, ...extra }),
+      async close() {
+        if (closed) return;
+        closed = true;
+        await closeAll();
+      },
+    };
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+}

@@ -1,0 +1,98 @@
+// The ground truth: what the scenario's world and censors do to one target, computed from the
+// same Policy the running lab uses (so truth and behaviour cannot drift apart), unless the target
+// carries an explicit `expect`, which overrides field by field.
+import type { BlockingClass, Layer, Mechanism, Scenario, SiteSpec, TargetSpec } from '../model/index.js';
+import type { Policy } from './policy.js';
+import { RuleSet } from './rules.js';
+
+export interface Truth {
+  blocking: BlockingClass | false | null;
+  accessible: boolean | null;
+  mechanism: Mechanism;
+  layer: Layer | null;
+}
+
+const OK: Truth = { blocking: false, accessible: true, mechanism: 'none', layer: null };
+const DOWN: Truth = { blocking: false, accessible: false, mechanism: 'none', layer: null };
+const blocked = (blocking: BlockingClass, mechanism: Mechanism, layer: Layer): Truth => ({ blocking, accessible: false, mechanism, layer });
+
+/** The targets of a scenario: the listed ones, or every site over https and over http. */
+export function scenarioTargets(s: Scenario): TargetSpec[] {
+  if (s.targets) return s.targets;
+  const out: TargetSpec[] = [];
+  for (const site of s.world.sites) {
+    if (site.https !== false) out.push({ url: `https://${site.domain}/` });
+    if (site.http !== false) out.push({ url: `http://${site.domain}/` });
+  }
+  return out;
+}
+
+export class TruthModel {
+  private readonly sites: Map<string, SiteSpec>;
+  private readonly isp: Array<[RuleSet, Truth]>;
+  constructor(
+    private readonly scenario: Scenario,
+    private readonly policy: Policy,
+    private readonly addressesOf: (domain: string) => string[],
+  ) {
+    this.sites = new Map(scenario.world.sites.map((s) => [s.domain, s]));
+    const r = scenario.world.resolvers.isp;
+    this.isp = [
+      [new RuleSet(r.nxdomain ?? []), blocked('dns', 'dns.nxdomain', 'isp')],
+      [new RuleSet(r.servfail ?? []), blocked('dns', 'dns.servfail', 'isp')],
+      [new RuleSet(r.bogon ?? []), blocked('dns', 'dns.bogon', 'isp')],
+      [new RuleSet(r.localhost ?? []), blocked('dns', 'dns.bogon', 'isp')],
+    ];
+  }
+
+  /** What the ISP resolver itself does to a name (before any genuine answer), or null. */
+  ispResolverTruth(name: string): Truth | null {
+    for (const [rules, t] of this.isp) if (rules.matches(name)) return t;
+    return null;
+  }
+
+  truthOf(target: TargetSpec): Truth {
+    const computed = this.compute(target.url, 0);
+    return { ...computed, ...(target.expect ?? {}) } as Truth;
+  }
+
+  private compute(url: string, depth: number): Truth {
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      return { blocking: 'http-failure', accessible: false, mechanism: 'none', layer: null };
+    }
+    const host = u.hostname.toLowerCase();
+    // DNS: injectors race ahead of every genuine answer; then the ISP resolver's own behaviour.
+    const inj = this.policy.dnsInjectors(host);
+    if (inj.length) return blocked('dns', 'dns.injection', inj[0]!.layer);
+    const isp = this.ispResolverTruth(host);
+    if (isp) return isp;
+    const site = this.sites.get(host);
+    if (!site || site.down === 'nxdomain') return DOWN;
+    const https = u.protocol === 'https:';
+    if ((https && site.https === false) || (!https && site.http === false)) return DOWN;
+    // TCP: a null route drops the SYN before any other censor sees a byte.
+    const nr = this.policy.nullRouter(site.domain, this.addressesOf(site.domain));
+    if (nr) return blocked('tcp_ip', 'tcp.timeout', nr.layer);
+    if (site.down) return DOWN;
+    const action = https ? this.policy.onClientHello(host) : this.policy.onHttpRequest(host, u.pathname + u.search);
+    switch (action.kind) {
+      case 'reset':
+        return blocked('http-failure', action.mechanism, action.censor.layer);
+      case 'blockpage':
+        return blocked('http-diff', 'http.blockpage', action.censor.layer);
+      case 'throttle':
+        return blocked('http-failure', 'throttle', action.censor.layer);
+      case 'pass':
+        break;
+    }
+    if (https && site.cert && site.cert !== 'valid') return DOWN;
+    if (site.redirect !== undefined) {
+      if (depth >= 10) return DOWN;
+      return this.compute(new URL(site.redirect, url).toString(), depth + 1);
+    }
+    return OK;
+  }
+}
