@@ -1,10 +1,14 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import type { Verdict } from '../model/index.js';
 import { createCA, issueCert, type CA } from './ca.js';
 import { startDnsServer, startSite, startRawServer, type Site, type DnsServer, type DnsBehaviour } from './testing.js';
 import { startTestHelper, type TestHelper } from './helper.js';
 import { measureWebConnectivity, type ProbeOptions, type SniVariant, type ResidualCheck } from './webconnectivity.js';
+
+/** The helper's source address: the censor fronts exempt it (it stands outside the censors). */
+const HELPER_SOURCE = '127.0.0.9';
 
 /** A front that resets flows whose first bytes contain `trigger`, else relays to `upstream`; optional residual blocking. */
 async function startCensorFront(upstream: Site, trigger: string, residualMs: number, host: string): Promise<Site & { resets: number }> {
@@ -13,7 +17,8 @@ async function startCensorFront(upstream: Site, trigger: string, residualMs: num
   const site = await startRawServer((s) => {
     s.once('data', (first: Buffer) => {
       const now = Date.now();
-      if (first.includes(Buffer.from(trigger)) || now < blockedUntil) {
+      const exempt = s.remoteAddress === HELPER_SOURCE || s.remoteAddress === `::ffff:${HELPER_SOURCE}`;
+      if (!exempt && (first.includes(Buffer.from(trigger)) || now < blockedUntil)) {
         if (first.includes(Buffer.from(trigger)) && residualMs > 0) blockedUntil = now + residualMs;
         state.resets++;
         s.resetAndDestroy();
@@ -64,7 +69,7 @@ describe('measureWebConnectivity(url, opts)', () => {
       'inject.test': { kind: 'inject', forged: ['127.0.0.66'], addrs: ['127.0.0.2'], delayMs: 30 },
     });
     publicDns = await startDnsServer({ ...zone, 'inject.test': { kind: 'answer', addrs: ['127.0.0.2'] } });
-    helper = await startTestHelper({ host: '127.0.0.1', port: 0, resolver: publicDns.address, ca: [ca.certPem], allowNet: ['127.0.0.0/8'], timeoutMs: 2000 });
+    helper = await startTestHelper({ host: '127.0.0.1', port: 0, resolver: publicDns.address, ca: [ca.certPem], allowNet: ['127.0.0.0/8'], timeoutMs: 2000, localAddress: HELPER_SOURCE });
     opts = { resolver: dns.address, helper: helper.url, ca: [ca.certPem], allowNet: ['127.0.0.0/8'], timeoutMs: 2000, dnsWindowMs: 200 };
   });
   after(async () => {
@@ -102,6 +107,9 @@ describe('measureWebConnectivity(url, opts)', () => {
     assert.deepEqual(variants.map((v) => [v.tag, v.failure]), [['decoy-before', null], ['no-sni', null]]);
     assert.ok(tk.network_events!.some((e) => e.operation === 'read' && (e.num_bytes ?? 0) > 0));
     assert.deepEqual(tk.x_dns_duplicate_responses, []);
+    assert.equal(tk.blocking, false);
+    assert.equal(tk.accessible, true);
+    assert.equal((tk.x_verdict as Verdict).status, 'ok');
   });
 
   it('records a healthy http site', async () => {
@@ -129,12 +137,15 @@ describe('measureWebConnectivity(url, opts)', () => {
     assert.equal(tk.http_experiment_failure, 'connection_reset');
     const v = tk.x_tls_sni_variants as SniVariant[];
     assert.deepEqual(v.map((x) => [x.tag, x.failure]), [['decoy-before', null], ['no-sni', null], ['decoy-after', null]]);
+    const verdict = tk.x_verdict as Verdict;
+    assert.deepEqual([tk.blocking, verdict.mechanism, verdict.layer], ['http-failure', 'tls.reset', 'regional']);
   });
 
   it('SNI reset with residual blocking: the decoy after the trigger fails too', async () => {
     const m = await measureWebConnectivity(`https://gfw.test:${port.national}/`, opts);
     const v = m.test_keys.x_tls_sni_variants as SniVariant[];
     assert.deepEqual(v.map((x) => [x.tag, x.failure]), [['decoy-before', null], ['no-sni', null], ['decoy-after', 'connection_reset']]);
+    assert.equal((m.test_keys.x_verdict as Verdict).layer, 'national');
   });
 
   it('HTTP Host reset: records the reset latency and a residual check', async () => {

@@ -28,6 +28,7 @@ import { compareHttp, dnsConsistency } from './compare.js';
 import { lookupAsn, probeLocation } from './geo.js';
 import { scrubValue, scrubberFor } from './scrub.js';
 import { applyVerdict } from './verdict.js';
+import type { FingerprintSet } from '../analysis/index.js';
 
 export const SOFTWARE_NAME = 'wallscope';
 export const SOFTWARE_VERSION = '0.1.0';
@@ -66,6 +67,8 @@ export interface ProbeOptions {
   localAddress?: string;
   reportId?: string;
   annotations?: Record<string, string>;
+  /** Blocking fingerprints for the verdict (loaded by the caller: analysis loadFingerprints). */
+  fingerprints?: FingerprintSet;
 }
 
 export interface SniVariant {
@@ -322,7 +325,7 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
   // 6. Verdict (src/analysis), then privacy: scrub the probe's own addresses from every string.
   const scrubbed = scrubValue(m, scrubberFor(opts.probeIps ?? []));
   scrubbed.probe_ip = '127.0.0.1';
-  return applyVerdict(scrubbed, { allowNets: opts.allowNet ?? [] });
+  return applyVerdict(scrubbed, { allowNets: opts.allowNet ?? [], ...(opts.fingerprints ? { fingerprints: opts.fingerprints } : {}) });
 }
 
 function withAsn(q: DnsQuery): DnsQuery {
