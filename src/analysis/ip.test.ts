@@ -1,0 +1,26 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { canonicalIp, inCidrs, isBogon, parseCidrs } from './ip.js';
+
+describe('isBogon(ip, allow)', () => {
+  const cases: Array<[string, boolean]> = [
+    ['127.0.0.1', true], ['10.10.34.35', true], ['192.168.1.1', true], ['172.16.0.1', true], ['0.0.0.0', true],
+    ['169.254.1.1', true], ['100.64.0.1', true], ['198.18.0.1', true], ['224.0.0.1', true], ['::1', true], ['fd00::1', true], ['fe80::1', true],
+    ['::ffff:127.0.0.1', true], ['8.8.8.8', false], ['93.184.216.34', false], ['2a03:2880:f130:83:face:b00c:0:25de', false], ['not-an-ip', false],
+  ];
+  for (const [ip, want] of cases) test(`${ip} -> ${want}`, () => assert.equal(isBogon(ip), want));
+
+  test('addresses inside allow-nets count as public (lab mode)', () => {
+    const allow = parseCidrs(['127.0.0.0/8', '198.18.0.0/15', 'garbage/99']);
+    assert.equal(allow.length, 2);
+    assert.equal(isBogon('127.3.0.1', allow), false);
+    assert.equal(isBogon('198.19.255.1', allow), false);
+    assert.equal(isBogon('10.0.0.1', allow), true);
+    assert.equal(inCidrs('::ffff:127.0.0.9', allow), true);
+  });
+
+  test('canonicalIp(ip) unifies spellings', () => {
+    assert.equal(canonicalIp('::FFFF:1.2.3.4'), '1.2.3.4');
+    assert.equal(canonicalIp('2001:DB8:0:0::1'), '2001:db8::1');
+  });
+});
