@@ -54,6 +54,7 @@ function answersOf(p: dnsPacket.DecodedPacket): DnsAnswer[] {
   const out: DnsAnswer[] = [];
   for (const a of p.answers ?? []) {
     const ttl = typeof (a as { ttl?: number }).ttl === 'number' ? (a as { ttl: number }).ttl : null;
+    if ((a.type === 'A' || a.type === 'AAAA') && (typeof a.data !== 'string' || !net.isIP(a.data))) continue;
     if (a.type === 'A' && typeof a.data === 'string') out.push({ answer_type: 'A', ipv4: a.data, ttl });
     else if (a.type === 'AAAA' && typeof a.data === 'string') out.push({ answer_type: 'AAAA', ipv6: a.data, ttl });
     else if (a.type === 'CNAME' && typeof a.data === 'string') out.push({ answer_type: 'CNAME', hostname: a.data, ttl });
@@ -89,6 +90,10 @@ export function parseReply(buf: Buffer, name: string, type: QueryType): Parsed {
   } catch (err) {
     return { failure: unknownFailure(`dns_malformed_reply: ${(err as Error).message}`), answers: null };
   }
+  // Robustness: dns-packet reads past the end of a short buffer without throwing (it yields
+  // "127.0.undefined" addresses); decode.bytes tells how much it consumed.
+  const consumed = (dnsPacket.decode as unknown as { bytes?: number }).bytes ?? 0;
+  if (consumed > buf.length) return { failure: unknownFailure(`dns_malformed_reply: truncated (${buf.length} of ${consumed} bytes)`), answers: null };
   if (p.type !== 'response') return { failure: unknownFailure('dns_malformed_reply: not a response'), answers: null, id: p.id };
   const q = p.questions?.[0];
   if (q && (q.name.toLowerCase() !== name.toLowerCase().replace(/\.$/, '') || q.type !== type)) {

@@ -326,7 +326,7 @@ export async function fetchUrl(url: string, opts: FetchOptions): Promise<FetchRe
     }
     if (next.protocol !== 'http:' && next.protocol !== 'https:') return { requests: hops.reverse(), final, failure: null };
     if (hops.length > maxRedirects) {
-      const failure = unknownFailure(`stopped after ${maxRedirects} redirects`);
+      const failure = unknownFailure('stopped after too many redirects'); // OONI's exact string
       rt.entry.failure = failure;
       return { requests: hops.reverse(), final, failure };
     }
