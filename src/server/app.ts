@@ -1,0 +1,302 @@
+// The collector and query API: `buildApp(opts)` makes the Fastify app; listen.ts puts it on a
+// socket. Routes (docs/INTERNAL-API.md "server HTTP API"):
+//   collector  POST /report, POST /report/:report_id, POST /report/:report_id/close,
+//              POST /api/v1/submit_measurement
+//   query      GET /api/v1/measurements, GET /api/v1/measurement/:uid, GET /api/v1/aggregation
+//   admin      POST /api/v1/admin/reanalyze, DELETE /api/v1/measurement/:uid  (bearer token)
+//   ops        GET /metrics, GET /api/v1/health; the explorer (web/dist) at /
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { join } from 'node:path';
+import { repoRoot, type Measurement, type Verdict } from '../model/index.js';
+import {
+  StoreInputError,
+  parseAsn,
+  parseTimeBound,
+  reanalyzeStore,
+  safeAnalyzer,
+  type Analyzer,
+  type MeasurementFilter,
+  type MeasurementStore,
+} from '../store/index.js';
+import { ApiError, ERRORS, createError, type ErrorBody, type ErrorCode } from './errors.js';
+import { Metrics } from './metrics.js';
+import { RateLimiter, type RateLimitOptions } from './ratelimit.js';
+import { issueReportId, parseReportId, reportMismatch } from './report-id.js';
+import {
+  AggregationQuerySchema,
+  ListQuery,
+  ListResponse,
+  OpenReportBody,
+  ReanalyzeBody,
+  ReportParams,
+  SubmitBody,
+  UidParams,
+} from './schemas.js';
+import { scrubMeasurement } from './scrub.js';
+import { registerStatic } from './static.js';
+
+export interface AppOptions {
+  store: MeasurementStore;
+  /** The analysis run on ingest and by reanalyze. Defaults to a verdict read from OONI's test_keys. */
+  analyze?: Analyzer;
+  analysisVersion?: string;
+  /** Largest accepted body in bytes (default 4 MiB). */
+  bodyLimit?: number;
+  /** Bearer token for admin routes; admin routes are disabled without one. */
+  adminToken?: string;
+  /** Per-client limit; false disables (default 6000 requests per minute). */
+  rateLimit?: RateLimitOptions | false;
+  /** Secret for report ids (share it between collectors behind one balancer). Default: random. */
+  reportSecret?: string | Buffer;
+  /** Directory of the built explorer; default web/dist when it exists; false disables. */
+  webRoot?: string | false;
+  /** Fastify/pino logger options (structured JSON logs); default off. */
+  logger?: boolean | Record<string, unknown>;
+  trustProxy?: boolean | string | string[];
+}
+
+export const BACKEND_VERSION = 'wallscope-collector/1';
+
+/** Until the analysis is wired, a verdict from OONI's own fields (no mechanism, no layer). */
+export function verdictFromOoniFields(m: Measurement, version = 'ooni-fields/1'): Verdict {
+  const tk = (m.test_keys ?? {}) as Record<string, unknown>;
+  const b = tk.blocking;
+  const a = tk.accessible;
+  const accessible = a === true ? true : a === false ? false : null;
+  const base = { confidence: 0.5, evidence: [], confirmed: false, fingerprints: [], analysis_version: version };
+  if (b === 'dns' || b === 'tcp_ip' || b === 'http-failure' || b === 'http-diff')
+    return { ...base, status: 'blocked', blocking: b, accessible, mechanism: null, layer: 'unknown', explanation: `The probe recorded ${b} blocking.` };
+  if (b === false) return { ...base, status: accessible === false ? 'down' : 'ok', blocking: null, accessible, mechanism: 'none', layer: null, explanation: 'The probe recorded no blocking.' };
+  return { ...base, status: 'unknown', blocking: null, accessible: null, mechanism: null, layer: null, confidence: 0, explanation: 'No verdict could be drawn.' };
+}
+
+function errorBody(code: ErrorCode, message: string): ErrorBody {
+  return { error: message, code, statusCode: ERRORS[code].status };
+}
+
+function sendError(reply: FastifyReply, code: ErrorCode, message: string): FastifyReply {
+  return reply.code(ERRORS[code].status).type('application/json; charset=utf-8').send(errorBody(code, message));
+}
+
+/** CSV per RFC 4180; cells that a spreadsheet would run as a formula get a leading quote. */
+export function toCsv(columns: string[], rows: Array<Record<string, unknown>>): string {
+  const cell = (v: unknown): string => {
+    let s = v === null || v === undefined ? '' : String(v);
+    if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+    return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  return [columns.join(','), ...rows.map((r) => columns.map((c) => cell(r[c])).join(','))].join('\r\n') + '\r\n';
+}
+
+function filterFrom(q: Record<string, unknown>): MeasurementFilter {
+  const f: MeasurementFilter = {};
+  const s = (k: string) => (typeof q[k] === 'string' ? (q[k] as string) : undefined);
+  if (s('probe_cc')) f.probe_cc = s('probe_cc');
+  if (s('probe_asn')) f.probe_asn = parseAsn(s('probe_asn')!);
+  if (s('domain')) f.domain = s('domain')!.toLowerCase();
+  if (s('input')) f.input = s('input');
+  if (s('test_name')) f.test_name = s('test_name');
+  if (s('category_code')) f.category_code = s('category_code');
+  if (s('since')) f.since = parseTimeBound(s('since')!, 'since');
+  if (s('until')) f.until = parseTimeBound(s('until')!, 'until');
+  if (s('blocking')) f.blocking = s('blocking');
+  if (s('mechanism')) f.mechanism = s('mechanism');
+  if (s('layer')) f.layer = s('layer');
+  if (typeof q.confirmed === 'boolean') f.confirmed = q.confirmed;
+  if (typeof q.anomaly === 'boolean') f.anomaly = q.anomaly;
+  return f;
+}
+
+export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  const store = opts.store;
+  const analysisVersion = opts.analysisVersion ?? 'ooni-fields/1';
+  const analyze = safeAnalyzer(opts.analyze ?? ((m) => verdictFromOoniFields(m, analysisVersion)), analysisVersion);
+  const secret = opts.reportSecret === undefined ? randomBytes(32) : Buffer.from(opts.reportSecret);
+  const limiter = opts.rateLimit === false ? null : new RateLimiter(opts.rateLimit ?? { max: 6000, windowMs: 60_000 });
+  const adminDigest = opts.adminToken ? createHash('sha256').update(opts.adminToken).digest() : null;
+
+  const app = Fastify({
+    bodyLimit: opts.bodyLimit ?? 4 * 1024 * 1024,
+    trustProxy: opts.trustProxy ?? false,
+    // Privacy: the default request serializer logs the client's address; ours does not.
+    logger:
+      opts.logger === undefined || opts.logger === false
+        ? false
+        : {
+            ...(typeof opts.logger === 'object' ? opts.logger : {}),
+            serializers: { req: (r: FastifyRequest) => ({ method: r.method, url: r.url.slice(0, 300) }) },
+          },
+    ajv: { customOptions: { allErrors: false, coerceTypes: 'array', removeAdditional: false } },
+  });
+
+  // The API speaks JSON only: a text/plain body is a 415, not a string for the schema to puzzle over.
+  app.removeContentTypeParser('text/plain');
+
+  // ---- metrics
+  const metrics = new Metrics();
+  const countRequest = metrics.counter('wallscope_http_requests_total', 'HTTP requests by route, method and status.');
+  const observe = metrics.histogram('wallscope_http_request_duration_seconds', 'HTTP request latency by route.');
+  const countIngest = metrics.counter('wallscope_measurements_total', 'Submitted measurements by result (stored, duplicate, rejected).');
+  const countScrub = metrics.counter('wallscope_scrubbed_strings_total', "Strings from which the collector removed the submitter's address.");
+  metrics.gauge('process_resident_memory_bytes', 'Resident memory of the server process.', () => process.memoryUsage().rss);
+  metrics.gauge('wallscope_uptime_seconds', 'Seconds since the app was built.', () => process.uptime());
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('x-frame-options', 'DENY');
+    reply.header('content-security-policy', "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'");
+    if (limiter && req.url !== '/metrics') {
+      const wait = limiter.hit(req.ip);
+      if (wait > 0) {
+        reply.header('retry-after', String(wait));
+        return sendError(reply, 'WS_RATE_LIMITED', `rate limit exceeded: retry in ${wait} s`);
+      }
+    }
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    countRequest({ route, method: req.method, status: String(reply.statusCode) });
+    observe({ route }, reply.elapsedTime / 1000);
+  });
+
+  // ---- errors: every failure leaves as { error, code, statusCode }
+  app.setErrorHandler((err: Error & { code?: string; statusCode?: number; validation?: unknown; validationContext?: string }, req, reply) => {
+    if (err instanceof ApiError) return sendError(reply, err.code, err.message);
+    if (err instanceof StoreInputError) return sendError(reply, 'WS_BAD_REQUEST', err.message);
+    if (err.validation) {
+      const where = err.validationContext ?? 'request';
+      if (req.routeOptions.url?.startsWith('/report') || req.url.startsWith('/api/v1/submit_measurement')) countIngest({ result: 'rejected' });
+      return sendError(reply, where === 'body' ? 'WS_BAD_MEASUREMENT' : 'WS_BAD_REQUEST', `invalid ${where}: ${err.message}`.slice(0, 500));
+    }
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 'WS_BODY_TOO_LARGE', `body too large: the limit is ${app.initialConfig.bodyLimit} bytes`);
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return sendError(reply, 'WS_UNSUPPORTED_MEDIA_TYPE', 'unsupported content type: send application/json');
+    if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err instanceof SyntaxError || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY')
+      return sendError(reply, 'WS_INVALID_JSON', `invalid JSON body: ${err.message}`.slice(0, 300));
+    if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) return sendError(reply, 'WS_BAD_REQUEST', err.message.slice(0, 300));
+    req.log.error({ err }, 'unhandled error');
+    return sendError(reply, 'WS_INTERNAL', 'internal error');
+  });
+  app.setNotFoundHandler((req, reply) => sendError(reply, 'WS_NOT_FOUND', `no route ${req.method} ${req.url.slice(0, 200)}`));
+
+  // ---- collector
+  async function ingest(req: FastifyRequest, body: SubmitBody, reportId: string): Promise<{ measurement_uid: string; inserted: boolean }> {
+    if (body.format.toLowerCase() !== 'json') throw createError('WS_BAD_FORMAT', `unsupported format ${JSON.stringify(body.format)}: only "json"`);
+    const { value, replaced } = scrubMeasurement(body.content as unknown as Measurement, req.ip);
+    if (replaced) countScrub({}, replaced);
+    const m: Measurement = { ...value, report_id: reportId };
+    delete m.measurement_uid; // ours to assign; a submitter cannot choose (or collide with) a uid
+    const verdict = analyze(m);
+    let r;
+    try {
+      r = await store.put(m, verdict);
+    } catch (e) {
+      req.log.error({ err: e }, 'store failed');
+      throw createError('WS_STORE_UNAVAILABLE', 'the store failed; the measurement was not stored, retry later');
+    }
+    countIngest({ result: r.inserted ? 'stored' : 'duplicate' });
+    req.log.info({ measurement_uid: r.measurement_uid, inserted: r.inserted, test_name: m.test_name, probe_cc: m.probe_cc, analysis_version: verdict.analysis_version }, 'measurement received');
+    return r;
+  }
+
+  function checkReport(reportId: string, content: SubmitBody['content'], requireSigned: boolean): void {
+    const parsed = parseReportId(reportId, secret);
+    if (!parsed || (requireSigned && !parsed.signed)) {
+      countIngest({ result: 'rejected' });
+      throw createError('WS_UNKNOWN_REPORT', `unknown report id ${JSON.stringify(reportId.slice(0, 80))}: open one with POST /report`);
+    }
+    const bad = reportMismatch(parsed, content);
+    if (bad) {
+      countIngest({ result: 'rejected' });
+      throw createError('WS_REPORT_MISMATCH', bad);
+    }
+  }
+
+  app.post<{ Body: OpenReportBody }>('/report', { schema: { body: OpenReportBody } }, async (req) => {
+    if (req.body.format.toLowerCase() !== 'json') throw createError('WS_BAD_FORMAT', `unsupported format ${JSON.stringify(req.body.format)}: only "json"`);
+    return { report_id: issueReportId(req.body, secret), supported_formats: ['json'], backend_version: BACKEND_VERSION };
+  });
+
+  app.post<{ Params: { report_id: string }; Body: SubmitBody }>('/report/:report_id', { schema: { params: ReportParams, body: SubmitBody } }, async (req) => {
+    checkReport(req.params.report_id, req.body.content, true);
+    const r = await ingest(req, req.body, req.params.report_id);
+    return { measurement_uid: r.measurement_uid };
+  });
+
+  app.post<{ Params: { report_id: string } }>('/report/:report_id/close', { schema: { params: ReportParams } }, async (req) => {
+    const parsed = parseReportId(req.params.report_id, secret);
+    if (!parsed?.signed) throw createError('WS_UNKNOWN_REPORT', `unknown report id ${JSON.stringify(req.params.report_id.slice(0, 80))}`);
+    return {};
+  });
+
+  app.post<{ Body: SubmitBody }>('/api/v1/submit_measurement', { schema: { body: SubmitBody } }, async (req) => {
+    const c = req.body.content;
+    let reportId = typeof c.report_id === 'string' ? c.report_id : '';
+    // A report id from elsewhere is kept when it has OONI's shape and agrees with the measurement.
+    if (reportId) checkReport(reportId, c, false);
+    else reportId = issueReportId(c, secret);
+    const r = await ingest(req, req.body, reportId);
+    return { measurement_uid: r.measurement_uid, report_id: reportId };
+  });
+
+  // ---- query
+  app.get<{ Querystring: ListQuery }>('/api/v1/measurements', { schema: { querystring: ListQuery, response: { 200: ListResponse } } }, async (req) => {
+    const { limit, cursor, ...rest } = req.query;
+    return store.list(filterFrom(rest), { limit: limit ?? 50, cursor });
+  });
+
+  app.get<{ Params: { uid: string } }>('/api/v1/measurement/:uid', { schema: { params: UidParams } }, async (req) => {
+    const got = await store.get(req.params.uid);
+    if (!got) throw createError('WS_NOT_FOUND', `no measurement ${req.params.uid}`);
+    return { measurement_uid: got.measurement_uid, measurement: got.measurement, verdict: got.verdict, analysis_version: got.analysis_version };
+  });
+
+  app.get<{ Querystring: AggregationQuerySchema }>('/api/v1/aggregation', { schema: { querystring: AggregationQuerySchema } }, async (req, reply) => {
+    const { axis_x, axis_y, time_grain, format, ...rest } = req.query;
+    if (axis_y && !axis_x) throw createError('WS_BAD_REQUEST', 'axis_y needs axis_x');
+    const result = await store.aggregate({ axis_x, axis_y, time_grain, filter: filterFrom(rest) });
+    const axes = [axis_x, axis_y].filter((a): a is NonNullable<typeof a> => !!a);
+    if (format?.toLowerCase() === 'csv') {
+      reply.type('text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="wallscope-aggregation.csv"');
+      return toCsv([...axes, 'measurement_count', 'ok_count', 'anomaly_count', 'confirmed_count', 'failure_count'], result);
+    }
+    return { result, dimension_count: axes.length };
+  });
+
+  app.get('/api/v1/health', async () => ({ ok: true, store: store.kind, schema_version: await store.schemaVersion(), analysis_version: analysisVersion }));
+
+  app.get('/metrics', async (_req, reply) => {
+    reply.type('text/plain; version=0.0.4; charset=utf-8');
+    return metrics.render();
+  });
+
+  // ---- admin
+  function requireAdmin(req: FastifyRequest): void {
+    if (!adminDigest) throw createError('WS_ADMIN_DISABLED', 'admin routes are disabled: start the server with an admin token');
+    const h = req.headers.authorization ?? '';
+    const m = /^Bearer (.+)$/.exec(h);
+    const given = createHash('sha256').update(m ? m[1] : '').digest();
+    if (!m || !timingSafeEqual(given, adminDigest)) throw createError('WS_UNAUTHORIZED', 'admin route: missing or wrong bearer token');
+  }
+
+  app.post<{ Body: ReanalyzeBody }>('/api/v1/admin/reanalyze', { schema: { body: ReanalyzeBody } }, async (req) => {
+    requireAdmin(req);
+    const r = await reanalyzeStore(store, analyze, { onlyOutdatedFor: req.body.only_outdated ? analysisVersion : undefined, limit: req.body.limit });
+    req.log.info({ ...r, analysis_version: analysisVersion }, 'reanalyzed');
+    return { ...r, analysis_version: analysisVersion };
+  });
+
+  app.delete<{ Params: { uid: string } }>('/api/v1/measurement/:uid', { schema: { params: UidParams } }, async (req) => {
+    requireAdmin(req);
+    if (!(await store.delete(req.params.uid))) throw createError('WS_NOT_FOUND', `no measurement ${req.params.uid}`);
+    req.log.info({ measurement_uid: req.params.uid }, 'measurement deleted');
+    return { deleted: true, measurement_uid: req.params.uid };
+  });
+
+  // ---- explorer
+  if (opts.webRoot !== false) registerStatic(app, opts.webRoot ?? join(repoRoot, 'web', 'dist'));
+
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,54 @@
+// Re-running the analysis over stored measurements after the rules or fingerprints change. The
+// raw measurements are the source of truth; only the verdict columns are rewritten.
+import type { Measurement, Verdict } from '../model/index.js';
+import type { MeasurementStore } from './types.js';
+
+export type Analyzer = (m: Measurement) => Verdict;
+
+export interface ReanalyzeOptions {
+  /** Only measurements whose verdict came from another analysis version than this one. */
+  onlyOutdatedFor?: string;
+  batch?: number;
+  /** Stop after this many measurements (bounded admin calls). */
+  limit?: number;
+  onProgress?: (done: { scanned: number; updated: number; failed: number }) => void;
+}
+
+/** An analyzer that never throws: a crash of the rules becomes an 'unknown' verdict that says so. */
+export function safeAnalyzer(analyze: Analyzer, version: string): Analyzer {
+  return (m) => {
+    try {
+      return analyze(m);
+    } catch (e) {
+      return {
+        status: 'unknown', blocking: null, accessible: null, mechanism: null, layer: null, confidence: 0, evidence: [],
+        explanation: `The analysis failed on this measurement (${String((e as Error)?.message ?? e).slice(0, 160)}); it is stored and will be re-analysed.`,
+        confirmed: false, fingerprints: [], analysis_version: version,
+      };
+    }
+  };
+}
+
+export async function reanalyzeStore(store: MeasurementStore, analyze: Analyzer, opts: ReanalyzeOptions = {}): Promise<{ scanned: number; updated: number; failed: number }> {
+  const batch = opts.batch ?? 500;
+  let after: string | null = null;
+  const done = { scanned: 0, updated: 0, failed: 0 };
+  for (;;) {
+    const want = opts.limit !== undefined ? Math.min(batch, opts.limit - done.scanned) : batch;
+    if (want <= 0) break;
+    const rows = await store.scan(after, want);
+    if (!rows.length) break;
+    for (const r of rows) {
+      done.scanned++;
+      if (opts.onlyOutdatedFor !== undefined && r.analysis_version === opts.onlyOutdatedFor) continue;
+      try {
+        if (await store.setVerdict(r.measurement_uid, analyze(r.measurement))) done.updated++;
+      } catch {
+        done.failed++;
+      }
+    }
+    after = rows[rows.length - 1].measurement_uid;
+    opts.onProgress?.(done);
+  }
+  return done;
+}
