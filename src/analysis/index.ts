@@ -3,8 +3,8 @@
 // the server call it, and pass the result in through AnalysisContext.
 export { ANALYSIS_VERSION, analyzeWebConnectivity, type AnalysisContext } from './webconnectivity.js';
 export { analyzeMeasurement } from './measurement.js';
-export { readMeasurements, type ReadResult, MAX_RECORD_CHARS } from './read.js';
+export { readMeasurements, readMeasurementStream, type ReadResult, MAX_RECORD_CHARS } from './read.js';
 export { domainOf } from './view.js';
 export { parseFingerprintCsv, parseAddressList, emptyFingerprintSet, type FingerprintSet, type Fingerprint } from './fingerprints.js';
 export { loadFingerprints, defaultFingerprintsDir, defaultForgedPoolFiles } from './fingerprints-load.js';
-export { compareRow, type AnalyzeRow } from './row.js';
+export { compareRow, AgreementTally, type AnalyzeRow } from './row.js';

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readMeasurements, stripJsonComments, MAX_RECORD_CHARS } from './read.js';
+import { readMeasurements, readMeasurementStream, stripJsonComments, MAX_RECORD_CHARS } from './read.js';
 import { analyzeMeasurement } from './measurement.js';
 import { domainOf } from './view.js';
 
@@ -108,5 +108,29 @@ describe('domainOf(input)', () => {
     assert.equal(domainOf('http://[2001:db8::1]/'), '2001:db8::1');
     assert.equal(domainOf('not a url'), null);
     assert.equal(domainOf(null), null);
+  });
+});
+
+describe('readMeasurementStream(chunks, name)', () => {
+  async function collect(chunks: Array<string | Buffer>, name: string): Promise<Array<[number, boolean]>> {
+    async function* gen(): AsyncGenerator<string | Buffer> { for (const c of chunks) yield c; }
+    const out: Array<[number, boolean]> = [];
+    for await (const r of readMeasurementStream(gen(), name)) out.push([r.line, r.ok]);
+    return out;
+  }
+  const a = JSON.stringify(M('https://a.example/é'));
+  test('JSONL split across arbitrary chunk boundaries (even inside a UTF-8 character)', async () => {
+    const buf = Buffer.from(`${a}\n\n${a}\n{bad\n${a}`);
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < buf.length; i += 7) chunks.push(buf.subarray(i, i + 7));
+    assert.deepEqual(await collect(chunks, 'x.jsonl'), [[1, true], [3, true], [4, false], [5, true]]);
+  });
+  test('an over-long line is skipped and reported without being buffered', async () => {
+    const big = 'x'.repeat(1024 * 1024);
+    const chunks = ['{"test_name":"', ...Array.from({ length: 17 }, () => big), '"}\n', a, '\n'];
+    assert.deepEqual(await collect(chunks, 'x.jsonl'), [[1, false], [2, true]]);
+  });
+  test('a .json document from a stream', async () => {
+    assert.deepEqual(await collect([a.slice(0, 10), a.slice(10)], 'x.json'), [[1, true]]);
   });
 });

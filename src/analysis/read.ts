@@ -125,3 +125,62 @@ export function* readMeasurements(text: string, name: string): Generator<ReadRes
   }
   for (const l of lines(src)) yield parseRecord(l.text, l.line);
 }
+
+/** Whole documents (.json/.jsonc) read from a stream are refused beyond this size. */
+export const MAX_DOCUMENT_BYTES = 256 * 1024 * 1024;
+
+/**
+ * The same records from a stream of chunks (the caller opens the file: this stays free of I/O).
+ * JSONL is split on newlines as it arrives, so memory stays bounded by one record; an over-long
+ * line is skipped up to its newline and reported, never buffered whole.
+ */
+export async function* readMeasurementStream(chunks: AsyncIterable<Buffer | string>, name: string): AsyncGenerator<ReadResult> {
+  const lower = name.toLowerCase();
+  if (!(lower.endsWith('.jsonl') || lower.endsWith('.ndjson'))) {
+    const parts: Buffer[] = [];
+    let size = 0;
+    for await (const c of chunks) {
+      const b = typeof c === 'string' ? Buffer.from(c) : c;
+      size += b.length;
+      if (size > MAX_DOCUMENT_BYTES) {
+        yield { ok: false, line: 1, error: `document too large: more than ${MAX_DOCUMENT_BYTES} bytes (use .jsonl for many measurements)` };
+        return;
+      }
+      parts.push(b);
+    }
+    yield* readMeasurements(Buffer.concat(parts).toString('utf8'), name);
+    return;
+  }
+  let pending: Buffer[] = [];
+  let pendingLen = 0;
+  let skipping = false;
+  let skippedLen = 0;
+  let line = 1;
+  const flush = function* (): Generator<ReadResult> {
+    if (skipping) {
+      yield { ok: false, line, error: `record too large: ${skippedLen} bytes (limit ${MAX_RECORD_CHARS})` };
+    } else if (pendingLen > 0) {
+      const s = (pending.length === 1 ? pending[0] : Buffer.concat(pending)).toString('utf8').trim();
+      if (s) yield parseRecord(s, line);
+    }
+    pending = []; pendingLen = 0; skipping = false; skippedLen = 0; line++;
+  };
+  for await (const c of chunks) {
+    let b = typeof c === 'string' ? Buffer.from(c) : c;
+    for (;;) {
+      const nl = b.indexOf(10);
+      const piece = nl < 0 ? b : b.subarray(0, nl);
+      if (skipping) skippedLen += piece.length;
+      else if (pendingLen + piece.length > MAX_RECORD_CHARS) {
+        skipping = true; skippedLen = pendingLen + piece.length; pending = []; pendingLen = 0;
+      } else if (piece.length > 0) {
+        // Copy: the stream may reuse its buffer.
+        pending.push(Buffer.from(piece)); pendingLen += piece.length;
+      }
+      if (nl < 0) break;
+      yield* flush();
+      b = b.subarray(nl + 1);
+    }
+  }
+  if (skipping || pendingLen > 0) yield* flush();
+}

@@ -13,8 +13,9 @@ export interface AnalyzeRow {
   layer: Verdict['layer'];
   confidence: number;
   explanation: string;
-  ooni_blocking: OoniBlocking | undefined;
-  ooni_accessible: boolean | null | undefined;
+  /** OONI's recorded pair; null also when the measurement records none (then `agrees` is null). */
+  ooni_blocking: OoniBlocking;
+  ooni_accessible: boolean | null;
   /** null when OONI recorded no verdict to compare with. */
   agrees: boolean | null;
 }
@@ -44,8 +45,57 @@ export function compareRow(m: Measurement, v: Verdict): AnalyzeRow {
     layer: v.layer,
     confidence: v.confidence,
     explanation: v.explanation,
-    ooni_blocking: b,
-    ooni_accessible: a,
+    ooni_blocking: b ?? null,
+    ooni_accessible: a ?? null,
     agrees: m.test_name !== 'web_connectivity' || !recorded ? null : b === blocking && (a ?? null) === v.accessible,
   };
+}
+
+/** Counts for the `analyze` summary: how many, how many agree with OONI, and each disagreement. */
+export class AgreementTally {
+  measurements = 0;
+  unreadable = 0;
+  compared = 0;
+  agreed = 0;
+  readonly byMechanism = new Map<string, number>();
+  readonly disagreements: Array<{ where: string; input: string | null; ooni: string; ours: string; reason: string }> = [];
+  /** Only the first this-many disagreements are kept in full (bounded memory on big runs). */
+  constructor(readonly keep = 1000) {}
+
+  addError(): void {
+    this.unreadable++;
+  }
+
+  add(row: AnalyzeRow, where: string): void {
+    this.measurements++;
+    const k = row.mechanism ?? 'unknown';
+    this.byMechanism.set(k, (this.byMechanism.get(k) ?? 0) + 1);
+    if (row.agrees === null) return;
+    this.compared++;
+    if (row.agrees) { this.agreed++; return; }
+    if (this.disagreements.length < this.keep) {
+      this.disagreements.push({
+        where, input: row.input,
+        ooni: `${JSON.stringify(row.ooni_blocking ?? null)}/${JSON.stringify(row.ooni_accessible ?? null)}`,
+        ours: `${JSON.stringify(row.blocking)}/${JSON.stringify(row.accessible)}`,
+        reason: row.explanation,
+      });
+    }
+  }
+
+  /** The human summary printed on stderr. */
+  format(): string {
+    const pct = this.compared ? ((100 * this.agreed) / this.compared).toFixed(1) : 'n/a';
+    const lines = [
+      `analyzed ${this.measurements} measurement(s)${this.unreadable ? `, ${this.unreadable} unreadable record(s)` : ''}`,
+      `agreement with OONI's recorded blocking/accessible: ${this.agreed}/${this.compared} (${pct}%)`,
+      `mechanisms: ${[...this.byMechanism.entries()].sort((a, b) => b[1] - a[1]).map(([m, n]) => `${m} ${n}`).join(', ') || 'none'}`,
+    ];
+    const total = this.compared - this.agreed;
+    if (total > 0) {
+      lines.push(`disagreements (${total}${total > this.disagreements.length ? `, first ${this.disagreements.length} shown` : ''}):`);
+      for (const d of this.disagreements) lines.push(`  ${d.where} ${d.input ?? ''}: OONI ${d.ooni}, wallscope ${d.ours}. Why: ${d.reason}`);
+    }
+    return lines.join('\n') + '\n';
+  }
 }

@@ -302,7 +302,9 @@ export function analyzeView(v: WebView, c: Ctx): Verdict {
       return blocked('dns', dns.mechanism, dns.layer, dns.confidence * 0.8, dns.evidence, dns.explanation, { confirmed: dns.confirmed, fingerprints: dns.fingerprints });
     }
     if (httpsOk) return ok(0.6, [req0.ref], `The control could not be reached${v.controlFailure ? ` (${v.controlFailure})` : ''}, but the page loaded over HTTPS with a valid certificate, so it is reachable.`);
-    return unknown(['control'], `The control measurement failed${v.controlFailure ? ` (${v.controlFailure})` : ''}, so there is nothing to compare with: no verdict.`);
+    return unknown(['control'], v.controlFailure
+      ? `The control measurement failed (${v.controlFailure}), so there is nothing to compare with: no verdict.`
+      : 'The measurement has no control to compare with: no verdict.');
   }
 
   const dns = analyzeDns(v, c, finalIncomplete);
