@@ -1,0 +1,215 @@
+// The probe's local spool: every measurement is written to disk BEFORE any upload, one file per
+// measurement, atomically (write a temp file, fsync, rename, fsync the directory), and deleted only
+// after the collector acknowledged it with a measurement_uid. A crash or an offline collector loses
+// nothing; a retry after a lost acknowledgement is harmless (the collector is idempotent on uid).
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Measurement } from '../model/index.js';
+
+const TMP_PREFIX = '.tmp-';
+export const REJECTED_DIR = 'rejected';
+
+async function fsyncDir(dir: string): Promise<void> {
+  // Robustness: without this, a power loss can forget the rename even though the data is on disk.
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } catch {
+    // some filesystems refuse fsync on directories; the rename is still atomic
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Writes one measurement into the spool; resolves with its file once it is durable. */
+export async function spoolMeasurement(dir: string, m: Measurement): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const name = `${Date.now().toString().padStart(14, '0')}-${process.pid}-${randomBytes(6).toString('hex')}.json`;
+  const tmp = join(dir, TMP_PREFIX + name);
+  const fh = await open(tmp, 'wx', 0o600);
+  try {
+    await fh.writeFile(JSON.stringify(m));
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  const file = join(dir, name);
+  await rename(tmp, file);
+  await fsyncDir(dir);
+  return file;
+}
+
+/** Spooled files waiting for upload, oldest first. */
+export async function pendingFiles(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  return names.filter((n) => n.endsWith('.json') && !n.startsWith(TMP_PREFIX) && !n.startsWith('.')).sort().map((n) => join(dir, n));
+}
+
+export type SpoolEvent =
+  | { type: 'uploaded'; file: string; measurement_uid: string }
+  | { type: 'retry'; file: string; attempt: number; delayMs: number; reason: string }
+  | { type: 'rejected'; file: string; status: number; reason: string }
+  | { type: 'gave_up'; file: string; reason: string };
+
+export interface FlushOptions {
+  /** Retries per file after the first attempt (default 5). */
+  retries?: number;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  /** Per request (default 30 s). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  onEvent?: (e: SpoolEvent) => void;
+}
+
+export interface FlushResult {
+  uploaded: number;
+  rejected: number;
+  remaining: number;
+  errors: string[];
+}
+
+type Attempt = { kind: 'ok'; uid: string } | { kind: 'retry'; reason: string } | { kind: 'reject'; status: number; reason: string };
+
+async function uploadOnce(url: string, body: string, timeoutMs: number, signal?: AbortSignal): Promise<Attempt> {
+  const signals = [AbortSignal.timeout(timeoutMs), ...(signal ? [signal] : [])];
+  let res: Response;
+  try {
+    res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.any(signals) });
+  } catch (e) {
+    const err = e as Error & { cause?: { code?: string } };
+    return { kind: 'retry', reason: `network: ${err.cause?.code ?? err.name}: ${err.message}`.slice(0, 200) };
+  }
+  let text = '';
+  try {
+    text = (await res.text()).slice(0, 2000);
+  } catch {
+    return { kind: 'retry', reason: `HTTP ${res.status}: body lost` };
+  }
+  if (res.ok) {
+    try {
+      const uid = (JSON.parse(text) as { measurement_uid?: unknown }).measurement_uid;
+      if (typeof uid === 'string' && uid) return { kind: 'ok', uid };
+    } catch {
+      // fall through: an answer without a uid is not an acknowledgement
+    }
+    return { kind: 'retry', reason: `HTTP ${res.status} without a measurement_uid` };
+  }
+  if (res.status === 408 || res.status === 429 || res.status >= 500) return { kind: 'retry', reason: `HTTP ${res.status}: ${text.slice(0, 160)}` };
+  return { kind: 'reject', status: res.status, reason: text.slice(0, 300) };
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * Uploads every spooled measurement to the collector at `collectorUrl` (POST
+ * /api/v1/submit_measurement). Acknowledged files are deleted; files the collector refuses (4xx
+ * other than 408/429) move to <dir>/rejected/ with the reason beside them; on repeated network or
+ * server failure the flush stops and leaves the rest for next time. Never throws for a network outcome.
+ */
+export async function flushSpool(dir: string, collectorUrl: string, opts: FlushOptions = {}): Promise<FlushResult> {
+  const retries = opts.retries ?? 5;
+  const base = opts.baseDelayMs ?? 500;
+  const max = opts.maxDelayMs ?? 30_000;
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const url = new URL('/api/v1/submit_measurement', collectorUrl.endsWith('/') ? collectorUrl : collectorUrl + '/').toString();
+  const out: FlushResult = { uploaded: 0, rejected: 0, remaining: 0, errors: [] };
+  await removeStaleTemps(dir);
+  const files = await pendingFiles(dir);
+  let i = 0;
+  for (; i < files.length; i++) {
+    if (opts.signal?.aborted) break;
+    const file = files[i];
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+      JSON.parse(text);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // another flush took it
+      await reject(dir, file, 0, `unreadable spool file: ${(e as Error).message}`);
+      out.rejected++;
+      opts.onEvent?.({ type: 'rejected', file, status: 0, reason: 'unreadable spool file' });
+      continue;
+    }
+    const body = `{"format":"json","content":${text}}`;
+    let gaveUp = false;
+    for (let attempt = 0; ; attempt++) {
+      const r = await uploadOnce(url, body, timeoutMs, opts.signal);
+      if (r.kind === 'ok') {
+        await unlink(file).catch(() => undefined);
+        out.uploaded++;
+        opts.onEvent?.({ type: 'uploaded', file, measurement_uid: r.uid });
+        break;
+      }
+      if (r.kind === 'reject') {
+        await reject(dir, file, r.status, r.reason);
+        out.rejected++;
+        out.errors.push(`${file}: rejected (HTTP ${r.status}): ${r.reason}`);
+        opts.onEvent?.({ type: 'rejected', file, status: r.status, reason: r.reason });
+        break;
+      }
+      if (attempt >= retries || opts.signal?.aborted) {
+        out.errors.push(`${file}: ${r.reason} (gave up after ${attempt + 1} attempts)`);
+        opts.onEvent?.({ type: 'gave_up', file, reason: r.reason });
+        gaveUp = true;
+        break;
+      }
+      const delayMs = Math.round(Math.min(max, base * 2 ** attempt) * (0.5 + Math.random() / 2));
+      opts.onEvent?.({ type: 'retry', file, attempt: attempt + 1, delayMs, reason: r.reason });
+      await sleep(delayMs, opts.signal);
+    }
+    // The collector is down or failing: the rest waits for the next flush.
+    if (gaveUp) break;
+  }
+  out.remaining = (await pendingFiles(dir)).length;
+  return out;
+}
+
+async function reject(dir: string, file: string, status: number, reason: string): Promise<void> {
+  const rdir = join(dir, REJECTED_DIR);
+  await mkdir(rdir, { recursive: true });
+  const name = file.slice(dir.length + 1);
+  await rename(file, join(rdir, name));
+  const fh = await open(join(rdir, name + '.reason.txt'), 'w', 0o600);
+  try {
+    await fh.writeFile(`HTTP ${status}\n${reason}\n`);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Temp files older than 10 minutes are writes that crashed before their rename: never acknowledged. */
+async function removeStaleTemps(dir: string): Promise<void> {
+  let names: string[] = [];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    if (!n.startsWith(TMP_PREFIX)) continue;
+    const p = join(dir, n);
+    try {
+      if (Date.now() - (await stat(p)).mtimeMs > 10 * 60_000) await unlink(p);
+    } catch {
+      // gone already
+    }
+  }
+}
