@@ -65,6 +65,15 @@ export function dayOf(v: unknown): string | null {
   return m ? m[1]! : null;
 }
 
+/** Unix seconds of an aggregation time value: "2026-11-20", "2026-11-20 05:00:00", ISO 8601. */
+export function timeOf(v: unknown): number | null {
+  if (typeof v !== 'string') return null;
+  const m = /^(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2}(?::\d{2})?))?/.exec(v);
+  if (!m) return null;
+  const ms = Date.parse(`${m[1]}T${m[2] ?? '00:00:00'}Z`);
+  return Number.isFinite(ms) ? ms / 1000 : null;
+}
+
 export function dayToUnix(day: string): number {
   return Date.parse(day + 'T00:00:00Z') / 1000;
 }

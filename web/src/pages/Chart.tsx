@@ -1,10 +1,10 @@
 // The chart builder over the aggregation API: axes, time grain and filters in the hash (so the URL
 // is the permalink), a stacked chart, the table, and CSV / JSON exports of exactly what is shown.
 import type { JSX } from 'preact';
-import { useState } from 'preact/hooks';
+import { useMemo, useState } from 'preact/hooks';
 import { apiUrl, AXES, getJSON, sumCounts, type Aggregation, type AggregationRow, type Axis, type Filters } from '../api.js';
 import { StackedBars, type Bar } from '../components/StackedBars.js';
-import { bucketEnd, COUNT_COLOR, dayOf, dayToUnix, fmtInt, grainSeconds, LAYERS, MECHANISMS } from '../format.js';
+import { bucketEnd, COUNT_COLOR, dayOf, fmtInt, grainSeconds, LAYERS, MECHANISMS, timeOf } from '../format.js';
 import { href, navigate } from '../router.js';
 import { useFetch } from '../useFetch.js';
 
@@ -114,23 +114,34 @@ export function ChartPage({ params }: { params: URLSearchParams }) {
 
 function ChartResult({ agg, axisX, axisY, grain, filters }: { agg: Aggregation; axisX: Axis; axisY: Axis | null; grain: string; filters: Filters }) {
   const time = axisX === 'measurement_start_day';
-  // Sum over the Y axis for the chart; the table keeps every row.
-  const groups = new Map<string, AggregationRow[]>();
-  for (const r of agg.result) {
-    const raw = r[axisX];
-    const k = time ? dayOf(raw) ?? String(raw) : raw === null || raw === undefined ? '' : String(raw);
-    groups.set(k, [...(groups.get(k) ?? []), r]);
-  }
-  let keys = [...groups.keys()];
-  if (time) keys.sort();
-  else keys.sort((a, b) => sumCounts(groups.get(b)!).measurement_count - sumCounts(groups.get(a)!).measurement_count);
-  if (!time) keys = keys.slice(0, 60);
-  const bars: Bar[] = keys.map((k, i) => ({ x: time ? dayToUnix(k) : i, label: k || '(none)', counts: sumCounts(groups.get(k)!) }));
+  const { keys, bars } = useMemo(() => {
+    // Sum over the Y axis for the chart; the table keeps every row.
+    const groups = new Map<string, AggregationRow[]>();
+    for (const r of agg.result) {
+      const raw = r[axisX];
+      const k = raw === null || raw === undefined ? '' : String(raw);
+      if (time && timeOf(k) === null) continue;
+      groups.set(k, [...(groups.get(k) ?? []), r]);
+    }
+    let keys = [...groups.keys()];
+    if (time) keys.sort((a, b) => timeOf(a)! - timeOf(b)!);
+    else keys.sort((a, b) => sumCounts(groups.get(b)!).measurement_count - sumCounts(groups.get(a)!).measurement_count);
+    if (!time) keys = keys.slice(0, 60);
+    const bars: Bar[] = keys.map((k, i) => ({ x: time ? timeOf(k)! : i, label: k || '(none)', counts: sumCounts(groups.get(k)!) }));
+    return { keys, bars };
+  }, [agg, axisX, time]);
   const open = (i: number) => {
     const k = keys[i];
     if (k === undefined) return;
-    if (time) navigate(href(['search'], { ...filters, since: k, until: bucketEnd(k, grain) }));
-    else if (axisX === 'probe_cc') navigate(href(['country', k]));
+    if (time) {
+      const t = timeOf(k)!;
+      const day = dayOf(k)!;
+      navigate(
+        grain === 'hour'
+          ? href(['search'], { ...filters, since: String(t), until: String(t + 3600) })
+          : href(['search'], { ...filters, since: day, until: bucketEnd(day, grain) }),
+      );
+    } else if (axisX === 'probe_cc') navigate(href(['country', k]));
     else if (axisX === 'probe_asn') navigate(href(['asn', k]));
     else if (axisX === 'domain') navigate(href(['domain', k]));
     else if (['mechanism', 'layer', 'test_name'].includes(axisX)) navigate(href(['search'], { ...filters, [axisX]: k }));
