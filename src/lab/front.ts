@@ -93,12 +93,13 @@ function parseHttpHead(buf: Buffer): { host: string; path: string } | 'incomplet
   return { host, path };
 }
 
+// Shaped like a Squid-based ISP filter's page: its own title, size and an uncommon header.
 function blockPage(title: string, bytes: number): Buffer {
   const head = `<!doctype html><html><head><title>${title}</title></head><body><h1>${title}</h1><p>This site is blocked.</p>`;
   const tail = '</body></html>';
   const body = head + ' '.repeat(Math.max(0, bytes - head.length - tail.length)) + tail;
   return Buffer.from(
-    `HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 200 OK\r\nServer: squid\r\nX-Squid-Error: ERR_ACCESS_DENIED 0\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
 

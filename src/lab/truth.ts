@@ -27,6 +27,13 @@ export function scenarioTargets(s: Scenario): TargetSpec[] {
   return out;
 }
 
+/** The truth the lab computes for each target, ignoring `expect` overrides (for checking them). */
+export function computedTruths(s: Scenario, policy: Policy): Array<{ url: string; truth: Truth }> {
+  const addrs = new Map(s.world.sites.map((site) => [site.domain, site.addresses ?? []]));
+  const model = new TruthModel(s, policy, (d) => addrs.get(d) ?? []);
+  return scenarioTargets(s).map((t) => ({ url: t.url, truth: model.truthOf({ url: t.url }) }));
+}
+
 export class TruthModel {
   private readonly sites: Map<string, SiteSpec>;
   private readonly isp: Array<[RuleSet, Truth]>;
@@ -91,7 +98,16 @@ export class TruthModel {
     if (https && site.cert && site.cert !== 'valid') return DOWN;
     if (site.redirect !== undefined) {
       if (depth >= 10) return DOWN;
-      return this.compute(new URL(site.redirect, url).toString(), depth + 1);
+      let next: string;
+      try {
+        next = new URL(site.redirect, url).toString();
+      } catch {
+        return { blocking: false, accessible: false, mechanism: 'none', layer: null };
+      }
+      const after = this.compute(next, depth + 1);
+      // OONI's classes for a failure met while following a redirect: DNS stays 'dns', a TCP
+      // failure becomes 'http-failure' (webconnectivityqa redirectWith...AndThenTimeout).
+      return after.blocking === 'tcp_ip' ? { ...after, blocking: 'http-failure' } : after;
     }
     return OK;
   }
