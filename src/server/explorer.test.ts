@@ -470,13 +470,14 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
       pwnHeading: document.getElementById('pwn') !== null,
     }));
     assert.deepEqual(dom, { pwned: null, scripts: 1, imgs: 0, iframes: 0, jsLinks: 0, pwnHeading: false });
+    await shot(page, 'hostile-measurement');
     // The same data in a list (search by country) stays text too.
     await page.goto(`${env.base}/#/search?probe_cc=IR`);
     await settled(page);
     assert.ok((await page.locator('td', { hasText: 'onerror=alert(6)' }).count()) > 0);
     await page.waitForTimeout(200);
     assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned ?? null), null);
-    await shot(page, 'hostile');
+    await shot(page, 'hostile-list');
     assert.deepEqual(env.dialogs, []);
     assert.deepEqual(env.offsite, [], 'no request left the local server');
     await page.close();

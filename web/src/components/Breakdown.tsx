@@ -59,8 +59,8 @@ export function Breakdown({ axis, filters, limit = 15 }: { axis: Axis; filters: 
               return (
                 <tr key={i}>
                   <th scope="row">
-                    {link && value ? <a href={link}>{value}</a> : value ?? <em>none</em>}
-                    {hint && <span class="hint"> — {hint}</span>}
+                    {link && value ? <a href={link}>{value}</a> : value ?? <em>{axis === 'mechanism' ? 'undecided' : 'none'}</em>}
+                    {hint && <span class="hint">{hint}</span>}
                   </th>
                   <td>{fmtInt(r.measurement_count)}</td>
                   <td style={{ color: r.anomaly_count ? COUNT_COLOR.anomaly : undefined }}>{fmtInt(r.anomaly_count)}</td>

@@ -4,7 +4,7 @@ import { getJSON, type Filters, type MeasurementList as List } from '../api.js';
 import { useFetch } from '../useFetch.js';
 import { MeasurementTable } from './MeasurementTable.js';
 
-export function MeasurementList({ filters, caption, limit = 50 }: { filters: Filters; caption: string; limit?: number }) {
+export function MeasurementList({ filters, caption, limit = 50, hideCaption }: { filters: Filters; caption: string; limit?: number; hideCaption?: boolean }) {
   const key = JSON.stringify(filters);
   const [cursors, setCursors] = useState<{ key: string; stack: Array<string | undefined> }>({ key, stack: [undefined] });
   const stack = cursors.key === key ? cursors.stack : [undefined];
@@ -17,7 +17,7 @@ export function MeasurementList({ filters, caption, limit = 50 }: { filters: Fil
   const page = stack.length;
   return (
     <section class="mlist" aria-label={caption}>
-      <MeasurementTable rows={res.data.results} caption={`${caption}${page > 1 ? ` (page ${page})` : ''}`} />
+      <MeasurementTable rows={res.data.results} hideCaption={hideCaption} caption={`${caption}${page > 1 ? ` (page ${page})` : ''}`} />
       <div class="pager">
         {page > 1 && (
           <button type="button" onClick={() => setCursors({ key, stack: stack.slice(0, -1) })}>

@@ -12,12 +12,12 @@ export function StatusBadge({ row }: { row: Parameters<typeof statusOf>[0] }) {
   );
 }
 
-export function MeasurementTable({ rows, caption }: { rows: MeasurementRow[]; caption: string }) {
+export function MeasurementTable({ rows, caption, hideCaption }: { rows: MeasurementRow[]; caption: string; hideCaption?: boolean }) {
   if (rows.length === 0) return <p class="empty">No measurements.</p>;
   return (
     <div class="table-wrap">
       <table class="measurements">
-        <caption>{caption}</caption>
+        <caption class={hideCaption ? 'sr-only' : undefined}>{caption}</caption>
         <thead>
           <tr>
             <th scope="col">Time (UTC)</th>

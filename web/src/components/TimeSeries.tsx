@@ -65,12 +65,13 @@ export function TimeSeries({ path, params, filters, title }: { path: string[]; p
           <MeasurementList
             filters={{ ...filters, since: bucket, until: bucketEnd(bucket, bucketGrain) }}
             caption={`Measurements of the ${bucketGrain} starting ${bucket}`}
+            hideCaption
           />
         </>
       ) : (
         <>
           <h2>Latest measurements</h2>
-          <MeasurementList filters={filters} caption="Latest measurements" limit={25} />
+          <MeasurementList filters={filters} caption="Latest measurements" limit={25} hideCaption />
         </>
       )}
     </>

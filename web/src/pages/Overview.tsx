@@ -34,11 +34,11 @@ function LatestBlocked() {
   const res = useFetch<MeasurementList>('latest-blocked', async (s) => {
     // The list endpoint filters on OONI's `blocking`; ask for blocked ones, and keep only those.
     const r = await getJSON<MeasurementList>('measurements', { blocking: 'true', limit: '100' }, s);
-    return { ...r, results: r.results.filter((m) => m.anomaly || m.confirmed).slice(0, 25) };
+    return { ...r, results: r.results.filter((m) => m.anomaly || m.confirmed).slice(0, 15) };
   });
   if (res.state === 'loading') return <p aria-busy="true">Loading…</p>;
   if (res.state === 'error') return <p role="alert" class="error">{res.error}</p>;
-  return <MeasurementTable rows={res.data.results} caption="Latest anomalies and confirmed blocks" />;
+  return <MeasurementTable rows={res.data.results} caption="Latest anomalies and confirmed blocks" hideCaption />;
 }
 
 export function Overview({ path, params }: { path: string[]; params: URLSearchParams }) {
