@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions } from 'fastify';
+import { ANALYSIS_VERSION } from '../analysis/index.js';
 import { repoRoot, type Measurement, type Verdict } from '../model/index.js';
 import { SqliteStore, sampleMeasurement, syntheticMeasurements } from '../store/index.js';
 import { buildApp, toCsv, type AppOptions } from './app.js';
@@ -56,8 +57,8 @@ describe('buildApp(opts): collector', () => {
     assert.equal(body.measurement.report_id, report_id);
     assert.equal(body.measurement.measurement_uid, measurement_uid);
     assert.deepEqual(body.measurement.test_keys, m.test_keys);
-    assert.equal(body.analysis_version, 'ooni-fields/1');
-    assert.equal(body.verdict.status, 'ok');
+    assert.equal(body.analysis_version, ANALYSIS_VERSION);
+    assert.equal(body.verdict.analysis_version, ANALYSIS_VERSION);
     assert.equal(await store.count(), 1);
   });
 
@@ -293,7 +294,7 @@ describe('buildApp(opts): admin, rate limits, static explorer', () => {
     version = 'a/2';
     const r = await app.inject({ method: 'POST', url: '/api/v1/admin/reanalyze', payload: {}, headers: { authorization: 'Bearer s3cret' } });
     assert.equal(r.statusCode, 200, r.body);
-    assert.deepEqual(r.json(), { scanned: 5, updated: 5, failed: 0, analysis_version: 'ooni-fields/1' });
+    assert.deepEqual(r.json(), { scanned: 5, updated: 5, failed: 0, analysis_version: ANALYSIS_VERSION });
     assert.equal((await store.get(uids[3]))!.analysis_version, 'a/2');
     const d = await app.inject({ method: 'DELETE', url: `/api/v1/measurement/${uids[0]}`, headers: { authorization: 'Bearer s3cret' } });
     assert.equal(d.statusCode, 200);

@@ -8,7 +8,8 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
-import { repoRoot, type Measurement, type Verdict } from '../model/index.js';
+import { ANALYSIS_VERSION, analyzeMeasurement, type AnalysisContext } from '../analysis/index.js';
+import { repoRoot, type Measurement } from '../model/index.js';
 import {
   StoreInputError,
   parseAsn,
@@ -38,8 +39,11 @@ import { registerStatic } from './static.js';
 
 export interface AppOptions {
   store: MeasurementStore;
-  /** The analysis run on ingest and by reanalyze. Defaults to a verdict read from OONI's test_keys. */
+  /** The analysis run on ingest and by reanalyze: default analyzeMeasurement(m, analysisContext). */
   analyze?: Analyzer;
+  /** Fingerprints, ASN lookup, lab ranges for the default analysis (loaded by the caller). */
+  analysisContext?: AnalysisContext;
+  /** The version recorded with verdicts and compared by reanalyze's only_outdated (default ANALYSIS_VERSION). */
   analysisVersion?: string;
   /** Largest accepted body in bytes (default 4 MiB). */
   bodyLimit?: number;
@@ -57,19 +61,6 @@ export interface AppOptions {
 }
 
 export const BACKEND_VERSION = 'wallscope-collector/1';
-
-/** Until the analysis is wired, a verdict from OONI's own fields (no mechanism, no layer). */
-export function verdictFromOoniFields(m: Measurement, version = 'ooni-fields/1'): Verdict {
-  const tk = (m.test_keys ?? {}) as Record<string, unknown>;
-  const b = tk.blocking;
-  const a = tk.accessible;
-  const accessible = a === true ? true : a === false ? false : null;
-  const base = { confidence: 0.5, evidence: [], confirmed: false, fingerprints: [], analysis_version: version };
-  if (b === 'dns' || b === 'tcp_ip' || b === 'http-failure' || b === 'http-diff')
-    return { ...base, status: 'blocked', blocking: b, accessible, mechanism: null, layer: 'unknown', explanation: `The probe recorded ${b} blocking.` };
-  if (b === false) return { ...base, status: accessible === false ? 'down' : 'ok', blocking: null, accessible, mechanism: 'none', layer: null, explanation: 'The probe recorded no blocking.' };
-  return { ...base, status: 'unknown', blocking: null, accessible: null, mechanism: null, layer: null, confidence: 0, explanation: 'No verdict could be drawn.' };
-}
 
 function errorBody(code: ErrorCode, message: string): ErrorBody {
   return { error: message, code, statusCode: ERRORS[code].status };
@@ -110,8 +101,9 @@ function filterFrom(q: Record<string, unknown>): MeasurementFilter {
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const store = opts.store;
-  const analysisVersion = opts.analysisVersion ?? 'ooni-fields/1';
-  const analyze = safeAnalyzer(opts.analyze ?? ((m) => verdictFromOoniFields(m, analysisVersion)), analysisVersion);
+  const analysisVersion = opts.analysisVersion ?? ANALYSIS_VERSION;
+  const ctx = opts.analysisContext;
+  const analyze = safeAnalyzer(opts.analyze ?? ((m: Measurement) => analyzeMeasurement(m, ctx)), analysisVersion);
   const secret = opts.reportSecret === undefined ? randomBytes(32) : Buffer.from(opts.reportSecret);
   const limiter = opts.rateLimit === false ? null : new RateLimiter(opts.rateLimit ?? { max: 6000, windowMs: 60_000 });
   const adminDigest = opts.adminToken ? createHash('sha256').update(opts.adminToken).digest() : null;

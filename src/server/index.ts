@@ -1,5 +1,5 @@
 // The server layer's public surface.
-export { buildApp, verdictFromOoniFields, toCsv, BACKEND_VERSION, type AppOptions } from './app.js';
+export { buildApp, toCsv, BACKEND_VERSION, type AppOptions } from './app.js';
 export { startServer, parseListen, type RunningServer } from './listen.js';
 export { ERRORS, type ErrorCode } from './errors.js';
 export { scrubMeasurement, SCRUBBED } from './scrub.js';

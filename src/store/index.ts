@@ -17,3 +17,4 @@ export { openStore, type OpenStoreOptions } from './open.js';
 export { measurementUid, parseTimeBound, parseAsn, BLOCKING_FILTERS } from './row.js';
 export { sampleMeasurement, sampleVerdict, syntheticMeasurements } from './seed.js';
 export { reanalyzeStore, safeAnalyzer, type Analyzer, type ReanalyzeOptions } from './reanalyze.js';
+export { importMeasurementFiles, normalizeForStore, type ImportSummary } from './import.js';

@@ -1,6 +1,7 @@
 // What both stores share: the measurement uid, the flat row of a measurement + verdict, cursors
 // and time parsing. Pure functions; the SQL lives in each store.
 import { createHash } from 'node:crypto';
+import { domainOf } from '../analysis/index.js';
 import { toOoniBlocking, type Measurement, type OoniBlocking, type Verdict } from '../model/index.js';
 import { StoreInputError, type MeasurementRow } from './types.js';
 
@@ -66,16 +67,10 @@ export function parseAsn(s: string): number {
   return Number(m[1]);
 }
 
-/** The host of a URL input (lower case, no port), or the input itself when it is a bare name. */
+/** The analysis' domainOf for URL inputs; a bare host name (dns_check, tor inputs) is its own domain. */
 export function hostOfInput(input: string | null): string | null {
   if (!input) return null;
-  try {
-    const u = new URL(input);
-    if (u.hostname) return u.hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  } catch {
-    // not a URL
-  }
-  return /^[a-z0-9.-]+$/i.test(input) ? input.toLowerCase() : null;
+  return domainOf(input) ?? (/^[a-z0-9.-]{1,253}$/i.test(input) ? input.toLowerCase() : null);
 }
 
 /**

@@ -176,6 +176,14 @@ export class SqliteStore implements MeasurementStore {
     return this.putSync(m, verdict);
   }
 
+  async putMany(items: Array<{ m: Measurement; verdict: Verdict }>): Promise<PutResult[]> {
+    const rows = items.map(({ m, verdict }) => {
+      const uid = measurementUid(m);
+      return { row: flatten(m, verdict, uid, this.domainOf), body: compressBody(JSON.stringify(m)) };
+    });
+    return this.db.transaction(() => rows.map(({ row, body }) => ({ measurement_uid: row.uid, inserted: this.putTx(row, body) })))();
+  }
+
   putSync(m: Measurement, verdict: Verdict): PutResult {
     const uid = measurementUid(m);
     const row = flatten(m, verdict, uid, this.domainOf);

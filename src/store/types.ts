@@ -99,6 +99,8 @@ export interface MeasurementStore {
   readonly kind: 'sqlite' | 'clickhouse';
   /** Stores raw + verdict atomically; idempotent on the measurement uid (see measurementUid()). */
   put(m: Measurement, verdict: Verdict): Promise<PutResult>;
+  /** Many at once (one transaction in SQLite, two inserts in ClickHouse); same idempotency, results in order. */
+  putMany(items: Array<{ m: Measurement; verdict: Verdict }>): Promise<PutResult[]>;
   get(uid: string): Promise<StoredMeasurement | null>;
   list(filter: MeasurementFilter, page: { limit: number; cursor?: string }): Promise<{ results: MeasurementRow[]; next_cursor: string | null }>;
   aggregate(q: AggregationQuery): Promise<AggregationRow[]>;
