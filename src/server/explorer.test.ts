@@ -395,6 +395,32 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
       await shot(page, hash.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, ''));
       await page.close();
     }
+    // The API has no region filter: the page must say so, not show unfiltered data as the region's.
+    const page = await openPage(env, '#/region/Henan');
+    assert.match(await page.locator('main h1').innerText(), /Region: Henan/);
+    assert.match(await page.locator('main [role=status]').innerText(), /no region filter/);
+    assert.equal(await page.locator('.bar-slot, table.measurements').count(), 0);
+    await page.close();
+  });
+
+  it('shows real OONI measurements (fixtures) with the stored verdict and their observations', async () => {
+    const nx = env.seeded.find((s) => s.m.test_name === 'web_connectivity' && s.verdict.mechanism === 'dns.nxdomain');
+    assert.ok(nx, 'a fixture judged dns.nxdomain');
+    const page = await openPage(env, `#/measurement/${encodeURIComponent(nx.uid)}`);
+    await page.locator('.explanation').waitFor();
+    assert.equal(await page.locator('.explanation').innerText(), nx.verdict.explanation);
+    assert.match(await page.locator('section.verdict').innerText(), /dns\.nxdomain/);
+    const queries = (nx.m.test_keys as { queries?: unknown[] }).queries ?? [];
+    assert.equal(await page.locator('ol.timeline').first().locator('li.tl-dns').count(), queries.length);
+    assert.ok((await page.locator('ol.timeline li.tl-failed').count()) > 0, 'the failing lookups are marked');
+    await shot(page, 'measurement-fixture-nxdomain');
+    // A test the explorer has no timeline for still shows its verdict and raw JSON.
+    const tor = env.seeded.find((s) => s.m.test_name === 'tor');
+    assert.ok(tor);
+    await page.goto(`${env.base}/#/measurement/${encodeURIComponent(tor.uid)}`);
+    await page.locator('section.verdict').waitFor();
+    assert.equal(await page.locator('details', { hasText: 'Show the raw JSON' }).count(), 1);
+    await page.close();
   });
 
   it('builds a chart over the aggregation API, exports CSV and JSON, and keeps a permalink', async () => {
