@@ -11,4 +11,4 @@ export { Trace } from './trace.js';
 export { lookupAsn, lookupCountry, probeLocation } from './geo.js';
 export { scrubberFor, scrubValue, SCRUBBED } from './scrub.js';
 export { startDnsServer, startSite, startRawServer, afterRequestHead, page, type DnsBehaviour, type DnsServer, type Site } from './testing.js';
-export { spoolMeasurement, flushSpool, pendingFiles, type FlushOptions, type FlushResult, type SpoolEvent } from './spool.js';
+export { spoolMeasurement, flushSpool, pendingFiles, defaultSpoolDir, type FlushOptions, type FlushResult, type SpoolEvent } from './spool.js';

@@ -4,10 +4,16 @@
 // nothing; a retry after a lost acknowledgement is harmless (the collector is idempotent on uid).
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Measurement } from '../model/index.js';
 
 const TMP_PREFIX = '.tmp-';
+
+/** $WALLSCOPE_SPOOL, else ~/.local/share/wallscope/spool. */
+export function defaultSpoolDir(): string {
+  return process.env.WALLSCOPE_SPOOL || join(homedir(), '.local', 'share', 'wallscope', 'spool');
+}
 export const REJECTED_DIR = 'rejected';
 
 async function fsyncDir(dir: string): Promise<void> {

@@ -1,0 +1,108 @@
+// `wallscope serve`, and the store commands beside it (upload, import, reanalyze register from
+// here so main.ts needs one line). Wiring only: src/server, src/store and src/analysis decide.
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { ANALYSIS_VERSION, analyzeMeasurement, defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints, type AnalysisContext } from '../analysis/index.js';
+import type { Measurement } from '../model/index.js';
+import { lookupAsn } from '../probe/index.js';
+import { parseListen, startServer } from '../server/index.js';
+import { openStore, type MeasurementStore } from '../store/index.js';
+import { register as registerImport } from './import.js';
+import { register as registerReanalyze } from './reanalyze.js';
+import { register as registerUpload } from './upload.js';
+
+export interface StoreCliOptions { db?: string; clickhouse?: string }
+export interface AnalysisCliOptions { fingerprints?: string | false; forgedPool?: string[]; allowNet?: string[]; asn?: boolean }
+
+export const collect = (v: string, acc: string[] = []): string[] => [...acc, v];
+
+export function storeOptions(cmd: Command): Command {
+  return cmd
+    .option('--db <file>', 'SQLite store file (the default store)', 'wallscope.db')
+    .option('--clickhouse <url>', 'ClickHouse HTTP URL instead of SQLite; the path names the database (http://127.0.0.1:8123/wallscope)');
+}
+
+export function analysisOptions(cmd: Command): Command {
+  return cmd
+    .option('--fingerprints <dir>', 'OONI blocking-fingerprints CSV directory (default: ../shared/fixtures/fingerprints when present)')
+    .option('--no-fingerprints', 'use no fingerprints and no forged pools')
+    .option('--forged-pool <file>', 'known forged DNS answers, one address per line (repeatable; default: ../shared/fixtures/gfw-forged-ips/*.txt)', collect)
+    .option('--allow-net <cidr>', 'lab mode: addresses in this range count as public, not bogons (repeatable)', collect)
+    .option('--asn', 'look up answer ASNs in the offline database');
+}
+
+export function openStoreFrom(o: StoreCliOptions): Promise<MeasurementStore> {
+  return openStore(o.clickhouse ? { clickhouse: o.clickhouse } : { db: o.db });
+}
+
+export function analysisFrom(o: AnalysisCliOptions): { ctx: AnalysisContext; analyze: (m: Measurement) => ReturnType<typeof analyzeMeasurement> } {
+  const ctx: AnalysisContext = {};
+  if (o.fingerprints !== false) {
+    const fps = loadFingerprints(typeof o.fingerprints === 'string' ? o.fingerprints : defaultFingerprintsDir(), o.forgedPool ?? defaultForgedPoolFiles());
+    if (fps.skipped.length) process.stderr.write(`fingerprints: ${fps.skipped.length} rows skipped\n`);
+    ctx.fingerprints = fps;
+  }
+  if (o.allowNet?.length) ctx.allowNets = o.allowNet;
+  if (o.asn) ctx.asnOf = lookupAsn;
+  return { ctx, analyze: (m) => analyzeMeasurement(m, ctx) };
+}
+
+interface ServeOptions extends StoreCliOptions, AnalysisCliOptions {
+  listen: string;
+  bodyLimit: string;
+  rateLimit: string;
+  adminTokenFile?: string;
+  reportSecretFile?: string;
+  web?: string | false;
+  log: boolean;
+  trustProxy?: boolean;
+}
+
+export function register(program: Command): void {
+  const serve = program
+    .command('serve')
+    .description('run the collector (OONI report protocol, submit_measurement), the query/aggregation API, /metrics and the explorer')
+    .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8080')
+    .option('--body-limit <bytes>', 'largest accepted request body', String(4 * 1024 * 1024))
+    .option('--rate-limit <n>', 'requests per minute per client (0: no limit)', '6000')
+    .option('--admin-token-file <file>', 'file holding the bearer token for admin routes (or $WALLSCOPE_ADMIN_TOKEN); without one they are disabled')
+    .option('--report-secret-file <file>', 'file holding the report-id secret shared by collectors behind one balancer (or $WALLSCOPE_REPORT_SECRET)')
+    .option('--web <dir>', 'explorer files to serve at / (default: web/dist)')
+    .option('--no-web', 'serve no explorer')
+    .option('--trust-proxy', 'take the client address from X-Forwarded-For (behind a reverse proxy)')
+    .option('--no-log', 'no structured request logs on stdout');
+  storeOptions(serve);
+  analysisOptions(serve);
+  serve.action(async (o: ServeOptions) => {
+    const { host, port } = parseListen(o.listen);
+    const store = await openStoreFrom(o);
+    const { ctx } = analysisFrom(o);
+    const token = o.adminTokenFile ? readFileSync(o.adminTokenFile, 'utf8').trim() : process.env.WALLSCOPE_ADMIN_TOKEN;
+    const secret = o.reportSecretFile ? readFileSync(o.reportSecretFile, 'utf8').trim() : process.env.WALLSCOPE_REPORT_SECRET;
+    const perMinute = Number(o.rateLimit);
+    const srv = await startServer({
+      store,
+      host,
+      port,
+      analysisContext: ctx,
+      bodyLimit: Number(o.bodyLimit),
+      rateLimit: perMinute > 0 ? { max: perMinute, windowMs: 60_000 } : false,
+      adminToken: token || undefined,
+      reportSecret: secret || undefined,
+      webRoot: o.web === false ? false : o.web,
+      logger: o.log,
+      trustProxy: o.trustProxy ?? false,
+    });
+    process.stderr.write(`wallscope serve: ${srv.url} (${store.kind}, analysis ${ANALYSIS_VERSION}${token ? ', admin enabled' : ''})\n`);
+    const stop = async () => {
+      await srv.close();
+      await store.close();
+      process.exit(0);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  registerUpload(program);
+  registerImport(program);
+  registerReanalyze(program);
+}
