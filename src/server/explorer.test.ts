@@ -532,8 +532,13 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
       onBar = await page.evaluate(() => document.activeElement?.classList.contains('bar-slot') ?? false);
     }
     assert.ok(onBar, 'Tab reaches a chart bar');
+    // One tab stop for the whole chart (the newest bar); arrows walk the bars.
+    const lastBar = await page.evaluate(() => document.activeElement.getAttribute('data-bar'));
+    await page.keyboard.press('ArrowLeft');
+    const prevBar = await page.evaluate(() => document.activeElement.getAttribute('data-bar'));
+    assert.ok(prevBar < lastBar, `ArrowLeft moves to an earlier bar (${prevBar} < ${lastBar})`);
     await page.keyboard.press('Enter');
-    await page.waitForFunction(() => location.hash.includes('bucket='));
+    await page.waitForFunction((d) => location.hash.includes(`bucket=${d}`), prevBar);
     await settled(page);
     assert.ok((await page.locator('#bucket-heading').count()) === 1);
     await page.close();

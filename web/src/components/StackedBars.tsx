@@ -112,6 +112,17 @@ export function StackedBars({ title, bars, time, step, selected, onSelect }: Pro
   }, [bars, time, step]);
 
 
+  const [focusIdx, setFocusIdx] = useState(() => (selected != null && selected >= 0 ? selected : bars.length - 1));
+  const onKey = (e: KeyboardEvent) => {
+    const last = bars.length - 1;
+    const to = e.key === 'ArrowLeft' ? focusIdx - 1 : e.key === 'ArrowRight' ? focusIdx + 1 : e.key === 'Home' ? 0 : e.key === 'End' ? last : null;
+    if (to === null) return;
+    e.preventDefault();
+    const i = Math.max(0, Math.min(last, to));
+    setFocusIdx(i);
+    (e.currentTarget as HTMLElement).querySelectorAll<HTMLButtonElement>('.bar-slot')[i]?.focus();
+  };
+
   if (bars.length === 0) return <p class="empty">No measurements match.</p>;
   return (
     <figure class="chart">
@@ -128,7 +139,7 @@ export function StackedBars({ title, bars, time, step, selected, onSelect }: Pro
       </figcaption>
       <div class="chart-host" ref={wrap}>
         <div ref={host} />
-        <div class="bar-slots" role="group" aria-label={`${title}: one button per bar`}>
+        <div class="bar-slots" role="group" aria-label={`${title}: one button per bar; arrow keys move between bars`} onKeyDown={onKey}>
           {slots.map((s, i) => {
             const b = bars[i];
             if (!b) return null;
@@ -146,6 +157,9 @@ export function StackedBars({ title, bars, time, step, selected, onSelect }: Pro
                 aria-pressed={selected === i}
                 title={text}
                 data-bar={b.label}
+                // Roving tab stop: one Tab reaches the chart, arrows walk its bars (a year is 365 bars).
+                tabIndex={i === focusIdx ? 0 : -1}
+                onFocus={() => setFocusIdx(i)}
                 onClick={() => onSelect?.(i)}
               />
             );
