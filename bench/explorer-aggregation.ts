@@ -77,6 +77,9 @@ const RAW_SQL = `SELECT day AS measurement_start_day,
   SUM(CASE WHEN status = 'blocked' AND confirmed = 1 THEN 1 ELSE 0 END) AS confirmed_count,
   SUM(CASE WHEN status = 'unknown' THEN 1 ELSE 0 END) AS failure_count
 FROM measurements WHERE probe_cc = ? AND ts >= ? AND ts < ? GROUP BY day ORDER BY day`;
+// The same answer for day-aligned bounds, filtering on the day column: the covering index
+// (probe_cc, day, status, confirmed) then answers without touching the table.
+const RAW_SQL_DAY = RAW_SQL.replace('ts >= ? AND ts < ?', 'day >= ? AND day < ?');
 
 async function main(): Promise<void> {
   const store = await seed();
@@ -84,6 +87,7 @@ async function main(): Promise<void> {
   const base = (await app.listen({ host: '127.0.0.1', port: 0 })).replace(/\/$/, '');
   const raw = new Database(file, { readonly: true });
   const stmt = raw.prepare(RAW_SQL);
+  const stmtDay = raw.prepare(RAW_SQL_DAY);
   const since = Date.parse(`${SINCE}T00:00:00Z`) / 1000;
   const until = Date.parse(`${UNTIL}T00:00:00Z`) / 1000;
   const url = `${base}/api/v1/aggregation?axis_x=measurement_start_day&time_grain=day&probe_cc=${CC}&since=${SINCE}&until=${UNTIL}`;
@@ -95,35 +99,43 @@ async function main(): Promise<void> {
     return ((await res.json()) as { result: Row[] }).result;
   };
   const viaSql = (): Row[] => stmt.all(CC, since, until) as Row[];
+  const viaSqlDay = (): Row[] => stmtDay.all(CC, SINCE, UNTIL) as Row[];
 
   // Same answer first: a fast wrong endpoint is no result.
   const a = await viaApi();
   const b = viaSql();
+  const c = viaSqlDay();
   const total = (rows: Row[]) => rows.reduce((s, r) => s + r.measurement_count, 0);
   if (a.length !== b.length || total(a) !== total(b)) throw new Error(`endpoint and SQL disagree: ${a.length}/${total(a)} vs ${b.length}/${total(b)}`);
+  if (c.length !== b.length || total(c) !== total(b)) throw new Error(`the two SQL forms disagree: ${c.length}/${total(c)} vs ${b.length}/${total(b)}`);
   console.log(`query: ${CC}, ${SINCE}..${UNTIL} by day: ${a.length} days, ${total(a)} measurements`);
 
   for (let i = 0; i < 3; i++) {
     await viaApi();
     viaSql();
+    viaSqlDay();
   }
-  const tApi: number[] = [];
-  const tSql: number[] = [];
+  const t = { api: [] as number[], sql: [] as number[], sqlDay: [] as number[] };
+  const kinds = ['api', 'sql', 'sqlDay'] as const;
   for (let i = 0; i < ITER; i++) {
-    // Alternate which goes first so neither always runs on a warmer cache.
-    const order = i % 2 === 0 ? ['api', 'sql'] : ['sql', 'api'];
-    for (const which of order) {
+    // Rotate which goes first so none always runs on a warmer cache.
+    for (let j = 0; j < kinds.length; j++) {
+      const which = kinds[(i + j) % kinds.length]!;
       const t0 = performance.now();
       if (which === 'api') await viaApi();
-      else viaSql();
-      (which === 'api' ? tApi : tSql).push(performance.now() - t0);
+      else if (which === 'sql') viaSql();
+      else viaSqlDay();
+      t[which].push(performance.now() - t0);
     }
   }
-  const mA = median(tApi);
-  const mS = median(tSql);
-  console.log(`aggregation endpoint (HTTP): median ${mA.toFixed(1)} ms, p90 ${pctile(tApi, 0.9).toFixed(1)} ms (${ITER} runs)`);
-  console.log(`raw SQL GROUP BY:            median ${mS.toFixed(1)} ms, p90 ${pctile(tSql, 0.9).toFixed(1)} ms (${ITER} runs)`);
-  console.log(`ratio endpoint / raw SQL (medians): ${(mA / mS).toFixed(2)}x (target <= 2x) ${mA / mS <= 2 ? 'MET' : 'NOT MET'}`);
+  const mA = median(t.api);
+  const mS = median(t.sql);
+  const mD = median(t.sqlDay);
+  console.log(`aggregation endpoint (HTTP):          median ${mA.toFixed(1)} ms, p90 ${pctile(t.api, 0.9).toFixed(1)} ms (${ITER} runs)`);
+  console.log(`raw SQL GROUP BY, same predicate (ts): median ${mS.toFixed(1)} ms, p90 ${pctile(t.sql, 0.9).toFixed(1)} ms`);
+  console.log(`raw SQL GROUP BY, day range (covering): median ${mD.toFixed(1)} ms, p90 ${pctile(t.sqlDay, 0.9).toFixed(1)} ms`);
+  const best = Math.min(mS, mD);
+  console.log(`ratio endpoint / raw SQL (medians): ${(mA / mS).toFixed(2)}x vs the same predicate, ${(mA / mD).toFixed(2)}x vs the day-range form; target <= 2x vs the best: ${mA / best <= 2 ? 'MET' : 'NOT MET'} (${(mA / best).toFixed(2)}x)`);
 
   // Page weight: the static files of the first load, and the overview's API answers on this store.
   const dist = join(repoRoot, 'web', 'dist');

@@ -437,6 +437,8 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     await settled(page);
     const firstCells = await page.locator('table.agg tbody tr td:first-child').allInnerTexts();
     assert.ok(firstCells.length > 0 && firstCells.every((c) => c === 'CN'), 'only CN rows');
+    // The chart stacks by the Y axis now: its legend names the mechanisms.
+    assert.match(await page.locator('figure.chart .legend').innerText(), /dns\.injection/);
     assert.equal(await page.locator('#permalink').inputValue(), page.url());
     const csvHref = await page.locator('a', { hasText: 'Export CSV' }).getAttribute('href');
     const jsonHref = await page.locator('a', { hasText: 'Export JSON' }).getAttribute('href');

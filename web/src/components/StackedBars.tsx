@@ -1,4 +1,4 @@
-// Stacked bars (ok, anomaly, confirmed, failure) drawn with uPlot. uPlot has no stacking of its
+// Stacked bars (ok, anomaly, confirmed, failure, or the values of a second axis) drawn with uPlot. uPlot has no stacking of its
 // own: each series is the running total up to that class, drawn from the tallest down so every
 // class shows as its own band. On top of the canvas, one transparent button per bar: a bar is
 // clickable and reachable by keyboard, and screen readers hear its counts.
@@ -23,6 +23,14 @@ interface Props {
   step: number;
   selected?: number | null;
   onSelect?: (i: number) => void;
+  /** Stack by these series instead of the status counts: values[bar][series]. */
+  split?: { series: Array<{ label: string; color: string }>; values: number[][] };
+}
+
+interface Layer {
+  label: string;
+  color: string;
+  vals: number[];
 }
 
 const VALUE: Record<CountKey, keyof Counts> = {
@@ -32,7 +40,11 @@ const VALUE: Record<CountKey, keyof Counts> = {
   failure: 'failure_count',
 };
 
-export function StackedBars({ title, bars, time, step, selected, onSelect }: Props) {
+export function StackedBars({ title, bars, time, step, selected, onSelect, split }: Props) {
+  // Bottom layer first.
+  const layers: Layer[] = split
+    ? split.series.map((se, j) => ({ label: se.label, color: se.color, vals: bars.map((_, i) => split.values[i]?.[j] ?? 0) }))
+    : COUNT_KEYS.map((k) => ({ label: COUNT_LABEL[k], color: COUNT_COLOR[k], vals: bars.map((b) => b.counts[VALUE[k]] ?? 0) }));
   const host = useRef<HTMLDivElement>(null); // uPlot's own; preact renders nothing inside it
   const wrap = useRef<HTMLDivElement>(null);
   const [slots, setSlots] = useState<Array<{ left: number; width: number; top: number; height: number }>>([]);
@@ -42,26 +54,26 @@ export function StackedBars({ title, bars, time, step, selected, onSelect }: Pro
     const box = wrap.current;
     if (!el || !box || bars.length === 0) return;
     const xs = bars.map((b) => b.x);
-    // Running totals, bottom class first.
+    // Running totals, bottom layer first.
     const cum: number[][] = [];
     let run = bars.map(() => 0);
-    for (const k of COUNT_KEYS) {
-      run = run.map((v, i) => v + (bars[i]!.counts[VALUE[k]] ?? 0));
+    for (const l of layers) {
+      run = run.map((v, i) => v + l.vals[i]!);
       cum.push(run);
     }
-    const drawOrder = [...COUNT_KEYS].reverse(); // tallest (total) first
+    const drawOrder = layers.map((_, j) => j).reverse(); // tallest (total) first
     const series: uPlot.Series[] = [
       {},
-      ...drawOrder.map((k) => ({
-        label: COUNT_LABEL[k],
-        fill: COUNT_COLOR[k],
-        stroke: COUNT_COLOR[k],
+      ...drawOrder.map((j) => ({
+        label: layers[j]!.label,
+        fill: layers[j]!.color,
+        stroke: layers[j]!.color,
         width: 0,
         paths: uPlot.paths.bars!({ size: [0.8, 80], align: 0 }),
         points: { show: false },
       })),
     ];
-    const data: uPlot.AlignedData = [xs, ...drawOrder.map((k) => cum[COUNT_KEYS.indexOf(k)]!)];
+    const data: uPlot.AlignedData = [xs, ...drawOrder.map((j) => cum[j]!)];
     const minX = Math.min(...xs) - step / 2;
     const maxX = Math.max(...xs) + step / 2;
     const width = Math.max(320, box.clientWidth || 800);
@@ -109,7 +121,7 @@ export function StackedBars({ title, bars, time, step, selected, onSelect }: Pro
     };
     const plot = new uPlot(opts, data, el);
     return () => plot.destroy();
-  }, [bars, time, step]);
+  }, [bars, time, step, split]);
 
 
   const [focusIdx, setFocusIdx] = useState(() => (selected != null && selected >= 0 ? selected : bars.length - 1));
@@ -129,10 +141,10 @@ export function StackedBars({ title, bars, time, step, selected, onSelect }: Pro
       <figcaption>
         <span class="chart-title">{title}</span>
         <span class="legend" aria-hidden="true">
-          {COUNT_KEYS.map((k) => (
-            <span key={k} class="legend-item">
-              <span class="swatch" style={{ background: COUNT_COLOR[k] }} />
-              {COUNT_LABEL[k]}
+          {layers.map((l) => (
+            <span key={l.label} class="legend-item">
+              <span class="swatch" style={{ background: l.color }} />
+              {l.label}
             </span>
           ))}
         </span>
@@ -144,9 +156,14 @@ export function StackedBars({ title, bars, time, step, selected, onSelect }: Pro
             const b = bars[i];
             if (!b) return null;
             const c = b.counts;
-            const text = `${b.label}: ${fmtInt(c.measurement_count)} measurements, ${fmtInt(c.ok_count)} ok, ${fmtInt(
-              c.anomaly_count,
-            )} anomalies, ${fmtInt(c.confirmed_count)} confirmed, ${fmtInt(c.failure_count)} failures`;
+            const text = split
+              ? `${b.label}: ${fmtInt(c.measurement_count)} measurements; ${layers
+                  .filter((l) => l.vals[i])
+                  .map((l) => `${l.label} ${fmtInt(l.vals[i]!)}`)
+                  .join(', ')}`
+              : `${b.label}: ${fmtInt(c.measurement_count)} measurements, ${fmtInt(c.ok_count)} ok, ${fmtInt(
+                  c.anomaly_count,
+                )} anomalies, ${fmtInt(c.confirmed_count)} confirmed, ${fmtInt(c.failure_count)} failures`;
             return (
               <button
                 key={i}
