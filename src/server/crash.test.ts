@@ -1,0 +1,93 @@
+// Kill -9 of the collector during sustained ingest: every acknowledged measurement is in the store
+// after a restart, none twice, and the store is intact. The server runs as the real CLI in a child
+// process (`wallscope serve`), so the kill is a real SIGKILL of a real process.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteStore, sampleMeasurement } from '../store/index.js';
+import { serveChild, type ServeChild } from './serve-child.js';
+
+async function post(url: string, i: number): Promise<string | null> {
+  try {
+    const r = await fetch(`${url}/api/v1/submit_measurement`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ format: 'json', content: sampleMeasurement({ input: `https://crash-${i}.example/` }) }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (r.status !== 200) return null;
+    return ((await r.json()) as { measurement_uid: string }).measurement_uid;
+  } catch {
+    return null;
+  }
+}
+
+describe('collector under kill -9 (wallscope serve, SQLite)', () => {
+  it('keeps every acknowledged measurement exactly once across a SIGKILL and a restart', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'wallscope-crash-'));
+    const db = join(dir, 'crash.sqlite');
+    const children: ServeChild[] = [];
+    t.after(async () => {
+      for (const c of children) await c.stop('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const first = await serveChild(['--db', db]);
+    children.push(first);
+    const acked = new Map<number, string>();
+    let next = 0;
+    let dead = false;
+    const SUBMITTERS = 16;
+    const loops = Array.from({ length: SUBMITTERS }, async () => {
+      // Bounded: each submitter stops at the kill, or after 2000 requests at most.
+      for (let k = 0; k < 2000 && !dead; k++) {
+        const i = next++;
+        const uid = await post(first.url, i);
+        if (uid) acked.set(i, uid);
+        else if (dead) break;
+      }
+    });
+    // Let ingest run until a few hundred are acknowledged, then kill mid-stream.
+    for (let w = 0; w < 600 && acked.size < 300; w++) await new Promise((r) => setTimeout(r, 50));
+    await first.stop('SIGKILL');
+    dead = true;
+    await Promise.all(loops);
+    const attempted = next;
+    t.diagnostic(`acknowledged before the kill: ${acked.size} of ${attempted} attempted`);
+    assert.ok(acked.size >= 50, `ingest was running (${acked.size} acknowledged)`);
+
+    // After the crash: the file opens (WAL recovery), is intact, and holds every acknowledged one.
+    const store = new SqliteStore(db);
+    assert.equal(store.db.pragma('integrity_check', { simple: true }), 'ok');
+    for (const [i, uid] of acked) {
+      const got = await store.get(uid);
+      assert.ok(got, `acknowledged measurement ${i} (${uid}) is lost`);
+      assert.equal(got.measurement.input, `https://crash-${i}.example/`);
+    }
+    const rows = (store.db.prepare('SELECT COUNT(*) AS n FROM measurements').get() as { n: number }).n;
+    const raws = (store.db.prepare('SELECT COUNT(*) AS n FROM raw_measurements').get() as { n: number }).n;
+    assert.equal(rows, raws, 'row and raw body are stored together or not at all');
+    assert.ok(rows >= acked.size && rows <= attempted);
+    await store.close();
+
+    // Restart and resubmit everything (as a probe's spool would): the acknowledged ones are
+    // recognised (same uid, not stored again), the rest are stored; nothing twice.
+    const second = await serveChild(['--db', db]);
+    children.push(second);
+    for (let i = 0; i < attempted; i += 32) {
+      const batch = Array.from({ length: Math.min(32, attempted - i) }, (_, k) => i + k);
+      const uids = await Promise.all(batch.map((j) => post(second.url, j)));
+      uids.forEach((uid, k) => {
+        assert.ok(uid, `resubmission ${batch[k]} failed`);
+        if (acked.has(batch[k])) assert.equal(uid, acked.get(batch[k]));
+      });
+    }
+    await second.stop('SIGTERM');
+    const after = new SqliteStore(db);
+    assert.equal(await after.count(), attempted, 'every measurement exactly once');
+    const distinct = (after.db.prepare('SELECT COUNT(DISTINCT input) AS n FROM measurements').get() as { n: number }).n;
+    assert.equal(distinct, attempted);
+    await after.close();
+  });
+});
