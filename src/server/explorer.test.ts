@@ -215,6 +215,7 @@ interface Env {
 
 async function setUp(): Promise<Env & { close(): Promise<void> }> {
   assert.ok(existsSync(join(WEB_DIST, 'index.html')), 'web/dist is missing: run `npx vite build web` (scripts/setup.sh does)');
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium (scripts/setup.sh does, as root)`);
   const dir = mkdtempSync(join(tmpdir(), 'wallscope-explorer-'));
   const store = new SqliteStore(join(dir, 'store.sqlite'));
   const crafted = [injectionMeasurement(), tlsResetMeasurement(), hostileMeasurement()];

@@ -151,7 +151,10 @@ export function buildTimeline(m: Measurement, verdict: Verdict | null): Timeline
         t0: num(v.t0),
         t: num(v.t) ?? 0,
         title: `TLS check${tag ? ` (${tag})` : ''} ${str(v.address) ?? '?'} SNI ${str(v.server_name) || '(none)'}`,
-        details: [v.failure ? 'failed' : 'succeeded'],
+        details: [
+          v.failure ? 'failed' : 'succeeded',
+          ...(num(v.x_reset_latency_ms) !== null ? [`reset ${num(v.x_reset_latency_ms)!.toFixed(1)} ms after the ClientHello`] : []),
+        ],
         failure: str(v.failure),
       });
     });
@@ -165,7 +168,10 @@ export function buildTimeline(m: Measurement, verdict: Verdict | null): Timeline
         t0: num(v.t0),
         t: num(v.t) ?? 0,
         title: `Residual check${tag ? ` (${tag})` : ''} ${str(v.address) ?? '?'} ${str(v.host) ?? str(v.server_name) ?? ''}`.trim(),
-        details: [v.failure ? 'blocked: residual blocking in force' : 'passed: no residual blocking'],
+        details: [
+          v.failure ? 'blocked: residual blocking in force' : 'passed: no residual blocking',
+          ...(num(v.status_code) !== null ? [`status ${num(v.status_code)}`] : []),
+        ],
         failure: str(v.failure),
       });
     });

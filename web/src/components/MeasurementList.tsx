@@ -1,6 +1,6 @@
 // Measurements matching filters, one page at a time (the API's cursor), newest first.
 import { useState } from 'preact/hooks';
-import { getJSON, type Filters, type MeasurementList as List } from '../api.js';
+import { apiUrl, getJSON, type Filters, type MeasurementList as List } from '../api.js';
 import { useFetch } from '../useFetch.js';
 import { MeasurementTable } from './MeasurementTable.js';
 
@@ -19,6 +19,9 @@ export function MeasurementList({ filters, caption, limit = 50, hideCaption }: {
     <section class="mlist" aria-label={caption}>
       <MeasurementTable rows={res.data.results} hideCaption={hideCaption} caption={`${caption}${page > 1 ? ` (page ${page})` : ''}`} />
       <div class="pager">
+        <a class="button" href={apiUrl('measurements', { ...filters, limit: String(limit), cursor })} download="wallscope-measurements.json">
+          Export this page (JSON)
+        </a>
         {page > 1 && (
           <button type="button" onClick={() => setCursors({ key, stack: stack.slice(0, -1) })}>
             Previous page
