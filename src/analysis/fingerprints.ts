@@ -23,6 +23,8 @@ export interface FingerprintSet {
   dns: Fingerprint[];
   /** dns fingerprints of type "full" keyed by canonical address (fast path). */
   dnsByAddress: Map<string, Fingerprint>;
+  /** The other dns fingerprints (prefix, contains, regexp, non-address), checked one by one. */
+  dnsOther: Fingerprint[];
   /** Addresses known from forged-answer pools (e.g. the GFW's): an answer among them is injection. */
   forgedAddresses: Set<string>;
   /** Rows that could not be used, with the reason: shown by the CLI, never fatal. */
@@ -30,7 +32,7 @@ export interface FingerprintSet {
 }
 
 export function emptyFingerprintSet(): FingerprintSet {
-  return { http: [], dns: [], dnsByAddress: new Map(), forgedAddresses: new Set(), skipped: [] };
+  return { http: [], dns: [], dnsByAddress: new Map(), dnsOther: [], forgedAddresses: new Set(), skipped: [] };
 }
 
 /** RFC 4180 CSV: quoted fields, doubled quotes, newlines inside quotes. Returns rows with their line. */
@@ -108,6 +110,7 @@ export function parseFingerprintCsv(text: string, source: string, into: Fingerpr
     if (location === 'dns') {
       into.dns.push(fp);
       if (fp.patternType === 'full' && isIp(pattern)) into.dnsByAddress.set(canonicalIp(pattern), fp);
+      else into.dnsOther.push(fp);
     } else if (location === 'body' || location.startsWith('header.')) {
       into.http.push(fp);
     } else {
@@ -144,17 +147,80 @@ export function isConfirmed(fp: Fingerprint, probeCc: string | null): boolean {
   return probeCc !== null && fp.expectedCountries.includes(probeCc.toUpperCase());
 }
 
+// Body "contains" patterns (about 1.3k in OONI's file) are found in ONE pass over the body: a
+// hash of each pattern's first 8 characters marks a bit in a filter; the scan computes the same hash
+// over the body and verifies candidates only where the bit is set. Built lazily, once per set.
+const GRAM = 8; // long enough that common HTML openings ("<title>", "https://") rarely collide
+const FILTER_BITS = 18;
+interface BodyIndex {
+  builtFor: number; filter: Uint8Array; buckets: Map<number, Fingerprint[]>;
+  /** Short "contains", "full", "prefix" and regexp body patterns; regexps with the literal that must occur. */
+  others: Array<{ fp: Fingerprint; literal: string }>;
+  headers: Fingerprint[]; order: Map<Fingerprint, number>;
+}
+
+/** The longest run of plain characters of a regexp source: a cheap includes() before the regexp. */
+export function requiredLiteral(source: string): string {
+  // Only sources without alternation or optional groups are safe to prefilter this way.
+  if (/[|?]|\{0|\*\)/.test(source)) return '';
+  let best = '';
+  for (const run of source.split(/\\.|[.*+?()[\]{}^$|]/)) if (run.length > best.length) best = run;
+  return best;
+}
+const indexes = new WeakMap<FingerprintSet, BodyIndex>();
+
+// A polynomial hash of GRAM characters, rolled one character at a time in the scan (Rabin-Karp),
+// so each body character costs O(1) whatever GRAM is. All arithmetic wraps modulo 2^32.
+const BASE = 0x01000193;
+let BASE_POW = 1; // BASE^(GRAM-1)
+for (let k = 1; k < GRAM; k++) BASE_POW = Math.imul(BASE_POW, BASE);
+const slot = (h: number): number => Math.imul(h, 0x9e3779b1) >>> (32 - FILTER_BITS);
+
+function gramHash(s: string, i: number): number {
+  let h = 0;
+  for (let k = 0; k < GRAM; k++) h = (Math.imul(h, BASE) + s.charCodeAt(i + k)) | 0;
+  return h;
+}
+
+function bodyIndex(set: FingerprintSet): BodyIndex {
+  let ix = indexes.get(set);
+  if (ix && ix.builtFor === set.http.length) return ix;
+  ix = { builtFor: set.http.length, filter: new Uint8Array(1 << FILTER_BITS), buckets: new Map(), others: [], headers: [], order: new Map() };
+  for (const fp of set.http) {
+    ix.order.set(fp, ix.order.size);
+    if (fp.scope === 'fp') continue; // known false-positive patterns are not evidence
+    if (fp.location !== 'body') { ix.headers.push(fp); continue; }
+    if (fp.patternType === 'contains' && fp.pattern.length >= GRAM) {
+      const h = slot(gramHash(fp.pattern, 0));
+      ix.filter[h] = 1;
+      const b = ix.buckets.get(h);
+      if (b) b.push(fp); else ix.buckets.set(h, [fp]);
+    } else ix.others.push({ fp, literal: fp.patternType === 'regexp' ? requiredLiteral(fp.pattern) : '' });
+  }
+  indexes.set(set, ix);
+  return ix;
+}
+
 /** HTTP fingerprints matching a response body (already bounded) and headers (lowercase names). */
 export function matchHttp(set: FingerprintSet, body: string | null, headers: Map<string, string>): Fingerprint[] {
-  const out: Fingerprint[] = [];
-  for (const fp of set.http) {
-    if (fp.scope === 'fp') continue; // known false-positive patterns are not evidence
-    if (fp.location === 'body') {
-      if (body !== null && matchPattern(fp, body)) out.push(fp);
-    } else {
-      const v = headers.get(fp.location.slice('header.'.length));
-      if (v !== undefined && matchPattern(fp, v)) out.push(fp);
+  const ix = bodyIndex(set);
+  const found = new Set<Fingerprint>();
+  if (body !== null) {
+    const { filter, buckets } = ix;
+    const end = body.length - GRAM;
+    let roll = end >= 0 ? gramHash(body, 0) : 0;
+    for (let i = 0; i <= end; i++) {
+      if (i > 0) roll = (Math.imul((roll - Math.imul(body.charCodeAt(i - 1), BASE_POW)) | 0, BASE) + body.charCodeAt(i + GRAM - 1)) | 0;
+      const h = slot(roll);
+      if (filter[h] === 0) continue;
+      for (const fp of buckets.get(h)!) if (!found.has(fp) && body.startsWith(fp.pattern, i)) found.add(fp);
     }
+    for (const { fp, literal } of ix.others) if ((literal === '' || body.includes(literal)) && matchPattern(fp, body)) found.add(fp);
+  }
+  const out = [...found].sort((a, b) => ix!.order.get(a)! - ix!.order.get(b)!); // file order, stable
+  for (const fp of ix.headers) {
+    const v = headers.get(fp.location.slice('header.'.length));
+    if (v !== undefined && matchPattern(fp, v)) out.push(fp);
   }
   return out;
 }
@@ -164,9 +230,6 @@ export function matchDns(set: FingerprintSet, address: string): Fingerprint[] {
   const c = canonicalIp(address);
   const direct = set.dnsByAddress.get(c);
   const out: Fingerprint[] = direct ? [direct] : [];
-  for (const fp of set.dns) {
-    if (fp.patternType === 'full' && isIp(fp.pattern)) continue; // covered by the map
-    if (matchPattern(fp, address)) out.push(fp);
-  }
+  for (const fp of set.dnsOther) if (matchPattern(fp, address)) out.push(fp);
   return out;
 }

@@ -5,9 +5,27 @@ import ipaddr from 'ipaddr.js';
 type Parsed = ipaddr.IPv4 | ipaddr.IPv6;
 export type Cidr = [Parsed, number];
 
+// Fast path: a canonical dotted quad (no leading zeros) needs no parsing to be recognised.
+const QUAD = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+// Parsed addresses are cached: the same few addresses recur across a measurement and a run.
+// Robustness: the cache is bounded (cleared when full), so hostile input cannot grow it.
+const cache = new Map<string, Parsed | null>();
+const CACHE_MAX = 50_000;
+
 /** Parse an address, unwrapping IPv4-mapped IPv6 ("::ffff:1.2.3.4"). null when not an address. */
 export function parseIp(s: string): Parsed | null {
-  if (typeof s !== 'string' || s.length > 64 || !ipaddr.isValid(s)) return null;
+  if (typeof s !== 'string' || s.length > 64) return null;
+  const hit = cache.get(s);
+  if (hit !== undefined) return hit;
+  const a = parseUncached(s);
+  if (cache.size >= CACHE_MAX) cache.clear();
+  cache.set(s, a);
+  return a;
+}
+
+function parseUncached(s: string): Parsed | null {
+  if (!ipaddr.isValid(s)) return null;
   try {
     const a = ipaddr.parse(s);
     if (a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress()) return (a as ipaddr.IPv6).toIPv4Address();
@@ -18,13 +36,21 @@ export function parseIp(s: string): Parsed | null {
 }
 
 export function isIp(s: string): boolean {
-  return parseIp(s) !== null;
+  return QUAD.test(s) || parseIp(s) !== null;
 }
 
 /** Canonical text form, so that "::FFFF:1.2.3.4", "1.2.3.4" compare equal. */
+const canonical = new Map<string, string>();
 export function canonicalIp(s: string): string {
-  const a = parseIp(s);
-  return a ? a.toString() : s;
+  if (QUAD.test(s)) return s;
+  let c = canonical.get(s);
+  if (c === undefined) {
+    const a = parseIp(s);
+    c = a ? a.toString() : s;
+    if (canonical.size >= CACHE_MAX) canonical.clear();
+    canonical.set(s, c);
+  }
+  return c;
 }
 
 /** Parse CIDR strings; a bare address is a /32 or /128. Bad entries are skipped (the caller validated). */

@@ -12,8 +12,12 @@ export interface TcpView { ref: string; ip: string; port: number; failure: strin
 export interface TlsView { ref: string; ip: string; port: number; sni: string | null; failure: string | null; noVerify: boolean; resetLatencyMs: number | null }
 export interface RequestView {
   ref: string; url: string; failure: string | null; code: number; hasResponse: boolean;
-  bodyLength: number; bodyText: string | null; truncated: boolean; headers: Map<string, string>;
-  title: string | null; resetLatencyMs: number | null; t0: number | null; t: number | null;
+  bodyLength: number; truncated: boolean; headers: Map<string, string>;
+  /** The body as text (base64 decoded, first MAX_SCANNED_BODY bytes), decoded on first use. */
+  readonly bodyText: string | null;
+  /** The page title, extracted on first use. */
+  readonly title: string | null;
+  resetLatencyMs: number | null; t0: number | null; t: number | null;
 }
 export interface FollowUpView { ref: string; tag: string; ip: string | null; port: number | null; name: string | null; failure: string | null }
 export interface ControlView {
@@ -83,6 +87,15 @@ function decodeMaybeBinary(v: unknown, limit: number): { text: string | null; le
     return { text: Buffer.from(head, 'base64').toString('latin1'), length };
   }
   return { text: null, length: 0 };
+}
+
+function bodyLengthOf(v: unknown): number {
+  if (typeof v === 'string') return Buffer.byteLength(v);
+  if (isObj(v) && v.format === 'base64' && typeof v.data === 'string') {
+    const pad = v.data.endsWith('==') ? 2 : v.data.endsWith('=') ? 1 : 0;
+    return Math.max(0, Math.floor((v.data.length * 3) / 4) - pad);
+  }
+  return 0;
 }
 
 function headerMap(resp: Obj): Map<string, string> {
@@ -157,13 +170,18 @@ export function buildView(m: Obj): WebView {
     const req = isObj(r.request) ? r.request : {};
     const resp = isObj(r.response) ? r.response : null;
     const code = resp ? num(resp.code) ?? 0 : 0;
-    const body = resp ? decodeMaybeBinary(resp.body, MAX_SCANNED_BODY) : { text: null, length: 0 };
+    const rawBody = resp ? resp.body : null;
+    let text: string | null | undefined;
+    let title: string | null | undefined;
+    // Decoding and title extraction are deferred: most verdicts never look at the body.
+    const bodyText = (): string | null => (text === undefined ? (text = decodeMaybeBinary(rawBody, MAX_SCANNED_BODY).text) : text);
     requests.push({
       ref: `requests[${i}]`, url: str(req.url) ?? '', failure: failureOf(r.failure), code,
-      hasResponse: resp !== null && code > 0, bodyLength: body.length, bodyText: body.text,
+      hasResponse: resp !== null && code > 0, bodyLength: bodyLengthOf(rawBody),
       truncated: resp ? resp.body_is_truncated === true : false, headers: resp ? headerMap(resp) : new Map(),
-      title: body.text !== null ? extractTitle(body.text) : null, resetLatencyMs: num(r.x_reset_latency_ms),
-      t0: num(r.t0), t: num(r.t),
+      get bodyText() { return bodyText(); },
+      get title() { if (title === undefined) { const t = bodyText(); title = t !== null ? extractTitle(t) : null; } return title; },
+      resetLatencyMs: num(r.x_reset_latency_ms), t0: num(r.t0), t: num(r.t),
     });
   });
 
