@@ -135,7 +135,7 @@ export async function measureLab(lab: Lab, opts: EvalOptions = {}): Promise<{ ro
       const s = performance.now();
       let row: EvalRow;
       try {
-        const m = await measureWebConnectivity(t.dialUrl, probeOptions);
+        const m = await measureWebConnectivity(t.dialUrl, { ...probeOptions, localAddress: lab.clientAddress(i) });
         row = { target: t.url, expected: t.truth, got: gotOf(m), measurement: m, ms: performance.now() - s };
       } catch (e) {
         // The probe never throws for a network outcome; this is a bug worth showing, not hiding.

@@ -5,3 +5,4 @@ export { evalScenario, measureLab, scoreRows, labProbeDefaults, type EvalReport,
 export { scenarioTargets, type Truth } from './truth.js';
 export { nftAvailable, sweepStaleTables } from './nft.js';
 export { peekClientHello } from './clienthello.js';
+export { buildDemoScenario, readTestList, summarize, DEMO_LIST, type DemoSummary } from './demo.js';

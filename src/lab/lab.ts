@@ -3,7 +3,9 @@
 // their DNS injectors and its own ISP behaviours), a public resolver and a test helper outside the
 // censors, and the nftables null routes. One lab owns one /16 of 127.0.0.0/8 (127.R.0.0/16):
 //   127.R.0.2 ISP resolver, .0.3 public resolver, .0.4 test helper, .0.5 origin servers,
-//   127.R.1.1 .. 127.R.99.250 sites, 127.R.100.1 .. forged DNS pool (nothing listens there).
+//   127.R.1.1 .. 127.R.99.250 sites, 127.R.100.1 .. forged DNS pool (nothing listens there),
+//   127.R.200.1 .. 127.R.254.250 client addresses (`lab eval` measures each target from its own,
+//   so that residual blocking left by one target does not leak into the next).
 import type { Scenario, SiteSpec } from '../model/index.js';
 import { createCA, startTestHelper, type CA, type ProbeOptions } from '../probe/index.js';
 import { startResolver, type DnsAnswerPlan, type Injector, type RunningResolver } from './dns.js';
@@ -52,6 +54,8 @@ export interface Lab {
   /** Mechanisms this lab could not emulate (e.g. null routing without root), in plain words. */
   warnings: string[];
   residual: ResidualTable;
+  /** A client source address inside the lab range, the i-th of 13,750. */
+  clientAddress(i: number): string;
   stats(): { queries: number; forged: number };
   /** Probe options for measuring through this lab (lab mode). */
   probeOptions(extra?: Partial<ProbeOptions>): ProbeOptions;
@@ -62,6 +66,10 @@ const MAX_SITES = 99 * 250;
 
 export function siteAddress(base: number, i: number): string {
   return `127.${base}.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`;
+}
+export function clientAddress(base: number, i: number): string {
+  const k = i % (55 * 250);
+  return `127.${base}.${200 + Math.floor(k / 250)}.${1 + (k % 250)}`;
 }
 export function forgedAddress(base: number, j: number): string {
   return `127.${base}.${100 + Math.floor(j / 250)}.${1 + (j % 250)}`;
@@ -284,6 +292,7 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
       targets,
       warnings,
       residual,
+      clientAddress: (i) => clientAddress(base, i),
       stats: () => ({ queries: isp.stats.queries + pub.stats.queries, forged: isp.stats.forged }),
       probeOptions: (extra = {}) => ({ resolver: isp.address, helper: helperUrl ?? undefined, ca: [ca.certPem], allowNet, ...extra }),
       async close() {

@@ -1,0 +1,114 @@
+// `wallscope lab up SCENARIO` and `wallscope lab eval SCENARIO [--json]`: parse arguments, wire
+// the lab layer, print. The lab's logic lives in src/lab.
+import type { Command } from 'commander';
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { register as registerDemo } from './demo.js';
+import { evalScenario, loadScenario, startLab, ScenarioError, type EvalReport } from '../lab/index.js';
+
+function usageError(message: string, exitCode = 2): Error {
+  return Object.assign(new Error(message), { exitCode });
+}
+
+function load(file: string) {
+  try {
+    return loadScenario(file);
+  } catch (e) {
+    if (e instanceof ScenarioError) throw usageError(`invalid scenario:\n${e.message}`);
+    throw e;
+  }
+}
+
+const int = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw usageError(`${name} must be a whole number, got ${v}`);
+  return n;
+};
+
+function pct(x: number | null): string {
+  return x === null ? '  -  ' : `${(x * 100).toFixed(1)}%`;
+}
+
+export function printReport(r: EvalReport, write: (s: string) => void): void {
+  write(`scenario ${r.scenario}: ${r.targets} targets, blocking agreement ${pct(r.blocking_agreement)}\n`);
+  for (const [title, table] of [['mechanism', r.per_mechanism], ['layer', r.per_layer]] as const) {
+    write(`  per ${title}:\n`);
+    for (const [k, s] of Object.entries(table))
+      write(`    ${k.padEnd(16)} precision ${pct(s.precision).padStart(6)}  recall ${pct(s.recall).padStart(6)}  (tp ${s.tp}, fp ${s.fp}, fn ${s.fn})\n`);
+  }
+  if (r.mismatches.length) {
+    write(`  mismatches (${r.mismatches.length}):\n`);
+    for (const m of r.mismatches)
+      write(`    ${m.target}: expected ${m.expected.blocking}/${m.expected.mechanism}/${m.expected.layer}, got ${m.got.blocking}/${m.got.mechanism}/${m.got.layer}\n`);
+  }
+}
+
+/** Registers `lab up`, `lab eval` and `demo` (the lab's built-in showcase). */
+export function register(program: Command): void {
+  registerDemo(program);
+  const lab = program.command('lab').description('The censor emulator: run a scenario, or measure and score it');
+
+  lab
+    .command('up')
+    .argument('<scenario>', 'scenario file (YAML)')
+    .option('--base <n>', 'second octet R of the lab range 127.R.0.0/16 (default: a free random one)', int('--base'))
+    .option('--ephemeral-ports', 'serve on ephemeral ports instead of 53/80/443 (the default when not root)')
+    .option('--ca-out <file>', 'where to write the lab CA certificate (PEM)')
+    .option('--log', 'print every censor action')
+    .description('Run the lab in the foreground and print how to point a probe at it (Ctrl-C stops it)')
+    .action(async (file: string, o: { base?: number; ephemeralPorts?: boolean; caOut?: string; log?: boolean }) => {
+      const s = load(file);
+      const running = await startLab(s, {
+        ...(o.base !== undefined ? { base: o.base } : {}),
+        ...(o.ephemeralPorts ? { standardPorts: false } : {}),
+        ...(o.log ? { log: (e) => process.stdout.write(`${new Date(e.t).toISOString()} ${e.client} -> ${e.server} ${e.action}${e.censor ? ` by ${e.censor}` : ''}${e.name ? ` (${e.name})` : ''}\n`) } : {}),
+      });
+      const caFile = o.caOut ?? join(tmpdir(), `wallscope-lab-${process.pid}-ca.pem`);
+      writeFileSync(caFile, running.ca.certPem);
+      const w = (x: string) => process.stdout.write(x);
+      w(`lab "${s.name}" is up on ${running.range}\n`);
+      w(`  ISP resolver (behind the censors): ${running.resolver}\n`);
+      w(`  public resolver (outside them):    ${running.publicResolver}\n`);
+      w(`  test helper (outside them):        ${running.helperUrl ?? 'none (world.helper: false)'}\n`);
+      w(`  lab CA certificate:                ${caFile}\n`);
+      w(`  allowed range:                     ${running.probeOptions().allowNet!.join(', ')}\n`);
+      w(`  sites:\n`);
+      for (const site of running.sites.slice(0, 50))
+        w(`    ${site.domain.padEnd(28)} ${site.address}  http ${site.httpPort ?? '-'}  https ${site.httpsPort ?? '-'}\n`);
+      if (running.sites.length > 50) w(`    ... and ${running.sites.length - 50} more\n`);
+      w(`  probe options: --resolver ${running.resolver}${running.helperUrl ? ` --helper ${running.helperUrl}` : ''} --ca ${caFile} --allow-net ${running.range}\n`);
+      w(`  e.g. dig @${running.resolver.split(':')[0]} -p ${running.resolver.split(':')[1]} ${running.sites[0]?.domain ?? 'example.com'}\n`);
+      for (const warn of running.warnings) w(`  WARNING: ${warn}\n`);
+      w('Ctrl-C to stop.\n');
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      await running.close();
+      rmSync(caFile, { force: true });
+      w('lab stopped; nothing left behind.\n');
+    });
+
+  lab
+    .command('eval')
+    .argument('<scenario>', 'scenario file (YAML)')
+    .option('--json', 'print the DESIGN.md JSON object only')
+    .option('--concurrency <n>', 'targets measured at once', int('--concurrency'), 8)
+    .option('--base <n>', 'second octet R of the lab range 127.R.0.0/16', int('--base'))
+    .description('Measure every target of a scenario through the lab and score the verdicts against the ground truth')
+    .action(async (file: string, o: { json?: boolean; concurrency: number; base?: number }) => {
+      const s = load(file);
+      const run = await evalScenario(s, {
+        concurrency: Math.max(1, o.concurrency),
+        lab: { standardPorts: false, ...(o.base !== undefined ? { base: o.base } : {}) },
+        onRow: o.json || !process.stderr.isTTY ? undefined : (row, done, total) => process.stderr.write(`\r${done}/${total} ${row.target.slice(0, 60).padEnd(60)}`),
+      });
+      if (!o.json && process.stderr.isTTY) process.stderr.write("\n");
+      for (const warn of run.warnings) process.stderr.write(`warning: ${warn}\n`);
+      for (const r of run.rows) if (r.error) process.stderr.write(`error measuring ${r.target}: ${r.error}\n`);
+      if (o.json) process.stdout.write(JSON.stringify(run.report) + '\n');
+      else printReport(run.report, (x) => process.stdout.write(x));
+    });
+}
