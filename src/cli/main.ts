@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../model/index.js';
 import { register as registerAnalyze } from './analyze.js';
+import { register as registerLab } from './lab.js';
 import { register as registerServe } from './serve.js';
 
 const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (s, write) => write(s) });
   // Subcommands register here, one line each (keep the list sorted by layer).
   registerAnalyze(program);
+  registerLab(program);
   registerServe(program);
   return program;
 }
