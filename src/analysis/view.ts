@@ -61,7 +61,10 @@ export function endpointKey(ip: string, port: number): string {
 
 /** The host of a URL, lowercased, IDNA-encoded; null when the input is not a URL. */
 export function domainOf(input: string | null): string | null {
-  const u = parseUrl(input);
+  return hostOf(parseUrl(input));
+}
+
+function hostOf(u: URL | null): string | null {
   if (!u) return null;
   const h = u.hostname.replace(/^\[|\]$/g, '').toLowerCase();
   return h || null;
@@ -138,7 +141,7 @@ export function buildView(m: Obj): WebView {
   const tk = isObj(m.test_keys) ? m.test_keys : {};
   const input = str(m.input);
   const u = parseUrl(input);
-  const domain = domainOf(input);
+  const domain = hostOf(u);
   const scheme = u ? u.protocol.replace(/:$/, '') : null;
   const port = u ? (u.port ? Number(u.port) : scheme === 'https' ? 443 : scheme === 'http' ? 80 : null) : null;
 
