@@ -16,6 +16,8 @@ describe('isBogon(ip, allow)', () => {
     assert.equal(isBogon('127.3.0.1', allow), false);
     assert.equal(isBogon('198.19.255.1', allow), false);
     assert.equal(isBogon('10.0.0.1', allow), true);
+    assert.equal(isBogon('127.0.0.1', allow), true, 'the localhost answer stays a bogon');
+    assert.equal(isBogon('0.0.0.0', parseCidrs(['0.0.0.0/0'])), true);
     assert.equal(inCidrs('::ffff:127.0.0.9', allow), true);
   });
 

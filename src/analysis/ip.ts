@@ -87,6 +87,8 @@ const BOGON_RANGES = new Set([
   'reserved', 'uniqueLocal', 'ipv4Mapped', 'rfc6145', 'rfc6052', 'benchmarking', 'as112', 'as112v6', 'orchid2', 'deprecated',
 ]);
 
+const ALWAYS_BOGON = new Set(['127.0.0.1', '0.0.0.0', '::1', '::']);
+
 /**
  * A bogon: an address that cannot be a public server (private, loopback, link-local, reserved ...).
  * Addresses inside `allow` (lab mode, e.g. 127.0.0.0/8) count as public.
@@ -94,7 +96,9 @@ const BOGON_RANGES = new Set([
 export function isBogon(ip: string, allow: readonly Cidr[] = []): boolean {
   const a = parseIp(ip);
   if (!a) return false;
-  if (allow.length > 0 && inCidrs(ip, allow)) return false;
+  // The classic "localhost" block answers (127.0.0.1, ::1, 0.0.0.0, ::) stay bogons even inside
+  // allow-nets: no lab puts a site there, and a resolver answering them is blocking.
+  if (allow.length > 0 && inCidrs(ip, allow) && !ALWAYS_BOGON.has(a.toString())) return false;
   // 198.18.0.0/15 ("benchmarking") is a bogon too: the netns lab lives there, so only allow-nets make it public.
   return BOGON_RANGES.has(a.range());
 }
