@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { execFile } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { nftAvailable, sweepStaleTables } from '../lab/index.js';
 import { repoRoot } from '../model/index.js';
 
 const main = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
@@ -39,5 +40,57 @@ describe('wallscope lab eval SCENARIO [--json]', () => {
     const r = await run(['lab', 'eval', f]);
     assert.equal(r.code, 2);
     assert.match(r.err, /bad\.yaml:3:\d+: world\.sites\[0\]\.colour: unknown key/);
+  });
+});
+
+describe('wallscope lab up SCENARIO', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wallscope-lab-up-'));
+  const file = join(dir, 'up.yaml');
+  writeFileSync(file, "name: up\nworld: { sites: [{ domain: a.example }, { domain: dropped.example }] }\ncensors: [{ name: g, layer: national, null_route: [dropped.example] }]\n");
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const tables = () => spawnSync('nft', ['list', 'tables'], { encoding: 'utf8' }).stdout;
+
+  function up(): Promise<{ child: ChildProcess; out: string }> {
+    const child = spawn(process.execPath, [main, 'lab', 'up', file, '--ephemeral-ports'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    return new Promise((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`lab up did not come up: ${out}`)), 20_000);
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('Ctrl-C to stop.')) {
+          clearTimeout(timer);
+          resolve({ child, out });
+        }
+      });
+      child.on('exit', () => reject(new Error(`lab up exited: ${out}`)));
+    });
+  }
+
+  it('prints how to point a probe at it, and leaves nothing behind when stopped', async (t) => {
+    const { child, out } = await up();
+    t.after(() => child.kill('SIGKILL'));
+    assert.match(out, /ISP resolver \(behind the censors\): 127\.\d+\.0\.2:\d+/);
+    assert.match(out, /test helper \(outside them\): +http:\/\/127\.\d+\.0\.4:\d+/);
+    assert.match(out, /--allow-net 127\.\d+\.0\.0\/16/);
+    const ca = /lab CA certificate: +(\S+)/.exec(out)![1]!;
+    assert.ok(existsSync(ca));
+    if (nftAvailable().ok) assert.match(tables(), new RegExp(`wallscope_${child.pid}_`));
+    else assert.match(out, /WARNING: .*null_route/);
+    const exited = new Promise((r) => child.on('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+    assert.doesNotMatch(tables(), new RegExp(`wallscope_${child.pid}_`));
+    assert.equal(existsSync(ca), false);
+  });
+
+  it('a lab killed half-way (SIGKILL) has its nftables table swept by the next start', async (t) => {
+    if (!nftAvailable().ok) return t.skip('no nftables');
+    const { child } = await up();
+    const exited = new Promise((r) => child.on('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+    assert.match(tables(), new RegExp(`wallscope_${child.pid}_`));
+    sweepStaleTables();
+    assert.doesNotMatch(tables(), new RegExp(`wallscope_${child.pid}_`));
   });
 });

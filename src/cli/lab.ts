@@ -65,7 +65,12 @@ export function register(program: Command): void {
         ...(o.log ? { log: (e) => process.stdout.write(`${new Date(e.t).toISOString()} ${e.client} -> ${e.server} ${e.action}${e.censor ? ` by ${e.censor}` : ''}${e.name ? ` (${e.name})` : ''}\n`) } : {}),
       });
       const caFile = o.caOut ?? join(tmpdir(), `wallscope-lab-${process.pid}-ca.pem`);
-      writeFileSync(caFile, running.ca.certPem);
+      try {
+        writeFileSync(caFile, running.ca.certPem);
+      } catch (e) {
+        await running.close();
+        throw usageError(`cannot write the lab CA certificate to ${caFile}: ${(e as Error).message}`, 1);
+      }
       const w = (x: string) => process.stdout.write(x);
       w(`lab "${s.name}" is up on ${running.range}\n`);
       w(`  ISP resolver (behind the censors): ${running.resolver}\n`);
