@@ -35,7 +35,10 @@ export interface WebView {
   httpExperimentFailure: string | null;
   followUps: FollowUpView[];
   readBytesByAddress: Map<string, number>;
+  /** network_events with an address (connect, tls_handshake_start/done, read, write, ...), in order. */
+  events: EventView[];
 }
+export interface EventView { ref: string; op: string; ip: string; port: number; failure: string | null; t: number | null }
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -233,15 +236,21 @@ export function buildView(m: Obj): WebView {
   }
 
   const readBytesByAddress = new Map<string, number>();
-  for (const e of arr(tk.network_events)) {
-    if (!isObj(e) || e.operation !== 'read' || e.failure !== null) continue;
-    const a = str(e.address); const n = num(e.num_bytes);
-    if (!a || !n) continue;
+  const events: EventView[] = [];
+  arr(tk.network_events).forEach((e, i) => {
+    if (!isObj(e)) return;
+    const a = str(e.address); const op = str(e.operation);
+    if (!a || !op) return;
     const { host, port: p } = splitHostPort(a);
-    if (p === null) continue;
-    const k = endpointKey(host, p);
-    readBytesByAddress.set(k, (readBytesByAddress.get(k) ?? 0) + n);
-  }
+    if (p === null || !isIp(host)) return;
+    const ip = canonicalIp(host);
+    events.push({ ref: `network_events[${i}]`, op, ip, port: p, failure: failureOf(e.failure), t: num(e.t) });
+    const n = num(e.num_bytes);
+    if (op === 'read' && e.failure === null && n) {
+      const k = endpointKey(ip, p);
+      readBytesByAddress.set(k, (readBytesByAddress.get(k) ?? 0) + n);
+    }
+  });
 
   return {
     input, domain, scheme, port, domainIsIp: domain !== null && isIp(domain),
@@ -249,6 +258,6 @@ export function buildView(m: Obj): WebView {
     queries, duplicates, tcp, tls, requests, control,
     controlFailure: tk.control_failure === null || tk.control_failure === undefined ? null : String(tk.control_failure).slice(0, 200),
     httpExperimentFailure: failureOf(tk.http_experiment_failure),
-    followUps, readBytesByAddress,
+    followUps, readBytesByAddress, events,
   };
 }

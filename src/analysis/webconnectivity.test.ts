@@ -48,6 +48,14 @@ function failTls(tk: TK, failure: string, extra: Record<string, unknown> = {}): 
   failRequest(tk, failure);
 }
 
+/** The first request redirected to `url`, whose fetch then failed with `failure` (OONI order: last first). */
+function redirectTo(tk: TK, url: string, failure: string): void {
+  const first = tk.requests![0];
+  first.response = { code: 302, headers: { Location: url }, body: '', body_is_truncated: false };
+  tk.requests!.unshift({ failure: failure as never, request: { url, method: 'GET', headers: {}, body: '', body_is_truncated: false }, response: null, t: 0.3 });
+  tk.http_experiment_failure = failure as never;
+}
+
 interface Case {
   name: string;
   url?: string;
@@ -213,6 +221,30 @@ const CASES: Case[] = [
       tk.requests![0].response!.body = PAGE + 'y'.repeat(5000);
       tk.requests![0].response!.headers = { Other: '1' };
     }, want: { status: 'ok' } },
+  // Redirect chains: later steps are often only in network_events (our probe, OONI v0.4)
+  { name: 'redirect target: TLS reset seen only in network_events, 28 ms after the ClientHello: tls.reset, national', edit: (tk) => {
+      redirectTo(tk, 'https://www.example.org/', 'connection_reset');
+      tk.network_events = [
+        { operation: 'tls_handshake_start', address: '93.184.216.35:443', failure: null, t: 0.294 },
+        { operation: 'tls_handshake_done', address: '93.184.216.35:443', failure: 'connection_reset', t: 0.322 },
+      ];
+    }, want: { status: 'blocked', blocking: 'http-failure', mechanism: 'tls.reset', layer: 'national', evidence: ['requests[0]', 'network_events[1]'] } },
+  { name: 'redirect target: the resolver says NXDOMAIN: dns.nxdomain, isp', url: 'http://www.example.com/', edit: (tk) => {
+      redirectTo(tk, 'http://www.example.org/', 'dns_nxdomain_error');
+    }, want: { status: 'blocked', blocking: 'dns', mechanism: 'dns.nxdomain', layer: 'isp' } },
+  { name: 'redirect target: connect timeout: tcp.timeout (http-failure class), national', url: 'http://www.example.com/', edit: (tk) => {
+      redirectTo(tk, 'http://www.example.org/', 'generic_timeout_error');
+      tk.network_events = [{ operation: 'connect', address: '93.184.216.35:80', failure: 'generic_timeout_error', t: 1.5 }];
+    }, want: { status: 'blocked', blocking: 'http-failure', mechanism: 'tcp.timeout', layer: 'national' } },
+  { name: 'HTTPS: the handshake completed, then the request starved until the timeout: throttle', edit: (tk) => {
+      failRequest(tk, 'generic_timeout_error');
+      tk.network_events = [
+        { operation: 'tls_handshake_start', address: `${SITE}:443`, failure: null, t: 0.001 },
+        { operation: 'tls_handshake_done', address: `${SITE}:443`, failure: null, t: 0.12 },
+        { operation: 'tls_handshake_start', address: `${SITE}:443`, failure: null, t: 0.2 },
+        { operation: 'tls_handshake_done', address: `${SITE}:443`, failure: null, t: 0.92 },
+      ];
+    }, want: { status: 'blocked', blocking: 'http-failure', mechanism: 'throttle' } },
   // control
   { name: 'no control: unknown, unless HTTPS loaded', url: 'http://www.example.com/', edit: (tk) => { tk.control = null; tk.control_failure = 'connection_refused'; },
     want: { status: 'unknown', blocking: null, accessible: null, mechanism: null } },

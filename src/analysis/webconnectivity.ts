@@ -282,6 +282,49 @@ function attributeReset(v: WebView, ip: string | null, port: number | null, late
   return { layer: 'unknown', confidence: 0.6, evidence: [], residual, sniOnly, why: '' };
 }
 
+function domainOfUrl(url: string): string | null {
+  try {
+    return new URL(url).hostname.toLowerCase() || null;
+  } catch {
+    return null;
+  }
+}
+
+/** From the last handshake start or write on ip:port to the event that failed with `f`, in ms. */
+function eventLatencyMs(v: WebView, ip: string, port: number | null, f: string): number | null {
+  const evs = v.events.filter((e) => e.ip === ip && (port === null || e.port === port));
+  const failIdx = evs.map((e) => e.failure === f).lastIndexOf(true);
+  if (failIdx < 0) return null;
+  const fail = evs[failIdx];
+  for (let i = failIdx - 1; i >= 0; i--) {
+    const e = evs[i];
+    if (e.op === 'tls_handshake_start' || e.op === 'write') {
+      return fail.t !== null && e.t !== null && fail.t >= e.t ? (fail.t - e.t) * 1000 : null;
+    }
+  }
+  return null;
+}
+
+function handshakeCompleted(v: WebView, ip: string, port: number | null): boolean {
+  return v.tls.some((h) => h.ip === ip && (port === null || h.port === port) && h.failure === null)
+    || v.events.some((e) => e.op === 'tls_handshake_done' && e.ip === ip && (port === null || e.port === port) && e.failure === null);
+}
+
+/** "the handshake took 724 ms, 127 ms with another name": the real name's handshake vs the decoys'. */
+function handshakeSlowdown(v: WebView, ip: string, port: number | null): string | null {
+  const evs = v.events.filter((e) => e.ip === ip && (port === null || e.port === port));
+  const durations: number[] = [];
+  const starts: number[] = [];
+  for (const e of evs) {
+    if (e.op === 'tls_handshake_start' && e.t !== null) starts.push(e.t);
+    if (e.op === 'tls_handshake_done' && e.failure === null && e.t !== null && starts.length) durations.push((e.t - starts.shift()!) * 1000);
+  }
+  if (durations.length < 2) return null;
+  const real = durations[durations.length - 1];
+  const fastest = Math.min(...durations.slice(0, -1));
+  return real > 3 * fastest && real > 50 ? `the handshake took ${Math.round(real)} ms, ${Math.round(fastest)} ms with another name` : null;
+}
+
 function lastRedirect(r: RequestView | undefined): boolean {
   return r !== undefined && r.failure === null && r.code >= 300 && r.code < 400;
 }
@@ -343,13 +386,19 @@ export function analyzeView(v: WebView, c: Ctx): Verdict {
     let ip: string | null = null;
     let port: number | null = null;
     let latency: number | null = null;
+    let requestRef: string | null = null;
     if (req0 && req0.failure) {
       ref = req0.ref; latency = req0.resetLatencyMs;
       const tlsSame = schemeOf(req0.url) === 'https' ? [...v.tls].reverse().find((h) => h.failure === req0.failure) : undefined;
-      if (tlsSame) { stage = 'tls'; ref = tlsSame.ref; ip = tlsSame.ip; port = tlsSame.port; latency = tlsSame.resetLatencyMs ?? latency; }
-      else {
+      // Steps after a redirect are often only in network_events: find the one that failed the same way.
+      const ev = [...v.events].reverse().find((e) => e.failure === req0.failure && e.op !== 'http_transaction_done');
+      if (tlsSame) { stage = 'tls'; ref = tlsSame.ref; ip = tlsSame.ip; port = tlsSame.port; latency = tlsSame.resetLatencyMs ?? latency; requestRef = req0.ref; }
+      else if (ev && (ev.op === 'connect' || ev.op.startsWith('tls_handshake'))) {
+        stage = ev.op === 'connect' ? 'tcp' : 'tls'; ip = ev.ip; port = ev.port; requestRef = req0.ref; ref = ev.ref;
+      } else {
         const t = [...v.tcp].reverse().find((x) => x.failure === null && (v.port === null || x.port === v.port));
-        if (t) { ip = t.ip; port = t.port; }
+        if (ev) { ip = ev.ip; port = ev.port; }
+        else if (t) { ip = t.ip; port = t.port; }
       }
     } else {
       const h = [...v.tls].reverse().find((x) => x.failure !== null && (f === null || x.failure === f));
@@ -357,18 +406,28 @@ export function analyzeView(v: WebView, c: Ctx): Verdict {
       if (h) { stage = 'tls'; ref = h.ref; ip = h.ip; port = h.port; latency = h.resetLatencyMs; f = f ?? h.failure; }
       else if (t) { stage = 'tcp'; ref = t.ref; ip = t.ip; port = t.port; f = f ?? t.failure; }
     }
+    // Secondary layer evidence when the probe recorded none: the time from the last step that sent
+    // something on this endpoint (handshake start, write) to the failure (attribution rule 2).
+    if (latency === null && ip !== null && f !== null && isReset(f)) latency = eventLatencyMs(v, ip, port, f);
     if (f === null) {
       return unknown(req0 ? [req0.ref] : [], req0 ? 'The page redirected and the chain ended without a recorded outcome: no verdict.' : 'No HTTP request was made and no failure was recorded: no verdict.');
     }
-    const evidence = [...(ref ? [ref] : []), 'control.http_request'];
+    const evidence = [...(requestRef ? [requestRef] : []), ...(ref ? [ref] : []), 'control.http_request'];
     if (ctrl.http === null || ctrl.http.failure !== null || ctrl.http.statusCode <= 0) {
       return down(0.7, evidence, `Fetching the page failed (${describeFailure(f)}), and the control could not fetch it either${ctrl.http?.failure ? ` (${ctrl.http.failure})` : ''}: the site is down or broken, not blocked.`);
+    }
+    if (DNS_BLOCK_FAILURES.has(f) || f === 'dns_nxdomain_error') {
+      const host = req0 ? domainOfUrl(req0.url) ?? v.domain : v.domain;
+      return blocked('dns', NAME_GONE(f) ? 'dns.nxdomain' : 'dns.servfail', 'isp', 0.6, evidence,
+        `The page redirects to ${host}, and resolving ${host} failed: ${describeFailure(f)}, while the control fetched the page (status ${ctrl.http.statusCode}). The ISP's resolver blocks the redirect's target.`);
     }
     const what = stage === 'tls' ? `The TLS handshake with ${v.domain}${ip ? ` at ${endpointKey(ip, port ?? 443)}` : ''}` : stage === 'tcp' ? `Connecting to ${ip ? endpointKey(ip, port ?? 0) : v.domain}` : `The HTTP request to ${req0?.url || v.input}`;
     const ctrlSaw = `while the control fetched the page (status ${ctrl.http.statusCode})`;
     if (stage === 'tcp') {
-      const mech: Mechanism = f === 'connection_refused' || f === 'connection_reset' ? 'tcp.refused' : 'tcp.timeout';
-      return blocked('http-failure', mech, 'unknown', 0.6, evidence, `${what} failed: ${describeFailure(f)}, ${ctrlSaw}. The page it redirects to is blocked.`);
+      const refused = f === 'connection_refused' || f === 'connection_reset';
+      return refused
+        ? blocked('http-failure', 'tcp.refused', 'unknown', 0.6, evidence, `${what} failed: ${describeFailure(f)}, ${ctrlSaw}. The page it redirects to is blocked.`)
+        : blocked('http-failure', 'tcp.timeout', 'national', 0.55, evidence, `${what} failed: ${describeFailure(f)}, ${ctrlSaw}. The page it redirects to is null-routed (IP blocking), most often by the national firewall.`);
     }
     if (isReset(f)) {
       const a = attributeReset(v, ip, port, latency);
@@ -382,6 +441,13 @@ export function analyzeView(v: WebView, c: Ctx): Verdict {
       const started = stage === 'http' ? (req0 !== undefined && (req0.hasResponse || req0.bodyLength > 0)) || (schemeOf(req0?.url ?? '') === 'http' && readBytes > 0) : readBytes > 0;
       if (started) {
         return blocked('http-failure', 'throttle', 'national', 0.6, evidence, `${what} started receiving data, then stalled until it timed out, ${ctrlSaw}: the connection is throttled.`);
+      }
+      // HTTPS: the handshake with the real name completed, then the request starved. A censor that
+      // drops traffic stops the handshake itself; one that slows it lets it finish and starves the rest.
+      if (stage === 'http' && req0 !== undefined && schemeOf(req0.url) === 'https' && ip !== null && handshakeCompleted(v, ip, port)) {
+        const slow = handshakeSlowdown(v, ip, port);
+        return blocked('http-failure', 'throttle', 'national', 0.5, evidence,
+          `${what} completed its TLS handshake${slow ? ` (${slow})` : ''}, then received nothing until it timed out, ${ctrlSaw}: the connection is throttled.`);
       }
       const a = attributeReset(v, ip, port, null);
       return blocked('http-failure', stage === 'tls' ? 'tls.timeout' : 'http.timeout', a.layer === 'regional' ? 'unknown' : a.layer, 0.6, [...evidence, ...a.evidence], `${what} ${describeFailure(f)}, ${ctrlSaw}: the traffic is being dropped.`);
