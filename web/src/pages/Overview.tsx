@@ -32,9 +32,9 @@ function Totals() {
 /** Latest blocked measurements: anomalies and confirmed blocks, newest first. */
 function LatestBlocked() {
   const res = useFetch<MeasurementList>('latest-blocked', async (s) => {
-    // The list endpoint filters on OONI's `blocking`; ask for blocked ones, and keep only those.
-    const r = await getJSON<MeasurementList>('measurements', { blocking: 'true', limit: '100' }, s);
-    return { ...r, results: r.results.filter((m) => m.anomaly || m.confirmed).slice(0, 15) };
+    // blocking=true: every blocked verdict, i.e. the anomalies and the confirmed blocks.
+    const r = await getJSON<MeasurementList>('measurements', { blocking: 'true', limit: '15' }, s);
+    return { ...r, results: r.results.filter((m) => m.anomaly || m.confirmed) };
   });
   if (res.state === 'loading') return <p aria-busy="true">Loading…</p>;
   if (res.state === 'error') return <p role="alert" class="error">{res.error}</p>;
