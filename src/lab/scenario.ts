@@ -303,8 +303,9 @@ function readExpect(r: Reader, node: Node, path: string): TargetExpectation | un
   }
   if (m.has('mechanism')) {
     const n = m.get('mechanism');
-    if (isScalar(n) && isMechanism(n.value)) e.mechanism = n.value;
-    else r.fail(n, `${path}.mechanism`, `expected one of ${MECHANISMS.join(', ')}`);
+    if (isScalar(n) && n.value === null) e.mechanism = null;
+    else if (isScalar(n) && isMechanism(n.value)) e.mechanism = n.value;
+    else r.fail(n, `${path}.mechanism`, `expected one of ${MECHANISMS.join(', ')} or null`);
   }
   if (m.has('layer')) {
     const n = m.get('layer');

@@ -8,11 +8,12 @@ import { RuleSet } from './rules.js';
 export interface Truth {
   blocking: BlockingClass | false | null;
   accessible: boolean | null;
-  mechanism: Mechanism;
+  mechanism: Mechanism | null; // null: no verdict is possible (no control over plain HTTP)
   layer: Layer | null;
 }
 
 const OK: Truth = { blocking: false, accessible: true, mechanism: 'none', layer: null };
+const UNKNOWN: Truth = { blocking: null, accessible: null, mechanism: null, layer: null };
 const DOWN: Truth = { blocking: false, accessible: false, mechanism: 'none', layer: null };
 const blocked = (blocking: BlockingClass, mechanism: Mechanism, layer: Layer): Truth => ({ blocking, accessible: false, mechanism, layer });
 
@@ -109,6 +110,9 @@ export class TruthModel {
       // failure becomes 'http-failure' (webconnectivityqa redirectWith...AndThenTimeout).
       return after.blocking === 'tcp_ip' ? { ...after, blocking: 'http-failure' } : after;
     }
+    // Without a test helper there is nothing to compare a plain-HTTP page with (the reference
+    // says blocking null); over HTTPS a valid certificate is enough to call it reachable.
+    if (!https && !this.scenario.world.helper) return UNKNOWN;
     return OK;
   }
 }

@@ -92,7 +92,7 @@ export interface CensorSpec {
 export interface TargetExpectation {
   blocking?: 'dns' | 'tcp_ip' | 'http-failure' | 'http-diff' | false | null;
   accessible?: boolean | null;
-  mechanism?: Mechanism;
+  mechanism?: Mechanism | null; // null: no verdict (e.g. the control failed)
   layer?: Layer | null;
 }
 
