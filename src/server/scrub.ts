@@ -25,8 +25,19 @@ export function addressForms(ip: string): string[] {
   return [...new Set([v6.toString(), v6.toNormalizedString()])];
 }
 
-/** A function replacing whole occurrences of the forms (1.2.3.4 does not hit 11.2.3.45). */
+const cache = new Map<string, ((s: string) => string) | null>();
+
+/** A function replacing whole occurrences of the forms (1.2.3.4 does not hit 11.2.3.45). Cached per address. */
 export function scrubberFor(ip: string): ((s: string) => string) | null {
+  const hit = cache.get(ip);
+  if (hit !== undefined) return hit;
+  const made = makeScrubber(ip);
+  if (cache.size >= 1024) cache.clear(); // bounded: a busy collector sees many clients
+  cache.set(ip, made);
+  return made;
+}
+
+function makeScrubber(ip: string): ((s: string) => string) | null {
   const forms = addressForms(ip);
   if (!forms.length) return null;
   const parts = forms.map((f) => (f.includes(':') ? `(?<![0-9a-f:])${escapeRe(f)}(?![0-9a-f:])` : `(?<![0-9.])${escapeRe(f)}(?![0-9]|\\.[0-9])`));

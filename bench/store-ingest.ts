@@ -1,0 +1,138 @@
+// Ingest rate into the store through the HTTP API (`wallscope serve` in a child process, 64
+// concurrent connections, autocannon) beside the raw insert rate of the same rows with the
+// database client alone, in the same run. SQLite always; ClickHouse when WALLSCOPE_CLICKHOUSE_URL
+// is set. Usage: node dist/bench/store-ingest.js [N=4000]
+import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient } from '@clickhouse/client';
+import { analyzeMeasurement } from '../src/analysis/index.js';
+import { serveChild } from '../src/server/serve-child.js';
+import { ClickHouseStore, SqliteStore, SQLITE_MIGRATIONS, syntheticMeasurements } from '../src/store/index.js';
+import { flatten, measurementUid } from '../src/store/row.js';
+import { compressBody } from '../src/store/sqlite.js';
+import type { Measurement } from '../src/model/index.js';
+
+const N = Number(process.argv[2] ?? 4000);
+const CONNECTIONS = 64;
+const autocannon = createRequire(import.meta.url)('autocannon') as (o: Record<string, unknown>) => Promise<{ '2xx': number; non2xx: number; errors: number; latency: { p50: number; p99: number } }>;
+
+function measurements(tag: string): Measurement[] {
+  return [...syntheticMeasurements(N, { seed: 5, days: 30 })].map(({ m }, i) => ({ ...m, input: `https://${tag}-${i}.example/` }));
+}
+
+async function httpIngest(url: string, ms: Measurement[]): Promise<{ perSecond: number; ok: number; bad: number; p50: number; p99: number }> {
+  const bodies = ms.map((m) => JSON.stringify({ format: 'json', content: m }));
+  let i = 0;
+  const t0 = performance.now();
+  const r = await autocannon({
+    url,
+    connections: CONNECTIONS,
+    amount: bodies.length,
+    timeout: 60,
+    requests: [{ method: 'POST', path: '/api/v1/submit_measurement', headers: { 'content-type': 'application/json' }, setupRequest: (req: object) => ({ ...req, body: bodies[i++ % bodies.length] }) }],
+  });
+  const s = (performance.now() - t0) / 1000;
+  return { perSecond: r['2xx'] / s, ok: r['2xx'], bad: r.non2xx + r.errors, p50: r.latency.p50, p99: r.latency.p99 };
+}
+
+function rate(n: number, t0: number): number {
+  return n / ((performance.now() - t0) / 1000);
+}
+
+async function sqlite(dir: string): Promise<void> {
+  const ms = measurements('sq');
+  // Raw: the same flat rows and compressed bodies, prepared in advance, one transaction per row as
+  // the collector commits one per acknowledged measurement; and all in one transaction.
+  const rows = ms.map((m) => ({ row: flatten(m, analyzeMeasurement(m), measurementUid(m)), body: compressBody(JSON.stringify(m)) }));
+  const raw = (name: string, batched: boolean) => {
+    const db = new Database(join(dir, name));
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.exec(SQLITE_MIGRATIONS[0].sql);
+    const cols = Object.keys(rows[0].row);
+    const ins = db.prepare(`INSERT OR IGNORE INTO measurements (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`);
+    const insRaw = db.prepare('INSERT INTO raw_measurements (uid, body) VALUES (?, ?)');
+    const one = db.transaction((r: (typeof rows)[number]) => {
+      if (ins.run(r.row).changes) insRaw.run(r.row.uid, r.body);
+    });
+    const t0 = performance.now();
+    if (batched) db.transaction(() => rows.forEach((r) => one(r)))();
+    else for (const r of rows) one(r);
+    const v = rate(rows.length, t0);
+    db.close();
+    return v;
+  };
+  const rawRow = raw('raw1.sqlite', false);
+  const rawBatch = raw('raw2.sqlite', true);
+  // The store's put() in-process (flatten + compress + insert), no HTTP.
+  const store = new SqliteStore(join(dir, 'put.sqlite'));
+  const ms2 = measurements('put');
+  const t0 = performance.now();
+  for (const m of ms2) await store.put(m, analyzeMeasurement(m));
+  const putRate = rate(ms2.length, t0);
+  await store.close();
+  const srv = await serveChild(['--db', join(dir, 'http.sqlite')]);
+  const http = await httpIngest(srv.url, measurements('http'));
+  await srv.stop('SIGTERM');
+  const check = new SqliteStore(join(dir, 'http.sqlite'));
+  const stored = await check.count();
+  await check.close();
+  console.log(`SQLite, ${N} measurements (web_connectivity-shaped, ~${Math.round(JSON.stringify(ms[0]).length)} bytes each)`);
+  console.log(`  raw better-sqlite3, one transaction per row : ${rawRow.toFixed(0)} rows/s`);
+  console.log(`  raw better-sqlite3, one transaction in all  : ${rawBatch.toFixed(0)} rows/s`);
+  console.log(`  SqliteStore.put() in-process (+analysis)    : ${putRate.toFixed(0)} /s`);
+  console.log(`  HTTP submit_measurement, ${CONNECTIONS} connections  : ${http.perSecond.toFixed(0)} /s (ok ${http.ok}, bad ${http.bad}, stored ${stored}; p50 ${http.p50} ms, p99 ${http.p99} ms)`);
+  console.log(`  ratio HTTP / raw per-row                    : ${(http.perSecond / rawRow).toFixed(3)}`);
+}
+
+async function clickhouse(url: string): Promise<void> {
+  const db = `wallscope_bench_${process.pid}`;
+  const ms = measurements('ch');
+  const rows = ms.map((m) => flatten(m, analyzeMeasurement(m), measurementUid(m)));
+  // Raw: the same rows, JSONEachRow inserts with the client alone, one insert per row (as a
+  // naive collector would) and batches of 1000.
+  const base = await ClickHouseStore.open({ url, database: db });
+  const client = createClient({ url, database: db, max_open_connections: CONNECTIONS });
+  const rawInsert = async (batch: number, limit: number) => {
+    await base.client.command({ query: 'TRUNCATE TABLE measurements' });
+    const sel = rows.slice(0, limit);
+    const t0 = performance.now();
+    const jobs: Promise<unknown>[] = [];
+    for (let i = 0; i < sel.length; i += batch) {
+      jobs.push(client.insert({ table: 'measurements', values: sel.slice(i, i + batch).map((r) => ({ ...r, deleted: 0, version: 1 })), format: 'JSONEachRow' }));
+      if (jobs.length >= CONNECTIONS) await Promise.all(jobs.splice(0));
+    }
+    await Promise.all(jobs);
+    return rate(sel.length, t0);
+  };
+  const rawRow = await rawInsert(1, Math.min(N, 1000));
+  const rawBatch = await rawInsert(1000, N);
+  await base.client.command({ query: 'TRUNCATE TABLE measurements' });
+  await client.close();
+  await base.close();
+  const srv = await serveChild(['--clickhouse', `${url}/${db}`]);
+  const http = await httpIngest(srv.url, measurements('chhttp'));
+  await srv.stop('SIGTERM');
+  const check = await ClickHouseStore.open({ url, database: db });
+  const stored = await check.count();
+  await check.dropDatabase();
+  await check.close();
+  console.log(`ClickHouse ${url}, ${N} measurements`);
+  console.log(`  raw client.insert, one row per insert (${CONNECTIONS} parallel, 1000 rows): ${rawRow.toFixed(0)} rows/s`);
+  console.log(`  raw client.insert, 1000 rows per insert : ${rawBatch.toFixed(0)} rows/s`);
+  console.log(`  HTTP submit_measurement, ${CONNECTIONS} connections  : ${http.perSecond.toFixed(0)} /s (ok ${http.ok}, bad ${http.bad}, stored ${stored}; p50 ${http.p50} ms, p99 ${http.p99} ms)`);
+  console.log(`  ratio HTTP / raw one-row inserts        : ${(http.perSecond / rawRow).toFixed(3)}`);
+  console.log(`  ratio HTTP / raw 1000-row inserts       : ${(http.perSecond / rawBatch).toFixed(3)}`);
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'wallscope-bench-ingest-'));
+try {
+  await sqlite(dir);
+  if (process.env.WALLSCOPE_CLICKHOUSE_URL) await clickhouse(process.env.WALLSCOPE_CLICKHOUSE_URL);
+  else console.log('ClickHouse: skipped (WALLSCOPE_CLICKHOUSE_URL is unset)');
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
