@@ -332,6 +332,13 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     const page = await openPage(env, '#/country/CN');
     const bar = page.locator(`.bar-slot[data-bar="${INJECTION_DAY}"]`);
     await bar.waitFor();
+    // Since when, and how much: computed from the seed, shown above the chart.
+    const cn = env.seeded.filter((s) => s.m.probe_cc === 'CN');
+    const cnBlocked = cn.filter((s) => s.verdict.status === 'blocked');
+    const days = cnBlocked.map((s) => s.m.measurement_start_time.slice(0, 10)).sort();
+    const since = await page.locator('[data-testid=since]').innerText();
+    assert.ok(since.includes(`from ${days[0]} to ${days[days.length - 1]}`), since);
+    assert.ok(since.includes(`${cnBlocked.length} of ${cn.length}`), since);
     await shot(page, 'country-CN');
     await bar.click();
     await page.waitForFunction((d) => location.hash.includes(`bucket=${d}`), INJECTION_DAY);

@@ -1,7 +1,7 @@
 // Per-bucket stacked counts over time for a filter, and the measurements behind a clicked bar.
 // The selected bucket lives in the hash (`bucket=2026-11-20`), so the drill-down is a permalink.
-import { getJSON, type Aggregation, type Filters } from '../api.js';
-import { bucketEnd, dayOf, dayToUnix, grainSeconds } from '../format.js';
+import { getJSON, sumCounts, type Aggregation, type Filters } from '../api.js';
+import { bucketEnd, dayOf, dayToUnix, fmtInt, grainSeconds, pct } from '../format.js';
 import { href, navigate, paramsObject } from '../router.js';
 import { useFetch } from '../useFetch.js';
 import { MeasurementList } from './MeasurementList.js';
@@ -50,8 +50,23 @@ export function TimeSeries({ path, params, filters, title }: { path: string[]; p
     if (b) navigate(href(path, { ...paramsObject(params), bucket: b.label, bucket_grain: grain }));
   };
   const bucketGrain = params.get('bucket_grain') || grain;
+  // "Since when": the first and last buckets with blocked measurements, and the blocked share.
+  const blockedBars = bars.filter((b) => b.counts.anomaly_count + b.counts.confirmed_count > 0);
+  const all = sumCounts(bars.map((b) => b.counts));
+  const blocked = all.anomaly_count + all.confirmed_count;
   return (
     <>
+      <p class="since" data-testid="since">
+        {blockedBars.length === 0 ? (
+          <>No blocked measurements in this view ({fmtInt(all.measurement_count)} measurements).</>
+        ) : (
+          <>
+            Blocked measurements from <strong>{blockedBars[0]!.label}</strong> to <strong>{blockedBars[blockedBars.length - 1]!.label}</strong>:{' '}
+            {fmtInt(blocked)} of {fmtInt(all.measurement_count)} ({pct(blocked, all.measurement_count)}), {fmtInt(all.confirmed_count)} confirmed by a
+            fingerprint.
+          </>
+        )}
+      </p>
       <StackedBars title={`${title} per ${grain}`} bars={bars} time step={grainSeconds(grain)} selected={selected >= 0 ? selected : null} onSelect={select} />
       <p class="chart-help">Select a bar (click, or Tab to it and press Enter) to list the measurements behind it.</p>
       {bucket && dayOf(bucket) ? (
