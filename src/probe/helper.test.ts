@@ -1,0 +1,90 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { createCA, issueCert } from './ca.js';
+import { startDnsServer, startSite, type DnsServer, type Site } from './testing.js';
+import { startTestHelper, parseControlRequest, type TestHelper } from './helper.js';
+import type { ControlResponse } from '../model/index.js';
+
+function post(url: string, body: string | Buffer, method = 'POST'): Promise<{ status: number; json: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers: { 'content-type': 'application/json' }, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString() || 'null') }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('startTestHelper(opts)', () => {
+  let dns: DnsServer;
+  let site: Site;
+  let tlsSite: Site;
+  let helper: TestHelper;
+  before(async () => {
+    const ca = await createCA();
+    const leaf = await issueCert(ca, ['site.test']);
+    site = await startSite({ host: '127.0.0.2', title: 'Control page title' });
+    tlsSite = await startSite({ host: '127.0.0.2', tls: { cert: leaf.chainPem, key: leaf.keyPem } });
+    dns = await startDnsServer({ 'site.test': { kind: 'answer', addrs: ['127.0.0.2'] } });
+    helper = await startTestHelper({ host: '127.0.0.1', port: 0, resolver: dns.address, ca: [ca.certPem], allowNet: ['127.0.0.0/8'], timeoutMs: 1000 });
+  });
+  after(async () => {
+    await helper.close();
+    await Promise.all([dns.close(), site.close(), tlsSite.close()]);
+  });
+
+  it('answers a control request in OONI\'s shape', async () => {
+    const r = await post(helper.url, JSON.stringify({ http_request: `http://site.test:${site.port}/`, http_request_headers: {}, tcp_connect: [`127.0.0.2:${site.port}`, '127.0.0.2:1'] }));
+    assert.equal(r.status, 200);
+    const c = r.json as ControlResponse;
+    assert.deepEqual(c.dns, { failure: null, addrs: ['127.0.0.2'] });
+    assert.deepEqual(c.tcp_connect[`127.0.0.2:${site.port}`], { status: true, failure: null });
+    assert.deepEqual(c.tcp_connect['127.0.0.2:1'], { status: false, failure: 'connection_refused' });
+    assert.equal(c.http_request.status_code, 200);
+    assert.equal(c.http_request.title, 'Control page title');
+    assert.ok(c.http_request.body_length > 0);
+    assert.equal(c.http_request.failure, null);
+    assert.equal(c.ip_info!['127.0.0.2']!.flags, 3);
+  });
+
+  it('handshakes with the target name for https endpoints', async () => {
+    const r = await post(helper.url, JSON.stringify({ http_request: `https://site.test:${tlsSite.port}/`, tcp_connect: [`127.0.0.2:${tlsSite.port}`] }));
+    const c = r.json as ControlResponse;
+    assert.deepEqual(c.tls_handshake![`127.0.0.2:${tlsSite.port}`], { server_name: 'site.test', status: true, failure: null });
+    assert.equal(c.http_request.status_code, 200);
+  });
+
+  it('uses oohelperd\'s failure strings for a name that does not exist', async () => {
+    const r = await post(helper.url, JSON.stringify({ http_request: 'http://gone.test/', tcp_connect: [] }));
+    const c = r.json as ControlResponse;
+    assert.deepEqual(c.dns, { failure: 'dns_name_error', addrs: [] });
+    assert.equal(c.http_request.failure, 'dns_lookup_error');
+    assert.equal(c.http_request.status_code, -1);
+    assert.equal(c.http_request.body_length, -1);
+  });
+
+  it('rejects bad requests with a clear 4xx', async () => {
+    assert.equal((await post(helper.url, '{not json')).status, 400);
+    assert.match(String((await post(helper.url, '{"http_request": 5}')).json && ((await post(helper.url, '{"http_request": 5}')).json as { error: string }).error), /http_request/);
+    assert.equal((await post(helper.url, JSON.stringify({ http_request: 'ftp://x/' }))).status, 400);
+    assert.equal((await post(helper.url, JSON.stringify({ http_request: 'http://x/', tcp_connect: ['nope'] }))).status, 400);
+    assert.equal((await post(helper.url, Buffer.alloc(100_000, 0x20))).status, 413);
+    assert.equal((await post(helper.url, '', 'GET')).status, 405);
+  });
+
+  it('never dials outside --allow-net', async () => {
+    const r = await post(helper.url, JSON.stringify({ http_request: 'http://192.0.2.1/', tcp_connect: ['192.0.2.1:80'] }));
+    const c = r.json as ControlResponse;
+    assert.match(String(c.tcp_connect['192.0.2.1:80']!.failure), /outside --allow-net/);
+    assert.equal(c.http_request.failure, 'unknown_error');
+  });
+});
+
+describe('parseControlRequest(body)', () => {
+  it('bounds the number of endpoints', () => {
+    assert.throws(() => parseControlRequest({ http_request: 'http://a/', tcp_connect: Array.from({ length: 17 }, (_, i) => `127.0.0.1:${i + 1}`) }), /more than 16/);
+  });
+});

@@ -1,0 +1,52 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { NetPolicy, splitHostPort, parseCidr } from './policy.js';
+import { scrubberFor, scrubValue } from './scrub.js';
+import { lookupAsn, lookupCountry, probeLocation } from './geo.js';
+
+describe('NetPolicy(allowNet)', () => {
+  it('counts lab ranges as public and refuses to dial outside them', () => {
+    const p = new NetPolicy(['127.0.0.0/8', '198.18.0.0/15']);
+    assert.equal(p.isBogon('127.1.2.3'), false);
+    assert.equal(p.isBogon('10.0.0.1'), true);
+    assert.equal(p.checkDial('198.19.0.1'), null);
+    assert.match(String(p.checkDial('8.8.8.8')), /outside --allow-net/);
+    assert.equal(new NetPolicy(undefined).isBogon('127.0.0.1'), true);
+    assert.equal(new NetPolicy(undefined).checkDial('8.8.8.8'), null);
+  });
+  it('rejects malformed CIDRs clearly', () => {
+    assert.throws(() => parseCidr('300.1.1.1/8'), /not a CIDR/);
+  });
+});
+
+describe('splitHostPort(s, defaultPort)', () => {
+  it('parses v4, v6 and default ports', () => {
+    assert.deepEqual(splitHostPort('127.0.0.1:53'), { host: '127.0.0.1', port: 53 });
+    assert.deepEqual(splitHostPort('[::1]:5353'), { host: '::1', port: 5353 });
+    assert.deepEqual(splitHostPort('127.0.0.1', 53), { host: '127.0.0.1', port: 53 });
+    assert.throws(() => splitHostPort('127.0.0.1:99999'), /port/);
+  });
+});
+
+describe('scrubberFor(ips) / scrubValue(value, scrub)', () => {
+  it('replaces whole addresses in every string, keys included, and nothing else', () => {
+    const s = scrubberFor(['1.2.3.4', '2001:db8::1']);
+    const out = scrubValue({ a: 'from 1.2.3.4:80 and 11.2.3.45 and 1.2.3.40', b: ['2001:db8::1'], '1.2.3.4': 1 }, s);
+    assert.deepEqual(out, { a: 'from [scrubbed]:80 and 11.2.3.45 and 1.2.3.40', b: ['[scrubbed]'], '[scrubbed]': 1 });
+    assert.equal(scrubberFor([]), null);
+  });
+});
+
+describe('lookupAsn(ip) / lookupCountry(ip) / probeLocation(ip)', () => {
+  it('finds public addresses in the offline database', () => {
+    assert.equal(lookupAsn('1.1.1.1')?.asn, 13335);
+    assert.equal(lookupCountry('1.0.1.1'), 'CN');
+    assert.equal(lookupAsn('2001:4860:4860::8888')?.asn, 15169);
+  });
+  it('says ZZ/AS0 for unknown or private addresses', () => {
+    assert.equal(lookupAsn('127.0.0.1'), null);
+    assert.deepEqual(probeLocation(null), { probe_cc: 'ZZ', probe_asn: 'AS0', probe_network_name: '' });
+    assert.equal(probeLocation('10.1.2.3').probe_cc, 'ZZ');
+    assert.equal(probeLocation('1.1.1.1').probe_asn, 'AS13335');
+  });
+});

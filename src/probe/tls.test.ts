@@ -1,0 +1,122 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import tls from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { createCA, issueCert, type CA } from './ca.js';
+import { startRawServer, type Site } from './testing.js';
+import { tcpConnect } from './tcp.js';
+import { tlsHandshake } from './tls.js';
+import { NetPolicy } from './policy.js';
+import { Trace } from './trace.js';
+
+const policy = new NetPolicy(['127.0.0.0/8']);
+
+async function tlsServer(cert: string, key: string): Promise<{ port: number; nextSni(): Promise<string | false | null>; close(): Promise<void> }> {
+  const server = tls.createServer({ cert, key }, (s) => s.end());
+  // The server's side may finish after the client's: wait for it.
+  const nextSni = (): Promise<string | false | null> => new Promise((r) => server.once('secureConnection', (s: tls.TLSSocket) => r(s.servername)));
+  server.on('tlsClientError', () => {});
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as AddressInfo).port, nextSni, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+async function handshake(port: number, serverName: string | null, ca: CA | null, verify = true, timeoutMs = 2000) {
+  const trace = new Trace();
+  const c = await tcpConnect('127.0.0.1', port, policy, { trace, timeoutMs: 1000 });
+  assert.ok(c.socket, 'tcp connect');
+  const r = await tlsHandshake(c.socket!, { trace, timeoutMs, serverName, verify, address: `127.0.0.1:${port}`, ...(ca ? { ca: [ca.certPem] } : {}) });
+  // end(), not destroy(): let the client's Finished reach the server (TLS 1.3).
+  r.socket?.end();
+  return r;
+}
+
+describe('tlsHandshake(socket, opts)', () => {
+  let ca: CA;
+  let good: Awaited<ReturnType<typeof tlsServer>>;
+  let expired: Awaited<ReturnType<typeof tlsServer>>;
+  const raws: Site[] = [];
+  before(async () => {
+    ca = await createCA();
+    const leaf = await issueCert(ca, ['good.test']);
+    good = await tlsServer(leaf.chainPem, leaf.keyPem);
+    const old = await issueCert(ca, ['old.test'], { notBefore: new Date(Date.now() - 10 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) });
+    expired = await tlsServer(old.chainPem, old.keyPem);
+  });
+  after(async () => {
+    await good.close();
+    await expired.close();
+    await Promise.all(raws.map((s) => s.close()));
+  });
+
+  it('verifies against the extra CA and records version, cipher, ALPN and the chain', async () => {
+    const sni = good.nextSni();
+    const r = await handshake(good.port, 'good.test', ca);
+    assert.equal(r.entry.failure, null);
+    assert.match(r.entry.tls_version, /^TLSv1\.[23]$/);
+    assert.ok(r.entry.cipher_suite.startsWith('TLS_'));
+    assert.equal(r.entry.peer_certificates!.length, 2);
+    assert.equal(r.entry.no_tls_verify, false);
+    assert.equal(await sni, 'good.test');
+  });
+
+  it('fails with ssl_unknown_authority without the CA, keeping the chain as evidence', async () => {
+    const r = await handshake(good.port, 'good.test', null);
+    assert.equal(r.entry.failure, 'ssl_unknown_authority');
+    assert.ok(r.entry.peer_certificates && r.entry.peer_certificates.length >= 1);
+    assert.equal(r.socket, null);
+  });
+
+  it('fails with ssl_invalid_hostname for a certificate of another name', async () => {
+    const r = await handshake(good.port, 'other.test', ca);
+    assert.equal(r.entry.failure, 'ssl_invalid_hostname');
+  });
+
+  it('fails with ssl_invalid_certificate for an expired certificate', async () => {
+    const r = await handshake(expired.port, 'old.test', ca);
+    assert.equal(r.entry.failure, 'ssl_invalid_certificate');
+  });
+
+  it('sends no SNI at all when the server name is null', async () => {
+    const sni = good.nextSni();
+    const r = await handshake(good.port, null, ca, false);
+    assert.equal(r.entry.failure, null);
+    assert.equal(r.entry.server_name, '');
+    assert.equal(await sni, false);
+  });
+
+  it('times out within its budget against a server that never speaks TLS', async () => {
+    const silent = await startRawServer(() => {});
+    raws.push(silent);
+    const t0 = Date.now();
+    const r = await handshake(silent.port, 'good.test', ca, true, 300);
+    assert.equal(r.entry.failure, 'generic_timeout_error');
+    assert.ok(Date.now() - t0 < 2000);
+  });
+
+  it('records a reset of the ClientHello with its latency', async () => {
+    const rst = await startRawServer((s) => s.once('data', () => s.resetAndDestroy()));
+    raws.push(rst);
+    const r = await handshake(rst.port, 'blocked.test', ca);
+    assert.equal(r.entry.failure, 'connection_reset');
+    assert.equal(typeof r.entry.x_reset_latency_ms, 'number');
+  });
+
+  it('reports a server that speaks plain text as ssl_failed_handshake', async () => {
+    const plain = await startRawServer((s) => s.once('data', () => s.end('HTTP/1.1 400 Bad Request\r\n\r\n')));
+    raws.push(plain);
+    const r = await handshake(plain.port, 'good.test', ca);
+    assert.equal(r.entry.failure, 'ssl_failed_handshake');
+  });
+});
+
+describe('tcpConnect(ip, port, policy, opts)', () => {
+  it('reports connection_refused on a closed port, and refuses outside --allow-net', async () => {
+    const trace = new Trace();
+    const r = await tcpConnect('127.0.0.1', 1, policy, { trace, timeoutMs: 1000 });
+    assert.equal(r.entry.status.failure, 'connection_refused');
+    assert.equal(r.entry.status.success, false);
+    const out = await tcpConnect('192.0.2.1', 80, policy, { trace, timeoutMs: 1000 });
+    assert.match(String(out.entry.status.failure), /outside --allow-net/);
+    assert.equal(trace.events.filter((e) => e.operation === 'connect').length, 2);
+  });
+});
