@@ -519,6 +519,25 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     await page.close();
   });
 
+  it('answers bad addresses with a clear message: unknown measurement, unknown page, malformed escapes', async () => {
+    const page = await openPage(env, '#/measurement/20991231000000.000000_ZZ_nope_0000');
+    await page.locator('[role=alert]').waitFor();
+    assert.match(await page.locator('[role=alert]').innerText(), /Could not load measurement 20991231000000\.000000_ZZ_nope_0000/);
+    await page.goto(`${env.base}/#/no/such/page`);
+    await page.waitForFunction(() => document.querySelector('main h1')?.textContent === 'Not found');
+    await page.goto(`${env.base}/#/domain/%E0%A4%A`);
+    await page.locator('main h1').waitFor();
+    assert.match(await page.locator('main h1').innerText(), /Domain: %e0%a4%a/);
+    await settled(page);
+    assert.equal(await page.locator('.bar-slot').count(), 0);
+    // A bad filter value from a hand-edited permalink: the API's 400 is shown, the page survives.
+    await page.goto(`${env.base}/#/chart?axis_x=probe_cc&since=yesterday`);
+    await page.locator('[role=alert]').waitFor();
+    assert.match(await page.locator('[role=alert]').innerText(), /since/);
+    assert.equal(await page.locator('form[aria-label="Chart settings"]').count(), 1);
+    await page.close();
+  });
+
   it('is usable by keyboard: skip link, nav, a chart bar and its measurements', async () => {
     const page = await openPage(env, '#/');
     await settled(page);

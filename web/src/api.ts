@@ -90,7 +90,9 @@ export async function getJSON<T>(path: string, params: Record<string, string | u
     let msg = `${res.status} ${res.statusText}`;
     try {
       const body = (await res.json()) as { message?: unknown; error?: unknown; code?: unknown };
-      if (typeof body.message === 'string') msg = body.message;
+      // The server's errors: { error, code, statusCode } (fastify's own: { message }).
+      if (typeof body.error === 'string' && body.error.length > 0 && typeof body.code === 'string') msg = body.error;
+      else if (typeof body.message === 'string') msg = body.message;
       if (typeof body.code === 'string') msg = `${body.code}: ${msg}`;
     } catch {
       /* not JSON: keep the status line */
