@@ -156,7 +156,7 @@ interface BodyIndex {
   builtFor: number; filter: Uint8Array; buckets: Map<number, Fingerprint[]>;
   /** Short "contains", "full", "prefix" and regexp body patterns; regexps with the literal that must occur. */
   others: Array<{ fp: Fingerprint; literal: string }>;
-  headers: Fingerprint[]; order: Map<Fingerprint, number>;
+  headers: Map<string, Fingerprint[]>; order: Map<Fingerprint, number>;
 }
 
 /** The longest run of plain characters of a regexp source: a cheap includes() before the regexp. */
@@ -185,11 +185,16 @@ function gramHash(s: string, i: number): number {
 function bodyIndex(set: FingerprintSet): BodyIndex {
   let ix = indexes.get(set);
   if (ix && ix.builtFor === set.http.length) return ix;
-  ix = { builtFor: set.http.length, filter: new Uint8Array(1 << FILTER_BITS), buckets: new Map(), others: [], headers: [], order: new Map() };
+  ix = { builtFor: set.http.length, filter: new Uint8Array(1 << FILTER_BITS), buckets: new Map(), others: [], headers: new Map(), order: new Map() };
   for (const fp of set.http) {
     ix.order.set(fp, ix.order.size);
     if (fp.scope === 'fp') continue; // known false-positive patterns are not evidence
-    if (fp.location !== 'body') { ix.headers.push(fp); continue; }
+    if (fp.location !== 'body') {
+      const name = fp.location.slice('header.'.length);
+      const list = ix.headers.get(name);
+      if (list) list.push(fp); else ix.headers.set(name, [fp]);
+      continue;
+    }
     if (fp.patternType === 'contains' && fp.pattern.length >= GRAM) {
       const h = slot(gramHash(fp.pattern, 0));
       ix.filter[h] = 1;
@@ -218,9 +223,10 @@ export function matchHttp(set: FingerprintSet, body: string | null, headers: Map
     for (const { fp, literal } of ix.others) if ((literal === '' || body.includes(literal)) && matchPattern(fp, body)) found.add(fp);
   }
   const out = [...found].sort((a, b) => ix!.order.get(a)! - ix!.order.get(b)!); // file order, stable
-  for (const fp of ix.headers) {
-    const v = headers.get(fp.location.slice('header.'.length));
-    if (v !== undefined && matchPattern(fp, v)) out.push(fp);
+  // Only the headers the response has are looked at (a handful), not every header fingerprint.
+  for (const [name, value] of headers) {
+    const fps = ix.headers.get(name);
+    if (fps) for (const fp of fps) if (matchPattern(fp, value)) out.push(fp);
   }
   return out;
 }

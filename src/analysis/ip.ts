@@ -87,6 +87,9 @@ const BOGON_RANGES = new Set([
   'reserved', 'uniqueLocal', 'ipv4Mapped', 'rfc6145', 'rfc6052', 'benchmarking', 'as112', 'as112v6', 'orchid2', 'deprecated',
 ]);
 
+// range() is costly (subnet matching over every special range): remembered per parsed address.
+const ranges = new WeakMap<Parsed, string>();
+
 const ALWAYS_BOGON = new Set(['127.0.0.1', '0.0.0.0', '::1', '::']);
 
 /**
@@ -100,5 +103,10 @@ export function isBogon(ip: string, allow: readonly Cidr[] = []): boolean {
   // allow-nets: no lab puts a site there, and a resolver answering them is blocking.
   if (allow.length > 0 && inCidrs(ip, allow) && !ALWAYS_BOGON.has(a.toString())) return false;
   // 198.18.0.0/15 ("benchmarking") is a bogon too: the netns lab lives there, so only allow-nets make it public.
-  return BOGON_RANGES.has(a.range());
+  let r = ranges.get(a);
+  if (r === undefined) {
+    r = a.range();
+    ranges.set(a, r);
+  }
+  return BOGON_RANGES.has(r);
 }

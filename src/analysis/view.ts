@@ -12,7 +12,11 @@ export interface TcpView { ref: string; ip: string; port: number; failure: strin
 export interface TlsView { ref: string; ip: string; port: number; sni: string | null; failure: string | null; noVerify: boolean; resetLatencyMs: number | null }
 export interface RequestView {
   ref: string; url: string; failure: string | null; code: number; hasResponse: boolean;
-  bodyLength: number; truncated: boolean; headers: Map<string, string>;
+  /** Body size in bytes (base64 decoded), computed on first use. */
+  readonly bodyLength: number;
+  truncated: boolean;
+  /** Response headers, lowercase names, decoded on first use. */
+  readonly headers: Map<string, string>;
   /** The body as text (base64 decoded, first MAX_SCANNED_BODY bytes), decoded on first use. */
   readonly bodyText: string | null;
   /** The page title, extracted on first use. */
@@ -108,8 +112,10 @@ function headerMap(resp: Obj): Map<string, string> {
   const out = new Map<string, string>();
   const add = (k: unknown, v: unknown): void => {
     if (typeof k !== 'string' || out.size >= 256) return;
-    const d = decodeMaybeBinary(v, 8192);
-    if (d.text !== null && !out.has(k.toLowerCase())) out.set(k.toLowerCase(), d.text);
+    const key = k.toLowerCase();
+    if (out.has(key)) return;
+    const text = typeof v === 'string' ? (v.length > 8192 ? v.slice(0, 8192) : v) : decodeMaybeBinary(v, 8192).text;
+    if (text !== null) out.set(key, text);
   };
   for (const pair of arr(resp.headers_list)) if (Array.isArray(pair)) add(pair[0], pair[1]);
   if (isObj(resp.headers)) for (const [k, v] of Object.entries(resp.headers).slice(0, 256)) add(k, Array.isArray(v) ? v[0] : v);
@@ -179,12 +185,16 @@ export function buildView(m: Obj): WebView {
     const rawBody = resp ? resp.body : null;
     let text: string | null | undefined;
     let title: string | null | undefined;
+    let headers: Map<string, string> | undefined;
+    let bodyLen: number | undefined;
     // Decoding and title extraction are deferred: most verdicts never look at the body.
     const bodyText = (): string | null => (text === undefined ? (text = decodeMaybeBinary(rawBody, MAX_SCANNED_BODY).text) : text);
     requests.push({
       ref: `requests[${i}]`, url: str(req.url) ?? '', failure: failureOf(r.failure), code,
-      hasResponse: resp !== null && code > 0, bodyLength: bodyLengthOf(rawBody),
-      truncated: resp ? resp.body_is_truncated === true : false, headers: resp ? headerMap(resp) : new Map(),
+      hasResponse: resp !== null && code > 0,
+      get bodyLength() { return bodyLen ?? (bodyLen = bodyLengthOf(rawBody)); },
+      truncated: resp ? resp.body_is_truncated === true : false,
+      get headers() { return headers ?? (headers = resp ? headerMap(resp) : new Map()); },
       get bodyText() { return bodyText(); },
       get title() { if (title === undefined) { const t = bodyText(); title = t !== null ? extractTitle(t) : null; } return title; },
       resetLatencyMs: num(r.x_reset_latency_ms), t0: num(r.t0), t: num(r.t),
