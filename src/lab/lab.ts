@@ -13,7 +13,7 @@ import { ResidualTable, startFront, type FrontEvent, type RunningFront } from '.
 import { installNullRoute, nftAvailable, sweepStaleTables, type NullRoute } from './nft.js';
 import { startOrigin, type Origin } from './origin.js';
 import { Policy } from './policy.js';
-import { prng } from './rules.js';
+import { prng, RuleSet } from './rules.js';
 import { scenarioTargets, TruthModel, type Truth } from './truth.js';
 
 export interface LabOptions {
@@ -145,14 +145,18 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
       const name = qname.toLowerCase().replace(/\.$/, '');
       if (forIsp) {
         const isp = truth.ispResolverTruth(name);
+        const r = scenario.world.resolvers.isp;
+        const hit = (rules: string[] | undefined) => new RuleSet(rules ?? []).matches(name);
+        if (isp?.mechanism === 'dns.nxdomain' && hit(r.nodata) && !hit(r.nxdomain)) return { rcode: 'NOERROR', addresses: [], ttl: 300 };
         if (isp?.mechanism === 'dns.nxdomain') return { rcode: 'NXDOMAIN', addresses: [], ttl: 0 };
         if (isp?.mechanism === 'dns.servfail') return { rcode: 'SERVFAIL', addresses: [], ttl: 0 };
-        const r = scenario.world.resolvers.isp;
-        if (isp && (r.localhost ?? []).some((re) => new RegExp(re, 'i').test(name))) return { rcode: 'NOERROR', addresses: ['127.0.0.1'], ttl: 300 };
+        if (isp && hit(r.localhost)) return { rcode: 'NOERROR', addresses: ['127.0.0.1'], ttl: 300 };
         if (isp) return { rcode: 'NOERROR', addresses: ['10.10.34.35'], ttl: 300 };
+        if (sitesByName.has(name) && hit(r.proxy)) return { rcode: 'NOERROR', addresses: [proxyHost], ttl: 300 };
       }
       const site = sitesByName.get(name);
       if (!site || site.down === 'nxdomain') return { rcode: 'NXDOMAIN', addresses: [], ttl: 0 };
+      if (site.down === 'noaddrs') return { rcode: 'NOERROR', addresses: [], ttl: 300 };
       return { rcode: 'NOERROR', addresses: addressesOf(name), ttl: 300 };
     };
     const poolCursor = new Map<string, number>();
@@ -179,6 +183,7 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
         return { addresses, ttls, leadMs };
       },
     };
+    const proxyHost = `127.${base}.0.6`;
     const dnsPort = opts.dnsPort ?? (standard ? 53 : 0);
     const ispHost = `127.${base}.0.2`;
     const pubHost = `127.${base}.0.3`;
@@ -239,19 +244,35 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
           if (site.https !== false) await startOne(site, a, 'https', 443);
         }
 
+    // The ISP's transparent proxy (resolvers.isp.proxy): one front per port of the proxied sites,
+    // on the path like any other (the censors still see its traffic), serving the genuine site.
+    const proxied = new RuleSet(scenario.world.resolvers.isp.proxy ?? []);
+    const proxyPorts = new Set<string>();
+    for (const s of sites) {
+      if (proxied.empty || !proxied.matches(s.domain)) continue;
+      const site = sitesByName.get(s.domain)!;
+      for (const [scheme, port] of [['http', s.httpPort], ['https', s.httpsPort]] as const) {
+        if (port === null || proxyPorts.has(`${scheme}:${port}`)) continue;
+        proxyPorts.add(`${scheme}:${port}`);
+        await startOne({ domain: site.domain }, proxyHost, scheme, port);
+      }
+    }
+
     // Null routes.
     const dropProbe: string[] = [];
     const dropAll: string[] = [];
+    const rejectProbe: string[] = [];
     for (const site of all) {
       const a = addressesOf(site.domain);
       if (site.down === 'timeout') dropAll.push(...a);
       else if (policy.nullRouter(site.domain, a)) dropProbe.push(...a);
+      else if (policy.rejecter(site.domain, a)) rejectProbe.push(...a);
     }
-    if (dropProbe.length || dropAll.length) {
+    if (dropProbe.length || dropAll.length || rejectProbe.length) {
       const nft = nftAvailable();
       if (nft.ok) {
         sweepStaleTables();
-        const nr: NullRoute | null = installNullRoute(dropProbe, dropAll, [...exempt]);
+        const nr: NullRoute | null = installNullRoute(dropProbe, dropAll, [...exempt], rejectProbe);
         if (nr) closers.push(() => nr.remove());
       } else warnings.push(nft.reason);
     }

@@ -58,10 +58,11 @@ export interface NullRoute {
 
 /**
  * Drops SYNs to `dropFromAll` (from every source) and to `dropFromProbe` unless they come from an
- * exempt source (the test helper, which stands outside the censors).
+ * exempt source (the test helper, which stands outside the censors); answers SYNs to
+ * `rejectFromProbe` with a RST (connection refused), exempt sources aside.
  */
-export function installNullRoute(dropFromProbe: string[], dropFromAll: string[], exempt: string[]): NullRoute | null {
-  if (dropFromProbe.length === 0 && dropFromAll.length === 0) return null;
+export function installNullRoute(dropFromProbe: string[], dropFromAll: string[], exempt: string[], rejectFromProbe: string[] = []): NullRoute | null {
+  if (dropFromProbe.length === 0 && dropFromAll.length === 0 && rejectFromProbe.length === 0) return null;
   const table = `${PREFIX}${process.pid}_${++counter}`;
   const set = (a: string[]) => `{ ${a.join(', ')} }`;
   const rules: string[] = [];
@@ -71,6 +72,10 @@ export function installNullRoute(dropFromProbe: string[], dropFromAll: string[],
       exempt.length
         ? `ip saddr != ${set(exempt)} ip daddr ${set(dropFromProbe)} tcp flags & (syn | ack) == syn drop`
         : `ip daddr ${set(dropFromProbe)} tcp flags & (syn | ack) == syn drop`,
+    );
+  if (rejectFromProbe.length)
+    rules.push(
+      `${exempt.length ? `ip saddr != ${set(exempt)} ` : ''}ip daddr ${set(rejectFromProbe)} tcp flags & (syn | ack) == syn reject with tcp reset`,
     );
   const script = `table ip ${table} {\n chain out {\n  type filter hook output priority 0; policy accept;\n  ${rules.join('\n  ')}\n }\n}\n`;
   nft(['-f', '-'], script);

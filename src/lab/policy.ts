@@ -49,6 +49,7 @@ export interface CompiledCensor {
   sni?: { rules: RuleSet; fingerprint: ResetFingerprint; residualS: number };
   http?: { hostRules: RuleSet; keywords: string[]; residualS: number; latencyMs: number };
   nullRoute: Set<string>; // domains and addresses
+  reject: Set<string>; // domains and addresses
   blockpage?: { hostRules: RuleSet; title: string; bytes: number };
   throttle?: { sniRules: RuleSet; hostRules: RuleSet; kbps: number };
 }
@@ -73,7 +74,7 @@ export function loadPool(s: Scenario, pool: string[] | string | undefined): stri
 
 export function compileCensors(s: Scenario): CompiledCensor[] {
   return s.censors.map((c) => {
-    const out: CompiledCensor = { spec: c, name: c.name, layer: c.layer, nullRoute: new Set((c.null_route ?? []).map((x) => x.toLowerCase())) };
+    const out: CompiledCensor = { spec: c, name: c.name, layer: c.layer, nullRoute: new Set((c.null_route ?? []).map((x) => x.toLowerCase())), reject: new Set((c.reject ?? []).map((x) => x.toLowerCase())) };
     if (c.dns_injection) {
       const d = c.dns_injection;
       out.dns = {
@@ -128,6 +129,11 @@ export class Policy {
   /** The first censor on the path that null-routes this site (by domain or any of its addresses). */
   nullRouter(domain: string, addresses: readonly string[]): CompiledCensor | null {
     return this.censors.find((c) => (c.nullRoute.has(domain.toLowerCase()) || addresses.some((a) => c.nullRoute.has(a))) && this.acts(c, domain)) ?? null;
+  }
+
+  /** The first censor on the path that refuses connections to this site (RST to the SYN). */
+  rejecter(domain: string, addresses: readonly string[]): CompiledCensor | null {
+    return this.censors.find((c) => (c.reject.has(domain.toLowerCase()) || addresses.some((a) => c.reject.has(a))) && this.acts(c, domain)) ?? null;
   }
 
   /** What the censors do to a ClientHello carrying `sni` (first acting censor on the path wins). */

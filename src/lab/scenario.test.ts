@@ -91,11 +91,12 @@ describe('parseScenario(text, file)', () => {
 
   it('validates the extension keys (site behaviours, ISP resolver)', () => {
     const s = parseScenario(
-      "name: a\nworld:\n  sites: [{ domain: a.example, cert: expired, down: refused, redirect: 'http://b.example/' }]\n  resolvers: { isp: { nxdomain: ['^a\\.'] }, public: {} }\n",
+      "name: a\nworld:\n  sites: [{ domain: a.example, cert: expired, down: refused, redirect: 'http://b.example/' }]\n  resolvers: { isp: { nxdomain: ['^a\\.'], proxy: [x] }, public: {} }\ncensors: [{ name: i, layer: isp, reject: [a.example] }]\n",
       'x.yaml',
     );
     assert.deepEqual(s.world.sites[0], { domain: 'a.example', cert: 'expired', down: 'refused', redirect: 'http://b.example/' });
-    assert.deepEqual(s.world.resolvers.isp, { nxdomain: ['^a\\.'] });
+    assert.deepEqual(s.world.resolvers.isp, { nxdomain: ['^a\\.'], proxy: ['x'] });
+    assert.deepEqual(s.censors[0]!.reject, ['a.example']);
     const p = problems("name: a\nworld:\n  sites: [{ domain: a.example, cert: selfsigned }]\n  resolvers: { isp: { hijack: [] } }\n");
     assert.equal(p.length, 2);
   });

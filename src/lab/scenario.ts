@@ -176,7 +176,7 @@ function readSite(r: Reader, node: Node, path: string): SiteSpec | undefined {
     site.addresses = addrs;
   }
   if (m.has('cert')) site.cert = r.oneOf(m.get('cert'), `${path}.cert`, ['valid', 'expired', 'wrong-name', 'untrusted'] as const);
-  if (m.has('down')) site.down = r.oneOf(m.get('down'), `${path}.down`, ['refused', 'timeout', 'reset', 'eof', 'nxdomain'] as const);
+  if (m.has('down')) site.down = r.oneOf(m.get('down'), `${path}.down`, ['refused', 'timeout', 'reset', 'eof', 'nxdomain', 'noaddrs'] as const);
   if (m.has('redirect')) {
     const u = r.str(m.get('redirect'), `${path}.redirect`);
     if (u !== undefined) {
@@ -193,7 +193,7 @@ function readSite(r: Reader, node: Node, path: string): SiteSpec | undefined {
 }
 
 function readIsp(r: Reader, node: Node, path: string): IspResolverSpec {
-  const keys = ['nxdomain', 'servfail', 'bogon', 'localhost', 'nodata'] as const;
+  const keys = ['nxdomain', 'servfail', 'bogon', 'localhost', 'nodata', 'proxy'] as const;
   const m = r.map(node, path, keys);
   const out: IspResolverSpec = {};
   if (!m) return out;
@@ -231,7 +231,7 @@ function readCensor(r: Reader, node: Node, path: string): CensorSpec | undefined
   const m = r.map(
     node,
     path,
-    ['name', 'layer', 'sampling', 'dns_injection', 'sni_reset', 'http_reset', 'null_route', 'blockpage', 'throttle'],
+    ['name', 'layer', 'sampling', 'dns_injection', 'sni_reset', 'http_reset', 'null_route', 'reject', 'blockpage', 'throttle'],
     ['name', 'layer'],
   );
   if (!m) return undefined;
@@ -264,6 +264,7 @@ function readCensor(r: Reader, node: Node, path: string): CensorSpec | undefined
     }
   }
   if (m.has('null_route')) c.null_route = r.strings(m.get('null_route'), `${path}.null_route`);
+  if (m.has('reject')) c.reject = r.strings(m.get('reject'), `${path}.reject`);
   if (m.has('blockpage')) {
     const p = `${path}.blockpage`;
     const s = r.map(m.get('blockpage'), p, ['host_rules', 'page'], ['host_rules']);

@@ -50,6 +50,7 @@ export class TruthModel {
       [new RuleSet(r.servfail ?? []), blocked('dns', 'dns.servfail', 'isp')],
       [new RuleSet(r.bogon ?? []), blocked('dns', 'dns.bogon', 'isp')],
       [new RuleSet(r.localhost ?? []), blocked('dns', 'dns.bogon', 'isp')],
+      [new RuleSet(r.nodata ?? []), blocked('dns', 'dns.nxdomain', 'isp')],
     ];
   }
 
@@ -78,12 +79,14 @@ export class TruthModel {
     const isp = this.ispResolverTruth(host);
     if (isp) return isp;
     const site = this.sites.get(host);
-    if (!site || site.down === 'nxdomain') return DOWN;
+    if (!site || site.down === 'nxdomain' || site.down === 'noaddrs') return DOWN;
     const https = u.protocol === 'https:';
     if ((https && site.https === false) || (!https && site.http === false)) return DOWN;
     // TCP: a null route drops the SYN before any other censor sees a byte.
     const nr = this.policy.nullRouter(site.domain, this.addressesOf(site.domain));
     if (nr) return blocked('tcp_ip', 'tcp.timeout', nr.layer);
+    const rj = this.policy.rejecter(site.domain, this.addressesOf(site.domain));
+    if (rj) return blocked('tcp_ip', 'tcp.refused', rj.layer);
     if (site.down) return DOWN;
     const action = https ? this.policy.onClientHello(host) : this.policy.onHttpRequest(host, u.pathname + u.search);
     switch (action.kind) {

@@ -12,7 +12,7 @@ export interface PageSpec {
 /** How a site's certificate is made (extension, for the QA cases). */
 export type CertKind = 'valid' | 'expired' | 'wrong-name' | 'untrusted';
 /** A site that fails for everyone (extension): what a client sees when it connects. */
-export type SiteDown = 'refused' | 'timeout' | 'reset' | 'eof' | 'nxdomain';
+export type SiteDown = 'refused' | 'timeout' | 'reset' | 'eof' | 'nxdomain' | 'noaddrs';
 
 export interface SiteSpec {
   domain: string;
@@ -37,8 +37,10 @@ export interface IspResolverSpec {
   bogon?: string[];
   /** Answer with 127.0.0.1 (localhost hijack). */
   localhost?: string[];
-  /** Answer with no address (NOERROR, empty answer section). */
+  /** Answer NOERROR with no address (NODATA). */
   nodata?: string[];
+  /** Answer with the address of a transparent proxy of the ISP, which serves the genuine site. */
+  proxy?: string[];
 }
 
 export interface DnsInjectionSpec {
@@ -85,6 +87,8 @@ export interface CensorSpec {
   sni_reset?: SniResetSpec;
   http_reset?: HttpResetSpec;
   null_route?: string[];
+  /** Extension: site domains or lab addresses whose SYNs are answered with a RST (connection refused). */
+  reject?: string[];
   blockpage?: BlockpageSpec;
   throttle?: ThrottleSpec;
 }
