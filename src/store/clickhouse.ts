@@ -125,6 +125,10 @@ export interface ClickHouseStoreOptions {
   url: string;
   database?: string;
   domainOf?: (input: string | null) => string | null;
+  /** Group inserts: at most this many rows per batch (default 1000)... */
+  batchMax?: number;
+  /** ...collected for at most this long (default 10 ms). */
+  batchWindowMs?: number;
 }
 
 export class ClickHouseStore implements MeasurementStore {
@@ -133,14 +137,20 @@ export class ClickHouseStore implements MeasurementStore {
   readonly client: ClickHouseClient;
   private readonly domainOf: (input: string | null) => string | null;
   private lastVersion = 0;
-  /** Puts of one uid in this process run one after another (check-then-insert). */
-  private readonly inflight = new Map<string, Promise<PutResult>>();
+  private readonly batchMax: number;
+  private readonly batchWindowMs: number;
+  private queue: Array<{ m: Measurement; verdict: Verdict; resolve: (r: PutResult) => void; reject: (e: unknown) => void }> = [];
+  private timer: NodeJS.Timeout | null = null;
+  /** Batches run one after another (check-then-insert stays consistent within this process). */
+  private chain: Promise<void> = Promise.resolve();
 
   private constructor(opts: ClickHouseStoreOptions) {
     this.database = opts.database ?? 'wallscope';
     if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(this.database)) throw new StoreInputError(`clickhouse database name: ${JSON.stringify(this.database)}`);
     this.client = createClient({ url: opts.url, database: this.database, request_timeout: 60_000, max_open_connections: 16 });
     this.domainOf = opts.domainOf ?? hostOfInput;
+    this.batchMax = opts.batchMax ?? 1000;
+    this.batchWindowMs = opts.batchWindowMs ?? 10;
   }
 
   /** Connects, creates the database if needed and applies the migrations. */
@@ -177,34 +187,46 @@ export class ClickHouseStore implements MeasurementStore {
     return this.lastVersion;
   }
 
+  /**
+   * Resolves once the measurement's rows are inserted. Concurrent puts are batched (up to
+   * `batchMax` rows or `batchWindowMs`): ClickHouse wants few large inserts, not many one-row
+   * parts. Batches run one after another, so the check for existing uids sees every earlier batch.
+   */
   put(m: Measurement, verdict: Verdict): Promise<PutResult> {
-    const uid = measurementUid(m);
-    const prev = this.inflight.get(uid);
-    const run = (prev ? prev.catch(() => undefined) : Promise.resolve()).then(() => this.putOnce(m, verdict, uid));
-    this.inflight.set(uid, run);
-    const clear = () => {
-      if (this.inflight.get(uid) === run) this.inflight.delete(uid);
-    };
-    run.then(clear, clear);
-    return run;
+    return new Promise((resolve, reject) => {
+      this.queue.push({ m, verdict, resolve, reject });
+      if (this.queue.length >= this.batchMax) this.flushQueue();
+      else if (!this.timer) this.timer = setTimeout(() => this.flushQueue(), this.batchWindowMs);
+    });
   }
 
-  private async putOnce(m: Measurement, verdict: Verdict, uid: string): Promise<PutResult> {
-    const row = flatten(m, verdict, uid, this.domainOf);
-    // The measurements row is the commit point: raw first, so a crash in between leaves a raw
-    // body without a row, which the next put of the same measurement completes (both de-duplicate).
-    const exists = await this.rows<{ n: string }>(
-      `SELECT count() AS n FROM measurements FINAL WHERE probe_cc = ${chString(row.probe_cc)} AND day = toDate(${chString(row.day)}) AND uid = ${chString(uid)} AND deleted = 0`,
-    );
-    if (Number(exists[0]?.n ?? 0) > 0) return { measurement_uid: uid, inserted: false };
-    const version = this.nextVersion();
-    await this.client.insert({ table: 'raw_measurements', values: [{ uid, probe_cc: row.probe_cc, day: row.day, body: JSON.stringify(m), deleted: 0, version }], format: 'JSONEachRow' });
-    await this.client.insert({ table: 'measurements', values: [{ ...row, deleted: 0, version }], format: 'JSONEachRow' });
-    return { measurement_uid: uid, inserted: true };
+  private flushQueue(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const batch = this.queue;
+    this.queue = [];
+    if (!batch.length) return;
+    this.chain = this.chain.then(async () => {
+      try {
+        const results = await this.insertBatch(batch);
+        batch.forEach((b, i) => b.resolve(results[i]));
+      } catch (e) {
+        for (const b of batch) b.reject(e);
+      }
+    });
   }
 
   /** Many measurements in two inserts (import, benchmark). Skips uids already stored. */
-  async putMany(items: Array<{ m: Measurement; verdict: Verdict }>): Promise<PutResult[]> {
+  putMany(items: Array<{ m: Measurement; verdict: Verdict }>): Promise<PutResult[]> {
+    const run = this.chain.then(() => this.insertBatch(items));
+    this.chain = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private async insertBatch(items: Array<{ m: Measurement; verdict: Verdict }>): Promise<PutResult[]> {
     const rows = items.map(({ m, verdict }) => ({ m, row: flatten(m, verdict, measurementUid(m), this.domainOf) }));
     const uids = [...new Set(rows.map((r) => r.row.uid))];
     const have = new Set<string>();
@@ -221,6 +243,8 @@ export class ClickHouseStore implements MeasurementStore {
     }
     if (fresh.length) {
       const version = this.nextVersion();
+      // The measurements row is the commit point: raw first, so a crash in between leaves a raw
+      // body without a row, which the next put of the same measurement completes (both de-duplicate).
       await this.client.insert({ table: 'raw_measurements', values: fresh.map((r) => ({ uid: r.row.uid, probe_cc: r.row.probe_cc, day: r.row.day, body: JSON.stringify(r.m), deleted: 0, version })), format: 'JSONEachRow' });
       await this.client.insert({ table: 'measurements', values: fresh.map((r) => ({ ...r.row, deleted: 0, version })), format: 'JSONEachRow' });
     }
@@ -335,6 +359,8 @@ export class ClickHouseStore implements MeasurementStore {
   }
 
   async close(): Promise<void> {
+    this.flushQueue();
+    await this.chain;
     await this.client.close();
   }
 }
