@@ -112,7 +112,10 @@ export function register(program: Command): void {
       });
       if (!o.json && process.stderr.isTTY) process.stderr.write("\n");
       for (const warn of run.warnings) process.stderr.write(`warning: ${warn}\n`);
-      for (const r of run.rows) if (r.error) process.stderr.write(`error measuring ${r.target}: ${r.error}\n`);
+      const failed = run.rows.filter((r) => r.error);
+      for (const r of failed) process.stderr.write(`error measuring ${r.target}: ${r.error}\n`);
+      // Mismatches are results, not failures; a target the probe could not measure at all is.
+      if (failed.length) process.exitCode = 1;
       if (o.json) process.stdout.write(JSON.stringify(run.report) + '\n');
       else printReport(run.report, (x) => process.stdout.write(x));
     });

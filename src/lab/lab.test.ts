@@ -190,3 +190,34 @@ describe('startLab(scenario, opts) with bad input', () => {
     await assert.rejects(startLab(s, { standardPorts: false }), /cannot read the forged pool \/tmp\/missing-pool\.txt/);
   });
 });
+
+describe('censor fronts with hostile peers', () => {
+  it('survive garbage, oversized heads and half-open peers, and keep serving', async () => {
+    const lab = await startLab(parseScenario("name: h\nworld: { sites: [{ domain: ok.example }], helper: false }\ncensors: [{ name: g, layer: national, sni_reset: { rules: [blocked] } }]\n", '/tmp/h.yaml'), { standardPorts: false });
+    try {
+      const site = lab.sites[0]!;
+      const blast = (port: number, payload: Buffer) =>
+        new Promise<void>((resolve) => {
+          const s = net.connect(port, site.address, () => s.end(payload));
+          s.on('error', () => resolve());
+          s.on('close', () => resolve());
+          s.resume();
+        });
+      let seed = 7;
+      const junk = Buffer.alloc(40_000);
+      for (let i = 0; i < junk.length; i++) junk[i] = ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 255;
+      junk[0] = 0x16; // looks like a TLS record, then is not
+      await blast(site.httpsPort!, junk);
+      await blast(site.httpPort!, Buffer.from('GET /' + 'a'.repeat(20_000))); // no end of head
+      await blast(site.httpPort!, Buffer.from('\r\n\r\nHELO\r\n\r\n'));
+      const half = net.connect(site.httpsPort!, site.address); // connects, never speaks
+      half.on('error', () => undefined);
+      assert.deepEqual(await tlsTry(lab, 'ok.example', 'ok.example'), { ok: true, data: '' });
+      const ok = await httpTry(lab, 'ok.example');
+      assert.ok(ok.ok && ok.data.startsWith('HTTP/1.1 200'));
+      half.destroy();
+    } finally {
+      await lab.close();
+    }
+  });
+});
