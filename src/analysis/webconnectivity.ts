@@ -74,7 +74,9 @@ function describeFailure(f: string): string {
     case 'dns_nxdomain_error': return 'the resolver said the name does not exist (NXDOMAIN)';
     case 'dns_no_answer': return 'the resolver returned no address';
     case 'dns_servfail_error': return 'the resolver failed (SERVFAIL)';
-    default: return `it failed (${f.slice(0, 80)})`;
+    case 'dns_refused_error': return 'the resolver refused to answer';
+    case 'android_dns_cache_no_data': return 'the system resolver had no address for the name';
+    default: return `the error was ${f.slice(0, 80)}`;
   }
 }
 
@@ -387,12 +389,13 @@ export function analyzeView(v: WebView, c: Ctx): Verdict {
     let port: number | null = null;
     let latency: number | null = null;
     let requestRef: string | null = null;
+    let sni: string | null = null;
     if (req0 && req0.failure) {
       ref = req0.ref; latency = req0.resetLatencyMs;
       const tlsSame = schemeOf(req0.url) === 'https' ? [...v.tls].reverse().find((h) => h.failure === req0.failure) : undefined;
       // Steps after a redirect are often only in network_events: find the one that failed the same way.
       const ev = [...v.events].reverse().find((e) => e.failure === req0.failure && e.op !== 'http_transaction_done');
-      if (tlsSame) { stage = 'tls'; ref = tlsSame.ref; ip = tlsSame.ip; port = tlsSame.port; latency = tlsSame.resetLatencyMs ?? latency; requestRef = req0.ref; }
+      if (tlsSame) { stage = 'tls'; ref = tlsSame.ref; ip = tlsSame.ip; port = tlsSame.port; sni = tlsSame.sni; latency = tlsSame.resetLatencyMs ?? latency; requestRef = req0.ref; }
       else if (ev && (ev.op === 'connect' || ev.op.startsWith('tls_handshake'))) {
         stage = ev.op === 'connect' ? 'tcp' : 'tls'; ip = ev.ip; port = ev.port; requestRef = req0.ref; ref = ev.ref;
       } else {
@@ -403,7 +406,7 @@ export function analyzeView(v: WebView, c: Ctx): Verdict {
     } else {
       const h = [...v.tls].reverse().find((x) => x.failure !== null && (f === null || x.failure === f));
       const t = [...v.tcp].reverse().find((x) => x.failure !== null && !isUnreachable(x.failure) && (f === null || x.failure === f));
-      if (h) { stage = 'tls'; ref = h.ref; ip = h.ip; port = h.port; latency = h.resetLatencyMs; f = f ?? h.failure; }
+      if (h) { stage = 'tls'; ref = h.ref; ip = h.ip; port = h.port; sni = h.sni; latency = h.resetLatencyMs; f = f ?? h.failure; }
       else if (t) { stage = 'tcp'; ref = t.ref; ip = t.ip; port = t.port; f = f ?? t.failure; }
     }
     // Secondary layer evidence when the probe recorded none: the time from the last step that sent
@@ -421,7 +424,8 @@ export function analyzeView(v: WebView, c: Ctx): Verdict {
       return blocked('dns', NAME_GONE(f) ? 'dns.nxdomain' : 'dns.servfail', 'isp', 0.6, evidence,
         `The page redirects to ${host}, and resolving ${host} failed: ${describeFailure(f)}, while the control fetched the page (status ${ctrl.http.statusCode}). The ISP's resolver blocks the redirect's target.`);
     }
-    const what = stage === 'tls' ? `The TLS handshake with ${v.domain}${ip ? ` at ${endpointKey(ip, port ?? 443)}` : ''}` : stage === 'tcp' ? `Connecting to ${ip ? endpointKey(ip, port ?? 0) : v.domain}` : `The HTTP request to ${req0?.url || v.input}`;
+    const tlsName = sni ?? (req0 ? domainOfUrl(req0.url) : null) ?? v.domain;
+    const what = stage === 'tls' ? `The TLS handshake with ${tlsName}${ip ? ` at ${endpointKey(ip, port ?? 443)}` : ''}` : stage === 'tcp' ? `Connecting to ${ip ? endpointKey(ip, port ?? 0) : v.domain}` : `The HTTP request to ${req0?.url || v.input}`;
     const ctrlSaw = `while the control fetched the page (status ${ctrl.http.statusCode})`;
     if (stage === 'tcp') {
       const refused = f === 'connection_refused' || f === 'connection_reset';
@@ -450,12 +454,12 @@ export function analyzeView(v: WebView, c: Ctx): Verdict {
           `${what} completed its TLS handshake${slow ? ` (${slow})` : ''}, then received nothing until it timed out, ${ctrlSaw}: the connection is throttled.`);
       }
       const a = attributeReset(v, ip, port, null);
-      return blocked('http-failure', stage === 'tls' ? 'tls.timeout' : 'http.timeout', a.layer === 'regional' ? 'unknown' : a.layer, 0.6, [...evidence, ...a.evidence], `${what} ${describeFailure(f)}, ${ctrlSaw}: the traffic is being dropped.`);
+      return blocked('http-failure', stage === 'tls' ? 'tls.timeout' : 'http.timeout', a.layer === 'regional' ? 'unknown' : a.layer, 0.6, [...evidence, ...a.evidence], `${what} timed out, ${ctrlSaw}: the traffic is being dropped.`);
     }
     if (isSsl(f)) {
       return blocked('http-failure', 'tls.mitm', 'unknown', 0.8, evidence, `${what} failed because ${describeFailure(f)}, ${ctrlSaw} with a valid certificate: someone in the network is intercepting the connection.`);
     }
-    return blocked('http-failure', 'http.diff', 'unknown', 0.4, evidence, `${what} failed (${f.slice(0, 80)}), ${ctrlSaw}.`);
+    return blocked('http-failure', 'http.diff', 'unknown', 0.4, evidence, `${what} failed (${f.slice(0, 80)}), ${ctrlSaw}: something on the way answered differently.`);
   }
 
   // Plain HTTP page received: fingerprints, then the reference's comparison.
