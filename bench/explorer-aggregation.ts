@@ -147,9 +147,9 @@ async function main(): Promise<void> {
     rawBytes += buf.length;
     gzBytes += gzipSync(buf, { level: 9 }).length;
   }
+  // What the overview asks (web/src/pages/Overview.tsx; totals share the by-mechanism answer).
   const overviewCalls = [
-    'aggregation',
-    'measurements?blocking=true&limit=100',
+    'measurements?blocking=true&limit=15',
     'aggregation?axis_x=mechanism',
     'aggregation?axis_x=layer',
     'aggregation?axis_x=probe_cc',

@@ -84,8 +84,27 @@ export function apiUrl(path: string, params: Record<string, string | undefined |
   return 'api/v1/' + path + (qs ? '?' + qs : '');
 }
 
-export async function getJSON<T>(path: string, params: Record<string, string | undefined | null> = {}, signal?: AbortSignal): Promise<T> {
-  const res = await fetch(apiUrl(path, params), { signal, headers: { accept: 'application/json' } });
+// Identical requests within a minute share one answer: a page's panels often ask the same
+// aggregation, and back/forward should not re-run full-table GROUP BYs on a big store.
+const CACHE_MS = 60_000;
+const cache = new Map<string, { at: number; p: Promise<unknown> }>();
+
+/** GET an API path. The signal is accepted for symmetry but the shared request is never aborted;
+ *  callers drop stale answers themselves (useFetch does). */
+export function getJSON<T>(path: string, params: Record<string, string | undefined | null> = {}, _signal?: AbortSignal): Promise<T> {
+  const url = apiUrl(path, params);
+  const now = Date.now();
+  const hit = cache.get(url);
+  if (hit && now - hit.at < CACHE_MS) return hit.p as Promise<T>;
+  const p = fetchJSON<T>(url);
+  cache.set(url, { at: now, p });
+  p.catch(() => cache.delete(url)); // errors are not cached
+  if (cache.size > 200) cache.delete(cache.keys().next().value!);
+  return p;
+}
+
+async function fetchJSON<T>(url: string): Promise<T> {
+  const res = await fetch(url, { headers: { accept: 'application/json' } });
   if (!res.ok) {
     let msg = `${res.status} ${res.statusText}`;
     try {

@@ -7,7 +7,8 @@ import { COUNT_COLOR, fmtInt } from '../format.js';
 import { useFetch } from '../useFetch.js';
 
 function Totals() {
-  const res = useFetch<Aggregation>('totals', (s) => getJSON<Aggregation>('aggregation', {}, s));
+  // The same request as the "By mechanism" panel (shared by getJSON): one scan, not two.
+  const res = useFetch<Aggregation>('totals', (s) => getJSON<Aggregation>('aggregation', { axis_x: 'mechanism' }, s));
   if (res.state !== 'ok') return res.state === 'error' ? <p role="alert" class="error">{res.error}</p> : <p aria-busy="true">Loading…</p>;
   const c = sumCounts(res.data.result);
   const cells: Array<[string, number, string | undefined]> = [
