@@ -7,6 +7,7 @@ import { repoRoot } from '../model/index.js';
 import { register as registerAnalyze } from './analyze.js';
 import { register as registerLab } from './lab.js';
 import { register as registerServe } from './serve.js';
+import { register as registerMeasure } from './measure.js';
 
 const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
 
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerAnalyze(program);
   registerLab(program);
   registerServe(program);
+  registerMeasure(program);
   return program;
 }
 

@@ -1,0 +1,119 @@
+// `wallscope measure URL... | --list FILE.csv`: run web_connectivity on each target and print a
+// table (or JSONL). Wiring only: src/probe measures, src/analysis decides.
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
+import type { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { measureMany, readTargetList, type ProbeOptions, type Target } from '../probe/index.js';
+import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from '../analysis/index.js';
+import type { Verdict } from '../model/index.js';
+import { register as registerHelper } from './helper.js';
+
+interface MeasureCliOptions {
+  list?: string[];
+  resolver?: string;
+  doh?: string;
+  helper?: string;
+  ca?: string[];
+  allowNet?: string;
+  concurrency: string;
+  out?: string;
+  json?: boolean;
+  timeout?: string;
+  probeIp?: string[];
+  attribution: boolean;
+  fingerprints: boolean;
+  localAddress?: string;
+}
+
+const collect = (v: string, acc: string[] = []): string[] => [...acc, v];
+
+function positiveInt(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw Object.assign(new Error(`${name} must be a positive integer, got ${JSON.stringify(v)}`), { exitCode: 2 });
+  return n;
+}
+
+async function writeTo(stream: NodeJS.WritableStream | WriteStream, text: string): Promise<void> {
+  if (!stream.write(text)) await once(stream, 'drain');
+}
+
+function cell(s: string, width: number): string {
+  const one = s.replace(/\s+/g, ' ');
+  return one.length > width ? `${one.slice(0, width - 1)}…` : one.padEnd(width);
+}
+
+/** Registers `measure` and `helper` (the probe's two commands). */
+export function register(program: Command): void {
+  registerHelper(program);
+  program
+    .command('measure')
+    .description('measure URLs with web_connectivity (OONI format); prints a verdict table, or JSONL with --json')
+    .argument('[urls...]', 'URLs to measure')
+    .option('--list <file>', 'a Citizen Lab test-list CSV (or one URL per line); repeatable', collect)
+    .option('--resolver <ip:port>', 'ask this resolver over UDP (lab mode: the only resolver used)')
+    .option('--doh <url>', 'DNS over HTTPS endpoint')
+    .option('--helper <url>', 'web_connectivity test helper URL (control)')
+    .option('--ca <file>', 'extra trusted CA certificate(s), PEM; repeatable', collect)
+    .option('--allow-net <cidrs>', 'comma-separated CIDRs: refuse to dial outside them; addresses inside count as public (lab mode)')
+    .option('--concurrency <n>', 'URLs measured at once', '8')
+    .option('--out <file.jsonl>', 'append each measurement as one JSON line')
+    .option('--json', 'print measurements as JSONL on stdout instead of the table')
+    .option('--timeout <ms>', 'time budget of each network step (default: DNS 5 s, connect/TLS 10 s, HTTP 15 s)')
+    .option('--probe-ip <ip>', 'your public IP: scrubbed from every measurement and used to find your country/ASN offline; repeatable', collect)
+    .option('--local-address <ip>', 'source address of the probe\'s sockets')
+    .option('--no-attribution', 'skip the decoy/no-SNI/residual follow-ups')
+    .option('--no-fingerprints', 'do not load the OONI blocking fingerprints for the verdict')
+    .action(async (urls: string[], o: MeasureCliOptions) => {
+      const targets: Target[] = urls.map((url) => ({ url }));
+      for (const file of o.list ?? []) {
+        let text: string;
+        try {
+          text = readFileSync(file, 'utf8');
+        } catch (e) {
+          throw Object.assign(new Error(`cannot read ${file}: ${(e as Error).message}`), { exitCode: 2 });
+        }
+        const r = readTargetList(text);
+        for (const err of r.errors) process.stderr.write(`${file}:${err.line}: skipped: ${err.error}\n`);
+        targets.push(...r.targets);
+      }
+      if (targets.length === 0) throw Object.assign(new Error('nothing to measure: give URLs or --list FILE.csv'), { exitCode: 2 });
+      const concurrency = positiveInt('--concurrency', o.concurrency);
+      const opts: ProbeOptions = { attribution: o.attribution };
+      if (o.resolver) opts.resolver = o.resolver;
+      if (o.doh) opts.doh = o.doh;
+      if (o.helper) opts.helper = o.helper;
+      if (o.ca?.length) opts.ca = o.ca.map((f) => readFileSync(f, 'utf8'));
+      if (o.allowNet) opts.allowNet = o.allowNet.split(',').map((s) => s.trim()).filter(Boolean);
+      if (o.timeout) opts.timeoutMs = positiveInt('--timeout', o.timeout);
+      if (o.probeIp?.length) opts.probeIps = o.probeIp;
+      if (o.localAddress) opts.localAddress = o.localAddress;
+      if (o.fingerprints) opts.fingerprints = loadFingerprints(defaultFingerprintsDir(), defaultForgedPoolFiles());
+
+      const out = o.out ? createWriteStream(o.out, { flags: 'a' }) : null;
+      const tty = Boolean(process.stdout.isTTY) && !o.json;
+      const bar = tty ? new cliProgress.SingleBar({ stream: process.stderr, clearOnComplete: true, format: 'measuring [{bar}] {value}/{total} {url}' }, cliProgress.Presets.shades_classic) : null;
+      bar?.start(targets.length, 0, { url: '' });
+      const rows: Array<[string, string, string, string]> = [];
+      await measureMany(targets, opts, concurrency, async (r) => {
+        bar?.increment({ url: r.target.url.slice(0, 40) });
+        if (!r.ok) {
+          rows.push([r.target.url, 'error', '-', r.error]);
+          return;
+        }
+        const line = JSON.stringify(r.measurement) + '\n';
+        if (out) await writeTo(out, line);
+        if (o.json) await writeTo(process.stdout, line);
+        const v = r.measurement.test_keys.x_verdict as Verdict | undefined;
+        rows.push([r.target.url, v?.status ?? 'unknown', v?.mechanism ?? '-', v?.explanation ?? '']);
+      });
+      bar?.stop();
+      if (out) await new Promise<void>((resolve) => out.end(resolve));
+      if (o.json) return;
+      // On a terminal the reason is cut to the width; in a pipe it is kept whole.
+      const width = process.stdout.isTTY ? (process.stdout.columns ?? 140) : 100_000;
+      const reasonWidth = Math.max(30, width - 50 - 9 - 16 - 3);
+      process.stdout.write(`${cell('URL', 50)} ${cell('VERDICT', 8)} ${cell('MECHANISM', 15)} REASON\n`);
+      for (const [url, status, mech, why] of rows) process.stdout.write(`${cell(url, 50)} ${cell(status, 8)} ${cell(mech, 15)} ${cell(why, reasonWidth).trimEnd()}\n`);
+    });
+}
