@@ -298,14 +298,14 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
 
   it('loads the overview: totals, latest blocks, counts by mechanism and layer; reports the first-load weight', async () => {
     const page = await env.ctx.newPage();
-    const sizes: Array<{ url: string; bytes: number }> = [];
+    const pending: Array<Promise<{ url: string; bytes: number }>> = [];
     page.on('requestfinished', (r) => {
-      void r.sizes().then((s) => sizes.push({ url: r.url(), bytes: s.responseBodySize + s.responseHeadersSize }));
+      pending.push(r.sizes().then((s) => ({ url: r.url(), bytes: s.responseBodySize + s.responseHeadersSize })));
     });
     await page.goto(`${env.base}/`);
     await page.locator('main h1').waitFor();
     await settled(page);
-    await page.waitForTimeout(200); // the last sizes() promises
+    const sizes = await Promise.all(pending);
     const total = env.seeded.length;
     const totals = await page.locator('dl.totals').innerText();
     assert.match(totals, new RegExp(`Measurements\\s+${total.toLocaleString('en-US')}`));
@@ -551,7 +551,7 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     assert.ok(found, 'Tab reaches the Search link');
     await page.keyboard.press('Enter');
     await page.waitForFunction(() => location.hash === '#/search');
-    await page.waitForFunction(() => document.activeElement?.tagName === 'H1', undefined, { timeout: 2000 });
+    await page.waitForFunction(() => document.activeElement?.tagName === 'H1');
     // On a country page, Tab reaches the bars; Enter opens the bar's measurements.
     await page.goto(`${env.base}/#/country/CN`);
     await settled(page);
