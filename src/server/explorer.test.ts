@@ -486,6 +486,17 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     assert.equal(await rows.count(), Math.min(50, expected));
     for (const cell of await rows.locator('td:nth-child(6)').allInnerTexts()) assert.equal(cell, 'dns.injection');
     await shot(page, 'search');
+    // The "Go to" box understands a country, an ASN number, a URL and a measurement id.
+    for (const [typed, hash] of [
+      ['cn', '#/country/CN'],
+      ['4134', '#/asn/AS4134'],
+      ['https://YouTube.com/watch?v=1', '#/domain/youtube.com'],
+      [env.uids.tls, `#/measurement/${encodeURIComponent(env.uids.tls)}`],
+    ] as const) {
+      await page.fill('#jump', typed);
+      await page.press('#jump', 'Enter');
+      await page.waitForFunction((h) => location.hash === h, hash);
+    }
     await page.close();
   });
 
