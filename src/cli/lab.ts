@@ -82,7 +82,9 @@ export function register(program: Command): void {
       for (const site of running.sites.slice(0, 50))
         w(`    ${site.domain.padEnd(28)} ${site.address}  http ${site.httpPort ?? '-'}  https ${site.httpsPort ?? '-'}\n`);
       if (running.sites.length > 50) w(`    ... and ${running.sites.length - 50} more\n`);
-      w(`  probe options: --resolver ${running.resolver}${running.helperUrl ? ` --helper ${running.helperUrl}` : ''} --ca ${caFile} --allow-net ${running.range}\n`);
+      const first = running.sites[0];
+      const example = first ? `${first.httpsPort ? 'https' : 'http'}://${first.domain}${first.httpsPort && first.httpsPort !== 443 ? `:${first.httpsPort}` : first.httpsPort ? '' : first.httpPort !== 80 ? `:${first.httpPort}` : ''}/` : 'URL';
+      w(`  measure through it: wallscope measure --resolver ${running.resolver}${running.helperUrl ? ` --helper ${running.helperUrl}` : ''} --ca ${caFile} --allow-net ${running.probeOptions().allowNet!.join(',')} ${example}\n`);
       w(`  e.g. dig @${running.resolver.split(':')[0]} -p ${running.resolver.split(':')[1]} ${running.sites[0]?.domain ?? 'example.com'}\n`);
       for (const warn of running.warnings) w(`  WARNING: ${warn}\n`);
       w('Ctrl-C to stop.\n');
