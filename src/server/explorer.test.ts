@@ -403,6 +403,16 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
       await shot(page, hash.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, ''));
       await page.close();
     }
+    // Stacked by layer instead of status: the legend and the bars' names say which layer.
+    const dom = await openPage(env, '#/domain/youtube.com');
+    await dom.locator('.bar-slot').first().waitFor();
+    await dom.selectOption('#stack-by', 'layer');
+    await dom.waitForFunction(() => location.hash.includes('stack=layer'));
+    await dom.waitForFunction(() => document.querySelector('figure.chart .legend')?.textContent.includes('national'));
+    const names = await dom.locator('.bar-slot').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label') ?? ''));
+    assert.ok(names.some((n) => /national \d+/.test(n)), 'a bar names its national count');
+    await shot(dom, 'domain-by-layer');
+    await dom.close();
     // The API has no region filter: the page must say so, not show unfiltered data as the region's.
     const page = await openPage(env, '#/region/Henan');
     assert.match(await page.locator('main h1').innerText(), /Region: Henan/);

@@ -3,6 +3,7 @@
 import { getJSON, sumCounts, type Aggregation, type Filters } from '../api.js';
 import { bucketEnd, dayOf, dayToUnix, fmtInt, grainSeconds, pct } from '../format.js';
 import { href, navigate, paramsObject } from '../router.js';
+import { buildSplit, type Split } from '../split.js';
 import { useFetch } from '../useFetch.js';
 import { MeasurementList } from './MeasurementList.js';
 import { StackedBars, type Bar } from './StackedBars.js';
@@ -10,10 +11,13 @@ import { StackedBars, type Bar } from './StackedBars.js';
 interface Series {
   grain: string;
   bars: Bar[];
+  split?: Split;
 }
 
+export const STACKS = ['status', 'mechanism', 'layer'] as const;
+
 /** Day grain unless told; a span over ~13 months switches to weeks, over ~4 years to months. */
-async function loadSeries(filters: Filters, grain: string | null, signal: AbortSignal): Promise<Series> {
+async function loadSeries(filters: Filters, grain: string | null, stack: string, signal: AbortSignal): Promise<Series> {
   const get = (g: string) => getJSON<Aggregation>('aggregation', { ...filters, axis_x: 'measurement_start_day', time_grain: g }, signal);
   let g = grain || 'day';
   let agg = await get(g);
@@ -33,17 +37,22 @@ async function loadSeries(filters: Filters, grain: string | null, signal: AbortS
       bars = toBars(agg);
     }
   }
+  if (stack === 'mechanism' || stack === 'layer') {
+    const two = await getJSON<Aggregation>('aggregation', { ...filters, axis_x: 'measurement_start_day', axis_y: stack, time_grain: g }, signal);
+    return { grain: g, bars, split: buildSplit(two.result, stack, (r) => dayOf(r.measurement_start_day), bars.map((b) => b.label)) };
+  }
   return { grain: g, bars };
 }
 
 export function TimeSeries({ path, params, filters, title }: { path: string[]; params: URLSearchParams; filters: Filters; title: string }) {
   const grainParam = params.get('time_grain');
-  const key = JSON.stringify(filters) + '|' + (grainParam ?? '');
-  const res = useFetch<Series>(key, (signal) => loadSeries(filters, grainParam, signal));
+  const stack = (STACKS as readonly string[]).includes(params.get('stack') ?? '') ? params.get('stack')! : 'status';
+  const key = JSON.stringify(filters) + '|' + (grainParam ?? '') + '|' + stack;
+  const res = useFetch<Series>(key, (signal) => loadSeries(filters, grainParam, stack, signal));
   const bucket = params.get('bucket');
   if (res.state === 'loading') return <p aria-busy="true">Loading time series…</p>;
   if (res.state === 'error') return <p role="alert" class="error">Could not load the time series: {res.error}</p>;
-  const { bars, grain } = res.data;
+  const { bars, grain, split } = res.data;
   const selected = bucket ? bars.findIndex((b) => b.label === bucket) : -1;
   const select = (i: number) => {
     const b = bars[i];
@@ -67,7 +76,27 @@ export function TimeSeries({ path, params, filters, title }: { path: string[]; p
           </>
         )}
       </p>
-      <StackedBars title={`${title} per ${grain}`} bars={bars} time step={grainSeconds(grain)} selected={selected >= 0 ? selected : null} onSelect={select} />
+      <div class="field stack-by">
+        <label for="stack-by">Stack bars by</label>
+        <select
+          id="stack-by"
+          value={stack}
+          onChange={(e) => navigate(href(path, { ...paramsObject(params), stack: (e.currentTarget as HTMLSelectElement).value === 'status' ? undefined : (e.currentTarget as HTMLSelectElement).value }))}
+        >
+          <option value="status">status (ok, anomaly, confirmed, failure)</option>
+          <option value="mechanism">mechanism</option>
+          <option value="layer">layer</option>
+        </select>
+      </div>
+      <StackedBars
+        title={`${title} per ${grain}${split ? `, by ${stack}` : ''}`}
+        bars={bars}
+        time
+        step={grainSeconds(grain)}
+        selected={selected >= 0 ? selected : null}
+        onSelect={select}
+        split={split}
+      />
       <p class="chart-help">Select a bar (click, or Tab to it and press Enter) to list the measurements behind it.</p>
       {bucket && dayOf(bucket) ? (
         <>

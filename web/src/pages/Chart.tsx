@@ -6,10 +6,8 @@ import { apiUrl, AXES, getJSON, sumCounts, type Aggregation, type AggregationRow
 import { StackedBars, type Bar } from '../components/StackedBars.js';
 import { bucketEnd, COUNT_COLOR, dayOf, fmtInt, grainSeconds, LAYERS, MECHANISMS, timeOf } from '../format.js';
 import { href, navigate } from '../router.js';
+import { buildSplit } from '../split.js';
 import { useFetch } from '../useFetch.js';
-
-// Okabe-Ito: distinguishable with the common colour-vision deficiencies.
-const SPLIT_COLORS = ['#0072B2', '#E69F00', '#009E73', '#D55E00', '#56B4E9', '#CC79A7', '#F0E442', '#000000'];
 
 const FILTERS = ['probe_cc', 'probe_asn', 'domain', 'test_name', 'mechanism', 'layer', 'since', 'until'] as const;
 
@@ -132,28 +130,9 @@ function ChartResult({ agg, axisX, axisY, grain, filters }: { agg: Aggregation; 
     if (!time) keys = keys.slice(0, 60);
     const bars: Bar[] = keys.map((k, i) => ({ x: time ? timeOf(k)! : i, label: k || '(none)', counts: sumCounts(groups.get(k)!) }));
     // Split by the Y axis: its most frequent values each get a colour, the rest are "other".
-    let split: { series: Array<{ label: string; color: string }>; values: number[][] } | undefined;
-    if (axisY) {
-      const totals = new Map<string, number>();
-      for (const r of agg.result) {
-        const y = r[axisY] === null || r[axisY] === undefined ? '(none)' : String(r[axisY]);
-        totals.set(y, (totals.get(y) ?? 0) + r.measurement_count);
-      }
-      const ranked = [...totals.entries()].sort((a, b) => b[1] - a[1]).map(([y]) => y);
-      const top = ranked.slice(0, ranked.length > SPLIT_COLORS.length ? SPLIT_COLORS.length - 1 : SPLIT_COLORS.length);
-      const other = ranked.length > top.length;
-      const series = [...top.map((y, j) => ({ label: y, color: SPLIT_COLORS[j]! })), ...(other ? [{ label: 'other', color: '#8c959f' }] : [])];
-      const values = keys.map((k) => {
-        const v = series.map(() => 0);
-        for (const r of groups.get(k)!) {
-          const y = r[axisY] === null || r[axisY] === undefined ? '(none)' : String(r[axisY]);
-          const j = top.indexOf(y);
-          v[j >= 0 ? j : series.length - 1] += r.measurement_count;
-        }
-        return v;
-      });
-      split = { series, values };
-    }
+    const split = axisY
+      ? buildSplit(agg.result, axisY, (r) => (r[axisX] === null || r[axisX] === undefined ? '' : String(r[axisX])), keys)
+      : undefined;
     return { keys, bars, split };
   }, [agg, axisX, axisY, time]);
   const open = (i: number) => {
