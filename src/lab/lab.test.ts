@@ -221,3 +221,32 @@ describe('censor fronts with hostile peers', () => {
     }
   });
 });
+
+describe('startLab(scenario) residual timing and forged pools', () => {
+  it('ends residual blocking after the configured seconds', async () => {
+    const lab = await startLab(parseScenario("name: r\nworld: { sites: [{ domain: hot.example }], helper: false }\ncensors: [{ name: g, layer: national, sni_reset: { rules: ['^hot'], residual_s: 0.4 } }]\n", '/tmp/r.yaml'), { standardPorts: false });
+    try {
+      assert.equal((await tlsTry(lab, 'hot.example', 'hot.example')).ok, false);
+      assert.deepEqual(await tlsTry(lab, 'hot.example', 'benign.org'), { ok: false, code: 'ECONNRESET' });
+      await new Promise((r) => setTimeout(r, 500));
+      assert.deepEqual(await tlsTry(lab, 'hot.example', 'benign.org'), { ok: true, data: '' });
+    } finally {
+      await lab.close();
+    }
+  });
+
+  it('remaps the forged pool into the lab keeping its order, each injector walking it cyclically', async () => {
+    const lab = await startLab(
+      parseScenario("name: p\nworld: { sites: [{ domain: yt.example }], helper: false }\ncensors: [{ name: g, layer: national, dns_injection: { rules: ['^yt'], injectors: 1, pool: [1.1.1.1, 2.2.2.2, 3.3.3.3] } }]\n", '/tmp/p.yaml'),
+      { standardPorts: false },
+    );
+    try {
+      const prefix = lab.range.replace(/0\.0\/16$/, '');
+      const seen: string[] = [];
+      for (let i = 0; i < 4; i++) seen.push((await dnsAsk(lab, 'yt.example'))[0]!);
+      assert.deepEqual(seen, [`${prefix}100.1`, `${prefix}100.2`, `${prefix}100.3`, `${prefix}100.1`]);
+    } finally {
+      await lab.close();
+    }
+  });
+});
