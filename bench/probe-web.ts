@@ -1,0 +1,132 @@
+// Benchmark: 1,000 loopback URLs (healthy and slow sites, http and https, mixed) measured by
+// wallscope's web_connectivity at concurrency 64, against the same URLs fetched by curl after a
+// dig lookup through `xargs -P 64` (what a researcher scripts by hand). Prints wall times, the
+// ratio, and wallscope's peak RSS. Not a test: run `node dist/bench/probe-web.js`.
+//
+// Three processes so that each figure is its own: the world (DNS server, sites, test helper),
+// the probe, and the hand-made loop.
+import { fork, spawn } from 'node:child_process';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createCA, issueCert, startDnsServer, startSite, startTestHelper, measureMany, type DnsBehaviour, type Target } from '../src/probe/index.js';
+
+const N = Number(process.env.BENCH_URLS ?? 1000);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
+const SLOW_MS = 300;
+const self = fileURLToPath(import.meta.url);
+
+interface World {
+  dns: string;
+  helper: string;
+  caFile: string;
+  targets: Array<{ url: string; name: string; ip: string; port: number }>;
+}
+
+async function world(dir: string): Promise<void> {
+  const ca = await createCA();
+  const names = Array.from({ length: N }, (_, i) => `site-${i}.bench.test`);
+  const leaf = await issueCert(ca, ['*.bench.test']);
+  const body = `<html><head><title>Bench page</title></head><body>${'x'.repeat(4000)}</body></html>`;
+  const handler = (slow: boolean) => (_req: unknown, res: import('node:http').ServerResponse) => {
+    const send = (): void => {
+      res.writeHead(200, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    };
+    if (slow) setTimeout(send, SLOW_MS);
+    else send();
+  };
+  const kinds = [
+    { ip: '127.0.10.1', tls: false, slow: false },
+    { ip: '127.0.10.2', tls: true, slow: false },
+    { ip: '127.0.10.3', tls: false, slow: true },
+    { ip: '127.0.10.4', tls: true, slow: true },
+  ];
+  const sites = await Promise.all(kinds.map((k) => startSite({ host: k.ip, handler: handler(k.slow), ...(k.tls ? { tls: { cert: leaf.chainPem, key: leaf.keyPem } } : {}) })));
+  const zone: Record<string, DnsBehaviour> = {};
+  const targets: World['targets'] = [];
+  names.forEach((name, i) => {
+    // 3 of 4 healthy-and-fast, 1 of 4 slow; half http, half https in each group.
+    const k = i % 4 === 3 ? 2 + (Math.floor(i / 4) % 2) : i % 2;
+    const kind = kinds[k]!;
+    zone[name] = { kind: 'answer', addrs: [kind.ip] };
+    targets.push({ url: `${kind.tls ? 'https' : 'http'}://${name}:${sites[k]!.port}/`, name, ip: kind.ip, port: sites[k]!.port });
+  });
+  const dns = await startDnsServer(zone, '127.0.0.1');
+  const helper = await startTestHelper({ host: '127.0.0.1', port: 0, resolver: dns.address, ca: [ca.certPem], allowNet: ['127.0.0.0/8'] });
+  const caFile = join(dir, 'ca.pem');
+  writeFileSync(caFile, ca.certPem);
+  process.send!({ dns: dns.address, helper: helper.url, caFile, targets } satisfies World);
+  process.on('disconnect', () => process.exit(0));
+}
+
+async function probe(w: World): Promise<void> {
+  const ca = [await import('node:fs').then((fs) => fs.readFileSync(w.caFile, 'utf8'))];
+  const targets: Target[] = w.targets.map((t) => ({ url: t.url }));
+  let ok = 0;
+  let bytes = 0;
+  const t0 = performance.now();
+  await measureMany(targets, { resolver: w.dns, helper: w.helper, ca, allowNet: ['127.0.0.0/8'] }, CONCURRENCY, (r) => {
+    if (r.ok) {
+      bytes += JSON.stringify(r.measurement).length; // what --out would write
+      if (r.measurement.test_keys.accessible === true) ok++;
+    }
+  });
+  const wall = (performance.now() - t0) / 1000;
+  process.send!({ wall, ok, bytes, maxRssMb: process.resourceUsage().maxRSS / 1024 });
+}
+
+function handLoop(w: World, dir: string): Promise<{ wall: number; ok: number }> {
+  const [dnsHost, dnsPort] = w.dns.split(':');
+  const lines = w.targets.map((t) => `${t.name} ${t.port} ${t.url}`).join('\n') + '\n';
+  const list = join(dir, 'urls.txt');
+  writeFileSync(list, lines);
+  const script =
+    `ip=$(dig +short +tries=1 +time=5 -p ${dnsPort} @${dnsHost} "$0" A | head -n1); ` +
+    `curl -s -o /dev/null -w '%{http_code}\\n' --max-time 15 --cacert ${w.caFile} --resolve "$0:$1:$ip" "$2"`;
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const p = spawn('sh', ['-c', `xargs -P ${CONCURRENCY} -L 1 sh -c '${script.replace(/'/g, `'\\''`)}' < ${list}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    p.on('error', reject);
+    p.on('close', () => resolve({ wall: (performance.now() - t0) / 1000, ok: out.split('\n').filter((l) => l === '200').length }));
+  });
+}
+
+function child<T>(role: string, payload?: unknown): Promise<{ msg: T; proc: ReturnType<typeof fork> }> {
+  return new Promise((resolve, reject) => {
+    const proc = fork(self, [role], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    proc.once('message', (msg) => resolve({ msg: msg as T, proc }));
+    proc.once('error', reject);
+    if (payload !== undefined) proc.send(payload as object);
+  });
+}
+
+async function main(): Promise<void> {
+  const role = process.argv[2];
+  if (role === 'world') return world(process.env.BENCH_DIR!);
+  if (role === 'probe') {
+    process.once('message', (w) => void probe(w as World).then(() => process.exit(0)));
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'wallscope-bench-'));
+  process.env.BENCH_DIR = dir;
+  const { msg: w, proc: worldProc } = await child<World>('world');
+  try {
+    console.log(`probe-web: ${w.targets.length} loopback URLs (1/4 slow by ${SLOW_MS} ms; half https), concurrency ${CONCURRENCY}`);
+    // Side by side in the same run, one after the other on the same world.
+    const hand = await handLoop(w, dir);
+    const { msg: ws, proc: probeProc } = await child<{ wall: number; ok: number; bytes: number; maxRssMb: number }>('probe', w);
+    probeProc.kill();
+    console.log(`  hand loop (dig + curl, xargs -P ${CONCURRENCY}): wall ${hand.wall.toFixed(2)} s, ${hand.ok} x HTTP 200`);
+    console.log(`  wallscope measure (web_connectivity + control + attribution): wall ${ws.wall.toFixed(2)} s, ${ws.ok} accessible, peak RSS ${ws.maxRssMb.toFixed(0)} MB, ${(ws.bytes / 1e6).toFixed(1)} MB of measurements`);
+    console.log(`  ratio wallscope/hand: ${(ws.wall / hand.wall).toFixed(2)}`);
+  } finally {
+    worldProc.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+void main();
