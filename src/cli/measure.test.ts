@@ -1,0 +1,98 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from '../model/index.js';
+import { createCA, issueCert, startDnsServer, startSite, startTestHelper, type DnsServer, type Site, type TestHelper } from '../probe/index.js';
+
+const bin = join(repoRoot, 'bin', 'wallscope.js');
+
+function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [bin, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('wallscope measure', () => {
+  let dir: string;
+  let dns: DnsServer;
+  let site: Site;
+  let tlsSite: Site;
+  let helper: TestHelper;
+  let caFile: string;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'wallscope-measure-'));
+    const ca = await createCA();
+    const leaf = await issueCert(ca, ['a.test']);
+    caFile = join(dir, 'ca.pem');
+    writeFileSync(caFile, ca.certPem);
+    site = await startSite({ host: '127.0.0.2' });
+    tlsSite = await startSite({ host: '127.0.0.2', tls: { cert: leaf.chainPem, key: leaf.keyPem } });
+    dns = await startDnsServer({ 'a.test': { kind: 'answer', addrs: ['127.0.0.2'] } });
+    helper = await startTestHelper({ host: '127.0.0.1', port: 0, resolver: dns.address, ca: [ca.certPem], allowNet: ['127.0.0.0/8'] });
+  });
+  after(async () => {
+    await helper.close();
+    await Promise.all([dns.close(), site.close(), tlsSite.close()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('measures a test-list CSV and writes OONI JSONL with --json and --out', async () => {
+    const list = join(dir, 'list.csv');
+    writeFileSync(list, `url,category_code,category_description,date_added,source,notes\nhttp://a.test:${site.port}/,NEWS,News Media,2020-01-01,x,"note, with comma"\nhttps://a.test:${tlsSite.port}/,HUMR,Human Rights,2020-01-01,x,\nnot a url,X,,,,\n`);
+    const out = join(dir, 'out.jsonl');
+    const r = await run(['measure', '--json', '--list', list, '--resolver', dns.address, '--helper', helper.url, '--ca', caFile, '--allow-net', '127.0.0.0/8', '--out', out, '--concurrency', '2', '--timeout', '3000']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /list\.csv:4: skipped: not an http\(s\) URL/);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { input: string; test_keys: { accessible: boolean }; annotations: Record<string, string> });
+    assert.equal(lines.length, 2);
+    assert.deepEqual(lines.map((m) => m.test_keys.accessible), [true, true]);
+    assert.deepEqual(lines.map((m) => m.annotations.category_code).sort(), ['HUMR', 'NEWS']);
+    assert.equal(readFileSync(out, 'utf8'), r.stdout);
+  });
+
+  it('prints a table of URL, verdict, mechanism and reason', async () => {
+    const r = await run(['measure', `http://a.test:${site.port}/`, 'http://gone.test/', '--resolver', dns.address, '--helper', helper.url, '--allow-net', '127.0.0.0/8', '--no-fingerprints']);
+    assert.equal(r.code, 0, r.stderr);
+    const rows = r.stdout.trim().split('\n');
+    assert.match(rows[0]!, /^URL\s+VERDICT\s+MECHANISM\s+REASON$/);
+    assert.match(rows.find((l) => l.startsWith(`http://a.test:${site.port}/`))!, /\sok\s+none\s+\S/);
+    assert.match(rows.find((l) => l.startsWith('http://gone.test/'))!, /\sdown\s/);
+  });
+
+  it('rejects bad arguments with a clear message and exit code 2', async () => {
+    const none = await run(['measure']);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /nothing to measure/);
+    const conc = await run(['measure', 'http://a.test/', '--concurrency', 'many']);
+    assert.equal(conc.code, 2);
+    assert.match(conc.stderr, /--concurrency must be a positive integer/);
+  });
+});
+
+describe('wallscope helper', () => {
+  it('listens where told and answers control requests until interrupted', async () => {
+    const p = spawn(process.execPath, [bin, 'helper', '--listen', '127.0.0.1:0', '--allow-net', '127.0.0.0/8'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        p.stdout.on('data', (c: Buffer) => {
+          out += c.toString();
+          const m = /listening at (\S+)/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        p.once('exit', () => reject(new Error(`helper exited: ${out}`)));
+      });
+      const res = await fetch(url, { method: 'POST', body: JSON.stringify({ http_request: 'http://127.0.0.2:1/', tcp_connect: ['127.0.0.2:1'] }) });
+      const body = (await res.json()) as { tcp_connect: Record<string, { failure: string }> };
+      assert.equal(body.tcp_connect['127.0.0.2:1']!.failure, 'connection_refused');
+    } finally {
+      p.kill('SIGTERM');
+      await new Promise((r) => p.once('exit', r));
+    }
+  });
+});
