@@ -53,6 +53,7 @@ export function tcpConnect(ip: string, port: number, policy: NetPolicy, opts: Co
         // Robustness: errors after connect belong to whoever uses the socket next; keep one
         // listener so that a reset while idle never crashes the process.
         sock.on('error', () => {});
+        if (sock.localAddress) trace.localAddresses.add(sock.localAddress.replace(/^::ffff:/, ''));
         done({ entry, socket: sock });
       }
     };

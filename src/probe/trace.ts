@@ -11,6 +11,8 @@ export class Trace {
   private readonly origin: bigint;
   readonly events: NetworkEvent[] = [];
   eventsDropped = 0;
+  /** Local (source) addresses of the probe's own sockets: candidates for scrubbing. */
+  readonly localAddresses = new Set<string>();
   private txid = 0;
 
   constructor(start: Date = new Date(), origin: bigint = process.hrtime.bigint()) {

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { Verdict } from '../model/index.js';
 import { createCA, issueCert, type CA } from './ca.js';
-import { startDnsServer, startSite, startRawServer, type Site, type DnsServer, type DnsBehaviour } from './testing.js';
+import dnsPacket from 'dns-packet';
+import { startDnsServer, startSite, startRawServer, page, type Site, type DnsServer, type DnsBehaviour } from './testing.js';
 import { startTestHelper, type TestHelper } from './helper.js';
 import { measureWebConnectivity, type ProbeOptions, type SniVariant, type ResidualCheck } from './webconnectivity.js';
 
@@ -58,11 +59,42 @@ describe('measureWebConnectivity(url, opts)', () => {
     port.regional = regional.port;
     port.national = national.port;
     port.httpFront = httpFront.port;
+    const otherCa = await createCA('someone else');
+    const mitmLeaf = await issueCert(otherCa, ['mitm.test']);
+    const mitm = await startSite({ host: '127.0.0.7', tls: { cert: mitmLeaf.chainPem, key: mitmLeaf.keyPem } });
+    const blockpage = await startSite({
+      host: '127.0.0.6',
+      handler: (req, res) => {
+        const fromHelper = req.socket.remoteAddress === HELPER_SOURCE;
+        res.writeHead(fromHelper ? 200 : 403, { 'content-type': 'text/html' });
+        res.end(fromHelper ? page('Welcome to the news site', 3000) : '<html><title>Access denied</title>blocked by your ISP</html>');
+      },
+    });
+    const doh = await startSite({
+      host: '127.0.0.8',
+      handler: (req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          const q = dnsPacket.decode(Buffer.concat(chunks));
+          const question = q.questions![0]!;
+          const answers = question.name === 'ok.test' && question.type === 'A' ? [{ type: 'A' as const, name: question.name, ttl: 60, data: '127.0.0.2' }] : [];
+          res.writeHead(200, { 'content-type': 'application/dns-message' });
+          res.end(dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.RECURSION_AVAILABLE, questions: q.questions, answers }));
+        });
+      },
+    });
+    sites.push(mitm, blockpage, doh);
+    port.mitm = mitm.port;
+    port.blockpage = blockpage.port;
+    port.doh = doh.port;
     const zone = {
       'ok.test': { kind: 'answer', addrs: ['127.0.0.2'] },
       'sni.test': { kind: 'answer', addrs: ['127.0.0.3'] },
       'gfw.test': { kind: 'answer', addrs: ['127.0.0.4'] },
       'hreset.test': { kind: 'answer', addrs: ['127.0.0.5'] },
+      'mitm.test': { kind: 'answer', addrs: ['127.0.0.7'] },
+      'news.test': { kind: 'answer', addrs: ['127.0.0.6'] },
     } satisfies Record<string, DnsBehaviour>;
     dns = await startDnsServer({
       ...zone,
@@ -166,5 +198,62 @@ describe('measureWebConnectivity(url, opts)', () => {
     assert.ok(text.includes('[scrubbed]'));
     const refused = await measureWebConnectivity(`http://ok.test:${port.http}/`, { ...opts, allowNet: ['127.0.0.1/32'] });
     assert.match(String(refused.test_keys.tcp_connect![0]!.status.failure), /outside --allow-net/);
+  });
+
+  it('records a certificate from an unknown authority with its chain (a MITM)', async () => {
+    const m = await measureWebConnectivity(`https://mitm.test:${port.mitm}/`, opts);
+    const hs = m.test_keys.tls_handshakes![0]!;
+    assert.equal(hs.failure, 'ssl_unknown_authority');
+    assert.ok(hs.peer_certificates!.length >= 1);
+    assert.equal(m.test_keys.http_experiment_failure, 'ssl_unknown_authority');
+    assert.equal(m.test_keys.requests![0]!.response, null);
+  });
+
+  it('records a block page in full and the HTTP comparisons that expose it', async () => {
+    const m = await measureWebConnectivity(`http://news.test:${port.blockpage}/`, opts);
+    const tk = m.test_keys;
+    assert.equal(tk.http_experiment_failure, null);
+    assert.equal(tk.requests![0]!.response!.code, 403);
+    assert.match(String(tk.requests![0]!.response!.body), /blocked by your ISP/);
+    assert.equal(tk.status_code_match, false);
+    assert.equal(tk.title_match, false);
+    assert.equal(tk.body_length_match, false);
+    assert.equal(tk.dns_consistency, 'consistent');
+  });
+
+  it('records NXDOMAIN as the DNS failure and does not dial', async () => {
+    const m = await measureWebConnectivity(`http://nowhere.test:${port.http}/`, opts);
+    const tk = m.test_keys;
+    assert.equal(tk.dns_experiment_failure, 'dns_nxdomain_error');
+    assert.deepEqual(tk.tcp_connect, []);
+    assert.equal(tk.http_experiment_failure, 'dns_nxdomain_error');
+    assert.equal((tk.control as { dns: { failure: string } }).dns.failure, 'dns_name_error');
+    assert.equal(tk.dns_consistency, 'consistent');
+  });
+
+  it('resolves over DoH when given only --doh', async () => {
+    const { resolver: _r, ...noUdp } = opts;
+    const m = await measureWebConnectivity(`http://ok.test:${port.http}/`, { ...noUdp, doh: `http://127.0.0.8:${port.doh}/dns-query` });
+    assert.deepEqual(m.test_keys.queries!.map((q) => [q.engine, q.query_type, q.failure]), [['doh', 'A', null], ['doh', 'AAAA', 'dns_no_answer']]);
+    assert.equal(m.test_keys.requests![0]!.response!.code, 200);
+  });
+
+  it('measures an IP-literal URL without DNS', async () => {
+    const m = await measureWebConnectivity(`http://127.0.0.2:${port.http}/`, opts);
+    assert.deepEqual(m.test_keys.queries, []);
+    assert.equal(m.test_keys.dns_consistency, 'consistent');
+    assert.equal(m.test_keys.requests![0]!.response!.code, 200);
+  });
+
+  it('in lab mode without a resolver, never falls back to the system resolver', async () => {
+    const { resolver: _r, ...noResolver } = opts;
+    const m = await measureWebConnectivity(`http://localhost:${port.http}/`, noResolver);
+    assert.match(String(m.test_keys.dns_experiment_failure), /lab mode: no resolver/);
+    assert.deepEqual(m.test_keys.tcp_connect, []);
+  });
+
+  it('rejects what is not an http(s) URL', async () => {
+    await assert.rejects(measureWebConnectivity('not a url', opts), TypeError);
+    await assert.rejects(measureWebConnectivity('ftp://ok.test/', opts), /not an http\(s\) URL/);
   });
 });

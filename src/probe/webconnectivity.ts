@@ -19,7 +19,7 @@ import {
   unknownFailure,
 } from '../model/index.js';
 import { Trace } from './trace.js';
-import { NetPolicy, joinHostPort } from './policy.js';
+import { NetPolicy, joinHostPort, isBogonAddress } from './policy.js';
 import { resolveName, type ResolveConfig } from './resolve.js';
 import { tcpConnect } from './tcp.js';
 import { tlsHandshake } from './tls.js';
@@ -298,7 +298,10 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
   };
   if (testKeys.x_lab_mode === undefined) delete testKeys.x_lab_mode;
 
-  const loc = probeLocation((opts.probeIps ?? []).find((ip) => !policy.isBogon(ip)) ?? null);
+  // Privacy: the given addresses, plus any public source address our own sockets had (a probe with
+  // a public address on its interface would otherwise leak it in socket-level evidence).
+  const ownIps = [...(opts.probeIps ?? []), ...[...trace.localAddresses].filter((ip) => !isBogonAddress(ip) && !policy.inAllowed(ip))];
+  const loc = probeLocation(ownIps.find((ip) => !isBogonAddress(ip)) ?? null);
   const start = new Date(startWall);
   const m: Measurement<WebConnectivityTestKeys> = {
     annotations: { engine_name: SOFTWARE_NAME, engine_version: SOFTWARE_VERSION, platform: process.platform, ...(policy.restricted ? { x_lab_mode: 'true' } : {}), ...(opts.annotations ?? {}) },
@@ -323,7 +326,7 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
     test_version: TEST_VERSION,
   };
   // 6. Verdict (src/analysis), then privacy: scrub the probe's own addresses from every string.
-  const scrubbed = scrubValue(m, scrubberFor(opts.probeIps ?? []));
+  const scrubbed = scrubValue(m, scrubberFor(ownIps));
   scrubbed.probe_ip = '127.0.0.1';
   return applyVerdict(scrubbed, { allowNets: opts.allowNet ?? [], ...(opts.fingerprints ? { fingerprints: opts.fingerprints } : {}) });
 }
