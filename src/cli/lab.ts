@@ -5,7 +5,8 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { register as registerDemo } from './demo.js';
-import { evalScenario, loadScenario, startLab, ScenarioError, type EvalReport } from '../lab/index.js';
+import { evalScenario, expectedPath, loadScenario, scenarioTruth, startLab, writeExpected, ScenarioError, type EvalReport } from '../lab/index.js';
+import { repoRoot } from '../model/index.js';
 
 function usageError(message: string, exitCode = 2): Error {
   return Object.assign(new Error(message), { exitCode });
@@ -96,6 +97,21 @@ export function register(program: Command): void {
       await running.close();
       rmSync(caFile, { force: true });
       w('lab stopped; nothing left behind.\n');
+    });
+
+  lab
+    .command('truth')
+    .argument('<scenario>', 'scenario file (YAML)')
+    .option('--write', 'store it as the expectation file of the library (scenarios/expected/...)')
+    .description("Print the lab's ground truth for every target (no network)")
+    .action((file: string, o: { write?: boolean }) => {
+      const s = load(file);
+      const truth = scenarioTruth(s);
+      if (o.write) {
+        const out = expectedPath(join(repoRoot, 'scenarios'), s.source!);
+        writeExpected(out, truth);
+        process.stdout.write(`wrote ${out}\n`);
+      } else process.stdout.write(JSON.stringify(truth, null, 1) + '\n');
     });
 
   lab

@@ -3,6 +3,7 @@ export { parseScenario, loadScenario, scenarioPath, ScenarioError, type Scenario
 export { startLab, LabError, type Lab, type LabOptions, type LabSite, type LabTarget } from './lab.js';
 export { evalScenario, measureLab, scoreRows, labProbeDefaults, type EvalReport, type EvalRow, type EvalRun, type EvalOptions, type Score } from './eval.js';
 export { scenarioTargets, type Truth } from './truth.js';
+export { scenarioTruth, expectedPath, readExpected, writeExpected, type ExpectedFile } from './expected.js';
 export { nftAvailable, sweepStaleTables } from './nft.js';
 export { peekClientHello } from './clienthello.js';
 export { buildDemoScenario, readTestList, summarize, DEMO_LIST, type DemoSummary } from './demo.js';

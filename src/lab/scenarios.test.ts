@@ -12,6 +12,7 @@ import { evalScenario, scoreRows, type EvalRow } from './eval.js';
 import { Policy } from './policy.js';
 import { loadScenario } from './scenario.js';
 import { computedTruths } from './truth.js';
+import { expectedPath, readExpected, scenarioTruth } from './expected.js';
 
 const dir = join(repoRoot, 'scenarios');
 
@@ -60,6 +61,20 @@ describe('the scenario library (scenarios/**/*.yaml)', () => {
       const computed = computedTruths(s, new Policy(s))[0]!.truth;
       assert.deepEqual(computed, { blocking: t.expect!.blocking, accessible: t.expect!.accessible, mechanism: t.expect!.mechanism, layer: t.expect!.layer ?? null }, `${s.name}: the lab's own truth`);
     }
+  });
+
+  it('has a stored expectation for every scenario, equal to the truth the lab computes', () => {
+    const missing: string[] = [];
+    for (const f of files) {
+      const s = loadScenario(f);
+      const stored = readExpected(expectedPath(dir, f));
+      if (!stored) {
+        missing.push(relative(dir, f));
+        continue;
+      }
+      assert.deepEqual(scenarioTruth(s), stored, `${relative(dir, f)}: the lab's truth changed; if on purpose, run: wallscope lab truth ${relative(repoRoot, f)} --write`);
+    }
+    assert.deepEqual(missing, [], 'scenarios without expectation: run wallscope lab truth FILE --write');
   });
 
   it('measures every target through the lab and gets the stored verdict', async (t) => {
