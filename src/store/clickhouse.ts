@@ -3,9 +3,12 @@
 // no codecs, no data-skipping indexes. Rows go in as JSONEachRow bodies; the only user values
 // in SQL text pass through chString() (strings) or chInt() (numbers).
 //
-// Updates and deletes without mutations: both tables are ReplacingMergeTree(version); a verdict
-// change or a delete inserts a newer version of the row (a delete sets deleted = 1), and reads use
-// FINAL with optimize_move_to_prewhere = 0 so that filters apply after the de-duplication.
+// One wide table holds the flat row AND the raw body (columnar: aggregations never read `body`),
+// so one INSERT stores a batch atomically; a small uid-ordered table answers "is it stored?" and
+// "where is it?" by primary key. Updates and deletes without mutations: both tables are
+// ReplacingMergeTree(version); a verdict change or a delete inserts a newer version of the row (a
+// delete sets deleted = 1), and reads use FINAL with optimize_move_to_prewhere = 0 so that filters
+// apply after the de-duplication.
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import type { Measurement, Verdict } from '../model/index.js';
 import {
@@ -50,18 +53,18 @@ export function chInt(n: number): string {
 export const CLICKHOUSE_MIGRATIONS: Array<{ version: number; name: string; statements: string[] }> = [
   {
     version: 1,
-    name: 'measurements and raw bodies (ReplacingMergeTree)',
+    name: 'measurements with raw bodies, uid lookup table (ReplacingMergeTree)',
     statements: [
       `CREATE TABLE IF NOT EXISTS measurements (
         uid String, report_id String, input Nullable(String), domain Nullable(String), test_name String,
         probe_cc String, probe_asn UInt32, measurement_start_time String, ts UInt32, day Date,
         status String, blocking Nullable(String), accessible Nullable(UInt8), mechanism Nullable(String),
         layer Nullable(String), confidence Float64, confirmed UInt8, explanation String,
-        category_code Nullable(String), analysis_version String, verdict String,
+        category_code Nullable(String), analysis_version String, verdict String, body String,
         deleted UInt8, version UInt64
       ) ENGINE = ReplacingMergeTree(version) PARTITION BY toYYYYMM(day) ORDER BY (probe_cc, day, uid)`,
-      `CREATE TABLE IF NOT EXISTS raw_measurements (
-        uid String, probe_cc String, day Date, body String, deleted UInt8, version UInt64
+      `CREATE TABLE IF NOT EXISTS measurement_uids (
+        uid String, probe_cc String, day Date, deleted UInt8, version UInt64
       ) ENGINE = ReplacingMergeTree(version) ORDER BY uid`,
     ],
   },
@@ -232,7 +235,7 @@ export class ClickHouseStore implements MeasurementStore {
     const have = new Set<string>();
     for (let i = 0; i < uids.length; i += 1000) {
       const chunk = uids.slice(i, i + 1000);
-      for (const r of await this.rows<{ uid: string }>(`SELECT uid FROM measurements FINAL WHERE deleted = 0 AND uid IN (${chunk.map(chString).join(', ')})`)) have.add(r.uid);
+      for (const r of await this.rows<{ uid: string }>(`SELECT uid FROM measurement_uids FINAL WHERE deleted = 0 AND uid IN (${chunk.map(chString).join(', ')})`)) have.add(r.uid);
     }
     const fresh: typeof rows = [];
     const seen = new Set<string>();
@@ -243,10 +246,11 @@ export class ClickHouseStore implements MeasurementStore {
     }
     if (fresh.length) {
       const version = this.nextVersion();
-      // The measurements row is the commit point: raw first, so a crash in between leaves a raw
-      // body without a row, which the next put of the same measurement completes (both de-duplicate).
-      await this.client.insert({ table: 'raw_measurements', values: fresh.map((r) => ({ uid: r.row.uid, probe_cc: r.row.probe_cc, day: r.row.day, body: JSON.stringify(r.m), deleted: 0, version })), format: 'JSONEachRow' });
-      await this.client.insert({ table: 'measurements', values: fresh.map((r) => ({ ...r.row, deleted: 0, version })), format: 'JSONEachRow' });
+      // The measurements insert (row + body, one block: atomic) is the commit point. A crash before
+      // the uid rows are in means a resubmission inserts the row again: same sorting key and uid,
+      // so FINAL shows it once and merges drop the copy.
+      await this.client.insert({ table: 'measurements', values: fresh.map((r) => ({ ...r.row, body: JSON.stringify(r.m), deleted: 0, version })), format: 'JSONEachRow' });
+      await this.client.insert({ table: 'measurement_uids', values: fresh.map((r) => ({ uid: r.row.uid, probe_cc: r.row.probe_cc, day: r.row.day, deleted: 0, version })), format: 'JSONEachRow' });
     }
     const freshSet = new Set(fresh.map((r) => r.row.uid));
     const reported = new Set<string>();
@@ -257,23 +261,21 @@ export class ClickHouseStore implements MeasurementStore {
     });
   }
 
-  private async rowOf(uid: string): Promise<(FlatRow & { deleted: number }) | null> {
-    const raw = await this.rows<{ probe_cc: string; day_s: string }>(`SELECT probe_cc, toString(day) AS day_s FROM raw_measurements FINAL WHERE uid = ${chString(uid)} AND deleted = 0`);
-    if (!raw[0]) return null;
-    const r = await this.rows<FlatRow & { deleted: number }>(
-      `SELECT ${ROW_COLS}, verdict, toString(day) AS day_s, deleted FROM measurements FINAL WHERE probe_cc = ${chString(raw[0].probe_cc)} AND day = toDate(${chString(raw[0].day_s)}) AND uid = ${chString(uid)} AND deleted = 0`,
+  private async rowOf(uid: string): Promise<(FlatRow & { body: string }) | null> {
+    const at = await this.rows<{ probe_cc: string; day_s: string }>(`SELECT probe_cc, toString(day) AS day_s FROM measurement_uids FINAL WHERE uid = ${chString(uid)} AND deleted = 0`);
+    if (!at[0]) return null;
+    const r = await this.rows<FlatRow & { body: string; day_s: string }>(
+      `SELECT ${ROW_COLS}, verdict, body, toString(day) AS day_s FROM measurements FINAL WHERE probe_cc = ${chString(at[0].probe_cc)} AND day = toDate(${chString(at[0].day_s)}) AND uid = ${chString(uid)} AND deleted = 0`,
     );
     if (!r[0]) return null;
-    const { day_s, ...rest } = r[0] as FlatRow & { deleted: number; day_s: string };
-    return { ...rest, day: day_s };
+    const { day_s, ...rest } = r[0];
+    return { ...rest, day: day_s, probe_asn: Number(rest.probe_asn), ts: Number(rest.ts), confidence: Number(rest.confidence) };
   }
 
   async get(uid: string): Promise<StoredMeasurement | null> {
     const row = await this.rowOf(uid);
     if (!row) return null;
-    const raw = await this.rows<{ body: string }>(`SELECT body FROM raw_measurements FINAL WHERE uid = ${chString(uid)} AND deleted = 0`);
-    if (!raw[0]) return null;
-    const measurement = JSON.parse(raw[0].body) as Measurement;
+    const measurement = JSON.parse(row.body) as Measurement;
     measurement.measurement_uid = uid;
     return { measurement_uid: uid, measurement, verdict: JSON.parse(row.verdict) as Verdict, analysis_version: row.analysis_version };
   }
@@ -311,23 +313,21 @@ export class ClickHouseStore implements MeasurementStore {
   }
 
   async scan(afterUid: string | null, limit: number): Promise<Array<{ measurement_uid: string; measurement: Measurement; analysis_version: string }>> {
-    const raws = await this.rows<{ uid: string; body: string }>(
-      `SELECT uid, body FROM raw_measurements FINAL WHERE deleted = 0 AND uid > ${chString(afterUid ?? '')} ORDER BY uid LIMIT ${chInt(Math.max(1, Math.floor(limit)))}`,
+    const uids = await this.rows<{ uid: string }>(
+      `SELECT uid FROM measurement_uids FINAL WHERE deleted = 0 AND uid > ${chString(afterUid ?? '')} ORDER BY uid LIMIT ${chInt(Math.max(1, Math.floor(limit)))}`,
     );
-    if (!raws.length) return [];
-    const versions = new Map(
-      (await this.rows<{ uid: string; analysis_version: string }>(`SELECT uid, analysis_version FROM measurements FINAL WHERE deleted = 0 AND uid IN (${raws.map((r) => chString(r.uid)).join(', ')})`)).map((r) => [r.uid, r.analysis_version]),
+    if (!uids.length) return [];
+    const rows = await this.rows<{ uid: string; body: string; analysis_version: string }>(
+      `SELECT uid, body, analysis_version FROM measurements FINAL WHERE deleted = 0 AND uid IN (${uids.map((r) => chString(r.uid)).join(', ')}) ORDER BY uid`,
     );
-    return raws
-      .filter((r) => versions.has(r.uid))
-      .map((r) => ({ measurement_uid: r.uid, measurement: JSON.parse(r.body) as Measurement, analysis_version: versions.get(r.uid)! }));
+    return rows.map((r) => ({ measurement_uid: r.uid, measurement: JSON.parse(r.body) as Measurement, analysis_version: r.analysis_version }));
   }
 
   async setVerdict(uid: string, verdict: Verdict): Promise<boolean> {
-    const raw = await this.rows<{ body: string }>(`SELECT body FROM raw_measurements FINAL WHERE uid = ${chString(uid)} AND deleted = 0`);
-    if (!raw[0] || !(await this.rowOf(uid))) return false;
-    const row = flatten(JSON.parse(raw[0].body) as Measurement, verdict, uid, this.domainOf);
-    await this.client.insert({ table: 'measurements', values: [{ ...row, deleted: 0, version: this.nextVersion() }], format: 'JSONEachRow' });
+    const old = await this.rowOf(uid);
+    if (!old) return false;
+    const row = flatten(JSON.parse(old.body) as Measurement, verdict, uid, this.domainOf);
+    await this.client.insert({ table: 'measurements', values: [{ ...row, body: old.body, deleted: 0, version: this.nextVersion() }], format: 'JSONEachRow' });
     return true;
   }
 
@@ -335,11 +335,10 @@ export class ClickHouseStore implements MeasurementStore {
     const row = await this.rowOf(uid);
     if (!row) return false;
     const version = this.nextVersion();
-    const { deleted: _d, ...rest } = row;
-    await this.client.insert({ table: 'measurements', values: [{ ...rest, probe_asn: Number(rest.probe_asn), ts: Number(rest.ts), deleted: 1, version }], format: 'JSONEachRow' });
-    await this.client.insert({ table: 'raw_measurements', values: [{ uid, probe_cc: row.probe_cc, day: row.day, body: '', deleted: 1, version }], format: 'JSONEachRow' });
+    await this.client.insert({ table: 'measurements', values: [{ ...row, body: '', deleted: 1, version }], format: 'JSONEachRow' });
+    await this.client.insert({ table: 'measurement_uids', values: [{ uid, probe_cc: row.probe_cc, day: row.day, deleted: 1, version }], format: 'JSONEachRow' });
     // The tombstones hide the rows at once; the mutation removes the old body from disk later.
-    await this.client.command({ query: `ALTER TABLE raw_measurements DELETE WHERE uid = ${chString(uid)} AND deleted = 0` });
+    await this.client.command({ query: `ALTER TABLE measurements DELETE WHERE uid = ${chString(uid)} AND deleted = 0` });
     return true;
   }
 
