@@ -3,6 +3,7 @@
 // wrong. Unknown keys are rejected, so a typo never silently turns a censor off.
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { domainToASCII } from 'node:url';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair } from 'yaml';
 import {
   isLayer,
@@ -159,10 +160,12 @@ function readPage(r: Reader, node: Node, path: string): PageSpec | undefined {
 function readSite(r: Reader, node: Node, path: string): SiteSpec | undefined {
   const m = r.map(node, path, ['domain', 'page', 'http', 'https', 'addresses', 'cert', 'down', 'redirect'], ['domain']);
   if (!m) return undefined;
-  const domain = r.str(m.get('domain'), `${path}.domain`);
-  if (domain === undefined) return undefined;
-  if (!DOMAIN_RE.test(domain)) r.fail(m.get('domain'), `${path}.domain`, `'${domain}' is not a domain name`);
-  const site: SiteSpec = { domain: domain.toLowerCase() };
+  const written = r.str(m.get('domain'), `${path}.domain`);
+  if (written === undefined) return undefined;
+  // Internationalized names are kept in their ASCII (punycode) form, the one on the wire (RFC 5891).
+  const domain = /^[\x00-\x7f]*$/.test(written) ? written.toLowerCase() : domainToASCII(written);
+  if (!DOMAIN_RE.test(domain)) r.fail(m.get('domain'), `${path}.domain`, `'${written}' is not a domain name`);
+  const site: SiteSpec = { domain };
   if (m.has('page')) site.page = readPage(r, m.get('page')!, `${path}.page`);
   if (m.has('http')) site.http = r.bool(m.get('http'), `${path}.http`);
   if (m.has('https')) site.https = r.bool(m.get('https'), `${path}.https`);
