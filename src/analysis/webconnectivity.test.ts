@@ -211,6 +211,13 @@ const CASES: Case[] = [
   { name: 'a page matching a national blockpage fingerprint: confirmed http.blockpage', url: 'http://www.example.com/', ctx: { fingerprints: fps }, edit: (tk) => {
       tk.requests![0].response!.body = '<html><title>Notice</title>This site is blocked by order of the court</html>';
     }, want: { status: 'blocked', blocking: 'http-diff', mechanism: 'http.blockpage', layer: 'national', confirmed: true } },
+  { name: 'a fingerprint inside the real page (it matches the control) is not evidence', url: 'http://www.example.com/', ctx: { fingerprints: fps }, edit: (tk) => {
+      tk.requests![0].response!.body = PAGE.replace('</body>', 'This site is blocked by order</body>');
+    }, want: { status: 'ok', mechanism: 'none', confirmed: false } },
+  { name: 'a blockpage fingerprint still counts when the control could not fetch the page', url: 'http://www.example.com/', ctx: { fingerprints: fps }, edit: (tk) => {
+      tk.requests![0].response!.body = '<html><title>Notice</title>This site is blocked by order</html>';
+      Object.assign((tk.control as { http_request: Record<string, unknown> }).http_request, { failure: 'generic_timeout_error', status_code: -1, body_length: -1 });
+    }, want: { status: 'blocked', blocking: 'http-diff', mechanism: 'http.blockpage', confirmed: true } },
   { name: 'a small page with another title, status 200: http.blockpage (isp)', url: 'http://www.example.com/', edit: (tk) => {
       tk.requests![0].response = { code: 200, headers: { Server: 'filter' }, body: '<html><title>Access Denied</title></html>', body_is_truncated: false };
     }, want: { status: 'blocked', blocking: 'http-diff', mechanism: 'http.blockpage', layer: 'isp' } },

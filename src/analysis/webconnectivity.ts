@@ -462,10 +462,20 @@ export function analyzeView(v: WebView, c: Ctx): Verdict {
     return blocked('http-failure', 'http.diff', 'unknown', 0.4, evidence, `${what} failed (${f.slice(0, 80)}), ${ctrlSaw}: something on the way answered differently.`);
   }
 
-  // Plain HTTP page received: fingerprints, then the reference's comparison.
+  // Plain HTTP page received: blockpage fingerprints, then the reference's comparison. A page with
+  // the control's status, size (within 70%) and title is the real site's: it is not scanned for
+  // fingerprints (no false positive from a site quoting a block page, and the common case is cheap).
+  // The reference's weaker "match" (status + any one of size, headers, title) does not skip the scan:
+  // a block page can share the status and the header names (real-explorer 01202003039e13e3...: ooni.ru_5).
   const r = req0;
   const evidence = [r.ref, 'control.http_request'];
-  if (c.fps) {
+  const ctrlHttp = ctrl.http !== null && ctrl.http.failure === null && ctrl.http.statusCode > 0 ? ctrl.http : null;
+  const cmp = ctrlHttp ? compareHttp(
+    { code: r.code, bodyLength: r.bodyLength, truncated: r.truncated, headerNames: [...r.headers.keys()], title: r.title },
+    { status_code: ctrlHttp.statusCode, body_length: ctrlHttp.bodyLength, headerNames: ctrlHttp.headerNames, title: ctrlHttp.title },
+  ) : null;
+  const sameAsControl = cmp !== null && cmp.statusCodeMatch === true && cmp.bodyLengthMatch === true && cmp.titleMatch !== false;
+  if (c.fps && !sameAsControl) {
     const fps: Fingerprint[] = matchHttp(c.fps, r.bodyText, r.headers);
     if (fps.length > 0) {
       const confirmed = fps.some((f) => isConfirmed(f, v.probeCc));
@@ -475,13 +485,9 @@ export function analyzeView(v: WebView, c: Ctx): Verdict {
         { confirmed, fingerprints: fps.map((f) => f.name) });
     }
   }
-  if (ctrl.http === null || ctrl.http.failure !== null || ctrl.http.statusCode <= 0) {
+  if (ctrl.http === null || cmp === null) {
     return unknown(evidence, `The probe received a page (status ${r.code}) but the control could not fetch it${ctrl.http?.failure ? ` (${ctrl.http.failure})` : ''}, so there is nothing to compare with.`);
   }
-  const cmp = compareHttp(
-    { code: r.code, bodyLength: r.bodyLength, truncated: r.truncated, headerNames: [...r.headers.keys()], title: r.title },
-    { status_code: ctrl.http.statusCode, body_length: ctrl.http.bodyLength, headerNames: ctrl.http.headerNames, title: ctrl.http.title },
-  );
   if (cmp.matches) {
     return ok(soft ? 0.7 : 0.85, evidence, soft
       ? `The resolver gave addresses the control did not see, but the page matches the control's (status ${r.code}): reachable.`
