@@ -48,6 +48,15 @@ describe('resolveUdp(name, type, resolver, policy, opts)', () => {
     assert.ok(late[0]!.t >= r.query.t);
   });
 
+  it('keeps a forged A answer to a AAAA query as evidence, but never dials it', async () => {
+    const r = await resolveUdp('inject.test', 'AAAA', dns.address, lab, { trace: new Trace(), timeoutMs: 1000, windowMs: 100 });
+    assert.equal(r.query.answers![0]!.answer_type, 'A');
+    assert.equal(r.query.answers![0]!.ipv4, '127.0.0.66');
+    assert.equal(r.query.failure, 'dns_no_answer');
+    assert.deepEqual(r.addrs, []);
+    await r.late;
+  });
+
   it('misses a reply that comes after the window closes', async () => {
     const r = await resolveUdp('inject.test', 'A', dns.address, lab, { trace: new Trace(), timeoutMs: 1000, windowMs: 0 });
     assert.deepEqual(await r.late, []);

@@ -62,12 +62,15 @@ function answersOf(p: dnsPacket.DecodedPacket): DnsAnswer[] {
   return out;
 }
 
-/** Addresses of the given type in a query's answers. */
+/**
+ * Addresses of the query's own type in its answers. Why: an injector answering a AAAA query with
+ * an A record leaves that record in `answers` (the evidence) but it is not an address to dial.
+ */
 export function addrsOf(q: DnsQuery): string[] {
   const out: string[] = [];
   for (const a of q.answers ?? []) {
-    if (a.ipv4) out.push(a.ipv4);
-    else if (a.ipv6) out.push(a.ipv6);
+    if (a.ipv4 && q.query_type !== 'AAAA') out.push(a.ipv4);
+    else if (a.ipv6 && q.query_type !== 'A') out.push(a.ipv6);
   }
   return out;
 }

@@ -21,7 +21,8 @@ export type DnsBehaviour =
   | { kind: 'malformed' }
   | { kind: 'truncated'; addrs: string[] }
   | { kind: 'wrong-id'; addrs: string[] }
-  /** Forged reply first, the genuine one `delayMs` later: the injection signature. */
+  /** Forged reply first, the genuine one `delayMs` later: the injection signature. The forged
+   * reply carries A records whatever the query type (as the GFW's injectors do). */
   | { kind: 'inject'; forged: string[]; addrs: string[]; delayMs?: number };
 
 export interface DnsServer extends Closable {
@@ -31,11 +32,13 @@ export interface DnsServer extends Closable {
   queries: number;
 }
 
-function answerPacket(q: dnsPacket.DecodedPacket, addrs: string[], ttl: number, rcode?: string): Buffer {
+function answerPacket(q: dnsPacket.DecodedPacket, addrs: string[], ttl: number, rcode?: string, forceA = false): Buffer {
   const question = q.questions![0]!;
-  const answers = addrs
-    .filter((a) => (question.type === 'AAAA' ? net.isIPv6(a) : question.type === 'A' ? net.isIPv4(a) : false))
-    .map((a) => ({ type: question.type as 'A' | 'AAAA', name: question.name, ttl, class: 'IN' as const, data: a }));
+  const answers = forceA
+    ? addrs.filter((a) => net.isIPv4(a)).map((a) => ({ type: 'A' as const, name: question.name, ttl, class: 'IN' as const, data: a }))
+    : addrs
+        .filter((a) => (question.type === 'AAAA' ? net.isIPv6(a) : question.type === 'A' ? net.isIPv4(a) : false))
+        .map((a) => ({ type: question.type as 'A' | 'AAAA', name: question.name, ttl, class: 'IN' as const, data: a }));
   return dnsPacket.encode({
     type: 'response',
     id: q.id,
@@ -84,7 +87,7 @@ export async function startDnsServer(zone: Record<string, DnsBehaviour>, host = 
       }
       case 'inject':
         return [
-          { buf: answerPacket(q, b.forged, 60), delay: 0 },
+          { buf: answerPacket(q, b.forged, 60, undefined, true), delay: 0 },
           { buf: answerPacket(q, b.addrs, 60), delay: b.delayMs ?? 20 },
         ];
     }

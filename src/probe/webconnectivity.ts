@@ -318,7 +318,7 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
     resolver_network_name: '',
     software_name: SOFTWARE_NAME,
     software_version: SOFTWARE_VERSION,
-    test_helpers: opts.helper ? { backend: { address: opts.helper, type: 'https' } } : {},
+    test_helpers: opts.helper ? { backend: { address: opts.helper, type: opts.helper.startsWith('https:') ? 'https' : 'http' } } : {},
     test_keys: testKeys,
     test_name: 'web_connectivity',
     test_runtime: trace.now(),
