@@ -129,6 +129,7 @@ export async function startFront(o: FrontOptions): Promise<RunningFront> {
       o.log?.({ t: Date.now(), client: `${clientIp}:${client.remotePort}`, server: `${serverIp}:${port}`, action, censor, name });
     let buf = Buffer.alloc(0);
     let decided = false;
+    let chunks = 0; // TCP reads before the decision: > 1 means the trigger was segmented
     client.setTimeout(PEEK_TIMEOUT_MS, () => {
       if (!decided) client.destroy();
     });
@@ -202,6 +203,7 @@ export async function startFront(o: FrontOptions): Promise<RunningFront> {
     client.on('data', (d: Buffer) => {
       if (decided) return;
       buf = Buffer.concat([buf, d]);
+      chunks++;
       // Site behaviours that everyone (the helper too) sees.
       if (o.site.down === 'reset' || o.site.down === 'eof') {
         decided = true;
@@ -228,14 +230,14 @@ export async function startFront(o: FrontOptions): Promise<RunningFront> {
         }
         client.pause();
         const sni = peek.kind === 'hello' ? peek.sni : null;
-        apply(exempt ? { kind: 'pass' } : o.policy.onClientHello(sni), sni);
+        apply(exempt ? { kind: 'pass' } : o.policy.onClientHello(sni, chunks > 1), sni);
         client.resume();
       } else {
         const head = parseHttpHead(buf);
         if (head === 'incomplete') return;
         client.pause();
         if (head === 'invalid') apply({ kind: 'pass' }, null);
-        else apply(exempt ? { kind: 'pass' } : o.policy.onHttpRequest(head.host, head.path), head.host);
+        else apply(exempt ? { kind: 'pass' } : o.policy.onHttpRequest(head.host, head.path, chunks > 1), head.host);
         client.resume();
       }
     });

@@ -250,3 +250,63 @@ describe('startLab(scenario) residual timing and forged pools', () => {
     }
   });
 });
+
+/** A real ClientHello for `servername`, as node's TLS client sends it. */
+async function helloFor(servername: string): Promise<Buffer> {
+  const server = net.createServer();
+  const got = new Promise<Buffer>((resolve) =>
+    server.on('connection', (s) => {
+      let buf = Buffer.alloc(0);
+      s.on('error', () => undefined);
+      s.on('data', (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        if (buf.length >= 5 && buf.length >= 5 + buf.readUInt16BE(3)) {
+          s.destroy();
+          resolve(buf);
+        }
+      });
+    }),
+  );
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const c = tls.connect({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, servername, rejectUnauthorized: false });
+  c.on('error', () => undefined);
+  const b = await got;
+  c.destroy();
+  await new Promise<void>((r) => server.close(() => r()));
+  return b;
+}
+
+/** Sends a ClientHello in two TCP segments; 'reset' or 'answered' (the server spoke back). */
+function sendSplit(address: string, port: number, hello: Buffer): Promise<'reset' | 'answered' | 'silent'> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: address, port, noDelay: true }, () => {
+      s.write(hello.subarray(0, 20));
+      setTimeout(() => s.write(hello.subarray(20)), 60);
+    });
+    s.setTimeout(2000, () => {
+      s.destroy();
+      resolve('silent');
+    });
+    s.on('data', () => {
+      s.destroy();
+      resolve('answered');
+    });
+    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNRESET' ? 'reset' : 'silent'));
+  });
+}
+
+describe('censor fronts and TCP segmentation', () => {
+  it('a ClientHello split across TCP segments evades Henan (no reassembly) but not the GFW', async () => {
+    const lab = await startLab(parseScenario(YAML, '/tmp/lab-test.yaml'), { standardPorts: false });
+    try {
+      const henanSite = lab.sites.find((s) => s.domain === '011.com')!;
+      const gfwSite = lab.sites.find((s) => s.domain === 'youtube.com')!;
+      assert.equal(await sendSplit(henanSite.address, henanSite.httpsPort!, await helloFor('011.com')), 'answered');
+      assert.equal(await sendSplit(gfwSite.address, gfwSite.httpsPort!, await helloFor('youtube.com')), 'reset');
+      // in one segment, Henan does act
+      assert.equal((await tlsTry(lab, '011.com', '011.com')).ok, false);
+    } finally {
+      await lab.close();
+    }
+  });
+});

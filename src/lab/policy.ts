@@ -48,6 +48,8 @@ export interface CompiledCensor {
   dns?: { rules: RuleSet; injectors: number; pool: string[]; leadMs: number; ttls: number[] };
   sni?: { rules: RuleSet; fingerprint: ResetFingerprint; residualS: number };
   http?: { hostRules: RuleSet; keywords: string[]; residualS: number; latencyMs: number };
+  /** Reassembles TCP segments (GFW) or looks at the first segment only (Henan, SP25). */
+  tcpReassembly: boolean;
   nullRoute: Set<string>; // domains and addresses
   reject: Set<string>; // domains and addresses
   blockpage?: { hostRules: RuleSet; title: string; bytes: number };
@@ -74,7 +76,8 @@ export function loadPool(s: Scenario, pool: string[] | string | undefined): stri
 
 export function compileCensors(s: Scenario): CompiledCensor[] {
   return s.censors.map((c) => {
-    const out: CompiledCensor = { spec: c, name: c.name, layer: c.layer, nullRoute: new Set((c.null_route ?? []).map((x) => x.toLowerCase())), reject: new Set((c.reject ?? []).map((x) => x.toLowerCase())) };
+    const henanLike = c.sni_reset?.fingerprint === 'henan' || (c.sni_reset?.fingerprint === undefined && DEFAULT_FINGERPRINT[c.layer] === 'henan');
+    const out: CompiledCensor = { spec: c, name: c.name, layer: c.layer, tcpReassembly: !henanLike, nullRoute: new Set((c.null_route ?? []).map((x) => x.toLowerCase())), reject: new Set((c.reject ?? []).map((x) => x.toLowerCase())) };
     if (c.dns_injection) {
       const d = c.dns_injection;
       out.dns = {
@@ -136,11 +139,15 @@ export class Policy {
     return this.censors.find((c) => (c.reject.has(domain.toLowerCase()) || addresses.some((a) => c.reject.has(a))) && this.acts(c, domain)) ?? null;
   }
 
-  /** What the censors do to a ClientHello carrying `sni` (first acting censor on the path wins). */
-  onClientHello(sni: string | null): Action {
+  /**
+   * What the censors do to a ClientHello carrying `sni` (first acting censor on the path wins).
+   * `segmented`: the ClientHello did not fit in the first TCP segment, so the censors that do not
+   * reassemble TCP (Henan) cannot read it.
+   */
+  onClientHello(sni: string | null, segmented = false): Action {
     if (!sni) return { kind: 'pass' };
     for (const c of this.censors) {
-      if (!this.acts(c, sni)) continue;
+      if (!this.acts(c, sni) || (segmented && !c.tcpReassembly)) continue;
       if (c.sni?.rules.matches(sni))
         return { kind: 'reset', censor: c, latencyMs: RESET_LATENCY_MS[c.sni.fingerprint], residualS: c.sni.residualS, mechanism: 'tls.reset' };
       if (c.throttle?.sniRules.matches(sni)) return { kind: 'throttle', censor: c, kbps: c.throttle.kbps };
@@ -149,10 +156,10 @@ export class Policy {
   }
 
   /** What the censors do to an HTTP request (Host without port, raw path). */
-  onHttpRequest(host: string, path: string): Action {
+  onHttpRequest(host: string, path: string, segmented = false): Action {
     const decoded = decodePath(path);
     for (const c of this.censors) {
-      if (!this.acts(c, host)) continue;
+      if (!this.acts(c, host) || (segmented && !c.tcpReassembly)) continue;
       if (c.http && (c.http.hostRules.matches(host) || containsKeyword(c.http.keywords, decoded, host)))
         return { kind: 'reset', censor: c, latencyMs: c.http.latencyMs, residualS: c.http.residualS, mechanism: 'http.reset' };
       if (c.blockpage?.hostRules.matches(host)) return { kind: 'blockpage', censor: c, title: c.blockpage.title, bytes: c.blockpage.bytes };
