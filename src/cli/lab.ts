@@ -76,6 +76,7 @@ export function register(program: Command): void {
       w(`lab "${s.name}" is up on ${running.range}\n`);
       w(`  ISP resolver (behind the censors): ${running.resolver}\n`);
       w(`  public resolver (outside them):    ${running.publicResolver}\n`);
+      w(`  silent DNS address (injectors only): ${running.silentDns}\n`);
       w(`  test helper (outside them):        ${running.helperUrl ?? 'none (world.helper: false)'}\n`);
       w(`  lab CA certificate:                ${caFile}\n`);
       w(`  allowed range:                     ${running.probeOptions().allowNet!.join(', ')}\n`);

@@ -23,7 +23,8 @@ export interface Injector {
 export interface ResolverOptions {
   host: string;
   port: number;
-  answer(qname: string, qtype: string): DnsAnswerPlan;
+  /** The genuine answer; null = no resolver here (only on-path injectors may answer). */
+  answer(qname: string, qtype: string): DnsAnswerPlan | null;
   /** On-path injectors (only in front of the ISP resolver). */
   injector?: Injector;
 }
@@ -141,8 +142,11 @@ export async function startResolver(opts: ResolverOptions): Promise<RunningResol
       });
       delay = forged.leadMs;
     }
-    const reply = genuineReply(q, opts.answer(question.name, question.type));
-    later(delay, () => send(reply));
+    const plan = opts.answer(question.name, question.type);
+    if (plan) {
+      const reply = genuineReply(q, plan);
+      later(delay, () => send(reply));
+    }
   });
   udp.on('error', () => undefined);
 
@@ -168,7 +172,12 @@ export async function startResolver(opts: ResolverOptions): Promise<RunningResol
           return;
         }
         stats.queries++;
-        const reply = genuineReply(q, opts.answer(q.questions![0]!.name, q.questions![0]!.type));
+        const plan = opts.answer(q.questions![0]!.name, q.questions![0]!.type);
+        if (!plan) {
+          sock.destroy();
+          return;
+        }
+        const reply = genuineReply(q, plan);
         const framed = Buffer.alloc(2 + reply.length);
         framed.writeUInt16BE(reply.length, 0);
         reply.copy(framed, 2);

@@ -102,6 +102,9 @@ describe('startLab(scenario, opts)', () => {
     assert.equal(yt[3], lab.sites.find((s) => s.domain === 'youtube.com')!.address);
     for (const a of yt.slice(0, 3)) assert.match(a, new RegExp(`^${lab.range.split('.').slice(0, 2).join('\\.')}\\.10\\d\\.`)); // remapped pool
     assert.deepEqual(await dnsAsk(lab, 'youtube.com', lab.publicResolver), [lab.sites.find((s) => s.domain === 'youtube.com')!.address]);
+    // where no resolver runs, only the injectors answer, and only for names on their list
+    assert.equal((await dnsAsk(lab, 'youtube.com', lab.silentDns)).length, 3);
+    assert.deepEqual(await dnsAsk(lab, 'ok.example', lab.silentDns), []);
   });
 
   it('resets a ClientHello whose SNI a censor lists, overblocking kw$ rules included, and passes others', async () => {

@@ -3,6 +3,7 @@
 // their DNS injectors and its own ISP behaviours), a public resolver and a test helper outside the
 // censors, and the nftables null routes. One lab owns one /16 of 127.0.0.0/8 (127.R.0.0/16):
 //   127.R.0.2 ISP resolver, .0.3 public resolver, .0.4 test helper, .0.5 origin servers,
+//   .0.6 the ISP's transparent proxy, .0.8 a silent DNS address (only injectors answer),
 //   127.R.1.1 .. 127.R.99.250 sites, 127.R.100.1 .. forged DNS pool (nothing listens there),
 //   127.R.200.1 .. 127.R.254.250 client addresses (`lab eval` measures each target from its own,
 //   so that residual blocking left by one target does not leak into the next).
@@ -47,6 +48,8 @@ export interface Lab {
   range: string;
   resolver: string;
   publicResolver: string;
+  /** ip:port where no resolver runs but the DNS injectors still answer (injection scans). */
+  silentDns: string;
   helperUrl: string | null;
   ca: CA;
   sites: LabSite[];
@@ -191,6 +194,11 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
     closers.push(() => isp.close());
     const pub: RunningResolver = await bind('public resolver', pubHost, dnsPort, () => startResolver({ host: pubHost, port: dnsPort, answer: answer(false) }));
     closers.push(() => pub.close());
+    // An address with no DNS server behind the censors: only the injectors answer there, which is
+    // how GFWatch-style injection scans measure (censors.md section 1).
+    const silentHost = `127.${base}.0.8`;
+    const silent: RunningResolver = await bind('silent DNS address', silentHost, dnsPort, () => startResolver({ host: silentHost, port: dnsPort, answer: () => null, injector }));
+    closers.push(() => silent.close());
 
     // Origins and fronts.
     const originHost = `127.${base}.0.5`;
@@ -307,6 +315,7 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
       range,
       resolver: isp.address,
       publicResolver: pub.address,
+      silentDns: silent.address,
       helperUrl,
       ca,
       sites,
