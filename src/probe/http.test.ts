@@ -82,6 +82,27 @@ describe('httpRoundTrip(stream, opts)', () => {
     assert.ok(process.memoryUsage().rss - rss0 < 64 * 1024 * 1024);
   });
 
+  it('shows a throttled body as many small reads, and stops a drip at the time budget', async () => {
+    const site = await startRawServer((s) =>
+      afterRequestHead(s, () => {
+        s.write('HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n');
+        const timer = setInterval(() => (s.destroyed ? clearInterval(timer) : s.write('x'.repeat(100))), 40);
+        s.on('close', () => clearInterval(timer));
+      }),
+    );
+    servers.push(site);
+    const trace = new Trace();
+    const t0 = Date.now();
+    const r = await httpRoundTrip(await dial(site), { trace, url: `http://${site.address}/`, timeoutMs: 500, maxBodyBytes: 1 << 20, address: site.address });
+    assert.equal(r.failure, 'generic_timeout_error');
+    assert.ok(Date.now() - t0 < 2500);
+    const reads = trace.events.filter((e) => e.operation === 'read');
+    assert.ok(reads.length >= 5, `${reads.length} reads`);
+    assert.ok(reads.every((e) => (e.num_bytes ?? 0) <= 200));
+    assert.equal(r.entry.response!.code, 200);
+    assert.ok(r.body.length > 0 && r.body.length < 100_000);
+  });
+
   it('reports a reset in the middle of the body as connection_reset, keeping what came', async () => {
     const site = await startRawServer((s) =>
       afterRequestHead(s, () => {
