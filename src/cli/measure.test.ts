@@ -55,11 +55,11 @@ describe('wallscope measure', () => {
     assert.equal(readFileSync(out, 'utf8'), r.stdout);
   });
 
-  it('prints a table of URL, verdict, mechanism and reason', async () => {
+  it('prints a table of URL, verdict, mechanism, layer and reason', async () => {
     const r = await run(['measure', `http://a.test:${site.port}/`, 'http://gone.test/', '--resolver', dns.address, '--helper', helper.url, '--allow-net', '127.0.0.0/8', '--no-fingerprints']);
     assert.equal(r.code, 0, r.stderr);
     const rows = r.stdout.trim().split('\n');
-    assert.match(rows[0]!, /^URL\s+VERDICT\s+MECHANISM\s+REASON$/);
+    assert.match(rows[0]!, /^URL\s+VERDICT\s+MECHANISM\s+LAYER\s+REASON$/);
     assert.match(rows.find((l) => l.startsWith(`http://a.test:${site.port}/`))!, /\sok\s+none\s+\S/);
     assert.match(rows.find((l) => l.startsWith('http://gone.test/'))!, /\sdown\s/);
   });

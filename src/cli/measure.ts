@@ -94,26 +94,26 @@ export function register(program: Command): void {
       const tty = Boolean(process.stdout.isTTY) && !o.json;
       const bar = tty ? new cliProgress.SingleBar({ stream: process.stderr, clearOnComplete: true, format: 'measuring [{bar}] {value}/{total} {url}' }, cliProgress.Presets.shades_classic) : null;
       bar?.start(targets.length, 0, { url: '' });
-      const rows: Array<[string, string, string, string]> = [];
+      const rows: Array<[string, string, string, string, string]> = [];
       await measureMany(targets, opts, concurrency, async (r) => {
         bar?.increment({ url: r.target.url.slice(0, 40) });
         if (!r.ok) {
-          rows.push([r.target.url, 'error', '-', r.error]);
+          rows.push([r.target.url, 'error', '-', '-', r.error]);
           return;
         }
         const line = JSON.stringify(r.measurement) + '\n';
         if (out) await writeTo(out, line);
         if (o.json) await writeTo(process.stdout, line);
         const v = r.measurement.test_keys.x_verdict as Verdict | undefined;
-        rows.push([r.target.url, v?.status ?? 'unknown', v?.mechanism ?? '-', v?.explanation ?? '']);
+        rows.push([r.target.url, v?.status ?? 'unknown', v?.mechanism ?? '-', v?.layer ?? '-', v?.explanation ?? '']);
       });
       bar?.stop();
       if (out) await new Promise<void>((resolve) => out.end(resolve));
       if (o.json) return;
       // On a terminal the reason is cut to the width; in a pipe it is kept whole.
       const width = process.stdout.isTTY ? (process.stdout.columns ?? 140) : 100_000;
-      const reasonWidth = Math.max(30, width - 50 - 9 - 16 - 3);
-      process.stdout.write(`${cell('URL', 50)} ${cell('VERDICT', 8)} ${cell('MECHANISM', 15)} REASON\n`);
-      for (const [url, status, mech, why] of rows) process.stdout.write(`${cell(url, 50)} ${cell(status, 8)} ${cell(mech, 15)} ${cell(why, reasonWidth).trimEnd()}\n`);
+      const reasonWidth = Math.max(30, width - 50 - 9 - 16 - 9 - 4);
+      process.stdout.write(`${cell('URL', 50)} ${cell('VERDICT', 8)} ${cell('MECHANISM', 15)} ${cell('LAYER', 8)} REASON\n`);
+      for (const [url, status, mech, layer, why] of rows) process.stdout.write(`${cell(url, 50)} ${cell(status, 8)} ${cell(mech, 15)} ${cell(layer, 8)} ${cell(why, reasonWidth).trimEnd()}\n`);
     });
 }
