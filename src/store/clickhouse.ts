@@ -99,8 +99,10 @@ export function clickhouseWhere(f: MeasurementFilter): string {
   if (f.mechanism !== undefined) eq('mechanism', f.mechanism);
   if (f.layer !== undefined) eq('layer', f.layer);
   if (f.category_code !== undefined) eq('category_code', f.category_code);
-  if (f.since !== undefined) parts.push(`ts >= ${chInt(Math.max(0, Math.floor(f.since)))}`);
-  if (f.until !== undefined) parts.push(`ts < ${chInt(Math.max(0, Math.ceil(f.until)))}`);
+  // ts is UInt32: bounds are clamped into its range (a negative `until` matches nothing, as it should).
+  const u32 = (n: number) => Math.max(0, Math.min(4294967295, n));
+  if (f.since !== undefined) parts.push(`ts >= ${chInt(u32(Math.floor(f.since)))}`);
+  if (f.until !== undefined) parts.push(`ts < ${chInt(u32(Math.ceil(f.until)))}`);
   if (f.blocking !== undefined) {
     const b = checkBlockingFilter(f.blocking);
     if (b === 'true') parts.push("status = 'blocked'");

@@ -6,8 +6,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Verdict } from '../model/index.js';
-import { SqliteStore } from './sqlite.js';
-import { ClickHouseStore } from './clickhouse.js';
+import { SqliteStore, SQLITE_MIGRATIONS, migrateSqlite } from './sqlite.js';
+import Database from 'better-sqlite3';
+import { ClickHouseStore, CLICKHOUSE_MIGRATIONS } from './clickhouse.js';
 import { StoreInputError, type AggregationRow, type MeasurementStore } from './types.js';
 import { sampleMeasurement, sampleVerdict, syntheticMeasurements } from './seed.js';
 import { measurementUid } from './row.js';
@@ -221,9 +222,10 @@ function storeSuite(name: string, makeHarness: () => Harness): void {
     });
 
     it('records its schema version and migrates only once', async () => {
-      assert.equal(await store.schemaVersion(), 1);
+      const latest = (store.kind === 'sqlite' ? SQLITE_MIGRATIONS : CLICKHOUSE_MIGRATIONS).at(-1)!.version;
+      assert.equal(await store.schemaVersion(), latest);
       const again = await h.open();
-      assert.equal(await again.schemaVersion(), 1);
+      assert.equal(await again.schemaVersion(), latest);
       assert.ok((await again.count()) > 0);
       await again.close();
     });
@@ -231,6 +233,39 @@ function storeSuite(name: string, makeHarness: () => Harness): void {
 }
 
 storeSuite('sqlite', sqliteHarness);
+
+describe('migrateSqlite(db)', () => {
+  it('brings a version-1 file to the latest version with its data intact', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'wallscope-migrate-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'old.sqlite');
+    const old = new Database(file);
+    assert.equal(migrateSqlite(old, SQLITE_MIGRATIONS.slice(0, 1)), 1);
+    old.close();
+    // A v1 file written by the v1 code path: rows in the v1 table.
+    const v1 = new Database(file);
+    const data = [...syntheticMeasurements(50, { seed: 2 })];
+    const { flatten, measurementUid: uidOf } = await import('./row.js');
+    const { compressBody } = await import('./sqlite.js');
+    const cols = Object.keys(flatten(data[0].m, data[0].verdict, 'x'));
+    const ins = v1.prepare(`INSERT INTO measurements (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`);
+    const raw = v1.prepare('INSERT INTO raw_measurements (uid, body) VALUES (?, ?)');
+    for (const d of data) {
+      const uid = uidOf(d.m);
+      ins.run(flatten(d.m, d.verdict, uid));
+      raw.run(uid, compressBody(JSON.stringify(d.m)));
+    }
+    v1.close();
+    const store = new SqliteStore(file);
+    t.after(() => store.close());
+    assert.equal(await store.schemaVersion(), SQLITE_MIGRATIONS.at(-1)!.version);
+    assert.equal(await store.count(), 50);
+    assert.equal((await store.get(uidOf(data[7].m)))?.measurement.input, data[7].m.input);
+    assert.equal((await store.put(data[7].m, data[7].verdict)).inserted, false, 'uid still unique after the migration');
+    const plan = store.db.prepare("EXPLAIN QUERY PLAN SELECT COUNT(*) FROM measurements WHERE probe_cc = 'CN' AND day >= '2026-01-01' AND day <= '2026-11-22'").all() as Array<{ detail: string }>;
+    assert.match(plan.map((p) => p.detail).join(' '), /SEARCH measurements USING PRIMARY KEY \(probe_cc=\? AND day>\? AND day<\?\)/);
+  });
+});
 if (CH_URL) storeSuite('clickhouse', clickhouseHarness);
 else {
   describe('MeasurementStore (clickhouse)', () => {
