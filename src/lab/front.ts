@@ -93,6 +93,53 @@ function parseHttpHead(buf: Buffer): { host: string; path: string } | 'incomplet
   return { host, path };
 }
 
+/**
+ * Follows the request heads of a kept-alive (or pipelined) HTTP connection so that every request
+ * is inspected, not only the first: the GFW filters each request (Rambert21). Bodies are skipped
+ * by Content-Length; a chunked body or an unparsable head makes it stop inspecting (best effort).
+ */
+export class HttpRequestScanner {
+  private buf: Buffer = Buffer.alloc(0);
+  private skip = 0;
+  private blind = false;
+
+  push(d: Buffer): Array<{ host: string; path: string }> {
+    const heads: Array<{ host: string; path: string }> = [];
+    if (this.blind) return heads;
+    let data: Buffer = d;
+    for (;;) {
+      if (this.skip > 0) {
+        const n = Math.min(this.skip, data.length);
+        this.skip -= n;
+        data = data.subarray(n);
+        if (this.skip > 0) return heads;
+      }
+      this.buf = this.buf.length ? Buffer.concat([this.buf, data]) : data;
+      data = Buffer.alloc(0);
+      // Robustness: stray CRLFs between requests are allowed (RFC 9112 2.2).
+      while (this.buf.length >= 2 && this.buf[0] === 0x0d && this.buf[1] === 0x0a) this.buf = this.buf.subarray(2);
+      if (!this.buf.length) return heads;
+      const end = this.buf.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (this.buf.length > PEEK_LIMIT) this.blind = true;
+        return heads;
+      }
+      const head = parseHttpHead(this.buf.subarray(0, end + 4));
+      const text = this.buf.subarray(0, end).toString('latin1');
+      if (typeof head === 'string' || /\r\ntransfer-encoding:/i.test(text)) {
+        this.blind = true;
+        return heads;
+      }
+      heads.push(head);
+      const cl = /\r\ncontent-length:\s*(\d+)/i.exec(text);
+      this.skip = cl ? Number(cl[1]) : 0;
+      data = this.buf.subarray(end + 4);
+      this.buf = Buffer.alloc(0);
+      if (!data.length && this.skip === 0) return heads;
+    }
+  }
+}
+
 // Shaped like a Squid-based ISP filter's page: its own title, size and an uncommon header.
 function blockPage(title: string, bytes: number): Buffer {
   const head = `<!doctype html><html><head><title>${title}</title></head><body><h1>${title}</h1><p>This site is blocked.</p>`;
@@ -185,6 +232,24 @@ export async function startFront(o: FrontOptions): Promise<RunningFront> {
       switch (action.kind) {
         case 'pass':
           log('pass', undefined, name);
+          if (o.scheme === 'http' && !exempt) {
+            // Later requests on this connection are inspected too (pipelined ones already in buf).
+            const scanner = new HttpRequestScanner();
+            const check = (heads: Array<{ host: string; path: string }>) => {
+              for (const h of heads) {
+                const a = o.policy.onHttpRequest(h.host, h.path);
+                if (a.kind !== 'reset') continue; // mid-connection, only resets are injected
+                log('reset', a.censor.name, h.host);
+                o.residual.set(clientIp, serverIp, port, a.residualS, a.latencyMs, a.censor.name);
+                client.removeListener('data', onLater);
+                reset(a.latencyMs);
+                return;
+              }
+            };
+            const onLater = (d: Buffer) => check(scanner.push(d));
+            client.on('data', onLater);
+            check(scanner.push(buf).slice(1));
+          }
           return pipe(buf);
         case 'reset':
           log('reset', action.censor.name, name);

@@ -5,6 +5,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import dnsPacket from 'dns-packet';
+import { HttpRequestScanner } from './front.js';
 import { startLab, LabError, type Lab } from './lab.js';
 import { nftAvailable, sweepStaleTables } from './nft.js';
 import { parseScenario } from './scenario.js';
@@ -308,6 +309,52 @@ describe('censor fronts and TCP segmentation', () => {
       assert.equal(await sendSplit(gfwSite.address, gfwSite.httpsPort!, await helloFor('youtube.com')), 'reset');
       // in one segment, Henan does act
       assert.equal((await tlsTry(lab, '011.com', '011.com')).ok, false);
+    } finally {
+      await lab.close();
+    }
+  });
+});
+
+describe('HttpRequestScanner and kept-alive connections', () => {
+  it('finds every request head, skipping bodies, across arbitrary chunking', () => {
+    const stream = Buffer.from(
+      'GET /a HTTP/1.1\r\nHost: one.example\r\n\r\n' +
+        'POST /b HTTP/1.1\r\nHost: two.example:8080\r\nContent-Length: 23\r\n\r\nGET /falun HTTP/1.1\r\n\r\n' +
+        '\r\nGET /c%20d HTTP/1.1\r\nHost: three.example\r\n\r\n',
+    );
+    for (const size of [1, 7, 64, stream.length]) {
+      const s = new HttpRequestScanner();
+      const heads = [];
+      for (let i = 0; i < stream.length; i += size) heads.push(...s.push(stream.subarray(i, i + size)));
+      assert.deepEqual(heads, [
+        { host: 'one.example', path: '/a' },
+        { host: 'two.example', path: '/b' },
+        { host: 'three.example', path: '/c%20d' },
+      ], `chunks of ${size}`);
+    }
+    const chunked = new HttpRequestScanner();
+    assert.equal(chunked.push(Buffer.from('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n')).length, 0);
+    assert.deepEqual(chunked.push(Buffer.from('GET / HTTP/1.1\r\nHost: b\r\n\r\n')), []); // stops inspecting
+  });
+
+  it('resets a keyword request that follows a benign one on the same connection', async () => {
+    const lab = await startLab(parseScenario(YAML, '/tmp/lab-test.yaml'), { standardPorts: false });
+    try {
+      const site = lab.sites.find((s) => s.domain === 'ok.example')!;
+      const outcome = await new Promise<string>((resolve) => {
+        const s = net.connect(site.httpPort!, site.address, () => s.write('GET /fine HTTP/1.1\r\nHost: ok.example\r\n\r\n'));
+        let got = '';
+        s.on('data', (d: Buffer) => {
+          got += d.toString('latin1');
+          if (got.includes('</html>') && !got.includes('second')) {
+            got += 'second';
+            s.write('GET /search?q=falun HTTP/1.1\r\nHost: ok.example\r\n\r\n');
+          }
+        });
+        s.on('error', (e: NodeJS.ErrnoException) => resolve(`${got.startsWith('HTTP/1.1 200') ? 'first ok, ' : ''}${e.code}`));
+        s.on('close', () => resolve(`closed: ${got.slice(0, 40)}`));
+      });
+      assert.equal(outcome, 'first ok, ECONNRESET');
     } finally {
       await lab.close();
     }
