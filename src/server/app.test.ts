@@ -157,6 +157,20 @@ describe('buildApp(opts): collector', () => {
     assert.ok(!/2001:db8::5|2001:db8:0:0:0:0:0:5/i.test(g6), g6);
   });
 
+  it("writes structured JSON logs without the submitter's address", async (t) => {
+    const lines: string[] = [];
+    const stream = { write: (s: string) => void lines.push(s) };
+    const { app } = await harness(t, { logger: { level: 'info', stream } });
+    const r = await submit(app, sampleMeasurement(), { remoteAddress: '203.0.113.9' });
+    assert.equal(r.statusCode, 200);
+    const logs = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const got = logs.find((l) => l.msg === 'measurement received');
+    assert.ok(got, lines.join(''));
+    assert.equal(got.measurement_uid, r.json().measurement_uid);
+    assert.ok(logs.some((l) => l.msg === 'request completed'));
+    assert.ok(!lines.join('').includes('203.0.113.9'), lines.join(''));
+  });
+
   it('keeps loopback addresses: a withheld probe_ip and lab addresses are evidence, not the submitter', async (t) => {
     const { app, store } = await harness(t);
     const r = await submit(app, sampleMeasurement({ extra: { queries: [{ answers: [{ ipv4: '127.0.0.1' }] }] } }), { remoteAddress: '127.0.0.1' });
