@@ -306,9 +306,13 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     await page.locator('main h1').waitFor();
     await settled(page);
     const sizes = await Promise.all(pending);
-    const total = env.seeded.length;
+    // Default period: the 30 days up to the newest measurement.
+    const newest = env.seeded.map((s) => s.m.measurement_start_time).sort().at(-1)!;
+    const since = new Date(Date.parse(`${newest.slice(0, 10)}T00:00:00Z`) - 29 * 86400_000).toISOString().slice(0, 10);
+    assert.equal(await page.locator('[data-testid=window]').innerText(), `last 30 days of data: ${since} to ${newest.slice(0, 10)}`);
+    const inWindow = env.seeded.filter((s) => s.m.measurement_start_time >= `${since} 00:00:00`).length;
     const totals = await page.locator('dl.totals').innerText();
-    assert.match(totals, new RegExp(`Measurements\\s+${total.toLocaleString('en-US')}`));
+    assert.match(totals, new RegExp(`Measurements\\s+${inWindow.toLocaleString('en-US')}(\\s|$)`));
     const badges = await page.locator('table.measurements').first().locator('tbody tr .badge').allInnerTexts();
     assert.ok(badges.length > 0, 'latest blocks listed');
     for (const b of badges) assert.ok(b === 'Anomaly' || b === 'Confirmed', `only blocks in the latest-blocks list, got ${b}`);
@@ -325,6 +329,11 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
         `(static ${staticBytes} bytes in ${sizes.filter((s) => isStatic(s.url)).length} files, API ${apiBytes} bytes)`,
     );
     assert.deepEqual(env.offsite, []);
+    // All time: every stored measurement.
+    await page.selectOption('#window', 'all');
+    await page.waitForFunction(() => location.hash.includes('window=all'));
+    await settled(page);
+    assert.match(await page.locator('dl.totals').innerText(), new RegExp(`Measurements\\s+${env.seeded.length.toLocaleString('en-US')}(\\s|$)`));
     await page.close();
   });
 

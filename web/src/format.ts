@@ -78,6 +78,13 @@ export function dayToUnix(day: string): number {
   return Date.parse(day + 'T00:00:00Z') / 1000;
 }
 
+/** "YYYY-MM-DD" plus n days (n may be negative). */
+export function addDays(day: string, n: number): string {
+  const d = new Date(day + 'T00:00:00Z');
+  d.setUTCDate(d.getUTCDate() + n);
+  return d.toISOString().slice(0, 10);
+}
+
 /** The first day after a time bucket that starts on `day`. */
 export function bucketEnd(day: string, grain: string): string {
   const d = new Date(day + 'T00:00:00Z');
