@@ -38,9 +38,10 @@ export interface WebView {
   control: ControlView | null; controlFailure: string | null;
   httpExperimentFailure: string | null;
   followUps: FollowUpView[];
-  readBytesByAddress: Map<string, number>;
-  /** network_events with an address (connect, tls_handshake_start/done, read, write, ...), in order. */
-  events: EventView[];
+  /** Bytes read per "ip:port" (network_events), computed on first use. */
+  readonly readBytesByAddress: Map<string, number>;
+  /** network_events with an address (connect, tls_handshake_start/done, read, write, ...), in order; on first use. */
+  readonly events: EventView[];
 }
 export interface EventView { ref: string; op: string; ip: string; port: number; failure: string | null; t: number | null }
 
@@ -245,22 +246,29 @@ export function buildView(m: Obj): WebView {
     });
   }
 
-  const readBytesByAddress = new Map<string, number>();
-  const events: EventView[] = [];
-  arr(tk.network_events).forEach((e, i) => {
-    if (!isObj(e)) return;
-    const a = str(e.address); const op = str(e.operation);
-    if (!a || !op) return;
-    const { host, port: p } = splitHostPort(a);
-    if (p === null || !isIp(host)) return;
-    const ip = canonicalIp(host);
-    events.push({ ref: `network_events[${i}]`, op, ip, port: p, failure: failureOf(e.failure), t: num(e.t) });
-    const n = num(e.num_bytes);
-    if (op === 'read' && e.failure === null && n) {
-      const k = endpointKey(ip, p);
-      readBytesByAddress.set(k, (readBytesByAddress.get(k) ?? 0) + n);
-    }
-  });
+  // network_events are long (dozens to hundreds of entries) and only the failure path needs them:
+  // they are turned into views on first use.
+  let lazyEvents: { events: EventView[]; readBytes: Map<string, number> } | undefined;
+  const eventsView = (): { events: EventView[]; readBytes: Map<string, number> } => {
+    if (lazyEvents) return lazyEvents;
+    const readBytes = new Map<string, number>();
+    const events: EventView[] = [];
+    arr(tk.network_events).forEach((e, i) => {
+      if (!isObj(e)) return;
+      const a = str(e.address); const op = str(e.operation);
+      if (!a || !op) return;
+      const { host, port: p } = splitHostPort(a);
+      if (p === null || !isIp(host)) return;
+      const ip = canonicalIp(host);
+      events.push({ ref: `network_events[${i}]`, op, ip, port: p, failure: failureOf(e.failure), t: num(e.t) });
+      const n = num(e.num_bytes);
+      if (op === 'read' && e.failure === null && n) {
+        const k = endpointKey(ip, p);
+        readBytes.set(k, (readBytes.get(k) ?? 0) + n);
+      }
+    });
+    return (lazyEvents = { events, readBytes });
+  };
 
   return {
     input, domain, scheme, port, domainIsIp: domain !== null && isIp(domain),
@@ -268,6 +276,8 @@ export function buildView(m: Obj): WebView {
     queries, duplicates, tcp, tls, requests, control,
     controlFailure: tk.control_failure === null || tk.control_failure === undefined ? null : String(tk.control_failure).slice(0, 200),
     httpExperimentFailure: failureOf(tk.http_experiment_failure),
-    followUps, readBytesByAddress, events,
+    followUps,
+    get readBytesByAddress() { return eventsView().readBytes; },
+    get events() { return eventsView().events; },
   };
 }
