@@ -151,16 +151,16 @@ async function main(): Promise<void> {
   // the 30 days up to it (totals share the by-mechanism answer), and the latest blocks.
   const newest = ((await (await fetch(`${base}/api/v1/measurements?limit=1`)).json()) as { results: Array<{ measurement_start_time: string }> }).results[0];
   const newestDay = newest ? newest.measurement_start_time.slice(0, 10) : UNTIL;
-  const since = new Date(Date.parse(`${newestDay}T00:00:00Z`) - 29 * 86400_000).toISOString().slice(0, 10);
+  const winSince = new Date(Date.parse(`${newestDay}T00:00:00Z`) - 29 * 86400_000).toISOString().slice(0, 10);
   const overviewCalls = [
     'measurements?limit=1',
     'measurements?blocking=true&limit=15',
-    `aggregation?since=${since}&axis_x=mechanism`,
-    `aggregation?since=${since}&axis_x=layer`,
-    `aggregation?since=${since}&axis_x=probe_cc`,
-    `aggregation?since=${since}&axis_x=domain`,
-    `aggregation?since=${since}&axis_x=measurement_start_day&time_grain=day`,
-    `measurements?since=${since}&limit=25`,
+    `aggregation?since=${winSince}&axis_x=mechanism`,
+    `aggregation?since=${winSince}&axis_x=layer`,
+    `aggregation?since=${winSince}&axis_x=probe_cc`,
+    `aggregation?since=${winSince}&axis_x=domain`,
+    `aggregation?since=${winSince}&axis_x=measurement_start_day&time_grain=day`,
+    `measurements?since=${winSince}&limit=25`,
   ];
   let apiBytes = 0;
   const tOverview0 = performance.now();
