@@ -61,20 +61,24 @@ async function world(dir: string): Promise<void> {
   process.on('disconnect', () => process.exit(0));
 }
 
-async function probe(w: World): Promise<void> {
+async function probe(w: World, lean: boolean): Promise<void> {
   const ca = [await import('node:fs').then((fs) => fs.readFileSync(w.caFile, 'utf8'))];
   const targets: Target[] = w.targets.map((t) => ({ url: t.url }));
   let ok = 0;
   let bytes = 0;
   const t0 = performance.now();
-  await measureMany(targets, { resolver: w.dns, helper: w.helper, ca, allowNet: ['127.0.0.0/8'] }, CONCURRENCY, (r) => {
+  // lean: no DNS duplicate window and no attribution follow-ups, to show what they cost.
+  const extra = lean ? { dnsWindowMs: 0, attribution: false } : {};
+  const cpu0 = process.cpuUsage();
+  await measureMany(targets, { resolver: w.dns, helper: w.helper, ca, allowNet: ['127.0.0.0/8'], ...extra }, CONCURRENCY, (r) => {
     if (r.ok) {
       bytes += JSON.stringify(r.measurement).length; // what --out would write
       if (r.measurement.test_keys.accessible === true) ok++;
     }
   });
   const wall = (performance.now() - t0) / 1000;
-  process.send!({ wall, ok, bytes, maxRssMb: process.resourceUsage().maxRSS / 1024 });
+  const cpu = process.cpuUsage(cpu0);
+  process.send!({ wall, ok, bytes, maxRssMb: process.resourceUsage().maxRSS / 1024, cpuS: (cpu.user + cpu.system) / 1e6 });
 }
 
 function handLoop(w: World, dir: string): Promise<{ wall: number; ok: number }> {
@@ -107,8 +111,8 @@ function child<T>(role: string, payload?: unknown): Promise<{ msg: T; proc: Retu
 async function main(): Promise<void> {
   const role = process.argv[2];
   if (role === 'world') return world(process.env.BENCH_DIR!);
-  if (role === 'probe') {
-    process.once('message', (w) => void probe(w as World).then(() => process.exit(0)));
+  if (role === 'probe' || role === 'probe-lean') {
+    process.once('message', (w) => void probe(w as World, role === 'probe-lean').then(() => process.exit(0)));
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'wallscope-bench-'));
@@ -118,11 +122,15 @@ async function main(): Promise<void> {
     console.log(`probe-web: ${w.targets.length} loopback URLs (1/4 slow by ${SLOW_MS} ms; half https), concurrency ${CONCURRENCY}`);
     // Side by side in the same run, one after the other on the same world.
     const hand = await handLoop(w, dir);
-    const { msg: ws, proc: probeProc } = await child<{ wall: number; ok: number; bytes: number; maxRssMb: number }>('probe', w);
+    type ProbeFigures = { wall: number; ok: number; bytes: number; maxRssMb: number; cpuS: number };
+    const { msg: ws, proc: probeProc } = await child<ProbeFigures>('probe', w);
     probeProc.kill();
+    const { msg: lean, proc: leanProc } = await child<ProbeFigures>('probe-lean', w);
+    leanProc.kill();
     console.log(`  hand loop (dig + curl, xargs -P ${CONCURRENCY}): wall ${hand.wall.toFixed(2)} s, ${hand.ok} x HTTP 200`);
-    console.log(`  wallscope measure (web_connectivity + control + attribution): wall ${ws.wall.toFixed(2)} s, ${ws.ok} accessible, peak RSS ${ws.maxRssMb.toFixed(0)} MB, ${(ws.bytes / 1e6).toFixed(1)} MB of measurements`);
-    console.log(`  ratio wallscope/hand: ${(ws.wall / hand.wall).toFixed(2)}`);
+    console.log(`  wallscope (web_connectivity + control + attribution, 500 ms DNS duplicate window): wall ${ws.wall.toFixed(2)} s, CPU ${ws.cpuS.toFixed(1)} s, ${ws.ok} accessible, peak RSS ${ws.maxRssMb.toFixed(0)} MB, ${(ws.bytes / 1e6).toFixed(1)} MB of measurements`);
+    console.log(`  wallscope lean (no duplicate window, no attribution): wall ${lean.wall.toFixed(2)} s, CPU ${lean.cpuS.toFixed(1)} s, ${lean.ok} accessible, peak RSS ${lean.maxRssMb.toFixed(0)} MB`);
+    console.log(`  ratio wallscope/hand: ${(ws.wall / hand.wall).toFixed(2)} (lean/hand ${(lean.wall / hand.wall).toFixed(2)})`);
   } finally {
     worldProc.kill();
     rmSync(dir, { recursive: true, force: true });

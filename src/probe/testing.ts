@@ -50,7 +50,7 @@ function answerPacket(q: dnsPacket.DecodedPacket, addrs: string[], ttl: number, 
 
 /** A DNS server answering from `zone` (name -> behaviour); unknown names get NXDOMAIN. */
 export async function startDnsServer(zone: Record<string, DnsBehaviour>, host = '127.0.0.1'): Promise<DnsServer> {
-  const udp = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
+  let udp!: dgram.Socket;
   const timers = new Set<NodeJS.Timeout>();
   const state = { queries: 0 };
   const replies = (msg: Buffer): Array<{ buf: Buffer; delay: number }> => {
@@ -92,22 +92,6 @@ export async function startDnsServer(zone: Record<string, DnsBehaviour>, host = 
         ];
     }
   };
-  udp.on('message', (msg, rinfo) => {
-    state.queries++;
-    for (const r of replies(msg)) {
-      const send = (): void => udp.send(r.buf, rinfo.port, rinfo.address);
-      if (r.delay === 0) send();
-      else {
-        const t = setTimeout(() => {
-          timers.delete(t);
-          send();
-        }, r.delay);
-        timers.add(t);
-      }
-    }
-  });
-  await new Promise<void>((resolve) => udp.bind(0, host, resolve));
-  const port = (udp.address() as AddressInfo).port;
   const sockets = new Set<net.Socket>();
   const tcp = net.createServer((s) => {
     sockets.add(s);
@@ -130,9 +114,49 @@ export async function startDnsServer(zone: Record<string, DnsBehaviour>, host = 
       }
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    tcp.once('error', reject);
-    tcp.listen(port, host, resolve);
+  // UDP and TCP on the same port: take a free TCP port first, then try its UDP twin (retrying
+  // when another process holds it).
+  let port = 0;
+  for (let attempt = 0; ; attempt++) {
+    await new Promise<void>((resolve, reject) => {
+      tcp.once('error', reject);
+      tcp.listen(0, host, () => {
+        tcp.off('error', reject);
+        resolve();
+      });
+    });
+    port = (tcp.address() as AddressInfo).port;
+    udp = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
+    const bound = await new Promise<boolean>((resolve) => {
+      const onErr = (): void => resolve(false);
+      udp.once('error', onErr);
+      udp.bind(port, host, () => {
+        udp.off('error', onErr);
+        resolve(true);
+      });
+    });
+    if (bound) break;
+    try {
+      udp.close();
+    } catch {
+      /* never bound */
+    }
+    await new Promise<void>((r) => tcp.close(() => r()));
+    if (attempt >= 20) throw new Error(`startDnsServer: no free UDP+TCP port pair on ${host}`);
+  }
+  udp.on('message', (msg, rinfo) => {
+    state.queries++;
+    for (const r of replies(msg)) {
+      const send = (): void => udp.send(r.buf, rinfo.port, rinfo.address);
+      if (r.delay === 0) send();
+      else {
+        const t = setTimeout(() => {
+          timers.delete(t);
+          send();
+        }, r.delay);
+        timers.add(t);
+      }
+    }
   });
   return {
     address: joinHostPort(host, port),
