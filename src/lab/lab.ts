@@ -3,7 +3,7 @@
 // their DNS injectors and its own ISP behaviours), a public resolver and a test helper outside the
 // censors, and the nftables null routes. One lab owns one /16 of 127.0.0.0/8 (127.R.0.0/16):
 //   127.R.0.2 ISP resolver, .0.3 public resolver, .0.4 test helper, .0.5 origin servers,
-//   .0.6 the ISP's transparent proxy, .0.8 a silent DNS address (only injectors answer),
+//   .0.6 the ISP's transparent proxy, .0.7 its TLS-intercepting box, .0.8 a silent DNS address (only injectors answer),
 //   127.R.1.1 .. 127.R.99.250 sites, 127.R.100.1 .. forged DNS pool (nothing listens there),
 //   127.R.200.1 .. 127.R.254.250 client addresses (`lab eval` measures each target from its own,
 //   so that residual blocking left by one target does not leak into the next).
@@ -156,6 +156,7 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
         if (isp && hit(r.localhost)) return { rcode: 'NOERROR', addresses: ['127.0.0.1'], ttl: 300 };
         if (isp) return { rcode: 'NOERROR', addresses: ['10.10.34.35'], ttl: 300 };
         if (sitesByName.has(name) && hit(r.proxy)) return { rcode: 'NOERROR', addresses: [proxyHost], ttl: 300 };
+        if (sitesByName.has(name) && hit(r.mitm)) return { rcode: 'NOERROR', addresses: [mitmHost], ttl: 300 };
       }
       const site = sitesByName.get(name);
       if (!site || site.down === 'nxdomain') return { rcode: 'NXDOMAIN', addresses: [], ttl: 0 };
@@ -187,6 +188,7 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
       },
     };
     const proxyHost = `127.${base}.0.6`;
+    const mitmHost = `127.${base}.0.7`;
     const dnsPort = opts.dnsPort ?? (standard ? 53 : 0);
     const ispHost = `127.${base}.0.2`;
     const pubHost = `127.${base}.0.3`;
@@ -212,7 +214,7 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
     closers.push(async () => {
       await Promise.all(fronts.map((f) => f.close()));
     });
-    const startOne = async (site: SiteSpec, address: string, scheme: 'http' | 'https', want: number): Promise<number | null> => {
+    const startOne = async (site: SiteSpec, address: string, scheme: 'http' | 'https', want: number, via: Origin = origin): Promise<number | null> => {
       if (site.down === 'refused' || site.down === 'nxdomain') return want || null;
       const f = await bind(`front of ${site.domain} (${scheme})`, address, want, () =>
         startFront({
@@ -220,7 +222,7 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
           port: want,
           scheme,
           site,
-          origin: { host: originHost, port: scheme === 'http' ? origin.httpPort : origin.httpsPort },
+          origin: { host: via.host, port: scheme === 'http' ? via.httpPort : via.httpsPort },
           policy,
           residual,
           exempt,
@@ -252,17 +254,34 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
           if (site.https !== false) await startOne(site, a, 'https', 443);
         }
 
-    // The ISP's transparent proxy (resolvers.isp.proxy): one front per port of the proxied sites,
-    // on the path like any other (the censors still see its traffic), serving the genuine site.
-    const proxied = new RuleSet(scenario.world.resolvers.isp.proxy ?? []);
-    const proxyPorts = new Set<string>();
-    for (const s of sites) {
-      if (proxied.empty || !proxied.matches(s.domain)) continue;
-      const site = sitesByName.get(s.domain)!;
-      for (const [scheme, port] of [['http', s.httpPort], ['https', s.httpsPort]] as const) {
-        if (port === null || proxyPorts.has(`${scheme}:${port}`)) continue;
-        proxyPorts.add(`${scheme}:${port}`);
-        await startOne({ domain: site.domain }, proxyHost, scheme, port);
+    // The ISP's transparent proxy (resolvers.isp.proxy) and its TLS-intercepting box
+    // (resolvers.isp.mitm): one front per port of the sites they serve, on the path like any other
+    // (the censors still see their traffic). The proxy serves the genuine sites; the MITM box serves
+    // them over HTTPS with certificates from a CA the probe does not trust.
+    const boxes: Array<[string[] | undefined, string, () => Promise<Origin>]> = [
+      [scenario.world.resolvers.isp.proxy, proxyHost, async () => origin],
+      [
+        scenario.world.resolvers.isp.mitm,
+        mitmHost,
+        async () => {
+          const o = await startOrigin({ host: originHost, ca, sites: scenario.world.sites.map((s) => ({ ...s, cert: 'untrusted' as const, redirect: undefined })) });
+          closers.push(() => o.close());
+          return o;
+        },
+      ],
+    ];
+    for (const [rules, host, originOf] of boxes) {
+      const matched = new RuleSet(rules ?? []);
+      if (matched.empty) continue;
+      const via = await originOf();
+      const ports = new Set<string>();
+      for (const s of sites) {
+        if (!matched.matches(s.domain)) continue;
+        for (const [scheme, port] of [['http', s.httpPort], ['https', s.httpsPort]] as const) {
+          if (port === null || ports.has(`${scheme}:${port}`)) continue;
+          ports.add(`${scheme}:${port}`);
+          await startOne({ domain: s.domain }, host, scheme, port, via);
+        }
       }
     }
 

@@ -196,7 +196,7 @@ function readSite(r: Reader, node: Node, path: string): SiteSpec | undefined {
 }
 
 function readIsp(r: Reader, node: Node, path: string): IspResolverSpec {
-  const keys = ['nxdomain', 'servfail', 'bogon', 'localhost', 'nodata', 'proxy'] as const;
+  const keys = ['nxdomain', 'servfail', 'bogon', 'localhost', 'nodata', 'proxy', 'mitm'] as const;
   const m = r.map(node, path, keys);
   const out: IspResolverSpec = {};
   if (!m) return out;

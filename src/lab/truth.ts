@@ -88,6 +88,8 @@ export class TruthModel {
     const rj = this.policy.rejecter(site.domain, this.addressesOf(site.domain));
     if (rj) return blocked('tcp_ip', 'tcp.refused', rj.layer);
     if (site.down) return DOWN;
+    // The ISP's TLS-intercepting box answers instead of the site: over HTTPS its certificate fails.
+    if (https && new RuleSet(this.scenario.world.resolvers.isp.mitm ?? []).matches(host)) return blocked('dns', 'tls.mitm', 'isp');
     const action = https ? this.policy.onClientHello(host) : this.policy.onHttpRequest(host, u.pathname + u.search);
     switch (action.kind) {
       case 'reset':

@@ -41,6 +41,8 @@ export interface IspResolverSpec {
   nodata?: string[];
   /** Answer with the address of a transparent proxy of the ISP, which serves the genuine site. */
   proxy?: string[];
+  /** Answer with the address of the ISP's TLS-intercepting box (certificates from an untrusted CA). */
+  mitm?: string[];
 }
 
 export interface DnsInjectionSpec {
