@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteStore, sampleMeasurement } from '../store/index.js';
+import { ClickHouseStore, SqliteStore, sampleMeasurement } from '../store/index.js';
 import { serveChild, type ServeChild } from './serve-child.js';
 
 async function post(url: string, i: number): Promise<string | null> {
@@ -88,6 +88,62 @@ describe('collector under kill -9 (wallscope serve, SQLite)', () => {
     assert.equal(await after.count(), attempted, 'every measurement exactly once');
     const distinct = (after.db.prepare('SELECT COUNT(DISTINCT input) AS n FROM measurements').get() as { n: number }).n;
     assert.equal(distinct, attempted);
+    await after.close();
+  });
+});
+
+describe('collector under kill -9 (wallscope serve, ClickHouse)', () => {
+  const CH_URL = process.env.WALLSCOPE_CLICKHOUSE_URL;
+  if (!CH_URL) {
+    it('SKIPPED: WALLSCOPE_CLICKHOUSE_URL is unset', { skip: 'WALLSCOPE_CLICKHOUSE_URL is unset' }, () => {});
+    return;
+  }
+  it('keeps every acknowledged measurement exactly once across a SIGKILL and a restart', async (t) => {
+    const database = `wallscope_crash_${process.pid}`;
+    const target = `${CH_URL}/${database}`;
+    const children: ServeChild[] = [];
+    t.after(async () => {
+      for (const c of children) await c.stop('SIGKILL');
+      const s = await ClickHouseStore.open({ url: CH_URL, database });
+      await s.dropDatabase();
+      await s.close();
+    });
+    const first = await serveChild(['--clickhouse', target]);
+    children.push(first);
+    const acked = new Map<number, string>();
+    let next = 0;
+    let dead = false;
+    const loops = Array.from({ length: 16 }, async () => {
+      for (let k = 0; k < 500 && !dead; k++) {
+        const i = next++;
+        const uid = await post(first.url, i);
+        if (uid) acked.set(i, uid);
+        else if (dead) break;
+      }
+    });
+    for (let w = 0; w < 600 && acked.size < 100; w++) await new Promise((r) => setTimeout(r, 50));
+    await first.stop('SIGKILL');
+    dead = true;
+    await Promise.all(loops);
+    const attempted = next;
+    t.diagnostic(`acknowledged before the kill: ${acked.size} of ${attempted} attempted`);
+    assert.ok(acked.size >= 20, `ingest was running (${acked.size} acknowledged)`);
+    const store = await ClickHouseStore.open({ url: CH_URL, database });
+    for (const [i, uid] of acked) assert.equal((await store.get(uid))?.measurement.input, `https://crash-${i}.example/`, `acknowledged ${i} lost`);
+    await store.close();
+    const second = await serveChild(['--clickhouse', target]);
+    children.push(second);
+    for (let i = 0; i < attempted; i += 32) {
+      const batch = Array.from({ length: Math.min(32, attempted - i) }, (_, k) => i + k);
+      const uids = await Promise.all(batch.map((j) => post(second.url, j)));
+      uids.forEach((uid, k) => {
+        assert.ok(uid, `resubmission ${batch[k]} failed`);
+        if (acked.has(batch[k])) assert.equal(uid, acked.get(batch[k]));
+      });
+    }
+    await second.stop('SIGTERM');
+    const after = await ClickHouseStore.open({ url: CH_URL, database });
+    assert.equal(await after.count(), attempted, 'every measurement exactly once');
     await after.close();
   });
 });
