@@ -48,7 +48,7 @@ function tlsTry(lab: Lab, domain: string, sni: string | null, localAddress?: str
     if (sni) opts.servername = sni;
     if (localAddress) (opts as net.TcpNetConnectOpts).localAddress = localAddress;
     const s = tls.connect(opts);
-    s.setTimeout(1500, () => {
+    s.setTimeout(5000, () => {
       s.destroy();
       resolve({ ok: false, code: 'timeout' });
     });
@@ -83,7 +83,7 @@ function dnsAsk(lab: Lab, name: string, resolver = lab.resolver): Promise<string
     for (const a of dnsPacket.decode(m).answers ?? []) out.push(String((a as { data?: unknown }).data));
   });
   sock.send(dnsPacket.encode({ id: 9, type: 'query', flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type: 'A', class: 'IN' }] }), Number(port), host);
-  return new Promise((r) => setTimeout(() => sock.close(() => r(out)), 150));
+  return new Promise((r) => setTimeout(() => sock.close(() => r(out)), 400));
 }
 
 const helperSource = (lab: Lab) => lab.range.replace(/0\.0\/16$/, '0.4');
@@ -228,11 +228,11 @@ describe('censor fronts with hostile peers', () => {
 
 describe('startLab(scenario) residual timing and forged pools', () => {
   it('ends residual blocking after the configured seconds', async () => {
-    const lab = await startLab(parseScenario("name: r\nworld: { sites: [{ domain: hot.example }], helper: false }\ncensors: [{ name: g, layer: national, sni_reset: { rules: ['^hot'], residual_s: 0.4 } }]\n", '/tmp/r.yaml'), { standardPorts: false });
+    const lab = await startLab(parseScenario("name: r\nworld: { sites: [{ domain: hot.example }], helper: false }\ncensors: [{ name: g, layer: national, sni_reset: { rules: ['^hot'], residual_s: 2 } }]\n", '/tmp/r.yaml'), { standardPorts: false });
     try {
       assert.equal((await tlsTry(lab, 'hot.example', 'hot.example')).ok, false);
       assert.deepEqual(await tlsTry(lab, 'hot.example', 'benign.org'), { ok: false, code: 'ECONNRESET' });
-      await new Promise((r) => setTimeout(r, 500));
+      await new Promise((r) => setTimeout(r, 2100));
       assert.deepEqual(await tlsTry(lab, 'hot.example', 'benign.org'), { ok: true, data: '' });
     } finally {
       await lab.close();

@@ -94,7 +94,9 @@ describe('the scenario library (scenarios/**/*.yaml)', () => {
           skipped.push(name);
           continue;
         }
-        const run = await evalScenario(s, { concurrency: 6 });
+        // Robustness: TLS/HTTP budgets above the lab default (3 s) so that a loaded machine does not turn
+        // a slow handshake into a false timeout; throttled pages still need far longer than 5 s.
+        const run = await evalScenario(s, { concurrency: 6, probe: { tlsTimeoutMs: 5000, httpTimeoutMs: 5000 } });
         for (const r of run.rows) {
           if (r.error) unexpected.push(`${name} ${r.target}: probe threw: ${r.error}`);
           allRows.push(r);
