@@ -294,7 +294,7 @@ export function MeasurementPage({ uid }: { uid: string }) {
         <h2>Raw measurement</h2>
         <p>
           <a href={apiUrl(`measurement/${encodeURIComponent(res.data.measurement_uid)}`)} download={`${res.data.measurement_uid}.json`}>
-            Download the JSON
+            Download the JSON (measurement, verdict and analysis version)
           </a>
         </p>
         <details>
