@@ -110,6 +110,7 @@ describe('buildApp(opts): collector', () => {
       { name: 'no content', req: { method: 'POST', url: '/api/v1/submit_measurement', payload: { format: 'json' } }, status: 400, code: 'WS_BAD_MEASUREMENT', msg: /content/ },
       { name: 'bad probe_cc', req: { method: 'POST', url: '/api/v1/submit_measurement', payload: { format: 'json', content: { ...sampleMeasurement(), probe_cc: 'china' } } }, status: 400, code: 'WS_BAD_MEASUREMENT', msg: /probe_cc/ },
       { name: 'test_keys not an object', req: { method: 'POST', url: '/api/v1/submit_measurement', payload: { format: 'json', content: { ...sampleMeasurement(), test_keys: 'x' } } }, status: 400, code: 'WS_BAD_MEASUREMENT', msg: /test_keys/ },
+      { name: 'input a number (never coerced)', req: { method: 'POST', url: '/api/v1/submit_measurement', payload: { format: 'json', content: { ...sampleMeasurement(), input: 5 } } }, status: 400, code: 'WS_BAD_MEASUREMENT', msg: /input/ },
       { name: 'bad time', req: { method: 'POST', url: '/api/v1/submit_measurement', payload: { format: 'json', content: { ...sampleMeasurement(), measurement_start_time: 'yesterday' } } }, status: 400, code: 'WS_BAD_MEASUREMENT', msg: /measurement_start_time/ },
       { name: 'format yaml', req: { method: 'POST', url: '/api/v1/submit_measurement', payload: { format: 'yaml', content: sampleMeasurement() } }, status: 400, code: 'WS_BAD_FORMAT', msg: /json/ },
       { name: 'oversize', req: { method: 'POST', url: '/api/v1/submit_measurement', payload: { format: 'json', content: sampleMeasurement({ extra: { x_pad: 'x'.repeat(70 * 1024) } }) } }, status: 413, code: 'WS_BODY_TOO_LARGE', msg: /65536/ },
@@ -231,13 +232,16 @@ describe('buildApp(opts): query API', () => {
     const blocked = (await app.inject({ url: '/api/v1/measurements?blocking=dns&mechanism=dns.injection&layer=national&limit=1000' })).json() as { results: Array<{ blocking: string; anomaly: boolean }> };
     assert.equal(blocked.results.length, data.filter((d) => d.verdict.mechanism === 'dns.injection').length);
     assert.ok(blocked.results.every((r) => r.blocking === 'dns' && r.anomaly));
+    const confirmed = (await app.inject({ url: '/api/v1/measurements?confirmed=true&limit=1000' })).json() as { results: Array<{ confirmed: boolean }> };
+    assert.equal(confirmed.results.length, data.filter((d) => d.verdict.status === 'blocked' && d.verdict.confirmed).length);
+    assert.ok(confirmed.results.length > 0 && confirmed.results.every((r) => r.confirmed));
     const asn = (await app.inject({ url: '/api/v1/measurements?probe_asn=AS4134&since=2026-11-10&until=2026-11-20T00:00:00Z&limit=1000' })).json() as { results: Array<{ probe_asn: string; measurement_start_time: string }> };
     assert.ok(asn.results.length > 0);
     assert.ok(asn.results.every((r) => r.probe_asn === 'AS4134' && r.measurement_start_time >= '2026-11-10' && r.measurement_start_time < '2026-11-20'));
   });
 
   it('GET /api/v1/measurements rejects bad filters with 400 and a named field', async () => {
-    for (const [q, re] of [['probe_cc=china', /probe_cc/], ['blocking=yes', /blocking/], ['mechanism=dns.evil', /mechanism/], ['limit=0', /limit/], ['limit=100000', /limit/], ['since=yesterday', /since/], ['cursor=abc', /cursor/], ['nope=1', /additional|nope/], ['probe_asn=ASX', /probe_asn/]] as const) {
+    for (const [q, re] of [['probe_cc=china', /probe_cc/], ['blocking=yes', /blocking/], ['mechanism=dns.evil', /mechanism/], ['limit=0', /limit/], ['limit=100000', /limit/], ['limit=1001', /limit/], ['confirmed=yes', /confirmed/], ['since=yesterday', /since/], ['cursor=abc', /cursor/], ['nope=1', /additional|nope/], ['probe_asn=ASX', /probe_asn/]] as const) {
       const r = await app.inject({ url: `/api/v1/measurements?${q}` });
       assert.equal(r.statusCode, 400, q);
       assert.equal(r.json().code, 'WS_BAD_REQUEST', q);

@@ -94,8 +94,8 @@ function filterFrom(q: Record<string, unknown>): MeasurementFilter {
   if (s('blocking')) f.blocking = s('blocking');
   if (s('mechanism')) f.mechanism = s('mechanism');
   if (s('layer')) f.layer = s('layer');
-  if (typeof q.confirmed === 'boolean') f.confirmed = q.confirmed;
-  if (typeof q.anomaly === 'boolean') f.anomaly = q.anomaly;
+  if (q.confirmed === 'true' || q.confirmed === 'false') f.confirmed = q.confirmed === 'true';
+  if (q.anomaly === 'true' || q.anomaly === 'false') f.anomaly = q.anomaly === 'true';
   return f;
 }
 
@@ -119,7 +119,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
             ...(typeof opts.logger === 'object' ? opts.logger : {}),
             serializers: { req: (r: FastifyRequest) => ({ method: r.method, url: r.url.slice(0, 300) }) },
           },
-    ajv: { customOptions: { allErrors: false, coerceTypes: 'array', removeAdditional: false } },
+    // No coercion: a measurement is stored exactly as submitted or refused, never "fixed".
+    ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },
   });
 
   // The API speaks JSON only: a text/plain body is a 415, not a string for the schema to puzzle over.
@@ -235,7 +236,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // ---- query
   app.get<{ Querystring: ListQuery }>('/api/v1/measurements', { schema: { querystring: ListQuery, response: { 200: ListResponse } } }, async (req) => {
     const { limit, cursor, ...rest } = req.query;
-    return store.list(filterFrom(rest), { limit: limit ?? 50, cursor });
+    return store.list(filterFrom(rest), { limit: limit ? Number(limit) : 50, cursor });
   });
 
   app.get<{ Params: { uid: string } }>('/api/v1/measurement/:uid', { schema: { params: UidParams } }, async (req) => {

@@ -66,12 +66,13 @@ const FilterProps = {
   blocking: Type.Optional(Type.Union(BLOCKING_FILTERS.map((b) => Type.Literal(b)))),
   mechanism: Type.Optional(Type.Union(MECHANISMS.map((m) => Type.Literal(m)))),
   layer: Type.Optional(Type.Union(LAYERS.map((l) => Type.Literal(l)))),
-  confirmed: Type.Optional(Type.Boolean()),
-  anomaly: Type.Optional(Type.Boolean()),
+  // Query strings are text: no type coercion anywhere (a body is stored as submitted, never coerced).
+  confirmed: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])),
+  anomaly: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])),
 };
 
 export const ListQuery = Type.Object(
-  { ...FilterProps, limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })), cursor: Type.Optional(Str(512)) },
+  { ...FilterProps, limit: Type.Optional(Str(4, '^(1000|[1-9][0-9]{0,2})$')), cursor: Type.Optional(Str(512)) },
   { additionalProperties: false },
 );
 export type ListQuery = Static<typeof ListQuery>;
