@@ -66,6 +66,7 @@ export interface Lab {
 }
 
 const MAX_SITES = 99 * 250;
+let swept = false;
 
 export function siteAddress(base: number, i: number): string {
   return `127.${base}.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`;
@@ -95,6 +96,11 @@ function isRoot(): boolean {
 export async function startLab(scenario: Scenario, opts: LabOptions = {}): Promise<Lab> {
   if (scenario.world.sites.length > MAX_SITES) throw new LabError(`a loopback lab holds at most ${MAX_SITES} sites`, 'LAB_TOO_BIG');
   const policy = new Policy(scenario); // throws on an unreadable pool, before anything starts
+  // Robustness: tables left by a lab that was killed (SIGKILL, power loss) go at the next start.
+  if (isRoot() && !swept) {
+    swept = true;
+    sweepStaleTables();
+  }
   const ca = await createCA(`wallscope lab CA (${scenario.name})`);
   const standard = opts.standardPorts ?? isRoot();
   if (opts.base !== undefined) return startOn(scenario, policy, ca, opts.base, standard, opts);
@@ -298,7 +304,6 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
     if (dropProbe.length || dropAll.length || rejectProbe.length) {
       const nft = nftAvailable();
       if (nft.ok) {
-        sweepStaleTables();
         const nr: NullRoute | null = installNullRoute(dropProbe, dropAll, [...exempt], rejectProbe);
         if (nr) closers.push(() => nr.remove());
       } else warnings.push(nft.reason);
