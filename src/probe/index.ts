@@ -10,7 +10,7 @@ export { NetPolicy, parseCidr, splitHostPort, joinHostPort, isBogonAddress } fro
 export { Trace } from './trace.js';
 export { lookupAsn, lookupCountry, probeLocation } from './geo.js';
 export { scrubberFor, scrubValue, SCRUBBED } from './scrub.js';
-export { startDnsServer, startSite, startRawServer, afterRequestHead, page, type DnsBehaviour, type DnsServer, type Site } from './testing.js';
+export { startDnsServer, startSite, startRawServer, startBlackhole, afterRequestHead, page, type DnsBehaviour, type DnsServer, type Site } from './testing.js';
 export { spoolMeasurement, flushSpool, pendingFiles, defaultSpoolDir, type FlushOptions, type FlushResult, type SpoolEvent } from './spool.js';
 export { readTargetList, parseCsv, type Target, type TargetListResult } from './targets.js';
 export { measureMany, type MeasureOutcome } from './runner.js';

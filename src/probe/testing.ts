@@ -2,6 +2,7 @@
 // programmable misbehaviour, HTTP/HTTPS sites, and raw TCP servers for hostile peers. Everything
 // listens on 127.0.0.0/8 and closes cleanly.
 import dgram from 'node:dgram';
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import http from 'node:http';
 import https from 'node:https';
@@ -259,4 +260,18 @@ export function afterRequestHead(s: net.Socket, then: (head: string) => void): v
     }
   };
   s.on('data', onData);
+}
+
+/**
+ * A listener whose accept queue is full: a child process listens with a tiny backlog and then blocks its
+ * own event loop, so the kernel drops further SYNs (what a null route looks like from a socket).
+ */
+export async function startBlackhole(): Promise<{ port: number; close(): void }> {
+  const code = `const net=require('net'),fs=require('fs');const s=net.createServer();s.listen({port:0,host:'127.0.0.1',backlog:1},()=>{fs.writeSync(1,s.address().port+'\\n');Atomics.wait(new Int32Array(new SharedArrayBuffer(4)),0,0,60000);});`;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+  // Fill the queue (backlog 1 holds two on Linux; node treats backlog 0 as "default").
+  const fillers = Array.from({ length: 3 }, () => net.connect(port, '127.0.0.1').on('error', () => {}));
+  await new Promise((r) => setTimeout(r, 200));
+  return { port, close: () => { for (const f of fillers) f.destroy(); child.kill('SIGKILL'); } };
 }

@@ -1,11 +1,9 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import tls from 'node:tls';
-import net from 'node:net';
-import { spawn } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import { createCA, issueCert, type CA } from './ca.js';
-import { startRawServer, type Site } from './testing.js';
+import { startRawServer, startBlackhole, type Site } from './testing.js';
 import { tcpConnect } from './tcp.js';
 import { tlsHandshake } from './tls.js';
 import { NetPolicy } from './policy.js';
@@ -110,20 +108,6 @@ describe('tlsHandshake(socket, opts)', () => {
     assert.equal(r.entry.failure, 'ssl_failed_handshake');
   });
 });
-
-/**
- * A listener whose accept queue is full: a child process listens with a tiny backlog and then blocks its
- * own event loop, so the kernel drops further SYNs (what a null route looks like from a socket).
- */
-async function startBlackhole(): Promise<{ port: number; close(): void }> {
-  const code = `const net=require('net'),fs=require('fs');const s=net.createServer();s.listen({port:0,host:'127.0.0.1',backlog:1},()=>{fs.writeSync(1,s.address().port+'\\n');Atomics.wait(new Int32Array(new SharedArrayBuffer(4)),0,0,60000);});`;
-  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
-  // Fill the queue (backlog 1 holds two on Linux; node treats backlog 0 as "default").
-  const fillers = Array.from({ length: 3 }, () => net.connect(port, '127.0.0.1').on('error', () => {}));
-  await new Promise((r) => setTimeout(r, 200));
-  return { port, close: () => { for (const f of fillers) f.destroy(); child.kill('SIGKILL'); } };
-}
 
 describe('tcpConnect(ip, port, policy, opts)', () => {
   it('times out within its budget when SYNs go unanswered', async (t) => {

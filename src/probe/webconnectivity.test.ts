@@ -4,7 +4,7 @@ import net from 'node:net';
 import type { Verdict } from '../model/index.js';
 import { createCA, issueCert, type CA } from './ca.js';
 import dnsPacket from 'dns-packet';
-import { startDnsServer, startSite, startRawServer, page, type Site, type DnsServer, type DnsBehaviour } from './testing.js';
+import { startDnsServer, startSite, startRawServer, startBlackhole, page, type Site, type DnsServer, type DnsBehaviour } from './testing.js';
 import { startTestHelper, type TestHelper } from './helper.js';
 import { measureWebConnectivity, type ProbeOptions, type SniVariant, type ResidualCheck } from './webconnectivity.js';
 
@@ -95,6 +95,7 @@ describe('measureWebConnectivity(url, opts)', () => {
       'hreset.test': { kind: 'answer', addrs: ['127.0.0.5'] },
       'mitm.test': { kind: 'answer', addrs: ['127.0.0.7'] },
       'news.test': { kind: 'answer', addrs: ['127.0.0.6'] },
+      'hole.test': { kind: 'answer', addrs: ['127.0.0.1'] },
     } satisfies Record<string, DnsBehaviour>;
     dns = await startDnsServer({
       ...zone,
@@ -250,6 +251,21 @@ describe('measureWebConnectivity(url, opts)', () => {
     const m = await measureWebConnectivity(`http://localhost:${port.http}/`, noResolver);
     assert.match(String(m.test_keys.dns_experiment_failure), /lab mode: no resolver/);
     assert.deepEqual(m.test_keys.tcp_connect, []);
+  });
+
+  it('a null-routed address costs one connect timeout: the follow-ups run alongside', async (t) => {
+    const hole = await startBlackhole();
+    t.after(() => hole.close());
+    const m = await measureWebConnectivity(`https://hole.test:${hole.port}/`, { ...opts, connectTimeoutMs: 400 });
+    const tk = m.test_keys;
+    const real = tk.tcp_connect![0]!;
+    assert.equal(real.status.failure, 'generic_timeout_error');
+    assert.deepEqual(tk.tls_handshakes, []);
+    assert.equal(tk.http_experiment_failure, 'generic_timeout_error');
+    const v = tk.x_tls_sni_variants as SniVariant[];
+    assert.deepEqual(v.map((x) => [x.tag, x.failure]), [['decoy-before', 'generic_timeout_error'], ['no-sni', 'generic_timeout_error']]);
+    // Overlap, read from the evidence: the real connect started before the follow-ups had ended.
+    assert.ok(v.every((x) => real.t0! < x.t), JSON.stringify({ v, real }));
   });
 
   it('rejects what is not an http(s) URL', async () => {

@@ -137,13 +137,17 @@ async function measureEndpoint(u: URL, host: string, ip: string, port: number, o
   const sni = net.isIP(host) ? null : host;
   const attribution = opts.attribution !== false && https && sni !== null;
   const decoy = opts.decoy ?? DEFAULT_DECOY;
-  const variants: SniVariant[] = [];
-  if (attribution) {
-    // Before the real SNI is ever sent: a censor with residual blocking has not been triggered yet.
-    variants.push(...(await Promise.all([variantHandshake('decoy-before', ip, port, decoy, policy, trace, b, opts.ca), variantHandshake('no-sni', ip, port, null, policy, trace, b, opts.ca)])));
-  }
   const txid = trace.nextTransaction();
-  const c = await tcpConnect(ip, port, policy, { trace, timeoutMs: b.connect, transactionId: txid });
+  // The real TCP connect carries no name, so it runs alongside the follow-ups that must precede the
+  // real SNI (a censor with residual blocking has not been triggered yet); a null-routed address
+  // then costs one connect timeout, not two.
+  const [c, before] = await Promise.all([
+    tcpConnect(ip, port, policy, { trace, timeoutMs: b.connect, transactionId: txid }),
+    attribution
+      ? Promise.all([variantHandshake('decoy-before', ip, port, decoy, policy, trace, b, opts.ca), variantHandshake('no-sni', ip, port, null, policy, trace, b, opts.ca)])
+      : Promise.resolve([]),
+  ]);
+  const variants: SniVariant[] = [...before];
   if (!c.socket || !https) return { tcp: c.entry, tls: null, variants, stream: c.socket, address };
   const h = await tlsHandshake(c.socket, { trace, timeoutMs: b.tls, serverName: sni, verifyName: host, verify: true, address, transactionId: txid, ...(opts.ca ? { ca: opts.ca } : {}) });
   if (attribution && h.entry.failure && RESETISH.has(h.entry.failure)) {
