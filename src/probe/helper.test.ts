@@ -50,6 +50,17 @@ describe('startTestHelper(opts)', () => {
     assert.equal(c.ip_info!['127.0.0.2']!.flags, 3);
   });
 
+  it('fetches with the probe\'s User-Agent, as oohelperd does', async () => {
+    let ua = '';
+    const echo = await startSite({ host: '127.0.0.2', handler: (req, res) => { ua = req.headers['user-agent'] ?? ''; res.end('ok'); } });
+    try {
+      await post(helper.url, JSON.stringify({ http_request: `http://127.0.0.2:${echo.port}/`, http_request_headers: { 'User-Agent': ['wallscope-test/1'], Cookie: ['secret=1'] }, tcp_connect: [] }));
+      assert.equal(ua, 'wallscope-test/1');
+    } finally {
+      await echo.close();
+    }
+  });
+
   it('handshakes with the target name for https endpoints', async () => {
     const r = await post(helper.url, JSON.stringify({ http_request: `https://site.test:${tlsSite.port}/`, tcp_connect: [`127.0.0.2:${tlsSite.port}`] }));
     const c = r.json as ControlResponse;

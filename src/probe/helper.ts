@@ -11,7 +11,7 @@ import { Trace } from './trace.js';
 import { resolveName } from './resolve.js';
 import { tcpConnect } from './tcp.js';
 import { tlsHandshake } from './tls.js';
-import { fetchUrl } from './http.js';
+import { DEFAULT_HEADERS, fetchUrl } from './http.js';
 import { lookupAsn } from './geo.js';
 
 export interface TestHelperOptions {
@@ -35,6 +35,7 @@ export interface TestHelper {
 
 const MAX_REQUEST_BYTES = 64 * 1024;
 const MAX_ENDPOINTS = 16;
+const FORWARDED_HEADERS = new Set(['accept', 'accept-language', 'user-agent']);
 
 export class BadControlRequest extends Error {
   readonly code = 'ERR_BAD_CONTROL_REQUEST';
@@ -118,8 +119,15 @@ export async function runControl(req: ControlRequest, cfg: ControlConfig): Promi
       return { ep, tcp, tlsr };
     }),
   );
+  // Like oohelperd, fetch with the probe's own request headers (only the ones that shape content).
+  const headers: Record<string, string> = { ...DEFAULT_HEADERS };
+  for (const [k, v] of Object.entries(req.http_request_headers)) {
+    const name = k.toLowerCase();
+    if (FORWARDED_HEADERS.has(name) && v[0] !== undefined && /^[\t\x20-\x7e]{0,512}$/.test(v[0])) headers[name] = v[0];
+  }
   const httpP = fetchUrl(u.href, {
     trace,
+    headers,
     policy: cfg.policy,
     resolve: async (h) => {
       const r = await resolveName(h, rcfg, trace);
@@ -139,8 +147,8 @@ export async function runControl(req: ControlRequest, cfg: ControlConfig): Promi
     if (r.tlsr) tls_handshake[r.ep] = r.tlsr;
   }
   const ok = fetched.failure === null && fetched.final !== null;
-  const headers: Record<string, string> = {};
-  if (ok) for (const [k, v] of Object.entries(fetched.final!.entry.response?.headers ?? {})) headers[k] = typeof v === 'string' ? v : '';
+  const respHeaders: Record<string, string> = {};
+  if (ok) for (const [k, v] of Object.entries(fetched.final!.entry.response?.headers ?? {})) respHeaders[k] = typeof v === 'string' ? v : '';
   const ip_info: NonNullable<ControlResponse['ip_info']> = {};
   const probeAddrs = new Set(req.tcp_connect.map((e) => splitHostPort(e).host));
   for (const ip of new Set([...dns.addrs, ...probeAddrs])) {
@@ -155,7 +163,7 @@ export async function runControl(req: ControlRequest, cfg: ControlConfig): Promi
       body_length: ok ? fetched.final!.body.length : -1,
       failure: controlHttpFailure(fetched.failure) as Failure | null,
       title: ok ? fetched.final!.title : '',
-      headers,
+      headers: respHeaders,
       status_code: ok ? fetched.final!.status : -1,
       ...(ok && fetched.final!.truncated ? { x_body_is_truncated: true } : {}),
     },
