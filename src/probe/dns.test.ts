@@ -174,6 +174,19 @@ describe('parseReply(buf, name, type)', () => {
 });
 
 describe('resolveName(host, cfg, trace)', () => {
+  it('asks again over TCP when the UDP reply has the TC bit', async () => {
+    const dns = await startDnsServer({ 'big.test': { kind: 'tc', addrs: ['127.0.0.2'] } });
+    try {
+      const r = await resolveName('big.test', { policy: lab, resolver: dns.address, timeoutMs: 1000, windowMs: 0 }, new Trace());
+      assert.deepEqual(r.addrs, ['127.0.0.2']);
+      assert.equal(r.failure, null);
+      assert.deepEqual(r.queries.map((q) => [q.engine, q.query_type]), [['udp', 'A'], ['udp', 'AAAA'], ['tcp', 'A'], ['tcp', 'AAAA']]);
+      await r.late;
+    } finally {
+      await dns.close();
+    }
+  });
+
   it('never uses the system resolver in lab mode without a resolver', async () => {
     const r = await resolveName('localhost', { policy: lab, timeoutMs: 500, windowMs: 0 }, new Trace());
     assert.deepEqual(r.addrs, []);

@@ -33,6 +33,8 @@ export interface DnsResult {
 }
 
 export interface UdpDnsResult extends DnsResult {
+  /** The first reply had the TC bit set: ask again over TCP. */
+  truncated: boolean;
   /** Resolves when the window after the first reply closes: every further reply. */
   late: Promise<DnsQuery[]>;
 }
@@ -77,6 +79,8 @@ export function addrsOf(q: DnsQuery): string[] {
 
 interface Parsed {
   failure: Failure | null;
+  /** The TC bit: the reply did not fit in UDP (RFC 1035 4.2.1). */
+  truncated?: boolean;
   rcode?: number;
   answers: DnsAnswer[] | null;
   id?: number;
@@ -110,7 +114,8 @@ export function parseReply(buf: Buffer, name: string, type: QueryType): Parsed {
   else if (rcode === 5) failure = 'dns_refused_error';
   else if (rcode !== 0) failure = 'dns_non_recoverable_failure';
   else if (!answers.some((a) => a.answer_type === type)) failure = 'dns_no_answer';
-  return { failure, rcode, answers: failure === null || answers.length > 0 ? answers : null, ...(p.id !== undefined ? { id: p.id } : {}) };
+  const truncated = ((p.flags ?? 0) & dnsPacket.TRUNCATED_RESPONSE) !== 0;
+  return { failure, rcode, answers: failure === null || answers.length > 0 ? answers : null, ...(p.id !== undefined ? { id: p.id } : {}), ...(truncated ? { truncated } : {}) };
 }
 
 function baseQuery(engine: string, resolver: string, name: string, type: QueryType, t0: number, opts: DnsStepOptions): DnsQuery {
@@ -133,10 +138,10 @@ export function resolveUdp(name: string, type: QueryType, resolver: string, poli
   try {
     hp = splitHostPort(resolver, 53);
   } catch (err) {
-    return Promise.resolve({ query: { ...base, failure: unknownFailure((err as Error).message), t: trace.now() }, addrs: [], late: Promise.resolve([]) });
+    return Promise.resolve({ query: { ...base, failure: unknownFailure((err as Error).message), t: trace.now() }, addrs: [], late: Promise.resolve([]), truncated: false });
   }
   const refused = policy.checkDial(hp.host);
-  if (refused) return Promise.resolve({ query: { ...base, failure: refused, t: trace.now() }, addrs: [], late: Promise.resolve([]) });
+  if (refused) return Promise.resolve({ query: { ...base, failure: refused, t: trace.now() }, addrs: [], late: Promise.resolve([]), truncated: false });
 
   return new Promise<UdpDnsResult>((resolveFirst) => {
     const id = randomInt(0, 65536);
@@ -149,9 +154,10 @@ export function resolveUdp(name: string, type: QueryType, resolver: string, poli
     let closed = false;
     let resolveLate!: (q: DnsQuery[]) => void;
     const latePromise = new Promise<DnsQuery[]>((r) => (resolveLate = r));
+    let tc = false;
     const finish = (q: DnsQuery): void => {
       first = q;
-      resolveFirst({ query: q, addrs: addrsOf(q), late: latePromise });
+      resolveFirst({ query: q, addrs: addrsOf(q), late: latePromise, truncated: tc });
     };
     const close = (): void => {
       if (closed) return;
@@ -205,6 +211,7 @@ export function resolveUdp(name: string, type: QueryType, resolver: string, poli
         }
         return;
       } else {
+        tc = parsed.truncated === true;
         finish(q);
         clearTimeout(timer);
         setTimeout(close, windowMs);

@@ -2,7 +2,7 @@
 // system resolver. In lab mode (a restricted policy) the system resolver is never used.
 import type { DnsQuery, Failure } from '../model/index.js';
 import { unknownFailure } from '../model/index.js';
-import { resolveDoh, resolveSystem, resolveUdp, type QueryType } from './dns.js';
+import { resolveDoh, resolveSystem, resolveTcp, resolveUdp, type QueryType } from './dns.js';
 import type { NetPolicy } from './policy.js';
 import type { Trace } from './trace.js';
 
@@ -32,11 +32,13 @@ export async function resolveName(host: string, cfg: ResolveConfig, trace: Trace
       Promise.all(TYPES.map((t) => resolveUdp(host, t, cfg.resolver!, cfg.policy, step))),
       cfg.doh ? Promise.all(TYPES.map((t) => resolveDoh(host, t, cfg.doh!, cfg.policy, { ...step, ...(cfg.ca ? { ca: cfg.ca } : {}), resolveHost: (h) => resolveAddrsVia(h, cfg, trace) }))) : Promise.resolve([]),
     ]);
-    const addrs = unique(udp.flatMap((r) => r.addrs));
+    // RFC 1035 4.2.1 / RFC 7766: a reply with the TC bit is asked again over TCP.
+    const tcp = await Promise.all(udp.filter((r) => r.truncated).map((r) => resolveTcp(host, r.query.query_type as QueryType, cfg.resolver!, cfg.policy, step)));
+    const addrs = unique([...udp.flatMap((r) => r.addrs), ...tcp.flatMap((r) => r.addrs)]);
     return {
-      queries: [...udp.map((r) => r.query), ...doh.map((r) => r.query)],
+      queries: [...udp.map((r) => r.query), ...tcp.map((r) => r.query), ...doh.map((r) => r.query)],
       addrs,
-      failure: addrs.length ? null : firstFailure(udp.map((r) => r.query)),
+      failure: addrs.length ? null : firstFailure([...udp.map((r) => r.query), ...tcp.map((r) => r.query)]),
       late: Promise.all(udp.map((r) => r.late)).then((l) => l.flat()),
     };
   }

@@ -22,6 +22,8 @@ export type DnsBehaviour =
   | { kind: 'malformed' }
   | { kind: 'truncated'; addrs: string[] }
   | { kind: 'wrong-id'; addrs: string[] }
+  /** Over UDP an empty reply with the TC bit (RFC 1035 4.2.1: retry over TCP); over TCP the answer. */
+  | { kind: 'tc'; addrs: string[] }
   /** Forged reply first, the genuine one `delayMs` later: the injection signature. The forged
    * reply carries A records whatever the query type (as the GFW's injectors do). */
   | { kind: 'inject'; forged: string[]; addrs: string[]; delayMs?: number };
@@ -54,7 +56,7 @@ export async function startDnsServer(zone: Record<string, DnsBehaviour>, host = 
   let udp!: dgram.Socket;
   const timers = new Set<NodeJS.Timeout>();
   const state = { queries: 0 };
-  const replies = (msg: Buffer): Array<{ buf: Buffer; delay: number }> => {
+  const replies = (msg: Buffer, overTcp: boolean): Array<{ buf: Buffer; delay: number }> => {
     let q: dnsPacket.DecodedPacket;
     try {
       q = dnsPacket.decode(msg);
@@ -86,6 +88,12 @@ export async function startDnsServer(zone: Record<string, DnsBehaviour>, host = 
         r.writeUInt16BE(((q.id ?? 0) + 1) & 0xffff, 0);
         return [{ buf: r, delay: 0 }];
       }
+      case 'tc': {
+        if (overTcp) return [{ buf: answerPacket(q, b.addrs, 60), delay: 0 }];
+        const r = answerPacket(q, [], 60);
+        r[2] = r[2]! | 0x02; // TC
+        return [{ buf: r, delay: 0 }];
+      }
       case 'inject':
         return [
           { buf: answerPacket(q, b.forged, 60, undefined, true), delay: 0 },
@@ -106,7 +114,7 @@ export async function startDnsServer(zone: Record<string, DnsBehaviour>, host = 
         const msg = buf.subarray(2, 2 + len);
         buf = buf.subarray(2 + len);
         state.queries++;
-        const r = replies(msg).at(-1);
+        const r = replies(msg, true).at(-1);
         if (!r) continue;
         const framed = Buffer.alloc(r.buf.length + 2);
         framed.writeUInt16BE(r.buf.length, 0);
@@ -147,7 +155,7 @@ export async function startDnsServer(zone: Record<string, DnsBehaviour>, host = 
   }
   udp.on('message', (msg, rinfo) => {
     state.queries++;
-    for (const r of replies(msg)) {
+    for (const r of replies(msg, false)) {
       const send = (): void => udp.send(r.buf, rinfo.port, rinfo.address);
       if (r.delay === 0) send();
       else {
