@@ -39,6 +39,13 @@ describe('parseFingerprintCsv(text, source)', () => {
     assert.deepEqual(names('this was blocked per order', {}), ['f.re']);
   });
 
+  test('non-ASCII patterns match raw (base64) bodies byte for byte, across the scan', () => {
+    const cn = parseFingerprintCsv(HEAD + 'cn.page,nat,,body,contains,禁止访问本网站,5,CN,x,,\n' + 'cn.short,isp,,body,contains,非法,5,CN,x,,\n', 'cn.csv');
+    const html = Buffer.from('<html><body>' + 'x'.repeat(5000) + '<p>禁止访问本网站</p>非法</body></html>', 'utf8');
+    assert.deepEqual(matchHttp(cn, html.toString('utf8'), new Map(), html).map((f) => f.name), ['cn.page', 'cn.short']);
+    assert.deepEqual(matchHttp(cn, null, new Map(), html.subarray(0, html.length - 40)).map((f) => f.name), []);
+  });
+
   test('confirmed: nat or isp scope, or the probe country is expected', () => {
     const byName = new Map(set.http.map((f) => [f.name, f]));
     assert.equal(isConfirmed(byName.get('f.full')!, 'US'), true);

@@ -153,7 +153,7 @@ export function isConfirmed(fp: Fingerprint, probeCc: string | null): boolean {
 const GRAM = 8; // long enough that common HTML openings ("<title>", "https://") rarely collide
 const FILTER_BITS = 18;
 interface BodyIndex {
-  builtFor: number; filter: Uint8Array; buckets: Map<number, Fingerprint[]>;
+  builtFor: number; filter: Uint8Array; buckets: Map<number, Array<{ fp: Fingerprint; bytes: Buffer }>>;
   /** Short "contains", "full", "prefix" and regexp body patterns; regexps with the literal that must occur. */
   others: Array<{ fp: Fingerprint; literal: string }>;
   headers: Map<string, Fingerprint[]>; order: Map<Fingerprint, number>;
@@ -169,16 +169,18 @@ export function requiredLiteral(source: string): string {
 }
 const indexes = new WeakMap<FingerprintSet, BodyIndex>();
 
-// A polynomial hash of GRAM characters, rolled one character at a time in the scan (Rabin-Karp),
-// so each body character costs O(1) whatever GRAM is. All arithmetic wraps modulo 2^32.
+// A polynomial hash of GRAM bytes, rolled one byte at a time in the scan (Rabin-Karp), so each
+// body byte costs O(1) whatever GRAM is. All arithmetic wraps modulo 2^32. The scan runs over the
+// body's BYTES (UTF-8 patterns against the raw body): reading a Uint8Array is several times cheaper
+// than charCodeAt, and a base64 body's non-ASCII text matches non-ASCII patterns as it should.
 const BASE = 0x01000193;
 let BASE_POW = 1; // BASE^(GRAM-1)
 for (let k = 1; k < GRAM; k++) BASE_POW = Math.imul(BASE_POW, BASE);
 const slot = (h: number): number => Math.imul(h, 0x9e3779b1) >>> (32 - FILTER_BITS);
 
-function gramHash(s: string, i: number): number {
+function gramHash(b: Uint8Array, i: number): number {
   let h = 0;
-  for (let k = 0; k < GRAM; k++) h = (Math.imul(h, BASE) + s.charCodeAt(i + k)) | 0;
+  for (let k = 0; k < GRAM; k++) h = (Math.imul(h, BASE) + b[i + k]) | 0;
   return h;
 }
 
@@ -195,31 +197,39 @@ function bodyIndex(set: FingerprintSet): BodyIndex {
       if (list) list.push(fp); else ix.headers.set(name, [fp]);
       continue;
     }
-    if (fp.patternType === 'contains' && fp.pattern.length >= GRAM) {
-      const h = slot(gramHash(fp.pattern, 0));
+    const bytes = Buffer.from(fp.pattern, 'utf8');
+    if (fp.patternType === 'contains' && bytes.length >= GRAM) {
+      const h = slot(gramHash(bytes, 0));
       ix.filter[h] = 1;
       const b = ix.buckets.get(h);
-      if (b) b.push(fp); else ix.buckets.set(h, [fp]);
+      if (b) b.push({ fp, bytes }); else ix.buckets.set(h, [{ fp, bytes }]);
     } else ix.others.push({ fp, literal: fp.patternType === 'regexp' ? requiredLiteral(fp.pattern) : '' });
   }
   indexes.set(set, ix);
   return ix;
 }
 
-/** HTTP fingerprints matching a response body (already bounded) and headers (lowercase names). */
-export function matchHttp(set: FingerprintSet, body: string | null, headers: Map<string, string>): Fingerprint[] {
+/**
+ * HTTP fingerprints matching a response body and headers (lowercase names). `body` is the text
+ * (for regexps and short patterns), `bytes` the raw body (for the one-pass scan); both bounded by
+ * the caller. Without `bytes`, the text is encoded once here.
+ */
+export function matchHttp(set: FingerprintSet, body: string | null, headers: Map<string, string>, bytes?: Uint8Array | null): Fingerprint[] {
   const ix = bodyIndex(set);
   const found = new Set<Fingerprint>();
-  if (body !== null) {
+  const buf = bytes ?? (body !== null ? Buffer.from(body, 'utf8') : null);
+  if (buf !== null) {
     const { filter, buckets } = ix;
-    const end = body.length - GRAM;
-    let roll = end >= 0 ? gramHash(body, 0) : 0;
+    const end = buf.length - GRAM;
+    let roll = end >= 0 ? gramHash(buf, 0) : 0;
     for (let i = 0; i <= end; i++) {
-      if (i > 0) roll = (Math.imul((roll - Math.imul(body.charCodeAt(i - 1), BASE_POW)) | 0, BASE) + body.charCodeAt(i + GRAM - 1)) | 0;
-      const h = slot(roll);
+      if (i > 0) roll = (Math.imul((roll - Math.imul(buf[i - 1], BASE_POW)) | 0, BASE) + buf[i + GRAM - 1]) | 0;
+      const h = Math.imul(roll, 0x9e3779b1) >>> (32 - FILTER_BITS);
       if (filter[h] === 0) continue;
-      for (const fp of buckets.get(h)!) if (!found.has(fp) && body.startsWith(fp.pattern, i)) found.add(fp);
+      for (const c of buckets.get(h)!) if (!found.has(c.fp) && startsWithBytes(buf, c.bytes, i)) found.add(c.fp);
     }
+  }
+  if (body !== null) {
     for (const { fp, literal } of ix.others) if ((literal === '' || body.includes(literal)) && matchPattern(fp, body)) found.add(fp);
   }
   const out = [...found].sort((a, b) => ix!.order.get(a)! - ix!.order.get(b)!); // file order, stable
@@ -229,6 +239,12 @@ export function matchHttp(set: FingerprintSet, body: string | null, headers: Map
     if (fps) for (const fp of fps) if (matchPattern(fp, value)) out.push(fp);
   }
   return out;
+}
+
+function startsWithBytes(buf: Uint8Array, pat: Buffer, at: number): boolean {
+  if (at + pat.length > buf.length) return false;
+  for (let k = 0; k < pat.length; k++) if (buf[at + k] !== pat[k]) return false;
+  return true;
 }
 
 /** DNS fingerprints matching one answer address. */

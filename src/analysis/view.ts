@@ -19,6 +19,8 @@ export interface RequestView {
   readonly headers: Map<string, string>;
   /** The body as text (base64 decoded, first MAX_SCANNED_BODY bytes), decoded on first use. */
   readonly bodyText: string | null;
+  /** The raw body bytes (first MAX_SCANNED_BODY), decoded on first use: what fingerprints scan. */
+  readonly bodyBytes: Buffer | null;
   /** The page title, extracted on first use. */
   readonly title: string | null;
   resetLatencyMs: number | null; t0: number | null; t: number | null;
@@ -98,6 +100,16 @@ function decodeMaybeBinary(v: unknown, limit: number): { text: string | null; le
     return { text: Buffer.from(head, 'base64').toString('latin1'), length };
   }
   return { text: null, length: 0 };
+}
+
+/** The first `limit` bytes of a body: UTF-8 of a string, or the decoded base64. */
+function bytesOf(v: unknown, limit: number): Buffer | null {
+  if (typeof v === 'string') return Buffer.from(v.length > limit ? v.slice(0, limit) : v, 'utf8');
+  if (isObj(v) && v.format === 'base64' && typeof v.data === 'string') {
+    const data = v.data.length > Math.ceil(limit / 3) * 4 ? v.data.slice(0, Math.ceil(limit / 3) * 4) : v.data;
+    return Buffer.from(data, 'base64');
+  }
+  return null;
 }
 
 function bodyLengthOf(v: unknown): number {
@@ -189,7 +201,14 @@ export function buildView(m: Obj): WebView {
     let headers: Map<string, string> | undefined;
     let bodyLen: number | undefined;
     // Decoding and title extraction are deferred: most verdicts never look at the body.
-    const bodyText = (): string | null => (text === undefined ? (text = decodeMaybeBinary(rawBody, MAX_SCANNED_BODY).text) : text);
+    let bytes: Buffer | null | undefined;
+    const bodyBytes = (): Buffer | null => (bytes === undefined ? (bytes = bytesOf(rawBody, MAX_SCANNED_BODY)) : bytes);
+    const bodyText = (): string | null => {
+      if (text !== undefined) return text;
+      if (typeof rawBody === 'string') return (text = rawBody.length > MAX_SCANNED_BODY ? rawBody.slice(0, MAX_SCANNED_BODY) : rawBody);
+      const b = bodyBytes();
+      return (text = b === null ? null : b.toString('utf8'));
+    };
     requests.push({
       ref: `requests[${i}]`, url: str(req.url) ?? '', failure: failureOf(r.failure), code,
       hasResponse: resp !== null && code > 0,
@@ -197,6 +216,7 @@ export function buildView(m: Obj): WebView {
       truncated: resp ? resp.body_is_truncated === true : false,
       get headers() { return headers ?? (headers = resp ? headerMap(resp) : new Map()); },
       get bodyText() { return bodyText(); },
+      get bodyBytes() { return bodyBytes(); },
       get title() { if (title === undefined) { const t = bodyText(); title = t !== null ? extractTitle(t) : null; } return title; },
       resetLatencyMs: num(r.x_reset_latency_ms), t0: num(r.t0), t: num(r.t),
     });

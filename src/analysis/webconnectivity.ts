@@ -476,7 +476,7 @@ export function analyzeView(v: WebView, c: Ctx): Verdict {
   ) : null;
   const sameAsControl = cmp !== null && cmp.statusCodeMatch === true && cmp.bodyLengthMatch === true && cmp.titleMatch !== false;
   if (c.fps && !sameAsControl) {
-    const fps: Fingerprint[] = matchHttp(c.fps, r.bodyText, r.headers);
+    const fps: Fingerprint[] = matchHttp(c.fps, r.bodyText, r.headers, r.bodyBytes);
     if (fps.length > 0) {
       const confirmed = fps.some((f) => isConfirmed(f, v.probeCc));
       const nat = fps.some((f) => f.scope === 'nat');
