@@ -190,9 +190,6 @@ function analyzeDns(v: WebView, c: Ctx, finalIncomplete: boolean): DnsFinding {
   }
 
   // 3. The name resolves nowhere: the site is down (or gone), not blocked.
-  if (probeAddrs.length === 0 && groups.length > 0 && (ctrl === null || !ctrlResolved) && !ctrlSaysNoName && ctrl === null) {
-    return { kind: 'none' };
-  }
   if (probeAddrs.length === 0 && groups.length > 0 && ctrlSaysNoName) {
     return { kind: 'down', evidence: [...refsOf(domainQs), 'control.dns'], explanation: `${v.domain} does not resolve, neither for the probe nor for the control: the name does not exist or has no address, for everyone.` };
   }
@@ -235,14 +232,12 @@ function analyzeDns(v: WebView, c: Ctx, finalIncomplete: boolean): DnsFinding {
 
   // 8. A later name in the redirect chain does not resolve, and the chain never finished.
   if (finalIncomplete) {
-    const others = groupLookups(probeQs.filter((q) => q.hostname !== v.domain && q.hostname !== ''));
     const byHost = new Map<string, QueryView[]>();
     for (const q of probeQs) if (q.hostname !== v.domain && q.hostname !== '') byHost.set(q.hostname, [...(byHost.get(q.hostname) ?? []), q]);
     for (const [host, qs] of byHost) {
       if (qs.some((q) => q.addrs.length > 0)) continue;
       const f = qs.find((q) => q.failure === 'dns_nxdomain_error')?.failure ?? qs.find((q) => q.failure)?.failure;
       if (f && DNS_BLOCK_FAILURES.has(f)) {
-        void others;
         return { kind: 'hard', mechanism: NAME_GONE(f) ? 'dns.nxdomain' : 'dns.servfail', layer: 'isp', confidence: 0.6, evidence: refsOf(qs),
           explanation: `${v.domain} redirected to ${host}, and asked for ${host} ${describeFailure(f)}, so the page could not be reached: DNS blocking of the redirect target.` };
       }
