@@ -153,7 +153,7 @@ describe('measureWebConnectivity(url, opts)', () => {
   });
 
   it('keeps the second DNS reply to one query (the injection signature)', async () => {
-    const m = await measureWebConnectivity(`https://inject.test:${port.https}/`, opts);
+    const m = await measureWebConnectivity(`https://inject.test:${port.https}/`, { ...opts, dnsWindowMs: 1500 });
     const tk = m.test_keys;
     assert.deepEqual(tk.queries![0]!.answers!.map((a) => a.ipv4), ['127.0.0.66']);
     const dups = tk.x_dns_duplicate_responses!;
