@@ -158,7 +158,6 @@ async function main(): Promise<void> {
     `aggregation?since=${winSince}&axis_x=mechanism`,
     `aggregation?since=${winSince}&axis_x=layer`,
     `aggregation?since=${winSince}&axis_x=probe_cc`,
-    `aggregation?since=${winSince}&axis_x=domain`,
     `aggregation?since=${winSince}&axis_x=measurement_start_day&time_grain=day`,
     `measurements?since=${winSince}&limit=25`,
   ];

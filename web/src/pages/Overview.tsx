@@ -93,7 +93,8 @@ export function Overview({ path, params }: { path: string[]; params: URLSearchPa
         <Breakdown axis="mechanism" filters={filters} />
         <Breakdown axis="layer" filters={filters} />
         <Breakdown axis="probe_cc" filters={filters} />
-        <Breakdown axis="domain" filters={filters} />
+        {/* No by-domain panel here: on a 1M store it was the slowest query of the page (7.7 s in
+            bench/explorer-aggregation.ts); domains are one click away in the chart builder. */}
       </div>
       <h2>Measurements over time ({w.label})</h2>
       <TimeSeries path={path} params={params} filters={filters} title="All measurements" />
