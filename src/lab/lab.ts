@@ -149,13 +149,19 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
     const truth = new TruthModel(scenario, policy, addressesOf);
 
     // Resolvers.
+    const ruleCache = new Map<string[] | undefined, RuleSet>();
+    const compiled = (rules: string[] | undefined): RuleSet => {
+      let r = ruleCache.get(rules);
+      if (!r) ruleCache.set(rules, (r = new RuleSet(rules ?? [])));
+      return r;
+    };
     const rng = prng(scenario.seed);
     const answer = (forIsp: boolean) => (qname: string): DnsAnswerPlan => {
       const name = qname.toLowerCase().replace(/\.$/, '');
       if (forIsp) {
         const isp = truth.ispResolverTruth(name);
         const r = scenario.world.resolvers.isp;
-        const hit = (rules: string[] | undefined) => new RuleSet(rules ?? []).matches(name);
+        const hit = (rules: string[] | undefined) => compiled(rules).matches(name);
         if (isp?.mechanism === 'dns.nxdomain' && hit(r.nodata) && !hit(r.nxdomain)) return { rcode: 'NOERROR', addresses: [], ttl: 300 };
         if (isp?.mechanism === 'dns.nxdomain') return { rcode: 'NXDOMAIN', addresses: [], ttl: 0 };
         if (isp?.mechanism === 'dns.servfail') return { rcode: 'SERVFAIL', addresses: [], ttl: 0 };

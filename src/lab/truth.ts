@@ -38,6 +38,7 @@ export function computedTruths(s: Scenario, policy: Policy): Array<{ url: string
 export class TruthModel {
   private readonly sites: Map<string, SiteSpec>;
   private readonly isp: Array<[RuleSet, Truth]>;
+  private readonly mitm: RuleSet;
   constructor(
     private readonly scenario: Scenario,
     private readonly policy: Policy,
@@ -45,6 +46,7 @@ export class TruthModel {
   ) {
     this.sites = new Map(scenario.world.sites.map((s) => [s.domain, s]));
     const r = scenario.world.resolvers.isp;
+    this.mitm = new RuleSet(r.mitm ?? []);
     this.isp = [
       [new RuleSet(r.nxdomain ?? []), blocked('dns', 'dns.nxdomain', 'isp')],
       [new RuleSet(r.servfail ?? []), blocked('dns', 'dns.servfail', 'isp')],
@@ -89,7 +91,7 @@ export class TruthModel {
     if (rj) return blocked('tcp_ip', 'tcp.refused', rj.layer);
     if (site.down) return DOWN;
     // The ISP's TLS-intercepting box answers instead of the site: over HTTPS its certificate fails.
-    if (https && new RuleSet(this.scenario.world.resolvers.isp.mitm ?? []).matches(host)) return blocked('dns', 'tls.mitm', 'isp');
+    if (https && this.mitm.matches(host)) return blocked('dns', 'tls.mitm', 'isp');
     const action = https ? this.policy.onClientHello(host) : this.policy.onHttpRequest(host, u.pathname + u.search);
     switch (action.kind) {
       case 'reset':
