@@ -505,6 +505,23 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     assert.equal(await rows.count(), Math.min(50, expected));
     for (const cell of await rows.locator('td:nth-child(6)').allInnerTexts()) assert.equal(cell, 'dns.injection');
     await shot(page, 'search');
+    // Cursor pages: all measurements, 50 a page, newest first, no row twice.
+    await page.goto(`${env.base}/#/search`);
+    await settled(page);
+    const firstPage = await page.locator('table.measurements a.m-link').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+    assert.equal(firstPage.length, 50);
+    await page.click('button:has-text("Next page")');
+    await page.locator('table.measurements caption', { hasText: '(page 2)' }).waitFor();
+    await settled(page);
+    const secondPage = await page.locator('table.measurements a.m-link').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+    assert.equal(secondPage.length, 50);
+    assert.ok(!secondPage.some((h) => firstPage.includes(h)), 'no row on both pages');
+    const times = await page.locator('table.measurements tbody td:first-child').allInnerTexts();
+    assert.deepEqual([...times].sort().reverse(), times, 'newest first');
+    await page.click('button:has-text("Previous page")');
+    await page.waitForFunction(() => !document.querySelector('table.measurements caption').textContent.includes('(page 2)'));
+    await settled(page);
+    assert.deepEqual(await page.locator('table.measurements a.m-link').evaluateAll((as) => as.map((a) => a.getAttribute('href'))), firstPage);
     // The "Go to" box understands a country, an ASN number, a URL and a measurement id.
     for (const [typed, hash] of [
       ['cn', '#/country/CN'],
