@@ -66,6 +66,12 @@ export interface Lab {
 }
 
 const MAX_SITES = 99 * 250;
+/**
+ * The ISP resolver's bogon answer. Safety: field bogons are private addresses (10.10.34.35 in
+ * OONI's QA), but the lab never hands out an address off loopback, because a probe that is not
+ * wallscope's (no --allow-net) would dial it. 127.0.0.2 is a bogon too, outside the lab range.
+ */
+export const BOGON_ANSWER = '127.0.0.2';
 let swept = false;
 
 export function siteAddress(base: number, i: number): string {
@@ -166,7 +172,7 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
         if (isp?.mechanism === 'dns.nxdomain') return { rcode: 'NXDOMAIN', addresses: [], ttl: 0 };
         if (isp?.mechanism === 'dns.servfail') return { rcode: 'SERVFAIL', addresses: [], ttl: 0 };
         if (isp && hit(r.localhost)) return { rcode: 'NOERROR', addresses: ['127.0.0.1'], ttl: 300 };
-        if (isp) return { rcode: 'NOERROR', addresses: ['10.10.34.35'], ttl: 300 };
+        if (isp) return { rcode: 'NOERROR', addresses: [BOGON_ANSWER], ttl: 300 };
         if (sitesByName.has(name) && hit(r.proxy)) return { rcode: 'NOERROR', addresses: [proxyHost], ttl: 300 };
         if (sitesByName.has(name) && hit(r.mitm)) return { rcode: 'NOERROR', addresses: [mitmHost], ttl: 300 };
       }

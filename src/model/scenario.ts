@@ -33,7 +33,7 @@ export interface SiteSpec {
 export interface IspResolverSpec {
   nxdomain?: string[];
   servfail?: string[];
-  /** Answer with a bogon (10.10.34.35, as seen in the field). */
+  /** Answer with a bogon (127.0.0.2: outside the lab range, yet on loopback; see lab BOGON_ANSWER). */
   bogon?: string[];
   /** Answer with 127.0.0.1 (localhost hijack). */
   localhost?: string[];
