@@ -268,6 +268,29 @@ describe('measureWebConnectivity(url, opts)', () => {
     assert.ok(v.every((x) => real.t0! < x.t), JSON.stringify({ v, real }));
   });
 
+  it('survives a hostile test helper: garbage shapes, non-JSON, errors, silence', async () => {
+    const replies: Array<(res: import('node:http').ServerResponse) => void> = [
+      (res) => res.end(JSON.stringify({ dns: { failure: null, addrs: 'not-an-array' }, http_request: {}, tcp_connect: {} })),
+      (res) => res.end('<html>not json</html>'),
+      (res) => { res.writeHead(500); res.end('{}'); },
+      () => {}, // never answers
+    ];
+    let i = 0;
+    const bad = await startSite({ host: '127.0.0.1', handler: (_req, res) => replies[i]!(res) });
+    try {
+      const failures: unknown[] = [];
+      for (i = 0; i < replies.length; i++) {
+        const m = await measureWebConnectivity(`http://ok.test:${port.http}/`, { ...opts, helper: `http://127.0.0.1:${bad.port}/`, controlTimeoutMs: 300 });
+        assert.equal(m.test_keys.requests![0]!.response!.code, 200, 'the probe\'s own evidence is kept');
+        assert.deepEqual(m.test_keys.control, {});
+        failures.push(m.test_keys.control_failure);
+      }
+      assert.deepEqual(failures, ['unknown_failure: bad control response: dns', 'json_parse_error', 'unknown_failure: test helper answered HTTP 500', 'generic_timeout_error']);
+    } finally {
+      await bad.close();
+    }
+  });
+
   it('rejects what is not an http(s) URL', async () => {
     await assert.rejects(measureWebConnectivity('not a url', opts), TypeError);
     await assert.rejects(measureWebConnectivity('ftp://ok.test/', opts), /not an http\(s\) URL/);

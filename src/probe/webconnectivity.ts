@@ -167,7 +167,7 @@ async function residualCheck(u: URL, address: string, ip: string, port: number, 
   return { tag: 'decoy-after', address, host, failure: rt.failure, status_code: rt.failure ? null : rt.status, t0, t: trace.now() };
 }
 
-async function fetchControl(url: string, addrs: string[], port: number, opts: ProbeOptions, policy: NetPolicy, trace: Trace, b: ReturnType<typeof budgets>, resolveHost: (h: string) => Promise<string[]>): Promise<{ control: ControlResponse | null; failure: string | null; request: unknown }> {
+async function fetchControl(url: string, addrs: string[], port: number, opts: ProbeOptions, policy: NetPolicy, b: ReturnType<typeof budgets>, resolveHost: (h: string) => Promise<string[]>): Promise<{ control: ControlResponse | null; failure: string | null; request: unknown }> {
   if (!opts.helper) return { control: null, failure: unknownFailure('no test helper configured'), request: null };
   const request = {
     http_request: url,
@@ -186,16 +186,36 @@ async function fetchControl(url: string, addrs: string[], port: number, opts: Pr
     resolveHost,
     ...(opts.ca ? { ca: opts.ca } : {}),
   });
-  void trace;
   if (res.failure) return { control: null, failure: res.failure, request };
   if (res.status !== 200) return { control: null, failure: unknownFailure(`test helper answered HTTP ${res.status}`), request };
+  let parsed: unknown;
   try {
-    const c = JSON.parse(res.body.toString('utf8')) as ControlResponse;
-    if (!c || typeof c !== 'object' || !c.dns || !c.http_request || !c.tcp_connect) return { control: null, failure: 'json_parse_error', request };
-    return { control: c, failure: null, request };
+    parsed = JSON.parse(res.body.toString('utf8'));
   } catch {
     return { control: null, failure: 'json_parse_error', request };
   }
+  const problem = controlShapeProblem(parsed);
+  if (problem) return { control: null, failure: unknownFailure(`bad control response: ${problem}`), request };
+  return { control: parsed as ControlResponse, failure: null, request };
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isFailure = (v: unknown): boolean => v === null || typeof v === 'string';
+
+/**
+ * Robustness: the control comes from another machine; everything downstream (comparisons, the
+ * verdict) reads it, so its shape is checked here once. Returns what is wrong, or null.
+ */
+export function controlShapeProblem(c: unknown): string | null {
+  if (!isObj(c)) return 'not an object';
+  const dns = c.dns;
+  if (!isObj(dns) || !isFailure(dns.failure) || !Array.isArray(dns.addrs) || !dns.addrs.every((a) => typeof a === 'string')) return 'dns';
+  const h = c.http_request;
+  if (!isObj(h) || !isFailure(h.failure) || typeof h.body_length !== 'number' || typeof h.status_code !== 'number' || typeof h.title !== 'string' || !isObj(h.headers)) return 'http_request';
+  if (!isObj(c.tcp_connect) || !Object.values(c.tcp_connect).every((e) => isObj(e) && typeof e.status === 'boolean' && isFailure(e.failure))) return 'tcp_connect';
+  if (c.tls_handshake !== undefined && c.tls_handshake !== null && !isObj(c.tls_handshake)) return 'tls_handshake';
+  if (c.ip_info !== undefined && c.ip_info !== null && !(isObj(c.ip_info) && Object.values(c.ip_info).every((e) => isObj(e) && typeof e.asn === 'number'))) return 'ip_info';
+  return null;
 }
 
 /** Measure one URL. Never throws for a network outcome; throws TypeError for a URL it cannot parse. */
@@ -221,7 +241,7 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
   const addrs = dns.addrs.slice(0, 8);
 
   // 2. Control, in parallel with our own endpoints.
-  const controlP = fetchControl(u.href, addrs, port, opts, policy, trace, b, resolveHost);
+  const controlP = fetchControl(u.href, addrs, port, opts, policy, b, resolveHost);
 
   // 3. Every endpoint: TCP (and TLS, with the attribution follow-ups).
   const endpoints = await Promise.all(addrs.map((ip) => measureEndpoint(u, host, ip, port, opts, policy, trace, b)));
