@@ -360,3 +360,24 @@ describe('HttpRequestScanner and kept-alive connections', () => {
     }
   });
 });
+
+describe('reset latency', () => {
+  it("delays the GFW's reset by its characteristic ~18 ms after the ClientHello (SP25)", async () => {
+    const lab = await startLab(parseScenario(YAML, '/tmp/lab-test.yaml'), { standardPorts: false });
+    try {
+      const site = lab.sites.find((s) => s.domain === 'youtube.com')!;
+      const hello = await helloFor('youtube.com');
+      const ms = await new Promise<number>((resolve) => {
+        const s = net.connect({ host: site.address, port: site.httpsPort!, localAddress: lab.clientAddress(77) }, () => {
+          const t0 = performance.now();
+          s.on('error', () => resolve(performance.now() - t0));
+          s.write(hello);
+        });
+      });
+      // A lower bound only: a loaded machine can make it later, never earlier.
+      assert.ok(ms >= 17, `reset after ${ms.toFixed(1)} ms`);
+    } finally {
+      await lab.close();
+    }
+  });
+});
