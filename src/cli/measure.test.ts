@@ -71,6 +71,9 @@ describe('wallscope measure', () => {
     const conc = await run(['measure', 'http://a.test/', '--concurrency', 'many']);
     assert.equal(conc.code, 2);
     assert.match(conc.stderr, /--concurrency must be a positive integer/);
+    const cidr = await run(['measure', 'http://a.test/', '--allow-net', '127.0.0.0/8,300.0.0.0/8']);
+    assert.equal(cidr.code, 2);
+    assert.match(cidr.stderr, /bad option: not a CIDR: "300\.0\.0\.0\/8"/);
   });
 });
 

@@ -4,7 +4,7 @@ import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { measureMany, readTargetList, type ProbeOptions, type Target } from '../probe/index.js';
+import { measureMany, parseCidr, readTargetList, splitHostPort, type ProbeOptions, type Target } from '../probe/index.js';
 import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from '../analysis/index.js';
 import type { Verdict } from '../model/index.js';
 import { register as registerHelper } from './helper.js';
@@ -85,6 +85,14 @@ export function register(program: Command): void {
       if (o.helper) opts.helper = o.helper;
       if (o.ca?.length) opts.ca = o.ca.map((f) => readFileSync(f, 'utf8'));
       if (o.allowNet) opts.allowNet = o.allowNet.split(',').map((s) => s.trim()).filter(Boolean);
+      try {
+        for (const c of opts.allowNet ?? []) parseCidr(c);
+        if (opts.resolver) splitHostPort(opts.resolver, 53);
+        if (opts.helper) new URL(opts.helper);
+        if (opts.doh) new URL(opts.doh);
+      } catch (e) {
+        throw Object.assign(new Error(`bad option: ${(e as Error).message}`), { exitCode: 2 });
+      }
       if (o.timeout) opts.timeoutMs = positiveInt('--timeout', o.timeout);
       if (o.probeIp?.length) opts.probeIps = o.probeIp;
       if (o.localAddress) opts.localAddress = o.localAddress;
