@@ -57,17 +57,20 @@ export function buildTimeline(m: Measurement, verdict: Verdict | null): Timeline
   const injected = new Set<string>();
   for (const g of groups.values()) {
     const replies = g.filter((d) => addrsOf(d.q).length > 0);
-    const several = replies.length > 1;
+    const several = replies.length > 1 || (replies.length === 1 && g.some((d) => d.ref.startsWith('x_dns_duplicate_responses')));
     if (!several && verdict?.mechanism !== 'dns.injection') continue;
-    for (const d of replies) {
-      const a = addrsOf(d.q);
-      if (control.length > 0) {
-        if (!a.some((x) => control.includes(x))) injected.add(d.ref);
-      } else if (several) {
-        // No control: the genuine reply is the one that arrives last; earlier ones raced it.
-        const last = replies.reduce((p, c) => ((num(c.q.t) ?? 0) > (num(p.q.t) ?? 0) ? c : p));
-        if (d !== last) injected.add(d.ref);
-      }
+    const disagree = replies.filter((d) => control.length > 0 && !addrsOf(d.q).some((x) => control.includes(x)));
+    if (control.length > 0 && disagree.length < replies.length) {
+      // The control names the genuine addresses: replies with none of them are forged.
+      for (const d of disagree) injected.add(d.ref);
+    } else if (several) {
+      // No control, or it agrees with no reply (a CDN answering differently per place): the
+      // genuine reply is the one that arrives last; the earlier ones raced it (injectors are on-path).
+      // (The last may carry no answer at all: a genuine "no AAAA record" behind forged A replies.)
+      const last = g.reduce((p, c) => ((num(c.q.t) ?? 0) > (num(p.q.t) ?? 0) ? c : p));
+      for (const d of replies) if (d !== last) injected.add(d.ref);
+    } else if (control.length > 0) {
+      for (const d of disagree) injected.add(d.ref); // one reply, judged injection by the analysis
     }
   }
   for (const { ref, q } of dns) {
