@@ -65,13 +65,13 @@ const GENUINE = '127.0.0.10';
 
 /** The national firewall's signature: two forged replies racing the genuine one. */
 function injectionMeasurement(): Seeded {
-  const q = (addr: string, t0: number, t: number) => ({
+  const q = (addr: string | null, t0: number, t: number, queryType = 'A') => ({
     engine: 'udp',
     resolver_address: '127.0.0.53:53',
     hostname: 'youtube.com',
-    query_type: 'A',
-    failure: null,
-    answers: [{ answer_type: 'A', ipv4: addr, ttl: 60 }],
+    query_type: queryType,
+    failure: addr ? null : 'dns_no_answer',
+    answers: addr ? [{ answer_type: 'A', ipv4: addr, ttl: 60 }] : null,
     t0,
     t,
   });
@@ -81,8 +81,10 @@ function injectionMeasurement(): Seeded {
     input: 'https://youtube.com/',
     start: new Date(`${INJECTION_DAY}T23:59:00Z`),
     extra: {
-      queries: [q(FORGED[0]!, 0.001, 0.021)],
-      x_dns_duplicate_responses: [q(FORGED[1]!, 0.001, 0.022), q(GENUINE, 0.001, 0.161)],
+      // A: two forged replies race the genuine one. AAAA: a forged A record answers an AAAA query
+      // ahead of the genuine empty answer (the injector's signature in censors.md).
+      queries: [q(FORGED[0]!, 0.001, 0.021), q(FORGED[1]!, 0.002, 0.023, 'AAAA')],
+      x_dns_duplicate_responses: [q(FORGED[1]!, 0.001, 0.022), q(GENUINE, 0.001, 0.161), q(null, 0.002, 0.162, 'AAAA')],
       tcp_connect: [{ ip: FORGED[0], port: 443, status: { success: false, failure: 'generic_timeout_error' }, t0: 0.03, t: 10.03 }],
       control: {
         dns: { failure: null, addrs: [GENUINE] },
@@ -370,13 +372,12 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     assert.match(verdict, /dns\.injection/);
     assert.match(verdict, /national/);
     assert.match(verdict, /95%/);
-    // Three DNS replies, the two forged ones marked injected, the genuine one not.
+    // Five DNS replies: the three forged ones marked injected, the two genuine ones not.
     const dns = page.locator('ol.timeline li.tl-dns');
-    assert.equal(await dns.count(), 3);
-    const injected = await page.locator('ol.timeline li.tl-injected').allInnerTexts();
-    assert.equal(injected.length, 2);
-    assert.ok(injected.some((t) => t.includes(FORGED[0]!)) && injected.some((t) => t.includes(FORGED[1]!)));
-    assert.ok(!injected.some((t) => t.includes(GENUINE)));
+    assert.equal(await dns.count(), 5);
+    const injected = await page.locator('ol.timeline li.tl-injected').evaluateAll((els) => els.map((e) => e.getAttribute('data-ref')));
+    assert.deepEqual(injected.sort(), ['queries[0]', 'queries[1]', 'x_dns_duplicate_responses[0]']);
+    assert.match(await page.locator('li[data-ref="x_dns_duplicate_responses[1]"]').innerText(), new RegExp(GENUINE.replace(/\./g, '\\.')));
     assert.ok(await page.locator('li[data-ref="queries[0]"].tl-evidence').count(), 'evidence marked');
     assert.match(await page.locator('li[data-ref="tcp_connect[0]"]').innerText(), /generic_timeout_error/);
     assert.match(await page.locator('table.control').innerText(), new RegExp(GENUINE.replace(/\./g, '\\.')));
