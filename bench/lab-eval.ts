@@ -3,8 +3,8 @@
 // waiting on configured timeouts (connect 1.5 s, TLS/HTTP 3 s, the DNS duplicates window) versus
 // our own work (CPU time of this process: lab, probe, helper and analysis all run in it).
 //   node dist/bench/lab-eval.js [sites=500] [concurrency=16]
-import type { Measurement, Scenario, WebConnectivityTestKeys } from '../src/model/index.js';
-import { evalScenario } from '../src/lab/index.js';
+import type { Scenario } from '../src/model/index.js';
+import { evalScenario, timeoutWaitMs } from '../src/lab/index.js';
 
 const SITES = Number(process.argv[2] ?? 500);
 const CONCURRENCY = Number(process.argv[3] ?? 16);
@@ -32,31 +32,6 @@ function scenario(): Scenario {
   };
 }
 
-type TK = WebConnectivityTestKeys & { x_tls_sni_variants?: Array<{ failure: string | null; t0: number; t: number }>; x_residual_checks?: Array<{ failure: string | null; t0: number; t: number }> };
-
-/** Seconds this measurement spent in steps that ended on a configured timeout (overlaps merged). */
-function timeoutWait(m: Measurement<WebConnectivityTestKeys>): number {
-  const tk = m.test_keys as TK;
-  const spans: Array<[number, number]> = [];
-  const add = (failure: string | null | undefined, t0: number | undefined, t: number) => {
-    if (failure === 'generic_timeout_error' && t0 !== undefined) spans.push([t0, t]);
-  };
-  for (const c of tk.tcp_connect ?? []) add(c.status.failure, c.t0, c.t);
-  for (const h of tk.tls_handshakes ?? []) add(h.failure, h.t0, h.t);
-  for (const r of tk.requests ?? []) add(r.failure, r.t0, r.t);
-  for (const v of tk.x_tls_sni_variants ?? []) add(v.failure, v.t0, v.t);
-  for (const v of tk.x_residual_checks ?? []) add(v.failure, v.t0, v.t);
-  spans.sort((a, b) => a[0] - b[0]);
-  let total = 0;
-  let end = -Infinity;
-  for (const [a, b] of spans) {
-    if (b <= end) continue;
-    total += b - Math.max(a, end);
-    end = b;
-  }
-  return total;
-}
-
 const s = scenario();
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
@@ -64,12 +39,7 @@ const run = await evalScenario(s, { concurrency: CONCURRENCY });
 const wallMs = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
 const windowMs = run.probeOptions.dnsWindowMs ?? 0;
-let busyMs = 0; // sum over targets of their measurement time
-let waitMs = 0; // of which: waiting on timeouts
-for (const r of run.rows) {
-  busyMs += r.ms;
-  if (r.measurement) waitMs += Math.min(r.ms, timeoutWait(r.measurement) * 1000 + windowMs);
-}
+const { busyMs, waitMs } = timeoutWaitMs(run.rows, windowMs);
 const r = run.report;
 const lines = [
   `lab eval bench: ${r.targets} targets on ${SITES} sites, concurrency ${CONCURRENCY}`,

@@ -5,7 +5,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { register as registerDemo } from './demo.js';
-import { evalScenario, expectedPath, loadScenario, scenarioTruth, startLab, writeExpected, ScenarioError, type EvalReport } from '../lab/index.js';
+import { evalScenario, expectedPath, loadScenario, scenarioTruth, startLab, timeoutWaitMs, writeExpected, ScenarioError, type EvalReport } from '../lab/index.js';
 import { repoRoot } from '../model/index.js';
 
 function usageError(message: string, exitCode = 2): Error {
@@ -136,6 +136,12 @@ export function register(program: Command): void {
       // Mismatches are results, not failures; a target the probe could not measure at all is.
       if (failed.length) process.exitCode = 1;
       if (o.json) process.stdout.write(JSON.stringify(run.report) + '\n');
-      else printReport(run.report, (x) => process.stdout.write(x));
+      else {
+        printReport(run.report, (x) => process.stdout.write(x));
+        const { busyMs, waitMs } = timeoutWaitMs(run.rows, run.probeOptions.dnsWindowMs ?? 0);
+        process.stdout.write(
+          `  measured in ${(run.measureMs / 1000).toFixed(1)} s (lab start ${(run.startMs / 1000).toFixed(1)} s); ${busyMs ? ((waitMs / busyMs) * 100).toFixed(0) : 0}% of it waiting on configured timeouts\n`,
+        );
+      }
     });
 }

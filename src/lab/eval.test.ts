@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { scoreRows } from './eval.js';
+import { scoreRows, timeoutSeconds, timeoutWaitMs } from './eval.js';
 import type { Truth } from './truth.js';
 
 const T = (blocking: Truth['blocking'], mechanism: Truth['mechanism'], layer: Truth['layer']): Truth => ({ blocking, accessible: !blocking, mechanism, layer });
@@ -26,5 +26,23 @@ describe('scoreRows(scenario, rows)', () => {
     assert.equal(r.per_layer['null'], undefined);
     assert.deepEqual(r.mismatches.map((m) => m.target), ['b', 'c']);
     assert.equal(scoreRows('s', [{ target: 'x', expected: T('dns', 'dns.nxdomain', 'isp'), got: T(false, 'none', null) }]).blocking_agreement, 0);
+  });
+});
+
+describe('timeoutSeconds(m) and timeoutWaitMs(rows, windowMs)', () => {
+  it('sums the timed-out steps once, merging overlaps, and adds the DNS window', () => {
+    const tk = {
+      tcp_connect: [
+        { ip: '127.1.1.1', port: 443, status: { success: false, failure: 'generic_timeout_error' }, t0: 0.1, t: 1.6 },
+        { ip: '127.1.1.2', port: 443, status: { success: false, failure: 'connection_refused' }, t0: 0.1, t: 0.2 },
+      ],
+      tls_handshakes: [],
+      requests: [{ failure: 'generic_timeout_error', t0: 1.0, t: 2.0 }],
+      x_tls_sni_variants: [{ failure: 'generic_timeout_error', t0: 3.0, t: 3.5 }],
+    };
+    const m = { test_keys: tk } as never;
+    assert.equal(Math.round(timeoutSeconds(m) * 1000), 2400); // [0.1,2.0] + [3.0,3.5]
+    const row = { target: 'x', expected: T(false, 'none', null), got: T(false, 'none', null), measurement: m, ms: 4000 };
+    assert.deepEqual(timeoutWaitMs([row], 100), { busyMs: 4000, waitMs: 2500 });
   });
 });

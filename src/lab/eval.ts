@@ -107,6 +107,49 @@ function tally(pairs: Array<[string | null, string | null]>): Record<string, Sco
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
 }
 
+type TimedKeys = WebConnectivityTestKeys & {
+  x_tls_sni_variants?: Array<{ failure: string | null; t0: number; t: number }>;
+  x_residual_checks?: Array<{ failure: string | null; t0: number; t: number }>;
+};
+
+/** Seconds one measurement spent in steps that ended on a configured timeout (overlaps merged). */
+export function timeoutSeconds(m: Measurement<WebConnectivityTestKeys>): number {
+  const tk = m.test_keys as TimedKeys;
+  const spans: Array<[number, number]> = [];
+  const add = (failure: string | null | undefined, t0: number | undefined, t: number) => {
+    if (failure === 'generic_timeout_error' && t0 !== undefined) spans.push([t0, t]);
+  };
+  for (const c of tk.tcp_connect ?? []) add(c.status.failure, c.t0, c.t);
+  for (const h of tk.tls_handshakes ?? []) add(h.failure, h.t0, h.t);
+  for (const r of tk.requests ?? []) add(r.failure, r.t0, r.t);
+  for (const v of tk.x_tls_sni_variants ?? []) add(v.failure, v.t0, v.t);
+  for (const v of tk.x_residual_checks ?? []) add(v.failure, v.t0, v.t);
+  spans.sort((a, b) => a[0] - b[0]);
+  let total = 0;
+  let end = -Infinity;
+  for (const [a, b] of spans) {
+    if (b <= end) continue;
+    total += b - Math.max(a, end);
+    end = b;
+  }
+  return total;
+}
+
+/**
+ * Where the measuring time went: `busyMs` sums every target's time, `waitMs` the part spent
+ * waiting on configured timeouts (timed-out steps, plus the DNS duplicates window each target
+ * waits for). With C targets at once, wall time is about busyMs / C, so the ratio holds for it.
+ */
+export function timeoutWaitMs(rows: EvalRow[], dnsWindowMs: number): { busyMs: number; waitMs: number } {
+  let busyMs = 0;
+  let waitMs = 0;
+  for (const r of rows) {
+    busyMs += r.ms;
+    if (r.measurement) waitMs += Math.min(r.ms, timeoutSeconds(r.measurement) * 1000 + dnsWindowMs);
+  }
+  return { busyMs, waitMs };
+}
+
 /** Scores rows into the DESIGN.md `lab eval --json` shape. */
 export function scoreRows(scenario: string, rows: Array<Pick<EvalRow, 'target' | 'expected' | 'got'>>): EvalReport {
   const agree = rows.filter((r) => r.expected.blocking === r.got.blocking).length;
