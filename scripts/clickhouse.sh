@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Starts (or reuses) a private ClickHouse server for wallscope's tests and benchmarks, listening
 # only on 127.0.0.1, with its data in a temp dir. `start` prints `export WALLSCOPE_CLICKHOUSE_URL=...`
-# lines for `eval`; `stop` stops the server this script started; `status` says whether it answers.
+# lines for `eval`; `status` says whether it answers.
+# Several test runs may share one server (one machine, several checkouts or engineers): `start`
+# takes a lease for the calling process ($PPID), `stop` returns it, and the server stops only when
+# no live process holds a lease. A server this script did not start is never stopped.
 # Debian 12 ships clickhouse-server 18.16: the config uses only keys that release knows.
 set -euo pipefail
 dir="${WALLSCOPE_CLICKHOUSE_DIR:-/tmp/wallscope-clickhouse}"
@@ -16,8 +19,19 @@ for b in clickhouse-server /usr/sbin/clickhouse-server clickhouse /usr/bin/click
   if command -v "$b" >/dev/null 2>&1; then bin="$(command -v "$b")"; break; fi
 done
 
+lease() { mkdir -p "$dir/leases" && : > "$dir/leases/$PPID"; }
+
+live_leases() {
+  local n=0 f
+  for f in "$dir"/leases/*; do
+    [ -e "$f" ] || continue
+    if kill -0 "$(basename "$f")" 2>/dev/null; then n=$((n + 1)); else rm -f "$f"; fi
+  done
+  echo "$n"
+}
+
 start() {
-  if answers; then echo "export WALLSCOPE_CLICKHOUSE_URL=${url}"; return 0; fi
+  if answers; then lease; echo "export WALLSCOPE_CLICKHOUSE_URL=${url}"; return 0; fi
   if [ -z "$bin" ]; then echo "clickhouse.sh: no clickhouse-server binary (apt-get install clickhouse-server)" >&2; exit 1; fi
   mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/log"
   cat > "$dir/config.xml" <<XML
@@ -57,7 +71,7 @@ XML
   fi
   echo $! > "$dir/pid"
   for _ in $(seq 1 100); do
-    if answers; then echo "export WALLSCOPE_CLICKHOUSE_URL=${url}"; return 0; fi
+    if answers; then lease; echo "export WALLSCOPE_CLICKHOUSE_URL=${url}"; return 0; fi
     if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then break; fi
     sleep 0.3
   done
@@ -67,6 +81,8 @@ XML
 }
 
 stop() {
+  rm -f "$dir/leases/$PPID"
+  if [ "$(live_leases)" -gt 0 ]; then return 0; fi
   if [ -f "$dir/pid" ]; then
     pid="$(cat "$dir/pid")"
     if kill -0 "$pid" 2>/dev/null; then
