@@ -211,6 +211,7 @@ interface Env {
   ctx: BrowserContext;
   offsite: string[];
   dialogs: string[];
+  consoleErrors: string[];
   seeded: Array<Seeded & { uid: string }>;
   uids: { injection: string; tls: string; hostile: string };
 }
@@ -253,13 +254,20 @@ async function setUp(): Promise<Env & { close(): Promise<void> }> {
       await route.abort('blockedbyclient');
     }
   });
-  ctx.on('page', (p) => p.on('dialog', (d) => (dialogs.push(d.message()), void d.dismiss())));
+  const consoleErrors: string[] = [];
+  ctx.on('page', (p) => {
+    p.on('dialog', (d) => (dialogs.push(d.message()), void d.dismiss()));
+    // Script errors and CSP refusals show here; a 404 of a deliberately unknown uid does too.
+    p.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
+    p.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
+  });
   mkdirSync(ARTIFACTS, { recursive: true });
   return {
     base,
     ctx,
     offsite,
     dialogs,
+    consoleErrors,
     seeded,
     uids: { injection: uidOf(crafted[0]!), tls: uidOf(crafted[1]!), hostile: uidOf(crafted[2]!) },
     async close() {
@@ -274,7 +282,6 @@ async function setUp(): Promise<Env & { close(): Promise<void> }> {
 
 async function openPage(env: Env, hash: string): Promise<Page> {
   const page = await env.ctx.newPage();
-  page.on('dialog', (d) => (env.dialogs.push(d.message()), void d.dismiss()));
   await page.goto(`${env.base}/${hash}`);
   await page.locator('main h1').first().waitFor();
   return page;
@@ -564,6 +571,7 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     await shot(page, 'hostile-list');
     assert.deepEqual(env.dialogs, []);
     assert.deepEqual(env.offsite, [], 'no request left the local server');
+    assert.deepEqual(env.consoleErrors, [], 'no script error, no CSP refusal');
     await page.close();
   });
 
