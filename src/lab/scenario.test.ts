@@ -89,6 +89,14 @@ describe('parseScenario(text, file)', () => {
     assert.equal(s.targets![0]!.expect!.blocking, false);
   });
 
+  it('follows YAML anchors and aliases, as for a list shared by SNI and HTTP rules', () => {
+    const s = parseScenario(
+      "name: a\nworld: { sites: [{ domain: a.example }] }\ncensors:\n  - name: henan\n    layer: regional\n    sni_reset: { rules: &list ['011\\.com$', 'x$'] }\n    http_reset: { host_rules: *list }\n",
+      'x.yaml',
+    );
+    assert.deepEqual(s.censors[0]!.http_reset!.host_rules, ['011\\.com$', 'x$']);
+  });
+
   it('validates the extension keys (site behaviours, ISP resolver)', () => {
     const s = parseScenario(
       "name: a\nworld:\n  sites: [{ domain: a.example, cert: expired, down: refused, redirect: 'http://b.example/' }]\n  resolvers: { isp: { nxdomain: ['^a\\.'], proxy: [x] }, public: {} }\ncensors: [{ name: i, layer: isp, reject: [a.example] }]\n",

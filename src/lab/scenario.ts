@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { domainToASCII } from 'node:url';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
 import {
   isLayer,
   isMechanism,
@@ -50,7 +50,14 @@ class Reader {
   constructor(
     private readonly file: string,
     private readonly lines: LineCounter,
+    private readonly doc: Document,
   ) {}
+
+  /** Follows YAML aliases (`*name`), so an anchored list can serve several censors. */
+  deref(node: Node | null | undefined): Node | null | undefined {
+    for (let i = 0; i < 8 && isAlias(node); i++) node = node.resolve(this.doc) as Node | undefined;
+    return node;
+  }
 
   fail(node: Node | null | undefined, path: string, message: string, offset = 0): void {
     const at = node?.range?.[0] ?? offset;
@@ -60,6 +67,7 @@ class Reader {
 
   /** A mapping with only the given keys; returns key -> node. */
   map(node: Node | null | undefined, path: string, allowed: readonly string[], required: readonly string[] = []): Map<string, Node> | null {
+    node = this.deref(node);
     const out = new Map<string, Node>();
     if (!isMap(node)) {
       this.fail(node, path, `expected a mapping with keys ${allowed.join(', ')}`);
@@ -80,7 +88,7 @@ class Reader {
         this.fail(pair.key, kpath, `duplicate key '${key}'`);
         continue;
       }
-      out.set(key, pair.value as Node);
+      out.set(key, this.deref(pair.value as Node) as Node);
     }
     for (const r of required) if (!out.has(r)) this.fail(node, path, `missing required key '${r}'`);
     return out;
@@ -117,7 +125,8 @@ class Reader {
   }
 
   seq(node: Node | null | undefined, path: string): Node[] {
-    if (isSeq(node)) return node.items as Node[];
+    node = this.deref(node);
+    if (isSeq(node)) return (node.items as Node[]).map((n) => this.deref(n) as Node);
     this.fail(node, path, 'expected a list');
     return [];
   }
@@ -346,7 +355,7 @@ function readTarget(r: Reader, node: Node, path: string): TargetSpec | undefined
 export function parseScenario(text: string, file: string): Scenario {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
-  const r = new Reader(file, lines);
+  const r = new Reader(file, lines, doc);
   for (const e of doc.errors) {
     const pos = lines.linePos(e.pos[0]);
     r.problems.push({ file, line: pos.line, col: pos.col, path: '', message: `YAML: ${e.message.split('\n')[0]}` });
