@@ -391,6 +391,12 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     await page.locator('details', { hasText: 'Show the raw JSON' }).locator('summary').click();
     assert.match(await page.locator('pre.raw').innerText(), /"x_dns_duplicate_responses"/);
     await shot(page, 'measurement-injection');
+    // And on to the same domain in the same network.
+    await page.click('a:has-text("Other measurements of youtube.com in AS4134")');
+    await page.waitForFunction(() => location.hash.startsWith('#/search') && location.hash.includes('probe_asn=AS4134'));
+    await settled(page);
+    const same = env.seeded.filter((s) => s.m.probe_asn === 'AS4134' && s.m.input?.startsWith('https://youtube.com/')).length;
+    assert.equal(await page.locator('table.measurements tbody tr').count(), Math.min(50, same));
     assert.deepEqual(env.offsite, []);
     await page.close();
   });

@@ -7,7 +7,8 @@ export function StatusBadge({ row }: { row: Parameters<typeof statusOf>[0] }) {
   const k = statusOf(row);
   return (
     <span class={`badge badge-${k}`} style={{ borderColor: COUNT_COLOR[k], color: COUNT_COLOR[k] }}>
-      {COUNT_LABEL[k]}
+      {/* OONI counts "down for everyone" with ok (not censorship); the badge still says it. */}
+      {row.status === 'down' ? 'Site down' : COUNT_LABEL[k]}
     </span>
   );
 }

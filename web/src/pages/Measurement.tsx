@@ -221,6 +221,19 @@ export function MeasurementPage({ uid }: { uid: string }) {
           </dd>
         </div>
       </dl>
+      <p class="links">
+        {domain && (
+          <>
+            <a href={href(['search'], { domain, probe_asn: m.probe_asn })}>
+              Other measurements of {domain} in {m.probe_asn}
+            </a>
+            {' · '}
+            <a href={href(['domain', domain])}>{domain} everywhere</a>
+            {' · '}
+          </>
+        )}
+        <a href={href(['country', m.probe_cc])}>everything in {m.probe_cc}</a>
+      </p>
       <section class="verdict" aria-labelledby="verdict-h">
         <h2 id="verdict-h">
           Verdict <StatusBadge row={row} />
