@@ -1,6 +1,7 @@
 // `wallscope demo`: the built-in realistic lab with the Citizen Lab China list's domains, measured
 // and summed up. Parses arguments, wires src/lab, prints.
 import type { Command } from 'commander';
+import { writeFileSync } from 'node:fs';
 import { buildDemoScenario, DEMO_LIST, measureLab, scoreRows, startLab, summarize } from '../lab/index.js';
 
 export function register(program: Command): void {
@@ -11,7 +12,8 @@ export function register(program: Command): void {
     .option('--limit <n>', 'only the first n entries of the list', (v) => Number(v))
     .option('--concurrency <n>', 'targets measured at once', (v) => Number(v), 12)
     .option('--json', 'print the summary and the score as JSON')
-    .action(async (o: { list: string; limit?: number; concurrency: number; json?: boolean }) => {
+    .option('--out <file.jsonl>', 'also write every measurement (OONI format, verdict in test_keys.x_verdict) as JSON lines')
+    .action(async (o: { list: string; limit?: number; concurrency: number; json?: boolean; out?: string }) => {
       const { scenario, skipped } = buildDemoScenario(o.list, o.limit);
       const w = (x: string) => process.stdout.write(x);
       if (!o.json) w(`Starting a lab with ${scenario.world.sites.length} sites from ${o.list} (${skipped} entries skipped: not http(s) with a plain domain)...\n`);
@@ -24,6 +26,7 @@ export function register(program: Command): void {
         });
         if (!o.json && process.stderr.isTTY) process.stderr.write('\n');
         const seconds = (performance.now() - t0) / 1000;
+        if (o.out) writeFileSync(o.out, rows.flatMap((r) => (r.measurement ? [JSON.stringify(r.measurement)] : [])).join('\n') + '\n');
         const sum = summarize(rows, scenario.world.sites.length);
         const score = scoreRows(scenario.name, rows);
         if (o.json) {

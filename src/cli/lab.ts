@@ -121,8 +121,9 @@ export function register(program: Command): void {
     .option('--json', 'print the DESIGN.md JSON object only')
     .option('--concurrency <n>', 'targets measured at once', int('--concurrency'), 8)
     .option('--base <n>', 'second octet R of the lab range 127.R.0.0/16', int('--base'))
+    .option('--out <file.jsonl>', 'also write every measurement (OONI format) as JSON lines')
     .description('Measure every target of a scenario through the lab and score the verdicts against the ground truth')
-    .action(async (file: string, o: { json?: boolean; concurrency: number; base?: number }) => {
+    .action(async (file: string, o: { json?: boolean; concurrency: number; base?: number; out?: string }) => {
       const s = load(file);
       const run = await evalScenario(s, {
         concurrency: Math.max(1, o.concurrency),
@@ -131,6 +132,7 @@ export function register(program: Command): void {
       });
       if (!o.json && process.stderr.isTTY) process.stderr.write("\n");
       for (const warn of run.warnings) process.stderr.write(`warning: ${warn}\n`);
+      if (o.out) writeFileSync(o.out, run.rows.flatMap((r) => (r.measurement ? [JSON.stringify(r.measurement)] : [])).join('\n') + '\n');
       const failed = run.rows.filter((r) => r.error);
       for (const r of failed) process.stderr.write(`error measuring ${r.target}: ${r.error}\n`);
       // Mismatches are results, not failures; a target the probe could not measure at all is.

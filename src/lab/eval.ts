@@ -165,7 +165,13 @@ export function scoreRows(scenario: string, rows: Array<Pick<EvalRow, 'target' |
 
 /** Measures every target of a running lab. */
 export async function measureLab(lab: Lab, opts: EvalOptions = {}): Promise<{ rows: EvalRow[]; probeOptions: ProbeOptions; measureMs: number }> {
-  const probeOptions = lab.probeOptions({ ...labProbeDefaults(lab.scenario), ...(opts.probe ?? {}) });
+  const probeOptions = lab.probeOptions({
+    ...labProbeDefaults(lab.scenario),
+    // So that a later re-analysis (server, `wallscope analyze`) can count the lab range as public
+    // and knows which scenario the measurement came from.
+    annotations: { x_lab_scenario: lab.scenario.name, x_lab_allow_net: (lab.probeOptions().allowNet ?? []).join(',') },
+    ...(opts.probe ?? {}),
+  });
   const rows: EvalRow[] = new Array(lab.targets.length);
   let next = 0;
   let done = 0;
