@@ -101,6 +101,18 @@ describe('tlsHandshake(socket, opts)', () => {
     assert.equal(typeof r.entry.x_reset_latency_ms, 'number');
   });
 
+  it('records the bytes a stalled handshake received (how throttling shows)', async () => {
+    const slow = await startRawServer((s) => s.once('data', () => s.write(Buffer.from([0x16, 0x03, 0x03, 0x00, 0x40, 1, 2, 3]))));
+    raws.push(slow);
+    const trace = new Trace();
+    const c = await tcpConnect('127.0.0.1', slow.port, policy, { trace, timeoutMs: 1000 });
+    const r = await tlsHandshake(c.socket!, { trace, timeoutMs: 300, serverName: 'good.test', verify: true, address: `127.0.0.1:${slow.port}` });
+    assert.equal(r.entry.failure, 'generic_timeout_error');
+    const read = trace.events.find((e) => e.operation === 'read');
+    assert.equal(read?.num_bytes, 8);
+    assert.ok((trace.events.find((e) => e.operation === 'write')?.num_bytes ?? 0) > 100, 'the ClientHello went out');
+  });
+
   it('reports a server that speaks plain text as ssl_failed_handshake', async () => {
     const plain = await startRawServer((s) => s.once('data', () => s.end('HTTP/1.1 400 Bad Request\r\n\r\n')));
     raws.push(plain);

@@ -94,7 +94,12 @@ export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promis
         tags: opts.tags ?? null,
       };
       if (failure === 'connection_reset' || failure === 'eof_error') entry.x_reset_latency_ms = Math.round((t - t0) * 1e6) / 1e3;
-      trace.event({ operation: 'tls_handshake_done', address: opts.address, failure, t0, t, transaction_id: txid, ...(opts.tags ? { tags: opts.tags } : {}) });
+      // The handshake's own traffic, from the TCP socket's counters (TLS owns the stream, so there are
+      // no per-read events here): bytes that arrived before a timeout are how throttling shows.
+      const tags = opts.tags ? { tags: opts.tags } : {};
+      if (socket.bytesWritten > 0) trace.event({ operation: 'write', address: opts.address, proto: 'tcp', num_bytes: socket.bytesWritten, t0, t, transaction_id: txid, ...tags });
+      if (socket.bytesRead > 0) trace.event({ operation: 'read', address: opts.address, proto: 'tcp', num_bytes: socket.bytesRead, t0, t, transaction_id: txid, ...tags });
+      trace.event({ operation: 'tls_handshake_done', address: opts.address, failure, t0, t, transaction_id: txid, ...tags });
       if (failure) {
         s.destroy();
         socket.destroy();
