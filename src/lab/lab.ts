@@ -143,6 +143,8 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
       if (code === 'EADDRINUSE')
         throw new LabError(`${what}: port ${port} on ${host} is already taken (another lab on 127.${base}.0.0/16? try another --base)`, 'LAB_ADDRESS_IN_USE');
       if (code === 'EACCES') throw new LabError(`${what}: no permission to bind ${host}:${port} (ports below 1024 need root)`, 'LAB_NO_PERMISSION');
+      if (code === 'EMFILE' || code === 'ENFILE')
+        throw new LabError(`${what}: out of file descriptors (each site holds 2 listeners; raise 'ulimit -n' or use fewer sites)`, 'LAB_TOO_MANY_FILES');
       throw e;
     }
   };
