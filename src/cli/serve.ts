@@ -2,11 +2,11 @@
 // here so main.ts needs one line). Wiring only: src/server, src/store and src/analysis decide.
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ANALYSIS_VERSION, analyzeMeasurement, defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints, type AnalysisContext } from '../analysis/index.js';
+import { ANALYSIS_VERSION, type analyzeMeasurement, defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints, type AnalysisContext } from '../analysis/index.js';
 import type { Measurement } from '../model/index.js';
 import { lookupAsn } from '../probe/index.js';
 import { parseListen, startServer } from '../server/index.js';
-import { openStore, type MeasurementStore } from '../store/index.js';
+import { analyzerWith, openStore, type MeasurementStore } from '../store/index.js';
 import { register as registerImport } from './import.js';
 import { register as registerReanalyze } from './reanalyze.js';
 import { register as registerUpload } from './upload.js';
@@ -44,7 +44,7 @@ export function analysisFrom(o: AnalysisCliOptions): { ctx: AnalysisContext; ana
   }
   if (o.allowNet?.length) ctx.allowNets = o.allowNet;
   if (o.asn) ctx.asnOf = lookupAsn;
-  return { ctx, analyze: (m) => analyzeMeasurement(m, ctx) };
+  return { ctx, analyze: analyzerWith(ctx) };
 }
 
 interface ServeOptions extends StoreCliOptions, AnalysisCliOptions {

@@ -8,12 +8,13 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
-import { ANALYSIS_VERSION, analyzeMeasurement, type AnalysisContext } from '../analysis/index.js';
+import { ANALYSIS_VERSION, type AnalysisContext } from '../analysis/index.js';
 import { repoRoot, type Measurement } from '../model/index.js';
 import {
   StoreInputError,
   parseAsn,
   parseTimeBound,
+  analyzerWith,
   reanalyzeStore,
   safeAnalyzer,
   type Analyzer,
@@ -103,7 +104,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const store = opts.store;
   const analysisVersion = opts.analysisVersion ?? ANALYSIS_VERSION;
   const ctx = opts.analysisContext;
-  const analyze = safeAnalyzer(opts.analyze ?? ((m: Measurement) => analyzeMeasurement(m, ctx)), analysisVersion);
+  const analyze = safeAnalyzer(opts.analyze ?? analyzerWith(ctx), analysisVersion);
   const secret = opts.reportSecret === undefined ? randomBytes(32) : Buffer.from(opts.reportSecret);
   const limiter = opts.rateLimit === false ? null : new RateLimiter(opts.rateLimit ?? { max: 6000, windowMs: 60_000 });
   const adminDigest = opts.adminToken ? createHash('sha256').update(opts.adminToken).digest() : null;

@@ -77,3 +77,17 @@ if (CH_URL)
     return { store, cleanup: async () => { await store.dropDatabase(); await store.close(); } };
   });
 else describe('importMeasurementFiles (clickhouse)', () => it('SKIPPED: WALLSCOPE_CLICKHOUSE_URL is unset', { skip: 'WALLSCOPE_CLICKHOUSE_URL is unset' }, () => {}));
+
+describe('analyzerWith(ctx)', () => {
+  it("counts a lab's annotated ranges (annotations.x_lab_allow_net) as public for that measurement only", async () => {
+    const { analyzerWith } = await import('./reanalyze.js');
+    const { readFileSync } = await import('node:fs');
+    const m = JSON.parse(readFileSync(join(fixturesDir, 'measurements', 'synthetic-netem-qa', 'dnsBlockingBOGON.json'), 'utf8')) as Measurement;
+    const analyze = analyzerWith({});
+    assert.equal(analyze(m).mechanism, 'dns.bogon');
+    const lab = { ...m, annotations: { ...m.annotations, x_lab_allow_net: '10.0.0.0/8, not-a-cidr' } };
+    assert.deepEqual(analyze(lab), analyzeMeasurement(lab, { allowNets: ['10.0.0.0/8'] }));
+    assert.notEqual(analyze(lab).mechanism, 'dns.bogon');
+    assert.equal(analyze(m).mechanism, 'dns.bogon', 'no leak into the next measurement');
+  });
+});

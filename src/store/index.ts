@@ -16,5 +16,5 @@ export { ClickHouseStore, chString, CLICKHOUSE_MIGRATIONS } from './clickhouse.j
 export { openStore, type OpenStoreOptions } from './open.js';
 export { measurementUid, parseTimeBound, parseAsn, BLOCKING_FILTERS } from './row.js';
 export { sampleMeasurement, sampleVerdict, syntheticMeasurements } from './seed.js';
-export { reanalyzeStore, safeAnalyzer, type Analyzer, type ReanalyzeOptions } from './reanalyze.js';
+export { reanalyzeStore, safeAnalyzer, analyzerWith, type Analyzer, type ReanalyzeOptions } from './reanalyze.js';
 export { importMeasurementFiles, normalizeForStore, type ImportSummary } from './import.js';

@@ -1,5 +1,6 @@
 // Re-running the analysis over stored measurements after the rules or fingerprints change. The
 // raw measurements are the source of truth; only the verdict columns are rewritten.
+import { analyzeMeasurement, type AnalysisContext } from '../analysis/index.js';
 import type { Measurement, Verdict } from '../model/index.js';
 import type { MeasurementStore } from './types.js';
 
@@ -12,6 +13,22 @@ export interface ReanalyzeOptions {
   /** Stop after this many measurements (bounded admin calls). */
   limit?: number;
   onProgress?: (done: { scanned: number; updated: number; failed: number }) => void;
+}
+
+const CIDR = /^[0-9a-fA-F:.]{2,45}\/\d{1,3}$/;
+
+/**
+ * The analysis with `ctx`, plus, per measurement, the lab's own address ranges when the lab
+ * annotated them (annotations.x_lab_allow_net, docs/INTERNAL-API.md): without them a lab
+ * measurement's 127.x addresses would read as bogons on re-analysis.
+ */
+export function analyzerWith(ctx: AnalysisContext = {}): Analyzer {
+  return (m) => {
+    const nets = m.annotations?.x_lab_allow_net;
+    if (typeof nets !== 'string' || !nets) return analyzeMeasurement(m, ctx);
+    const extra = nets.split(',').map((s) => s.trim()).filter((s) => CIDR.test(s)).slice(0, 32);
+    return analyzeMeasurement(m, extra.length ? { ...ctx, allowNets: [...(ctx.allowNets ?? []), ...extra] } : ctx);
+  };
 }
 
 /** An analyzer that never throws: a crash of the rules becomes an 'unknown' verdict that says so. */
