@@ -224,12 +224,26 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
 
     // Origins and fronts.
     const originHost = `127.${base}.0.5`;
-    const origin: Origin = await bind('origin servers', originHost, 0, () => startOrigin({ host: originHost, ca, sites: scenario.world.sites }));
+    // Redirects to the lab's own sites carry the lab's ports (ephemeral ones included).
+    const sites: LabSite[] = [];
+    const rewriteLocation = (location: string): string => {
+      let u: URL;
+      try {
+        u = new URL(location);
+      } catch {
+        return location; // a broken Location stays broken
+      }
+      const s = sites.find((x) => x.domain === u.hostname.toLowerCase());
+      const def = u.protocol === 'https:' ? 443 : 80;
+      const port = s ? (u.protocol === 'https:' ? s.httpsPort : s.httpPort) : null;
+      if (port !== null && port !== def && (u.port === '' || Number(u.port) === def)) u.port = String(port);
+      return u.toString();
+    };
+    const origin: Origin = await bind('origin servers', originHost, 0, () => startOrigin({ host: originHost, ca, sites: scenario.world.sites, rewriteLocation }));
     closers.push(() => origin.close());
     const helperHost = `127.${base}.0.4`;
     const exempt = new Set([helperHost]);
     const residual = new ResidualTable();
-    const sites: LabSite[] = [];
     const fronts: RunningFront[] = [];
     closers.push(async () => {
       await Promise.all(fronts.map((f) => f.close()));
@@ -284,7 +298,7 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
         scenario.world.resolvers.isp.mitm,
         mitmHost,
         async () => {
-          const o = await startOrigin({ host: originHost, ca, sites: scenario.world.sites.map((s) => ({ ...s, cert: 'untrusted' as const, redirect: undefined })) });
+          const o = await startOrigin({ host: originHost, ca, sites: scenario.world.sites.map((s) => ({ ...s, cert: 'untrusted' as const, redirect: undefined })), rewriteLocation });
           closers.push(() => o.close());
           return o;
         },

@@ -30,7 +30,13 @@ export function sitePage(site: SiteSpec): string {
   return (head + filler).slice(0, Math.max(head.length, bytes - tail.length)) + tail;
 }
 
-export async function startOrigin(opts: { host: string; ca: CA; sites: SiteSpec[] }): Promise<Origin> {
+export async function startOrigin(opts: {
+  host: string;
+  ca: CA;
+  sites: SiteSpec[];
+  /** Rewrites a redirect's Location (the lab puts its ports into URLs of its own sites). */
+  rewriteLocation?: (location: string) => string;
+}): Promise<Origin> {
   const byName = new Map(opts.sites.map((s) => [s.domain, s]));
   const pages = new Map<string, string>();
   const pageOf = (s: SiteSpec) => {
@@ -70,7 +76,7 @@ export async function startOrigin(opts: { host: string; ca: CA; sites: SiteSpec[
       return;
     }
     if (site.redirect !== undefined) {
-      res.writeHead(302, { location: site.redirect, 'content-length': '0' }).end();
+      res.writeHead(302, { location: opts.rewriteLocation ? opts.rewriteLocation(site.redirect) : site.redirect, 'content-length': '0' }).end();
       return;
     }
     const body = pageOf(site);
