@@ -185,12 +185,16 @@ export const COUNTS_SQL = `COUNT(*) AS measurement_count,
   SUM(CASE WHEN status = 'blocked' AND confirmed = 1 THEN 1 ELSE 0 END) AS confirmed_count,
   SUM(CASE WHEN status = 'unknown' THEN 1 ELSE 0 END) AS failure_count`;
 
-export function compressBody(json: string): Buffer {
-  // Level 1: most of the gain at a fraction of the CPU (raw bodies are kept, not shipped).
+/** Bodies below this stay plain text: deflating a few hundred bytes costs more CPU than it saves. */
+export const COMPRESS_MIN_BYTES = 2048;
+
+/** A raw body as stored: plain JSON TEXT when small, raw-deflate BLOB (level 1) otherwise. */
+export function compressBody(json: string): Buffer | string {
+  if (json.length < COMPRESS_MIN_BYTES) return json;
   return deflateRawSync(Buffer.from(json, 'utf8'), { level: 1 });
 }
-export function decompressBody(b: Buffer): string {
-  return inflateRawSync(b).toString('utf8');
+export function decompressBody(b: Buffer | string): string {
+  return typeof b === 'string' ? b : inflateRawSync(b).toString('utf8');
 }
 
 export class SqliteStore implements MeasurementStore {
@@ -199,11 +203,11 @@ export class SqliteStore implements MeasurementStore {
   private readonly domainOf: (input: string | null) => string | null;
   private readonly insertRow: Database.Statement;
   private readonly insertRaw: Database.Statement;
-  private readonly putTx: (row: FlatRow, body: Buffer) => boolean;
-  private readonly insertOne: (row: FlatRow, body: Buffer) => boolean;
-  private readonly putBatchTx: (batch: Array<{ row: FlatRow; body: Buffer }>) => boolean[];
+  private readonly putTx: (row: FlatRow, body: Buffer | string) => boolean;
+  private readonly insertOne: (row: FlatRow, body: Buffer | string) => boolean;
+  private readonly putBatchTx: (batch: Array<{ row: FlatRow; body: Buffer | string }>) => boolean[];
   /** Group commit: puts arriving in the same turn of the event loop share one transaction. */
-  private pending: Array<{ row: FlatRow; body: Buffer; resolve: (r: PutResult) => void; reject: (e: unknown) => void }> = [];
+  private pending: Array<{ row: FlatRow; body: Buffer | string; resolve: (r: PutResult) => void; reject: (e: unknown) => void }> = [];
   private flushScheduled = false;
 
   constructor(readonly file: string, opts: SqliteStoreOptions = {}) {
@@ -215,14 +219,14 @@ export class SqliteStore implements MeasurementStore {
     migrateSqlite(this.db);
     this.insertRow = this.db.prepare(`INSERT OR IGNORE INTO measurements (${COLS.join(', ')}) VALUES (${COLS.map((c) => '@' + c).join(', ')})`);
     this.insertRaw = this.db.prepare('INSERT INTO raw_measurements (uid, body) VALUES (?, ?)');
-    this.insertOne = (row: FlatRow, body: Buffer) => {
+    this.insertOne = (row: FlatRow, body: Buffer | string) => {
       if (this.insertRow.run(row).changes === 0) return false;
       this.insertRaw.run(row.uid, body);
       return true;
     };
     // Atomic: the row and the raw body go in together or not at all.
     this.putTx = this.db.transaction(this.insertOne);
-    this.putBatchTx = this.db.transaction((batch: Array<{ row: FlatRow; body: Buffer }>) => batch.map((b) => this.insertOne(b.row, b.body)));
+    this.putBatchTx = this.db.transaction((batch: Array<{ row: FlatRow; body: Buffer | string }>) => batch.map((b) => this.insertOne(b.row, b.body)));
   }
 
   /**
@@ -232,7 +236,7 @@ export class SqliteStore implements MeasurementStore {
    */
   put(m: Measurement, verdict: Verdict): Promise<PutResult> {
     let row: FlatRow;
-    let body: Buffer;
+    let body: Buffer | string;
     try {
       row = flatten(m, verdict, measurementUid(m), this.domainOf);
       body = compressBody(JSON.stringify(m));
@@ -292,7 +296,7 @@ export class SqliteStore implements MeasurementStore {
   async get(uid: string): Promise<StoredMeasurement | null> {
     const r = this.db
       .prepare('SELECT m.verdict AS verdict, m.analysis_version AS analysis_version, r.body AS body FROM measurements m JOIN raw_measurements r ON r.uid = m.uid WHERE m.uid = ?')
-      .get(uid) as { verdict: string; analysis_version: string; body: Buffer } | undefined;
+      .get(uid) as { verdict: string; analysis_version: string; body: Buffer | string } | undefined;
     if (!r) return null;
     const measurement = JSON.parse(decompressBody(r.body)) as Measurement;
     measurement.measurement_uid = uid;
@@ -343,12 +347,12 @@ export class SqliteStore implements MeasurementStore {
   async scan(afterUid: string | null, limit: number): Promise<Array<{ measurement_uid: string; measurement: Measurement; analysis_version: string }>> {
     const rows = this.db
       .prepare('SELECT m.uid AS uid, m.analysis_version AS analysis_version, r.body AS body FROM measurements m JOIN raw_measurements r ON r.uid = m.uid WHERE m.uid > ? ORDER BY m.uid LIMIT ?')
-      .all(afterUid ?? '', Math.max(1, Math.floor(limit))) as Array<{ uid: string; analysis_version: string; body: Buffer }>;
+      .all(afterUid ?? '', Math.max(1, Math.floor(limit))) as Array<{ uid: string; analysis_version: string; body: Buffer | string }>;
     return rows.map((r) => ({ measurement_uid: r.uid, measurement: JSON.parse(decompressBody(r.body)) as Measurement, analysis_version: r.analysis_version }));
   }
 
   async setVerdict(uid: string, verdict: Verdict): Promise<boolean> {
-    const raw = this.db.prepare('SELECT body FROM raw_measurements WHERE uid = ?').get(uid) as { body: Buffer } | undefined;
+    const raw = this.db.prepare('SELECT body FROM raw_measurements WHERE uid = ?').get(uid) as { body: Buffer | string } | undefined;
     if (!raw) return false;
     const m = JSON.parse(decompressBody(raw.body)) as Measurement;
     const row = flatten(m, verdict, uid, this.domainOf);

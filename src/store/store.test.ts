@@ -79,6 +79,10 @@ function storeSuite(name: string, makeHarness: () => Harness): void {
       assert.deepEqual(got.verdict, v);
       assert.equal(got.analysis_version, 'test/9');
       assert.equal(await store.get('no-such-uid'), null);
+      // Large bodies are stored compressed in SQLite, small ones as text: both come back whole.
+      const big = sampleMeasurement({ probe_cc: 'XX', probe_asn: 'AS64500', input: 'https://big.example/', extra: { x_body: 'é<p>'.repeat(5000) } });
+      const rb = await store.put(big, v);
+      assert.deepEqual((await store.get(rb.measurement_uid))?.measurement, { ...big, measurement_uid: rb.measurement_uid });
     });
 
     it('put() is idempotent on the measurement uid, also when resubmitted under another report', async () => {
