@@ -6,7 +6,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { lookup } from 'node:dns/promises';
-import { classifyError, unknownFailure, type Failure, type HttpRequestEntry, type MaybeBinary } from '../model/index.js';
+import { classifyError, unknownFailure, type Failure, type HttpRequestEntry, type MaybeBinary, type TcpConnectEntry, type TlsHandshakeEntry } from '../model/index.js';
 import type { Trace } from './trace.js';
 import { joinHostPort, type NetPolicy } from './policy.js';
 import { tcpConnect } from './tcp.js';
@@ -207,6 +207,13 @@ export interface DialOptions {
   connectTimeoutMs: number;
   tlsTimeoutMs: number;
   tags?: string[];
+  /** Where to keep the TCP/TLS entries of every attempt (redirect hops are evidence too). */
+  record?: DialRecord;
+}
+
+export interface DialRecord {
+  tcp: TcpConnectEntry[];
+  tls: Array<TlsHandshakeEntry & { x_reset_latency_ms?: number }>;
 }
 
 /** Dial the first address that connects (and handshakes, for https). */
@@ -217,6 +224,7 @@ export async function dialUrl(u: URL, addrs: string[], opts: DialOptions): Promi
     const address = joinHostPort(ip, port);
     const txid = opts.trace.nextTransaction();
     const c = await tcpConnect(ip, port, opts.policy, { trace: opts.trace, timeoutMs: opts.connectTimeoutMs, transactionId: txid, ...(opts.tags ? { tags: opts.tags } : {}) });
+    opts.record?.tcp.push(c.entry);
     if (!c.socket) {
       last = { address, failure: c.entry.status.failure ?? 'generic_timeout_error' };
       continue;
@@ -234,13 +242,15 @@ export async function dialUrl(u: URL, addrs: string[], opts: DialOptions): Promi
       ...(opts.ca ? { ca: opts.ca } : {}),
       ...(opts.tags ? { tags: opts.tags } : {}),
     });
+    opts.record?.tls.push(h.entry);
     if (h.socket) return { stream: h.socket, address, failure: null };
     last = { address, failure: h.entry.failure ?? 'ssl_failed_handshake' };
   }
   return { stream: null, ...last };
 }
 
-export type HostResolver = (host: string) => Promise<{ addrs: string[]; failure: Failure | null }>;
+/** Resolves a redirect target; `depth` is the hop number (1 for the first redirect). */
+export type HostResolver = (host: string, depth: number) => Promise<{ addrs: string[]; failure: Failure | null }>;
 
 export interface FetchOptions {
   trace: Trace;
@@ -257,6 +267,8 @@ export interface FetchOptions {
   /** A connection already dialed for the first hop (the experiment's own TCP/TLS step). */
   first?: { stream: Duplex; address: string };
   tags?: string[];
+  /** Keep the TCP/TLS entries of the hops' dials here (tagged depth=N). */
+  record?: DialRecord;
 }
 
 export interface FetchResult {
@@ -284,7 +296,7 @@ export async function fetchUrl(url: string, opts: FetchOptions): Promise<FetchRe
       first = undefined;
     } else {
       const host = current.hostname.replace(/^\[|\]$/g, '');
-      const r = net.isIP(host) ? { addrs: [host], failure: null } : await opts.resolve(host);
+      const r = net.isIP(host) ? { addrs: [host], failure: null } : await opts.resolve(host, hop);
       if (r.addrs.length === 0) {
         const failure = r.failure ?? 'dns_no_answer';
         hops.push(failedEntry(current.href, '', failure, opts.trace));
@@ -295,8 +307,9 @@ export async function fetchUrl(url: string, opts: FetchOptions): Promise<FetchRe
         policy: opts.policy,
         connectTimeoutMs: Math.min(opts.connectTimeoutMs, left),
         tlsTimeoutMs: Math.min(opts.tlsTimeoutMs, left),
+        tags: [...(opts.tags ?? []), `depth=${hop}`],
         ...(opts.ca ? { ca: opts.ca } : {}),
-        ...(opts.tags ? { tags: opts.tags } : {}),
+        ...(opts.record ? { record: opts.record } : {}),
       });
       if (!d.stream) {
         hops.push(failedEntry(current.href, d.address, d.failure!, opts.trace));

@@ -84,7 +84,18 @@ describe('measureWebConnectivity(url, opts)', () => {
         });
       },
     });
-    sites.push(mitm, blockpage, doh);
+    const redirLeaf = await issueCert(ca, ['redir.test']);
+    const redir = await startSite({
+      host: '127.0.0.2',
+      tls: { cert: redirLeaf.chainPem, key: redirLeaf.keyPem },
+      handler: (req, res) => {
+        const to = req.url === '/to-national' ? `https://gfw.test:${port.national}/` : `https://sni.test:${port.regional}/`;
+        res.writeHead(302, { location: to });
+        res.end();
+      },
+    });
+    sites.push(mitm, blockpage, doh, redir);
+    port.redir = redir.port;
     port.mitm = mitm.port;
     port.blockpage = blockpage.port;
     port.doh = doh.port;
@@ -96,6 +107,7 @@ describe('measureWebConnectivity(url, opts)', () => {
       'mitm.test': { kind: 'answer', addrs: ['127.0.0.7'] },
       'news.test': { kind: 'answer', addrs: ['127.0.0.6'] },
       'hole.test': { kind: 'answer', addrs: ['127.0.0.1'] },
+      'redir.test': { kind: 'answer', addrs: ['127.0.0.2'] },
     } satisfies Record<string, DnsBehaviour>;
     dns = await startDnsServer({
       ...zone,
@@ -289,6 +301,22 @@ describe('measureWebConnectivity(url, opts)', () => {
     } finally {
       await bad.close();
     }
+  });
+
+  it('keeps a redirect target\'s DNS, connect and handshake as depth=1 evidence, with its residual follow-up', async () => {
+    const m = await measureWebConnectivity(`https://redir.test:${port.redir}/to-regional`, opts);
+    const tk = m.test_keys;
+    assert.deepEqual(tk.requests!.map((r) => [r.request.url, r.failure]), [[`https://sni.test:${port.regional}/`, 'connection_reset'], [`https://redir.test:${port.redir}/to-regional`, null]]);
+    const hopQ = tk.queries!.filter((q) => q.tags?.includes('depth=1'));
+    assert.deepEqual(hopQ.map((q) => [q.hostname, q.query_type]), [['sni.test', 'A'], ['sni.test', 'AAAA']]);
+    const hopTls = tk.tls_handshakes!.filter((h) => h.tags?.includes('depth=1'));
+    assert.deepEqual(hopTls.map((h) => [h.server_name, h.failure]), [['sni.test', 'connection_reset']]);
+    assert.ok(tk.tcp_connect!.some((c) => c.tags?.includes('depth=1') && c.status.success));
+    const v = tk.x_tls_sni_variants as SniVariant[];
+    assert.deepEqual(v.filter((x) => x.address === hopTls[0]!.address).map((x) => [x.tag, x.failure]), [['decoy-after', null]]);
+    const nat = await measureWebConnectivity(`https://redir.test:${port.redir}/to-national`, opts);
+    const nv = (nat.test_keys.x_tls_sni_variants as SniVariant[]).filter((x) => x.tag === 'decoy-after');
+    assert.deepEqual(nv.map((x) => x.failure), ['connection_reset']);
   });
 
   it('rejects what is not an http(s) URL', async () => {

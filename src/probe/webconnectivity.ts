@@ -19,11 +19,11 @@ import {
   unknownFailure,
 } from '../model/index.js';
 import { Trace } from './trace.js';
-import { NetPolicy, joinHostPort, isBogonAddress } from './policy.js';
+import { NetPolicy, joinHostPort, isBogonAddress, splitHostPort } from './policy.js';
 import { resolveName, type ResolveConfig } from './resolve.js';
 import { tcpConnect } from './tcp.js';
 import { tlsHandshake } from './tls.js';
-import { DEFAULT_HEADERS, fetchUrl, httpExchange, httpRoundTrip } from './http.js';
+import { DEFAULT_HEADERS, fetchUrl, httpExchange, httpRoundTrip, type DialRecord } from './http.js';
 import { compareHttp, dnsConsistency } from './compare.js';
 import { lookupAsn, probeLocation } from './geo.js';
 import { scrubValue, scrubberFor } from './scrub.js';
@@ -253,14 +253,22 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
   let httpFailure: Failure | null = null;
   let final: Awaited<ReturnType<typeof fetchUrl>>['final'] = null;
   const residual: ResidualCheck[] = [];
+  // Redirect hops are evidence too (OONI tags them depth=N): their DNS queries, connects and handshakes.
+  const hopQueries: DnsQuery[] = [];
+  const hopLate: Array<Promise<DnsQuery[]>> = [];
+  const hopDials: DialRecord = { tcp: [], tls: [] };
+  const hopVariants: SniVariant[] = [];
   if (live) {
     const f = await fetchUrl(u.href, {
       trace,
       policy,
-      resolve: async (h) => {
-        const r = await resolveName(h, rcfg, trace, ['x_redirect']);
+      resolve: async (h, depth) => {
+        const r = await resolveName(h, rcfg, trace, [`depth=${depth}`]);
+        hopQueries.push(...r.queries);
+        hopLate.push(r.late);
         return { addrs: r.addrs, failure: r.failure };
       },
+      record: hopDials,
       connectTimeoutMs: b.connect,
       tlsTimeoutMs: b.tls,
       timeoutMs: b.http,
@@ -271,10 +279,20 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
     requests = f.requests;
     httpFailure = f.failure;
     final = f.final;
-    const firstHop = requests[requests.length - 1];
-    if (opts.attribution !== false && firstHop?.failure && RESETISH.has(firstHop.failure) && u.protocol === 'http:') {
-      const ip = live.address.startsWith('[') ? live.address.slice(1, live.address.lastIndexOf(']')) : live.address.slice(0, live.address.lastIndexOf(':'));
-      residual.push(await residualCheck(u, live.address, ip, port, opts, policy, trace, b));
+    if (opts.attribution !== false) {
+      // A redirect target's handshake that was reset: does a benign one right after fail too? (residual)
+      for (const hs of hopDials.tls) {
+        if (!hs.failure || !RESETISH.has(hs.failure) || !hs.server_name) continue;
+        const { host: ip, port: p } = splitHostPort(hs.address);
+        hopVariants.push(await variantHandshake('decoy-after', ip, p, opts.decoy ?? DEFAULT_DECOY, policy, trace, b, opts.ca));
+      }
+      // A plain-HTTP request that was reset after its connection was up (first hop or a redirect).
+      const connected = new Set([live.address, ...hopDials.tcp.filter((e) => e.status.success).map((e) => joinHostPort(e.ip, e.port))]);
+      for (const r of requests) {
+        if (!r.failure || !RESETISH.has(r.failure) || !r.address || !connected.has(r.address) || !r.request.url.startsWith('http:')) continue;
+        const { host: ip, port: p } = splitHostPort(r.address);
+        residual.push(await residualCheck(new URL(r.request.url), r.address, ip, p, opts, policy, trace, b));
+      }
     }
   } else {
     // No endpoint worked: the request fails as its dial did (as OONI's does), without dialing again.
@@ -284,10 +302,10 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
     requests = [{ network: 'tcp', address: e?.address ?? '', failure: httpFailure, request: { url: u.href, method: 'GET', headers: { host: u.host, ...DEFAULT_HEADERS }, body: '', body_is_truncated: false, tor: { exit_ip: null, exit_name: null, is_tor: false }, x_transport: 'tcp' }, response: null, t0: t, t, tags: null }];
   }
 
-  const [ctl, late] = await Promise.all([controlP, dns.late]);
+  const [ctl, late, lateHops] = await Promise.all([controlP, dns.late, Promise.all(hopLate)]);
 
   // 5. Evidence keys.
-  const queries = dns.queries.map((q) => withAsn(q));
+  const queries = [...dns.queries, ...hopQueries].map((q) => withAsn(q));
   const consistency = dnsConsistency(host, addrs, dns.failure, ctl.control, policy);
   const cmp = compareHttp(
     final && !httpFailure && final.entry.response
@@ -302,20 +320,20 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
     socksproxy: null,
     network_events: trace.events,
     queries,
-    tcp_connect: endpoints.map((e) => e.tcp),
-    tls_handshakes: u.protocol === 'https:' ? endpoints.flatMap((e) => (e.tls ? [e.tls] : [])) : null,
+    tcp_connect: [...endpoints.map((e) => e.tcp), ...hopDials.tcp],
+    tls_handshakes: u.protocol === 'https:' || hopDials.tls.length > 0 ? [...endpoints.flatMap((e) => (e.tls ? [e.tls] : [])), ...hopDials.tls] : null,
     requests,
     x_control_request: ctl.request,
     control: ctl.control ?? {},
     control_failure: ctl.failure,
-    x_dns_duplicate_responses: late.map((q) => withAsn(q)),
+    x_dns_duplicate_responses: [...late, ...lateHops.flat()].map((q) => withAsn(q)),
     dns_experiment_failure: dns.failure,
     dns_consistency: consistency,
     http_experiment_failure: httpFailure,
     ...cmp,
     blocking: null,
     accessible: null,
-    x_tls_sni_variants: endpoints.flatMap((e) => e.variants),
+    x_tls_sni_variants: [...endpoints.flatMap((e) => e.variants), ...hopVariants],
     x_residual_checks: residual,
     x_lab_mode: policy.restricted || undefined,
     ...(trace.eventsDropped ? { x_network_events_dropped: trace.eventsDropped } : {}),
