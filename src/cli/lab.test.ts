@@ -94,3 +94,15 @@ describe('wallscope lab up SCENARIO', () => {
     assert.doesNotMatch(tables(), new RegExp(`wallscope_${child.pid}_`));
   });
 });
+
+describe('wallscope demo', () => {
+  it('measures the first entries of the China list through the built-in lab and sums them up', async () => {
+    const r = await run(['demo', '--limit', '25', '--json']);
+    assert.equal(r.code, 0, r.err);
+    const j = JSON.parse(r.out);
+    assert.equal(j.summary.targets, 25);
+    assert.equal(j.summary.blocked + j.summary.accessible + j.summary.other, 25);
+    assert.ok(j.summary.blocked > 0, 'the list has blocked entries in the demo world');
+    assert.deepEqual(Object.keys(j.score), ['scenario', 'targets', 'blocking_agreement', 'per_mechanism', 'per_layer', 'mismatches']);
+  });
+});
