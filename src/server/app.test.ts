@@ -114,6 +114,7 @@ describe('buildApp(opts): collector', () => {
       { name: 'bad time', req: { method: 'POST', url: '/api/v1/submit_measurement', payload: { format: 'json', content: { ...sampleMeasurement(), measurement_start_time: 'yesterday' } } }, status: 400, code: 'WS_BAD_MEASUREMENT', msg: /measurement_start_time/ },
       { name: 'format yaml', req: { method: 'POST', url: '/api/v1/submit_measurement', payload: { format: 'yaml', content: sampleMeasurement() } }, status: 400, code: 'WS_BAD_FORMAT', msg: /json/ },
       { name: 'oversize', req: { method: 'POST', url: '/api/v1/submit_measurement', payload: { format: 'json', content: sampleMeasurement({ extra: { x_pad: 'x'.repeat(70 * 1024) } }) } }, status: 413, code: 'WS_BODY_TOO_LARGE', msg: /65536/ },
+      { name: 'nested 10000 deep', req: { method: 'POST', url: '/api/v1/submit_measurement', headers: { 'content-type': 'application/json' }, payload: `{"format":"json","content":${JSON.stringify({ ...sampleMeasurement(), test_keys: { x: 'HOLE' } }).replace('"HOLE"', '['.repeat(10000) + ']'.repeat(10000))}}` }, status: 400, code: 'WS_BAD_MEASUREMENT', msg: /nested deeper/ },
       { name: 'prototype pollution', req: { method: 'POST', url: '/api/v1/submit_measurement', headers: { 'content-type': 'application/json' }, payload: '{"format":"json","__proto__":{"x":1},"content":{}}' }, status: 400, code: 'WS_INVALID_JSON', msg: /./ },
     ];
     for (const c of cases) {

@@ -35,7 +35,10 @@ import {
   SubmitBody,
   UidParams,
 } from './schemas.js';
-import { scrubMeasurement } from './scrub.js';
+import { jsonDepth, scrubMeasurement } from './scrub.js';
+
+/** Deeper than any real measurement (OONI's nest about 8 levels); deeper input is refused, not recursed into. */
+export const MAX_JSON_DEPTH = 64;
 import { registerStatic } from './static.js';
 
 export interface AppOptions {
@@ -111,6 +114,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   const app = Fastify({
     bodyLimit: opts.bodyLimit ?? 4 * 1024 * 1024,
+    // Robustness: a client that trickles its request (slowloris) is cut off.
+    requestTimeout: 60_000,
     trustProxy: opts.trustProxy ?? false,
     // Privacy: the default request serializer logs the client's address; ours does not.
     logger:
@@ -177,6 +182,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // ---- collector
   async function ingest(req: FastifyRequest, body: SubmitBody, reportId: string): Promise<{ measurement_uid: string; inserted: boolean }> {
     if (body.format.toLowerCase() !== 'json') throw createError('WS_BAD_FORMAT', `unsupported format ${JSON.stringify(body.format)}: only "json"`);
+    if (jsonDepth(body.content, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+      countIngest({ result: 'rejected' });
+      throw createError('WS_BAD_MEASUREMENT', `the measurement is nested deeper than ${MAX_JSON_DEPTH} levels`);
+    }
     const { value, replaced } = scrubMeasurement(body.content as unknown as Measurement, req.ip);
     if (replaced) countScrub({}, replaced);
     const m: Measurement = { ...value, report_id: reportId };

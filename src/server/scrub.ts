@@ -67,3 +67,17 @@ export function scrubMeasurement<T>(value: T, ip: string): { value: T; replaced:
   };
   return { value: walk(value) as T, replaced };
 }
+
+/** Nesting depth of a JSON value, measured without recursion (hostile input may be deep). */
+export function jsonDepth(value: unknown, limit = 1000): number {
+  let max = 0;
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length) {
+    const [v, d] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (d > max) max = d;
+    if (max > limit) return max;
+    for (const x of Array.isArray(v) ? v : Object.values(v)) if (x !== null && typeof x === 'object') stack.push([x, d + 1]);
+  }
+  return max;
+}
