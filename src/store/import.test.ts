@@ -25,9 +25,11 @@ function suite(name: string, open: () => Promise<{ store: MeasurementStore; clea
       const tmp = mkdtempSync(join(tmpdir(), 'wallscope-import-'));
       t.after(() => rmSync(tmp, { recursive: true, force: true }));
       const broken = join(tmp, 'broken.jsonl');
-      writeFileSync(broken, '{"test_name":"web_connectivity","test_keys":{},"measurement_start_time":"2026-11-22 05:00:00","input":"https://a.example/"}\n{not json\n[1,2]\n{"test_name":"x","test_keys":{}}\n');
+      const deep = `{"test_name":"web_connectivity","measurement_start_time":"2026-11-22 05:00:00","input":"https://deep.example/","test_keys":{"x":${'['.repeat(200000)}${']'.repeat(200000)}}}`;
+      writeFileSync(broken, `{"test_name":"web_connectivity","test_keys":{},"measurement_start_time":"2026-11-22 05:00:00","input":"https://a.example/"}\n{not json\n[1,2]\n{"test_name":"x","test_keys":{}}\n${deep}\n{"test_name":"web_connectivity","test_keys":{},"measurement_start_time":"2026-11-22 05:00:01","input":"https://after.example/"}\n`);
       const a = await importMeasurementFiles(store, [...fixtureFiles, broken, join(tmp, 'missing.json')], (m) => analyzeMeasurement(m));
       assert.equal(a.files, fixtureFiles.length + 1);
+      assert.equal((await store.list({ domain: 'after.example' }, { limit: 5 })).results.length, 1, 'the record after a hostile one is stored');
       assert.ok(a.stored >= 90, `stored ${a.stored}`);
       const where = a.errors.map((e) => e.where);
       assert.ok(where.includes(`${broken}:2`) && where.includes(`${broken}:3`) && where.includes(`${broken}:4`), JSON.stringify(a.errors));
@@ -38,7 +40,7 @@ function suite(name: string, open: () => Promise<{ store: MeasurementStore; clea
       assert.equal(ooni?.analysis_version, ANALYSIS_VERSION);
       const again = await importMeasurementFiles(store, fixtureFiles, (m) => analyzeMeasurement(m));
       assert.equal(again.stored, 0);
-      assert.equal(again.duplicates, a.stored - 1);
+      assert.equal(again.duplicates, a.stored - 2);
       const wc = await store.list({ test_name: 'web_connectivity', blocking: 'dns' }, { limit: 100 });
       assert.ok(wc.results.length > 0, 'the analysis found DNS blocking among the QA cases');
     });

@@ -47,10 +47,25 @@ export async function importMeasurementFiles(
   };
   const batchSize = opts.batch ?? 500;
   let batch: Array<{ m: Measurement; verdict: Verdict }> = [];
+  let batchWhere: string[] = [];
   const flush = async () => {
     if (!batch.length) return;
-    for (const r of await store.putMany(batch)) r.inserted ? out.stored++ : out.duplicates++;
+    const items = batch;
+    const wheres = batchWhere;
     batch = [];
+    batchWhere = [];
+    try {
+      for (const r of await store.putMany(items)) r.inserted ? out.stored++ : out.duplicates++;
+    } catch {
+      // Robustness: find the record the store refuses; the others go in one by one.
+      for (const [i, it] of items.entries()) {
+        try {
+          (await store.put(it.m, it.verdict)).inserted ? out.stored++ : out.duplicates++;
+        } catch (e) {
+          fail(wheres[i], `not stored: ${String((e as Error)?.message ?? e).slice(0, 200)}`);
+        }
+      }
+    }
   };
   for (const file of files) {
     try {
@@ -66,7 +81,13 @@ export async function importMeasurementFiles(
           fail(where, n.error);
           continue;
         }
-        batch.push({ m: n.m, verdict: analyze(n.m) });
+        try {
+          batch.push({ m: n.m, verdict: analyze(n.m) });
+          batchWhere.push(where);
+        } catch (e) {
+          fail(where, `analysis failed: ${String((e as Error)?.message ?? e).slice(0, 200)}`);
+          continue;
+        }
         if (batch.length >= batchSize) await flush();
       }
       out.files++;
