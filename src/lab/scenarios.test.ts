@@ -28,6 +28,8 @@ interface Known {
   target: string;
   got: { blocking: unknown; mechanism: unknown; layer: unknown };
   reason: string;
+  /** Timing-dependent: may or may not happen, never reported as stale. */
+  flaky?: boolean;
 }
 const known: Known[] = JSON.parse(readFileSync(join(dir, 'known-differences.json'), 'utf8')).differences;
 
@@ -115,7 +117,7 @@ describe('the scenario library (scenarios/**/*.yaml)', () => {
     for (const [m, s] of Object.entries(score.per_mechanism)) t.diagnostic(`${m}: precision ${s.precision} recall ${s.recall} (tp ${s.tp} fp ${s.fp} fn ${s.fn})`);
     for (const [l, s] of Object.entries(score.per_layer)) t.diagnostic(`layer ${l}: precision ${s.precision} recall ${s.recall}`);
     assert.deepEqual(unexpected, []);
-    const stale = known.filter((k) => !seenKnown.has(k) && !skipped.includes(k.scenario)).map((k) => `${k.scenario} ${k.target}`);
+    const stale = known.filter((k) => !seenKnown.has(k) && !k.flaky && !skipped.includes(k.scenario)).map((k) => `${k.scenario} ${k.target}`);
     assert.deepEqual(stale, [], 'known differences that no longer happen: remove them from scenarios/known-differences.json');
   });
 });
