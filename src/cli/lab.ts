@@ -122,11 +122,13 @@ export function register(program: Command): void {
     .option('--concurrency <n>', 'targets measured at once', int('--concurrency'), 8)
     .option('--base <n>', 'second octet R of the lab range 127.R.0.0/16', int('--base'))
     .option('--out <file.jsonl>', 'also write every measurement (OONI format) as JSON lines')
+    .option('--only <text>', 'only the targets whose URL contains this text')
     .description('Measure every target of a scenario through the lab and score the verdicts against the ground truth')
-    .action(async (file: string, o: { json?: boolean; concurrency: number; base?: number; out?: string }) => {
+    .action(async (file: string, o: { json?: boolean; concurrency: number; base?: number; out?: string; only?: string }) => {
       const s = load(file);
       const run = await evalScenario(s, {
         concurrency: Math.max(1, o.concurrency),
+        ...(o.only !== undefined ? { only: (url: string) => url.includes(o.only!) } : {}),
         lab: { standardPorts: false, ...(o.base !== undefined ? { base: o.base } : {}) },
         onRow: o.json || !process.stderr.isTTY ? undefined : (row, done, total) => process.stderr.write(`\r${done}/${total} ${row.target.slice(0, 60).padEnd(60)}`),
       });

@@ -45,6 +45,8 @@ export interface EvalOptions {
   /** Overrides of the probe options (timeouts ...). */
   probe?: Partial<ProbeOptions>;
   lab?: LabOptions;
+  /** Only the targets whose URL (as written in the scenario) passes this test. */
+  only?: (url: string) => boolean;
   /** Called after each target. */
   onRow?: (row: EvalRow, done: number, total: number) => void;
 }
@@ -172,15 +174,16 @@ export async function measureLab(lab: Lab, opts: EvalOptions = {}): Promise<{ ro
     annotations: { x_lab_scenario: lab.scenario.name, x_lab_allow_net: (lab.probeOptions().allowNet ?? []).join(',') },
     ...(opts.probe ?? {}),
   });
-  const rows: EvalRow[] = new Array(lab.targets.length);
+  const targets = opts.only ? lab.targets.filter((t) => opts.only!(t.url)) : lab.targets;
+  const rows: EvalRow[] = new Array(targets.length);
   let next = 0;
   let done = 0;
   const t0 = performance.now();
   const worker = async () => {
     for (;;) {
       const i = next++;
-      if (i >= lab.targets.length) return;
-      const t = lab.targets[i]!;
+      if (i >= targets.length) return;
+      const t = targets[i]!;
       const s = performance.now();
       let row: EvalRow;
       try {
@@ -198,10 +201,10 @@ export async function measureLab(lab: Lab, opts: EvalOptions = {}): Promise<{ ro
         };
       }
       rows[i] = row;
-      opts.onRow?.(row, ++done, lab.targets.length);
+      opts.onRow?.(row, ++done, targets.length);
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 8, lab.targets.length)) }, worker));
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 8, targets.length)) }, worker));
   return { rows, probeOptions, measureMs: performance.now() - t0 };
 }
 
