@@ -73,6 +73,8 @@ describe('parseScenario(text, file)', () => {
     assert.match(byPath.get('censors[1].sni_reset.rules[0]')!.message, /regular expression/);
     assert.equal(byPath.get('censors[1].sampling')!.line, 10);
     assert.ok(p.some((x) => /declared twice/.test(x.message)));
+    const shared = problems('name: a\nworld: { sites: [{ domain: a.example, addresses: [127.9.1.1] }, { domain: b.example, addresses: [127.9.1.1] }] }\n');
+    assert.match(shared[0]!.message, /address 127\.9\.1\.1 is already used by site 'a\.example'/);
   });
 
   it('locates YAML syntax errors', () => {

@@ -367,13 +367,17 @@ export function parseScenario(text: string, file: string): Scenario {
   const name = r.str(m.get('name'), 'name') ?? '';
   const seed = m.has('seed') ? (r.num(m.get('seed'), 'seed', 0, 2 ** 32 - 1, true) ?? 0) : 0;
   const sites: SiteSpec[] = [];
+  const siteNodes: Node[] = [];
   let isp: IspResolverSpec = {};
   let helper = true;
   const w = m.has('world') ? r.map(m.get('world'), 'world', ['sites', 'resolvers', 'helper'], ['sites']) : null;
   if (w) {
     r.seq(w.get('sites'), 'world.sites').forEach((n, i) => {
       const s = readSite(r, n, `world.sites[${i}]`);
-      if (s) sites.push(s);
+      if (s) {
+        sites.push(s);
+        siteNodes.push(n);
+      }
     });
     if (w.has('resolvers')) {
       const rs = r.map(w.get('resolvers'), 'world.resolvers', ['isp', 'public']);
@@ -389,9 +393,15 @@ export function parseScenario(text: string, file: string): Scenario {
     if (w.has('helper')) helper = r.bool(w.get('helper'), 'world.helper') ?? true;
   }
   const seen = new Set<string>();
+  const owner = new Map<string, string>();
   sites.forEach((s, i) => {
-    if (seen.has(s.domain)) r.fail(null, `world.sites[${i}].domain`, `site '${s.domain}' is declared twice`);
+    if (seen.has(s.domain)) r.fail(siteNodes[i], `world.sites[${i}].domain`, `site '${s.domain}' is declared twice`);
     seen.add(s.domain);
+    for (const a of s.addresses ?? []) {
+      const other = owner.get(a);
+      if (other && other !== s.domain) r.fail(siteNodes[i], `world.sites[${i}].addresses`, `address ${a} is already used by site '${other}'`);
+      owner.set(a, s.domain);
+    }
   });
   const censors: CensorSpec[] = [];
   if (m.has('censors')) {
