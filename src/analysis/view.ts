@@ -7,7 +7,7 @@ import { extractTitle, MAX_SCANNED_BODY } from './http-compare.js';
 /** At most this many entries of any list are looked at (hostile input claims huge arrays). */
 export const MAX_ENTRIES = 4096;
 
-export interface QueryView { ref: string; hostname: string; engine: string; resolver: string; queryType: string; failure: string | null; addrs: string[]; answerTypes: string[]; asns: Map<string, { asn: number; org: string }>; t: number | null }
+export interface QueryView { ref: string; hostname: string; engine: string; resolver: string; queryType: string; failure: string | null; addrs: string[]; answerTypes: string[]; asns: Map<string, { asn: number; org: string }> | null; t: number | null }
 export interface TcpView { ref: string; ip: string; port: number; failure: string | null }
 export interface TlsView { ref: string; ip: string; port: number; sni: string | null; failure: string | null; noVerify: boolean; resetLatencyMs: number | null }
 export interface RequestView {
@@ -36,7 +36,9 @@ export interface WebView {
   input: string | null; domain: string | null; scheme: string | null; port: number | null; domainIsIp: boolean;
   probeCc: string | null;
   queries: QueryView[]; duplicates: QueryView[];
-  tcp: TcpView[]; tls: TlsView[]; requests: RequestView[];
+  tcp: TcpView[]; tls: TlsView[];
+  /** requests[0] only (the chain's last request: the outcome); empty when there is none. */
+  requests: RequestView[];
   control: ControlView | null; controlFailure: string | null;
   httpExperimentFailure: string | null;
   followUps: FollowUpView[];
@@ -139,7 +141,7 @@ function queryView(q: unknown, ref: string): QueryView | null {
   if (!isObj(q)) return null;
   const addrs: string[] = [];
   const answerTypes: string[] = [];
-  const asns = new Map<string, { asn: number; org: string }>();
+  let asns: Map<string, { asn: number; org: string }> | null = null;
   for (const a of arr(q.answers)) {
     if (!isObj(a)) continue;
     const t = str(a.answer_type) ?? '';
@@ -149,7 +151,7 @@ function queryView(q: unknown, ref: string): QueryView | null {
       const c = canonicalIp(ip);
       addrs.push(c);
       const asn = num(a.asn);
-      if (asn) asns.set(c, { asn, org: str(a.as_org_name) ?? '' });
+      if (asn) (asns ??= new Map()).set(c, { asn, org: str(a.as_org_name) ?? '' });
     }
   }
   return {
@@ -189,8 +191,10 @@ export function buildView(m: Obj): WebView {
     });
   });
 
+  // Only the first entry is the outcome (OONI writes the redirect chain last-first): only it is
+  // turned into a view; the analysis never reads the earlier hops' bodies.
   const requests: RequestView[] = [];
-  arr(tk.requests).forEach((r, i) => {
+  arr(tk.requests).slice(0, 1).forEach((r, i) => {
     if (!isObj(r)) return;
     const req = isObj(r.request) ? r.request : {};
     const resp = isObj(r.response) ? r.response : null;

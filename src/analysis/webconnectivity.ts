@@ -106,7 +106,7 @@ type DnsFinding =
 function orgOf(ip: string, v: WebView, c: Ctx): { asn: number; org: string } | null {
   const a = c.asnOf(ip);
   if (a) return a;
-  for (const q of v.queries) { const x = q.asns.get(ip); if (x) return x; }
+  for (const q of v.queries) { const x = q.asns?.get(ip); if (x) return x; }
   const n = v.control?.ipInfo.get(ip);
   return n ? { asn: n, org: '' } : null;
 }
