@@ -2,7 +2,7 @@
 // cipher, ALPN and the peer chain even when verification fails (we verify after the handshake,
 // as OONI's probe does, so the evidence of a MITM certificate is kept).
 import tls from 'node:tls';
-import type net from 'node:net';
+import net from 'node:net';
 import { classifyError, type Failure, type TlsHandshakeEntry } from '../model/index.js';
 import type { Trace } from './trace.js';
 
@@ -15,6 +15,8 @@ export interface HandshakeOptions {
   verifyName?: string | null;
   /** Verify the chain and name (false for decoy handshakes: only reachability matters). */
   verify: boolean;
+  /** Record the peer chain (default true). Decoys skip it: decoding a chain is the costliest step. */
+  recordChain?: boolean;
   /** Extra trusted CA certificates (PEM), added to node's roots. */
   ca?: string[];
   alpn?: string[];
@@ -86,7 +88,7 @@ export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promis
         cipher_suite: (s.getCipher() as { standardName?: string } | undefined)?.standardName ?? '',
         negotiated_protocol: typeof s.alpnProtocol === 'string' ? s.alpnProtocol : '',
         no_tls_verify: !opts.verify,
-        peer_certificates: safeChain(s),
+        peer_certificates: opts.recordChain === false ? null : (chain ?? safeChain(s)),
         alpn,
         t0,
         t,
@@ -111,7 +113,10 @@ export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promis
     const timer = setTimeout(() => settle('generic_timeout_error'), opts.timeoutMs);
     s.on('error', (err) => settle(classifyError(err)));
     s.on('close', () => settle('eof_error'));
+    // Why first: once getPeerX509Certificate() has run, getPeerCertificate() returns an empty object.
+    let chain: Array<{ format: 'base64'; data: string }> | null | undefined;
     s.once('secureConnect', () => {
+      if (opts.recordChain !== false) chain = safeChain(s);
       if (!opts.verify) return settle(null);
       if (!s.authorized) {
         const code = String(s.authorizationError ?? 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
@@ -119,8 +124,11 @@ export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promis
       }
       const name = opts.verifyName ?? opts.serverName;
       if (name) {
-        const bad = tls.checkServerIdentity(name, s.getPeerCertificate());
-        if (bad) return settle(classifyError(bad));
+        // X509Certificate.checkHost/checkIP (RFC 6125 matching, native): much cheaper than decoding the
+        // certificate into an object for tls.checkServerIdentity.
+        const cert = s.getPeerX509Certificate();
+        const ok = cert !== undefined && (net.isIP(name) ? cert.checkIP(name) !== undefined : cert.checkHost(name) !== undefined);
+        if (!ok) return settle(classifyError(Object.assign(new Error(`certificate is not valid for ${name}`), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' })));
       }
       settle(null);
     });

@@ -126,7 +126,7 @@ async function variantHandshake(tag: SniVariant['tag'], ip: string, port: number
   const tags = [`x_sni_variant=${tag}`];
   const c = await tcpConnect(ip, port, policy, { trace, timeoutMs: b.connect, tags });
   if (!c.socket) return { tag, address, server_name: serverName, failure: c.entry.status.failure, t0, t: trace.now() };
-  const h = await tlsHandshake(c.socket, { trace, timeoutMs: b.tls, serverName, verify: false, address, tags, ...(ca ? { ca } : {}) });
+  const h = await tlsHandshake(c.socket, { trace, timeoutMs: b.tls, serverName, verify: false, recordChain: false, address, tags, ...(ca ? { ca } : {}) });
   h.socket?.destroy();
   return { tag, address, server_name: serverName, failure: h.entry.failure, t0, t: h.entry.t, ...(h.entry.x_reset_latency_ms !== undefined ? { x_reset_latency_ms: h.entry.x_reset_latency_ms } : {}) };
 }
