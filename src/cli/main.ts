@@ -27,6 +27,11 @@ export function buildProgram(): Command {
 
 const isMain = process.argv[1] && /wallscope(\.js)?$|cli[\\/]main\.(js|ts)$/.test(process.argv[1]);
 if (isMain) {
+  // `wallscope ... | head` closes our stdout early: that is the reader's choice, not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   buildProgram()
     .parseAsync(process.argv)
     .catch((err: unknown) => {
