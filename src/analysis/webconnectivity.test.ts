@@ -127,6 +127,12 @@ const CASES: Case[] = [
       tk.tcp_connect = [{ ip: '46.82.174.1', port: 443, status: { success: false, failure: 'connection_refused' }, t: 1 }];
       tk.tls_handshakes = []; failRequest(tk, 'connection_refused');
     }, want: { status: 'blocked', blocking: 'dns', mechanism: 'dns.injection', layer: 'isp' } },
+  { name: 'an inconsistent answer leading to an untrusted certificate: tls.mitm via DNS (isp)', edit: (tk) => {
+      tk.queries![0].answers = [{ answer_type: 'A', ipv4: '46.82.174.1', ttl: 60 }];
+      tk.tcp_connect![0].ip = '46.82.174.1';
+      tk.tls_handshakes![0].address = '46.82.174.1:443'; tk.tls_handshakes![0].failure = 'ssl_unknown_authority';
+      failRequest(tk, 'ssl_unknown_authority');
+    }, want: { status: 'blocked', blocking: 'dns', mechanism: 'tls.mitm', layer: 'isp' } },
   { name: 'an inconsistent answer in the same ASN (CDN) is consistent', ctx: { asnOf: (ip) => (ip.startsWith('93.184.') ? { asn: 15133, org: 'Edgecast' } : null) }, edit: (tk) => {
       tk.queries![0].answers = [{ answer_type: 'A', ipv4: '93.184.216.99', ttl: 60 }];
       tk.tcp_connect![0].ip = '93.184.216.99'; tk.tls_handshakes![0].address = '93.184.216.99:443';
@@ -142,7 +148,7 @@ const CASES: Case[] = [
     }, want: { status: 'blocked', blocking: 'tcp_ip', mechanism: 'tcp.timeout', layer: 'national', evidence: ['tcp_connect[0]', 'control.tcp_connect'] } },
   { name: 'every connect refused while the control connects: tcp.refused', edit: (tk) => {
       tk.tcp_connect![0].status = { success: false, failure: 'connection_refused' }; tk.tls_handshakes = []; failRequest(tk, 'connection_refused');
-    }, want: { status: 'blocked', blocking: 'tcp_ip', mechanism: 'tcp.refused' } },
+    }, want: { status: 'blocked', blocking: 'tcp_ip', mechanism: 'tcp.refused', layer: 'isp' } },
   { name: 'connect fails for the control too: down', edit: (tk) => {
       tk.tcp_connect![0].status = { success: false, failure: 'connection_refused' }; tk.tls_handshakes = []; failRequest(tk, 'connection_refused');
       (tk.control as Record<string, { [k: string]: unknown }>).tcp_connect[`${SITE}:443`] = { status: false, failure: 'connection_refused_error' };

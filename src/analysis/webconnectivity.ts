@@ -224,6 +224,13 @@ function analyzeDns(v: WebView, c: Ctx, finalIncomplete: boolean): DnsFinding {
     const refs = domainQs.filter((q) => q.addrs.length).map((q) => q.ref);
     if (tried.every((t) => !t.worked) && tried.some((t) => t.failed)) {
       const ip = probeAddrs[0];
+      // The falsified address answered TLS with a certificate nobody trusts: DNS leads to an
+      // intercepting box (a transparent proxy), the ISP's way of inspecting or blocking HTTPS.
+      const tlsFailures = v.tls.filter((h) => probeAddrs.includes(h.ip) && h.failure !== null);
+      if (tlsFailures.length > 0 && tlsFailures.every((h) => isSsl(h.failure))) {
+        return { kind: 'hard', mechanism: 'tls.mitm', layer: 'isp', confidence: 0.75, evidence: [...refs, ...tlsFailures.map((h) => h.ref), 'control.dns'],
+          explanation: `The resolver answered ${v.domain} with ${orgText(ip, v, c)} instead of ${orgText([...ctrlAddrs][0], v, c)}, and the server there presented a certificate that is not the site's (${describeFailure(tlsFailures[0].failure!)}): the ISP sends the traffic to an intercepting proxy.` };
+      }
       return { kind: 'hard', mechanism: 'dns.injection', layer: 'isp', confidence: 0.75, evidence: [...refs, ...tried.flatMap((t) => t.refs), 'control.dns'],
         explanation: `The resolver answered ${v.domain} with ${orgText(ip, v, c)} while the control saw ${orgText([...ctrlAddrs][0], v, c)}, and the site could not be reached at the address given: the DNS answer was falsified.` };
     }
@@ -364,7 +371,7 @@ export function analyzeView(v: WebView, c: Ctx): Verdict {
     const refused = conns.every((t) => t.failure === 'connection_refused' || t.failure === 'connection_reset');
     const ep = endpointKey(conns[0].ip, conns[0].port);
     return refused
-      ? blocked('tcp_ip', 'tcp.refused', 'unknown', 0.7, [...refs, 'control.tcp_connect'], `Every connection to ${v.domain} (${ep}) was refused, while the control connected fine: the network blocks the site's address.`)
+      ? blocked('tcp_ip', 'tcp.refused', 'isp', 0.6, [...refs, 'control.tcp_connect'], `Every connection to ${v.domain} (${ep}) was refused, while the control connected fine: the network rejects the site's address. The national firewall drops such traffic rather than refusing it, so this is most likely the ISP.`)
       : blocked('tcp_ip', 'tcp.timeout', 'national', 0.6, [...refs, 'control.tcp_connect'], `Every connection to ${v.domain} (${ep}) timed out, while the control connected fine: the site's address is null-routed (IP blocking), most often by the national firewall.`);
   }
 
@@ -425,7 +432,7 @@ export function analyzeView(v: WebView, c: Ctx): Verdict {
     if (stage === 'tcp') {
       const refused = f === 'connection_refused' || f === 'connection_reset';
       return refused
-        ? blocked('http-failure', 'tcp.refused', 'unknown', 0.6, evidence, `${what} failed: ${describeFailure(f)}, ${ctrlSaw}. The page it redirects to is blocked.`)
+        ? blocked('http-failure', 'tcp.refused', 'isp', 0.55, evidence, `${what} failed: ${describeFailure(f)}, ${ctrlSaw}. The page it redirects to is blocked; a refusal (rather than a silent drop, the national firewall's way) points to the ISP.`)
         : blocked('http-failure', 'tcp.timeout', 'national', 0.55, evidence, `${what} failed: ${describeFailure(f)}, ${ctrlSaw}. The page it redirects to is null-routed (IP blocking), most often by the national firewall.`);
     }
     if (isReset(f)) {
