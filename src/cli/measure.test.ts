@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../model/index.js';
@@ -53,6 +53,15 @@ describe('wallscope measure', () => {
     assert.deepEqual(lines.map((m) => m.test_keys.accessible), [true, true]);
     assert.deepEqual(lines.map((m) => m.annotations.category_code).sort(), ['HUMR', 'NEWS']);
     assert.equal(readFileSync(out, 'utf8'), r.stdout);
+  });
+
+  it('keeps measurements in the upload spool with --spool DIR', async () => {
+    const spool = join(dir, 'spool');
+    const r = await run(['measure', `http://a.test:${site.port}/`, '--resolver', dns.address, '--helper', helper.url, '--allow-net', '127.0.0.0/8', '--no-fingerprints', '--spool', spool]);
+    assert.equal(r.code, 0, r.stderr);
+    const files = readdirSync(spool).filter((f) => f.endsWith('.json'));
+    assert.equal(files.length, 1);
+    assert.equal((JSON.parse(readFileSync(join(spool, files[0]!), 'utf8')) as { input: string }).input, `http://a.test:${site.port}/`);
   });
 
   it('prints a table of URL, verdict, mechanism, layer and reason', async () => {

@@ -4,9 +4,9 @@ import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { measureMany, parseCidr, readTargetList, splitHostPort, type ProbeOptions, type Target } from '../probe/index.js';
+import { defaultSpoolDir, measureMany, parseCidr, readTargetList, spoolMeasurement, splitHostPort, type ProbeOptions, type Target } from '../probe/index.js';
 import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from '../analysis/index.js';
-import type { Verdict } from '../model/index.js';
+import type { Measurement, Verdict } from '../model/index.js';
 import { register as registerHelper } from './helper.js';
 
 interface MeasureCliOptions {
@@ -24,6 +24,7 @@ interface MeasureCliOptions {
   attribution: boolean;
   fingerprints: boolean;
   localAddress?: string;
+  spool?: string | true;
 }
 
 const collect = (v: string, acc: string[] = []): string[] => [...acc, v];
@@ -64,6 +65,7 @@ export function register(program: Command): void {
     .option('--local-address <ip>', 'source address of the probe\'s sockets')
     .option('--no-attribution', 'skip the decoy/no-SNI/residual follow-ups')
     .option('--no-fingerprints', 'do not load the OONI blocking fingerprints for the verdict')
+    .option('--spool [dir]', 'also keep each measurement in the upload spool (default dir: $WALLSCOPE_SPOOL or ~/.local/share/wallscope/spool); send with `wallscope upload`')
     .action(async (urls: string[], o: MeasureCliOptions) => {
       const targets: Target[] = urls.map((url) => ({ url }));
       for (const file of o.list ?? []) {
@@ -99,6 +101,7 @@ export function register(program: Command): void {
       if (o.fingerprints) opts.fingerprints = loadFingerprints(defaultFingerprintsDir(), defaultForgedPoolFiles());
 
       const out = o.out ? createWriteStream(o.out, { flags: 'a' }) : null;
+      const spoolDir = o.spool === true ? defaultSpoolDir() : o.spool;
       const tty = Boolean(process.stdout.isTTY) && !o.json;
       const bar = tty ? new cliProgress.SingleBar({ stream: process.stderr, clearOnComplete: true, format: 'measuring [{bar}] {value}/{total} {url}' }, cliProgress.Presets.shades_classic) : null;
       bar?.start(targets.length, 0, { url: '' });
@@ -111,6 +114,7 @@ export function register(program: Command): void {
         }
         const line = JSON.stringify(r.measurement) + '\n';
         if (out) await writeTo(out, line);
+        if (spoolDir) await spoolMeasurement(spoolDir, r.measurement as unknown as Measurement);
         if (o.json) await writeTo(process.stdout, line);
         const v = r.measurement.test_keys.x_verdict as Verdict | undefined;
         rows.push([r.target.url, v?.status ?? 'unknown', v?.mechanism ?? '-', v?.layer ?? '-', v?.explanation ?? '']);
