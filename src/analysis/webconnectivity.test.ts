@@ -239,9 +239,11 @@ const CASES: Case[] = [
       redirectTo(tk, 'https://www.example.org/', 'connection_reset');
       tk.network_events = [
         { operation: 'tls_handshake_start', address: '93.184.216.35:443', failure: null, t: 0.294 },
+        // our probe logs the handshake's bytes as a write stamped with the handshake's end
+        { operation: 'write', address: '93.184.216.35:443', failure: null, num_bytes: 517, t: 0.322 },
         { operation: 'tls_handshake_done', address: '93.184.216.35:443', failure: 'connection_reset', t: 0.322 },
       ];
-    }, want: { status: 'blocked', blocking: 'http-failure', mechanism: 'tls.reset', layer: 'national', evidence: ['requests[0]', 'network_events[1]'] } },
+    }, want: { status: 'blocked', blocking: 'http-failure', mechanism: 'tls.reset', layer: 'national', evidence: ['requests[0]', 'network_events[2]'] } },
   { name: 'redirect target: the resolver says NXDOMAIN: dns.nxdomain, isp', url: 'http://www.example.com/', edit: (tk) => {
       redirectTo(tk, 'http://www.example.org/', 'dns_nxdomain_error');
     }, want: { status: 'blocked', blocking: 'dns', mechanism: 'dns.nxdomain', layer: 'isp' } },

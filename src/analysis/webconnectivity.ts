@@ -300,9 +300,12 @@ function eventLatencyMs(v: WebView, ip: string, port: number | null, f: string):
   const failIdx = evs.map((e) => e.failure === f).lastIndexOf(true);
   if (failIdx < 0) return null;
   const fail = evs[failIdx];
+  // A failed handshake is timed from its start: the handshake's own writes may be logged with the
+  // time the handshake ended. Any other failure is timed from the last write before it.
+  const from = fail.op.startsWith('tls_handshake') ? 'tls_handshake_start' : 'write';
   for (let i = failIdx - 1; i >= 0; i--) {
     const e = evs[i];
-    if (e.op === 'tls_handshake_start' || e.op === 'write') {
+    if (e.op === from || (from === 'write' && e.op === 'tls_handshake_start')) {
       return fail.t !== null && e.t !== null && fail.t >= e.t ? (fail.t - e.t) * 1000 : null;
     }
   }
