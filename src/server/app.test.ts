@@ -310,6 +310,9 @@ describe('buildApp(opts): admin, rate limits, static explorer', () => {
       assert.equal(r.statusCode, 401, String(auth));
       assert.equal((await app.inject({ method: 'DELETE', url: `/api/v1/measurement/${uids[0]}`, headers: auth ? { authorization: auth } : {} })).statusCode, 401);
     }
+    const badBody = await app.inject({ method: 'POST', url: '/api/v1/admin/reanalyze', payload: { only_outdated: 'yes' }, headers: { authorization: 'Bearer s3cret' } });
+    assert.equal(badBody.statusCode, 400);
+    assert.equal(badBody.json().code, 'WS_BAD_REQUEST');
     version = 'a/2';
     const r = await app.inject({ method: 'POST', url: '/api/v1/admin/reanalyze', payload: {}, headers: { authorization: 'Bearer s3cret' } });
     assert.equal(r.statusCode, 200, r.body);

@@ -166,8 +166,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     if (err instanceof StoreInputError) return sendError(reply, 'WS_BAD_REQUEST', err.message);
     if (err.validation) {
       const where = err.validationContext ?? 'request';
-      if (req.routeOptions.url?.startsWith('/report') || req.url.startsWith('/api/v1/submit_measurement')) countIngest({ result: 'rejected' });
-      return sendError(reply, where === 'body' ? 'WS_BAD_MEASUREMENT' : 'WS_BAD_REQUEST', `invalid ${where}: ${err.message}`.slice(0, 500));
+      const collector = req.routeOptions.url?.startsWith('/report') || req.routeOptions.url === '/api/v1/submit_measurement';
+      if (collector) countIngest({ result: 'rejected' });
+      return sendError(reply, collector && where === 'body' ? 'WS_BAD_MEASUREMENT' : 'WS_BAD_REQUEST', `invalid ${where}: ${err.message}`.slice(0, 500));
     }
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 'WS_BODY_TOO_LARGE', `body too large: the limit is ${app.initialConfig.bodyLimit} bytes`);
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return sendError(reply, 'WS_UNSUPPORTED_MEDIA_TYPE', 'unsupported content type: send application/json');
