@@ -114,6 +114,59 @@ function bytesOf(v: unknown, limit: number): Buffer | null {
   return null;
 }
 
+/** A request entry read on demand: decoding, headers and the title cost nothing until asked for. */
+class LazyRequest implements RequestView {
+  readonly url: string;
+  readonly failure: string | null;
+  readonly code: number;
+  readonly hasResponse: boolean;
+  readonly truncated: boolean;
+  readonly resetLatencyMs: number | null;
+  readonly t0: number | null;
+  readonly t: number | null;
+  #resp: Obj | null;
+  #len: number | undefined;
+  #headers: Map<string, string> | undefined;
+  #bytes: Buffer | null | undefined;
+  #text: string | null | undefined;
+  #title: string | null | undefined;
+
+  constructor(r: Obj, readonly ref: string) {
+    const req = isObj(r.request) ? r.request : null;
+    this.#resp = isObj(r.response) ? r.response : null;
+    this.url = (req && str(req.url)) ?? '';
+    this.failure = failureOf(r.failure);
+    this.code = this.#resp ? num(this.#resp.code) ?? 0 : 0;
+    this.hasResponse = this.#resp !== null && this.code > 0;
+    this.truncated = this.#resp ? this.#resp.body_is_truncated === true : false;
+    this.resetLatencyMs = num(r.x_reset_latency_ms);
+    this.t0 = num(r.t0);
+    this.t = num(r.t);
+  }
+  get bodyLength(): number {
+    return (this.#len ??= bodyLengthOf(this.#resp ? this.#resp.body : null));
+  }
+  get headers(): Map<string, string> {
+    return (this.#headers ??= this.#resp ? headerMap(this.#resp) : new Map());
+  }
+  get bodyBytes(): Buffer | null {
+    if (this.#bytes === undefined) this.#bytes = bytesOf(this.#resp ? this.#resp.body : null, MAX_SCANNED_BODY);
+    return this.#bytes;
+  }
+  get bodyText(): string | null {
+    if (this.#text === undefined) {
+      const raw = this.#resp ? this.#resp.body : null;
+      if (typeof raw === 'string') this.#text = raw.length > MAX_SCANNED_BODY ? raw.slice(0, MAX_SCANNED_BODY) : raw;
+      else { const b = this.bodyBytes; this.#text = b === null ? null : b.toString('utf8'); }
+    }
+    return this.#text;
+  }
+  get title(): string | null {
+    if (this.#title === undefined) { const t = this.bodyText; this.#title = t !== null ? extractTitle(t) : null; }
+    return this.#title;
+  }
+}
+
 function bodyLengthOf(v: unknown): number {
   if (typeof v === 'string') return Buffer.byteLength(v);
   if (isObj(v) && v.format === 'base64' && typeof v.data === 'string') {
@@ -195,35 +248,7 @@ export function buildView(m: Obj): WebView {
   // turned into a view; the analysis never reads the earlier hops' bodies.
   const requests: RequestView[] = [];
   arr(tk.requests).slice(0, 1).forEach((r, i) => {
-    if (!isObj(r)) return;
-    const req = isObj(r.request) ? r.request : {};
-    const resp = isObj(r.response) ? r.response : null;
-    const code = resp ? num(resp.code) ?? 0 : 0;
-    const rawBody = resp ? resp.body : null;
-    let text: string | null | undefined;
-    let title: string | null | undefined;
-    let headers: Map<string, string> | undefined;
-    let bodyLen: number | undefined;
-    // Decoding and title extraction are deferred: most verdicts never look at the body.
-    let bytes: Buffer | null | undefined;
-    const bodyBytes = (): Buffer | null => (bytes === undefined ? (bytes = bytesOf(rawBody, MAX_SCANNED_BODY)) : bytes);
-    const bodyText = (): string | null => {
-      if (text !== undefined) return text;
-      if (typeof rawBody === 'string') return (text = rawBody.length > MAX_SCANNED_BODY ? rawBody.slice(0, MAX_SCANNED_BODY) : rawBody);
-      const b = bodyBytes();
-      return (text = b === null ? null : b.toString('utf8'));
-    };
-    requests.push({
-      ref: `requests[${i}]`, url: str(req.url) ?? '', failure: failureOf(r.failure), code,
-      hasResponse: resp !== null && code > 0,
-      get bodyLength() { return bodyLen ?? (bodyLen = bodyLengthOf(rawBody)); },
-      truncated: resp ? resp.body_is_truncated === true : false,
-      get headers() { return headers ?? (headers = resp ? headerMap(resp) : new Map()); },
-      get bodyText() { return bodyText(); },
-      get bodyBytes() { return bodyBytes(); },
-      get title() { if (title === undefined) { const t = bodyText(); title = t !== null ? extractTitle(t) : null; } return title; },
-      resetLatencyMs: num(r.x_reset_latency_ms), t0: num(r.t0), t: num(r.t),
-    });
+    if (isObj(r)) requests.push(new LazyRequest(r, `requests[${i}]`));
   });
 
   let control: ControlView | null = null;
