@@ -148,6 +148,7 @@ export class ClickHouseStore implements MeasurementStore {
   private timer: NodeJS.Timeout | null = null;
   /** Batches run one after another (check-then-insert stays consistent within this process). */
   private chain: Promise<void> = Promise.resolve();
+  private busy = false;
 
   private constructor(opts: ClickHouseStoreOptions) {
     this.database = opts.database ?? 'wallscope';
@@ -200,23 +201,31 @@ export class ClickHouseStore implements MeasurementStore {
   put(m: Measurement, verdict: Verdict): Promise<PutResult> {
     return new Promise((resolve, reject) => {
       this.queue.push({ m, verdict, resolve, reject });
+      if (this.busy) return; // the batch in flight takes everything queued when it ends
       if (this.queue.length >= this.batchMax) this.flushQueue();
       else if (!this.timer) this.timer = setTimeout(() => this.flushQueue(), this.batchWindowMs);
     });
   }
 
+  /**
+   * Cuts a batch only when none is in flight: while ClickHouse writes one batch, the next one
+   * grows, so under load batches get larger instead of queueing up many small inserts.
+   */
   private flushQueue(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const batch = this.queue;
-    this.queue = [];
-    if (!batch.length) return;
+    if (this.busy || !this.queue.length) return;
+    const batch = this.queue.splice(0, this.batchMax);
+    this.busy = true;
     this.chain = this.chain.then(async () => {
       try {
         const results = await this.insertBatch(batch);
         batch.forEach((b, i) => b.resolve(results[i]));
       } catch (e) {
         for (const b of batch) b.reject(e);
+      } finally {
+        this.busy = false;
+        if (this.queue.length) this.flushQueue();
       }
     });
   }
@@ -360,8 +369,13 @@ export class ClickHouseStore implements MeasurementStore {
   }
 
   async close(): Promise<void> {
-    this.flushQueue();
-    await this.chain;
+    // Drain: a batch ending may cut the next one, so wait until nothing is queued or in flight.
+    for (;;) {
+      this.flushQueue();
+      const c = this.chain;
+      await c;
+      if (!this.queue.length && !this.busy && c === this.chain) break;
+    }
     await this.client.close();
   }
 }
