@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteStore } from '../store/index.js';
+import { ClickHouseStore, SqliteStore } from '../store/index.js';
 import { submitLoad } from './load.js';
 import { serveChild } from './serve-child.js';
 
@@ -32,5 +32,34 @@ describe('collector under load (64 concurrent submitters, wallscope serve, SQLit
     for (const uid of r.uids) assert.ok(await store.get(uid), `acknowledged ${uid} is missing`);
     const count = await store.count();
     assert.ok(count >= r.ok && count <= r.ok + 64, `stored ${count}, acknowledged ${r.ok} (at most one in flight per connection at the end)`);
+  });
+});
+
+describe('collector under load (64 concurrent submitters, wallscope serve, ClickHouse)', () => {
+  const CH_URL = process.env.WALLSCOPE_CLICKHOUSE_URL;
+  if (!CH_URL) {
+    it('SKIPPED: WALLSCOPE_CLICKHOUSE_URL is unset', { skip: 'WALLSCOPE_CLICKHOUSE_URL is unset' }, () => {});
+    return;
+  }
+  it('answers every submission with 200 and loses none', async (t) => {
+    const database = `wallscope_load_${process.pid}`;
+    const srv = await serveChild(['--clickhouse', `${CH_URL}/${database}`]);
+    t.after(async () => {
+      await srv.stop('SIGKILL');
+      const s = await ClickHouseStore.open({ url: CH_URL, database });
+      await s.dropDatabase();
+      await s.close();
+    });
+    const r = await submitLoad(srv.url, { connections: 64, durationS: 3 });
+    t.diagnostic(`64 connections x 3 s: ${r.ok} acknowledged (${r.perSecond.toFixed(0)}/s), p50 ${r.p50Ms} ms, p90 ${r.p90Ms} ms, p99 ${r.p99Ms} ms, max ${r.maxMs} ms`);
+    assert.equal(r.errors + r.timeouts + r.non2xx, 0, `errors ${r.errors}, timeouts ${r.timeouts}, non-2xx ${r.non2xx}`);
+    assert.ok(r.ok > 0);
+    assert.equal(r.uids.size, r.ok);
+    await srv.stop('SIGTERM');
+    const store = await ClickHouseStore.open({ url: CH_URL, database });
+    t.after(() => store.close());
+    for (const uid of r.uids) assert.ok(await store.get(uid), `acknowledged ${uid} is missing`);
+    const count = await store.count();
+    assert.ok(count >= r.ok && count <= r.ok + 64, `stored ${count}, acknowledged ${r.ok}`);
   });
 });
