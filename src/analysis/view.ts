@@ -7,7 +7,9 @@ import { extractTitle, MAX_SCANNED_BODY } from './http-compare.js';
 /** At most this many entries of any list are looked at (hostile input claims huge arrays). */
 export const MAX_ENTRIES = 4096;
 
-export interface QueryView { ref: string; hostname: string; engine: string; resolver: string; queryType: string; failure: string | null; addrs: string[]; answerTypes: string[]; asns: Map<string, { asn: number; org: string }> | null; t: number | null }
+export interface QueryView { ref: string; hostname: string; engine: string; resolver: string; queryType: string; failure: string | null; addrs: string[];
+  /** An A record answering a non-A query (a forged reply's tell-tale, censors.md). */
+  aToNonA: boolean; asns: Map<string, { asn: number; org: string }> | null; t: number | null }
 export interface TcpView { ref: string; ip: string; port: number; failure: string | null }
 export interface TlsView { ref: string; ip: string; port: number; sni: string | null; failure: string | null; noVerify: boolean; resetLatencyMs: number | null }
 export interface RequestView {
@@ -56,6 +58,16 @@ const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFi
 const arr = (v: unknown): unknown[] => (Array.isArray(v) ? (v.length > MAX_ENTRIES ? v.slice(0, MAX_ENTRIES) : v) : []);
 /** A failure string; anything else that is not null becomes a generic unknown failure. */
 const failureOf = (v: unknown): string | null => (v === null || v === undefined ? null : typeof v === 'string' ? v : 'unknown_failure: malformed failure value');
+
+/** Own enumerable entries of a JSON object, at most `max`, without building arrays. */
+function* entriesOf(o: Obj, max: number): Generator<[string, unknown]> {
+  let n = 0;
+  for (const k in o) {
+    if (!Object.prototype.hasOwnProperty.call(o, k)) continue;
+    if (n++ >= max) return;
+    yield [k, o[k]];
+  }
+}
 
 /** Split "ip:port", "[v6]:port", or a bare ip. */
 export function splitHostPort(addr: string): { host: string; port: number | null } {
@@ -186,19 +198,20 @@ function headerMap(resp: Obj): Map<string, string> {
     if (text !== null) out.set(key, text);
   };
   for (const pair of arr(resp.headers_list)) if (Array.isArray(pair)) add(pair[0], pair[1]);
-  if (isObj(resp.headers)) for (const [k, v] of Object.entries(resp.headers).slice(0, 256)) add(k, Array.isArray(v) ? v[0] : v);
+  if (isObj(resp.headers)) for (const [k, v] of entriesOf(resp.headers, 256)) add(k, Array.isArray(v) ? v[0] : v);
   return out;
 }
 
 function queryView(q: unknown, ref: string): QueryView | null {
   if (!isObj(q)) return null;
   const addrs: string[] = [];
-  const answerTypes: string[] = [];
+  let aToNonA = false;
+  const qtype = str(q.query_type) ?? '';
   let asns: Map<string, { asn: number; org: string }> | null = null;
   for (const a of arr(q.answers)) {
     if (!isObj(a)) continue;
     const t = str(a.answer_type) ?? '';
-    answerTypes.push(t);
+    if (t === 'A' && qtype !== 'A' && qtype !== 'ANY' && qtype !== '') aToNonA = true;
     const ip = str(a.ipv4) ?? str(a.ipv6);
     if (ip && isIp(ip)) {
       const c = canonicalIp(ip);
@@ -210,7 +223,7 @@ function queryView(q: unknown, ref: string): QueryView | null {
   return {
     ref, hostname: (str(q.hostname) ?? '').toLowerCase().replace(/\.$/, ''), engine: str(q.engine) ?? '',
     resolver: str(q.resolver_address) ?? '', queryType: str(q.query_type) ?? '', failure: failureOf(q.failure),
-    addrs, answerTypes, asns, t: num(q.t),
+    addrs, aToNonA, asns, t: num(q.t),
   };
 }
 
@@ -256,18 +269,18 @@ export function buildView(m: Obj): WebView {
   if (isObj(c) && Object.keys(c).length > 0) {
     const dns = isObj(c.dns) ? c.dns : null;
     const tcpMap = new Map<string, string | null>();
-    if (isObj(c.tcp_connect)) for (const [k, v] of Object.entries(c.tcp_connect).slice(0, MAX_ENTRIES)) {
+    if (isObj(c.tcp_connect)) for (const [k, v] of entriesOf(c.tcp_connect, MAX_ENTRIES)) {
       const { host, port: p } = splitHostPort(k);
       if (p !== null && isObj(v)) tcpMap.set(endpointKey(host, p), failureOf(v.failure) ?? (v.status === false ? 'unknown_failure: connect failed' : null));
     }
     const tlsMap = new Map<string, string | null>();
-    if (isObj(c.tls_handshake)) for (const [k, v] of Object.entries(c.tls_handshake).slice(0, MAX_ENTRIES)) {
+    if (isObj(c.tls_handshake)) for (const [k, v] of entriesOf(c.tls_handshake, MAX_ENTRIES)) {
       const { host, port: p } = splitHostPort(k);
       if (p !== null && isObj(v)) tlsMap.set(endpointKey(host, p), failureOf(v.failure) ?? (v.status === false ? 'unknown_failure: handshake failed' : null));
     }
     const h = isObj(c.http_request) && Object.keys(c.http_request).length > 0 ? c.http_request : null;
     const ipInfo = new Map<string, number>();
-    if (isObj(c.ip_info)) for (const [k, v] of Object.entries(c.ip_info).slice(0, MAX_ENTRIES)) if (isObj(v) && num(v.asn)) ipInfo.set(canonicalIp(k), num(v.asn)!);
+    if (isObj(c.ip_info)) for (const [k, v] of entriesOf(c.ip_info, MAX_ENTRIES)) if (isObj(v) && num(v.asn)) ipInfo.set(canonicalIp(k), num(v.asn)!);
     control = {
       dnsFailure: dns ? failureOf(dns.failure) : 'unknown_failure: no control dns',
       addrs: dns ? arr(dns.addrs).filter((a): a is string => typeof a === 'string' && isIp(a)).map(canonicalIp) : [],

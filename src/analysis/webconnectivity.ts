@@ -143,9 +143,9 @@ function analyzeDns(v: WebView, c: Ctx, finalIncomplete: boolean): DnsFinding {
     }
   }
   for (const q of domainQs) {
-    if (q.queryType === 'AAAA' && q.answerTypes.includes('A')) {
+    if (q.aToNonA) {
       return { kind: 'hard', mechanism: 'dns.injection', layer: 'national', confidence: 0.9, evidence: [q.ref],
-        explanation: `The resolver answered an IPv6 (AAAA) query for ${v.domain} with an IPv4 address: a forged reply, typical of the national firewall's DNS injection.` };
+        explanation: `The resolver answered a ${q.queryType} query for ${v.domain} with an IPv4 (A) record: a forged reply, typical of the national firewall's DNS injection.` };
     }
   }
 
