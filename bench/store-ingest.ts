@@ -1,41 +1,36 @@
 // Ingest rate into the store through the HTTP API (`wallscope serve` in a child process, 64
 // concurrent connections, autocannon) beside the raw insert rate of the same rows with the
 // database client alone, in the same run. SQLite always; ClickHouse when WALLSCOPE_CLICKHOUSE_URL
-// is set. Usage: node dist/bench/store-ingest.js [N=4000]
+// is set. Usage: node dist/bench/store-ingest.js [N=4000]  (raw baselines: N rows; HTTP: BENCH_DURATION_S=5 s
+// of distinct measurements from the same generator; rates from autocannon's own duration)
 import Database from 'better-sqlite3';
-import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@clickhouse/client';
 import { analyzeMeasurement } from '../src/analysis/index.js';
 import { serveChild } from '../src/server/serve-child.js';
-import { ClickHouseStore, SqliteStore, SQLITE_MIGRATIONS, syntheticMeasurements } from '../src/store/index.js';
+import { loadMeasurement, submitLoad } from '../src/server/load.js';
+import { ClickHouseStore, SqliteStore, SQLITE_MIGRATIONS } from '../src/store/index.js';
 import { flatten, measurementUid } from '../src/store/row.js';
 import { compressBody } from '../src/store/sqlite.js';
 import type { Measurement } from '../src/model/index.js';
 
 const N = Number(process.argv[2] ?? 4000);
 const CONNECTIONS = 64;
-const autocannon = createRequire(import.meta.url)('autocannon') as (o: Record<string, unknown>) => Promise<{ '2xx': number; non2xx: number; errors: number; latency: { p50: number; p99: number } }>;
 
+/** The same measurements the HTTP run submits (loadMeasurement), for the raw baselines. */
 function measurements(tag: string): Measurement[] {
-  return [...syntheticMeasurements(N, { seed: 5, days: 30 })].map(({ m }, i) => ({ ...m, input: `https://${tag}-${i}.example/` }));
+  return Array.from({ length: N }, (_, i) => loadMeasurement(tag, i, START));
 }
 
-async function httpIngest(url: string, ms: Measurement[]): Promise<{ perSecond: number; ok: number; bad: number; p50: number; p99: number }> {
-  const bodies = ms.map((m) => JSON.stringify({ format: 'json', content: m }));
-  let i = 0;
-  const t0 = performance.now();
-  const r = await autocannon({
-    url,
-    connections: CONNECTIONS,
-    amount: bodies.length,
-    timeout: 60,
-    requests: [{ method: 'POST', path: '/api/v1/submit_measurement', headers: { 'content-type': 'application/json' }, setupRequest: (req: object) => ({ ...req, body: bodies[i++ % bodies.length] }) }],
-  });
-  const s = (performance.now() - t0) / 1000;
-  return { perSecond: r['2xx'] / s, ok: r['2xx'], bad: r.non2xx + r.errors, p50: r.latency.p50, p99: r.latency.p99 };
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
+const START = new Date('2026-11-22T05:00:00Z');
+
+/** HTTP: 64 connections for DURATION_S seconds, every request a distinct measurement (loadMeasurement). */
+async function httpIngest(url: string, prefix: string): Promise<{ perSecond: number; ok: number; bad: number; p50: number; p99: number }> {
+  const r = await submitLoad(url, { connections: CONNECTIONS, durationS: DURATION_S, prefix, start: START });
+  return { perSecond: r.perSecond, ok: r.ok, bad: r.errors + r.timeouts + r.non2xx, p50: r.p50Ms, p99: r.p99Ms };
 }
 
 function rate(n: number, t0: number): number {
@@ -75,7 +70,7 @@ async function sqlite(dir: string): Promise<void> {
   const putRate = rate(ms2.length, t0);
   await store.close();
   const srv = await serveChild(['--db', join(dir, 'http.sqlite')]);
-  const http = await httpIngest(srv.url, measurements('http'));
+  const http = await httpIngest(srv.url, 'http');
   await srv.stop('SIGTERM');
   const check = new SqliteStore(join(dir, 'http.sqlite'));
   const stored = await check.count();
@@ -84,7 +79,7 @@ async function sqlite(dir: string): Promise<void> {
   console.log(`  raw better-sqlite3, one transaction per row : ${rawRow.toFixed(0)} rows/s`);
   console.log(`  raw better-sqlite3, one transaction in all  : ${rawBatch.toFixed(0)} rows/s`);
   console.log(`  SqliteStore.put() in-process (+analysis)    : ${putRate.toFixed(0)} /s`);
-  console.log(`  HTTP submit_measurement, ${CONNECTIONS} connections  : ${http.perSecond.toFixed(0)} /s (ok ${http.ok}, bad ${http.bad}, stored ${stored}; p50 ${http.p50} ms, p99 ${http.p99} ms)`);
+  console.log(`  HTTP submit_measurement, ${CONNECTIONS} conns, ${DURATION_S} s: ${http.perSecond.toFixed(0)} /s (ok ${http.ok}, bad ${http.bad}, stored ${stored}; p50 ${http.p50} ms, p99 ${http.p99} ms)`);
   console.log(`  ratio HTTP / raw per-row                    : ${(http.perSecond / rawRow).toFixed(3)}`);
 }
 
@@ -116,7 +111,7 @@ async function clickhouse(url: string): Promise<void> {
   await client.close();
   await base.close();
   const srv = await serveChild(['--clickhouse', `${url}/${db}`]);
-  const http = await httpIngest(srv.url, measurements('chhttp'));
+  const http = await httpIngest(srv.url, 'chhttp');
   await srv.stop('SIGTERM');
   const check = await ClickHouseStore.open({ url, database: db });
   const stored = await check.count();
@@ -125,7 +120,7 @@ async function clickhouse(url: string): Promise<void> {
   console.log(`ClickHouse ${url}, ${N} measurements`);
   console.log(`  raw client.insert, one row per insert (8 parallel, 500 rows): ${rawRow.toFixed(0)} rows/s`);
   console.log(`  raw client.insert, 1000 rows per insert : ${rawBatch.toFixed(0)} rows/s`);
-  console.log(`  HTTP submit_measurement, ${CONNECTIONS} connections  : ${http.perSecond.toFixed(0)} /s (ok ${http.ok}, bad ${http.bad}, stored ${stored}; p50 ${http.p50} ms, p99 ${http.p99} ms)`);
+  console.log(`  HTTP submit_measurement, ${CONNECTIONS} conns, ${DURATION_S} s: ${http.perSecond.toFixed(0)} /s (ok ${http.ok}, bad ${http.bad}, stored ${stored}; p50 ${http.p50} ms, p99 ${http.p99} ms)`);
   console.log(`  ratio HTTP / raw one-row inserts        : ${(http.perSecond / rawRow).toFixed(3)}`);
   console.log(`  ratio HTTP / raw 1000-row inserts       : ${(http.perSecond / rawBatch).toFixed(3)}`);
 }

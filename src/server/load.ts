@@ -2,7 +2,7 @@
 // measurements for a bounded time. Used by the load test and bench/load-collector.ts; not by the
 // server itself (autocannon is a dev dependency).
 import { createRequire } from 'node:module';
-import { ooniTime } from '../model/index.js';
+import { ooniTime, type Measurement } from '../model/index.js';
 import { sampleMeasurement } from '../store/index.js';
 
 interface AutocannonResult {
@@ -32,15 +32,22 @@ export interface LoadResult {
   uids: Set<string>;
 }
 
+/** The i-th measurement of a load run: distinct input per i, three countries, spread over a day. */
+export function loadMeasurement(prefix: string, i: number, start: Date): Measurement {
+  const m = sampleMeasurement({ input: `https://${prefix}-${i}.example/`, start: new Date(start.getTime() - (i % 86400) * 1000), probe_cc: ['CN', 'IR', 'RU'][i % 3] });
+  m.test_start_time = ooniTime(start);
+  return m;
+}
+
 /** Submits distinct measurements (unique input per request) to `url` for `durationS` seconds. */
-export async function submitLoad(url: string, opts: { connections?: number; durationS?: number; prefix?: string } = {}): Promise<LoadResult> {
+export async function submitLoad(url: string, opts: { connections?: number; durationS?: number; prefix?: string; start?: Date } = {}): Promise<LoadResult> {
   const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
   const connections = opts.connections ?? 64;
   const durationS = opts.durationS ?? 3;
   const prefix = opts.prefix ?? `load-${process.pid}-${Date.now()}`;
   const uids = new Set<string>();
   let n = 0;
-  const start = new Date();
+  const start = opts.start ?? new Date();
   const res = await autocannon({
     url,
     connections,
@@ -52,9 +59,7 @@ export async function submitLoad(url: string, opts: { connections?: number; dura
         path: '/api/v1/submit_measurement',
         headers: { 'content-type': 'application/json' },
         setupRequest: (req: Record<string, unknown>) => {
-          const i = n++;
-          const m = sampleMeasurement({ input: `https://${prefix}-${i}.example/`, start: new Date(start.getTime() - (i % 86400) * 1000), probe_cc: ['CN', 'IR', 'RU'][i % 3] });
-          m.test_start_time = ooniTime(start);
+          const m = loadMeasurement(prefix, n++, start);
           return { ...req, body: JSON.stringify({ format: 'json', content: m }) };
         },
         onResponse: (status: number, body: string) => {
@@ -80,7 +85,7 @@ export async function submitLoad(url: string, opts: { connections?: number; dura
     p90Ms: res.latency.p90,
     p99Ms: res.latency.p99,
     maxMs: res.latency.max,
-    perSecond: res['2xx'] / durationS,
+    perSecond: res['2xx'] / res.duration,
     uids,
   };
 }
