@@ -134,6 +134,12 @@ export interface ClickHouseStoreOptions {
   batchMax?: number;
   /** ...collected for at most this long (default 10 ms). */
   batchWindowMs?: number;
+  /**
+   * Batches inserted at once (default 2). With more than one, a uid submitted twice at the same
+   * moment may be inserted by two batches: FINAL and the merges keep one, and both puts report
+   * inserted: true.
+   */
+  maxInFlight?: number;
 }
 
 export class ClickHouseStore implements MeasurementStore {
@@ -148,7 +154,8 @@ export class ClickHouseStore implements MeasurementStore {
   private timer: NodeJS.Timeout | null = null;
   /** Batches run one after another (check-then-insert stays consistent within this process). */
   private chain: Promise<void> = Promise.resolve();
-  private busy = false;
+  private inFlight = 0;
+  private readonly maxInFlight: number;
 
   private constructor(opts: ClickHouseStoreOptions) {
     this.database = opts.database ?? 'wallscope';
@@ -157,6 +164,7 @@ export class ClickHouseStore implements MeasurementStore {
     this.domainOf = opts.domainOf ?? hostOfInput;
     this.batchMax = opts.batchMax ?? 1000;
     this.batchWindowMs = opts.batchWindowMs ?? 10;
+    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 2);
   }
 
   /** Connects, creates the database if needed and applies the migrations. */
@@ -201,7 +209,7 @@ export class ClickHouseStore implements MeasurementStore {
   put(m: Measurement, verdict: Verdict): Promise<PutResult> {
     return new Promise((resolve, reject) => {
       this.queue.push({ m, verdict, resolve, reject });
-      if (this.busy) return; // the batch in flight takes everything queued when it ends
+      if (this.inFlight >= this.maxInFlight) return; // a batch ending takes everything queued
       if (this.queue.length >= this.batchMax) this.flushQueue();
       else if (!this.timer) this.timer = setTimeout(() => this.flushQueue(), this.batchWindowMs);
     });
@@ -214,20 +222,21 @@ export class ClickHouseStore implements MeasurementStore {
   private flushQueue(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    if (this.busy || !this.queue.length) return;
+    if (this.inFlight >= this.maxInFlight || !this.queue.length) return;
     const batch = this.queue.splice(0, this.batchMax);
-    this.busy = true;
-    this.chain = this.chain.then(async () => {
+    this.inFlight++;
+    const run = (async () => {
       try {
         const results = await this.insertBatch(batch);
         batch.forEach((b, i) => b.resolve(results[i]));
       } catch (e) {
         for (const b of batch) b.reject(e);
       } finally {
-        this.busy = false;
+        this.inFlight--;
         if (this.queue.length) this.flushQueue();
       }
-    });
+    })();
+    this.chain = this.chain.then(() => run);
   }
 
   /** Many measurements in two inserts (import, benchmark). Skips uids already stored. */
@@ -374,7 +383,7 @@ export class ClickHouseStore implements MeasurementStore {
       this.flushQueue();
       const c = this.chain;
       await c;
-      if (!this.queue.length && !this.busy && c === this.chain) break;
+      if (!this.queue.length && this.inFlight === 0 && c === this.chain) break;
     }
     await this.client.close();
   }
