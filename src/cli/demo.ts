@@ -1,8 +1,19 @@
 // `wallscope demo`: the built-in realistic lab with the Citizen Lab China list's domains, measured
 // and summed up. Parses arguments, wires src/lab, prints.
 import type { Command } from 'commander';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { ANALYSIS_VERSION, defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from '../analysis/index.js';
 import { buildDemoScenario, DEMO_LIST, measureLab, scoreRows, startLab, summarize } from '../lab/index.js';
+import type { Measurement } from '../model/index.js';
+import { repoRoot } from '../model/index.js';
+import { parseListen, startServer } from '../server/index.js';
+import { analyzerWith, SqliteStore } from '../store/index.js';
+
+// The demo's emulated vantage point: a volunteer on China Unicom in Henan, behind the Henan
+// provincial firewall and the national one. Lab measurements carry it, marked as emulated, so the
+// explorer's country and network pages have something to show; nothing here is a real probe's.
+const DEMO_VANTAGE = { probe_cc: 'CN', probe_asn: 'AS4837', probe_network_name: 'China Unicom (emulated, wallscope lab)' };
 
 export function register(program: Command): void {
   program
@@ -13,12 +24,18 @@ export function register(program: Command): void {
     .option('--concurrency <n>', 'targets measured at once', (v) => Number(v), 12)
     .option('--json', 'print the summary and the score as JSON')
     .option('--out <file.jsonl>', 'also write every measurement (OONI format, verdict in test_keys.x_verdict) as JSON lines')
-    .action(async (o: { list: string; limit?: number; concurrency: number; json?: boolean; out?: string }) => {
+    .option('--db <file>', 'SQLite store the results go into (made afresh each run)', join(repoRoot, '.wallscope', 'demo.db'))
+    .option('--listen <host:port>', 'where the explorer is served', '127.0.0.1:8080')
+    .option('--no-serve', 'stop after the summary instead of serving the explorer')
+    .action(async (o: { list: string; limit?: number; concurrency: number; json?: boolean; out?: string; db: string; listen: string; serve: boolean }) => {
       const { scenario, skipped } = buildDemoScenario(o.list, o.limit);
       const w = (x: string) => process.stdout.write(x);
       if (!o.json) w(`Starting a lab with ${scenario.world.sites.length} sites from ${o.list} (${skipped} entries skipped: not http(s) with a plain domain)...\n`);
       const t0 = performance.now();
-      const lab = await startLab(scenario, { standardPorts: false });
+      // As root the sites listen on 80/443 of their own 127.x addresses (the lab's default), so the
+      // URLs read as they do on the internet.
+      const lab = await startLab(scenario);
+      let measurements: Measurement[] = [];
       try {
         const { rows } = await measureLab(lab, {
           concurrency: o.concurrency,
@@ -26,6 +43,7 @@ export function register(program: Command): void {
         });
         if (!o.json && process.stderr.isTTY) process.stderr.write('\n');
         const seconds = (performance.now() - t0) / 1000;
+        measurements = rows.flatMap((r) => (r.measurement ? [r.measurement as unknown as Measurement] : []));
         if (o.out) writeFileSync(o.out, rows.flatMap((r) => (r.measurement ? [JSON.stringify(r.measurement)] : [])).join('\n') + '\n');
         const sum = summarize(rows, scenario.world.sites.length);
         const score = scoreRows(scenario.name, rows);
@@ -44,5 +62,37 @@ export function register(program: Command): void {
       } finally {
         await lab.close();
       }
+      if (o.json) return;
+      await storeAndServe(measurements, o, w);
     });
+}
+
+/** The demo's results into a fresh SQLite store, analysed as the collector would; then the explorer over it. */
+async function storeAndServe(measurements: Measurement[], o: { db: string; listen: string; serve: boolean }, w: (s: string) => void): Promise<void> {
+  const db = resolve(o.db);
+  mkdirSync(dirname(db), { recursive: true });
+  for (const suffix of ['', '-wal', '-shm']) rmSync(db + suffix, { force: true });
+  const fingerprints = loadFingerprints(defaultFingerprintsDir(), defaultForgedPoolFiles());
+  const analyze = analyzerWith({ fingerprints });
+  const store = new SqliteStore(db);
+  const items = measurements.map((m) => {
+    const placed: Measurement = { ...m, ...DEMO_VANTAGE, annotations: { ...m.annotations, x_lab_vantage: 'emulated' } };
+    return { m: placed, verdict: analyze(placed) };
+  });
+  await store.putMany(items);
+  w(`\nStored ${items.length} measurements in ${db} (analysis ${ANALYSIS_VERSION}).\n`);
+  if (!o.serve) {
+    await store.close();
+    return;
+  }
+  const { host, port } = parseListen(o.listen);
+  const srv = await startServer({ store, host, port, analysisContext: { fingerprints }, logger: false });
+  w(`Explorer: open ${srv.url}/ in a browser (the emulated vantage point is CN / AS4837). Ctrl-C to stop.\n`);
+  await new Promise<void>((done) => {
+    const stop = () => done();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await srv.close();
+  await store.close();
 }

@@ -106,3 +106,35 @@ describe('wallscope demo', () => {
     assert.deepEqual(Object.keys(j.score), ['scenario', 'targets', 'blocking_agreement', 'per_mechanism', 'per_layer', 'mismatches']);
   });
 });
+
+describe('wallscope demo (store and explorer)', () => {
+  it('stores every measurement, serves the explorer and its API over them, and stops on SIGINT', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'wallscope-demo-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const db = join(dir, 'demo.db');
+    const child = spawn(process.execPath, [main, 'demo', '--limit', '20', '--db', db, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+    let out = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no explorer URL within 90 s:\n${out}`)), 90_000);
+      child.stdout!.on('data', (b: Buffer) => {
+        out += b.toString();
+        const m = /Explorer: open (http:\/\/127\.0\.0\.1:\d+)\//.exec(out);
+        if (m) { clearTimeout(timer); resolve(m[1]); }
+      });
+      child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`demo exited (${code}) before serving:\n${out}`)); });
+    });
+    assert.match(out, /Stored 20 measurements in /);
+    const list = await (await fetch(`${url}/api/v1/measurements?limit=100`)).json() as { results: Array<{ probe_cc: string; status: string; mechanism: string | null }> };
+    assert.equal(list.results.length, 20);
+    assert.ok(list.results.every((r) => r.probe_cc === 'CN'), 'the emulated vantage point is stored');
+    assert.ok(list.results.some((r) => r.status === 'blocked'), 'blocked targets are in the store');
+    const page = await fetch(`${url}/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<div id="app"|<script type="module"/);
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    child.kill('SIGINT');
+    assert.equal(await exited, 0);
+    assert.ok(existsSync(db));
+  });
+});
