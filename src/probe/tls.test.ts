@@ -101,6 +101,38 @@ describe('tlsHandshake(socket, opts)', () => {
     assert.equal(typeof r.entry.x_reset_latency_ms, 'number');
   });
 
+  it('times the reset from the ClientHello\'s write, which has its own write event at its time', async () => {
+    // The censor waits 150 ms after the ClientHello before resetting (a slow national firewall).
+    const rst = await startRawServer((s) => s.once('data', () => setTimeout(() => s.resetAndDestroy(), 150)));
+    raws.push(rst);
+    const trace = new Trace();
+    const c = await tcpConnect('127.0.0.1', rst.port, policy, { trace, timeoutMs: 1000 });
+    const r = await tlsHandshake(c.socket!, { trace, timeoutMs: 3000, serverName: 'blocked.test', verify: true, address: `127.0.0.1:${rst.port}` });
+    assert.equal(r.entry.failure, 'connection_reset');
+    const start = trace.events.find((e) => e.operation === 'tls_handshake_start')!;
+    const writes = trace.events.filter((e) => e.operation === 'write');
+    const done = trace.events.find((e) => e.operation === 'tls_handshake_done')!;
+    assert.equal(writes.length, 1, 'only the ClientHello was written');
+    const hello = writes[0]!;
+    assert.ok((hello.num_bytes ?? 0) > 100, 'the ClientHello\'s bytes');
+    assert.ok(hello.t >= start.t && hello.t < done.t - 0.1, `the write is stamped when it happened (${hello.t}), not at the end (${done.t})`);
+    assert.ok(trace.events.indexOf(hello) < trace.events.indexOf(done), 'logged in order');
+    assert.equal(r.entry.x_reset_latency_ms, Math.round((done.t - hello.t) * 1e6) / 1e3);
+  });
+
+  it('logs the ClientHello\'s write first on a completed handshake, and no reset latency', async () => {
+    const trace = new Trace();
+    const c = await tcpConnect('127.0.0.1', good.port, policy, { trace, timeoutMs: 1000 });
+    const r = await tlsHandshake(c.socket!, { trace, timeoutMs: 2000, serverName: 'good.test', verify: true, ca: [ca.certPem], address: `127.0.0.1:${good.port}` });
+    r.socket?.end();
+    assert.equal(r.entry.failure, null);
+    const ops = trace.events.map((e) => e.operation);
+    assert.deepEqual(ops.slice(ops.indexOf('tls_handshake_start'), ops.indexOf('tls_handshake_start') + 2), ['tls_handshake_start', 'write']);
+    const logged = trace.events.filter((e) => e.operation === 'write').reduce((n, e) => n + (e.num_bytes ?? 0), 0);
+    assert.ok(logged > 100 && logged <= c.socket!.bytesWritten, `${logged} bytes logged, ${c.socket!.bytesWritten} written`);
+    assert.equal(r.entry.x_reset_latency_ms, undefined);
+  });
+
   it('records the bytes a stalled handshake received (how throttling shows)', async () => {
     const slow = await startRawServer((s) => s.once('data', () => s.write(Buffer.from([0x16, 0x03, 0x03, 0x00, 0x40, 1, 2, 3]))));
     raws.push(slow);

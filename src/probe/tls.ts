@@ -66,6 +66,7 @@ export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promis
   trace.event({ operation: 'tls_handshake_start', address: opts.address, t0, transaction_id: txid, ...(opts.tags ? { tags: opts.tags } : {}) });
   return new Promise((done) => {
     let settled = false;
+    const sentBefore = socket.bytesWritten;
     const s = tls.connect({
       socket,
       secureContext: secureContextFor(opts.ca),
@@ -74,6 +75,19 @@ export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promis
       rejectUnauthorized: false,
       ALPNProtocols: alpn,
     });
+    // The ClientHello: on a connected socket node writes it synchronously inside tls.connect, so the
+    // first bytes written are stamped here (attribution rule 2 times the reset from this write, not
+    // from the handshake start). A socket still connecting writes it on 'connect'.
+    let helloT: number | null = null;
+    let helloBytes = 0;
+    const stampHello = (): void => {
+      if (helloT !== null || settled || socket.bytesWritten <= sentBefore) return;
+      helloT = trace.now();
+      helloBytes = socket.bytesWritten - sentBefore;
+      trace.event({ operation: 'write', address: opts.address, proto: 'tcp', num_bytes: helloBytes, t0, t: helloT, transaction_id: txid, ...(opts.tags ? { tags: opts.tags } : {}) });
+    };
+    stampHello();
+    if (helloT === null) socket.once('connect', () => setImmediate(stampHello));
     const settle = (failure: Failure | null): void => {
       if (settled) return;
       settled = true;
@@ -95,11 +109,15 @@ export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promis
         transaction_id: txid,
         tags: opts.tags ?? null,
       };
-      if (failure === 'connection_reset' || failure === 'eof_error') entry.x_reset_latency_ms = Math.round((t - t0) * 1e6) / 1e3;
+      // From the ClientHello's write to the reset (the handshake start when the hello was never seen).
+      if (failure === 'connection_reset' || failure === 'eof_error') entry.x_reset_latency_ms = Math.round((t - (helloT ?? t0)) * 1e6) / 1e3;
       // The handshake's own traffic, from the TCP socket's counters (TLS owns the stream, so there are
-      // no per-read events here): bytes that arrived before a timeout are how throttling shows.
+      // no per-read events here): bytes that arrived before a timeout are how throttling shows. The
+      // ClientHello has its own write event (above, at its time); what the client wrote after it (its
+      // Finished) is one more write, stamped at the end.
       const tags = opts.tags ? { tags: opts.tags } : {};
-      if (socket.bytesWritten > 0) trace.event({ operation: 'write', address: opts.address, proto: 'tcp', num_bytes: socket.bytesWritten, t0, t, transaction_id: txid, ...tags });
+      const rest = socket.bytesWritten - sentBefore - helloBytes;
+      if (rest > 0) trace.event({ operation: 'write', address: opts.address, proto: 'tcp', num_bytes: rest, t0: helloT ?? t0, t, transaction_id: txid, ...tags });
       if (socket.bytesRead > 0) trace.event({ operation: 'read', address: opts.address, proto: 'tcp', num_bytes: socket.bytesRead, t0, t, transaction_id: txid, ...tags });
       trace.event({ operation: 'tls_handshake_done', address: opts.address, failure, t0, t, transaction_id: txid, ...tags });
       if (failure) {
