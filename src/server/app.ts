@@ -5,6 +5,7 @@
 //   query      GET /api/v1/measurements, GET /api/v1/measurement/:uid, GET /api/v1/aggregation
 //   admin      POST /api/v1/admin/reanalyze, DELETE /api/v1/measurement/:uid  (bearer token)
 //   ops        GET /metrics, GET /api/v1/health; the explorer (web/dist) at /
+import compress from '@fastify/compress';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
@@ -131,6 +132,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   // The API speaks JSON only: a text/plain body is a 415, not a string for the schema to puzzle over.
   app.removeContentTypeParser('text/plain');
+
+  // Responses (API and explorer files) compressed per Accept-Encoding: br, gzip or deflate, above
+  // 1 KiB (the collector's small acknowledgements stay plain). Request bodies are not inflated:
+  // a compressed submission could expand far beyond the body limit.
+  await app.register(compress, { global: true, globalDecompression: false, encodings: ['br', 'gzip', 'deflate'], threshold: 1024 });
 
   // ---- metrics
   const metrics = new Metrics();
