@@ -235,6 +235,25 @@ const CASES: Case[] = [
       tk.requests![0].response!.headers = { Other: '1' };
     }, want: { status: 'ok' } },
   // Redirect chains: later steps are often only in network_events (our probe, OONI v0.4)
+  { name: 'the site redirects to an unusable Location (OONI: http_invalid_redirect_location_host): http-failure, no mechanism, no layer', url: 'http://www.example.com/', edit: (tk) => {
+      tk.requests![0].response = { code: 302, headers: { Location: 'http://' }, body: '', body_is_truncated: false };
+      tk.requests![0].failure = 'http_invalid_redirect_location_host' as never;
+      tk.http_experiment_failure = 'http_invalid_redirect_location_host' as never;
+    }, want: { status: 'blocked', blocking: 'http-failure', accessible: false, mechanism: 'none', layer: null, evidence: ['requests[0]'] } },
+  { name: 'the site redirects to an unusable Location (our probe: unknown_failure, the control fails too): still http-failure, no mechanism', edit: (tk) => {
+      tk.requests![0].response = { code: 302, headers: { Location: 'https://' }, body: '', body_is_truncated: false };
+      tk.http_experiment_failure = 'unknown_failure: bad redirect location: https://' as never;
+      tk.control!.http_request = { body_length: -1, failure: 'unknown_error', title: '', headers: {}, status_code: -1 } as never;
+    }, want: { status: 'blocked', blocking: 'http-failure', accessible: false, mechanism: 'none', layer: null } },
+  { name: 'redirect target on another port closed by EOF, a follow-up to that endpoint too: http.reset, national (endpoint from the failed transaction)', url: 'https://www.example.com/', edit: (tk) => {
+      redirectTo(tk, 'http://www.example.org:8080/', 'eof_error');
+      tk.network_events = [
+        { operation: 'connect', address: '93.184.216.35:8080', failure: null, t0: 0.2, t: 0.21 },
+        { operation: 'write', address: '93.184.216.35:8080', failure: null, t0: 0.22, t: 0.22 },
+        { operation: 'http_transaction_done', address: '93.184.216.35:8080', failure: 'eof_error', t0: 0.21, t: 0.24 },
+      ];
+      tk.x_residual_checks = [{ tag: 'decoy-after', address: '93.184.216.35:8080', host: 'www.example.com', failure: 'eof_error' }];
+    }, want: { status: 'blocked', blocking: 'http-failure', mechanism: 'http.reset', layer: 'national', evidence: ['x_residual_checks[0]'] } },
   { name: 'redirect target: TLS reset seen only in network_events, 28 ms after the ClientHello: tls.reset, national', edit: (tk) => {
       redirectTo(tk, 'https://www.example.org/', 'connection_reset');
       tk.network_events = [

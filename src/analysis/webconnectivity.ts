@@ -33,7 +33,8 @@ function finish(d: Draft): Verdict {
     blocking: d.status === 'blocked' ? d.blocking : null,
     accessible: d.accessible,
     mechanism: d.mechanism,
-    layer: d.status === 'blocked' ? d.layer ?? 'unknown' : null,
+    // Blocked with no mechanism (a class OONI assigns to a site's own fault): no layer to blame.
+    layer: d.status === 'blocked' && d.mechanism !== 'none' ? d.layer ?? 'unknown' : null,
     confidence: Math.round(Math.max(0, Math.min(1, d.confidence)) * 100) / 100,
     evidence: [...new Set(d.evidence)],
     explanation: d.explanation,
@@ -54,6 +55,9 @@ const unknown = (evidence: string[], explanation: string): Verdict =>
 
 const isReset = (f: string | null): boolean => f === 'connection_reset' || f === 'eof_error' || f === 'connection_aborted';
 const isTimeout = (f: string | null): boolean => f === 'generic_timeout_error';
+/** A redirect whose Location cannot be followed: OONI's failure string, or the probe's unknown_failure text. */
+const isBadLocation = (f: string | null): boolean =>
+  f !== null && (f.startsWith('http_invalid_redirect_location') || f.startsWith('unknown_failure: bad redirect location'));
 const isSsl = (f: string | null): boolean => f !== null && f.startsWith('ssl_');
 const isUnreachable = (f: string | null): boolean => f === 'host_unreachable' || f === 'network_unreachable' || f === 'address_family_not_supported';
 /** Resolver answers that say "no such name" or "nothing for you". */
@@ -404,8 +408,10 @@ export function analyzeView(v: WebView, c: Ctx): Verdict {
       else if (ev && (ev.op === 'connect' || ev.op.startsWith('tls_handshake'))) {
         stage = ev.op === 'connect' ? 'tcp' : 'tls'; ip = ev.ip; port = ev.port; requestRef = req0.ref; ref = ev.ref;
       } else {
+        // The failed transaction itself names its endpoint (after a redirect, not the URL's port).
+        const done = ev ?? [...v.events].reverse().find((e) => e.failure === req0.failure && e.ip !== null);
         const t = [...v.tcp].reverse().find((x) => x.failure === null && (v.port === null || x.port === v.port));
-        if (ev) { ip = ev.ip; port = ev.port; }
+        if (done) { ip = done.ip; port = done.port; }
         else if (t) { ip = t.ip; port = t.port; }
       }
     } else {
@@ -421,6 +427,14 @@ export function analyzeView(v: WebView, c: Ctx): Verdict {
       return unknown(req0 ? [req0.ref] : [], req0 ? 'The page redirected and the chain ended without a recorded outcome: no verdict.' : 'No HTTP request was made and no failure was recorded: no verdict.');
     }
     const evidence = [...(requestRef ? [requestRef] : []), ...(ref ? [ref] : []), 'control.http_request'];
+    // The site's own redirect points nowhere usable (Location "http://"): every client fails the
+    // same way, nothing on the path is involved. OONI classes it http-failure (webconnectivityqa
+    // redirectWithBrokenLocation*); we keep that class for agreement, with no mechanism and no layer.
+    if (isBadLocation(f) && req0 !== undefined && req0.code >= 300 && req0.code < 400) {
+      const loc = req0.headers.get('location');
+      return finish({ status: 'blocked', blocking: 'http-failure', accessible: false, mechanism: 'none', layer: null, confidence: 0.3, evidence: [req0.ref],
+        explanation: `The site answered with a redirect to an unusable location${loc !== undefined ? ` ("${loc.slice(0, 80)}")` : ''}, so no browser can follow it. The site itself is broken; nothing on the way interfered (OONI counts this as an HTTP failure).` });
+    }
     if (ctrl.http === null || ctrl.http.failure !== null || ctrl.http.statusCode <= 0) {
       return down(0.7, evidence, `Fetching the page failed (${describeFailure(f)}), and the control could not fetch it either${ctrl.http?.failure ? ` (${ctrl.http.failure})` : ''}: the site is down or broken, not blocked.`);
     }
