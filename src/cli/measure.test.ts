@@ -83,6 +83,20 @@ describe('wallscope measure', () => {
     const cidr = await run(['measure', 'http://a.test/', '--allow-net', '127.0.0.0/8,300.0.0.0/8']);
     assert.equal(cidr.code, 2);
     assert.match(cidr.stderr, /bad option: not a CIDR: "300\.0\.0\.0\/8"/);
+    const decoy = await run(['measure', 'http://a.test/', '--decoy-sni', '127.0.0.1']);
+    assert.equal(decoy.code, 2);
+    assert.match(decoy.stderr, /bad option: not a host name for a decoy: "127\.0\.0\.1"/);
+    const tcp = await run(['measure', 'http://a.test/', '--dns-tcp']);
+    assert.equal(tcp.code, 2);
+    assert.match(tcp.stderr, /--dns-tcp needs --resolver/);
+  });
+
+  it('passes --decoy-sni and --dns-tcp to the probe', async () => {
+    const r = await run(['measure', '--json', `https://a.test:${tlsSite.port}/`, '--resolver', dns.address, '--helper', helper.url, '--ca', caFile, '--allow-net', '127.0.0.0/8', '--no-fingerprints', '--decoy-sni', 'Decoy.Example.Test', '--dns-tcp']);
+    assert.equal(r.code, 0, r.stderr);
+    const m = JSON.parse(r.stdout) as { test_keys: { queries: Array<{ engine: string; query_type: string }>; x_tls_sni_variants: Array<{ tag: string; server_name: string | null }> } };
+    assert.deepEqual(m.test_keys.queries.map((q) => `${q.engine}/${q.query_type}`), ['udp/A', 'udp/AAAA', 'tcp/A', 'tcp/AAAA']);
+    assert.deepEqual(m.test_keys.x_tls_sni_variants.map((v) => [v.tag, v.server_name]), [['decoy-before', 'decoy.example.test'], ['no-sni', null]]);
   });
 });
 

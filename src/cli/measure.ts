@@ -4,7 +4,7 @@ import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { defaultSpoolDir, measureMany, parseCidr, readTargetList, spoolMeasurement, splitHostPort, type ProbeOptions, type Target } from '../probe/index.js';
+import { checkDecoyName, DEFAULT_DECOY, defaultSpoolDir, measureMany, parseCidr, readTargetList, spoolMeasurement, splitHostPort, type ProbeOptions, type Target } from '../probe/index.js';
 import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from '../analysis/index.js';
 import type { Measurement, Verdict } from '../model/index.js';
 import { register as registerHelper } from './helper.js';
@@ -25,6 +25,8 @@ interface MeasureCliOptions {
   fingerprints: boolean;
   localAddress?: string;
   spool?: string | true;
+  decoySni?: string;
+  dnsTcp?: boolean;
 }
 
 const collect = (v: string, acc: string[] = []): string[] => [...acc, v];
@@ -64,6 +66,8 @@ export function register(program: Command): void {
     .option('--probe-ip <ip>', 'your public IP: scrubbed from every measurement and used to find your country/ASN offline; repeatable', collect)
     .option('--local-address <ip>', 'source address of the probe\'s sockets')
     .option('--no-attribution', 'skip the decoy/no-SNI/residual follow-ups')
+    .option('--decoy-sni <name>', `benign name for the decoy handshakes and residual checks (default ${DEFAULT_DECOY}); change it where that name is itself blocked`)
+    .option('--dns-tcp', 'with --resolver: ask it over TCP too (engine "tcp"); UDP answers that differ from TCP ones point to on-path injection rather than a lying resolver')
     .option('--no-fingerprints', 'do not load the OONI blocking fingerprints for the verdict')
     .option('--spool [dir]', 'also keep each measurement in the upload spool (default dir: $WALLSCOPE_SPOOL or ~/.local/share/wallscope/spool); send with `wallscope upload`')
     .action(async (urls: string[], o: MeasureCliOptions) => {
@@ -92,12 +96,17 @@ export function register(program: Command): void {
         if (opts.resolver) splitHostPort(opts.resolver, 53);
         if (opts.helper) new URL(opts.helper);
         if (opts.doh) new URL(opts.doh);
+        if (o.decoySni !== undefined) opts.decoySni = checkDecoyName(o.decoySni);
       } catch (e) {
         throw Object.assign(new Error(`bad option: ${(e as Error).message}`), { exitCode: 2 });
       }
       if (o.timeout) opts.timeoutMs = positiveInt('--timeout', o.timeout);
       if (o.probeIp?.length) opts.probeIps = o.probeIp;
       if (o.localAddress) opts.localAddress = o.localAddress;
+      if (o.dnsTcp) {
+        if (!opts.resolver) throw Object.assign(new Error('--dns-tcp needs --resolver (it asks that resolver over TCP)'), { exitCode: 2 });
+        opts.dnsTcp = true;
+      }
       if (o.fingerprints) opts.fingerprints = loadFingerprints(defaultFingerprintsDir(), defaultForgedPoolFiles());
 
       const out = o.out ? createWriteStream(o.out, { flags: 'a' }) : null;

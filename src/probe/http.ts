@@ -209,6 +209,11 @@ export interface DialOptions {
   tags?: string[];
   /** Where to keep the TCP/TLS entries of every attempt (redirect hops are evidence too). */
   record?: DialRecord;
+  /**
+   * https only: work to run alongside each address's TCP connect, finished before the real
+   * handshake starts (the experiment's decoy-before / no-sni follow-ups for redirect hops).
+   */
+  alongsideConnect?: (ip: string, port: number) => Promise<unknown>;
 }
 
 export interface DialRecord {
@@ -223,7 +228,8 @@ export async function dialUrl(u: URL, addrs: string[], opts: DialOptions): Promi
   for (const ip of addrs.slice(0, 8)) {
     const address = joinHostPort(ip, port);
     const txid = opts.trace.nextTransaction();
-    const c = await tcpConnect(ip, port, opts.policy, { trace: opts.trace, timeoutMs: opts.connectTimeoutMs, transactionId: txid, ...(opts.tags ? { tags: opts.tags } : {}) });
+    const connect = tcpConnect(ip, port, opts.policy, { trace: opts.trace, timeoutMs: opts.connectTimeoutMs, transactionId: txid, ...(opts.tags ? { tags: opts.tags } : {}) });
+    const [c] = await Promise.all([connect, u.protocol === 'https:' && opts.alongsideConnect ? opts.alongsideConnect(ip, port) : undefined]);
     opts.record?.tcp.push(c.entry);
     if (!c.socket) {
       last = { address, failure: c.entry.status.failure ?? 'generic_timeout_error' };
@@ -269,6 +275,8 @@ export interface FetchOptions {
   tags?: string[];
   /** Keep the TCP/TLS entries of the hops' dials here (tagged depth=N). */
   record?: DialRecord;
+  /** Passed to dialUrl for each hop's https dial (see DialOptions.alongsideConnect). */
+  alongsideConnect?: (ip: string, port: number) => Promise<unknown>;
 }
 
 export interface FetchResult {
@@ -310,6 +318,7 @@ export async function fetchUrl(url: string, opts: FetchOptions): Promise<FetchRe
         tags: [...(opts.tags ?? []), `depth=${hop}`],
         ...(opts.ca ? { ca: opts.ca } : {}),
         ...(opts.record ? { record: opts.record } : {}),
+        ...(opts.alongsideConnect ? { alongsideConnect: opts.alongsideConnect } : {}),
       });
       if (!d.stream) {
         hops.push(failedEntry(current.href, d.address, d.failure!, opts.trace));

@@ -13,7 +13,16 @@ export interface ResolveConfig {
   ca?: string[];
   timeoutMs: number;
   windowMs: number;
+  /**
+   * With `resolver`: ask it over TCP as well (engine "tcp", tag `x_dns_tcp=compare`), in parallel with
+   * UDP. Evidence only: the addresses dialed stay those of the UDP replies (as without it), so the
+   * experiment measures what a user gets. An on-path injector forges UDP replies but (almost always)
+   * not TCP ones; a lying resolver lies over both.
+   */
+  tcp?: boolean;
 }
+
+export const DNS_TCP_COMPARE_TAG = 'x_dns_tcp=compare';
 
 export interface Resolution {
   queries: DnsQuery[];
@@ -21,6 +30,8 @@ export interface Resolution {
   failure: Failure | null;
   /** Late UDP replies (duplicates), available when the window closes. */
   late: Promise<DnsQuery[]>;
+  /** --dns-tcp: the same questions asked over TCP (engine "tcp", tag x_dns_tcp=compare); evidence only. */
+  compare?: Promise<DnsQuery[]>;
 }
 
 const TYPES: QueryType[] = ['A', 'AAAA'];
@@ -28,6 +39,11 @@ const TYPES: QueryType[] = ['A', 'AAAA'];
 export async function resolveName(host: string, cfg: ResolveConfig, trace: Trace, tags?: string[]): Promise<Resolution> {
   const step = { trace, timeoutMs: cfg.timeoutMs, windowMs: cfg.windowMs, ...(tags ? { tags } : {}) };
   if (cfg.resolver) {
+    // --dns-tcp: the comparison queries run alongside, and the measurement does not wait for them
+    // (a censor that drops TCP/53 would otherwise cost a DNS timeout): they land in `compare`.
+    const compare = cfg.tcp
+      ? Promise.all(TYPES.map((t) => resolveTcp(host, t, cfg.resolver!, cfg.policy, { ...step, tags: [...(tags ?? []), DNS_TCP_COMPARE_TAG] }))).then((rs) => rs.map((r) => r.query))
+      : Promise.resolve([]);
     const [udp, doh] = await Promise.all([
       Promise.all(TYPES.map((t) => resolveUdp(host, t, cfg.resolver!, cfg.policy, step))),
       cfg.doh ? Promise.all(TYPES.map((t) => resolveDoh(host, t, cfg.doh!, cfg.policy, { ...step, ...(cfg.ca ? { ca: cfg.ca } : {}), resolveHost: (h) => resolveAddrsVia(h, cfg, trace) }))) : Promise.resolve([]),
@@ -40,6 +56,7 @@ export async function resolveName(host: string, cfg: ResolveConfig, trace: Trace
       addrs,
       failure: addrs.length ? null : firstFailure([...udp.map((r) => r.query), ...tcp.map((r) => r.query)]),
       late: Promise.all(udp.map((r) => r.late)).then((l) => l.flat()),
+      compare,
     };
   }
   if (cfg.doh) {
@@ -57,7 +74,7 @@ export async function resolveName(host: string, cfg: ResolveConfig, trace: Trace
 }
 
 async function resolveAddrsVia(host: string, cfg: ResolveConfig, trace: Trace): Promise<string[]> {
-  const r = await resolveName(host, { ...cfg, doh: undefined }, trace);
+  const r = await resolveName(host, { ...cfg, doh: undefined, tcp: false }, trace);
   return r.addrs;
 }
 

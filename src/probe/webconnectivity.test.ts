@@ -6,7 +6,7 @@ import { createCA, issueCert, type CA } from './ca.js';
 import dnsPacket from 'dns-packet';
 import { startDnsServer, startSite, startRawServer, startBlackhole, page, type Site, type DnsServer, type DnsBehaviour } from './testing.js';
 import { startTestHelper, type TestHelper } from './helper.js';
-import { measureWebConnectivity, type ProbeOptions, type SniVariant, type ResidualCheck } from './webconnectivity.js';
+import { measureWebConnectivity, DEFAULT_DECOY, type ProbeOptions, type SniVariant, type ResidualCheck } from './webconnectivity.js';
 
 /** The helper's source address: the censor fronts exempt it (it stands outside the censors). */
 const HELPER_SOURCE = '127.0.0.9';
@@ -174,6 +174,30 @@ describe('measureWebConnectivity(url, opts)', () => {
     assert.equal(tk.tcp_connect![0]!.status.failure, 'connection_refused');
   });
 
+  it('with dnsTcp asks the resolver over TCP too: an on-path injector forges UDP only, a lying resolver both', async () => {
+    const ans = (q: { answers?: Array<{ ipv4?: string }> | null }): string[] => (q.answers ?? []).flatMap((a) => (a.ipv4 ? [a.ipv4] : []));
+    const m = await measureWebConnectivity(`https://inject.test:${port.https}/`, { ...opts, dnsTcp: true });
+    const qs = m.test_keys.queries!;
+    const udpA = qs.find((q) => q.engine === 'udp' && q.query_type === 'A')!;
+    const tcpQs = qs.filter((q) => q.engine === 'tcp');
+    assert.deepEqual(tcpQs.map((q) => [q.query_type, q.tags]), [['A', ['x_dns_tcp=compare']], ['AAAA', ['x_dns_tcp=compare']]]);
+    assert.deepEqual(ans(udpA), ['127.0.0.66'], 'UDP: the forged reply came first');
+    assert.deepEqual(ans(tcpQs[0]!), ['127.0.0.2'], 'TCP: the genuine answer');
+    // Evidence only: the probe dials what UDP gave it, as without --dns-tcp.
+    assert.deepEqual(m.test_keys.tcp_connect!.map((c) => c.ip), ['127.0.0.66']);
+    // A resolver that lies (here: an address nobody else sees) lies over TCP as well.
+    const lying = await startDnsServer({ 'ok.test': { kind: 'answer', addrs: ['127.0.0.77'] } });
+    try {
+      const l = await measureWebConnectivity(`https://ok.test:${port.https}/`, { ...opts, resolver: lying.address, dnsTcp: true, timeoutMs: 500 });
+      const lq = l.test_keys.queries!.filter((q) => q.query_type === 'A');
+      assert.deepEqual(lq.map((q) => [q.engine, ans(q)]), [['udp', ['127.0.0.77']], ['tcp', ['127.0.0.77']]]);
+    } finally {
+      await lying.close();
+    }
+    const plain = await measureWebConnectivity(`https://ok.test:${port.https}/`, opts);
+    assert.equal(plain.test_keys.queries!.filter((q) => q.engine === 'tcp').length, 0, 'no TCP queries without dnsTcp');
+  });
+
   it('SNI reset without residual: decoys before and after succeed', async () => {
     const m = await measureWebConnectivity(`https://sni.test:${port.regional}/`, opts);
     const tk = m.test_keys;
@@ -313,10 +337,48 @@ describe('measureWebConnectivity(url, opts)', () => {
     assert.deepEqual(hopTls.map((h) => [h.server_name, h.failure]), [['sni.test', 'connection_reset']]);
     assert.ok(tk.tcp_connect!.some((c) => c.tags?.includes('depth=1') && c.status.success));
     const v = tk.x_tls_sni_variants as SniVariant[];
-    assert.deepEqual(v.filter((x) => x.address === hopTls[0]!.address).map((x) => [x.tag, x.failure]), [['decoy-after', null]]);
+    // The hop's endpoint gets the first hop's follow-ups: decoy-before and no-sni alongside its
+    // connect, decoy-after once its real handshake was reset.
+    assert.deepEqual(v.filter((x) => x.address === hopTls[0]!.address).map((x) => [x.tag, x.server_name, x.failure]),
+      [['decoy-before', DEFAULT_DECOY, null], ['no-sni', null, null], ['decoy-after', DEFAULT_DECOY, null]]);
+    const before = v.find((x) => x.address === hopTls[0]!.address && x.tag === 'decoy-before')!;
+    assert.ok(before.t <= (hopTls[0]!.t0 ?? -1), 'decoy-before finished before the real handshake started');
+    // The analysis reads them on the hop's address: no residual -> the regional firewall.
+    const verdict = tk.x_verdict as Verdict;
+    assert.deepEqual([verdict.mechanism, verdict.layer], ['tls.reset', 'regional']);
+    assert.ok((verdict.evidence ?? []).some((r) => r.startsWith('x_tls_sni_variants[')), (verdict.evidence ?? []).join(' '));
     const nat = await measureWebConnectivity(`https://redir.test:${port.redir}/to-national`, opts);
     const nv = (nat.test_keys.x_tls_sni_variants as SniVariant[]).filter((x) => x.tag === 'decoy-after');
     assert.deepEqual(nv.map((x) => x.failure), ['connection_reset']);
+    assert.equal((nat.test_keys.x_verdict as Verdict).layer, 'national');
+  });
+
+  it('makes no follow-ups for a redirect hop without attribution', async () => {
+    const m = await measureWebConnectivity(`https://redir.test:${port.redir}/to-regional`, { ...opts, attribution: false });
+    assert.deepEqual(m.test_keys.x_tls_sni_variants, []);
+    assert.deepEqual(m.test_keys.x_residual_checks, []);
+  });
+
+  it('uses the decoy name it is given (--decoy-sni), and the default is none of the usual test names', async () => {
+    assert.ok(!/example/.test(DEFAULT_DECOY), DEFAULT_DECOY);
+    // A censor that blocks the decoy name itself (www.example.com, a common test target) makes the
+    // decoy-before fail: with that name the SNI filter looks like IP blocking.
+    const exampleFront = await startCensorFront(sites[0]!, 'www.example.com', 0, '127.0.0.10');
+    sites.push(exampleFront);
+    const zoneDns = await startDnsServer({ 'sni.test': { kind: 'answer', addrs: ['127.0.0.10'] } });
+    try {
+      const withExample = await measureWebConnectivity(`https://sni.test:${exampleFront.port}/`, { ...opts, resolver: zoneDns.address, decoySni: 'www.example.com' });
+      const ve = withExample.test_keys.x_tls_sni_variants as SniVariant[];
+      assert.deepEqual(ve.map((x) => [x.tag, x.server_name, x.failure]), [['decoy-before', 'www.example.com', 'connection_reset'], ['no-sni', null, null]]);
+      const withDefault = await measureWebConnectivity(`https://sni.test:${exampleFront.port}/`, { ...opts, resolver: zoneDns.address });
+      const vd = withDefault.test_keys.x_tls_sni_variants as SniVariant[];
+      assert.deepEqual(vd.map((x) => [x.tag, x.server_name, x.failure]), [['decoy-before', DEFAULT_DECOY, null], ['no-sni', null, null]]);
+      assert.equal(withDefault.test_keys.requests![0]!.failure, null, 'the site itself is not blocked');
+      const custom = await measureWebConnectivity(`http://hreset.test:${port.httpFront}/`, { ...opts, decoySni: 'my.decoy.test' });
+      assert.deepEqual((custom.test_keys.x_residual_checks as ResidualCheck[]).map((r) => r.host), ['my.decoy.test']);
+    } finally {
+      await zoneDns.close();
+    }
   });
 
   it('rejects what is not an http(s) URL', async () => {

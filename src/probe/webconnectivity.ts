@@ -20,7 +20,7 @@ import {
 } from '../model/index.js';
 import { Trace } from './trace.js';
 import { NetPolicy, joinHostPort, isBogonAddress, splitHostPort } from './policy.js';
-import { resolveName, type ResolveConfig } from './resolve.js';
+import { resolveName, type ResolveConfig, type Resolution } from './resolve.js';
 import { tcpConnect } from './tcp.js';
 import { tlsHandshake } from './tls.js';
 import { DEFAULT_HEADERS, fetchUrl, httpExchange, httpRoundTrip, type DialRecord } from './http.js';
@@ -33,8 +33,16 @@ import type { FingerprintSet } from '../analysis/index.js';
 export const SOFTWARE_NAME = 'wallscope';
 export const SOFTWARE_VERSION = '0.1.0';
 export const TEST_VERSION = '0.4.3';
-/** A benign name for decoy handshakes and residual checks: no censor's rule should match it. */
-export const DEFAULT_DECOY = 'www.example.com';
+/**
+ * A benign name for decoy handshakes and residual checks: no censor's rule should match it, and it
+ * must look like any other site's name (a reserved name such as `*.invalid` or `*.example` is easy
+ * for a censor to special-case, and `www.example.com` is itself a common test target: the lab's
+ * scenarios block it, and Citizen Lab's global list carries it). The RFC Editor's site: an ordinary
+ * `www.<name>.org`, in no test list or blocklist we have (Citizen Lab lists, GFWatch-derived
+ * scenarios), and no suffix-overblocking rule shape (`kw$`) of censors.md plausibly reaches it.
+ * Override with ProbeOptions.decoySni (`--decoy-sni NAME`) where it is blocked.
+ */
+export const DEFAULT_DECOY = 'www.rfc-editor.org';
 
 export interface ProbeOptions {
   /** "ip:port" of the resolver to ask over UDP (lab mode: the lab's ISP resolver). */
@@ -57,8 +65,12 @@ export interface ProbeOptions {
   httpTimeoutMs?: number;
   controlTimeoutMs?: number;
   maxBodyBytes?: number;
-  /** Benign name for decoy handshakes / residual checks. */
+  /** Benign name for decoy handshakes / residual checks (default DEFAULT_DECOY). */
+  decoySni?: string;
+  /** Older name of decoySni (kept for compatibility; decoySni wins). */
   decoy?: string;
+  /** Also ask the resolver over TCP (engine "tcp"), beside UDP: tells on-path UDP injection from a lying resolver. */
+  dnsTcp?: boolean;
   /** Attribution follow-ups (decoy-before/no-sni/decoy-after, HTTP residual). Default true. */
   attribution?: boolean;
   /** The probe's own public IP(s), scrubbed from every string; also locate the probe. */
@@ -89,6 +101,18 @@ export interface ResidualCheck {
   status_code: number | null;
   t0: number;
   t: number;
+}
+
+function decoyOf(o: ProbeOptions): string {
+  return o.decoySni ?? o.decoy ?? DEFAULT_DECOY;
+}
+
+const HOSTNAME_RE = /^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$/i;
+
+/** A decoy must be a DNS name (an IP sends no SNI; a bare label is no site's name). Returns it lower-cased. */
+export function checkDecoyName(name: string): string {
+  if (net.isIP(name) || !HOSTNAME_RE.test(name)) throw new TypeError(`not a host name for a decoy: ${JSON.stringify(name)}`);
+  return name.toLowerCase();
 }
 
 function budgets(o: ProbeOptions) {
@@ -136,7 +160,7 @@ async function measureEndpoint(u: URL, host: string, ip: string, port: number, o
   const https = u.protocol === 'https:';
   const sni = net.isIP(host) ? null : host;
   const attribution = opts.attribution !== false && https && sni !== null;
-  const decoy = opts.decoy ?? DEFAULT_DECOY;
+  const decoy = decoyOf(opts);
   const txid = trace.nextTransaction();
   // The real TCP connect carries no name, so it runs alongside the follow-ups that must precede the
   // real SNI (a censor with residual blocking has not been triggered yet); a null-routed address
@@ -158,7 +182,7 @@ async function measureEndpoint(u: URL, host: string, ip: string, port: number, o
 }
 
 async function residualCheck(u: URL, address: string, ip: string, port: number, opts: ProbeOptions, policy: NetPolicy, trace: Trace, b: ReturnType<typeof budgets>): Promise<ResidualCheck> {
-  const host = opts.decoy ?? DEFAULT_DECOY;
+  const host = decoyOf(opts);
   const t0 = trace.now();
   const tags = ['x_residual=decoy-after'];
   const c = await tcpConnect(ip, port, policy, { trace, timeoutMs: b.connect, tags });
@@ -227,17 +251,19 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
     throw new TypeError(`not a URL: ${JSON.stringify(url)}`);
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError(`not an http(s) URL: ${JSON.stringify(url)}`);
+  if (opts.decoySni !== undefined) checkDecoyName(opts.decoySni);
+  if (opts.decoy !== undefined) checkDecoyName(opts.decoy);
   const b = budgets(opts);
   const policy = new NetPolicy(opts.allowNet, opts.localAddress);
   const trace = new Trace();
   const startWall = Date.now();
   const host = u.hostname.replace(/^\[|\]$/g, '');
   const port = Number(u.port) || (u.protocol === 'https:' ? 443 : 80);
-  const rcfg: ResolveConfig = { policy, timeoutMs: b.dns, windowMs: b.window, ...(opts.resolver ? { resolver: opts.resolver } : {}), ...(opts.doh ? { doh: opts.doh } : {}), ...(opts.ca ? { ca: opts.ca } : {}) };
-  const resolveHost = async (h: string): Promise<string[]> => (await resolveName(h, rcfg, trace, ['x_redirect'])).addrs;
+  const rcfg: ResolveConfig = { policy, timeoutMs: b.dns, windowMs: b.window, ...(opts.resolver ? { resolver: opts.resolver } : {}), ...(opts.doh ? { doh: opts.doh } : {}), ...(opts.ca ? { ca: opts.ca } : {}), ...(opts.dnsTcp ? { tcp: true } : {}) };
+  const resolveHost = async (h: string): Promise<string[]> => (await resolveName(h, { ...rcfg, tcp: false }, trace, ['x_redirect'])).addrs;
 
   // 1. DNS
-  const dns = net.isIP(host) ? { queries: [] as DnsQuery[], addrs: [host], failure: null as Failure | null, late: Promise.resolve([] as DnsQuery[]) } : await resolveName(host, rcfg, trace);
+  const dns: Resolution = net.isIP(host) ? { queries: [] as DnsQuery[], addrs: [host], failure: null as Failure | null, late: Promise.resolve([] as DnsQuery[]) } : await resolveName(host, rcfg, trace);
   const addrs = dns.addrs.slice(0, 8);
 
   // 2. Control, in parallel with our own endpoints.
@@ -256,8 +282,10 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
   // Redirect hops are evidence too (OONI tags them depth=N): their DNS queries, connects and handshakes.
   const hopQueries: DnsQuery[] = [];
   const hopLate: Array<Promise<DnsQuery[]>> = [];
+  const hopCompare: Array<Promise<DnsQuery[]>> = [];
   const hopDials: DialRecord = { tcp: [], tls: [] };
   const hopVariants: SniVariant[] = [];
+  const covered = new Set(endpoints.flatMap((e) => e.variants.filter((v) => v.tag === 'decoy-before').map((v) => v.address)));
   if (live) {
     const f = await fetchUrl(u.href, {
       trace,
@@ -266,6 +294,7 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
         const r = await resolveName(h, rcfg, trace, [`depth=${depth}`]);
         hopQueries.push(...r.queries);
         hopLate.push(r.late);
+        if (r.compare) hopCompare.push(r.compare);
         return { addrs: r.addrs, failure: r.failure };
       },
       record: hopDials,
@@ -275,6 +304,20 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
       maxBodyBytes: b.body,
       first: { stream: live.stream!, address: live.address },
       ...(opts.ca ? { ca: opts.ca } : {}),
+      // A redirect target's https endpoint gets the same decoy-before / no-sni pair as the first
+      // hop's, alongside its TCP connect (so it costs no connect time), unless that ip:port already
+      // has them (the first hop's endpoints, or an earlier hop).
+      ...(opts.attribution !== false
+        ? {
+            alongsideConnect: async (ip: string, p: number) => {
+              const address = joinHostPort(ip, p);
+              if (covered.has(address)) return;
+              covered.add(address);
+              const pair = await Promise.all([variantHandshake('decoy-before', ip, p, decoyOf(opts), policy, trace, b, opts.ca), variantHandshake('no-sni', ip, p, null, policy, trace, b, opts.ca)]);
+              hopVariants.push(...pair);
+            },
+          }
+        : {}),
     });
     requests = f.requests;
     httpFailure = f.failure;
@@ -284,7 +327,7 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
       for (const hs of hopDials.tls) {
         if (!hs.failure || !RESETISH.has(hs.failure) || !hs.server_name) continue;
         const { host: ip, port: p } = splitHostPort(hs.address);
-        hopVariants.push(await variantHandshake('decoy-after', ip, p, opts.decoy ?? DEFAULT_DECOY, policy, trace, b, opts.ca));
+        hopVariants.push(await variantHandshake('decoy-after', ip, p, decoyOf(opts), policy, trace, b, opts.ca));
       }
       // A plain-HTTP request that was reset after its connection was up (first hop or a redirect).
       const connected = new Set([live.address, ...hopDials.tcp.filter((e) => e.status.success).map((e) => joinHostPort(e.ip, e.port))]);
@@ -302,10 +345,10 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
     requests = [{ network: 'tcp', address: e?.address ?? '', failure: httpFailure, request: { url: u.href, method: 'GET', headers: { host: u.host, ...DEFAULT_HEADERS }, body: '', body_is_truncated: false, tor: { exit_ip: null, exit_name: null, is_tor: false }, x_transport: 'tcp' }, response: null, t0: t, t, tags: null }];
   }
 
-  const [ctl, late, lateHops] = await Promise.all([controlP, dns.late, Promise.all(hopLate)]);
+  const [ctl, late, lateHops, compare, compareHops] = await Promise.all([controlP, dns.late, Promise.all(hopLate), dns.compare ?? [], Promise.all(hopCompare)]);
 
   // 5. Evidence keys.
-  const queries = [...dns.queries, ...hopQueries].map((q) => withAsn(q));
+  const queries = [...dns.queries, ...compare, ...hopQueries, ...compareHops.flat()].map((q) => withAsn(q));
   const consistency = dnsConsistency(host, addrs, dns.failure, ctl.control, policy);
   const cmp = compareHttp(
     final && !httpFailure && final.entry.response
