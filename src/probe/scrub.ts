@@ -17,18 +17,36 @@ export function scrubberFor(ips: string[]): ((s: string) => string) | null {
   return (s) => (s.length >= 2 ? s.replace(re, SCRUBBED) : s);
 }
 
-/** Deep copy of `value` with every string (keys included) scrubbed. */
+/**
+ * Deep copy of `value` with every string (keys included) scrubbed. A body kept as base64 (not
+ * UTF-8: `{format: 'base64', data}`) is scrubbed inside: decoded, the address's bytes replaced,
+ * re-encoded. Certificates (`peer_certificates`) are left whole: DER signed by someone else, and a
+ * changed length would make them undecodable.
+ */
 export function scrubValue<T>(value: T, scrub: ((s: string) => string) | null): T {
   if (!scrub) return value;
-  const walk = (v: unknown): unknown => {
+  const walk = (v: unknown, inCerts: boolean): unknown => {
     if (typeof v === 'string') return scrub(v);
-    if (Array.isArray(v)) return v.map(walk);
+    if (Array.isArray(v)) return v.map((x) => walk(x, inCerts));
     if (v && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      if (!inCerts && o.format === 'base64' && typeof o.data === 'string') {
+        const out: Record<string, unknown> = {};
+        for (const [k, x] of Object.entries(o)) out[scrub(k)] = k === 'data' ? scrubBase64(x as string, scrub) : walk(x, false);
+        return out;
+      }
       const out: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(v)) out[scrub(k)] = walk(x);
+      for (const [k, x] of Object.entries(o)) out[scrub(k)] = walk(x, inCerts || k === 'peer_certificates');
       return out;
     }
     return v;
   };
-  return walk(value) as T;
+  return walk(value, false) as T;
+}
+
+/** Bytes through the string scrubber: latin1 maps each byte to one char, so an ASCII address matches as text. */
+function scrubBase64(data: string, scrub: (s: string) => string): string {
+  const text = Buffer.from(data, 'base64').toString('latin1');
+  const clean = scrub(text);
+  return clean === text ? data : Buffer.from(clean, 'latin1').toString('base64');
 }

@@ -237,6 +237,28 @@ describe('measureWebConnectivity(url, opts)', () => {
     assert.match(String(refused.test_keys.tcp_connect![0]!.status.failure), /outside --allow-net/);
   });
 
+  it('scrubs the probe IP inside a non-UTF-8 body (kept as base64) and in response headers', async () => {
+    const me = '203.0.113.9';
+    const echo = await startSite({
+      host: '127.0.0.2',
+      handler: (_q, res) => {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'x-client-ip': me });
+        res.end(Buffer.concat([Buffer.from([0xff, 0xfe, 0x00]), Buffer.from(`<title>t</title>client=${me};`), Buffer.from([0xc3])]));
+      },
+    });
+    sites.push(echo);
+    const m = await measureWebConnectivity(`http://ok.test:${echo.port}/`, { ...opts, probeIps: [me] });
+    const r0 = m.test_keys.requests![0]!;
+    const body = r0.response!.body as { format: string; data: string };
+    assert.equal(body.format, 'base64');
+    const bytes = Buffer.from(body.data, 'base64');
+    assert.ok(!bytes.includes(me), 'the address is gone from the body\'s bytes');
+    assert.ok(bytes.includes('client=[scrubbed];'));
+    assert.equal(bytes[0], 0xff, 'the rest of the bytes kept');
+    assert.ok(!JSON.stringify(m).includes(me));
+    assert.equal(r0.response!.headers['x-client-ip'], '[scrubbed]');
+  });
+
   it('records a certificate from an unknown authority with its chain (a MITM)', async () => {
     const m = await measureWebConnectivity(`https://mitm.test:${port.mitm}/`, opts);
     const hs = m.test_keys.tls_handshakes![0]!;
