@@ -5,7 +5,7 @@
 // Residual blocking is kept per (client ip, server ip, server port). Connections from the test
 // helper's address bypass the censors: the helper stands outside them.
 import net from 'node:net';
-import type { SiteDown } from '../model/index.js';
+import type { CloseKind, SiteDown } from '../model/index.js';
 import { peekClientHello } from './clienthello.js';
 import type { Action, Policy } from './policy.js';
 
@@ -15,6 +15,11 @@ const PEEK_TIMEOUT_MS = 10_000;
 export interface FrontSite {
   domain: string;
   down?: SiteDown;
+  /**
+   * The site tells clients apart (a CDN challenge): the front then connects to the origin from the
+   * client's own address, so that the origin sees who is asking.
+   */
+  captcha?: boolean;
 }
 
 export interface FrontOptions {
@@ -47,12 +52,12 @@ export interface RunningFront {
 
 /** (client ip, server ip, server port) -> blocked until, with the latency of the censor that set it. */
 export class ResidualTable {
-  private readonly until = new Map<string, { until: number; latencyMs: number; censor: string }>();
-  set(client: string, server: string, port: number, seconds: number, latencyMs: number, censor: string): void {
+  private readonly until = new Map<string, { until: number; latencyMs: number; censor: string; close: CloseKind }>();
+  set(client: string, server: string, port: number, seconds: number, latencyMs: number, censor: string, close: CloseKind = 'reset'): void {
     if (seconds <= 0) return;
-    this.until.set(`${client}|${server}|${port}`, { until: Date.now() + seconds * 1000, latencyMs, censor });
+    this.until.set(`${client}|${server}|${port}`, { until: Date.now() + seconds * 1000, latencyMs, censor, close });
   }
-  get(client: string, server: string, port: number): { latencyMs: number; censor: string } | null {
+  get(client: string, server: string, port: number): { latencyMs: number; censor: string; close: CloseKind } | null {
     const k = `${client}|${server}|${port}`;
     const e = this.until.get(k);
     if (!e) return null;
@@ -181,10 +186,18 @@ export async function startFront(o: FrontOptions): Promise<RunningFront> {
       if (!decided) client.destroy();
     });
 
-    const reset = (latencyMs: number) => later(latencyMs, () => client.resetAndDestroy());
+    // A RST (the default), or a FIN: the client then reads EOF (eof_error), as a censor that closes
+    // the connection mid-request does (webconnectivityqa ...AndThenEOF).
+    const reset = (latencyMs: number, close: CloseKind = 'reset') =>
+      later(latencyMs, () => {
+        if (close === 'eof') client.end(() => client.destroy());
+        else client.resetAndDestroy();
+      });
 
     const pipe = (first: Buffer, kbps?: number) => {
-      const up = net.connect(o.origin.port, o.origin.host);
+      const up = o.site.captcha && net.isIPv4(clientIp) && clientIp.startsWith('127.')
+        ? net.connect({ port: o.origin.port, host: o.origin.host, localAddress: clientIp })
+        : net.connect(o.origin.port, o.origin.host);
       track(up);
       up.setNoDelay(true);
       up.write(first);
@@ -240,9 +253,9 @@ export async function startFront(o: FrontOptions): Promise<RunningFront> {
                 const a = o.policy.onHttpRequest(h.host, h.path);
                 if (a.kind !== 'reset') continue; // mid-connection, only resets are injected
                 log('reset', a.censor.name, h.host);
-                o.residual.set(clientIp, serverIp, port, a.residualS, a.latencyMs, a.censor.name);
+                o.residual.set(clientIp, serverIp, port, a.residualS, a.latencyMs, a.censor.name, a.close);
                 client.removeListener('data', onLater);
-                reset(a.latencyMs);
+                reset(a.latencyMs, a.close);
                 return;
               }
             };
@@ -253,8 +266,8 @@ export async function startFront(o: FrontOptions): Promise<RunningFront> {
           return pipe(buf);
         case 'reset':
           log('reset', action.censor.name, name);
-          o.residual.set(clientIp, serverIp, port, action.residualS, action.latencyMs, action.censor.name);
-          return reset(action.latencyMs);
+          o.residual.set(clientIp, serverIp, port, action.residualS, action.latencyMs, action.censor.name, action.close);
+          return reset(action.latencyMs, action.close);
         case 'blockpage':
           log('blockpage', action.censor.name, name);
           client.end(blockPage(action.title, action.bytes));
@@ -284,7 +297,7 @@ export async function startFront(o: FrontOptions): Promise<RunningFront> {
           decided = true;
           client.pause();
           log('residual', res.censor);
-          return reset(res.latencyMs);
+          return reset(res.latencyMs, res.close);
         }
       }
       if (o.scheme === 'https') {

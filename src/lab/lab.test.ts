@@ -381,3 +381,106 @@ describe('reset latency', () => {
     }
   });
 });
+
+/** Sends a whole ClientHello; how the connection ended: 'eof' (a FIN), 'reset' (a RST), 'answered', 'silent'. */
+function sendHello(address: string, port: number, hello: Buffer): Promise<'eof' | 'reset' | 'answered' | 'silent'> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: address, port, noDelay: true }, () => s.write(hello));
+    s.setTimeout(3000, () => {
+      s.destroy();
+      resolve('silent');
+    });
+    s.on('data', () => {
+      s.destroy();
+      resolve('answered');
+    });
+    s.on('end', () => {
+      s.destroy();
+      resolve('eof');
+    });
+    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNRESET' ? 'reset' : 'silent'));
+  });
+}
+
+describe('startLab(scenario) behaviours of the webconnectivityqa cases', () => {
+  const QA = String.raw`
+name: qa-features
+seed: 1
+world:
+  sites:
+    - { domain: cdn.example, captcha: true }
+    - { domain: home.example, down: localhost }
+    - { domain: eof.example }
+    - { domain: rst.example }
+  resolvers: { isp: { ghost: ['^ghost\.example$'] }, public: {} }
+  helper: true
+censors:
+  - name: gfw
+    layer: national
+    sni_reset: { rules: ['^eof\.example$'], close: eof, residual_s: 0 }
+    http_reset: { host_rules: ['^eof\.example$'], close: eof, residual_s: 0 }
+  - name: gfw2
+    layer: national
+    sni_reset: { rules: ['^rst\.example$'], residual_s: 0 }
+`;
+  let lab: Lab;
+  before(async () => {
+    lab = await startLab(parseScenario(QA, '/tmp/qa-features.yaml'), { standardPorts: false });
+  });
+  after(() => lab.close());
+
+  it('captcha: a 503 challenge page to the probe, the genuine page to the test helper, over http and https', async () => {
+    const probe = await httpTry(lab, 'cdn.example', '/', 'cdn.example', lab.clientAddress(0));
+    assert.ok(probe.ok && /^HTTP\/1\.1 503 /.test(probe.data) && /<title>Just a moment\.\.\.<\/title>/.test(probe.data), probe.ok ? probe.data.slice(0, 200) : probe.code);
+    const helper = await httpTry(lab, 'cdn.example', '/', 'cdn.example', helperSource(lab));
+    assert.ok(helper.ok && /^HTTP\/1\.1 200 /.test(helper.data) && /<title>cdn\.example<\/title>/.test(helper.data), helper.ok ? helper.data.slice(0, 200) : helper.code);
+    const site = lab.sites.find((s) => s.domain === 'cdn.example')!;
+    const overTls = (localAddress: string) =>
+      new Promise<string>((resolve) => {
+        const s = tls.connect({ host: site.address, port: site.httpsPort!, servername: 'cdn.example', ca: [lab.ca.certPem], localAddress } as tls.ConnectionOptions, () =>
+          s.write('GET / HTTP/1.1\r\nHost: cdn.example\r\nConnection: close\r\n\r\n'),
+        );
+        let data = '';
+        s.on('data', (d: Buffer) => (data += d.toString('latin1')));
+        s.on('end', () => resolve(data.split('\r\n')[0]!));
+        s.on('error', (e) => resolve(`error ${e.message}`));
+      });
+    assert.equal(await overTls(lab.clientAddress(1)), 'HTTP/1.1 503 Service Unavailable');
+    assert.equal(await overTls(helperSource(lab)), 'HTTP/1.1 200 OK');
+  });
+
+  it('ghost: the ISP resolver answers an address where nothing listens; the public resolver says the name does not exist', async () => {
+    const ghost = lab.range.replace(/0\.0\/16$/, '0.9');
+    assert.deepEqual(await dnsAsk(lab, 'ghost.example'), [ghost]);
+    assert.deepEqual(await dnsAsk(lab, 'ghost.example', lab.publicResolver), []);
+    for (const port of [80, 443]) {
+      const code = await new Promise<string>((resolve) => {
+        const s = net.connect({ host: ghost, port });
+        s.on('connect', () => {
+          s.destroy();
+          resolve('connected');
+        });
+        s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+      });
+      assert.equal(code, 'ECONNREFUSED');
+    }
+  });
+
+  it('down: localhost: the name resolves to 127.0.0.1 for everyone and the lab serves nothing for it', async () => {
+    assert.deepEqual(await dnsAsk(lab, 'home.example'), ['127.0.0.1']);
+    assert.deepEqual(await dnsAsk(lab, 'home.example', lab.publicResolver), ['127.0.0.1']);
+    const site = lab.sites.find((s) => s.domain === 'home.example')!;
+    assert.deepEqual([site.httpPort, site.httpsPort], [null, null]);
+  });
+
+  it("close: eof ends the connection with a FIN (the client reads EOF), the default with a RST", async () => {
+    const eof = lab.sites.find((s) => s.domain === 'eof.example')!;
+    const rst = lab.sites.find((s) => s.domain === 'rst.example')!;
+    assert.equal(await sendHello(eof.address, eof.httpsPort!, await helloFor('eof.example')), 'eof');
+    assert.equal(await sendHello(rst.address, rst.httpsPort!, await helloFor('rst.example')), 'reset');
+    const http = await httpTry(lab, 'eof.example', '/', 'eof.example', lab.clientAddress(2));
+    assert.deepEqual(http, { ok: true, data: '' });
+    // The helper stands outside the censors.
+    assert.deepEqual(await tlsTry(lab, 'eof.example', 'eof.example', helperSource(lab)), { ok: true, data: '' });
+  });
+});

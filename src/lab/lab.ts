@@ -4,6 +4,7 @@
 // censors, and the nftables null routes. One lab owns one /16 of 127.0.0.0/8 (127.R.0.0/16):
 //   127.R.0.2 ISP resolver, .0.3 public resolver, .0.4 test helper, .0.5 origin servers,
 //   .0.6 the ISP's transparent proxy, .0.7 its TLS-intercepting box, .0.8 a silent DNS address (only injectors answer),
+//   .0.9 the ISP resolver's ghost address (resolvers.isp.ghost; nothing listens there),
 //   127.R.1.1 .. 127.R.99.250 sites, 127.R.100.1 .. forged DNS pool (nothing listens there),
 //   127.R.200.1 .. 127.R.254.250 client addresses (`lab eval` measures each target from its own,
 //   so that residual blocking left by one target does not leak into the next).
@@ -174,6 +175,7 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
         if (isp?.mechanism === 'dns.nxdomain') return { rcode: 'NXDOMAIN', addresses: [], ttl: 0 };
         if (isp?.mechanism === 'dns.servfail') return { rcode: 'SERVFAIL', addresses: [], ttl: 0 };
         if (isp && hit(r.localhost)) return { rcode: 'NOERROR', addresses: ['127.0.0.1'], ttl: 300 };
+        if (isp && hit(r.ghost)) return { rcode: 'NOERROR', addresses: [ghostHost], ttl: 300 };
         if (isp) return { rcode: 'NOERROR', addresses: [BOGON_ANSWER], ttl: 300 };
         if (sitesByName.has(name) && hit(r.proxy)) return { rcode: 'NOERROR', addresses: [proxyHost], ttl: 300 };
         if (sitesByName.has(name) && hit(r.mitm)) return { rcode: 'NOERROR', addresses: [mitmHost], ttl: 300 };
@@ -181,6 +183,7 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
       const site = sitesByName.get(name);
       if (!site || site.down === 'nxdomain') return { rcode: 'NXDOMAIN', addresses: [], ttl: 0 };
       if (site.down === 'noaddrs') return { rcode: 'NOERROR', addresses: [], ttl: 300 };
+      if (site.down === 'localhost') return { rcode: 'NOERROR', addresses: ['127.0.0.1'], ttl: 300 };
       return { rcode: 'NOERROR', addresses: addressesOf(name), ttl: 300 };
     };
     const poolCursor = new Map<string, number>();
@@ -209,6 +212,8 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
     };
     const proxyHost = `127.${base}.0.6`;
     const mitmHost = `127.${base}.0.7`;
+    // Ghost DNS blocking (resolvers.isp.ghost): the ISP resolver answers this address; nothing listens on it.
+    const ghostHost = `127.${base}.0.9`;
     const dnsPort = opts.dnsPort ?? (standard ? 53 : 0);
     const ispHost = `127.${base}.0.2`;
     const pubHost = `127.${base}.0.3`;
@@ -239,17 +244,17 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
       if (port !== null && port !== def && (u.port === '' || Number(u.port) === def)) u.port = String(port);
       return u.toString();
     };
-    const origin: Origin = await bind('origin servers', originHost, 0, () => startOrigin({ host: originHost, ca, sites: scenario.world.sites, rewriteLocation }));
-    closers.push(() => origin.close());
     const helperHost = `127.${base}.0.4`;
     const exempt = new Set([helperHost]);
+    const origin: Origin = await bind('origin servers', originHost, 0, () => startOrigin({ host: originHost, ca, sites: scenario.world.sites, rewriteLocation, exempt }));
+    closers.push(() => origin.close());
     const residual = new ResidualTable();
     const fronts: RunningFront[] = [];
     closers.push(async () => {
       await Promise.all(fronts.map((f) => f.close()));
     });
     const startOne = async (site: SiteSpec, address: string, scheme: 'http' | 'https', want: number, via: Origin = origin): Promise<number | null> => {
-      if (site.down === 'refused' || site.down === 'nxdomain') return want || null;
+      if (site.down === 'refused' || site.down === 'nxdomain' || site.down === 'localhost') return want || null;
       const f = await bind(`front of ${site.domain} (${scheme})`, address, want, () =>
         startFront({
           host: address,

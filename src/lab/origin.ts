@@ -30,12 +30,19 @@ export function sitePage(site: SiteSpec): string {
   return (head + filler).slice(0, Math.max(head.length, bytes - tail.length)) + tail;
 }
 
+/** A CDN's interstitial challenge (shaped like Cloudflare's "Just a moment..." page). */
+export function challengePage(): string {
+  return '<!DOCTYPE html><html lang="en-US"><head><title>Just a moment...</title><meta http-equiv="Content-Type" content="text/html; charset=UTF-8"></head><body><div class="main-wrapper" role="main"><div class="main-content"><h1>Checking if the site connection is secure</h1><p>Enable JavaScript and cookies to continue</p></div></div></body></html>';
+}
+
 export async function startOrigin(opts: {
   host: string;
   ca: CA;
   sites: SiteSpec[];
   /** Rewrites a redirect's Location (the lab puts its ports into URLs of its own sites). */
   rewriteLocation?: (location: string) => string;
+  /** Clients a `captcha` site serves genuinely (the test helper); everyone else gets the challenge. */
+  exempt?: ReadonlySet<string>;
 }): Promise<Origin> {
   const byName = new Map(opts.sites.map((s) => [s.domain, s]));
   const pages = new Map<string, string>();
@@ -73,6 +80,11 @@ export async function startOrigin(opts: {
     req.resume();
     if (!site) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('no such site in this lab\n');
+      return;
+    }
+    if (site.captcha && !opts.exempt?.has(req.socket.remoteAddress ?? '')) {
+      const page = challengePage();
+      res.writeHead(503, { 'content-type': 'text/html; charset=UTF-8', 'content-length': Buffer.byteLength(page), 'cache-control': 'private, max-age=0, no-store', server: 'cloudflare', 'cf-mitigated': 'challenge' }).end(page);
       return;
     }
     if (site.redirect !== undefined) {

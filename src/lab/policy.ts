@@ -3,7 +3,7 @@
 // same functions, so the lab and its truth cannot disagree. Defaults follow censors.md and are
 // listed in scenarios/README.md.
 import { readFileSync } from 'node:fs';
-import type { CensorSpec, Layer, ResetFingerprint, Scenario } from '../model/index.js';
+import type { CensorSpec, CloseKind, Layer, ResetFingerprint, Scenario } from '../model/index.js';
 import { fixturesDir } from '../model/index.js';
 import { containsKeyword, decodePath, RuleSet, sampled } from './rules.js';
 import { scenarioPath } from './scenario.js';
@@ -37,7 +37,7 @@ export const DEFAULT_POOL_FILE = 'gfw-forged-ips/wallbleed_ordered-ip-pool-injec
 
 export type Action =
   | { kind: 'pass' }
-  | { kind: 'reset'; censor: CompiledCensor; latencyMs: number; residualS: number; mechanism: 'tls.reset' | 'http.reset' }
+  | { kind: 'reset'; censor: CompiledCensor; latencyMs: number; residualS: number; mechanism: 'tls.reset' | 'http.reset'; close: CloseKind }
   | { kind: 'blockpage'; censor: CompiledCensor; title: string; bytes: number }
   | { kind: 'throttle'; censor: CompiledCensor; kbps: number };
 
@@ -46,8 +46,8 @@ export interface CompiledCensor {
   name: string;
   layer: Layer;
   dns?: { rules: RuleSet; injectors: number; pool: string[]; leadMs: number; ttls: number[] };
-  sni?: { rules: RuleSet; fingerprint: ResetFingerprint; residualS: number };
-  http?: { hostRules: RuleSet; keywords: string[]; residualS: number; latencyMs: number };
+  sni?: { rules: RuleSet; fingerprint: ResetFingerprint; residualS: number; close: CloseKind };
+  http?: { hostRules: RuleSet; keywords: string[]; residualS: number; latencyMs: number; close: CloseKind };
   /** Reassembles TCP segments (GFW) or looks at the first segment only (Henan, SP25). */
   tcpReassembly: boolean;
   nullRoute: Set<string>; // domains and addresses
@@ -90,7 +90,7 @@ export function compileCensors(s: Scenario): CompiledCensor[] {
     }
     if (c.sni_reset) {
       const fp = c.sni_reset.fingerprint ?? DEFAULT_FINGERPRINT[c.layer];
-      out.sni = { rules: new RuleSet(c.sni_reset.rules), fingerprint: fp, residualS: c.sni_reset.residual_s ?? DEFAULT_SNI_RESIDUAL_S[fp] };
+      out.sni = { rules: new RuleSet(c.sni_reset.rules), fingerprint: fp, residualS: c.sni_reset.residual_s ?? DEFAULT_SNI_RESIDUAL_S[fp], close: c.sni_reset.close ?? 'reset' };
     }
     if (c.http_reset) {
       out.http = {
@@ -98,6 +98,7 @@ export function compileCensors(s: Scenario): CompiledCensor[] {
         keywords: c.http_reset.keywords ?? [],
         residualS: c.http_reset.residual_s ?? DEFAULT_HTTP_RESIDUAL_S[c.layer],
         latencyMs: c.layer === 'national' ? RESET_LATENCY_MS['gfw-type-2'] : RESET_LATENCY_MS.henan,
+        close: c.http_reset.close ?? 'reset',
       };
     }
     if (c.blockpage) {
@@ -149,7 +150,7 @@ export class Policy {
     for (const c of this.censors) {
       if (!this.acts(c, sni) || (segmented && !c.tcpReassembly)) continue;
       if (c.sni?.rules.matches(sni))
-        return { kind: 'reset', censor: c, latencyMs: RESET_LATENCY_MS[c.sni.fingerprint], residualS: c.sni.residualS, mechanism: 'tls.reset' };
+        return { kind: 'reset', censor: c, latencyMs: RESET_LATENCY_MS[c.sni.fingerprint], residualS: c.sni.residualS, mechanism: 'tls.reset', close: c.sni.close };
       if (c.throttle?.sniRules.matches(sni)) return { kind: 'throttle', censor: c, kbps: c.throttle.kbps };
     }
     return { kind: 'pass' };
@@ -161,7 +162,7 @@ export class Policy {
     for (const c of this.censors) {
       if (!this.acts(c, host) || (segmented && !c.tcpReassembly)) continue;
       if (c.http && (c.http.hostRules.matches(host) || containsKeyword(c.http.keywords, decoded, host)))
-        return { kind: 'reset', censor: c, latencyMs: c.http.latencyMs, residualS: c.http.residualS, mechanism: 'http.reset' };
+        return { kind: 'reset', censor: c, latencyMs: c.http.latencyMs, residualS: c.http.residualS, mechanism: 'http.reset', close: c.http.close };
       if (c.blockpage?.hostRules.matches(host)) return { kind: 'blockpage', censor: c, title: c.blockpage.title, bytes: c.blockpage.bytes };
       if (c.throttle?.hostRules.matches(host)) return { kind: 'throttle', censor: c, kbps: c.throttle.kbps };
     }

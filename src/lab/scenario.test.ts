@@ -110,4 +110,27 @@ describe('parseScenario(text, file)', () => {
     const p = problems("name: a\nworld:\n  sites: [{ domain: a.example, cert: selfsigned }]\n  resolvers: { isp: { hijack: [] } }\n");
     assert.equal(p.length, 2);
   });
+
+  it('validates the QA extension keys (captcha, down: localhost, ghost, close), each problem located', () => {
+    const s = parseScenario(
+      "name: a\nworld:\n  sites: [{ domain: a.example, captcha: true }, { domain: b.example, down: localhost }]\n  resolvers: { isp: { ghost: ['^c\\.example$'] }, public: {} }\ncensors: [{ name: g, layer: national, sni_reset: { rules: [a], close: eof }, http_reset: { host_rules: [a], close: reset } }]\n",
+      'x.yaml',
+    );
+    assert.deepEqual(s.world.sites, [{ domain: 'a.example', captcha: true }, { domain: 'b.example', down: 'localhost' }]);
+    assert.deepEqual(s.world.resolvers.isp, { ghost: ['^c\\.example$'] });
+    assert.equal(s.censors[0]!.sni_reset!.close, 'eof');
+    assert.equal(s.censors[0]!.http_reset!.close, 'reset');
+    const p = problems(
+      "name: a\nworld:\n  sites: [{ domain: a.example, captcha: yes please }]\n  resolvers: { isp: { ghost: ['('] } }\ncensors: [{ name: g, layer: national, sni_reset: { rules: [a], close: fin } }]\n",
+    );
+    assert.equal(p.length, 3, JSON.stringify(p));
+    assert.deepEqual(
+      p.map((x) => [x.path, x.line]).sort(),
+      [
+        ['censors[0].sni_reset.close', 5],
+        ['world.resolvers.isp.ghost[0]', 4],
+        ['world.sites[0].captcha', 3],
+      ],
+    );
+  });
 });

@@ -167,7 +167,7 @@ function readPage(r: Reader, node: Node, path: string): PageSpec | undefined {
 }
 
 function readSite(r: Reader, node: Node, path: string): SiteSpec | undefined {
-  const m = r.map(node, path, ['domain', 'page', 'http', 'https', 'addresses', 'cert', 'down', 'redirect'], ['domain']);
+  const m = r.map(node, path, ['domain', 'page', 'http', 'https', 'addresses', 'cert', 'down', 'redirect', 'captcha'], ['domain']);
   if (!m) return undefined;
   const written = r.str(m.get('domain'), `${path}.domain`);
   if (written === undefined) return undefined;
@@ -188,7 +188,8 @@ function readSite(r: Reader, node: Node, path: string): SiteSpec | undefined {
     site.addresses = addrs;
   }
   if (m.has('cert')) site.cert = r.oneOf(m.get('cert'), `${path}.cert`, ['valid', 'expired', 'wrong-name', 'untrusted'] as const);
-  if (m.has('down')) site.down = r.oneOf(m.get('down'), `${path}.down`, ['refused', 'timeout', 'reset', 'eof', 'nxdomain', 'noaddrs'] as const);
+  if (m.has('down')) site.down = r.oneOf(m.get('down'), `${path}.down`, ['refused', 'timeout', 'reset', 'eof', 'nxdomain', 'noaddrs', 'localhost'] as const);
+  if (m.has('captcha')) site.captcha = r.bool(m.get('captcha'), `${path}.captcha`);
   if (m.has('redirect')) {
     const u = r.str(m.get('redirect'), `${path}.redirect`);
     if (u !== undefined) {
@@ -205,7 +206,7 @@ function readSite(r: Reader, node: Node, path: string): SiteSpec | undefined {
 }
 
 function readIsp(r: Reader, node: Node, path: string): IspResolverSpec {
-  const keys = ['nxdomain', 'servfail', 'bogon', 'localhost', 'nodata', 'proxy', 'mitm'] as const;
+  const keys = ['nxdomain', 'servfail', 'bogon', 'localhost', 'nodata', 'proxy', 'mitm', 'ghost'] as const;
   const m = r.map(node, path, keys);
   const out: IspResolverSpec = {};
   if (!m) return out;
@@ -255,22 +256,24 @@ function readCensor(r: Reader, node: Node, path: string): CensorSpec | undefined
   if (m.has('dns_injection')) c.dns_injection = readDnsInjection(r, m.get('dns_injection')!, `${path}.dns_injection`);
   if (m.has('sni_reset')) {
     const p = `${path}.sni_reset`;
-    const s = r.map(m.get('sni_reset'), p, ['rules', 'fingerprint', 'residual_s'], ['rules']);
+    const s = r.map(m.get('sni_reset'), p, ['rules', 'fingerprint', 'residual_s', 'close'], ['rules']);
     if (s) {
       const spec: SniResetSpec = { rules: r.rules(s.get('rules'), `${p}.rules`) };
       if (s.has('fingerprint')) spec.fingerprint = r.oneOf<ResetFingerprint>(s.get('fingerprint'), `${p}.fingerprint`, RESET_FINGERPRINTS);
       if (s.has('residual_s')) spec.residual_s = r.num(s.get('residual_s'), `${p}.residual_s`, 0, 86400);
+      if (s.has('close')) spec.close = r.oneOf(s.get('close'), `${p}.close`, ['reset', 'eof'] as const);
       c.sni_reset = spec;
     }
   }
   if (m.has('http_reset')) {
     const p = `${path}.http_reset`;
-    const s = r.map(m.get('http_reset'), p, ['host_rules', 'keywords', 'residual_s']);
+    const s = r.map(m.get('http_reset'), p, ['host_rules', 'keywords', 'residual_s', 'close']);
     if (s) {
       const spec: HttpResetSpec = {};
       if (s.has('host_rules')) spec.host_rules = r.rules(s.get('host_rules'), `${p}.host_rules`);
       if (s.has('keywords')) spec.keywords = r.strings(s.get('keywords'), `${p}.keywords`);
       if (s.has('residual_s')) spec.residual_s = r.num(s.get('residual_s'), `${p}.residual_s`, 0, 86400);
+      if (s.has('close')) spec.close = r.oneOf(s.get('close'), `${p}.close`, ['reset', 'eof'] as const);
       if (!spec.host_rules && !spec.keywords) r.fail(m.get('http_reset'), p, 'needs host_rules or keywords');
       c.http_reset = spec;
     }

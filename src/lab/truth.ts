@@ -15,6 +15,8 @@ export interface Truth {
 const OK: Truth = { blocking: false, accessible: true, mechanism: 'none', layer: null };
 const UNKNOWN: Truth = { blocking: null, accessible: null, mechanism: null, layer: null };
 const DOWN: Truth = { blocking: false, accessible: false, mechanism: 'none', layer: null };
+const BROKEN: Truth = { blocking: 'http-failure', accessible: false, mechanism: 'none', layer: null };
+const CAPTCHA: Truth = { blocking: 'http-diff', accessible: false, mechanism: 'http.diff', layer: 'unknown' };
 const blocked = (blocking: BlockingClass, mechanism: Mechanism, layer: Layer): Truth => ({ blocking, accessible: false, mechanism, layer });
 
 /** The targets of a scenario: the listed ones, or every site over https and over http. */
@@ -52,6 +54,8 @@ export class TruthModel {
       [new RuleSet(r.servfail ?? []), blocked('dns', 'dns.servfail', 'isp')],
       [new RuleSet(r.bogon ?? []), blocked('dns', 'dns.bogon', 'isp')],
       [new RuleSet(r.localhost ?? []), blocked('dns', 'dns.bogon', 'isp')],
+      // A name that does not exist resolves to an address where nothing listens: a forged answer.
+      [new RuleSet(r.ghost ?? []), blocked('dns', 'dns.injection', 'isp')],
       [new RuleSet(r.nodata ?? []), blocked('dns', 'dns.nxdomain', 'isp')],
     ];
   }
@@ -72,7 +76,7 @@ export class TruthModel {
     try {
       u = new URL(url);
     } catch {
-      return { blocking: 'http-failure', accessible: false, mechanism: 'none', layer: null };
+      return BROKEN;
     }
     const host = u.hostname.toLowerCase();
     // DNS: injectors race ahead of every genuine answer; then the ISP resolver's own behaviour.
@@ -81,7 +85,7 @@ export class TruthModel {
     const isp = this.ispResolverTruth(host);
     if (isp) return isp;
     const site = this.sites.get(host);
-    if (!site || site.down === 'nxdomain' || site.down === 'noaddrs') return DOWN;
+    if (!site || site.down === 'nxdomain' || site.down === 'noaddrs' || site.down === 'localhost') return DOWN;
     const https = u.protocol === 'https:';
     if ((https && site.https === false) || (!https && site.http === false)) return DOWN;
     // TCP: a null route drops the SYN before any other censor sees a byte.
@@ -104,13 +108,23 @@ export class TruthModel {
         break;
     }
     if (https && site.cert && site.cert !== 'valid') return DOWN;
+    // A CDN challenge served to everyone but the helper: over HTTPS OONI (and wallscope) count the
+    // completed handshake as reachable; over HTTP the page differs from the control's (http-diff),
+    // with no censor to blame (layer unknown).
+    if (site.captcha) {
+      if (https) return OK;
+      if (!this.scenario.world.helper) return UNKNOWN;
+      return CAPTCHA;
+    }
     if (site.redirect !== undefined) {
       if (depth >= 10) return DOWN;
       let next: string;
       try {
         next = new URL(site.redirect, url).toString();
       } catch {
-        return { blocking: false, accessible: false, mechanism: 'none', layer: null };
+        // An unusable Location (webconnectivityqa redirectWithBrokenLocation*): OONI's class is
+        // http-failure (http_invalid_redirect_location_host), though no censor is involved.
+        return BROKEN;
       }
       const after = this.compute(next, depth + 1);
       // OONI's classes for a failure met while following a redirect: DNS stays 'dns', a TCP

@@ -12,7 +12,9 @@ export interface PageSpec {
 /** How a site's certificate is made (extension, for the QA cases). */
 export type CertKind = 'valid' | 'expired' | 'wrong-name' | 'untrusted';
 /** A site that fails for everyone (extension): what a client sees when it connects. */
-export type SiteDown = 'refused' | 'timeout' | 'reset' | 'eof' | 'nxdomain' | 'noaddrs';
+export type SiteDown = 'refused' | 'timeout' | 'reset' | 'eof' | 'nxdomain' | 'noaddrs' | 'localhost';
+/** How a censor closes a connection it acts on (extension): a RST, or a FIN (the client reads EOF). */
+export type CloseKind = 'reset' | 'eof';
 
 export interface SiteSpec {
   domain: string;
@@ -27,6 +29,11 @@ export interface SiteSpec {
   down?: SiteDown;
   /** Extension: every request is answered by a 302 to this URL. */
   redirect?: string;
+  /**
+   * Extension: a CDN-style challenge (Cloudflare CAPTCHA): every client but the test helper gets a
+   * 503 "Just a moment..." page instead of the site; the helper gets the genuine page.
+   */
+  captcha?: boolean;
 }
 
 /** Extension: the ISP resolver's own behaviour for names matching the rules (layer isp). */
@@ -43,6 +50,8 @@ export interface IspResolverSpec {
   proxy?: string[];
   /** Answer with the address of the ISP's TLS-intercepting box (certificates from an untrusted CA). */
   mitm?: string[];
+  /** Answer with a lab address where nothing listens (ghost DNS blocking: names that do not exist resolve). */
+  ghost?: string[];
 }
 
 export interface DnsInjectionSpec {
@@ -61,12 +70,16 @@ export interface SniResetSpec {
   rules: string[];
   fingerprint?: ResetFingerprint;
   residual_s?: number;
+  /** Extension: how the connection is closed (default reset). */
+  close?: CloseKind;
 }
 
 export interface HttpResetSpec {
   host_rules?: string[];
   keywords?: string[];
   residual_s?: number;
+  /** Extension: how the connection is closed (default reset). */
+  close?: CloseKind;
 }
 
 export interface BlockpageSpec {
