@@ -11,6 +11,7 @@ interface HelperCliOptions {
   allowNet?: string;
   localAddress?: string;
   timeout?: string;
+  maxConcurrent: string;
 }
 
 const collect = (v: string, acc: string[] = []): string[] => [...acc, v];
@@ -25,6 +26,7 @@ export function register(program: Command): void {
     .option('--allow-net <cidrs>', 'comma-separated CIDRs the helper may dial (lab mode)')
     .option('--local-address <ip>', 'source address of the helper\'s outgoing sockets')
     .option('--timeout <ms>', 'time budget of each network step', '10000')
+    .option('--max-concurrent <n>', 'control requests measured at once; more are answered 503 with Retry-After', '64')
     .action(async (o: HelperCliOptions) => {
       let hp: { host: string; port: number };
       try {
@@ -34,10 +36,13 @@ export function register(program: Command): void {
       }
       const timeoutMs = Number(o.timeout);
       if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw Object.assign(new Error(`--timeout must be a positive integer`), { exitCode: 2 });
+      const maxConcurrent = Number(o.maxConcurrent);
+      if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw Object.assign(new Error(`--max-concurrent must be a positive integer`), { exitCode: 2 });
       const helper = await startTestHelper({
         host: hp.host,
         port: hp.port,
         timeoutMs,
+        maxConcurrent,
         ...(o.resolver ? { resolver: o.resolver } : {}),
         ...(o.ca?.length ? { ca: o.ca.map((f) => readFileSync(f, 'utf8')) } : {}),
         ...(o.allowNet ? { allowNet: o.allowNet.split(',').map((s) => s.trim()).filter(Boolean) } : {}),

@@ -121,4 +121,10 @@ describe('wallscope helper', () => {
       await new Promise((r) => p.once('exit', r));
     }
   });
+
+  it('rejects a bad --max-concurrent with exit code 2', async () => {
+    const r = await run(['helper', '--listen', '127.0.0.1:0', '--max-concurrent', '0']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--max-concurrent must be a positive integer/);
+  });
 });

@@ -94,6 +94,38 @@ describe('startTestHelper(opts)', () => {
   });
 });
 
+describe('startTestHelper(opts) under load', () => {
+  it('answers 503 with Retry-After beyond maxConcurrent control requests, and serves again after', async () => {
+    // A resolver that never answers keeps the first control request busy for its whole budget.
+    const silent = await startDnsServer({ 'slow.test': { kind: 'silent' } });
+    const helper = await startTestHelper({ host: '127.0.0.1', port: 0, resolver: silent.address, allowNet: ['127.0.0.0/8'], timeoutMs: 400, maxConcurrent: 1 });
+    try {
+      const body = JSON.stringify({ http_request: 'http://slow.test/', tcp_connect: [] });
+      const first = post(helper.url, body);
+      await new Promise((r) => setTimeout(r, 100));
+      const second = await postRaw(helper.url, body);
+      assert.equal(second.status, 503);
+      assert.equal(second.headers['retry-after'], '1');
+      assert.equal((await first).status, 200);
+      assert.equal((await post(helper.url, body)).status, 200, 'the slot is free again');
+    } finally {
+      await helper.close();
+      await silent.close();
+    }
+  });
+});
+
+function postRaw(url: string, body: string): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 describe('parseControlRequest(body)', () => {
   it('bounds the number of endpoints', () => {
     assert.throws(() => parseControlRequest({ http_request: 'http://a/', tcp_connect: Array.from({ length: 17 }, (_, i) => `127.0.0.1:${i + 1}`) }), /more than 16/);

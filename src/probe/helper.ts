@@ -26,6 +26,11 @@ export interface TestHelperOptions {
   localAddress?: string;
   timeoutMs?: number;
   maxBodyBytes?: number;
+  /**
+   * Control requests measured at once (default 64); more get 503 with Retry-After. Each one dials up
+   * to 16 endpoints, so an unbounded helper is an amplifier for whoever floods it.
+   */
+  maxConcurrent?: number;
 }
 
 export interface TestHelper {
@@ -182,6 +187,8 @@ export async function startTestHelper(opts: TestHelperOptions): Promise<TestHelp
     ...(opts.doh ? { doh: opts.doh } : {}),
     ...(opts.ca ? { ca: opts.ca } : {}),
   };
+  const maxConcurrent = opts.maxConcurrent ?? 64;
+  let inFlight = 0;
   const server = http.createServer((req, res) => {
     const reply = (status: number, body: unknown): void => {
       const text = JSON.stringify(body);
@@ -189,6 +196,11 @@ export async function startTestHelper(opts: TestHelperOptions): Promise<TestHelp
       res.end(text);
     };
     if (req.method !== 'POST') return reply(405, { error: 'use POST with a JSON control request' });
+    if (inFlight >= maxConcurrent) {
+      res.setHeader('retry-after', '1');
+      res.setHeader('connection', 'close');
+      return reply(503, { error: `busy: ${maxConcurrent} control requests in progress` });
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     let tooBig = false;
@@ -211,17 +223,33 @@ export async function startTestHelper(opts: TestHelperOptions): Promise<TestHelp
       } catch (err) {
         return reply(400, { error: err instanceof SyntaxError ? `not JSON: ${err.message}` : (err as Error).message });
       }
-      runControl(parsed, cfg).then(
-        (r) => reply(200, r),
-        (err: unknown) => reply(500, { error: String((err as Error)?.message ?? err) }),
-      );
+      if (inFlight >= maxConcurrent) {
+        res.setHeader('retry-after', '1');
+        return reply(503, { error: `busy: ${maxConcurrent} control requests in progress` });
+      }
+      inFlight++;
+      runControl(parsed, cfg)
+        .then(
+          (r) => reply(200, r),
+          (err: unknown) => reply(500, { error: String((err as Error)?.message ?? err) }),
+        )
+        .finally(() => inFlight--);
     });
   });
   server.keepAliveTimeout = 5_000;
+  // A client that sends its headers or body slowly is cut off (node's defaults are 60 s / 300 s).
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port, opts.host, () => resolve());
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
+  // Robustness: an accept error after listening (EMFILE under load) is emitted on the server; without a
+  // listener it would end the process. The helper keeps serving the connections it has.
+  server.on('error', (err) => process.emitWarning(`test helper: ${err.message}`));
   const addr = server.address() as AddressInfo;
   return {
     url: `http://${joinHostPort(addr.address, addr.port)}/`,
