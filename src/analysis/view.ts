@@ -308,14 +308,59 @@ export function buildView(m: Obj): WebView {
     });
   }
 
-  // network_events are long (dozens to hundreds of entries) and only the failure path needs them:
-  // they are turned into views on first use.
-  let lazyEvents: { events: EventView[]; readBytes: Map<string, number> } | undefined;
-  const eventsView = (): { events: EventView[]; readBytes: Map<string, number> } => {
-    if (lazyEvents) return lazyEvents;
+  return new LazyWebView(tk, {
+    input, domain, scheme, port, domainIsIp: domain !== null && isIp(domain),
+    probeCc: str(m.probe_cc),
+    queries, duplicates, tcp, tls, requests, control,
+    controlFailure: tk.control_failure === null || tk.control_failure === undefined ? null : String(tk.control_failure).slice(0, 200),
+    httpExperimentFailure: failureOf(tk.http_experiment_failure),
+    followUps,
+  });
+}
+
+type EagerParts = Omit<WebView, 'readBytesByAddress' | 'events'>;
+
+/**
+ * The view itself. A class, not an object literal with getters: V8 allocates literals with
+ * accessors in a way that kept each measurement's young objects alive through scavenges (every
+ * minor GC then copied and promoted megabytes of dead measurements: the analysis's doubled GC
+ * work, bench/analyze-throughput.ts). network_events are long (dozens to hundreds of entries) and
+ * only the failure path needs them: they are turned into views on first use.
+ * Note: the lazy parts are prototype getters, so a spread copy ({ ...view }) does not carry them.
+ */
+class LazyWebView implements WebView {
+  readonly input: string | null; readonly domain: string | null; readonly scheme: string | null; readonly port: number | null;
+  readonly domainIsIp: boolean; readonly probeCc: string | null;
+  readonly queries: QueryView[]; readonly duplicates: QueryView[]; readonly tcp: TcpView[]; readonly tls: TlsView[];
+  readonly requests: RequestView[]; readonly control: ControlView | null; readonly controlFailure: string | null;
+  readonly httpExperimentFailure: string | null; readonly followUps: FollowUpView[];
+  #tk: Obj;
+  #events: EventView[] | undefined;
+  #readBytes: Map<string, number> | undefined;
+
+  constructor(tk: Obj, p: EagerParts) {
+    this.#tk = tk;
+    this.input = p.input; this.domain = p.domain; this.scheme = p.scheme; this.port = p.port;
+    this.domainIsIp = p.domainIsIp; this.probeCc = p.probeCc;
+    this.queries = p.queries; this.duplicates = p.duplicates; this.tcp = p.tcp; this.tls = p.tls;
+    this.requests = p.requests; this.control = p.control; this.controlFailure = p.controlFailure;
+    this.httpExperimentFailure = p.httpExperimentFailure; this.followUps = p.followUps;
+  }
+
+  get events(): EventView[] {
+    if (this.#events === undefined) this.#build();
+    return this.#events!;
+  }
+
+  get readBytesByAddress(): Map<string, number> {
+    if (this.#readBytes === undefined) this.#build();
+    return this.#readBytes!;
+  }
+
+  #build(): void {
     const readBytes = new Map<string, number>();
     const events: EventView[] = [];
-    arr(tk.network_events).forEach((e, i) => {
+    arr(this.#tk.network_events).forEach((e, i) => {
       if (!isObj(e)) return;
       const a = str(e.address); const op = str(e.operation);
       if (!a || !op) return;
@@ -329,17 +374,7 @@ export function buildView(m: Obj): WebView {
         readBytes.set(k, (readBytes.get(k) ?? 0) + n);
       }
     });
-    return (lazyEvents = { events, readBytes });
-  };
-
-  return {
-    input, domain, scheme, port, domainIsIp: domain !== null && isIp(domain),
-    probeCc: str(m.probe_cc),
-    queries, duplicates, tcp, tls, requests, control,
-    controlFailure: tk.control_failure === null || tk.control_failure === undefined ? null : String(tk.control_failure).slice(0, 200),
-    httpExperimentFailure: failureOf(tk.http_experiment_failure),
-    followUps,
-    get readBytesByAddress() { return eventsView().readBytes; },
-    get events() { return eventsView().events; },
-  };
+    this.#events = events;
+    this.#readBytes = readBytes;
+  }
 }
