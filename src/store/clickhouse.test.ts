@@ -3,7 +3,7 @@
 // strings as filter values match exactly the rows that hold them.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ClickHouseStore, chInt, chString } from './clickhouse.js';
+import { CLICKHOUSE_MIGRATIONS, ClickHouseStore, chInt, chString } from './clickhouse.js';
 import { prng, sampleMeasurement, sampleVerdict } from './seed.js';
 import { StoreInputError } from './types.js';
 
@@ -79,5 +79,62 @@ describe('chString(s)', () => {
       assert.ok(got.results.every((r) => r.input === s));
     }
     assert.equal(await store.count(), some.length, 'nothing dropped, nothing injected');
+  });
+});
+
+describe('ClickHouseStore.put(m, verdict): group inserts without a uid SELECT', () => {
+  if (!CH_URL) {
+    it('SKIPPED: WALLSCOPE_CLICKHOUSE_URL is unset', { skip: 'WALLSCOPE_CLICKHOUSE_URL is unset' }, () => {});
+    return;
+  }
+
+  it('stores hundreds of concurrent puts across several batches in flight, each once; duplicates in flight wait and report inserted: false', async (t) => {
+    const database = `wallscope_group_${process.pid}`;
+    // Small batches so that many are cut and several are in flight at once.
+    const store = await ClickHouseStore.open({ url: CH_URL, database, batchMax: 25, maxInFlight: 3 });
+    t.after(async () => {
+      await store.dropDatabase();
+      await store.close();
+    });
+    const ms = Array.from({ length: 300 }, (_, i) => sampleMeasurement({ input: `https://group-${i}.example/` }));
+    // Every measurement twice at once, plus every tenth a third time under another report id.
+    const jobs = [...ms.map((m) => store.put(m, sampleVerdict('ok'))), ...ms.map((m) => store.put(m, sampleVerdict('ok')))];
+    ms.forEach((m, i) => i % 10 === 0 && jobs.push(store.put({ ...m, report_id: '20261122T000000Z_webconnectivity_CN_4134_n1_other' }, sampleVerdict('ok'))));
+    const results = await Promise.all(jobs);
+    const inserted = results.filter((r) => r.inserted).map((r) => r.measurement_uid);
+    assert.equal(inserted.length, ms.length, 'one inserted: true per distinct uid');
+    assert.equal(new Set(inserted).size, ms.length);
+    assert.equal(await store.count(), ms.length);
+    const uidTable = await store.rows<{ n: string }>('SELECT count() AS n FROM measurement_uids');
+    assert.equal(Number(uidTable[0].n), ms.length, 'no uid was inserted twice');
+    const first = await store.get(results[0].measurement_uid);
+    assert.equal(first?.measurement.report_id, ms[0].report_id, 'the first submission is kept, not the resubmission');
+    // Known to this process: answered without a write.
+    assert.equal((await store.put(ms[5], sampleVerdict('ok'))).inserted, false);
+    // After a delete, a resubmission stores it again.
+    assert.equal(await store.delete(results[5].measurement_uid), true);
+    assert.equal(await store.get(results[5].measurement_uid), null);
+    assert.equal((await store.put(ms[5], sampleVerdict('ok'))).inserted, true);
+    assert.ok(await store.get(results[5].measurement_uid));
+    assert.equal(await store.count(), ms.length);
+  });
+
+  it('a failed insert rejects every put waiting on it, and a retry is not mistaken for a duplicate', async (t) => {
+    const database = `wallscope_fail_${process.pid}`;
+    const store = await ClickHouseStore.open({ url: CH_URL, database });
+    t.after(async () => {
+      await store.dropDatabase();
+      await store.close();
+    });
+    const m = sampleMeasurement({ input: 'https://fails.example/' });
+    await store.client.command({ query: 'DROP TABLE measurements' });
+    const [a, b] = await Promise.allSettled([store.put(m, sampleVerdict('ok')), store.put(m, sampleVerdict('ok'))]);
+    assert.equal(a.status, 'rejected');
+    assert.equal(b.status, 'rejected', 'the duplicate waiting on the failed insert fails too');
+    // Recreate the table (the migration statement is idempotent) and retry: it is stored.
+    await store.client.command({ query: CLICKHOUSE_MIGRATIONS[0].statements[0] });
+    const r = await store.put(m, sampleVerdict('ok'));
+    assert.equal(r.inserted, true);
+    assert.ok(await store.get(r.measurement_uid));
   });
 });

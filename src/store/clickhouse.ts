@@ -4,7 +4,8 @@
 // in SQL text pass through chString() (strings) or chInt() (numbers).
 //
 // One wide table holds the flat row AND the raw body (columnar: aggregations never read `body`),
-// so one INSERT stores a batch atomically; a small uid-ordered table answers "is it stored?" and
+// so one INSERT stores a batch atomically; a small uid-ordered table (filled by a materialized view
+// from the same INSERT) answers "is it stored?" and
 // "where is it?" by primary key. Updates and deletes without mutations: both tables are
 // ReplacingMergeTree(version); a verdict change or a delete inserts a newer version of the row (a
 // delete sets deleted = 1), and reads use FINAL with optimize_move_to_prewhere = 0 so that filters
@@ -66,6 +67,14 @@ export const CLICKHOUSE_MIGRATIONS: Array<{ version: number; name: string; state
       `CREATE TABLE IF NOT EXISTS measurement_uids (
         uid String, probe_cc String, day Date, deleted UInt8, version UInt64
       ) ENGINE = ReplacingMergeTree(version) ORDER BY uid`,
+    ],
+  },
+  {
+    version: 2,
+    name: 'measurement_uids filled by a materialized view: one INSERT (one round trip) writes both tables',
+    statements: [
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS measurement_uids_mv TO measurement_uids AS
+        SELECT uid, probe_cc, day, deleted, version FROM measurements`,
     ],
   },
 ];
@@ -130,17 +139,22 @@ export interface ClickHouseStoreOptions {
   url: string;
   database?: string;
   domainOf?: (input: string | null) => string | null;
-  /** Group inserts: at most this many rows per batch (default 1000)... */
+  /** Group inserts: at most this many rows per batch (default 2000)... */
   batchMax?: number;
-  /** ...collected for at most this long (default 10 ms). */
+  /** ...collected for at most this long when fewer than maxInFlight batches are in flight (default 5 ms). */
   batchWindowMs?: number;
   /**
-   * Batches inserted at once (default 2). With more than one, a uid submitted twice at the same
-   * moment may be inserted by two batches: FINAL and the merges keep one, and both puts report
-   * inserted: true.
+   * Batches inserted at once (default 4). A uid submitted again while its first batch is in
+   * flight waits for that batch instead of being inserted twice.
    */
   maxInFlight?: number;
+  /** How many uids put() remembers as stored by this process (default 200,000; ~25 MB). */
+  recentMax?: number;
+  /** Connections to ClickHouse (default 16). */
+  maxOpenConnections?: number;
 }
+
+type Pending = { row: FlatRow; m: Measurement; resolve: (r: PutResult) => void; reject: (e: unknown) => void };
 
 export class ClickHouseStore implements MeasurementStore {
   readonly kind = 'clickhouse' as const;
@@ -150,21 +164,28 @@ export class ClickHouseStore implements MeasurementStore {
   private lastVersion = 0;
   private readonly batchMax: number;
   private readonly batchWindowMs: number;
-  private queue: Array<{ m: Measurement; verdict: Verdict; resolve: (r: PutResult) => void; reject: (e: unknown) => void }> = [];
+  private queue: Pending[] = [];
   private timer: NodeJS.Timeout | null = null;
-  /** Batches run one after another (check-then-insert stays consistent within this process). */
+  /** putMany() calls run one after another (their check-then-insert sees every earlier one). */
   private chain: Promise<void> = Promise.resolve();
   private inFlight = 0;
+  private readonly runs = new Set<Promise<void>>();
   private readonly maxInFlight: number;
+  /** uids this process inserted (insertion order, oldest evicted first): a resubmission is answered without a round trip. */
+  private readonly recent = new Set<string>();
+  private readonly recentMax: number;
+  /** uids queued or in flight -> resolves true once inserted, false if that insert failed. */
+  private readonly pendingUids = new Map<string, Promise<boolean>>();
 
   private constructor(opts: ClickHouseStoreOptions) {
     this.database = opts.database ?? 'wallscope';
     if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(this.database)) throw new StoreInputError(`clickhouse database name: ${JSON.stringify(this.database)}`);
-    this.client = createClient({ url: opts.url, database: this.database, request_timeout: 60_000, max_open_connections: 16 });
+    this.client = createClient({ url: opts.url, database: this.database, request_timeout: 60_000, max_open_connections: opts.maxOpenConnections ?? 16 });
     this.domainOf = opts.domainOf ?? hostOfInput;
-    this.batchMax = opts.batchMax ?? 1000;
-    this.batchWindowMs = opts.batchWindowMs ?? 10;
-    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 2);
+    this.batchMax = opts.batchMax ?? 2000;
+    this.batchWindowMs = opts.batchWindowMs ?? 5;
+    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 4);
+    this.recentMax = Math.max(0, opts.recentMax ?? 200_000);
   }
 
   /** Connects, creates the database if needed and applies the migrations. */
@@ -202,44 +223,94 @@ export class ClickHouseStore implements MeasurementStore {
   }
 
   /**
-   * Resolves once the measurement's rows are inserted. Concurrent puts are batched (up to
-   * `batchMax` rows or `batchWindowMs`): ClickHouse wants few large inserts, not many one-row
-   * parts. Batches run one after another, so the check for existing uids sees every earlier batch.
+   * Resolves once the measurement's rows are inserted (both tables). Concurrent puts are gathered
+   * into one insert per table (up to `batchMax` rows; the first waits at most `batchWindowMs` for
+   * company while fewer than `maxInFlight` batches are in flight, otherwise the queue grows until
+   * one ends): ClickHouse wants few large inserts, not many small parts.
+   *
+   * Idempotency without a SELECT round trip per batch: a uid this process inserted recently (or is
+   * inserting) is answered `inserted: false` at once. Any other uid is inserted; if an older copy
+   * is already stored (submitted before a restart, or to another collector) the tables are
+   * ReplacingMergeTree(version) and every read uses FINAL, so it is still shown once, and
+   * `inserted` is then true although it was a duplicate.
    */
   put(m: Measurement, verdict: Verdict): Promise<PutResult> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ m, verdict, resolve, reject });
-      if (this.inFlight >= this.maxInFlight) return; // a batch ending takes everything queued
+    const row = flatten(m, verdict, measurementUid(m), this.domainOf);
+    const uid = row.uid;
+    if (this.recent.has(uid)) return Promise.resolve({ measurement_uid: uid, inserted: false });
+    const pending = this.pendingUids.get(uid);
+    if (pending)
+      return pending.then((ok) => {
+        if (!ok) throw new Error(`the concurrent insert of ${uid} failed`);
+        return { measurement_uid: uid, inserted: false };
+      });
+    return new Promise<PutResult>((resolve, reject) => {
+      let settle!: (ok: boolean) => void;
+      this.pendingUids.set(uid, new Promise<boolean>((r) => (settle = r)));
+      const done = (ok: boolean) => {
+        this.pendingUids.delete(uid);
+        settle(ok);
+      };
+      this.queue.push({
+        row,
+        m,
+        resolve: (r) => {
+          this.remember(uid);
+          done(true);
+          resolve(r);
+        },
+        reject: (e) => {
+          done(false);
+          reject(e);
+        },
+      });
+      if (this.inFlight >= this.maxInFlight) return; // a batch ending takes what is queued
       if (this.queue.length >= this.batchMax) this.flushQueue();
       else if (!this.timer) this.timer = setTimeout(() => this.flushQueue(), this.batchWindowMs);
     });
   }
 
-  /**
-   * Cuts a batch only when none is in flight: while ClickHouse writes one batch, the next one
-   * grows, so under load batches get larger instead of queueing up many small inserts.
-   */
+  private remember(uid: string): void {
+    if (this.recentMax === 0) return;
+    this.recent.add(uid);
+    if (this.recent.size > this.recentMax) this.recent.delete(this.recent.values().next().value!);
+  }
+
+  /** Cuts a batch when fewer than maxInFlight are in flight; a batch ending cuts the next. */
   private flushQueue(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (this.inFlight >= this.maxInFlight || !this.queue.length) return;
     const batch = this.queue.splice(0, this.batchMax);
     this.inFlight++;
-    const run = (async () => {
-      try {
-        const results = await this.insertBatch(batch);
-        batch.forEach((b, i) => b.resolve(results[i]));
-      } catch (e) {
+    const run: Promise<void> = this.insertRows(batch).then(
+      () => {
+        for (const b of batch) b.resolve({ measurement_uid: b.row.uid, inserted: true });
+      },
+      (e: unknown) => {
         for (const b of batch) b.reject(e);
-      } finally {
-        this.inFlight--;
-        if (this.queue.length) this.flushQueue();
-      }
-    })();
-    this.chain = this.chain.then(() => run);
+      },
+    );
+    this.runs.add(run);
+    void run.then(() => {
+      this.inFlight--;
+      this.runs.delete(run);
+      if (this.queue.length) this.flushQueue();
+    });
   }
 
-  /** Many measurements in two inserts (import, benchmark). Skips uids already stored. */
+  /**
+   * One INSERT: the flat row and the body go in as one block (atomic), and the materialized view
+   * measurement_uids_mv writes the uid rows within the same statement, which answers only after
+   * both. If the view's part fails after the main part is written, the INSERT fails, the probe got
+   * no acknowledgement and resubmits; the copy is merged away (same sorting key and uid).
+   */
+  private async insertRows(rows: Array<{ row: FlatRow; m: Measurement }>): Promise<void> {
+    const version = this.nextVersion();
+    await this.client.insert({ table: 'measurements', values: rows.map((r) => ({ ...r.row, body: JSON.stringify(r.m), deleted: 0, version })), format: 'JSONEachRow' });
+  }
+
+  /** Many measurements in two inserts (import, benchmark). Skips uids already stored (one SELECT per 1000 uids). */
   putMany(items: Array<{ m: Measurement; verdict: Verdict }>): Promise<PutResult[]> {
     const run = this.chain.then(() => this.insertBatch(items));
     this.chain = run.then(
@@ -265,12 +336,8 @@ export class ClickHouseStore implements MeasurementStore {
       fresh.push(r);
     }
     if (fresh.length) {
-      const version = this.nextVersion();
-      // The measurements insert (row + body, one block: atomic) is the commit point. A crash before
-      // the uid rows are in means a resubmission inserts the row again: same sorting key and uid,
-      // so FINAL shows it once and merges drop the copy.
-      await this.client.insert({ table: 'measurements', values: fresh.map((r) => ({ ...r.row, body: JSON.stringify(r.m), deleted: 0, version })), format: 'JSONEachRow' });
-      await this.client.insert({ table: 'measurement_uids', values: fresh.map((r) => ({ uid: r.row.uid, probe_cc: r.row.probe_cc, day: r.row.day, deleted: 0, version })), format: 'JSONEachRow' });
+      await this.insertRows(fresh);
+      for (const r of fresh) this.remember(r.row.uid);
     }
     const freshSet = new Set(fresh.map((r) => r.row.uid));
     const reported = new Set<string>();
@@ -354,9 +421,10 @@ export class ClickHouseStore implements MeasurementStore {
   async delete(uid: string): Promise<boolean> {
     const row = await this.rowOf(uid);
     if (!row) return false;
+    this.recent.delete(uid); // a resubmission after the delete stores it again
     const version = this.nextVersion();
     await this.client.insert({ table: 'measurements', values: [{ ...row, body: '', deleted: 1, version }], format: 'JSONEachRow' });
-    await this.client.insert({ table: 'measurement_uids', values: [{ uid, probe_cc: row.probe_cc, day: row.day, deleted: 1, version }], format: 'JSONEachRow' });
+    // (measurement_uids_mv writes the uid tombstone.)
     // The tombstones hide the rows at once; the mutation removes the old body from disk later.
     await this.client.command({ query: `ALTER TABLE measurements DELETE WHERE uid = ${chString(uid)} AND deleted = 0` });
     return true;
@@ -382,8 +450,8 @@ export class ClickHouseStore implements MeasurementStore {
     for (;;) {
       this.flushQueue();
       const c = this.chain;
-      await c;
-      if (!this.queue.length && this.inFlight === 0 && c === this.chain) break;
+      await Promise.all([c, ...this.runs]);
+      if (!this.queue.length && this.inFlight === 0 && !this.runs.size && c === this.chain) break;
     }
     await this.client.close();
   }
