@@ -229,7 +229,9 @@ export async function dialUrl(u: URL, addrs: string[], opts: DialOptions): Promi
     const address = joinHostPort(ip, port);
     const txid = opts.trace.nextTransaction();
     const connect = tcpConnect(ip, port, opts.policy, { trace: opts.trace, timeoutMs: opts.connectTimeoutMs, transactionId: txid, ...(opts.tags ? { tags: opts.tags } : {}) });
-    const [c] = await Promise.all([connect, u.protocol === 'https:' && opts.alongsideConnect ? opts.alongsideConnect(ip, port) : undefined]);
+    // An IP-literal URL sends no SNI: nothing for a decoy to compare with (as for the first hop).
+    const named = !net.isIP(u.hostname.replace(/^\[|\]$/g, ''));
+    const [c] = await Promise.all([connect, u.protocol === 'https:' && named && opts.alongsideConnect ? opts.alongsideConnect(ip, port) : undefined]);
     opts.record?.tcp.push(c.entry);
     if (!c.socket) {
       last = { address, failure: c.entry.status.failure ?? 'generic_timeout_error' };

@@ -89,7 +89,7 @@ describe('measureWebConnectivity(url, opts)', () => {
       host: '127.0.0.2',
       tls: { cert: redirLeaf.chainPem, key: redirLeaf.keyPem },
       handler: (req, res) => {
-        const to = req.url === '/to-national' ? `https://gfw.test:${port.national}/` : `https://sni.test:${port.regional}/`;
+        const to = req.url === '/to-national' ? `https://gfw.test:${port.national}/` : req.url === '/to-http-reset' ? `http://hreset.test:${port.httpFront}/` : `https://sni.test:${port.regional}/`;
         res.writeHead(302, { location: to });
         res.end();
       },
@@ -373,6 +373,17 @@ describe('measureWebConnectivity(url, opts)', () => {
     const nv = (nat.test_keys.x_tls_sni_variants as SniVariant[]).filter((x) => x.tag === 'decoy-after');
     assert.deepEqual(nv.map((x) => x.failure), ['connection_reset']);
     assert.equal((nat.test_keys.x_verdict as Verdict).layer, 'national');
+  });
+
+  it('makes the HTTP residual check for a plain-HTTP redirect hop that was reset, and the analysis reads it', async () => {
+    const m = await measureWebConnectivity(`https://redir.test:${port.redir}/to-http-reset`, opts);
+    const tk = m.test_keys;
+    assert.deepEqual(tk.requests!.map((r) => [r.request.url, r.failure]), [[`http://hreset.test:${port.httpFront}/`, 'connection_reset'], [`https://redir.test:${port.redir}/to-http-reset`, null]]);
+    const rc = tk.x_residual_checks as ResidualCheck[];
+    assert.deepEqual(rc.map((r) => [r.address, r.host, r.failure]), [[`127.0.0.5:${port.httpFront}`, DEFAULT_DECOY, null]]);
+    const verdict = tk.x_verdict as Verdict;
+    assert.deepEqual([verdict.mechanism, verdict.layer], ['http.reset', 'regional'], verdict.explanation);
+    assert.ok((verdict.evidence ?? []).includes('x_residual_checks[0]'), (verdict.evidence ?? []).join(' '));
   });
 
   it('makes no follow-ups for a redirect hop without attribution', async () => {
