@@ -1,10 +1,21 @@
-// Ingest rate into the store through the HTTP API (`wallscope serve` in a child process, 64
-// concurrent connections, autocannon) beside the raw insert rate of the same rows with the
-// database client alone, in the same run. SQLite always; ClickHouse when WALLSCOPE_CLICKHOUSE_URL
-// is set. Usage: node dist/bench/store-ingest.js [N=4000]  (raw baselines: N rows; HTTP: BENCH_DURATION_S=5 s
+// Ingest rate into the store through the HTTP API (`wallscope serve` in a child process,
+// autocannon in this process) beside the raw insert rate of the same rows with the database client
+// alone, interleaved in the same run (each round: raw, then HTTP), BENCH_RUNS rounds (default 3);
+// the summary gives medians. SQLite always; ClickHouse when WALLSCOPE_CLICKHOUSE_URL is set.
+//
+// "Raw" is the fastest sensible use of the library alone:
+//   SQLite      prepared INSERTs of the same flat rows and bodies (analysed, compressed in advance),
+//               transactions of 1000 rows (also shown: one transaction per row, as a naive collector).
+//   ClickHouse  JSONEachRow inserts of the same rows (flat row + body), 1000 rows per insert,
+//               4 inserts in parallel.
+// CPU time per side: the server child's utime+stime (/proc/PID/stat) and this process's
+// (autocannon and the request generator) over the HTTP run; for raw, this process's CPU.
+//
+// Usage: node dist/bench/store-ingest.js [N=10000]   (raw: N rows per round; HTTP: BENCH_DURATION_S=5 s
 // of distinct measurements from the same generator; rates from autocannon's own duration)
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@clickhouse/client';
@@ -16,120 +27,182 @@ import { flatten, measurementUid } from '../src/store/row.js';
 import { compressBody } from '../src/store/sqlite.js';
 import type { Measurement } from '../src/model/index.js';
 
-const N = Number(process.argv[2] ?? 4000);
-const CONNECTIONS = 64;
-
-/** The same measurements the HTTP run submits (loadMeasurement), for the raw baselines. */
-function measurements(tag: string): Measurement[] {
-  return Array.from({ length: N }, (_, i) => loadMeasurement(tag, i, START));
-}
-
+const N = Number(process.argv[2] ?? 10_000);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
+const SQLITE_CONNECTIONS = 64;
+const CH_CONNECTIONS = (process.env.BENCH_CH_CONNECTIONS ?? '64,512').split(',').map(Number);
 const START = new Date('2026-11-22T05:00:00Z');
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
-/** HTTP: 64 connections for DURATION_S seconds, every request a distinct measurement (loadMeasurement). */
-async function httpIngest(url: string, prefix: string): Promise<{ perSecond: number; ok: number; bad: number; p50: number; p99: number }> {
-  const r = await submitLoad(url, { connections: CONNECTIONS, durationS: DURATION_S, prefix, start: START });
-  return { perSecond: r.perSecond, ok: r.ok, bad: r.errors + r.timeouts + r.non2xx, p50: r.p50Ms, p99: r.p99Ms };
+function measurements(tag: string, n = N): Measurement[] {
+  return Array.from({ length: n }, (_, i) => loadMeasurement(tag, i, START));
+}
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+/** CPU seconds (user + system) of a process so far. */
+function procCpu(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime, stime (fields 14 and 15)
+}
+function selfCpu(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
 }
 
-function rate(n: number, t0: number): number {
-  return n / ((performance.now() - t0) / 1000);
+interface HttpRun {
+  perSecond: number;
+  ok: number;
+  bad: number;
+  p50: number;
+  p99: number;
+  serverCpuS: number;
+  clientCpuS: number;
+  stored: number;
+}
+
+/** One HTTP round: a fresh `wallscope serve`, `connections` submitters for DURATION_S s. */
+async function httpRound(storeArgs: string[], prefix: string, connections: number, count: () => Promise<number>): Promise<HttpRun> {
+  const srv = await serveChild(storeArgs);
+  const pid = srv.child.pid!;
+  const s0 = procCpu(pid);
+  const c0 = selfCpu();
+  const r = await submitLoad(srv.url, { connections, durationS: DURATION_S, prefix, start: START });
+  const serverCpuS = procCpu(pid) - s0;
+  const clientCpuS = selfCpu() - c0;
+  await srv.stop('SIGTERM');
+  return { perSecond: r.perSecond, ok: r.ok, bad: r.errors + r.timeouts + r.non2xx, p50: r.p50Ms, p99: r.p99Ms, serverCpuS, clientCpuS, stored: await count() };
+}
+
+function httpLine(label: string, runs: HttpRun[]): string {
+  const ok = median(runs.map((r) => r.ok));
+  return (
+    `${label}: ${median(runs.map((r) => r.perSecond)).toFixed(0)} /s  [runs ${runs.map((r) => r.perSecond.toFixed(0)).join(', ')}]` +
+    `  p50 ${median(runs.map((r) => r.p50))} ms, p99 ${median(runs.map((r) => r.p99))} ms; ok ${ok}, bad ${runs.reduce((a, r) => a + r.bad, 0)}, stored ${runs.map((r) => r.stored).join('/')}` +
+    `\n      CPU per side (median): server ${median(runs.map((r) => r.serverCpuS)).toFixed(2)} s` +
+    ` (${median(runs.map((r) => (r.serverCpuS / Math.max(1, r.ok)) * 1e6)).toFixed(0)} µs per acknowledged measurement),` +
+    ` autocannon+generator ${median(runs.map((r) => r.clientCpuS)).toFixed(2)} s, of ${DURATION_S} s wall on 2 shared cores`
+  );
 }
 
 async function sqlite(dir: string): Promise<void> {
   const ms = measurements('sq');
-  // Raw: the same flat rows and compressed bodies, prepared in advance, one transaction per row as
-  // the collector commits one per acknowledged measurement; and all in one transaction.
   const rows = ms.map((m) => ({ row: flatten(m, analyzeMeasurement(m), measurementUid(m)), body: compressBody(JSON.stringify(m)) }));
-  const raw = (name: string, batched: boolean) => {
+  const raw = (name: string, perTx: number): { rate: number; cpuUsPerRow: number } => {
     const db = new Database(join(dir, name));
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
-    db.exec(SQLITE_MIGRATIONS[0].sql);
+    for (const mig of SQLITE_MIGRATIONS) db.exec(mig.sql); // the store's schema as of now
     const cols = Object.keys(rows[0].row);
     const ins = db.prepare(`INSERT OR IGNORE INTO measurements (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`);
     const insRaw = db.prepare('INSERT INTO raw_measurements (uid, body) VALUES (?, ?)');
-    const one = db.transaction((r: (typeof rows)[number]) => {
-      if (ins.run(r.row).changes) insRaw.run(r.row.uid, r.body);
+    const tx = db.transaction((chunk: typeof rows) => {
+      for (const r of chunk) if (ins.run(r.row).changes) insRaw.run(r.row.uid, r.body);
     });
+    const c0 = selfCpu();
     const t0 = performance.now();
-    if (batched) db.transaction(() => rows.forEach((r) => one(r)))();
-    else for (const r of rows) one(r);
-    const v = rate(rows.length, t0);
+    for (let i = 0; i < rows.length; i += perTx) tx(rows.slice(i, i + perTx));
+    const rate = rows.length / ((performance.now() - t0) / 1000);
+    const cpuUsPerRow = ((selfCpu() - c0) / rows.length) * 1e6;
     db.close();
-    return v;
+    return { rate, cpuUsPerRow };
   };
-  const rawRow = raw('raw1.sqlite', false);
-  const rawBatch = raw('raw2.sqlite', true);
-  // The store's put() in-process (flatten + compress + insert), no HTTP.
-  const store = new SqliteStore(join(dir, 'put.sqlite'));
-  const ms2 = measurements('put');
-  const t0 = performance.now();
-  for (const m of ms2) await store.put(m, analyzeMeasurement(m));
-  const putRate = rate(ms2.length, t0);
-  await store.close();
-  const srv = await serveChild(['--db', join(dir, 'http.sqlite')]);
-  const http = await httpIngest(srv.url, 'http');
-  await srv.stop('SIGTERM');
-  const check = new SqliteStore(join(dir, 'http.sqlite'));
-  const stored = await check.count();
-  await check.close();
-  console.log(`SQLite, ${N} measurements (web_connectivity-shaped, ~${Math.round(JSON.stringify(ms[0]).length)} bytes each)`);
-  console.log(`  raw better-sqlite3, one transaction per row : ${rawRow.toFixed(0)} rows/s`);
-  console.log(`  raw better-sqlite3, one transaction in all  : ${rawBatch.toFixed(0)} rows/s`);
-  console.log(`  SqliteStore.put() in-process (+analysis)    : ${putRate.toFixed(0)} /s`);
-  console.log(`  HTTP submit_measurement, ${CONNECTIONS} conns, ${DURATION_S} s: ${http.perSecond.toFixed(0)} /s (ok ${http.ok}, bad ${http.bad}, stored ${stored}; p50 ${http.p50} ms, p99 ${http.p99} ms)`);
-  console.log(`  ratio HTTP / raw per-row                    : ${(http.perSecond / rawRow).toFixed(3)}`);
+  const rawBatch: Array<{ rate: number; cpuUsPerRow: number }> = [];
+  const rawRow: number[] = [];
+  const put: number[] = [];
+  const http: HttpRun[] = [];
+  for (let k = 0; k < RUNS; k++) {
+    rawBatch.push(raw(`raw-batch-${k}.sqlite`, 1000));
+    rawRow.push(raw(`raw-row-${k}.sqlite`, 1).rate);
+    // The store's put() in-process, 64 at a time (analysis + flatten + compress + group commit), no HTTP.
+    const store = new SqliteStore(join(dir, `put-${k}.sqlite`));
+    const ms2 = measurements(`put${k}`);
+    const t0 = performance.now();
+    for (let i = 0; i < ms2.length; i += 64) await Promise.all(ms2.slice(i, i + 64).map((m) => store.put(m, analyzeMeasurement(m))));
+    put.push(ms2.length / ((performance.now() - t0) / 1000));
+    await store.close();
+    const file = join(dir, `http-${k}.sqlite`);
+    http.push(
+      await httpRound(['--db', file], `http${k}`, SQLITE_CONNECTIONS, async () => {
+        const s = new SqliteStore(file);
+        const n = await s.count();
+        await s.close();
+        return n;
+      }),
+    );
+  }
+  const rb = median(rawBatch.map((r) => r.rate));
+  const h = median(http.map((r) => r.perSecond));
+  console.log(`SQLite, ${N} rows per raw round, ${RUNS} rounds (web_connectivity-shaped measurements, ~${JSON.stringify(ms[0]).length} bytes each)`);
+  console.log(`  raw better-sqlite3, transactions of 1000 rows  : ${rb.toFixed(0)} rows/s  [runs ${rawBatch.map((r) => r.rate.toFixed(0)).join(', ')}]  CPU ${median(rawBatch.map((r) => r.cpuUsPerRow)).toFixed(0)} µs/row`);
+  console.log(`  raw better-sqlite3, one transaction per row    : ${median(rawRow).toFixed(0)} rows/s  [runs ${rawRow.map((r) => r.toFixed(0)).join(', ')}]`);
+  console.log(`  SqliteStore.put() in-process, 64 at a time     : ${median(put).toFixed(0)} /s  [runs ${put.map((r) => r.toFixed(0)).join(', ')}]  (+ analysis, no HTTP)`);
+  console.log(httpLine(`  HTTP submit_measurement, ${SQLITE_CONNECTIONS} conns, ${DURATION_S} s    `, http));
+  console.log(`  ratio HTTP / raw batched (medians)             : ${(h / rb).toFixed(3)}   per round: ${http.map((r, i) => (r.perSecond / rawBatch[i].rate).toFixed(3)).join(', ')}`);
 }
 
 async function clickhouse(url: string): Promise<void> {
-  const db = `wallscope_bench_${process.pid}`;
   const ms = measurements('ch');
-  const rows = ms.map((m) => flatten(m, analyzeMeasurement(m), measurementUid(m)));
-  // Raw: the same rows, JSONEachRow inserts with the client alone, one insert per row (as a
-  // naive collector would) and batches of 1000.
-  const base = await ClickHouseStore.open({ url, database: db });
-  const client = createClient({ url, database: db, max_open_connections: CONNECTIONS });
-  const rawInsert = async (table: string, batch: number, limit: number, parallel: number) => {
+  const rows = ms.map((m) => ({ ...flatten(m, analyzeMeasurement(m), measurementUid(m)), body: JSON.stringify(m), deleted: 0, version: 1 }));
+  const rawDb = `wallscope_bench_raw_${process.pid}`;
+  const base = await ClickHouseStore.open({ url, database: rawDb });
+  const client = createClient({ url, database: rawDb, max_open_connections: 8 });
+  const rawInsert = async (table: string): Promise<{ rate: number; cpuUsPerRow: number }> => {
     await base.client.command({ query: `CREATE TABLE ${table} AS measurements` });
-    const sel = rows.slice(0, limit);
+    const c0 = selfCpu();
     const t0 = performance.now();
     const jobs: Promise<unknown>[] = [];
-    for (let i = 0; i < sel.length; i += batch) {
-      jobs.push(client.insert({ table, values: sel.slice(i, i + batch).map((r) => ({ ...r, deleted: 0, version: 1 })), format: 'JSONEachRow' }));
-      if (jobs.length >= parallel) await Promise.all(jobs.splice(0));
+    for (let i = 0; i < rows.length; i += 1000) {
+      jobs.push(client.insert({ table, values: rows.slice(i, i + 1000), format: 'JSONEachRow' }));
+      if (jobs.length >= 4) await Promise.all(jobs.splice(0));
     }
     await Promise.all(jobs);
-    const v = rate(sel.length, t0);
+    const rate = rows.length / ((performance.now() - t0) / 1000);
+    const cpuUsPerRow = ((selfCpu() - c0) / rows.length) * 1e6;
     await base.client.command({ query: `DROP TABLE ${table}` });
-    return v;
+    return { rate, cpuUsPerRow };
   };
-  // One-row inserts make one part each: 18.16 throttles them hard, so only 500, 8 at a time.
-  const rawRow = await rawInsert('raw_one', 1, Math.min(N, 500), 8);
-  const rawBatch = await rawInsert('raw_batch', 1000, N, 4);
+  const raw: Array<{ rate: number; cpuUsPerRow: number }> = [];
+  const http = new Map<number, HttpRun[]>(CH_CONNECTIONS.map((c) => [c, []]));
+  for (let k = 0; k < RUNS; k++) {
+    raw.push(await rawInsert(`raw_batch_${k}`));
+    for (const conns of CH_CONNECTIONS) {
+      const db = `wallscope_bench_${process.pid}_${conns}_${k}`;
+      http.get(conns)!.push(
+        await httpRound(['--clickhouse', `${url}/${db}`], `chhttp${k}`, conns, async () => {
+          const s = await ClickHouseStore.open({ url, database: db });
+          const n = await s.count();
+          await s.dropDatabase();
+          await s.close();
+          return n;
+        }),
+      );
+    }
+  }
   await client.close();
+  await base.dropDatabase();
   await base.close();
-  const srv = await serveChild(['--clickhouse', `${url}/${db}`]);
-  const http = await httpIngest(srv.url, 'chhttp');
-  await srv.stop('SIGTERM');
-  const check = await ClickHouseStore.open({ url, database: db });
-  const stored = await check.count();
-  await check.dropDatabase();
-  await check.close();
-  console.log(`ClickHouse ${url}, ${N} measurements`);
-  console.log(`  raw client.insert, one row per insert (8 parallel, 500 rows): ${rawRow.toFixed(0)} rows/s`);
-  console.log(`  raw client.insert, 1000 rows per insert : ${rawBatch.toFixed(0)} rows/s`);
-  console.log(`  HTTP submit_measurement, ${CONNECTIONS} conns, ${DURATION_S} s: ${http.perSecond.toFixed(0)} /s (ok ${http.ok}, bad ${http.bad}, stored ${stored}; p50 ${http.p50} ms, p99 ${http.p99} ms)`);
-  console.log(`  ratio HTTP / raw one-row inserts        : ${(http.perSecond / rawRow).toFixed(3)}`);
-  console.log(`  ratio HTTP / raw 1000-row inserts       : ${(http.perSecond / rawBatch).toFixed(3)}`);
+  const rb = median(raw.map((r) => r.rate));
+  console.log(`ClickHouse ${url}, ${N} rows per raw round, ${RUNS} rounds`);
+  console.log(`  raw client.insert JSONEachRow, 1000 rows/insert, 4 parallel: ${rb.toFixed(0)} rows/s  [runs ${raw.map((r) => r.rate.toFixed(0)).join(', ')}]  client CPU ${median(raw.map((r) => r.cpuUsPerRow)).toFixed(0)} µs/row`);
+  for (const [conns, runs] of http) {
+    const h = median(runs.map((r) => r.perSecond));
+    console.log(httpLine(`  HTTP submit_measurement, ${conns} conns, ${DURATION_S} s`, runs));
+    console.log(`  ratio HTTP (${conns} conns) / raw batched (medians): ${(h / rb).toFixed(3)}   per round: ${runs.map((r, i) => (r.perSecond / raw[i].rate).toFixed(3)).join(', ')}`);
+  }
+  console.log('  (HTTP throughput with ClickHouse is about connections / insert latency: each acknowledgement waits for its batch insert.)');
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'wallscope-bench-ingest-'));
 try {
+  console.log(`load average at start: ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
   await sqlite(dir);
   if (process.env.WALLSCOPE_CLICKHOUSE_URL) await clickhouse(process.env.WALLSCOPE_CLICKHOUSE_URL);
   else console.log('ClickHouse: skipped (WALLSCOPE_CLICKHOUSE_URL is unset)');
+  console.log(`load average at end: ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
