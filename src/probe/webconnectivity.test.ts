@@ -185,6 +185,11 @@ describe('measureWebConnectivity(url, opts)', () => {
     assert.deepEqual(ans(tcpQs[0]!), ['127.0.0.2'], 'TCP: the genuine answer');
     // Evidence only: the probe dials what UDP gave it, as without --dns-tcp.
     assert.deepEqual(m.test_keys.tcp_connect!.map((c) => c.ip), ['127.0.0.66']);
+    // The extra queries do not disturb the verdict (the analysis does not compare UDP with TCP yet).
+    const v = m.test_keys.x_verdict as Verdict;
+    const without = (await measureWebConnectivity(`https://inject.test:${port.https}/`, opts)).test_keys.x_verdict as Verdict;
+    assert.deepEqual([v.mechanism, v.layer], ['dns.injection', 'national']);
+    assert.deepEqual([without.mechanism, without.layer], [v.mechanism, v.layer]);
     // A resolver that lies (here: an address nobody else sees) lies over TCP as well.
     const lying = await startDnsServer({ 'ok.test': { kind: 'answer', addrs: ['127.0.0.77'] } });
     try {
