@@ -303,7 +303,7 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
         scenario.world.resolvers.isp.mitm,
         mitmHost,
         async () => {
-          const o = await startOrigin({ host: originHost, ca, sites: scenario.world.sites.map((s) => ({ ...s, cert: 'untrusted' as const, redirect: undefined })), rewriteLocation });
+          const o = await startOrigin({ host: originHost, ca, sites: scenario.world.sites.map((s) => ({ ...s, cert: 'untrusted' as const, redirect: undefined })), rewriteLocation, exempt });
           closers.push(() => o.close());
           return o;
         },
@@ -319,7 +319,7 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
         for (const [scheme, port] of [['http', s.httpPort], ['https', s.httpsPort]] as const) {
           if (port === null || ports.has(`${scheme}:${port}`)) continue;
           ports.add(`${scheme}:${port}`);
-          await startOne({ domain: s.domain }, host, scheme, port, via);
+          await startOne({ domain: s.domain, captcha: sitesByName.get(s.domain)?.captcha }, host, scheme, port, via);
         }
       }
     }
