@@ -126,6 +126,29 @@ function postRaw(url: string, body: string): Promise<{ status: number; headers: 
   });
 }
 
+describe('startTestHelper(opts) without --allow-net', () => {
+  it('never connects to loopback, private or link-local addresses (no fetching its own network for others)', async () => {
+    let hits = 0;
+    const site = await startSite({ host: '127.0.0.2', handler: (_q, res) => { hits++; res.end('<title>internal admin page</title>'); } });
+    const helper = await startTestHelper({ host: '127.0.0.1', port: 0, timeoutMs: 500 });
+    try {
+      const r = await post(helper.url, JSON.stringify({ http_request: `http://127.0.0.2:${site.port}/`, tcp_connect: [`127.0.0.2:${site.port}`, '10.0.0.1:80', '169.254.169.254:80', '[::1]:80'] }));
+      assert.equal(r.status, 200);
+      const c = r.json as ControlResponse;
+      for (const ep of [`127.0.0.2:${site.port}`, '10.0.0.1:80', '169.254.169.254:80', '[::1]:80']) {
+        assert.equal(c.tcp_connect[ep]!.status, false, ep);
+        assert.match(String(c.tcp_connect[ep]!.failure), /not a public address/, ep);
+      }
+      assert.equal(c.http_request.status_code, -1);
+      assert.equal(c.http_request.title, '');
+      assert.equal(hits, 0, 'nothing reached the internal site');
+    } finally {
+      await helper.close();
+      await site.close();
+    }
+  });
+});
+
 describe('parseControlRequest(body)', () => {
   it('bounds the number of endpoints', () => {
     assert.throws(() => parseControlRequest({ http_request: 'http://a/', tcp_connect: Array.from({ length: 17 }, (_, i) => `127.0.0.1:${i + 1}`) }), /more than 16/);

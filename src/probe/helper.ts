@@ -180,7 +180,8 @@ export async function runControl(req: ControlRequest, cfg: ControlConfig): Promi
 /** Start the helper on host:port (port 0 picks one). */
 export async function startTestHelper(opts: TestHelperOptions): Promise<TestHelper> {
   const cfg: ControlConfig = {
-    policy: new NetPolicy(opts.allowNet, opts.localAddress),
+    // Without --allow-net the helper serves the internet: it never connects to non-public addresses.
+    policy: new NetPolicy(opts.allowNet, opts.localAddress, { publicOnly: true }),
     timeoutMs: opts.timeoutMs ?? 10_000,
     maxBodyBytes: opts.maxBodyBytes ?? 1 << 20,
     ...(opts.resolver ? { resolver: opts.resolver } : {}),

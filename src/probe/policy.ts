@@ -16,10 +16,27 @@ export class NetPolicy {
   /** Source address for every outgoing socket (the lab exempts its helper by source). */
   readonly localAddress: string | undefined;
 
-  constructor(allowNet: readonly string[] | undefined, localAddress?: string) {
+  /** Unrestricted, refuse TCP connects to non-public addresses (a test helper on the internet). */
+  readonly publicOnly: boolean;
+
+  constructor(allowNet: readonly string[] | undefined, localAddress?: string, opts: { publicOnly?: boolean } = {}) {
     this.cidrs = (allowNet ?? []).map(parseCidr);
     this.restricted = this.cidrs.length > 0;
     this.localAddress = localAddress;
+    this.publicOnly = opts.publicOnly === true && !this.restricted;
+  }
+
+  /**
+   * checkDial, plus (publicOnly) no TCP connect to a loopback, private, link-local or other
+   * non-unicast address: a helper on the internet would otherwise fetch its own network's services
+   * (cloud metadata at 169.254.169.254, admin ports on 127.0.0.1) for whoever asks. DNS to the
+   * configured resolver goes through checkDial only (a local resolver stays usable).
+   */
+  checkConnect(ip: string): Failure | null {
+    const f = this.checkDial(ip);
+    if (f) return f;
+    if (this.publicOnly && isBogonAddress(ip)) return unknownFailure(`refused to dial ${ip}: not a public address`);
+    return null;
   }
 
   /** Whether `ip` lies inside one of the allowed ranges (false when there are none). */

@@ -31,7 +31,7 @@ export function tcpConnect(ip: string, port: number, policy: NetPolicy, opts: Co
     transaction_id: txid,
     tags: opts.tags ?? null,
   });
-  const refused = policy.checkDial(ip);
+  const refused = policy.checkConnect(ip);
   if (refused) {
     trace.event({ operation: 'connect', address, proto: 'tcp', failure: refused, t0, transaction_id: txid });
     return Promise.resolve({ entry: make(refused), socket: null });
