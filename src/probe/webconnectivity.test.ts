@@ -316,6 +316,34 @@ describe('measureWebConnectivity(url, opts)', () => {
     assert.deepEqual(m.test_keys.tcp_connect, []);
   });
 
+  it('starts HTTP on the first live endpoint without waiting for a null-routed one (whose server would close the idle connection)', async (t) => {
+    const hole = await startBlackhole(); // 127.0.0.1:P, SYNs unanswered
+    t.after(() => hole.close());
+    // The live address serves on the same port, and (like many servers) closes a connection that
+    // sent nothing for 300 ms.
+    const conns = new Set<net.Socket>();
+    const live = net.createServer((s) => {
+      conns.add(s);
+      s.on('error', () => {});
+      const idle = setTimeout(() => s.destroy(), 300);
+      s.once('data', () => {
+        clearTimeout(idle);
+        s.end('HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 20\r\nconnection: close\r\n\r\n<title>live</title>\n');
+      });
+      s.on('close', () => { clearTimeout(idle); conns.delete(s); });
+    });
+    await new Promise<void>((r) => live.listen(hole.port, '127.0.0.12', r));
+    t.after(() => new Promise<void>((r) => { for (const c of conns) c.destroy(); live.close(() => r()); }));
+    const two = await startDnsServer({ 'two.test': { kind: 'answer', addrs: ['127.0.0.12', '127.0.0.1'] } });
+    t.after(() => two.close());
+    const m = await measureWebConnectivity(`http://two.test:${hole.port}/`, { ...opts, resolver: two.address, connectTimeoutMs: 1000 });
+    const tk = m.test_keys;
+    assert.deepEqual(tk.tcp_connect!.map((c) => [c.ip, c.status.failure]), [['127.0.0.12', null], ['127.0.0.1', 'generic_timeout_error']]);
+    assert.equal(tk.requests![0]!.failure, null, `the request went out before the server gave up: ${tk.requests![0]!.failure}`);
+    assert.equal(tk.requests![0]!.response!.code, 200);
+    assert.ok(tk.requests![0]!.t < tk.tcp_connect![1]!.t, 'answered before the other address timed out');
+  });
+
   it('a null-routed address costs one connect timeout: the follow-ups run alongside', async (t) => {
     const hole = await startBlackhole();
     t.after(() => hole.close());

@@ -269,12 +269,21 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
   // 2. Control, in parallel with our own endpoints.
   const controlP = fetchControl(u.href, addrs, port, opts, policy, b, resolveHost);
 
-  // 3. Every endpoint: TCP (and TLS, with the attribution follow-ups).
-  const endpoints = await Promise.all(addrs.map((ip) => measureEndpoint(u, host, ip, port, opts, policy, trace, b)));
+  // 3. Every endpoint: TCP (and TLS, with the attribution follow-ups), all at once.
+  const pending = addrs.map((ip) => measureEndpoint(u, host, ip, port, opts, policy, trace, b));
 
-  // 4. HTTP, over the first endpoint that worked; follow redirects.
-  const live = endpoints.find((e) => e.stream);
-  for (const e of endpoints) if (e !== live) e.stream?.destroy();
+  // 4. HTTP, over the first endpoint (in answer order) that worked; follow redirects. It starts as soon
+  // as that endpoint and the ones before it are done, not after the slowest: a later null-routed
+  // address (a connect timeout, then its follow-ups) would otherwise leave the live connection idle
+  // long enough for the server to close it, and the request would fail for no censor's reason.
+  let live: EndpointOutcome | undefined;
+  for (const p of pending) {
+    const e = await p;
+    if (e.stream) {
+      live = e;
+      break;
+    }
+  }
   let requests: HttpRequestEntry[] = [];
   let httpFailure: Failure | null = null;
   let final: Awaited<ReturnType<typeof fetchUrl>>['final'] = null;
@@ -285,7 +294,8 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
   const hopCompare: Array<Promise<DnsQuery[]>> = [];
   const hopDials: DialRecord = { tcp: [], tls: [] };
   const hopVariants: SniVariant[] = [];
-  const covered = new Set(endpoints.flatMap((e) => e.variants.filter((v) => v.tag === 'decoy-before').map((v) => v.address)));
+  // The first hop's endpoints (still measuring, maybe) all get their decoy-before when attribution applies.
+  const covered = new Set(opts.attribution !== false && u.protocol === 'https:' && !net.isIP(host) ? addrs.map((ip) => joinHostPort(ip, port)) : []);
   if (live) {
     const f = await fetchUrl(u.href, {
       trace,
@@ -337,7 +347,10 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
         residual.push(await residualCheck(new URL(r.request.url), r.address, ip, p, opts, policy, trace, b));
       }
     }
-  } else {
+  }
+  const endpoints = await Promise.all(pending);
+  for (const e of endpoints) if (e !== live) e.stream?.destroy();
+  if (!live) {
     // No endpoint worked: the request fails as its dial did (as OONI's does), without dialing again.
     const e = endpoints[0];
     httpFailure = dns.failure ?? (e ? (e.tls?.failure ?? e.tcp.status.failure) : 'dns_no_answer') ?? 'generic_timeout_error';
