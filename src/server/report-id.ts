@@ -10,7 +10,9 @@ export interface ReportMeta {
   test_name: string;
 }
 
-const RE = /^(\d{8}T\d{6}Z)_([a-z0-9]{1,64})_([A-Z]{2})_(\d{1,10})_n1_([A-Za-z0-9]{8})([0-9a-f]{16})?$/;
+// OONI's probes end the id with 16 random letters and digits; ours with an 8-character nonce and a
+// 16-hex MAC (24 in all). Both shapes parse; only ours can be `signed`.
+const RE = /^(\d{8}T\d{6}Z)_([a-z0-9]{1,64})_([A-Z]{2})_(\d{1,10})_n1_([A-Za-z0-9]{8,64})$/;
 
 function mac(secret: Buffer, prefix: string): string {
   return createHmac('sha256', secret).update(prefix).digest('hex').slice(0, 16);
@@ -41,9 +43,10 @@ export function parseReportId(id: string, secret: Buffer): ParsedReportId | null
   const m = RE.exec(id);
   if (!m) return null;
   let signed = false;
-  if (m[6]) {
+  const tail = m[5];
+  if (tail.length === 24 && /^[0-9a-f]{16}$/.test(tail.slice(8))) {
     const want = Buffer.from(mac(secret, id.slice(0, id.length - 16)));
-    signed = timingSafeEqual(want, Buffer.from(m[6]));
+    signed = timingSafeEqual(want, Buffer.from(tail.slice(8)));
   }
   return { probe_cc: m[3], probe_asn: `AS${Number(m[4])}`, test: m[2], signed };
 }
