@@ -5,6 +5,8 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../model/index.js';
+import { startServer } from '../server/index.js';
+import { SqliteStore } from '../store/index.js';
 import { createCA, issueCert, startDnsServer, startSite, startTestHelper, type DnsServer, type Site, type TestHelper } from '../probe/index.js';
 
 const bin = join(repoRoot, 'bin', 'wallscope.js');
@@ -62,6 +64,32 @@ describe('wallscope measure', () => {
     const files = readdirSync(spool).filter((f) => f.endsWith('.json'));
     assert.equal(files.length, 1);
     assert.equal((JSON.parse(readFileSync(join(spool, files[0]!), 'utf8')) as { input: string }).input, `http://a.test:${site.port}/`);
+  });
+
+  it('spools then uploads to a collector with --upload, and keeps what the collector could not take', async () => {
+    const store = new SqliteStore(join(dir, 'collector.sqlite'));
+    const srv = await startServer({ store, webRoot: false, rateLimit: false, logger: false });
+    try {
+      const spool = join(dir, 'spool-up');
+      const r = await run(['measure', `http://a.test:${site.port}/`, `https://a.test:${tlsSite.port}/`, '--resolver', dns.address, '--helper', helper.url, '--ca', caFile, '--allow-net', '127.0.0.0/8', '--no-fingerprints', '--spool', spool, '--upload', srv.url]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /upload: 2 uploaded, 0 refused, 0 still spooled/);
+      assert.deepEqual(readdirSync(spool).filter((f) => f.endsWith('.json')), []);
+      const list = (await (await fetch(`${srv.url}/api/v1/measurements?limit=10`)).json()) as { results: Array<{ input: string; status: string }> };
+      assert.deepEqual(list.results.map((x) => x.input).sort(), [`http://a.test:${site.port}/`, `https://a.test:${tlsSite.port}/`]);
+    } finally {
+      await srv.close();
+    }
+    // The collector is gone now: the measurement stays in the spool, the run still succeeds.
+    const spool2 = join(dir, 'spool-offline');
+    const off = await run(['measure', `http://a.test:${site.port}/`, '--resolver', dns.address, '--helper', helper.url, '--allow-net', '127.0.0.0/8', '--no-fingerprints', '--spool', spool2, '--upload', srv.url]);
+    assert.equal(off.code, 0, off.stderr);
+    assert.match(off.stderr, /upload: 0 uploaded, 0 refused, 1 still spooled/);
+    assert.equal(readdirSync(spool2).filter((f) => f.endsWith('.json')).length, 1);
+    await store.close();
+    const bad = await run(['measure', 'http://a.test/', '--upload', 'collector']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--upload: expected the collector's http\(s\) URL/);
   });
 
   it('prints a table of URL, verdict, mechanism, layer and reason', async () => {

@@ -4,7 +4,7 @@ import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { checkDecoyName, DEFAULT_DECOY, defaultSpoolDir, measureMany, parseCidr, readTargetList, spoolMeasurement, splitHostPort, type ProbeOptions, type Target } from '../probe/index.js';
+import { checkDecoyName, DEFAULT_DECOY, defaultSpoolDir, flushSpool, measureMany, parseCidr, readTargetList, spoolMeasurement, splitHostPort, type ProbeOptions, type Target } from '../probe/index.js';
 import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from '../analysis/index.js';
 import type { Measurement, Verdict } from '../model/index.js';
 import { register as registerHelper } from './helper.js';
@@ -25,6 +25,7 @@ interface MeasureCliOptions {
   fingerprints: boolean;
   localAddress?: string;
   spool?: string | true;
+  upload?: string;
   decoySni?: string;
   dnsTcp?: boolean;
 }
@@ -69,6 +70,7 @@ export function register(program: Command): void {
     .option('--decoy-sni <name>', `benign name for the decoy handshakes and residual checks (default ${DEFAULT_DECOY}); change it where that name is itself blocked`)
     .option('--dns-tcp', 'with --resolver: ask it over TCP too (engine "tcp"); UDP answers that differ from TCP ones point to on-path injection rather than a lying resolver')
     .option('--no-fingerprints', 'do not load the OONI blocking fingerprints for the verdict')
+    .option('--upload <collector-url>', 'spool each measurement first, then upload the spool to this collector with retry and backoff (what cannot be sent stays spooled for `wallscope upload`)')
     .option('--spool [dir]', 'also keep each measurement in the upload spool (default dir: $WALLSCOPE_SPOOL or ~/.local/share/wallscope/spool); send with `wallscope upload`')
     .action(async (urls: string[], o: MeasureCliOptions) => {
       const targets: Target[] = urls.map((url) => ({ url }));
@@ -110,7 +112,10 @@ export function register(program: Command): void {
       if (o.fingerprints) opts.fingerprints = loadFingerprints(defaultFingerprintsDir(), defaultForgedPoolFiles());
 
       const out = o.out ? createWriteStream(o.out, { flags: 'a' }) : null;
-      const spoolDir = o.spool === true ? defaultSpoolDir() : o.spool;
+      if (o.upload !== undefined && !/^https?:\/\/[^/]/.test(o.upload)) throw Object.assign(new Error(`--upload: expected the collector's http(s) URL, got ${JSON.stringify(o.upload)}`), { exitCode: 2 });
+      // Robustness: with --upload, every measurement is on disk before anything is sent, so a
+      // crash or an offline collector loses nothing.
+      const spoolDir = o.spool === true || (o.upload !== undefined && o.spool === undefined) ? defaultSpoolDir() : o.spool;
       const tty = Boolean(process.stdout.isTTY) && !o.json;
       const bar = tty ? new cliProgress.SingleBar({ stream: process.stderr, clearOnComplete: true, format: 'measuring [{bar}] {value}/{total} {url}' }, cliProgress.Presets.shades_classic) : null;
       bar?.start(targets.length, 0, { url: '' });
@@ -130,6 +135,15 @@ export function register(program: Command): void {
       });
       bar?.stop();
       if (out) await new Promise<void>((resolve) => out.end(resolve));
+      if (o.upload !== undefined && spoolDir) {
+        const up = await flushSpool(spoolDir, o.upload, {
+          onEvent: (e) => {
+            if (e.type === 'retry') process.stderr.write(`upload: retry ${e.attempt} in ${e.delayMs} ms: ${e.reason}\n`);
+            if (e.type === 'rejected') process.stderr.write(`upload: refused by the collector, kept in ${spoolDir}/rejected: ${e.reason}\n`);
+          },
+        });
+        process.stderr.write(`upload: ${up.uploaded} uploaded, ${up.rejected} refused, ${up.remaining} still spooled in ${spoolDir}${up.remaining ? ` (send them later with: wallscope upload --collector ${o.upload} --spool ${spoolDir})` : ''}\n`);
+      }
       if (o.json) return;
       // On a terminal the reason is cut to the width; in a pipe it is kept whole.
       const width = process.stdout.isTTY ? (process.stdout.columns ?? 140) : 100_000;
