@@ -8,14 +8,14 @@
 //   127.R.1.1 .. 127.R.99.250 sites, 127.R.100.1 .. forged DNS pool (nothing listens there),
 //   127.R.200.1 .. 127.R.254.250 client addresses (`lab eval` measures each target from its own,
 //   so that residual blocking left by one target does not leak into the next).
-import type { Scenario, SiteSpec } from '../model/index.js';
+import { prng, type Scenario, type SiteSpec } from '../model/index.js';
 import { createCA, startTestHelper, type CA, type ProbeOptions } from '../probe/index.js';
 import { startResolver, type DnsAnswerPlan, type Injector, type RunningResolver } from './dns.js';
 import { ResidualTable, startFront, type FrontEvent, type RunningFront } from './front.js';
 import { installNullRoute, nftAvailable, sweepStaleTables, type NullRoute } from './nft.js';
 import { startOrigin, type Origin } from './origin.js';
 import { Policy } from './policy.js';
-import { prng, RuleSet } from './rules.js';
+import { RuleSet } from './rules.js';
 import { scenarioTargets, TruthModel, type Truth } from './truth.js';
 
 export interface LabOptions {

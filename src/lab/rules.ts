@@ -49,14 +49,3 @@ export function sampled(seed: number, censor: string, name: string, sampling: nu
   return h.readUInt32BE(0) / 2 ** 32 < sampling;
 }
 
-/** A small seeded PRNG (mulberry32) for TTLs and other reproducible jitter. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -1,6 +1,6 @@
 // Synthetic measurements and verdicts, deterministic from a seed: for tests, benchmarks and the
 // explorer's browser tests (a store seeded with a known mix). Never used for real data.
-import { ooniTime, type Measurement, type Verdict } from '../model/index.js';
+import { ooniTime, prng, type Measurement, type Verdict } from '../model/index.js';
 
 const CCS = ['CN', 'IR', 'RU', 'IT', 'US', 'TR'];
 const ASNS = [4134, 4837, 9808, 58224, 44244, 12389, 3269, 7922, 9121];
@@ -13,17 +13,6 @@ const BLOCKED: Array<Pick<Verdict, 'blocking' | 'mechanism' | 'layer'>> = [
   { blocking: 'tcp_ip', mechanism: 'tcp.timeout', layer: 'unknown' },
 ];
 
-/** mulberry32: small, fast, good enough for test data. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface SampleOptions {
   probe_cc?: string;
