@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { canonicalIp, inCidrs, isBogon, parseCidrs } from './ip.js';
+import { canonicalIp, inCidrs, isBogon, isIp, parseCidrs } from './ip.js';
 
 describe('isBogon(ip, allow)', () => {
   const cases: Array<[string, boolean]> = [
@@ -24,5 +24,12 @@ describe('isBogon(ip, allow)', () => {
   test('canonicalIp(ip) unifies spellings', () => {
     assert.equal(canonicalIp('::FFFF:1.2.3.4'), '1.2.3.4');
     assert.equal(canonicalIp('2001:DB8:0:0::1'), '2001:db8::1');
+  });
+});
+
+describe('isIp(s)', () => {
+  test('every text form getaddrinfo takes is an address; host names are not', () => {
+    for (const s of ['1.2.3.4', '127.1', '0x7f.1', '2130706433', '::1', 'fe80::1%eth0', '::ffff:1.2.3.4', 'CAFE::1']) assert.equal(isIp(s), true, s);
+    for (const s of ['example.com', 'cafe.de', 'face.b00c', '1.2.3.4.example', '', 'abc', '1.2.3.4 ', 'youtube.com']) assert.equal(isIp(s), false, s);
   });
 });

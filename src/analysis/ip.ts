@@ -14,6 +14,9 @@ const cache = new Map<string, Parsed | null>();
 const CACHE_MAX = 50_000;
 
 /** Parse an address, unwrapping IPv4-mapped IPv6 ("::ffff:1.2.3.4"). null when not an address. */
+/** Characters any IPv4 (decimal, hex, octal) or IPv6 text form can have, with an optional zone. */
+const MAYBE_IP = /^[0-9a-fA-FxX.:]+(%[\w.-]+)?$/;
+
 export function parseIp(s: string): Parsed | null {
   if (typeof s !== 'string' || s.length > 64) return null;
   const hit = cache.get(s);
@@ -25,6 +28,9 @@ export function parseIp(s: string): Parsed | null {
 }
 
 function parseUncached(s: string): Parsed | null {
+  // Most strings asked about are host names: refuse them before ipaddr.isValid(), which throws and
+  // catches internally for each (about a tenth of the collector's CPU in a profile).
+  if (!MAYBE_IP.test(s)) return null;
   if (!ipaddr.isValid(s)) return null;
   try {
     const a = ipaddr.parse(s);

@@ -120,14 +120,16 @@ function orgText(ip: string, v: WebView, c: Ctx): string {
   return o ? (o.org ? `${ip} (${o.org}, AS${o.asn})` : `${ip} (AS${o.asn})`) : ip;
 }
 
-/** DNS: what the probe's own resolver said, against the control and the encrypted lookups. */
-function analyzeDns(v: WebView, c: Ctx, finalIncomplete: boolean): DnsFinding {
+/**
+ * DNS: what the probe's own resolver said, against the control (`ctrl`: null when it is not to be
+ * trusted) and the encrypted lookups.
+ */
+function analyzeDns(v: WebView, c: Ctx, finalIncomplete: boolean, ctrl: WebView['control']): DnsFinding {
   if (v.domain === null || v.domainIsIp) return { kind: 'none' };
   const probeQs = v.queries.filter((q) => !isEncryptedEngine(q.engine));
   const domainQs = probeQs.filter((q) => q.hostname === v.domain || q.hostname === '');
   const groups = groupLookups(domainQs);
   const probeAddrs = [...new Set(domainQs.flatMap((q) => q.addrs))];
-  const ctrl = v.control;
   const ctrlAddrs = new Set(ctrl?.addrs ?? []);
   const ctrlResolved = ctrlAddrs.size > 0;
   const ctrlSaysNoName = ctrl !== null && !ctrlResolved && (ctrl.dnsFailure === null || NAME_GONE(ctrl.dnsFailure));
@@ -351,7 +353,7 @@ export function analyzeView(v: WebView, c: Ctx): Verdict {
   // The control is what tells censorship from a broken site: without it we say little.
   const ctrl = v.control;
   if (ctrl === null || v.controlFailure !== null) {
-    const dns = analyzeDns({ ...v, control: null }, c, finalIncomplete);
+    const dns = analyzeDns(v, c, finalIncomplete, null);
     if (dns.kind === 'hard' && (dns.mechanism === 'dns.injection' || dns.mechanism === 'dns.bogon')) {
       return blocked('dns', dns.mechanism, dns.layer, dns.confidence * 0.8, dns.evidence, dns.explanation, { confirmed: dns.confirmed, fingerprints: dns.fingerprints });
     }
@@ -361,7 +363,7 @@ export function analyzeView(v: WebView, c: Ctx): Verdict {
       : 'The measurement has no control to compare with: no verdict.');
   }
 
-  const dns = analyzeDns(v, c, finalIncomplete);
+  const dns = analyzeDns(v, c, finalIncomplete, v.control);
   if (dns.kind === 'hard') return blocked('dns', dns.mechanism, dns.layer, dns.confidence, dns.evidence, dns.explanation, { confirmed: dns.confirmed, fingerprints: dns.fingerprints });
   if (dns.kind === 'down') return down(0.8, dns.evidence, dns.explanation);
   const soft = dns.kind === 'soft' ? dns : null;
