@@ -133,9 +133,52 @@ describe('ClickHouseStore.put(m, verdict): group inserts without a uid SELECT', 
     assert.equal(a.status, 'rejected');
     assert.equal(b.status, 'rejected', 'the duplicate waiting on the failed insert fails too');
     // Recreate the table (the migration statement is idempotent) and retry: it is stored.
-    await store.client.command({ query: CLICKHOUSE_MIGRATIONS[0].statements[0] });
+    await store.client.command({ query: CLICKHOUSE_MIGRATIONS[0].statements[0] as string });
+    await store.client.command({ query: 'ALTER TABLE measurements ADD COLUMN region Nullable(String) AFTER probe_asn' }); // migration 3
     const r = await store.put(m, sampleVerdict('ok'));
     assert.equal(r.inserted, true);
     assert.ok(await store.get(r.measurement_uid));
+  });
+});
+
+describe('ClickHouseStore.open(): migration 3 (region) on a version-2 database', () => {
+  if (!CH_URL) {
+    it('SKIPPED: WALLSCOPE_CLICKHOUSE_URL is unset', { skip: 'WALLSCOPE_CLICKHOUSE_URL is unset' }, () => {});
+    return;
+  }
+
+  it('adds the region column once; old rows read region null until re-analysis writes them again', async (t) => {
+    const database = `wallscope_mig3_${process.pid}`;
+    const { createClient } = await import('@clickhouse/client');
+    const admin = createClient({ url: CH_URL });
+    await admin.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
+    const db = createClient({ url: CH_URL, database });
+    t.after(async () => {
+      await admin.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+      await db.close();
+      await admin.close();
+    });
+    // A database written by the version-2 code: tables of migrations 1 and 2, rows without region.
+    await db.command({ query: 'CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, applied_at DateTime) ENGINE = TinyLog' });
+    for (const mig of CLICKHOUSE_MIGRATIONS.slice(0, 2)) {
+      for (const s of mig.statements) await db.command({ query: s as string });
+      await db.insert({ table: 'schema_migrations', values: [{ version: mig.version, name: mig.name, applied_at: 0 }], format: 'JSONEachRow' });
+    }
+    const { flatten, measurementUid } = await import('./row.js');
+    const m = sampleMeasurement({ input: 'https://old.example/', region: 'Henan' });
+    const { region: _r, ...v2row } = flatten(m, sampleVerdict('ok'), measurementUid(m));
+    await db.insert({ table: 'measurements', values: [{ ...v2row, body: JSON.stringify(m), deleted: 0, version: 1 }], format: 'JSONEachRow' });
+
+    const store = await ClickHouseStore.open({ url: CH_URL, database });
+    t.after(() => store.close());
+    assert.equal(await store.schemaVersion(), 3);
+    const again = await ClickHouseStore.open({ url: CH_URL, database }); // the check-then-ALTER runs once
+    await again.close();
+    const old = (await store.list({}, { limit: 5 })).results;
+    assert.equal(old.length, 1);
+    assert.equal(old[0].region, null);
+    assert.equal(await store.setVerdict(old[0].measurement_uid, sampleVerdict('blocked')), true);
+    const now = (await store.list({ region: 'Henan' }, { limit: 5 })).results;
+    assert.deepEqual(now.map((r) => [r.input, r.region, r.status]), [['https://old.example/', 'Henan', 'blocked']]);
   });
 });

@@ -51,7 +51,13 @@ export function chInt(n: number): string {
 }
 
 /** Versioned migrations; every statement is idempotent (IF NOT EXISTS), recorded in schema_migrations. */
-export const CLICKHOUSE_MIGRATIONS: Array<{ version: number; name: string; statements: string[] }> = [
+/**
+ * A migration statement: SQL text, or an ADD COLUMN that runs only when the column is missing
+ * (18.16 has no ADD COLUMN IF NOT EXISTS, so the check reads system.columns).
+ */
+export type ChStatement = string | { addColumn: { table: string; column: string; type: string; after?: string } };
+
+export const CLICKHOUSE_MIGRATIONS: Array<{ version: number; name: string; statements: ChStatement[] }> = [
   {
     version: 1,
     name: 'measurements with raw bodies, uid lookup table (ReplacingMergeTree)',
@@ -77,6 +83,13 @@ export const CLICKHOUSE_MIGRATIONS: Array<{ version: number; name: string; state
         SELECT uid, probe_cc, day, deleted, version FROM measurements`,
     ],
   },
+  {
+    version: 3,
+    // Rows stored before this version read region NULL until they are written again (re-analysis
+    // re-flattens the raw body, so `wallscope reanalyze` fills them); no mutation over the bodies.
+    name: 'region (annotations.region, self-declared by the volunteer)',
+    statements: [{ addColumn: { table: 'measurements', column: 'region', type: 'Nullable(String)', after: 'probe_asn' } }],
+  },
 ];
 
 const GRAIN_SQL: Record<TimeGrain, string> = {
@@ -88,6 +101,7 @@ const GRAIN_SQL: Record<TimeGrain, string> = {
 const AXIS_SQL: Record<Exclude<Axis, 'measurement_start_day'>, string> = {
   probe_cc: 'probe_cc',
   probe_asn: "concat('AS', toString(probe_asn))",
+  region: 'region',
   category_code: 'category_code',
   domain: 'domain',
   input: 'input',
@@ -103,6 +117,7 @@ export function clickhouseWhere(f: MeasurementFilter): string {
   if (f.probe_cc !== undefined) eq('probe_cc', f.probe_cc);
   if (f.probe_asn !== undefined) parts.push(`probe_asn = ${chInt(f.probe_asn)}`);
   if (f.domain !== undefined) eq('domain', f.domain);
+  if (f.region !== undefined) eq('region', f.region);
   if (f.input !== undefined) eq('input', f.input);
   if (f.test_name !== undefined) eq('test_name', f.test_name);
   if (f.mechanism !== undefined) eq('mechanism', f.mechanism);
@@ -130,7 +145,7 @@ const COUNTS = `count() AS measurement_count,
   sum(if(status = 'unknown', 1, 0)) AS failure_count`;
 
 const ROW_COLS =
-  'uid, report_id, input, domain, test_name, probe_cc, probe_asn, measurement_start_time, ts, status, blocking, accessible, mechanism, layer, confidence, confirmed, explanation, category_code, analysis_version';
+  'uid, report_id, input, domain, test_name, probe_cc, probe_asn, region, measurement_start_time, ts, status, blocking, accessible, mechanism, layer, confidence, confirmed, explanation, category_code, analysis_version';
 
 /** Filters apply after FINAL's de-duplication only without the PREWHERE optimisation. */
 const READ_SETTINGS = { optimize_move_to_prewhere: 0 } as const;
@@ -207,7 +222,17 @@ export class ClickHouseStore implements MeasurementStore {
     const done = new Set((await this.rows<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => Number(r.version)));
     for (const mig of CLICKHOUSE_MIGRATIONS) {
       if (done.has(mig.version)) continue;
-      for (const s of mig.statements) await this.client.command({ query: s });
+      for (const s of mig.statements) {
+        if (typeof s === 'string') {
+          await this.client.command({ query: s });
+          continue;
+        }
+        const { table, column, type, after } = s.addColumn;
+        const have = await this.rows<{ n: string }>(
+          `SELECT count() AS n FROM system.columns WHERE database = ${chString(this.database)} AND table = ${chString(table)} AND name = ${chString(column)}`,
+        );
+        if (Number(have[0]?.n ?? 0) === 0) await this.client.command({ query: `ALTER TABLE ${table} ADD COLUMN ${column} ${type}${after ? ` AFTER ${after}` : ''}` });
+      }
       await this.client.insert({ table: 'schema_migrations', values: [{ version: mig.version, name: mig.name, applied_at: Math.floor(Date.now() / 1000) }], format: 'JSONEachRow' });
     }
   }

@@ -14,7 +14,7 @@ export { AXES, TIME_GRAINS, StoreInputError } from './types.js';
 export { SqliteStore, SQLITE_MIGRATIONS } from './sqlite.js';
 export { ClickHouseStore, chString, CLICKHOUSE_MIGRATIONS } from './clickhouse.js';
 export { openStore, type OpenStoreOptions } from './open.js';
-export { measurementUid, parseTimeBound, parseAsn, BLOCKING_FILTERS } from './row.js';
+export { measurementUid, parseTimeBound, parseAsn, BLOCKING_FILTERS, normalizeRegion, regionOf, REGION_MAX } from './row.js';
 export { sampleMeasurement, sampleVerdict, syntheticMeasurements } from './seed.js';
 export { reanalyzeStore, safeAnalyzer, analyzerWith, type Analyzer, type ReanalyzeOptions } from './reanalyze.js';
 export { importMeasurementFiles, normalizeForStore, type ImportSummary } from './import.js';

@@ -14,6 +14,7 @@ export interface FlatRow {
   test_name: string;
   probe_cc: string;
   probe_asn: number;
+  region: string | null;
   measurement_start_time: string;
   ts: number; // unix seconds
   day: string; // YYYY-MM-DD
@@ -93,6 +94,28 @@ function ooniBlockingText(v: Verdict): string | null {
   return b === null ? null : String(b);
 }
 
+/** The longest region kept, in characters (a province name needs far fewer). */
+export const REGION_MAX = 64;
+
+/**
+ * A self-declared region as stored and filtered: control characters dropped, whitespace runs
+ * collapsed to one space, trimmed, cut to REGION_MAX characters; null when nothing is left or the
+ * value is not a string. The same function normalises stored values and filter values, so a
+ * filter matches what put() stored.
+ */
+export function normalizeRegion(v: unknown): string | null {
+  if (typeof v !== 'string') return null;
+  // eslint-disable-next-line no-control-regex
+  const s = v.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').replace(/\s+/g, ' ').trim();
+  if (!s) return null;
+  return [...s].slice(0, REGION_MAX).join('').trim();
+}
+
+/** The region a measurement carries in annotations.region (OONI annotations are free string pairs). */
+export function regionOf(m: Measurement): string | null {
+  return normalizeRegion(m.annotations?.region);
+}
+
 /** Category of the input when the measurement carries it (OONI annotations or our x_ key). */
 function categoryOf(m: Measurement): string | null {
   const a = m.annotations?.category_code;
@@ -111,6 +134,7 @@ export function flatten(m: Measurement, verdict: Verdict, uid: string, domainOf:
     test_name: m.test_name,
     probe_cc: m.probe_cc,
     probe_asn: Number(/^AS(\d+)$/.exec(m.probe_asn)?.[1] ?? 0),
+    region: regionOf(m),
     measurement_start_time: m.measurement_start_time,
     ts,
     day: new Date(ts * 1000).toISOString().slice(0, 10),
@@ -131,7 +155,7 @@ export function flatten(m: Measurement, verdict: Verdict, uid: string, domainOf:
 /** A flat row as the API returns it (MeasurementRow in docs/INTERNAL-API.md). */
 export function toApiRow(r: {
   uid: string; report_id: string; input: string | null; domain: string | null; test_name: string; probe_cc: string;
-  probe_asn: number | string; measurement_start_time: string; status: string; blocking: string | null;
+  probe_asn: number | string; region?: string | null; measurement_start_time: string; status: string; blocking: string | null;
   accessible: number | boolean | null; mechanism: string | null; layer: string | null; confidence: number;
   confirmed: number | boolean; explanation: string; category_code: string | null; analysis_version: string;
 }): MeasurementRow {
@@ -145,6 +169,7 @@ export function toApiRow(r: {
     test_name: r.test_name,
     probe_cc: r.probe_cc,
     probe_asn: `AS${Number(r.probe_asn)}`,
+    region: r.region ?? null,
     measurement_start_time: r.measurement_start_time,
     status: r.status as MeasurementRow['status'],
     blocking,

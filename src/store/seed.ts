@@ -5,6 +5,8 @@ import { ooniTime, prng, type Measurement, type Verdict } from '../model/index.j
 const CCS = ['CN', 'IR', 'RU', 'IT', 'US', 'TR'];
 const ASNS = [4134, 4837, 9808, 58224, 44244, 12389, 3269, 7922, 9121];
 const DOMAINS = ['youtube.com', 'www.google.com', 'twitter.com', 'www.bbc.com', 'example.org', 'wikipedia.org', 'facebook.com', 'telegram.org', '011.com', 'news.example'];
+/** Self-declared regions of the synthetic Chinese vantage points (every third CN measurement has none). */
+export const SEED_REGIONS_CN = ['Henan', 'Beijing'] as const;
 const BLOCKED: Array<Pick<Verdict, 'blocking' | 'mechanism' | 'layer'>> = [
   { blocking: 'dns', mechanism: 'dns.injection', layer: 'national' },
   { blocking: 'http-failure', mechanism: 'tls.reset', layer: 'national' },
@@ -20,6 +22,8 @@ export interface SampleOptions {
   input?: string;
   test_name?: string;
   start?: Date;
+  /** annotations.region (the volunteer's self-declared region). */
+  region?: string;
   extra?: Record<string, unknown>;
 }
 
@@ -27,7 +31,7 @@ export interface SampleOptions {
 export function sampleMeasurement(o: SampleOptions = {}): Measurement {
   const start = ooniTime(o.start ?? new Date(Date.UTC(2026, 10, 22, 5, 0, 0)));
   return {
-    annotations: { platform: 'linux' },
+    annotations: o.region === undefined ? { platform: 'linux' } : { platform: 'linux', region: o.region },
     data_format_version: '0.2.0',
     input: o.input ?? 'https://example.org/',
     measurement_start_time: start,
@@ -72,8 +76,11 @@ export function* syntheticMeasurements(count: number, opts: { seed?: number; day
   for (let i = 0; i < count; i++) {
     const t = new Date(end - Math.floor(rnd() * days * 86400) * 1000);
     const domain = DOMAINS[Math.floor(rnd() * DOMAINS.length)];
+    const cc = ccs[Math.floor(rnd() * ccs.length)];
     const m = sampleMeasurement({
-      probe_cc: ccs[Math.floor(rnd() * ccs.length)],
+      probe_cc: cc,
+      // Deterministic from i (no draw from rnd): the rest of the mix is the same as without regions.
+      region: cc === 'CN' ? SEED_REGIONS_CN[i % 3] : undefined,
       probe_asn: `AS${ASNS[Math.floor(rnd() * ASNS.length)]}`,
       input: `https://${domain}/`,
       start: t,

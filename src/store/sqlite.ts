@@ -19,7 +19,7 @@ import {
   type StoredMeasurement,
   type TimeGrain,
 } from './types.js';
-import { checkBlockingFilter, decodeCursor, encodeCursor, flatten, hostOfInput, measurementUid, toApiRow, type FlatRow } from './row.js';
+import { checkBlockingFilter, decodeCursor, encodeCursor, flatten, hostOfInput, measurementUid, regionOf, toApiRow, type FlatRow } from './row.js';
 
 export interface SqliteStoreOptions {
   synchronous?: 'NORMAL' | 'FULL';
@@ -28,7 +28,7 @@ export interface SqliteStoreOptions {
 }
 
 /** Versioned migrations: each runs once, in order, inside a transaction. Append only. */
-export const SQLITE_MIGRATIONS: Array<{ version: number; name: string; sql: string }> = [
+export const SQLITE_MIGRATIONS: Array<{ version: number; name: string; sql: string; backfill?: (db: Database.Database) => void }> = [
   {
     version: 1,
     name: 'measurements, raw bodies, indexes for lists and aggregations',
@@ -106,10 +106,37 @@ export const SQLITE_MIGRATIONS: Array<{ version: number; name: string; sql: stri
       CREATE INDEX measurements_asn_ts ON measurements (probe_asn, ts);
     `,
   },
+  {
+    version: 3,
+    name: 'region (annotations.region, self-declared by the volunteer): column, index, filled from the stored raw bodies',
+    sql: `
+      ALTER TABLE measurements ADD COLUMN region TEXT;
+      CREATE INDEX measurements_region_ts ON measurements (region, ts);
+    `,
+    backfill: (db) => {
+      const upd = db.prepare('UPDATE measurements SET region = ? WHERE uid = ?');
+      const page = db.prepare('SELECT uid, body FROM raw_measurements WHERE uid > ? ORDER BY uid LIMIT 1000');
+      // Pages of bodies (an open iterator would keep the connection busy for the UPDATEs).
+      for (let after = ''; ; ) {
+        const rows = page.all(after) as Array<{ uid: string; body: Buffer | string }>;
+        if (!rows.length) break;
+        for (const r of rows) {
+          let region: string | null = null;
+          try {
+            region = regionOf(JSON.parse(decompressBody(r.body)) as Measurement);
+          } catch {
+            // A body that does not parse keeps region NULL; it is still listed and counted.
+          }
+          if (region !== null) upd.run(region, r.uid);
+        }
+        after = rows[rows.length - 1].uid;
+      }
+    },
+  },
 ];
 
 const COLS: Array<keyof FlatRow> = [
-  'uid', 'report_id', 'input', 'domain', 'test_name', 'probe_cc', 'probe_asn', 'measurement_start_time', 'ts', 'day',
+  'uid', 'report_id', 'input', 'domain', 'test_name', 'probe_cc', 'probe_asn', 'region', 'measurement_start_time', 'ts', 'day',
   'status', 'blocking', 'accessible', 'mechanism', 'layer', 'confidence', 'confirmed', 'explanation', 'category_code',
   'analysis_version', 'verdict',
 ];
@@ -124,6 +151,7 @@ const GRAIN_SQL: Record<TimeGrain, string> = {
 const AXIS_SQL: Record<Exclude<Axis, 'measurement_start_day'>, string> = {
   probe_cc: 'probe_cc',
   probe_asn: "'AS' || probe_asn",
+  region: 'region',
   category_code: 'category_code',
   domain: 'domain',
   input: 'input',
@@ -152,6 +180,7 @@ export function sqliteWhere(f: MeasurementFilter): { sql: string; params: unknow
   if (f.probe_cc !== undefined) eq('probe_cc', f.probe_cc);
   if (f.probe_asn !== undefined) eq('probe_asn', f.probe_asn);
   if (f.domain !== undefined) eq('domain', f.domain);
+  if (f.region !== undefined) eq('region', f.region);
   if (f.input !== undefined) eq('input', f.input);
   if (f.test_name !== undefined) eq('test_name', f.test_name);
   if (f.mechanism !== undefined) eq('mechanism', f.mechanism);
@@ -358,7 +387,7 @@ export class SqliteStore implements MeasurementStore {
     const row = flatten(m, verdict, uid, this.domainOf);
     const r = this.db
       .prepare(`UPDATE measurements SET status = @status, blocking = @blocking, accessible = @accessible, mechanism = @mechanism, layer = @layer,
-        confidence = @confidence, confirmed = @confirmed, explanation = @explanation, analysis_version = @analysis_version, verdict = @verdict, domain = @domain WHERE uid = @uid`)
+        confidence = @confidence, confirmed = @confirmed, explanation = @explanation, analysis_version = @analysis_version, verdict = @verdict, domain = @domain, region = @region WHERE uid = @uid`)
       .run(row);
     return r.changes > 0;
   }
@@ -397,6 +426,7 @@ export function migrateSqlite(db: Database.Database, migrations = SQLITE_MIGRATI
     db.transaction(() => {
       if (db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(mig.version)) return;
       db.exec(mig.sql);
+      mig.backfill?.(db);
       db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(mig.version, mig.name, new Date().toISOString());
     }).immediate();
   }

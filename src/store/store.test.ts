@@ -135,6 +135,8 @@ function storeSuite(name: string, makeHarness: () => Harness): void {
         [{ mechanism: 'tls.reset', layer: 'national' }, (x) => x.v.mechanism === 'tls.reset' && x.v.layer === 'national'],
         [{ test_name: 'web_connectivity', probe_cc: 'IR' }, (x) => x.m.probe_cc === 'IR'],
         [{ confirmed: true }, (x) => x.v.status === 'blocked' && x.v.confirmed],
+        [{ region: 'Henan' }, (x) => x.m.annotations.region === 'Henan'],
+        [{ region: 'Beijing', probe_cc: 'CN', blocking: 'true' }, (x) => x.m.annotations.region === 'Beijing' && x.v.status === 'blocked'],
       ];
       for (const [filter, pred] of cases) {
         const got = await store.list({ ...filter, since: filter.since ?? 0, until: filter.until ?? ts('2027-01-01 00:00:00') }, { limit: 1000 });
@@ -174,6 +176,45 @@ function storeSuite(name: string, makeHarness: () => Harness): void {
       assert.deepEqual(none, [countsOf(cn.map((d) => d.verdict))]);
       const asn = await store.aggregate({ axis_x: 'probe_asn', filter: { probe_cc: 'CN' } });
       assert.ok(asn.every((r) => /^AS\d+$/.test(String(r.probe_asn))));
+    });
+
+    it('put() stores annotations.region normalised; list() returns it, filters on it, aggregate() groups by it', async () => {
+      const henan = data.filter((d) => d.m.annotations.region === 'Henan');
+      assert.ok(henan.length > 10, 'the seed has Henan measurements');
+      const rows = (await store.list({ region: 'Henan' }, { limit: 1000 })).results;
+      assert.equal(rows.length, henan.length);
+      assert.ok(rows.every((r) => r.region === 'Henan' && r.probe_cc === 'CN'));
+      const ir = (await store.list({ probe_cc: 'IR' }, { limit: 3 })).results;
+      assert.ok(ir.length > 0 && ir.every((r) => r.region === null), 'no annotation: region null');
+
+      const byRegion = await store.aggregate({ axis_x: 'region', filter: { probe_cc: 'CN' } });
+      const want = new Map<string | null, Verdict[]>();
+      for (const d of data.filter((x) => x.m.probe_cc === 'CN')) {
+        const k = d.m.annotations.region ?? null;
+        want.set(k, [...(want.get(k) ?? []), d.verdict]);
+      }
+      assert.equal(byRegion.length, want.size);
+      for (const r of byRegion) assert.deepEqual({ ...r, region: undefined }, { ...countsOf(want.get(r.region as string | null)!), region: undefined }, String(r.region));
+      const daily = await store.aggregate({ axis_x: 'measurement_start_day', axis_y: 'region', filter: { region: 'Henan' } });
+      assert.equal(daily.reduce((n, r) => n + r.measurement_count, 0), henan.length);
+      assert.ok(daily.every((r) => r.region === 'Henan'));
+
+      // Self-declared text: trimmed, whitespace collapsed, control characters dropped, bounded.
+      const put = async (region: string, input: string) => (await store.put(sampleMeasurement({ probe_cc: 'XX', probe_asn: 'AS64500', input, region }), sampleVerdict('ok'))).measurement_uid;
+      const a = await put('  He\u0000nan \n  Province ', 'https://region-a.example/');
+      assert.equal((await store.list({ domain: 'region-a.example' }, { limit: 5 })).results[0].region, 'He nan Province');
+      await put('Z'.repeat(500), 'https://region-b.example/');
+      assert.equal((await store.list({ domain: 'region-b.example' }, { limit: 5 })).results[0].region, 'Z'.repeat(64));
+      await put('   ', 'https://region-c.example/');
+      assert.equal((await store.list({ domain: 'region-c.example' }, { limit: 5 })).results[0].region, null);
+      const hostile = "Henan' OR '1'='1";
+      await put(hostile, 'https://region-d.example/');
+      assert.deepEqual((await store.list({ region: hostile }, { limit: 5 })).results.map((r) => r.input), ['https://region-d.example/']);
+      assert.equal((await store.list({ region: 'henan' }, { limit: 5 })).results.length, 0, 'exact match');
+      assert.equal((await store.get(a))?.measurement.annotations.region, '  He\u0000nan \n  Province ', 'the raw body keeps what was submitted');
+      // Re-analysis keeps the region.
+      assert.equal(await store.setVerdict(a, sampleVerdict('blocked')), true);
+      assert.equal((await store.list({ region: 'He nan Province' }, { limit: 5 })).results[0]?.status, 'blocked');
     });
 
     it('setVerdict(uid, verdict) re-labels a measurement in lists and aggregations', async () => {
@@ -251,7 +292,7 @@ describe('migrateSqlite(db)', () => {
     const data = [...syntheticMeasurements(50, { seed: 2 })];
     const { flatten, measurementUid: uidOf } = await import('./row.js');
     const { compressBody } = await import('./sqlite.js');
-    const cols = Object.keys(flatten(data[0].m, data[0].verdict, 'x'));
+    const cols = Object.keys(flatten(data[0].m, data[0].verdict, 'x')).filter((c) => c !== 'region'); // v1 has no region
     const ins = v1.prepare(`INSERT INTO measurements (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`);
     const raw = v1.prepare('INSERT INTO raw_measurements (uid, body) VALUES (?, ?)');
     for (const d of data) {
@@ -268,6 +309,41 @@ describe('migrateSqlite(db)', () => {
     assert.equal((await store.put(data[7].m, data[7].verdict)).inserted, false, 'uid still unique after the migration');
     const plan = store.db.prepare("EXPLAIN QUERY PLAN SELECT COUNT(*) FROM measurements WHERE probe_cc = 'CN' AND day >= '2026-01-01' AND day <= '2026-11-22'").all() as Array<{ detail: string }>;
     assert.match(plan.map((p) => p.detail).join(' '), /SEARCH measurements USING PRIMARY KEY \(probe_cc=\? AND day>\? AND day<\?\)/);
+    // Migration 3 filled region from the raw bodies (plain and compressed alike).
+    const withRegion = data.filter((d) => d.m.annotations.region);
+    assert.ok(withRegion.length > 0);
+    const listed = (await store.list({ region: 'Henan' }, { limit: 1000 })).results.map((r) => r.measurement_uid).sort();
+    assert.deepEqual(listed, data.filter((d) => d.m.annotations.region === 'Henan').map((d) => uidOf(d.m)).sort());
+  });
+
+  it('migration 3 fills region from compressed bodies and leaves unreadable bodies NULL', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'wallscope-migrate3-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'v2.sqlite');
+    const db = new Database(file);
+    assert.equal(migrateSqlite(db, SQLITE_MIGRATIONS.slice(0, 2)), 2);
+    const { flatten, measurementUid: uidOf } = await import('./row.js');
+    const { compressBody } = await import('./sqlite.js');
+    const big = sampleMeasurement({ input: 'https://big.example/', region: ' Henan ', extra: { x_body: 'x'.repeat(10_000) } });
+    const small = sampleMeasurement({ input: 'https://small.example/', region: 'Beijing' });
+    const broken = sampleMeasurement({ input: 'https://broken.example/', region: 'Henan' });
+    const cols = Object.keys(flatten(big, sampleVerdict('ok'), 'x')).filter((c) => c !== 'region');
+    const ins = db.prepare(`INSERT INTO measurements (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`);
+    const raw = db.prepare('INSERT INTO raw_measurements (uid, body) VALUES (?, ?)');
+    for (const m of [big, small, broken]) {
+      const f = flatten(m, sampleVerdict('ok'), uidOf(m)) as unknown as Record<string, unknown>;
+      delete f.region;
+      ins.run(f);
+      raw.run(uidOf(m), m === broken ? '{not json' : compressBody(JSON.stringify(m)));
+    }
+    assert.ok(Buffer.isBuffer((db.prepare('SELECT body FROM raw_measurements WHERE uid = ?').get(uidOf(big)) as { body: unknown }).body), 'the big body is compressed');
+    db.close();
+    const store = new SqliteStore(file);
+    t.after(() => store.close());
+    assert.equal(await store.schemaVersion(), 3);
+    const rows = (await store.list({}, { limit: 10 })).results;
+    const regionOfInput = Object.fromEntries(rows.map((r) => [r.input, r.region]));
+    assert.deepEqual(regionOfInput, { 'https://big.example/': 'Henan', 'https://small.example/': 'Beijing', 'https://broken.example/': null });
   });
 });
 if (CH_URL) storeSuite('clickhouse', clickhouseHarness);

@@ -11,6 +11,8 @@ export interface MeasurementRow {
   test_name: string;
   probe_cc: string;
   probe_asn: string; // "AS1234"
+  /** The volunteer's self-declared region (annotations.region, normalised by normalizeRegion), or null. */
+  region: string | null;
   measurement_start_time: string; // "YYYY-MM-DD hh:mm:ss" UTC
   status: Verdict['status'];
   blocking: OoniBlocking;
@@ -41,6 +43,8 @@ export interface MeasurementFilter {
   probe_cc?: string;
   probe_asn?: number;
   domain?: string;
+  /** Exact match on the normalised region (annotations.region). */
+  region?: string;
   input?: string;
   test_name?: string;
   /** Unix seconds, inclusive. */
@@ -60,6 +64,7 @@ export const AXES = [
   'measurement_start_day',
   'probe_cc',
   'probe_asn',
+  'region',
   'category_code',
   'domain',
   'input',
