@@ -281,6 +281,29 @@ describe('buildApp(opts): query API', () => {
     assert.equal((await app.inject({ url: '/api/v1/aggregation?axis_x=evil' })).statusCode, 400);
   });
 
+  it('region (annotations.region): filter on /measurements and /aggregation, axis, normalised like the stored value', async () => {
+    const henan = data.filter((d) => d.m.annotations.region === 'Henan');
+    assert.ok(henan.length > 0);
+    const list = (await app.inject({ url: '/api/v1/measurements?region=Henan&limit=1000' })).json() as { results: Array<{ region: string | null; probe_cc: string }> };
+    assert.equal(list.results.length, henan.length);
+    assert.ok(list.results.every((r) => r.region === 'Henan' && r.probe_cc === 'CN'));
+    // Normalised like put(): surrounding and repeated whitespace do not matter, case does.
+    assert.equal(((await app.inject({ url: '/api/v1/measurements?region=%20Henan%20%20&limit=1000' })).json() as { results: unknown[] }).results.length, henan.length);
+    assert.equal(((await app.inject({ url: '/api/v1/measurements?region=henan&limit=1000' })).json() as { results: unknown[] }).results.length, 0);
+    const agg = (await app.inject({ url: '/api/v1/aggregation?axis_x=measurement_start_day&region=Henan' })).json() as { result: Array<Record<string, number | string>> };
+    assert.equal(agg.result.reduce((s, x) => s + Number(x.measurement_count), 0), henan.length);
+    const byRegion = await app.inject({ url: '/api/v1/aggregation?axis_x=region&probe_cc=CN&format=csv' });
+    assert.equal(byRegion.statusCode, 200, byRegion.body);
+    const lines = byRegion.body.trim().split('\r\n');
+    assert.equal(lines[0], 'region,measurement_count,ok_count,anomaly_count,confirmed_count,failure_count');
+    assert.deepEqual(lines.slice(1).map((l) => l.split(',')[0]).sort(), ['', 'Beijing', 'Henan']);
+    for (const q of ['region=%20%20', `region=${'x'.repeat(257)}`]) {
+      const r = await app.inject({ url: `/api/v1/measurements?${q}` });
+      assert.equal(r.statusCode, 400, q);
+      assert.match(r.json().error, /region/, q);
+    }
+  });
+
   it('toCsv(columns, rows) quotes per RFC 4180 and defuses spreadsheet formulas', () => {
     assert.equal(toCsv(['a', 'b'], [{ a: 'x,y', b: '=1+1' }, { a: 'say "hi"', b: null }]), 'a,b\r\n"x,y",\'=1+1\r\n"say ""hi""",\r\n');
   });

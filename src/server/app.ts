@@ -15,6 +15,7 @@ import {
   StoreInputError,
   parseAsn,
   parseTimeBound,
+  normalizeRegion,
   analyzerWith,
   reanalyzeStore,
   safeAnalyzer,
@@ -91,6 +92,11 @@ function filterFrom(q: Record<string, unknown>): MeasurementFilter {
   if (s('probe_cc')) f.probe_cc = s('probe_cc');
   if (s('probe_asn')) f.probe_asn = parseAsn(s('probe_asn')!);
   if (s('domain')) f.domain = s('domain')!.toLowerCase();
+  if (s('region')) {
+    const r = normalizeRegion(s('region'));
+    if (r === null) throw new StoreInputError('region: empty after trimming');
+    f.region = r;
+  }
   if (s('input')) f.input = s('input');
   if (s('test_name')) f.test_name = s('test_name');
   if (s('category_code')) f.category_code = s('category_code');

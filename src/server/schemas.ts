@@ -58,6 +58,8 @@ const FilterProps = {
   probe_cc: Type.Optional(CC),
   probe_asn: Type.Optional(Str(12, '^(AS)?[0-9]{1,10}$')),
   domain: Type.Optional(Str(253)),
+  /** Self-declared region (annotations.region); normalised like the stored value, exact match. */
+  region: Type.Optional(Str(256)),
   input: Type.Optional(Str(2048)),
   test_name: Type.Optional(TEST_NAME),
   category_code: Type.Optional(Str(16, '^[A-Z]{1,16}$')),
@@ -106,6 +108,7 @@ export const MeasurementRowSchema = Type.Object({
   test_name: Type.String(),
   probe_cc: Type.String(),
   probe_asn: Type.String(),
+  region: Nullable(Type.String()),
   measurement_start_time: Type.String(),
   status: Type.String(),
   blocking: Type.Union([Type.Literal(false), Type.String(), Type.Null()]),
