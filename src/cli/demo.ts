@@ -13,7 +13,9 @@ import { analyzerWith, SqliteStore } from '../store/index.js';
 // The demo's emulated vantage point: a volunteer on China Unicom in Henan, behind the Henan
 // provincial firewall and the national one. Lab measurements carry it, marked as emulated, so the
 // explorer's country and network pages have something to show; nothing here is a real probe's.
+// Its region goes where a volunteer's `measure --region` puts it: annotations.region.
 const DEMO_VANTAGE = { probe_cc: 'CN', probe_asn: 'AS4837', probe_network_name: 'China Unicom (emulated, wallscope lab)' };
+const DEMO_REGION = 'Henan';
 
 export function register(program: Command): void {
   program
@@ -76,7 +78,7 @@ async function storeAndServe(measurements: Measurement[], o: { db: string; liste
   const analyze = analyzerWith({ fingerprints });
   const store = new SqliteStore(db);
   const items = measurements.map((m) => {
-    const placed: Measurement = { ...m, ...DEMO_VANTAGE, annotations: { ...m.annotations, x_lab_vantage: 'emulated' } };
+    const placed: Measurement = { ...m, ...DEMO_VANTAGE, annotations: { ...m.annotations, region: DEMO_REGION, x_lab_vantage: 'emulated' } };
     return { m: placed, verdict: analyze(placed) };
   });
   await store.putMany(items);
@@ -87,7 +89,7 @@ async function storeAndServe(measurements: Measurement[], o: { db: string; liste
   }
   const { host, port } = parseListen(o.listen);
   const srv = await startServer({ store, host, port, analysisContext: { fingerprints }, logger: false });
-  w(`Explorer: open ${srv.url}/ in a browser (the emulated vantage point is CN / AS4837). Ctrl-C to stop.\n`);
+  w(`Explorer: open ${srv.url}/ in a browser (the emulated vantage point is CN / AS4837 / ${DEMO_REGION}: #/region/${DEMO_REGION}). Ctrl-C to stop.\n`);
   await new Promise<void>((done) => {
     const stop = () => done();
     process.once('SIGINT', stop);

@@ -57,6 +57,20 @@ describe('wallscope measure', () => {
     assert.equal(readFileSync(out, 'utf8'), r.stdout);
   });
 
+  it('--region NAME writes the self-declared region to annotations.region; a bad one exits 2', async () => {
+    const r = await run(['measure', '--json', `http://a.test:${site.port}/`, '--resolver', dns.address, '--helper', helper.url, '--allow-net', '127.0.0.0/8', '--no-fingerprints', '--no-attribution', '--region', '  Henan  ']);
+    assert.equal(r.code, 0, r.stderr);
+    const m = JSON.parse(r.stdout.trim()) as { annotations: Record<string, string> };
+    assert.equal(m.annotations.region, 'Henan');
+    const none = await run(['measure', '--json', `http://a.test:${site.port}/`, '--resolver', dns.address, '--helper', helper.url, '--allow-net', '127.0.0.0/8', '--no-fingerprints', '--no-attribution']);
+    assert.equal((JSON.parse(none.stdout.trim()) as { annotations: Record<string, string> }).annotations.region, undefined, 'no region unless declared');
+    for (const bad of ['   ', 'x'.repeat(65), 'He\u0007nan']) {
+      const b = await run(['measure', `http://a.test:${site.port}/`, '--region', bad]);
+      assert.equal(b.code, 2, bad);
+      assert.match(b.stderr, /--region/);
+    }
+  });
+
   it('keeps measurements in the upload spool with --spool DIR', async () => {
     const spool = join(dir, 'spool');
     const r = await run(['measure', `http://a.test:${site.port}/`, '--resolver', dns.address, '--helper', helper.url, '--allow-net', '127.0.0.0/8', '--no-fingerprints', '--spool', spool]);

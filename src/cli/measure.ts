@@ -28,6 +28,7 @@ interface MeasureCliOptions {
   upload?: string;
   decoySni?: string;
   dnsTcp?: boolean;
+  region?: string;
 }
 
 const collect = (v: string, acc: string[] = []): string[] => [...acc, v];
@@ -69,6 +70,7 @@ export function register(program: Command): void {
     .option('--no-attribution', 'skip the decoy/no-SNI/residual follow-ups')
     .option('--decoy-sni <name>', `benign name for the decoy handshakes and residual checks (default ${DEFAULT_DECOY}); change it where that name is itself blocked`)
     .option('--dns-tcp', 'with --resolver: ask it over TCP too (engine "tcp"); UDP answers that differ from TCP ones point to on-path injection rather than a lying resolver')
+    .option('--region <name>', 'your region as you choose to declare it, coarse (e.g. a province: "Henan"); written to annotations.region. Never derived from your IP; not an identifier; at most 64 characters')
     .option('--no-fingerprints', 'do not load the OONI blocking fingerprints for the verdict')
     .option('--upload <collector-url>', 'spool each measurement first, then upload the spool to this collector with retry and backoff (what cannot be sent stays spooled for `wallscope upload`)')
     .option('--spool [dir]', 'also keep each measurement in the upload spool (default dir: $WALLSCOPE_SPOOL or ~/.local/share/wallscope/spool); send with `wallscope upload`')
@@ -105,6 +107,11 @@ export function register(program: Command): void {
       if (o.timeout) opts.timeoutMs = positiveInt('--timeout', o.timeout);
       if (o.probeIp?.length) opts.probeIps = o.probeIp;
       if (o.localAddress) opts.localAddress = o.localAddress;
+      if (o.region !== undefined) {
+        const r = o.region.replace(/\s+/g, ' ').trim();
+        if (!r || [...r].length > 64 || /[\u0000-\u001f\u007f-\u009f]/.test(r)) throw Object.assign(new Error(`--region: expected a name of 1..64 printable characters, got ${JSON.stringify(o.region.slice(0, 80))}`), { exitCode: 2 });
+        opts.region = r;
+      }
       if (o.dnsTcp) {
         if (!opts.resolver) throw Object.assign(new Error('--dns-tcp needs --resolver (it asks that resolver over TCP)'), { exitCode: 2 });
         opts.dnsTcp = true;

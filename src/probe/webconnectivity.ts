@@ -79,6 +79,11 @@ export interface ProbeOptions {
   localAddress?: string;
   reportId?: string;
   annotations?: Record<string, string>;
+  /**
+   * The volunteer's self-declared region (e.g. a province, "Henan"), written to annotations.region.
+   * Coarse by intent, never derived from the IP, not an identifier; trimmed and cut to 64 characters.
+   */
+  region?: string;
   /** Blocking fingerprints for the verdict (loaded by the caller: analysis loadFingerprints). */
   fingerprints?: FingerprintSet;
 }
@@ -402,7 +407,7 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
   const loc = probeLocation(ownIps.find((ip) => !isBogonAddress(ip)) ?? null);
   const start = new Date(startWall);
   const m: Measurement<WebConnectivityTestKeys> = {
-    annotations: { engine_name: SOFTWARE_NAME, engine_version: SOFTWARE_VERSION, platform: process.platform, ...(policy.restricted ? { x_lab_mode: 'true' } : {}), ...(opts.annotations ?? {}) },
+    annotations: { engine_name: SOFTWARE_NAME, engine_version: SOFTWARE_VERSION, platform: process.platform, ...(policy.restricted ? { x_lab_mode: 'true' } : {}), ...(opts.annotations ?? {}), ...regionAnnotation(opts.region) },
     data_format_version: '0.2.0',
     input: url,
     measurement_start_time: ooniTime(start),
@@ -440,4 +445,11 @@ function withAsn(q: DnsQuery): DnsQuery {
       return { ...a, asn: info?.asn ?? 0, as_org_name: info?.org ?? '' };
     }),
   };
+}
+
+/** annotations.region from ProbeOptions.region: whitespace collapsed, trimmed, at most 64 characters; none when empty. */
+export function regionAnnotation(region: string | undefined): { region?: string } {
+  // eslint-disable-next-line no-control-regex
+  const r = [...(region ?? '').replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').replace(/\s+/g, ' ').trim()].slice(0, 64).join('').trim();
+  return r ? { region: r } : {};
 }
