@@ -436,12 +436,55 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     assert.ok(names.some((n) => /national \d+/.test(n)), 'a bar names its national count');
     await shot(dom, 'domain-by-layer');
     await dom.close();
-    // The API has no region filter: the page must say so, not show unfiltered data as the region's.
+  });
+
+  it('region page: counts per day from annotations.region, a bar lists its measurements, one opens; countries break down by region', async () => {
+    const henan = env.seeded.filter((s) => s.m.annotations?.region === 'Henan');
+    assert.ok(henan.length > 10, 'the seed declares Henan on some CN measurements');
+    const perDay = new Map<string, number>();
+    for (const s of henan) perDay.set(s.m.measurement_start_time.slice(0, 10), (perDay.get(s.m.measurement_start_time.slice(0, 10)) ?? 0) + 1);
+    const [day, expected] = [...perDay].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]!;
     const page = await openPage(env, '#/region/Henan');
     assert.match(await page.locator('main h1').innerText(), /Region: Henan/);
-    assert.match(await page.locator('main [role=status]').innerText(), /no region filter/);
-    assert.equal(await page.locator('.bar-slot, table.measurements').count(), 0);
+    assert.match(await page.locator('main p.note').innerText(), /declared/);
+    assert.equal(await page.locator('main [role=status].error').count(), 0, 'the stub text is gone');
+    const bar = page.locator(`.bar-slot[data-bar="${day}"]`);
+    await bar.waitFor();
+    await settled(page);
+    // One bar per day with Henan measurements, and nothing from other regions in them.
+    assert.equal(await page.locator('.bar-slot').count() >= perDay.size, true);
+    const label = (await bar.getAttribute('aria-label')) ?? '';
+    assert.ok(label.startsWith(`${day}: ${expected} measurements`), label);
+    assert.equal(await page.locator('section.breakdown', { hasText: 'By network' }).count(), 1, 'breakdown tables drawn');
+    await shot(page, 'region-Henan');
+    await bar.click();
+    await page.waitForFunction((d) => location.hash.includes(`bucket=${d}`), day);
+    await settled(page);
+    const list = page.locator('table.measurements', { hasText: `starting ${day}` });
+    await list.waitFor();
+    assert.equal(await list.locator('tbody tr').count(), Math.min(50, expected));
+    const regionCells = await list.locator('tbody tr td:nth-child(6)').allInnerTexts();
+    assert.deepEqual([...new Set(regionCells)], ['Henan']);
+    await shot(page, 'region-Henan-bucket');
+    const first = list.locator('a.m-link').first();
+    const uid = decodeURIComponent(((await first.getAttribute('href')) ?? '').replace('#/measurement/', ''));
+    assert.ok(henan.some((s) => s.uid === uid), 'the listed measurement is one of Henan');
+    await first.click();
+    await page.locator('.explanation').waitFor();
+    const facts = page.locator('dl div', { hasText: 'Region (self-declared)' });
+    assert.match(await facts.innerText(), /Henan/);
     await page.close();
+
+    // The country page breaks down by region; a region links to its page.
+    const cn = await openPage(env, '#/country/CN');
+    await settled(cn);
+    const byRegion = cn.locator('section.breakdown', { hasText: 'By region' });
+    await byRegion.locator('a', { hasText: 'Henan' }).click();
+    await cn.waitForFunction(() => location.hash === '#/region/Henan');
+    await cn.locator('.bar-slot').first().waitFor();
+    assert.match(await cn.locator('main h1').innerText(), /Region: Henan/);
+    assert.deepEqual(env.offsite, []);
+    await cn.close();
   });
 
   it('shows real OONI measurements (fixtures) with the stored verdict and their observations', async () => {
@@ -517,7 +560,7 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     const expected = env.seeded.filter((s) => s.m.input?.includes('youtube.com') && s.verdict.mechanism === 'dns.injection').length;
     const rows = page.locator('table.measurements tbody tr');
     assert.equal(await rows.count(), Math.min(50, expected));
-    for (const cell of await rows.locator('td:nth-child(6)').allInnerTexts()) assert.equal(cell, 'dns.injection');
+    for (const cell of await rows.locator('td:nth-child(7)').allInnerTexts()) assert.equal(cell, 'dns.injection'); // after Region
     await shot(page, 'search');
     // Cursor pages: all measurements, 50 a page, newest first, no row twice.
     await page.goto(`${env.base}/#/search`);

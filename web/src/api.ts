@@ -11,6 +11,8 @@ export interface MeasurementRow {
   test_name: string;
   probe_cc: string;
   probe_asn: string;
+  /** The volunteer's self-declared region (annotations.region), or null. */
+  region?: string | null;
   measurement_start_time: string;
   status: Verdict['status'];
   blocking: false | string | null;
@@ -53,6 +55,7 @@ export const AXES = [
   'measurement_start_day',
   'probe_cc',
   'probe_asn',
+  'region',
   'category_code',
   'domain',
   'input',
@@ -64,8 +67,8 @@ export const AXES = [
 export type Axis = (typeof AXES)[number];
 
 /** The filter parameters both the list and the aggregation endpoints take. */
-export const FILTER_KEYS = ['probe_cc', 'probe_asn', 'domain', 'test_name', 'mechanism', 'layer', 'since', 'until'] as const;
-export type Filters = Partial<Record<(typeof FILTER_KEYS)[number] | 'blocking' | 'region', string>>;
+export const FILTER_KEYS = ['probe_cc', 'probe_asn', 'region', 'domain', 'test_name', 'mechanism', 'layer', 'since', 'until'] as const;
+export type Filters = Partial<Record<(typeof FILTER_KEYS)[number] | 'blocking', string>>;
 
 export class ApiError extends Error {
   constructor(

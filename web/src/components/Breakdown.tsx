@@ -9,6 +9,7 @@ const AXIS_TITLE: Partial<Record<Axis, string>> = {
   layer: 'By layer',
   probe_cc: 'By country',
   probe_asn: 'By network',
+  region: 'By region',
   domain: 'By domain',
   test_name: 'By test',
 };
@@ -18,6 +19,7 @@ function linkFor(axis: Axis, value: string, filters: Filters): string | null {
   if (axis === 'probe_cc') return href(['country', value]);
   if (axis === 'probe_asn') return href(['asn', value]);
   if (axis === 'domain') return href(['domain', value]);
+  if (axis === 'region') return href(['region', value]);
   if (axis === 'mechanism' || axis === 'layer' || axis === 'test_name') return href(['search'], { ...filters, [axis]: value });
   return null;
 }

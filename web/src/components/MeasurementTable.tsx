@@ -26,6 +26,7 @@ export function MeasurementTable({ rows, caption, hideCaption }: { rows: Measure
             <th scope="col">Input</th>
             <th scope="col">Country</th>
             <th scope="col">Network</th>
+            <th scope="col">Region</th>
             <th scope="col">Mechanism</th>
             <th scope="col">Layer</th>
             <th scope="col">Test</th>
@@ -49,6 +50,7 @@ export function MeasurementTable({ rows, caption, hideCaption }: { rows: Measure
               <td>
                 <a href={href(['asn', r.probe_asn])}>{r.probe_asn}</a>
               </td>
+              <td>{r.region ? <a href={href(['region', r.region])}>{r.region}</a> : '\u2013'}</td>
               <td>{r.mechanism ?? '\u2013'}</td>
               <td>{r.layer ?? '\u2013'}</td>
               <td>{r.test_name}</td>

@@ -9,7 +9,7 @@ import { href, navigate } from '../router.js';
 import { buildSplit } from '../split.js';
 import { useFetch } from '../useFetch.js';
 
-const FILTERS = ['probe_cc', 'probe_asn', 'domain', 'test_name', 'mechanism', 'layer', 'since', 'until'] as const;
+const FILTERS = ['probe_cc', 'probe_asn', 'region', 'domain', 'test_name', 'mechanism', 'layer', 'since', 'until'] as const;
 
 function isAxis(s: string | null): s is Axis {
   return s !== null && (AXES as readonly string[]).includes(s);
@@ -74,6 +74,7 @@ export function ChartPage({ params }: { params: URLSearchParams }) {
         {field('time_grain', 'Time grain', sel('time_grain', ['hour', 'day', 'week', 'month']))}
         {field('probe_cc', 'Country (CC)', text('probe_cc', 'CN'))}
         {field('probe_asn', 'Network (ASN)', text('probe_asn', 'AS4134'))}
+        {field('region', 'Region (self-declared)', text('region', 'Henan'))}
         {field('domain', 'Domain', text('domain', 'youtube.com'))}
         {field('test_name', 'Test', text('test_name', 'web_connectivity'))}
         {field('mechanism', 'Mechanism', sel('mechanism', MECHANISMS, 'any'))}
@@ -149,6 +150,7 @@ function ChartResult({ agg, axisX, axisY, grain, filters }: { agg: Aggregation; 
     } else if (axisX === 'probe_cc') navigate(href(['country', k]));
     else if (axisX === 'probe_asn') navigate(href(['asn', k]));
     else if (axisX === 'domain') navigate(href(['domain', k]));
+    else if (axisX === 'region') navigate(href(['region', k]));
     else if (['mechanism', 'layer', 'test_name'].includes(axisX)) navigate(href(['search'], { ...filters, [axisX]: k }));
     else navigate(href(['search'], filters));
   };

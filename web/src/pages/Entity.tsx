@@ -10,18 +10,22 @@ export type EntityKind = 'country' | 'asn' | 'domain' | 'region';
 const KEY: Record<EntityKind, keyof Filters> = { country: 'probe_cc', asn: 'probe_asn', domain: 'domain', region: 'region' };
 const TITLE: Record<EntityKind, string> = { country: 'Country', asn: 'Network', domain: 'Domain', region: 'Region' };
 const RELATED: Record<EntityKind, Axis[]> = {
-  country: ['probe_asn', 'domain'],
-  asn: ['domain', 'probe_cc'],
-  domain: ['probe_cc', 'probe_asn'],
-  region: ['domain', 'probe_asn'],
+  country: ['probe_asn', 'region', 'domain'],
+  asn: ['domain', 'region', 'probe_cc'],
+  domain: ['probe_cc', 'probe_asn', 'region'],
+  region: ['domain', 'probe_asn', 'probe_cc'],
 };
 
-/** Normalises what a person types: "cn" -> "CN", "4134" -> "AS4134", "YouTube.com" -> "youtube.com". */
+/**
+ * Normalises what a person types: "cn" -> "CN", "4134" -> "AS4134", "YouTube.com" -> "youtube.com";
+ * a region as the store keeps it (whitespace collapsed and trimmed; case kept, it matches exactly).
+ */
 export function normaliseEntity(kind: EntityKind, raw: string): string {
   const v = raw.trim();
   if (kind === 'country') return v.toUpperCase();
   if (kind === 'asn') return /^\d+$/.test(v) ? `AS${v}` : v.toUpperCase();
   if (kind === 'domain') return v.toLowerCase();
+  if (kind === 'region') return v.replace(/\s+/g, ' ');
   return v;
 }
 
@@ -38,20 +42,12 @@ export function EntityPage({ kind, id, path, params }: { kind: EntityKind; id: s
         {TITLE[kind]}: <span class="entity">{value}</span>
       </h1>
       {kind === 'region' && (
-        <>
-          <p class="note">
-            Regions come from the probe's own record (<code>annotations.region</code>); OONI measurements carry none.
-          </p>
-          <p role="status" class="error">
-            The server's API has no region filter yet (docs/INTERNAL-API.md lists probe_cc, probe_asn, domain, test_name,
-            mechanism, layer and dates), so this page cannot list a region's measurements. Use the country or network
-            page meanwhile.
-          </p>
-        </>
+        <p class="note">
+          A region is what the volunteer declared when measuring (<code>wallscope measure --region</code>, kept in{' '}
+          <code>annotations.region</code>); it is never derived from the address. OONI's own measurements carry none.
+        </p>
       )}
-      {kind !== 'region' && (
-        <EntityData kind={kind} value={value} filters={filters} path={path} params={params} />
-      )}
+      <EntityData kind={kind} value={value} filters={filters} path={path} params={params} />
     </>
   );
 }

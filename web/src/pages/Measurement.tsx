@@ -208,7 +208,7 @@ export function MeasurementPage({ uid }: { uid: string }) {
         )}
         {m.annotations?.region && (
           <div>
-            <dt>Region</dt>
+            <dt>Region (self-declared)</dt>
             <dd>
               <a href={href(['region', m.annotations.region])}>{m.annotations.region}</a>
             </dd>

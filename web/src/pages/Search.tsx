@@ -1,10 +1,10 @@
-// Search: measurements by domain, country, network, mechanism, layer, test and date.
+// Search: measurements by domain, country, network, region, mechanism, layer, test and date.
 import type { Filters } from '../api.js';
 import { FilterForm } from '../components/FilterForm.js';
 import { MeasurementList } from '../components/MeasurementList.js';
 import { href } from '../router.js';
 
-const KEYS = ['domain', 'probe_cc', 'probe_asn', 'test_name', 'mechanism', 'layer', 'since', 'until'] as const;
+const KEYS = ['domain', 'probe_cc', 'probe_asn', 'region', 'test_name', 'mechanism', 'layer', 'since', 'until'] as const;
 
 export function SearchPage({ params }: { params: URLSearchParams }) {
   const filters: Filters = {};
