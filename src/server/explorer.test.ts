@@ -149,12 +149,16 @@ const HOSTILE_BODY =
   '<iframe src="http://198.51.100.8/"></iframe><style>@import url(http://198.51.100.9/x.css);</style></body></html>';
 
 /** A block page that tries everything: scripts, handlers, javascript: links, remote loads. */
+/** A self-declared region is free text from a volunteer: it too must stay text, also in the hash route. */
+const HOSTILE_REGION = '<img src=x onerror="window.__pwned=7">/../?x=1#y';
+
 function hostileMeasurement(): Seeded {
   const evilHeader = '<script>window.__pwned=4</script><img src=x onerror="window.__pwned=5">';
   const m = sampleMeasurement({
     probe_cc: 'IR',
     probe_asn: 'AS44244',
     input: 'http://news.example/"><img src=x onerror=alert(6)>',
+    region: HOSTILE_REGION,
     start: new Date('2026-11-19T12:00:00Z'),
     extra: {
       requests: [
@@ -618,6 +622,13 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     await page.waitForTimeout(200);
     assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned ?? null), null);
     await shot(page, 'hostile-list');
+    // Its region, from the row's link to the region page: text in the title, the filter matches it.
+    await page.locator('table.measurements a', { hasText: 'onerror="window.__pwned=7"' }).first().click();
+    await page.locator('main h1', { hasText: 'Region:' }).waitFor();
+    await settled(page);
+    assert.equal(await page.locator('main h1 .entity').innerText(), HOSTILE_REGION);
+    assert.equal(await page.locator('table.measurements tbody tr').count(), 1, 'exactly the hostile measurement');
+    assert.deepEqual(await page.evaluate(() => ({ pwned: (window as unknown as { __pwned?: number }).__pwned ?? null, imgs: document.querySelectorAll('img').length })), { pwned: null, imgs: 0 });
     assert.deepEqual(env.dialogs, []);
     assert.deepEqual(env.offsite, [], 'no request left the local server');
     assert.deepEqual(env.consoleErrors, [], 'no script error, no CSP refusal');
