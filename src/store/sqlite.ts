@@ -133,6 +133,18 @@ export const SQLITE_MIGRATIONS: Array<{ version: number; name: string; sql: stri
       }
     },
   },
+  {
+    version: 4,
+    // The table's key (probe_cc, day, uid) rides along in every index of a WITHOUT ROWID table, so
+    // (region, ts, status, confirmed) also holds day: a region's per-day MAT counts read the index
+    // alone. Measured ad hoc on 100,000 synthetic rows (5,627 in Henan, 16,727 in CN): per-day
+    // aggregation of Henan took 1.02x the time of CN's (covered) one with (region, ts), 0.34x with this.
+    name: 'region index covering the MAT counts (region, ts, status, confirmed)',
+    sql: `
+      DROP INDEX IF EXISTS measurements_region_ts;
+      CREATE INDEX measurements_region_ts_status ON measurements (region, ts, status, confirmed);
+    `,
+  },
 ];
 
 const COLS: Array<keyof FlatRow> = [

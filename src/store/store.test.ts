@@ -340,10 +340,15 @@ describe('migrateSqlite(db)', () => {
     db.close();
     const store = new SqliteStore(file);
     t.after(() => store.close());
-    assert.equal(await store.schemaVersion(), 3);
+    assert.equal(await store.schemaVersion(), SQLITE_MIGRATIONS.at(-1)!.version);
     const rows = (await store.list({}, { limit: 10 })).results;
     const regionOfInput = Object.fromEntries(rows.map((r) => [r.input, r.region]));
     assert.deepEqual(regionOfInput, { 'https://big.example/': 'Henan', 'https://small.example/': 'Beijing', 'https://broken.example/': null });
+    // A region's per-day counts read the covering index alone.
+    const sqlite = store as SqliteStore;
+    const q = sqlite.aggregationSql({ axis_x: 'measurement_start_day', filter: { region: 'Henan' } });
+    const plan = (sqlite.db.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).all(...q.params) as Array<{ detail: string }>).map((p) => p.detail).join(' ');
+    assert.match(plan, /USING COVERING INDEX measurements_region_ts_status \(region=\?\)/);
   });
 });
 if (CH_URL) storeSuite('clickhouse', clickhouseHarness);
