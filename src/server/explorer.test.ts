@@ -568,6 +568,9 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     await shot(page, 'search');
     // Cursor pages: all measurements, 50 a page, newest first, no row twice.
     await page.goto(`${env.base}/#/search`);
+    // Robustness: a hash-only navigation keeps the filtered table on screen until the new request
+    // starts, so `settled` alone could read the old rows; wait for the unfiltered first page.
+    await page.waitForFunction(() => document.querySelectorAll('table.measurements a.m-link').length === 50);
     await settled(page);
     const firstPage = await page.locator('table.measurements a.m-link').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
     assert.equal(firstPage.length, 50);
