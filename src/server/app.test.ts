@@ -157,6 +157,15 @@ describe('buildApp(opts): collector', () => {
     const r6 = await submit(v6.app, { ...sampleMeasurement(), probe_ip: '2001:DB8::5', x_note: 'seen 2001:db8:0:0:0:0:0:5 too' }, { remoteAddress: '2001:db8::5' });
     const g6 = JSON.stringify(await v6.store.get(r6.json().measurement_uid));
     assert.ok(!/2001:db8::5|2001:db8:0:0:0:0:0:5/i.test(g6), g6);
+    // A body that is not UTF-8 travels as base64: the address inside it goes too.
+    const b64 = await harness(t);
+    const bin = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(`client ${ip} seen`, 'latin1')]);
+    const rb = await submit(b64.app, sampleMeasurement({ extra: { requests: [{ request: { url: 'http://x.example/' }, response: { body: { format: 'base64', data: bin.toString('base64') } } }] } }), { remoteAddress: ip });
+    assert.equal(rb.statusCode, 200, rb.body);
+    const gb = (await b64.store.get(rb.json().measurement_uid))!.measurement.test_keys as { requests: Array<{ response: { body: { data: string } } }> };
+    const decoded = Buffer.from(gb.requests[0]!.response.body.data, 'base64').toString('latin1');
+    assert.ok(!decoded.includes(ip), decoded);
+    assert.match(decoded, /client \[scrubbed\] seen/);
   });
 
   it("writes structured JSON logs without the submitter's address", async (t) => {

@@ -1,12 +1,9 @@
 // The collector's own privacy pass (the probe scrubs too, but the server never trusts that):
 // every string of a measurement, keys included, loses the submitter's address.
 import ipaddr from 'ipaddr.js';
+import { scrubberFor, scrubValue } from '../probe/index.js';
 
-export const SCRUBBED = '[scrubbed]';
-
-function escapeRe(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
+export { SCRUBBED } from '../probe/index.js';
 
 /**
  * The textual forms of the submitter's address worth looking for, or [] when there is nothing to
@@ -27,45 +24,30 @@ export function addressForms(ip: string): string[] {
 
 const cache = new Map<string, ((s: string) => string) | null>();
 
-/** A function replacing whole occurrences of the forms (1.2.3.4 does not hit 11.2.3.45). Cached per address. */
-export function scrubberFor(ip: string): ((s: string) => string) | null {
+/** The probe's whole-occurrence scrubber (1.2.3.4 does not hit 11.2.3.45) over these forms, cached per address. */
+function scrubberForClient(ip: string): ((s: string) => string) | null {
   const hit = cache.get(ip);
   if (hit !== undefined) return hit;
-  const made = makeScrubber(ip);
+  const made = scrubberFor(addressForms(ip));
   if (cache.size >= 1024) cache.clear(); // bounded: a busy collector sees many clients
   cache.set(ip, made);
   return made;
 }
 
-function makeScrubber(ip: string): ((s: string) => string) | null {
-  const forms = addressForms(ip);
-  if (!forms.length) return null;
-  const parts = forms.map((f) => (f.includes(':') ? `(?<![0-9a-f:])${escapeRe(f)}(?![0-9a-f:])` : `(?<![0-9.])${escapeRe(f)}(?![0-9]|\\.[0-9])`));
-  const re = new RegExp(parts.join('|'), 'gi');
-  return (s) => s.replace(re, SCRUBBED);
-}
-
-/** A deep copy with every string and key scrubbed, and how many strings changed. */
+/**
+ * A deep copy with every string and key scrubbed, base64 bodies and headers included (the probe's
+ * own scrubValue, so both sides scrub the same places), and how many strings changed.
+ */
 export function scrubMeasurement<T>(value: T, ip: string): { value: T; replaced: number } {
-  const scrub = scrubberFor(ip);
+  const scrub = scrubberForClient(ip);
   if (!scrub) return { value, replaced: 0 };
   let replaced = 0;
-  const s = (x: string) => {
+  const counted = (x: string) => {
     const y = scrub(x);
     if (y !== x) replaced++;
     return y;
   };
-  const walk = (v: unknown): unknown => {
-    if (typeof v === 'string') return s(v);
-    if (Array.isArray(v)) return v.map(walk);
-    if (v && typeof v === 'object') {
-      const out: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(v)) out[s(k)] = walk(x);
-      return out;
-    }
-    return v;
-  };
-  return { value: walk(value) as T, replaced };
+  return { value: scrubValue(value, counted), replaced };
 }
 
 /** Nesting depth of a JSON value, measured without recursion (hostile input may be deep). */
