@@ -7,7 +7,7 @@
 //
 // Two processes per run so that each figure is its own: the world (DNS server, sites, test helper)
 // and the probe.
-import { fork } from 'node:child_process';
+import { forkRole } from './fork.js';
 import { writeFileSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,14 +68,7 @@ async function probe(w: World, mode: string): Promise<void> {
   process.send!({ wall, cpuS: (cpu.user + cpu.system) / 1e6, ok, variants, tcpQueries } satisfies Figures);
 }
 
-function child<T>(role: string, payload?: unknown): Promise<{ msg: T; proc: ReturnType<typeof fork> }> {
-  return new Promise((resolve, reject) => {
-    const proc = fork(self, [role], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    proc.once('message', (msg) => resolve({ msg: msg as T, proc }));
-    proc.once('error', reject);
-    if (payload !== undefined) proc.send(payload as object);
-  });
-}
+const child = <T>(role: string, payload?: unknown) => forkRole<T>(self, role, payload);
 
 async function main(): Promise<void> {
   const role = process.argv[2];

@@ -5,7 +5,8 @@
 //
 // Three processes so that each figure is its own: the world (DNS server, sites, test helper),
 // the probe, and the hand-made loop.
-import { fork, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { forkRole } from './fork.js';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,14 +100,7 @@ function handLoop(w: World, dir: string): Promise<{ wall: number; ok: number }> 
   });
 }
 
-function child<T>(role: string, payload?: unknown): Promise<{ msg: T; proc: ReturnType<typeof fork> }> {
-  return new Promise((resolve, reject) => {
-    const proc = fork(self, [role], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    proc.once('message', (msg) => resolve({ msg: msg as T, proc }));
-    proc.once('error', reject);
-    if (payload !== undefined) proc.send(payload as object);
-  });
-}
+const child = <T>(role: string, payload?: unknown) => forkRole<T>(self, role, payload);
 
 async function main(): Promise<void> {
   const role = process.argv[2];
