@@ -38,17 +38,22 @@ function loadV4(file: string, kind: 'asn' | 'cc'): V4Table {
     if (!r) continue;
     t.start[n] = Number(r[0]);
     t.end[n] = Number(r[1]);
-    const label = kind === 'asn' ? `${r[2]}\u0000${r[3]}` : r[2];
-    let idx = nameIdx.get(label);
-    if (idx === undefined) {
-      idx = t.names.length;
-      t.names.push(label);
-      nameIdx.set(label, idx);
-    }
-    t.value[n] = idx;
+    t.value[n] = labelIndex(r, kind, t.names, nameIdx);
     n++;
   }
   return { start: t.start.subarray(0, n), end: t.end.subarray(0, n), value: t.value.subarray(0, n), names: t.names };
+}
+
+/** The row's label (AS number and org, or country) as an index into `names`, each label stored once. */
+function labelIndex(r: string[], kind: 'asn' | 'cc', names: string[], nameIdx: Map<string, number>): number {
+  const label = kind === 'asn' ? `${r[2]}\u0000${r[3]}` : r[2];
+  let idx = nameIdx.get(label);
+  if (idx === undefined) {
+    idx = names.length;
+    names.push(label);
+    nameIdx.set(label, idx);
+  }
+  return idx;
 }
 
 function loadV6(file: string, kind: 'asn' | 'cc'): V6Table {
@@ -60,14 +65,7 @@ function loadV6(file: string, kind: 'asn' | 'cc'): V6Table {
     if (!r) continue;
     t.start.push(BigInt(r[0]));
     t.end.push(BigInt(r[1]));
-    const label = kind === 'asn' ? `${r[2]}\u0000${r[3]}` : r[2];
-    let idx = nameIdx.get(label);
-    if (idx === undefined) {
-      idx = t.names.length;
-      t.names.push(label);
-      nameIdx.set(label, idx);
-    }
-    t.value[t.start.length - 1] = idx;
+    t.value[t.start.length - 1] = labelIndex(r, kind, t.names, nameIdx);
   }
   return t;
 }
