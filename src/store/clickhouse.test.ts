@@ -83,7 +83,7 @@ describe('chString(s)', () => {
   });
 });
 
-describe('ClickHouseStore.put(m, verdict): group inserts without a uid SELECT', () => {
+describe('ClickHouseStore.put(m, verdict): group inserts, one uid SELECT per batch', () => {
   if (!CH_URL) {
     it('SKIPPED: WALLSCOPE_CLICKHOUSE_URL is unset', { skip: 'WALLSCOPE_CLICKHOUSE_URL is unset' }, () => {});
     return;
@@ -118,6 +118,28 @@ describe('ClickHouseStore.put(m, verdict): group inserts without a uid SELECT', 
     assert.equal((await store.put(ms[5], sampleVerdict('ok'))).inserted, true);
     assert.ok(await store.get(results[5].measurement_uid));
     assert.equal(await store.count(), ms.length);
+  });
+
+  it('checkStoredUids: false skips the SELECT: a duplicate from before a restart is inserted again, answered inserted: true, and still read once', async (t) => {
+    const database = `wallscope_nocheck_${process.pid}`;
+    const first = await ClickHouseStore.open({ url: CH_URL, database });
+    t.after(async () => {
+      await first.dropDatabase();
+      await first.close();
+    });
+    const m = sampleMeasurement({ input: 'https://nocheck.example/' });
+    const a = await first.put(m, sampleVerdict('ok'));
+    const fast = await ClickHouseStore.open({ url: CH_URL, database, checkStoredUids: false });
+    t.after(() => fast.close());
+    assert.deepEqual(await fast.put(m, sampleVerdict('ok')), { measurement_uid: a.measurement_uid, inserted: true });
+    const uidRows = await fast.rows<{ n: string }>('SELECT count() AS n FROM measurement_uids');
+    assert.equal(Number(uidRows[0].n), 2, 'inserted twice');
+    assert.equal(await fast.count(), 1, 'FINAL reads it once');
+    // The checking store (the default) answers it as a duplicate and writes nothing more.
+    const checking = await ClickHouseStore.open({ url: CH_URL, database });
+    t.after(() => checking.close());
+    assert.equal((await checking.put(m, sampleVerdict('ok'))).inserted, false);
+    assert.equal(Number((await checking.rows<{ n: string }>('SELECT count() AS n FROM measurement_uids'))[0].n), 2);
   });
 
   it('a failed insert rejects every put waiting on it, and a retry is not mistaken for a duplicate', async (t) => {
@@ -171,7 +193,7 @@ describe('ClickHouseStore.open(): migration 3 (region) on a version-2 database',
 
     const store = await ClickHouseStore.open({ url: CH_URL, database });
     t.after(() => store.close());
-    assert.equal(await store.schemaVersion(), 3);
+    assert.equal(await store.schemaVersion(), CLICKHOUSE_MIGRATIONS.at(-1)!.version);
     const again = await ClickHouseStore.open({ url: CH_URL, database }); // the check-then-ALTER runs once
     await again.close();
     const old = (await store.list({}, { limit: 5 })).results;

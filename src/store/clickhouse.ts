@@ -14,6 +14,7 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import type { Measurement, Verdict } from '../model/index.js';
 import {
   StoreInputError,
+  checkReportId,
   type AggregationQuery,
   type AggregationRow,
   type Axis,
@@ -89,6 +90,14 @@ export const CLICKHOUSE_MIGRATIONS: Array<{ version: number; name: string; state
     // re-flattens the raw body, so `wallscope reanalyze` fills them); no mutation over the bodies.
     name: 'region (annotations.region, self-declared by the volunteer)',
     statements: [{ addColumn: { table: 'measurements', column: 'region', type: 'Nullable(String)', after: 'probe_asn' } }],
+  },
+  {
+    version: 4,
+    // OONI's POST /report/{id}/close: the collector refuses further submissions to a closed report,
+    // also after a restart. One row per close; closing twice inserts twice and the merges keep one
+    // (existence is all that is read, so no FINAL is needed). closed_at: unix seconds.
+    name: 'closed_reports: reports closed by their probe (the collector refuses further submissions)',
+    statements: ['CREATE TABLE IF NOT EXISTS closed_reports (report_id String, closed_at UInt32) ENGINE = ReplacingMergeTree() ORDER BY report_id'],
   },
 ];
 
@@ -166,6 +175,13 @@ export interface ClickHouseStoreOptions {
   maxInFlight?: number;
   /** How many uids put() remembers as stored by this process (default 200,000; ~25 MB). */
   recentMax?: number;
+  /**
+   * Before each batch put() inserts, one SELECT per 1000 uids asks the uid table which of them are
+   * already stored (before a restart, or by another collector): those answer `inserted: false` and
+   * are not inserted again (default true). false skips that round trip; a duplicate from before a
+   * restart is then inserted (FINAL still shows it once) and answered `inserted: true`.
+   */
+  checkStoredUids?: boolean;
   /** Connections to ClickHouse (default 16). */
   maxOpenConnections?: number;
 }
@@ -190,6 +206,7 @@ export class ClickHouseStore implements MeasurementStore {
   /** uids this process inserted (insertion order, oldest evicted first): a resubmission is answered without a round trip. */
   private readonly recent = new Set<string>();
   private readonly recentMax: number;
+  private readonly checkStoredUids: boolean;
   /** uids queued or in flight -> resolves true once inserted, false if that insert failed. */
   private readonly pendingUids = new Map<string, Promise<boolean>>();
 
@@ -202,6 +219,7 @@ export class ClickHouseStore implements MeasurementStore {
     this.batchWindowMs = opts.batchWindowMs ?? 20;
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 2);
     this.recentMax = Math.max(0, opts.recentMax ?? 200_000);
+    this.checkStoredUids = opts.checkStoredUids ?? true;
   }
 
   /** Connects, creates the database if needed and applies the migrations. */
@@ -254,11 +272,12 @@ export class ClickHouseStore implements MeasurementStore {
    * company while fewer than `maxInFlight` batches are in flight, otherwise the queue grows until
    * one ends): ClickHouse wants few large inserts, not many small parts.
    *
-   * Idempotency without a SELECT round trip per batch: a uid this process inserted recently (or is
-   * inserting) is answered `inserted: false` at once. Any other uid is inserted; if an older copy
-   * is already stored (submitted before a restart, or to another collector) the tables are
-   * ReplacingMergeTree(version) and every read uses FINAL, so it is still shown once, and
-   * `inserted` is then true although it was a duplicate.
+   * Idempotency: a uid this process inserted recently (or is inserting) is answered
+   * `inserted: false` at once, without a round trip. For the others, each batch asks the uid table
+   * once (one SELECT per 1000 uids) which are already stored (submitted before a restart, or to
+   * another collector): those are answered `inserted: false` and not inserted again. Only two
+   * collectors inserting the same new uid at the same moment can both answer `inserted: true`;
+   * the tables are ReplacingMergeTree(version) and every read uses FINAL, so it is shown once.
    */
   put(m: Measurement, verdict: Verdict): Promise<PutResult> {
     const row = flatten(m, verdict, measurementUid(m), this.domainOf);
@@ -309,9 +328,9 @@ export class ClickHouseStore implements MeasurementStore {
     if (this.inFlight >= this.maxInFlight || !this.queue.length) return;
     const batch = this.queue.splice(0, this.batchMax);
     this.inFlight++;
-    const run: Promise<void> = this.insertRows(batch).then(
-      () => {
-        for (const b of batch) b.resolve({ measurement_uid: b.row.uid, inserted: true });
+    const run: Promise<void> = this.insertQueued(batch).then(
+      (stored) => {
+        for (const b of batch) b.resolve({ measurement_uid: b.row.uid, inserted: !stored.has(b.row.uid) });
       },
       (e: unknown) => {
         for (const b of batch) b.reject(e);
@@ -323,6 +342,33 @@ export class ClickHouseStore implements MeasurementStore {
       this.runs.delete(run);
       if (this.queue.length) this.flushQueue();
     });
+  }
+
+  /**
+   * Inserts the batch's rows that are not stored yet; resolves with the uids that already were
+   * (known to this process, or found by one SELECT per 1000 uids). Either step failing fails the batch.
+   */
+  private async insertQueued(batch: Pending[]): Promise<Set<string>> {
+    const stored = new Set<string>();
+    const ask: string[] = [];
+    for (const b of batch) {
+      if (this.recent.has(b.row.uid)) stored.add(b.row.uid);
+      else ask.push(b.row.uid);
+    }
+    if (this.checkStoredUids) for (const uid of await this.storedUids(ask)) stored.add(uid);
+    const fresh = stored.size ? batch.filter((b) => !stored.has(b.row.uid)) : batch;
+    if (fresh.length) await this.insertRows(fresh);
+    return stored;
+  }
+
+  /** Which of these uids the uid table holds (not deleted): one SELECT per 1000, each quoted by chString. */
+  private async storedUids(uids: string[]): Promise<Set<string>> {
+    const have = new Set<string>();
+    for (let i = 0; i < uids.length; i += 1000) {
+      const chunk = uids.slice(i, i + 1000);
+      for (const r of await this.rows<{ uid: string }>(`SELECT uid FROM measurement_uids FINAL WHERE deleted = 0 AND uid IN (${chunk.map(chString).join(', ')})`)) have.add(r.uid);
+    }
+    return have;
   }
 
   /**
@@ -348,12 +394,7 @@ export class ClickHouseStore implements MeasurementStore {
 
   private async insertBatch(items: Array<{ m: Measurement; verdict: Verdict }>): Promise<PutResult[]> {
     const rows = items.map(({ m, verdict }) => ({ m, row: flatten(m, verdict, measurementUid(m), this.domainOf) }));
-    const uids = [...new Set(rows.map((r) => r.row.uid))];
-    const have = new Set<string>();
-    for (let i = 0; i < uids.length; i += 1000) {
-      const chunk = uids.slice(i, i + 1000);
-      for (const r of await this.rows<{ uid: string }>(`SELECT uid FROM measurement_uids FINAL WHERE deleted = 0 AND uid IN (${chunk.map(chString).join(', ')})`)) have.add(r.uid);
-    }
+    const have = await this.storedUids([...new Set(rows.map((r) => r.row.uid))]);
     const fresh: typeof rows = [];
     const seen = new Set<string>();
     for (const r of rows) {
@@ -459,6 +500,18 @@ export class ClickHouseStore implements MeasurementStore {
   async count(): Promise<number> {
     const r = await this.rows<{ n: string }>('SELECT count() AS n FROM measurements FINAL WHERE deleted = 0');
     return Number(r[0]?.n ?? 0);
+  }
+
+  async closeReport(reportId: string): Promise<void> {
+    // Idempotent: closing a closed report writes nothing. Two closes at the same moment may write two
+    // rows; the merges fold them, and only existence is ever read.
+    if (await this.isReportClosed(reportId)) return;
+    await this.client.insert({ table: 'closed_reports', values: [{ report_id: reportId, closed_at: Math.floor(Date.now() / 1000) }], format: 'JSONEachRow' });
+  }
+
+  async isReportClosed(reportId: string): Promise<boolean> {
+    const r = await this.rows<{ n: string }>(`SELECT count() AS n FROM closed_reports WHERE report_id = ${chString(checkReportId(reportId))}`);
+    return Number(r[0]?.n ?? 0) > 0;
   }
 
   async schemaVersion(): Promise<number> {

@@ -10,7 +10,7 @@ export type {
   TimeGrain,
   PutResult,
 } from './types.js';
-export { AXES, TIME_GRAINS, StoreInputError } from './types.js';
+export { AXES, TIME_GRAINS, StoreInputError, REPORT_ID_MAX } from './types.js';
 export { SqliteStore, SQLITE_MIGRATIONS } from './sqlite.js';
 export { ClickHouseStore, chString, CLICKHOUSE_MIGRATIONS } from './clickhouse.js';
 export { openStore, type OpenStoreOptions } from './open.js';

@@ -9,6 +9,7 @@ import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Measurement, Verdict } from '../model/index.js';
 import {
   StoreInputError,
+  checkReportId,
   type AggregationQuery,
   type AggregationRow,
   type Axis,
@@ -143,6 +144,15 @@ export const SQLITE_MIGRATIONS: Array<{ version: number; name: string; sql: stri
     sql: `
       DROP INDEX IF EXISTS measurements_region_ts;
       CREATE INDEX measurements_region_ts_status ON measurements (region, ts, status, confirmed);
+    `,
+  },
+  {
+    version: 5,
+    // OONI's POST /report/{id}/close: the collector refuses further submissions to a closed report,
+    // also after a restart, so the store remembers it. closed_at: unix seconds of the first close.
+    name: 'closed_reports: reports closed by their probe (the collector refuses further submissions)',
+    sql: `
+      CREATE TABLE closed_reports (report_id TEXT PRIMARY KEY, closed_at INTEGER NOT NULL) WITHOUT ROWID;
     `,
   },
 ];
@@ -413,6 +423,15 @@ export class SqliteStore implements MeasurementStore {
 
   async count(): Promise<number> {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM measurements').get() as { n: number }).n;
+  }
+
+  async closeReport(reportId: string): Promise<void> {
+    // OR IGNORE: closing again is fine and keeps the first closing time.
+    this.db.prepare('INSERT OR IGNORE INTO closed_reports (report_id, closed_at) VALUES (?, ?)').run(checkReportId(reportId), Math.floor(Date.now() / 1000));
+  }
+
+  async isReportClosed(reportId: string): Promise<boolean> {
+    return this.db.prepare('SELECT 1 FROM closed_reports WHERE report_id = ?').get(checkReportId(reportId)) !== undefined;
   }
 
   async schemaVersion(): Promise<number> {

@@ -266,6 +266,59 @@ function storeSuite(name: string, makeHarness: () => Harness): void {
       assert.ok(await store.count() > 300, 'the table is still there');
     });
 
+    it('put() answers a duplicate stored before a restart as a duplicate and stores it once', async () => {
+      const m = sampleMeasurement({ probe_cc: 'XX', probe_asn: 'AS64500', input: 'https://restart.example/' });
+      const other = sampleMeasurement({ probe_cc: 'XX', probe_asn: 'AS64500', input: 'https://restart-new.example/' });
+      const first = await store.put(m, sampleVerdict('ok'));
+      assert.equal(first.inserted, true);
+      const n = await store.count();
+      // A new store on the same file/database: nothing of the first process's memory is left.
+      const reopened = await h.open();
+      try {
+        const again = await reopened.put(m, sampleVerdict('blocked'));
+        assert.deepEqual(again, { measurement_uid: first.measurement_uid, inserted: false });
+        // Twice at once in the new process, beside a new measurement in the same batch.
+        const [a, b, c] = await Promise.all([reopened.put(m, sampleVerdict('ok')), reopened.put(m, sampleVerdict('ok')), reopened.put(other, sampleVerdict('ok'))]);
+        assert.equal(a.inserted, false);
+        assert.equal(b.inserted, false);
+        assert.equal(c.inserted, true, 'the new one in the same batch is stored');
+        assert.equal((await reopened.putMany([{ m, verdict: sampleVerdict('ok') }]))[0].inserted, false);
+        assert.equal(await reopened.count(), n + 1);
+        assert.equal((await reopened.get(first.measurement_uid))?.verdict.status, 'ok', 'the stored verdict is not replaced by the duplicate');
+      } finally {
+        await reopened.close();
+      }
+      assert.equal(await store.count(), n + 1);
+      assert.equal((await store.list({ domain: 'restart.example' }, { limit: 10 })).results.length, 1);
+    });
+
+    it('closeReport(id) is remembered by isReportClosed(id), idempotently and across a restart; ids match only themselves', async () => {
+      const id = '20261122T080000Z_webconnectivity_CN_4134_n1_abcdefgh0123456789abcdef';
+      const open = '20261122T080000Z_webconnectivity_CN_4134_n1_abcdefgh0123456789abcdee';
+      assert.equal(await store.isReportClosed(id), false);
+      await store.closeReport(id);
+      await store.closeReport(id); // closing twice is fine
+      assert.equal(await store.isReportClosed(id), true);
+      assert.equal(await store.isReportClosed(open), false);
+      assert.equal(await store.isReportClosed(id.toUpperCase()), false, 'exact match');
+      const hostile = ["x' OR '1'='1", "\\'", '\u0000', '%', 'é\n', id + "' OR 1=1 --"];
+      for (const s of hostile) assert.equal(await store.isReportClosed(s), false, JSON.stringify(s));
+      await store.closeReport(hostile[0]);
+      assert.equal(await store.isReportClosed(hostile[0]), true);
+      assert.equal(await store.isReportClosed("x' OR '1'='2"), false);
+      await assert.rejects(store.closeReport(''), StoreInputError);
+      await assert.rejects(store.isReportClosed('r'.repeat(257)), StoreInputError);
+      const reopened = await h.open();
+      try {
+        assert.equal(await reopened.isReportClosed(id), true, 'remembered by the store, not the process');
+        assert.equal(await reopened.isReportClosed(open), false);
+        await reopened.closeReport(id);
+        assert.equal(await reopened.isReportClosed(id), true);
+      } finally {
+        await reopened.close();
+      }
+    });
+
     it('records its schema version and migrates only once', async () => {
       const latest = (store.kind === 'sqlite' ? SQLITE_MIGRATIONS : CLICKHOUSE_MIGRATIONS).at(-1)!.version;
       assert.equal(await store.schemaVersion(), latest);

@@ -116,6 +116,14 @@ export interface MeasurementStore {
   /** Deletes one measurement (admin). False when the uid is unknown. */
   delete(uid: string): Promise<boolean>;
   count(): Promise<number>;
+  /**
+   * Remembers that a report is closed (OONI's POST /report/{id}/close); idempotent: closing again
+   * keeps the first closing time. The collector refuses further submissions to it. Report ids are
+   * user input: at most REPORT_ID_MAX characters (longer -> StoreInputError).
+   */
+  closeReport(reportId: string): Promise<void>;
+  /** Whether closeReport(reportId) was called on this store, by this process or any other, before or after a restart. */
+  isReportClosed(reportId: string): Promise<boolean>;
   /** The schema version the store is migrated to. */
   schemaVersion(): Promise<number>;
   close(): Promise<void>;
@@ -124,4 +132,14 @@ export interface MeasurementStore {
 /** A bad cursor, filter or argument coming from a user: the server maps it to a 400. */
 export class StoreInputError extends Error {
   readonly code = 'ERR_STORE_INPUT';
+}
+
+/** The longest report id the stores accept (the server's route schema allows 256 too). */
+export const REPORT_ID_MAX = 256;
+
+/** A report id as the stores take it: a string of 1..REPORT_ID_MAX characters, else StoreInputError. */
+export function checkReportId(reportId: string): string {
+  if (typeof reportId !== 'string' || reportId.length === 0 || reportId.length > REPORT_ID_MAX)
+    throw new StoreInputError(`report id: a string of 1 to ${REPORT_ID_MAX} characters (got ${typeof reportId === 'string' ? `${reportId.length} characters` : typeof reportId})`);
+  return reportId;
 }
