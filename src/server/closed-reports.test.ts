@@ -52,7 +52,9 @@ describe('ClosedReports(store, opts)', () => {
     now += 30_000;
     assert.equal(await reports.isClosed(ID), false);
     assert.equal(store.calls, 2, 'asked again after the TTL');
+    assert.equal(reports.knownClosed(ID), false);
     await reports.close(ID);
+    assert.equal(reports.knownClosed(ID), true, 'known in memory, synchronously');
     for (let i = 0; i < 100; i++) assert.equal(await reports.isClosed(ID), true);
     assert.equal(store.calls, 2, 'closed here: known at once, from memory');
     assert.equal(reports.storeLookups, 2);
@@ -72,7 +74,9 @@ describe('ClosedReports(store, opts)', () => {
     now += 10_000;
     assert.equal(await a.isClosed(ID), true, 'after the TTL it asks the store');
     const restarted = new ClosedReports(open());
+    assert.equal(restarted.knownClosed(ID), false, 'memory starts empty');
     assert.equal(await restarted.isClosed(ID), true, 'correct across a restart: the store remembers');
+    assert.equal(restarted.knownClosed(ID), true, 'and remembered once looked up');
     assert.equal(await restarted.isClosed(ID.replace('abcdef', 'abcdee')), false);
   });
 

@@ -39,6 +39,11 @@ export class ClosedReports {
     this.now = opts.now ?? Date.now;
   }
 
+  /** Whether this process knows the report is closed (memory only, no store call; false may mean "not known"). */
+  knownClosed(reportId: string): boolean {
+    return this.closed.has(reportId);
+  }
+
   /** Whether the report is closed: from memory when known, else from the store (a store failure rejects). */
   isClosed(reportId: string): Promise<boolean> {
     if (this.closed.has(reportId)) return Promise.resolve(true);
