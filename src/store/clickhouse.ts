@@ -198,8 +198,10 @@ export class ClickHouseStore implements MeasurementStore {
   private readonly batchWindowMs: number;
   private queue: Pending[] = [];
   private timer: NodeJS.Timeout | null = null;
-  /** putMany() calls run one after another (their check-then-insert sees every earlier one). */
-  private chain: Promise<void> = Promise.resolve();
+  /** Set by close(): later writes are refused, not sent over a closed client. */
+  private closed = false;
+  /** putMany() calls in flight (close() waits for them). */
+  private readonly manyRuns = new Set<Promise<PutResult[]>>();
   private inFlight = 0;
   private readonly runs = new Set<Promise<void>>();
   private readonly maxInFlight: number;
@@ -280,6 +282,7 @@ export class ClickHouseStore implements MeasurementStore {
    * the tables are ReplacingMergeTree(version) and every read uses FINAL, so it is shown once.
    */
   put(m: Measurement, verdict: Verdict): Promise<PutResult> {
+    if (this.closed) return Promise.reject(new Error('the ClickHouse store is closed'));
     const row = flatten(m, verdict, measurementUid(m), this.domainOf);
     const uid = row.uid;
     if (this.recent.has(uid)) return Promise.resolve({ measurement_uid: uid, inserted: false });
@@ -384,34 +387,69 @@ export class ClickHouseStore implements MeasurementStore {
 
   /** Many measurements in two inserts (import, benchmark). Skips uids already stored (one SELECT per 1000 uids). */
   putMany(items: Array<{ m: Measurement; verdict: Verdict }>): Promise<PutResult[]> {
-    const run = this.chain.then(() => this.insertBatch(items));
-    this.chain = run.then(
-      () => undefined,
-      () => undefined,
-    );
+    if (this.closed) return Promise.reject(new Error('the ClickHouse store is closed'));
+    let rows: Array<{ m: Measurement; row: FlatRow }>;
+    try {
+      rows = items.map(({ m, verdict }) => ({ m, row: flatten(m, verdict, measurementUid(m), this.domainOf) }));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const run = this.insertBatch(rows);
+    this.manyRuns.add(run);
+    const forget = () => void this.manyRuns.delete(run);
+    run.then(forget, forget);
     return run;
   }
 
-  private async insertBatch(items: Array<{ m: Measurement; verdict: Verdict }>): Promise<PutResult[]> {
-    const rows = items.map(({ m, verdict }) => ({ m, row: flatten(m, verdict, measurementUid(m), this.domainOf) }));
-    const have = await this.storedUids([...new Set(rows.map((r) => r.row.uid))]);
+  /**
+   * putMany() calls run concurrently (ClickHouse takes parallel inserts well). Idempotency as in
+   * put(): before its first await, a batch claims its new uids in pendingUids, so a concurrent put()
+   * or putMany() of the same uid waits for this insert instead of inserting it again; uids claimed
+   * by others are awaited, uids this process stored recently are duplicates at once, and the rest
+   * are looked up (one SELECT per 1000 uids) before one insert of what is new.
+   */
+  private async insertBatch(rows: Array<{ m: Measurement; row: FlatRow }>): Promise<PutResult[]> {
     const fresh: typeof rows = [];
-    const seen = new Set<string>();
+    const others: Array<Promise<boolean>> = [];
+    const claimed = new Set<string>();
+    const settles = new Map<string, (ok: boolean) => void>();
     for (const r of rows) {
-      if (have.has(r.row.uid) || seen.has(r.row.uid)) continue;
-      seen.add(r.row.uid);
+      const uid = r.row.uid;
+      if (claimed.has(uid) || this.recent.has(uid)) continue;
+      const pending = this.pendingUids.get(uid);
+      if (pending) {
+        others.push(pending);
+        continue;
+      }
+      claimed.add(uid);
+      this.pendingUids.set(uid, new Promise<boolean>((resolve) => settles.set(uid, resolve)));
       fresh.push(r);
     }
-    if (fresh.length) {
-      await this.insertRows(fresh);
-      for (const r of fresh) this.remember(r.row.uid);
+    const release = (uid: string, ok: boolean) => {
+      this.pendingUids.delete(uid);
+      settles.get(uid)!(ok);
+    };
+    let inserted = new Set<string>();
+    try {
+      const have = fresh.length ? await this.storedUids(fresh.map((r) => r.row.uid)) : new Set<string>();
+      const toInsert = have.size ? fresh.filter((r) => !have.has(r.row.uid)) : fresh;
+      if (toInsert.length) await this.insertRows(toInsert);
+      inserted = new Set(toInsert.map((r) => r.row.uid));
+      for (const uid of claimed) {
+        this.remember(uid);
+        release(uid, true);
+      }
+    } catch (e) {
+      for (const uid of claimed) release(uid, false);
+      throw e;
     }
-    const freshSet = new Set(fresh.map((r) => r.row.uid));
+    // A uid another call was inserting counts as stored only if that insert succeeded.
+    if ((await Promise.all(others)).some((ok) => !ok)) throw new Error('a concurrent insert of some of these measurements failed; retry');
     const reported = new Set<string>();
     return rows.map((r) => {
-      const inserted = freshSet.has(r.row.uid) && !reported.has(r.row.uid);
-      if (inserted) reported.add(r.row.uid);
-      return { measurement_uid: r.row.uid, inserted };
+      const ins = inserted.has(r.row.uid) && !reported.has(r.row.uid);
+      if (ins) reported.add(r.row.uid);
+      return { measurement_uid: r.row.uid, inserted: ins };
     });
   }
 
@@ -525,12 +563,12 @@ export class ClickHouseStore implements MeasurementStore {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     // Drain: a batch ending may cut the next one, so wait until nothing is queued or in flight.
     for (;;) {
       this.flushQueue();
-      const c = this.chain;
-      await Promise.all([c, ...this.runs]);
-      if (!this.queue.length && this.inFlight === 0 && !this.runs.size && c === this.chain) break;
+      await Promise.allSettled([...this.manyRuns, ...this.runs]);
+      if (!this.queue.length && this.inFlight === 0 && !this.runs.size && !this.manyRuns.size) break;
     }
     await this.client.close();
   }

@@ -20,10 +20,16 @@ import {
   type StoredMeasurement,
   type TimeGrain,
 } from './types.js';
+import { SqliteWriter, configureConnection } from './sqlite-writer.js';
 import { checkBlockingFilter, decodeCursor, encodeCursor, flatten, hostOfInput, measurementUid, regionOf, toApiRow, type FlatRow } from './row.js';
 
 export interface SqliteStoreOptions {
   synchronous?: 'NORMAL' | 'FULL';
+  /**
+   * Inserts (put, putMany) on a writer thread with its own connection (default true): the caller's
+   * event loop keeps parsing and analysing while SQLite writes. false: inserts on the caller's thread.
+   */
+  writerThread?: boolean;
   /** input -> domain; defaults to the host of a URL input. */
   domainOf?: (input: string | null) => string | null;
 }
@@ -260,12 +266,13 @@ export class SqliteStore implements MeasurementStore {
   /** Group commit: puts arriving in the same turn of the event loop share one transaction. */
   private pending: Array<{ row: FlatRow; body: Buffer | string; resolve: (r: PutResult) => void; reject: (e: unknown) => void }> = [];
   private flushScheduled = false;
+  /** The writer thread (null: inserts inline) and its group commit in flight, if any. */
+  private readonly writer: SqliteWriter | null;
+  private groupRun: Promise<void> | null = null;
 
   constructor(readonly file: string, opts: SqliteStoreOptions = {}) {
     this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${opts.synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
-    this.db.pragma('busy_timeout = 5000');
+    configureConnection(this.db, opts.synchronous === 'FULL' ? 'FULL' : 'NORMAL');
     this.domainOf = opts.domainOf ?? hostOfInput;
     migrateSqlite(this.db);
     this.insertRow = this.db.prepare(`INSERT OR IGNORE INTO measurements (${COLS.join(', ')}) VALUES (${COLS.map((c) => '@' + c).join(', ')})`);
@@ -278,12 +285,15 @@ export class SqliteStore implements MeasurementStore {
     // Atomic: the row and the raw body go in together or not at all.
     this.putTx = this.db.transaction(this.insertOne);
     this.putBatchTx = this.db.transaction((batch: Array<{ row: FlatRow; body: Buffer | string }>) => batch.map((b) => this.insertOne(b.row, b.body)));
+    // The writer opens its connection after the migrations above, so it never sees an old schema.
+    this.writer = opts.writerThread === false || file === ':memory:' ? null : new SqliteWriter({ file, synchronous: opts.synchronous === 'FULL' ? 'FULL' : 'NORMAL', cols: COLS });
   }
 
   /**
    * Resolves once the measurement is committed (an acknowledgement after this is durable against
    * a crash of the process). Concurrent puts are committed together: one transaction per turn of
-   * the event loop instead of one per measurement.
+   * the event loop instead of one per measurement; with the writer thread, one group in flight at a
+   * time, and whatever arrives meanwhile is the next group.
    */
   put(m: Measurement, verdict: Verdict): Promise<PutResult> {
     let row: FlatRow;
@@ -305,6 +315,25 @@ export class SqliteStore implements MeasurementStore {
 
   private flushPending(): void {
     this.flushScheduled = false;
+    if (this.writer) {
+      if (this.groupRun || !this.pending.length) return; // the group in flight flushes what came meanwhile
+      const batch = this.pending;
+      this.pending = [];
+      this.groupRun = this.writer.group(batch.map((b) => ({ row: b.row, body: b.body }))).then(
+        (results) =>
+          batch.forEach((b, i) => {
+            const r = results[i];
+            if ('inserted' in r) b.resolve({ measurement_uid: b.row.uid, inserted: r.inserted });
+            else b.reject(new Error(`sqlite: ${r.error}`));
+          }),
+        (e: unknown) => batch.forEach((b) => b.reject(e)),
+      );
+      void this.groupRun.then(() => {
+        this.groupRun = null;
+        this.flushPending();
+      });
+      return;
+    }
     const batch = this.pending;
     this.pending = [];
     if (!batch.length) return;
@@ -333,7 +362,9 @@ export class SqliteStore implements MeasurementStore {
       const uid = measurementUid(m);
       return { row: flatten(m, verdict, uid, this.domainOf), body: compressBody(JSON.stringify(m)) };
     });
-    return this.db.transaction(() => rows.map(({ row, body }) => ({ measurement_uid: row.uid, inserted: this.putTx(row, body) })))();
+    // One transaction, no savepoint per row: the batch is stored whole or not at all.
+    const inserted = this.writer ? await this.writer.many(rows) : this.putBatchTx(rows);
+    return rows.map(({ row }, i) => ({ measurement_uid: row.uid, inserted: inserted[i] }));
   }
 
   putSync(m: Measurement, verdict: Verdict): PutResult {
@@ -440,6 +471,8 @@ export class SqliteStore implements MeasurementStore {
 
   async close(): Promise<void> {
     if (this.pending.length) this.flushPending();
+    while (this.groupRun) await this.groupRun;
+    await this.writer?.close();
     if (this.db.open) this.db.close();
   }
 }

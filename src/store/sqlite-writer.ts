@@ -1,0 +1,144 @@
+// The SQLite store's writer thread: inserts of measurements run on their own connection in a
+// worker thread, so the collector's event loop (HTTP, parsing, analysis) and SQLite's B-tree work
+// use two cores instead of taking turns on one. Reads stay on the main connection (WAL lets them
+// run beside the writer and see every commit that was acknowledged).
+//
+// Protocol (structured clone): the main thread sends { id, op: 'group' | 'many', rows }, the thread
+// answers { id, results } once the transaction is committed, or { id, error }.
+//   group  a group commit of independent puts: one transaction; if it fails, each row is retried
+//          in its own transaction so one bad row does not fail its neighbours (per-row results).
+//   many   putMany(): one transaction, all or nothing.
+// This file is both the worker's entry (when loaded as a worker) and the main side (SqliteWriter).
+import Database from 'better-sqlite3';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import type { FlatRow } from './row.js';
+
+export type WriterRow = { row: FlatRow; body: Buffer | string };
+type Result = { inserted: boolean } | { error: string };
+type Request = { id: number; op: 'group' | 'many'; rows: WriterRow[] } | { id: number; op: 'close' };
+type Reply = { id: number; results?: Result[]; error?: string };
+
+export interface WriterInit {
+  file: string;
+  synchronous: 'NORMAL' | 'FULL';
+  cols: string[];
+}
+
+/** Page cache per connection, KiB (SQLite's default is 2,000): the indexes' hot pages stay in memory. */
+export const SQLITE_CACHE_KIB = 65_536;
+
+/** The pragmas of every store connection (and of the benchmark's raw side, so both run alike). */
+export function configureConnection(db: Database.Database, synchronous: 'NORMAL' | 'FULL'): void {
+  db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${synchronous}`);
+  db.pragma('busy_timeout = 5000');
+  db.pragma(`cache_size = -${SQLITE_CACHE_KIB}`);
+}
+
+/** The insert statements both sides use: the row (OR IGNORE: idempotent on uid) and its raw body. */
+export function insertFunction(db: Database.Database, cols: string[]): (r: WriterRow) => boolean {
+  const insertRow = db.prepare(`INSERT OR IGNORE INTO measurements (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`);
+  const insertRaw = db.prepare('INSERT INTO raw_measurements (uid, body) VALUES (?, ?)');
+  return ({ row, body }) => {
+    if (insertRow.run(row).changes === 0) return false;
+    insertRaw.run(row.uid, body);
+    return true;
+  };
+}
+
+function runWorker(init: WriterInit): void {
+  const db = new Database(init.file);
+  configureConnection(db, init.synchronous);
+  const insert = insertFunction(db, init.cols);
+  const one = db.transaction(insert);
+  const all = db.transaction((rows: WriterRow[]) => rows.map(insert));
+  parentPort!.on('message', (req: Request) => {
+    if (req.op === 'close') {
+      db.close();
+      parentPort!.postMessage({ id: req.id, results: [] } satisfies Reply);
+      parentPort!.close();
+      return;
+    }
+    // A structured clone turns a Buffer into a Uint8Array: wrap it again (no copy) so it binds as a BLOB.
+    const rows = req.rows.map((r) => (typeof r.body === 'string' ? r : { row: r.row, body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength) }));
+    let reply: Reply;
+    try {
+      reply = { id: req.id, results: all(rows).map((inserted) => ({ inserted })) };
+    } catch (e) {
+      if (req.op === 'many') reply = { id: req.id, error: (e as Error).message };
+      else
+        reply = {
+          id: req.id,
+          results: rows.map((r) => {
+            try {
+              return { inserted: one(r) };
+            } catch (e1) {
+              return { error: (e1 as Error).message };
+            }
+          }),
+        };
+    }
+    parentPort!.postMessage(reply);
+  });
+}
+
+if (!isMainThread && (workerData as { wallscopeSqliteWriter?: WriterInit } | null)?.wallscopeSqliteWriter) {
+  runWorker((workerData as { wallscopeSqliteWriter: WriterInit }).wallscopeSqliteWriter);
+}
+
+/** The main thread's handle on the writer thread. */
+export class SqliteWriter {
+  private readonly worker: Worker;
+  private nextId = 1;
+  private readonly waiting = new Map<number, { resolve: (r: Result[]) => void; reject: (e: Error) => void }>();
+  private failed: Error | null = null;
+
+  constructor(init: WriterInit) {
+    this.worker = new Worker(new URL(import.meta.url), { workerData: { wallscopeSqliteWriter: init } });
+    this.worker.unref(); // referenced only while a request is out (see send)
+    this.worker.on('message', (r: Reply) => {
+      const w = this.waiting.get(r.id);
+      if (!w) return;
+      this.waiting.delete(r.id);
+      if (!this.waiting.size) this.worker.unref();
+      if (r.error !== undefined) w.reject(new Error(`sqlite writer: ${r.error}`));
+      else w.resolve(r.results!);
+    });
+    const fail = (e: Error) => {
+      this.failed = e;
+      for (const w of this.waiting.values()) w.reject(e);
+      this.waiting.clear();
+    };
+    this.worker.on('error', (e) => fail(new Error(`sqlite writer thread failed: ${e.message}`)));
+    this.worker.on('exit', (code) => fail(new Error(`sqlite writer thread exited (${code})`)));
+  }
+
+  private send(req: Omit<Extract<Request, { op: 'group' | 'many' }>, 'id'> | { op: 'close' }): Promise<Result[]> {
+    if (this.failed) return Promise.reject(this.failed);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker.ref();
+      this.worker.postMessage({ id, ...req });
+    });
+  }
+
+  /** A group commit: per-row results (a row's own failure is its error). */
+  group(rows: WriterRow[]): Promise<Result[]> {
+    return this.send({ op: 'group', rows });
+  }
+
+  /** All rows in one transaction, or a rejection and none of them. */
+  async many(rows: WriterRow[]): Promise<boolean[]> {
+    return (await this.send({ op: 'many', rows })).map((r) => ('inserted' in r ? r.inserted : false));
+  }
+
+  /** Closes the writer's connection after every request sent before; resolves when the thread is gone. */
+  async close(): Promise<void> {
+    if (this.failed) return;
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    await this.send({ op: 'close' }).catch(() => undefined);
+    this.worker.ref(); // until it is gone: an unreferenced thread would let the process end before 'exit'
+    await exited;
+  }
+}
