@@ -50,6 +50,8 @@ export function analysisFrom(o: AnalysisCliOptions): { ctx: AnalysisContext; ana
 interface ServeOptions extends StoreCliOptions, AnalysisCliOptions {
   listen: string;
   bodyLimit: string;
+  batchBodyLimit: string;
+  batchMaxItems: string;
   rateLimit: string;
   adminTokenFile?: string;
   reportSecretFile?: string;
@@ -58,12 +60,20 @@ interface ServeOptions extends StoreCliOptions, AnalysisCliOptions {
   trustProxy?: boolean;
 }
 
+function positiveInt(s: string, flag: string): number {
+  const n = Number(s);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${flag}: expected a positive integer, got ${JSON.stringify(s)}`);
+  return n;
+}
+
 export function register(program: Command): void {
   const serve = program
     .command('serve')
     .description('run the collector (OONI report protocol, submit_measurement), the query/aggregation API, /metrics and the explorer')
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8080')
     .option('--body-limit <bytes>', 'largest accepted request body', String(4 * 1024 * 1024))
+    .option('--batch-body-limit <bytes>', 'largest body of POST /api/v1/submit_measurements (NDJSON batches)', String(16 * 1024 * 1024))
+    .option('--batch-max-items <n>', 'most measurements in one batch', '5000')
     .option('--rate-limit <n>', 'requests per minute per client (0: no limit)', '6000')
     .option('--admin-token-file <file>', 'file holding the bearer token for admin routes (or $WALLSCOPE_ADMIN_TOKEN); without one they are disabled')
     .option('--report-secret-file <file>', 'file holding the report-id secret shared by collectors behind one balancer (or $WALLSCOPE_REPORT_SECRET)')
@@ -85,7 +95,9 @@ export function register(program: Command): void {
       host,
       port,
       analysisContext: ctx,
-      bodyLimit: Number(o.bodyLimit),
+      bodyLimit: positiveInt(o.bodyLimit, '--body-limit'),
+      batchBodyLimit: positiveInt(o.batchBodyLimit, '--batch-body-limit'),
+      batchMaxItems: positiveInt(o.batchMaxItems, '--batch-max-items'),
       rateLimit: perMinute > 0 ? { max: perMinute, windowMs: 60_000 } : false,
       adminToken: token || undefined,
       reportSecret: secret || undefined,

@@ -10,7 +10,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
 import { ANALYSIS_VERSION, type AnalysisContext } from '../analysis/index.js';
-import { repoRoot, type Measurement } from '../model/index.js';
+import { repoRoot, type Measurement, type Verdict } from '../model/index.js';
 import {
   StoreInputError,
   parseAsn,
@@ -23,6 +23,7 @@ import {
   type MeasurementFilter,
   type MeasurementStore,
 } from '../store/index.js';
+import { registerBatchRoute } from './batch.js';
 import { ApiError, ERRORS, createError, type ErrorBody, type ErrorCode } from './errors.js';
 import { Metrics } from './metrics.js';
 import { RateLimiter, type RateLimitOptions } from './ratelimit.js';
@@ -53,6 +54,10 @@ export interface AppOptions {
   analysisVersion?: string;
   /** Largest accepted body in bytes (default 4 MiB). */
   bodyLimit?: number;
+  /** Largest body of POST /api/v1/submit_measurements in bytes (default 16 MiB). */
+  batchBodyLimit?: number;
+  /** Most measurements in one batch (default 5000); each counts against the rate limit. */
+  batchMaxItems?: number;
   /** Bearer token for admin routes; admin routes are disabled without one. */
   adminToken?: string;
   /** Per-client limit; false disables (default 6000 requests per minute). */
@@ -174,15 +179,19 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   // ---- errors: every failure leaves as { error, code, statusCode }
   app.setErrorHandler((err: Error & { code?: string; statusCode?: number; validation?: unknown; validationContext?: string }, req, reply) => {
-    if (err instanceof ApiError) return sendError(reply, err.code, err.message);
+    // A refused single submission counts as rejected here, once (the batch route counts its lines itself).
+    const collector = req.routeOptions.url === '/report/:report_id' || req.routeOptions.url === '/api/v1/submit_measurement';
+    if (err instanceof ApiError) {
+      if (collector && err.statusCode >= 400 && err.statusCode < 500) countIngest({ result: 'rejected' });
+      return sendError(reply, err.code, err.message);
+    }
     if (err instanceof StoreInputError) return sendError(reply, 'WS_BAD_REQUEST', err.message);
     if (err.validation) {
       const where = err.validationContext ?? 'request';
-      const collector = req.routeOptions.url?.startsWith('/report') || req.routeOptions.url === '/api/v1/submit_measurement';
       if (collector) countIngest({ result: 'rejected' });
       return sendError(reply, collector && where === 'body' ? 'WS_BAD_MEASUREMENT' : 'WS_BAD_REQUEST', `invalid ${where}: ${err.message}`.slice(0, 500));
     }
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 'WS_BODY_TOO_LARGE', `body too large: the limit is ${app.initialConfig.bodyLimit} bytes`);
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 'WS_BODY_TOO_LARGE', `body too large: the limit is ${req.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit} bytes`);
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return sendError(reply, 'WS_UNSUPPORTED_MEDIA_TYPE', 'unsupported content type: send application/json');
     if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err instanceof SyntaxError || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY')
       return sendError(reply, 'WS_INVALID_JSON', `invalid JSON body: ${err.message}`.slice(0, 300));
@@ -193,17 +202,19 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler((req, reply) => sendError(reply, 'WS_NOT_FOUND', `no route ${req.method} ${req.url.slice(0, 200)}`));
 
   // ---- collector
-  async function ingest(req: FastifyRequest, body: SubmitBody, reportId: string): Promise<{ measurement_uid: string; inserted: boolean }> {
+  /** Checks, scrubs and analyses one submission (the single and the batch route alike); throws ApiError to refuse it. */
+  function prepare(req: FastifyRequest, body: SubmitBody, reportId: string): { m: Measurement; verdict: Verdict } {
     if (body.format.toLowerCase() !== 'json') throw createError('WS_BAD_FORMAT', `unsupported format ${JSON.stringify(body.format)}: only "json"`);
-    if (jsonDepth(body.content, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
-      countIngest({ result: 'rejected' });
-      throw createError('WS_BAD_MEASUREMENT', `the measurement is nested deeper than ${MAX_JSON_DEPTH} levels`);
-    }
+    if (jsonDepth(body.content, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) throw createError('WS_BAD_MEASUREMENT', `the measurement is nested deeper than ${MAX_JSON_DEPTH} levels`);
     const { value, replaced } = scrubMeasurement(body.content as unknown as Measurement, req.ip);
     if (replaced) countScrub({}, replaced);
     const m: Measurement = { ...value, report_id: reportId };
     delete m.measurement_uid; // ours to assign; a submitter cannot choose (or collide with) a uid
-    const verdict = analyze(m);
+    return { m, verdict: analyze(m) };
+  }
+
+  async function ingest(req: FastifyRequest, body: SubmitBody, reportId: string): Promise<{ measurement_uid: string; inserted: boolean }> {
+    const { m, verdict } = prepare(req, body, reportId);
     let r;
     try {
       r = await store.put(m, verdict);
@@ -233,14 +244,18 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   function checkReport(reportId: string, content: SubmitBody['content'], requireSigned: boolean): void {
     const parsed = parseReportId(reportId, secret);
     if (!parsed || (requireSigned && !parsed.signed)) {
-      countIngest({ result: 'rejected' });
       throw createError('WS_UNKNOWN_REPORT', `unknown report id ${JSON.stringify(reportId.slice(0, 80))}: open one with POST /report`);
     }
     const bad = reportMismatch(parsed, content);
-    if (bad) {
-      countIngest({ result: 'rejected' });
-      throw createError('WS_REPORT_MISMATCH', bad);
-    }
+    if (bad) throw createError('WS_REPORT_MISMATCH', bad);
+  }
+
+  /** The report of a submission without a report URL: its own report_id when it has OONI's shape and agrees with the measurement, else one of ours. */
+  function reportOfSubmission(c: SubmitBody['content']): string {
+    const own = typeof c.report_id === 'string' ? c.report_id : '';
+    if (!own) return reportFor(c);
+    checkReport(own, c, false);
+    return own;
   }
 
   app.post<{ Body: OpenReportBody }>('/report', { schema: { body: OpenReportBody } }, async (req) => {
@@ -261,13 +276,21 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
 
   app.post<{ Body: SubmitBody }>('/api/v1/submit_measurement', { schema: { body: SubmitBody } }, async (req) => {
-    const c = req.body.content;
-    let reportId = typeof c.report_id === 'string' ? c.report_id : '';
-    // A report id from elsewhere is kept when it has OONI's shape and agrees with the measurement.
-    if (reportId) checkReport(reportId, c, false);
-    else reportId = reportFor(c);
+    const reportId = reportOfSubmission(req.body.content);
     const r = await ingest(req, req.body, reportId);
     return { measurement_uid: r.measurement_uid, report_id: reportId };
+  });
+
+  registerBatchRoute(app, {
+    store,
+    bodyLimit: opts.batchBodyLimit ?? 16 * 1024 * 1024,
+    maxItems: opts.batchMaxItems ?? 5000,
+    prepare: (req, body) => {
+      const reportId = reportOfSubmission(body.content);
+      return { ...prepare(req, body, reportId), reportId };
+    },
+    chargeItems: (req, extra) => (limiter && extra > 0 ? limiter.hit(req.ip, Date.now(), extra) : 0),
+    onResult: (result, n) => countIngest({ result }, n),
   });
 
   // ---- query

@@ -13,14 +13,14 @@ export class RateLimiter {
   private counts = new Map<string, number>();
   constructor(private readonly o: RateLimitOptions) {}
 
-  /** Counts one request; returns 0 when allowed, else the seconds until the window resets. */
-  hit(client: string, now = Date.now()): number {
+  /** Counts one request (or `weight` units of work); returns 0 when allowed, else the seconds until the window resets. */
+  hit(client: string, now = Date.now(), weight = 1): number {
     if (now - this.windowStart >= this.o.windowMs) {
       this.windowStart = now;
       this.counts = new Map();
     }
     const key = this.counts.has(client) || this.counts.size < (this.o.maxClients ?? 100_000) ? client : '\u0000overflow';
-    const n = (this.counts.get(key) ?? 0) + 1;
+    const n = (this.counts.get(key) ?? 0) + weight;
     this.counts.set(key, n);
     return n > this.o.max ? Math.max(1, Math.ceil((this.windowStart + this.o.windowMs - now) / 1000)) : 0;
   }
