@@ -11,7 +11,7 @@
 // CPU time per side: the server child's utime+stime (/proc/PID/stat) and this process's
 // (autocannon and the request generator) over the HTTP run; for raw, this process's CPU.
 //
-// Usage: node dist/bench/store-ingest.js [N=10000]   (raw: N rows per round; HTTP: BENCH_DURATION_S=5 s
+// Usage: [BENCH_ONLY=sqlite|clickhouse] node dist/bench/store-ingest.js [N=10000]   (raw: N rows per round; HTTP: BENCH_DURATION_S=5 s
 // of distinct measurements from the same generator; rates from autocannon's own duration)
 import Database from 'better-sqlite3';
 import { execFileSync } from 'node:child_process';
@@ -21,10 +21,11 @@ import { join } from 'node:path';
 import { createClient } from '@clickhouse/client';
 import { analyzeMeasurement } from '../src/analysis/index.js';
 import { serveChild } from '../src/server/serve-child.js';
-import { loadMeasurement, submitLoad } from '../src/server/load.js';
+import { loadMeasurement, submitBatches, submitLoad } from '../src/server/load.js';
 import { ClickHouseStore, SqliteStore, SQLITE_MIGRATIONS } from '../src/store/index.js';
 import { flatten, measurementUid } from '../src/store/row.js';
 import { compressBody } from '../src/store/sqlite.js';
+import { configureConnection } from '../src/store/sqlite-writer.js';
 import type { Measurement } from '../src/model/index.js';
 
 const N = Number(process.argv[2] ?? 10_000);
@@ -32,6 +33,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
 const SQLITE_CONNECTIONS = 64;
 const CH_CONNECTIONS = (process.env.BENCH_CH_CONNECTIONS ?? '64,512').split(',').map(Number);
+const BATCH_CONNECTIONS = Number(process.env.BENCH_BATCH_CONNECTIONS ?? 4);
+const BATCH_SIZE = Number(process.env.BENCH_BATCH_SIZE ?? 1000);
 const START = new Date('2026-11-22T05:00:00Z');
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
@@ -77,6 +80,20 @@ async function httpRound(storeArgs: string[], prefix: string, connections: numbe
   return { perSecond: r.perSecond, ok: r.ok, bad: r.errors + r.timeouts + r.non2xx, p50: r.p50Ms, p99: r.p99Ms, serverCpuS, clientCpuS, stored: await count() };
 }
 
+/** One batch round: a fresh `wallscope serve`, BATCH_CONNECTIONS clients posting NDJSON batches of BATCH_SIZE for DURATION_S s. */
+async function batchRound(storeArgs: string[], prefix: string, count: () => Promise<number>): Promise<HttpRun> {
+  const srv = await serveChild(storeArgs);
+  const pid = srv.child.pid!;
+  const s0 = procCpu(pid);
+  const c0 = selfCpu();
+  const r = await submitBatches(srv.url, { connections: BATCH_CONNECTIONS, batchSize: BATCH_SIZE, durationS: DURATION_S, prefix, start: START });
+  const serverCpuS = procCpu(pid) - s0;
+  const clientCpuS = selfCpu() - c0;
+  await srv.stop('SIGTERM');
+  if (r.exhausted) console.log(`  (batch round ${prefix}: the prepared bodies ran out before ${DURATION_S} s; the rate is still acknowledged / elapsed)`);
+  return { perSecond: r.perSecond, ok: r.ok, bad: r.refused + r.failedRequests, p50: r.p50Ms, p99: r.p99Ms, serverCpuS, clientCpuS, stored: await count() };
+}
+
 function httpLine(label: string, runs: HttpRun[]): string {
   const ok = median(runs.map((r) => r.ok));
   return (
@@ -93,8 +110,7 @@ async function sqlite(dir: string): Promise<void> {
   const rows = ms.map((m) => ({ row: flatten(m, analyzeMeasurement(m), measurementUid(m)), body: compressBody(JSON.stringify(m)) }));
   const raw = (name: string, perTx: number): { rate: number; cpuUsPerRow: number } => {
     const db = new Database(join(dir, name));
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
+    configureConnection(db, 'NORMAL'); // the store's own pragmas (WAL, synchronous NORMAL, page cache)
     for (const mig of SQLITE_MIGRATIONS) db.exec(mig.sql); // the store's schema as of now
     const cols = Object.keys(rows[0].row);
     const ins = db.prepare(`INSERT OR IGNORE INTO measurements (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`);
@@ -114,6 +130,13 @@ async function sqlite(dir: string): Promise<void> {
   const rawRow: number[] = [];
   const put: number[] = [];
   const http: HttpRun[] = [];
+  const batch: HttpRun[] = [];
+  const countSqlite = (file: string) => async () => {
+    const s = new SqliteStore(file);
+    const n = await s.count();
+    await s.close();
+    return n;
+  };
   for (let k = 0; k < RUNS; k++) {
     rawBatch.push(raw(`raw-batch-${k}.sqlite`, 1000));
     rawRow.push(raw(`raw-row-${k}.sqlite`, 1).rate);
@@ -125,14 +148,9 @@ async function sqlite(dir: string): Promise<void> {
     put.push(ms2.length / ((performance.now() - t0) / 1000));
     await store.close();
     const file = join(dir, `http-${k}.sqlite`);
-    http.push(
-      await httpRound(['--db', file], `http${k}`, SQLITE_CONNECTIONS, async () => {
-        const s = new SqliteStore(file);
-        const n = await s.count();
-        await s.close();
-        return n;
-      }),
-    );
+    http.push(await httpRound(['--db', file], `http${k}`, SQLITE_CONNECTIONS, countSqlite(file)));
+    const bfile = join(dir, `batch-${k}.sqlite`);
+    batch.push(await batchRound(['--db', bfile], `batch${k}`, countSqlite(bfile)));
   }
   const rb = median(rawBatch.map((r) => r.rate));
   const h = median(http.map((r) => r.perSecond));
@@ -142,6 +160,9 @@ async function sqlite(dir: string): Promise<void> {
   console.log(`  SqliteStore.put() in-process, 64 at a time     : ${median(put).toFixed(0)} /s  [runs ${put.map((r) => r.toFixed(0)).join(', ')}]  (+ analysis, no HTTP)`);
   console.log(httpLine(`  HTTP submit_measurement, ${SQLITE_CONNECTIONS} conns, ${DURATION_S} s    `, http));
   console.log(`  ratio HTTP / raw batched (medians)             : ${(h / rb).toFixed(3)}   per round: ${http.map((r, i) => (r.perSecond / rawBatch[i].rate).toFixed(3)).join(', ')}`);
+  const hb = median(batch.map((r) => r.perSecond));
+  console.log(httpLine(`  HTTP submit_measurements (NDJSON, ${BATCH_SIZE}/batch), ${BATCH_CONNECTIONS} conns, ${DURATION_S} s`, batch));
+  console.log(`  ratio HTTP batches / raw batched (medians)     : ${(hb / rb).toFixed(3)}   per round: ${batch.map((r, i) => (r.perSecond / rawBatch[i].rate).toFixed(3)).join(', ')}`);
 }
 
 async function clickhouse(url: string): Promise<void> {
@@ -167,18 +188,22 @@ async function clickhouse(url: string): Promise<void> {
   };
   const raw: Array<{ rate: number; cpuUsPerRow: number }> = [];
   const http = new Map<number, HttpRun[]>(CH_CONNECTIONS.map((c) => [c, []]));
+  const batch: HttpRun[] = [];
+  const countCh = (db: string) => async () => {
+    const s = await ClickHouseStore.open({ url, database: db });
+    const n = await s.count();
+    await s.dropDatabase();
+    await s.close();
+    return n;
+  };
   for (let k = 0; k < RUNS; k++) {
     raw.push(await rawInsert(`raw_batch_${k}`));
+    const bdb = `wallscope_bench_${process.pid}_batch_${k}`;
+    batch.push(await batchRound(['--clickhouse', `${url}/${bdb}`], `chbatch${k}`, countCh(bdb)));
     for (const conns of CH_CONNECTIONS) {
       const db = `wallscope_bench_${process.pid}_${conns}_${k}`;
       http.get(conns)!.push(
-        await httpRound(['--clickhouse', `${url}/${db}`], `chhttp${k}`, conns, async () => {
-          const s = await ClickHouseStore.open({ url, database: db });
-          const n = await s.count();
-          await s.dropDatabase();
-          await s.close();
-          return n;
-        }),
+        await httpRound(['--clickhouse', `${url}/${db}`], `chhttp${k}`, conns, countCh(db)),
       );
     }
   }
@@ -193,14 +218,19 @@ async function clickhouse(url: string): Promise<void> {
     console.log(httpLine(`  HTTP submit_measurement, ${conns} conns, ${DURATION_S} s`, runs));
     console.log(`  ratio HTTP (${conns} conns) / raw batched (medians): ${(h / rb).toFixed(3)}   per round: ${runs.map((r, i) => (r.perSecond / raw[i].rate).toFixed(3)).join(', ')}`);
   }
+  const hb = median(batch.map((r) => r.perSecond));
+  console.log(httpLine(`  HTTP submit_measurements (NDJSON, ${BATCH_SIZE}/batch), ${BATCH_CONNECTIONS} conns, ${DURATION_S} s`, batch));
+  console.log(`  ratio HTTP batches / raw batched (medians): ${(hb / rb).toFixed(3)}   per round: ${batch.map((r, i) => (r.perSecond / raw[i].rate).toFixed(3)).join(', ')}`);
   console.log('  (HTTP throughput with ClickHouse is about connections / insert latency: each acknowledgement waits for its batch insert.)');
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'wallscope-bench-ingest-'));
 try {
   console.log(`load average at start: ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
-  await sqlite(dir);
-  if (process.env.WALLSCOPE_CLICKHOUSE_URL) await clickhouse(process.env.WALLSCOPE_CLICKHOUSE_URL);
+  const only = process.env.BENCH_ONLY; // "sqlite" or "clickhouse": one side only
+  if (only !== 'clickhouse') await sqlite(dir);
+  if (only === 'sqlite') console.log('ClickHouse: skipped (BENCH_ONLY=sqlite)');
+  else if (process.env.WALLSCOPE_CLICKHOUSE_URL) await clickhouse(process.env.WALLSCOPE_CLICKHOUSE_URL);
   else console.log('ClickHouse: skipped (WALLSCOPE_CLICKHOUSE_URL is unset)');
   console.log(`load average at end: ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
 } finally {

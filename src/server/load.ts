@@ -89,3 +89,93 @@ export async function submitLoad(url: string, opts: { connections?: number; dura
     uids,
   };
 }
+
+export interface BatchLoadResult {
+  connections: number;
+  batchSize: number;
+  /** Batches answered 200 and measurements they acknowledged (stored or duplicate). */
+  batches: number;
+  ok: number;
+  /** Lines refused, requests failed (network or non-200), and whether the prepared bodies ran out early. */
+  refused: number;
+  failedRequests: number;
+  exhausted: boolean;
+  elapsedS: number;
+  perSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  uids: Set<string>;
+}
+
+/**
+ * `connections` clients each POSTing NDJSON batches of `batchSize` distinct measurements to
+ * /api/v1/submit_measurements, one after another, for `durationS` seconds. The bodies are made
+ * before the clock starts (up to `maxRate` measurements per second of duration), so the load
+ * generator's own CPU during the run is little more than sending and reading.
+ */
+export async function submitBatches(
+  url: string,
+  opts: { connections?: number; durationS?: number; batchSize?: number; prefix?: string; start?: Date; maxRate?: number } = {},
+): Promise<BatchLoadResult> {
+  const connections = opts.connections ?? 4;
+  const durationS = opts.durationS ?? 3;
+  const batchSize = opts.batchSize ?? 500;
+  const prefix = opts.prefix ?? `batch-${process.pid}-${Date.now()}`;
+  const start = opts.start ?? new Date();
+  const nBatches = Math.ceil(((opts.maxRate ?? 30_000) * durationS) / batchSize);
+  const bodies: string[] = [];
+  for (let b = 0, i = 0; b < nBatches; b++) {
+    let s = '';
+    for (let k = 0; k < batchSize; k++, i++) s += JSON.stringify({ format: 'json', content: loadMeasurement(prefix, i, start) }) + '\n';
+    bodies.push(s);
+  }
+  const target = new URL('/api/v1/submit_measurements', url).toString();
+  const latencies: number[] = [];
+  const uids = new Set<string>();
+  let next = 0;
+  let batches = 0;
+  let refused = 0;
+  let failedRequests = 0;
+  const t0 = performance.now();
+  const deadline = t0 + durationS * 1000;
+  const worker = async () => {
+    while (performance.now() < deadline && next < bodies.length) {
+      const body = bodies[next++];
+      const s = performance.now();
+      try {
+        const res = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body, signal: AbortSignal.timeout(60_000) });
+        const text = await res.text();
+        latencies.push(performance.now() - s);
+        if (res.status !== 200) {
+          failedRequests++;
+          continue;
+        }
+        batches++;
+        for (const r of (JSON.parse(text) as { results: Array<{ measurement_uid?: string }> }).results) {
+          if (r.measurement_uid) uids.add(r.measurement_uid);
+          else refused++;
+        }
+      } catch {
+        failedRequests++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: connections }, worker));
+  const elapsedS = (performance.now() - t0) / 1000;
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => (latencies.length ? Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]) : NaN);
+  return {
+    connections,
+    batchSize,
+    batches,
+    ok: uids.size,
+    refused,
+    failedRequests,
+    exhausted: next >= bodies.length,
+    elapsedS,
+    perSecond: uids.size / elapsedS,
+    p50Ms: pct(0.5),
+    p99Ms: pct(0.99),
+    uids,
+  };
+}
