@@ -6,15 +6,19 @@ export function register(program: Command): void {
   program
     .command('upload')
     .description('upload the spooled measurements to a collector; each file is deleted only once acknowledged')
-    .requiredOption('--collector <url>', 'collector base URL (POST /api/v1/submit_measurement)')
+    .requiredOption('--collector <url>', 'collector base URL (NDJSON batches to POST /api/v1/submit_measurements, else one by one to POST /api/v1/submit_measurement)')
     .option('--spool <dir>', 'spool directory (default: $WALLSCOPE_SPOOL or ~/.local/share/wallscope/spool)')
     .option('--retries <n>', 'retries per measurement before giving up for this run', '5')
     .option('--timeout <ms>', 'per request', '30000')
-    .action(async (o: { collector: string; spool?: string; retries: string; timeout: string }) => {
+    .option('--batch-size <n>', 'measurements per batch (0: one request per measurement, as to an OONI collector)', '500')
+    .action(async (o: { collector: string; spool?: string; retries: string; timeout: string; batchSize: string }) => {
+      const batchSize = Number(o.batchSize);
+      if (!Number.isSafeInteger(batchSize) || batchSize < 0) throw new Error(`--batch-size: expected 0 or a positive integer, got ${JSON.stringify(o.batchSize)}`);
       const dir = o.spool ?? defaultSpoolDir();
       const r = await flushSpool(dir, o.collector, {
         retries: Number(o.retries),
         timeoutMs: Number(o.timeout),
+        batchSize,
         onEvent: (e) => {
           if (e.type === 'retry') process.stderr.write(`retry ${e.attempt} in ${e.delayMs} ms: ${e.reason}\n`);
           if (e.type === 'rejected') process.stderr.write(`refused by the collector, kept in ${dir}/rejected: ${e.reason}\n`);

@@ -19,10 +19,18 @@ function measurement(i: number): Measurement {
   };
 }
 
-async function collector(t: { after: (fn: () => unknown) => void }, handle: (body: string, n: number, res: ServerResponse) => void): Promise<{ url: string; bodies: string[] }> {
+async function collector(t: { after: (fn: () => unknown) => void }, handle: (body: string, n: number, res: ServerResponse) => void): Promise<{ url: string; bodies: string[]; batchTries: { n: number } }> {
   const bodies: string[] = [];
+  const batchTries = { n: 0 };
   let n = 0;
   const srv = createServer((req: IncomingMessage, res) => {
+    // As OONI's collector: no batch route (flushSpool then submits one by one).
+    if (req.url === '/api/v1/submit_measurements') {
+      batchTries.n++;
+      req.resume();
+      res.writeHead(404).end('not found');
+      return;
+    }
     let body = '';
     req.on('data', (c) => (body += c));
     req.on('end', () => {
@@ -32,7 +40,7 @@ async function collector(t: { after: (fn: () => unknown) => void }, handle: (bod
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   t.after(() => new Promise<void>((r) => srv.close(() => r())));
-  return { url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`, bodies };
+  return { url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`, bodies, batchTries };
 }
 
 const ack = (res: ServerResponse, uid: string) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ measurement_uid: uid }));
@@ -62,6 +70,7 @@ describe('flushSpool(dir, collectorUrl, opts)', () => {
     const r = await flushSpool(dir, c.url, { baseDelayMs: 1 });
     assert.deepEqual(r, { uploaded: 5, rejected: 0, remaining: 0, errors: [] });
     assert.equal(c.bodies.length, 5);
+    assert.equal(c.batchTries.n, 1, 'one batch tried, then one by one');
     const sent = c.bodies.map((b) => JSON.parse(b) as { format: string; content: Measurement });
     assert.ok(sent.every((b) => b.format === 'json'));
     assert.deepEqual(sent.map((b) => b.content.input).sort(), [0, 1, 2, 3, 4].map((i) => `https://s${i}.example/`));

@@ -73,6 +73,14 @@ export interface FlushOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
   onEvent?: (e: SpoolEvent) => void;
+  /**
+   * Upload in NDJSON batches through POST /api/v1/submit_measurements (wallscope collectors) of at most
+   * this many files (default 500; 0: one POST per measurement). A collector without that route (404,
+   * 405, 413, 415: OONI's, or a smaller limit) gets the rest one by one.
+   */
+  batchSize?: number;
+  /** Most bytes in one batch (default 8 MiB, half the collector's default limit). */
+  batchBytes?: number;
 }
 
 export interface FlushResult {
@@ -124,8 +132,44 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+type BatchAttempt =
+  | { kind: 'ok'; results: Array<{ line?: unknown; measurement_uid?: unknown; error?: unknown; code?: unknown; statusCode?: unknown }> }
+  | { kind: 'unsupported'; reason: string }
+  | { kind: 'retry'; reason: string };
+
+async function uploadBatchOnce(url: string, body: string, timeoutMs: number, signal?: AbortSignal): Promise<BatchAttempt> {
+  const signals = [AbortSignal.timeout(timeoutMs), ...(signal ? [signal] : [])];
+  let res: Response;
+  try {
+    res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body, signal: AbortSignal.any(signals) });
+  } catch (e) {
+    const err = e as Error & { cause?: { code?: string } };
+    return { kind: 'retry', reason: `network: ${err.cause?.code ?? err.name}: ${err.message}`.slice(0, 200) };
+  }
+  let text: string;
+  try {
+    text = await res.text();
+  } catch {
+    return { kind: 'retry', reason: `HTTP ${res.status}: body lost` };
+  }
+  if ([404, 405, 413, 415].includes(res.status)) return { kind: 'unsupported', reason: `HTTP ${res.status}` };
+  if (res.status === 408 || res.status === 429 || res.status >= 500) return { kind: 'retry', reason: `HTTP ${res.status}: ${text.slice(0, 160)}` };
+  if (res.ok) {
+    try {
+      const results = (JSON.parse(text) as { results?: unknown }).results;
+      if (Array.isArray(results)) return { kind: 'ok', results };
+    } catch {
+      // fall through
+    }
+  }
+  // Anything else (another 4xx for the whole batch, or a 200 that is not a batch answer): the
+  // measurements go one by one, where each gets its own answer.
+  return { kind: 'unsupported', reason: `HTTP ${res.status}: ${text.slice(0, 160)}` };
+}
+
 /**
- * Uploads every spooled measurement to the collector at `collectorUrl` (POST
+ * Uploads every spooled measurement to the collector at `collectorUrl`: in NDJSON batches (POST
+ * /api/v1/submit_measurements) while the collector takes them, else one by one (POST
  * /api/v1/submit_measurement). Acknowledged files are deleted; files the collector refuses (4xx
  * other than 408/429) move to <dir>/rejected/ with the reason beside them; on repeated network or
  * server failure the flush stops and leaves the rest for next time. Never throws for a network outcome.
@@ -135,25 +179,102 @@ export async function flushSpool(dir: string, collectorUrl: string, opts: FlushO
   const base = opts.baseDelayMs ?? 500;
   const max = opts.maxDelayMs ?? 30_000;
   const timeoutMs = opts.timeoutMs ?? 30_000;
-  const url = new URL('/api/v1/submit_measurement', collectorUrl.endsWith('/') ? collectorUrl : collectorUrl + '/').toString();
+  const root = collectorUrl.endsWith('/') ? collectorUrl : collectorUrl + '/';
+  const url = new URL('/api/v1/submit_measurement', root).toString();
+  const batchUrl = new URL('/api/v1/submit_measurements', root).toString();
+  let batchSize = Math.max(0, Math.floor(opts.batchSize ?? 500));
+  const batchBytes = opts.batchBytes ?? 8 * 1024 * 1024;
   const out: FlushResult = { uploaded: 0, rejected: 0, remaining: 0, errors: [] };
   await removeStaleTemps(dir);
   const files = await pendingFiles(dir);
-  let i = 0;
-  for (; i < files.length; i++) {
-    if (opts.signal?.aborted) break;
-    const file = files[i];
-    let text: string;
+
+  /** A spool file's text, checked as JSON; null when it is gone or was moved aside as unreadable. */
+  const readSpooled = async (file: string): Promise<string | null> => {
     try {
-      text = await readFile(file, 'utf8');
+      const text = await readFile(file, 'utf8');
       JSON.parse(text);
+      return text;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // another flush took it
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null; // another flush took it
       await reject(dir, file, 0, `unreadable spool file: ${(e as Error).message}`);
       out.rejected++;
       opts.onEvent?.({ type: 'rejected', file, status: 0, reason: 'unreadable spool file' });
+      return null;
+    }
+  };
+  const backoff = (attempt: number) => Math.round(Math.min(max, base * 2 ** attempt) * (0.5 + Math.random() / 2));
+
+  /** One batch: 'done' (each file acknowledged or moved aside), 'unsupported' (go one by one), 'gave_up'. */
+  const flushBatch = async (chunk: Array<{ file: string; text: string }>): Promise<'done' | 'unsupported' | 'gave_up'> => {
+    const body = chunk.map((c) => `{"format":"json","content":${c.text}}`).join('\n') + '\n';
+    for (let attempt = 0; ; attempt++) {
+      const r = await uploadBatchOnce(batchUrl, body, timeoutMs, opts.signal);
+      if (r.kind === 'unsupported') return 'unsupported';
+      if (r.kind === 'ok') {
+        const byLine = new Map(r.results.map((x) => [Number(x.line), x]));
+        for (let k = 0; k < chunk.length; k++) {
+          const { file } = chunk[k];
+          const x = byLine.get(k + 1);
+          if (x && typeof x.measurement_uid === 'string' && x.measurement_uid) {
+            await unlink(file).catch(() => undefined);
+            out.uploaded++;
+            opts.onEvent?.({ type: 'uploaded', file, measurement_uid: x.measurement_uid });
+          } else if (x && typeof x.statusCode === 'number' && x.statusCode >= 400 && x.statusCode < 500) {
+            const reason = JSON.stringify({ error: x.error, code: x.code }).slice(0, 300);
+            await reject(dir, file, x.statusCode, reason);
+            out.rejected++;
+            out.errors.push(`${file}: rejected (HTTP ${x.statusCode}): ${reason}`);
+            opts.onEvent?.({ type: 'rejected', file, status: x.statusCode, reason });
+          } else {
+            // No answer for this line: it stays in the spool for the next flush.
+            out.errors.push(`${file}: the collector's batch answer has no result for it; kept`);
+          }
+        }
+        return 'done';
+      }
+      if (attempt >= retries || opts.signal?.aborted) {
+        out.errors.push(`${chunk.length} measurements from ${chunk[0].file}: ${r.reason} (gave up after ${attempt + 1} attempts)`);
+        opts.onEvent?.({ type: 'gave_up', file: chunk[0].file, reason: r.reason });
+        return 'gave_up';
+      }
+      const delayMs = backoff(attempt);
+      opts.onEvent?.({ type: 'retry', file: chunk[0].file, attempt: attempt + 1, delayMs, reason: r.reason });
+      await sleep(delayMs, opts.signal);
+    }
+  };
+
+  let i = 0;
+  while (i < files.length && batchSize > 0 && !opts.signal?.aborted) {
+    const chunk: Array<{ file: string; text: string }> = [];
+    let bytes = 0;
+    let j = i;
+    for (; j < files.length && chunk.length < batchSize; j++) {
+      const text = await readSpooled(files[j]);
+      if (text === null) continue;
+      if (chunk.length && bytes + text.length > batchBytes) break;
+      chunk.push({ file: files[j], text });
+      bytes += text.length + 32;
+    }
+    if (!chunk.length) {
+      i = j;
       continue;
     }
+    const r = await flushBatch(chunk);
+    if (r === 'unsupported') {
+      batchSize = 0; // this collector takes measurements one by one; start again from this batch
+      break;
+    }
+    if (r === 'gave_up') {
+      out.remaining = (await pendingFiles(dir)).length;
+      return out;
+    }
+    i = j;
+  }
+  for (; i < files.length; i++) {
+    if (opts.signal?.aborted) break;
+    const file = files[i];
+    const text = await readSpooled(file);
+    if (text === null) continue;
     const body = `{"format":"json","content":${text}}`;
     let gaveUp = false;
     for (let attempt = 0; ; attempt++) {
@@ -177,7 +298,7 @@ export async function flushSpool(dir: string, collectorUrl: string, opts: FlushO
         gaveUp = true;
         break;
       }
-      const delayMs = Math.round(Math.min(max, base * 2 ** attempt) * (0.5 + Math.random() / 2));
+      const delayMs = backoff(attempt);
       opts.onEvent?.({ type: 'retry', file, attempt: attempt + 1, delayMs, reason: r.reason });
       await sleep(delayMs, opts.signal);
     }

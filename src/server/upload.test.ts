@@ -53,6 +53,34 @@ describe('flushSpool() to the real collector', () => {
     assert.equal(readdirSync(join(dir, 'spool', 'rejected')).length, 2);
     assert.equal(await store.count(), 0);
   });
+
+  it('uploads a large spool in NDJSON batches, moves the refused ones aside, and falls back to one by one on a smaller limit', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'wallscope-upload-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const spool = join(dir, 'spool');
+    for (let i = 0; i < 250; i++) await spoolMeasurement(spool, i === 137 ? { ...sampleMeasurement(), probe_cc: 'bad' } : sampleMeasurement({ input: `https://bulk-${i}.example/` }));
+    const store = new SqliteStore(join(dir, 'c.sqlite'));
+    t.after(() => store.close());
+    const srv = await startServer({ store, webRoot: false, rateLimit: false });
+    t.after(() => srv.close());
+    const r = await flushSpool(spool, srv.url, { baseDelayMs: 1, batchSize: 100 });
+    assert.deepEqual({ uploaded: r.uploaded, rejected: r.rejected, remaining: r.remaining }, { uploaded: 249, rejected: 1, remaining: 0 });
+    assert.match(r.errors[0], /HTTP 400[\s\S]*WS_BAD_MEASUREMENT/);
+    assert.equal(await store.count(), 249);
+    const metrics = await (await fetch(`${srv.url}/metrics`)).text();
+    const requests = (route: string) =>
+      [...metrics.matchAll(/^wallscope_http_requests_total\{([^}]*)\} (\d+)$/gm)].filter((m) => m[1].includes(`route="${route}"`)).reduce((n, m) => n + Number(m[2]), 0);
+    assert.equal(requests('/api/v1/submit_measurements'), 3, '250 files in batches of 100');
+    assert.equal(requests('/api/v1/submit_measurement'), 0);
+
+    // A collector whose batch limit is smaller than one batch answers 413: the rest goes one by one.
+    const small = await startServer({ store, webRoot: false, rateLimit: false, batchBodyLimit: 2048 });
+    t.after(() => small.close());
+    for (let i = 0; i < 5; i++) await spoolMeasurement(spool, sampleMeasurement({ input: `https://small-${i}.example/` }));
+    const r2 = await flushSpool(spool, small.url, { baseDelayMs: 1 });
+    assert.deepEqual({ uploaded: r2.uploaded, remaining: r2.remaining }, { uploaded: 5, remaining: 0 });
+    assert.equal(await store.count(), 254);
+  });
 });
 
 describe('the collector over ClickHouse', () => {
