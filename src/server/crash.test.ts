@@ -147,3 +147,74 @@ describe('collector under kill -9 (wallscope serve, ClickHouse)', () => {
     await after.close();
   });
 });
+
+/** POSTs measurements [from, from+n) as one NDJSON batch; their uids when acknowledged, else null. */
+async function postBatch(url: string, from: number, n: number): Promise<string[] | null> {
+  const body = Array.from({ length: n }, (_, k) => JSON.stringify({ format: 'json', content: sampleMeasurement({ input: `https://crash-${from + k}.example/` }) })).join('\n');
+  try {
+    const r = await fetch(`${url}/api/v1/submit_measurements`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body, signal: AbortSignal.timeout(10_000) });
+    if (r.status !== 200) return null;
+    const results = ((await r.json()) as { results: Array<{ measurement_uid?: string }> }).results;
+    return results.length === n && results.every((x) => x.measurement_uid) ? results.map((x) => x.measurement_uid!) : null;
+  } catch {
+    return null;
+  }
+}
+
+describe('collector under kill -9 during NDJSON batches (wallscope serve, SQLite writer thread)', () => {
+  it('keeps every acknowledged batch whole and exactly once; an unacknowledged batch is all or nothing', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'wallscope-crash-'));
+    const db = join(dir, 'crash.sqlite');
+    const children: ServeChild[] = [];
+    t.after(async () => {
+      for (const c of children) await c.stop('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const first = await serveChild(['--db', db]);
+    children.push(first);
+    const SIZE = 50;
+    const acked = new Map<number, string[]>(); // first index of the batch -> uids
+    let next = 0;
+    let dead = false;
+    const loops = Array.from({ length: 4 }, async () => {
+      for (let k = 0; k < 400 && !dead; k++) {
+        const from = next;
+        next += SIZE;
+        const uids = await postBatch(first.url, from, SIZE);
+        if (uids) acked.set(from, uids);
+        else if (dead) break;
+      }
+    });
+    for (let w = 0; w < 600 && acked.size < 20; w++) await new Promise((r) => setTimeout(r, 50));
+    await first.stop('SIGKILL');
+    dead = true;
+    await Promise.all(loops);
+    const attempted = next;
+    t.diagnostic(`batches acknowledged before the kill: ${acked.size} of ${attempted / SIZE} attempted`);
+    assert.ok(acked.size >= 5, `ingest was running (${acked.size} batches acknowledged)`);
+
+    const store = new SqliteStore(db);
+    assert.equal(store.db.pragma('integrity_check', { simple: true }), 'ok');
+    for (const [from, uids] of acked)
+      for (let k = 0; k < SIZE; k++) assert.equal((await store.get(uids[k]))?.measurement.input, `https://crash-${from + k}.example/`, `acknowledged ${from + k} lost`);
+    // One transaction per batch: every batch is in the store whole or not at all.
+    const inputs = new Set((store.db.prepare('SELECT input FROM measurements').all() as Array<{ input: string }>).map((r) => r.input));
+    for (let from = 0; from < attempted; from += SIZE) {
+      const have = Array.from({ length: SIZE }, (_, k) => inputs.has(`https://crash-${from + k}.example/`)).filter(Boolean).length;
+      assert.ok(have === 0 || have === SIZE, `batch at ${from} is half-written (${have} of ${SIZE})`);
+    }
+    await store.close();
+
+    const second = await serveChild(['--db', db]);
+    children.push(second);
+    for (let from = 0; from < attempted; from += SIZE) {
+      const uids = await postBatch(second.url, from, SIZE);
+      assert.ok(uids, `resubmission of the batch at ${from} failed`);
+      if (acked.has(from)) assert.deepEqual(uids, acked.get(from));
+    }
+    await second.stop('SIGTERM');
+    const after = new SqliteStore(db);
+    assert.equal(await after.count(), attempted, 'every measurement exactly once');
+    await after.close();
+  });
+});
