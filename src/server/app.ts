@@ -27,6 +27,7 @@ import { registerBatchRoute } from './batch.js';
 import { ApiError, ERRORS, createError, type ErrorBody, type ErrorCode } from './errors.js';
 import { Metrics } from './metrics.js';
 import { RateLimiter, type RateLimitOptions } from './ratelimit.js';
+import { ClosedReports } from './closed-reports.js';
 import { issueReportId, parseReportId, reportMismatch } from './report-id.js';
 import {
   AggregationQuerySchema,
@@ -241,6 +242,14 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     return id;
   }
 
+  // Closed reports: the store remembers them (across restarts, between collectors on one store);
+  // this process caches them (closed-reports.ts) so a run of submissions to an open report asks
+  // the store about it once per 30 s, not once per measurement.
+  const closedReports = new ClosedReports(store);
+  const closedError = (reportId: string) =>
+    createError('WS_REPORT_CLOSED', `report ${JSON.stringify(reportId.slice(0, 80))} was closed and takes no more measurements: open a new one with POST /report`);
+
+  /** Signature and consistency, and a report known (in memory) to be closed; refuseClosed() asks the store. */
   function checkReport(reportId: string, content: SubmitBody['content'], requireSigned: boolean): void {
     const parsed = parseReportId(reportId, secret);
     if (!parsed || (requireSigned && !parsed.signed)) {
@@ -248,6 +257,20 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     }
     const bad = reportMismatch(parsed, content);
     if (bad) throw createError('WS_REPORT_MISMATCH', bad);
+    if (parsed.signed && closedReports.knownClosed(reportId)) throw closedError(reportId);
+  }
+
+  /** Refuses a submission to a closed report. Only our signed ids can be closed: others are never looked up. */
+  async function refuseClosed(req: FastifyRequest, reportId: string): Promise<void> {
+    if (!parseReportId(reportId, secret)?.signed) return;
+    let closed: boolean;
+    try {
+      closed = await closedReports.isClosed(reportId);
+    } catch (e) {
+      req.log.error({ err: e }, 'store failed (closed reports)');
+      throw createError('WS_STORE_UNAVAILABLE', 'the store failed; the measurement was not stored, retry later');
+    }
+    if (closed) throw closedError(reportId);
   }
 
   /** The report of a submission without a report URL: its own report_id when it has OONI's shape and agrees with the measurement, else one of ours. */
@@ -265,18 +288,32 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   app.post<{ Params: { report_id: string }; Body: SubmitBody }>('/report/:report_id', { schema: { params: ReportParams, body: SubmitBody } }, async (req) => {
     checkReport(req.params.report_id, req.body.content, true);
+    await refuseClosed(req, req.params.report_id);
     const r = await ingest(req, req.body, req.params.report_id);
     return { measurement_uid: r.measurement_uid };
   });
 
   app.post<{ Params: { report_id: string } }>('/report/:report_id/close', { schema: { params: ReportParams } }, async (req) => {
-    const parsed = parseReportId(req.params.report_id, secret);
-    if (!parsed?.signed) throw createError('WS_UNKNOWN_REPORT', `unknown report id ${JSON.stringify(req.params.report_id.slice(0, 80))}`);
+    const reportId = req.params.report_id;
+    const parsed = parseReportId(reportId, secret);
+    if (!parsed?.signed) throw createError('WS_UNKNOWN_REPORT', `unknown report id ${JSON.stringify(reportId.slice(0, 80))}`);
+    // Idempotent: closing a closed report answers {} again. The store has it before we answer.
+    try {
+      await closedReports.close(reportId);
+    } catch (e) {
+      req.log.error({ err: e }, 'store failed (close report)');
+      throw createError('WS_STORE_UNAVAILABLE', 'the store failed; the report was not closed, retry later');
+    }
+    // Submissions without a report_id are not given this report any more.
+    for (const [k, v] of reportCache) if (v.id === reportId) reportCache.delete(k);
+    req.log.info({ report_id: reportId }, 'report closed');
     return {};
   });
 
   app.post<{ Body: SubmitBody }>('/api/v1/submit_measurement', { schema: { body: SubmitBody } }, async (req) => {
     const reportId = reportOfSubmission(req.body.content);
+    // A report the submitter named may have been closed (one we assigned is never refused).
+    if (reportId === req.body.content.report_id) await refuseClosed(req, reportId);
     const r = await ingest(req, req.body, reportId);
     return { measurement_uid: r.measurement_uid, report_id: reportId };
   });

@@ -10,6 +10,14 @@ export const ERRORS = {
   WS_ADMIN_DISABLED: { status: 403, meaning: 'admin routes are disabled (no admin token configured)' },
   WS_NOT_FOUND: { status: 404, meaning: 'no such measurement, report or route' },
   WS_UNKNOWN_REPORT: { status: 404, meaning: 'the report id was not issued by this collector' },
+  // 409, not 404: OONI's own collectors differ. The legacy oonib kept open reports in a table and
+  // closing dropped the report from it, so a later submission got 404 "report-not-found" (closed and
+  // never-issued looked alike); today's OONI API is stateless, its close is a no-op and it accepts
+  // anything. Ours knows the id is valid (signed) and that its state forbids the request: a
+  // conflict, which lets a client tell "open a new report and submit there" from "this id is
+  // bogus". Clients lose nothing by it: OONI's probes treat any non-200 as a failed submission, and
+  // our spool keeps a measurement refused with a 4xx in rejected/ (never retried, never deleted).
+  WS_REPORT_CLOSED: { status: 409, meaning: 'the report was closed (POST /report/{id}/close); nothing was stored: open a new report' },
   WS_BODY_TOO_LARGE: { status: 413, meaning: 'the body exceeds the configured size limit' },
   WS_UNSUPPORTED_MEDIA_TYPE: { status: 415, meaning: 'the body is not application/json' },
   WS_RATE_LIMITED: { status: 429, meaning: 'too many requests from this client; retry after Retry-After seconds' },
