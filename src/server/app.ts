@@ -326,6 +326,15 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       const reportId = reportOfSubmission(body.content);
       return { ...prepare(req, body, reportId), reportId };
     },
+    lookupReports: async (req, reportIds) => {
+      // Warms the closed-report cache, so checkReport() (in prepare) refuses lines to a closed report.
+      try {
+        await Promise.all(reportIds.filter((id) => parseReportId(id, secret)?.signed).map((id) => closedReports.isClosed(id)));
+      } catch (e) {
+        req.log.error({ err: e }, 'store failed (closed reports)');
+        throw createError('WS_STORE_UNAVAILABLE', 'the store failed; none of the measurements was acknowledged, retry later');
+      }
+    },
     chargeItems: (req, extra) => (limiter && extra > 0 ? limiter.hit(req.ip, Date.now(), extra) : 0),
     onResult: (result, n) => countIngest({ result }, n),
   });

@@ -126,6 +126,28 @@ describe('POST /api/v1/submit_measurements (NDJSON batches)', () => {
     }
   });
 
+  it('refuses the lines naming a closed report, also in a new app on the same store (the store remembers)', async (t) => {
+    const { app, store } = await harness(t, { reportSecret: 'one secret for both collectors' });
+    const open = await app.inject({
+      method: 'POST',
+      url: '/report',
+      payload: { data_format_version: '0.2.0', format: 'json', probe_asn: 'AS4134', probe_cc: 'CN', software_name: 'wallscope', software_version: '0.1.0', test_name: 'web_connectivity', test_version: '0.4.3' },
+    });
+    const reportId = open.json().report_id as string;
+    const inReport = (i: number) => line({ ...sampleMeasurement({ input: `https://rep${i}.example/` }), report_id: reportId });
+    const before = await post(app, [inReport(0), inReport(1)].join('\n'));
+    assert.equal(before.json().stored, 2);
+    assert.equal((await app.inject({ method: 'POST', url: `/report/${reportId}/close` })).statusCode, 200);
+    const after = await post(app, [inReport(2), line(sampleMeasurement({ input: 'https://free.example/' }))].join('\n'));
+    assert.deepEqual(after.json().results.map((x: { code?: string; inserted?: boolean }) => x.code ?? x.inserted), ['WS_REPORT_CLOSED', true]);
+    // A restarted collector (empty cache) asks the store before preparing the lines.
+    const app2 = await buildApp({ store, webRoot: false, rateLimit: false, reportSecret: 'one secret for both collectors' });
+    t.after(() => app2.close());
+    const again = await post(app2, inReport(3));
+    assert.equal(again.json().results[0].code, 'WS_REPORT_CLOSED');
+    assert.equal(await store.count(), 3);
+  });
+
   it('answers 503 and acknowledges nothing when the store fails', async (t) => {
     const { app, store } = await harness(t);
     await store.close(); // a real failure: the writer thread and the connection are gone

@@ -26,6 +26,12 @@ export interface BatchOptions {
   store: MeasurementStore;
   /** Checks, scrubs and analyses one submission as the single route does; throws ApiError to refuse it. */
   prepare: (req: FastifyRequest, body: SubmitBody) => { m: Measurement; verdict: Verdict; reportId: string };
+  /**
+   * Called once per batch with the report ids its lines name, before any line is prepared: looks
+   * up (and caches) which are closed, so prepare() refuses lines to a closed report synchronously.
+   * Rejects (503, nothing acknowledged) when the lookup fails.
+   */
+  lookupReports: (req: FastifyRequest, reportIds: string[]) => Promise<void>;
   /** Largest batch body in bytes. */
   bodyLimit: number;
   /** Most lines in one batch. */
@@ -82,6 +88,9 @@ export function registerBatchRoute(app: FastifyInstance, o: BatchOptions): void 
     const refuse = (at: number, code: ErrorCode, error: string) => {
       results[at] = { line: numbered[at].line, error, code, statusCode: ERRORS[code].status };
     };
+    // First pass: JSON and schema per line; second pass (after the named reports are looked up): the rest.
+    const bodies: Array<SubmitBody | null> = new Array(numbered.length).fill(null);
+    const named = new Set<string>();
     for (let at = 0; at < numbered.length; at++) {
       let body: unknown;
       try {
@@ -95,9 +104,16 @@ export function registerBatchRoute(app: FastifyInstance, o: BatchOptions): void 
         refuse(at, 'WS_BAD_MEASUREMENT', schemaError(validate));
         continue;
       }
+      bodies[at] = body as SubmitBody;
+      const rid = (body as SubmitBody).content.report_id;
+      if (typeof rid === 'string' && rid) named.add(rid);
+    }
+    if (named.size) await o.lookupReports(req, [...named]);
+    for (let at = 0; at < numbered.length; at++) {
+      const body = bodies[at];
+      if (!body) continue;
       try {
-        const p = o.prepare(req, body as SubmitBody);
-        accepted.push({ at, ...p });
+        accepted.push({ at, ...o.prepare(req, body) });
       } catch (e) {
         if (!(e instanceof ApiError)) throw e;
         refuse(at, e.code, e.message);
