@@ -17,6 +17,7 @@ import {
   parseTimeBound,
   normalizeRegion,
   analyzerWith,
+  JournaledStore,
   reanalyzeStore,
   safeAnalyzer,
   type Analyzer,
@@ -158,6 +159,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const countScrub = metrics.counter('wallscope_scrubbed_strings_total', "Strings from which the collector removed the submitter's address.");
   metrics.gauge('process_resident_memory_bytes', 'Resident memory of the server process.', () => process.memoryUsage().rss);
   metrics.gauge('wallscope_uptime_seconds', 'Seconds since the app was built.', () => process.uptime());
+  if (store instanceof JournaledStore) {
+    metrics.gauge('wallscope_journal_backlog', 'Measurements acknowledged from the local journal and not yet shipped to the store.', () => store.stats().backlog);
+    metrics.gauge('wallscope_journal_refused', 'Journaled measurements the store refused alone (kept in the journal file).', () => store.stats().refused);
+    metrics.gauge('wallscope_journal_failed_shipments', 'Shipments from the journal that failed (retried with backoff).', () => store.stats().failedShipments);
+  }
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-content-type-options', 'nosniff');

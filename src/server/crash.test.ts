@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ClickHouseStore, SqliteStore, sampleMeasurement } from '../store/index.js';
+import { ClickHouseStore, JournaledStore, SqliteStore, sampleMeasurement } from '../store/index.js';
 import { serveChild, type ServeChild } from './serve-child.js';
 
 async function post(url: string, i: number): Promise<string | null> {
@@ -214,6 +214,67 @@ describe('collector under kill -9 during NDJSON batches (wallscope serve, SQLite
     }
     await second.stop('SIGTERM');
     const after = new SqliteStore(db);
+    assert.equal(await after.count(), attempted, 'every measurement exactly once');
+    await after.close();
+  });
+});
+
+describe('collector under kill -9 (wallscope serve, ClickHouse behind the local journal)', () => {
+  const CH_URL = process.env.WALLSCOPE_CLICKHOUSE_URL;
+  if (!CH_URL) {
+    it('SKIPPED: WALLSCOPE_CLICKHOUSE_URL is unset', { skip: 'WALLSCOPE_CLICKHOUSE_URL is unset' }, () => {});
+    return;
+  }
+  it('ships every acknowledged measurement exactly once after a SIGKILL and a restart', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'wallscope-crash-'));
+    const journal = join(dir, 'journal.sqlite');
+    const database = `wallscope_crashj_${process.pid}`;
+    const target = `${CH_URL}/${database}`;
+    const children: ServeChild[] = [];
+    t.after(async () => {
+      for (const c of children) await c.stop('SIGKILL');
+      const s = await ClickHouseStore.open({ url: CH_URL, database });
+      await s.dropDatabase();
+      await s.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const first = await serveChild(['--clickhouse', target, '--journal', journal]);
+    children.push(first);
+    const acked = new Map<number, string>();
+    let next = 0;
+    let dead = false;
+    const loops = Array.from({ length: 16 }, async () => {
+      for (let k = 0; k < 2000 && !dead; k++) {
+        const i = next++;
+        const uid = await post(first.url, i);
+        if (uid) acked.set(i, uid);
+        else if (dead) break;
+      }
+    });
+    for (let w = 0; w < 600 && acked.size < 300; w++) await new Promise((r) => setTimeout(r, 50));
+    await first.stop('SIGKILL');
+    dead = true;
+    await Promise.all(loops);
+    const attempted = next;
+    t.diagnostic(`acknowledged before the kill: ${acked.size} of ${attempted} attempted`);
+    assert.ok(acked.size >= 50, `ingest was running (${acked.size} acknowledged)`);
+    // The next start ships what the journal kept; then ClickHouse itself holds every acknowledged one.
+    const j = new JournaledStore(await ClickHouseStore.open({ url: CH_URL, database }), { file: journal });
+    assert.equal(await j.flush(60_000), true, 'the journal drained');
+    for (const [i, uid] of acked) assert.equal((await j.inner.get(uid))?.measurement.input, `https://crash-${i}.example/`, `acknowledged ${i} lost`);
+    await j.close();
+    const second = await serveChild(['--clickhouse', target, '--journal', journal]);
+    children.push(second);
+    for (let i = 0; i < attempted; i += 32) {
+      const batch = Array.from({ length: Math.min(32, attempted - i) }, (_, k) => i + k);
+      const uids = await Promise.all(batch.map((j2) => post(second.url, j2)));
+      uids.forEach((uid, k) => {
+        assert.ok(uid, `resubmission ${batch[k]} failed`);
+        if (acked.has(batch[k])) assert.equal(uid, acked.get(batch[k]));
+      });
+    }
+    await second.stop('SIGTERM'); // drains the journal before exiting
+    const after = await ClickHouseStore.open({ url: CH_URL, database });
     assert.equal(await after.count(), attempted, 'every measurement exactly once');
     await after.close();
   });

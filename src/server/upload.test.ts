@@ -6,7 +6,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { flushSpool, spoolMeasurement } from '../probe/index.js';
-import { ClickHouseStore, SqliteStore, sampleMeasurement } from '../store/index.js';
+import { ClickHouseStore, JournaledStore, SqliteStore, sampleMeasurement } from '../store/index.js';
 import { startServer } from './listen.js';
 
 const CH_URL = process.env.WALLSCOPE_CLICKHOUSE_URL;
@@ -113,5 +113,33 @@ describe('the collector over ClickHouse', () => {
     assert.equal(agg.result.length, 5);
     const one = await fetch(`${srv.url}/api/v1/measurement/${[...uids][0]}`);
     assert.equal(one.status, 200);
+  });
+
+  it('behind the local journal: acknowledges at once, get() answers before shipping, /metrics shows the backlog, lists after shipping', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'wallscope-upload-'));
+    const database = `wallscope_srvj_${process.pid}`;
+    const ch = await ClickHouseStore.open({ url: CH_URL, database });
+    const store = new JournaledStore(ch, { file: join(dir, 'journal.sqlite') });
+    t.after(async () => {
+      await store.close();
+      const s = await ClickHouseStore.open({ url: CH_URL, database });
+      await s.dropDatabase();
+      await s.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const srv = await startServer({ store, webRoot: false, rateLimit: false });
+    t.after(() => srv.close());
+    const body = Array.from({ length: 40 }, (_, i) => JSON.stringify({ format: 'json', content: sampleMeasurement({ input: `https://chj-${i}.example/` }) })).join('\n');
+    const r = await fetch(`${srv.url}/api/v1/submit_measurements`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body });
+    const answer = (await r.json()) as { stored: number; results: Array<{ measurement_uid: string }> };
+    assert.equal(answer.stored, 40);
+    const one = await fetch(`${srv.url}/api/v1/measurement/${answer.results[5].measurement_uid}`);
+    assert.equal(one.status, 200, 'readable by uid whether shipped or not');
+    assert.match(await (await fetch(`${srv.url}/metrics`)).text(), /^wallscope_journal_backlog \d+$/m);
+    assert.equal(await store.flush(30_000), true);
+    assert.match(await (await fetch(`${srv.url}/metrics`)).text(), /^wallscope_journal_backlog 0$/m);
+    assert.equal(await ch.count(), 40);
+    const list = (await (await fetch(`${srv.url}/api/v1/measurements?limit=100`)).json()) as { results: unknown[] };
+    assert.equal(list.results.length, 40);
   });
 });

@@ -18,3 +18,4 @@ export { measurementUid, parseTimeBound, parseAsn, BLOCKING_FILTERS, normalizeRe
 export { sampleMeasurement, sampleVerdict, syntheticMeasurements } from './seed.js';
 export { reanalyzeStore, safeAnalyzer, analyzerWith, type Analyzer, type ReanalyzeOptions } from './reanalyze.js';
 export { importMeasurementFiles, normalizeForStore, type ImportSummary } from './import.js';
+export { JournaledStore, type JournalOptions, type JournalStats } from './journal.js';
