@@ -11,7 +11,7 @@ import { register as registerImport } from './import.js';
 import { register as registerReanalyze } from './reanalyze.js';
 import { register as registerUpload } from './upload.js';
 
-export interface StoreCliOptions { db?: string; clickhouse?: string; journal?: string }
+export interface StoreCliOptions { db?: string; clickhouse?: string; journal?: string; sqliteWriter?: string }
 export interface AnalysisCliOptions { fingerprints?: string | false; forgedPool?: string[]; allowNet?: string[]; asn?: boolean }
 
 export const collect = (v: string, acc: string[] = []): string[] => [...acc, v];
@@ -34,7 +34,8 @@ export function analysisOptions(cmd: Command): Command {
 const onShipError = (e: unknown) => process.stderr.write(`journal: shipping to ClickHouse failed, will retry: ${(e as Error).message ?? String(e)}\n`.slice(0, 500));
 
 export function openStoreFrom(o: StoreCliOptions): Promise<MeasurementStore> {
-  return openStore(o.clickhouse ? { clickhouse: o.clickhouse, journal: o.journal, onShipError } : { db: o.db, journal: o.journal });
+  if (o.sqliteWriter !== undefined && o.sqliteWriter !== 'thread' && o.sqliteWriter !== 'inline') throw new Error(`--sqlite-writer: "thread" or "inline", got ${JSON.stringify(o.sqliteWriter)}`);
+  return openStore(o.clickhouse ? { clickhouse: o.clickhouse, journal: o.journal, onShipError } : { db: o.db, journal: o.journal, sqliteWriterThread: o.sqliteWriter !== 'inline' });
 }
 
 export function analysisFrom(o: AnalysisCliOptions): { ctx: AnalysisContext; analyze: (m: Measurement) => ReturnType<typeof analyzeMeasurement> } {
@@ -83,6 +84,7 @@ export function register(program: Command): void {
     .option('--no-web', 'serve no explorer')
     .option('--trust-proxy', 'take the client address from X-Forwarded-For (behind a reverse proxy)')
     .option('--no-log', 'no structured request logs on stdout')
+    .option('--sqlite-writer <mode>', 'SQLite inserts on a writer thread ("thread", the default: parsing and writing use two cores) or "inline"')
     .option('--journal <file>', 'with --clickhouse: acknowledge a submission once it is in this local journal (SQLite, WAL) and ship to ClickHouse in large batches; what is left after a crash ships at the next start');
   storeOptions(serve);
   analysisOptions(serve);

@@ -10,6 +10,8 @@ export interface OpenStoreOptions {
   /** ClickHouse HTTP URL; a path component names the database (http://127.0.0.1:8123/wallscope). */
   clickhouse?: string;
   domainOf?: (input: string | null) => string | null;
+  /** SQLite only: inserts on a writer thread (default true) or on the caller's thread. */
+  sqliteWriterThread?: boolean;
   /** ClickHouse only: acknowledge submissions once they are in this local journal file (src/store/journal.ts). */
   journal?: string;
   onShipError?: (e: unknown) => void;
@@ -24,5 +26,5 @@ export async function openStore(opts: OpenStoreOptions): Promise<MeasurementStor
     return opts.journal ? new JournaledStore(ch, { file: opts.journal, onShipError: opts.onShipError }) : ch;
   }
   if (opts.journal) throw new Error('a journal is for ClickHouse (--clickhouse); the SQLite store is its own journal');
-  return new SqliteStore(opts.db ?? 'wallscope.db', { domainOf: opts.domainOf });
+  return new SqliteStore(opts.db ?? 'wallscope.db', { domainOf: opts.domainOf, writerThread: opts.sqliteWriterThread });
 }
