@@ -55,6 +55,11 @@ const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
 const SQLITE_CONNECTIONS = 64;
 const CH_CONNECTIONS = (process.env.BENCH_CH_CONNECTIONS ?? '64').split(',').map(Number);
 const BATCH_CONNECTIONS = Number(process.env.BENCH_BATCH_CONNECTIONS ?? 4);
+// The submitters' address as the collector sees it (X-Forwarded-For, serve --trust-proxy): a public
+// one, so the collector's scrubber walks every measurement as it would in the field (on loopback
+// it has nothing to look for). BENCH_CLIENT_IP= (empty) measures without.
+const CLIENT_IP = process.env.BENCH_CLIENT_IP ?? '203.0.113.7';
+const SERVE_EXTRA = CLIENT_IP ? ['--trust-proxy'] : [];
 const CH_BATCH_CONNECTIONS = (process.env.BENCH_CH_BATCH_CONNECTIONS ?? '4,8').split(',').map(Number);
 const RAW_PARALLEL = (process.env.BENCH_CH_RAW_PARALLEL ?? '4,8').split(',').map(Number);
 const BATCH_SIZE = Number(process.env.BENCH_BATCH_SIZE ?? 1000);
@@ -101,11 +106,11 @@ async function stopTimed(srv: { stop: (s?: NodeJS.Signals) => Promise<void> }): 
 
 /** One HTTP round: a fresh `wallscope serve`, `connections` submitters for DURATION_S s. */
 async function httpRound(storeArgs: string[], prefix: string, connections: number, count: () => Promise<number>): Promise<HttpRun> {
-  const srv = await serveChild(storeArgs);
+  const srv = await serveChild([...storeArgs, ...SERVE_EXTRA]);
   const pid = srv.child.pid!;
   const s0 = procCpu(pid);
   const c0 = selfCpu();
-  const r = await submitLoad(srv.url, { connections, durationS: DURATION_S, prefix, start: START });
+  const r = await submitLoad(srv.url, { connections, durationS: DURATION_S, prefix, start: START, clientIp: CLIENT_IP || undefined });
   const serverCpuS = procCpu(pid) - s0;
   const clientCpuS = selfCpu() - c0;
   const stopS = await stopTimed(srv);
@@ -115,11 +120,11 @@ async function httpRound(storeArgs: string[], prefix: string, connections: numbe
 
 /** One batch round: a fresh `wallscope serve`, BATCH_CONNECTIONS clients posting NDJSON batches of BATCH_SIZE for DURATION_S s. */
 async function batchRound(storeArgs: string[], prefix: string, count: () => Promise<number>, connections = BATCH_CONNECTIONS): Promise<HttpRun> {
-  const srv = await serveChild(storeArgs);
+  const srv = await serveChild([...storeArgs, ...SERVE_EXTRA]);
   const pid = srv.child.pid!;
   const s0 = procCpu(pid);
   const c0 = selfCpu();
-  const r = await submitBatches(srv.url, { connections, batchSize: BATCH_SIZE, durationS: DURATION_S, prefix, start: START });
+  const r = await submitBatches(srv.url, { connections, batchSize: BATCH_SIZE, durationS: DURATION_S, prefix, start: START, clientIp: CLIENT_IP || undefined });
   const serverCpuS = procCpu(pid) - s0;
   const clientCpuS = selfCpu() - c0;
   const stopS = await stopTimed(srv);
@@ -284,6 +289,7 @@ async function clickhouse(url: string): Promise<void> {
 const dir = mkdtempSync(join(tmpdir(), 'wallscope-bench-ingest-'));
 try {
   console.log(`load average at start: ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
+  console.log(CLIENT_IP ? `submitters appear as ${CLIENT_IP} (X-Forwarded-For, serve --trust-proxy): the collector scrubs that address from every measurement` : 'submitters on loopback: the collector has no address to scrub');
   const only = process.env.BENCH_ONLY; // "sqlite" or "clickhouse": one side only
   if (only !== 'clickhouse') await sqlite(dir);
   if (only === 'sqlite') console.log('ClickHouse: skipped (BENCH_ONLY=sqlite)');

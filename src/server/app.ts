@@ -40,7 +40,7 @@ import {
   SubmitBody,
   UidParams,
 } from './schemas.js';
-import { jsonDepth, scrubMeasurement } from './scrub.js';
+import { jsonDepth, mayHoldAddress, scrubMeasurement } from './scrub.js';
 
 /** Deeper than any real measurement (OONI's nest about 8 levels); deeper input is refused, not recursed into. */
 export const MAX_JSON_DEPTH = 64;
@@ -210,10 +210,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   // ---- collector
   /** Checks, scrubs and analyses one submission (the single and the batch route alike); throws ApiError to refuse it. */
-  function prepare(req: FastifyRequest, body: SubmitBody, reportId: string): { m: Measurement; verdict: Verdict } {
+  function prepare(req: FastifyRequest, body: SubmitBody, reportId: string, text?: string): { m: Measurement; verdict: Verdict } {
     if (body.format.toLowerCase() !== 'json') throw createError('WS_BAD_FORMAT', `unsupported format ${JSON.stringify(body.format)}: only "json"`);
     if (jsonDepth(body.content, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) throw createError('WS_BAD_MEASUREMENT', `the measurement is nested deeper than ${MAX_JSON_DEPTH} levels`);
-    const { value, replaced } = scrubMeasurement(body.content as unknown as Measurement, req.ip);
+    // With the submission's JSON text at hand (batch lines), a text that cannot hold the address skips the walk.
+    const { value, replaced } =
+      text !== undefined && !mayHoldAddress(text, req.ip) ? { value: body.content as unknown as Measurement, replaced: 0 } : scrubMeasurement(body.content as unknown as Measurement, req.ip);
     if (replaced) countScrub({}, replaced);
     const m: Measurement = { ...value, report_id: reportId };
     delete m.measurement_uid; // ours to assign; a submitter cannot choose (or collide with) a uid
@@ -328,9 +330,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     store,
     bodyLimit: opts.batchBodyLimit ?? 16 * 1024 * 1024,
     maxItems: opts.batchMaxItems ?? 5000,
-    prepare: (req, body) => {
+    prepare: (req, body, text) => {
       const reportId = reportOfSubmission(body.content);
-      return { ...prepare(req, body, reportId), reportId };
+      return { ...prepare(req, body, reportId, text), reportId };
     },
     lookupReports: async (req, reportIds) => {
       // Warms the closed-report cache, so checkReport() (in prepare) refuses lines to a closed report.

@@ -119,10 +119,17 @@ describe('POST /api/v1/submit_measurements (NDJSON batches)', () => {
     });
     assert.equal(r.statusCode, 200, r.body);
     assert.equal(r.json().stored, 2);
-    for (const x of r.json().results as Array<{ measurement_uid: string }>) {
+    // Written with \u escapes, in a key, and inside a base64 body: the text holds no plain "203.0.113.77".
+    const escaped = line(sampleMeasurement({ input: 'https://esc.example/' })).replace('"https://esc.example/"', '"https://esc.example/","x_note":"seen \\u0032\\u0030\\u0033.0.113.77","x_\\u0032\\u0030\\u0033.0.113.77":1');
+    const b64 = line(sampleMeasurement({ input: 'https://b64.example/', extra: { requests: [{ response: { body: { format: 'base64', data: Buffer.from(`<p>${ip}</p>`).toString('base64') } } }] } }));
+    const r2 = await post(app, [escaped, b64].join('\n'), { remoteAddress: ip });
+    assert.equal(r2.json().stored, 2, r2.body);
+    for (const x of [...r.json().results, ...r2.json().results] as Array<{ measurement_uid: string }>) {
       const got = await store.get(x.measurement_uid);
       assert.ok(got);
-      assert.doesNotMatch(JSON.stringify(got.measurement), /203\.0\.113\.77/);
+      const json = JSON.stringify(got.measurement);
+      assert.doesNotMatch(json, /203\.0\.113\.77/);
+      assert.doesNotMatch(Buffer.from(json.match(/"data":"([^"]*)"/)?.[1] ?? '', 'base64').toString('latin1'), /203\.0\.113\.77/);
     }
   });
 

@@ -25,7 +25,7 @@ export const NDJSON = 'application/x-ndjson';
 export interface BatchOptions {
   store: MeasurementStore;
   /** Checks, scrubs and analyses one submission as the single route does; throws ApiError to refuse it. */
-  prepare: (req: FastifyRequest, body: SubmitBody) => { m: Measurement; verdict: Verdict; reportId: string };
+  prepare: (req: FastifyRequest, body: SubmitBody, text: string) => { m: Measurement; verdict: Verdict; reportId: string };
   /**
    * Called once per batch with the report ids its lines name, before any line is prepared: looks
    * up (and caches) which are closed, so prepare() refuses lines to a closed report synchronously.
@@ -113,7 +113,7 @@ export function registerBatchRoute(app: FastifyInstance, o: BatchOptions): void 
       const body = bodies[at];
       if (!body) continue;
       try {
-        accepted.push({ at, ...o.prepare(req, body) });
+        accepted.push({ at, ...o.prepare(req, body, numbered[at].text) });
       } catch (e) {
         if (!(e instanceof ApiError)) throw e;
         refuse(at, e.code, e.message);

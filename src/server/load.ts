@@ -40,7 +40,10 @@ export function loadMeasurement(prefix: string, i: number, start: Date): Measure
 }
 
 /** Submits distinct measurements (unique input per request) to `url` for `durationS` seconds. */
-export async function submitLoad(url: string, opts: { connections?: number; durationS?: number; prefix?: string; start?: Date } = {}): Promise<LoadResult> {
+export async function submitLoad(
+  url: string,
+  opts: { connections?: number; durationS?: number; prefix?: string; start?: Date; /** sent as X-Forwarded-For (a collector with --trust-proxy scrubs it) */ clientIp?: string } = {},
+): Promise<LoadResult> {
   const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
   const connections = opts.connections ?? 64;
   const durationS = opts.durationS ?? 3;
@@ -57,7 +60,7 @@ export async function submitLoad(url: string, opts: { connections?: number; dura
       {
         method: 'POST',
         path: '/api/v1/submit_measurement',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...(opts.clientIp ? { 'x-forwarded-for': opts.clientIp } : {}) },
         setupRequest: (req: Record<string, unknown>) => {
           const m = loadMeasurement(prefix, n++, start);
           return { ...req, body: JSON.stringify({ format: 'json', content: m }) };
@@ -115,7 +118,7 @@ export interface BatchLoadResult {
  */
 export async function submitBatches(
   url: string,
-  opts: { connections?: number; durationS?: number; batchSize?: number; prefix?: string; start?: Date; maxRate?: number } = {},
+  opts: { connections?: number; durationS?: number; batchSize?: number; prefix?: string; start?: Date; maxRate?: number; clientIp?: string } = {},
 ): Promise<BatchLoadResult> {
   const connections = opts.connections ?? 4;
   const durationS = opts.durationS ?? 3;
@@ -143,7 +146,9 @@ export async function submitBatches(
       const body = bodies[next++];
       const s = performance.now();
       try {
-        const res = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body, signal: AbortSignal.timeout(60_000) });
+        const headers: Record<string, string> = { 'content-type': 'application/x-ndjson' };
+        if (opts.clientIp) headers['x-forwarded-for'] = opts.clientIp;
+        const res = await fetch(target, { method: 'POST', headers, body, signal: AbortSignal.timeout(60_000) });
         const text = await res.text();
         latencies.push(performance.now() - s);
         if (res.status !== 200) {

@@ -34,6 +34,26 @@ function scrubberForClient(ip: string): ((s: string) => string) | null {
   return made;
 }
 
+const textChecks = new Map<string, ((text: string) => boolean) | null>();
+
+/**
+ * For a measurement still in its JSON text (the batch route has each line's text): false when the
+ * text cannot hold the submitter's address, so the walk can be skipped. Every occurrence in a parsed
+ * string appears literally in the text unless written with \u escapes (the other escapes make
+ * characters an address does not contain) or inside a base64 body; either of those makes it true.
+ */
+export function mayHoldAddress(text: string, ip: string): boolean {
+  let check = textChecks.get(ip);
+  if (check === undefined) {
+    const forms = addressForms(ip);
+    const re = forms.length ? new RegExp(forms.map((f) => f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'i') : null;
+    check = re ? (t: string) => t.includes('\\u') || t.includes('base64') || re.test(t) : null;
+    if (textChecks.size >= 1024) textChecks.clear();
+    textChecks.set(ip, check);
+  }
+  return check !== null && check(text);
+}
+
 /**
  * A deep copy with every string and key scrubbed, base64 bodies and headers included (the probe's
  * own scrubValue, so both sides scrub the same places), and how many strings changed.
