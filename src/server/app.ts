@@ -217,8 +217,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     const { value, replaced } =
       text !== undefined && !mayHoldAddress(text, req.ip) ? { value: body.content as unknown as Measurement, replaced: 0 } : scrubMeasurement(body.content as unknown as Measurement, req.ip);
     if (replaced) countScrub({}, replaced);
-    const m: Measurement = { ...value, report_id: reportId };
-    delete m.measurement_uid; // ours to assign; a submitter cannot choose (or collide with) a uid
+    // The uid is ours to assign (a submitter cannot choose or collide with one); report_id goes last,
+    // which lets the store hash and serialise the measurement in one pass (serializeMeasurement).
+    const { measurement_uid: _uid, report_id: _rid, ...rest } = value;
+    const m: Measurement = { ...rest, report_id: reportId } as Measurement;
     return { m, verdict: analyze(m) };
   }
 

@@ -25,7 +25,7 @@ import {
   type StoredMeasurement,
   type TimeGrain,
 } from './types.js';
-import { checkBlockingFilter, decodeCursor, encodeCursor, flatten, hostOfInput, measurementUid, toApiRow, type FlatRow } from './row.js';
+import { checkBlockingFilter, decodeCursor, encodeCursor, flatten, hostOfInput, serializeMeasurement, toApiRow, type FlatRow } from './row.js';
 
 /**
  * The ONE literal-quoting function for ClickHouse string literals. Escapes backslash and quote,
@@ -186,7 +186,7 @@ export interface ClickHouseStoreOptions {
   maxOpenConnections?: number;
 }
 
-type Pending = { row: FlatRow; m: Measurement; resolve: (r: PutResult) => void; reject: (e: unknown) => void };
+type Pending = { row: FlatRow; body: string; resolve: (r: PutResult) => void; reject: (e: unknown) => void };
 
 export class ClickHouseStore implements MeasurementStore {
   readonly kind = 'clickhouse' as const;
@@ -283,7 +283,8 @@ export class ClickHouseStore implements MeasurementStore {
    */
   put(m: Measurement, verdict: Verdict): Promise<PutResult> {
     if (this.closed) return Promise.reject(new Error('the ClickHouse store is closed'));
-    const row = flatten(m, verdict, measurementUid(m), this.domainOf);
+    const { uid: muid, json } = serializeMeasurement(m);
+    const row = flatten(m, verdict, muid, this.domainOf);
     const uid = row.uid;
     if (this.recent.has(uid)) return Promise.resolve({ measurement_uid: uid, inserted: false });
     const pending = this.pendingUids.get(uid);
@@ -301,7 +302,7 @@ export class ClickHouseStore implements MeasurementStore {
       };
       this.queue.push({
         row,
-        m,
+        body: json,
         resolve: (r) => {
           this.remember(uid);
           done(true);
@@ -385,17 +386,20 @@ export class ClickHouseStore implements MeasurementStore {
    * both. If the view's part fails after the main part is written, the INSERT fails, the probe got
    * no acknowledgement and resubmits; the copy is merged away (same sorting key and uid).
    */
-  private async insertRows(rows: Array<{ row: FlatRow; m: Measurement }>): Promise<void> {
+  private async insertRows(rows: Array<{ row: FlatRow; body: string }>): Promise<void> {
     const version = this.nextVersion();
-    await this.client.insert({ table: 'measurements', values: rows.map((r) => ({ ...r.row, body: JSON.stringify(r.m), deleted: 0, version })), format: 'JSONEachRow' });
+    await this.client.insert({ table: 'measurements', values: rows.map((r) => ({ ...r.row, body: r.body, deleted: 0, version })), format: 'JSONEachRow' });
   }
 
   /** Many measurements in two inserts (import, benchmark). Skips uids already stored (one SELECT per 1000 uids). */
   putMany(items: Array<{ m: Measurement; verdict: Verdict }>): Promise<PutResult[]> {
     if (this.closed) return Promise.reject(new Error('the ClickHouse store is closed'));
-    let rows: Array<{ m: Measurement; row: FlatRow }>;
+    let rows: Array<{ body: string; row: FlatRow }>;
     try {
-      rows = items.map(({ m, verdict }) => ({ m, row: flatten(m, verdict, measurementUid(m), this.domainOf) }));
+      rows = items.map(({ m, verdict }) => {
+        const { uid, json } = serializeMeasurement(m);
+        return { body: json, row: flatten(m, verdict, uid, this.domainOf) };
+      });
     } catch (e) {
       return Promise.reject(e);
     }
@@ -413,7 +417,7 @@ export class ClickHouseStore implements MeasurementStore {
    * by others are awaited, uids this process stored recently are duplicates at once, and the rest
    * are looked up (one SELECT per 1000 uids) before one insert of what is new.
    */
-  private async insertBatch(rows: Array<{ m: Measurement; row: FlatRow }>): Promise<PutResult[]> {
+  private async insertBatch(rows: Array<{ body: string; row: FlatRow }>): Promise<PutResult[]> {
     const fresh: typeof rows = [];
     const others: Array<Promise<boolean>> = [];
     const claimed = new Set<string>();

@@ -19,7 +19,7 @@
 // never block the rest; when everything fails, ClickHouse is down and the shipper backs off.
 import Database from 'better-sqlite3';
 import type { Measurement, Verdict } from '../model/index.js';
-import { measurementUid } from './row.js';
+import { serializeMeasurement } from './row.js';
 import type { AggregationQuery, AggregationRow, MeasurementFilter, MeasurementRow, MeasurementStore, PutResult, StoredMeasurement } from './types.js';
 
 export interface JournalOptions {
@@ -134,8 +134,7 @@ export class JournaledStore implements MeasurementStore {
     let body: string;
     let v: string;
     try {
-      uid = measurementUid(m);
-      body = JSON.stringify(m);
+      ({ uid, json: body } = serializeMeasurement(m));
       v = JSON.stringify(verdict);
     } catch (e) {
       return Promise.reject(e);
@@ -174,7 +173,10 @@ export class JournaledStore implements MeasurementStore {
   /** All in one journal transaction, or a rejection and none of them. */
   async putMany(items: Array<{ m: Measurement; verdict: Verdict }>): Promise<PutResult[]> {
     if (this.closing) throw new Error('the journaled store is closed');
-    const rows = items.map(({ m, verdict }) => ({ uid: measurementUid(m), body: JSON.stringify(m), verdict: JSON.stringify(verdict) }));
+    const rows = items.map(({ m, verdict }) => {
+      const { uid, json } = serializeMeasurement(m);
+      return { uid, body: json, verdict: JSON.stringify(verdict) };
+    });
     const fresh = rows.map((r) => !this.recent.has(r.uid));
     const results = this.insertMany(rows);
     const out = rows.map((r, i) => {

@@ -21,7 +21,7 @@ import {
   type TimeGrain,
 } from './types.js';
 import { SqliteWriter, configureConnection } from './sqlite-writer.js';
-import { checkBlockingFilter, decodeCursor, encodeCursor, flatten, hostOfInput, measurementUid, regionOf, toApiRow, type FlatRow } from './row.js';
+import { checkBlockingFilter, decodeCursor, encodeCursor, flatten, hostOfInput, regionOf, serializeMeasurement, toApiRow, type FlatRow } from './row.js';
 
 export interface SqliteStoreOptions {
   synchronous?: 'NORMAL' | 'FULL';
@@ -299,8 +299,9 @@ export class SqliteStore implements MeasurementStore {
     let row: FlatRow;
     let body: Buffer | string;
     try {
-      row = flatten(m, verdict, measurementUid(m), this.domainOf);
-      body = compressBody(JSON.stringify(m));
+      const { uid, json } = serializeMeasurement(m);
+      row = flatten(m, verdict, uid, this.domainOf);
+      body = compressBody(json);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -359,8 +360,8 @@ export class SqliteStore implements MeasurementStore {
 
   async putMany(items: Array<{ m: Measurement; verdict: Verdict }>): Promise<PutResult[]> {
     const rows = items.map(({ m, verdict }) => {
-      const uid = measurementUid(m);
-      return { row: flatten(m, verdict, uid, this.domainOf), body: compressBody(JSON.stringify(m)) };
+      const { uid, json } = serializeMeasurement(m);
+      return { row: flatten(m, verdict, uid, this.domainOf), body: compressBody(json) };
     });
     // One transaction, no savepoint per row: the batch is stored whole or not at all.
     const inserted = this.writer ? await this.writer.many(rows) : this.putBatchTx(rows);
@@ -368,9 +369,9 @@ export class SqliteStore implements MeasurementStore {
   }
 
   putSync(m: Measurement, verdict: Verdict): PutResult {
-    const uid = measurementUid(m);
+    const { uid, json } = serializeMeasurement(m);
     const row = flatten(m, verdict, uid, this.domainOf);
-    const inserted = this.putTx(row, compressBody(JSON.stringify(m)));
+    const inserted = this.putTx(row, compressBody(json));
     return { measurement_uid: uid, inserted };
   }
 
