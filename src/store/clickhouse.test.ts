@@ -78,6 +78,8 @@ describe('chString(s)', () => {
       const wantCount = some.filter((x) => x === s).length;
       assert.equal(got.results.length, wantCount, `filter #${i} ${JSON.stringify(s.slice(0, 60))}`);
       assert.ok(got.results.every((r) => r.input === s));
+      // The raw body (written into the JSONEachRow text by insertRows) comes back unchanged too.
+      if (i % 3 === 0) assert.equal((await store.get(got.results[0].measurement_uid))?.measurement.input, s, `body #${i}`);
     }
     assert.equal(await store.count(), some.length, 'nothing dropped, nothing injected');
   });

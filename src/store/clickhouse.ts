@@ -11,6 +11,7 @@
 // delete sets deleted = 1), and reads use FINAL with optimize_move_to_prewhere = 0 so that filters
 // apply after the de-duplication.
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { Readable } from 'node:stream';
 import type { Measurement, Verdict } from '../model/index.js';
 import {
   StoreInputError,
@@ -388,7 +389,18 @@ export class ClickHouseStore implements MeasurementStore {
    */
   private async insertRows(rows: Array<{ row: FlatRow; body: string }>): Promise<void> {
     const version = this.nextVersion();
-    await this.client.insert({ table: 'measurements', values: rows.map((r) => ({ ...r.row, body: r.body, deleted: 0, version })), format: 'JSONEachRow' });
+    // JSONEachRow written here, every value through JSON.stringify: the flat row's object with the
+    // body and the version appended (one pass, no per-row copy of the row object).
+    const tail = `,"deleted":0,"version":${chInt(version)}}\n`;
+    let text = '';
+    for (const r of rows) {
+      const head = JSON.stringify(r.row);
+      text += `${head.slice(0, -1)},"body":${JSON.stringify(r.body)}${tail}`;
+    }
+    const res = await this.client.exec({ query: 'INSERT INTO measurements FORMAT JSONEachRow', values: Readable.from([text]) });
+    for await (const _chunk of res.stream) {
+      // the answer of an INSERT is empty; reading it to the end frees the connection
+    }
   }
 
   /** Many measurements in two inserts (import, benchmark). Skips uids already stored (one SELECT per 1000 uids). */
