@@ -18,14 +18,15 @@
 //               transaction per row, as a naive collector would).
 //   ClickHouse  JSONEachRow inserts of the same rows (flat row + body) into a database with the
 //               store's schema (incl. the view that fills the uid table), 1000 rows per insert,
-//               4 and 8 in flight (BENCH_CH_RAW_PARALLEL); each round compares with the faster.
+//               4 in flight (BENCH_CH_RAW_PARALLEL=4,8 tries several and keeps the faster; 4 was the
+//               faster in 4 of 4 runs on 2026-11-22), run right before each HTTP variant's run.
 // CPU time per side: the server child's utime+stime (/proc/PID/stat, all its threads) and this
 // process's (load generator) over the HTTP run; for raw, this process's CPU.
 //
 // Usage: [BENCH_ONLY=sqlite|clickhouse] [BENCH_RUNS=3] [BENCH_DURATION_S=5] node dist/bench/store-ingest.js [N=50000]
 import Database from 'better-sqlite3';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@clickhouse/client';
@@ -61,7 +62,7 @@ const BATCH_CONNECTIONS = Number(process.env.BENCH_BATCH_CONNECTIONS ?? 4);
 const CLIENT_IP = process.env.BENCH_CLIENT_IP ?? '203.0.113.7';
 const SERVE_EXTRA = CLIENT_IP ? ['--trust-proxy'] : [];
 const CH_BATCH_CONNECTIONS = (process.env.BENCH_CH_BATCH_CONNECTIONS ?? '4,8').split(',').map(Number);
-const RAW_PARALLEL = (process.env.BENCH_CH_RAW_PARALLEL ?? '4,8').split(',').map(Number);
+const RAW_PARALLEL = (process.env.BENCH_CH_RAW_PARALLEL ?? '4').split(',').map(Number);
 const BATCH_SIZE = Number(process.env.BENCH_BATCH_SIZE ?? 1000);
 const START = new Date('2026-11-22T05:00:00Z');
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
@@ -235,16 +236,17 @@ async function clickhouse(url: string): Promise<void> {
     await store.close();
     return { rate, cpuUsPerRow };
   };
-  const rawBy = new Map<number, number[]>(RAW_PARALLEL.map((p) => [p, []]));
-  const raw: Array<{ rate: number; cpuUsPerRow: number }> = [];
   // Each variant: the single route (OONI's protocol) or NDJSON batches, acknowledged after ClickHouse's
-  // insert ("direct") or after the collector's local journal ("journal", shipped in batches).
-  type Variant = { label: string; batch: boolean; conns: number; journal: boolean; runs: HttpRun[] };
+  // insert ("direct") or after the collector's local journal ("journal", shipped in batches). Every
+  // HTTP run comes right after its own raw run (the best of RAW_PARALLEL), so each ratio compares
+  // two runs side by side, with ClickHouse in the same state.
+  type Variant = { label: string; batch: boolean; conns: number; journal: boolean; runs: HttpRun[]; raws: number[]; chRaw: number[]; chHttp: number[] };
+  const mk = (label: string, batch: boolean, conns: number, journal: boolean): Variant => ({ label, batch, conns, journal, runs: [], raws: [], chRaw: [], chHttp: [] });
   const variants: Variant[] = [
-    ...CH_CONNECTIONS.map((conns) => ({ label: `HTTP submit_measurement, ${conns} conns, direct`, batch: false, conns, journal: false, runs: [] })),
-    ...CH_CONNECTIONS.map((conns) => ({ label: `HTTP submit_measurement, ${conns} conns, journal`, batch: false, conns, journal: true, runs: [] })),
-    ...CH_BATCH_CONNECTIONS.map((conns) => ({ label: `HTTP submit_measurements (NDJSON, ${BATCH_SIZE}/batch), ${conns} conns, direct`, batch: true, conns, journal: false, runs: [] })),
-    ...CH_BATCH_CONNECTIONS.slice(-1).map((conns) => ({ label: `HTTP submit_measurements (NDJSON, ${BATCH_SIZE}/batch), ${conns} conns, journal`, batch: true, conns, journal: true, runs: [] })),
+    ...CH_CONNECTIONS.map((c) => mk(`HTTP submit_measurement, ${c} conns, direct`, false, c, false)),
+    ...CH_CONNECTIONS.map((c) => mk(`HTTP submit_measurement, ${c} conns, journal`, false, c, true)),
+    ...CH_BATCH_CONNECTIONS.map((c) => mk(`HTTP submit_measurements (NDJSON, ${BATCH_SIZE}/batch), ${c} conns, direct`, true, c, false)),
+    ...CH_BATCH_CONNECTIONS.slice(-1).map((c) => mk(`HTTP submit_measurements (NDJSON, ${BATCH_SIZE}/batch), ${c} conns, journal`, true, c, true)),
   ];
   const countCh = (db: string) => async () => {
     const s = await ClickHouseStore.open({ url, database: db });
@@ -253,37 +255,60 @@ async function clickhouse(url: string): Promise<void> {
     await s.close();
     return n;
   };
+  const chPid = clickhousePid();
+  const chCpu = () => (chPid ? procCpu(chPid) : NaN);
+  const rawAll: number[] = [];
   for (let k = 0; k < RUNS; k++) {
-    // The raw side's best of its parallelism settings this round is what HTTP is compared with.
-    const tries = [];
-    for (const p of RAW_PARALLEL) {
-      const r = await rawInsert(`wallscope_bench_raw_${process.pid}_${k}_${p}`, p);
-      rawBy.get(p)!.push(r.rate);
-      tries.push(r);
-    }
-    raw.push(tries.reduce((a, b) => (b.rate > a.rate ? b : a)));
     for (const [v, variant] of variants.entries()) {
+      let best = 0;
+      let bestCh = NaN;
+      for (const p of RAW_PARALLEL) {
+        const c0 = chCpu();
+        const r = await rawInsert(`wallscope_bench_raw_${process.pid}_${k}_${v}_${p}`, p);
+        if (r.rate > best) {
+          best = r.rate;
+          bestCh = ((chCpu() - c0) / N) * 1e6;
+        }
+      }
+      variant.raws.push(best);
+      variant.chRaw.push(bestCh);
+      rawAll.push(best);
       const db = `wallscope_bench_${process.pid}_${v}_${k}`;
       const args = ['--clickhouse', `${url}/${db}`, ...(variant.journal ? ['--journal', join(tmpdir(), `${db}.journal`)] : [])];
-      variant.runs.push(variant.batch ? await batchRound(args, `chb${v}_${k}`, countCh(db), variant.conns) : await httpRound(args, `chs${v}_${k}`, variant.conns, countCh(db)));
+      const c0 = chCpu();
+      const run = variant.batch ? await batchRound(args, `chb${v}_${k}`, countCh(db), variant.conns) : await httpRound(args, `chs${v}_${k}`, variant.conns, countCh(db));
+      variant.chHttp.push(((chCpu() - c0) / Math.max(1, run.stored)) * 1e6);
+      variant.runs.push(run);
       if (variant.journal) for (const x of ['', '-wal', '-shm']) rmSync(join(tmpdir(), `${db}.journal${x}`), { force: true });
     }
   }
-  const rb = median(raw.map((r) => r.rate));
-  console.log(`ClickHouse ${url}, ${N} rows per raw round, ${RUNS} rounds`);
-  for (const [p, rates] of rawBy) console.log(`  raw client.insert JSONEachRow, 1000 rows/insert, ${p} in flight: ${median(rates).toFixed(0)} rows/s  [runs ${rates.map((r) => r.toFixed(0)).join(', ')}]`);
-  console.log(`  raw, the best of those per round (compared below): ${rb.toFixed(0)} rows/s  [runs ${raw.map((r) => r.rate.toFixed(0)).join(', ')}]  client CPU ${median(raw.map((r) => r.cpuUsPerRow)).toFixed(0)} µs/row`);
+  console.log(`ClickHouse ${url}, ${N} rows per raw run, ${RUNS} rounds, a raw run (1000 rows/insert, the best of ${RAW_PARALLEL.join(' or ')} in flight) before every HTTP run`);
+  console.log(`  raw, all runs: median ${median(rawAll).toFixed(0)} rows/s  [${rawAll.map((r) => r.toFixed(0)).join(', ')}]`);
   for (const v of variants) {
     console.log(httpLine(`  ${v.label}, ${DURATION_S} s`, v.runs));
-    const h = median(v.runs.map((r) => r.perSecond));
-    const landed = median(v.runs.map((r) => r.landedPerSecond));
+    const ratios = v.runs.map((r, i) => r.perSecond / v.raws[i]);
+    const landed = v.runs.map((r, i) => r.landedPerSecond / v.raws[i]);
     console.log(
-      `      ratio / raw batched (medians): acknowledged ${(h / rb).toFixed(3)} [${v.runs.map((r, i) => (r.perSecond / raw[i].rate).toFixed(3)).join(', ')}]` +
-        `; in ClickHouse, counting the shutdown drain: ${landed.toFixed(0)} /s, ${(landed / rb).toFixed(3)}`,
+      `      its raw runs ${v.raws.map((r) => r.toFixed(0)).join(', ')} rows/s; ratio acknowledged / raw per round ${ratios.map((x) => x.toFixed(3)).join(', ')} (median ${median(ratios).toFixed(3)})` +
+        `; in ClickHouse counting the shutdown drain: median ${median(landed).toFixed(3)}`,
     );
+    if (chPid) console.log(`      ClickHouse server CPU per row (median): raw ${median(v.chRaw).toFixed(0)} µs, HTTP ${median(v.chHttp).toFixed(0)} µs (both on the same 2 cores as the collector)`);
   }
   console.log('  (direct: an acknowledgement waits for its batch insert, so a connection gets about 1 / insert latency per second;');
   console.log('   journal: acknowledged once in the local journal; "in ClickHouse" adds the time SIGTERM took to ship the rest and exit.)');
+}
+
+/** The local clickhouse-server process, to read its CPU time (none when the server runs elsewhere). */
+function clickhousePid(): number | null {
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (/clickhouse(-server| server)/.test(readFileSync(`/proc/${d}/cmdline`, 'utf8').replace(/\0/g, ' '))) return Number(d);
+    } catch {
+      // gone
+    }
+  }
+  return null;
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'wallscope-bench-ingest-'));
