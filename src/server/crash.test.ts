@@ -24,6 +24,39 @@ async function post(url: string, i: number): Promise<string | null> {
   }
 }
 
+/** 16 submitters against the child until `want` are acknowledged (at most 30 s), then a SIGKILL mid-stream. */
+async function ingestUntilKilled(child: ServeChild, want: number, perSubmitter: number): Promise<{ acked: Map<number, string>; attempted: number }> {
+  const acked = new Map<number, string>();
+  let next = 0;
+  let dead = false;
+  const loops = Array.from({ length: 16 }, async () => {
+    // Bounded: each submitter stops at the kill, or after perSubmitter requests at most.
+    for (let k = 0; k < perSubmitter && !dead; k++) {
+      const i = next++;
+      const uid = await post(child.url, i);
+      if (uid) acked.set(i, uid);
+      else if (dead) break;
+    }
+  });
+  for (let w = 0; w < 600 && acked.size < want; w++) await new Promise((r) => setTimeout(r, 50));
+  await child.stop('SIGKILL');
+  dead = true;
+  await Promise.all(loops);
+  return { acked, attempted: next };
+}
+
+/** Resubmits every attempted measurement (as a probe's spool would), 32 at a time: each is answered, an acknowledged one with its first uid. */
+async function resubmitAll(url: string, attempted: number, acked: Map<number, string>): Promise<void> {
+  for (let i = 0; i < attempted; i += 32) {
+    const batch = Array.from({ length: Math.min(32, attempted - i) }, (_, k) => i + k);
+    const uids = await Promise.all(batch.map((j) => post(url, j)));
+    uids.forEach((uid, k) => {
+      assert.ok(uid, `resubmission ${batch[k]} failed`);
+      if (acked.has(batch[k])) assert.equal(uid, acked.get(batch[k]));
+    });
+  }
+}
+
 describe('collector under kill -9 (wallscope serve, SQLite)', () => {
   it('keeps every acknowledged measurement exactly once across a SIGKILL and a restart', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'wallscope-crash-'));
@@ -35,25 +68,8 @@ describe('collector under kill -9 (wallscope serve, SQLite)', () => {
     });
     const first = await serveChild(['--db', db]);
     children.push(first);
-    const acked = new Map<number, string>();
-    let next = 0;
-    let dead = false;
-    const SUBMITTERS = 16;
-    const loops = Array.from({ length: SUBMITTERS }, async () => {
-      // Bounded: each submitter stops at the kill, or after 2000 requests at most.
-      for (let k = 0; k < 2000 && !dead; k++) {
-        const i = next++;
-        const uid = await post(first.url, i);
-        if (uid) acked.set(i, uid);
-        else if (dead) break;
-      }
-    });
     // Let ingest run until a few hundred are acknowledged, then kill mid-stream.
-    for (let w = 0; w < 600 && acked.size < 300; w++) await new Promise((r) => setTimeout(r, 50));
-    await first.stop('SIGKILL');
-    dead = true;
-    await Promise.all(loops);
-    const attempted = next;
+    const { acked, attempted } = await ingestUntilKilled(first, 300, 2000);
     t.diagnostic(`acknowledged before the kill: ${acked.size} of ${attempted} attempted`);
     assert.ok(acked.size >= 50, `ingest was running (${acked.size} acknowledged)`);
 
@@ -75,14 +91,7 @@ describe('collector under kill -9 (wallscope serve, SQLite)', () => {
     // recognised (same uid, not stored again), the rest are stored; nothing twice.
     const second = await serveChild(['--db', db]);
     children.push(second);
-    for (let i = 0; i < attempted; i += 32) {
-      const batch = Array.from({ length: Math.min(32, attempted - i) }, (_, k) => i + k);
-      const uids = await Promise.all(batch.map((j) => post(second.url, j)));
-      uids.forEach((uid, k) => {
-        assert.ok(uid, `resubmission ${batch[k]} failed`);
-        if (acked.has(batch[k])) assert.equal(uid, acked.get(batch[k]));
-      });
-    }
+    await resubmitAll(second.url, attempted, acked);
     await second.stop('SIGTERM');
     const after = new SqliteStore(db);
     assert.equal(await after.count(), attempted, 'every measurement exactly once');
@@ -110,22 +119,7 @@ describe('collector under kill -9 (wallscope serve, ClickHouse)', () => {
     });
     const first = await serveChild(['--clickhouse', target]);
     children.push(first);
-    const acked = new Map<number, string>();
-    let next = 0;
-    let dead = false;
-    const loops = Array.from({ length: 16 }, async () => {
-      for (let k = 0; k < 500 && !dead; k++) {
-        const i = next++;
-        const uid = await post(first.url, i);
-        if (uid) acked.set(i, uid);
-        else if (dead) break;
-      }
-    });
-    for (let w = 0; w < 600 && acked.size < 100; w++) await new Promise((r) => setTimeout(r, 50));
-    await first.stop('SIGKILL');
-    dead = true;
-    await Promise.all(loops);
-    const attempted = next;
+    const { acked, attempted } = await ingestUntilKilled(first, 100, 500);
     t.diagnostic(`acknowledged before the kill: ${acked.size} of ${attempted} attempted`);
     assert.ok(acked.size >= 20, `ingest was running (${acked.size} acknowledged)`);
     const store = await ClickHouseStore.open({ url: CH_URL, database });
@@ -133,14 +127,7 @@ describe('collector under kill -9 (wallscope serve, ClickHouse)', () => {
     await store.close();
     const second = await serveChild(['--clickhouse', target]);
     children.push(second);
-    for (let i = 0; i < attempted; i += 32) {
-      const batch = Array.from({ length: Math.min(32, attempted - i) }, (_, k) => i + k);
-      const uids = await Promise.all(batch.map((j) => post(second.url, j)));
-      uids.forEach((uid, k) => {
-        assert.ok(uid, `resubmission ${batch[k]} failed`);
-        if (acked.has(batch[k])) assert.equal(uid, acked.get(batch[k]));
-      });
-    }
+    await resubmitAll(second.url, attempted, acked);
     await second.stop('SIGTERM');
     const after = await ClickHouseStore.open({ url: CH_URL, database });
     assert.equal(await after.count(), attempted, 'every measurement exactly once');
@@ -240,22 +227,7 @@ describe('collector under kill -9 (wallscope serve, ClickHouse behind the local 
     });
     const first = await serveChild(['--clickhouse', target, '--journal', journal]);
     children.push(first);
-    const acked = new Map<number, string>();
-    let next = 0;
-    let dead = false;
-    const loops = Array.from({ length: 16 }, async () => {
-      for (let k = 0; k < 2000 && !dead; k++) {
-        const i = next++;
-        const uid = await post(first.url, i);
-        if (uid) acked.set(i, uid);
-        else if (dead) break;
-      }
-    });
-    for (let w = 0; w < 600 && acked.size < 300; w++) await new Promise((r) => setTimeout(r, 50));
-    await first.stop('SIGKILL');
-    dead = true;
-    await Promise.all(loops);
-    const attempted = next;
+    const { acked, attempted } = await ingestUntilKilled(first, 300, 2000);
     t.diagnostic(`acknowledged before the kill: ${acked.size} of ${attempted} attempted`);
     assert.ok(acked.size >= 50, `ingest was running (${acked.size} acknowledged)`);
     // The next start ships what the journal kept; then ClickHouse itself holds every acknowledged one.
@@ -265,14 +237,7 @@ describe('collector under kill -9 (wallscope serve, ClickHouse behind the local 
     await j.close();
     const second = await serveChild(['--clickhouse', target, '--journal', journal]);
     children.push(second);
-    for (let i = 0; i < attempted; i += 32) {
-      const batch = Array.from({ length: Math.min(32, attempted - i) }, (_, k) => i + k);
-      const uids = await Promise.all(batch.map((j2) => post(second.url, j2)));
-      uids.forEach((uid, k) => {
-        assert.ok(uid, `resubmission ${batch[k]} failed`);
-        if (acked.has(batch[k])) assert.equal(uid, acked.get(batch[k]));
-      });
-    }
+    await resubmitAll(second.url, attempted, acked);
     await second.stop('SIGTERM'); // drains the journal before exiting
     const after = await ClickHouseStore.open({ url: CH_URL, database });
     assert.equal(await after.count(), attempted, 'every measurement exactly once');
