@@ -46,6 +46,8 @@ describe('POST /api/v1/submit_measurements (NDJSON batches)', () => {
       JSON.stringify({ format: 'yaml', content: b }),
       line(b),
       line(a),
+      '{"format":"json","content":{"\\u005f_proto__":{"polluted":true}}}',
+      '{"format":"json","content":{"constructor":{"prototype":{"polluted":true}}}}',
       '',
     ].join('\n');
     const r = await post(app, payload);
@@ -62,12 +64,14 @@ describe('POST /api/v1/submit_measurements (NDJSON batches)', () => {
         [7, 'WS_BAD_FORMAT'],
         [8, true],
         [9, false], // line 1 again: a duplicate, stored once
+        [10, 'WS_INVALID_JSON'], // __proto__ written with a \u escape
+        [11, 'WS_INVALID_JSON'], // constructor.prototype
       ],
     );
     assert.match((body.results[2] as { error: string }).error, /probe_cc/);
-    assert.deepEqual([body.stored, body.duplicates, body.rejected], [2, 1, 5]);
+    assert.deepEqual([body.stored, body.duplicates, body.rejected], [2, 1, 7]);
     assert.equal(await store.count(), 2);
-    assert.deepEqual([await metric(app, 'stored'), await metric(app, 'duplicate'), await metric(app, 'rejected')], [2, 1, 5]);
+    assert.deepEqual([await metric(app, 'stored'), await metric(app, 'duplicate'), await metric(app, 'rejected')], [2, 1, 7]);
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
 
     // The single route sees the same measurement as already stored, with the same uid.

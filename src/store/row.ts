@@ -99,17 +99,13 @@ export function serializeMeasurement(m: Measurement): { uid: string; json: strin
   if (m.measurement_uid === undefined && typeof rid === 'string') {
     const member = `"report_id":${JSON.stringify(rid)}}`;
     let rest: string | null = null;
-    if (json.endsWith(`,${member}`) && lastKey(m) === 'report_id') rest = `${json.slice(0, json.length - member.length - 1)}}`;
+    // The text can end so only when report_id is the top-level object's last member: a nested one would
+    // leave a second "}", and a `,"` inside a string value would be escaped.
+    if (json.endsWith(`,${member}`)) rest = `${json.slice(0, json.length - member.length - 1)}}`;
     else if (json === `{${member}`) rest = '{}';
     if (rest !== null) return { uid: uidFrom(m, rest), json };
   }
   return { uid: measurementUid(m), json };
-}
-
-function lastKey(o: object): string | undefined {
-  let last: string | undefined;
-  for (const k in o) if (Object.prototype.hasOwnProperty.call(o, k)) last = k;
-  return last;
 }
 
 function uidFrom(m: Measurement, restJson: string): string {
