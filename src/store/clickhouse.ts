@@ -164,7 +164,7 @@ export interface ClickHouseStoreOptions {
   url: string;
   database?: string;
   domainOf?: (input: string | null) => string | null;
-  /** Group inserts: at most this many rows per batch (default 2000)... */
+  /** Group inserts: at most this many rows per batch (default 8000)... */
   batchMax?: number;
   /** ...collected for at most this long when fewer than maxInFlight batches are in flight (default 20 ms:
    * shorter windows make many small parts, which 18.16 writes and merges slower in total). */
@@ -201,8 +201,6 @@ export class ClickHouseStore implements MeasurementStore {
   private timer: NodeJS.Timeout | null = null;
   /** Set by close(): later writes are refused, not sent over a closed client. */
   private closed = false;
-  /** putMany() calls in flight (close() waits for them). */
-  private readonly manyRuns = new Set<Promise<PutResult[]>>();
   private inFlight = 0;
   private readonly runs = new Set<Promise<void>>();
   private readonly maxInFlight: number;
@@ -218,7 +216,7 @@ export class ClickHouseStore implements MeasurementStore {
     if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(this.database)) throw new StoreInputError(`clickhouse database name: ${JSON.stringify(this.database)}`);
     this.client = createClient({ url: opts.url, database: this.database, request_timeout: 60_000, max_open_connections: opts.maxOpenConnections ?? 16 });
     this.domainOf = opts.domainOf ?? hostOfInput;
-    this.batchMax = opts.batchMax ?? 2000;
+    this.batchMax = opts.batchMax ?? 8000;
     this.batchWindowMs = opts.batchWindowMs ?? 20;
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 2);
     this.recentMax = Math.max(0, opts.recentMax ?? 200_000);
@@ -284,8 +282,21 @@ export class ClickHouseStore implements MeasurementStore {
    */
   put(m: Measurement, verdict: Verdict): Promise<PutResult> {
     if (this.closed) return Promise.reject(new Error('the ClickHouse store is closed'));
-    const { uid: muid, json } = serializeMeasurement(m);
-    const row = flatten(m, verdict, muid, this.domainOf);
+    let prepared: { row: FlatRow; body: string };
+    try {
+      prepared = this.prepare(m, verdict);
+    } catch (e) {
+      return Promise.reject(e); // e.g. a measurement too deep to serialise: refused, never thrown
+    }
+    return this.enqueue(prepared.row, prepared.body);
+  }
+
+  private prepare(m: Measurement, verdict: Verdict): { row: FlatRow; body: string } {
+    const { uid, json } = serializeMeasurement(m);
+    return { row: flatten(m, verdict, uid, this.domainOf), body: json };
+  }
+
+  private enqueue(row: FlatRow, json: string): Promise<PutResult> {
     const uid = row.uid;
     if (this.recent.has(uid)) return Promise.resolve({ measurement_uid: uid, inserted: false });
     const pending = this.pendingUids.get(uid);
@@ -404,74 +415,23 @@ export class ClickHouseStore implements MeasurementStore {
   }
 
   /** Many measurements in two inserts (import, benchmark). Skips uids already stored (one SELECT per 1000 uids). */
+  /**
+   * Many measurements through the same group inserts as put(): concurrent batches (the batch route's
+   * requests, an import) share ClickHouse inserts of up to `batchMax` rows, so ClickHouse writes fewer,
+   * larger parts. Idempotency, claims and the uid check are put()'s. Resolves when every one is in;
+   * rejects if any insert failed (none is then acknowledged by the collector; stored ones are
+   * recognised as duplicates on the retry).
+   */
   putMany(items: Array<{ m: Measurement; verdict: Verdict }>): Promise<PutResult[]> {
     if (this.closed) return Promise.reject(new Error('the ClickHouse store is closed'));
-    let rows: Array<{ body: string; row: FlatRow }>;
+    let prepared: Array<{ row: FlatRow; body: string }>;
     try {
-      rows = items.map(({ m, verdict }) => {
-        const { uid, json } = serializeMeasurement(m);
-        return { body: json, row: flatten(m, verdict, uid, this.domainOf) };
-      });
+      // All serialised before any is queued: a measurement that cannot be refuses the whole call, and none is stored.
+      prepared = items.map(({ m, verdict }) => this.prepare(m, verdict));
     } catch (e) {
       return Promise.reject(e);
     }
-    const run = this.insertBatch(rows);
-    this.manyRuns.add(run);
-    const forget = () => void this.manyRuns.delete(run);
-    run.then(forget, forget);
-    return run;
-  }
-
-  /**
-   * putMany() calls run concurrently (ClickHouse takes parallel inserts well). Idempotency as in
-   * put(): before its first await, a batch claims its new uids in pendingUids, so a concurrent put()
-   * or putMany() of the same uid waits for this insert instead of inserting it again; uids claimed
-   * by others are awaited, uids this process stored recently are duplicates at once, and the rest
-   * are looked up (one SELECT per 1000 uids) before one insert of what is new.
-   */
-  private async insertBatch(rows: Array<{ body: string; row: FlatRow }>): Promise<PutResult[]> {
-    const fresh: typeof rows = [];
-    const others: Array<Promise<boolean>> = [];
-    const claimed = new Set<string>();
-    const settles = new Map<string, (ok: boolean) => void>();
-    for (const r of rows) {
-      const uid = r.row.uid;
-      if (claimed.has(uid) || this.recent.has(uid)) continue;
-      const pending = this.pendingUids.get(uid);
-      if (pending) {
-        others.push(pending);
-        continue;
-      }
-      claimed.add(uid);
-      this.pendingUids.set(uid, new Promise<boolean>((resolve) => settles.set(uid, resolve)));
-      fresh.push(r);
-    }
-    const release = (uid: string, ok: boolean) => {
-      this.pendingUids.delete(uid);
-      settles.get(uid)!(ok);
-    };
-    let inserted = new Set<string>();
-    try {
-      const have = fresh.length ? await this.storedUids(fresh.map((r) => r.row.uid)) : new Set<string>();
-      const toInsert = have.size ? fresh.filter((r) => !have.has(r.row.uid)) : fresh;
-      if (toInsert.length) await this.insertRows(toInsert);
-      inserted = new Set(toInsert.map((r) => r.row.uid));
-      for (const uid of claimed) {
-        this.remember(uid);
-        release(uid, true);
-      }
-    } catch (e) {
-      for (const uid of claimed) release(uid, false);
-      throw e;
-    }
-    // A uid another call was inserting counts as stored only if that insert succeeded.
-    if ((await Promise.all(others)).some((ok) => !ok)) throw new Error('a concurrent insert of some of these measurements failed; retry');
-    const reported = new Set<string>();
-    return rows.map((r) => {
-      const ins = inserted.has(r.row.uid) && !reported.has(r.row.uid);
-      if (ins) reported.add(r.row.uid);
-      return { measurement_uid: r.row.uid, inserted: ins };
-    });
+    return Promise.all(prepared.map((p) => this.enqueue(p.row, p.body)));
   }
 
   private async rowOf(uid: string): Promise<(FlatRow & { body: string }) | null> {
@@ -588,8 +548,8 @@ export class ClickHouseStore implements MeasurementStore {
     // Drain: a batch ending may cut the next one, so wait until nothing is queued or in flight.
     for (;;) {
       this.flushQueue();
-      await Promise.allSettled([...this.manyRuns, ...this.runs]);
-      if (!this.queue.length && this.inFlight === 0 && !this.runs.size && !this.manyRuns.size) break;
+      await Promise.allSettled([...this.runs]);
+      if (!this.queue.length && this.inFlight === 0 && !this.runs.size) break;
     }
     await this.client.close();
   }
