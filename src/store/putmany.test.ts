@@ -73,6 +73,26 @@ for (const [name, make] of kinds) {
       assert.equal(await again.count(), 400);
     });
 
+    it('refuses a batch holding a measurement it cannot serialise, storing none of it; put() rejects, never throws', async (t) => {
+      const o = await make();
+      t.after(async () => {
+        await o.store.close();
+        await o.cleanup();
+      });
+      let deep: unknown = [];
+      for (let i = 0; i < 200_000; i++) deep = [deep];
+      const bad = sampleMeasurement({ input: 'https://deep.example/', extra: { x_deep: deep } });
+      const good = [0, 1, 2].map((i) => ({ m: sampleMeasurement({ input: `https://fine${i}.example/` }), verdict: sampleVerdict() }));
+      await assert.rejects(o.store.putMany([...good.slice(0, 2), { m: bad, verdict: sampleVerdict() }, good[2]]));
+      let p: Promise<unknown> | undefined;
+      assert.doesNotThrow(() => {
+        p = o.store.put(bad, sampleVerdict());
+      });
+      await assert.rejects(p!);
+      assert.equal(await o.store.count(), 0);
+      assert.ok((await o.store.putMany(good)).every((r) => r.inserted), 'the good ones were not stored by the refused batch');
+    });
+
     it('rejects a batch on a closed store and acknowledges none of it', async (t) => {
       const o = await make();
       t.after(o.cleanup);
