@@ -9,7 +9,8 @@ import type { FastifyInstance, InjectOptions } from 'fastify';
 import { ANALYSIS_VERSION } from '../analysis/index.js';
 import { repoRoot, type Measurement, type Verdict } from '../model/index.js';
 import { SqliteStore, sampleMeasurement, syntheticMeasurements } from '../store/index.js';
-import { buildApp, toCsv, type AppOptions } from './app.js';
+import { appHarness } from './testing.js';
+import { buildApp, toCsv } from './app.js';
 import { ERRORS } from './errors.js';
 import { startServer } from './listen.js';
 
@@ -17,17 +18,7 @@ function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'wallscope-server-'));
 }
 
-async function harness(t: { after: (fn: () => unknown) => void }, opts: Partial<AppOptions> = {}): Promise<{ app: FastifyInstance; store: SqliteStore; dir: string }> {
-  const dir = tmp();
-  const store = new SqliteStore(join(dir, 'db.sqlite'));
-  const app = await buildApp({ store, webRoot: false, rateLimit: false, ...opts });
-  t.after(async () => {
-    await app.close();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return { app, store, dir };
-}
+const harness = appHarness;
 
 const submit = (app: FastifyInstance, content: unknown, extra: Record<string, unknown> = {}) =>
   app.inject({ method: 'POST', url: '/api/v1/submit_measurement', payload: { format: 'json', content }, ...extra });

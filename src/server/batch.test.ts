@@ -7,21 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { SqliteStore, sampleMeasurement } from '../store/index.js';
-import { buildApp, type AppOptions } from './app.js';
+import { appHarness } from './testing.js';
+import { buildApp } from './app.js';
 import { NDJSON, type BatchResponse } from './batch.js';
 import { startServer } from './listen.js';
 
-async function harness(t: { after: (fn: () => unknown) => void }, opts: Partial<AppOptions> = {}): Promise<{ app: FastifyInstance; store: SqliteStore }> {
-  const dir = mkdtempSync(join(tmpdir(), 'wallscope-batch-'));
-  const store = new SqliteStore(join(dir, 'db.sqlite'));
-  const app = await buildApp({ store, webRoot: false, rateLimit: false, ...opts });
-  t.after(async () => {
-    await app.close();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return { app, store };
-}
+const harness = appHarness;
 
 const line = (content: unknown) => JSON.stringify({ format: 'json', content });
 const post = (app: FastifyInstance, payload: string, extra: Record<string, unknown> = {}) =>

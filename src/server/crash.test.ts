@@ -24,6 +24,20 @@ async function post(url: string, i: number): Promise<string | null> {
   }
 }
 
+/** serveChild() for one test: every child it started is SIGKILLed, then `cleanup` runs, when the test ends. */
+function servesFor(t: { after: (fn: () => unknown) => void }, cleanup: () => unknown): (args: string[]) => Promise<ServeChild> {
+  const children: ServeChild[] = [];
+  t.after(async () => {
+    for (const c of children) await c.stop('SIGKILL');
+    await cleanup();
+  });
+  return async (args) => {
+    const c = await serveChild(args);
+    children.push(c);
+    return c;
+  };
+}
+
 /** 16 submitters against the child until `want` are acknowledged (at most 30 s), then a SIGKILL mid-stream. */
 async function ingestUntilKilled(child: ServeChild, want: number, perSubmitter: number): Promise<{ acked: Map<number, string>; attempted: number }> {
   const acked = new Map<number, string>();
@@ -61,13 +75,10 @@ describe('collector under kill -9 (wallscope serve, SQLite)', () => {
   it('keeps every acknowledged measurement exactly once across a SIGKILL and a restart', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'wallscope-crash-'));
     const db = join(dir, 'crash.sqlite');
-    const children: ServeChild[] = [];
-    t.after(async () => {
-      for (const c of children) await c.stop('SIGKILL');
+    const serve = servesFor(t, async () => {
       rmSync(dir, { recursive: true, force: true });
     });
-    const first = await serveChild(['--db', db]);
-    children.push(first);
+    const first = await serve(['--db', db]);
     // Let ingest run until a few hundred are acknowledged, then kill mid-stream.
     const { acked, attempted } = await ingestUntilKilled(first, 300, 2000);
     t.diagnostic(`acknowledged before the kill: ${acked.size} of ${attempted} attempted`);
@@ -89,8 +100,7 @@ describe('collector under kill -9 (wallscope serve, SQLite)', () => {
 
     // Restart and resubmit everything (as a probe's spool would): the acknowledged ones are
     // recognised (same uid, not stored again), the rest are stored; nothing twice.
-    const second = await serveChild(['--db', db]);
-    children.push(second);
+    const second = await serve(['--db', db]);
     await resubmitAll(second.url, attempted, acked);
     await second.stop('SIGTERM');
     const after = new SqliteStore(db);
@@ -110,23 +120,19 @@ describe('collector under kill -9 (wallscope serve, ClickHouse)', () => {
   it('keeps every acknowledged measurement exactly once across a SIGKILL and a restart', async (t) => {
     const database = `wallscope_crash_${process.pid}`;
     const target = `${CH_URL}/${database}`;
-    const children: ServeChild[] = [];
-    t.after(async () => {
-      for (const c of children) await c.stop('SIGKILL');
+    const serve = servesFor(t, async () => {
       const s = await ClickHouseStore.open({ url: CH_URL, database });
       await s.dropDatabase();
       await s.close();
     });
-    const first = await serveChild(['--clickhouse', target]);
-    children.push(first);
+    const first = await serve(['--clickhouse', target]);
     const { acked, attempted } = await ingestUntilKilled(first, 100, 500);
     t.diagnostic(`acknowledged before the kill: ${acked.size} of ${attempted} attempted`);
     assert.ok(acked.size >= 20, `ingest was running (${acked.size} acknowledged)`);
     const store = await ClickHouseStore.open({ url: CH_URL, database });
     for (const [i, uid] of acked) assert.equal((await store.get(uid))?.measurement.input, `https://crash-${i}.example/`, `acknowledged ${i} lost`);
     await store.close();
-    const second = await serveChild(['--clickhouse', target]);
-    children.push(second);
+    const second = await serve(['--clickhouse', target]);
     await resubmitAll(second.url, attempted, acked);
     await second.stop('SIGTERM');
     const after = await ClickHouseStore.open({ url: CH_URL, database });
@@ -152,13 +158,10 @@ describe('collector under kill -9 during NDJSON batches (wallscope serve, SQLite
   it('keeps every acknowledged batch whole and exactly once; an unacknowledged batch is all or nothing', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'wallscope-crash-'));
     const db = join(dir, 'crash.sqlite');
-    const children: ServeChild[] = [];
-    t.after(async () => {
-      for (const c of children) await c.stop('SIGKILL');
+    const serve = servesFor(t, async () => {
       rmSync(dir, { recursive: true, force: true });
     });
-    const first = await serveChild(['--db', db]);
-    children.push(first);
+    const first = await serve(['--db', db]);
     const SIZE = 50;
     const acked = new Map<number, string[]>(); // first index of the batch -> uids
     let next = 0;
@@ -192,8 +195,7 @@ describe('collector under kill -9 during NDJSON batches (wallscope serve, SQLite
     }
     await store.close();
 
-    const second = await serveChild(['--db', db]);
-    children.push(second);
+    const second = await serve(['--db', db]);
     for (let from = 0; from < attempted; from += SIZE) {
       const uids = await postBatch(second.url, from, SIZE);
       assert.ok(uids, `resubmission of the batch at ${from} failed`);
@@ -217,16 +219,13 @@ describe('collector under kill -9 (wallscope serve, ClickHouse behind the local 
     const journal = join(dir, 'journal.sqlite');
     const database = `wallscope_crashj_${process.pid}`;
     const target = `${CH_URL}/${database}`;
-    const children: ServeChild[] = [];
-    t.after(async () => {
-      for (const c of children) await c.stop('SIGKILL');
+    const serve = servesFor(t, async () => {
       const s = await ClickHouseStore.open({ url: CH_URL, database });
       await s.dropDatabase();
       await s.close();
       rmSync(dir, { recursive: true, force: true });
     });
-    const first = await serveChild(['--clickhouse', target, '--journal', journal]);
-    children.push(first);
+    const first = await serve(['--clickhouse', target, '--journal', journal]);
     const { acked, attempted } = await ingestUntilKilled(first, 300, 2000);
     t.diagnostic(`acknowledged before the kill: ${acked.size} of ${attempted} attempted`);
     assert.ok(acked.size >= 50, `ingest was running (${acked.size} acknowledged)`);
@@ -235,8 +234,7 @@ describe('collector under kill -9 (wallscope serve, ClickHouse behind the local 
     assert.equal(await j.flush(60_000), true, 'the journal drained');
     for (const [i, uid] of acked) assert.equal((await j.inner.get(uid))?.measurement.input, `https://crash-${i}.example/`, `acknowledged ${i} lost`);
     await j.close();
-    const second = await serveChild(['--clickhouse', target, '--journal', journal]);
-    children.push(second);
+    const second = await serve(['--clickhouse', target, '--journal', journal]);
     await resubmitAll(second.url, attempted, acked);
     await second.stop('SIGTERM'); // drains the journal before exiting
     const after = await ClickHouseStore.open({ url: CH_URL, database });
