@@ -20,7 +20,7 @@ import {
   type StoredMeasurement,
   type TimeGrain,
 } from './types.js';
-import { SqliteWriter, configureConnection } from './sqlite-writer.js';
+import { SqliteWriter, configureConnection, insertFunction } from './sqlite-writer.js';
 import { checkBlockingFilter, decodeCursor, encodeCursor, flatten, hostOfInput, regionOf, serializeMeasurement, toApiRow, type FlatRow } from './row.js';
 
 export interface SqliteStoreOptions {
@@ -258,10 +258,7 @@ export class SqliteStore implements MeasurementStore {
   readonly kind = 'sqlite' as const;
   readonly db: Database.Database;
   private readonly domainOf: (input: string | null) => string | null;
-  private readonly insertRow: Database.Statement;
-  private readonly insertRaw: Database.Statement;
   private readonly putTx: (row: FlatRow, body: Buffer | string) => boolean;
-  private readonly insertOne: (row: FlatRow, body: Buffer | string) => boolean;
   private readonly putBatchTx: (batch: Array<{ row: FlatRow; body: Buffer | string }>) => boolean[];
   /** Group commit: puts arriving in the same turn of the event loop share one transaction. */
   private pending: Array<{ row: FlatRow; body: Buffer | string; resolve: (r: PutResult) => void; reject: (e: unknown) => void }> = [];
@@ -275,16 +272,11 @@ export class SqliteStore implements MeasurementStore {
     configureConnection(this.db, opts.synchronous === 'FULL' ? 'FULL' : 'NORMAL');
     this.domainOf = opts.domainOf ?? hostOfInput;
     migrateSqlite(this.db);
-    this.insertRow = this.db.prepare(`INSERT OR IGNORE INTO measurements (${COLS.join(', ')}) VALUES (${COLS.map((c) => '@' + c).join(', ')})`);
-    this.insertRaw = this.db.prepare('INSERT INTO raw_measurements (uid, body) VALUES (?, ?)');
-    this.insertOne = (row: FlatRow, body: Buffer | string) => {
-      if (this.insertRow.run(row).changes === 0) return false;
-      this.insertRaw.run(row.uid, body);
-      return true;
-    };
+    // The same insert as the writer thread's (insertFunction), for inline mode and putSync.
+    const insert = insertFunction(this.db, COLS);
     // Atomic: the row and the raw body go in together or not at all.
-    this.putTx = this.db.transaction(this.insertOne);
-    this.putBatchTx = this.db.transaction((batch: Array<{ row: FlatRow; body: Buffer | string }>) => batch.map((b) => this.insertOne(b.row, b.body)));
+    this.putTx = this.db.transaction((row: FlatRow, body: Buffer | string) => insert({ row, body }));
+    this.putBatchTx = this.db.transaction((batch: Array<{ row: FlatRow; body: Buffer | string }>) => batch.map(insert));
     // The writer opens its connection after the migrations above, so it never sees an old schema.
     this.writer = opts.writerThread === false || file === ':memory:' ? null : new SqliteWriter({ file, synchronous: opts.synchronous === 'FULL' ? 'FULL' : 'NORMAL', cols: COLS });
   }
