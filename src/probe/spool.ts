@@ -92,21 +92,27 @@ export interface FlushResult {
 
 type Attempt = { kind: 'ok'; uid: string } | { kind: 'retry'; reason: string } | { kind: 'reject'; status: number; reason: string };
 
-async function uploadOnce(url: string, body: string, timeoutMs: number, signal?: AbortSignal): Promise<Attempt> {
+/** One POST and its answer's text; a network failure or a lost body is a retry with its reason. */
+async function postOnce(url: string, contentType: string, body: string, timeoutMs: number, signal?: AbortSignal): Promise<{ status: number; ok: boolean; text: string } | { kind: 'retry'; reason: string }> {
   const signals = [AbortSignal.timeout(timeoutMs), ...(signal ? [signal] : [])];
   let res: Response;
   try {
-    res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.any(signals) });
+    res = await fetch(url, { method: 'POST', headers: { 'content-type': contentType }, body, signal: AbortSignal.any(signals) });
   } catch (e) {
     const err = e as Error & { cause?: { code?: string } };
     return { kind: 'retry', reason: `network: ${err.cause?.code ?? err.name}: ${err.message}`.slice(0, 200) };
   }
-  let text = '';
   try {
-    text = (await res.text()).slice(0, 2000);
+    return { status: res.status, ok: res.ok, text: await res.text() };
   } catch {
     return { kind: 'retry', reason: `HTTP ${res.status}: body lost` };
   }
+}
+
+async function uploadOnce(url: string, body: string, timeoutMs: number, signal?: AbortSignal): Promise<Attempt> {
+  const res = await postOnce(url, 'application/json', body, timeoutMs, signal);
+  if ('kind' in res) return res;
+  const text = res.text.slice(0, 2000);
   if (res.ok) {
     try {
       const uid = (JSON.parse(text) as { measurement_uid?: unknown }).measurement_uid;
@@ -138,20 +144,9 @@ type BatchAttempt =
   | { kind: 'retry'; reason: string };
 
 async function uploadBatchOnce(url: string, body: string, timeoutMs: number, signal?: AbortSignal): Promise<BatchAttempt> {
-  const signals = [AbortSignal.timeout(timeoutMs), ...(signal ? [signal] : [])];
-  let res: Response;
-  try {
-    res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body, signal: AbortSignal.any(signals) });
-  } catch (e) {
-    const err = e as Error & { cause?: { code?: string } };
-    return { kind: 'retry', reason: `network: ${err.cause?.code ?? err.name}: ${err.message}`.slice(0, 200) };
-  }
-  let text: string;
-  try {
-    text = await res.text();
-  } catch {
-    return { kind: 'retry', reason: `HTTP ${res.status}: body lost` };
-  }
+  const res = await postOnce(url, 'application/x-ndjson', body, timeoutMs, signal);
+  if ('kind' in res) return res;
+  const { text } = res;
   if ([404, 405, 413, 415].includes(res.status)) return { kind: 'unsupported', reason: `HTTP ${res.status}` };
   if (res.status === 408 || res.status === 429 || res.status >= 500) return { kind: 'retry', reason: `HTTP ${res.status}: ${text.slice(0, 160)}` };
   if (res.ok) {
