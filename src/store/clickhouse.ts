@@ -414,7 +414,6 @@ export class ClickHouseStore implements MeasurementStore {
     }
   }
 
-  /** Many measurements in two inserts (import, benchmark). Skips uids already stored (one SELECT per 1000 uids). */
   /**
    * Many measurements through the same group inserts as put(): concurrent batches (the batch route's
    * requests, an import) share ClickHouse inserts of up to `batchMax` rows, so ClickHouse writes fewer,

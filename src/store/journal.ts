@@ -76,6 +76,7 @@ export class JournaledStore implements MeasurementStore {
   private readonly insertMany: (rows: Array<{ uid: string; body: string; verdict: string }>) => boolean[];
   private readonly oldest: Database.Statement;
   private readonly byUid: Database.Statement;
+  private readonly countRows: Database.Statement;
   private readonly remove: (seqs: number[]) => void;
   private readonly refuse: (row: JournalRow, error: string) => void;
 
@@ -104,6 +105,7 @@ export class JournaledStore implements MeasurementStore {
     this.insertMany = (rows) => insertAll(rows);
     this.oldest = this.db.prepare('SELECT seq, uid, body, verdict FROM journal WHERE seq > ? ORDER BY seq LIMIT ?');
     this.byUid = this.db.prepare('SELECT body, verdict FROM journal WHERE uid = ?');
+    this.countRows = this.db.prepare('SELECT COUNT(*) AS n FROM journal');
     const del = this.db.prepare('DELETE FROM journal WHERE seq = ?');
     this.remove = this.db.transaction((seqs: number[]) => {
       for (const s of seqs) del.run(s);
@@ -116,8 +118,13 @@ export class JournaledStore implements MeasurementStore {
     this.kick(); // ship what a previous run left behind
   }
 
+  /** Rows in the journal (acknowledged, not yet shipped). */
+  private backlog(): number {
+    return (this.countRows.get() as { n: number }).n;
+  }
+
   stats(): JournalStats {
-    const backlog = (this.db.prepare('SELECT COUNT(*) AS n FROM journal').get() as { n: number }).n;
+    const backlog = this.backlog();
     return { backlog, ...this.st };
   }
 
@@ -268,7 +275,7 @@ export class JournaledStore implements MeasurementStore {
     if (this.pending.length) this.flushPending();
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const n = (this.db.prepare('SELECT COUNT(*) AS n FROM journal').get() as { n: number }).n;
+      const n = this.backlog();
       if (n === 0) return true;
       if (Date.now() >= deadline || this.closed) return false;
       this.kick();
@@ -315,7 +322,7 @@ export class JournaledStore implements MeasurementStore {
   /** The store's count after shipping (bounded wait), plus what could not be shipped yet. */
   async count(): Promise<number> {
     await this.flush();
-    const left = (this.db.prepare('SELECT COUNT(*) AS n FROM journal').get() as { n: number }).n;
+    const left = this.backlog();
     return (await this.inner.count()) + left;
   }
 
