@@ -269,7 +269,8 @@ export class SqliteStore implements MeasurementStore {
 
   constructor(readonly file: string, opts: SqliteStoreOptions = {}) {
     this.db = new Database(file);
-    configureConnection(this.db, opts.synchronous === 'FULL' ? 'FULL' : 'NORMAL');
+    const synchronous = opts.synchronous === 'FULL' ? 'FULL' : 'NORMAL';
+    configureConnection(this.db, synchronous);
     this.domainOf = opts.domainOf ?? hostOfInput;
     migrateSqlite(this.db);
     // The same insert as the writer thread's (insertFunction), for inline mode and putSync.
@@ -278,7 +279,7 @@ export class SqliteStore implements MeasurementStore {
     this.putTx = this.db.transaction((row: FlatRow, body: Buffer | string) => insert({ row, body }));
     this.putBatchTx = this.db.transaction((batch: Array<{ row: FlatRow; body: Buffer | string }>) => batch.map(insert));
     // The writer opens its connection after the migrations above, so it never sees an old schema.
-    this.writer = opts.writerThread === false || file === ':memory:' ? null : new SqliteWriter({ file, synchronous: opts.synchronous === 'FULL' ? 'FULL' : 'NORMAL', cols: COLS });
+    this.writer = opts.writerThread === false || file === ':memory:' ? null : new SqliteWriter({ file, synchronous, cols: COLS });
   }
 
   /**
@@ -291,9 +292,7 @@ export class SqliteStore implements MeasurementStore {
     let row: FlatRow;
     let body: Buffer | string;
     try {
-      const { uid, json } = serializeMeasurement(m);
-      row = flatten(m, verdict, uid, this.domainOf);
-      body = compressBody(json);
+      ({ row, body } = this.prepare(m, verdict));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -350,21 +349,22 @@ export class SqliteStore implements MeasurementStore {
     }
   }
 
+  /** The flat row and the stored body (compressed when large) of one measurement. */
+  private prepare(m: Measurement, verdict: Verdict): { row: FlatRow; body: Buffer | string } {
+    const { uid, json } = serializeMeasurement(m);
+    return { row: flatten(m, verdict, uid, this.domainOf), body: compressBody(json) };
+  }
+
   async putMany(items: Array<{ m: Measurement; verdict: Verdict }>): Promise<PutResult[]> {
-    const rows = items.map(({ m, verdict }) => {
-      const { uid, json } = serializeMeasurement(m);
-      return { row: flatten(m, verdict, uid, this.domainOf), body: compressBody(json) };
-    });
+    const rows = items.map(({ m, verdict }) => this.prepare(m, verdict));
     // One transaction, no savepoint per row: the batch is stored whole or not at all.
     const inserted = this.writer ? await this.writer.many(rows) : this.putBatchTx(rows);
     return rows.map(({ row }, i) => ({ measurement_uid: row.uid, inserted: inserted[i] }));
   }
 
   putSync(m: Measurement, verdict: Verdict): PutResult {
-    const { uid, json } = serializeMeasurement(m);
-    const row = flatten(m, verdict, uid, this.domainOf);
-    const inserted = this.putTx(row, compressBody(json));
-    return { measurement_uid: uid, inserted };
+    const { row, body } = this.prepare(m, verdict);
+    return { measurement_uid: row.uid, inserted: this.putTx(row, body) };
   }
 
 
