@@ -270,17 +270,23 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     if (parsed.signed && closedReports.knownClosed(reportId)) throw closedError(reportId);
   }
 
-  /** Refuses a submission to a closed report. Only our signed ids can be closed: others are never looked up. */
-  async function refuseClosed(req: FastifyRequest, reportId: string): Promise<void> {
-    if (!parseReportId(reportId, secret)?.signed) return;
-    let closed: boolean;
+  /**
+   * Whether the report is closed, from the cache or the store (which caches the answer). Only our
+   * signed ids can be closed: others are never looked up. A store failure is a 503 saying `unstored`.
+   */
+  async function isClosed(req: FastifyRequest, reportId: string, unstored: string): Promise<boolean> {
+    if (!parseReportId(reportId, secret)?.signed) return false;
     try {
-      closed = await closedReports.isClosed(reportId);
+      return await closedReports.isClosed(reportId);
     } catch (e) {
       req.log.error({ err: e }, 'store failed (closed reports)');
-      throw createError('WS_STORE_UNAVAILABLE', 'the store failed; the measurement was not stored, retry later');
+      throw createError('WS_STORE_UNAVAILABLE', `the store failed; ${unstored}, retry later`);
     }
-    if (closed) throw closedError(reportId);
+  }
+
+  /** Refuses a submission to a closed report. */
+  async function refuseClosed(req: FastifyRequest, reportId: string): Promise<void> {
+    if (await isClosed(req, reportId, 'the measurement was not stored')) throw closedError(reportId);
   }
 
   /** The report of a submission without a report URL: its own report_id when it has OONI's shape and agrees with the measurement, else one of ours. */
@@ -336,14 +342,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       const reportId = reportOfSubmission(body.content);
       return { ...prepare(req, body, reportId, text), reportId };
     },
+    // Warms the closed-report cache, so checkReport() (in prepare) refuses lines to a closed report.
     lookupReports: async (req, reportIds) => {
-      // Warms the closed-report cache, so checkReport() (in prepare) refuses lines to a closed report.
-      try {
-        await Promise.all(reportIds.filter((id) => parseReportId(id, secret)?.signed).map((id) => closedReports.isClosed(id)));
-      } catch (e) {
-        req.log.error({ err: e }, 'store failed (closed reports)');
-        throw createError('WS_STORE_UNAVAILABLE', 'the store failed; none of the measurements was acknowledged, retry later');
-      }
+      await Promise.all(reportIds.map((id) => isClosed(req, id, 'none of the measurements was acknowledged')));
     },
     chargeItems: (req, extra) => (limiter && extra > 0 ? limiter.hit(req.ip, Date.now(), extra) : 0),
     onResult: (result, n) => countIngest({ result }, n),
