@@ -36,7 +36,7 @@ export function configureConnection(db: Database.Database, synchronous: 'NORMAL'
 }
 
 /** The insert statements both sides use: the row (OR IGNORE: idempotent on uid) and its raw body. */
-export function insertFunction(db: Database.Database, cols: string[]): (r: WriterRow) => boolean {
+function insertFunction(db: Database.Database, cols: string[]): (r: WriterRow) => boolean {
   const insertRow = db.prepare(`INSERT OR IGNORE INTO measurements (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`);
   const insertRaw = db.prepare('INSERT INTO raw_measurements (uid, body) VALUES (?, ?)');
   return ({ row, body }) => {
@@ -46,12 +46,35 @@ export function insertFunction(db: Database.Database, cols: string[]): (r: Write
   };
 }
 
+/**
+ * The writes of a connection, the same on the writer thread and inline: `one` and `many` are one
+ * transaction each (true = inserted, false = the uid was there); `group` is a group commit, one
+ * transaction, and if that fails each row alone, so one bad row does not fail its neighbours.
+ */
+export function sqliteWrites(db: Database.Database, cols: string[]) {
+  const insert = insertFunction(db, cols);
+  const one = db.transaction(insert);
+  const many = db.transaction((rows: WriterRow[]) => rows.map(insert));
+  const group = (rows: WriterRow[]): Array<{ inserted: boolean } | { error: unknown }> => {
+    try {
+      return many(rows).map((inserted) => ({ inserted }));
+    } catch {
+      return rows.map((r) => {
+        try {
+          return { inserted: one(r) };
+        } catch (e) {
+          return { error: e };
+        }
+      });
+    }
+  };
+  return { one: (r: WriterRow) => one(r), many: (rows: WriterRow[]) => many(rows), group };
+}
+
 function runWorker(init: WriterInit): void {
   const db = new Database(init.file);
   configureConnection(db, init.synchronous);
-  const insert = insertFunction(db, init.cols);
-  const one = db.transaction(insert);
-  const all = db.transaction((rows: WriterRow[]) => rows.map(insert));
+  const writes = sqliteWrites(db, init.cols);
   parentPort!.on('message', (req: Request) => {
     if (req.op === 'close') {
       db.close();
@@ -62,21 +85,13 @@ function runWorker(init: WriterInit): void {
     // A structured clone turns a Buffer into a Uint8Array: wrap it again (no copy) so it binds as a BLOB.
     const rows = req.rows.map((r) => (typeof r.body === 'string' ? r : { row: r.row, body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength) }));
     let reply: Reply;
-    try {
-      reply = { id: req.id, results: all(rows).map((inserted) => ({ inserted })) };
-    } catch (e) {
-      if (req.op === 'many') reply = { id: req.id, error: (e as Error).message };
-      else
-        reply = {
-          id: req.id,
-          results: rows.map((r) => {
-            try {
-              return { inserted: one(r) };
-            } catch (e1) {
-              return { error: (e1 as Error).message };
-            }
-          }),
-        };
+    if (req.op === 'group') reply = { id: req.id, results: writes.group(rows).map((r) => ('error' in r ? { error: (r.error as Error)?.message ?? String(r.error) } : r)) };
+    else {
+      try {
+        reply = { id: req.id, results: writes.many(rows).map((inserted) => ({ inserted })) };
+      } catch (e) {
+        reply = { id: req.id, error: (e as Error).message };
+      }
     }
     parentPort!.postMessage(reply);
   });

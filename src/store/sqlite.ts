@@ -20,7 +20,7 @@ import {
   type StoredMeasurement,
   type TimeGrain,
 } from './types.js';
-import { SqliteWriter, configureConnection, insertFunction } from './sqlite-writer.js';
+import { SqliteWriter, configureConnection, sqliteWrites } from './sqlite-writer.js';
 import { checkBlockingFilter, decodeCursor, encodeCursor, flatten, hostOfInput, regionOf, serializeMeasurement, toApiRow, type FlatRow } from './row.js';
 
 export interface SqliteStoreOptions {
@@ -258,8 +258,8 @@ export class SqliteStore implements MeasurementStore {
   readonly kind = 'sqlite' as const;
   readonly db: Database.Database;
   private readonly domainOf: (input: string | null) => string | null;
-  private readonly putTx: (row: FlatRow, body: Buffer | string) => boolean;
-  private readonly putBatchTx: (batch: Array<{ row: FlatRow; body: Buffer | string }>) => boolean[];
+  /** Inserts on this connection (inline mode, putSync): the same as the writer thread's. */
+  private readonly writes: ReturnType<typeof sqliteWrites>;
   /** Group commit: puts arriving in the same turn of the event loop share one transaction. */
   private pending: Array<{ row: FlatRow; body: Buffer | string; resolve: (r: PutResult) => void; reject: (e: unknown) => void }> = [];
   private flushScheduled = false;
@@ -273,11 +273,8 @@ export class SqliteStore implements MeasurementStore {
     configureConnection(this.db, synchronous);
     this.domainOf = opts.domainOf ?? hostOfInput;
     migrateSqlite(this.db);
-    // The same insert as the writer thread's (insertFunction), for inline mode and putSync.
-    const insert = insertFunction(this.db, COLS);
     // Atomic: the row and the raw body go in together or not at all.
-    this.putTx = this.db.transaction((row: FlatRow, body: Buffer | string) => insert({ row, body }));
-    this.putBatchTx = this.db.transaction((batch: Array<{ row: FlatRow; body: Buffer | string }>) => batch.map(insert));
+    this.writes = sqliteWrites(this.db, COLS);
     // The writer opens its connection after the migrations above, so it never sees an old schema.
     this.writer = opts.writerThread === false || file === ':memory:' ? null : new SqliteWriter({ file, synchronous, cols: COLS });
   }
@@ -329,24 +326,10 @@ export class SqliteStore implements MeasurementStore {
     const batch = this.pending;
     this.pending = [];
     if (!batch.length) return;
-    let results: boolean[] | null = null;
-    try {
-      results = this.putBatchTx(batch);
-    } catch {
-      // Robustness: one failing row must not fail its neighbours; retry them one by one.
-      results = null;
-    }
-    if (results) {
-      batch.forEach((b, i) => b.resolve({ measurement_uid: b.row.uid, inserted: results![i] }));
-      return;
-    }
-    for (const b of batch) {
-      try {
-        b.resolve({ measurement_uid: b.row.uid, inserted: this.putTx(b.row, b.body) });
-      } catch (e) {
-        b.reject(e);
-      }
-    }
+    this.writes.group(batch).forEach((r, i) => {
+      if ('inserted' in r) batch[i].resolve({ measurement_uid: batch[i].row.uid, inserted: r.inserted });
+      else batch[i].reject(r.error);
+    });
   }
 
   /** The flat row and the stored body (compressed when large) of one measurement. */
@@ -358,13 +341,13 @@ export class SqliteStore implements MeasurementStore {
   async putMany(items: Array<{ m: Measurement; verdict: Verdict }>): Promise<PutResult[]> {
     const rows = items.map(({ m, verdict }) => this.prepare(m, verdict));
     // One transaction, no savepoint per row: the batch is stored whole or not at all.
-    const inserted = this.writer ? await this.writer.many(rows) : this.putBatchTx(rows);
+    const inserted = this.writer ? await this.writer.many(rows) : this.writes.many(rows);
     return rows.map(({ row }, i) => ({ measurement_uid: row.uid, inserted: inserted[i] }));
   }
 
   putSync(m: Measurement, verdict: Verdict): PutResult {
     const { row, body } = this.prepare(m, verdict);
-    return { measurement_uid: row.uid, inserted: this.putTx(row, body) };
+    return { measurement_uid: row.uid, inserted: this.writes.one({ row, body }) };
   }
 
 
