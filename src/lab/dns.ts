@@ -27,6 +27,8 @@ export interface ResolverOptions {
   answer(qname: string, qtype: string): DnsAnswerPlan | null;
   /** On-path injectors (only in front of the ISP resolver). */
   injector?: Injector;
+  /** Genuine UDP answers leave this much later (netns mode: the distance to the internet). */
+  delayMs?: number;
 }
 
 export interface RunningResolver {
@@ -131,7 +133,7 @@ export async function startResolver(opts: ResolverOptions): Promise<RunningResol
       if (!closed) udp.send(b, rinfo.port, rinfo.address, () => undefined);
     };
     const forged = opts.injector?.forge(question.name);
-    let delay = 0;
+    let delay = opts.delayMs ?? 0;
     if (forged) {
       forged.addresses.forEach((a, i) => {
         const b = forgedReply(msg, a, forged.ttls[i] ?? 60);
@@ -140,7 +142,7 @@ export async function startResolver(opts: ResolverOptions): Promise<RunningResol
           send(b);
         }
       });
-      delay = forged.leadMs;
+      delay += forged.leadMs;
     }
     const plan = opts.answer(question.name, question.type);
     if (plan) {

@@ -47,8 +47,8 @@ export interface EvalOptions {
   lab?: LabOptions;
   /** Only the targets whose URL (as written in the scenario) passes this test. */
   only?: (url: string) => boolean;
-  /** Called after each target. */
-  onRow?: (row: EvalRow, done: number, total: number) => void;
+  /** Called after each target (`index`: the target's position among those measured). */
+  onRow?: (row: EvalRow, done: number, total: number, index: number) => void;
 }
 
 export interface EvalRun {
@@ -166,7 +166,10 @@ export function scoreRows(scenario: string, rows: Array<Pick<EvalRow, 'target' |
 }
 
 /** Measures every target of a running lab. */
-export async function measureLab(lab: Lab, opts: EvalOptions = {}): Promise<{ rows: EvalRow[]; probeOptions: ProbeOptions; measureMs: number }> {
+/** What measuring needs of a lab; netns mode's client namespace builds one from the lab's description. */
+export type MeasurableLab = Pick<Lab, 'scenario' | 'targets' | 'probeOptions' | 'clientAddress'>;
+
+export async function measureLab(lab: MeasurableLab, opts: EvalOptions = {}): Promise<{ rows: EvalRow[]; probeOptions: ProbeOptions; measureMs: number }> {
   const probeOptions = lab.probeOptions({
     ...labProbeDefaults(lab.scenario),
     // So that a later re-analysis (server, `wallscope analyze`) can count the lab range as public
@@ -201,7 +204,7 @@ export async function measureLab(lab: Lab, opts: EvalOptions = {}): Promise<{ ro
         };
       }
       rows[i] = row;
-      opts.onRow?.(row, ++done, targets.length);
+      opts.onRow?.(row, ++done, targets.length, i);
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 8, targets.length)) }, worker));

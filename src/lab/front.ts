@@ -33,6 +33,12 @@ export interface FrontOptions {
   /** Source addresses outside the censors (the test helper). */
   exempt: ReadonlySet<string>;
   log?: (e: FrontEvent) => void;
+  /**
+   * Holds the client's first request (ClientHello or HTTP head) this long before the origin sees
+   * it: the distance to the internet in netns mode, so that the routers' on-path injections win the
+   * race as in the field (tc netem is not available on our machines). 0 on loopback.
+   */
+  responseDelayMs?: number;
 }
 
 export interface FrontEvent {
@@ -72,7 +78,7 @@ export class ResidualTable {
   }
 }
 
-function parseHttpHead(buf: Buffer): { host: string; path: string } | 'incomplete' | 'invalid' {
+export function parseHttpHead(buf: Buffer): { host: string; path: string } | 'incomplete' | 'invalid' {
   const end = buf.indexOf('\r\n\r\n');
   if (end < 0) return buf.length >= PEEK_LIMIT ? 'invalid' : 'incomplete';
   const head = buf.subarray(0, end).toString('latin1');
@@ -146,7 +152,7 @@ export class HttpRequestScanner {
 }
 
 // Shaped like a Squid-based ISP filter's page: its own title, size and an uncommon header.
-function blockPage(title: string, bytes: number): Buffer {
+export function blockPage(title: string, bytes: number): Buffer {
   const head = `<!doctype html><html><head><title>${title}</title></head><body><h1>${title}</h1><p>This site is blocked.</p>`;
   const tail = '</body></html>';
   const body = head + ' '.repeat(Math.max(0, bytes - head.length - tail.length)) + tail;
@@ -278,6 +284,18 @@ export async function startFront(o: FrontOptions): Promise<RunningFront> {
       }
     };
 
+    // The client stays paused while the request travels to the (distant) origin.
+    const decideAfterDelay = (decide: () => void) => {
+      client.pause();
+      decided = true;
+      const go = () => {
+        decide();
+        client.resume();
+      };
+      if (o.responseDelayMs) later(o.responseDelayMs, go);
+      else go();
+    };
+
     client.on('data', (d: Buffer) => {
       if (decided) return;
       buf = Buffer.concat([buf, d]);
@@ -306,17 +324,13 @@ export async function startFront(o: FrontOptions): Promise<RunningFront> {
           if (buf.length >= PEEK_LIMIT) apply({ kind: 'pass' }, null);
           return;
         }
-        client.pause();
         const sni = peek.kind === 'hello' ? peek.sni : null;
-        apply(exempt ? { kind: 'pass' } : o.policy.onClientHello(sni, chunks > 1), sni);
-        client.resume();
+        decideAfterDelay(() => apply(exempt ? { kind: 'pass' } : o.policy.onClientHello(sni, chunks > 1), sni));
       } else {
         const head = parseHttpHead(buf);
         if (head === 'incomplete') return;
-        client.pause();
-        if (head === 'invalid') apply({ kind: 'pass' }, null);
-        else apply(exempt ? { kind: 'pass' } : o.policy.onHttpRequest(head.host, head.path, chunks > 1), head.host);
-        client.resume();
+        if (head === 'invalid') decideAfterDelay(() => apply({ kind: 'pass' }, null));
+        else decideAfterDelay(() => apply(exempt ? { kind: 'pass' } : o.policy.onHttpRequest(head.host, head.path, chunks > 1), head.host));
       }
     });
   });

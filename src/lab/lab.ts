@@ -27,6 +27,12 @@ export interface LabOptions {
   dnsPort?: number;
   /** Every censor action, for `lab up` logs and tests. */
   log?: (e: FrontEvent) => void;
+  /**
+   * netns mode's world (src/lab/netns/): the lab's /16 (e.g. "198.19", inside the internet
+   * namespace) instead of 127.R; the censors act on path in the routers, so the world's fronts,
+   * resolvers and null routes apply none of them (the ground truth still counts them all).
+   */
+  world?: { net: LabNet; genuineDelayMs: number };
 }
 
 export interface LabSite {
@@ -75,15 +81,51 @@ const MAX_SITES = 99 * 250;
 export const BOGON_ANSWER = '127.0.0.2';
 let swept = false;
 
-export function siteAddress(base: number, i: number): string {
-  return `127.${base}.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`;
+/** The lab's /16 as its first two octets: "127.R" on loopback, "198.19" in netns mode. */
+export type LabNet = string;
+export function loopbackNet(base: number): LabNet {
+  return `127.${base}`;
 }
-export function clientAddress(base: number, i: number): string {
+export function siteAddress(net: LabNet, i: number): string {
+  return `${net}.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`;
+}
+export function clientAddress(net: LabNet, i: number): string {
   const k = i % (55 * 250);
-  return `127.${base}.${200 + Math.floor(k / 250)}.${1 + (k % 250)}`;
+  return `${net}.${200 + Math.floor(k / 250)}.${1 + (k % 250)}`;
 }
-export function forgedAddress(base: number, j: number): string {
-  return `127.${base}.${100 + Math.floor(j / 250)}.${1 + (j % 250)}`;
+export function forgedAddress(net: LabNet, j: number): string {
+  return `${net}.${100 + Math.floor(j / 250)}.${1 + (j % 250)}`;
+}
+
+/**
+ * The DNS injectors of the censors that match a name: each walks the (remapped) forged pool
+ * cyclically, as WB's injector 3 does, and draws its answer TTL from the censor's list. One
+ * implementation for the loopback lab's resolver and the netns lab's on-path routers.
+ */
+export function poolInjector(policy: Policy, net: LabNet, rng: () => number): Injector {
+  const poolCursor = new Map<string, number>();
+  return {
+    forge(qname) {
+      const name = qname.toLowerCase().replace(/\.$/, '');
+      const cs = policy.dnsInjectors(name);
+      if (!cs.length) return null;
+      const addresses: string[] = [];
+      const ttls: number[] = [];
+      let leadMs = 0;
+      for (const c of cs) {
+        const d = c.dns!;
+        for (let k = 0; k < d.injectors; k++) {
+          const key = `${c.name}#${k}`;
+          const j = ((poolCursor.get(key) ?? k * 7) % d.pool.length) >>> 0;
+          poolCursor.set(key, j + 1);
+          addresses.push(forgedAddress(net, j));
+          ttls.push(d.ttls[Math.floor(rng() * d.ttls.length)]!);
+        }
+        leadMs = Math.max(leadMs, d.leadMs);
+      }
+      return { addresses, ttls, leadMs };
+    },
+  };
 }
 
 export class LabError extends Error {
@@ -110,12 +152,13 @@ export async function startLab(scenario: Scenario, opts: LabOptions = {}): Promi
   }
   const ca = await createCA(`wallscope lab CA (${scenario.name})`);
   const standard = opts.standardPorts ?? isRoot();
-  if (opts.base !== undefined) return startOn(scenario, policy, ca, opts.base, standard, opts);
+  if (opts.world) return startOn(scenario, policy, ca, opts.world.net, standard, opts);
+  if (opts.base !== undefined) return startOn(scenario, policy, ca, baseNet(opts.base), standard, opts);
   let lastErr: unknown;
   for (let attempt = 0; attempt < 12; attempt++) {
     const base = 32 + Math.floor(Math.random() * 220);
     try {
-      return await startOn(scenario, policy, ca, base, standard, opts);
+      return await startOn(scenario, policy, ca, loopbackNet(base), standard, opts);
     } catch (e) {
       lastErr = e;
       if ((e as LabError).code !== 'LAB_ADDRESS_IN_USE') throw e;
@@ -124,8 +167,15 @@ export async function startLab(scenario: Scenario, opts: LabOptions = {}): Promi
   throw lastErr;
 }
 
-async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number, standard: boolean, opts: LabOptions): Promise<Lab> {
+function baseNet(base: number): LabNet {
   if (!Number.isInteger(base) || base < 1 || base > 254) throw new LabError(`lab base must be 1..254, got ${base}`, 'LAB_BAD_BASE');
+  return loopbackNet(base);
+}
+
+async function startOn(scenario: Scenario, truthPolicy: Policy, ca: CA, net: LabNet, standard: boolean, opts: LabOptions): Promise<Lab> {
+  // In netns mode the routers censor; the world itself is the uncensored internet.
+  const policy = opts.world ? new Policy({ ...scenario, censors: [] }) : truthPolicy;
+  const delayMs = opts.world?.genuineDelayMs ?? 0;
   const closers: Array<() => Promise<void> | void> = [];
   const closeAll = async () => {
     while (closers.length) {
@@ -142,7 +192,7 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EADDRINUSE')
-        throw new LabError(`${what}: port ${port} on ${host} is already taken (another lab on 127.${base}.0.0/16? try another --base)`, 'LAB_ADDRESS_IN_USE');
+        throw new LabError(`${what}: port ${port} on ${host} is already taken (another lab on ${net}.0.0/16? try another --base)`, 'LAB_ADDRESS_IN_USE');
       if (code === 'EACCES') throw new LabError(`${what}: no permission to bind ${host}:${port} (ports below 1024 need root)`, 'LAB_NO_PERMISSION');
       if (code === 'EMFILE' || code === 'ENFILE')
         throw new LabError(`${what}: out of file descriptors (each site holds 2 listeners; raise 'ulimit -n' or use fewer sites)`, 'LAB_TOO_MANY_FILES');
@@ -152,10 +202,10 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
   try {
     const warnings: string[] = [];
     const addr = new Map<string, string[]>();
-    scenario.world.sites.forEach((s, i) => addr.set(s.domain, s.addresses?.length ? s.addresses : [siteAddress(base, i)]));
+    scenario.world.sites.forEach((s, i) => addr.set(s.domain, s.addresses?.length ? s.addresses : [siteAddress(net, i)]));
     const addressesOf = (d: string) => addr.get(d) ?? [];
     const sitesByName = new Map(scenario.world.sites.map((s) => [s.domain, s]));
-    const truth = new TruthModel(scenario, policy, addressesOf);
+    const truth = new TruthModel(scenario, truthPolicy, addressesOf);
 
     // Resolvers.
     const ruleCache = new Map<string[] | undefined, RuleSet>();
@@ -186,49 +236,26 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
       if (site.down === 'localhost') return { rcode: 'NOERROR', addresses: ['127.0.0.1'], ttl: 300 };
       return { rcode: 'NOERROR', addresses: addressesOf(name), ttl: 300 };
     };
-    const poolCursor = new Map<string, number>();
-    const injector: Injector = {
-      forge(qname) {
-        const name = qname.toLowerCase().replace(/\.$/, '');
-        const cs = policy.dnsInjectors(name);
-        if (!cs.length) return null;
-        const addresses: string[] = [];
-        const ttls: number[] = [];
-        let leadMs = 0;
-        for (const c of cs) {
-          const d = c.dns!;
-          for (let k = 0; k < d.injectors; k++) {
-            // Each injector walks the (remapped) pool cyclically, as WB's injector 3 does.
-            const key = `${c.name}#${k}`;
-            const j = ((poolCursor.get(key) ?? k * 7) % d.pool.length) >>> 0;
-            poolCursor.set(key, j + 1);
-            addresses.push(forgedAddress(base, j));
-            ttls.push(d.ttls[Math.floor(rng() * d.ttls.length)]!);
-          }
-          leadMs = Math.max(leadMs, d.leadMs);
-        }
-        return { addresses, ttls, leadMs };
-      },
-    };
-    const proxyHost = `127.${base}.0.6`;
-    const mitmHost = `127.${base}.0.7`;
+    const injector = poolInjector(policy, net, rng);
+    const proxyHost = `${net}.0.6`;
+    const mitmHost = `${net}.0.7`;
     // Ghost DNS blocking (resolvers.isp.ghost): the ISP resolver answers this address; nothing listens on it.
-    const ghostHost = `127.${base}.0.9`;
+    const ghostHost = `${net}.0.9`;
     const dnsPort = opts.dnsPort ?? (standard ? 53 : 0);
-    const ispHost = `127.${base}.0.2`;
-    const pubHost = `127.${base}.0.3`;
-    const isp: RunningResolver = await bind('ISP resolver', ispHost, dnsPort, () => startResolver({ host: ispHost, port: dnsPort, answer: answer(true), injector }));
+    const ispHost = `${net}.0.2`;
+    const pubHost = `${net}.0.3`;
+    const isp: RunningResolver = await bind('ISP resolver', ispHost, dnsPort, () => startResolver({ host: ispHost, port: dnsPort, answer: answer(true), injector, delayMs }));
     closers.push(() => isp.close());
-    const pub: RunningResolver = await bind('public resolver', pubHost, dnsPort, () => startResolver({ host: pubHost, port: dnsPort, answer: answer(false) }));
+    const pub: RunningResolver = await bind('public resolver', pubHost, dnsPort, () => startResolver({ host: pubHost, port: dnsPort, answer: answer(false), delayMs }));
     closers.push(() => pub.close());
     // An address with no DNS server behind the censors: only the injectors answer there, which is
     // how GFWatch-style injection scans measure (censors.md section 1).
-    const silentHost = `127.${base}.0.8`;
+    const silentHost = `${net}.0.8`;
     const silent: RunningResolver = await bind('silent DNS address', silentHost, dnsPort, () => startResolver({ host: silentHost, port: dnsPort, answer: () => null, injector }));
     closers.push(() => silent.close());
 
     // Origins and fronts.
-    const originHost = `127.${base}.0.5`;
+    const originHost = `${net}.0.5`;
     // Redirects to the lab's own sites carry the lab's ports (ephemeral ones included).
     const sites: LabSite[] = [];
     const rewriteLocation = (location: string): string => {
@@ -244,7 +271,7 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
       if (port !== null && port !== def && (u.port === '' || Number(u.port) === def)) u.port = String(port);
       return u.toString();
     };
-    const helperHost = `127.${base}.0.4`;
+    const helperHost = `${net}.0.4`;
     const exempt = new Set([helperHost]);
     const origin: Origin = await bind('origin servers', originHost, 0, () => startOrigin({ host: originHost, ca, sites: scenario.world.sites, rewriteLocation, exempt }));
     closers.push(() => origin.close());
@@ -266,6 +293,7 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
           residual,
           exempt,
           log: opts.log,
+          responseDelayMs: delayMs,
         }),
       );
       fronts.push(f);
@@ -337,14 +365,14 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
     if (dropProbe.length || dropAll.length || rejectProbe.length) {
       const nft = nftAvailable();
       if (nft.ok) {
-        const nr: NullRoute | null = installNullRoute(dropProbe, dropAll, [...exempt], rejectProbe);
+        const nr: NullRoute | null = installNullRoute(dropProbe, dropAll, [...exempt], rejectProbe, opts.world ? 'input' : 'output');
         if (nr) closers.push(() => nr.remove());
       } else warnings.push(nft.reason);
     }
 
     // The test helper, outside the censors: it resolves through the public resolver.
-    const range = `127.${base}.0.0/16`;
-    const extraNets = all.flatMap((s) => (s.addresses ?? []).filter((a) => !a.startsWith(`127.${base}.`)).map((a) => `${a}/32`));
+    const range = `${net}.0.0/16`;
+    const extraNets = all.flatMap((s) => (s.addresses ?? []).filter((a) => !a.startsWith(`${net}.`)).map((a) => `${a}/32`));
     const allowNet = [range, ...extraNets];
     let helperUrl: string | null = null;
     if (scenario.world.helper) {
@@ -379,7 +407,7 @@ async function startOn(scenario: Scenario, policy: Policy, ca: CA, base: number,
       targets,
       warnings,
       residual,
-      clientAddress: (i) => clientAddress(base, i),
+      clientAddress: (i) => clientAddress(net, i),
       stats: () => ({ queries: isp.stats.queries + pub.stats.queries, forged: isp.stats.forged }),
       probeOptions: (extra = {}) => ({ resolver: isp.address, helper: helperUrl ?? undefined, ca: [ca.certPem], allowNet, ...extra }),
       async close() {

@@ -61,7 +61,15 @@ export interface NullRoute {
  * exempt source (the test helper, which stands outside the censors); answers SYNs to
  * `rejectFromProbe` with a RST (connection refused), exempt sources aside.
  */
-export function installNullRoute(dropFromProbe: string[], dropFromAll: string[], exempt: string[], rejectFromProbe: string[] = []): NullRoute | null {
+export function installNullRoute(
+  dropFromProbe: string[],
+  dropFromAll: string[],
+  exempt: string[],
+  rejectFromProbe: string[] = [],
+  // netns mode's world receives the clients' SYNs from outside: the input hook sees those and,
+  // through lo, its own helper's.
+  hook: 'output' | 'input' = 'output',
+): NullRoute | null {
   if (dropFromProbe.length === 0 && dropFromAll.length === 0 && rejectFromProbe.length === 0) return null;
   const table = `${PREFIX}${process.pid}_${++counter}`;
   const set = (a: string[]) => `{ ${a.join(', ')} }`;
@@ -77,7 +85,7 @@ export function installNullRoute(dropFromProbe: string[], dropFromAll: string[],
     rules.push(
       `${exempt.length ? `ip saddr != ${set(exempt)} ` : ''}ip daddr ${set(rejectFromProbe)} tcp flags & (syn | ack) == syn reject with tcp reset`,
     );
-  const script = `table ip ${table} {\n chain out {\n  type filter hook output priority 0; policy accept;\n  ${rules.join('\n  ')}\n }\n}\n`;
+  const script = `table ip ${table} {\n chain out {\n  type filter hook ${hook} priority 0; policy accept;\n  ${rules.join('\n  ')}\n }\n}\n`;
   nft(['-f', '-'], script);
   live.add(table);
   if (!exitHook) {

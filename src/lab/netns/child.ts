@@ -1,0 +1,62 @@
+// The entry point of the netns lab's child processes, each started inside its namespace by
+// netns-lab.ts as `ip netns exec NS node child.js ROLE CONFIG.json`:
+//   world   the scenario's world (src/lab/lab.ts in world mode) in the internet namespace
+//   router  one censor on path (router.ts) in its router's namespace
+//   client  the probe measuring targets (eval.ts measureLab) in the client namespace
+// It speaks JSON lines on stdout ({"ready": ...} once, events or rows before or after) and exits
+// when its stdin closes: a parent that dies, even by SIGKILL, takes its children with it.
+import { readFileSync } from 'node:fs';
+import type { ProbeOptions } from '../../probe/index.js';
+import { measureLab } from '../eval.js';
+import { startLab } from '../lab.js';
+import { netnsClientAddress } from './netns-lab.js';
+import { startRouterCensor, type RouterConfig } from './router.js';
+import { WORLD_NET } from './topology.js';
+
+const say = (o: unknown) => process.stdout.write(JSON.stringify(o) + '\n');
+
+async function main(): Promise<void> {
+  const [role, file] = process.argv.slice(2);
+  const cfg = JSON.parse(readFileSync(file!, 'utf8'));
+  let stop: () => Promise<void> | void = () => undefined;
+  process.stdin.resume();
+  process.stdin.on('end', async () => {
+    await stop();
+    process.exit(0);
+  });
+  process.on('SIGTERM', async () => {
+    await stop();
+    process.exit(0);
+  });
+  if (role === 'world') {
+    const lab = await startLab(cfg.scenario, { world: { net: WORLD_NET, genuineDelayMs: cfg.genuineDelayMs }, standardPorts: true });
+    stop = () => lab.close();
+    say({
+      ready: {
+        resolver: lab.resolver,
+        publicResolver: lab.publicResolver,
+        silentDns: lab.silentDns,
+        helperUrl: lab.helperUrl,
+        caPem: lab.ca.certPem,
+        sites: lab.sites,
+        targets: lab.targets,
+        allowNet: lab.probeOptions().allowNet ?? [],
+        warnings: lab.warnings,
+      },
+    });
+  } else if (role === 'router') {
+    const r = startRouterCensor(cfg as RouterConfig, (event) => say({ event }));
+    stop = () => r.close();
+    say({ ready: true });
+  } else if (role === 'client') {
+    const base = cfg.probeOptions as ProbeOptions;
+    const lab = { scenario: cfg.scenario, targets: cfg.targets, probeOptions: (extra: Partial<ProbeOptions> = {}) => ({ ...base, ...extra }), clientAddress: netnsClientAddress };
+    await measureLab(lab, { concurrency: cfg.concurrency, probe: cfg.probe, onRow: (row, _done, _total, i) => say({ i, row }) });
+    say({ ready: true });
+  } else throw new Error(`unknown role ${role}`);
+}
+
+main().catch((e) => {
+  say({ error: (e as Error).message });
+  process.exit(1);
+});

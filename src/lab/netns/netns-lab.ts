@@ -1,0 +1,218 @@
+// netns mode of the lab (DESIGN.md "Lab", second mode): the SAME scenario files as loopback mode,
+// run as client -> one router per censor (path order: the first listed is nearest the client) ->
+// internet, each a network namespace (topology.ts). The world (sites, resolvers, test helper) is
+// the loopback lab's code run inside the internet namespace on 198.19.0.0/16 with no socket-level
+// censor; each router runs its censor on path (router.ts). Every part is a child process started
+// with `ip netns exec`; each exits when its stdin closes, so a parent killed with SIGKILL takes its
+// children with it, and the next start (or `wallscope lab clean`) sweeps the namespaces.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { Scenario } from '../../model/index.js';
+import type { ProbeOptions } from '../../probe/index.js';
+import { scoreRows, type EvalOptions, type EvalRow, type EvalRun } from '../eval.js';
+import type { LabTarget } from '../lab.js';
+import type { RouterConfig, RouterEvent } from './router.js';
+import { buildTopology, CLIENT_NET, inNetns, NetnsError, WORLD_NET, type Topology } from './topology.js';
+
+/** How far the internet is: genuine DNS answers and the sites' first response bytes wait this long, so the on-path injections win the race (no tc netem here). */
+export const GENUINE_DELAY_MS = 60;
+const READY_TIMEOUT_MS = 60_000;
+const CHILD = fileURLToPath(new URL('./child.js', import.meta.url));
+
+export interface WorldReady {
+  resolver: string;
+  publicResolver: string;
+  silentDns: string;
+  helperUrl: string | null;
+  caPem: string;
+  sites: Array<{ domain: string; address: string; httpPort: number | null; httpsPort: number | null }>;
+  targets: LabTarget[];
+  allowNet: string[];
+  warnings: string[];
+}
+
+export interface NetnsLabOptions {
+  log?: (e: RouterEvent) => void;
+  /** Keep TCP timestamps in the client namespace (then Henan sees no 20-byte TCP header and stays silent). */
+  clientTimestamps?: boolean;
+  genuineDelayMs?: number;
+}
+
+export interface NetnsLab {
+  scenario: Scenario;
+  topology: Topology;
+  resolver: string;
+  publicResolver: string;
+  silentDns: string;
+  helperUrl: string | null;
+  caPem: string;
+  sites: WorldReady['sites'];
+  targets: LabTarget[];
+  warnings: string[];
+  /** The i-th client source address (each target from its own, so residual blocking does not leak). */
+  clientAddress(i: number): string;
+  probeOptions(extra?: Partial<ProbeOptions>): ProbeOptions;
+  /** argv that runs a command inside the client namespace. */
+  inClient(argv: string[]): [string, string[]];
+  close(): Promise<void>;
+}
+
+export function netnsClientAddress(i: number): string {
+  const k = i % (127 * 250);
+  return `198.18.${128 + Math.floor(k / 250)}.${1 + (k % 250)}`;
+}
+
+/** Scenario keys netns mode cannot honour, each as `key: why`. */
+export function netnsProblems(s: Scenario): string[] {
+  const out: string[] = [];
+  s.world.sites.forEach((site, i) => {
+    if (site.addresses?.length) out.push(`world.sites[${i}].addresses: fixed loopback addresses cannot be placed in the netns lab's 198.19.0.0/16; drop the key`);
+  });
+  return out;
+}
+
+interface Child {
+  proc: ChildProcess;
+  ready: Promise<unknown>;
+}
+
+function startChild(ns: string, role: string, config: unknown, dir: string, onLine?: (msg: Record<string, unknown>) => void): Child {
+  const file = join(dir, `${role}-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(file, JSON.stringify(config));
+  const [cmd, args] = inNetns(ns, [process.execPath, CHILD, role, file]);
+  const proc = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr!.on('data', (d: Buffer) => {
+    if (stderr.length < 4000) stderr += d.toString();
+  });
+  const ready = new Promise<unknown>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new NetnsError(`${role} in ${ns} did not start within ${READY_TIMEOUT_MS / 1000} s`, 'NETNS_SETUP_FAILED')), READY_TIMEOUT_MS);
+    const rl = createInterface({ input: proc.stdout! });
+    rl.on('line', (line) => {
+      let msg: Record<string, unknown>;
+      try {
+        msg = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      if ('ready' in msg) {
+        clearTimeout(timer);
+        resolve(msg.ready);
+      } else if ('error' in msg) {
+        clearTimeout(timer);
+        reject(new NetnsError(`${role}: ${String(msg.error)}`, 'NETNS_SETUP_FAILED'));
+      } else onLine?.(msg);
+    });
+    proc.on('exit', (code, sig) => {
+      clearTimeout(timer);
+      reject(new NetnsError(`${role} in ${ns} exited (${sig ?? code}) before it was ready: ${stderr.trim().split('\n').slice(-1)[0] ?? ''}`, 'NETNS_SETUP_FAILED'));
+    });
+  });
+  proc.stdin!.on('error', () => undefined);
+  return { proc, ready };
+}
+
+async function stopChild(c: Child): Promise<void> {
+  if (c.proc.exitCode !== null || c.proc.signalCode !== null) return;
+  const gone = new Promise<void>((r) => c.proc.once('exit', () => r()));
+  c.proc.stdin!.end();
+  const t = setTimeout(() => c.proc.kill('SIGKILL'), 3000);
+  await gone;
+  clearTimeout(t);
+}
+
+export async function startNetnsLab(scenario: Scenario, opts: NetnsLabOptions = {}): Promise<NetnsLab> {
+  const problems = netnsProblems(scenario);
+  if (problems.length) throw new NetnsError(`${scenario.source ?? scenario.name}: netns mode cannot honour ${problems[0]}`, 'NETNS_BAD_SCENARIO');
+  const topo = buildTopology(scenario.censors.length, `${WORLD_NET}.0.2`, { clientTimestamps: opts.clientTimestamps });
+  const dir = mkdtempSync(join(tmpdir(), 'wallscope-netns-'));
+  const children: Child[] = [];
+  const close = async () => {
+    await Promise.all(children.map(stopChild));
+    topo.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const world = startChild(topo.internet, 'world', { scenario, genuineDelayMs: opts.genuineDelayMs ?? GENUINE_DELAY_MS }, dir);
+    children.push(world);
+    const w = (await world.ready) as WorldReady;
+    const siteAddresses: Record<string, string[]> = {};
+    for (const s of w.sites) (siteAddresses[s.domain] ??= []).push(s.address);
+    const routers = scenario.censors.map((_, i) => {
+      const cfg: RouterConfig = { scenario, censorIndex: i, hopsBack: i, siteAddresses, clientNet: CLIENT_NET };
+      const c = startChild(topo.routers[i]!, 'router', cfg, dir, (m) => opts.log?.(m as unknown as RouterEvent));
+      children.push(c);
+      return c;
+    });
+    await Promise.all(routers.map((r) => r.ready));
+    const allowNet = ['198.18.0.0/15'];
+    let closed = false;
+    return {
+      scenario,
+      topology: topo,
+      resolver: w.resolver,
+      publicResolver: w.publicResolver,
+      silentDns: w.silentDns,
+      helperUrl: w.helperUrl,
+      caPem: w.caPem,
+      sites: w.sites,
+      targets: w.targets,
+      warnings: w.warnings,
+      clientAddress: netnsClientAddress,
+      probeOptions: (extra = {}) => ({ resolver: w.resolver, helper: w.helperUrl ?? undefined, ca: [w.caPem], allowNet, ...extra }),
+      inClient: (argv) => inNetns(topo.client, argv),
+      async close() {
+        if (closed) return;
+        closed = true;
+        await close();
+      },
+    };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/**
+ * Measures every target of a netns lab from inside its client namespace (the probe runs there as a
+ * child process, exactly as a volunteer's would) and returns the rows in target order.
+ */
+export async function measureNetnsLab(lab: NetnsLab, opts: EvalOptions = {}): Promise<{ rows: EvalRow[]; measureMs: number }> {
+  const targets = opts.only ? lab.targets.filter((t) => opts.only!(t.url)) : lab.targets;
+  const dir = mkdtempSync(join(tmpdir(), 'wallscope-netns-client-'));
+  const rows: EvalRow[] = new Array(targets.length);
+  let done = 0;
+  const t0 = performance.now();
+  try {
+    const cfg = { scenario: lab.scenario, targets, probeOptions: lab.probeOptions(), probe: opts.probe ?? {}, concurrency: opts.concurrency ?? 8 };
+    const c = startChild(lab.topology.client, 'client', cfg, dir, (m) => {
+      if (typeof m.i !== 'number' || !m.row) return;
+      rows[m.i] = m.row as EvalRow;
+      opts.onRow?.(rows[m.i]!, ++done, targets.length, m.i);
+    });
+    await c.ready; // sent after the last row
+    await stopChild(c);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const missing = rows.findIndex((r) => !r);
+  if (missing >= 0 || rows.length !== targets.length) throw new NetnsError(`the client namespace returned no row for ${targets[missing]?.url ?? 'a target'}`, 'NETNS_SETUP_FAILED');
+  return { rows, measureMs: performance.now() - t0 };
+}
+
+/** `lab eval --netns`: starts the netns lab, measures every target from the client namespace, scores, stops. */
+export async function evalNetnsScenario(s: Scenario, opts: EvalOptions & { netns?: NetnsLabOptions } = {}): Promise<EvalRun> {
+  const t0 = performance.now();
+  const lab = await startNetnsLab(s, opts.netns);
+  const startMs = performance.now() - t0;
+  try {
+    const { rows, measureMs } = await measureNetnsLab(lab, opts);
+    return { report: scoreRows(s.name, rows), rows, warnings: lab.warnings, measureMs, startMs, probeOptions: lab.probeOptions() };
+  } finally {
+    await lab.close();
+  }
+}

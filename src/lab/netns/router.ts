@@ -1,0 +1,258 @@
+// One censor on path, inside its router's namespace (netns mode). It sniffs what the router
+// forwards from the client side ("left") and injects forged packets while the originals still pass,
+// as the real injectors do: DNS answers racing the genuine one, resets with the censor's
+// fingerprint (src/lab/netns/forge.ts), injected block pages; residual blocking of (client,
+// server, port). What the real censors do IN path is nftables in this namespace: null routes
+// (SYNs dropped), refused connections (RST from the router), throttling (a rate limit per flow).
+// The decisions are the loopback lab's (Policy, RuleSet, peekClientHello, HttpRequestScanner), so
+// both modes and the ground truth agree by construction.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import dnsPacket from 'dns-packet';
+import { prng, type ResetFingerprint, type Scenario } from '../../model/index.js';
+import { encodeUdpPacket, frame, openCapture, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type Capture, type CapturedFrame, type DecodedPacket } from '../../probe/index.js';
+import { peekClientHello } from '../clienthello.js';
+import { forgedReply } from '../dns.js';
+import { blockPage, HttpRequestScanner, parseHttpHead, ResidualTable } from '../front.js';
+import { poolInjector } from '../lab.js';
+import { DEFAULT_FINGERPRINT, Policy, type Action } from '../policy.js';
+import { forgeReset, forgeResponse } from './forge.js';
+import { WORLD_NET } from './topology.js';
+
+export interface RouterConfig {
+  scenario: Scenario;
+  censorIndex: number;
+  /** Routers between this one and the client (forged packets lose one TTL per router). */
+  hopsBack: number;
+  /** Lab addresses of every site (null routes and rejects name domains). */
+  siteAddresses: Record<string, string[]>;
+  /** Where the lab's client addresses live (in-path rules apply to traffic from there). */
+  clientNet: string;
+}
+
+export interface RouterEvent {
+  t: number;
+  censor: string;
+  action: 'dns' | 'reset' | 'residual' | 'blockpage' | 'throttle';
+  client: string;
+  server: string;
+  name: string | null;
+}
+
+/** IP TTL behaviour of the k-th DNS injector: a fixed initial TTL, or a copy of the query's TTL (TRIPLET). */
+export const DNS_INJECTOR_IP_TTL: Array<number | 'copy'> = [64, 'copy', 128];
+
+interface Flow {
+  synSeen: boolean;
+  next: number;
+  buf: Buffer;
+  tlsDone: boolean;
+  http: HttpRequestScanner | null;
+  requests: number;
+  fired: boolean;
+}
+
+const MAX_FLOWS = 65536;
+const MAX_STREAM = 16 * 1024;
+
+function macOf(dev: string): string {
+  return readFileSync(`/sys/class/net/${dev}/address`, 'utf8').trim();
+}
+
+export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) => void): { close(): void } {
+  const spec = cfg.scenario.censors[cfg.censorIndex];
+  if (!spec) throw new Error(`no censor #${cfg.censorIndex} in the scenario`);
+  const policy = new Policy({ ...cfg.scenario, censors: [spec] });
+  const censor = policy.censors[0]!;
+  const fingerprint: ResetFingerprint = censor.sni?.fingerprint ?? DEFAULT_FINGERPRINT[censor.layer];
+  const rng = prng((cfg.scenario.seed ^ (0x9e3779b9 * (cfg.censorIndex + 1))) >>> 0);
+  const injector = poolInjector(policy, WORLD_NET, rng);
+  const residual = new ResidualTable();
+  const flows = new Map<string, Flow>();
+  const timers = new Set<NodeJS.Timeout>();
+  const leftMac = macOf('left');
+  const rightMac = macOf('right');
+  let rightNeighbor: string | null = null;
+  let leftCap: Capture | null = null;
+  let rightCap: Capture | null = null;
+  const table = 'wallscope_censor';
+  const nft = (script: string) => execFileSync('nft', ['-f', '-'], { input: script, stdio: ['pipe', 'ignore', 'pipe'] });
+  const event = (action: RouterEvent['action'], p: DecodedPacket, name: string | null) =>
+    onEvent({ t: Date.now(), censor: censor.name, action, client: `${p.ip.src}:${p.tcp?.srcPort ?? p.udp?.srcPort}`, server: `${p.ip.dst}:${p.tcp?.dstPort ?? p.udp?.dstPort}`, name });
+
+  // In path: null routes and refused connections for the sites (or lab addresses) named.
+  const inPath = (set: Set<string>, acts: (domain: string, a: string[]) => unknown) =>
+    [...set].flatMap((x) => (/^\d+\.\d+\.\d+\.\d+$/.test(x) ? [x] : acts(x, cfg.siteAddresses[x] ?? []) ? (cfg.siteAddresses[x] ?? []) : []));
+  const drop = inPath(censor.nullRoute, (d, a) => policy.nullRouter(d, a));
+  const reject = inPath(censor.reject, (d, a) => policy.rejecter(d, a));
+  const rules: string[] = [];
+  if (drop.length) rules.push(`ip saddr ${cfg.clientNet} ip daddr { ${drop.join(', ')} } tcp flags & (syn | ack) == syn drop`);
+  if (reject.length) rules.push(`ip saddr ${cfg.clientNet} ip daddr { ${reject.join(', ')} } tcp flags & (syn | ack) == syn reject with tcp reset`);
+  nft(`table ip ${table} {\n chain pass {\n  type filter hook forward priority 0; policy accept;\n  ${rules.join('\n  ')}\n }\n}\n`);
+
+  const later = (ms: number, fn: () => void) => {
+    const t = setTimeout(() => {
+      timers.delete(t);
+      fn();
+    }, ms);
+    timers.add(t);
+  };
+  const toClient = (p: DecodedPacket, ipPackets: Buffer[]) => {
+    for (const ip of ipPackets) leftCap?.send(frame({ srcMac: leftMac, dstMac: p.srcMac }, ip));
+  };
+  const toServer = (ipPackets: Buffer[]) => {
+    if (!rightNeighbor) return; // nothing seen from the internet side yet: the server-side RST is skipped
+    for (const ip of ipPackets) rightCap?.send(frame({ srcMac: rightMac, dstMac: rightNeighbor }, ip));
+  };
+
+  const reset = (p: DecodedPacket, latencyMs: number, close: 'reset' | 'eof') =>
+    later(latencyMs, () => {
+      const f = forgeReset(p, fingerprint, cfg.hopsBack, rng, close);
+      toClient(p, f.toClient);
+      toServer(f.toServer);
+    });
+
+  const apply = (p: DecodedPacket, a: Action, name: string | null, midConnection: boolean): boolean => {
+    const tcp = p.tcp!;
+    switch (a.kind) {
+      case 'pass':
+        return false;
+      case 'reset':
+        event('reset', p, name);
+        residual.set(p.ip.src, p.ip.dst, tcp.dstPort, a.residualS, a.latencyMs, censor.name, a.close);
+        reset(p, a.latencyMs, a.close);
+        return true;
+      case 'blockpage':
+        if (midConnection) return false;
+        event('blockpage', p, name);
+        toClient(p, forgeResponse(p, blockPage(a.title, a.bytes), cfg.hopsBack));
+        return true;
+      case 'throttle': {
+        if (midConnection) return false;
+        event('throttle', p, name);
+        const bytesPerS = Math.max(1, Math.round((a.kbps * 1000) / 8));
+        nft(
+          `add rule ip ${table} pass ip saddr ${p.ip.dst} ip daddr ${p.ip.src} tcp sport ${tcp.dstPort} tcp dport ${tcp.srcPort} limit rate over ${bytesPerS} bytes/second burst 1500 bytes drop\n`,
+        );
+        return true;
+      }
+    }
+  };
+
+  const onDns = (p: DecodedPacket) => {
+    const udp = p.udp!;
+    let q: dnsPacket.DecodedPacket;
+    try {
+      q = dnsPacket.decode(udp.payload);
+    } catch {
+      return; // hostile or truncated: not a query the injector can read
+    }
+    if (q.type !== 'query' || q.questions?.length !== 1) return;
+    const forged = injector.forge(q.questions[0]!.name);
+    if (!forged) return;
+    event('dns', p, q.questions[0]!.name);
+    forged.addresses.forEach((a, k) => {
+      const reply = forgedReply(udp.payload, a, forged.ttls[k] ?? 60);
+      if (!reply) return;
+      const behaviour = DNS_INJECTOR_IP_TTL[k % DNS_INJECTOR_IP_TTL.length]!;
+      const ttl = behaviour === 'copy' ? p.ip.ttl : Math.min(255, behaviour);
+      const ip = encodeUdpPacket({ src: p.ip.dst, dst: p.ip.src, ttl, id: Math.floor(rng() * 65536), df: false }, { srcPort: udp.dstPort, dstPort: udp.srcPort, payload: reply });
+      toClient(p, [ip]);
+    });
+  };
+
+  const flowOf = (p: DecodedPacket): Flow | undefined => flows.get(`${p.ip.src}:${p.tcp!.srcPort}>${p.ip.dst}:${p.tcp!.dstPort}`);
+
+  const onTcp = (p: DecodedPacket) => {
+    const tcp = p.tcp!;
+    const key = `${p.ip.src}:${tcp.srcPort}>${p.ip.dst}:${tcp.dstPort}`;
+    if (tcp.flags & TCP_SYN && !(tcp.flags & TCP_ACK)) {
+      if (flows.size >= MAX_FLOWS) flows.delete(flows.keys().next().value!);
+      flows.set(key, { synSeen: true, next: (tcp.seq + 1) >>> 0, buf: Buffer.alloc(0), tlsDone: false, http: null, requests: 0, fired: false });
+      return;
+    }
+    if (tcp.flags & (TCP_RST | TCP_FIN)) {
+      flows.delete(key);
+      return;
+    }
+    if (tcp.payload.length === 0) return;
+    const flow = flowOf(p);
+    if (flow?.fired) return;
+    const res = residual.get(p.ip.src, p.ip.dst, tcp.dstPort);
+    if (res) {
+      if (flow) flow.fired = true;
+      event('residual', p, null);
+      reset(p, res.latencyMs, res.close);
+      return;
+    }
+    if (!censor.tcpReassembly) {
+      // Henan [SP25]: no handshake needed, no reassembly, and only a TCP header of exactly 20 bytes.
+      if (tcp.headerLength !== 20) return;
+      const data = tcp.payload;
+      if (data[0] === 0x16) {
+        const peek = peekClientHello(data);
+        if (peek.kind === 'hello' && !peek.fragmented && apply(p, policy.onClientHello(peek.sni), peek.sni, false) && flow) flow.fired = true;
+        return;
+      }
+      const head = parseHttpHead(data);
+      if (typeof head === 'object' && apply(p, policy.onHttpRequest(head.host, head.path), head.host, false) && flow) flow.fired = true;
+      return;
+    }
+    // The GFW needs the client's SYN and reassembles the client's TCP stream [SP25].
+    if (!flow?.synSeen) return;
+    if (tcp.seq !== flow.next) return; // a retransmission or out of order: the stream so far decides
+    flow.next = (flow.next + tcp.payload.length) >>> 0;
+    if (flow.http) {
+      for (const h of flow.http.push(tcp.payload)) {
+        flow.requests++;
+        if (apply(p, policy.onHttpRequest(h.host, h.path), h.host, flow.requests > 1)) {
+          flow.fired = true;
+          return;
+        }
+      }
+      return;
+    }
+    if (flow.tlsDone) return;
+    flow.buf = Buffer.concat([flow.buf, tcp.payload]);
+    if (flow.buf[0] === 0x16) {
+      const peek = peekClientHello(flow.buf);
+      if (peek.kind === 'incomplete' && flow.buf.length < MAX_STREAM) return;
+      flow.tlsDone = true;
+      if (peek.kind === 'hello' && apply(p, policy.onClientHello(peek.sni), peek.sni, false)) flow.fired = true;
+      flow.buf = Buffer.alloc(0);
+      return;
+    }
+    flow.http = new HttpRequestScanner();
+    const pending = flow.buf;
+    flow.buf = Buffer.alloc(0);
+    for (const h of flow.http.push(pending)) {
+      flow.requests++;
+      if (apply(p, policy.onHttpRequest(h.host, h.path), h.host, flow.requests > 1)) {
+        flow.fired = true;
+        return;
+      }
+    }
+  };
+
+  const fromClient = (f: CapturedFrame) => {
+    const p = f.packet;
+    // Only what arrives from the client side; our own injections leave through this device too.
+    if (p.dstMac !== leftMac || p.srcMac === leftMac) return;
+    if (p.udp && p.udp.dstPort === 53) onDns(p);
+    else if (p.tcp) onTcp(p);
+  };
+  const fromInternet = (f: CapturedFrame) => {
+    if (f.packet.dstMac === rightMac && f.packet.srcMac !== rightMac) rightNeighbor = f.packet.srcMac;
+  };
+  leftCap = openCapture('left', 'ip and (tcp or udp dst port 53)', fromClient);
+  rightCap = openCapture('right', 'ip', fromInternet);
+  return {
+    close() {
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      leftCap?.close();
+      rightCap?.close();
+      leftCap = rightCap = null;
+    },
+  };
+}
