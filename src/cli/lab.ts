@@ -5,7 +5,8 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { register as registerDemo } from './demo.js';
-import { evalScenario, expectedPath, loadScenario, scenarioTruth, startLab, timeoutWaitMs, writeExpected, ScenarioError, type EvalReport } from '../lab/index.js';
+import { evalNetnsScenario, evalScenario, expectedPath, loadScenario, NetnsError, netnsMissing, scenarioTruth, startLab, startNetnsLab, sweepNetns, sweepStaleTables, timeoutWaitMs, writeExpected, ScenarioError, type EvalReport, type RouterEvent } from '../lab/index.js';
+import { fileURLToPath } from 'node:url';
 import { repoRoot } from '../model/index.js';
 
 function usageError(message: string, exitCode = 2): Error {
@@ -57,9 +58,11 @@ export function register(program: Command): void {
     .option('--ephemeral-ports', 'serve on ephemeral ports instead of 53/80/443 (the default when not root)')
     .option('--ca-out <file>', 'where to write the lab CA certificate (PEM)')
     .option('--log', 'print every censor action')
+    .option('--netns', 'packet-level mode (root): client -> one router per censor -> internet as network namespaces, censors on path')
     .description('Run the lab in the foreground and print how to point a probe at it (Ctrl-C stops it)')
-    .action(async (file: string, o: { base?: number; ephemeralPorts?: boolean; caOut?: string; log?: boolean }) => {
+    .action(async (file: string, o: { base?: number; ephemeralPorts?: boolean; caOut?: string; log?: boolean; netns?: boolean }) => {
       const s = load(file);
+      if (o.netns) return upNetns(s, o);
       const running = await startLab(s, {
         ...(o.base !== undefined ? { base: o.base } : {}),
         ...(o.ephemeralPorts ? { standardPorts: false } : {}),
@@ -123,15 +126,19 @@ export function register(program: Command): void {
     .option('--base <n>', 'second octet R of the lab range 127.R.0.0/16', int('--base'))
     .option('--out <file.jsonl>', 'also write every measurement (OONI format) as JSON lines')
     .option('--only <text>', 'only the targets whose URL contains this text')
+    .option('--netns', 'packet-level mode (root): the same scenario in network namespaces, the probe in the client namespace')
     .description('Measure every target of a scenario through the lab and score the verdicts against the ground truth')
-    .action(async (file: string, o: { json?: boolean; concurrency: number; base?: number; out?: string; only?: string }) => {
+    .action(async (file: string, o: { json?: boolean; concurrency: number; base?: number; out?: string; only?: string; netns?: boolean }) => {
       const s = load(file);
-      const run = await evalScenario(s, {
+      if (o.netns) requireNetns();
+      const common = {
         concurrency: Math.max(1, o.concurrency),
         ...(o.only !== undefined ? { only: (url: string) => url.includes(o.only!) } : {}),
-        lab: { standardPorts: false, ...(o.base !== undefined ? { base: o.base } : {}) },
-        onRow: o.json || !process.stderr.isTTY ? undefined : (row, done, total) => process.stderr.write(`\r${done}/${total} ${row.target.slice(0, 60).padEnd(60)}`),
-      });
+        onRow: o.json || !process.stderr.isTTY ? undefined : (row: { target: string }, done: number, total: number) => process.stderr.write(`\r${done}/${total} ${row.target.slice(0, 60).padEnd(60)}`),
+      };
+      const run = o.netns
+        ? await netnsOrExit(() => evalNetnsScenario(s, common))
+        : await evalScenario(s, { ...common, lab: { standardPorts: false, ...(o.base !== undefined ? { base: o.base } : {}) } });
       if (!o.json && process.stderr.isTTY) process.stderr.write("\n");
       for (const warn of run.warnings) process.stderr.write(`warning: ${warn}\n`);
       if (o.out) writeFileSync(o.out, run.rows.flatMap((r) => (r.measurement ? [JSON.stringify(r.measurement)] : [])).join('\n') + '\n');
@@ -148,4 +155,75 @@ export function register(program: Command): void {
         );
       }
     });
+
+  lab
+    .command('clean')
+    .option('--all', 'also the namespaces of labs that are still running')
+    .description("Remove what a killed lab left behind: netns mode's namespaces (with their veths, nft tables and processes) and loopback mode's nft tables")
+    .action((o: { all?: boolean }) => {
+      const missing = netnsMissing().filter((m) => m.startsWith('root'));
+      if (missing.length) throw usageError(`lab clean needs ${missing.join(', ')}`, 1);
+      const ns = sweepNetns(o.all ?? false);
+      const tables = sweepStaleTables();
+      process.stdout.write(`removed ${ns.length} namespace(s)${ns.length ? ` (${ns.join(', ')})` : ''} and ${tables.length} nft table(s)\n`);
+    });
+}
+
+/** Without root or the tools, netns mode says what is missing and exits non-zero, leaving nothing behind. */
+function requireNetns(): void {
+  const missing = netnsMissing();
+  if (missing.length) throw usageError(`--netns needs ${missing.join(', ')}`, 1);
+}
+
+async function netnsOrExit<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof NetnsError) throw usageError(e.message, e.code === 'NETNS_BAD_SCENARIO' ? 2 : 1);
+    throw e;
+  }
+}
+
+const WALLSCOPE_BIN = fileURLToPath(new URL('../../../bin/wallscope.js', import.meta.url));
+
+function formatRouterEvent(e: RouterEvent): string {
+  return `${new Date(e.t).toISOString()} ${e.client} -> ${e.server} ${e.action} by ${e.censor}${e.name ? ` (${e.name})` : ''}\n`;
+}
+
+async function upNetns(s: Parameters<typeof startNetnsLab>[0], o: { caOut?: string; log?: boolean }): Promise<void> {
+  requireNetns();
+  const running = await netnsOrExit(() => startNetnsLab(s, o.log ? { log: (e) => process.stdout.write(formatRouterEvent(e)) } : {}));
+  const caFile = o.caOut ?? join(tmpdir(), `wallscope-lab-${process.pid}-ca.pem`);
+  try {
+    writeFileSync(caFile, running.caPem);
+  } catch (e) {
+    await running.close();
+    throw usageError(`cannot write the lab CA certificate to ${caFile}: ${(e as Error).message}`, 1);
+  }
+  const w = (x: string) => process.stdout.write(x);
+  const t = running.topology;
+  w(`lab "${s.name}" is up in network namespaces (netns mode)\n`);
+  w(`  path: ${[t.client, ...t.routers.map((r, i) => `${r} (${s.censors[i]!.name}, hop ${i + 1})`), t.internet].join(' -> ')}\n`);
+  w(`  ISP resolver (the client namespace's resolv.conf): ${running.resolver}\n`);
+  w(`  public resolver: ${running.publicResolver}; silent DNS address (injectors only): ${running.silentDns}\n`);
+  w(`  test helper: ${running.helperUrl ?? 'none (world.helper: false)'}\n`);
+  w(`  lab CA certificate: ${caFile}\n`);
+  w(`  sites:\n`);
+  for (const site of running.sites.slice(0, 50)) w(`    ${site.domain.padEnd(28)} ${site.address}\n`);
+  if (running.sites.length > 50) w(`    ... and ${running.sites.length - 50} more\n`);
+  const first = running.sites[0];
+  const url = first ? `${first.httpsPort ? 'https' : 'http'}://${first.domain}/` : 'URL';
+  w(`  any client in the client namespace is censored on path, e.g.:\n`);
+  w(`    ip netns exec ${t.client} curl --cacert ${caFile} ${url}\n`);
+  w(`    ip netns exec ${t.client} dig ${first?.domain ?? 'example.com'}\n`);
+  w(`    ip netns exec ${t.client} node ${WALLSCOPE_BIN} measure --resolver ${running.resolver}${running.helperUrl ? ` --helper ${running.helperUrl}` : ''} --ca ${caFile} --allow-net 198.18.0.0/15 ${url}\n`);
+  for (const warn of running.warnings) w(`  WARNING: ${warn}\n`);
+  w('Ctrl-C to stop.\n');
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  await running.close();
+  rmSync(caFile, { force: true });
+  w('lab stopped; namespaces removed.\n');
 }

@@ -201,8 +201,12 @@ export async function startFront(o: FrontOptions): Promise<RunningFront> {
       });
 
     const pipe = (first: Buffer, kbps?: number) => {
-      const up = o.site.captcha && net.isIPv4(clientIp) && clientIp.startsWith('127.')
-        ? net.connect({ port: o.origin.port, host: o.origin.host, localAddress: clientIp })
+      // A captcha site must tell the helper from the probe: the front connects from the client's own
+      // address when it can bind it (loopback; the helper's in netns mode), else from its own
+      // address, which is never exempt (a netns client's address lives in another namespace).
+      const from = o.exempt.has(clientIp) || (net.isIPv4(clientIp) && clientIp.startsWith('127.')) ? clientIp : o.host;
+      const up = o.site.captcha
+        ? net.connect({ port: o.origin.port, host: o.origin.host, localAddress: from })
         : net.connect(o.origin.port, o.origin.host);
       track(up);
       up.setNoDelay(true);

@@ -129,7 +129,7 @@ export async function startNetnsLab(scenario: Scenario, opts: NetnsLabOptions = 
   const problems = netnsProblems(scenario);
   if (problems.length) throw new NetnsError(`${scenario.source ?? scenario.name}: netns mode cannot honour ${problems[0]}`, 'NETNS_BAD_SCENARIO');
   const topo = buildTopology(scenario.censors.length, `${WORLD_NET}.0.2`, { clientTimestamps: opts.clientTimestamps });
-  const dir = mkdtempSync(join(tmpdir(), 'wallscope-netns-'));
+  const dir = mkdtempSync(join(tmpdir(), `wallscope-netns-${process.pid}-`));
   const children: Child[] = [];
   const close = async () => {
     await Promise.all(children.map(stopChild));
@@ -183,7 +183,7 @@ export async function startNetnsLab(scenario: Scenario, opts: NetnsLabOptions = 
  */
 export async function measureNetnsLab(lab: NetnsLab, opts: EvalOptions = {}): Promise<{ rows: EvalRow[]; measureMs: number }> {
   const targets = opts.only ? lab.targets.filter((t) => opts.only!(t.url)) : lab.targets;
-  const dir = mkdtempSync(join(tmpdir(), 'wallscope-netns-client-'));
+  const dir = mkdtempSync(join(tmpdir(), `wallscope-netns-${process.pid}-client-`));
   const rows: EvalRow[] = new Array(targets.length);
   let done = 0;
   const t0 = performance.now();

@@ -8,7 +8,9 @@
 // killed with SIGKILL left behind: its processes, its namespaces (their veths and nft tables go
 // with them) and their /etc/netns/<name> directories (the per-namespace resolv.conf).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export const NETNS_PREFIX = 'wsl';
 export const CLIENT_NET = '198.18.128.0/17';
@@ -110,6 +112,11 @@ export function sweepNetns(all = false): string[] {
     if (!all && (pid === process.pid || pidAlive(pid))) continue;
     removeNetns(name);
     gone.push(name);
+  }
+  // The children's configuration files and `lab up`'s CA file of labs that are gone.
+  for (const f of readdirSync(tmpdir())) {
+    const m = /^wallscope-(?:netns|lab)-(\d+)-/.exec(f);
+    if (m && !pidAlive(Number(m[1]))) rmSync(join(tmpdir(), f), { recursive: true, force: true });
   }
   return gone;
 }

@@ -1,0 +1,185 @@
+// netns mode with third-party witnesses: Debian's curl, dig and tcpdump run in the client namespace
+// and are censored on path like the probe; `lab up --netns` prints commands that work as printed;
+// a lab killed with SIGKILL leaves nothing that `lab clean` does not remove; bad input is refused.
+import assert from 'node:assert/strict';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { repoRoot } from '../../model/index.js';
+import { parseScenario } from '../scenario.js';
+import { startNetnsLab, type NetnsLab } from './netns-lab.js';
+import { netnsMissing, NETNS_PREFIX } from './topology.js';
+
+const missing = netnsMissing();
+const skip = missing.length ? `netns mode needs ${missing.join(', ')}` : false;
+const BIN = join(repoRoot, 'bin', 'wallscope.js');
+
+const SCENARIO = `
+name: witnesses
+seed: 3
+world:
+  sites:
+    - domain: open.example
+    - domain: youtube.com
+    - domain: 011.com
+  resolvers: { isp: {}, public: {} }
+censors:
+  - name: henan
+    layer: regional
+    sni_reset: { rules: ['011\\.com$'], fingerprint: henan }
+    http_reset: { host_rules: ['011\\.com$'] }
+  - name: gfw
+    layer: national
+    dns_injection: { rules: ['(^|\\.)youtube\\.com$'], injectors: 2 }
+    sni_reset: { rules: ['(^|\\.)youtube\\.com$'], fingerprint: gfw-type-2 }
+`;
+
+function run(argv: [string, string[]], timeoutMs = 15000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(argv[0], argv[1], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** tcpdump in the client namespace as an independent witness: what it printed once stopped (or done). */
+function tcpdump(ns: string, args: string[]): { ready: Promise<void>; stop(): Promise<string> } {
+  const p = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-l', '-i', 'right', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((r) => p.once('exit', () => r()));
+  // tcpdump says "listening on ..." on stderr once its capture is open.
+  const ready = new Promise<void>((r) => {
+    p.stderr.on('data', (d: Buffer) => d.toString().includes('listening') && r());
+    void exited.then(r);
+  });
+  return {
+    ready,
+    async stop() {
+      await new Promise((r) => setTimeout(r, 300)); // late packets
+      if (p.exitCode === null && p.signalCode === null) p.kill('SIGINT');
+      await exited;
+      return out;
+    },
+  };
+}
+
+const ourNamespaces = (pid: number) =>
+  spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter((l) => l.startsWith(`${NETNS_PREFIX}${pid}-`));
+
+describe('netns lab: third-party clients in the client namespace', { skip }, () => {
+  let lab: NetnsLab;
+  let dir: string;
+  let ca: string;
+  before(async () => {
+    lab = await startNetnsLab(parseScenario(SCENARIO, join(tmpdir(), 'witnesses.yaml')));
+    dir = mkdtempSync(join(tmpdir(), 'wallscope-netns-test-'));
+    ca = join(dir, 'ca.pem');
+    writeFileSync(ca, lab.caPem);
+  });
+  after(async () => {
+    await lab?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const addr = (d: string) => lab.sites.find((s) => s.domain === d)!.address;
+
+  it('curl loads an unblocked site over https (getaddrinfo asks the lab through resolv.conf)', async () => {
+    const r = await run(lab.inClient(['curl', '-sS', '-m', '8', '--cacert', ca, '-o', '/dev/null', '-w', '%{http_code}', 'https://open.example/']));
+    assert.equal(r.stdout, '200', r.stderr);
+  });
+
+  it("curl gets Henan's reset for a blocked HTTP Host, and tcpdump sees its fingerprint (one RST+ACK, TTL 58, IP ID 1, DF=0, 10-byte payload)", async () => {
+    const dump = tcpdump(lab.topology.client, ['-nv', '-c', '4', 'tcp[tcpflags] & tcp-rst != 0 and src port 80']);
+    await dump.ready;
+    const r = await run(lab.inClient(['curl', '-sS', '-m', '8', '-o', '/dev/null', 'http://011.com/']));
+    assert.equal(r.code, 56, `curl: ${r.stderr}`); // CURLE_RECV_ERROR: connection reset by peer
+    const seen = await dump.stop();
+    const rsts = seen.split('\n').filter((l) => /\bttl \d+, id \d+/.test(l));
+    assert.equal(rsts.length, 1, seen);
+    assert.match(rsts[0]!, /ttl 58, id 1, offset 0, flags \[none\]/);
+    assert.match(seen, /Flags \[R\.\].*length 10/);
+  });
+
+  it('curl gets the GFW type II resets for a blocked SNI (three RST+ACKs, DF set)', async () => {
+    const dump = tcpdump(lab.topology.client, ['-nv', '-c', '6', 'tcp[tcpflags] & tcp-rst != 0 and src port 443']);
+    await dump.ready;
+    const r = await run(lab.inClient(['curl', '-sS', '-m', '8', '--cacert', ca, '--resolve', `youtube.com:443:${addr('youtube.com')}`, 'https://youtube.com/']));
+    assert.equal(r.code, 35, `curl: ${r.stderr}`); // CURLE_SSL_CONNECT_ERROR: reset during the handshake
+    const seen = await dump.stop();
+    const rsts = seen.split('\n').filter((l) => /\bttl \d+, id \d+/.test(l));
+    // The genuine server never resets: every RST the client saw is the injector's.
+    assert.equal(rsts.length, 3, seen);
+    for (const l of rsts) assert.match(l, /flags \[DF\]/);
+  });
+
+  it('dig is answered by the two injectors ahead of the genuine resolver (three replies to one query)', async () => {
+    const dump = tcpdump(lab.topology.client, ['-n', '-c', '3', 'udp and src port 53']);
+    await dump.ready;
+    const r = await run(lab.inClient(['dig', '+tries=1', '+time=3', 'youtube.com']));
+    assert.equal(r.code, 0, r.stderr);
+    const seen = await dump.stop();
+    const replies = seen.split('\n').filter((l) => / A \d+\.\d+\.\d+\.\d+/.test(l));
+    assert.equal(replies.length, 3, seen);
+    // dig takes the first: a forged address (the remapped pool), not the site's.
+    assert.match(r.stdout, /youtube\.com\.\s+\d+\s+IN\s+A\s+198\.19\.10\d\.\d+/);
+    assert.ok(replies.filter((l) => new RegExp(`A ${addr('youtube.com').replace(/\./g, '\\.')}\\b`).test(l)).length === 1, seen);
+  });
+});
+
+describe('wallscope lab up --netns / lab clean', { skip }, () => {
+  it('prints commands that work as printed, and after a kill -9 `lab clean` removes every namespace', async () => {
+    const up = spawn(process.execPath, [BIN, 'lab', 'up', '--netns', join(repoRoot, 'scenarios', 'design-example.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    up.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!out.includes('Ctrl-C to stop.') && Date.now() < deadline && up.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+      assert.match(out, /Ctrl-C to stop\./, out);
+      assert.equal(ourNamespaces(up.pid!).length, 4); // client, henan, gfw, internet
+      const printed = out.split('\n').filter((l) => l.trim().startsWith('ip netns exec '));
+      assert.equal(printed.length, 3, out);
+      for (const line of printed) {
+        const r = await run(['sh', ['-c', line.trim()]], 30_000);
+        assert.equal(r.code, 0, `${line.trim()}: ${r.stderr}`);
+      }
+      assert.match((await run(['sh', ['-c', printed[2]!.trim()]], 30_000)).stdout, /www\.example\.org/);
+    } finally {
+      up.kill('SIGKILL');
+      await new Promise((r) => up.once('exit', r));
+    }
+    // The children notice their parent is gone (stdin closes) and exit; the namespaces stay until swept.
+    assert.equal(ourNamespaces(up.pid!).length, 4);
+    const clean = await run([process.execPath, [BIN, 'lab', 'clean']], 30_000);
+    assert.equal(clean.code, 0, clean.stderr);
+    assert.match(clean.stdout, /removed 4 namespace\(s\)/);
+    assert.deepEqual(ourNamespaces(up.pid!), []);
+    assert.equal(spawnSync('sh', ['-c', `ps -eo args | grep -c "[n]etns/child.js"`], { encoding: 'utf8' }).stdout.trim(), '0');
+  });
+
+  it('refuses a scenario netns mode cannot honour, naming the key, and leaves nothing behind', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wallscope-netns-bad-'));
+    try {
+      const f = join(dir, 'fixed.yaml');
+      writeFileSync(f, 'name: fixed\nworld:\n  sites:\n    - domain: a.example\n      addresses: [127.9.1.1]\n');
+      const before = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+      const r = await run([process.execPath, [BIN, 'lab', 'eval', '--netns', f]], 30_000);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /world\.sites\[0\]\.addresses/);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.equal(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout, before);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('without root, --netns says what is missing and exits non-zero', async () => {
+    const r = await run(['setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'lab', 'eval', '--netns', join(repoRoot, 'scenarios', 'design-example.yaml')]], 30_000);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /--netns needs root/);
+  });
+});
