@@ -8,6 +8,7 @@ import { register as registerAnalyze } from './analyze.js';
 import { register as registerLab } from './lab.js';
 import { register as registerServe } from './serve.js';
 import { register as registerMeasure } from './measure.js';
+import { register as registerLocate } from './locate.js';
 
 const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
 
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerLab(program);
   registerServe(program);
   registerMeasure(program);
+  registerLocate(program);
   return program;
 }
 
