@@ -36,6 +36,24 @@ censors:
     sni_reset: { rules: ['(^|\\.)youtube\\.com$'], fingerprint: gfw-type-2 }
 `;
 
+const LOCATE_SCENARIO = `
+name: locate
+world:
+  sites:
+    - domain: both.example
+  resolvers: { isp: {}, public: {} }
+censors:
+  - name: henan
+    layer: regional
+    sni_reset: { rules: ['(^|\\.)both\\.example$'], fingerprint: henan }
+    http_reset: { host_rules: ['(^|\\.)both\\.example$'] }
+  - name: gfw
+    layer: national
+    dns_injection: { rules: ['(^|\\.)both\\.example$'], injectors: 2 }
+    sni_reset: { rules: ['(^|\\.)both\\.example$'], fingerprint: gfw-type-2 }
+    http_reset: { host_rules: ['(^|\\.)both\\.example$'] }
+`;
+
 function run(argv: [string, string[]], timeoutMs = 15000): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(argv[0], argv[1], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
@@ -128,6 +146,29 @@ describe('netns lab: third-party clients in the client namespace', { skip }, () 
     // dig takes the first: a forged address (the remapped pool), not the site's.
     assert.match(r.stdout, /youtube\.com\.\s+\d+\s+IN\s+A\s+198\.19\.10\d\.\d+/);
     assert.ok(replies.filter((l) => new RegExp(`A ${addr('youtube.com').replace(/\./g, '\\.')}\\b`).test(l)).length === 1, seen);
+  });
+});
+
+describe('wallscope locate in the netns lab', { skip }, () => {
+  it("finds each injector's hop exactly: Henan at hop 1 (SNI and HTTP), the GFW's resets and both DNS injectors at hop 2, the TTL copier included", async () => {
+    const lab = await startNetnsLab(parseScenario(LOCATE_SCENARIO, join(tmpdir(), 'locate.yaml')));
+    try {
+      const site = lab.sites.find((x) => x.domain === 'both.example')!.address;
+      const r = await run(
+        lab.inClient([process.execPath, BIN, 'locate', 'https://both.example/', '--mechanism', 'all', '--resolver', lab.silentDns, '--address', site, '--allow-net', '198.18.0.0/15', '--max-ttl', '8', '--json']),
+        120_000,
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const byMech = Object.fromEntries(r.stdout.trim().split('\n').map((l) => JSON.parse(l)).map((x) => [x.mechanism, x]));
+      const hops = (m: string) => byMech[m].injectors.map((i: { hop: number; signature: string; ttl_behaviour: string }) => `${i.hop} ${i.signature} ${i.ttl_behaviour}`);
+      assert.deepEqual(hops('sni'), ['1 RST+ACK payload 01020304050607080900 fixed', '2 RST+ACK DF fixed']);
+      assert.deepEqual(hops('http'), ['1 RST+ACK payload 01020304050607080900 fixed', '2 RST+ACK DF fixed']);
+      assert.deepEqual(hops('dns'), ['2 dns reply fixed', '2 dns reply copies-trigger']);
+      assert.equal(byMech.sni.destination_hop, 3);
+      assert.deepEqual(byMech.sni.routers, { 1: '198.18.0.2', 2: '198.18.1.2' });
+    } finally {
+      await lab.close();
+    }
   });
 });
 
