@@ -3,36 +3,13 @@
 // waiting on configured timeouts (connect 1.5 s, TLS/HTTP 3 s, the DNS duplicates window) versus
 // our own work (CPU time of this process: lab, probe, helper and analysis all run in it).
 //   node dist/bench/lab-eval.js [sites=500] [concurrency=16]
-import type { Scenario } from '../src/model/index.js';
+import { benchScenario } from './scenario.js';
 import { evalScenario, timeoutWaitMs } from '../src/lab/index.js';
 
 const SITES = Number(process.argv[2] ?? 500);
 const CONCURRENCY = Number(process.argv[3] ?? 16);
 
-function scenario(): Scenario {
-  // Throttled sites serve 64 KiB, so that 8 kbps really makes them fail within the budget.
-  const sites = Array.from({ length: SITES }, (_, i) => ({ domain: `s${String(i).padStart(4, '0')}.bench.example`, ...(i % 20 === 1 ? { page: { bytes: 65536 } } : {}) }));
-  const pick = (k: (i: number) => boolean) => sites.filter((_, i) => k(i)).map((s) => `^${s.domain.replace(/\./g, '\\.')}$`);
-  return {
-    name: 'bench-1000',
-    seed: 1,
-    world: { sites, resolvers: { isp: {}, public: {} }, helper: true },
-    censors: [
-      { name: 'henan', layer: 'regional', sni_reset: { rules: pick((i) => i % 10 === 4) }, http_reset: { host_rules: pick((i) => i % 10 === 4) } },
-      {
-        name: 'gfw',
-        layer: 'national',
-        dns_injection: { rules: pick((i) => i % 10 === 5), injectors: 2, lead_ms: 20 },
-        sni_reset: { rules: pick((i) => i % 10 === 2 || i % 10 === 3) },
-        http_reset: { host_rules: pick((i) => i % 10 === 2 || i % 10 === 3) },
-        null_route: sites.filter((_, i) => i % 20 === 0).map((s) => s.domain),
-        throttle: { sni_rules: pick((i) => i % 20 === 1), host_rules: pick((i) => i % 20 === 1), kbps: 8 },
-      },
-    ],
-  };
-}
-
-const s = scenario();
+const s = benchScenario(SITES);
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 const run = await evalScenario(s, { concurrency: CONCURRENCY });

@@ -19,7 +19,7 @@ import type { RouterConfig, RouterEvent } from './router.js';
 import { buildTopology, CLIENT_NET, inNetns, NetnsError, WORLD_NET, type Topology } from './topology.js';
 
 /** How far the internet is: genuine DNS answers and the sites' first response bytes wait this long, so the on-path injections win the race (no tc netem here). */
-export const GENUINE_DELAY_MS = 60;
+export const GENUINE_DELAY_MS = 80;
 const READY_TIMEOUT_MS = 60_000;
 const CHILD = fileURLToPath(new URL('./child.js', import.meta.url));
 

@@ -244,8 +244,11 @@ export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) =
   const fromInternet = (f: CapturedFrame) => {
     if (f.packet.dstMac === rightMac && f.packet.srcMac !== rightMac) rightNeighbor = f.packet.srcMac;
   };
-  leftCap = openCapture('left', 'ip and (tcp or udp dst port 53)', fromClient);
-  rightCap = openCapture('right', 'ip', fromInternet);
+  // Only what a censor reads: DNS queries, and TCP segments that open, close or carry data (the
+  // client's pure ACKs of a large download are most of the traffic and tell the censor nothing).
+  leftCap = openCapture('left', 'udp dst port 53 or (tcp and (tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 or ip[2:2] - ((ip[0] & 0xf) << 2) - ((tcp[12] & 0xf0) >> 2) > 0))', fromClient);
+  // The internet-side neighbour's MAC (for the resets to the server), from its SYN-ACKs only.
+  rightCap = openCapture('right', 'tcp[tcpflags] & tcp-syn != 0', fromInternet);
   return {
     close() {
       for (const t of timers) clearTimeout(t);
