@@ -5,7 +5,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { register as registerDemo } from './demo.js';
-import { evalNetnsScenario, evalScenario, expectedPath, loadScenario, NetnsError, netnsMissing, scenarioTruth, startLab, startNetnsLab, sweepNetns, sweepStaleTables, timeoutWaitMs, writeExpected, ScenarioError, type EvalReport, type RouterEvent } from '../lab/index.js';
+import { censorHops, evalNetnsScenario, evalScenario, expectedPath, loadScenario, NetnsError, netnsMissing, scenarioTruth, startLab, startNetnsLab, sweepNetns, sweepStaleTables, timeoutWaitMs, writeExpected, ScenarioError, type EvalReport, type RouterEvent } from '../lab/index.js';
 import { fileURLToPath } from 'node:url';
 import { repoRoot } from '../model/index.js';
 
@@ -203,7 +203,8 @@ async function upNetns(s: Parameters<typeof startNetnsLab>[0], o: { caOut?: stri
   const w = (x: string) => process.stdout.write(x);
   const t = running.topology;
   w(`lab "${s.name}" is up in network namespaces (netns mode)\n`);
-  w(`  path: ${[t.client, ...t.routers.map((r, i) => `${r} (${s.censors[i]!.name}, hop ${i + 1})`), t.internet].join(' -> ')}\n`);
+  const hops = censorHops(s);
+  w(`  path: ${[t.client, ...t.routers.map((r, i) => (hops.includes(i + 1) ? `${r} (${s.censors[hops.indexOf(i + 1)]!.name}, hop ${i + 1})` : `${r} (hop ${i + 1})`)), t.internet].join(' -> ')}\n`);
   w(`  ISP resolver (the client namespace's resolv.conf): ${running.resolver}\n`);
   w(`  public resolver: ${running.publicResolver}; silent DNS address (injectors only): ${running.silentDns}\n`);
   w(`  test helper: ${running.helperUrl ?? 'none (world.helper: false)'}\n`);

@@ -7,7 +7,7 @@ export { scenarioTruth, expectedPath, readExpected, writeExpected, type Expected
 export { nftAvailable, sweepStaleTables } from './nft.js';
 export { peekClientHello } from './clienthello.js';
 export { buildDemoScenario, readTestList, summarize, DEMO_LIST, type DemoSummary } from './demo.js';
-export { startNetnsLab, measureNetnsLab, evalNetnsScenario, netnsProblems, netnsClientAddress, GENUINE_DELAY_MS, type NetnsLab, type NetnsLabOptions } from './netns/netns-lab.js';
+export { startNetnsLab, censorHops, measureNetnsLab, evalNetnsScenario, netnsProblems, netnsClientAddress, GENUINE_DELAY_MS, type NetnsLab, type NetnsLabOptions } from './netns/netns-lab.js';
 export { buildTopology, sweepNetns, netnsMissing, NetnsError, type Topology } from './netns/topology.js';
 export { forgeReset, SHAPES as RESET_SHAPES, HENAN_PAYLOAD } from './netns/forge.js';
 export type { RouterEvent } from './netns/router.js';

@@ -111,6 +111,15 @@ describe('parseScenario(text, file)', () => {
     assert.equal(p.length, 2);
   });
 
+  it('validates the netns hop extension: whole numbers growing along the path', () => {
+    const s = parseScenario('name: a\nworld:\n  sites: [{ domain: a.example }]\ncensors:\n  - { name: h, layer: regional, hop: 5 }\n  - { name: g, layer: national, hop: 7 }\n', 'x.yaml');
+    assert.deepEqual(s.censors.map((c) => c.hop), [5, 7]);
+    const p = problems('name: a\nworld:\n  sites: [{ domain: a.example }]\ncensors:\n  - { name: h, layer: regional, hop: 5 }\n  - { name: g, layer: national, hop: 4 }\n  - { name: i, layer: isp, hop: 2.5 }\n');
+    assert.equal(p.length, 2, JSON.stringify(p));
+    assert.ok(p.some((x) => x.path === 'censors[1].hop' && /not beyond the previous censor's hop 5/.test(x.message)), JSON.stringify(p));
+    assert.ok(p.some((x) => x.path === 'censors[2].hop'), JSON.stringify(p));
+  });
+
   it('validates the QA extension keys (captcha, down: localhost, ghost, close), each problem located', () => {
     const s = parseScenario(
       "name: a\nworld:\n  sites: [{ domain: a.example, captcha: true }, { domain: b.example, down: localhost }]\n  resolvers: { isp: { ghost: ['^c\\.example$'] }, public: {} }\ncensors: [{ name: g, layer: national, sni_reset: { rules: [a], close: eof }, http_reset: { host_rules: [a], close: reset } }]\n",

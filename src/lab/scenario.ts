@@ -244,7 +244,7 @@ function readCensor(r: Reader, node: Node, path: string): CensorSpec | undefined
   const m = r.map(
     node,
     path,
-    ['name', 'layer', 'sampling', 'dns_injection', 'sni_reset', 'http_reset', 'null_route', 'reject', 'blockpage', 'throttle'],
+    ['name', 'layer', 'sampling', 'dns_injection', 'sni_reset', 'http_reset', 'null_route', 'reject', 'blockpage', 'throttle', 'hop'],
     ['name', 'layer'],
   );
   if (!m) return undefined;
@@ -253,6 +253,7 @@ function readCensor(r: Reader, node: Node, path: string): CensorSpec | undefined
   if (name === undefined || layer === undefined) return undefined;
   const c: CensorSpec = { name, layer };
   if (m.has('sampling')) c.sampling = r.num(m.get('sampling'), `${path}.sampling`, 0, 1);
+  if (m.has('hop')) c.hop = r.num(m.get('hop'), `${path}.hop`, 1, 60, true);
   if (m.has('dns_injection')) c.dns_injection = readDnsInjection(r, m.get('dns_injection')!, `${path}.dns_injection`);
   if (m.has('sni_reset')) {
     const p = `${path}.sni_reset`;
@@ -413,6 +414,13 @@ export function parseScenario(text: string, file: string): Scenario {
       if (c) censors.push(c);
     });
   }
+  // Hops grow along the path: the first listed censor is nearest the client.
+  let lastHop = 0;
+  censors.forEach((c, i) => {
+    const hop = c.hop ?? lastHop + 1;
+    if (hop <= lastHop) r.fail(r.seq(m.get('censors'), 'censors')[i], `censors[${i}].hop`, `hop ${hop} is not beyond the previous censor's hop ${lastHop} (censors are listed nearest the client first)`);
+    lastHop = Math.max(lastHop, hop);
+  });
   const cnames = new Set<string>();
   for (const c of censors) {
     if (cnames.has(c.name)) r.fail(m.get('censors'), 'censors', `censor name '${c.name}' is used twice`);

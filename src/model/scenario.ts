@@ -106,6 +106,12 @@ export interface CensorSpec {
   reject?: string[];
   blockpage?: BlockpageSpec;
   throttle?: ThrottleSpec;
+  /**
+   * Extension, netns mode: the hop of this censor's router (1 = nearest the client; SP25 found
+   * Henan at hop 5 and the GFW at hop 7). Routers in between forward without censoring. Default:
+   * the previous censor's hop + 1. Loopback mode has no hops and ignores it.
+   */
+  hop?: number;
 }
 
 export interface TargetExpectation {

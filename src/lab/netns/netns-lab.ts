@@ -66,6 +66,12 @@ export function netnsClientAddress(i: number): string {
   return `198.18.${128 + Math.floor(k / 250)}.${1 + (k % 250)}`;
 }
 
+/** The hop of each censor's router, in path order (`hop`, else the previous one + 1). */
+export function censorHops(s: Scenario): number[] {
+  let last = 0;
+  return s.censors.map((c) => (last = c.hop ?? last + 1));
+}
+
 /** Scenario keys netns mode cannot honour, each as `key: why`. */
 export function netnsProblems(s: Scenario): string[] {
   const out: string[] = [];
@@ -128,7 +134,8 @@ async function stopChild(c: Child): Promise<void> {
 export async function startNetnsLab(scenario: Scenario, opts: NetnsLabOptions = {}): Promise<NetnsLab> {
   const problems = netnsProblems(scenario);
   if (problems.length) throw new NetnsError(`${scenario.source ?? scenario.name}: netns mode cannot honour ${problems[0]}`, 'NETNS_BAD_SCENARIO');
-  const topo = buildTopology(scenario.censors.length, `${WORLD_NET}.0.2`, { clientTimestamps: opts.clientTimestamps });
+  const hops = censorHops(scenario);
+  const topo = buildTopology(hops.at(-1) ?? 0, `${WORLD_NET}.0.2`, { clientTimestamps: opts.clientTimestamps });
   const dir = mkdtempSync(join(tmpdir(), `wallscope-netns-${process.pid}-`));
   const children: Child[] = [];
   const close = async () => {
@@ -142,9 +149,10 @@ export async function startNetnsLab(scenario: Scenario, opts: NetnsLabOptions = 
     const w = (await world.ready) as WorldReady;
     const siteAddresses: Record<string, string[]> = {};
     for (const s of w.sites) (siteAddresses[s.domain] ??= []).push(s.address);
+    // Routers between the censors' hops only forward.
     const routers = scenario.censors.map((_, i) => {
-      const cfg: RouterConfig = { scenario, censorIndex: i, hopsBack: i, siteAddresses, clientNet: CLIENT_NET };
-      const c = startChild(topo.routers[i]!, 'router', cfg, dir, (m) => opts.log?.(m as unknown as RouterEvent));
+      const cfg: RouterConfig = { scenario, censorIndex: i, hopsBack: hops[i]! - 1, siteAddresses, clientNet: CLIENT_NET };
+      const c = startChild(topo.routers[hops[i]! - 1]!, 'router', cfg, dir, (m) => opts.log?.(m as unknown as RouterEvent));
       children.push(c);
       return c;
     });

@@ -45,10 +45,12 @@ world:
 censors:
   - name: henan
     layer: regional
+    hop: 3
     sni_reset: { rules: ['(^|\\.)both\\.example$'], fingerprint: henan }
     http_reset: { host_rules: ['(^|\\.)both\\.example$'] }
   - name: gfw
     layer: national
+    hop: 5
     dns_injection: { rules: ['(^|\\.)both\\.example$'], injectors: 2 }
     sni_reset: { rules: ['(^|\\.)both\\.example$'], fingerprint: gfw-type-2 }
     http_reset: { host_rules: ['(^|\\.)both\\.example$'] }
@@ -150,22 +152,24 @@ describe('netns lab: third-party clients in the client namespace', { skip }, () 
 });
 
 describe('wallscope locate in the netns lab', { skip }, () => {
-  it("finds each injector's hop exactly: Henan at hop 1 (SNI and HTTP), the GFW's resets and both DNS injectors at hop 2, the TTL copier included", async () => {
+  it("finds each injector's hop exactly: Henan at hop 3 (SNI and HTTP), the GFW's resets and both DNS injectors at hop 5, the TTL copier included", async () => {
     const lab = await startNetnsLab(parseScenario(LOCATE_SCENARIO, join(tmpdir(), 'locate.yaml')));
     try {
       const site = lab.sites.find((x) => x.domain === 'both.example')!.address;
       const r = await run(
-        lab.inClient([process.execPath, BIN, 'locate', 'https://both.example/', '--mechanism', 'all', '--resolver', lab.silentDns, '--address', site, '--allow-net', '198.18.0.0/15', '--max-ttl', '8', '--json']),
+        lab.inClient([process.execPath, BIN, 'locate', 'https://both.example/', '--mechanism', 'all', '--resolver', lab.silentDns, '--address', site, '--allow-net', '198.18.0.0/15', '--max-ttl', '12', '--json']),
         120_000,
       );
       assert.equal(r.code, 0, r.stderr);
       const byMech = Object.fromEntries(r.stdout.trim().split('\n').map((l) => JSON.parse(l)).map((x) => [x.mechanism, x]));
       const hops = (m: string) => byMech[m].injectors.map((i: { hop: number; signature: string; ttl_behaviour: string }) => `${i.hop} ${i.signature} ${i.ttl_behaviour}`);
-      assert.deepEqual(hops('sni'), ['1 RST+ACK payload 01020304050607080900 fixed', '2 RST+ACK DF fixed']);
-      assert.deepEqual(hops('http'), ['1 RST+ACK payload 01020304050607080900 fixed', '2 RST+ACK DF fixed']);
-      assert.deepEqual(hops('dns'), ['2 dns reply fixed', '2 dns reply copies-trigger']);
-      assert.equal(byMech.sni.destination_hop, 3);
-      assert.deepEqual(byMech.sni.routers, { 1: '198.18.0.2', 2: '198.18.1.2' });
+      assert.deepEqual(hops('sni'), ['3 RST+ACK payload 01020304050607080900 fixed', '5 RST+ACK DF fixed']);
+      assert.deepEqual(hops('http'), ['3 RST+ACK payload 01020304050607080900 fixed', '5 RST+ACK DF fixed']);
+      // The copier answers only from TTL 9 (2h-1) and is still placed at hop 5.
+      assert.deepEqual(hops('dns'), ['5 dns reply fixed', '5 dns reply copies-trigger']);
+      assert.equal(byMech.dns.injectors[1].first_trigger_ttl, 9);
+      assert.equal(byMech.sni.destination_hop, 6);
+      assert.deepEqual(byMech.sni.routers, { 1: '198.18.0.2', 2: '198.18.1.2', 3: '198.18.2.2', 4: '198.18.3.2', 5: '198.18.4.2' });
     } finally {
       await lab.close();
     }
