@@ -6,6 +6,7 @@
 // helper's address bypass the censors: the helper stands outside them.
 import net from 'node:net';
 import type { CloseKind, SiteDown } from '../model/index.js';
+import { Timers } from './timers.js';
 import { peekClientHello } from './clienthello.js';
 import type { Action, Policy } from './policy.js';
 
@@ -163,14 +164,8 @@ export function blockPage(title: string, bytes: number): Buffer {
 
 export async function startFront(o: FrontOptions): Promise<RunningFront> {
   const sockets = new Set<net.Socket>();
-  const timers = new Set<NodeJS.Timeout>();
-  const later = (ms: number, fn: () => void) => {
-    const t = setTimeout(() => {
-      timers.delete(t);
-      fn();
-    }, ms);
-    timers.add(t);
-  };
+  const timers = new Timers();
+  const later = (ms: number, fn: () => void) => timers.later(ms, fn);
   const track = (s: net.Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -352,7 +347,6 @@ export async function startFront(o: FrontOptions): Promise<RunningFront> {
     host: o.host,
     port,
     async close() {
-      for (const t of timers) clearTimeout(t);
       timers.clear();
       for (const s of sockets) s.destroy();
       await new Promise<void>((r) => server.close(() => r()));

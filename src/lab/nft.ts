@@ -22,7 +22,8 @@ function nft(args: string[], input?: string): void {
   execFileSync('nft', args, { input, stdio: ['pipe', 'ignore', 'pipe'], timeout: 5000 });
 }
 
-function pidAlive(pid: number): boolean {
+/** Whether a process exists (EPERM: it does, owned by someone else). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -56,11 +56,11 @@ censors:
     http_reset: { host_rules: ['(^|\\.)both\\.example$'] }
 `;
 
-function run(argv: [string, string[]], timeoutMs = 15000): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(argv: [string, string[]], timeoutMs = 15000): Promise<{ code: number; stdout: string; stderr: string; pid: number }> {
   return new Promise((resolve) => {
-    execFile(argv[0], argv[1], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
+    const child = execFile(argv[0], argv[1], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
-      resolve({ code, stdout, stderr });
+      resolve({ code, stdout, stderr, pid: child.pid ?? -1 });
     });
   });
 }
@@ -203,7 +203,8 @@ describe('wallscope lab up --netns / lab clean', { skip }, () => {
     assert.equal(clean.code, 0, clean.stderr);
     assert.match(clean.stdout, /removed 4 namespace\(s\)/);
     assert.deepEqual(ourNamespaces(up.pid!), []);
-    assert.equal(spawnSync('sh', ['-c', `ps -eo args | grep -c "[n]etns/child.js"`], { encoding: 'utf8' }).stdout.trim(), '0');
+    // Its children (their configuration files carry the lab's pid) are gone too; other labs may run.
+    assert.equal(spawnSync('sh', ['-c', `ps -eo args | grep -c "[n]etns/child.js .*wallscope-netns-${up.pid}-"`], { encoding: 'utf8' }).stdout.trim(), '0');
   });
 
   it('refuses a scenario netns mode cannot honour, naming the key, and leaves nothing behind', async () => {
@@ -211,12 +212,12 @@ describe('wallscope lab up --netns / lab clean', { skip }, () => {
     try {
       const f = join(dir, 'fixed.yaml');
       writeFileSync(f, 'name: fixed\nworld:\n  sites:\n    - domain: a.example\n      addresses: [127.9.1.1]\n');
-      const before = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
       const r = await run([process.execPath, [BIN, 'lab', 'eval', '--netns', f]], 30_000);
       assert.equal(r.code, 2);
       assert.match(r.stderr, /world\.sites\[0\]\.addresses/);
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-      assert.equal(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout, before);
+      // The scenario is refused before any namespace exists (other labs may be running meanwhile).
+      assert.deepEqual(ourNamespaces(r.pid), []);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -16,6 +16,7 @@ import { forgedReply } from '../dns.js';
 import { blockPage, HttpRequestScanner, parseHttpHead, ResidualTable } from '../front.js';
 import { poolInjector } from '../lab.js';
 import { DEFAULT_FINGERPRINT, Policy, type Action } from '../policy.js';
+import { Timers } from '../timers.js';
 import { forgeReset, forgeResponse } from './forge.js';
 import { WORLD_NET } from './topology.js';
 
@@ -69,7 +70,7 @@ export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) =
   const injector = poolInjector(policy, WORLD_NET, rng);
   const residual = new ResidualTable();
   const flows = new Map<string, Flow>();
-  const timers = new Set<NodeJS.Timeout>();
+  const timers = new Timers();
   const leftMac = macOf('left');
   const rightMac = macOf('right');
   let rightNeighbor: string | null = null;
@@ -90,13 +91,7 @@ export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) =
   if (reject.length) rules.push(`ip saddr ${cfg.clientNet} ip daddr { ${reject.join(', ')} } tcp flags & (syn | ack) == syn reject with tcp reset`);
   nft(`table ip ${table} {\n chain pass {\n  type filter hook forward priority 0; policy accept;\n  ${rules.join('\n  ')}\n }\n}\n`);
 
-  const later = (ms: number, fn: () => void) => {
-    const t = setTimeout(() => {
-      timers.delete(t);
-      fn();
-    }, ms);
-    timers.add(t);
-  };
+  const later = (ms: number, fn: () => void) => timers.later(ms, fn);
   const toClient = (p: DecodedPacket, ipPackets: Buffer[]) => {
     for (const ip of ipPackets) leftCap?.send(frame({ srcMac: leftMac, dstMac: p.srcMac }, ip));
   };
@@ -251,7 +246,6 @@ export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) =
   rightCap = openCapture('right', 'tcp[tcpflags] & tcp-syn != 0', fromInternet);
   return {
     close() {
-      for (const t of timers) clearTimeout(t);
       timers.clear();
       leftCap?.close();
       rightCap?.close();
