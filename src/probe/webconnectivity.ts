@@ -29,7 +29,7 @@ import { lookupAsn, probeLocation } from './geo.js';
 import { scrubValue, scrubberFor } from './scrub.js';
 import { applyVerdict } from './verdict.js';
 import { PacketRecorder } from './packet-evidence.js';
-import type { FingerprintSet } from '../analysis/index.js';
+import type { FingerprintSet, InjectorFingerprint } from '../analysis/index.js';
 
 export const SOFTWARE_NAME = 'wallscope';
 export const SOFTWARE_VERSION = '0.1.0';
@@ -93,6 +93,8 @@ export interface ProbeOptions {
    * resolver given by `resolver`; redirect hops are not captured.
    */
   capture?: boolean;
+  /** Forged-reset fingerprints for the verdict (analysis loadInjectorFingerprints): the layer from captured packets. */
+  injectors?: readonly InjectorFingerprint[];
 }
 
 export interface SniVariant {
@@ -453,7 +455,7 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
   // 6. Verdict (src/analysis), then privacy: scrub the probe's own addresses from every string.
   const scrubbed = scrubValue(m, scrubberFor(ownIps));
   scrubbed.probe_ip = '127.0.0.1';
-  return applyVerdict(scrubbed, { allowNets: opts.allowNet ?? [], ...(opts.fingerprints ? { fingerprints: opts.fingerprints } : {}) });
+  return applyVerdict(scrubbed, { allowNets: opts.allowNet ?? [], ...(opts.fingerprints ? { fingerprints: opts.fingerprints } : {}), ...(opts.injectors ? { injectors: opts.injectors } : {}) });
 }
 
 function withAsn(q: DnsQuery): DnsQuery {
