@@ -2,8 +2,9 @@
 // forged-address lists for the cli and the server, which pass the result into the pure analysis.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fixturesDir } from '../model/index.js';
+import { fixturesDir, repoRoot } from '../model/index.js';
 import { emptyFingerprintSet, parseAddressList, parseFingerprintCsv, type FingerprintSet } from './fingerprints.js';
+import { InjectorFingerprintError, parseInjectorFingerprints, type InjectorFingerprint } from './injectors.js';
 
 /** ../shared/fixtures/fingerprints when present. */
 export function defaultFingerprintsDir(): string | null {
@@ -32,4 +33,20 @@ export function loadFingerprints(dir: string | null, forgedPoolFiles: string[] =
   }
   for (const f of forgedPoolFiles) parseAddressList(readFileSync(f, 'utf8'), f, set);
   return set;
+}
+
+/** The injector fingerprints shipped with wallscope (src/analysis/data/injector-fingerprints.json). */
+export function defaultInjectorFingerprintsFile(): string {
+  return join(repoRoot, 'src', 'analysis', 'data', 'injector-fingerprints.json');
+}
+
+/** Reads an injector fingerprint file (analysis/injectors.ts); a missing or bad file throws InjectorFingerprintError. */
+export function loadInjectorFingerprints(file: string = defaultInjectorFingerprintsFile()): InjectorFingerprint[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new InjectorFingerprintError(`cannot read injector fingerprints ${file}: ${(e as Error).message}`);
+  }
+  return parseInjectorFingerprints(text, file);
 }

@@ -6,5 +6,6 @@ export { analyzeMeasurement } from './measurement.js';
 export { readMeasurements, readMeasurementStream, type ReadResult, MAX_RECORD_CHARS } from './read.js';
 export { domainOf } from './view.js';
 export { parseFingerprintCsv, parseAddressList, emptyFingerprintSet, type FingerprintSet, type Fingerprint } from './fingerprints.js';
-export { loadFingerprints, defaultFingerprintsDir, defaultForgedPoolFiles } from './fingerprints-load.js';
+export { loadFingerprints, defaultFingerprintsDir, defaultForgedPoolFiles, loadInjectorFingerprints, defaultInjectorFingerprintsFile } from './fingerprints-load.js';
+export { parseInjectorFingerprints, matchInjector, InjectorFingerprintError, type InjectorFingerprint } from './injectors.js';
 export { compareRow, AgreementTally, type AnalyzeRow } from './row.js';

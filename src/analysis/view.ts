@@ -3,6 +3,7 @@
 // everything is checked here once, so the rules in webconnectivity.ts can trust their input.
 import { canonicalIp, isIp } from './ip.js';
 import { extractTitle, MAX_SCANNED_BODY } from './http-compare.js';
+import type { CapturedView, PacketView } from './injectors.js';
 
 /** At most this many entries of any list are looked at (hostile input claims huge arrays). */
 export const MAX_ENTRIES = 4096;
@@ -48,7 +49,12 @@ export interface WebView {
   readonly readBytesByAddress: Map<string, number>;
   /** network_events with an address (connect, tls_handshake_start/done, read, write, ...), in order; on first use. */
   readonly events: EventView[];
+  /** test_keys.x_captured (`measure --capture`), checked; on first use. */
+  readonly captured: CapturedView[];
+  /** test_keys.x_locate (`locate`): the hop of the injector per operation and endpoint; on first use. */
+  readonly hops: HopView[];
 }
+export interface HopView { ref: string; operation: string; ip: string | null; port: number | null; hop: number }
 export interface EventView { ref: string; op: string; ip: string; port: number; failure: string | null; t: number | null }
 
 type Obj = Record<string, unknown>;
@@ -318,7 +324,44 @@ export function buildView(m: Obj): WebView {
   });
 }
 
-type EagerParts = Omit<WebView, 'readBytesByAddress' | 'events'>;
+type EagerParts = Omit<WebView, 'readBytesByAddress' | 'events' | 'captured' | 'hops'>;
+
+const MAX_PACKETS = 64;
+
+function hostPort(v: unknown): { ip: string | null; port: number | null } {
+  const a = str(v);
+  if (!a) return { ip: null, port: null };
+  const { host, port } = splitHostPort(a);
+  return { ip: isIp(host) ? canonicalIp(host) : null, port };
+}
+
+function capturedViews(tk: Obj): CapturedView[] {
+  const out: CapturedView[] = [];
+  arr(tk.x_captured).forEach((c, i) => {
+    if (!isObj(c) || !str(c.operation)) return;
+    const packets: PacketView[] = [];
+    for (const p of arr(c.packets).slice(0, MAX_PACKETS)) {
+      if (!isObj(p) || (p.dir !== 'in' && p.dir !== 'out')) continue;
+      const hex = str(p.payload_hex);
+      packets.push({
+        dir: p.dir, flags: str(p.flags), ttl: num(p.ttl), ipId: num(p.ip_id), df: typeof p.df === 'boolean' ? p.df : null,
+        window: num(p.window), payloadHex: hex && /^[0-9a-f]*$/i.test(hex) ? hex.toLowerCase().slice(0, 512) : '', tMs: num(p.t_ms),
+      });
+    }
+    out.push({ ref: `x_captured[${i}]`, operation: str(c.operation)!, ...hostPort(c.address), failure: failureOf(c.failure), packets });
+  });
+  return out;
+}
+
+function hopViews(tk: Obj): HopView[] {
+  const out: HopView[] = [];
+  arr(tk.x_locate).forEach((h, i) => {
+    const hop = isObj(h) ? num(h.hop) : null;
+    if (!isObj(h) || hop === null || !str(h.operation)) return;
+    out.push({ ref: `x_locate[${i}]`, operation: str(h.operation)!, ...hostPort(h.address), hop });
+  });
+  return out;
+}
 
 /**
  * The view itself. A class, not an object literal with getters: V8 allocates literals with
@@ -337,6 +380,8 @@ class LazyWebView implements WebView {
   #tk: Obj;
   #events: EventView[] | undefined;
   #readBytes: Map<string, number> | undefined;
+  #captured: CapturedView[] | undefined;
+  #hops: HopView[] | undefined;
 
   constructor(tk: Obj, p: EagerParts) {
     this.#tk = tk;
@@ -350,6 +395,14 @@ class LazyWebView implements WebView {
   get events(): EventView[] {
     if (this.#events === undefined) this.#build();
     return this.#events!;
+  }
+
+  get captured(): CapturedView[] {
+    return (this.#captured ??= capturedViews(this.#tk));
+  }
+
+  get hops(): HopView[] {
+    return (this.#hops ??= hopViews(this.#tk));
   }
 
   get readBytesByAddress(): Map<string, number> {

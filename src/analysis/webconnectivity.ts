@@ -9,6 +9,7 @@ import { isBogon, parseCidrs, type Cidr } from './ip.js';
 import { compareHttp } from './http-compare.js';
 import { isConfirmed, matchDns, matchHttp, type Fingerprint, type FingerprintSet } from './fingerprints.js';
 import { buildView, endpointKey, type QueryView, type RequestView, type WebView } from './view.js';
+import { describeResets, matchInjector, resetsOf, type InjectorFingerprint, type PacketView } from './injectors.js';
 
 export const ANALYSIS_VERSION = 'wallscope-analysis/1';
 
@@ -17,10 +18,13 @@ export interface AnalysisContext {
   asnOf?: (ip: string) => { asn: number; org: string } | null;
   /** Lab mode: CIDRs counted as public, not bogon. */
   allowNets?: string[];
+  /** Forged-reset fingerprints (loadInjectorFingerprints): with packet evidence (x_captured) they decide the layer. */
+  injectors?: readonly InjectorFingerprint[];
 }
 
 interface Ctx {
   fps: FingerprintSet | undefined;
+  injectors: readonly InjectorFingerprint[];
   asnOf: (ip: string) => { asn: number; org: string } | null;
   allow: Cidr[];
 }
@@ -292,6 +296,52 @@ function attributeReset(v: WebView, ip: string | null, port: number | null, late
   return { layer: 'unknown', confidence: 0.6, evidence: [], residual, sniOnly, why: '' };
 }
 
+interface PacketFinding {
+  fp: InjectorFingerprint | null;
+  resets: PacketView[];
+  evidence: string[];
+  hop: number | null;
+}
+
+/**
+ * The resets captured on the failing step (`measure --capture`), matched against the injector
+ * fingerprints, with the injector's hop when `locate` found it. Null without packet evidence.
+ */
+function packetFinding(v: WebView, c: Ctx, operation: string, ip: string | null, port: number | null): PacketFinding | null {
+  const same = (x: { ip: string | null; port: number | null }): boolean => (ip === null || x.ip === ip) && (port === null || x.port === port);
+  const cap = v.captured.filter((x) => x.operation === operation && same(x) && resetsOf(x).length > 0).at(-1);
+  if (!cap) return null;
+  const resets = resetsOf(cap);
+  const hop = v.hops.find((h) => h.operation === operation && (h.ip === null || ip === null || h.ip === ip) && (h.port === null || port === null || h.port === port));
+  return { fp: matchInjector(c.injectors, resets), resets, evidence: [cap.ref, ...(hop ? [hop.ref] : [])], hop: hop?.hop ?? null };
+}
+
+/** "One RST+ACK with TTL 58, ... at hop 2: the fingerprint of the Henan provincial firewall (henan)." */
+function packetSentence(p: PacketFinding): string {
+  const what = describeResets(p.resets);
+  const at = p.hop !== null ? ` at hop ${p.hop}` : '';
+  const head = what.charAt(0).toUpperCase() + what.slice(1);
+  if (!p.fp) return `${head}${at} came back: they match no known injector fingerprint.`;
+  const side = p.fp.clientOnly === true ? ', sent to the client only' : p.fp.clientOnly === false ? ', sent to both ends' : '';
+  return `${head}${at}: the fingerprint of ${p.fp.label} (${p.fp.name}${side}).`;
+}
+
+/**
+ * The layer from packets when a fingerprint matched, cross-checked with the follow-ups (residual
+ * blocking); the socket-level attribution `a` otherwise, with what the packets showed.
+ */
+function withPackets(p: PacketFinding | null, a: { layer: Layer; confidence: number; evidence: string[]; why: string }): { layer: Layer; confidence: number; evidence: string[]; why: string; fingerprints: string[] } {
+  if (!p) return { ...a, fingerprints: [] };
+  if (!p.fp) return { ...a, evidence: [...p.evidence, ...a.evidence], why: [packetSentence(p), a.why].filter(Boolean).join(' '), fingerprints: [] };
+  // Follow-ups (confidence >= 0.7) that point at another layer: say so and trust the packets less.
+  // Timing alone (confidence < 0.7) never outweighs a fingerprint and is then left unsaid.
+  const other = a.layer !== 'unknown' && a.layer !== p.fp.layer;
+  const disagrees = other && a.confidence >= 0.7;
+  const confidence = disagrees ? 0.6 : p.hop !== null ? 0.98 : 0.95;
+  const why = disagrees ? `${packetSentence(p)} But ${a.why.charAt(0).toLowerCase()}${a.why.slice(1)}` : [packetSentence(p), other ? '' : a.why].filter(Boolean).join(' ');
+  return { layer: p.fp.layer, confidence, evidence: [...p.evidence, ...a.evidence], why, fingerprints: [p.fp.name] };
+}
+
 function domainOfUrl(url: string): string | null {
   try {
     return new URL(url).hostname.toLowerCase() || null;
@@ -379,6 +429,13 @@ export function analyzeView(v: WebView, c: Ctx): Verdict {
     if (!ctrlOk) return down(0.75, [...refs, 'control.tcp_connect'], `Connecting to ${v.domain} failed (${describeFailure(conns[0].failure!)}) from the probe and from the control alike: the site is down, not blocked.`);
     const refused = conns.every((t) => t.failure === 'connection_refused' || t.failure === 'connection_reset');
     const ep = endpointKey(conns[0].ip, conns[0].port);
+    // A SYN answered by forged resets (the GFW's port-443 injector of 2025): the packets say whose.
+    const pk = refused ? packetFinding(v, c, 'tcp_connect', conns[0].ip, conns[0].port) : null;
+    if (pk?.fp) {
+      const w = withPackets(pk, { layer: 'unknown', confidence: 0, evidence: [], why: '' });
+      return blocked('tcp_ip', 'tcp.refused', w.layer, w.confidence, [...refs, 'control.tcp_connect', ...w.evidence],
+        `Every connection to ${v.domain} (${ep}) was refused, while the control connected fine. ${w.why}`, { confirmed: true, fingerprints: w.fingerprints });
+    }
     return refused
       ? blocked('tcp_ip', 'tcp.refused', 'isp', 0.6, [...refs, 'control.tcp_connect'], `Every connection to ${v.domain} (${ep}) was refused, while the control connected fine: the network rejects the site's address. The national firewall drops such traffic rather than refusing it, so this is most likely the ISP.`)
       : blocked('tcp_ip', 'tcp.timeout', 'national', 0.6, [...refs, 'control.tcp_connect'], `Every connection to ${v.domain} (${ep}) timed out, while the control connected fine: the site's address is null-routed (IP blocking), most often by the national firewall.`);
@@ -458,8 +515,11 @@ export function analyzeView(v: WebView, c: Ctx): Verdict {
       const a = attributeReset(v, ip, port, latency);
       const mech: Mechanism = a.residual ? 'residual' : stage === 'tls' ? 'tls.reset' : 'http.reset';
       const trigger = stage === 'tls' ? (a.sniOnly ? ' The same server answered a handshake with another name, so the block is keyed on the name (SNI).' : '') : '';
-      return blocked('http-failure', mech, a.layer, Math.min(0.9, 0.55 + a.confidence * 0.4), [...evidence, ...a.evidence],
-        `${what} was cut: ${describeFailure(f)}, ${ctrlSaw}.${trigger}${a.why ? ' ' + a.why : ''}`);
+      const pk = packetFinding(v, c, stage === 'tls' ? 'tls_handshake' : 'http_request', ip, port);
+      const w = withPackets(pk, a);
+      return blocked('http-failure', mech, w.layer, pk?.fp ? w.confidence : Math.min(0.9, 0.55 + a.confidence * 0.4), [...evidence, ...w.evidence],
+        `${what} was cut: ${describeFailure(f)}, ${ctrlSaw}.${trigger}${w.why ? ' ' + w.why : ''}`,
+        w.fingerprints.length ? { confirmed: true, fingerprints: w.fingerprints } : {});
     }
     if (isTimeout(f)) {
       const readBytes = ip !== null && port !== null ? v.readBytesByAddress.get(endpointKey(ip, port)) ?? 0 : 0;
@@ -532,10 +592,10 @@ export function analyzeView(v: WebView, c: Ctx): Verdict {
 
 const prepared = new WeakMap<AnalysisContext, Ctx>();
 function prepare(ctx: AnalysisContext | undefined): Ctx {
-  if (!ctx) return { fps: undefined, asnOf: () => null, allow: [] };
+  if (!ctx) return { fps: undefined, injectors: [], asnOf: () => null, allow: [] };
   let c = prepared.get(ctx);
   if (!c) {
-    c = { fps: ctx.fingerprints, asnOf: ctx.asnOf ?? (() => null), allow: parseCidrs(ctx.allowNets) };
+    c = { fps: ctx.fingerprints, injectors: ctx.injectors ?? [], asnOf: ctx.asnOf ?? (() => null), allow: parseCidrs(ctx.allowNets) };
     prepared.set(ctx, c);
   }
   return c;

@@ -8,8 +8,9 @@ import {
   readMeasurementStream, type AnalysisContext,
 } from '../analysis/index.js';
 import { lookupAsn } from '../probe/index.js';
+import { INJECTORS_OPTION, injectorsFrom } from './injectors.js';
 
-interface AnalyzeOptions { fingerprints?: string | false; forgedPool?: string[]; allowNet?: string[]; asn?: boolean; summary?: boolean }
+interface AnalyzeOptions { fingerprints?: string | false; forgedPool?: string[]; allowNet?: string[]; asn?: boolean; summary?: boolean; injectors?: string }
 
 const collect = (v: string, acc: string[] = []): string[] => [...acc, v];
 
@@ -28,6 +29,7 @@ export function register(program: Command): void {
     .option('--allow-net <cidr>', 'lab mode: addresses in this range count as public, not bogons (repeatable)', collect)
     .option('--asn', 'look up answer ASNs in the offline database (helps with CDNs; slower to start)')
     .option('--no-summary', 'do not print the summary on stderr')
+    .option(...INJECTORS_OPTION)
     .action(async (files: string[], o: AnalyzeOptions) => {
       const ctx: AnalysisContext = {};
       if (o.fingerprints !== false) {
@@ -39,6 +41,7 @@ export function register(program: Command): void {
       }
       if (o.allowNet?.length) ctx.allowNets = o.allowNet;
       if (o.asn) ctx.asnOf = lookupAsn;
+      ctx.injectors = injectorsFrom(o.injectors);
       const tally = new AgreementTally();
       let missing = 0;
       for (const file of files) {

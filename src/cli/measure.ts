@@ -4,10 +4,11 @@ import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { checkDecoyName, DEFAULT_DECOY, defaultSpoolDir, flushSpool, measureMany, parseCidr, readTargetList, spoolMeasurement, splitHostPort, type ProbeOptions, type Target } from '../probe/index.js';
+import { captureAvailable, checkDecoyName, DEFAULT_DECOY, defaultSpoolDir, flushSpool, measureMany, parseCidr, readTargetList, spoolMeasurement, splitHostPort, type ProbeOptions, type Target } from '../probe/index.js';
 import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from '../analysis/index.js';
 import type { Measurement, Verdict } from '../model/index.js';
 import { register as registerHelper } from './helper.js';
+import { INJECTORS_OPTION, injectorsFrom } from './injectors.js';
 
 interface MeasureCliOptions {
   list?: string[];
@@ -29,6 +30,8 @@ interface MeasureCliOptions {
   decoySni?: string;
   dnsTcp?: boolean;
   region?: string;
+  capture?: boolean;
+  injectors?: string;
 }
 
 const collect = (v: string, acc: string[] = []): string[] => [...acc, v];
@@ -71,6 +74,8 @@ export function register(program: Command): void {
     .option('--decoy-sni <name>', `benign name for the decoy handshakes and residual checks (default ${DEFAULT_DECOY}); change it where that name is itself blocked`)
     .option('--dns-tcp', 'with --resolver: ask it over TCP too (engine "tcp"); UDP answers that differ from TCP ones point to on-path injection rather than a lying resolver')
     .option('--region <name>', 'your region as you choose to declare it, coarse (e.g. a province: "Henan"); written to annotations.region. Never derived from your IP; not an identifier; at most 64 characters')
+    .option('--capture', 'root: record the packets that ended each failed step (RST/FIN, SYN answers, every reply of a DNS query answered twice) in test_keys.x_captured; without root, a note and measure as usual')
+    .option(...INJECTORS_OPTION)
     .option('--no-fingerprints', 'do not load the OONI blocking fingerprints for the verdict')
     .option('--upload <collector-url>', 'spool each measurement first, then upload the spool to this collector with retry and backoff (what cannot be sent stays spooled for `wallscope upload`)')
     .option('--spool [dir]', 'also keep each measurement in the upload spool (default dir: $WALLSCOPE_SPOOL or ~/.local/share/wallscope/spool); send with `wallscope upload`')
@@ -116,6 +121,12 @@ export function register(program: Command): void {
         if (!opts.resolver) throw Object.assign(new Error('--dns-tcp needs --resolver (it asks that resolver over TCP)'), { exitCode: 2 });
         opts.dnsTcp = true;
       }
+      if (o.capture) {
+        const c = captureAvailable();
+        if (c.ok) opts.capture = true;
+        else process.stderr.write(`measure: --capture ignored: ${c.reason}\n`);
+      }
+      opts.injectors = injectorsFrom(o.injectors);
       if (o.fingerprints) opts.fingerprints = loadFingerprints(defaultFingerprintsDir(), defaultForgedPoolFiles());
 
       const out = o.out ? createWriteStream(o.out, { flags: 'a' }) : null;

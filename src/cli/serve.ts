@@ -8,11 +8,12 @@ import { lookupAsn } from '../probe/index.js';
 import { parseListen, startServer } from '../server/index.js';
 import { analyzerWith, openStore, type MeasurementStore } from '../store/index.js';
 import { register as registerImport } from './import.js';
+import { INJECTORS_OPTION, injectorsFrom } from './injectors.js';
 import { register as registerReanalyze } from './reanalyze.js';
 import { register as registerUpload } from './upload.js';
 
 export interface StoreCliOptions { db?: string; clickhouse?: string; journal?: string; sqliteWriter?: string }
-export interface AnalysisCliOptions { fingerprints?: string | false; forgedPool?: string[]; allowNet?: string[]; asn?: boolean }
+export interface AnalysisCliOptions { fingerprints?: string | false; forgedPool?: string[]; allowNet?: string[]; asn?: boolean; injectors?: string }
 
 export const collect = (v: string, acc: string[] = []): string[] => [...acc, v];
 
@@ -28,7 +29,8 @@ export function analysisOptions(cmd: Command): Command {
     .option('--no-fingerprints', 'use no fingerprints and no forged pools')
     .option('--forged-pool <file>', 'known forged DNS answers, one address per line (repeatable; default: ../shared/fixtures/gfw-forged-ips/*.txt)', collect)
     .option('--allow-net <cidr>', 'lab mode: addresses in this range count as public, not bogons (repeatable)', collect)
-    .option('--asn', 'look up answer ASNs in the offline database');
+    .option('--asn', 'look up answer ASNs in the offline database')
+    .option(...INJECTORS_OPTION);
 }
 
 const onShipError = (e: unknown) => process.stderr.write(`journal: shipping to ClickHouse failed, will retry: ${(e as Error).message ?? String(e)}\n`.slice(0, 500));
@@ -47,6 +49,7 @@ export function analysisFrom(o: AnalysisCliOptions): { ctx: AnalysisContext; ana
   }
   if (o.allowNet?.length) ctx.allowNets = o.allowNet;
   if (o.asn) ctx.asnOf = lookupAsn;
+  ctx.injectors = injectorsFrom(o.injectors);
   return { ctx, analyze: analyzerWith(ctx) };
 }
 

@@ -171,6 +171,8 @@ export interface WebConnectivityTestKeys {
   control: ControlResponse | Record<string, never> | null;
   control_failure: Failure | string | null;
   x_dns_duplicate_responses?: DnsQuery[];
+  /** `measure --capture`: the packets that ended each failed or suspicious operation (model/packets.ts). */
+  x_captured?: import('./packets.js').CapturedOperation[];
   dns_experiment_failure: Failure | null;
   dns_consistency: 'consistent' | 'inconsistent' | null;
   http_experiment_failure: Failure | null;

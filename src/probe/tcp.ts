@@ -45,6 +45,8 @@ export function tcpConnect(ip: string, port: number, policy: NetPolicy, opts: Co
       clearTimeout(timer);
       sock.removeListener('error', onError);
       const entry = make(failure);
+      // The local port exists once the connect was issued, also for one that timed out.
+      if (sock.localPort) trace.sockets.push({ transaction_id: txid, address, local_port: sock.localPort, tags: opts.tags ?? null });
       trace.event({ operation: 'connect', address, proto: 'tcp', failure, t0, t: entry.t, transaction_id: txid });
       if (failure) {
         sock.destroy();

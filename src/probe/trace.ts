@@ -13,6 +13,8 @@ export class Trace {
   eventsDropped = 0;
   /** Local (source) addresses of the probe's own sockets: candidates for scrubbing. */
   readonly localAddresses = new Set<string>();
+  /** Every TCP connection the probe opened: its local port ties captured packets to an entry (`--capture`). */
+  readonly sockets: Array<{ transaction_id: number; address: string; local_port: number; tags: string[] | null }> = [];
   private txid = 0;
 
   constructor(start: Date = new Date(), origin: bigint = process.hrtime.bigint()) {

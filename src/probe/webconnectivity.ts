@@ -28,7 +28,8 @@ import { compareHttp, dnsConsistency } from './compare.js';
 import { lookupAsn, probeLocation } from './geo.js';
 import { scrubValue, scrubberFor } from './scrub.js';
 import { applyVerdict } from './verdict.js';
-import type { FingerprintSet } from '../analysis/index.js';
+import { PacketRecorder } from './packet-evidence.js';
+import type { FingerprintSet, InjectorFingerprint } from '../analysis/index.js';
 
 export const SOFTWARE_NAME = 'wallscope';
 export const SOFTWARE_VERSION = '0.1.0';
@@ -86,6 +87,14 @@ export interface ProbeOptions {
   region?: string;
   /** Blocking fingerprints for the verdict (loaded by the caller: analysis loadFingerprints). */
   fingerprints?: FingerprintSet;
+  /**
+   * Capture the packets of the probe's own flows (root; libpcap) and record those that ended each
+   * failed operation in test_keys.x_captured (model/packets.ts). Only IPv4 endpoints and a UDP
+   * resolver given by `resolver`; redirect hops are not captured.
+   */
+  capture?: boolean;
+  /** Forged-reset fingerprints for the verdict (analysis loadInjectorFingerprints): the layer from captured packets. */
+  injectors?: readonly InjectorFingerprint[];
 }
 
 export interface SniVariant {
@@ -267,6 +276,12 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
   const rcfg: ResolveConfig = { policy, timeoutMs: b.dns, windowMs: b.window, ...(opts.resolver ? { resolver: opts.resolver } : {}), ...(opts.doh ? { doh: opts.doh } : {}), ...(opts.ca ? { ca: opts.ca } : {}), ...(opts.dnsTcp ? { tcp: true } : {}) };
   const resolveHost = async (h: string): Promise<string[]> => (await resolveName(h, { ...rcfg, tcp: false }, trace, ['x_redirect'])).addrs;
 
+  const recorder = opts.capture ? new PacketRecorder(trace) : null;
+  if (recorder && opts.resolver && !net.isIP(host)) {
+    const r = splitHostPort(opts.resolver, 53);
+    await recorder.watchResolver(r.host, r.port);
+  }
+
   // 1. DNS
   const dns: Resolution = net.isIP(host) ? { queries: [] as DnsQuery[], addrs: [host], failure: null as Failure | null, late: Promise.resolve([] as DnsQuery[]) } : await resolveName(host, rcfg, trace);
   const addrs = dns.addrs.slice(0, 8);
@@ -275,6 +290,7 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
   const controlP = fetchControl(u.href, addrs, port, opts, policy, b, resolveHost);
 
   // 3. Every endpoint: TCP (and TLS, with the attribution follow-ups), all at once.
+  await recorder?.watchEndpoints(addrs, port);
   const pending = addrs.map((ip) => measureEndpoint(u, host, ip, port, opts, policy, trace, b));
 
   // 4. HTTP, over the first endpoint (in answer order) that worked; follow redirects. It starts as soon
@@ -366,6 +382,11 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
   const [ctl, late, lateHops, compare, compareHops] = await Promise.all([controlP, dns.late, Promise.all(hopLate), dns.compare ?? [], Promise.all(hopCompare)]);
 
   // 5. Evidence keys.
+  const tcpConnect = [...endpoints.map((e) => e.tcp), ...hopDials.tcp];
+  const tlsHandshakes = [...endpoints.flatMap((e) => (e.tls ? [e.tls] : [])), ...hopDials.tls];
+  const lateAll = [...late, ...lateHops.flat()];
+  await recorder?.stop();
+  const captured = recorder?.evidence({ tcp_connect: tcpConnect, tls_handshakes: tlsHandshakes, requests, duplicates: lateAll });
   const queries = [...dns.queries, ...compare, ...hopQueries, ...compareHops.flat()].map((q) => withAsn(q));
   const consistency = dnsConsistency(host, addrs, dns.failure, ctl.control, policy);
   const cmp = compareHttp(
@@ -381,13 +402,13 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
     socksproxy: null,
     network_events: trace.events,
     queries,
-    tcp_connect: [...endpoints.map((e) => e.tcp), ...hopDials.tcp],
-    tls_handshakes: u.protocol === 'https:' || hopDials.tls.length > 0 ? [...endpoints.flatMap((e) => (e.tls ? [e.tls] : [])), ...hopDials.tls] : null,
+    tcp_connect: tcpConnect,
+    tls_handshakes: u.protocol === 'https:' || hopDials.tls.length > 0 ? tlsHandshakes : null,
     requests,
     x_control_request: ctl.request,
     control: ctl.control ?? {},
     control_failure: ctl.failure,
-    x_dns_duplicate_responses: [...late, ...lateHops.flat()].map((q) => withAsn(q)),
+    x_dns_duplicate_responses: lateAll.map((q) => withAsn(q)),
     dns_experiment_failure: dns.failure,
     dns_consistency: consistency,
     http_experiment_failure: httpFailure,
@@ -397,6 +418,9 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
     x_tls_sni_variants: [...endpoints.flatMap((e) => e.variants), ...hopVariants],
     x_residual_checks: residual,
     x_lab_mode: policy.restricted || undefined,
+    ...(captured ? { x_captured: captured } : {}),
+    ...(recorder?.problems.length ? { x_capture_failure: recorder.problems.join('; ') } : {}),
+    ...(recorder?.dropped ? { x_capture_frames_dropped: recorder.dropped } : {}),
     ...(trace.eventsDropped ? { x_network_events_dropped: trace.eventsDropped } : {}),
   };
   if (testKeys.x_lab_mode === undefined) delete testKeys.x_lab_mode;
@@ -431,7 +455,7 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
   // 6. Verdict (src/analysis), then privacy: scrub the probe's own addresses from every string.
   const scrubbed = scrubValue(m, scrubberFor(ownIps));
   scrubbed.probe_ip = '127.0.0.1';
-  return applyVerdict(scrubbed, { allowNets: opts.allowNet ?? [], ...(opts.fingerprints ? { fingerprints: opts.fingerprints } : {}) });
+  return applyVerdict(scrubbed, { allowNets: opts.allowNet ?? [], ...(opts.fingerprints ? { fingerprints: opts.fingerprints } : {}), ...(opts.injectors ? { injectors: opts.injectors } : {}) });
 }
 
 function withAsn(q: DnsQuery): DnsQuery {

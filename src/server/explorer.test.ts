@@ -124,6 +124,14 @@ function tlsResetMeasurement(): Seeded {
         { tag: 'decoy-before', server_name: 'example.org', address: '127.0.0.11:443', failure: null, t0: 0.02, t: 0.04 },
         { tag: 'decoy-after', server_name: 'example.org', address: '127.0.0.11:443', failure: 'connection_reset', t0: 0.07, t: 0.09 },
       ],
+      // `measure --capture`: the GFW type II triple RST+ACK that ended the handshake.
+      x_captured: [
+        {
+          operation: 'tls_handshake', address: '127.0.0.11:443', failure: 'connection_reset', transaction_id: 1, trigger_t: 0.0501, count: 3,
+          packets: [0, 1460, 4380].map((seq, i) => ({ dir: 'in', proto: 'tcp', t_ms: 17.98 + i * 0.01, src: '127.0.0.11:443', dst: '127.0.0.1:40122', ttl: 101, ip_id: 0x1234 + i, df: true, flags: 'RST+ACK', window: 2000 + i, seq_rel: seq, ack_rel: 0, tcp_header_length: 20, payload_length: 0, payload_hex: '' })),
+        },
+      ],
+      x_locate: [{ operation: 'tls_handshake', address: '127.0.0.11:443', hop: 7 }],
       blocking: 'http-failure',
       accessible: false,
     },
@@ -136,7 +144,7 @@ function tlsResetMeasurement(): Seeded {
       accessible: false,
       mechanism: 'tls.reset',
       layer: 'national',
-      evidence: ['tls_handshakes[0]', 'x_tls_sni_variants[1]'],
+      evidence: ['tls_handshakes[0]', 'x_tls_sni_variants[1]', 'x_captured[0]'],
       explanation: 'The TLS handshake naming www.google.com was reset, and a harmless one right after was reset too (residual blocking): the national firewall.',
     }),
   };
@@ -173,6 +181,13 @@ function hostileMeasurement(): Seeded {
           },
           t0: 0.1,
           t: 0.2,
+        },
+      ],
+      // Packet evidence is hostile data too: strings where numbers belong, markup in every field.
+      x_captured: [
+        {
+          operation: '<img src=x onerror="window.__pwned=10">', address: '<script>window.__pwned=11</script>', failure: 'connection_reset', trigger_t: 'soon', count: 1,
+          packets: [{ dir: 'in', t_ms: 1, src: '<b>src</b>', dst: 'x', ttl: '<i>58</i>', ip_id: 1, df: false, flags: '<img src=x onerror="window.__pwned=12">', window: 0, seq_rel: 0, ack_rel: 0, tcp_header_length: 20, payload_length: 10, payload_hex: '<script>window.__pwned=13</script>' }],
         },
       ],
       blocking: 'http-diff',
@@ -412,6 +427,12 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     assert.deepEqual(refs, ['x_tls_sni_variants[0]', 'tls_handshakes[0]', 'x_tls_sni_variants[1]']);
     assert.match(await page.locator('li[data-ref="tls_handshakes[0]"]').innerText(), /reset 18\.2 ms after the ClientHello/);
     assert.match(await page.locator('li[data-ref="x_tls_sni_variants[0]"]').innerText(), /decoy-before/);
+    // The captured packets of the failed handshake, one row each, and the injector's hop.
+    const packets = page.locator('table.packets[data-ref="x_captured[0]"]');
+    assert.match(await packets.locator('caption').innerText(), /tls_handshake 127\.0\.0\.11:443 — connection_reset · trigger \(the ClientHello\) at \+50\.1 ms · 3 packets x_captured\[0\]\s*evidence/);
+    const rows = await packets.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+    assert.deepEqual(rows, [0, 1460, 4380].map((seq, i) => ['in', `+${(17.98 + i * 0.01).toFixed(2)}`, '127.0.0.11:443 → 127.0.0.1:40122', '101', `0x${(0x1234 + i).toString(16)} (${0x1234 + i})`, '1', 'RST+ACK', String(2000 + i), String(seq), '0', '20', '–']));
+    assert.deepEqual(await page.locator('table.hops tbody tr td').allInnerTexts(), ['tls_handshake', '127.0.0.11:443', '7']);
     await shot(page, 'measurement-tls');
     await page.close();
   });
@@ -608,6 +629,11 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     assert.equal(await page.locator('pre.body').innerText(), HOSTILE_BODY);
     assert.match(await page.locator('table.headers').nth(1).innerText(), /javascript:window\.__pwned=6/);
     assert.match(await page.locator('.explanation').innerText(), /<img src=x onerror=/);
+    const pk = await page.locator('table.packets tbody td').allInnerTexts();
+    assert.deepEqual(pk.slice(2, 4), ['<b>src</b> → x', '<i>58</i>']);
+    assert.equal(pk[6], '<img src=x onerror="window.__pwned=12">');
+    assert.equal(pk[11], '<script>window.__pwned=13</script> (10 B)');
+    assert.match(await page.locator('table.packets caption').innerText(), /^<img src=x onerror="window\.__pwned=10"> <script>window\.__pwned=11<\/script> — connection_reset · trigger \(the trigger\) at – /);
     const dom = await page.evaluate(() => ({
       pwned: (window as unknown as { __pwned?: number }).__pwned ?? null,
       scripts: document.scripts.length,

@@ -4,6 +4,8 @@
 import { useState } from 'preact/hooks';
 import { apiUrl, getJSON, type StoredMeasurementResponse } from '../api.js';
 import { StatusBadge } from '../components/MeasurementTable.js';
+import { CapturedPackets } from '../components/Packets.js';
+import { capturedSteps, hopRows } from '../packets.js';
 import { LAYER_TEXT, MECHANISM_TEXT } from '../format.js';
 import { href } from '../router.js';
 import { buildTimeline, networkEvents, textOf, type TimelineEvent } from '../timeline.js';
@@ -301,6 +303,7 @@ export function MeasurementPage({ uid }: { uid: string }) {
         )}
         {showNet && <Timeline events={net} label="Network events" />}
       </section>
+      <CapturedPackets steps={capturedSteps(m)} hops={hopRows(m)} evidence={v?.evidence ?? []} />
       <Control control={tk.control} />
       <Requests requests={tk.requests} />
       <section>
