@@ -21,6 +21,9 @@ describe('analyzeWebConnectivity(m, {injectors}) with captured packets', () => {
     { file: 'gfw-type-2', mechanism: 'tls.reset', layer: 'national', fingerprint: 'gfw-type-2', confidence: [0.95, 0.95], says: [/Three RST\+ACKs with TTL 101, IP ID 4660\/4933\/5206, DF=1, window 2000\/2001\/2002, no payload: the fingerprint of the national firewall's type II injector \(gfw-type-2, sent to both ends\)/] },
     { file: 'gfw-type-3', mechanism: 'tls.reset', layer: 'national', fingerprint: 'gfw-type-3', confidence: [0.95, 0.95], says: [/TTL 248, IP ID 39200/, /type III injector \(gfw-type-3/] },
     { file: 'gfw-2025-port443', mechanism: 'tcp.refused', layer: 'national', fingerprint: 'gfw-2025-port443', confidence: [0.95, 0.95], says: [/Three RST\+ACKs with TTL 47, .*window 1980\/1981\/1982/, /port-443 injector of 2025-08-20/] },
+    // A name on both lists (netns lab, henan-and-gfw-2024 www.bbc.com): Henan's reset came first, the
+    // GFW's type II triple after it; the GFW's residual block then resets the follow-up.
+    { file: 'henan-then-gfw', mechanism: 'tls.reset', layer: 'regional', fingerprint: 'henan', confidence: [0.6, 0.6], says: [/One RST\+ACK with TTL 58, IP ID 1, DF=0 and the 10-byte payload 01020304050607080900 came first: the fingerprint of the Henan provincial firewall/, /3 more resets from another injector arrived after it/] },
     // Two resets nobody documented: the packets are named, the layer comes from the follow-ups.
     { file: 'unmatched', mechanism: 'tls.reset', layer: 'national', fingerprint: null, confidence: [0.5, 0.9], says: [/Two RST\+ACKs with TTL 64, IP ID 0, DF=1, no payload came back: they match no known injector fingerprint/, /residual blocking/] },
   ];

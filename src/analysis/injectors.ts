@@ -181,6 +181,21 @@ export function matchInjector(fps: readonly InjectorFingerprint[], resets: Packe
   return best;
 }
 
+/**
+ * The resets split by injector, in arrival order. On a path with two censors that both block a
+ * name (a provincial and the national firewall, SP25), each sends its own burst: the first is what
+ * ended the connection. One injector's burst shares flags, DF and payload (its TTL and IP ID may vary).
+ */
+export function injectorBursts(resets: PacketView[]): PacketView[][] {
+  const ordered = [...resets].sort((a, b) => (a.tMs ?? 0) - (b.tMs ?? 0));
+  const groups = new Map<string, PacketView[]>();
+  for (const p of ordered) {
+    const k = `${p.flags}|${p.df}|${p.payloadHex}`;
+    (groups.get(k) ?? groups.set(k, []).get(k)!).push(p);
+  }
+  return [...groups.values()];
+}
+
 const COUNT_WORDS = ['no', 'one', 'two', 'three', 'four', 'five'];
 
 /** "one RST+ACK with TTL 58, IP ID 1, DF=0 and the 10-byte payload 0102030405060708 0900". */

@@ -9,7 +9,7 @@ import { isBogon, parseCidrs, type Cidr } from './ip.js';
 import { compareHttp } from './http-compare.js';
 import { isConfirmed, matchDns, matchHttp, type Fingerprint, type FingerprintSet } from './fingerprints.js';
 import { buildView, endpointKey, type QueryView, type RequestView, type WebView } from './view.js';
-import { describeResets, matchInjector, resetsOf, type InjectorFingerprint, type PacketView } from './injectors.js';
+import { describeResets, injectorBursts, matchInjector, resetsOf, type InjectorFingerprint, type PacketView } from './injectors.js';
 
 export const ANALYSIS_VERSION = 'wallscope-analysis/1';
 
@@ -299,6 +299,8 @@ function attributeReset(v: WebView, ip: string | null, port: number | null, late
 interface PacketFinding {
   fp: InjectorFingerprint | null;
   resets: PacketView[];
+  /** Resets from other injectors that arrived after the matched one's (two censors on the path). */
+  later: number;
   evidence: string[];
   hop: number | null;
 }
@@ -311,9 +313,15 @@ function packetFinding(v: WebView, c: Ctx, operation: string, ip: string | null,
   const same = (x: { ip: string | null; port: number | null }): boolean => (ip === null || x.ip === ip) && (port === null || x.port === port);
   const cap = v.captured.filter((x) => x.operation === operation && same(x) && resetsOf(x).length > 0).at(-1);
   if (!cap) return null;
-  const resets = resetsOf(cap);
+  const all = resetsOf(cap);
   const hop = v.hops.find((h) => h.operation === operation && (h.ip === null || ip === null || h.ip === ip) && (h.port === null || port === null || h.port === port));
-  return { fp: matchInjector(c.injectors, resets), resets, evidence: [cap.ref, ...(hop ? [hop.ref] : [])], hop: hop?.hop ?? null };
+  const evidence = [cap.ref, ...(hop ? [hop.ref] : [])];
+  const whole = matchInjector(c.injectors, all);
+  if (whole) return { fp: whole, resets: all, later: 0, evidence, hop: hop?.hop ?? null };
+  // Several injectors: the first burst to arrive is the one that reset the connection.
+  const first = injectorBursts(all)[0]!;
+  const fp = first.length < all.length ? matchInjector(c.injectors, first) : null;
+  return fp ? { fp, resets: first, later: all.length - first.length, evidence, hop: hop?.hop ?? null } : { fp: null, resets: all, later: 0, evidence, hop: hop?.hop ?? null };
 }
 
 /** "One RST+ACK with TTL 58, ... at hop 2: the fingerprint of the Henan provincial firewall (henan)." */
@@ -323,7 +331,9 @@ function packetSentence(p: PacketFinding): string {
   const head = what.charAt(0).toUpperCase() + what.slice(1);
   if (!p.fp) return `${head}${at} came back: they match no known injector fingerprint.`;
   const side = p.fp.clientOnly === true ? ', sent to the client only' : p.fp.clientOnly === false ? ', sent to both ends' : '';
-  return `${head}${at}: the fingerprint of ${p.fp.label} (${p.fp.name}${side}).`;
+  if (!p.later) return `${head}${at}: the fingerprint of ${p.fp.label} (${p.fp.name}${side}).`;
+  const more = p.later === 1 ? 'One more reset' : `${p.later} more resets`;
+  return `${head}${at} came first: the fingerprint of ${p.fp.label} (${p.fp.name}${side}). ${more} from another injector arrived after it.`;
 }
 
 /**

@@ -6,6 +6,7 @@
 // It speaks JSON lines on stdout ({"ready": ...} once, events or rows before or after) and exits
 // when its stdin closes: a parent that dies, even by SIGKILL, takes its children with it.
 import { readFileSync } from 'node:fs';
+import { loadInjectorFingerprints } from '../../analysis/index.js';
 import type { ProbeOptions } from '../../probe/index.js';
 import { measureLab } from '../eval.js';
 import { startLab } from '../lab.js';
@@ -49,7 +50,9 @@ async function main(): Promise<void> {
     stop = () => r.close();
     say({ ready: true });
   } else if (role === 'client') {
-    const base = cfg.probeOptions as ProbeOptions;
+    // Packet evidence: the probe captures the packets that ended each failed step and the analysis
+    // reads the injector's fingerprint from them (it has root here, as the lab has).
+    const base: ProbeOptions = { ...(cfg.probeOptions as ProbeOptions), capture: true, injectors: loadInjectorFingerprints() };
     const lab = { scenario: cfg.scenario, targets: cfg.targets, probeOptions: (extra: Partial<ProbeOptions> = {}) => ({ ...base, ...extra }), clientAddress: netnsClientAddress };
     await measureLab(lab, { concurrency: cfg.concurrency, probe: cfg.probe, onRow: (row, _done, _total, i) => say({ i, row }) });
     say({ ready: true });
