@@ -86,7 +86,7 @@ interface Child {
   ready: Promise<unknown>;
 }
 
-function startChild(ns: string, role: string, config: unknown, dir: string, onLine?: (msg: Record<string, unknown>) => void): Child {
+function startChild(ns: string, role: string, config: unknown, dir: string, onLine?: (msg: Record<string, unknown>) => void, readyTimeoutMs = READY_TIMEOUT_MS): Child {
   const file = join(dir, `${role}-${Math.random().toString(36).slice(2)}.json`);
   writeFileSync(file, JSON.stringify(config));
   const [cmd, args] = inNetns(ns, [process.execPath, CHILD, role, file]);
@@ -96,7 +96,7 @@ function startChild(ns: string, role: string, config: unknown, dir: string, onLi
     if (stderr.length < 4000) stderr += d.toString();
   });
   const ready = new Promise<unknown>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new NetnsError(`${role} in ${ns} did not start within ${READY_TIMEOUT_MS / 1000} s`, 'NETNS_SETUP_FAILED')), READY_TIMEOUT_MS);
+    const timer = setTimeout(() => reject(new NetnsError(`${role} in ${ns} was not done within ${readyTimeoutMs / 1000} s`, 'NETNS_SETUP_FAILED')), readyTimeoutMs);
     const rl = createInterface({ input: proc.stdout! });
     rl.on('line', (line) => {
       let msg: Record<string, unknown>;
@@ -197,11 +197,21 @@ export async function measureNetnsLab(lab: NetnsLab, opts: EvalOptions = {}): Pr
   const t0 = performance.now();
   try {
     const cfg = { scenario: lab.scenario, targets, probeOptions: lab.probeOptions(), probe: opts.probe ?? {}, concurrency: opts.concurrency ?? 8 };
-    const c = startChild(lab.topology.client, 'client', cfg, dir, (m) => {
-      if (typeof m.i !== 'number' || !m.row) return;
-      rows[m.i] = m.row as EvalRow;
-      opts.onRow?.(rows[m.i]!, ++done, targets.length, m.i);
-    });
+    // The client says "ready" when every target is measured: bounded by the probe's own budgets
+    // (at most ~30 s a target, the control included), target by target over the concurrency.
+    const bound = READY_TIMEOUT_MS + Math.ceil(targets.length / cfg.concurrency) * 30_000;
+    const c = startChild(
+      lab.topology.client,
+      'client',
+      cfg,
+      dir,
+      (m) => {
+        if (typeof m.i !== 'number' || !m.row) return;
+        rows[m.i] = m.row as EvalRow;
+        opts.onRow?.(rows[m.i]!, ++done, targets.length, m.i);
+      },
+      bound,
+    );
     await c.ready; // sent after the last row
     await stopChild(c);
   } finally {

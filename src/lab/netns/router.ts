@@ -6,7 +6,7 @@
 // (SYNs dropped), refused connections (RST from the router), throttling (a rate limit per flow).
 // The decisions are the loopback lab's (Policy, RuleSet, peekClientHello, HttpRequestScanner), so
 // both modes and the ground truth agree by construction.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import dnsPacket from 'dns-packet';
 import { prng, type ResetFingerprint, type Scenario } from '../../model/index.js';
@@ -89,7 +89,22 @@ export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) =
   const rules: string[] = [];
   if (drop.length) rules.push(`ip saddr ${cfg.clientNet} ip daddr { ${drop.join(', ')} } tcp flags & (syn | ack) == syn drop`);
   if (reject.length) rules.push(`ip saddr ${cfg.clientNet} ip daddr { ${reject.join(', ')} } tcp flags & (syn | ack) == syn reject with tcp reset`);
-  nft(`table ip ${table} {\n chain pass {\n  type filter hook forward priority 0; policy accept;\n  ${rules.join('\n  ')}\n }\n}\n`);
+  // Throttling is per flow: a flow enters `throttled` once its SNI or Host matched, and each
+  // throttled flow gets its own token bucket (the dynamic set `buckets`) on the server->client side.
+  const sets: string[] = [];
+  if (censor.throttle) {
+    const bytesPerS = Math.max(1, Math.round((censor.throttle.kbps * 1000) / 8));
+    const flow = 'ipv4_addr . ipv4_addr . inet_service . inet_service';
+    sets.push(`set throttled { type ${flow}; flags timeout; timeout 10m; }`, `set buckets { type ${flow}; flags dynamic,timeout; timeout 10m; }`);
+    const key = 'ip saddr . ip daddr . tcp sport . tcp dport';
+    rules.push(`${key} @throttled update @buckets { ${key} limit rate over ${bytesPerS} bytes/second burst 1500 bytes } drop`);
+  }
+  nft(`table ip ${table} {\n ${sets.join('\n ')}\n chain pass {\n  type filter hook forward priority 0; policy accept;\n  ${rules.join('\n  ')}\n }\n}\n`);
+  // Elements are added through one long-lived `nft -i`: a process start per flow would come later
+  // than the genuine reply on a loaded machine.
+  const nftShell = spawn('nft', ['-i'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  nftShell.stdin.on('error', () => undefined);
+  const nftLater = (cmd: string) => nftShell.stdin.write(`${cmd}\n`);
 
   const later = (ms: number, fn: () => void) => timers.later(ms, fn);
   const toClient = (p: DecodedPacket, ipPackets: Buffer[]) => {
@@ -125,10 +140,7 @@ export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) =
       case 'throttle': {
         if (midConnection) return false;
         event('throttle', p, name);
-        const bytesPerS = Math.max(1, Math.round((a.kbps * 1000) / 8));
-        nft(
-          `add rule ip ${table} pass ip saddr ${p.ip.dst} ip daddr ${p.ip.src} tcp sport ${tcp.dstPort} tcp dport ${tcp.srcPort} limit rate over ${bytesPerS} bytes/second burst 1500 bytes drop\n`,
-        );
+        nftLater(`add element ip ${table} throttled { ${p.ip.dst} . ${p.ip.src} . ${tcp.dstPort} . ${tcp.srcPort} }`);
         return true;
       }
     }
@@ -249,6 +261,8 @@ export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) =
       timers.clear();
       leftCap?.close();
       rightCap?.close();
+      nftShell.stdin.end();
+      nftShell.kill();
       leftCap = rightCap = null;
     },
   };
