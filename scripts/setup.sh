@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 say() { [ "${WALLSCOPE_QUIET:-}" = 1 ] || echo "setup: $*" >&2; }
 
 # Debian packages: chromium (explorer tests), nftables (lab null routing), dnsutils (dig, for the
-# benchmark), curl, iproute2 (network namespaces), clickhouse-server (the scale store's tests).
-pkgs=(chromium nftables dnsutils curl iproute2 clickhouse-server clickhouse-client fonts-dejavu-core)
+# benchmark), curl, iproute2 (network namespaces), clickhouse-server (the scale store's tests),
+# shadowsocks-libev (a real circumvention client through the lab's FET censor).
+pkgs=(chromium nftables dnsutils curl iproute2 clickhouse-server clickhouse-client fonts-dejavu-core shadowsocks-libev)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -8,3 +8,5 @@ export { domainOf } from './view.js';
 export { parseFingerprintCsv, parseAddressList, emptyFingerprintSet, type FingerprintSet, type Fingerprint } from './fingerprints.js';
 export { loadFingerprints, defaultFingerprintsDir, defaultForgedPoolFiles } from './fingerprints-load.js';
 export { compareRow, AgreementTally, type AnalyzeRow } from './row.js';
+export { classifyFirstPacket, fetProtocolPrefix, FET_POPCOUNT_LOW, FET_POPCOUNT_HIGH, FET_PREFIX_LEN, FET_RUN_LEN } from './fet.js';
+export { readPcapTcp, firstClientPayload, parseFlowKey, PcapError, type TcpSegment, type FlowKey } from './pcap.js';

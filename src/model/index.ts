@@ -5,3 +5,4 @@ export * from './scenario.js';
 export * from './observation.js';
 export * from './random.js';
 export * from './paths.js';
+export * from './fet.js';
