@@ -14,3 +14,5 @@ export { startDnsServer, startSite, startRawServer, startBlackhole, afterRequest
 export { spoolMeasurement, flushSpool, pendingFiles, defaultSpoolDir, type FlushOptions, type FlushResult, type SpoolEvent } from './spool.js';
 export { readTargetList, parseCsv, type Target, type TargetListResult } from './targets.js';
 export { measureMany, type MeasureOutcome } from './runner.js';
+export { startFetSink, sinkConnection, runFetTest, fetTrial, randomNonExempt, exemptControl, type FetTestOptions, type FetTestKeys, type FetTrial } from './fet.js';
+export { listenTracked, type TrackedServer } from './tcpserver.js';
