@@ -122,3 +122,45 @@ describe('wallscope fet classify', () => {
     }
   });
 });
+
+describe('wallscope fet sink / fet test', () => {
+  test('an unreachable sink: one-line error, exit 1, nothing on stdout', async () => {
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const r = await run(['test', `127.0.0.1:${port}`, '--timeout', '500']);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /^wallscope: 127\.0\.0\.1:\d+: the sink is unreachable \(connection_refused\)/);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+    const bad = await run(['test', 'no-port-here']);
+    assert.equal(bad.code, 2);
+  });
+
+  test('against our own sink on loopback (no censor): not active, an OONI measurement on stdout; the sink stops on SIGTERM', async () => {
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const sink = spawn(process.execPath, [join(repoRoot, 'bin', 'wallscope.js'), 'fet', 'sink', '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('sink did not start')), 20_000);
+        sink.stderr.on('data', (d: Buffer) => { if (/listening on/.test(d.toString())) { clearTimeout(t); resolve(); } });
+      });
+      const r = await run(['test', `127.0.0.1:${port}`, '--timeout', '1000']);
+      assert.equal(r.code, 0, r.stderr);
+      const m = JSON.parse(r.stdout) as { test_name: string; input: string; test_keys: Record<string, unknown> };
+      assert.equal(m.test_name, 'x_fet');
+      assert.equal(m.input, `127.0.0.1:${port}`);
+      assert.equal(m.test_keys.x_fet_verdict, 'not_active');
+      assert.equal((m.test_keys.x_fet_trials as unknown[]).length, m.test_keys.x_fet_trials_spent);
+      assert.match(r.stderr, /not active \(sprt_not_active, confidence 0\.99\)/);
+    } finally {
+      sink.kill('SIGTERM');
+      const code = await new Promise((r) => sink.on('exit', (c) => r(c)));
+      assert.equal(code, 0);
+    }
+  });
+});
