@@ -110,7 +110,7 @@ export interface FetSpec {
 
 /**
  * Extension: a plain TCP service in the world (beyond the sites' 80/443), behind the censors' fronts
- * like a site: `sink` reads and never answers (`wallscope fet sink`'s behaviour), `echo` answers
+ * like a site: `sink` reads and answers only byte-count receipts (`wallscope fet sink`'s behaviour), `echo` answers
  * what it reads, `forward` relays to a program the user runs on loopback (an ss-server).
  */
 export interface ServiceSpec {
