@@ -9,3 +9,5 @@ export { parseFingerprintCsv, parseAddressList, emptyFingerprintSet, type Finger
 export { loadFingerprints, defaultFingerprintsDir, defaultForgedPoolFiles, loadInjectorFingerprints, defaultInjectorFingerprintsFile } from './fingerprints-load.js';
 export { parseInjectorFingerprints, matchInjector, InjectorFingerprintError, type InjectorFingerprint } from './injectors.js';
 export { compareRow, AgreementTally, type AnalyzeRow } from './row.js';
+export { classifyFirstPacket, fetProtocolPrefix, FET_POPCOUNT_LOW, FET_POPCOUNT_HIGH, FET_PREFIX_LEN, FET_RUN_LEN } from './fet.js';
+export { readPcapTcp, firstClientPayload, parseFlowKey, PcapError, type TcpSegment, type FlowKey } from './pcap.js';

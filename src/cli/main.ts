@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../model/index.js';
 import { register as registerAnalyze } from './analyze.js';
+import { register as registerFet } from './fet.js';
 import { register as registerLab } from './lab.js';
 import { register as registerServe } from './serve.js';
 import { register as registerMeasure } from './measure.js';
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (s, write) => write(s) });
   // Subcommands register here, one line each (keep the list sorted by layer).
   registerAnalyze(program);
+  registerFet(program);
   registerLab(program);
   registerServe(program);
   registerMeasure(program);

@@ -8,7 +8,9 @@ import net from 'node:net';
 import type { CloseKind, SiteDown } from '../model/index.js';
 import { Timers } from './timers.js';
 import { peekClientHello } from './clienthello.js';
+import type { FetCensor } from './fet.js';
 import type { Action, Policy } from './policy.js';
+import { holdDropped } from './service.js';
 
 const PEEK_LIMIT = 16 * 1024;
 const PEEK_TIMEOUT_MS = 10_000;
@@ -33,6 +35,8 @@ export interface FrontOptions {
   residual: ResidualTable;
   /** Source addresses outside the censors (the test helper). */
   exempt: ReadonlySet<string>;
+  /** The fully-encrypted-traffic censor (fet.ts); it sees the first data segment of every flow. */
+  fet?: FetCensor;
   log?: (e: FrontEvent) => void;
   /**
    * Holds the client's first request (ClientHello or HTTP head) this long before the origin sees
@@ -46,7 +50,7 @@ export interface FrontEvent {
   t: number;
   client: string;
   server: string;
-  action: Action['kind'] | 'residual' | 'down';
+  action: Action['kind'] | 'residual' | 'down' | 'fet-drop';
   censor?: string;
   name?: string | null;
 }
@@ -299,6 +303,18 @@ export async function startFront(o: FrontOptions): Promise<RunningFront> {
       if (decided) return;
       buf = Buffer.concat([buf, d]);
       chunks++;
+      // The FET censor inspects the first data segment only (Wu et al. 2023); a TLS or HTTP start
+      // is exempt, so it acts here only on what is neither (or under its residual blocking).
+      if (chunks === 1 && o.fet?.active && !exempt) {
+        const f = o.fet.decide({ client: clientIp, server: serverIp, port, serverNames: [o.site.domain] }, d, Date.now());
+        if (f.kind === 'drop') {
+          decided = true;
+          client.setTimeout(0);
+          log(f.why === 'residual' ? 'residual' : 'fet-drop', f.censor, o.site.domain);
+          holdDropped(client);
+          return;
+        }
+      }
       // Site behaviours that everyone (the helper too) sees.
       if (o.site.down === 'reset' || o.site.down === 'eof') {
         decided = true;

@@ -1,6 +1,7 @@
 // The lab layer's public surface: the censor emulator and its emulated world (DESIGN.md "Lab").
 export { parseScenario, loadScenario, scenarioPath, ScenarioError, type ScenarioProblem } from './scenario.js';
-export { startLab, LabError, type Lab, type LabOptions, type LabSite, type LabTarget } from './lab.js';
+export { startLab, LabError, type Lab, type LabOptions, type LabSite, type LabTarget, type LabService } from './lab.js';
+export { FetCensor, DEFAULT_FET_RATE, DEFAULT_FET_RESIDUAL_S, type FetDecision, type FetFlow } from './fet.js';
 export { evalScenario, measureLab, scoreRows, labProbeDefaults, timeoutWaitMs, timeoutSeconds, type EvalReport, type EvalRow, type EvalRun, type EvalOptions, type Score } from './eval.js';
 export { scenarioTargets, type Truth } from './truth.js';
 export { scenarioTruth, expectedPath, readExpected, writeExpected, type ExpectedFile } from './expected.js';

@@ -11,11 +11,13 @@
 import { prng, type Scenario, type SiteSpec } from '../model/index.js';
 import { createCA, startTestHelper, type CA, type ProbeOptions } from '../probe/index.js';
 import { startResolver, type DnsAnswerPlan, type Injector, type RunningResolver } from './dns.js';
+import { FetCensor } from './fet.js';
 import { ResidualTable, startFront, type FrontEvent, type RunningFront } from './front.js';
 import { installNullRoute, nftAvailable, sweepStaleTables, type NullRoute } from './nft.js';
 import { startOrigin, type Origin } from './origin.js';
 import { Policy } from './policy.js';
 import { RuleSet } from './rules.js';
+import { startServiceFront } from './service.js';
 import { scenarioTargets, TruthModel, type Truth } from './truth.js';
 
 export interface LabOptions {
@@ -50,6 +52,13 @@ export interface LabTarget {
   truth: Truth;
 }
 
+export interface LabService {
+  name: string;
+  kind: 'sink' | 'echo' | 'forward';
+  address: string;
+  port: number;
+}
+
 export interface Lab {
   scenario: Scenario;
   range: string;
@@ -64,6 +73,10 @@ export interface Lab {
   /** Mechanisms this lab could not emulate (e.g. null routing without root), in plain words. */
   warnings: string[];
   residual: ResidualTable;
+  /** Plain TCP services (world.services) with the address and port their front listens on. */
+  services: LabService[];
+  /** The fully-encrypted-traffic censor's state (counts, residual). */
+  fet: FetCensor;
   /** A client source address inside the lab range, the i-th of 13,750. */
   clientAddress(i: number): string;
   stats(): { queries: number; forged: number };
@@ -276,6 +289,8 @@ async function startOn(scenario: Scenario, truthPolicy: Policy, ca: CA, net: Lab
     const origin: Origin = await bind('origin servers', originHost, 0, () => startOrigin({ host: originHost, ca, sites: scenario.world.sites, rewriteLocation, exempt }));
     closers.push(() => origin.close());
     const residual = new ResidualTable();
+    // In netns mode the routers run the FET censor on the packets; the world applies none.
+    const fet = new FetCensor(policy.scenario);
     const fronts: RunningFront[] = [];
     closers.push(async () => {
       await Promise.all(fronts.map((f) => f.close()));
@@ -292,6 +307,7 @@ async function startOn(scenario: Scenario, truthPolicy: Policy, ca: CA, net: Lab
           policy,
           residual,
           exempt,
+          fet,
           log: opts.log,
           responseDelayMs: delayMs,
         }),
@@ -352,6 +368,16 @@ async function startOn(scenario: Scenario, truthPolicy: Policy, ca: CA, net: Lab
       }
     }
 
+    // Plain TCP services (world.services), behind the censors like the sites; from 127.R.0.16.
+    const services: LabService[] = [];
+    for (const [i, svc] of (scenario.world.services ?? []).entries()) {
+      const address = svc.address ?? `${net}.0.${16 + i}`;
+      const f = await bind(`service ${svc.name}`, address, svc.port ?? 0, () =>
+        startServiceFront({ host: address, port: svc.port ?? 0, service: svc, fet, exempt, log: opts.log }));
+      fronts.push(f);
+      services.push({ name: svc.name, kind: svc.kind, address, port: f.port });
+    }
+
     // Null routes.
     const dropProbe: string[] = [];
     const dropAll: string[] = [];
@@ -361,6 +387,10 @@ async function startOn(scenario: Scenario, truthPolicy: Policy, ca: CA, net: Lab
       if (site.down === 'timeout') dropAll.push(...a);
       else if (policy.nullRouter(site.domain, a)) dropProbe.push(...a);
       else if (policy.rejecter(site.domain, a)) rejectProbe.push(...a);
+    }
+    for (const svc of services) {
+      if (policy.nullRouter(svc.name, [svc.address])) dropProbe.push(svc.address);
+      else if (policy.rejecter(svc.name, [svc.address])) rejectProbe.push(svc.address);
     }
     if (dropProbe.length || dropAll.length || rejectProbe.length) {
       const nft = nftAvailable();
@@ -407,6 +437,8 @@ async function startOn(scenario: Scenario, truthPolicy: Policy, ca: CA, net: Lab
       targets,
       warnings,
       residual,
+      services,
+      fet,
       clientAddress: (i) => clientAddress(net, i),
       stats: () => ({ queries: isp.stats.queries + pub.stats.queries, forged: isp.stats.forged }),
       probeOptions: (extra = {}) => ({ resolver: isp.address, helper: helperUrl ?? undefined, ca: [ca.certPem], allowNet, ...extra }),

@@ -12,6 +12,8 @@ import {
   MECHANISMS,
   RESET_FINGERPRINTS,
   type BlockpageSpec,
+  type FetSpec,
+  type ServiceSpec,
   type CensorSpec,
   type DnsInjectionSpec,
   type HttpResetSpec,
@@ -205,6 +207,34 @@ function readSite(r: Reader, node: Node, path: string): SiteSpec | undefined {
   return site;
 }
 
+const LAB_ADDRESS_RE = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
+
+function readService(r: Reader, node: Node, path: string): ServiceSpec | undefined {
+  const m = r.map(node, path, ['name', 'kind', 'port', 'address', 'forward'], ['name', 'kind']);
+  if (!m) return undefined;
+  const name = r.str(m.get('name'), `${path}.name`);
+  const kind = r.oneOf(m.get('kind'), `${path}.kind`, ['sink', 'echo', 'forward'] as const);
+  if (name === undefined || kind === undefined) return undefined;
+  const svc: ServiceSpec = { name, kind };
+  if (m.has('port')) svc.port = r.num(m.get('port'), `${path}.port`, 0, 65535, true);
+  if (m.has('address')) {
+    const a = r.str(m.get('address'), `${path}.address`);
+    if (a !== undefined && (!LAB_ADDRESS_RE.test(a) || a.split('.').some((x) => Number(x) > 255)))
+      r.fail(m.get('address'), `${path}.address`, `'${a}' is not a lab address (loopback mode uses 127.0.0.0/8)`);
+    else svc.address = a;
+  }
+  if (m.has('forward')) {
+    const f = r.str(m.get('forward'), `${path}.forward`);
+    // Safety: the lab relays only to loopback, never off the machine.
+    const fm = f === undefined ? null : /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]):(\d{1,5})$/.exec(f);
+    if (!fm || Number(fm[2]) < 1 || Number(fm[2]) > 65535) r.fail(m.get('forward'), `${path}.forward`, `expected a loopback host:port (127.x.y.z:PORT or [::1]:PORT), got '${f}'`);
+    else svc.forward = f;
+  }
+  if (kind === 'forward' && !m.has('forward')) r.fail(node, path, "kind 'forward' needs forward: HOST:PORT");
+  if (kind !== 'forward' && m.has('forward')) r.fail(m.get('forward'), `${path}.forward`, `only kind 'forward' relays`);
+  return svc;
+}
+
 function readIsp(r: Reader, node: Node, path: string): IspResolverSpec {
   const keys = ['nxdomain', 'servfail', 'bogon', 'localhost', 'nodata', 'proxy', 'mitm', 'ghost'] as const;
   const m = r.map(node, path, keys);
@@ -244,7 +274,7 @@ function readCensor(r: Reader, node: Node, path: string): CensorSpec | undefined
   const m = r.map(
     node,
     path,
-    ['name', 'layer', 'sampling', 'dns_injection', 'sni_reset', 'http_reset', 'null_route', 'reject', 'blockpage', 'throttle', 'hop'],
+    ['name', 'layer', 'sampling', 'dns_injection', 'sni_reset', 'http_reset', 'null_route', 'reject', 'blockpage', 'throttle', 'fet', 'hop'],
     ['name', 'layer'],
   );
   if (!m) return undefined;
@@ -277,6 +307,19 @@ function readCensor(r: Reader, node: Node, path: string): CensorSpec | undefined
       if (s.has('close')) spec.close = r.oneOf(s.get('close'), `${p}.close`, ['reset', 'eof'] as const);
       if (!spec.host_rules && !spec.keywords) r.fail(m.get('http_reset'), p, 'needs host_rules or keywords');
       c.http_reset = spec;
+    }
+  }
+  if (m.has('fet')) {
+    const p = `${path}.fet`;
+    const node = m.get('fet');
+    // `fet: {}` and a bare `fet:` both mean the published defaults.
+    const s = isScalar(node) && node.value === null ? new Map<string, Node | null>() : r.map(node, p, ['rate', 'servers', 'residual_s']);
+    if (s) {
+      const spec: FetSpec = {};
+      if (s.has('rate')) spec.rate = r.num(s.get('rate'), `${p}.rate`, 0, 1);
+      if (s.has('servers')) spec.servers = r.strings(s.get('servers'), `${p}.servers`);
+      if (s.has('residual_s')) spec.residual_s = r.num(s.get('residual_s'), `${p}.residual_s`, 0, 86400);
+      c.fet = spec;
     }
   }
   if (m.has('null_route')) c.null_route = r.strings(m.get('null_route'), `${path}.null_route`);
@@ -374,7 +417,8 @@ export function parseScenario(text: string, file: string): Scenario {
   const siteNodes: Node[] = [];
   let isp: IspResolverSpec = {};
   let helper = true;
-  const w = m.has('world') ? r.map(m.get('world'), 'world', ['sites', 'resolvers', 'helper'], ['sites']) : null;
+  const services: ServiceSpec[] = [];
+  const w = m.has('world') ? r.map(m.get('world'), 'world', ['sites', 'resolvers', 'helper', 'services'], ['sites']) : null;
   if (w) {
     r.seq(w.get('sites'), 'world.sites').forEach((n, i) => {
       const s = readSite(r, n, `world.sites[${i}]`);
@@ -395,6 +439,16 @@ export function parseScenario(text: string, file: string): Scenario {
       }
     }
     if (w.has('helper')) helper = r.bool(w.get('helper'), 'world.helper') ?? true;
+    if (w.has('services')) {
+      const names = new Set<string>();
+      r.seq(w.get('services'), 'world.services').forEach((n, i) => {
+        const svc = readService(r, n, `world.services[${i}]`);
+        if (!svc) return;
+        if (names.has(svc.name)) r.fail(n, `world.services[${i}].name`, `service '${svc.name}' is declared twice`);
+        names.add(svc.name);
+        services.push(svc);
+      });
+    }
   }
   const seen = new Set<string>();
   const owner = new Map<string, string>();
@@ -447,7 +501,7 @@ export function parseScenario(text: string, file: string): Scenario {
     });
   }
   if (r.problems.length) throw new ScenarioError(r.problems);
-  const scenario: Scenario = { name, seed, world: { sites, resolvers: { isp, public: {} }, helper }, censors };
+  const scenario: Scenario = { name, seed, world: { sites, resolvers: { isp, public: {} }, helper, ...(services.length ? { services } : {}) }, censors };
   if (targets) scenario.targets = targets;
   scenario.source = isAbsolute(file) ? file : resolve(file);
   return scenario;

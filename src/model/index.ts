@@ -6,3 +6,4 @@ export * from './observation.js';
 export * from './random.js';
 export * from './paths.js';
 export * from './packets.js';
+export * from './fet.js';

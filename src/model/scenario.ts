@@ -93,6 +93,37 @@ export interface ThrottleSpec {
   kbps: number;
 }
 
+/**
+ * Extension: the fully-encrypted-traffic censor (censors.md section 7; Wu et al. 2023). It inspects
+ * only the client's first data packet of each TCP flow to the servers it covers; a packet no
+ * exemption covers is blocked with probability `rate` (drawn per flow from the scenario seed), and
+ * then every flow on (client ip, server ip, server port) is dropped for `residual_s`.
+ */
+export interface FetSpec {
+  /** Blocking probability for a non-exempt first packet, 0..1 (default 0.263, the measured share). */
+  rate?: number;
+  /** Lab addresses, site domains or service names it applies to (default: every server of the lab). */
+  servers?: string[];
+  /** Residual blocking in seconds on (client, server, port) after a block (default 180). */
+  residual_s?: number;
+}
+
+/**
+ * Extension: a plain TCP service in the world (beyond the sites' 80/443), behind the censors' fronts
+ * like a site: `sink` reads and answers only byte-count receipts (`wallscope fet sink`'s behaviour), `echo` answers
+ * what it reads, `forward` relays to a program the user runs on loopback (an ss-server).
+ */
+export interface ServiceSpec {
+  name: string;
+  kind: 'sink' | 'echo' | 'forward';
+  /** The port the front listens on (0 or absent: ephemeral). */
+  port?: number;
+  /** Lab address (assigned from 127.R.0.16 when absent). */
+  address?: string;
+  /** kind forward: the loopback `host:port` to relay to. */
+  forward?: string;
+}
+
 export interface CensorSpec {
   name: string;
   layer: Layer;
@@ -112,6 +143,8 @@ export interface CensorSpec {
    * the previous censor's hop + 1. Loopback mode has no hops and ignores it.
    */
   hop?: number;
+  /** Extension: the fully-encrypted-traffic censor. */
+  fet?: FetSpec;
 }
 
 export interface TargetExpectation {
@@ -133,6 +166,8 @@ export interface Scenario {
     sites: SiteSpec[];
     resolvers: { isp: IspResolverSpec; public: Record<string, never> };
     helper: boolean;
+    /** Extension: plain TCP services (none when absent). */
+    services?: ServiceSpec[];
   };
   censors: CensorSpec[];
   targets?: TargetSpec[];
