@@ -4,9 +4,9 @@
 // as blocked or as accessible) the way its v0.5 engine does; on top of it we decide the mechanism,
 // the layer (docs/INTERNAL-API.md "Attribution"), the evidence and a plain explanation.
 // Pure: the measurement is only read, never written; no clock, no I/O.
-import type { BlockingClass, Layer, Mechanism, Measurement, Verdict, WebConnectivityTestKeys } from '../model/index.js';
+import { toOoniBlocking, type BlockingClass, type Layer, type Mechanism, type Measurement, type OoniBlocking, type Verdict, type WebConnectivityTestKeys } from '../model/index.js';
 import { isBogon, parseCidrs, type Cidr } from './ip.js';
-import { compareHttp } from './http-compare.js';
+import { compareHttp, type HttpComparison } from './http-compare.js';
 import { isConfirmed, matchDns, matchHttp, type Fingerprint, type FingerprintSet } from './fingerprints.js';
 import { buildView, endpointKey, type QueryView, type RequestView, type WebView } from './view.js';
 
@@ -196,8 +196,22 @@ function analyzeDns(v: WebView, c: Ctx, finalIncomplete: boolean, ctrl: WebView[
   }
 
   // 3. The name resolves nowhere: the site is down (or gone), not blocked.
-  if (probeAddrs.length === 0 && groups.length > 0 && ctrlSaysNoName) {
+  // The reference calls it down only when the control's own lookup failed (or, for a probe's
+  // dns_no_answer, found nothing); a control that "resolved" to no address without failing, against
+  // the probe's NXDOMAIN, is DNS blocking to it (probe-cli analysisclassic.go 5.2-5.4).
+  const probeNoAnswer = groups.every((g) => g.failure === 'dns_no_answer');
+  if (probeAddrs.length === 0 && groups.length > 0 && ctrlSaysNoName && (ctrl!.dnsFailure !== null || probeNoAnswer)) {
     return { kind: 'down', evidence: [...refsOf(domainQs), 'control.dns'], explanation: `${v.domain} does not resolve, neither for the probe nor for the control: the name does not exist or has no address, for everyone.` };
+  }
+
+  // 3b. The probe got NXDOMAIN while the control's lookup did not fail (it found only a CNAME, or
+  // nothing): the reference's DNS blocking (analysisclassic.go 5.4; summary.go's inconsistent NXDOMAIN).
+  if (probeAddrs.length === 0 && ctrl !== null && !ctrlResolved && ctrl.dnsFailure === null) {
+    const g = groups.find((x) => x.failure === 'dns_nxdomain_error');
+    if (g) {
+      return { kind: 'hard', mechanism: 'dns.nxdomain', layer: 'isp', confidence: 0.5, evidence: [...refsOf(g.queries), 'control.dns'],
+        explanation: `Asked for ${v.domain}, ${describeFailure(g.failure!)}, while the control's lookup did not fail: the resolver is probably blocking the name.` };
+    }
   }
 
   // 4. The probe's resolver refuses a name the control resolves.
@@ -342,7 +356,112 @@ function lastRedirect(r: RequestView | undefined): boolean {
   return r !== undefined && r.failure === null && r.code >= 300 && r.code < 400;
 }
 
-export function analyzeView(v: WebView, c: Ctx): Verdict {
+/**
+ * The probe's page against the control's. Where the stored body cannot be measured (truncated,
+ * or trimmed/undecodable so that its size contradicts the proportion the probe recorded from the
+ * whole body), the probe's own body_length_match and title_match are used, as the reference does
+ * (it scores the fields it recorded, never the stored body).
+ */
+function pageComparison(v: WebView, r: RequestView, ctrlHttp: NonNullable<WebView['control']>['http']): HttpComparison | null {
+  if (ctrlHttp === null) return null;
+  const cmp = compareHttp(
+    { code: r.code, bodyLength: r.bodyLength, truncated: r.truncated, headerNames: [...r.headers.keys()], title: r.title },
+    { status_code: ctrlHttp.statusCode, body_length: ctrlHttp.bodyLength, headerNames: ctrlHttp.headerNames, title: ctrlHttp.title },
+  );
+  const rec = v.recorded;
+  if (rec.bodyLengthMatch === null) return cmp;
+  const contradicts = rec.bodyProportion !== null && rec.bodyProportion > 0 && (cmp.bodyProportion === null || Math.abs(cmp.bodyProportion - rec.bodyProportion) > 0.05);
+  if (!r.truncated && !contradicts) return cmp;
+  const bodyLengthMatch = rec.bodyLengthMatch;
+  const titleMatch = rec.titleMatch ?? cmp.titleMatch;
+  return { ...cmp, bodyProportion: rec.bodyProportion ?? cmp.bodyProportion, bodyLengthMatch, titleMatch,
+    matches: cmp.statusCodeMatch === true && (bodyLengthMatch === true || cmp.headersMatch === true || titleMatch === true) };
+}
+
+/**
+ * Titles naming a national filtering system: the page is that system's block page, whatever the
+ * header comparison says (a deliberate difference). TrustPositif is Indonesia's official filter
+ * (OONI fingerprint ooni.id_95, fingerprints_dns.csv), Internet Positif its earlier name.
+ */
+const NATIONAL_FILTER_TITLE = /\b(trust\s*positif|internet\s*positif)\b/i;
+
+/**
+ * The recorded pair came from probe-cli's web_connectivity 0.4. Older versions (Measurement Kit's
+ * 0.0.x, ooniprobe 2's 0.1-0.3) wrote their own pairs, which our rules already follow on the data
+ * we have; 0.5 is what our rules are built on (its "classic" analysis).
+ */
+const isV04 = (v: WebView): boolean => v.testVersion !== null && v.testVersion.startsWith('0.4.');
+
+const V04_FAILURES: Record<string, BlockingClass> = {
+  connection_refused: 'http-failure', connection_reset: 'http-failure', dns_nxdomain_error: 'dns', eof_error: 'http-failure',
+  generic_timeout_error: 'http-failure', ssl_invalid_hostname: 'http-failure', ssl_invalid_certificate: 'http-failure', ssl_unknown_authority: 'http-failure',
+};
+
+/**
+ * The pair web_connectivity 0.4 records: probe-cli internal/experiment/webconnectivity summary.go
+ * Summarize, branch by branch, over our own reading of the observations (its DNS consistency is
+ * dnsanalysis.go's: same ASN or same address as the control; control NXDOMAIN as dns_name_error).
+ * `why` names the branch. 0.4 has no "down": a site failing for probe and control is null/null
+ * (the control's HTTP failed) or, when every connection failed, tcp_ip.
+ */
+function classicV04(v: WebView, c: Ctx): { blocking: OoniBlocking; accessible: boolean | null; why: string } {
+  const req0 = v.requests[0];
+  if (req0 !== undefined && req0.failure === null && schemeOf(req0.url) === 'https') return { blocking: false, accessible: true, why: 'the HTTPS page loaded' };
+  if (v.controlFailure !== null || v.control === null) return { blocking: null, accessible: null, why: 'the control failed' };
+  const ctrl = v.control;
+  const domainQs = v.queries.filter((q) => !isEncryptedEngine(q.engine) && (q.hostname === v.domain || q.hostname === ''));
+  const probeAddrs = [...new Set(domainQs.flatMap((q) => q.addrs))];
+  const dnsFailure = probeAddrs.length > 0 ? null : domainQs.find((q) => q.failure === 'dns_nxdomain_error')?.failure ?? domainQs.find((q) => q.failure)?.failure ?? null;
+  let consistent: boolean;
+  if (v.domainIsIp) consistent = true;
+  else if (dnsFailure !== null && ctrl.dnsFailure !== null) consistent = ctrl.dnsFailure === 'dns_name_error' && (dnsFailure === 'dns_nxdomain_error' || dnsFailure === 'android_dns_cache_no_data');
+  else if (domainQs.length === 0 && v.recorded.dnsConsistency !== null) consistent = v.recorded.dnsConsistency === 'consistent';
+  else {
+    const ctrlAddrs = new Set(ctrl.addrs);
+    const ctrlAsns = new Set(ctrl.addrs.map((a) => orgOf(a, v, c)?.asn).filter((x): x is number => !!x));
+    consistent = probeAddrs.some((ip) => ctrlAddrs.has(ip) || ctrlAsns.has(orgOf(ip, v, c)?.asn ?? 0));
+    // 0.4 looked the control's addresses up in the probe's own ASN database, which the measurement
+    // does not carry: without an ASN for them (no --asn), the probe's recorded verdict stands in.
+    if (!consistent && probeAddrs.length > 0 && ctrlAsns.size === 0 && ctrl.addrs.length > 0 && v.recorded.dnsConsistency !== null) consistent = v.recorded.dnsConsistency === 'consistent';
+  }
+  const nx = dnsFailure === 'dns_nxdomain_error' || dnsFailure === 'android_dns_cache_no_data';
+  if (nx && consistent) return { blocking: false, accessible: true, why: 'the name does not exist for the control either (0.4 counts that as accessible)' };
+  if (nx) return { blocking: 'dns', accessible: false, why: 'the probe got NXDOMAIN and the control did not' };
+  if (v.tcp.length > 0 && v.tcp.every((t) => t.failure !== null)) {
+    return consistent ? { blocking: 'tcp_ip', accessible: false, why: 'every TCP connection failed with consistent DNS (0.4 does not look at the control\'s connections)' }
+      : { blocking: 'dns', accessible: false, why: 'every TCP connection failed with inconsistent DNS' };
+  }
+  if (ctrl.http !== null && ctrl.http.failure !== null) return { blocking: null, accessible: null, why: `the control's HTTP request failed (${ctrl.http.failure.slice(0, 60)})` };
+  if (req0 === undefined) return { blocking: null, accessible: null, why: 'no HTTP request was recorded' };
+  if (req0.failure !== null) {
+    const cls = V04_FAILURES[req0.failure];
+    if (cls === undefined) return { blocking: null, accessible: null, why: `the failure ${req0.failure.slice(0, 60)} is not one 0.4 classifies` };
+    return { blocking: cls !== 'dns' && !consistent && v.requests.length === 1 ? 'dns' : cls, accessible: false, why: `the request failed (${req0.failure})` };
+  }
+  const cmp = pageComparison(v, req0, ctrl.http ?? { failure: null, statusCode: 0, bodyLength: 0, title: null, headerNames: [] });
+  if (cmp !== null && cmp.matches) return { blocking: false, accessible: true, why: 'the page matches the control\'s' };
+  return { blocking: consistent ? 'http-diff' : 'dns', accessible: false, why: 'the page differs from the control\'s' };
+}
+
+/**
+ * Our verdict, with its pair brought to the reference's where they differ: the explanation keeps
+ * our reading and says what OONI's rule concludes. A block page known from its fingerprints stays
+ * blocked (a deliberate difference: src/analysis/testdata/deliberate-differences.json).
+ */
+function reconcile(ours: Verdict, ref: { blocking: OoniBlocking; accessible: boolean | null; why: string }, rule: string, nationalFilterPage: boolean): Verdict {
+  if (toOoniBlocking(ours) === ref.blocking && ours.accessible === ref.accessible) return ours;
+  if (ours.status === 'blocked' && (ours.fingerprints.length > 0 || (nationalFilterPage && ours.mechanism === 'http.blockpage'))) return ours;
+  const note = `${ours.explanation} OONI's ${rule} rule concludes ${JSON.stringify(ref.blocking)}/${JSON.stringify(ref.accessible)} here (${ref.why}); its pair is kept for comparison.`;
+  const conf = Math.min(ours.confidence || 0.3, 0.5);
+  if (ref.blocking === null) return unknown(ours.evidence, note);
+  if (ref.blocking === false) return ref.accessible ? ok(conf, ours.evidence, note) : down(conf, ours.evidence, note);
+  const mech: Mechanism = ours.status === 'blocked' && ours.mechanism !== null ? ours.mechanism : 'none';
+  return finish({ status: 'blocked', blocking: ref.blocking, accessible: false, mechanism: mech, layer: mech === 'none' ? null : ours.layer ?? 'unknown',
+    confidence: conf, evidence: ours.evidence, explanation: note, confirmed: ours.confirmed, fingerprints: ours.fingerprints });
+}
+
+/** Our reading, before its pair is brought to the reference's (analyzeView). */
+function deriveVerdict(v: WebView, c: Ctx): Verdict {
   if (v.domain === null) return unknown([], 'The measurement has no URL to analyse.');
   const req0 = v.requests[0];
   const req0Ok = req0 !== undefined && req0.failure === null && req0.hasResponse;
@@ -491,10 +610,7 @@ export function analyzeView(v: WebView, c: Ctx): Verdict {
   const r = req0;
   const evidence = [r.ref, 'control.http_request'];
   const ctrlHttp = ctrl.http !== null && ctrl.http.failure === null && ctrl.http.statusCode > 0 ? ctrl.http : null;
-  const cmp = ctrlHttp ? compareHttp(
-    { code: r.code, bodyLength: r.bodyLength, truncated: r.truncated, headerNames: [...r.headers.keys()], title: r.title },
-    { status_code: ctrlHttp.statusCode, body_length: ctrlHttp.bodyLength, headerNames: ctrlHttp.headerNames, title: ctrlHttp.title },
-  ) : null;
+  const cmp = pageComparison(v, r, ctrlHttp);
   const sameAsControl = cmp !== null && cmp.statusCodeMatch === true && cmp.bodyLengthMatch === true && cmp.titleMatch !== false;
   if (c.fps && !sameAsControl) {
     const fps: Fingerprint[] = matchHttp(c.fps, r.bodyText, r.headers, r.bodyBytes);
@@ -508,6 +624,10 @@ export function analyzeView(v: WebView, c: Ctx): Verdict {
   }
   if (ctrl.http === null || cmp === null) {
     return unknown(evidence, `The probe received a page (status ${r.code}) but the control could not fetch it${ctrl.http?.failure ? ` (${ctrl.http.failure})` : ''}, so there is nothing to compare with.`);
+  }
+  if (r.title !== null && NATIONAL_FILTER_TITLE.test(r.title) && !NATIONAL_FILTER_TITLE.test(ctrl.http.title ?? '')) {
+    return blocked('http-diff', 'http.blockpage', 'national', 0.85, evidence,
+      `The page received is titled "${r.title.slice(0, 60)}", the national filtering system's block page, instead of the site's: the site is blocked. (OONI's header comparison can call such a page a match: a deliberate difference.)`);
   }
   if (cmp.matches) {
     return ok(soft ? 0.7 : 0.85, evidence, soft
@@ -528,6 +648,14 @@ export function analyzeView(v: WebView, c: Ctx): Verdict {
   return looksBlockpage
     ? blocked('http-diff', 'http.blockpage', 'isp', 0.6, evidence, `A different page came back (${diffText}): a block page was injected, most likely by the ISP.`)
     : blocked('http-diff', 'http.diff', 'unknown', 0.5, evidence, `The page differs from the control's (${diffText}): it may be altered or replaced.`);
+}
+
+export function analyzeView(v: WebView, c: Ctx): Verdict {
+  const ours = deriveVerdict(v, c);
+  if (v.domain === null) return ours;
+  if (!isV04(v)) return ours;
+  const r0 = v.requests[0];
+  return reconcile(ours, classicV04(v, c), 'web_connectivity 0.4', r0 !== undefined && r0.hasResponse && NATIONAL_FILTER_TITLE.test(r0.title ?? ''));
 }
 
 const prepared = new WeakMap<AnalysisContext, Ctx>();
