@@ -144,3 +144,28 @@ describe('other OONI tests get the pipeline\'s anomaly rule (fastpath core.py)',
     assert.match(verdictOf('spec-examples/ts-028-dnscheck.json').explanation, /no anomaly rule for dnscheck/);
   });
 });
+
+describe('web_connectivity 0.5: the control-failure and "down" branches of analysisclassic.go', () => {
+  const netem = (name: string, edit: (tk: Obj) => void): Obj => { const m = real(`synthetic-netem-qa/${name}.json`); edit(m.test_keys); return m; };
+  test('TLS failed for the probe and for the control: down (3.2)', () => {
+    assert.deepEqual(pair(netem('badSSLWithExpiredCertificate', () => undefined)), [false, false]);
+  });
+  test('TLS failed for the probe, the control\'s handshake worked though its fetch failed: http-failure (3.3)', () => {
+    assert.deepEqual(pair(netem('badSSLWithExpiredCertificate', (tk) => {
+      for (const k of Object.keys(tk.control.tls_handshake)) tk.control.tls_handshake[k] = { server_name: 'expired.badssl.com', status: true, failure: null };
+    })), ['http-failure', false]);
+  });
+  test('control unreachable, plain-HTTP page received: null/null (1.2)', () => {
+    assert.deepEqual(pair(real('synthetic-netem-qa/controlFailureWithSuccessfulHTTPWebsite.json')), [null, null]);
+  });
+  test('control unreachable, the lookup failed: false/true (5.1.1)', () => {
+    assert.deepEqual(pair(netem('controlFailureWithSuccessfulHTTPWebsite', (tk) => {
+      for (const q of tk.queries) { q.answers = null; q.failure = 'dns_nxdomain_error'; }
+      tk.tcp_connect = []; tk.requests = [{ ...tk.requests[0], failure: 'dns_nxdomain_error', response: null }];
+    })), [false, true]);
+  });
+  test('the probe got NXDOMAIN, the control\'s lookup failed too: down (5.2); it did not fail: dns (5.4)', () => {
+    assert.deepEqual(pair(real('synthetic-netem-qa/websiteDownNXDOMAIN.json')), [false, false]);
+    assert.deepEqual(pair(netem('websiteDownNXDOMAIN', (tk) => { tk.control.dns = { failure: null, addrs: [] }; })), ['dns', false]);
+  });
+});

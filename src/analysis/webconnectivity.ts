@@ -477,6 +477,12 @@ function deriveVerdict(v: WebView, c: Ctx): Verdict {
       return blocked('dns', dns.mechanism, dns.layer, dns.confidence * 0.8, dns.evidence, dns.explanation, { confirmed: dns.confirmed, fingerprints: dns.fingerprints });
     }
     if (httpsOk) return ok(0.6, [req0.ref], `The control could not be reached${v.controlFailure ? ` (${v.controlFailure})` : ''}, but the page loaded over HTTPS with a valid certificate, so it is reachable.`);
+    // 0.5's classic analysis: a lookup that failed with no control to compare counts as accessible
+    // (analysisclassic.go 5.1.1, "no expectation" -> setBlockingFalse). We say how little that means.
+    const nameQs = v.queries.filter((q) => !isEncryptedEngine(q.engine) && (q.hostname === v.domain || q.hostname === ''));
+    if (!v.domainIsIp && nameQs.length > 0 && nameQs.every((q) => q.addrs.length === 0 && q.failure !== null)) {
+      return ok(0.2, [...nameQs.map((q) => q.ref), 'control'], `Resolving ${v.domain} failed (${describeFailure(nameQs[0].failure!)}) and the control failed too${v.controlFailure ? ` (${v.controlFailure})` : ''}, so nothing says whether the name is blocked; OONI's analysis counts this as accessible, and so do we for comparison.`);
+    }
     return unknown(['control'], v.controlFailure
       ? `The control measurement failed (${v.controlFailure}), so there is nothing to compare with: no verdict.`
       : 'The measurement has no control to compare with: no verdict.');
@@ -556,17 +562,24 @@ function deriveVerdict(v: WebView, c: Ctx): Verdict {
       return finish({ status: 'blocked', blocking: 'http-failure', accessible: false, mechanism: 'none', layer: null, confidence: 0.3, evidence: [req0.ref],
         explanation: `The site answered with a redirect to an unusable location${loc !== undefined ? ` ("${loc.slice(0, 80)}")` : ''}, so no browser can follow it. The site itself is broken; nothing on the way interfered (OONI counts this as an HTTP failure).` });
     }
-    if (ctrl.http === null || ctrl.http.failure !== null || ctrl.http.statusCode <= 0) {
+    // The control's handshake with the same endpoint decides first (analysisclassic.go 3.2/3.3): it
+    // failed too -> down; it succeeded -> the probe's failure is blocking, whatever the control's
+    // HTTP fetch did afterwards.
+    const ctrlTls = stage === 'tls' && ip !== null ? ctrl.tls.get(endpointKey(ip, port ?? 443)) : undefined;
+    if (ctrlTls !== undefined && ctrlTls !== null) {
+      return down(0.7, [...evidence, 'control.tls_handshake'], `The TLS handshake failed (${describeFailure(f)}), and the control's handshake with the same server failed too (${ctrlTls.slice(0, 60)}): the site is broken, not blocked.`);
+    }
+    if (ctrlTls === undefined && (ctrl.http === null || ctrl.http.failure !== null || ctrl.http.statusCode <= 0)) {
       return down(0.7, evidence, `Fetching the page failed (${describeFailure(f)}), and the control could not fetch it either${ctrl.http?.failure ? ` (${ctrl.http.failure})` : ''}: the site is down or broken, not blocked.`);
     }
     if (DNS_BLOCK_FAILURES.has(f) || f === 'dns_nxdomain_error') {
       const host = req0 ? domainOfUrl(req0.url) ?? v.domain : v.domain;
       return blocked('dns', NAME_GONE(f) ? 'dns.nxdomain' : 'dns.servfail', 'isp', 0.6, evidence,
-        `The page redirects to ${host}, and resolving ${host} failed: ${describeFailure(f)}, while the control fetched the page (status ${ctrl.http.statusCode}). The ISP's resolver blocks the redirect's target.`);
+        `The page redirects to ${host}, and resolving ${host} failed: ${describeFailure(f)}, while the control fetched the page (status ${ctrl.http?.statusCode ?? 'unknown'}). The ISP's resolver blocks the redirect's target.`);
     }
     const tlsName = sni ?? (req0 ? domainOfUrl(req0.url) : null) ?? v.domain;
     const what = stage === 'tls' ? `The TLS handshake with ${tlsName}${ip ? ` at ${endpointKey(ip, port ?? 443)}` : ''}` : stage === 'tcp' ? `Connecting to ${ip ? endpointKey(ip, port ?? 0) : v.domain}` : `The HTTP request to ${req0?.url || v.input}`;
-    const ctrlSaw = `while the control fetched the page (status ${ctrl.http.statusCode})`;
+    const ctrlSaw = ctrl.http !== null && ctrl.http.failure === null && ctrl.http.statusCode > 0 ? `while the control fetched the page (status ${ctrl.http.statusCode})` : 'while the control completed its handshake with the same server';
     if (stage === 'tcp') {
       const refused = f === 'connection_refused' || f === 'connection_reset';
       return refused
