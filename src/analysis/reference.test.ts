@@ -169,3 +169,24 @@ describe('web_connectivity 0.5: the control-failure and "down" branches of analy
     assert.deepEqual(pair(netem('websiteDownNXDOMAIN', (tk) => { tk.control.dns = { failure: null, addrs: [] }; })), ['dns', false]);
   });
 });
+
+describe('deliberate differences hold only where their reason does', () => {
+  const replaced = (version: string): Obj => {
+    const m = real('synthetic-netem-qa/httpDiffWithConsistentDNS.json');
+    m.test_version = version;
+    m.test_keys.requests[0].response.headers = { 'Content-Length': '1234', 'Content-Type': 'text/html' };
+    return m;
+  };
+  test('size and title differ, only Content-Length shared: a replaced page for us (0.5 data)', () => {
+    assert.deepEqual(pair(replaced('0.5.28')), ['http-diff', false]);
+  });
+  test('the same page recorded by 0.4: the reference\'s header rule is kept (false/true)', () => {
+    assert.deepEqual(pair(replaced('0.4.3')), [false, true]);
+  });
+  test('a title naming the national filter is a block page even on 0.4 data', () => {
+    const m = replaced('0.4.3');
+    m.test_keys.requests[0].response.body = '<html><head><title>Trustpositif</title></head><body>blocked</body></html>';
+    const v = analyzeMeasurement(m as Measurement);
+    assert.deepEqual([toOoniBlocking(v), v.accessible, v.mechanism, v.layer], ['http-diff', false, 'http.blockpage', 'national']);
+  });
+});

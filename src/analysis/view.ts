@@ -46,6 +46,8 @@ export interface WebView {
   followUps: FollowUpView[];
   /** test_version as recorded ("0.4.3", "0.5.28"; null when absent): which reference rule produced the recorded pair. */
   testVersion: string | null;
+  /** software_name as recorded: tells the reference's probes from ours. */
+  softwareName: string | null;
   /** The HTTP comparison the probe recorded itself; trusted only where the stored body cannot be (truncated, trimmed, undecodable). */
   recorded: { bodyLengthMatch: boolean | null; bodyProportion: number | null; titleMatch: boolean | null; dnsConsistency: string | null };
   /** Bytes read per "ip:port" (network_events), computed on first use. */
@@ -320,6 +322,7 @@ export function buildView(m: Obj): WebView {
     httpExperimentFailure: failureOf(tk.http_experiment_failure),
     followUps,
     testVersion: str(m.test_version),
+    softwareName: str(m.software_name),
     recorded: {
       bodyLengthMatch: typeof tk.body_length_match === 'boolean' ? tk.body_length_match : null,
       bodyProportion: num(tk.body_proportion),
@@ -345,7 +348,7 @@ class LazyWebView implements WebView {
   readonly queries: QueryView[]; readonly duplicates: QueryView[]; readonly tcp: TcpView[]; readonly tls: TlsView[];
   readonly requests: RequestView[]; readonly control: ControlView | null; readonly controlFailure: string | null;
   readonly httpExperimentFailure: string | null; readonly followUps: FollowUpView[];
-  readonly testVersion: string | null; readonly recorded: WebView['recorded'];
+  readonly testVersion: string | null; readonly softwareName: string | null; readonly recorded: WebView['recorded'];
   #tk: Obj;
   #events: EventView[] | undefined;
   #readBytes: Map<string, number> | undefined;
@@ -357,7 +360,7 @@ class LazyWebView implements WebView {
     this.queries = p.queries; this.duplicates = p.duplicates; this.tcp = p.tcp; this.tls = p.tls;
     this.requests = p.requests; this.control = p.control; this.controlFailure = p.controlFailure;
     this.httpExperimentFailure = p.httpExperimentFailure; this.followUps = p.followUps;
-    this.testVersion = p.testVersion; this.recorded = p.recorded;
+    this.testVersion = p.testVersion; this.softwareName = p.softwareName; this.recorded = p.recorded;
   }
 
   get events(): EventView[] {
