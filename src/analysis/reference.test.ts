@@ -190,3 +190,19 @@ describe('deliberate differences hold only where their reason does', () => {
     assert.deepEqual([toOoniBlocking(v), v.accessible, v.mechanism, v.layer], ['http-diff', false, 'http.blockpage', 'national']);
   });
 });
+
+describe('Measurement Kit (0.0.x): compare_control_experiment', () => {
+  const mk = (edit: (tk: Obj) => void): Obj => {
+    const m = real('synthetic-netem-qa/websiteDownTCPConnect.json');
+    m.test_version = '0.0.1';
+    m.software_name = 'ooniprobe-android';
+    edit(m.test_keys);
+    return m;
+  };
+  test('connections failed where the control\'s did too, and both fetches failed: accessible (no branch applies)', () => {
+    assert.deepEqual(pair(mk(() => undefined)), [false, true]);
+  });
+  test('control failed: null/null', () => {
+    assert.deepEqual(pair(mk((tk) => { tk.control_failure = 'connection_reset'; })), [null, null]);
+  });
+});

@@ -444,6 +444,43 @@ function classicV04(v: WebView, c: Ctx): { blocking: OoniBlocking; accessible: b
   return { blocking: consistent ? 'http-diff' : 'dns', accessible: false, why: 'the page differs from the control\'s' };
 }
 
+/** The pair came from Measurement Kit's web_connectivity (0.0.x: ooniprobe-android/ios 2.x). */
+const isMK = (v: WebView): boolean => v.testVersion !== null && v.testVersion.startsWith('0.0.') && v.softwareName !== WALLSCOPE_SOFTWARE_NAME;
+
+/**
+ * The pair Measurement Kit recorded (measurement-kit src/libmeasurement_kit/ooni/web_connectivity.cpp
+ * compare_control_experiment): five blocking branches, and "accessible" whenever none applies, so
+ * a page failing for the probe and the control alike was accessible there; a control failure left
+ * the pair unset (null/null).
+ */
+function classicMK(v: WebView, c: Ctx): { blocking: OoniBlocking; accessible: boolean | null; why: string } {
+  if (v.controlFailure !== null || v.control === null) return { blocking: null, accessible: null, why: 'the control failed' };
+  const ctrl = v.control;
+  const domainQs = v.queries.filter((q) => !isEncryptedEngine(q.engine) && (q.hostname === v.domain || q.hostname === ''));
+  const probeAddrs = [...new Set(domainQs.flatMap((q) => q.addrs))];
+  const dnsFailure = probeAddrs.length > 0 ? null : domainQs.find((q) => q.failure)?.failure ?? null;
+  let consistent: boolean;
+  if (dnsFailure !== null) consistent = dnsFailure === ctrl.dnsFailure;
+  else if (probeAddrs.some((ip) => isBogon(ip, c.allow))) consistent = false;
+  else {
+    const ctrlAddrs = new Set(ctrl.addrs);
+    const ctrlAsns = new Set(ctrl.addrs.map((a) => orgOf(a, v, c)?.asn).filter((x): x is number => !!x));
+    consistent = probeAddrs.some((ip) => ctrlAddrs.has(ip) || ctrlAsns.has(orgOf(ip, v, c)?.asn ?? 0));
+    if (!consistent && probeAddrs.length > 0 && ctrlAsns.size === 0 && v.recorded.dnsConsistency !== null) consistent = v.recorded.dnsConsistency === 'consistent';
+  }
+  const tcpOk = v.tcp.every((t) => t.failure === null || ctrl.tcp.get(endpointKey(t.ip, t.port)) !== null);
+  const req0 = v.requests[0];
+  const expFailure = (v.httpExperimentFailure ?? req0?.failure ?? '').split(' ')[0];
+  const ctrlFailure = (ctrl.http?.failure ?? '').split(' ')[0];
+  const cmp = expFailure === '' && ctrlFailure === '' && req0 !== undefined ? pageComparison(v, req0, ctrl.http) : null;
+  const expected = cmp !== null && (cmp.bodyLengthMatch === true || cmp.headersMatch === true || cmp.titleMatch === true) && cmp.statusCodeMatch !== false;
+  if (consistent && !tcpOk && expFailure !== '') return { blocking: 'tcp_ip', accessible: false, why: 'connections the control made failed, and the fetch failed' };
+  if (consistent && tcpOk && !expected && expFailure === '' && ctrlFailure === '') return { blocking: 'http-diff', accessible: false, why: 'the page differs' };
+  if (consistent && tcpOk && expFailure !== '' && ctrlFailure === '') return { blocking: expFailure === 'dns_lookup_error' ? 'dns' : 'http-failure', accessible: false, why: `the fetch failed (${expFailure}) and the control's did not` };
+  if (!consistent && !expected) return { blocking: 'dns', accessible: false, why: 'inconsistent DNS and no expected page' };
+  return { blocking: false, accessible: true, why: 'none of its blocking conditions holds' };
+}
+
 /**
  * Our verdict, with its pair brought to the reference's where they differ: the explanation keeps
  * our reading and says what OONI's rule concludes. A block page known from its fingerprints stays
@@ -672,9 +709,11 @@ function deriveVerdict(v: WebView, c: Ctx): Verdict {
 export function analyzeView(v: WebView, c: Ctx): Verdict {
   const ours = deriveVerdict(v, c);
   if (v.domain === null) return ours;
-  if (!isV04(v)) return ours;
+  const v04 = isV04(v);
+  if (!v04 && !isMK(v)) return ours;
   const r0 = v.requests[0];
-  return reconcile(ours, classicV04(v, c), 'web_connectivity 0.4', r0 !== undefined && r0.hasResponse && NATIONAL_FILTER_TITLE.test(r0.title ?? ''));
+  const filterPage = r0 !== undefined && r0.hasResponse && NATIONAL_FILTER_TITLE.test(r0.title ?? '');
+  return v04 ? reconcile(ours, classicV04(v, c), 'web_connectivity 0.4', filterPage) : reconcile(ours, classicMK(v, c), 'Measurement Kit', filterPage);
 }
 
 const prepared = new WeakMap<AnalysisContext, Ctx>();
