@@ -17,7 +17,7 @@ describe('stored expectations for every fixture (regenerate: node dist/src/analy
 });
 
 describe('agreement with OONI on every web_connectivity fixture', () => {
-  test('>= 98% agree, and every disagreement is a listed deliberate difference', () => {
+  test('>= 95% agree (fixtures and real corpus), and every disagreement is a listed deliberate difference', () => {
     const listed = readDifferences();
     let n = 0;
     let agree = 0;
@@ -34,8 +34,9 @@ describe('agreement with OONI on every web_connectivity fixture', () => {
         else found.push({ source: golden.source, line: rec.line });
       }
     }
-    assert.ok(n >= 50, `only ${n} web_connectivity measurements`);
-    assert.ok(agree / n >= 0.98, `agreement ${agree}/${n}`);
+    assert.ok(n >= 70, `only ${n} web_connectivity measurements`);
+    process.stdout.write(`agreement with OONI's recorded pair: ${agree}/${n} (${((100 * agree) / n).toFixed(1)}%)\n`);
+    assert.ok(agree / n >= 0.95, `agreement ${agree}/${n}`);
     const key = (d: { source: string; line: number }): string => `${d.source}:${d.line}`;
     assert.deepEqual(found.map(key).sort(), listed.map(key).sort(), 'the disagreements must be exactly the listed deliberate differences');
     for (const d of listed) assert.ok(d.reason && d.reason.length > 20, `a reason for ${key(d)}`);

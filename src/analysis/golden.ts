@@ -4,7 +4,7 @@
 // This module reads files: it is used only by the golden test and the regen command.
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { fixturesDir, repoRoot, type Verdict } from '../model/index.js';
+import { fixturesDir, repoRoot, sharedDir, type Verdict } from '../model/index.js';
 import { loadFingerprints, defaultFingerprintsDir, defaultForgedPoolFiles } from './fingerprints-load.js';
 import { analyzeMeasurement } from './measurement.js';
 import { readMeasurements } from './read.js';
@@ -12,6 +12,9 @@ import { compareRow, type AnalyzeRow } from './row.js';
 import type { AnalysisContext } from './webconnectivity.js';
 
 export const measurementsDir = join(fixturesDir, 'measurements');
+/** Real measurements from the reference's own unit-test data (ooni/probe-cli, ooni/backend), read in
+ * place like the fixtures; MANIFEST.tsv there lists each file's source, commit and licence. */
+export const realCorpusDir = join(sharedDir, 'real-corpus');
 export const expectedDir = join(repoRoot, 'src', 'analysis', 'testdata', 'expected');
 export const differencesFile = join(repoRoot, 'src', 'analysis', 'testdata', 'deliberate-differences.json');
 
@@ -26,6 +29,7 @@ export function fixtureFiles(): string[] {
   for (const d of readdirSync(measurementsDir).sort()) {
     for (const f of readdirSync(join(measurementsDir, d)).sort()) if (/\.(json|jsonl|jsonc)$/.test(f)) out.push(join(measurementsDir, d, f));
   }
+  for (const f of readdirSync(realCorpusDir).sort()) if (/\.(json|jsonl|jsonc)$/.test(f)) out.push(join(realCorpusDir, f));
   return out;
 }
 
@@ -37,7 +41,7 @@ export function goldenContext(): AnalysisContext {
 }
 
 export function computeGolden(file: string): { golden: GoldenFile; rows: AnalyzeRow[] } {
-  const source = relative(fixturesDir, file);
+  const source = sourceName(file);
   const records: GoldenRecord[] = [];
   const rows: AnalyzeRow[] = [];
   for (const r of readMeasurements(readFileSync(file, 'utf8'), file)) {
@@ -50,8 +54,13 @@ export function computeGolden(file: string): { golden: GoldenFile; rows: Analyze
   return { golden: { source, records }, rows };
 }
 
+/** "measurements/<dir>/<file>" for a fixture, "real-corpus/<file>" for the real corpus. */
+function sourceName(file: string): string {
+  return file.startsWith(realCorpusDir) ? join('real-corpus', relative(realCorpusDir, file)) : relative(fixturesDir, file);
+}
+
 export function expectedPath(file: string): string {
-  return join(expectedDir, relative(measurementsDir, file));
+  return file.startsWith(realCorpusDir) ? join(expectedDir, 'real-corpus', relative(realCorpusDir, file)) : join(expectedDir, relative(measurementsDir, file));
 }
 
 export function readExpected(file: string): GoldenFile | null {

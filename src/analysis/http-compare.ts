@@ -11,8 +11,7 @@ const COMMON_HEADERS = new Set([
   'date', 'content-type', 'server', 'cache-control', 'vary', 'set-cookie', 'location', 'expires',
   'x-powered-by', 'content-encoding', 'last-modified', 'accept-ranges', 'pragma', 'x-frame-options',
   'etag', 'x-content-type-options', 'age', 'via', 'p3p', 'x-xss-protection', 'content-language',
-  'cf-ray', 'strict-transport-security', 'link', 'x-varnish', 'content-length', 'connection',
-  'transfer-encoding', 'keep-alive',
+  'cf-ray', 'strict-transport-security', 'link', 'x-varnish',
 ]);
 
 const TITLE_RE = /<title[^>]*>([^<]{1,512})<\/title>/i;
@@ -37,18 +36,19 @@ export function statusCodeMatch(probe: number, control: number): boolean | null 
   return false;
 }
 
-/** True when both sides carry the same set of uncommon header names. */
+/**
+ * The reference's rule (probe-cli webconnectivity httpanalysis.go HTTPHeadersMatch): the same
+ * header names on both sides, or at least one uncommon header name in common.
+ */
 export function headersMatch(probe: Iterable<string>, control: Iterable<string>): boolean | null {
   const p = new Set<string>();
   const c = new Set<string>();
-  let np = 0;
-  let nc = 0;
-  for (const h of probe) { np++; const k = h.toLowerCase(); if (!COMMON_HEADERS.has(k)) p.add(k); }
-  for (const h of control) { nc++; const k = h.toLowerCase(); if (!COMMON_HEADERS.has(k)) c.add(k); }
-  if (np === 0 || nc === 0) return null;
-  if (p.size !== c.size) return false;
-  for (const k of p) if (!c.has(k)) return false;
-  return true;
+  for (const h of probe) p.add(h.toLowerCase());
+  for (const h of control) c.add(h.toLowerCase());
+  if (p.size === 0 || c.size === 0) return null;
+  if (p.size === c.size && [...p].every((k) => c.has(k))) return true;
+  for (const k of p) if (!COMMON_HEADERS.has(k) && c.has(k)) return true;
+  return false;
 }
 
 function longWords(title: string): Set<string> {

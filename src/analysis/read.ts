@@ -46,12 +46,35 @@ export function stripJsonComments(text: string): string {
   return out + text.slice(start);
 }
 
-/** Check the shape the analysis relies on; the message says what is wrong. */
+/** Keys that only web_connectivity's test_keys carry: a document with them and no test_name is one. */
+const WEB_TK_KEYS = ['control', 'x_control_request', 'control_failure', 'dns_consistency'];
+
+/**
+ * A bare test_keys object as the reference keeps its own testdata (probe-cli's .jsonc files):
+ * wrapped into a measurement, the input taken from the control request (or the first request
+ * of the chain, which OONI lists last). Anything else is returned as it is.
+ */
+export function wrapBareTestKeys(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return v;
+  const o = v as Record<string, unknown>;
+  if (o.test_name !== undefined || o.test_keys !== undefined) return v;
+  if (!WEB_TK_KEYS.some((k) => k in o) || !('requests' in o || 'queries' in o)) return v;
+  const cr = o.x_control_request as Record<string, unknown> | null | undefined;
+  let input: unknown = cr && typeof cr === 'object' ? (cr.http_request as unknown) : undefined;
+  if (typeof input !== 'string' && Array.isArray(o.requests) && o.requests.length > 0) {
+    const first = o.requests[o.requests.length - 1] as { request?: { url?: unknown } } | null;
+    input = first?.request?.url;
+  }
+  return { test_name: 'web_connectivity', input: typeof input === 'string' ? input : null, test_keys: o };
+}
+
+/** Check the shape the analysis relies on; the message says what is wrong. `test_keys: null` is a
+ * measurement (the probe recorded nothing; the analysis says so), a missing test_keys is not. */
 export function checkMeasurement(v: unknown): string | null {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return `not a measurement: a JSON ${v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v} instead of an object`;
   const o = v as Record<string, unknown>;
   if (typeof o.test_name !== 'string') return 'not a measurement: test_name is missing or not a string';
-  if (typeof o.test_keys !== 'object' || o.test_keys === null || Array.isArray(o.test_keys)) return 'not a measurement: test_keys is missing or not an object';
+  if (o.test_keys !== null && (typeof o.test_keys !== 'object' || Array.isArray(o.test_keys))) return 'not a measurement: test_keys is missing or not an object';
   if (o.input !== undefined && o.input !== null && typeof o.input !== 'string') return 'not a measurement: input is not a string';
   return null;
 }
@@ -66,6 +89,7 @@ function parseRecord(text: string, line: number): ReadResult {
   } catch (e) {
     return { ok: false, line, error: `invalid JSON: ${(e as Error).message.slice(0, 160)}` };
   }
+  v = wrapBareTestKeys(v);
   const bad = checkMeasurement(v);
   return bad ? { ok: false, line, error: bad } : { ok: true, line, measurement: v as Measurement };
 }
@@ -112,10 +136,12 @@ export function* readMeasurements(text: string, name: string): Generator<ReadRes
     if (parsed) {
       if (Array.isArray(v)) {
         for (let i = 0; i < v.length; i++) {
-          const bad = checkMeasurement(v[i]);
-          yield bad ? { ok: false, line: 1, error: `element ${i}: ${bad}` } : { ok: true, line: 1, measurement: v[i] as Measurement };
+          const e = wrapBareTestKeys(v[i]);
+          const bad = checkMeasurement(e);
+          yield bad ? { ok: false, line: 1, error: `element ${i}: ${bad}` } : { ok: true, line: 1, measurement: e as Measurement };
         }
       } else {
+        v = wrapBareTestKeys(v);
         const bad = checkMeasurement(v);
         yield bad ? { ok: false, line: 1, error: bad } : { ok: true, line: 1, measurement: v as Measurement };
       }

@@ -21,7 +21,7 @@ export interface AnalyzeRow {
 }
 
 function ooniPair(m: Measurement): { b: OoniBlocking | undefined; a: boolean | null | undefined } {
-  const tk = m.test_keys as Record<string, unknown>;
+  const tk = (m.test_keys ?? {}) as Record<string, unknown>;
   const b = tk.blocking;
   const a = tk.accessible;
   const okB = b === false || b === null || b === 'dns' || b === 'tcp_ip' || b === 'http-failure' || b === 'http-diff';

@@ -45,6 +45,12 @@ export interface WebView {
   control: ControlView | null; controlFailure: string | null;
   httpExperimentFailure: string | null;
   followUps: FollowUpView[];
+  /** test_version as recorded ("0.4.3", "0.5.28"; null when absent): which reference rule produced the recorded pair. */
+  testVersion: string | null;
+  /** software_name as recorded: tells the reference's probes from ours. */
+  softwareName: string | null;
+  /** The HTTP comparison the probe recorded itself; trusted only where the stored body cannot be (truncated, trimmed, undecodable). */
+  recorded: { bodyLengthMatch: boolean | null; bodyProportion: number | null; titleMatch: boolean | null; dnsConsistency: string | null };
   /** Bytes read per "ip:port" (network_events), computed on first use. */
   readonly readBytesByAddress: Map<string, number>;
   /** network_events with an address (connect, tls_handshake_start/done, read, write, ...), in order; on first use. */
@@ -321,6 +327,14 @@ export function buildView(m: Obj): WebView {
     controlFailure: tk.control_failure === null || tk.control_failure === undefined ? null : String(tk.control_failure).slice(0, 200),
     httpExperimentFailure: failureOf(tk.http_experiment_failure),
     followUps,
+    testVersion: str(m.test_version),
+    softwareName: str(m.software_name),
+    recorded: {
+      bodyLengthMatch: typeof tk.body_length_match === 'boolean' ? tk.body_length_match : null,
+      bodyProportion: num(tk.body_proportion),
+      titleMatch: typeof tk.title_match === 'boolean' ? tk.title_match : null,
+      dnsConsistency: str(tk.dns_consistency),
+    },
   });
 }
 
@@ -377,6 +391,7 @@ class LazyWebView implements WebView {
   readonly queries: QueryView[]; readonly duplicates: QueryView[]; readonly tcp: TcpView[]; readonly tls: TlsView[];
   readonly requests: RequestView[]; readonly control: ControlView | null; readonly controlFailure: string | null;
   readonly httpExperimentFailure: string | null; readonly followUps: FollowUpView[];
+  readonly testVersion: string | null; readonly softwareName: string | null; readonly recorded: WebView['recorded'];
   #tk: Obj;
   #events: EventView[] | undefined;
   #readBytes: Map<string, number> | undefined;
@@ -390,6 +405,7 @@ class LazyWebView implements WebView {
     this.queries = p.queries; this.duplicates = p.duplicates; this.tcp = p.tcp; this.tls = p.tls;
     this.requests = p.requests; this.control = p.control; this.controlFailure = p.controlFailure;
     this.httpExperimentFailure = p.httpExperimentFailure; this.followUps = p.followUps;
+    this.testVersion = p.testVersion; this.softwareName = p.softwareName; this.recorded = p.recorded;
   }
 
   get events(): EventView[] {

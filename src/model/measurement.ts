@@ -190,3 +190,6 @@ export interface WebConnectivityTestKeys {
 export function ooniTime(d: Date): string {
   return d.toISOString().slice(0, 19).replace('T', ' ');
 }
+
+/** software_name of the measurements wallscope's own probe writes (their pair is our verdict, not a reference's). */
+export const WALLSCOPE_SOFTWARE_NAME = 'wallscope';

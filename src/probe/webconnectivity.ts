@@ -17,6 +17,7 @@ import {
   type TlsHandshakeEntry,
   type WebConnectivityTestKeys,
   unknownFailure,
+  WALLSCOPE_SOFTWARE_NAME,
 } from '../model/index.js';
 import { Trace } from './trace.js';
 import { NetPolicy, joinHostPort, isBogonAddress, splitHostPort } from './policy.js';
@@ -31,7 +32,7 @@ import { applyVerdict } from './verdict.js';
 import { PacketRecorder } from './packet-evidence.js';
 import type { FingerprintSet, InjectorFingerprint } from '../analysis/index.js';
 
-export const SOFTWARE_NAME = 'wallscope';
+export const SOFTWARE_NAME = WALLSCOPE_SOFTWARE_NAME;
 export const SOFTWARE_VERSION = '0.1.0';
 export const TEST_VERSION = '0.4.3';
 /**

@@ -12,18 +12,23 @@ function Totals({ filters }: { filters: Filters }) {
   const res = useFetch<Aggregation>('totals' + JSON.stringify(filters), (s) => getJSON<Aggregation>('aggregation', { ...filters, axis_x: 'mechanism' }, s));
   if (res.state !== 'ok') return res.state === 'error' ? <p role="alert" class="error">{res.error}</p> : <p aria-busy="true">Loading…</p>;
   const c = sumCounts(res.data.result);
-  const cells: Array<[string, number, string | undefined]> = [
-    ['Measurements', c.measurement_count, undefined],
-    ['OK', c.ok_count, COUNT_COLOR.ok],
-    ['Anomalies', c.anomaly_count, COUNT_COLOR.anomaly],
-    ['Confirmed blocks', c.confirmed_count, COUNT_COLOR.confirmed],
-    ['Failures', c.failure_count, COUNT_COLOR.failure],
+  // "Confirmed" keeps OONI's meaning: the page or answer matched a known block-page fingerprint.
+  // Block pages our own analysis recognised (a replaced page, a national filter's title) are
+  // counted beside it, labelled, so a demo full of block pages does not read "0 confirmed".
+  const pages = sumCounts(res.data.result.filter((r) => r.mechanism === 'http.blockpage'));
+  const cells: Array<[string, number, string | undefined, string | undefined]> = [
+    ['Measurements', c.measurement_count, undefined, undefined],
+    ['OK', c.ok_count, COUNT_COLOR.ok, undefined],
+    ['Anomalies', c.anomaly_count, COUNT_COLOR.anomaly, 'blocked, without a known fingerprint'],
+    ['Confirmed blocks', c.confirmed_count, COUNT_COLOR.confirmed, 'OONI\'s meaning: a known block-page fingerprint matched'],
+    ['Block pages detected', pages.anomaly_count + pages.confirmed_count, COUNT_COLOR.anomaly, 'by wallscope\'s analysis, fingerprinted or not'],
+    ['Failures', c.failure_count, COUNT_COLOR.failure, undefined],
   ];
   return (
     <dl class="totals">
-      {cells.map(([k, v, color]) => (
-        <div key={k} class="total">
-          <dt>{k}</dt>
+      {cells.map(([k, v, color, note]) => (
+        <div key={k} class="total" title={note}>
+          <dt>{k}{note ? <small class="total-note">{note}</small> : null}</dt>
           <dd style={{ color }}>{fmtInt(v)}</dd>
         </div>
       ))}
