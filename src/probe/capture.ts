@@ -67,17 +67,22 @@ export interface Capture {
   close(): void;
 }
 
+export interface CaptureOptions {
+  /** libpcap's kernel buffer in bytes (default 8 MiB; a probe with many captures open at once uses less). */
+  bufferBytes?: number;
+}
+
 /**
  * Opens `device` with a BPF `filter` (tcpdump syntax) and calls `onFrame` for every IPv4 frame,
  * copied out of libpcap's buffer. Frames are delivered as soon as they arrive (min bytes 0).
  */
-export function openCapture(device: string, filter: string, onFrame: (f: CapturedFrame) => void): Capture {
+export function openCapture(device: string, filter: string, onFrame: (f: CapturedFrame) => void, opts: CaptureOptions = {}): Capture {
   const { Cap } = loadCap();
   const c = new Cap();
   const buf = Buffer.alloc(65535);
   let link: string;
   try {
-    link = c.open(device, filter, 8 * 1024 * 1024, buf);
+    link = c.open(device, filter, opts.bufferBytes ?? 8 * 1024 * 1024, buf);
   } catch (e) {
     const msg = (e as Error).message;
     if (/permission|Operation not permitted/i.test(msg)) throw new CaptureError(`cannot capture on ${device}: ${msg} (needs root)`, 'CAPTURE_NO_PERMISSION');

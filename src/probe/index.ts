@@ -15,4 +15,4 @@ export { spoolMeasurement, flushSpool, pendingFiles, defaultSpoolDir, type Flush
 export { readTargetList, parseCsv, type Target, type TargetListResult } from './targets.js';
 export { measureMany, type MeasureOutcome } from './runner.js';
 export { decodeFrame, decodeIpv4, encodeTcpPacket, encodeUdpPacket, frame, internetChecksum, seqDiff, tcpFlagNames, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type DecodedPacket, type IpFields, type TcpFields, type UdpFields } from './packet.js';
-export { openCapture, captureAvailable, CaptureError, type Capture, type CapturedFrame } from './capture.js';
+export { openCapture, captureAvailable, CaptureError, type Capture, type CapturedFrame, type CaptureOptions } from './capture.js';

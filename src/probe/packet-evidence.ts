@@ -18,6 +18,8 @@ export const MAX_FRAMES = 20_000;
 const PAYLOAD_HEX_BYTES = 256;
 /** libpcap hands frames over through the event loop: this long after the last step, late ones are still read. */
 const DRAIN_MS = 30;
+/** Per capture: one URL's handshakes need little, and a probe may hold 2 x concurrency captures open. */
+const CAPTURE_BUFFER_BYTES = 1 << 20;
 const ENDING_FAILURES = new Set(['connection_reset', 'eof_error', 'generic_timeout_error']);
 
 interface Seen {
@@ -78,7 +80,7 @@ export class PacketRecorder {
     }
     for (const [dev, list] of byDevice) {
       try {
-        this.captures.push(openCapture(dev, filterFor(list), this.keep));
+        this.captures.push(openCapture(dev, filterFor(list), this.keep, { bufferBytes: CAPTURE_BUFFER_BYTES }));
         for (const ip of list) this.remotes.add(ip);
       } catch (e) {
         this.problems.push((e as Error).message);
