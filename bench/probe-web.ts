@@ -115,16 +115,18 @@ async function main(): Promise<void> {
   try {
     console.log(`probe-web: ${w.targets.length} loopback URLs (1/4 slow by ${SLOW_MS} ms; half https), concurrency ${CONCURRENCY}`);
     // Side by side in the same run, one after the other on the same world.
-    const hand = await handLoop(w, dir);
+    // BENCH_CAPTURE_ONLY=1: only the probe with and without --capture (the hand loop is the slow part).
+    const captureOnly = process.env.BENCH_CAPTURE_ONLY === '1';
+    const hand = captureOnly ? { wall: NaN, ok: 0 } : await handLoop(w, dir);
     type ProbeFigures = { wall: number; ok: number; bytes: number; maxRssMb: number; cpuS: number };
     const { msg: ws, proc: probeProc } = await child<ProbeFigures>('probe', w);
     probeProc.kill();
-    const { msg: lean, proc: leanProc } = await child<ProbeFigures>('probe-lean', w);
-    leanProc.kill();
-    console.log(`  hand loop (dig + curl, xargs -P ${CONCURRENCY}): wall ${hand.wall.toFixed(2)} s, ${hand.ok} x HTTP 200`);
+    const { msg: lean, proc: leanProc } = captureOnly ? { msg: { ...ws, wall: NaN }, proc: null } : await child<ProbeFigures>('probe-lean', w);
+    leanProc?.kill();
+    if (!captureOnly) console.log(`  hand loop (dig + curl, xargs -P ${CONCURRENCY}): wall ${hand.wall.toFixed(2)} s, ${hand.ok} x HTTP 200`);
     console.log(`  wallscope (web_connectivity + control + attribution, 500 ms DNS duplicate window): wall ${ws.wall.toFixed(2)} s, CPU ${ws.cpuS.toFixed(1)} s, ${ws.ok} accessible, peak RSS ${ws.maxRssMb.toFixed(0)} MB, ${(ws.bytes / 1e6).toFixed(1)} MB of measurements`);
-    console.log(`  wallscope lean (no duplicate window, no attribution): wall ${lean.wall.toFixed(2)} s, CPU ${lean.cpuS.toFixed(1)} s, ${lean.ok} accessible, peak RSS ${lean.maxRssMb.toFixed(0)} MB`);
-    console.log(`  ratio wallscope/hand: ${(ws.wall / hand.wall).toFixed(2)} (lean/hand ${(lean.wall / hand.wall).toFixed(2)})`);
+    if (!captureOnly) console.log(`  wallscope lean (no duplicate window, no attribution): wall ${lean.wall.toFixed(2)} s, CPU ${lean.cpuS.toFixed(1)} s, ${lean.ok} accessible, peak RSS ${lean.maxRssMb.toFixed(0)} MB`);
+    if (!captureOnly) console.log(`  ratio wallscope/hand: ${(ws.wall / hand.wall).toFixed(2)} (lean/hand ${(lean.wall / hand.wall).toFixed(2)})`);
     // --capture (root): the same run with libpcap open on lo for every URL's resolver and endpoints.
     // On loopback every URL shares 4 site addresses, so each capture also sees (and drops later)
     // its 63 neighbours' packets: a worst case a real network, with one site per URL, does not have.

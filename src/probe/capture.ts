@@ -11,10 +11,20 @@ interface CapHandle {
   send(buffer: Buffer, length?: number): void;
   close(): void;
   on(event: 'packet', fn: (nbytes: number, truncated: boolean) => void): void;
+  removeAllListeners(event?: string): void;
 }
 interface CapModule {
   Cap: { new (): CapHandle; deviceList(): Array<{ name: string }> };
 }
+
+/**
+ * Robustness: closed handles are kept referenced for the life of the process. The addon's close()
+ * stops its uv_poll handle but never uv_close()s it, so once the wrapper is garbage-collected
+ * libuv's handle queue points into freed memory; a probe that opens and closes captures per URL
+ * (`measure --capture`) then corrupts the heap ("malloc(): mismatching next->prev_size" after a few
+ * hundred cycles). A closed handle without listeners holds no buffer: well under 1 KB each.
+ */
+const retired: CapHandle[] = [];
 
 let capModule: CapModule | null = null;
 let capError: string | null = null;
@@ -109,6 +119,8 @@ export function openCapture(device: string, filter: string, onFrame: (f: Capture
       if (!open) return;
       open = false;
       c.close();
+      c.removeAllListeners('packet');
+      retired.push(c);
     },
   };
 }
