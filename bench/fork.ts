@@ -7,6 +7,8 @@ export function forkRole<T>(script: string, role: string, payload?: unknown): Pr
     const proc = fork(script, [role], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     proc.once('message', (msg) => resolve({ msg: msg as T, proc }));
     proc.once('error', reject);
+    // A child that dies before reporting (a crash) must not leave the benchmark waiting forever.
+    proc.once('exit', (code, signal) => reject(new Error(`bench role ${role} exited (${signal ?? code}) before reporting`)));
     if (payload !== undefined) proc.send(payload as object);
   });
 }

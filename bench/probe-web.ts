@@ -11,7 +11,7 @@ import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createCA, issueCert, startDnsServer, startSite, startTestHelper, measureMany, type DnsBehaviour, type Target } from '../src/probe/index.js';
+import { captureAvailable, createCA, issueCert, startDnsServer, startSite, startTestHelper, measureMany, type DnsBehaviour, type Target } from '../src/probe/index.js';
 
 const N = Number(process.env.BENCH_URLS ?? 1000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
@@ -62,14 +62,14 @@ async function world(dir: string): Promise<void> {
   process.on('disconnect', () => process.exit(0));
 }
 
-async function probe(w: World, lean: boolean): Promise<void> {
+async function probe(w: World, lean: boolean, capture = false): Promise<void> {
   const ca = [await import('node:fs').then((fs) => fs.readFileSync(w.caFile, 'utf8'))];
   const targets: Target[] = w.targets.map((t) => ({ url: t.url }));
   let ok = 0;
   let bytes = 0;
   const t0 = performance.now();
   // lean: no DNS duplicate window and no attribution follow-ups, to show what they cost.
-  const extra = lean ? { dnsWindowMs: 0, attribution: false } : {};
+  const extra = { ...(lean ? { dnsWindowMs: 0, attribution: false } : {}), ...(capture ? { capture: true } : {}) };
   const cpu0 = process.cpuUsage();
   await measureMany(targets, { resolver: w.dns, helper: w.helper, ca, allowNet: ['127.0.0.0/8'], ...extra }, CONCURRENCY, (r) => {
     if (r.ok) {
@@ -105,8 +105,8 @@ const child = <T>(role: string, payload?: unknown) => forkRole<T>(self, role, pa
 async function main(): Promise<void> {
   const role = process.argv[2];
   if (role === 'world') return world(process.env.BENCH_DIR!);
-  if (role === 'probe' || role === 'probe-lean') {
-    process.once('message', (w) => void probe(w as World, role === 'probe-lean').then(() => process.exit(0)));
+  if (role === 'probe' || role === 'probe-lean' || role === 'probe-capture') {
+    process.once('message', (w) => void probe(w as World, role === 'probe-lean', role === 'probe-capture').then(() => process.exit(0)));
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'wallscope-bench-'));
@@ -115,16 +115,27 @@ async function main(): Promise<void> {
   try {
     console.log(`probe-web: ${w.targets.length} loopback URLs (1/4 slow by ${SLOW_MS} ms; half https), concurrency ${CONCURRENCY}`);
     // Side by side in the same run, one after the other on the same world.
-    const hand = await handLoop(w, dir);
+    // BENCH_CAPTURE_ONLY=1: only the probe with and without --capture (the hand loop is the slow part).
+    const captureOnly = process.env.BENCH_CAPTURE_ONLY === '1';
+    const hand = captureOnly ? { wall: NaN, ok: 0 } : await handLoop(w, dir);
     type ProbeFigures = { wall: number; ok: number; bytes: number; maxRssMb: number; cpuS: number };
     const { msg: ws, proc: probeProc } = await child<ProbeFigures>('probe', w);
     probeProc.kill();
-    const { msg: lean, proc: leanProc } = await child<ProbeFigures>('probe-lean', w);
-    leanProc.kill();
-    console.log(`  hand loop (dig + curl, xargs -P ${CONCURRENCY}): wall ${hand.wall.toFixed(2)} s, ${hand.ok} x HTTP 200`);
+    const { msg: lean, proc: leanProc } = captureOnly ? { msg: { ...ws, wall: NaN }, proc: null } : await child<ProbeFigures>('probe-lean', w);
+    leanProc?.kill();
+    if (!captureOnly) console.log(`  hand loop (dig + curl, xargs -P ${CONCURRENCY}): wall ${hand.wall.toFixed(2)} s, ${hand.ok} x HTTP 200`);
     console.log(`  wallscope (web_connectivity + control + attribution, 500 ms DNS duplicate window): wall ${ws.wall.toFixed(2)} s, CPU ${ws.cpuS.toFixed(1)} s, ${ws.ok} accessible, peak RSS ${ws.maxRssMb.toFixed(0)} MB, ${(ws.bytes / 1e6).toFixed(1)} MB of measurements`);
-    console.log(`  wallscope lean (no duplicate window, no attribution): wall ${lean.wall.toFixed(2)} s, CPU ${lean.cpuS.toFixed(1)} s, ${lean.ok} accessible, peak RSS ${lean.maxRssMb.toFixed(0)} MB`);
-    console.log(`  ratio wallscope/hand: ${(ws.wall / hand.wall).toFixed(2)} (lean/hand ${(lean.wall / hand.wall).toFixed(2)})`);
+    if (!captureOnly) console.log(`  wallscope lean (no duplicate window, no attribution): wall ${lean.wall.toFixed(2)} s, CPU ${lean.cpuS.toFixed(1)} s, ${lean.ok} accessible, peak RSS ${lean.maxRssMb.toFixed(0)} MB`);
+    if (!captureOnly) console.log(`  ratio wallscope/hand: ${(ws.wall / hand.wall).toFixed(2)} (lean/hand ${(lean.wall / hand.wall).toFixed(2)})`);
+    // --capture (root): the same run with libpcap open on lo for every URL's resolver and endpoints.
+    // On loopback every URL shares 4 site addresses, so each capture also sees (and drops later)
+    // its 63 neighbours' packets: a worst case a real network, with one site per URL, does not have.
+    const can = captureAvailable();
+    if (can.ok) {
+      const { msg: cap, proc: capProc } = await child<ProbeFigures>('probe-capture', w);
+      capProc.kill();
+      console.log(`  wallscope --capture: wall ${cap.wall.toFixed(2)} s, CPU ${cap.cpuS.toFixed(1)} s, ${cap.ok} accessible, peak RSS ${cap.maxRssMb.toFixed(0)} MB; overhead vs wallscope: wall ${(((cap.wall - ws.wall) / ws.wall) * 100).toFixed(1)}%, CPU ${(((cap.cpuS - ws.cpuS) / ws.cpuS) * 100).toFixed(1)}%`);
+    } else console.log(`  wallscope --capture: skipped (${can.reason})`);
   } finally {
     worldProc.kill();
     rmSync(dir, { recursive: true, force: true });

@@ -15,6 +15,12 @@ export const measurementsDir = join(fixturesDir, 'measurements');
 /** Real measurements from the reference's own unit-test data (ooni/probe-cli, ooni/backend), read in
  * place like the fixtures; MANIFEST.tsv there lists each file's source, commit and licence. */
 export const realCorpusDir = join(sharedDir, 'real-corpus');
+/**
+ * The real corpus (public test data of the reference's probe and pipeline, MANIFEST.tsv there) is
+ * read in place from ../shared like every fixture; where that copy of shared/ lacks it, only the
+ * fixtures are checked.
+ */
+export const realCorpusPresent = existsSync(realCorpusDir);
 export const expectedDir = join(repoRoot, 'src', 'analysis', 'testdata', 'expected');
 export const differencesFile = join(repoRoot, 'src', 'analysis', 'testdata', 'deliberate-differences.json');
 
@@ -29,7 +35,7 @@ export function fixtureFiles(): string[] {
   for (const d of readdirSync(measurementsDir).sort()) {
     for (const f of readdirSync(join(measurementsDir, d)).sort()) if (/\.(json|jsonl|jsonc)$/.test(f)) out.push(join(measurementsDir, d, f));
   }
-  for (const f of readdirSync(realCorpusDir).sort()) if (/\.(json|jsonl|jsonc)$/.test(f)) out.push(join(realCorpusDir, f));
+  if (realCorpusPresent) for (const f of readdirSync(realCorpusDir).sort()) if (/\.(json|jsonl|jsonc)$/.test(f)) out.push(join(realCorpusDir, f));
   return out;
 }
 

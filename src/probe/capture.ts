@@ -11,19 +11,22 @@ interface CapHandle {
   send(buffer: Buffer, length?: number): void;
   close(): void;
   on(event: 'packet', fn: (nbytes: number, truncated: boolean) => void): void;
+  removeAllListeners(event?: string): void;
 }
 interface CapModule {
   Cap: { new (): CapHandle; deviceList(): Array<{ name: string }> };
 }
 
-let capModule: CapModule | null = null;
 /**
- * Robustness: cap 0.2.1's close() stops its uv_poll handle without uv_close() and drops its own
- * reference, so once the closed object is garbage-collected libuv still holds the freed handle and
- * the process dies with SIGSEGV (reproduced: 8 captures opened and closed 200 times under traffic).
- * Closed handles are therefore kept alive here; each is a few hundred bytes once pcap_close() ran.
+ * Robustness: closed handles are kept referenced for the life of the process. The addon's close()
+ * stops its uv_poll handle but never uv_close()s it, so once the wrapper is garbage-collected
+ * libuv's handle queue points into freed memory; a probe that opens and closes captures per URL
+ * (`measure --capture`) then corrupts the heap ("malloc(): mismatching next->prev_size" after a few
+ * hundred cycles). A closed handle without listeners holds no buffer: well under 1 KB each.
  */
-const closedHandles: CapHandle[] = [];
+const retired: CapHandle[] = [];
+
+let capModule: CapModule | null = null;
 let capError: string | null = null;
 
 function loadCap(): CapModule {
@@ -74,17 +77,22 @@ export interface Capture {
   close(): void;
 }
 
+export interface CaptureOptions {
+  /** libpcap's kernel buffer in bytes (default 8 MiB; a probe with many captures open at once uses less). */
+  bufferBytes?: number;
+}
+
 /**
  * Opens `device` with a BPF `filter` (tcpdump syntax) and calls `onFrame` for every IPv4 frame,
  * copied out of libpcap's buffer. Frames are delivered as soon as they arrive (min bytes 0).
  */
-export function openCapture(device: string, filter: string, onFrame: (f: CapturedFrame) => void): Capture {
+export function openCapture(device: string, filter: string, onFrame: (f: CapturedFrame) => void, opts: CaptureOptions = {}): Capture {
   const { Cap } = loadCap();
   const c = new Cap();
   const buf = Buffer.alloc(65535);
   let link: string;
   try {
-    link = c.open(device, filter, 8 * 1024 * 1024, buf);
+    link = c.open(device, filter, opts.bufferBytes ?? 8 * 1024 * 1024, buf);
   } catch (e) {
     const msg = (e as Error).message;
     if (/permission|Operation not permitted/i.test(msg)) throw new CaptureError(`cannot capture on ${device}: ${msg} (needs root)`, 'CAPTURE_NO_PERMISSION');
@@ -92,7 +100,7 @@ export function openCapture(device: string, filter: string, onFrame: (f: Capture
   }
   if (link !== 'ETHERNET') {
     c.close();
-    closedHandles.push(c);
+    retired.push(c);
     throw new CaptureError(`cannot capture on ${device}: link type ${link}, only Ethernet is supported`, 'CAPTURE_OPEN_FAILED');
   }
   c.setMinBytes?.(0);
@@ -112,7 +120,8 @@ export function openCapture(device: string, filter: string, onFrame: (f: Capture
       if (!open) return;
       open = false;
       c.close();
-      closedHandles.push(c);
+      c.removeAllListeners('packet');
+      retired.push(c);
     },
   };
 }

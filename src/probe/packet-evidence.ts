@@ -18,6 +18,8 @@ export const MAX_FRAMES = 20_000;
 const PAYLOAD_HEX_BYTES = 256;
 /** libpcap hands frames over through the event loop: this long after the last step, late ones are still read. */
 const DRAIN_MS = 30;
+/** Per capture: one URL's handshakes need little, and a probe may hold 2 x concurrency captures open. */
+const CAPTURE_BUFFER_BYTES = 1 << 20;
 const ENDING_FAILURES = new Set(['connection_reset', 'eof_error', 'generic_timeout_error']);
 
 interface Seen {
@@ -25,8 +27,24 @@ interface Seen {
   p: DecodedPacket;
 }
 
+/**
+ * Routes looked up once per process: `ip route get` costs a process (tens of ms on a loaded
+ * machine) and a measurement run does not change its routes.
+ */
+const routes = new Map<string, Promise<string>>();
+
 /** The network device the kernel routes `ip` through (`ip route get`), or an error message. */
 function routeDevice(ip: string): Promise<string> {
+  let r = routes.get(ip);
+  if (!r) {
+    r = lookupRoute(ip);
+    routes.set(ip, r);
+    r.catch(() => routes.delete(ip));
+  }
+  return r;
+}
+
+function lookupRoute(ip: string): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile('ip', ['-o', 'route', 'get', ip], { timeout: 3000 }, (err, stdout) => {
       const dev = /\bdev (\S+)/.exec(stdout ?? '')?.[1];
@@ -68,17 +86,14 @@ export class PacketRecorder {
   private async open(ips: string[], filterFor: (ips: string[]) => string): Promise<void> {
     const v4 = [...new Set(ips.filter((ip) => net.isIPv4(ip)))];
     const byDevice = new Map<string, string[]>();
-    for (const ip of v4) {
-      try {
-        const dev = await routeDevice(ip);
-        byDevice.set(dev, [...(byDevice.get(dev) ?? []), ip]);
-      } catch (e) {
-        this.problems.push((e as Error).message);
-      }
-    }
+    const devs = await Promise.allSettled(v4.map(routeDevice));
+    devs.forEach((d, i) => {
+      if (d.status === 'rejected') this.problems.push((d.reason as Error).message);
+      else byDevice.set(d.value, [...(byDevice.get(d.value) ?? []), v4[i]!]);
+    });
     for (const [dev, list] of byDevice) {
       try {
-        this.captures.push(openCapture(dev, filterFor(list), this.keep));
+        this.captures.push(openCapture(dev, filterFor(list), this.keep, { bufferBytes: CAPTURE_BUFFER_BYTES }));
         for (const ip of list) this.remotes.add(ip);
       } catch (e) {
         this.problems.push((e as Error).message);
