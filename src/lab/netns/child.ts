@@ -40,6 +40,7 @@ async function main(): Promise<void> {
         helperUrl: lab.helperUrl,
         caPem: lab.ca.certPem,
         sites: lab.sites,
+        services: lab.services,
         targets: lab.targets,
         allowNet: lab.probeOptions().allowNet ?? [],
         warnings: lab.warnings,

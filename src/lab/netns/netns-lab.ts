@@ -30,6 +30,7 @@ export interface WorldReady {
   helperUrl: string | null;
   caPem: string;
   sites: Array<{ domain: string; address: string; httpPort: number | null; httpsPort: number | null }>;
+  services: Array<{ name: string; kind: string; address: string; port: number }>;
   targets: LabTarget[];
   allowNet: string[];
   warnings: string[];
@@ -51,6 +52,7 @@ export interface NetnsLab {
   helperUrl: string | null;
   caPem: string;
   sites: WorldReady['sites'];
+  services: WorldReady['services'];
   targets: LabTarget[];
   warnings: string[];
   /** The i-th client source address (each target from its own, so residual blocking does not leak). */
@@ -77,6 +79,9 @@ export function netnsProblems(s: Scenario): string[] {
   const out: string[] = [];
   s.world.sites.forEach((site, i) => {
     if (site.addresses?.length) out.push(`world.sites[${i}].addresses: fixed loopback addresses cannot be placed in the netns lab's 198.19.0.0/16; drop the key`);
+  });
+  (s.world.services ?? []).forEach((svc, i) => {
+    if (svc.address) out.push(`world.services[${i}].address: fixed loopback addresses cannot be placed in the netns lab's 198.19.0.0/16; drop the key`);
   });
   return out;
 }
@@ -149,10 +154,11 @@ export async function startNetnsLab(scenario: Scenario, opts: NetnsLabOptions = 
     const w = (await world.ready) as WorldReady;
     const siteAddresses: Record<string, string[]> = {};
     for (const s of w.sites) (siteAddresses[s.domain] ??= []).push(s.address);
+    for (const s of w.services) (siteAddresses[s.name] ??= []).push(s.address);
     // Routers between the censors' hops only forward.
     const routers = scenario.censors.map((_, i) => {
       const cfg: RouterConfig = { scenario, censorIndex: i, hopsBack: hops[i]! - 1, siteAddresses, clientNet: CLIENT_NET };
-      const c = startChild(topo.routers[hops[i]! - 1]!, 'router', cfg, dir, (m) => opts.log?.(m as unknown as RouterEvent));
+      const c = startChild(topo.routers[hops[i]! - 1]!, 'router', cfg, dir, (m) => m.event && opts.log?.(m.event as RouterEvent));
       children.push(c);
       return c;
     });
@@ -168,6 +174,7 @@ export async function startNetnsLab(scenario: Scenario, opts: NetnsLabOptions = 
       helperUrl: w.helperUrl,
       caPem: w.caPem,
       sites: w.sites,
+      services: w.services,
       targets: w.targets,
       warnings: w.warnings,
       clientAddress: netnsClientAddress,

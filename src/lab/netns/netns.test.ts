@@ -176,6 +176,31 @@ describe('wallscope locate in the netns lab', { skip }, () => {
   });
 });
 
+describe('the FET censor on path in the netns lab', { skip }, () => {
+  it('drops a non-exempt flow in the router (kernel sets), then the residual; `fet test` in the client namespace says active', async () => {
+    const events: string[] = [];
+    const lab = await startNetnsLab(
+      parseScenario(
+        'name: fet\nseed: 5\nworld:\n  sites: [{ domain: plain.example }]\n  services: [{ name: sink, kind: sink, port: 9000 }]\n  resolvers: { isp: {}, public: {} }\ncensors:\n  - { name: gfw, layer: national, fet: { rate: 1, residual_s: 2 } }\n',
+        join(tmpdir(), 'fet.yaml'),
+      ),
+      { log: (e) => events.push(`${e.action} ${e.name}`) },
+    );
+    try {
+      const sink = lab.services.find((x) => x.name === 'sink')!;
+      const r = await run(lab.inClient([process.execPath, BIN, 'fet', 'test', `${sink.address}:${sink.port}`, '--residual-step', '500', '--max-residual', '10', '--timeout', '1000']), 120_000);
+      assert.equal(r.code, 0, r.stderr);
+      const k = JSON.parse(r.stdout).test_keys;
+      assert.equal(k.x_fet_verdict, 'active', r.stderr);
+      assert.ok(events.includes('fet blocked'), events.join(','));
+      // Residual: the router dropped flows to the same (client, server, port) without a new draw.
+      assert.ok(k.x_fet_residual_s >= 2 && k.x_fet_residual_s <= 5, `residual ${k.x_fet_residual_s}`);
+    } finally {
+      await lab.close();
+    }
+  });
+});
+
 describe('wallscope lab up --netns / lab clean', { skip }, () => {
   it('prints commands that work as printed, and after a kill -9 `lab clean` removes every namespace', async () => {
     const up = spawn(process.execPath, [BIN, 'lab', 'up', '--netns', join(repoRoot, 'scenarios', 'design-example.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -16,6 +16,7 @@ import { forgedReply } from '../dns.js';
 import { blockPage, HttpRequestScanner, parseHttpHead, ResidualTable } from '../front.js';
 import { poolInjector } from '../lab.js';
 import { DEFAULT_FINGERPRINT, Policy, type Action } from '../policy.js';
+import { DEFAULT_FET_RESIDUAL_S, FetCensor } from '../fet.js';
 import { Timers } from '../timers.js';
 import { forgeReset, forgeResponse } from './forge.js';
 import { WORLD_NET } from './topology.js';
@@ -34,7 +35,7 @@ export interface RouterConfig {
 export interface RouterEvent {
   t: number;
   censor: string;
-  action: 'dns' | 'reset' | 'residual' | 'blockpage' | 'throttle';
+  action: 'dns' | 'reset' | 'residual' | 'blockpage' | 'throttle' | 'fet';
   client: string;
   server: string;
   name: string | null;
@@ -51,6 +52,8 @@ interface Flow {
   http: HttpRequestScanner | null;
   requests: number;
   fired: boolean;
+  /** The FET censor saw this flow's first data packet. */
+  fetSeen: boolean;
 }
 
 const MAX_FLOWS = 65536;
@@ -99,6 +102,19 @@ export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) =
     const key = 'ip saddr . ip daddr . tcp sport . tcp dport';
     rules.push(`${key} @throttled update @buckets { ${key} limit rate over ${bytesPerS} bytes/second burst 1500 bytes } drop`);
   }
+  // The FET censor (censors.md section 7) drops in path: a blocked flow's further packets (both
+  // directions), then every flow on (client, server, port) for residual_s, SYNs included. The
+  // decision is the loopback lab's (FetCensor); the kernel enforces it through two timed sets.
+  const fet = spec.fet ? new FetCensor({ ...cfg.scenario, censors: [spec] }) : null;
+  const fetResidualS = spec.fet?.residual_s ?? DEFAULT_FET_RESIDUAL_S;
+  if (fet) {
+    sets.push('set fet_flows { type ipv4_addr . inet_service . ipv4_addr . inet_service; flags timeout; timeout 10m; }');
+    sets.push('set fet_residual { type ipv4_addr . ipv4_addr . inet_service; flags timeout; }');
+    rules.push('ip saddr . tcp sport . ip daddr . tcp dport @fet_flows drop', 'ip daddr . tcp dport . ip saddr . tcp sport @fet_flows drop');
+    rules.push('ip saddr . ip daddr . tcp dport @fet_residual drop', 'ip daddr . ip saddr . tcp sport @fet_residual drop');
+  }
+  const namesOf = new Map<string, string[]>();
+  for (const [name, addresses] of Object.entries(cfg.siteAddresses)) for (const a of addresses) (namesOf.get(a) ?? namesOf.set(a, []).get(a)!).push(name);
   nft(`table ip ${table} {\n ${sets.join('\n ')}\n chain pass {\n  type filter hook forward priority 0; policy accept;\n  ${rules.join('\n  ')}\n }\n}\n`);
   // Elements are added through one long-lived `nft -i`: a process start per flow would come later
   // than the genuine reply on a loaded machine.
@@ -175,7 +191,7 @@ export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) =
     const key = `${p.ip.src}:${tcp.srcPort}>${p.ip.dst}:${tcp.dstPort}`;
     if (tcp.flags & TCP_SYN && !(tcp.flags & TCP_ACK)) {
       if (flows.size >= MAX_FLOWS) flows.delete(flows.keys().next().value!);
-      flows.set(key, { synSeen: true, next: (tcp.seq + 1) >>> 0, buf: Buffer.alloc(0), tlsDone: false, http: null, requests: 0, fired: false });
+      flows.set(key, { synSeen: true, next: (tcp.seq + 1) >>> 0, buf: Buffer.alloc(0), tlsDone: false, http: null, requests: 0, fired: false, fetSeen: false });
       return;
     }
     if (tcp.flags & (TCP_RST | TCP_FIN)) {
@@ -184,6 +200,18 @@ export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) =
     }
     if (tcp.payload.length === 0) return;
     const flow = flowOf(p);
+    if (fet && flow && !flow.fetSeen) {
+      // Only the client's first data packet is inspected [FET].
+      flow.fetSeen = true;
+      const d = fet.decide({ client: p.ip.src, server: p.ip.dst, port: tcp.dstPort, serverNames: namesOf.get(p.ip.dst) ?? [] }, tcp.payload, Date.now());
+      if (d.kind === 'drop') {
+        flow.fired = true;
+        event('fet', p, d.why);
+        nftLater(`add element ip ${table} fet_flows { ${p.ip.src} . ${tcp.srcPort} . ${p.ip.dst} . ${tcp.dstPort} }`);
+        if (d.why === 'blocked' && fetResidualS > 0) nftLater(`add element ip ${table} fet_residual { ${p.ip.src} . ${p.ip.dst} . ${tcp.dstPort} timeout ${fetResidualS}s }`);
+        return;
+      }
+    }
     if (flow?.fired) return;
     const res = residual.get(p.ip.src, p.ip.dst, tcp.dstPort);
     if (res) {
