@@ -262,7 +262,7 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
   if (opts.decoySni !== undefined) checkDecoyName(opts.decoySni);
   if (opts.decoy !== undefined) checkDecoyName(opts.decoy);
   const b = budgets(opts);
-  const policy = new NetPolicy(opts.allowNet, opts.localAddress);
+  const policy = policyFor(opts);
   const trace = new Trace();
   const startWall = Date.now();
   const host = u.hostname.replace(/^\[|\]$/g, '');
@@ -438,6 +438,20 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
   const scrubbed = scrubValue(m, scrubberFor(ownIps));
   scrubbed.probe_ip = '127.0.0.1';
   return applyVerdict(scrubbed, { allowNets: opts.allowNet ?? [], ...(opts.fingerprints ? { fingerprints: opts.fingerprints } : {}) });
+}
+
+// A NetPolicy holds no per-URL state: one per (allowNet, localAddress) serves a whole list (its
+// CIDRs parsed once, its address answers memoised).
+const policies = new Map<string, NetPolicy>();
+function policyFor(opts: ProbeOptions): NetPolicy {
+  const key = `${(opts.allowNet ?? []).join(',')}|${opts.localAddress ?? ''}`;
+  let p = policies.get(key);
+  if (!p) {
+    p = new NetPolicy(opts.allowNet, opts.localAddress);
+    if (policies.size >= 256) policies.clear();
+    policies.set(key, p);
+  }
+  return p;
 }
 
 function withAsn(q: DnsQuery): DnsQuery {
