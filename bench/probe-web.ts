@@ -1,13 +1,18 @@
-// Benchmark: 1,000 loopback URLs (healthy and slow sites, http and https, mixed) measured by
-// wallscope's web_connectivity at concurrency 64, against the same URLs fetched by curl after a
-// dig lookup through `xargs -P 64` (what a researcher scripts by hand). Prints wall times, the
-// ratio, and wallscope's peak RSS. Not a test: run `node dist/bench/probe-web.js`.
+// Benchmark: 1,000 loopback URLs (healthy and slow sites, http and https, mixed; BENCH_URLS=N for
+// more) measured by wallscope's web_connectivity at concurrency 64, against two peers fetching the
+// same URLs with the same CA and concurrency:
+// - the fair peer, what a practitioner reaches for: names resolved in one `dig -f` batch, then one
+//   `curl --parallel --parallel-max 64` process for every URL;
+// - the hand loop (BENCH_HAND_LOOP=0 skips it: it pays a dig and a curl process per URL): dig + curl
+//   per URL through `xargs -P 64`.
+// Prints each wall time and ratio on its own line, and wallscope's CPU and peak RSS. Not a test: run
+// `node dist/bench/probe-web.js` (`node --cpu-prof --cpu-prof-dir DIR ...` profiles every process).
 //
-// Three processes so that each figure is its own: the world (DNS server, sites, test helper),
-// the probe, and the hand-made loop.
+// Separate processes so that each figure is its own: the world (DNS server, sites), the test
+// helper (on another machine in real life), the probe, and the peers.
 import { spawn } from 'node:child_process';
 import { forkRole } from './fork.js';
-import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -55,15 +60,22 @@ async function world(dir: string): Promise<void> {
     targets.push({ url: `${kind.tls ? 'https' : 'http'}://${name}:${sites[k]!.port}/`, name, ip: kind.ip, port: sites[k]!.port });
   });
   const dns = await startDnsServer(zone, '127.0.0.1');
-  const helper = await startTestHelper({ host: '127.0.0.1', port: 0, resolver: dns.address, ca: [ca.certPem], allowNet: ['127.0.0.0/8'] });
   const caFile = join(dir, 'ca.pem');
   writeFileSync(caFile, ca.certPem);
-  process.send!({ dns: dns.address, helper: helper.url, caFile, targets } satisfies World);
+  process.send!({ dns: dns.address, helper: '', caFile, targets } satisfies World);
+  process.on('disconnect', () => process.exit(0));
+}
+
+/** The test helper in its own process: it stands on another machine, outside the censors. */
+async function helperRole(dns: string, caFile: string): Promise<void> {
+  const ca = readFileSync(caFile, 'utf8');
+  const helper = await startTestHelper({ host: '127.0.0.1', port: 0, resolver: dns, ca: [ca], allowNet: ['127.0.0.0/8'] });
+  process.send!(helper.url);
   process.on('disconnect', () => process.exit(0));
 }
 
 async function probe(w: World, lean: boolean, capture = false): Promise<void> {
-  const ca = [await import('node:fs').then((fs) => fs.readFileSync(w.caFile, 'utf8'))];
+  const ca = [readFileSync(w.caFile, 'utf8')];
   const targets: Target[] = w.targets.map((t) => ({ url: t.url }));
   let ok = 0;
   let bytes = 0;
@@ -79,7 +91,7 @@ async function probe(w: World, lean: boolean, capture = false): Promise<void> {
   });
   const wall = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
-  process.send!({ wall, ok, bytes, maxRssMb: process.resourceUsage().maxRSS / 1024, cpuS: (cpu.user + cpu.system) / 1e6 });
+  await new Promise((resolve) => process.send!({ wall, ok, bytes, maxRssMb: process.resourceUsage().maxRSS / 1024, cpuS: (cpu.user + cpu.system) / 1e6 }, resolve));
 }
 
 function handLoop(w: World, dir: string): Promise<{ wall: number; ok: number }> {
@@ -100,11 +112,48 @@ function handLoop(w: World, dir: string): Promise<{ wall: number; ok: number }> 
   });
 }
 
+/** One `dig -f` batch for every name, then one `curl --parallel` process for every URL. */
+async function fairPeer(w: World, dir: string): Promise<{ wall: number; ok: number }> {
+  const [dnsHost, dnsPort] = w.dns.split(':');
+  const names = join(dir, 'names.txt');
+  writeFileSync(names, w.targets.map((t) => `${t.name} A`).join('\n') + '\n');
+  const t0 = performance.now();
+  const dig = await runTool('dig', ['-f', names, '-p', dnsPort!, `@${dnsHost}`, '+noall', '+answer', '+tries=1', '+time=5']);
+  const ipOf = new Map<string, string>();
+  for (const line of dig.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 5 && f[3] === 'A') ipOf.set(f[0]!.replace(/\.$/, ''), f[4]!);
+  }
+  // A curl config file (-K): every URL with its own output, and every name pinned to dig's answer.
+  const cfg = join(dir, 'curl.cfg');
+  writeFileSync(cfg, w.targets.flatMap((t) => (ipOf.has(t.name) ? [`resolve = "${t.name}:${t.port}:${ipOf.get(t.name)}"`, `url = "${t.url}"`, 'output = "/dev/null"'] : [])).join('\n') + '\n');
+  const out = await runTool('curl', ['--parallel', '--parallel-max', String(CONCURRENCY), '-s', '--no-progress-meter', '--max-time', '15', '--cacert', w.caFile, '-w', '%{http_code}\n', '-K', cfg]);
+  return { wall: (performance.now() - t0) / 1000, ok: out.split('\n').filter((l) => l === '200').length };
+}
+
+function runTool(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const chunks: Buffer[] = [];
+    p.stdout.on('data', (c: Buffer) => chunks.push(c));
+    p.on('error', reject);
+    p.on('close', () => resolve(Buffer.concat(chunks).toString()));
+  });
+}
+
+function exited(p: import('node:child_process').ChildProcess): Promise<void> {
+  return p.exitCode !== null ? Promise.resolve() : new Promise((resolve) => p.once('exit', () => resolve()));
+}
+
 const child = <T>(role: string, payload?: unknown) => forkRole<T>(self, role, payload);
 
 async function main(): Promise<void> {
   const role = process.argv[2];
   if (role === 'world') return world(process.env.BENCH_DIR!);
+  if (role === 'helper') {
+    process.once('message', (m) => void helperRole((m as World).dns, (m as World).caFile));
+    return;
+  }
   if (role === 'probe' || role === 'probe-lean' || role === 'probe-capture') {
     process.once('message', (w) => void probe(w as World, role === 'probe-lean', role === 'probe-capture').then(() => process.exit(0)));
     return;
@@ -112,31 +161,42 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'wallscope-bench-'));
   process.env.BENCH_DIR = dir;
   const { msg: w, proc: worldProc } = await child<World>('world');
+  const { msg: helperUrl, proc: helperProc } = await child<string>('helper', { ...w, targets: [] });
+  w.helper = helperUrl;
   try {
     console.log(`probe-web: ${w.targets.length} loopback URLs (1/4 slow by ${SLOW_MS} ms; half https), concurrency ${CONCURRENCY}`);
     // Side by side in the same run, one after the other on the same world.
-    // BENCH_CAPTURE_ONLY=1: only the probe with and without --capture (the hand loop is the slow part).
+    // BENCH_CAPTURE_ONLY=1: only the probe with and without --capture (the peers are the slow part).
     const captureOnly = process.env.BENCH_CAPTURE_ONLY === '1';
-    const hand = captureOnly ? { wall: NaN, ok: 0 } : await handLoop(w, dir);
+    // BENCH_FAIR_PEER=0 skips it (curl --parallel slows down more than linearly with tens of
+    // thousands of URLs queued in one process: measured at 20,000 URLs, still running after 5 min).
+    const fair = captureOnly || process.env.BENCH_FAIR_PEER === '0' ? null : await fairPeer(w, dir);
+    const hand = captureOnly || process.env.BENCH_HAND_LOOP === '0' ? null : await handLoop(w, dir);
     type ProbeFigures = { wall: number; ok: number; bytes: number; maxRssMb: number; cpuS: number };
+    // The probes exit by themselves once they have reported (so that --cpu-prof writes their profiles).
     const { msg: ws, proc: probeProc } = await child<ProbeFigures>('probe', w);
-    probeProc.kill();
-    const { msg: lean, proc: leanProc } = captureOnly ? { msg: { ...ws, wall: NaN }, proc: null } : await child<ProbeFigures>('probe-lean', w);
-    leanProc?.kill();
-    if (!captureOnly) console.log(`  hand loop (dig + curl, xargs -P ${CONCURRENCY}): wall ${hand.wall.toFixed(2)} s, ${hand.ok} x HTTP 200`);
-    console.log(`  wallscope (web_connectivity + control + attribution, 500 ms DNS duplicate window): wall ${ws.wall.toFixed(2)} s, CPU ${ws.cpuS.toFixed(1)} s, ${ws.ok} accessible, peak RSS ${ws.maxRssMb.toFixed(0)} MB, ${(ws.bytes / 1e6).toFixed(1)} MB of measurements`);
-    if (!captureOnly) console.log(`  wallscope lean (no duplicate window, no attribution): wall ${lean.wall.toFixed(2)} s, CPU ${lean.cpuS.toFixed(1)} s, ${lean.ok} accessible, peak RSS ${lean.maxRssMb.toFixed(0)} MB`);
-    if (!captureOnly) console.log(`  ratio wallscope/hand: ${(ws.wall / hand.wall).toFixed(2)} (lean/hand ${(lean.wall / hand.wall).toFixed(2)})`);
-    // --capture (root): the same run with libpcap open on lo for every URL's resolver and endpoints.
+    await exited(probeProc);
+    const { msg: lean, proc: leanProc } = await child<ProbeFigures>('probe-lean', w);
+    await exited(leanProc);
+    if (fair) console.log(`  fair peer (one dig -f batch, then one curl --parallel --parallel-max ${CONCURRENCY}): wall ${fair.wall.toFixed(2)} s, ${fair.ok} x HTTP 200`);
+    if (hand) console.log(`  hand loop (dig + curl per URL, xargs -P ${CONCURRENCY}): wall ${hand.wall.toFixed(2)} s, ${hand.ok} x HTTP 200`);
+    console.log(`  wallscope (web_connectivity + control + attribution, 500 ms DNS duplicate window): wall ${ws.wall.toFixed(2)} s, CPU ${ws.cpuS.toFixed(1)} s (${((ws.cpuS / w.targets.length) * 1000).toFixed(2)} ms/URL), ${ws.ok} accessible, peak RSS ${ws.maxRssMb.toFixed(0)} MB, ${(ws.bytes / 1e6).toFixed(1)} MB of measurements`);
+    console.log(`  wallscope lean (no duplicate window, no attribution): wall ${lean.wall.toFixed(2)} s, CPU ${lean.cpuS.toFixed(1)} s (${((lean.cpuS / w.targets.length) * 1000).toFixed(2)} ms/URL), ${lean.ok} accessible, peak RSS ${lean.maxRssMb.toFixed(0)} MB`);
+    if (fair) console.log(`  ratio wallscope/fair peer: ${(ws.wall / fair.wall).toFixed(2)} (goal <= 1.2)`);
+    if (fair) console.log(`  ratio lean/fair peer: ${(lean.wall / fair.wall).toFixed(2)} (goal <= 1.0)`);
+    if (hand) console.log(`  ratio wallscope/hand loop: ${(ws.wall / hand.wall).toFixed(2)}`);
+    if (hand) console.log(`  ratio lean/hand loop: ${(lean.wall / hand.wall).toFixed(2)}`);
+    // --capture (root): the same run with libpcap open for every URL's resolver and endpoints.
     // On loopback every URL shares 4 site addresses, so each capture also sees (and drops later)
     // its 63 neighbours' packets: a worst case a real network, with one site per URL, does not have.
     const can = captureAvailable();
     if (can.ok) {
       const { msg: cap, proc: capProc } = await child<ProbeFigures>('probe-capture', w);
-      capProc.kill();
+      await exited(capProc);
       console.log(`  wallscope --capture: wall ${cap.wall.toFixed(2)} s, CPU ${cap.cpuS.toFixed(1)} s, ${cap.ok} accessible, peak RSS ${cap.maxRssMb.toFixed(0)} MB; overhead vs wallscope: wall ${(((cap.wall - ws.wall) / ws.wall) * 100).toFixed(1)}%, CPU ${(((cap.cpuS - ws.cpuS) / ws.cpuS) * 100).toFixed(1)}%`);
     } else console.log(`  wallscope --capture: skipped (${can.reason})`);
   } finally {
+    helperProc.kill();
     worldProc.kill();
     rmSync(dir, { recursive: true, force: true });
   }

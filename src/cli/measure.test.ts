@@ -170,3 +170,53 @@ describe('wallscope helper', () => {
     assert.match(r.stderr, /--max-concurrent must be a positive integer/);
   });
 });
+
+describe('wallscope measure: Ctrl-C and --resume', () => {
+  it('SIGINT mid-list leaves a valid output file that --resume completes without duplicates or gaps', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wallscope-resume-'));
+    // Each page takes 250 ms, two at a time: 12 URLs take long enough to be interrupted half-way.
+    const slow = await startSite({ host: '127.0.0.2', handler: (_req, res) => void setTimeout(() => res.end('<title>slow</title>'), 250) });
+    const dns = await startDnsServer({ 'slow.test': { kind: 'answer', addrs: ['127.0.0.2'] } });
+    try {
+      const urls = Array.from({ length: 12 }, (_, i) => `http://slow.test:${slow.port}/p${i}`);
+      const list = join(dir, 'list.txt');
+      writeFileSync(list, urls.join('\n') + '\n');
+      const out = join(dir, 'out.jsonl');
+      const args = ['measure', '--list', list, '--resolver', dns.address, '--allow-net', '127.0.0.0/8', '--concurrency', '2', '--timeout', '3000', '--no-fingerprints'];
+      const child = spawn(process.execPath, [bin, ...args, '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      child.stdout.resume();
+      // Interrupt once some (not all) measurements are on disk; bounded wait.
+      for (let i = 0; i < 300; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        let n = 0;
+        try {
+          n = readFileSync(out, 'utf8').split('\n').filter(Boolean).length;
+        } catch {
+          /* not created yet */
+        }
+        if (n >= 2) break;
+      }
+      child.kill('SIGINT');
+      const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+      assert.equal(code, 130, stderr);
+      assert.match(stderr, /interrupted: \d+ of 12 measured and written to .*out\.jsonl; resume with: wallscope measure .*--resume .*out\.jsonl/);
+      const first = readFileSync(out, 'utf8');
+      assert.ok(first.endsWith('\n'));
+      const firstInputs = first.trim().split('\n').map((l) => (JSON.parse(l) as { input: string }).input);
+      assert.ok(firstInputs.length >= 2 && firstInputs.length < 12, `interrupted after ${firstInputs.length} of 12`);
+      // A line cut short (as by a kill -9 mid-write) is dropped by --resume, not kept half-written.
+      writeFileSync(out, first + '{"input":"http://slow.te');
+      const r = await run([...args, '--resume', out]);
+      assert.equal(r.code, 0, r.stderr);
+      const all = readFileSync(out, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { input: string }).input);
+      assert.equal(all.length, 12, 'no duplicates');
+      assert.deepEqual([...all].sort(), [...urls].sort(), 'no gaps');
+      assert.deepEqual(all.slice(0, firstInputs.length), firstInputs, 'the first run\'s lines are kept as they were');
+    } finally {
+      await Promise.all([dns.close(), slow.close()]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

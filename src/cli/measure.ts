@@ -1,6 +1,6 @@
 // `wallscope measure URL... | --list FILE.csv`: run web_connectivity on each target and print a
 // table (or JSONL). Wiring only: src/probe measures, src/analysis decides.
-import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, readFileSync, truncateSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
@@ -32,6 +32,7 @@ interface MeasureCliOptions {
   region?: string;
   capture?: boolean;
   injectors?: string;
+  resume?: string;
 }
 
 const collect = (v: string, acc: string[] = []): string[] => [...acc, v];
@@ -78,6 +79,7 @@ export function register(program: Command): void {
     .option(...INJECTORS_OPTION)
     .option('--no-fingerprints', 'do not load the OONI blocking fingerprints for the verdict')
     .option('--upload <collector-url>', 'spool each measurement first, then upload the spool to this collector with retry and backoff (what cannot be sent stays spooled for `wallscope upload`)')
+    .option('--resume <file.jsonl>', 'skip the URLs already measured in this output file and append the rest to it (unless --out names another file)')
     .option('--spool [dir]', 'also keep each measurement in the upload spool (default dir: $WALLSCOPE_SPOOL or ~/.local/share/wallscope/spool); send with `wallscope upload`')
     .action(async (urls: string[], o: MeasureCliOptions) => {
       const targets: Target[] = urls.map((url) => ({ url }));
@@ -93,6 +95,9 @@ export function register(program: Command): void {
         targets.push(...r.targets);
       }
       if (targets.length === 0) throw Object.assign(new Error('nothing to measure: give URLs or --list FILE.csv'), { exitCode: 2 });
+      const done = o.resume !== undefined ? readResumeFile(o.resume) : new Set<string>();
+      const todo = targets.filter((t) => !done.has(t.url));
+      const outFile = o.out ?? o.resume;
       const concurrency = positiveInt('--concurrency', o.concurrency);
       const opts: ProbeOptions = { attribution: o.attribution };
       if (o.resolver) opts.resolver = o.resolver;
@@ -129,30 +134,82 @@ export function register(program: Command): void {
       opts.injectors = injectorsFrom(o.injectors);
       if (o.fingerprints) opts.fingerprints = loadFingerprints(defaultFingerprintsDir(), defaultForgedPoolFiles());
 
-      const out = o.out ? createWriteStream(o.out, { flags: 'a' }) : null;
+      const out = outFile ? createWriteStream(outFile, { flags: 'a' }) : null;
       if (o.upload !== undefined && !/^https?:\/\/[^/]/.test(o.upload)) throw Object.assign(new Error(`--upload: expected the collector's http(s) URL, got ${JSON.stringify(o.upload)}`), { exitCode: 2 });
       // Robustness: with --upload, every measurement is on disk before anything is sent, so a
       // crash or an offline collector loses nothing.
       const spoolDir = o.spool === true || (o.upload !== undefined && o.spool === undefined) ? defaultSpoolDir() : o.spool;
-      const tty = Boolean(process.stdout.isTTY) && !o.json;
-      const bar = tty ? new cliProgress.SingleBar({ stream: process.stderr, clearOnComplete: true, format: 'measuring [{bar}] {value}/{total} {url}' }, cliProgress.Presets.shades_classic) : null;
-      bar?.start(targets.length, 0, { url: '' });
+      // Progress on a terminal only (stderr); a pipe or a log file stays quiet.
+      const bar = process.stderr.isTTY ? new cliProgress.SingleBar({ stream: process.stderr, clearOnComplete: true, etaBuffer: 200, format: 'measuring [{bar}] {value}/{total} {rate}/s ETA {eta_formatted} blocked {blocked}' }, cliProgress.Presets.shades_classic) : null;
+      const started = performance.now();
+      let measured = 0;
+      let blocked = 0;
+      bar?.start(todo.length, 0, { rate: '0.0', blocked: 0 });
+      // The table: in a pipe each row is printed as its URL completes (nothing kept); on a terminal
+      // it waits for the progress bar to end (and is the only per-URL state kept).
+      const table = !o.json;
+      const streamRows = table && !process.stdout.isTTY;
+      const width = process.stdout.isTTY ? (process.stdout.columns ?? 140) : 100_000;
+      const reasonWidth = Math.max(30, width - 50 - 9 - 16 - 9 - 4);
+      const header = `${cell('URL', 50)} ${cell('VERDICT', 8)} ${cell('MECHANISM', 15)} ${cell('LAYER', 8)} REASON\n`;
+      const row = (r: [string, string, string, string, string]): string => `${cell(r[0], 50)} ${cell(r[1], 8)} ${cell(r[2], 15)} ${cell(r[3], 8)} ${cell(r[4], reasonWidth).trimEnd()}\n`;
       const rows: Array<[string, string, string, string, string]> = [];
-      await measureMany(targets, opts, concurrency, async (r) => {
-        bar?.increment({ url: r.target.url.slice(0, 40) });
-        if (!r.ok) {
-          rows.push([r.target.url, 'error', '-', '-', r.error]);
+      if (streamRows) await writeTo(process.stdout, header);
+      const emit = async (r: [string, string, string, string, string]): Promise<void> => {
+        if (streamRows) await writeTo(process.stdout, row(r));
+        else if (table) rows.push(r);
+      };
+      // Ctrl-C: stop taking URLs, let those in flight finish and be written; a second one drops them.
+      const stop = new AbortController();
+      const finishOutput = (): Promise<void> => (out ? new Promise<void>((resolve) => out.end(resolve)) : Promise.resolve());
+      const resumeHint = (): string => {
+        const args = process.argv.slice(2).filter((a, i, all) => a !== '--resume' && all[i - 1] !== '--resume' && !a.startsWith('--resume='));
+        return outFile ? `resume with: wallscope ${[...args, '--resume', outFile].map(shellQuote).join(' ')}` : 'nothing was written to a file: run again with --out FILE, then --resume FILE';
+      };
+      const onSigint = (): void => {
+        if (!stop.signal.aborted) {
+          stop.abort();
+          bar?.stop();
+          process.stderr.write(`\ninterrupted: finishing the URLs in flight (Ctrl-C again to drop them)\n`);
           return;
         }
-        const line = JSON.stringify(r.measurement) + '\n';
-        if (out) await writeTo(out, line);
-        if (spoolDir) await spoolMeasurement(spoolDir, r.measurement as unknown as Measurement);
-        if (o.json) await writeTo(process.stdout, line);
-        const v = r.measurement.test_keys.x_verdict as Verdict | undefined;
-        rows.push([r.target.url, v?.status ?? 'unknown', v?.mechanism ?? '-', v?.layer ?? '-', v?.explanation ?? '']);
-      });
+        void finishOutput().then(() => {
+          process.stderr.write(`interrupted: ${measured} of ${todo.length} measured${outFile ? ` and written to ${outFile}` : ''}; ${resumeHint()}\n`);
+          process.exit(130);
+        });
+      };
+      process.on('SIGINT', onSigint);
+      try {
+        await measureMany(
+          todo,
+          opts,
+          concurrency,
+          async (r) => {
+            if (!r.ok) {
+              await emit([r.target.url, 'error', '-', '-', r.error]);
+              return;
+            }
+            const line = JSON.stringify(r.measurement) + '\n';
+            if (out) await writeTo(out, line);
+            if (spoolDir) await spoolMeasurement(spoolDir, r.measurement as unknown as Measurement);
+            if (o.json) await writeTo(process.stdout, line);
+            const v = r.measurement.test_keys.x_verdict as Verdict | undefined;
+            measured++;
+            if (v?.status === 'blocked') blocked++;
+            if (bar && !stop.signal.aborted) bar.increment({ rate: (measured / ((performance.now() - started) / 1000)).toFixed(1), blocked });
+            await emit([r.target.url, v?.status ?? 'unknown', v?.mechanism ?? '-', v?.layer ?? '-', v?.explanation ?? '']);
+          },
+          { signal: stop.signal },
+        );
+      } finally {
+        process.off('SIGINT', onSigint);
+      }
       bar?.stop();
-      if (out) await new Promise<void>((resolve) => out.end(resolve));
+      await finishOutput();
+      if (stop.signal.aborted) {
+        process.stderr.write(`interrupted: ${measured} of ${todo.length} measured${outFile ? ` and written to ${outFile}` : ''}; ${resumeHint()}\n`);
+        process.exitCode = 130;
+      }
       if (o.upload !== undefined && spoolDir) {
         const up = await flushSpool(spoolDir, o.upload, {
           onEvent: (e) => {
@@ -162,11 +219,45 @@ export function register(program: Command): void {
         });
         process.stderr.write(`upload: ${up.uploaded} uploaded, ${up.rejected} refused, ${up.remaining} still spooled in ${spoolDir}${up.remaining ? ` (send them later with: wallscope upload --collector ${o.upload} --spool ${spoolDir})` : ''}\n`);
       }
-      if (o.json) return;
-      // On a terminal the reason is cut to the width; in a pipe it is kept whole.
-      const width = process.stdout.isTTY ? (process.stdout.columns ?? 140) : 100_000;
-      const reasonWidth = Math.max(30, width - 50 - 9 - 16 - 9 - 4);
-      process.stdout.write(`${cell('URL', 50)} ${cell('VERDICT', 8)} ${cell('MECHANISM', 15)} ${cell('LAYER', 8)} REASON\n`);
-      for (const [url, status, mech, layer, why] of rows) process.stdout.write(`${cell(url, 50)} ${cell(status, 8)} ${cell(mech, 15)} ${cell(layer, 8)} ${cell(why, reasonWidth).trimEnd()}\n`);
+      if (!table || streamRows) return;
+      process.stdout.write(header);
+      for (const r of rows) process.stdout.write(row(r));
     });
+}
+
+function shellQuote(a: string): string {
+  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The inputs already measured in an output file (--resume). A last line cut short (the process was
+ * killed mid-write) is cut off the file so that appending continues on a line boundary; any other
+ * line that is not a measurement is an error: resuming into a file we do not understand could
+ * duplicate or lose URLs.
+ */
+function readResumeFile(file: string): Set<string> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return new Set();
+    throw Object.assign(new Error(`--resume: cannot read ${file}: ${(e as Error).message}`), { exitCode: 2 });
+  }
+  const cut = text.lastIndexOf('\n') + 1;
+  if (cut < text.length) truncateSync(file, Buffer.byteLength(text.slice(0, cut)));
+  const done = new Set<string>();
+  let line = 0;
+  for (const l of text.slice(0, cut).split('\n')) {
+    line++;
+    if (!l.trim()) continue;
+    let input: unknown;
+    try {
+      input = (JSON.parse(l) as { input?: unknown }).input;
+    } catch {
+      input = undefined;
+    }
+    if (typeof input !== 'string') throw Object.assign(new Error(`--resume: ${file}:${line}: not a measurement line (refusing to resume into it)`), { exitCode: 2 });
+    done.add(input);
+  }
+  return done;
 }

@@ -39,11 +39,20 @@ export class NetPolicy {
     return null;
   }
 
+  /** Answers of inAllowed: a measurement asks about the same few addresses a dozen times (every dial, every bogon check). */
+  private readonly allowedMemo = new Map<string, boolean>();
+
   /** Whether `ip` lies inside one of the allowed ranges (false when there are none). */
   inAllowed(ip: string): boolean {
-    if (!ipaddr.isValid(ip)) return false;
-    const a = normalize(ipaddr.parse(ip));
-    return this.cidrs.some(([net, bits]) => net.kind() === a.kind() && a.match(net, bits));
+    if (this.cidrs.length === 0) return false;
+    let r = this.allowedMemo.get(ip);
+    if (r === undefined) {
+      const a = ipaddr.isValid(ip) ? normalize(ipaddr.parse(ip)) : null;
+      r = a !== null && this.cidrs.some(([net, bits]) => net.kind() === a.kind() && a.match(net, bits));
+      if (this.allowedMemo.size >= 4096) this.allowedMemo.clear();
+      this.allowedMemo.set(ip, r);
+    }
+    return r;
   }
 
   /** null when dialing `ip` is allowed, else the failure to record instead of dialing. */

@@ -1,5 +1,12 @@
 // Measuring many targets with bounded concurrency. Results are handed out as they complete (in
-// completion order, with their index) so that nothing accumulates in memory.
+// completion order, with their index) so that nothing accumulates in memory; the targets are read
+// as they are needed (an iterable or async iterable), so a long list is never held whole.
+//
+// Why two bounds: a measurement's network work (connects, handshakes, HTTP, the control) takes a
+// slot of `concurrency`; once that work is done it only waits for its DNS duplicate window to close
+// (a UDP socket listening, no traffic of ours), and that wait gives the slot back to the next URL
+// instead of idling it. Measurements waiting so are bounded too (`concurrency * WINDOW_FACTOR`), so
+// memory stays flat however long the list.
 import type { Measurement, WebConnectivityTestKeys } from '../model/index.js';
 import { measureWebConnectivity, type ProbeOptions } from './webconnectivity.js';
 import type { Target } from './targets.js';
@@ -8,23 +15,80 @@ export type MeasureOutcome =
   | { index: number; target: Target; ok: true; measurement: Measurement<WebConnectivityTestKeys> }
   | { index: number; target: Target; ok: false; error: string };
 
-export async function measureMany(targets: Target[], opts: ProbeOptions, concurrency: number, onResult: (r: MeasureOutcome) => void | Promise<void>): Promise<void> {
+export interface MeasureManyOptions {
+  /** Stop taking new targets when aborted; measurements already started still complete. */
+  signal?: AbortSignal;
+}
+
+const WINDOW_FACTOR = 8;
+
+export async function measureMany(
+  targets: Iterable<Target> | AsyncIterable<Target>,
+  opts: ProbeOptions,
+  concurrency: number,
+  onResult: (r: MeasureOutcome) => void | Promise<void>,
+  many: MeasureManyOptions = {},
+): Promise<void> {
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < targets.length) {
-      const index = next++;
-      const target = targets[index]!;
-      let outcome: MeasureOutcome;
-      try {
-        const annotations = { ...(opts.annotations ?? {}), ...(target.category_code ? { category_code: target.category_code } : {}) };
-        outcome = { index, target, ok: true, measurement: await measureWebConnectivity(target.url, { ...opts, annotations }) };
-      } catch (err) {
-        // Only a bad input (an unparseable URL) lands here: network outcomes are data.
-        outcome = { index, target, ok: false, error: (err as Error).message };
-      }
-      await onResult(outcome);
-    }
+  const it = Symbol.asyncIterator in targets ? (targets as AsyncIterable<Target>)[Symbol.asyncIterator]() : (targets as Iterable<Target>)[Symbol.iterator]();
+  let index = 0;
+  let active = 0;
+  let inFlight = 0;
+  let exhausted = false;
+  let pulling = false;
+  let failed: unknown = null;
+  // Results are delivered one at a time, in completion order (onResult may write to a stream).
+  let delivery: Promise<void> = Promise.resolve();
+  let wake: (() => void) | null = null;
+  const kick = (): void => {
+    const w = wake;
+    wake = null;
+    w?.();
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, targets.length) }, worker));
+  const start = (target: Target, i: number): void => {
+    active++;
+    inFlight++;
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      active--;
+      kick();
+    };
+    const annotations = { ...(opts.annotations ?? {}), ...(target.category_code ? { category_code: target.category_code } : {}) };
+    measureWebConnectivity(target.url, { ...opts, annotations }, { activeDone: release })
+      .then(
+        (measurement): MeasureOutcome => ({ index: i, target, ok: true, measurement }),
+        // Only a bad input (an unparseable URL) lands here: network outcomes are data.
+        (err: unknown): MeasureOutcome => ({ index: i, target, ok: false, error: (err as Error).message }),
+      )
+      .then((outcome) => {
+        release();
+        delivery = delivery.then(() => onResult(outcome)).catch((err: unknown) => {
+          failed ??= err;
+        });
+        return delivery;
+      })
+      .finally(() => {
+        inFlight--;
+        kick();
+      });
+  };
+  many.signal?.addEventListener('abort', kick, { once: true });
+  for (;;) {
+    if (failed) break;
+    const stopped = many.signal?.aborted === true;
+    if (!exhausted && !stopped && !pulling && active < concurrency && inFlight < concurrency * WINDOW_FACTOR) {
+      pulling = true;
+      const r = await it.next();
+      pulling = false;
+      if (r.done) exhausted = true;
+      else start(r.value, index++);
+      continue;
+    }
+    if ((exhausted || stopped) && inFlight === 0) break;
+    await new Promise<void>((resolve) => (wake = resolve));
+  }
+  await delivery;
+  if (failed) throw failed;
 }

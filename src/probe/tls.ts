@@ -44,9 +44,22 @@ export function secureContextFor(ca: string[] | undefined): tls.SecureContext {
   return ctx;
 }
 
-function peerChain(s: tls.TLSSocket): Array<{ format: 'base64'; data: string }> | null {
+/**
+ * A context that trusts no CA at all (`ca: []` adds none and skips node's root store), for handshakes
+ * that verify nothing (decoys, no-SNI). Why: when a chain verifies, node decodes the whole peer
+ * chain into objects (getPeerCertificate(true)) for its identity check on every handshake, the
+ * costliest step of a handshake on the probe's side (--cpu-prof on bench/probe-web.ts); with
+ * nothing trusted the chain never verifies and that decoding is skipped. The handshake itself
+ * (what the censor sees) is the same bytes.
+ */
+let trustNothing: tls.SecureContext | undefined;
+function trustNothingContext(): tls.SecureContext {
+  return (trustNothing ??= tls.createSecureContext({ ca: [] }));
+}
+
+function peerChain(s: tls.TLSSocket, decoded?: tls.PeerCertificate): Array<{ format: 'base64'; data: string }> | null {
   const out: Array<{ format: 'base64'; data: string }> = [];
-  let c: tls.DetailedPeerCertificate | undefined = s.getPeerCertificate(true) as tls.DetailedPeerCertificate;
+  let c: tls.DetailedPeerCertificate | undefined = (decoded ?? s.getPeerCertificate(true)) as tls.DetailedPeerCertificate;
   const seen = new Set<string>();
   while (c && c.raw && out.length < 10) {
     const data = c.raw.toString('base64');
@@ -67,9 +80,16 @@ export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promis
   return new Promise((done) => {
     let settled = false;
     const sentBefore = socket.bytesWritten;
+    // The chain node decodes for its identity check (only when the chain verifies) is kept for the
+    // evidence instead of decoding it a second time; the name is checked below, natively.
+    let decoded: tls.PeerCertificate | undefined;
     const s = tls.connect({
       socket,
-      secureContext: secureContextFor(opts.ca),
+      secureContext: !opts.verify && opts.recordChain === false ? trustNothingContext() : secureContextFor(opts.ca),
+      checkServerIdentity: (_host, cert) => {
+        decoded = cert;
+        return undefined;
+      },
       // An empty servername sends no SNI extension.
       servername: opts.serverName ?? '',
       rejectUnauthorized: false,
@@ -102,7 +122,7 @@ export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promis
         cipher_suite: (s.getCipher() as { standardName?: string } | undefined)?.standardName ?? '',
         negotiated_protocol: typeof s.alpnProtocol === 'string' ? s.alpnProtocol : '',
         no_tls_verify: !opts.verify,
-        peer_certificates: opts.recordChain === false ? null : (chain ?? safeChain(s)),
+        peer_certificates: opts.recordChain === false ? null : (chain ?? safeChain(s, decoded)),
         alpn,
         t0,
         t,
@@ -134,7 +154,7 @@ export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promis
     // Why first: once getPeerX509Certificate() has run, getPeerCertificate() returns an empty object.
     let chain: Array<{ format: 'base64'; data: string }> | null | undefined;
     s.once('secureConnect', () => {
-      if (opts.recordChain !== false) chain = safeChain(s);
+      if (opts.recordChain !== false) chain = safeChain(s, decoded);
       if (!opts.verify) return settle(null);
       if (!s.authorized) {
         const code = String(s.authorizationError ?? 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
@@ -153,9 +173,9 @@ export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promis
   });
 }
 
-function safeChain(s: tls.TLSSocket): Array<{ format: 'base64'; data: string }> | null {
+function safeChain(s: tls.TLSSocket, decoded?: tls.PeerCertificate): Array<{ format: 'base64'; data: string }> | null {
   try {
-    return peerChain(s);
+    return peerChain(s, decoded);
   } catch {
     return null;
   }

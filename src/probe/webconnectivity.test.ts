@@ -6,6 +6,7 @@ import { createCA, issueCert, type CA } from './ca.js';
 import dnsPacket from 'dns-packet';
 import { startDnsServer, startSite, startRawServer, startBlackhole, page, type Site, type DnsServer, type DnsBehaviour } from './testing.js';
 import { startTestHelper, type TestHelper } from './helper.js';
+import { measureMany } from './runner.js';
 import { measureWebConnectivity, DEFAULT_DECOY, type ProbeOptions, type SniVariant, type ResidualCheck } from './webconnectivity.js';
 
 /** The helper's source address: the censor fronts exempt it (it stands outside the censors). */
@@ -172,6 +173,36 @@ describe('measureWebConnectivity(url, opts)', () => {
     assert.ok(dups.some((q) => q.query_type === 'A' && q.answers?.[0]?.ipv4 === '127.0.0.2'), JSON.stringify(dups));
     assert.equal(tk.dns_consistency, 'inconsistent');
     assert.equal(tk.tcp_connect![0]!.status.failure, 'connection_refused');
+  });
+
+  it('a reply that arrives after the connects started is still recorded and decides the verdict (measureMany frees the slot, not the evidence)', async () => {
+    // The forged reply comes first and the connects start on it; the genuine one comes 300 ms later,
+    // while the resolver is still listening. Through measureMany, whose slot is given back once the
+    // network work is done, before the window closes.
+    const late = await startDnsServer({ 'inject.test': { kind: 'inject', forged: ['127.0.0.66'], addrs: ['127.0.0.2'], delayMs: 300 } });
+    try {
+      const got: Array<import('../model/index.js').Measurement<import('../model/index.js').WebConnectivityTestKeys>> = [];
+      const urls = [`https://inject.test:${port.https}/`, `http://inject.test:${port.http}/`];
+      await measureMany(urls.map((url) => ({ url })), { ...opts, resolver: late.address, dnsWindowMs: 1000 }, 1, (r) => {
+        assert.ok(r.ok);
+        got.push(r.measurement);
+      });
+      assert.deepEqual(got.map((m) => m.input).sort(), [...urls].sort());
+      for (const m of got) {
+        const tk = m.test_keys;
+        assert.deepEqual(tk.queries![0]!.answers!.map((a) => a.ipv4), ['127.0.0.66'], 'the connects ran on the forged first answer');
+        const dup = tk.x_dns_duplicate_responses!.find((q) => q.query_type === 'A' && q.answers?.[0]?.ipv4 === '127.0.0.2');
+        assert.ok(dup, JSON.stringify(tk.x_dns_duplicate_responses));
+        assert.ok(dup.t > tk.tcp_connect![0]!.t0!, `the genuine reply (t=${dup.t}) came after the connect started (t0=${tk.tcp_connect![0]!.t0})`);
+        const v = tk.x_verdict as Verdict;
+        assert.equal(v.mechanism, 'dns.injection');
+        assert.equal(v.layer, 'national');
+        assert.match(v.explanation, /two different replies/, 'decided by the late reply');
+        assert.equal(tk.blocking, 'dns');
+      }
+    } finally {
+      await late.close();
+    }
   });
 
   it('with dnsTcp asks the resolver over TCP too: an on-path injector forges UDP only, a lying resolver both', async () => {

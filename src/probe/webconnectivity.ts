@@ -24,7 +24,8 @@ import { NetPolicy, joinHostPort, isBogonAddress, splitHostPort } from './policy
 import { resolveName, type ResolveConfig, type Resolution } from './resolve.js';
 import { tcpConnect } from './tcp.js';
 import { tlsHandshake } from './tls.js';
-import { DEFAULT_HEADERS, fetchUrl, httpExchange, httpRoundTrip, type DialRecord } from './http.js';
+import { DEFAULT_HEADERS, fetchUrl, httpRoundTrip, type DialRecord } from './http.js';
+import { postControl } from './helperclient.js';
 import { compareHttp, dnsConsistency } from './compare.js';
 import { lookupAsn, probeLocation } from './geo.js';
 import { scrubValue, scrubberFor } from './scrub.js';
@@ -206,25 +207,18 @@ async function residualCheck(u: URL, address: string, ip: string, port: number, 
   return { tag: 'decoy-after', address, host, failure: rt.failure, status_code: rt.failure ? null : rt.status, t0, t: trace.now() };
 }
 
+// The control request's headers are the probe's own (the same for every URL): built once.
+const CONTROL_HEADERS = Object.fromEntries(Object.entries(DEFAULT_HEADERS).map(([k, v]) => [k, [v]]));
+
 async function fetchControl(url: string, addrs: string[], port: number, opts: ProbeOptions, policy: NetPolicy, b: ReturnType<typeof budgets>, resolveHost: (h: string) => Promise<string[]>): Promise<{ control: ControlResponse | null; failure: string | null; request: unknown }> {
   if (!opts.helper) return { control: null, failure: unknownFailure('no test helper configured'), request: null };
   const request = {
     http_request: url,
-    http_request_headers: Object.fromEntries(Object.entries(DEFAULT_HEADERS).map(([k, v]) => [k, [v]])),
+    http_request_headers: CONTROL_HEADERS,
     tcp_connect: addrs.map((a) => joinHostPort(a, port)),
   };
-  const res = await httpExchange({
-    url: opts.helper,
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json' },
-    body: Buffer.from(JSON.stringify(request)),
-    policy,
-    trace: new Trace(), // the control's own traffic is not part of the probe's evidence
-    timeoutMs: b.control,
-    maxBodyBytes: 4 << 20,
-    resolveHost,
-    ...(opts.ca ? { ca: opts.ca } : {}),
-  });
+  // The control's own traffic is not part of the probe's evidence (no trace); its connections are kept alive.
+  const res = await postControl(opts.helper, JSON.stringify(request), { policy, timeoutMs: b.control, maxBodyBytes: 4 << 20, resolveHost, ...(opts.ca ? { ca: opts.ca } : {}) });
   if (res.failure) return { control: null, failure: res.failure, request };
   if (res.status !== 200) return { control: null, failure: unknownFailure(`test helper answered HTTP ${res.status}`), request };
   let parsed: unknown;
@@ -257,8 +251,17 @@ export function controlShapeProblem(c: unknown): string | null {
   return null;
 }
 
+export interface MeasureHooks {
+  /**
+   * Called once the measurement's own network work (connects, handshakes, HTTP, the control) is
+   * done and only the DNS duplicate window is still open (measureMany gives the URL's slot to the
+   * next one then). The measurement itself resolves when the window closes, with every reply.
+   */
+  activeDone?: () => void;
+}
+
 /** Measure one URL. Never throws for a network outcome; throws TypeError for a URL it cannot parse. */
-export async function measureWebConnectivity(url: string, opts: ProbeOptions = {}): Promise<Measurement<WebConnectivityTestKeys>> {
+export async function measureWebConnectivity(url: string, opts: ProbeOptions = {}, hooks: MeasureHooks = {}): Promise<Measurement<WebConnectivityTestKeys>> {
   let u: URL;
   try {
     u = new URL(url);
@@ -269,7 +272,7 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
   if (opts.decoySni !== undefined) checkDecoyName(opts.decoySni);
   if (opts.decoy !== undefined) checkDecoyName(opts.decoy);
   const b = budgets(opts);
-  const policy = new NetPolicy(opts.allowNet, opts.localAddress);
+  const policy = policyFor(opts);
   const trace = new Trace();
   const startWall = Date.now();
   const host = u.hostname.replace(/^\[|\]$/g, '');
@@ -380,7 +383,10 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
     requests = [{ network: 'tcp', address: e?.address ?? '', failure: httpFailure, request: { url: u.href, method: 'GET', headers: { host: u.host, ...DEFAULT_HEADERS }, body: '', body_is_truncated: false, tor: { exit_ip: null, exit_name: null, is_tor: false }, x_transport: 'tcp' }, response: null, t0: t, t, tags: null }];
   }
 
-  const [ctl, late, lateHops, compare, compareHops] = await Promise.all([controlP, dns.late, Promise.all(hopLate), dns.compare ?? [], Promise.all(hopCompare)]);
+  const [ctl, compare, compareHops] = await Promise.all([controlP, dns.compare ?? [], Promise.all(hopCompare)]);
+  // The duplicate window overlaps all of the above; what is left of it is only listening.
+  hooks.activeDone?.();
+  const [late, lateHops] = await Promise.all([dns.late, Promise.all(hopLate)]);
 
   // 5. Evidence keys.
   const tcpConnect = [...endpoints.map((e) => e.tcp), ...hopDials.tcp];
@@ -457,6 +463,20 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
   const scrubbed = scrubValue(m, scrubberFor(ownIps));
   scrubbed.probe_ip = '127.0.0.1';
   return applyVerdict(scrubbed, { allowNets: opts.allowNet ?? [], ...(opts.fingerprints ? { fingerprints: opts.fingerprints } : {}), ...(opts.injectors ? { injectors: opts.injectors } : {}) });
+}
+
+// A NetPolicy holds no per-URL state: one per (allowNet, localAddress) serves a whole list (its
+// CIDRs parsed once, its address answers memoised).
+const policies = new Map<string, NetPolicy>();
+function policyFor(opts: ProbeOptions): NetPolicy {
+  const key = `${(opts.allowNet ?? []).join(',')}|${opts.localAddress ?? ''}`;
+  let p = policies.get(key);
+  if (!p) {
+    p = new NetPolicy(opts.allowNet, opts.localAddress);
+    if (policies.size >= 256) policies.clear();
+    policies.set(key, p);
+  }
+  return p;
 }
 
 function withAsn(q: DnsQuery): DnsQuery {
