@@ -8,6 +8,8 @@ import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_proces
 import net from 'node:net';
 import { after, describe, it } from 'node:test';
 import { startLab, type Lab } from './lab.js';
+import { startNetnsLab } from './netns/netns-lab.js';
+import { netnsMissing } from './netns/topology.js';
 import { parseScenario } from './scenario.js';
 
 const haveSs = spawnSync('ss-server', ['-h']).status !== null && spawnSync('ss-local', ['-h']).status !== null && spawnSync('curl', ['--version']).status === 0;
@@ -173,6 +175,62 @@ censors:
       }
       assert.equal(lab.fet.counts.blocked, 0);
       assert.ok(lab.fet.counts.inspected >= 5);
+    });
+  });
+});
+
+const netnsMissingNow = netnsMissing();
+describe('shadowsocks-libev through the netns lab (ss-server beyond the router, ss-local and curl in the client namespace)', {
+  skip: !haveSs ? 'needs shadowsocks-libev and curl' : netnsMissingNow.length ? `netns mode needs ${netnsMissingNow.join(', ')}` : false,
+}, () => {
+  async function netnsTunnel(fet: string, fn: (fetch: () => Promise<boolean>, events: string[]) => Promise<void>): Promise<void> {
+    const yaml = `
+name: ss-netns
+seed: 5
+world:
+  sites: [{ domain: page.example, https: false }]
+  helper: false
+  services: [{ name: ss, kind: forward, port: 8388, forward: "127.0.0.1:18388" }]
+censors:
+  - name: gfw
+    layer: national
+    fet: ${fet}
+`;
+    const events: string[] = [];
+    const lab = await startNetnsLab(parseScenario(yaml, 'ss-netns.yaml'), { log: (e) => e.action === 'fet' && events.push(String(e.name)) });
+    try {
+      const svc = lab.services[0]!;
+      const site = lab.sites[0]!;
+      // ss-server on the internet namespace's own loopback, behind the world's forward service.
+      run('ip', ['netns', 'exec', lab.topology.internet, 'ss-server', '-s', '127.0.0.1', '-p', '18388', '-k', KEY, '-m', METHOD]);
+      run('ip', ['netns', 'exec', lab.topology.client, 'ss-local', '-s', svc.address, '-p', String(svc.port), '-b', '127.0.0.1', '-l', '1080', '-k', KEY, '-m', METHOD]);
+      await new Promise((r) => setTimeout(r, 1000)); // both listen (each in its own namespace)
+      const fetch = () =>
+        new Promise<boolean>((resolve) =>
+          execFile('ip', ['netns', 'exec', lab.topology.client, 'curl', '-s', '--max-time', '3', '-H', 'Host: page.example', '--socks5', '127.0.0.1:1080', `http://${site.address}/`], (err, out) => resolve(!err && out.includes('page.example'))),
+        );
+      await fn(fetch, events);
+    } finally {
+      killAll();
+      await lab.close();
+    }
+  }
+
+  it('rate 1: the router drops the tunnel, then every flow to the ss-server for the residual without another draw', async () => {
+    await netnsTunnel('{ rate: 1, residual_s: 30 }', async (fetch, events) => {
+      assert.equal(await fetch(), false, 'the first flow is dropped in path');
+      assert.ok(events.includes('blocked'), events.join(','));
+      const blocked = events.filter((e) => e === 'blocked').length;
+      // Within the residual the kernel drops the SYNs: the censor draws nothing new.
+      assert.equal(await fetch(), false);
+      assert.equal(events.filter((e) => e === 'blocked').length, blocked, events.join(','));
+    });
+  });
+
+  it('rate 0: the same tunnel carries the page (the censor, not the setup, blocked it)', async () => {
+    await netnsTunnel('{ rate: 0 }', async (fetch, events) => {
+      for (let i = 0; i < 3; i++) assert.equal(await fetch(), true, `fetch ${i}`);
+      assert.deepEqual(events, []);
     });
   });
 });
