@@ -1,21 +1,25 @@
 // A real circumvention client through the lab's FET censor: Debian's shadowsocks-libev (ss-server
 // behind the censor as a world service, ss-local on the client side), curl through its SOCKS port.
 // Its first packet (a salt and AEAD ciphertext) is fully encrypted and not exempt; the same tunnel
-// behind a tiny shim that prepends six printable bytes (Ex2) is never blocked. ss-server and
-// ss-local listen on 127.0.0.1 only and are killed on every path.
+// behind a tiny shim that prepends six printable bytes (Ex2) is never blocked. In both lab modes:
+// loopback (everything on 127.0.0.1) and netns (ss-server in the internet namespace, ss-local and
+// curl in the client namespace). Every process is killed on every path.
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { startLab, type Lab } from './lab.js';
 import { startNetnsLab } from './netns/netns-lab.js';
 import { netnsMissing } from './netns/topology.js';
+import { shim } from './prefix-shim.js';
 import { parseScenario } from './scenario.js';
+
+const SHIM = fileURLToPath(new URL('./prefix-shim.js', import.meta.url));
 
 const haveSs = spawnSync('ss-server', ['-h']).status !== null && spawnSync('ss-local', ['-h']).status !== null && spawnSync('curl', ['--version']).status === 0;
 const METHOD = 'chacha20-ietf-poly1305';
 const KEY = 'wallscope-lab-only';
-const PREFIX = Buffer.from('hello ');
 
 const children = new Set<ChildProcess>();
 function run(cmd: string, args: string[]): ChildProcess {
@@ -48,35 +52,6 @@ async function waitListening(port: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`nothing listens on 127.0.0.1:${port}`);
-}
-
-/** A shim pair: the client side writes PREFIX before the tunnel's bytes, the server side strips it. */
-async function shim(listenPort: number, to: { host: string; port: number }, mode: 'add' | 'strip'): Promise<net.Server> {
-  const server = net.createServer((c) => {
-    c.on('error', () => undefined);
-    const up = net.connect(to.port, to.host);
-    up.on('error', () => c.destroy());
-    c.on('close', () => up.destroy());
-    up.on('close', () => c.destroy());
-    if (mode === 'add') {
-      // One segment: the prefix and the tunnel's first bytes together, as the censor must see them.
-      c.once('data', (d: Buffer) => { up.write(Buffer.concat([PREFIX, d])); c.pipe(up); });
-      up.pipe(c);
-    } else {
-      let seen = Buffer.alloc(0);
-      const onData = (d: Buffer): void => {
-        seen = Buffer.concat([seen, d]);
-        if (seen.length < PREFIX.length) return;
-        c.off('data', onData);
-        up.write(seen.subarray(PREFIX.length));
-        c.pipe(up);
-      };
-      c.on('data', onData);
-      up.pipe(c);
-    }
-  });
-  await new Promise<void>((r) => server.listen(listenPort, '127.0.0.1', r));
-  return server;
 }
 
 /** curl through the SOCKS port; asynchronous, since the lab runs in this process. */
@@ -183,14 +158,16 @@ const netnsMissingNow = netnsMissing();
 describe('shadowsocks-libev through the netns lab (ss-server beyond the router, ss-local and curl in the client namespace)', {
   skip: !haveSs ? 'needs shadowsocks-libev and curl' : netnsMissingNow.length ? `netns mode needs ${netnsMissingNow.join(', ')}` : false,
 }, () => {
-  async function netnsTunnel(fet: string, fn: (fetch: () => Promise<boolean>, events: string[]) => Promise<void>): Promise<void> {
+  async function netnsTunnel(fet: string, fn: (fetch: (socks?: number) => Promise<boolean>, events: string[]) => Promise<void>): Promise<void> {
     const yaml = `
 name: ss-netns
 seed: 5
 world:
   sites: [{ domain: page.example, https: false }]
   helper: false
-  services: [{ name: ss, kind: forward, port: 8388, forward: "127.0.0.1:18388" }]
+  services:
+    - { name: ss, kind: forward, port: 8388, forward: "127.0.0.1:18388" }
+    - { name: ss-shim, kind: forward, port: 8389, forward: "127.0.0.1:18389" }
 censors:
   - name: gfw
     layer: national
@@ -204,10 +181,16 @@ censors:
       // ss-server on the internet namespace's own loopback, behind the world's forward service.
       run('ip', ['netns', 'exec', lab.topology.internet, 'ss-server', '-s', '127.0.0.1', '-p', '18388', '-k', KEY, '-m', METHOD]);
       run('ip', ['netns', 'exec', lab.topology.client, 'ss-local', '-s', svc.address, '-p', String(svc.port), '-b', '127.0.0.1', '-l', '1080', '-k', KEY, '-m', METHOD]);
-      await new Promise((r) => setTimeout(r, 1000)); // both listen (each in its own namespace)
-      const fetch = () =>
+      // The same tunnel behind the printable-prefix shim pair: client side in the client
+      // namespace, server side behind the world's second forward service.
+      const shimSvc = lab.services[1]!;
+      run('ip', ['netns', 'exec', lab.topology.internet, process.execPath, SHIM, 'strip', '18389', '127.0.0.1', '18388']);
+      run('ip', ['netns', 'exec', lab.topology.client, process.execPath, SHIM, 'add', '1082', shimSvc.address, String(shimSvc.port)]);
+      run('ip', ['netns', 'exec', lab.topology.client, 'ss-local', '-s', '127.0.0.1', '-p', '1082', '-b', '127.0.0.1', '-l', '1081', '-k', KEY, '-m', METHOD]);
+      await new Promise((r) => setTimeout(r, 1500)); // all listen (each in its own namespace)
+      const fetch = (socks = 1080) =>
         new Promise<boolean>((resolve) =>
-          execFile('ip', ['netns', 'exec', lab.topology.client, 'curl', '-s', '--max-time', '3', '-H', 'Host: page.example', '--socks5', '127.0.0.1:1080', `http://${site.address}/`], (err, out) => resolve(!err && out.includes('page.example'))),
+          execFile('ip', ['netns', 'exec', lab.topology.client, 'curl', '-s', '--max-time', '3', '-H', 'Host: page.example', '--socks5', `127.0.0.1:${socks}`, `http://${site.address}/`], (err, out) => resolve(!err && out.includes('page.example'))),
         );
       await fn(fetch, events);
     } finally {
@@ -224,6 +207,13 @@ censors:
       // Within the residual the kernel drops the SYNs: the censor draws nothing new.
       assert.equal(await fetch(), false);
       assert.equal(events.filter((e) => e === 'blocked').length, blocked, events.join(','));
+    });
+  });
+
+  it('rate 1: the same tunnel behind six printable bytes (Ex2) is never blocked', async () => {
+    await netnsTunnel('{ rate: 1, residual_s: 30, servers: [ss-shim] }', async (fetch, events) => {
+      for (let i = 0; i < 3; i++) assert.equal(await fetch(1081), true, `fetch ${i}`);
+      assert.deepEqual(events, []);
     });
   });
 
