@@ -10,6 +10,9 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { classifyFirstPacket } from '../analysis/index.js';
 import { classifyError, ooniTime, type Failure, type Measurement } from '../model/index.js';
+import { probeLocation } from './geo.js';
+import { isBogonAddress } from './policy.js';
+import { scrubberFor, scrubValue } from './scrub.js';
 import { listenTracked, type TrackedServer } from './tcpserver.js';
 import { SOFTWARE_NAME, SOFTWARE_VERSION, newReportId } from './webconnectivity.js';
 
@@ -62,7 +65,7 @@ export function exemptControl(len: number): Buffer {
 }
 
 /** One fresh connection: the first packet, then a second segment whose receipt proves the flow is not dropped. */
-export function fetTrial(host: string, port: number, first: Buffer, timeoutMs: number): Promise<Pick<FetTrial, 'outcome' | 'failure' | 'elapsed_ms'>> {
+export function fetTrial(host: string, port: number, first: Buffer, timeoutMs: number, onLocal?: (ip: string) => void): Promise<Pick<FetTrial, 'outcome' | 'failure' | 'elapsed_ms'>> {
   const started = performance.now();
   return new Promise((resolve) => {
     let done = false;
@@ -82,6 +85,7 @@ export function fetTrial(host: string, port: number, first: Buffer, timeoutMs: n
     s.setNoDelay(true);
     s.on('connect', () => {
       connected = true;
+      if (s.localAddress) onLocal?.(s.localAddress);
       s.write(first);
       // A separate segment, later: the censor has seen the first one alone.
       setTimeout(() => { if (!done) s.write(second); }, 20);
@@ -160,6 +164,9 @@ export async function runFetTest(host: string, port: number, o: FetTestOptions =
   const random = { sent: 0, blocked: 0 };
   const control = { sent: 0, blocked: 0 };
   const residuals: number[] = [];
+  // Our own source addresses: the location comes from a public one (offline database), and every
+  // one is scrubbed from the measurement, as web_connectivity does.
+  const localIps = new Set<string>();
   let llr = 0;
   let stop: FetTestKeys['x_fet_stop_reason'] | null = null;
   const elapsed = (): number => performance.now() - t0;
@@ -167,7 +174,7 @@ export async function runFetTest(host: string, port: number, o: FetTestOptions =
   const one = async (kind: TrialKind): Promise<FetTrial> => {
     const first = kind === 'random' ? randomNonExempt(len) : exemptControl(len);
     const t = Math.round(elapsed());
-    const r = await fetTrial(host, port, first, timeoutMs);
+    const r = await fetTrial(host, port, first, timeoutMs, (ip) => localIps.add(ip));
     const trial: FetTrial = { kind, t, length: first.length, reason: classifyFirstPacket(first).reason, first_bytes_hex: first.subarray(0, 16).toString('hex'), ...r };
     trials.push(trial);
     o.onTrial?.(trial);
@@ -229,16 +236,18 @@ export async function runFetTest(host: string, port: number, o: FetTestOptions =
     x_fet_trials: trials,
     x_fet_elapsed_s: Math.round(elapsed()) / 1000,
   };
-  return {
+  const ownIps = [...localIps].filter((ip) => !isBogonAddress(ip));
+  const loc = probeLocation(ownIps[0] ?? null);
+  const m: Measurement<FetTestKeys> = {
     annotations: { engine_name: SOFTWARE_NAME, engine_version: SOFTWARE_VERSION, platform: process.platform },
     data_format_version: '0.2.0',
     input: net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`,
     measurement_start_time: ooniTime(startWall),
-    probe_asn: 'AS0',
-    probe_cc: 'ZZ',
+    probe_asn: loc.probe_asn,
+    probe_cc: loc.probe_cc,
     probe_ip: '127.0.0.1',
-    probe_network_name: '',
-    report_id: newReportId('ZZ', 'AS0', startWall),
+    probe_network_name: loc.probe_network_name,
+    report_id: newReportId(loc.probe_cc, loc.probe_asn, startWall),
     resolver_asn: 'AS0',
     resolver_ip: '127.0.0.2',
     resolver_network_name: '',
@@ -251,4 +260,7 @@ export async function runFetTest(host: string, port: number, o: FetTestOptions =
     test_start_time: ooniTime(startWall),
     test_version: '0.1.0',
   };
+  const scrubbed = scrubValue(m, scrubberFor(ownIps));
+  scrubbed.probe_ip = '127.0.0.1';
+  return scrubbed;
 }
