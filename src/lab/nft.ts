@@ -4,6 +4,7 @@
 // a startup sweep of tables whose pid is dead. Without root (or without nft) null routing cannot
 // be emulated; nftAvailable() says why, and the lab reports it.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { onProcessEnd } from './exit-hook.js';
 
 const PREFIX = 'wallscope_';
 const live = new Set<string>();
@@ -91,19 +92,8 @@ export function installNullRoute(
   live.add(table);
   if (!exitHook) {
     exitHook = true;
-    // Robustness: a lab killed by an uncaught error, process.exit, SIGINT or SIGTERM still removes
-    // its tables; the signal is then re-raised so the process dies as it would have.
-    process.on('exit', removeAll);
-    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-      const onSignal = () => {
-        removeAll();
-        if (process.listenerCount(sig) === 1) {
-          process.off(sig, onSignal);
-          process.kill(process.pid, sig);
-        }
-      };
-      process.on(sig, onSignal);
-    }
+    // Robustness: a lab killed by an uncaught error, process.exit, SIGINT or SIGTERM still removes its tables.
+    onProcessEnd(removeAll);
   }
   return {
     table,

@@ -11,6 +11,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { onProcessEnd } from '../exit-hook.js';
 import { pidAlive } from '../nft.js';
 
 export const NETNS_PREFIX = 'wsl';
@@ -120,21 +121,10 @@ let hooked = false;
 function hookExit(): void {
   if (hooked) return;
   hooked = true;
-  // Robustness: an uncaught error, process.exit or a signal still removes the namespaces; the
-  // signal is then re-raised so the process dies as it would have. SIGKILL is left to the sweep.
-  process.on('exit', () => {
+  // Robustness: an uncaught error, process.exit or a signal still removes the namespaces.
+  onProcessEnd(() => {
     for (const t of [...live]) t.destroy();
   });
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    const onSignal = () => {
-      for (const t of [...live]) t.destroy();
-      if (process.listenerCount(sig) === 1) {
-        process.off(sig, onSignal);
-        process.kill(process.pid, sig);
-      }
-    };
-    process.on(sig, onSignal);
-  }
 }
 
 /**
