@@ -2,6 +2,8 @@
 // against Debian's libpcap-dev). Used by the netns lab's on-path censors (sniff what a router
 // forwards, inject forged packets while the originals still pass), by `measure --capture` and by
 // `locate`. The addon is loaded on first use, so commands that never capture never load it.
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { decodeFrame, type DecodedPacket } from './packet.js';
 
@@ -124,4 +126,44 @@ export function openCapture(device: string, filter: string, onFrame: (f: Capture
       retired.push(c);
     },
   };
+}
+
+export interface Route {
+  /** The device the kernel sends through. */
+  dev: string;
+  /** The source address it picks. */
+  src: string;
+}
+
+/**
+ * Routes looked up once per process: `ip route get` costs a process (tens of ms on a loaded
+ * machine) and a measurement run does not change its routes. A failed lookup is not kept.
+ */
+const routes = new Map<string, Promise<Route>>();
+
+/** How the kernel routes `ip` (`ip -j route get`): where to capture and inject for it. */
+export function routeTo(ip: string): Promise<Route> {
+  let r = routes.get(ip);
+  if (!r) {
+    r = new Promise<Route>((resolve, reject) => {
+      execFile('ip', ['-j', 'route', 'get', ip], { timeout: 3000 }, (err, stdout) => {
+        let got: { dev?: string; prefsrc?: string } | undefined;
+        try {
+          got = (JSON.parse(stdout || '[]') as Array<{ dev?: string; prefsrc?: string }>)[0];
+        } catch {
+          got = undefined;
+        }
+        if (err || !got?.dev || !got.prefsrc) reject(new Error(`no route to ${ip}${err ? `: ${err.message.split('\n')[0]}` : ''}`));
+        else resolve({ dev: got.dev, src: got.prefsrc });
+      });
+    });
+    routes.set(ip, r);
+    r.catch(() => routes.delete(ip));
+  }
+  return r;
+}
+
+/** A device's own MAC address (the source of the frames we inject through it). */
+export function deviceMac(dev: string): string {
+  return readFileSync(`/sys/class/net/${dev}/address`, 'utf8').trim();
 }

@@ -11,12 +11,11 @@
 //  - ICMP time-exceeded errors name the routers, and the first n that draws none is the destination.
 // Needs root (capture and injection). Sends only to the target given; bounded: max TTL x one trigger.
 import dgram from 'node:dgram';
-import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { randomInt } from 'node:crypto';
-import { openCapture, type Capture, type CapturedFrame } from './capture.js';
+import { deviceMac, openCapture, routeTo, type Capture, type CapturedFrame } from './capture.js';
 import { encodeQuery } from './dns.js';
 import { encodeTcpPacket, frame, TCP_ACK, TCP_PSH, TCP_RST, TCP_SYN, tcpFlagNames, type DecodedPacket } from './packet.js';
 import type { NetPolicy } from './policy.js';
@@ -68,18 +67,6 @@ export interface LocateOptions {
   /** How long to wait for replies after each trigger (ms). */
   waitMs?: number;
   policy: NetPolicy;
-}
-
-interface Route {
-  dev: string;
-  src: string;
-}
-
-function routeTo(address: string): Route {
-  const out = execFileSync('ip', ['-j', 'route', 'get', address], { encoding: 'utf8' });
-  const r = (JSON.parse(out) as Array<{ dev?: string; prefsrc?: string }>)[0];
-  if (!r?.dev || !r.prefsrc) throw new Error(`no route to ${address}`);
-  return { dev: r.dev, src: r.prefsrc };
 }
 
 /** A real ClientHello for `sni` (Node's TLS stack, never sent anywhere by itself). */
@@ -189,7 +176,7 @@ export async function locate(o: LocateOptions): Promise<LocateResult> {
   if (!net.isIPv4(o.address)) throw new Error(`locate needs an IPv4 address, got ${o.address}`);
   const refused = o.policy.checkDial(o.address);
   if (refused) throw new Error(refused.replace(/^unknown_failure: /, ''));
-  const route = routeTo(o.address);
+  const route = await routeTo(o.address);
   const byTtl = new Map<number, LocatedPacket[]>();
   const routers: Record<number, string> = {};
   const timeExceeded = new Set<number>();
@@ -238,7 +225,7 @@ export async function locate(o: LocateOptions): Promise<LocateResult> {
   const cap: Capture = openCapture(route.dev, `host ${o.address} or icmp`, onFrame);
   const ownMac = (() => {
     try {
-      return execFileSync('cat', [`/sys/class/net/${route.dev}/address`], { encoding: 'utf8' }).trim();
+      return deviceMac(route.dev);
     } catch {
       return null;
     }

@@ -5,11 +5,10 @@
 // IP ID, DF, TTL, window, payload and the sequence numbers relative to the flow (censors.md
 // sections 3, 5, 9; SP25). The capture's BPF filter names only the URL's endpoints (and the
 // resolver), so unrelated traffic is never kept.
-import { execFile } from 'node:child_process';
 import net from 'node:net';
 import dnsPacket from 'dns-packet';
 import type { CapturedOperation, CapturedPacket, DnsQuery, HttpRequestEntry, TcpConnectEntry, TlsHandshakeEntry } from '../model/index.js';
-import { openCapture, type Capture } from './capture.js';
+import { openCapture, routeTo, type Capture } from './capture.js';
 import { seqDiff, tcpFlagNames, TCP_FIN, TCP_RST, TCP_SYN, type DecodedPacket } from './packet.js';
 import type { Trace } from './trace.js';
 
@@ -25,33 +24,6 @@ const ENDING_FAILURES = new Set(['connection_reset', 'eof_error', 'generic_timeo
 interface Seen {
   at: number;
   p: DecodedPacket;
-}
-
-/**
- * Routes looked up once per process: `ip route get` costs a process (tens of ms on a loaded
- * machine) and a measurement run does not change its routes.
- */
-const routes = new Map<string, Promise<string>>();
-
-/** The network device the kernel routes `ip` through (`ip route get`), or an error message. */
-function routeDevice(ip: string): Promise<string> {
-  let r = routes.get(ip);
-  if (!r) {
-    r = lookupRoute(ip);
-    routes.set(ip, r);
-    r.catch(() => routes.delete(ip));
-  }
-  return r;
-}
-
-function lookupRoute(ip: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('ip', ['-o', 'route', 'get', ip], { timeout: 3000 }, (err, stdout) => {
-      const dev = /\bdev (\S+)/.exec(stdout ?? '')?.[1];
-      if (err || !dev) reject(new Error(`no route to ${ip}${err ? `: ${err.message.split('\n')[0]}` : ''}`));
-      else resolve(dev);
-    });
-  });
 }
 
 interface Flow {
@@ -86,7 +58,7 @@ export class PacketRecorder {
   private async open(ips: string[], filterFor: (ips: string[]) => string): Promise<void> {
     const v4 = [...new Set(ips.filter((ip) => net.isIPv4(ip)))];
     const byDevice = new Map<string, string[]>();
-    const devs = await Promise.allSettled(v4.map(routeDevice));
+    const devs = await Promise.allSettled(v4.map(async (ip) => (await routeTo(ip)).dev));
     devs.forEach((d, i) => {
       if (d.status === 'rejected') this.problems.push((d.reason as Error).message);
       else byDevice.set(d.value, [...(byDevice.get(d.value) ?? []), v4[i]!]);

@@ -7,10 +7,9 @@
 // The decisions are the loopback lab's (Policy, RuleSet, peekClientHello, HttpRequestScanner), so
 // both modes and the ground truth agree by construction.
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import dnsPacket from 'dns-packet';
 import { prng, type ResetFingerprint, type Scenario } from '../../model/index.js';
-import { encodeUdpPacket, frame, openCapture, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type Capture, type CapturedFrame, type DecodedPacket } from '../../probe/index.js';
+import { deviceMac, encodeUdpPacket, frame, openCapture, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type Capture, type CapturedFrame, type DecodedPacket } from '../../probe/index.js';
 import { peekClientHello } from '../clienthello.js';
 import { forgedReply } from '../dns.js';
 import { blockPage, HttpRequestScanner, parseHttpHead, ResidualTable } from '../front.js';
@@ -59,10 +58,6 @@ interface Flow {
 const MAX_FLOWS = 65536;
 const MAX_STREAM = 16 * 1024;
 
-function macOf(dev: string): string {
-  return readFileSync(`/sys/class/net/${dev}/address`, 'utf8').trim();
-}
-
 export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) => void): { close(): void } {
   const spec = cfg.scenario.censors[cfg.censorIndex];
   if (!spec) throw new Error(`no censor #${cfg.censorIndex} in the scenario`);
@@ -74,8 +69,8 @@ export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) =
   const residual = new ResidualTable();
   const flows = new Map<string, Flow>();
   const timers = new Timers();
-  const leftMac = macOf('left');
-  const rightMac = macOf('right');
+  const leftMac = deviceMac('left');
+  const rightMac = deviceMac('right');
   let rightNeighbor: string | null = null;
   let leftCap: Capture | null = null;
   let rightCap: Capture | null = null;
