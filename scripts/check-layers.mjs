@@ -15,6 +15,8 @@ const ALLOWED = {
   lab: ['probe', 'analysis', 'model'],
   server: ['store', 'probe', 'analysis', 'model'],
   cli: ['server', 'lab', 'probe', 'store', 'analysis', 'model'],
+  // Test support: only tests import it (checked below); it may use any layer.
+  testing: ['cli', 'server', 'lab', 'probe', 'store', 'analysis', 'model'],
 };
 
 function* files(dir) {
@@ -43,6 +45,10 @@ for (const file of files(src)) {
       continue;
     }
     const to = relative(src, target).split(sep)[0];
+    if (to === 'testing' && to !== layer && !/\.test\.tsx?$/.test(file)) {
+      problems.push(`${relative(root, file)}: only tests may import test support (${spec})`);
+      continue;
+    }
     if (to !== layer && !ALLOWED[layer].includes(to)) {
       problems.push(`${relative(root, file)}: layer '${layer}' may not import '${to}' (${spec})`);
     }

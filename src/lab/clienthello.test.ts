@@ -33,10 +33,12 @@ async function captureHello(servername: string | undefined): Promise<Buffer> {
 describe('peekClientHello(buf)', () => {
   it('reads the SNI of a real ClientHello, and null when none is sent', async () => {
     const hello = await captureHello('YouTube.com');
-    assert.deepEqual(peekClientHello(hello), { kind: 'hello', sni: 'youtube.com', fragmented: false });
+    assert.deepEqual({ ...peekClientHello(hello), extensions: undefined }, { kind: 'hello', sni: 'youtube.com', fragmented: false, extensions: undefined });
     // node sends no SNI for an IP address
     const none = await captureHello(undefined);
-    assert.deepEqual(peekClientHello(none), { kind: 'hello', sni: null, fragmented: false });
+    const p = peekClientHello(none);
+    assert.deepEqual({ ...p, extensions: undefined }, { kind: 'hello', sni: null, fragmented: false, extensions: undefined });
+    assert.ok(p.kind === 'hello' && p.extensions.length > 3 && !p.extensions.includes(0), 'extensions listed, no server_name');
   });
 
   it('asks for more bytes on a partial record', async () => {
@@ -50,7 +52,7 @@ describe('peekClientHello(buf)', () => {
     const half = Math.floor(hs.length / 2);
     const rec = (b: Buffer) => Buffer.concat([Buffer.from([0x16, 0x03, 0x01, b.length >> 8, b.length & 255]), b]);
     const split = Buffer.concat([rec(hs.subarray(0, half)), rec(hs.subarray(half))]);
-    assert.deepEqual(peekClientHello(split), { kind: 'hello', sni: null, fragmented: true });
+    assert.deepEqual(peekClientHello(split), { kind: 'hello', sni: null, fragmented: true, extensions: [] });
   });
 
   it('says not-tls for HTTP and never throws on hostile bytes', () => {

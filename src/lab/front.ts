@@ -8,6 +8,7 @@ import net from 'node:net';
 import type { CloseKind, SiteDown } from '../model/index.js';
 import { Timers } from './timers.js';
 import { peekClientHello } from './clienthello.js';
+import type { EsniCensor } from './esni.js';
 import type { FetCensor } from './fet.js';
 import type { Action, Policy } from './policy.js';
 import { holdDropped } from './service.js';
@@ -37,6 +38,8 @@ export interface FrontOptions {
   exempt: ReadonlySet<string>;
   /** The fully-encrypted-traffic censor (fet.ts); it sees the first data segment of every flow. */
   fet?: FetCensor;
+  /** The ESNI censor (esni.ts); it sees every ClientHello, and its residual holds whole flows. */
+  esni?: EsniCensor;
   log?: (e: FrontEvent) => void;
   /**
    * Holds the client's first request (ClientHello or HTTP head) this long before the origin sees
@@ -50,7 +53,7 @@ export interface FrontEvent {
   t: number;
   client: string;
   server: string;
-  action: Action['kind'] | 'residual' | 'down' | 'fet-drop';
+  action: Action['kind'] | 'residual' | 'down' | 'fet-drop' | 'esni-drop';
   censor?: string;
   name?: string | null;
 }
@@ -299,6 +302,14 @@ export async function startFront(o: FrontOptions): Promise<RunningFront> {
       else go();
     };
 
+    // Dropped in path: the client's packets never reach the server, nothing is answered.
+    const dropFlow = (action: FrontEvent['action'], censor: string, name: string | null = o.site.domain) => {
+      decided = true;
+      client.setTimeout(0);
+      log(action, censor, name);
+      holdDropped(client);
+    };
+
     client.on('data', (d: Buffer) => {
       if (decided) return;
       buf = Buffer.concat([buf, d]);
@@ -314,6 +325,12 @@ export async function startFront(o: FrontOptions): Promise<RunningFront> {
           holdDropped(client);
           return;
         }
+      }
+      // Under an ESNI residual block every client-to-server packet is dropped: nothing passes. (On
+      // loopback the connect itself completes; in netns mode the router drops the SYN too.)
+      if (chunks === 1 && o.esni?.active && !exempt) {
+        const r = o.esni.inResidual({ client: clientIp, server: serverIp, port }, Date.now());
+        if (r) return dropFlow('residual', r);
       }
       // Site behaviours that everyone (the helper too) sees.
       if (o.site.down === 'reset' || o.site.down === 'eof') {
@@ -340,6 +357,10 @@ export async function startFront(o: FrontOptions): Promise<RunningFront> {
           return;
         }
         const sni = peek.kind === 'hello' ? peek.sni : null;
+        if (peek.kind === 'hello' && o.esni?.active && !exempt) {
+          const e = o.esni.decide({ client: clientIp, server: serverIp, port }, peek.extensions, Date.now());
+          if (e.kind === 'drop') return dropFlow(e.why === 'residual' ? 'residual' : 'esni-drop', e.censor, sni);
+        }
         decideAfterDelay(() => apply(exempt ? { kind: 'pass' } : o.policy.onClientHello(sni, chunks > 1), sni));
       } else {
         const head = parseHttpHead(buf);

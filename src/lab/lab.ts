@@ -11,6 +11,7 @@
 import { prng, type Scenario, type SiteSpec } from '../model/index.js';
 import { createCA, startTestHelper, type CA, type ProbeOptions } from '../probe/index.js';
 import { startResolver, type DnsAnswerPlan, type Injector, type RunningResolver } from './dns.js';
+import { EsniCensor } from './esni.js';
 import { FetCensor } from './fet.js';
 import { ResidualTable, startFront, type FrontEvent, type RunningFront } from './front.js';
 import { installNullRoute, nftAvailable, sweepStaleTables, type NullRoute } from './nft.js';
@@ -77,6 +78,8 @@ export interface Lab {
   services: LabService[];
   /** The fully-encrypted-traffic censor's state (counts, residual). */
   fet: FetCensor;
+  /** The ESNI censor's state (counts, residual). */
+  esni: EsniCensor;
   /** A client source address inside the lab range, the i-th of 13,750. */
   clientAddress(i: number): string;
   stats(): { queries: number; forged: number };
@@ -291,6 +294,7 @@ async function startOn(scenario: Scenario, truthPolicy: Policy, ca: CA, net: Lab
     const residual = new ResidualTable();
     // In netns mode the routers run the FET censor on the packets; the world applies none.
     const fet = new FetCensor(policy.scenario);
+    const esni = new EsniCensor(policy.scenario);
     const fronts: RunningFront[] = [];
     closers.push(async () => {
       await Promise.all(fronts.map((f) => f.close()));
@@ -308,6 +312,7 @@ async function startOn(scenario: Scenario, truthPolicy: Policy, ca: CA, net: Lab
           residual,
           exempt,
           fet,
+          esni,
           log: opts.log,
           responseDelayMs: delayMs,
         }),
@@ -439,6 +444,7 @@ async function startOn(scenario: Scenario, truthPolicy: Policy, ca: CA, net: Lab
       residual,
       services,
       fet,
+      esni,
       clientAddress: (i) => clientAddress(net, i),
       stats: () => ({ queries: isp.stats.queries + pub.stats.queries, forged: isp.stats.forged }),
       probeOptions: (extra = {}) => ({ resolver: isp.address, helper: helperUrl ?? undefined, ca: [ca.certPem], allowNet, ...extra }),

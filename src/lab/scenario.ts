@@ -12,6 +12,7 @@ import {
   MECHANISMS,
   RESET_FINGERPRINTS,
   type BlockpageSpec,
+  type EsniDropSpec,
   type FetSpec,
   type ServiceSpec,
   type CensorSpec,
@@ -274,7 +275,7 @@ function readCensor(r: Reader, node: Node, path: string): CensorSpec | undefined
   const m = r.map(
     node,
     path,
-    ['name', 'layer', 'sampling', 'dns_injection', 'sni_reset', 'http_reset', 'null_route', 'reject', 'blockpage', 'throttle', 'fet', 'hop'],
+    ['name', 'layer', 'sampling', 'dns_injection', 'sni_reset', 'http_reset', 'null_route', 'reject', 'blockpage', 'throttle', 'fet', 'esni_drop', 'hop'],
     ['name', 'layer'],
   );
   if (!m) return undefined;
@@ -320,6 +321,22 @@ function readCensor(r: Reader, node: Node, path: string): CensorSpec | undefined
       if (s.has('servers')) spec.servers = r.strings(s.get('servers'), `${p}.servers`);
       if (s.has('residual_s')) spec.residual_s = r.num(s.get('residual_s'), `${p}.residual_s`, 0, 86400);
       c.fet = spec;
+    }
+  }
+  if (m.has('esni_drop')) {
+    const p = `${path}.esni_drop`;
+    const node = m.get('esni_drop');
+    const s = isScalar(node) && node.value === null ? new Map<string, Node | null>() : r.map(node, p, ['extensions', 'residual_s']);
+    if (s) {
+      const spec: EsniDropSpec = {};
+      if (s.has('extensions')) {
+        const list = s.get('extensions');
+        const items = isSeq(list) ? list.items : [];
+        if (!isSeq(list) || items.length < 1 || items.length > 8) r.fail(list ?? node, `${p}.extensions`, 'must be a list of 1 to 8 TLS extension types (e.g. 0xffce)');
+        else spec.extensions = items.map((it, k) => r.num(it as Node, `${p}.extensions[${k}]`, 0, 65535, true) ?? 0);
+      }
+      if (s.has('residual_s')) spec.residual_s = r.num(s.get('residual_s'), `${p}.residual_s`, 0, 86400);
+      c.esni_drop = spec;
     }
   }
   if (m.has('null_route')) c.null_route = r.strings(m.get('null_route'), `${path}.null_route`);

@@ -109,6 +109,19 @@ export interface FetSpec {
 }
 
 /**
+ * Extension: the ESNI drop (censors.md section 3): a TLS ClientHello carrying one of `extensions`
+ * (default [0xffce], encrypted_server_name) is dropped in path, no RST, and then every
+ * client-to-server packet on (client ip, server ip, server port) for `residual_s` (default: 120 or
+ * 180, drawn per block from the seed, as observed). On every port.
+ */
+export interface EsniDropSpec {
+  /** TLS extension types that trigger the drop (1 to 8 of them; 0xfe0d would emulate an ECH block). */
+  extensions?: number[];
+  /** Residual seconds (default: 120 or 180 per block). */
+  residual_s?: number;
+}
+
+/**
  * Extension: a plain TCP service in the world (beyond the sites' 80/443), behind the censors' fronts
  * like a site: `sink` reads and answers only byte-count receipts (`wallscope fet sink`'s behaviour), `echo` answers
  * what it reads, `forward` relays to a program the user runs on loopback (an ss-server).
@@ -145,6 +158,8 @@ export interface CensorSpec {
   hop?: number;
   /** Extension: the fully-encrypted-traffic censor. */
   fet?: FetSpec;
+  /** Extension: the ESNI drop. */
+  esni_drop?: EsniDropSpec;
 }
 
 export interface TargetExpectation {

@@ -14,7 +14,7 @@ export { startDnsServer, startSite, startRawServer, startBlackhole, afterRequest
 export { spoolMeasurement, flushSpool, pendingFiles, defaultSpoolDir, type FlushOptions, type FlushResult, type SpoolEvent } from './spool.js';
 export { readTargetList, parseCsv, type Target, type TargetListResult } from './targets.js';
 export { measureMany, type MeasureOutcome } from './runner.js';
-export { decodeFrame, decodeIpv4, encodeTcpPacket, encodeUdpPacket, frame, internetChecksum, seqDiff, tcpFlagNames, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type DecodedPacket, type IpFields, type TcpFields, type UdpFields } from './packet.js';
+export { decodeFrame, decodeIpv4, encodeTcpPacket, encodeUdpPacket, ETH_HEADER, forwardedTcpCopy, frame, internetChecksum, seqDiff, tcpFlagNames, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type DecodedPacket, type IpFields, type TcpFields, type UdpFields } from './packet.js';
 export { openCapture, captureAvailable, CaptureError, routeTo, deviceMac, type Capture, type CapturedFrame, type CaptureOptions, type Route } from './capture.js';
 export { locate, assignHops, clientHelloFor, type LocateMechanism, type LocateResult, type InjectorHop, type LocatedPacket } from './locate.js';
 export { startFetSink, sinkConnection, runFetTest, fetTrial, randomNonExempt, exemptControl, type FetTestOptions, type FetTestKeys, type FetTrial } from './fet.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeFrame, decodeIpv4, encodeTcpPacket, encodeUdpPacket, frame, internetChecksum, seqDiff, TCP_ACK, TCP_RST, tcpFlagNames } from './packet.js';
+import { decodeFrame, decodeIpv4, encodeTcpPacket, encodeUdpPacket, forwardedTcpCopy, frame, internetChecksum, seqDiff, TCP_ACK, TCP_RST, tcpFlagNames } from './packet.js';
 
 const link = { srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:02' };
 
@@ -20,6 +20,23 @@ describe('encodeTcpPacket(ip, tcp) / decodeFrame(b)', () => {
     assert.deepEqual(d.tcp!.payload, payload);
     // A correct header checksum sums to zero (RFC 1071).
     assert.equal(internetChecksum(p, 0, 20), 0);
+  });
+  it('forwardedTcpCopy: TTL - 1 and both checksums recomputed (also when the capture held an unfilled one), null when the TTL expires', () => {
+    const orig = encodeTcpPacket({ src: '198.18.128.1', dst: '198.19.1.1', ttl: 64, id: 9, df: true }, { srcPort: 40000, dstPort: 443, seq: 1, ack: 2, flags: TCP_ACK, window: 500, payload: Buffer.from('hello') });
+    const partial = Buffer.concat([orig, Buffer.alloc(6)]); // an unfilled TCP checksum, Ethernet padding
+    partial.writeUInt16BE(0x1234, 36);
+    const fwd = forwardedTcpCopy(partial)!;
+    assert.equal(fwd.length, orig.length);
+    assert.equal(fwd[8], 63);
+    assert.equal(internetChecksum(fwd, 0, 20), 0);
+    assert.equal(fwd.readUInt16BE(36), forwardedTcpCopy(orig)!.readUInt16BE(36));
+    const pseudo = Buffer.concat([fwd.subarray(12, 20), Buffer.from([0, 6, 0, fwd.length - 20]), fwd.subarray(20)]);
+    assert.equal(internetChecksum(pseudo), 0);
+    assert.equal(decodeIpv4(fwd)!.tcp!.payload.toString(), 'hello');
+    const dying = Buffer.from(orig);
+    dying[8] = 1;
+    assert.equal(forwardedTcpCopy(dying), null);
+    assert.equal(forwardedTcpCopy(orig.subarray(0, 30)), null);
   });
   it('fills a UDP checksum that verifies over the pseudo-header', () => {
     const p = encodeUdpPacket({ src: '198.19.0.2', dst: '198.18.128.9', ttl: 64, id: 7, df: true }, { srcPort: 53, dstPort: 5353, payload: Buffer.from('abc') });

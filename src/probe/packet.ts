@@ -218,6 +218,25 @@ export function encodeTcpPacket(ip: IpFields, tcp: TcpFields): Buffer {
   return b;
 }
 
+/**
+ * A captured IPv4 TCP packet as a router forwards it: a copy with the IP TTL lowered by one and both
+ * checksums recomputed (a capture on a veth may hold a TCP checksum left to offload, never filled).
+ * Null when the TTL would expire or the packet is not a whole IPv4 TCP packet.
+ */
+export function forwardedTcpCopy(ipPacket: Uint8Array): Buffer | null {
+  if (ipPacket.length < 20 || ipPacket[0]! >> 4 !== 4 || ipPacket[9] !== PROTO_TCP) return null;
+  const ihl = (ipPacket[0]! & 0x0f) * 4;
+  const b = Buffer.from(ipPacket);
+  const total = b.readUInt16BE(2);
+  if (total > b.length || total < ihl + 20 || b[8]! <= 1) return null;
+  b[8] = b[8]! - 1;
+  b.writeUInt16BE(0, 10);
+  b.writeUInt16BE(fold(sum16(b, 0, ihl)), 10);
+  b.writeUInt16BE(0, ihl + 16);
+  b.writeUInt16BE(fold(sum16(b, ihl, total, pseudoSum(b, 0, PROTO_TCP, total - ihl))), ihl + 16);
+  return b.subarray(0, total);
+}
+
 /** An IPv4 packet carrying one UDP datagram, checksums filled. */
 export function encodeUdpPacket(ip: IpFields, udp: UdpFields): Buffer {
   const total = 28 + udp.payload.length;

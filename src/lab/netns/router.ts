@@ -9,12 +9,13 @@
 import { execFileSync, spawn } from 'node:child_process';
 import dnsPacket from 'dns-packet';
 import { prng, type ResetFingerprint, type Scenario } from '../../model/index.js';
-import { deviceMac, encodeUdpPacket, frame, openCapture, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type Capture, type CapturedFrame, type DecodedPacket } from '../../probe/index.js';
+import { deviceMac, encodeUdpPacket, ETH_HEADER, forwardedTcpCopy, frame, openCapture, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type Capture, type CapturedFrame, type DecodedPacket } from '../../probe/index.js';
 import { peekClientHello } from '../clienthello.js';
 import { forgedReply } from '../dns.js';
 import { blockPage, HttpRequestScanner, parseHttpHead, ResidualTable } from '../front.js';
 import { poolInjector } from '../lab.js';
 import { DEFAULT_FINGERPRINT, Policy, type Action } from '../policy.js';
+import { divertedHello, EsniCensor, helloDivertBpf } from '../esni.js';
 import { DEFAULT_FET_RESIDUAL_S, FetCensor } from '../fet.js';
 import { Timers } from '../timers.js';
 import { forgeReset, forgeResponse } from './forge.js';
@@ -34,7 +35,7 @@ export interface RouterConfig {
 export interface RouterEvent {
   t: number;
   censor: string;
-  action: 'dns' | 'reset' | 'residual' | 'blockpage' | 'throttle' | 'fet';
+  action: 'dns' | 'reset' | 'residual' | 'blockpage' | 'throttle' | 'fet' | 'esni';
   client: string;
   server: string;
   name: string | null;
@@ -53,6 +54,10 @@ interface Flow {
   fired: boolean;
   /** The FET censor saw this flow's first data packet. */
   fetSeen: boolean;
+  /** The ESNI censor has read this flow's ClientHello (or knows there is none). */
+  esniDone: boolean;
+  /** The client's stream so far, while the ESNI censor waits for a whole ClientHello. */
+  esniBuf: Buffer;
 }
 
 const MAX_FLOWS = 65536;
@@ -107,6 +112,18 @@ export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) =
     sets.push('set fet_residual { type ipv4_addr . ipv4_addr . inet_service; flags timeout; }');
     rules.push('ip saddr . tcp sport . ip daddr . tcp dport @fet_flows drop', 'ip daddr . tcp dport . ip saddr . tcp sport @fet_flows drop');
     rules.push('ip saddr . ip daddr . tcp dport @fet_residual drop', 'ip daddr . ip saddr . tcp sport @fet_residual drop');
+  }
+  // The ESNI drop (censors.md section 3) is in path, client to server only, on every port. The
+  // kernel diverts every segment that starts a ClientHello (the xtables `bpf` match runs esni.ts's
+  // program: dropped in forwarding, read by our capture all the same); onHello() re-sends the ones
+  // that pass and, for a blocked one, puts the flow and its residual (client, server, port) into
+  // two timed sets that drop the rest, SYNs included.
+  const esni = spec.esni_drop ? new EsniCensor({ ...cfg.scenario, censors: [spec] }) : null;
+  if (esni) {
+    sets.push('set esni_flows { type ipv4_addr . inet_service . ipv4_addr . inet_service; flags timeout; timeout 10m; }');
+    sets.push('set esni_residual { type ipv4_addr . ipv4_addr . inet_service; flags timeout; }');
+    rules.push('ip saddr . tcp sport . ip daddr . tcp dport @esni_flows drop', 'ip saddr . ip daddr . tcp dport @esni_residual drop');
+    execFileSync('iptables', ['-w', '-A', 'FORWARD', '-i', 'left', '-p', 'tcp', '-m', 'bpf', '--bytecode', helloDivertBpf(), '-j', 'DROP'], { stdio: ['ignore', 'ignore', 'pipe'] });
   }
   const namesOf = new Map<string, string[]>();
   for (const [name, addresses] of Object.entries(cfg.siteAddresses)) for (const a of addresses) (namesOf.get(a) ?? namesOf.set(a, []).get(a)!).push(name);
@@ -186,7 +203,7 @@ export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) =
     const key = `${p.ip.src}:${tcp.srcPort}>${p.ip.dst}:${tcp.dstPort}`;
     if (tcp.flags & TCP_SYN && !(tcp.flags & TCP_ACK)) {
       if (flows.size >= MAX_FLOWS) flows.delete(flows.keys().next().value!);
-      flows.set(key, { synSeen: true, next: (tcp.seq + 1) >>> 0, buf: Buffer.alloc(0), tlsDone: false, http: null, requests: 0, fired: false, fetSeen: false });
+      flows.set(key, { synSeen: true, next: (tcp.seq + 1) >>> 0, buf: Buffer.alloc(0), tlsDone: false, http: null, requests: 0, fired: false, fetSeen: false, esniDone: false, esniBuf: Buffer.alloc(0) });
       return;
     }
     if (tcp.flags & (TCP_RST | TCP_FIN)) {
@@ -205,6 +222,17 @@ export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) =
         nftLater(`add element ip ${table} fet_flows { ${p.ip.src} . ${tcp.srcPort} . ${p.ip.dst} . ${tcp.dstPort} }`);
         if (d.why === 'blocked' && fetResidualS > 0) nftLater(`add element ip ${table} fet_residual { ${p.ip.src} . ${p.ip.dst} . ${tcp.dstPort} timeout ${fetResidualS}s }`);
         return;
+      }
+    }
+    if (esni && flow && !flow.esniDone && !flow.fired && !divertedHello(p.ip.ttl, tcp.payload)) {
+      // A ClientHello split over segments: the censor reassembles it, and a blocked one loses the
+      // rest of its flow (its first segment was diverted and judged incomplete, so it went on).
+      flow.esniBuf = Buffer.concat([flow.esniBuf, tcp.payload]);
+      const peek = peekClientHello(flow.esniBuf);
+      if (peek.kind !== 'incomplete' || flow.esniBuf.length >= MAX_STREAM) {
+        flow.esniDone = true;
+        flow.esniBuf = Buffer.alloc(0);
+        if (peek.kind === 'hello' && esniBlocks(p, peek.extensions, peek.sni)) return;
       }
     }
     if (flow?.fired) return;
@@ -264,10 +292,45 @@ export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) =
     }
   };
 
+  /** The ESNI censor's verdict on a flow's ClientHello; true when it blocked the flow. */
+  const esniBlocks = (p: DecodedPacket, extensions: number[], sni: string | null): boolean => {
+    const tcp = p.tcp!;
+    const d = esni!.decide({ client: p.ip.src, server: p.ip.dst, port: tcp.dstPort }, extensions, Date.now());
+    if (d.kind === 'pass') return false;
+    const flow = flowOf(p);
+    if (flow) flow.fired = flow.esniDone = true;
+    event('esni', p, sni);
+    nftLater(`add element ip ${table} esni_flows { ${p.ip.src} . ${tcp.srcPort} . ${p.ip.dst} . ${tcp.dstPort} }`);
+    if (d.residualS) nftLater(`add element ip ${table} esni_residual { ${p.ip.src} . ${p.ip.dst} . ${tcp.dstPort} timeout ${d.residualS}s }`);
+    return true;
+  };
+
+  /**
+   * A segment the kernel diverted (it starts a ClientHello): re-sent towards the server as the
+   * kernel would have forwarded it (TTL - 1), unless its ClientHello is blocked. True: dropped.
+   */
+  const onDivertedHello = (f: CapturedFrame): boolean => {
+    const p = f.packet;
+    const flow = flowOf(p);
+    const peek = peekClientHello(p.tcp!.payload);
+    if (flow?.esniDone && flow.fired) return true; // a retransmission of a blocked hello
+    if (peek.kind === 'hello') {
+      if (flow) flow.esniDone = true;
+      if (esniBlocks(p, peek.extensions, peek.sni)) return true;
+    } else if (peek.kind === 'incomplete' && flow && !flow.esniDone) {
+      flow.esniBuf = Buffer.from(p.tcp!.payload); // the rest comes in segments the kernel forwards
+    }
+    if (!rightNeighbor) return true; // nothing seen from the internet side yet: lost, as a queue drop
+    const ip = forwardedTcpCopy(f.raw.subarray(ETH_HEADER));
+    if (ip) rightCap?.send(frame({ srcMac: rightMac, dstMac: rightNeighbor }, ip));
+    return false;
+  };
+
   const fromClient = (f: CapturedFrame) => {
     const p = f.packet;
     // Only what arrives from the client side; our own injections leave through this device too.
     if (p.dstMac !== leftMac || p.srcMac === leftMac) return;
+    if (esni && p.tcp && divertedHello(p.ip.ttl, p.tcp.payload) && onDivertedHello(f)) return;
     if (p.udp && p.udp.dstPort === 53) onDns(p);
     else if (p.tcp) onTcp(p);
   };

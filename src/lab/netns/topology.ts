@@ -64,6 +64,8 @@ export function netnsMissing(): string[] {
     ['ip', 'iproute2'],
     ['nft', 'nftables'],
     ['sysctl', 'procps'],
+    // The ESNI drop's in-path match (the xtables `bpf` match, through iptables-nft).
+    ['iptables', 'iptables'],
   ] as const) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status !== 0) missing.push(`${tool} (Debian package ${pkg})`);
   }
