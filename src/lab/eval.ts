@@ -2,7 +2,7 @@
 // (the lab's ISP resolver, CA and allowed range, the lab's test helper as control), and scores
 // the verdicts against the ground truth, per mechanism and per layer (DESIGN.md JSON shape).
 import type { Measurement, Scenario, WebConnectivityTestKeys } from '../model/index.js';
-import { measureWebConnectivity, type ProbeOptions } from '../probe/index.js';
+import { CaptureHub, measureWebConnectivity, splitHostPort, type ProbeOptions } from '../probe/index.js';
 import { startLab, type Lab, type LabOptions } from './lab.js';
 import type { Truth } from './truth.js';
 
@@ -179,6 +179,8 @@ export async function measureLab(lab: MeasurableLab, opts: EvalOptions = {}): Pr
   });
   const targets = opts.only ? lab.targets.filter((t) => opts.only!(t.url)) : lab.targets;
   const rows: EvalRow[] = new Array(targets.length);
+  // With capture (netns mode), one capture per device for all targets, as measureMany does.
+  const hub = probeOptions.capture && !probeOptions.captureHub ? new CaptureHub(probeOptions.resolver ? splitHostPort(probeOptions.resolver, 53) : undefined) : null;
   let next = 0;
   let done = 0;
   const t0 = performance.now();
@@ -190,7 +192,7 @@ export async function measureLab(lab: MeasurableLab, opts: EvalOptions = {}): Pr
       const s = performance.now();
       let row: EvalRow;
       try {
-        const m = await measureWebConnectivity(t.dialUrl, { ...probeOptions, localAddress: lab.clientAddress(i) });
+        const m = await measureWebConnectivity(t.dialUrl, { ...probeOptions, localAddress: lab.clientAddress(i), ...(hub ? { captureHub: hub } : {}) });
         row = { target: t.url, expected: t.truth, got: gotOf(m), measurement: m, ms: performance.now() - s };
       } catch (e) {
         // The probe never throws for a network outcome; this is a bug worth showing, not hiding.
@@ -207,7 +209,11 @@ export async function measureLab(lab: MeasurableLab, opts: EvalOptions = {}): Pr
       opts.onRow?.(row, ++done, targets.length, i);
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 8, targets.length)) }, worker));
+  try {
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 8, targets.length)) }, worker));
+  } finally {
+    await hub?.close();
+  }
   return { rows, probeOptions, measureMs: performance.now() - t0 };
 }
 

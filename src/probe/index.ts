@@ -13,6 +13,7 @@ export { scrubberFor, scrubValue, SCRUBBED } from './scrub.js';
 export { startDnsServer, startSite, startRawServer, startBlackhole, afterRequestHead, page, type DnsBehaviour, type DnsServer, type Site } from './testing.js';
 export { spoolMeasurement, flushSpool, pendingFiles, defaultSpoolDir, type FlushOptions, type FlushResult, type SpoolEvent } from './spool.js';
 export { readTargetList, parseCsv, type Target, type TargetListResult } from './targets.js';
+export { CaptureHub } from './packet-evidence.js';
 export { measureMany, type MeasureOutcome } from './runner.js';
 export { decodeFrame, decodeIpv4, encodeTcpPacket, encodeUdpPacket, ETH_HEADER, forwardedTcpCopy, frame, internetChecksum, seqDiff, tcpFlagNames, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type DecodedPacket, type IpFields, type TcpFields, type UdpFields } from './packet.js';
 export { openCapture, captureAvailable, CaptureError, routeTo, deviceMac, type Capture, type CapturedFrame, type CaptureOptions, type Route } from './capture.js';

@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { createInterface } from 'node:readline';
 import type { CapturedOperation, Measurement, WebConnectivityTestKeys } from '../model/index.js';
+import net from 'node:net';
 import { captureAvailable } from './capture.js';
+import { measureMany } from './runner.js';
 
 const execFileP = promisify(execFile);
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -162,5 +164,42 @@ describe('measure --capture without root', { skip: asRoot ? false : 'needs root 
     const tk = (JSON.parse(withCapture.stdout) as Measurement<WebConnectivityTestKeys>).test_keys;
     assert.equal(tk.x_captured, undefined);
     assert.equal(tk.tcp_connect?.[0]?.status.failure, 'connection_refused');
+  });
+});
+
+describe('measure --capture over a whole run: one shared capture per device', { skip: can.ok ? false : can.reason }, () => {
+  it('gives each of 12 concurrent URLs to ONE address the reset of its own flow only', async () => {
+    // A server that resets every connection once the client's first bytes arrive (a ClientHello).
+    const server = net.createServer((s) => {
+      s.on('error', () => undefined);
+      s.once('data', () => s.resetAndDestroy());
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.7', r));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const urls = Array.from({ length: 12 }, (_, i) => `https://127.0.0.7:${port}/${i}`);
+      const out: Measurement<WebConnectivityTestKeys>[] = [];
+      await measureMany(
+        urls.map((url) => ({ url })),
+        { capture: true, attribution: false, allowNet: ['127.0.0.0/8'], timeoutMs: 3000 },
+        12,
+        (r) => void (r.ok && out.push(r.measurement)),
+      );
+      assert.equal(out.length, 12);
+      const clientPorts = new Set<string>();
+      for (const m of out) {
+        assert.equal(m.test_keys.tls_handshakes?.[0]?.failure, 'connection_reset', String(m.input));
+        const hs = (m.test_keys.x_captured ?? []).filter((c) => c.operation === 'tls_handshake');
+        assert.equal(hs.length, 1, `${m.input}: ${JSON.stringify(m.test_keys.x_captured)}`);
+        const rst = hs[0]!.packets;
+        assert.equal(rst.length, 1, JSON.stringify(rst));
+        assert.equal(String(rst[0]!.flags).includes('RST'), true);
+        clientPorts.add(rst[0]!.dst);
+        assert.equal(m.test_keys.x_capture_failure, undefined);
+      }
+      assert.equal(clientPorts.size, 12, 'every measurement holds a different flow');
+    } finally {
+      server.close();
+    }
   });
 });

@@ -33,6 +33,80 @@ interface Flow {
   frames: Seen[];
 }
 
+type FrameSink = (f: { at: number; packet: DecodedPacket }) => void;
+
+/**
+ * One long-lived capture per device, shared by every measurement of a run: a frame is read and
+ * decoded once and handed only to the recorders that watch one of its endpoints (remote ip:port),
+ * instead of every URL opening its own captures, each of which also reads (and drops) the frames
+ * of every concurrent URL to the same address. The kernel filter is the run's whole probe traffic:
+ * TCP, and UDP to the resolver; a frame no recorder watches is dropped on arrival, never kept.
+ */
+export class CaptureHub {
+  private readonly devices = new Map<string, Promise<Capture | Error>>();
+  private readonly watchers = new Map<string, Set<FrameSink>>();
+  private closed = false;
+
+  /** `resolver` ("ip:port"): the UDP traffic the run's DNS queries make (none: TCP only). */
+  constructor(private readonly resolver?: { host: string; port: number }) {}
+
+  private filter(): string {
+    const r = this.resolver;
+    return r && net.isIPv4(r.host) ? `tcp or (udp and host ${r.host} and port ${r.port})` : 'tcp';
+  }
+
+  /** The capture of the device that routes to `ip`, opened on first use; an Error when it cannot be. */
+  private device(ip: string): Promise<Capture | Error> {
+    return routeTo(ip).then(
+      ({ dev }) => {
+        let c = this.devices.get(dev);
+        if (!c) {
+          c = Promise.resolve().then(() => {
+            try {
+              return this.closed ? new Error('capture hub closed') : openCapture(dev, this.filter(), this.dispatch);
+            } catch (e) {
+              return e as Error;
+            }
+          });
+          this.devices.set(dev, c);
+        }
+        return c;
+      },
+      (e: Error) => e,
+    );
+  }
+
+  private dispatch = (f: { at: number; packet: DecodedPacket }): void => {
+    const p = f.packet;
+    const l4 = p.tcp ?? p.udp;
+    if (!l4) return;
+    const a = this.watchers.get(`${p.ip.src}:${l4.srcPort}/${p.tcp ? 't' : 'u'}`);
+    const b = this.watchers.get(`${p.ip.dst}:${l4.dstPort}/${p.tcp ? 't' : 'u'}`);
+    if (a) for (const sink of a) sink(f);
+    if (b) for (const sink of b) if (!a?.has(sink)) sink(f);
+  };
+
+  /** Hands `sink` every frame to or from ip:port over `proto`; resolves to a problem, or null. */
+  async watch(proto: 'tcp' | 'udp', ip: string, port: number, sink: FrameSink): Promise<string | null> {
+    const c = await this.device(ip);
+    if (c instanceof Error) return c.message;
+    const key = `${ip}:${port}/${proto === 'tcp' ? 't' : 'u'}`;
+    (this.watchers.get(key) ?? this.watchers.set(key, new Set()).get(key)!).add(sink);
+    return null;
+  }
+
+  unwatch(sink: FrameSink): void {
+    for (const [key, set] of this.watchers) if (set.delete(sink) && set.size === 0) this.watchers.delete(key);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const c of await Promise.all(this.devices.values())) if (!(c instanceof Error)) c.close();
+    this.devices.clear();
+    this.watchers.clear();
+  }
+}
+
 export class PacketRecorder {
   private readonly captures: Capture[] = [];
   private readonly frames: Seen[] = [];
@@ -43,7 +117,11 @@ export class PacketRecorder {
   /** Why a capture could not be opened (the measurement goes on without it). */
   readonly problems: string[] = [];
 
-  constructor(private readonly trace: Trace) {
+  /** `hub`: the run's shared captures (measureMany); without one, the recorder opens its own. */
+  constructor(
+    private readonly trace: Trace,
+    private readonly hub?: CaptureHub,
+  ) {
     this.perfOrigin = performance.now() - trace.now() * 1000;
   }
 
@@ -73,19 +151,28 @@ export class PacketRecorder {
     }
   }
 
+  private async watchOnHub(proto: 'tcp' | 'udp', ips: string[], port: number): Promise<void> {
+    const v4 = [...new Set(ips.filter((ip) => net.isIPv4(ip)))];
+    const problems = await Promise.all(v4.map((ip) => this.hub!.watch(proto, ip, port, this.keep)));
+    problems.forEach((p, i) => (p ? this.problems.push(p) : this.remotes.add(v4[i]!)));
+  }
+
   /** Starts capturing the UDP exchange with the resolver ("ip:port"); call before the queries leave. */
   watchResolver(ip: string, port: number): Promise<void> {
+    if (this.hub) return this.watchOnHub('udp', [ip], port);
     return this.open([ip], (l) => `udp and host ${l[0]} and port ${port}`);
   }
 
   /** Starts capturing TCP to these endpoints on `port`; call before the connects. */
   watchEndpoints(ips: string[], port: number): Promise<void> {
+    if (this.hub) return this.watchOnHub('tcp', ips, port);
     return this.open(ips, (l) => `tcp and port ${port} and (${l.map((ip) => `host ${ip}`).join(' or ')})`);
   }
 
   /** Stops every capture once the frames still queued were read. */
   async stop(): Promise<void> {
     await new Promise((r) => setTimeout(r, DRAIN_MS));
+    this.hub?.unwatch(this.keep);
     for (const c of this.captures.splice(0)) c.close();
   }
 

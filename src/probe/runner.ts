@@ -9,6 +9,8 @@
 // memory stays flat however long the list.
 import type { Measurement, WebConnectivityTestKeys } from '../model/index.js';
 import { measureWebConnectivity, type ProbeOptions } from './webconnectivity.js';
+import { CaptureHub } from './packet-evidence.js';
+import { splitHostPort } from './policy.js';
 import type { Target } from './targets.js';
 
 export type MeasureOutcome =
@@ -31,6 +33,8 @@ export async function measureMany(
 ): Promise<void> {
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
   const it = Symbol.asyncIterator in targets ? (targets as AsyncIterable<Target>)[Symbol.asyncIterator]() : (targets as Iterable<Target>)[Symbol.iterator]();
+  // --capture: one capture per device for the whole run, shared by every URL (packet-evidence.ts).
+  const hub = opts.capture && !opts.captureHub ? new CaptureHub(opts.resolver ? splitHostPort(opts.resolver, 53) : undefined) : null;
   let index = 0;
   let active = 0;
   let inFlight = 0;
@@ -56,7 +60,7 @@ export async function measureMany(
       kick();
     };
     const annotations = { ...(opts.annotations ?? {}), ...(target.category_code ? { category_code: target.category_code } : {}) };
-    measureWebConnectivity(target.url, { ...opts, annotations }, { activeDone: release })
+    measureWebConnectivity(target.url, { ...opts, annotations, ...(hub ? { captureHub: hub } : {}) }, { activeDone: release })
       .then(
         (measurement): MeasureOutcome => ({ index: i, target, ok: true, measurement }),
         // Only a bad input (an unparseable URL) lands here: network outcomes are data.
@@ -75,19 +79,23 @@ export async function measureMany(
       });
   };
   many.signal?.addEventListener('abort', kick, { once: true });
-  for (;;) {
-    if (failed) break;
-    const stopped = many.signal?.aborted === true;
-    if (!exhausted && !stopped && !pulling && active < concurrency && inFlight < concurrency * WINDOW_FACTOR) {
-      pulling = true;
-      const r = await it.next();
-      pulling = false;
-      if (r.done) exhausted = true;
-      else start(r.value, index++);
-      continue;
+  try {
+    for (;;) {
+      if (failed) break;
+      const stopped = many.signal?.aborted === true;
+      if (!exhausted && !stopped && !pulling && active < concurrency && inFlight < concurrency * WINDOW_FACTOR) {
+        pulling = true;
+        const r = await it.next();
+        pulling = false;
+        if (r.done) exhausted = true;
+        else start(r.value, index++);
+        continue;
+      }
+      if ((exhausted || stopped) && inFlight === 0) break;
+      await new Promise<void>((resolve) => (wake = resolve));
     }
-    if ((exhausted || stopped) && inFlight === 0) break;
-    await new Promise<void>((resolve) => (wake = resolve));
+  } finally {
+    await hub?.close();
   }
   await delivery;
   if (failed) throw failed;

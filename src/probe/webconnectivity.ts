@@ -30,7 +30,7 @@ import { compareHttp, dnsConsistency } from './compare.js';
 import { lookupAsn, probeLocation } from './geo.js';
 import { scrubValue, scrubberFor } from './scrub.js';
 import { applyVerdict } from './verdict.js';
-import { PacketRecorder } from './packet-evidence.js';
+import { PacketRecorder, type CaptureHub } from './packet-evidence.js';
 import type { FingerprintSet, InjectorFingerprint } from '../analysis/index.js';
 
 export const SOFTWARE_NAME = WALLSCOPE_SOFTWARE_NAME;
@@ -95,6 +95,8 @@ export interface ProbeOptions {
    * resolver given by `resolver`; redirect hops are not captured.
    */
   capture?: boolean;
+  /** The run's shared captures (measureMany opens one when `capture` is set); else one per URL. */
+  captureHub?: CaptureHub;
   /** Forged-reset fingerprints for the verdict (analysis loadInjectorFingerprints): the layer from captured packets. */
   injectors?: readonly InjectorFingerprint[];
 }
@@ -280,7 +282,7 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
   const rcfg: ResolveConfig = { policy, timeoutMs: b.dns, windowMs: b.window, ...(opts.resolver ? { resolver: opts.resolver } : {}), ...(opts.doh ? { doh: opts.doh } : {}), ...(opts.ca ? { ca: opts.ca } : {}), ...(opts.dnsTcp ? { tcp: true } : {}) };
   const resolveHost = async (h: string): Promise<string[]> => (await resolveName(h, { ...rcfg, tcp: false }, trace, ['x_redirect'])).addrs;
 
-  const recorder = opts.capture ? new PacketRecorder(trace) : null;
+  const recorder = opts.capture ? new PacketRecorder(trace, opts.captureHub) : null;
   if (recorder && opts.resolver && !net.isIP(host)) {
     const r = splitHostPort(opts.resolver, 53);
     await recorder.watchResolver(r.host, r.port);
