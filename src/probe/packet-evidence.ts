@@ -3,8 +3,10 @@
 // that reset a handshake or request, what answered or did not answer a SYN, every reply of a DNS
 // query that drew more than one). Injectors are told apart by exactly these fields: count, flags,
 // IP ID, DF, TTL, window, payload and the sequence numbers relative to the flow (censors.md
-// sections 3, 5, 9; SP25). The capture's BPF filter names only the URL's endpoints (and the
-// resolver), so unrelated traffic is never kept.
+// sections 3, 5, 9; SP25). Alone, a recorder's capture filter names only the URL's endpoints (and
+// the resolver); in a run (measureMany, the lab), one CaptureHub per device reads TCP and the
+// resolver's UDP once for all URLs and hands each frame only to the recorders watching its
+// endpoint: a frame nobody watches is dropped on arrival, so unrelated traffic is never kept.
 import net from 'node:net';
 import dnsPacket from 'dns-packet';
 import type { CapturedOperation, CapturedPacket, DnsQuery, HttpRequestEntry, TcpConnectEntry, TlsHandshakeEntry } from '../model/index.js';
