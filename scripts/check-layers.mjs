@@ -45,8 +45,8 @@ for (const file of files(src)) {
       continue;
     }
     const to = relative(src, target).split(sep)[0];
-    if (to === 'testing' && to !== layer && !/\.test\.tsx?$/.test(file)) {
-      problems.push(`${relative(root, file)}: only tests may import test support (${spec})`);
+    if (to === 'testing' && to !== layer) {
+      if (!/\.test\.tsx?$/.test(file)) problems.push(`${relative(root, file)}: only tests may import test support (${spec})`);
       continue;
     }
     if (to !== layer && !ALLOWED[layer].includes(to)) {
