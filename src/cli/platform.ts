@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import { analyzeMeasurement } from '../analysis/index.js';
-import { KeywordTestError, testKeywords, watchMeasurement, WatchStateError, watchPlatform, type VanishedPost } from '../probe/index.js';
+import { keywordMeasurement, KeywordTestError, testKeywords, trackedPosts, watchMeasurement, WatchStateError, watchPlatform, type VanishedPost } from '../probe/index.js';
 import { openStore, type MeasurementStore } from '../store/index.js';
 import { collect } from './serve.js';
 
@@ -102,6 +102,7 @@ interface KeywordsCli {
   poll: string;
   rate: string;
   labSource?: string;
+  db?: string;
   json?: boolean;
 }
 
@@ -171,6 +172,11 @@ export function register(program: Command): void {
             }
           },
         });
+        // The posts still there: the denominator of removal rates (docs/INTERNAL-API.md).
+        if (store) {
+          const items = trackedPosts(res.state).map((v) => watchMeasurement(v, { platform: base, intervalS })).map((m) => ({ m, verdict: analyzeMeasurement(m) }));
+          if (items.length) await store.putMany(items);
+        }
         const c = res.requests;
         process.stderr.write(
           `platform watch: ${res.state.rounds} round(s) so far, ${Object.keys(res.state.posts).length} posts tracked, ${res.vanished.length} vanished this run; ` +
@@ -200,6 +206,7 @@ export function register(program: Command): void {
     .option('--poll <seconds>', 'between two looks at a test post', '1')
     .option('--rate <rps>', 'requests per second at most', '5')
     .option('--lab-source <ip>', 'lab platforms only: the address the test posts declare (X-Wallscope-Lab-Source)')
+    .option('--db <file>', 'also store each result as a measurement (test_name x_platform_keywords) in this SQLite store')
     .option('--json', 'one JSON line per text')
     .action(async (url: string, args: string[], o: KeywordsCli) => {
       const base = platformUrl(url);
@@ -240,6 +247,16 @@ export function register(program: Command): void {
           labSource: labSource(o.labSource),
           signal: ac.signal,
         });
+        if (o.db) {
+          const store = await openStore({ db: o.db, sqliteWriterThread: false });
+          try {
+            const at = new Date();
+            const waitS = parseSeconds(o.wait, '--wait');
+            await store.putMany(run.results.map((r) => keywordMeasurement(r, { platform: base, at, waitS })).map((m) => ({ m, verdict: analyzeMeasurement(m) })));
+          } finally {
+            await store.close();
+          }
+        }
         for (const r of run.results) {
           if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
           else process.stdout.write(r.removed ? `REMOVED (${r.status}) ${JSON.stringify(r.text)}: triggered by ${r.trigger.join(' + ')} (${r.posts} test posts)\n` : `kept    ${JSON.stringify(r.text)}\n`);

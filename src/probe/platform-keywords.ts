@@ -7,7 +7,9 @@
 // post is deleted by its author after its test. A banned test account is dropped and the next one
 // (if any) carries on.
 import { textWords } from '../model/index.js';
+import type { Measurement } from '../model/index.js';
 import { PlatformClient, transient } from './platform-client.js';
+import { platformMeasurement } from './platform-watch.js';
 
 export interface KeywordResult {
   text: string;
@@ -132,4 +134,18 @@ export async function testKeywords(texts: string[], o: KeywordOptions): Promise<
     results.push({ text, removed: true, trigger: s, status: first, posts });
   }
   return { results, leftBehind, requests: { ...client.counts } };
+}
+
+/** The measurement of one keyword test (test_name x_platform_keywords; docs/INTERNAL-API.md). */
+export function keywordMeasurement(r: KeywordResult, meta: { platform: string; at: Date; waitS: number }): Measurement {
+  const platform = meta.platform.replace(/\/+$/, '');
+  return platformMeasurement('x_platform_keywords', platform, meta.at, `${platform}\n${meta.at.toISOString()}\n${r.text}`, {
+    x_platform: platform,
+    x_platform_text: r.text,
+    x_platform_removed: r.removed,
+    x_platform_trigger: r.trigger,
+    x_platform_status: r.status,
+    x_platform_test_posts: r.posts,
+    x_platform_wait_s: meta.waitS,
+  });
 }

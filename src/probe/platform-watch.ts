@@ -267,49 +267,69 @@ export async function watchPlatform(o: WatchOptions): Promise<WatchResult> {
   return { state, vanished, requests: { ...client.counts } };
 }
 
-/** The measurement of one vanished post (test_name x_platform_watch; docs/INTERNAL-API.md). */
-export function watchMeasurement(v: VanishedPost, meta: { platform: string; intervalS: number; probe_cc?: string; probe_asn?: string }): Measurement {
-  const start = new Date(v.gone_at);
+/** An OONI 0.2.0 envelope for the platform tests; the uid comes from `uidSeed`, so that a record is stored once. */
+export function platformMeasurement(testName: 'x_platform_watch' | 'x_platform_keywords', input: string, at: Date, uidSeed: string, testKeys: Record<string, unknown>, startedAt = at): Measurement {
   const t = (d: Date) => d.toISOString().replace('T', ' ').slice(0, 19);
-  const created = v.created_at ? Date.parse(v.created_at) : NaN;
-  const hash = createHash('sha256').update(`${meta.platform}\n${v.post}`).digest('hex').slice(0, 16);
-  const cc = meta.probe_cc ?? 'ZZ';
+  const hash = createHash('sha256').update(uidSeed).digest('hex').slice(0, 16);
+  const name = testName.replace(/_/g, '');
   return {
     annotations: { engine_name: SOFTWARE_NAME, engine_version: SOFTWARE_VERSION, platform: process.platform },
     data_format_version: '0.2.0',
-    input: `${meta.platform.replace(/\/+$/, '')}/p/${v.post}`,
-    measurement_start_time: t(start),
-    // One record per (platform, post): a re-run that reports the same post stores it once.
-    measurement_uid: `${start.toISOString().replace(/[-:T]/g, '').slice(0, 14)}.000000_${cc}_xplatformwatch_${hash}`,
-    probe_asn: meta.probe_asn ?? 'AS0',
-    probe_cc: cc,
+    input,
+    measurement_start_time: t(at),
+    measurement_uid: `${at.toISOString().replace(/[-:T]/g, '').slice(0, 14)}.000000_ZZ_${name}_${hash}`,
+    // The watcher's own location is not recorded.
+    probe_asn: 'AS0',
+    probe_cc: 'ZZ',
     probe_ip: '127.0.0.1',
     probe_network_name: '',
-    report_id: `${t(start).replace(/[- :]/g, '')}_${cc}_xplatformwatch_${hash}`,
+    report_id: `${t(at).replace(/[- :]/g, '')}_ZZ_${name}_${hash}`,
     resolver_asn: 'AS0',
     resolver_ip: '127.0.0.2',
     resolver_network_name: '',
     software_name: SOFTWARE_NAME,
     software_version: SOFTWARE_VERSION,
     test_helpers: {},
-    test_keys: {
-      x_platform: meta.platform,
-      x_platform_account: v.account,
-      x_platform_post: v.post,
-      x_platform_status: v.status,
-      x_platform_seen_at: v.seen_at,
-      x_platform_last_seen_at: v.last_seen_at,
-      x_platform_gone_at: v.gone_at,
-      x_platform_created_at: v.created_at,
-      x_platform_time_to_removal_s: Number.isFinite(created) ? Math.max(0, Math.round((Date.parse(v.gone_at) - created) / 100) / 10) : null,
-      x_platform_territory: v.territory,
-      x_platform_notice: v.notice,
-      x_platform_confirmed_by_author: v.confirmed_by_author,
-      x_platform_poll_interval_s: meta.intervalS,
-    },
-    test_name: 'x_platform_watch',
+    test_keys: testKeys,
+    test_name: testName,
     test_runtime: 0,
-    test_start_time: t(new Date(v.seen_at)),
+    test_start_time: t(startedAt),
     test_version: '0.1.0',
-  } as unknown as Measurement;
+  };
+}
+
+/**
+ * The measurement of one watched post (test_name x_platform_watch; docs/INTERNAL-API.md): a
+ * vanished one, or (status "visible") one still there when a watch run ended, so that removal
+ * rates have their denominator. One record per (platform, post, vanished|visible).
+ */
+export function watchMeasurement(v: Omit<VanishedPost, 'status'> & { status: PostStatus | 'visible' }, meta: { platform: string; intervalS: number }): Measurement {
+  const platform = meta.platform.replace(/\/+$/, '');
+  const created = v.created_at ? Date.parse(v.created_at) : NaN;
+  const visible = v.status === 'visible';
+  return platformMeasurement('x_platform_watch', `${platform}/p/${v.post}`, new Date(visible ? v.last_seen_at : v.gone_at), `${platform}\n${v.post}${visible ? '\nvisible' : ''}`, {
+    x_platform: platform,
+    x_platform_account: v.account,
+    x_platform_post: v.post,
+    x_platform_status: v.status,
+    x_platform_seen_at: v.seen_at,
+    x_platform_last_seen_at: v.last_seen_at,
+    x_platform_gone_at: visible ? null : v.gone_at,
+    x_platform_created_at: v.created_at,
+    x_platform_time_to_removal_s: !visible && Number.isFinite(created) ? Math.max(0, Math.round((Date.parse(v.gone_at) - created) / 100) / 10) : null,
+    x_platform_territory: v.territory,
+    x_platform_notice: v.notice,
+    x_platform_confirmed_by_author: v.confirmed_by_author,
+    x_platform_poll_interval_s: meta.intervalS,
+  }, new Date(v.seen_at));
+}
+
+/** The posts a watch still tracks (visible at its last poll), as watchMeasurement takes them. */
+export function trackedPosts(state: WatchState): Array<Omit<VanishedPost, 'status'> & { status: 'visible' }> {
+  return Object.entries(state.posts)
+    .filter(([, t]) => t.missing_since === undefined)
+    .map(([id, t]) => ({
+      account: t.account, post: id, status: 'visible' as const, seen_at: iso(t.seen_at), gone_at: iso(t.last_seen_at), last_seen_at: iso(t.last_seen_at),
+      created_at: t.created_at, territory: t.territory, notice: null, confirmed_by_author: false,
+    }));
 }

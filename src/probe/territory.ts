@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { repoRoot, type Territory } from '../model/index.js';
-import { lookupCountry } from './geo.js';
+import { countryRangesV4, lookupCountry } from './geo.js';
 
 /** Short province names as the platforms print them (Weibo: "IP属地：广东"). */
 export const CN_PROVINCES: Readonly<Record<string, string>> = {
@@ -75,5 +75,32 @@ export function territoryOf(ip: string): Territory {
     const p = lookupProvince(ip);
     return p && CN_PROVINCES[p] ? { code: p, label: CN_PROVINCES[p]! } : { code: 'CN', label: '中国' };
   }
-  return { code: cc, label: SPECIAL[cc] ?? countryNames.of(cc) ?? cc };
+  return { code: cc, label: countryLabel(cc) };
+}
+
+function countryLabel(cc: string): string {
+  return SPECIAL[cc] ?? countryNames.of(cc) ?? cc;
+}
+
+/**
+ * The IPv4 tables behind territoryOf, for a lookup in the user's browser (the explorer's "IP
+ * territory" page downloads them and searches locally, so the address never leaves the browser):
+ * country ranges, mainland province ranges, and the label of every code. Same data, same rule
+ * (country first; for CN, the province; else 中国).
+ */
+export function territoryTablesV4(): { countries: Array<[number, number, string]>; provinces: Array<[number, number, string]>; labels: Record<string, string>; unknown: string } {
+  const c = countryRangesV4();
+  const countries: Array<[number, number, string]> = [];
+  for (let i = 0; i < c.start.length; i++) {
+    const code = c.names[c.value[i]!]!;
+    const prev = countries[countries.length - 1];
+    if (prev && prev[2] === code && prev[1] + 1 === c.start[i]) prev[1] = c.end[i]!;
+    else countries.push([c.start[i]!, c.end[i]!, code]);
+  }
+  const p = provinces();
+  const provs: Array<[number, number, string]> = [];
+  for (let i = 0; i < p.start.length; i++) provs.push([p.start[i]!, p.end[i]!, p.code[i]!]);
+  const labels: Record<string, string> = { CN: '中国', ...CN_PROVINCES };
+  for (const name of new Set(c.names)) if (name !== 'CN') labels[name] = countryLabel(name);
+  return { countries, provinces: provs, labels, unknown: UNKNOWN_LABEL };
 }
