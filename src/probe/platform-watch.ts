@@ -146,6 +146,14 @@ export async function watchPlatform(o: WatchOptions): Promise<WatchResult> {
   const started = Date.now();
   const deadline = o.durationMs === undefined ? Infinity : started + o.durationMs;
   const unknown = new Set(state.unknown_accounts);
+  // The tracked posts of each account (an index over state.posts, kept in step with it).
+  const byAccount = new Map<string, Set<string>>();
+  const index = (id: string, account: string) => {
+    let set = byAccount.get(account);
+    if (!set) byAccount.set(account, (set = new Set()));
+    set.add(id);
+  };
+  for (const [id, t] of Object.entries(state.posts)) index(id, t.account);
 
   const report = async (id: string, t: TrackedPost, status: PostStatus, notice: string | null, confirmed: boolean) => {
     const v: VanishedPost = {
@@ -164,6 +172,7 @@ export async function watchPlatform(o: WatchOptions): Promise<WatchResult> {
     vanished.push(v);
     state.reported[id] = status;
     delete state.posts[id];
+    byAccount.get(t.account)?.delete(id);
   };
 
   /** Re-checks a post missing from its account's timeline; leaves it pending on a transient failure. */
@@ -188,7 +197,7 @@ export async function watchPlatform(o: WatchOptions): Promise<WatchResult> {
   };
 
   const pollAccount = async (account: string): Promise<void> => {
-    const mine = Object.entries(state.posts).filter(([, t]) => t.account === account);
+    const mine = [...(byAccount.get(account) ?? [])].map((id) => [id, state.posts[id]!] as const);
     const present = new Set<string>();
     let cursor: string | null = null;
     let banned = false;
@@ -221,6 +230,7 @@ export async function watchPlatform(o: WatchOptions): Promise<WatchResult> {
         } else {
           const terr = p.territory && typeof p.territory === 'object' ? (p.territory as Territory) : null;
           state.posts[id] = { account, seen_at: gotAt, last_seen_at: sentAt, created_at: typeof p.created_at === 'string' ? p.created_at : null, territory: terr };
+          index(id, account);
         }
       }
       cursor = typeof r.body?.next_cursor === 'string' ? r.body.next_cursor : null;
