@@ -14,7 +14,7 @@ const DURATION_S = Number(process.argv[4] ?? 45);
 const RATE = Number(process.argv[5] ?? 3000);
 
 interface WatcherJob { base: string; accounts: string[]; intervalMs: number; durationMs: number; rate: number }
-interface WatcherReport { vanished: VanishedPost[]; requests: Record<string, number>; cpu: NodeJS.CpuUsage; maxRssKb: number; wallMs: number; rounds: number; lastRoundMs: number; periodsMs: number[] }
+interface WatcherReport { vanished: VanishedPost[]; requests: Record<string, number>; cpu: NodeJS.CpuUsage; maxRssKb: number; wallMs: number; rounds: number; lastRoundMs: number; periodsMs: number[]; seen: string[] }
 
 if (process.argv[2] === 'watcher') {
   process.once('message', async (job: WatcherJob) => {
@@ -22,7 +22,7 @@ if (process.argv[2] === 'watcher') {
     const ends: number[] = [t0];
     const res = await watchPlatform({ ...job, concurrency: 16, onRound: () => void ends.push(Date.now()) });
     const periodsMs = ends.slice(1).map((e, i) => e - ends[i]!);
-    const report: WatcherReport = { vanished: res.vanished, requests: res.requests, cpu: process.cpuUsage(), maxRssKb: process.resourceUsage().maxRSS, wallMs: Date.now() - t0, rounds: res.state.rounds, lastRoundMs: Date.now() - (ends[ends.length - 2] ?? t0), periodsMs };
+    const report: WatcherReport = { vanished: res.vanished, requests: res.requests, cpu: process.cpuUsage(), maxRssKb: process.resourceUsage().maxRSS, wallMs: Date.now() - t0, rounds: res.state.rounds, lastRoundMs: Date.now() - (ends[ends.length - 2] ?? t0), periodsMs, seen: [...Object.keys(res.state.posts), ...Object.keys(res.state.reported)] };
     process.send!(report, () => process.exit(0));
   });
 } else {
@@ -65,9 +65,12 @@ if (process.argv[2] === 'watcher') {
   const removals = msg.vanished.filter((v) => v.status !== 'author_deleted').length;
   const r = msg.requests;
   console.log(`platform watch: ${ACCOUNTS} accounts, ${truth.posts.length} posts, interval ${INTERVAL_S} s, ${DURATION_S} s, rate cap ${RATE}/s, ${msg.rounds} rounds in ${(msg.wallMs / 1000).toFixed(1)} s`);
-  const missed = gone.filter((t) => !byId.has(t.id)).length;
+  // A post that vanished before the watcher's first poll of its account was never seen: no tracker can report it.
+  const seen = new Set(msg.seen);
+  const unseen = gone.filter((t) => !seen.has(t.id)).length;
+  const missed = gone.filter((t) => seen.has(t.id) && !byId.has(t.id)).length;
   console.log(`  rounds took ${msg.periodsMs.map((p) => (p / 1000).toFixed(1)).join(', ')} s (polling period = the longer of the interval and a round)`);
-  console.log(`  vanished before the last round (truth): ${gone.length}; missed: ${missed}; status right: ${right}; gone_at within one polling period (${(period / 1000).toFixed(1)} s): ${inPeriod}; largest lag ${(maxLag / 1000).toFixed(2)} s`);
+  console.log(`  vanished before the last round (truth): ${gone.length}, of which ${unseen} before the watcher first saw them; seen and missed: ${missed}; status right: ${right}; gone_at within one polling period (${(period / 1000).toFixed(1)} s): ${inPeriod}; largest lag ${(maxLag / 1000).toFixed(2)} s`);
   console.log(`  requests: ${r.requests} (${r.limited} limited, ${r.server_errors} 5xx, ${r.network_errors} network); per detected removal (not author deletions): ${removals ? (r.requests! / removals).toFixed(1) : '-'}; per vanished post: ${msg.vanished.length ? (r.requests! / msg.vanished.length).toFixed(1) : '-'}`);
   console.log(`  watcher CPU: ${((msg.cpu.user + msg.cpu.system) / 1e6).toFixed(2)} s (${(((msg.cpu.user + msg.cpu.system) / 1e3 / msg.wallMs) * 100).toFixed(0)}% of a core); peak RSS ${(msg.maxRssKb / 1024).toFixed(0)} MiB`);
   console.log(`  platform CPU (this process): ${((platformCpu.user + platformCpu.system) / 1e6).toFixed(2)} s`);

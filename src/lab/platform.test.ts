@@ -166,7 +166,7 @@ platform:
     - { name: t1, address: 223.5.5.5 }
   moderation:
     delay_s: { min: 0.2, max: 0.6 }
-    keywords: [falun, 'tank+man', 'may 35+candle+square']
+    keywords: [falun, 'tank+man', 'may 35+candle+square', '六四+天安门']
     shadow_keywords: [pooh]
 `;
     await withLab(yaml, async (lab) => {
@@ -178,6 +178,8 @@ platform:
         'falun practice in the morning with tea',
         'a picture of pooh eating honey',
         'tank without the other word',
+        '纪念六四天安门事件',
+        'falungong practice',
       ];
       const run = await testKeywords(texts, { base: p.url, accounts: [{ name: 't1', token: 'token-t1' }], waitMs: 900, pollMs: 100, rate: 500 });
       const by = new Map(run.results.map((r) => [r.text, r]));
@@ -189,6 +191,9 @@ platform:
       assert.deepEqual(by.get(texts[4]!)!.trigger, ['pooh']);
       assert.equal(by.get(texts[4]!)!.status, 'shadow_hidden');
       assert.equal(by.get(texts[5]!)!.removed, false);
+      // Inside words: a text without spaces, and a keyword inside a longer word.
+      assert.deepEqual(by.get(texts[6]!)!.trigger, ['六四', '天安门']);
+      assert.deepEqual(by.get(texts[7]!)!.trigger, ['falun']);
       // Cleanup: every test post was deleted by its author (none is visible to anyone, none left).
       assert.deepEqual(run.leftBehind, []);
       const truth = p.truth();

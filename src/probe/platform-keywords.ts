@@ -95,43 +95,93 @@ export async function testKeywords(texts: string[], o: KeywordOptions): Promise<
     }
   };
 
+  const par = Math.max(1, o.parallel ?? 8);
+
+  /** Runs tests a batch at a time; the index of the first candidate that triggers, or -1. */
+  const firstTriggering = async (candidates: string[], count: () => void): Promise<number> => {
+    for (let i = 0; i < candidates.length; i += par) {
+      const batch = candidates.slice(i, i + par);
+      const got = await Promise.all(batch.map((t) => (count(), trial(t))));
+      const k = got.findIndex((g) => g !== null);
+      if (k >= 0) return i + k;
+    }
+    return -1;
+  };
+
+  /**
+   * ddmin's complement reduction (Zeller 2002) over units (words, or the characters of one word):
+   * drop a chunk when what is left still triggers, halves first, then finer; the result is
+   * 1-minimal (dropping any single unit stops the removal). `build` makes the post's text.
+   */
+  const reduce = async <U>(units: U[], build: (kept: U[]) => string, count: () => void): Promise<U[]> => {
+    let s = units;
+    let n = 2;
+    while (s.length > 1) {
+      const size = Math.ceil(s.length / n);
+      const rests: U[][] = [];
+      for (let i = 0; i < s.length; i += size) rests.push([...s.slice(0, i), ...s.slice(i + size)]);
+      const nonEmpty = rests.filter((r) => r.length > 0);
+      const k = await firstTriggering(nonEmpty.map(build), count);
+      if (k >= 0) {
+        s = nonEmpty[k]!;
+        n = Math.max(n - 1, 2);
+      } else if (n >= s.length) break;
+      else n = Math.min(s.length, n * 2);
+    }
+    return s;
+  };
+
   const results: KeywordResult[] = [];
   for (const text of texts) {
-    let posts = 0;
-    const test = async (words: string[]) => {
-      posts++;
-      return trial(words.join(' '));
-    };
-    posts++;
+    let posts = 1;
+    const count = () => void posts++;
     const first = await trial(text);
     if (!first) {
       results.push({ text, removed: false, trigger: [], status: null, posts });
       continue;
     }
-    // Complement reduction over the words: drop a chunk when the rest still triggers.
-    let s = textWords(text);
-    let n = 2;
-    while (s.length > 1) {
-      const size = Math.ceil(s.length / n);
-      const chunks: string[][] = [];
-      for (let i = 0; i < s.length; i += size) chunks.push(s.slice(i, i + size));
-      const rests = chunks.map((c) => s.filter((w) => !c.includes(w)));
-      const par = Math.max(1, o.parallel ?? 8);
-      let reduced: string[] | null = null;
-      for (let i = 0; i < rests.length && !reduced; i += par) {
-        const batch = rests.slice(i, i + par);
-        const got = await Promise.all(batch.map((rest) => (rest.length ? test(rest) : Promise.resolve(null))));
-        const k = got.findIndex((g) => g !== null);
-        if (k >= 0) reduced = batch[k]!;
-      }
-      if (reduced) {
-        s = reduced;
-        n = Math.max(n - 1, 2);
-      } else if (n >= s.length) break;
-      else n = Math.min(s.length, n * 2);
-    }
-    o.onProgress?.(`${JSON.stringify(text)}: ${s.join(' + ')} (${posts} posts)`);
-    results.push({ text, removed: true, trigger: s, status: first, posts });
+    // 1. Words (whitespace-separated) down to a 1-minimal set.
+    const wordsFound = await reduce(textWords(text), (kept) => kept.join(' '), count);
+    // 2. Each word down to its needed characters, for a keyword inside a longer word ("falun" in
+    //    "falungong") and for texts without spaces (Chinese). Words are reduced side by side, each
+    //    with the others whole (for rules that need all their words, the reductions are independent).
+    const fixedWords = wordsFound;
+    const reducedPieces = await Promise.all(
+      fixedWords.map(async (word, w) => {
+        const chars = [...word];
+        if (chars.length < 2) return [word];
+        const kept = await reduce(chars.map((c, i) => ({ c, i })), (k) => fixedWords.map((x, j) => (j === w ? k.map((u) => u.c).join('') : x)).join(' '), count);
+        // Characters that were not adjacent in the word are separate pieces of the trigger.
+        const pieces: string[] = [];
+        kept.forEach((u, j) => (j > 0 && kept[j - 1]!.i === u.i - 1 ? (pieces[pieces.length - 1] += u.c) : pieces.push(u.c)));
+        return pieces;
+      }),
+    );
+    // 3. A piece that still triggers when cut in two is two words of a combination ("六四天安门"
+    //    for the rule 六四 + 天安门): cut every piece at each place, keep the cuts that hold.
+    const piecesNow = reducedPieces.flat();
+    const split = await Promise.all(
+      piecesNow.map(async (word, w) => {
+        const chars = [...word];
+        if (chars.length < 2) return [word];
+        const cuts: number[] = [];
+        for (let i = 1; i < chars.length; i += par) {
+          const at = Array.from({ length: Math.min(par, chars.length - i) }, (_, k) => i + k);
+          const got = await Promise.all(at.map((c) => (count(), trial(piecesNow.map((x, j) => (j === w ? `${chars.slice(0, c).join('')} ${chars.slice(c).join('')}` : x)).join(' ')))));
+          got.forEach((g, k) => g !== null && cuts.push(at[k]!));
+        }
+        const parts: string[] = [];
+        let from = 0;
+        for (const c of [...cuts, chars.length]) {
+          parts.push(chars.slice(from, c).join(''));
+          from = c;
+        }
+        return parts;
+      }),
+    );
+    const out = split.flat();
+    o.onProgress?.(`${JSON.stringify(text)}: ${out.join(' + ')} (${posts} posts)`);
+    results.push({ text, removed: true, trigger: out, status: first, posts });
   }
   return { results, leftBehind, requests: { ...client.counts } };
 }
