@@ -14,7 +14,7 @@ import { parseScenario, startLab } from '../lab/index.js';
 import { repoRoot } from '../model/index.js';
 import { keywordMeasurement, platformMeasurement, territoryOf, testKeywords, trackedPosts, watchMeasurement, watchPlatform } from '../probe/index.js';
 import { SqliteStore } from '../store/index.js';
-import { buildApp } from './index.js';
+import { buildApp } from '../server/index.js';
 
 declare const window: any;
 declare const document: any;
