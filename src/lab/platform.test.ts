@@ -103,9 +103,12 @@ describe('platform watch on a lab platform with hidden rules', () => {
           assert.ok(v, `post ${t.id} (${t.text}) vanished (${t.status}) but was not reported`);
           assert.equal(v.status, t.status, `post ${t.id} (${t.text})`);
           assert.equal(v.account, t.account);
+          // The true time of removal lies between the last poll that saw the post and the first that
+          // missed it, and those two polls are one polling period apart (plus the machine's jitter).
           const lag = Date.parse(v.gone_at) - Date.parse(t.gone_at!);
-          assert.ok(lag >= 0 && lag <= intervalMs + 300, `post ${t.id}: gone_at ${v.gone_at} vs truth ${t.gone_at} (lag ${lag} ms)`);
+          assert.ok(lag >= 0, `post ${t.id}: gone_at ${v.gone_at} before the truth ${t.gone_at}`);
           assert.ok(Date.parse(v.last_seen_at) <= Date.parse(t.gone_at!), `post ${t.id}: last seen after it vanished`);
+          assert.ok(Date.parse(v.gone_at) - Date.parse(v.last_seen_at) <= intervalMs + 500, `post ${t.id}: bracket ${v.last_seen_at} .. ${v.gone_at} longer than one polling period`);
           assert.deepEqual(v.territory, t.territory);
         }
         assert.ok(got.find((g) => g.status === 'shadow_hidden')!.confirmed_by_author);
