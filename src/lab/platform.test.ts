@@ -208,6 +208,36 @@ platform:
   });
 });
 
+describe('platform keywords against bans', () => {
+  it('moves to the next test account when one is banned, stays exact, and lists the posts it could not delete', async () => {
+    const yaml = `
+name: kw-ban
+seed: 4
+world: { sites: [] }
+platform:
+  accounts: [ { name: t1 }, { name: t2 }, { name: t3 }, { name: t4 }, { name: t5 }, { name: t6 } ]
+  moderation:
+    delay_s: 0.2
+    ban_after: 2
+    keywords: [falun]
+`;
+    await withLab(yaml, async (lab) => {
+      const p = lab.platform!;
+      const accounts = ['t1', 't2', 't3', 't4', 't5', 't6'].map((name) => ({ name, token: `token-${name}` }));
+      const run = await testKeywords(['some falun text here'], { base: p.url, accounts, waitMs: 700, pollMs: 100, rate: 500 });
+      assert.deepEqual(run.results.map((r) => [r.removed, r.trigger]), [[true, ['falun']]]);
+      const truth = p.truth();
+      const banned = truth.accounts.filter((a) => a.banned_at !== null).map((a) => a.name);
+      assert.ok(banned.length >= 1, 'the test banned an account');
+      // Nothing is visible; what the tool could not delete belongs to banned accounts, and every
+      // post hidden only by a ban (never removed or deleted) is among it.
+      assert.ok(truth.posts.every((t) => t.status !== 'visible'));
+      for (const id of run.leftBehind) assert.ok(banned.includes(truth.posts.find((t) => t.id === id)!.account), id);
+      for (const t of truth.posts.filter((x) => x.status === 'account_banned')) assert.ok(run.leftBehind.includes(t.id), `post ${t.id} left behind unreported`);
+    });
+  });
+});
+
 describe('IP territory of lab posts', () => {
   it('stamps each post with the label territoryOf gives for the declared lab source address', async () => {
     const yaml = `name: t\nworld: { sites: [] }\nplatform:\n  accounts:\n    - { name: u, address: 8.8.8.8 }\n`;

@@ -73,17 +73,26 @@ export async function testKeywords(texts: string[], o: KeywordOptions): Promise<
       if (r.status !== 201 || typeof r.body?.id !== 'string') throw new KeywordTestError(`posting failed: HTTP ${r.status}${r.failure ? ` (${r.failure})` : ''}${r.body?.error ? ` ${String(r.body.error)}` : ''}`);
       const id = r.body.id;
       let outcome: 'removed' | 'shadow_hidden' | null = null;
+      let banned = false;
       const until = Date.now() + o.waitMs;
       for (;;) {
         await sleep(Math.min(pollMs, Math.max(0, until - Date.now())));
         const g = await client.request('GET', `/api/v1/posts/${id}`);
         if (!transient(g) && g.status !== 200) {
+          // The account was banned (by another test post's hit) before this post's own fate: this
+          // test says nothing about the text; it is run again from the next account.
+          if (g.body?.error === 'account_banned') banned = true;
           // Gone for a logged-out reader: with the removal notice, or silently (visible to the author only).
-          outcome = g.body?.error === 'not_found' ? 'shadow_hidden' : 'removed';
-          if (g.body?.error === 'account_banned') outcome = 'removed';
+          else outcome = g.body?.error === 'not_found' ? 'shadow_hidden' : 'removed';
           break;
         }
         if (Date.now() >= until) break;
+      }
+      if (banned) {
+        if (accounts[0] === acc) accounts.shift();
+        leftBehind.push(id);
+        o.onProgress?.(`test account ${acc.name} was banned; ${accounts.length} left`);
+        continue;
       }
       // Clean up: the author deletes every test post, removed or not.
       const d = await client.request('DELETE', `/api/v1/posts/${id}`, { token: acc.token });
