@@ -2,7 +2,7 @@
 // processes), against a lab platform started from a scenario: the contract's JSON lines, the
 // store's x_platform_watch measurements, located errors for bad input.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,6 +85,38 @@ describe('wallscope platform watch|keywords, whereami', () => {
       const again = await run(['platform', 'watch', url, 'ann', 'ben', '--interval', '0.5', '--rounds', '2', '--state', join(dir, 'w.state'), '--json']);
       assert.equal(again.code, 0, again.err);
       assert.equal(again.out, '');
+    } finally {
+      await lab.close();
+    }
+  });
+
+  it('watch --state survives a kill -9: the resumed watch reports every vanished post once', async () => {
+    const names = Array.from({ length: 8 }, (_, i) => `k${i}`);
+    const yaml = `name: kill\nseed: 2\nworld: { sites: [] }\nplatform:\n  accounts: [${names.map((n) => `{ name: ${n}, address: 8.8.8.8 }`).join(', ')}]\n  moderation:\n    delay_s: { min: 1, max: 7 }\n    keywords: [zap]\n`;
+    const lab = await startLab(parseScenario(yaml, 'k.yaml'), { standardPorts: false });
+    const state = join(dir, 'kill.state');
+    try {
+      const url = lab.platform!.url;
+      const args = [main, 'platform', 'watch', url, ...names, '--interval', '0.3', '--duration', '30', '--rate', '200', '--state', state, '--json'];
+      const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      let first = '';
+      child.stdout.on('data', (b: Buffer) => (first += b.toString()));
+      for (let i = 0; i < 300 && lab.platform!.stats().requests < names.length; i++) await new Promise((res) => setTimeout(res, 50));
+      for (const n of names)
+        for (const text of ['zap one', 'zap two', 'calm'])
+          await fetch(`${url}/api/v1/posts`, { method: 'POST', headers: { authorization: `Bearer token-${n}`, 'content-type': 'application/json' }, body: JSON.stringify({ text }) });
+      // Killed hard once a few posts were reported, mid-run.
+      for (let i = 0; i < 400 && first.split('\n').filter(Boolean).length < 3; i++) await new Promise((res) => setTimeout(res, 25));
+      child.kill('SIGKILL');
+      await new Promise((res) => child.once('exit', res));
+      const second = await run(['platform', 'watch', url, ...names, '--interval', '0.3', '--duration', '9', '--rate', '200', '--state', state, '--json'], 60_000);
+      const gone = lab.platform!.truth().posts.filter((p) => p.status === 'removed');
+      assert.equal(gone.length, names.length * 2);
+      assert.equal(second.code, 0, second.err);
+      const ids = [...first.split('\n'), ...second.out.split('\n')].filter((l) => l.trim().startsWith('{')).map((l) => (JSON.parse(l) as { post: string }).post);
+      assert.ok(first.split('\n').filter(Boolean).length >= 3);
+      assert.equal(new Set(ids).size, ids.length, `a post was reported twice: ${ids.join(' ')}`);
+      assert.deepEqual(new Set(ids), new Set(gone.map((p) => p.id)));
     } finally {
       await lab.close();
     }

@@ -160,11 +160,12 @@ export function register(program: Command): void {
           statePath: o.state,
           labSource: source,
           signal: ac.signal,
-          onVanished: async (v: VanishedPost) => {
-            if (store) {
-              const m = watchMeasurement(v, { platform: base, intervalS });
-              await store.put(m, analyzeMeasurement(m));
-            }
+          persist: async (v: VanishedPost) => {
+            if (!store) return;
+            const m = watchMeasurement(v, { platform: base, intervalS });
+            await store.put(m, analyzeMeasurement(m));
+          },
+          onVanished: (v: VanishedPost) => {
             if (o.json) process.stdout.write(JSON.stringify(v) + '\n');
             else {
               const life = v.created_at ? `${((Date.parse(v.gone_at) - Date.parse(v.created_at)) / 1000).toFixed(1)} s after posting` : 'time of posting unknown';

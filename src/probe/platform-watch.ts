@@ -6,7 +6,7 @@
 // State (tracked posts, pending re-checks, reported posts) lives in a JSON file written atomically
 // after every batch of accounts, so a killed watch resumes without repeating or losing a post.
 import { createHash } from 'node:crypto';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { POST_STATUSES, PLATFORM_NOTICES, type Measurement, type PostStatus, type Territory } from '../model/index.js';
 import { PlatformClient, transient, type ApiReply } from './platform-client.js';
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from './webconnectivity.js';
@@ -71,7 +71,12 @@ export interface WatchOptions {
   maxBackoffMs?: number;
   labSource?: string;
   signal?: AbortSignal;
-  /** Called once per vanished post, before the state records it as reported. */
+  /** Called once per vanished post before it is recorded as reported (e.g. an idempotent store write). */
+  persist?: (v: VanishedPost) => Promise<void> | void;
+  /**
+   * Called once per vanished post after it is recorded as reported (in the state's log), so that
+   * even a kill -9 never makes a resumed watch report it again (printing goes here).
+   */
   onVanished?: (v: VanishedPost) => Promise<void> | void;
   /** Called after every round. */
   onRound?: (r: { round: number; tracked: number; pending: number; requests: number }) => void;
@@ -107,6 +112,24 @@ export function loadWatchState(path: string | undefined, base: string): WatchSta
   if (!s || s.version !== 1 || typeof s.posts !== 'object' || typeof s.reported !== 'object') throw new WatchStateError(`${path}: not a watch state file (version ${String(s?.version)})`);
   if (s.platform !== base) throw new WatchStateError(`${path}: the state of a watch of ${s.platform}, not ${base}`);
   s.unknown_accounts ??= [];
+  // Reports since the last full save (one JSON line each; a line torn by a kill is ignored).
+  let log = '';
+  try {
+    log = readFileSync(`${path}.log`, 'utf8');
+  } catch {
+    /* no log: nothing reported since the last save */
+  }
+  for (const line of log.split('\n')) {
+    try {
+      const r = JSON.parse(line) as { id?: unknown; status?: unknown };
+      if (typeof r.id === 'string' && typeof r.status === 'string' && (POST_STATUSES as readonly string[]).includes(r.status)) {
+        s.reported[r.id] = r.status as PostStatus;
+        delete s.posts[r.id];
+      }
+    } catch {
+      /* a torn last line */
+    }
+  }
   return s;
 }
 
@@ -115,6 +138,8 @@ function saveState(path: string | undefined, s: WatchState): void {
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, JSON.stringify(s));
   renameSync(tmp, path);
+  // The full state now holds every report: the log starts over.
+  rmSync(`${path}.log`, { force: true });
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -168,11 +193,13 @@ export async function watchPlatform(o: WatchOptions): Promise<WatchResult> {
       notice,
       confirmed_by_author: confirmed,
     };
-    await o.onVanished?.(v);
+    await o.persist?.(v);
+    if (o.statePath) appendFileSync(`${o.statePath}.log`, JSON.stringify({ id, status }) + '\n');
     vanished.push(v);
     state.reported[id] = status;
     delete state.posts[id];
     byAccount.get(t.account)?.delete(id);
+    await o.onVanished?.(v);
   };
 
   /** Re-checks a post missing from its account's timeline; leaves it pending on a transient failure. */
