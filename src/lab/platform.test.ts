@@ -240,7 +240,7 @@ platform:
 
 describe('IP territory of lab posts', () => {
   it('stamps each post with the label territoryOf gives for the declared lab source address', async () => {
-    const yaml = `name: t\nworld: { sites: [] }\nplatform:\n  accounts:\n    - { name: u, address: 8.8.8.8 }\n`;
+    const yaml = `name: t\nworld: { sites: [] }\nplatform:\n  accounts:\n    - { name: u, address: 8.8.8.8 }\n  moderation: { keywords: [banned] }\n`;
     await withLab(yaml, async (lab) => {
       const p = lab.platform!;
       for (const ip of ['1.0.1.1', '114.114.114.114', '61.135.169.121', '202.96.128.86', '203.198.7.66', '1.1.1.1', '2001:4860:4860::8888']) {
@@ -251,6 +251,15 @@ describe('IP territory of lab posts', () => {
         const w = (await fetch(`${p.url}/api/v1/whereami`, { headers: { 'x-wallscope-lab-source': ip } }).then((x) => x.json())) as { territory: unknown };
         assert.deepEqual(w.territory, territoryOf(ip));
       }
+      // Comments are stamped and moderated too.
+      const yamlPost = (await fetch(`${p.url}/api/v1/accounts/u/posts`).then((x) => x.json())) as { posts: Array<{ id: string }> };
+      const target = yamlPost.posts[0]!.id;
+      const c = await fetch(`${p.url}/api/v1/posts/${target}/comments`, { method: 'POST', headers: { authorization: 'Bearer token-u', 'content-type': 'application/json', 'x-wallscope-lab-source': '61.135.169.121' }, body: JSON.stringify({ text: 'a comment' }) });
+      assert.equal(c.status, 201);
+      assert.deepEqual(((await c.json()) as { territory: unknown }).territory, territoryOf('61.135.169.121'));
+      await fetch(`${p.url}/api/v1/posts/${target}/comments`, { method: 'POST', headers: { authorization: 'Bearer token-u', 'content-type': 'application/json' }, body: JSON.stringify({ text: 'a banned word here' }) });
+      const withComments = (await fetch(`${p.url}/api/v1/posts/${target}`).then((x) => x.json())) as { comments: Array<{ text: string; territory: { label: string } }> };
+      assert.deepEqual(withComments.comments.map((x) => [x.text, x.territory.label]), [['a comment', '北京']], 'the moderated comment is gone at once (delay 0)');
       // Without a declared source, the account's scenario address.
       const r = await fetch(`${p.url}/api/v1/posts`, { method: 'POST', headers: { authorization: 'Bearer token-u', 'content-type': 'application/json' }, body: JSON.stringify({ text: 'plain' }) });
       assert.equal(((await r.json()) as { territory: { label: string } }).territory.label, '美国');
