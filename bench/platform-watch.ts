@@ -3,6 +3,9 @@
 // classified with its time within one polling period. The platform runs in this process, the
 // watcher in a child (its own CPU and memory).
 //   node dist/bench/platform-watch.js [accounts=10000] [interval_s=10] [duration_s=45] [rate=3000]
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseScenario, startPlatform } from '../src/lab/index.js';
 import { watchPlatform, type VanishedPost } from '../src/probe/index.js';
@@ -20,7 +23,10 @@ if (process.argv[2] === 'watcher') {
   process.once('message', async (job: WatcherJob) => {
     const t0 = Date.now();
     const ends: number[] = [t0];
-    const res = await watchPlatform({ ...job, concurrency: 16, onRound: () => void ends.push(Date.now()) });
+    // With a state file, as a resumable watch runs (saved every 500 accounts and every round).
+    const dir = mkdtempSync(join(tmpdir(), 'ws-bench-watch-'));
+    const res = await watchPlatform({ ...job, concurrency: 16, statePath: join(dir, 'state.json'), onRound: () => void ends.push(Date.now()) });
+    rmSync(dir, { recursive: true, force: true });
     const periodsMs = ends.slice(1).map((e, i) => e - ends[i]!);
     const report: WatcherReport = { vanished: res.vanished, requests: res.requests, cpu: process.cpuUsage(), maxRssKb: process.resourceUsage().maxRSS, wallMs: Date.now() - t0, rounds: res.state.rounds, lastRoundMs: Date.now() - (ends[ends.length - 2] ?? t0), periodsMs, seen: [...Object.keys(res.state.posts), ...Object.keys(res.state.reported)] };
     process.send!(report, () => process.exit(0));

@@ -227,7 +227,6 @@ export async function watchPlatform(o: WatchOptions): Promise<WatchResult> {
     const mine = [...(byAccount.get(account) ?? [])].map((id) => [id, state.posts[id]!] as const);
     const present = new Set<string>();
     let cursor: string | null = null;
-    let banned = false;
     let sentAt = Date.now();
     let gotAt = sentAt;
     for (let page = 0; page < 100; page++) {
@@ -241,10 +240,8 @@ export async function watchPlatform(o: WatchOptions): Promise<WatchResult> {
         unknown.add(account);
         return;
       }
-      if (r.status === 403 && r.body?.error === 'account_banned') {
-        banned = true;
-        break;
-      }
+      // A banned account: every tracked post is missing; each re-check tells its own fate.
+      if (r.status === 403 && r.body?.error === 'account_banned') break;
       if (r.status !== 200 || !Array.isArray(r.body?.posts)) return;
       for (const p of r.body!.posts as Array<Record<string, unknown>>) {
         const id = typeof p.id === 'string' ? p.id : null;
@@ -268,7 +265,6 @@ export async function watchPlatform(o: WatchOptions): Promise<WatchResult> {
       t.missing_since ??= gotAt;
       await recheck(id, t);
     }
-    void banned;
   };
 
   for (let round = 0; ; round++) {
