@@ -81,6 +81,12 @@ export function register(program: Command): void {
       w(`  public resolver (outside them):    ${running.publicResolver}\n`);
       w(`  silent DNS address (injectors only): ${running.silentDns}\n`);
       w(`  test helper (outside them):        ${running.helperUrl ?? 'none (world.helper: false)'}\n`);
+      if (running.platform) {
+        w(`  platform ${running.platform.name}:`.padEnd(36) + `${running.platform.url} (API /api/v1/..., pages /u/NAME, truth /_lab/truth)\n`);
+        const accounts = s.platform!.accounts;
+        w(`    ${accounts.length} account(s): ${accounts.slice(0, 8).map((a) => a.name).join(', ')}${accounts.length > 8 ? ', ...' : ''} (API token: the scenario's, else token-NAME)\n`);
+        w(`    e.g. wallscope platform watch ${running.platform.url} ${accounts.slice(0, 3).map((a) => a.name).join(' ')} --interval 10 --json\n`);
+      }
       for (const svc of running.services) w(`  service ${svc.name} (${svc.kind}):`.padEnd(36) + `${svc.address}:${svc.port}\n`);
       w(`  lab CA certificate:                ${caFile}\n`);
       w(`  allowed range:                     ${running.probeOptions().allowNet!.join(', ')}\n`);

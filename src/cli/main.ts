@@ -10,6 +10,8 @@ import { register as registerLab } from './lab.js';
 import { register as registerServe } from './serve.js';
 import { register as registerMeasure } from './measure.js';
 import { register as registerLocate } from './locate.js';
+import { register as registerPlatform } from './platform.js';
+import { register as registerWhereami } from './whereami.js';
 
 const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
 
@@ -26,6 +28,8 @@ export function buildProgram(): Command {
   registerServe(program);
   registerMeasure(program);
   registerLocate(program);
+  registerPlatform(program);
+  registerWhereami(program);
   return program;
 }
 

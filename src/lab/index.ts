@@ -12,3 +12,4 @@ export { startNetnsLab, censorHops, measureNetnsLab, evalNetnsScenario, netnsPro
 export { buildTopology, sweepNetns, netnsMissing, NetnsError, type Topology } from './netns/topology.js';
 export { forgeReset, SHAPES as RESET_SHAPES, HENAN_PAYLOAD } from './netns/forge.js';
 export type { RouterEvent } from './netns/router.js';
+export { startPlatform, LAB_SOURCE_HEADER, type RunningPlatform, type PlatformTruth, type PlatformTruthPost } from './platform.js';

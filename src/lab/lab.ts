@@ -19,6 +19,7 @@ import { startOrigin, type Origin } from './origin.js';
 import { Policy } from './policy.js';
 import { RuleSet } from './rules.js';
 import { startServiceFront } from './service.js';
+import { startPlatform, type RunningPlatform } from './platform.js';
 import { scenarioTargets, TruthModel, type Truth } from './truth.js';
 
 export interface LabOptions {
@@ -80,6 +81,8 @@ export interface Lab {
   fet: FetCensor;
   /** The ESNI censor's state (counts, residual). */
   esni: EsniCensor;
+  /** The emulated social platform (scenario `platform:`), at 127.R.0.10 unless told otherwise; null without one. */
+  platform: RunningPlatform | null;
   /** A client source address inside the lab range, the i-th of 13,750. */
   clientAddress(i: number): string;
   stats(): { queries: number; forged: number };
@@ -383,6 +386,16 @@ async function startOn(scenario: Scenario, truthPolicy: Policy, ca: CA, net: Lab
       services.push({ name: svc.name, kind: svc.kind, address, port: f.port });
     }
 
+    // The emulated social platform (scenario `platform:`), outside the censors like the helper.
+    let platform: RunningPlatform | null = null;
+    if (scenario.platform) {
+      const ps = scenario.platform;
+      const host = ps.address ?? `${net}.0.10`;
+      const port = ps.port ?? (standard ? 80 : 0);
+      platform = await bind('platform', host, port, () => startPlatform({ host, port, spec: ps, seed: scenario.seed }));
+      closers.push(() => platform!.close());
+    }
+
     // Null routes.
     const dropProbe: string[] = [];
     const dropAll: string[] = [];
@@ -445,6 +458,7 @@ async function startOn(scenario: Scenario, truthPolicy: Policy, ca: CA, net: Lab
       services,
       fet,
       esni,
+      platform,
       clientAddress: (i) => clientAddress(net, i),
       stats: () => ({ queries: isp.stats.queries + pub.stats.queries, forged: isp.stats.forged }),
       probeOptions: (extra = {}) => ({ resolver: isp.address, helper: helperUrl ?? undefined, ca: [ca.certPem], allowNet, ...extra }),

@@ -28,6 +28,7 @@ import {
   type TargetSpec,
   type ThrottleSpec,
 } from '../model/index.js';
+import { readPlatform } from './platform-scenario.js';
 
 export interface ScenarioProblem {
   file: string;
@@ -48,7 +49,7 @@ export class ScenarioError extends Error {
 const BLOCKINGS = ['dns', 'tcp_ip', 'http-failure', 'http-diff'] as const;
 
 /** Walks the YAML tree, turning nodes into typed values and collecting located problems. */
-class Reader {
+export class Reader {
   readonly problems: ScenarioProblem[] = [];
   constructor(
     private readonly file: string,
@@ -426,7 +427,7 @@ export function parseScenario(text: string, file: string): Scenario {
   }
   if (r.problems.length) throw new ScenarioError(r.problems);
   const root = doc.contents as Node | null;
-  const m = r.map(root, '', ['name', 'seed', 'world', 'censors', 'targets'], ['name', 'world']);
+  const m = r.map(root, '', ['name', 'seed', 'world', 'censors', 'targets', 'platform'], ['name', 'world']);
   if (!m) throw new ScenarioError(r.problems);
   const name = r.str(m.get('name'), 'name') ?? '';
   const seed = m.has('seed') ? (r.num(m.get('seed'), 'seed', 0, 2 ** 32 - 1, true) ?? 0) : 0;
@@ -517,9 +518,11 @@ export function parseScenario(text: string, file: string): Scenario {
       }
     });
   }
+  const platform = m.has('platform') ? readPlatform(r, m.get('platform')!, 'platform') : undefined;
   if (r.problems.length) throw new ScenarioError(r.problems);
   const scenario: Scenario = { name, seed, world: { sites, resolvers: { isp, public: {} }, helper, ...(services.length ? { services } : {}) }, censors };
   if (targets) scenario.targets = targets;
+  if (platform) scenario.platform = platform;
   scenario.source = isAbsolute(file) ? file : resolve(file);
   return scenario;
 }

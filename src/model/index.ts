@@ -7,3 +7,4 @@ export * from './random.js';
 export * from './paths.js';
 export * from './packets.js';
 export * from './fet.js';
+export * from './platform.js';

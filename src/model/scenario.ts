@@ -3,6 +3,7 @@
 // these are the validated, typed shapes. Keys beyond DESIGN.md (site behaviours, ISP resolver
 // behaviours) are wallscope extensions documented in scenarios/README.md.
 import type { Layer, Mechanism } from './verdict.js';
+import type { PlatformSpec } from './platform.js';
 
 export interface PageSpec {
   title?: string;
@@ -186,6 +187,8 @@ export interface Scenario {
   };
   censors: CensorSpec[];
   targets?: TargetSpec[];
+  /** Extension: the emulated social platform (scenarios/README.md "Platform"). */
+  platform?: PlatformSpec;
   /** Absolute path of the file it was read from, for resolving relative paths. */
   source?: string;
 }

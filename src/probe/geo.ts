@@ -108,6 +108,11 @@ function find(ip: string, kind: 'asn' | 'cc'): string | null {
   return i < 0 ? null : t.names[t.value[i]!]!;
 }
 
+/** The IPv4 country table itself (ranges as integers, inclusive; value indexes names), for the explorer's in-browser IP territory lookup. */
+export function countryRangesV4(): { start: Uint32Array; end: Uint32Array; value: Uint32Array; names: string[] } {
+  return (cache.cc4 ??= loadV4(pkgFile('@ip-location-db/asn-country', 'asn-country-ipv4-num.csv'), 'cc'));
+}
+
 /** ASN and organisation of a public address; null for bogons and unknown ranges. */
 export function lookupAsn(ip: string): { asn: number; org: string } | null {
   const v = find(ip, 'asn');

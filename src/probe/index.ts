@@ -20,3 +20,7 @@ export { openCapture, captureAvailable, CaptureError, routeTo, deviceMac, type C
 export { locate, assignHops, clientHelloFor, type LocateMechanism, type LocateResult, type InjectorHop, type LocatedPacket } from './locate.js';
 export { startFetSink, sinkConnection, runFetTest, fetTrial, randomNonExempt, exemptControl, type FetTestOptions, type FetTestKeys, type FetTrial } from './fet.js';
 export { listenTracked, type TrackedServer } from './tcpserver.js';
+export { territoryOf, territoryTablesV4, lookupProvince, CN_PROVINCES, UNKNOWN_LABEL } from './territory.js';
+export { PlatformClient, transient, type ApiReply, type PlatformClientOptions } from './platform-client.js';
+export { watchPlatform, watchMeasurement, platformMeasurement, trackedPosts, loadWatchState, statusFromReply, WatchStateError, type VanishedPost, type WatchOptions, type WatchResult, type WatchState } from './platform-watch.js';
+export { testKeywords, keywordMeasurement, KeywordTestError, type KeywordResult, type KeywordOptions, type KeywordRun } from './platform-keywords.js';

@@ -45,6 +45,7 @@ import { jsonDepth, mayHoldAddress, scrubMeasurement } from './scrub.js';
 /** Deeper than any real measurement (OONI's nest about 8 levels); deeper input is refused, not recursed into. */
 export const MAX_JSON_DEPTH = 64;
 import { registerStatic } from './static.js';
+import platformRoutes from './platform-routes.js';
 
 export interface AppOptions {
   store: MeasurementStore;
@@ -403,6 +404,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     req.log.info({ measurement_uid: req.params.uid }, 'measurement deleted');
     return { deleted: true, measurement_uid: req.params.uid };
   });
+
+  await app.register(platformRoutes, { store });
 
   // ---- explorer
   if (opts.webRoot !== false) registerStatic(app, opts.webRoot ?? join(repoRoot, 'web', 'dist'));

@@ -7,6 +7,7 @@ import { EntityPage, normaliseEntity, type EntityKind } from './pages/Entity.js'
 import { MeasurementPage } from './pages/Measurement.js';
 import { Overview } from './pages/Overview.js';
 import { SearchPage } from './pages/Search.js';
+import { PlatformPage } from './pages/Platform.js';
 import { href, navigate, useRoute, type Route } from './router.js';
 import './style.css';
 
@@ -64,6 +65,8 @@ function Page({ route }: { route: Route }) {
       return <ChartPage params={route.params} />;
     case 'search':
       return <SearchPage params={route.params} />;
+    case 'platform':
+      return <PlatformPage />;
   }
   return (
     <>
@@ -90,6 +93,7 @@ function App() {
     ['#/', 'Overview', route.path.length === 0],
     ['#/search', 'Search', route.path[0] === 'search'],
     ['#/chart', 'Chart builder', route.path[0] === 'chart'],
+    ['#/platform', 'Platforms', route.path[0] === 'platform'],
   ];
   return (
     <>

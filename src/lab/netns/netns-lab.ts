@@ -83,6 +83,7 @@ export function netnsProblems(s: Scenario): string[] {
   (s.world.services ?? []).forEach((svc, i) => {
     if (svc.address) out.push(`world.services[${i}].address: fixed loopback addresses cannot be placed in the netns lab's 198.19.0.0/16; drop the key`);
   });
+  if (s.platform?.address) out.push("platform.address: a fixed loopback address cannot be placed in the netns lab's 198.19.0.0/16; drop the key");
   return out;
 }
 

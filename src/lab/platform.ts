@@ -1,0 +1,405 @@
+// The lab's emulated social platform (scenario `platform:`, scenarios/README.md "Platform";
+// DESIGN.md "Platforms"): accounts, posts and comments over HTTP, a JSON API and HTML pages, every
+// post and comment stamped with its poster's "IP territory" (src/probe/territory.ts), and the
+// moderation that deletion trackers observe (Weiboscope, Zhu et al. 2013; Fu et al. 2013): keyword
+// rules (combinations of words), a delay before removal drawn from a distribution, distinct notices
+// for "removed by the platform" and "deleted by the author", shadow removal (visible to the author
+// only) and account bans after repeated hits. The ground truth is served at /_lab/truth.
+//
+// Where a post comes from: lab clients connect over loopback, which no geolocation database
+// places. A post is stamped from, in order: the `X-Wallscope-Lab-Source` header (an IP address; only
+// honoured from a loopback peer, i.e. a lab-local client, which is who a loopback lab serves), the
+// posting account's scenario `address`, the peer address when it is not loopback; else 未知.
+import http from 'node:http';
+import { isIP } from 'node:net';
+import {
+  firstMatchingRule,
+  PLATFORM_NOTICES,
+  prng,
+  sampleDelay,
+  type DelaySpec,
+  type PlatformErrorCode,
+  type PlatformSpec,
+  type PostStatus,
+  type Territory,
+} from '../model/index.js';
+import { territoryOf } from '../probe/index.js';
+
+export const LAB_SOURCE_HEADER = 'x-wallscope-lab-source';
+const MAX_TEXT = 2000; // Weibo's limit for a post
+const MAX_BODY = 64 * 1024;
+const PAGE_MAX = 200;
+
+interface Comment {
+  id: string;
+  account: Account;
+  text: string;
+  created: number;
+  territory: Territory;
+  removeAt: number | null;
+  action: 'remove' | 'shadow' | null;
+}
+
+interface Post {
+  id: string;
+  seq: number;
+  account: Account;
+  text: string;
+  created: number;
+  territory: Territory;
+  removeAt: number | null;
+  action: 'remove' | 'shadow' | null;
+  rule: string[] | null;
+  deletedAt: number | null;
+  comments: Comment[];
+}
+
+interface Account {
+  name: string;
+  token: string;
+  address: string | undefined;
+  posts: Post[];
+}
+
+/** What a viewer gets for one post at one time. */
+type View = { kind: 'visible'; shadow: boolean } | { kind: 'gone'; code: PlatformErrorCode; at: number };
+
+export interface PlatformTruthPost {
+  id: string;
+  account: string;
+  text: string;
+  created_at: string;
+  /** What an outside, logged-out observer sees now (visible, or the status of the vanished post). */
+  status: 'visible' | 'pending' | PostStatus;
+  /** When it vanished for that observer (ISO), or null. */
+  gone_at: string | null;
+  /** The moderation rule's words that matched (even when the author deleted it first), or null. */
+  rule: string[] | null;
+  territory: Territory;
+}
+
+export interface PlatformTruth {
+  now: string;
+  accounts: Array<{ name: string; banned_at: string | null; hits: number }>;
+  posts: PlatformTruthPost[];
+}
+
+export interface RunningPlatform {
+  url: string;
+  host: string;
+  port: number;
+  name: string;
+  /** The ground truth at this moment. */
+  truth(): PlatformTruth;
+  stats(): { requests: number; limited: number; errors: number };
+  close(): Promise<void>;
+}
+
+export interface PlatformOptions {
+  host: string;
+  port: number;
+  spec: PlatformSpec;
+  seed: number;
+  /** Clock (ms); Date.now by default. Lab time 0 is the start. */
+  now?: () => number;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+export async function startPlatform(o: PlatformOptions): Promise<RunningPlatform> {
+  const clock = o.now ?? Date.now;
+  const t0 = clock();
+  const spec = o.spec;
+  const name = spec.name ?? 'platform';
+  const rules = spec.moderation?.rules ?? [];
+  const defaultDelay: DelaySpec = spec.moderation?.delay ?? { kind: 'fixed', s: 0 };
+  const banAfter = spec.moderation?.ban_after ?? 0;
+  // Separate streams: moderation delays stay reproducible whatever the error draws do.
+  const delayRand = prng(o.seed ^ 0x5eed1);
+  const errorRand = prng(o.seed ^ 0x5eed2);
+  const accounts = new Map<string, Account>();
+  const byToken = new Map<string, Account>();
+  const posts = new Map<string, Post>();
+  let seq = 0;
+  let commentSeq = 0;
+  const stats = { requests: 0, limited: 0, errors: 0 };
+
+  const moderate = (text: string, created: number): { removeAt: number | null; action: 'remove' | 'shadow' | null; rule: string[] | null } => {
+    const rule = firstMatchingRule(rules, text);
+    if (!rule) return { removeAt: null, action: null, rule: null };
+    return { removeAt: created + Math.round(sampleDelay(rule.delay ?? defaultDelay, delayRand) * 1000), action: rule.action, rule: rule.words };
+  };
+
+  const addPost = (account: Account, text: string, created: number, territory: Territory, deletedAt: number | null = null): Post => {
+    const id = String(4_900_000_000_000_000n + BigInt(++seq));
+    const p: Post = { id, seq, account, text, created, territory, deletedAt, comments: [], ...moderate(text, created) };
+    account.posts.push(p);
+    posts.set(id, p);
+    return p;
+  };
+  const addComment = (post: Post, account: Account, text: string, created: number, territory: Territory): Comment => {
+    const m = moderate(text, created);
+    const c: Comment = { id: `c${++commentSeq}`, account, text, created, territory, removeAt: m.removeAt, action: m.action };
+    post.comments.push(c);
+    return c;
+  };
+
+  const territoryOfAccount = (a: Account): Territory => (a.address ? territoryOf(a.address) : { code: null, label: '未知' });
+  for (const a of spec.accounts) {
+    const acc: Account = { name: a.name, token: a.token ?? `token-${a.name}`, address: a.address, posts: [] };
+    accounts.set(a.name, acc);
+    byToken.set(acc.token, acc);
+  }
+  // Scenario posts in the order of their lab time, so that ids grow with time as on a real platform.
+  const scheduled = spec.accounts.flatMap((a) => (a.posts ?? []).map((p) => ({ a, p })));
+  scheduled.sort((x, y) => (x.p.at ?? 0) - (y.p.at ?? 0));
+  for (const { a, p } of scheduled) {
+    const acc = accounts.get(a.name)!;
+    const created = t0 + Math.round((p.at ?? 0) * 1000);
+    const post = addPost(acc, p.text, created, territoryOfAccount(acc), p.delete_at === undefined ? null : t0 + Math.round(p.delete_at * 1000));
+    for (const c of p.comments ?? []) {
+      const by = accounts.get(c.account)!;
+      addComment(post, by, c.text, Math.max(created, t0 + Math.round((c.at ?? p.at ?? 0) * 1000)), territoryOfAccount(by));
+    }
+  }
+
+  /** When the account is banned: the removal time of its ban_after-th hit (a hit the author did not pre-empt). */
+  const banAt = (a: Account): number | null => {
+    if (!banAfter) return null;
+    const hits = a.posts
+      .filter((p) => p.removeAt !== null && (p.deletedAt === null || p.deletedAt > p.removeAt))
+      .map((p) => p.removeAt!)
+      .sort((x, y) => x - y);
+    return hits.length >= banAfter ? hits[banAfter - 1]! : null;
+  };
+
+  const view = (p: Post, viewer: Account | null, now: number, ban = banAt(p.account)): View | null => {
+    if (now < p.created) return null;
+    // The post's own fate first, the account's ban after: a post removed before the ban keeps its
+    // removal notice (and the post whose removal triggers the ban shows it too).
+    const events: Array<{ at: number; code: PlatformErrorCode }> = [];
+    if (p.deletedAt !== null && p.deletedAt <= now) events.push({ at: p.deletedAt, code: 'author_deleted' });
+    if (p.removeAt !== null && p.removeAt <= now && p.action === 'remove') events.push({ at: p.removeAt, code: 'removed' });
+    const shadowed = p.removeAt !== null && p.removeAt <= now && p.action === 'shadow';
+    if (shadowed && viewer !== p.account) events.push({ at: p.removeAt!, code: 'not_found' });
+    if (ban !== null && ban <= now) events.push({ at: ban + 0.5, code: 'account_banned' });
+    events.sort((x, y) => x.at - y.at);
+    if (events.length) return { kind: 'gone', code: events[0]!.code, at: Math.floor(events[0]!.at) };
+    return { kind: 'visible', shadow: shadowed };
+  };
+
+  const commentJson = (c: Comment) => ({ id: c.id, account: c.account.name, text: c.text, created_at: iso(c.created), territory: c.territory });
+  const visibleComments = (p: Post, viewer: Account | null, now: number) =>
+    p.comments.filter((c) => now >= c.created && !(c.removeAt !== null && c.removeAt <= now && (c.action === 'remove' || viewer !== c.account)));
+  const postJson = (p: Post, viewer: Account | null, now: number) => ({
+    id: p.id,
+    account: p.account.name,
+    text: p.text,
+    created_at: iso(p.created),
+    territory: p.territory,
+    comments: visibleComments(p, viewer, now).map(commentJson),
+  });
+
+  const truth = (): PlatformTruth => {
+    const now = clock();
+    const out: PlatformTruthPost[] = [];
+    for (const p of posts.values()) {
+      const v = view(p, null, now);
+      let status: PlatformTruthPost['status'];
+      let goneAt: string | null = null;
+      if (v === null) status = 'pending';
+      else if (v.kind === 'visible') status = 'visible';
+      else {
+        status = v.code === 'not_found' ? 'shadow_hidden' : v.code;
+        goneAt = iso(v.at);
+      }
+      out.push({ id: p.id, account: p.account.name, text: p.text, created_at: iso(p.created), status, gone_at: goneAt, rule: p.rule, territory: p.territory });
+    }
+    return {
+      now: iso(now),
+      accounts: [...accounts.values()].map((a) => {
+        const b = banAt(a);
+        return { name: a.name, banned_at: b !== null && b <= now ? iso(b) : null, hits: a.posts.filter((p) => p.removeAt !== null && p.removeAt <= now && (p.deletedAt === null || p.deletedAt > p.removeAt)).length };
+      }),
+      posts: out,
+    };
+  };
+
+  // Per client token buckets (rate_limit requests/s, a burst of 2 s worth).
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  const allow = (client: string, now: number): boolean => {
+    const rate = spec.rate_limit;
+    if (!rate) return true;
+    const burst = Math.max(1, rate * 2);
+    const b = buckets.get(client) ?? { tokens: burst, at: now };
+    b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * rate);
+    b.at = now;
+    buckets.set(client, b);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  };
+
+  const sourceTerritory = (req: http.IncomingMessage, account: Account | null): Territory => {
+    const peer = req.socket.remoteAddress ?? '';
+    const loopback = peer.startsWith('127.') || peer === '::1' || peer.startsWith('::ffff:127.');
+    const declared = req.headers[LAB_SOURCE_HEADER];
+    if (loopback && typeof declared === 'string' && isIP(declared.trim())) return territoryOf(declared.trim());
+    if (account?.address) return territoryOf(account.address);
+    if (!loopback && peer) return territoryOf(peer);
+    return { code: null, label: '未知' };
+  };
+
+  const server = http.createServer((req, res) => {
+    stats.requests++;
+    const now = clock();
+    const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      const text = JSON.stringify(body);
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
+      res.end(text);
+    };
+    const html = (status: number, title: string, body: string) => {
+      res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'", 'x-content-type-options': 'nosniff' });
+      res.end(`<!doctype html><html lang="zh"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head><body>${body}</body></html>`);
+    };
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://platform.lab');
+    } catch {
+      return send(400, { error: 'bad_request' });
+    }
+    const path = url.pathname;
+    const isApi = path.startsWith('/api/');
+    if (isApi) {
+      if (!allow(req.socket.remoteAddress ?? '', now)) {
+        stats.limited++;
+        return send(429, { error: 'rate_limited' }, { 'retry-after': String(Math.max(1, Math.ceil(1 / spec.rate_limit!))) });
+      }
+      if (spec.errors && errorRand() < spec.errors) {
+        stats.errors++;
+        return send(503, { error: 'unavailable' });
+      }
+    }
+    const auth = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    const viewer = auth ? (byToken.get(auth[1]!) ?? null) : null;
+    if (auth && !viewer) return send(401, { error: 'bad_token' });
+    let m: RegExpExecArray | null;
+
+    if (req.method === 'GET' && (m = /^\/api\/v1\/accounts\/([^/]+)\/posts$/.exec(path))) {
+      const a = accounts.get(decodeURIComponent(m[1]!));
+      if (!a) return send(404, { error: 'account_not_found', notice: PLATFORM_NOTICES.not_found });
+      const ban = banAt(a);
+      if (ban !== null && ban <= now) return send(403, { error: 'account_banned', notice: PLATFORM_NOTICES.account_banned });
+      const limit = Math.min(PAGE_MAX, Math.max(1, Number(url.searchParams.get('limit')) || 50));
+      const cursor = url.searchParams.get('cursor');
+      const [cc, cs] = cursor ? cursor.split('_').map(Number) : [Infinity, Infinity];
+      const visible = a.posts
+        .filter((p) => view(p, viewer, now, ban)?.kind === 'visible')
+        .sort((x, y) => y.created - x.created || y.seq - x.seq)
+        .filter((p) => p.created < cc! || (p.created === cc && p.seq < cs!));
+      const page = visible.slice(0, limit);
+      const last = page[page.length - 1];
+      return send(200, { account: a.name, posts: page.map((p) => postJson(p, viewer, now)), next_cursor: visible.length > limit && last ? `${last.created}_${last.seq}` : null });
+    }
+    if (req.method === 'GET' && (m = /^\/api\/v1\/posts\/([0-9]+)$/.exec(path))) {
+      const p = posts.get(m[1]!);
+      const v = p ? view(p, viewer, now) : null;
+      if (!p || !v) return send(404, { error: 'not_found', notice: PLATFORM_NOTICES.not_found });
+      if (v.kind === 'gone') return send(v.code === 'removed' || v.code === 'account_banned' ? 403 : 404, { error: v.code, notice: PLATFORM_NOTICES[v.code] });
+      return send(200, postJson(p, viewer, now));
+    }
+    if (req.method === 'GET' && path === '/api/v1/whereami') return send(200, { territory: sourceTerritory(req, null) });
+    if (req.method === 'GET' && path === '/_lab/truth') return send(200, truth());
+
+    if ((req.method === 'POST' && (path === '/api/v1/posts' || /^\/api\/v1\/posts\/[0-9]+\/comments$/.test(path))) || (req.method === 'DELETE' && /^\/api\/v1\/posts\/[0-9]+$/.test(path))) {
+      if (!viewer) return send(401, { error: 'login_required' });
+      const ban = banAt(viewer);
+      if (ban !== null && ban <= now) return send(403, { error: 'account_banned', notice: PLATFORM_NOTICES.account_banned });
+      if (req.method === 'DELETE') {
+        const p = posts.get(path.split('/').pop()!);
+        if (!p || p.account !== viewer || now < p.created) return send(404, { error: 'not_found' });
+        if (p.deletedAt === null || p.deletedAt > now) p.deletedAt = now;
+        return send(200, { id: p.id, deleted: true });
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_BODY) {
+          send(413, { error: 'too_large' });
+          req.destroy();
+        } else chunks.push(c);
+      });
+      req.on('end', () => {
+        if (size > MAX_BODY) return;
+        let body: unknown;
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        } catch {
+          return send(400, { error: 'bad_json' });
+        }
+        const text = (body as { text?: unknown })?.text;
+        if (typeof text !== 'string' || text.length === 0 || text.length > MAX_TEXT) return send(400, { error: 'bad_text', message: `text: a string of 1 to ${MAX_TEXT} characters` });
+        const at = clock();
+        if (path === '/api/v1/posts') return send(201, postJson(addPost(viewer, text, at, sourceTerritory(req, viewer)), viewer, at));
+        const p = posts.get(path.split('/')[4]!);
+        const v = p ? view(p, viewer, at) : null;
+        if (!p || v?.kind !== 'visible') return send(404, { error: 'not_found' });
+        return send(201, commentJson(addComment(p, viewer, text, at, sourceTerritory(req, viewer))));
+      });
+      return;
+    }
+
+    // HTML pages, as the site shows them to a browser.
+    if (req.method === 'GET' && path === '/') {
+      const items = [...accounts.values()].slice(0, 1000).map((a) => `<li><a href="/u/${encodeURIComponent(a.name)}">${escapeHtml(a.name)}</a></li>`);
+      return html(200, name, `<h1>${escapeHtml(name)}</h1><ul>${items.join('')}</ul>`);
+    }
+    if (req.method === 'GET' && (m = /^\/u\/([^/]+)$/.exec(path))) {
+      const a = accounts.get(decodeURIComponent(m[1]!));
+      if (!a) return html(404, name, `<p class="notice">${PLATFORM_NOTICES.not_found}</p>`);
+      const ban = banAt(a);
+      if (ban !== null && ban <= now) return html(403, a.name, `<p class="notice">${PLATFORM_NOTICES.account_banned}</p>`);
+      const items = a.posts
+        .filter((p) => view(p, viewer, now, ban)?.kind === 'visible')
+        .sort((x, y) => y.created - x.created || y.seq - x.seq)
+        .slice(0, PAGE_MAX)
+        .map((p) => `<article id="p${p.id}"><p>${escapeHtml(p.text)}</p><footer><a href="/p/${p.id}">${iso(p.created)}</a> · IP属地：${escapeHtml(p.territory.label)}</footer></article>`);
+      return html(200, a.name, `<h1>${escapeHtml(a.name)}</h1>${items.join('')}`);
+    }
+    if (req.method === 'GET' && (m = /^\/p\/([0-9]+)$/.exec(path))) {
+      const p = posts.get(m[1]!);
+      const v = p ? view(p, viewer, now) : null;
+      if (!p || !v) return html(404, name, `<p class="notice">${PLATFORM_NOTICES.not_found}</p>`);
+      if (v.kind === 'gone') return html(v.code === 'removed' || v.code === 'account_banned' ? 403 : 404, name, `<p class="notice">${PLATFORM_NOTICES[v.code]}</p>`);
+      const comments = visibleComments(p, viewer, now).map((c) => `<li>${escapeHtml(c.account.name)}: ${escapeHtml(c.text)} · IP属地：${escapeHtml(c.territory.label)}</li>`);
+      return html(200, p.account.name, `<article><h1>${escapeHtml(p.account.name)}</h1><p>${escapeHtml(p.text)}</p><footer>${iso(p.created)} · IP属地：${escapeHtml(p.territory.label)}</footer><ul>${comments.join('')}</ul></article>`);
+    }
+    return send(404, { error: 'no_such_route' });
+  });
+  server.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `http://${o.host}:${port}`,
+    host: o.host,
+    port,
+    name,
+    truth,
+    stats: () => ({ ...stats }),
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}

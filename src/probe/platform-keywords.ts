@@ -1,0 +1,210 @@
+// `wallscope platform keywords`: which words of a text make a platform remove it, found as the
+// published keyword studies did (Knockel et al., "Every Rose Has Its Thorn", 2015; Ruan et al.
+// 2016): post the text from a test account, see whether it disappears for a logged-out reader
+// within the platform's moderation delay, and if it does, narrow it down by posting parts of it
+// (ddmin-style complement reduction, Zeller 2002: halves first, then finer pieces) to a minimal set
+// of words that still triggers: one word, or a combination whose every word is needed. Every test
+// post is deleted by its author after its test. A banned test account is dropped and the next one
+// (if any) carries on.
+import { textWords } from '../model/index.js';
+import type { Measurement } from '../model/index.js';
+import { PlatformClient, transient } from './platform-client.js';
+import { platformMeasurement } from './platform-watch.js';
+
+export interface KeywordResult {
+  text: string;
+  removed: boolean;
+  trigger: string[];
+  /** How the full text vanished for a logged-out reader: removed (with the platform's notice) or shadow_hidden; null when not removed. */
+  status: 'removed' | 'shadow_hidden' | null;
+  /** Test posts this text cost. */
+  posts: number;
+}
+
+export interface KeywordOptions {
+  base: string;
+  /** Test accounts (name and bearer token), used in turn as they get banned. */
+  accounts: Array<{ name: string; token: string }>;
+  /** How long to wait for a post to be moderated before calling it kept (ms). */
+  waitMs: number;
+  /** Between two looks at a test post (ms, default 500). */
+  pollMs?: number;
+  rate?: number;
+  timeoutMs?: number;
+  labSource?: string;
+  signal?: AbortSignal;
+  /** Test posts at once (default 8). */
+  parallel?: number;
+  onProgress?: (s: string) => void;
+}
+
+export class KeywordTestError extends Error {
+  readonly code = 'WALLSCOPE_KEYWORDS';
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export interface KeywordRun {
+  results: KeywordResult[];
+  /** Test posts left on the platform (their author was banned before deleting them). */
+  leftBehind: string[];
+  requests: PlatformClient['counts'];
+}
+
+export async function testKeywords(texts: string[], o: KeywordOptions): Promise<KeywordRun> {
+  if (o.accounts.length === 0) throw new KeywordTestError('no test account');
+  const client = new PlatformClient({ base: o.base, rate: o.rate ?? 20, timeoutMs: o.timeoutMs, labSource: o.labSource, signal: o.signal });
+  const accounts = [...o.accounts];
+  const leftBehind: string[] = [];
+  const pollMs = o.pollMs ?? 500;
+
+  /** Posts `text`, watches it for waitMs, deletes it; resolves to how it vanished (null: kept). */
+  const trial = async (text: string): Promise<'removed' | 'shadow_hidden' | null> => {
+    for (;;) {
+      const acc = accounts[0];
+      if (!acc) throw new KeywordTestError('every test account is banned; give more with --account');
+      const r = await client.request('POST', '/api/v1/posts', { token: acc.token, body: { text } });
+      if (r.status === 403 && r.body?.error === 'account_banned') {
+        if (accounts[0] === acc) accounts.shift();
+        o.onProgress?.(`test account ${acc.name} is banned; ${accounts.length} left`);
+        continue;
+      }
+      if (r.status === 401) throw new KeywordTestError(`the platform refuses the token of test account ${acc.name} (${String(r.body?.error ?? r.status)})`);
+      if (r.status !== 201 || typeof r.body?.id !== 'string') throw new KeywordTestError(`posting failed: HTTP ${r.status}${r.failure ? ` (${r.failure})` : ''}${r.body?.error ? ` ${String(r.body.error)}` : ''}`);
+      const id = r.body.id;
+      let outcome: 'removed' | 'shadow_hidden' | null = null;
+      let banned = false;
+      const until = Date.now() + o.waitMs;
+      for (;;) {
+        await sleep(Math.min(pollMs, Math.max(0, until - Date.now())));
+        const g = await client.request('GET', `/api/v1/posts/${id}`);
+        if (!transient(g) && g.status !== 200) {
+          // The account was banned (by another test post's hit) before this post's own fate: this
+          // test says nothing about the text; it is run again from the next account.
+          if (g.body?.error === 'account_banned') banned = true;
+          // Gone for a logged-out reader: with the removal notice, or silently (visible to the author only).
+          else outcome = g.body?.error === 'not_found' ? 'shadow_hidden' : 'removed';
+          break;
+        }
+        if (Date.now() >= until) break;
+      }
+      if (banned) {
+        if (accounts[0] === acc) accounts.shift();
+        leftBehind.push(id);
+        o.onProgress?.(`test account ${acc.name} was banned; ${accounts.length} left`);
+        continue;
+      }
+      // Clean up: the author deletes every test post, removed or not.
+      const d = await client.request('DELETE', `/api/v1/posts/${id}`, { token: acc.token });
+      if (d.status !== 200) {
+        if (d.status === 403 && d.body?.error === 'account_banned' && accounts[0] === acc) accounts.shift();
+        if (d.status !== 404 || d.body?.error !== 'not_found') leftBehind.push(id);
+      }
+      return outcome;
+    }
+  };
+
+  const par = Math.max(1, o.parallel ?? 8);
+
+  /** Runs tests a batch at a time; the index of the first candidate that triggers, or -1. */
+  const firstTriggering = async (candidates: string[], count: () => void): Promise<number> => {
+    for (let i = 0; i < candidates.length; i += par) {
+      const batch = candidates.slice(i, i + par);
+      const got = await Promise.all(batch.map((t) => (count(), trial(t))));
+      const k = got.findIndex((g) => g !== null);
+      if (k >= 0) return i + k;
+    }
+    return -1;
+  };
+
+  /**
+   * ddmin's complement reduction (Zeller 2002) over units (words, or the characters of one word):
+   * drop a chunk when what is left still triggers, halves first, then finer; the result is
+   * 1-minimal (dropping any single unit stops the removal). `build` makes the post's text.
+   */
+  const reduce = async <U>(units: U[], build: (kept: U[]) => string, count: () => void): Promise<U[]> => {
+    let s = units;
+    let n = 2;
+    while (s.length > 1) {
+      const size = Math.ceil(s.length / n);
+      const rests: U[][] = [];
+      for (let i = 0; i < s.length; i += size) rests.push([...s.slice(0, i), ...s.slice(i + size)]);
+      const nonEmpty = rests.filter((r) => r.length > 0);
+      const k = await firstTriggering(nonEmpty.map(build), count);
+      if (k >= 0) {
+        s = nonEmpty[k]!;
+        n = Math.max(n - 1, 2);
+      } else if (n >= s.length) break;
+      else n = Math.min(s.length, n * 2);
+    }
+    return s;
+  };
+
+  const results: KeywordResult[] = [];
+  for (const text of texts) {
+    let posts = 1;
+    const count = () => void posts++;
+    const first = await trial(text);
+    if (!first) {
+      results.push({ text, removed: false, trigger: [], status: null, posts });
+      continue;
+    }
+    // 1. Words (whitespace-separated) down to a 1-minimal set.
+    const wordsFound = await reduce(textWords(text), (kept) => kept.join(' '), count);
+    // 2. Each word down to its needed characters, for a keyword inside a longer word ("falun" in
+    //    "falungong") and for texts without spaces (Chinese). Words are reduced side by side, each
+    //    with the others whole (for rules that need all their words, the reductions are independent).
+    const fixedWords = wordsFound;
+    const reducedPieces = await Promise.all(
+      fixedWords.map(async (word, w) => {
+        const chars = [...word];
+        if (chars.length < 2) return [word];
+        const kept = await reduce(chars.map((c, i) => ({ c, i })), (k) => fixedWords.map((x, j) => (j === w ? k.map((u) => u.c).join('') : x)).join(' '), count);
+        // Characters that were not adjacent in the word are separate pieces of the trigger.
+        const pieces: string[] = [];
+        kept.forEach((u, j) => (j > 0 && kept[j - 1]!.i === u.i - 1 ? (pieces[pieces.length - 1] += u.c) : pieces.push(u.c)));
+        return pieces;
+      }),
+    );
+    // 3. A piece that still triggers when cut in two is two words of a combination ("六四天安门"
+    //    for the rule 六四 + 天安门): cut every piece at each place, keep the cuts that hold.
+    const piecesNow = reducedPieces.flat();
+    const split = await Promise.all(
+      piecesNow.map(async (word, w) => {
+        const chars = [...word];
+        if (chars.length < 2) return [word];
+        const cuts: number[] = [];
+        for (let i = 1; i < chars.length; i += par) {
+          const at = Array.from({ length: Math.min(par, chars.length - i) }, (_, k) => i + k);
+          const got = await Promise.all(at.map((c) => (count(), trial(piecesNow.map((x, j) => (j === w ? `${chars.slice(0, c).join('')} ${chars.slice(c).join('')}` : x)).join(' ')))));
+          got.forEach((g, k) => g !== null && cuts.push(at[k]!));
+        }
+        const parts: string[] = [];
+        let from = 0;
+        for (const c of [...cuts, chars.length]) {
+          parts.push(chars.slice(from, c).join(''));
+          from = c;
+        }
+        return parts;
+      }),
+    );
+    const out = split.flat();
+    o.onProgress?.(`${JSON.stringify(text)}: ${out.join(' + ')} (${posts} posts)`);
+    results.push({ text, removed: true, trigger: out, status: first, posts });
+  }
+  return { results, leftBehind, requests: { ...client.counts } };
+}
+
+/** The measurement of one keyword test (test_name x_platform_keywords; docs/INTERNAL-API.md). */
+export function keywordMeasurement(r: KeywordResult, meta: { platform: string; at: Date; waitS: number }): Measurement {
+  const platform = meta.platform.replace(/\/+$/, '');
+  return platformMeasurement('x_platform_keywords', platform, meta.at, `${platform}\n${meta.at.toISOString()}\n${r.text}`, {
+    x_platform: platform,
+    x_platform_text: r.text,
+    x_platform_removed: r.removed,
+    x_platform_trigger: r.trigger,
+    x_platform_status: r.status,
+    x_platform_test_posts: r.posts,
+    x_platform_wait_s: meta.waitS,
+  });
+}
