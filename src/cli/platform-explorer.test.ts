@@ -55,7 +55,7 @@ describe('platform summary API and the Platforms page', () => {
     const lab = await startLab(parseScenario(SCENARIO, 'p.yaml'), { standardPorts: false });
     try {
       platformUrl = lab.platform!.url;
-      const res = await watchPlatform({ base: platformUrl, accounts: ['gd', 'us'], intervalMs: 400, durationMs: 3500, rate: 200 });
+      const res = await watchPlatform({ base: platformUrl, accounts: ['gd', 'us'], intervalMs: 400, durationMs: 6000, rate: 200 });
       const ms = [...res.vanished, ...trackedPosts(res.state)].map((v) => watchMeasurement(v, { platform: platformUrl, intervalS: 0.4 }));
       const kw = await testKeywords([HOSTILE, 'a calm sentence'], { base: platformUrl, accounts: [{ name: 'tester', token: 'token-tester' }], waitMs: 2000, pollMs: 100, rate: 500 });
       ms.push(...kw.results.map((r) => keywordMeasurement(r, { platform: platformUrl, at: new Date(), waitS: 2 })));
