@@ -2,7 +2,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fixturesDir, toOoniBlocking, type Measurement } from '../model/index.js';
+import { toOoniBlocking, type Measurement } from '../model/index.js';
+import { fixturesDir } from '../probe/index.js';
 import { analyzeMeasurement } from './measurement.js';
 import { readMeasurements } from './read.js';
 

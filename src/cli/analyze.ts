@@ -3,10 +3,8 @@
 import { createReadStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Command } from 'commander';
-import {
-  AgreementTally, analyzeMeasurement, compareRow, defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints,
-  readMeasurementStream, type AnalysisContext,
-} from '../analysis/index.js';
+import { AgreementTally, analyzeMeasurement, compareRow, readMeasurementStream, type AnalysisContext } from '../analysis/index.js';
+import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from '../probe/index.js';
 import { lookupAsn } from '../probe/index.js';
 import { INJECTORS_OPTION, injectorsFrom } from './injectors.js';
 

@@ -3,12 +3,14 @@
 import type { Command } from 'commander';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { ANALYSIS_VERSION, defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from '../analysis/index.js';
+import { ANALYSIS_VERSION } from '../analysis/index.js';
+import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from '../probe/index.js';
 import { buildDemoScenario, DEMO_LIST, measureLab, scoreRows, startLab, summarize } from '../lab/index.js';
 import type { Measurement } from '../model/index.js';
-import { repoRoot } from '../model/index.js';
+import { repoRoot } from '../probe/index.js';
 import { parseListen, startServer } from '../server/index.js';
-import { analyzerWith, SqliteStore } from '../store/index.js';
+import { SqliteStore } from '../store/index.js';
+import { analyzerWith } from '../server/index.js';
 
 // The demo's emulated vantage point: a volunteer on China Unicom in Henan, behind the Henan
 // provincial firewall and the national one. Lab measurements carry it, marked as emulated, so the
@@ -88,7 +90,7 @@ async function storeAndServe(measurements: Measurement[], o: { db: string; liste
     return;
   }
   const { host, port } = parseListen(o.listen);
-  const srv = await startServer({ store, host, port, analysisContext: { fingerprints }, logger: false });
+  const srv = await startServer({ store, host, port, analysisContext: { fingerprints }, webRoot: join(repoRoot, 'web', 'dist'), logger: false });
   w(`Explorer: open ${srv.url}/ in a browser (the emulated vantage point is CN / AS4837 / ${DEMO_REGION}: #/region/${DEMO_REGION}). Ctrl-C to stop.\n`);
   await new Promise<void>((done) => {
     const stop = () => done();

@@ -1,6 +1,6 @@
 // `wallscope import ooni FILE...`: published OONI measurements into the store. Wiring only.
 import type { Command } from 'commander';
-import { importMeasurementFiles } from '../store/index.js';
+import { importMeasurementFiles } from '../server/index.js';
 import { analysisFrom, analysisOptions, openStoreFrom, storeOptions, type AnalysisCliOptions, type StoreCliOptions } from './serve.js';
 
 export function register(program: Command): void {

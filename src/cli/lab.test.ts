@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { nftAvailable, sweepStaleTables } from '../lab/index.js';
-import { repoRoot } from '../model/index.js';
+import { repoRoot } from '../probe/index.js';
 
 const main = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 

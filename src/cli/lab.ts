@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { register as registerDemo } from './demo.js';
 import { censorHops, evalNetnsScenario, evalScenario, expectedPath, loadScenario, NetnsError, netnsMissing, scenarioTruth, startLab, startNetnsLab, sweepNetns, sweepStaleTables, timeoutWaitMs, writeExpected, ScenarioError, type EvalReport, type RouterEvent } from '../lab/index.js';
 import { fileURLToPath } from 'node:url';
-import { repoRoot } from '../model/index.js';
+import { repoRoot } from '../probe/index.js';
 
 function usageError(message: string, exitCode = 2): Error {
   return Object.assign(new Error(message), { exitCode });

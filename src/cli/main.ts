@@ -3,7 +3,7 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot } from '../model/index.js';
+import { repoRoot } from '../probe/index.js';
 import { register as registerAnalyze } from './analyze.js';
 import { register as registerFet } from './fet.js';
 import { register as registerLab } from './lab.js';

@@ -4,10 +4,11 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from '../model/index.js';
+import { repoRoot } from '../probe/index.js';
 import { startServer } from '../server/index.js';
 import { SqliteStore } from '../store/index.js';
-import { createCA, issueCert, startDnsServer, startSite, startTestHelper, type DnsServer, type Site, type TestHelper } from '../probe/index.js';
+import { createCA, issueCert, startTestHelper, type TestHelper } from '../probe/index.js';
+import { startDnsServer, startSite, type DnsServer, type Site } from '../testing/probe-servers.js';
 
 const bin = join(repoRoot, 'bin', 'wallscope.js');
 

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { captureAvailable, checkDecoyName, DEFAULT_DECOY, defaultSpoolDir, flushSpool, measureMany, parseCidr, readTargetList, spoolMeasurement, splitHostPort, type ProbeOptions, type Target } from '../probe/index.js';
-import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from '../analysis/index.js';
+import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from '../probe/index.js';
 import type { Measurement, Verdict } from '../model/index.js';
 import { register as registerHelper } from './helper.js';
 import { INJECTORS_OPTION, injectorsFrom } from './injectors.js';

@@ -1,12 +1,15 @@
 // `wallscope serve`, and the store commands beside it (upload, import, reanalyze register from
 // here so main.ts needs one line). Wiring only: src/server, src/store and src/analysis decide.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
-import { ANALYSIS_VERSION, type analyzeMeasurement, defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints, type AnalysisContext } from '../analysis/index.js';
+import { ANALYSIS_VERSION, type analyzeMeasurement, type AnalysisContext } from '../analysis/index.js';
+import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from '../probe/index.js';
 import type { Measurement } from '../model/index.js';
-import { lookupAsn } from '../probe/index.js';
+import { lookupAsn, repoRoot } from '../probe/index.js';
 import { parseListen, startServer } from '../server/index.js';
-import { analyzerWith, openStore, type MeasurementStore } from '../store/index.js';
+import { openStore, type MeasurementStore } from '../store/index.js';
+import { analyzerWith } from '../server/index.js';
 import { register as registerImport } from './import.js';
 import { INJECTORS_OPTION, injectorsFrom } from './injectors.js';
 import { register as registerReanalyze } from './reanalyze.js';
@@ -109,7 +112,7 @@ export function register(program: Command): void {
       rateLimit: perMinute > 0 ? { max: perMinute, windowMs: 60_000 } : false,
       adminToken: token || undefined,
       reportSecret: secret || undefined,
-      webRoot: o.web === false ? false : o.web,
+      webRoot: o.web === false ? false : o.web ?? join(repoRoot, 'web', 'dist'),
       logger: o.log,
       trustProxy: o.trustProxy ?? false,
     });

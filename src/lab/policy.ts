@@ -4,7 +4,7 @@
 // listed in scenarios/README.md.
 import { readFileSync } from 'node:fs';
 import type { CensorSpec, CloseKind, Layer, ResetFingerprint, Scenario } from '../model/index.js';
-import { fixturesDir } from '../model/index.js';
+import { fixturesDir } from '../probe/index.js';
 import { containsKeyword, decodePath, RuleSet, sampled } from './rules.js';
 import { scenarioPath } from './scenario.js';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { sharedDir } from '../model/index.js';
+import { sharedDir } from '../probe/index.js';
 import { parseScenario, ScenarioError } from './scenario.js';
 
 function designExample(): string {

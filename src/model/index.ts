@@ -4,6 +4,6 @@ export * from './verdict.js';
 export * from './scenario.js';
 export * from './observation.js';
 export * from './random.js';
-export * from './paths.js';
 export * from './packets.js';
+export * from './url.js';
 export * from './fet.js';

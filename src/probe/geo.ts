@@ -12,8 +12,14 @@ const require = createRequire(import.meta.url);
 interface V4Table { start: Uint32Array; end: Uint32Array; value: Uint32Array; names: string[] }
 interface V6Table { start: bigint[]; end: bigint[]; value: Uint32Array; names: string[] }
 
-function pkgFile(pkg: string, file: string): string {
-  return join(dirname(require.resolve(`${pkg}/package.json`)), file);
+// The two packages' folders, resolved with literal names (scripts/check-layers.mjs follows only those).
+const PKG_DIR = {
+  '@ip-location-db/asn': () => dirname(require.resolve('@ip-location-db/asn/package.json')),
+  '@ip-location-db/asn-country': () => dirname(require.resolve('@ip-location-db/asn-country/package.json')),
+} as const;
+
+function pkgFile(pkg: keyof typeof PKG_DIR, file: string): string {
+  return join(PKG_DIR[pkg](), file);
 }
 
 /** Split "a,b,c,rest with, commas" into 3 numbers-ish fields and the (unquoted) rest. */
@@ -96,7 +102,7 @@ function find(ip: string, kind: 'asn' | 'cc'): string | null {
   if (isBogonAddress(ip)) return null;
   const k = key(ip);
   if (!k) return null;
-  const pkg = kind === 'asn' ? '@ip-location-db/asn' : '@ip-location-db/asn-country';
+  const pkg: keyof typeof PKG_DIR = kind === 'asn' ? '@ip-location-db/asn' : '@ip-location-db/asn-country';
   const prefix = kind === 'asn' ? 'asn' : 'asn-country';
   if (k.v === 4) {
     const t = kind === 'asn' ? (cache.asn4 ??= loadV4(pkgFile(pkg, `${prefix}-ipv4-num.csv`), kind)) : (cache.cc4 ??= loadV4(pkgFile(pkg, `${prefix}-ipv4-num.csv`), kind));

@@ -9,8 +9,8 @@ export { httpRoundTrip, fetchUrl, extractTitle, MAX_REDIRECTS } from './http.js'
 export { NetPolicy, parseCidr, splitHostPort, joinHostPort, isBogonAddress } from './policy.js';
 export { Trace } from './trace.js';
 export { lookupAsn, lookupCountry, probeLocation } from './geo.js';
-export { scrubberFor, scrubValue, SCRUBBED } from './scrub.js';
-export { startDnsServer, startSite, startRawServer, startBlackhole, afterRequestHead, page, type DnsBehaviour, type DnsServer, type Site } from './testing.js';
+export { loadFingerprints, defaultFingerprintsDir, defaultForgedPoolFiles, loadInjectorFingerprints, defaultInjectorFingerprintsFile } from './fingerprints-load.js';
+export * from './paths.js';
 export { spoolMeasurement, flushSpool, pendingFiles, defaultSpoolDir, type FlushOptions, type FlushResult, type SpoolEvent } from './spool.js';
 export { readTargetList, parseCsv, type Target, type TargetListResult } from './targets.js';
 export { measureMany, type MeasureOutcome } from './runner.js';

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { NetPolicy, splitHostPort, parseCidr } from './policy.js';
-import { scrubberFor, scrubValue } from './scrub.js';
+import { scrubberFor, scrubValue } from '../analysis/index.js';
 import { lookupAsn, lookupCountry, probeLocation } from './geo.js';
 
 describe('NetPolicy(allowNet)', () => {

@@ -28,7 +28,7 @@ import { DEFAULT_HEADERS, fetchUrl, httpRoundTrip, type DialRecord } from './htt
 import { postControl } from './helperclient.js';
 import { compareHttp, dnsConsistency } from './compare.js';
 import { lookupAsn, probeLocation } from './geo.js';
-import { scrubValue, scrubberFor } from './scrub.js';
+import { scrubValue, scrubberFor } from '../analysis/index.js';
 import { applyVerdict } from './verdict.js';
 import { PacketRecorder } from './packet-evidence.js';
 import type { FingerprintSet, InjectorFingerprint } from '../analysis/index.js';

@@ -10,20 +10,9 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
 import { ANALYSIS_VERSION, type AnalysisContext } from '../analysis/index.js';
-import { repoRoot, type Measurement, type Verdict } from '../model/index.js';
-import {
-  StoreInputError,
-  parseAsn,
-  parseTimeBound,
-  normalizeRegion,
-  analyzerWith,
-  JournaledStore,
-  reanalyzeStore,
-  safeAnalyzer,
-  type Analyzer,
-  type MeasurementFilter,
-  type MeasurementStore,
-} from '../store/index.js';
+import { type Measurement, type Verdict } from '../model/index.js';
+import { StoreInputError, parseAsn, parseTimeBound, normalizeRegion, JournaledStore, type MeasurementFilter, type MeasurementStore } from '../store/index.js';
+import { analyzerWith, reanalyzeStore, safeAnalyzer, type Analyzer } from './reanalyze.js';
 import { registerBatchRoute } from './batch.js';
 import { ApiError, ERRORS, createError, type ErrorBody, type ErrorCode } from './errors.js';
 import { Metrics } from './metrics.js';
@@ -66,8 +55,9 @@ export interface AppOptions {
   rateLimit?: RateLimitOptions | false;
   /** Secret for report ids (share it between collectors behind one balancer). Default: random. */
   reportSecret?: string | Buffer;
-  /** Directory of the built explorer; default web/dist when it exists; false disables. */
-  webRoot?: string | false;
+  /** Directory of the built explorer (the cli passes web/dist: the server does not look for the
+   * repository itself, docs/ARCHITECTURE.md); false serves none. */
+  webRoot: string | false;
   /** Fastify/pino logger options (structured JSON logs); default off. */
   logger?: boolean | Record<string, unknown>;
   trustProxy?: boolean | string | string[];
@@ -405,7 +395,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
 
   // ---- explorer
-  if (opts.webRoot !== false) registerStatic(app, opts.webRoot ?? join(repoRoot, 'web', 'dist'));
+  if (opts.webRoot !== false) registerStatic(app, opts.webRoot);
 
   await app.ready();
   return app;

@@ -1,9 +1,9 @@
 // The collector's own privacy pass (the probe scrubs too, but the server never trusts that):
 // every string of a measurement, keys included, loses the submitter's address.
 import ipaddr from 'ipaddr.js';
-import { scrubberFor, scrubValue } from '../probe/index.js';
+import { scrubberFor, scrubValue } from '../analysis/index.js';
 
-export { SCRUBBED } from '../probe/index.js';
+export { SCRUBBED } from '../analysis/index.js';
 
 /**
  * The textual forms of the submitter's address worth looking for, or [] when there is nothing to

@@ -4,8 +4,7 @@
 import { createReadStream } from 'node:fs';
 import { readMeasurementStream } from '../analysis/index.js';
 import type { Measurement, Verdict } from '../model/index.js';
-import { parseOoniTime } from './row.js';
-import type { MeasurementStore } from './types.js';
+import { parseOoniTime, type MeasurementStore } from '../store/index.js';
 
 export interface ImportSummary {
   files: number;
