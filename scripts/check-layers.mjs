@@ -15,10 +15,11 @@
 //
 // Usage: node scripts/check-layers.mjs [ROOT]   (ROOT defaults to this repository; the test plants
 // bad imports in a temporary ROOT).
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sourceFiles } from './source-files.mjs';
 
 const here = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const root = resolve(process.argv[2] ?? here);
@@ -74,15 +75,6 @@ const PURE_PACKAGES = new Set([
 const LAYERS = [...Object.keys(EDGES), 'testing'];
 const problems = [];
 
-function* files(dir) {
-  if (!existsSync(dir)) return;
-  for (const name of readdirSync(dir)) {
-    if (name === 'node_modules' || name === 'dist' || name.startsWith('.')) continue;
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) yield* files(p);
-    else if (/\.(ts|tsx|mts|cts|js|mjs|jsx)$/.test(name) && !/\.d\.ts$/.test(name)) yield p;
-  }
-}
 
 // Which part of the architecture a file belongs to: a layer, 'testing', 'test', 'web', 'bench'.
 function partOf(file) {
@@ -188,7 +180,7 @@ function may(from, to) {
 }
 
 const scanned = [];
-for (const top of ['src', 'web', 'bench']) for (const f of files(join(root, top))) scanned.push(f);
+for (const top of ['src', 'web', 'bench']) for (const f of sourceFiles(join(root, top))) scanned.push(f);
 for (const file of scanned) {
   const from = partOf(file);
   const where = relative(root, file);

@@ -4,7 +4,7 @@
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import ipaddr from 'ipaddr.js';
+import { parseIp } from '../analysis/index.js';
 import { isBogonAddress } from './policy.js';
 
 const require = createRequire(import.meta.url);
@@ -91,9 +91,8 @@ function search<T extends number | bigint>(start: ArrayLike<T>, end: ArrayLike<T
 const cache: { asn4?: V4Table; asn6?: V6Table; cc4?: V4Table; cc6?: V6Table } = {};
 
 function key(ip: string): { v: 4; n: number } | { v: 6; n: bigint } | null {
-  if (!ipaddr.isValid(ip)) return null;
-  let a = ipaddr.parse(ip);
-  if (a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress()) a = (a as ipaddr.IPv6).toIPv4Address();
+  const a = parseIp(ip);
+  if (!a) return null;
   if (a.kind() === 'ipv4') return { v: 4, n: a.toByteArray().reduce((acc, b) => acc * 256 + b, 0) };
   return { v: 6, n: a.toByteArray().reduce((acc, b) => acc * 256n + BigInt(b), 0n) };
 }

@@ -60,22 +60,8 @@ export interface MeasurementFilter {
   anomaly?: boolean;
 }
 
-export const AXES = [
-  'measurement_start_day',
-  'probe_cc',
-  'probe_asn',
-  'region',
-  'category_code',
-  'domain',
-  'input',
-  'test_name',
-  'blocking_type',
-  'mechanism',
-  'layer',
-] as const;
-export type Axis = (typeof AXES)[number];
-export const TIME_GRAINS = ['hour', 'day', 'week', 'month'] as const;
-export type TimeGrain = (typeof TIME_GRAINS)[number];
+import { AXES, TIME_GRAINS, type Axis, type TimeGrain } from '../model/index.js';
+export { AXES, TIME_GRAINS, type Axis, type TimeGrain };
 
 export interface AggregationQuery {
   axis_x?: Axis;

@@ -51,20 +51,8 @@ export interface Aggregation {
   dimension_count: number;
 }
 
-export const AXES = [
-  'measurement_start_day',
-  'probe_cc',
-  'probe_asn',
-  'region',
-  'category_code',
-  'domain',
-  'input',
-  'test_name',
-  'blocking_type',
-  'mechanism',
-  'layer',
-] as const;
-export type Axis = (typeof AXES)[number];
+// The axes are the server's own list (src/model/aggregation.ts), not a copy.
+export { AXES, type Axis } from '../../src/model/aggregation.js';
 
 /** The filter parameters both the list and the aggregation endpoints take. */
 export const FILTER_KEYS = ['probe_cc', 'probe_asn', 'region', 'domain', 'test_name', 'mechanism', 'layer', 'since', 'until'] as const;
