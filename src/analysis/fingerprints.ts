@@ -2,7 +2,7 @@
 // name, scope, other_names, location_found, pattern_type, pattern, confidence_no_fp,
 // expected_countries, source, exp_url, notes). Parsing is pure: text in, FingerprintSet out;
 // reading the files lives in probe/fingerprints-load.ts.
-import { CsvSyntaxError, parseCsv, type CsvRow } from '../model/index.js';
+import { CsvSyntaxError, parseCsv, type CsvRow } from '../model/csv.js';
 import { canonicalIp, isIp } from './ip.js';
 
 export type FingerprintScope = 'nat' | 'isp' | 'prod' | 'inst' | 'vbw' | 'fp' | string;
@@ -37,7 +37,7 @@ export function emptyFingerprintSet(): FingerprintSet {
 }
 
 // The CSV reader is model/csv.ts (csv-parse), shared with the test lists.
-export { parseCsv } from '../model/index.js';
+export { parseCsv } from '../model/csv.js';
 
 const PATTERN_TYPES = new Set(['full', 'prefix', 'contains', 'regexp']);
 

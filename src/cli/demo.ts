@@ -22,7 +22,6 @@ const DEMO_REGION = 'Henan';
 export function register(program: Command): void {
   program
     .command('demo')
-    .description('Run a realistic national + provincial + ISP censor lab over the Citizen Lab China list and show what is blocked, how and by whom')
     .option('--list <csv>', 'Citizen Lab test list to use', DEMO_LIST)
     .option('--limit <n>', 'only the first n entries of the list', (v) => Number(v))
     .option('--concurrency <n>', 'targets measured at once', (v) => Number(v), 12)

@@ -4,10 +4,10 @@ import type { Command } from 'commander';
 import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { register as registerDemo } from './demo.js';
 import { censorHops, evalNetnsScenario, evalScenario, expectedPath, loadScenario, NetnsError, netnsMissing, scenarioTruth, startLab, startNetnsLab, sweepNetns, sweepStaleTables, timeoutWaitMs, writeExpected, ScenarioError, type EvalReport, type RouterEvent } from '../lab/index.js';
 import { fileURLToPath } from 'node:url';
 import { repoRoot } from '../probe/index.js';
+import { wallscopeCommand } from './self.js';
 
 function usageError(message: string, exitCode = 2): Error {
   return Object.assign(new Error(message), { exitCode });
@@ -48,8 +48,7 @@ export function printReport(r: EvalReport, write: (s: string) => void): void {
 
 /** Registers `lab up`, `lab eval` and `demo` (the lab's built-in showcase). */
 export function register(program: Command): void {
-  registerDemo(program);
-  const lab = program.command('lab').description('The censor emulator: run a scenario, or measure and score it');
+  const lab = program.command('lab');
 
   lab
     .command('up')
@@ -90,7 +89,7 @@ export function register(program: Command): void {
       if (running.sites.length > 50) w(`    ... and ${running.sites.length - 50} more\n`);
       const first = running.sites[0];
       const example = first ? `${first.httpsPort ? 'https' : 'http'}://${first.domain}${first.httpsPort && first.httpsPort !== 443 ? `:${first.httpsPort}` : first.httpsPort ? '' : first.httpPort !== 80 ? `:${first.httpPort}` : ''}/` : 'URL';
-      w(`  measure through it: wallscope measure --resolver ${running.resolver}${running.helperUrl ? ` --helper ${running.helperUrl}` : ''} --ca ${caFile} --allow-net ${running.probeOptions().allowNet!.join(',')} ${example}\n`);
+      w(`  measure through it: ${wallscopeCommand()} measure --resolver ${running.resolver}${running.helperUrl ? ` --helper ${running.helperUrl}` : ''} --ca ${caFile} --allow-net ${running.probeOptions().allowNet!.join(',')} ${example}\n`);
       w(`  e.g. dig @${running.resolver.split(':')[0]} -p ${running.resolver.split(':')[1]} ${running.sites[0]?.domain ?? 'example.com'}\n`);
       for (const warn of running.warnings) w(`  WARNING: ${warn}\n`);
       w('Ctrl-C to stop.\n');

@@ -1,5 +1,5 @@
-// `wallscope serve`, and the store commands beside it (upload, import, reanalyze register from
-// here so main.ts needs one line). Wiring only: src/server, src/store and src/analysis decide.
+// `wallscope serve`, and the store options the store commands (upload, import, reanalyze: each
+// in its own file, registered in main.ts) share. Wiring only: src/server, src/store and src/analysis decide.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -10,10 +10,7 @@ import { lookupAsn, repoRoot } from '../probe/index.js';
 import { parseListen, startServer } from '../server/index.js';
 import { openStore, type MeasurementStore } from '../store/index.js';
 import { analyzerWith } from '../server/index.js';
-import { register as registerImport } from './import.js';
 import { INJECTORS_OPTION, injectorsFrom } from './injectors.js';
-import { register as registerReanalyze } from './reanalyze.js';
-import { register as registerUpload } from './upload.js';
 
 export interface StoreCliOptions { db?: string; clickhouse?: string; journal?: string; sqliteWriter?: string }
 export interface AnalysisCliOptions { fingerprints?: string | false; forgedPool?: string[]; allowNet?: string[]; asn?: boolean; injectors?: string }
@@ -78,7 +75,6 @@ function positiveInt(s: string, flag: string): number {
 export function register(program: Command): void {
   const serve = program
     .command('serve')
-    .description('run the collector (OONI report protocol, submit_measurement), the query/aggregation API, /metrics and the explorer')
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8080')
     .option('--body-limit <bytes>', 'largest accepted request body', String(4 * 1024 * 1024))
     .option('--batch-body-limit <bytes>', 'largest body of POST /api/v1/submit_measurements (NDJSON batches)', String(16 * 1024 * 1024))
@@ -125,7 +121,4 @@ export function register(program: Command): void {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-  registerUpload(program);
-  registerImport(program);
-  registerReanalyze(program);
 }

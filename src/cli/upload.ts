@@ -5,7 +5,6 @@ import { defaultSpoolDir, flushSpool } from '../probe/index.js';
 export function register(program: Command): void {
   program
     .command('upload')
-    .description('upload the spooled measurements to a collector; each file is deleted only once acknowledged')
     .requiredOption('--collector <url>', 'collector base URL (NDJSON batches to POST /api/v1/submit_measurements, else one by one to POST /api/v1/submit_measurement)')
     .option('--spool <dir>', 'spool directory (default: $WALLSCOPE_SPOOL or ~/.local/share/wallscope/spool)')
     .option('--retries <n>', 'retries per measurement before giving up for this run', '5')

@@ -6,6 +6,5 @@ export * from './observation.js';
 export * from './random.js';
 export * from './packets.js';
 export * from './url.js';
-export * from './csv.js';
 export * from './aggregation.js';
 export * from './fet.js';

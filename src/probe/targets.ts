@@ -1,6 +1,7 @@
 // Reading targets: Citizen Lab test-list CSVs as they are (header
 // url,category_code,category_description,date_added,source,notes; RFC 4180 quoting).
-import { CsvSyntaxError, parseCsv, type CsvRow } from '../model/index.js';
+// model/csv.ts directly, not the model index: csv-parse loads only where CSV is read.
+import { CsvSyntaxError, parseCsv, type CsvRow } from '../model/csv.js';
 
 export interface Target {
   url: string;
@@ -14,7 +15,7 @@ export interface TargetListResult {
 }
 
 // The CSV reader is model/csv.ts (csv-parse), shared with the fingerprint files.
-export { parseCsv } from '../model/index.js';
+export { parseCsv } from '../model/csv.js';
 
 /** Targets from a test-list CSV; a file without the `url` header is read as one URL per line. */
 export function readTargetList(text: string): TargetListResult {
