@@ -44,7 +44,12 @@ const ALLOWED = {};
 for (const layer of Object.keys(EDGES)) {
   const seen = new Set();
   const walk = (l) => {
-    for (const next of EDGES[l]) if (!seen.has(next)) (seen.add(next), walk(next));
+    for (const next of EDGES[l]) {
+      if (!seen.has(next)) {
+        seen.add(next);
+        walk(next);
+      }
+    }
   };
   walk(layer);
   ALLOWED[layer] = seen;

@@ -9,6 +9,7 @@ import { readMeasurements } from './read.js';
 
 // The reference's branches, each reached by changing one real measurement the way real networks
 // do (probe-cli internal/experiment/webconnectivity summary.go for 0.4; analysisclassic.go for 0.5).
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- real measurements edited in place, any shape
 type Obj = Record<string, any>;
 const real = (name: string): Obj => JSON.parse(readFileSync(join(fixturesDir, 'measurements', name), 'utf8')) as Obj;
 const pair = (m: Obj): [unknown, unknown] => { const v = analyzeMeasurement(m as Measurement); return [toOoniBlocking(v), v.accessible]; };

@@ -1,7 +1,7 @@
 // A defensive, read-only view of web_connectivity test keys as published (v0.4 and v0.5, old
 // probes, our own). Real data has nulls, missing keys, base64 bodies and headers, odd types:
 // everything is checked here once, so the rules in webconnectivity.ts can trust their input.
-import { domainOf, hostOf, parseUrl } from '../model/index.js';
+import { hostOf, parseUrl } from '../model/index.js';
 import { canonicalIp, isIp } from './ip.js';
 import { extractTitle, MAX_SCANNED_BODY } from './http-compare.js';
 import type { CapturedView, PacketView } from './injectors.js';

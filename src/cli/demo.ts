@@ -7,7 +7,7 @@ import { ANALYSIS_VERSION } from '../analysis/index.js';
 import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from '../probe/index.js';
 import { buildDemoScenario, DEMO_LIST, measureLab, scoreRows, startLab, summarize } from '../lab/index.js';
 import type { Measurement } from '../model/index.js';
-import { repoRoot } from '../probe/index.js';
+import { placeReportId, repoRoot } from '../probe/index.js';
 import { parseListen, startServer } from '../server/index.js';
 import { SqliteStore } from '../store/index.js';
 import { analyzerWith } from '../server/index.js';
@@ -79,7 +79,7 @@ async function storeAndServe(measurements: Measurement[], o: { db: string; liste
   const analyze = analyzerWith({ fingerprints });
   const store = new SqliteStore(db);
   const items = measurements.map((m) => {
-    const placed: Measurement = { ...m, ...DEMO_VANTAGE, annotations: { ...m.annotations, region: DEMO_REGION, x_lab_vantage: 'emulated' } };
+    const placed: Measurement = { ...m, ...DEMO_VANTAGE, report_id: placeReportId(m.report_id, DEMO_VANTAGE.probe_cc, DEMO_VANTAGE.probe_asn), annotations: { ...m.annotations, region: DEMO_REGION, x_lab_vantage: 'emulated' } };
     return { m: placed, verdict: analyze(placed) };
   });
   await store.putMany(items);

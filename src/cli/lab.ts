@@ -65,7 +65,7 @@ export function register(program: Command): void {
       const running = await startLab(s, {
         ...(o.base !== undefined ? { base: o.base } : {}),
         ...(o.ephemeralPorts ? { standardPorts: false } : {}),
-        ...(o.log ? { log: (e) => process.stdout.write(`${new Date(e.t).toISOString()} ${e.client} -> ${e.server} ${e.action}${e.censor ? ` by ${e.censor}` : ''}${e.name ? ` (${e.name})` : ''}\n`) } : {}),
+        ...(o.log ? { log: (e) => process.stdout.write(`${new Date(e.t).toISOString()} ${e.client} -> ${e.server} ${e.action}${e.censor ? ` by ${e.censor}` : ''}${e.name ? ` (${e.name})` : ''}${e.detail ? `: ${e.detail}` : ''}\n`) } : {}),
       });
       const caFile = o.caOut ?? join(tmpdir(), `wallscope-lab-${process.pid}-ca.pem`);
       try {
@@ -121,7 +121,7 @@ export function register(program: Command): void {
   lab
     .command('eval')
     .argument('<scenario>', 'scenario file (YAML)')
-    .option('--json', 'print the DESIGN.md JSON object only')
+    .option('--json', 'print only the JSON object of the `lab eval --json` contract (../shared/DESIGN.md)')
     .option('--concurrency <n>', 'targets measured at once', int('--concurrency'), 8)
     .option('--base <n>', 'second octet R of the lab range 127.R.0.0/16', int('--base'))
     .option('--out <file.jsonl>', 'also write every measurement (OONI format) as JSON lines')

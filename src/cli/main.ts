@@ -2,7 +2,7 @@
 // subcommand lives in its own file here (`export function register(program)`) and is listed ONCE
 // in COMMANDS below. Only the command being run is loaded: `wallscope --help` lists the table
 // without importing any command module (start-up time: bench/cli-startup.ts).
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 // Not '../probe/index.js': that loads the whole probe; paths.ts alone is a few lines.
@@ -47,7 +47,10 @@ export async function buildProgram(argv: readonly string[] = process.argv, opts:
     .description('An open censorship observatory: measure, emulate, collect and explain censorship.')
     .version(pkg.version)
     .showHelpAfterError()
-    .configureOutput({ outputError: (s, write) => write(s) });
+    .configureOutput({ outputError: (s, write) => write(s) })
+    // Commander's own errors (unknown command or option, missing argument) become exit 2, the
+    // usage-error code of every command (README "Exit codes"); set before the commands inherit it.
+    .exitOverride();
   const wanted = commandNamed(argv.slice(2));
   for (const entry of COMMANDS) {
     if (opts.all || entry.name === wanted) {
@@ -73,6 +76,8 @@ if (isMain) {
   buildProgram(process.argv)
     .then((program) => program.parseAsync(process.argv))
     .catch((err: unknown) => {
+      // Commander has printed its message (or the help, or the version) already.
+      if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
       const e = err as { message?: string; exitCode?: number };
       process.stderr.write(`wallscope: ${e.message ?? String(err)}\n`);
       process.exit(typeof e.exitCode === 'number' ? e.exitCode : 1);

@@ -130,6 +130,7 @@ export function register(program: Command): void {
       if (o.localAddress) opts.localAddress = o.localAddress;
       if (o.region !== undefined) {
         const r = o.region.replace(/\s+/g, ' ').trim();
+        // eslint-disable-next-line no-control-regex -- refusing control characters is the point
         if (!r || [...r].length > 64 || /[\u0000-\u001f\u007f-\u009f]/.test(r)) throw Object.assign(new Error(`--region: expected a name of 1..64 printable characters, got ${JSON.stringify(o.region.slice(0, 80))}`), { exitCode: 2 });
         opts.region = r;
       }

@@ -35,9 +35,19 @@ export function analysisOptions(cmd: Command): Command {
 
 const onShipError = (e: unknown) => process.stderr.write(`journal: shipping to ClickHouse failed, will retry: ${(e as Error).message ?? String(e)}\n`.slice(0, 500));
 
-export function openStoreFrom(o: StoreCliOptions): Promise<MeasurementStore> {
-  if (o.sqliteWriter !== undefined && o.sqliteWriter !== 'thread' && o.sqliteWriter !== 'inline') throw new Error(`--sqlite-writer: "thread" or "inline", got ${JSON.stringify(o.sqliteWriter)}`);
-  return openStore(o.clickhouse ? { clickhouse: o.clickhouse, journal: o.journal, onShipError } : { db: o.db, journal: o.journal, sqliteWriterThread: o.sqliteWriter !== 'inline' });
+/** The store the options name; a store that cannot be opened is a usage error (exit 2) naming the option. */
+export async function openStoreFrom(o: StoreCliOptions): Promise<MeasurementStore> {
+  if (o.sqliteWriter !== undefined && o.sqliteWriter !== 'thread' && o.sqliteWriter !== 'inline') throw usage(`--sqlite-writer: "thread" or "inline", got ${JSON.stringify(o.sqliteWriter)}`);
+  try {
+    return await openStore(o.clickhouse ? { clickhouse: o.clickhouse, journal: o.journal, onShipError } : { db: o.db, journal: o.journal, sqliteWriterThread: o.sqliteWriter !== 'inline' });
+  } catch (e) {
+    const which = o.clickhouse ? `--clickhouse ${o.clickhouse}` : `--db ${o.db ?? '(default)'}`;
+    throw usage(`cannot open the store (${which}): ${(e as Error).message}`);
+  }
+}
+
+function usage(message: string): Error {
+  return Object.assign(new Error(message), { exitCode: 2 });
 }
 
 export function analysisFrom(o: AnalysisCliOptions): { ctx: AnalysisContext; analyze: (m: Measurement) => ReturnType<typeof analyzeMeasurement> } {
@@ -91,7 +101,13 @@ export function register(program: Command): void {
   storeOptions(serve);
   analysisOptions(serve);
   serve.action(async (o: ServeOptions) => {
-    const { host, port } = parseListen(o.listen);
+    let listen: { host: string; port: number };
+    try {
+      listen = parseListen(o.listen);
+    } catch (e) {
+      throw usage((e as Error).message);
+    }
+    const { host, port } = listen;
     const store = await openStoreFrom(o);
     const { ctx } = analysisFrom(o);
     const token = o.adminTokenFile ? readFileSync(o.adminTokenFile, 'utf8').trim() : process.env.WALLSCOPE_ADMIN_TOKEN;

@@ -50,9 +50,11 @@ export interface FrontEvent {
   t: number;
   client: string;
   server: string;
-  action: Action['kind'] | 'residual' | 'down' | 'fet-drop';
+  action: Action['kind'] | 'residual' | 'down' | 'fet-drop' | 'dns-injection';
   censor?: string;
   name?: string | null;
+  /** dns-injection: the forged answers sent. */
+  detail?: string;
 }
 
 export interface RunningFront {

@@ -136,7 +136,7 @@ export function poolInjector(policy: Policy, net: LabNet, rng: () => number): In
         }
         leadMs = Math.max(leadMs, d.leadMs);
       }
-      return { addresses, ttls, leadMs };
+      return { addresses, ttls, leadMs, censors: cs.map((c) => c.name) };
     },
   };
 }
@@ -257,14 +257,14 @@ async function startOn(scenario: Scenario, truthPolicy: Policy, ca: CA, net: Lab
     const dnsPort = opts.dnsPort ?? (standard ? 53 : 0);
     const ispHost = `${net}.0.2`;
     const pubHost = `${net}.0.3`;
-    const isp: RunningResolver = await bind('ISP resolver', ispHost, dnsPort, () => startResolver({ host: ispHost, port: dnsPort, answer: answer(true), injector, delayMs }));
+    const isp: RunningResolver = await bind('ISP resolver', ispHost, dnsPort, () => startResolver({ host: ispHost, port: dnsPort, answer: answer(true), injector, delayMs, log: opts.log }));
     closers.push(() => isp.close());
     const pub: RunningResolver = await bind('public resolver', pubHost, dnsPort, () => startResolver({ host: pubHost, port: dnsPort, answer: answer(false), delayMs }));
     closers.push(() => pub.close());
     // An address with no DNS server behind the censors: only the injectors answer there, which is
     // how GFWatch-style injection scans measure (censors.md section 1).
     const silentHost = `${net}.0.8`;
-    const silent: RunningResolver = await bind('silent DNS address', silentHost, dnsPort, () => startResolver({ host: silentHost, port: dnsPort, answer: () => null, injector }));
+    const silent: RunningResolver = await bind('silent DNS address', silentHost, dnsPort, () => startResolver({ host: silentHost, port: dnsPort, answer: () => null, injector, log: opts.log }));
     closers.push(() => silent.close());
 
     // Origins and fronts.

@@ -2,7 +2,7 @@
 // HTTP body/status/headers/title matches between the probe and the control. These are evidence
 // keys, not a verdict: the verdict comes from src/analysis.
 import net from 'node:net';
-import type { ControlResponse, DnsQuery } from '../model/index.js';
+import type { ControlResponse } from '../model/index.js';
 import { compareHttp as analysisCompareHttp } from '../analysis/index.js';
 import type { NetPolicy } from './policy.js';
 import { lookupAsn } from './geo.js';

@@ -1,5 +1,5 @@
 // The probe layer's public surface (docs/INTERNAL-API.md "probe").
-export { measureWebConnectivity, newReportId, DEFAULT_DECOY, checkDecoyName, type ProbeOptions, type SniVariant, type ResidualCheck } from './webconnectivity.js';
+export { measureWebConnectivity, newReportId, placeReportId, DEFAULT_DECOY, checkDecoyName, type ProbeOptions, type SniVariant, type ResidualCheck } from './webconnectivity.js';
 export { startTestHelper, runControl, parseControlRequest, BadControlRequest, type TestHelper, type TestHelperOptions } from './helper.js';
 export { createCA, issueCert, type CA, type IssuedCert } from './ca.js';
 export { resolveUdp, resolveTcp, resolveDoh, resolveSystem, parseReply, encodeQuery, type QueryType } from './dns.js';

@@ -1,5 +1,5 @@
 // Where the probe may dial, and which addresses count as bogons.
-// Lab mode (DESIGN.md "Lab mode of the probe"): with --allow-net the probe refuses to dial
+// Lab mode (../shared/DESIGN.md "Lab mode of the probe"): with --allow-net the probe refuses to dial
 // outside the given ranges, and addresses inside them count as public (a lab on 127.0.0.0/8 is
 // measured like the internet). With a lab resolver it never uses the system resolver.
 import ipaddr from 'ipaddr.js';

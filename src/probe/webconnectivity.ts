@@ -149,6 +149,16 @@ export function newReportId(cc = 'ZZ', asn = 'AS0', now = new Date()): string {
   return `${ts}_webconnectivity_${cc}_${asn.replace(/^AS/, '')}_n1_${randomBytes(8).toString('hex')}`;
 }
 
+/**
+ * The same report id for another vantage point (a measurement re-placed, as the demo places its
+ * lab measurements in CN / AS4837): the country and ASN parts follow probe_cc/probe_asn so the id
+ * never contradicts the measurement. An id not in newReportId's form is returned as it is.
+ */
+export function placeReportId(reportId: string, cc: string, asn: string): string {
+  const m = /^(\d{8}T\d{6}Z_[a-z_]+)_[A-Z]{2}_\d+_(.+)$/.exec(reportId);
+  return m ? `${m[1]}_${cc}_${asn.replace(/^AS/, '')}_${m[2]}` : reportId;
+}
+
 const RESETISH = new Set<string>(['connection_reset', 'generic_timeout_error', 'eof_error']);
 
 interface EndpointOutcome {

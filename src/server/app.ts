@@ -8,7 +8,6 @@
 import compress from '@fastify/compress';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { join } from 'node:path';
 import { ANALYSIS_VERSION, type AnalysisContext } from '../analysis/index.js';
 import { type Measurement, type Verdict } from '../model/index.js';
 import { StoreInputError, parseAsn, parseTimeBound, normalizeRegion, JournaledStore, type MeasurementFilter, type MeasurementStore } from '../store/index.js';

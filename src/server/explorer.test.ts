@@ -16,6 +16,7 @@ import { SqliteStore } from '../store/index.js';
 import { sampleMeasurement, syntheticMeasurements } from '../testing/seed.js';
 import { buildApp } from './index.js';
 
+/* eslint-disable @typescript-eslint/no-explicit-any -- the functions passed to page.evaluate run in the browser, whose DOM types this Node build does not have */
 // The functions passed to page.evaluate run in the browser; these names exist there, not here.
 declare const document: any;
 declare const window: any;
