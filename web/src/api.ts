@@ -3,28 +3,9 @@
 import type { Measurement } from '../../src/model/measurement.js';
 import type { Verdict } from '../../src/model/verdict.js';
 
-export interface MeasurementRow {
-  measurement_uid: string;
-  report_id: string;
-  input: string | null;
-  domain: string | null;
-  test_name: string;
-  probe_cc: string;
-  probe_asn: string;
-  /** The volunteer's self-declared region (annotations.region), or null. */
-  region?: string | null;
-  measurement_start_time: string;
-  status: Verdict['status'];
-  blocking: false | string | null;
-  accessible: boolean | null;
-  mechanism: string | null;
-  layer: string | null;
-  confidence: number | null;
-  confirmed: boolean;
-  explanation: string;
-  anomaly: boolean;
-  failure: boolean;
-}
+// The row is the store's own type (src/model/aggregation.ts), not a copy.
+export type { MeasurementRow } from '../../src/model/aggregation.js';
+import type { MeasurementRow } from '../../src/model/aggregation.js';
 
 export interface MeasurementList {
   results: MeasurementRow[];
