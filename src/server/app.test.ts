@@ -317,7 +317,7 @@ describe('buildApp(opts): query API', () => {
     assert.match(String(r.headers['content-type']), /text\/plain/);
     assert.match(r.body, /# TYPE wallscope_http_requests_total counter/);
     assert.match(r.body, /wallscope_http_requests_total\{route="\/api\/v1\/measurements",method="GET",status="200"\} \d+/);
-    assert.match(r.body, /wallscope_http_request_duration_seconds_bucket\{route="\/api\/v1\/measurements",le="\+Inf"\} \d+/);
+    assert.match(r.body, /wallscope_http_request_duration_seconds_bucket\{le="\+Inf",route="\/api\/v1\/measurements"\} \d+/);
   });
 });
 

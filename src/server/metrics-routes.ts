@@ -1,4 +1,4 @@
-// GET /metrics (Prometheus text exposition) and the server's metrics: request counts and latency
+// GET /metrics (Prometheus text exposition, prom-client: metrics.ts) and the server's metrics: request counts and latency
 // per route (counted by app.ts's hooks), measurements by ingest result, scrubbed strings, memory,
 // uptime and the journal's backlog.
 import type { FastifyInstance } from 'fastify';
@@ -17,9 +17,9 @@ export function serverMetrics(store: MeasurementStore): ServerMetrics {
   const registry = new Metrics();
   const m: ServerMetrics = {
     registry,
-    countRequest: registry.counter('wallscope_http_requests_total', 'HTTP requests by route, method and status.'),
-    observe: registry.histogram('wallscope_http_request_duration_seconds', 'HTTP request latency by route.'),
-    countIngest: registry.counter('wallscope_measurements_total', 'Submitted measurements by result (stored, duplicate, rejected).'),
+    countRequest: registry.counter('wallscope_http_requests_total', 'HTTP requests by route, method and status.', ['route', 'method', 'status']),
+    observe: registry.histogram('wallscope_http_request_duration_seconds', 'HTTP request latency by route.', ['route']),
+    countIngest: registry.counter('wallscope_measurements_total', 'Submitted measurements by result (stored, duplicate, rejected).', ['result']),
     countScrub: registry.counter('wallscope_scrubbed_strings_total', "Strings from which the collector removed the submitter's address."),
   };
   registry.gauge('process_resident_memory_bytes', 'Resident memory of the server process.', () => process.memoryUsage().rss);
@@ -34,7 +34,7 @@ export function serverMetrics(store: MeasurementStore): ServerMetrics {
 
 export default async function metricsRoutes(app: FastifyInstance, opts: { metrics: ServerMetrics }): Promise<void> {
   app.get('/metrics', async (_req, reply) => {
-    reply.type('text/plain; version=0.0.4; charset=utf-8');
+    reply.type(opts.metrics.registry.contentType);
     return opts.metrics.registry.render();
   });
 }

@@ -57,7 +57,7 @@ describe('server parts as plugins', () => {
     assert.equal((await app.inject({ method: 'POST', url: `/report/${report_id}/close` })).statusCode, 200);
     const late = await app.inject({ method: 'POST', url: `/report/${report_id}`, payload: { format: 'json', content: m } });
     assert.equal(late.statusCode, 409, late.body);
-    assert.match(ctx.metrics.registry.render(), /wallscope_measurements_total\{result="stored"\} 1/);
+    assert.match(await ctx.metrics.registry.render(), /wallscope_measurements_total\{result="stored"\} 1/);
   });
 
   it('query-routes: lists, gets, aggregates (JSON and CSV) and reports health over the store', async (t) => {
