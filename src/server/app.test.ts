@@ -382,7 +382,8 @@ describe('buildApp(opts): admin, rate limits, static explorer', () => {
     assert.match(String(js.headers['content-type']), /javascript/);
     for (const bad of ['/../secret.txt', '/%2e%2e/secret.txt', '/assets/..%2f..%2fsecret.txt', '/.env', '/assets/%00x', '/nope.js']) {
       const r = await app.inject({ url: bad });
-      assert.equal(r.statusCode, 404, bad);
+      // Refused either way: 404, or 400 where @fastify/static rejects an encoded traversal outright.
+      assert.ok(r.statusCode === 404 || r.statusCode === 400, `${bad}: ${r.statusCode}`);
       assert.doesNotMatch(r.body, /TOPSECRET|TOKEN=x/);
     }
     assert.equal((await app.inject({ url: '/api/v1/health' })).statusCode, 200, 'the API still wins over the static files');

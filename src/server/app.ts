@@ -157,5 +157,5 @@ async function registerParts(app: FastifyInstance, ctx: ServerContext, opts: App
   await app.register(queryRoutes, ctx);
   await app.register(adminRoutes, { ...ctx, adminToken: opts.adminToken });
   await app.register(metricsRoutes, ctx);
-  if (opts.webRoot !== false) registerStatic(app, opts.webRoot);
+  if (opts.webRoot !== false) await registerStatic(app, opts.webRoot);
 }
