@@ -10,11 +10,9 @@ import { createReadStream, createWriteStream, readdirSync, readFileSync, rmSync,
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { fixturesDir } from '../src/model/index.js';
-import {
-  analyzeMeasurement, compareRow, defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints, readMeasurementStream,
-  type AnalysisContext,
-} from '../src/analysis/index.js';
+import { fixturesDir } from '../src/probe/index.js';
+import { analyzeMeasurement, compareRow, readMeasurementStream, type AnalysisContext } from '../src/analysis/index.js';
+import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from '../src/probe/index.js';
 
 const N = Number(process.argv[2] ?? 100_000);
 const dir = join(fixturesDir, 'measurements');

@@ -11,7 +11,8 @@
 // ratios check/no-check.
 //
 // Usage: WALLSCOPE_CLICKHOUSE_URL=http://127.0.0.1:18123 node dist/bench/clickhouse-dedupe.js [N=10000] [concurrency,...=64,512]
-import { ClickHouseStore, syntheticMeasurements } from '../src/store/index.js';
+import { ClickHouseStore } from '../src/store/index.js';
+import { syntheticMeasurements } from '../src/testing/seed.js';
 import type { Measurement, Verdict } from '../src/model/index.js';
 
 const URL_ = process.env.WALLSCOPE_CLICKHOUSE_URL;

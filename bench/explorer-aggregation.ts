@@ -12,9 +12,10 @@ import Database from 'better-sqlite3';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { repoRoot } from '../src/model/index.js';
+import { repoRoot } from '../src/probe/index.js';
 import { buildApp } from '../src/server/index.js';
-import { SqliteStore, syntheticMeasurements } from '../src/store/index.js';
+import { SqliteStore } from '../src/store/index.js';
+import { syntheticMeasurements } from '../src/testing/seed.js';
 
 const N = Number(process.argv[2] ?? 1_000_000);
 const ITER = Number(process.argv[3] ?? 30);

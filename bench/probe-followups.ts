@@ -12,7 +12,8 @@ import { writeFileSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createCA, issueCert, startDnsServer, startSite, startTestHelper, measureMany, type DnsBehaviour, type ProbeOptions } from '../src/probe/index.js';
+import { createCA, issueCert, startTestHelper, measureMany, type ProbeOptions } from '../src/probe/index.js';
+import { startDnsServer, startSite, type DnsBehaviour } from '../src/testing/probe-servers.js';
 
 const N = Number(process.env.BENCH_URLS ?? 256);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);

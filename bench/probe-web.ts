@@ -16,7 +16,8 @@ import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { captureAvailable, createCA, issueCert, startDnsServer, startSite, startTestHelper, measureMany, type DnsBehaviour, type Target } from '../src/probe/index.js';
+import { captureAvailable, createCA, issueCert, startTestHelper, measureMany, type Target } from '../src/probe/index.js';
+import { startDnsServer, startSite, type DnsBehaviour } from '../src/testing/probe-servers.js';
 
 const N = Number(process.env.BENCH_URLS ?? 1000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);

@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildApp } from '../src/server/index.js';
-import { SqliteStore, syntheticMeasurements } from '../src/store/index.js';
+import { SqliteStore } from '../src/store/index.js';
+import { syntheticMeasurements } from '../src/testing/seed.js';
 
 const N = Number(process.argv[2] ?? 1_000_000);
 const ITER = Number(process.argv[3] ?? 20);

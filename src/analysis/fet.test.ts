@@ -109,6 +109,7 @@ function restated(p: Buffer): string | null {
   if (/^[\x20-\x7e]{6}/.test(text)) return 'printable_prefix';
   if ((text.match(/[\x20-\x7e]/g) ?? []).length / p.length > 0.5) return 'printable_share';
   if (/[\x20-\x7e]{21}/.test(text)) return 'printable_run';
+  // eslint-disable-next-line no-control-regex -- the TLS record header's bytes, as the paper states the rule
   if (/^[\x16\x17]\x03[\x00-\x09]/.test(text)) return 'tls_prefix';
   if (/^(GET|PUT|POST|HEAD) /.test(text)) return 'http_prefix';
   return null;

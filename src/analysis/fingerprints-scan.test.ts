@@ -4,9 +4,9 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fixturesDir } from '../model/index.js';
+import { fixturesDir } from '../probe/index.js';
 import { matchHttp, parseFingerprintCsv, type Fingerprint, type FingerprintSet } from './fingerprints.js';
-import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from './fingerprints-load.js';
+import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from '../probe/index.js';
 import { buildView } from './view.js';
 
 const HEAD = 'name,scope,other_names,location_found,pattern_type,pattern,confidence_no_fp,expected_countries,source,exp_url,notes\n';

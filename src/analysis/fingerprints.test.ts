@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isConfirmed, matchDns, matchHttp, parseAddressList, parseCsv, parseFingerprintCsv } from './fingerprints.js';
-import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from './fingerprints-load.js';
+import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from '../probe/index.js';
 
 const HEAD = 'name,scope,other_names,location_found,pattern_type,pattern,confidence_no_fp,expected_countries,source,exp_url,notes\n';
 

@@ -1,7 +1,8 @@
 // Blockpage and forged-answer fingerprints in OONI's CSV format (ooni/blocking-fingerprints:
 // name, scope, other_names, location_found, pattern_type, pattern, confidence_no_fp,
 // expected_countries, source, exp_url, notes). Parsing is pure: text in, FingerprintSet out;
-// reading the files lives in fingerprints-load.ts.
+// reading the files lives in probe/fingerprints-load.ts.
+import { CsvSyntaxError, parseCsv, type CsvRow } from '../model/csv.js';
 import { canonicalIp, isIp } from './ip.js';
 
 export type FingerprintScope = 'nat' | 'isp' | 'prod' | 'inst' | 'vbw' | 'fp' | string;
@@ -35,44 +36,21 @@ export function emptyFingerprintSet(): FingerprintSet {
   return { http: [], dns: [], dnsByAddress: new Map(), dnsOther: [], forgedAddresses: new Set(), skipped: [] };
 }
 
-/** RFC 4180 CSV: quoted fields, doubled quotes, newlines inside quotes. Returns rows with their line. */
-export function parseCsv(text: string): Array<{ line: number; fields: string[] }> {
-  const rows: Array<{ line: number; fields: string[] }> = [];
-  let field = '';
-  let fields: string[] = [];
-  let inQuotes = false;
-  let line = 1;
-  let rowLine = 1;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (inQuotes) {
-      if (ch === '"') {
-        if (text[i + 1] === '"') { field += '"'; i++; } else inQuotes = false;
-      } else {
-        if (ch === '\n') line++;
-        field += ch;
-      }
-      continue;
-    }
-    if (ch === '"') inQuotes = true;
-    else if (ch === ',') { fields.push(field); field = ''; }
-    else if (ch === '\n' || ch === '\r') {
-      if (ch === '\r' && text[i + 1] === '\n') i++;
-      fields.push(field);
-      if (fields.length > 1 || fields[0] !== '') rows.push({ line: rowLine, fields });
-      fields = []; field = '';
-      line++; rowLine = line;
-    } else field += ch;
-  }
-  if (field !== '' || fields.length > 0) { fields.push(field); rows.push({ line: rowLine, fields }); }
-  return rows;
-}
+// The CSV reader is model/csv.ts (csv-parse), shared with the test lists.
+export { parseCsv } from '../model/csv.js';
 
 const PATTERN_TYPES = new Set(['full', 'prefix', 'contains', 'regexp']);
 
 /** Parse one fingerprint CSV (HTTP or DNS, told apart by location_found) into `into`. */
 export function parseFingerprintCsv(text: string, source: string, into: FingerprintSet = emptyFingerprintSet()): FingerprintSet {
-  const rows = parseCsv(text);
+  let rows: CsvRow[];
+  try {
+    rows = parseCsv(text);
+  } catch (e) {
+    if (!(e instanceof CsvSyntaxError)) throw e;
+    into.skipped.push({ source, line: e.line, reason: `bad CSV: ${e.message}` });
+    return into;
+  }
   if (rows.length === 0) return into;
   const header = rows[0].fields.map((h) => h.trim().toLowerCase());
   const col = (name: string): number => header.indexOf(name);

@@ -1,15 +1,15 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { computeGolden, expectedPath, fixtureFiles, readDifferences, readExpected, realCorpusPresent } from './golden.js';
+import { computeGolden, expectedPath, fixtureFiles, readDifferences, readExpected, realCorpusPresent } from '../testing/golden.js';
 
-describe('stored expectations for every fixture (regenerate: node dist/src/analysis/regen.js)', () => {
+describe('stored expectations for every fixture (regenerate: node dist/src/testing/regen.js)', () => {
   const files = fixtureFiles();
   test('the fixtures are there', () => assert.ok(files.length >= 50, `only ${files.length} fixture files`));
 
   for (const f of files) {
     test(f.replace(/.*measurements\//, ''), () => {
       const want = readExpected(f);
-      assert.ok(want, `missing expected file ${expectedPath(f)}: run node dist/src/analysis/regen.js and review the diff`);
+      assert.ok(want, `missing expected file ${expectedPath(f)}: run node dist/src/testing/regen.js and review the diff`);
       const { golden } = computeGolden(f);
       assert.deepEqual(JSON.parse(JSON.stringify(golden)), want);
     });

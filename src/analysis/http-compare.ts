@@ -16,10 +16,31 @@ const COMMON_HEADERS = new Set([
 
 const TITLE_RE = /<title[^>]*>([^<]{1,512})<\/title>/i;
 
+/** How much of a body is looked at for its title, by the probe (bytes) and the analysis (characters). */
+export const TITLE_SCAN = 65536;
+
 /** The page title, or null when the body has none. Only the first 64 KiB are looked at. */
 export function extractTitle(body: string): string | null {
-  const m = TITLE_RE.exec(body.length > 65536 ? body.slice(0, 65536) : body);
+  const m = TITLE_RE.exec(body.length > TITLE_SCAN ? body.slice(0, TITLE_SCAN) : body);
   return m ? m[1].trim() : null;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The title of a body still in bytes (the probe, the test helper), read as the analysis will read
+ * the stored body: as UTF-8 when the bytes are UTF-8 (the probe stores a string), else byte for byte
+ * (the probe stores base64, which the analysis decodes as Latin-1).
+ */
+export function titleOfBytes(body: Uint8Array): string | null {
+  const head = body.subarray(0, TITLE_SCAN);
+  let text: string;
+  try {
+    text = utf8.decode(head, { stream: true });
+  } catch {
+    text = Buffer.from(head.buffer, head.byteOffset, head.byteLength).toString('latin1');
+  }
+  return extractTitle(text);
 }
 
 /** shorter/longer; null when either side is unknown, empty, or the probe's body was truncated. */

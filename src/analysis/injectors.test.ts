@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Measurement, WebConnectivityTestKeys } from '../model/index.js';
 import { analyzeWebConnectivity, type AnalysisContext } from './webconnectivity.js';
-import { loadInjectorFingerprints } from './fingerprints-load.js';
+import { loadInjectorFingerprints } from '../probe/index.js';
 import { parseInjectorFingerprints } from './injectors.js';
 
 // Stored measurements with packet evidence (test_keys.x_captured), as `measure --capture` writes them.

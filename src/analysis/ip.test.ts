@@ -10,6 +10,17 @@ describe('isBogon(ip, allow)', () => {
   ];
   for (const [ip, want] of cases) test(`${ip} -> ${want}`, () => assert.equal(isBogon(ip), want));
 
+  test("OONI's list (probe-cli netxlite/bogon.go): test nets, 6to4 and Teredo wrappers, IPv4-mapped text", () => {
+    const ooni: Array<[string, boolean]> = [
+      ['192.0.2.7', true], ['198.51.100.1', true], ['203.0.113.9', true], ['240.1.2.3', true], ['255.255.255.255', true],
+      ['2001:db8::1', true], ['2002:a00::1', true], ['2002:c612::1', true], ['2001:0:a00::1', true], ['100::1', true], ['fec0::1', true],
+      ['::ffff:8.8.8.8', true], ['::ffff:0:0', true],
+      // Not in OONI's list (ipaddr.js calls them special, OONI does not): public for both probe and analysis.
+      ['64:ff9b::808:808', false], ['2002:808:808::1', false], ['192.88.99.1', false], ['2001:4860:4860::8888', false],
+    ];
+    for (const [ip, want] of ooni) assert.equal(isBogon(ip), want, ip);
+  });
+
   test('addresses inside allow-nets count as public (lab mode)', () => {
     const allow = parseCidrs(['127.0.0.0/8', '198.18.0.0/15', 'garbage/99']);
     assert.equal(allow.length, 2);

@@ -13,10 +13,19 @@ const QUAD = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d
 const cache = new Map<string, Parsed | null>();
 const CACHE_MAX = 50_000;
 
-/** Parse an address, unwrapping IPv4-mapped IPv6 ("::ffff:1.2.3.4"). null when not an address. */
+/**
+ * The one IPv4-mapped normalisation ("::ffff:1.2.3.4" -> 1.2.3.4): Node reports IPv4 peers and
+ * local addresses of dual-stack sockets in that form. Used by parseIp/canonicalIp here, the probe's
+ * NetPolicy and geo lookup, and the collector's scrubber.
+ */
+export function unmap(a: Parsed): Parsed {
+  return a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress() ? (a as ipaddr.IPv6).toIPv4Address() : a;
+}
+
 /** Characters any IPv4 (decimal, hex, octal) or IPv6 text form can have, with an optional zone. */
 const MAYBE_IP = /^[0-9a-fA-FxX.:]+(%[\w.-]+)?$/;
 
+/** Parse an address, unwrapping IPv4-mapped IPv6 (unmap). null when not an address. */
 export function parseIp(s: string): Parsed | null {
   if (typeof s !== 'string' || s.length > 64) return null;
   const hit = cache.get(s);
@@ -33,9 +42,7 @@ function parseUncached(s: string): Parsed | null {
   if (!MAYBE_IP.test(s)) return null;
   if (!ipaddr.isValid(s)) return null;
   try {
-    const a = ipaddr.parse(s);
-    if (a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress()) return (a as ipaddr.IPv6).toIPv4Address();
-    return a;
+    return unmap(ipaddr.parse(s));
   } catch {
     return null;
   }
@@ -87,20 +94,39 @@ export function inCidrs(ip: string, cidrs: readonly Cidr[]): boolean {
   return false;
 }
 
-// ipaddr.js range names that are not globally routable (RFC 6890, RFC 6598, RFC 4193 ...).
-const BOGON_RANGES = new Set([
-  'unspecified', 'broadcast', 'multicast', 'linkLocal', 'loopback', 'carrierGradeNat', 'private',
-  'reserved', 'uniqueLocal', 'ipv4Mapped', 'rfc6145', 'rfc6052', 'benchmarking', 'as112', 'as112v6', 'orchid2', 'deprecated',
-]);
+// The bogon list of OONI's probe (ooni/probe-cli internal/netxlite/bogon.go, itself "extracted
+// from https://ipinfo.io/bogon"), so that `dns.bogon` and dns_consistency mean what they mean in
+// OONI's data. The probe (probe/policy.ts) and the analysis both use isBogon below.
+const BOGONS_V4 = [
+  '0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.0.0.0/24',
+  '192.0.2.0/24', '192.168.0.0/16', '198.18.0.0/15', '198.51.100.0/24', '203.0.113.0/24', '224.0.0.0/4', '240.0.0.0/4',
+  '255.255.255.255/32',
+];
+const BOGONS_V6 = [
+  '::/128', '::1/128', '::ffff:0:0/96', '::/96', '100::/64', '2001:10::/28', '2001:db8::/32', 'fc00::/7', 'fe80::/10',
+  'fec0::/10', 'ff00::/8',
+  // 6to4 and Teredo wrappers of the IPv4 bogons.
+  '2002::/24', '2002:a00::/24', '2002:7f00::/24', '2002:a9fe::/32', '2002:ac10::/28', '2002:c000::/40', '2002:c000:200::/40',
+  '2002:c0a8::/32', '2002:c612::/31', '2002:c633:6400::/40', '2002:cb00:7100::/40', '2002:e000::/20', '2002:f000::/20',
+  '2002:ffff:ffff::/48', '2001::/40', '2001:0:a00::/40', '2001:0:7f00::/40', '2001:0:a9fe::/48', '2001:0:ac10::/44',
+  '2001:0:c000::/56', '2001:0:c000:200::/56', '2001:0:c0a8::/48', '2001:0:c612::/47', '2001:0:c633:6400::/56',
+  '2001:0:cb00:7100::/56', '2001:0:e000::/36', '2001:0:f000::/36', '2001:0:ffff:ffff::/64',
+];
+const BOGON4 = parseCidrs(BOGONS_V4);
+const BOGON6 = parseCidrs(BOGONS_V6);
 
-// range() is costly (subnet matching over every special range): remembered per parsed address.
-const ranges = new WeakMap<Parsed, string>();
+// Matching is a walk over the list: remembered per parsed address (the same few recur).
+const bogonMemo = new WeakMap<Parsed, boolean>();
 
 const ALWAYS_BOGON = new Set(['127.0.0.1', '0.0.0.0', '::1', '::']);
 
 /**
- * A bogon: an address that cannot be a public server (private, loopback, link-local, reserved ...).
- * Addresses inside `allow` (lab mode, e.g. 127.0.0.0/8) count as public.
+ * A bogon by OONI's rule (above): an address that cannot be a public server. Addresses inside
+ * `allow` (lab mode, e.g. 127.0.0.0/8) count as public, except the classic "localhost" answers.
+ * Differences from netxlite.IsBogon, on purpose: a text that is not an address is false here (the
+ * callers pass addresses; OONI says true), and an IPv4-mapped address inside `allow` is public.
+ * As in OONI, any other IPv4-mapped IPv6 text (::ffff:0:0/96) is a bogon: a DNS answer never
+ * carries one. Callers judging their own socket addresses pass canonicalIp(ip) instead.
  */
 export function isBogon(ip: string, allow: readonly Cidr[] = []): boolean {
   const a = parseIp(ip);
@@ -108,11 +134,13 @@ export function isBogon(ip: string, allow: readonly Cidr[] = []): boolean {
   // The classic "localhost" block answers (127.0.0.1, ::1, 0.0.0.0, ::) stay bogons even inside
   // allow-nets: no lab puts a site there, and a resolver answering them is blocking.
   if (allow.length > 0 && inCidrs(ip, allow) && !ALWAYS_BOGON.has(a.toString())) return false;
-  // 198.18.0.0/15 ("benchmarking") is a bogon too: the netns lab lives there, so only allow-nets make it public.
-  let r = ranges.get(a);
+  // parseIp unmapped it: the text was IPv6 (::ffff:a.b.c.d), a bogon in OONI's IPv6 list.
+  if (a.kind() === 'ipv4' && ip.includes(':')) return true;
+  // 198.18.0.0/15 is a bogon too: the netns lab lives there, so only allow-nets make it public.
+  let r = bogonMemo.get(a);
   if (r === undefined) {
-    r = a.range();
-    ranges.set(a, r);
+    r = (a.kind() === 'ipv4' ? BOGON4 : BOGON6).some(([net, bits]) => net.kind() === a.kind() && a.match(net as never, bits));
+    bogonMemo.set(a, r);
   }
-  return BOGON_RANGES.has(r);
+  return r;
 }

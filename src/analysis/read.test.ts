@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readMeasurements, readMeasurementStream, stripJsonComments, MAX_RECORD_CHARS } from './read.js';
 import { analyzeMeasurement } from './measurement.js';
-import { domainOf } from './view.js';
+import { domainOf } from '../model/index.js';
 
 const M = (input: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ test_name: 'web_connectivity', input, test_keys: { ...extra }, probe_cc: 'ZZ' });
 

@@ -2,12 +2,14 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fixturesDir, toOoniBlocking, type Measurement } from '../model/index.js';
+import { toOoniBlocking, type Measurement } from '../model/index.js';
+import { fixturesDir } from '../probe/index.js';
 import { analyzeMeasurement } from './measurement.js';
 import { readMeasurements } from './read.js';
 
 // The reference's branches, each reached by changing one real measurement the way real networks
 // do (probe-cli internal/experiment/webconnectivity summary.go for 0.4; analysisclassic.go for 0.5).
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- real measurements edited in place, any shape
 type Obj = Record<string, any>;
 const real = (name: string): Obj => JSON.parse(readFileSync(join(fixturesDir, 'measurements', name), 'utf8')) as Obj;
 const pair = (m: Obj): [unknown, unknown] => { const v = analyzeMeasurement(m as Measurement); return [toOoniBlocking(v), v.accessible]; };

@@ -2,7 +2,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fixturesDir, MECHANISMS } from '../model/index.js';
+import { MECHANISMS } from '../model/index.js';
+import { fixturesDir } from '../probe/index.js';
 import { analyzeMeasurement } from './measurement.js';
 
 // Deterministic mutations of real measurements: every value replaced in turn by a hostile one of

@@ -1,6 +1,7 @@
 // A defensive, read-only view of web_connectivity test keys as published (v0.4 and v0.5, old
 // probes, our own). Real data has nulls, missing keys, base64 bodies and headers, odd types:
 // everything is checked here once, so the rules in webconnectivity.ts can trust their input.
+import { hostOf, parseUrl } from '../model/index.js';
 import { canonicalIp, isIp } from './ip.js';
 import { extractTitle, MAX_SCANNED_BODY } from './http-compare.js';
 import type { CapturedView, PacketView } from './injectors.js';
@@ -95,25 +96,6 @@ export function endpointKey(ip: string, port: number): string {
   return c.includes(':') ? `[${c}]:${port}` : `${c}:${port}`;
 }
 
-/** The host of a URL, lowercased, IDNA-encoded; null when the input is not a URL. */
-export function domainOf(input: string | null): string | null {
-  return hostOf(parseUrl(input));
-}
-
-function hostOf(u: URL | null): string | null {
-  if (!u) return null;
-  const h = u.hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  return h || null;
-}
-
-function parseUrl(input: string | null): URL | null {
-  if (typeof input !== 'string' || input.length > 8192) return null;
-  try {
-    return new URL(input);
-  } catch {
-    return null;
-  }
-}
 
 function decodeMaybeBinary(v: unknown, limit: number): { text: string | null; length: number } {
   if (typeof v === 'string') return { text: v.length > limit ? v.slice(0, limit) : v, length: Buffer.byteLength(v) };

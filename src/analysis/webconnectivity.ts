@@ -558,7 +558,7 @@ function reconcile(ours: Verdict, ref: { blocking: OoniBlocking; accessible: boo
     confidence: conf, evidence: ours.evidence, explanation: note, confirmed: ours.confirmed, fingerprints: ours.fingerprints });
 }
 
-/** Our reading, before its pair is brought to the reference's (analyzeView). */
+/** Our reading, before its pair is brought to the reference's (analyzeView): each step below in turn. */
 function deriveVerdict(v: WebView, c: Ctx): Verdict {
   if (v.domain === null) return unknown([], 'The measurement has no URL to analyse.');
   const req0 = v.requests[0];
@@ -569,30 +569,49 @@ function deriveVerdict(v: WebView, c: Ctx): Verdict {
 
   // The control is what tells censorship from a broken site: without it we say little.
   const ctrl = v.control;
-  if (ctrl === null || v.controlFailure !== null) {
-    const dns = analyzeDns(v, c, finalIncomplete, null);
-    if (dns.kind === 'hard' && (dns.mechanism === 'dns.injection' || dns.mechanism === 'dns.bogon')) {
-      return blocked('dns', dns.mechanism, dns.layer, dns.confidence * 0.8, dns.evidence, dns.explanation, { confirmed: dns.confirmed, fingerprints: dns.fingerprints });
-    }
-    if (httpsOk) return ok(0.6, [req0.ref], `The control could not be reached${v.controlFailure ? ` (${v.controlFailure})` : ''}, but the page loaded over HTTPS with a valid certificate, so it is reachable.`);
-    // 0.5's classic analysis: a lookup that failed with no control to compare counts as accessible
-    // (analysisclassic.go 5.1.1, "no expectation" -> setBlockingFalse). We say how little that means.
-    const nameQs = v.queries.filter((q) => !isEncryptedEngine(q.engine) && (q.hostname === v.domain || q.hostname === ''));
-    if (!v.domainIsIp && nameQs.length > 0 && nameQs.every((q) => q.addrs.length === 0 && q.failure !== null)) {
-      return ok(0.2, [...nameQs.map((q) => q.ref), 'control'], `Resolving ${v.domain} failed (${describeFailure(nameQs[0].failure!)}) and the control failed too${v.controlFailure ? ` (${v.controlFailure})` : ''}, so nothing says whether the name is blocked; OONI's analysis counts this as accessible, and so do we for comparison.`);
-    }
-    return unknown(['control'], v.controlFailure
-      ? `The control measurement failed (${v.controlFailure}), so there is nothing to compare with: no verdict.`
-      : 'The measurement has no control to compare with: no verdict.');
-  }
+  if (ctrl === null || v.controlFailure !== null) return verdictWithoutControl(v, c, finalIncomplete, httpsOk, req0);
 
   const dns = analyzeDns(v, c, finalIncomplete, v.control);
   if (dns.kind === 'hard') return blocked('dns', dns.mechanism, dns.layer, dns.confidence, dns.evidence, dns.explanation, { confirmed: dns.confirmed, fingerprints: dns.fingerprints });
   if (dns.kind === 'down') return down(0.8, dns.evidence, dns.explanation);
   const soft = dns.kind === 'soft' ? dns : null;
 
-  // TCP: every connection to the site's addresses on the URL's port failed.
-  const firstHop = new Set<string>(v.domainIsIp ? [v.domain] : v.queries.filter((q) => q.hostname === v.domain || q.hostname === '').flatMap((q) => q.addrs));
+  const tcp = tcpVerdict(v, c, ctrl);
+  if (tcp) return tcp;
+
+  // HTTPS that loaded with a valid certificate is the real site, whatever the DNS said.
+  if (httpsOk) {
+    return ok(0.9, [req0.ref, ...(soft ? soft.evidence : [])], soft
+      ? `The resolver gave addresses the control did not see (${soft.inconsistent.slice(0, 2).join(', ')}), but the page loaded over HTTPS with a valid certificate: reachable (a CDN or geo-DNS difference).`
+      : `The page loaded over HTTPS with a valid certificate: reachable.`);
+  }
+  if (!req0Ok || lastRedirect(req0)) return failedFetchVerdict(v, c, ctrl, req0, chainFailure);
+  return pageVerdict(v, c, ctrl, req0, soft);
+}
+
+type SoftDns = Extract<ReturnType<typeof analyzeDns>, { kind: 'soft' }>;
+
+/** Without a control, only hard DNS evidence or a valid HTTPS page say anything. */
+function verdictWithoutControl(v: WebView, c: Ctx, finalIncomplete: boolean, httpsOk: boolean, req0: WebView['requests'][number] | undefined): Verdict {
+  const dns = analyzeDns(v, c, finalIncomplete, null);
+  if (dns.kind === 'hard' && (dns.mechanism === 'dns.injection' || dns.mechanism === 'dns.bogon')) {
+    return blocked('dns', dns.mechanism, dns.layer, dns.confidence * 0.8, dns.evidence, dns.explanation, { confirmed: dns.confirmed, fingerprints: dns.fingerprints });
+  }
+  if (httpsOk) return ok(0.6, [req0!.ref], `The control could not be reached${v.controlFailure ? ` (${v.controlFailure})` : ''}, but the page loaded over HTTPS with a valid certificate, so it is reachable.`);
+  // 0.5's classic analysis: a lookup that failed with no control to compare counts as accessible
+  // (analysisclassic.go 5.1.1, "no expectation" -> setBlockingFalse). We say how little that means.
+  const nameQs = v.queries.filter((q) => !isEncryptedEngine(q.engine) && (q.hostname === v.domain || q.hostname === ''));
+  if (!v.domainIsIp && nameQs.length > 0 && nameQs.every((q) => q.addrs.length === 0 && q.failure !== null)) {
+    return ok(0.2, [...nameQs.map((q) => q.ref), 'control'], `Resolving ${v.domain} failed (${describeFailure(nameQs[0].failure!)}) and the control failed too${v.controlFailure ? ` (${v.controlFailure})` : ''}, so nothing says whether the name is blocked; OONI's analysis counts this as accessible, and so do we for comparison.`);
+  }
+  return unknown(['control'], v.controlFailure
+    ? `The control measurement failed (${v.controlFailure}), so there is nothing to compare with: no verdict.`
+    : 'The measurement has no control to compare with: no verdict.');
+}
+
+/** TCP: every connection to the site's addresses on the URL's port failed (null when not so). */
+function tcpVerdict(v: WebView, c: Ctx, ctrl: NonNullable<WebView['control']>): Verdict | null {
+  const firstHop = new Set<string>(v.domainIsIp ? [v.domain!] : v.queries.filter((q) => q.hostname === v.domain || q.hostname === '').flatMap((q) => q.addrs));
   const conns0 = v.tcp.filter((t) => firstHop.has(t.ip) && (v.port === null || t.port === v.port));
   const conns = conns0.some((t) => !isUnreachable(t.failure)) ? conns0.filter((t) => !isUnreachable(t.failure)) : conns0;
   if (conns.length > 0 && conns.every((t) => t.failure !== null)) {
@@ -613,122 +632,129 @@ function deriveVerdict(v: WebView, c: Ctx): Verdict {
       ? blocked('tcp_ip', 'tcp.refused', 'isp', 0.6, [...refs, 'control.tcp_connect'], `Every connection to ${v.domain} (${ep}) was refused, while the control connected fine: the network rejects the site's address. The national firewall drops such traffic rather than refusing it, so this is most likely the ISP.`)
       : blocked('tcp_ip', 'tcp.timeout', 'national', 0.6, [...refs, 'control.tcp_connect'], `Every connection to ${v.domain} (${ep}) timed out, while the control connected fine: the site's address is null-routed (IP blocking), most often by the national firewall.`);
   }
+  return null;
+}
 
-  // HTTPS that loaded with a valid certificate is the real site, whatever the DNS said.
-  if (httpsOk) {
-    return ok(0.9, [req0.ref, ...(soft ? soft.evidence : [])], soft
-      ? `The resolver gave addresses the control did not see (${soft.inconsistent.slice(0, 2).join(', ')}), but the page loaded over HTTPS with a valid certificate: reachable (a CDN or geo-DNS difference).`
-      : `The page loaded over HTTPS with a valid certificate: reachable.`);
-  }
+/** Where a failed fetch failed: the step (http, tls, tcp), its evidence ref, endpoint, SNI and reset latency. */
+interface FailedStep { f: string | null; stage: 'http' | 'tls' | 'tcp'; ref: string | null; ip: string | null; port: number | null; latency: number | null; requestRef: string | null; sni: string | null }
 
-  // The HTTP(S) fetch failed somewhere: find the step, then the mechanism.
-  if (!req0Ok || lastRedirect(req0)) {
-    let f = chainFailure;
-    let stage: 'http' | 'tls' | 'tcp' = 'http';
-    let ref: string | null = null;
-    let ip: string | null = null;
-    let port: number | null = null;
-    let latency: number | null = null;
-    let requestRef: string | null = null;
-    let sni: string | null = null;
-    if (req0 && req0.failure) {
-      ref = req0.ref; latency = req0.resetLatencyMs;
-      const tlsSame = schemeOf(req0.url) === 'https' ? [...v.tls].reverse().find((h) => h.failure === req0.failure) : undefined;
-      // Steps after a redirect are often only in network_events: find the one that failed the same way.
-      const ev = [...v.events].reverse().find((e) => e.failure === req0.failure && e.op !== 'http_transaction_done');
-      if (tlsSame) { stage = 'tls'; ref = tlsSame.ref; ip = tlsSame.ip; port = tlsSame.port; sni = tlsSame.sni; latency = tlsSame.resetLatencyMs ?? latency; requestRef = req0.ref; }
-      else if (ev && (ev.op === 'connect' || ev.op.startsWith('tls_handshake'))) {
-        stage = ev.op === 'connect' ? 'tcp' : 'tls'; ip = ev.ip; port = ev.port; requestRef = req0.ref; ref = ev.ref;
-      } else {
-        // The failed transaction itself names its endpoint (after a redirect, not the URL's port).
-        const done = ev ?? [...v.events].reverse().find((e) => e.failure === req0.failure && e.ip !== null);
-        const t = [...v.tcp].reverse().find((x) => x.failure === null && (v.port === null || x.port === v.port));
-        if (done) { ip = done.ip; port = done.port; }
-        else if (t) { ip = t.ip; port = t.port; }
-      }
+function failedStep(v: WebView, req0: WebView['requests'][number] | undefined, chainFailure: string | null): FailedStep {
+  let f = chainFailure;
+  let stage: 'http' | 'tls' | 'tcp' = 'http';
+  let ref: string | null = null;
+  let ip: string | null = null;
+  let port: number | null = null;
+  let latency: number | null = null;
+  let requestRef: string | null = null;
+  let sni: string | null = null;
+  if (req0 && req0.failure) {
+    ref = req0.ref; latency = req0.resetLatencyMs;
+    const tlsSame = schemeOf(req0.url) === 'https' ? [...v.tls].reverse().find((h) => h.failure === req0.failure) : undefined;
+    // Steps after a redirect are often only in network_events: find the one that failed the same way.
+    const ev = [...v.events].reverse().find((e) => e.failure === req0.failure && e.op !== 'http_transaction_done');
+    if (tlsSame) { stage = 'tls'; ref = tlsSame.ref; ip = tlsSame.ip; port = tlsSame.port; sni = tlsSame.sni; latency = tlsSame.resetLatencyMs ?? latency; requestRef = req0.ref; }
+    else if (ev && (ev.op === 'connect' || ev.op.startsWith('tls_handshake'))) {
+      stage = ev.op === 'connect' ? 'tcp' : 'tls'; ip = ev.ip; port = ev.port; requestRef = req0.ref; ref = ev.ref;
     } else {
-      const h = [...v.tls].reverse().find((x) => x.failure !== null && (f === null || x.failure === f));
-      const t = [...v.tcp].reverse().find((x) => x.failure !== null && !isUnreachable(x.failure) && (f === null || x.failure === f));
-      if (h) { stage = 'tls'; ref = h.ref; ip = h.ip; port = h.port; sni = h.sni; latency = h.resetLatencyMs; f = f ?? h.failure; }
-      else if (t) { stage = 'tcp'; ref = t.ref; ip = t.ip; port = t.port; f = f ?? t.failure; }
+      // The failed transaction itself names its endpoint (after a redirect, not the URL's port).
+      const done = ev ?? [...v.events].reverse().find((e) => e.failure === req0.failure && e.ip !== null);
+      const t = [...v.tcp].reverse().find((x) => x.failure === null && (v.port === null || x.port === v.port));
+      if (done) { ip = done.ip; port = done.port; }
+      else if (t) { ip = t.ip; port = t.port; }
     }
-    // Secondary layer evidence when the probe recorded none: the time from the last step that sent
-    // something on this endpoint (handshake start, write) to the failure (attribution rule 2).
-    if (latency === null && ip !== null && f !== null && isReset(f)) latency = eventLatencyMs(v, ip, port, f);
-    if (f === null) {
-      return unknown(req0 ? [req0.ref] : [], req0 ? 'The page redirected and the chain ended without a recorded outcome: no verdict.' : 'No HTTP request was made and no failure was recorded: no verdict.');
-    }
-    const evidence = [...(requestRef ? [requestRef] : []), ...(ref ? [ref] : []), 'control.http_request'];
-    // The site's own redirect points nowhere usable (Location "http://"): every client fails the
-    // same way, nothing on the path is involved. OONI classes it http-failure (webconnectivityqa
-    // redirectWithBrokenLocation*); we keep that class for agreement, with no mechanism and no layer.
-    if (isBadLocation(f) && req0 !== undefined && req0.code >= 300 && req0.code < 400) {
-      const loc = req0.headers.get('location');
-      return finish({ status: 'blocked', blocking: 'http-failure', accessible: false, mechanism: 'none', layer: null, confidence: 0.3, evidence: [req0.ref],
-        explanation: `The site answered with a redirect to an unusable location${loc !== undefined ? ` ("${loc.slice(0, 80)}")` : ''}, so no browser can follow it. The site itself is broken; nothing on the way interfered (OONI counts this as an HTTP failure).` });
-    }
-    // The control's handshake with the same endpoint decides first (analysisclassic.go 3.2/3.3): it
-    // failed too -> down; it succeeded -> the probe's failure is blocking, whatever the control's
-    // HTTP fetch did afterwards.
-    const ctrlTls = stage === 'tls' && ip !== null ? ctrl.tls.get(endpointKey(ip, port ?? 443)) : undefined;
-    if (ctrlTls !== undefined && ctrlTls !== null) {
-      return down(0.7, [...evidence, 'control.tls_handshake'], `The TLS handshake failed (${describeFailure(f)}), and the control's handshake with the same server failed too (${ctrlTls.slice(0, 60)}): the site is broken, not blocked.`);
-    }
-    if (ctrlTls === undefined && (ctrl.http === null || ctrl.http.failure !== null || ctrl.http.statusCode <= 0)) {
-      return down(0.7, evidence, `Fetching the page failed (${describeFailure(f)}), and the control could not fetch it either${ctrl.http?.failure ? ` (${ctrl.http.failure})` : ''}: the site is down or broken, not blocked.`);
-    }
-    if (DNS_BLOCK_FAILURES.has(f) || f === 'dns_nxdomain_error') {
-      const host = req0 ? domainOfUrl(req0.url) ?? v.domain : v.domain;
-      return blocked('dns', NAME_GONE(f) ? 'dns.nxdomain' : 'dns.servfail', 'isp', 0.6, evidence,
-        `The page redirects to ${host}, and resolving ${host} failed: ${describeFailure(f)}, while the control fetched the page (status ${ctrl.http?.statusCode ?? 'unknown'}). The ISP's resolver blocks the redirect's target.`);
-    }
-    const tlsName = sni ?? (req0 ? domainOfUrl(req0.url) : null) ?? v.domain;
-    const what = stage === 'tls' ? `The TLS handshake with ${tlsName}${ip ? ` at ${endpointKey(ip, port ?? 443)}` : ''}` : stage === 'tcp' ? `Connecting to ${ip ? endpointKey(ip, port ?? 0) : v.domain}` : `The HTTP request to ${req0?.url || v.input}`;
-    const ctrlSaw = ctrl.http !== null && ctrl.http.failure === null && ctrl.http.statusCode > 0 ? `while the control fetched the page (status ${ctrl.http.statusCode})` : 'while the control completed its handshake with the same server';
-    if (stage === 'tcp') {
-      const refused = f === 'connection_refused' || f === 'connection_reset';
-      return refused
-        ? blocked('http-failure', 'tcp.refused', 'isp', 0.55, evidence, `${what} failed: ${describeFailure(f)}, ${ctrlSaw}. The page it redirects to is blocked; a refusal (rather than a silent drop, the national firewall's way) points to the ISP.`)
-        : blocked('http-failure', 'tcp.timeout', 'national', 0.55, evidence, `${what} failed: ${describeFailure(f)}, ${ctrlSaw}. The page it redirects to is null-routed (IP blocking), most often by the national firewall.`);
-    }
-    if (isReset(f)) {
-      const a = attributeReset(v, ip, port, latency);
-      const mech: Mechanism = a.residual ? 'residual' : stage === 'tls' ? 'tls.reset' : 'http.reset';
-      const trigger = stage === 'tls' ? (a.sniOnly ? ' The same server answered a handshake with another name, so the block is keyed on the name (SNI).' : '') : '';
-      const pk = packetFinding(v, c, stage === 'tls' ? 'tls_handshake' : 'http_request', ip, port);
-      const w = withPackets(pk, a);
-      return blocked('http-failure', mech, w.layer, pk?.fp ? w.confidence : Math.min(0.9, 0.55 + a.confidence * 0.4), [...evidence, ...w.evidence],
-        `${what} was cut: ${describeFailure(f)}, ${ctrlSaw}.${trigger}${w.why ? ' ' + w.why : ''}`,
-        w.fingerprints.length ? { confirmed: true, fingerprints: w.fingerprints } : {});
-    }
-    if (isTimeout(f)) {
-      const readBytes = ip !== null && port !== null ? v.readBytesByAddress.get(endpointKey(ip, port)) ?? 0 : 0;
-      const started = stage === 'http' ? (req0 !== undefined && (req0.hasResponse || req0.bodyLength > 0)) || (schemeOf(req0?.url ?? '') === 'http' && readBytes > 0) : readBytes > 0;
-      if (started) {
-        return blocked('http-failure', 'throttle', 'national', 0.6, evidence, `${what} started receiving data, then stalled until it timed out, ${ctrlSaw}: the connection is throttled.`);
-      }
-      // HTTPS: the handshake with the real name completed, then the request starved. A censor that
-      // drops traffic stops the handshake itself; one that slows it lets it finish and starves the rest.
-      if (stage === 'http' && req0 !== undefined && schemeOf(req0.url) === 'https' && ip !== null && handshakeCompleted(v, ip, port)) {
-        const slow = handshakeSlowdown(v, ip, port);
-        return blocked('http-failure', 'throttle', 'national', 0.5, evidence,
-          `${what} completed its TLS handshake${slow ? ` (${slow})` : ''}, then received nothing until it timed out, ${ctrlSaw}: the connection is throttled.`);
-      }
-      const a = attributeReset(v, ip, port, null);
-      return blocked('http-failure', stage === 'tls' ? 'tls.timeout' : 'http.timeout', a.layer === 'regional' ? 'unknown' : a.layer, 0.6, [...evidence, ...a.evidence], `${what} timed out, ${ctrlSaw}: the traffic is being dropped.`);
-    }
-    if (isSsl(f)) {
-      return blocked('http-failure', 'tls.mitm', 'unknown', 0.8, evidence, `${what} failed because ${describeFailure(f)}, ${ctrlSaw} with a valid certificate: someone in the network is intercepting the connection.`);
-    }
-    return blocked('http-failure', 'http.diff', 'unknown', 0.4, evidence, `${what} failed (${f.slice(0, 80)}), ${ctrlSaw}: something on the way answered differently.`);
+  } else {
+    const h = [...v.tls].reverse().find((x) => x.failure !== null && (f === null || x.failure === f));
+    const t = [...v.tcp].reverse().find((x) => x.failure !== null && !isUnreachable(x.failure) && (f === null || x.failure === f));
+    if (h) { stage = 'tls'; ref = h.ref; ip = h.ip; port = h.port; sni = h.sni; latency = h.resetLatencyMs; f = f ?? h.failure; }
+    else if (t) { stage = 'tcp'; ref = t.ref; ip = t.ip; port = t.port; f = f ?? t.failure; }
   }
+  return { f, stage, ref, ip, port, latency, requestRef, sni };
+}
 
-  // Plain HTTP page received: blockpage fingerprints, then the reference's comparison. A page with
-  // the control's status, size (within 70%) and title is the real site's: it is not scanned for
-  // fingerprints (no false positive from a site quoting a block page, and the common case is cheap).
-  // The reference's weaker "match" (status + any one of size, headers, title) does not skip the scan:
-  // a block page can share the status and the header names (real-explorer 01202003039e13e3...: ooni.ru_5).
-  const r = req0;
+/** The HTTP(S) fetch failed somewhere: find the step, then the mechanism. */
+function failedFetchVerdict(v: WebView, c: Ctx, ctrl: NonNullable<WebView['control']>, req0: WebView['requests'][number] | undefined, chainFailure: string | null): Verdict {
+  const step = failedStep(v, req0, chainFailure);
+  const { f, stage, ref, ip, port, requestRef, sni } = step;
+  let latency = step.latency;
+  // Secondary layer evidence when the probe recorded none: the time from the last step that sent
+  // something on this endpoint (handshake start, write) to the failure (attribution rule 2).
+  if (latency === null && ip !== null && f !== null && isReset(f)) latency = eventLatencyMs(v, ip, port, f);
+  if (f === null) {
+    return unknown(req0 ? [req0.ref] : [], req0 ? 'The page redirected and the chain ended without a recorded outcome: no verdict.' : 'No HTTP request was made and no failure was recorded: no verdict.');
+  }
+  const evidence = [...(requestRef ? [requestRef] : []), ...(ref ? [ref] : []), 'control.http_request'];
+  // The site's own redirect points nowhere usable (Location "http://"): every client fails the
+  // same way, nothing on the path is involved. OONI classes it http-failure (webconnectivityqa
+  // redirectWithBrokenLocation*); we keep that class for agreement, with no mechanism and no layer.
+  if (isBadLocation(f) && req0 !== undefined && req0.code >= 300 && req0.code < 400) {
+    const loc = req0.headers.get('location');
+    return finish({ status: 'blocked', blocking: 'http-failure', accessible: false, mechanism: 'none', layer: null, confidence: 0.3, evidence: [req0.ref],
+      explanation: `The site answered with a redirect to an unusable location${loc !== undefined ? ` ("${loc.slice(0, 80)}")` : ''}, so no browser can follow it. The site itself is broken; nothing on the way interfered (OONI counts this as an HTTP failure).` });
+  }
+  // The control's handshake with the same endpoint decides first (analysisclassic.go 3.2/3.3): it
+  // failed too -> down; it succeeded -> the probe's failure is blocking, whatever the control's
+  // HTTP fetch did afterwards.
+  const ctrlTls = stage === 'tls' && ip !== null ? ctrl.tls.get(endpointKey(ip, port ?? 443)) : undefined;
+  if (ctrlTls !== undefined && ctrlTls !== null) {
+    return down(0.7, [...evidence, 'control.tls_handshake'], `The TLS handshake failed (${describeFailure(f)}), and the control's handshake with the same server failed too (${ctrlTls.slice(0, 60)}): the site is broken, not blocked.`);
+  }
+  if (ctrlTls === undefined && (ctrl.http === null || ctrl.http.failure !== null || ctrl.http.statusCode <= 0)) {
+    return down(0.7, evidence, `Fetching the page failed (${describeFailure(f)}), and the control could not fetch it either${ctrl.http?.failure ? ` (${ctrl.http.failure})` : ''}: the site is down or broken, not blocked.`);
+  }
+  if (DNS_BLOCK_FAILURES.has(f) || f === 'dns_nxdomain_error') {
+    const host = req0 ? domainOfUrl(req0.url) ?? v.domain : v.domain;
+    return blocked('dns', NAME_GONE(f) ? 'dns.nxdomain' : 'dns.servfail', 'isp', 0.6, evidence,
+      `The page redirects to ${host}, and resolving ${host} failed: ${describeFailure(f)}, while the control fetched the page (status ${ctrl.http?.statusCode ?? 'unknown'}). The ISP's resolver blocks the redirect's target.`);
+  }
+  const tlsName = sni ?? (req0 ? domainOfUrl(req0.url) : null) ?? v.domain;
+  const what = stage === 'tls' ? `The TLS handshake with ${tlsName}${ip ? ` at ${endpointKey(ip, port ?? 443)}` : ''}` : stage === 'tcp' ? `Connecting to ${ip ? endpointKey(ip, port ?? 0) : v.domain}` : `The HTTP request to ${req0?.url || v.input}`;
+  const ctrlSaw = ctrl.http !== null && ctrl.http.failure === null && ctrl.http.statusCode > 0 ? `while the control fetched the page (status ${ctrl.http.statusCode})` : 'while the control completed its handshake with the same server';
+  if (stage === 'tcp') {
+    const refused = f === 'connection_refused' || f === 'connection_reset';
+    return refused
+      ? blocked('http-failure', 'tcp.refused', 'isp', 0.55, evidence, `${what} failed: ${describeFailure(f)}, ${ctrlSaw}. The page it redirects to is blocked; a refusal (rather than a silent drop, the national firewall's way) points to the ISP.`)
+      : blocked('http-failure', 'tcp.timeout', 'national', 0.55, evidence, `${what} failed: ${describeFailure(f)}, ${ctrlSaw}. The page it redirects to is null-routed (IP blocking), most often by the national firewall.`);
+  }
+  if (isReset(f)) {
+    const a = attributeReset(v, ip, port, latency);
+    const mech: Mechanism = a.residual ? 'residual' : stage === 'tls' ? 'tls.reset' : 'http.reset';
+    const trigger = stage === 'tls' ? (a.sniOnly ? ' The same server answered a handshake with another name, so the block is keyed on the name (SNI).' : '') : '';
+    const pk = packetFinding(v, c, stage === 'tls' ? 'tls_handshake' : 'http_request', ip, port);
+    const w = withPackets(pk, a);
+    return blocked('http-failure', mech, w.layer, pk?.fp ? w.confidence : Math.min(0.9, 0.55 + a.confidence * 0.4), [...evidence, ...w.evidence],
+      `${what} was cut: ${describeFailure(f)}, ${ctrlSaw}.${trigger}${w.why ? ' ' + w.why : ''}`,
+      w.fingerprints.length ? { confirmed: true, fingerprints: w.fingerprints } : {});
+  }
+  if (isTimeout(f)) {
+    const readBytes = ip !== null && port !== null ? v.readBytesByAddress.get(endpointKey(ip, port)) ?? 0 : 0;
+    const started = stage === 'http' ? (req0 !== undefined && (req0.hasResponse || req0.bodyLength > 0)) || (schemeOf(req0?.url ?? '') === 'http' && readBytes > 0) : readBytes > 0;
+    if (started) {
+      return blocked('http-failure', 'throttle', 'national', 0.6, evidence, `${what} started receiving data, then stalled until it timed out, ${ctrlSaw}: the connection is throttled.`);
+    }
+    // HTTPS: the handshake with the real name completed, then the request starved. A censor that
+    // drops traffic stops the handshake itself; one that slows it lets it finish and starves the rest.
+    if (stage === 'http' && req0 !== undefined && schemeOf(req0.url) === 'https' && ip !== null && handshakeCompleted(v, ip, port)) {
+      const slow = handshakeSlowdown(v, ip, port);
+      return blocked('http-failure', 'throttle', 'national', 0.5, evidence,
+        `${what} completed its TLS handshake${slow ? ` (${slow})` : ''}, then received nothing until it timed out, ${ctrlSaw}: the connection is throttled.`);
+    }
+    const a = attributeReset(v, ip, port, null);
+    return blocked('http-failure', stage === 'tls' ? 'tls.timeout' : 'http.timeout', a.layer === 'regional' ? 'unknown' : a.layer, 0.6, [...evidence, ...a.evidence], `${what} timed out, ${ctrlSaw}: the traffic is being dropped.`);
+  }
+  if (isSsl(f)) {
+    return blocked('http-failure', 'tls.mitm', 'unknown', 0.8, evidence, `${what} failed because ${describeFailure(f)}, ${ctrlSaw} with a valid certificate: someone in the network is intercepting the connection.`);
+  }
+  return blocked('http-failure', 'http.diff', 'unknown', 0.4, evidence, `${what} failed (${f.slice(0, 80)}), ${ctrlSaw}: something on the way answered differently.`);
+}
+
+/**
+ * Plain HTTP page received: blockpage fingerprints, then the reference's comparison. A page with
+ * the control's status, size (within 70%) and title is the real site's: it is not scanned for
+ * fingerprints (no false positive from a site quoting a block page, and the common case is cheap).
+ * The reference's weaker "match" (status + any one of size, headers, title) does not skip the scan:
+ * a block page can share the status and the header names (real-explorer 01202003039e13e3...: ooni.ru_5).
+ */
+function pageVerdict(v: WebView, c: Ctx, ctrl: NonNullable<WebView['control']>, r: WebView['requests'][number], soft: SoftDns | null): Verdict {
   const evidence = [r.ref, 'control.http_request'];
   const ctrlHttp = ctrl.http !== null && ctrl.http.failure === null && ctrl.http.statusCode > 0 ? ctrl.http : null;
   const cmp = pageComparison(v, r, ctrlHttp);

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fixturesDir, repoRoot } from '../model/index.js';
+import { fixturesDir, repoRoot } from '../probe/index.js';
 
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -18,6 +18,19 @@ describe('wallscope analyze FILE...', () => {
   const dir = mkdtempSync(join(tmpdir(), 'wallscope-analyze-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
   const qa = join(fixturesDir, 'measurements', 'synthetic-netem-qa');
+
+  test('a file that is not JSON at all gets one line, not one per line, and exit 1; the other files are analysed', async () => {
+    const csv = join(dir, 'list.csv');
+    writeFileSync(csv, 'url,category_code\n' + 'https://a.example/,NEWS\n'.repeat(50));
+    const alone = await run([csv]);
+    assert.equal(alone.code, 1);
+    assert.equal(alone.stdout, '');
+    assert.equal(alone.stderr, `${csv}: not a JSON measurement file (.json, .jsonl, .jsonc): it starts with "url,category_code\\nht"\n`);
+    const mixed = await run([csv, join(qa, 'successWithHTTPS.json')]);
+    assert.equal(mixed.code, 1);
+    assert.equal(mixed.stdout.trim().split('\n').length, 1);
+    assert.equal(mixed.stderr.split('\n').filter((l) => l.startsWith(csv)).length, 1);
+  });
 
   test('one JSON line per measurement with the contract keys, and an agreement summary', async () => {
     const r = await run([join(qa, 'dnsBlockingNXDOMAIN.json'), join(qa, 'successWithHTTPS.json')]);

@@ -1,12 +1,10 @@
 // `wallscope analyze FILE...`: re-derive verdicts from published measurements, one JSON line per
 // measurement on stdout, an agreement summary with OONI on stderr. Wiring only: src/analysis decides.
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import { once } from 'node:events';
 import type { Command } from 'commander';
-import {
-  AgreementTally, analyzeMeasurement, compareRow, defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints,
-  readMeasurementStream, type AnalysisContext,
-} from '../analysis/index.js';
+import { AgreementTally, analyzeMeasurement, compareRow, readMeasurementStream, type AnalysisContext } from '../analysis/index.js';
+import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from '../probe/index.js';
 import { lookupAsn } from '../probe/index.js';
 import { INJECTORS_OPTION, injectorsFrom } from './injectors.js';
 
@@ -21,7 +19,6 @@ async function write(line: string): Promise<void> {
 export function register(program: Command): void {
   program
     .command('analyze')
-    .description('re-derive verdicts from OONI measurements (.json, .jsonl, .jsonc): JSONL on stdout, agreement summary on stderr')
     .argument('<files...>', 'measurement files')
     .option('--fingerprints <dir>', 'OONI blocking-fingerprints CSV directory (default: ../shared/fixtures/fingerprints when present)')
     .option('--no-fingerprints', 'use no fingerprints and no forged pools')
@@ -45,6 +42,12 @@ export function register(program: Command): void {
       const tally = new AgreementTally();
       let missing = 0;
       for (const file of files) {
+        const notJson = notJsonFile(file);
+        if (notJson) {
+          missing++;
+          process.stderr.write(`${file}: ${notJson}\n`);
+          continue;
+        }
         const stream = createReadStream(file, { highWaterMark: 1 << 20 });
         try {
           for await (const r of readMeasurementStream(stream, file)) {
@@ -63,7 +66,32 @@ export function register(program: Command): void {
           process.stderr.write(`${file}: cannot read: ${(e as Error).message}\n`);
         }
       }
-      if (o.summary !== false) process.stderr.write(tally.format());
+      if (o.summary !== false && missing < files.length) process.stderr.write(tally.format());
       if (missing > 0 || tally.unreadable > 0) process.exitCode = 1;
     });
+}
+
+/**
+ * One line instead of one error per line for a file that is not JSON at all (a CSV, a pcap, a
+ * binary): the first character of a regular file must open a JSON value or a .jsonc comment. Pipes
+ * (/dev/stdin) are not peeked at; their records are checked one by one as they stream.
+ */
+function notJsonFile(file: string): string | null {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return null; // the stream reports it ("cannot read")
+  }
+  try {
+    if (!fstatSync(fd).isFile()) return null;
+    const head = Buffer.alloc(512);
+    const n = readSync(fd, head, 0, head.length, 0);
+    const text = head.subarray(0, n).toString('utf8').replace(/^\uFEFF/, '').trimStart();
+    if (text === '') return null;
+    if (/^[{[/]/.test(text)) return null;
+    return `not a JSON measurement file (.json, .jsonl, .jsonc): it starts with ${JSON.stringify(text.slice(0, 20))}`;
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -3,12 +3,14 @@
 import type { Command } from 'commander';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { ANALYSIS_VERSION, defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from '../analysis/index.js';
+import { ANALYSIS_VERSION } from '../analysis/index.js';
+import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from '../probe/index.js';
 import { buildDemoScenario, DEMO_LIST, measureLab, scoreRows, startLab, summarize } from '../lab/index.js';
 import type { Measurement } from '../model/index.js';
-import { repoRoot } from '../model/index.js';
+import { placeReportId, repoRoot, territoryTablesV4 } from '../probe/index.js';
 import { parseListen, startServer } from '../server/index.js';
-import { analyzerWith, SqliteStore } from '../store/index.js';
+import { SqliteStore } from '../store/index.js';
+import { analyzerWith } from '../server/index.js';
 
 // The demo's emulated vantage point: a volunteer on China Unicom in Henan, behind the Henan
 // provincial firewall and the national one. Lab measurements carry it, marked as emulated, so the
@@ -20,7 +22,6 @@ const DEMO_REGION = 'Henan';
 export function register(program: Command): void {
   program
     .command('demo')
-    .description('Run a realistic national + provincial + ISP censor lab over the Citizen Lab China list and show what is blocked, how and by whom')
     .option('--list <csv>', 'Citizen Lab test list to use', DEMO_LIST)
     .option('--limit <n>', 'only the first n entries of the list', (v) => Number(v))
     .option('--concurrency <n>', 'targets measured at once', (v) => Number(v), 12)
@@ -78,7 +79,7 @@ async function storeAndServe(measurements: Measurement[], o: { db: string; liste
   const analyze = analyzerWith({ fingerprints });
   const store = new SqliteStore(db);
   const items = measurements.map((m) => {
-    const placed: Measurement = { ...m, ...DEMO_VANTAGE, annotations: { ...m.annotations, region: DEMO_REGION, x_lab_vantage: 'emulated' } };
+    const placed: Measurement = { ...m, ...DEMO_VANTAGE, report_id: placeReportId(m.report_id, DEMO_VANTAGE.probe_cc, DEMO_VANTAGE.probe_asn), annotations: { ...m.annotations, region: DEMO_REGION, x_lab_vantage: 'emulated' } };
     return { m: placed, verdict: analyze(placed) };
   });
   await store.putMany(items);
@@ -88,7 +89,7 @@ async function storeAndServe(measurements: Measurement[], o: { db: string; liste
     return;
   }
   const { host, port } = parseListen(o.listen);
-  const srv = await startServer({ store, host, port, analysisContext: { fingerprints }, logger: false });
+  const srv = await startServer({ store, host, port, analysisContext: { fingerprints }, webRoot: join(repoRoot, 'web', 'dist'), logger: false, territoryTables: territoryTablesV4 });
   w(`Explorer: open ${srv.url}/ in a browser (the emulated vantage point is CN / AS4837 / ${DEMO_REGION}: #/region/${DEMO_REGION}). Ctrl-C to stop.\n`);
   await new Promise<void>((done) => {
     const stop = () => done();

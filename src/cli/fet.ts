@@ -31,7 +31,7 @@ function human(c: FetClassification, label: string): string {
 interface ClassifyOptions { json?: boolean; file?: string[]; pcap?: string; flow?: string }
 
 export function register(program: Command): void {
-  const fet = program.command('fet').description('the fully-encrypted-traffic censor: classify first packets, test whether the rule is active');
+  const fet = program.command('fet');
   fet
     .command('classify')
     .description('which exemption of the GFW\'s fully-encrypted-traffic rule a first packet falls under (Wu et al. 2023), with the figures')

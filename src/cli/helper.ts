@@ -19,7 +19,6 @@ const collect = (v: string, acc: string[] = []): string[] => [...acc, v];
 export function register(program: Command): void {
   program
     .command('helper')
-    .description('run a web_connectivity test helper speaking OONI\'s control protocol (POST / with JSON)')
     .requiredOption('--listen <host:port>', 'address to listen on, e.g. 127.0.0.1:8080')
     .option('--resolver <ip:port>', 'resolver the helper asks (lab mode: never the system resolver)')
     .option('--ca <file>', 'extra trusted CA certificate(s), PEM; repeatable', collect)

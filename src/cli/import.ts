@@ -1,10 +1,10 @@
 // `wallscope import ooni FILE...`: published OONI measurements into the store. Wiring only.
 import type { Command } from 'commander';
-import { importMeasurementFiles } from '../store/index.js';
+import { importMeasurementFiles } from '../server/index.js';
 import { analysisFrom, analysisOptions, openStoreFrom, storeOptions, type AnalysisCliOptions, type StoreCliOptions } from './serve.js';
 
 export function register(program: Command): void {
-  const imp = program.command('import').description('load measurements into the store');
+  const imp = program.command('import');
   const ooni = imp
     .command('ooni')
     .description('load published OONI measurements (.json, .jsonl, .jsonc), analysed on the way in; idempotent on measurement_uid')

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { nftAvailable, sweepStaleTables } from '../lab/index.js';
-import { repoRoot } from '../model/index.js';
+import { repoRoot } from '../probe/index.js';
 
 const main = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 
@@ -22,7 +22,7 @@ describe('wallscope lab eval SCENARIO [--json]', () => {
   const dir = mkdtempSync(join(tmpdir(), 'wallscope-lab-cli-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('prints exactly the DESIGN.md JSON object', async () => {
+  it('prints exactly the ../shared/DESIGN.md JSON object', async () => {
     const f = join(dir, 's.yaml');
     writeFileSync(f, "name: cli\nworld: { sites: [{ domain: ok.example }, { domain: bad.example, https: false }] }\ncensors: [{ name: g, layer: national, http_reset: { host_rules: ['^bad\\.example$'] } }]\n");
     const r = await run(['lab', 'eval', f, '--json']);

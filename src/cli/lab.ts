@@ -4,10 +4,10 @@ import type { Command } from 'commander';
 import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { register as registerDemo } from './demo.js';
 import { censorHops, evalNetnsScenario, evalScenario, expectedPath, loadScenario, NetnsError, netnsMissing, scenarioTruth, startLab, startNetnsLab, sweepNetns, sweepStaleTables, timeoutWaitMs, writeExpected, ScenarioError, type EvalReport, type RouterEvent } from '../lab/index.js';
 import { fileURLToPath } from 'node:url';
-import { repoRoot } from '../model/index.js';
+import { repoRoot } from '../probe/index.js';
+import { wallscopeCommand } from './self.js';
 
 function usageError(message: string, exitCode = 2): Error {
   return Object.assign(new Error(message), { exitCode });
@@ -48,8 +48,7 @@ export function printReport(r: EvalReport, write: (s: string) => void): void {
 
 /** Registers `lab up`, `lab eval` and `demo` (the lab's built-in showcase). */
 export function register(program: Command): void {
-  registerDemo(program);
-  const lab = program.command('lab').description('The censor emulator: run a scenario, or measure and score it');
+  const lab = program.command('lab');
 
   lab
     .command('up')
@@ -66,7 +65,7 @@ export function register(program: Command): void {
       const running = await startLab(s, {
         ...(o.base !== undefined ? { base: o.base } : {}),
         ...(o.ephemeralPorts ? { standardPorts: false } : {}),
-        ...(o.log ? { log: (e) => process.stdout.write(`${new Date(e.t).toISOString()} ${e.client} -> ${e.server} ${e.action}${e.censor ? ` by ${e.censor}` : ''}${e.name ? ` (${e.name})` : ''}\n`) } : {}),
+        ...(o.log ? { log: (e) => process.stdout.write(`${new Date(e.t).toISOString()} ${e.client} -> ${e.server} ${e.action}${e.censor ? ` by ${e.censor}` : ''}${e.name ? ` (${e.name})` : ''}${e.detail ? `: ${e.detail}` : ''}\n`) } : {}),
       });
       const caFile = o.caOut ?? join(tmpdir(), `wallscope-lab-${process.pid}-ca.pem`);
       try {
@@ -96,7 +95,7 @@ export function register(program: Command): void {
       if (running.sites.length > 50) w(`    ... and ${running.sites.length - 50} more\n`);
       const first = running.sites[0];
       const example = first ? `${first.httpsPort ? 'https' : 'http'}://${first.domain}${first.httpsPort && first.httpsPort !== 443 ? `:${first.httpsPort}` : first.httpsPort ? '' : first.httpPort !== 80 ? `:${first.httpPort}` : ''}/` : 'URL';
-      w(`  measure through it: wallscope measure --resolver ${running.resolver}${running.helperUrl ? ` --helper ${running.helperUrl}` : ''} --ca ${caFile} --allow-net ${running.probeOptions().allowNet!.join(',')} ${example}\n`);
+      w(`  measure through it: ${wallscopeCommand()} measure --resolver ${running.resolver}${running.helperUrl ? ` --helper ${running.helperUrl}` : ''} --ca ${caFile} --allow-net ${running.probeOptions().allowNet!.join(',')} ${example}\n`);
       w(`  e.g. dig @${running.resolver.split(':')[0]} -p ${running.resolver.split(':')[1]} ${running.sites[0]?.domain ?? 'example.com'}\n`);
       for (const warn of running.warnings) w(`  WARNING: ${warn}\n`);
       w('Ctrl-C to stop.\n');
@@ -128,7 +127,7 @@ export function register(program: Command): void {
   lab
     .command('eval')
     .argument('<scenario>', 'scenario file (YAML)')
-    .option('--json', 'print the DESIGN.md JSON object only')
+    .option('--json', 'print only the JSON object of the `lab eval --json` contract (../shared/DESIGN.md)')
     .option('--concurrency <n>', 'targets measured at once', int('--concurrency'), 8)
     .option('--base <n>', 'second octet R of the lab range 127.R.0.0/16', int('--base'))
     .option('--out <file.jsonl>', 'also write every measurement (OONI format) as JSON lines')

@@ -21,7 +21,6 @@ export function printHopTable(r: LocateResult, write: (s: string) => void): void
 export function register(program: Command): void {
   program
     .command('locate')
-    .description('find the hop of each injector on the path with TTL-limited triggers (root)')
     .argument('<target>', 'a URL or a name')
     .option('--mechanism <m>', `dns, sni, http or all (default: dns and sni for https URLs, dns and http otherwise)`)
     .option('--resolver <ip:port>', 'where the DNS trigger goes (an address behind the censor; a resolver or a silent address)')

@@ -4,10 +4,11 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from '../model/index.js';
+import { repoRoot } from '../probe/index.js';
 import { startServer } from '../server/index.js';
 import { SqliteStore } from '../store/index.js';
-import { createCA, issueCert, startDnsServer, startSite, startTestHelper, type DnsServer, type Site, type TestHelper } from '../probe/index.js';
+import { createCA, issueCert, startTestHelper, type TestHelper } from '../probe/index.js';
+import { startDnsServer, startSite, type DnsServer, type Site } from '../testing/probe-servers.js';
 
 const bin = join(repoRoot, 'bin', 'wallscope.js');
 
@@ -41,6 +42,15 @@ describe('wallscope measure', () => {
     await helper.close();
     await Promise.all([dns.close(), site.close(), tlsSite.close()]);
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a malformed URL on the command line is a usage error: exit 2, one line, nothing measured', async () => {
+    for (const bad of ['not-a-url', 'ftp://a.test/']) {
+      const r = await run(['measure', `http://a.test:${site.port}/`, bad, '--resolver', dns.address, '--allow-net', '127.0.0.0/8']);
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.stdout, '');
+      assert.equal(r.stderr, `wallscope: not an http(s) URL: ${JSON.stringify(bad)}\n`);
+    }
   });
 
   it('measures a test-list CSV and writes OONI JSONL with --json and --out', async () => {
@@ -201,14 +211,18 @@ describe('wallscope measure: Ctrl-C and --resume', () => {
       child.kill('SIGINT');
       const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
       assert.equal(code, 130, stderr);
-      assert.match(stderr, /interrupted: \d+ of 12 measured and written to .*out\.jsonl; resume with: wallscope measure .*--resume .*out\.jsonl/);
+      assert.match(stderr, /interrupted: \d+ of 12 measured and written to .*out\.jsonl; resume with: (?:wallscope|node \S+\/bin\/wallscope\.js) measure .*--resume .*out\.jsonl/);
       const first = readFileSync(out, 'utf8');
       assert.ok(first.endsWith('\n'));
       const firstInputs = first.trim().split('\n').map((l) => (JSON.parse(l) as { input: string }).input);
       assert.ok(firstInputs.length >= 2 && firstInputs.length < 12, `interrupted after ${firstInputs.length} of 12`);
       // A line cut short (as by a kill -9 mid-write) is dropped by --resume, not kept half-written.
       writeFileSync(out, first + '{"input":"http://slow.te');
-      const r = await run([...args, '--resume', out]);
+      // The printed resume command, run exactly as printed (a shell line).
+      const printed = /resume with: (.*)$/m.exec(stderr)![1]!;
+      const r = await new Promise<{ code: number; stderr: string }>((done) => {
+        execFile('/bin/sh', ['-c', printed], { maxBuffer: 64 << 20 }, (err, _o, e) => done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stderr: e }));
+      });
       assert.equal(r.code, 0, r.stderr);
       const all = readFileSync(out, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { input: string }).input);
       assert.equal(all.length, 12, 'no duplicates');

@@ -4,11 +4,18 @@ import { createWriteStream, readFileSync, truncateSync, type WriteStream } from 
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { captureAvailable, checkDecoyName, DEFAULT_DECOY, defaultSpoolDir, flushSpool, measureMany, parseCidr, readTargetList, spoolMeasurement, splitHostPort, type ProbeOptions, type Target } from '../probe/index.js';
-import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from '../analysis/index.js';
+// The probe's modules one by one rather than its index: the index also loads the CA (x509),
+// locate and FET code, which a measurement does not need (start-up: bench/cli-startup.ts).
+import { captureAvailable } from '../probe/capture.js';
+import { checkDecoyName, DEFAULT_DECOY, type ProbeOptions } from '../probe/webconnectivity.js';
+import { defaultSpoolDir, flushSpool, spoolMeasurement } from '../probe/spool.js';
+import { measureMany } from '../probe/runner.js';
+import { parseCidr, splitHostPort } from '../probe/policy.js';
+import { readTargetList, type Target } from '../probe/targets.js';
+import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from '../probe/fingerprints-load.js';
 import type { Measurement, Verdict } from '../model/index.js';
-import { register as registerHelper } from './helper.js';
 import { INJECTORS_OPTION, injectorsFrom } from './injectors.js';
+import { wallscopeCommand } from './self.js';
 
 interface MeasureCliOptions {
   list?: string[];
@@ -54,10 +61,8 @@ function cell(s: string, width: number): string {
 
 /** Registers `measure` and `helper` (the probe's two commands). */
 export function register(program: Command): void {
-  registerHelper(program);
   program
     .command('measure')
-    .description('measure URLs with web_connectivity (OONI format); prints a verdict table, or JSONL with --json')
     .argument('[urls...]', 'URLs to measure')
     .option('--list <file>', 'a Citizen Lab test-list CSV (or one URL per line); repeatable', collect)
     .option('--resolver <ip:port>', 'ask this resolver over UDP (lab mode: the only resolver used)')
@@ -82,6 +87,12 @@ export function register(program: Command): void {
     .option('--resume <file.jsonl>', 'skip the URLs already measured in this output file and append the rest to it (unless --out names another file)')
     .option('--spool [dir]', 'also keep each measurement in the upload spool (default dir: $WALLSCOPE_SPOOL or ~/.local/share/wallscope/spool); send with `wallscope upload`')
     .action(async (urls: string[], o: MeasureCliOptions) => {
+      // A malformed URL on the command line is a usage error: nothing is measured (exit 2). A bad
+      // row of a --list file is skipped with its file:line, the rest measured (a published list
+      // with one broken row should not stop a volunteer's run).
+      for (const url of urls) {
+        if (!isHttpUrl(url)) throw Object.assign(new Error(`not an http(s) URL: ${JSON.stringify(url).slice(0, 200)}`), { exitCode: 2 });
+      }
       const targets: Target[] = urls.map((url) => ({ url }));
       for (const file of o.list ?? []) {
         let text: string;
@@ -119,6 +130,7 @@ export function register(program: Command): void {
       if (o.localAddress) opts.localAddress = o.localAddress;
       if (o.region !== undefined) {
         const r = o.region.replace(/\s+/g, ' ').trim();
+        // eslint-disable-next-line no-control-regex -- refusing control characters is the point
         if (!r || [...r].length > 64 || /[\u0000-\u001f\u007f-\u009f]/.test(r)) throw Object.assign(new Error(`--region: expected a name of 1..64 printable characters, got ${JSON.stringify(o.region.slice(0, 80))}`), { exitCode: 2 });
         opts.region = r;
       }
@@ -164,7 +176,7 @@ export function register(program: Command): void {
       const finishOutput = (): Promise<void> => (out ? new Promise<void>((resolve) => out.end(resolve)) : Promise.resolve());
       const resumeHint = (): string => {
         const args = process.argv.slice(2).filter((a, i, all) => a !== '--resume' && all[i - 1] !== '--resume' && !a.startsWith('--resume='));
-        return outFile ? `resume with: wallscope ${[...args, '--resume', outFile].map(shellQuote).join(' ')}` : 'nothing was written to a file: run again with --out FILE, then --resume FILE';
+        return outFile ? `resume with: ${wallscopeCommand()} ${[...args, '--resume', outFile].map(shellQuote).join(' ')}` : 'nothing was written to a file: run again with --out FILE, then --resume FILE';
       };
       const onSigint = (): void => {
         if (!stop.signal.aborted) {
@@ -217,7 +229,7 @@ export function register(program: Command): void {
             if (e.type === 'rejected') process.stderr.write(`upload: refused by the collector, kept in ${spoolDir}/rejected: ${e.reason}\n`);
           },
         });
-        process.stderr.write(`upload: ${up.uploaded} uploaded, ${up.rejected} refused, ${up.remaining} still spooled in ${spoolDir}${up.remaining ? ` (send them later with: wallscope upload --collector ${o.upload} --spool ${spoolDir})` : ''}\n`);
+        process.stderr.write(`upload: ${up.uploaded} uploaded, ${up.rejected} refused, ${up.remaining} still spooled in ${spoolDir}${up.remaining ? ` (send them later with: ${wallscopeCommand()} upload --collector ${o.upload} --spool ${spoolDir})` : ''}\n`);
       }
       if (!table || streamRows) return;
       process.stdout.write(header);
@@ -260,4 +272,13 @@ function readResumeFile(file: string): Set<string> {
     done.add(input);
   }
   return done;
+}
+
+function isHttpUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
 }

@@ -11,11 +11,12 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { analyzeMeasurement } from '../analysis/index.js';
 import { parseScenario, startLab } from '../lab/index.js';
-import { repoRoot } from '../model/index.js';
+import { repoRoot, territoryTablesV4 } from '../probe/index.js';
 import { keywordMeasurement, platformMeasurement, territoryOf, testKeywords, trackedPosts, watchMeasurement, watchPlatform } from '../probe/index.js';
 import { SqliteStore } from '../store/index.js';
 import { buildApp } from '../server/index.js';
 
+/* eslint-disable @typescript-eslint/no-explicit-any -- the functions passed to page.evaluate run in the browser, whose DOM types this Node build does not have */
 declare const window: any;
 declare const document: any;
 
@@ -65,7 +66,7 @@ describe('platform summary API and the Platforms page', () => {
     } finally {
       await lab.close();
     }
-    app = await buildApp({ store, webRoot: WEB_DIST, logger: false });
+    app = await buildApp({ store, webRoot: WEB_DIST, logger: false, territoryTables: territoryTablesV4 });
     base = (await app.listen({ host: '127.0.0.1', port: 0 })).replace(/\/$/, '');
   });
   after(async () => {

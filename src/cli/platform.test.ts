@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parseScenario, startLab } from '../lab/index.js';
-import { repoRoot } from '../model/index.js';
+import { repoRoot } from '../probe/index.js';
 import { SqliteStore } from '../store/index.js';
 
 const main = join(repoRoot, 'dist', 'src', 'cli', 'main.js');

@@ -1,7 +1,7 @@
 // `wallscope reanalyze`: re-run the analysis over stored measurements (rules or fingerprints changed).
 import type { Command } from 'commander';
 import { ANALYSIS_VERSION } from '../analysis/index.js';
-import { reanalyzeStore, safeAnalyzer } from '../store/index.js';
+import { reanalyzeStore, safeAnalyzer } from '../server/index.js';
 import { analysisFrom, analysisOptions, openStoreFrom, storeOptions, type AnalysisCliOptions, type StoreCliOptions } from './serve.js';
 
 export function register(program: Command): void {

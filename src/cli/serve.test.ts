@@ -7,9 +7,10 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { fixturesDir, repoRoot } from '../model/index.js';
+import { fixturesDir, repoRoot } from '../probe/index.js';
 import { spoolMeasurement } from '../probe/index.js';
-import { SqliteStore, sampleMeasurement } from '../store/index.js';
+import { SqliteStore } from '../store/index.js';
+import { sampleMeasurement } from '../testing/seed.js';
 
 const run = promisify(execFile);
 const BIN = join(repoRoot, 'bin', 'wallscope.js');

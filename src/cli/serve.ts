@@ -1,16 +1,16 @@
-// `wallscope serve`, and the store commands beside it (upload, import, reanalyze register from
-// here so main.ts needs one line). Wiring only: src/server, src/store and src/analysis decide.
+// `wallscope serve`, and the store options the store commands (upload, import, reanalyze: each
+// in its own file, registered in main.ts) share. Wiring only: src/server, src/store and src/analysis decide.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
-import { ANALYSIS_VERSION, type analyzeMeasurement, defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints, type AnalysisContext } from '../analysis/index.js';
+import { ANALYSIS_VERSION, type analyzeMeasurement, type AnalysisContext } from '../analysis/index.js';
+import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from '../probe/index.js';
 import type { Measurement } from '../model/index.js';
-import { lookupAsn } from '../probe/index.js';
+import { lookupAsn, repoRoot, territoryTablesV4 } from '../probe/index.js';
 import { parseListen, startServer } from '../server/index.js';
-import { analyzerWith, openStore, type MeasurementStore } from '../store/index.js';
-import { register as registerImport } from './import.js';
+import { openStore, type MeasurementStore } from '../store/index.js';
+import { analyzerWith } from '../server/index.js';
 import { INJECTORS_OPTION, injectorsFrom } from './injectors.js';
-import { register as registerReanalyze } from './reanalyze.js';
-import { register as registerUpload } from './upload.js';
 
 export interface StoreCliOptions { db?: string; clickhouse?: string; journal?: string; sqliteWriter?: string }
 export interface AnalysisCliOptions { fingerprints?: string | false; forgedPool?: string[]; allowNet?: string[]; asn?: boolean; injectors?: string }
@@ -35,9 +35,19 @@ export function analysisOptions(cmd: Command): Command {
 
 const onShipError = (e: unknown) => process.stderr.write(`journal: shipping to ClickHouse failed, will retry: ${(e as Error).message ?? String(e)}\n`.slice(0, 500));
 
-export function openStoreFrom(o: StoreCliOptions): Promise<MeasurementStore> {
-  if (o.sqliteWriter !== undefined && o.sqliteWriter !== 'thread' && o.sqliteWriter !== 'inline') throw new Error(`--sqlite-writer: "thread" or "inline", got ${JSON.stringify(o.sqliteWriter)}`);
-  return openStore(o.clickhouse ? { clickhouse: o.clickhouse, journal: o.journal, onShipError } : { db: o.db, journal: o.journal, sqliteWriterThread: o.sqliteWriter !== 'inline' });
+/** The store the options name; a store that cannot be opened is a usage error (exit 2) naming the option. */
+export async function openStoreFrom(o: StoreCliOptions): Promise<MeasurementStore> {
+  if (o.sqliteWriter !== undefined && o.sqliteWriter !== 'thread' && o.sqliteWriter !== 'inline') throw usage(`--sqlite-writer: "thread" or "inline", got ${JSON.stringify(o.sqliteWriter)}`);
+  try {
+    return await openStore(o.clickhouse ? { clickhouse: o.clickhouse, journal: o.journal, onShipError } : { db: o.db, journal: o.journal, sqliteWriterThread: o.sqliteWriter !== 'inline' });
+  } catch (e) {
+    const which = o.clickhouse ? `--clickhouse ${o.clickhouse}` : `--db ${o.db ?? '(default)'}`;
+    throw usage(`cannot open the store (${which}): ${(e as Error).message}`);
+  }
+}
+
+function usage(message: string): Error {
+  return Object.assign(new Error(message), { exitCode: 2 });
 }
 
 export function analysisFrom(o: AnalysisCliOptions): { ctx: AnalysisContext; analyze: (m: Measurement) => ReturnType<typeof analyzeMeasurement> } {
@@ -75,7 +85,6 @@ function positiveInt(s: string, flag: string): number {
 export function register(program: Command): void {
   const serve = program
     .command('serve')
-    .description('run the collector (OONI report protocol, submit_measurement), the query/aggregation API, /metrics and the explorer')
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8080')
     .option('--body-limit <bytes>', 'largest accepted request body', String(4 * 1024 * 1024))
     .option('--batch-body-limit <bytes>', 'largest body of POST /api/v1/submit_measurements (NDJSON batches)', String(16 * 1024 * 1024))
@@ -92,7 +101,13 @@ export function register(program: Command): void {
   storeOptions(serve);
   analysisOptions(serve);
   serve.action(async (o: ServeOptions) => {
-    const { host, port } = parseListen(o.listen);
+    let listen: { host: string; port: number };
+    try {
+      listen = parseListen(o.listen);
+    } catch (e) {
+      throw usage((e as Error).message);
+    }
+    const { host, port } = listen;
     const store = await openStoreFrom(o);
     const { ctx } = analysisFrom(o);
     const token = o.adminTokenFile ? readFileSync(o.adminTokenFile, 'utf8').trim() : process.env.WALLSCOPE_ADMIN_TOKEN;
@@ -109,9 +124,10 @@ export function register(program: Command): void {
       rateLimit: perMinute > 0 ? { max: perMinute, windowMs: 60_000 } : false,
       adminToken: token || undefined,
       reportSecret: secret || undefined,
-      webRoot: o.web === false ? false : o.web,
+      webRoot: o.web === false ? false : o.web ?? join(repoRoot, 'web', 'dist'),
       logger: o.log,
       trustProxy: o.trustProxy ?? false,
+      territoryTables: territoryTablesV4,
     });
     process.stderr.write(`wallscope serve: ${srv.url} (${store.kind}, analysis ${ANALYSIS_VERSION}${token ? ', admin enabled' : ''})\n`);
     const stop = async () => {
@@ -122,7 +138,4 @@ export function register(program: Command): void {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-  registerUpload(program);
-  registerImport(program);
-  registerReanalyze(program);
 }

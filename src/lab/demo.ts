@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CensorSpec, Scenario, SiteSpec, TargetSpec } from '../model/index.js';
-import { fixturesDir } from '../model/index.js';
+import { fixturesDir } from '../probe/index.js';
 import type { EvalRow } from './eval.js';
 
 export const DEMO_LIST = join(fixturesDir, 'test-lists', 'cn.csv');

@@ -8,6 +8,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import dnsPacket from 'dns-packet';
+import type { FrontEvent } from './front.js';
 
 export interface DnsAnswerPlan {
   rcode: 'NOERROR' | 'NXDOMAIN' | 'SERVFAIL';
@@ -17,7 +18,7 @@ export interface DnsAnswerPlan {
 
 export interface Injector {
   /** Forged replies for this name right now, or null when this injector lets it pass. */
-  forge(qname: string): { addresses: string[]; ttls: number[]; leadMs: number } | null;
+  forge(qname: string): { addresses: string[]; ttls: number[]; leadMs: number; censors?: string[] } | null;
 }
 
 export interface ResolverOptions {
@@ -29,6 +30,8 @@ export interface ResolverOptions {
   injector?: Injector;
   /** Genuine UDP answers leave this much later (netns mode: the distance to the internet). */
   delayMs?: number;
+  /** Told of every injection (`lab up --log`), as the fronts tell of their resets. */
+  log?: (e: FrontEvent) => void;
 }
 
 export interface RunningResolver {
@@ -135,6 +138,10 @@ export async function startResolver(opts: ResolverOptions): Promise<RunningResol
     const forged = opts.injector?.forge(question.name);
     let delay = opts.delayMs ?? 0;
     if (forged) {
+      opts.log?.({
+        t: Date.now(), client: `${rinfo.address}:${rinfo.port}`, server: `${opts.host}:${udp.address().port}`, action: 'dns-injection',
+        censor: forged.censors?.join('+'), name: question.name, detail: forged.addresses.join(', '),
+      });
       forged.addresses.forEach((a, i) => {
         const b = forgedReply(msg, a, forged.ttls[i] ?? 60);
         if (b) {

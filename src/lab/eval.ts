@@ -1,6 +1,6 @@
 // `lab eval`: runs a scenario's lab, measures every target through it with the probe in lab mode
 // (the lab's ISP resolver, CA and allowed range, the lab's test helper as control), and scores
-// the verdicts against the ground truth, per mechanism and per layer (DESIGN.md JSON shape).
+// the verdicts against the ground truth, per mechanism and per layer (../shared/DESIGN.md JSON shape).
 import type { Measurement, Scenario, WebConnectivityTestKeys } from '../model/index.js';
 import { CaptureHub, measureWebConnectivity, splitHostPort, type ProbeOptions } from '../probe/index.js';
 import { startLab, type Lab, type LabOptions } from './lab.js';
@@ -152,7 +152,7 @@ export function timeoutWaitMs(rows: EvalRow[], dnsWindowMs: number): { busyMs: n
   return { busyMs, waitMs };
 }
 
-/** Scores rows into the DESIGN.md `lab eval --json` shape. */
+/** Scores rows into the ../shared/DESIGN.md `lab eval --json` shape. */
 export function scoreRows(scenario: string, rows: Array<Pick<EvalRow, 'target' | 'expected' | 'got'>>): EvalReport {
   const agree = rows.filter((r) => r.expected.blocking === r.got.blocking).length;
   return {

@@ -53,9 +53,11 @@ export interface FrontEvent {
   t: number;
   client: string;
   server: string;
-  action: Action['kind'] | 'residual' | 'down' | 'fet-drop' | 'esni-drop';
+  action: Action['kind'] | 'residual' | 'down' | 'fet-drop' | 'esni-drop' | 'dns-injection';
   censor?: string;
   name?: string | null;
+  /** dns-injection: the forged answers sent. */
+  detail?: string;
 }
 
 export interface RunningFront {
@@ -169,206 +171,22 @@ export function blockPage(title: string, bytes: number): Buffer {
   );
 }
 
+/**
+ * A censoring front for one site address and scheme: it reads the client's first bytes (the
+ * ClientHello or the HTTP head), asks the policy, and passes, resets, serves a block page or
+ * throttles (FrontConnection, one per client connection).
+ */
 export async function startFront(o: FrontOptions): Promise<RunningFront> {
   const sockets = new Set<net.Socket>();
   const timers = new Timers();
-  const later = (ms: number, fn: () => void) => timers.later(ms, fn);
   const track = (s: net.Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
     s.on('error', () => undefined);
   };
-
   const server = net.createServer((client) => {
     track(client);
-    const clientIp = client.remoteAddress ?? '';
-    const serverIp = client.localAddress ?? o.host;
-    const port = client.localPort ?? o.port;
-    const exempt = o.exempt.has(clientIp);
-    const log = (action: FrontEvent['action'], censor?: string, name?: string | null) =>
-      o.log?.({ t: Date.now(), client: `${clientIp}:${client.remotePort}`, server: `${serverIp}:${port}`, action, censor, name });
-    let buf = Buffer.alloc(0);
-    let decided = false;
-    let chunks = 0; // TCP reads before the decision: > 1 means the trigger was segmented
-    client.setTimeout(PEEK_TIMEOUT_MS, () => {
-      if (!decided) client.destroy();
-    });
-
-    // A RST (the default), or a FIN: the client then reads EOF (eof_error), as a censor that closes
-    // the connection mid-request does (webconnectivityqa ...AndThenEOF).
-    const reset = (latencyMs: number, close: CloseKind = 'reset') =>
-      later(latencyMs, () => {
-        if (close === 'eof') client.end(() => client.destroy());
-        else client.resetAndDestroy();
-      });
-
-    const pipe = (first: Buffer, kbps?: number) => {
-      // A captcha site must tell the helper from the probe: the front connects from the client's own
-      // address when it can bind it (loopback; the helper's in netns mode), else from its own
-      // address, which is never exempt (a netns client's address lives in another namespace).
-      const from = o.exempt.has(clientIp) || (net.isIPv4(clientIp) && clientIp.startsWith('127.')) ? clientIp : o.host;
-      const up = o.site.captcha
-        ? net.connect({ port: o.origin.port, host: o.origin.host, localAddress: from })
-        : net.connect(o.origin.port, o.origin.host);
-      track(up);
-      up.setNoDelay(true);
-      up.write(first);
-      client.pipe(up);
-      client.on('close', () => up.destroy());
-      if (kbps === undefined) {
-        up.on('close', () => client.destroy());
-        up.pipe(client);
-        return;
-      }
-      // Throttle server->client: a token bucket refilled every 100 ms.
-      const perTick = Math.max(1, Math.floor((kbps * 1000) / 8 / 10));
-      const queue: Buffer[] = [];
-      let ended = false;
-      up.on('data', (d: Buffer) => {
-        queue.push(d);
-        if (queue.reduce((n, b) => n + b.length, 0) > 4 * 1024 * 1024) up.pause();
-      });
-      up.on('end', () => (ended = true));
-      up.on('close', () => (ended = true));
-      const tick = setInterval(() => {
-        let budget = perTick;
-        while (budget > 0 && queue.length) {
-          const b = queue[0]!;
-          const n = Math.min(budget, b.length);
-          client.write(b.subarray(0, n));
-          budget -= n;
-          if (n === b.length) queue.shift();
-          else queue[0] = b.subarray(n);
-        }
-        if (!queue.length) {
-          up.resume();
-          if (ended) {
-            clearInterval(tick);
-            client.end();
-          }
-        }
-      }, 100);
-      client.on('close', () => clearInterval(tick));
-    };
-
-    const apply = (action: Action, name: string | null) => {
-      decided = true;
-      client.setTimeout(0);
-      switch (action.kind) {
-        case 'pass':
-          log('pass', undefined, name);
-          if (o.scheme === 'http' && !exempt) {
-            // Later requests on this connection are inspected too (pipelined ones already in buf).
-            const scanner = new HttpRequestScanner();
-            const check = (heads: Array<{ host: string; path: string }>) => {
-              for (const h of heads) {
-                const a = o.policy.onHttpRequest(h.host, h.path);
-                if (a.kind !== 'reset') continue; // mid-connection, only resets are injected
-                log('reset', a.censor.name, h.host);
-                o.residual.set(clientIp, serverIp, port, a.residualS, a.latencyMs, a.censor.name, a.close);
-                client.removeListener('data', onLater);
-                reset(a.latencyMs, a.close);
-                return;
-              }
-            };
-            const onLater = (d: Buffer) => check(scanner.push(d));
-            client.on('data', onLater);
-            check(scanner.push(buf).slice(1));
-          }
-          return pipe(buf);
-        case 'reset':
-          log('reset', action.censor.name, name);
-          o.residual.set(clientIp, serverIp, port, action.residualS, action.latencyMs, action.censor.name, action.close);
-          return reset(action.latencyMs, action.close);
-        case 'blockpage':
-          log('blockpage', action.censor.name, name);
-          client.end(blockPage(action.title, action.bytes));
-          return;
-        case 'throttle':
-          log('throttle', action.censor.name, name);
-          return pipe(buf, action.kbps);
-      }
-    };
-
-    // The client stays paused while the request travels to the (distant) origin.
-    const decideAfterDelay = (decide: () => void) => {
-      client.pause();
-      decided = true;
-      const go = () => {
-        decide();
-        client.resume();
-      };
-      if (o.responseDelayMs) later(o.responseDelayMs, go);
-      else go();
-    };
-
-    // Dropped in path: the client's packets never reach the server, nothing is answered.
-    const dropFlow = (action: FrontEvent['action'], censor: string, name: string | null = o.site.domain) => {
-      decided = true;
-      client.setTimeout(0);
-      log(action, censor, name);
-      holdDropped(client);
-    };
-
-    client.on('data', (d: Buffer) => {
-      if (decided) return;
-      buf = Buffer.concat([buf, d]);
-      chunks++;
-      // The FET censor inspects the first data segment only (Wu et al. 2023); a TLS or HTTP start
-      // is exempt, so it acts here only on what is neither (or under its residual blocking).
-      if (chunks === 1 && o.fet?.active && !exempt) {
-        const f = o.fet.decide({ client: clientIp, server: serverIp, port, serverNames: [o.site.domain] }, d, Date.now());
-        if (f.kind === 'drop') {
-          decided = true;
-          client.setTimeout(0);
-          log(f.why === 'residual' ? 'residual' : 'fet-drop', f.censor, o.site.domain);
-          holdDropped(client);
-          return;
-        }
-      }
-      // Under an ESNI residual block every client-to-server packet is dropped: nothing passes. (On
-      // loopback the connect itself completes; in netns mode the router drops the SYN too.)
-      if (chunks === 1 && o.esni?.active && !exempt) {
-        const r = o.esni.inResidual({ client: clientIp, server: serverIp, port }, Date.now());
-        if (r) return dropFlow('residual', r);
-      }
-      // Site behaviours that everyone (the helper too) sees.
-      if (o.site.down === 'reset' || o.site.down === 'eof') {
-        decided = true;
-        log('down', undefined, o.site.domain);
-        client.pause();
-        if (o.site.down === 'reset') client.resetAndDestroy();
-        else client.end();
-        return;
-      }
-      if (!exempt) {
-        const res = o.residual.get(clientIp, serverIp, port);
-        if (res) {
-          decided = true;
-          client.pause();
-          log('residual', res.censor);
-          return reset(res.latencyMs, res.close);
-        }
-      }
-      if (o.scheme === 'https') {
-        const peek = peekClientHello(buf);
-        if (peek.kind === 'incomplete') {
-          if (buf.length >= PEEK_LIMIT) apply({ kind: 'pass' }, null);
-          return;
-        }
-        const sni = peek.kind === 'hello' ? peek.sni : null;
-        if (peek.kind === 'hello' && o.esni?.active && !exempt) {
-          const e = o.esni.decide({ client: clientIp, server: serverIp, port }, peek.extensions, Date.now());
-          if (e.kind === 'drop') return dropFlow(e.why === 'residual' ? 'residual' : 'esni-drop', e.censor, sni);
-        }
-        decideAfterDelay(() => apply(exempt ? { kind: 'pass' } : o.policy.onClientHello(sni, chunks > 1), sni));
-      } else {
-        const head = parseHttpHead(buf);
-        if (head === 'incomplete') return;
-        if (head === 'invalid') decideAfterDelay(() => apply({ kind: 'pass' }, null));
-        else decideAfterDelay(() => apply(exempt ? { kind: 'pass' } : o.policy.onHttpRequest(head.host, head.path, chunks > 1), head.host));
-      }
-    });
+    new FrontConnection(o, client, track, (ms, fn) => timers.later(ms, fn)).start();
   });
   server.maxConnections = 4096;
 
@@ -389,4 +207,235 @@ export async function startFront(o: FrontOptions): Promise<RunningFront> {
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
+}
+
+/** One client connection through a front, from its first bytes to the censor's decision and after. */
+class FrontConnection {
+  private readonly clientIp: string;
+  private readonly serverIp: string;
+  private readonly port: number;
+  private readonly exempt: boolean;
+  private buf = Buffer.alloc(0);
+  private decided = false;
+  /** TCP reads before the decision: > 1 means the trigger was segmented. */
+  private chunks = 0;
+
+  constructor(
+    private readonly o: FrontOptions,
+    private readonly client: net.Socket,
+    private readonly track: (s: net.Socket) => void,
+    private readonly later: (ms: number, fn: () => void) => void,
+  ) {
+    this.clientIp = client.remoteAddress ?? '';
+    this.serverIp = client.localAddress ?? o.host;
+    this.port = client.localPort ?? o.port;
+    this.exempt = o.exempt.has(this.clientIp);
+  }
+
+  start(): void {
+    this.client.setTimeout(PEEK_TIMEOUT_MS, () => {
+      if (!this.decided) this.client.destroy();
+    });
+    this.client.on('data', (d: Buffer) => this.onData(d));
+  }
+
+  private log(action: FrontEvent['action'], censor?: string, name?: string | null): void {
+    this.o.log?.({ t: Date.now(), client: `${this.clientIp}:${this.client.remotePort}`, server: `${this.serverIp}:${this.port}`, action, censor, name });
+  }
+
+  // A RST (the default), or a FIN: the client then reads EOF (eof_error), as a censor that closes
+  // the connection mid-request does (webconnectivityqa ...AndThenEOF).
+  private reset(latencyMs: number, close: CloseKind = 'reset'): void {
+    this.later(latencyMs, () => {
+      if (close === 'eof') this.client.end(() => this.client.destroy());
+      else this.client.resetAndDestroy();
+    });
+  }
+
+  private pipe(first: Buffer, kbps?: number): void {
+    const { o, client, clientIp } = this;
+    // A captcha site must tell the helper from the probe: the front connects from the client's own
+    // address when it can bind it (loopback; the helper's in netns mode), else from its own
+    // address, which is never exempt (a netns client's address lives in another namespace).
+    const from = o.exempt.has(clientIp) || (net.isIPv4(clientIp) && clientIp.startsWith('127.')) ? clientIp : o.host;
+    const up = o.site.captcha ? net.connect({ port: o.origin.port, host: o.origin.host, localAddress: from }) : net.connect(o.origin.port, o.origin.host);
+    this.track(up);
+    up.setNoDelay(true);
+    up.write(first);
+    client.pipe(up);
+    client.on('close', () => up.destroy());
+    if (kbps === undefined) {
+      up.on('close', () => client.destroy());
+      up.pipe(client);
+      return;
+    }
+    throttled(up, client, kbps);
+  }
+
+  private apply(action: Action, name: string | null): void {
+    const { o, client } = this;
+    this.decided = true;
+    client.setTimeout(0);
+    switch (action.kind) {
+      case 'pass':
+        this.log('pass', undefined, name);
+        if (o.scheme === 'http' && !this.exempt) this.inspectLaterRequests();
+        return this.pipe(this.buf);
+      case 'reset':
+        this.log('reset', action.censor.name, name);
+        o.residual.set(this.clientIp, this.serverIp, this.port, action.residualS, action.latencyMs, action.censor.name, action.close);
+        return this.reset(action.latencyMs, action.close);
+      case 'blockpage':
+        this.log('blockpage', action.censor.name, name);
+        client.end(blockPage(action.title, action.bytes));
+        return;
+      case 'throttle':
+        this.log('throttle', action.censor.name, name);
+        return this.pipe(this.buf, action.kbps);
+    }
+  }
+
+  /** Later requests on a passed HTTP connection are inspected too (pipelined ones already in buf); only resets are injected mid-connection. */
+  private inspectLaterRequests(): void {
+    const { o, client } = this;
+    const scanner = new HttpRequestScanner();
+    const check = (heads: Array<{ host: string; path: string }>) => {
+      for (const h of heads) {
+        const a = o.policy.onHttpRequest(h.host, h.path);
+        if (a.kind !== 'reset') continue;
+        this.log('reset', a.censor.name, h.host);
+        o.residual.set(this.clientIp, this.serverIp, this.port, a.residualS, a.latencyMs, a.censor.name, a.close);
+        client.removeListener('data', onLater);
+        this.reset(a.latencyMs, a.close);
+        return;
+      }
+    };
+    const onLater = (d: Buffer) => check(scanner.push(d));
+    client.on('data', onLater);
+    check(scanner.push(this.buf).slice(1));
+  }
+
+  // The client stays paused while the request travels to the (distant) origin.
+  private decideAfterDelay(decide: () => void): void {
+    this.client.pause();
+    this.decided = true;
+    const go = () => {
+      decide();
+      this.client.resume();
+    };
+    if (this.o.responseDelayMs) this.later(this.o.responseDelayMs, go);
+    else go();
+  }
+
+  private onData(d: Buffer): void {
+    if (this.decided) return;
+    this.buf = Buffer.concat([this.buf, d]);
+    this.chunks++;
+    if (this.decidedBeforeInspection(d)) return;
+    const { o, exempt, buf, chunks } = this;
+    if (o.scheme === 'https') {
+      const peek = peekClientHello(buf);
+      if (peek.kind === 'incomplete') {
+        if (buf.length >= PEEK_LIMIT) this.apply({ kind: 'pass' }, null);
+        return;
+      }
+      const sni = peek.kind === 'hello' ? peek.sni : null;
+      if (peek.kind === 'hello' && o.esni?.active && !exempt) {
+        const e = o.esni.decide({ client: this.clientIp, server: this.serverIp, port: this.port }, peek.extensions, Date.now());
+        if (e.kind === 'drop') return this.dropFlow(e.why === 'residual' ? 'residual' : 'esni-drop', e.censor, sni);
+      }
+      this.decideAfterDelay(() => this.apply(exempt ? { kind: 'pass' } : o.policy.onClientHello(sni, chunks > 1), sni));
+    } else {
+      const head = parseHttpHead(buf);
+      if (head === 'incomplete') return;
+      if (head === 'invalid') this.decideAfterDelay(() => this.apply({ kind: 'pass' }, null));
+      else this.decideAfterDelay(() => this.apply(exempt ? { kind: 'pass' } : o.policy.onHttpRequest(head.host, head.path, chunks > 1), head.host));
+    }
+  }
+
+  /** Dropped in path: the client's packets never reach the server, nothing is answered. */
+  private dropFlow(action: FrontEvent['action'], censor: string, name: string | null = this.o.site.domain): void {
+    this.decided = true;
+    this.client.setTimeout(0);
+    this.log(action, censor, name);
+    holdDropped(this.client);
+  }
+
+  /** What is decided before the trigger is read: the FET censor's drop, a site that is down, residual blocking. */
+  private decidedBeforeInspection(d: Buffer): boolean {
+    const { o, client, exempt } = this;
+    // The FET censor inspects the first data segment only (Wu et al. 2023); a TLS or HTTP start
+    // is exempt, so it acts here only on what is neither (or under its residual blocking).
+    if (this.chunks === 1 && o.fet?.active && !exempt) {
+      const f = o.fet.decide({ client: this.clientIp, server: this.serverIp, port: this.port, serverNames: [o.site.domain] }, d, Date.now());
+      if (f.kind === 'drop') {
+        this.decided = true;
+        client.setTimeout(0);
+        this.log(f.why === 'residual' ? 'residual' : 'fet-drop', f.censor, o.site.domain);
+        holdDropped(client);
+        return true;
+      }
+    }
+    // Under an ESNI residual block every client-to-server packet is dropped: nothing passes. (On
+    // loopback the connect itself completes; in netns mode the router drops the SYN too.)
+    if (this.chunks === 1 && o.esni?.active && !exempt) {
+      const r = o.esni.inResidual({ client: this.clientIp, server: this.serverIp, port: this.port }, Date.now());
+      if (r) {
+        this.dropFlow('residual', r);
+        return true;
+      }
+    }
+    // Site behaviours that everyone (the helper too) sees.
+    if (o.site.down === 'reset' || o.site.down === 'eof') {
+      this.decided = true;
+      this.log('down', undefined, o.site.domain);
+      client.pause();
+      if (o.site.down === 'reset') client.resetAndDestroy();
+      else client.end();
+      return true;
+    }
+    if (!exempt) {
+      const res = o.residual.get(this.clientIp, this.serverIp, this.port);
+      if (res) {
+        this.decided = true;
+        client.pause();
+        this.log('residual', res.censor);
+        this.reset(res.latencyMs, res.close);
+        return true;
+      }
+    }
+    return false;
+  }
+}
+
+/** Server -> client through a token bucket refilled every 100 ms (the throttle action). */
+function throttled(up: net.Socket, client: net.Socket, kbps: number): void {
+  const perTick = Math.max(1, Math.floor((kbps * 1000) / 8 / 10));
+  const queue: Buffer[] = [];
+  let ended = false;
+  up.on('data', (d: Buffer) => {
+    queue.push(d);
+    if (queue.reduce((n, b) => n + b.length, 0) > 4 * 1024 * 1024) up.pause();
+  });
+  up.on('end', () => (ended = true));
+  up.on('close', () => (ended = true));
+  const tick = setInterval(() => {
+    let budget = perTick;
+    while (budget > 0 && queue.length) {
+      const b = queue[0]!;
+      const n = Math.min(budget, b.length);
+      client.write(b.subarray(0, n));
+      budget -= n;
+      if (n === b.length) queue.shift();
+      else queue[0] = b.subarray(n);
+    }
+    if (!queue.length) {
+      up.resume();
+      if (ended) {
+        clearInterval(tick);
+        client.end();
+      }
+    }
+  }, 100);
+  client.on('close', () => clearInterval(tick));
 }

@@ -1,4 +1,4 @@
-// The lab layer's public surface: the censor emulator and its emulated world (DESIGN.md "Lab").
+// The lab layer's public surface: the censor emulator and its emulated world (../shared/DESIGN.md "Lab").
 export { parseScenario, loadScenario, scenarioPath, ScenarioError, type ScenarioProblem } from './scenario.js';
 export { startLab, LabError, type Lab, type LabOptions, type LabSite, type LabTarget, type LabService } from './lab.js';
 export { FetCensor, DEFAULT_FET_RATE, DEFAULT_FET_RESIDUAL_S, type FetDecision, type FetFlow } from './fet.js';

@@ -5,7 +5,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import dnsPacket from 'dns-packet';
-import { HttpRequestScanner } from './front.js';
+import { HttpRequestScanner, type FrontEvent } from './front.js';
 import { startLab, LabError, type Lab } from './lab.js';
 import { nftAvailable, sweepStaleTables } from './nft.js';
 import { parseScenario } from './scenario.js';
@@ -150,6 +150,25 @@ describe('startLab(scenario, opts)', () => {
     assert.deepEqual(await httpTry(lab, 'dropped.example'), { ok: false, code: 'timeout' });
     const r = await httpTry(lab, 'dropped.example', '/', 'dropped.example', helperSource(lab));
     assert.ok(r.ok, 'the helper is not null-routed');
+  });
+});
+
+describe('startLab(scenario, { log })', () => {
+  it('tells of every DNS injection (lab up --log), with the censor, the name and the forged answers', async () => {
+    const events: FrontEvent[] = [];
+    const lab = await startLab(parseScenario(YAML, '/tmp/lab-test.yaml'), { standardPorts: false, log: (e) => events.push(e) });
+    try {
+      const yt = await dnsAsk(lab, 'youtube.com');
+      await dnsAsk(lab, 'ok.example');
+      const inj = events.filter((e) => e.action === 'dns-injection');
+      assert.equal(inj.length, 1, JSON.stringify(events));
+      assert.equal(inj[0]!.censor, 'gfw');
+      assert.equal(inj[0]!.name, 'youtube.com');
+      assert.equal(inj[0]!.server, lab.resolver);
+      assert.deepEqual(inj[0]!.detail!.split(', '), yt.slice(0, 3));
+    } finally {
+      await lab.close();
+    }
   });
 });
 

@@ -142,7 +142,7 @@ export function poolInjector(policy: Policy, net: LabNet, rng: () => number): In
         }
         leadMs = Math.max(leadMs, d.leadMs);
       }
-      return { addresses, ttls, leadMs };
+      return { addresses, ttls, leadMs, censors: cs.map((c) => c.name) };
     },
   };
 }
@@ -191,10 +191,40 @@ function baseNet(base: number): LabNet {
   return loopbackNet(base);
 }
 
+/** What the steps of startOn share: the scenario, its policies and addresses, and what to close. */
+interface LabBuild {
+  scenario: Scenario;
+  /** The censors' policy (none in netns mode, where the routers censor). */
+  policy: Policy;
+  truthPolicy: Policy;
+  ca: CA;
+  net: LabNet;
+  standard: boolean;
+  opts: LabOptions;
+  /** netns mode: genuine answers leave this late (the distance to the internet). */
+  delayMs: number;
+  closers: Array<() => Promise<void> | void>;
+  warnings: string[];
+  addressesOf: (domain: string) => string[];
+  sitesByName: Map<string, SiteSpec>;
+  truth: TruthModel;
+  /** Runs fn, turning bind errors into LabErrors that say what to do. */
+  bind: <T>(what: string, host: string, port: number, fn: () => Promise<T>) => Promise<T>;
+}
+
+// The lab's fixed addresses on 127.R.0.0/16 (the header comment).
+const hostsOf = (net: LabNet) => ({
+  isp: `${net}.0.2`, pub: `${net}.0.3`, helper: `${net}.0.4`, origin: `${net}.0.5`, proxy: `${net}.0.6`, mitm: `${net}.0.7`,
+  silent: `${net}.0.8`,
+  // Ghost DNS blocking (resolvers.isp.ghost): the ISP resolver answers this address; nothing listens on it.
+  ghost: `${net}.0.9`,
+});
+
+/**
+ * Starts the whole world on `net`, step by step (each step below); on any failure everything
+ * started so far is closed again.
+ */
 async function startOn(scenario: Scenario, truthPolicy: Policy, ca: CA, net: LabNet, standard: boolean, opts: LabOptions): Promise<Lab> {
-  // In netns mode the routers censor; the world itself is the uncensored internet.
-  const policy = opts.world ? new Policy({ ...scenario, censors: [] }) : truthPolicy;
-  const delayMs = opts.world?.genuineDelayMs ?? 0;
   const closers: Array<() => Promise<void> | void> = [];
   const closeAll = async () => {
     while (closers.length) {
@@ -205,6 +235,52 @@ async function startOn(scenario: Scenario, truthPolicy: Policy, ca: CA, net: Lab
       }
     }
   };
+  try {
+    const b = labBuild(scenario, truthPolicy, ca, net, standard, opts, closers);
+    const dns = await startResolvers(b);
+    const world = await startSitesAndFronts(b);
+    await startIspBoxes(b, world);
+    const services = await startServices(b, world);
+    const platform = await startLabPlatform(b);
+    installNullRoutes(b, world, services);
+    const { allowNet, helperUrl, range } = await startHelper(b, dns.pub);
+    const targets = labTargets(b, world.sites);
+    let closed = false;
+    return {
+      scenario,
+      range,
+      resolver: dns.isp.address,
+      publicResolver: dns.pub.address,
+      silentDns: dns.silent.address,
+      helperUrl,
+      ca,
+      sites: world.sites,
+      targets,
+      warnings: b.warnings,
+      residual: world.residual,
+      services,
+      fet: world.fet,
+      esni: world.esni,
+      platform,
+      clientAddress: (i) => clientAddress(net, i),
+      stats: () => ({ queries: dns.isp.stats.queries + dns.pub.stats.queries, forged: dns.isp.stats.forged }),
+      probeOptions: (extra = {}) => ({ resolver: dns.isp.address, helper: helperUrl ?? undefined, ca: [ca.certPem], allowNet, ...extra }),
+      async close() {
+        if (closed) return;
+        closed = true;
+        await closeAll();
+      },
+    };
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+}
+
+function labBuild(scenario: Scenario, truthPolicy: Policy, ca: CA, net: LabNet, standard: boolean, opts: LabOptions, closers: LabBuild['closers']): LabBuild {
+  const addr = new Map<string, string[]>();
+  scenario.world.sites.forEach((s, i) => addr.set(s.domain, s.addresses?.length ? s.addresses : [siteAddress(net, i)]));
+  const addressesOf = (d: string) => addr.get(d) ?? [];
   const bind = async <T>(what: string, host: string, port: number, fn: () => Promise<T>): Promise<T> => {
     try {
       return await fn();
@@ -218,258 +294,277 @@ async function startOn(scenario: Scenario, truthPolicy: Policy, ca: CA, net: Lab
       throw e;
     }
   };
-  try {
-    const warnings: string[] = [];
-    const addr = new Map<string, string[]>();
-    scenario.world.sites.forEach((s, i) => addr.set(s.domain, s.addresses?.length ? s.addresses : [siteAddress(net, i)]));
-    const addressesOf = (d: string) => addr.get(d) ?? [];
-    const sitesByName = new Map(scenario.world.sites.map((s) => [s.domain, s]));
-    const truth = new TruthModel(scenario, truthPolicy, addressesOf);
+  return {
+    scenario,
+    // In netns mode the routers censor; the world itself is the uncensored internet.
+    policy: opts.world ? new Policy({ ...scenario, censors: [] }) : truthPolicy,
+    truthPolicy,
+    ca,
+    net,
+    standard,
+    opts,
+    delayMs: opts.world?.genuineDelayMs ?? 0,
+    closers,
+    warnings: [],
+    addressesOf,
+    sitesByName: new Map(scenario.world.sites.map((s) => [s.domain, s])),
+    truth: new TruthModel(scenario, truthPolicy, addressesOf),
+    bind,
+  };
+}
 
-    // Resolvers.
-    const ruleCache = new Map<string[] | undefined, RuleSet>();
-    const compiled = (rules: string[] | undefined): RuleSet => {
-      let r = ruleCache.get(rules);
-      if (!r) ruleCache.set(rules, (r = new RuleSet(rules ?? [])));
-      return r;
-    };
-    const rng = prng(scenario.seed);
-    const answer = (forIsp: boolean) => (qname: string): DnsAnswerPlan => {
-      const name = qname.toLowerCase().replace(/\.$/, '');
-      if (forIsp) {
-        const isp = truth.ispResolverTruth(name);
-        const r = scenario.world.resolvers.isp;
-        const hit = (rules: string[] | undefined) => compiled(rules).matches(name);
-        if (isp?.mechanism === 'dns.nxdomain' && hit(r.nodata) && !hit(r.nxdomain)) return { rcode: 'NOERROR', addresses: [], ttl: 300 };
-        if (isp?.mechanism === 'dns.nxdomain') return { rcode: 'NXDOMAIN', addresses: [], ttl: 0 };
-        if (isp?.mechanism === 'dns.servfail') return { rcode: 'SERVFAIL', addresses: [], ttl: 0 };
-        if (isp && hit(r.localhost)) return { rcode: 'NOERROR', addresses: ['127.0.0.1'], ttl: 300 };
-        if (isp && hit(r.ghost)) return { rcode: 'NOERROR', addresses: [ghostHost], ttl: 300 };
-        if (isp) return { rcode: 'NOERROR', addresses: [BOGON_ANSWER], ttl: 300 };
-        if (sitesByName.has(name) && hit(r.proxy)) return { rcode: 'NOERROR', addresses: [proxyHost], ttl: 300 };
-        if (sitesByName.has(name) && hit(r.mitm)) return { rcode: 'NOERROR', addresses: [mitmHost], ttl: 300 };
-      }
-      const site = sitesByName.get(name);
-      if (!site || site.down === 'nxdomain') return { rcode: 'NXDOMAIN', addresses: [], ttl: 0 };
-      if (site.down === 'noaddrs') return { rcode: 'NOERROR', addresses: [], ttl: 300 };
-      if (site.down === 'localhost') return { rcode: 'NOERROR', addresses: ['127.0.0.1'], ttl: 300 };
-      return { rcode: 'NOERROR', addresses: addressesOf(name), ttl: 300 };
-    };
-    const injector = poolInjector(policy, net, rng);
-    const proxyHost = `${net}.0.6`;
-    const mitmHost = `${net}.0.7`;
-    // Ghost DNS blocking (resolvers.isp.ghost): the ISP resolver answers this address; nothing listens on it.
-    const ghostHost = `${net}.0.9`;
-    const dnsPort = opts.dnsPort ?? (standard ? 53 : 0);
-    const ispHost = `${net}.0.2`;
-    const pubHost = `${net}.0.3`;
-    const isp: RunningResolver = await bind('ISP resolver', ispHost, dnsPort, () => startResolver({ host: ispHost, port: dnsPort, answer: answer(true), injector, delayMs }));
-    closers.push(() => isp.close());
-    const pub: RunningResolver = await bind('public resolver', pubHost, dnsPort, () => startResolver({ host: pubHost, port: dnsPort, answer: answer(false), delayMs }));
-    closers.push(() => pub.close());
-    // An address with no DNS server behind the censors: only the injectors answer there, which is
-    // how GFWatch-style injection scans measure (censors.md section 1).
-    const silentHost = `${net}.0.8`;
-    const silent: RunningResolver = await bind('silent DNS address', silentHost, dnsPort, () => startResolver({ host: silentHost, port: dnsPort, answer: () => null, injector }));
-    closers.push(() => silent.close());
-
-    // Origins and fronts.
-    const originHost = `${net}.0.5`;
-    // Redirects to the lab's own sites carry the lab's ports (ephemeral ones included).
-    const sites: LabSite[] = [];
-    const rewriteLocation = (location: string): string => {
-      let u: URL;
-      try {
-        u = new URL(location);
-      } catch {
-        return location; // a broken Location stays broken
-      }
-      const s = sites.find((x) => x.domain === u.hostname.toLowerCase());
-      const def = u.protocol === 'https:' ? 443 : 80;
-      const port = s ? (u.protocol === 'https:' ? s.httpsPort : s.httpPort) : null;
-      if (port !== null && port !== def && (u.port === '' || Number(u.port) === def)) u.port = String(port);
-      return u.toString();
-    };
-    const helperHost = `${net}.0.4`;
-    const exempt = new Set([helperHost]);
-    const origin: Origin = await bind('origin servers', originHost, 0, () => startOrigin({ host: originHost, ca, sites: scenario.world.sites, rewriteLocation, exempt }));
-    closers.push(() => origin.close());
-    const residual = new ResidualTable();
-    // In netns mode the routers run the FET censor on the packets; the world applies none.
-    const fet = new FetCensor(policy.scenario);
-    const esni = new EsniCensor(policy.scenario);
-    const fronts: RunningFront[] = [];
-    closers.push(async () => {
-      await Promise.all(fronts.map((f) => f.close()));
-    });
-    const startOne = async (site: SiteSpec, address: string, scheme: 'http' | 'https', want: number, via: Origin = origin): Promise<number | null> => {
-      if (site.down === 'refused' || site.down === 'nxdomain' || site.down === 'localhost') return want || null;
-      const f = await bind(`front of ${site.domain} (${scheme})`, address, want, () =>
-        startFront({
-          host: address,
-          port: want,
-          scheme,
-          site,
-          origin: { host: via.host, port: scheme === 'http' ? via.httpPort : via.httpsPort },
-          policy,
-          residual,
-          exempt,
-          fet,
-          esni,
-          log: opts.log,
-          responseDelayMs: delayMs,
-        }),
-      );
-      fronts.push(f);
-      return f.port;
-    };
-    // Bounded parallelism: thousands of listeners, started a batch at a time.
-    const all = scenario.world.sites;
-    for (let i = 0; i < all.length; i += 64) {
-      const batch = all.slice(i, i + 64);
-      const got = await Promise.all(
-        batch.map(async (site) => {
-          const address = addressesOf(site.domain)[0]!;
-          const httpPort = site.http === false ? null : await startOne(site, address, 'http', standard ? 80 : 0);
-          const httpsPort = site.https === false ? null : await startOne(site, address, 'https', standard ? 443 : 0);
-          return { domain: site.domain, address, httpPort, httpsPort };
-        }),
-      );
-      sites.push(...got);
+/** What the ISP resolver (forIsp) or the public one answers for a name (the injectors race ahead separately). */
+function resolverAnswers(b: LabBuild, forIsp: boolean): (qname: string) => DnsAnswerPlan {
+  const { scenario, truth, sitesByName, addressesOf } = b;
+  const hosts = hostsOf(b.net);
+  const ruleCache = new Map<string[] | undefined, RuleSet>();
+  const compiled = (rules: string[] | undefined): RuleSet => {
+    let r = ruleCache.get(rules);
+    if (!r) ruleCache.set(rules, (r = new RuleSet(rules ?? [])));
+    return r;
+  };
+  return (qname: string): DnsAnswerPlan => {
+    const name = qname.toLowerCase().replace(/\.$/, '');
+    if (forIsp) {
+      const isp = truth.ispResolverTruth(name);
+      const r = scenario.world.resolvers.isp;
+      const hit = (rules: string[] | undefined) => compiled(rules).matches(name);
+      if (isp?.mechanism === 'dns.nxdomain' && hit(r.nodata) && !hit(r.nxdomain)) return { rcode: 'NOERROR', addresses: [], ttl: 300 };
+      if (isp?.mechanism === 'dns.nxdomain') return { rcode: 'NXDOMAIN', addresses: [], ttl: 0 };
+      if (isp?.mechanism === 'dns.servfail') return { rcode: 'SERVFAIL', addresses: [], ttl: 0 };
+      if (isp && hit(r.localhost)) return { rcode: 'NOERROR', addresses: ['127.0.0.1'], ttl: 300 };
+      if (isp && hit(r.ghost)) return { rcode: 'NOERROR', addresses: [hosts.ghost], ttl: 300 };
+      if (isp) return { rcode: 'NOERROR', addresses: [BOGON_ANSWER], ttl: 300 };
+      if (sitesByName.has(name) && hit(r.proxy)) return { rcode: 'NOERROR', addresses: [hosts.proxy], ttl: 300 };
+      if (sitesByName.has(name) && hit(r.mitm)) return { rcode: 'NOERROR', addresses: [hosts.mitm], ttl: 300 };
     }
-    // Extra addresses of multi-address sites share the first one's ports only in standard mode.
-    if (standard)
-      for (const site of all)
-        for (const a of addressesOf(site.domain).slice(1)) {
-          if (site.http !== false) await startOne(site, a, 'http', 80);
-          if (site.https !== false) await startOne(site, a, 'https', 443);
-        }
+    const site = sitesByName.get(name);
+    if (!site || site.down === 'nxdomain') return { rcode: 'NXDOMAIN', addresses: [], ttl: 0 };
+    if (site.down === 'noaddrs') return { rcode: 'NOERROR', addresses: [], ttl: 300 };
+    if (site.down === 'localhost') return { rcode: 'NOERROR', addresses: ['127.0.0.1'], ttl: 300 };
+    return { rcode: 'NOERROR', addresses: addressesOf(name), ttl: 300 };
+  };
+}
 
-    // The ISP's transparent proxy (resolvers.isp.proxy) and its TLS-intercepting box
-    // (resolvers.isp.mitm): one front per port of the sites they serve, on the path like any other
-    // (the censors still see their traffic). The proxy serves the genuine sites; the MITM box serves
-    // them over HTTPS with certificates from a CA the probe does not trust.
-    const boxes: Array<[string[] | undefined, string, () => Promise<Origin>]> = [
-      [scenario.world.resolvers.isp.proxy, proxyHost, async () => origin],
-      [
-        scenario.world.resolvers.isp.mitm,
-        mitmHost,
-        async () => {
-          const o = await startOrigin({ host: originHost, ca, sites: scenario.world.sites.map((s) => ({ ...s, cert: 'untrusted' as const, redirect: undefined })), rewriteLocation, exempt });
-          closers.push(() => o.close());
-          return o;
-        },
-      ],
-    ];
-    for (const [rules, host, originOf] of boxes) {
-      const matched = new RuleSet(rules ?? []);
-      if (matched.empty) continue;
-      const via = await originOf();
-      const ports = new Set<string>();
-      for (const s of sites) {
-        if (!matched.matches(s.domain)) continue;
-        for (const [scheme, port] of [['http', s.httpPort], ['https', s.httpsPort]] as const) {
-          if (port === null || ports.has(`${scheme}:${port}`)) continue;
-          ports.add(`${scheme}:${port}`);
-          await startOne({ domain: s.domain, captcha: sitesByName.get(s.domain)?.captcha }, host, scheme, port, via);
-        }
-      }
-    }
+/** The ISP resolver (behind the censors, with their injectors), the public one, and the silent address. */
+async function startResolvers(b: LabBuild): Promise<{ isp: RunningResolver; pub: RunningResolver; silent: RunningResolver }> {
+  const { bind, closers, delayMs, opts } = b;
+  const hosts = hostsOf(b.net);
+  const injector = poolInjector(b.policy, b.net, prng(b.scenario.seed));
+  const dnsPort = opts.dnsPort ?? (b.standard ? 53 : 0);
+  const isp = await bind('ISP resolver', hosts.isp, dnsPort, () => startResolver({ host: hosts.isp, port: dnsPort, answer: resolverAnswers(b, true), injector, delayMs, log: opts.log }));
+  closers.push(() => isp.close());
+  const pub = await bind('public resolver', hosts.pub, dnsPort, () => startResolver({ host: hosts.pub, port: dnsPort, answer: resolverAnswers(b, false), delayMs }));
+  closers.push(() => pub.close());
+  // An address with no DNS server behind the censors: only the injectors answer there, which is
+  // how GFWatch-style injection scans measure (censors.md section 1).
+  const silent = await bind('silent DNS address', hosts.silent, dnsPort, () => startResolver({ host: hosts.silent, port: dnsPort, answer: () => null, injector, log: opts.log }));
+  closers.push(() => silent.close());
+  return { isp, pub, silent };
+}
 
-    // Plain TCP services (world.services), behind the censors like the sites; from 127.R.0.16.
-    const services: LabService[] = [];
-    for (const [i, svc] of (scenario.world.services ?? []).entries()) {
-      const address = svc.address ?? `${net}.0.${16 + i}`;
-      const f = await bind(`service ${svc.name}`, address, svc.port ?? 0, () =>
-        startServiceFront({ host: address, port: svc.port ?? 0, service: svc, fet, exempt, log: opts.log }));
-      fronts.push(f);
-      services.push({ name: svc.name, kind: svc.kind, address, port: f.port });
-    }
+/** The sites' origin servers and one censoring front per site address and scheme. */
+interface LabWorld {
+  origin: Origin;
+  sites: LabSite[];
+  fronts: RunningFront[];
+  residual: ResidualTable;
+  fet: FetCensor;
+  esni: EsniCensor;
+  /** Addresses no censor touches (the test helper's). */
+  exempt: Set<string>;
+  rewriteLocation: (location: string) => string;
+  startOne: (site: SiteSpec, address: string, scheme: 'http' | 'https', want: number, via?: Origin) => Promise<number | null>;
+}
 
-    // The emulated social platform (scenario `platform:`), outside the censors like the helper.
-    let platform: RunningPlatform | null = null;
-    if (scenario.platform) {
-      const ps = scenario.platform;
-      const host = ps.address ?? `${net}.0.10`;
-      const port = ps.port ?? (standard ? 80 : 0);
-      platform = await bind('platform', host, port, () => startPlatform({ host, port, spec: ps, seed: scenario.seed }));
-      closers.push(() => platform!.close());
+async function startSitesAndFronts(b: LabBuild): Promise<LabWorld> {
+  const { scenario, bind, closers, policy, ca, opts, standard, addressesOf, delayMs } = b;
+  const hosts = hostsOf(b.net);
+  // Redirects to the lab's own sites carry the lab's ports (ephemeral ones included).
+  const sites: LabSite[] = [];
+  const rewriteLocation = (location: string): string => {
+    let u: URL;
+    try {
+      u = new URL(location);
+    } catch {
+      return location; // a broken Location stays broken
     }
-
-    // Null routes.
-    const dropProbe: string[] = [];
-    const dropAll: string[] = [];
-    const rejectProbe: string[] = [];
-    for (const site of all) {
-      const a = addressesOf(site.domain);
-      if (site.down === 'timeout') dropAll.push(...a);
-      else if (policy.nullRouter(site.domain, a)) dropProbe.push(...a);
-      else if (policy.rejecter(site.domain, a)) rejectProbe.push(...a);
-    }
-    for (const svc of services) {
-      if (policy.nullRouter(svc.name, [svc.address])) dropProbe.push(svc.address);
-      else if (policy.rejecter(svc.name, [svc.address])) rejectProbe.push(svc.address);
-    }
-    if (dropProbe.length || dropAll.length || rejectProbe.length) {
-      const nft = nftAvailable();
-      if (nft.ok) {
-        const nr: NullRoute | null = installNullRoute(dropProbe, dropAll, [...exempt], rejectProbe, opts.world ? 'input' : 'output');
-        if (nr) closers.push(() => nr.remove());
-      } else warnings.push(nft.reason);
-    }
-
-    // The test helper, outside the censors: it resolves through the public resolver.
-    const range = `${net}.0.0/16`;
-    const extraNets = all.flatMap((s) => (s.addresses ?? []).filter((a) => !a.startsWith(`${net}.`)).map((a) => `${a}/32`));
-    const allowNet = [range, ...extraNets];
-    let helperUrl: string | null = null;
-    if (scenario.world.helper) {
-      const helperPort = standard ? 80 : 0;
-      const helper = await bind('test helper', helperHost, helperPort, () =>
-        startTestHelper({ host: helperHost, port: helperPort, resolver: pub.address, ca: [ca.certPem], allowNet, localAddress: helperHost }),
-      );
-      closers.push(() => helper.close());
-      helperUrl = helper.url;
-    }
-
-    const byDomain = new Map(sites.map((s) => [s.domain, s]));
-    const targets: LabTarget[] = scenarioTargets(scenario).map((t) => {
-      const u = new URL(t.url);
-      const s = byDomain.get(u.hostname.toLowerCase());
-      const defaultPort = u.protocol === 'https:' ? 443 : 80;
-      const port = s ? (u.protocol === 'https:' ? s.httpsPort : s.httpPort) : null;
-      if (port !== null && port !== defaultPort && (u.port === '' || Number(u.port) === defaultPort)) u.port = String(port);
-      return { url: t.url, dialUrl: u.toString(), truth: truth.truthOf(t) };
-    });
-
-    let closed = false;
-    return {
-      scenario,
-      range,
-      resolver: isp.address,
-      publicResolver: pub.address,
-      silentDns: silent.address,
-      helperUrl,
-      ca,
-      sites,
-      targets,
-      warnings,
-      residual,
-      services,
-      fet,
-      esni,
-      platform,
-      clientAddress: (i) => clientAddress(net, i),
-      stats: () => ({ queries: isp.stats.queries + pub.stats.queries, forged: isp.stats.forged }),
-      probeOptions: (extra = {}) => ({ resolver: isp.address, helper: helperUrl ?? undefined, ca: [ca.certPem], allowNet, ...extra }),
-      async close() {
-        if (closed) return;
-        closed = true;
-        await closeAll();
-      },
-    };
-  } catch (e) {
-    await closeAll();
-    throw e;
+    const s = sites.find((x) => x.domain === u.hostname.toLowerCase());
+    const def = u.protocol === 'https:' ? 443 : 80;
+    const port = s ? (u.protocol === 'https:' ? s.httpsPort : s.httpPort) : null;
+    if (port !== null && port !== def && (u.port === '' || Number(u.port) === def)) u.port = String(port);
+    return u.toString();
+  };
+  const exempt = new Set([hosts.helper]);
+  const origin: Origin = await bind('origin servers', hosts.origin, 0, () => startOrigin({ host: hosts.origin, ca, sites: scenario.world.sites, rewriteLocation, exempt }));
+  closers.push(() => origin.close());
+  const residual = new ResidualTable();
+  // In netns mode the routers run the FET censor on the packets; the world applies none.
+  const fet = new FetCensor(policy.scenario);
+  const esni = new EsniCensor(policy.scenario);
+  const fronts: RunningFront[] = [];
+  closers.push(async () => {
+    await Promise.all(fronts.map((f) => f.close()));
+  });
+  const startOne = async (site: SiteSpec, address: string, scheme: 'http' | 'https', want: number, via: Origin = origin): Promise<number | null> => {
+    if (site.down === 'refused' || site.down === 'nxdomain' || site.down === 'localhost') return want || null;
+    const f = await bind(`front of ${site.domain} (${scheme})`, address, want, () =>
+      startFront({
+        host: address,
+        port: want,
+        scheme,
+        site,
+        origin: { host: via.host, port: scheme === 'http' ? via.httpPort : via.httpsPort },
+        policy,
+        residual,
+        exempt,
+        fet,
+        esni,
+        log: opts.log,
+        responseDelayMs: delayMs,
+      }),
+    );
+    fronts.push(f);
+    return f.port;
+  };
+  // Bounded parallelism: thousands of listeners, started a batch at a time.
+  const all = scenario.world.sites;
+  for (let i = 0; i < all.length; i += 64) {
+    const batch = all.slice(i, i + 64);
+    const got = await Promise.all(
+      batch.map(async (site) => {
+        const address = addressesOf(site.domain)[0]!;
+        const httpPort = site.http === false ? null : await startOne(site, address, 'http', standard ? 80 : 0);
+        const httpsPort = site.https === false ? null : await startOne(site, address, 'https', standard ? 443 : 0);
+        return { domain: site.domain, address, httpPort, httpsPort };
+      }),
+    );
+    sites.push(...got);
   }
+  // Extra addresses of multi-address sites share the first one's ports only in standard mode.
+  if (standard)
+    for (const site of all)
+      for (const a of addressesOf(site.domain).slice(1)) {
+        if (site.http !== false) await startOne(site, a, 'http', 80);
+        if (site.https !== false) await startOne(site, a, 'https', 443);
+      }
+  return { origin, sites, fronts, residual, fet, esni, exempt, rewriteLocation, startOne };
+}
+
+/**
+ * The ISP's transparent proxy (resolvers.isp.proxy) and its TLS-intercepting box
+ * (resolvers.isp.mitm): one front per port of the sites they serve, on the path like any other
+ * (the censors still see their traffic). The proxy serves the genuine sites; the MITM box serves
+ * them over HTTPS with certificates from a CA the probe does not trust.
+ */
+async function startIspBoxes(b: LabBuild, w: LabWorld): Promise<void> {
+  const { scenario, closers, ca } = b;
+  const hosts = hostsOf(b.net);
+  const boxes: Array<[string[] | undefined, string, () => Promise<Origin>]> = [
+    [scenario.world.resolvers.isp.proxy, hosts.proxy, async () => w.origin],
+    [
+      scenario.world.resolvers.isp.mitm,
+      hosts.mitm,
+      async () => {
+        const o = await startOrigin({ host: hosts.origin, ca, sites: scenario.world.sites.map((s) => ({ ...s, cert: 'untrusted' as const, redirect: undefined })), rewriteLocation: w.rewriteLocation, exempt: w.exempt });
+        closers.push(() => o.close());
+        return o;
+      },
+    ],
+  ];
+  for (const [rules, host, originOf] of boxes) {
+    const matched = new RuleSet(rules ?? []);
+    if (matched.empty) continue;
+    const via = await originOf();
+    const ports = new Set<string>();
+    for (const s of w.sites) {
+      if (!matched.matches(s.domain)) continue;
+      for (const [scheme, port] of [['http', s.httpPort], ['https', s.httpsPort]] as const) {
+        if (port === null || ports.has(`${scheme}:${port}`)) continue;
+        ports.add(`${scheme}:${port}`);
+        await w.startOne({ domain: s.domain, captcha: b.sitesByName.get(s.domain)?.captcha }, host, scheme, port, via);
+      }
+    }
+  }
+}
+
+/** The emulated social platform (scenario `platform:`), outside the censors like the helper. */
+async function startLabPlatform(b: LabBuild): Promise<RunningPlatform | null> {
+  const ps = b.scenario.platform;
+  if (!ps) return null;
+  const host = ps.address ?? `${b.net}.0.10`;
+  const port = ps.port ?? (b.standard ? 80 : 0);
+  const platform = await b.bind('platform', host, port, () => startPlatform({ host, port, spec: ps, seed: b.scenario.seed }));
+  b.closers.push(() => platform.close());
+  return platform;
+}
+
+/** Plain TCP services (world.services), behind the censors like the sites; from 127.R.0.16. */
+async function startServices(b: LabBuild, w: LabWorld): Promise<LabService[]> {
+  const services: LabService[] = [];
+  for (const [i, svc] of (b.scenario.world.services ?? []).entries()) {
+    const address = svc.address ?? `${b.net}.0.${16 + i}`;
+    const f = await b.bind(`service ${svc.name}`, address, svc.port ?? 0, () =>
+      startServiceFront({ host: address, port: svc.port ?? 0, service: svc, fet: w.fet, exempt: w.exempt, log: b.opts.log }));
+    w.fronts.push(f);
+    services.push({ name: svc.name, kind: svc.kind, address, port: f.port });
+  }
+  return services;
+}
+
+/** Null routes and rejects (nftables, root); without nft, a warning saying what is not emulated. */
+function installNullRoutes(b: LabBuild, w: LabWorld, services: LabService[]): void {
+  const { policy, addressesOf } = b;
+  const dropProbe: string[] = [];
+  const dropAll: string[] = [];
+  const rejectProbe: string[] = [];
+  for (const site of b.scenario.world.sites) {
+    const a = addressesOf(site.domain);
+    if (site.down === 'timeout') dropAll.push(...a);
+    else if (policy.nullRouter(site.domain, a)) dropProbe.push(...a);
+    else if (policy.rejecter(site.domain, a)) rejectProbe.push(...a);
+  }
+  for (const svc of services) {
+    if (policy.nullRouter(svc.name, [svc.address])) dropProbe.push(svc.address);
+    else if (policy.rejecter(svc.name, [svc.address])) rejectProbe.push(svc.address);
+  }
+  if (dropProbe.length || dropAll.length || rejectProbe.length) {
+    const nft = nftAvailable();
+    if (nft.ok) {
+      const nr: NullRoute | null = installNullRoute(dropProbe, dropAll, [...w.exempt], rejectProbe, b.opts.world ? 'input' : 'output');
+      if (nr) b.closers.push(() => nr.remove());
+    } else b.warnings.push(nft.reason);
+  }
+}
+
+/** The test helper, outside the censors: it resolves through the public resolver. */
+async function startHelper(b: LabBuild, pub: RunningResolver): Promise<{ range: string; allowNet: string[]; helperUrl: string | null }> {
+  const { net, scenario } = b;
+  const helperHost = hostsOf(net).helper;
+  const range = `${net}.0.0/16`;
+  const extraNets = scenario.world.sites.flatMap((s) => (s.addresses ?? []).filter((a) => !a.startsWith(`${net}.`)).map((a) => `${a}/32`));
+  const allowNet = [range, ...extraNets];
+  let helperUrl: string | null = null;
+  if (scenario.world.helper) {
+    const helperPort = b.standard ? 80 : 0;
+    const helper = await b.bind('test helper', helperHost, helperPort, () =>
+      startTestHelper({ host: helperHost, port: helperPort, resolver: pub.address, ca: [b.ca.certPem], allowNet, localAddress: helperHost }),
+    );
+    b.closers.push(() => helper.close());
+    helperUrl = helper.url;
+  }
+  return { range, allowNet, helperUrl };
+}
+
+/** The scenario's targets with the URL to dial (the lab's ports) and the ground truth of each. */
+function labTargets(b: LabBuild, sites: LabSite[]): LabTarget[] {
+  const byDomain = new Map(sites.map((s) => [s.domain, s]));
+  return scenarioTargets(b.scenario).map((t) => {
+    const u = new URL(t.url);
+    const s = byDomain.get(u.hostname.toLowerCase());
+    const defaultPort = u.protocol === 'https:' ? 443 : 80;
+    const port = s ? (u.protocol === 'https:' ? s.httpsPort : s.httpPort) : null;
+    if (port !== null && port !== defaultPort && (u.port === '' || Number(u.port) === defaultPort)) u.port = String(port);
+    return { url: t.url, dialUrl: u.toString(), truth: b.truth.truthOf(t) };
+  });
 }

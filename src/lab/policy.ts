@@ -2,9 +2,10 @@
 // The censor fronts (front.ts), the DNS injectors and the ground truth (truth.ts) all ask these
 // same functions, so the lab and its truth cannot disagree. Defaults follow censors.md and are
 // listed in scenarios/README.md.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { CensorSpec, CloseKind, Layer, ResetFingerprint, Scenario } from '../model/index.js';
-import { fixturesDir } from '../model/index.js';
+import { fixturesDir } from '../probe/index.js';
 import { containsKeyword, decodePath, RuleSet, sampled } from './rules.js';
 import { scenarioPath } from './scenario.js';
 
@@ -56,15 +57,26 @@ export interface CompiledCensor {
   throttle?: { sniRules: RuleSet; hostRules: RuleSet; kbps: number };
 }
 
-/** Reads a forged pool: a list, or a file of one address a line (relative to the scenario file). */
+/**
+ * Where a pool file is: relative to the scenario file (../shared/DESIGN.md), or, for a path
+ * `fixtures/...` that is not there, in the shared fixtures (../shared/fixtures, WALLSCOPE_SHARED):
+ * so a scenario that names a shared pool keeps working when copied out of scenarios/.
+ */
+export function poolPath(s: Scenario, pool: string): string {
+  const own = scenarioPath(s, pool);
+  if (!pool.startsWith('fixtures/') || existsSync(own)) return own;
+  return join(fixturesDir, pool.slice('fixtures/'.length));
+}
+
+/** Reads a forged pool: a list, or a file of one address a line (poolPath). */
 export function loadPool(s: Scenario, pool: string[] | string | undefined): string[] {
   if (Array.isArray(pool)) return pool;
-  const file = pool === undefined ? `${fixturesDir}/${DEFAULT_POOL_FILE}` : scenarioPath(s, pool);
+  const file = pool === undefined ? join(fixturesDir, DEFAULT_POOL_FILE) : poolPath(s, pool);
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new Error(`${s.source ?? s.name}: cannot read the forged pool ${file}: ${(e as Error).message}`);
+    throw new Error(`${s.source ?? s.name}: cannot read the forged pool ${file}: ${(e as Error).message}`, { cause: e });
   }
   const addrs = text
     .split(/\r?\n/)

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { sharedDir } from '../model/index.js';
+import { sharedDir } from '../probe/index.js';
 import { parseScenario, ScenarioError } from './scenario.js';
 
 function designExample(): string {
   const md = readFileSync(join(sharedDir, 'DESIGN.md'), 'utf8');
   const m = /### Scenario format[\s\S]*?```yaml\n([\s\S]*?)```/.exec(md);
-  assert.ok(m, 'DESIGN.md has a scenario example');
+  assert.ok(m, '../shared/DESIGN.md has a scenario example');
   return m[1]!;
 }
 
@@ -23,7 +23,7 @@ function problems(text: string): ScenarioError['problems'] {
 }
 
 describe('parseScenario(text, file)', () => {
-  it('reads the DESIGN.md example exactly as written', () => {
+  it('reads the ../shared/DESIGN.md example exactly as written', () => {
     const s = parseScenario(designExample(), '/tmp/design.yaml');
     assert.equal(s.name, 'national-and-provincial');
     assert.equal(s.seed, 1);
@@ -141,5 +141,32 @@ describe('parseScenario(text, file)', () => {
         ['world.sites[0].captcha', 3],
       ],
     );
+  });
+});
+
+describe('pool paths (scenarios/README.md "Paths")', () => {
+  it('a library scenario copied out of scenarios/ still finds its shared pool; a pool beside the file wins; a missing one names the file', async () => {
+    const { mkdtempSync, copyFileSync, writeFileSync, rmSync, readFileSync: read } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { loadScenario } = await import('./scenario.js');
+    const { loadPool } = await import('./policy.js');
+    const { repoRoot, fixturesDir } = await import('../probe/index.js');
+    const dir = mkdtempSync(join(tmpdir(), 'wallscope-scenario-copy-'));
+    try {
+      const copy = join(dir, 'copied.yaml');
+      copyFileSync(join(repoRoot, 'scenarios', 'henan-and-gfw-2024.yaml'), copy);
+      const s = loadScenario(copy);
+      const gfw = s.censors.find((c) => c.name === 'gfw')!;
+      const shared = read(join(fixturesDir, 'gfw-forged-ips', 'chinadns_iplist.txt'), 'utf8').split(/\r?\n/).filter((l) => /^\d{1,3}(\.\d{1,3}){3}$/.test(l.trim()));
+      assert.deepEqual(loadPool(s, gfw.dns_injection!.pool as string), shared.map((l) => l.trim()));
+      // Beside the scenario file first (the contract of ../shared/DESIGN.md).
+      const { mkdirSync } = await import('node:fs');
+      mkdirSync(join(dir, 'fixtures', 'gfw-forged-ips'), { recursive: true });
+      writeFileSync(join(dir, 'fixtures', 'gfw-forged-ips', 'chinadns_iplist.txt'), '1.2.3.4\n5.6.7.8\n');
+      assert.deepEqual(loadPool(s, gfw.dns_injection!.pool as string), ['1.2.3.4', '5.6.7.8']);
+      assert.throws(() => loadPool(s, 'pools/none.txt'), (e: Error) => e.message.includes(copy) && e.message.includes(join(dir, 'pools', 'none.txt')));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,4 +1,4 @@
-// Reads a scenario file (DESIGN.md "Scenario format") into the typed Scenario of src/model, with
+// Reads a scenario file (../shared/DESIGN.md "Scenario format") into the typed Scenario of src/model, with
 // located errors: every problem names the file, the line and column, the key path and what is
 // wrong. Unknown keys are rejected, so a typo never silently turns a censor off.
 import { readFileSync } from 'node:fs';
@@ -176,6 +176,7 @@ function readSite(r: Reader, node: Node, path: string): SiteSpec | undefined {
   const written = r.str(m.get('domain'), `${path}.domain`);
   if (written === undefined) return undefined;
   // Internationalized names are kept in their ASCII (punycode) form, the one on the wire (RFC 5891).
+  // eslint-disable-next-line no-control-regex -- "all ASCII", control characters included (DOMAIN_RE refuses them next)
   const domain = /^[\x00-\x7f]*$/.test(written) ? written.toLowerCase() : domainToASCII(written);
   if (!DOMAIN_RE.test(domain)) r.fail(m.get('domain'), `${path}.domain`, `'${written}' is not a domain name`);
   const site: SiteSpec = { domain };

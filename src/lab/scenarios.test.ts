@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
-import { fixturesDir, repoRoot } from '../model/index.js';
+import { fixturesDir, repoRoot } from '../probe/index.js';
 import { evalScenario, scoreRows, type EvalRow } from './eval.js';
 import { Policy } from './policy.js';
 import { nftAvailable } from './nft.js';

@@ -12,10 +12,10 @@ import { fileURLToPath } from 'node:url';
 import { startLab, type Lab } from './lab.js';
 import { startNetnsLab } from './netns/netns-lab.js';
 import { netnsMissing } from './netns/topology.js';
-import { shim } from './prefix-shim.js';
+import { shim } from '../testing/prefix-shim.js';
 import { parseScenario } from './scenario.js';
 
-const SHIM = fileURLToPath(new URL('./prefix-shim.js', import.meta.url));
+const SHIM = fileURLToPath(new URL('../testing/prefix-shim.js', import.meta.url));
 
 const haveSs = spawnSync('ss-server', ['-h']).status !== null && spawnSync('ss-local', ['-h']).status !== null && spawnSync('curl', ['--version']).status === 0;
 const METHOD = 'chacha20-ietf-poly1305';

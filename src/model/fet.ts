@@ -1,5 +1,5 @@
 // The fully-encrypted-traffic (FET) censor's view of a first packet: which exemption applies, with
-// the figures it was decided on (DESIGN.md "Contracts of the next capabilities": `wallscope fet
+// the figures it was decided on (../shared/DESIGN.md "Contracts of the next capabilities": `wallscope fet
 // classify`). Wu et al., "How the Great Firewall of China Detects and Blocks Fully Encrypted
 // Traffic", USENIX Security 2023, Algorithm 1; censors.md section 7.
 

@@ -1,4 +1,4 @@
-// One network operation as the probe saw it (DESIGN.md "Model"). Steps return these; the
+// One network operation as the probe saw it (../shared/DESIGN.md "Model"). Steps return these; the
 // experiments turn them into OONI's building blocks (queries, tcp_connect, tls_handshakes,
 // requests, network_events). Times are seconds since the measurement started.
 import type { Failure } from './failure.js';

@@ -1,6 +1,6 @@
-// The lab's scenario format (DESIGN.md "Scenario format"): a contract users and outside
+// The lab's scenario format (../shared/DESIGN.md "Scenario format"): a contract users and outside
 // evaluators write files against. Parsing and located validation live in src/lab/scenario.ts;
-// these are the validated, typed shapes. Keys beyond DESIGN.md (site behaviours, ISP resolver
+// these are the validated, typed shapes. Keys beyond ../shared/DESIGN.md (site behaviours, ISP resolver
 // behaviours) are wallscope extensions documented in scenarios/README.md.
 import type { Layer, Mechanism } from './verdict.js';
 import type { PlatformSpec } from './platform.js';

@@ -1,4 +1,4 @@
-// The verdict vocabulary (DESIGN.md "Model" and "Scenario format"). A contract: scenario files,
+// The verdict vocabulary (../shared/DESIGN.md "Model" and "Scenario format"). A contract: scenario files,
 // `lab eval --json`, the store and the explorer all speak these exact strings.
 import type { OoniBlocking } from './measurement.js';
 

@@ -2,16 +2,10 @@
 // HTTP body/status/headers/title matches between the probe and the control. These are evidence
 // keys, not a verdict: the verdict comes from src/analysis.
 import net from 'node:net';
-import type { ControlResponse, DnsQuery } from '../model/index.js';
+import type { ControlResponse } from '../model/index.js';
+import { compareHttp as analysisCompareHttp } from '../analysis/index.js';
 import type { NetPolicy } from './policy.js';
 import { lookupAsn } from './geo.js';
-
-const COMMON_HEADERS = new Set([
-  'date', 'content-type', 'server', 'cache-control', 'vary', 'set-cookie', 'location', 'expires', 'x-powered-by',
-  'content-encoding', 'last-modified', 'accept-ranges', 'pragma', 'x-frame-options', 'etag', 'x-content-type-options',
-  'age', 'via', 'p3p', 'x-xss-protection', 'content-language', 'cf-ray', 'strict-transport-security', 'link', 'x-varnish',
-  'content-length', 'connection', 'transfer-encoding', 'keep-alive',
-]);
 
 /** ts-017 DNS consistency, v0.4 rules, with lab ranges counted as public (policy). */
 export function dnsConsistency(host: string, probeAddrs: string[], probeFailure: string | null, control: ControlResponse | null, policy: NetPolicy): 'consistent' | 'inconsistent' | null {
@@ -40,22 +34,23 @@ export interface HttpComparison {
   title_match: boolean | null;
 }
 
+/**
+ * The ts-017 HTTP keys the probe writes, computed by the analysis' one comparison
+ * (analysis/http-compare.ts, the reference's rules), so that recorded and re-derived keys agree.
+ */
 export function compareHttp(probe: { status: number; headers: string[]; bodyLength: number; truncated: boolean; title: string } | null, control: ControlResponse | null): HttpComparison {
   const none: HttpComparison = { body_length_match: null, body_proportion: null, status_code_match: null, headers_match: null, title_match: null };
   if (!probe || !control || control.http_request.failure !== null || control.http_request.status_code <= 0) return none;
   const c = control.http_request;
-  let body_proportion: number | null = null;
-  if (!probe.truncated && probe.bodyLength > 0 && c.body_length > 0) {
-    body_proportion = Math.min(probe.bodyLength, c.body_length) / Math.max(probe.bodyLength, c.body_length);
-  } else if (probe.bodyLength === 0 && c.body_length === 0) body_proportion = 1;
-  const status_code_match = probe.status === c.status_code ? true : Math.floor(c.status_code / 100) === 5 ? null : false;
-  const uncommon = (hs: string[]): Set<string> => new Set(hs.map((h) => h.toLowerCase()).filter((h) => !COMMON_HEADERS.has(h)));
-  const ph = uncommon(probe.headers);
-  const ch = uncommon(Object.keys(c.headers));
-  const headers_match = ph.size === 0 && ch.size === 0 ? true : [...ph].some((h) => ch.has(h));
-  const words = (t: string): string[] => t.toLowerCase().split(/\s+/).filter((w) => [...w].length >= 5);
-  const cw = words(c.title);
-  const pw = new Set(words(probe.title));
-  const title_match = cw.length === 0 ? null : cw.some((w) => pw.has(w));
-  return { body_length_match: body_proportion === null ? null : body_proportion > 0.7, body_proportion, status_code_match, headers_match, title_match };
+  const cmp = analysisCompareHttp(
+    { code: probe.status, bodyLength: probe.bodyLength, truncated: probe.truncated, headerNames: probe.headers, title: probe.title || null },
+    { status_code: c.status_code, body_length: c.body_length, headerNames: Object.keys(c.headers), title: c.title || null },
+  );
+  return {
+    body_length_match: cmp.bodyLengthMatch,
+    body_proportion: cmp.bodyProportion,
+    status_code_match: cmp.statusCodeMatch,
+    headers_match: cmp.headersMatch,
+    title_match: cmp.titleMatch,
+  };
 }

@@ -2,12 +2,12 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import type { AddressInfo } from 'node:net';
-import { startDnsServer, type DnsServer } from './testing.js';
+import { startDnsServer, type DnsServer } from '../testing/probe-servers.js';
 import { resolveUdp, resolveTcp, resolveDoh, parseReply, encodeQuery } from './dns.js';
 import { resolveName } from './resolve.js';
 import { NetPolicy } from './policy.js';
 import { Trace } from './trace.js';
-import { startSite } from './testing.js';
+import { startSite } from '../testing/probe-servers.js';
 
 const open = new NetPolicy(undefined);
 const lab = new NetPolicy(['127.0.0.0/8']);

@@ -12,7 +12,7 @@ import { classifyFirstPacket } from '../analysis/index.js';
 import { classifyError, ooniTime, type Failure, type Measurement } from '../model/index.js';
 import { probeLocation } from './geo.js';
 import { isBogonAddress } from './policy.js';
-import { scrubberFor, scrubValue } from './scrub.js';
+import { scrubberFor, scrubValue } from '../analysis/index.js';
 import { listenTracked, type TrackedServer } from './tcpserver.js';
 import { SOFTWARE_NAME, SOFTWARE_VERSION, newReportId } from './webconnectivity.js';
 

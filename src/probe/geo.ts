@@ -4,7 +4,7 @@
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import ipaddr from 'ipaddr.js';
+import { parseIp } from '../analysis/index.js';
 import { isBogonAddress } from './policy.js';
 
 const require = createRequire(import.meta.url);
@@ -12,8 +12,14 @@ const require = createRequire(import.meta.url);
 interface V4Table { start: Uint32Array; end: Uint32Array; value: Uint32Array; names: string[] }
 interface V6Table { start: bigint[]; end: bigint[]; value: Uint32Array; names: string[] }
 
-function pkgFile(pkg: string, file: string): string {
-  return join(dirname(require.resolve(`${pkg}/package.json`)), file);
+// The two packages' folders, resolved with literal names (scripts/check-layers.mjs follows only those).
+const PKG_DIR = {
+  '@ip-location-db/asn': () => dirname(require.resolve('@ip-location-db/asn/package.json')),
+  '@ip-location-db/asn-country': () => dirname(require.resolve('@ip-location-db/asn-country/package.json')),
+} as const;
+
+function pkgFile(pkg: keyof typeof PKG_DIR, file: string): string {
+  return join(PKG_DIR[pkg](), file);
 }
 
 /** Split "a,b,c,rest with, commas" into 3 numbers-ish fields and the (unquoted) rest. */
@@ -85,9 +91,8 @@ function search<T extends number | bigint>(start: ArrayLike<T>, end: ArrayLike<T
 const cache: { asn4?: V4Table; asn6?: V6Table; cc4?: V4Table; cc6?: V6Table } = {};
 
 function key(ip: string): { v: 4; n: number } | { v: 6; n: bigint } | null {
-  if (!ipaddr.isValid(ip)) return null;
-  let a = ipaddr.parse(ip);
-  if (a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress()) a = (a as ipaddr.IPv6).toIPv4Address();
+  const a = parseIp(ip);
+  if (!a) return null;
   if (a.kind() === 'ipv4') return { v: 4, n: a.toByteArray().reduce((acc, b) => acc * 256 + b, 0) };
   return { v: 6, n: a.toByteArray().reduce((acc, b) => acc * 256n + BigInt(b), 0n) };
 }
@@ -96,7 +101,7 @@ function find(ip: string, kind: 'asn' | 'cc'): string | null {
   if (isBogonAddress(ip)) return null;
   const k = key(ip);
   if (!k) return null;
-  const pkg = kind === 'asn' ? '@ip-location-db/asn' : '@ip-location-db/asn-country';
+  const pkg: keyof typeof PKG_DIR = kind === 'asn' ? '@ip-location-db/asn' : '@ip-location-db/asn-country';
   const prefix = kind === 'asn' ? 'asn' : 'asn-country';
   if (k.v === 4) {
     const t = kind === 'asn' ? (cache.asn4 ??= loadV4(pkgFile(pkg, `${prefix}-ipv4-num.csv`), kind)) : (cache.cc4 ??= loadV4(pkgFile(pkg, `${prefix}-ipv4-num.csv`), kind));

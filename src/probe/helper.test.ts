@@ -2,7 +2,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { createCA, issueCert } from './ca.js';
-import { startDnsServer, startSite, type DnsServer, type Site } from './testing.js';
+import { startDnsServer, startSite, type DnsServer, type Site } from '../testing/probe-servers.js';
 import { startTestHelper, parseControlRequest, type TestHelper } from './helper.js';
 import type { ControlResponse } from '../model/index.js';
 

@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startRawServer, startSite, afterRequestHead, type Site } from './testing.js';
+import { startRawServer, startSite, afterRequestHead, type Site } from '../testing/probe-servers.js';
 import { fetchUrl, httpRoundTrip, extractTitle } from './http.js';
 import { NetPolicy } from './policy.js';
 import { Trace } from './trace.js';

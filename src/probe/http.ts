@@ -7,6 +7,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { lookup } from 'node:dns/promises';
 import { classifyError, unknownFailure, type Failure, type HttpRequestEntry, type MaybeBinary, type TcpConnectEntry, type TlsHandshakeEntry } from '../model/index.js';
+import { titleOfBytes } from '../analysis/index.js';
 import type { Trace } from './trace.js';
 import { joinHostPort, type NetPolicy } from './policy.js';
 import { tcpConnect } from './tcp.js';
@@ -48,12 +49,9 @@ export interface RoundTripOptions {
   tags?: string[];
 }
 
-const TITLE_RE = /<title[^>]*>([^<]{1,512})<\/title>/i;
-
+/** The page title ('' when none), by the analysis' one rule (analysis/http-compare.ts). */
 export function extractTitle(body: Buffer): string {
-  const m = TITLE_RE.exec(body.subarray(0, 1 << 20).toString('latin1'));
-  if (!m) return '';
-  return Buffer.from(m[1]!, 'latin1').toString('utf8').trim();
+  return titleOfBytes(body) ?? '';
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

@@ -12,7 +12,7 @@ import { measureMany } from './runner.js';
 const execFileP = promisify(execFile);
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-const fixture = fileURLToPath(new URL('./capture-fixture.js', import.meta.url));
+const fixture = fileURLToPath(new URL('../testing/capture-fixture.js', import.meta.url));
 
 const tag = `wsc${process.pid % 100000}`;
 const NS_C = `${tag}-c`;

@@ -161,13 +161,8 @@ export interface IpFields {
   df: boolean;
 }
 
-export interface TcpFields {
-  srcPort: number;
-  dstPort: number;
-  seq: number;
-  ack: number;
-  flags: number;
-  window: number;
+/** What encodeTcpPacket takes: the decoded header's fields (TcpHeader), payload optional, no header length. */
+export interface TcpFields extends Omit<TcpHeader, 'headerLength' | 'payload'> {
   payload?: Uint8Array;
 }
 

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { NetPolicy, splitHostPort, parseCidr } from './policy.js';
-import { scrubberFor, scrubValue } from './scrub.js';
+import { scrubberFor, scrubValue } from '../analysis/index.js';
 import { lookupAsn, lookupCountry, probeLocation } from './geo.js';
 
 describe('NetPolicy(allowNet)', () => {
@@ -13,6 +13,18 @@ describe('NetPolicy(allowNet)', () => {
     assert.match(String(p.checkDial('8.8.8.8')), /outside --allow-net/);
     assert.equal(new NetPolicy(undefined).isBogon('127.0.0.1'), true);
     assert.equal(new NetPolicy(undefined).checkDial('8.8.8.8'), null);
+  });
+  it("uses the analysis' bogon rule (OONI's list), and judges its own mapped socket addresses by their IPv4", async () => {
+    const { isBogon } = await import('../analysis/index.js');
+    const { isBogonAddress } = await import('./policy.js');
+    const p = new NetPolicy(['127.0.0.0/8']);
+    for (const ip of ['10.1.1.1', '192.0.2.1', '2002:a00::1', '64:ff9b::808:808', '::ffff:8.8.8.8', '127.0.0.1', '127.9.0.1', '8.8.8.8']) {
+      assert.equal(new NetPolicy(undefined).isBogon(ip), isBogon(ip), ip);
+    }
+    assert.equal(p.isBogon('127.9.0.1'), false);
+    assert.equal(p.isBogon('127.0.0.1'), true, 'the localhost answer stays a bogon, as in the analysis');
+    assert.equal(isBogonAddress('::ffff:8.8.8.8'), false);
+    assert.equal(isBogonAddress('::ffff:10.0.0.2'), true);
   });
   it('rejects malformed CIDRs clearly', () => {
     assert.throws(() => parseCidr('300.1.1.1/8'), /not a CIDR/);

@@ -1,10 +1,11 @@
 // Where the probe may dial, and which addresses count as bogons.
-// Lab mode (DESIGN.md "Lab mode of the probe"): with --allow-net the probe refuses to dial
+// Lab mode (../shared/DESIGN.md "Lab mode of the probe"): with --allow-net the probe refuses to dial
 // outside the given ranges, and addresses inside them count as public (a lab on 127.0.0.0/8 is
 // measured like the internet). With a lab resolver it never uses the system resolver.
 import ipaddr from 'ipaddr.js';
 import { isIP } from 'node:net';
 import { unknownFailure, type Failure } from '../model/index.js';
+import { canonicalIp, inCidrs, isBogon, unmap } from '../analysis/index.js';
 
 type Cidr = [ipaddr.IPv4 | ipaddr.IPv6, number];
 
@@ -47,8 +48,7 @@ export class NetPolicy {
     if (this.cidrs.length === 0) return false;
     let r = this.allowedMemo.get(ip);
     if (r === undefined) {
-      const a = ipaddr.isValid(ip) ? normalize(ipaddr.parse(ip)) : null;
-      r = a !== null && this.cidrs.some(([net, bits]) => net.kind() === a.kind() && a.match(net, bits));
+      r = inCidrs(ip, this.cidrs);
       if (this.allowedMemo.size >= 4096) this.allowedMemo.clear();
       this.allowedMemo.set(ip, r);
     }
@@ -62,24 +62,21 @@ export class NetPolicy {
     return null;
   }
 
-  /** Bogon: not a public unicast address, unless it sits inside an allowed (lab) range. */
+  /** Bogon by the analysis' rule (OONI's list, analysis/ip.ts), lab ranges counted as public: a DNS answer. */
   isBogon(ip: string): boolean {
-    if (!ipaddr.isValid(ip)) return false;
-    if (this.inAllowed(ip)) return false;
-    return isBogonAddress(ip);
+    return isBogon(ip, this.cidrs);
   }
 }
 
+/**
+ * Whether one of our own or dialled socket addresses is a bogon: OONI's rule (analysis/ip.ts) on
+ * the address as Node may report it (an IPv4-mapped form is judged by the IPv4 address it carries).
+ */
 export function isBogonAddress(ip: string): boolean {
-  if (!ipaddr.isValid(ip)) return false;
-  const a = normalize(ipaddr.parse(ip));
-  return a.range() !== 'unicast';
+  return isBogon(canonicalIp(ip));
 }
 
-function normalize(a: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipaddr.IPv6 {
-  if (a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress()) return (a as ipaddr.IPv6).toIPv4Address();
-  return a;
-}
+const normalize = unmap; // the one IPv4-mapped normalisation (analysis/ip.ts)
 
 export function parseCidr(s: string): Cidr {
   const text = s.trim();

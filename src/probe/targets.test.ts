@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fixturesDir } from '../model/index.js';
+import { fixturesDir } from './paths.js';
 import { parseCsv, readTargetList } from './targets.js';
 
 describe('parseCsv(text)', () => {

@@ -1,5 +1,8 @@
 // Reading targets: Citizen Lab test-list CSVs as they are (header
 // url,category_code,category_description,date_added,source,notes; RFC 4180 quoting).
+// model/csv.ts directly, not the model index: csv-parse loads only where CSV is read.
+import { CsvSyntaxError, parseCsv, type CsvRow } from '../model/csv.js';
+
 export interface Target {
   url: string;
   category_code?: string;
@@ -11,51 +14,20 @@ export interface TargetListResult {
   errors: Array<{ line: number; error: string }>;
 }
 
-/** Split one CSV text into rows of fields (RFC 4180: quotes, doubled quotes, CRLF). */
-export function parseCsv(text: string): Array<{ line: number; fields: string[] }> {
-  const rows: Array<{ line: number; fields: string[] }> = [];
-  let fields: string[] = [];
-  let field = '';
-  let quoted = false;
-  let line = 1;
-  let rowLine = 1;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"') {
-        if (text[i + 1] === '"') {
-          field += '"';
-          i++;
-        } else quoted = false;
-      } else {
-        if (c === '\n') line++;
-        field += c;
-      }
-    } else if (c === '"' && field === '') quoted = true;
-    else if (c === ',') {
-      fields.push(field);
-      field = '';
-    } else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i++;
-      fields.push(field);
-      if (fields.length > 1 || fields[0] !== '') rows.push({ line: rowLine, fields });
-      fields = [];
-      field = '';
-      line++;
-      rowLine = line;
-    } else field += c;
-  }
-  if (field !== '' || fields.length > 0) {
-    fields.push(field);
-    rows.push({ line: rowLine, fields });
-  }
-  return rows;
-}
+// The CSV reader is model/csv.ts (csv-parse), shared with the fingerprint files.
+export { parseCsv } from '../model/csv.js';
 
 /** Targets from a test-list CSV; a file without the `url` header is read as one URL per line. */
 export function readTargetList(text: string): TargetListResult {
-  const rows = parseCsv(text.replace(/^\uFEFF/, ''));
   const out: TargetListResult = { targets: [], errors: [] };
+  let rows: CsvRow[];
+  try {
+    rows = parseCsv(text);
+  } catch (e) {
+    if (!(e instanceof CsvSyntaxError)) throw e;
+    out.errors.push({ line: e.line, error: `bad CSV: ${e.message}` });
+    return out;
+  }
   if (rows.length === 0) return out;
   const header = rows[0]!.fields.map((h) => h.trim().toLowerCase());
   const urlCol = header.indexOf('url');

@@ -4,6 +4,7 @@ import net from 'node:net';
 import { classifyError, type Failure, type TcpConnectEntry } from '../model/index.js';
 import type { Trace } from './trace.js';
 import { joinHostPort, type NetPolicy } from './policy.js';
+import { canonicalIp } from '../analysis/index.js';
 
 export interface ConnectOptions {
   trace: Trace;
@@ -55,7 +56,7 @@ export function tcpConnect(ip: string, port: number, policy: NetPolicy, opts: Co
         // Robustness: errors after connect belong to whoever uses the socket next; keep one
         // listener so that a reset while idle never crashes the process.
         sock.on('error', () => {});
-        if (sock.localAddress) trace.localAddresses.add(sock.localAddress.replace(/^::ffff:/, ''));
+        if (sock.localAddress) trace.localAddresses.add(canonicalIp(sock.localAddress));
         done({ entry, socket: sock });
       }
     };

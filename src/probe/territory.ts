@@ -7,7 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ipaddr from 'ipaddr.js';
-import { repoRoot, type Territory } from '../model/index.js';
+import type { Territory } from '../model/index.js';
+import { repoRoot } from './paths.js';
 import { countryRangesV4, lookupCountry } from './geo.js';
 
 /** Short province names as the platforms print them (Weibo: "IP属地：广东"). */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { createCA, issueCert, type CA } from './ca.js';
-import { startRawServer, startBlackhole, type Site } from './testing.js';
+import { startRawServer, startBlackhole, type Site } from '../testing/probe-servers.js';
 import { tcpConnect } from './tcp.js';
 import { tlsHandshake } from './tls.js';
 import { NetPolicy } from './policy.js';

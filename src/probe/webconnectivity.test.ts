@@ -4,7 +4,7 @@ import net from 'node:net';
 import type { Verdict } from '../model/index.js';
 import { createCA, issueCert, type CA } from './ca.js';
 import dnsPacket from 'dns-packet';
-import { startDnsServer, startSite, startRawServer, startBlackhole, page, type Site, type DnsServer, type DnsBehaviour } from './testing.js';
+import { startDnsServer, startSite, startRawServer, startBlackhole, page, type Site, type DnsServer, type DnsBehaviour } from '../testing/probe-servers.js';
 import { startTestHelper, type TestHelper } from './helper.js';
 import { measureMany } from './runner.js';
 import { measureWebConnectivity, DEFAULT_DECOY, type ProbeOptions, type SniVariant, type ResidualCheck } from './webconnectivity.js';

@@ -28,7 +28,7 @@ import { DEFAULT_HEADERS, fetchUrl, httpRoundTrip, type DialRecord } from './htt
 import { postControl } from './helperclient.js';
 import { compareHttp, dnsConsistency } from './compare.js';
 import { lookupAsn, probeLocation } from './geo.js';
-import { scrubValue, scrubberFor } from './scrub.js';
+import { scrubValue, scrubberFor } from '../analysis/index.js';
 import { applyVerdict } from './verdict.js';
 import { PacketRecorder, type CaptureHub } from './packet-evidence.js';
 import type { FingerprintSet, InjectorFingerprint } from '../analysis/index.js';
@@ -151,6 +151,16 @@ export function newReportId(cc = 'ZZ', asn = 'AS0', now = new Date()): string {
   return `${ts}_webconnectivity_${cc}_${asn.replace(/^AS/, '')}_n1_${randomBytes(8).toString('hex')}`;
 }
 
+/**
+ * The same report id for another vantage point (a measurement re-placed, as the demo places its
+ * lab measurements in CN / AS4837): the country and ASN parts follow probe_cc/probe_asn so the id
+ * never contradicts the measurement. An id not in newReportId's form is returned as it is.
+ */
+export function placeReportId(reportId: string, cc: string, asn: string): string {
+  const m = /^(\d{8}T\d{6}Z_[a-z_]+)_[A-Z]{2}_\d+_(.+)$/.exec(reportId);
+  return m ? `${m[1]}_${cc}_${asn.replace(/^AS/, '')}_${m[2]}` : reportId;
+}
+
 const RESETISH = new Set<string>(['connection_reset', 'generic_timeout_error', 'eof_error']);
 
 interface EndpointOutcome {
@@ -262,24 +272,44 @@ export interface MeasureHooks {
   activeDone?: () => void;
 }
 
-/** Measure one URL. Never throws for a network outcome; throws TypeError for a URL it cannot parse. */
+/** What the steps of one measurement share. */
+interface MeasureRun {
+  u: URL;
+  url: string;
+  host: string;
+  port: number;
+  opts: ProbeOptions;
+  b: ReturnType<typeof budgets>;
+  policy: NetPolicy;
+  trace: Trace;
+  rcfg: ResolveConfig;
+}
+
+/** Redirect hops are evidence too (OONI tags them depth=N): their DNS queries, connects and handshakes. */
+interface HopEvidence {
+  queries: DnsQuery[];
+  late: Array<Promise<DnsQuery[]>>;
+  compare: Array<Promise<DnsQuery[]>>;
+  dials: DialRecord;
+  variants: SniVariant[];
+}
+
+interface HttpOutcome {
+  requests: HttpRequestEntry[];
+  failure: Failure | null;
+  final: Awaited<ReturnType<typeof fetchUrl>>['final'];
+  residual: ResidualCheck[];
+}
+
+/**
+ * Measure one URL: DNS, the control in parallel, every endpoint, HTTP over the first live one,
+ * then the evidence keys, the envelope, the verdict and the privacy scrub (the steps below).
+ * Never throws for a network outcome; throws TypeError for a URL it cannot parse.
+ */
 export async function measureWebConnectivity(url: string, opts: ProbeOptions = {}, hooks: MeasureHooks = {}): Promise<Measurement<WebConnectivityTestKeys>> {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new TypeError(`not a URL: ${JSON.stringify(url)}`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError(`not an http(s) URL: ${JSON.stringify(url)}`);
-  if (opts.decoySni !== undefined) checkDecoyName(opts.decoySni);
-  if (opts.decoy !== undefined) checkDecoyName(opts.decoy);
-  const b = budgets(opts);
-  const policy = policyFor(opts);
-  const trace = new Trace();
+  const run = measureRun(url, opts);
   const startWall = Date.now();
-  const host = u.hostname.replace(/^\[|\]$/g, '');
-  const port = Number(u.port) || (u.protocol === 'https:' ? 443 : 80);
-  const rcfg: ResolveConfig = { policy, timeoutMs: b.dns, windowMs: b.window, ...(opts.resolver ? { resolver: opts.resolver } : {}), ...(opts.doh ? { doh: opts.doh } : {}), ...(opts.ca ? { ca: opts.ca } : {}), ...(opts.dnsTcp ? { tcp: true } : {}) };
+  const { u, host, port, policy, trace, b, rcfg } = run;
   const resolveHost = async (h: string): Promise<string[]> => (await resolveName(h, { ...rcfg, tcp: false }, trace, ['x_redirect'])).addrs;
 
   const recorder = opts.capture ? new PacketRecorder(trace, opts.captureHub) : null;
@@ -311,99 +341,24 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
       break;
     }
   }
-  let requests: HttpRequestEntry[] = [];
-  let httpFailure: Failure | null = null;
-  let final: Awaited<ReturnType<typeof fetchUrl>>['final'] = null;
-  const residual: ResidualCheck[] = [];
-  // Redirect hops are evidence too (OONI tags them depth=N): their DNS queries, connects and handshakes.
-  const hopQueries: DnsQuery[] = [];
-  const hopLate: Array<Promise<DnsQuery[]>> = [];
-  const hopCompare: Array<Promise<DnsQuery[]>> = [];
-  const hopDials: DialRecord = { tcp: [], tls: [] };
-  const hopVariants: SniVariant[] = [];
-  // The first hop's endpoints (still measuring, maybe) all get their decoy-before when attribution applies.
-  const covered = new Set(opts.attribution !== false && u.protocol === 'https:' && !net.isIP(host) ? addrs.map((ip) => joinHostPort(ip, port)) : []);
-  if (live) {
-    const f = await fetchUrl(u.href, {
-      trace,
-      policy,
-      resolve: async (h, depth) => {
-        const r = await resolveName(h, rcfg, trace, [`depth=${depth}`]);
-        hopQueries.push(...r.queries);
-        hopLate.push(r.late);
-        if (r.compare) hopCompare.push(r.compare);
-        return { addrs: r.addrs, failure: r.failure };
-      },
-      record: hopDials,
-      connectTimeoutMs: b.connect,
-      tlsTimeoutMs: b.tls,
-      timeoutMs: b.http,
-      maxBodyBytes: b.body,
-      first: { stream: live.stream!, address: live.address },
-      ...(opts.ca ? { ca: opts.ca } : {}),
-      // A redirect target's https endpoint gets the same decoy-before / no-sni pair as the first
-      // hop's, alongside its TCP connect (so it costs no connect time), unless that ip:port already
-      // has them (the first hop's endpoints, or an earlier hop).
-      ...(opts.attribution !== false
-        ? {
-            alongsideConnect: async (ip: string, p: number) => {
-              const address = joinHostPort(ip, p);
-              if (covered.has(address)) return;
-              covered.add(address);
-              const pair = await Promise.all([variantHandshake('decoy-before', ip, p, decoyOf(opts), policy, trace, b, opts.ca), variantHandshake('no-sni', ip, p, null, policy, trace, b, opts.ca)]);
-              hopVariants.push(...pair);
-            },
-          }
-        : {}),
-    });
-    requests = f.requests;
-    httpFailure = f.failure;
-    final = f.final;
-    if (opts.attribution !== false) {
-      // A redirect target's handshake that was reset: does a benign one right after fail too? (residual)
-      for (const hs of hopDials.tls) {
-        if (!hs.failure || !RESETISH.has(hs.failure) || !hs.server_name) continue;
-        const { host: ip, port: p } = splitHostPort(hs.address);
-        hopVariants.push(await variantHandshake('decoy-after', ip, p, decoyOf(opts), policy, trace, b, opts.ca));
-      }
-      // A plain-HTTP request that was reset after its connection was up (first hop or a redirect).
-      const connected = new Set([live.address, ...hopDials.tcp.filter((e) => e.status.success).map((e) => joinHostPort(e.ip, e.port))]);
-      for (const r of requests) {
-        if (!r.failure || !RESETISH.has(r.failure) || !r.address || !connected.has(r.address) || !r.request.url.startsWith('http:')) continue;
-        const { host: ip, port: p } = splitHostPort(r.address);
-        residual.push(await residualCheck(new URL(r.request.url), r.address, ip, p, opts, policy, trace, b));
-      }
-    }
-  }
+  const hops: HopEvidence = { queries: [], late: [], compare: [], dials: { tcp: [], tls: [] }, variants: [] };
+  const http: HttpOutcome = live ? await httpOverLive(run, addrs, live, hops) : { requests: [], failure: null, final: null, residual: [] };
   const endpoints = await Promise.all(pending);
   for (const e of endpoints) if (e !== live) e.stream?.destroy();
-  if (!live) {
-    // No endpoint worked: the request fails as its dial did (as OONI's does), without dialing again.
-    const e = endpoints[0];
-    httpFailure = dns.failure ?? (e ? (e.tls?.failure ?? e.tcp.status.failure) : 'dns_no_answer') ?? 'generic_timeout_error';
-    const t = trace.now();
-    requests = [{ network: 'tcp', address: e?.address ?? '', failure: httpFailure, request: { url: u.href, method: 'GET', headers: { host: u.host, ...DEFAULT_HEADERS }, body: '', body_is_truncated: false, tor: { exit_ip: null, exit_name: null, is_tor: false }, x_transport: 'tcp' }, response: null, t0: t, t, tags: null }];
-  }
+  if (!live) Object.assign(http, failedRequest(run, dns, endpoints));
 
-  const [ctl, compare, compareHops] = await Promise.all([controlP, dns.compare ?? [], Promise.all(hopCompare)]);
+  const [ctl, compare, compareHops] = await Promise.all([controlP, dns.compare ?? [], Promise.all(hops.compare)]);
   // The duplicate window overlaps all of the above; what is left of it is only listening.
   hooks.activeDone?.();
-  const [late, lateHops] = await Promise.all([dns.late, Promise.all(hopLate)]);
+  const [late, lateHops] = await Promise.all([dns.late, Promise.all(hops.late)]);
 
   // 5. Evidence keys.
-  const tcpConnect = [...endpoints.map((e) => e.tcp), ...hopDials.tcp];
-  const tlsHandshakes = [...endpoints.flatMap((e) => (e.tls ? [e.tls] : [])), ...hopDials.tls];
+  const tcpConnect = [...endpoints.map((e) => e.tcp), ...hops.dials.tcp];
+  const tlsHandshakes = [...endpoints.flatMap((e) => (e.tls ? [e.tls] : [])), ...hops.dials.tls];
   const lateAll = [...late, ...lateHops.flat()];
   await recorder?.stop();
-  const captured = recorder?.evidence({ tcp_connect: tcpConnect, tls_handshakes: tlsHandshakes, requests, duplicates: lateAll });
-  const queries = [...dns.queries, ...compare, ...hopQueries, ...compareHops.flat()].map((q) => withAsn(q));
-  const consistency = dnsConsistency(host, addrs, dns.failure, ctl.control, policy);
-  const cmp = compareHttp(
-    final && !httpFailure && final.entry.response
-      ? { status: final.status, headers: Object.keys(final.entry.response.headers), bodyLength: final.body.length, truncated: final.truncated, title: final.title }
-      : null,
-    ctl.control,
-  );
+  const captured = recorder?.evidence({ tcp_connect: tcpConnect, tls_handshakes: tlsHandshakes, requests: http.requests, duplicates: lateAll });
+  const queries = [...dns.queries, ...compare, ...hops.queries, ...compareHops.flat()].map((q) => withAsn(q));
   const testKeys: WebConnectivityTestKeys = {
     agent: 'redirect',
     client_resolver: opts.resolver ? opts.resolver.replace(/:\d+$/, '') : null,
@@ -412,20 +367,20 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
     network_events: trace.events,
     queries,
     tcp_connect: tcpConnect,
-    tls_handshakes: u.protocol === 'https:' || hopDials.tls.length > 0 ? tlsHandshakes : null,
-    requests,
+    tls_handshakes: u.protocol === 'https:' || hops.dials.tls.length > 0 ? tlsHandshakes : null,
+    requests: http.requests,
     x_control_request: ctl.request,
     control: ctl.control ?? {},
     control_failure: ctl.failure,
     x_dns_duplicate_responses: lateAll.map((q) => withAsn(q)),
     dns_experiment_failure: dns.failure,
-    dns_consistency: consistency,
-    http_experiment_failure: httpFailure,
-    ...cmp,
+    dns_consistency: dnsConsistency(host, addrs, dns.failure, ctl.control, policy),
+    http_experiment_failure: http.failure,
+    ...compareWithControl(http, ctl.control),
     blocking: null,
     accessible: null,
-    x_tls_sni_variants: [...endpoints.flatMap((e) => e.variants), ...hopVariants],
-    x_residual_checks: residual,
+    x_tls_sni_variants: [...endpoints.flatMap((e) => e.variants), ...hops.variants],
+    x_residual_checks: http.residual,
     x_lab_mode: policy.restricted || undefined,
     ...(captured ? { x_captured: captured } : {}),
     ...(recorder?.problems.length ? { x_capture_failure: recorder.problems.join('; ') } : {}),
@@ -433,7 +388,112 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
     ...(trace.eventsDropped ? { x_network_events_dropped: trace.eventsDropped } : {}),
   };
   if (testKeys.x_lab_mode === undefined) delete testKeys.x_lab_mode;
+  return finish(run, testKeys, startWall);
+}
 
+/** The URL parsed and the per-measurement state: budgets, policy, trace, resolver configuration. */
+function measureRun(url: string, opts: ProbeOptions): MeasureRun {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new TypeError(`not a URL: ${JSON.stringify(url)}`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError(`not an http(s) URL: ${JSON.stringify(url)}`);
+  if (opts.decoySni !== undefined) checkDecoyName(opts.decoySni);
+  if (opts.decoy !== undefined) checkDecoyName(opts.decoy);
+  const b = budgets(opts);
+  const policy = policyFor(opts);
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  const port = Number(u.port) || (u.protocol === 'https:' ? 443 : 80);
+  const rcfg: ResolveConfig = { policy, timeoutMs: b.dns, windowMs: b.window, ...(opts.resolver ? { resolver: opts.resolver } : {}), ...(opts.doh ? { doh: opts.doh } : {}), ...(opts.ca ? { ca: opts.ca } : {}), ...(opts.dnsTcp ? { tcp: true } : {}) };
+  return { u, url, host, port, opts, b, policy, trace: new Trace(), rcfg };
+}
+
+/** Step 4: HTTP over the live endpoint with redirects, and the attribution follow-ups of resets on the way. */
+async function httpOverLive(run: MeasureRun, addrs: string[], live: EndpointOutcome, hops: HopEvidence): Promise<HttpOutcome> {
+  const { u, host, port, opts, policy, trace, b, rcfg } = run;
+  // The first hop's endpoints (still measuring, maybe) all get their decoy-before when attribution applies.
+  const covered = new Set(opts.attribution !== false && u.protocol === 'https:' && !net.isIP(host) ? addrs.map((ip) => joinHostPort(ip, port)) : []);
+  const f = await fetchUrl(u.href, {
+    trace,
+    policy,
+    resolve: async (h, depth) => {
+      const r = await resolveName(h, rcfg, trace, [`depth=${depth}`]);
+      hops.queries.push(...r.queries);
+      hops.late.push(r.late);
+      if (r.compare) hops.compare.push(r.compare);
+      return { addrs: r.addrs, failure: r.failure };
+    },
+    record: hops.dials,
+    connectTimeoutMs: b.connect,
+    tlsTimeoutMs: b.tls,
+    timeoutMs: b.http,
+    maxBodyBytes: b.body,
+    first: { stream: live.stream!, address: live.address },
+    ...(opts.ca ? { ca: opts.ca } : {}),
+    // A redirect target's https endpoint gets the same decoy-before / no-sni pair as the first
+    // hop's, alongside its TCP connect (so it costs no connect time), unless that ip:port already
+    // has them (the first hop's endpoints, or an earlier hop).
+    ...(opts.attribution !== false
+      ? {
+          alongsideConnect: async (ip: string, p: number) => {
+            const address = joinHostPort(ip, p);
+            if (covered.has(address)) return;
+            covered.add(address);
+            const pair = await Promise.all([variantHandshake('decoy-before', ip, p, decoyOf(opts), policy, trace, b, opts.ca), variantHandshake('no-sni', ip, p, null, policy, trace, b, opts.ca)]);
+            hops.variants.push(...pair);
+          },
+        }
+      : {}),
+  });
+  const out: HttpOutcome = { requests: f.requests, failure: f.failure, final: f.final, residual: [] };
+  if (opts.attribution !== false) await resetFollowUps(run, live, hops, out);
+  return out;
+}
+
+/** Attribution after resets met on the way: a decoy handshake right after a reset hop, a residual check after a reset request. */
+async function resetFollowUps(run: MeasureRun, live: EndpointOutcome, hops: HopEvidence, out: HttpOutcome): Promise<void> {
+  const { opts, policy, trace, b } = run;
+  // A redirect target's handshake that was reset: does a benign one right after fail too? (residual)
+  for (const hs of hops.dials.tls) {
+    if (!hs.failure || !RESETISH.has(hs.failure) || !hs.server_name) continue;
+    const { host: ip, port: p } = splitHostPort(hs.address);
+    hops.variants.push(await variantHandshake('decoy-after', ip, p, decoyOf(opts), policy, trace, b, opts.ca));
+  }
+  // A plain-HTTP request that was reset after its connection was up (first hop or a redirect).
+  const connected = new Set([live.address, ...hops.dials.tcp.filter((e) => e.status.success).map((e) => joinHostPort(e.ip, e.port))]);
+  for (const r of out.requests) {
+    if (!r.failure || !RESETISH.has(r.failure) || !r.address || !connected.has(r.address) || !r.request.url.startsWith('http:')) continue;
+    const { host: ip, port: p } = splitHostPort(r.address);
+    out.residual.push(await residualCheck(new URL(r.request.url), r.address, ip, p, opts, policy, trace, b));
+  }
+}
+
+/** No endpoint worked: the request fails as its dial did (as OONI's does), without dialing again. */
+function failedRequest(run: MeasureRun, dns: Resolution, endpoints: EndpointOutcome[]): Pick<HttpOutcome, 'requests' | 'failure'> {
+  const { u, trace } = run;
+  const e = endpoints[0];
+  const failure = dns.failure ?? (e ? (e.tls?.failure ?? e.tcp.status.failure) : 'dns_no_answer') ?? 'generic_timeout_error';
+  const t = trace.now();
+  const requests: HttpRequestEntry[] = [{ network: 'tcp', address: e?.address ?? '', failure, request: { url: u.href, method: 'GET', headers: { host: u.host, ...DEFAULT_HEADERS }, body: '', body_is_truncated: false, tor: { exit_ip: null, exit_name: null, is_tor: false }, x_transport: 'tcp' }, response: null, t0: t, t, tags: null }];
+  return { requests, failure };
+}
+
+/** ts-017's HTTP keys: the final response against the control's (compare.ts). */
+function compareWithControl(http: HttpOutcome, control: ControlResponse | null): ReturnType<typeof compareHttp> {
+  const final = http.final;
+  return compareHttp(
+    final && !http.failure && final.entry.response
+      ? { status: final.status, headers: Object.keys(final.entry.response.headers), bodyLength: final.body.length, truncated: final.truncated, title: final.title }
+      : null,
+    control,
+  );
+}
+
+/** Steps 5-6: the OONI envelope, then the verdict (src/analysis) and the privacy scrub of the probe's own addresses. */
+function finish(run: MeasureRun, testKeys: WebConnectivityTestKeys, startWall: number): Measurement<WebConnectivityTestKeys> {
+  const { url, opts, policy, trace } = run;
   // Privacy: the given addresses, plus any public source address our own sockets had (a probe with
   // a public address on its interface would otherwise leak it in socket-level evidence).
   const ownIps = [...(opts.probeIps ?? []), ...[...trace.localAddresses].filter((ip) => !isBogonAddress(ip) && !policy.inAllowed(ip))];
@@ -461,7 +521,6 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
     test_start_time: ooniTime(start),
     test_version: TEST_VERSION,
   };
-  // 6. Verdict (src/analysis), then privacy: scrub the probe's own addresses from every string.
   const scrubbed = scrubValue(m, scrubberFor(ownIps));
   scrubbed.probe_ip = '127.0.0.1';
   return applyVerdict(scrubbed, { allowNets: opts.allowNet ?? [], ...(opts.fingerprints ? { fingerprints: opts.fingerprints } : {}), ...(opts.injectors ? { injectors: opts.injectors } : {}) });

@@ -7,9 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { ANALYSIS_VERSION } from '../analysis/index.js';
-import { repoRoot, type Measurement, type Verdict } from '../model/index.js';
-import { SqliteStore, sampleMeasurement, syntheticMeasurements } from '../store/index.js';
-import { appHarness } from './testing.js';
+import { type Measurement, type Verdict } from '../model/index.js';
+import { repoRoot } from '../probe/index.js';
+import { SqliteStore } from '../store/index.js';
+import { sampleMeasurement, syntheticMeasurements } from '../testing/seed.js';
+import { appHarness } from '../testing/app-harness.js';
 import { buildApp, toCsv } from './app.js';
 import { ERRORS } from './errors.js';
 import { startServer } from './listen.js';
@@ -315,7 +317,7 @@ describe('buildApp(opts): query API', () => {
     assert.match(String(r.headers['content-type']), /text\/plain/);
     assert.match(r.body, /# TYPE wallscope_http_requests_total counter/);
     assert.match(r.body, /wallscope_http_requests_total\{route="\/api\/v1\/measurements",method="GET",status="200"\} \d+/);
-    assert.match(r.body, /wallscope_http_request_duration_seconds_bucket\{route="\/api\/v1\/measurements",le="\+Inf"\} \d+/);
+    assert.match(r.body, /wallscope_http_request_duration_seconds_bucket\{le="\+Inf",route="\/api\/v1\/measurements"\} \d+/);
   });
 });
 
@@ -380,7 +382,8 @@ describe('buildApp(opts): admin, rate limits, static explorer', () => {
     assert.match(String(js.headers['content-type']), /javascript/);
     for (const bad of ['/../secret.txt', '/%2e%2e/secret.txt', '/assets/..%2f..%2fsecret.txt', '/.env', '/assets/%00x', '/nope.js']) {
       const r = await app.inject({ url: bad });
-      assert.equal(r.statusCode, 404, bad);
+      // Refused either way: 404, or 400 where @fastify/static rejects an encoded traversal outright.
+      assert.ok(r.statusCode === 404 || r.statusCode === 400, `${bad}: ${r.statusCode}`);
       assert.doesNotMatch(r.body, /TOPSECRET|TOKEN=x/);
     }
     assert.equal((await app.inject({ url: '/api/v1/health' })).statusCode, 200, 'the API still wins over the static files');

@@ -8,7 +8,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
-import { SqliteStore, syntheticMeasurements } from '../store/index.js';
+import { SqliteStore } from '../store/index.js';
+import { syntheticMeasurements } from '../testing/seed.js';
 import { startServer } from './listen.js';
 
 interface Raw {

@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ClickHouseStore, JournaledStore, SqliteStore, sampleMeasurement } from '../store/index.js';
-import { serveChild, type ServeChild } from './serve-child.js';
+import { ClickHouseStore, JournaledStore, SqliteStore } from '../store/index.js';
+import { sampleMeasurement } from '../testing/seed.js';
+import { serveChild, type ServeChild } from '../testing/serve-child.js';
 
 async function post(url: string, i: number): Promise<string | null> {
   try {

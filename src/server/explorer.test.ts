@@ -10,10 +10,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { analyzeMeasurement } from '../analysis/index.js';
-import { fixturesDir, repoRoot, type Measurement, type Verdict } from '../model/index.js';
-import { sampleMeasurement, SqliteStore, syntheticMeasurements } from '../store/index.js';
+import { type Measurement, type Verdict } from '../model/index.js';
+import { fixturesDir, repoRoot } from '../probe/index.js';
+import { SqliteStore } from '../store/index.js';
+import { sampleMeasurement, syntheticMeasurements } from '../testing/seed.js';
 import { buildApp } from './index.js';
 
+/* eslint-disable @typescript-eslint/no-explicit-any -- the functions passed to page.evaluate run in the browser, whose DOM types this Node build does not have */
 // The functions passed to page.evaluate run in the browser; these names exist there, not here.
 declare const document: any;
 declare const window: any;

@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClickHouseStore, SqliteStore } from '../store/index.js';
-import { submitLoad } from './load.js';
-import { serveChild } from './serve-child.js';
+import { submitLoad } from '../testing/load.js';
+import { serveChild } from '../testing/serve-child.js';
 
 describe('collector under load (64 concurrent submitters, wallscope serve, SQLite)', () => {
   it('answers every submission with 200 and loses none', async (t) => {

@@ -3,7 +3,6 @@
 // explorer's self-check searches in the browser, so that the user's address never reaches us.
 import type { FastifyInstance } from 'fastify';
 import { keywordRecord, keywordTable, summarizeWatch, watchRecord, type KeywordRecord, type WatchRecord } from '../analysis/index.js';
-import { territoryTablesV4 } from '../probe/index.js';
 import { parseTimeBound, StoreInputError, type MeasurementFilter, type MeasurementStore } from '../store/index.js';
 
 /** The most measurements one summary reads (a bounded request; the answer says when it was cut). */
@@ -24,7 +23,7 @@ async function collect(store: MeasurementStore, filter: MeasurementFilter, max: 
   }
 }
 
-export default async function platformRoutes(app: FastifyInstance, opts: { store: MeasurementStore }): Promise<void> {
+export default async function platformRoutes(app: FastifyInstance, opts: { store: MeasurementStore; territoryTables?: () => unknown }): Promise<void> {
   const store = opts.store;
 
   app.get<{ Querystring: { since?: string; until?: string; platform?: string } }>(
@@ -44,10 +43,13 @@ export default async function platformRoutes(app: FastifyInstance, opts: { store
     },
   );
 
-  // The same tables and rule as `wallscope whereami` (src/probe/territory.ts); static, so cacheable.
+  // The same tables and rule as `wallscope whereami` (src/probe/territory.ts, handed over by the
+  // cli); static, so cacheable.
+  const load = opts.territoryTables;
+  if (!load) return;
   let tables: string | null = null;
   app.get('/api/v1/platform/territory-tables', async (_req, reply) => {
-    tables ??= JSON.stringify(territoryTablesV4());
+    tables ??= JSON.stringify(load());
     reply.header('cache-control', 'public, max-age=86400').type('application/json; charset=utf-8');
     return tables;
   });

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Measurement } from '../model/index.js';
-import { ClickHouseStore, SqliteStore, sampleMeasurement, type MeasurementStore } from '../store/index.js';
+import { ClickHouseStore, SqliteStore, type MeasurementStore } from '../store/index.js';
+import { sampleMeasurement } from '../testing/seed.js';
 import { buildApp } from './app.js';
 
 const CH_URL = process.env.WALLSCOPE_CLICKHOUSE_URL;

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fixturesDir } from '../model/index.js';
+import { fixturesDir } from '../probe/index.js';
 import { issueReportId, parseReportId, reportMismatch } from './report-id.js';
 
 const secret = Buffer.from('test secret');

@@ -1,9 +1,9 @@
 // The collector's own privacy pass (the probe scrubs too, but the server never trusts that):
 // every string of a measurement, keys included, loses the submitter's address.
 import ipaddr from 'ipaddr.js';
-import { scrubberFor, scrubValue } from '../probe/index.js';
+import { parseIp, scrubberFor, scrubValue } from '../analysis/index.js';
 
-export { SCRUBBED } from '../probe/index.js';
+export { SCRUBBED } from '../analysis/index.js';
 
 /**
  * The textual forms of the submitter's address worth looking for, or [] when there is nothing to
@@ -12,9 +12,8 @@ export { SCRUBBED } from '../probe/index.js';
  * submitter on loopback would otherwise erase the evidence.
  */
 export function addressForms(ip: string): string[] {
-  if (!ipaddr.isValid(ip)) return [];
-  let addr = ipaddr.parse(ip);
-  if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) addr = (addr as ipaddr.IPv6).toIPv4Address();
+  const addr = parseIp(ip);
+  if (!addr) return [];
   const range = addr.range();
   if (range === 'loopback' || range === 'unspecified') return [];
   if (addr.kind() === 'ipv4') return [addr.toString()];

@@ -6,7 +6,8 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { flushSpool, spoolMeasurement } from '../probe/index.js';
-import { ClickHouseStore, JournaledStore, SqliteStore, sampleMeasurement } from '../store/index.js';
+import { ClickHouseStore, JournaledStore, SqliteStore } from '../store/index.js';
+import { sampleMeasurement } from '../testing/seed.js';
 import { startServer } from './listen.js';
 
 const CH_URL = process.env.WALLSCOPE_CLICKHOUSE_URL;

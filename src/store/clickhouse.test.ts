@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { CLICKHOUSE_MIGRATIONS, ClickHouseStore, chInt, chString } from './clickhouse.js';
 import { prng } from '../model/index.js';
-import { sampleMeasurement, sampleVerdict } from './seed.js';
+import { sampleMeasurement, sampleVerdict } from '../testing/seed.js';
 import { StoreInputError } from './types.js';
 
 const CH_URL = process.env.WALLSCOPE_CLICKHOUSE_URL;

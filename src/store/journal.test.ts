@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Measurement, Verdict } from '../model/index.js';
 import { ClickHouseStore } from './clickhouse.js';
 import { JournaledStore } from './journal.js';
-import { sampleMeasurement, sampleVerdict } from './seed.js';
+import { sampleMeasurement, sampleVerdict } from '../testing/seed.js';
 import { SqliteStore } from './sqlite.js';
 import type { PutResult } from './types.js';
 

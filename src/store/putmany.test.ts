@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClickHouseStore } from './clickhouse.js';
-import { sampleMeasurement, sampleVerdict } from './seed.js';
+import { sampleMeasurement, sampleVerdict } from '../testing/seed.js';
 import { SqliteStore } from './sqlite.js';
 import type { MeasurementStore, PutResult } from './types.js';
 

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Measurement } from '../model/index.js';
 import { measurementUid, serializeMeasurement } from './row.js';
-import { sampleMeasurement } from './seed.js';
+import { sampleMeasurement } from '../testing/seed.js';
 
 /** A small seeded generator, so a failure names a case that can be replayed. */
 function rng(seed: number): () => number {

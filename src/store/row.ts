@@ -1,7 +1,7 @@
 // What both stores share: the measurement uid, the flat row of a measurement + verdict, cursors
 // and time parsing. Pure functions; the SQL lives in each store.
 import { createHash } from 'node:crypto';
-import { domainOf } from '../analysis/index.js';
+import { domainOf } from '../model/index.js';
 import { toOoniBlocking, type Measurement, type OoniBlocking, type Verdict } from '../model/index.js';
 import { StoreInputError, type MeasurementRow } from './types.js';
 

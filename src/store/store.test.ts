@@ -10,7 +10,7 @@ import { SqliteStore, SQLITE_MIGRATIONS, migrateSqlite } from './sqlite.js';
 import Database from 'better-sqlite3';
 import { ClickHouseStore, CLICKHOUSE_MIGRATIONS } from './clickhouse.js';
 import { StoreInputError, type AggregationRow, type MeasurementStore } from './types.js';
-import { sampleMeasurement, sampleVerdict, syntheticMeasurements } from './seed.js';
+import { sampleMeasurement, sampleVerdict, syntheticMeasurements } from '../testing/seed.js';
 import { measurementUid } from './row.js';
 
 const CH_URL = process.env.WALLSCOPE_CLICKHOUSE_URL;

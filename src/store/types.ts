@@ -1,34 +1,8 @@
 // The one store interface (docs/INTERNAL-API.md "store") and the shapes it speaks. Two
 // implementations: SQLite (sqlite.ts, the embedded default) and ClickHouse (clickhouse.ts, scale).
-import type { Measurement, OoniBlocking, Verdict } from '../model/index.js';
+import type { Measurement, MeasurementRow, Verdict } from '../model/index.js';
 
-/** One flat row per measurement: what lists and aggregations read (never the raw body). */
-export interface MeasurementRow {
-  measurement_uid: string;
-  report_id: string;
-  input: string | null;
-  domain: string | null;
-  test_name: string;
-  probe_cc: string;
-  probe_asn: string; // "AS1234"
-  /** The volunteer's self-declared region (annotations.region, normalised by normalizeRegion), or null. */
-  region: string | null;
-  measurement_start_time: string; // "YYYY-MM-DD hh:mm:ss" UTC
-  status: Verdict['status'];
-  blocking: OoniBlocking;
-  accessible: boolean | null;
-  mechanism: string | null;
-  layer: string | null;
-  confidence: number;
-  confirmed: boolean;
-  explanation: string;
-  /** Blocked but not confirmed by a fingerprint (OONI's anomaly). */
-  anomaly: boolean;
-  /** The analysis could not decide (status unknown), OONI's failure. */
-  failure: boolean;
-  category_code: string | null;
-  analysis_version: string;
-}
+export type { MeasurementRow } from '../model/index.js';
 
 export interface StoredMeasurement {
   measurement_uid: string;
@@ -60,22 +34,8 @@ export interface MeasurementFilter {
   anomaly?: boolean;
 }
 
-export const AXES = [
-  'measurement_start_day',
-  'probe_cc',
-  'probe_asn',
-  'region',
-  'category_code',
-  'domain',
-  'input',
-  'test_name',
-  'blocking_type',
-  'mechanism',
-  'layer',
-] as const;
-export type Axis = (typeof AXES)[number];
-export const TIME_GRAINS = ['hour', 'day', 'week', 'month'] as const;
-export type TimeGrain = (typeof TIME_GRAINS)[number];
+import { AXES, TIME_GRAINS, type Axis, type TimeGrain } from '../model/index.js';
+export { AXES, TIME_GRAINS, type Axis, type TimeGrain };
 
 export interface AggregationQuery {
   axis_x?: Axis;

@@ -3,28 +3,9 @@
 import type { Measurement } from '../../src/model/measurement.js';
 import type { Verdict } from '../../src/model/verdict.js';
 
-export interface MeasurementRow {
-  measurement_uid: string;
-  report_id: string;
-  input: string | null;
-  domain: string | null;
-  test_name: string;
-  probe_cc: string;
-  probe_asn: string;
-  /** The volunteer's self-declared region (annotations.region), or null. */
-  region?: string | null;
-  measurement_start_time: string;
-  status: Verdict['status'];
-  blocking: false | string | null;
-  accessible: boolean | null;
-  mechanism: string | null;
-  layer: string | null;
-  confidence: number | null;
-  confirmed: boolean;
-  explanation: string;
-  anomaly: boolean;
-  failure: boolean;
-}
+// The row is the store's own type (src/model/aggregation.ts), not a copy.
+export type { MeasurementRow } from '../../src/model/aggregation.js';
+import type { MeasurementRow } from '../../src/model/aggregation.js';
 
 export interface MeasurementList {
   results: MeasurementRow[];
@@ -51,20 +32,8 @@ export interface Aggregation {
   dimension_count: number;
 }
 
-export const AXES = [
-  'measurement_start_day',
-  'probe_cc',
-  'probe_asn',
-  'region',
-  'category_code',
-  'domain',
-  'input',
-  'test_name',
-  'blocking_type',
-  'mechanism',
-  'layer',
-] as const;
-export type Axis = (typeof AXES)[number];
+// The axes are the server's own list (src/model/aggregation.ts), not a copy.
+export { AXES, type Axis } from '../../src/model/aggregation.js';
 
 /** The filter parameters both the list and the aggregation endpoints take. */
 export const FILTER_KEYS = ['probe_cc', 'probe_asn', 'region', 'domain', 'test_name', 'mechanism', 'layer', 'since', 'until'] as const;

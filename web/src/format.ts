@@ -1,4 +1,4 @@
-// Words and colours the explorer uses for the verdict vocabulary (DESIGN.md). The vocabulary
+// Words and colours the explorer uses for the verdict vocabulary (../shared/DESIGN.md). The vocabulary
 // itself comes from src/model so the explorer can never drift from the analysis.
 import { LAYERS, MECHANISMS } from '../../src/model/verdict.js';
 

@@ -6,7 +6,7 @@
 // It speaks JSON lines on stdout ({"ready": ...} once, events or rows before or after) and exits
 // when its stdin closes: a parent that dies, even by SIGKILL, takes its children with it.
 import { readFileSync } from 'node:fs';
-import { loadInjectorFingerprints } from '../../analysis/index.js';
+import { loadInjectorFingerprints } from '../../probe/index.js';
 import type { ProbeOptions } from '../../probe/index.js';
 import { measureLab } from '../eval.js';
 import { startLab } from '../lab.js';

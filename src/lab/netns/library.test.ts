@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
-import { repoRoot } from '../../model/index.js';
+import { repoRoot } from '../../probe/index.js';
 import { scoreRows, type EvalRow } from '../eval.js';
 import { loadScenario } from '../scenario.js';
 import { evalNetnsScenario, netnsProblems } from './netns-lab.js';

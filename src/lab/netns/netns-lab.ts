@@ -1,4 +1,4 @@
-// netns mode of the lab (DESIGN.md "Lab", second mode): the SAME scenario files as loopback mode,
+// netns mode of the lab (../shared/DESIGN.md "Lab", second mode): the SAME scenario files as loopback mode,
 // run as client -> one router per censor (path order: the first listed is nearest the client) ->
 // internet, each a network namespace (topology.ts). The world (sites, resolvers, test helper) is
 // the loopback lab's code run inside the internet namespace on 198.19.0.0/16 with no socket-level

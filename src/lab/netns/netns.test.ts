@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { repoRoot } from '../../model/index.js';
+import { repoRoot } from '../../probe/index.js';
 import { parseScenario } from '../scenario.js';
 import { startNetnsLab, type NetnsLab } from './netns-lab.js';
 import { netnsMissing, NETNS_PREFIX } from './topology.js';

@@ -111,12 +111,15 @@ function Requests({ requests }: { requests: unknown }) {
 
 function Control({ control }: { control: unknown }) {
   if (!control || typeof control !== 'object' || Object.keys(control).length === 0) return null;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the control is a helper's JSON of any shape; every read below is checked
   const c = control as Record<string, any>;
   const rows: Array<[string, string]> = [];
   if (c.dns) rows.push(['DNS', c.dns.failure ? String(c.dns.failure) : `addresses: ${(Array.isArray(c.dns.addrs) ? c.dns.addrs : []).join(', ')}`]);
   if (c.tcp_connect && typeof c.tcp_connect === 'object')
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
     for (const [addr, v] of Object.entries(c.tcp_connect as Record<string, any>)) rows.push([`TCP ${addr}`, v?.status ? 'connected' : String(v?.failure ?? 'failed')]);
   if (c.tls_handshake && typeof c.tls_handshake === 'object')
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
     for (const [addr, v] of Object.entries(c.tls_handshake as Record<string, any>))
       rows.push([`TLS ${addr}`, v?.status ? `ok (SNI ${String(v?.server_name ?? '')})` : String(v?.failure ?? 'failed')]);
   if (c.http_request)

@@ -6,12 +6,11 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { analyzeMeasurement, ANALYSIS_VERSION } from '../analysis/index.js';
-import { fixturesDir, type Measurement, type Verdict } from '../model/index.js';
-import { ClickHouseStore } from './clickhouse.js';
+import type { Measurement, Verdict } from '../model/index.js';
+import { fixturesDir } from '../probe/index.js';
+import { ClickHouseStore, SqliteStore, type MeasurementStore } from '../store/index.js';
 import { importMeasurementFiles } from './import.js';
 import { reanalyzeStore, safeAnalyzer } from './reanalyze.js';
-import { SqliteStore } from './sqlite.js';
-import type { MeasurementStore } from './types.js';
 
 const CH_URL = process.env.WALLSCOPE_CLICKHOUSE_URL;
 const dirs = ['synthetic-netem-qa', 'real-explorer', 'spec-examples'].map((d) => join(fixturesDir, 'measurements', d));

@@ -2,7 +2,7 @@
 // benchmarks: a separate process is what a SIGKILL or 64 clients should hit.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { repoRoot } from '../model/index.js';
+import { repoRoot } from '../probe/index.js';
 
 export interface ServeChild {
   child: ChildProcess;

@@ -2,7 +2,7 @@
 // raw measurements are the source of truth; only the verdict columns are rewritten.
 import { analyzeMeasurement, type AnalysisContext } from '../analysis/index.js';
 import type { Measurement, Verdict } from '../model/index.js';
-import type { MeasurementStore } from './types.js';
+import type { MeasurementStore } from '../store/index.js';
 
 export type Analyzer = (m: Measurement) => Verdict;
 

@@ -1,9 +1,9 @@
 // A load generator for the collector (autocannon): N connections submitting distinct
-// measurements for a bounded time. Used by the load test and bench/load-collector.ts; not by the
+// measurements for a bounded time. Test support: used by the load test and bench/store-ingest.ts; not by the
 // server itself (autocannon is a dev dependency).
 import { createRequire } from 'node:module';
 import { ooniTime, type Measurement } from '../model/index.js';
-import { sampleMeasurement } from '../store/index.js';
+import { sampleMeasurement } from './seed.js';
 
 interface AutocannonResult {
   latency: { p50: number; p90: number; p99: number; average: number; max: number };

@@ -1,4 +1,4 @@
-// `node dist/src/analysis/regen.js`: rewrite the stored expected verdicts of every fixture.
+// `node dist/src/testing/regen.js`: rewrite the stored expected verdicts of every fixture.
 // Review the diff (git diff src/analysis/testdata) before committing: it is the behaviour change.
 // Deliberate differences from OONI are NOT regenerated: they are written by hand, with a reason.
 import { mkdirSync, writeFileSync } from 'node:fs';

@@ -1,15 +1,12 @@
 // Stored expectations: the verdict of every fixture measurement (../shared/fixtures/measurements,
 // read in place) is kept under src/analysis/testdata/expected/, one file per fixture, and diffed by
-// golden.test.ts. Regenerate after an intended change with `node dist/src/analysis/regen.js`.
+// golden.test.ts. Regenerate after an intended change with `node dist/src/testing/regen.js`.
 // This module reads files: it is used only by the golden test and the regen command.
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { fixturesDir, repoRoot, sharedDir, type Verdict } from '../model/index.js';
-import { loadFingerprints, defaultFingerprintsDir, defaultForgedPoolFiles } from './fingerprints-load.js';
-import { analyzeMeasurement } from './measurement.js';
-import { readMeasurements } from './read.js';
-import { compareRow, type AnalyzeRow } from './row.js';
-import type { AnalysisContext } from './webconnectivity.js';
+import type { Verdict } from '../model/index.js';
+import { fixturesDir, repoRoot, sharedDir, loadFingerprints, defaultFingerprintsDir, defaultForgedPoolFiles } from '../probe/index.js';
+import { analyzeMeasurement, readMeasurements, compareRow, type AnalyzeRow, type AnalysisContext } from '../analysis/index.js';
 
 export const measurementsDir = join(fixturesDir, 'measurements');
 /** Real measurements from the reference's own unit-test data (ooni/probe-cli, ooni/backend), read in

@@ -4,8 +4,7 @@
 import { createReadStream } from 'node:fs';
 import { readMeasurementStream } from '../analysis/index.js';
 import type { Measurement, Verdict } from '../model/index.js';
-import { parseOoniTime } from './row.js';
-import type { MeasurementStore } from './types.js';
+import { parseOoniTime, type MeasurementStore } from '../store/index.js';
 
 export interface ImportSummary {
   files: number;
@@ -55,12 +54,16 @@ export async function importMeasurementFiles(
     batch = [];
     batchWhere = [];
     try {
-      for (const r of await store.putMany(items)) r.inserted ? out.stored++ : out.duplicates++;
+      for (const r of await store.putMany(items)) {
+        if (r.inserted) out.stored++;
+        else out.duplicates++;
+      }
     } catch {
       // Robustness: find the record the store refuses; the others go in one by one.
       for (const [i, it] of items.entries()) {
         try {
-          (await store.put(it.m, it.verdict)).inserted ? out.stored++ : out.duplicates++;
+          if ((await store.put(it.m, it.verdict)).inserted) out.stored++;
+          else out.duplicates++;
         } catch (e) {
           fail(wheres[i], `not stored: ${String((e as Error)?.message ?? e).slice(0, 200)}`);
         }

@@ -9,8 +9,8 @@
 import net from 'node:net';
 import dgram from 'node:dgram';
 import dnsPacket from 'dns-packet';
-import { openCapture } from './capture.js';
-import { encodeTcpPacket, frame, seqDiff, TCP_ACK, TCP_RST } from './packet.js';
+import { openCapture } from '../probe/index.js';
+import { encodeTcpPacket, frame, seqDiff, TCP_ACK, TCP_RST } from '../probe/index.js';
 
 const [device, serverIp] = process.argv.slice(2) as [string, string];
 const HENAN_PAYLOAD = Buffer.from('01020304050607080900', 'hex');

@@ -1,10 +1,13 @@
-// The ONLY file of the analysis layer that touches the file system: it reads fingerprint CSVs and
-// forged-address lists for the cli and the server, which pass the result into the pure analysis.
+// Reads the analysis' data files (fingerprint CSVs, forged-address lists, injector fingerprints)
+// for the cli and the lab, which pass the result into the pure analysis (analysis/ does no I/O:
+// docs/ARCHITECTURE.md). It lives in the probe, the lowest layer that reads files and that both reach.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fixturesDir, repoRoot } from '../model/index.js';
-import { emptyFingerprintSet, parseAddressList, parseFingerprintCsv, type FingerprintSet } from './fingerprints.js';
-import { InjectorFingerprintError, parseInjectorFingerprints, type InjectorFingerprint } from './injectors.js';
+import {
+  emptyFingerprintSet, parseAddressList, parseFingerprintCsv, type FingerprintSet,
+  InjectorFingerprintError, parseInjectorFingerprints, type InjectorFingerprint,
+} from '../analysis/index.js';
+import { fixturesDir, repoRoot } from './paths.js';
 
 /** ../shared/fixtures/fingerprints when present. */
 export function defaultFingerprintsDir(): string | null {

@@ -1,4 +1,4 @@
-// A small loopback world for tests and benchmarks (and for the lab to reuse): a DNS server with
+// Test support (src/testing/: only tests and bench/ import it): a small loopback world, a DNS server with
 // programmable misbehaviour, HTTP/HTTPS sites, and raw TCP servers for hostile peers. Everything
 // listens on 127.0.0.0/8 and closes cleanly.
 import dgram from 'node:dgram';
@@ -8,7 +8,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import dnsPacket from 'dns-packet';
-import { joinHostPort } from './policy.js';
+import { joinHostPort } from '../probe/index.js';
 
 export interface Closable {
   close(): Promise<void>;

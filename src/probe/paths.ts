@@ -1,5 +1,7 @@
 // Where the project and the shared fixtures live. Computed from this file's location, so it
-// works from src/ (tsx) and dist/src/ (compiled) alike.
+// works from src/ (tsx) and dist/src/ (compiled) alike. It reads the file system and the
+// environment, so it is not in model/ (pure); the probe is the lowest layer that the cli and the
+// lab both reach. The server takes its paths (webRoot) from its caller.
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { SqliteStore } from '../store/index.js';
-import { buildApp, type AppOptions } from './app.js';
+import { buildApp, type AppOptions } from '../server/index.js';
 
 export async function appHarness(
   t: { after: (fn: () => unknown) => void },

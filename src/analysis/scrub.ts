@@ -1,8 +1,14 @@
 // Privacy: the probe's own IP never appears in a measurement. Like OONI, every string of the
 // document is scrubbed (not only probe_ip), replacing the address with "[scrubbed]".
-import net from 'node:net';
+import ipaddr from 'ipaddr.js';
 
 export const SCRUBBED = '[scrubbed]';
+
+/** 4, 6 or 0 like node:net's isIP (analysis does no I/O, so not node:net): dotted quads only for v4. */
+function ipKind(ip: string): 0 | 4 | 6 {
+  if (ipaddr.IPv4.isValidFourPartDecimal(ip)) return 4;
+  return ipaddr.IPv6.isValid(ip) ? 6 : 0;
+}
 
 function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -10,9 +16,9 @@ function escape(s: string): string {
 
 /** A matcher for whole occurrences of the addresses (so 1.2.3.4 does not hit 11.2.3.45). */
 export function scrubberFor(ips: string[]): ((s: string) => string) | null {
-  const list = [...new Set(ips.filter((ip) => net.isIP(ip)))];
+  const list = [...new Set(ips.filter((ip) => ipKind(ip) !== 0))];
   if (list.length === 0) return null;
-  const parts = list.map((ip) => (net.isIP(ip) === 4 ? `(?<![\\d.])${escape(ip)}(?!\\d|\\.\\d)` : `(?<![0-9a-fA-F:])${escape(ip)}(?![0-9a-fA-F:])`));
+  const parts = list.map((ip) => (ipKind(ip) === 4 ? `(?<![\\d.])${escape(ip)}(?!\\d|\\.\\d)` : `(?<![0-9a-fA-F:])${escape(ip)}(?![0-9a-fA-F:])`));
   const re = new RegExp(parts.join('|'), 'gi');
   return (s) => (s.length >= 2 ? s.replace(re, SCRUBBED) : s);
 }
