@@ -30,7 +30,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'import', description: 'load measurements into the store', load: () => import('./import.js') },
   { name: 'reanalyze', description: 're-run the analysis over every stored measurement and rewrite the verdicts', load: () => import('./reanalyze.js') },
   { name: 'platform', description: 'social platforms: deleted posts and the keywords that get posts removed', load: () => import('./platform.js') },
-  { name: 'whereami', description: 'the IP territory label (IP属地) a platform would show for your address: offline, never uploaded or logged', load: () => import('./whereami.js') },
+  { name: 'whereami', description: 'the IP territory label (IP属地) a platform would show for your address: offline, on this machine, never uploaded or logged', load: () => import('./whereami.js') },
 ];
 
 /** The subcommand argv names (`wallscope [--opts] NAME ...`, `wallscope help NAME`), if any. */
