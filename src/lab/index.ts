@@ -12,3 +12,5 @@ export { startNetnsLab, censorHops, measureNetnsLab, evalNetnsScenario, netnsPro
 export { buildTopology, sweepNetns, netnsMissing, NetnsError, type Topology } from './netns/topology.js';
 export { forgeReset, SHAPES as RESET_SHAPES, HENAN_PAYLOAD } from './netns/forge.js';
 export type { RouterEvent } from './netns/router.js';
+export { generateRules, ruleFor, escapeRegex, generatedName, LIST_PROFILES, WILDCARD_SUFFIXES, type GeneratedRule, type ListProfile, type RuleShape } from './lists.js';
+export { RuleSet, KeywordSet, ListError, forEachListLine, decodePath } from './rules.js';

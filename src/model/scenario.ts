@@ -56,6 +56,8 @@ export interface IspResolverSpec {
 
 export interface DnsInjectionSpec {
   rules: string[];
+  /** Extension of "Lists as files": list files (absolute paths once read) adding to `rules`. */
+  rules_file?: string[];
   injectors?: number;
   /** Addresses, or a file path relative to the scenario file; remapped into the lab range. */
   pool?: string[] | string;
@@ -68,6 +70,7 @@ export const RESET_FINGERPRINTS: readonly ResetFingerprint[] = ['gfw-type-1', 'g
 
 export interface SniResetSpec {
   rules: string[];
+  rules_file?: string[];
   fingerprint?: ResetFingerprint;
   residual_s?: number;
   /** Extension: how the connection is closed (default reset). */
@@ -76,7 +79,9 @@ export interface SniResetSpec {
 
 export interface HttpResetSpec {
   host_rules?: string[];
+  host_rules_file?: string[];
   keywords?: string[];
+  keywords_file?: string[];
   residual_s?: number;
   /** Extension: how the connection is closed (default reset). */
   close?: CloseKind;
@@ -84,12 +89,15 @@ export interface HttpResetSpec {
 
 export interface BlockpageSpec {
   host_rules: string[];
+  host_rules_file?: string[];
   page?: PageSpec;
 }
 
 export interface ThrottleSpec {
   sni_rules?: string[];
+  sni_rules_file?: string[];
   host_rules?: string[];
+  host_rules_file?: string[];
   kbps: number;
 }
 
