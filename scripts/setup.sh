@@ -9,8 +9,9 @@ say() { [ "${WALLSCOPE_QUIET:-}" = 1 ] || echo "setup: $*" >&2; }
 # benchmark), curl, iproute2 (network namespaces), clickhouse-server (the scale store's tests),
 # shadowsocks-libev (a real circumvention client through the lab's FET censor),
 # libpcap-dev (the `cap` npm addon builds against it: packet capture and injection for the netns lab,
-# `measure --capture` and `locate`), tcpdump (an independent witness in the netns tests), procps (sysctl).
-pkgs=(chromium nftables dnsutils curl iproute2 clickhouse-server clickhouse-client fonts-dejavu-core shadowsocks-libev libpcap-dev tcpdump procps)
+# `measure --capture` and `locate`), tcpdump (an independent witness in the netns tests), procps (sysctl),
+# dnsperf (bench/scan-dns.ts measures `scan dns` side by side with it).
+pkgs=(chromium nftables dnsutils curl iproute2 clickhouse-server clickhouse-client fonts-dejavu-core shadowsocks-libev libpcap-dev tcpdump procps dnsperf)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

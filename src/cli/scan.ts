@@ -136,7 +136,7 @@ export function register(program: Command): void {
       if (!o.quiet)
         process.stderr.write(
           `scan dns: ${result.sent} queries in ${(result.elapsedMs / 1000).toFixed(2)} s (${Math.round(result.sent / (result.elapsedMs / 1000))} q/s), ${result.replies} replies, ${result.late} late` +
-            `${result.skipped ? `, ${result.skipped} done before (resumed)` : ''}; ip_ttl ${result.ipTtl.available ? 'captured' : `null (${result.ipTtl.reason})`}\n`,
+            `${result.skipped ? `, ${result.skipped} done before (resumed)` : ''}; ip_ttl ${result.ipTtl.available ? 'captured' : `null (${result.ipTtl.reason})`}; peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB\n`,
         );
       if (o.summary) {
         const sum = new DnsScanSummarizer();

@@ -79,7 +79,8 @@ export interface Lab {
   fet: FetCensor;
   /** A client source address inside the lab range, the i-th of 13,750. */
   clientAddress(i: number): string;
-  stats(): { queries: number; forged: number };
+  /** DNS counters: the two resolvers', and the silent address's (injection scans) apart. */
+  stats(): { queries: number; forged: number; silent: { queries: number; forged: number } };
   /** Probe options for measuring through this lab (lab mode). */
   probeOptions(extra?: Partial<ProbeOptions>): ProbeOptions;
   close(): Promise<void>;
@@ -440,7 +441,7 @@ async function startOn(scenario: Scenario, truthPolicy: Policy, ca: CA, net: Lab
       services,
       fet,
       clientAddress: (i) => clientAddress(net, i),
-      stats: () => ({ queries: isp.stats.queries + pub.stats.queries, forged: isp.stats.forged }),
+      stats: () => ({ queries: isp.stats.queries + pub.stats.queries, forged: isp.stats.forged, silent: { queries: silent.stats.queries, forged: silent.stats.forged } }),
       probeOptions: (extra = {}) => ({ resolver: isp.address, helper: helperUrl ?? undefined, ca: [ca.certPem], allowNet, ...extra }),
       async close() {
         if (closed) return;
