@@ -87,7 +87,7 @@ describe('wallscope scan dns against the lab silent address (real sockets)', () 
 
   it('resumes after kill -9 without repeating or losing a name', async () => {
     const out = join(dir, 'killed.jsonl');
-    const args = ['--target', lab.silentDns, '--list', join(dir, 'names.txt'), '--rate', '400', '--wait', '200', '--out', out, '--quiet'];
+    const args = ['--target', lab.silentDns, '--list', join(dir, 'names.txt'), '--rate', '400', '--wait', '1000', '--out', out, '--quiet'];
     const child = spawn(process.execPath, [bin, 'scan', 'dns', ...args], { stdio: 'ignore' });
     const deadline = Date.now() + 30_000;
     while ((!existsSync(out) || statSync(out).size < 40_000) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -100,7 +100,7 @@ describe('wallscope scan dns against the lab silent address (real sockets)', () 
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /exists; pass --resume/);
     assert.equal(readFileSync(out, 'utf8'), before);
-    const r = await run([...args, '--resume', '--rate', '3000']);
+    const r = await run([...args, '--resume', '--rate', '2000']);
     assert.equal(r.code, 0, r.stderr);
     const got = lines(out);
     assert.deepEqual(got.map((l) => l.name), NAMES);
