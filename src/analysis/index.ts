@@ -12,3 +12,4 @@ export { compareRow, AgreementTally, type AnalyzeRow } from './row.js';
 export { classifyFirstPacket, fetProtocolPrefix, FET_POPCOUNT_LOW, FET_POPCOUNT_HIGH, FET_PREFIX_LEN, FET_RUN_LEN } from './fet.js';
 export { readPcapTcp, firstClientPayload, parseFlowKey, PcapError, type TcpSegment, type FlowKey } from './pcap.js';
 export { nameHash, inShard, DnsScanSummarizer, type DnsScanLine, type DnsScanReply, type DnsScanAnswer, type DnsScanSummary } from './dns-scan.js';
+export { inferRule, isolateKeyword, ruleOf, escapeRegexLiteral, VARIANTS, type InferredRule, type InferredShape, type IsolatedKeyword, type Oracle, type VariantName } from './infer.js';
