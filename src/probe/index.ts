@@ -20,3 +20,4 @@ export { locate, assignHops, clientHelloFor, type LocateMechanism, type LocateRe
 export { startFetSink, sinkConnection, runFetTest, fetTrial, randomNonExempt, exemptControl, type FetTestOptions, type FetTestKeys, type FetTrial } from './fet.js';
 export { listenTracked, type TrackedServer } from './tcpserver.js';
 export { runDnsScan, DnsScanError, SCAN_QTYPES, type ScanQtype, type DnsScanOptions, type DnsScanProgress, type DnsScanResult } from './scan-dns.js';
+export { dnsTrial, sniTrial, httpHostTrial, httpPathTrial, type Trial, type TrialOptions } from './infer-trials.js';
