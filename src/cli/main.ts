@@ -12,6 +12,7 @@ import { register as registerMeasure } from './measure.js';
 import { register as registerLocate } from './locate.js';
 import { register as registerLists } from './lists.js';
 import { register as registerScan } from './scan.js';
+import { register as registerInfer } from './infer.js';
 
 const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
 
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerLocate(program);
   registerLists(program);
   registerScan(program);
+  registerInfer(program);
   return program;
 }
 

@@ -14,4 +14,4 @@ export { forgeReset, SHAPES as RESET_SHAPES, HENAN_PAYLOAD } from './netns/forge
 export type { RouterEvent } from './netns/router.js';
 export { generateRules, ruleFor, escapeRegex, generatedName, LIST_PROFILES, WILDCARD_SUFFIXES, type GeneratedRule, type ListProfile, type RuleShape } from './lists.js';
 export { RuleSet, KeywordSet, ListError, forEachListLine, decodePath } from './rules.js';
-export { inferLab, padFor, type InferLine, type InferTarget, type InferProtocol, type InferLabOptions } from './infer.js';
+export { inferLab, inferJobs, uniqueLines, padFor, type InferEndpoints, type InferJob, type InferLine, type InferTarget, type InferProtocol, type InferLabOptions } from './infer.js';
