@@ -55,7 +55,8 @@ async function main(): Promise<void> {
     let now = lab.stats().silent;
     process.stdout.write(`dnsperf: ${N} names: ${dpQps.toFixed(0)} q/s (completed ${dpDone}, lost ${dpLost}; the lab answered ${now.queries - mark.queries} queries with ${now.forged - mark.forged} forged replies)\n`);
 
-    const wait = 1000;
+    // Each query's window as long as dnsperf's timeout (-t 2): both wait as long for an answer.
+    const wait = 2000;
     const scan = async (rate: number, label: string) => {
       const out = join(dir, 'scan.jsonl');
       rmSync(out, { force: true });

@@ -487,11 +487,6 @@ export function decodePath(path: string): string {
   }
 }
 
-export function containsKeyword(keywords: readonly string[] | undefined, ...texts: string[]): boolean {
-  if (!keywords?.length) return false;
-  return new KeywordSet(keywords).matches(...texts);
-}
-
 /**
  * Whether a censor with `sampling` acts on flows for `name`. Deterministic in (seed, censor, name)
  * so that the ground truth can be computed from the scenario: a sampled censor consistently lets a

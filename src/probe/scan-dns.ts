@@ -174,7 +174,8 @@ export async function runDnsScan(o: DnsScanOptions): Promise<DnsScanResult> {
   }
 
   const inFlightMax = o.rate > 0 ? Math.max(256, Math.ceil((o.rate * o.waitMs) / 1000) + 256) : 50_000;
-  const nSockets = Math.min(MAX_SOCKETS, Math.max(1, Math.ceil(inFlightMax / MAX_PER_SOCKET)));
+  // At least 8: each source port has its own receive queue, so a burst of replies spreads over them.
+  const nSockets = Math.min(MAX_SOCKETS, Math.max(8, Math.ceil(inFlightMax / MAX_PER_SOCKET)));
   const pending: Array<Map<number, Pending>> = [];
   const sockets: dgram.Socket[] = [];
   const progress: DnsScanProgress = { sent: 0, written: 0, skipped: 0, replies: 0, late: 0 };
@@ -267,7 +268,7 @@ export async function runDnsScan(o: DnsScanOptions): Promise<DnsScanResult> {
   const tick = () => new Promise<void>((r) => setImmediate(r));
   let k = 0; // index of the (name, qtype) pair in this shard
   let rr = 0;
-  const started = performance.now();
+  let started = performance.now();
   let sentThisRun = 0;
   try {
     for await (const raw of o.names) {
@@ -285,7 +286,13 @@ export async function runDnsScan(o: DnsScanOptions): Promise<DnsScanResult> {
         // Rate: never ahead of rate * elapsed; and never more than inFlightMax unanswered windows.
         for (;;) {
           const inFlight = queue.length - head;
-          const allowed = o.rate > 0 ? Math.floor(((performance.now() - started) * o.rate) / 1000) + 1 - sentThisRun : Infinity;
+          let allowed = o.rate > 0 ? Math.floor(((performance.now() - started) * o.rate) / 1000) + 1 - sentThisRun : Infinity;
+          // After a stall (GC, a busy machine) catch up by at most 50 ms worth: a burst of a
+          // second's queries would overflow the receive queues of the target and of our sockets.
+          if (allowed > o.rate / 20 + 1) {
+            started += ((allowed - Math.ceil(o.rate / 20)) * 1000) / o.rate;
+            allowed = Math.ceil(o.rate / 20);
+          }
           if (allowed > 0 && inFlight < inFlightMax) break;
           await (allowed > 0 ? tick() : sleep(1));
         }
