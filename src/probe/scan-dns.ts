@@ -289,7 +289,7 @@ export async function runDnsScan(o: DnsScanOptions): Promise<DnsScanResult> {
           let allowed = o.rate > 0 ? Math.floor(((performance.now() - started) * o.rate) / 1000) + 1 - sentThisRun : Infinity;
           // After a stall (GC, a busy machine) catch up by at most 50 ms worth: a burst of a
           // second's queries would overflow the receive queues of the target and of our sockets.
-          if (allowed > o.rate / 20 + 1) {
+          if (o.rate > 0 && allowed > o.rate / 20 + 1) {
             started += ((allowed - Math.ceil(o.rate / 20)) * 1000) / o.rate;
             allowed = Math.ceil(o.rate / 20);
           }
