@@ -141,8 +141,8 @@ export async function inferRule(name: string, blockedOracle: Oracle, pad: string
     kw = suffix(n, i);
     const kdot = kw.indexOf('.');
     const kparent = kdot > 0 ? kw.slice(kdot + 1) : null;
-    // A second-level wildcard (`\.com\.au$`, Henan) blocks every sibling of kw, not kw's parent.
-    if (kparent && kparent.includes('.') && !(await ok(kparent)) && (await ok(`${pad}.${kparent}`)) && (await ok(`${pad}${pad}.${kparent}`))) {
+    // A wildcard (Henan's second-level `\.com\.au$`, or `\.gov$`) blocks every sibling of kw, not kw's parent.
+    if (kparent && !(await ok(kparent)) && (await ok(`${pad}.${kparent}`)) && (await ok(`${pad}${pad}.${kparent}`))) {
       shape = 'end';
       kw = `.${kparent}`;
     } else if (await ok(`${pad}${kw}`)) shape = 'end';

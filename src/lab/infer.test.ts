@@ -38,7 +38,7 @@ describe('inferRule(name, blocked, pad) over a censor that matches like the lab'
   });
 
   it('names the overblocking of kw$ and of rules without an end anchor', async () => {
-    const rules = new RuleSet(['example\\.com$', '^(.*\\.)?google\\.com', '^exact\\.org$', '\\.com\\.au$', 'falun']);
+    const rules = new RuleSet(['example\\.com$', '^(.*\\.)?google\\.com', '^exact\\.org$', '\\.com\\.au$', 'falun', '\\.gov$']);
     const end = (await inferRule('notexample.com', async (c) => rules.matches(c), 'qzx'))!;
     assert.equal(end.rule, 'example\\.com$');
     assert.ok(end.overblocks.includes('example.com') && end.overblocks.includes('qzxnotexample.com'));
@@ -49,6 +49,7 @@ describe('inferRule(name, blocked, pad) over a censor that matches like the lab'
     assert.equal((await inferRule('exact.org', async (c) => rules.matches(c), 'qzx'))!.rule, '^exact\\.org$');
     const wild = (await inferRule('shop.com.au', async (c) => rules.matches(c), 'qzx'))!;
     assert.equal(wild.rule, '\\.com\\.au$');
+    assert.equal((await inferRule('usa.gov', async (c) => rules.matches(c), 'qzx'))!.rule, '\\.gov$');
     assert.equal((await inferRule('falungong.net', async (c) => rules.matches(c), 'qzx'))!.rule, 'falun');
     assert.equal(await inferRule('free.example', async (c) => rules.matches(c), 'qzx'), null);
     assert.equal(Object.keys(end.variants).length, 9);
