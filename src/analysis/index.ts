@@ -13,3 +13,4 @@ export { classifyFirstPacket, fetProtocolPrefix, FET_POPCOUNT_LOW, FET_POPCOUNT_
 export { readPcapTcp, firstClientPayload, parseFlowKey, PcapError, type TcpSegment, type FlowKey } from './pcap.js';
 export { nameHash, inShard, DnsScanSummarizer, type DnsScanLine, type DnsScanReply, type DnsScanAnswer, type DnsScanSummary } from './dns-scan.js';
 export { inferRule, isolateKeyword, ruleOf, escapeRegexLiteral, VARIANTS, type InferredRule, type InferredShape, type IsolatedKeyword, type Oracle, type VariantName } from './infer.js';
+export { snapshotFromInfer, diffSnapshots, ruleHistory, layerOverlap, csvField, type ListSnapshot, type SnapshotRule, type SnapshotDiff, type RuleHistory, type InferLike } from './lists.js';

@@ -1,8 +1,49 @@
 // `wallscope lists generate`: a realistic censor list from a seed (src/lab/lists.ts), one rule a
 // line, for `rules_file:` and friends in lab scenarios and for the benchmarks. Wiring only.
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import type { Command } from 'commander';
+import { csvField, diffSnapshots, layerOverlap, ruleHistory, snapshotFromInfer, type InferLike, type ListSnapshot } from '../analysis/index.js';
 import { generateRules, LIST_PROFILES, type ListProfile } from '../lab/index.js';
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw usageError(`${file}: ${(e as Error).message}`, 1);
+  }
+}
+
+/** `infer --json` lines, or `lab eval --infer --json` objects (their "infer" array). */
+function readInferLines(file: string): InferLike[] {
+  const out: InferLike[] = [];
+  readText(file).split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch {
+      throw usageError(`${file}:${i + 1}: not JSON`, 1);
+    }
+    const items = v && typeof v === 'object' && Array.isArray((v as { infer?: unknown }).infer) ? ((v as { infer: unknown[] }).infer) : [v];
+    for (const it of items) {
+      const l = it as InferLike;
+      if (!l || typeof l.name !== 'string' || typeof l.rule !== 'string' || typeof l.protocol !== 'string') throw usageError(`${file}:${i + 1}: not an infer line (name, protocol, layer, rule)`, 1);
+      out.push(l);
+    }
+  });
+  return out;
+}
+
+function readSnapshot(file: string): ListSnapshot {
+  let v: ListSnapshot;
+  try {
+    v = JSON.parse(readText(file)) as ListSnapshot;
+  } catch {
+    throw usageError(`${file}: not JSON`, 1);
+  }
+  if (!v || typeof v.date !== 'string' || typeof v.layers !== 'object') throw usageError(`${file}: not a list snapshot (date, layers)`, 1);
+  return v;
+}
 
 function usageError(message: string, exitCode = 2): Error {
   return Object.assign(new Error(message), { exitCode });
@@ -53,5 +94,53 @@ export function register(program: Command): void {
         throw usageError(`cannot write ${o.out}: ${(e as Error).message}`, 1);
       }
       process.stderr.write(`wrote ${o.count} ${o.profile} rules to ${o.out}\n`);
+    });
+
+  lists
+    .command('snapshot')
+    .description('a snapshot of the blocked rules and names per layer at a date, from `infer --json` lines or `lab eval --infer --json` output')
+    .argument('<files...>', 'infer JSONL files')
+    .requiredOption('--date <YYYY-MM-DD>', 'the date the measurements were made')
+    .requiredOption('--out <file.json>', 'the snapshot (written whole or not at all)')
+    .action((files: string[], o: { date: string; out: string }) => {
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(o.date) || Number.isNaN(Date.parse(o.date))) throw usageError(`--date must be YYYY-MM-DD, got ${o.date}`);
+      const snap = snapshotFromInfer(files.flatMap(readInferLines), o.date);
+      const tmp = `${o.out}.tmp-${process.pid}`;
+      try {
+        writeFileSync(tmp, `${JSON.stringify(snap, null, 1)}\n`);
+        renameSync(tmp, o.out);
+      } catch (e) {
+        rmSync(tmp, { force: true });
+        throw usageError(`cannot write ${o.out}: ${(e as Error).message}`, 1);
+      }
+      process.stderr.write(`snapshot ${o.date}: ${Object.entries(snap.layers).map(([l, r]) => `${l} ${r.length} rules`).join(', ')}\n`);
+    });
+  lists
+    .command('diff')
+    .description('rules added and removed per layer between two snapshots')
+    .argument('<old>', 'snapshot JSON').argument('<new>', 'snapshot JSON')
+    .option('--csv', 'CSV rows: layer,change,protocol,rule,names')
+    .action((a: string, b: string, o: { csv?: boolean }) => {
+      const d = diffSnapshots(readSnapshot(a), readSnapshot(b));
+      if (!o.csv) return void process.stdout.write(`${JSON.stringify(d)}\n`);
+      process.stdout.write('layer,change,protocol,rule,names\n');
+      for (const [layer, x] of Object.entries(d.layers))
+        for (const [change, rules] of [['added', x.added], ['removed', x.removed]] as const)
+          for (const r of rules) process.stdout.write(`${[layer, change, r.protocol, r.rule, r.names.join(' ')].map(csvField).join(',')}\n`);
+    });
+  lists
+    .command('history')
+    .description('over a series of snapshots: each rule\'s first and last date and block duration, and the Jaccard overlap of the layers\' blocked names per snapshot')
+    .argument('<snapshots...>', 'snapshot JSON files')
+    .option('--csv', 'the rules as CSV: layer,protocol,rule,first_seen,last_seen,days,present,seen')
+    .action((files: string[], o: { csv?: boolean }) => {
+      const snaps = files.map(readSnapshot);
+      const rules = ruleHistory(snaps);
+      if (o.csv) {
+        process.stdout.write('layer,protocol,rule,first_seen,last_seen,days,present,seen\n');
+        for (const r of rules) process.stdout.write(`${[r.layer, r.protocol, r.rule, r.first_seen, r.last_seen, r.days, r.present, r.seen].map(csvField).join(',')}\n`);
+        return;
+      }
+      process.stdout.write(`${JSON.stringify({ rules, overlap: snaps.map((s) => ({ date: s.date, pairs: layerOverlap(s) })) })}\n`);
     });
 }
