@@ -119,7 +119,6 @@ describe('lists as files (rules_file, host_rules_file, sni_rules_file, keywords_
   });
 
   it('reads every _file key relative to the scenario file and the lab censors with them', async () => {
-    mkdtempSync(join(dir, 'x'));
     writeFileSync(join(dir, 'dns.txt'), '^(.*\\.)?blocked\\.example$\n');
     writeFileSync(join(dir, 'sni.txt'), 'example\\.com$\n');
     writeFileSync(join(dir, 'host.txt'), '^news\\.example$\n');
