@@ -11,8 +11,9 @@ say() { [ "${WALLSCOPE_QUIET:-}" = 1 ] || echo "setup: $*" >&2; }
 # libpcap-dev (the `cap` npm addon builds against it: packet capture and injection for the netns lab,
 # `measure --capture` and `locate`), tcpdump (an independent witness in the netns tests), procps (sysctl),
 # iptables (the netns lab's ESNI drop matches ClientHellos in the kernel with the xtables bpf match),
-# fonts-wqy-microhei (CJK glyphs: the platform pages' IP territory labels and notices in chromium screenshots).
-pkgs=(chromium nftables dnsutils curl iproute2 clickhouse-server clickhouse-client fonts-dejavu-core fonts-wqy-microhei shadowsocks-libev libpcap-dev tcpdump procps iptables)
+# fonts-wqy-microhei (CJK glyphs: the platform pages' IP territory labels and notices in chromium screenshots),
+# dnsperf (bench/scan-dns.ts measures `scan dns` side by side with it).
+pkgs=(chromium nftables dnsutils curl iproute2 clickhouse-server clickhouse-client fonts-dejavu-core fonts-wqy-microhei shadowsocks-libev libpcap-dev tcpdump procps iptables dnsperf)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -133,9 +133,11 @@ export function register(program: Command): void {
     .option('--out <file.jsonl>', 'also write every measurement (OONI format) as JSON lines')
     .option('--only <text>', 'only the targets whose URL contains this text')
     .option('--netns', 'packet-level mode (root): the same scenario in network namespaces, the probe in the client namespace')
+    .option('--infer', 'also infer the rule behind every blocked target (dns, sni, http; per layer) and add "infer": [lines] to the JSON')
     .description('Measure every target of a scenario through the lab and score the verdicts against the ground truth')
-    .action(async (file: string, o: { json?: boolean; concurrency: number; base?: number; out?: string; only?: string; netns?: boolean }) => {
+    .action(async (file: string, o: { json?: boolean; concurrency: number; base?: number; out?: string; only?: string; netns?: boolean; infer?: boolean }) => {
       const s = load(file);
+      if (o.netns && o.infer) throw usageError('--infer runs in loopback mode only for now (not with --netns)');
       if (o.netns) requireNetns();
       const common = {
         concurrency: Math.max(1, o.concurrency),
@@ -144,7 +146,7 @@ export function register(program: Command): void {
       };
       const run = o.netns
         ? await netnsOrExit(() => evalNetnsScenario(s, common))
-        : await evalScenario(s, { ...common, lab: { standardPorts: false, ...(o.base !== undefined ? { base: o.base } : {}) } });
+        : await evalScenario(s, { ...common, ...(o.infer ? { infer: true } : {}), lab: { standardPorts: false, ...(o.base !== undefined ? { base: o.base } : {}) } });
       if (!o.json && process.stderr.isTTY) process.stderr.write("\n");
       for (const warn of run.warnings) process.stderr.write(`warning: ${warn}\n`);
       if (o.out) writeFileSync(o.out, run.rows.flatMap((r) => (r.measurement ? [JSON.stringify(r.measurement)] : [])).join('\n') + '\n');
@@ -152,9 +154,14 @@ export function register(program: Command): void {
       for (const r of failed) process.stderr.write(`error measuring ${r.target}: ${r.error}\n`);
       // Mismatches are results, not failures; a target the probe could not measure at all is.
       if (failed.length) process.exitCode = 1;
-      if (o.json) process.stdout.write(JSON.stringify(run.report) + '\n');
+      const infer = 'infer' in run ? run.infer : undefined;
+      if (o.json) process.stdout.write(JSON.stringify(infer ? { ...run.report, infer } : run.report) + '\n');
       else {
         printReport(run.report, (x) => process.stdout.write(x));
+        if (infer) {
+          process.stdout.write(`  inferred rules (${infer.length}):\n`);
+          for (const l of infer) process.stdout.write(`    ${l.name} ${l.protocol} ${l.layer ?? '-'}: ${l.keyword !== undefined ? `keyword ${JSON.stringify(l.keyword)}` : l.rule}${l.overblocks.length ? `, overblocks ${l.overblocks.slice(0, 3).join(' ')}${l.overblocks.length > 3 ? ' ...' : ''}` : ''} (${l.queries} queries)\n`);
+        }
         const { busyMs, waitMs } = timeoutWaitMs(run.rows, run.probeOptions.dnsWindowMs ?? 0);
         process.stdout.write(
           `  measured in ${(run.measureMs / 1000).toFixed(1)} s (lab start ${(run.startMs / 1000).toFixed(1)} s); ${busyMs ? ((waitMs / busyMs) * 100).toFixed(0) : 0}% of it waiting on configured timeouts\n`,

@@ -29,6 +29,9 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'upload', description: 'upload the spooled measurements to a collector; each file is deleted only once acknowledged', load: () => import('./upload.js') },
   { name: 'import', description: 'load measurements into the store', load: () => import('./import.js') },
   { name: 'reanalyze', description: 're-run the analysis over every stored measurement and rewrite the verdicts', load: () => import('./reanalyze.js') },
+  { name: 'lists', description: 'censor lists: generate realistic ones for the lab', load: () => import('./lists.js') },
+  { name: 'scan', description: 'scans at scale: which names an on-path injector answers for', load: () => import('./scan.js') },
+  { name: 'infer', description: 'infer the rule behind each blocked name from its variants (padded left and right, as a label, parent, child, sibling) over DNS, SNI and Host; for a URL blocked by a keyword, the minimal triggering substring', load: () => import('./infer.js') },
   { name: 'platform', description: 'social platforms: deleted posts and the keywords that get posts removed', load: () => import('./platform.js') },
   { name: 'whereami', description: 'the IP territory label (IP属地) a platform would show for your address: offline, on this machine, never uploaded or logged', load: () => import('./whereami.js') },
 ];

@@ -112,7 +112,8 @@ function decodeQuery(buf: Buffer): dnsPacket.DecodedPacket | null {
 export async function startResolver(opts: ResolverOptions): Promise<RunningResolver> {
   const stats = { queries: 0, forged: 0, malformed: 0 };
   const timers = new Set<NodeJS.Timeout>();
-  const udp = dgram.createSocket({ type: 'udp4' });
+  // A deep receive queue: an injection scan sends tens of thousands of queries a second here.
+  const udp = dgram.createSocket({ type: 'udp4', recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });
   let closed = false;
 
   const later = (ms: number, fn: () => void) => {

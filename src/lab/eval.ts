@@ -1,7 +1,8 @@
 // `lab eval`: runs a scenario's lab, measures every target through it with the probe in lab mode
 // (the lab's ISP resolver, CA and allowed range, the lab's test helper as control), and scores
 // the verdicts against the ground truth, per mechanism and per layer (../shared/DESIGN.md JSON shape).
-import type { Measurement, Scenario, WebConnectivityTestKeys } from '../model/index.js';
+import type { Layer, Measurement, Scenario, WebConnectivityTestKeys } from '../model/index.js';
+import { inferLab, type InferLine } from './infer.js';
 import { CaptureHub, measureWebConnectivity, splitHostPort, type ProbeOptions } from '../probe/index.js';
 import { startLab, type Lab, type LabOptions } from './lab.js';
 import type { Truth } from './truth.js';
@@ -47,6 +48,8 @@ export interface EvalOptions {
   lab?: LabOptions;
   /** Only the targets whose URL (as written in the scenario) passes this test. */
   only?: (url: string) => boolean;
+  /** Also infer the rule behind every blocked target (`lab eval --infer`), before the lab stops. */
+  infer?: boolean;
   /** Called after each target (`index`: the target's position among those measured). */
   onRow?: (row: EvalRow, done: number, total: number, index: number) => void;
 }
@@ -59,6 +62,8 @@ export interface EvalRun {
   measureMs: number;
   startMs: number;
   probeOptions: ProbeOptions;
+  /** With `infer`: one line per (name, protocol, layer) that blocks it (src/lab/infer.ts). */
+  infer?: InferLine[];
 }
 
 /** Short budgets for the lab (docs/INTERNAL-API.md "Timeouts"): connect 1.5 s, TLS/HTTP 3 s. */
@@ -224,7 +229,13 @@ export async function evalScenario(s: Scenario, opts: EvalOptions = {}): Promise
   const startMs = performance.now() - t0;
   try {
     const { rows, probeOptions, measureMs } = await measureLab(lab, opts);
-    return { report: scoreRows(s.name, rows), rows, warnings: lab.warnings, measureMs, startMs, probeOptions };
+    const run: EvalRun = { report: scoreRows(s.name, rows), rows, warnings: lab.warnings, measureMs, startMs, probeOptions };
+    if (opts.infer) {
+      // The targets the probe found blocked, with the layer our attribution gave (the truth's when it gave none).
+      const blocked = rows.filter((r) => r.got.blocking).map((r) => ({ url: r.target, mechanism: r.got.mechanism, layer: (r.got.layer ?? r.expected.layer ?? null) as Layer | null }));
+      run.infer = await inferLab(lab, blocked, { firstClient: 6000 + rows.length });
+    }
+    return run;
   } finally {
     await lab.close();
   }

@@ -13,3 +13,6 @@ export { buildTopology, sweepNetns, netnsMissing, NetnsError, type Topology } fr
 export { forgeReset, SHAPES as RESET_SHAPES, HENAN_PAYLOAD } from './netns/forge.js';
 export type { RouterEvent } from './netns/router.js';
 export { startPlatform, LAB_SOURCE_HEADER, type RunningPlatform, type PlatformTruth, type PlatformTruthPost } from './platform.js';
+export { generateRules, ruleFor, generatedName, LIST_PROFILES, WILDCARD_SUFFIXES, type GeneratedRule, type ListProfile, type RuleShape } from './lists.js';
+export { RuleSet, KeywordSet, ListError, forEachListLine, decodePath } from './rules.js';
+export { inferLab, inferJobs, uniqueLines, padFor, type InferEndpoints, type InferJob, type InferLine, type InferTarget, type InferProtocol, type InferLabOptions } from './infer.js';

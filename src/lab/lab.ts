@@ -85,7 +85,8 @@ export interface Lab {
   platform: RunningPlatform | null;
   /** A client source address inside the lab range, the i-th of 13,750. */
   clientAddress(i: number): string;
-  stats(): { queries: number; forged: number };
+  /** DNS counters: the two resolvers', and the silent address's (injection scans) apart. */
+  stats(): { queries: number; forged: number; silent: { queries: number; forged: number } };
   /** Probe options for measuring through this lab (lab mode). */
   probeOptions(extra?: Partial<ProbeOptions>): ProbeOptions;
   close(): Promise<void>;
@@ -263,7 +264,7 @@ async function startOn(scenario: Scenario, truthPolicy: Policy, ca: CA, net: Lab
       esni: world.esni,
       platform,
       clientAddress: (i) => clientAddress(net, i),
-      stats: () => ({ queries: dns.isp.stats.queries + dns.pub.stats.queries, forged: dns.isp.stats.forged }),
+      stats: () => ({ queries: dns.isp.stats.queries + dns.pub.stats.queries, forged: dns.isp.stats.forged, silent: { queries: dns.silent.stats.queries, forged: dns.silent.stats.forged } }),
       probeOptions: (extra = {}) => ({ resolver: dns.isp.address, helper: helperUrl ?? undefined, ca: [ca.certPem], allowNet, ...extra }),
       async close() {
         if (closed) return;

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CensorSpec, CloseKind, Layer, ResetFingerprint, Scenario } from '../model/index.js';
 import { fixturesDir } from '../probe/index.js';
-import { containsKeyword, decodePath, RuleSet, sampled } from './rules.js';
+import { decodePath, KeywordSet, RuleSet, sampled } from './rules.js';
 import { scenarioPath } from './scenario.js';
 
 /** First RST after the trigger, in ms (SP25: Henan mean 2.82 ms, GFW mean 17.98 ms). */
@@ -48,7 +48,7 @@ export interface CompiledCensor {
   layer: Layer;
   dns?: { rules: RuleSet; injectors: number; pool: string[]; leadMs: number; ttls: number[] };
   sni?: { rules: RuleSet; fingerprint: ResetFingerprint; residualS: number; close: CloseKind };
-  http?: { hostRules: RuleSet; keywords: string[]; residualS: number; latencyMs: number; close: CloseKind };
+  http?: { hostRules: RuleSet; keywords: KeywordSet; residualS: number; latencyMs: number; close: CloseKind };
   /** Reassembles TCP segments (GFW) or looks at the first segment only (Henan, SP25). */
   tcpReassembly: boolean;
   nullRoute: Set<string>; // domains and addresses
@@ -93,7 +93,7 @@ export function compileCensors(s: Scenario): CompiledCensor[] {
     if (c.dns_injection) {
       const d = c.dns_injection;
       out.dns = {
-        rules: new RuleSet(d.rules),
+        rules: new RuleSet(d.rules, d.rules_file),
         injectors: d.injectors ?? DEFAULT_INJECTORS,
         pool: loadPool(s, d.pool),
         leadMs: d.lead_ms ?? DEFAULT_LEAD_MS,
@@ -102,12 +102,12 @@ export function compileCensors(s: Scenario): CompiledCensor[] {
     }
     if (c.sni_reset) {
       const fp = c.sni_reset.fingerprint ?? DEFAULT_FINGERPRINT[c.layer];
-      out.sni = { rules: new RuleSet(c.sni_reset.rules), fingerprint: fp, residualS: c.sni_reset.residual_s ?? DEFAULT_SNI_RESIDUAL_S[fp], close: c.sni_reset.close ?? 'reset' };
+      out.sni = { rules: new RuleSet(c.sni_reset.rules, c.sni_reset.rules_file), fingerprint: fp, residualS: c.sni_reset.residual_s ?? DEFAULT_SNI_RESIDUAL_S[fp], close: c.sni_reset.close ?? 'reset' };
     }
     if (c.http_reset) {
       out.http = {
-        hostRules: new RuleSet(c.http_reset.host_rules ?? []),
-        keywords: c.http_reset.keywords ?? [],
+        hostRules: new RuleSet(c.http_reset.host_rules ?? [], c.http_reset.host_rules_file),
+        keywords: new KeywordSet(c.http_reset.keywords, c.http_reset.keywords_file),
         residualS: c.http_reset.residual_s ?? DEFAULT_HTTP_RESIDUAL_S[c.layer],
         latencyMs: c.layer === 'national' ? RESET_LATENCY_MS['gfw-type-2'] : RESET_LATENCY_MS.henan,
         close: c.http_reset.close ?? 'reset',
@@ -115,13 +115,13 @@ export function compileCensors(s: Scenario): CompiledCensor[] {
     }
     if (c.blockpage) {
       out.blockpage = {
-        hostRules: new RuleSet(c.blockpage.host_rules),
+        hostRules: new RuleSet(c.blockpage.host_rules, c.blockpage.host_rules_file),
         title: c.blockpage.page?.title ?? 'Access denied',
         bytes: c.blockpage.page?.bytes ?? 600,
       };
     }
     if (c.throttle) {
-      out.throttle = { sniRules: new RuleSet(c.throttle.sni_rules ?? []), hostRules: new RuleSet(c.throttle.host_rules ?? []), kbps: c.throttle.kbps };
+      out.throttle = { sniRules: new RuleSet(c.throttle.sni_rules ?? [], c.throttle.sni_rules_file), hostRules: new RuleSet(c.throttle.host_rules ?? [], c.throttle.host_rules_file), kbps: c.throttle.kbps };
     }
     return out;
   });
@@ -173,7 +173,7 @@ export class Policy {
     const decoded = decodePath(path);
     for (const c of this.censors) {
       if (!this.acts(c, host) || (segmented && !c.tcpReassembly)) continue;
-      if (c.http && (c.http.hostRules.matches(host) || containsKeyword(c.http.keywords, decoded, host)))
+      if (c.http && (c.http.hostRules.matches(host) || c.http.keywords.matches(decoded, host)))
         return { kind: 'reset', censor: c, latencyMs: c.http.latencyMs, residualS: c.http.residualS, mechanism: 'http.reset', close: c.http.close };
       if (c.blockpage?.hostRules.matches(host)) return { kind: 'blockpage', censor: c, title: c.blockpage.title, bytes: c.blockpage.bytes };
       if (c.throttle?.hostRules.matches(host)) return { kind: 'throttle', censor: c, kbps: c.throttle.kbps };

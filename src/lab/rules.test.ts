@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { containsKeyword, decodePath, RuleSet, sampled } from './rules.js';
+import { decodePath, KeywordSet, RuleSet, sampled } from './rules.js';
 
 describe('RuleSet(sources).matches(name)', () => {
   it('behaves like the censors rule shapes, overblocking included', () => {
@@ -17,13 +17,14 @@ describe('RuleSet(sources).matches(name)', () => {
   });
 });
 
-describe('containsKeyword(keywords, ...texts) and decodePath(path)', () => {
+describe('KeywordSet(keywords).matches(...texts) and decodePath(path)', () => {
   it('matches keywords after %-decoding, case-insensitively', () => {
     assert.equal(decodePath('/search?q=%66alun'), '/search?q=falun');
     assert.equal(decodePath('/%zz%41'), '/%zzA');
-    assert.equal(containsKeyword(['falun'], decodePath('/x/%46ALUN')), true);
-    assert.equal(containsKeyword(['falun'], '/news'), false);
-    assert.equal(containsKeyword(undefined, 'falun'), false);
+    assert.equal(new KeywordSet(['falun']).matches(decodePath('/x/%46ALUN')), true);
+    assert.equal(new KeywordSet(['falun']).matches('/news'), false);
+    assert.equal(new KeywordSet(undefined).matches('falun'), false);
+    assert.equal(new KeywordSet(['Tiananmen', 'x']).matches('/a', 'HOST.tiananmen.example'), true);
   });
 });
 

@@ -2,6 +2,7 @@
 // located errors: every problem names the file, the line and column, the key path and what is
 // wrong. Unknown keys are rejected, so a typo never silently turns a censor off.
 import { readFileSync } from 'node:fs';
+import { checkKeywordFile, checkRuleFile, ListError } from './rules.js';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { domainToASCII } from 'node:url';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
@@ -52,7 +53,7 @@ const BLOCKINGS = ['dns', 'tcp_ip', 'http-failure', 'http-diff'] as const;
 export class Reader {
   readonly problems: ScenarioProblem[] = [];
   constructor(
-    private readonly file: string,
+    readonly file: string,
     private readonly lines: LineCounter,
     private readonly doc: Document,
   ) {}
@@ -139,6 +140,30 @@ export class Reader {
     return this.seq(node, path)
       .map((n, i) => this.str(n, `${path}[${i}]`))
       .filter((s): s is string => s !== undefined);
+  }
+
+  /**
+   * `<key>_file` ("Lists as files", DESIGN.md): one path or a list of paths, relative to the
+   * scenario file; each list is read and checked now (a bad line is reported as list-file:line)
+   * and the absolute paths are kept. The compiled list is cached, so the lab does not read it twice.
+   */
+  listFiles(node: Node | null | undefined, path: string, kind: 'rules' | 'keywords'): string[] {
+    node = this.deref(node);
+    const items = isSeq(node) ? this.strings(node, path) : [this.str(node, path)].filter((x): x is string => x !== undefined);
+    const out: string[] = [];
+    for (const f of items) {
+      const abs = isAbsolute(f) ? f : resolve(dirname(resolve(this.file)), f);
+      try {
+        if (kind === 'rules') checkRuleFile(abs);
+        else checkKeywordFile(abs);
+        out.push(abs);
+      } catch (e) {
+        if (!(e instanceof ListError)) throw e;
+        if (e.line === 0) this.fail(node, path, e.reason);
+        else this.problems.push({ file: e.file, line: e.line, col: 1, path, message: e.reason });
+      }
+    }
+    return out;
   }
 
   /** Regexes over names, checked to compile (matched case-insensitively, as the censors do). */
@@ -248,9 +273,11 @@ function readIsp(r: Reader, node: Node, path: string): IspResolverSpec {
 }
 
 function readDnsInjection(r: Reader, node: Node, path: string): DnsInjectionSpec | undefined {
-  const m = r.map(node, path, ['rules', 'injectors', 'pool', 'lead_ms', 'ttl'], ['rules']);
+  const m = r.map(node, path, ['rules', 'rules_file', 'injectors', 'pool', 'lead_ms', 'ttl']);
   if (!m) return undefined;
-  const spec: DnsInjectionSpec = { rules: r.rules(m.get('rules'), `${path}.rules`) };
+  const spec: DnsInjectionSpec = { rules: m.has('rules') ? r.rules(m.get('rules'), `${path}.rules`) : [] };
+  if (m.has('rules_file')) spec.rules_file = r.listFiles(m.get('rules_file'), `${path}.rules_file`, 'rules');
+  if (!m.has('rules') && !m.has('rules_file')) r.fail(node, path, "missing required key 'rules' (or 'rules_file')");
   if (m.has('injectors')) spec.injectors = r.num(m.get('injectors'), `${path}.injectors`, 1, 16, true);
   if (m.has('pool')) {
     const p = m.get('pool')!;
@@ -290,9 +317,11 @@ function readCensor(r: Reader, node: Node, path: string): CensorSpec | undefined
   if (m.has('dns_injection')) c.dns_injection = readDnsInjection(r, m.get('dns_injection')!, `${path}.dns_injection`);
   if (m.has('sni_reset')) {
     const p = `${path}.sni_reset`;
-    const s = r.map(m.get('sni_reset'), p, ['rules', 'fingerprint', 'residual_s', 'close'], ['rules']);
+    const s = r.map(m.get('sni_reset'), p, ['rules', 'rules_file', 'fingerprint', 'residual_s', 'close']);
     if (s) {
-      const spec: SniResetSpec = { rules: r.rules(s.get('rules'), `${p}.rules`) };
+      const spec: SniResetSpec = { rules: s.has('rules') ? r.rules(s.get('rules'), `${p}.rules`) : [] };
+      if (s.has('rules_file')) spec.rules_file = r.listFiles(s.get('rules_file'), `${p}.rules_file`, 'rules');
+      if (!s.has('rules') && !s.has('rules_file')) r.fail(m.get('sni_reset'), p, "missing required key 'rules' (or 'rules_file')");
       if (s.has('fingerprint')) spec.fingerprint = r.oneOf<ResetFingerprint>(s.get('fingerprint'), `${p}.fingerprint`, RESET_FINGERPRINTS);
       if (s.has('residual_s')) spec.residual_s = r.num(s.get('residual_s'), `${p}.residual_s`, 0, 86400);
       if (s.has('close')) spec.close = r.oneOf(s.get('close'), `${p}.close`, ['reset', 'eof'] as const);
@@ -301,14 +330,16 @@ function readCensor(r: Reader, node: Node, path: string): CensorSpec | undefined
   }
   if (m.has('http_reset')) {
     const p = `${path}.http_reset`;
-    const s = r.map(m.get('http_reset'), p, ['host_rules', 'keywords', 'residual_s', 'close']);
+    const s = r.map(m.get('http_reset'), p, ['host_rules', 'host_rules_file', 'keywords', 'keywords_file', 'residual_s', 'close']);
     if (s) {
       const spec: HttpResetSpec = {};
       if (s.has('host_rules')) spec.host_rules = r.rules(s.get('host_rules'), `${p}.host_rules`);
+      if (s.has('host_rules_file')) spec.host_rules_file = r.listFiles(s.get('host_rules_file'), `${p}.host_rules_file`, 'rules');
       if (s.has('keywords')) spec.keywords = r.strings(s.get('keywords'), `${p}.keywords`);
+      if (s.has('keywords_file')) spec.keywords_file = r.listFiles(s.get('keywords_file'), `${p}.keywords_file`, 'keywords');
       if (s.has('residual_s')) spec.residual_s = r.num(s.get('residual_s'), `${p}.residual_s`, 0, 86400);
       if (s.has('close')) spec.close = r.oneOf(s.get('close'), `${p}.close`, ['reset', 'eof'] as const);
-      if (!spec.host_rules && !spec.keywords) r.fail(m.get('http_reset'), p, 'needs host_rules or keywords');
+      if (!spec.host_rules && !spec.keywords && !spec.host_rules_file && !spec.keywords_file) r.fail(m.get('http_reset'), p, 'needs host_rules or keywords (or their _file)');
       c.http_reset = spec;
     }
   }
@@ -345,21 +376,25 @@ function readCensor(r: Reader, node: Node, path: string): CensorSpec | undefined
   if (m.has('reject')) c.reject = r.strings(m.get('reject'), `${path}.reject`);
   if (m.has('blockpage')) {
     const p = `${path}.blockpage`;
-    const s = r.map(m.get('blockpage'), p, ['host_rules', 'page'], ['host_rules']);
+    const s = r.map(m.get('blockpage'), p, ['host_rules', 'host_rules_file', 'page']);
     if (s) {
-      const spec: BlockpageSpec = { host_rules: r.rules(s.get('host_rules'), `${p}.host_rules`) };
+      const spec: BlockpageSpec = { host_rules: s.has('host_rules') ? r.rules(s.get('host_rules'), `${p}.host_rules`) : [] };
+      if (s.has('host_rules_file')) spec.host_rules_file = r.listFiles(s.get('host_rules_file'), `${p}.host_rules_file`, 'rules');
+      if (!s.has('host_rules') && !s.has('host_rules_file')) r.fail(m.get('blockpage'), p, "missing required key 'host_rules' (or 'host_rules_file')");
       if (s.has('page')) spec.page = readPage(r, s.get('page')!, `${p}.page`);
       c.blockpage = spec;
     }
   }
   if (m.has('throttle')) {
     const p = `${path}.throttle`;
-    const s = r.map(m.get('throttle'), p, ['sni_rules', 'host_rules', 'kbps'], ['kbps']);
+    const s = r.map(m.get('throttle'), p, ['sni_rules', 'sni_rules_file', 'host_rules', 'host_rules_file', 'kbps'], ['kbps']);
     if (s) {
       const spec: ThrottleSpec = { kbps: r.num(s.get('kbps'), `${p}.kbps`, 0.1, 1e7) ?? 1 };
       if (s.has('sni_rules')) spec.sni_rules = r.rules(s.get('sni_rules'), `${p}.sni_rules`);
+      if (s.has('sni_rules_file')) spec.sni_rules_file = r.listFiles(s.get('sni_rules_file'), `${p}.sni_rules_file`, 'rules');
       if (s.has('host_rules')) spec.host_rules = r.rules(s.get('host_rules'), `${p}.host_rules`);
-      if (!spec.sni_rules && !spec.host_rules) r.fail(m.get('throttle'), p, 'needs sni_rules or host_rules');
+      if (s.has('host_rules_file')) spec.host_rules_file = r.listFiles(s.get('host_rules_file'), `${p}.host_rules_file`, 'rules');
+      if (!spec.sni_rules && !spec.host_rules && !spec.sni_rules_file && !spec.host_rules_file) r.fail(m.get('throttle'), p, 'needs sni_rules or host_rules (or their _file)');
       c.throttle = spec;
     }
   }

@@ -57,6 +57,8 @@ export interface IspResolverSpec {
 
 export interface DnsInjectionSpec {
   rules: string[];
+  /** Extension of "Lists as files": list files (absolute paths once read) adding to `rules`. */
+  rules_file?: string[];
   injectors?: number;
   /** Addresses, or a file path relative to the scenario file; remapped into the lab range. */
   pool?: string[] | string;
@@ -69,6 +71,7 @@ export const RESET_FINGERPRINTS: readonly ResetFingerprint[] = ['gfw-type-1', 'g
 
 export interface SniResetSpec {
   rules: string[];
+  rules_file?: string[];
   fingerprint?: ResetFingerprint;
   residual_s?: number;
   /** Extension: how the connection is closed (default reset). */
@@ -77,7 +80,9 @@ export interface SniResetSpec {
 
 export interface HttpResetSpec {
   host_rules?: string[];
+  host_rules_file?: string[];
   keywords?: string[];
+  keywords_file?: string[];
   residual_s?: number;
   /** Extension: how the connection is closed (default reset). */
   close?: CloseKind;
@@ -85,12 +90,15 @@ export interface HttpResetSpec {
 
 export interface BlockpageSpec {
   host_rules: string[];
+  host_rules_file?: string[];
   page?: PageSpec;
 }
 
 export interface ThrottleSpec {
   sni_rules?: string[];
+  sni_rules_file?: string[];
   host_rules?: string[];
+  host_rules_file?: string[];
   kbps: number;
 }
 

@@ -42,7 +42,7 @@ export interface UdpDnsResult extends DnsResult {
 // RFC 1035 4.1.1 RCODE values
 const RCODE: Record<string, number> = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 };
 
-export function encodeQuery(name: string, type: QueryType, id: number): Buffer {
+export function encodeQuery(name: string, type: QueryType | dnsPacket.RecordType, id: number): Buffer {
   return dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name, class: 'IN' }] });
 }
 

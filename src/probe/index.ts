@@ -24,3 +24,5 @@ export { territoryOf, territoryTablesV4, lookupProvince, CN_PROVINCES, UNKNOWN_L
 export { PlatformClient, transient, type ApiReply, type PlatformClientOptions } from './platform-client.js';
 export { watchPlatform, watchMeasurement, platformMeasurement, trackedPosts, loadWatchState, statusFromReply, WatchStateError, type VanishedPost, type WatchOptions, type WatchResult, type WatchState } from './platform-watch.js';
 export { testKeywords, keywordMeasurement, KeywordTestError, type KeywordResult, type KeywordOptions, type KeywordRun } from './platform-keywords.js';
+export { runDnsScan, DnsScanError, SCAN_QTYPES, type ScanQtype, type DnsScanOptions, type DnsScanProgress, type DnsScanResult } from './scan-dns.js';
+export { dnsTrial, sniTrial, httpHostTrial, httpPathTrial, type Trial, type TrialOptions } from './infer-trials.js';

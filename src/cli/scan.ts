@@ -1,0 +1,149 @@
+// `wallscope scan dns`: a GFWatch-style injection scan (src/probe/scan-dns.ts) of a streamed list
+// of names against an address that runs no resolver (in the lab: its silent address, 127.R.0.8).
+// Wiring only: argument checks, the streamed list (checked line by line, a bad line is file:line
+// before anything is sent), the summary of injected answers (src/analysis/dns-scan.ts).
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { domainToASCII } from 'node:url';
+import type { Command } from 'commander';
+import { DnsScanSummarizer, type DnsScanLine } from '../analysis/index.js';
+import { forEachListLine, ListError } from '../lab/index.js';
+import { DnsScanError, runDnsScan, SCAN_QTYPES, splitHostPort, type ScanQtype } from '../probe/index.js';
+
+function usageError(message: string, exitCode = 2): Error {
+  return Object.assign(new Error(message), { exitCode });
+}
+
+const NAME_RE = /^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
+
+/** A list line or argument as a query name (ASCII, lower case), or null when it cannot be one. */
+export function scanName(text: string): string | null {
+  const t = text.trim().replace(/\.$/, '');
+  // ASCII as is (lower-cased); anything else through IDNA, as the censors see the wire name.
+  const n = [...t].every((c) => c.charCodeAt(0) < 0x80) ? t.toLowerCase() : domainToASCII(t);
+  return NAME_RE.test(n) ? n : null;
+}
+
+/** Checks the whole list first (bounded memory), so a bad line stops the scan before any query. */
+function checkList(file: string): number {
+  let n = 0;
+  forEachListLine(file, (b, s, e, line) => {
+    const text = Buffer.from(b.buffer, b.byteOffset + s, e - s).toString('utf8');
+    if (scanName(text) === null) throw new ListError(file, line, `not a domain name: ${JSON.stringify(text.slice(0, 80))}`);
+    n++;
+  });
+  return n;
+}
+
+async function* listNames(file: string): AsyncGenerator<string> {
+  const rl = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+  for await (const line of rl) {
+    const t = line.trim();
+    if (!t || t.startsWith('#')) continue;
+    yield scanName(t)!;
+  }
+}
+
+interface ScanDnsOptions {
+  target: string;
+  list?: string;
+  rate: string;
+  shard?: string;
+  resume?: boolean;
+  out: string;
+  qtype: string;
+  wait: string;
+  ipTtl?: boolean;
+  summary?: boolean;
+  quiet?: boolean;
+}
+
+export function register(program: Command): void {
+  const scan = program.command('scan').description('scans at scale: which names an on-path injector answers for');
+  scan
+    .command('dns')
+    .description('GFWatch-style injection scan: send queries for every name to an address that runs no resolver (every reply is injected) and keep every reply, one JSON line per name and query type')
+    .argument('[names...]', 'names to query (or --list)')
+    .requiredOption('--target <addr[:port]>', 'an address with no resolver on the path of the censor (lab: its silent DNS address)')
+    .option('--list <file>', 'one name a line (# comments and blank lines skipped); streamed, any size')
+    .option('--rate <qps>', 'queries per second (0 = as fast as the in-flight bound allows)', '1000')
+    .option('--shard <i/n>', 'this machine\'s share of the list: names whose hash mod n is i (0 <= i < n)')
+    .option('--resume', 'continue the scan recorded in --out (after a crash or kill -9): no name repeated or skipped')
+    .requiredOption('--out <file.jsonl>', 'where the lines go (append-only)')
+    .option('--qtype <types>', `comma-separated query types (${SCAN_QTYPES.join(', ')})`, 'A')
+    .option('--wait <ms>', 'how long each query\'s replies are collected', '2000')
+    .option('--ip-ttl', 'require the replies\' IP TTL (packet capture, root); default: when available')
+    .option('--no-ip-ttl', 'do not capture: ip_ttl is null')
+    .option('--summary', 'print the summary of injected answers as JSON on stdout at the end')
+    .option('--quiet', 'no progress on stderr')
+    .action(async (names: string[], o: ScanDnsOptions) => {
+      let target: { host: string; port: number };
+      try {
+        target = splitHostPort(o.target, 53);
+      } catch (e) {
+        throw usageError(`--target: ${(e as Error).message}`);
+      }
+      if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(target.host)) throw usageError(`--target must be an IPv4 address (names are never resolved), got ${o.target}`);
+      const rate = Number(o.rate);
+      if (!Number.isFinite(rate) || rate < 0) throw usageError(`--rate must be a number >= 0, got ${o.rate}`);
+      const wait = Number(o.wait);
+      if (!Number.isFinite(wait) || wait < 1 || wait > 60_000) throw usageError(`--wait must be 1..60000 ms, got ${o.wait}`);
+      let shard = { i: 0, n: 1 };
+      if (o.shard !== undefined) {
+        const m = /^(\d+)\/(\d+)$/.exec(o.shard);
+        if (!m || Number(m[2]) < 1 || Number(m[1]) >= Number(m[2])) throw usageError(`--shard must be I/N with 0 <= I < N, got ${o.shard}`);
+        shard = { i: Number(m[1]), n: Number(m[2]) };
+      }
+      const qtypes = o.qtype.split(',').map((q) => q.trim().toUpperCase());
+      for (const q of qtypes) if (!(SCAN_QTYPES as readonly string[]).includes(q)) throw usageError(`--qtype: ${q} is not one of ${SCAN_QTYPES.join(', ')}`);
+      if (!!o.list === names.length > 0) throw usageError('give names or --list, not both and not neither');
+      let source: AsyncIterable<string> | Iterable<string>;
+      if (o.list) {
+        try {
+          checkList(o.list);
+        } catch (e) {
+          if (e instanceof ListError) throw usageError(e.message, 1);
+          throw e;
+        }
+        source = listNames(o.list);
+      } else {
+        const ok = names.map((n) => [n, scanName(n)] as const);
+        const bad = ok.find(([, n]) => n === null);
+        if (bad) throw usageError(`not a domain name: ${JSON.stringify(bad[0])}`);
+        source = ok.map(([, n]) => n!);
+      }
+      let lastShown = 0;
+      const result = await runDnsScan({
+        host: target.host,
+        port: target.port,
+        names: source,
+        qtypes: qtypes as ScanQtype[],
+        rate,
+        waitMs: wait,
+        shard,
+        out: o.out,
+        resume: !!o.resume,
+        ipTtl: o.ipTtl === undefined ? 'auto' : o.ipTtl,
+        onProgress: (p) => {
+          const now = Date.now();
+          if (o.quiet || now - lastShown < 1000) return;
+          lastShown = now;
+          process.stderr.write(`scan dns: ${p.sent} sent, ${p.written} written, ${p.replies} replies${p.skipped ? `, ${p.skipped} done before` : ''}\n`);
+        },
+      }).catch((e: unknown) => {
+        if (e instanceof DnsScanError) throw usageError(e.message, 1);
+        throw e;
+      });
+      if (!o.quiet)
+        process.stderr.write(
+          `scan dns: ${result.sent} queries in ${(result.elapsedMs / 1000).toFixed(2)} s (${Math.round(result.sent / (result.elapsedMs / 1000))} q/s), ${result.replies} replies, ${result.late} late` +
+            `${result.skipped ? `, ${result.skipped} done before (resumed)` : ''}; ip_ttl ${result.ipTtl.available ? 'captured' : `null (${result.ipTtl.reason})`}; peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB\n`,
+        );
+      if (o.summary) {
+        const sum = new DnsScanSummarizer();
+        const rl = createInterface({ input: createReadStream(o.out), crlfDelay: Infinity });
+        for await (const line of rl) if (line) sum.add(JSON.parse(line) as DnsScanLine);
+        process.stdout.write(`${JSON.stringify(sum.result())}\n`);
+      }
+    });
+}

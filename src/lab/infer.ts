@@ -1,0 +1,175 @@
+// `lab eval --infer` (DESIGN.md "Contracts of the next capabilities"): after the measurements,
+// infer the rule behind every blocked target of the scenario, per protocol and per layer, through
+// the running loopback lab. DNS trials go to the lab's silent address (only injectors answer),
+// SNI and Host trials to the target site's own front, each from a fresh client address of the
+// lab so that one trial's residual blocking never pollutes the next; keyword-blocked URLs get the
+// minimal triggering substring of their path by bisection (src/analysis/infer.ts).
+import { escapeRegexLiteral, inferRule, isolateKeyword, nameHash, type InferredRule, type Oracle } from '../analysis/index.js';
+import { prng, type Layer } from '../model/index.js';
+import { dnsTrial, httpHostTrial, httpPathTrial, sniTrial, type Trial } from '../probe/index.js';
+import type { Lab } from './lab.js';
+import { decodePath } from './rules.js';
+
+export type InferProtocol = 'dns' | 'sni' | 'http';
+
+/** One line of `infer --json` (the contract's keys; `url` and `keyword` for keyword blocks). */
+export interface InferLine {
+  name: string;
+  protocol: InferProtocol;
+  layer: Layer | null;
+  rule: string;
+  variants: InferredRule['variants'];
+  overblocks: string[];
+  queries: number;
+  url?: string;
+  keyword?: string;
+  /** Extension: the shape and literal behind `rule`. */
+  x_shape?: InferredRule['shape'] | 'keyword';
+  x_kw?: string;
+}
+
+export interface InferTarget {
+  url: string;
+  mechanism: string | null;
+  layer: Layer | null;
+}
+
+export interface InferLabOptions {
+  /** Names inferred at once (default 8). */
+  concurrency?: number;
+  /** DNS trial window (ms, default 500). */
+  dnsWaitMs?: number;
+  /** Client addresses for trials start at this index of lab.clientAddress (past those of eval). */
+  firstClient?: number;
+}
+
+const PROTOCOL_OF: Record<string, InferProtocol> = { 'dns.injection': 'dns', 'tls.reset': 'sni', 'http.reset': 'http' };
+
+/** A padding label no list holds: letters drawn from the name's hash (reproducible). */
+export function padFor(name: string, seed: number): string {
+  const r = prng(nameHash(name) ^ seed);
+  let s = 'zq';
+  for (let i = 0; i < 6; i++) s += String.fromCharCode(97 + Math.floor(r() * 26));
+  return s;
+}
+
+/** Where each protocol's trials go for a name (null: that protocol cannot be tried for it). */
+export interface InferEndpoints {
+  dns?: Trial | null;
+  sni?: (name: string) => Trial | null;
+  httpHost?: (name: string) => Trial | null;
+  /** Trials of a path alone, with the name as an unblocked Host. */
+  httpPath?: (name: string) => Trial | null;
+}
+
+export interface InferJob {
+  name: string;
+  protocol: InferProtocol;
+  layer: Layer | null;
+  /** For http: the URL whose path may hold a keyword. */
+  url?: string;
+}
+
+/**
+ * Infers every job, `concurrency` at a time, each name's trials in sequence. `blockedNames`: other
+ * names known to be blocked, reported among the overblocks of a rule that matches them.
+ */
+export async function inferJobs(jobs: InferJob[], ends: InferEndpoints, opts: { concurrency?: number; seed?: number; blockedNames?: string[] } = {}): Promise<InferLine[]> {
+  const out: Array<InferLine | null> = new Array(jobs.length).fill(null);
+  let next = 0;
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      const job = jobs[i];
+      if (!job) return;
+      const pad = padFor(job.name, opts.seed ?? 0);
+      let oracle: Oracle | null = null;
+      if (job.protocol === 'dns') oracle = ends.dns ?? null;
+      else if (job.protocol === 'sni') oracle = ends.sni?.(job.name) ?? null;
+      else {
+        const host = ends.httpHost?.(job.name) ?? null;
+        if (host && !(await host(job.name))) {
+          // Not the Host: a keyword in the path. Its minimal triggering substring, by bisection.
+          const path = job.url ? ends.httpPath?.(job.name) : null;
+          if (!path || !job.url) continue;
+          const u = new URL(job.url);
+          const got = await isolateKeyword(decodePath(`${u.pathname}${u.search}`), path);
+          if (got)
+            out[i] = { name: job.name, protocol: 'http', layer: job.layer, rule: escapeRegexLiteral(got.keyword), variants: {}, overblocks: [], queries: got.queries + 1, url: job.url, keyword: got.keyword, x_shape: 'keyword', x_kw: got.keyword };
+          continue;
+        }
+        oracle = host;
+      }
+      if (!oracle) continue;
+      const got = await inferRule(job.name, oracle, pad);
+      if (!got) continue;
+      // The other blocked names this rule also blocks (overblocking samples).
+      const re = new RegExp(got.rule);
+      const also = (opts.blockedNames ?? []).filter((n) => n !== got.name && !n.endsWith(`.${got.name}`) && re.test(n));
+      out[i] = {
+        name: job.name,
+        protocol: job.protocol,
+        layer: job.layer,
+        rule: got.rule,
+        variants: got.variants,
+        overblocks: [...new Set([...got.overblocks, ...also])],
+        queries: got.queries,
+        x_shape: got.shape,
+        x_kw: got.kw,
+      };
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 8, jobs.length)) }, worker));
+  return out.filter((l): l is InferLine => l !== null);
+}
+
+/** One line per (name, protocol, layer) for rules; keyword lines stay one per URL. */
+export function uniqueLines(lines: InferLine[]): InferLine[] {
+  const seen = new Set<string>();
+  return lines.filter((l) => {
+    const key = `${l.name}\0${l.protocol}\0${l.layer}\0${l.keyword !== undefined ? l.url : ''}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+export async function inferLab(lab: Pick<Lab, 'scenario' | 'sites' | 'silentDns' | 'clientAddress'>, targets: InferTarget[], opts: InferLabOptions = {}): Promise<InferLine[]> {
+  let client = opts.firstClient ?? 6000;
+  const fresh = { localAddress: () => lab.clientAddress(client++), timeoutMs: 3000 };
+  const [dnsHost, dnsPort] = lab.silentDns.split(':') as [string, string];
+  const site = (name: string) => lab.sites.find((s) => s.domain === name);
+  const ends: InferEndpoints = {
+    dns: dnsTrial({ host: dnsHost, port: Number(dnsPort) }, { ...fresh, timeoutMs: opts.dnsWaitMs ?? 500 }),
+    sni: (name) => {
+      const s = site(name);
+      return s?.httpsPort ? sniTrial({ host: s.address, port: s.httpsPort }, fresh) : null;
+    },
+    httpHost: (name) => {
+      const s = site(name);
+      return s?.httpPort ? httpHostTrial({ host: s.address, port: s.httpPort }, fresh) : null;
+    },
+    httpPath: (name) => {
+      const s = site(name);
+      return s?.httpPort ? httpPathTrial({ host: s.address, port: s.httpPort }, name, fresh) : null;
+    },
+  };
+  // One job per (name, protocol, layer), in target order.
+  const jobs = new Map<string, InferJob>();
+  for (const t of targets) {
+    const protocol = t.mechanism ? PROTOCOL_OF[t.mechanism] : undefined;
+    if (!protocol) continue;
+    let name: string;
+    try {
+      name = new URL(t.url).hostname.toLowerCase();
+    } catch {
+      continue;
+    }
+    // A keyword is per URL: two paths of one host may hold different ones.
+    const key = `${name}\0${protocol}\0${t.layer}${protocol === 'http' ? `\0${t.url}` : ''}`;
+    if (!jobs.has(key)) jobs.set(key, { name, protocol, layer: t.layer, url: t.url });
+  }
+  const blockedNames = [...new Set([...jobs.values()].map((j) => j.name))];
+  const lines = await inferJobs([...jobs.values()], ends, { concurrency: opts.concurrency, seed: lab.scenario.seed, blockedNames });
+  return uniqueLines(lines);
+}
