@@ -26,6 +26,11 @@ import {
   type TargetExpectation,
   type TargetSpec,
   type ThrottleSpec,
+  type TimelineDelta,
+  type TimelineEntry,
+  TIMELINE_ACTIONS,
+  TIMELINE_ACTION_NAMES,
+  scenarioAt,
 } from '../model/index.js';
 
 export interface ScenarioProblem {
@@ -398,6 +403,42 @@ function readTarget(r: Reader, node: Node, path: string): TargetSpec | undefined
   return expect ? { url, expect } : { url };
 }
 
+/** One `timeline:` entry (DESIGN.md "Timelines"): `{at, censor, add: {<action>: {<key>: [...]}}, remove: {...}}`. */
+function readTimelineEntry(r: Reader, node: Node, path: string, censors: ReadonlySet<string>): TimelineEntry | undefined {
+  const m = r.map(node, path, ['at', 'censor', 'add', 'remove'], ['at', 'censor']);
+  if (!m) return undefined;
+  const at = r.num(m.get('at'), `${path}.at`, 0, 10 * 365 * 86400);
+  const censor = r.str(m.get('censor'), `${path}.censor`);
+  if (censor !== undefined && !censors.has(censor)) r.fail(m.get('censor'), `${path}.censor`, `no censor named '${censor}' (censors: ${[...censors].join(', ') || 'none'})`);
+  if (!m.has('add') && !m.has('remove')) r.fail(node, path, 'an entry needs add or remove');
+  const delta = (key: 'add' | 'remove'): TimelineDelta | undefined => {
+    if (!m.has(key)) return undefined;
+    const p = `${path}.${key}`;
+    const d = r.map(m.get(key), p, TIMELINE_ACTION_NAMES);
+    if (!d) return undefined;
+    const out: TimelineDelta = {};
+    for (const action of TIMELINE_ACTION_NAMES) {
+      if (!d.has(action)) continue;
+      const keys: readonly string[] = TIMELINE_ACTIONS[action];
+      const ap = `${p}.${action}`;
+      if (keys.length === 0) {
+        out[action] = r.strings(d.get(action), ap);
+        continue;
+      }
+      const km = r.map(d.get(action), ap, keys);
+      if (!km) continue;
+      const lists: Record<string, string[]> = {};
+      for (const k of keys) if (km.has(k)) lists[k] = k === 'keywords' ? r.strings(km.get(k), `${ap}.${k}`) : r.rules(km.get(k), `${ap}.${k}`);
+      out[action] = lists;
+    }
+    return out;
+  };
+  const add = delta('add');
+  const remove = delta('remove');
+  if (at === undefined || censor === undefined) return undefined;
+  return { at, censor, ...(add ? { add } : {}), ...(remove ? { remove } : {}) };
+}
+
 /** Parses and validates a scenario. Throws ScenarioError listing every problem with its position. */
 export function parseScenario(text: string, file: string): Scenario {
   const lines = new LineCounter();
@@ -409,7 +450,7 @@ export function parseScenario(text: string, file: string): Scenario {
   }
   if (r.problems.length) throw new ScenarioError(r.problems);
   const root = doc.contents as Node | null;
-  const m = r.map(root, '', ['name', 'seed', 'world', 'censors', 'targets'], ['name', 'world']);
+  const m = r.map(root, '', ['name', 'seed', 'world', 'censors', 'targets', 'timeline'], ['name', 'world']);
   if (!m) throw new ScenarioError(r.problems);
   const name = r.str(m.get('name'), 'name') ?? '';
   const seed = m.has('seed') ? (r.num(m.get('seed'), 'seed', 0, 2 ** 32 - 1, true) ?? 0) : 0;
@@ -500,9 +541,29 @@ export function parseScenario(text: string, file: string): Scenario {
       }
     });
   }
+  let timeline: TimelineEntry[] | undefined;
+  if (m.has('timeline')) {
+    timeline = [];
+    const nodes = new Map<TimelineEntry, Node>();
+    r.seq(m.get('timeline'), 'timeline').forEach((n, i) => {
+      const e = readTimelineEntry(r, n, `timeline[${i}]`, cnames);
+      if (e) {
+        timeline!.push(e);
+        nodes.set(e, n);
+      }
+    });
+    // Replays the whole timeline once, so that a removal of a rule that is not there (a typo, or an
+    // entry out of order) is an error here, not a silent no-op at lab time.
+    if (!r.problems.length) {
+      const issues: Parameters<typeof scenarioAt>[2] = [];
+      scenarioAt({ name, seed, world: { sites, resolvers: { isp, public: {} }, helper }, censors, timeline }, Infinity, issues);
+      for (const is of issues) r.fail(nodes.get(is.entry), `timeline[${timeline.indexOf(is.entry)}]`, is.message);
+    }
+  }
   if (r.problems.length) throw new ScenarioError(r.problems);
   const scenario: Scenario = { name, seed, world: { sites, resolvers: { isp, public: {} }, helper, ...(services.length ? { services } : {}) }, censors };
   if (targets) scenario.targets = targets;
+  if (timeline) scenario.timeline = timeline;
   scenario.source = isAbsolute(file) ? file : resolve(file);
   return scenario;
 }

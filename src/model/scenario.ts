@@ -3,6 +3,7 @@
 // these are the validated, typed shapes. Keys beyond DESIGN.md (site behaviours, ISP resolver
 // behaviours) are wallscope extensions documented in scenarios/README.md.
 import type { Layer, Mechanism } from './verdict.js';
+import type { TimelineEntry } from './timeline.js';
 
 export interface PageSpec {
   title?: string;
@@ -171,6 +172,8 @@ export interface Scenario {
   };
   censors: CensorSpec[];
   targets?: TargetSpec[];
+  /** Rules added and removed at lab times (DESIGN.md "Timelines"; see src/model/timeline.ts). */
+  timeline?: TimelineEntry[];
   /** Absolute path of the file it was read from, for resolving relative paths. */
   source?: string;
 }
