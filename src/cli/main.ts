@@ -10,6 +10,7 @@ import { register as registerLab } from './lab.js';
 import { register as registerServe } from './serve.js';
 import { register as registerMeasure } from './measure.js';
 import { register as registerLocate } from './locate.js';
+import { register as registerCampaign } from './campaign.js';
 
 const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
 
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerMeasure(program);
   registerLocate(program);
+  registerCampaign(program);
   return program;
 }
 
