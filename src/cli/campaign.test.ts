@@ -103,7 +103,7 @@ describe('wallscope campaign FILE (loopback lab, real collector)', () => {
     });
     await exited(first);
     const killedAt = log.length;
-    // Second run: resumes round 0 (its period has not passed) and runs to the last round.
+    // Second run: finishes round 0 (even when its period has passed meanwhile) and runs to the last round.
     const second = start();
     const code = await Promise.race([exited(second), new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 90_000).unref())]);
     assert.equal(code, 0, log);

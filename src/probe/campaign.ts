@@ -392,6 +392,13 @@ export async function runCampaign(spec: CampaignSpec, o: CampaignRunOptions): Pr
   await flush();
 
   let round = Math.max(0, roundOf(Date.now()));
+  // A round the kill interrupted is finished first, even when its period has just passed: its
+  // remaining URLs are measurements owed, not skipped (older rounds are not caught up).
+  const owed = done.get(round - 1);
+  if (owed && owed.size < spec.targets.length && spec.targets.some((t) => !owed.has(t.url))) {
+    log(`round ${round - 1}: interrupted before its end; finishing it first`);
+    round--;
+  }
   const lastRound = o.rounds === undefined ? Infinity : o.rounds - 1;
   // A round interrupted by the kill is resumed when its period has not passed yet.
   while (!o.signal?.aborted && round <= lastRound) {

@@ -19,3 +19,4 @@ export { sampleMeasurement, sampleVerdict, syntheticMeasurements } from './seed.
 export { reanalyzeStore, safeAnalyzer, analyzerWith, type Analyzer, type ReanalyzeOptions } from './reanalyze.js';
 export { importMeasurementFiles, normalizeForStore, type ImportSummary } from './import.js';
 export { JournaledStore, type JournalOptions, type JournalStats } from './journal.js';
+export { ChangeStore, trackChanges, changeFilterFrom, type ChangeRecord, type ChangeFilter, type StateRecord, type ChangeKey, type ChangeStoreOptions } from './changes.js';
