@@ -23,7 +23,10 @@ import {
   type Analyzer,
   type MeasurementFilter,
   type MeasurementStore,
+  trackChanges,
+  type ChangeStore,
 } from '../store/index.js';
+import changesRoutes from './changes-routes.js';
 import { registerBatchRoute } from './batch.js';
 import { ApiError, ERRORS, createError, type ErrorBody, type ErrorCode } from './errors.js';
 import { Metrics } from './metrics.js';
@@ -71,6 +74,8 @@ export interface AppOptions {
   /** Fastify/pino logger options (structured JSON logs); default off. */
   logger?: boolean | Record<string, unknown>;
   trustProxy?: boolean | string | string[];
+  /** Change detection on ingest and its routes (/api/v1/changes, .atom, /api/v1/states); off without one. */
+  changes?: ChangeStore;
 }
 
 export const BACKEND_VERSION = 'wallscope-collector/1';
@@ -118,7 +123,7 @@ function filterFrom(q: Record<string, unknown>): MeasurementFilter {
 }
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
-  const store = opts.store;
+  const store = opts.changes ? trackChanges(opts.store, opts.changes) : opts.store;
   const analysisVersion = opts.analysisVersion ?? ANALYSIS_VERSION;
   const ctx = opts.analysisContext;
   const analyze = safeAnalyzer(opts.analyze ?? analyzerWith(ctx), analysisVersion);
@@ -405,6 +410,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
 
   // ---- explorer
+  if (opts.changes) await app.register(changesRoutes, { changes: opts.changes });
   if (opts.webRoot !== false) registerStatic(app, opts.webRoot ?? join(repoRoot, 'web', 'dist'));
 
   await app.ready();

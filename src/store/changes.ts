@@ -88,7 +88,9 @@ const SCHEMA = `
     to_blocking TEXT NOT NULL,
     to_mechanism TEXT NOT NULL,
     evidence TEXT NOT NULL,
-    detected_at INTEGER NOT NULL
+    detected_at INTEGER NOT NULL,
+    -- 'ingest' (detected as measurements arrived: alerted) or 'rebuild' (recomputed: never alerted)
+    origin TEXT NOT NULL DEFAULT 'ingest'
   );
   CREATE INDEX IF NOT EXISTS changes_at ON changes (at);
   CREATE INDEX IF NOT EXISTS changes_key ON changes (target, probe_cc, probe_asn, region, at);
@@ -123,7 +125,10 @@ export class ChangeStore {
   private readonly keyRows: Database.Statement;
 
   /** `file`: the SQLite store's file (its measurements table is read for rebuilds). */
-  constructor(file: string, o: ChangeStoreOptions = {}) {
+  constructor(
+    private readonly file: string,
+    o: ChangeStoreOptions = {},
+  ) {
     this.db = new Database(file);
     configureConnection(this.db, 'NORMAL');
     this.db.exec(SCHEMA);
@@ -133,8 +138,8 @@ export class ChangeStore {
     this.getState = this.db.prepare('SELECT state FROM change_states WHERE target = ? AND probe_cc = ? AND probe_asn = ? AND region = ?');
     this.putState = this.db.prepare('INSERT OR REPLACE INTO change_states (target, probe_cc, probe_asn, region, domain, state) VALUES (?, ?, ?, ?, ?, ?)');
     this.insertChange = this.db.prepare(
-      `INSERT INTO changes (target, domain, probe_cc, probe_asn, region, layer, at, from_blocking, from_mechanism, to_blocking, to_mechanism, evidence, detected_at)
-       VALUES (@target, @domain, @probe_cc, @probe_asn, @region, @layer, @at, @from_blocking, @from_mechanism, @to_blocking, @to_mechanism, @evidence, @detected_at)`,
+      `INSERT INTO changes (target, domain, probe_cc, probe_asn, region, layer, at, from_blocking, from_mechanism, to_blocking, to_mechanism, evidence, detected_at, origin)
+       VALUES (@target, @domain, @probe_cc, @probe_asn, @region, @layer, @at, @from_blocking, @from_mechanism, @to_blocking, @to_mechanism, @evidence, @detected_at, @origin)`,
     );
     this.keyRows = this.db.prepare(
       `SELECT uid, ts, status, blocking, mechanism, layer FROM measurements
@@ -158,8 +163,9 @@ export class ChangeStore {
     return { ...s, lastTs: s.lastTs ?? -Infinity };
   }
 
-  private record(key: ChangeKey, domain: string | null, c: DetectedChange, detectedAt: number): ChangeRecord {
+  private record(key: ChangeKey, domain: string | null, c: DetectedChange, detectedAt: number, origin: 'ingest' | 'rebuild' = 'ingest'): ChangeRecord {
     const info = this.insertChange.run({
+      origin,
       ...key,
       domain,
       layer: c.layer,
@@ -237,13 +243,19 @@ export class ChangeStore {
   rebuild(): { measurements: number; keys: number; changes: number } {
     const stats = { measurements: 0, keys: 0, changes: 0 };
     const now = this.now();
+    let closeReader = () => {};
+    try {
     this.db.transaction(() => {
       this.db.exec('DELETE FROM change_states; DELETE FROM changes;');
       let cur: { key: ChangeKey; domain: string | null; s: KeyState } | null = null;
       const flush = () => {
         if (cur) this.save(cur.key, cur.domain, cur.s);
       };
-      const rows = this.db.prepare(
+      // better-sqlite3 cannot write on a connection while it iterates a query: the scan reads
+      // through a second, read-only connection (WAL: it sees the measurements as committed).
+      const reader = new Database(this.file, { readonly: true });
+      closeReader = () => reader.close();
+      const rows = reader.prepare(
         `SELECT uid, input, domain, probe_cc, probe_asn, coalesce(region, '') AS region, ts, status, blocking, mechanism, layer FROM measurements
          WHERE input IS NOT NULL ORDER BY input, probe_cc, probe_asn, coalesce(region, ''), ts, uid`,
       );
@@ -257,12 +269,15 @@ export class ChangeStore {
         const { next, change } = stepChange(cur.s, r, this.confirmations);
         cur.s = next;
         if (change) {
-          this.record(cur.key, cur.domain, change, now);
+          this.record(cur.key, cur.domain, change, now, 'rebuild');
           stats.changes++;
         }
       }
       flush();
     })();
+    } finally {
+      closeReader();
+    }
     return stats;
   }
 
@@ -273,9 +288,14 @@ export class ChangeStore {
     return rows.map(toRecord);
   }
 
-  /** Changes in detection order after an id (feeds, webhooks). */
+  /** Changes detected on ingest (not by a rebuild), in detection order after an id (webhooks). */
   listAfter(afterId: number, limit = 1000): ChangeRecord[] {
-    return (this.db.prepare('SELECT * FROM changes WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as DbChange[]).map(toRecord);
+    return (this.db.prepare("SELECT * FROM changes WHERE id > ? AND origin = 'ingest' ORDER BY id LIMIT ?").all(afterId, limit) as DbChange[]).map(toRecord);
+  }
+
+  /** The largest change id so far (0 when none). */
+  maxId(): number {
+    return (this.db.prepare('SELECT coalesce(max(id), 0) AS m FROM changes').get() as { m: number }).m;
   }
 
   /** Current confirmed states ("blocked since"), newest first. */

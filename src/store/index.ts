@@ -20,3 +20,4 @@ export { reanalyzeStore, safeAnalyzer, analyzerWith, type Analyzer, type Reanaly
 export { importMeasurementFiles, normalizeForStore, type ImportSummary } from './import.js';
 export { JournaledStore, type JournalOptions, type JournalStats } from './journal.js';
 export { ChangeStore, trackChanges, changeFilterFrom, type ChangeRecord, type ChangeFilter, type StateRecord, type ChangeKey, type ChangeStoreOptions } from './changes.js';
+export { Outbox, type OutboxItem } from './outbox.js';
