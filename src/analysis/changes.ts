@@ -64,8 +64,16 @@ export function observedState(o: ChangeObservation): TrackedState | null {
   return { blocking: o.blocking, mechanism: o.mechanism ?? 'unknown', layer: o.layer ?? null };
 }
 
+/**
+ * Same blocking and mechanism, and the same layer when both name one: a layer the analysis could
+ * not attribute (null, 'unknown') is no evidence of a move between layers, so attribution that
+ * comes and goes is not a change, while a block moving from the national to a regional censor is.
+ */
 export function sameState(a: TrackedState | null, b: TrackedState | null): boolean {
-  return a === b || (a !== null && b !== null && a.blocking === b.blocking && a.mechanism === b.mechanism && (a.layer ?? null) === (b.layer ?? null));
+  if (a === b) return true;
+  if (a === null || b === null || a.blocking !== b.blocking || a.mechanism !== b.mechanism) return false;
+  const known = (l: string | null) => l !== null && l !== 'unknown';
+  return !(known(a.layer) && known(b.layer) && a.layer !== b.layer);
 }
 
 /** One measurement of a key, in time order: the next state and the change it confirms, if any. */

@@ -11,6 +11,7 @@ import { register as registerServe } from './serve.js';
 import { register as registerMeasure } from './measure.js';
 import { register as registerLocate } from './locate.js';
 import { register as registerCampaign } from './campaign.js';
+import { register as registerChanges } from './changes.js';
 
 const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
 
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerMeasure(program);
   registerLocate(program);
   registerCampaign(program);
+  registerChanges(program);
   return program;
 }
 
