@@ -83,13 +83,13 @@ describe('timeline + campaign + collector: changes detected within one period, n
     // second is no change to detect).
     const times = [0, ...timelineTimes(scenario)];
     const dialOf = new Map(lab.targets.map((x) => [x.url, x.dialUrl]));
-    const expected: Array<{ target: string; at: number; from: string; to: string }> = [];
+    const expected: Array<{ target: string; at: number; from: string; to: string; layer: string | null }> = [];
     for (let i = 1; i < times.length; i++) {
       const before = new Map(lab.truthAt(times[i - 1]!).map((x) => [x.url, x.truth]));
       const lasts = (times[i + 1] ?? Infinity) - times[i]! >= 2 * PERIOD_S;
       for (const x of lab.truthAt(times[i]!)) {
         const b = before.get(x.url)!;
-        if (b.mechanism !== x.truth.mechanism && lasts) expected.push({ target: dialOf.get(x.url)!, at: times[i]!, from: b.mechanism!, to: x.truth.mechanism! });
+        if (b.mechanism !== x.truth.mechanism && lasts) expected.push({ target: dialOf.get(x.url)!, at: times[i]!, from: b.mechanism!, to: x.truth.mechanism!, layer: x.truth.layer ?? b.layer });
       }
     }
     // A lifted block that the truth re-establishes later is compared pairwise; this scenario has none.
@@ -105,7 +105,7 @@ describe('timeline + campaign + collector: changes detected within one period, n
       // `at` is the first measurement showing the new state (whole seconds, hence -1).
       t.diagnostic(`${describe(e)}: first seen ${lag.toFixed(1)} s after the truth changed; detected ${((Date.parse((c as ApiChange & { detected_at: string }).detected_at) - (lab.startedAt + e.at * 1000)) / 1000).toFixed(1)} s after`);
       assert.ok(lag >= -1 && lag <= PERIOD_S + 1, `${describe(e)}: first seen ${lag.toFixed(1)} s after the truth changed (period ${PERIOD_S} s)`);
-      assert.deepEqual([c.probe_cc, c.probe_asn], ['ZZ', 'AS0']);
+      assert.deepEqual([c.probe_cc, c.probe_asn, c.layer], ['ZZ', 'AS0', e.layer], describe(e));
       // Each piece of evidence resolves, and shows the states it claims.
       for (const [k, uid] of c.evidence.entries()) {
         const m = await fetch(`${srv.url}/api/v1/measurement/${encodeURIComponent(uid)}`);
