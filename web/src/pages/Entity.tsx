@@ -4,6 +4,7 @@ import { Breakdown } from '../components/Breakdown.js';
 import { FilterForm } from '../components/FilterForm.js';
 import { TimeSeries } from '../components/TimeSeries.js';
 import { href } from '../router.js';
+import { DomainTimeline } from './Changes.js';
 
 export type EntityKind = 'country' | 'asn' | 'domain' | 'region';
 
@@ -48,6 +49,7 @@ export function EntityPage({ kind, id, path, params }: { kind: EntityKind; id: s
         </p>
       )}
       <EntityData kind={kind} value={value} filters={filters} path={path} params={params} />
+      {kind === 'domain' && <DomainTimeline domain={value} />}
     </>
   );
 }
