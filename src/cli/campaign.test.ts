@@ -7,9 +7,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { parseScenario, startLab } from '../lab/index.js';
+import { labProbeDefaults, parseScenario, startLab } from '../lab/index.js';
 import { repoRoot } from '../model/index.js';
-import { parseCampaign } from '../probe/index.js';
+import { parseCampaign, runCampaign, shuffled } from '../probe/index.js';
 import { startServer } from '../server/index.js';
 import { SqliteStore } from '../store/index.js';
 
@@ -134,5 +134,42 @@ describe('wallscope campaign FILE (loopback lab, real collector)', () => {
     // Blocked targets were seen blocked: the lab's truth reached the collector's verdicts.
     const blocked = await store.list({ domain: 'blocked.example' }, { limit: 100 });
     assert.ok(blocked.results.length === ROUNDS * 2 && blocked.results.every((r) => r.status === 'blocked'), JSON.stringify(blocked.results.map((r) => [r.input, r.status, r.mechanism])));
+  });
+});
+
+describe('runCampaign(spec, options): budget and order', () => {
+  it('orders each round at random, reproducibly per (campaign, round)', () => {
+    const urls = Array.from({ length: 20 }, (_, i) => `https://s${i}.example/`);
+    const r0 = shuffled(urls, 'c\u00000');
+    assert.deepEqual([...r0].sort(), [...urls].sort());
+    assert.deepEqual(shuffled(urls, 'c\u00000'), r0);
+    assert.notDeepEqual(shuffled(urls, 'c\u00001'), r0);
+    assert.notDeepEqual(r0, urls);
+  });
+
+  it('stops at the per-hour budget and says so', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'ws-budget-'));
+    const lab = await startLab(parseScenario(SCENARIO, join(dir, 's.yaml')), { standardPorts: false });
+    t.after(async () => {
+      await lab.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const spec = parseCampaign(`urls:\n${lab.targets.map((x) => `  - ${x.dialUrl}\n`).join('')}every: 1s\nlimits: { per_hour: 4, concurrency: 2 }\n`, join(dir, 'budget.yaml'));
+    const stop = new AbortController();
+    const log: string[] = [];
+    const summary = await runCampaign(spec, {
+      stateDir: join(dir, 'state'),
+      probe: { ...lab.probeOptions(), ...labProbeDefaults(lab.scenario) },
+      log: (l) => {
+        log.push(l);
+        if (l.startsWith('budget:')) setTimeout(() => stop.abort(), 1500);
+      },
+      signal: stop.signal,
+    });
+    assert.equal(summary.measured, 4, log.join('\n'));
+    assert.ok(log.some((l) => /^budget: 4 measurements in the last hour; waiting 3\d{3} s$/.test(l)), log.join('\n'));
+    // Without a collector the measurements stay in the spool, ready for `wallscope upload`.
+    assert.equal(summary.spooled, 4);
+    assert.equal(readdirSync(join(dir, 'state', 'spool')).filter((f) => f.endsWith('.json')).length, 4);
   });
 });

@@ -273,7 +273,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /** Fisher-Yates with a generator seeded by (campaign, round): a restarted round keeps its order. */
-function shuffled<T>(items: T[], seed: string): T[] {
+export function shuffled<T>(items: T[], seed: string): T[] {
   const rnd = prng(createHash('sha256').update(seed).digest().readUInt32BE(0));
   const a = items.slice();
   for (let i = a.length - 1; i > 0; i--) {

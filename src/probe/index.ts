@@ -19,4 +19,4 @@ export { openCapture, captureAvailable, CaptureError, routeTo, deviceMac, type C
 export { locate, assignHops, clientHelloFor, type LocateMechanism, type LocateResult, type InjectorHop, type LocatedPacket } from './locate.js';
 export { startFetSink, sinkConnection, runFetTest, fetTrial, randomNonExempt, exemptControl, type FetTestOptions, type FetTestKeys, type FetTrial } from './fet.js';
 export { listenTracked, type TrackedServer } from './tcpserver.js';
-export { parseCampaign, runCampaign, parseDuration, CampaignError, type CampaignSpec, type CampaignRunOptions, type CampaignSummary, type CampaignOverrides } from './campaign.js';
+export { parseCampaign, runCampaign, parseDuration, shuffled, CampaignError, type CampaignSpec, type CampaignRunOptions, type CampaignSummary, type CampaignOverrides } from './campaign.js';
