@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import dnsPacket from 'dns-packet';
 import { repoRoot, scenarioAt } from '../model/index.js';
 import { startLab, type Lab } from './lab.js';
+import { nftAvailable } from './nft.js';
 import { parseScenario, ScenarioError } from './scenario.js';
 
 const YAML = String.raw`
@@ -177,5 +178,33 @@ describe('startLab() follows the timeline on real sockets', () => {
     assert.equal(await dnsAnswers(lab, 'c.example'), 3); // the default two injectors + the genuine answer
     assert.deepEqual(lab.truthAt(2).find((t) => t.url === 'https://b.example/')!.truth.mechanism, 'none');
     assert.deepEqual(lab.truthAt(2).find((t) => t.url === 'https://a.example/')!.truth.mechanism, 'tls.reset');
+  });
+});
+
+describe('startLab() follows a timeline of null routes (nftables, root)', () => {
+  const nft = nftAvailable();
+  it('installs the null route added at t=1.5 s and removes the one lifted then', { skip: nft.ok ? false : nft.reason }, async (t) => {
+    const lab = await startLab(
+      parseScenario(
+        `name: nr\nworld:\n  sites:\n    - domain: a.example\n    - domain: b.example\ncensors:\n  - name: isp\n    layer: isp\n    null_route: [b.example]\ntimeline:\n  - { at: 1.5, censor: isp, add: { null_route: [a.example] }, remove: { null_route: [b.example] } }\n`,
+        '/tmp/nr.yaml',
+      ),
+      { standardPorts: false },
+    );
+    t.after(() => lab.close());
+    const connect = (domain: string) => {
+      const site = lab.sites.find((s) => s.domain === domain)!;
+      return new Promise<string>((resolve) => {
+        const s = net.connect({ host: site.address, port: site.httpPort!, localAddress: lab.clientAddress(1) });
+        s.setTimeout(800, () => (s.destroy(), resolve('timeout')));
+        s.on('connect', () => (s.destroy(), resolve('ok')));
+        s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+      });
+    };
+    assert.equal(await connect('a.example'), 'ok');
+    assert.equal(await connect('b.example'), 'timeout');
+    await new Promise((r) => setTimeout(r, Math.max(0, lab.startedAt + 1600 - Date.now())));
+    assert.equal(await connect('a.example'), 'timeout');
+    assert.equal(await connect('b.example'), 'ok');
   });
 });
