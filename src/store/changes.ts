@@ -141,9 +141,10 @@ export class ChangeStore {
       `INSERT INTO changes (target, domain, probe_cc, probe_asn, region, layer, at, from_blocking, from_mechanism, to_blocking, to_mechanism, evidence, detected_at, origin)
        VALUES (@target, @domain, @probe_cc, @probe_asn, @region, @layer, @at, @from_blocking, @from_mechanism, @to_blocking, @to_mechanism, @evidence, @detected_at, @origin)`,
     );
+    // The domain leads so that the store's (domain, ts) index finds a key's rows (input has none).
     this.keyRows = this.db.prepare(
       `SELECT uid, ts, status, blocking, mechanism, layer FROM measurements
-       WHERE input = ? AND probe_cc = ? AND probe_asn = ? AND coalesce(region, '') = ? ORDER BY ts, uid`,
+       WHERE domain IS ? AND input = ? AND probe_cc = ? AND probe_asn = ? AND coalesce(region, '') = ? ORDER BY ts, uid`,
     );
   }
 
@@ -180,20 +181,22 @@ export class ChangeStore {
     return toRecord({ id: Number(info.lastInsertRowid), ...key, domain, layer: c.layer, at: c.at, from_blocking: c.from.blocking, from_mechanism: c.from.mechanism, to_blocking: c.to.blocking, to_mechanism: c.to.mechanism, evidence: JSON.stringify(c.evidence), detected_at: detectedAt });
   }
 
-  /** One stored measurement (flat row). Returns the change it confirmed, if any. */
-  observeRow(r: Row): ChangeRecord[] {
-    if (!r.input) return [];
-    const key: ChangeKey = { target: r.input, probe_cc: r.probe_cc, probe_asn: r.probe_asn, region: r.region ?? '' };
+  /** Stored measurements (flat rows), in one transaction. Returns the changes they confirmed. */
+  observeRows(rows: Row[]): ChangeRecord[] {
     const out: ChangeRecord[] = [];
     this.db.transaction(() => {
-      const s = this.load(key);
-      if (r.ts < s.lastTs) {
-        out.push(...this.rebuildKey(key, r.domain, true));
-        return;
+      for (const r of rows) {
+        if (!r.input) continue;
+        const key: ChangeKey = { target: r.input, probe_cc: r.probe_cc, probe_asn: r.probe_asn, region: r.region ?? '' };
+        const s = this.load(key);
+        if (r.ts < s.lastTs) {
+          out.push(...this.rebuildKey(key, r.domain, true));
+          continue;
+        }
+        const { next, change } = stepChange(s, r, this.confirmations);
+        this.save(key, r.domain, next);
+        if (change) out.push(this.record(key, r.domain, change, this.now()));
       }
-      const { next, change } = stepChange(s, r, this.confirmations);
-      this.save(key, r.domain, next);
-      if (change) out.push(this.record(key, r.domain, change, this.now()));
     })();
     for (const c of out) for (const l of this.listeners) l(c);
     return out;
@@ -201,7 +204,12 @@ export class ChangeStore {
 
   /** A measurement as stored (same flattening as the store's row). */
   observe(m: Measurement, verdict: Verdict, uid: string): ChangeRecord[] {
-    return this.observeRow(flatten(m, verdict, uid));
+    return this.observeRows([flatten(m, verdict, uid)]);
+  }
+
+  /** Many measurements as stored (a batch of the collector), in one transaction. */
+  observeMany(items: Array<{ m: Measurement; verdict: Verdict; uid: string }>): ChangeRecord[] {
+    return this.observeRows(items.map((x) => flatten(x.m, x.verdict, x.uid)));
   }
 
   /**
@@ -211,7 +219,7 @@ export class ChangeStore {
   private rebuildKey(key: ChangeKey, domain: string | null, announce: boolean): ChangeRecord[] {
     let s = emptyKeyState();
     const found: DetectedChange[] = [];
-    for (const row of this.keyRows.iterate(key.target, key.probe_cc, key.probe_asn, key.region) as Iterable<ChangeObservation>) {
+    for (const row of this.keyRows.iterate(domain, key.target, key.probe_cc, key.probe_asn, key.region) as Iterable<ChangeObservation>) {
       const step = stepChange(s, row, this.confirmations);
       s = step.next;
       if (step.change) found.push(step.change);
@@ -412,13 +420,14 @@ export function changeFilterFrom(q: Record<string, unknown>): ChangeFilter {
  * is one step of its key. Everything else goes to the store unchanged.
  */
 export function trackChanges(store: MeasurementStore, changes: ChangeStore): MeasurementStore {
-  const observe = (m: Measurement, verdict: Verdict, r: PutResult) => {
-    if (!r.inserted) return;
+  const observe = (items: Array<{ m: Measurement; verdict: Verdict }>, rs: PutResult[]) => {
+    const fresh = rs.flatMap((r, i) => (r.inserted ? [{ ...items[i]!, uid: r.measurement_uid }] : []));
+    if (!fresh.length) return;
     try {
-      changes.observe(m, verdict, r.measurement_uid);
+      changes.observeMany(fresh);
     } catch (e) {
-      // The measurement is stored; its key's state is recomputed by the next rebuild.
-      process.emitWarning(`change detection failed for ${r.measurement_uid}: ${(e as Error).message}`);
+      // The measurements are stored; their keys' states are recomputed by the next rebuild.
+      process.emitWarning(`change detection failed for ${fresh.length} measurement(s) from ${fresh[0]!.uid}: ${(e as Error).message}`);
     }
   };
   return new Proxy(store, {
@@ -426,13 +435,13 @@ export function trackChanges(store: MeasurementStore, changes: ChangeStore): Mea
       if (prop === 'put')
         return async (m: Measurement, verdict: Verdict) => {
           const r = await target.put(m, verdict);
-          observe(m, verdict, r);
+          observe([{ m, verdict }], [r]);
           return r;
         };
       if (prop === 'putMany')
         return async (items: Array<{ m: Measurement; verdict: Verdict }>) => {
           const rs = await target.putMany(items);
-          rs.forEach((r, i) => observe(items[i]!.m, items[i]!.verdict, r));
+          observe(items, rs);
           return rs;
         };
       const v = Reflect.get(target, prop, receiver) as unknown;
