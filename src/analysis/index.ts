@@ -12,3 +12,4 @@ export { compareRow, AgreementTally, type AnalyzeRow } from './row.js';
 export { classifyFirstPacket, fetProtocolPrefix, FET_POPCOUNT_LOW, FET_POPCOUNT_HIGH, FET_PREFIX_LEN, FET_RUN_LEN } from './fet.js';
 export { readPcapTcp, firstClientPayload, parseFlowKey, PcapError, type TcpSegment, type FlowKey } from './pcap.js';
 export { stepChange, observedState, emptyKeyState, DEFAULT_CONFIRMATIONS, type ChangeObservation, type TrackedState, type KeyState, type DetectedChange } from './changes.js';
+export { seriesAnomalies, type SeriesPoint, type SeriesAnomaly, type AnomalyOptions } from './anomaly.js';

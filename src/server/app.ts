@@ -27,6 +27,7 @@ import {
   type ChangeStore,
 } from '../store/index.js';
 import changesRoutes from './changes-routes.js';
+import anomalyRoutes from './anomaly-routes.js';
 import { registerBatchRoute } from './batch.js';
 import { ApiError, ERRORS, createError, type ErrorBody, type ErrorCode } from './errors.js';
 import { Metrics } from './metrics.js';
@@ -411,6 +412,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   // ---- explorer
   if (opts.changes) await app.register(changesRoutes, { changes: opts.changes });
+  await app.register(anomalyRoutes, { store });
   if (opts.webRoot !== false) registerStatic(app, opts.webRoot ?? join(repoRoot, 'web', 'dist'));
 
   await app.ready();

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { emptyKeyState, stepChange, type ChangeObservation, type KeyState } from '../analysis/index.js';
+import { emptyKeyState, seriesAnomalies, stepChange, type ChangeObservation, type KeyState } from '../analysis/index.js';
 import type { Verdict } from '../model/index.js';
 import { buildApp } from './app.js';
 import { ChangeStore, Outbox, sampleMeasurement, sampleVerdict, SqliteStore, trackChanges } from '../store/index.js';
@@ -212,5 +212,45 @@ describe('startWebhooks(): signed deliveries from a persistent outbox', () => {
     while (outbox.list('dead').length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const dead = outbox.list('dead');
     assert.deepEqual(dead.map((d) => [d.hook, d.attempts, d.last_error]), [[brokenHook, 20, "HTTP 500"], [brokenHook, 20, "HTTP 500"], [brokenHook, 20, "HTTP 500"]]);
+  });
+});
+
+describe('anomalies on aggregate series: seriesAnomalies() and GET /api/v1/anomalies', () => {
+  it('flags a jump of the blocked share once, where it happens; not noise, not small samples', () => {
+    const pts = (shares: number[], n = 100) => shares.map((p, i) => ({ bucket: `2026-12-${String(i + 1).padStart(2, '0')}`, measurements: n, blocked: Math.round(p * n) }));
+    assert.deepEqual(seriesAnomalies(pts([0.05, 0.06, 0.04, 0.05, 0.6, 0.62, 0.58, 0.6])).map((a) => [a.bucket, a.direction]), [['2026-12-05', 'up']]);
+    assert.deepEqual(seriesAnomalies(pts([0.6, 0.6, 0.6, 0.1, 0.1])).map((a) => [a.bucket, a.direction]), [['2026-12-04', 'down']]);
+    assert.deepEqual(seriesAnomalies(pts([0.05, 0.12, 0.03, 0.1, 0.07, 0.15])), []);
+    assert.deepEqual(seriesAnomalies(pts([0, 0, 0, 1, 1], 5)), []); // 5 measurements a day: too few to say
+  });
+
+  it('reads the store through its aggregation, per network', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'ws-anomalies-'));
+    const store = new SqliteStore(join(dir, 'a.sqlite'));
+    t.after(async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const items = [];
+    for (let day = 0; day < 10; day++)
+      for (let k = 0; k < 40; k++) {
+        const start = new Date(Date.UTC(2026, 11, 1 + day, 1, 0, k));
+        // AS4134: 5% blocked, then 60% from day 7 (2026-12-08); AS4837: 5% throughout.
+        const jumped = day >= 7 ? k < 24 : k < 2;
+        items.push({ m: sampleMeasurement({ probe_asn: 'AS4134', input: `https://s${k}.example/`, start }), verdict: sampleVerdict(jumped ? 'blocked' : 'ok') });
+        items.push({ m: sampleMeasurement({ probe_asn: 'AS4837', input: `https://s${k}.example/`, start }), verdict: sampleVerdict(k < 2 ? 'blocked' : 'ok') });
+      }
+    await store.putMany(items);
+    const app = await buildApp({ store, rateLimit: false, webRoot: false });
+    t.after(() => app.close());
+    const r = await app.inject({ url: '/api/v1/anomalies?axis=probe_asn&time_grain=day&probe_cc=CN' });
+    assert.equal(r.statusCode, 200, r.body);
+    const a = r.json().anomalies as Array<{ value: string; bucket: string; direction: string; share: number; baseline_share: number }>;
+    assert.deepEqual(a.map((x) => [x.value, x.bucket.slice(0, 10), x.direction]), [['AS4134', '2026-12-08', 'up']]);
+    assert.equal(a[0]!.share, 0.6);
+    assert.equal(a[0]!.baseline_share, 0.05);
+    assert.equal((await app.inject({ url: '/api/v1/anomalies?axis=galaxy' })).statusCode, 400);
+    assert.equal((await app.inject({ url: '/api/v1/anomalies' })).statusCode, 400);
+    assert.equal((await app.inject({ url: '/api/v1/anomalies?axis=probe_asn&min_delta=2' })).statusCode, 400);
   });
 });
