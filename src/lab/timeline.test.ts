@@ -1,7 +1,7 @@
 // Timelines (DESIGN.md "Timelines"): the scenario's `timeline:` is validated with located errors,
 // scenarioAt() applies it, `lab truth --at` prints it, and a running lab follows it on real sockets.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -206,5 +206,30 @@ describe('startLab() follows a timeline of null routes (nftables, root)', () => 
     await new Promise((r) => setTimeout(r, Math.max(0, lab.startedAt + 1600 - Date.now())));
     assert.equal(await connect('a.example'), 'timeout');
     assert.equal(await connect('b.example'), 'ok');
+  });
+});
+
+describe('`wallscope lab up FILE` with a timeline', () => {
+  it('prints each change as it applies it, and stops cleanly', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'ws-tl-up-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'tl.yaml');
+    writeFileSync(file, YAML.replace(/at: 2/g, 'at: 1'));
+    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'wallscope.js'), 'lab', 'up', file, '--ephemeral-ports', '--ca-out', join(dir, 'ca.pem')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    t.after(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    child.stderr.on('data', (d: Buffer) => (out += d));
+    const deadline = Date.now() + 30_000;
+    while (!/timeline at 1 s: censor gfw add/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.match(out, /lab "timeline-test" is up on 127\.\d+\.0\.0\/16/);
+    assert.match(out, /timeline at 1 s: censor prov add \{"sni_reset":\{"rules":\["\^a\\\\\.example\$"\]\},"http_reset":\{"host_rules":\["\^a\\\\\.example\$"\]\}\} remove \{"sni_reset":\{"rules":\["\^b\\\\\.example\$"\]\}\}/);
+    assert.match(out, /timeline at 1 s: censor gfw add \{"dns_injection":\{"rules":\["\^c\\\\\.example\$"\]\}\}/);
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    assert.equal(code, 0, out);
+    assert.match(out, /lab stopped; nothing left behind\./);
   });
 });
