@@ -49,7 +49,11 @@ describe('parseCampaign(text, file)', () => {
       const r = parseCampaign(run, 'run.json', { every: '1h' });
       assert.deepEqual([r.name, r.ooniRun, r.everyS, r.targets.length], ['My run', true, 3600, 1]);
       assert.throws(() => parseCampaign(run, 'run.json'), (e: Error) => /give --every/.test(e.message));
-      assert.throws(() => parseCampaign(JSON.stringify({ name: 'x', nettests: [{ test_name: 'telegram' }] }), 'run.json', { every: '1h' }), (e: Error) => /run\.json:1:\d+: nettests\[0\]\.test_name: wallscope campaigns run web_connectivity only, not 'telegram'/.test(e.message));
+      // Other nettests are skipped with a located warning; a descriptor with nothing to run is an error.
+      const mixed = parseCampaign(JSON.stringify({ name: 'x', nettests: [{ test_name: 'telegram' }, { test_name: 'web_connectivity', inputs: ['https://a.example/'] }] }), 'run.json', { every: '1h' });
+      assert.equal(mixed.targets.length, 1);
+      assert.match(mixed.warnings.join('\n'), /^run\.json:1:\d+: nettests\[0\]\.test_name: 'telegram' skipped/);
+      assert.throws(() => parseCampaign(JSON.stringify({ name: 'x', nettests: [{ test_name: 'telegram' }] }), 'run.json', { every: '1h' }), (e: Error) => /run\.json: nothing to measure .*'telegram' skipped/.test(e.message));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -54,6 +54,7 @@ export function register(program: Command): void {
         if (e instanceof CampaignError) throw Object.assign(new Error(`invalid campaign:\n${e.message}`), { exitCode: 2 });
         throw e;
       }
+      for (const w of spec.warnings) process.stderr.write(`campaign: ${w}\n`);
       const rounds = o.rounds !== undefined ? positiveInt('--rounds', o.rounds) : undefined;
       const probe = probeOptionsFrom(o, 'campaign');
       // Lab mode: the collector's analysis needs the lab range to count it as public (as `lab eval` annotates).

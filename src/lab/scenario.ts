@@ -407,7 +407,10 @@ function readTarget(r: Reader, node: Node, path: string): TargetSpec | undefined
 function readTimelineEntry(r: Reader, node: Node, path: string, censors: ReadonlySet<string>): TimelineEntry | undefined {
   const m = r.map(node, path, ['at', 'censor', 'add', 'remove'], ['at', 'censor']);
   if (!m) return undefined;
-  const at = r.num(m.get('at'), `${path}.at`, 0, 10 * 365 * 86400);
+  // Seconds; a duration string ('90s', '5m', '1h') is read as seconds too.
+  const atNode = m.get('at');
+  const dur = isScalar(atNode) && typeof atNode.value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*(s|m|h)\s*$/.exec(atNode.value) : null;
+  const at = dur ? Number(dur[1]) * { s: 1, m: 60, h: 3600 }[dur[2] as 's' | 'm' | 'h'] : r.num(atNode, `${path}.at`, 0, 10 * 365 * 86400);
   const censor = r.str(m.get('censor'), `${path}.censor`);
   if (censor !== undefined && !censors.has(censor)) r.fail(m.get('censor'), `${path}.censor`, `no censor named '${censor}' (censors: ${[...censors].join(', ') || 'none'})`);
   if (!m.has('add') && !m.has('remove')) r.fail(node, path, 'an entry needs add or remove');
@@ -422,7 +425,12 @@ function readTimelineEntry(r: Reader, node: Node, path: string, censors: Readonl
       const keys: readonly string[] = TIMELINE_ACTIONS[action];
       const ap = `${p}.${action}`;
       if (keys.length === 0) {
-        out[action] = r.strings(d.get(action), ap);
+        // A list (`null_route: [a.example]`), or the contract's `{<key>: [...]}` shape with one key.
+        const v = d.get(action);
+        if (isMap(v)) {
+          const lm = r.map(v, ap, ['rules', 'entries', 'domains', 'addresses']);
+          out[action] = lm ? [...lm].flatMap(([k, n]) => r.strings(n, `${ap}.${k}`)) : [];
+        } else out[action] = r.strings(v, ap);
         continue;
       }
       const km = r.map(d.get(action), ap, keys);

@@ -74,6 +74,9 @@ describe('timeline: parsing and scenarioAt(s, t)', () => {
     assert.match(problems(base + '  - { at: 1, censor: prov, add: { sni_reset: { rule: [x] } } }\n'), /timeline\[0\]\.add\.sni_reset\.rule: unknown key 'rule'/);
     assert.match(problems(base + "  - { at: 1, censor: prov, add: { sni_reset: { rules: ['(('] } } }\n"), /timeline\[0\]\.add\.sni_reset\.rules\[0\]: not a valid regular expression/);
     assert.match(problems(base + '  - { at: 1, censor: prov }\n'), /timeline\[0\]: an entry needs add or remove/);
+    // null_route in the contract's {<key>: [...]} shape, and `at` as a duration
+    const nr = parseScenario(base + "  - { at: '1.5m', censor: prov, add: { null_route: { domains: [a.example] } } }\n", 'tl.yaml');
+    assert.deepEqual([nr.timeline![0]!.at, scenarioAt(nr, 90).censors[0]!.null_route], [90, ['a.example']]);
     // a removal before the addition it undoes is out of order
     assert.match(
       problems(base + '  - { at: 5, censor: prov, add: { null_route: [a.example] } }\n  - { at: 4, censor: prov, remove: { null_route: [a.example] } }\n'),

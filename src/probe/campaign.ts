@@ -33,6 +33,8 @@ export interface CampaignSpec {
   concurrency: number;
   /** The file was an OONI Run v2 descriptor. */
   ooniRun: boolean;
+  /** What was read but will not be run (an OONI Run descriptor's other nettests), one line each. */
+  warnings: string[];
 }
 
 export class CampaignError extends Error {
@@ -114,6 +116,7 @@ export function parseCampaign(text: string, file: string, over: CampaignOverride
     return false;
   };
   const targets: Target[] = [];
+  const warnings: string[] = [];
   const nameNode = entries.get('name');
   let name = isScalar(nameNode) && typeof nameNode.value === 'string' && nameNode.value.trim() ? nameNode.value.trim() : '';
   if (nameNode && !name) fail(nameNode, 'name', 'expected a non-empty string');
@@ -131,7 +134,10 @@ export function parseCampaign(text: string, file: string, over: CampaignOverride
         const m = new Map((n.items as Pair<Node, Node>[]).map((x) => [isScalar(x.key) ? String(x.key.value) : '', x.value as Node]));
         const tn = m.get('test_name');
         const testName = isScalar(tn) ? String(tn.value) : '';
-        if (testName !== 'web_connectivity') return fail(tn ?? n, `${p}.test_name`, `wallscope campaigns run web_connectivity only, not '${testName}'`);
+        if (testName !== 'web_connectivity') {
+          const pos = lines.linePos((tn ?? n).range?.[0] ?? 0);
+          return void warnings.push(`${file}:${pos.line}:${pos.col}: ${p}.test_name: '${testName}' skipped (wallscope campaigns run web_connectivity)`);
+        }
         for (const [url, node] of m.has('inputs') ? strList(m.get('inputs'), `${p}.inputs`) : []) if (checkUrl(url, node, `${p}.inputs`)) targets.push({ url });
       });
     if (!name) name = 'oonirun';
@@ -191,9 +197,9 @@ export function parseCampaign(text: string, file: string, over: CampaignOverride
   // The same URL twice would be measured twice per round: keep the first.
   const seen = new Set<string>();
   const unique = targets.filter((t) => (seen.has(t.url) ? false : (seen.add(t.url), true)));
-  if (!problems.length && unique.length === 0) problems.push(`${file}: nothing to measure (no URL in urls:, lists: or the nettests' inputs)`);
+  if (!problems.length && unique.length === 0) problems.push(`${file}: nothing to measure (no URL in urls:, lists: or the web_connectivity nettests' inputs)${warnings.length ? `; ${warnings.join('; ')}` : ''}`);
   if (problems.length) throw new CampaignError(problems.join('\n'));
-  return { name, source, targets: unique, everyS: everyS!, ...(collector ? { collector } : {}), ...(perHour ? { perHour } : {}), concurrency, ooniRun };
+  return { name, source, targets: unique, everyS: everyS!, ...(collector ? { collector } : {}), ...(perHour ? { perHour } : {}), concurrency, ooniRun, warnings };
 }
 
 /** The campaign's persistent state: the schedule's origin and the journal of measurements spooled. */
