@@ -51,7 +51,7 @@ export function register(program: Command): void {
           ...(o.concurrency !== undefined ? { concurrency: positiveInt('--concurrency', o.concurrency) } : {}),
         });
       } catch (e) {
-        if (e instanceof CampaignError) throw Object.assign(new Error(`invalid campaign:\n${e.message}`), { exitCode: 2 });
+        if (e instanceof CampaignError) throw Object.assign(new Error(`invalid campaign:${e.message.includes('\n') ? '\n' : ' '}${e.message}`), { exitCode: 2 });
         throw e;
       }
       for (const w of spec.warnings) process.stderr.write(`campaign: ${w}\n`);

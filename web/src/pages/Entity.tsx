@@ -62,6 +62,8 @@ function EntityData({ kind, value, filters, path, params }: { kind: EntityKind; 
         <a href={href(['chart'], { axis_x: 'measurement_start_day', time_grain: 'day', ...filters })}>Open in the chart builder</a>
         {' · '}
         <a href={href(['search'], filters)}>Search these measurements</a>
+        {' · '}
+        <a href={href(['changes'], { [KEY[kind]]: value })}>Changes here</a>
       </p>
       <TimeSeries path={path} params={params} filters={filters} title={`${TITLE[kind]} ${value}`} />
       <div class="breakdowns">
