@@ -411,7 +411,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
 
   // ---- explorer
-  if (opts.changes) await app.register(changesRoutes, { changes: opts.changes });
+  await app.register(changesRoutes, opts.changes ? { changes: opts.changes } : {});
   await app.register(anomalyRoutes, { store });
   if (opts.webRoot !== false) registerStatic(app, opts.webRoot ?? join(repoRoot, 'web', 'dist'));
 

@@ -8,7 +8,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { changeFilterFrom, type ChangeRecord, type ChangeStore } from '../store/index.js';
 
 export interface ChangesRoutesOptions {
-  changes: ChangeStore;
+  /** Absent: change detection is off; the routes answer 404 and /api/v1/changes/status says so. */
+  changes?: ChangeStore;
 }
 
 const xml = (s: string) => s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!);
@@ -76,6 +77,9 @@ function viewTitle(q: Record<string, unknown>): string {
 }
 
 export default async function changesRoutes(app: FastifyInstance, opts: ChangesRoutesOptions): Promise<void> {
+  // The explorer asks this first, so that a server without change detection shows no broken panel.
+  app.get('/api/v1/changes/status', async () => ({ enabled: opts.changes !== undefined, ...(opts.changes ? { confirmations: opts.changes.confirmations } : {}) }));
+  if (!opts.changes) return;
   const { changes } = opts;
   const query = { type: 'object', properties: Object.fromEntries([...VIEW_KEYS, 'blocked'].map((k) => [k, { type: 'string', maxLength: 2048 }])), additionalProperties: false } as const;
 

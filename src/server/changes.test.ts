@@ -116,6 +116,11 @@ describe('ChangeStore on the SQLite store (incremental, late arrivals, rebuild) 
     // The routes.
     const app = await buildApp({ store: inner, changes, rateLimit: false, webRoot: false });
     t.after(() => app.close());
+    assert.deepEqual((await app.inject({ url: '/api/v1/changes/status' })).json(), { enabled: true, confirmations: 2 });
+    const off = await buildApp({ store: inner, rateLimit: false, webRoot: false });
+    assert.deepEqual((await off.inject({ url: '/api/v1/changes/status' })).json(), { enabled: false });
+    assert.equal((await off.inject({ url: '/api/v1/changes' })).statusCode, 404);
+    await off.close();
     const r = await app.inject({ url: '/api/v1/changes?since=2026-12-01T00:03:00Z' });
     assert.equal(r.statusCode, 200);
     const body = r.json() as { changes: Array<Record<string, unknown>> };

@@ -69,7 +69,7 @@ export function ChangesTable({ view, caption }: { view: View; caption: string })
   const key = JSON.stringify(view);
   const res = useFetch<{ changes: Change[] }>(key, (signal) => getJSON('changes', { ...view, limit: '1000' }, signal));
   if (res.state === 'loading') return <section aria-busy="true"><p>Loading changes…</p></section>;
-  if (res.state === 'error') return <p role="alert" class="error">{res.error.includes('404') ? 'This server keeps no changes (change detection is off).' : res.error}</p>;
+  if (res.state === 'error') return <p role="alert" class="error">{res.error}</p>;
   const rows = [...res.data.changes].reverse();
   if (rows.length === 0) return <p class="empty">No change in this view.</p>;
   return (
@@ -148,8 +148,16 @@ export function StatesTable({ view, blockedOnly, caption }: { view: View; blocke
   );
 }
 
+/** Whether the server keeps changes (GET /api/v1/changes/status). */
+function useChangesEnabled(): boolean | null {
+  const res = useFetch<{ enabled: boolean }>('changes-status', (signal) => getJSON('changes/status', {}, signal));
+  return res.state === 'ok' ? res.data.enabled : res.state === 'error' ? false : null;
+}
+
 /** A domain page's timeline: each (URL, network)'s state and since when, then its changes. */
 export function DomainTimeline({ domain }: { domain: string }) {
+  const enabled = useChangesEnabled();
+  if (enabled !== true) return null;
   return (
     <section class="timeline-of-states">
       <h2>State over time</h2>
@@ -171,6 +179,14 @@ export function ChangesPage({ params }: { params: URLSearchParams }) {
   const described = Object.entries(view)
     .map(([k, v]) => `${k} = ${v}`)
     .join(', ');
+  const enabled = useChangesEnabled();
+  if (enabled === false)
+    return (
+      <>
+        <h1 tabIndex={-1}>Changes</h1>
+        <p class="note">This server keeps no changes: change detection is off (it runs with a SQLite store, unless <code>--no-changes</code>).</p>
+      </>
+    );
   return (
     <>
       <h1 tabIndex={-1}>Changes</h1>
