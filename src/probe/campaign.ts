@@ -308,11 +308,16 @@ export async function runCampaign(spec: CampaignSpec, o: CampaignRunOptions): Pr
     log(`state in ${o.stateDir} was for ${state.campaign} every ${state.every_s} s: starting a new schedule`);
     state = null;
   }
+  let newSchedule = false;
   if (!state) {
     state = { campaign: spec.name, started_at: Date.now(), every_s: spec.everyS };
     writeAtomic(stateFile, JSON.stringify(state) + '\n');
+    newSchedule = true;
   }
   const startedAt = state.started_at;
+  // Round numbers belong to one schedule: measurements are stamped with it, and a new schedule
+  // does not take an old schedule's round k for its own.
+  const schedule = String(startedAt);
 
   // What is done: the journal, plus spooled measurements the journal may not have caught (killed
   // between the spool file and its journal line).
@@ -322,7 +327,8 @@ export async function runCampaign(spec: CampaignSpec, o: CampaignRunOptions): Pr
     if (!s) done.set(round, (s = new Set()));
     s.add(url);
   };
-  let journal = readJournal(journalFile);
+  // A new schedule keeps the old journal's times (the budget) but not its rounds.
+  let journal = readJournal(journalFile).map((j) => (newSchedule ? { ...j, round: -1 } : j));
   const recent: number[] = []; // start times of measurements in the budget window
   const roundOf = (t: number) => Math.floor((t - startedAt) / everyMs);
   // Small footprint: the journal keeps only what the budget and the current round need.
@@ -339,7 +345,7 @@ export async function runCampaign(spec: CampaignSpec, o: CampaignRunOptions): Pr
     try {
       const m = JSON.parse(readFileSync(f, 'utf8')) as Measurement;
       const a = m.annotations ?? {};
-      if (a.campaign !== spec.name || typeof m.input !== 'string') continue;
+      if (a.campaign !== spec.name || a.campaign_schedule !== schedule || typeof m.input !== 'string') continue;
       const round = Number(a.campaign_round);
       if (!done.get(round)?.has(m.input)) {
         recovered++;
@@ -438,7 +444,7 @@ export async function runCampaign(spec: CampaignSpec, o: CampaignRunOptions): Pr
         yield t;
       }
     };
-    const probe: ProbeOptions = { ...o.probe, annotations: { ...(o.probe.annotations ?? {}), campaign: spec.name, campaign_round: String(round) } };
+    const probe: ProbeOptions = { ...o.probe, annotations: { ...(o.probe.annotations ?? {}), campaign: spec.name, campaign_schedule: schedule, campaign_round: String(round) } };
     await measureMany(
       budgeted(),
       probe,
