@@ -101,6 +101,14 @@ export function register(program: Command): void {
   analysisOptions(serve);
   serve.action(async (o: ServeOptions) => {
     const { host, port } = parseListen(o.listen);
+    // Webhook flags are checked before anything is opened or listens.
+    let hookSecret: string | undefined;
+    if (o.webhook?.length) {
+      if (!o.changes || o.clickhouse) throw Object.assign(new Error('--webhook needs change detection (a SQLite store, without --no-changes)'), { exitCode: 2 });
+      for (const u of o.webhook) if (!/^https?:\/\/[^/]/.test(u)) throw Object.assign(new Error(`--webhook: expected an http(s) URL, got ${JSON.stringify(u)}`), { exitCode: 2 });
+      hookSecret = o.webhookSecretFile ? readFileSync(o.webhookSecretFile, 'utf8').trim() : process.env.WALLSCOPE_WEBHOOK_SECRET;
+      if (!hookSecret) throw Object.assign(new Error('--webhook needs a signing secret: --webhook-secret-file FILE or $WALLSCOPE_WEBHOOK_SECRET'), { exitCode: 2 });
+    }
     const store = await openStoreFrom(o);
     const { ctx } = analysisFrom(o);
     // Change detection lives in the SQLite store's file (src/store/changes.ts); ClickHouse has none yet.
@@ -126,11 +134,7 @@ export function register(program: Command): void {
     });
     let hooks: Webhooks | undefined;
     let outbox: Outbox | undefined;
-    if (o.webhook?.length) {
-      if (!changes) throw Object.assign(new Error('--webhook needs change detection (a SQLite store, without --no-changes)'), { exitCode: 2 });
-      for (const u of o.webhook) if (!/^https?:\/\/[^/]/.test(u)) throw Object.assign(new Error(`--webhook: expected an http(s) URL, got ${JSON.stringify(u)}`), { exitCode: 2 });
-      const hookSecret = o.webhookSecretFile ? readFileSync(o.webhookSecretFile, 'utf8').trim() : process.env.WALLSCOPE_WEBHOOK_SECRET;
-      if (!hookSecret) throw Object.assign(new Error('--webhook needs a signing secret: --webhook-secret-file FILE or $WALLSCOPE_WEBHOOK_SECRET'), { exitCode: 2 });
+    if (o.webhook?.length && changes && hookSecret) {
       outbox = new Outbox(o.db ?? 'wallscope.db');
       hooks = startWebhooks({ changes, outbox, hooks: o.webhook, secret: hookSecret, log: (l) => process.stderr.write(`${l}\n`) });
     }
