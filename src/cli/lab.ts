@@ -122,7 +122,7 @@ export function register(program: Command): void {
     .action((file: string, o: { write?: boolean; at?: number }) => {
       const s = load(file);
       if (o.write && o.at !== undefined) throw usageError('--write stores the truth at lab time 0; it does not take --at');
-      const truth = s.timeline || o.at !== undefined ? { ...scenarioTruth(scenarioAt(s, o.at ?? 0)), ...(o.at !== undefined ? { at: o.at } : {}) } : scenarioTruth(s);
+      const truth = o.at !== undefined ? { ...scenarioTruth(scenarioAt(s, o.at)), at: o.at } : scenarioTruth(s);
       if (o.write) {
         const out = expectedPath(join(repoRoot, 'scenarios'), s.source!);
         writeExpected(out, truth);

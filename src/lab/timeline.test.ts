@@ -61,6 +61,11 @@ describe('timeline: parsing and scenarioAt(s, t)', () => {
     assert.deepEqual(t2.censors[0]!.sni_reset!.rules, ['^a\\.example$']);
     assert.deepEqual(t2.censors[0]!.http_reset!.host_rules, ['^a\\.example$']);
     assert.deepEqual(t2.censors[1]!.dns_injection!.rules, ['^c\\.example$']);
+    // a snapshot carries no timeline; an entry at 0 undone later stays undone
+    assert.equal(t2.timeline, undefined);
+    const undo = parseScenario(YAML.split('timeline:')[0] + 'timeline:\n  - { at: 0, censor: prov, add: { null_route: [a.example] } }\n  - { at: 5, censor: prov, remove: { null_route: [a.example] } }\n', 'tl.yaml');
+    assert.deepEqual(scenarioAt(undo, 5).censors[0]!.null_route, []);
+    assert.deepEqual(scenarioAt(undo, 0).censors[0]!.null_route, ['a.example']);
     // the scenario itself is left as written
     assert.deepEqual(s.censors[0]!.sni_reset!.rules, ['^b\\.example$']);
   });

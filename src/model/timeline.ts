@@ -77,7 +77,8 @@ function deltaItems(d: TimelineDelta | undefined): Array<[TimelineAction, string
 }
 
 /**
- * The scenario as it stands at lab time `t` (seconds): every entry with `at <= t` applied in order.
+ * The scenario as it stands at lab time `t` (seconds): every entry with `at <= t` applied in order,
+ * without its timeline (a static snapshot).
  * Additions keep a rule once (adding a present rule changes nothing); a removal takes the rule away.
  * Issues (a throttle added where none is declared, a rule removed that is not there) are returned,
  * not thrown: the parser reports them with their position, and a validated scenario has none.
@@ -109,5 +110,7 @@ export function scenarioAt(s: Scenario, t: number, issues?: TimelineIssue[]): Sc
       }
     }
   }
-  return { ...s, censors };
+  // A snapshot: the timeline is spent (applying the result again changes nothing).
+  const { timeline: _spent, ...rest } = s;
+  return { ...rest, censors };
 }
