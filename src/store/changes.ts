@@ -93,6 +93,9 @@ const SCHEMA = `
     origin TEXT NOT NULL DEFAULT 'ingest'
   );
   CREATE INDEX IF NOT EXISTS changes_at ON changes (at);
+  -- A key's measurements in time order, for recomputing it when a late measurement arrives (the
+  -- store's own indexes lead with the domain or the network: a key's rows would be a wide scan).
+  CREATE INDEX IF NOT EXISTS measurements_change_key ON measurements (input, probe_cc, probe_asn, ts);
   CREATE INDEX IF NOT EXISTS changes_key ON changes (target, probe_cc, probe_asn, region, at);
 `;
 
@@ -141,10 +144,9 @@ export class ChangeStore {
       `INSERT INTO changes (target, domain, probe_cc, probe_asn, region, layer, at, from_blocking, from_mechanism, to_blocking, to_mechanism, evidence, detected_at, origin)
        VALUES (@target, @domain, @probe_cc, @probe_asn, @region, @layer, @at, @from_blocking, @from_mechanism, @to_blocking, @to_mechanism, @evidence, @detected_at, @origin)`,
     );
-    // The domain leads so that the store's (domain, ts) index finds a key's rows (input has none).
     this.keyRows = this.db.prepare(
       `SELECT uid, ts, status, blocking, mechanism, layer FROM measurements
-       WHERE domain IS ? AND input = ? AND probe_cc = ? AND probe_asn = ? AND coalesce(region, '') = ? ORDER BY ts, uid`,
+       WHERE input = ? AND probe_cc = ? AND probe_asn = ? AND coalesce(region, '') = ? ORDER BY ts, uid`,
     );
   }
 
@@ -185,18 +187,24 @@ export class ChangeStore {
   observeRows(rows: Row[]): ChangeRecord[] {
     const out: ChangeRecord[] = [];
     this.db.transaction(() => {
+      // Keys that got a late measurement are recomputed once, after the batch (an offline spool
+      // uploads many measurements of one key at once).
+      const late = new Map<string, { key: ChangeKey; domain: string | null }>();
       for (const r of rows) {
         if (!r.input) continue;
         const key: ChangeKey = { target: r.input, probe_cc: r.probe_cc, probe_asn: r.probe_asn, region: r.region ?? '' };
+        const id = JSON.stringify(key);
+        if (late.has(id)) continue;
         const s = this.load(key);
         if (r.ts < s.lastTs) {
-          out.push(...this.rebuildKey(key, r.domain, true));
+          late.set(id, { key, domain: r.domain });
           continue;
         }
         const { next, change } = stepChange(s, r, this.confirmations);
         this.save(key, r.domain, next);
         if (change) out.push(this.record(key, r.domain, change, this.now()));
       }
+      for (const { key, domain } of late.values()) out.push(...this.rebuildKey(key, domain, true));
     })();
     for (const c of out) for (const l of this.listeners) l(c);
     return out;
@@ -219,7 +227,7 @@ export class ChangeStore {
   private rebuildKey(key: ChangeKey, domain: string | null, announce: boolean): ChangeRecord[] {
     let s = emptyKeyState();
     const found: DetectedChange[] = [];
-    for (const row of this.keyRows.iterate(domain, key.target, key.probe_cc, key.probe_asn, key.region) as Iterable<ChangeObservation>) {
+    for (const row of this.keyRows.iterate(key.target, key.probe_cc, key.probe_asn, key.region) as Iterable<ChangeObservation>) {
       const step = stepChange(s, row, this.confirmations);
       s = step.next;
       if (step.change) found.push(step.change);
