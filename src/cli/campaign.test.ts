@@ -78,7 +78,7 @@ describe('wallscope campaign FILE (loopback lab, real collector)', () => {
     writeFileSync(ca, lab.ca.certPem);
     const urls = lab.targets.map((x) => x.dialUrl);
     const ROUNDS = 3;
-    writeFileSync(join(dir, 'campaign.yaml'), `name: kill-test\nurls:\n${urls.map((u) => `  - ${u}\n`).join('')}every: 4s\ncollector: ${srv.url}\nlimits: { concurrency: 2 }\n`);
+    writeFileSync(join(dir, 'campaign.yaml'), `name: kill-test\nurls:\n${urls.map((u) => `  - ${u}\n`).join('')}every: 5s\ncollector: ${srv.url}\nlimits: { concurrency: 2 }\n`);
     const state = join(dir, 'state');
     const po = lab.probeOptions();
     const args = [BIN, 'campaign', join(dir, 'campaign.yaml'), '--state', state, '--rounds', String(ROUNDS), '--resolver', po.resolver!, '--helper', po.helper!, '--ca', ca, '--allow-net', po.allowNet!.join(','), '--timeout', '3000', '--no-fingerprints'];
@@ -130,8 +130,10 @@ describe('wallscope campaign FILE (loopback lab, real collector)', () => {
     assert.deepEqual([...seen.keys()].sort(), expected, log);
     assert.ok([...seen.values()].every((n) => n === 1));
     assert.equal(await store.count(), ROUNDS * urls.length);
+    // Nothing left in the spool, not even a write the kill cut short (removed at the restart).
     const spool = join(state, 'spool');
     assert.deepEqual(existsSync(spool) ? readdirSync(spool).filter((f) => f.endsWith('.json')) : [], []);
+    assert.equal(existsSync(join(state, 'lock')), false);
     // The journal agrees: one line per (round, URL).
     const lines = readFileSync(join(state, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { round: number; url: string });
     assert.equal(new Set(lines.map((l) => `${l.round} ${l.url}`)).size, lines.length);
@@ -171,6 +173,9 @@ describe('runCampaign(spec, options): budget and order', () => {
       signal: stop.signal,
     });
     assert.equal(summary.measured, 4, log.join('\n'));
+    // A second campaign on a state directory in use is refused.
+    writeFileSync(join(dir, 'state', 'lock'), `${process.ppid}\n`);
+    await assert.rejects(runCampaign(spec, { stateDir: join(dir, 'state'), probe: {}, log: () => undefined }), /is in use by another campaign \(pid \d+\)/);
     assert.ok(log.some((l) => /^budget: 4 measurements in the last hour; waiting 3\d{3} s$/.test(l)), log.join('\n'));
     // Without a collector the measurements stay in the spool, ready for `wallscope upload`.
     assert.equal(summary.spooled, 4);

@@ -10,7 +10,7 @@
 //   - killed during an upload: the file stays spooled and is sent again; the collector is idempotent
 //     on the measurement uid, so the store holds it once.
 import { createHash } from 'node:crypto';
-import { mkdirSync, openSync, readFileSync, renameSync, writeSync, fsyncSync, closeSync, existsSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, readdirSync, renameSync, writeSync, fsyncSync, closeSync, existsSync, unlinkSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair } from 'yaml';
 import { prng, type Measurement } from '../model/index.js';
@@ -278,6 +278,15 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Fisher-Yates with a generator seeded by (campaign, round): a restarted round keeps its order. */
 export function shuffled<T>(items: T[], seed: string): T[] {
   const rnd = prng(createHash('sha256').update(seed).digest().readUInt32BE(0));
@@ -292,8 +301,9 @@ export function shuffled<T>(items: T[], seed: string): T[] {
 /**
  * Runs a campaign until `signal` aborts (or `rounds` are over). Round k starts at started_at + k *
  * every (started_at is kept in the state directory, so a restart keeps the schedule); a round not
- * finished when its period ends is finished first, and rounds whose whole period passed while the
- * campaign was down are skipped (logged), never caught up in a burst. Within a round the URLs go in
+ * finished when its period ends is finished first, a round at most one period late runs late, and
+ * older ones whose periods passed while the campaign was down are skipped (logged), never caught
+ * up in a burst. Within a round the URLs go in
  * a random order; before each measurement the per-hour budget is checked (waiting when spent).
  */
 export async function runCampaign(spec: CampaignSpec, o: CampaignRunOptions): Promise<CampaignSummary> {
@@ -303,6 +313,14 @@ export async function runCampaign(spec: CampaignSpec, o: CampaignRunOptions): Pr
   const stateFile = join(o.stateDir, 'state.json');
   const journalFile = join(o.stateDir, 'journal.jsonl');
   const everyMs = spec.everyS * 1000;
+  // One campaign process per state directory: the journal and the spool are its alone.
+  const lockFile = join(o.stateDir, 'lock');
+  const holder = existsSync(lockFile) ? Number(readFileSync(lockFile, 'utf8').trim()) : NaN;
+  if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && alive(holder)) throw new CampaignError(`${o.stateDir} is in use by another campaign (pid ${holder})`);
+  writeAtomic(lockFile, `${process.pid}\n`);
+  // Spool writes cut short by the kill (temp files never renamed) were never measurements: gone.
+  mkdirSync(spoolDir, { recursive: true });
+  for (const n of readdirSync(spoolDir)) if (n.startsWith('.tmp-')) unlinkSync(join(spoolDir, n));
   let state: CampaignState | null = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as CampaignState) : null;
   if (state && (state.campaign !== spec.name || state.every_s !== spec.everyS)) {
     log(`state in ${o.stateDir} was for ${state.campaign} every ${state.every_s} s: starting a new schedule`);
@@ -407,12 +425,11 @@ export async function runCampaign(spec: CampaignSpec, o: CampaignRunOptions): Pr
   // A round the kill interrupted is finished first, even when its period has just passed: its
   // remaining URLs are measurements owed, not skipped (older rounds are not caught up).
   const owed = done.get(round - 1);
-  if (owed && owed.size < spec.targets.length && spec.targets.some((t) => !owed.has(t.url))) {
+  if (owed && owed.size > 0 && spec.targets.some((t) => !owed.has(t.url))) {
     log(`round ${round - 1}: interrupted before its end; finishing it first`);
     round--;
   }
   const lastRound = o.rounds === undefined ? Infinity : o.rounds - 1;
-  // A round interrupted by the kill is resumed when its period has not passed yet.
   while (!o.signal?.aborted && round <= lastRound) {
     const roundStart = startedAt + round * everyMs;
     if (Date.now() < roundStart) {
@@ -469,12 +486,19 @@ export async function runCampaign(spec: CampaignSpec, o: CampaignRunOptions): Pr
     if (o.signal?.aborted) break;
     summary.rounds++;
     log(`round ${round}: done in ${((Date.now() - t0) / 1000).toFixed(1)} s, ${measuredHere} measured, ${blocked} blocked`);
-    const next = Math.max(round + 1, roundOf(Date.now()));
+    // Late by one period (a slow round, a short stop): the next round runs late. Later than that,
+    // the rounds whose periods passed are skipped but the latest, never caught up in a burst.
+    const next = Math.max(round + 1, roundOf(Date.now()) - 1);
     if (next > round + 1) log(`rounds ${round + 1}..${next - 1} skipped: their periods passed while measuring or while the campaign was down`);
     round = next;
   }
   await flush();
   if (flushing) await flushing;
   summary.spooled = (await pendingFiles(spoolDir)).length;
+  try {
+    if (readFileSync(lockFile, 'utf8').trim() === String(process.pid)) unlinkSync(lockFile);
+  } catch {
+    // gone already
+  }
   return summary;
 }
