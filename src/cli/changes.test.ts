@@ -1,8 +1,8 @@
 // The proof of issue 14, end to end on real sockets: a lab whose censors change on a timeline
 // (scenarios/timelines/changing-censors.yaml: a national DNS block switching to a regional SNI block,
-// a regional block added then lifted, a national HTTP block lifted, a flaky site blocked for one
-// second), a campaign measuring every target every 4 s, and the collector's change detection with
-// its API, its Atom feed and a signed webhook. Every change of the truth is detected within one
+// a regional block added then lifted, a regional HTTP block lifted, a flaky site blocked for 2.5 s),
+// a campaign measuring every target every 4 s, and the collector's change detection with its API,
+// its Atom feed and a signed webhook. Every change of the truth is detected within one
 // period of the moment it happened, nothing else is (the flaky site does not alert), and every
 // piece of evidence resolves to a stored measurement.
 import assert from 'node:assert/strict';
@@ -65,6 +65,9 @@ describe('timeline + campaign + collector: changes detected within one period, n
       rmSync(dir, { recursive: true, force: true });
     });
 
+    // The campaign starts 1.5 s after the lab: rounds at lab times 1.5 + 4k, so the truth changes
+    // (at 12 and 24 s) fall inside periods, and the flaky block (5.5 to 8 s) meets one round.
+    await new Promise((r) => setTimeout(r, Math.max(0, lab.startedAt + 1500 - Date.now())));
     const spec = parseCampaign(`name: e2e\nurls:\n${lab.targets.map((x) => `  - ${x.dialUrl}\n`).join('')}every: ${PERIOD_S}s\ncollector: ${srv.url}\nlimits: { concurrency: 4 }\n`, join(dir, 'campaign.yaml'));
     const po = lab.probeOptions();
     const log: string[] = [];
@@ -115,6 +118,10 @@ describe('timeline + campaign + collector: changes detected within one period, n
       }
     }
     assert.ok(!got.some((c) => c.target.includes('flaky.example')), 'the flaky site alerted');
+    // ... though it was seen blocked: the flaky block was measured, and was not a change.
+    const flakyBlocked = (await store.list({ domain: 'flaky.example', blocking: 'true' }, { limit: 100 })).results;
+    t.diagnostic(`flaky.example measured blocked ${flakyBlocked.length} time(s) (${flakyBlocked.map((r) => r.input).join(', ')})`);
+    assert.ok(flakyBlocked.length >= 1, 'the flaky block was never measured: the test proves nothing about it');
     // The feed carries the same changes; the webhook got each once, signed.
     const feed = await (await fetch(`${srv.url}/api/v1/changes.atom?probe_cc=ZZ`)).text();
     assert.equal((feed.match(/<entry>/g) ?? []).length, expected.length);
