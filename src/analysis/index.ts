@@ -17,3 +17,5 @@ export { watchRecord, keywordRecord, summarizeWatch, keywordTable, type WatchRec
 export { nameHash, inShard, DnsScanSummarizer, type DnsScanLine, type DnsScanReply, type DnsScanAnswer, type DnsScanSummary } from './dns-scan.js';
 export { inferRule, isolateKeyword, ruleOf, escapeRegexLiteral, VARIANTS, type InferredRule, type InferredShape, type IsolatedKeyword, type Oracle, type VariantName } from './infer.js';
 export { snapshotFromInfer, diffSnapshots, ruleHistory, layerOverlap, csvField, type ListSnapshot, type SnapshotRule, type SnapshotDiff, type RuleHistory, type InferLike } from './lists.js';
+export { stepChange, observedState, emptyKeyState, DEFAULT_CONFIRMATIONS, type ChangeObservation, type TrackedState, type KeyState, type DetectedChange } from '../model/changes.js';
+export { seriesAnomalies, type SeriesPoint, type SeriesAnomaly, type AnomalyOptions } from './anomaly.js';

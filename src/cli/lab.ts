@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { censorHops, evalNetnsScenario, evalScenario, expectedPath, loadScenario, NetnsError, netnsMissing, scenarioTruth, startLab, startNetnsLab, sweepNetns, sweepStaleTables, timeoutWaitMs, writeExpected, ScenarioError, type EvalReport, type RouterEvent } from '../lab/index.js';
 import { fileURLToPath } from 'node:url';
+import { scenarioAt } from '../model/index.js';
 import { repoRoot } from '../probe/index.js';
 import { wallscopeCommand } from './self.js';
 
@@ -65,6 +66,11 @@ export function register(program: Command): void {
       const running = await startLab(s, {
         ...(o.base !== undefined ? { base: o.base } : {}),
         ...(o.ephemeralPorts ? { standardPorts: false } : {}),
+        onTimeline: (at, now) => {
+          const entries = (s.timeline ?? []).filter((e) => e.at === at);
+          for (const e of entries) process.stdout.write(`${new Date().toISOString()} timeline at ${at} s: censor ${e.censor}${e.add ? ` add ${JSON.stringify(e.add)}` : ''}${e.remove ? ` remove ${JSON.stringify(e.remove)}` : ''}\n`);
+          if (!entries.length) process.stdout.write(`${new Date().toISOString()} timeline at ${at} s: ${now.censors.length} censors updated\n`);
+        },
         ...(o.log ? { log: (e) => process.stdout.write(`${new Date(e.t).toISOString()} ${e.client} -> ${e.server} ${e.action}${e.censor ? ` by ${e.censor}` : ''}${e.name ? ` (${e.name})` : ''}${e.detail ? `: ${e.detail}` : ''}\n`) } : {}),
       });
       const caFile = o.caOut ?? join(tmpdir(), `wallscope-lab-${process.pid}-ca.pem`);
@@ -113,10 +119,16 @@ export function register(program: Command): void {
     .command('truth')
     .argument('<scenario>', 'scenario file (YAML)')
     .option('--write', 'store it as the expectation file of the library (scenarios/expected/...)')
+    .option('--at <seconds>', 'the truth at this lab time: the timeline applied up to it (default 0, the lab as it comes up)', (v: string) => {
+      const n = Number(v);
+      if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw usageError(`--at: expected seconds of lab time (a number >= 0), got ${JSON.stringify(v)}`);
+      return n;
+    })
     .description("Print the lab's ground truth for every target (no network)")
-    .action((file: string, o: { write?: boolean }) => {
+    .action((file: string, o: { write?: boolean; at?: number }) => {
       const s = load(file);
-      const truth = scenarioTruth(s);
+      if (o.write && o.at !== undefined) throw usageError('--write stores the truth at lab time 0; it does not take --at');
+      const truth = o.at !== undefined ? { ...scenarioTruth(scenarioAt(s, o.at)), at: o.at } : scenarioTruth(s);
       if (o.write) {
         const out = expectedPath(join(repoRoot, 'scenarios'), s.source!);
         writeExpected(out, truth);

@@ -7,9 +7,8 @@ import { ANALYSIS_VERSION, type analyzeMeasurement, type AnalysisContext } from 
 import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from '../probe/index.js';
 import type { Measurement } from '../model/index.js';
 import { lookupAsn, repoRoot, territoryTablesV4 } from '../probe/index.js';
-import { parseListen, startServer } from '../server/index.js';
-import { openStore, type MeasurementStore } from '../store/index.js';
-import { analyzerWith } from '../server/index.js';
+import { analyzerWith, parseListen, startServer, startWebhooks, type Webhooks } from '../server/index.js';
+import { ChangeStore, openStore, Outbox, type MeasurementStore } from '../store/index.js';
 import { INJECTORS_OPTION, injectorsFrom } from './injectors.js';
 
 export interface StoreCliOptions { db?: string; clickhouse?: string; journal?: string; sqliteWriter?: string }
@@ -74,6 +73,10 @@ interface ServeOptions extends StoreCliOptions, AnalysisCliOptions {
   web?: string | false;
   log: boolean;
   trustProxy?: boolean;
+  changes: boolean;
+  changeConfirmations: string;
+  webhook?: string[];
+  webhookSecretFile?: string;
 }
 
 function positiveInt(s: string, flag: string): number {
@@ -97,6 +100,10 @@ export function register(program: Command): void {
     .option('--trust-proxy', 'take the client address from X-Forwarded-For (behind a reverse proxy)')
     .option('--no-log', 'no structured request logs on stdout')
     .option('--sqlite-writer <mode>', 'SQLite inserts on a writer thread ("thread", the default: parsing and writing use two cores) or "inline"')
+    .option('--no-changes', 'no change detection (SQLite store: on by default, in the same file)')
+    .option('--change-confirmations <n>', 'consecutive measurements that confirm a new state (hysteresis: one flaky measurement is not a change)', '2')
+    .option('--webhook <url>', 'POST every change detected to this URL, signed (HMAC-SHA256), retried from a persistent outbox; repeatable', collect)
+    .option('--webhook-secret-file <file>', 'file holding the webhook signing secret (or $WALLSCOPE_WEBHOOK_SECRET)')
     .option('--journal <file>', 'with --clickhouse: acknowledge a submission once it is in this local journal (SQLite, WAL) and ship to ClickHouse in large batches; what is left after a crash ships at the next start');
   storeOptions(serve);
   analysisOptions(serve);
@@ -108,8 +115,18 @@ export function register(program: Command): void {
       throw usage((e as Error).message);
     }
     const { host, port } = listen;
+    // Webhook flags are checked before anything is opened or listens.
+    let hookSecret: string | undefined;
+    if (o.webhook?.length) {
+      if (!o.changes || o.clickhouse) throw Object.assign(new Error('--webhook needs change detection (a SQLite store, without --no-changes)'), { exitCode: 2 });
+      for (const u of o.webhook) if (!/^https?:\/\/[^/]/.test(u)) throw Object.assign(new Error(`--webhook: expected an http(s) URL, got ${JSON.stringify(u)}`), { exitCode: 2 });
+      hookSecret = o.webhookSecretFile ? readFileSync(o.webhookSecretFile, 'utf8').trim() : process.env.WALLSCOPE_WEBHOOK_SECRET;
+      if (!hookSecret) throw Object.assign(new Error('--webhook needs a signing secret: --webhook-secret-file FILE or $WALLSCOPE_WEBHOOK_SECRET'), { exitCode: 2 });
+    }
     const store = await openStoreFrom(o);
     const { ctx } = analysisFrom(o);
+    // Change detection lives in the SQLite store's file (src/store/changes.ts); ClickHouse has none yet.
+    const changes = o.changes && !o.clickhouse ? new ChangeStore(o.db ?? 'wallscope.db', { confirmations: positiveInt(o.changeConfirmations, '--change-confirmations') }) : undefined;
     const token = o.adminTokenFile ? readFileSync(o.adminTokenFile, 'utf8').trim() : process.env.WALLSCOPE_ADMIN_TOKEN;
     const secret = o.reportSecretFile ? readFileSync(o.reportSecretFile, 'utf8').trim() : process.env.WALLSCOPE_REPORT_SECRET;
     const perMinute = Number(o.rateLimit);
@@ -128,11 +145,21 @@ export function register(program: Command): void {
       logger: o.log,
       trustProxy: o.trustProxy ?? false,
       territoryTables: territoryTablesV4,
+      ...(changes ? { changes } : {}),
     });
+    let hooks: Webhooks | undefined;
+    let outbox: Outbox | undefined;
+    if (o.webhook?.length && changes && hookSecret) {
+      outbox = new Outbox(o.db ?? 'wallscope.db');
+      hooks = startWebhooks({ changes, outbox, hooks: o.webhook, secret: hookSecret, log: (l) => process.stderr.write(`${l}\n`) });
+    }
     process.stderr.write(`wallscope serve: ${srv.url} (${store.kind}, analysis ${ANALYSIS_VERSION}${token ? ', admin enabled' : ''})\n`);
     const stop = async () => {
+      await hooks?.close();
       await srv.close();
       await store.close();
+      outbox?.close();
+      changes?.close();
       process.exit(0);
     };
     process.once('SIGINT', stop);

@@ -225,7 +225,8 @@ export async function measureLab(lab: MeasurableLab, opts: EvalOptions = {}): Pr
 /** Starts the scenario's lab, measures and scores every target, and stops the lab. */
 export async function evalScenario(s: Scenario, opts: EvalOptions = {}): Promise<EvalRun> {
   const t0 = performance.now();
-  const lab = await startLab(s, opts.lab);
+  // A snapshot: the rules of lab time 0 (a timeline is followed by `lab up` and campaigns).
+  const lab = await startLab(s, { followTimeline: false, ...opts.lab });
   const startMs = performance.now() - t0;
   try {
     const { rows, probeOptions, measureMs } = await measureLab(lab, opts);

@@ -3,7 +3,7 @@
 // from what the lab computes; `wallscope lab truth SCENARIO --write` regenerates it on purpose.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import type { Scenario } from '../model/index.js';
+import { scenarioAt, type Scenario } from '../model/index.js';
 import { Policy } from './policy.js';
 import { computedTruths, type Truth } from './truth.js';
 
@@ -12,9 +12,12 @@ export interface ExpectedFile {
   targets: Array<{ url: string; expect: Truth }>;
 }
 
-/** The truth of every target: computed by the lab, with the scenario's `expect` overrides applied. */
+/**
+ * The truth of every target: computed by the lab, with the scenario's `expect` overrides applied;
+ * for a scenario with a timeline, at lab time 0 (its entries at 0 applied), as `lab eval` measures it.
+ */
 export function scenarioTruth(s: Scenario): ExpectedFile {
-  const computed = computedTruths(s, new Policy(s));
+  const computed = computedTruths(s, new Policy(s.timeline ? scenarioAt(s, 0) : s));
   const overrides = new Map((s.targets ?? []).map((t) => [t.url, t.expect]));
   return {
     scenario: s.name,

@@ -8,7 +8,7 @@
 //   127.R.1.1 .. 127.R.99.250 sites, 127.R.100.1 .. forged DNS pool (nothing listens there),
 //   127.R.200.1 .. 127.R.254.250 client addresses (`lab eval` measures each target from its own,
 //   so that residual blocking left by one target does not leak into the next).
-import { prng, type Scenario, type SiteSpec } from '../model/index.js';
+import { prng, scenarioAt, timelineTimes, type Scenario, type SiteSpec } from '../model/index.js';
 import { createCA, startTestHelper, type CA, type ProbeOptions } from '../probe/index.js';
 import { startResolver, type DnsAnswerPlan, type Injector, type RunningResolver } from './dns.js';
 import { EsniCensor } from './esni.js';
@@ -37,6 +37,10 @@ export interface LabOptions {
    * resolvers and null routes apply none of them (the ground truth still counts them all).
    */
   world?: { net: LabNet; genuineDelayMs: number };
+  /** Timelines: called when the censors' rules change at lab time `at` (seconds), with the scenario as it now stands. */
+  onTimeline?: (at: number, now: Scenario) => void;
+  /** Follow the timeline as lab time passes (default true); false holds the rules of lab time 0 (`lab eval` scores that snapshot). */
+  followTimeline?: boolean;
 }
 
 export interface LabSite {
@@ -79,6 +83,10 @@ export interface Lab {
   services: LabService[];
   /** The fully-encrypted-traffic censor's state (counts, residual). */
   fet: FetCensor;
+  /** When the lab came up (epoch ms): lab time 0 of the scenario's timeline. */
+  startedAt: number;
+  /** The targets' truth at lab time `t` seconds (the timeline applied up to t). */
+  truthAt(t: number): Array<{ url: string; truth: Truth }>;
   /** The ESNI censor's state (counts, residual). */
   esni: EsniCensor;
   /** The emulated social platform (scenario `platform:`), at 127.R.0.10 unless told otherwise; null without one. */
@@ -164,7 +172,8 @@ function isRoot(): boolean {
 
 export async function startLab(scenario: Scenario, opts: LabOptions = {}): Promise<Lab> {
   if (scenario.world.sites.length > MAX_SITES) throw new LabError(`a loopback lab holds at most ${MAX_SITES} sites`, 'LAB_TOO_BIG');
-  const policy = new Policy(scenario); // throws on an unreadable pool, before anything starts
+  // Throws on an unreadable pool, before anything starts. A timeline's entries at 0 hold from the start.
+  const policy = new Policy(scenario.timeline ? scenarioAt(scenario, 0) : scenario);
   // Robustness: tables left by a lab that was killed (SIGKILL, power loss) go at the next start.
   if (isRoot() && !swept) {
     swept = true;
@@ -243,11 +252,15 @@ async function startOn(scenario: Scenario, truthPolicy: Policy, ca: CA, net: Lab
     await startIspBoxes(b, world);
     const services = await startServices(b, world);
     const platform = await startLabPlatform(b);
-    installNullRoutes(b, world, services);
+    const installRoutes = nullRoutesInstaller(b, world, services);
+    installRoutes();
     const { allowNet, helperUrl, range } = await startHelper(b, dns.pub);
     const targets = labTargets(b, world.sites);
+    const { startedAt, truthAt } = followTimeline(b, installRoutes);
     let closed = false;
     return {
+      startedAt,
+      truthAt,
       scenario,
       range,
       resolver: dns.isp.address,
@@ -514,28 +527,64 @@ async function startServices(b: LabBuild, w: LabWorld): Promise<LabService[]> {
 }
 
 /** Null routes and rejects (nftables, root); without nft, a warning saying what is not emulated. */
-function installNullRoutes(b: LabBuild, w: LabWorld, services: LabService[]): void {
-  const { policy, addressesOf } = b;
-  const dropProbe: string[] = [];
-  const dropAll: string[] = [];
-  const rejectProbe: string[] = [];
-  for (const site of b.scenario.world.sites) {
-    const a = addressesOf(site.domain);
-    if (site.down === 'timeout') dropAll.push(...a);
-    else if (policy.nullRouter(site.domain, a)) dropProbe.push(...a);
-    else if (policy.rejecter(site.domain, a)) rejectProbe.push(...a);
+/** Installs the null routes of the censors as they stand (again when a timeline changes them). */
+function nullRoutesInstaller(b: LabBuild, w: LabWorld, services: LabService[]): () => void {
+  let routes: NullRoute | null = null;
+  b.closers.push(() => routes?.remove());
+  return () => {
+    const { policy, addressesOf } = b;
+    const dropProbe: string[] = [];
+    const dropAll: string[] = [];
+    const rejectProbe: string[] = [];
+    for (const site of b.scenario.world.sites) {
+      const a = addressesOf(site.domain);
+      if (site.down === 'timeout') dropAll.push(...a);
+      else if (policy.nullRouter(site.domain, a)) dropProbe.push(...a);
+      else if (policy.rejecter(site.domain, a)) rejectProbe.push(...a);
+    }
+    for (const svc of services) {
+      if (policy.nullRouter(svc.name, [svc.address])) dropProbe.push(svc.address);
+      else if (policy.rejecter(svc.name, [svc.address])) rejectProbe.push(svc.address);
+    }
+    routes?.remove();
+    routes = null;
+    if (dropProbe.length || dropAll.length || rejectProbe.length) {
+      const nft = nftAvailable();
+      if (nft.ok) routes = installNullRoute(dropProbe, dropAll, [...w.exempt], rejectProbe, b.opts.world ? 'input' : 'output');
+      else if (!b.warnings.includes(nft.reason)) b.warnings.push(nft.reason);
+    }
+  };
+}
+
+/**
+ * The scenario's timeline as lab time passes (loopback mode: in netns mode the routers hold the
+ * censors and do not follow it): the policy's rule sets are swapped, null routes reinstalled.
+ */
+function followTimeline(b: LabBuild, installRoutes: () => void): { startedAt: number; truthAt: (t: number) => Array<{ url: string; truth: Truth }> } {
+  const { scenario, opts, policy, addressesOf } = b;
+  const startedAt = Date.now();
+  const timers: NodeJS.Timeout[] = [];
+  b.closers.push(() => timers.forEach((t) => clearTimeout(t)));
+  const times = timelineTimes(scenario);
+  if (times.length && opts.world) b.warnings.push('netns mode does not follow the timeline yet: the censors keep the rules of lab time 0');
+  else if (times.length && opts.followTimeline !== false) {
+    const apply = (at: number) => {
+      const now = scenarioAt(scenario, at);
+      policy.update(now);
+      const nullRouting = (x: Scenario) => JSON.stringify(x.censors.map((c) => [c.null_route ?? [], c.reject ?? []]));
+      if (nullRouting(now) !== nullRouting(scenarioAt(scenario, times[times.indexOf(at) - 1] ?? -1))) installRoutes();
+      opts.onTimeline?.(at, now);
+    };
+    for (const at of times) {
+      if (at > 0) timers.push(setTimeout(() => apply(at), Math.max(0, startedAt + at * 1000 - Date.now())).unref());
+    }
   }
-  for (const svc of services) {
-    if (policy.nullRouter(svc.name, [svc.address])) dropProbe.push(svc.address);
-    else if (policy.rejecter(svc.name, [svc.address])) rejectProbe.push(svc.address);
-  }
-  if (dropProbe.length || dropAll.length || rejectProbe.length) {
-    const nft = nftAvailable();
-    if (nft.ok) {
-      const nr: NullRoute | null = installNullRoute(dropProbe, dropAll, [...w.exempt], rejectProbe, b.opts.world ? 'input' : 'output');
-      if (nr) b.closers.push(() => nr.remove());
-    } else b.warnings.push(nft.reason);
-  }
+  const truthAt = (t: number) => {
+    const s = scenarioAt(scenario, t);
+    const model = new TruthModel(s, new Policy(s), addressesOf);
+    return scenarioTargets(s).map((x) => ({ url: x.url, truth: model.truthOf(x) }));
+  };
+  return { startedAt, truthAt };
 }
 
 /** The test helper, outside the censors: it resolves through the public resolver. */

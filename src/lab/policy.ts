@@ -128,9 +128,27 @@ export function compileCensors(s: Scenario): CompiledCensor[] {
 }
 
 export class Policy {
-  readonly censors: CompiledCensor[];
-  constructor(readonly scenario: Scenario) {
-    this.censors = compileCensors(scenario);
+  private current: CompiledCensor[];
+  private world: Scenario;
+  constructor(scenario: Scenario) {
+    this.world = scenario;
+    this.current = compileCensors(scenario);
+  }
+  get censors(): CompiledCensor[] {
+    return this.current;
+  }
+  get scenario(): Scenario {
+    return this.world;
+  }
+
+  /**
+   * Timelines (src/model/timeline.ts): the censors' rules as they stand now. Every decision after
+   * this call (a query, a ClientHello, a request) follows the new rules; residual blocking already
+   * started keeps running, as a real censor's does.
+   */
+  update(scenario: Scenario): void {
+    this.current = compileCensors(scenario);
+    this.world = scenario;
   }
 
   private acts(c: CompiledCensor, name: string): boolean {

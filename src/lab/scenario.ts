@@ -28,6 +28,11 @@ import {
   type TargetExpectation,
   type TargetSpec,
   type ThrottleSpec,
+  type TimelineDelta,
+  type TimelineEntry,
+  TIMELINE_ACTIONS,
+  TIMELINE_ACTION_NAMES,
+  scenarioAt,
 } from '../model/index.js';
 import { readPlatform } from './platform-scenario.js';
 
@@ -452,6 +457,50 @@ function readTarget(r: Reader, node: Node, path: string): TargetSpec | undefined
   return expect ? { url, expect } : { url };
 }
 
+/** One `timeline:` entry (DESIGN.md "Timelines"): `{at, censor, add: {<action>: {<key>: [...]}}, remove: {...}}`. */
+function readTimelineEntry(r: Reader, node: Node, path: string, censors: ReadonlySet<string>): TimelineEntry | undefined {
+  const m = r.map(node, path, ['at', 'censor', 'add', 'remove'], ['at', 'censor']);
+  if (!m) return undefined;
+  // Seconds; a duration string ('90s', '5m', '1h') is read as seconds too.
+  const atNode = m.get('at');
+  const dur = isScalar(atNode) && typeof atNode.value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*(s|m|h)\s*$/.exec(atNode.value) : null;
+  const at = dur ? Number(dur[1]) * { s: 1, m: 60, h: 3600 }[dur[2] as 's' | 'm' | 'h'] : r.num(atNode, `${path}.at`, 0, 10 * 365 * 86400);
+  const censor = r.str(m.get('censor'), `${path}.censor`);
+  if (censor !== undefined && !censors.has(censor)) r.fail(m.get('censor'), `${path}.censor`, `no censor named '${censor}' (censors: ${[...censors].join(', ') || 'none'})`);
+  if (!m.has('add') && !m.has('remove')) r.fail(node, path, 'an entry needs add or remove');
+  const delta = (key: 'add' | 'remove'): TimelineDelta | undefined => {
+    if (!m.has(key)) return undefined;
+    const p = `${path}.${key}`;
+    const d = r.map(m.get(key), p, TIMELINE_ACTION_NAMES);
+    if (!d) return undefined;
+    const out: TimelineDelta = {};
+    for (const action of TIMELINE_ACTION_NAMES) {
+      if (!d.has(action)) continue;
+      const keys: readonly string[] = TIMELINE_ACTIONS[action];
+      const ap = `${p}.${action}`;
+      if (keys.length === 0) {
+        // A list (`null_route: [a.example]`), or the contract's `{<key>: [...]}` shape with one key.
+        const v = d.get(action);
+        if (isMap(v)) {
+          const lm = r.map(v, ap, ['rules', 'entries', 'domains', 'addresses']);
+          out[action] = lm ? [...lm].flatMap(([k, n]) => r.strings(n, `${ap}.${k}`)) : [];
+        } else out[action] = r.strings(v, ap);
+        continue;
+      }
+      const km = r.map(d.get(action), ap, keys);
+      if (!km) continue;
+      const lists: Record<string, string[]> = {};
+      for (const k of keys) if (km.has(k)) lists[k] = k === 'keywords' ? r.strings(km.get(k), `${ap}.${k}`) : r.rules(km.get(k), `${ap}.${k}`);
+      out[action] = lists;
+    }
+    return out;
+  };
+  const add = delta('add');
+  const remove = delta('remove');
+  if (at === undefined || censor === undefined) return undefined;
+  return { at, censor, ...(add ? { add } : {}), ...(remove ? { remove } : {}) };
+}
+
 /** Parses and validates a scenario. Throws ScenarioError listing every problem with its position. */
 export function parseScenario(text: string, file: string): Scenario {
   const lines = new LineCounter();
@@ -463,7 +512,7 @@ export function parseScenario(text: string, file: string): Scenario {
   }
   if (r.problems.length) throw new ScenarioError(r.problems);
   const root = doc.contents as Node | null;
-  const m = r.map(root, '', ['name', 'seed', 'world', 'censors', 'targets', 'platform'], ['name', 'world']);
+  const m = r.map(root, '', ['name', 'seed', 'world', 'censors', 'targets', 'platform', 'timeline'], ['name', 'world']);
   if (!m) throw new ScenarioError(r.problems);
   const name = r.str(m.get('name'), 'name') ?? '';
   const seed = m.has('seed') ? (r.num(m.get('seed'), 'seed', 0, 2 ** 32 - 1, true) ?? 0) : 0;
@@ -555,10 +604,30 @@ export function parseScenario(text: string, file: string): Scenario {
     });
   }
   const platform = m.has('platform') ? readPlatform(r, m.get('platform')!, 'platform') : undefined;
+  let timeline: TimelineEntry[] | undefined;
+  if (m.has('timeline')) {
+    timeline = [];
+    const nodes = new Map<TimelineEntry, Node>();
+    r.seq(m.get('timeline'), 'timeline').forEach((n, i) => {
+      const e = readTimelineEntry(r, n, `timeline[${i}]`, cnames);
+      if (e) {
+        timeline!.push(e);
+        nodes.set(e, n);
+      }
+    });
+    // Replays the whole timeline once, so that a removal of a rule that is not there (a typo, or an
+    // entry out of order) is an error here, not a silent no-op at lab time.
+    if (!r.problems.length) {
+      const issues: Parameters<typeof scenarioAt>[2] = [];
+      scenarioAt({ name, seed, world: { sites, resolvers: { isp, public: {} }, helper }, censors, timeline }, Infinity, issues);
+      for (const is of issues) r.fail(nodes.get(is.entry), `timeline[${timeline.indexOf(is.entry)}]`, is.message);
+    }
+  }
   if (r.problems.length) throw new ScenarioError(r.problems);
   const scenario: Scenario = { name, seed, world: { sites, resolvers: { isp, public: {} }, helper, ...(services.length ? { services } : {}) }, censors };
   if (targets) scenario.targets = targets;
   if (platform) scenario.platform = platform;
+  if (timeline) scenario.timeline = timeline;
   scenario.source = isAbsolute(file) ? file : resolve(file);
   return scenario;
 }

@@ -2,6 +2,7 @@ export * from './failure.js';
 export * from './measurement.js';
 export * from './verdict.js';
 export * from './scenario.js';
+export * from './timeline.js';
 export * from './observation.js';
 export * from './random.js';
 export * from './packets.js';

@@ -4,6 +4,7 @@
 // behaviours) are wallscope extensions documented in scenarios/README.md.
 import type { Layer, Mechanism } from './verdict.js';
 import type { PlatformSpec } from './platform.js';
+import type { TimelineEntry } from './timeline.js';
 
 export interface PageSpec {
   title?: string;
@@ -197,6 +198,8 @@ export interface Scenario {
   targets?: TargetSpec[];
   /** Extension: the emulated social platform (scenarios/README.md "Platform"). */
   platform?: PlatformSpec;
+  /** Rules added and removed at lab times (DESIGN.md "Timelines"; see src/model/timeline.ts). */
+  timeline?: TimelineEntry[];
   /** Absolute path of the file it was read from, for resolving relative paths. */
   source?: string;
 }

@@ -26,3 +26,4 @@ export { watchPlatform, watchMeasurement, platformMeasurement, trackedPosts, loa
 export { testKeywords, keywordMeasurement, KeywordTestError, type KeywordResult, type KeywordOptions, type KeywordRun } from './platform-keywords.js';
 export { runDnsScan, DnsScanError, SCAN_QTYPES, type ScanQtype, type DnsScanOptions, type DnsScanProgress, type DnsScanResult } from './scan-dns.js';
 export { dnsTrial, sniTrial, httpHostTrial, httpPathTrial, type Trial, type TrialOptions } from './infer-trials.js';
+export { parseCampaign, runCampaign, parseDuration, shuffled, CampaignError, type CampaignSpec, type CampaignRunOptions, type CampaignSummary, type CampaignOverrides } from './campaign.js';

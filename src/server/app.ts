@@ -13,8 +13,10 @@ import compress from '@fastify/compress';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { ANALYSIS_VERSION, type AnalysisContext } from '../analysis/index.js';
-import { StoreInputError, type MeasurementStore } from '../store/index.js';
+import { StoreInputError, trackChanges, type ChangeStore, type MeasurementStore } from '../store/index.js';
 import adminRoutes from './admin-routes.js';
+import anomalyRoutes from './anomaly-routes.js';
+import changesRoutes from './changes-routes.js';
 import collectorRoutes from './collector-routes.js';
 import { sendError, type ServerContext } from './context.js';
 import { ApiError } from './errors.js';
@@ -56,6 +58,8 @@ export interface AppOptions {
    * probe's territoryTablesV4: the server does no file I/O of its own); absent: that route is 404.
    */
   territoryTables?: () => unknown;
+  /** Change detection on ingest and its routes (/api/v1/changes, .atom, /api/v1/states); off without one. */
+  changes?: ChangeStore;
   /** Fastify/pino logger options (structured JSON logs); default off. */
   logger?: boolean | Record<string, unknown>;
   trustProxy?: boolean | string | string[];
@@ -66,7 +70,8 @@ export interface AppOptions {
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const analysisVersion = opts.analysisVersion ?? ANALYSIS_VERSION;
   const ctx: ServerContext = {
-    store: opts.store,
+    // With change detection, every stored measurement also updates the (target, network, region) states.
+    store: opts.changes ? trackChanges(opts.store, opts.changes) : opts.store,
     analyze: safeAnalyzer(opts.analyze ?? analyzerWith(opts.analysisContext), analysisVersion),
     analysisVersion,
     secret: opts.reportSecret === undefined ? randomBytes(32) : Buffer.from(opts.reportSecret),
@@ -164,5 +169,7 @@ async function registerParts(app: FastifyInstance, ctx: ServerContext, opts: App
   await app.register(adminRoutes, { ...ctx, adminToken: opts.adminToken });
   await app.register(metricsRoutes, ctx);
   await app.register(platformRoutes, { store: ctx.store, territoryTables: opts.territoryTables });
+  await app.register(changesRoutes, opts.changes ? { changes: opts.changes } : {});
+  await app.register(anomalyRoutes, { store: ctx.store });
   if (opts.webRoot !== false) await registerStatic(app, opts.webRoot);
 }

@@ -2,6 +2,7 @@
 // permalink. Pages: overview, country / network / region / domain, measurement, chart builder, search.
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { ChangesPage } from './pages/Changes.js';
 import { ChartPage } from './pages/Chart.js';
 import { EntityPage, normaliseEntity, type EntityKind } from './pages/Entity.js';
 import { MeasurementPage } from './pages/Measurement.js';
@@ -67,6 +68,8 @@ function Page({ route }: { route: Route }) {
       return <SearchPage params={route.params} />;
     case 'platform':
       return <PlatformPage />;
+    case 'changes':
+      return <ChangesPage params={route.params} />;
   }
   return (
     <>
@@ -92,6 +95,7 @@ function App() {
   const nav: Array<[string, string, boolean]> = [
     ['#/', 'Overview', route.path.length === 0],
     ['#/search', 'Search', route.path[0] === 'search'],
+    ['#/changes', 'Changes', route.path[0] === 'changes'],
     ['#/chart', 'Chart builder', route.path[0] === 'chart'],
     ['#/platform', 'Platforms', route.path[0] === 'platform'],
   ];

@@ -4,6 +4,7 @@ import { Breakdown } from '../components/Breakdown.js';
 import { FilterForm } from '../components/FilterForm.js';
 import { TimeSeries } from '../components/TimeSeries.js';
 import { href } from '../router.js';
+import { DomainTimeline } from './Changes.js';
 
 export type EntityKind = 'country' | 'asn' | 'domain' | 'region';
 
@@ -48,6 +49,7 @@ export function EntityPage({ kind, id, path, params }: { kind: EntityKind; id: s
         </p>
       )}
       <EntityData kind={kind} value={value} filters={filters} path={path} params={params} />
+      {kind === 'domain' && <DomainTimeline domain={value} />}
     </>
   );
 }
@@ -60,6 +62,8 @@ function EntityData({ kind, value, filters, path, params }: { kind: EntityKind; 
         <a href={href(['chart'], { axis_x: 'measurement_start_day', time_grain: 'day', ...filters })}>Open in the chart builder</a>
         {' · '}
         <a href={href(['search'], filters)}>Search these measurements</a>
+        {' · '}
+        <a href={href(['changes'], { [KEY[kind]]: value })}>Changes here</a>
       </p>
       <TimeSeries path={path} params={params} filters={filters} title={`${TITLE[kind]} ${value}`} />
       <div class="breakdowns">

@@ -1,0 +1,60 @@
+// `wallscope serve` with change detection and webhooks, as an operator starts it (child process):
+// the flags are checked before anything listens, and a started collector says it keeps changes.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { repoRoot } from '../probe/index.js';
+
+const BIN = join(repoRoot, 'bin', 'wallscope.js');
+
+describe('wallscope serve --webhook / --no-changes', () => {
+  it('refuses a webhook without a secret or on a server without change detection, in one line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ws-serve-hooks-'));
+    try {
+      const env = { ...process.env, WALLSCOPE_WEBHOOK_SECRET: '' };
+      const noSecret = spawnSync(process.execPath, [BIN, 'serve', '--db', join(dir, 'a.db'), '--listen', '127.0.0.1:0', '--no-web', '--no-log', '--no-fingerprints', '--webhook', 'http://127.0.0.1:9/'], { encoding: 'utf8', env, timeout: 60_000 });
+      assert.notEqual(noSecret.status, 0);
+      assert.equal(noSecret.stderr.trim().split('\n').length, 1, noSecret.stderr);
+      assert.match(noSecret.stderr, /--webhook needs a signing secret/);
+      assert.equal(existsSync(join(dir, 'a.db')), false, 'nothing opened before the flags are checked');
+      const off = spawnSync(process.execPath, [BIN, 'serve', '--db', join(dir, 'b.db'), '--listen', '127.0.0.1:0', '--no-web', '--no-log', '--no-fingerprints', '--no-changes', '--webhook', 'http://127.0.0.1:9/'], { encoding: 'utf8', env, timeout: 60_000 });
+      assert.notEqual(off.status, 0);
+      assert.match(off.stderr, /--webhook needs change detection/);
+      const bad = spawnSync(process.execPath, [BIN, 'serve', '--db', join(dir, 'c.db'), '--listen', '127.0.0.1:0', '--no-web', '--no-log', '--no-fingerprints', '--webhook', 'ftp://x/'], { encoding: 'utf8', env: { ...env, WALLSCOPE_WEBHOOK_SECRET: 's' }, timeout: 60_000 });
+      assert.match(bad.stderr, /--webhook: expected an http\(s\) URL/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('starts with a webhook and keeps changes in the store file', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'ws-serve-hooks-'));
+    const secret = join(dir, 'secret');
+    writeFileSync(secret, 'abc\n');
+    const child = spawn(process.execPath, [BIN, 'serve', '--db', join(dir, 'w.db'), '--listen', '127.0.0.1:0', '--no-web', '--no-log', '--no-fingerprints', '--webhook', 'http://127.0.0.1:9/', '--webhook-secret-file', secret], { stdio: ['ignore', 'ignore', 'pipe'] });
+    t.after(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    });
+    let err = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`serve did not start: ${err}`)), 60_000);
+      child.stderr!.on('data', (c: Buffer) => {
+        err += c;
+        const m = /wallscope serve: (http:\/\/\S+)/.exec(err);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]!);
+        }
+      });
+    });
+    assert.deepEqual(await (await fetch(`${url}/api/v1/changes/status`)).json(), { enabled: true, confirmations: 2 });
+    assert.deepEqual(await (await fetch(`${url}/api/v1/changes`)).json(), { changes: [] });
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    assert.ok(existsSync(join(dir, 'w.db')));
+  });
+});

@@ -1,0 +1,508 @@
+// Campaigns (DESIGN.md "Contracts of the next capabilities": Campaigns; "Time"): a list of URLs
+// measured again every period, unattended, on a volunteer's machine. One source of truth for what
+// was measured: the upload spool (spool.ts) holds every measurement from the moment it exists until
+// the collector acknowledges it, and a small journal beside it (one fsynced line per measurement,
+// written after the spool file) remembers the acknowledged ones. A restart after a kill -9 rebuilds
+// "what is done in this round" from both, so nothing is measured twice and nothing is lost:
+//   - killed while measuring URL X: X has no spool file and no journal line; measured on restart
+//     (the unfinished measurement never existed);
+//   - killed after X's spool file, before its journal line: the spool file says X is done;
+//   - killed during an upload: the file stays spooled and is sent again; the collector is idempotent
+//     on the measurement uid, so the store holds it once.
+import { createHash } from 'node:crypto';
+import { mkdirSync, openSync, readFileSync, readdirSync, renameSync, writeSync, fsyncSync, closeSync, existsSync, unlinkSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair } from 'yaml';
+import { prng, type Measurement } from '../model/index.js';
+import { measureMany } from './runner.js';
+import { flushSpool, pendingFiles, spoolMeasurement } from './spool.js';
+import { readTargetList, type Target } from './targets.js';
+import type { ProbeOptions } from './webconnectivity.js';
+
+export interface CampaignSpec {
+  name: string;
+  /** Absolute path of the file it was read from. */
+  source: string;
+  targets: Target[];
+  /** The period, in seconds. */
+  everyS: number;
+  collector?: string;
+  /** Most measurements started in any hour (the budget); none: unlimited. */
+  perHour?: number;
+  /** URLs measured at once (default 4: a small footprint). */
+  concurrency: number;
+  /** The file was an OONI Run v2 descriptor. */
+  ooniRun: boolean;
+  /** What was read but will not be run (an OONI Run descriptor's other nettests), one line each. */
+  warnings: string[];
+}
+
+export class CampaignError extends Error {
+  readonly code = 'WALLSCOPE_CAMPAIGN_INVALID';
+}
+
+/** `10`, `10s`, `5m`, `6h`, `1d` -> seconds; null when it is none of these. */
+export function parseDuration(v: unknown): number | null {
+  if (typeof v === 'number') return Number.isFinite(v) && v > 0 ? v : null;
+  if (typeof v !== 'string') return null;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(v);
+  if (!m) return null;
+  const n = Number(m[1]) * { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return n > 0 ? n : null;
+}
+
+const CAMPAIGN_KEYS = ['name', 'urls', 'lists', 'every', 'collector', 'limits'] as const;
+const LIMIT_KEYS = ['per_hour', 'concurrency'] as const;
+/** OONI Run v2 descriptor keys (a link's descriptor, as the OONI Run API serves and stores it). */
+const OONI_RUN_KEYS = ['name', 'name_intl', 'short_description', 'short_description_intl', 'description', 'description_intl', 'author', 'icon', 'color', 'nettests', 'oonirun_link_id', 'descriptor_creation_time', 'translation_creation_time', 'revision', 'is_expired', 'date_created', 'date_updated', 'expiration_date', 'is_mine', 'revisions', 'archived'];
+
+export interface CampaignOverrides {
+  every?: string;
+  collector?: string;
+  perHour?: number;
+  concurrency?: number;
+}
+
+/**
+ * Reads a campaign: a YAML (or JSON) with `urls:` and/or `lists:`, `every:`, `collector:`,
+ * `limits: {per_hour, concurrency}`; or an OONI Run v2 descriptor (`nettests: [{test_name,
+ * inputs}]`; web_connectivity's inputs are measured, other tests are refused by name). Every
+ * problem names file:line:col; a bad list line names the list's file:line.
+ */
+export function parseCampaign(text: string, file: string, over: CampaignOverrides = {}): CampaignSpec {
+  const source = isAbsolute(file) ? file : resolve(file);
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const problems: string[] = [];
+  const fail = (node: Node | null | undefined, path: string, message: string) => {
+    const pos = lines.linePos(node?.range?.[0] ?? 0);
+    problems.push(`${file}:${pos.line}:${pos.col}: ${path ? path + ': ' : ''}${message}`);
+  };
+  for (const e of doc.errors) {
+    const pos = lines.linePos(e.pos[0]);
+    problems.push(`${file}:${pos.line}:${pos.col}: YAML: ${e.message.split('\n')[0]}`);
+  }
+  if (problems.length) throw new CampaignError(problems.join('\n'));
+  const root = doc.contents as Node | null;
+  if (!isMap(root)) throw new CampaignError(`${file}:1:1: expected a mapping (a campaign with urls:/lists:, or an OONI Run v2 descriptor with nettests:)`);
+  const entries = new Map<string, Node>();
+  for (const pair of root.items as Pair<Node, Node>[]) if (isScalar(pair.key)) entries.set(String(pair.key.value), pair.value as Node);
+  const ooniRun = entries.has('nettests');
+  const allowed: readonly string[] = ooniRun ? OONI_RUN_KEYS : CAMPAIGN_KEYS;
+  for (const pair of root.items as Pair<Node, Node>[]) {
+    const key = isScalar(pair.key) ? String(pair.key.value) : '';
+    if (!allowed.includes(key)) fail(pair.key, key, `unknown key '${key}' (allowed: ${ooniRun ? 'an OONI Run v2 descriptor: name, description, author, nettests, ...' : CAMPAIGN_KEYS.join(', ')})`);
+  }
+  const strList = (node: Node | undefined, path: string): Array<[string, Node]> => {
+    if (!isSeq(node)) {
+      fail(node, path, 'expected a list of strings');
+      return [];
+    }
+    const out: Array<[string, Node]> = [];
+    (node.items as Node[]).forEach((n, i) => {
+      if (isScalar(n) && typeof n.value === 'string' && n.value.trim()) out.push([n.value.trim(), n]);
+      else fail(n, `${path}[${i}]`, 'expected a non-empty string');
+    });
+    return out;
+  };
+  const checkUrl = (url: string, node: Node, path: string): boolean => {
+    try {
+      const u = new URL(url);
+      if (u.protocol === 'http:' || u.protocol === 'https:') return true;
+    } catch {
+      // fall through
+    }
+    fail(node, path, `'${url}' is not an http or https URL`);
+    return false;
+  };
+  const targets: Target[] = [];
+  const warnings: string[] = [];
+  const nameNode = entries.get('name');
+  let name = isScalar(nameNode) && typeof nameNode.value === 'string' && nameNode.value.trim() ? nameNode.value.trim() : '';
+  if (nameNode && !name) fail(nameNode, 'name', 'expected a non-empty string');
+  let everyS: number | null = null;
+  let collector: string | undefined;
+  let perHour: number | undefined;
+  let concurrency = 4;
+  if (ooniRun) {
+    const nt = entries.get('nettests');
+    if (!isSeq(nt)) fail(nt, 'nettests', 'expected a list of {test_name, inputs}');
+    else
+      (nt.items as Node[]).forEach((n, i) => {
+        const p = `nettests[${i}]`;
+        if (!isMap(n)) return fail(n, p, 'expected a mapping {test_name, inputs, options, ...}');
+        const m = new Map((n.items as Pair<Node, Node>[]).map((x) => [isScalar(x.key) ? String(x.key.value) : '', x.value as Node]));
+        const tn = m.get('test_name');
+        const testName = isScalar(tn) ? String(tn.value) : '';
+        if (testName !== 'web_connectivity') {
+          const pos = lines.linePos((tn ?? n).range?.[0] ?? 0);
+          return void warnings.push(`${file}:${pos.line}:${pos.col}: ${p}.test_name: '${testName}' skipped (wallscope campaigns run web_connectivity)`);
+        }
+        for (const [url, node] of m.has('inputs') ? strList(m.get('inputs'), `${p}.inputs`) : []) if (checkUrl(url, node, `${p}.inputs`)) targets.push({ url });
+      });
+    if (!name) name = 'oonirun';
+  } else {
+    if (entries.has('urls')) for (const [url, node] of strList(entries.get('urls'), 'urls')) if (checkUrl(url, node, 'urls')) targets.push({ url });
+    if (entries.has('lists'))
+      for (const [list, node] of strList(entries.get('lists'), 'lists')) {
+        const path = isAbsolute(list) ? list : resolve(dirname(source), list);
+        let body: string;
+        try {
+          body = readFileSync(path, 'utf8');
+        } catch (e) {
+          fail(node, 'lists', `cannot read ${list}: ${(e as Error).message}`);
+          continue;
+        }
+        const r = readTargetList(body);
+        for (const err of r.errors) problems.push(`${path}:${err.line}: ${err.error}`);
+        targets.push(...r.targets);
+      }
+    if (!entries.has('urls') && !entries.has('lists')) fail(root, '', 'a campaign needs urls: or lists:');
+    if (entries.has('every')) {
+      everyS = parseDuration(isScalar(entries.get('every')) ? (entries.get('every') as { value: unknown }).value : undefined);
+      if (everyS === null) fail(entries.get('every'), 'every', "expected a period: seconds, or a number with s, m, h or d ('10s', '6h')");
+    }
+    if (entries.has('collector')) {
+      const c = entries.get('collector');
+      const v = isScalar(c) && typeof c.value === 'string' ? c.value : '';
+      if (!/^https?:\/\/[^/]/.test(v)) fail(c, 'collector', `expected the collector's http(s) URL, got ${JSON.stringify(v)}`);
+      else collector = v;
+    }
+    if (entries.has('limits')) {
+      const l = entries.get('limits');
+      if (!isMap(l)) fail(l, 'limits', `expected a mapping with keys ${LIMIT_KEYS.join(', ')}`);
+      else
+        for (const pair of l.items as Pair<Node, Node>[]) {
+          const key = isScalar(pair.key) ? String(pair.key.value) : '';
+          const v = isScalar(pair.value) ? pair.value.value : undefined;
+          const ok = typeof v === 'number' && Number.isInteger(v) && v >= 1;
+          if (key === 'per_hour') {
+            if (ok) perHour = v;
+            else fail(pair.value as Node, 'limits.per_hour', 'expected a whole number of measurements per hour, at least 1');
+          } else if (key === 'concurrency') {
+            if (ok && v <= 64) concurrency = v;
+            else fail(pair.value as Node, 'limits.concurrency', 'expected a whole number from 1 to 64');
+          } else fail(pair.key, `limits.${key}`, `unknown key '${key}' (allowed: ${LIMIT_KEYS.join(', ')})`);
+        }
+    }
+    if (!name) name = source.replace(/^.*[\\/]/, '').replace(/\.(ya?ml|json)$/, '');
+  }
+  if (over.every !== undefined) {
+    everyS = parseDuration(over.every);
+    if (everyS === null) problems.push(`--every: expected a period: seconds, or a number with s, m, h or d ('10s', '6h'), got ${JSON.stringify(over.every)}`);
+  }
+  if (over.collector !== undefined) {
+    if (!/^https?:\/\/[^/]/.test(over.collector)) problems.push(`--collector: expected the collector's http(s) URL, got ${JSON.stringify(over.collector)}`);
+    collector = over.collector;
+  }
+  if (over.perHour !== undefined) perHour = over.perHour;
+  if (over.concurrency !== undefined) concurrency = over.concurrency;
+  if (everyS === null && !problems.length) problems.push(`${file}: no period: give every: in the file${ooniRun ? ' (an OONI Run descriptor has none: give --every)' : ''} or --every`);
+  // The same URL twice would be measured twice per round: keep the first.
+  const seen = new Set<string>();
+  const unique = targets.filter((t) => (seen.has(t.url) ? false : (seen.add(t.url), true)));
+  if (!problems.length && unique.length === 0) problems.push(`${file}: nothing to measure (no URL in urls:, lists: or the web_connectivity nettests' inputs)${warnings.length ? `; ${warnings.join('; ')}` : ''}`);
+  if (problems.length) throw new CampaignError(problems.join('\n'));
+  return { name, source, targets: unique, everyS: everyS!, ...(collector ? { collector } : {}), ...(perHour ? { perHour } : {}), concurrency, ooniRun, warnings };
+}
+
+/** The campaign's persistent state: the schedule's origin and the journal of measurements spooled. */
+interface CampaignState {
+  campaign: string;
+  started_at: number;
+  every_s: number;
+}
+interface JournalLine {
+  round: number;
+  url: string;
+  t: number;
+}
+
+function writeAtomic(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+}
+
+/** Journal lines; a torn last line (killed mid-write) is ignored, a line that is not ours is an error. */
+function readJournal(file: string): JournalLine[] {
+  if (!existsSync(file)) return [];
+  const text = readFileSync(file, 'utf8');
+  const out: JournalLine[] = [];
+  const lines = text.split('\n');
+  lines.forEach((l, i) => {
+    if (!l.trim()) return;
+    try {
+      const j = JSON.parse(l) as JournalLine;
+      if (typeof j.round === 'number' && typeof j.url === 'string' && typeof j.t === 'number') return void out.push(j);
+    } catch {
+      if (i === lines.length - 1) return; // torn last line
+    }
+    throw new CampaignError(`${file}:${i + 1}: not a campaign journal line (refusing to resume from it)`);
+  });
+  return out;
+}
+
+export interface CampaignRunOptions {
+  /** Where the state, the journal and the spool live (one directory per campaign). */
+  stateDir: string;
+  probe: ProbeOptions;
+  /** One line per event, without a newline (the CLI stamps and prints it). */
+  log: (line: string) => void;
+  signal?: AbortSignal;
+  /** Stop once this many rounds since the campaign first started are over (tests; default: run forever). */
+  rounds?: number;
+  /** Upload retries per flush before leaving the rest for the next one (default 2). */
+  uploadRetries?: number;
+}
+
+export interface CampaignSummary {
+  rounds: number;
+  measured: number;
+  uploaded: number;
+  spooled: number;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, Math.max(0, ms));
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Fisher-Yates with a generator seeded by (campaign, round): a restarted round keeps its order. */
+export function shuffled<T>(items: T[], seed: string): T[] {
+  const rnd = prng(createHash('sha256').update(seed).digest().readUInt32BE(0));
+  const a = items.slice();
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
+
+/**
+ * Runs a campaign until `signal` aborts (or `rounds` are over). Round k starts at started_at + k *
+ * every (started_at is kept in the state directory, so a restart keeps the schedule); a round not
+ * finished when its period ends is finished first, a round at most one period late runs late, and
+ * older ones whose periods passed while the campaign was down are skipped (logged), never caught
+ * up in a burst. Within a round the URLs go in
+ * a random order; before each measurement the per-hour budget is checked (waiting when spent).
+ */
+export async function runCampaign(spec: CampaignSpec, o: CampaignRunOptions): Promise<CampaignSummary> {
+  const log = o.log;
+  mkdirSync(o.stateDir, { recursive: true });
+  const spoolDir = join(o.stateDir, 'spool');
+  const stateFile = join(o.stateDir, 'state.json');
+  const journalFile = join(o.stateDir, 'journal.jsonl');
+  const everyMs = spec.everyS * 1000;
+  // One campaign process per state directory: the journal and the spool are its alone.
+  const lockFile = join(o.stateDir, 'lock');
+  const holder = existsSync(lockFile) ? Number(readFileSync(lockFile, 'utf8').trim()) : NaN;
+  if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && alive(holder)) throw new CampaignError(`${o.stateDir} is in use by another campaign (pid ${holder})`);
+  writeAtomic(lockFile, `${process.pid}\n`);
+  // Spool writes cut short by the kill (temp files never renamed) were never measurements: gone.
+  mkdirSync(spoolDir, { recursive: true });
+  for (const n of readdirSync(spoolDir)) if (n.startsWith('.tmp-')) unlinkSync(join(spoolDir, n));
+  let state: CampaignState | null = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as CampaignState) : null;
+  if (state && (state.campaign !== spec.name || state.every_s !== spec.everyS)) {
+    log(`state in ${o.stateDir} was for ${state.campaign} every ${state.every_s} s: starting a new schedule`);
+    state = null;
+  }
+  let newSchedule = false;
+  if (!state) {
+    state = { campaign: spec.name, started_at: Date.now(), every_s: spec.everyS };
+    writeAtomic(stateFile, JSON.stringify(state) + '\n');
+    newSchedule = true;
+  }
+  const startedAt = state.started_at;
+  // Round numbers belong to one schedule: measurements are stamped with it, and a new schedule
+  // does not take an old schedule's round k for its own.
+  const schedule = String(startedAt);
+
+  // What is done: the journal, plus spooled measurements the journal may not have caught (killed
+  // between the spool file and its journal line).
+  const done = new Map<number, Set<string>>();
+  const mark = (round: number, url: string) => {
+    let s = done.get(round);
+    if (!s) done.set(round, (s = new Set()));
+    s.add(url);
+  };
+  // A new schedule keeps the old journal's times (the budget) but not its rounds.
+  let journal = readJournal(journalFile).map((j) => (newSchedule ? { ...j, round: -1 } : j));
+  const recent: number[] = []; // start times of measurements in the budget window
+  const roundOf = (t: number) => Math.floor((t - startedAt) / everyMs);
+  // Small footprint: the journal keeps only what the budget and the current round need.
+  const keepAfter = Date.now() - 3600_000;
+  const current = roundOf(Date.now());
+  journal = journal.filter((j) => j.t > keepAfter || j.round >= current - 1);
+  writeAtomic(journalFile, journal.map((j) => JSON.stringify(j) + '\n').join(''));
+  for (const j of journal) {
+    mark(j.round, j.url);
+    recent.push(j.t);
+  }
+  let recovered = 0;
+  for (const f of await pendingFiles(spoolDir)) {
+    try {
+      const m = JSON.parse(readFileSync(f, 'utf8')) as Measurement;
+      const a = m.annotations ?? {};
+      if (a.campaign !== spec.name || a.campaign_schedule !== schedule || typeof m.input !== 'string') continue;
+      const round = Number(a.campaign_round);
+      if (!done.get(round)?.has(m.input)) {
+        recovered++;
+        mark(round, m.input);
+        const t = Date.parse(String(m.measurement_start_time).replace(' ', 'T') + 'Z');
+        recent.push(Number.isFinite(t) ? t : Date.now());
+        appendJournal({ round, url: m.input, t: Number.isFinite(t) ? t : Date.now() });
+      }
+    } catch {
+      // unreadable: flushSpool moves it aside
+    }
+  }
+  if (recovered) log(`recovered ${recovered} spooled measurement(s) missing from the journal (the last run was killed)`);
+
+  function appendJournal(j: JournalLine): void {
+    const fd = openSync(journalFile, 'a', 0o600);
+    try {
+      writeSync(fd, JSON.stringify(j) + '\n');
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  const summary: CampaignSummary = { rounds: 0, measured: 0, uploaded: 0, spooled: 0 };
+  // Uploads: one flush at a time; a measurement that arrives during a flush asks for another.
+  let flushing: Promise<void> | null = null;
+  let again = false;
+  const flush = (): Promise<void> => {
+    if (!spec.collector) return Promise.resolve();
+    if (flushing) {
+      again = true;
+      return flushing;
+    }
+    flushing = (async () => {
+      do {
+        again = false;
+        const r = await flushSpool(spoolDir, spec.collector!, {
+          retries: o.uploadRetries ?? 2,
+          baseDelayMs: 500,
+          maxDelayMs: 5000,
+          timeoutMs: 15_000,
+          onEvent: (e) => {
+            if (e.type === 'rejected') log(`upload: refused by the collector (HTTP ${e.status}), kept in ${spoolDir}/rejected: ${e.reason.slice(0, 160)}`);
+            if (e.type === 'gave_up') log(`upload: collector unreachable (${e.reason.slice(0, 120)}); kept in the spool, retried after the next measurement`);
+          },
+        });
+        summary.uploaded += r.uploaded;
+        if (r.uploaded) log(`upload: ${r.uploaded} sent to ${spec.collector}, ${r.remaining} still spooled`);
+        summary.spooled = r.remaining;
+      } while (again && !o.signal?.aborted);
+      flushing = null;
+    })();
+    return flushing;
+  };
+  await flush();
+
+  let round = Math.max(0, roundOf(Date.now()));
+  // A round the kill interrupted is finished first, even when its period has just passed: its
+  // remaining URLs are measurements owed, not skipped (older rounds are not caught up).
+  const owed = done.get(round - 1);
+  if (owed && owed.size > 0 && spec.targets.some((t) => !owed.has(t.url))) {
+    log(`round ${round - 1}: interrupted before its end; finishing it first`);
+    round--;
+  }
+  const lastRound = o.rounds === undefined ? Infinity : o.rounds - 1;
+  while (!o.signal?.aborted && round <= lastRound) {
+    const roundStart = startedAt + round * everyMs;
+    if (Date.now() < roundStart) {
+      log(`round ${round}: next at ${new Date(roundStart).toISOString()}`);
+      await sleep(roundStart - Date.now(), o.signal);
+      if (o.signal?.aborted) break;
+    }
+    const already = done.get(round) ?? new Set<string>();
+    const todo = shuffled(spec.targets.filter((t) => !already.has(t.url)), `${spec.name}\0${round}`);
+    log(`round ${round}: ${todo.length} of ${spec.targets.length} URL(s) to measure${already.size ? ` (${already.size} already done before a restart)` : ''}`);
+    const t0 = Date.now();
+    let blocked = 0;
+    let measuredHere = 0;
+    const budgeted = async function* (): AsyncGenerator<Target> {
+      for (const t of todo) {
+        if (spec.perHour !== undefined) {
+          for (;;) {
+            const cut = Date.now() - 3600_000;
+            while (recent.length && recent[0]! <= cut) recent.shift();
+            if (recent.length < spec.perHour) break;
+            const wait = recent[0]! + 3600_000 - Date.now() + 10;
+            log(`budget: ${spec.perHour} measurements in the last hour; waiting ${Math.ceil(wait / 1000)} s`);
+            await sleep(wait, o.signal);
+            if (o.signal?.aborted) return;
+          }
+        }
+        if (o.signal?.aborted) return;
+        recent.push(Date.now());
+        yield t;
+      }
+    };
+    const probe: ProbeOptions = { ...o.probe, annotations: { ...(o.probe.annotations ?? {}), campaign: spec.name, campaign_schedule: schedule, campaign_round: String(round) } };
+    await measureMany(
+      budgeted(),
+      probe,
+      spec.concurrency,
+      async (r) => {
+        if (!r.ok) {
+          log(`round ${round}: ${r.target.url}: not measured: ${r.error}`);
+          return;
+        }
+        await spoolMeasurement(spoolDir, r.measurement as unknown as Measurement);
+        appendJournal({ round, url: r.target.url, t: Date.now() });
+        mark(round, r.target.url);
+        summary.measured++;
+        measuredHere++;
+        const v = r.measurement.test_keys.x_verdict as { status?: string; mechanism?: string | null; layer?: string | null } | undefined;
+        if (v?.status === 'blocked') blocked++;
+        log(`round ${round}: ${r.target.url} ${v?.status ?? 'unknown'}${v?.mechanism && v.mechanism !== 'none' ? ` ${v.mechanism}` : ''}${v?.layer ? ` (${v.layer})` : ''}`);
+        void flush();
+      },
+      { signal: o.signal },
+    );
+    if (o.signal?.aborted) break;
+    summary.rounds++;
+    log(`round ${round}: done in ${((Date.now() - t0) / 1000).toFixed(1)} s, ${measuredHere} measured, ${blocked} blocked`);
+    // Late by one period (a slow round, a short stop): the next round runs late. Later than that,
+    // the rounds whose periods passed are skipped but the latest, never caught up in a burst.
+    const next = Math.max(round + 1, roundOf(Date.now()) - 1);
+    if (next > round + 1) log(`rounds ${round + 1}..${next - 1} skipped: their periods passed while measuring or while the campaign was down`);
+    round = next;
+  }
+  await flush();
+  if (flushing) await flushing;
+  summary.spooled = (await pendingFiles(spoolDir)).length;
+  try {
+    if (readFileSync(lockFile, 'utf8').trim() === String(process.pid)) unlinkSync(lockFile);
+  } catch {
+    // gone already
+  }
+  return summary;
+}

@@ -1,0 +1,486 @@
+// Change detection's storage (src/model/changes.ts decides): the per-key state and the changes,
+// in tables of the SQLite store's own file (its own connection; WAL lets it share the file with
+// the store's writer thread). Incremental: observe() is one step per stored measurement. A
+// measurement older than the key's last one (a spool uploaded late) rebuilds that key from the
+// measurements table, so arrival order never changes the result; rebuild() recomputes everything.
+import Database from 'better-sqlite3';
+import { DEFAULT_CONFIRMATIONS, emptyKeyState, ooniBlocking, stepChange, type ChangeObservation, type DetectedChange, type KeyState, type TrackedState } from '../model/changes.js';
+import type { Measurement, Verdict } from '../model/index.js';
+import { flatten, parseAsn, parseTimeBound } from './row.js';
+import { configureConnection } from './sqlite-writer.js';
+import { StoreInputError, type MeasurementStore, type PutResult } from './types.js';
+
+/** A key of change detection: the target from one network (and the volunteer's declared region). */
+export interface ChangeKey {
+  target: string;
+  probe_cc: string;
+  probe_asn: number;
+  /** '' when the measurement declares none. */
+  region: string;
+}
+
+/** A change as the API answers it (DESIGN.md "Changes"), plus its id and when it was detected. */
+export interface ChangeRecord {
+  id: number;
+  target: string;
+  probe_cc: string;
+  probe_asn: string;
+  region: string | null;
+  layer: string | null;
+  at: string;
+  from: { blocking: string | false; mechanism: string };
+  to: { blocking: string | false; mechanism: string };
+  evidence: string[];
+  detected_at: string;
+}
+
+export interface ChangeFilter {
+  /** Unix seconds: changes with at >= since. */
+  since?: number;
+  /** Unix seconds: changes detected at or after this (feeds and webhooks poll by it). */
+  detectedSince?: number;
+  afterId?: number;
+  probe_cc?: string;
+  probe_asn?: number;
+  region?: string;
+  domain?: string;
+  target?: string;
+  layer?: string;
+  limit?: number;
+}
+
+/** The current state of a key ("blocked since"). */
+export interface StateRecord {
+  target: string;
+  domain: string | null;
+  probe_cc: string;
+  probe_asn: string;
+  region: string | null;
+  blocking: string | false;
+  mechanism: string;
+  layer: string | null;
+  since: string;
+  since_uid: string;
+  last_measurement_uid: string | null;
+}
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS change_states (
+    target TEXT NOT NULL,
+    probe_cc TEXT NOT NULL,
+    probe_asn INTEGER NOT NULL,
+    region TEXT NOT NULL,
+    domain TEXT,
+    state TEXT NOT NULL,
+    PRIMARY KEY (target, probe_cc, probe_asn, region)
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS changes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    target TEXT NOT NULL,
+    domain TEXT,
+    probe_cc TEXT NOT NULL,
+    probe_asn INTEGER NOT NULL,
+    region TEXT NOT NULL,
+    layer TEXT,
+    at INTEGER NOT NULL,
+    from_blocking TEXT NOT NULL,
+    from_mechanism TEXT NOT NULL,
+    to_blocking TEXT NOT NULL,
+    to_mechanism TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    detected_at INTEGER NOT NULL,
+    -- 'ingest' (detected as measurements arrived: alerted) or 'rebuild' (recomputed: never alerted)
+    origin TEXT NOT NULL DEFAULT 'ingest'
+  );
+  CREATE INDEX IF NOT EXISTS changes_at ON changes (at);
+  -- A key's measurements in time order, for recomputing it when a late measurement arrives (the
+  -- store's own indexes lead with the domain or the network: a key's rows would be a wide scan).
+  CREATE INDEX IF NOT EXISTS measurements_change_key ON measurements (input, probe_cc, probe_asn, ts);
+  CREATE INDEX IF NOT EXISTS changes_key ON changes (target, probe_cc, probe_asn, region, at);
+`;
+
+const iso = (s: number) => new Date(s * 1000).toISOString().replace('.000Z', 'Z');
+
+interface Row extends ChangeObservation {
+  input: string | null;
+  domain: string | null;
+  probe_cc: string;
+  probe_asn: number;
+  region: string | null;
+}
+
+export interface ChangeStoreOptions {
+  confirmations?: number;
+  /** Called with every change confirmed by observe() (not by rebuilds): alerts hang here. */
+  onChange?: (c: ChangeRecord) => void;
+  /** The clock for detected_at (unix seconds). */
+  now?: () => number;
+}
+
+export class ChangeStore {
+  private readonly db: Database.Database;
+  readonly confirmations: number;
+  private readonly now: () => number;
+  private readonly listeners: Array<(c: ChangeRecord) => void> = [];
+  private readonly getState: Database.Statement;
+  private readonly putState: Database.Statement;
+  private readonly insertChange: Database.Statement;
+  private readonly keyRows: Database.Statement;
+
+  /** `file`: the SQLite store's file (its measurements table is read for rebuilds). */
+  constructor(
+    private readonly file: string,
+    o: ChangeStoreOptions = {},
+  ) {
+    this.db = new Database(file);
+    configureConnection(this.db, 'NORMAL');
+    this.db.exec(SCHEMA);
+    this.confirmations = o.confirmations ?? DEFAULT_CONFIRMATIONS;
+    this.now = o.now ?? (() => Math.floor(Date.now() / 1000));
+    if (o.onChange) this.listeners.push(o.onChange);
+    this.getState = this.db.prepare('SELECT state FROM change_states WHERE target = ? AND probe_cc = ? AND probe_asn = ? AND region = ?');
+    this.putState = this.db.prepare('INSERT OR REPLACE INTO change_states (target, probe_cc, probe_asn, region, domain, state) VALUES (?, ?, ?, ?, ?, ?)');
+    this.insertChange = this.db.prepare(
+      `INSERT INTO changes (target, domain, probe_cc, probe_asn, region, layer, at, from_blocking, from_mechanism, to_blocking, to_mechanism, evidence, detected_at, origin)
+       VALUES (@target, @domain, @probe_cc, @probe_asn, @region, @layer, @at, @from_blocking, @from_mechanism, @to_blocking, @to_mechanism, @evidence, @detected_at, @origin)`,
+    );
+    this.keyRows = this.db.prepare(
+      `SELECT uid, ts, status, blocking, mechanism, layer FROM measurements
+       WHERE input = ? AND probe_cc = ? AND probe_asn = ? AND coalesce(region, '') = ? ORDER BY ts, uid`,
+    );
+  }
+
+  /** Alerts subscribe here: each change confirmed on ingest, once. */
+  onChange(fn: (c: ChangeRecord) => void): void {
+    this.listeners.push(fn);
+  }
+
+  private save(key: ChangeKey, domain: string | null, s: KeyState): void {
+    this.putState.run(key.target, key.probe_cc, key.probe_asn, key.region, domain, JSON.stringify({ ...s, lastTs: Number.isFinite(s.lastTs) ? s.lastTs : null }));
+  }
+
+  private load(key: ChangeKey): KeyState {
+    const r = this.getState.get(key.target, key.probe_cc, key.probe_asn, key.region) as { state: string } | undefined;
+    if (!r) return emptyKeyState();
+    const s = JSON.parse(r.state) as KeyState & { lastTs: number | null };
+    return { ...s, lastTs: s.lastTs ?? -Infinity };
+  }
+
+  private record(key: ChangeKey, domain: string | null, c: DetectedChange, detectedAt: number, origin: 'ingest' | 'rebuild' = 'ingest'): ChangeRecord {
+    const info = this.insertChange.run({
+      origin,
+      ...key,
+      domain,
+      layer: c.layer,
+      at: c.at,
+      from_blocking: c.from.blocking,
+      from_mechanism: c.from.mechanism,
+      to_blocking: c.to.blocking,
+      to_mechanism: c.to.mechanism,
+      evidence: JSON.stringify(c.evidence),
+      detected_at: detectedAt,
+    });
+    return toRecord({ id: Number(info.lastInsertRowid), ...key, domain, layer: c.layer, at: c.at, from_blocking: c.from.blocking, from_mechanism: c.from.mechanism, to_blocking: c.to.blocking, to_mechanism: c.to.mechanism, evidence: JSON.stringify(c.evidence), detected_at: detectedAt });
+  }
+
+  /** Stored measurements (flat rows), in one transaction. Returns the changes they confirmed. */
+  observeRows(rows: Row[]): ChangeRecord[] {
+    const out: ChangeRecord[] = [];
+    this.db.transaction(() => {
+      // Keys that got a late measurement are recomputed once, after the batch (an offline spool
+      // uploads many measurements of one key at once).
+      const late = new Map<string, { key: ChangeKey; domain: string | null }>();
+      for (const r of rows) {
+        if (!r.input) continue;
+        const key: ChangeKey = { target: r.input, probe_cc: r.probe_cc, probe_asn: r.probe_asn, region: r.region ?? '' };
+        const id = JSON.stringify(key);
+        if (late.has(id)) continue;
+        const s = this.load(key);
+        if (r.ts < s.lastTs) {
+          late.set(id, { key, domain: r.domain });
+          continue;
+        }
+        const { next, change } = stepChange(s, r, this.confirmations);
+        this.save(key, r.domain, next);
+        if (change) out.push(this.record(key, r.domain, change, this.now()));
+      }
+      for (const { key, domain } of late.values()) out.push(...this.rebuildKey(key, domain, true));
+    })();
+    for (const c of out) for (const l of this.listeners) l(c);
+    return out;
+  }
+
+  /** A measurement as stored (same flattening as the store's row). */
+  observe(m: Measurement, verdict: Verdict, uid: string): ChangeRecord[] {
+    return this.observeRows([flatten(m, verdict, uid)]);
+  }
+
+  /** Many measurements as stored (a batch of the collector), in one transaction. */
+  observeMany(items: Array<{ m: Measurement; verdict: Verdict; uid: string }>): ChangeRecord[] {
+    return this.observeRows(items.map((x) => flatten(x.m, x.verdict, x.uid)));
+  }
+
+  /**
+   * Recomputes one key from its measurements (a late, older measurement arrived). Changes already
+   * recorded and still true keep their id; only new ones are returned (and alerted when `announce`).
+   */
+  private rebuildKey(key: ChangeKey, domain: string | null, announce: boolean): ChangeRecord[] {
+    let s = emptyKeyState();
+    const found: DetectedChange[] = [];
+    for (const row of this.keyRows.iterate(key.target, key.probe_cc, key.probe_asn, key.region) as Iterable<ChangeObservation>) {
+      const step = stepChange(s, row, this.confirmations);
+      s = step.next;
+      if (step.change) found.push(step.change);
+    }
+    this.save(key, domain, s);
+    const old = this.db
+      .prepare('SELECT * FROM changes WHERE target = ? AND probe_cc = ? AND probe_asn = ? AND region = ?')
+      .all(key.target, key.probe_cc, key.probe_asn, key.region) as DbChange[];
+    const sig = (c: { at: number; from_blocking: string; from_mechanism: string; to_blocking: string; to_mechanism: string }) => `${c.at} ${c.from_blocking} ${c.from_mechanism} ${c.to_blocking} ${c.to_mechanism}`;
+    const keep = new Set(found.map((c) => sig({ at: c.at, from_blocking: c.from.blocking, from_mechanism: c.from.mechanism, to_blocking: c.to.blocking, to_mechanism: c.to.mechanism })));
+    const had = new Set<string>();
+    for (const o of old) {
+      if (keep.has(sig(o))) had.add(sig(o));
+      else this.db.prepare('DELETE FROM changes WHERE id = ?').run(o.id);
+    }
+    const out: ChangeRecord[] = [];
+    for (const c of found) {
+      if (had.has(sig({ at: c.at, from_blocking: c.from.blocking, from_mechanism: c.from.mechanism, to_blocking: c.to.blocking, to_mechanism: c.to.mechanism }))) continue;
+      const rec = this.record(key, domain, c, this.now());
+      if (announce) out.push(rec);
+    }
+    return out;
+  }
+
+  /**
+   * Recomputes every state and change from the measurements table (after a re-analysis, or to
+   * check the incremental result). Changes keep no ids across a rebuild; none are alerted.
+   */
+  rebuild(): { measurements: number; keys: number; changes: number } {
+    const stats = { measurements: 0, keys: 0, changes: 0 };
+    const now = this.now();
+    let closeReader = () => {};
+    try {
+    this.db.transaction(() => {
+      this.db.exec('DELETE FROM change_states; DELETE FROM changes;');
+      let cur: { key: ChangeKey; domain: string | null; s: KeyState } | null = null;
+      const flush = () => {
+        if (cur) this.save(cur.key, cur.domain, cur.s);
+      };
+      // better-sqlite3 cannot write on a connection while it iterates a query: the scan reads
+      // through a second, read-only connection (WAL: it sees the measurements as committed).
+      const reader = new Database(this.file, { readonly: true });
+      closeReader = () => reader.close();
+      const rows = reader.prepare(
+        `SELECT uid, input, domain, probe_cc, probe_asn, coalesce(region, '') AS region, ts, status, blocking, mechanism, layer FROM measurements
+         WHERE input IS NOT NULL ORDER BY input, probe_cc, probe_asn, coalesce(region, ''), ts, uid`,
+      );
+      for (const r of rows.iterate() as Iterable<Row & { region: string }>) {
+        stats.measurements++;
+        if (!cur || cur.key.target !== r.input || cur.key.probe_cc !== r.probe_cc || cur.key.probe_asn !== r.probe_asn || cur.key.region !== r.region) {
+          flush();
+          cur = { key: { target: r.input!, probe_cc: r.probe_cc, probe_asn: r.probe_asn, region: r.region }, domain: r.domain, s: emptyKeyState() };
+          stats.keys++;
+        }
+        const { next, change } = stepChange(cur.s, r, this.confirmations);
+        cur.s = next;
+        if (change) {
+          this.record(cur.key, cur.domain, change, now, 'rebuild');
+          stats.changes++;
+        }
+      }
+      flush();
+    })();
+    } finally {
+      closeReader();
+    }
+    return stats;
+  }
+
+  list(f: ChangeFilter = {}): ChangeRecord[] {
+    const { where, args } = changeWhere(f);
+    const limit = Math.min(Math.max(1, f.limit ?? 1000), 10_000);
+    const rows = this.db.prepare(`SELECT * FROM changes ${where} ORDER BY at, id LIMIT ${limit}`).all(...args) as DbChange[];
+    return rows.map(toRecord);
+  }
+
+  /** Changes detected on ingest (not by a rebuild), in detection order after an id (webhooks). */
+  listAfter(afterId: number, limit = 1000): ChangeRecord[] {
+    return (this.db.prepare("SELECT * FROM changes WHERE id > ? AND origin = 'ingest' ORDER BY id LIMIT ?").all(afterId, limit) as DbChange[]).map(toRecord);
+  }
+
+  /** The largest change id so far (0 when none). */
+  maxId(): number {
+    return (this.db.prepare('SELECT coalesce(max(id), 0) AS m FROM changes').get() as { m: number }).m;
+  }
+
+  /** Current confirmed states ("blocked since"), newest first. */
+  states(f: Omit<ChangeFilter, 'since' | 'detectedSince' | 'afterId' | 'layer'> & { blockedOnly?: boolean } = {}): StateRecord[] {
+    const { where, args } = changeWhere(f);
+    const limit = Math.min(Math.max(1, f.limit ?? 1000), 10_000);
+    const rows = this.db.prepare(`SELECT * FROM change_states ${where}`).all(...args) as Array<ChangeKey & { domain: string | null; state: string }>;
+    const out: StateRecord[] = [];
+    for (const r of rows) {
+      const s = JSON.parse(r.state) as KeyState;
+      if (!s.state || s.since === null) continue;
+      if (f.blockedOnly && s.state.blocking === 'false') continue;
+      out.push(stateRecord(r, s.state, s.since, s.sinceUid!, s.lastUid));
+    }
+    return out.sort((a, b) => (a.since < b.since ? 1 : a.since > b.since ? -1 : 0)).slice(0, limit);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+function stateRecord(k: ChangeKey & { domain: string | null }, s: TrackedState, since: number, sinceUid: string, last: string | null): StateRecord {
+  return {
+    target: k.target,
+    domain: k.domain,
+    probe_cc: k.probe_cc,
+    probe_asn: `AS${k.probe_asn}`,
+    region: k.region || null,
+    blocking: ooniBlocking(s.blocking),
+    mechanism: s.mechanism,
+    layer: s.layer,
+    since: iso(since),
+    since_uid: sinceUid,
+    last_measurement_uid: last,
+  };
+}
+
+interface DbChange {
+  id: number;
+  target: string;
+  domain: string | null;
+  probe_cc: string;
+  probe_asn: number;
+  region: string;
+  layer: string | null;
+  at: number;
+  from_blocking: string;
+  from_mechanism: string;
+  to_blocking: string;
+  to_mechanism: string;
+  evidence: string;
+  detected_at: number;
+}
+
+function toRecord(r: DbChange): ChangeRecord {
+  return {
+    id: r.id,
+    target: r.target,
+    probe_cc: r.probe_cc,
+    probe_asn: `AS${r.probe_asn}`,
+    region: r.region || null,
+    layer: r.layer,
+    at: iso(r.at),
+    from: { blocking: ooniBlocking(r.from_blocking), mechanism: r.from_mechanism },
+    to: { blocking: ooniBlocking(r.to_blocking), mechanism: r.to_mechanism },
+    evidence: JSON.parse(r.evidence) as string[],
+    detected_at: iso(r.detected_at),
+  };
+}
+
+function changeWhere(f: ChangeFilter): { where: string; args: unknown[] } {
+  const w: string[] = [];
+  const args: unknown[] = [];
+  if (f.since !== undefined) {
+    w.push('at >= ?');
+    args.push(f.since);
+  }
+  if (f.detectedSince !== undefined) {
+    w.push('detected_at >= ?');
+    args.push(f.detectedSince);
+  }
+  if (f.afterId !== undefined) {
+    w.push('id > ?');
+    args.push(f.afterId);
+  }
+  if (f.probe_cc !== undefined) {
+    w.push('probe_cc = ?');
+    args.push(f.probe_cc);
+  }
+  if (f.probe_asn !== undefined) {
+    w.push('probe_asn = ?');
+    args.push(f.probe_asn);
+  }
+  if (f.region !== undefined) {
+    w.push('region = ?');
+    args.push(f.region);
+  }
+  if (f.domain !== undefined) {
+    w.push('domain = ?');
+    args.push(f.domain);
+  }
+  if (f.target !== undefined) {
+    w.push('target = ?');
+    args.push(f.target);
+  }
+  if (f.layer !== undefined) {
+    w.push('layer = ?');
+    args.push(f.layer);
+  }
+  return { where: w.length ? `WHERE ${w.join(' AND ')}` : '', args };
+}
+
+/** The view filters of the changes API and feeds, from query strings (user input: checked). */
+export function changeFilterFrom(q: Record<string, unknown>): ChangeFilter {
+  const s = (k: string) => (typeof q[k] === 'string' && (q[k] as string) !== '' ? (q[k] as string) : undefined);
+  const f: ChangeFilter = {};
+  if (s('since')) f.since = parseTimeBound(s('since')!, 'since');
+  if (s('probe_cc')) {
+    if (!/^[A-Z]{2}$/.test(s('probe_cc')!)) throw new StoreInputError('probe_cc: two capital letters (ISO 3166-1 alpha-2)');
+    f.probe_cc = s('probe_cc');
+  }
+  if (s('probe_asn')) f.probe_asn = parseAsn(s('probe_asn')!);
+  if (s('region')) f.region = s('region')!.replace(/\s+/g, ' ').trim();
+  if (s('domain')) f.domain = s('domain')!.toLowerCase();
+  if (s('target')) f.target = s('target');
+  if (s('layer')) {
+    if (!['national', 'regional', 'isp', 'unknown'].includes(s('layer')!)) throw new StoreInputError('layer: one of national, regional, isp, unknown');
+    f.layer = s('layer');
+  }
+  if (s('limit')) {
+    const n = Number(s('limit'));
+    if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new StoreInputError('limit: a whole number from 1 to 10000');
+    f.limit = n;
+  }
+  return f;
+}
+
+/**
+ * The store with change detection on ingest: every measurement it newly stores (not a duplicate)
+ * is one step of its key. Everything else goes to the store unchanged.
+ */
+export function trackChanges(store: MeasurementStore, changes: ChangeStore): MeasurementStore {
+  const observe = (items: Array<{ m: Measurement; verdict: Verdict }>, rs: PutResult[]) => {
+    const fresh = rs.flatMap((r, i) => (r.inserted ? [{ ...items[i]!, uid: r.measurement_uid }] : []));
+    if (!fresh.length) return;
+    try {
+      changes.observeMany(fresh);
+    } catch (e) {
+      // The measurements are stored; their keys' states are recomputed by the next rebuild.
+      process.emitWarning(`change detection failed for ${fresh.length} measurement(s) from ${fresh[0]!.uid}: ${(e as Error).message}`);
+    }
+  };
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === 'put')
+        return async (m: Measurement, verdict: Verdict) => {
+          const r = await target.put(m, verdict);
+          observe([{ m, verdict }], [r]);
+          return r;
+        };
+      if (prop === 'putMany')
+        return async (items: Array<{ m: Measurement; verdict: Verdict }>) => {
+          const rs = await target.putMany(items);
+          observe(items, rs);
+          return rs;
+        };
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
