@@ -17,11 +17,12 @@ import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from
 const N = Number(process.argv[2] ?? 100_000);
 const dir = join(fixturesDir, 'measurements');
 const docs: string[] = [];
-for (const d of readdirSync(dir)) for (const f of readdirSync(join(dir, d))) {
-  if (!f.endsWith('.json')) continue;
-  const m = JSON.parse(readFileSync(join(dir, d, f), 'utf8')) as { test_name?: string };
-  if (m.test_name === 'web_connectivity') docs.push(JSON.stringify(m));
-}
+for (const d of readdirSync(dir))
+  for (const f of readdirSync(join(dir, d))) {
+    if (!f.endsWith('.json')) continue;
+    const m = JSON.parse(readFileSync(join(dir, d, f), 'utf8')) as { test_name?: string };
+    if (m.test_name === 'web_connectivity') docs.push(JSON.stringify(m));
+  }
 const file = join(tmpdir(), `wallscope-bench-analyze-${process.pid}.jsonl`);
 
 async function writeFile(): Promise<void> {
@@ -33,7 +34,10 @@ async function writeFile(): Promise<void> {
 
 // CPU time (user+system) is reported beside wall time: the machine is shared, and CPU time is
 // what the analysis itself costs.
-async function pass(work: 'parse' | 'analyze' | 'analyze+row', ctx: AnalysisContext): Promise<{ ms: number; cpuMs: number; n: number; sink: number }> {
+async function pass(
+  work: 'parse' | 'analyze' | 'analyze+row',
+  ctx: AnalysisContext,
+): Promise<{ ms: number; cpuMs: number; n: number; sink: number }> {
   const t0 = process.hrtime.bigint();
   const c0 = process.cpuUsage();
   let n = 0;
@@ -41,7 +45,10 @@ async function pass(work: 'parse' | 'analyze' | 'analyze+row', ctx: AnalysisCont
   for await (const r of readMeasurementStream(createReadStream(file, { highWaterMark: 1 << 20 }), file)) {
     if (!r.ok) throw new Error(`bench file unreadable at ${r.line}: ${r.error}`);
     n++;
-    if (work === 'parse') { sink += r.measurement.test_name.length; continue; }
+    if (work === 'parse') {
+      sink += r.measurement.test_name.length;
+      continue;
+    }
     const v = analyzeMeasurement(r.measurement, ctx);
     sink += work === 'analyze' ? v.explanation.length : JSON.stringify(compareRow(r.measurement, v)).length;
   }
@@ -53,7 +60,9 @@ try {
   await writeFile();
   const mb = statSync(file).size / 1e6;
   const ctx: AnalysisContext = { fingerprints: loadFingerprints(defaultFingerprintsDir(), defaultForgedPoolFiles()) };
-  console.log(`analyze-throughput: ${N} measurements (${docs.length} web_connectivity fixtures repeated), ${mb.toFixed(0)} MB JSONL, ${ctx.fingerprints!.http.length} HTTP + ${ctx.fingerprints!.dns.length} DNS fingerprints, ${ctx.fingerprints!.forgedAddresses.size} forged addresses`);
+  console.log(
+    `analyze-throughput: ${N} measurements (${docs.length} web_connectivity fixtures repeated), ${mb.toFixed(0)} MB JSONL, ${ctx.fingerprints!.http.length} HTTP + ${ctx.fingerprints!.dns.length} DNS fingerprints, ${ctx.fingerprints!.forgedAddresses.size} forged addresses`,
+  );
   await pass('parse', ctx); // warm-up: page cache and JIT, not reported
   const rounds = Number(process.env.ROUNDS ?? 3);
   const runs: Record<string, number[]> = { parse: [], analyze: [], 'analyze+row': [] };
@@ -68,17 +77,27 @@ try {
   }
   const best = (t: Record<string, number[]>, w: string): number => Math.min(...t[w]);
   for (const w of Object.keys(runs)) {
-    console.log(`  ${w.padEnd(12)} best wall ${(best(runs, w) / 1000).toFixed(2)} s (${Math.round(N / (best(runs, w) / 1000))} measurements/s), best cpu ${(best(cpu, w) / 1000).toFixed(2)} s; wall runs: ${runs[w].map((x) => (x / 1000).toFixed(2)).join(', ')} s`);
+    console.log(
+      `  ${w.padEnd(12)} best wall ${(best(runs, w) / 1000).toFixed(2)} s (${Math.round(N / (best(runs, w) / 1000))} measurements/s), best cpu ${(best(cpu, w) / 1000).toFixed(2)} s; wall runs: ${runs[w].map((x) => (x / 1000).toFixed(2)).join(', ')} s`,
+    );
   }
   const ratio = (t: Record<string, number[]>, w: string): string => (best(t, w) / best(t, 'parse')).toFixed(2);
-  console.log(`  ratio of bests to parse alone (target <= 2x): analyze ${ratio(runs, 'analyze')}x wall, ${ratio(cpu, 'analyze')}x cpu; analyze+row ${ratio(runs, 'analyze+row')}x wall, ${ratio(cpu, 'analyze+row')}x cpu`);
+  console.log(
+    `  ratio of bests to parse alone (target <= 2x): analyze ${ratio(runs, 'analyze')}x wall, ${ratio(cpu, 'analyze')}x cpu; analyze+row ${ratio(runs, 'analyze+row')}x wall, ${ratio(cpu, 'analyze+row')}x cpu`,
+  );
   // Each round runs the three passes back to back: its ratios are measured side by side. The
   // machine is shared and noisy, so the median over the rounds is the figure to quote.
-  const median = (xs: number[]): number => { const a = [...xs].sort((x, y) => x - y); return a.length % 2 ? a[a.length >> 1] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2; };
+  const median = (xs: number[]): number => {
+    const a = [...xs].sort((x, y) => x - y);
+    return a.length % 2 ? a[a.length >> 1] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
+  };
   const perRound = (t: Record<string, number[]>, w: string): number[] => t[w].map((x, i) => x / t.parse[i]);
   for (const w of ['analyze', 'analyze+row']) {
-    const rw = perRound(runs, w); const rc = perRound(cpu, w);
-    console.log(`  ${w.padEnd(12)} per-round ratio to parse: wall ${rw.map((x) => x.toFixed(2)).join(', ')} (median ${median(rw).toFixed(2)}x); cpu ${rc.map((x) => x.toFixed(2)).join(', ')} (median ${median(rc).toFixed(2)}x)`);
+    const rw = perRound(runs, w);
+    const rc = perRound(cpu, w);
+    console.log(
+      `  ${w.padEnd(12)} per-round ratio to parse: wall ${rw.map((x) => x.toFixed(2)).join(', ')} (median ${median(rw).toFixed(2)}x); cpu ${rc.map((x) => x.toFixed(2)).join(', ')} (median ${median(rc).toFixed(2)}x)`,
+    );
   }
 } finally {
   rmSync(file, { force: true });

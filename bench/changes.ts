@@ -50,22 +50,30 @@ try {
   console.log(`seeded ${N} measurements in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   t0 = performance.now();
   const changes = new ChangeStore(file);
-  console.log(`ChangeStore opened (creates its tables and its (input, probe_cc, probe_asn, ts) index on the measurements): ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+  console.log(
+    `ChangeStore opened (creates its tables and its (input, probe_cc, probe_asn, ts) index on the measurements): ${((performance.now() - t0) / 1000).toFixed(2)} s`,
+  );
 
   t0 = performance.now();
   const r = changes.rebuild();
   const rebuildS = (performance.now() - t0) / 1000;
-  console.log(`full rebuild (ChangeStore.rebuild):  ${rebuildS.toFixed(2)} s for ${r.measurements} measurements, ${r.keys} keys, ${r.changes} changes (${((rebuildS * 1e6) / r.measurements).toFixed(2)} us per measurement)`);
+  console.log(
+    `full rebuild (ChangeStore.rebuild):  ${rebuildS.toFixed(2)} s for ${r.measurements} measurements, ${r.keys} keys, ${r.changes} changes (${((rebuildS * 1e6) / r.measurements).toFixed(2)} us per measurement)`,
+  );
 
   const raw = new Database(file, { readonly: true });
   t0 = performance.now();
   const sqlChanges = (raw.prepare(RAW_SQL).get() as { changes: number }).changes;
   const sqlS = (performance.now() - t0) / 1000;
-  console.log(`raw SQL (window functions):          ${sqlS.toFixed(2)} s, ${sqlChanges} changes${sqlChanges === r.changes ? ' (same count)' : ` (ChangeStore: ${r.changes}; the difference is layer moves between two known layers)`}`);
+  console.log(
+    `raw SQL (window functions):          ${sqlS.toFixed(2)} s, ${sqlChanges} changes${sqlChanges === r.changes ? ' (same count)' : ` (ChangeStore: ${r.changes}; the difference is layer moves between two known layers)`}`,
+  );
   raw.close();
 
   // Incremental: NEW measurements of the day after, each stored then observed (the collector's path).
-  const fresh = [...syntheticMeasurements(NEW, { seed: 2, days: 1, end: new Date(END.getTime() + 86400_000) })].sort((a, b) => a.m.measurement_start_time.localeCompare(b.m.measurement_start_time));
+  const fresh = [...syntheticMeasurements(NEW, { seed: 2, days: 1, end: new Date(END.getTime() + 86400_000) })].sort((a, b) =>
+    a.m.measurement_start_time.localeCompare(b.m.measurement_start_time),
+  );
   let observeMs = 0;
   let putMs = 0;
   let found = 0;
@@ -78,26 +86,38 @@ try {
     found += changes.observeMany(res.flatMap((x, k) => (x.inserted ? [{ ...chunk[k]!, uid: x.measurement_uid }] : []))).length;
     observeMs += performance.now() - s;
   }
-  console.log(`for scale: the store's own putMany of the same batches took ${((putMs * 1000) / fresh.length).toFixed(1)} us per measurement`);
-  console.log(`incremental (observeMany, batches of 500 as the collector's batch route stores them, in time order): ${((observeMs * 1000) / fresh.length).toFixed(1)} us per new measurement (${fresh.length} measurements, ${found} changes)`);
+  console.log(
+    `for scale: the store's own putMany of the same batches took ${((putMs * 1000) / fresh.length).toFixed(1)} us per measurement`,
+  );
+  console.log(
+    `incremental (observeMany, batches of 500 as the collector's batch route stores them, in time order): ${((observeMs * 1000) / fresh.length).toFixed(1)} us per new measurement (${fresh.length} measurements, ${found} changes)`,
+  );
   // One at a time (a collector taking single submissions: one transaction each).
-  const single = [...syntheticMeasurements(Math.min(2000, NEW), { seed: 4, days: 1, end: new Date(END.getTime() + 2 * 86400_000) })].sort((a, b) => a.m.measurement_start_time.localeCompare(b.m.measurement_start_time));
+  const single = [...syntheticMeasurements(Math.min(2000, NEW), { seed: 4, days: 1, end: new Date(END.getTime() + 2 * 86400_000) })].sort(
+    (a, b) => a.m.measurement_start_time.localeCompare(b.m.measurement_start_time),
+  );
   const sres = await store.putMany(single);
   const s1 = performance.now();
   sres.forEach((x, k) => x.inserted && changes.observe(single[k]!.m, single[k]!.verdict, x.measurement_uid));
-  console.log(`incremental (observe, one transaction each): ${(((performance.now() - s1) * 1000) / single.length).toFixed(1)} us per new measurement (${single.length} measurements)`);
+  console.log(
+    `incremental (observe, one transaction each): ${(((performance.now() - s1) * 1000) / single.length).toFixed(1)} us per new measurement (${single.length} measurements)`,
+  );
 
   // Late arrivals: measurements older than their key's last one recompute that key from the table.
   const late = [...syntheticMeasurements(Math.min(1000, NEW), { seed: 3, days: 365, end: END })];
   const res = await store.putMany(late.slice(0, 200));
   let s = performance.now();
   res.forEach((x, k) => x.inserted && changes.observe(late[k]!.m, late[k]!.verdict, x.measurement_uid));
-  console.log(`incremental, late measurement one at a time: ${(((performance.now() - s) * 1000) / res.length).toFixed(1)} us per measurement (its key recomputed; ${res.length} measurements, ${Math.round(N / r.keys)} measurements per key)`);
+  console.log(
+    `incremental, late measurement one at a time: ${(((performance.now() - s) * 1000) / res.length).toFixed(1)} us per measurement (its key recomputed; ${res.length} measurements, ${Math.round(N / r.keys)} measurements per key)`,
+  );
   const rest = late.slice(200);
   const res2 = await store.putMany(rest);
   s = performance.now();
   changes.observeMany(res2.flatMap((x, k) => (x.inserted ? [{ ...rest[k]!, uid: x.measurement_uid }] : [])));
-  console.log(`incremental, late measurements in one batch: ${(((performance.now() - s) * 1000) / res2.length).toFixed(1)} us per measurement (each key recomputed once; ${res2.length} measurements)`);
+  console.log(
+    `incremental, late measurements in one batch: ${(((performance.now() - s) * 1000) / res2.length).toFixed(1)} us per measurement (each key recomputed once; ${res2.length} measurements)`,
+  );
   changes.close();
   await store.close();
 } finally {

@@ -59,7 +59,9 @@ try {
   inProcess.sort((a, b) => a - b);
   console.log(`bin: ${bin}; ${RUNS} runs each; wall ms (median / fastest)`);
   for (const [name, r] of rows) console.log(`${name.padEnd(40)} ${r.median.toFixed(0).padStart(6)} / ${r.min.toFixed(0).padStart(6)}`);
-  console.log(`${'the same measurement in-process'.padEnd(40)} ${inProcess[Math.floor(RUNS / 2)]!.toFixed(0).padStart(6)} / ${inProcess[0]!.toFixed(0).padStart(6)}`);
+  console.log(
+    `${'the same measurement in-process'.padEnd(40)} ${inProcess[Math.floor(RUNS / 2)]!.toFixed(0).padStart(6)} / ${inProcess[0]!.toFixed(0).padStart(6)}`,
+  );
 } finally {
   await site.close();
 }

@@ -77,7 +77,9 @@ async function main(): Promise<void> {
     console.log('skipped: WALLSCOPE_CLICKHOUSE_URL is unset (eval "$(bash scripts/clickhouse.sh start)")');
     return;
   }
-  console.log(`ClickHouse ${URL_}: put() of ${N} distinct measurements, then the same ${N} again through a new store (a restart); ${RUNS} rounds`);
+  console.log(
+    `ClickHouse ${URL_}: put() of ${N} distinct measurements, then the same ${N} again through a new store (a restart); ${RUNS} rounds`,
+  );
   for (const conc of CONCURRENCY) {
     const runs: Record<'check' | 'nocheck', Run[]> = { check: [], nocheck: [] };
     const ratios: number[] = [];

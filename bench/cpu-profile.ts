@@ -19,7 +19,10 @@ interface Profile {
   timeDeltas: number[];
 }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { min: { type: 'string', default: '2' }, per: { type: 'string' } } });
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { min: { type: 'string', default: '2' }, per: { type: 'string' } },
+});
 const file = positionals[0];
 if (!file) {
   process.stderr.write('usage: node dist/bench/cpu-profile.js FILE.cpuprofile [--min PERCENT] [--per N]\n');
@@ -64,12 +67,15 @@ for (const [id, t] of selfUs) {
   const n = byId.get(id)!;
   if (!IDLE.has(n.callFrame.functionName)) self.set(label(n), (self.get(label(n)) ?? 0) + t);
 }
-for (const [k, t] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 20)) console.log(`  ${((t / busy) * 100).toFixed(1).padStart(5)}%  ${ms(t).padEnd(12)} ${k}`);
+for (const [k, t] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 20))
+  console.log(`  ${((t / busy) * 100).toFixed(1).padStart(5)}%  ${ms(t).padEnd(12)} ${k}`);
 
 console.log(`\nflame graph (top-down, inclusive share of busy CPU, frames under ${(minShare * 100).toFixed(1)}% folded):`);
 const walk = (id: number, depth: number): void => {
   const n = byId.get(id)!;
-  const kids = (n.children ?? []).filter((c) => (inclusive.get(c) ?? 0) >= busy * minShare).sort((a, b) => inclusive.get(b)! - inclusive.get(a)!);
+  const kids = (n.children ?? [])
+    .filter((c) => (inclusive.get(c) ?? 0) >= busy * minShare)
+    .sort((a, b) => inclusive.get(b)! - inclusive.get(a)!);
   for (const c of kids) {
     const t = inclusive.get(c)!;
     const bar = '#'.repeat(Math.max(1, Math.round((t / busy) * 40)));

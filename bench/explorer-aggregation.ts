@@ -49,9 +49,11 @@ async function seed(): Promise<SqliteStore> {
   }
   const s = new SqliteStore(file);
   const t0 = performance.now();
-  const batchTx = s.db.transaction((batch: Array<{ m: Parameters<SqliteStore['putSync']>[0]; verdict: Parameters<SqliteStore['putSync']>[1] }>) => {
-    for (const x of batch) s.putSync(x.m, x.verdict);
-  });
+  const batchTx = s.db.transaction(
+    (batch: Array<{ m: Parameters<SqliteStore['putSync']>[0]; verdict: Parameters<SqliteStore['putSync']>[1] }>) => {
+      for (const x of batch) s.putSync(x.m, x.verdict);
+    },
+  );
   let batch: Parameters<typeof batchTx>[0] = [];
   let done = 0;
   for (const x of syntheticMeasurements(N, { seed: 42, days: 365, end: END })) {
@@ -67,7 +69,9 @@ async function seed(): Promise<SqliteStore> {
   s.db.pragma('wal_checkpoint(TRUNCATE)');
   s.db.exec('ANALYZE');
   const secs = (performance.now() - t0) / 1000;
-  console.log(`store: seeded ${N} measurements in ${secs.toFixed(1)} s (${Math.round(N / secs)}/s, via put in 10k-row transactions), ${(statSync(file).size / 1e6).toFixed(0)} MB`);
+  console.log(
+    `store: seeded ${N} measurements in ${secs.toFixed(1)} s (${Math.round(N / secs)}/s, via put in 10k-row transactions), ${(statSync(file).size / 1e6).toFixed(0)} MB`,
+  );
   return s;
 }
 
@@ -107,8 +111,10 @@ async function main(): Promise<void> {
   const b = viaSql();
   const c = viaSqlDay();
   const total = (rows: Row[]) => rows.reduce((s, r) => s + r.measurement_count, 0);
-  if (a.length !== b.length || total(a) !== total(b)) throw new Error(`endpoint and SQL disagree: ${a.length}/${total(a)} vs ${b.length}/${total(b)}`);
-  if (c.length !== b.length || total(c) !== total(b)) throw new Error(`the two SQL forms disagree: ${c.length}/${total(c)} vs ${b.length}/${total(b)}`);
+  if (a.length !== b.length || total(a) !== total(b))
+    throw new Error(`endpoint and SQL disagree: ${a.length}/${total(a)} vs ${b.length}/${total(b)}`);
+  if (c.length !== b.length || total(c) !== total(b))
+    throw new Error(`the two SQL forms disagree: ${c.length}/${total(c)} vs ${b.length}/${total(b)}`);
   console.log(`query: ${CC}, ${SINCE}..${UNTIL} by day: ${a.length} days, ${total(a)} measurements`);
 
   for (let i = 0; i < 3; i++) {
@@ -136,7 +142,9 @@ async function main(): Promise<void> {
   console.log(`raw SQL GROUP BY, same predicate (ts): median ${mS.toFixed(1)} ms, p90 ${pctile(t.sql, 0.9).toFixed(1)} ms`);
   console.log(`raw SQL GROUP BY, day range:            median ${mD.toFixed(1)} ms, p90 ${pctile(t.sqlDay, 0.9).toFixed(1)} ms`);
   const best = Math.min(mS, mD);
-  console.log(`ratio endpoint / raw SQL (medians): ${(mA / mS).toFixed(2)}x vs the same predicate, ${(mA / mD).toFixed(2)}x vs the day-range form; target <= 2x vs the best: ${mA / best <= 2 ? 'MET' : 'NOT MET'} (${(mA / best).toFixed(2)}x)`);
+  console.log(
+    `ratio endpoint / raw SQL (medians): ${(mA / mS).toFixed(2)}x vs the same predicate, ${(mA / mD).toFixed(2)}x vs the day-range form; target <= 2x vs the best: ${mA / best <= 2 ? 'MET' : 'NOT MET'} (${(mA / best).toFixed(2)}x)`,
+  );
 
   // Page weight: the static files of the first load, and the overview's API answers on this store.
   const dist = join(repoRoot, 'web', 'dist');
@@ -150,7 +158,9 @@ async function main(): Promise<void> {
   }
   // What the overview asks by default (web/src/pages/Overview.tsx): the newest measurement, then
   // the 30 days up to it (totals share the by-mechanism answer), and the latest blocks.
-  const newest = ((await (await fetch(`${base}/api/v1/measurements?limit=1`)).json()) as { results: Array<{ measurement_start_time: string }> }).results[0];
+  const newest = (
+    (await (await fetch(`${base}/api/v1/measurements?limit=1`)).json()) as { results: Array<{ measurement_start_time: string }> }
+  ).results[0];
   const newestDay = newest ? newest.measurement_start_time.slice(0, 10) : UNTIL;
   const winSince = new Date(Date.parse(`${newestDay}T00:00:00Z`) - 29 * 86400_000).toISOString().slice(0, 10);
   const overviewCalls = [

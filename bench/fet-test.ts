@@ -55,7 +55,9 @@ ${rate === null ? '    sampling: 1' : `    fet: { rate: ${rate}, residual_s: ${R
 
 async function main(): Promise<void> {
   const fixed = fixedCount();
-  console.log(`SPRT p0=${P0} p1=${P1} alpha=${ALPHA} beta=${BETA}; fixed-count design with the same error rates: n=${fixed.n} random trials, active when >= ${fixed.c} blocked`);
+  console.log(
+    `SPRT p0=${P0} p1=${P1} alpha=${ALPHA} beta=${BETA}; fixed-count design with the same error rates: n=${fixed.n} random trials, active when >= ${fixed.c} blocked`,
+  );
   console.log('rate   runs  verdicts                random trials mean/max  connections mean/max  blocks mean  lab wall s mean/max');
   for (const rate of [0.263, 0.1, 0]) {
     const rows: Array<{ verdict: string; random: number; conns: number; blocks: number; s: number }> = [];
@@ -64,8 +66,15 @@ async function main(): Promise<void> {
       try {
         const s = lab.services[0]!;
         const t = performance.now();
-        const k = (await runFetTest(s.address, s.port, { timeoutMs: 300, residualStepMs: 250, maxResidualS: 30, maxSeconds: 600 })).test_keys;
-        rows.push({ verdict: k.x_fet_verdict, random: k.x_fet_random.sent, conns: k.x_fet_trials_spent, blocks: k.x_fet_random.blocked, s: (performance.now() - t) / 1000 });
+        const k = (await runFetTest(s.address, s.port, { timeoutMs: 300, residualStepMs: 250, maxResidualS: 30, maxSeconds: 600 }))
+          .test_keys;
+        rows.push({
+          verdict: k.x_fet_verdict,
+          random: k.x_fet_random.sent,
+          conns: k.x_fet_trials_spent,
+          blocks: k.x_fet_random.blocked,
+          s: (performance.now() - t) / 1000,
+        });
       } finally {
         await lab.close();
       }
@@ -73,8 +82,12 @@ async function main(): Promise<void> {
     const mean = (f: (r: (typeof rows)[0]) => number): string => (rows.reduce((a, r) => a + f(r), 0) / rows.length).toFixed(1);
     const max = (f: (r: (typeof rows)[0]) => number): string => String(Math.max(...rows.map(f)));
     const verdicts = [...new Set(rows.map((r) => r.verdict))].map((v) => `${v} x${rows.filter((r) => r.verdict === v).length}`).join(', ');
-    console.log(`${rate.toFixed(3)}  ${String(RUNS).padEnd(4)}  ${verdicts.padEnd(22)}  ${mean((r) => r.random)}/${max((r) => r.random)}`.padEnd(64) +
-      `${mean((r) => r.conns)}/${max((r) => r.conns)}`.padEnd(22) + `${mean((r) => r.blocks)}`.padEnd(13) + `${mean((r) => r.s)}/${Math.max(...rows.map((r) => r.s)).toFixed(1)}`);
+    console.log(
+      `${rate.toFixed(3)}  ${String(RUNS).padEnd(4)}  ${verdicts.padEnd(22)}  ${mean((r) => r.random)}/${max((r) => r.random)}`.padEnd(64) +
+        `${mean((r) => r.conns)}/${max((r) => r.conns)}`.padEnd(22) +
+        `${mean((r) => r.blocks)}`.padEnd(13) +
+        `${mean((r) => r.s)}/${Math.max(...rows.map((r) => r.s)).toFixed(1)}`,
+    );
   }
   console.log(`(lab residual ${RESIDUAL_S} s; in the field each block costs the real residual, ~180 s, before the next random trial)`);
 
@@ -89,11 +102,15 @@ async function main(): Promise<void> {
     const lab = await startLab(parseScenario(yaml(rate), 'bench.yaml'));
     try {
       const s = lab.services[0]!;
-      const one = (i: number): Promise<void> => new Promise((resolve) => {
-        const c = net.connect({ host: s.address, port: s.port, localAddress: lab.clientAddress(i) }, () => c.write(packets[i % 1000]!));
-        c.on('data', () => { c.destroy(); resolve(); });
-        c.on('error', () => resolve());
-      });
+      const one = (i: number): Promise<void> =>
+        new Promise((resolve) => {
+          const c = net.connect({ host: s.address, port: s.port, localAddress: lab.clientAddress(i) }, () => c.write(packets[i % 1000]!));
+          c.on('data', () => {
+            c.destroy();
+            resolve();
+          });
+          c.on('error', () => resolve());
+        });
       for (let i = 0; i < 200; i++) await one(i); // warm-up
       t = performance.now();
       for (let i = 0; i < 3000; i += 50) await Promise.all(Array.from({ length: 50 }, (_, k) => one(i + k)));
@@ -104,7 +121,9 @@ async function main(): Promise<void> {
   };
   const off = await perConnection(null);
   const on = await perConnection(0);
-  console.log(`FetCensor.decide on a 512-byte first packet: ${decideUs.toFixed(2)} us; a connection through the service front: ${off.toFixed(0)} us without the censor, ${on.toFixed(0)} us with it (rate 0: every flow inspected); decide = ${((decideUs / off) * 100).toFixed(1)}% of a connection`);
+  console.log(
+    `FetCensor.decide on a 512-byte first packet: ${decideUs.toFixed(2)} us; a connection through the service front: ${off.toFixed(0)} us without the censor, ${on.toFixed(0)} us with it (rate 0: every flow inspected); decide = ${((decideUs / off) * 100).toFixed(1)}% of a connection`,
+  );
 }
 
 await main();

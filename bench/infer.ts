@@ -16,7 +16,10 @@ const dir = mkdtempSync(join(tmpdir(), 'wallscope-infer-bench-'));
 async function main(): Promise<void> {
   const gen = [...generateRules(77, 200_000, 'gfw')];
   writeFileSync(join(dir, 'gfw.txt'), gen.map((g) => g.rule).join('\n'));
-  const s = parseScenario(`name: infer-bench\nworld: { sites: [{ domain: front.example }] }\ncensors:\n  - name: gfw\n    layer: national\n    dns_injection: { rules_file: gfw.txt, lead_ms: 0 }\n    sni_reset: { rules_file: gfw.txt, residual_s: 180 }\n`, join(dir, 'bench.yaml'));
+  const s = parseScenario(
+    `name: infer-bench\nworld: { sites: [{ domain: front.example }] }\ncensors:\n  - name: gfw\n    layer: national\n    dns_injection: { rules_file: gfw.txt, lead_ms: 0 }\n    sni_reset: { rules_file: gfw.txt, residual_s: 180 }\n`,
+    join(dir, 'bench.yaml'),
+  );
   const lab = await startLab(s, { standardPorts: false });
   try {
     const front = lab.sites[0]!;
@@ -28,7 +31,14 @@ async function main(): Promise<void> {
     for (const protocol of ['sni', 'dns'] as InferProtocol[]) {
       const jobs: InferJob[] = picked.map((g) => ({ name: nameOf(g), protocol, layer: 'national' }));
       const t0 = performance.now();
-      const lines = await inferJobs(jobs, { dns: dnsTrial({ host: h, port: Number(p) }, { ...fresh, timeoutMs: 300 }), sni: () => sniTrial({ host: front.address, port: front.httpsPort! }, fresh) }, { concurrency: C });
+      const lines = await inferJobs(
+        jobs,
+        {
+          dns: dnsTrial({ host: h, port: Number(p) }, { ...fresh, timeoutMs: 300 }),
+          sni: () => sniTrial({ host: front.address, port: front.httpsPort! }, fresh),
+        },
+        { concurrency: C },
+      );
       const ms = performance.now() - t0;
       const truth = new Map(picked.map((g) => [nameOf(g), g]));
       const right = lines.filter((l) => l.x_shape === truth.get(l.name)!.shape && l.x_kw === truth.get(l.name)!.kw).length;

@@ -25,7 +25,9 @@ const lines = [
   `  share of target time spent waiting on configured timeouts (connect ${run.probeOptions.connectTimeoutMs} ms, TLS ${run.probeOptions.tlsTimeoutMs} ms, HTTP ${run.probeOptions.httpTimeoutMs} ms, DNS window ${windowMs} ms): ${((waitMs / busyMs) * 100).toFixed(1)}%`,
   `  our own work: CPU ${((cpu.user + cpu.system) / 1000 / 1000).toFixed(2)} s = ${(((cpu.user + cpu.system) / 1000 / wallMs) * 100).toFixed(1)}% of wall time (one process: lab + probe + helper + analysis)`,
   `  blocking agreement ${r.blocking_agreement}, mismatches ${r.mismatches.length}`,
-  ...Object.entries(r.per_mechanism).map(([m, x]) => `    ${m.padEnd(15)} precision ${x.precision} recall ${x.recall} (tp ${x.tp} fp ${x.fp} fn ${x.fn})`),
+  ...Object.entries(r.per_mechanism).map(
+    ([m, x]) => `    ${m.padEnd(15)} precision ${x.precision} recall ${x.recall} (tp ${x.tp} fp ${x.fp} fn ${x.fn})`,
+  ),
   ...(run.warnings.length ? [`  warnings: ${run.warnings.join('; ')}`] : []),
 ];
 process.stdout.write(lines.join('\n') + '\n');

@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const out = createWriteStream(file);
   let i = 0;
   for (const r of generateRules(7, N, profile)) {
-    if (!out.write(`${r.rule}\n`)) await new Promise<void>((res) => out.once("drain", () => res()));
+    if (!out.write(`${r.rule}\n`)) await new Promise<void>((res) => out.once('drain', () => res()));
     if (i++ % every === 0 && names.length < NAMES) {
       const kw = r.kw.replace(/^\./, 'x.');
       names.push(kw, `www.${kw}`, `not${kw}`, `unrelated${i}.example`);

@@ -20,7 +20,9 @@ function summary(label: string, run: EvalRun, wallMs: number): string[] {
   const r = run.report;
   return [
     `${label}: ${r.targets} targets, wall ${(wallMs / 1000).toFixed(2)} s (start ${(run.startMs / 1000).toFixed(2)} s, measuring ${(run.measureMs / 1000).toFixed(2)} s), blocking agreement ${r.blocking_agreement}, mismatches ${r.mismatches.length}`,
-    ...Object.entries(r.per_mechanism).map(([m, x]) => `    ${m.padEnd(15)} precision ${x.precision} recall ${x.recall} (tp ${x.tp} fp ${x.fp} fn ${x.fn})`),
+    ...Object.entries(r.per_mechanism).map(
+      ([m, x]) => `    ${m.padEnd(15)} precision ${x.precision} recall ${x.recall} (tp ${x.tp} fp ${x.fp} fn ${x.fn})`,
+    ),
     ...Object.entries(r.per_layer).map(([m, x]) => `    layer ${m.padEnd(9)} precision ${x.precision} recall ${x.recall}`),
   ];
 }
@@ -33,7 +35,9 @@ const ns = await evalNetnsScenario(s, { concurrency: CONCURRENCY });
 const nsMs = performance.now() - t1;
 
 // Verdicts side by side, target by target.
-const same = ns.rows.filter((r, i) => r.got.blocking === loop.rows[i]!.got.blocking && r.got.mechanism === loop.rows[i]!.got.mechanism).length;
+const same = ns.rows.filter(
+  (r, i) => r.got.blocking === loop.rows[i]!.got.blocking && r.got.mechanism === loop.rows[i]!.got.mechanism,
+).length;
 
 // Injection latency per layer, from the netns measurements.
 const lat: Record<string, number[]> = {};
@@ -57,7 +61,8 @@ for (const r of ns.rows) {
     resetTargets++;
     if (r.got.mechanism === r.expected.mechanism) resetWon++;
     for (const e of [...(tk.tls_handshakes ?? []), ...(tk.requests ?? [])])
-      if (e.failure === 'connection_reset' && typeof e.x_reset_latency_ms === 'number') (lat[r.expected.layer ?? 'unknown'] ??= []).push(e.x_reset_latency_ms);
+      if (e.failure === 'connection_reset' && typeof e.x_reset_latency_ms === 'number')
+        (lat[r.expected.layer ?? 'unknown'] ??= []).push(e.x_reset_latency_ms);
   }
 }
 const stats = (xs: number[]) => {
@@ -73,7 +78,10 @@ process.stdout.write(
     ...summary('netns   ', ns, nsMs),
     `  wall-time ratio netns/loopback: ${(nsMs / loopMs).toFixed(2)}`,
     `  same verdict (blocking, mechanism) in both modes: ${same}/${ns.rows.length}`,
-    ...Object.entries(lat).map(([layer, xs]) => `  injection latency ${layer.padEnd(9)} (trigger -> reset, probe side): ${stats(xs)}; published mean ${published[layer] ?? '-'}`),
+    ...Object.entries(lat).map(
+      ([layer, xs]) =>
+        `  injection latency ${layer.padEnd(9)} (trigger -> reset, probe side): ${stats(xs)}; published mean ${published[layer] ?? '-'}`,
+    ),
     `  races won by the injectors: DNS ${dnsWon}/${dnsTargets} (first answer forged), resets ${resetWon}/${resetTargets} (reset before the genuine reply)`,
   ].join('\n') + '\n',
 );

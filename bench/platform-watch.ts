@@ -16,8 +16,24 @@ const INTERVAL_S = Number(process.argv[3] ?? 30);
 const DURATION_S = Number(process.argv[4] ?? 160);
 const RATE = Number(process.argv[5] ?? 3000);
 
-interface WatcherJob { base: string; accounts: string[]; intervalMs: number; durationMs: number; rate: number }
-interface WatcherReport { vanished: VanishedPost[]; requests: Record<string, number>; cpu: NodeJS.CpuUsage; maxRssKb: number; wallMs: number; rounds: number; lastRoundMs: number; periodsMs: number[]; seen: string[] }
+interface WatcherJob {
+  base: string;
+  accounts: string[];
+  intervalMs: number;
+  durationMs: number;
+  rate: number;
+}
+interface WatcherReport {
+  vanished: VanishedPost[];
+  requests: Record<string, number>;
+  cpu: NodeJS.CpuUsage;
+  maxRssKb: number;
+  wallMs: number;
+  rounds: number;
+  lastRoundMs: number;
+  periodsMs: number[];
+  seen: string[];
+}
 
 if (process.argv[2] === 'watcher') {
   process.once('message', async (job: WatcherJob) => {
@@ -25,10 +41,25 @@ if (process.argv[2] === 'watcher') {
     const ends: number[] = [t0];
     // With a state file, as a resumable watch runs (saved every 500 accounts and every round).
     const dir = mkdtempSync(join(tmpdir(), 'ws-bench-watch-'));
-    const res = await watchPlatform({ ...job, concurrency: 16, statePath: join(dir, 'state.json'), onRound: () => void ends.push(Date.now()) });
+    const res = await watchPlatform({
+      ...job,
+      concurrency: 16,
+      statePath: join(dir, 'state.json'),
+      onRound: () => void ends.push(Date.now()),
+    });
     rmSync(dir, { recursive: true, force: true });
     const periodsMs = ends.slice(1).map((e, i) => e - ends[i]!);
-    const report: WatcherReport = { vanished: res.vanished, requests: res.requests, cpu: process.cpuUsage(), maxRssKb: process.resourceUsage().maxRSS, wallMs: Date.now() - t0, rounds: res.state.rounds, lastRoundMs: Date.now() - (ends[ends.length - 2] ?? t0), periodsMs, seen: [...Object.keys(res.state.posts), ...Object.keys(res.state.reported)] };
+    const report: WatcherReport = {
+      vanished: res.vanished,
+      requests: res.requests,
+      cpu: process.cpuUsage(),
+      maxRssKb: process.resourceUsage().maxRSS,
+      wallMs: Date.now() - t0,
+      rounds: res.state.rounds,
+      lastRoundMs: Date.now() - (ends[ends.length - 2] ?? t0),
+      periodsMs,
+      seen: [...Object.keys(res.state.posts), ...Object.keys(res.state.reported)],
+    };
     process.send!(report, () => process.exit(0));
   });
 } else {
@@ -49,7 +80,13 @@ if (process.argv[2] === 'watcher') {
   const platform = await startPlatform({ host: '127.0.0.1', port: 0, spec: scenario.platform!, seed: 1 });
   const accounts = scenario.platform!.accounts.map((a) => a.name);
   const cpu0 = process.cpuUsage();
-  const { msg } = await forkRole<WatcherReport>(fileURLToPath(import.meta.url), 'watcher', { base: platform.url, accounts, intervalMs: INTERVAL_S * 1000, durationMs: DURATION_S * 1000, rate: RATE } satisfies WatcherJob);
+  const { msg } = await forkRole<WatcherReport>(fileURLToPath(import.meta.url), 'watcher', {
+    base: platform.url,
+    accounts,
+    intervalMs: INTERVAL_S * 1000,
+    durationMs: DURATION_S * 1000,
+    rate: RATE,
+  } satisfies WatcherJob);
   const platformCpu = process.cpuUsage(cpu0);
   // Only what vanished before the watcher's last poll of every account can be detected.
   const truth = platform.truth();
@@ -76,14 +113,24 @@ if (process.argv[2] === 'watcher') {
   }
   const removals = msg.vanished.filter((v) => v.status !== 'author_deleted').length;
   const r = msg.requests;
-  console.log(`platform watch: ${ACCOUNTS} accounts, ${truth.posts.length} posts, interval ${INTERVAL_S} s, ${DURATION_S} s, rate cap ${RATE}/s, ${msg.rounds} rounds in ${(msg.wallMs / 1000).toFixed(1)} s`);
+  console.log(
+    `platform watch: ${ACCOUNTS} accounts, ${truth.posts.length} posts, interval ${INTERVAL_S} s, ${DURATION_S} s, rate cap ${RATE}/s, ${msg.rounds} rounds in ${(msg.wallMs / 1000).toFixed(1)} s`,
+  );
   // A post that vanished before the watcher's first poll of its account was never seen: no tracker can report it.
   const seen = new Set(msg.seen);
   const unseen = gone.filter((t) => !seen.has(t.id)).length;
   const missed = gone.filter((t) => seen.has(t.id) && !byId.has(t.id)).length;
-  console.log(`  rounds took ${msg.periodsMs.map((p) => (p / 1000).toFixed(1)).join(', ')} s (polling period = the longer of the interval and a round)`);
-  console.log(`  vanished before the last round (truth): ${gone.length}, of which ${unseen} before the watcher first saw them; seen and missed: ${missed}; status right: ${right}; gone_at within the longest round period (${(period / 1000).toFixed(1)} s): ${inPeriod}; truth inside [last_seen_at, gone_at]: ${bracketed}, widest bracket ${(widest / 1000).toFixed(1)} s; largest lag ${(maxLag / 1000).toFixed(2)} s`);
-  console.log(`  requests: ${r.requests} (${r.limited} limited, ${r.server_errors} 5xx, ${r.network_errors} network); per detected removal (not author deletions): ${removals ? (r.requests! / removals).toFixed(1) : '-'}; per vanished post: ${msg.vanished.length ? (r.requests! / msg.vanished.length).toFixed(1) : '-'}`);
-  console.log(`  watcher CPU: ${((msg.cpu.user + msg.cpu.system) / 1e6).toFixed(2)} s (${(((msg.cpu.user + msg.cpu.system) / 1e3 / msg.wallMs) * 100).toFixed(0)}% of a core); peak RSS ${(msg.maxRssKb / 1024).toFixed(0)} MiB`);
+  console.log(
+    `  rounds took ${msg.periodsMs.map((p) => (p / 1000).toFixed(1)).join(', ')} s (polling period = the longer of the interval and a round)`,
+  );
+  console.log(
+    `  vanished before the last round (truth): ${gone.length}, of which ${unseen} before the watcher first saw them; seen and missed: ${missed}; status right: ${right}; gone_at within the longest round period (${(period / 1000).toFixed(1)} s): ${inPeriod}; truth inside [last_seen_at, gone_at]: ${bracketed}, widest bracket ${(widest / 1000).toFixed(1)} s; largest lag ${(maxLag / 1000).toFixed(2)} s`,
+  );
+  console.log(
+    `  requests: ${r.requests} (${r.limited} limited, ${r.server_errors} 5xx, ${r.network_errors} network); per detected removal (not author deletions): ${removals ? (r.requests! / removals).toFixed(1) : '-'}; per vanished post: ${msg.vanished.length ? (r.requests! / msg.vanished.length).toFixed(1) : '-'}`,
+  );
+  console.log(
+    `  watcher CPU: ${((msg.cpu.user + msg.cpu.system) / 1e6).toFixed(2)} s (${(((msg.cpu.user + msg.cpu.system) / 1e3 / msg.wallMs) * 100).toFixed(0)}% of a core); peak RSS ${(msg.maxRssKb / 1024).toFixed(0)} MiB`,
+  );
   console.log(`  platform CPU (this process): ${((platformCpu.user + platformCpu.system) / 1e6).toFixed(2)} s`);
 }

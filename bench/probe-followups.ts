@@ -19,8 +19,19 @@ const N = Number(process.env.BENCH_URLS ?? 256);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const self = fileURLToPath(import.meta.url);
 
-interface World { dns: string; helper: string; caFile: string; urls: string[] }
-interface Figures { wall: number; cpuS: number; ok: number; variants: number; tcpQueries: number }
+interface World {
+  dns: string;
+  helper: string;
+  caFile: string;
+  urls: string[];
+}
+interface Figures {
+  wall: number;
+  cpuS: number;
+  ok: number;
+  variants: number;
+  tcpQueries: number;
+}
 
 async function world(dir: string): Promise<void> {
   const ca = await createCA();
@@ -50,20 +61,31 @@ async function world(dir: string): Promise<void> {
 }
 
 async function probe(w: World, mode: string): Promise<void> {
-  const base: ProbeOptions = { resolver: w.dns, helper: w.helper, ca: [readFileSync(w.caFile, 'utf8')], allowNet: ['127.0.0.0/8'], dnsWindowMs: 0 };
+  const base: ProbeOptions = {
+    resolver: w.dns,
+    helper: w.helper,
+    ca: [readFileSync(w.caFile, 'utf8')],
+    allowNet: ['127.0.0.0/8'],
+    dnsWindowMs: 0,
+  };
   const opts: ProbeOptions = mode === 'off' ? { ...base, attribution: false } : mode === 'dns-tcp' ? { ...base, dnsTcp: true } : base;
   let ok = 0;
   let variants = 0;
   let tcpQueries = 0;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  await measureMany(w.urls.map((url) => ({ url })), opts, CONCURRENCY, (r) => {
-    if (!r.ok) return;
-    const tk = r.measurement.test_keys;
-    if (tk.accessible === true) ok++;
-    variants += (tk.x_tls_sni_variants as unknown[] | undefined)?.length ?? 0;
-    tcpQueries += (tk.queries ?? []).filter((q) => q.engine === 'tcp').length;
-  });
+  await measureMany(
+    w.urls.map((url) => ({ url })),
+    opts,
+    CONCURRENCY,
+    (r) => {
+      if (!r.ok) return;
+      const tk = r.measurement.test_keys;
+      if (tk.accessible === true) ok++;
+      variants += (tk.x_tls_sni_variants as unknown[] | undefined)?.length ?? 0;
+      tcpQueries += (tk.queries ?? []).filter((q) => q.engine === 'tcp').length;
+    },
+  );
   const wall = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   process.send!({ wall, cpuS: (cpu.user + cpu.system) / 1e6, ok, variants, tcpQueries } satisfies Figures);
@@ -82,7 +104,9 @@ async function main(): Promise<void> {
   process.env.BENCH_DIR = dir;
   const { msg: w, proc: worldProc } = await child<World>('world');
   try {
-    console.log(`probe-followups: ${w.urls.length} loopback URLs, each http -> 302 -> https on another name, concurrency ${CONCURRENCY}, no DNS duplicate window`);
+    console.log(
+      `probe-followups: ${w.urls.length} loopback URLs, each http -> 302 -> https on another name, concurrency ${CONCURRENCY}, no DNS duplicate window`,
+    );
     const figures: Record<string, Figures> = {};
     for (const mode of ['off', 'default', 'dns-tcp']) {
       const { msg, proc } = await child<Figures>(`probe-${mode}`, w);
@@ -91,7 +115,9 @@ async function main(): Promise<void> {
     }
     const off = figures.off!;
     for (const [mode, f] of Object.entries(figures)) {
-      console.log(`  ${mode.padEnd(8)} wall ${f.wall.toFixed(2)} s (x${(f.wall / off.wall).toFixed(2)}), CPU ${f.cpuS.toFixed(2)} s (x${(f.cpuS / off.cpuS).toFixed(2)}), ${f.ok} accessible, ${(f.variants / w.urls.length).toFixed(1)} SNI variants and ${(f.tcpQueries / w.urls.length).toFixed(1)} TCP DNS queries per measurement`);
+      console.log(
+        `  ${mode.padEnd(8)} wall ${f.wall.toFixed(2)} s (x${(f.wall / off.wall).toFixed(2)}), CPU ${f.cpuS.toFixed(2)} s (x${(f.cpuS / off.cpuS).toFixed(2)}), ${f.ok} accessible, ${(f.variants / w.urls.length).toFixed(1)} SNI variants and ${(f.tcpQueries / w.urls.length).toFixed(1)} TCP DNS queries per measurement`,
+      );
     }
   } finally {
     worldProc.kill();

@@ -50,7 +50,11 @@ async function world(dir: string): Promise<void> {
     { ip: '127.0.10.3', tls: false, slow: true },
     { ip: '127.0.10.4', tls: true, slow: true },
   ];
-  const sites = await Promise.all(kinds.map((k) => startSite({ host: k.ip, handler: handler(k.slow), ...(k.tls ? { tls: { cert: leaf.chainPem, key: leaf.keyPem } } : {}) })));
+  const sites = await Promise.all(
+    kinds.map((k) =>
+      startSite({ host: k.ip, handler: handler(k.slow), ...(k.tls ? { tls: { cert: leaf.chainPem, key: leaf.keyPem } } : {}) }),
+    ),
+  );
   const zone: Record<string, DnsBehaviour> = {};
   const targets: World['targets'] = [];
   names.forEach((name, i) => {
@@ -92,7 +96,9 @@ async function probe(w: World, lean: boolean, capture = false): Promise<void> {
   });
   const wall = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
-  await new Promise((resolve) => process.send!({ wall, ok, bytes, maxRssMb: process.resourceUsage().maxRSS / 1024, cpuS: (cpu.user + cpu.system) / 1e6 }, resolve));
+  await new Promise((resolve) =>
+    process.send!({ wall, ok, bytes, maxRssMb: process.resourceUsage().maxRSS / 1024, cpuS: (cpu.user + cpu.system) / 1e6 }, resolve),
+  );
 }
 
 function handLoop(w: World, dir: string): Promise<{ wall: number; ok: number }> {
@@ -105,7 +111,9 @@ function handLoop(w: World, dir: string): Promise<{ wall: number; ok: number }> 
     `curl -s -o /dev/null -w '%{http_code}\\n' --max-time 15 --cacert ${w.caFile} --resolve "$0:$1:$ip" "$2"`;
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const p = spawn('sh', ['-c', `xargs -P ${CONCURRENCY} -L 1 sh -c '${script.replace(/'/g, `'\\''`)}' < ${list}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = spawn('sh', ['-c', `xargs -P ${CONCURRENCY} -L 1 sh -c '${script.replace(/'/g, `'\\''`)}' < ${list}`], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     p.stdout.on('data', (c: Buffer) => (out += c.toString()));
     p.on('error', reject);
@@ -127,8 +135,29 @@ async function fairPeer(w: World, dir: string): Promise<{ wall: number; ok: numb
   }
   // A curl config file (-K): every URL with its own output, and every name pinned to dig's answer.
   const cfg = join(dir, 'curl.cfg');
-  writeFileSync(cfg, w.targets.flatMap((t) => (ipOf.has(t.name) ? [`resolve = "${t.name}:${t.port}:${ipOf.get(t.name)}"`, `url = "${t.url}"`, 'output = "/dev/null"'] : [])).join('\n') + '\n');
-  const out = await runTool('curl', ['--parallel', '--parallel-max', String(CONCURRENCY), '-s', '--no-progress-meter', '--max-time', '15', '--cacert', w.caFile, '-w', '%{http_code}\n', '-K', cfg]);
+  writeFileSync(
+    cfg,
+    w.targets
+      .flatMap((t) =>
+        ipOf.has(t.name) ? [`resolve = "${t.name}:${t.port}:${ipOf.get(t.name)}"`, `url = "${t.url}"`, 'output = "/dev/null"'] : [],
+      )
+      .join('\n') + '\n',
+  );
+  const out = await runTool('curl', [
+    '--parallel',
+    '--parallel-max',
+    String(CONCURRENCY),
+    '-s',
+    '--no-progress-meter',
+    '--max-time',
+    '15',
+    '--cacert',
+    w.caFile,
+    '-w',
+    '%{http_code}\n',
+    '-K',
+    cfg,
+  ]);
   return { wall: (performance.now() - t0) / 1000, ok: out.split('\n').filter((l) => l === '200').length };
 }
 
@@ -179,10 +208,18 @@ async function main(): Promise<void> {
     await exited(probeProc);
     const { msg: lean, proc: leanProc } = await child<ProbeFigures>('probe-lean', w);
     await exited(leanProc);
-    if (fair) console.log(`  fair peer (one dig -f batch, then one curl --parallel --parallel-max ${CONCURRENCY}): wall ${fair.wall.toFixed(2)} s, ${fair.ok} x HTTP 200`);
-    if (hand) console.log(`  hand loop (dig + curl per URL, xargs -P ${CONCURRENCY}): wall ${hand.wall.toFixed(2)} s, ${hand.ok} x HTTP 200`);
-    console.log(`  wallscope (web_connectivity + control + attribution, 500 ms DNS duplicate window): wall ${ws.wall.toFixed(2)} s, CPU ${ws.cpuS.toFixed(1)} s (${((ws.cpuS / w.targets.length) * 1000).toFixed(2)} ms/URL), ${ws.ok} accessible, peak RSS ${ws.maxRssMb.toFixed(0)} MB, ${(ws.bytes / 1e6).toFixed(1)} MB of measurements`);
-    console.log(`  wallscope lean (no duplicate window, no attribution): wall ${lean.wall.toFixed(2)} s, CPU ${lean.cpuS.toFixed(1)} s (${((lean.cpuS / w.targets.length) * 1000).toFixed(2)} ms/URL), ${lean.ok} accessible, peak RSS ${lean.maxRssMb.toFixed(0)} MB`);
+    if (fair)
+      console.log(
+        `  fair peer (one dig -f batch, then one curl --parallel --parallel-max ${CONCURRENCY}): wall ${fair.wall.toFixed(2)} s, ${fair.ok} x HTTP 200`,
+      );
+    if (hand)
+      console.log(`  hand loop (dig + curl per URL, xargs -P ${CONCURRENCY}): wall ${hand.wall.toFixed(2)} s, ${hand.ok} x HTTP 200`);
+    console.log(
+      `  wallscope (web_connectivity + control + attribution, 500 ms DNS duplicate window): wall ${ws.wall.toFixed(2)} s, CPU ${ws.cpuS.toFixed(1)} s (${((ws.cpuS / w.targets.length) * 1000).toFixed(2)} ms/URL), ${ws.ok} accessible, peak RSS ${ws.maxRssMb.toFixed(0)} MB, ${(ws.bytes / 1e6).toFixed(1)} MB of measurements`,
+    );
+    console.log(
+      `  wallscope lean (no duplicate window, no attribution): wall ${lean.wall.toFixed(2)} s, CPU ${lean.cpuS.toFixed(1)} s (${((lean.cpuS / w.targets.length) * 1000).toFixed(2)} ms/URL), ${lean.ok} accessible, peak RSS ${lean.maxRssMb.toFixed(0)} MB`,
+    );
     if (fair) console.log(`  ratio wallscope/fair peer: ${(ws.wall / fair.wall).toFixed(2)} (goal <= 1.2)`);
     if (fair) console.log(`  ratio lean/fair peer: ${(lean.wall / fair.wall).toFixed(2)} (goal <= 1.0)`);
     if (hand) console.log(`  ratio wallscope/hand loop: ${(ws.wall / hand.wall).toFixed(2)}`);
@@ -194,7 +231,9 @@ async function main(): Promise<void> {
     if (can.ok) {
       const { msg: cap, proc: capProc } = await child<ProbeFigures>('probe-capture', w);
       await exited(capProc);
-      console.log(`  wallscope --capture: wall ${cap.wall.toFixed(2)} s, CPU ${cap.cpuS.toFixed(1)} s, ${cap.ok} accessible, peak RSS ${cap.maxRssMb.toFixed(0)} MB; overhead vs wallscope: wall ${(((cap.wall - ws.wall) / ws.wall) * 100).toFixed(1)}%, CPU ${(((cap.cpuS - ws.cpuS) / ws.cpuS) * 100).toFixed(1)}%`);
+      console.log(
+        `  wallscope --capture: wall ${cap.wall.toFixed(2)} s, CPU ${cap.cpuS.toFixed(1)} s, ${cap.ok} accessible, peak RSS ${cap.maxRssMb.toFixed(0)} MB; overhead vs wallscope: wall ${(((cap.wall - ws.wall) / ws.wall) * 100).toFixed(1)}%, CPU ${(((cap.cpuS - ws.cpuS) / ws.cpuS) * 100).toFixed(1)}%`,
+      );
     } else console.log(`  wallscope --capture: skipped (${can.reason})`);
   } finally {
     helperProc.kill();

@@ -18,14 +18,17 @@ const bin = join(repoRoot, 'bin', 'wallscope.js');
 
 async function writeNames(file: string, n: number, withType: boolean): Promise<void> {
   const out = createWriteStream(file);
-  for (let i = 0; i < n; i++) if (!out.write(`n${i}.blocked.example${withType ? ' A' : ''}\n`)) await new Promise<void>((r) => out.once('drain', () => r()));
+  for (let i = 0; i < n; i++)
+    if (!out.write(`n${i}.blocked.example${withType ? ' A' : ''}\n`)) await new Promise<void>((r) => out.once('drain', () => r()));
   await new Promise<void>((r) => out.end(r));
 }
 
 function exec(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string; ms: number }> {
   const t0 = performance.now();
   return new Promise((resolve) => {
-    execFile(cmd, args, { maxBuffer: 64 << 20 }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr, ms: performance.now() - t0 }));
+    execFile(cmd, args, { maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
+      resolve({ code: err ? 1 : 0, stdout, stderr, ms: performance.now() - t0 }),
+    );
   });
 }
 
@@ -54,7 +57,9 @@ async function main(): Promise<void> {
     const dpDone = /Queries completed:\s+(\d+)/.exec(dp.stdout)?.[1];
     const dpLost = /Queries lost:\s+(\d+)/.exec(dp.stdout)?.[1];
     let now = lab.stats().silent;
-    process.stdout.write(`dnsperf: ${N} names: ${dpQps.toFixed(0)} q/s (completed ${dpDone}, lost ${dpLost}; the lab answered ${now.queries - mark.queries} queries with ${now.forged - mark.forged} forged replies)\n`);
+    process.stdout.write(
+      `dnsperf: ${N} names: ${dpQps.toFixed(0)} q/s (completed ${dpDone}, lost ${dpLost}; the lab answered ${now.queries - mark.queries} queries with ${now.forged - mark.forged} forged replies)\n`,
+    );
 
     // Each query's window as long as dnsperf's timeout (-t 2): both wait as long for an answer.
     const wait = 2000;
@@ -62,7 +67,22 @@ async function main(): Promise<void> {
       const out = join(dir, 'scan.jsonl');
       rmSync(out, { force: true });
       mark = lab.stats().silent;
-      const sc = await exec(process.execPath, [bin, 'scan', 'dns', '--target', lab.silentDns, '--list', names, '--rate', String(rate), '--wait', String(wait), '--out', out, '--no-ip-ttl']);
+      const sc = await exec(process.execPath, [
+        bin,
+        'scan',
+        'dns',
+        '--target',
+        lab.silentDns,
+        '--list',
+        names,
+        '--rate',
+        String(rate),
+        '--wait',
+        String(wait),
+        '--out',
+        out,
+        '--no-ip-ttl',
+      ]);
       now = lab.stats().silent;
       const line = sc.stderr.trim().split('\n').pop() ?? '';
       const m = /(\d+) queries in ([\d.]+) s .*?(\d+) replies, (\d+) late.*peak RSS (\d+) MB/.exec(line);
@@ -70,7 +90,10 @@ async function main(): Promise<void> {
       const secs = Number(m[2]);
       // The last window (wait ms) is not sending time; dnsperf's figure has no such tail either.
       const qps = Number(m[1]) / Math.max(0.001, secs - wait / 1000);
-      const kept = readFileSync(out, 'utf8').split('\n').filter(Boolean).reduce((a, l) => a + (JSON.parse(l) as { replies: unknown[] }).replies.length, 0);
+      const kept = readFileSync(out, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .reduce((a, l) => a + (JSON.parse(l) as { replies: unknown[] }).replies.length, 0);
       process.stdout.write(
         `scan dns ${label}: ${m[1]} names in ${secs.toFixed(2)} s incl. the last ${wait} ms window: ${qps.toFixed(0)} q/s sending (${(Number(m[1]) / secs).toFixed(0)} q/s overall); ` +
           `the lab answered ${now.queries - mark.queries} queries with ${now.forged - mark.forged} forged replies, ${kept} kept in the file (${m[4]} arrived after their window); peak RSS ${m[5]} MB; ` +
@@ -85,7 +108,22 @@ async function main(): Promise<void> {
       const f = join(dir, `rss-${size}.txt`);
       await writeNames(f, size, false);
       const o = join(dir, `rss-${size}.jsonl`);
-      const r = await exec(process.execPath, [bin, 'scan', 'dns', '--target', lab.silentDns, '--list', f, '--rate', String(RSS_RATE), '--wait', '500', '--out', o, '--no-ip-ttl']);
+      const r = await exec(process.execPath, [
+        bin,
+        'scan',
+        'dns',
+        '--target',
+        lab.silentDns,
+        '--list',
+        f,
+        '--rate',
+        String(RSS_RATE),
+        '--wait',
+        '500',
+        '--out',
+        o,
+        '--no-ip-ttl',
+      ]);
       const l = r.stderr.trim().split('\n').pop() ?? '';
       const mm = /(\d+) queries in ([\d.]+) s .*peak RSS (\d+) MB/.exec(l);
       process.stdout.write(`scan dns ${size} names: ${mm ? `${mm[2]} s, peak RSS ${mm[3]} MB` : l}\n`);

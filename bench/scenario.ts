@@ -4,14 +4,22 @@ import type { Scenario } from '../src/model/index.js';
 
 export function benchScenario(SITES: number): Scenario {
   // Throttled sites serve 64 KiB, so that 8 kbps really makes them fail within the budget.
-  const sites = Array.from({ length: SITES }, (_, i) => ({ domain: `s${String(i).padStart(4, '0')}.bench.example`, ...(i % 20 === 1 ? { page: { bytes: 65536 } } : {}) }));
+  const sites = Array.from({ length: SITES }, (_, i) => ({
+    domain: `s${String(i).padStart(4, '0')}.bench.example`,
+    ...(i % 20 === 1 ? { page: { bytes: 65536 } } : {}),
+  }));
   const pick = (k: (i: number) => boolean) => sites.filter((_, i) => k(i)).map((s) => `^${s.domain.replace(/\./g, '\\.')}$`);
   return {
     name: 'bench-1000',
     seed: 1,
     world: { sites, resolvers: { isp: {}, public: {} }, helper: true },
     censors: [
-      { name: 'henan', layer: 'regional', sni_reset: { rules: pick((i) => i % 10 === 4) }, http_reset: { host_rules: pick((i) => i % 10 === 4) } },
+      {
+        name: 'henan',
+        layer: 'regional',
+        sni_reset: { rules: pick((i) => i % 10 === 4) },
+        http_reset: { host_rules: pick((i) => i % 10 === 4) },
+      },
       {
         name: 'gfw',
         layer: 'national',
@@ -24,4 +32,3 @@ export function benchScenario(SITES: number): Scenario {
     ],
   };
 }
-

@@ -32,7 +32,11 @@ try {
   const app = await buildApp({ store, webRoot: false, rateLimit: false });
   const base = (await app.listen({ host: '127.0.0.1', port: 0 })).replace(/\/$/, '');
   const url = `${base}/api/v1/aggregation?probe_cc=CN&since=2025-11-22&until=2026-11-22&axis_x=measurement_start_day&time_grain=day`;
-  const { sql, params } = store.aggregationSql({ axis_x: 'measurement_start_day', time_grain: 'day', filter: { probe_cc: 'CN', since: Date.parse('2025-11-22T00:00:00Z') / 1000, until: Date.parse('2026-11-22T00:00:00Z') / 1000 } });
+  const { sql, params } = store.aggregationSql({
+    axis_x: 'measurement_start_day',
+    time_grain: 'day',
+    filter: { probe_cc: 'CN', since: Date.parse('2025-11-22T00:00:00Z') / 1000, until: Date.parse('2026-11-22T00:00:00Z') / 1000 },
+  });
   const raw = new Database(file, { readonly: true });
   const stmt = raw.prepare(sql);
   const api: number[] = [];
@@ -53,7 +57,9 @@ try {
     if (rows !== r.length) throw new Error(`API ${rows} rows, SQL ${r.length}`);
   }
   const plan = (raw.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>).map((p) => p.detail).join('; ');
-  console.log(`SQLite aggregation, ${N} measurements (seeded in ${seedS.toFixed(0)} s), CN over a year by day (${rows} rows), ${ITER} runs each, alternating`);
+  console.log(
+    `SQLite aggregation, ${N} measurements (seeded in ${seedS.toFixed(0)} s), CN over a year by day (${rows} rows), ${ITER} runs each, alternating`,
+  );
   console.log(`  raw SQL GROUP BY (better-sqlite3) : median ${median(direct).toFixed(1)} ms`);
   console.log(`  GET /api/v1/aggregation (HTTP)    : median ${median(api).toFixed(1)} ms`);
   console.log(`  ratio API / raw                   : ${(median(api) / median(direct)).toFixed(2)} (target <= 2)`);

@@ -116,21 +116,54 @@ async function httpRound(storeArgs: string[], prefix: string, connections: numbe
   const clientCpuS = selfCpu() - c0;
   const stopS = await stopTimed(srv);
   const landedPerSecond = r.ok / (r.ok / r.perSecond + stopS);
-  return { perSecond: r.perSecond, ok: r.ok, bad: r.errors + r.timeouts + r.non2xx, p50: r.p50Ms, p99: r.p99Ms, serverCpuS, clientCpuS, stored: await count(), landedPerSecond };
+  return {
+    perSecond: r.perSecond,
+    ok: r.ok,
+    bad: r.errors + r.timeouts + r.non2xx,
+    p50: r.p50Ms,
+    p99: r.p99Ms,
+    serverCpuS,
+    clientCpuS,
+    stored: await count(),
+    landedPerSecond,
+  };
 }
 
 /** One batch round: a fresh `wallscope serve`, BATCH_CONNECTIONS clients posting NDJSON batches of BATCH_SIZE for DURATION_S s. */
-async function batchRound(storeArgs: string[], prefix: string, count: () => Promise<number>, connections = BATCH_CONNECTIONS): Promise<HttpRun> {
+async function batchRound(
+  storeArgs: string[],
+  prefix: string,
+  count: () => Promise<number>,
+  connections = BATCH_CONNECTIONS,
+): Promise<HttpRun> {
   const srv = await serveChild([...storeArgs, ...SERVE_EXTRA]);
   const pid = srv.child.pid!;
   const s0 = procCpu(pid);
   const c0 = selfCpu();
-  const r = await submitBatches(srv.url, { connections, batchSize: BATCH_SIZE, durationS: DURATION_S, prefix, start: START, clientIp: CLIENT_IP || undefined });
+  const r = await submitBatches(srv.url, {
+    connections,
+    batchSize: BATCH_SIZE,
+    durationS: DURATION_S,
+    prefix,
+    start: START,
+    clientIp: CLIENT_IP || undefined,
+  });
   const serverCpuS = procCpu(pid) - s0;
   const clientCpuS = selfCpu() - c0;
   const stopS = await stopTimed(srv);
-  if (r.exhausted) console.log(`  (batch round ${prefix}: the prepared bodies ran out before ${DURATION_S} s; the rate is still acknowledged / elapsed)`);
-  return { perSecond: r.perSecond, ok: r.ok, bad: r.refused + r.failedRequests, p50: r.p50Ms, p99: r.p99Ms, serverCpuS, clientCpuS, stored: await count(), landedPerSecond: r.ok / (r.elapsedS + stopS) };
+  if (r.exhausted)
+    console.log(`  (batch round ${prefix}: the prepared bodies ran out before ${DURATION_S} s; the rate is still acknowledged / elapsed)`);
+  return {
+    perSecond: r.perSecond,
+    ok: r.ok,
+    bad: r.refused + r.failedRequests,
+    p50: r.p50Ms,
+    p99: r.p99Ms,
+    serverCpuS,
+    clientCpuS,
+    stored: await count(),
+    landedPerSecond: r.ok / (r.elapsedS + stopS),
+  };
 }
 
 function httpLine(label: string, runs: HttpRun[]): string {
@@ -189,7 +222,16 @@ async function sqlite(dir: string): Promise<void> {
     await store.close();
     // The HTTP ceiling: the same load against a route that parses the body and answers, nothing else.
     const empty = await forkRole<number>(fileURLToPath(import.meta.url), 'empty-route');
-    ceiling.push((await submitLoad(`http://127.0.0.1:${empty.msg}`, { connections: SQLITE_CONNECTIONS, durationS: DURATION_S, prefix: `ceil${k}`, start: START })).perSecond);
+    ceiling.push(
+      (
+        await submitLoad(`http://127.0.0.1:${empty.msg}`, {
+          connections: SQLITE_CONNECTIONS,
+          durationS: DURATION_S,
+          prefix: `ceil${k}`,
+          start: START,
+        })
+      ).perSecond,
+    );
     empty.proc.kill();
     const file = join(dir, `http-${k}.sqlite`);
     http.push(await httpRound(['--db', file], `http${k}`, SQLITE_CONNECTIONS, countSqlite(file)));
@@ -198,21 +240,40 @@ async function sqlite(dir: string): Promise<void> {
   }
   const rb = median(rawBatch.map((r) => r.rate));
   const h = median(http.map((r) => r.perSecond));
-  console.log(`SQLite, ${N} rows per raw round, ${RUNS} rounds (web_connectivity-shaped measurements, ~${JSON.stringify(ms[0]).length} bytes each)`);
-  console.log(`  raw better-sqlite3, transactions of 1000 rows  : ${rb.toFixed(0)} rows/s  [runs ${rawBatch.map((r) => r.rate.toFixed(0)).join(', ')}]  CPU ${median(rawBatch.map((r) => r.cpuUsPerRow)).toFixed(0)} µs/row`);
-  console.log(`  raw better-sqlite3, one transaction per row    : ${median(rawRow).toFixed(0)} rows/s  [runs ${rawRow.map((r) => r.toFixed(0)).join(', ')}]`);
-  console.log(`  SqliteStore.put() in-process, 64 at a time     : ${median(put).toFixed(0)} /s  [runs ${put.map((r) => r.toFixed(0)).join(', ')}]  (+ analysis, no HTTP)`);
-  console.log(`  HTTP ceiling: an empty Fastify route, same load : ${median(ceiling).toFixed(0)} /s  [runs ${ceiling.map((r) => r.toFixed(0)).join(', ')}]  (ratio to raw ${(median(ceiling) / rb).toFixed(3)}: no per-request collector can beat it here)`);
+  console.log(
+    `SQLite, ${N} rows per raw round, ${RUNS} rounds (web_connectivity-shaped measurements, ~${JSON.stringify(ms[0]).length} bytes each)`,
+  );
+  console.log(
+    `  raw better-sqlite3, transactions of 1000 rows  : ${rb.toFixed(0)} rows/s  [runs ${rawBatch.map((r) => r.rate.toFixed(0)).join(', ')}]  CPU ${median(rawBatch.map((r) => r.cpuUsPerRow)).toFixed(0)} µs/row`,
+  );
+  console.log(
+    `  raw better-sqlite3, one transaction per row    : ${median(rawRow).toFixed(0)} rows/s  [runs ${rawRow.map((r) => r.toFixed(0)).join(', ')}]`,
+  );
+  console.log(
+    `  SqliteStore.put() in-process, 64 at a time     : ${median(put).toFixed(0)} /s  [runs ${put.map((r) => r.toFixed(0)).join(', ')}]  (+ analysis, no HTTP)`,
+  );
+  console.log(
+    `  HTTP ceiling: an empty Fastify route, same load : ${median(ceiling).toFixed(0)} /s  [runs ${ceiling.map((r) => r.toFixed(0)).join(', ')}]  (ratio to raw ${(median(ceiling) / rb).toFixed(3)}: no per-request collector can beat it here)`,
+  );
   console.log(httpLine(`  HTTP submit_measurement, ${SQLITE_CONNECTIONS} conns, ${DURATION_S} s    `, http));
-  console.log(`  ratio HTTP / raw batched (medians)             : ${(h / rb).toFixed(3)}   per round: ${http.map((r, i) => (r.perSecond / rawBatch[i].rate).toFixed(3)).join(', ')}`);
+  console.log(
+    `  ratio HTTP / raw batched (medians)             : ${(h / rb).toFixed(3)}   per round: ${http.map((r, i) => (r.perSecond / rawBatch[i].rate).toFixed(3)).join(', ')}`,
+  );
   const hb = median(batch.map((r) => r.perSecond));
   console.log(httpLine(`  HTTP submit_measurements (NDJSON, ${BATCH_SIZE}/batch), ${BATCH_CONNECTIONS} conns, ${DURATION_S} s`, batch));
-  console.log(`  ratio HTTP batches / raw batched (medians)     : ${(hb / rb).toFixed(3)}   per round: ${batch.map((r, i) => (r.perSecond / rawBatch[i].rate).toFixed(3)).join(', ')}`);
+  console.log(
+    `  ratio HTTP batches / raw batched (medians)     : ${(hb / rb).toFixed(3)}   per round: ${batch.map((r, i) => (r.perSecond / rawBatch[i].rate).toFixed(3)).join(', ')}`,
+  );
 }
 
 async function clickhouse(url: string): Promise<void> {
   const ms = measurements('ch');
-  const rows = ms.map((m) => ({ ...flatten(m, analyzeMeasurement(m), measurementUid(m)), body: JSON.stringify(m), deleted: 0, version: 1 }));
+  const rows = ms.map((m) => ({
+    ...flatten(m, analyzeMeasurement(m), measurementUid(m)),
+    body: JSON.stringify(m),
+    deleted: 0,
+    version: 1,
+  }));
   /**
    * Raw inserts of the same rows into a fresh database with the store's own schema (the migrations:
    * the measurements table and the materialized view that fills measurement_uids, as every store
@@ -226,7 +287,8 @@ async function clickhouse(url: string): Promise<void> {
     let next = 0;
     await Promise.all(
       Array.from({ length: parallel }, async () => {
-        for (let i = (next += 1000) - 1000; i < rows.length; i = (next += 1000) - 1000) await client.insert({ table: 'measurements', values: rows.slice(i, i + 1000), format: 'JSONEachRow' });
+        for (let i = (next += 1000) - 1000; i < rows.length; i = (next += 1000) - 1000)
+          await client.insert({ table: 'measurements', values: rows.slice(i, i + 1000), format: 'JSONEachRow' });
       }),
     );
     const rate = rows.length / ((performance.now() - t0) / 1000);
@@ -240,13 +302,33 @@ async function clickhouse(url: string): Promise<void> {
   // insert ("direct") or after the collector's local journal ("journal", shipped in batches). Every
   // HTTP run comes right after its own raw run (the best of RAW_PARALLEL), so each ratio compares
   // two runs side by side, with ClickHouse in the same state.
-  type Variant = { label: string; batch: boolean; conns: number; journal: boolean; runs: HttpRun[]; raws: number[]; chRaw: number[]; chHttp: number[] };
-  const mk = (label: string, batch: boolean, conns: number, journal: boolean): Variant => ({ label, batch, conns, journal, runs: [], raws: [], chRaw: [], chHttp: [] });
+  type Variant = {
+    label: string;
+    batch: boolean;
+    conns: number;
+    journal: boolean;
+    runs: HttpRun[];
+    raws: number[];
+    chRaw: number[];
+    chHttp: number[];
+  };
+  const mk = (label: string, batch: boolean, conns: number, journal: boolean): Variant => ({
+    label,
+    batch,
+    conns,
+    journal,
+    runs: [],
+    raws: [],
+    chRaw: [],
+    chHttp: [],
+  });
   const variants: Variant[] = [
     ...CH_CONNECTIONS.map((c) => mk(`HTTP submit_measurement, ${c} conns, direct`, false, c, false)),
     ...CH_CONNECTIONS.map((c) => mk(`HTTP submit_measurement, ${c} conns, journal`, false, c, true)),
     ...CH_BATCH_CONNECTIONS.map((c) => mk(`HTTP submit_measurements (NDJSON, ${BATCH_SIZE}/batch), ${c} conns, direct`, true, c, false)),
-    ...CH_BATCH_CONNECTIONS.slice(-1).map((c) => mk(`HTTP submit_measurements (NDJSON, ${BATCH_SIZE}/batch), ${c} conns, journal`, true, c, true)),
+    ...CH_BATCH_CONNECTIONS.slice(-1).map((c) =>
+      mk(`HTTP submit_measurements (NDJSON, ${BATCH_SIZE}/batch), ${c} conns, journal`, true, c, true),
+    ),
   ];
   const countCh = (db: string) => async () => {
     const s = await ClickHouseStore.open({ url, database: db });
@@ -276,13 +358,17 @@ async function clickhouse(url: string): Promise<void> {
       const db = `wallscope_bench_${process.pid}_${v}_${k}`;
       const args = ['--clickhouse', `${url}/${db}`, ...(variant.journal ? ['--journal', join(tmpdir(), `${db}.journal`)] : [])];
       const c0 = chCpu();
-      const run = variant.batch ? await batchRound(args, `chb${v}_${k}`, countCh(db), variant.conns) : await httpRound(args, `chs${v}_${k}`, variant.conns, countCh(db));
+      const run = variant.batch
+        ? await batchRound(args, `chb${v}_${k}`, countCh(db), variant.conns)
+        : await httpRound(args, `chs${v}_${k}`, variant.conns, countCh(db));
       variant.chHttp.push(((chCpu() - c0) / Math.max(1, run.stored)) * 1e6);
       variant.runs.push(run);
       if (variant.journal) for (const x of ['', '-wal', '-shm']) rmSync(join(tmpdir(), `${db}.journal${x}`), { force: true });
     }
   }
-  console.log(`ClickHouse ${url}, ${N} rows per raw run, ${RUNS} rounds, a raw run (1000 rows/insert, the best of ${RAW_PARALLEL.join(' or ')} in flight) before every HTTP run`);
+  console.log(
+    `ClickHouse ${url}, ${N} rows per raw run, ${RUNS} rounds, a raw run (1000 rows/insert, the best of ${RAW_PARALLEL.join(' or ')} in flight) before every HTTP run`,
+  );
   console.log(`  raw, all runs: median ${median(rawAll).toFixed(0)} rows/s  [${rawAll.map((r) => r.toFixed(0)).join(', ')}]`);
   for (const v of variants) {
     console.log(httpLine(`  ${v.label}, ${DURATION_S} s`, v.runs));
@@ -292,7 +378,10 @@ async function clickhouse(url: string): Promise<void> {
       `      its raw runs ${v.raws.map((r) => r.toFixed(0)).join(', ')} rows/s; ratio acknowledged / raw per round ${ratios.map((x) => x.toFixed(3)).join(', ')} (median ${median(ratios).toFixed(3)})` +
         `; in ClickHouse counting the shutdown drain: median ${median(landed).toFixed(3)}`,
     );
-    if (chPid) console.log(`      ClickHouse server CPU per row (median): raw ${median(v.chRaw).toFixed(0)} µs, HTTP ${median(v.chHttp).toFixed(0)} µs (both on the same 2 cores as the collector)`);
+    if (chPid)
+      console.log(
+        `      ClickHouse server CPU per row (median): raw ${median(v.chRaw).toFixed(0)} µs, HTTP ${median(v.chHttp).toFixed(0)} µs (both on the same 2 cores as the collector)`,
+      );
   }
   console.log('  (direct: an acknowledgement waits for its batch insert, so a connection gets about 1 / insert latency per second;');
   console.log('   journal: acknowledged once in the local journal; "in ClickHouse" adds the time SIGTERM took to ship the rest and exit.)');
@@ -314,7 +403,11 @@ function clickhousePid(): number | null {
 const dir = mkdtempSync(join(tmpdir(), 'wallscope-bench-ingest-'));
 try {
   console.log(`load average at start: ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
-  console.log(CLIENT_IP ? `submitters appear as ${CLIENT_IP} (X-Forwarded-For, serve --trust-proxy): the collector scrubs that address from every measurement` : 'submitters on loopback: the collector has no address to scrub');
+  console.log(
+    CLIENT_IP
+      ? `submitters appear as ${CLIENT_IP} (X-Forwarded-For, serve --trust-proxy): the collector scrubs that address from every measurement`
+      : 'submitters on loopback: the collector has no address to scrub',
+  );
   const only = process.env.BENCH_ONLY; // "sqlite" or "clickhouse": one side only
   if (only !== 'clickhouse') await sqlite(dir);
   if (only === 'sqlite') console.log('ClickHouse: skipped (BENCH_ONLY=sqlite)');

@@ -67,8 +67,19 @@ const TOP = new Set(['testing', 'test', 'bench']);
 // node:os, node:worker_threads, database and server packages are therefore refused.
 const PURE_LAYERS = new Set(['analysis', 'model']);
 const PURE_PACKAGES = new Set([
-  'ipaddr.js', 'dns-packet', 'yaml', '@sinclair/typebox', '@sinclair/typebox/value', 'secure-json-parse',
-  'csv-parse/sync', 'jsonc-parser', 'node:buffer', 'node:crypto', 'node:util', 'node:path', 'node:url',
+  'ipaddr.js',
+  'dns-packet',
+  'yaml',
+  '@sinclair/typebox',
+  '@sinclair/typebox/value',
+  'secure-json-parse',
+  'csv-parse/sync',
+  'jsonc-parser',
+  'node:buffer',
+  'node:crypto',
+  'node:util',
+  'node:path',
+  'node:url',
 ]);
 // CLOCK: how the "no clock" rule is checked. Syntactically, in production files of analysis/ and
 // model/: any mention of `Date.now`, `performance` (.now, .timeOrigin...), `process` (hrtime,
@@ -79,7 +90,6 @@ const PURE_PACKAGES = new Set([
 
 const LAYERS = [...Object.keys(EDGES), 'testing'];
 const problems = [];
-
 
 // Which part of the architecture a file belongs to: a layer, 'testing', 'test', 'web', 'bench'.
 function partOf(file) {
@@ -95,8 +105,7 @@ function specifiersOf(sf) {
   const out = []; // { spec, line, kind, dynamicHead? }
   const requireNames = new Set(['require']);
   const line = (node) => sf.getLineAndCharacterOfPosition(node.getStart(sf)).line + 1;
-  const literal = (node) =>
-    node && (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)) ? node.text : undefined;
+  const literal = (node) => (node && (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)) ? node.text : undefined);
   const fromArg = (node, arg, kind) => {
     const text = literal(arg);
     if (text !== undefined) return out.push({ spec: text, line: line(node), kind });
@@ -125,9 +134,17 @@ function specifiersOf(sf) {
     } else if (ts.isCallExpression(node)) {
       const c = node.expression;
       if (c.kind === ts.SyntaxKind.ImportKeyword) fromArg(node, node.arguments[0], 'import()');
-      else if (ts.isIdentifier(c) && requireNames.has(c.text)) fromArg(node, node.arguments[0], c.text === 'require' ? 'require()' : 'createRequire()()');
-      else if (ts.isCallExpression(c) && ts.isIdentifier(c.expression) && c.expression.text === 'createRequire') fromArg(node, node.arguments[0], 'createRequire()()');
-      else if (ts.isPropertyAccessExpression(c) && ts.isIdentifier(c.expression) && requireNames.has(c.expression.text) && c.name.text === 'resolve') fromArg(node, node.arguments[0], 'require.resolve()');
+      else if (ts.isIdentifier(c) && requireNames.has(c.text))
+        fromArg(node, node.arguments[0], c.text === 'require' ? 'require()' : 'createRequire()()');
+      else if (ts.isCallExpression(c) && ts.isIdentifier(c.expression) && c.expression.text === 'createRequire')
+        fromArg(node, node.arguments[0], 'createRequire()()');
+      else if (
+        ts.isPropertyAccessExpression(c) &&
+        ts.isIdentifier(c.expression) &&
+        requireNames.has(c.expression.text) &&
+        c.name.text === 'resolve'
+      )
+        fromArg(node, node.arguments[0], 'require.resolve()');
     }
     ts.forEachChild(node, visit);
   };
@@ -145,7 +162,7 @@ function clockReads(sf) {
       if ((obj === 'Date' && prop === 'now') || obj === 'performance' || obj === 'process' || (obj === 'Math' && prop === 'random')) {
         out.push({ line: line(node), what: `${obj}.${prop}` });
       }
-    } else if (ts.isNewExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'Date' && !(node.arguments?.length)) {
+    } else if (ts.isNewExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'Date' && !node.arguments?.length) {
       out.push({ line: line(node), what: 'new Date() (the current time)' });
     } else if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'Date') {
       out.push({ line: line(node), what: 'Date() (the current time)' });
@@ -217,16 +234,20 @@ for (const file of scanned) {
         continue;
       }
       if (!may(from, t.part)) {
-        const why = t.part === 'testing' || t.part === 'test' || t.part === 'bench'
-          ? 'test support may be imported only by tests and bench/'
-          : from === 'web' ? 'web/ may import only src/model/'
-          : `the architecture (README.md, docs/ARCHITECTURE.md) lets '${from}' import only ${[...(ALLOWED[from] ?? [])].join(', ') || 'nothing else'}`;
+        const why =
+          t.part === 'testing' || t.part === 'test' || t.part === 'bench'
+            ? 'test support may be imported only by tests and bench/'
+            : from === 'web'
+              ? 'web/ may import only src/model/'
+              : `the architecture (README.md, docs/ARCHITECTURE.md) lets '${from}' import only ${[...(ALLOWED[from] ?? [])].join(', ') || 'nothing else'}`;
         problems.push(`${at}: layer '${from}' may not import '${t.part}' (${how} '${spec}'): ${why}`);
       }
     } else if (PURE_LAYERS.has(from)) {
       const name = spec.startsWith('node:') ? spec : /^[a-z_]+(\/|$)/.test(spec) && isBuiltin(spec) ? `node:${spec}` : spec;
       if (!PURE_PACKAGES.has(name)) {
-        problems.push(`${at}: '${from}' is pure (no I/O, no clock) but ${how} '${spec}' (allowed modules: ${[...PURE_PACKAGES].join(', ')})`);
+        problems.push(
+          `${at}: '${from}' is pure (no I/O, no clock) but ${how} '${spec}' (allowed modules: ${[...PURE_PACKAGES].join(', ')})`,
+        );
       }
     }
   }
@@ -238,8 +259,10 @@ for (const file of scanned) {
 }
 
 function isBuiltin(spec) {
-  return createRequire(import.meta.url)('node:module').builtinModules.includes(spec.split('/')[0]) ||
-    createRequire(import.meta.url)('node:module').builtinModules.includes(spec);
+  return (
+    createRequire(import.meta.url)('node:module').builtinModules.includes(spec.split('/')[0]) ||
+    createRequire(import.meta.url)('node:module').builtinModules.includes(spec)
+  );
 }
 
 if (problems.length) {

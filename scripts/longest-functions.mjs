@@ -13,7 +13,6 @@ const root = resolve(process.argv[2] ?? here);
 const most = Number(process.argv[3] ?? 20);
 const ts = createRequire(join(here, 'package.json'))('typescript');
 
-
 const rows = [];
 for (const top of ['src', 'web', 'bench']) {
   for (const file of sourceFiles(join(root, top), /\.(ts|tsx)$/)) {
@@ -23,7 +22,13 @@ for (const top of ['src', 'web', 'bench']) {
     const visit = (node, owner) => {
       let name = owner;
       if (ts.isFunctionDeclaration(node) || ts.isMethodDeclaration(node) || ts.isFunctionExpression(node) || ts.isArrowFunction(node)) {
-        const n = node.name?.getText(sf) ?? (ts.isVariableDeclaration(node.parent) ? node.parent.name.getText(sf) : ts.isPropertyAssignment(node.parent) ? node.parent.name.getText(sf) : '(anonymous)');
+        const n =
+          node.name?.getText(sf) ??
+          (ts.isVariableDeclaration(node.parent)
+            ? node.parent.name.getText(sf)
+            : ts.isPropertyAssignment(node.parent)
+              ? node.parent.name.getText(sf)
+              : '(anonymous)');
         const a = sf.getLineAndCharacterOfPosition(node.getStart(sf)).line + 1;
         const b = sf.getLineAndCharacterOfPosition(node.getEnd()).line + 1;
         // Test bodies (describe/it callbacks) are not counted: they are lists of cases.

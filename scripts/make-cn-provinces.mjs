@@ -12,11 +12,37 @@ import { readFileSync } from 'node:fs';
 
 // ip2region's province names (with their 省/市/自治区 suffix as it writes them) -> ISO 3166-2:CN.
 const ISO = {
-  北京: 'CN-BJ', 天津: 'CN-TJ', 河北: 'CN-HE', 山西: 'CN-SX', 内蒙古: 'CN-NM', 辽宁: 'CN-LN', 吉林: 'CN-JL',
-  黑龙江: 'CN-HL', 上海: 'CN-SH', 江苏: 'CN-JS', 浙江: 'CN-ZJ', 安徽: 'CN-AH', 福建: 'CN-FJ', 江西: 'CN-JX',
-  山东: 'CN-SD', 河南: 'CN-HA', 湖北: 'CN-HB', 湖南: 'CN-HN', 广东: 'CN-GD', 广西: 'CN-GX', 海南: 'CN-HI',
-  重庆: 'CN-CQ', 四川: 'CN-SC', 贵州: 'CN-GZ', 云南: 'CN-YN', 西藏: 'CN-XZ', 陕西: 'CN-SN', 甘肃: 'CN-GS',
-  青海: 'CN-QH', 宁夏: 'CN-NX', 新疆: 'CN-XJ',
+  北京: 'CN-BJ',
+  天津: 'CN-TJ',
+  河北: 'CN-HE',
+  山西: 'CN-SX',
+  内蒙古: 'CN-NM',
+  辽宁: 'CN-LN',
+  吉林: 'CN-JL',
+  黑龙江: 'CN-HL',
+  上海: 'CN-SH',
+  江苏: 'CN-JS',
+  浙江: 'CN-ZJ',
+  安徽: 'CN-AH',
+  福建: 'CN-FJ',
+  江西: 'CN-JX',
+  山东: 'CN-SD',
+  河南: 'CN-HA',
+  湖北: 'CN-HB',
+  湖南: 'CN-HN',
+  广东: 'CN-GD',
+  广西: 'CN-GX',
+  海南: 'CN-HI',
+  重庆: 'CN-CQ',
+  四川: 'CN-SC',
+  贵州: 'CN-GZ',
+  云南: 'CN-YN',
+  西藏: 'CN-XZ',
+  陕西: 'CN-SN',
+  甘肃: 'CN-GS',
+  青海: 'CN-QH',
+  宁夏: 'CN-NX',
+  新疆: 'CN-XJ',
 };
 const short = (p) => p.replace(/(省|市|壮族自治区|回族自治区|维吾尔自治区|自治区|特别行政区)$/, '');
 
@@ -55,5 +81,12 @@ const out = [
   ...rows.map((r) => r.join(',')),
 ];
 process.stdout.write(out.join('\n') + '\n');
-if (unknown.size) console.error('skipped (not a mainland province):', [...unknown].slice(0, 20).map(([k, v]) => `${k} x${v}`).join(', '));
+if (unknown.size)
+  console.error(
+    'skipped (not a mainland province):',
+    [...unknown]
+      .slice(0, 20)
+      .map(([k, v]) => `${k} x${v}`)
+      .join(', '),
+  );
 console.error(`${rows.length} ranges`);

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: type check (the build is `tsc`, strict), the layer-direction check, then
-# every *.test.js under dist/ with node's test runner. Real components (ClickHouse) are started here.
+# The whole test suite: type check (the build is `tsc`, strict), the layer-direction check, the
+# linter (ESLint, typescript-eslint) and the formatter's check (Prettier), then every *.test.js
+# under dist/ with node's test runner. Real components (ClickHouse) are started here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 node scripts/check-layers.mjs
+npx eslint src web/src bench scripts eslint.config.js
+npx prettier --check --log-level warn src web/src bench scripts
 if [ -x scripts/clickhouse.sh ]; then
   eval "$(bash scripts/clickhouse.sh start)"
   trap 'bash scripts/clickhouse.sh stop >/dev/null 2>&1 || true' EXIT

@@ -59,7 +59,15 @@ export function seriesAnomalies(points: readonly SeriesPoint[], o: AnomalyOption
     const z = se === 0 ? (p1 === p0 ? 0 : Infinity) * Math.sign(p1 - p0) : (p1 - p0) / se;
     if (Math.abs(p1 - p0) >= minDelta && Math.abs(z) >= minZ) {
       start = i;
-      out.push({ bucket: cur.bucket, share: p1, baseline_share: p0, measurements: cur.measurements, baseline_measurements: n0, z: Number.isFinite(z) ? Math.round(z * 100) / 100 : z > 0 ? 99 : -99, direction: p1 > p0 ? 'up' : 'down' });
+      out.push({
+        bucket: cur.bucket,
+        share: p1,
+        baseline_share: p0,
+        measurements: cur.measurements,
+        baseline_measurements: n0,
+        z: Number.isFinite(z) ? Math.round(z * 100) / 100 : z > 0 ? 99 : -99,
+        direction: p1 > p0 ? 'up' : 'down',
+      });
     }
   }
   return out;

@@ -102,14 +102,18 @@ export class DnsScanSummarizer {
     let behaviour: string;
     if (ipSets.every((s) => s.length === 0)) behaviour = 'IP TTL not observed (needs packet capture: root)';
     else if (ipSets.every((s) => s.length <= 1)) behaviour = `one IP TTL per reply rank (${ipSets.map((s) => s[0] ?? '?').join(', ')})`;
-    else behaviour = `IP TTL varies within a rank (${ipSets.map((s) => s.slice(0, 5).join('/')).join(', ')}): an injector copying the query's TTL, or injectors at several hops`;
+    else
+      behaviour = `IP TTL varies within a rank (${ipSets.map((s) => s.slice(0, 5).join('/')).join(', ')}): an injector copying the query's TTL, or injectors at several hops`;
     const maxReplies = Math.max(0, ...this.perQuery.keys());
     return {
       queries: this.queries,
       injected: this.injected,
       replies_per_query: rec(this.perQuery),
       injectors: maxReplies,
-      forged_pool: { distinct: this.pool.size + (this.poolOverflow ? 1 : 0), top: [...this.pool].sort((a, b) => b[1] - a[1]).slice(0, TOP) },
+      forged_pool: {
+        distinct: this.pool.size + (this.poolOverflow ? 1 : 0),
+        top: [...this.pool].sort((a, b) => b[1] - a[1]).slice(0, TOP),
+      },
       by_rank: ranks,
       ttl_behaviour: behaviour,
       forged_a_to_non_a: this.aToNonA,

@@ -8,7 +8,7 @@ const bytes = (...parts: Array<number[] | string>): Buffer =>
 const rep = (b: number, n: number): number[] => Array<number>(n).fill(b);
 // Fillers: 0x0f (4 bits) and 0x1f (5 bits) and 0x07 (3 bits) are not printable; '5' (0x35) is printable with 4 bits.
 
-describe('classifyFirstPacket(p): the paper\'s rules (Wu et al. 2023, Algorithm 1)', () => {
+describe("classifyFirstPacket(p): the paper's rules (Wu et al. 2023, Algorithm 1)", () => {
   it('popcount per byte exactly 3.4 is exempt, 3.5 is not', () => {
     const at = classifyFirstPacket(bytes(rep(0x07, 6), rep(0x0f, 4)));
     assert.equal(at.popcount_per_byte, 3.4);
@@ -65,7 +65,13 @@ describe('classifyFirstPacket(p): the paper\'s rules (Wu et al. 2023, Algorithm 
         assert.deepEqual([c.exempt, c.reason, c.prefix], [true, 'tls_prefix', 'tls'], `${first.toString(16)} 03 0${third}`);
       }
     }
-    for (const start of [[0x15, 0x03, 0x01], [0x18, 0x03, 0x01], [0x16, 0x02, 0x01], [0x16, 0x03, 0x0a], [0x17, 0x04, 0x03]]) {
+    for (const start of [
+      [0x15, 0x03, 0x01],
+      [0x18, 0x03, 0x01],
+      [0x16, 0x02, 0x01],
+      [0x16, 0x03, 0x0a],
+      [0x17, 0x04, 0x03],
+    ]) {
       const c = classifyFirstPacket(bytes(start, rep(0x1f, 20), rep(0x0f, 17)));
       assert.deepEqual([c.exempt, c.prefix], [false, null], Buffer.from(start).toString('hex'));
     }
@@ -82,7 +88,7 @@ describe('classifyFirstPacket(p): the paper\'s rules (Wu et al. 2023, Algorithm 
     }
   });
 
-  it('the paper\'s probes: random bytes are blockable, zero bytes and real protocol starts are not', () => {
+  it("the paper's probes: random bytes are blockable, zero bytes and real protocol starts are not", () => {
     // The experiments sent random payloads (blocked), zeros (never blocked) and real TLS/HTTP (never blocked).
     const rand = prng(2023);
     const random = Buffer.from(Array.from({ length: 1000 }, () => Math.floor(rand() * 256)));
@@ -134,8 +140,12 @@ describe('classifyFirstPacket(p) against a restatement of the rule', () => {
         for (let k = 0; k < stretch && arr.length < len; k++) arr.push(pool());
       }
       const head = rand();
-      const pre = head < 0.05 ? [0x16 + Math.floor(rand() * 2), 0x03, Math.floor(rand() * 12)]
-        : head < 0.1 ? [...Buffer.from(['GET ', 'PUT ', 'POST ', 'HEAD ', 'GET'][Math.floor(rand() * 5)]!)] : [];
+      const pre =
+        head < 0.05
+          ? [0x16 + Math.floor(rand() * 2), 0x03, Math.floor(rand() * 12)]
+          : head < 0.1
+            ? [...Buffer.from(['GET ', 'PUT ', 'POST ', 'HEAD ', 'GET'][Math.floor(rand() * 5)]!)]
+            : [];
       const p = Buffer.from([...pre, ...arr]);
       const got = classifyFirstPacket(p);
       const want = restated(p);
@@ -144,7 +154,17 @@ describe('classifyFirstPacket(p) against a restatement of the rule', () => {
       seen.set(String(want), (seen.get(String(want)) ?? 0) + 1);
     }
     // Every branch was exercised, so the agreement means something.
-    for (const r of ['empty', 'popcount_low', 'popcount_high', 'printable_prefix', 'printable_share', 'printable_run', 'tls_prefix', 'http_prefix', 'null']) {
+    for (const r of [
+      'empty',
+      'popcount_low',
+      'popcount_high',
+      'printable_prefix',
+      'printable_share',
+      'printable_run',
+      'tls_prefix',
+      'http_prefix',
+      'null',
+    ]) {
       assert.ok((seen.get(r) ?? 0) > 5, `branch ${r} reached ${seen.get(r) ?? 0} times`);
     }
   });

@@ -14,13 +14,17 @@ const HEAD = 'name,scope,other_names,location_found,pattern_type,pattern,confide
 /** The reference: every body "contains" pattern looked for with Buffer.indexOf, in file order. */
 function naive(set: FingerprintSet, bytes: Buffer): string[] {
   return set.http
-    .filter((f: Fingerprint) => f.location === 'body' && f.scope !== 'fp' && f.patternType === 'contains' && Buffer.byteLength(f.pattern) >= 8)
+    .filter(
+      (f: Fingerprint) => f.location === 'body' && f.scope !== 'fp' && f.patternType === 'contains' && Buffer.byteLength(f.pattern) >= 8,
+    )
     .filter((f) => bytes.indexOf(Buffer.from(f.pattern, 'utf8')) >= 0)
     .map((f) => f.name);
 }
 
 const scanned = (set: FingerprintSet, bytes: Buffer): string[] =>
-  matchHttp(set, null, new Map(), bytes).filter((f) => f.patternType === 'contains').map((f) => f.name);
+  matchHttp(set, null, new Map(), bytes)
+    .filter((f) => f.patternType === 'contains')
+    .map((f) => f.name);
 
 describe('matchHttp(set, body, headers, bytes): the body scan', () => {
   const patterns = ['12345678', '123456789', 'abcdefghij', 'BLOCKED BY ORDER 16', 'запрещён доступ'];
@@ -45,7 +49,8 @@ describe('matchHttp(set, body, headers, bytes): the body scan', () => {
         const cut = Buffer.concat([Buffer.alloc(at, 'x'), b.subarray(0, b.length - 1)]);
         assert.ok(!scanned(set, cut).includes(`p${i}`), `p${i} cut at ${at}`);
         assert.deepEqual(scanned(set, cut), naive(set, cut)); // "12345678" is in a cut "123456789"
-        const broken = Buffer.from(b); broken[broken.length >> 1] ^= 1;
+        const broken = Buffer.from(b);
+        broken[broken.length >> 1] ^= 1;
         assert.deepEqual(scanned(set, Buffer.concat([Buffer.alloc(at, 'x'), broken])), []);
       }
     }
@@ -53,26 +58,27 @@ describe('matchHttp(set, body, headers, bytes): the body scan', () => {
     assert.deepEqual(scanned(set, Buffer.from('1234567')), []);
   });
 
-  test('OONI\'s fingerprints over every fixture body (and the body shifted by one byte) find what indexOf finds', () => {
+  test("OONI's fingerprints over every fixture body (and the body shifted by one byte) find what indexOf finds", () => {
     const dir = defaultFingerprintsDir();
     assert.ok(dir, 'fixtures/fingerprints is present');
     const ooni = loadFingerprints(dir, defaultForgedPoolFiles());
     const mdir = join(fixturesDir, 'measurements');
     let bodies = 0;
     let hits = 0;
-    for (const d of readdirSync(mdir)) for (const f of readdirSync(join(mdir, d))) {
-      if (!f.endsWith('.json')) continue;
-      const m = JSON.parse(readFileSync(join(mdir, d, f), 'utf8')) as Record<string, unknown>;
-      if (m.test_name !== 'web_connectivity') continue;
-      const bytes = buildView(m).requests[0]?.bodyBytes;
-      if (!bytes || bytes.length === 0) continue;
-      for (const b of [bytes, Buffer.concat([Buffer.from(' '), bytes])]) {
-        const want = naive(ooni, b);
-        assert.deepEqual(scanned(ooni, b), want, f);
-        hits += want.length;
+    for (const d of readdirSync(mdir))
+      for (const f of readdirSync(join(mdir, d))) {
+        if (!f.endsWith('.json')) continue;
+        const m = JSON.parse(readFileSync(join(mdir, d, f), 'utf8')) as Record<string, unknown>;
+        if (m.test_name !== 'web_connectivity') continue;
+        const bytes = buildView(m).requests[0]?.bodyBytes;
+        if (!bytes || bytes.length === 0) continue;
+        for (const b of [bytes, Buffer.concat([Buffer.from(' '), bytes])]) {
+          const want = naive(ooni, b);
+          assert.deepEqual(scanned(ooni, b), want, f);
+          hits += want.length;
+        }
+        bodies++;
       }
-      bodies++;
-    }
     assert.ok(bodies > 20, `${bodies} bodies`);
     assert.ok(hits > 0, 'some fixture body matches a fingerprint');
   });

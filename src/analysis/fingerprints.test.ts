@@ -8,30 +8,51 @@ const HEAD = 'name,scope,other_names,location_found,pattern_type,pattern,confide
 describe('parseCsv(text)', () => {
   test('quotes, doubled quotes, commas and newlines inside quotes, CRLF', () => {
     const rows = parseCsv('a,"b,c","d ""e"""\r\n"multi\nline",x,\n');
-    assert.deepEqual(rows.map((r) => r.fields), [['a', 'b,c', 'd "e"'], ['multi\nline', 'x', '']]);
-    assert.deepEqual(rows.map((r) => r.line), [1, 2]);
+    assert.deepEqual(
+      rows.map((r) => r.fields),
+      [
+        ['a', 'b,c', 'd "e"'],
+        ['multi\nline', 'x', ''],
+      ],
+    );
+    assert.deepEqual(
+      rows.map((r) => r.line),
+      [1, 2],
+    );
   });
 });
 
 describe('parseFingerprintCsv(text, source)', () => {
-  const set = parseFingerprintCsv(HEAD +
-    'f.full,nat,,header.server,full,Blocker/1.0,5,IR,x,,\n' +
-    'f.prefix,isp,,header.location,prefix,http://block.example/,5,RU,x,,\n' +
-    'f.contains,prod,,body,contains,Access to this site is restricted,3,"TR, AZ",x,,\n' +
-    'f.re,vbw,,body,regexp,blocked (by|per) order,2,,x,,\n' +
-    'f.badre,nat,,body,regexp,(?P<x>bad),5,,x,,\n' +
-    'f.badtype,nat,,body,glob,*,5,,x,,\n' +
-    'f.fp,fp,,body,contains,Cloudflare,5,,x,,\n' +
-    'd.1,nat,,dns,full,46.82.174.68,5,CN,x,,\n', 'test.csv');
+  const set = parseFingerprintCsv(
+    HEAD +
+      'f.full,nat,,header.server,full,Blocker/1.0,5,IR,x,,\n' +
+      'f.prefix,isp,,header.location,prefix,http://block.example/,5,RU,x,,\n' +
+      'f.contains,prod,,body,contains,Access to this site is restricted,3,"TR, AZ",x,,\n' +
+      'f.re,vbw,,body,regexp,blocked (by|per) order,2,,x,,\n' +
+      'f.badre,nat,,body,regexp,(?P<x>bad),5,,x,,\n' +
+      'f.badtype,nat,,body,glob,*,5,,x,,\n' +
+      'f.fp,fp,,body,contains,Cloudflare,5,,x,,\n' +
+      'd.1,nat,,dns,full,46.82.174.68,5,CN,x,,\n',
+    'test.csv',
+  );
 
   test('rows become fingerprints; unusable rows are listed with their reason', () => {
     assert.equal(set.http.length, 5);
     assert.equal(set.dns.length, 1);
-    assert.deepEqual(set.skipped.map((s) => [s.line, s.reason.split(':')[0].split(' ')[0]]), [[6, 'regexp'], [7, 'unknown']]);
+    assert.deepEqual(
+      set.skipped.map((s) => [s.line, s.reason.split(':')[0].split(' ')[0]]),
+      [
+        [6, 'regexp'],
+        [7, 'unknown'],
+      ],
+    );
   });
 
   test('each pattern type matches as OONI defines it; fp-scope patterns are not evidence', () => {
-    const names = (body: string | null, headers: Record<string, string>): string[] => matchHttp(set, body, new Map(Object.entries(headers))).map((f) => f.name).sort();
+    const names = (body: string | null, headers: Record<string, string>): string[] =>
+      matchHttp(set, body, new Map(Object.entries(headers)))
+        .map((f) => f.name)
+        .sort();
     assert.deepEqual(names(null, { server: 'Blocker/1.0' }), ['f.full']);
     assert.deepEqual(names(null, { server: 'Blocker/1.0 extra' }), []);
     assert.deepEqual(names(null, { location: 'http://block.example/?u=1' }), ['f.prefix']);
@@ -40,10 +61,19 @@ describe('parseFingerprintCsv(text, source)', () => {
   });
 
   test('non-ASCII patterns match raw (base64) bodies byte for byte, across the scan', () => {
-    const cn = parseFingerprintCsv(HEAD + 'cn.page,nat,,body,contains,禁止访问本网站,5,CN,x,,\n' + 'cn.short,isp,,body,contains,非法,5,CN,x,,\n', 'cn.csv');
+    const cn = parseFingerprintCsv(
+      HEAD + 'cn.page,nat,,body,contains,禁止访问本网站,5,CN,x,,\n' + 'cn.short,isp,,body,contains,非法,5,CN,x,,\n',
+      'cn.csv',
+    );
     const html = Buffer.from('<html><body>' + 'x'.repeat(5000) + '<p>禁止访问本网站</p>非法</body></html>', 'utf8');
-    assert.deepEqual(matchHttp(cn, html.toString('utf8'), new Map(), html).map((f) => f.name), ['cn.page', 'cn.short']);
-    assert.deepEqual(matchHttp(cn, null, new Map(), html.subarray(0, html.length - 40)).map((f) => f.name), []);
+    assert.deepEqual(
+      matchHttp(cn, html.toString('utf8'), new Map(), html).map((f) => f.name),
+      ['cn.page', 'cn.short'],
+    );
+    assert.deepEqual(
+      matchHttp(cn, null, new Map(), html.subarray(0, html.length - 40)).map((f) => f.name),
+      [],
+    );
   });
 
   test('confirmed: nat or isp scope, or the probe country is expected', () => {
@@ -55,7 +85,10 @@ describe('parseFingerprintCsv(text, source)', () => {
   });
 
   test('dns fingerprints match answer addresses', () => {
-    assert.deepEqual(matchDns(set, '46.82.174.68').map((f) => f.name), ['d.1']);
+    assert.deepEqual(
+      matchDns(set, '46.82.174.68').map((f) => f.name),
+      ['d.1'],
+    );
     assert.deepEqual(matchDns(set, '46.82.174.69'), []);
   });
 
@@ -76,7 +109,7 @@ describe('parseAddressList(text, source)', () => {
 });
 
 describe('loadFingerprints(dir, pools) on the shared fixtures', () => {
-  test('OONI\'s files load: about 1.7k HTTP and 225 DNS fingerprints, and the forged pools', () => {
+  test("OONI's files load: about 1.7k HTTP and 225 DNS fingerprints, and the forged pools", () => {
     const dir = defaultFingerprintsDir();
     assert.ok(dir, 'fixtures/fingerprints is present');
     const s = loadFingerprints(dir, defaultForgedPoolFiles());

@@ -54,8 +54,13 @@ export function parseFingerprintCsv(text: string, source: string, into: Fingerpr
   if (rows.length === 0) return into;
   const header = rows[0].fields.map((h) => h.trim().toLowerCase());
   const col = (name: string): number => header.indexOf(name);
-  const iName = col('name'), iScope = col('scope'), iLoc = col('location_found'), iType = col('pattern_type'),
-    iPat = col('pattern'), iConf = col('confidence_no_fp'), iCc = col('expected_countries');
+  const iName = col('name'),
+    iScope = col('scope'),
+    iLoc = col('location_found'),
+    iType = col('pattern_type'),
+    iPat = col('pattern'),
+    iConf = col('confidence_no_fp'),
+    iCc = col('expected_countries');
   if (iName < 0 || iLoc < 0 || iType < 0 || iPat < 0) {
     into.skipped.push({ source, line: 1, reason: 'not a fingerprint CSV: missing name/location_found/pattern_type/pattern columns' });
     return into;
@@ -65,8 +70,14 @@ export function parseFingerprintCsv(text: string, source: string, into: Fingerpr
     const patternType = get(iType);
     const location = get(iLoc).toLowerCase();
     const pattern = iPat < fields.length ? fields[iPat] : '';
-    if (!PATTERN_TYPES.has(patternType)) { into.skipped.push({ source, line, reason: `unknown pattern_type "${patternType.slice(0, 40)}"` }); continue; }
-    if (pattern === '') { into.skipped.push({ source, line, reason: 'empty pattern' }); continue; }
+    if (!PATTERN_TYPES.has(patternType)) {
+      into.skipped.push({ source, line, reason: `unknown pattern_type "${patternType.slice(0, 40)}"` });
+      continue;
+    }
+    if (pattern === '') {
+      into.skipped.push({ source, line, reason: 'empty pattern' });
+      continue;
+    }
     const conf = Number.parseInt(get(iConf), 10);
     const fp: Fingerprint = {
       name: get(iName),
@@ -74,7 +85,10 @@ export function parseFingerprintCsv(text: string, source: string, into: Fingerpr
       location,
       patternType: patternType as Fingerprint['patternType'],
       pattern,
-      expectedCountries: get(iCc).split(/[,\s]+/).map((s) => s.toUpperCase()).filter(Boolean),
+      expectedCountries: get(iCc)
+        .split(/[,\s]+/)
+        .map((s) => s.toUpperCase())
+        .filter(Boolean),
       confidenceNoFp: Number.isFinite(conf) ? conf : null,
     };
     if (fp.patternType === 'regexp') {
@@ -112,10 +126,14 @@ export function parseAddressList(text: string, source: string, into: Fingerprint
 
 export function matchPattern(fp: Fingerprint, value: string): boolean {
   switch (fp.patternType) {
-    case 'full': return value === fp.pattern;
-    case 'prefix': return value.startsWith(fp.pattern);
-    case 'contains': return value.includes(fp.pattern);
-    case 'regexp': return fp.regexp !== undefined && fp.regexp.test(value);
+    case 'full':
+      return value === fp.pattern;
+    case 'prefix':
+      return value.startsWith(fp.pattern);
+    case 'contains':
+      return value.includes(fp.pattern);
+    case 'regexp':
+      return fp.regexp !== undefined && fp.regexp.test(value);
   }
 }
 
@@ -134,10 +152,13 @@ const GRAM = 8; // long enough that common HTML openings ("<title>", "https://")
 // body byte in the real run (profile: the filter load was 70% of matchHttp, 3x its cost in isolation).
 const FILTER_BITS = 16;
 interface BodyIndex {
-  builtFor: number; filter: Uint32Array; buckets: Map<number, Array<{ fp: Fingerprint; bytes: Buffer }>>;
+  builtFor: number;
+  filter: Uint32Array;
+  buckets: Map<number, Array<{ fp: Fingerprint; bytes: Buffer }>>;
   /** Short "contains", "full", "prefix" and regexp body patterns; regexps with the literal that must occur. */
   others: Array<{ fp: Fingerprint; literal: string }>;
-  headers: Map<string, Fingerprint[]>; order: Map<Fingerprint, number>;
+  headers: Map<string, Fingerprint[]>;
+  order: Map<Fingerprint, number>;
 }
 
 /** The longest run of plain characters of a regexp source: a cheap includes() before the regexp. */
@@ -166,14 +187,22 @@ function gramSlot(b: Uint8Array, i: number): number {
 function bodyIndex(set: FingerprintSet): BodyIndex {
   let ix = indexes.get(set);
   if (ix && ix.builtFor === set.http.length) return ix;
-  ix = { builtFor: set.http.length, filter: new Uint32Array((1 << FILTER_BITS) >>> 5), buckets: new Map(), others: [], headers: new Map(), order: new Map() };
+  ix = {
+    builtFor: set.http.length,
+    filter: new Uint32Array((1 << FILTER_BITS) >>> 5),
+    buckets: new Map(),
+    others: [],
+    headers: new Map(),
+    order: new Map(),
+  };
   for (const fp of set.http) {
     ix.order.set(fp, ix.order.size);
     if (fp.scope === 'fp') continue; // known false-positive patterns are not evidence
     if (fp.location !== 'body') {
       const name = fp.location.slice('header.'.length);
       const list = ix.headers.get(name);
-      if (list) list.push(fp); else ix.headers.set(name, [fp]);
+      if (list) list.push(fp);
+      else ix.headers.set(name, [fp]);
       continue;
     }
     const bytes = Buffer.from(fp.pattern, 'utf8');
@@ -181,7 +210,8 @@ function bodyIndex(set: FingerprintSet): BodyIndex {
       const h = gramSlot(bytes, 0);
       ix.filter[h >>> 5] |= 1 << (h & 31);
       const b = ix.buckets.get(h);
-      if (b) b.push({ fp, bytes }); else ix.buckets.set(h, [{ fp, bytes }]);
+      if (b) b.push({ fp, bytes });
+      else ix.buckets.set(h, [{ fp, bytes }]);
     } else ix.others.push({ fp, literal: fp.patternType === 'regexp' ? requiredLiteral(fp.pattern) : '' });
   }
   indexes.set(set, ix);
@@ -193,7 +223,12 @@ function bodyIndex(set: FingerprintSet): BodyIndex {
  * (for regexps and short patterns), `bytes` the raw body (for the one-pass scan); both bounded by
  * the caller. Without `bytes`, the text is encoded once here.
  */
-export function matchHttp(set: FingerprintSet, body: string | null, headers: Map<string, string>, bytes?: Uint8Array | null): Fingerprint[] {
+export function matchHttp(
+  set: FingerprintSet,
+  body: string | null,
+  headers: Map<string, string>,
+  bytes?: Uint8Array | null,
+): Fingerprint[] {
   const ix = bodyIndex(set);
   const found = new Set<Fingerprint>();
   const buf = bytes ?? (body !== null ? Buffer.from(body, 'utf8') : null);

@@ -8,10 +8,31 @@ export const MAX_SCANNED_BODY = 1 << 20;
 
 /** Headers every server sends: their presence says nothing about who answered. */
 const COMMON_HEADERS = new Set([
-  'date', 'content-type', 'server', 'cache-control', 'vary', 'set-cookie', 'location', 'expires',
-  'x-powered-by', 'content-encoding', 'last-modified', 'accept-ranges', 'pragma', 'x-frame-options',
-  'etag', 'x-content-type-options', 'age', 'via', 'p3p', 'x-xss-protection', 'content-language',
-  'cf-ray', 'strict-transport-security', 'link', 'x-varnish',
+  'date',
+  'content-type',
+  'server',
+  'cache-control',
+  'vary',
+  'set-cookie',
+  'location',
+  'expires',
+  'x-powered-by',
+  'content-encoding',
+  'last-modified',
+  'accept-ranges',
+  'pragma',
+  'x-frame-options',
+  'etag',
+  'x-content-type-options',
+  'age',
+  'via',
+  'p3p',
+  'x-xss-protection',
+  'content-language',
+  'cf-ray',
+  'strict-transport-security',
+  'link',
+  'x-varnish',
 ]);
 
 const TITLE_RE = /<title[^>]*>([^<]{1,512})<\/title>/i;

@@ -13,9 +13,57 @@ export { parseInjectorFingerprints, matchInjector, InjectorFingerprintError, typ
 export { compareRow, AgreementTally, type AnalyzeRow } from './row.js';
 export { classifyFirstPacket, fetProtocolPrefix, FET_POPCOUNT_LOW, FET_POPCOUNT_HIGH, FET_PREFIX_LEN, FET_RUN_LEN } from './fet.js';
 export { readPcapTcp, firstClientPayload, parseFlowKey, PcapError, type TcpSegment, type FlowKey } from './pcap.js';
-export { watchRecord, keywordRecord, summarizeWatch, keywordTable, type WatchRecord, type KeywordRecord, type PlatformSummary, type StatusCounts } from './platform.js';
-export { nameHash, inShard, DnsScanSummarizer, type DnsScanLine, type DnsScanReply, type DnsScanAnswer, type DnsScanSummary } from './dns-scan.js';
-export { inferRule, isolateKeyword, ruleOf, escapeRegexLiteral, VARIANTS, type InferredRule, type InferredShape, type IsolatedKeyword, type Oracle, type VariantName } from './infer.js';
-export { snapshotFromInfer, diffSnapshots, ruleHistory, layerOverlap, csvField, type ListSnapshot, type SnapshotRule, type SnapshotDiff, type RuleHistory, type InferLike } from './lists.js';
-export { stepChange, observedState, emptyKeyState, DEFAULT_CONFIRMATIONS, type ChangeObservation, type TrackedState, type KeyState, type DetectedChange } from '../model/changes.js';
+export {
+  watchRecord,
+  keywordRecord,
+  summarizeWatch,
+  keywordTable,
+  type WatchRecord,
+  type KeywordRecord,
+  type PlatformSummary,
+  type StatusCounts,
+} from './platform.js';
+export {
+  nameHash,
+  inShard,
+  DnsScanSummarizer,
+  type DnsScanLine,
+  type DnsScanReply,
+  type DnsScanAnswer,
+  type DnsScanSummary,
+} from './dns-scan.js';
+export {
+  inferRule,
+  isolateKeyword,
+  ruleOf,
+  escapeRegexLiteral,
+  VARIANTS,
+  type InferredRule,
+  type InferredShape,
+  type IsolatedKeyword,
+  type Oracle,
+  type VariantName,
+} from './infer.js';
+export {
+  snapshotFromInfer,
+  diffSnapshots,
+  ruleHistory,
+  layerOverlap,
+  csvField,
+  type ListSnapshot,
+  type SnapshotRule,
+  type SnapshotDiff,
+  type RuleHistory,
+  type InferLike,
+} from './lists.js';
+export {
+  stepChange,
+  observedState,
+  emptyKeyState,
+  DEFAULT_CONFIRMATIONS,
+  type ChangeObservation,
+  type TrackedState,
+  type KeyState,
+  type DetectedChange,
+} from '../model/changes.js';
 export { seriesAnomalies, type SeriesPoint, type SeriesAnomaly, type AnomalyOptions } from './anomaly.js';

@@ -14,7 +14,17 @@
 export type InferredShape = 'exact' | 'suffix' | 'end' | 'suffix-noend' | 'prefix' | 'unanchored';
 
 /** The nine variants of the published method, named. */
-export const VARIANTS = ['exact', 'child', 'left_pad', 'right_label', 'right_pad', 'both_labels', 'left_pad_right_label', 'parent', 'sibling'] as const;
+export const VARIANTS = [
+  'exact',
+  'child',
+  'left_pad',
+  'right_label',
+  'right_pad',
+  'both_labels',
+  'left_pad_right_label',
+  'parent',
+  'sibling',
+] as const;
 export type VariantName = (typeof VARIANTS)[number];
 
 export interface InferredRule {

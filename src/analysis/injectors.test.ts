@@ -9,23 +9,106 @@ import { parseInjectorFingerprints } from './injectors.js';
 
 // Stored measurements with packet evidence (test_keys.x_captured), as `measure --capture` writes them.
 const dir = fileURLToPath(new URL('../../../src/analysis/testdata/packets/', import.meta.url));
-const stored = (name: string): Measurement<WebConnectivityTestKeys> => JSON.parse(readFileSync(`${dir}${name}.json`, 'utf8')) as Measurement<WebConnectivityTestKeys>;
+const stored = (name: string): Measurement<WebConnectivityTestKeys> =>
+  JSON.parse(readFileSync(`${dir}${name}.json`, 'utf8')) as Measurement<WebConnectivityTestKeys>;
 const ctx: AnalysisContext = { injectors: loadInjectorFingerprints(), allowNets: ['198.18.0.0/15'] };
 
 describe('analyzeWebConnectivity(m, {injectors}) with captured packets', () => {
-  const cases: Array<{ file: string; mechanism: string; layer: string; fingerprint: string | null; confidence: [number, number]; says: RegExp[] }> = [
-    { file: 'henan', mechanism: 'tls.reset', layer: 'regional', fingerprint: 'henan', confidence: [0.95, 0.95], says: [/One RST\+ACK with TTL 58, IP ID 1, DF=0 and the 10-byte payload 01020304050607080900: the fingerprint of the Henan provincial firewall \(henan, sent to the client only\)/i] },
-    { file: 'henan-hop', mechanism: 'tls.reset', layer: 'regional', fingerprint: 'henan', confidence: [0.98, 0.98], says: [/payload 01020304050607080900 at hop 2: the fingerprint of the Henan provincial firewall/, /no residual blocking/] },
-    { file: 'henan-residual-conflict', mechanism: 'tls.reset', layer: 'regional', fingerprint: 'henan', confidence: [0.6, 0.6], says: [/Henan provincial firewall/, /But a harmless follow-up .* blocked too: residual blocking/] },
-    { file: 'gfw-type-1', mechanism: 'tls.reset', layer: 'national', fingerprint: 'gfw-type-1', confidence: [0.95, 0.95], says: [/One RST with TTL 96, IP ID 0, DF=0, no payload: the fingerprint of the national firewall's type I injector \(gfw-type-1, sent to both ends\)\. The reset came 18\.2 ms after the request, like the national firewall\./] },
-    { file: 'gfw-type-2', mechanism: 'tls.reset', layer: 'national', fingerprint: 'gfw-type-2', confidence: [0.95, 0.95], says: [/Three RST\+ACKs with TTL 101, IP ID 4660\/4933\/5206, DF=1, window 2000\/2001\/2002, no payload: the fingerprint of the national firewall's type II injector \(gfw-type-2, sent to both ends\)/] },
-    { file: 'gfw-type-3', mechanism: 'tls.reset', layer: 'national', fingerprint: 'gfw-type-3', confidence: [0.95, 0.95], says: [/TTL 248, IP ID 39200/, /type III injector \(gfw-type-3/] },
-    { file: 'gfw-2025-port443', mechanism: 'tcp.refused', layer: 'national', fingerprint: 'gfw-2025-port443', confidence: [0.95, 0.95], says: [/Three RST\+ACKs with TTL 47, .*window 1980\/1981\/1982/, /port-443 injector of 2025-08-20/] },
+  const cases: Array<{
+    file: string;
+    mechanism: string;
+    layer: string;
+    fingerprint: string | null;
+    confidence: [number, number];
+    says: RegExp[];
+  }> = [
+    {
+      file: 'henan',
+      mechanism: 'tls.reset',
+      layer: 'regional',
+      fingerprint: 'henan',
+      confidence: [0.95, 0.95],
+      says: [
+        /One RST\+ACK with TTL 58, IP ID 1, DF=0 and the 10-byte payload 01020304050607080900: the fingerprint of the Henan provincial firewall \(henan, sent to the client only\)/i,
+      ],
+    },
+    {
+      file: 'henan-hop',
+      mechanism: 'tls.reset',
+      layer: 'regional',
+      fingerprint: 'henan',
+      confidence: [0.98, 0.98],
+      says: [/payload 01020304050607080900 at hop 2: the fingerprint of the Henan provincial firewall/, /no residual blocking/],
+    },
+    {
+      file: 'henan-residual-conflict',
+      mechanism: 'tls.reset',
+      layer: 'regional',
+      fingerprint: 'henan',
+      confidence: [0.6, 0.6],
+      says: [/Henan provincial firewall/, /But a harmless follow-up .* blocked too: residual blocking/],
+    },
+    {
+      file: 'gfw-type-1',
+      mechanism: 'tls.reset',
+      layer: 'national',
+      fingerprint: 'gfw-type-1',
+      confidence: [0.95, 0.95],
+      says: [
+        /One RST with TTL 96, IP ID 0, DF=0, no payload: the fingerprint of the national firewall's type I injector \(gfw-type-1, sent to both ends\)\. The reset came 18\.2 ms after the request, like the national firewall\./,
+      ],
+    },
+    {
+      file: 'gfw-type-2',
+      mechanism: 'tls.reset',
+      layer: 'national',
+      fingerprint: 'gfw-type-2',
+      confidence: [0.95, 0.95],
+      says: [
+        /Three RST\+ACKs with TTL 101, IP ID 4660\/4933\/5206, DF=1, window 2000\/2001\/2002, no payload: the fingerprint of the national firewall's type II injector \(gfw-type-2, sent to both ends\)/,
+      ],
+    },
+    {
+      file: 'gfw-type-3',
+      mechanism: 'tls.reset',
+      layer: 'national',
+      fingerprint: 'gfw-type-3',
+      confidence: [0.95, 0.95],
+      says: [/TTL 248, IP ID 39200/, /type III injector \(gfw-type-3/],
+    },
+    {
+      file: 'gfw-2025-port443',
+      mechanism: 'tcp.refused',
+      layer: 'national',
+      fingerprint: 'gfw-2025-port443',
+      confidence: [0.95, 0.95],
+      says: [/Three RST\+ACKs with TTL 47, .*window 1980\/1981\/1982/, /port-443 injector of 2025-08-20/],
+    },
     // A name on both lists (netns lab, henan-and-gfw-2024 www.bbc.com): Henan's reset came first, the
     // GFW's type II triple after it; the GFW's residual block then resets the follow-up.
-    { file: 'henan-then-gfw', mechanism: 'tls.reset', layer: 'regional', fingerprint: 'henan', confidence: [0.6, 0.6], says: [/One RST\+ACK with TTL 58, IP ID 1, DF=0 and the 10-byte payload 01020304050607080900 came first: the fingerprint of the Henan provincial firewall/, /3 more resets from another injector arrived after it/] },
+    {
+      file: 'henan-then-gfw',
+      mechanism: 'tls.reset',
+      layer: 'regional',
+      fingerprint: 'henan',
+      confidence: [0.6, 0.6],
+      says: [
+        /One RST\+ACK with TTL 58, IP ID 1, DF=0 and the 10-byte payload 01020304050607080900 came first: the fingerprint of the Henan provincial firewall/,
+        /3 more resets from another injector arrived after it/,
+      ],
+    },
     // Two resets nobody documented: the packets are named, the layer comes from the follow-ups.
-    { file: 'unmatched', mechanism: 'tls.reset', layer: 'national', fingerprint: null, confidence: [0.5, 0.9], says: [/Two RST\+ACKs with TTL 64, IP ID 0, DF=1, no payload came back: they match no known injector fingerprint/, /residual blocking/] },
+    {
+      file: 'unmatched',
+      mechanism: 'tls.reset',
+      layer: 'national',
+      fingerprint: null,
+      confidence: [0.5, 0.9],
+      says: [
+        /Two RST\+ACKs with TTL 64, IP ID 0, DF=1, no payload came back: they match no known injector fingerprint/,
+        /residual blocking/,
+      ],
+    },
   ];
   for (const c of cases) {
     test(c.file, () => {
@@ -63,7 +146,11 @@ describe('analyzeWebConnectivity(m, {injectors}) with captured packets', () => {
   });
   test('hostile x_captured values are ignored, never thrown on', () => {
     const m = stored('henan');
-    (m.test_keys as unknown as Record<string, unknown>).x_captured = [null, 7, { operation: 'tls_handshake', address: 5, packets: [{ dir: 'in', flags: { x: 1 }, payload_hex: '<script>' }, 'x'] }];
+    (m.test_keys as unknown as Record<string, unknown>).x_captured = [
+      null,
+      7,
+      { operation: 'tls_handshake', address: 5, packets: [{ dir: 'in', flags: { x: 1 }, payload_hex: '<script>' }, 'x'] },
+    ];
     (m.test_keys as unknown as Record<string, unknown>).x_locate = [{ operation: 'tls_handshake', hop: 'two' }];
     const v = analyzeWebConnectivity(m, ctx);
     assert.equal(v.mechanism, 'tls.reset');
@@ -74,7 +161,10 @@ describe('analyzeWebConnectivity(m, {injectors}) with captured packets', () => {
 describe('parseInjectorFingerprints(text, source)', () => {
   test('the shipped file has the documented injectors, IP IDs in hex read as numbers', () => {
     const fps = loadInjectorFingerprints();
-    assert.deepEqual(fps.map((f) => f.name), ['henan', 'gfw-type-1', 'gfw-type-2', 'gfw-type-3', 'gfw-2025-port443']);
+    assert.deepEqual(
+      fps.map((f) => f.name),
+      ['henan', 'gfw-type-1', 'gfw-type-2', 'gfw-type-3', 'gfw-2025-port443'],
+    );
     assert.deepEqual(fps.find((f) => f.name === 'gfw-type-2')!.ipId, [0xa3, 0xfe5f]);
     assert.deepEqual(fps.find((f) => f.name === 'henan')!.ttl, [58, 58]);
   });
@@ -82,7 +172,10 @@ describe('parseInjectorFingerprints(text, source)', () => {
   const bad: Array<[unknown, RegExp]> = [
     ['{', /f.json: not JSON/],
     [{ fingerprints: {} }, /expected \{"fingerprints": \[\.\.\.\]\}/],
-    [{ fingerprints: [{ ...ok, layer: 'provincial' }] }, /fingerprints\[0\]\.layer: expected one of national, regional, isp, unknown, got "provincial"/],
+    [
+      { fingerprints: [{ ...ok, layer: 'provincial' }] },
+      /fingerprints\[0\]\.layer: expected one of national, regional, isp, unknown, got "provincial"/,
+    ],
     [{ fingerprints: [{ ...ok, ttl: [70, 60] }] }, /fingerprints\[0\]\.ttl: low 70 is above high 60/],
     [{ fingerprints: [{ ...ok, ip_id: '0x10000' }] }, /fingerprints\[0\]\.ip_id: expected an integer 0\.\.65535/],
     [{ fingerprints: [{ ...ok, flags: 'RST+URG' }] }, /fingerprints\[0\]\.flags/],

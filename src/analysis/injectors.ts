@@ -40,8 +40,16 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 
 /** A 16-bit or 8-bit field: a number or "0x..." text. */
 function fieldNumber(v: unknown, where: string, max: number): number {
-  const n = typeof v === 'number' ? v : typeof v === 'string' && /^0x[0-9a-f]+$/i.test(v) ? parseInt(v, 16) : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
-  if (!Number.isInteger(n) || n < 0 || n > max) throw new InjectorFingerprintError(`${where}: expected an integer 0..${max} (or "0x..."), got ${JSON.stringify(v)}`);
+  const n =
+    typeof v === 'number'
+      ? v
+      : typeof v === 'string' && /^0x[0-9a-f]+$/i.test(v)
+        ? parseInt(v, 16)
+        : typeof v === 'string' && /^\d+$/.test(v)
+          ? Number(v)
+          : NaN;
+  if (!Number.isInteger(n) || n < 0 || n > max)
+    throw new InjectorFingerprintError(`${where}: expected an integer 0..${max} (or "0x..."), got ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -58,7 +66,22 @@ function range(v: unknown, where: string, max: number): [number, number] {
   return [n, n];
 }
 
-const KNOWN_KEYS = new Set(['name', 'layer', 'label', 'source', 'count', 'flags', 'df', 'ip_id', 'ttl', 'window', 'payload_hex', 'client_only', 'residual', 'notes']);
+const KNOWN_KEYS = new Set([
+  'name',
+  'layer',
+  'label',
+  'source',
+  'count',
+  'flags',
+  'df',
+  'ip_id',
+  'ttl',
+  'window',
+  'payload_hex',
+  'client_only',
+  'residual',
+  'notes',
+]);
 const FLAG_NAMES = new Set(['SYN', 'RST', 'FIN', 'PSH', 'ACK']);
 
 /**
@@ -80,7 +103,8 @@ export function parseInjectorFingerprints(text: string, source: string): Injecto
     if (!isObj(f)) throw new InjectorFingerprintError(`${at}: expected an object`);
     for (const k of Object.keys(f)) if (!KNOWN_KEYS.has(k)) throw new InjectorFingerprintError(`${at}: unknown key "${k}"`);
     const text = (k: string): string => {
-      if (typeof f[k] !== 'string' || !(f[k] as string).trim()) throw new InjectorFingerprintError(`${at}.${k}: expected a non-empty string`);
+      if (typeof f[k] !== 'string' || !(f[k] as string).trim())
+        throw new InjectorFingerprintError(`${at}.${k}: expected a non-empty string`);
       return (f[k] as string).trim();
     };
     const bool = (k: string): boolean | undefined => {
@@ -92,7 +116,8 @@ export function parseInjectorFingerprints(text: string, source: string): Injecto
     if (seen.has(name)) throw new InjectorFingerprintError(`${at}.name: "${name}" appears twice`);
     seen.add(name);
     const layer = text('layer');
-    if (!(LAYERS as readonly string[]).includes(layer)) throw new InjectorFingerprintError(`${at}.layer: expected one of ${LAYERS.join(', ')}, got "${layer}"`);
+    if (!(LAYERS as readonly string[]).includes(layer))
+      throw new InjectorFingerprintError(`${at}.layer: expected one of ${LAYERS.join(', ')}, got "${layer}"`);
     const out: InjectorFingerprint = { name, layer: layer as Layer, label: text('label'), source: text('source') };
     if (f.count !== undefined) {
       out.count = fieldNumber(f.count, `${at}.count`, 64);
@@ -100,7 +125,8 @@ export function parseInjectorFingerprints(text: string, source: string): Injecto
     }
     if (f.flags !== undefined) {
       const names = text('flags').toUpperCase().split('+');
-      if (names.some((n) => !FLAG_NAMES.has(n))) throw new InjectorFingerprintError(`${at}.flags: expected names like "RST+ACK", got "${String(f.flags)}"`);
+      if (names.some((n) => !FLAG_NAMES.has(n)))
+        throw new InjectorFingerprintError(`${at}.flags: expected names like "RST+ACK", got "${String(f.flags)}"`);
       out.flags = canonicalFlags(names);
     }
     const df = bool('df');
@@ -109,7 +135,8 @@ export function parseInjectorFingerprints(text: string, source: string): Injecto
     if (f.ttl !== undefined) out.ttl = range(f.ttl, `${at}.ttl`, 255);
     if (f.window !== undefined) out.window = range(f.window, `${at}.window`, 0xffff);
     if (f.payload_hex !== undefined) {
-      if (typeof f.payload_hex !== 'string' || !/^([0-9a-f]{2})*$/i.test(f.payload_hex.replace(/\s+/g, ''))) throw new InjectorFingerprintError(`${at}.payload_hex: expected hex bytes`);
+      if (typeof f.payload_hex !== 'string' || !/^([0-9a-f]{2})*$/i.test(f.payload_hex.replace(/\s+/g, '')))
+        throw new InjectorFingerprintError(`${at}.payload_hex: expected hex bytes`);
       out.payloadHex = f.payload_hex.replace(/\s+/g, '').toLowerCase();
     }
     const co = bool('client_only');
@@ -165,7 +192,15 @@ function matches(f: InjectorFingerprint, resets: PacketView[]): boolean {
 /** How much a fingerprint pins down: a payload or a window says more than a wide TTL range. */
 function specificity(f: InjectorFingerprint): number {
   const r = (x: [number, number] | undefined): number => (x === undefined ? 0 : x[0] === x[1] ? 2 : 1);
-  return (f.count !== undefined ? 1 : 0) + (f.flags !== undefined ? 1 : 0) + (f.df !== undefined ? 1 : 0) + r(f.ipId) + r(f.ttl) + (f.window ? 4 : 0) + (f.payloadHex !== undefined ? 4 : 0);
+  return (
+    (f.count !== undefined ? 1 : 0) +
+    (f.flags !== undefined ? 1 : 0) +
+    (f.df !== undefined ? 1 : 0) +
+    r(f.ipId) +
+    r(f.ttl) +
+    (f.window ? 4 : 0) +
+    (f.payloadHex !== undefined ? 4 : 0)
+  );
 }
 
 /** The inbound resets of a capture (what an injector sends). */

@@ -39,7 +39,15 @@ export function snapshotFromInfer(lines: InferLike[], date: string): ListSnapsho
     r.overblocks = Math.max(r.overblocks, l.overblocks?.length ?? 0);
     m.set(key, r);
   }
-  return { date, layers: Object.fromEntries(Object.entries(layers).map(([k, m]) => [k, [...m.values()].sort((a, b) => cmp(`${a.protocol}\0${a.rule}`, `${b.protocol}\0${b.rule}`))])) };
+  return {
+    date,
+    layers: Object.fromEntries(
+      Object.entries(layers).map(([k, m]) => [
+        k,
+        [...m.values()].sort((a, b) => cmp(`${a.protocol}\0${a.rule}`, `${b.protocol}\0${b.rule}`)),
+      ]),
+    ),
+  };
 }
 
 /** Code-unit order: the same on every machine, whatever its locale. */
@@ -92,7 +100,16 @@ export function ruleHistory(snaps: ListSnapshot[]): RuleHistory[] {
     for (const [layer, rules] of Object.entries(s.layers))
       for (const r of rules) {
         const k = `${layer}\0${keyOf(r)}`;
-        const e = h.get(k) ?? { layer, protocol: r.protocol, rule: r.rule, first_seen: s.date, last_seen: s.date, days: 0, present: false, seen: 0 };
+        const e = h.get(k) ?? {
+          layer,
+          protocol: r.protocol,
+          rule: r.rule,
+          first_seen: s.date,
+          last_seen: s.date,
+          days: 0,
+          present: false,
+          seen: 0,
+        };
         e.last_seen = s.date;
         e.days = day(e.last_seen) - day(e.first_seen);
         e.present = s.date === latest;

@@ -6,13 +6,23 @@ import { analyzeWebConnectivity, ANALYSIS_VERSION, type AnalysisContext } from '
 import { analyzeOtherTest, hasReferenceRule } from './other-tests.js';
 
 const noVerdict = (explanation: string): Verdict => ({
-  status: 'unknown', blocking: null, accessible: null, mechanism: null, layer: null, confidence: 0, evidence: [],
-  explanation, confirmed: false, fingerprints: [], analysis_version: ANALYSIS_VERSION,
+  status: 'unknown',
+  blocking: null,
+  accessible: null,
+  mechanism: null,
+  layer: null,
+  confidence: 0,
+  evidence: [],
+  explanation,
+  confirmed: false,
+  fingerprints: [],
+  analysis_version: ANALYSIS_VERSION,
 });
 
 export function analyzeMeasurement(m: Measurement, ctx?: AnalysisContext): Verdict {
   const name = String(m.test_name).slice(0, 60);
-  if (m.test_keys === null || typeof m.test_keys !== 'object') return noVerdict(`The ${name} measurement has no test keys (test_keys is null): the probe recorded nothing to analyse.`);
+  if (m.test_keys === null || typeof m.test_keys !== 'object')
+    return noVerdict(`The ${name} measurement has no test keys (test_keys is null): the probe recorded nothing to analyse.`);
   if (m.test_name === 'web_connectivity') return analyzeWebConnectivity(m as unknown as Measurement<WebConnectivityTestKeys>, ctx);
   if (hasReferenceRule(m.test_name)) return analyzeOtherTest(m, ANALYSIS_VERSION);
   return noVerdict(`wallscope does not analyse ${name} measurements yet: no verdict.`);

@@ -40,11 +40,17 @@ function ipv6(b: Uint8Array, o: number): string {
   // Canonical compression (RFC 5952): the longest run of zero groups becomes '::'.
   let best = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (parts[i] !== '0') { i++; continue; }
+  for (let i = 0; i < 8;) {
+    if (parts[i] !== '0') {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && parts[j] === '0') j++;
-    if (j - i > bestLen) { best = i; bestLen = j - i; }
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   if (best < 0) return parts.join(':');
@@ -61,7 +67,8 @@ function networkLayer(link: number, f: Buffer, record: number): Buffer | null {
       need(14);
       let type = f.readUInt16BE(12);
       let off = 14;
-      while (type === 0x8100 || type === 0x88a8) { // 802.1Q / 802.1ad tags
+      while (type === 0x8100 || type === 0x88a8) {
+        // 802.1Q / 802.1ad tags
         need(off + 4);
         type = f.readUInt16BE(off + 2);
         off += 4;
@@ -127,8 +134,14 @@ function tcpOf(ip: Buffer, record: number): TcpSegment | null {
   if (doff < 20 || doff > l4.length) throw new PcapError(`record ${record}: bad TCP data offset ${doff}`);
   const flags = l4[13]!;
   return {
-    record, src, dst, srcPort: l4.readUInt16BE(0), dstPort: l4.readUInt16BE(2),
-    syn: (flags & 0x02) !== 0, ack: (flags & 0x10) !== 0, payload: l4.subarray(doff),
+    record,
+    src,
+    dst,
+    srcPort: l4.readUInt16BE(0),
+    dstPort: l4.readUInt16BE(2),
+    syn: (flags & 0x02) !== 0,
+    ack: (flags & 0x10) !== 0,
+    payload: l4.subarray(doff),
   };
 }
 
@@ -160,7 +173,12 @@ export function* readPcapTcp(file: Buffer): Generator<TcpSegment> {
 }
 
 /** A flow as written on the command line, `SRC:PORT-DST:PORT` (IPv6 in brackets), client first. */
-export interface FlowKey { src: string; srcPort: number; dst: string; dstPort: number }
+export interface FlowKey {
+  src: string;
+  srcPort: number;
+  dst: string;
+  dstPort: number;
+}
 
 export function parseFlowKey(text: string): FlowKey {
   const m = /^(\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d{1,5})-(\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d{1,5})$/.exec(text);
@@ -182,7 +200,7 @@ function sameHost(a: string, b: string): boolean {
 }
 
 function expand6(s: string): string {
-  const [head, tail] = s.includes('::') ? s.split('::') as [string, string] : [s, ''];
+  const [head, tail] = s.includes('::') ? (s.split('::') as [string, string]) : [s, ''];
   const h = head ? head.split(':') : [];
   const t = tail ? tail.split(':') : [];
   const groups = [...h, ...Array(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t];
@@ -198,12 +216,13 @@ export function firstClientPayload(file: Buffer, flow?: FlowKey): { flow: FlowKe
   let chosen: FlowKey | undefined = flow;
   for (const seg of readPcapTcp(file)) {
     if (!chosen) {
-      chosen = seg.syn && seg.ack
-        ? { src: seg.dst, srcPort: seg.dstPort, dst: seg.src, dstPort: seg.srcPort }
-        : { src: seg.src, srcPort: seg.srcPort, dst: seg.dst, dstPort: seg.dstPort };
+      chosen =
+        seg.syn && seg.ack
+          ? { src: seg.dst, srcPort: seg.dstPort, dst: seg.src, dstPort: seg.srcPort }
+          : { src: seg.src, srcPort: seg.srcPort, dst: seg.dst, dstPort: seg.dstPort };
     }
-    const fromClient = sameHost(seg.src, chosen.src) && seg.srcPort === chosen.srcPort
-      && sameHost(seg.dst, chosen.dst) && seg.dstPort === chosen.dstPort;
+    const fromClient =
+      sameHost(seg.src, chosen.src) && seg.srcPort === chosen.srcPort && sameHost(seg.dst, chosen.dst) && seg.dstPort === chosen.dstPort;
     if (fromClient && seg.payload.length > 0) return { flow: chosen, segment: seg };
   }
   return null;

@@ -64,9 +64,23 @@ export function keywordRecord(uid: string, measuredAt: string, testKeys: unknown
   const platform = str(testKeys.x_platform, 300);
   const text = str(testKeys.x_platform_text);
   if (!platform || text === null || typeof testKeys.x_platform_removed !== 'boolean') return null;
-  const trigger = Array.isArray(testKeys.x_platform_trigger) ? testKeys.x_platform_trigger.slice(0, 100).map((w) => str(w, 200)).filter((w): w is string => w !== null) : [];
+  const trigger = Array.isArray(testKeys.x_platform_trigger)
+    ? testKeys.x_platform_trigger
+        .slice(0, 100)
+        .map((w) => str(w, 200))
+        .filter((w): w is string => w !== null)
+    : [];
   const posts = testKeys.x_platform_test_posts;
-  return { measurement_uid: uid, platform, text, removed: testKeys.x_platform_removed, trigger, status: str(testKeys.x_platform_status, 40), posts: typeof posts === 'number' ? posts : null, measured_at: measuredAt };
+  return {
+    measurement_uid: uid,
+    platform,
+    text,
+    removed: testKeys.x_platform_removed,
+    trigger,
+    status: str(testKeys.x_platform_status, 40),
+    posts: typeof posts === 'number' ? posts : null,
+    measured_at: measuredAt,
+  };
 }
 
 const CENSORED: ReadonlySet<string> = new Set(['removed', 'shadow_hidden', 'account_banned']);
@@ -88,7 +102,14 @@ export interface PlatformSummary {
   /** Over removed and shadow_hidden posts (posting to the first poll that missed them: an upper bound). */
   time_to_removal: { n: number; median_s: number | null; p90_s: number | null; within_30_min: number | null; within_24_h: number | null };
   /** By the UTC day posts vanished. */
-  per_day: Array<{ day: string; removed: number; author_deleted: number; account_banned: number; shadow_hidden: number; median_time_to_removal_s: number | null }>;
+  per_day: Array<{
+    day: string;
+    removed: number;
+    author_deleted: number;
+    account_banned: number;
+    shadow_hidden: number;
+    median_time_to_removal_s: number | null;
+  }>;
   /** By the IP territory the platform stamped on the posts. */
   per_territory: Array<{ code: string | null; label: string } & StatusCounts>;
 }
@@ -99,7 +120,15 @@ function quantile(sorted: number[], q: number): number | null {
 }
 
 function counts(records: WatchRecord[]): StatusCounts {
-  const c: StatusCounts = { posts: records.length, visible: 0, removed: 0, author_deleted: 0, account_banned: 0, shadow_hidden: 0, removal_rate: null };
+  const c: StatusCounts = {
+    posts: records.length,
+    visible: 0,
+    removed: 0,
+    author_deleted: 0,
+    account_banned: 0,
+    shadow_hidden: 0,
+    removal_rate: null,
+  };
   for (const r of records) c[r.status]++;
   c.removal_rate = records.length ? records.filter((r) => CENSORED.has(r.status)).length / records.length : null;
   return c;
@@ -121,9 +150,13 @@ export function summarizeWatch(records: readonly WatchRecord[]): PlatformSummary
   return [...byPlatform.entries()]
     .sort((a, b) => a[0].localeCompare(b[0]))
     .map(([platform, rs]) => {
-      const ttr = rs.filter((r) => (r.status === 'removed' || r.status === 'shadow_hidden') && r.time_to_removal_s !== null).map((r) => r.time_to_removal_s!).sort((a, b) => a - b);
+      const ttr = rs
+        .filter((r) => (r.status === 'removed' || r.status === 'shadow_hidden') && r.time_to_removal_s !== null)
+        .map((r) => r.time_to_removal_s!)
+        .sort((a, b) => a - b);
       const days = new Map<string, WatchRecord[]>();
-      for (const r of rs) if (r.status !== 'visible' && r.gone_at) days.set(r.gone_at.slice(0, 10), [...(days.get(r.gone_at.slice(0, 10)) ?? []), r]);
+      for (const r of rs)
+        if (r.status !== 'visible' && r.gone_at) days.set(r.gone_at.slice(0, 10), [...(days.get(r.gone_at.slice(0, 10)) ?? []), r]);
       const terr = new Map<string, WatchRecord[]>();
       for (const r of rs) {
         const k = r.territory ? `${r.territory.code ?? ''}\n${r.territory.label}` : '\n';
@@ -143,8 +176,18 @@ export function summarizeWatch(records: readonly WatchRecord[]): PlatformSummary
           .sort((a, b) => a[0].localeCompare(b[0]))
           .map(([day, ds]) => {
             const c = counts(ds);
-            const t = ds.filter((r) => (r.status === 'removed' || r.status === 'shadow_hidden') && r.time_to_removal_s !== null).map((r) => r.time_to_removal_s!).sort((a, b) => a - b);
-            return { day, removed: c.removed, author_deleted: c.author_deleted, account_banned: c.account_banned, shadow_hidden: c.shadow_hidden, median_time_to_removal_s: quantile(t, 0.5) };
+            const t = ds
+              .filter((r) => (r.status === 'removed' || r.status === 'shadow_hidden') && r.time_to_removal_s !== null)
+              .map((r) => r.time_to_removal_s!)
+              .sort((a, b) => a - b);
+            return {
+              day,
+              removed: c.removed,
+              author_deleted: c.author_deleted,
+              account_banned: c.account_banned,
+              shadow_hidden: c.shadow_hidden,
+              median_time_to_removal_s: quantile(t, 0.5),
+            };
           }),
         per_territory: [...terr.entries()]
           .map(([k, ts]) => {
@@ -164,5 +207,7 @@ export function keywordTable(records: readonly KeywordRecord[]): KeywordRecord[]
     const prev = latest.get(k);
     if (!prev || prev.measured_at < r.measured_at) latest.set(k, r);
   }
-  return [...latest.values()].sort((a, b) => a.platform.localeCompare(b.platform) || Number(b.removed) - Number(a.removed) || a.text.localeCompare(b.text));
+  return [...latest.values()].sort(
+    (a, b) => a.platform.localeCompare(b.platform) || Number(b.removed) - Number(a.removed) || a.text.localeCompare(b.text),
+  );
 }

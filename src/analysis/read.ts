@@ -6,9 +6,7 @@ import type { Measurement } from '../model/index.js';
 /** Records larger than this are refused unparsed (bounded memory on hostile input). */
 export const MAX_RECORD_CHARS = 16 * 1024 * 1024;
 
-export type ReadResult =
-  | { ok: true; measurement: Measurement; line: number }
-  | { ok: false; error: string; line: number };
+export type ReadResult = { ok: true; measurement: Measurement; line: number } | { ok: false; error: string; line: number };
 
 /** Remove // and /* *\/ comments outside strings (JSONC), keeping line numbers. */
 export function stripJsonComments(text: string): string {
@@ -19,12 +17,19 @@ export function stripJsonComments(text: string): string {
   while (i < text.length) {
     const ch = text.charCodeAt(i);
     if (inStr) {
-      if (ch === 92 /* \ */) { i += 2; continue; }
+      if (ch === 92 /* \ */) {
+        i += 2;
+        continue;
+      }
       if (ch === 34 /* " */) inStr = false;
       i++;
       continue;
     }
-    if (ch === 34) { inStr = true; i++; continue; }
+    if (ch === 34) {
+      inStr = true;
+      i++;
+      continue;
+    }
     if (ch === 47 /* / */ && text.charCodeAt(i + 1) === 47) {
       out += text.slice(start, i);
       const nl = text.indexOf('\n', i);
@@ -71,10 +76,12 @@ export function wrapBareTestKeys(v: unknown): unknown {
 /** Check the shape the analysis relies on; the message says what is wrong. `test_keys: null` is a
  * measurement (the probe recorded nothing; the analysis says so), a missing test_keys is not. */
 export function checkMeasurement(v: unknown): string | null {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return `not a measurement: a JSON ${v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v} instead of an object`;
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    return `not a measurement: a JSON ${v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v} instead of an object`;
   const o = v as Record<string, unknown>;
   if (typeof o.test_name !== 'string') return 'not a measurement: test_name is missing or not a string';
-  if (o.test_keys !== null && (typeof o.test_keys !== 'object' || Array.isArray(o.test_keys))) return 'not a measurement: test_keys is missing or not an object';
+  if (o.test_keys !== null && (typeof o.test_keys !== 'object' || Array.isArray(o.test_keys)))
+    return 'not a measurement: test_keys is missing or not an object';
   if (o.input !== undefined && o.input !== null && typeof o.input !== 'string') return 'not a measurement: input is not a string';
   return null;
 }
@@ -147,7 +154,10 @@ export function* readMeasurements(text: string, name: string): Generator<ReadRes
       }
       return;
     }
-    if (!trimmed.includes('\n')) { yield parseRecord(trimmed, 1); return; }
+    if (!trimmed.includes('\n')) {
+      yield parseRecord(trimmed, 1);
+      return;
+    }
   }
   for (const l of lines(src)) yield parseRecord(l.text, l.line);
 }
@@ -189,7 +199,11 @@ export async function* readMeasurementStream(chunks: AsyncIterable<Buffer | stri
       const s = (pending.length === 1 ? pending[0] : Buffer.concat(pending)).toString('utf8').trim();
       if (s) yield parseRecord(s, line);
     }
-    pending = []; pendingLen = 0; skipping = false; skippedLen = 0; line++;
+    pending = [];
+    pendingLen = 0;
+    skipping = false;
+    skippedLen = 0;
+    line++;
   };
   for await (const c of chunks) {
     let b = typeof c === 'string' ? Buffer.from(c) : c;
@@ -198,10 +212,14 @@ export async function* readMeasurementStream(chunks: AsyncIterable<Buffer | stri
       const piece = nl < 0 ? b : b.subarray(0, nl);
       if (skipping) skippedLen += piece.length;
       else if (pendingLen + piece.length > MAX_RECORD_CHARS) {
-        skipping = true; skippedLen = pendingLen + piece.length; pending = []; pendingLen = 0;
+        skipping = true;
+        skippedLen = pendingLen + piece.length;
+        pending = [];
+        pendingLen = 0;
       } else if (piece.length > 0) {
         // Copy: the stream may reuse its buffer.
-        pending.push(Buffer.from(piece)); pendingLen += piece.length;
+        pending.push(Buffer.from(piece));
+        pendingLen += piece.length;
       }
       if (nl < 0) break;
       yield* flush();

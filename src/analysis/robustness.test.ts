@@ -17,16 +17,39 @@ function* paths(v: unknown, prefix: Array<string | number> = [], depth = 0): Gen
   }
 }
 
-const HOSTILE: unknown[] = [null, 0, -1, 1e308, '', 'x'.repeat(300), [], {}, [null], { length: 1e9 }, true, '999.1.1.1', '::ffff:127.0.0.1', { format: 'base64', data: '%%%' }];
+const HOSTILE: unknown[] = [
+  null,
+  0,
+  -1,
+  1e308,
+  '',
+  'x'.repeat(300),
+  [],
+  {},
+  [null],
+  { length: 1e9 },
+  true,
+  '999.1.1.1',
+  '::ffff:127.0.0.1',
+  { format: 'base64', data: '%%%' },
+];
 
 const pick = (sub: string, keep: (f: string, i: number) => boolean): string[] =>
-  readdirSync(join(fixturesDir, 'measurements', sub)).filter((f) => f.endsWith('.json')).sort().filter(keep).map((f) => join(sub, f));
+  readdirSync(join(fixturesDir, 'measurements', sub))
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .filter(keep)
+    .map((f) => join(sub, f));
 // web_connectivity (every fifth netem case), and every other test type the reference scores.
 const OTHER = /telegram|whatsapp|signal|tor|httpheader|httpinvalid|header-field|invalid-request|facebook|stun|dnscheck/;
 
 describe('analyzeMeasurement(m) on mutated real measurements', () => {
   const dir = join(fixturesDir, 'measurements');
-  const files = [...pick('synthetic-netem-qa', (_, i) => i % 5 === 0), ...pick('real-explorer', (f) => OTHER.test(f)), ...pick('spec-examples', (f) => OTHER.test(f))];
+  const files = [
+    ...pick('synthetic-netem-qa', (_, i) => i % 5 === 0),
+    ...pick('real-explorer', (f) => OTHER.test(f)),
+    ...pick('spec-examples', (f) => OTHER.test(f)),
+  ];
   for (const f of files) {
     test(f, () => {
       const text = readFileSync(join(dir, f), 'utf8');

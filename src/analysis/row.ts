@@ -72,10 +72,14 @@ export class AgreementTally {
     this.byMechanism.set(k, (this.byMechanism.get(k) ?? 0) + 1);
     if (row.agrees === null) return;
     this.compared++;
-    if (row.agrees) { this.agreed++; return; }
+    if (row.agrees) {
+      this.agreed++;
+      return;
+    }
     if (this.disagreements.length < this.keep) {
       this.disagreements.push({
-        where, input: row.input,
+        where,
+        input: row.input,
         ooni: `${JSON.stringify(row.ooni_blocking ?? null)}/${JSON.stringify(row.ooni_accessible ?? null)}`,
         ours: `${JSON.stringify(row.blocking)}/${JSON.stringify(row.accessible)}`,
         reason: row.explanation,
@@ -89,12 +93,18 @@ export class AgreementTally {
     const lines = [
       `analyzed ${this.measurements} measurement(s)${this.unreadable ? `, ${this.unreadable} unreadable record(s)` : ''}`,
       `agreement with OONI's recorded blocking/accessible: ${this.agreed}/${this.compared} (${pct}%)`,
-      `mechanisms: ${[...this.byMechanism.entries()].sort((a, b) => b[1] - a[1]).map(([m, n]) => `${m} ${n}`).join(', ') || 'none'}`,
+      `mechanisms: ${
+        [...this.byMechanism.entries()]
+          .sort((a, b) => b[1] - a[1])
+          .map(([m, n]) => `${m} ${n}`)
+          .join(', ') || 'none'
+      }`,
     ];
     const total = this.compared - this.agreed;
     if (total > 0) {
       lines.push(`disagreements (${total}${total > this.disagreements.length ? `, first ${this.disagreements.length} shown` : ''}):`);
-      for (const d of this.disagreements) lines.push(`  ${d.where} ${d.input ?? ''}: OONI ${d.ooni}, wallscope ${d.ours}. Why: ${d.reason}`);
+      for (const d of this.disagreements)
+        lines.push(`  ${d.where} ${d.input ?? ''}: OONI ${d.ooni}, wallscope ${d.ours}. Why: ${d.reason}`);
     }
     return lines.join('\n') + '\n';
   }

@@ -18,7 +18,9 @@ function escape(s: string): string {
 export function scrubberFor(ips: string[]): ((s: string) => string) | null {
   const list = [...new Set(ips.filter((ip) => ipKind(ip) !== 0))];
   if (list.length === 0) return null;
-  const parts = list.map((ip) => (ipKind(ip) === 4 ? `(?<![\\d.])${escape(ip)}(?!\\d|\\.\\d)` : `(?<![0-9a-fA-F:])${escape(ip)}(?![0-9a-fA-F:])`));
+  const parts = list.map((ip) =>
+    ipKind(ip) === 4 ? `(?<![\\d.])${escape(ip)}(?!\\d|\\.\\d)` : `(?<![0-9a-fA-F:])${escape(ip)}(?![0-9a-fA-F:])`,
+  );
   const re = new RegExp(parts.join('|'), 'gi');
   return (s) => (s.length >= 2 ? s.replace(re, SCRUBBED) : s);
 }

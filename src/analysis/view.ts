@@ -9,13 +9,40 @@ import type { CapturedView, PacketView } from './injectors.js';
 /** At most this many entries of any list are looked at (hostile input claims huge arrays). */
 export const MAX_ENTRIES = 4096;
 
-export interface QueryView { ref: string; hostname: string; engine: string; resolver: string; queryType: string; failure: string | null; addrs: string[];
+export interface QueryView {
+  ref: string;
+  hostname: string;
+  engine: string;
+  resolver: string;
+  queryType: string;
+  failure: string | null;
+  addrs: string[];
   /** An A record answering a non-A query (a forged reply's tell-tale, censors.md). */
-  aToNonA: boolean; asns: Map<string, { asn: number; org: string }> | null; t: number | null }
-export interface TcpView { ref: string; ip: string; port: number; failure: string | null }
-export interface TlsView { ref: string; ip: string; port: number; sni: string | null; failure: string | null; noVerify: boolean; resetLatencyMs: number | null }
+  aToNonA: boolean;
+  asns: Map<string, { asn: number; org: string }> | null;
+  t: number | null;
+}
+export interface TcpView {
+  ref: string;
+  ip: string;
+  port: number;
+  failure: string | null;
+}
+export interface TlsView {
+  ref: string;
+  ip: string;
+  port: number;
+  sni: string | null;
+  failure: string | null;
+  noVerify: boolean;
+  resetLatencyMs: number | null;
+}
 export interface RequestView {
-  ref: string; url: string; failure: string | null; code: number; hasResponse: boolean;
+  ref: string;
+  url: string;
+  failure: string | null;
+  code: number;
+  hasResponse: boolean;
   /** Body size in bytes (base64 decoded), computed on first use. */
   readonly bodyLength: number;
   truncated: boolean;
@@ -27,23 +54,41 @@ export interface RequestView {
   readonly bodyBytes: Buffer | null;
   /** The page title, extracted on first use. */
   readonly title: string | null;
-  resetLatencyMs: number | null; t0: number | null; t: number | null;
+  resetLatencyMs: number | null;
+  t0: number | null;
+  t: number | null;
 }
-export interface FollowUpView { ref: string; tag: string; ip: string | null; port: number | null; name: string | null; failure: string | null }
+export interface FollowUpView {
+  ref: string;
+  tag: string;
+  ip: string | null;
+  port: number | null;
+  name: string | null;
+  failure: string | null;
+}
 export interface ControlView {
-  dnsFailure: string | null; addrs: string[];
-  tcp: Map<string, string | null>; tls: Map<string, string | null>;
+  dnsFailure: string | null;
+  addrs: string[];
+  tcp: Map<string, string | null>;
+  tls: Map<string, string | null>;
   http: { failure: string | null; statusCode: number; bodyLength: number; title: string | null; headerNames: string[] } | null;
   ipInfo: Map<string, number>;
 }
 export interface WebView {
-  input: string | null; domain: string | null; scheme: string | null; port: number | null; domainIsIp: boolean;
+  input: string | null;
+  domain: string | null;
+  scheme: string | null;
+  port: number | null;
+  domainIsIp: boolean;
   probeCc: string | null;
-  queries: QueryView[]; duplicates: QueryView[];
-  tcp: TcpView[]; tls: TlsView[];
+  queries: QueryView[];
+  duplicates: QueryView[];
+  tcp: TcpView[];
+  tls: TlsView[];
   /** requests[0] only (the chain's last request: the outcome); empty when there is none. */
   requests: RequestView[];
-  control: ControlView | null; controlFailure: string | null;
+  control: ControlView | null;
+  controlFailure: string | null;
   httpExperimentFailure: string | null;
   followUps: FollowUpView[];
   /** test_version as recorded ("0.4.3", "0.5.28"; null when absent): which reference rule produced the recorded pair. */
@@ -61,8 +106,21 @@ export interface WebView {
   /** test_keys.x_locate (`locate`): the hop of the injector per operation and endpoint; on first use. */
   readonly hops: HopView[];
 }
-export interface HopView { ref: string; operation: string; ip: string | null; port: number | null; hop: number }
-export interface EventView { ref: string; op: string; ip: string; port: number; failure: string | null; t: number | null }
+export interface HopView {
+  ref: string;
+  operation: string;
+  ip: string | null;
+  port: number | null;
+  hop: number;
+}
+export interface EventView {
+  ref: string;
+  op: string;
+  ip: string;
+  port: number;
+  failure: string | null;
+  t: number | null;
+}
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -70,7 +128,8 @@ const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const arr = (v: unknown): unknown[] => (Array.isArray(v) ? (v.length > MAX_ENTRIES ? v.slice(0, MAX_ENTRIES) : v) : []);
 /** A failure string; anything else that is not null becomes a generic unknown failure. */
-const failureOf = (v: unknown): string | null => (v === null || v === undefined ? null : typeof v === 'string' ? v : 'unknown_failure: malformed failure value');
+const failureOf = (v: unknown): string | null =>
+  v === null || v === undefined ? null : typeof v === 'string' ? v : 'unknown_failure: malformed failure value';
 
 /** Own enumerable entries of a JSON object, at most `max`, without building arrays. */
 function* entriesOf(o: Obj, max: number): Generator<[string, unknown]> {
@@ -95,7 +154,6 @@ export function endpointKey(ip: string, port: number): string {
   const c = canonicalIp(ip);
   return c.includes(':') ? `[${c}]:${port}` : `${c}:${port}`;
 }
-
 
 function decodeMaybeBinary(v: unknown, limit: number): { text: string | null; length: number } {
   if (typeof v === 'string') return { text: v.length > limit ? v.slice(0, limit) : v, length: Buffer.byteLength(v) };
@@ -137,12 +195,15 @@ class LazyRequest implements RequestView {
   #text: string | null | undefined;
   #title: string | null | undefined;
 
-  constructor(r: Obj, readonly ref: string) {
+  constructor(
+    r: Obj,
+    readonly ref: string,
+  ) {
     const req = isObj(r.request) ? r.request : null;
     this.#resp = isObj(r.response) ? r.response : null;
     this.url = (req && str(req.url)) ?? '';
     this.failure = failureOf(r.failure);
-    this.code = this.#resp ? num(this.#resp.code) ?? 0 : 0;
+    this.code = this.#resp ? (num(this.#resp.code) ?? 0) : 0;
     this.hasResponse = this.#resp !== null && this.code > 0;
     this.truncated = this.#resp ? this.#resp.body_is_truncated === true : false;
     this.resetLatencyMs = num(r.x_reset_latency_ms);
@@ -163,12 +224,18 @@ class LazyRequest implements RequestView {
     if (this.#text === undefined) {
       const raw = this.#resp ? this.#resp.body : null;
       if (typeof raw === 'string') this.#text = raw.length > MAX_SCANNED_BODY ? raw.slice(0, MAX_SCANNED_BODY) : raw;
-      else { const b = this.bodyBytes; this.#text = b === null ? null : b.toString('utf8'); }
+      else {
+        const b = this.bodyBytes;
+        this.#text = b === null ? null : b.toString('utf8');
+      }
     }
     return this.#text;
   }
   get title(): string | null {
-    if (this.#title === undefined) { const t = this.bodyText; this.#title = t !== null ? extractTitle(t) : null; }
+    if (this.#title === undefined) {
+      const t = this.bodyText;
+      this.#title = t !== null ? extractTitle(t) : null;
+    }
     return this.#title;
   }
 }
@@ -215,9 +282,16 @@ function queryView(q: unknown, ref: string): QueryView | null {
     }
   }
   return {
-    ref, hostname: (str(q.hostname) ?? '').toLowerCase().replace(/\.$/, ''), engine: str(q.engine) ?? '',
-    resolver: str(q.resolver_address) ?? '', queryType: str(q.query_type) ?? '', failure: failureOf(q.failure),
-    addrs, aToNonA, asns, t: num(q.t),
+    ref,
+    hostname: (str(q.hostname) ?? '').toLowerCase().replace(/\.$/, ''),
+    engine: str(q.engine) ?? '',
+    resolver: str(q.resolver_address) ?? '',
+    queryType: str(q.query_type) ?? '',
+    failure: failureOf(q.failure),
+    addrs,
+    aToNonA,
+    asns,
+    t: num(q.t),
   };
 }
 
@@ -229,16 +303,26 @@ export function buildView(m: Obj): WebView {
   const scheme = u ? u.protocol.replace(/:$/, '') : null;
   const port = u ? (u.port ? Number(u.port) : scheme === 'https' ? 443 : scheme === 'http' ? 80 : null) : null;
 
-  const queries = arr(tk.queries).map((q, i) => queryView(q, `queries[${i}]`)).filter((q): q is QueryView => q !== null);
-  const duplicates = arr(tk.x_dns_duplicate_responses).map((q, i) => queryView(q, `x_dns_duplicate_responses[${i}]`)).filter((q): q is QueryView => q !== null);
+  const queries = arr(tk.queries)
+    .map((q, i) => queryView(q, `queries[${i}]`))
+    .filter((q): q is QueryView => q !== null);
+  const duplicates = arr(tk.x_dns_duplicate_responses)
+    .map((q, i) => queryView(q, `x_dns_duplicate_responses[${i}]`))
+    .filter((q): q is QueryView => q !== null);
 
   const tcp: TcpView[] = [];
   arr(tk.tcp_connect).forEach((c, i) => {
     if (!isObj(c)) return;
-    const ip = str(c.ip); const p = num(c.port);
+    const ip = str(c.ip);
+    const p = num(c.port);
     if (!ip || p === null) return;
     const status = isObj(c.status) ? c.status : {};
-    tcp.push({ ref: `tcp_connect[${i}]`, ip: canonicalIp(ip), port: p, failure: failureOf(status.failure) ?? (status.success === false ? 'unknown_failure: connect failed' : null) });
+    tcp.push({
+      ref: `tcp_connect[${i}]`,
+      ip: canonicalIp(ip),
+      port: p,
+      failure: failureOf(status.failure) ?? (status.success === false ? 'unknown_failure: connect failed' : null),
+    });
   });
 
   const tls: TlsView[] = [];
@@ -246,44 +330,65 @@ export function buildView(m: Obj): WebView {
     if (!isObj(h)) return;
     const { host, port: p } = splitHostPort(str(h.address) ?? '');
     tls.push({
-      ref: `tls_handshakes[${i}]`, ip: canonicalIp(host), port: p ?? 443, sni: str(h.server_name),
-      failure: failureOf(h.failure), noVerify: h.no_tls_verify === true, resetLatencyMs: num(h.x_reset_latency_ms),
+      ref: `tls_handshakes[${i}]`,
+      ip: canonicalIp(host),
+      port: p ?? 443,
+      sni: str(h.server_name),
+      failure: failureOf(h.failure),
+      noVerify: h.no_tls_verify === true,
+      resetLatencyMs: num(h.x_reset_latency_ms),
     });
   });
 
   // Only the first entry is the outcome (OONI writes the redirect chain last-first): only it is
   // turned into a view; the analysis never reads the earlier hops' bodies.
   const requests: RequestView[] = [];
-  arr(tk.requests).slice(0, 1).forEach((r, i) => {
-    if (isObj(r)) requests.push(new LazyRequest(r, `requests[${i}]`));
-  });
+  arr(tk.requests)
+    .slice(0, 1)
+    .forEach((r, i) => {
+      if (isObj(r)) requests.push(new LazyRequest(r, `requests[${i}]`));
+    });
 
   let control: ControlView | null = null;
   const c = tk.control;
   if (isObj(c) && Object.keys(c).length > 0) {
     const dns = isObj(c.dns) ? c.dns : null;
     const tcpMap = new Map<string, string | null>();
-    if (isObj(c.tcp_connect)) for (const [k, v] of entriesOf(c.tcp_connect, MAX_ENTRIES)) {
-      const { host, port: p } = splitHostPort(k);
-      if (p !== null && isObj(v)) tcpMap.set(endpointKey(host, p), failureOf(v.failure) ?? (v.status === false ? 'unknown_failure: connect failed' : null));
-    }
+    if (isObj(c.tcp_connect))
+      for (const [k, v] of entriesOf(c.tcp_connect, MAX_ENTRIES)) {
+        const { host, port: p } = splitHostPort(k);
+        if (p !== null && isObj(v))
+          tcpMap.set(endpointKey(host, p), failureOf(v.failure) ?? (v.status === false ? 'unknown_failure: connect failed' : null));
+      }
     const tlsMap = new Map<string, string | null>();
-    if (isObj(c.tls_handshake)) for (const [k, v] of entriesOf(c.tls_handshake, MAX_ENTRIES)) {
-      const { host, port: p } = splitHostPort(k);
-      if (p !== null && isObj(v)) tlsMap.set(endpointKey(host, p), failureOf(v.failure) ?? (v.status === false ? 'unknown_failure: handshake failed' : null));
-    }
+    if (isObj(c.tls_handshake))
+      for (const [k, v] of entriesOf(c.tls_handshake, MAX_ENTRIES)) {
+        const { host, port: p } = splitHostPort(k);
+        if (p !== null && isObj(v))
+          tlsMap.set(endpointKey(host, p), failureOf(v.failure) ?? (v.status === false ? 'unknown_failure: handshake failed' : null));
+      }
     const h = isObj(c.http_request) && Object.keys(c.http_request).length > 0 ? c.http_request : null;
     const ipInfo = new Map<string, number>();
-    if (isObj(c.ip_info)) for (const [k, v] of entriesOf(c.ip_info, MAX_ENTRIES)) if (isObj(v) && num(v.asn)) ipInfo.set(canonicalIp(k), num(v.asn)!);
+    if (isObj(c.ip_info))
+      for (const [k, v] of entriesOf(c.ip_info, MAX_ENTRIES)) if (isObj(v) && num(v.asn)) ipInfo.set(canonicalIp(k), num(v.asn)!);
     control = {
       dnsFailure: dns ? failureOf(dns.failure) : 'unknown_failure: no control dns',
-      addrs: dns ? arr(dns.addrs).filter((a): a is string => typeof a === 'string' && isIp(a)).map(canonicalIp) : [],
-      tcp: tcpMap, tls: tlsMap,
-      http: h ? {
-        failure: failureOf(h.failure), statusCode: num(h.status_code) ?? 0, bodyLength: num(h.body_length) ?? 0,
-        title: typeof h.title === 'string' ? h.title.trim() : null,
-        headerNames: isObj(h.headers) ? Object.keys(h.headers).slice(0, 256) : [],
-      } : null,
+      addrs: dns
+        ? arr(dns.addrs)
+            .filter((a): a is string => typeof a === 'string' && isIp(a))
+            .map(canonicalIp)
+        : [],
+      tcp: tcpMap,
+      tls: tlsMap,
+      http: h
+        ? {
+            failure: failureOf(h.failure),
+            statusCode: num(h.status_code) ?? 0,
+            bodyLength: num(h.body_length) ?? 0,
+            title: typeof h.title === 'string' ? h.title.trim() : null,
+            headerNames: isObj(h.headers) ? Object.keys(h.headers).slice(0, 256) : [],
+          }
+        : null,
       ipInfo,
     };
   }
@@ -295,17 +400,29 @@ export function buildView(m: Obj): WebView {
       const addr = str(f.address);
       const hp = addr ? splitHostPort(addr) : null;
       followUps.push({
-        ref: `${key}[${i}]`, tag: str(f.tag) ?? (key === 'x_tls_sni_variants' ? (f.server_name === null ? 'no-sni' : 'decoy-before') : 'decoy-after'),
-        ip: hp ? canonicalIp(hp.host) : null, port: hp ? hp.port : null, name: str(f.server_name) ?? str(f.host),
+        ref: `${key}[${i}]`,
+        tag: str(f.tag) ?? (key === 'x_tls_sni_variants' ? (f.server_name === null ? 'no-sni' : 'decoy-before') : 'decoy-after'),
+        ip: hp ? canonicalIp(hp.host) : null,
+        port: hp ? hp.port : null,
+        name: str(f.server_name) ?? str(f.host),
         failure: failureOf(f.failure),
       });
     });
   }
 
   return new LazyWebView(tk, {
-    input, domain, scheme, port, domainIsIp: domain !== null && isIp(domain),
+    input,
+    domain,
+    scheme,
+    port,
+    domainIsIp: domain !== null && isIp(domain),
     probeCc: str(m.probe_cc),
-    queries, duplicates, tcp, tls, requests, control,
+    queries,
+    duplicates,
+    tcp,
+    tls,
+    requests,
+    control,
     controlFailure: tk.control_failure === null || tk.control_failure === undefined ? null : String(tk.control_failure).slice(0, 200),
     httpExperimentFailure: failureOf(tk.http_experiment_failure),
     followUps,
@@ -340,8 +457,14 @@ function capturedViews(tk: Obj): CapturedView[] {
       if (!isObj(p) || (p.dir !== 'in' && p.dir !== 'out')) continue;
       const hex = str(p.payload_hex);
       packets.push({
-        dir: p.dir, flags: str(p.flags), ttl: num(p.ttl), ipId: num(p.ip_id), df: typeof p.df === 'boolean' ? p.df : null,
-        window: num(p.window), payloadHex: hex && /^[0-9a-f]*$/i.test(hex) ? hex.toLowerCase().slice(0, 512) : '', tMs: num(p.t_ms),
+        dir: p.dir,
+        flags: str(p.flags),
+        ttl: num(p.ttl),
+        ipId: num(p.ip_id),
+        df: typeof p.df === 'boolean' ? p.df : null,
+        window: num(p.window),
+        payloadHex: hex && /^[0-9a-f]*$/i.test(hex) ? hex.toLowerCase().slice(0, 512) : '',
+        tMs: num(p.t_ms),
       });
     }
     out.push({ ref: `x_captured[${i}]`, operation: str(c.operation)!, ...hostPort(c.address), failure: failureOf(c.failure), packets });
@@ -368,12 +491,24 @@ function hopViews(tk: Obj): HopView[] {
  * Note: the lazy parts are prototype getters, so a spread copy ({ ...view }) does not carry them.
  */
 class LazyWebView implements WebView {
-  readonly input: string | null; readonly domain: string | null; readonly scheme: string | null; readonly port: number | null;
-  readonly domainIsIp: boolean; readonly probeCc: string | null;
-  readonly queries: QueryView[]; readonly duplicates: QueryView[]; readonly tcp: TcpView[]; readonly tls: TlsView[];
-  readonly requests: RequestView[]; readonly control: ControlView | null; readonly controlFailure: string | null;
-  readonly httpExperimentFailure: string | null; readonly followUps: FollowUpView[];
-  readonly testVersion: string | null; readonly softwareName: string | null; readonly recorded: WebView['recorded'];
+  readonly input: string | null;
+  readonly domain: string | null;
+  readonly scheme: string | null;
+  readonly port: number | null;
+  readonly domainIsIp: boolean;
+  readonly probeCc: string | null;
+  readonly queries: QueryView[];
+  readonly duplicates: QueryView[];
+  readonly tcp: TcpView[];
+  readonly tls: TlsView[];
+  readonly requests: RequestView[];
+  readonly control: ControlView | null;
+  readonly controlFailure: string | null;
+  readonly httpExperimentFailure: string | null;
+  readonly followUps: FollowUpView[];
+  readonly testVersion: string | null;
+  readonly softwareName: string | null;
+  readonly recorded: WebView['recorded'];
   #tk: Obj;
   #events: EventView[] | undefined;
   #readBytes: Map<string, number> | undefined;
@@ -382,12 +517,24 @@ class LazyWebView implements WebView {
 
   constructor(tk: Obj, p: EagerParts) {
     this.#tk = tk;
-    this.input = p.input; this.domain = p.domain; this.scheme = p.scheme; this.port = p.port;
-    this.domainIsIp = p.domainIsIp; this.probeCc = p.probeCc;
-    this.queries = p.queries; this.duplicates = p.duplicates; this.tcp = p.tcp; this.tls = p.tls;
-    this.requests = p.requests; this.control = p.control; this.controlFailure = p.controlFailure;
-    this.httpExperimentFailure = p.httpExperimentFailure; this.followUps = p.followUps;
-    this.testVersion = p.testVersion; this.softwareName = p.softwareName; this.recorded = p.recorded;
+    this.input = p.input;
+    this.domain = p.domain;
+    this.scheme = p.scheme;
+    this.port = p.port;
+    this.domainIsIp = p.domainIsIp;
+    this.probeCc = p.probeCc;
+    this.queries = p.queries;
+    this.duplicates = p.duplicates;
+    this.tcp = p.tcp;
+    this.tls = p.tls;
+    this.requests = p.requests;
+    this.control = p.control;
+    this.controlFailure = p.controlFailure;
+    this.httpExperimentFailure = p.httpExperimentFailure;
+    this.followUps = p.followUps;
+    this.testVersion = p.testVersion;
+    this.softwareName = p.softwareName;
+    this.recorded = p.recorded;
   }
 
   get events(): EventView[] {
@@ -413,7 +560,8 @@ class LazyWebView implements WebView {
     const events: EventView[] = [];
     arr(this.#tk.network_events).forEach((e, i) => {
       if (!isObj(e)) return;
-      const a = str(e.address); const op = str(e.operation);
+      const a = str(e.address);
+      const op = str(e.operation);
       if (!a || !op) return;
       const { host, port: p } = splitHostPort(a);
       if (p === null || !isIp(host)) return;

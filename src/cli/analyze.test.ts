@@ -8,9 +8,14 @@ import { fixturesDir, repoRoot } from '../probe/index.js';
 
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [join(repoRoot, 'bin', 'wallscope.js'), 'analyze', ...args], { maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [join(repoRoot, 'bin', 'wallscope.js'), 'analyze', ...args],
+      { maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -35,9 +40,30 @@ describe('wallscope analyze FILE...', () => {
   test('one JSON line per measurement with the contract keys, and an agreement summary', async () => {
     const r = await run([join(qa, 'dnsBlockingNXDOMAIN.json'), join(qa, 'successWithHTTPS.json')]);
     assert.equal(r.code, 0, r.stderr);
-    const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const rows = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.equal(rows.length, 2);
-    assert.deepEqual(Object.keys(rows[0]).sort(), ['accessible', 'agrees', 'blocking', 'confidence', 'explanation', 'input', 'layer', 'measurement_uid', 'mechanism', 'ooni_accessible', 'ooni_blocking', 'probe_cc', 'report_id', 'test_name'].sort());
+    assert.deepEqual(
+      Object.keys(rows[0]).sort(),
+      [
+        'accessible',
+        'agrees',
+        'blocking',
+        'confidence',
+        'explanation',
+        'input',
+        'layer',
+        'measurement_uid',
+        'mechanism',
+        'ooni_accessible',
+        'ooni_blocking',
+        'probe_cc',
+        'report_id',
+        'test_name',
+      ].sort(),
+    );
     assert.equal(rows[0].blocking, 'dns');
     assert.equal(rows[0].mechanism, 'dns.nxdomain');
     assert.equal(rows[1].accessible, true);
@@ -65,6 +91,9 @@ describe('wallscope analyze FILE...', () => {
     const r = await run([f, '--no-fingerprints']);
     assert.equal(r.code, 0);
     assert.match(r.stderr, /0\/1 \(0\.0%\)/);
-    assert.match(r.stderr, /lying\.json:1 http:\/\/www\.example\.com\/: OONI "http-diff"\/false, wallscope false\/true\. Why: The page matches/);
+    assert.match(
+      r.stderr,
+      /lying\.json:1 http:\/\/www\.example\.com\/: OONI "http-diff"\/false, wallscope false\/true\. Why: The page matches/,
+    );
   });
 });

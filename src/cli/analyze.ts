@@ -8,7 +8,14 @@ import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from
 import { lookupAsn } from '../probe/index.js';
 import { INJECTORS_OPTION, injectorsFrom } from './injectors.js';
 
-interface AnalyzeOptions { fingerprints?: string | false; forgedPool?: string[]; allowNet?: string[]; asn?: boolean; summary?: boolean; injectors?: string }
+interface AnalyzeOptions {
+  fingerprints?: string | false;
+  forgedPool?: string[];
+  allowNet?: string[];
+  asn?: boolean;
+  summary?: boolean;
+  injectors?: string;
+}
 
 const collect = (v: string, acc: string[] = []): string[] => [...acc, v];
 
@@ -22,7 +29,11 @@ export function register(program: Command): void {
     .argument('<files...>', 'measurement files')
     .option('--fingerprints <dir>', 'OONI blocking-fingerprints CSV directory (default: ../shared/fixtures/fingerprints when present)')
     .option('--no-fingerprints', 'use no fingerprints and no forged pools')
-    .option('--forged-pool <file>', 'a list of known forged DNS answers, one address per line (repeatable; default: ../shared/fixtures/gfw-forged-ips/*.txt)', collect)
+    .option(
+      '--forged-pool <file>',
+      'a list of known forged DNS answers, one address per line (repeatable; default: ../shared/fixtures/gfw-forged-ips/*.txt)',
+      collect,
+    )
     .option('--allow-net <cidr>', 'lab mode: addresses in this range count as public, not bogons (repeatable)', collect)
     .option('--asn', 'look up answer ASNs in the offline database (helps with CDNs; slower to start)')
     .option('--no-summary', 'do not print the summary on stderr')
@@ -87,7 +98,11 @@ function notJsonFile(file: string): string | null {
     if (!fstatSync(fd).isFile()) return null;
     const head = Buffer.alloc(512);
     const n = readSync(fd, head, 0, head.length, 0);
-    const text = head.subarray(0, n).toString('utf8').replace(/^\uFEFF/, '').trimStart();
+    const text = head
+      .subarray(0, n)
+      .toString('utf8')
+      .replace(/^\uFEFF/, '')
+      .trimStart();
     if (text === '') return null;
     if (/^[{[/]/.test(text)) return null;
     return `not a JSON measurement file (.json, .jsonl, .jsonc): it starts with ${JSON.stringify(text.slice(0, 20))}`;

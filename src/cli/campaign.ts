@@ -26,10 +26,15 @@ export function register(program: Command): void {
   networkOptions(
     program
       .command('campaign')
-      .description('measure a campaign (YAML with urls:/lists:, every:, collector:, limits:; or an OONI Run v2 descriptor) on a schedule, unattended; resumable after a kill or a reboot')
+      .description(
+        'measure a campaign (YAML with urls:/lists:, every:, collector:, limits:; or an OONI Run v2 descriptor) on a schedule, unattended; resumable after a kill or a reboot',
+      )
       .argument('<file>', 'campaign file (YAML or JSON)'),
   )
-    .option('--state <dir>', 'state directory: schedule, journal and upload spool (default: $STATE_DIRECTORY or ~/.local/share/wallscope/campaigns/<name>)')
+    .option(
+      '--state <dir>',
+      'state directory: schedule, journal and upload spool (default: $STATE_DIRECTORY or ~/.local/share/wallscope/campaigns/<name>)',
+    )
     .option('--every <period>', "period, overriding the file's every: (seconds, or 10s, 5m, 6h, 1d)")
     .option('--collector <url>', "collector URL, overriding the file's collector:")
     .option('--per-hour <n>', 'most measurements started in any hour (the budget)')
@@ -51,7 +56,8 @@ export function register(program: Command): void {
           ...(o.concurrency !== undefined ? { concurrency: positiveInt('--concurrency', o.concurrency) } : {}),
         });
       } catch (e) {
-        if (e instanceof CampaignError) throw Object.assign(new Error(`invalid campaign:${e.message.includes('\n') ? '\n' : ' '}${e.message}`), { exitCode: 2 });
+        if (e instanceof CampaignError)
+          throw Object.assign(new Error(`invalid campaign:${e.message.includes('\n') ? '\n' : ' '}${e.message}`), { exitCode: 2 });
         throw e;
       }
       for (const w of spec.warnings) process.stderr.write(`campaign: ${w}\n`);
@@ -61,7 +67,9 @@ export function register(program: Command): void {
       if (probe.allowNet?.length) probe.annotations = { ...(probe.annotations ?? {}), x_lab_allow_net: probe.allowNet.join(',') };
       const stateDir = o.state ?? defaultStateDir(spec.name);
       const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
-      log(`campaign ${spec.name}: ${spec.targets.length} URL(s) every ${spec.everyS} s${spec.perHour ? `, at most ${spec.perHour}/hour` : ''}, ${spec.collector ? `collector ${spec.collector}` : 'no collector (measurements stay spooled)'}, state in ${stateDir}`);
+      log(
+        `campaign ${spec.name}: ${spec.targets.length} URL(s) every ${spec.everyS} s${spec.perHour ? `, at most ${spec.perHour}/hour` : ''}, ${spec.collector ? `collector ${spec.collector}` : 'no collector (measurements stay spooled)'}, state in ${stateDir}`,
+      );
       // SIGTERM (systemd stop) or Ctrl-C: stop taking URLs, finish those in flight, upload, exit 0.
       const stop = new AbortController();
       const onSignal = (sig: string) => {
@@ -75,7 +83,9 @@ export function register(program: Command): void {
       process.on('SIGINT', onInt);
       try {
         const s = await runCampaign(spec, { stateDir, probe, log, signal: stop.signal, ...(rounds !== undefined ? { rounds } : {}) });
-        log(`campaign ${spec.name} stopped: ${s.rounds} round(s), ${s.measured} measured, ${s.uploaded} uploaded, ${s.spooled} still spooled`);
+        log(
+          `campaign ${spec.name} stopped: ${s.rounds} round(s), ${s.measured} measured, ${s.uploaded} uploaded, ${s.spooled} still spooled`,
+        );
       } catch (e) {
         if (e instanceof CampaignError) throw Object.assign(new Error(e.message), { exitCode: 2 });
         throw e;

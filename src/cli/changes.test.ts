@@ -47,12 +47,22 @@ describe('timeline + campaign + collector: changes detected within one period, n
       req.on('data', (d: Buffer) => (body += d));
       req.on('end', () => {
         const signed = req.headers['x-wallscope-signature'] === signWebhook('s3cret', Number(req.headers['x-wallscope-timestamp']), body);
-        received.push({ delivery: String(req.headers['x-wallscope-delivery']), signed, change: (JSON.parse(body) as { change: ApiChange }).change });
+        received.push({
+          delivery: String(req.headers['x-wallscope-delivery']),
+          signed,
+          change: (JSON.parse(body) as { change: ApiChange }).change,
+        });
         res.end();
       });
     });
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-    const hooks = startWebhooks({ changes, outbox, hooks: [`http://127.0.0.1:${(receiver.address() as { port: number }).port}/`], secret: 's3cret', intervalMs: 200 });
+    const hooks = startWebhooks({
+      changes,
+      outbox,
+      hooks: [`http://127.0.0.1:${(receiver.address() as { port: number }).port}/`],
+      secret: 's3cret',
+      intervalMs: 200,
+    });
     const srv = await startServer({ store, changes, host: '127.0.0.1', port: 0, rateLimit: false, webRoot: false });
     const lab = await startLab(scenario, { standardPorts: false });
     t.after(async () => {
@@ -69,7 +79,10 @@ describe('timeline + campaign + collector: changes detected within one period, n
     // The campaign starts 1.5 s after the lab: rounds at lab times 1.5 + 4k, so the truth changes
     // (at 12 and 24 s) fall inside periods, and the flaky block (5.5 to 8 s) meets one round.
     await new Promise((r) => setTimeout(r, Math.max(0, lab.startedAt + 1500 - Date.now())));
-    const spec = parseCampaign(`name: e2e\nurls:\n${lab.targets.map((x) => `  - ${x.dialUrl}\n`).join('')}every: ${PERIOD_S}s\ncollector: ${srv.url}\nlimits: { concurrency: 4 }\n`, join(dir, 'campaign.yaml'));
+    const spec = parseCampaign(
+      `name: e2e\nurls:\n${lab.targets.map((x) => `  - ${x.dialUrl}\n`).join('')}every: ${PERIOD_S}s\ncollector: ${srv.url}\nlimits: { concurrency: 4 }\n`,
+      join(dir, 'campaign.yaml'),
+    );
     const po = lab.probeOptions();
     const log: string[] = [];
     const summary = await runCampaign(spec, {
@@ -93,7 +106,14 @@ describe('timeline + campaign + collector: changes detected within one period, n
       const lasts = (times[i + 1] ?? Infinity) - times[i]! >= 2 * PERIOD_S;
       for (const x of lab.truthAt(times[i]!)) {
         const b = before.get(x.url)!;
-        if (b.mechanism !== x.truth.mechanism && lasts) expected.push({ target: dialOf.get(x.url)!, at: times[i]!, from: b.mechanism!, to: x.truth.mechanism!, layer: x.truth.layer ?? b.layer });
+        if (b.mechanism !== x.truth.mechanism && lasts)
+          expected.push({
+            target: dialOf.get(x.url)!,
+            at: times[i]!,
+            from: b.mechanism!,
+            to: x.truth.mechanism!,
+            layer: x.truth.layer ?? b.layer,
+          });
       }
     }
     // A lifted block that the truth re-establishes later is compared pairwise; this scenario has none.
@@ -102,13 +122,22 @@ describe('timeline + campaign + collector: changes detected within one period, n
     const res = await fetch(`${srv.url}/api/v1/changes?since=${new Date(lab.startedAt - 60_000).toISOString()}`);
     const got = ((await res.json()) as { changes: ApiChange[] }).changes;
     const describe = (c: { target: string; from: string; to: string }) => `${c.target} ${c.from} -> ${c.to}`;
-    assert.deepEqual(got.map((c) => describe({ target: c.target, from: c.from.mechanism, to: c.to.mechanism })).sort(), expected.map(describe).sort(), `log:\n${log.join('\n')}`);
+    assert.deepEqual(
+      got.map((c) => describe({ target: c.target, from: c.from.mechanism, to: c.to.mechanism })).sort(),
+      expected.map(describe).sort(),
+      `log:\n${log.join('\n')}`,
+    );
     for (const e of expected) {
       const c = got.find((g) => g.target === e.target && g.to.mechanism === e.to)!;
       const lag = (Date.parse(c.at) - (lab.startedAt + e.at * 1000)) / 1000;
       // `at` is the first measurement showing the new state (whole seconds, hence -1).
-      t.diagnostic(`${describe(e)}: first seen ${lag.toFixed(1)} s after the truth changed; detected ${((Date.parse((c as ApiChange & { detected_at: string }).detected_at) - (lab.startedAt + e.at * 1000)) / 1000).toFixed(1)} s after`);
-      assert.ok(lag >= -1 && lag <= PERIOD_S + 1, `${describe(e)}: first seen ${lag.toFixed(1)} s after the truth changed (period ${PERIOD_S} s)`);
+      t.diagnostic(
+        `${describe(e)}: first seen ${lag.toFixed(1)} s after the truth changed; detected ${((Date.parse((c as ApiChange & { detected_at: string }).detected_at) - (lab.startedAt + e.at * 1000)) / 1000).toFixed(1)} s after`,
+      );
+      assert.ok(
+        lag >= -1 && lag <= PERIOD_S + 1,
+        `${describe(e)}: first seen ${lag.toFixed(1)} s after the truth changed (period ${PERIOD_S} s)`,
+      );
       assert.deepEqual([c.probe_cc, c.probe_asn, c.layer], ['ZZ', 'AS0', e.layer], describe(e));
       // Each piece of evidence resolves, and shows the states it claims.
       for (const [k, uid] of c.evidence.entries()) {
@@ -126,8 +155,12 @@ describe('timeline + campaign + collector: changes detected within one period, n
     // The feed carries the same changes; the webhook got each once, signed.
     const feed = await (await fetch(`${srv.url}/api/v1/changes.atom?probe_cc=ZZ`)).text();
     assert.equal((feed.match(/<entry>/g) ?? []).length, expected.length);
-    for (const m of feed.matchAll(/href="[^"]*#\/measurement\/([^"]+)"/g)) assert.equal((await fetch(`${srv.url}/api/v1/measurement/${m[1]}`)).status, 200);
-    assert.deepEqual(received.map((r) => describe({ target: r.change.target, from: r.change.from.mechanism, to: r.change.to.mechanism })).sort(), expected.map(describe).sort());
+    for (const m of feed.matchAll(/href="[^"]*#\/measurement\/([^"]+)"/g))
+      assert.equal((await fetch(`${srv.url}/api/v1/measurement/${m[1]}`)).status, 200);
+    assert.deepEqual(
+      received.map((r) => describe({ target: r.change.target, from: r.change.from.mechanism, to: r.change.to.mechanism })).sort(),
+      expected.map(describe).sort(),
+    );
     assert.equal(new Set(received.map((r) => r.delivery)).size, expected.length);
     assert.ok(received.every((r) => r.signed));
   });

@@ -18,15 +18,21 @@ async function withChanges<T>(db: string, fn: (c: ChangeStore) => T): Promise<T>
 }
 
 export function register(program: Command): void {
-  const cmd = program.command('changes').description('change detection over the stored measurements (SQLite store): rebuild, list, webhook outbox');
+  const cmd = program
+    .command('changes')
+    .description('change detection over the stored measurements (SQLite store): rebuild, list, webhook outbox');
   cmd
     .command('rebuild')
     .option('--db <file>', 'SQLite store file', 'wallscope.db')
-    .description('recompute every state and change from the stored measurements (after `wallscope reanalyze`); rebuilt changes are not alerted')
+    .description(
+      'recompute every state and change from the stored measurements (after `wallscope reanalyze`); rebuilt changes are not alerted',
+    )
     .action(async (o: { db: string }) => {
       const t0 = performance.now();
       const s = await withChanges(o.db, (c) => c.rebuild());
-      process.stdout.write(`rebuilt from ${s.measurements} measurements: ${s.keys} keys, ${s.changes} changes in ${((performance.now() - t0) / 1000).toFixed(2)} s\n`);
+      process.stdout.write(
+        `rebuilt from ${s.measurements} measurements: ${s.keys} keys, ${s.changes} changes in ${((performance.now() - t0) / 1000).toFixed(2)} s\n`,
+      );
     });
   cmd
     .command('list')
@@ -38,17 +44,27 @@ export function register(program: Command): void {
     .option('--domain <name>')
     .option('--layer <layer>')
     .description('print the changes as GET /api/v1/changes answers them (one JSON object)')
-    .action(async (o: { db: string; since?: string; probeCc?: string; probeAsn?: string; region?: string; domain?: string; layer?: string }) => {
-      let f;
-      try {
-        f = changeFilterFrom({ since: o.since, probe_cc: o.probeCc, probe_asn: o.probeAsn, region: o.region, domain: o.domain, layer: o.layer, limit: '10000' });
-      } catch (e) {
-        if (e instanceof StoreInputError) throw usage(e.message);
-        throw e;
-      }
-      const list = await withChanges(o.db, (c) => c.list(f));
-      process.stdout.write(JSON.stringify({ changes: list.map(({ id: _i, detected_at: _d, ...c }) => c) }) + '\n');
-    });
+    .action(
+      async (o: { db: string; since?: string; probeCc?: string; probeAsn?: string; region?: string; domain?: string; layer?: string }) => {
+        let f;
+        try {
+          f = changeFilterFrom({
+            since: o.since,
+            probe_cc: o.probeCc,
+            probe_asn: o.probeAsn,
+            region: o.region,
+            domain: o.domain,
+            layer: o.layer,
+            limit: '10000',
+          });
+        } catch (e) {
+          if (e instanceof StoreInputError) throw usage(e.message);
+          throw e;
+        }
+        const list = await withChanges(o.db, (c) => c.list(f));
+        process.stdout.write(JSON.stringify({ changes: list.map(({ id: _i, detected_at: _d, ...c }) => c) }) + '\n');
+      },
+    );
   cmd
     .command('outbox')
     .option('--db <file>', 'SQLite store file', 'wallscope.db')
@@ -60,7 +76,11 @@ export function register(program: Command): void {
       const outbox = new Outbox(o.db);
       try {
         if (o.retryDead) process.stdout.write(`${outbox.retryDead(Date.now())} dead letter(s) queued again\n`);
-        else for (const i of outbox.list(o.dead ? 'dead' : undefined)) process.stdout.write(`${i.state.padEnd(9)} change ${i.item_id} -> ${i.hook} attempts ${i.attempts}${i.last_error ? ` (${i.last_error})` : ''}\n`);
+        else
+          for (const i of outbox.list(o.dead ? 'dead' : undefined))
+            process.stdout.write(
+              `${i.state.padEnd(9)} change ${i.item_id} -> ${i.hook} attempts ${i.attempts}${i.last_error ? ` (${i.last_error})` : ''}\n`,
+            );
       } finally {
         outbox.close();
         await store.close();

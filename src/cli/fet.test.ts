@@ -19,15 +19,26 @@ const canCapture = process.getuid?.() === 0 && spawnSync('tcpdump', ['--version'
 
 /** A real capture by Debian's tcpdump of one loopback connection whose client sends `payload` first. */
 async function capture(file: string, payload: Buffer): Promise<{ clientPort: number; serverPort: number }> {
-  const server = net.createServer((s) => { s.on('data', () => undefined); s.on('error', () => undefined); });
+  const server = net.createServer((s) => {
+    s.on('data', () => undefined);
+    s.on('error', () => undefined);
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const serverPort = (server.address() as net.AddressInfo).port;
   const dump = spawn('tcpdump', ['-i', 'lo', '-U', '-n', '-w', file, `tcp port ${serverPort}`], { stdio: ['ignore', 'ignore', 'pipe'] });
   try {
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('tcpdump did not start')), 10_000);
-      dump.stderr.on('data', (d: Buffer) => { if (/listening on/.test(d.toString())) { clearTimeout(t); resolve(); } });
-      dump.on('exit', () => { clearTimeout(t); reject(new Error('tcpdump exited')); });
+      dump.stderr.on('data', (d: Buffer) => {
+        if (/listening on/.test(d.toString())) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+      dump.on('exit', () => {
+        clearTimeout(t);
+        reject(new Error('tcpdump exited'));
+      });
     });
     // tcpdump says "listening" a moment before its filter sees packets.
     await new Promise((r) => setTimeout(r, 700));
@@ -55,11 +66,20 @@ describe('wallscope fet classify', () => {
   test('hex arguments give one JSON line each with the contract keys', async () => {
     const r = await run(['classify', '--json', '16030100ff', '0f'.repeat(10), '0x47 45 54 20 1f 1f 1f 1f 1f 1f 1f 1f']);
     assert.equal(r.code, 0, r.stderr);
-    const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const rows = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.equal(rows.length, 3);
     for (const k of ['exempt', 'reason', 'popcount_per_byte', 'printable_share', 'longest_printable_run']) assert.ok(k in rows[0]!, k);
-    assert.deepEqual(rows.map((x) => x.reason), ['popcount_low', null, 'http_prefix']);
-    assert.deepEqual(rows.map((x) => x.exempt), [true, false, true]);
+    assert.deepEqual(
+      rows.map((x) => x.reason),
+      ['popcount_low', null, 'http_prefix'],
+    );
+    assert.deepEqual(
+      rows.map((x) => x.exempt),
+      [true, false, true],
+    );
   });
 
   test('a raw file; the human form names the reason and the figures', async () => {
@@ -82,29 +102,33 @@ describe('wallscope fet classify', () => {
     }
   });
 
-  test('a pcap captured by tcpdump: the first client data segment of the first flow, or of --flow', { skip: canCapture ? false : 'needs root and tcpdump' }, async () => {
-    const f = join(dir, 'flow.pcap');
-    const payload = Buffer.from(Array.from({ length: 40 }, (_, i) => (i % 2 ? 0x0f : 0x35)));
-    const { clientPort, serverPort } = await capture(f, payload);
-    const first = await run(['classify', '--json', '--pcap', f]);
-    assert.equal(first.code, 0, first.stderr);
-    const row = JSON.parse(first.stdout) as { reason: unknown; printable_share: number; length: number };
-    assert.deepEqual([row.reason, row.printable_share, row.length], [null, 0.5, 40]);
-    const named = await run(['classify', '--json', '--pcap', f, '--flow', `127.0.0.1:${clientPort}-127.0.0.1:${serverPort}`]);
-    assert.equal(named.stdout, first.stdout);
-    // The server never sent data: the reverse direction has none.
-    const reverse = await run(['classify', '--pcap', f, '--flow', `127.0.0.1:${serverPort}-127.0.0.1:${clientPort}`]);
-    assert.equal(reverse.code, 1);
-    assert.match(reverse.stderr, /carries no client data/);
-    // Cut short in the middle of a record: a truncation error, not a shorter packet.
-    const whole = readFileSync(f);
-    const cut = join(dir, 'cut.pcap');
-    writeFileSync(cut, whole.subarray(0, whole.length - 7));
-    const t = await run(['classify', '--json', '--pcap', cut, '--flow', `127.0.0.1:${serverPort}-127.0.0.1:${clientPort}`]);
-    assert.equal(t.code, 1);
-    assert.equal(t.stdout, '');
-    assert.match(t.stderr, /^wallscope: --pcap .*truncated pcap: record \d+ at offset \d+ declares \d+ bytes, \d+ remain\n$/);
-  });
+  test(
+    'a pcap captured by tcpdump: the first client data segment of the first flow, or of --flow',
+    { skip: canCapture ? false : 'needs root and tcpdump' },
+    async () => {
+      const f = join(dir, 'flow.pcap');
+      const payload = Buffer.from(Array.from({ length: 40 }, (_, i) => (i % 2 ? 0x0f : 0x35)));
+      const { clientPort, serverPort } = await capture(f, payload);
+      const first = await run(['classify', '--json', '--pcap', f]);
+      assert.equal(first.code, 0, first.stderr);
+      const row = JSON.parse(first.stdout) as { reason: unknown; printable_share: number; length: number };
+      assert.deepEqual([row.reason, row.printable_share, row.length], [null, 0.5, 40]);
+      const named = await run(['classify', '--json', '--pcap', f, '--flow', `127.0.0.1:${clientPort}-127.0.0.1:${serverPort}`]);
+      assert.equal(named.stdout, first.stdout);
+      // The server never sent data: the reverse direction has none.
+      const reverse = await run(['classify', '--pcap', f, '--flow', `127.0.0.1:${serverPort}-127.0.0.1:${clientPort}`]);
+      assert.equal(reverse.code, 1);
+      assert.match(reverse.stderr, /carries no client data/);
+      // Cut short in the middle of a record: a truncation error, not a shorter packet.
+      const whole = readFileSync(f);
+      const cut = join(dir, 'cut.pcap');
+      writeFileSync(cut, whole.subarray(0, whole.length - 7));
+      const t = await run(['classify', '--json', '--pcap', cut, '--flow', `127.0.0.1:${serverPort}-127.0.0.1:${clientPort}`]);
+      assert.equal(t.code, 1);
+      assert.equal(t.stdout, '');
+      assert.match(t.stderr, /^wallscope: --pcap .*truncated pcap: record \d+ at offset \d+ declares \d+ bytes, \d+ remain\n$/);
+    },
+  );
 
   test('a truncated header, pcapng and a file that is not a pcap are refused in one line', async () => {
     const cases: Array<[Buffer, RegExp]> = [
@@ -143,11 +167,18 @@ describe('wallscope fet sink / fet test', () => {
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
     const port = (probe.address() as net.AddressInfo).port;
     await new Promise<void>((r) => probe.close(() => r()));
-    const sink = spawn(process.execPath, [join(repoRoot, 'bin', 'wallscope.js'), 'fet', 'sink', '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const sink = spawn(process.execPath, [join(repoRoot, 'bin', 'wallscope.js'), 'fet', 'sink', '--listen', `127.0.0.1:${port}`], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     try {
       await new Promise<void>((resolve, reject) => {
         const t = setTimeout(() => reject(new Error('sink did not start')), 20_000);
-        sink.stderr.on('data', (d: Buffer) => { if (/listening on/.test(d.toString())) { clearTimeout(t); resolve(); } });
+        sink.stderr.on('data', (d: Buffer) => {
+          if (/listening on/.test(d.toString())) {
+            clearTimeout(t);
+            resolve();
+          }
+        });
       });
       const r = await run(['test', `127.0.0.1:${port}`, '--timeout', '1000']);
       assert.equal(r.code, 0, r.stderr);

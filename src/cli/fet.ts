@@ -23,18 +23,25 @@ export function parseHex(text: string): Buffer {
 
 function human(c: FetClassification, label: string): string {
   const verdict = c.exempt ? `exempt (${c.reason})` : 'NOT exempt (the censor may block this flow)';
-  return `${label}: ${verdict}; ${c.length} bytes, popcount/byte ${c.popcount_per_byte.toFixed(3)}, ` +
+  return (
+    `${label}: ${verdict}; ${c.length} bytes, popcount/byte ${c.popcount_per_byte.toFixed(3)}, ` +
     `printable ${(c.printable_share * 100).toFixed(1)}%, longest printable run ${c.longest_printable_run}, ` +
-    `prefix ${c.prefix ?? 'none'}`;
+    `prefix ${c.prefix ?? 'none'}`
+  );
 }
 
-interface ClassifyOptions { json?: boolean; file?: string[]; pcap?: string; flow?: string }
+interface ClassifyOptions {
+  json?: boolean;
+  file?: string[];
+  pcap?: string;
+  flow?: string;
+}
 
 export function register(program: Command): void {
   const fet = program.command('fet');
   fet
     .command('classify')
-    .description('which exemption of the GFW\'s fully-encrypted-traffic rule a first packet falls under (Wu et al. 2023), with the figures')
+    .description("which exemption of the GFW's fully-encrypted-traffic rule a first packet falls under (Wu et al. 2023), with the figures")
     .argument('[hex...]', 'first packets as hex')
     .option('--file <raw>', 'a raw first packet (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
     .option('--pcap <file>', 'a pcap file: the first client data segment of --flow, or of the first TCP flow')
@@ -45,21 +52,40 @@ export function register(program: Command): void {
       for (const h of hexes) packets.push({ label: h.length > 24 ? `${h.slice(0, 24)}...` : h, bytes: parseHex(h) });
       for (const f of o.file ?? []) {
         let bytes: Buffer;
-        try { bytes = readFileSync(f); } catch (e) { throw usageError(`--file ${f}: ${(e as Error).message}`, 1); }
+        try {
+          bytes = readFileSync(f);
+        } catch (e) {
+          throw usageError(`--file ${f}: ${(e as Error).message}`, 1);
+        }
         if (bytes.length === 0) throw usageError(`--file ${f}: empty file`, 1);
         packets.push({ label: f, bytes });
       }
       if (o.flow && !o.pcap) throw usageError('--flow needs --pcap');
       if (o.pcap) {
         let flow: FlowKey | undefined;
-        try { flow = o.flow ? parseFlowKey(o.flow) : undefined; } catch (e) { throw usageError(`--flow: ${(e as Error).message}`); }
+        try {
+          flow = o.flow ? parseFlowKey(o.flow) : undefined;
+        } catch (e) {
+          throw usageError(`--flow: ${(e as Error).message}`);
+        }
         let file: Buffer;
-        try { file = readFileSync(o.pcap); } catch (e) { throw usageError(`--pcap ${o.pcap}: ${(e as Error).message}`, 1); }
+        try {
+          file = readFileSync(o.pcap);
+        } catch (e) {
+          throw usageError(`--pcap ${o.pcap}: ${(e as Error).message}`, 1);
+        }
         let found;
-        try { found = firstClientPayload(file, flow); } catch (e) { throw usageError(`--pcap ${o.pcap}: ${(e as Error).message}`, 1); }
+        try {
+          found = firstClientPayload(file, flow);
+        } catch (e) {
+          throw usageError(`--pcap ${o.pcap}: ${(e as Error).message}`, 1);
+        }
         if (!found) throw usageError(`--pcap ${o.pcap}: ${o.flow ? `flow ${o.flow}` : 'the first TCP flow'} carries no client data`, 1);
         const f = found.flow;
-        packets.push({ label: `${o.pcap} record ${found.segment.record} (${f.src}:${f.srcPort} -> ${f.dst}:${f.dstPort})`, bytes: Buffer.from(found.segment.payload) });
+        packets.push({
+          label: `${o.pcap} record ${found.segment.record} (${f.src}:${f.srcPort} -> ${f.dst}:${f.dstPort})`,
+          bytes: Buffer.from(found.segment.payload),
+        });
       }
       if (packets.length === 0) throw usageError('nothing to classify: give hex arguments, --file or --pcap');
       for (const p of packets) {
@@ -74,18 +100,28 @@ export function register(program: Command): void {
     .option('--listen <host:port>', 'address to listen on', '0.0.0.0:8000')
     .action(async (o: { listen: string }) => {
       let hp: { host: string; port: number };
-      try { hp = splitHostPort(o.listen); } catch (e) { throw usageError(`--listen: ${(e as Error).message}`); }
-      const sink = await startFetSink(hp).catch((e: Error) => { throw usageError(`--listen ${o.listen}: ${e.message}`, 1); });
+      try {
+        hp = splitHostPort(o.listen);
+      } catch (e) {
+        throw usageError(`--listen: ${(e as Error).message}`);
+      }
+      const sink = await startFetSink(hp).catch((e: Error) => {
+        throw usageError(`--listen ${o.listen}: ${e.message}`, 1);
+      });
       process.stderr.write(`fet sink listening on ${sink.host}:${sink.port}\n`);
       await new Promise<void>((resolve) => {
-        const stop = (): void => { void sink.close().then(resolve); };
+        const stop = (): void => {
+          void sink.close().then(resolve);
+        };
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
     });
   fet
     .command('test')
-    .description('is the fully-encrypted-traffic rule active on the path to HOST:PORT (a `fet sink`)? An OONI-format measurement (test_name x_fet) on stdout')
+    .description(
+      'is the fully-encrypted-traffic rule active on the path to HOST:PORT (a `fet sink`)? An OONI-format measurement (test_name x_fet) on stdout',
+    )
     .argument('<host:port>', 'the sink')
     .option('--timeout <ms>', 'per-connection timeout', '3000')
     .option('--max-trials <n>', 'connections in all', '400')
@@ -93,32 +129,56 @@ export function register(program: Command): void {
     .option('--residual-step <ms>', 'between residual probes after a block', '10000')
     .option('--max-residual <s>', 'longest residual looked for', '600')
     .option('--progress', 'one line per connection on stderr')
-    .action(async (target: string, o: { timeout: string; maxTrials: string; maxTime: string; residualStep: string; maxResidual: string; progress?: boolean }) => {
-      let hp: { host: string; port: number };
-      try { hp = splitHostPort(target); } catch (e) { throw usageError(`${target}: ${(e as Error).message}`); }
-      const num = (v: string, name: string): number => {
-        const n = Number(v);
-        if (!Number.isFinite(n) || n <= 0) throw usageError(`${name} must be a positive number, got ${JSON.stringify(v)}`);
-        return n;
-      };
-      const opts = {
-        timeoutMs: num(o.timeout, '--timeout'), maxTrials: Math.floor(num(o.maxTrials, '--max-trials')), maxSeconds: num(o.maxTime, '--max-time'),
-        residualStepMs: num(o.residualStep, '--residual-step'), maxResidualS: num(o.maxResidual, '--max-residual'),
-      };
-      // A refused sink is a usage problem, not a measurement. Connections that time out are kept: a
-      // sink blocked by address looks like that, and the measurement says the rule cannot be told apart.
-      const m = await runFetTest(hp.host, hp.port, {
-        ...opts,
-        onTrial: o.progress ? (t) => process.stderr.write(`${t.t} ms ${t.kind} ${t.outcome}${t.failure ? ` (${t.failure})` : ''}\n`) : undefined,
-      });
-      const k = m.test_keys;
-      if (k.x_fet_control.sent > 0 && k.x_fet_control.blocked === k.x_fet_control.sent && k.x_fet_random.sent === 0 && k.x_fet_trials.every((t) => t.outcome === 'connect_failed' && t.failure === 'connection_refused')) {
-        throw usageError(`${target}: the sink is unreachable (${k.x_fet_trials[0]?.failure ?? 'no answer'}); is \`wallscope fet sink\` running there?`, 1);
-      }
-      process.stdout.write(JSON.stringify(m) + '\n');
-      process.stderr.write(`fet test ${target}: ${k.x_fet_verdict.replace('_', ' ')} (${k.x_fet_stop_reason}, confidence ${k.x_fet_confidence}); ` +
-        `random ${k.x_fet_random.blocked}/${k.x_fet_random.sent} blocked, controls ${k.x_fet_control.blocked}/${k.x_fet_control.sent}; ` +
-        `rate ${k.x_fet_rate_estimate === null ? '-' : k.x_fet_rate_estimate.toFixed(3)}, residual ${k.x_fet_residual_s ?? '-'} s; ` +
-        `${k.x_fet_trials_spent} connections, ${k.x_fet_elapsed_s} s\n`);
-    });
+    .action(
+      async (
+        target: string,
+        o: { timeout: string; maxTrials: string; maxTime: string; residualStep: string; maxResidual: string; progress?: boolean },
+      ) => {
+        let hp: { host: string; port: number };
+        try {
+          hp = splitHostPort(target);
+        } catch (e) {
+          throw usageError(`${target}: ${(e as Error).message}`);
+        }
+        const num = (v: string, name: string): number => {
+          const n = Number(v);
+          if (!Number.isFinite(n) || n <= 0) throw usageError(`${name} must be a positive number, got ${JSON.stringify(v)}`);
+          return n;
+        };
+        const opts = {
+          timeoutMs: num(o.timeout, '--timeout'),
+          maxTrials: Math.floor(num(o.maxTrials, '--max-trials')),
+          maxSeconds: num(o.maxTime, '--max-time'),
+          residualStepMs: num(o.residualStep, '--residual-step'),
+          maxResidualS: num(o.maxResidual, '--max-residual'),
+        };
+        // A refused sink is a usage problem, not a measurement. Connections that time out are kept: a
+        // sink blocked by address looks like that, and the measurement says the rule cannot be told apart.
+        const m = await runFetTest(hp.host, hp.port, {
+          ...opts,
+          onTrial: o.progress
+            ? (t) => process.stderr.write(`${t.t} ms ${t.kind} ${t.outcome}${t.failure ? ` (${t.failure})` : ''}\n`)
+            : undefined,
+        });
+        const k = m.test_keys;
+        if (
+          k.x_fet_control.sent > 0 &&
+          k.x_fet_control.blocked === k.x_fet_control.sent &&
+          k.x_fet_random.sent === 0 &&
+          k.x_fet_trials.every((t) => t.outcome === 'connect_failed' && t.failure === 'connection_refused')
+        ) {
+          throw usageError(
+            `${target}: the sink is unreachable (${k.x_fet_trials[0]?.failure ?? 'no answer'}); is \`wallscope fet sink\` running there?`,
+            1,
+          );
+        }
+        process.stdout.write(JSON.stringify(m) + '\n');
+        process.stderr.write(
+          `fet test ${target}: ${k.x_fet_verdict.replace('_', ' ')} (${k.x_fet_stop_reason}, confidence ${k.x_fet_confidence}); ` +
+            `random ${k.x_fet_random.blocked}/${k.x_fet_random.sent} blocked, controls ${k.x_fet_control.blocked}/${k.x_fet_control.sent}; ` +
+            `rate ${k.x_fet_rate_estimate === null ? '-' : k.x_fet_rate_estimate.toFixed(3)}, residual ${k.x_fet_residual_s ?? '-'} s; ` +
+            `${k.x_fet_trials_spent} connections, ${k.x_fet_elapsed_s} s\n`,
+        );
+      },
+    );
 }

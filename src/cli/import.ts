@@ -15,8 +15,12 @@ export function register(program: Command): void {
     const store = await openStoreFrom(o);
     try {
       const { analyze } = analysisFrom(o);
-      const r = await importMeasurementFiles(store, files, analyze, { onError: (where, error) => process.stderr.write(`${where}: ${error}\n`) });
-      process.stdout.write(`files ${r.files}, read ${r.read}, stored ${r.stored}, already stored ${r.duplicates}, errors ${r.errors.length}\n`);
+      const r = await importMeasurementFiles(store, files, analyze, {
+        onError: (where, error) => process.stderr.write(`${where}: ${error}\n`),
+      });
+      process.stdout.write(
+        `files ${r.files}, read ${r.read}, stored ${r.stored}, already stored ${r.duplicates}, errors ${r.errors.length}\n`,
+      );
       if (r.errors.length) process.exitCode = 1;
     } finally {
       await store.close();

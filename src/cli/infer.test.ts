@@ -8,12 +8,16 @@ import { repoRoot } from '../probe/index.js';
 let lab: Lab;
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [join(repoRoot, 'bin', 'wallscope.js'), 'infer', ...args], (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
+    execFile(process.execPath, [join(repoRoot, 'bin', 'wallscope.js'), 'infer', ...args], (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    );
   });
 }
 
 before(async () => {
-  lab = await startLab(parseScenario(String.raw`
+  lab = await startLab(
+    parseScenario(
+      String.raw`
 name: infer-cli
 world:
   sites: [{ domain: site.example }, { domain: example.com }]
@@ -25,7 +29,10 @@ censors:
     layer: national
     dns_injection: { rules: ['^(.*\.)?blocked\.org$'] }
     http_reset: { host_rules: ['^(.*\.)?google\.com'], keywords: [tiananmen], residual_s: 90 }
-`, '/tmp/infer-cli.yaml'));
+`,
+      '/tmp/infer-cli.yaml',
+    ),
+  );
 });
 after(async () => lab?.close());
 
@@ -33,10 +40,44 @@ describe('wallscope infer', () => {
   it('prints one JSON line per (name, protocol, layer) that blocks it, from trials on fresh source addresses', async () => {
     const site = lab.sites.find((s) => s.domain === 'site.example')!;
     const locals = Array.from({ length: 60 }, (_, i) => lab.clientAddress(3000 + i)).join(',');
-    const r = await run(['--resolver', lab.silentDns, '--tls-server', `${site.address}:${site.httpsPort}`, '--http-server', `${site.address}:${site.httpPort}`, '--local-address', locals, '--layer', 'national', '--timeout', '1000', '--json',
-      'www.blocked.org', 'example.com', 'www.google.com', `http://site.example/a/tiananmen-1989?x=1`, 'free.example']);
+    const r = await run([
+      '--resolver',
+      lab.silentDns,
+      '--tls-server',
+      `${site.address}:${site.httpsPort}`,
+      '--http-server',
+      `${site.address}:${site.httpPort}`,
+      '--local-address',
+      locals,
+      '--layer',
+      'national',
+      '--timeout',
+      '1000',
+      '--json',
+      'www.blocked.org',
+      'example.com',
+      'www.google.com',
+      `http://site.example/a/tiananmen-1989?x=1`,
+      'free.example',
+    ]);
     assert.equal(r.code, 0, r.stderr);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { name: string; protocol: string; layer: string; rule: string; variants: Record<string, boolean>; overblocks: string[]; queries: number; keyword?: string; url?: string });
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            name: string;
+            protocol: string;
+            layer: string;
+            rule: string;
+            variants: Record<string, boolean>;
+            overblocks: string[];
+            queries: number;
+            keyword?: string;
+            url?: string;
+          },
+      );
     const by = (name: string, protocol: string) => lines.find((l) => l.name === name && l.protocol === protocol && l.keyword === undefined);
     assert.equal(by('www.blocked.org', 'dns')?.rule, '(^|\\.)blocked\\.org$');
     assert.equal(by('example.com', 'sni')?.rule, 'example\\.com$');
@@ -54,7 +95,13 @@ describe('wallscope infer', () => {
   });
 
   it('refuses bad input with one line', async () => {
-    for (const args of [['x.example'], ['--resolver', 'example.com', 'x.example'], ['--resolver', lab.silentDns, '--protocol', 'sni', 'x.example'], ['--resolver', lab.silentDns, 'not a name'], ['--resolver', lab.silentDns, '--layer', 'moon', 'x.example']]) {
+    for (const args of [
+      ['x.example'],
+      ['--resolver', 'example.com', 'x.example'],
+      ['--resolver', lab.silentDns, '--protocol', 'sni', 'x.example'],
+      ['--resolver', lab.silentDns, 'not a name'],
+      ['--resolver', lab.silentDns, '--layer', 'moon', 'x.example'],
+    ]) {
       const r = await run(args);
       assert.equal(r.code, 2, args.join(' '));
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);

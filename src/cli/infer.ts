@@ -41,18 +41,27 @@ const endpoint = (flag: string, v: string, port: number) => {
 export function register(program: Command): void {
   program
     .command('infer')
-    .description('infer the rule behind each blocked name from its variants (padded left and right, as a label, parent, child, sibling) over DNS, SNI and Host; for a URL blocked by a keyword, the minimal triggering substring')
+    .description(
+      'infer the rule behind each blocked name from its variants (padded left and right, as a label, parent, child, sibling) over DNS, SNI and Host; for a URL blocked by a keyword, the minimal triggering substring',
+    )
     .argument('[items...]', 'names or http(s) URLs')
     .option('--list <file>', 'one name or URL a line (# comments and blank lines skipped)')
-    .option('--resolver <ip[:port]>', 'DNS trials go to this address, which must run NO resolver (any reply is injected; lab: its silent address)')
+    .option(
+      '--resolver <ip[:port]>',
+      'DNS trials go to this address, which must run NO resolver (any reply is injected; lab: its silent address)',
+    )
     .option('--tls-server <ip[:port]>', 'SNI trials: ClientHellos to this server (default port 443)')
     .option('--http-server <ip[:port]>', 'Host and keyword trials: requests to this server (default port 80)')
     .option('--protocol <list>', 'comma-separated: dns, sni, http (default: those with an endpoint)')
     .option('--layer <layer>', 'the layer the lines are attributed to (national, regional, isp, unknown)', 'unknown')
     .option('--local-address <ips>', 'comma-separated source addresses, one per trial in turn (fresh ones avoid residual blocking)')
-    .option('--pause <s>', 'seconds between trials, to outwait residual blocking (GFW: 90-180 s) when fresh addresses are not available', '0')
+    .option(
+      '--pause <s>',
+      'seconds between trials, to outwait residual blocking (GFW: 90-180 s) when fresh addresses are not available',
+      '0',
+    )
     .option('--timeout <ms>', 'how long a trial waits for a block or an answer', '3000')
-    .option('--concurrency <n>', 'names inferred at once (each name\'s trials in sequence)', '4')
+    .option('--concurrency <n>', "names inferred at once (each name's trials in sequence)", '4')
     .option('--json', 'one JSON line per (name, protocol, layer) that blocks it')
     .action(async (items: string[], o: InferOptions) => {
       if (o.list) {
@@ -73,19 +82,30 @@ export function register(program: Command): void {
       const timeoutMs = Number(o.timeout);
       const concurrency = Number(o.concurrency);
       if (!Number.isFinite(pauseS) || pauseS < 0 || pauseS > 3600) throw usageError(`--pause must be 0..3600 seconds, got ${o.pause}`);
-      if (!Number.isFinite(timeoutMs) || timeoutMs < 10 || timeoutMs > 60_000) throw usageError(`--timeout must be 10..60000 ms, got ${o.timeout}`);
-      if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw usageError(`--concurrency must be 1..256, got ${o.concurrency}`);
+      if (!Number.isFinite(timeoutMs) || timeoutMs < 10 || timeoutMs > 60_000)
+        throw usageError(`--timeout must be 10..60000 ms, got ${o.timeout}`);
+      if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256)
+        throw usageError(`--concurrency must be 1..256, got ${o.concurrency}`);
       const locals = o.localAddress ? o.localAddress.split(',').map((a) => a.trim()) : [];
       let k = 0;
-      const trial: TrialOptions = { timeoutMs, pauseMs: pauseS * 1000, ...(locals.length ? { localAddress: () => locals[k++ % locals.length] } : {}) };
+      const trial: TrialOptions = {
+        timeoutMs,
+        pauseMs: pauseS * 1000,
+        ...(locals.length ? { localAddress: () => locals[k++ % locals.length] } : {}),
+      };
       const dns = o.resolver ? endpoint('--resolver', o.resolver, 53) : null;
       const tlsServer = o.tlsServer ? endpoint('--tls-server', o.tlsServer, 443) : null;
       const httpServer = o.httpServer ? endpoint('--http-server', o.httpServer, 80) : null;
-      const available: InferProtocol[] = [...(dns ? ['dns' as const] : []), ...(tlsServer ? ['sni' as const] : []), ...(httpServer ? ['http' as const] : [])];
+      const available: InferProtocol[] = [
+        ...(dns ? ['dns' as const] : []),
+        ...(tlsServer ? ['sni' as const] : []),
+        ...(httpServer ? ['http' as const] : []),
+      ];
       const protocols = o.protocol ? (o.protocol.split(',').map((p) => p.trim()) as InferProtocol[]) : available;
       for (const p of protocols) {
         if (!['dns', 'sni', 'http'].includes(p)) throw usageError(`--protocol: ${p} is not dns, sni or http`);
-        if (!available.includes(p)) throw usageError(`--protocol ${p} needs ${p === 'dns' ? '--resolver' : p === 'sni' ? '--tls-server' : '--http-server'}`);
+        if (!available.includes(p))
+          throw usageError(`--protocol ${p} needs ${p === 'dns' ? '--resolver' : p === 'sni' ? '--tls-server' : '--http-server'}`);
       }
       if (!protocols.length) throw usageError('give at least one of --resolver, --tls-server, --http-server');
       const jobs: InferJob[] = [];
@@ -102,7 +122,8 @@ export function register(program: Command): void {
           }
         } else name = scanName(item);
         if (!name) throw usageError(`not a domain name: ${JSON.stringify(item)}`);
-        for (const protocol of protocols) jobs.push({ name, protocol, layer: o.layer as Layer, ...(url && protocol === 'http' ? { url } : {}) });
+        for (const protocol of protocols)
+          jobs.push({ name, protocol, layer: o.layer as Layer, ...(url && protocol === 'http' ? { url } : {}) });
       }
       const ends: InferEndpoints = {
         dns: dns ? dnsTrial(dns, trial) : null,
@@ -113,7 +134,10 @@ export function register(program: Command): void {
       const lines = uniqueLines(await inferJobs(jobs, ends, { concurrency }));
       for (const l of lines) {
         if (o.json) process.stdout.write(`${JSON.stringify(l)}\n`);
-        else process.stdout.write(`${l.name} ${l.protocol} ${l.layer}: ${l.keyword !== undefined ? `keyword ${JSON.stringify(l.keyword)} in ${l.url}` : l.rule}${l.overblocks.length ? `; overblocks ${l.overblocks.join(' ')}` : ''} (${l.queries} trials)\n`);
+        else
+          process.stdout.write(
+            `${l.name} ${l.protocol} ${l.layer}: ${l.keyword !== undefined ? `keyword ${JSON.stringify(l.keyword)} in ${l.url}` : l.rule}${l.overblocks.length ? `; overblocks ${l.overblocks.join(' ')}` : ''} (${l.queries} trials)\n`,
+          );
       }
       if (!o.json && !lines.length) process.stdout.write('no item is blocked over the protocols tried\n');
     });

@@ -3,7 +3,10 @@
 import { type InjectorFingerprint } from '../analysis/index.js';
 import { loadInjectorFingerprints } from '../probe/fingerprints-load.js';
 
-export const INJECTORS_OPTION = ['--injectors <file.json>', 'forged-reset fingerprints of known injectors, matched against captured packets (default: src/analysis/data/injector-fingerprints.json)'] as const;
+export const INJECTORS_OPTION = [
+  '--injectors <file.json>',
+  'forged-reset fingerprints of known injectors, matched against captured packets (default: src/analysis/data/injector-fingerprints.json)',
+] as const;
 
 export function injectorsFrom(file: string | undefined): InjectorFingerprint[] {
   try {

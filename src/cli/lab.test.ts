@@ -24,7 +24,10 @@ describe('wallscope lab eval SCENARIO [--json]', () => {
 
   it('prints exactly the ../shared/DESIGN.md JSON object', async () => {
     const f = join(dir, 's.yaml');
-    writeFileSync(f, "name: cli\nworld: { sites: [{ domain: ok.example }, { domain: bad.example, https: false }] }\ncensors: [{ name: g, layer: national, http_reset: { host_rules: ['^bad\\.example$'] } }]\n");
+    writeFileSync(
+      f,
+      "name: cli\nworld: { sites: [{ domain: ok.example }, { domain: bad.example, https: false }] }\ncensors: [{ name: g, layer: national, http_reset: { host_rules: ['^bad\\.example$'] } }]\n",
+    );
     const r = await run(['lab', 'eval', f, '--json']);
     assert.equal(r.code, 0, r.err);
     const j = JSON.parse(r.out);
@@ -46,7 +49,10 @@ describe('wallscope lab eval SCENARIO [--json]', () => {
 describe('wallscope lab up SCENARIO', () => {
   const dir = mkdtempSync(join(tmpdir(), 'wallscope-lab-up-'));
   const file = join(dir, 'up.yaml');
-  writeFileSync(file, "name: up\nworld: { sites: [{ domain: a.example }, { domain: dropped.example }] }\ncensors: [{ name: g, layer: national, null_route: [dropped.example] }]\n");
+  writeFileSync(
+    file,
+    'name: up\nworld: { sites: [{ domain: a.example }, { domain: dropped.example }] }\ncensors: [{ name: g, layer: national, null_route: [dropped.example] }]\n',
+  );
   after(() => rmSync(dir, { recursive: true, force: true }));
   const tables = () => spawnSync('nft', ['list', 'tables'], { encoding: 'utf8' }).stdout;
 
@@ -112,23 +118,41 @@ describe('wallscope demo (store and explorer)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'wallscope-demo-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const db = join(dir, 'demo.db');
-    const child = spawn(process.execPath, [main, 'demo', '--limit', '20', '--db', db, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+    const child = spawn(process.execPath, [main, 'demo', '--limit', '20', '--db', db, '--listen', '127.0.0.1:0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    t.after(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
     let out = '';
     const url = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no explorer URL within 90 s:\n${out}`)), 90_000);
       child.stdout!.on('data', (b: Buffer) => {
         out += b.toString();
         const m = /Explorer: open (http:\/\/127\.0\.0\.1:\d+)\//.exec(out);
-        if (m) { clearTimeout(timer); resolve(m[1]); }
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
       });
-      child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`demo exited (${code}) before serving:\n${out}`)); });
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`demo exited (${code}) before serving:\n${out}`));
+      });
     });
     assert.match(out, /Stored 20 measurements in /);
-    const list = await (await fetch(`${url}/api/v1/measurements?limit=100`)).json() as { results: Array<{ probe_cc: string; status: string; mechanism: string | null }> };
+    const list = (await (await fetch(`${url}/api/v1/measurements?limit=100`)).json()) as {
+      results: Array<{ probe_cc: string; status: string; mechanism: string | null }>;
+    };
     assert.equal(list.results.length, 20);
-    assert.ok(list.results.every((r) => r.probe_cc === 'CN'), 'the emulated vantage point is stored');
-    assert.ok(list.results.some((r) => r.status === 'blocked'), 'blocked targets are in the store');
+    assert.ok(
+      list.results.every((r) => r.probe_cc === 'CN'),
+      'the emulated vantage point is stored',
+    );
+    assert.ok(
+      list.results.some((r) => r.status === 'blocked'),
+      'blocked targets are in the store',
+    );
     const page = await fetch(`${url}/`);
     assert.equal(page.status, 200);
     assert.match(await page.text(), /<div id="app"|<script type="module"/);

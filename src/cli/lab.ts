@@ -4,7 +4,25 @@ import type { Command } from 'commander';
 import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { censorHops, evalNetnsScenario, evalScenario, expectedPath, loadScenario, NetnsError, netnsMissing, scenarioTruth, startLab, startNetnsLab, sweepNetns, sweepStaleTables, timeoutWaitMs, writeExpected, ScenarioError, type EvalReport, type RouterEvent } from '../lab/index.js';
+import {
+  censorHops,
+  evalNetnsScenario,
+  evalScenario,
+  expectedPath,
+  loadScenario,
+  NetnsError,
+  netnsMissing,
+  scenarioTruth,
+  startLab,
+  startNetnsLab,
+  sweepNetns,
+  sweepStaleTables,
+  timeoutWaitMs,
+  writeExpected,
+  ScenarioError,
+  type EvalReport,
+  type RouterEvent,
+} from '../lab/index.js';
 import { fileURLToPath } from 'node:url';
 import { scenarioAt } from '../model/index.js';
 import { repoRoot } from '../probe/index.js';
@@ -35,15 +53,22 @@ function pct(x: number | null): string {
 
 export function printReport(r: EvalReport, write: (s: string) => void): void {
   write(`scenario ${r.scenario}: ${r.targets} targets, blocking agreement ${pct(r.blocking_agreement)}\n`);
-  for (const [title, table] of [['mechanism', r.per_mechanism], ['layer', r.per_layer]] as const) {
+  for (const [title, table] of [
+    ['mechanism', r.per_mechanism],
+    ['layer', r.per_layer],
+  ] as const) {
     write(`  per ${title}:\n`);
     for (const [k, s] of Object.entries(table))
-      write(`    ${k.padEnd(16)} precision ${pct(s.precision).padStart(6)}  recall ${pct(s.recall).padStart(6)}  (tp ${s.tp}, fp ${s.fp}, fn ${s.fn})\n`);
+      write(
+        `    ${k.padEnd(16)} precision ${pct(s.precision).padStart(6)}  recall ${pct(s.recall).padStart(6)}  (tp ${s.tp}, fp ${s.fp}, fn ${s.fn})\n`,
+      );
   }
   if (r.mismatches.length) {
     write(`  mismatches (${r.mismatches.length}):\n`);
     for (const m of r.mismatches)
-      write(`    ${m.target}: expected ${m.expected.blocking}/${m.expected.mechanism}/${m.expected.layer}, got ${m.got.blocking}/${m.got.mechanism}/${m.got.layer}\n`);
+      write(
+        `    ${m.target}: expected ${m.expected.blocking}/${m.expected.mechanism}/${m.expected.layer}, got ${m.got.blocking}/${m.got.mechanism}/${m.got.layer}\n`,
+      );
   }
 }
 
@@ -68,10 +93,21 @@ export function register(program: Command): void {
         ...(o.ephemeralPorts ? { standardPorts: false } : {}),
         onTimeline: (at, now) => {
           const entries = (s.timeline ?? []).filter((e) => e.at === at);
-          for (const e of entries) process.stdout.write(`${new Date().toISOString()} timeline at ${at} s: censor ${e.censor}${e.add ? ` add ${JSON.stringify(e.add)}` : ''}${e.remove ? ` remove ${JSON.stringify(e.remove)}` : ''}\n`);
-          if (!entries.length) process.stdout.write(`${new Date().toISOString()} timeline at ${at} s: ${now.censors.length} censors updated\n`);
+          for (const e of entries)
+            process.stdout.write(
+              `${new Date().toISOString()} timeline at ${at} s: censor ${e.censor}${e.add ? ` add ${JSON.stringify(e.add)}` : ''}${e.remove ? ` remove ${JSON.stringify(e.remove)}` : ''}\n`,
+            );
+          if (!entries.length)
+            process.stdout.write(`${new Date().toISOString()} timeline at ${at} s: ${now.censors.length} censors updated\n`);
         },
-        ...(o.log ? { log: (e) => process.stdout.write(`${new Date(e.t).toISOString()} ${e.client} -> ${e.server} ${e.action}${e.censor ? ` by ${e.censor}` : ''}${e.name ? ` (${e.name})` : ''}${e.detail ? `: ${e.detail}` : ''}\n`) } : {}),
+        ...(o.log
+          ? {
+              log: (e) =>
+                process.stdout.write(
+                  `${new Date(e.t).toISOString()} ${e.client} -> ${e.server} ${e.action}${e.censor ? ` by ${e.censor}` : ''}${e.name ? ` (${e.name})` : ''}${e.detail ? `: ${e.detail}` : ''}\n`,
+                ),
+            }
+          : {}),
       });
       const caFile = o.caOut ?? join(tmpdir(), `wallscope-lab-${process.pid}-ca.pem`);
       try {
@@ -87,10 +123,23 @@ export function register(program: Command): void {
       w(`  silent DNS address (injectors only): ${running.silentDns}\n`);
       w(`  test helper (outside them):        ${running.helperUrl ?? 'none (world.helper: false)'}\n`);
       if (running.platform) {
-        w(`  platform ${running.platform.name}:`.padEnd(36) + `${running.platform.url} (API /api/v1/..., pages /u/NAME, truth /_lab/truth)\n`);
+        w(
+          `  platform ${running.platform.name}:`.padEnd(36) +
+            `${running.platform.url} (API /api/v1/..., pages /u/NAME, truth /_lab/truth)\n`,
+        );
         const accounts = s.platform!.accounts;
-        w(`    ${accounts.length} account(s): ${accounts.slice(0, 8).map((a) => a.name).join(', ')}${accounts.length > 8 ? ', ...' : ''} (API token: the scenario's, else token-NAME)\n`);
-        w(`    e.g. wallscope platform watch ${running.platform.url} ${accounts.slice(0, 3).map((a) => a.name).join(' ')} --interval 10 --json\n`);
+        w(
+          `    ${accounts.length} account(s): ${accounts
+            .slice(0, 8)
+            .map((a) => a.name)
+            .join(', ')}${accounts.length > 8 ? ', ...' : ''} (API token: the scenario's, else token-NAME)\n`,
+        );
+        w(
+          `    e.g. wallscope platform watch ${running.platform.url} ${accounts
+            .slice(0, 3)
+            .map((a) => a.name)
+            .join(' ')} --interval 10 --json\n`,
+        );
       }
       for (const svc of running.services) w(`  service ${svc.name} (${svc.kind}):`.padEnd(36) + `${svc.address}:${svc.port}\n`);
       w(`  lab CA certificate:                ${caFile}\n`);
@@ -100,9 +149,15 @@ export function register(program: Command): void {
         w(`    ${site.domain.padEnd(28)} ${site.address}  http ${site.httpPort ?? '-'}  https ${site.httpsPort ?? '-'}\n`);
       if (running.sites.length > 50) w(`    ... and ${running.sites.length - 50} more\n`);
       const first = running.sites[0];
-      const example = first ? `${first.httpsPort ? 'https' : 'http'}://${first.domain}${first.httpsPort && first.httpsPort !== 443 ? `:${first.httpsPort}` : first.httpsPort ? '' : first.httpPort !== 80 ? `:${first.httpPort}` : ''}/` : 'URL';
-      w(`  measure through it: ${wallscopeCommand()} measure --resolver ${running.resolver}${running.helperUrl ? ` --helper ${running.helperUrl}` : ''} --ca ${caFile} --allow-net ${running.probeOptions().allowNet!.join(',')} ${example}\n`);
-      w(`  e.g. dig @${running.resolver.split(':')[0]} -p ${running.resolver.split(':')[1]} ${running.sites[0]?.domain ?? 'example.com'}\n`);
+      const example = first
+        ? `${first.httpsPort ? 'https' : 'http'}://${first.domain}${first.httpsPort && first.httpsPort !== 443 ? `:${first.httpsPort}` : first.httpsPort ? '' : first.httpPort !== 80 ? `:${first.httpPort}` : ''}/`
+        : 'URL';
+      w(
+        `  measure through it: ${wallscopeCommand()} measure --resolver ${running.resolver}${running.helperUrl ? ` --helper ${running.helperUrl}` : ''} --ca ${caFile} --allow-net ${running.probeOptions().allowNet!.join(',')} ${example}\n`,
+      );
+      w(
+        `  e.g. dig @${running.resolver.split(':')[0]} -p ${running.resolver.split(':')[1]} ${running.sites[0]?.domain ?? 'example.com'}\n`,
+      );
       for (const warn of running.warnings) w(`  WARNING: ${warn}\n`);
       w('Ctrl-C to stop.\n');
       await new Promise<void>((resolve) => {
@@ -119,11 +174,16 @@ export function register(program: Command): void {
     .command('truth')
     .argument('<scenario>', 'scenario file (YAML)')
     .option('--write', 'store it as the expectation file of the library (scenarios/expected/...)')
-    .option('--at <seconds>', 'the truth at this lab time: the timeline applied up to it (default 0, the lab as it comes up)', (v: string) => {
-      const n = Number(v);
-      if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw usageError(`--at: expected seconds of lab time (a number >= 0), got ${JSON.stringify(v)}`);
-      return n;
-    })
+    .option(
+      '--at <seconds>',
+      'the truth at this lab time: the timeline applied up to it (default 0, the lab as it comes up)',
+      (v: string) => {
+        const n = Number(v);
+        if (v.trim() === '' || !Number.isFinite(n) || n < 0)
+          throw usageError(`--at: expected seconds of lab time (a number >= 0), got ${JSON.stringify(v)}`);
+        return n;
+      },
+    )
     .description("Print the lab's ground truth for every target (no network)")
     .action((file: string, o: { write?: boolean; at?: number }) => {
       const s = load(file);
@@ -147,50 +207,70 @@ export function register(program: Command): void {
     .option('--netns', 'packet-level mode (root): the same scenario in network namespaces, the probe in the client namespace')
     .option('--infer', 'also infer the rule behind every blocked target (dns, sni, http; per layer) and add "infer": [lines] to the JSON')
     .description('Measure every target of a scenario through the lab and score the verdicts against the ground truth')
-    .action(async (file: string, o: { json?: boolean; concurrency: number; base?: number; out?: string; only?: string; netns?: boolean; infer?: boolean }) => {
-      const s = load(file);
-      if (o.netns && o.infer) throw usageError('--infer runs in loopback mode only for now (not with --netns)');
-      if (o.netns) requireNetns();
-      const common = {
-        concurrency: Math.max(1, o.concurrency),
-        ...(o.only !== undefined ? { only: (url: string) => url.includes(o.only!) } : {}),
-        onRow: o.json || !process.stderr.isTTY ? undefined : (row: { target: string }, done: number, total: number) => process.stderr.write(`\r${done}/${total} ${row.target.slice(0, 60).padEnd(60)}`),
-      };
-      const run = o.netns
-        ? await netnsOrExit(() => evalNetnsScenario(s, common))
-        : await evalScenario(s, { ...common, ...(o.infer ? { infer: true } : {}), lab: { standardPorts: false, ...(o.base !== undefined ? { base: o.base } : {}) } });
-      if (!o.json && process.stderr.isTTY) process.stderr.write("\n");
-      for (const warn of run.warnings) process.stderr.write(`warning: ${warn}\n`);
-      if (o.out) writeFileSync(o.out, run.rows.flatMap((r) => (r.measurement ? [JSON.stringify(r.measurement)] : [])).join('\n') + '\n');
-      const failed = run.rows.filter((r) => r.error);
-      for (const r of failed) process.stderr.write(`error measuring ${r.target}: ${r.error}\n`);
-      // Mismatches are results, not failures; a target the probe could not measure at all is.
-      if (failed.length) process.exitCode = 1;
-      const infer = 'infer' in run ? run.infer : undefined;
-      if (o.json) process.stdout.write(JSON.stringify(infer ? { ...run.report, infer } : run.report) + '\n');
-      else {
-        printReport(run.report, (x) => process.stdout.write(x));
-        if (infer) {
-          process.stdout.write(`  inferred rules (${infer.length}):\n`);
-          for (const l of infer) process.stdout.write(`    ${l.name} ${l.protocol} ${l.layer ?? '-'}: ${l.keyword !== undefined ? `keyword ${JSON.stringify(l.keyword)}` : l.rule}${l.overblocks.length ? `, overblocks ${l.overblocks.slice(0, 3).join(' ')}${l.overblocks.length > 3 ? ' ...' : ''}` : ''} (${l.queries} queries)\n`);
+    .action(
+      async (
+        file: string,
+        o: { json?: boolean; concurrency: number; base?: number; out?: string; only?: string; netns?: boolean; infer?: boolean },
+      ) => {
+        const s = load(file);
+        if (o.netns && o.infer) throw usageError('--infer runs in loopback mode only for now (not with --netns)');
+        if (o.netns) requireNetns();
+        const common = {
+          concurrency: Math.max(1, o.concurrency),
+          ...(o.only !== undefined ? { only: (url: string) => url.includes(o.only!) } : {}),
+          onRow:
+            o.json || !process.stderr.isTTY
+              ? undefined
+              : (row: { target: string }, done: number, total: number) =>
+                  process.stderr.write(`\r${done}/${total} ${row.target.slice(0, 60).padEnd(60)}`),
+        };
+        const run = o.netns
+          ? await netnsOrExit(() => evalNetnsScenario(s, common))
+          : await evalScenario(s, {
+              ...common,
+              ...(o.infer ? { infer: true } : {}),
+              lab: { standardPorts: false, ...(o.base !== undefined ? { base: o.base } : {}) },
+            });
+        if (!o.json && process.stderr.isTTY) process.stderr.write('\n');
+        for (const warn of run.warnings) process.stderr.write(`warning: ${warn}\n`);
+        if (o.out) writeFileSync(o.out, run.rows.flatMap((r) => (r.measurement ? [JSON.stringify(r.measurement)] : [])).join('\n') + '\n');
+        const failed = run.rows.filter((r) => r.error);
+        for (const r of failed) process.stderr.write(`error measuring ${r.target}: ${r.error}\n`);
+        // Mismatches are results, not failures; a target the probe could not measure at all is.
+        if (failed.length) process.exitCode = 1;
+        const infer = 'infer' in run ? run.infer : undefined;
+        if (o.json) process.stdout.write(JSON.stringify(infer ? { ...run.report, infer } : run.report) + '\n');
+        else {
+          printReport(run.report, (x) => process.stdout.write(x));
+          if (infer) {
+            process.stdout.write(`  inferred rules (${infer.length}):\n`);
+            for (const l of infer)
+              process.stdout.write(
+                `    ${l.name} ${l.protocol} ${l.layer ?? '-'}: ${l.keyword !== undefined ? `keyword ${JSON.stringify(l.keyword)}` : l.rule}${l.overblocks.length ? `, overblocks ${l.overblocks.slice(0, 3).join(' ')}${l.overblocks.length > 3 ? ' ...' : ''}` : ''} (${l.queries} queries)\n`,
+              );
+          }
+          const { busyMs, waitMs } = timeoutWaitMs(run.rows, run.probeOptions.dnsWindowMs ?? 0);
+          process.stdout.write(
+            `  measured in ${(run.measureMs / 1000).toFixed(1)} s (lab start ${(run.startMs / 1000).toFixed(1)} s); ${busyMs ? ((waitMs / busyMs) * 100).toFixed(0) : 0}% of it waiting on configured timeouts\n`,
+          );
         }
-        const { busyMs, waitMs } = timeoutWaitMs(run.rows, run.probeOptions.dnsWindowMs ?? 0);
-        process.stdout.write(
-          `  measured in ${(run.measureMs / 1000).toFixed(1)} s (lab start ${(run.startMs / 1000).toFixed(1)} s); ${busyMs ? ((waitMs / busyMs) * 100).toFixed(0) : 0}% of it waiting on configured timeouts\n`,
-        );
-      }
-    });
+      },
+    );
 
   lab
     .command('clean')
     .option('--all', 'also the namespaces of labs that are still running')
-    .description("Remove what a killed lab left behind: netns mode's namespaces (with their veths, nft tables and processes) and loopback mode's nft tables")
+    .description(
+      "Remove what a killed lab left behind: netns mode's namespaces (with their veths, nft tables and processes) and loopback mode's nft tables",
+    )
     .action((o: { all?: boolean }) => {
       const missing = netnsMissing().filter((m) => m.startsWith('root'));
       if (missing.length) throw usageError(`lab clean needs ${missing.join(', ')}`, 1);
       const ns = sweepNetns(o.all ?? false);
       const tables = sweepStaleTables();
-      process.stdout.write(`removed ${ns.length} namespace(s)${ns.length ? ` (${ns.join(', ')})` : ''} and ${tables.length} nft table(s)\n`);
+      process.stdout.write(
+        `removed ${ns.length} namespace(s)${ns.length ? ` (${ns.join(', ')})` : ''} and ${tables.length} nft table(s)\n`,
+      );
     });
 }
 
@@ -229,7 +309,9 @@ async function upNetns(s: Parameters<typeof startNetnsLab>[0], o: { caOut?: stri
   const t = running.topology;
   w(`lab "${s.name}" is up in network namespaces (netns mode)\n`);
   const hops = censorHops(s);
-  w(`  path: ${[t.client, ...t.routers.map((r, i) => (hops.includes(i + 1) ? `${r} (${s.censors[hops.indexOf(i + 1)]!.name}, hop ${i + 1})` : `${r} (hop ${i + 1})`)), t.internet].join(' -> ')}\n`);
+  w(
+    `  path: ${[t.client, ...t.routers.map((r, i) => (hops.includes(i + 1) ? `${r} (${s.censors[hops.indexOf(i + 1)]!.name}, hop ${i + 1})` : `${r} (hop ${i + 1})`)), t.internet].join(' -> ')}\n`,
+  );
   w(`  ISP resolver (the client namespace's resolv.conf): ${running.resolver}\n`);
   w(`  public resolver: ${running.publicResolver}; silent DNS address (injectors only): ${running.silentDns}\n`);
   w(`  test helper: ${running.helperUrl ?? 'none (world.helper: false)'}\n`);
@@ -242,7 +324,9 @@ async function upNetns(s: Parameters<typeof startNetnsLab>[0], o: { caOut?: stri
   w(`  any client in the client namespace is censored on path, e.g.:\n`);
   w(`    ip netns exec ${t.client} curl --cacert ${caFile} ${url}\n`);
   w(`    ip netns exec ${t.client} dig ${first?.domain ?? 'example.com'}\n`);
-  w(`    ip netns exec ${t.client} node ${WALLSCOPE_BIN} measure --resolver ${running.resolver}${running.helperUrl ? ` --helper ${running.helperUrl}` : ''} --ca ${caFile} --allow-net 198.18.0.0/15 ${url}\n`);
+  w(
+    `    ip netns exec ${t.client} node ${WALLSCOPE_BIN} measure --resolver ${running.resolver}${running.helperUrl ? ` --helper ${running.helperUrl}` : ''} --ca ${caFile} --allow-net 198.18.0.0/15 ${url}\n`,
+  );
   for (const warn of running.warnings) w(`  WARNING: ${warn}\n`);
   w('Ctrl-C to stop.\n');
   await new Promise<void>((resolve) => {

@@ -11,18 +11,45 @@ const dir = mkdtempSync(join(tmpdir(), 'wallscope-lists-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [join(repoRoot, 'bin', 'wallscope.js'), 'lists', ...args], (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
+    execFile(process.execPath, [join(repoRoot, 'bin', 'wallscope.js'), 'lists', ...args], (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    );
   });
 }
-const line = (name: string, layer: string, rule: string, protocol = 'sni', overblocks: string[] = []) => ({ name, protocol, layer, rule, variants: {}, overblocks, queries: 12 });
+const line = (name: string, layer: string, rule: string, protocol = 'sni', overblocks: string[] = []) => ({
+  name,
+  protocol,
+  layer,
+  rule,
+  variants: {},
+  overblocks,
+  queries: 12,
+});
 
 describe('lists as data: snapshots, diff, history, overlap', () => {
   it('computes added, removed, durations and the Jaccard overlap of layers', () => {
-    const a = snapshotFromInfer([line('011.com', 'regional', '011\\.com$', 'sni', ['a011.com']), line('youtube.com', 'national', '(^|\\.)youtube\\.com$'), line('both.com', 'regional', '^both\\.com$'), line('both.com', 'national', '^both\\.com$')], '2024-04-01');
-    const b = snapshotFromInfer([line('youtube.com', 'national', '(^|\\.)youtube\\.com$'), line('new.net', 'regional', '(^|\\.)new\\.net$')], '2024-04-22');
+    const a = snapshotFromInfer(
+      [
+        line('011.com', 'regional', '011\\.com$', 'sni', ['a011.com']),
+        line('youtube.com', 'national', '(^|\\.)youtube\\.com$'),
+        line('both.com', 'regional', '^both\\.com$'),
+        line('both.com', 'national', '^both\\.com$'),
+      ],
+      '2024-04-01',
+    );
+    const b = snapshotFromInfer(
+      [line('youtube.com', 'national', '(^|\\.)youtube\\.com$'), line('new.net', 'regional', '(^|\\.)new\\.net$')],
+      '2024-04-22',
+    );
     const d = diffSnapshots(a, b);
-    assert.deepEqual(d.layers.regional!.added.map((r) => r.rule), ['(^|\\.)new\\.net$']);
-    assert.deepEqual(d.layers.regional!.removed.map((r) => r.rule), ['011\\.com$', '^both\\.com$']); // code-unit order
+    assert.deepEqual(
+      d.layers.regional!.added.map((r) => r.rule),
+      ['(^|\\.)new\\.net$'],
+    );
+    assert.deepEqual(
+      d.layers.regional!.removed.map((r) => r.rule),
+      ['011\\.com$', '^both\\.com$'],
+    ); // code-unit order
     assert.equal(d.layers.national!.kept, 1);
     const h = ruleHistory([b, a]);
     const yt = h.find((r) => r.rule.includes('youtube'))!;
@@ -33,15 +60,33 @@ describe('lists as data: snapshots, diff, history, overlap', () => {
   });
 
   it('snapshot, diff and history from the command line, CSV and JSON; bad input in one line', async () => {
-    writeFileSync(join(dir, 'd1.jsonl'), [line('011.com', 'regional', '011\\.com$'), line('youtube.com', 'national', '(^|\\.)youtube\\.com$')].map((l) => JSON.stringify(l)).join('\n'));
+    writeFileSync(
+      join(dir, 'd1.jsonl'),
+      [line('011.com', 'regional', '011\\.com$'), line('youtube.com', 'national', '(^|\\.)youtube\\.com$')]
+        .map((l) => JSON.stringify(l))
+        .join('\n'),
+    );
     // A `lab eval --infer --json` object is read too.
-    writeFileSync(join(dir, 'd2.json'), JSON.stringify({ scenario: 'x', infer: [line('youtube.com', 'national', '(^|\\.)youtube\\.com$'), line('x,"y".com', 'regional', 'x,"y"\\.com$')] }));
+    writeFileSync(
+      join(dir, 'd2.json'),
+      JSON.stringify({
+        scenario: 'x',
+        infer: [line('youtube.com', 'national', '(^|\\.)youtube\\.com$'), line('x,"y".com', 'regional', 'x,"y"\\.com$')],
+      }),
+    );
     assert.equal((await run(['snapshot', join(dir, 'd1.jsonl'), '--date', '2024-04-01', '--out', join(dir, 's1.json')])).code, 0);
     assert.equal((await run(['snapshot', join(dir, 'd2.json'), '--date', '2024-05-01', '--out', join(dir, 's2.json')])).code, 0);
     const diff = await run(['diff', join(dir, 's1.json'), join(dir, 's2.json'), '--csv']);
     assert.equal(diff.code, 0, diff.stderr);
-    assert.deepEqual(diff.stdout.trim().split('\n'), ['layer,change,protocol,rule,names', 'regional,added,sni,"x,""y""\\.com$","x,""y"".com"', 'regional,removed,sni,011\\.com$,011.com']);
-    const hist = JSON.parse((await run(['history', join(dir, 's1.json'), join(dir, 's2.json')])).stdout) as { rules: Array<{ rule: string; days: number }>; overlap: unknown[] };
+    assert.deepEqual(diff.stdout.trim().split('\n'), [
+      'layer,change,protocol,rule,names',
+      'regional,added,sni,"x,""y""\\.com$","x,""y"".com"',
+      'regional,removed,sni,011\\.com$,011.com',
+    ]);
+    const hist = JSON.parse((await run(['history', join(dir, 's1.json'), join(dir, 's2.json')])).stdout) as {
+      rules: Array<{ rule: string; days: number }>;
+      overlap: unknown[];
+    };
     assert.equal(hist.rules.find((r) => r.rule.includes('youtube'))!.days, 30);
     assert.equal(hist.overlap.length, 2);
     writeFileSync(join(dir, 'bad.jsonl'), `${JSON.stringify(line('a.com', 'national', 'a'))}\n{oops\n`);

@@ -44,7 +44,10 @@ describe('wallscope command table', () => {
       const cmd = full.commands.find((c) => c.name() === entry.name)!;
       const want = cmd.helpInformation();
       assert.ok(cmd.options.length > 0 || cmd.commands.length > 0, `${entry.name} is registered in full (options or subcommands)`);
-      for (const args of [[entry.name, '--help'], ['help', entry.name]]) {
+      for (const args of [
+        [entry.name, '--help'],
+        ['help', entry.name],
+      ]) {
         const r = await run(args);
         assert.equal(r.code, 0, r.stderr);
         assert.equal(r.stdout, want);

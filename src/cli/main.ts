@@ -18,24 +18,84 @@ export interface CommandEntry {
 // Every subcommand, one line each, in the order `wallscope --help` lists them. To add one: write
 // src/cli/<name>.ts exporting register(program) and add its line here.
 export const COMMANDS: readonly CommandEntry[] = [
-  { name: 'measure', description: 'measure URLs with web_connectivity (OONI format); prints a verdict table, or JSONL with --json', load: () => import('./measure.js') },
-  { name: 'helper', description: "run a web_connectivity test helper speaking OONI's control protocol (POST / with JSON)", load: () => import('./helper.js') },
-  { name: 'locate', description: 'find the hop of each injector on the path with TTL-limited triggers (root)', load: () => import('./locate.js') },
-  { name: 'fet', description: 'the fully-encrypted-traffic censor: classify first packets, test whether the rule is active', load: () => import('./fet.js') },
-  { name: 'analyze', description: 're-derive verdicts from OONI measurements (.json, .jsonl, .jsonc): JSONL on stdout, agreement summary on stderr', load: () => import('./analyze.js') },
+  {
+    name: 'measure',
+    description: 'measure URLs with web_connectivity (OONI format); prints a verdict table, or JSONL with --json',
+    load: () => import('./measure.js'),
+  },
+  {
+    name: 'helper',
+    description: "run a web_connectivity test helper speaking OONI's control protocol (POST / with JSON)",
+    load: () => import('./helper.js'),
+  },
+  {
+    name: 'locate',
+    description: 'find the hop of each injector on the path with TTL-limited triggers (root)',
+    load: () => import('./locate.js'),
+  },
+  {
+    name: 'fet',
+    description: 'the fully-encrypted-traffic censor: classify first packets, test whether the rule is active',
+    load: () => import('./fet.js'),
+  },
+  {
+    name: 'analyze',
+    description: 're-derive verdicts from OONI measurements (.json, .jsonl, .jsonc): JSONL on stdout, agreement summary on stderr',
+    load: () => import('./analyze.js'),
+  },
   { name: 'lab', description: 'The censor emulator: run a scenario, or measure and score it', load: () => import('./lab.js') },
-  { name: 'demo', description: 'Run a realistic national + provincial + ISP censor lab over the Citizen Lab China list and show what is blocked, how and by whom', load: () => import('./demo.js') },
-  { name: 'serve', description: 'run the collector (OONI report protocol, submit_measurement), the query/aggregation API, /metrics and the explorer', load: () => import('./serve.js') },
-  { name: 'upload', description: 'upload the spooled measurements to a collector; each file is deleted only once acknowledged', load: () => import('./upload.js') },
+  {
+    name: 'demo',
+    description:
+      'Run a realistic national + provincial + ISP censor lab over the Citizen Lab China list and show what is blocked, how and by whom',
+    load: () => import('./demo.js'),
+  },
+  {
+    name: 'serve',
+    description: 'run the collector (OONI report protocol, submit_measurement), the query/aggregation API, /metrics and the explorer',
+    load: () => import('./serve.js'),
+  },
+  {
+    name: 'upload',
+    description: 'upload the spooled measurements to a collector; each file is deleted only once acknowledged',
+    load: () => import('./upload.js'),
+  },
   { name: 'import', description: 'load measurements into the store', load: () => import('./import.js') },
-  { name: 'reanalyze', description: 're-run the analysis over every stored measurement and rewrite the verdicts', load: () => import('./reanalyze.js') },
-  { name: 'campaign', description: 'measure a campaign (YAML with urls:/lists:, every:, collector:, limits:; or an OONI Run v2 descriptor) on a schedule, unattended; resumable after a kill or a reboot', load: () => import('./campaign.js') },
-  { name: 'changes', description: 'change detection over the stored measurements (SQLite store): rebuild, list, webhook outbox', load: () => import('./changes.js') },
+  {
+    name: 'reanalyze',
+    description: 're-run the analysis over every stored measurement and rewrite the verdicts',
+    load: () => import('./reanalyze.js'),
+  },
+  {
+    name: 'campaign',
+    description:
+      'measure a campaign (YAML with urls:/lists:, every:, collector:, limits:; or an OONI Run v2 descriptor) on a schedule, unattended; resumable after a kill or a reboot',
+    load: () => import('./campaign.js'),
+  },
+  {
+    name: 'changes',
+    description: 'change detection over the stored measurements (SQLite store): rebuild, list, webhook outbox',
+    load: () => import('./changes.js'),
+  },
   { name: 'lists', description: 'censor lists: generate realistic ones for the lab', load: () => import('./lists.js') },
   { name: 'scan', description: 'scans at scale: which names an on-path injector answers for', load: () => import('./scan.js') },
-  { name: 'infer', description: 'infer the rule behind each blocked name from its variants (padded left and right, as a label, parent, child, sibling) over DNS, SNI and Host; for a URL blocked by a keyword, the minimal triggering substring', load: () => import('./infer.js') },
-  { name: 'platform', description: 'social platforms: deleted posts and the keywords that get posts removed', load: () => import('./platform.js') },
-  { name: 'whereami', description: 'the IP territory label (IP属地) a platform would show for your address: offline, on this machine, never uploaded or logged', load: () => import('./whereami.js') },
+  {
+    name: 'infer',
+    description:
+      'infer the rule behind each blocked name from its variants (padded left and right, as a label, parent, child, sibling) over DNS, SNI and Host; for a URL blocked by a keyword, the minimal triggering substring',
+    load: () => import('./infer.js'),
+  },
+  {
+    name: 'platform',
+    description: 'social platforms: deleted posts and the keywords that get posts removed',
+    load: () => import('./platform.js'),
+  },
+  {
+    name: 'whereami',
+    description:
+      'the IP territory label (IP属地) a platform would show for your address: offline, on this machine, never uploaded or logged',
+    load: () => import('./whereami.js'),
+  },
 ];
 
 /** The subcommand argv names (`wallscope [--opts] NAME ...`, `wallscope help NAME`), if any. */

@@ -55,25 +55,83 @@ describe('wallscope measure', () => {
 
   it('measures a test-list CSV and writes OONI JSONL with --json and --out', async () => {
     const list = join(dir, 'list.csv');
-    writeFileSync(list, `url,category_code,category_description,date_added,source,notes\nhttp://a.test:${site.port}/,NEWS,News Media,2020-01-01,x,"note, with comma"\nhttps://a.test:${tlsSite.port}/,HUMR,Human Rights,2020-01-01,x,\nnot a url,X,,,,\n`);
+    writeFileSync(
+      list,
+      `url,category_code,category_description,date_added,source,notes\nhttp://a.test:${site.port}/,NEWS,News Media,2020-01-01,x,"note, with comma"\nhttps://a.test:${tlsSite.port}/,HUMR,Human Rights,2020-01-01,x,\nnot a url,X,,,,\n`,
+    );
     const out = join(dir, 'out.jsonl');
-    const r = await run(['measure', '--json', '--list', list, '--resolver', dns.address, '--helper', helper.url, '--ca', caFile, '--allow-net', '127.0.0.0/8', '--out', out, '--concurrency', '2', '--timeout', '3000']);
+    const r = await run([
+      'measure',
+      '--json',
+      '--list',
+      list,
+      '--resolver',
+      dns.address,
+      '--helper',
+      helper.url,
+      '--ca',
+      caFile,
+      '--allow-net',
+      '127.0.0.0/8',
+      '--out',
+      out,
+      '--concurrency',
+      '2',
+      '--timeout',
+      '3000',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /list\.csv:4: skipped: not an http\(s\) URL/);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { input: string; test_keys: { accessible: boolean }; annotations: Record<string, string> });
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { input: string; test_keys: { accessible: boolean }; annotations: Record<string, string> });
     assert.equal(lines.length, 2);
-    assert.deepEqual(lines.map((m) => m.test_keys.accessible), [true, true]);
+    assert.deepEqual(
+      lines.map((m) => m.test_keys.accessible),
+      [true, true],
+    );
     assert.deepEqual(lines.map((m) => m.annotations.category_code).sort(), ['HUMR', 'NEWS']);
     assert.equal(readFileSync(out, 'utf8'), r.stdout);
   });
 
   it('--region NAME writes the self-declared region to annotations.region; a bad one exits 2', async () => {
-    const r = await run(['measure', '--json', `http://a.test:${site.port}/`, '--resolver', dns.address, '--helper', helper.url, '--allow-net', '127.0.0.0/8', '--no-fingerprints', '--no-attribution', '--region', '  Henan  ']);
+    const r = await run([
+      'measure',
+      '--json',
+      `http://a.test:${site.port}/`,
+      '--resolver',
+      dns.address,
+      '--helper',
+      helper.url,
+      '--allow-net',
+      '127.0.0.0/8',
+      '--no-fingerprints',
+      '--no-attribution',
+      '--region',
+      '  Henan  ',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const m = JSON.parse(r.stdout.trim()) as { annotations: Record<string, string> };
     assert.equal(m.annotations.region, 'Henan');
-    const none = await run(['measure', '--json', `http://a.test:${site.port}/`, '--resolver', dns.address, '--helper', helper.url, '--allow-net', '127.0.0.0/8', '--no-fingerprints', '--no-attribution']);
-    assert.equal((JSON.parse(none.stdout.trim()) as { annotations: Record<string, string> }).annotations.region, undefined, 'no region unless declared');
+    const none = await run([
+      'measure',
+      '--json',
+      `http://a.test:${site.port}/`,
+      '--resolver',
+      dns.address,
+      '--helper',
+      helper.url,
+      '--allow-net',
+      '127.0.0.0/8',
+      '--no-fingerprints',
+      '--no-attribution',
+    ]);
+    assert.equal(
+      (JSON.parse(none.stdout.trim()) as { annotations: Record<string, string> }).annotations.region,
+      undefined,
+      'no region unless declared',
+    );
     for (const bad of ['   ', 'x'.repeat(65), 'He\u0007nan']) {
       const b = await run(['measure', `http://a.test:${site.port}/`, '--region', bad]);
       assert.equal(b.code, 2, bad);
@@ -83,7 +141,19 @@ describe('wallscope measure', () => {
 
   it('keeps measurements in the upload spool with --spool DIR', async () => {
     const spool = join(dir, 'spool');
-    const r = await run(['measure', `http://a.test:${site.port}/`, '--resolver', dns.address, '--helper', helper.url, '--allow-net', '127.0.0.0/8', '--no-fingerprints', '--spool', spool]);
+    const r = await run([
+      'measure',
+      `http://a.test:${site.port}/`,
+      '--resolver',
+      dns.address,
+      '--helper',
+      helper.url,
+      '--allow-net',
+      '127.0.0.0/8',
+      '--no-fingerprints',
+      '--spool',
+      spool,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const files = readdirSync(spool).filter((f) => f.endsWith('.json'));
     assert.equal(files.length, 1);
@@ -95,18 +165,54 @@ describe('wallscope measure', () => {
     const srv = await startServer({ store, webRoot: false, rateLimit: false, logger: false });
     try {
       const spool = join(dir, 'spool-up');
-      const r = await run(['measure', `http://a.test:${site.port}/`, `https://a.test:${tlsSite.port}/`, '--resolver', dns.address, '--helper', helper.url, '--ca', caFile, '--allow-net', '127.0.0.0/8', '--no-fingerprints', '--spool', spool, '--upload', srv.url]);
+      const r = await run([
+        'measure',
+        `http://a.test:${site.port}/`,
+        `https://a.test:${tlsSite.port}/`,
+        '--resolver',
+        dns.address,
+        '--helper',
+        helper.url,
+        '--ca',
+        caFile,
+        '--allow-net',
+        '127.0.0.0/8',
+        '--no-fingerprints',
+        '--spool',
+        spool,
+        '--upload',
+        srv.url,
+      ]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, /upload: 2 uploaded, 0 refused, 0 still spooled/);
-      assert.deepEqual(readdirSync(spool).filter((f) => f.endsWith('.json')), []);
-      const list = (await (await fetch(`${srv.url}/api/v1/measurements?limit=10`)).json()) as { results: Array<{ input: string; status: string }> };
+      assert.deepEqual(
+        readdirSync(spool).filter((f) => f.endsWith('.json')),
+        [],
+      );
+      const list = (await (await fetch(`${srv.url}/api/v1/measurements?limit=10`)).json()) as {
+        results: Array<{ input: string; status: string }>;
+      };
       assert.deepEqual(list.results.map((x) => x.input).sort(), [`http://a.test:${site.port}/`, `https://a.test:${tlsSite.port}/`]);
     } finally {
       await srv.close();
     }
     // The collector is gone now: the measurement stays in the spool, the run still succeeds.
     const spool2 = join(dir, 'spool-offline');
-    const off = await run(['measure', `http://a.test:${site.port}/`, '--resolver', dns.address, '--helper', helper.url, '--allow-net', '127.0.0.0/8', '--no-fingerprints', '--spool', spool2, '--upload', srv.url]);
+    const off = await run([
+      'measure',
+      `http://a.test:${site.port}/`,
+      '--resolver',
+      dns.address,
+      '--helper',
+      helper.url,
+      '--allow-net',
+      '127.0.0.0/8',
+      '--no-fingerprints',
+      '--spool',
+      spool2,
+      '--upload',
+      srv.url,
+    ]);
     assert.equal(off.code, 0, off.stderr);
     assert.match(off.stderr, /upload: 0 uploaded, 0 refused, 1 still spooled/);
     assert.equal(readdirSync(spool2).filter((f) => f.endsWith('.json')).length, 1);
@@ -117,12 +223,29 @@ describe('wallscope measure', () => {
   });
 
   it('prints a table of URL, verdict, mechanism, layer and reason', async () => {
-    const r = await run(['measure', `http://a.test:${site.port}/`, 'http://gone.test/', '--resolver', dns.address, '--helper', helper.url, '--allow-net', '127.0.0.0/8', '--no-fingerprints']);
+    const r = await run([
+      'measure',
+      `http://a.test:${site.port}/`,
+      'http://gone.test/',
+      '--resolver',
+      dns.address,
+      '--helper',
+      helper.url,
+      '--allow-net',
+      '127.0.0.0/8',
+      '--no-fingerprints',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const rows = r.stdout.trim().split('\n');
     assert.match(rows[0]!, /^URL\s+VERDICT\s+MECHANISM\s+LAYER\s+REASON$/);
-    assert.match(rows.find((l) => l.startsWith(`http://a.test:${site.port}/`))!, /\sok\s+none\s+\S/);
-    assert.match(rows.find((l) => l.startsWith('http://gone.test/'))!, /\sdown\s/);
+    assert.match(
+      rows.find((l) => l.startsWith(`http://a.test:${site.port}/`))!,
+      /\sok\s+none\s+\S/,
+    );
+    assert.match(
+      rows.find((l) => l.startsWith('http://gone.test/'))!,
+      /\sdown\s/,
+    );
   });
 
   it('rejects bad arguments with a clear message and exit code 2', async () => {
@@ -144,17 +267,49 @@ describe('wallscope measure', () => {
   });
 
   it('passes --decoy-sni and --dns-tcp to the probe', async () => {
-    const r = await run(['measure', '--json', `https://a.test:${tlsSite.port}/`, '--resolver', dns.address, '--helper', helper.url, '--ca', caFile, '--allow-net', '127.0.0.0/8', '--no-fingerprints', '--decoy-sni', 'Decoy.Example.Test', '--dns-tcp']);
+    const r = await run([
+      'measure',
+      '--json',
+      `https://a.test:${tlsSite.port}/`,
+      '--resolver',
+      dns.address,
+      '--helper',
+      helper.url,
+      '--ca',
+      caFile,
+      '--allow-net',
+      '127.0.0.0/8',
+      '--no-fingerprints',
+      '--decoy-sni',
+      'Decoy.Example.Test',
+      '--dns-tcp',
+    ]);
     assert.equal(r.code, 0, r.stderr);
-    const m = JSON.parse(r.stdout) as { test_keys: { queries: Array<{ engine: string; query_type: string }>; x_tls_sni_variants: Array<{ tag: string; server_name: string | null }> } };
-    assert.deepEqual(m.test_keys.queries.map((q) => `${q.engine}/${q.query_type}`), ['udp/A', 'udp/AAAA', 'tcp/A', 'tcp/AAAA']);
-    assert.deepEqual(m.test_keys.x_tls_sni_variants.map((v) => [v.tag, v.server_name]), [['decoy-before', 'decoy.example.test'], ['no-sni', null]]);
+    const m = JSON.parse(r.stdout) as {
+      test_keys: {
+        queries: Array<{ engine: string; query_type: string }>;
+        x_tls_sni_variants: Array<{ tag: string; server_name: string | null }>;
+      };
+    };
+    assert.deepEqual(
+      m.test_keys.queries.map((q) => `${q.engine}/${q.query_type}`),
+      ['udp/A', 'udp/AAAA', 'tcp/A', 'tcp/AAAA'],
+    );
+    assert.deepEqual(
+      m.test_keys.x_tls_sni_variants.map((v) => [v.tag, v.server_name]),
+      [
+        ['decoy-before', 'decoy.example.test'],
+        ['no-sni', null],
+      ],
+    );
   });
 });
 
 describe('wallscope helper', () => {
   it('listens where told and answers control requests until interrupted', async () => {
-    const p = spawn(process.execPath, [bin, 'helper', '--listen', '127.0.0.1:0', '--allow-net', '127.0.0.0/8'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = spawn(process.execPath, [bin, 'helper', '--listen', '127.0.0.1:0', '--allow-net', '127.0.0.0/8'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     try {
       const url = await new Promise<string>((resolve, reject) => {
         let out = '';
@@ -165,7 +320,10 @@ describe('wallscope helper', () => {
         });
         p.once('exit', () => reject(new Error(`helper exited: ${out}`)));
       });
-      const res = await fetch(url, { method: 'POST', body: JSON.stringify({ http_request: 'http://127.0.0.2:1/', tcp_connect: ['127.0.0.2:1'] }) });
+      const res = await fetch(url, {
+        method: 'POST',
+        body: JSON.stringify({ http_request: 'http://127.0.0.2:1/', tcp_connect: ['127.0.0.2:1'] }),
+      });
       const body = (await res.json()) as { tcp_connect: Record<string, { failure: string }> };
       assert.equal(body.tcp_connect['127.0.0.2:1']!.failure, 'connection_refused');
     } finally {
@@ -192,7 +350,20 @@ describe('wallscope measure: Ctrl-C and --resume', () => {
       const list = join(dir, 'list.txt');
       writeFileSync(list, urls.join('\n') + '\n');
       const out = join(dir, 'out.jsonl');
-      const args = ['measure', '--list', list, '--resolver', dns.address, '--allow-net', '127.0.0.0/8', '--concurrency', '2', '--timeout', '3000', '--no-fingerprints'];
+      const args = [
+        'measure',
+        '--list',
+        list,
+        '--resolver',
+        dns.address,
+        '--allow-net',
+        '127.0.0.0/8',
+        '--concurrency',
+        '2',
+        '--timeout',
+        '3000',
+        '--no-fingerprints',
+      ];
       const child = spawn(process.execPath, [bin, ...args, '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
       child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -211,23 +382,34 @@ describe('wallscope measure: Ctrl-C and --resume', () => {
       child.kill('SIGINT');
       const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
       assert.equal(code, 130, stderr);
-      assert.match(stderr, /interrupted: \d+ of 12 measured and written to .*out\.jsonl; resume with: (?:wallscope|node \S+\/bin\/wallscope\.js) measure .*--resume .*out\.jsonl/);
+      assert.match(
+        stderr,
+        /interrupted: \d+ of 12 measured and written to .*out\.jsonl; resume with: (?:wallscope|node \S+\/bin\/wallscope\.js) measure .*--resume .*out\.jsonl/,
+      );
       const first = readFileSync(out, 'utf8');
       assert.ok(first.endsWith('\n'));
-      const firstInputs = first.trim().split('\n').map((l) => (JSON.parse(l) as { input: string }).input);
+      const firstInputs = first
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { input: string }).input);
       assert.ok(firstInputs.length >= 2 && firstInputs.length < 12, `interrupted after ${firstInputs.length} of 12`);
       // A line cut short (as by a kill -9 mid-write) is dropped by --resume, not kept half-written.
       writeFileSync(out, first + '{"input":"http://slow.te');
       // The printed resume command, run exactly as printed (a shell line).
       const printed = /resume with: (.*)$/m.exec(stderr)![1]!;
       const r = await new Promise<{ code: number; stderr: string }>((done) => {
-        execFile('/bin/sh', ['-c', printed], { maxBuffer: 64 << 20 }, (err, _o, e) => done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stderr: e }));
+        execFile('/bin/sh', ['-c', printed], { maxBuffer: 64 << 20 }, (err, _o, e) =>
+          done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stderr: e }),
+        );
       });
       assert.equal(r.code, 0, r.stderr);
-      const all = readFileSync(out, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { input: string }).input);
+      const all = readFileSync(out, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { input: string }).input);
       assert.equal(all.length, 12, 'no duplicates');
       assert.deepEqual([...all].sort(), [...urls].sort(), 'no gaps');
-      assert.deepEqual(all.slice(0, firstInputs.length), firstInputs, 'the first run\'s lines are kept as they were');
+      assert.deepEqual(all.slice(0, firstInputs.length), firstInputs, "the first run's lines are kept as they were");
     } finally {
       await Promise.all([dns.close(), slow.close()]);
       rmSync(dir, { recursive: true, force: true });

@@ -47,9 +47,18 @@ export function register(program: Command): void {
     .option('--concurrency <n>', 'URLs measured at once', '8')
     .option('--out <file.jsonl>', 'append each measurement as one JSON line')
     .option('--json', 'print measurements as JSONL on stdout instead of the table')
-    .option('--upload <collector-url>', 'spool each measurement first, then upload the spool to this collector with retry and backoff (what cannot be sent stays spooled for `wallscope upload`)')
-    .option('--resume <file.jsonl>', 'skip the URLs already measured in this output file and append the rest to it (unless --out names another file)')
-    .option('--spool [dir]', 'also keep each measurement in the upload spool (default dir: $WALLSCOPE_SPOOL or ~/.local/share/wallscope/spool); send with `wallscope upload`')
+    .option(
+      '--upload <collector-url>',
+      'spool each measurement first, then upload the spool to this collector with retry and backoff (what cannot be sent stays spooled for `wallscope upload`)',
+    )
+    .option(
+      '--resume <file.jsonl>',
+      'skip the URLs already measured in this output file and append the rest to it (unless --out names another file)',
+    )
+    .option(
+      '--spool [dir]',
+      'also keep each measurement in the upload spool (default dir: $WALLSCOPE_SPOOL or ~/.local/share/wallscope/spool); send with `wallscope upload`',
+    )
     .action(async (urls: string[], o: MeasureCliOptions) => {
       // A malformed URL on the command line is a usage error: nothing is measured (exit 2). A bad
       // row of a --list file is skipped with its file:line, the rest measured (a published list
@@ -77,12 +86,23 @@ export function register(program: Command): void {
       const opts: ProbeOptions = probeOptionsFrom(o, 'measure');
 
       const out = outFile ? createWriteStream(outFile, { flags: 'a' }) : null;
-      if (o.upload !== undefined && !/^https?:\/\/[^/]/.test(o.upload)) throw Object.assign(new Error(`--upload: expected the collector's http(s) URL, got ${JSON.stringify(o.upload)}`), { exitCode: 2 });
+      if (o.upload !== undefined && !/^https?:\/\/[^/]/.test(o.upload))
+        throw Object.assign(new Error(`--upload: expected the collector's http(s) URL, got ${JSON.stringify(o.upload)}`), { exitCode: 2 });
       // Robustness: with --upload, every measurement is on disk before anything is sent, so a
       // crash or an offline collector loses nothing.
       const spoolDir = o.spool === true || (o.upload !== undefined && o.spool === undefined) ? defaultSpoolDir() : o.spool;
       // Progress on a terminal only (stderr); a pipe or a log file stays quiet.
-      const bar = process.stderr.isTTY ? new cliProgress.SingleBar({ stream: process.stderr, clearOnComplete: true, etaBuffer: 200, format: 'measuring [{bar}] {value}/{total} {rate}/s ETA {eta_formatted} blocked {blocked}' }, cliProgress.Presets.shades_classic) : null;
+      const bar = process.stderr.isTTY
+        ? new cliProgress.SingleBar(
+            {
+              stream: process.stderr,
+              clearOnComplete: true,
+              etaBuffer: 200,
+              format: 'measuring [{bar}] {value}/{total} {rate}/s ETA {eta_formatted} blocked {blocked}',
+            },
+            cliProgress.Presets.shades_classic,
+          )
+        : null;
       const started = performance.now();
       let measured = 0;
       let blocked = 0;
@@ -94,7 +114,8 @@ export function register(program: Command): void {
       const width = process.stdout.isTTY ? (process.stdout.columns ?? 140) : 100_000;
       const reasonWidth = Math.max(30, width - 50 - 9 - 16 - 9 - 4);
       const header = `${cell('URL', 50)} ${cell('VERDICT', 8)} ${cell('MECHANISM', 15)} ${cell('LAYER', 8)} REASON\n`;
-      const row = (r: [string, string, string, string, string]): string => `${cell(r[0], 50)} ${cell(r[1], 8)} ${cell(r[2], 15)} ${cell(r[3], 8)} ${cell(r[4], reasonWidth).trimEnd()}\n`;
+      const row = (r: [string, string, string, string, string]): string =>
+        `${cell(r[0], 50)} ${cell(r[1], 8)} ${cell(r[2], 15)} ${cell(r[3], 8)} ${cell(r[4], reasonWidth).trimEnd()}\n`;
       const rows: Array<[string, string, string, string, string]> = [];
       if (streamRows) await writeTo(process.stdout, header);
       const emit = async (r: [string, string, string, string, string]): Promise<void> => {
@@ -105,8 +126,12 @@ export function register(program: Command): void {
       const stop = new AbortController();
       const finishOutput = (): Promise<void> => (out ? new Promise<void>((resolve) => out.end(resolve)) : Promise.resolve());
       const resumeHint = (): string => {
-        const args = process.argv.slice(2).filter((a, i, all) => a !== '--resume' && all[i - 1] !== '--resume' && !a.startsWith('--resume='));
-        return outFile ? `resume with: ${wallscopeCommand()} ${[...args, '--resume', outFile].map(shellQuote).join(' ')}` : 'nothing was written to a file: run again with --out FILE, then --resume FILE';
+        const args = process.argv
+          .slice(2)
+          .filter((a, i, all) => a !== '--resume' && all[i - 1] !== '--resume' && !a.startsWith('--resume='));
+        return outFile
+          ? `resume with: ${wallscopeCommand()} ${[...args, '--resume', outFile].map(shellQuote).join(' ')}`
+          : 'nothing was written to a file: run again with --out FILE, then --resume FILE';
       };
       const onSigint = (): void => {
         if (!stop.signal.aborted) {
@@ -116,7 +141,9 @@ export function register(program: Command): void {
           return;
         }
         void finishOutput().then(() => {
-          process.stderr.write(`interrupted: ${measured} of ${todo.length} measured${outFile ? ` and written to ${outFile}` : ''}; ${resumeHint()}\n`);
+          process.stderr.write(
+            `interrupted: ${measured} of ${todo.length} measured${outFile ? ` and written to ${outFile}` : ''}; ${resumeHint()}\n`,
+          );
           process.exit(130);
         });
       };
@@ -138,7 +165,8 @@ export function register(program: Command): void {
             const v = r.measurement.test_keys.x_verdict as Verdict | undefined;
             measured++;
             if (v?.status === 'blocked') blocked++;
-            if (bar && !stop.signal.aborted) bar.increment({ rate: (measured / ((performance.now() - started) / 1000)).toFixed(1), blocked });
+            if (bar && !stop.signal.aborted)
+              bar.increment({ rate: (measured / ((performance.now() - started) / 1000)).toFixed(1), blocked });
             await emit([r.target.url, v?.status ?? 'unknown', v?.mechanism ?? '-', v?.layer ?? '-', v?.explanation ?? '']);
           },
           { signal: stop.signal },
@@ -149,17 +177,22 @@ export function register(program: Command): void {
       bar?.stop();
       await finishOutput();
       if (stop.signal.aborted) {
-        process.stderr.write(`interrupted: ${measured} of ${todo.length} measured${outFile ? ` and written to ${outFile}` : ''}; ${resumeHint()}\n`);
+        process.stderr.write(
+          `interrupted: ${measured} of ${todo.length} measured${outFile ? ` and written to ${outFile}` : ''}; ${resumeHint()}\n`,
+        );
         process.exitCode = 130;
       }
       if (o.upload !== undefined && spoolDir) {
         const up = await flushSpool(spoolDir, o.upload, {
           onEvent: (e) => {
             if (e.type === 'retry') process.stderr.write(`upload: retry ${e.attempt} in ${e.delayMs} ms: ${e.reason}\n`);
-            if (e.type === 'rejected') process.stderr.write(`upload: refused by the collector, kept in ${spoolDir}/rejected: ${e.reason}\n`);
+            if (e.type === 'rejected')
+              process.stderr.write(`upload: refused by the collector, kept in ${spoolDir}/rejected: ${e.reason}\n`);
           },
         });
-        process.stderr.write(`upload: ${up.uploaded} uploaded, ${up.rejected} refused, ${up.remaining} still spooled in ${spoolDir}${up.remaining ? ` (send them later with: ${wallscopeCommand()} upload --collector ${o.upload} --spool ${spoolDir})` : ''}\n`);
+        process.stderr.write(
+          `upload: ${up.uploaded} uploaded, ${up.rejected} refused, ${up.remaining} still spooled in ${spoolDir}${up.remaining ? ` (send them later with: ${wallscopeCommand()} upload --collector ${o.upload} --spool ${spoolDir})` : ''}\n`,
+        );
       }
       if (!table || streamRows) return;
       process.stdout.write(header);
@@ -198,7 +231,8 @@ function readResumeFile(file: string): Set<string> {
     } catch {
       input = undefined;
     }
-    if (typeof input !== 'string') throw Object.assign(new Error(`--resume: ${file}:${line}: not a measurement line (refusing to resume into it)`), { exitCode: 2 });
+    if (typeof input !== 'string')
+      throw Object.assign(new Error(`--resume: ${file}:${line}: not a measurement line (refusing to resume into it)`), { exitCode: 2 });
     done.add(input);
   }
   return done;

@@ -12,7 +12,15 @@ import { chromium, type BrowserContext } from 'playwright-core';
 import { analyzeMeasurement } from '../analysis/index.js';
 import { parseScenario, startLab } from '../lab/index.js';
 import { repoRoot, territoryTablesV4 } from '../probe/index.js';
-import { keywordMeasurement, platformMeasurement, territoryOf, testKeywords, trackedPosts, watchMeasurement, watchPlatform } from '../probe/index.js';
+import {
+  keywordMeasurement,
+  platformMeasurement,
+  territoryOf,
+  testKeywords,
+  trackedPosts,
+  watchMeasurement,
+  watchPlatform,
+} from '../probe/index.js';
 import { SqliteStore } from '../store/index.js';
 import { buildApp } from '../server/index.js';
 
@@ -58,10 +66,26 @@ describe('platform summary API and the Platforms page', () => {
       platformUrl = lab.platform!.url;
       const res = await watchPlatform({ base: platformUrl, accounts: ['gd', 'us'], intervalMs: 400, durationMs: 6000, rate: 200 });
       const ms = [...res.vanished, ...trackedPosts(res.state)].map((v) => watchMeasurement(v, { platform: platformUrl, intervalS: 0.4 }));
-      const kw = await testKeywords([HOSTILE, 'a calm sentence'], { base: platformUrl, accounts: [{ name: 'tester', token: 'token-tester' }], waitMs: 2000, pollMs: 100, rate: 500 });
+      const kw = await testKeywords([HOSTILE, 'a calm sentence'], {
+        base: platformUrl,
+        accounts: [{ name: 'tester', token: 'token-tester' }],
+        waitMs: 2000,
+        pollMs: 100,
+        rate: 500,
+      });
       ms.push(...kw.results.map((r) => keywordMeasurement(r, { platform: platformUrl, at: new Date(), waitS: 2 })));
       // A hostile record as a malicious submitter could store it.
-      ms.push(platformMeasurement('x_platform_watch', 'x', new Date(), 'hostile', { x_platform: '<script>window.__pwned=2</script>', x_platform_account: '<b>a</b>', x_platform_post: '1', x_platform_status: 'removed', x_platform_gone_at: new Date().toISOString(), x_platform_time_to_removal_s: 3, x_platform_territory: { code: '<i>', label: '<img src=y onerror="window.__pwned=3">' } }));
+      ms.push(
+        platformMeasurement('x_platform_watch', 'x', new Date(), 'hostile', {
+          x_platform: '<script>window.__pwned=2</script>',
+          x_platform_account: '<b>a</b>',
+          x_platform_post: '1',
+          x_platform_status: 'removed',
+          x_platform_gone_at: new Date().toISOString(),
+          x_platform_time_to_removal_s: 3,
+          x_platform_territory: { code: '<i>', label: '<img src=y onerror="window.__pwned=3">' },
+        }),
+      );
       await store.putMany(ms.map((m) => ({ m, verdict: analyzeMeasurement(m) })));
     } finally {
       await lab.close();
@@ -78,9 +102,20 @@ describe('platform summary API and the Platforms page', () => {
   it('GET /api/v1/platform/summary: rates, times and territories of what the watch stored', async () => {
     const r = await app.inject({ url: '/api/v1/platform/summary' });
     assert.equal(r.statusCode, 200);
-    const s = r.json() as { platforms: Array<{ platform: string; totals: Record<string, number>; time_to_removal: { n: number; median_s: number }; per_territory: Array<{ label: string; posts: number; removed: number }> }>; keywords: Array<{ text: string; removed: boolean; trigger: string[] }> };
+    const s = r.json() as {
+      platforms: Array<{
+        platform: string;
+        totals: Record<string, number>;
+        time_to_removal: { n: number; median_s: number };
+        per_territory: Array<{ label: string; posts: number; removed: number }>;
+      }>;
+      keywords: Array<{ text: string; removed: boolean; trigger: string[] }>;
+    };
     const p = s.platforms.find((x) => x.platform === platformUrl)!;
-    assert.deepEqual({ posts: p.totals.posts, removed: p.totals.removed, author_deleted: p.totals.author_deleted, visible: p.totals.visible }, { posts: 6, removed: 2, author_deleted: 1, visible: 3 });
+    assert.deepEqual(
+      { posts: p.totals.posts, removed: p.totals.removed, author_deleted: p.totals.author_deleted, visible: p.totals.visible },
+      { posts: 6, removed: 2, author_deleted: 1, visible: 3 },
+    );
     assert.equal(p.totals.removal_rate, 2 / 6);
     assert.equal(p.time_to_removal.n, 2);
     assert.ok(p.time_to_removal.median_s >= 0.8 && p.time_to_removal.median_s <= 1.5 + 0.4 + 0.5, String(p.time_to_removal.median_s));
@@ -101,7 +136,16 @@ describe('platform summary API and the Platforms page', () => {
       ctx = await chromium.launchPersistentContext(profile, {
         executablePath: CHROMIUM,
         headless: true,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+        args: [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
         serviceWorkers: 'block',
       });
       const requests: string[] = [];
@@ -136,7 +180,8 @@ describe('platform summary API and the Platforms page', () => {
         assert.equal(await page.locator('.whereami-result').textContent(), `IP属地：${t.label} (${t.code})`);
       }
       assert.ok(requests.some((r) => r.includes('/api/v1/platform/territory-tables')));
-      for (const ip of ['202.96.128.86', '61.135.169.121', '203.198.7.66', '8.8.8.8']) assert.ok(!requests.some((r) => r.includes(ip)), `a request carried ${ip}`);
+      for (const ip of ['202.96.128.86', '61.135.169.121', '203.198.7.66', '8.8.8.8'])
+        assert.ok(!requests.some((r) => r.includes(ip)), `a request carried ${ip}`);
       assert.deepEqual(offsite, []);
       assert.deepEqual(dialogs, []);
       mkdirSync(join(repoRoot, 'test-artifacts'), { recursive: true });

@@ -15,7 +15,9 @@ const main = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 
 function run(args: string[], timeout = 60_000): Promise<{ out: string; err: string; code: number | null }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [main, ...args], { timeout }, (e, out, err) => resolve({ out, err, code: e ? ((e as { code?: number }).code ?? null) : 0 }));
+    execFile(process.execPath, [main, ...args], { timeout }, (e, out, err) =>
+      resolve({ out, err, code: e ? ((e as { code?: number }).code ?? null) : 0 }),
+    );
   });
 }
 
@@ -48,19 +50,48 @@ describe('wallscope platform watch|keywords, whereami', () => {
     try {
       const url = lab.platform!.url;
       const db = join(dir, 'w.db');
-      const running = run(['platform', 'watch', url, 'ann', 'ben', '--interval', '0.5', '--duration', '6', '--rate', '100', '--state', join(dir, 'w.state'), '--db', db, '--json']);
+      const running = run([
+        'platform',
+        'watch',
+        url,
+        'ann',
+        'ben',
+        '--interval',
+        '0.5',
+        '--duration',
+        '6',
+        '--rate',
+        '100',
+        '--state',
+        join(dir, 'w.state'),
+        '--db',
+        db,
+        '--json',
+      ]);
       // The posts appear once the watcher (a child process, slow to start on a loaded machine) polls.
       for (let i = 0; i < 300 && lab.platform!.stats().requests < 2; i++) await new Promise((res) => setTimeout(res, 50));
       const post = async (who: string, text: string) =>
-        ((await fetch(`${url}/api/v1/posts`, { method: 'POST', headers: { authorization: `Bearer token-${who}`, 'content-type': 'application/json' }, body: JSON.stringify({ text }) }).then((x) => x.json())) as { id: string }).id;
+        (
+          (await fetch(`${url}/api/v1/posts`, {
+            method: 'POST',
+            headers: { authorization: `Bearer token-${who}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ text }),
+          }).then((x) => x.json())) as { id: string }
+        ).id;
       await post('ann', 'the forbidden word xinjiang camps');
       const mine = await post('ann', 'deleting this soon');
       await post('ben', 'honey for pooh');
       await new Promise((res) => setTimeout(res, 1500));
-      assert.equal((await fetch(`${url}/api/v1/posts/${mine}`, { method: 'DELETE', headers: { authorization: 'Bearer token-ann' } })).status, 200);
+      assert.equal(
+        (await fetch(`${url}/api/v1/posts/${mine}`, { method: 'DELETE', headers: { authorization: 'Bearer token-ann' } })).status,
+        200,
+      );
       const r = await running;
       assert.equal(r.code, 0, r.err);
-      const lines = r.out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      const lines = r.out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
       const truth = lab.platform!.truth().posts.filter((p) => p.status !== 'visible');
       assert.equal(lines.length, truth.length, r.out);
       for (const l of lines) {
@@ -72,7 +103,9 @@ describe('wallscope platform watch|keywords, whereami', () => {
       try {
         const { results } = await store.list({ test_name: 'x_platform_watch' }, { limit: 100 });
         // One record per vanished post, and one for the post still visible at the end (the denominator of rates).
-        const keys = await Promise.all(results.map(async (row) => (await store.get(row.measurement_uid))!.measurement.test_keys as Record<string, unknown>));
+        const keys = await Promise.all(
+          results.map(async (row) => (await store.get(row.measurement_uid))!.measurement.test_keys as Record<string, unknown>),
+        );
         assert.deepEqual(keys.map((k) => k.x_platform_status).sort(), ['author_deleted', 'removed', 'shadow_hidden', 'visible']);
         for (const tk of keys) {
           assert.equal(tk.x_platform, url);
@@ -82,7 +115,20 @@ describe('wallscope platform watch|keywords, whereami', () => {
         await store.close();
       }
       // Resumed with the same state: nothing is reported twice.
-      const again = await run(['platform', 'watch', url, 'ann', 'ben', '--interval', '0.5', '--rounds', '2', '--state', join(dir, 'w.state'), '--json']);
+      const again = await run([
+        'platform',
+        'watch',
+        url,
+        'ann',
+        'ben',
+        '--interval',
+        '0.5',
+        '--rounds',
+        '2',
+        '--state',
+        join(dir, 'w.state'),
+        '--json',
+      ]);
       assert.equal(again.code, 0, again.err);
       assert.equal(again.out, '');
     } finally {
@@ -97,23 +143,47 @@ describe('wallscope platform watch|keywords, whereami', () => {
     const state = join(dir, 'kill.state');
     try {
       const url = lab.platform!.url;
-      const args = [main, 'platform', 'watch', url, ...names, '--interval', '0.3', '--duration', '30', '--rate', '200', '--state', state, '--json'];
+      const args = [
+        main,
+        'platform',
+        'watch',
+        url,
+        ...names,
+        '--interval',
+        '0.3',
+        '--duration',
+        '30',
+        '--rate',
+        '200',
+        '--state',
+        state,
+        '--json',
+      ];
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
       let first = '';
       child.stdout.on('data', (b: Buffer) => (first += b.toString()));
       for (let i = 0; i < 300 && lab.platform!.stats().requests < names.length; i++) await new Promise((res) => setTimeout(res, 50));
       for (const n of names)
         for (const text of ['zap one', 'zap two', 'calm'])
-          await fetch(`${url}/api/v1/posts`, { method: 'POST', headers: { authorization: `Bearer token-${n}`, 'content-type': 'application/json' }, body: JSON.stringify({ text }) });
+          await fetch(`${url}/api/v1/posts`, {
+            method: 'POST',
+            headers: { authorization: `Bearer token-${n}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ text }),
+          });
       // Killed hard once a few posts were reported, mid-run.
       for (let i = 0; i < 400 && first.split('\n').filter(Boolean).length < 3; i++) await new Promise((res) => setTimeout(res, 25));
       child.kill('SIGKILL');
       await new Promise((res) => child.once('exit', res));
-      const second = await run(['platform', 'watch', url, ...names, '--interval', '0.3', '--duration', '9', '--rate', '200', '--state', state, '--json'], 60_000);
+      const second = await run(
+        ['platform', 'watch', url, ...names, '--interval', '0.3', '--duration', '9', '--rate', '200', '--state', state, '--json'],
+        60_000,
+      );
       const gone = lab.platform!.truth().posts.filter((p) => p.status === 'removed');
       assert.equal(gone.length, names.length * 2);
       assert.equal(second.code, 0, second.err);
-      const ids = [...first.split('\n'), ...second.out.split('\n')].filter((l) => l.trim().startsWith('{')).map((l) => (JSON.parse(l) as { post: string }).post);
+      const ids = [...first.split('\n'), ...second.out.split('\n')]
+        .filter((l) => l.trim().startsWith('{'))
+        .map((l) => (JSON.parse(l) as { post: string }).post);
       assert.ok(first.split('\n').filter(Boolean).length >= 3);
       assert.equal(new Set(ids).size, ids.length, `a post was reported twice: ${ids.join(' ')}`);
       assert.deepEqual(new Set(ids), new Set(gone.map((p) => p.id)));
@@ -128,14 +198,40 @@ describe('wallscope platform watch|keywords, whereami', () => {
       const url = lab.platform!.url;
       const accounts = join(dir, 'acc.txt');
       writeFileSync(accounts, '# test accounts\ntester token-tester\n');
-      const r = await run(['platform', 'keywords', url, 'news about xinjiang and the camps today', 'nothing to see', '--account-file', accounts, '--wait', '0.8', '--poll', '0.1', '--rate', '200', '--json']);
-      assert.equal(r.code, 0, r.err);
-      const lines = r.out.trim().split('\n').map((l) => JSON.parse(l) as { text: string; removed: boolean; trigger: string[] });
-      assert.deepEqual(lines.map((l) => [l.text, l.removed, l.trigger.sort()]), [
-        ['news about xinjiang and the camps today', true, ['camps', 'xinjiang']],
-        ['nothing to see', false, []],
+      const r = await run([
+        'platform',
+        'keywords',
+        url,
+        'news about xinjiang and the camps today',
+        'nothing to see',
+        '--account-file',
+        accounts,
+        '--wait',
+        '0.8',
+        '--poll',
+        '0.1',
+        '--rate',
+        '200',
+        '--json',
       ]);
-      assert.ok(lab.platform!.truth().posts.filter((p) => p.account === 'tester').every((p) => p.status !== 'visible'));
+      assert.equal(r.code, 0, r.err);
+      const lines = r.out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { text: string; removed: boolean; trigger: string[] });
+      assert.deepEqual(
+        lines.map((l) => [l.text, l.removed, l.trigger.sort()]),
+        [
+          ['news about xinjiang and the camps today', true, ['camps', 'xinjiang']],
+          ['nothing to see', false, []],
+        ],
+      );
+      assert.ok(
+        lab
+          .platform!.truth()
+          .posts.filter((p) => p.account === 'tester')
+          .every((p) => p.status !== 'visible'),
+      );
     } finally {
       await lab.close();
     }
@@ -149,7 +245,11 @@ describe('wallscope platform watch|keywords, whereami', () => {
         assert.equal(r.code, 0, r.err);
         assert.ok(!r.out.includes(ip), 'the address is not echoed');
         const mine = JSON.parse(r.out) as { territory: unknown };
-        const post = await fetch(`${lab.platform!.url}/api/v1/posts`, { method: 'POST', headers: { authorization: 'Bearer token-tester', 'content-type': 'application/json', 'x-wallscope-lab-source': ip }, body: '{"text":"hi"}' }).then((x) => x.json() as Promise<{ territory: unknown }>);
+        const post = await fetch(`${lab.platform!.url}/api/v1/posts`, {
+          method: 'POST',
+          headers: { authorization: 'Bearer token-tester', 'content-type': 'application/json', 'x-wallscope-lab-source': ip },
+          body: '{"text":"hi"}',
+        }).then((x) => x.json() as Promise<{ territory: unknown }>);
         assert.deepEqual(post.territory, mine.territory, ip);
       }
     } finally {

@@ -4,7 +4,16 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import { analyzeMeasurement } from '../analysis/index.js';
-import { keywordMeasurement, KeywordTestError, testKeywords, trackedPosts, watchMeasurement, WatchStateError, watchPlatform, type VanishedPost } from '../probe/index.js';
+import {
+  keywordMeasurement,
+  KeywordTestError,
+  testKeywords,
+  trackedPosts,
+  watchMeasurement,
+  WatchStateError,
+  watchPlatform,
+  type VanishedPost,
+} from '../probe/index.js';
 import { openStore, type MeasurementStore } from '../store/index.js';
 import { collect } from './serve.js';
 
@@ -59,8 +68,10 @@ function readLines(file: string, check: (fields: string[]) => string | null): st
 }
 
 const ACCOUNT_RE = /^[^\s/?#]{1,128}$/;
-const accountCheck = (f: string[]) => (f.length !== 1 ? 'expected one account name per line' : ACCOUNT_RE.test(f[0]!) ? null : `${JSON.stringify(f[0])} is not an account name`);
-const tokenCheck = (f: string[]) => (f.length !== 2 ? 'expected "ACCOUNT TOKEN" per line' : ACCOUNT_RE.test(f[0]!) ? null : `${JSON.stringify(f[0])} is not an account name`);
+const accountCheck = (f: string[]) =>
+  f.length !== 1 ? 'expected one account name per line' : ACCOUNT_RE.test(f[0]!) ? null : `${JSON.stringify(f[0])} is not an account name`;
+const tokenCheck = (f: string[]) =>
+  f.length !== 2 ? 'expected "ACCOUNT TOKEN" per line' : ACCOUNT_RE.test(f[0]!) ? null : `${JSON.stringify(f[0])} is not an account name`;
 
 function readToken(file: string): string {
   let t: string;
@@ -111,7 +122,9 @@ export function register(program: Command): void {
 
   platform
     .command('watch')
-    .description('poll the timelines of accounts, re-check every vanished post logged out, and classify it: removed, author_deleted, account_banned or shadow_hidden')
+    .description(
+      'poll the timelines of accounts, re-check every vanished post logged out, and classify it: removed, author_deleted, account_banned or shadow_hidden',
+    )
     .argument('<url>', "the platform's base URL (e.g. the lab platform that `lab up` prints)")
     .argument('[accounts...]', 'account names to watch')
     .option('--accounts <file>', 'account names, one per line (# comments)')
@@ -122,7 +135,7 @@ export function register(program: Command): void {
     .option('--concurrency <n>', 'accounts polled at once', '4')
     .option('--state <file>', 'state file: tracked posts and what was reported; a watch with the same file resumes')
     .option('--token-file <file>', "bearer token of the watcher's own account for the timelines (logged out otherwise)")
-    .option('--author-tokens <file>', "\"ACCOUNT TOKEN\" lines: confirm shadow removal from the author's side (your own test accounts)")
+    .option('--author-tokens <file>', '"ACCOUNT TOKEN" lines: confirm shadow removal from the author\'s side (your own test accounts)')
     .option('--db <file>', 'also store each vanished post as a measurement (test_name x_platform_watch) in this SQLite store')
     .option('--lab-source <ip>', 'lab platforms only: the address the watcher declares it comes from (X-Wallscope-Lab-Source)')
     .option('--json', 'one JSON line per vanished post')
@@ -168,14 +181,20 @@ export function register(program: Command): void {
           onVanished: (v: VanishedPost) => {
             if (o.json) process.stdout.write(JSON.stringify(v) + '\n');
             else {
-              const life = v.created_at ? `${((Date.parse(v.gone_at) - Date.parse(v.created_at)) / 1000).toFixed(1)} s after posting` : 'time of posting unknown';
-              process.stdout.write(`${v.account} ${v.post}: ${v.status.replace('_', ' ')} between ${v.last_seen_at} and ${v.gone_at} (${life})${v.territory ? `, IP territory ${v.territory.label}` : ''}\n`);
+              const life = v.created_at
+                ? `${((Date.parse(v.gone_at) - Date.parse(v.created_at)) / 1000).toFixed(1)} s after posting`
+                : 'time of posting unknown';
+              process.stdout.write(
+                `${v.account} ${v.post}: ${v.status.replace('_', ' ')} between ${v.last_seen_at} and ${v.gone_at} (${life})${v.territory ? `, IP territory ${v.territory.label}` : ''}\n`,
+              );
             }
           },
         });
         // The posts still there: the denominator of removal rates (docs/INTERNAL-API.md).
         if (store) {
-          const items = trackedPosts(res.state).map((v) => watchMeasurement(v, { platform: base, intervalS })).map((m) => ({ m, verdict: analyzeMeasurement(m) }));
+          const items = trackedPosts(res.state)
+            .map((v) => watchMeasurement(v, { platform: base, intervalS }))
+            .map((m) => ({ m, verdict: analyzeMeasurement(m) }));
           if (items.length) await store.putMany(items);
         }
         const c = res.requests;
@@ -197,11 +216,17 @@ export function register(program: Command): void {
 
   platform
     .command('keywords')
-    .description('which words get a post removed: post each test text from test accounts, and narrow a removed one down to its minimal triggering words; every test post is deleted afterwards')
+    .description(
+      'which words get a post removed: post each test text from test accounts, and narrow a removed one down to its minimal triggering words; every test post is deleted afterwards',
+    )
     .argument('<url>', "the platform's base URL")
     .argument('[texts...]', 'test texts (words separated by spaces)')
     .option('--texts <file>', 'test texts, one per line (# comments)')
-    .option('--account <name:token>', 'a test account (repeatable; prefer --account-file, the command line is visible to other users)', collect)
+    .option(
+      '--account <name:token>',
+      'a test account (repeatable; prefer --account-file, the command line is visible to other users)',
+      collect,
+    )
     .option('--account-file <file>', '"ACCOUNT TOKEN" lines: test accounts, used in turn as they get banned')
     .option('--wait <seconds>', 'how long a post may take to be removed (the longest moderation delay you expect)', '60')
     .option('--poll <seconds>', 'between two looks at a test post', '1')
@@ -230,7 +255,8 @@ export function register(program: Command): void {
       const accounts: Array<{ name: string; token: string }> = [];
       for (const a of o.account ?? []) {
         const i = a.indexOf(':');
-        if (i <= 0 || i === a.length - 1) throw usageError(`--account: expected NAME:TOKEN, got ${JSON.stringify(a.replace(/:.*/, ':...'))}`);
+        if (i <= 0 || i === a.length - 1)
+          throw usageError(`--account: expected NAME:TOKEN, got ${JSON.stringify(a.replace(/:.*/, ':...'))}`);
         accounts.push({ name: a.slice(0, i), token: a.slice(i + 1) });
       }
       if (o.accountFile) accounts.push(...readLines(o.accountFile, tokenCheck).map((f) => ({ name: f[0]!, token: f[1]! })));
@@ -253,17 +279,28 @@ export function register(program: Command): void {
           try {
             const at = new Date();
             const waitS = parseSeconds(o.wait, '--wait');
-            await store.putMany(run.results.map((r) => keywordMeasurement(r, { platform: base, at, waitS })).map((m) => ({ m, verdict: analyzeMeasurement(m) })));
+            await store.putMany(
+              run.results
+                .map((r) => keywordMeasurement(r, { platform: base, at, waitS }))
+                .map((m) => ({ m, verdict: analyzeMeasurement(m) })),
+            );
           } finally {
             await store.close();
           }
         }
         for (const r of run.results) {
           if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
-          else process.stdout.write(r.removed ? `REMOVED (${r.status}) ${JSON.stringify(r.text)}: triggered by ${r.trigger.join(' + ')} (${r.posts} test posts)\n` : `kept    ${JSON.stringify(r.text)}\n`);
+          else
+            process.stdout.write(
+              r.removed
+                ? `REMOVED (${r.status}) ${JSON.stringify(r.text)}: triggered by ${r.trigger.join(' + ')} (${r.posts} test posts)\n`
+                : `kept    ${JSON.stringify(r.text)}\n`,
+            );
         }
         if (run.leftBehind.length) {
-          process.stderr.write(`platform keywords: ${run.leftBehind.length} test post(s) could not be deleted (banned account): ${run.leftBehind.join(', ')}\n`);
+          process.stderr.write(
+            `platform keywords: ${run.leftBehind.length} test post(s) could not be deleted (banned account): ${run.leftBehind.join(', ')}\n`,
+          );
           process.exitCode = 1;
         }
       } catch (e) {

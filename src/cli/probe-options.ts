@@ -31,7 +31,8 @@ const collect = (v: string, acc: string[] = []): string[] => [...acc, v];
 
 export function positiveInt(name: string, v: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw Object.assign(new Error(`${name} must be a positive integer, got ${JSON.stringify(v)}`), { exitCode: 2 });
+  if (!Number.isInteger(n) || n < 1)
+    throw Object.assign(new Error(`${name} must be a positive integer, got ${JSON.stringify(v)}`), { exitCode: 2 });
   return n;
 }
 
@@ -44,13 +45,29 @@ export function networkOptions(cmd: Command): Command {
     .option('--ca <file>', 'extra trusted CA certificate(s), PEM; repeatable', collect)
     .option('--allow-net <cidrs>', 'comma-separated CIDRs: refuse to dial outside them; addresses inside count as public (lab mode)')
     .option('--timeout <ms>', 'time budget of each network step (default: DNS 5 s, connect/TLS 10 s, HTTP 15 s)')
-    .option('--probe-ip <ip>', 'your public IP: scrubbed from every measurement and used to find your country/ASN offline; repeatable', collect)
-    .option('--local-address <ip>', 'source address of the probe\'s sockets')
+    .option(
+      '--probe-ip <ip>',
+      'your public IP: scrubbed from every measurement and used to find your country/ASN offline; repeatable',
+      collect,
+    )
+    .option('--local-address <ip>', "source address of the probe's sockets")
     .option('--no-attribution', 'skip the decoy/no-SNI/residual follow-ups')
-    .option('--decoy-sni <name>', `benign name for the decoy handshakes and residual checks (default ${DEFAULT_DECOY}); change it where that name is itself blocked`)
-    .option('--dns-tcp', 'with --resolver: ask it over TCP too (engine "tcp"); UDP answers that differ from TCP ones point to on-path injection rather than a lying resolver')
-    .option('--region <name>', 'your region as you choose to declare it, coarse (e.g. a province: "Henan"); written to annotations.region. Never derived from your IP; not an identifier; at most 64 characters')
-    .option('--capture', 'root: record the packets that ended each failed step (RST/FIN, SYN answers, every reply of a DNS query answered twice) in test_keys.x_captured; without root, a note and measure as usual')
+    .option(
+      '--decoy-sni <name>',
+      `benign name for the decoy handshakes and residual checks (default ${DEFAULT_DECOY}); change it where that name is itself blocked`,
+    )
+    .option(
+      '--dns-tcp',
+      'with --resolver: ask it over TCP too (engine "tcp"); UDP answers that differ from TCP ones point to on-path injection rather than a lying resolver',
+    )
+    .option(
+      '--region <name>',
+      'your region as you choose to declare it, coarse (e.g. a province: "Henan"); written to annotations.region. Never derived from your IP; not an identifier; at most 64 characters',
+    )
+    .option(
+      '--capture',
+      'root: record the packets that ended each failed step (RST/FIN, SYN answers, every reply of a DNS query answered twice) in test_keys.x_captured; without root, a note and measure as usual',
+    )
     .option(...INJECTORS_OPTION)
     .option('--no-fingerprints', 'do not load the OONI blocking fingerprints for the verdict');
 }
@@ -62,7 +79,11 @@ export function probeOptionsFrom(o: NetworkCliOptions, command: string): ProbeOp
   if (o.doh) opts.doh = o.doh;
   if (o.helper) opts.helper = o.helper;
   if (o.ca?.length) opts.ca = o.ca.map((f) => readFileSync(f, 'utf8'));
-  if (o.allowNet) opts.allowNet = o.allowNet.split(',').map((s) => s.trim()).filter(Boolean);
+  if (o.allowNet)
+    opts.allowNet = o.allowNet
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   try {
     for (const c of opts.allowNet ?? []) parseCidr(c);
     if (opts.resolver) splitHostPort(opts.resolver, 53);
@@ -78,7 +99,11 @@ export function probeOptionsFrom(o: NetworkCliOptions, command: string): ProbeOp
   if (o.region !== undefined) {
     const r = o.region.replace(/\s+/g, ' ').trim();
     // eslint-disable-next-line no-control-regex -- refusing control characters is the point
-    if (!r || [...r].length > 64 || /[\u0000-\u001f\u007f-\u009f]/.test(r)) throw Object.assign(new Error(`--region: expected a name of 1..64 printable characters, got ${JSON.stringify(o.region.slice(0, 80))}`), { exitCode: 2 });
+    if (!r || [...r].length > 64 || /[\u0000-\u001f\u007f-\u009f]/.test(r))
+      throw Object.assign(
+        new Error(`--region: expected a name of 1..64 printable characters, got ${JSON.stringify(o.region.slice(0, 80))}`),
+        { exitCode: 2 },
+      );
     opts.region = r;
   }
   if (o.dnsTcp) {

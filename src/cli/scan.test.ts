@@ -23,7 +23,11 @@ function run(args: string[]): Promise<{ code: number; stdout: string; stderr: st
   });
 }
 
-const lines = (f: string): DnsScanLine[] => readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as DnsScanLine);
+const lines = (f: string): DnsScanLine[] =>
+  readFileSync(f, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as DnsScanLine);
 
 before(async () => {
   // A GFW-shaped list of 2,000 rules; the scanned names are half its own names (blocked), half
@@ -33,7 +37,10 @@ before(async () => {
   for (const [i, r] of rules.slice(0, 600).entries()) NAMES.push(r.shape === 'unanchored' ? `${r.kw}.org` : r.kw, `free${i}.example`);
   for (const r of rules.filter((x) => x.shape === 'end').slice(0, 10)) NAMES.push(`not${r.kw}`);
   writeFileSync(join(dir, 'names.txt'), `# scan list\n${NAMES.join('\n')}\n`);
-  const s = parseScenario(`name: scan\nworld: { sites: [{ domain: ok.example }] }\ncensors:\n  - name: gfw\n    layer: national\n    dns_injection: { rules_file: gfw.txt, injectors: 2, lead_ms: 0 }\n`, join(dir, 'scan.yaml'));
+  const s = parseScenario(
+    `name: scan\nworld: { sites: [{ domain: ok.example }] }\ncensors:\n  - name: gfw\n    layer: national\n    dns_injection: { rules_file: gfw.txt, injectors: 2, lead_ms: 0 }\n`,
+    join(dir, 'scan.yaml'),
+  );
   lab = await startLab(s);
   policy = new Policy(s);
 });
@@ -45,10 +52,28 @@ after(async () => {
 describe('wallscope scan dns against the lab silent address (real sockets)', () => {
   it('writes one line per name and query type in list order, every injected reply kept', async () => {
     const out = join(dir, 'full.jsonl');
-    const r = await run(['--target', lab.silentDns, '--list', join(dir, 'names.txt'), '--rate', '2000', '--wait', '1500', '--qtype', 'A,MX', '--out', out, '--summary', '--quiet']);
+    const r = await run([
+      '--target',
+      lab.silentDns,
+      '--list',
+      join(dir, 'names.txt'),
+      '--rate',
+      '2000',
+      '--wait',
+      '1500',
+      '--qtype',
+      'A,MX',
+      '--out',
+      out,
+      '--summary',
+      '--quiet',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const got = lines(out);
-    assert.deepEqual(got.map((l) => `${l.name} ${l.qtype}`), NAMES.flatMap((n) => [`${n} A`, `${n} MX`]));
+    assert.deepEqual(
+      got.map((l) => `${l.name} ${l.qtype}`),
+      NAMES.flatMap((n) => [`${n} A`, `${n} MX`]),
+    );
     for (const l of got) {
       const blocked = policy.dnsInjectors(l.name).length > 0;
       assert.equal(l.injected, blocked, l.name);
@@ -75,7 +100,22 @@ describe('wallscope scan dns against the lab silent address (real sockets)', () 
     const all: string[] = [];
     for (let i = 0; i < 3; i++) {
       const out = join(dir, `shard${i}.jsonl`);
-      const r = await run(['--target', lab.silentDns, '--list', join(dir, 'names.txt'), '--rate', '0', '--wait', '100', '--shard', `${i}/3`, '--out', out, '--quiet', '--no-ip-ttl']);
+      const r = await run([
+        '--target',
+        lab.silentDns,
+        '--list',
+        join(dir, 'names.txt'),
+        '--rate',
+        '0',
+        '--wait',
+        '100',
+        '--shard',
+        `${i}/3`,
+        '--out',
+        out,
+        '--quiet',
+        '--no-ip-ttl',
+      ]);
       assert.equal(r.code, 0, r.stderr);
       const got = lines(out).map((l) => l.name);
       assert.ok(got.every((n) => inShard(n, i, 3)));
@@ -103,7 +143,10 @@ describe('wallscope scan dns against the lab silent address (real sockets)', () 
     const r = await run([...args, '--resume', '--rate', '2000']);
     assert.equal(r.code, 0, r.stderr);
     const got = lines(out);
-    assert.deepEqual(got.map((l) => l.name), NAMES);
+    assert.deepEqual(
+      got.map((l) => l.name),
+      NAMES,
+    );
     for (const l of got) assert.equal(l.injected, policy.dnsInjectors(l.name).length > 0, l.name);
     // A different list is not resumed into this file.
     writeFileSync(join(dir, 'other.txt'), 'a.example\nb.example\n');
@@ -120,7 +163,12 @@ describe('wallscope scan dns against the lab silent address (real sockets)', () 
     assert.match(r.stderr, new RegExp(`bad\\.txt:3: not a domain name`));
     assert.equal(r.stderr.trim().split('\n').length, 1);
     assert.equal(existsSync(out), false);
-    for (const args of [['--target', 'example.com', 'a.example'], ['--target', lab.silentDns, '--shard', '3/3', 'a.example'], ['--target', lab.silentDns, '--qtype', 'BOGUS', 'a.example'], ['--target', lab.silentDns]]) {
+    for (const args of [
+      ['--target', 'example.com', 'a.example'],
+      ['--target', lab.silentDns, '--shard', '3/3', 'a.example'],
+      ['--target', lab.silentDns, '--qtype', 'BOGUS', 'a.example'],
+      ['--target', lab.silentDns],
+    ]) {
       r = await run([...args, '--out', out]);
       assert.equal(r.code, 2, args.join(' '));
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);

@@ -62,17 +62,19 @@ export function register(program: Command): void {
   const scan = program.command('scan').description('scans at scale: which names an on-path injector answers for');
   scan
     .command('dns')
-    .description('GFWatch-style injection scan: send queries for every name to an address that runs no resolver (every reply is injected) and keep every reply, one JSON line per name and query type')
+    .description(
+      'GFWatch-style injection scan: send queries for every name to an address that runs no resolver (every reply is injected) and keep every reply, one JSON line per name and query type',
+    )
     .argument('[names...]', 'names to query (or --list)')
     .requiredOption('--target <addr[:port]>', 'an address with no resolver on the path of the censor (lab: its silent DNS address)')
     .option('--list <file>', 'one name a line (# comments and blank lines skipped); streamed, any size')
     .option('--rate <qps>', 'queries per second (0 = as fast as the in-flight bound allows)', '1000')
-    .option('--shard <i/n>', 'this machine\'s share of the list: names whose hash mod n is i (0 <= i < n)')
+    .option('--shard <i/n>', "this machine's share of the list: names whose hash mod n is i (0 <= i < n)")
     .option('--resume', 'continue the scan recorded in --out (after a crash or kill -9): no name repeated or skipped')
     .requiredOption('--out <file.jsonl>', 'where the lines go (append-only)')
     .option('--qtype <types>', `comma-separated query types (${SCAN_QTYPES.join(', ')})`, 'A')
-    .option('--wait <ms>', 'how long each query\'s replies are collected', '2000')
-    .option('--ip-ttl', 'require the replies\' IP TTL (packet capture, root); default: when available')
+    .option('--wait <ms>', "how long each query's replies are collected", '2000')
+    .option('--ip-ttl', "require the replies' IP TTL (packet capture, root); default: when available")
     .option('--no-ip-ttl', 'do not capture: ip_ttl is null')
     .option('--summary', 'print the summary of injected answers as JSON on stdout at the end')
     .option('--quiet', 'no progress on stderr')
@@ -83,7 +85,8 @@ export function register(program: Command): void {
       } catch (e) {
         throw usageError(`--target: ${(e as Error).message}`);
       }
-      if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(target.host)) throw usageError(`--target must be an IPv4 address (names are never resolved), got ${o.target}`);
+      if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(target.host))
+        throw usageError(`--target must be an IPv4 address (names are never resolved), got ${o.target}`);
       const rate = Number(o.rate);
       if (!Number.isFinite(rate) || rate < 0) throw usageError(`--rate must be a number >= 0, got ${o.rate}`);
       const wait = Number(o.wait);
@@ -95,7 +98,8 @@ export function register(program: Command): void {
         shard = { i: Number(m[1]), n: Number(m[2]) };
       }
       const qtypes = o.qtype.split(',').map((q) => q.trim().toUpperCase());
-      for (const q of qtypes) if (!(SCAN_QTYPES as readonly string[]).includes(q)) throw usageError(`--qtype: ${q} is not one of ${SCAN_QTYPES.join(', ')}`);
+      for (const q of qtypes)
+        if (!(SCAN_QTYPES as readonly string[]).includes(q)) throw usageError(`--qtype: ${q} is not one of ${SCAN_QTYPES.join(', ')}`);
       if (!!o.list === names.length > 0) throw usageError('give names or --list, not both and not neither');
       let source: AsyncIterable<string> | Iterable<string>;
       if (o.list) {
@@ -128,7 +132,9 @@ export function register(program: Command): void {
           const now = Date.now();
           if (o.quiet || now - lastShown < 1000) return;
           lastShown = now;
-          process.stderr.write(`scan dns: ${p.sent} sent, ${p.written} written, ${p.replies} replies${p.skipped ? `, ${p.skipped} done before` : ''}\n`);
+          process.stderr.write(
+            `scan dns: ${p.sent} sent, ${p.written} written, ${p.replies} replies${p.skipped ? `, ${p.skipped} done before` : ''}\n`,
+          );
         },
       }).catch((e: unknown) => {
         if (e instanceof DnsScanError) throw usageError(e.message, 1);

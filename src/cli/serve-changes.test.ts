@@ -15,15 +15,64 @@ describe('wallscope serve --webhook / --no-changes', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ws-serve-hooks-'));
     try {
       const env = { ...process.env, WALLSCOPE_WEBHOOK_SECRET: '' };
-      const noSecret = spawnSync(process.execPath, [BIN, 'serve', '--db', join(dir, 'a.db'), '--listen', '127.0.0.1:0', '--no-web', '--no-log', '--no-fingerprints', '--webhook', 'http://127.0.0.1:9/'], { encoding: 'utf8', env, timeout: 60_000 });
+      const noSecret = spawnSync(
+        process.execPath,
+        [
+          BIN,
+          'serve',
+          '--db',
+          join(dir, 'a.db'),
+          '--listen',
+          '127.0.0.1:0',
+          '--no-web',
+          '--no-log',
+          '--no-fingerprints',
+          '--webhook',
+          'http://127.0.0.1:9/',
+        ],
+        { encoding: 'utf8', env, timeout: 60_000 },
+      );
       assert.notEqual(noSecret.status, 0);
       assert.equal(noSecret.stderr.trim().split('\n').length, 1, noSecret.stderr);
       assert.match(noSecret.stderr, /--webhook needs a signing secret/);
       assert.equal(existsSync(join(dir, 'a.db')), false, 'nothing opened before the flags are checked');
-      const off = spawnSync(process.execPath, [BIN, 'serve', '--db', join(dir, 'b.db'), '--listen', '127.0.0.1:0', '--no-web', '--no-log', '--no-fingerprints', '--no-changes', '--webhook', 'http://127.0.0.1:9/'], { encoding: 'utf8', env, timeout: 60_000 });
+      const off = spawnSync(
+        process.execPath,
+        [
+          BIN,
+          'serve',
+          '--db',
+          join(dir, 'b.db'),
+          '--listen',
+          '127.0.0.1:0',
+          '--no-web',
+          '--no-log',
+          '--no-fingerprints',
+          '--no-changes',
+          '--webhook',
+          'http://127.0.0.1:9/',
+        ],
+        { encoding: 'utf8', env, timeout: 60_000 },
+      );
       assert.notEqual(off.status, 0);
       assert.match(off.stderr, /--webhook needs change detection/);
-      const bad = spawnSync(process.execPath, [BIN, 'serve', '--db', join(dir, 'c.db'), '--listen', '127.0.0.1:0', '--no-web', '--no-log', '--no-fingerprints', '--webhook', 'ftp://x/'], { encoding: 'utf8', env: { ...env, WALLSCOPE_WEBHOOK_SECRET: 's' }, timeout: 60_000 });
+      const bad = spawnSync(
+        process.execPath,
+        [
+          BIN,
+          'serve',
+          '--db',
+          join(dir, 'c.db'),
+          '--listen',
+          '127.0.0.1:0',
+          '--no-web',
+          '--no-log',
+          '--no-fingerprints',
+          '--webhook',
+          'ftp://x/',
+        ],
+        { encoding: 'utf8', env: { ...env, WALLSCOPE_WEBHOOK_SECRET: 's' }, timeout: 60_000 },
+      );
       assert.match(bad.stderr, /--webhook: expected an http\(s\) URL/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -34,7 +83,25 @@ describe('wallscope serve --webhook / --no-changes', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ws-serve-hooks-'));
     const secret = join(dir, 'secret');
     writeFileSync(secret, 'abc\n');
-    const child = spawn(process.execPath, [BIN, 'serve', '--db', join(dir, 'w.db'), '--listen', '127.0.0.1:0', '--no-web', '--no-log', '--no-fingerprints', '--webhook', 'http://127.0.0.1:9/', '--webhook-secret-file', secret], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'serve',
+        '--db',
+        join(dir, 'w.db'),
+        '--listen',
+        '127.0.0.1:0',
+        '--no-web',
+        '--no-log',
+        '--no-fingerprints',
+        '--webhook',
+        'http://127.0.0.1:9/',
+        '--webhook-secret-file',
+        secret,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     t.after(() => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });

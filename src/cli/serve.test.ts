@@ -22,7 +22,9 @@ describe('wallscope import ooni / reanalyze / serve / upload', () => {
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const db = join(dir, 'w.sqlite');
     const qa = join(fixturesDir, 'measurements', 'synthetic-netem-qa');
-    const files = readdirSync(qa).slice(0, 10).map((f) => join(qa, f));
+    const files = readdirSync(qa)
+      .slice(0, 10)
+      .map((f) => join(qa, f));
     const imp = await wallscope(['import', 'ooni', ...files, '--db', db, '--no-fingerprints']);
     assert.match(imp.stdout, /files 10, read 10, stored 10, already stored 0, errors 0/);
     const again = await wallscope(['reanalyze', '--db', db, '--only-outdated', '--no-fingerprints']);
@@ -30,7 +32,11 @@ describe('wallscope import ooni / reanalyze / serve / upload', () => {
     const all = await wallscope(['reanalyze', '--db', db, '--no-fingerprints']);
     assert.match(all.stdout, /scanned 10, updated 10, failed 0/);
 
-    const child = spawn(process.execPath, [BIN, 'serve', '--db', db, '--listen', '127.0.0.1:0', '--no-log', '--no-web', '--no-fingerprints'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [BIN, 'serve', '--db', db, '--listen', '127.0.0.1:0', '--no-log', '--no-web', '--no-fingerprints'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     t.after(() => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
@@ -66,10 +72,13 @@ describe('wallscope import ooni / reanalyze / serve / upload', () => {
     const dir = mkdtempSync(join(tmpdir(), 'wallscope-cli-upload-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     await spoolMeasurement(dir, sampleMeasurement());
-    await assert.rejects(wallscope(['upload', '--collector', 'http://127.0.0.1:9', '--spool', dir, '--retries', '1']), (e: { code?: number; stdout?: string }) => {
-      assert.equal(e.code, 2);
-      assert.match(e.stdout ?? '', /uploaded 0, refused 0, still spooled 1/);
-      return true;
-    });
+    await assert.rejects(
+      wallscope(['upload', '--collector', 'http://127.0.0.1:9', '--spool', dir, '--retries', '1']),
+      (e: { code?: number; stdout?: string }) => {
+        assert.equal(e.code, 2);
+        assert.match(e.stdout ?? '', /uploaded 0, refused 0, still spooled 1/);
+        return true;
+      },
+    );
   });
 });

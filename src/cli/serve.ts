@@ -11,8 +11,19 @@ import { analyzerWith, parseListen, startServer, startWebhooks, type Webhooks } 
 import { ChangeStore, openStore, Outbox, type MeasurementStore } from '../store/index.js';
 import { INJECTORS_OPTION, injectorsFrom } from './injectors.js';
 
-export interface StoreCliOptions { db?: string; clickhouse?: string; journal?: string; sqliteWriter?: string }
-export interface AnalysisCliOptions { fingerprints?: string | false; forgedPool?: string[]; allowNet?: string[]; asn?: boolean; injectors?: string }
+export interface StoreCliOptions {
+  db?: string;
+  clickhouse?: string;
+  journal?: string;
+  sqliteWriter?: string;
+}
+export interface AnalysisCliOptions {
+  fingerprints?: string | false;
+  forgedPool?: string[];
+  allowNet?: string[];
+  asn?: boolean;
+  injectors?: string;
+}
 
 export const collect = (v: string, acc: string[] = []): string[] => [...acc, v];
 
@@ -26,19 +37,29 @@ export function analysisOptions(cmd: Command): Command {
   return cmd
     .option('--fingerprints <dir>', 'OONI blocking-fingerprints CSV directory (default: ../shared/fixtures/fingerprints when present)')
     .option('--no-fingerprints', 'use no fingerprints and no forged pools')
-    .option('--forged-pool <file>', 'known forged DNS answers, one address per line (repeatable; default: ../shared/fixtures/gfw-forged-ips/*.txt)', collect)
+    .option(
+      '--forged-pool <file>',
+      'known forged DNS answers, one address per line (repeatable; default: ../shared/fixtures/gfw-forged-ips/*.txt)',
+      collect,
+    )
     .option('--allow-net <cidr>', 'lab mode: addresses in this range count as public, not bogons (repeatable)', collect)
     .option('--asn', 'look up answer ASNs in the offline database')
     .option(...INJECTORS_OPTION);
 }
 
-const onShipError = (e: unknown) => process.stderr.write(`journal: shipping to ClickHouse failed, will retry: ${(e as Error).message ?? String(e)}\n`.slice(0, 500));
+const onShipError = (e: unknown) =>
+  process.stderr.write(`journal: shipping to ClickHouse failed, will retry: ${(e as Error).message ?? String(e)}\n`.slice(0, 500));
 
 /** The store the options name; a store that cannot be opened is a usage error (exit 2) naming the option. */
 export async function openStoreFrom(o: StoreCliOptions): Promise<MeasurementStore> {
-  if (o.sqliteWriter !== undefined && o.sqliteWriter !== 'thread' && o.sqliteWriter !== 'inline') throw usage(`--sqlite-writer: "thread" or "inline", got ${JSON.stringify(o.sqliteWriter)}`);
+  if (o.sqliteWriter !== undefined && o.sqliteWriter !== 'thread' && o.sqliteWriter !== 'inline')
+    throw usage(`--sqlite-writer: "thread" or "inline", got ${JSON.stringify(o.sqliteWriter)}`);
   try {
-    return await openStore(o.clickhouse ? { clickhouse: o.clickhouse, journal: o.journal, onShipError } : { db: o.db, journal: o.journal, sqliteWriterThread: o.sqliteWriter !== 'inline' });
+    return await openStore(
+      o.clickhouse
+        ? { clickhouse: o.clickhouse, journal: o.journal, onShipError }
+        : { db: o.db, journal: o.journal, sqliteWriterThread: o.sqliteWriter !== 'inline' },
+    );
   } catch (e) {
     const which = o.clickhouse ? `--clickhouse ${o.clickhouse}` : `--db ${o.db ?? '(default)'}`;
     throw usage(`cannot open the store (${which}): ${(e as Error).message}`);
@@ -49,10 +70,16 @@ function usage(message: string): Error {
   return Object.assign(new Error(message), { exitCode: 2 });
 }
 
-export function analysisFrom(o: AnalysisCliOptions): { ctx: AnalysisContext; analyze: (m: Measurement) => ReturnType<typeof analyzeMeasurement> } {
+export function analysisFrom(o: AnalysisCliOptions): {
+  ctx: AnalysisContext;
+  analyze: (m: Measurement) => ReturnType<typeof analyzeMeasurement>;
+} {
   const ctx: AnalysisContext = {};
   if (o.fingerprints !== false) {
-    const fps = loadFingerprints(typeof o.fingerprints === 'string' ? o.fingerprints : defaultFingerprintsDir(), o.forgedPool ?? defaultForgedPoolFiles());
+    const fps = loadFingerprints(
+      typeof o.fingerprints === 'string' ? o.fingerprints : defaultFingerprintsDir(),
+      o.forgedPool ?? defaultForgedPoolFiles(),
+    );
     if (fps.skipped.length) process.stderr.write(`fingerprints: ${fps.skipped.length} rows skipped\n`);
     ctx.fingerprints = fps;
   }
@@ -93,18 +120,38 @@ export function register(program: Command): void {
     .option('--batch-body-limit <bytes>', 'largest body of POST /api/v1/submit_measurements (NDJSON batches)', String(16 * 1024 * 1024))
     .option('--batch-max-items <n>', 'most measurements in one batch', '5000')
     .option('--rate-limit <n>', 'requests per minute per client (0: no limit)', '6000')
-    .option('--admin-token-file <file>', 'file holding the bearer token for admin routes (or $WALLSCOPE_ADMIN_TOKEN); without one they are disabled')
-    .option('--report-secret-file <file>', 'file holding the report-id secret shared by collectors behind one balancer (or $WALLSCOPE_REPORT_SECRET)')
+    .option(
+      '--admin-token-file <file>',
+      'file holding the bearer token for admin routes (or $WALLSCOPE_ADMIN_TOKEN); without one they are disabled',
+    )
+    .option(
+      '--report-secret-file <file>',
+      'file holding the report-id secret shared by collectors behind one balancer (or $WALLSCOPE_REPORT_SECRET)',
+    )
     .option('--web <dir>', 'explorer files to serve at / (default: web/dist)')
     .option('--no-web', 'serve no explorer')
     .option('--trust-proxy', 'take the client address from X-Forwarded-For (behind a reverse proxy)')
     .option('--no-log', 'no structured request logs on stdout')
-    .option('--sqlite-writer <mode>', 'SQLite inserts on a writer thread ("thread", the default: parsing and writing use two cores) or "inline"')
+    .option(
+      '--sqlite-writer <mode>',
+      'SQLite inserts on a writer thread ("thread", the default: parsing and writing use two cores) or "inline"',
+    )
     .option('--no-changes', 'no change detection (SQLite store: on by default, in the same file)')
-    .option('--change-confirmations <n>', 'consecutive measurements that confirm a new state (hysteresis: one flaky measurement is not a change)', '2')
-    .option('--webhook <url>', 'POST every change detected to this URL, signed (HMAC-SHA256), retried from a persistent outbox; repeatable', collect)
+    .option(
+      '--change-confirmations <n>',
+      'consecutive measurements that confirm a new state (hysteresis: one flaky measurement is not a change)',
+      '2',
+    )
+    .option(
+      '--webhook <url>',
+      'POST every change detected to this URL, signed (HMAC-SHA256), retried from a persistent outbox; repeatable',
+      collect,
+    )
     .option('--webhook-secret-file <file>', 'file holding the webhook signing secret (or $WALLSCOPE_WEBHOOK_SECRET)')
-    .option('--journal <file>', 'with --clickhouse: acknowledge a submission once it is in this local journal (SQLite, WAL) and ship to ClickHouse in large batches; what is left after a crash ships at the next start');
+    .option(
+      '--journal <file>',
+      'with --clickhouse: acknowledge a submission once it is in this local journal (SQLite, WAL) and ship to ClickHouse in large batches; what is left after a crash ships at the next start',
+    );
   storeOptions(serve);
   analysisOptions(serve);
   serve.action(async (o: ServeOptions) => {
@@ -118,15 +165,24 @@ export function register(program: Command): void {
     // Webhook flags are checked before anything is opened or listens.
     let hookSecret: string | undefined;
     if (o.webhook?.length) {
-      if (!o.changes || o.clickhouse) throw Object.assign(new Error('--webhook needs change detection (a SQLite store, without --no-changes)'), { exitCode: 2 });
-      for (const u of o.webhook) if (!/^https?:\/\/[^/]/.test(u)) throw Object.assign(new Error(`--webhook: expected an http(s) URL, got ${JSON.stringify(u)}`), { exitCode: 2 });
+      if (!o.changes || o.clickhouse)
+        throw Object.assign(new Error('--webhook needs change detection (a SQLite store, without --no-changes)'), { exitCode: 2 });
+      for (const u of o.webhook)
+        if (!/^https?:\/\/[^/]/.test(u))
+          throw Object.assign(new Error(`--webhook: expected an http(s) URL, got ${JSON.stringify(u)}`), { exitCode: 2 });
       hookSecret = o.webhookSecretFile ? readFileSync(o.webhookSecretFile, 'utf8').trim() : process.env.WALLSCOPE_WEBHOOK_SECRET;
-      if (!hookSecret) throw Object.assign(new Error('--webhook needs a signing secret: --webhook-secret-file FILE or $WALLSCOPE_WEBHOOK_SECRET'), { exitCode: 2 });
+      if (!hookSecret)
+        throw Object.assign(new Error('--webhook needs a signing secret: --webhook-secret-file FILE or $WALLSCOPE_WEBHOOK_SECRET'), {
+          exitCode: 2,
+        });
     }
     const store = await openStoreFrom(o);
     const { ctx } = analysisFrom(o);
     // Change detection lives in the SQLite store's file (src/store/changes.ts); ClickHouse has none yet.
-    const changes = o.changes && !o.clickhouse ? new ChangeStore(o.db ?? 'wallscope.db', { confirmations: positiveInt(o.changeConfirmations, '--change-confirmations') }) : undefined;
+    const changes =
+      o.changes && !o.clickhouse
+        ? new ChangeStore(o.db ?? 'wallscope.db', { confirmations: positiveInt(o.changeConfirmations, '--change-confirmations') })
+        : undefined;
     const token = o.adminTokenFile ? readFileSync(o.adminTokenFile, 'utf8').trim() : process.env.WALLSCOPE_ADMIN_TOKEN;
     const secret = o.reportSecretFile ? readFileSync(o.reportSecretFile, 'utf8').trim() : process.env.WALLSCOPE_REPORT_SECRET;
     const perMinute = Number(o.rateLimit);
@@ -141,7 +197,7 @@ export function register(program: Command): void {
       rateLimit: perMinute > 0 ? { max: perMinute, windowMs: 60_000 } : false,
       adminToken: token || undefined,
       reportSecret: secret || undefined,
-      webRoot: o.web === false ? false : o.web ?? join(repoRoot, 'web', 'dist'),
+      webRoot: o.web === false ? false : (o.web ?? join(repoRoot, 'web', 'dist')),
       logger: o.log,
       trustProxy: o.trustProxy ?? false,
       territoryTables: territoryTablesV4,

@@ -5,7 +5,10 @@ import { defaultSpoolDir, flushSpool } from '../probe/index.js';
 export function register(program: Command): void {
   program
     .command('upload')
-    .requiredOption('--collector <url>', 'collector base URL (NDJSON batches to POST /api/v1/submit_measurements, else one by one to POST /api/v1/submit_measurement)')
+    .requiredOption(
+      '--collector <url>',
+      'collector base URL (NDJSON batches to POST /api/v1/submit_measurements, else one by one to POST /api/v1/submit_measurement)',
+    )
     .option('--spool <dir>', 'spool directory (default: $WALLSCOPE_SPOOL or ~/.local/share/wallscope/spool)')
     .option('--retries <n>', 'retries per measurement before giving up for this run', '5')
     .option('--timeout <ms>', 'per request', '30000')
@@ -13,8 +16,10 @@ export function register(program: Command): void {
     .action(async (o: { collector: string; spool?: string; retries: string; timeout: string; batchSize: string }) => {
       const batchSize = Number(o.batchSize);
       const usage = (m: string): Error => Object.assign(new Error(m), { exitCode: 2 });
-      if (!Number.isSafeInteger(batchSize) || batchSize < 0) throw usage(`--batch-size: expected 0 or a positive integer, got ${JSON.stringify(o.batchSize)}`);
-      if (!/^https?:\/\/[^/]/.test(o.collector) || !URL.canParse(o.collector)) throw usage(`--collector: not an http(s) URL: ${JSON.stringify(o.collector)}`);
+      if (!Number.isSafeInteger(batchSize) || batchSize < 0)
+        throw usage(`--batch-size: expected 0 or a positive integer, got ${JSON.stringify(o.batchSize)}`);
+      if (!/^https?:\/\/[^/]/.test(o.collector) || !URL.canParse(o.collector))
+        throw usage(`--collector: not an http(s) URL: ${JSON.stringify(o.collector)}`);
       const dir = o.spool ?? defaultSpoolDir();
       const r = await flushSpool(dir, o.collector, {
         retries: Number(o.retries),

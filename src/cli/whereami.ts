@@ -20,16 +20,25 @@ function interfaceAddress(): string | null {
 export function register(program: Command): void {
   program
     .command('whereami')
-    .description('the IP territory label (IP属地) a platform would show for your address: offline, on this machine, never uploaded or logged')
-    .argument('[ip]', 'your public address (default: a public address of this machine\'s interfaces, if it has one)')
+    .description(
+      'the IP territory label (IP属地) a platform would show for your address: offline, on this machine, never uploaded or logged',
+    )
+    .argument('[ip]', "your public address (default: a public address of this machine's interfaces, if it has one)")
     .option('--json', 'one JSON object: {"territory": {"code", "label"}, "from"}')
     .action((ip: string | undefined, o: { json?: boolean }) => {
       if (ip !== undefined && isIP(ip) === 0) throw usageError(`${JSON.stringify(ip.slice(0, 60))} is not an IP address`);
       const address = ip ?? interfaceAddress();
-      if (!address) throw usageError('this machine has no public address of its own (behind a NAT?): give your public address as an argument; it stays on this machine', 1);
+      if (!address)
+        throw usageError(
+          'this machine has no public address of its own (behind a NAT?): give your public address as an argument; it stays on this machine',
+          1,
+        );
       const t = territoryOf(address);
       const from = ip ? 'argument' : 'interface';
       if (o.json) process.stdout.write(JSON.stringify({ territory: t, from }) + '\n');
-      else process.stdout.write(`IP属地：${t.label}${t.code ? ` (${t.code})` : ''}\n  computed offline on this machine from the bundled databases; the address was not sent or stored\n`);
+      else
+        process.stdout.write(
+          `IP属地：${t.label}${t.code ? ` (${t.code})` : ''}\n  computed offline on this machine from the bundled databases; the address was not sent or stored\n`,
+        );
     });
 }

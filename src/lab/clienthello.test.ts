@@ -33,7 +33,10 @@ async function captureHello(servername: string | undefined): Promise<Buffer> {
 describe('peekClientHello(buf)', () => {
   it('reads the SNI of a real ClientHello, and null when none is sent', async () => {
     const hello = await captureHello('YouTube.com');
-    assert.deepEqual({ ...peekClientHello(hello), extensions: undefined }, { kind: 'hello', sni: 'youtube.com', fragmented: false, extensions: undefined });
+    assert.deepEqual(
+      { ...peekClientHello(hello), extensions: undefined },
+      { kind: 'hello', sni: 'youtube.com', fragmented: false, extensions: undefined },
+    );
     // node sends no SNI for an IP address
     const none = await captureHello(undefined);
     const p = peekClientHello(none);

@@ -73,7 +73,10 @@ function hostNameOf(e: Uint8Array): string | null {
     const nlen = (e[q + 1]! << 8) | e[q + 2]!;
     q += 3;
     if (q + nlen > listEnd) return null;
-    if (nameType === 0) return Buffer.from(e.subarray(q, q + nlen)).toString('latin1').toLowerCase();
+    if (nameType === 0)
+      return Buffer.from(e.subarray(q, q + nlen))
+        .toString('latin1')
+        .toLowerCase();
     q += nlen;
   }
   return null;

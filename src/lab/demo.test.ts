@@ -7,7 +7,8 @@ import { computedTruths } from './truth.js';
 describe('readTestList(text)', () => {
   it('reads the Citizen Lab format, quotes included, and skips what is not http(s) on a domain', () => {
     assert.deepEqual(csvFields('a,"b, c",,"f ""g"""'), ['a', 'b, c', '', 'f "g"']);
-    const text = 'url,category_code,category_description,date_added,source,notes\n' +
+    const text =
+      'url,category_code,category_description,date_added,source,notes\n' +
       'https://www.Example.org/x,NEWS,News,2020-01-01,citizenlab,"a, b"\n' +
       'ftp://files.example/,FILE,File,2020-01-01,citizenlab,\n' +
       'http://1.2.3.4/,HOST,Host,2020-01-01,citizenlab,\n' +
@@ -27,7 +28,8 @@ describe('buildDemoScenario(listPath, limit)', () => {
     const layers = new Set(truths.map((t) => t.truth.layer));
     for (const l of ['national', 'regional', 'isp', null]) assert.ok(layers.has(l as never), `layer ${l} present`);
     const mechs = new Set(truths.map((t) => t.truth.mechanism));
-    for (const m of ['dns.injection', 'tls.reset', 'http.reset', 'tcp.timeout', 'http.blockpage', 'throttle', 'none']) assert.ok(mechs.has(m as never), `mechanism ${m} present`);
+    for (const m of ['dns.injection', 'tls.reset', 'http.reset', 'tcp.timeout', 'http.blockpage', 'throttle', 'none'])
+      assert.ok(mechs.has(m as never), `mechanism ${m} present`);
     assert.equal(buildDemoScenario(undefined, 20).scenario.targets!.length, 20);
   });
 });

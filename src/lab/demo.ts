@@ -97,15 +97,24 @@ export function buildDemoScenario(listPath = DEMO_LIST, limit?: number): { scena
       ttl: [234, 185, 92],
     },
     sni_reset: { rules: hostsIn('NEWS', 'HUMR', 'POLR', 'ANON', 'REL', 'LGBT').map(exact), fingerprint: 'gfw-type-2', residual_s: 180 },
-    http_reset: { host_rules: hostsIn('NEWS', 'HUMR', 'POLR', 'ANON', 'REL', 'LGBT').map(exact), keywords: ['falun', 'tiananmen'], residual_s: 90 },
+    http_reset: {
+      host_rules: hostsIn('NEWS', 'HUMR', 'POLR', 'ANON', 'REL', 'LGBT').map(exact),
+      keywords: ['falun', 'tiananmen'],
+      residual_s: 90,
+    },
     null_route: hostsIn('FILE'),
     throttle: { sni_rules: hostsIn('MMED').map(exact), host_rules: hostsIn('MMED').map(exact), kbps: 8 },
   };
   const henan: CensorSpec = {
     name: 'henan',
     layer: 'regional',
-    sni_reset: { rules: [...hostsIn('PORN', 'GMB', 'GAME', 'DATE').map((d) => `${esc(d)}$`), '\\.com\\.au$', '\\.co\\.za$', '\\.org\\.uk$'], fingerprint: 'henan' },
-    http_reset: { host_rules: [...hostsIn('PORN', 'GMB', 'GAME', 'DATE').map((d) => `${esc(d)}$`), '\\.com\\.au$', '\\.co\\.za$', '\\.org\\.uk$'] },
+    sni_reset: {
+      rules: [...hostsIn('PORN', 'GMB', 'GAME', 'DATE').map((d) => `${esc(d)}$`), '\\.com\\.au$', '\\.co\\.za$', '\\.org\\.uk$'],
+      fingerprint: 'henan',
+    },
+    http_reset: {
+      host_rules: [...hostsIn('PORN', 'GMB', 'GAME', 'DATE').map((d) => `${esc(d)}$`), '\\.com\\.au$', '\\.co\\.za$', '\\.org\\.uk$'],
+    },
   };
   const isp: CensorSpec = {
     name: 'isp',
@@ -138,7 +147,16 @@ export interface DemoSummary {
 
 /** Counts what the probe concluded (not what the lab did: that is `truthBlocked` and the score). */
 export function summarize(rows: EvalRow[], sites: number): DemoSummary {
-  const s: DemoSummary = { targets: rows.length, sites, blocked: 0, accessible: 0, other: 0, byMechanism: {}, byLayer: {}, truthBlocked: 0 };
+  const s: DemoSummary = {
+    targets: rows.length,
+    sites,
+    blocked: 0,
+    accessible: 0,
+    other: 0,
+    byMechanism: {},
+    byLayer: {},
+    truthBlocked: 0,
+  };
   for (const r of rows) {
     if (r.expected.blocking) s.truthBlocked++;
     if (r.got.blocking) {

@@ -31,8 +31,13 @@ describe('startResolver(opts)', () => {
     r = await startResolver({
       host: HOST,
       port: 0,
-      answer: (name) => (name === 'site.example' || name === 'blocked.example' ? { rcode: 'NOERROR', addresses: ['127.31.1.1'], ttl: 300 } : { rcode: 'NXDOMAIN', addresses: [], ttl: 0 }),
-      injector: { forge: (name) => (name === 'blocked.example' ? { addresses: ['127.31.100.1', '127.31.100.2'], ttls: [234, 92], leadMs: 40 } : null) },
+      answer: (name) =>
+        name === 'site.example' || name === 'blocked.example'
+          ? { rcode: 'NOERROR', addresses: ['127.31.1.1'], ttl: 300 }
+          : { rcode: 'NXDOMAIN', addresses: [], ttl: 0 },
+      injector: {
+        forge: (name) => (name === 'blocked.example' ? { addresses: ['127.31.100.1', '127.31.100.2'], ttls: [234, 92], leadMs: 40 } : null),
+      },
     });
   });
   after(() => r.close());
@@ -48,8 +53,14 @@ describe('startResolver(opts)', () => {
   it('lets forged replies race ahead of the genuine one, built as the GFW builds them', async () => {
     const replies = await udpExchange(r, query('blocked.example', 'A'), 400);
     assert.equal(replies.length, 3);
-    assert.deepEqual(replies.map((x) => dataOf(x.p.answers![0])), ['127.31.100.1', '127.31.100.2', '127.31.1.1']);
-    assert.deepEqual(replies.slice(0, 2).map((x) => (x.p.answers![0] as { ttl: number }).ttl), [234, 92]);
+    assert.deepEqual(
+      replies.map((x) => dataOf(x.p.answers![0])),
+      ['127.31.100.1', '127.31.100.2', '127.31.1.1'],
+    );
+    assert.deepEqual(
+      replies.slice(0, 2).map((x) => (x.p.answers![0] as { ttl: number }).ttl),
+      [234, 92],
+    );
     assert.equal(replies[0]!.raw.readUInt16BE(2), 0x8180); // RD=1 -> QR|RD|RA
     assert.ok(replies[2]!.at - replies[1]!.at > 0, 'genuine reply comes last');
     const norecurse = await udpExchange(r, query('blocked.example', 'A', false), 400);
@@ -58,7 +69,10 @@ describe('startResolver(opts)', () => {
 
   it('forges an A record even to a TXT or AAAA query, and drops the EDNS OPT', async () => {
     const txt = dnsPacket.encode({
-      id: 7, type: 'query', flags: dnsPacket.RECURSION_DESIRED, questions: [{ name: 'blocked.example', type: 'TXT', class: 'IN' }],
+      id: 7,
+      type: 'query',
+      flags: dnsPacket.RECURSION_DESIRED,
+      questions: [{ name: 'blocked.example', type: 'TXT', class: 'IN' }],
       additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 4096, flags: 0, options: [] } as unknown as dnsPacket.Answer],
     });
     const replies = await udpExchange(r, txt, 400);

@@ -140,8 +140,13 @@ export async function startResolver(opts: ResolverOptions): Promise<RunningResol
     let delay = opts.delayMs ?? 0;
     if (forged) {
       opts.log?.({
-        t: Date.now(), client: `${rinfo.address}:${rinfo.port}`, server: `${opts.host}:${udp.address().port}`, action: 'dns-injection',
-        censor: forged.censors?.join('+'), name: question.name, detail: forged.addresses.join(', '),
+        t: Date.now(),
+        client: `${rinfo.address}:${rinfo.port}`,
+        server: `${opts.host}:${udp.address().port}`,
+        action: 'dns-injection',
+        censor: forged.censors?.join('+'),
+        name: question.name,
+        detail: forged.addresses.join(', '),
       });
       forged.addresses.forEach((a, i) => {
         const b = forgedReply(msg, a, forged.ttls[i] ?? 60);

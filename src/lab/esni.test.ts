@@ -44,7 +44,13 @@ describe('EsniCensor.decide(flow, extensions, now): the decision without sockets
   it('drops a ClientHello with 0xffce, passes one without, and holds (client, server, port) for the residual', () => {
     const c = new EsniCensor(parseScenario(scenario('    esni_drop: { residual_s: 120 }'), 's.yaml'));
     assert.deepEqual(c.decide(flow(), [0, 10, 43], 0), { kind: 'pass' });
-    assert.deepEqual(c.decide(flow(), [0, ESNI_EXTENSION], 0), { kind: 'drop', why: 'blocked', censor: 'gfw', extension: ESNI_EXTENSION, residualS: 120 });
+    assert.deepEqual(c.decide(flow(), [0, ESNI_EXTENSION], 0), {
+      kind: 'drop',
+      why: 'blocked',
+      censor: 'gfw',
+      extension: ESNI_EXTENSION,
+      residualS: 120,
+    });
     // Residual: any later hello on the triple, even a plain one; another port or client is free.
     assert.equal(c.decide(flow(), [0, 43], 119_999).kind, 'drop');
     assert.equal(c.decide(flow('10.0.0.1', 8443), [0, 43], 1000).kind, 'pass');
@@ -77,7 +83,11 @@ describe('EsniCensor.decide(flow, extensions, now): the decision without sockets
       ['    esni_drop: { residual_s: -1 }', 'esni_drop.residual_s'],
       ['    esni_drop: { ports: [443] }', 'esni_drop'],
     ] as const) {
-      assert.throws(() => parseScenario(scenario(bad), 's.yaml'), (e: unknown) => e instanceof ScenarioError && e.message.includes(key), bad);
+      assert.throws(
+        () => parseScenario(scenario(bad), 's.yaml'),
+        (e: unknown) => e instanceof ScenarioError && e.message.includes(key),
+        bad,
+      );
     }
   });
 
@@ -151,7 +161,10 @@ describe('the loopback lab with esni_drop', () => {
     const hello = await clientHelloFor('esni.example');
     const a = lab.clientAddress(1);
     assert.ok(Buffer.isBuffer(await sendAndListen(site.address, site.httpsPort!, a, hello, 2000)), 'a plain ClientHello is answered');
-    assert.equal(await sendAndListen(site.address, site.httpsPort!, a, withExtension(hello, ESNI_EXTENSION, Buffer.alloc(64, 1)), 1000), null);
+    assert.equal(
+      await sendAndListen(site.address, site.httpsPort!, a, withExtension(hello, ESNI_EXTENSION, Buffer.alloc(64, 1)), 1000),
+      null,
+    );
     assert.equal(lab.esni.counts.blocked, 1);
     // Residual: a normal handshake from the same client to the same server and port gets nothing ...
     assert.equal(await handshake(lab, 'esni.example', a, 800), false);
@@ -165,6 +178,9 @@ describe('the loopback lab with esni_drop', () => {
   it('leaves the truth of every target (normal clients) as without the censor', () => {
     const without = parseScenario(scenario(''), 'plain.yaml');
     const truths = computedTruths(without, new Policy(without));
-    assert.deepEqual(lab.targets.map((t) => ({ url: t.url, truth: t.truth })), truths);
+    assert.deepEqual(
+      lab.targets.map((t) => ({ url: t.url, truth: t.truth })),
+      truths,
+    );
   });
 });

@@ -26,8 +26,7 @@ export interface EsniFlow {
 }
 
 export type EsniDecision =
-  | { kind: 'pass' }
-  | { kind: 'drop'; why: 'blocked' | 'residual'; censor: string; extension?: number; residualS?: number };
+  { kind: 'pass' } | { kind: 'drop'; why: 'blocked' | 'residual'; censor: string; extension?: number; residualS?: number };
 
 interface Compiled {
   name: string;
@@ -43,16 +42,18 @@ export class EsniCensor {
   readonly counts = { blocked: 0, residual: 0 };
 
   constructor(scenario: Scenario) {
-    this.censors = scenario.censors.filter((c) => c.esni_drop).map((c) => {
-      const e = c.esni_drop!;
-      const h = createHash('sha256').update(`${scenario.seed}\0esni\0${c.name}`).digest().readUInt32BE(0);
-      return {
-        name: c.name,
-        extensions: new Set(e.extensions ?? [ESNI_EXTENSION]),
-        residualS: e.residual_s ?? null,
-        draw: prng(h),
-      };
-    });
+    this.censors = scenario.censors
+      .filter((c) => c.esni_drop)
+      .map((c) => {
+        const e = c.esni_drop!;
+        const h = createHash('sha256').update(`${scenario.seed}\0esni\0${c.name}`).digest().readUInt32BE(0);
+        return {
+          name: c.name,
+          extensions: new Set(e.extensions ?? [ESNI_EXTENSION]),
+          residualS: e.residual_s ?? null,
+          draw: prng(h),
+        };
+      });
   }
 
   get active(): boolean {

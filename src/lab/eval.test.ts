@@ -3,7 +3,12 @@ import { describe, it } from 'node:test';
 import { scoreRows, timeoutSeconds, timeoutWaitMs } from './eval.js';
 import type { Truth } from './truth.js';
 
-const T = (blocking: Truth['blocking'], mechanism: Truth['mechanism'], layer: Truth['layer']): Truth => ({ blocking, accessible: !blocking, mechanism, layer });
+const T = (blocking: Truth['blocking'], mechanism: Truth['mechanism'], layer: Truth['layer']): Truth => ({
+  blocking,
+  accessible: !blocking,
+  mechanism,
+  layer,
+});
 
 describe('scoreRows(scenario, rows)', () => {
   it('gives per-mechanism and per-layer tp/fp/fn, precision and recall, and lists mismatches', () => {
@@ -24,8 +29,14 @@ describe('scoreRows(scenario, rows)', () => {
     assert.deepEqual(r.per_layer['national'], { tp: 1, fp: 1, fn: 1, precision: 0.5, recall: 0.5 });
     assert.deepEqual(r.per_layer['regional'], { tp: 0, fp: 0, fn: 1, precision: null, recall: 0 });
     assert.equal(r.per_layer['null'], undefined);
-    assert.deepEqual(r.mismatches.map((m) => m.target), ['b', 'c']);
-    assert.equal(scoreRows('s', [{ target: 'x', expected: T('dns', 'dns.nxdomain', 'isp'), got: T(false, 'none', null) }]).blocking_agreement, 0);
+    assert.deepEqual(
+      r.mismatches.map((m) => m.target),
+      ['b', 'c'],
+    );
+    assert.equal(
+      scoreRows('s', [{ target: 'x', expected: T('dns', 'dns.nxdomain', 'isp'), got: T(false, 'none', null) }]).blocking_agreement,
+      0,
+    );
   });
 });
 

@@ -174,7 +174,10 @@ export function scoreRows(scenario: string, rows: Array<Pick<EvalRow, 'target' |
 /** What measuring needs of a lab; netns mode's client namespace builds one from the lab's description. */
 export type MeasurableLab = Pick<Lab, 'scenario' | 'targets' | 'probeOptions' | 'clientAddress'>;
 
-export async function measureLab(lab: MeasurableLab, opts: EvalOptions = {}): Promise<{ rows: EvalRow[]; probeOptions: ProbeOptions; measureMs: number }> {
+export async function measureLab(
+  lab: MeasurableLab,
+  opts: EvalOptions = {},
+): Promise<{ rows: EvalRow[]; probeOptions: ProbeOptions; measureMs: number }> {
   const probeOptions = lab.probeOptions({
     ...labProbeDefaults(lab.scenario),
     // So that a later re-analysis (server, `wallscope analyze`) can count the lab range as public
@@ -185,7 +188,10 @@ export async function measureLab(lab: MeasurableLab, opts: EvalOptions = {}): Pr
   const targets = opts.only ? lab.targets.filter((t) => opts.only!(t.url)) : lab.targets;
   const rows: EvalRow[] = new Array(targets.length);
   // With capture (netns mode), one capture per device for all targets, as measureMany does.
-  const hub = probeOptions.capture && !probeOptions.captureHub ? new CaptureHub(probeOptions.resolver ? splitHostPort(probeOptions.resolver, 53) : undefined) : null;
+  const hub =
+    probeOptions.capture && !probeOptions.captureHub
+      ? new CaptureHub(probeOptions.resolver ? splitHostPort(probeOptions.resolver, 53) : undefined)
+      : null;
   let next = 0;
   let done = 0;
   const t0 = performance.now();
@@ -197,7 +203,11 @@ export async function measureLab(lab: MeasurableLab, opts: EvalOptions = {}): Pr
       const s = performance.now();
       let row: EvalRow;
       try {
-        const m = await measureWebConnectivity(t.dialUrl, { ...probeOptions, localAddress: lab.clientAddress(i), ...(hub ? { captureHub: hub } : {}) });
+        const m = await measureWebConnectivity(t.dialUrl, {
+          ...probeOptions,
+          localAddress: lab.clientAddress(i),
+          ...(hub ? { captureHub: hub } : {}),
+        });
         row = { target: t.url, expected: t.truth, got: gotOf(m), measurement: m, ms: performance.now() - s };
       } catch (e) {
         // The probe never throws for a network outcome; this is a bug worth showing, not hiding.
@@ -233,7 +243,9 @@ export async function evalScenario(s: Scenario, opts: EvalOptions = {}): Promise
     const run: EvalRun = { report: scoreRows(s.name, rows), rows, warnings: lab.warnings, measureMs, startMs, probeOptions };
     if (opts.infer) {
       // The targets the probe found blocked, with the layer our attribution gave (the truth's when it gave none).
-      const blocked = rows.filter((r) => r.got.blocking).map((r) => ({ url: r.target, mechanism: r.got.mechanism, layer: (r.got.layer ?? r.expected.layer ?? null) as Layer | null }));
+      const blocked = rows
+        .filter((r) => r.got.blocking)
+        .map((r) => ({ url: r.target, mechanism: r.got.mechanism, layer: (r.got.layer ?? r.expected.layer ?? null) as Layer | null }));
       run.infer = await inferLab(lab, blocked, { firstClient: 6000 + rows.length });
     }
     return run;

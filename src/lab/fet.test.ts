@@ -56,7 +56,10 @@ describe('FetCensor.decide(flow, firstPacket, now): the decision without sockets
     const a = new FetCensor(parseScenario(scenario('    fet: { rate: 1 }'), 's.yaml'));
     for (let i = 0; i < 300; i++) assert.equal(a.decide(flow(i), exemptControl(64), 0).kind, 'pass');
     const packets = Array.from({ length: 200 }, () => randomNonExempt(40));
-    const run = () => { const f = new FetCensor(parseScenario(scenario('    fet: {}'), 's.yaml')); return packets.map((p, i) => f.decide(flow(i), p, 0).kind).join(''); };
+    const run = () => {
+      const f = new FetCensor(parseScenario(scenario('    fet: {}'), 's.yaml'));
+      return packets.map((p, i) => f.decide(flow(i), p, 0).kind).join('');
+    };
     assert.equal(run(), run());
     assert.match(run(), /drop/);
   });
@@ -72,8 +75,11 @@ describe('FetCensor.decide(flow, firstPacket, now): the decision without sockets
   });
 
   it('applies only to the servers listed (address, domain or service name)', () => {
-    const fet = new FetCensor(parseScenario(scenario("    fet: { rate: 1, servers: [sink, 10.1.1.1] }"), 's.yaml'));
-    assert.equal(fet.decide({ client: 'c', server: '10.2.2.2', port: 1, serverNames: ['other'] }, randomNonExempt(64), 0).why, 'not-covered');
+    const fet = new FetCensor(parseScenario(scenario('    fet: { rate: 1, servers: [sink, 10.1.1.1] }'), 's.yaml'));
+    assert.equal(
+      fet.decide({ client: 'c', server: '10.2.2.2', port: 1, serverNames: ['other'] }, randomNonExempt(64), 0).why,
+      'not-covered',
+    );
     assert.equal(fet.decide({ client: 'c', server: '10.2.2.2', port: 1, serverNames: ['sink'] }, randomNonExempt(64), 0).kind, 'drop');
     assert.equal(fet.decide({ client: 'c', server: '10.1.1.1', port: 1 }, randomNonExempt(64), 0).kind, 'drop');
   });
@@ -81,7 +87,10 @@ describe('FetCensor.decide(flow, firstPacket, now): the decision without sockets
   it('the scenario keys are validated', () => {
     assert.throws(() => parseScenario(scenario('    fet: { rate: 2 }'), 's.yaml'), /fet\.rate/);
     assert.throws(() => parseScenario(scenario('    fet: { rates: 1 }'), 's.yaml'), /rates/);
-    assert.throws(() => parseScenario(scenario('    fet: {}').replace('kind: sink }', 'kind: forward, forward: "8.8.8.8:53" }'), 's.yaml'), /loopback host:port/);
+    assert.throws(
+      () => parseScenario(scenario('    fet: {}').replace('kind: sink }', 'kind: forward, forward: "8.8.8.8:53" }'), 's.yaml'),
+      /loopback host:port/,
+    );
   });
 });
 
@@ -95,7 +104,7 @@ async function withLab<T>(yaml: string, fn: (lab: Lab, sink: { host: string; por
   }
 }
 
-describe('the loopback lab\'s fet censor, through real sockets', () => {
+describe("the loopback lab's fet censor, through real sockets", () => {
   it('drops (no RST, no data) a blocked flow from its first packet, then the residual; the exempt control passes before', async () => {
     await withLab(scenario('    fet: { rate: 1, residual_s: 1 }'), async (_lab, sink) => {
       assert.equal((await fetTrial(sink.host, sink.port, exemptControl(64), 1000)).outcome, 'pass');
@@ -111,13 +120,31 @@ describe('the loopback lab\'s fet censor, through real sockets', () => {
     await withLab(scenario('    fet: { rate: 0.263, residual_s: 180 }'), async (lab, sink) => {
       let blocked = 0;
       for (let i = 0; i < 2000; i += 250) {
-        const got = await Promise.all(Array.from({ length: 250 }, (_, k) => new Promise<boolean>((resolve) => {
-          const s = net.connect({ host: sink.host, port: sink.port, localAddress: lab.clientAddress(i + k) }, () => s.write(randomNonExempt(64)));
-          // Generous: a passed flow answers in milliseconds, but 250 at once on a shared machine can be slow.
-          const t = setTimeout(() => { s.destroy(); resolve(true); }, 2000);
-          s.on('data', () => { clearTimeout(t); s.destroy(); resolve(false); });
-          s.on('error', () => { clearTimeout(t); resolve(false); });
-        })));
+        const got = await Promise.all(
+          Array.from(
+            { length: 250 },
+            (_, k) =>
+              new Promise<boolean>((resolve) => {
+                const s = net.connect({ host: sink.host, port: sink.port, localAddress: lab.clientAddress(i + k) }, () =>
+                  s.write(randomNonExempt(64)),
+                );
+                // Generous: a passed flow answers in milliseconds, but 250 at once on a shared machine can be slow.
+                const t = setTimeout(() => {
+                  s.destroy();
+                  resolve(true);
+                }, 2000);
+                s.on('data', () => {
+                  clearTimeout(t);
+                  s.destroy();
+                  resolve(false);
+                });
+                s.on('error', () => {
+                  clearTimeout(t);
+                  resolve(false);
+                });
+              }),
+          ),
+        );
         blocked += got.filter(Boolean).length;
       }
       const [lo, hi] = binomialInterval(2000, 0.263);
@@ -153,10 +180,14 @@ describe('runFetTest(host, port) against the lab', () => {
     }
   });
 
-  it('says not active (controls blocked) where the sink is null-routed by address', { skip: nftAvailable().ok ? false : 'needs nftables (root)' }, async () => {
-    await withLab(scenario('    null_route: [sink]'), async (_lab, sink) => {
-      const k = (await runFetTest(sink.host, sink.port, quick)).test_keys;
-      assert.deepEqual([k.x_fet_verdict, k.x_fet_stop_reason, k.x_fet_random.sent], ['not_active', 'controls_blocked', 0]);
-    });
-  });
+  it(
+    'says not active (controls blocked) where the sink is null-routed by address',
+    { skip: nftAvailable().ok ? false : 'needs nftables (root)' },
+    async () => {
+      await withLab(scenario('    null_route: [sink]'), async (_lab, sink) => {
+        const k = (await runFetTest(sink.host, sink.port, quick)).test_keys;
+        assert.deepEqual([k.x_fet_verdict, k.x_fet_stop_reason, k.x_fet_random.sent], ['not_active', 'controls_blocked', 0]);
+      });
+    },
+  );
 });

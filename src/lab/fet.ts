@@ -41,19 +41,21 @@ export class FetCensor {
   readonly counts = { inspected: 0, blocked: 0, residual: 0 };
 
   constructor(scenario: Scenario) {
-    this.censors = scenario.censors.filter((c) => c.fet).map((c) => {
-      const f = c.fet!;
-      // One stream per censor: a draw per non-exempt flow, reproducible from the seed for the
-      // same order of flows (per flow, not per name: the GFW's choice is not sticky to a server).
-      const h = createHash('sha256').update(`${scenario.seed}\0fet\0${c.name}`).digest().readUInt32BE(0);
-      return {
-        name: c.name,
-        rate: f.rate ?? DEFAULT_FET_RATE,
-        residualMs: (f.residual_s ?? DEFAULT_FET_RESIDUAL_S) * 1000,
-        servers: f.servers ? new Set(f.servers.map((s) => s.toLowerCase())) : null,
-        draw: prng(h),
-      };
-    });
+    this.censors = scenario.censors
+      .filter((c) => c.fet)
+      .map((c) => {
+        const f = c.fet!;
+        // One stream per censor: a draw per non-exempt flow, reproducible from the seed for the
+        // same order of flows (per flow, not per name: the GFW's choice is not sticky to a server).
+        const h = createHash('sha256').update(`${scenario.seed}\0fet\0${c.name}`).digest().readUInt32BE(0);
+        return {
+          name: c.name,
+          rate: f.rate ?? DEFAULT_FET_RATE,
+          residualMs: (f.residual_s ?? DEFAULT_FET_RESIDUAL_S) * 1000,
+          servers: f.servers ? new Set(f.servers.map((s) => s.toLowerCase())) : null,
+          draw: prng(h),
+        };
+      });
   }
 
   get active(): boolean {

@@ -110,7 +110,10 @@ export function parseHttpHead(buf: Buffer): { host: string; path: string } | 'in
       /* keep as is */
     }
   }
-  host = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '').toLowerCase();
+  host = host
+    .replace(/:\d+$/, '')
+    .replace(/^\[|\]$/g, '')
+    .toLowerCase();
   return { host, path };
 }
 
@@ -240,7 +243,14 @@ class FrontConnection {
   }
 
   private log(action: FrontEvent['action'], censor?: string, name?: string | null): void {
-    this.o.log?.({ t: Date.now(), client: `${this.clientIp}:${this.client.remotePort}`, server: `${this.serverIp}:${this.port}`, action, censor, name });
+    this.o.log?.({
+      t: Date.now(),
+      client: `${this.clientIp}:${this.client.remotePort}`,
+      server: `${this.serverIp}:${this.port}`,
+      action,
+      censor,
+      name,
+    });
   }
 
   // A RST (the default), or a FIN: the client then reads EOF (eof_error), as a censor that closes
@@ -258,7 +268,9 @@ class FrontConnection {
     // address when it can bind it (loopback; the helper's in netns mode), else from its own
     // address, which is never exempt (a netns client's address lives in another namespace).
     const from = o.exempt.has(clientIp) || (net.isIPv4(clientIp) && clientIp.startsWith('127.')) ? clientIp : o.host;
-    const up = o.site.captcha ? net.connect({ port: o.origin.port, host: o.origin.host, localAddress: from }) : net.connect(o.origin.port, o.origin.host);
+    const up = o.site.captcha
+      ? net.connect({ port: o.origin.port, host: o.origin.host, localAddress: from })
+      : net.connect(o.origin.port, o.origin.host);
     this.track(up);
     up.setNoDelay(true);
     up.write(first);
@@ -349,7 +361,10 @@ class FrontConnection {
       const head = parseHttpHead(buf);
       if (head === 'incomplete') return;
       if (head === 'invalid') this.decideAfterDelay(() => this.apply({ kind: 'pass' }, null));
-      else this.decideAfterDelay(() => this.apply(exempt ? { kind: 'pass' } : o.policy.onHttpRequest(head.host, head.path, chunks > 1), head.host));
+      else
+        this.decideAfterDelay(() =>
+          this.apply(exempt ? { kind: 'pass' } : o.policy.onHttpRequest(head.host, head.path, chunks > 1), head.host),
+        );
     }
   }
 
@@ -367,7 +382,11 @@ class FrontConnection {
     // The FET censor inspects the first data segment only (Wu et al. 2023); a TLS or HTTP start
     // is exempt, so it acts here only on what is neither (or under its residual blocking).
     if (this.chunks === 1 && o.fet?.active && !exempt) {
-      const f = o.fet.decide({ client: this.clientIp, server: this.serverIp, port: this.port, serverNames: [o.site.domain] }, d, Date.now());
+      const f = o.fet.decide(
+        { client: this.clientIp, server: this.serverIp, port: this.port, serverNames: [o.site.domain] },
+        d,
+        Date.now(),
+      );
       if (f.kind === 'drop') {
         this.decided = true;
         client.setTimeout(0);

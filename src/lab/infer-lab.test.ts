@@ -36,7 +36,9 @@ describe('lab eval --infer on a lab with generated lists', () => {
     writeFileSync(join(dir, 'keywords.txt'), 'tiananmen\n');
     const truth = { national: new Map([...pick(gfwDns, 24), ...pick(gfwSni, 24)]), regional: pick(henan, 30) };
     // Overblocking samples: a name padded on the left of each `kw$` rule's literal.
-    const overblocked = [...truth.national.values(), ...truth.regional.values()].filter((g) => g.shape === 'end' && !g.kw.startsWith('.')).map((g) => `not${g.kw}`);
+    const overblocked = [...truth.national.values(), ...truth.regional.values()]
+      .filter((g) => g.shape === 'end' && !g.kw.startsWith('.'))
+      .map((g) => `not${g.kw}`);
     const sites = [...truth.national.keys(), ...truth.regional.keys(), ...overblocked, 'free.example', 'news.example'];
     const yaml = `name: infer-proof
 seed: 4
@@ -85,7 +87,10 @@ ${[...truth.national.keys(), ...truth.regional.keys(), ...overblocked].flatMap((
     // Every overblocked sample is named by the line of the rule that overblocks it.
     for (const o of overblocked) {
       const kw = o.slice(3);
-      assert.ok(lines.some((l) => l.name === kw && l.overblocks.includes(o)), `${o} not among the overblocks of ${kw}`);
+      assert.ok(
+        lines.some((l) => l.name === kw && l.overblocks.includes(o)),
+        `${o} not among the overblocks of ${kw}`,
+      );
     }
     const kw = lines.find((l) => l.keyword !== undefined);
     assert.ok(kw, 'a keyword line');

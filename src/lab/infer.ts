@@ -74,7 +74,11 @@ export interface InferJob {
  * Infers every job, `concurrency` at a time, each name's trials in sequence. `blockedNames`: other
  * names known to be blocked, reported among the overblocks of a rule that matches them.
  */
-export async function inferJobs(jobs: InferJob[], ends: InferEndpoints, opts: { concurrency?: number; seed?: number; blockedNames?: string[] } = {}): Promise<InferLine[]> {
+export async function inferJobs(
+  jobs: InferJob[],
+  ends: InferEndpoints,
+  opts: { concurrency?: number; seed?: number; blockedNames?: string[] } = {},
+): Promise<InferLine[]> {
   const out: Array<InferLine | null> = new Array(jobs.length).fill(null);
   let next = 0;
   const worker = async () => {
@@ -95,7 +99,19 @@ export async function inferJobs(jobs: InferJob[], ends: InferEndpoints, opts: { 
           const u = new URL(job.url);
           const got = await isolateKeyword(decodePath(`${u.pathname}${u.search}`), path);
           if (got)
-            out[i] = { name: job.name, protocol: 'http', layer: job.layer, rule: escapeRegexLiteral(got.keyword), variants: {}, overblocks: [], queries: got.queries + 1, url: job.url, keyword: got.keyword, x_shape: 'keyword', x_kw: got.keyword };
+            out[i] = {
+              name: job.name,
+              protocol: 'http',
+              layer: job.layer,
+              rule: escapeRegexLiteral(got.keyword),
+              variants: {},
+              overblocks: [],
+              queries: got.queries + 1,
+              url: job.url,
+              keyword: got.keyword,
+              x_shape: 'keyword',
+              x_kw: got.keyword,
+            };
           continue;
         }
         oracle = host;
@@ -134,7 +150,11 @@ export function uniqueLines(lines: InferLine[]): InferLine[] {
   });
 }
 
-export async function inferLab(lab: Pick<Lab, 'scenario' | 'sites' | 'silentDns' | 'clientAddress'>, targets: InferTarget[], opts: InferLabOptions = {}): Promise<InferLine[]> {
+export async function inferLab(
+  lab: Pick<Lab, 'scenario' | 'sites' | 'silentDns' | 'clientAddress'>,
+  targets: InferTarget[],
+  opts: InferLabOptions = {},
+): Promise<InferLine[]> {
   let client = opts.firstClient ?? 6000;
   const fresh = { localAddress: () => lab.clientAddress(client++), timeoutMs: 3000 };
   const [dnsHost, dnsPort] = lab.silentDns.split(':') as [string, string];

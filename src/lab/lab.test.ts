@@ -44,7 +44,12 @@ type Outcome = { ok: true; data: string } | { ok: false; code: string };
 function tlsTry(lab: Lab, domain: string, sni: string | null, localAddress?: string): Promise<Outcome> {
   const site = lab.sites.find((s) => s.domain === domain)!;
   return new Promise((resolve) => {
-    const opts: tls.ConnectionOptions = { host: site.address, port: site.httpsPort!, ca: [lab.ca.certPem], checkServerIdentity: () => undefined };
+    const opts: tls.ConnectionOptions = {
+      host: site.address,
+      port: site.httpsPort!,
+      ca: [lab.ca.certPem],
+      checkServerIdentity: () => undefined,
+    };
     if (sni) opts.servername = sni;
     if (localAddress) (opts as net.TcpNetConnectOpts).localAddress = localAddress;
     const s = tls.connect(opts);
@@ -63,7 +68,9 @@ function tlsTry(lab: Lab, domain: string, sni: string | null, localAddress?: str
 function httpTry(lab: Lab, domain: string, path = '/', host = domain, localAddress?: string): Promise<Outcome> {
   const site = lab.sites.find((s) => s.domain === domain)!;
   return new Promise((resolve) => {
-    const s = net.connect({ host: site.address, port: site.httpPort!, localAddress }, () => s.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`));
+    const s = net.connect({ host: site.address, port: site.httpPort!, localAddress }, () =>
+      s.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
+    );
     let data = '';
     s.setTimeout(3000, () => {
       s.destroy();
@@ -82,7 +89,11 @@ function dnsAsk(lab: Lab, name: string, resolver = lab.resolver): Promise<string
   sock.on('message', (m) => {
     for (const a of dnsPacket.decode(m).answers ?? []) out.push(String((a as { data?: unknown }).data));
   });
-  sock.send(dnsPacket.encode({ id: 9, type: 'query', flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type: 'A', class: 'IN' }] }), Number(port), host);
+  sock.send(
+    dnsPacket.encode({ id: 9, type: 'query', flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type: 'A', class: 'IN' }] }),
+    Number(port),
+    host,
+  );
   return new Promise((r) => setTimeout(() => sock.close(() => r(out)), 400));
 }
 
@@ -181,7 +192,12 @@ describe('startLab(scenario, opts) with bad input', () => {
     assert.match(table(), new RegExp(`wallscope_${process.pid}_`));
     await lab.close();
     assert.doesNotMatch(table(), new RegExp(`wallscope_${process.pid}_`));
-    const refused = await new Promise<string>((r) => net.connect(site.httpPort!, site.address).on('error', (e: NodeJS.ErrnoException) => r(e.code!)).on('connect', () => r('connected')));
+    const refused = await new Promise<string>((r) =>
+      net
+        .connect(site.httpPort!, site.address)
+        .on('error', (e: NodeJS.ErrnoException) => r(e.code!))
+        .on('connect', () => r('connected')),
+    );
     assert.equal(refused, 'ECONNREFUSED');
   });
 
@@ -209,14 +225,23 @@ describe('startLab(scenario, opts) with bad input', () => {
   });
 
   it('refuses a forged pool file that does not exist, naming it', async () => {
-    const s = parseScenario("name: x\nworld: { sites: [{ domain: a.example }] }\ncensors: [{ name: g, layer: national, dns_injection: { rules: [a], pool: missing-pool.txt } }]\n", '/tmp/x.yaml');
+    const s = parseScenario(
+      'name: x\nworld: { sites: [{ domain: a.example }] }\ncensors: [{ name: g, layer: national, dns_injection: { rules: [a], pool: missing-pool.txt } }]\n',
+      '/tmp/x.yaml',
+    );
     await assert.rejects(startLab(s, { standardPorts: false }), /cannot read the forged pool \/tmp\/missing-pool\.txt/);
   });
 });
 
 describe('censor fronts with hostile peers', () => {
   it('survive garbage, oversized heads and half-open peers, and keep serving', async () => {
-    const lab = await startLab(parseScenario("name: h\nworld: { sites: [{ domain: ok.example }], helper: false }\ncensors: [{ name: g, layer: national, sni_reset: { rules: [blocked] } }]\n", '/tmp/h.yaml'), { standardPorts: false });
+    const lab = await startLab(
+      parseScenario(
+        'name: h\nworld: { sites: [{ domain: ok.example }], helper: false }\ncensors: [{ name: g, layer: national, sni_reset: { rules: [blocked] } }]\n',
+        '/tmp/h.yaml',
+      ),
+      { standardPorts: false },
+    );
     try {
       const site = lab.sites[0]!;
       const blast = (port: number, payload: Buffer) =>
@@ -247,7 +272,13 @@ describe('censor fronts with hostile peers', () => {
 
 describe('startLab(scenario) residual timing and forged pools', () => {
   it('ends residual blocking after the configured seconds', async () => {
-    const lab = await startLab(parseScenario("name: r\nworld: { sites: [{ domain: hot.example }], helper: false }\ncensors: [{ name: g, layer: national, sni_reset: { rules: ['^hot'], residual_s: 2 } }]\n", '/tmp/r.yaml'), { standardPorts: false });
+    const lab = await startLab(
+      parseScenario(
+        "name: r\nworld: { sites: [{ domain: hot.example }], helper: false }\ncensors: [{ name: g, layer: national, sni_reset: { rules: ['^hot'], residual_s: 2 } }]\n",
+        '/tmp/r.yaml',
+      ),
+      { standardPorts: false },
+    );
     try {
       assert.equal((await tlsTry(lab, 'hot.example', 'hot.example')).ok, false);
       assert.deepEqual(await tlsTry(lab, 'hot.example', 'benign.org'), { ok: false, code: 'ECONNRESET' });
@@ -260,7 +291,10 @@ describe('startLab(scenario) residual timing and forged pools', () => {
 
   it('remaps the forged pool into the lab keeping its order, each injector walking it cyclically', async () => {
     const lab = await startLab(
-      parseScenario("name: p\nworld: { sites: [{ domain: yt.example }], helper: false }\ncensors: [{ name: g, layer: national, dns_injection: { rules: ['^yt'], injectors: 1, pool: [1.1.1.1, 2.2.2.2, 3.3.3.3] } }]\n", '/tmp/p.yaml'),
+      parseScenario(
+        "name: p\nworld: { sites: [{ domain: yt.example }], helper: false }\ncensors: [{ name: g, layer: national, dns_injection: { rules: ['^yt'], injectors: 1, pool: [1.1.1.1, 2.2.2.2, 3.3.3.3] } }]\n",
+        '/tmp/p.yaml',
+      ),
       { standardPorts: false },
     );
     try {
@@ -345,11 +379,15 @@ describe('HttpRequestScanner and kept-alive connections', () => {
       const s = new HttpRequestScanner();
       const heads = [];
       for (let i = 0; i < stream.length; i += size) heads.push(...s.push(stream.subarray(i, i + size)));
-      assert.deepEqual(heads, [
-        { host: 'one.example', path: '/a' },
-        { host: 'two.example', path: '/b' },
-        { host: 'three.example', path: '/c%20d' },
-      ], `chunks of ${size}`);
+      assert.deepEqual(
+        heads,
+        [
+          { host: 'one.example', path: '/a' },
+          { host: 'two.example', path: '/b' },
+          { host: 'three.example', path: '/c%20d' },
+        ],
+        `chunks of ${size}`,
+      );
     }
     const chunked = new HttpRequestScanner();
     assert.equal(chunked.push(Buffer.from('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n')).length, 0);
@@ -450,14 +488,27 @@ censors:
 
   it('captcha: a 503 challenge page to the probe, the genuine page to the test helper, over http and https', async () => {
     const probe = await httpTry(lab, 'cdn.example', '/', 'cdn.example', lab.clientAddress(0));
-    assert.ok(probe.ok && /^HTTP\/1\.1 503 /.test(probe.data) && /<title>Just a moment\.\.\.<\/title>/.test(probe.data), probe.ok ? probe.data.slice(0, 200) : probe.code);
+    assert.ok(
+      probe.ok && /^HTTP\/1\.1 503 /.test(probe.data) && /<title>Just a moment\.\.\.<\/title>/.test(probe.data),
+      probe.ok ? probe.data.slice(0, 200) : probe.code,
+    );
     const helper = await httpTry(lab, 'cdn.example', '/', 'cdn.example', helperSource(lab));
-    assert.ok(helper.ok && /^HTTP\/1\.1 200 /.test(helper.data) && /<title>cdn\.example<\/title>/.test(helper.data), helper.ok ? helper.data.slice(0, 200) : helper.code);
+    assert.ok(
+      helper.ok && /^HTTP\/1\.1 200 /.test(helper.data) && /<title>cdn\.example<\/title>/.test(helper.data),
+      helper.ok ? helper.data.slice(0, 200) : helper.code,
+    );
     const site = lab.sites.find((s) => s.domain === 'cdn.example')!;
     const overTls = (localAddress: string) =>
       new Promise<string>((resolve) => {
-        const s = tls.connect({ host: site.address, port: site.httpsPort!, servername: 'cdn.example', ca: [lab.ca.certPem], localAddress } as tls.ConnectionOptions, () =>
-          s.write('GET / HTTP/1.1\r\nHost: cdn.example\r\nConnection: close\r\n\r\n'),
+        const s = tls.connect(
+          {
+            host: site.address,
+            port: site.httpsPort!,
+            servername: 'cdn.example',
+            ca: [lab.ca.certPem],
+            localAddress,
+          } as tls.ConnectionOptions,
+          () => s.write('GET / HTTP/1.1\r\nHost: cdn.example\r\nConnection: close\r\n\r\n'),
         );
         let data = '';
         s.on('data', (d: Buffer) => (data += d.toString('latin1')));
@@ -492,7 +543,7 @@ censors:
     assert.deepEqual([site.httpPort, site.httpsPort], [null, null]);
   });
 
-  it("close: eof ends the connection with a FIN (the client reads EOF), the default with a RST", async () => {
+  it('close: eof ends the connection with a FIN (the client reads EOF), the default with a RST', async () => {
     const eof = lab.sites.find((s) => s.domain === 'eof.example')!;
     const rst = lab.sites.find((s) => s.domain === 'rst.example')!;
     assert.equal(await sendHello(eof.address, eof.httpsPort!, await helloFor('eof.example')), 'eof');

@@ -224,7 +224,12 @@ interface LabBuild {
 
 // The lab's fixed addresses on 127.R.0.0/16 (the header comment).
 const hostsOf = (net: LabNet) => ({
-  isp: `${net}.0.2`, pub: `${net}.0.3`, helper: `${net}.0.4`, origin: `${net}.0.5`, proxy: `${net}.0.6`, mitm: `${net}.0.7`,
+  isp: `${net}.0.2`,
+  pub: `${net}.0.3`,
+  helper: `${net}.0.4`,
+  origin: `${net}.0.5`,
+  proxy: `${net}.0.6`,
+  mitm: `${net}.0.7`,
   silent: `${net}.0.8`,
   // Ghost DNS blocking (resolvers.isp.ghost): the ISP resolver answers this address; nothing listens on it.
   ghost: `${net}.0.9`,
@@ -277,7 +282,11 @@ async function startOn(scenario: Scenario, truthPolicy: Policy, ca: CA, net: Lab
       esni: world.esni,
       platform,
       clientAddress: (i) => clientAddress(net, i),
-      stats: () => ({ queries: dns.isp.stats.queries + dns.pub.stats.queries, forged: dns.isp.stats.forged, silent: { queries: dns.silent.stats.queries, forged: dns.silent.stats.forged } }),
+      stats: () => ({
+        queries: dns.isp.stats.queries + dns.pub.stats.queries,
+        forged: dns.isp.stats.forged,
+        silent: { queries: dns.silent.stats.queries, forged: dns.silent.stats.forged },
+      }),
       probeOptions: (extra = {}) => ({ resolver: dns.isp.address, helper: helperUrl ?? undefined, ca: [ca.certPem], allowNet, ...extra }),
       async close() {
         if (closed) return;
@@ -291,7 +300,15 @@ async function startOn(scenario: Scenario, truthPolicy: Policy, ca: CA, net: Lab
   }
 }
 
-function labBuild(scenario: Scenario, truthPolicy: Policy, ca: CA, net: LabNet, standard: boolean, opts: LabOptions, closers: LabBuild['closers']): LabBuild {
+function labBuild(
+  scenario: Scenario,
+  truthPolicy: Policy,
+  ca: CA,
+  net: LabNet,
+  standard: boolean,
+  opts: LabOptions,
+  closers: LabBuild['closers'],
+): LabBuild {
   const addr = new Map<string, string[]>();
   scenario.world.sites.forEach((s, i) => addr.set(s.domain, s.addresses?.length ? s.addresses : [siteAddress(net, i)]));
   const addressesOf = (d: string) => addr.get(d) ?? [];
@@ -301,10 +318,17 @@ function labBuild(scenario: Scenario, truthPolicy: Policy, ca: CA, net: LabNet, 
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EADDRINUSE')
-        throw new LabError(`${what}: port ${port} on ${host} is already taken (another lab on ${net}.0.0/16? try another --base)`, 'LAB_ADDRESS_IN_USE');
-      if (code === 'EACCES') throw new LabError(`${what}: no permission to bind ${host}:${port} (ports below 1024 need root)`, 'LAB_NO_PERMISSION');
+        throw new LabError(
+          `${what}: port ${port} on ${host} is already taken (another lab on ${net}.0.0/16? try another --base)`,
+          'LAB_ADDRESS_IN_USE',
+        );
+      if (code === 'EACCES')
+        throw new LabError(`${what}: no permission to bind ${host}:${port} (ports below 1024 need root)`, 'LAB_NO_PERMISSION');
       if (code === 'EMFILE' || code === 'ENFILE')
-        throw new LabError(`${what}: out of file descriptors (each site holds 2 listeners; raise 'ulimit -n' or use fewer sites)`, 'LAB_TOO_MANY_FILES');
+        throw new LabError(
+          `${what}: out of file descriptors (each site holds 2 listeners; raise 'ulimit -n' or use fewer sites)`,
+          'LAB_TOO_MANY_FILES',
+        );
       throw e;
     }
   };
@@ -366,13 +390,19 @@ async function startResolvers(b: LabBuild): Promise<{ isp: RunningResolver; pub:
   const hosts = hostsOf(b.net);
   const injector = poolInjector(b.policy, b.net, prng(b.scenario.seed));
   const dnsPort = opts.dnsPort ?? (b.standard ? 53 : 0);
-  const isp = await bind('ISP resolver', hosts.isp, dnsPort, () => startResolver({ host: hosts.isp, port: dnsPort, answer: resolverAnswers(b, true), injector, delayMs, log: opts.log }));
+  const isp = await bind('ISP resolver', hosts.isp, dnsPort, () =>
+    startResolver({ host: hosts.isp, port: dnsPort, answer: resolverAnswers(b, true), injector, delayMs, log: opts.log }),
+  );
   closers.push(() => isp.close());
-  const pub = await bind('public resolver', hosts.pub, dnsPort, () => startResolver({ host: hosts.pub, port: dnsPort, answer: resolverAnswers(b, false), delayMs }));
+  const pub = await bind('public resolver', hosts.pub, dnsPort, () =>
+    startResolver({ host: hosts.pub, port: dnsPort, answer: resolverAnswers(b, false), delayMs }),
+  );
   closers.push(() => pub.close());
   // An address with no DNS server behind the censors: only the injectors answer there, which is
   // how GFWatch-style injection scans measure (censors.md section 1).
-  const silent = await bind('silent DNS address', hosts.silent, dnsPort, () => startResolver({ host: hosts.silent, port: dnsPort, answer: () => null, injector, log: opts.log }));
+  const silent = await bind('silent DNS address', hosts.silent, dnsPort, () =>
+    startResolver({ host: hosts.silent, port: dnsPort, answer: () => null, injector, log: opts.log }),
+  );
   closers.push(() => silent.close());
   return { isp, pub, silent };
 }
@@ -410,7 +440,9 @@ async function startSitesAndFronts(b: LabBuild): Promise<LabWorld> {
     return u.toString();
   };
   const exempt = new Set([hosts.helper]);
-  const origin: Origin = await bind('origin servers', hosts.origin, 0, () => startOrigin({ host: hosts.origin, ca, sites: scenario.world.sites, rewriteLocation, exempt }));
+  const origin: Origin = await bind('origin servers', hosts.origin, 0, () =>
+    startOrigin({ host: hosts.origin, ca, sites: scenario.world.sites, rewriteLocation, exempt }),
+  );
   closers.push(() => origin.close());
   const residual = new ResidualTable();
   // In netns mode the routers run the FET censor on the packets; the world applies none.
@@ -420,7 +452,13 @@ async function startSitesAndFronts(b: LabBuild): Promise<LabWorld> {
   closers.push(async () => {
     await Promise.all(fronts.map((f) => f.close()));
   });
-  const startOne = async (site: SiteSpec, address: string, scheme: 'http' | 'https', want: number, via: Origin = origin): Promise<number | null> => {
+  const startOne = async (
+    site: SiteSpec,
+    address: string,
+    scheme: 'http' | 'https',
+    want: number,
+    via: Origin = origin,
+  ): Promise<number | null> => {
     if (site.down === 'refused' || site.down === 'nxdomain' || site.down === 'localhost') return want || null;
     const f = await bind(`front of ${site.domain} (${scheme})`, address, want, () =>
       startFront({
@@ -480,7 +518,13 @@ async function startIspBoxes(b: LabBuild, w: LabWorld): Promise<void> {
       scenario.world.resolvers.isp.mitm,
       hosts.mitm,
       async () => {
-        const o = await startOrigin({ host: hosts.origin, ca, sites: scenario.world.sites.map((s) => ({ ...s, cert: 'untrusted' as const, redirect: undefined })), rewriteLocation: w.rewriteLocation, exempt: w.exempt });
+        const o = await startOrigin({
+          host: hosts.origin,
+          ca,
+          sites: scenario.world.sites.map((s) => ({ ...s, cert: 'untrusted' as const, redirect: undefined })),
+          rewriteLocation: w.rewriteLocation,
+          exempt: w.exempt,
+        });
         closers.push(() => o.close());
         return o;
       },
@@ -493,7 +537,10 @@ async function startIspBoxes(b: LabBuild, w: LabWorld): Promise<void> {
     const ports = new Set<string>();
     for (const s of w.sites) {
       if (!matched.matches(s.domain)) continue;
-      for (const [scheme, port] of [['http', s.httpPort], ['https', s.httpsPort]] as const) {
+      for (const [scheme, port] of [
+        ['http', s.httpPort],
+        ['https', s.httpsPort],
+      ] as const) {
         if (port === null || ports.has(`${scheme}:${port}`)) continue;
         ports.add(`${scheme}:${port}`);
         await w.startOne({ domain: s.domain, captcha: b.sitesByName.get(s.domain)?.captcha }, host, scheme, port, via);
@@ -519,7 +566,8 @@ async function startServices(b: LabBuild, w: LabWorld): Promise<LabService[]> {
   for (const [i, svc] of (b.scenario.world.services ?? []).entries()) {
     const address = svc.address ?? `${b.net}.0.${16 + i}`;
     const f = await b.bind(`service ${svc.name}`, address, svc.port ?? 0, () =>
-      startServiceFront({ host: address, port: svc.port ?? 0, service: svc, fet: w.fet, exempt: w.exempt, log: b.opts.log }));
+      startServiceFront({ host: address, port: svc.port ?? 0, service: svc, fet: w.fet, exempt: w.exempt, log: b.opts.log }),
+    );
     w.fronts.push(f);
     services.push({ name: svc.name, kind: svc.kind, address, port: f.port });
   }
@@ -560,7 +608,10 @@ function nullRoutesInstaller(b: LabBuild, w: LabWorld, services: LabService[]): 
  * The scenario's timeline as lab time passes (loopback mode: in netns mode the routers hold the
  * censors and do not follow it): the policy's rule sets are swapped, null routes reinstalled.
  */
-function followTimeline(b: LabBuild, installRoutes: () => void): { startedAt: number; truthAt: (t: number) => Array<{ url: string; truth: Truth }> } {
+function followTimeline(
+  b: LabBuild,
+  installRoutes: () => void,
+): { startedAt: number; truthAt: (t: number) => Array<{ url: string; truth: Truth }> } {
   const { scenario, opts, policy, addressesOf } = b;
   const startedAt = Date.now();
   const timers: NodeJS.Timeout[] = [];
@@ -598,7 +649,14 @@ async function startHelper(b: LabBuild, pub: RunningResolver): Promise<{ range: 
   if (scenario.world.helper) {
     const helperPort = b.standard ? 80 : 0;
     const helper = await b.bind('test helper', helperHost, helperPort, () =>
-      startTestHelper({ host: helperHost, port: helperPort, resolver: pub.address, ca: [b.ca.certPem], allowNet, localAddress: helperHost }),
+      startTestHelper({
+        host: helperHost,
+        port: helperPort,
+        resolver: pub.address,
+        ca: [b.ca.certPem],
+        allowNet,
+        localAddress: helperHost,
+      }),
     );
     b.closers.push(() => helper.close());
     helperUrl = helper.url;

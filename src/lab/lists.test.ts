@@ -26,17 +26,81 @@ const reference = (rules: string[]) => {
 describe('RuleSet(sources, files).matches(name) against one RegExp per rule', () => {
   it('gives the RegExp answer for every published shape, hand-written edge cases included', () => {
     const rules = [
-      '^(.*\\.)?example\\.com$', '(^|\\.)youtube\\.com$', '(?:^|\\.)yt\\.be$', '^(?:.*\\.)?t\\.co$', '^exact\\.org$', '011\\.com$',
-      '^(.*\\.)?google\\.com', '(^|\\.)fb\\.me', '^prefix', 'falun', '\\.com\\.au$', 'A-B_C\\.NET$', '\\$', 'a\\\\$',
-      'x.y$', '^(www|m)\\.wiki\\.org$', '[0-9]+\\.cn$', 'tail$', '\\-dash\\.io$',
+      '^(.*\\.)?example\\.com$',
+      '(^|\\.)youtube\\.com$',
+      '(?:^|\\.)yt\\.be$',
+      '^(?:.*\\.)?t\\.co$',
+      '^exact\\.org$',
+      '011\\.com$',
+      '^(.*\\.)?google\\.com',
+      '(^|\\.)fb\\.me',
+      '^prefix',
+      'falun',
+      '\\.com\\.au$',
+      'A-B_C\\.NET$',
+      '\\$',
+      'a\\\\$',
+      'x.y$',
+      '^(www|m)\\.wiki\\.org$',
+      '[0-9]+\\.cn$',
+      'tail$',
+      '\\-dash\\.io$',
     ];
     const names = [
-      'example.com', 'www.example.com', 'notexample.com', 'example.com.evil.org', 'youtube.com', 'm.YouTube.com.', 'myoutube.com', 'yt.be',
-      'a.yt.be', 't.co', 'at.co', 'a.t.co', 'a\n.t.co', 'a.\nb.t.co', '\n.t.co', 'exact.org', 'x.exact.org', '011.com', 'x011.com', 'google.com',
-      'google.com.cn', 'xgoogle.com', 'a.google.community', 'a\n.google.com.x', 'fb.me', 'a.fb.mex', 'afb.me', 'prefix.net', 'aprefix',
-      'xfaluny', 'FALUN', 'www.com.au', 'com.au', 'a-b_c.net', 'xa-b_c.net', 'a$b', 'a\\', 'xzy', 'x.y', 'www.wiki.org', 'm.wiki.org',
-      'w.wiki.org', '123.cn', 'a.cn', 'tail', 'entail.x', '-dash.io', 'a-dash.io', 'dash.io', '', 'ünïcode.com', 'kexample.com',
-      '\u212Aa.fb.me', 'k.exact.org',
+      'example.com',
+      'www.example.com',
+      'notexample.com',
+      'example.com.evil.org',
+      'youtube.com',
+      'm.YouTube.com.',
+      'myoutube.com',
+      'yt.be',
+      'a.yt.be',
+      't.co',
+      'at.co',
+      'a.t.co',
+      'a\n.t.co',
+      'a.\nb.t.co',
+      '\n.t.co',
+      'exact.org',
+      'x.exact.org',
+      '011.com',
+      'x011.com',
+      'google.com',
+      'google.com.cn',
+      'xgoogle.com',
+      'a.google.community',
+      'a\n.google.com.x',
+      'fb.me',
+      'a.fb.mex',
+      'afb.me',
+      'prefix.net',
+      'aprefix',
+      'xfaluny',
+      'FALUN',
+      'www.com.au',
+      'com.au',
+      'a-b_c.net',
+      'xa-b_c.net',
+      'a$b',
+      'a\\',
+      'xzy',
+      'x.y',
+      'www.wiki.org',
+      'm.wiki.org',
+      'w.wiki.org',
+      '123.cn',
+      'a.cn',
+      'tail',
+      'entail.x',
+      '-dash.io',
+      'a-dash.io',
+      'dash.io',
+      '',
+      'ünïcode.com',
+      'kexample.com',
+      '\u212Aa.fb.me',
+      'k.exact.org',
     ];
     const fast = new RuleSet(rules);
     const ref = reference(rules);
@@ -102,15 +166,24 @@ describe('lists as files (rules_file, host_rules_file, sni_rules_file, keywords_
   it('names file:line of a bad line, in a RuleSet and in a scenario', () => {
     const f = join(dir, 'bad.txt');
     writeFileSync(f, '# ok\n^ok\\.com$\n\n(^|\\.)broken(\\.com$\n');
-    assert.throws(() => new RuleSet([], [f]), (e: unknown) => e instanceof ListError && e.line === 4 && e.message.startsWith(`${f}:4: not a valid regular expression`));
+    assert.throws(
+      () => new RuleSet([], [f]),
+      (e: unknown) => e instanceof ListError && e.line === 4 && e.message.startsWith(`${f}:4: not a valid regular expression`),
+    );
     writeFileSync(join(dir, 's.yaml'), '');
     try {
-      parseScenario(`name: x\nworld: { sites: [{ domain: a.example }] }\ncensors:\n  - name: gfw\n    layer: national\n    sni_reset: { rules_file: bad.txt }\n`, join(dir, 's.yaml'));
+      parseScenario(
+        `name: x\nworld: { sites: [{ domain: a.example }] }\ncensors:\n  - name: gfw\n    layer: national\n    sni_reset: { rules_file: bad.txt }\n`,
+        join(dir, 's.yaml'),
+      );
       assert.fail('expected a ScenarioError');
     } catch (e) {
       assert.ok(e instanceof ScenarioError);
       assert.equal(e.problems.length, 1);
-      assert.match(e.message, new RegExp(`^${f.replace(/[.\\/]/g, '\\$&')}:4:1: censors\\[0\\]\\.sni_reset\\.rules_file: not a valid regular expression`));
+      assert.match(
+        e.message,
+        new RegExp(`^${f.replace(/[.\\/]/g, '\\$&')}:4:1: censors\\[0\\]\\.sni_reset\\.rules_file: not a valid regular expression`),
+      );
     }
     const kw = join(dir, 'kw.bin');
     writeFileSync(kw, Buffer.from([0x66, 0x61, 0x0a, 0xff, 0xfe, 0x0a]));
@@ -162,14 +235,30 @@ censors:
           clearTimeout(t);
           resolve(dnsPacket.decode(m));
         });
-        sock.send(dnsPacket.encode({ type: 'query', id: 7, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name: 'www.blocked.example' }] }), Number(port), host);
+        sock.send(
+          dnsPacket.encode({
+            type: 'query',
+            id: 7,
+            flags: dnsPacket.RECURSION_DESIRED,
+            questions: [{ type: 'A', name: 'www.blocked.example' }],
+          }),
+          Number(port),
+          host,
+        );
       });
       sock.close();
       assert.equal(got.answers?.[0]?.type, 'A');
     } finally {
       await lab.close();
     }
-    assert.throws(() => parseScenario(yaml.replace('sni.txt', 'nope.txt'), join(dir, 'lists.yaml')), /sni_reset\.rules_file: cannot read the list/);
-    assert.throws(() => parseScenario(yaml.replace("rules: ['^inline\\.example$'], rules_file: [sni.txt]", 'fingerprint: henan'), join(dir, 'lists.yaml')), /missing required key 'rules' \(or 'rules_file'\)/);
+    assert.throws(
+      () => parseScenario(yaml.replace('sni.txt', 'nope.txt'), join(dir, 'lists.yaml')),
+      /sni_reset\.rules_file: cannot read the list/,
+    );
+    assert.throws(
+      () =>
+        parseScenario(yaml.replace("rules: ['^inline\\.example$'], rules_file: [sni.txt]", 'fingerprint: henan'), join(dir, 'lists.yaml')),
+      /missing required key 'rules' \(or 'rules_file'\)/,
+    );
   });
 });

@@ -20,13 +20,103 @@ export interface GeneratedRule {
   kw: string;
 }
 
-const SYLLABLES = ['ba', 'bo', 'chi', 'da', 'de', 'fa', 'fu', 'ga', 'gu', 'ha', 'hu', 'ji', 'ka', 'ke', 'la', 'li', 'lu', 'ma', 'mi', 'na', 'ni', 'pa', 'po', 'qi', 'ra', 'ru', 'sa', 'shi', 'ta', 'ti', 'wa', 'wu', 'xi', 'ya', 'yu', 'za', 'zhe', 'zo', 'an', 'en', 'in', 'on', 'ang', 'eng', 'ong', 'ai', 'ei', 'ao', 'ou', 'tv', 'net', 'web', 'hot', 'top', 'vip', 'app', 'bet', 'news', 'live', 'shop', 'club', 'media', 'game'];
-const TLDS: Array<[string, number]> = [['com', 50], ['net', 10], ['org', 8], ['cn', 6], ['com.cn', 4], ['info', 4], ['top', 4], ['xyz', 3], ['io', 2], ['me', 2], ['tv', 2], ['cc', 2], ['hk', 1], ['tw', 1], ['jp', 1]];
+const SYLLABLES = [
+  'ba',
+  'bo',
+  'chi',
+  'da',
+  'de',
+  'fa',
+  'fu',
+  'ga',
+  'gu',
+  'ha',
+  'hu',
+  'ji',
+  'ka',
+  'ke',
+  'la',
+  'li',
+  'lu',
+  'ma',
+  'mi',
+  'na',
+  'ni',
+  'pa',
+  'po',
+  'qi',
+  'ra',
+  'ru',
+  'sa',
+  'shi',
+  'ta',
+  'ti',
+  'wa',
+  'wu',
+  'xi',
+  'ya',
+  'yu',
+  'za',
+  'zhe',
+  'zo',
+  'an',
+  'en',
+  'in',
+  'on',
+  'ang',
+  'eng',
+  'ong',
+  'ai',
+  'ei',
+  'ao',
+  'ou',
+  'tv',
+  'net',
+  'web',
+  'hot',
+  'top',
+  'vip',
+  'app',
+  'bet',
+  'news',
+  'live',
+  'shop',
+  'club',
+  'media',
+  'game',
+];
+const TLDS: Array<[string, number]> = [
+  ['com', 50],
+  ['net', 10],
+  ['org', 8],
+  ['cn', 6],
+  ['com.cn', 4],
+  ['info', 4],
+  ['top', 4],
+  ['xyz', 3],
+  ['io', 2],
+  ['me', 2],
+  ['tv', 2],
+  ['cc', 2],
+  ['hk', 1],
+  ['tw', 1],
+  ['jp', 1],
+];
 /** Henan's second-level wildcards (SP25 names *.com.au, *.co.za, *.org.uk); none is a TLD above. */
 export const WILDCARD_SUFFIXES = ['com.au', 'co.za', 'org.uk', 'co.uk', 'com.br', 'co.nz', 'com.sg', 'co.in', 'com.my', 'com.ar'];
-const GFW_SHAPES: Array<[RuleShape, number]> = [['suffix', 85.3], ['exact', 9.3], ['suffix-noend', 3.8], ['end', 1.3], ['unanchored', 0.3]];
-const HENAN_SHAPES: Array<[RuleShape, number]> = [['suffix', 59.99], ['end', 36], ['exact', 4], ['suffix', 0.01]];
-
+const GFW_SHAPES: Array<[RuleShape, number]> = [
+  ['suffix', 85.3],
+  ['exact', 9.3],
+  ['suffix-noend', 3.8],
+  ['end', 1.3],
+  ['unanchored', 0.3],
+];
+const HENAN_SHAPES: Array<[RuleShape, number]> = [
+  ['suffix', 59.99],
+  ['end', 36],
+  ['exact', 4],
+  ['suffix', 0.01],
+];
 
 /** The list line for a shape over a literal (the GFW-style spelling `^(.*\.)?` for suffixes). */
 export function ruleFor(shape: RuleShape, kw: string): string {

@@ -15,7 +15,11 @@ export function nftAvailable(): { ok: true } | { ok: false; reason: string } {
   if (typeof process.getuid === 'function' && process.getuid() !== 0)
     return { ok: false, reason: 'null_route, reject and site down:timeout need root (nftables); run the lab as root to emulate them' };
   const r = spawnSync('nft', ['list', 'tables'], { encoding: 'utf8', timeout: 5000 });
-  if (r.error || r.status !== 0) return { ok: false, reason: `nftables is not usable (${r.error?.message ?? r.stderr.trim()}); null_route, reject and site down:timeout cannot be emulated` };
+  if (r.error || r.status !== 0)
+    return {
+      ok: false,
+      reason: `nftables is not usable (${r.error?.message ?? r.stderr.trim()}); null_route, reject and site down:timeout cannot be emulated`,
+    };
   return { ok: true };
 }
 

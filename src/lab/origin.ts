@@ -60,7 +60,11 @@ export async function startOrigin(opts: {
         const site = byName.get(name);
         const kind = site?.cert ?? 'valid';
         let cert;
-        if (kind === 'expired') cert = await issueCert(opts.ca, [name], { notBefore: new Date(Date.now() - 60 * DAY_MS), notAfter: new Date(Date.now() - 30 * DAY_MS) });
+        if (kind === 'expired')
+          cert = await issueCert(opts.ca, [name], {
+            notBefore: new Date(Date.now() - 60 * DAY_MS),
+            notAfter: new Date(Date.now() - 30 * DAY_MS),
+          });
         else if (kind === 'wrong-name') cert = await issueCert(opts.ca, [`wrong-name.${name}.invalid`]);
         else if (kind === 'untrusted') cert = await issueCert((otherCA ??= await createCA('wallscope untrusted CA')), [name]);
         else cert = await issueCert(opts.ca, [name]);
@@ -84,11 +88,21 @@ export async function startOrigin(opts: {
     }
     if (site.captcha && !opts.exempt?.has(req.socket.remoteAddress ?? '')) {
       const page = challengePage();
-      res.writeHead(503, { 'content-type': 'text/html; charset=UTF-8', 'content-length': Buffer.byteLength(page), 'cache-control': 'private, max-age=0, no-store', server: 'cloudflare', 'cf-mitigated': 'challenge' }).end(page);
+      res
+        .writeHead(503, {
+          'content-type': 'text/html; charset=UTF-8',
+          'content-length': Buffer.byteLength(page),
+          'cache-control': 'private, max-age=0, no-store',
+          server: 'cloudflare',
+          'cf-mitigated': 'challenge',
+        })
+        .end(page);
       return;
     }
     if (site.redirect !== undefined) {
-      res.writeHead(302, { location: opts.rewriteLocation ? opts.rewriteLocation(site.redirect) : site.redirect, 'content-length': '0' }).end();
+      res
+        .writeHead(302, { location: opts.rewriteLocation ? opts.rewriteLocation(site.redirect) : site.redirect, 'content-length': '0' })
+        .end();
       return;
     }
     const body = pageOf(site);

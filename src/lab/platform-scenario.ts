@@ -2,7 +2,14 @@
 // located validation as the rest of the file (src/lab/scenario.ts's Reader).
 import { isIP } from 'node:net';
 import { isMap, isScalar, type Node } from 'yaml';
-import type { DelaySpec, ModerationRuleSpec, PlatformAccountSpec, PlatformCommentSpec, PlatformPostSpec, PlatformSpec } from '../model/index.js';
+import type {
+  DelaySpec,
+  ModerationRuleSpec,
+  PlatformAccountSpec,
+  PlatformCommentSpec,
+  PlatformPostSpec,
+  PlatformSpec,
+} from '../model/index.js';
 import type { Reader } from './scenario.js';
 
 const NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -44,7 +51,11 @@ function readDelay(r: Reader, node: Node, path: string): DelaySpec | undefined {
 function readWords(r: Reader, node: Node, path: string): string[] {
   // YAML reads 1989 as a number: a word all the same.
   const word = (n: Node, at: string) => (isScalar(n) && typeof n.value === 'number' ? String(n.value) : (r.str(n, at) ?? ''));
-  const words = isScalar(node) ? word(node, path).split('+').map((w) => w.trim()) : r.seq(node, path).map((n, i) => word(n, `${path}[${i}]`).trim());
+  const words = isScalar(node)
+    ? word(node, path)
+        .split('+')
+        .map((w) => w.trim())
+    : r.seq(node, path).map((n, i) => word(n, `${path}[${i}]`).trim());
   if (words.length === 0 || words.some((w) => w.length === 0)) {
     r.fail(node, path, 'expected one or more non-empty words (a combination is a list, or words joined by +)');
     return [];
@@ -86,7 +97,8 @@ function readPost(r: Reader, node: Node, path: string): PlatformPostSpec | undef
   if (m.has('at')) p.at = r.num(m.get('at'), `${path}.at`, 0, DAY);
   if (m.has('delete_at')) {
     p.delete_at = r.num(m.get('delete_at'), `${path}.delete_at`, 0, DAY);
-    if (p.delete_at !== undefined && p.delete_at < (p.at ?? 0)) r.fail(m.get('delete_at'), `${path}.delete_at`, `the author deletes it at ${p.delete_at} s, before it is posted at ${p.at ?? 0} s`);
+    if (p.delete_at !== undefined && p.delete_at < (p.at ?? 0))
+      r.fail(m.get('delete_at'), `${path}.delete_at`, `the author deletes it at ${p.delete_at} s, before it is posted at ${p.at ?? 0} s`);
   }
   if (m.has('comments'))
     p.comments = r
@@ -136,14 +148,20 @@ export function readPlatform(r: Reader, node: Node, path: string): PlatformSpec 
   accountNodes.forEach((n, i) => {
     const a = readAccount(r, n, `${path}.accounts[${i}]`);
     if (!a) return;
-    if (names.has(a.name)) r.fail(n, `${path}.accounts[${i}].name`, `account '${a.name}' is declared twice (first at accounts[${names.get(a.name)}])`);
+    if (names.has(a.name))
+      r.fail(n, `${path}.accounts[${i}].name`, `account '${a.name}' is declared twice (first at accounts[${names.get(a.name)}])`);
     names.set(a.name, i);
     spec.accounts.push(a);
   });
   spec.accounts.forEach((a, i) =>
     (a.posts ?? []).forEach((p, j) =>
       (p.comments ?? []).forEach((c, k) => {
-        if (!names.has(c.account)) r.fail(accountNodes[i], `${path}.accounts[${i}].posts[${j}].comments[${k}].account`, `no account '${c.account}' on this platform`);
+        if (!names.has(c.account))
+          r.fail(
+            accountNodes[i],
+            `${path}.accounts[${i}].posts[${j}].comments[${k}].account`,
+            `no account '${c.account}' on this platform`,
+          );
       }),
     ),
   );
@@ -152,15 +170,20 @@ export function readPlatform(r: Reader, node: Node, path: string): PlatformSpec 
     const mm = r.map(m.get('moderation'), p, ['rules', 'keywords', 'shadow_keywords', 'delay_s', 'ban_after']);
     if (mm) {
       const rules: ModerationRuleSpec[] = [];
-      if (mm.has('rules')) r.seq(mm.get('rules'), `${p}.rules`).forEach((n, i) => {
-        const rule = readRule(r, n, `${p}.rules[${i}]`);
-        if (rule) rules.push(rule);
-      });
-      for (const [key, action] of [['keywords', 'remove'], ['shadow_keywords', 'shadow']] as const)
-        if (mm.has(key)) r.seq(mm.get(key), `${p}.${key}`).forEach((n, i) => {
-          const words = readWords(r, n, `${p}.${key}[${i}]`);
-          if (words.length) rules.push({ words, action });
+      if (mm.has('rules'))
+        r.seq(mm.get('rules'), `${p}.rules`).forEach((n, i) => {
+          const rule = readRule(r, n, `${p}.rules[${i}]`);
+          if (rule) rules.push(rule);
         });
+      for (const [key, action] of [
+        ['keywords', 'remove'],
+        ['shadow_keywords', 'shadow'],
+      ] as const)
+        if (mm.has(key))
+          r.seq(mm.get(key), `${p}.${key}`).forEach((n, i) => {
+            const words = readWords(r, n, `${p}.${key}[${i}]`);
+            if (words.length) rules.push({ words, action });
+          });
       spec.moderation = { rules };
       if (mm.has('delay_s')) spec.moderation.delay = readDelay(r, mm.get('delay_s')!, `${p}.delay_s`);
       if (mm.has('ban_after')) spec.moderation.ban_after = r.num(mm.get('ban_after'), `${p}.ban_after`, 1, 1e6, true);

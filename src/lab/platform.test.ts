@@ -62,16 +62,19 @@ async function withLab<T>(yaml: string, fn: (lab: Lab) => Promise<T>): Promise<T
 describe('lab platform scenario', () => {
   it('rejects bad platform sections with file:line and the key path', () => {
     const bad = `name: x\nworld: { sites: [] }\nplatform:\n  accounts:\n    - name: a\n      address: not-an-ip\n    - name: a\n  moderation:\n    rules:\n      - { words: [], action: hide }\n    delay_s: { min: 5, max: 1 }\n`;
-    assert.throws(() => parseScenario(bad, 'bad.yaml'), (e: unknown) => {
-      assert.ok(e instanceof ScenarioError);
-      const msg = e.message;
-      assert.match(msg, /bad\.yaml:6:\d+: platform\.accounts\[0\]\.address: 'not-an-ip' is not an IP address/);
-      assert.match(msg, /bad\.yaml:7:\d+: platform\.accounts\[1\]\.name: account 'a' is declared twice/);
-      assert.match(msg, /bad\.yaml:10:\d+: platform\.moderation\.rules\[0\]\.words/);
-      assert.match(msg, /platform\.moderation\.rules\[0\]\.action: expected one of remove, shadow/);
-      assert.match(msg, /bad\.yaml:11:\d+: platform\.moderation\.delay_s\.max: max 1 is below min 5/);
-      return true;
-    });
+    assert.throws(
+      () => parseScenario(bad, 'bad.yaml'),
+      (e: unknown) => {
+        assert.ok(e instanceof ScenarioError);
+        const msg = e.message;
+        assert.match(msg, /bad\.yaml:6:\d+: platform\.accounts\[0\]\.address: 'not-an-ip' is not an IP address/);
+        assert.match(msg, /bad\.yaml:7:\d+: platform\.accounts\[1\]\.name: account 'a' is declared twice/);
+        assert.match(msg, /bad\.yaml:10:\d+: platform\.moderation\.rules\[0\]\.words/);
+        assert.match(msg, /platform\.moderation\.rules\[0\]\.action: expected one of remove, shadow/);
+        assert.match(msg, /bad\.yaml:11:\d+: platform\.moderation\.delay_s\.max: max 1 is below min 5/);
+        return true;
+      },
+    );
   });
 });
 
@@ -108,7 +111,10 @@ describe('platform watch on a lab platform with hidden rules', () => {
           const lag = Date.parse(v.gone_at) - Date.parse(t.gone_at!);
           assert.ok(lag >= 0, `post ${t.id}: gone_at ${v.gone_at} before the truth ${t.gone_at}`);
           assert.ok(Date.parse(v.last_seen_at) <= Date.parse(t.gone_at!), `post ${t.id}: last seen after it vanished`);
-          assert.ok(Date.parse(v.gone_at) - Date.parse(v.last_seen_at) <= intervalMs + 500, `post ${t.id}: bracket ${v.last_seen_at} .. ${v.gone_at} longer than one polling period`);
+          assert.ok(
+            Date.parse(v.gone_at) - Date.parse(v.last_seen_at) <= intervalMs + 500,
+            `post ${t.id}: bracket ${v.last_seen_at} .. ${v.gone_at} longer than one polling period`,
+          );
           assert.deepEqual(v.territory, t.territory);
         }
         assert.ok(got.find((g) => g.status === 'shadow_hidden')!.confirmed_by_author);
@@ -141,9 +147,28 @@ describe('platform watch on a lab platform with hidden rules', () => {
       try {
         const ac = new AbortController();
         setTimeout(() => ac.abort(), 2500);
-        const first = await watchPlatform({ base: p.url, accounts: ['alice', 'bob', 'carol'], intervalMs: 700, durationMs: 60_000, rate: 50, maxBackoffMs: 1500, statePath, signal: ac.signal, onVanished: (v) => void got.push(v) });
+        const first = await watchPlatform({
+          base: p.url,
+          accounts: ['alice', 'bob', 'carol'],
+          intervalMs: 700,
+          durationMs: 60_000,
+          rate: 50,
+          maxBackoffMs: 1500,
+          statePath,
+          signal: ac.signal,
+          onVanished: (v) => void got.push(v),
+        });
         assert.ok(first.requests.limited + first.requests.server_errors > 0, 'the platform limited or failed some requests');
-        const second = await watchPlatform({ base: p.url, accounts: ['alice', 'bob', 'carol'], intervalMs: 700, durationMs: 9000, rate: 50, maxBackoffMs: 1500, statePath, onVanished: (v) => void got.push(v) });
+        const second = await watchPlatform({
+          base: p.url,
+          accounts: ['alice', 'bob', 'carol'],
+          intervalMs: 700,
+          durationMs: 9000,
+          rate: 50,
+          maxBackoffMs: 1500,
+          statePath,
+          onVanished: (v) => void got.push(v),
+        });
         assert.ok(second.state.rounds > first.state.rounds);
         const gone = p.truth().posts.filter((t) => t.status !== 'visible' && t.status !== 'pending');
         const ids = got.map((g) => g.post);
@@ -184,7 +209,13 @@ platform:
         '纪念六四天安门事件',
         'falungong practice',
       ];
-      const run = await testKeywords(texts, { base: p.url, accounts: [{ name: 't1', token: 'token-t1' }], waitMs: 900, pollMs: 100, rate: 500 });
+      const run = await testKeywords(texts, {
+        base: p.url,
+        accounts: [{ name: 't1', token: 'token-t1' }],
+        waitMs: 900,
+        pollMs: 100,
+        rate: 500,
+      });
       const by = new Map(run.results.map((r) => [r.text, r]));
       assert.deepEqual(by.get(texts[0]!), { text: texts[0], removed: false, trigger: [], status: null, posts: 1 });
       assert.deepEqual(by.get(texts[1]!)!.trigger.sort(), ['man', 'tank']);
@@ -202,7 +233,9 @@ platform:
       const truth = p.truth();
       assert.ok(truth.posts.length > texts.length);
       for (const t of truth.posts) assert.notEqual(t.status, 'visible', `test post ${t.id} (${t.text}) left visible`);
-      const own = await fetch(`${p.url}/api/v1/accounts/t1/posts`, { headers: { authorization: 'Bearer token-t1' } }).then((r) => r.json() as Promise<{ posts: unknown[] }>);
+      const own = await fetch(`${p.url}/api/v1/accounts/t1/posts`, { headers: { authorization: 'Bearer token-t1' } }).then(
+        (r) => r.json() as Promise<{ posts: unknown[] }>,
+      );
       assert.deepEqual(own.posts, [], 'not even the author sees a test post');
     });
   });
@@ -225,7 +258,10 @@ platform:
       const p = lab.platform!;
       const accounts = ['t1', 't2', 't3', 't4', 't5', 't6'].map((name) => ({ name, token: `token-${name}` }));
       const run = await testKeywords(['some falun text here'], { base: p.url, accounts, waitMs: 700, pollMs: 100, rate: 500 });
-      assert.deepEqual(run.results.map((r) => [r.removed, r.trigger]), [[true, ['falun']]]);
+      assert.deepEqual(
+        run.results.map((r) => [r.removed, r.trigger]),
+        [[true, ['falun']]],
+      );
       const truth = p.truth();
       const banned = truth.accounts.filter((a) => a.banned_at !== null).map((a) => a.name);
       assert.ok(banned.length >= 1, 'the test banned an account');
@@ -233,7 +269,8 @@ platform:
       // post hidden only by a ban (never removed or deleted) is among it.
       assert.ok(truth.posts.every((t) => t.status !== 'visible'));
       for (const id of run.leftBehind) assert.ok(banned.includes(truth.posts.find((t) => t.id === id)!.account), id);
-      for (const t of truth.posts.filter((x) => x.status === 'account_banned')) assert.ok(run.leftBehind.includes(t.id), `post ${t.id} left behind unreported`);
+      for (const t of truth.posts.filter((x) => x.status === 'account_banned'))
+        assert.ok(run.leftBehind.includes(t.id), `post ${t.id} left behind unreported`);
     });
   });
 });
@@ -243,33 +280,75 @@ describe('IP territory of lab posts', () => {
     const yaml = `name: t\nworld: { sites: [] }\nplatform:\n  accounts:\n    - { name: u, address: 8.8.8.8 }\n  moderation: { keywords: [banned] }\n`;
     await withLab(yaml, async (lab) => {
       const p = lab.platform!;
-      for (const ip of ['1.0.1.1', '114.114.114.114', '61.135.169.121', '202.96.128.86', '203.198.7.66', '1.1.1.1', '2001:4860:4860::8888']) {
-        const r = await fetch(`${p.url}/api/v1/posts`, { method: 'POST', headers: { authorization: 'Bearer token-u', 'content-type': 'application/json', 'x-wallscope-lab-source': ip }, body: JSON.stringify({ text: `from ${ip}` }) });
+      for (const ip of [
+        '1.0.1.1',
+        '114.114.114.114',
+        '61.135.169.121',
+        '202.96.128.86',
+        '203.198.7.66',
+        '1.1.1.1',
+        '2001:4860:4860::8888',
+      ]) {
+        const r = await fetch(`${p.url}/api/v1/posts`, {
+          method: 'POST',
+          headers: { authorization: 'Bearer token-u', 'content-type': 'application/json', 'x-wallscope-lab-source': ip },
+          body: JSON.stringify({ text: `from ${ip}` }),
+        });
         assert.equal(r.status, 201);
         const post = (await r.json()) as { territory: { code: string; label: string } };
         assert.deepEqual(post.territory, territoryOf(ip), ip);
-        const w = (await fetch(`${p.url}/api/v1/whereami`, { headers: { 'x-wallscope-lab-source': ip } }).then((x) => x.json())) as { territory: unknown };
+        const w = (await fetch(`${p.url}/api/v1/whereami`, { headers: { 'x-wallscope-lab-source': ip } }).then((x) => x.json())) as {
+          territory: unknown;
+        };
         assert.deepEqual(w.territory, territoryOf(ip));
       }
       // Comments are stamped and moderated too.
       const yamlPost = (await fetch(`${p.url}/api/v1/accounts/u/posts`).then((x) => x.json())) as { posts: Array<{ id: string }> };
       const target = yamlPost.posts[0]!.id;
-      const c = await fetch(`${p.url}/api/v1/posts/${target}/comments`, { method: 'POST', headers: { authorization: 'Bearer token-u', 'content-type': 'application/json', 'x-wallscope-lab-source': '61.135.169.121' }, body: JSON.stringify({ text: 'a comment' }) });
+      const c = await fetch(`${p.url}/api/v1/posts/${target}/comments`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer token-u', 'content-type': 'application/json', 'x-wallscope-lab-source': '61.135.169.121' },
+        body: JSON.stringify({ text: 'a comment' }),
+      });
       assert.equal(c.status, 201);
       assert.deepEqual(((await c.json()) as { territory: unknown }).territory, territoryOf('61.135.169.121'));
-      await fetch(`${p.url}/api/v1/posts/${target}/comments`, { method: 'POST', headers: { authorization: 'Bearer token-u', 'content-type': 'application/json' }, body: JSON.stringify({ text: 'a banned word here' }) });
-      const withComments = (await fetch(`${p.url}/api/v1/posts/${target}`).then((x) => x.json())) as { comments: Array<{ text: string; territory: { label: string } }> };
-      assert.deepEqual(withComments.comments.map((x) => [x.text, x.territory.label]), [['a comment', '北京']], 'the moderated comment is gone at once (delay 0)');
+      await fetch(`${p.url}/api/v1/posts/${target}/comments`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer token-u', 'content-type': 'application/json' },
+        body: JSON.stringify({ text: 'a banned word here' }),
+      });
+      const withComments = (await fetch(`${p.url}/api/v1/posts/${target}`).then((x) => x.json())) as {
+        comments: Array<{ text: string; territory: { label: string } }>;
+      };
+      assert.deepEqual(
+        withComments.comments.map((x) => [x.text, x.territory.label]),
+        [['a comment', '北京']],
+        'the moderated comment is gone at once (delay 0)',
+      );
       // Without a declared source, the account's scenario address.
-      const r = await fetch(`${p.url}/api/v1/posts`, { method: 'POST', headers: { authorization: 'Bearer token-u', 'content-type': 'application/json' }, body: JSON.stringify({ text: 'plain' }) });
+      const r = await fetch(`${p.url}/api/v1/posts`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer token-u', 'content-type': 'application/json' },
+        body: JSON.stringify({ text: 'plain' }),
+      });
       assert.equal(((await r.json()) as { territory: { label: string } }).territory.label, '美国');
       // Hostile text is escaped on the HTML page.
-      await fetch(`${p.url}/api/v1/posts`, { method: 'POST', headers: { authorization: 'Bearer token-u', 'content-type': 'application/json' }, body: JSON.stringify({ text: '<script>alert(1)</script>' }) });
+      await fetch(`${p.url}/api/v1/posts`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer token-u', 'content-type': 'application/json' },
+        body: JSON.stringify({ text: '<script>alert(1)</script>' }),
+      });
       const page = await fetch(`${p.url}/u/u`).then((x) => x.text());
       assert.ok(page.includes('&lt;script&gt;alert(1)&lt;/script&gt;') && !page.includes('<script>'));
       // Bad requests: a clear 4xx.
-      assert.equal((await fetch(`${p.url}/api/v1/posts`, { method: 'POST', headers: { authorization: 'Bearer token-u' }, body: '{' })).status, 400);
-      assert.equal((await fetch(`${p.url}/api/v1/posts`, { method: 'POST', headers: { authorization: 'Bearer nope' }, body: '{}' })).status, 401);
+      assert.equal(
+        (await fetch(`${p.url}/api/v1/posts`, { method: 'POST', headers: { authorization: 'Bearer token-u' }, body: '{' })).status,
+        400,
+      );
+      assert.equal(
+        (await fetch(`${p.url}/api/v1/posts`, { method: 'POST', headers: { authorization: 'Bearer nope' }, body: '{}' })).status,
+        401,
+      );
     });
   });
 });

@@ -128,10 +128,17 @@ export async function startPlatform(o: PlatformOptions): Promise<RunningPlatform
   let commentSeq = 0;
   const stats = { requests: 0, limited: 0, errors: 0 };
 
-  const moderate = (text: string, created: number): { removeAt: number | null; action: 'remove' | 'shadow' | null; rule: string[] | null } => {
+  const moderate = (
+    text: string,
+    created: number,
+  ): { removeAt: number | null; action: 'remove' | 'shadow' | null; rule: string[] | null } => {
     const rule = firstMatchingRule(rules, text);
     if (!rule) return { removeAt: null, action: null, rule: null };
-    return { removeAt: created + Math.round(sampleDelay(rule.delay ?? defaultDelay, delayRand) * 1000), action: rule.action, rule: rule.words };
+    return {
+      removeAt: created + Math.round(sampleDelay(rule.delay ?? defaultDelay, delayRand) * 1000),
+      action: rule.action,
+      rule: rule.words,
+    };
   };
 
   const addPost = (account: Account, text: string, created: number, territory: Territory, deletedAt: number | null = null): Post => {
@@ -160,7 +167,13 @@ export async function startPlatform(o: PlatformOptions): Promise<RunningPlatform
   for (const { a, p } of scheduled) {
     const acc = accounts.get(a.name)!;
     const created = t0 + Math.round((p.at ?? 0) * 1000);
-    const post = addPost(acc, p.text, created, territoryOfAccount(acc), p.delete_at === undefined ? null : t0 + Math.round(p.delete_at * 1000));
+    const post = addPost(
+      acc,
+      p.text,
+      created,
+      territoryOfAccount(acc),
+      p.delete_at === undefined ? null : t0 + Math.round(p.delete_at * 1000),
+    );
     for (const c of p.comments ?? []) {
       const by = accounts.get(c.account)!;
       addComment(post, by, c.text, Math.max(created, t0 + Math.round((c.at ?? p.at ?? 0) * 1000)), territoryOfAccount(by));
@@ -192,9 +205,17 @@ export async function startPlatform(o: PlatformOptions): Promise<RunningPlatform
     return { kind: 'visible', shadow: shadowed };
   };
 
-  const commentJson = (c: Comment) => ({ id: c.id, account: c.account.name, text: c.text, created_at: iso(c.created), territory: c.territory });
+  const commentJson = (c: Comment) => ({
+    id: c.id,
+    account: c.account.name,
+    text: c.text,
+    created_at: iso(c.created),
+    territory: c.territory,
+  });
   const visibleComments = (p: Post, viewer: Account | null, now: number) =>
-    p.comments.filter((c) => now >= c.created && !(c.removeAt !== null && c.removeAt <= now && (c.action === 'remove' || viewer !== c.account)));
+    p.comments.filter(
+      (c) => now >= c.created && !(c.removeAt !== null && c.removeAt <= now && (c.action === 'remove' || viewer !== c.account)),
+    );
   const postJson = (p: Post, viewer: Account | null, now: number) => ({
     id: p.id,
     account: p.account.name,
@@ -217,13 +238,27 @@ export async function startPlatform(o: PlatformOptions): Promise<RunningPlatform
         status = v.code === 'not_found' ? 'shadow_hidden' : v.code;
         goneAt = iso(v.at);
       }
-      out.push({ id: p.id, account: p.account.name, text: p.text, created_at: iso(p.created), status, gone_at: goneAt, rule: p.rule, territory: p.territory });
+      out.push({
+        id: p.id,
+        account: p.account.name,
+        text: p.text,
+        created_at: iso(p.created),
+        status,
+        gone_at: goneAt,
+        rule: p.rule,
+        territory: p.territory,
+      });
     }
     return {
       now: iso(now),
       accounts: [...accounts.values()].map((a) => {
         const b = banAt(a);
-        return { name: a.name, banned_at: b !== null && b <= now ? iso(b) : null, hits: a.posts.filter((p) => p.removeAt !== null && p.removeAt <= now && (p.deletedAt === null || p.deletedAt > p.removeAt)).length };
+        return {
+          name: a.name,
+          banned_at: b !== null && b <= now ? iso(b) : null,
+          hits: a.posts.filter((p) => p.removeAt !== null && p.removeAt <= now && (p.deletedAt === null || p.deletedAt > p.removeAt))
+            .length,
+        };
       }),
       posts: out,
     };
@@ -263,8 +298,14 @@ export async function startPlatform(o: PlatformOptions): Promise<RunningPlatform
       res.end(text);
     };
     const html = (status: number, title: string, body: string) => {
-      res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'", 'x-content-type-options': 'nosniff' });
-      res.end(`<!doctype html><html lang="zh"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head><body>${body}</body></html>`);
+      res.writeHead(status, {
+        'content-type': 'text/html; charset=utf-8',
+        'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
+        'x-content-type-options': 'nosniff',
+      });
+      res.end(
+        `<!doctype html><html lang="zh"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head><body>${body}</body></html>`,
+      );
     };
     let url: URL;
     try {
@@ -303,19 +344,27 @@ export async function startPlatform(o: PlatformOptions): Promise<RunningPlatform
         .filter((p) => p.created < cc! || (p.created === cc && p.seq < cs!));
       const page = visible.slice(0, limit);
       const last = page[page.length - 1];
-      return send(200, { account: a.name, posts: page.map((p) => postJson(p, viewer, now)), next_cursor: visible.length > limit && last ? `${last.created}_${last.seq}` : null });
+      return send(200, {
+        account: a.name,
+        posts: page.map((p) => postJson(p, viewer, now)),
+        next_cursor: visible.length > limit && last ? `${last.created}_${last.seq}` : null,
+      });
     }
     if (req.method === 'GET' && (m = /^\/api\/v1\/posts\/([0-9]+)$/.exec(path))) {
       const p = posts.get(m[1]!);
       const v = p ? view(p, viewer, now) : null;
       if (!p || !v) return send(404, { error: 'not_found', notice: PLATFORM_NOTICES.not_found });
-      if (v.kind === 'gone') return send(v.code === 'removed' || v.code === 'account_banned' ? 403 : 404, { error: v.code, notice: PLATFORM_NOTICES[v.code] });
+      if (v.kind === 'gone')
+        return send(v.code === 'removed' || v.code === 'account_banned' ? 403 : 404, { error: v.code, notice: PLATFORM_NOTICES[v.code] });
       return send(200, postJson(p, viewer, now));
     }
     if (req.method === 'GET' && path === '/api/v1/whereami') return send(200, { territory: sourceTerritory(req, null) });
     if (req.method === 'GET' && path === '/_lab/truth') return send(200, truth());
 
-    if ((req.method === 'POST' && (path === '/api/v1/posts' || /^\/api\/v1\/posts\/[0-9]+\/comments$/.test(path))) || (req.method === 'DELETE' && /^\/api\/v1\/posts\/[0-9]+$/.test(path))) {
+    if (
+      (req.method === 'POST' && (path === '/api/v1/posts' || /^\/api\/v1\/posts\/[0-9]+\/comments$/.test(path))) ||
+      (req.method === 'DELETE' && /^\/api\/v1\/posts\/[0-9]+$/.test(path))
+    ) {
       if (!viewer) return send(401, { error: 'login_required' });
       const ban = banAt(viewer);
       if (ban !== null && ban <= now) return send(403, { error: 'account_banned', notice: PLATFORM_NOTICES.account_banned });
@@ -343,7 +392,8 @@ export async function startPlatform(o: PlatformOptions): Promise<RunningPlatform
           return send(400, { error: 'bad_json' });
         }
         const text = (body as { text?: unknown })?.text;
-        if (typeof text !== 'string' || text.length === 0 || text.length > MAX_TEXT) return send(400, { error: 'bad_text', message: `text: a string of 1 to ${MAX_TEXT} characters` });
+        if (typeof text !== 'string' || text.length === 0 || text.length > MAX_TEXT)
+          return send(400, { error: 'bad_text', message: `text: a string of 1 to ${MAX_TEXT} characters` });
         const at = clock();
         if (path === '/api/v1/posts') return send(201, postJson(addPost(viewer, text, at, sourceTerritory(req, viewer)), viewer, at));
         const p = posts.get(path.split('/')[4]!);
@@ -356,7 +406,9 @@ export async function startPlatform(o: PlatformOptions): Promise<RunningPlatform
 
     // HTML pages, as the site shows them to a browser.
     if (req.method === 'GET' && path === '/') {
-      const items = [...accounts.values()].slice(0, 1000).map((a) => `<li><a href="/u/${encodeURIComponent(a.name)}">${escapeHtml(a.name)}</a></li>`);
+      const items = [...accounts.values()]
+        .slice(0, 1000)
+        .map((a) => `<li><a href="/u/${encodeURIComponent(a.name)}">${escapeHtml(a.name)}</a></li>`);
       return html(200, name, `<h1>${escapeHtml(name)}</h1><ul>${items.join('')}</ul>`);
     }
     if (req.method === 'GET' && (m = /^\/u\/([^/]+)$/.exec(path))) {
@@ -368,16 +420,30 @@ export async function startPlatform(o: PlatformOptions): Promise<RunningPlatform
         .filter((p) => view(p, viewer, now, ban)?.kind === 'visible')
         .sort((x, y) => y.created - x.created || y.seq - x.seq)
         .slice(0, PAGE_MAX)
-        .map((p) => `<article id="p${p.id}"><p>${escapeHtml(p.text)}</p><footer><a href="/p/${p.id}">${iso(p.created)}</a> · IP属地：${escapeHtml(p.territory.label)}</footer></article>`);
+        .map(
+          (p) =>
+            `<article id="p${p.id}"><p>${escapeHtml(p.text)}</p><footer><a href="/p/${p.id}">${iso(p.created)}</a> · IP属地：${escapeHtml(p.territory.label)}</footer></article>`,
+        );
       return html(200, a.name, `<h1>${escapeHtml(a.name)}</h1>${items.join('')}`);
     }
     if (req.method === 'GET' && (m = /^\/p\/([0-9]+)$/.exec(path))) {
       const p = posts.get(m[1]!);
       const v = p ? view(p, viewer, now) : null;
       if (!p || !v) return html(404, name, `<p class="notice">${PLATFORM_NOTICES.not_found}</p>`);
-      if (v.kind === 'gone') return html(v.code === 'removed' || v.code === 'account_banned' ? 403 : 404, name, `<p class="notice">${PLATFORM_NOTICES[v.code]}</p>`);
-      const comments = visibleComments(p, viewer, now).map((c) => `<li>${escapeHtml(c.account.name)}: ${escapeHtml(c.text)} · IP属地：${escapeHtml(c.territory.label)}</li>`);
-      return html(200, p.account.name, `<article><h1>${escapeHtml(p.account.name)}</h1><p>${escapeHtml(p.text)}</p><footer>${iso(p.created)} · IP属地：${escapeHtml(p.territory.label)}</footer><ul>${comments.join('')}</ul></article>`);
+      if (v.kind === 'gone')
+        return html(
+          v.code === 'removed' || v.code === 'account_banned' ? 403 : 404,
+          name,
+          `<p class="notice">${PLATFORM_NOTICES[v.code]}</p>`,
+        );
+      const comments = visibleComments(p, viewer, now).map(
+        (c) => `<li>${escapeHtml(c.account.name)}: ${escapeHtml(c.text)} · IP属地：${escapeHtml(c.territory.label)}</li>`,
+      );
+      return html(
+        200,
+        p.account.name,
+        `<article><h1>${escapeHtml(p.account.name)}</h1><p>${escapeHtml(p.text)}</p><footer>${iso(p.created)} · IP属地：${escapeHtml(p.territory.label)}</footer><ul>${comments.join('')}</ul></article>`,
+      );
     }
     return send(404, { error: 'no_such_route' });
   });

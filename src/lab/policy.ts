@@ -88,8 +88,16 @@ export function loadPool(s: Scenario, pool: string[] | string | undefined): stri
 
 export function compileCensors(s: Scenario): CompiledCensor[] {
   return s.censors.map((c) => {
-    const henanLike = c.sni_reset?.fingerprint === 'henan' || (c.sni_reset?.fingerprint === undefined && DEFAULT_FINGERPRINT[c.layer] === 'henan');
-    const out: CompiledCensor = { spec: c, name: c.name, layer: c.layer, tcpReassembly: !henanLike, nullRoute: new Set((c.null_route ?? []).map((x) => x.toLowerCase())), reject: new Set((c.reject ?? []).map((x) => x.toLowerCase())) };
+    const henanLike =
+      c.sni_reset?.fingerprint === 'henan' || (c.sni_reset?.fingerprint === undefined && DEFAULT_FINGERPRINT[c.layer] === 'henan');
+    const out: CompiledCensor = {
+      spec: c,
+      name: c.name,
+      layer: c.layer,
+      tcpReassembly: !henanLike,
+      nullRoute: new Set((c.null_route ?? []).map((x) => x.toLowerCase())),
+      reject: new Set((c.reject ?? []).map((x) => x.toLowerCase())),
+    };
     if (c.dns_injection) {
       const d = c.dns_injection;
       out.dns = {
@@ -102,7 +110,12 @@ export function compileCensors(s: Scenario): CompiledCensor[] {
     }
     if (c.sni_reset) {
       const fp = c.sni_reset.fingerprint ?? DEFAULT_FINGERPRINT[c.layer];
-      out.sni = { rules: new RuleSet(c.sni_reset.rules, c.sni_reset.rules_file), fingerprint: fp, residualS: c.sni_reset.residual_s ?? DEFAULT_SNI_RESIDUAL_S[fp], close: c.sni_reset.close ?? 'reset' };
+      out.sni = {
+        rules: new RuleSet(c.sni_reset.rules, c.sni_reset.rules_file),
+        fingerprint: fp,
+        residualS: c.sni_reset.residual_s ?? DEFAULT_SNI_RESIDUAL_S[fp],
+        close: c.sni_reset.close ?? 'reset',
+      };
     }
     if (c.http_reset) {
       out.http = {
@@ -121,7 +134,11 @@ export function compileCensors(s: Scenario): CompiledCensor[] {
       };
     }
     if (c.throttle) {
-      out.throttle = { sniRules: new RuleSet(c.throttle.sni_rules ?? [], c.throttle.sni_rules_file), hostRules: new RuleSet(c.throttle.host_rules ?? [], c.throttle.host_rules_file), kbps: c.throttle.kbps };
+      out.throttle = {
+        sniRules: new RuleSet(c.throttle.sni_rules ?? [], c.throttle.sni_rules_file),
+        hostRules: new RuleSet(c.throttle.host_rules ?? [], c.throttle.host_rules_file),
+        kbps: c.throttle.kbps,
+      };
     }
     return out;
   });
@@ -162,12 +179,19 @@ export class Policy {
 
   /** The first censor on the path that null-routes this site (by domain or any of its addresses). */
   nullRouter(domain: string, addresses: readonly string[]): CompiledCensor | null {
-    return this.censors.find((c) => (c.nullRoute.has(domain.toLowerCase()) || addresses.some((a) => c.nullRoute.has(a))) && this.acts(c, domain)) ?? null;
+    return (
+      this.censors.find(
+        (c) => (c.nullRoute.has(domain.toLowerCase()) || addresses.some((a) => c.nullRoute.has(a))) && this.acts(c, domain),
+      ) ?? null
+    );
   }
 
   /** The first censor on the path that refuses connections to this site (RST to the SYN). */
   rejecter(domain: string, addresses: readonly string[]): CompiledCensor | null {
-    return this.censors.find((c) => (c.reject.has(domain.toLowerCase()) || addresses.some((a) => c.reject.has(a))) && this.acts(c, domain)) ?? null;
+    return (
+      this.censors.find((c) => (c.reject.has(domain.toLowerCase()) || addresses.some((a) => c.reject.has(a))) && this.acts(c, domain)) ??
+      null
+    );
   }
 
   /**
@@ -180,7 +204,14 @@ export class Policy {
     for (const c of this.censors) {
       if (!this.acts(c, sni) || (segmented && !c.tcpReassembly)) continue;
       if (c.sni?.rules.matches(sni))
-        return { kind: 'reset', censor: c, latencyMs: RESET_LATENCY_MS[c.sni.fingerprint], residualS: c.sni.residualS, mechanism: 'tls.reset', close: c.sni.close };
+        return {
+          kind: 'reset',
+          censor: c,
+          latencyMs: RESET_LATENCY_MS[c.sni.fingerprint],
+          residualS: c.sni.residualS,
+          mechanism: 'tls.reset',
+          close: c.sni.close,
+        };
       if (c.throttle?.sniRules.matches(sni)) return { kind: 'throttle', censor: c, kbps: c.throttle.kbps };
     }
     return { kind: 'pass' };
@@ -192,7 +223,14 @@ export class Policy {
     for (const c of this.censors) {
       if (!this.acts(c, host) || (segmented && !c.tcpReassembly)) continue;
       if (c.http && (c.http.hostRules.matches(host) || c.http.keywords.matches(decoded, host)))
-        return { kind: 'reset', censor: c, latencyMs: c.http.latencyMs, residualS: c.http.residualS, mechanism: 'http.reset', close: c.http.close };
+        return {
+          kind: 'reset',
+          censor: c,
+          latencyMs: c.http.latencyMs,
+          residualS: c.http.residualS,
+          mechanism: 'http.reset',
+          close: c.http.close,
+        };
       if (c.blockpage?.hostRules.matches(host)) return { kind: 'blockpage', censor: c, title: c.blockpage.title, bytes: c.blockpage.bytes };
       if (c.throttle?.hostRules.matches(host)) return { kind: 'throttle', censor: c, kbps: c.throttle.kbps };
     }

@@ -27,13 +27,27 @@ describe('parseScenario(text, file)', () => {
     const s = parseScenario(designExample(), '/tmp/design.yaml');
     assert.equal(s.name, 'national-and-provincial');
     assert.equal(s.seed, 1);
-    assert.deepEqual(s.world.sites.map((x) => x.domain), ['www.example.org', 'youtube.com', '011.com']);
+    assert.deepEqual(
+      s.world.sites.map((x) => x.domain),
+      ['www.example.org', 'youtube.com', '011.com'],
+    );
     assert.equal(s.world.sites[2]!.https, false);
     assert.deepEqual(s.world.sites[0]!.page, { title: 'Example Domain', bytes: 4000 });
     assert.equal(s.world.helper, true);
-    assert.deepEqual(s.censors.map((c) => [c.name, c.layer]), [['henan', 'regional'], ['gfw', 'national']]);
+    assert.deepEqual(
+      s.censors.map((c) => [c.name, c.layer]),
+      [
+        ['henan', 'regional'],
+        ['gfw', 'national'],
+      ],
+    );
     const gfw = s.censors[1]!;
-    assert.deepEqual(gfw.dns_injection, { rules: ['(^|\\.)youtube\\.com$'], injectors: 2, pool: ['31.13.94.37', '157.240.17.35', '199.59.148.96'], lead_ms: 20 });
+    assert.deepEqual(gfw.dns_injection, {
+      rules: ['(^|\\.)youtube\\.com$'],
+      injectors: 2,
+      pool: ['31.13.94.37', '157.240.17.35', '199.59.148.96'],
+      lead_ms: 20,
+    });
     assert.deepEqual(gfw.sni_reset, { rules: ['(^|\\.)youtube\\.com$'], fingerprint: 'gfw-type-2', residual_s: 180 });
     assert.deepEqual(gfw.http_reset, { host_rules: ['(^|\\.)youtube\\.com$'], keywords: ['falun'], residual_s: 90 });
     assert.deepEqual(gfw.null_route, ['blocked.example']);
@@ -73,7 +87,9 @@ describe('parseScenario(text, file)', () => {
     assert.match(byPath.get('censors[1].sni_reset.rules[0]')!.message, /regular expression/);
     assert.equal(byPath.get('censors[1].sampling')!.line, 10);
     assert.ok(p.some((x) => /declared twice/.test(x.message)));
-    const shared = problems('name: a\nworld: { sites: [{ domain: a.example, addresses: [127.9.1.1] }, { domain: b.example, addresses: [127.9.1.1] }] }\n');
+    const shared = problems(
+      'name: a\nworld: { sites: [{ domain: a.example, addresses: [127.9.1.1] }, { domain: b.example, addresses: [127.9.1.1] }] }\n',
+    );
     assert.match(shared[0]!.message, /address 127\.9\.1\.1 is already used by site 'a\.example'/);
   });
 
@@ -87,7 +103,10 @@ describe('parseScenario(text, file)', () => {
     assert.ok(problems('seed: 1\n').some((x) => /missing required key 'name'/.test(x.message)));
     const p = problems('name: a\nworld: { sites: [{ domain: a.example }] }\ntargets: [https://b.example/]\n');
     assert.match(p[0]!.message, /not a site of this world/);
-    const s = parseScenario('name: a\nworld: { sites: [{ domain: a.example }] }\ntargets: [{ url: "https://b.example/", expect: { blocking: false } }]\n', 'x.yaml');
+    const s = parseScenario(
+      'name: a\nworld: { sites: [{ domain: a.example }] }\ntargets: [{ url: "https://b.example/", expect: { blocking: false } }]\n',
+      'x.yaml',
+    );
     assert.equal(s.targets![0]!.expect!.blocking, false);
   });
 
@@ -107,17 +126,31 @@ describe('parseScenario(text, file)', () => {
     assert.deepEqual(s.world.sites[0], { domain: 'a.example', cert: 'expired', down: 'refused', redirect: 'http://b.example/' });
     assert.deepEqual(s.world.resolvers.isp, { nxdomain: ['^a\\.'], proxy: ['x'] });
     assert.deepEqual(s.censors[0]!.reject, ['a.example']);
-    const p = problems("name: a\nworld:\n  sites: [{ domain: a.example, cert: selfsigned }]\n  resolvers: { isp: { hijack: [] } }\n");
+    const p = problems('name: a\nworld:\n  sites: [{ domain: a.example, cert: selfsigned }]\n  resolvers: { isp: { hijack: [] } }\n');
     assert.equal(p.length, 2);
   });
 
   it('validates the netns hop extension: whole numbers growing along the path', () => {
-    const s = parseScenario('name: a\nworld:\n  sites: [{ domain: a.example }]\ncensors:\n  - { name: h, layer: regional, hop: 5 }\n  - { name: g, layer: national, hop: 7 }\n', 'x.yaml');
-    assert.deepEqual(s.censors.map((c) => c.hop), [5, 7]);
-    const p = problems('name: a\nworld:\n  sites: [{ domain: a.example }]\ncensors:\n  - { name: h, layer: regional, hop: 5 }\n  - { name: g, layer: national, hop: 4 }\n  - { name: i, layer: isp, hop: 2.5 }\n');
+    const s = parseScenario(
+      'name: a\nworld:\n  sites: [{ domain: a.example }]\ncensors:\n  - { name: h, layer: regional, hop: 5 }\n  - { name: g, layer: national, hop: 7 }\n',
+      'x.yaml',
+    );
+    assert.deepEqual(
+      s.censors.map((c) => c.hop),
+      [5, 7],
+    );
+    const p = problems(
+      'name: a\nworld:\n  sites: [{ domain: a.example }]\ncensors:\n  - { name: h, layer: regional, hop: 5 }\n  - { name: g, layer: national, hop: 4 }\n  - { name: i, layer: isp, hop: 2.5 }\n',
+    );
     assert.equal(p.length, 2, JSON.stringify(p));
-    assert.ok(p.some((x) => x.path === 'censors[1].hop' && /not beyond the previous censor's hop 5/.test(x.message)), JSON.stringify(p));
-    assert.ok(p.some((x) => x.path === 'censors[2].hop'), JSON.stringify(p));
+    assert.ok(
+      p.some((x) => x.path === 'censors[1].hop' && /not beyond the previous censor's hop 5/.test(x.message)),
+      JSON.stringify(p),
+    );
+    assert.ok(
+      p.some((x) => x.path === 'censors[2].hop'),
+      JSON.stringify(p),
+    );
   });
 
   it('validates the QA extension keys (captcha, down: localhost, ghost, close), each problem located', () => {
@@ -125,7 +158,10 @@ describe('parseScenario(text, file)', () => {
       "name: a\nworld:\n  sites: [{ domain: a.example, captcha: true }, { domain: b.example, down: localhost }]\n  resolvers: { isp: { ghost: ['^c\\.example$'] }, public: {} }\ncensors: [{ name: g, layer: national, sni_reset: { rules: [a], close: eof }, http_reset: { host_rules: [a], close: reset } }]\n",
       'x.yaml',
     );
-    assert.deepEqual(s.world.sites, [{ domain: 'a.example', captcha: true }, { domain: 'b.example', down: 'localhost' }]);
+    assert.deepEqual(s.world.sites, [
+      { domain: 'a.example', captcha: true },
+      { domain: 'b.example', down: 'localhost' },
+    ]);
     assert.deepEqual(s.world.resolvers.isp, { ghost: ['^c\\.example$'] });
     assert.equal(s.censors[0]!.sni_reset!.close, 'eof');
     assert.equal(s.censors[0]!.http_reset!.close, 'reset');
@@ -133,14 +169,11 @@ describe('parseScenario(text, file)', () => {
       "name: a\nworld:\n  sites: [{ domain: a.example, captcha: yes please }]\n  resolvers: { isp: { ghost: ['('] } }\ncensors: [{ name: g, layer: national, sni_reset: { rules: [a], close: fin } }]\n",
     );
     assert.equal(p.length, 3, JSON.stringify(p));
-    assert.deepEqual(
-      p.map((x) => [x.path, x.line]).sort(),
-      [
-        ['censors[0].sni_reset.close', 5],
-        ['world.resolvers.isp.ghost[0]', 4],
-        ['world.sites[0].captcha', 3],
-      ],
-    );
+    assert.deepEqual(p.map((x) => [x.path, x.line]).sort(), [
+      ['censors[0].sni_reset.close', 5],
+      ['world.resolvers.isp.ghost[0]', 4],
+      ['world.sites[0].captcha', 3],
+    ]);
   });
 });
 
@@ -157,14 +190,22 @@ describe('pool paths (scenarios/README.md "Paths")', () => {
       copyFileSync(join(repoRoot, 'scenarios', 'henan-and-gfw-2024.yaml'), copy);
       const s = loadScenario(copy);
       const gfw = s.censors.find((c) => c.name === 'gfw')!;
-      const shared = read(join(fixturesDir, 'gfw-forged-ips', 'chinadns_iplist.txt'), 'utf8').split(/\r?\n/).filter((l) => /^\d{1,3}(\.\d{1,3}){3}$/.test(l.trim()));
-      assert.deepEqual(loadPool(s, gfw.dns_injection!.pool as string), shared.map((l) => l.trim()));
+      const shared = read(join(fixturesDir, 'gfw-forged-ips', 'chinadns_iplist.txt'), 'utf8')
+        .split(/\r?\n/)
+        .filter((l) => /^\d{1,3}(\.\d{1,3}){3}$/.test(l.trim()));
+      assert.deepEqual(
+        loadPool(s, gfw.dns_injection!.pool as string),
+        shared.map((l) => l.trim()),
+      );
       // Beside the scenario file first (the contract of ../shared/DESIGN.md).
       const { mkdirSync } = await import('node:fs');
       mkdirSync(join(dir, 'fixtures', 'gfw-forged-ips'), { recursive: true });
       writeFileSync(join(dir, 'fixtures', 'gfw-forged-ips', 'chinadns_iplist.txt'), '1.2.3.4\n5.6.7.8\n');
       assert.deepEqual(loadPool(s, gfw.dns_injection!.pool as string), ['1.2.3.4', '5.6.7.8']);
-      assert.throws(() => loadPool(s, 'pools/none.txt'), (e: Error) => e.message.includes(copy) && e.message.includes(join(dir, 'pools', 'none.txt')));
+      assert.throws(
+        () => loadPool(s, 'pools/none.txt'),
+        (e: Error) => e.message.includes(copy) && e.message.includes(join(dir, 'pools', 'none.txt')),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -223,7 +223,8 @@ function readSite(r: Reader, node: Node, path: string): SiteSpec | undefined {
     site.addresses = addrs;
   }
   if (m.has('cert')) site.cert = r.oneOf(m.get('cert'), `${path}.cert`, ['valid', 'expired', 'wrong-name', 'untrusted'] as const);
-  if (m.has('down')) site.down = r.oneOf(m.get('down'), `${path}.down`, ['refused', 'timeout', 'reset', 'eof', 'nxdomain', 'noaddrs', 'localhost'] as const);
+  if (m.has('down'))
+    site.down = r.oneOf(m.get('down'), `${path}.down`, ['refused', 'timeout', 'reset', 'eof', 'nxdomain', 'noaddrs', 'localhost'] as const);
   if (m.has('captcha')) site.captcha = r.bool(m.get('captcha'), `${path}.captcha`);
   if (m.has('redirect')) {
     const u = r.str(m.get('redirect'), `${path}.redirect`);
@@ -260,7 +261,8 @@ function readService(r: Reader, node: Node, path: string): ServiceSpec | undefin
     const f = r.str(m.get('forward'), `${path}.forward`);
     // Safety: the lab relays only to loopback, never off the machine.
     const fm = f === undefined ? null : /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]):(\d{1,5})$/.exec(f);
-    if (!fm || Number(fm[2]) < 1 || Number(fm[2]) > 65535) r.fail(m.get('forward'), `${path}.forward`, `expected a loopback host:port (127.x.y.z:PORT or [::1]:PORT), got '${f}'`);
+    if (!fm || Number(fm[2]) < 1 || Number(fm[2]) > 65535)
+      r.fail(m.get('forward'), `${path}.forward`, `expected a loopback host:port (127.x.y.z:PORT or [::1]:PORT), got '${f}'`);
     else svc.forward = f;
   }
   if (kind === 'forward' && !m.has('forward')) r.fail(node, path, "kind 'forward' needs forward: HOST:PORT");
@@ -309,7 +311,21 @@ function readCensor(r: Reader, node: Node, path: string): CensorSpec | undefined
   const m = r.map(
     node,
     path,
-    ['name', 'layer', 'sampling', 'dns_injection', 'sni_reset', 'http_reset', 'null_route', 'reject', 'blockpage', 'throttle', 'fet', 'esni_drop', 'hop'],
+    [
+      'name',
+      'layer',
+      'sampling',
+      'dns_injection',
+      'sni_reset',
+      'http_reset',
+      'null_route',
+      'reject',
+      'blockpage',
+      'throttle',
+      'fet',
+      'esni_drop',
+      'hop',
+    ],
     ['name', 'layer'],
   );
   if (!m) return undefined;
@@ -344,7 +360,8 @@ function readCensor(r: Reader, node: Node, path: string): CensorSpec | undefined
       if (s.has('keywords_file')) spec.keywords_file = r.listFiles(s.get('keywords_file'), `${p}.keywords_file`, 'keywords');
       if (s.has('residual_s')) spec.residual_s = r.num(s.get('residual_s'), `${p}.residual_s`, 0, 86400);
       if (s.has('close')) spec.close = r.oneOf(s.get('close'), `${p}.close`, ['reset', 'eof'] as const);
-      if (!spec.host_rules && !spec.keywords && !spec.host_rules_file && !spec.keywords_file) r.fail(m.get('http_reset'), p, 'needs host_rules or keywords (or their _file)');
+      if (!spec.host_rules && !spec.keywords && !spec.host_rules_file && !spec.keywords_file)
+        r.fail(m.get('http_reset'), p, 'needs host_rules or keywords (or their _file)');
       c.http_reset = spec;
     }
   }
@@ -370,7 +387,8 @@ function readCensor(r: Reader, node: Node, path: string): CensorSpec | undefined
       if (s.has('extensions')) {
         const list = s.get('extensions');
         const items = isSeq(list) ? list.items : [];
-        if (!isSeq(list) || items.length < 1 || items.length > 8) r.fail(list ?? node, `${p}.extensions`, 'must be a list of 1 to 8 TLS extension types (e.g. 0xffce)');
+        if (!isSeq(list) || items.length < 1 || items.length > 8)
+          r.fail(list ?? node, `${p}.extensions`, 'must be a list of 1 to 8 TLS extension types (e.g. 0xffce)');
         else spec.extensions = items.map((it, k) => r.num(it as Node, `${p}.extensions[${k}]`, 0, 65535, true) ?? 0);
       }
       if (s.has('residual_s')) spec.residual_s = r.num(s.get('residual_s'), `${p}.residual_s`, 0, 86400);
@@ -385,7 +403,8 @@ function readCensor(r: Reader, node: Node, path: string): CensorSpec | undefined
     if (s) {
       const spec: BlockpageSpec = { host_rules: s.has('host_rules') ? r.rules(s.get('host_rules'), `${p}.host_rules`) : [] };
       if (s.has('host_rules_file')) spec.host_rules_file = r.listFiles(s.get('host_rules_file'), `${p}.host_rules_file`, 'rules');
-      if (!s.has('host_rules') && !s.has('host_rules_file')) r.fail(m.get('blockpage'), p, "missing required key 'host_rules' (or 'host_rules_file')");
+      if (!s.has('host_rules') && !s.has('host_rules_file'))
+        r.fail(m.get('blockpage'), p, "missing required key 'host_rules' (or 'host_rules_file')");
       if (s.has('page')) spec.page = readPage(r, s.get('page')!, `${p}.page`);
       c.blockpage = spec;
     }
@@ -399,7 +418,8 @@ function readCensor(r: Reader, node: Node, path: string): CensorSpec | undefined
       if (s.has('sni_rules_file')) spec.sni_rules_file = r.listFiles(s.get('sni_rules_file'), `${p}.sni_rules_file`, 'rules');
       if (s.has('host_rules')) spec.host_rules = r.rules(s.get('host_rules'), `${p}.host_rules`);
       if (s.has('host_rules_file')) spec.host_rules_file = r.listFiles(s.get('host_rules_file'), `${p}.host_rules_file`, 'rules');
-      if (!spec.sni_rules && !spec.host_rules && !spec.sni_rules_file && !spec.host_rules_file) r.fail(m.get('throttle'), p, 'needs sni_rules or host_rules (or their _file)');
+      if (!spec.sni_rules && !spec.host_rules && !spec.sni_rules_file && !spec.host_rules_file)
+        r.fail(m.get('throttle'), p, 'needs sni_rules or host_rules (or their _file)');
       c.throttle = spec;
     }
   }
@@ -466,7 +486,8 @@ function readTimelineEntry(r: Reader, node: Node, path: string, censors: Readonl
   const dur = isScalar(atNode) && typeof atNode.value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*(s|m|h)\s*$/.exec(atNode.value) : null;
   const at = dur ? Number(dur[1]) * { s: 1, m: 60, h: 3600 }[dur[2] as 's' | 'm' | 'h'] : r.num(atNode, `${path}.at`, 0, 10 * 365 * 86400);
   const censor = r.str(m.get('censor'), `${path}.censor`);
-  if (censor !== undefined && !censors.has(censor)) r.fail(m.get('censor'), `${path}.censor`, `no censor named '${censor}' (censors: ${[...censors].join(', ') || 'none'})`);
+  if (censor !== undefined && !censors.has(censor))
+    r.fail(m.get('censor'), `${path}.censor`, `no censor named '${censor}' (censors: ${[...censors].join(', ') || 'none'})`);
   if (!m.has('add') && !m.has('remove')) r.fail(node, path, 'an entry needs add or remove');
   const delta = (key: 'add' | 'remove'): TimelineDelta | undefined => {
     if (!m.has(key)) return undefined;
@@ -490,7 +511,8 @@ function readTimelineEntry(r: Reader, node: Node, path: string, censors: Readonl
       const km = r.map(d.get(action), ap, keys);
       if (!km) continue;
       const lists: Record<string, string[]> = {};
-      for (const k of keys) if (km.has(k)) lists[k] = k === 'keywords' ? r.strings(km.get(k), `${ap}.${k}`) : r.rules(km.get(k), `${ap}.${k}`);
+      for (const k of keys)
+        if (km.has(k)) lists[k] = k === 'keywords' ? r.strings(km.get(k), `${ap}.${k}`) : r.rules(km.get(k), `${ap}.${k}`);
       out[action] = lists;
     }
     return out;
@@ -560,7 +582,8 @@ export function parseScenario(text: string, file: string): Scenario {
     seen.add(s.domain);
     for (const a of s.addresses ?? []) {
       const other = owner.get(a);
-      if (other && other !== s.domain) r.fail(siteNodes[i], `world.sites[${i}].addresses`, `address ${a} is already used by site '${other}'`);
+      if (other && other !== s.domain)
+        r.fail(siteNodes[i], `world.sites[${i}].addresses`, `address ${a} is already used by site '${other}'`);
       owner.set(a, s.domain);
     }
   });
@@ -575,7 +598,12 @@ export function parseScenario(text: string, file: string): Scenario {
   let lastHop = 0;
   censors.forEach((c, i) => {
     const hop = c.hop ?? lastHop + 1;
-    if (hop <= lastHop) r.fail(r.seq(m.get('censors'), 'censors')[i], `censors[${i}].hop`, `hop ${hop} is not beyond the previous censor's hop ${lastHop} (censors are listed nearest the client first)`);
+    if (hop <= lastHop)
+      r.fail(
+        r.seq(m.get('censors'), 'censors')[i],
+        `censors[${i}].hop`,
+        `hop ${hop} is not beyond the previous censor's hop ${lastHop} (censors are listed nearest the client first)`,
+      );
     lastHop = Math.max(lastHop, hop);
   });
   const cnames = new Set<string>();
@@ -624,7 +652,12 @@ export function parseScenario(text: string, file: string): Scenario {
     }
   }
   if (r.problems.length) throw new ScenarioError(r.problems);
-  const scenario: Scenario = { name, seed, world: { sites, resolvers: { isp, public: {} }, helper, ...(services.length ? { services } : {}) }, censors };
+  const scenario: Scenario = {
+    name,
+    seed,
+    world: { sites, resolvers: { isp, public: {} }, helper, ...(services.length ? { services } : {}) },
+    censors,
+  };
   if (targets) scenario.targets = targets;
   if (platform) scenario.platform = platform;
   if (timeline) scenario.timeline = timeline;

@@ -61,9 +61,17 @@ describe('the scenario library (scenarios/**/*.yaml)', () => {
       const r = ref.get(s.name);
       assert.ok(r, `${s.name}: not a webconnectivityqa case name`);
       const t = s.targets![0]!;
-      assert.deepEqual([t.expect?.blocking, t.expect?.accessible], [r.blocking, r.accessible], `${s.name}: stored expectation differs from the reference`);
+      assert.deepEqual(
+        [t.expect?.blocking, t.expect?.accessible],
+        [r.blocking, r.accessible],
+        `${s.name}: stored expectation differs from the reference`,
+      );
       const computed = computedTruths(s, new Policy(s))[0]!.truth;
-      assert.deepEqual(computed, { blocking: t.expect!.blocking, accessible: t.expect!.accessible, mechanism: t.expect!.mechanism, layer: t.expect!.layer ?? null }, `${s.name}: the lab's own truth`);
+      assert.deepEqual(
+        computed,
+        { blocking: t.expect!.blocking, accessible: t.expect!.accessible, mechanism: t.expect!.mechanism, layer: t.expect!.layer ?? null },
+        `${s.name}: the lab's own truth`,
+      );
     }
   });
 
@@ -76,7 +84,11 @@ describe('the scenario library (scenarios/**/*.yaml)', () => {
         missing.push(relative(dir, f));
         continue;
       }
-      assert.deepEqual(scenarioTruth(s), stored, `${relative(dir, f)}: the lab's truth changed; if on purpose, run: wallscope lab truth ${relative(repoRoot, f)} --write`);
+      assert.deepEqual(
+        scenarioTruth(s),
+        stored,
+        `${relative(dir, f)}: the lab's truth changed; if on purpose, run: wallscope lab truth ${relative(repoRoot, f)} --write`,
+      );
     }
     assert.deepEqual(missing, [], 'scenarios without expectation: run wallscope lab truth FILE --write');
   });
@@ -106,7 +118,8 @@ describe('the scenario library (scenarios/**/*.yaml)', () => {
         }
         for (const m of run.report.mismatches) {
           const k = known.find((x) => x.scenario === name && x.target === m.target);
-          if (k && k.got.blocking === m.got.blocking && k.got.mechanism === m.got.mechanism && k.got.layer === m.got.layer) seenKnown.add(k);
+          if (k && k.got.blocking === m.got.blocking && k.got.mechanism === m.got.mechanism && k.got.layer === m.got.layer)
+            seenKnown.add(k);
           else unexpected.push(`${name} ${m.target}: expected ${JSON.stringify(m.expected)}, got ${JSON.stringify(m.got)}`);
         }
       }
@@ -115,10 +128,13 @@ describe('the scenario library (scenarios/**/*.yaml)', () => {
     if (skipped.length) t.diagnostic(`skipped (no nftables: null_route/reject cannot be emulated): ${skipped.join(', ')}`);
     const score = scoreRows('library', allRows);
     t.diagnostic(`targets ${score.targets}, blocking agreement ${score.blocking_agreement}`);
-    for (const [m, s] of Object.entries(score.per_mechanism)) t.diagnostic(`${m}: precision ${s.precision} recall ${s.recall} (tp ${s.tp} fp ${s.fp} fn ${s.fn})`);
+    for (const [m, s] of Object.entries(score.per_mechanism))
+      t.diagnostic(`${m}: precision ${s.precision} recall ${s.recall} (tp ${s.tp} fp ${s.fp} fn ${s.fn})`);
     for (const [l, s] of Object.entries(score.per_layer)) t.diagnostic(`layer ${l}: precision ${s.precision} recall ${s.recall}`);
     assert.deepEqual(unexpected, []);
-    const stale = known.filter((k) => !seenKnown.has(k) && !k.flaky && !skipped.includes(k.scenario)).map((k) => `${k.scenario} ${k.target}`);
+    const stale = known
+      .filter((k) => !seenKnown.has(k) && !k.flaky && !skipped.includes(k.scenario))
+      .map((k) => `${k.scenario} ${k.target}`);
     assert.deepEqual(stale, [], 'known differences that no longer happen: remove them from scenarios/known-differences.json');
   });
 });

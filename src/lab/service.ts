@@ -34,7 +34,14 @@ export async function startServiceFront(o: ServiceFrontOptions): Promise<Running
     const serverIp = client.localAddress ?? o.host;
     const port = client.localPort ?? o.port;
     const log = (action: FrontEvent['action'], censor?: string): void =>
-      o.log?.({ t: Date.now(), client: `${clientIp}:${client.remotePort}`, server: `${serverIp}:${port}`, action, censor, name: o.service.name });
+      o.log?.({
+        t: Date.now(),
+        client: `${clientIp}:${client.remotePort}`,
+        server: `${serverIp}:${port}`,
+        action,
+        censor,
+        name: o.service.name,
+      });
     let up: net.Socket | null = null;
     if (o.service.kind === 'forward') {
       const m = /^\[?([^\]]+)\]?:(\d+)$/.exec(o.service.forward!)!;

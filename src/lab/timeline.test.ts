@@ -64,7 +64,11 @@ describe('timeline: parsing and scenarioAt(s, t)', () => {
     assert.deepEqual(t2.censors[1]!.dns_injection!.rules, ['^c\\.example$']);
     // a snapshot carries no timeline; an entry at 0 undone later stays undone
     assert.equal(t2.timeline, undefined);
-    const undo = parseScenario(YAML.split('timeline:')[0] + 'timeline:\n  - { at: 0, censor: prov, add: { null_route: [a.example] } }\n  - { at: 5, censor: prov, remove: { null_route: [a.example] } }\n', 'tl.yaml');
+    const undo = parseScenario(
+      YAML.split('timeline:')[0] +
+        'timeline:\n  - { at: 0, censor: prov, add: { null_route: [a.example] } }\n  - { at: 5, censor: prov, remove: { null_route: [a.example] } }\n',
+      'tl.yaml',
+    );
     assert.deepEqual(scenarioAt(undo, 5).censors[0]!.null_route, []);
     assert.deepEqual(scenarioAt(undo, 0).censors[0]!.null_route, ['a.example']);
     // the scenario itself is left as written
@@ -73,19 +77,40 @@ describe('timeline: parsing and scenarioAt(s, t)', () => {
 
   it('reports bad entries with file:line:col and the key path', () => {
     const base = YAML.split('timeline:')[0] + 'timeline:\n';
-    assert.match(problems(base + '  - { at: 1, censor: nobody, add: { null_route: [a.example] } }\n'), /^tl\.yaml:\d+:\d+: timeline\[0\]\.censor: no censor named 'nobody'/);
-    assert.match(problems(base + '  - { at: 1, censor: prov, remove: { sni_reset: { rules: [x] } } }\n'), /timeline\[0\]: 'x' is not in prov\.sni_reset\.rules at 1 s/);
-    assert.match(problems(base + '  - { at: 1, censor: prov, add: { throttle: { sni_rules: [x] } } }\n'), /timeline\[0\]: censor 'prov' declares no throttle/);
-    assert.match(problems(base + '  - { at: -1, censor: prov, add: { null_route: [a.example] } }\n'), /timeline\[0\]\.at: expected a number from 0/);
-    assert.match(problems(base + '  - { at: 1, censor: prov, add: { sni_reset: { rule: [x] } } }\n'), /timeline\[0\]\.add\.sni_reset\.rule: unknown key 'rule'/);
-    assert.match(problems(base + "  - { at: 1, censor: prov, add: { sni_reset: { rules: ['(('] } } }\n"), /timeline\[0\]\.add\.sni_reset\.rules\[0\]: not a valid regular expression/);
+    assert.match(
+      problems(base + '  - { at: 1, censor: nobody, add: { null_route: [a.example] } }\n'),
+      /^tl\.yaml:\d+:\d+: timeline\[0\]\.censor: no censor named 'nobody'/,
+    );
+    assert.match(
+      problems(base + '  - { at: 1, censor: prov, remove: { sni_reset: { rules: [x] } } }\n'),
+      /timeline\[0\]: 'x' is not in prov\.sni_reset\.rules at 1 s/,
+    );
+    assert.match(
+      problems(base + '  - { at: 1, censor: prov, add: { throttle: { sni_rules: [x] } } }\n'),
+      /timeline\[0\]: censor 'prov' declares no throttle/,
+    );
+    assert.match(
+      problems(base + '  - { at: -1, censor: prov, add: { null_route: [a.example] } }\n'),
+      /timeline\[0\]\.at: expected a number from 0/,
+    );
+    assert.match(
+      problems(base + '  - { at: 1, censor: prov, add: { sni_reset: { rule: [x] } } }\n'),
+      /timeline\[0\]\.add\.sni_reset\.rule: unknown key 'rule'/,
+    );
+    assert.match(
+      problems(base + "  - { at: 1, censor: prov, add: { sni_reset: { rules: ['(('] } } }\n"),
+      /timeline\[0\]\.add\.sni_reset\.rules\[0\]: not a valid regular expression/,
+    );
     assert.match(problems(base + '  - { at: 1, censor: prov }\n'), /timeline\[0\]: an entry needs add or remove/);
     // null_route in the contract's {<key>: [...]} shape, and `at` as a duration
     const nr = parseScenario(base + "  - { at: '1.5m', censor: prov, add: { null_route: { domains: [a.example] } } }\n", 'tl.yaml');
     assert.deepEqual([nr.timeline![0]!.at, scenarioAt(nr, 90).censors[0]!.null_route], [90, ['a.example']]);
     // a removal before the addition it undoes is out of order
     assert.match(
-      problems(base + '  - { at: 5, censor: prov, add: { null_route: [a.example] } }\n  - { at: 4, censor: prov, remove: { null_route: [a.example] } }\n'),
+      problems(
+        base +
+          '  - { at: 5, censor: prov, add: { null_route: [a.example] } }\n  - { at: 4, censor: prov, remove: { null_route: [a.example] } }\n',
+      ),
       /:(\d+):\d+: timeline\[1\]: 'a\.example' is not in prov\.null_route at 4 s/,
     );
   });
@@ -95,19 +120,40 @@ describe('timeline: parsing and scenarioAt(s, t)', () => {
     try {
       const file = join(dir, 'tl.yaml');
       writeFileSync(file, YAML);
-      const run = (...args: string[]) => spawnSync(process.execPath, [join(repoRoot, 'bin', 'wallscope.js'), 'lab', 'truth', file, ...args], { encoding: 'utf8' });
-      const byUrl = (out: string) => new Map((JSON.parse(out) as { targets: Array<{ url: string; expect: { mechanism: string } }> }).targets.map((t) => [t.url, t.expect.mechanism]));
+      const run = (...args: string[]) =>
+        spawnSync(process.execPath, [join(repoRoot, 'bin', 'wallscope.js'), 'lab', 'truth', file, ...args], { encoding: 'utf8' });
+      const byUrl = (out: string) =>
+        new Map(
+          (JSON.parse(out) as { targets: Array<{ url: string; expect: { mechanism: string } }> }).targets.map((t) => [
+            t.url,
+            t.expect.mechanism,
+          ]),
+        );
       const before = run('--at', '1');
       assert.equal(before.status, 0, before.stderr);
       assert.equal(JSON.parse(before.stdout).at, 1);
       assert.deepEqual(
         [...byUrl(before.stdout)],
-        [['https://a.example/', 'none'], ['http://a.example/', 'none'], ['https://b.example/', 'tls.reset'], ['http://b.example/', 'none'], ['https://c.example/', 'none'], ['http://c.example/', 'none']],
+        [
+          ['https://a.example/', 'none'],
+          ['http://a.example/', 'none'],
+          ['https://b.example/', 'tls.reset'],
+          ['http://b.example/', 'none'],
+          ['https://c.example/', 'none'],
+          ['http://c.example/', 'none'],
+        ],
       );
       const later = run('--at', '2');
       assert.deepEqual(
         [...byUrl(later.stdout)],
-        [['https://a.example/', 'tls.reset'], ['http://a.example/', 'http.reset'], ['https://b.example/', 'none'], ['http://b.example/', 'none'], ['https://c.example/', 'dns.injection'], ['http://c.example/', 'dns.injection']],
+        [
+          ['https://a.example/', 'tls.reset'],
+          ['http://a.example/', 'http.reset'],
+          ['https://b.example/', 'none'],
+          ['http://b.example/', 'none'],
+          ['https://c.example/', 'dns.injection'],
+          ['http://c.example/', 'dns.injection'],
+        ],
       );
       const bad = run('--at', 'soon');
       assert.equal(bad.status, 2);
@@ -124,7 +170,13 @@ type Outcome = 'ok' | string;
 function tlsTry(lab: Lab, domain: string, localAddress: string): Promise<Outcome> {
   const site = lab.sites.find((s) => s.domain === domain)!;
   return new Promise((resolve) => {
-    const s = tls.connect({ host: site.address, port: site.httpsPort!, servername: domain, ca: [lab.ca.certPem], localAddress } as tls.ConnectionOptions);
+    const s = tls.connect({
+      host: site.address,
+      port: site.httpsPort!,
+      servername: domain,
+      ca: [lab.ca.certPem],
+      localAddress,
+    } as tls.ConnectionOptions);
     s.setTimeout(3000, () => {
       s.destroy();
       resolve('timeout');
@@ -140,7 +192,9 @@ function tlsTry(lab: Lab, domain: string, localAddress: string): Promise<Outcome
 function httpTry(lab: Lab, domain: string, localAddress: string): Promise<Outcome> {
   const site = lab.sites.find((s) => s.domain === domain)!;
   return new Promise((resolve) => {
-    const s = net.connect({ host: site.address, port: site.httpPort!, localAddress }, () => s.write(`GET / HTTP/1.1\r\nHost: ${domain}\r\nConnection: close\r\n\r\n`));
+    const s = net.connect({ host: site.address, port: site.httpPort!, localAddress }, () =>
+      s.write(`GET / HTTP/1.1\r\nHost: ${domain}\r\nConnection: close\r\n\r\n`),
+    );
     let data = '';
     s.setTimeout(3000, () => {
       s.destroy();
@@ -158,7 +212,11 @@ function dnsAnswers(lab: Lab, name: string): Promise<number> {
   const sock = dgram.createSocket('udp4');
   let n = 0;
   sock.on('message', (m) => (n += (dnsPacket.decode(m).answers ?? []).length));
-  sock.send(dnsPacket.encode({ id: 7, type: 'query', flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type: 'A', class: 'IN' }] }), Number(port), host);
+  sock.send(
+    dnsPacket.encode({ id: 7, type: 'query', flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type: 'A', class: 'IN' }] }),
+    Number(port),
+    host,
+  );
   return new Promise((r) => setTimeout(() => sock.close(() => r(n)), 300));
 }
 
@@ -224,7 +282,11 @@ describe('`wallscope lab up FILE` with a timeline', () => {
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, 'tl.yaml');
     writeFileSync(file, YAML.replace(/at: 2/g, 'at: 1'));
-    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'wallscope.js'), 'lab', 'up', file, '--ephemeral-ports', '--ca-out', join(dir, 'ca.pem')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [join(repoRoot, 'bin', 'wallscope.js'), 'lab', 'up', file, '--ephemeral-ports', '--ca-out', join(dir, 'ca.pem')],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     t.after(() => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
@@ -234,7 +296,10 @@ describe('`wallscope lab up FILE` with a timeline', () => {
     const deadline = Date.now() + 30_000;
     while (!/timeline at 1 s: censor gfw add/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     assert.match(out, /lab "timeline-test" is up on 127\.\d+\.0\.0\/16/);
-    assert.match(out, /timeline at 1 s: censor prov add \{"sni_reset":\{"rules":\["\^a\\\\\.example\$"\]\},"http_reset":\{"host_rules":\["\^a\\\\\.example\$"\]\}\} remove \{"sni_reset":\{"rules":\["\^b\\\\\.example\$"\]\}\}/);
+    assert.match(
+      out,
+      /timeline at 1 s: censor prov add \{"sni_reset":\{"rules":\["\^a\\\\\.example\$"\]\},"http_reset":\{"host_rules":\["\^a\\\\\.example\$"\]\}\} remove \{"sni_reset":\{"rules":\["\^b\\\\\.example\$"\]\}\}/,
+    );
     assert.match(out, /timeline at 1 s: censor gfw add \{"dns_injection":\{"rules":\["\^c\\\\\.example\$"\]\}\}/);
     child.kill('SIGTERM');
     const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));

@@ -77,20 +77,40 @@ export function sameState(a: TrackedState | null, b: TrackedState | null): boole
 }
 
 /** One measurement of a key, in time order: the next state and the change it confirms, if any. */
-export function stepChange(k: KeyState, o: ChangeObservation, confirmations = DEFAULT_CONFIRMATIONS): { next: KeyState; change: DetectedChange | null } {
+export function stepChange(
+  k: KeyState,
+  o: ChangeObservation,
+  confirmations = DEFAULT_CONFIRMATIONS,
+): { next: KeyState; change: DetectedChange | null } {
   const seen = observedState(o);
   const next: KeyState = { ...k, lastUid: o.uid, lastTs: Math.max(k.lastTs, o.ts) };
   if (seen === null) return { next, change: null };
   if (sameState(seen, k.state)) return { next: { ...next, pending: null, lastInStateUid: o.uid }, change: null };
-  const pending = k.pending && sameState(k.pending.state, seen) ? { ...k.pending, uids: [...k.pending.uids, o.uid] } : { state: seen, uids: [o.uid], firstTs: o.ts };
+  const pending =
+    k.pending && sameState(k.pending.state, seen)
+      ? { ...k.pending, uids: [...k.pending.uids, o.uid] }
+      : { state: seen, uids: [o.uid], firstTs: o.ts };
   if (pending.uids.length < Math.max(1, confirmations)) return { next: { ...next, pending }, change: null };
-  const confirmed: KeyState = { ...next, state: seen, since: pending.firstTs, sinceUid: pending.uids[0]!, lastInStateUid: o.uid, pending: null };
+  const confirmed: KeyState = {
+    ...next,
+    state: seen,
+    since: pending.firstTs,
+    sinceUid: pending.uids[0]!,
+    lastInStateUid: o.uid,
+    pending: null,
+  };
   // The first state of a key is where observation starts, not a change.
   if (k.state === null) return { next: confirmed, change: null };
   const layer = seen.blocking !== 'false' ? seen.layer : k.state.layer;
   return {
     next: confirmed,
-    change: { at: pending.firstTs, from: k.state, to: seen, layer, evidence: [...(k.lastInStateUid ? [k.lastInStateUid] : []), ...pending.uids] },
+    change: {
+      at: pending.firstTs,
+      from: k.state,
+      to: seen,
+      layer,
+      evidence: [...(k.lastInStateUid ? [k.lastInStateUid] : []), ...pending.uids],
+    },
   };
 }
 

@@ -13,6 +13,9 @@ describe('parseCsv(text) (csv-parse)', () => {
     ]);
   });
   test('an unterminated quote is a CsvSyntaxError naming a line', () => {
-    assert.throws(() => parseCsv('a,b\n"open,c\nd,e\n'), (e: unknown) => e instanceof CsvSyntaxError && e.line >= 2 && /quote/i.test(e.message));
+    assert.throws(
+      () => parseCsv('a,b\n"open,c\nd,e\n'),
+      (e: unknown) => e instanceof CsvSyntaxError && e.line >= 2 && /quote/i.test(e.message),
+    );
   });
 });

@@ -11,7 +11,10 @@ export interface CsvRow {
 
 /** A CSV text that cannot be read past `line` (an unterminated quote). */
 export class CsvSyntaxError extends Error {
-  constructor(readonly line: number, message: string) {
+  constructor(
+    readonly line: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -25,11 +28,22 @@ const BREAK = /\r\n|\r|\n/g;
 export function parseCsv(text: string): CsvRow[] {
   let records: Array<{ record: string[]; raw: string; info: { lines: number } }>;
   try {
-    records = parse(text, { bom: true, record_delimiter: ['\r\n', '\n', '\r'], relax_column_count: true, relax_quotes: true, skip_empty_lines: true, info: true, raw: true }) as never;
+    records = parse(text, {
+      bom: true,
+      record_delimiter: ['\r\n', '\n', '\r'],
+      relax_column_count: true,
+      relax_quotes: true,
+      skip_empty_lines: true,
+      info: true,
+      raw: true,
+    }) as never;
   } catch (e) {
     if (e instanceof CsvError) {
       const line = typeof (e as { lines?: unknown }).lines === 'number' ? (e as unknown as { lines: number }).lines : 0;
-      throw new CsvSyntaxError(line, e.message.replace(/^Invalid Record Length: |^Quote Not Closed: /, (m) => m));
+      throw new CsvSyntaxError(
+        line,
+        e.message.replace(/^Invalid Record Length: |^Quote Not Closed: /, (m) => m),
+      );
     }
     throw e;
   }

@@ -34,8 +34,14 @@ test('classifyError(err): typed errors, causes and messages', () => {
   assert.equal(classifyError(abort), 'generic_timeout_error');
   assert.equal(classifyError(new Error('socket hang up')), 'eof_error');
   assert.equal(classifyError(new Error('read: connection reset by peer')), 'connection_reset');
-  assert.equal(classifyError(new Error('fetch failed', { cause: Object.assign(new Error('x'), { code: 'ECONNREFUSED' }) })), 'connection_refused');
-  assert.equal(classifyError(Object.assign(new Error('bad'), { code: 'HPE_INVALID_CONSTANT' })), 'unknown_failure: http_parse_error HPE_INVALID_CONSTANT');
+  assert.equal(
+    classifyError(new Error('fetch failed', { cause: Object.assign(new Error('x'), { code: 'ECONNREFUSED' }) })),
+    'connection_refused',
+  );
+  assert.equal(
+    classifyError(Object.assign(new Error('bad'), { code: 'HPE_INVALID_CONSTANT' })),
+    'unknown_failure: http_parse_error HPE_INVALID_CONSTANT',
+  );
   assert.equal(classifyError(new Error('something odd\nhappened')), 'unknown_failure: something odd happened');
   assert.equal(classifyError('connection_reset'), 'connection_reset');
   assert.equal(classifyError(undefined), 'unknown_failure: no error value');

@@ -10,17 +10,17 @@
  * `empty`: a packet without payload is nothing the censor inspects.
  */
 export type FetExemption =
-  | 'popcount_low'
-  | 'popcount_high'
-  | 'printable_prefix'
-  | 'printable_share'
-  | 'printable_run'
-  | 'tls_prefix'
-  | 'http_prefix'
-  | 'empty';
+  'popcount_low' | 'popcount_high' | 'printable_prefix' | 'printable_share' | 'printable_run' | 'tls_prefix' | 'http_prefix' | 'empty';
 
 export const FET_EXEMPTIONS: readonly FetExemption[] = [
-  'popcount_low', 'popcount_high', 'printable_prefix', 'printable_share', 'printable_run', 'tls_prefix', 'http_prefix', 'empty',
+  'popcount_low',
+  'popcount_high',
+  'printable_prefix',
+  'printable_share',
+  'printable_run',
+  'tls_prefix',
+  'http_prefix',
+  'empty',
 ];
 
 /** One `wallscope fet classify --json` line. */

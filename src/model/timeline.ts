@@ -31,7 +31,10 @@ export interface TimelineEntry {
 
 /** Entries in the order they apply: by time, then as written. */
 export function orderedTimeline(entries: readonly TimelineEntry[]): TimelineEntry[] {
-  return entries.map((e, i) => [e, i] as const).sort((a, b) => a[0].at - b[0].at || a[1] - b[1]).map(([e]) => e);
+  return entries
+    .map((e, i) => [e, i] as const)
+    .sort((a, b) => a[0].at - b[0].at || a[1] - b[1])
+    .map(([e]) => e);
 }
 
 /** The distinct times at which the world changes, ascending. */
@@ -96,7 +99,12 @@ export function scenarioAt(s: Scenario, t: number, issues?: TimelineIssue[]): Sc
     for (const [action, key, rules] of deltaItems(e.add)) {
       const list = listOf(c, action, key, true);
       if (!list) {
-        issues?.push({ entry: e, action, key, message: `censor '${c.name}' declares no ${action}: declare it (with its kbps) under censors, even with empty rules` });
+        issues?.push({
+          entry: e,
+          action,
+          key,
+          message: `censor '${c.name}' declares no ${action}: declare it (with its kbps) under censors, even with empty rules`,
+        });
         continue;
       }
       for (const r of rules) if (!list.includes(r)) list.push(r);
@@ -105,7 +113,8 @@ export function scenarioAt(s: Scenario, t: number, issues?: TimelineIssue[]): Sc
       const list = listOf(c, action, key, false);
       for (const r of rules) {
         const i = list ? list.indexOf(r) : -1;
-        if (i < 0) issues?.push({ entry: e, action, key, message: `'${r}' is not in ${e.censor}.${action}${key ? '.' + key : ''} at ${e.at} s` });
+        if (i < 0)
+          issues?.push({ entry: e, action, key, message: `'${r}' is not in ${e.censor}.${action}${key ? '.' + key : ''} at ${e.at} s` });
         else list!.splice(i, 1);
       }
     }

@@ -10,7 +10,18 @@
 //   - killed during an upload: the file stays spooled and is sent again; the collector is idempotent
 //     on the measurement uid, so the store holds it once.
 import { createHash } from 'node:crypto';
-import { mkdirSync, openSync, readFileSync, readdirSync, renameSync, writeSync, fsyncSync, closeSync, existsSync, unlinkSync } from 'node:fs';
+import {
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  writeSync,
+  fsyncSync,
+  closeSync,
+  existsSync,
+  unlinkSync,
+} from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair } from 'yaml';
 import { prng, type Measurement } from '../model/index.js';
@@ -54,7 +65,29 @@ export function parseDuration(v: unknown): number | null {
 const CAMPAIGN_KEYS = ['name', 'urls', 'lists', 'every', 'collector', 'limits'] as const;
 const LIMIT_KEYS = ['per_hour', 'concurrency'] as const;
 /** OONI Run v2 descriptor keys (a link's descriptor, as the OONI Run API serves and stores it). */
-const OONI_RUN_KEYS = ['name', 'name_intl', 'short_description', 'short_description_intl', 'description', 'description_intl', 'author', 'icon', 'color', 'nettests', 'oonirun_link_id', 'descriptor_creation_time', 'translation_creation_time', 'revision', 'is_expired', 'date_created', 'date_updated', 'expiration_date', 'is_mine', 'revisions', 'archived'];
+const OONI_RUN_KEYS = [
+  'name',
+  'name_intl',
+  'short_description',
+  'short_description_intl',
+  'description',
+  'description_intl',
+  'author',
+  'icon',
+  'color',
+  'nettests',
+  'oonirun_link_id',
+  'descriptor_creation_time',
+  'translation_creation_time',
+  'revision',
+  'is_expired',
+  'date_created',
+  'date_updated',
+  'expiration_date',
+  'is_mine',
+  'revisions',
+  'archived',
+];
 
 export interface CampaignOverrides {
   every?: string;
@@ -84,14 +117,20 @@ export function parseCampaign(text: string, file: string, over: CampaignOverride
   }
   if (problems.length) throw new CampaignError(problems.join('\n'));
   const root = doc.contents as Node | null;
-  if (!isMap(root)) throw new CampaignError(`${file}:1:1: expected a mapping (a campaign with urls:/lists:, or an OONI Run v2 descriptor with nettests:)`);
+  if (!isMap(root))
+    throw new CampaignError(`${file}:1:1: expected a mapping (a campaign with urls:/lists:, or an OONI Run v2 descriptor with nettests:)`);
   const entries = new Map<string, Node>();
   for (const pair of root.items as Pair<Node, Node>[]) if (isScalar(pair.key)) entries.set(String(pair.key.value), pair.value as Node);
   const ooniRun = entries.has('nettests');
   const allowed: readonly string[] = ooniRun ? OONI_RUN_KEYS : CAMPAIGN_KEYS;
   for (const pair of root.items as Pair<Node, Node>[]) {
     const key = isScalar(pair.key) ? String(pair.key.value) : '';
-    if (!allowed.includes(key)) fail(pair.key, key, `unknown key '${key}' (allowed: ${ooniRun ? 'an OONI Run v2 descriptor: name, description, author, nettests, ...' : CAMPAIGN_KEYS.join(', ')})`);
+    if (!allowed.includes(key))
+      fail(
+        pair.key,
+        key,
+        `unknown key '${key}' (allowed: ${ooniRun ? 'an OONI Run v2 descriptor: name, description, author, nettests, ...' : CAMPAIGN_KEYS.join(', ')})`,
+      );
   }
   const strList = (node: Node | undefined, path: string): Array<[string, Node]> => {
     if (!isSeq(node)) {
@@ -136,13 +175,17 @@ export function parseCampaign(text: string, file: string, over: CampaignOverride
         const testName = isScalar(tn) ? String(tn.value) : '';
         if (testName !== 'web_connectivity') {
           const pos = lines.linePos((tn ?? n).range?.[0] ?? 0);
-          return void warnings.push(`${file}:${pos.line}:${pos.col}: ${p}.test_name: '${testName}' skipped (wallscope campaigns run web_connectivity)`);
+          return void warnings.push(
+            `${file}:${pos.line}:${pos.col}: ${p}.test_name: '${testName}' skipped (wallscope campaigns run web_connectivity)`,
+          );
         }
-        for (const [url, node] of m.has('inputs') ? strList(m.get('inputs'), `${p}.inputs`) : []) if (checkUrl(url, node, `${p}.inputs`)) targets.push({ url });
+        for (const [url, node] of m.has('inputs') ? strList(m.get('inputs'), `${p}.inputs`) : [])
+          if (checkUrl(url, node, `${p}.inputs`)) targets.push({ url });
       });
     if (!name) name = 'oonirun';
   } else {
-    if (entries.has('urls')) for (const [url, node] of strList(entries.get('urls'), 'urls')) if (checkUrl(url, node, 'urls')) targets.push({ url });
+    if (entries.has('urls'))
+      for (const [url, node] of strList(entries.get('urls'), 'urls')) if (checkUrl(url, node, 'urls')) targets.push({ url });
     if (entries.has('lists'))
       for (const [list, node] of strList(entries.get('lists'), 'lists')) {
         const path = isAbsolute(list) ? list : resolve(dirname(source), list);
@@ -189,21 +232,39 @@ export function parseCampaign(text: string, file: string, over: CampaignOverride
   }
   if (over.every !== undefined) {
     everyS = parseDuration(over.every);
-    if (everyS === null) problems.push(`--every: expected a period: seconds, or a number with s, m, h or d ('10s', '6h'), got ${JSON.stringify(over.every)}`);
+    if (everyS === null)
+      problems.push(`--every: expected a period: seconds, or a number with s, m, h or d ('10s', '6h'), got ${JSON.stringify(over.every)}`);
   }
   if (over.collector !== undefined) {
-    if (!/^https?:\/\/[^/]/.test(over.collector)) problems.push(`--collector: expected the collector's http(s) URL, got ${JSON.stringify(over.collector)}`);
+    if (!/^https?:\/\/[^/]/.test(over.collector))
+      problems.push(`--collector: expected the collector's http(s) URL, got ${JSON.stringify(over.collector)}`);
     collector = over.collector;
   }
   if (over.perHour !== undefined) perHour = over.perHour;
   if (over.concurrency !== undefined) concurrency = over.concurrency;
-  if (everyS === null && !problems.length) problems.push(`${file}: no period: give every: in the file${ooniRun ? ' (an OONI Run descriptor has none: give --every)' : ''} or --every`);
+  if (everyS === null && !problems.length)
+    problems.push(
+      `${file}: no period: give every: in the file${ooniRun ? ' (an OONI Run descriptor has none: give --every)' : ''} or --every`,
+    );
   // The same URL twice would be measured twice per round: keep the first.
   const seen = new Set<string>();
   const unique = targets.filter((t) => (seen.has(t.url) ? false : (seen.add(t.url), true)));
-  if (!problems.length && unique.length === 0) problems.push(`${file}: nothing to measure (no URL in urls:, lists: or the web_connectivity nettests' inputs)${warnings.length ? `; ${warnings.join('; ')}` : ''}`);
+  if (!problems.length && unique.length === 0)
+    problems.push(
+      `${file}: nothing to measure (no URL in urls:, lists: or the web_connectivity nettests' inputs)${warnings.length ? `; ${warnings.join('; ')}` : ''}`,
+    );
   if (problems.length) throw new CampaignError(problems.join('\n'));
-  return { name, source, targets: unique, everyS: everyS!, ...(collector ? { collector } : {}), ...(perHour ? { perHour } : {}), concurrency, ooniRun, warnings };
+  return {
+    name,
+    source,
+    targets: unique,
+    everyS: everyS!,
+    ...(collector ? { collector } : {}),
+    ...(perHour ? { perHour } : {}),
+    concurrency,
+    ooniRun,
+    warnings,
+  };
 }
 
 /** The campaign's persistent state: the schedule's origin and the journal of measurements spooled. */
@@ -320,7 +381,8 @@ export async function runCampaign(spec: CampaignSpec, o: CampaignRunOptions): Pr
   // One campaign process per state directory: the journal and the spool are its alone.
   const lockFile = join(o.stateDir, 'lock');
   const holder = existsSync(lockFile) ? Number(readFileSync(lockFile, 'utf8').trim()) : NaN;
-  if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && alive(holder)) throw new CampaignError(`${o.stateDir} is in use by another campaign (pid ${holder})`);
+  if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && alive(holder))
+    throw new CampaignError(`${o.stateDir} is in use by another campaign (pid ${holder})`);
   writeAtomic(lockFile, `${process.pid}\n`);
   // Spool writes cut short by the kill (temp files never renamed) were never measurements: gone.
   mkdirSync(spoolDir, { recursive: true });
@@ -411,8 +473,10 @@ export async function runCampaign(spec: CampaignSpec, o: CampaignRunOptions): Pr
           maxDelayMs: 5000,
           timeoutMs: 15_000,
           onEvent: (e) => {
-            if (e.type === 'rejected') log(`upload: refused by the collector (HTTP ${e.status}), kept in ${spoolDir}/rejected: ${e.reason.slice(0, 160)}`);
-            if (e.type === 'gave_up') log(`upload: collector unreachable (${e.reason.slice(0, 120)}); kept in the spool, retried after the next measurement`);
+            if (e.type === 'rejected')
+              log(`upload: refused by the collector (HTTP ${e.status}), kept in ${spoolDir}/rejected: ${e.reason.slice(0, 160)}`);
+            if (e.type === 'gave_up')
+              log(`upload: collector unreachable (${e.reason.slice(0, 120)}); kept in the spool, retried after the next measurement`);
           },
         });
         summary.uploaded += r.uploaded;
@@ -442,8 +506,13 @@ export async function runCampaign(spec: CampaignSpec, o: CampaignRunOptions): Pr
       if (o.signal?.aborted) break;
     }
     const already = done.get(round) ?? new Set<string>();
-    const todo = shuffled(spec.targets.filter((t) => !already.has(t.url)), `${spec.name}\0${round}`);
-    log(`round ${round}: ${todo.length} of ${spec.targets.length} URL(s) to measure${already.size ? ` (${already.size} already done before a restart)` : ''}`);
+    const todo = shuffled(
+      spec.targets.filter((t) => !already.has(t.url)),
+      `${spec.name}\0${round}`,
+    );
+    log(
+      `round ${round}: ${todo.length} of ${spec.targets.length} URL(s) to measure${already.size ? ` (${already.size} already done before a restart)` : ''}`,
+    );
     const t0 = Date.now();
     let blocked = 0;
     let measuredHere = 0;
@@ -465,7 +534,10 @@ export async function runCampaign(spec: CampaignSpec, o: CampaignRunOptions): Pr
         yield t;
       }
     };
-    const probe: ProbeOptions = { ...o.probe, annotations: { ...(o.probe.annotations ?? {}), campaign: spec.name, campaign_schedule: schedule, campaign_round: String(round) } };
+    const probe: ProbeOptions = {
+      ...o.probe,
+      annotations: { ...(o.probe.annotations ?? {}), campaign: spec.name, campaign_schedule: schedule, campaign_round: String(round) },
+    };
     await measureMany(
       budgeted(),
       probe,
@@ -482,7 +554,9 @@ export async function runCampaign(spec: CampaignSpec, o: CampaignRunOptions): Pr
         measuredHere++;
         const v = r.measurement.test_keys.x_verdict as { status?: string; mechanism?: string | null; layer?: string | null } | undefined;
         if (v?.status === 'blocked') blocked++;
-        log(`round ${round}: ${r.target.url} ${v?.status ?? 'unknown'}${v?.mechanism && v.mechanism !== 'none' ? ` ${v.mechanism}` : ''}${v?.layer ? ` (${v.layer})` : ''}`);
+        log(
+          `round ${round}: ${r.target.url} ${v?.status ?? 'unknown'}${v?.mechanism && v.mechanism !== 'none' ? ` ${v.mechanism}` : ''}${v?.layer ? ` (${v.layer})` : ''}`,
+        );
         void flush();
       },
       { signal: o.signal },
@@ -493,7 +567,8 @@ export async function runCampaign(spec: CampaignSpec, o: CampaignRunOptions): Pr
     // Late by one period (a slow round, a short stop): the next round runs late. Later than that,
     // the rounds whose periods passed are skipped but the latest, never caught up in a burst.
     const next = Math.max(round + 1, roundOf(Date.now()) - 1);
-    if (next > round + 1) log(`rounds ${round + 1}..${next - 1} skipped: their periods passed while measuring or while the campaign was down`);
+    if (next > round + 1)
+      log(`rounds ${round + 1}..${next - 1} skipped: their periods passed while measuring or while the campaign was down`);
     round = next;
   }
   await flush();

@@ -17,7 +17,9 @@ describe('openCapture(device, filter, onFrame)', { skip: avail.ok ? false : avai
     let seen = 0;
     try {
       for (let round = 0; round < 150; round++) {
-        const caps = Array.from({ length: 8 }, () => openCapture('lo', `udp dst port ${port}`, (f) => (f.packet.udp?.dstPort === port ? seen++ : 0)));
+        const caps = Array.from({ length: 8 }, () =>
+          openCapture('lo', `udp dst port ${port}`, (f) => (f.packet.udp?.dstPort === port ? seen++ : 0)),
+        );
         await new Promise((r) => setTimeout(r, 3 + (round % 7)));
         for (const c of caps) c.close();
       }

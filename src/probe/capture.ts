@@ -97,7 +97,8 @@ export function openCapture(device: string, filter: string, onFrame: (f: Capture
     link = c.open(device, filter, opts.bufferBytes ?? 8 * 1024 * 1024, buf);
   } catch (e) {
     const msg = (e as Error).message;
-    if (/permission|Operation not permitted/i.test(msg)) throw new CaptureError(`cannot capture on ${device}: ${msg} (needs root)`, 'CAPTURE_NO_PERMISSION');
+    if (/permission|Operation not permitted/i.test(msg))
+      throw new CaptureError(`cannot capture on ${device}: ${msg} (needs root)`, 'CAPTURE_NO_PERMISSION');
     throw new CaptureError(`cannot capture on ${device}: ${msg}`, 'CAPTURE_OPEN_FAILED');
   }
   if (link !== 'ETHERNET') {

@@ -8,7 +8,13 @@ import type { NetPolicy } from './policy.js';
 import { lookupAsn } from './geo.js';
 
 /** ts-017 DNS consistency, v0.4 rules, with lab ranges counted as public (policy). */
-export function dnsConsistency(host: string, probeAddrs: string[], probeFailure: string | null, control: ControlResponse | null, policy: NetPolicy): 'consistent' | 'inconsistent' | null {
+export function dnsConsistency(
+  host: string,
+  probeAddrs: string[],
+  probeFailure: string | null,
+  control: ControlResponse | null,
+  policy: NetPolicy,
+): 'consistent' | 'inconsistent' | null {
   if (net.isIP(host)) return 'consistent';
   if (!control) return null;
   const cf = control.dns.failure as string | null;
@@ -38,12 +44,27 @@ export interface HttpComparison {
  * The ts-017 HTTP keys the probe writes, computed by the analysis' one comparison
  * (analysis/http-compare.ts, the reference's rules), so that recorded and re-derived keys agree.
  */
-export function compareHttp(probe: { status: number; headers: string[]; bodyLength: number; truncated: boolean; title: string } | null, control: ControlResponse | null): HttpComparison {
-  const none: HttpComparison = { body_length_match: null, body_proportion: null, status_code_match: null, headers_match: null, title_match: null };
+export function compareHttp(
+  probe: { status: number; headers: string[]; bodyLength: number; truncated: boolean; title: string } | null,
+  control: ControlResponse | null,
+): HttpComparison {
+  const none: HttpComparison = {
+    body_length_match: null,
+    body_proportion: null,
+    status_code_match: null,
+    headers_match: null,
+    title_match: null,
+  };
   if (!probe || !control || control.http_request.failure !== null || control.http_request.status_code <= 0) return none;
   const c = control.http_request;
   const cmp = analysisCompareHttp(
-    { code: probe.status, bodyLength: probe.bodyLength, truncated: probe.truncated, headerNames: probe.headers, title: probe.title || null },
+    {
+      code: probe.status,
+      bodyLength: probe.bodyLength,
+      truncated: probe.truncated,
+      headerNames: probe.headers,
+      title: probe.title || null,
+    },
     { status_code: c.status_code, body_length: c.body_length, headerNames: Object.keys(c.headers), title: c.title || null },
   );
   return {

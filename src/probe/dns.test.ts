@@ -105,7 +105,12 @@ describe('resolveUdp(name, type, resolver, policy, opts)', () => {
       for (let i = 0; i < 100; i++) flood.send(reply, rinfo.port, rinfo.address);
     });
     await new Promise<void>((r) => flood.bind(0, '127.0.0.1', r));
-    const r = await resolveUdp('flood.test', 'A', `127.0.0.1:${(flood.address() as AddressInfo).port}`, lab, { trace: new Trace(), timeoutMs: 500, windowMs: 300, maxReplies: 8 });
+    const r = await resolveUdp('flood.test', 'A', `127.0.0.1:${(flood.address() as AddressInfo).port}`, lab, {
+      trace: new Trace(),
+      timeoutMs: 500,
+      windowMs: 300,
+      maxReplies: 8,
+    });
     const late = await r.late;
     flood.close();
     assert.equal(r.query.failure, 'dns_no_answer');
@@ -145,7 +150,9 @@ describe('resolveDoh(name, type, url, policy, opts)', () => {
           const reply = Buffer.from(q);
           reply[2] = 0x81;
           reply[3] = 0x83; // NXDOMAIN
-          res.writeHead(req.headers['content-type'] === 'application/dns-message' ? 200 : 415, { 'content-type': 'application/dns-message' });
+          res.writeHead(req.headers['content-type'] === 'application/dns-message' ? 200 : 415, {
+            'content-type': 'application/dns-message',
+          });
           res.end(reply);
         });
       },
@@ -181,7 +188,15 @@ describe('resolveName(host, cfg, trace)', () => {
       const r = await resolveName('big.test', { policy: lab, resolver: dns.address, timeoutMs: 1000, windowMs: 0 }, new Trace());
       assert.deepEqual(r.addrs, ['127.0.0.2']);
       assert.equal(r.failure, null);
-      assert.deepEqual(r.queries.map((q) => [q.engine, q.query_type]), [['udp', 'A'], ['udp', 'AAAA'], ['tcp', 'A'], ['tcp', 'AAAA']]);
+      assert.deepEqual(
+        r.queries.map((q) => [q.engine, q.query_type]),
+        [
+          ['udp', 'A'],
+          ['udp', 'AAAA'],
+          ['tcp', 'A'],
+          ['tcp', 'AAAA'],
+        ],
+      );
       await r.late;
     } finally {
       await dns.close();

@@ -100,7 +100,8 @@ export function parseReply(buf: Buffer, name: string, type: QueryType): Parsed {
   // Robustness: dns-packet reads past the end of a short buffer without throwing (it yields
   // "127.0.undefined" addresses); decode.bytes tells how much it consumed.
   const consumed = (dnsPacket.decode as unknown as { bytes?: number }).bytes ?? 0;
-  if (consumed > buf.length) return { failure: unknownFailure(`dns_malformed_reply: truncated (${buf.length} of ${consumed} bytes)`), answers: null };
+  if (consumed > buf.length)
+    return { failure: unknownFailure(`dns_malformed_reply: truncated (${buf.length} of ${consumed} bytes)`), answers: null };
   if (p.type !== 'response') return { failure: unknownFailure('dns_malformed_reply: not a response'), answers: null, id: p.id };
   const q = p.questions?.[0];
   if (q && (q.name.toLowerCase() !== name.toLowerCase().replace(/\.$/, '') || q.type !== type)) {
@@ -115,18 +116,40 @@ export function parseReply(buf: Buffer, name: string, type: QueryType): Parsed {
   else if (rcode !== 0) failure = 'dns_non_recoverable_failure';
   else if (!answers.some((a) => a.answer_type === type)) failure = 'dns_no_answer';
   const truncated = ((p.flags ?? 0) & dnsPacket.TRUNCATED_RESPONSE) !== 0;
-  return { failure, rcode, answers: failure === null || answers.length > 0 ? answers : null, ...(p.id !== undefined ? { id: p.id } : {}), ...(truncated ? { truncated } : {}) };
+  return {
+    failure,
+    rcode,
+    answers: failure === null || answers.length > 0 ? answers : null,
+    ...(p.id !== undefined ? { id: p.id } : {}),
+    ...(truncated ? { truncated } : {}),
+  };
 }
 
 function baseQuery(engine: string, resolver: string, name: string, type: QueryType, t0: number, opts: DnsStepOptions): DnsQuery {
-  return { engine, resolver_address: resolver, hostname: name, query_type: type, failure: null, answers: null, t0, t: t0, ...(opts.tags ? { tags: opts.tags } : { tags: null }) };
+  return {
+    engine,
+    resolver_address: resolver,
+    hostname: name,
+    query_type: type,
+    failure: null,
+    answers: null,
+    t0,
+    t: t0,
+    ...(opts.tags ? { tags: opts.tags } : { tags: null }),
+  };
 }
 
 /**
  * One query over UDP to `resolver` ("ip:port"). Returns with the first reply (or the failure);
  * keeps listening `windowMs` more and hands every further reply to `late`.
  */
-export function resolveUdp(name: string, type: QueryType, resolver: string, policy: NetPolicy, opts: DnsStepOptions): Promise<UdpDnsResult> {
+export function resolveUdp(
+  name: string,
+  type: QueryType,
+  resolver: string,
+  policy: NetPolicy,
+  opts: DnsStepOptions,
+): Promise<UdpDnsResult> {
   const { trace } = opts;
   const windowMs = opts.windowMs ?? 500;
   const maxReplies = opts.maxReplies ?? 16;
@@ -138,10 +161,21 @@ export function resolveUdp(name: string, type: QueryType, resolver: string, poli
   try {
     hp = splitHostPort(resolver, 53);
   } catch (err) {
-    return Promise.resolve({ query: { ...base, failure: unknownFailure((err as Error).message), t: trace.now() }, addrs: [], late: Promise.resolve([]), truncated: false });
+    return Promise.resolve({
+      query: { ...base, failure: unknownFailure((err as Error).message), t: trace.now() },
+      addrs: [],
+      late: Promise.resolve([]),
+      truncated: false,
+    });
   }
   const refused = policy.checkDial(hp.host);
-  if (refused) return Promise.resolve({ query: { ...base, failure: refused, t: trace.now() }, addrs: [], late: Promise.resolve([]), truncated: false });
+  if (refused)
+    return Promise.resolve({
+      query: { ...base, failure: refused, t: trace.now() },
+      addrs: [],
+      late: Promise.resolve([]),
+      truncated: false,
+    });
 
   return new Promise<UdpDnsResult>((resolveFirst) => {
     const id = randomInt(0, 65536);
@@ -172,7 +206,11 @@ export function resolveUdp(name: string, type: QueryType, resolver: string, poli
     };
     const timer = setTimeout(() => {
       if (!first) {
-        const failure: Failure = firstFailure ? firstFailure.failure! : wrongId > 0 ? 'dns_reply_with_wrong_query_id' : 'generic_timeout_error';
+        const failure: Failure = firstFailure
+          ? firstFailure.failure!
+          : wrongId > 0
+            ? 'dns_reply_with_wrong_query_id'
+            : 'generic_timeout_error';
         const q = firstFailure ?? { ...base, failure, t: trace.now() };
         finish(q);
       }
@@ -218,16 +256,24 @@ export function resolveUdp(name: string, type: QueryType, resolver: string, poli
       }
       if (replies >= maxReplies) close();
     });
-    const doConnect = (): void => sock.connect(hp.port, hp.host, () => {
-      const pkt = encodeQuery(name, type, id);
-      sock.send(pkt, (err) => {
-        trace.event({ operation: 'write_to', address: resolver, proto: 'udp', num_bytes: pkt.length, failure: err ? classifyError(err) : null, transaction_id: txid });
-        if (err && !first) {
-          finish({ ...base, failure: classifyError(err), t: trace.now() });
-          close();
-        }
+    const doConnect = (): void =>
+      sock.connect(hp.port, hp.host, () => {
+        const pkt = encodeQuery(name, type, id);
+        sock.send(pkt, (err) => {
+          trace.event({
+            operation: 'write_to',
+            address: resolver,
+            proto: 'udp',
+            num_bytes: pkt.length,
+            failure: err ? classifyError(err) : null,
+            transaction_id: txid,
+          });
+          if (err && !first) {
+            finish({ ...base, failure: classifyError(err), t: trace.now() });
+            close();
+          }
+        });
       });
-    });
     if (policy.localAddress) sock.bind({ address: policy.localAddress, port: 0 }, doConnect);
     else doConnect();
   });
@@ -273,9 +319,17 @@ export function resolveTcp(name: string, type: QueryType, resolver: string, poli
       const len = buf.readUInt16BE(0);
       if (buf.length < len + 2) return;
       const msg = buf.subarray(2, len + 2);
-      if (msg.length >= 2 && msg.readUInt16BE(0) !== id) return settle({ ...base, failure: 'dns_reply_with_wrong_query_id', t: trace.now() });
+      if (msg.length >= 2 && msg.readUInt16BE(0) !== id)
+        return settle({ ...base, failure: 'dns_reply_with_wrong_query_id', t: trace.now() });
       const parsed = parseReply(msg, name, type);
-      settle({ ...base, failure: parsed.failure, ...(parsed.rcode !== undefined ? { rcode: parsed.rcode } : {}), answers: parsed.answers, raw_response: msg.toString('base64'), t: trace.now() });
+      settle({
+        ...base,
+        failure: parsed.failure,
+        ...(parsed.rcode !== undefined ? { rcode: parsed.rcode } : {}),
+        answers: parsed.answers,
+        raw_response: msg.toString('base64'),
+        t: trace.now(),
+      });
     });
     sock.on('error', (err) => settle({ ...base, failure: classifyError(err), t: trace.now() }));
     sock.on('close', () => settle({ ...base, failure: 'eof_error', t: trace.now() }));
@@ -307,9 +361,17 @@ export async function resolveDoh(name: string, type: QueryType, url: string, pol
     ...(opts.resolveHost ? { resolveHost: opts.resolveHost } : {}),
   });
   if (res.failure) return { query: { ...base, failure: res.failure, t: trace.now() }, addrs: [] };
-  if (res.status !== 200) return { query: { ...base, failure: unknownFailure(`doh_http_status ${res.status}`), t: trace.now() }, addrs: [] };
+  if (res.status !== 200)
+    return { query: { ...base, failure: unknownFailure(`doh_http_status ${res.status}`), t: trace.now() }, addrs: [] };
   const parsed = parseReply(res.body, name, type);
-  const out: DnsQuery = { ...base, failure: parsed.failure, ...(parsed.rcode !== undefined ? { rcode: parsed.rcode } : {}), answers: parsed.answers, raw_response: res.body.toString('base64'), t: trace.now() };
+  const out: DnsQuery = {
+    ...base,
+    failure: parsed.failure,
+    ...(parsed.rcode !== undefined ? { rcode: parsed.rcode } : {}),
+    answers: parsed.answers,
+    raw_response: res.body.toString('base64'),
+    t: trace.now(),
+  };
   return { query: out, addrs: addrsOf(out) };
 }
 
@@ -322,9 +384,13 @@ export async function resolveSystem(name: string, opts: DnsStepOptions): Promise
   try {
     const addrs = await Promise.race([
       lookup(name, { all: true, verbatim: true }),
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new WallscopeTimeoutError('getaddrinfo', opts.timeoutMs)), opts.timeoutMs))),
+      new Promise<never>(
+        (_, reject) => (timer = setTimeout(() => reject(new WallscopeTimeoutError('getaddrinfo', opts.timeoutMs)), opts.timeoutMs)),
+      ),
     ]);
-    const answers: DnsAnswer[] = addrs.map((a) => (a.family === 6 ? { answer_type: 'AAAA', ipv6: a.address, ttl: null } : { answer_type: 'A', ipv4: a.address, ttl: null }));
+    const answers: DnsAnswer[] = addrs.map((a) =>
+      a.family === 6 ? { answer_type: 'AAAA', ipv6: a.address, ttl: null } : { answer_type: 'A', ipv4: a.address, ttl: null },
+    );
     const q: DnsQuery = { ...base, answers, t: trace.now() };
     return { query: q, addrs: addrsOf(q) };
   } catch (err) {

@@ -65,7 +65,13 @@ export function exemptControl(len: number): Buffer {
 }
 
 /** One fresh connection: the first packet, then a second segment whose receipt proves the flow is not dropped. */
-export function fetTrial(host: string, port: number, first: Buffer, timeoutMs: number, onLocal?: (ip: string) => void): Promise<Pick<FetTrial, 'outcome' | 'failure' | 'elapsed_ms'>> {
+export function fetTrial(
+  host: string,
+  port: number,
+  first: Buffer,
+  timeoutMs: number,
+  onLocal?: (ip: string) => void,
+): Promise<Pick<FetTrial, 'outcome' | 'failure' | 'elapsed_ms'>> {
   const started = performance.now();
   return new Promise((resolve) => {
     let done = false;
@@ -88,7 +94,9 @@ export function fetTrial(host: string, port: number, first: Buffer, timeoutMs: n
       if (s.localAddress) onLocal?.(s.localAddress);
       s.write(first);
       // A separate segment, later: the censor has seen the first one alone.
-      setTimeout(() => { if (!done) s.write(second); }, 20);
+      setTimeout(() => {
+        if (!done) s.write(second);
+      }, 20);
     });
     s.on('data', (d: Buffer) => {
       got = Buffer.concat([got, d]);
@@ -175,14 +183,27 @@ export async function runFetTest(host: string, port: number, o: FetTestOptions =
     const first = kind === 'random' ? randomNonExempt(len) : exemptControl(len);
     const t = Math.round(elapsed());
     const r = await fetTrial(host, port, first, timeoutMs, (ip) => localIps.add(ip));
-    const trial: FetTrial = { kind, t, length: first.length, reason: classifyFirstPacket(first).reason, first_bytes_hex: first.subarray(0, 16).toString('hex'), ...r };
+    const trial: FetTrial = {
+      kind,
+      t,
+      length: first.length,
+      reason: classifyFirstPacket(first).reason,
+      first_bytes_hex: first.subarray(0, 16).toString('hex'),
+      ...r,
+    };
     trials.push(trial);
     o.onTrial?.(trial);
     return trial;
   };
   const budgetLeft = (): boolean => {
-    if (trials.length >= maxTrials) { stop = 'max_trials'; return false; }
-    if (elapsed() >= maxMs) { stop = 'max_time'; return false; }
+    if (trials.length >= maxTrials) {
+      stop = 'max_trials';
+      return false;
+    }
+    if (elapsed() >= maxMs) {
+      stop = 'max_time';
+      return false;
+    }
     return true;
   };
 
@@ -194,7 +215,10 @@ export async function runFetTest(host: string, port: number, o: FetTestOptions =
       control.sent++;
       if (c.outcome !== 'pass') {
         control.blocked++;
-        if (control.blocked >= 2 && control.blocked * 2 >= control.sent) { stop = 'controls_blocked'; break; }
+        if (control.blocked >= 2 && control.blocked * 2 >= control.sent) {
+          stop = 'controls_blocked';
+          break;
+        }
         continue;
       }
       if (!budgetLeft()) break;
@@ -214,7 +238,10 @@ export async function runFetTest(host: string, port: number, o: FetTestOptions =
         await sleep(Math.min(step, Math.max(0, maxMs - elapsed())));
         if (!budgetLeft()) break;
         const p = await one('residual_probe');
-        if (p.outcome === 'pass') { cleared = true; break; }
+        if (p.outcome === 'pass') {
+          cleared = true;
+          break;
+        }
       }
       if (cleared) residuals.push((elapsed() - blockedAt) / 1000);
     }
@@ -222,7 +249,8 @@ export async function runFetTest(host: string, port: number, o: FetTestOptions =
     else if (llr <= lower) stop = 'sprt_not_active';
   }
 
-  const verdict: FetTestKeys['x_fet_verdict'] = stop === 'sprt_active' ? 'active' : stop === 'sprt_not_active' || stop === 'controls_blocked' ? 'not_active' : 'inconclusive';
+  const verdict: FetTestKeys['x_fet_verdict'] =
+    stop === 'sprt_active' ? 'active' : stop === 'sprt_not_active' || stop === 'controls_blocked' ? 'not_active' : 'inconclusive';
   const testKeys: FetTestKeys = {
     x_fet_verdict: verdict,
     x_fet_stop_reason: stop ?? 'max_trials',

@@ -4,8 +4,13 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  emptyFingerprintSet, parseAddressList, parseFingerprintCsv, type FingerprintSet,
-  InjectorFingerprintError, parseInjectorFingerprints, type InjectorFingerprint,
+  emptyFingerprintSet,
+  parseAddressList,
+  parseFingerprintCsv,
+  type FingerprintSet,
+  InjectorFingerprintError,
+  parseInjectorFingerprints,
+  type InjectorFingerprint,
 } from '../analysis/index.js';
 import { fixturesDir, repoRoot } from './paths.js';
 
@@ -19,7 +24,10 @@ export function defaultFingerprintsDir(): string | null {
 export function defaultForgedPoolFiles(): string[] {
   const d = join(fixturesDir, 'gfw-forged-ips');
   if (!existsSync(d)) return [];
-  return readdirSync(d).filter((f) => f.endsWith('.txt')).sort().map((f) => join(d, f));
+  return readdirSync(d)
+    .filter((f) => f.endsWith('.txt'))
+    .sort()
+    .map((f) => join(d, f));
 }
 
 /**
@@ -30,7 +38,9 @@ export function loadFingerprints(dir: string | null, forgedPoolFiles: string[] =
   const set = emptyFingerprintSet();
   if (dir !== null) {
     if (!statSync(dir).isDirectory()) throw new Error(`fingerprints: ${dir} is not a directory`);
-    for (const f of readdirSync(dir).filter((n) => n.endsWith('.csv')).sort()) {
+    for (const f of readdirSync(dir)
+      .filter((n) => n.endsWith('.csv'))
+      .sort()) {
       parseFingerprintCsv(readFileSync(join(dir, f), 'utf8'), f, set);
     }
   }

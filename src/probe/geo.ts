@@ -9,8 +9,18 @@ import { isBogonAddress } from './policy.js';
 
 const require = createRequire(import.meta.url);
 
-interface V4Table { start: Uint32Array; end: Uint32Array; value: Uint32Array; names: string[] }
-interface V6Table { start: bigint[]; end: bigint[]; value: Uint32Array; names: string[] }
+interface V4Table {
+  start: Uint32Array;
+  end: Uint32Array;
+  value: Uint32Array;
+  names: string[];
+}
+interface V6Table {
+  start: bigint[];
+  end: bigint[];
+  value: Uint32Array;
+  names: string[];
+}
 
 // The two packages' folders, resolved with literal names (scripts/check-layers.mjs follows only those).
 const PKG_DIR = {
@@ -36,7 +46,12 @@ function splitRow(line: string): [string, string, string, string] | null {
 
 function loadV4(file: string, kind: 'asn' | 'cc'): V4Table {
   const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
-  const t: V4Table = { start: new Uint32Array(lines.length), end: new Uint32Array(lines.length), value: new Uint32Array(lines.length), names: [] };
+  const t: V4Table = {
+    start: new Uint32Array(lines.length),
+    end: new Uint32Array(lines.length),
+    value: new Uint32Array(lines.length),
+    names: [],
+  };
   const nameIdx = new Map<string, number>();
   let n = 0;
   for (const line of lines) {
@@ -104,11 +119,17 @@ function find(ip: string, kind: 'asn' | 'cc'): string | null {
   const pkg: keyof typeof PKG_DIR = kind === 'asn' ? '@ip-location-db/asn' : '@ip-location-db/asn-country';
   const prefix = kind === 'asn' ? 'asn' : 'asn-country';
   if (k.v === 4) {
-    const t = kind === 'asn' ? (cache.asn4 ??= loadV4(pkgFile(pkg, `${prefix}-ipv4-num.csv`), kind)) : (cache.cc4 ??= loadV4(pkgFile(pkg, `${prefix}-ipv4-num.csv`), kind));
+    const t =
+      kind === 'asn'
+        ? (cache.asn4 ??= loadV4(pkgFile(pkg, `${prefix}-ipv4-num.csv`), kind))
+        : (cache.cc4 ??= loadV4(pkgFile(pkg, `${prefix}-ipv4-num.csv`), kind));
     const i = search(t.start, t.end, k.n);
     return i < 0 ? null : t.names[t.value[i]!]!;
   }
-  const t = kind === 'asn' ? (cache.asn6 ??= loadV6(pkgFile(pkg, `${prefix}-ipv6-num.csv`), kind)) : (cache.cc6 ??= loadV6(pkgFile(pkg, `${prefix}-ipv6-num.csv`), kind));
+  const t =
+    kind === 'asn'
+      ? (cache.asn6 ??= loadV6(pkgFile(pkg, `${prefix}-ipv6-num.csv`), kind))
+      : (cache.cc6 ??= loadV6(pkgFile(pkg, `${prefix}-ipv6-num.csv`), kind));
   const i = search(t.start, t.end, k.n);
   return i < 0 ? null : t.names[t.value[i]!]!;
 }

@@ -29,15 +29,29 @@ describe('startTestHelper(opts)', () => {
     site = await startSite({ host: '127.0.0.2', title: 'Control page title' });
     tlsSite = await startSite({ host: '127.0.0.2', tls: { cert: leaf.chainPem, key: leaf.keyPem } });
     dns = await startDnsServer({ 'site.test': { kind: 'answer', addrs: ['127.0.0.2'] } });
-    helper = await startTestHelper({ host: '127.0.0.1', port: 0, resolver: dns.address, ca: [ca.certPem], allowNet: ['127.0.0.0/8'], timeoutMs: 1000 });
+    helper = await startTestHelper({
+      host: '127.0.0.1',
+      port: 0,
+      resolver: dns.address,
+      ca: [ca.certPem],
+      allowNet: ['127.0.0.0/8'],
+      timeoutMs: 1000,
+    });
   });
   after(async () => {
     await helper.close();
     await Promise.all([dns.close(), site.close(), tlsSite.close()]);
   });
 
-  it('answers a control request in OONI\'s shape', async () => {
-    const r = await post(helper.url, JSON.stringify({ http_request: `http://site.test:${site.port}/`, http_request_headers: {}, tcp_connect: [`127.0.0.2:${site.port}`, '127.0.0.2:1'] }));
+  it("answers a control request in OONI's shape", async () => {
+    const r = await post(
+      helper.url,
+      JSON.stringify({
+        http_request: `http://site.test:${site.port}/`,
+        http_request_headers: {},
+        tcp_connect: [`127.0.0.2:${site.port}`, '127.0.0.2:1'],
+      }),
+    );
     assert.equal(r.status, 200);
     const c = r.json as ControlResponse;
     assert.deepEqual(c.dns, { failure: null, addrs: ['127.0.0.2'] });
@@ -50,11 +64,24 @@ describe('startTestHelper(opts)', () => {
     assert.equal(c.ip_info!['127.0.0.2']!.flags, 3);
   });
 
-  it('fetches with the probe\'s User-Agent, as oohelperd does', async () => {
+  it("fetches with the probe's User-Agent, as oohelperd does", async () => {
     let ua = '';
-    const echo = await startSite({ host: '127.0.0.2', handler: (req, res) => { ua = req.headers['user-agent'] ?? ''; res.end('ok'); } });
+    const echo = await startSite({
+      host: '127.0.0.2',
+      handler: (req, res) => {
+        ua = req.headers['user-agent'] ?? '';
+        res.end('ok');
+      },
+    });
     try {
-      await post(helper.url, JSON.stringify({ http_request: `http://127.0.0.2:${echo.port}/`, http_request_headers: { 'User-Agent': ['wallscope-test/1'], Cookie: ['secret=1'] }, tcp_connect: [] }));
+      await post(
+        helper.url,
+        JSON.stringify({
+          http_request: `http://127.0.0.2:${echo.port}/`,
+          http_request_headers: { 'User-Agent': ['wallscope-test/1'], Cookie: ['secret=1'] },
+          tcp_connect: [],
+        }),
+      );
       assert.equal(ua, 'wallscope-test/1');
     } finally {
       await echo.close();
@@ -62,13 +89,16 @@ describe('startTestHelper(opts)', () => {
   });
 
   it('handshakes with the target name for https endpoints', async () => {
-    const r = await post(helper.url, JSON.stringify({ http_request: `https://site.test:${tlsSite.port}/`, tcp_connect: [`127.0.0.2:${tlsSite.port}`] }));
+    const r = await post(
+      helper.url,
+      JSON.stringify({ http_request: `https://site.test:${tlsSite.port}/`, tcp_connect: [`127.0.0.2:${tlsSite.port}`] }),
+    );
     const c = r.json as ControlResponse;
     assert.deepEqual(c.tls_handshake![`127.0.0.2:${tlsSite.port}`], { server_name: 'site.test', status: true, failure: null });
     assert.equal(c.http_request.status_code, 200);
   });
 
-  it('uses oohelperd\'s failure strings for a name that does not exist', async () => {
+  it("uses oohelperd's failure strings for a name that does not exist", async () => {
     const r = await post(helper.url, JSON.stringify({ http_request: 'http://gone.test/', tcp_connect: [] }));
     const c = r.json as ControlResponse;
     assert.deepEqual(c.dns, { failure: 'dns_name_error', addrs: [] });
@@ -79,7 +109,13 @@ describe('startTestHelper(opts)', () => {
 
   it('rejects bad requests with a clear 4xx', async () => {
     assert.equal((await post(helper.url, '{not json')).status, 400);
-    assert.match(String((await post(helper.url, '{"http_request": 5}')).json && ((await post(helper.url, '{"http_request": 5}')).json as { error: string }).error), /http_request/);
+    assert.match(
+      String(
+        (await post(helper.url, '{"http_request": 5}')).json &&
+          ((await post(helper.url, '{"http_request": 5}')).json as { error: string }).error,
+      ),
+      /http_request/,
+    );
     assert.equal((await post(helper.url, JSON.stringify({ http_request: 'ftp://x/' }))).status, 400);
     assert.equal((await post(helper.url, JSON.stringify({ http_request: 'http://x/', tcp_connect: ['nope'] }))).status, 400);
     assert.equal((await post(helper.url, Buffer.alloc(100_000, 0x20))).status, 413);
@@ -98,7 +134,14 @@ describe('startTestHelper(opts) under load', () => {
   it('answers 503 with Retry-After beyond maxConcurrent control requests, and serves again after', async () => {
     // A resolver that never answers keeps the first control request busy for its whole budget.
     const silent = await startDnsServer({ 'slow.test': { kind: 'silent' } });
-    const helper = await startTestHelper({ host: '127.0.0.1', port: 0, resolver: silent.address, allowNet: ['127.0.0.0/8'], timeoutMs: 400, maxConcurrent: 1 });
+    const helper = await startTestHelper({
+      host: '127.0.0.1',
+      port: 0,
+      resolver: silent.address,
+      allowNet: ['127.0.0.0/8'],
+      timeoutMs: 400,
+      maxConcurrent: 1,
+    });
     try {
       const body = JSON.stringify({ http_request: 'http://slow.test/', tcp_connect: [] });
       const first = post(helper.url, body);
@@ -129,10 +172,22 @@ function postRaw(url: string, body: string): Promise<{ status: number; headers: 
 describe('startTestHelper(opts) without --allow-net', () => {
   it('never connects to loopback, private or link-local addresses (no fetching its own network for others)', async () => {
     let hits = 0;
-    const site = await startSite({ host: '127.0.0.2', handler: (_q, res) => { hits++; res.end('<title>internal admin page</title>'); } });
+    const site = await startSite({
+      host: '127.0.0.2',
+      handler: (_q, res) => {
+        hits++;
+        res.end('<title>internal admin page</title>');
+      },
+    });
     const helper = await startTestHelper({ host: '127.0.0.1', port: 0, timeoutMs: 500 });
     try {
-      const r = await post(helper.url, JSON.stringify({ http_request: `http://127.0.0.2:${site.port}/`, tcp_connect: [`127.0.0.2:${site.port}`, '10.0.0.1:80', '169.254.169.254:80', '[::1]:80'] }));
+      const r = await post(
+        helper.url,
+        JSON.stringify({
+          http_request: `http://127.0.0.2:${site.port}/`,
+          tcp_connect: [`127.0.0.2:${site.port}`, '10.0.0.1:80', '169.254.169.254:80', '[::1]:80'],
+        }),
+      );
       assert.equal(r.status, 200);
       const c = r.json as ControlResponse;
       for (const ep of [`127.0.0.2:${site.port}`, '10.0.0.1:80', '169.254.169.254:80', '[::1]:80']) {
@@ -151,6 +206,9 @@ describe('startTestHelper(opts) without --allow-net', () => {
 
 describe('parseControlRequest(body)', () => {
   it('bounds the number of endpoints', () => {
-    assert.throws(() => parseControlRequest({ http_request: 'http://a/', tcp_connect: Array.from({ length: 17 }, (_, i) => `127.0.0.1:${i + 1}`) }), /more than 16/);
+    assert.throws(
+      () => parseControlRequest({ http_request: 'http://a/', tcp_connect: Array.from({ length: 17 }, (_, i) => `127.0.0.1:${i + 1}`) }),
+      /more than 16/,
+    );
   });
 });

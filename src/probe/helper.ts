@@ -59,7 +59,8 @@ export function parseControlRequest(body: unknown): ControlRequest {
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new BadControlRequest('http_request must be http or https');
   const eps = b.tcp_connect ?? [];
-  if (!Array.isArray(eps) || !eps.every((e) => typeof e === 'string')) throw new BadControlRequest('tcp_connect must be an array of "ip:port" strings');
+  if (!Array.isArray(eps) || !eps.every((e) => typeof e === 'string'))
+    throw new BadControlRequest('tcp_connect must be an array of "ip:port" strings');
   if (eps.length > MAX_ENDPOINTS) throw new BadControlRequest(`tcp_connect has more than ${MAX_ENDPOINTS} endpoints`);
   for (const e of eps as string[]) {
     try {
@@ -108,7 +109,14 @@ export async function runControl(req: ControlRequest, cfg: ControlConfig): Promi
   const trace = new Trace();
   const u = new URL(req.http_request);
   const host = u.hostname.replace(/^\[|\]$/g, '');
-  const rcfg = { policy: cfg.policy, timeoutMs: cfg.timeoutMs, windowMs: 0, ...(cfg.resolver ? { resolver: cfg.resolver } : {}), ...(cfg.doh ? { doh: cfg.doh } : {}), ...(cfg.ca ? { ca: cfg.ca } : {}) };
+  const rcfg = {
+    policy: cfg.policy,
+    timeoutMs: cfg.timeoutMs,
+    windowMs: 0,
+    ...(cfg.resolver ? { resolver: cfg.resolver } : {}),
+    ...(cfg.doh ? { doh: cfg.doh } : {}),
+    ...(cfg.ca ? { ca: cfg.ca } : {}),
+  };
   const dnsP = net.isIP(host) ? Promise.resolve({ addrs: [host], failure: null }) : resolveName(host, rcfg, trace);
   const tcpP = Promise.all(
     req.tcp_connect.map(async (ep) => {
@@ -117,7 +125,14 @@ export async function runControl(req: ControlRequest, cfg: ControlConfig): Promi
       const tcp = { status: c.entry.status.success, failure: c.entry.status.failure };
       let tlsr: { server_name: string; status: boolean; failure: Failure | null } | undefined;
       if (c.socket && (port === 443 || u.protocol === 'https:') && !net.isIP(host)) {
-        const h = await tlsHandshake(c.socket, { trace, timeoutMs: cfg.timeoutMs, serverName: host, verify: true, address: joinHostPort(ip, port), ...(cfg.ca ? { ca: cfg.ca } : {}) });
+        const h = await tlsHandshake(c.socket, {
+          trace,
+          timeoutMs: cfg.timeoutMs,
+          serverName: host,
+          verify: true,
+          address: joinHostPort(ip, port),
+          ...(cfg.ca ? { ca: cfg.ca } : {}),
+        });
         h.socket?.destroy();
         tlsr = { server_name: host, status: h.entry.failure === null, failure: h.entry.failure };
       } else c.socket?.destroy();
@@ -153,7 +168,8 @@ export async function runControl(req: ControlRequest, cfg: ControlConfig): Promi
   }
   const ok = fetched.failure === null && fetched.final !== null;
   const respHeaders: Record<string, string> = {};
-  if (ok) for (const [k, v] of Object.entries(fetched.final!.entry.response?.headers ?? {})) respHeaders[k] = typeof v === 'string' ? v : '';
+  if (ok)
+    for (const [k, v] of Object.entries(fetched.final!.entry.response?.headers ?? {})) respHeaders[k] = typeof v === 'string' ? v : '';
   const ip_info: NonNullable<ControlResponse['ip_info']> = {};
   const probeAddrs = new Set(req.tcp_connect.map((e) => splitHostPort(e).host));
   for (const ip of new Set([...dns.addrs, ...probeAddrs])) {

@@ -12,7 +12,8 @@ function fetchOpts(trace = new Trace(), over: Partial<Parameters<typeof fetchUrl
   return {
     trace,
     policy,
-    resolve: async (h) => (h === 'loop.test' || h === 'site.test' ? { addrs: ['127.0.0.1'], failure: null } : { addrs: [], failure: 'dns_nxdomain_error' }),
+    resolve: async (h) =>
+      h === 'loop.test' || h === 'site.test' ? { addrs: ['127.0.0.1'], failure: null } : { addrs: [], failure: 'dns_nxdomain_error' },
     connectTimeoutMs: 1000,
     tlsTimeoutMs: 1000,
     timeoutMs: 1500,
@@ -41,7 +42,14 @@ describe('httpRoundTrip(stream, opts)', () => {
       },
     });
     servers.push(site);
-    const r = await httpRoundTrip(await dial(site), { trace: new Trace(), url: `http://${site.address}/p?q=1`, host: 'chosen.test', timeoutMs: 1000, maxBodyBytes: 1000, address: site.address });
+    const r = await httpRoundTrip(await dial(site), {
+      trace: new Trace(),
+      url: `http://${site.address}/p?q=1`,
+      host: 'chosen.test',
+      timeoutMs: 1000,
+      maxBodyBytes: 1000,
+      address: site.address,
+    });
     assert.equal(seenHost, 'chosen.test');
     assert.equal(r.failure, null);
     assert.equal(r.status, 200);
@@ -54,7 +62,13 @@ describe('httpRoundTrip(stream, opts)', () => {
     const site = await startRawServer(() => {});
     servers.push(site);
     const t0 = Date.now();
-    const r = await httpRoundTrip(await dial(site), { trace: new Trace(), url: `http://${site.address}/`, timeoutMs: 300, maxBodyBytes: 1000, address: site.address });
+    const r = await httpRoundTrip(await dial(site), {
+      trace: new Trace(),
+      url: `http://${site.address}/`,
+      timeoutMs: 300,
+      maxBodyBytes: 1000,
+      address: site.address,
+    });
     assert.equal(r.failure, 'generic_timeout_error');
     assert.equal(r.entry.response, null);
     assert.ok(Date.now() - t0 < 2000);
@@ -74,7 +88,13 @@ describe('httpRoundTrip(stream, opts)', () => {
     );
     servers.push(site);
     const rss0 = process.memoryUsage().rss;
-    const r = await httpRoundTrip(await dial(site), { trace: new Trace(), url: `http://${site.address}/`, timeoutMs: 3000, maxBodyBytes: 100_000, address: site.address });
+    const r = await httpRoundTrip(await dial(site), {
+      trace: new Trace(),
+      url: `http://${site.address}/`,
+      timeoutMs: 3000,
+      maxBodyBytes: 100_000,
+      address: site.address,
+    });
     assert.equal(r.failure, null);
     assert.equal(r.body.length, 100_000);
     assert.equal(r.truncated, true);
@@ -93,12 +113,21 @@ describe('httpRoundTrip(stream, opts)', () => {
     servers.push(site);
     const trace = new Trace();
     const t0 = Date.now();
-    const r = await httpRoundTrip(await dial(site), { trace, url: `http://${site.address}/`, timeoutMs: 800, maxBodyBytes: 1 << 20, address: site.address });
+    const r = await httpRoundTrip(await dial(site), {
+      trace,
+      url: `http://${site.address}/`,
+      timeoutMs: 800,
+      maxBodyBytes: 1 << 20,
+      address: site.address,
+    });
     assert.equal(r.failure, 'generic_timeout_error');
     assert.ok(Date.now() - t0 < 3000);
     const reads = trace.events.filter((e) => e.operation === 'read');
     assert.ok(reads.length >= 3, `${reads.length} reads`);
-    assert.ok(reads.every((e) => (e.num_bytes ?? 0) <= 1000), 'small reads (a loaded machine may merge a few writes)');
+    assert.ok(
+      reads.every((e) => (e.num_bytes ?? 0) <= 1000),
+      'small reads (a loaded machine may merge a few writes)',
+    );
     assert.equal(r.entry.response!.code, 200);
     assert.ok(r.body.length > 0 && r.body.length < 100_000);
   });
@@ -111,7 +140,13 @@ describe('httpRoundTrip(stream, opts)', () => {
       }),
     );
     servers.push(site);
-    const r = await httpRoundTrip(await dial(site), { trace: new Trace(), url: `http://${site.address}/`, timeoutMs: 2000, maxBodyBytes: 1 << 20, address: site.address });
+    const r = await httpRoundTrip(await dial(site), {
+      trace: new Trace(),
+      url: `http://${site.address}/`,
+      timeoutMs: 2000,
+      maxBodyBytes: 1 << 20,
+      address: site.address,
+    });
     assert.equal(r.failure, 'connection_reset');
     assert.equal(r.entry.response!.code, 200);
     assert.equal(r.entry.response!.body, 'partial body');
@@ -124,14 +159,26 @@ describe('httpRoundTrip(stream, opts)', () => {
       }),
     );
     servers.push(site);
-    const r = await httpRoundTrip(await dial(site), { trace: new Trace(), url: `http://${site.address}/`, timeoutMs: 2000, maxBodyBytes: 1 << 20, address: site.address });
+    const r = await httpRoundTrip(await dial(site), {
+      trace: new Trace(),
+      url: `http://${site.address}/`,
+      timeoutMs: 2000,
+      maxBodyBytes: 1 << 20,
+      address: site.address,
+    });
     assert.equal(r.failure, 'eof_error');
   });
 
   it('reports a reset before any response with its latency', async () => {
     const site = await startRawServer((s) => afterRequestHead(s, () => s.resetAndDestroy()));
     servers.push(site);
-    const r = await httpRoundTrip(await dial(site), { trace: new Trace(), url: `http://${site.address}/`, timeoutMs: 2000, maxBodyBytes: 1000, address: site.address });
+    const r = await httpRoundTrip(await dial(site), {
+      trace: new Trace(),
+      url: `http://${site.address}/`,
+      timeoutMs: 2000,
+      maxBodyBytes: 1000,
+      address: site.address,
+    });
     assert.equal(r.failure, 'connection_reset');
     assert.equal(typeof r.entry.x_reset_latency_ms, 'number');
   });
@@ -139,14 +186,26 @@ describe('httpRoundTrip(stream, opts)', () => {
   it('turns a garbled response into an http_parse_error failure', async () => {
     const site = await startRawServer((s) => afterRequestHead(s, () => s.end('SSH-2.0-OpenSSH_9.0\r\n\r\n')));
     servers.push(site);
-    const r = await httpRoundTrip(await dial(site), { trace: new Trace(), url: `http://${site.address}/`, timeoutMs: 2000, maxBodyBytes: 1000, address: site.address });
+    const r = await httpRoundTrip(await dial(site), {
+      trace: new Trace(),
+      url: `http://${site.address}/`,
+      timeoutMs: 2000,
+      maxBodyBytes: 1000,
+      address: site.address,
+    });
     assert.match(String(r.failure), /^unknown_failure: http_parse_error HPE_/);
   });
 
   it('keeps a non-UTF-8 body as base64', async () => {
     const site = await startSite({ handler: (_q, res) => res.end(Buffer.from([0xff, 0xfe, 0x00, 0x81])) });
     servers.push(site);
-    const r = await httpRoundTrip(await dial(site), { trace: new Trace(), url: `http://${site.address}/`, timeoutMs: 2000, maxBodyBytes: 1000, address: site.address });
+    const r = await httpRoundTrip(await dial(site), {
+      trace: new Trace(),
+      url: `http://${site.address}/`,
+      timeoutMs: 2000,
+      maxBodyBytes: 1000,
+      address: site.address,
+    });
     assert.deepEqual(r.entry.response!.body, { format: 'base64', data: '//4AgQ==' });
   });
 });
@@ -155,11 +214,21 @@ describe('fetchUrl(url, opts)', () => {
   let loop: Site;
   let chain: Site;
   before(async () => {
-    loop = await startSite({ handler: (req, res) => { res.writeHead(302, { location: `/next${req.url}` }); res.end(); } });
+    loop = await startSite({
+      handler: (req, res) => {
+        res.writeHead(302, { location: `/next${req.url}` });
+        res.end();
+      },
+    });
     chain = await startSite({
       handler: (req, res) => {
-        if (req.url === '/start') { res.writeHead(301, { location: `http://site.test:${chain.port}/end` }); res.end(); }
-        else { res.writeHead(200); res.end('<title>The end</title>'); }
+        if (req.url === '/start') {
+          res.writeHead(301, { location: `http://site.test:${chain.port}/end` });
+          res.end();
+        } else {
+          res.writeHead(200);
+          res.end('<title>The end</title>');
+        }
       },
     });
   });
@@ -168,12 +237,15 @@ describe('fetchUrl(url, opts)', () => {
   it('follows redirects across names, recording every hop, the last one first', async () => {
     const r = await fetchUrl(`http://127.0.0.1:${chain.port}/start`, fetchOpts());
     assert.equal(r.failure, null);
-    assert.deepEqual(r.requests.map((q) => q.response?.code), [200, 301]);
+    assert.deepEqual(
+      r.requests.map((q) => q.response?.code),
+      [200, 301],
+    );
     assert.equal(r.requests[0]!.request.url, `http://site.test:${chain.port}/end`);
     assert.equal(r.final!.title, 'The end');
   });
 
-  it('stops a redirect loop after 10 redirects with OONI\'s failure', async () => {
+  it("stops a redirect loop after 10 redirects with OONI's failure", async () => {
     const r = await fetchUrl(`http://loop.test:${loop.port}/`, fetchOpts());
     assert.equal(r.failure, 'unknown_failure: stopped after too many redirects');
     assert.equal(r.requests.length, 11);
@@ -181,7 +253,12 @@ describe('fetchUrl(url, opts)', () => {
   });
 
   it('records a redirect to a name that does not resolve', async () => {
-    const site = await startSite({ handler: (_q, res) => { res.writeHead(302, { location: 'http://gone.test/' }); res.end(); } });
+    const site = await startSite({
+      handler: (_q, res) => {
+        res.writeHead(302, { location: 'http://gone.test/' });
+        res.end();
+      },
+    });
     try {
       const r = await fetchUrl(`http://127.0.0.1:${site.port}/`, fetchOpts());
       assert.equal(r.failure, 'dns_nxdomain_error');

@@ -6,7 +6,15 @@ import http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { lookup } from 'node:dns/promises';
-import { classifyError, unknownFailure, type Failure, type HttpRequestEntry, type MaybeBinary, type TcpConnectEntry, type TlsHandshakeEntry } from '../model/index.js';
+import {
+  classifyError,
+  unknownFailure,
+  type Failure,
+  type HttpRequestEntry,
+  type MaybeBinary,
+  type TcpConnectEntry,
+  type TlsHandshakeEntry,
+} from '../model/index.js';
 import { titleOfBytes } from '../analysis/index.js';
 import type { Trace } from './trace.js';
 import { joinHostPort, type NetPolicy } from './policy.js';
@@ -220,16 +228,28 @@ export interface DialRecord {
 }
 
 /** Dial the first address that connects (and handshakes, for https). */
-export async function dialUrl(u: URL, addrs: string[], opts: DialOptions): Promise<{ stream: Duplex | null; address: string; failure: Failure | null }> {
+export async function dialUrl(
+  u: URL,
+  addrs: string[],
+  opts: DialOptions,
+): Promise<{ stream: Duplex | null; address: string; failure: Failure | null }> {
   const port = Number(u.port) || (u.protocol === 'https:' ? 443 : 80);
   let last: { address: string; failure: Failure } = { address: '', failure: 'dns_no_answer' };
   for (const ip of addrs.slice(0, 8)) {
     const address = joinHostPort(ip, port);
     const txid = opts.trace.nextTransaction();
-    const connect = tcpConnect(ip, port, opts.policy, { trace: opts.trace, timeoutMs: opts.connectTimeoutMs, transactionId: txid, ...(opts.tags ? { tags: opts.tags } : {}) });
+    const connect = tcpConnect(ip, port, opts.policy, {
+      trace: opts.trace,
+      timeoutMs: opts.connectTimeoutMs,
+      transactionId: txid,
+      ...(opts.tags ? { tags: opts.tags } : {}),
+    });
     // An IP-literal URL sends no SNI: nothing for a decoy to compare with (as for the first hop).
     const named = !net.isIP(u.hostname.replace(/^\[|\]$/g, ''));
-    const [c] = await Promise.all([connect, u.protocol === 'https:' && named && opts.alongsideConnect ? opts.alongsideConnect(ip, port) : undefined]);
+    const [c] = await Promise.all([
+      connect,
+      u.protocol === 'https:' && named && opts.alongsideConnect ? opts.alongsideConnect(ip, port) : undefined,
+    ]);
     opts.record?.tcp.push(c.entry);
     if (!c.socket) {
       last = { address, failure: c.entry.status.failure ?? 'generic_timeout_error' };
@@ -362,7 +382,15 @@ function failedEntry(url: string, address: string, failure: Failure, trace: Trac
     network: 'tcp',
     address,
     failure,
-    request: { url, method: 'GET', headers: {}, body: '', body_is_truncated: false, tor: { exit_ip: null, exit_name: null, is_tor: false }, x_transport: 'tcp' },
+    request: {
+      url,
+      method: 'GET',
+      headers: {},
+      body: '',
+      body_is_truncated: false,
+      tor: { exit_ip: null, exit_name: null, is_tor: false },
+      x_transport: 'tcp',
+    },
     response: null,
     t0: t,
     t,
@@ -385,7 +413,9 @@ export interface ExchangeOptions {
 }
 
 /** A single request to a service of ours (DoH server, test helper): no redirects. */
-export async function httpExchange(o: ExchangeOptions): Promise<{ failure: Failure | null; status: number; body: Buffer; truncated: boolean }> {
+export async function httpExchange(
+  o: ExchangeOptions,
+): Promise<{ failure: Failure | null; status: number; body: Buffer; truncated: boolean }> {
   let u: URL;
   try {
     u = new URL(o.url);
@@ -396,7 +426,13 @@ export async function httpExchange(o: ExchangeOptions): Promise<{ failure: Failu
   let addrs: string[];
   if (net.isIP(host)) addrs = [host];
   else if (o.resolveHost) addrs = await o.resolveHost(host);
-  else if (o.policy.restricted) return { failure: unknownFailure(`refused to resolve ${host} with the system resolver in lab mode`), status: 0, body: Buffer.alloc(0), truncated: false };
+  else if (o.policy.restricted)
+    return {
+      failure: unknownFailure(`refused to resolve ${host} with the system resolver in lab mode`),
+      status: 0,
+      body: Buffer.alloc(0),
+      truncated: false,
+    };
   else {
     try {
       addrs = (await lookup(host, { all: true })).map((a) => a.address);
@@ -404,7 +440,13 @@ export async function httpExchange(o: ExchangeOptions): Promise<{ failure: Failu
       return { failure: classifyError(err), status: 0, body: Buffer.alloc(0), truncated: false };
     }
   }
-  const d = await dialUrl(u, addrs, { trace: o.trace, policy: o.policy, connectTimeoutMs: o.timeoutMs, tlsTimeoutMs: o.timeoutMs, ...(o.ca ? { ca: o.ca } : {}) });
+  const d = await dialUrl(u, addrs, {
+    trace: o.trace,
+    policy: o.policy,
+    connectTimeoutMs: o.timeoutMs,
+    tlsTimeoutMs: o.timeoutMs,
+    ...(o.ca ? { ca: o.ca } : {}),
+  });
   if (!d.stream) return { failure: d.failure, status: 0, body: Buffer.alloc(0), truncated: false };
   const rt = await httpRoundTrip(d.stream, {
     trace: o.trace,

@@ -34,31 +34,35 @@ function paced(opts: TrialOptions, run: (c: string, local: string | undefined) =
  * Resolves true at the first reply, false after the window.
  */
 export function dnsTrial(target: { host: string; port: number }, opts: TrialOptions = {}): Trial {
-  return paced(opts, (name, local) => new Promise<boolean>((resolve) => {
-    const sock = dgram.createSocket('udp4');
-    const id = Math.floor(Math.random() * 0x10000);
-    let done = false;
-    const finish = (b: boolean) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      sock.close();
-      resolve(b);
-    };
-    const timer = setTimeout(() => finish(false), opts.timeoutMs ?? 1000);
-    sock.on('error', () => finish(false));
-    sock.on('message', (msg, rinfo) => {
-      if (rinfo.address !== target.host || rinfo.port !== target.port || msg.length < 12 || msg.readUInt16BE(0) !== id) return;
-      try {
-        const q = (dnsPacket.decode(msg) as dnsPacket.DecodedPacket).questions?.[0];
-        if (q && q.name.toLowerCase() !== name) return;
-      } catch {
-        /* a reply we cannot decode is still a reply */
-      }
-      finish(true);
-    });
-    sock.bind({ port: 0, ...(local ? { address: local } : {}) }, () => sock.send(encodeQuery(name, 'A', id), target.port, target.host));
-  }));
+  return paced(
+    opts,
+    (name, local) =>
+      new Promise<boolean>((resolve) => {
+        const sock = dgram.createSocket('udp4');
+        const id = Math.floor(Math.random() * 0x10000);
+        let done = false;
+        const finish = (b: boolean) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          sock.close();
+          resolve(b);
+        };
+        const timer = setTimeout(() => finish(false), opts.timeoutMs ?? 1000);
+        sock.on('error', () => finish(false));
+        sock.on('message', (msg, rinfo) => {
+          if (rinfo.address !== target.host || rinfo.port !== target.port || msg.length < 12 || msg.readUInt16BE(0) !== id) return;
+          try {
+            const q = (dnsPacket.decode(msg) as dnsPacket.DecodedPacket).questions?.[0];
+            if (q && q.name.toLowerCase() !== name) return;
+          } catch {
+            /* a reply we cannot decode is still a reply */
+          }
+          finish(true);
+        });
+        sock.bind({ port: 0, ...(local ? { address: local } : {}) }, () => sock.send(encodeQuery(name, 'A', id), target.port, target.host));
+      }),
+  );
 }
 
 /** A reset or a close before any answer reads as blocked; an answer, an alert or silence does not. */
@@ -66,23 +70,42 @@ const BLOCK_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
 /** TLS: a ClientHello carrying the name as SNI to `server`. */
 export function sniTrial(server: { host: string; port: number }, opts: TrialOptions = {}): Trial {
-  return paced(opts, (name, local) => new Promise<boolean>((resolve) => {
-    let done = false;
-    const s = tls.connect({ host: server.host, port: server.port, servername: name, rejectUnauthorized: false, checkServerIdentity: () => undefined, ...(local ? { localAddress: local } : {}) });
-    const finish = (b: boolean) => {
-      if (done) return;
-      done = true;
-      s.destroy();
-      resolve(b);
-    };
-    s.setTimeout(opts.timeoutMs ?? 3000, () => finish(false));
-    s.on('secureConnect', () => finish(false));
-    s.on('error', (e: NodeJS.ErrnoException) => finish(BLOCK_CODES.has(e.code ?? '') || /socket disconnected|ECONNRESET/.test(e.message)));
-    s.on('close', () => finish(true));
-  }));
+  return paced(
+    opts,
+    (name, local) =>
+      new Promise<boolean>((resolve) => {
+        let done = false;
+        const s = tls.connect({
+          host: server.host,
+          port: server.port,
+          servername: name,
+          rejectUnauthorized: false,
+          checkServerIdentity: () => undefined,
+          ...(local ? { localAddress: local } : {}),
+        });
+        const finish = (b: boolean) => {
+          if (done) return;
+          done = true;
+          s.destroy();
+          resolve(b);
+        };
+        s.setTimeout(opts.timeoutMs ?? 3000, () => finish(false));
+        s.on('secureConnect', () => finish(false));
+        s.on('error', (e: NodeJS.ErrnoException) =>
+          finish(BLOCK_CODES.has(e.code ?? '') || /socket disconnected|ECONNRESET/.test(e.message)),
+        );
+        s.on('close', () => finish(true));
+      }),
+  );
 }
 
-function httpExchange(server: { host: string; port: number }, host: string, path: string, local: string | undefined, timeoutMs: number): Promise<boolean> {
+function httpExchange(
+  server: { host: string; port: number },
+  host: string,
+  path: string,
+  local: string | undefined,
+  timeoutMs: number,
+): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
     let done = false;
     const s = net.connect({ host: server.host, port: server.port, ...(local ? { localAddress: local } : {}) });
@@ -93,7 +116,9 @@ function httpExchange(server: { host: string; port: number }, host: string, path
       resolve(b);
     };
     s.setTimeout(timeoutMs, () => finish(false));
-    s.on('connect', () => s.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: wallscope-infer\r\nAccept: */*\r\nConnection: close\r\n\r\n`));
+    s.on('connect', () =>
+      s.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: wallscope-infer\r\nAccept: */*\r\nConnection: close\r\n\r\n`),
+    );
     s.on('data', () => finish(false)); // any response: the request went through
     s.on('error', (e: NodeJS.ErrnoException) => finish(BLOCK_CODES.has(e.code ?? '')));
     s.on('end', () => finish(true));

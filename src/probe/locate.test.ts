@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { assignHops, clientHelloFor, type LocatedPacket } from './locate.js';
 
-const pkt = (n: number, ttl: number, extra: Partial<LocatedPacket> = {}): LocatedPacket => ({ trigger_ttl: n, ms: 1, ip_ttl: ttl, ip_id: 1, df: false, payload_len: 0, ...extra });
+const pkt = (n: number, ttl: number, extra: Partial<LocatedPacket> = {}): LocatedPacket => ({
+  trigger_ttl: n,
+  ms: 1,
+  ip_ttl: ttl,
+  ip_id: 1,
+  df: false,
+  payload_len: 0,
+  ...extra,
+});
 
 describe('assignHops(mechanism, byTtl, destination)', () => {
   it('tells a fixed-TTL injector from one that copies the trigger TTL at the same hop (h = (n - arrival)/2 + 1)', () => {
@@ -24,10 +32,13 @@ describe('assignHops(mechanism, byTtl, destination)', () => {
     byTtl.set(2, [...byTtl.get(1)!.map((p) => ({ ...p, trigger_ttl: 2 })), rst(2, 87), rst(2, 87), rst(2, 87)]);
     byTtl.set(3, [{ ...byTtl.get(1)![0]!, trigger_ttl: 3 }, rst(3, 179), rst(3, 179), rst(3, 179)]);
     const hops = assignHops('sni', byTtl, 3);
-    assert.deepEqual(hops.map((h) => [h.hop, h.signature, h.packets.length]), [
-      [1, 'RST+ACK payload 01020304050607080900', 3],
-      [2, 'RST+ACK DF', 6],
-    ]);
+    assert.deepEqual(
+      hops.map((h) => [h.hop, h.signature, h.packets.length]),
+      [
+        [1, 'RST+ACK payload 01020304050607080900', 3],
+        [2, 'RST+ACK DF', 6],
+      ],
+    );
   });
   it('gives no injector when nothing answered', () => {
     assert.deepEqual(assignHops('sni', new Map(), null), []);

@@ -129,14 +129,18 @@ export function assignHops(mechanism: LocateMechanism, byTtl: Map<number, Locate
       x.packets.push(p);
       taken.add(x);
     };
-    const open = (p: LocatedPacket) => all.filter((x) => x.sig === signatureOf(p, mechanism) && !taken.has(x) && last(x).trigger_ttl === n - 1);
+    const open = (p: LocatedPacket) =>
+      all.filter((x) => x.sig === signatureOf(p, mechanism) && !taken.has(x) && last(x).trigger_ttl === n - 1);
     // A burst (type II's three RSTs) from the same trigger with the same TTL is one injector.
-    const burstOf = (p: LocatedPacket) => all.find((x) => x.sig === signatureOf(p, mechanism) && taken.has(x) && last(x).trigger_ttl === n && last(x).ip_ttl === p.ip_ttl);
+    const burstOf = (p: LocatedPacket) =>
+      all.find((x) => x.sig === signatureOf(p, mechanism) && taken.has(x) && last(x).trigger_ttl === n && last(x).ip_ttl === p.ip_ttl);
     const rest: LocatedPacket[] = [];
     // First the replies that continue a series exactly (same TTL: fixed; one more: a copier) ...
     for (const p of [...byTtl.get(n)!].sort((a, b) => a.ip_ttl - b.ip_ttl)) {
       const burst = burstOf(p);
-      const s = open(p).find((x) => x.copies !== true && last(x).ip_ttl === p.ip_ttl) ?? open(p).find((x) => x.copies !== false && last(x).ip_ttl === p.ip_ttl - 1);
+      const s =
+        open(p).find((x) => x.copies !== true && last(x).ip_ttl === p.ip_ttl) ??
+        open(p).find((x) => x.copies !== false && last(x).ip_ttl === p.ip_ttl - 1);
       if (burst) burst.packets.push(p);
       else if (s) attach(s, p);
       else rest.push(p);
@@ -164,7 +168,14 @@ export function assignHops(mechanism: LocateMechanism, byTtl: Map<number, Locate
     // A genuine answer from the destination itself is not an injector.
     if (mechanism === 'dns' && !copies && destination !== null && first.trigger_ttl >= destination) continue;
     const hop = copies ? Math.round((first.trigger_ttl - first.ip_ttl) / 2) + 1 : first.trigger_ttl;
-    out.push({ mechanism, signature: x.sig, hop, first_trigger_ttl: first.trigger_ttl, ttl_behaviour: copies ? 'copies-trigger' : 'fixed', packets: x.packets });
+    out.push({
+      mechanism,
+      signature: x.sig,
+      hop,
+      first_trigger_ttl: first.trigger_ttl,
+      ttl_behaviour: copies ? 'copies-trigger' : 'fixed',
+      packets: x.packets,
+    });
   }
   return out.sort((a, b) => a.hop - b.hop || a.first_trigger_ttl - b.first_trigger_ttl);
 }
@@ -201,8 +212,17 @@ export async function locate(o: LocateOptions): Promise<LocateResult> {
       const answers: string[] = [];
       const pl = p.udp.payload;
       // A-record data at the end of a one-answer reply (the injectors' shape); kept as evidence only.
-      if (pl.length >= 16 && pl.readUInt16BE(6) >= 1) answers.push(`${pl[pl.length - 4]}.${pl[pl.length - 3]}.${pl[pl.length - 2]}.${pl[pl.length - 1]}`);
-      (byTtl.get(current.ttl) ?? byTtl.set(current.ttl, []).get(current.ttl)!).push({ trigger_ttl: current.ttl, ms, ip_ttl: p.ip.ttl, ip_id: p.ip.id, df: p.ip.df, payload_len: pl.length, answers });
+      if (pl.length >= 16 && pl.readUInt16BE(6) >= 1)
+        answers.push(`${pl[pl.length - 4]}.${pl[pl.length - 3]}.${pl[pl.length - 2]}.${pl[pl.length - 1]}`);
+      (byTtl.get(current.ttl) ?? byTtl.set(current.ttl, []).get(current.ttl)!).push({
+        trigger_ttl: current.ttl,
+        ms,
+        ip_ttl: p.ip.ttl,
+        ip_id: p.ip.id,
+        df: p.ip.df,
+        payload_len: pl.length,
+        answers,
+      });
     } else if (p.tcp && p.tcp.srcPort === port && p.tcp.dstPort === current.sport) {
       if (p.tcp.flags & TCP_SYN && p.tcp.flags & TCP_ACK) {
         gatewayMac = p.srcMac;
@@ -272,7 +292,15 @@ export async function locate(o: LocateOptions): Promise<LocateResult> {
         const sa = synAck as { seq: number; ack: number };
         const seg = encodeTcpPacket(
           { src: route.src, dst: o.address, ttl, id: randomInt(0, 65536), df: true },
-          { srcPort: s.localPort!, dstPort: port, seq: sa.ack, ack: (sa.seq + 1) >>> 0, flags: TCP_PSH | TCP_ACK, window: 64240, payload: trigger! },
+          {
+            srcPort: s.localPort!,
+            dstPort: port,
+            seq: sa.ack,
+            ack: (sa.seq + 1) >>> 0,
+            flags: TCP_PSH | TCP_ACK,
+            window: 64240,
+            payload: trigger!,
+          },
         );
         current.t0 = performance.now();
         cap.send(frame({ srcMac: ownMac, dstMac: gatewayMac }, seg));
@@ -303,4 +331,3 @@ export async function locate(o: LocateOptions): Promise<LocateResult> {
     triggers,
   };
 }
-

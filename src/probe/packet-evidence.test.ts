@@ -59,7 +59,10 @@ describe('measure --capture (two network namespaces, an on-path injector)', { sk
       ip('link', 'set', VETH_S, 'netns', NS_S);
       ip('-n', NS_C, 'addr', 'add', `${CLIENT}/30`, 'dev', VETH_C);
       ip('-n', NS_S, 'addr', 'add', `${SERVER}/30`, 'dev', VETH_S);
-      for (const [ns, dev] of [[NS_C, VETH_C], [NS_S, VETH_S]] as const) {
+      for (const [ns, dev] of [
+        [NS_C, VETH_C],
+        [NS_S, VETH_S],
+      ] as const) {
         ip('-n', ns, 'link', 'set', 'lo', 'up');
         ip('-n', ns, 'link', 'set', dev, 'up');
       }
@@ -77,10 +80,33 @@ describe('measure --capture (two network namespaces, an on-path injector)', { sk
       // Asynchronously, so that the injector's report lines are read while the probe runs.
       const run = await execFileP(
         'ip',
-        ['netns', 'exec', NS_C, process.execPath, cli, 'measure', '--capture', '--json', '--no-attribution', '--no-fingerprints', '--concurrency', '1', '--resolver', `${SERVER}:53`, '--allow-net', '198.18.0.0/15', '--timeout', '3000', ...urls],
+        [
+          'netns',
+          'exec',
+          NS_C,
+          process.execPath,
+          cli,
+          'measure',
+          '--capture',
+          '--json',
+          '--no-attribution',
+          '--no-fingerprints',
+          '--concurrency',
+          '1',
+          '--resolver',
+          `${SERVER}:53`,
+          '--allow-net',
+          '198.18.0.0/15',
+          '--timeout',
+          '3000',
+          ...urls,
+        ],
         { cwd: root, encoding: 'utf8', timeout: 60_000 },
       );
-      const ms = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as Measurement<WebConnectivityTestKeys>);
+      const ms = run.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Measurement<WebConnectivityTestKeys>);
       const byUrl = new Map(ms.map((m) => [m.input, m.test_keys]));
 
       // Henan: one RST+ACK, TTL 58, IP ID 1, DF=0, the 10-byte payload, at the flow's expected seq.
@@ -101,15 +127,27 @@ describe('measure --capture (two network namespaces, an on-path injector)', { sk
       const gs = gfw.x_captured!.filter((c) => c.operation === 'tls_handshake');
       assert.equal(gs.length, 1);
       checkAgainst(gs[0]!, injected, 8443, 3);
-      assert.deepEqual(gs[0]!.packets.map((p) => p.seq_rel), [0, 1460, 4380]);
+      assert.deepEqual(
+        gs[0]!.packets.map((p) => p.seq_rel),
+        [0, 1460, 4380],
+      );
 
       // DNS: both replies to the A query (the second sent with TTL 58), and only those.
-      for (const [name, tk] of [['henan.test', henan], ['gfw.test', gfw]] as const) {
+      for (const [name, tk] of [
+        ['henan.test', henan],
+        ['gfw.test', gfw],
+      ] as const) {
         const d = tk.x_captured!.filter((c) => c.operation === 'dns');
         assert.equal(d.length, 1, JSON.stringify(tk.x_captured));
         assert.deepEqual(d[0]!.query, { hostname: name, query_type: 'A' });
         assert.equal(d[0]!.address, `${SERVER}:53`);
-        assert.deepEqual(d[0]!.packets.map((p) => [p.dir, p.proto, p.ttl, p.src]), [['in', 'udp', 64, `${SERVER}:53`], ['in', 'udp', 58, `${SERVER}:53`]]);
+        assert.deepEqual(
+          d[0]!.packets.map((p) => [p.dir, p.proto, p.ttl, p.src]),
+          [
+            ['in', 'udp', 64, `${SERVER}:53`],
+            ['in', 'udp', 58, `${SERVER}:53`],
+          ],
+        );
         assert.ok(d[0]!.packets[1]!.t_ms >= 4 && d[0]!.packets[1]!.t_ms < 500, `second reply ${d[0]!.packets[1]!.t_ms} ms after the query`);
       }
 
@@ -117,13 +155,21 @@ describe('measure --capture (two network namespaces, an on-path injector)', { sk
       const refused = byUrl.get(`http://${SERVER}:9/`)!;
       const rc = refused.x_captured!.filter((c) => c.operation === 'tcp_connect');
       assert.equal(rc.length, 1);
-      assert.deepEqual(rc[0]!.packets.map((p) => [p.dir, p.flags]), [['out', 'SYN'], ['in', 'RST+ACK']]);
+      assert.deepEqual(
+        rc[0]!.packets.map((p) => [p.dir, p.flags]),
+        [
+          ['out', 'SYN'],
+          ['in', 'RST+ACK'],
+        ],
+      );
       assert.equal(rc[0]!.packets[1]!.ttl, 64);
       assert.equal(rc[0]!.packets[1]!.ack_rel, 0);
       // OONI keys unchanged: the same failures as without capture.
       assert.equal(refused.tcp_connect?.[0]?.status.failure, 'connection_refused');
       // Nothing unrelated: every packet belongs to the URL's endpoints or the resolver.
-      for (const m of ms) for (const c of m.test_keys.x_captured ?? []) for (const p of c.packets) assert.ok(p.src.startsWith('198.18.0.') && p.dst.startsWith('198.18.0.'));
+      for (const m of ms)
+        for (const c of m.test_keys.x_captured ?? [])
+          for (const p of c.packets) assert.ok(p.src.startsWith('198.18.0.') && p.dst.startsWith('198.18.0.'));
     } finally {
       if (injector?.pid && injector.exitCode === null) {
         injector.kill('SIGTERM');
@@ -144,8 +190,28 @@ function checkAgainst(c: CapturedOperation, injected: Injected[], serverPort: nu
   assert.equal(sent.length, count);
   assert.equal(c.count, count);
   assert.deepEqual(
-    c.packets.map((p) => ({ dir: p.dir, flags: p.flags, ttl: p.ttl, ip_id: p.ip_id, df: p.df, seq_rel: p.seq_rel, ack_rel: p.ack_rel, window: p.window, payload_hex: p.payload_hex })),
-    sent.map((i) => ({ dir: 'in', flags: 'RST+ACK', ttl: i.ttl, ip_id: i.ip_id, df: i.df, seq_rel: i.seq_offset, ack_rel: 0, window: i.window, payload_hex: i.payload_hex })),
+    c.packets.map((p) => ({
+      dir: p.dir,
+      flags: p.flags,
+      ttl: p.ttl,
+      ip_id: p.ip_id,
+      df: p.df,
+      seq_rel: p.seq_rel,
+      ack_rel: p.ack_rel,
+      window: p.window,
+      payload_hex: p.payload_hex,
+    })),
+    sent.map((i) => ({
+      dir: 'in',
+      flags: 'RST+ACK',
+      ttl: i.ttl,
+      ip_id: i.ip_id,
+      df: i.df,
+      seq_rel: i.seq_offset,
+      ack_rel: 0,
+      window: i.window,
+      payload_hex: i.payload_hex,
+    })),
   );
   assert.ok(c.trigger_t !== null && c.trigger_t > 0);
   for (const p of c.packets) assert.ok(p.t_ms >= 0 && p.t_ms < 1000, `arrival ${p.t_ms} ms after the ClientHello`);
@@ -155,12 +221,33 @@ const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
 describe('measure --capture without root', { skip: asRoot ? false : 'needs root to start a process as another user' }, () => {
   it('says so in one line and measures as without it (same exit code, OONI keys)', async () => {
-    const args = ['measure', '--json', '--no-attribution', '--no-fingerprints', '--allow-net', '127.0.0.0/8', '--timeout', '1000', 'http://127.0.0.1:1/'];
-    const run = (extra: string[]) => spawnSync(process.execPath, [cli, ...args.slice(0, 1), ...extra, ...args.slice(1)], { cwd: root, encoding: 'utf8', uid: 65534, gid: 65534, timeout: 30_000, env: { ...process.env, HOME: '/tmp' } });
+    const args = [
+      'measure',
+      '--json',
+      '--no-attribution',
+      '--no-fingerprints',
+      '--allow-net',
+      '127.0.0.0/8',
+      '--timeout',
+      '1000',
+      'http://127.0.0.1:1/',
+    ];
+    const run = (extra: string[]) =>
+      spawnSync(process.execPath, [cli, ...args.slice(0, 1), ...extra, ...args.slice(1)], {
+        cwd: root,
+        encoding: 'utf8',
+        uid: 65534,
+        gid: 65534,
+        timeout: 30_000,
+        env: { ...process.env, HOME: '/tmp' },
+      });
     const plain = run([]);
     const withCapture = run(['--capture']);
     assert.equal(withCapture.status, plain.status, withCapture.stderr);
-    assert.equal(withCapture.stderr, `measure: --capture ignored: packet capture needs root (raw sockets): run as root, or without --capture\n${plain.stderr}`);
+    assert.equal(
+      withCapture.stderr,
+      `measure: --capture ignored: packet capture needs root (raw sockets): run as root, or without --capture\n${plain.stderr}`,
+    );
     const tk = (JSON.parse(withCapture.stdout) as Measurement<WebConnectivityTestKeys>).test_keys;
     assert.equal(tk.x_captured, undefined);
     assert.equal(tk.tcp_connect?.[0]?.status.failure, 'connection_refused');

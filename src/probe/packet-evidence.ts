@@ -203,9 +203,15 @@ export class PacketRecorder {
    * The evidence for the measurement's failed operations. Call after stop(). Entries appear in the
    * order tcp_connect, tls_handshakes, requests, dns.
    */
-  evidence(keys: { tcp_connect: TcpConnectEntry[]; tls_handshakes: TlsHandshakeEntry[]; requests: HttpRequestEntry[]; duplicates: DnsQuery[] }): CapturedOperation[] {
+  evidence(keys: {
+    tcp_connect: TcpConnectEntry[];
+    tls_handshakes: TlsHandshakeEntry[];
+    requests: HttpRequestEntry[];
+    duplicates: DnsQuery[];
+  }): CapturedOperation[] {
     const flows = this.flows();
-    const flowOf = (address: string, localPort: number): Flow | undefined => [...flows.values()].find((f) => f.localPort === localPort && `${f.remote}:${f.remotePort}` === address);
+    const flowOf = (address: string, localPort: number): Flow | undefined =>
+      [...flows.values()].find((f) => f.localPort === localPort && `${f.remote}:${f.remotePort}` === address);
     const socketFlow = (txid: number | undefined, address: string): Flow | undefined => {
       const s = this.trace.sockets.find((x) => x.transaction_id === txid && x.address === address);
       return s ? flowOf(address, s.local_port) : undefined;
@@ -234,7 +240,13 @@ export class PacketRecorder {
       const candidates = this.trace.sockets
         .filter((s) => s.address === r.address && !s.tags)
         .map((s) => flowOf(r.address!, s.local_port))
-        .filter((f): f is Flow => Boolean(f?.frames.some((s) => !this.isIn(s) && s.p.tcp!.payload.length > 0 && this.traceSeconds(s.at) >= t0 && this.traceSeconds(s.at) <= r.t)));
+        .filter((f): f is Flow =>
+          Boolean(
+            f?.frames.some(
+              (s) => !this.isIn(s) && s.p.tcp!.payload.length > 0 && this.traceSeconds(s.at) >= t0 && this.traceSeconds(s.at) <= r.t,
+            ),
+          ),
+        );
       const f = candidates.at(-1);
       if (f) out.push(this.ending('http_request', r.address, r.failure, undefined, f));
     }
@@ -262,7 +274,13 @@ export class PacketRecorder {
   }
 
   /** The RST/FIN packets that ended the flow, after the last client payload before them (the trigger). */
-  private ending(operation: CapturedOperation['operation'], address: string, failure: string, txid: number | undefined, f: Flow): CapturedOperation {
+  private ending(
+    operation: CapturedOperation['operation'],
+    address: string,
+    failure: string,
+    txid: number | undefined,
+    f: Flow,
+  ): CapturedOperation {
     const isEnd = (s: Seen): boolean => this.isIn(s) && (s.p.tcp!.flags & (TCP_RST | TCP_FIN)) !== 0;
     const firstEnd = f.frames.findIndex(isEnd);
     const before = firstEnd < 0 ? f.frames : f.frames.slice(0, firstEnd);
@@ -270,10 +288,26 @@ export class PacketRecorder {
     return this.entry(operation, address, failure, txid, trigger, f, f.frames.filter(isEnd));
   }
 
-  private entry(operation: CapturedOperation['operation'], address: string, failure: string | null, txid: number | undefined, trigger: Seen | null, f: Flow, picked: Seen[]): CapturedOperation {
+  private entry(
+    operation: CapturedOperation['operation'],
+    address: string,
+    failure: string | null,
+    txid: number | undefined,
+    trigger: Seen | null,
+    f: Flow,
+    picked: Seen[],
+  ): CapturedOperation {
     const rel = relativeSeq(f.frames, (s) => this.isIn(s));
     const packets = picked.map((s) => packetRecord(s, this.isIn(s), trigger, rel.get(s) ?? { seq: null, ack: null }));
-    return { operation, address, failure, ...(txid !== undefined ? { transaction_id: txid } : {}), trigger_t: trigger ? this.traceSeconds(trigger.at) : null, count: packets.length, packets };
+    return {
+      operation,
+      address,
+      failure,
+      ...(txid !== undefined ? { transaction_id: txid } : {}),
+      trigger_t: trigger ? this.traceSeconds(trigger.at) : null,
+      count: packets.length,
+      packets,
+    };
   }
 
   /** Every reply to a query that drew more than one (the injection signature, censors.md section 1). */
@@ -302,7 +336,15 @@ export class PacketRecorder {
       const got = replies.get(key) ?? [];
       if (got.length < 2 || !wanted.has(`${q.hostname}/${q.type}`)) continue;
       const packets = got.map((s) => packetRecord(s, true, q.s, { seq: null, ack: null }));
-      out.push({ operation: 'dns', address: `${q.s.p.ip.dst}:${q.s.p.udp!.dstPort}`, failure: null, query: { hostname: q.hostname, query_type: q.type }, trigger_t: this.traceSeconds(q.s.at), count: packets.length, packets });
+      out.push({
+        operation: 'dns',
+        address: `${q.s.p.ip.dst}:${q.s.p.udp!.dstPort}`,
+        failure: null,
+        query: { hostname: q.hostname, query_type: q.type },
+        trigger_t: this.traceSeconds(q.s.at),
+        count: packets.length,
+        packets,
+      });
     }
     return out;
   }

@@ -258,7 +258,7 @@ export function frame(link: LinkFields, ipPacket: Buffer): Buffer {
 
 /** `a - b` in 32-bit sequence space, as a signed number (RFC 9293 modular arithmetic). */
 export function seqDiff(a: number, b: number): number {
-  return ((a - b) | 0);
+  return (a - b) | 0;
 }
 
 export function tcpFlagNames(flags: number): string {

@@ -69,8 +69,12 @@ export async function testKeywords(texts: string[], o: KeywordOptions): Promise<
         o.onProgress?.(`test account ${acc.name} is banned; ${accounts.length} left`);
         continue;
       }
-      if (r.status === 401) throw new KeywordTestError(`the platform refuses the token of test account ${acc.name} (${String(r.body?.error ?? r.status)})`);
-      if (r.status !== 201 || typeof r.body?.id !== 'string') throw new KeywordTestError(`posting failed: HTTP ${r.status}${r.failure ? ` (${r.failure})` : ''}${r.body?.error ? ` ${String(r.body.error)}` : ''}`);
+      if (r.status === 401)
+        throw new KeywordTestError(`the platform refuses the token of test account ${acc.name} (${String(r.body?.error ?? r.status)})`);
+      if (r.status !== 201 || typeof r.body?.id !== 'string')
+        throw new KeywordTestError(
+          `posting failed: HTTP ${r.status}${r.failure ? ` (${r.failure})` : ''}${r.body?.error ? ` ${String(r.body.error)}` : ''}`,
+        );
       const id = r.body.id;
       let outcome: 'removed' | 'shadow_hidden' | null = null;
       let banned = false;
@@ -159,7 +163,11 @@ export async function testKeywords(texts: string[], o: KeywordOptions): Promise<
       fixedWords.map(async (word, w) => {
         const chars = [...word];
         if (chars.length < 2) return [word];
-        const kept = await reduce(chars.map((c, i) => ({ c, i })), (k) => fixedWords.map((x, j) => (j === w ? k.map((u) => u.c).join('') : x)).join(' '), count);
+        const kept = await reduce(
+          chars.map((c, i) => ({ c, i })),
+          (k) => fixedWords.map((x, j) => (j === w ? k.map((u) => u.c).join('') : x)).join(' '),
+          count,
+        );
         // Characters that were not adjacent in the word are separate pieces of the trigger.
         const pieces: string[] = [];
         kept.forEach((u, j) => (j > 0 && kept[j - 1]!.i === u.i - 1 ? (pieces[pieces.length - 1] += u.c) : pieces.push(u.c)));
@@ -176,7 +184,14 @@ export async function testKeywords(texts: string[], o: KeywordOptions): Promise<
         const cuts: number[] = [];
         for (let i = 1; i < chars.length; i += par) {
           const at = Array.from({ length: Math.min(par, chars.length - i) }, (_, k) => i + k);
-          const got = await Promise.all(at.map((c) => (count(), trial(piecesNow.map((x, j) => (j === w ? `${chars.slice(0, c).join('')} ${chars.slice(c).join('')}` : x)).join(' ')))));
+          const got = await Promise.all(
+            at.map(
+              (c) => (
+                count(),
+                trial(piecesNow.map((x, j) => (j === w ? `${chars.slice(0, c).join('')} ${chars.slice(c).join('')}` : x)).join(' '))
+              ),
+            ),
+          );
           got.forEach((g, k) => g !== null && cuts.push(at[k]!));
         }
         const parts: string[] = [];

@@ -109,7 +109,8 @@ export function loadWatchState(path: string | undefined, base: string): WatchSta
   } catch (e) {
     throw new WatchStateError(`${path}: not a watch state file (${(e as Error).message})`);
   }
-  if (!s || s.version !== 1 || typeof s.posts !== 'object' || typeof s.reported !== 'object') throw new WatchStateError(`${path}: not a watch state file (version ${String(s?.version)})`);
+  if (!s || s.version !== 1 || typeof s.posts !== 'object' || typeof s.reported !== 'object')
+    throw new WatchStateError(`${path}: not a watch state file (version ${String(s?.version)})`);
   if (s.platform !== base) throw new WatchStateError(`${path}: the state of a watch of ${s.platform}, not ${base}`);
   s.unknown_accounts ??= [];
   // Reports since the last full save (one JSON line each; a line torn by a kill is ignored).
@@ -147,7 +148,14 @@ const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((r) => {
     if (signal?.aborted) return r();
     const t = setTimeout(r, ms);
-    signal?.addEventListener('abort', () => { clearTimeout(t); r(); }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        r();
+      },
+      { once: true },
+    );
   });
 
 /** The status a logged-out re-check of a vanished post tells (null: still visible or unknown). */
@@ -155,9 +163,11 @@ export function statusFromReply(r: ApiReply): { status: PostStatus | 'visible' |
   if (r.status === 200) return { status: 'visible', notice: null };
   const code = typeof r.body?.error === 'string' ? r.body.error : null;
   const notice = typeof r.body?.notice === 'string' ? r.body.notice : null;
-  if (code && (POST_STATUSES as readonly string[]).includes(code) && code !== 'shadow_hidden') return { status: code as PostStatus, notice };
+  if (code && (POST_STATUSES as readonly string[]).includes(code) && code !== 'shadow_hidden')
+    return { status: code as PostStatus, notice };
   // Without a code, the notice text decides (as a scraper of the HTML page would).
-  for (const k of ['removed', 'author_deleted', 'account_banned'] as const) if (notice === PLATFORM_NOTICES[k]) return { status: k, notice };
+  for (const k of ['removed', 'author_deleted', 'account_banned'] as const)
+    if (notice === PLATFORM_NOTICES[k]) return { status: k, notice };
   // Seen by us, now "does not exist" for a logged-out reader, with no deletion notice: hidden.
   if (code === 'not_found' || r.status === 404) return { status: 'shadow_hidden', notice };
   return { status: null, notice };
@@ -166,7 +176,14 @@ export function statusFromReply(r: ApiReply): { status: PostStatus | 'visible' |
 export async function watchPlatform(o: WatchOptions): Promise<WatchResult> {
   if (o.rounds === undefined && o.durationMs === undefined) throw new Error('watchPlatform needs rounds or durationMs');
   const state = loadWatchState(o.statePath, o.base);
-  const client = new PlatformClient({ base: o.base, rate: o.rate, timeoutMs: o.timeoutMs, maxBackoffMs: o.maxBackoffMs, labSource: o.labSource, signal: o.signal });
+  const client = new PlatformClient({
+    base: o.base,
+    rate: o.rate,
+    timeoutMs: o.timeoutMs,
+    maxBackoffMs: o.maxBackoffMs,
+    labSource: o.labSource,
+    signal: o.signal,
+  });
   const vanished: VanishedPost[] = [];
   const started = Date.now();
   const deadline = o.durationMs === undefined ? Infinity : started + o.durationMs;
@@ -253,7 +270,13 @@ export async function watchPlatform(o: WatchOptions): Promise<WatchResult> {
           delete t.missing_since;
         } else {
           const terr = p.territory && typeof p.territory === 'object' ? (p.territory as Territory) : null;
-          state.posts[id] = { account, seen_at: gotAt, last_seen_at: sentAt, created_at: typeof p.created_at === 'string' ? p.created_at : null, territory: terr };
+          state.posts[id] = {
+            account,
+            seen_at: gotAt,
+            last_seen_at: sentAt,
+            created_at: typeof p.created_at === 'string' ? p.created_at : null,
+            territory: terr,
+          };
           index(id, account);
         }
       }
@@ -290,7 +313,12 @@ export async function watchPlatform(o: WatchOptions): Promise<WatchResult> {
     state.rounds++;
     state.unknown_accounts = [...unknown];
     saveState(o.statePath, state);
-    o.onRound?.({ round: state.rounds, tracked: Object.keys(state.posts).length, pending: Object.values(state.posts).filter((t) => t.missing_since !== undefined).length, requests: client.counts.requests });
+    o.onRound?.({
+      round: state.rounds,
+      tracked: Object.keys(state.posts).length,
+      pending: Object.values(state.posts).filter((t) => t.missing_since !== undefined).length,
+      requests: client.counts.requests,
+    });
     const wait = roundStart + o.intervalMs - Date.now();
     const last = (o.rounds !== undefined && round + 1 >= o.rounds) || Date.now() + Math.max(0, wait) >= deadline;
     if (last) break;
@@ -301,7 +329,14 @@ export async function watchPlatform(o: WatchOptions): Promise<WatchResult> {
 }
 
 /** An OONI 0.2.0 envelope for the platform tests; the uid comes from `uidSeed`, so that a record is stored once. */
-export function platformMeasurement(testName: 'x_platform_watch' | 'x_platform_keywords', input: string, at: Date, uidSeed: string, testKeys: Record<string, unknown>, startedAt = at): Measurement {
+export function platformMeasurement(
+  testName: 'x_platform_watch' | 'x_platform_keywords',
+  input: string,
+  at: Date,
+  uidSeed: string,
+  testKeys: Record<string, unknown>,
+  startedAt = at,
+): Measurement {
   const t = (d: Date) => d.toISOString().replace('T', ' ').slice(0, 19);
   const hash = createHash('sha256').update(uidSeed).digest('hex').slice(0, 16);
   const name = testName.replace(/_/g, '');
@@ -336,25 +371,36 @@ export function platformMeasurement(testName: 'x_platform_watch' | 'x_platform_k
  * vanished one, or (status "visible") one still there when a watch run ended, so that removal
  * rates have their denominator. One record per (platform, post, vanished|visible).
  */
-export function watchMeasurement(v: Omit<VanishedPost, 'status'> & { status: PostStatus | 'visible' }, meta: { platform: string; intervalS: number }): Measurement {
+export function watchMeasurement(
+  v: Omit<VanishedPost, 'status'> & { status: PostStatus | 'visible' },
+  meta: { platform: string; intervalS: number },
+): Measurement {
   const platform = meta.platform.replace(/\/+$/, '');
   const created = v.created_at ? Date.parse(v.created_at) : NaN;
   const visible = v.status === 'visible';
-  return platformMeasurement('x_platform_watch', `${platform}/p/${v.post}`, new Date(visible ? v.last_seen_at : v.gone_at), `${platform}\n${v.post}${visible ? '\nvisible' : ''}`, {
-    x_platform: platform,
-    x_platform_account: v.account,
-    x_platform_post: v.post,
-    x_platform_status: v.status,
-    x_platform_seen_at: v.seen_at,
-    x_platform_last_seen_at: v.last_seen_at,
-    x_platform_gone_at: visible ? null : v.gone_at,
-    x_platform_created_at: v.created_at,
-    x_platform_time_to_removal_s: !visible && Number.isFinite(created) ? Math.max(0, Math.round((Date.parse(v.gone_at) - created) / 100) / 10) : null,
-    x_platform_territory: v.territory,
-    x_platform_notice: v.notice,
-    x_platform_confirmed_by_author: v.confirmed_by_author,
-    x_platform_poll_interval_s: meta.intervalS,
-  }, new Date(v.seen_at));
+  return platformMeasurement(
+    'x_platform_watch',
+    `${platform}/p/${v.post}`,
+    new Date(visible ? v.last_seen_at : v.gone_at),
+    `${platform}\n${v.post}${visible ? '\nvisible' : ''}`,
+    {
+      x_platform: platform,
+      x_platform_account: v.account,
+      x_platform_post: v.post,
+      x_platform_status: v.status,
+      x_platform_seen_at: v.seen_at,
+      x_platform_last_seen_at: v.last_seen_at,
+      x_platform_gone_at: visible ? null : v.gone_at,
+      x_platform_created_at: v.created_at,
+      x_platform_time_to_removal_s:
+        !visible && Number.isFinite(created) ? Math.max(0, Math.round((Date.parse(v.gone_at) - created) / 100) / 10) : null,
+      x_platform_territory: v.territory,
+      x_platform_notice: v.notice,
+      x_platform_confirmed_by_author: v.confirmed_by_author,
+      x_platform_poll_interval_s: meta.intervalS,
+    },
+    new Date(v.seen_at),
+  );
 }
 
 /** The posts a watch still tracks (visible at its last poll), as watchMeasurement takes them. */
@@ -362,7 +408,15 @@ export function trackedPosts(state: WatchState): Array<Omit<VanishedPost, 'statu
   return Object.entries(state.posts)
     .filter(([, t]) => t.missing_since === undefined)
     .map(([id, t]) => ({
-      account: t.account, post: id, status: 'visible' as const, seen_at: iso(t.seen_at), gone_at: iso(t.last_seen_at), last_seen_at: iso(t.last_seen_at),
-      created_at: t.created_at, territory: t.territory, notice: null, confirmed_by_author: false,
+      account: t.account,
+      post: id,
+      status: 'visible' as const,
+      seen_at: iso(t.seen_at),
+      gone_at: iso(t.last_seen_at),
+      last_seen_at: iso(t.last_seen_at),
+      created_at: t.created_at,
+      territory: t.territory,
+      notice: null,
+      confirmed_by_author: false,
     }));
 }

@@ -51,9 +51,21 @@ describe('scrubberFor(ips) / scrubValue(value, scrub)', () => {
     const s = scrubberFor(['1.2.3.4']);
     const raw = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('you are 1.2.3.4, not 11.2.3.45'), Buffer.from([0x80])]);
     const cert = Buffer.concat([Buffer.from([0x30, 0x82]), Buffer.from('1.2.3.4')]).toString('base64');
-    const out = scrubValue({ response: { body: { format: 'base64', data: raw.toString('base64') }, headers_list: [['X-Ip', { format: 'base64', data: Buffer.from('\xff1.2.3.4', 'latin1').toString('base64') }]] }, peer_certificates: [{ format: 'base64', data: cert }] }, s);
+    const out = scrubValue(
+      {
+        response: {
+          body: { format: 'base64', data: raw.toString('base64') },
+          headers_list: [['X-Ip', { format: 'base64', data: Buffer.from('\xff1.2.3.4', 'latin1').toString('base64') }]],
+        },
+        peer_certificates: [{ format: 'base64', data: cert }],
+      },
+      s,
+    );
     const body = Buffer.from(out.response.body.data, 'base64');
-    assert.deepEqual(body, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('you are [scrubbed], not 11.2.3.45'), Buffer.from([0x80])]));
+    assert.deepEqual(
+      body,
+      Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('you are [scrubbed], not 11.2.3.45'), Buffer.from([0x80])]),
+    );
     assert.equal(out.response.body.format, 'base64');
     assert.equal(Buffer.from((out.response.headers_list[0]![1] as { data: string }).data, 'base64').toString('latin1'), '\xff[scrubbed]');
     assert.equal(out.peer_certificates[0]!.data, cert);

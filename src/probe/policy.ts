@@ -100,7 +100,8 @@ export function splitHostPort(s: string, defaultPort?: number): { host: string; 
     throw new TypeError(`not host:port: ${JSON.stringify(s)}`);
   }
   const port = m[2] !== undefined ? Number(m[2]) : defaultPort;
-  if (port === undefined || !Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`no valid port in ${JSON.stringify(s)}`);
+  if (port === undefined || !Number.isInteger(port) || port < 0 || port > 65535)
+    throw new TypeError(`no valid port in ${JSON.stringify(s)}`);
   return { host: m[1]!, port };
 }
 

@@ -42,14 +42,28 @@ export async function resolveName(host: string, cfg: ResolveConfig, trace: Trace
     // --dns-tcp: the comparison queries run alongside, and the measurement does not wait for them
     // (a censor that drops TCP/53 would otherwise cost a DNS timeout): they land in `compare`.
     const compare = cfg.tcp
-      ? Promise.all(TYPES.map((t) => resolveTcp(host, t, cfg.resolver!, cfg.policy, { ...step, tags: [...(tags ?? []), DNS_TCP_COMPARE_TAG] }))).then((rs) => rs.map((r) => r.query))
+      ? Promise.all(
+          TYPES.map((t) => resolveTcp(host, t, cfg.resolver!, cfg.policy, { ...step, tags: [...(tags ?? []), DNS_TCP_COMPARE_TAG] })),
+        ).then((rs) => rs.map((r) => r.query))
       : Promise.resolve([]);
     const [udp, doh] = await Promise.all([
       Promise.all(TYPES.map((t) => resolveUdp(host, t, cfg.resolver!, cfg.policy, step))),
-      cfg.doh ? Promise.all(TYPES.map((t) => resolveDoh(host, t, cfg.doh!, cfg.policy, { ...step, ...(cfg.ca ? { ca: cfg.ca } : {}), resolveHost: (h) => resolveAddrsVia(h, cfg, trace) }))) : Promise.resolve([]),
+      cfg.doh
+        ? Promise.all(
+            TYPES.map((t) =>
+              resolveDoh(host, t, cfg.doh!, cfg.policy, {
+                ...step,
+                ...(cfg.ca ? { ca: cfg.ca } : {}),
+                resolveHost: (h) => resolveAddrsVia(h, cfg, trace),
+              }),
+            ),
+          )
+        : Promise.resolve([]),
     ]);
     // RFC 1035 4.2.1 / RFC 7766: a reply with the TC bit is asked again over TCP.
-    const tcp = await Promise.all(udp.filter((r) => r.truncated).map((r) => resolveTcp(host, r.query.query_type as QueryType, cfg.resolver!, cfg.policy, step)));
+    const tcp = await Promise.all(
+      udp.filter((r) => r.truncated).map((r) => resolveTcp(host, r.query.query_type as QueryType, cfg.resolver!, cfg.policy, step)),
+    );
     const addrs = unique([...udp.flatMap((r) => r.addrs), ...tcp.flatMap((r) => r.addrs)]);
     return {
       queries: [...udp.map((r) => r.query), ...tcp.map((r) => r.query), ...doh.map((r) => r.query)],
@@ -60,14 +74,26 @@ export async function resolveName(host: string, cfg: ResolveConfig, trace: Trace
     };
   }
   if (cfg.doh) {
-    const doh = await Promise.all(TYPES.map((t) => resolveDoh(host, t, cfg.doh!, cfg.policy, { ...step, ...(cfg.ca ? { ca: cfg.ca } : {}) })));
+    const doh = await Promise.all(
+      TYPES.map((t) => resolveDoh(host, t, cfg.doh!, cfg.policy, { ...step, ...(cfg.ca ? { ca: cfg.ca } : {}) })),
+    );
     const addrs = unique(doh.flatMap((r) => r.addrs));
-    return { queries: doh.map((r) => r.query), addrs, failure: addrs.length ? null : firstFailure(doh.map((r) => r.query)), late: Promise.resolve([]) };
+    return {
+      queries: doh.map((r) => r.query),
+      addrs,
+      failure: addrs.length ? null : firstFailure(doh.map((r) => r.query)),
+      late: Promise.resolve([]),
+    };
   }
   if (cfg.policy.restricted) {
     const t = trace.now();
     const failure = unknownFailure('lab mode: no resolver given (the system resolver is not used)');
-    return { queries: [{ engine: 'getaddrinfo', resolver_address: '', hostname: host, query_type: 'ANY', failure, answers: null, t0: t, t }], addrs: [], failure, late: Promise.resolve([]) };
+    return {
+      queries: [{ engine: 'getaddrinfo', resolver_address: '', hostname: host, query_type: 'ANY', failure, answers: null, t0: t, t }],
+      addrs: [],
+      failure,
+      late: Promise.resolve([]),
+    };
   }
   const sys = await resolveSystem(host, step);
   return { queries: [sys.query], addrs: sys.addrs, failure: sys.query.failure, late: Promise.resolve([]) };

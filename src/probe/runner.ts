@@ -32,7 +32,10 @@ export async function measureMany(
   many: MeasureManyOptions = {},
 ): Promise<void> {
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
-  const it = Symbol.asyncIterator in targets ? (targets as AsyncIterable<Target>)[Symbol.asyncIterator]() : (targets as Iterable<Target>)[Symbol.iterator]();
+  const it =
+    Symbol.asyncIterator in targets
+      ? (targets as AsyncIterable<Target>)[Symbol.asyncIterator]()
+      : (targets as Iterable<Target>)[Symbol.iterator]();
   // --capture: one capture per device for the whole run, shared by every URL (packet-evidence.ts).
   const hub = opts.capture && !opts.captureHub ? new CaptureHub(opts.resolver ? splitHostPort(opts.resolver, 53) : undefined) : null;
   let index = 0;
@@ -68,9 +71,11 @@ export async function measureMany(
       )
       .then((outcome) => {
         release();
-        delivery = delivery.then(() => onResult(outcome)).catch((err: unknown) => {
-          failed ??= err;
-        });
+        delivery = delivery
+          .then(() => onResult(outcome))
+          .catch((err: unknown) => {
+            failed ??= err;
+          });
         return delivery;
       })
       .finally(() => {

@@ -152,16 +152,25 @@ export async function runDnsScan(o: DnsScanOptions): Promise<DnsScanResult> {
     else {
       try {
         const dev = (await routeTo(o.host)).dev;
-        capture = openCapture(dev, `udp and src host ${o.host} and src port ${o.port}`, (f) => {
-          const payload = f.packet.udp?.payload;
-          if (!payload) return;
-          const key = payload.toString('latin1');
-          const q = ttlOf.get(key);
-          if (q) q.push(f.packet.ip.ttl);
-          else ttlOf.set(key, [f.packet.ip.ttl]);
-          // Bounded: replies the socket never claimed (late ones) must not pile up.
-          if (ttlOf.size > 200_000) for (const k of ttlOf.keys()) { ttlOf.delete(k); if (ttlOf.size <= 150_000) break; }
-        }, { bufferBytes: CAPTURE_RING_BYTES });
+        capture = openCapture(
+          dev,
+          `udp and src host ${o.host} and src port ${o.port}`,
+          (f) => {
+            const payload = f.packet.udp?.payload;
+            if (!payload) return;
+            const key = payload.toString('latin1');
+            const q = ttlOf.get(key);
+            if (q) q.push(f.packet.ip.ttl);
+            else ttlOf.set(key, [f.packet.ip.ttl]);
+            // Bounded: replies the socket never claimed (late ones) must not pile up.
+            if (ttlOf.size > 200_000)
+              for (const k of ttlOf.keys()) {
+                ttlOf.delete(k);
+                if (ttlOf.size <= 150_000) break;
+              }
+          },
+          { bufferBytes: CAPTURE_RING_BYTES },
+        );
         ipTtl = { available: true };
       } catch (e) {
         ipTtl = { available: false, reason: (e as Error).message };
@@ -206,7 +215,13 @@ export async function runDnsScan(o: DnsScanOptions): Promise<DnsScanResult> {
       const flags = msg.readUInt16BE(2);
       progress.replies++;
       p.replies.push({
-        reply: { ms: Math.round((at - p.sentAt) * 100) / 100, ip_ttl: null, rcode: (d as { rcode?: string }).rcode ?? String(flags & 0xf), flags, answers: decodeAnswers(d) },
+        reply: {
+          ms: Math.round((at - p.sentAt) * 100) / 100,
+          ip_ttl: null,
+          rcode: (d as { rcode?: string }).rcode ?? String(flags & 0xf),
+          flags,
+          answers: decodeAnswers(d),
+        },
         key: capture ? msg.toString('latin1') : null,
       });
     });
@@ -277,7 +292,10 @@ export async function runDnsScan(o: DnsScanOptions): Promise<DnsScanResult> {
       for (const qtype of o.qtypes) {
         if (k < skip) {
           if (k === skip - 1 && last && (last.name !== name || last.qtype !== qtype))
-            throw new DnsScanError(`${o.out}: its line ${skip} is ${last.name} ${last.qtype}, but this list and shard give ${name} ${qtype} there; not the same scan`, 'SCAN_RESUME_MISMATCH');
+            throw new DnsScanError(
+              `${o.out}: its line ${skip} is ${last.name} ${last.qtype}, but this list and shard give ${name} ${qtype} there; not the same scan`,
+              'SCAN_RESUME_MISMATCH',
+            );
           k++;
           progress.skipped++;
           continue;
@@ -311,7 +329,11 @@ export async function runDnsScan(o: DnsScanOptions): Promise<DnsScanResult> {
         if (sentThisRun % 64 === 0) await tick();
       }
     }
-    if (k < skip) throw new DnsScanError(`${o.out} holds ${skip} lines but this list and shard give only ${k}: not the same scan`, 'SCAN_RESUME_MISMATCH');
+    if (k < skip)
+      throw new DnsScanError(
+        `${o.out} holds ${skip} lines but this list and shard give only ${k}: not the same scan`,
+        'SCAN_RESUME_MISMATCH',
+      );
     // Every window closes, then the last lines go out.
     while (head < queue.length) await sleep(Math.max(1, Math.min(50, queue[queue.length - 1]!.deadline - performance.now())));
     flush(true);

@@ -12,14 +12,33 @@ import { flushSpool, pendingFiles, spoolMeasurement, type SpoolEvent } from './s
 
 function measurement(i: number): Measurement {
   return {
-    annotations: {}, data_format_version: '0.2.0', input: `https://s${i}.example/`, measurement_start_time: '2026-11-22 05:00:00',
-    probe_asn: 'AS4134', probe_cc: 'CN', probe_ip: '127.0.0.1', probe_network_name: '', report_id: '', resolver_asn: 'AS0',
-    resolver_ip: '127.0.0.1', resolver_network_name: '', software_name: 'wallscope', software_version: '0.1.0', test_helpers: {},
-    test_keys: { i }, test_name: 'web_connectivity', test_runtime: 1, test_start_time: '2026-11-22 05:00:00', test_version: '0.4.3',
+    annotations: {},
+    data_format_version: '0.2.0',
+    input: `https://s${i}.example/`,
+    measurement_start_time: '2026-11-22 05:00:00',
+    probe_asn: 'AS4134',
+    probe_cc: 'CN',
+    probe_ip: '127.0.0.1',
+    probe_network_name: '',
+    report_id: '',
+    resolver_asn: 'AS0',
+    resolver_ip: '127.0.0.1',
+    resolver_network_name: '',
+    software_name: 'wallscope',
+    software_version: '0.1.0',
+    test_helpers: {},
+    test_keys: { i },
+    test_name: 'web_connectivity',
+    test_runtime: 1,
+    test_start_time: '2026-11-22 05:00:00',
+    test_version: '0.4.3',
   };
 }
 
-async function collector(t: { after: (fn: () => unknown) => void }, handle: (body: string, n: number, res: ServerResponse) => void): Promise<{ url: string; bodies: string[]; batchTries: { n: number } }> {
+async function collector(
+  t: { after: (fn: () => unknown) => void },
+  handle: (body: string, n: number, res: ServerResponse) => void,
+): Promise<{ url: string; bodies: string[]; batchTries: { n: number } }> {
   const bodies: string[] = [];
   const batchTries = { n: 0 };
   let n = 0;
@@ -43,7 +62,8 @@ async function collector(t: { after: (fn: () => unknown) => void }, handle: (bod
   return { url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`, bodies, batchTries };
 }
 
-const ack = (res: ServerResponse, uid: string) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ measurement_uid: uid }));
+const ack = (res: ServerResponse, uid: string) =>
+  res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ measurement_uid: uid }));
 
 function spoolDir(t: { after: (fn: () => unknown) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'wallscope-spool-'));
@@ -73,7 +93,10 @@ describe('flushSpool(dir, collectorUrl, opts)', () => {
     assert.equal(c.batchTries.n, 1, 'one batch tried, then one by one');
     const sent = c.bodies.map((b) => JSON.parse(b) as { format: string; content: Measurement });
     assert.ok(sent.every((b) => b.format === 'json'));
-    assert.deepEqual(sent.map((b) => b.content.input).sort(), [0, 1, 2, 3, 4].map((i) => `https://s${i}.example/`));
+    assert.deepEqual(
+      sent.map((b) => b.content.input).sort(),
+      [0, 1, 2, 3, 4].map((i) => `https://s${i}.example/`),
+    );
     assert.deepEqual(readdirSync(dir), []);
   });
 
@@ -90,7 +113,10 @@ describe('flushSpool(dir, collectorUrl, opts)', () => {
     const r = await flushSpool(dir, c.url, { baseDelayMs: 5, onEvent: (e) => events.push(e) });
     assert.equal(r.uploaded, 1);
     assert.equal(c.bodies.length, 4);
-    assert.deepEqual(events.map((e) => e.type), ['retry', 'retry', 'retry', 'uploaded']);
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['retry', 'retry', 'retry', 'uploaded'],
+    );
     const delays = events.filter((e): e is Extract<SpoolEvent, { type: 'retry' }> => e.type === 'retry').map((e) => e.delayMs);
     assert.ok(delays[0] >= 2 && delays[0] <= 5 && delays[2] >= 10 && delays[2] <= 20, `exponential, jittered: ${delays}`);
   });
@@ -117,7 +143,8 @@ describe('flushSpool(dir, collectorUrl, opts)', () => {
     const bad = await spoolMeasurement(dir, measurement(0));
     await spoolMeasurement(dir, measurement(1));
     const c = await collector(t, (body, _n, res) => {
-      if (body.includes('s0.example')) res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"invalid body: probe_cc","code":"WS_BAD_MEASUREMENT"}');
+      if (body.includes('s0.example'))
+        res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"invalid body: probe_cc","code":"WS_BAD_MEASUREMENT"}');
       else ack(res, 'uid-1');
     });
     const r = await flushSpool(dir, c.url, { baseDelayMs: 1 });

@@ -55,7 +55,10 @@ export async function pendingFiles(dir: string): Promise<string[]> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;
   }
-  return names.filter((n) => n.endsWith('.json') && !n.startsWith(TMP_PREFIX) && !n.startsWith('.')).sort().map((n) => join(dir, n));
+  return names
+    .filter((n) => n.endsWith('.json') && !n.startsWith(TMP_PREFIX) && !n.startsWith('.'))
+    .sort()
+    .map((n) => join(dir, n));
 }
 
 export type SpoolEvent =
@@ -93,7 +96,13 @@ export interface FlushResult {
 type Attempt = { kind: 'ok'; uid: string } | { kind: 'retry'; reason: string } | { kind: 'reject'; status: number; reason: string };
 
 /** One POST and its answer's text; a network failure or a lost body is a retry with its reason. */
-async function postOnce(url: string, contentType: string, body: string, timeoutMs: number, signal?: AbortSignal): Promise<{ status: number; ok: boolean; text: string } | { kind: 'retry'; reason: string }> {
+async function postOnce(
+  url: string,
+  contentType: string,
+  body: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<{ status: number; ok: boolean; text: string } | { kind: 'retry'; reason: string }> {
   const signals = [AbortSignal.timeout(timeoutMs), ...(signal ? [signal] : [])];
   let res: Response;
   try {
@@ -122,7 +131,8 @@ async function uploadOnce(url: string, body: string, timeoutMs: number, signal?:
     }
     return { kind: 'retry', reason: `HTTP ${res.status} without a measurement_uid` };
   }
-  if (res.status === 408 || res.status === 429 || res.status >= 500) return { kind: 'retry', reason: `HTTP ${res.status}: ${text.slice(0, 160)}` };
+  if (res.status === 408 || res.status === 429 || res.status >= 500)
+    return { kind: 'retry', reason: `HTTP ${res.status}: ${text.slice(0, 160)}` };
   return { kind: 'reject', status: res.status, reason: text.slice(0, 300) };
 }
 
@@ -148,7 +158,8 @@ async function uploadBatchOnce(url: string, body: string, timeoutMs: number, sig
   if ('kind' in res) return res;
   const { text } = res;
   if ([404, 405, 413, 415].includes(res.status)) return { kind: 'unsupported', reason: `HTTP ${res.status}` };
-  if (res.status === 408 || res.status === 429 || res.status >= 500) return { kind: 'retry', reason: `HTTP ${res.status}: ${text.slice(0, 160)}` };
+  if (res.status === 408 || res.status === 429 || res.status >= 500)
+    return { kind: 'retry', reason: `HTTP ${res.status}: ${text.slice(0, 160)}` };
   if (res.ok) {
     try {
       const results = (JSON.parse(text) as { results?: unknown }).results;

@@ -10,7 +10,12 @@ export interface TrackedServer {
   close(): Promise<void>;
 }
 
-export async function listenTracked(host: string, port: number, onConnection: (s: net.Socket, track: (s: net.Socket) => void) => void, maxConnections = 4096): Promise<TrackedServer> {
+export async function listenTracked(
+  host: string,
+  port: number,
+  onConnection: (s: net.Socket, track: (s: net.Socket) => void) => void,
+  maxConnections = 4096,
+): Promise<TrackedServer> {
   const sockets = new Set<net.Socket>();
   const track = (s: net.Socket): void => {
     sockets.add(s);

@@ -13,25 +13,57 @@ import { countryRangesV4, lookupCountry } from './geo.js';
 
 /** Short province names as the platforms print them (Weibo: "IP属地：广东"). */
 export const CN_PROVINCES: Readonly<Record<string, string>> = {
-  'CN-BJ': '北京', 'CN-TJ': '天津', 'CN-HE': '河北', 'CN-SX': '山西', 'CN-NM': '内蒙古', 'CN-LN': '辽宁', 'CN-JL': '吉林',
-  'CN-HL': '黑龙江', 'CN-SH': '上海', 'CN-JS': '江苏', 'CN-ZJ': '浙江', 'CN-AH': '安徽', 'CN-FJ': '福建', 'CN-JX': '江西',
-  'CN-SD': '山东', 'CN-HA': '河南', 'CN-HB': '湖北', 'CN-HN': '湖南', 'CN-GD': '广东', 'CN-GX': '广西', 'CN-HI': '海南',
-  'CN-CQ': '重庆', 'CN-SC': '四川', 'CN-GZ': '贵州', 'CN-YN': '云南', 'CN-XZ': '西藏', 'CN-SN': '陕西', 'CN-GS': '甘肃',
-  'CN-QH': '青海', 'CN-NX': '宁夏', 'CN-XJ': '新疆',
+  'CN-BJ': '北京',
+  'CN-TJ': '天津',
+  'CN-HE': '河北',
+  'CN-SX': '山西',
+  'CN-NM': '内蒙古',
+  'CN-LN': '辽宁',
+  'CN-JL': '吉林',
+  'CN-HL': '黑龙江',
+  'CN-SH': '上海',
+  'CN-JS': '江苏',
+  'CN-ZJ': '浙江',
+  'CN-AH': '安徽',
+  'CN-FJ': '福建',
+  'CN-JX': '江西',
+  'CN-SD': '山东',
+  'CN-HA': '河南',
+  'CN-HB': '湖北',
+  'CN-HN': '湖南',
+  'CN-GD': '广东',
+  'CN-GX': '广西',
+  'CN-HI': '海南',
+  'CN-CQ': '重庆',
+  'CN-SC': '四川',
+  'CN-GZ': '贵州',
+  'CN-YN': '云南',
+  'CN-XZ': '西藏',
+  'CN-SN': '陕西',
+  'CN-GS': '甘肃',
+  'CN-QH': '青海',
+  'CN-NX': '宁夏',
+  'CN-XJ': '新疆',
 };
 
 /** The platforms write the special administrative regions and Taiwan under 中国. */
 const SPECIAL: Readonly<Record<string, string>> = { HK: '中国香港', MO: '中国澳门', TW: '中国台湾' };
 export const UNKNOWN_LABEL = '未知';
 
-interface ProvinceTable { start: Uint32Array; end: Uint32Array; code: string[] }
+interface ProvinceTable {
+  start: Uint32Array;
+  end: Uint32Array;
+  code: string[];
+}
 let table: ProvinceTable | null = null;
 
 export const PROVINCE_TABLE_FILE = join(repoRoot, 'src', 'probe', 'data', 'cn-provinces.csv');
 
 function provinces(): ProvinceTable {
   if (table) return table;
-  const rows = readFileSync(PROVINCE_TABLE_FILE, 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+  const rows = readFileSync(PROVINCE_TABLE_FILE, 'utf8')
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'));
   const t: ProvinceTable = { start: new Uint32Array(rows.length), end: new Uint32Array(rows.length), code: new Array<string>(rows.length) };
   rows.forEach((l, i) => {
     const [a, b, c] = l.split(',');
@@ -89,7 +121,12 @@ function countryLabel(cc: string): string {
  * country ranges, mainland province ranges, and the label of every code. Same data, same rule
  * (country first; for CN, the province; else 中国).
  */
-export function territoryTablesV4(): { countries: Array<[number, number, string]>; provinces: Array<[number, number, string]>; labels: Record<string, string>; unknown: string } {
+export function territoryTablesV4(): {
+  countries: Array<[number, number, string]>;
+  provinces: Array<[number, number, string]>;
+  labels: Record<string, string>;
+  unknown: string;
+} {
   const c = countryRangesV4();
   const countries: Array<[number, number, string]> = [];
   for (let i = 0; i < c.start.length; i++) {

@@ -11,10 +11,14 @@ import { Trace } from './trace.js';
 
 const policy = new NetPolicy(['127.0.0.0/8']);
 
-async function tlsServer(cert: string, key: string): Promise<{ port: number; nextSni(): Promise<string | false | null>; close(): Promise<void> }> {
+async function tlsServer(
+  cert: string,
+  key: string,
+): Promise<{ port: number; nextSni(): Promise<string | false | null>; close(): Promise<void> }> {
   const server = tls.createServer({ cert, key }, (s) => s.end());
   // The server's side may finish after the client's: wait for it.
-  const nextSni = (): Promise<string | false | null> => new Promise((r) => server.once('secureConnection', (s: tls.TLSSocket) => r(s.servername)));
+  const nextSni = (): Promise<string | false | null> =>
+    new Promise((r) => server.once('secureConnection', (s: tls.TLSSocket) => r(s.servername)));
   server.on('tlsClientError', () => {});
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { port: (server.address() as AddressInfo).port, nextSni, close: () => new Promise((r) => server.close(() => r())) };
@@ -24,7 +28,14 @@ async function handshake(port: number, serverName: string | null, ca: CA | null,
   const trace = new Trace();
   const c = await tcpConnect('127.0.0.1', port, policy, { trace, timeoutMs: 1000 });
   assert.ok(c.socket, 'tcp connect');
-  const r = await tlsHandshake(c.socket!, { trace, timeoutMs, serverName, verify, address: `127.0.0.1:${port}`, ...(ca ? { ca: [ca.certPem] } : {}) });
+  const r = await tlsHandshake(c.socket!, {
+    trace,
+    timeoutMs,
+    serverName,
+    verify,
+    address: `127.0.0.1:${port}`,
+    ...(ca ? { ca: [ca.certPem] } : {}),
+  });
   // end(), not destroy(): let the client's Finished reach the server (TLS 1.3).
   r.socket?.end();
   return r;
@@ -39,7 +50,10 @@ describe('tlsHandshake(socket, opts)', () => {
     ca = await createCA();
     const leaf = await issueCert(ca, ['good.test']);
     good = await tlsServer(leaf.chainPem, leaf.keyPem);
-    const old = await issueCert(ca, ['old.test'], { notBefore: new Date(Date.now() - 10 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) });
+    const old = await issueCert(ca, ['old.test'], {
+      notBefore: new Date(Date.now() - 10 * 86_400_000),
+      notAfter: new Date(Date.now() - 86_400_000),
+    });
     expired = await tlsServer(old.chainPem, old.keyPem);
   });
   after(async () => {
@@ -101,33 +115,52 @@ describe('tlsHandshake(socket, opts)', () => {
     assert.equal(typeof r.entry.x_reset_latency_ms, 'number');
   });
 
-  it('times the reset from the ClientHello\'s write, which has its own write event at its time', async () => {
+  it("times the reset from the ClientHello's write, which has its own write event at its time", async () => {
     // The censor waits 150 ms after the ClientHello before resetting (a slow national firewall).
     const rst = await startRawServer((s) => s.once('data', () => setTimeout(() => s.resetAndDestroy(), 150)));
     raws.push(rst);
     const trace = new Trace();
     const c = await tcpConnect('127.0.0.1', rst.port, policy, { trace, timeoutMs: 1000 });
-    const r = await tlsHandshake(c.socket!, { trace, timeoutMs: 3000, serverName: 'blocked.test', verify: true, address: `127.0.0.1:${rst.port}` });
+    const r = await tlsHandshake(c.socket!, {
+      trace,
+      timeoutMs: 3000,
+      serverName: 'blocked.test',
+      verify: true,
+      address: `127.0.0.1:${rst.port}`,
+    });
     assert.equal(r.entry.failure, 'connection_reset');
     const start = trace.events.find((e) => e.operation === 'tls_handshake_start')!;
     const writes = trace.events.filter((e) => e.operation === 'write');
     const done = trace.events.find((e) => e.operation === 'tls_handshake_done')!;
     assert.equal(writes.length, 1, 'only the ClientHello was written');
     const hello = writes[0]!;
-    assert.ok((hello.num_bytes ?? 0) > 100, 'the ClientHello\'s bytes');
-    assert.ok(hello.t >= start.t && hello.t < done.t - 0.1, `the write is stamped when it happened (${hello.t}), not at the end (${done.t})`);
+    assert.ok((hello.num_bytes ?? 0) > 100, "the ClientHello's bytes");
+    assert.ok(
+      hello.t >= start.t && hello.t < done.t - 0.1,
+      `the write is stamped when it happened (${hello.t}), not at the end (${done.t})`,
+    );
     assert.ok(trace.events.indexOf(hello) < trace.events.indexOf(done), 'logged in order');
     assert.equal(r.entry.x_reset_latency_ms, Math.round((done.t - hello.t) * 1e6) / 1e3);
   });
 
-  it('logs the ClientHello\'s write first on a completed handshake, and no reset latency', async () => {
+  it("logs the ClientHello's write first on a completed handshake, and no reset latency", async () => {
     const trace = new Trace();
     const c = await tcpConnect('127.0.0.1', good.port, policy, { trace, timeoutMs: 1000 });
-    const r = await tlsHandshake(c.socket!, { trace, timeoutMs: 2000, serverName: 'good.test', verify: true, ca: [ca.certPem], address: `127.0.0.1:${good.port}` });
+    const r = await tlsHandshake(c.socket!, {
+      trace,
+      timeoutMs: 2000,
+      serverName: 'good.test',
+      verify: true,
+      ca: [ca.certPem],
+      address: `127.0.0.1:${good.port}`,
+    });
     r.socket?.end();
     assert.equal(r.entry.failure, null);
     const ops = trace.events.map((e) => e.operation);
-    assert.deepEqual(ops.slice(ops.indexOf('tls_handshake_start'), ops.indexOf('tls_handshake_start') + 2), ['tls_handshake_start', 'write']);
+    assert.deepEqual(ops.slice(ops.indexOf('tls_handshake_start'), ops.indexOf('tls_handshake_start') + 2), [
+      'tls_handshake_start',
+      'write',
+    ]);
     const logged = trace.events.filter((e) => e.operation === 'write').reduce((n, e) => n + (e.num_bytes ?? 0), 0);
     assert.ok(logged > 100 && logged <= c.socket!.bytesWritten, `${logged} bytes logged, ${c.socket!.bytesWritten} written`);
     assert.equal(r.entry.x_reset_latency_ms, undefined);
@@ -138,7 +171,13 @@ describe('tlsHandshake(socket, opts)', () => {
     raws.push(slow);
     const trace = new Trace();
     const c = await tcpConnect('127.0.0.1', slow.port, policy, { trace, timeoutMs: 1000 });
-    const r = await tlsHandshake(c.socket!, { trace, timeoutMs: 300, serverName: 'good.test', verify: true, address: `127.0.0.1:${slow.port}` });
+    const r = await tlsHandshake(c.socket!, {
+      trace,
+      timeoutMs: 300,
+      serverName: 'good.test',
+      verify: true,
+      address: `127.0.0.1:${slow.port}`,
+    });
     assert.equal(r.entry.failure, 'generic_timeout_error');
     const read = trace.events.find((e) => e.operation === 'read');
     assert.equal(read?.num_bytes, 8);

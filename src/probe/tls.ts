@@ -76,7 +76,13 @@ export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promis
   const t0 = trace.now();
   const txid = opts.transactionId ?? trace.nextTransaction();
   const alpn = opts.alpn ?? ['http/1.1'];
-  trace.event({ operation: 'tls_handshake_start', address: opts.address, t0, transaction_id: txid, ...(opts.tags ? { tags: opts.tags } : {}) });
+  trace.event({
+    operation: 'tls_handshake_start',
+    address: opts.address,
+    t0,
+    transaction_id: txid,
+    ...(opts.tags ? { tags: opts.tags } : {}),
+  });
   return new Promise((done) => {
     let settled = false;
     const sentBefore = socket.bytesWritten;
@@ -104,7 +110,16 @@ export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promis
       if (helloT !== null || settled || socket.bytesWritten <= sentBefore) return;
       helloT = trace.now();
       helloBytes = socket.bytesWritten - sentBefore;
-      trace.event({ operation: 'write', address: opts.address, proto: 'tcp', num_bytes: helloBytes, t0, t: helloT, transaction_id: txid, ...(opts.tags ? { tags: opts.tags } : {}) });
+      trace.event({
+        operation: 'write',
+        address: opts.address,
+        proto: 'tcp',
+        num_bytes: helloBytes,
+        t0,
+        t: helloT,
+        transaction_id: txid,
+        ...(opts.tags ? { tags: opts.tags } : {}),
+      });
     };
     stampHello();
     if (helloT === null) socket.once('connect', () => setImmediate(stampHello));
@@ -130,15 +145,36 @@ export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promis
         tags: opts.tags ?? null,
       };
       // From the ClientHello's write to the reset (the handshake start when the hello was never seen).
-      if (failure === 'connection_reset' || failure === 'eof_error') entry.x_reset_latency_ms = Math.round((t - (helloT ?? t0)) * 1e6) / 1e3;
+      if (failure === 'connection_reset' || failure === 'eof_error')
+        entry.x_reset_latency_ms = Math.round((t - (helloT ?? t0)) * 1e6) / 1e3;
       // The handshake's own traffic, from the TCP socket's counters (TLS owns the stream, so there are
       // no per-read events here): bytes that arrived before a timeout are how throttling shows. The
       // ClientHello has its own write event (above, at its time); what the client wrote after it (its
       // Finished) is one more write, stamped at the end.
       const tags = opts.tags ? { tags: opts.tags } : {};
       const rest = socket.bytesWritten - sentBefore - helloBytes;
-      if (rest > 0) trace.event({ operation: 'write', address: opts.address, proto: 'tcp', num_bytes: rest, t0: helloT ?? t0, t, transaction_id: txid, ...tags });
-      if (socket.bytesRead > 0) trace.event({ operation: 'read', address: opts.address, proto: 'tcp', num_bytes: socket.bytesRead, t0, t, transaction_id: txid, ...tags });
+      if (rest > 0)
+        trace.event({
+          operation: 'write',
+          address: opts.address,
+          proto: 'tcp',
+          num_bytes: rest,
+          t0: helloT ?? t0,
+          t,
+          transaction_id: txid,
+          ...tags,
+        });
+      if (socket.bytesRead > 0)
+        trace.event({
+          operation: 'read',
+          address: opts.address,
+          proto: 'tcp',
+          num_bytes: socket.bytesRead,
+          t0,
+          t,
+          transaction_id: txid,
+          ...tags,
+        });
       trace.event({ operation: 'tls_handshake_done', address: opts.address, failure, t0, t, transaction_id: txid, ...tags });
       if (failure) {
         s.destroy();
@@ -166,7 +202,10 @@ export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promis
         // certificate into an object for tls.checkServerIdentity.
         const cert = s.getPeerX509Certificate();
         const ok = cert !== undefined && (net.isIP(name) ? cert.checkIP(name) !== undefined : cert.checkHost(name) !== undefined);
-        if (!ok) return settle(classifyError(Object.assign(new Error(`certificate is not valid for ${name}`), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' })));
+        if (!ok)
+          return settle(
+            classifyError(Object.assign(new Error(`certificate is not valid for ${name}`), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' })),
+          );
       }
       settle(null);
     });

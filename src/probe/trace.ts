@@ -31,7 +31,17 @@ export class Trace {
     return ++this.txid;
   }
 
-  event(ev: { operation: string; address?: string; proto?: string; failure?: Failure | null; num_bytes?: number; t0?: number; t?: number; transaction_id?: number; tags?: string[] }): void {
+  event(ev: {
+    operation: string;
+    address?: string;
+    proto?: string;
+    failure?: Failure | null;
+    num_bytes?: number;
+    t0?: number;
+    t?: number;
+    transaction_id?: number;
+    tags?: string[];
+  }): void {
     if (this.events.length >= MAX_NETWORK_EVENTS) {
       this.eventsDropped++;
       return;

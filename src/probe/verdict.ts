@@ -27,7 +27,8 @@ function analysisContext(ctx: VerdictContext): AnalysisContext {
   }
   const fpsKey = ctx.fingerprints ?? NO_FINGERPRINTS;
   let a = byFps.get(fpsKey);
-  if (!a) byFps.set(fpsKey, (a = { allowNets: [...ctx.allowNets], asnOf, ...(ctx.fingerprints ? { fingerprints: ctx.fingerprints } : {}) }));
+  if (!a)
+    byFps.set(fpsKey, (a = { allowNets: [...ctx.allowNets], asnOf, ...(ctx.fingerprints ? { fingerprints: ctx.fingerprints } : {}) }));
   return a;
 }
 

@@ -4,7 +4,16 @@ import net from 'node:net';
 import type { Verdict } from '../model/index.js';
 import { createCA, issueCert, type CA } from './ca.js';
 import dnsPacket from 'dns-packet';
-import { startDnsServer, startSite, startRawServer, startBlackhole, page, type Site, type DnsServer, type DnsBehaviour } from '../testing/probe-servers.js';
+import {
+  startDnsServer,
+  startSite,
+  startRawServer,
+  startBlackhole,
+  page,
+  type Site,
+  type DnsServer,
+  type DnsBehaviour,
+} from '../testing/probe-servers.js';
 import { startTestHelper, type TestHelper } from './helper.js';
 import { measureMany } from './runner.js';
 import { measureWebConnectivity, DEFAULT_DECOY, type ProbeOptions, type SniVariant, type ResidualCheck } from './webconnectivity.js';
@@ -33,7 +42,11 @@ async function startCensorFront(upstream: Site, trigger: string, residualMs: num
       s.pipe(up).pipe(s);
     });
   }, host);
-  return Object.assign(site, { get resets() { return state.resets; } });
+  return Object.assign(site, {
+    get resets() {
+      return state.resets;
+    },
+  });
 }
 
 describe('measureWebConnectivity(url, opts)', () => {
@@ -79,7 +92,10 @@ describe('measureWebConnectivity(url, opts)', () => {
         req.on('end', () => {
           const q = dnsPacket.decode(Buffer.concat(chunks));
           const question = q.questions![0]!;
-          const answers = question.name === 'ok.test' && question.type === 'A' ? [{ type: 'A' as const, name: question.name, ttl: 60, data: '127.0.0.2' }] : [];
+          const answers =
+            question.name === 'ok.test' && question.type === 'A'
+              ? [{ type: 'A' as const, name: question.name, ttl: 60, data: '127.0.0.2' }]
+              : [];
           res.writeHead(200, { 'content-type': 'application/dns-message' });
           res.end(dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.RECURSION_AVAILABLE, questions: q.questions, answers }));
         });
@@ -90,7 +106,12 @@ describe('measureWebConnectivity(url, opts)', () => {
       host: '127.0.0.2',
       tls: { cert: redirLeaf.chainPem, key: redirLeaf.keyPem },
       handler: (req, res) => {
-        const to = req.url === '/to-national' ? `https://gfw.test:${port.national}/` : req.url === '/to-http-reset' ? `http://hreset.test:${port.httpFront}/` : `https://sni.test:${port.regional}/`;
+        const to =
+          req.url === '/to-national'
+            ? `https://gfw.test:${port.national}/`
+            : req.url === '/to-http-reset'
+              ? `http://hreset.test:${port.httpFront}/`
+              : `https://sni.test:${port.regional}/`;
         res.writeHead(302, { location: to });
         res.end();
       },
@@ -115,7 +136,15 @@ describe('measureWebConnectivity(url, opts)', () => {
       'inject.test': { kind: 'inject', forged: ['127.0.0.66'], addrs: ['127.0.0.2'], delayMs: 30 },
     });
     publicDns = await startDnsServer({ ...zone, 'inject.test': { kind: 'answer', addrs: ['127.0.0.2'] } });
-    helper = await startTestHelper({ host: '127.0.0.1', port: 0, resolver: publicDns.address, ca: [ca.certPem], allowNet: ['127.0.0.0/8'], timeoutMs: 2000, localAddress: HELPER_SOURCE });
+    helper = await startTestHelper({
+      host: '127.0.0.1',
+      port: 0,
+      resolver: publicDns.address,
+      ca: [ca.certPem],
+      allowNet: ['127.0.0.0/8'],
+      timeoutMs: 2000,
+      localAddress: HELPER_SOURCE,
+    });
     opts = { resolver: dns.address, helper: helper.url, ca: [ca.certPem], allowNet: ['127.0.0.0/8'], timeoutMs: 2000, dnsWindowMs: 200 };
   });
   after(async () => {
@@ -133,7 +162,13 @@ describe('measureWebConnectivity(url, opts)', () => {
     assert.equal(m.probe_cc, 'ZZ');
     assert.equal(m.probe_asn, 'AS0');
     assert.equal(tk.dns_experiment_failure, null);
-    assert.deepEqual(tk.queries!.map((q) => [q.engine, q.query_type, q.failure]), [['udp', 'A', null], ['udp', 'AAAA', 'dns_no_answer']]);
+    assert.deepEqual(
+      tk.queries!.map((q) => [q.engine, q.query_type, q.failure]),
+      [
+        ['udp', 'A', null],
+        ['udp', 'AAAA', 'dns_no_answer'],
+      ],
+    );
     assert.equal(tk.tcp_connect![0]!.status.success, true);
     const hs = tk.tls_handshakes![0]!;
     assert.equal(hs.failure, null);
@@ -150,7 +185,13 @@ describe('measureWebConnectivity(url, opts)', () => {
     assert.equal(tk.title_match, true);
     assert.equal(tk.headers_match, true);
     const variants = tk.x_tls_sni_variants as SniVariant[];
-    assert.deepEqual(variants.map((v) => [v.tag, v.failure]), [['decoy-before', null], ['no-sni', null]]);
+    assert.deepEqual(
+      variants.map((v) => [v.tag, v.failure]),
+      [
+        ['decoy-before', null],
+        ['no-sni', null],
+      ],
+    );
     assert.ok(tk.network_events!.some((e) => e.operation === 'read' && (e.num_bytes ?? 0) > 0));
     assert.deepEqual(tk.x_dns_duplicate_responses, []);
     assert.equal(tk.blocking, false);
@@ -168,9 +209,15 @@ describe('measureWebConnectivity(url, opts)', () => {
   it('keeps the second DNS reply to one query (the injection signature)', async () => {
     const m = await measureWebConnectivity(`https://inject.test:${port.https}/`, { ...opts, dnsWindowMs: 1500 });
     const tk = m.test_keys;
-    assert.deepEqual(tk.queries![0]!.answers!.map((a) => a.ipv4), ['127.0.0.66']);
+    assert.deepEqual(
+      tk.queries![0]!.answers!.map((a) => a.ipv4),
+      ['127.0.0.66'],
+    );
     const dups = tk.x_dns_duplicate_responses!;
-    assert.ok(dups.some((q) => q.query_type === 'A' && q.answers?.[0]?.ipv4 === '127.0.0.2'), JSON.stringify(dups));
+    assert.ok(
+      dups.some((q) => q.query_type === 'A' && q.answers?.[0]?.ipv4 === '127.0.0.2'),
+      JSON.stringify(dups),
+    );
     assert.equal(tk.dns_consistency, 'inconsistent');
     assert.equal(tk.tcp_connect![0]!.status.failure, 'connection_refused');
   });
@@ -183,17 +230,29 @@ describe('measureWebConnectivity(url, opts)', () => {
     try {
       const got: Array<import('../model/index.js').Measurement<import('../model/index.js').WebConnectivityTestKeys>> = [];
       const urls = [`https://inject.test:${port.https}/`, `http://inject.test:${port.http}/`];
-      await measureMany(urls.map((url) => ({ url })), { ...opts, resolver: late.address, dnsWindowMs: 1000 }, 1, (r) => {
-        assert.ok(r.ok);
-        got.push(r.measurement);
-      });
+      await measureMany(
+        urls.map((url) => ({ url })),
+        { ...opts, resolver: late.address, dnsWindowMs: 1000 },
+        1,
+        (r) => {
+          assert.ok(r.ok);
+          got.push(r.measurement);
+        },
+      );
       assert.deepEqual(got.map((m) => m.input).sort(), [...urls].sort());
       for (const m of got) {
         const tk = m.test_keys;
-        assert.deepEqual(tk.queries![0]!.answers!.map((a) => a.ipv4), ['127.0.0.66'], 'the connects ran on the forged first answer');
+        assert.deepEqual(
+          tk.queries![0]!.answers!.map((a) => a.ipv4),
+          ['127.0.0.66'],
+          'the connects ran on the forged first answer',
+        );
         const dup = tk.x_dns_duplicate_responses!.find((q) => q.query_type === 'A' && q.answers?.[0]?.ipv4 === '127.0.0.2');
         assert.ok(dup, JSON.stringify(tk.x_dns_duplicate_responses));
-        assert.ok(dup.t > tk.tcp_connect![0]!.t0!, `the genuine reply (t=${dup.t}) came after the connect started (t0=${tk.tcp_connect![0]!.t0})`);
+        assert.ok(
+          dup.t > tk.tcp_connect![0]!.t0!,
+          `the genuine reply (t=${dup.t}) came after the connect started (t0=${tk.tcp_connect![0]!.t0})`,
+        );
         const v = tk.x_verdict as Verdict;
         assert.equal(v.mechanism, 'dns.injection');
         assert.equal(v.layer, 'national');
@@ -211,11 +270,20 @@ describe('measureWebConnectivity(url, opts)', () => {
     const qs = m.test_keys.queries!;
     const udpA = qs.find((q) => q.engine === 'udp' && q.query_type === 'A')!;
     const tcpQs = qs.filter((q) => q.engine === 'tcp');
-    assert.deepEqual(tcpQs.map((q) => [q.query_type, q.tags]), [['A', ['x_dns_tcp=compare']], ['AAAA', ['x_dns_tcp=compare']]]);
+    assert.deepEqual(
+      tcpQs.map((q) => [q.query_type, q.tags]),
+      [
+        ['A', ['x_dns_tcp=compare']],
+        ['AAAA', ['x_dns_tcp=compare']],
+      ],
+    );
     assert.deepEqual(ans(udpA), ['127.0.0.66'], 'UDP: the forged reply came first');
     assert.deepEqual(ans(tcpQs[0]!), ['127.0.0.2'], 'TCP: the genuine answer');
     // Evidence only: the probe dials what UDP gave it, as without --dns-tcp.
-    assert.deepEqual(m.test_keys.tcp_connect!.map((c) => c.ip), ['127.0.0.66']);
+    assert.deepEqual(
+      m.test_keys.tcp_connect!.map((c) => c.ip),
+      ['127.0.0.66'],
+    );
     // The extra queries do not disturb the verdict (the analysis does not compare UDP with TCP yet).
     const v = m.test_keys.x_verdict as Verdict;
     const without = (await measureWebConnectivity(`https://inject.test:${port.https}/`, opts)).test_keys.x_verdict as Verdict;
@@ -224,9 +292,20 @@ describe('measureWebConnectivity(url, opts)', () => {
     // A resolver that lies (here: an address nobody else sees) lies over TCP as well.
     const lying = await startDnsServer({ 'ok.test': { kind: 'answer', addrs: ['127.0.0.77'] } });
     try {
-      const l = await measureWebConnectivity(`https://ok.test:${port.https}/`, { ...opts, resolver: lying.address, dnsTcp: true, timeoutMs: 500 });
+      const l = await measureWebConnectivity(`https://ok.test:${port.https}/`, {
+        ...opts,
+        resolver: lying.address,
+        dnsTcp: true,
+        timeoutMs: 500,
+      });
       const lq = l.test_keys.queries!.filter((q) => q.query_type === 'A');
-      assert.deepEqual(lq.map((q) => [q.engine, ans(q)]), [['udp', ['127.0.0.77']], ['tcp', ['127.0.0.77']]]);
+      assert.deepEqual(
+        lq.map((q) => [q.engine, ans(q)]),
+        [
+          ['udp', ['127.0.0.77']],
+          ['tcp', ['127.0.0.77']],
+        ],
+      );
     } finally {
       await lying.close();
     }
@@ -241,7 +320,14 @@ describe('measureWebConnectivity(url, opts)', () => {
     assert.equal(typeof (tk.tls_handshakes![0] as { x_reset_latency_ms?: number }).x_reset_latency_ms, 'number');
     assert.equal(tk.http_experiment_failure, 'connection_reset');
     const v = tk.x_tls_sni_variants as SniVariant[];
-    assert.deepEqual(v.map((x) => [x.tag, x.failure]), [['decoy-before', null], ['no-sni', null], ['decoy-after', null]]);
+    assert.deepEqual(
+      v.map((x) => [x.tag, x.failure]),
+      [
+        ['decoy-before', null],
+        ['no-sni', null],
+        ['decoy-after', null],
+      ],
+    );
     const verdict = tk.x_verdict as Verdict;
     assert.deepEqual([tk.blocking, verdict.mechanism, verdict.layer], ['http-failure', 'tls.reset', 'regional']);
   });
@@ -249,7 +335,14 @@ describe('measureWebConnectivity(url, opts)', () => {
   it('SNI reset with residual blocking: the decoy after the trigger fails too', async () => {
     const m = await measureWebConnectivity(`https://gfw.test:${port.national}/`, opts);
     const v = m.test_keys.x_tls_sni_variants as SniVariant[];
-    assert.deepEqual(v.map((x) => [x.tag, x.failure]), [['decoy-before', null], ['no-sni', null], ['decoy-after', 'connection_reset']]);
+    assert.deepEqual(
+      v.map((x) => [x.tag, x.failure]),
+      [
+        ['decoy-before', null],
+        ['no-sni', null],
+        ['decoy-after', 'connection_reset'],
+      ],
+    );
     assert.equal((m.test_keys.x_verdict as Verdict).layer, 'national');
   });
 
@@ -288,7 +381,7 @@ describe('measureWebConnectivity(url, opts)', () => {
     const body = r0.response!.body as { format: string; data: string };
     assert.equal(body.format, 'base64');
     const bytes = Buffer.from(body.data, 'base64');
-    assert.ok(!bytes.includes(me), 'the address is gone from the body\'s bytes');
+    assert.ok(!bytes.includes(me), "the address is gone from the body's bytes");
     assert.ok(bytes.includes('client=[scrubbed];'));
     assert.equal(bytes[0], 0xff, 'the rest of the bytes kept');
     assert.ok(!JSON.stringify(m).includes(me));
@@ -329,7 +422,13 @@ describe('measureWebConnectivity(url, opts)', () => {
   it('resolves over DoH when given only --doh', async () => {
     const { resolver: _r, ...noUdp } = opts;
     const m = await measureWebConnectivity(`http://ok.test:${port.http}/`, { ...noUdp, doh: `http://127.0.0.8:${port.doh}/dns-query` });
-    assert.deepEqual(m.test_keys.queries!.map((q) => [q.engine, q.query_type, q.failure]), [['doh', 'A', null], ['doh', 'AAAA', 'dns_no_answer']]);
+    assert.deepEqual(
+      m.test_keys.queries!.map((q) => [q.engine, q.query_type, q.failure]),
+      [
+        ['doh', 'A', null],
+        ['doh', 'AAAA', 'dns_no_answer'],
+      ],
+    );
     assert.equal(m.test_keys.requests![0]!.response!.code, 200);
   });
 
@@ -361,15 +460,30 @@ describe('measureWebConnectivity(url, opts)', () => {
         clearTimeout(idle);
         s.end('HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 20\r\nconnection: close\r\n\r\n<title>live</title>\n');
       });
-      s.on('close', () => { clearTimeout(idle); conns.delete(s); });
+      s.on('close', () => {
+        clearTimeout(idle);
+        conns.delete(s);
+      });
     });
     await new Promise<void>((r) => live.listen(hole.port, '127.0.0.12', r));
-    t.after(() => new Promise<void>((r) => { for (const c of conns) c.destroy(); live.close(() => r()); }));
+    t.after(
+      () =>
+        new Promise<void>((r) => {
+          for (const c of conns) c.destroy();
+          live.close(() => r());
+        }),
+    );
     const two = await startDnsServer({ 'two.test': { kind: 'answer', addrs: ['127.0.0.12', '127.0.0.1'] } });
     t.after(() => two.close());
     const m = await measureWebConnectivity(`http://two.test:${hole.port}/`, { ...opts, resolver: two.address, connectTimeoutMs: 1000 });
     const tk = m.test_keys;
-    assert.deepEqual(tk.tcp_connect!.map((c) => [c.ip, c.status.failure]), [['127.0.0.12', null], ['127.0.0.1', 'generic_timeout_error']]);
+    assert.deepEqual(
+      tk.tcp_connect!.map((c) => [c.ip, c.status.failure]),
+      [
+        ['127.0.0.12', null],
+        ['127.0.0.1', 'generic_timeout_error'],
+      ],
+    );
     assert.equal(tk.requests![0]!.failure, null, `the request went out before the server gave up: ${tk.requests![0]!.failure}`);
     assert.equal(tk.requests![0]!.response!.code, 200);
     assert.ok(tk.requests![0]!.t < tk.tcp_connect![1]!.t, 'answered before the other address timed out');
@@ -385,16 +499,28 @@ describe('measureWebConnectivity(url, opts)', () => {
     assert.deepEqual(tk.tls_handshakes, []);
     assert.equal(tk.http_experiment_failure, 'generic_timeout_error');
     const v = tk.x_tls_sni_variants as SniVariant[];
-    assert.deepEqual(v.map((x) => [x.tag, x.failure]), [['decoy-before', 'generic_timeout_error'], ['no-sni', 'generic_timeout_error']]);
+    assert.deepEqual(
+      v.map((x) => [x.tag, x.failure]),
+      [
+        ['decoy-before', 'generic_timeout_error'],
+        ['no-sni', 'generic_timeout_error'],
+      ],
+    );
     // Overlap, read from the evidence: the real connect started before the follow-ups had ended.
-    assert.ok(v.every((x) => real.t0! < x.t), JSON.stringify({ v, real }));
+    assert.ok(
+      v.every((x) => real.t0! < x.t),
+      JSON.stringify({ v, real }),
+    );
   });
 
   it('survives a hostile test helper: garbage shapes, non-JSON, errors, silence', async () => {
     const replies: Array<(res: import('node:http').ServerResponse) => void> = [
       (res) => res.end(JSON.stringify({ dns: { failure: null, addrs: 'not-an-array' }, http_request: {}, tcp_connect: {} })),
       (res) => res.end('<html>not json</html>'),
-      (res) => { res.writeHead(500); res.end('{}'); },
+      (res) => {
+        res.writeHead(500);
+        res.end('{}');
+      },
       () => {}, // never answers
     ];
     let i = 0;
@@ -402,49 +528,94 @@ describe('measureWebConnectivity(url, opts)', () => {
     try {
       const failures: unknown[] = [];
       for (i = 0; i < replies.length; i++) {
-        const m = await measureWebConnectivity(`http://ok.test:${port.http}/`, { ...opts, helper: `http://127.0.0.1:${bad.port}/`, controlTimeoutMs: 300 });
-        assert.equal(m.test_keys.requests![0]!.response!.code, 200, 'the probe\'s own evidence is kept');
+        const m = await measureWebConnectivity(`http://ok.test:${port.http}/`, {
+          ...opts,
+          helper: `http://127.0.0.1:${bad.port}/`,
+          controlTimeoutMs: 300,
+        });
+        assert.equal(m.test_keys.requests![0]!.response!.code, 200, "the probe's own evidence is kept");
         assert.deepEqual(m.test_keys.control, {});
         failures.push(m.test_keys.control_failure);
       }
-      assert.deepEqual(failures, ['unknown_failure: bad control response: dns', 'json_parse_error', 'unknown_failure: test helper answered HTTP 500', 'generic_timeout_error']);
+      assert.deepEqual(failures, [
+        'unknown_failure: bad control response: dns',
+        'json_parse_error',
+        'unknown_failure: test helper answered HTTP 500',
+        'generic_timeout_error',
+      ]);
     } finally {
       await bad.close();
     }
   });
 
-  it('keeps a redirect target\'s DNS, connect and handshake as depth=1 evidence, with its residual follow-up', async () => {
+  it("keeps a redirect target's DNS, connect and handshake as depth=1 evidence, with its residual follow-up", async () => {
     const m = await measureWebConnectivity(`https://redir.test:${port.redir}/to-regional`, opts);
     const tk = m.test_keys;
-    assert.deepEqual(tk.requests!.map((r) => [r.request.url, r.failure]), [[`https://sni.test:${port.regional}/`, 'connection_reset'], [`https://redir.test:${port.redir}/to-regional`, null]]);
+    assert.deepEqual(
+      tk.requests!.map((r) => [r.request.url, r.failure]),
+      [
+        [`https://sni.test:${port.regional}/`, 'connection_reset'],
+        [`https://redir.test:${port.redir}/to-regional`, null],
+      ],
+    );
     const hopQ = tk.queries!.filter((q) => q.tags?.includes('depth=1'));
-    assert.deepEqual(hopQ.map((q) => [q.hostname, q.query_type]), [['sni.test', 'A'], ['sni.test', 'AAAA']]);
+    assert.deepEqual(
+      hopQ.map((q) => [q.hostname, q.query_type]),
+      [
+        ['sni.test', 'A'],
+        ['sni.test', 'AAAA'],
+      ],
+    );
     const hopTls = tk.tls_handshakes!.filter((h) => h.tags?.includes('depth=1'));
-    assert.deepEqual(hopTls.map((h) => [h.server_name, h.failure]), [['sni.test', 'connection_reset']]);
+    assert.deepEqual(
+      hopTls.map((h) => [h.server_name, h.failure]),
+      [['sni.test', 'connection_reset']],
+    );
     assert.ok(tk.tcp_connect!.some((c) => c.tags?.includes('depth=1') && c.status.success));
     const v = tk.x_tls_sni_variants as SniVariant[];
     // The hop's endpoint gets the first hop's follow-ups: decoy-before and no-sni alongside its
     // connect, decoy-after once its real handshake was reset.
-    assert.deepEqual(v.filter((x) => x.address === hopTls[0]!.address).map((x) => [x.tag, x.server_name, x.failure]),
-      [['decoy-before', DEFAULT_DECOY, null], ['no-sni', null, null], ['decoy-after', DEFAULT_DECOY, null]]);
+    assert.deepEqual(
+      v.filter((x) => x.address === hopTls[0]!.address).map((x) => [x.tag, x.server_name, x.failure]),
+      [
+        ['decoy-before', DEFAULT_DECOY, null],
+        ['no-sni', null, null],
+        ['decoy-after', DEFAULT_DECOY, null],
+      ],
+    );
     const before = v.find((x) => x.address === hopTls[0]!.address && x.tag === 'decoy-before')!;
     assert.ok(before.t <= (hopTls[0]!.t0 ?? -1), 'decoy-before finished before the real handshake started');
     // The analysis reads them on the hop's address: no residual -> the regional firewall.
     const verdict = tk.x_verdict as Verdict;
     assert.deepEqual([verdict.mechanism, verdict.layer], ['tls.reset', 'regional']);
-    assert.ok((verdict.evidence ?? []).some((r) => r.startsWith('x_tls_sni_variants[')), (verdict.evidence ?? []).join(' '));
+    assert.ok(
+      (verdict.evidence ?? []).some((r) => r.startsWith('x_tls_sni_variants[')),
+      (verdict.evidence ?? []).join(' '),
+    );
     const nat = await measureWebConnectivity(`https://redir.test:${port.redir}/to-national`, opts);
     const nv = (nat.test_keys.x_tls_sni_variants as SniVariant[]).filter((x) => x.tag === 'decoy-after');
-    assert.deepEqual(nv.map((x) => x.failure), ['connection_reset']);
+    assert.deepEqual(
+      nv.map((x) => x.failure),
+      ['connection_reset'],
+    );
     assert.equal((nat.test_keys.x_verdict as Verdict).layer, 'national');
   });
 
   it('makes the HTTP residual check for a plain-HTTP redirect hop that was reset, and the analysis reads it', async () => {
     const m = await measureWebConnectivity(`https://redir.test:${port.redir}/to-http-reset`, opts);
     const tk = m.test_keys;
-    assert.deepEqual(tk.requests!.map((r) => [r.request.url, r.failure]), [[`http://hreset.test:${port.httpFront}/`, 'connection_reset'], [`https://redir.test:${port.redir}/to-http-reset`, null]]);
+    assert.deepEqual(
+      tk.requests!.map((r) => [r.request.url, r.failure]),
+      [
+        [`http://hreset.test:${port.httpFront}/`, 'connection_reset'],
+        [`https://redir.test:${port.redir}/to-http-reset`, null],
+      ],
+    );
     const rc = tk.x_residual_checks as ResidualCheck[];
-    assert.deepEqual(rc.map((r) => [r.address, r.host, r.failure]), [[`127.0.0.5:${port.httpFront}`, DEFAULT_DECOY, null]]);
+    assert.deepEqual(
+      rc.map((r) => [r.address, r.host, r.failure]),
+      [[`127.0.0.5:${port.httpFront}`, DEFAULT_DECOY, null]],
+    );
     const verdict = tk.x_verdict as Verdict;
     assert.deepEqual([verdict.mechanism, verdict.layer], ['http.reset', 'regional'], verdict.explanation);
     assert.ok((verdict.evidence ?? []).includes('x_residual_checks[0]'), (verdict.evidence ?? []).join(' '));
@@ -464,15 +635,34 @@ describe('measureWebConnectivity(url, opts)', () => {
     sites.push(exampleFront);
     const zoneDns = await startDnsServer({ 'sni.test': { kind: 'answer', addrs: ['127.0.0.10'] } });
     try {
-      const withExample = await measureWebConnectivity(`https://sni.test:${exampleFront.port}/`, { ...opts, resolver: zoneDns.address, decoySni: 'www.example.com' });
+      const withExample = await measureWebConnectivity(`https://sni.test:${exampleFront.port}/`, {
+        ...opts,
+        resolver: zoneDns.address,
+        decoySni: 'www.example.com',
+      });
       const ve = withExample.test_keys.x_tls_sni_variants as SniVariant[];
-      assert.deepEqual(ve.map((x) => [x.tag, x.server_name, x.failure]), [['decoy-before', 'www.example.com', 'connection_reset'], ['no-sni', null, null]]);
+      assert.deepEqual(
+        ve.map((x) => [x.tag, x.server_name, x.failure]),
+        [
+          ['decoy-before', 'www.example.com', 'connection_reset'],
+          ['no-sni', null, null],
+        ],
+      );
       const withDefault = await measureWebConnectivity(`https://sni.test:${exampleFront.port}/`, { ...opts, resolver: zoneDns.address });
       const vd = withDefault.test_keys.x_tls_sni_variants as SniVariant[];
-      assert.deepEqual(vd.map((x) => [x.tag, x.server_name, x.failure]), [['decoy-before', DEFAULT_DECOY, null], ['no-sni', null, null]]);
+      assert.deepEqual(
+        vd.map((x) => [x.tag, x.server_name, x.failure]),
+        [
+          ['decoy-before', DEFAULT_DECOY, null],
+          ['no-sni', null, null],
+        ],
+      );
       assert.equal(withDefault.test_keys.requests![0]!.failure, null, 'the site itself is not blocked');
       const custom = await measureWebConnectivity(`http://hreset.test:${port.httpFront}/`, { ...opts, decoySni: 'my.decoy.test' });
-      assert.deepEqual((custom.test_keys.x_residual_checks as ResidualCheck[]).map((r) => r.host), ['my.decoy.test']);
+      assert.deepEqual(
+        (custom.test_keys.x_residual_checks as ResidualCheck[]).map((r) => r.host),
+        ['my.decoy.test'],
+      );
     } finally {
       await zoneDns.close();
     }

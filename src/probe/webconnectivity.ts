@@ -172,18 +172,53 @@ interface EndpointOutcome {
 }
 
 /** A handshake on a fresh connection, for attribution only (no verification). */
-async function variantHandshake(tag: SniVariant['tag'], ip: string, port: number, serverName: string | null, policy: NetPolicy, trace: Trace, b: ReturnType<typeof budgets>, ca?: string[]): Promise<SniVariant> {
+async function variantHandshake(
+  tag: SniVariant['tag'],
+  ip: string,
+  port: number,
+  serverName: string | null,
+  policy: NetPolicy,
+  trace: Trace,
+  b: ReturnType<typeof budgets>,
+  ca?: string[],
+): Promise<SniVariant> {
   const address = joinHostPort(ip, port);
   const t0 = trace.now();
   const tags = [`x_sni_variant=${tag}`];
   const c = await tcpConnect(ip, port, policy, { trace, timeoutMs: b.connect, tags });
   if (!c.socket) return { tag, address, server_name: serverName, failure: c.entry.status.failure, t0, t: trace.now() };
-  const h = await tlsHandshake(c.socket, { trace, timeoutMs: b.tls, serverName, verify: false, recordChain: false, address, tags, ...(ca ? { ca } : {}) });
+  const h = await tlsHandshake(c.socket, {
+    trace,
+    timeoutMs: b.tls,
+    serverName,
+    verify: false,
+    recordChain: false,
+    address,
+    tags,
+    ...(ca ? { ca } : {}),
+  });
   h.socket?.destroy();
-  return { tag, address, server_name: serverName, failure: h.entry.failure, t0, t: h.entry.t, ...(h.entry.x_reset_latency_ms !== undefined ? { x_reset_latency_ms: h.entry.x_reset_latency_ms } : {}) };
+  return {
+    tag,
+    address,
+    server_name: serverName,
+    failure: h.entry.failure,
+    t0,
+    t: h.entry.t,
+    ...(h.entry.x_reset_latency_ms !== undefined ? { x_reset_latency_ms: h.entry.x_reset_latency_ms } : {}),
+  };
 }
 
-async function measureEndpoint(u: URL, host: string, ip: string, port: number, opts: ProbeOptions, policy: NetPolicy, trace: Trace, b: ReturnType<typeof budgets>): Promise<EndpointOutcome> {
+async function measureEndpoint(
+  u: URL,
+  host: string,
+  ip: string,
+  port: number,
+  opts: ProbeOptions,
+  policy: NetPolicy,
+  trace: Trace,
+  b: ReturnType<typeof budgets>,
+): Promise<EndpointOutcome> {
   const address = joinHostPort(ip, port);
   const https = u.protocol === 'https:';
   const sni = net.isIP(host) ? null : host;
@@ -196,12 +231,24 @@ async function measureEndpoint(u: URL, host: string, ip: string, port: number, o
   const [c, before] = await Promise.all([
     tcpConnect(ip, port, policy, { trace, timeoutMs: b.connect, transactionId: txid }),
     attribution
-      ? Promise.all([variantHandshake('decoy-before', ip, port, decoy, policy, trace, b, opts.ca), variantHandshake('no-sni', ip, port, null, policy, trace, b, opts.ca)])
+      ? Promise.all([
+          variantHandshake('decoy-before', ip, port, decoy, policy, trace, b, opts.ca),
+          variantHandshake('no-sni', ip, port, null, policy, trace, b, opts.ca),
+        ])
       : Promise.resolve([]),
   ]);
   const variants: SniVariant[] = [...before];
   if (!c.socket || !https) return { tcp: c.entry, tls: null, variants, stream: c.socket, address };
-  const h = await tlsHandshake(c.socket, { trace, timeoutMs: b.tls, serverName: sni, verifyName: host, verify: true, address, transactionId: txid, ...(opts.ca ? { ca: opts.ca } : {}) });
+  const h = await tlsHandshake(c.socket, {
+    trace,
+    timeoutMs: b.tls,
+    serverName: sni,
+    verifyName: host,
+    verify: true,
+    address,
+    transactionId: txid,
+    ...(opts.ca ? { ca: opts.ca } : {}),
+  });
   if (attribution && h.entry.failure && RESETISH.has(h.entry.failure)) {
     // Right after the trigger: does a benign handshake to the same ip:port still fail? (residual)
     variants.push(await variantHandshake('decoy-after', ip, port, decoy, policy, trace, b, opts.ca));
@@ -209,20 +256,45 @@ async function measureEndpoint(u: URL, host: string, ip: string, port: number, o
   return { tcp: c.entry, tls: h.entry, variants, stream: h.socket, address };
 }
 
-async function residualCheck(u: URL, address: string, ip: string, port: number, opts: ProbeOptions, policy: NetPolicy, trace: Trace, b: ReturnType<typeof budgets>): Promise<ResidualCheck> {
+async function residualCheck(
+  u: URL,
+  address: string,
+  ip: string,
+  port: number,
+  opts: ProbeOptions,
+  policy: NetPolicy,
+  trace: Trace,
+  b: ReturnType<typeof budgets>,
+): Promise<ResidualCheck> {
   const host = decoyOf(opts);
   const t0 = trace.now();
   const tags = ['x_residual=decoy-after'];
   const c = await tcpConnect(ip, port, policy, { trace, timeoutMs: b.connect, tags });
   if (!c.socket) return { tag: 'decoy-after', address, host, failure: c.entry.status.failure, status_code: null, t0, t: trace.now() };
-  const rt = await httpRoundTrip(c.socket, { trace, url: `${u.protocol}//${host}/`, host, timeoutMs: b.http, maxBodyBytes: 4096, address, tags });
+  const rt = await httpRoundTrip(c.socket, {
+    trace,
+    url: `${u.protocol}//${host}/`,
+    host,
+    timeoutMs: b.http,
+    maxBodyBytes: 4096,
+    address,
+    tags,
+  });
   return { tag: 'decoy-after', address, host, failure: rt.failure, status_code: rt.failure ? null : rt.status, t0, t: trace.now() };
 }
 
 // The control request's headers are the probe's own (the same for every URL): built once.
 const CONTROL_HEADERS = Object.fromEntries(Object.entries(DEFAULT_HEADERS).map(([k, v]) => [k, [v]]));
 
-async function fetchControl(url: string, addrs: string[], port: number, opts: ProbeOptions, policy: NetPolicy, b: ReturnType<typeof budgets>, resolveHost: (h: string) => Promise<string[]>): Promise<{ control: ControlResponse | null; failure: string | null; request: unknown }> {
+async function fetchControl(
+  url: string,
+  addrs: string[],
+  port: number,
+  opts: ProbeOptions,
+  policy: NetPolicy,
+  b: ReturnType<typeof budgets>,
+  resolveHost: (h: string) => Promise<string[]>,
+): Promise<{ control: ControlResponse | null; failure: string | null; request: unknown }> {
   if (!opts.helper) return { control: null, failure: unknownFailure('no test helper configured'), request: null };
   const request = {
     http_request: url,
@@ -230,7 +302,13 @@ async function fetchControl(url: string, addrs: string[], port: number, opts: Pr
     tcp_connect: addrs.map((a) => joinHostPort(a, port)),
   };
   // The control's own traffic is not part of the probe's evidence (no trace); its connections are kept alive.
-  const res = await postControl(opts.helper, JSON.stringify(request), { policy, timeoutMs: b.control, maxBodyBytes: 4 << 20, resolveHost, ...(opts.ca ? { ca: opts.ca } : {}) });
+  const res = await postControl(opts.helper, JSON.stringify(request), {
+    policy,
+    timeoutMs: b.control,
+    maxBodyBytes: 4 << 20,
+    resolveHost,
+    ...(opts.ca ? { ca: opts.ca } : {}),
+  });
   if (res.failure) return { control: null, failure: res.failure, request };
   if (res.status !== 200) return { control: null, failure: unknownFailure(`test helper answered HTTP ${res.status}`), request };
   let parsed: unknown;
@@ -256,10 +334,27 @@ export function controlShapeProblem(c: unknown): string | null {
   const dns = c.dns;
   if (!isObj(dns) || !isFailure(dns.failure) || !Array.isArray(dns.addrs) || !dns.addrs.every((a) => typeof a === 'string')) return 'dns';
   const h = c.http_request;
-  if (!isObj(h) || !isFailure(h.failure) || typeof h.body_length !== 'number' || typeof h.status_code !== 'number' || typeof h.title !== 'string' || !isObj(h.headers)) return 'http_request';
-  if (!isObj(c.tcp_connect) || !Object.values(c.tcp_connect).every((e) => isObj(e) && typeof e.status === 'boolean' && isFailure(e.failure))) return 'tcp_connect';
+  if (
+    !isObj(h) ||
+    !isFailure(h.failure) ||
+    typeof h.body_length !== 'number' ||
+    typeof h.status_code !== 'number' ||
+    typeof h.title !== 'string' ||
+    !isObj(h.headers)
+  )
+    return 'http_request';
+  if (
+    !isObj(c.tcp_connect) ||
+    !Object.values(c.tcp_connect).every((e) => isObj(e) && typeof e.status === 'boolean' && isFailure(e.failure))
+  )
+    return 'tcp_connect';
   if (c.tls_handshake !== undefined && c.tls_handshake !== null && !isObj(c.tls_handshake)) return 'tls_handshake';
-  if (c.ip_info !== undefined && c.ip_info !== null && !(isObj(c.ip_info) && Object.values(c.ip_info).every((e) => isObj(e) && typeof e.asn === 'number'))) return 'ip_info';
+  if (
+    c.ip_info !== undefined &&
+    c.ip_info !== null &&
+    !(isObj(c.ip_info) && Object.values(c.ip_info).every((e) => isObj(e) && typeof e.asn === 'number'))
+  )
+    return 'ip_info';
   return null;
 }
 
@@ -306,7 +401,11 @@ interface HttpOutcome {
  * then the evidence keys, the envelope, the verdict and the privacy scrub (the steps below).
  * Never throws for a network outcome; throws TypeError for a URL it cannot parse.
  */
-export async function measureWebConnectivity(url: string, opts: ProbeOptions = {}, hooks: MeasureHooks = {}): Promise<Measurement<WebConnectivityTestKeys>> {
+export async function measureWebConnectivity(
+  url: string,
+  opts: ProbeOptions = {},
+  hooks: MeasureHooks = {},
+): Promise<Measurement<WebConnectivityTestKeys>> {
   const run = measureRun(url, opts);
   const startWall = Date.now();
   const { u, host, port, policy, trace, b, rcfg } = run;
@@ -319,7 +418,9 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
   }
 
   // 1. DNS
-  const dns: Resolution = net.isIP(host) ? { queries: [] as DnsQuery[], addrs: [host], failure: null as Failure | null, late: Promise.resolve([] as DnsQuery[]) } : await resolveName(host, rcfg, trace);
+  const dns: Resolution = net.isIP(host)
+    ? { queries: [] as DnsQuery[], addrs: [host], failure: null as Failure | null, late: Promise.resolve([] as DnsQuery[]) }
+    : await resolveName(host, rcfg, trace);
   const addrs = dns.addrs.slice(0, 8);
 
   // 2. Control, in parallel with our own endpoints.
@@ -357,7 +458,12 @@ export async function measureWebConnectivity(url: string, opts: ProbeOptions = {
   const tlsHandshakes = [...endpoints.flatMap((e) => (e.tls ? [e.tls] : [])), ...hops.dials.tls];
   const lateAll = [...late, ...lateHops.flat()];
   await recorder?.stop();
-  const captured = recorder?.evidence({ tcp_connect: tcpConnect, tls_handshakes: tlsHandshakes, requests: http.requests, duplicates: lateAll });
+  const captured = recorder?.evidence({
+    tcp_connect: tcpConnect,
+    tls_handshakes: tlsHandshakes,
+    requests: http.requests,
+    duplicates: lateAll,
+  });
   const queries = [...dns.queries, ...compare, ...hops.queries, ...compareHops.flat()].map((q) => withAsn(q));
   const testKeys: WebConnectivityTestKeys = {
     agent: 'redirect',
@@ -406,7 +512,15 @@ function measureRun(url: string, opts: ProbeOptions): MeasureRun {
   const policy = policyFor(opts);
   const host = u.hostname.replace(/^\[|\]$/g, '');
   const port = Number(u.port) || (u.protocol === 'https:' ? 443 : 80);
-  const rcfg: ResolveConfig = { policy, timeoutMs: b.dns, windowMs: b.window, ...(opts.resolver ? { resolver: opts.resolver } : {}), ...(opts.doh ? { doh: opts.doh } : {}), ...(opts.ca ? { ca: opts.ca } : {}), ...(opts.dnsTcp ? { tcp: true } : {}) };
+  const rcfg: ResolveConfig = {
+    policy,
+    timeoutMs: b.dns,
+    windowMs: b.window,
+    ...(opts.resolver ? { resolver: opts.resolver } : {}),
+    ...(opts.doh ? { doh: opts.doh } : {}),
+    ...(opts.ca ? { ca: opts.ca } : {}),
+    ...(opts.dnsTcp ? { tcp: true } : {}),
+  };
   return { u, url, host, port, opts, b, policy, trace: new Trace(), rcfg };
 }
 
@@ -414,7 +528,9 @@ function measureRun(url: string, opts: ProbeOptions): MeasureRun {
 async function httpOverLive(run: MeasureRun, addrs: string[], live: EndpointOutcome, hops: HopEvidence): Promise<HttpOutcome> {
   const { u, host, port, opts, policy, trace, b, rcfg } = run;
   // The first hop's endpoints (still measuring, maybe) all get their decoy-before when attribution applies.
-  const covered = new Set(opts.attribution !== false && u.protocol === 'https:' && !net.isIP(host) ? addrs.map((ip) => joinHostPort(ip, port)) : []);
+  const covered = new Set(
+    opts.attribution !== false && u.protocol === 'https:' && !net.isIP(host) ? addrs.map((ip) => joinHostPort(ip, port)) : [],
+  );
   const f = await fetchUrl(u.href, {
     trace,
     policy,
@@ -441,7 +557,10 @@ async function httpOverLive(run: MeasureRun, addrs: string[], live: EndpointOutc
             const address = joinHostPort(ip, p);
             if (covered.has(address)) return;
             covered.add(address);
-            const pair = await Promise.all([variantHandshake('decoy-before', ip, p, decoyOf(opts), policy, trace, b, opts.ca), variantHandshake('no-sni', ip, p, null, policy, trace, b, opts.ca)]);
+            const pair = await Promise.all([
+              variantHandshake('decoy-before', ip, p, decoyOf(opts), policy, trace, b, opts.ca),
+              variantHandshake('no-sni', ip, p, null, policy, trace, b, opts.ca),
+            ]);
             hops.variants.push(...pair);
           },
         }
@@ -476,7 +595,26 @@ function failedRequest(run: MeasureRun, dns: Resolution, endpoints: EndpointOutc
   const e = endpoints[0];
   const failure = dns.failure ?? (e ? (e.tls?.failure ?? e.tcp.status.failure) : 'dns_no_answer') ?? 'generic_timeout_error';
   const t = trace.now();
-  const requests: HttpRequestEntry[] = [{ network: 'tcp', address: e?.address ?? '', failure, request: { url: u.href, method: 'GET', headers: { host: u.host, ...DEFAULT_HEADERS }, body: '', body_is_truncated: false, tor: { exit_ip: null, exit_name: null, is_tor: false }, x_transport: 'tcp' }, response: null, t0: t, t, tags: null }];
+  const requests: HttpRequestEntry[] = [
+    {
+      network: 'tcp',
+      address: e?.address ?? '',
+      failure,
+      request: {
+        url: u.href,
+        method: 'GET',
+        headers: { host: u.host, ...DEFAULT_HEADERS },
+        body: '',
+        body_is_truncated: false,
+        tor: { exit_ip: null, exit_name: null, is_tor: false },
+        x_transport: 'tcp',
+      },
+      response: null,
+      t0: t,
+      t,
+      tags: null,
+    },
+  ];
   return { requests, failure };
 }
 
@@ -485,7 +623,13 @@ function compareWithControl(http: HttpOutcome, control: ControlResponse | null):
   const final = http.final;
   return compareHttp(
     final && !http.failure && final.entry.response
-      ? { status: final.status, headers: Object.keys(final.entry.response.headers), bodyLength: final.body.length, truncated: final.truncated, title: final.title }
+      ? {
+          status: final.status,
+          headers: Object.keys(final.entry.response.headers),
+          bodyLength: final.body.length,
+          truncated: final.truncated,
+          title: final.title,
+        }
       : null,
     control,
   );
@@ -500,7 +644,14 @@ function finish(run: MeasureRun, testKeys: WebConnectivityTestKeys, startWall: n
   const loc = probeLocation(ownIps.find((ip) => !isBogonAddress(ip)) ?? null);
   const start = new Date(startWall);
   const m: Measurement<WebConnectivityTestKeys> = {
-    annotations: { engine_name: SOFTWARE_NAME, engine_version: SOFTWARE_VERSION, platform: process.platform, ...(policy.restricted ? { x_lab_mode: 'true' } : {}), ...(opts.annotations ?? {}), ...regionAnnotation(opts.region) },
+    annotations: {
+      engine_name: SOFTWARE_NAME,
+      engine_version: SOFTWARE_VERSION,
+      platform: process.platform,
+      ...(policy.restricted ? { x_lab_mode: 'true' } : {}),
+      ...(opts.annotations ?? {}),
+      ...regionAnnotation(opts.region),
+    },
     data_format_version: '0.2.0',
     input: url,
     measurement_start_time: ooniTime(start),
@@ -523,7 +674,11 @@ function finish(run: MeasureRun, testKeys: WebConnectivityTestKeys, startWall: n
   };
   const scrubbed = scrubValue(m, scrubberFor(ownIps));
   scrubbed.probe_ip = '127.0.0.1';
-  return applyVerdict(scrubbed, { allowNets: opts.allowNet ?? [], ...(opts.fingerprints ? { fingerprints: opts.fingerprints } : {}), ...(opts.injectors ? { injectors: opts.injectors } : {}) });
+  return applyVerdict(scrubbed, {
+    allowNets: opts.allowNet ?? [],
+    ...(opts.fingerprints ? { fingerprints: opts.fingerprints } : {}),
+    ...(opts.injectors ? { injectors: opts.injectors } : {}),
+  });
 }
 
 // A NetPolicy holds no per-URL state: one per (allowNet, localAddress) serves a whole list (its
@@ -555,7 +710,15 @@ function withAsn(q: DnsQuery): DnsQuery {
 
 /** annotations.region from ProbeOptions.region: whitespace collapsed, trimmed, at most 64 characters; none when empty. */
 export function regionAnnotation(region: string | undefined): { region?: string } {
-  // eslint-disable-next-line no-control-regex
-  const r = [...(region ?? '').replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').replace(/\s+/g, ' ').trim()].slice(0, 64).join('').trim();
+  const r = [
+    ...(region ?? '')
+      // eslint-disable-next-line no-control-regex -- control characters are what is removed
+      .replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ')
+      .replace(/\s+/g, ' ')
+      .trim(),
+  ]
+    .slice(0, 64)
+    .join('')
+    .trim();
   return r ? { region: r } : {};
 }

@@ -19,13 +19,18 @@ export default async function adminRoutes(app: FastifyInstance, opts: AdminOptio
     if (!adminDigest) throw createError('WS_ADMIN_DISABLED', 'admin routes are disabled: start the server with an admin token');
     const h = req.headers.authorization ?? '';
     const m = /^Bearer (.+)$/.exec(h);
-    const given = createHash('sha256').update(m ? m[1] : '').digest();
+    const given = createHash('sha256')
+      .update(m ? m[1] : '')
+      .digest();
     if (!m || !timingSafeEqual(given, adminDigest)) throw createError('WS_UNAUTHORIZED', 'admin route: missing or wrong bearer token');
   }
 
   app.post<{ Body: ReanalyzeBody }>('/api/v1/admin/reanalyze', { schema: { body: ReanalyzeBody } }, async (req) => {
     requireAdmin(req);
-    const r = await reanalyzeStore(store, analyze, { onlyOutdatedFor: req.body.only_outdated ? analysisVersion : undefined, limit: req.body.limit });
+    const r = await reanalyzeStore(store, analyze, {
+      onlyOutdatedFor: req.body.only_outdated ? analysisVersion : undefined,
+      limit: req.body.limit,
+    });
     req.log.info({ ...r, analysis_version: analysisVersion }, 'reanalyzed');
     return { ...r, analysis_version: analysisVersion };
   });

@@ -16,7 +16,23 @@ export default async function anomalyRoutes(app: FastifyInstance, opts: { store:
   const schema = {
     querystring: {
       type: 'object',
-      properties: Object.fromEntries(['axis', 'time_grain', 'since', 'until', 'probe_cc', 'probe_asn', 'region', 'domain', 'category_code', 'window', 'min_count', 'min_delta', 'min_z'].map((k) => [k, str])),
+      properties: Object.fromEntries(
+        [
+          'axis',
+          'time_grain',
+          'since',
+          'until',
+          'probe_cc',
+          'probe_asn',
+          'region',
+          'domain',
+          'category_code',
+          'window',
+          'min_count',
+          'min_delta',
+          'min_z',
+        ].map((k) => [k, str]),
+      ),
       required: ['axis'],
       additionalProperties: false,
     },
@@ -30,7 +46,8 @@ export default async function anomalyRoutes(app: FastifyInstance, opts: { store:
     const num = (k: string, min: number, max: number, integer: boolean): number | undefined => {
       if (q[k] === undefined) return undefined;
       const n = Number(q[k]);
-      if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) throw new StoreInputError(`${k}: a ${integer ? 'whole ' : ''}number from ${min} to ${max}`);
+      if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n)))
+        throw new StoreInputError(`${k}: a ${integer ? 'whole ' : ''}number from ${min} to ${max}`);
       return n;
     };
     const f: MeasurementFilter = {};
@@ -51,9 +68,19 @@ export default async function anomalyRoutes(app: FastifyInstance, opts: { store:
       if (!s) series.set(k, (s = []));
       s.push({ bucket: String(r.measurement_start_day), measurements: r.measurement_count, blocked: r.anomaly_count + r.confirmed_count });
     }
-    const o = { window: num('window', 1, 365, true), minCount: num('min_count', 1, 1e9, true), minDelta: num('min_delta', 0, 1, false), minZ: num('min_z', 0, 100, false) };
+    const o = {
+      window: num('window', 1, 365, true),
+      minCount: num('min_count', 1, 1e9, true),
+      minDelta: num('min_delta', 0, 1, false),
+      minZ: num('min_z', 0, 100, false),
+    };
     const clean = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
-    const anomalies = [...series].flatMap(([value, points]) => seriesAnomalies(points.sort((a, b) => (a.bucket < b.bucket ? -1 : a.bucket > b.bucket ? 1 : 0)), clean).map((a) => ({ axis, value, ...a })));
+    const anomalies = [...series].flatMap(([value, points]) =>
+      seriesAnomalies(
+        points.sort((a, b) => (a.bucket < b.bucket ? -1 : a.bucket > b.bucket ? 1 : 0)),
+        clean,
+      ).map((a) => ({ axis, value, ...a })),
+    );
     anomalies.sort((a, b) => (a.bucket < b.bucket ? 1 : a.bucket > b.bucket ? -1 : Math.abs(b.z) - Math.abs(a.z)));
     return { anomalies };
   });

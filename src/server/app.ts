@@ -65,7 +65,6 @@ export interface AppOptions {
   trustProxy?: boolean | string | string[];
 }
 
-
 /** The Fastify app of a collector/query server over `opts.store`, ready (app.ready()). */
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const analysisVersion = opts.analysisVersion ?? ANALYSIS_VERSION;
@@ -119,7 +118,10 @@ function addSharedHooks(app: FastifyInstance, ctx: ServerContext): void {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
     reply.header('x-frame-options', 'DENY');
-    reply.header('content-security-policy', "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'");
+    reply.header(
+      'content-security-policy',
+      "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+    );
     if (limiter && req.url !== '/metrics') {
       const wait = limiter.hit(req.ip);
       if (wait > 0) {
@@ -138,33 +140,50 @@ function addSharedHooks(app: FastifyInstance, ctx: ServerContext): void {
 /** Every failure leaves as { error, code, statusCode } (errors.ts). */
 function setErrorHandlers(app: FastifyInstance, ctx: ServerContext): void {
   const { countIngest } = ctx.metrics;
-  app.setErrorHandler((err: Error & { code?: string; statusCode?: number; validation?: unknown; validationContext?: string }, req, reply) => {
-    // A refused single submission counts as rejected here, once (the batch route counts its lines itself).
-    const collector = req.routeOptions.url === '/report/:report_id' || req.routeOptions.url === '/api/v1/submit_measurement';
-    if (err instanceof ApiError) {
-      if (collector && err.statusCode >= 400 && err.statusCode < 500) countIngest({ result: 'rejected' });
-      return sendError(reply, err.code, err.message);
-    }
-    if (err instanceof StoreInputError) return sendError(reply, 'WS_BAD_REQUEST', err.message);
-    if (err.validation) {
-      const where = err.validationContext ?? 'request';
-      if (collector) countIngest({ result: 'rejected' });
-      return sendError(reply, collector && where === 'body' ? 'WS_BAD_MEASUREMENT' : 'WS_BAD_REQUEST', `invalid ${where}: ${err.message}`.slice(0, 500));
-    }
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 'WS_BODY_TOO_LARGE', `body too large: the limit is ${req.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit} bytes`);
-    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return sendError(reply, 'WS_UNSUPPORTED_MEDIA_TYPE', 'unsupported content type: send application/json');
-    if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err instanceof SyntaxError || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY')
-      return sendError(reply, 'WS_INVALID_JSON', `invalid JSON body: ${err.message}`.slice(0, 300));
-    if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) return sendError(reply, 'WS_BAD_REQUEST', err.message.slice(0, 300));
-    req.log.error({ err }, 'unhandled error');
-    return sendError(reply, 'WS_INTERNAL', 'internal error');
-  });
+  app.setErrorHandler(
+    (err: Error & { code?: string; statusCode?: number; validation?: unknown; validationContext?: string }, req, reply) => {
+      // A refused single submission counts as rejected here, once (the batch route counts its lines itself).
+      const collector = req.routeOptions.url === '/report/:report_id' || req.routeOptions.url === '/api/v1/submit_measurement';
+      if (err instanceof ApiError) {
+        if (collector && err.statusCode >= 400 && err.statusCode < 500) countIngest({ result: 'rejected' });
+        return sendError(reply, err.code, err.message);
+      }
+      if (err instanceof StoreInputError) return sendError(reply, 'WS_BAD_REQUEST', err.message);
+      if (err.validation) {
+        const where = err.validationContext ?? 'request';
+        if (collector) countIngest({ result: 'rejected' });
+        return sendError(
+          reply,
+          collector && where === 'body' ? 'WS_BAD_MEASUREMENT' : 'WS_BAD_REQUEST',
+          `invalid ${where}: ${err.message}`.slice(0, 500),
+        );
+      }
+      if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+        return sendError(
+          reply,
+          'WS_BODY_TOO_LARGE',
+          `body too large: the limit is ${req.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit} bytes`,
+        );
+      if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+        return sendError(reply, 'WS_UNSUPPORTED_MEDIA_TYPE', 'unsupported content type: send application/json');
+      if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err instanceof SyntaxError || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY')
+        return sendError(reply, 'WS_INVALID_JSON', `invalid JSON body: ${err.message}`.slice(0, 300));
+      if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500)
+        return sendError(reply, 'WS_BAD_REQUEST', err.message.slice(0, 300));
+      req.log.error({ err }, 'unhandled error');
+      return sendError(reply, 'WS_INTERNAL', 'internal error');
+    },
+  );
   app.setNotFoundHandler((req, reply) => sendError(reply, 'WS_NOT_FOUND', `no route ${req.method} ${req.url.slice(0, 200)}`));
 }
 
 /** The parts of the server, one plugin each (one line per part). */
 async function registerParts(app: FastifyInstance, ctx: ServerContext, opts: AppOptions): Promise<void> {
-  await app.register(collectorRoutes, { ...ctx, batchBodyLimit: opts.batchBodyLimit ?? 16 * 1024 * 1024, batchMaxItems: opts.batchMaxItems ?? 5000 });
+  await app.register(collectorRoutes, {
+    ...ctx,
+    batchBodyLimit: opts.batchBodyLimit ?? 16 * 1024 * 1024,
+    batchMaxItems: opts.batchMaxItems ?? 5000,
+  });
   await app.register(queryRoutes, ctx);
   await app.register(adminRoutes, { ...ctx, adminToken: opts.adminToken });
   await app.register(metricsRoutes, ctx);

@@ -79,7 +79,11 @@ describe('POST /api/v1/submit_measurements (NDJSON batches)', () => {
 
   it('refuses a whole request that is not NDJSON, empty, too long or over the size limit, and stores nothing', async (t) => {
     const { app, store } = await harness(t, { batchMaxItems: 3, batchBodyLimit: 4096 });
-    const asJson = await app.inject({ method: 'POST', url: '/api/v1/submit_measurements', payload: { format: 'json', content: sampleMeasurement() } });
+    const asJson = await app.inject({
+      method: 'POST',
+      url: '/api/v1/submit_measurements',
+      payload: { format: 'json', content: sampleMeasurement() },
+    });
     assert.equal(asJson.statusCode, 415);
     assert.equal(asJson.json().code, 'WS_UNSUPPORTED_MEDIA_TYPE');
     assert.match(asJson.json().error, /x-ndjson/);
@@ -98,7 +102,8 @@ describe('POST /api/v1/submit_measurements (NDJSON batches)', () => {
 
   it("charges every line to the client's rate limit: a batch over the allowance is refused whole", async (t) => {
     const { app, store } = await harness(t, { rateLimit: { max: 5, windowMs: 60_000 } });
-    const batch = (n: number, tag: string) => Array.from({ length: n }, (_, i) => line(sampleMeasurement({ input: `https://${tag}${i}.example/` }))).join('\n');
+    const batch = (n: number, tag: string) =>
+      Array.from({ length: n }, (_, i) => line(sampleMeasurement({ input: `https://${tag}${i}.example/` }))).join('\n');
     const ok = await post(app, batch(3, 'ok'));
     assert.equal(ok.statusCode, 200);
     const over = await post(app, batch(3, 'over'));
@@ -110,14 +115,29 @@ describe('POST /api/v1/submit_measurements (NDJSON batches)', () => {
   it("scrubs the submitter's address from every line", async (t) => {
     const { app, store } = await harness(t);
     const ip = '203.0.113.77';
-    const r = await post(app, [line({ ...sampleMeasurement(), probe_ip: ip }), line(sampleMeasurement({ input: `https://${ip}/`, extra: { note: `from ${ip}` } }))].join('\n'), {
-      remoteAddress: ip,
-    });
+    const r = await post(
+      app,
+      [
+        line({ ...sampleMeasurement(), probe_ip: ip }),
+        line(sampleMeasurement({ input: `https://${ip}/`, extra: { note: `from ${ip}` } })),
+      ].join('\n'),
+      {
+        remoteAddress: ip,
+      },
+    );
     assert.equal(r.statusCode, 200, r.body);
     assert.equal(r.json().stored, 2);
     // Written with \u escapes, in a key, and inside a base64 body: the text holds no plain "203.0.113.77".
-    const escaped = line(sampleMeasurement({ input: 'https://esc.example/' })).replace('"https://esc.example/"', '"https://esc.example/","x_note":"seen \\u0032\\u0030\\u0033.0.113.77","x_\\u0032\\u0030\\u0033.0.113.77":1');
-    const b64 = line(sampleMeasurement({ input: 'https://b64.example/', extra: { requests: [{ response: { body: { format: 'base64', data: Buffer.from(`<p>${ip}</p>`).toString('base64') } } }] } }));
+    const escaped = line(sampleMeasurement({ input: 'https://esc.example/' })).replace(
+      '"https://esc.example/"',
+      '"https://esc.example/","x_note":"seen \\u0032\\u0030\\u0033.0.113.77","x_\\u0032\\u0030\\u0033.0.113.77":1',
+    );
+    const b64 = line(
+      sampleMeasurement({
+        input: 'https://b64.example/',
+        extra: { requests: [{ response: { body: { format: 'base64', data: Buffer.from(`<p>${ip}</p>`).toString('base64') } } }] },
+      }),
+    );
     const r2 = await post(app, [escaped, b64].join('\n'), { remoteAddress: ip });
     assert.equal(r2.json().stored, 2, r2.body);
     for (const x of [...r.json().results, ...r2.json().results] as Array<{ measurement_uid: string }>) {
@@ -134,7 +154,16 @@ describe('POST /api/v1/submit_measurements (NDJSON batches)', () => {
     const open = await app.inject({
       method: 'POST',
       url: '/report',
-      payload: { data_format_version: '0.2.0', format: 'json', probe_asn: 'AS4134', probe_cc: 'CN', software_name: 'wallscope', software_version: '0.1.0', test_name: 'web_connectivity', test_version: '0.4.3' },
+      payload: {
+        data_format_version: '0.2.0',
+        format: 'json',
+        probe_asn: 'AS4134',
+        probe_cc: 'CN',
+        software_name: 'wallscope',
+        software_version: '0.1.0',
+        test_name: 'web_connectivity',
+        test_version: '0.4.3',
+      },
     });
     const reportId = open.json().report_id as string;
     const inReport = (i: number) => line({ ...sampleMeasurement({ input: `https://rep${i}.example/` }), report_id: reportId });
@@ -142,7 +171,10 @@ describe('POST /api/v1/submit_measurements (NDJSON batches)', () => {
     assert.equal(before.json().stored, 2);
     assert.equal((await app.inject({ method: 'POST', url: `/report/${reportId}/close` })).statusCode, 200);
     const after = await post(app, [inReport(2), line(sampleMeasurement({ input: 'https://free.example/' }))].join('\n'));
-    assert.deepEqual(after.json().results.map((x: { code?: string; inserted?: boolean }) => x.code ?? x.inserted), ['WS_REPORT_CLOSED', true]);
+    assert.deepEqual(
+      after.json().results.map((x: { code?: string; inserted?: boolean }) => x.code ?? x.inserted),
+      ['WS_REPORT_CLOSED', true],
+    );
     // A restarted collector (empty cache) asks the store before preparing the lines.
     const app2 = await buildApp({ store, webRoot: false, rateLimit: false, reportSecret: 'one secret for both collectors' });
     t.after(() => app2.close());
@@ -174,7 +206,11 @@ describe('POST /api/v1/submit_measurements (NDJSON batches)', () => {
     const slices = [ms.slice(0, 150), ms.slice(75, 225), ms.slice(150, 300), ms.slice(0, 150)];
     const answers = await Promise.all(
       slices.map(async (s) => {
-        const res = await fetch(`${srv.url}/api/v1/submit_measurements`, { method: 'POST', headers: { 'content-type': NDJSON }, body: s.map(line).join('\n') });
+        const res = await fetch(`${srv.url}/api/v1/submit_measurements`, {
+          method: 'POST',
+          headers: { 'content-type': NDJSON },
+          body: s.map(line).join('\n'),
+        });
         assert.equal(res.status, 200);
         return (await res.json()) as BatchResponse;
       }),
@@ -186,8 +222,14 @@ describe('POST /api/v1/submit_measurements (NDJSON batches)', () => {
         inserted.set(x.measurement_uid, (inserted.get(x.measurement_uid) ?? 0) + (x.inserted ? 1 : 0));
       }
     assert.equal(inserted.size, 300);
-    assert.ok([...inserted.values()].every((n) => n === 1), 'each uid reported inserted exactly once');
-    assert.equal(answers.reduce((n, a) => n + a.stored, 0), 300);
+    assert.ok(
+      [...inserted.values()].every((n) => n === 1),
+      'each uid reported inserted exactly once',
+    );
+    assert.equal(
+      answers.reduce((n, a) => n + a.stored, 0),
+      300,
+    );
     assert.equal(await store.count(), 300);
   });
 });

@@ -64,9 +64,15 @@ export function registerBatchRoute(app: FastifyInstance, o: BatchOptions): void 
   app.addContentTypeParser(NDJSON, { parseAs: 'string', bodyLimit: o.bodyLimit }, (_req, body, done) => done(null, body));
 
   app.post<{ Body: string }>('/api/v1/submit_measurements', { bodyLimit: o.bodyLimit }, async (req, reply): Promise<BatchResponse> => {
-    const ct = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    const ct = String(req.headers['content-type'] ?? '')
+      .split(';')[0]
+      .trim()
+      .toLowerCase();
     if (ct !== NDJSON || typeof req.body !== 'string')
-      throw createError('WS_UNSUPPORTED_MEDIA_TYPE', `unsupported content type: send ${NDJSON}, one {"format":"json","content":{...}} per line`);
+      throw createError(
+        'WS_UNSUPPORTED_MEDIA_TYPE',
+        `unsupported content type: send ${NDJSON}, one {"format":"json","content":{...}} per line`,
+      );
     const lines = req.body.split('\n');
     const numbered: Array<{ line: number; text: string }> = [];
     for (let i = 0; i < lines.length; i++) {
@@ -74,7 +80,8 @@ export function registerBatchRoute(app: FastifyInstance, o: BatchOptions): void 
       if (text) numbered.push({ line: i + 1, text });
     }
     if (!numbered.length) throw createError('WS_BAD_REQUEST', 'empty batch: send one submission per line');
-    if (numbered.length > o.maxItems) throw createError('WS_BODY_TOO_LARGE', `batch too large: ${numbered.length} lines, the limit is ${o.maxItems}`);
+    if (numbered.length > o.maxItems)
+      throw createError('WS_BODY_TOO_LARGE', `batch too large: ${numbered.length} lines, the limit is ${o.maxItems}`);
     const wait = o.chargeItems(req, numbered.length - 1);
     if (wait > 0) {
       reply.header('retry-after', String(wait));
@@ -97,7 +104,10 @@ export function registerBatchRoute(app: FastifyInstance, o: BatchOptions): void 
         // As Fastify parses the single route's body: __proto__ / constructor.prototype keys are refused.
         // A text with neither word nor any \u escape cannot hold them: plain JSON.parse (same result, no scan).
         const text = numbered[at].text;
-        body = text.includes('proto') || text.includes('constructor') || text.includes('\\u') ? sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }) : JSON.parse(text);
+        body =
+          text.includes('proto') || text.includes('constructor') || text.includes('\\u')
+            ? sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' })
+            : JSON.parse(text);
       } catch (e) {
         refuse(at, 'WS_INVALID_JSON', `invalid JSON: ${(e as Error).message}`.slice(0, 300));
         continue;
@@ -131,7 +141,10 @@ export function registerBatchRoute(app: FastifyInstance, o: BatchOptions): void 
         put = await o.store.putMany(accepted.map((a) => ({ m: a.m, verdict: a.verdict })));
       } catch (e) {
         req.log.error({ err: e }, 'store failed (batch)');
-        throw createError('WS_STORE_UNAVAILABLE', `the store failed; none of the ${accepted.length} measurements was acknowledged, retry later`);
+        throw createError(
+          'WS_STORE_UNAVAILABLE',
+          `the store failed; none of the ${accepted.length} measurements was acknowledged, retry later`,
+        );
       }
       accepted.forEach((a, k) => {
         const r = put[k];

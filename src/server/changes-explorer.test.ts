@@ -14,7 +14,21 @@ import { sampleMeasurement, sampleVerdict } from '../testing/seed.js';
 import { buildApp } from './index.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-default-apps', '--disable-extensions', '--no-default-browser-check', '--metrics-recording-only', '--disable-domain-reliability'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-default-apps',
+  '--disable-extensions',
+  '--no-default-browser-check',
+  '--metrics-recording-only',
+  '--disable-domain-reliability',
+];
 const WEB_DIST = join(repoRoot, 'web', 'dist');
 const T0 = Date.UTC(2026, 11, 1, 8, 0, 0);
 
@@ -37,15 +51,25 @@ describe('explorer: changes page, blocked since, domain timeline (chromium)', ()
     const tracked = trackChanges(store, changes);
     // youtube.com from AS4134 in Henan: reachable, then DNS-injected from minute 2 (still blocked);
     // news.example: blocked (SNI) then lifted at minute 3; a flaky site: one odd measurement.
-    const put = (input: string, i: number, v: ReturnType<typeof sampleVerdict>) => tracked.put(sampleMeasurement({ input, region: 'Henan', start: new Date(T0 + i * 60_000) }), v);
+    const put = (input: string, i: number, v: ReturnType<typeof sampleVerdict>) =>
+      tracked.put(sampleMeasurement({ input, region: 'Henan', start: new Date(T0 + i * 60_000) }), v);
     const sni = { blocking: 'http-failure' as const, mechanism: 'tls.reset' as const, layer: 'regional' as const };
-    for (const [i, k] of ['ok', 'ok', 'blocked', 'blocked', 'blocked'].entries()) await put('https://youtube.com/', i, sampleVerdict(k as 'ok' | 'blocked'));
-    for (const [i, k] of ['blocked', 'blocked', 'blocked', 'ok', 'ok'].entries()) await put('https://news.example/', i, sampleVerdict(k as 'ok' | 'blocked', k === 'blocked' ? sni : {}));
-    for (const [i, k] of ['ok', 'ok', 'blocked', 'ok', 'ok'].entries()) await put('https://flaky.example/', i, sampleVerdict(k as 'ok' | 'blocked', k === 'blocked' ? sni : {}));
+    for (const [i, k] of ['ok', 'ok', 'blocked', 'blocked', 'blocked'].entries())
+      await put('https://youtube.com/', i, sampleVerdict(k as 'ok' | 'blocked'));
+    for (const [i, k] of ['blocked', 'blocked', 'blocked', 'ok', 'ok'].entries())
+      await put('https://news.example/', i, sampleVerdict(k as 'ok' | 'blocked', k === 'blocked' ? sni : {}));
+    for (const [i, k] of ['ok', 'ok', 'blocked', 'ok', 'ok'].entries())
+      await put('https://flaky.example/', i, sampleVerdict(k as 'ok' | 'blocked', k === 'blocked' ? sni : {}));
     app = await buildApp({ store, changes, webRoot: WEB_DIST, logger: false, rateLimit: false });
     base = (await app.listen({ host: '127.0.0.1', port: 0 })).replace(/\/$/, '');
     profile = mkdtempSync(join(tmpdir(), 'ws-chromium-'));
-    ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1280, height: 900 }, serviceWorkers: 'block' });
+    ctx = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      viewport: { width: 1280, height: 900 },
+      serviceWorkers: 'block',
+    });
     await ctx.route('**/*', async (route) => {
       const url = route.request().url();
       if (url.startsWith(base + '/')) await route.continue();
@@ -88,17 +112,23 @@ describe('explorer: changes page, blocked since, domain timeline (chromium)', ()
     await rows.nth(1).locator('a.evidence', { hasText: 'after 1' }).click();
     await page.waitForURL(/#\/measurement\//);
     await page.locator('main h1').first().waitFor();
-    assert.match(await page.locator('main').textContent() ?? '', /youtube\.com/);
+    assert.match((await page.locator('main').textContent()) ?? '', /youtube\.com/);
     await page.close();
   });
 
-  it('shows a domain\'s state over time on its page', async () => {
+  it("shows a domain's state over time on its page", async () => {
     const page = await ctx.newPage();
     await page.goto(`${base}/#/domain/news.example`);
     const section = page.locator('section.timeline-of-states');
     await section.locator('table.states tbody tr').first().waitFor();
-    assert.match((await section.locator('table.states tbody tr').allTextContents()).join('\n'), /https:\/\/news\.example\/.*reachable.*2026-12-01 08:03:00 UTC/);
-    assert.match((await section.locator('table.changes tbody tr').allTextContents()).join('\n'), /08:03:00 UTC.*blocked: tls\.reset.*reachable/);
+    assert.match(
+      (await section.locator('table.states tbody tr').allTextContents()).join('\n'),
+      /https:\/\/news\.example\/.*reachable.*2026-12-01 08:03:00 UTC/,
+    );
+    assert.match(
+      (await section.locator('table.changes tbody tr').allTextContents()).join('\n'),
+      /08:03:00 UTC.*blocked: tls\.reset.*reachable/,
+    );
     const feed = await page.locator('section.timeline-of-states a[href^="api/v1/changes.atom"]').getAttribute('href');
     const atom = await (await fetch(`${base}/${feed}`)).text();
     assert.equal((atom.match(/<entry>/g) ?? []).length, 1);

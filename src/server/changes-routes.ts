@@ -21,7 +21,12 @@ function stateText(s: { blocking: string | false; mechanism: string }): string {
 
 export function changeTitle(c: ChangeRecord): string {
   const where = `${c.probe_cc} ${c.probe_asn}${c.region ? ` ${c.region}` : ''}`;
-  const what = c.from.blocking === false ? `blocked by ${c.to.mechanism}` : c.to.blocking === false ? `unblocked (was ${c.from.mechanism})` : `${c.from.mechanism} -> ${c.to.mechanism}`;
+  const what =
+    c.from.blocking === false
+      ? `blocked by ${c.to.mechanism}`
+      : c.to.blocking === false
+        ? `unblocked (was ${c.from.mechanism})`
+        : `${c.from.mechanism} -> ${c.to.mechanism}`;
   return `${c.target} ${what} in ${where}${c.layer ? ` (${c.layer} layer)` : ''}`;
 }
 
@@ -37,7 +42,12 @@ export function atomFeed(changes: ChangeRecord[], self: string, base: string, ti
     .slice()
     .reverse()
     .map((c) => {
-      const links = c.evidence.map((uid) => `<link rel="related" type="text/html" title="evidence ${xml(uid)}" href="${xml(`${base}/#/measurement/${encodeURIComponent(uid)}`)}"/>`).join('\n    ');
+      const links = c.evidence
+        .map(
+          (uid) =>
+            `<link rel="related" type="text/html" title="evidence ${xml(uid)}" href="${xml(`${base}/#/measurement/${encodeURIComponent(uid)}`)}"/>`,
+        )
+        .join('\n    ');
       const body = `${stateText(c.from)} -> ${stateText(c.to)} since ${c.at}; evidence: ${c.evidence.join(', ')}`;
       return `  <entry>
     <id>urn:wallscope:change:${c.id}</id>
@@ -66,22 +76,43 @@ ${entries}
 
 /** A change as the contract spells it (plus its id and detection time, which extend it). */
 export function publicChange(c: ChangeRecord): Record<string, unknown> {
-  return { target: c.target, probe_cc: c.probe_cc, probe_asn: c.probe_asn, region: c.region, layer: c.layer, at: c.at, from: c.from, to: c.to, evidence: c.evidence, id: c.id, detected_at: c.detected_at };
+  return {
+    target: c.target,
+    probe_cc: c.probe_cc,
+    probe_asn: c.probe_asn,
+    region: c.region,
+    layer: c.layer,
+    at: c.at,
+    from: c.from,
+    to: c.to,
+    evidence: c.evidence,
+    id: c.id,
+    detected_at: c.detected_at,
+  };
 }
 
 const VIEW_KEYS = ['since', 'probe_cc', 'probe_asn', 'region', 'domain', 'target', 'layer', 'limit'];
 
 function viewTitle(q: Record<string, unknown>): string {
-  const parts = ['probe_cc', 'probe_asn', 'region', 'domain', 'target', 'layer'].filter((k) => typeof q[k] === 'string' && q[k]).map((k) => `${k}=${String(q[k])}`);
+  const parts = ['probe_cc', 'probe_asn', 'region', 'domain', 'target', 'layer']
+    .filter((k) => typeof q[k] === 'string' && q[k])
+    .map((k) => `${k}=${String(q[k])}`);
   return `wallscope changes${parts.length ? ` (${parts.join(', ')})` : ''}`;
 }
 
 export default async function changesRoutes(app: FastifyInstance, opts: ChangesRoutesOptions): Promise<void> {
   // The explorer asks this first, so that a server without change detection shows no broken panel.
-  app.get('/api/v1/changes/status', async () => ({ enabled: opts.changes !== undefined, ...(opts.changes ? { confirmations: opts.changes.confirmations } : {}) }));
+  app.get('/api/v1/changes/status', async () => ({
+    enabled: opts.changes !== undefined,
+    ...(opts.changes ? { confirmations: opts.changes.confirmations } : {}),
+  }));
   if (!opts.changes) return;
   const { changes } = opts;
-  const query = { type: 'object', properties: Object.fromEntries([...VIEW_KEYS, 'blocked'].map((k) => [k, { type: 'string', maxLength: 2048 }])), additionalProperties: false } as const;
+  const query = {
+    type: 'object',
+    properties: Object.fromEntries([...VIEW_KEYS, 'blocked'].map((k) => [k, { type: 'string', maxLength: 2048 }])),
+    additionalProperties: false,
+  } as const;
 
   app.get('/api/v1/changes', { schema: { querystring: query } }, async (req) => {
     const f = changeFilterFrom(req.query as Record<string, unknown>);

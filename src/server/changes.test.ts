@@ -39,7 +39,13 @@ describe('stepChange(state, measurement, confirmations)', () => {
   it('confirms a new state after two agreeing measurements, dated by the first, with the proof', () => {
     const { changes, s } = run(['ok', 'ok', 'dns', 'dns', 'dns']);
     assert.equal(changes.length, 1);
-    assert.deepEqual(changes[0], { at: 102, from: { blocking: 'false', mechanism: 'none', layer: null }, to: { blocking: 'dns', mechanism: 'dns.injection', layer: 'national' }, layer: 'national', evidence: ['u1', 'u2', 'u3'] });
+    assert.deepEqual(changes[0], {
+      at: 102,
+      from: { blocking: 'false', mechanism: 'none', layer: null },
+      to: { blocking: 'dns', mechanism: 'dns.injection', layer: 'national' },
+      layer: 'national',
+      evidence: ['u1', 'u2', 'u3'],
+    });
     assert.equal(s.since, 102);
   });
   it('does not call one flaky measurement a change, nor undecided ones', () => {
@@ -49,7 +55,13 @@ describe('stepChange(state, measurement, confirmations)', () => {
   });
   it('sees a mechanism switch (DNS -> SNI) and a lift, and the first state is not a change', () => {
     const { changes } = run(['dns', 'dns', 'sni', 'sni', 'ok', 'ok']);
-    assert.deepEqual(changes.map((c) => [c.from.mechanism, c.to.mechanism, c.layer, c.at]), [['dns.injection', 'tls.reset', 'regional', 102], ['tls.reset', 'none', 'regional', 104]]);
+    assert.deepEqual(
+      changes.map((c) => [c.from.mechanism, c.to.mechanism, c.layer, c.at]),
+      [
+        ['dns.injection', 'tls.reset', 'regional', 102],
+        ['tls.reset', 'none', 'regional', 104],
+      ],
+    );
   });
   it('with confirmations 1, every differing measurement is a change', () => {
     assert.equal(run(['ok', 'sni', 'ok'], 1).changes.length, 2);
@@ -78,10 +90,26 @@ describe('ChangeStore on the SQLite store (incremental, late arrivals, rebuild) 
     const plan: Array<[string, number, Verdict]> = [];
     const yt = 'https://youtube.com/';
     const flaky = 'https://flaky.example/';
-    const kinds: Array<Verdict> = [sampleVerdict('ok'), sampleVerdict('ok'), sampleVerdict('blocked'), sampleVerdict('blocked'), sampleVerdict('blocked', blockedSni), sampleVerdict('blocked', blockedSni), sampleVerdict('ok'), sampleVerdict('ok')];
+    const kinds: Array<Verdict> = [
+      sampleVerdict('ok'),
+      sampleVerdict('ok'),
+      sampleVerdict('blocked'),
+      sampleVerdict('blocked'),
+      sampleVerdict('blocked', blockedSni),
+      sampleVerdict('blocked', blockedSni),
+      sampleVerdict('ok'),
+      sampleVerdict('ok'),
+    ];
     kinds.forEach((v, i) => plan.push([yt, i, v]));
-    [0, 1, 2, 3, 4, 5, 6, 7].forEach((i) => plan.push([flaky, i, i === 3 ? sampleVerdict('blocked', { blocking: 'tcp_ip', mechanism: 'tcp.timeout', layer: 'unknown' }) : sampleVerdict('ok')]));
-    const put = (url: string, i: number, v: Verdict) => store.put(sampleMeasurement({ input: url, region: 'Henan', start: new Date(T0 + i * 60_000) }), v);
+    [0, 1, 2, 3, 4, 5, 6, 7].forEach((i) =>
+      plan.push([
+        flaky,
+        i,
+        i === 3 ? sampleVerdict('blocked', { blocking: 'tcp_ip', mechanism: 'tcp.timeout', layer: 'unknown' }) : sampleVerdict('ok'),
+      ]),
+    );
+    const put = (url: string, i: number, v: Verdict) =>
+      store.put(sampleMeasurement({ input: url, region: 'Henan', start: new Date(T0 + i * 60_000) }), v);
     // The youtube measurement of minute 3 arrives last (a spool uploaded late): the key is rebuilt.
     const late = plan.find(([u, i]) => u === yt && i === 3)!;
     for (const p of plan) if (p !== late) await put(...p);
@@ -128,7 +156,19 @@ describe('ChangeStore on the SQLite store (incremental, late arrivals, rebuild) 
     assert.equal(body.changes.length, 2);
     const c = body.changes[0]!;
     for (const k of ['target', 'probe_cc', 'probe_asn', 'region', 'layer', 'at', 'from', 'to', 'evidence']) assert.ok(k in c, k);
-    assert.deepEqual([c.target, c.probe_cc, c.probe_asn, c.region, c.layer, c.at, c.from, c.to], [yt, 'CN', 'AS4134', 'Henan', 'regional', '2026-12-01T00:04:00Z', { blocking: 'dns', mechanism: 'dns.injection' }, { blocking: 'http-failure', mechanism: 'tls.reset' }]);
+    assert.deepEqual(
+      [c.target, c.probe_cc, c.probe_asn, c.region, c.layer, c.at, c.from, c.to],
+      [
+        yt,
+        'CN',
+        'AS4134',
+        'Henan',
+        'regional',
+        '2026-12-01T00:04:00Z',
+        { blocking: 'dns', mechanism: 'dns.injection' },
+        { blocking: 'http-failure', mechanism: 'tls.reset' },
+      ],
+    );
     const ev = await app.inject({ url: `/api/v1/measurement/${(c.evidence as string[])[1]}` });
     assert.equal(ev.statusCode, 200);
     const bad = await app.inject({ url: '/api/v1/changes?since=yesterday' });
@@ -142,11 +182,20 @@ describe('ChangeStore on the SQLite store (incremental, late arrivals, rebuild) 
     assert.equal(feed.statusCode, 200);
     assert.match(feed.headers['content-type'] as string, /^application\/atom\+xml/);
     assert.equal((feed.body.match(/<entry>/g) ?? []).length, 2);
-    assert.match(feed.body, /<title>https:\/\/youtube\.com\/ dns\.injection -&gt; tls\.reset in CN AS4134 Henan \(regional layer\)<\/title>/);
-    assert.match(feed.body, /<link rel="related" type="text\/html" title="evidence [^"]+" href="http:\/\/localhost(:\d+)?\/#\/measurement\/[^"]+"\/>/);
+    assert.match(
+      feed.body,
+      /<title>https:\/\/youtube\.com\/ dns\.injection -&gt; tls\.reset in CN AS4134 Henan \(regional layer\)<\/title>/,
+    );
+    assert.match(
+      feed.body,
+      /<link rel="related" type="text\/html" title="evidence [^"]+" href="http:\/\/localhost(:\d+)?\/#\/measurement\/[^"]+"\/>/,
+    );
 
     const states = (await app.inject({ url: '/api/v1/states?domain=youtube.com' })).json().states as Array<Record<string, unknown>>;
-    assert.deepEqual(states.map((s) => [s.blocking, s.mechanism, s.since]), [[false, 'none', '2026-12-01T00:06:00Z']]);
+    assert.deepEqual(
+      states.map((s) => [s.blocking, s.mechanism, s.since]),
+      [[false, 'none', '2026-12-01T00:06:00Z']],
+    );
     assert.deepEqual((await app.inject({ url: '/api/v1/states?blocked=true' })).json().states, []);
   });
 });
@@ -167,7 +216,10 @@ describe('startWebhooks(): signed deliveries from a persistent outbox', () => {
         const want = Buffer.from(signWebhook(secret, Number(req.headers['x-wallscope-timestamp']), body));
         const sig = Buffer.from(String(req.headers['x-wallscope-signature']));
         if (sig.length !== want.length || !timingSafeEqual(sig, want)) badSignatures++;
-        got.push({ id: String(req.headers['x-wallscope-delivery']), change: (JSON.parse(body) as { change: { target: string; to: { mechanism: string } } }).change });
+        got.push({
+          id: String(req.headers['x-wallscope-delivery']),
+          change: (JSON.parse(body) as { change: { target: string; to: { mechanism: string } } }).change,
+        });
         res.end('ok');
       });
     });
@@ -180,7 +232,16 @@ describe('startWebhooks(): signed deliveries from a persistent outbox', () => {
     // The receiver goes down before anything happens.
     await new Promise<void>((r) => receiver.close(() => r()));
     let outbox = new Outbox(file);
-    let hooks = startWebhooks({ changes, outbox, hooks: [hook, brokenHook], secret, baseDelayMs: 30, maxDelayMs: 100, maxAttempts: 20, intervalMs: 20 });
+    let hooks = startWebhooks({
+      changes,
+      outbox,
+      hooks: [hook, brokenHook],
+      secret,
+      baseDelayMs: 30,
+      maxDelayMs: 100,
+      maxAttempts: 20,
+      intervalMs: 20,
+    });
     t.after(async () => {
       await hooks.close();
       outbox.close();
@@ -191,8 +252,16 @@ describe('startWebhooks(): signed deliveries from a persistent outbox', () => {
       rmSync(dir, { recursive: true, force: true });
     });
     const store = trackChanges(inner, changes);
-    const seq = [sampleVerdict('ok'), sampleVerdict('ok'), sampleVerdict('blocked'), sampleVerdict('blocked'), sampleVerdict('ok'), sampleVerdict('ok')];
-    for (const [i, v] of seq.entries()) await store.put(sampleMeasurement({ input: 'https://a.example/', start: new Date(T0 + i * 60_000) }), v);
+    const seq = [
+      sampleVerdict('ok'),
+      sampleVerdict('ok'),
+      sampleVerdict('blocked'),
+      sampleVerdict('blocked'),
+      sampleVerdict('ok'),
+      sampleVerdict('ok'),
+    ];
+    for (const [i, v] of seq.entries())
+      await store.put(sampleMeasurement({ input: 'https://a.example/', start: new Date(T0 + i * 60_000) }), v);
     assert.equal(changes.list().length, 2);
     // Down: attempts fail and are retried; then the collector restarts (a new outbox and dispatcher on the same file).
     await new Promise((r) => setTimeout(r, 200));
@@ -200,32 +269,62 @@ describe('startWebhooks(): signed deliveries from a persistent outbox', () => {
     outbox.close();
     assert.equal(got.length, 0);
     outbox = new Outbox(file);
-    hooks = startWebhooks({ changes, outbox, hooks: [hook, brokenHook], secret, baseDelayMs: 30, maxDelayMs: 100, maxAttempts: 20, intervalMs: 20 });
-    for (const [i, v] of [sampleVerdict('blocked'), sampleVerdict('blocked')].entries()) await store.put(sampleMeasurement({ input: 'https://a.example/', start: new Date(T0 + (10 + i) * 60_000) }), v);
+    hooks = startWebhooks({
+      changes,
+      outbox,
+      hooks: [hook, brokenHook],
+      secret,
+      baseDelayMs: 30,
+      maxDelayMs: 100,
+      maxAttempts: 20,
+      intervalMs: 20,
+    });
+    for (const [i, v] of [sampleVerdict('blocked'), sampleVerdict('blocked')].entries())
+      await store.put(sampleMeasurement({ input: 'https://a.example/', start: new Date(T0 + (10 + i) * 60_000) }), v);
     assert.equal(changes.list().length, 3);
     // The receiver comes back on its port.
     await new Promise<void>((r) => receiver.listen(port, '127.0.0.1', r));
     const deadline = Date.now() + 10_000;
     while (got.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     await new Promise((r) => setTimeout(r, 300)); // anything more would be a duplicate
-    assert.deepEqual(got.map((g) => g.change.to.mechanism), ['dns.injection', 'none', 'dns.injection']);
+    assert.deepEqual(
+      got.map((g) => g.change.to.mechanism),
+      ['dns.injection', 'none', 'dns.injection'],
+    );
     assert.equal(new Set(got.map((g) => g.id)).size, 3);
     assert.equal(badSignatures, 0);
     const delivered = outbox.list('delivered');
-    assert.deepEqual(delivered.map((d) => d.hook), [hook, hook, hook]);
+    assert.deepEqual(
+      delivered.map((d) => d.hook),
+      [hook, hook, hook],
+    );
     assert.ok(delivered[0]!.attempts > 1, 'the first change was retried while the receiver was down');
     // The broken receiver: every change in the dead-letter list after 20 attempts, in order.
     while (outbox.list('dead').length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const dead = outbox.list('dead');
-    assert.deepEqual(dead.map((d) => [d.hook, d.attempts, d.last_error]), [[brokenHook, 20, "HTTP 500"], [brokenHook, 20, "HTTP 500"], [brokenHook, 20, "HTTP 500"]]);
+    assert.deepEqual(
+      dead.map((d) => [d.hook, d.attempts, d.last_error]),
+      [
+        [brokenHook, 20, 'HTTP 500'],
+        [brokenHook, 20, 'HTTP 500'],
+        [brokenHook, 20, 'HTTP 500'],
+      ],
+    );
   });
 });
 
 describe('anomalies on aggregate series: seriesAnomalies() and GET /api/v1/anomalies', () => {
   it('flags a jump of the blocked share once, where it happens; not noise, not small samples', () => {
-    const pts = (shares: number[], n = 100) => shares.map((p, i) => ({ bucket: `2026-12-${String(i + 1).padStart(2, '0')}`, measurements: n, blocked: Math.round(p * n) }));
-    assert.deepEqual(seriesAnomalies(pts([0.05, 0.06, 0.04, 0.05, 0.6, 0.62, 0.58, 0.6])).map((a) => [a.bucket, a.direction]), [['2026-12-05', 'up']]);
-    assert.deepEqual(seriesAnomalies(pts([0.6, 0.6, 0.6, 0.1, 0.1])).map((a) => [a.bucket, a.direction]), [['2026-12-04', 'down']]);
+    const pts = (shares: number[], n = 100) =>
+      shares.map((p, i) => ({ bucket: `2026-12-${String(i + 1).padStart(2, '0')}`, measurements: n, blocked: Math.round(p * n) }));
+    assert.deepEqual(
+      seriesAnomalies(pts([0.05, 0.06, 0.04, 0.05, 0.6, 0.62, 0.58, 0.6])).map((a) => [a.bucket, a.direction]),
+      [['2026-12-05', 'up']],
+    );
+    assert.deepEqual(
+      seriesAnomalies(pts([0.6, 0.6, 0.6, 0.1, 0.1])).map((a) => [a.bucket, a.direction]),
+      [['2026-12-04', 'down']],
+    );
     assert.deepEqual(seriesAnomalies(pts([0.05, 0.12, 0.03, 0.1, 0.07, 0.15])), []);
     assert.deepEqual(seriesAnomalies(pts([0, 0, 0, 1, 1], 5)), []); // 5 measurements a day: too few to say
   });
@@ -243,8 +342,14 @@ describe('anomalies on aggregate series: seriesAnomalies() and GET /api/v1/anoma
         const start = new Date(Date.UTC(2026, 11, 1 + day, 1, 0, k));
         // AS4134: 5% blocked, then 60% from day 7 (2026-12-08); AS4837: 5% throughout.
         const jumped = day >= 7 ? k < 24 : k < 2;
-        items.push({ m: sampleMeasurement({ probe_asn: 'AS4134', input: `https://s${k}.example/`, start }), verdict: sampleVerdict(jumped ? 'blocked' : 'ok') });
-        items.push({ m: sampleMeasurement({ probe_asn: 'AS4837', input: `https://s${k}.example/`, start }), verdict: sampleVerdict(k < 2 ? 'blocked' : 'ok') });
+        items.push({
+          m: sampleMeasurement({ probe_asn: 'AS4134', input: `https://s${k}.example/`, start }),
+          verdict: sampleVerdict(jumped ? 'blocked' : 'ok'),
+        });
+        items.push({
+          m: sampleMeasurement({ probe_asn: 'AS4837', input: `https://s${k}.example/`, start }),
+          verdict: sampleVerdict(k < 2 ? 'blocked' : 'ok'),
+        });
       }
     await store.putMany(items);
     const app = await buildApp({ store, rateLimit: false, webRoot: false });
@@ -252,7 +357,10 @@ describe('anomalies on aggregate series: seriesAnomalies() and GET /api/v1/anoma
     const r = await app.inject({ url: '/api/v1/anomalies?axis=probe_asn&time_grain=day&probe_cc=CN' });
     assert.equal(r.statusCode, 200, r.body);
     const a = r.json().anomalies as Array<{ value: string; bucket: string; direction: string; share: number; baseline_share: number }>;
-    assert.deepEqual(a.map((x) => [x.value, x.bucket.slice(0, 10), x.direction]), [['AS4134', '2026-12-08', 'up']]);
+    assert.deepEqual(
+      a.map((x) => [x.value, x.bucket.slice(0, 10), x.direction]),
+      [['AS4134', '2026-12-08', 'up']],
+    );
     assert.equal(a[0]!.share, 0.6);
     assert.equal(a[0]!.baseline_share, 0.05);
     assert.equal((await app.inject({ url: '/api/v1/anomalies?axis=galaxy' })).statusCode, 400);

@@ -41,11 +41,15 @@ class Collector {
 
   /** Checks, scrubs and analyses one submission (the single and the batch route alike); throws ApiError to refuse it. */
   prepare(req: FastifyRequest, body: SubmitBody, reportId: string, text?: string): { m: Measurement; verdict: Verdict } {
-    if (body.format.toLowerCase() !== 'json') throw createError('WS_BAD_FORMAT', `unsupported format ${JSON.stringify(body.format)}: only "json"`);
-    if (jsonDepth(body.content, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) throw createError('WS_BAD_MEASUREMENT', `the measurement is nested deeper than ${MAX_JSON_DEPTH} levels`);
+    if (body.format.toLowerCase() !== 'json')
+      throw createError('WS_BAD_FORMAT', `unsupported format ${JSON.stringify(body.format)}: only "json"`);
+    if (jsonDepth(body.content, MAX_JSON_DEPTH) > MAX_JSON_DEPTH)
+      throw createError('WS_BAD_MEASUREMENT', `the measurement is nested deeper than ${MAX_JSON_DEPTH} levels`);
     // With the submission's JSON text at hand (batch lines), a text that cannot hold the address skips the walk.
     const { value, replaced } =
-      text !== undefined && !mayHoldAddress(text, req.ip) ? { value: body.content as unknown as Measurement, replaced: 0 } : scrubMeasurement(body.content as unknown as Measurement, req.ip);
+      text !== undefined && !mayHoldAddress(text, req.ip)
+        ? { value: body.content as unknown as Measurement, replaced: 0 }
+        : scrubMeasurement(body.content as unknown as Measurement, req.ip);
     if (replaced) this.o.metrics.countScrub({}, replaced);
     // The uid is ours to assign (a submitter cannot choose or collide with one); report_id goes last,
     // which lets the store hash and serialise the measurement in one pass (serializeMeasurement).
@@ -64,7 +68,16 @@ class Collector {
       throw createError('WS_STORE_UNAVAILABLE', 'the store failed; the measurement was not stored, retry later');
     }
     this.o.metrics.countIngest({ result: r.inserted ? 'stored' : 'duplicate' });
-    req.log.info({ measurement_uid: r.measurement_uid, inserted: r.inserted, test_name: m.test_name, probe_cc: m.probe_cc, analysis_version: verdict.analysis_version }, 'measurement received');
+    req.log.info(
+      {
+        measurement_uid: r.measurement_uid,
+        inserted: r.inserted,
+        test_name: m.test_name,
+        probe_cc: m.probe_cc,
+        analysis_version: verdict.analysis_version,
+      },
+      'measurement received',
+    );
     return r;
   }
 
@@ -82,7 +95,10 @@ class Collector {
   }
 
   private closedError(reportId: string): Error {
-    return createError('WS_REPORT_CLOSED', `report ${JSON.stringify(reportId.slice(0, 80))} was closed and takes no more measurements: open a new one with POST /report`);
+    return createError(
+      'WS_REPORT_CLOSED',
+      `report ${JSON.stringify(reportId.slice(0, 80))} was closed and takes no more measurements: open a new one with POST /report`,
+    );
   }
 
   /** Signature and consistency, and a report known (in memory) to be closed; refuseClosed() asks the store. */
@@ -129,16 +145,21 @@ export default async function collectorRoutes(app: FastifyInstance, opts: Collec
   const c = new Collector(opts);
 
   app.post<{ Body: OpenReportBody }>('/report', { schema: { body: OpenReportBody } }, async (req) => {
-    if (req.body.format.toLowerCase() !== 'json') throw createError('WS_BAD_FORMAT', `unsupported format ${JSON.stringify(req.body.format)}: only "json"`);
+    if (req.body.format.toLowerCase() !== 'json')
+      throw createError('WS_BAD_FORMAT', `unsupported format ${JSON.stringify(req.body.format)}: only "json"`);
     return { report_id: issueReportId(req.body, secret), supported_formats: ['json'], backend_version: BACKEND_VERSION };
   });
 
-  app.post<{ Params: { report_id: string }; Body: SubmitBody }>('/report/:report_id', { schema: { params: ReportParams, body: SubmitBody } }, async (req) => {
-    c.checkReport(req.params.report_id, req.body.content, true);
-    await c.refuseClosed(req, req.params.report_id);
-    const r = await c.ingest(req, req.body, req.params.report_id);
-    return { measurement_uid: r.measurement_uid };
-  });
+  app.post<{ Params: { report_id: string }; Body: SubmitBody }>(
+    '/report/:report_id',
+    { schema: { params: ReportParams, body: SubmitBody } },
+    async (req) => {
+      c.checkReport(req.params.report_id, req.body.content, true);
+      await c.refuseClosed(req, req.params.report_id);
+      const r = await c.ingest(req, req.body, req.params.report_id);
+      return { measurement_uid: r.measurement_uid };
+    },
+  );
 
   app.post<{ Params: { report_id: string } }>('/report/:report_id/close', { schema: { params: ReportParams } }, async (req) => {
     const reportId = req.params.report_id;

@@ -45,7 +45,10 @@ async function harness(t: { after: (fn: () => unknown) => void }) {
   const web = join(dir, 'web');
   mkdirSync(join(web, 'assets'), { recursive: true });
   const script = `// explorer bundle\n${'export const rows = [' + Array.from({ length: 400 }, (_, i) => `{ i: ${i}, label: "row ${i}" }`).join(', ') + '];\n'}`;
-  writeFileSync(join(web, 'index.html'), `<!doctype html><title>wallscope</title>${'<p>explorer</p>'.repeat(200)}<script type="module" src="/assets/app-1.js"></script>`);
+  writeFileSync(
+    join(web, 'index.html'),
+    `<!doctype html><title>wallscope</title>${'<p>explorer</p>'.repeat(200)}<script type="module" src="/assets/app-1.js"></script>`,
+  );
   writeFileSync(join(web, 'assets', 'app-1.js'), script);
   const store = new SqliteStore(join(dir, 'db.sqlite'));
   for (const { m, verdict } of syntheticMeasurements(60, { seed: 5 })) store.putSync(m, verdict);

@@ -40,7 +40,11 @@ function servesFor(t: { after: (fn: () => unknown) => void }, cleanup: () => unk
 }
 
 /** 16 submitters against the child until `want` are acknowledged (at most 30 s), then a SIGKILL mid-stream. */
-async function ingestUntilKilled(child: ServeChild, want: number, perSubmitter: number): Promise<{ acked: Map<number, string>; attempted: number }> {
+async function ingestUntilKilled(
+  child: ServeChild,
+  want: number,
+  perSubmitter: number,
+): Promise<{ acked: Map<number, string>; attempted: number }> {
   const acked = new Map<number, string>();
   let next = 0;
   let dead = false;
@@ -131,7 +135,8 @@ describe('collector under kill -9 (wallscope serve, ClickHouse)', () => {
     t.diagnostic(`acknowledged before the kill: ${acked.size} of ${attempted} attempted`);
     assert.ok(acked.size >= 20, `ingest was running (${acked.size} acknowledged)`);
     const store = await ClickHouseStore.open({ url: CH_URL, database });
-    for (const [i, uid] of acked) assert.equal((await store.get(uid))?.measurement.input, `https://crash-${i}.example/`, `acknowledged ${i} lost`);
+    for (const [i, uid] of acked)
+      assert.equal((await store.get(uid))?.measurement.input, `https://crash-${i}.example/`, `acknowledged ${i} lost`);
     await store.close();
     const second = await serve(['--clickhouse', target]);
     await resubmitAll(second.url, attempted, acked);
@@ -144,9 +149,16 @@ describe('collector under kill -9 (wallscope serve, ClickHouse)', () => {
 
 /** POSTs measurements [from, from+n) as one NDJSON batch; their uids when acknowledged, else null. */
 async function postBatch(url: string, from: number, n: number): Promise<string[] | null> {
-  const body = Array.from({ length: n }, (_, k) => JSON.stringify({ format: 'json', content: sampleMeasurement({ input: `https://crash-${from + k}.example/` }) })).join('\n');
+  const body = Array.from({ length: n }, (_, k) =>
+    JSON.stringify({ format: 'json', content: sampleMeasurement({ input: `https://crash-${from + k}.example/` }) }),
+  ).join('\n');
   try {
-    const r = await fetch(`${url}/api/v1/submit_measurements`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body, signal: AbortSignal.timeout(10_000) });
+    const r = await fetch(`${url}/api/v1/submit_measurements`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson' },
+      body,
+      signal: AbortSignal.timeout(10_000),
+    });
     if (r.status !== 200) return null;
     const results = ((await r.json()) as { results: Array<{ measurement_uid?: string }> }).results;
     return results.length === n && results.every((x) => x.measurement_uid) ? results.map((x) => x.measurement_uid!) : null;
@@ -187,7 +199,8 @@ describe('collector under kill -9 during NDJSON batches (wallscope serve, SQLite
     const store = new SqliteStore(db);
     assert.equal(store.db.pragma('integrity_check', { simple: true }), 'ok');
     for (const [from, uids] of acked)
-      for (let k = 0; k < SIZE; k++) assert.equal((await store.get(uids[k]))?.measurement.input, `https://crash-${from + k}.example/`, `acknowledged ${from + k} lost`);
+      for (let k = 0; k < SIZE; k++)
+        assert.equal((await store.get(uids[k]))?.measurement.input, `https://crash-${from + k}.example/`, `acknowledged ${from + k} lost`);
     // One transaction per batch: every batch is in the store whole or not at all.
     const inputs = new Set((store.db.prepare('SELECT input FROM measurements').all() as Array<{ input: string }>).map((r) => r.input));
     for (let from = 0; from < attempted; from += SIZE) {
@@ -233,7 +246,8 @@ describe('collector under kill -9 (wallscope serve, ClickHouse behind the local 
     // The next start ships what the journal kept; then ClickHouse itself holds every acknowledged one.
     const j = new JournaledStore(await ClickHouseStore.open({ url: CH_URL, database }), { file: journal });
     assert.equal(await j.flush(60_000), true, 'the journal drained');
-    for (const [i, uid] of acked) assert.equal((await j.inner.get(uid))?.measurement.input, `https://crash-${i}.example/`, `acknowledged ${i} lost`);
+    for (const [i, uid] of acked)
+      assert.equal((await j.inner.get(uid))?.measurement.input, `https://crash-${i}.example/`, `acknowledged ${i} lost`);
     await j.close();
     const second = await serve(['--clickhouse', target, '--journal', journal]);
     await resubmitAll(second.url, attempted, acked);

@@ -28,7 +28,10 @@ export type ErrorCode = keyof typeof ERRORS;
 
 export class ApiError extends Error {
   readonly statusCode: number;
-  constructor(readonly code: ErrorCode, message: string) {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
     super(message);
     this.statusCode = ERRORS[code].status;
   }

@@ -108,7 +108,8 @@ function injectionMeasurement(): Seeded {
       layer: 'national',
       confidence: 0.95,
       evidence: ['queries[0]', 'x_dns_duplicate_responses[0]', 'x_dns_duplicate_responses[1]'],
-      explanation: 'Three replies came back to one DNS query: two forged ones first, then the real one. This is DNS injection by the national firewall.',
+      explanation:
+        'Three replies came back to one DNS query: two forged ones first, then the real one. This is DNS injection by the national firewall.',
     }),
   };
 }
@@ -121,7 +122,19 @@ function tlsResetMeasurement(): Seeded {
     start: new Date(`${INJECTION_DAY}T10:00:00Z`),
     extra: {
       tls_handshakes: [
-        { address: '127.0.0.11:443', server_name: 'www.google.com', failure: 'connection_reset', tls_version: '', cipher_suite: '', negotiated_protocol: '', no_tls_verify: false, peer_certificates: null, t0: 0.05, t: 0.068, x_reset_latency_ms: 18.2 },
+        {
+          address: '127.0.0.11:443',
+          server_name: 'www.google.com',
+          failure: 'connection_reset',
+          tls_version: '',
+          cipher_suite: '',
+          negotiated_protocol: '',
+          no_tls_verify: false,
+          peer_certificates: null,
+          t0: 0.05,
+          t: 0.068,
+          x_reset_latency_ms: 18.2,
+        },
       ],
       x_tls_sni_variants: [
         { tag: 'decoy-before', server_name: 'example.org', address: '127.0.0.11:443', failure: null, t0: 0.02, t: 0.04 },
@@ -130,8 +143,29 @@ function tlsResetMeasurement(): Seeded {
       // `measure --capture`: the GFW type II triple RST+ACK that ended the handshake.
       x_captured: [
         {
-          operation: 'tls_handshake', address: '127.0.0.11:443', failure: 'connection_reset', transaction_id: 1, trigger_t: 0.0501, count: 3,
-          packets: [0, 1460, 4380].map((seq, i) => ({ dir: 'in', proto: 'tcp', t_ms: 17.98 + i * 0.01, src: '127.0.0.11:443', dst: '127.0.0.1:40122', ttl: 101, ip_id: 0x1234 + i, df: true, flags: 'RST+ACK', window: 2000 + i, seq_rel: seq, ack_rel: 0, tcp_header_length: 20, payload_length: 0, payload_hex: '' })),
+          operation: 'tls_handshake',
+          address: '127.0.0.11:443',
+          failure: 'connection_reset',
+          transaction_id: 1,
+          trigger_t: 0.0501,
+          count: 3,
+          packets: [0, 1460, 4380].map((seq, i) => ({
+            dir: 'in',
+            proto: 'tcp',
+            t_ms: 17.98 + i * 0.01,
+            src: '127.0.0.11:443',
+            dst: '127.0.0.1:40122',
+            ttl: 101,
+            ip_id: 0x1234 + i,
+            df: true,
+            flags: 'RST+ACK',
+            window: 2000 + i,
+            seq_rel: seq,
+            ack_rel: 0,
+            tcp_header_length: 20,
+            payload_length: 0,
+            payload_hex: '',
+          })),
         },
       ],
       x_locate: [{ operation: 'tls_handshake', address: '127.0.0.11:443', hop: 7 }],
@@ -148,7 +182,8 @@ function tlsResetMeasurement(): Seeded {
       mechanism: 'tls.reset',
       layer: 'national',
       evidence: ['tls_handshakes[0]', 'x_tls_sni_variants[1]', 'x_captured[0]'],
-      explanation: 'The TLS handshake naming www.google.com was reset, and a harmless one right after was reset too (residual blocking): the national firewall.',
+      explanation:
+        'The TLS handshake naming www.google.com was reset, and a harmless one right after was reset too (residual blocking): the national firewall.',
     }),
   };
 }
@@ -189,8 +224,29 @@ function hostileMeasurement(): Seeded {
       // Packet evidence is hostile data too: strings where numbers belong, markup in every field.
       x_captured: [
         {
-          operation: '<img src=x onerror="window.__pwned=10">', address: '<script>window.__pwned=11</script>', failure: 'connection_reset', trigger_t: 'soon', count: 1,
-          packets: [{ dir: 'in', t_ms: 1, src: '<b>src</b>', dst: 'x', ttl: '<i>58</i>', ip_id: 1, df: false, flags: '<img src=x onerror="window.__pwned=12">', window: 0, seq_rel: 0, ack_rel: 0, tcp_header_length: 20, payload_length: 10, payload_hex: '<script>window.__pwned=13</script>' }],
+          operation: '<img src=x onerror="window.__pwned=10">',
+          address: '<script>window.__pwned=11</script>',
+          failure: 'connection_reset',
+          trigger_t: 'soon',
+          count: 1,
+          packets: [
+            {
+              dir: 'in',
+              t_ms: 1,
+              src: '<b>src</b>',
+              dst: 'x',
+              ttl: '<i>58</i>',
+              ip_id: 1,
+              df: false,
+              flags: '<img src=x onerror="window.__pwned=12">',
+              window: 0,
+              seq_rel: 0,
+              ack_rel: 0,
+              tcp_header_length: 20,
+              payload_length: 10,
+              payload_hex: '<script>window.__pwned=13</script>',
+            },
+          ],
         },
       ],
       blocking: 'http-diff',
@@ -338,7 +394,10 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     await settled(page);
     const sizes = await Promise.all(pending);
     // Default period: the 30 days up to the newest measurement.
-    const newest = env.seeded.map((s) => s.m.measurement_start_time).sort().at(-1)!;
+    const newest = env.seeded
+      .map((s) => s.m.measurement_start_time)
+      .sort()
+      .at(-1)!;
     const since = new Date(Date.parse(`${newest.slice(0, 10)}T00:00:00Z`) - 29 * 86400_000).toISOString().slice(0, 10);
     assert.equal(await page.locator('[data-testid=window]').innerText(), `last 30 days of data: ${since} to ${newest.slice(0, 10)}`);
     const inWindow = env.seeded.filter((s) => s.m.measurement_start_time >= `${since} 00:00:00`).length;
@@ -364,7 +423,10 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     await page.selectOption('#window', 'all');
     await page.waitForFunction(() => location.hash.includes('window=all'));
     await settled(page);
-    assert.match(await page.locator('dl.totals').innerText(), new RegExp(`Measurements\\s+${env.seeded.length.toLocaleString('en-US')}(\\s|$)`));
+    assert.match(
+      await page.locator('dl.totals').innerText(),
+      new RegExp(`Measurements\\s+${env.seeded.length.toLocaleString('en-US')}(\\s|$)`),
+    );
     await page.close();
   });
 
@@ -426,15 +488,40 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
   it('shows the TLS follow-up checks and reset latency in time order', async () => {
     const page = await openPage(env, `#/measurement/${encodeURIComponent(env.uids.tls)}`);
     await page.locator('ol.timeline').first().waitFor();
-    const refs = await page.locator('ol.timeline').first().locator('li').evaluateAll((els) => els.map((e) => e.getAttribute('data-ref')));
+    const refs = await page
+      .locator('ol.timeline')
+      .first()
+      .locator('li')
+      .evaluateAll((els) => els.map((e) => e.getAttribute('data-ref')));
     assert.deepEqual(refs, ['x_tls_sni_variants[0]', 'tls_handshakes[0]', 'x_tls_sni_variants[1]']);
     assert.match(await page.locator('li[data-ref="tls_handshakes[0]"]').innerText(), /reset 18\.2 ms after the ClientHello/);
     assert.match(await page.locator('li[data-ref="x_tls_sni_variants[0]"]').innerText(), /decoy-before/);
     // The captured packets of the failed handshake, one row each, and the injector's hop.
     const packets = page.locator('table.packets[data-ref="x_captured[0]"]');
-    assert.match(await packets.locator('caption').innerText(), /tls_handshake 127\.0\.0\.11:443 — connection_reset · trigger \(the ClientHello\) at \+50\.1 ms · 3 packets x_captured\[0\]\s*evidence/);
-    const rows = await packets.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
-    assert.deepEqual(rows, [0, 1460, 4380].map((seq, i) => ['in', `+${(17.98 + i * 0.01).toFixed(2)}`, '127.0.0.11:443 → 127.0.0.1:40122', '101', `0x${(0x1234 + i).toString(16)} (${0x1234 + i})`, '1', 'RST+ACK', String(2000 + i), String(seq), '0', '20', '–']));
+    assert.match(
+      await packets.locator('caption').innerText(),
+      /tls_handshake 127\.0\.0\.11:443 — connection_reset · trigger \(the ClientHello\) at \+50\.1 ms · 3 packets x_captured\[0\]\s*evidence/,
+    );
+    const rows = await packets
+      .locator('tbody tr')
+      .evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+    assert.deepEqual(
+      rows,
+      [0, 1460, 4380].map((seq, i) => [
+        'in',
+        `+${(17.98 + i * 0.01).toFixed(2)}`,
+        '127.0.0.11:443 → 127.0.0.1:40122',
+        '101',
+        `0x${(0x1234 + i).toString(16)} (${0x1234 + i})`,
+        '1',
+        'RST+ACK',
+        String(2000 + i),
+        String(seq),
+        '0',
+        '20',
+        '–',
+      ]),
+    );
     assert.deepEqual(await page.locator('table.hops tbody tr td').allInnerTexts(), ['tls_handshake', '127.0.0.11:443', '7']);
     await shot(page, 'measurement-tls');
     await page.close();
@@ -461,7 +548,10 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     await dom.waitForFunction(() => location.hash.includes('stack=layer'));
     await dom.waitForFunction(() => document.querySelector('figure.chart .legend')?.textContent.includes('national'));
     const names = await dom.locator('.bar-slot').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label') ?? ''));
-    assert.ok(names.some((n) => /national \d+/.test(n)), 'a bar names its national count');
+    assert.ok(
+      names.some((n) => /national \d+/.test(n)),
+      'a bar names its national count',
+    );
     await shot(dom, 'domain-by-layer');
     await dom.close();
   });
@@ -470,7 +560,8 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     const henan = env.seeded.filter((s) => s.m.annotations?.region === 'Henan');
     assert.ok(henan.length > 10, 'the seed declares Henan on some CN measurements');
     const perDay = new Map<string, number>();
-    for (const s of henan) perDay.set(s.m.measurement_start_time.slice(0, 10), (perDay.get(s.m.measurement_start_time.slice(0, 10)) ?? 0) + 1);
+    for (const s of henan)
+      perDay.set(s.m.measurement_start_time.slice(0, 10), (perDay.get(s.m.measurement_start_time.slice(0, 10)) ?? 0) + 1);
     const [day, expected] = [...perDay].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]!;
     const page = await openPage(env, '#/region/Henan');
     assert.match(await page.locator('main h1').innerText(), /Region: Henan/);
@@ -480,7 +571,7 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     await bar.waitFor();
     await settled(page);
     // One bar per day with Henan measurements, and nothing from other regions in them.
-    assert.equal(await page.locator('.bar-slot').count() >= perDay.size, true);
+    assert.equal((await page.locator('.bar-slot').count()) >= perDay.size, true);
     const label = (await bar.getAttribute('aria-label')) ?? '';
     assert.ok(label.startsWith(`${day}: ${expected} measurements`), label);
     assert.equal(await page.locator('section.breakdown', { hasText: 'By network' }).count(), 1, 'breakdown tables drawn');
@@ -496,7 +587,10 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     await shot(page, 'region-Henan-bucket');
     const first = list.locator('a.m-link').first();
     const uid = decodeURIComponent(((await first.getAttribute('href')) ?? '').replace('#/measurement/', ''));
-    assert.ok(henan.some((s) => s.uid === uid), 'the listed measurement is one of Henan');
+    assert.ok(
+      henan.some((s) => s.uid === uid),
+      'the listed measurement is one of Henan',
+    );
     await first.click();
     await page.locator('.explanation').waitFor();
     const facts = page.locator('dl div', { hasText: 'Region (self-declared)' });
@@ -609,7 +703,10 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     await page.click('button:has-text("Previous page")');
     await page.waitForFunction(() => !document.querySelector('table.measurements caption').textContent.includes('(page 2)'));
     await settled(page);
-    assert.deepEqual(await page.locator('table.measurements a.m-link').evaluateAll((as) => as.map((a) => a.getAttribute('href'))), firstPage);
+    assert.deepEqual(
+      await page.locator('table.measurements a.m-link').evaluateAll((as) => as.map((a) => a.getAttribute('href'))),
+      firstPage,
+    );
     // The "Go to" box understands a country, an ASN number, a URL and a measurement id.
     for (const [typed, hash] of [
       ['cn', '#/country/CN'],
@@ -636,7 +733,10 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     assert.deepEqual(pk.slice(2, 4), ['<b>src</b> → x', '<i>58</i>']);
     assert.equal(pk[6], '<img src=x onerror="window.__pwned=12">');
     assert.equal(pk[11], '<script>window.__pwned=13</script> (10 B)');
-    assert.match(await page.locator('table.packets caption').innerText(), /^<img src=x onerror="window\.__pwned=10"> <script>window\.__pwned=11<\/script> — connection_reset · trigger \(the trigger\) at – /);
+    assert.match(
+      await page.locator('table.packets caption').innerText(),
+      /^<img src=x onerror="window\.__pwned=10"> <script>window\.__pwned=11<\/script> — connection_reset · trigger \(the trigger\) at – /,
+    );
     const dom = await page.evaluate(() => ({
       pwned: (window as unknown as { __pwned?: number }).__pwned ?? null,
       scripts: document.scripts.length,
@@ -660,7 +760,13 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     await settled(page);
     assert.equal(await page.locator('main h1 .entity').innerText(), HOSTILE_REGION);
     assert.equal(await page.locator('table.measurements tbody tr').count(), 1, 'exactly the hostile measurement');
-    assert.deepEqual(await page.evaluate(() => ({ pwned: (window as unknown as { __pwned?: number }).__pwned ?? null, imgs: document.querySelectorAll('img').length })), { pwned: null, imgs: 0 });
+    assert.deepEqual(
+      await page.evaluate(() => ({
+        pwned: (window as unknown as { __pwned?: number }).__pwned ?? null,
+        imgs: document.querySelectorAll('img').length,
+      })),
+      { pwned: null, imgs: 0 },
+    );
     assert.deepEqual(env.dialogs, []);
     assert.deepEqual(env.offsite, [], 'no request left the local server');
     assert.deepEqual(env.consoleErrors, [], 'no script error, no CSP refusal');
@@ -727,7 +833,13 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
       await settled(page);
       const report = await page.evaluate(() => {
         const unlabelled = ([...document.querySelectorAll('input, select, textarea')] as any[])
-          .filter((el) => el.type !== 'hidden' && !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
+          .filter(
+            (el) =>
+              el.type !== 'hidden' &&
+              !(el.labels && el.labels.length) &&
+              !el.getAttribute('aria-label') &&
+              !el.getAttribute('aria-labelledby'),
+          )
           .map((el) => el.outerHTML.slice(0, 80));
         const nameless = ([...document.querySelectorAll('button, a[href]')] as any[])
           .filter((el) => !(el.textContent ?? '').trim() && !el.getAttribute('aria-label'))
@@ -758,7 +870,8 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
           const size = parseFloat(st.fontSize);
           const large = size >= 24 || (size >= 18.66 && Number(st.fontWeight) >= 700);
           checked++;
-          if (ratio < (large ? 3 : 4.5)) low.push(`${el.tagName}.${el.className} "${(el.textContent ?? '').trim().slice(0, 30)}" ${ratio.toFixed(2)}`);
+          if (ratio < (large ? 3 : 4.5))
+            low.push(`${el.tagName}.${el.className} "${(el.textContent ?? '').trim().slice(0, 30)}" ${ratio.toFixed(2)}`);
         }
         return { unlabelled, nameless, low, checked, lang: document.documentElement.lang, h1: document.querySelectorAll('h1').length };
       });

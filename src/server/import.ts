@@ -16,9 +16,12 @@ export interface ImportSummary {
 
 /** Published measurements vary (2015's http_requests, spec examples): make them storable or say why not. */
 export function normalizeForStore(m: Measurement): { ok: true; m: Measurement } | { ok: false; error: string } {
-  const start = typeof m.measurement_start_time === 'string' && parseOoniTime(m.measurement_start_time) !== null
-    ? m.measurement_start_time
-    : typeof m.test_start_time === 'string' && parseOoniTime(m.test_start_time) !== null ? m.test_start_time : null;
+  const start =
+    typeof m.measurement_start_time === 'string' && parseOoniTime(m.measurement_start_time) !== null
+      ? m.measurement_start_time
+      : typeof m.test_start_time === 'string' && parseOoniTime(m.test_start_time) !== null
+        ? m.test_start_time
+        : null;
   if (!start) return { ok: false, error: 'no usable measurement_start_time (nor test_start_time): expected "YYYY-MM-DD hh:mm:ss"' };
   return {
     ok: true,

@@ -22,7 +22,7 @@ export async function startServer(opts: AppOptions & { host?: string; port?: num
   const host = opts.host ?? '127.0.0.1';
   await app.listen({ host, port: opts.port ?? 0 });
   const addr = app.server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : opts.port ?? 0;
+  const port = typeof addr === 'object' && addr ? addr.port : (opts.port ?? 0);
   const h = host.includes(':') ? `[${host}]` : host;
   return { app, url: `http://${h}:${port}`, close: () => app.close() };
 }

@@ -20,7 +20,9 @@ describe('collector under load (64 concurrent submitters, wallscope serve, SQLit
       rmSync(dir, { recursive: true, force: true });
     });
     const r = await submitLoad(srv.url, { connections: 64, durationS: 3 });
-    t.diagnostic(`64 connections x 3 s: ${r.ok} acknowledged (${r.perSecond.toFixed(0)}/s), p50 ${r.p50Ms} ms, p90 ${r.p90Ms} ms, p99 ${r.p99Ms} ms, max ${r.maxMs} ms`);
+    t.diagnostic(
+      `64 connections x 3 s: ${r.ok} acknowledged (${r.perSecond.toFixed(0)}/s), p50 ${r.p50Ms} ms, p90 ${r.p90Ms} ms, p99 ${r.p99Ms} ms, max ${r.maxMs} ms`,
+    );
     assert.equal(r.errors, 0, 'connection errors');
     assert.equal(r.timeouts, 0, 'timeouts');
     assert.equal(r.non2xx, 0, 'non-2xx answers');
@@ -31,7 +33,10 @@ describe('collector under load (64 concurrent submitters, wallscope serve, SQLit
     t.after(() => store.close());
     for (const uid of r.uids) assert.ok(await store.get(uid), `acknowledged ${uid} is missing`);
     const count = await store.count();
-    assert.ok(count >= r.ok && count <= r.ok + 64, `stored ${count}, acknowledged ${r.ok} (at most one in flight per connection at the end)`);
+    assert.ok(
+      count >= r.ok && count <= r.ok + 64,
+      `stored ${count}, acknowledged ${r.ok} (at most one in flight per connection at the end)`,
+    );
   });
 });
 
@@ -51,7 +56,9 @@ describe('collector under load (64 concurrent submitters, wallscope serve, Click
       await s.close();
     });
     const r = await submitLoad(srv.url, { connections: 64, durationS: 3 });
-    t.diagnostic(`64 connections x 3 s: ${r.ok} acknowledged (${r.perSecond.toFixed(0)}/s), p50 ${r.p50Ms} ms, p90 ${r.p90Ms} ms, p99 ${r.p99Ms} ms, max ${r.maxMs} ms`);
+    t.diagnostic(
+      `64 connections x 3 s: ${r.ok} acknowledged (${r.perSecond.toFixed(0)}/s), p50 ${r.p50Ms} ms, p90 ${r.p90Ms} ms, p99 ${r.p99Ms} ms, max ${r.maxMs} ms`,
+    );
     assert.equal(r.errors + r.timeouts + r.non2xx, 0, `errors ${r.errors}, timeouts ${r.timeouts}, non-2xx ${r.non2xx}`);
     assert.ok(r.ok > 0);
     assert.equal(r.uids.size, r.ok);

@@ -17,17 +17,35 @@ export function serverMetrics(store: MeasurementStore): ServerMetrics {
   const registry = new Metrics();
   const m: ServerMetrics = {
     registry,
-    countRequest: registry.counter('wallscope_http_requests_total', 'HTTP requests by route, method and status.', ['route', 'method', 'status']),
+    countRequest: registry.counter('wallscope_http_requests_total', 'HTTP requests by route, method and status.', [
+      'route',
+      'method',
+      'status',
+    ]),
     observe: registry.histogram('wallscope_http_request_duration_seconds', 'HTTP request latency by route.', ['route']),
-    countIngest: registry.counter('wallscope_measurements_total', 'Submitted measurements by result (stored, duplicate, rejected).', ['result']),
+    countIngest: registry.counter('wallscope_measurements_total', 'Submitted measurements by result (stored, duplicate, rejected).', [
+      'result',
+    ]),
     countScrub: registry.counter('wallscope_scrubbed_strings_total', "Strings from which the collector removed the submitter's address."),
   };
   registry.gauge('process_resident_memory_bytes', 'Resident memory of the server process.', () => process.memoryUsage().rss);
   registry.gauge('wallscope_uptime_seconds', 'Seconds since the app was built.', () => process.uptime());
   if (store instanceof JournaledStore) {
-    registry.gauge('wallscope_journal_backlog', 'Measurements acknowledged from the local journal and not yet shipped to the store.', () => store.stats().backlog);
-    registry.gauge('wallscope_journal_refused', 'Journaled measurements the store refused alone (kept in the journal file).', () => store.stats().refused);
-    registry.gauge('wallscope_journal_failed_shipments', 'Shipments from the journal that failed (retried with backoff).', () => store.stats().failedShipments);
+    registry.gauge(
+      'wallscope_journal_backlog',
+      'Measurements acknowledged from the local journal and not yet shipped to the store.',
+      () => store.stats().backlog,
+    );
+    registry.gauge(
+      'wallscope_journal_refused',
+      'Journaled measurements the store refused alone (kept in the journal file).',
+      () => store.stats().refused,
+    );
+    registry.gauge(
+      'wallscope_journal_failed_shipments',
+      'Shipments from the journal that failed (retried with backoff).',
+      () => store.stats().failedShipments,
+    );
   }
   return m;
 }

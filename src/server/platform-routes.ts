@@ -8,7 +8,11 @@ import { parseTimeBound, StoreInputError, type MeasurementFilter, type Measureme
 /** The most measurements one summary reads (a bounded request; the answer says when it was cut). */
 export const PLATFORM_SUMMARY_MAX = 20_000;
 
-async function collect(store: MeasurementStore, filter: MeasurementFilter, max: number): Promise<{ items: Array<{ uid: string; at: string; tk: unknown }>; truncated: boolean }> {
+async function collect(
+  store: MeasurementStore,
+  filter: MeasurementFilter,
+  max: number,
+): Promise<{ items: Array<{ uid: string; at: string; tk: unknown }>; truncated: boolean }> {
   const items: Array<{ uid: string; at: string; tk: unknown }> = [];
   let cursor: string | undefined;
   for (;;) {
@@ -23,22 +27,40 @@ async function collect(store: MeasurementStore, filter: MeasurementFilter, max: 
   }
 }
 
-export default async function platformRoutes(app: FastifyInstance, opts: { store: MeasurementStore; territoryTables?: () => unknown }): Promise<void> {
+export default async function platformRoutes(
+  app: FastifyInstance,
+  opts: { store: MeasurementStore; territoryTables?: () => unknown },
+): Promise<void> {
   const store = opts.store;
 
   app.get<{ Querystring: { since?: string; until?: string; platform?: string } }>(
     '/api/v1/platform/summary',
-    { schema: { querystring: { type: 'object', additionalProperties: false, properties: { since: { type: 'string', maxLength: 40 }, until: { type: 'string', maxLength: 40 }, platform: { type: 'string', maxLength: 300 } } } } },
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            since: { type: 'string', maxLength: 40 },
+            until: { type: 'string', maxLength: 40 },
+            platform: { type: 'string', maxLength: 300 },
+          },
+        },
+      },
+    },
     async (req) => {
       const base: MeasurementFilter = {};
       if (req.query.since) base.since = parseTimeBound(req.query.since, 'since');
       if (req.query.until) base.until = parseTimeBound(req.query.until, 'until');
-      if (base.since !== undefined && base.until !== undefined && base.since >= base.until) throw new StoreInputError('since must be before until');
+      if (base.since !== undefined && base.until !== undefined && base.since >= base.until)
+        throw new StoreInputError('since must be before until');
       const watch = await collect(store, { ...base, test_name: 'x_platform_watch' }, PLATFORM_SUMMARY_MAX);
       const kw = await collect(store, { ...base, test_name: 'x_platform_keywords' }, PLATFORM_SUMMARY_MAX);
       const wanted = (p: string) => !req.query.platform || p === req.query.platform;
       const records = watch.items.map((i) => watchRecord(i.uid, i.tk)).filter((r): r is WatchRecord => r !== null && wanted(r.platform));
-      const keywords = kw.items.map((i) => keywordRecord(i.uid, i.at, i.tk)).filter((r): r is KeywordRecord => r !== null && wanted(r.platform));
+      const keywords = kw.items
+        .map((i) => keywordRecord(i.uid, i.at, i.tk))
+        .filter((r): r is KeywordRecord => r !== null && wanted(r.platform));
       return { platforms: summarizeWatch(records), keywords: keywordTable(keywords), truncated: watch.truncated || kw.truncated };
     },
   );

@@ -43,28 +43,46 @@ function filterFrom(q: Record<string, unknown>): MeasurementFilter {
 export default async function queryRoutes(app: FastifyInstance, opts: Pick<ServerContext, 'store' | 'analysisVersion'>): Promise<void> {
   const { store, analysisVersion } = opts;
 
-  app.get<{ Querystring: ListQuery }>('/api/v1/measurements', { schema: { querystring: ListQuery, response: { 200: ListResponse } } }, async (req) => {
-    const { limit, cursor, ...rest } = req.query;
-    return store.list(filterFrom(rest), { limit: limit ? Number(limit) : 50, cursor });
-  });
+  app.get<{ Querystring: ListQuery }>(
+    '/api/v1/measurements',
+    { schema: { querystring: ListQuery, response: { 200: ListResponse } } },
+    async (req) => {
+      const { limit, cursor, ...rest } = req.query;
+      return store.list(filterFrom(rest), { limit: limit ? Number(limit) : 50, cursor });
+    },
+  );
 
   app.get<{ Params: { uid: string } }>('/api/v1/measurement/:uid', { schema: { params: UidParams } }, async (req) => {
     const got = await store.get(req.params.uid);
     if (!got) throw createError('WS_NOT_FOUND', `no measurement ${req.params.uid}`);
-    return { measurement_uid: got.measurement_uid, measurement: got.measurement, verdict: got.verdict, analysis_version: got.analysis_version };
+    return {
+      measurement_uid: got.measurement_uid,
+      measurement: got.measurement,
+      verdict: got.verdict,
+      analysis_version: got.analysis_version,
+    };
   });
 
-  app.get<{ Querystring: AggregationQuerySchema }>('/api/v1/aggregation', { schema: { querystring: AggregationQuerySchema } }, async (req, reply) => {
-    const { axis_x, axis_y, time_grain, format, ...rest } = req.query;
-    if (axis_y && !axis_x) throw createError('WS_BAD_REQUEST', 'axis_y needs axis_x');
-    const result = await store.aggregate({ axis_x, axis_y, time_grain, filter: filterFrom(rest) });
-    const axes = [axis_x, axis_y].filter((a): a is NonNullable<typeof a> => !!a);
-    if (format?.toLowerCase() === 'csv') {
-      reply.type('text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="wallscope-aggregation.csv"');
-      return toCsv([...axes, 'measurement_count', 'ok_count', 'anomaly_count', 'confirmed_count', 'failure_count'], result);
-    }
-    return { result, dimension_count: axes.length };
-  });
+  app.get<{ Querystring: AggregationQuerySchema }>(
+    '/api/v1/aggregation',
+    { schema: { querystring: AggregationQuerySchema } },
+    async (req, reply) => {
+      const { axis_x, axis_y, time_grain, format, ...rest } = req.query;
+      if (axis_y && !axis_x) throw createError('WS_BAD_REQUEST', 'axis_y needs axis_x');
+      const result = await store.aggregate({ axis_x, axis_y, time_grain, filter: filterFrom(rest) });
+      const axes = [axis_x, axis_y].filter((a): a is NonNullable<typeof a> => !!a);
+      if (format?.toLowerCase() === 'csv') {
+        reply.type('text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="wallscope-aggregation.csv"');
+        return toCsv([...axes, 'measurement_count', 'ok_count', 'anomaly_count', 'confirmed_count', 'failure_count'], result);
+      }
+      return { result, dimension_count: axes.length };
+    },
+  );
 
-  app.get('/api/v1/health', async () => ({ ok: true, store: store.kind, schema_version: await store.schemaVersion(), analysis_version: analysisVersion }));
+  app.get('/api/v1/health', async () => ({
+    ok: true,
+    store: store.kind,
+    schema_version: await store.schemaVersion(),
+    analysis_version: analysisVersion,
+  }));
 }

@@ -26,7 +26,11 @@ export function analyzerWith(ctx: AnalysisContext = {}): Analyzer {
   return (m) => {
     const nets = m.annotations?.x_lab_allow_net;
     if (typeof nets !== 'string' || !nets) return analyzeMeasurement(m, ctx);
-    const extra = nets.split(',').map((s) => s.trim()).filter((s) => CIDR.test(s)).slice(0, 32);
+    const extra = nets
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => CIDR.test(s))
+      .slice(0, 32);
     return analyzeMeasurement(m, extra.length ? { ...ctx, allowNets: [...(ctx.allowNets ?? []), ...extra] } : ctx);
   };
 }
@@ -38,15 +42,27 @@ export function safeAnalyzer(analyze: Analyzer, version: string): Analyzer {
       return analyze(m);
     } catch (e) {
       return {
-        status: 'unknown', blocking: null, accessible: null, mechanism: null, layer: null, confidence: 0, evidence: [],
+        status: 'unknown',
+        blocking: null,
+        accessible: null,
+        mechanism: null,
+        layer: null,
+        confidence: 0,
+        evidence: [],
         explanation: `The analysis failed on this measurement (${String((e as Error)?.message ?? e).slice(0, 160)}); it is stored and will be re-analysed.`,
-        confirmed: false, fingerprints: [], analysis_version: version,
+        confirmed: false,
+        fingerprints: [],
+        analysis_version: version,
       };
     }
   };
 }
 
-export async function reanalyzeStore(store: MeasurementStore, analyze: Analyzer, opts: ReanalyzeOptions = {}): Promise<{ scanned: number; updated: number; failed: number }> {
+export async function reanalyzeStore(
+  store: MeasurementStore,
+  analyze: Analyzer,
+  opts: ReanalyzeOptions = {},
+): Promise<{ scanned: number; updated: number; failed: number }> {
   const batch = opts.batch ?? 500;
   let after: string | null = null;
   const done = { scanned: 0, updated: 0, failed: 0 };

@@ -14,7 +14,16 @@ import { buildApp } from './app.js';
 
 const CH_URL = process.env.WALLSCOPE_CLICKHOUSE_URL;
 const SECRET = 'one secret for every collector of the test';
-const OPEN_BODY = { data_format_version: '0.2.0', format: 'json', probe_asn: 'AS4134', probe_cc: 'CN', software_name: 'wallscope', software_version: '0.1.0', test_name: 'web_connectivity', test_version: '0.4.3' };
+const OPEN_BODY = {
+  data_format_version: '0.2.0',
+  format: 'json',
+  probe_asn: 'AS4134',
+  probe_cc: 'CN',
+  software_name: 'wallscope',
+  software_version: '0.1.0',
+  test_name: 'web_connectivity',
+  test_version: '0.4.3',
+};
 
 type T = { after: (fn: () => unknown) => void };
 
@@ -44,8 +53,10 @@ async function openReport(app: FastifyInstance): Promise<string> {
   return (r.json() as { report_id: string }).report_id;
 }
 
-const submitTo = (app: FastifyInstance, reportId: string, m: Measurement) => app.inject({ method: 'POST', url: `/report/${reportId}`, payload: { format: 'json', content: m } });
-const submitMeasurement = (app: FastifyInstance, content: unknown) => app.inject({ method: 'POST', url: '/api/v1/submit_measurement', payload: { format: 'json', content } });
+const submitTo = (app: FastifyInstance, reportId: string, m: Measurement) =>
+  app.inject({ method: 'POST', url: `/report/${reportId}`, payload: { format: 'json', content: m } });
+const submitMeasurement = (app: FastifyInstance, content: unknown) =>
+  app.inject({ method: 'POST', url: '/api/v1/submit_measurement', payload: { format: 'json', content } });
 const close = (app: FastifyInstance, reportId: string) => app.inject({ method: 'POST', url: `/report/${reportId}/close` });
 
 function assertClosedAnswer(r: { statusCode: number; json: () => unknown; body: string }, reportId: string): void {
@@ -97,7 +108,10 @@ describe('buildApp(opts): closed reports', () => {
     // A new measurement, the same measurement again, and submit_measurement naming the report.
     assertClosedAnswer(await submitTo(app, reportId, sampleMeasurement({ input: 'https://late.example/' })), reportId);
     assertClosedAnswer(await submitTo(app, reportId, m), reportId);
-    assertClosedAnswer(await submitMeasurement(app, { ...sampleMeasurement({ input: 'https://late2.example/' }), report_id: reportId }), reportId);
+    assertClosedAnswer(
+      await submitMeasurement(app, { ...sampleMeasurement({ input: 'https://late2.example/' }), report_id: reportId }),
+      reportId,
+    );
     assert.equal(await store.count(), 1, 'only the submission before the close');
     // Other reports are unaffected.
     const other = await openReport(app);
@@ -117,7 +131,12 @@ describe('buildApp(opts): closed reports', () => {
       { format: 'json', content: { ...sampleMeasurement({ input: 'https://batch-closed.example/' }), report_id: reportId } },
       { format: 'json', content: sampleMeasurement({ input: 'https://batch-open.example/' }) },
     ];
-    const r = await app.inject({ method: 'POST', url: '/api/v1/submit_measurements', headers: { 'content-type': 'application/x-ndjson' }, payload: lines.map((l) => JSON.stringify(l)).join('\n') });
+    const r = await app.inject({
+      method: 'POST',
+      url: '/api/v1/submit_measurements',
+      headers: { 'content-type': 'application/x-ndjson' },
+      payload: lines.map((l) => JSON.stringify(l)).join('\n'),
+    });
     assert.equal(r.statusCode, 200, r.body);
     const body = r.json() as { results: Array<{ code?: string; statusCode?: number; inserted?: boolean }> };
     assert.equal(body.results[0].code, 'WS_REPORT_CLOSED');
@@ -146,7 +165,11 @@ describe('buildApp(opts): closed reports', () => {
     const first = await submitMeasurement(app, sampleMeasurement({ input: 'https://auto-1.example/' }));
     assert.equal(first.statusCode, 200, first.body);
     const auto = (first.json() as { report_id: string }).report_id;
-    assert.equal((await submitMeasurement(app, sampleMeasurement({ input: 'https://auto-2.example/' }))).json().report_id, auto, 'the same report for the hour');
+    assert.equal(
+      (await submitMeasurement(app, sampleMeasurement({ input: 'https://auto-2.example/' }))).json().report_id,
+      auto,
+      'the same report for the hour',
+    );
     assert.equal((await close(app, auto)).statusCode, 200);
     const next = await submitMeasurement(app, sampleMeasurement({ input: 'https://auto-3.example/' }));
     assert.equal(next.statusCode, 200, next.body);
@@ -171,14 +194,19 @@ describe('buildApp(opts): closed reports', () => {
     });
     const app = await collector(t, store);
     const reportId = await openReport(app);
-    for (let i = 0; i < 20; i++) assert.equal((await submitTo(app, reportId, sampleMeasurement({ input: `https://run-${i}.example/` }))).statusCode, 200);
+    for (let i = 0; i < 20; i++)
+      assert.equal((await submitTo(app, reportId, sampleMeasurement({ input: `https://run-${i}.example/` }))).statusCode, 200);
     assert.equal(lookups, 1);
     assert.equal((await close(app, reportId)).statusCode, 200);
-    for (let i = 0; i < 5; i++) assert.equal((await submitTo(app, reportId, sampleMeasurement({ input: `https://after-${i}.example/` }))).statusCode, 409);
+    for (let i = 0; i < 5; i++)
+      assert.equal((await submitTo(app, reportId, sampleMeasurement({ input: `https://after-${i}.example/` }))).statusCode, 409);
     assert.equal(lookups, 1, 'closed here: refused from memory');
     // Ids that are not ours (OONI probes' own) can never be closed: no lookup at all.
     const ooniId = '20261122T000000Z_webconnectivity_CN_4134_n1_abcdefghijklmnop';
-    assert.equal((await submitMeasurement(app, { ...sampleMeasurement({ input: 'https://ooni-id.example/' }), report_id: ooniId })).statusCode, 200);
+    assert.equal(
+      (await submitMeasurement(app, { ...sampleMeasurement({ input: 'https://ooni-id.example/' }), report_id: ooniId })).statusCode,
+      200,
+    );
     assert.equal(lookups, 1);
   });
 
@@ -201,17 +229,21 @@ describe('buildApp(opts): closed reports', () => {
     await closedAcrossRestart(t, async () => open());
   });
 
-  it('restart (ClickHouse): a report closed before the restart is refused after it', { skip: CH_URL ? false : 'WALLSCOPE_CLICKHOUSE_URL is unset' }, async (t) => {
-    const database = `wallscope_close_${process.pid}`;
-    const stores: ClickHouseStore[] = [];
-    t.after(async () => {
-      if (stores[0]) await stores[0].dropDatabase();
-      for (const s of stores) await s.close();
-    });
-    await closedAcrossRestart(t, async () => {
-      const s = await ClickHouseStore.open({ url: CH_URL!, database });
-      stores.push(s);
-      return s;
-    });
-  });
+  it(
+    'restart (ClickHouse): a report closed before the restart is refused after it',
+    { skip: CH_URL ? false : 'WALLSCOPE_CLICKHOUSE_URL is unset' },
+    async (t) => {
+      const database = `wallscope_close_${process.pid}`;
+      const stores: ClickHouseStore[] = [];
+      t.after(async () => {
+        if (stores[0]) await stores[0].dropDatabase();
+        for (const s of stores) await s.close();
+      });
+      await closedAcrossRestart(t, async () => {
+        const s = await ClickHouseStore.open({ url: CH_URL!, database });
+        stores.push(s);
+        return s;
+      });
+    },
+  );
 });

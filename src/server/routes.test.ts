@@ -45,7 +45,20 @@ describe('server parts as plugins', () => {
   it('collector-routes: opens a report, takes a measurement into the store, closes the report, refuses more', async (t) => {
     const { app, ctx } = await part(t, (app, ctx) => app.register(collectorRoutes, { ...ctx, batchBodyLimit: 1 << 20, batchMaxItems: 10 }));
     const m = sampleMeasurement();
-    const open = await app.inject({ method: 'POST', url: '/report', payload: { data_format_version: '0.2.0', format: 'json', probe_asn: m.probe_asn, probe_cc: m.probe_cc, software_name: 'w', software_version: '1', test_name: m.test_name, test_version: '0.4.3' } });
+    const open = await app.inject({
+      method: 'POST',
+      url: '/report',
+      payload: {
+        data_format_version: '0.2.0',
+        format: 'json',
+        probe_asn: m.probe_asn,
+        probe_cc: m.probe_cc,
+        software_name: 'w',
+        software_version: '1',
+        test_name: m.test_name,
+        test_version: '0.4.3',
+      },
+    });
     assert.equal(open.statusCode, 200, open.body);
     const { report_id } = open.json() as { report_id: string };
     const sub = await app.inject({ method: 'POST', url: `/report/${report_id}`, payload: { format: 'json', content: m } });
@@ -72,9 +85,12 @@ describe('server parts as plugins', () => {
     assert.equal((one.json() as { measurement_uid: string }).measurement_uid, rows[0]!.measurement_uid);
     assert.equal((await app.inject({ url: '/api/v1/measurement/nope' })).statusCode, 404);
     const agg = await app.inject({ url: '/api/v1/aggregation?axis_x=probe_cc' });
-    const result = (agg.json() as { result: Array<{ measurement_count: number }>; dimension_count: number });
+    const result = agg.json() as { result: Array<{ measurement_count: number }>; dimension_count: number };
     assert.equal(result.dimension_count, 1);
-    assert.equal(result.result.reduce((n, r) => n + r.measurement_count, 0), 30);
+    assert.equal(
+      result.result.reduce((n, r) => n + r.measurement_count, 0),
+      30,
+    );
     const csv = await app.inject({ url: '/api/v1/aggregation?axis_x=probe_cc&format=csv' });
     assert.match(csv.headers['content-type'] as string, /^text\/csv/);
     assert.match(csv.body, /^probe_cc,measurement_count,ok_count,anomaly_count,confirmed_count,failure_count\r\n/);
@@ -86,7 +102,11 @@ describe('server parts as plugins', () => {
     assert.equal((await off.app.inject({ method: 'POST', url: '/api/v1/admin/reanalyze', payload: {} })).statusCode, 403);
     const { app, ctx } = await part(t, (app, ctx) => app.register(adminRoutes, { ...ctx, adminToken: 'tok' }));
     await ctx.store.putMany([...syntheticMeasurements(3, { seed: 1 })]);
-    assert.equal((await app.inject({ method: 'POST', url: '/api/v1/admin/reanalyze', payload: {}, headers: { authorization: 'Bearer nope' } })).statusCode, 401);
+    assert.equal(
+      (await app.inject({ method: 'POST', url: '/api/v1/admin/reanalyze', payload: {}, headers: { authorization: 'Bearer nope' } }))
+        .statusCode,
+      401,
+    );
     const r = await app.inject({ method: 'POST', url: '/api/v1/admin/reanalyze', payload: {}, headers: { authorization: 'Bearer tok' } });
     assert.equal(r.statusCode, 200, r.body);
     assert.equal((r.json() as { scanned: number }).scanned, 3);

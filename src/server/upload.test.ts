@@ -59,7 +59,11 @@ describe('flushSpool() to the real collector', () => {
     const dir = mkdtempSync(join(tmpdir(), 'wallscope-upload-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const spool = join(dir, 'spool');
-    for (let i = 0; i < 250; i++) await spoolMeasurement(spool, i === 137 ? { ...sampleMeasurement(), probe_cc: 'bad' } : sampleMeasurement({ input: `https://bulk-${i}.example/` }));
+    for (let i = 0; i < 250; i++)
+      await spoolMeasurement(
+        spool,
+        i === 137 ? { ...sampleMeasurement(), probe_cc: 'bad' } : sampleMeasurement({ input: `https://bulk-${i}.example/` }),
+      );
     const store = new SqliteStore(join(dir, 'c.sqlite'));
     t.after(() => store.close());
     const srv = await startServer({ store, webRoot: false, rateLimit: false });
@@ -70,7 +74,9 @@ describe('flushSpool() to the real collector', () => {
     assert.equal(await store.count(), 249);
     const metrics = await (await fetch(`${srv.url}/metrics`)).text();
     const requests = (route: string) =>
-      [...metrics.matchAll(/^wallscope_http_requests_total\{([^}]*)\} (\d+)$/gm)].filter((m) => m[1].includes(`route="${route}"`)).reduce((n, m) => n + Number(m[2]), 0);
+      [...metrics.matchAll(/^wallscope_http_requests_total\{([^}]*)\} (\d+)$/gm)]
+        .filter((m) => m[1].includes(`route="${route}"`))
+        .reduce((n, m) => n + Number(m[2]), 0);
     assert.equal(requests('/api/v1/submit_measurements'), 3, '250 files in batches of 100');
     assert.equal(requests('/api/v1/submit_measurement'), 0);
 
@@ -100,17 +106,28 @@ describe('the collector over ClickHouse', () => {
     const uids = new Set<string>();
     for (let i = 0; i < 10; i++) {
       const body = JSON.stringify({ format: 'json', content: sampleMeasurement({ input: `https://ch-${i % 5}.example/` }) });
-      const r = await fetch(`${srv.url}/api/v1/submit_measurement`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      const r = await fetch(`${srv.url}/api/v1/submit_measurement`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
       assert.equal(r.status, 200);
       uids.add(((await r.json()) as { measurement_uid: string }).measurement_uid);
     }
     assert.equal(uids.size, 5);
     assert.equal(await store.count(), 5);
-    const list = (await (await fetch(`${srv.url}/api/v1/measurements?probe_cc=CN&limit=2`)).json()) as { results: unknown[]; next_cursor: string };
+    const list = (await (await fetch(`${srv.url}/api/v1/measurements?probe_cc=CN&limit=2`)).json()) as {
+      results: unknown[];
+      next_cursor: string;
+    };
     assert.equal(list.results.length, 2);
-    const rest = (await (await fetch(`${srv.url}/api/v1/measurements?probe_cc=CN&limit=10&cursor=${list.next_cursor}`)).json()) as { results: unknown[] };
+    const rest = (await (await fetch(`${srv.url}/api/v1/measurements?probe_cc=CN&limit=10&cursor=${list.next_cursor}`)).json()) as {
+      results: unknown[];
+    };
     assert.equal(rest.results.length, 3);
-    const agg = (await (await fetch(`${srv.url}/api/v1/aggregation?axis_x=domain`)).json()) as { result: Array<{ measurement_count: number }> };
+    const agg = (await (await fetch(`${srv.url}/api/v1/aggregation?axis_x=domain`)).json()) as {
+      result: Array<{ measurement_count: number }>;
+    };
     assert.equal(agg.result.length, 5);
     const one = await fetch(`${srv.url}/api/v1/measurement/${[...uids][0]}`);
     assert.equal(one.status, 200);
@@ -130,8 +147,14 @@ describe('the collector over ClickHouse', () => {
     });
     const srv = await startServer({ store, webRoot: false, rateLimit: false });
     t.after(() => srv.close());
-    const body = Array.from({ length: 40 }, (_, i) => JSON.stringify({ format: 'json', content: sampleMeasurement({ input: `https://chj-${i}.example/` }) })).join('\n');
-    const r = await fetch(`${srv.url}/api/v1/submit_measurements`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body });
+    const body = Array.from({ length: 40 }, (_, i) =>
+      JSON.stringify({ format: 'json', content: sampleMeasurement({ input: `https://chj-${i}.example/` }) }),
+    ).join('\n');
+    const r = await fetch(`${srv.url}/api/v1/submit_measurements`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson' },
+      body,
+    });
     const answer = (await r.json()) as { stored: number; results: Array<{ measurement_uid: string }> };
     assert.equal(answer.stored, 40);
     const one = await fetch(`${srv.url}/api/v1/measurement/${answer.results[5].measurement_uid}`);

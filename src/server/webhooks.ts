@@ -54,7 +54,13 @@ export function startWebhooks(o: WebhookOptions): Webhooks {
   let closed = false;
 
   const deliverDue = async (): Promise<void> => {
-    o.outbox.enqueue(o.hooks, startAfter, (after) => o.changes.listAfter(after, 500).map((c) => ({ id: c.id, body: JSON.stringify({ type: 'change', change: publicChange(c) }) })), Date.now());
+    o.outbox.enqueue(
+      o.hooks,
+      startAfter,
+      (after) =>
+        o.changes.listAfter(after, 500).map((c) => ({ id: c.id, body: JSON.stringify({ type: 'change', change: publicChange(c) }) })),
+      Date.now(),
+    );
     const failedHooks = new Set<string>();
     for (const item of o.outbox.due(Date.now(), 200)) {
       if (closed) return;
@@ -65,7 +71,13 @@ export function startWebhooks(o: WebhookOptions): Webhooks {
       try {
         const res = await fetch(item.hook, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-wallscope-delivery': `change-${item.item_id}`, 'x-wallscope-timestamp': String(ts), 'x-wallscope-signature': signWebhook(o.secret, ts, item.body), 'user-agent': 'wallscope-webhooks/1' },
+          headers: {
+            'content-type': 'application/json',
+            'x-wallscope-delivery': `change-${item.item_id}`,
+            'x-wallscope-timestamp': String(ts),
+            'x-wallscope-signature': signWebhook(o.secret, ts, item.body),
+            'user-agent': 'wallscope-webhooks/1',
+          },
           body: item.body,
           signal: AbortSignal.timeout(timeoutMs),
           redirect: 'manual',
@@ -84,7 +96,11 @@ export function startWebhooks(o: WebhookOptions): Webhooks {
       const dead = item.attempts + 1 >= maxAttempts;
       const delay = Math.round(Math.min(max, base * 2 ** item.attempts) * (0.75 + Math.random() / 4));
       o.outbox.failed(item.id, error, Date.now() + delay, dead);
-      o.log?.(dead ? `webhook ${item.hook}: change ${item.item_id} moved to the dead-letter list after ${item.attempts + 1} attempts (${error})` : `webhook ${item.hook}: change ${item.item_id} failed (${error}); retry ${item.attempts + 1} in ${Math.ceil(delay / 1000)} s`);
+      o.log?.(
+        dead
+          ? `webhook ${item.hook}: change ${item.item_id} moved to the dead-letter list after ${item.attempts + 1} attempts (${error})`
+          : `webhook ${item.hook}: change ${item.item_id} failed (${error}); retry ${item.attempts + 1} in ${Math.ceil(delay / 1000)} s`,
+      );
     }
   };
 

@@ -4,7 +4,16 @@
 // measurement older than the key's last one (a spool uploaded late) rebuilds that key from the
 // measurements table, so arrival order never changes the result; rebuild() recomputes everything.
 import Database from 'better-sqlite3';
-import { DEFAULT_CONFIRMATIONS, emptyKeyState, ooniBlocking, stepChange, type ChangeObservation, type DetectedChange, type KeyState, type TrackedState } from '../model/changes.js';
+import {
+  DEFAULT_CONFIRMATIONS,
+  emptyKeyState,
+  ooniBlocking,
+  stepChange,
+  type ChangeObservation,
+  type DetectedChange,
+  type KeyState,
+  type TrackedState,
+} from '../model/changes.js';
 import type { Measurement, Verdict } from '../model/index.js';
 import { flatten, parseAsn, parseTimeBound } from './row.js';
 import { configureConnection } from './sqlite-writer.js';
@@ -139,7 +148,9 @@ export class ChangeStore {
     this.now = o.now ?? (() => Math.floor(Date.now() / 1000));
     if (o.onChange) this.listeners.push(o.onChange);
     this.getState = this.db.prepare('SELECT state FROM change_states WHERE target = ? AND probe_cc = ? AND probe_asn = ? AND region = ?');
-    this.putState = this.db.prepare('INSERT OR REPLACE INTO change_states (target, probe_cc, probe_asn, region, domain, state) VALUES (?, ?, ?, ?, ?, ?)');
+    this.putState = this.db.prepare(
+      'INSERT OR REPLACE INTO change_states (target, probe_cc, probe_asn, region, domain, state) VALUES (?, ?, ?, ?, ?, ?)',
+    );
     this.insertChange = this.db.prepare(
       `INSERT INTO changes (target, domain, probe_cc, probe_asn, region, layer, at, from_blocking, from_mechanism, to_blocking, to_mechanism, evidence, detected_at, origin)
        VALUES (@target, @domain, @probe_cc, @probe_asn, @region, @layer, @at, @from_blocking, @from_mechanism, @to_blocking, @to_mechanism, @evidence, @detected_at, @origin)`,
@@ -156,7 +167,14 @@ export class ChangeStore {
   }
 
   private save(key: ChangeKey, domain: string | null, s: KeyState): void {
-    this.putState.run(key.target, key.probe_cc, key.probe_asn, key.region, domain, JSON.stringify({ ...s, lastTs: Number.isFinite(s.lastTs) ? s.lastTs : null }));
+    this.putState.run(
+      key.target,
+      key.probe_cc,
+      key.probe_asn,
+      key.region,
+      domain,
+      JSON.stringify({ ...s, lastTs: Number.isFinite(s.lastTs) ? s.lastTs : null }),
+    );
   }
 
   private load(key: ChangeKey): KeyState {
@@ -166,7 +184,13 @@ export class ChangeStore {
     return { ...s, lastTs: s.lastTs ?? -Infinity };
   }
 
-  private record(key: ChangeKey, domain: string | null, c: DetectedChange, detectedAt: number, origin: 'ingest' | 'rebuild' = 'ingest'): ChangeRecord {
+  private record(
+    key: ChangeKey,
+    domain: string | null,
+    c: DetectedChange,
+    detectedAt: number,
+    origin: 'ingest' | 'rebuild' = 'ingest',
+  ): ChangeRecord {
     const info = this.insertChange.run({
       origin,
       ...key,
@@ -180,7 +204,19 @@ export class ChangeStore {
       evidence: JSON.stringify(c.evidence),
       detected_at: detectedAt,
     });
-    return toRecord({ id: Number(info.lastInsertRowid), ...key, domain, layer: c.layer, at: c.at, from_blocking: c.from.blocking, from_mechanism: c.from.mechanism, to_blocking: c.to.blocking, to_mechanism: c.to.mechanism, evidence: JSON.stringify(c.evidence), detected_at: detectedAt });
+    return toRecord({
+      id: Number(info.lastInsertRowid),
+      ...key,
+      domain,
+      layer: c.layer,
+      at: c.at,
+      from_blocking: c.from.blocking,
+      from_mechanism: c.from.mechanism,
+      to_blocking: c.to.blocking,
+      to_mechanism: c.to.mechanism,
+      evidence: JSON.stringify(c.evidence),
+      detected_at: detectedAt,
+    });
   }
 
   /** Stored measurements (flat rows), in one transaction. Returns the changes they confirmed. */
@@ -236,8 +272,19 @@ export class ChangeStore {
     const old = this.db
       .prepare('SELECT * FROM changes WHERE target = ? AND probe_cc = ? AND probe_asn = ? AND region = ?')
       .all(key.target, key.probe_cc, key.probe_asn, key.region) as DbChange[];
-    const sig = (c: { at: number; from_blocking: string; from_mechanism: string; to_blocking: string; to_mechanism: string }) => `${c.at} ${c.from_blocking} ${c.from_mechanism} ${c.to_blocking} ${c.to_mechanism}`;
-    const keep = new Set(found.map((c) => sig({ at: c.at, from_blocking: c.from.blocking, from_mechanism: c.from.mechanism, to_blocking: c.to.blocking, to_mechanism: c.to.mechanism })));
+    const sig = (c: { at: number; from_blocking: string; from_mechanism: string; to_blocking: string; to_mechanism: string }) =>
+      `${c.at} ${c.from_blocking} ${c.from_mechanism} ${c.to_blocking} ${c.to_mechanism}`;
+    const keep = new Set(
+      found.map((c) =>
+        sig({
+          at: c.at,
+          from_blocking: c.from.blocking,
+          from_mechanism: c.from.mechanism,
+          to_blocking: c.to.blocking,
+          to_mechanism: c.to.mechanism,
+        }),
+      ),
+    );
     const had = new Set<string>();
     for (const o of old) {
       if (keep.has(sig(o))) had.add(sig(o));
@@ -245,7 +292,18 @@ export class ChangeStore {
     }
     const out: ChangeRecord[] = [];
     for (const c of found) {
-      if (had.has(sig({ at: c.at, from_blocking: c.from.blocking, from_mechanism: c.from.mechanism, to_blocking: c.to.blocking, to_mechanism: c.to.mechanism }))) continue;
+      if (
+        had.has(
+          sig({
+            at: c.at,
+            from_blocking: c.from.blocking,
+            from_mechanism: c.from.mechanism,
+            to_blocking: c.to.blocking,
+            to_mechanism: c.to.mechanism,
+          }),
+        )
+      )
+        continue;
       const rec = this.record(key, domain, c, this.now());
       if (announce) out.push(rec);
     }
@@ -261,36 +319,46 @@ export class ChangeStore {
     const now = this.now();
     let closeReader = () => {};
     try {
-    this.db.transaction(() => {
-      this.db.exec('DELETE FROM change_states; DELETE FROM changes;');
-      let cur: { key: ChangeKey; domain: string | null; s: KeyState } | null = null;
-      const flush = () => {
-        if (cur) this.save(cur.key, cur.domain, cur.s);
-      };
-      // better-sqlite3 cannot write on a connection while it iterates a query: the scan reads
-      // through a second, read-only connection (WAL: it sees the measurements as committed).
-      const reader = new Database(this.file, { readonly: true });
-      closeReader = () => reader.close();
-      const rows = reader.prepare(
-        `SELECT uid, input, domain, probe_cc, probe_asn, coalesce(region, '') AS region, ts, status, blocking, mechanism, layer FROM measurements
+      this.db.transaction(() => {
+        this.db.exec('DELETE FROM change_states; DELETE FROM changes;');
+        let cur: { key: ChangeKey; domain: string | null; s: KeyState } | null = null;
+        const flush = () => {
+          if (cur) this.save(cur.key, cur.domain, cur.s);
+        };
+        // better-sqlite3 cannot write on a connection while it iterates a query: the scan reads
+        // through a second, read-only connection (WAL: it sees the measurements as committed).
+        const reader = new Database(this.file, { readonly: true });
+        closeReader = () => reader.close();
+        const rows = reader.prepare(
+          `SELECT uid, input, domain, probe_cc, probe_asn, coalesce(region, '') AS region, ts, status, blocking, mechanism, layer FROM measurements
          WHERE input IS NOT NULL ORDER BY input, probe_cc, probe_asn, coalesce(region, ''), ts, uid`,
-      );
-      for (const r of rows.iterate() as Iterable<Row & { region: string }>) {
-        stats.measurements++;
-        if (!cur || cur.key.target !== r.input || cur.key.probe_cc !== r.probe_cc || cur.key.probe_asn !== r.probe_asn || cur.key.region !== r.region) {
-          flush();
-          cur = { key: { target: r.input!, probe_cc: r.probe_cc, probe_asn: r.probe_asn, region: r.region }, domain: r.domain, s: emptyKeyState() };
-          stats.keys++;
+        );
+        for (const r of rows.iterate() as Iterable<Row & { region: string }>) {
+          stats.measurements++;
+          if (
+            !cur ||
+            cur.key.target !== r.input ||
+            cur.key.probe_cc !== r.probe_cc ||
+            cur.key.probe_asn !== r.probe_asn ||
+            cur.key.region !== r.region
+          ) {
+            flush();
+            cur = {
+              key: { target: r.input!, probe_cc: r.probe_cc, probe_asn: r.probe_asn, region: r.region },
+              domain: r.domain,
+              s: emptyKeyState(),
+            };
+            stats.keys++;
+          }
+          const { next, change } = stepChange(cur.s, r, this.confirmations);
+          cur.s = next;
+          if (change) {
+            this.record(cur.key, cur.domain, change, now, 'rebuild');
+            stats.changes++;
+          }
         }
-        const { next, change } = stepChange(cur.s, r, this.confirmations);
-        cur.s = next;
-        if (change) {
-          this.record(cur.key, cur.domain, change, now, 'rebuild');
-          stats.changes++;
-        }
-      }
-      flush();
-    })();
+        flush();
+      })();
     } finally {
       closeReader();
     }
@@ -306,7 +374,9 @@ export class ChangeStore {
 
   /** Changes detected on ingest (not by a rebuild), in detection order after an id (webhooks). */
   listAfter(afterId: number, limit = 1000): ChangeRecord[] {
-    return (this.db.prepare("SELECT * FROM changes WHERE id > ? AND origin = 'ingest' ORDER BY id LIMIT ?").all(afterId, limit) as DbChange[]).map(toRecord);
+    return (
+      this.db.prepare("SELECT * FROM changes WHERE id > ? AND origin = 'ingest' ORDER BY id LIMIT ?").all(afterId, limit) as DbChange[]
+    ).map(toRecord);
   }
 
   /** The largest change id so far (0 when none). */
@@ -318,7 +388,9 @@ export class ChangeStore {
   states(f: Omit<ChangeFilter, 'since' | 'detectedSince' | 'afterId' | 'layer'> & { blockedOnly?: boolean } = {}): StateRecord[] {
     const { where, args } = changeWhere(f);
     const limit = Math.min(Math.max(1, f.limit ?? 1000), 10_000);
-    const rows = this.db.prepare(`SELECT * FROM change_states ${where}`).all(...args) as Array<ChangeKey & { domain: string | null; state: string }>;
+    const rows = this.db.prepare(`SELECT * FROM change_states ${where}`).all(...args) as Array<
+      ChangeKey & { domain: string | null; state: string }
+    >;
     const out: StateRecord[] = [];
     for (const r of rows) {
       const s = JSON.parse(r.state) as KeyState;
@@ -334,7 +406,13 @@ export class ChangeStore {
   }
 }
 
-function stateRecord(k: ChangeKey & { domain: string | null }, s: TrackedState, since: number, sinceUid: string, last: string | null): StateRecord {
+function stateRecord(
+  k: ChangeKey & { domain: string | null },
+  s: TrackedState,
+  since: number,
+  sinceUid: string,
+  last: string | null,
+): StateRecord {
   return {
     target: k.target,
     domain: k.domain,
@@ -439,7 +517,8 @@ export function changeFilterFrom(q: Record<string, unknown>): ChangeFilter {
   if (s('domain')) f.domain = s('domain')!.toLowerCase();
   if (s('target')) f.target = s('target');
   if (s('layer')) {
-    if (!['national', 'regional', 'isp', 'unknown'].includes(s('layer')!)) throw new StoreInputError('layer: one of national, regional, isp, unknown');
+    if (!['national', 'regional', 'isp', 'unknown'].includes(s('layer')!))
+      throw new StoreInputError('layer: one of national, regional, isp, unknown');
     f.layer = s('layer');
   }
   if (s('limit')) {

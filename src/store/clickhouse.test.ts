@@ -11,10 +11,51 @@ import { StoreInputError } from './types.js';
 const CH_URL = process.env.WALLSCOPE_CLICKHOUSE_URL;
 
 const HOSTILE = [
-  '', "'", "''", '\\', '\\\\', "\\'", "'\\", "' OR '1'='1", "'; DROP DATABASE default; --", "x' UNION ALL SELECT name FROM system.tables --",
-  '\u0000', '\u0000\u0001\u001f', '\x7f', '\b\f\n\r\t\v', '\r\n', '\\0', '\\x41', '\\N', '\\u0041', '$$', '{p:String}', '?', '%s', '`', '"', '"; --',
-  '/* comment */', '-- comment', '#', '\u2028\u2029', '\uFEFF', 'é', '中文', '😀', '𝔘𝔫𝔦𝔠𝔬𝔡𝔢', 'a'.repeat(100_000), "'".repeat(1000), '\\'.repeat(1001),
-  '<script>alert(1)</script>', '${jndi:ldap://x}', 'FORMAT JSON', 'SETTINGS readonly=0', ';', '\\\'', '\\\\\'',
+  '',
+  "'",
+  "''",
+  '\\',
+  '\\\\',
+  "\\'",
+  "'\\",
+  "' OR '1'='1",
+  "'; DROP DATABASE default; --",
+  "x' UNION ALL SELECT name FROM system.tables --",
+  '\u0000',
+  '\u0000\u0001\u001f',
+  '\x7f',
+  '\b\f\n\r\t\v',
+  '\r\n',
+  '\\0',
+  '\\x41',
+  '\\N',
+  '\\u0041',
+  '$$',
+  '{p:String}',
+  '?',
+  '%s',
+  '`',
+  '"',
+  '"; --',
+  '/* comment */',
+  '-- comment',
+  '#',
+  '\u2028\u2029',
+  '\uFEFF',
+  'é',
+  '中文',
+  '😀',
+  '𝔘𝔫𝔦𝔠𝔬𝔡𝔢',
+  'a'.repeat(100_000),
+  "'".repeat(1000),
+  '\\'.repeat(1001),
+  '<script>alert(1)</script>',
+  '${jndi:ldap://x}',
+  'FORMAT JSON',
+  'SETTINGS readonly=0',
+  ';',
+  "\\'",
+  "\\\\'",
 ];
 
 /** Random valid Unicode strings, biased toward the characters that matter to a quoting function. */
@@ -102,7 +143,10 @@ describe('ClickHouseStore.put(m, verdict): group inserts, one uid SELECT per bat
     const ms = Array.from({ length: 300 }, (_, i) => sampleMeasurement({ input: `https://group-${i}.example/` }));
     // Every measurement twice at once, plus every tenth a third time under another report id.
     const jobs = [...ms.map((m) => store.put(m, sampleVerdict('ok'))), ...ms.map((m) => store.put(m, sampleVerdict('ok')))];
-    ms.forEach((m, i) => i % 10 === 0 && jobs.push(store.put({ ...m, report_id: '20261122T000000Z_webconnectivity_CN_4134_n1_other' }, sampleVerdict('ok'))));
+    ms.forEach(
+      (m, i) =>
+        i % 10 === 0 && jobs.push(store.put({ ...m, report_id: '20261122T000000Z_webconnectivity_CN_4134_n1_other' }, sampleVerdict('ok'))),
+    );
     const results = await Promise.all(jobs);
     const inserted = results.filter((r) => r.inserted).map((r) => r.measurement_uid);
     assert.equal(inserted.length, ms.length, 'one inserted: true per distinct uid');
@@ -183,15 +227,25 @@ describe('ClickHouseStore.open(): migration 3 (region) on a version-2 database',
       await admin.close();
     });
     // A database written by the version-2 code: tables of migrations 1 and 2, rows without region.
-    await db.command({ query: 'CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, applied_at DateTime) ENGINE = TinyLog' });
+    await db.command({
+      query: 'CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, applied_at DateTime) ENGINE = TinyLog',
+    });
     for (const mig of CLICKHOUSE_MIGRATIONS.slice(0, 2)) {
       for (const s of mig.statements) await db.command({ query: s as string });
-      await db.insert({ table: 'schema_migrations', values: [{ version: mig.version, name: mig.name, applied_at: 0 }], format: 'JSONEachRow' });
+      await db.insert({
+        table: 'schema_migrations',
+        values: [{ version: mig.version, name: mig.name, applied_at: 0 }],
+        format: 'JSONEachRow',
+      });
     }
     const { flatten, measurementUid } = await import('./row.js');
     const m = sampleMeasurement({ input: 'https://old.example/', region: 'Henan' });
     const { region: _r, ...v2row } = flatten(m, sampleVerdict('ok'), measurementUid(m));
-    await db.insert({ table: 'measurements', values: [{ ...v2row, body: JSON.stringify(m), deleted: 0, version: 1 }], format: 'JSONEachRow' });
+    await db.insert({
+      table: 'measurements',
+      values: [{ ...v2row, body: JSON.stringify(m), deleted: 0, version: 1 }],
+      format: 'JSONEachRow',
+    });
 
     const store = await ClickHouseStore.open({ url: CH_URL, database });
     t.after(() => store.close());
@@ -203,6 +257,9 @@ describe('ClickHouseStore.open(): migration 3 (region) on a version-2 database',
     assert.equal(old[0].region, null);
     assert.equal(await store.setVerdict(old[0].measurement_uid, sampleVerdict('blocked')), true);
     const now = (await store.list({ region: 'Henan' }, { limit: 5 })).results;
-    assert.deepEqual(now.map((r) => [r.input, r.region, r.status]), [['https://old.example/', 'Henan', 'blocked']]);
+    assert.deepEqual(
+      now.map((r) => [r.input, r.region, r.status]),
+      [['https://old.example/', 'Henan', 'blocked']],
+    );
   });
 });

@@ -26,7 +26,16 @@ import {
   type StoredMeasurement,
   type TimeGrain,
 } from './types.js';
-import { checkBlockingFilter, decodeCursor, encodeCursor, flatten, hostOfInput, serializeMeasurement, toApiRow, type FlatRow } from './row.js';
+import {
+  checkBlockingFilter,
+  decodeCursor,
+  encodeCursor,
+  flatten,
+  hostOfInput,
+  serializeMeasurement,
+  toApiRow,
+  type FlatRow,
+} from './row.js';
 
 /**
  * The ONE literal-quoting function for ClickHouse string literals. Escapes backslash and quote,
@@ -98,7 +107,9 @@ export const CLICKHOUSE_MIGRATIONS: Array<{ version: number; name: string; state
     // also after a restart. One row per close; closing twice inserts twice and the merges keep one
     // (existence is all that is read, so no FINAL is needed). closed_at: unix seconds.
     name: 'closed_reports: reports closed by their probe (the collector refuses further submissions)',
-    statements: ['CREATE TABLE IF NOT EXISTS closed_reports (report_id String, closed_at UInt32) ENGINE = ReplacingMergeTree() ORDER BY report_id'],
+    statements: [
+      'CREATE TABLE IF NOT EXISTS closed_reports (report_id String, closed_at UInt32) ENGINE = ReplacingMergeTree() ORDER BY report_id',
+    ],
   },
 ];
 
@@ -143,8 +154,10 @@ export function clickhouseWhere(f: MeasurementFilter): string {
     else if (b === 'null') parts.push('isNull(blocking)');
     else eq('blocking', b);
   }
-  if (f.confirmed !== undefined) parts.push(f.confirmed ? "(status = 'blocked' AND confirmed = 1)" : "NOT (status = 'blocked' AND confirmed = 1)");
-  if (f.anomaly !== undefined) parts.push(f.anomaly ? "(status = 'blocked' AND confirmed = 0)" : "NOT (status = 'blocked' AND confirmed = 0)");
+  if (f.confirmed !== undefined)
+    parts.push(f.confirmed ? "(status = 'blocked' AND confirmed = 1)" : "NOT (status = 'blocked' AND confirmed = 1)");
+  if (f.anomaly !== undefined)
+    parts.push(f.anomaly ? "(status = 'blocked' AND confirmed = 0)" : "NOT (status = 'blocked' AND confirmed = 0)");
   return `WHERE ${parts.join(' AND ')}`;
 }
 
@@ -213,8 +226,14 @@ export class ClickHouseStore implements MeasurementStore {
 
   private constructor(opts: ClickHouseStoreOptions) {
     this.database = opts.database ?? 'wallscope';
-    if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(this.database)) throw new StoreInputError(`clickhouse database name: ${JSON.stringify(this.database)}`);
-    this.client = createClient({ url: opts.url, database: this.database, request_timeout: 60_000, max_open_connections: opts.maxOpenConnections ?? 16 });
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(this.database))
+      throw new StoreInputError(`clickhouse database name: ${JSON.stringify(this.database)}`);
+    this.client = createClient({
+      url: opts.url,
+      database: this.database,
+      request_timeout: 60_000,
+      max_open_connections: opts.maxOpenConnections ?? 16,
+    });
     this.domainOf = opts.domainOf ?? hostOfInput;
     this.batchMax = opts.batchMax ?? 8000;
     this.batchWindowMs = opts.batchWindowMs ?? 20;
@@ -237,7 +256,9 @@ export class ClickHouseStore implements MeasurementStore {
   }
 
   private async migrate(): Promise<void> {
-    await this.client.command({ query: 'CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, applied_at DateTime) ENGINE = TinyLog' });
+    await this.client.command({
+      query: 'CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, applied_at DateTime) ENGINE = TinyLog',
+    });
     const done = new Set((await this.rows<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => Number(r.version)));
     for (const mig of CLICKHOUSE_MIGRATIONS) {
       if (done.has(mig.version)) continue;
@@ -250,9 +271,14 @@ export class ClickHouseStore implements MeasurementStore {
         const have = await this.rows<{ n: string }>(
           `SELECT count() AS n FROM system.columns WHERE database = ${chString(this.database)} AND table = ${chString(table)} AND name = ${chString(column)}`,
         );
-        if (Number(have[0]?.n ?? 0) === 0) await this.client.command({ query: `ALTER TABLE ${table} ADD COLUMN ${column} ${type}${after ? ` AFTER ${after}` : ''}` });
+        if (Number(have[0]?.n ?? 0) === 0)
+          await this.client.command({ query: `ALTER TABLE ${table} ADD COLUMN ${column} ${type}${after ? ` AFTER ${after}` : ''}` });
       }
-      await this.client.insert({ table: 'schema_migrations', values: [{ version: mig.version, name: mig.name, applied_at: Math.floor(Date.now() / 1000) }], format: 'JSONEachRow' });
+      await this.client.insert({
+        table: 'schema_migrations',
+        values: [{ version: mig.version, name: mig.name, applied_at: Math.floor(Date.now() / 1000) }],
+        format: 'JSONEachRow',
+      });
     }
   }
 
@@ -387,7 +413,11 @@ export class ClickHouseStore implements MeasurementStore {
     const chunks: string[][] = [];
     for (let i = 0; i < uids.length; i += 1000) chunks.push(uids.slice(i, i + 1000));
     const answers = await Promise.all(
-      chunks.map((chunk) => this.rows<{ uid: string }>(`SELECT uid FROM measurement_uids WHERE uid IN (${chunk.map(chString).join(', ')}) GROUP BY uid HAVING argMax(deleted, version) = 0`)),
+      chunks.map((chunk) =>
+        this.rows<{ uid: string }>(
+          `SELECT uid FROM measurement_uids WHERE uid IN (${chunk.map(chString).join(', ')}) GROUP BY uid HAVING argMax(deleted, version) = 0`,
+        ),
+      ),
     );
     return new Set(answers.flat().map((r) => r.uid));
   }
@@ -434,7 +464,9 @@ export class ClickHouseStore implements MeasurementStore {
   }
 
   private async rowOf(uid: string): Promise<(FlatRow & { body: string }) | null> {
-    const at = await this.rows<{ probe_cc: string; day_s: string }>(`SELECT probe_cc, toString(day) AS day_s FROM measurement_uids FINAL WHERE uid = ${chString(uid)} AND deleted = 0`);
+    const at = await this.rows<{ probe_cc: string; day_s: string }>(
+      `SELECT probe_cc, toString(day) AS day_s FROM measurement_uids FINAL WHERE uid = ${chString(uid)} AND deleted = 0`,
+    );
     if (!at[0]) return null;
     const r = await this.rows<FlatRow & { body: string; day_s: string }>(
       `SELECT ${ROW_COLS}, verdict, body, toString(day) AS day_s FROM measurements FINAL WHERE probe_cc = ${chString(at[0].probe_cc)} AND day = toDate(${chString(at[0].day_s)}) AND uid = ${chString(uid)} AND deleted = 0`,
@@ -452,18 +484,26 @@ export class ClickHouseStore implements MeasurementStore {
     return { measurement_uid: uid, measurement, verdict: JSON.parse(row.verdict) as Verdict, analysis_version: row.analysis_version };
   }
 
-  async list(filter: MeasurementFilter, page: { limit: number; cursor?: string }): Promise<{ results: MeasurementRow[]; next_cursor: string | null }> {
+  async list(
+    filter: MeasurementFilter,
+    page: { limit: number; cursor?: string },
+  ): Promise<{ results: MeasurementRow[]; next_cursor: string | null }> {
     let where = clickhouseWhere(filter);
     if (page.cursor) {
       const c = decodeCursor(page.cursor);
       where += ` AND (ts < ${chInt(c.ts)} OR (ts = ${chInt(c.ts)} AND uid < ${chString(c.uid)}))`;
     }
     const limit = Math.max(1, Math.min(1000, Math.floor(page.limit)));
-    const rows = await this.rows<FlatRow>(`SELECT ${ROW_COLS} FROM measurements FINAL ${where} ORDER BY ts DESC, uid DESC LIMIT ${chInt(limit + 1)}`);
+    const rows = await this.rows<FlatRow>(
+      `SELECT ${ROW_COLS} FROM measurements FINAL ${where} ORDER BY ts DESC, uid DESC LIMIT ${chInt(limit + 1)}`,
+    );
     const more = rows.length > limit;
     const pageRows = more ? rows.slice(0, limit) : rows;
     const last = pageRows[pageRows.length - 1];
-    return { results: pageRows.map((r) => toApiRow({ ...r, confidence: Number(r.confidence) })), next_cursor: more && last ? encodeCursor(Number(last.ts), last.uid) : null };
+    return {
+      results: pageRows.map((r) => toApiRow({ ...r, confidence: Number(r.confidence) })),
+      next_cursor: more && last ? encodeCursor(Number(last.ts), last.uid) : null,
+    };
   }
 
   aggregationSql(q: AggregationQuery): string {
@@ -484,7 +524,10 @@ export class ClickHouseStore implements MeasurementStore {
     });
   }
 
-  async scan(afterUid: string | null, limit: number): Promise<Array<{ measurement_uid: string; measurement: Measurement; analysis_version: string }>> {
+  async scan(
+    afterUid: string | null,
+    limit: number,
+  ): Promise<Array<{ measurement_uid: string; measurement: Measurement; analysis_version: string }>> {
     const uids = await this.rows<{ uid: string }>(
       `SELECT uid FROM measurement_uids FINAL WHERE deleted = 0 AND uid > ${chString(afterUid ?? '')} ORDER BY uid LIMIT ${chInt(Math.max(1, Math.floor(limit)))}`,
     );
@@ -492,14 +535,22 @@ export class ClickHouseStore implements MeasurementStore {
     const rows = await this.rows<{ uid: string; body: string; analysis_version: string }>(
       `SELECT uid, body, analysis_version FROM measurements FINAL WHERE deleted = 0 AND uid IN (${uids.map((r) => chString(r.uid)).join(', ')}) ORDER BY uid`,
     );
-    return rows.map((r) => ({ measurement_uid: r.uid, measurement: JSON.parse(r.body) as Measurement, analysis_version: r.analysis_version }));
+    return rows.map((r) => ({
+      measurement_uid: r.uid,
+      measurement: JSON.parse(r.body) as Measurement,
+      analysis_version: r.analysis_version,
+    }));
   }
 
   async setVerdict(uid: string, verdict: Verdict): Promise<boolean> {
     const old = await this.rowOf(uid);
     if (!old) return false;
     const row = flatten(JSON.parse(old.body) as Measurement, verdict, uid, this.domainOf);
-    await this.client.insert({ table: 'measurements', values: [{ ...row, body: old.body, deleted: 0, version: this.nextVersion() }], format: 'JSONEachRow' });
+    await this.client.insert({
+      table: 'measurements',
+      values: [{ ...row, body: old.body, deleted: 0, version: this.nextVersion() }],
+      format: 'JSONEachRow',
+    });
     return true;
   }
 
@@ -524,11 +575,17 @@ export class ClickHouseStore implements MeasurementStore {
     // Idempotent: closing a closed report writes nothing. Two closes at the same moment may write two
     // rows; the merges fold them, and only existence is ever read.
     if (await this.isReportClosed(reportId)) return;
-    await this.client.insert({ table: 'closed_reports', values: [{ report_id: reportId, closed_at: Math.floor(Date.now() / 1000) }], format: 'JSONEachRow' });
+    await this.client.insert({
+      table: 'closed_reports',
+      values: [{ report_id: reportId, closed_at: Math.floor(Date.now() / 1000) }],
+      format: 'JSONEachRow',
+    });
   }
 
   async isReportClosed(reportId: string): Promise<boolean> {
-    const r = await this.rows<{ n: string }>(`SELECT count() AS n FROM closed_reports WHERE report_id = ${chString(checkReportId(reportId))}`);
+    const r = await this.rows<{ n: string }>(
+      `SELECT count() AS n FROM closed_reports WHERE report_id = ${chString(checkReportId(reportId))}`,
+    );
     return Number(r[0]?.n ?? 0) > 0;
   }
 

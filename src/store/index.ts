@@ -16,5 +16,14 @@ export { ClickHouseStore, chString, CLICKHOUSE_MIGRATIONS } from './clickhouse.j
 export { openStore, type OpenStoreOptions } from './open.js';
 export { measurementUid, parseOoniTime, parseTimeBound, parseAsn, BLOCKING_FILTERS, normalizeRegion, regionOf, REGION_MAX } from './row.js';
 export { JournaledStore, type JournalOptions, type JournalStats } from './journal.js';
-export { ChangeStore, trackChanges, changeFilterFrom, type ChangeRecord, type ChangeFilter, type StateRecord, type ChangeKey, type ChangeStoreOptions } from './changes.js';
+export {
+  ChangeStore,
+  trackChanges,
+  changeFilterFrom,
+  type ChangeRecord,
+  type ChangeFilter,
+  type StateRecord,
+  type ChangeKey,
+  type ChangeStoreOptions,
+} from './changes.js';
 export { Outbox, type OutboxItem } from './outbox.js';

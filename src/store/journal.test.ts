@@ -67,13 +67,19 @@ describe('JournaledStore over a real SQLite store with injected failures', () =>
     const inner = new FaultySqlite(join(dir, 'inner.sqlite'));
     const j = new JournaledStore(inner, { file: join(dir, 'journal.sqlite'), retryBaseMs: 1, retryMaxMs: 5 });
     t.after(() => j.close(1000));
-    const items = [...ms(10, 'good'), sampleMeasurement({ input: 'https://poison.example/' }), ...ms(10, 'more')].map((m) => ({ m, verdict: sampleVerdict() }));
+    const items = [...ms(10, 'good'), sampleMeasurement({ input: 'https://poison.example/' }), ...ms(10, 'more')].map((m) => ({
+      m,
+      verdict: sampleVerdict(),
+    }));
     const acks = await j.putMany(items);
     assert.equal(acks.length, 21);
     assert.equal(await j.flush(10_000), true);
     assert.equal(await inner.count(), 20);
     const refused = j.db.prepare('SELECT uid, error FROM refused').all() as Array<{ uid: string; error: string }>;
-    assert.deepEqual(refused.map((r) => r.uid), [acks[10].measurement_uid]);
+    assert.deepEqual(
+      refused.map((r) => r.uid),
+      [acks[10].measurement_uid],
+    );
     assert.match(refused[0].error, /injected refusal/);
     assert.equal(j.stats().refused, 1);
   });
@@ -119,7 +125,8 @@ describe('JournaledStore over the real ClickHouse server', { skip: CH_URL ? fals
     });
     const all = ms(2000, 'chj');
     const acks: PutResult[] = [];
-    for (let i = 0; i < all.length; i += 100) acks.push(...(await Promise.all(all.slice(i, i + 100).map((m) => j.put(m, sampleVerdict())))));
+    for (let i = 0; i < all.length; i += 100)
+      acks.push(...(await Promise.all(all.slice(i, i + 100).map((m) => j.put(m, sampleVerdict())))));
     assert.equal(new Set(acks.map((a) => a.measurement_uid)).size, 2000);
     assert.equal(await j.flush(60_000), true);
     assert.equal(await ch.count(), 2000);

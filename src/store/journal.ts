@@ -20,7 +20,15 @@
 import Database from 'better-sqlite3';
 import type { Measurement, Verdict } from '../model/index.js';
 import { serializeMeasurement } from './row.js';
-import type { AggregationQuery, AggregationRow, MeasurementFilter, MeasurementRow, MeasurementStore, PutResult, StoredMeasurement } from './types.js';
+import type {
+  AggregationQuery,
+  AggregationRow,
+  MeasurementFilter,
+  MeasurementRow,
+  MeasurementStore,
+  PutResult,
+  StoredMeasurement,
+} from './types.js';
 
 export interface JournalOptions {
   /** The journal's SQLite file (created when missing). */
@@ -294,7 +302,10 @@ export class JournaledStore implements MeasurementStore {
     return this.inner.get(uid);
   }
 
-  list(filter: MeasurementFilter, page: { limit: number; cursor?: string }): Promise<{ results: MeasurementRow[]; next_cursor: string | null }> {
+  list(
+    filter: MeasurementFilter,
+    page: { limit: number; cursor?: string },
+  ): Promise<{ results: MeasurementRow[]; next_cursor: string | null }> {
     return this.inner.list(filter, page);
   }
 
@@ -303,7 +314,10 @@ export class JournaledStore implements MeasurementStore {
   }
 
   /** Re-analysis reads the store: the journal is shipped first. */
-  async scan(afterUid: string | null, limit: number): Promise<Array<{ measurement_uid: string; measurement: Measurement; analysis_version: string }>> {
+  async scan(
+    afterUid: string | null,
+    limit: number,
+  ): Promise<Array<{ measurement_uid: string; measurement: Measurement; analysis_version: string }>> {
     await this.flush();
     return this.inner.scan(afterUid, limit);
   }

@@ -58,7 +58,10 @@ export class Outbox {
         for (;;) {
           const items = source(after);
           if (!items.length) break;
-          for (const it of items) added += this.db.prepare('INSERT OR IGNORE INTO outbox (hook, item_id, body, next_at) VALUES (?, ?, ?, ?)').run(hook, it.id, it.body, nowMs).changes;
+          for (const it of items)
+            added += this.db
+              .prepare('INSERT OR IGNORE INTO outbox (hook, item_id, body, next_at) VALUES (?, ?, ?, ?)')
+              .run(hook, it.id, it.body, nowMs).changes;
           after = items[items.length - 1]!.id;
         }
         this.db.prepare('INSERT OR REPLACE INTO outbox_cursors (hook, after_id) VALUES (?, ?)').run(hook, after);
@@ -72,7 +75,9 @@ export class Outbox {
    * not due yet (a hook's items are delivered in order: a later one never overtakes a retry).
    */
   due(nowMs: number, limit = 100): OutboxItem[] {
-    const rows = this.db.prepare("SELECT * FROM outbox WHERE state = 'pending' ORDER BY hook, item_id LIMIT ?").all(limit * 4) as OutboxItem[];
+    const rows = this.db
+      .prepare("SELECT * FROM outbox WHERE state = 'pending' ORDER BY hook, item_id LIMIT ?")
+      .all(limit * 4) as OutboxItem[];
     const waiting = new Set<string>();
     const out: OutboxItem[] = [];
     for (const r of rows) {
@@ -88,16 +93,24 @@ export class Outbox {
   }
 
   delivered(id: number, nowMs: number): void {
-    this.db.prepare("UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = NULL WHERE id = ?").run(nowMs, id);
+    this.db
+      .prepare("UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = NULL WHERE id = ?")
+      .run(nowMs, id);
   }
 
   /** A failed attempt: retried at `nextAt`, or dead (the dead-letter list) when `dead`. */
   failed(id: number, error: string, nextAt: number, dead: boolean): void {
-    this.db.prepare('UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_at = ?, state = ? WHERE id = ?').run(error.slice(0, 500), nextAt, dead ? 'dead' : 'pending', id);
+    this.db
+      .prepare('UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_at = ?, state = ? WHERE id = ?')
+      .run(error.slice(0, 500), nextAt, dead ? 'dead' : 'pending', id);
   }
 
   list(state?: OutboxItem['state']): OutboxItem[] {
-    return (state ? this.db.prepare('SELECT * FROM outbox WHERE state = ? ORDER BY id').all(state) : this.db.prepare('SELECT * FROM outbox ORDER BY id').all()) as OutboxItem[];
+    return (
+      state
+        ? this.db.prepare('SELECT * FROM outbox WHERE state = ? ORDER BY id').all(state)
+        : this.db.prepare('SELECT * FROM outbox ORDER BY id').all()
+    ) as OutboxItem[];
   }
 
   /** Dead letters go back to pending (after the receiver is fixed). */

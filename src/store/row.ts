@@ -58,7 +58,9 @@ export function parseTimeBound(s: string, name: string): number {
     const ms = Date.parse(t);
     if (Number.isFinite(ms)) return Math.floor(ms / 1000);
   }
-  throw new StoreInputError(`${name}: expected a date (YYYY-MM-DD), a time (YYYY-MM-DD hh:mm:ss or ISO 8601) or unix seconds, got ${JSON.stringify(s.slice(0, 40))}`);
+  throw new StoreInputError(
+    `${name}: expected a date (YYYY-MM-DD), a time (YYYY-MM-DD hh:mm:ss or ISO 8601) or unix seconds, got ${JSON.stringify(s.slice(0, 40))}`,
+  );
 }
 
 /** "AS1234" | "1234" -> 1234; throws StoreInputError otherwise. */
@@ -110,8 +112,13 @@ export function serializeMeasurement(m: Measurement): { uid: string; json: strin
 
 function uidFrom(m: Measurement, restJson: string): string {
   const hash = createHash('sha256').update(restJson).digest('hex').slice(0, 24);
-  const t = (m.measurement_start_time ?? '').replace(/[^0-9]/g, '').slice(0, 14).padEnd(14, '0');
-  const tn = String(m.test_name ?? 'unknown').replace(/[^a-z0-9]/gi, '').toLowerCase();
+  const t = (m.measurement_start_time ?? '')
+    .replace(/[^0-9]/g, '')
+    .slice(0, 14)
+    .padEnd(14, '0');
+  const tn = String(m.test_name ?? 'unknown')
+    .replace(/[^a-z0-9]/gi, '')
+    .toLowerCase();
   return `${t}.000000_${String(m.probe_cc ?? 'ZZ').toUpperCase()}_${tn}_${hash}`;
 }
 
@@ -131,8 +138,11 @@ export const REGION_MAX = 64;
  */
 export function normalizeRegion(v: unknown): string | null {
   if (typeof v !== 'string') return null;
-  // eslint-disable-next-line no-control-regex
-  const s = v.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').replace(/\s+/g, ' ').trim();
+  const s = v
+    // eslint-disable-next-line no-control-regex -- control characters are what is removed
+    .replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   if (!s) return null;
   return [...s].slice(0, REGION_MAX).join('').trim();
 }
@@ -150,7 +160,12 @@ function categoryOf(m: Measurement): string | null {
   return typeof x === 'string' && x ? x : null;
 }
 
-export function flatten(m: Measurement, verdict: Verdict, uid: string, domainOf: (input: string | null) => string | null = hostOfInput): FlatRow {
+export function flatten(
+  m: Measurement,
+  verdict: Verdict,
+  uid: string,
+  domainOf: (input: string | null) => string | null = hostOfInput,
+): FlatRow {
   const ts = parseOoniTime(m.measurement_start_time) ?? 0;
   return {
     uid,
@@ -180,10 +195,25 @@ export function flatten(m: Measurement, verdict: Verdict, uid: string, domainOf:
 
 /** A flat row as the API returns it (MeasurementRow in docs/INTERNAL-API.md). */
 export function toApiRow(r: {
-  uid: string; report_id: string; input: string | null; domain: string | null; test_name: string; probe_cc: string;
-  probe_asn: number | string; region?: string | null; measurement_start_time: string; status: string; blocking: string | null;
-  accessible: number | boolean | null; mechanism: string | null; layer: string | null; confidence: number;
-  confirmed: number | boolean; explanation: string; category_code: string | null; analysis_version: string;
+  uid: string;
+  report_id: string;
+  input: string | null;
+  domain: string | null;
+  test_name: string;
+  probe_cc: string;
+  probe_asn: number | string;
+  region?: string | null;
+  measurement_start_time: string;
+  status: string;
+  blocking: string | null;
+  accessible: number | boolean | null;
+  mechanism: string | null;
+  layer: string | null;
+  confidence: number;
+  confirmed: number | boolean;
+  explanation: string;
+  category_code: string | null;
+  analysis_version: string;
 }): MeasurementRow {
   const blocking: OoniBlocking = r.blocking === null ? null : r.blocking === 'false' ? false : (r.blocking as OoniBlocking);
   const confirmed = Boolean(Number(r.confirmed));
@@ -230,6 +260,7 @@ export function decodeCursor(c: string): { ts: number; uid: string } {
 /** The text of `blocking` filters: validated here so both stores accept the same values. */
 export const BLOCKING_FILTERS = ['true', 'false', 'null', 'dns', 'tcp_ip', 'http-failure', 'http-diff'] as const;
 export function checkBlockingFilter(s: string): string {
-  if (!(BLOCKING_FILTERS as readonly string[]).includes(s)) throw new StoreInputError(`blocking: expected one of ${BLOCKING_FILTERS.join(', ')}, got ${JSON.stringify(s.slice(0, 40))}`);
+  if (!(BLOCKING_FILTERS as readonly string[]).includes(s))
+    throw new StoreInputError(`blocking: expected one of ${BLOCKING_FILTERS.join(', ')}, got ${JSON.stringify(s.slice(0, 40))}`);
   return s;
 }

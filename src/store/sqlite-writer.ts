@@ -83,9 +83,15 @@ function runWorker(init: WriterInit): void {
       return;
     }
     // A structured clone turns a Buffer into a Uint8Array: wrap it again (no copy) so it binds as a BLOB.
-    const rows = req.rows.map((r) => (typeof r.body === 'string' ? r : { row: r.row, body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength) }));
+    const rows = req.rows.map((r) =>
+      typeof r.body === 'string' ? r : { row: r.row, body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength) },
+    );
     let reply: Reply;
-    if (req.op === 'group') reply = { id: req.id, results: writes.group(rows).map((r) => ('error' in r ? { error: (r.error as Error)?.message ?? String(r.error) } : r)) };
+    if (req.op === 'group')
+      reply = {
+        id: req.id,
+        results: writes.group(rows).map((r) => ('error' in r ? { error: (r.error as Error)?.message ?? String(r.error) } : r)),
+      };
     else {
       try {
         reply = { id: req.id, results: writes.many(rows).map((inserted) => ({ inserted })) };

@@ -21,7 +21,17 @@ import {
   type TimeGrain,
 } from './types.js';
 import { SqliteWriter, configureConnection, sqliteWrites } from './sqlite-writer.js';
-import { checkBlockingFilter, decodeCursor, encodeCursor, flatten, hostOfInput, regionOf, serializeMeasurement, toApiRow, type FlatRow } from './row.js';
+import {
+  checkBlockingFilter,
+  decodeCursor,
+  encodeCursor,
+  flatten,
+  hostOfInput,
+  regionOf,
+  serializeMeasurement,
+  toApiRow,
+  type FlatRow,
+} from './row.js';
 
 export interface SqliteStoreOptions {
   synchronous?: 'NORMAL' | 'FULL';
@@ -124,7 +134,7 @@ export const SQLITE_MIGRATIONS: Array<{ version: number; name: string; sql: stri
       const upd = db.prepare('UPDATE measurements SET region = ? WHERE uid = ?');
       const page = db.prepare('SELECT uid, body FROM raw_measurements WHERE uid > ? ORDER BY uid LIMIT 1000');
       // Pages of bodies (an open iterator would keep the connection busy for the UPDATEs).
-      for (let after = ''; ; ) {
+      for (let after = ''; ;) {
         const rows = page.all(after) as Array<{ uid: string; body: Buffer | string }>;
         if (!rows.length) break;
         for (const r of rows) {
@@ -164,9 +174,28 @@ export const SQLITE_MIGRATIONS: Array<{ version: number; name: string; sql: stri
 ];
 
 const COLS: Array<keyof FlatRow> = [
-  'uid', 'report_id', 'input', 'domain', 'test_name', 'probe_cc', 'probe_asn', 'region', 'measurement_start_time', 'ts', 'day',
-  'status', 'blocking', 'accessible', 'mechanism', 'layer', 'confidence', 'confirmed', 'explanation', 'category_code',
-  'analysis_version', 'verdict',
+  'uid',
+  'report_id',
+  'input',
+  'domain',
+  'test_name',
+  'probe_cc',
+  'probe_asn',
+  'region',
+  'measurement_start_time',
+  'ts',
+  'day',
+  'status',
+  'blocking',
+  'accessible',
+  'mechanism',
+  'layer',
+  'confidence',
+  'confirmed',
+  'explanation',
+  'category_code',
+  'analysis_version',
+  'verdict',
 ];
 const ROW_COLS = COLS.filter((c) => c !== 'verdict' && c !== 'day').join(', ');
 
@@ -230,8 +259,10 @@ export function sqliteWhere(f: MeasurementFilter): { sql: string; params: unknow
     else if (b === 'null') parts.push('blocking IS NULL');
     else eq('blocking', b);
   }
-  if (f.confirmed !== undefined) parts.push(f.confirmed ? "(status = 'blocked' AND confirmed = 1)" : "NOT (status = 'blocked' AND confirmed = 1)");
-  if (f.anomaly !== undefined) parts.push(f.anomaly ? "(status = 'blocked' AND confirmed = 0)" : "NOT (status = 'blocked' AND confirmed = 0)");
+  if (f.confirmed !== undefined)
+    parts.push(f.confirmed ? "(status = 'blocked' AND confirmed = 1)" : "NOT (status = 'blocked' AND confirmed = 1)");
+  if (f.anomaly !== undefined)
+    parts.push(f.anomaly ? "(status = 'blocked' AND confirmed = 0)" : "NOT (status = 'blocked' AND confirmed = 0)");
   return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', params };
 }
 
@@ -267,7 +298,10 @@ export class SqliteStore implements MeasurementStore {
   private readonly writer: SqliteWriter | null;
   private groupRun: Promise<void> | null = null;
 
-  constructor(readonly file: string, opts: SqliteStoreOptions = {}) {
+  constructor(
+    readonly file: string,
+    opts: SqliteStoreOptions = {},
+  ) {
     this.db = new Database(file);
     const synchronous = opts.synchronous === 'FULL' ? 'FULL' : 'NORMAL';
     configureConnection(this.db, synchronous);
@@ -350,10 +384,11 @@ export class SqliteStore implements MeasurementStore {
     return { measurement_uid: row.uid, inserted: this.writes.one({ row, body }) };
   }
 
-
   async get(uid: string): Promise<StoredMeasurement | null> {
     const r = this.db
-      .prepare('SELECT m.verdict AS verdict, m.analysis_version AS analysis_version, r.body AS body FROM measurements m JOIN raw_measurements r ON r.uid = m.uid WHERE m.uid = ?')
+      .prepare(
+        'SELECT m.verdict AS verdict, m.analysis_version AS analysis_version, r.body AS body FROM measurements m JOIN raw_measurements r ON r.uid = m.uid WHERE m.uid = ?',
+      )
       .get(uid) as { verdict: string; analysis_version: string; body: Buffer | string } | undefined;
     if (!r) return null;
     const measurement = JSON.parse(decompressBody(r.body)) as Measurement;
@@ -361,7 +396,10 @@ export class SqliteStore implements MeasurementStore {
     return { measurement_uid: uid, measurement, verdict: JSON.parse(r.verdict) as Verdict, analysis_version: r.analysis_version };
   }
 
-  async list(filter: MeasurementFilter, page: { limit: number; cursor?: string }): Promise<{ results: MeasurementRow[]; next_cursor: string | null }> {
+  async list(
+    filter: MeasurementFilter,
+    page: { limit: number; cursor?: string },
+  ): Promise<{ results: MeasurementRow[]; next_cursor: string | null }> {
     const w = sqliteWhere(filter);
     let where = w.sql;
     const params = [...w.params];
@@ -372,7 +410,9 @@ export class SqliteStore implements MeasurementStore {
     }
     const limit = Math.max(1, Math.min(1000, Math.floor(page.limit)));
     params.push(limit + 1);
-    const rows = this.db.prepare(`SELECT ${ROW_COLS} FROM measurements ${where} ORDER BY ts DESC, uid DESC LIMIT ?`).all(...params) as Array<FlatRow>;
+    const rows = this.db
+      .prepare(`SELECT ${ROW_COLS} FROM measurements ${where} ORDER BY ts DESC, uid DESC LIMIT ?`)
+      .all(...params) as Array<FlatRow>;
     const more = rows.length > limit;
     const pageRows = more ? rows.slice(0, limit) : rows;
     const last = pageRows[pageRows.length - 1];
@@ -398,15 +438,25 @@ export class SqliteStore implements MeasurementStore {
     const { sql, params } = this.aggregationSql(q);
     const rows = this.db.prepare(sql).all(...params) as AggregationRow[];
     // SUM over no rows is NULL: an aggregation without axes over an empty set still counts 0.
-    for (const r of rows) for (const k of ['ok_count', 'anomaly_count', 'confirmed_count', 'failure_count'] as const) r[k] = Number(r[k] ?? 0);
+    for (const r of rows)
+      for (const k of ['ok_count', 'anomaly_count', 'confirmed_count', 'failure_count'] as const) r[k] = Number(r[k] ?? 0);
     return rows;
   }
 
-  async scan(afterUid: string | null, limit: number): Promise<Array<{ measurement_uid: string; measurement: Measurement; analysis_version: string }>> {
+  async scan(
+    afterUid: string | null,
+    limit: number,
+  ): Promise<Array<{ measurement_uid: string; measurement: Measurement; analysis_version: string }>> {
     const rows = this.db
-      .prepare('SELECT m.uid AS uid, m.analysis_version AS analysis_version, r.body AS body FROM measurements m JOIN raw_measurements r ON r.uid = m.uid WHERE m.uid > ? ORDER BY m.uid LIMIT ?')
+      .prepare(
+        'SELECT m.uid AS uid, m.analysis_version AS analysis_version, r.body AS body FROM measurements m JOIN raw_measurements r ON r.uid = m.uid WHERE m.uid > ? ORDER BY m.uid LIMIT ?',
+      )
       .all(afterUid ?? '', Math.max(1, Math.floor(limit))) as Array<{ uid: string; analysis_version: string; body: Buffer | string }>;
-    return rows.map((r) => ({ measurement_uid: r.uid, measurement: JSON.parse(decompressBody(r.body)) as Measurement, analysis_version: r.analysis_version }));
+    return rows.map((r) => ({
+      measurement_uid: r.uid,
+      measurement: JSON.parse(decompressBody(r.body)) as Measurement,
+      analysis_version: r.analysis_version,
+    }));
   }
 
   async setVerdict(uid: string, verdict: Verdict): Promise<boolean> {
@@ -415,8 +465,10 @@ export class SqliteStore implements MeasurementStore {
     const m = JSON.parse(decompressBody(raw.body)) as Measurement;
     const row = flatten(m, verdict, uid, this.domainOf);
     const r = this.db
-      .prepare(`UPDATE measurements SET status = @status, blocking = @blocking, accessible = @accessible, mechanism = @mechanism, layer = @layer,
-        confidence = @confidence, confirmed = @confirmed, explanation = @explanation, analysis_version = @analysis_version, verdict = @verdict, domain = @domain, region = @region WHERE uid = @uid`)
+      .prepare(
+        `UPDATE measurements SET status = @status, blocking = @blocking, accessible = @accessible, mechanism = @mechanism, layer = @layer,
+        confidence = @confidence, confirmed = @confirmed, explanation = @explanation, analysis_version = @analysis_version, verdict = @verdict, domain = @domain, region = @region WHERE uid = @uid`,
+      )
       .run(row);
     return r.changes > 0;
   }
@@ -434,7 +486,9 @@ export class SqliteStore implements MeasurementStore {
 
   async closeReport(reportId: string): Promise<void> {
     // OR IGNORE: closing again is fine and keeps the first closing time.
-    this.db.prepare('INSERT OR IGNORE INTO closed_reports (report_id, closed_at) VALUES (?, ?)').run(checkReportId(reportId), Math.floor(Date.now() / 1000));
+    this.db
+      .prepare('INSERT OR IGNORE INTO closed_reports (report_id, closed_at) VALUES (?, ?)')
+      .run(checkReportId(reportId), Math.floor(Date.now() / 1000));
   }
 
   async isReportClosed(reportId: string): Promise<boolean> {
@@ -467,7 +521,11 @@ export function migrateSqlite(db: Database.Database, migrations = SQLITE_MIGRATI
       if (db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(mig.version)) return;
       db.exec(mig.sql);
       mig.backfill?.(db);
-      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(mig.version, mig.name, new Date().toISOString());
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+        mig.version,
+        mig.name,
+        new Date().toISOString(),
+      );
     }).immediate();
   }
   return currentVersion(db);

@@ -68,7 +68,12 @@ function storeSuite(name: string, makeHarness: () => Harness): void {
     });
 
     it('put(m, verdict) then get(uid) returns the raw measurement, the verdict and the analysis version', async () => {
-      const m = sampleMeasurement({ probe_cc: 'XX', probe_asn: 'AS64500', input: 'https://roundtrip.example/', extra: { x_note: 'é\u0000"\'\\ <script>' } });
+      const m = sampleMeasurement({
+        probe_cc: 'XX',
+        probe_asn: 'AS64500',
+        input: 'https://roundtrip.example/',
+        extra: { x_note: 'é\u0000"\'\\ <script>' },
+      });
       const v = sampleVerdict('blocked', { analysis_version: 'test/9' });
       const r = await store.put(m, v);
       assert.equal(r.inserted, true);
@@ -80,7 +85,12 @@ function storeSuite(name: string, makeHarness: () => Harness): void {
       assert.equal(got.analysis_version, 'test/9');
       assert.equal(await store.get('no-such-uid'), null);
       // Large bodies are stored compressed in SQLite, small ones as text: both come back whole.
-      const big = sampleMeasurement({ probe_cc: 'XX', probe_asn: 'AS64500', input: 'https://big.example/', extra: { x_body: 'é<p>'.repeat(5000) } });
+      const big = sampleMeasurement({
+        probe_cc: 'XX',
+        probe_asn: 'AS64500',
+        input: 'https://big.example/',
+        extra: { x_body: 'é<p>'.repeat(5000) },
+      });
       const rb = await store.put(big, v);
       assert.deepEqual((await store.get(rb.measurement_uid))?.measurement, { ...big, measurement_uid: rb.measurement_uid });
     });
@@ -139,9 +149,19 @@ function storeSuite(name: string, makeHarness: () => Harness): void {
         [{ region: 'Beijing', probe_cc: 'CN', blocking: 'true' }, (x) => x.m.annotations.region === 'Beijing' && x.v.status === 'blocked'],
       ];
       for (const [filter, pred] of cases) {
-        const got = await store.list({ ...filter, since: filter.since ?? 0, until: filter.until ?? ts('2027-01-01 00:00:00') }, { limit: 1000 });
+        const got = await store.list(
+          { ...filter, since: filter.since ?? 0, until: filter.until ?? ts('2027-01-01 00:00:00') },
+          { limit: 1000 },
+        );
         const want = all.filter(pred).map((x) => x.uid);
-        assert.deepEqual(got.results.filter((r) => r.probe_cc !== 'XX').map((r) => r.measurement_uid).sort(), want.sort(), JSON.stringify(filter));
+        assert.deepEqual(
+          got.results
+            .filter((r) => r.probe_cc !== 'XX')
+            .map((r) => r.measurement_uid)
+            .sort(),
+          want.sort(),
+          JSON.stringify(filter),
+        );
       }
       const one = (await store.list({ blocking: 'dns' }, { limit: 1 })).results[0];
       assert.equal(one.blocking, 'dns');
@@ -157,8 +177,15 @@ function storeSuite(name: string, makeHarness: () => Harness): void {
         const day = d.m.measurement_start_time.slice(0, 10);
         want.set(day, [...(want.get(day) ?? []), d.verdict]);
       }
-      assert.deepEqual(byDay.map((r) => r.measurement_start_day), [...want.keys()].sort());
-      for (const r of byDay) assert.deepEqual({ ...r, measurement_start_day: undefined }, { ...countsOf(want.get(String(r.measurement_start_day))!), measurement_start_day: undefined });
+      assert.deepEqual(
+        byDay.map((r) => r.measurement_start_day),
+        [...want.keys()].sort(),
+      );
+      for (const r of byDay)
+        assert.deepEqual(
+          { ...r, measurement_start_day: undefined },
+          { ...countsOf(want.get(String(r.measurement_start_day))!), measurement_start_day: undefined },
+        );
 
       const two = await store.aggregate({ axis_x: 'probe_cc', axis_y: 'blocking_type', filter: {} });
       const total = two.reduce((s, r) => s + r.measurement_count, 0);
@@ -167,7 +194,10 @@ function storeSuite(name: string, makeHarness: () => Harness): void {
 
       const months = await store.aggregate({ axis_x: 'measurement_start_day', time_grain: 'month', filter: { probe_cc: 'CN' } });
       assert.ok(months.every((r) => /^\d{4}-\d{2}-01$/.test(String(r.measurement_start_day))));
-      assert.equal(months.reduce((s, r) => s + r.measurement_count, 0), cn.length);
+      assert.equal(
+        months.reduce((s, r) => s + r.measurement_count, 0),
+        cn.length,
+      );
       const weeks = await store.aggregate({ axis_x: 'measurement_start_day', time_grain: 'week', filter: { probe_cc: 'CN' } });
       for (const r of weeks) assert.equal(new Date(`${r.measurement_start_day}T00:00:00Z`).getUTCDay(), 1, 'weeks start on Monday');
       const hours = await store.aggregate({ axis_x: 'measurement_start_day', time_grain: 'hour', filter: { probe_cc: 'CN' } });
@@ -194,13 +224,22 @@ function storeSuite(name: string, makeHarness: () => Harness): void {
         want.set(k, [...(want.get(k) ?? []), d.verdict]);
       }
       assert.equal(byRegion.length, want.size);
-      for (const r of byRegion) assert.deepEqual({ ...r, region: undefined }, { ...countsOf(want.get(r.region as string | null)!), region: undefined }, String(r.region));
+      for (const r of byRegion)
+        assert.deepEqual(
+          { ...r, region: undefined },
+          { ...countsOf(want.get(r.region as string | null)!), region: undefined },
+          String(r.region),
+        );
       const daily = await store.aggregate({ axis_x: 'measurement_start_day', axis_y: 'region', filter: { region: 'Henan' } });
-      assert.equal(daily.reduce((n, r) => n + r.measurement_count, 0), henan.length);
+      assert.equal(
+        daily.reduce((n, r) => n + r.measurement_count, 0),
+        henan.length,
+      );
       assert.ok(daily.every((r) => r.region === 'Henan'));
 
       // Self-declared text: trimmed, whitespace collapsed, control characters dropped, bounded.
-      const put = async (region: string, input: string) => (await store.put(sampleMeasurement({ probe_cc: 'XX', probe_asn: 'AS64500', input, region }), sampleVerdict('ok'))).measurement_uid;
+      const put = async (region: string, input: string) =>
+        (await store.put(sampleMeasurement({ probe_cc: 'XX', probe_asn: 'AS64500', input, region }), sampleVerdict('ok'))).measurement_uid;
       const a = await put('  He\u0000nan \n  Province ', 'https://region-a.example/');
       assert.equal((await store.list({ domain: 'region-a.example' }, { limit: 5 })).results[0].region, 'He nan Province');
       await put('Z'.repeat(500), 'https://region-b.example/');
@@ -209,9 +248,16 @@ function storeSuite(name: string, makeHarness: () => Harness): void {
       assert.equal((await store.list({ domain: 'region-c.example' }, { limit: 5 })).results[0].region, null);
       const hostile = "Henan' OR '1'='1";
       await put(hostile, 'https://region-d.example/');
-      assert.deepEqual((await store.list({ region: hostile }, { limit: 5 })).results.map((r) => r.input), ['https://region-d.example/']);
+      assert.deepEqual(
+        (await store.list({ region: hostile }, { limit: 5 })).results.map((r) => r.input),
+        ['https://region-d.example/'],
+      );
       assert.equal((await store.list({ region: 'henan' }, { limit: 5 })).results.length, 0, 'exact match');
-      assert.equal((await store.get(a))?.measurement.annotations.region, '  He\u0000nan \n  Province ', 'the raw body keeps what was submitted');
+      assert.equal(
+        (await store.get(a))?.measurement.annotations.region,
+        '  He\u0000nan \n  Province ',
+        'the raw body keeps what was submitted',
+      );
       // Re-analysis keeps the region.
       assert.equal(await store.setVerdict(a, sampleVerdict('blocked')), true);
       assert.equal((await store.list({ region: 'He nan Province' }, { limit: 5 })).results[0]?.status, 'blocked');
@@ -220,7 +266,19 @@ function storeSuite(name: string, makeHarness: () => Harness): void {
     it('setVerdict(uid, verdict) re-labels a measurement in lists and aggregations', async () => {
       const m = sampleMeasurement({ probe_cc: 'XX', probe_asn: 'AS64500', input: 'https://relabel.example/' });
       const { measurement_uid } = await store.put(m, sampleVerdict('ok', { analysis_version: 'v1' }));
-      assert.equal(await store.setVerdict(measurement_uid, sampleVerdict('blocked', { mechanism: 'http.blockpage', blocking: 'http-diff', layer: 'isp', confirmed: true, analysis_version: 'v2' })), true);
+      assert.equal(
+        await store.setVerdict(
+          measurement_uid,
+          sampleVerdict('blocked', {
+            mechanism: 'http.blockpage',
+            blocking: 'http-diff',
+            layer: 'isp',
+            confirmed: true,
+            analysis_version: 'v2',
+          }),
+        ),
+        true,
+      );
       const got = await store.get(measurement_uid);
       assert.equal(got?.analysis_version, 'v2');
       const rows = (await store.list({ domain: 'relabel.example' }, { limit: 10 })).results;
@@ -232,7 +290,10 @@ function storeSuite(name: string, makeHarness: () => Harness): void {
       assert.equal(await store.setVerdict('no-such-uid', sampleVerdict('ok')), false);
       const scanned = await store.scan(null, 10_000);
       assert.ok(scanned.some((s) => s.measurement_uid === measurement_uid && s.analysis_version === 'v2'));
-      assert.deepEqual(scanned.map((s) => s.measurement_uid), [...scanned.map((s) => s.measurement_uid)].sort());
+      assert.deepEqual(
+        scanned.map((s) => s.measurement_uid),
+        [...scanned.map((s) => s.measurement_uid)].sort(),
+      );
     });
 
     it('delete(uid) removes a measurement from get, list and counts; it can be stored again', async () => {
@@ -263,7 +324,7 @@ function storeSuite(name: string, makeHarness: () => Harness): void {
       const m = sampleMeasurement({ probe_cc: 'XX', probe_asn: 'AS64500', input: "https://x.example/?q=' OR 1=1 --\\" });
       const { measurement_uid } = await store.put(m, sampleVerdict('ok'));
       assert.equal((await store.get(measurement_uid))?.measurement.input, m.input);
-      assert.ok(await store.count() > 300, 'the table is still there');
+      assert.ok((await store.count()) > 300, 'the table is still there');
     });
 
     it('put() answers a duplicate stored before a restart as a duplicate and stores it once', async () => {
@@ -278,13 +339,21 @@ function storeSuite(name: string, makeHarness: () => Harness): void {
         const again = await reopened.put(m, sampleVerdict('blocked'));
         assert.deepEqual(again, { measurement_uid: first.measurement_uid, inserted: false });
         // Twice at once in the new process, beside a new measurement in the same batch.
-        const [a, b, c] = await Promise.all([reopened.put(m, sampleVerdict('ok')), reopened.put(m, sampleVerdict('ok')), reopened.put(other, sampleVerdict('ok'))]);
+        const [a, b, c] = await Promise.all([
+          reopened.put(m, sampleVerdict('ok')),
+          reopened.put(m, sampleVerdict('ok')),
+          reopened.put(other, sampleVerdict('ok')),
+        ]);
         assert.equal(a.inserted, false);
         assert.equal(b.inserted, false);
         assert.equal(c.inserted, true, 'the new one in the same batch is stored');
         assert.equal((await reopened.putMany([{ m, verdict: sampleVerdict('ok') }]))[0].inserted, false);
         assert.equal(await reopened.count(), n + 1);
-        assert.equal((await reopened.get(first.measurement_uid))?.verdict.status, 'ok', 'the stored verdict is not replaced by the duplicate');
+        assert.equal(
+          (await reopened.get(first.measurement_uid))?.verdict.status,
+          'ok',
+          'the stored verdict is not replaced by the duplicate',
+        );
       } finally {
         await reopened.close();
       }
@@ -360,13 +429,21 @@ describe('migrateSqlite(db)', () => {
     assert.equal(await store.count(), 50);
     assert.equal((await store.get(uidOf(data[7].m)))?.measurement.input, data[7].m.input);
     assert.equal((await store.put(data[7].m, data[7].verdict)).inserted, false, 'uid still unique after the migration');
-    const plan = store.db.prepare("EXPLAIN QUERY PLAN SELECT COUNT(*) FROM measurements WHERE probe_cc = 'CN' AND day >= '2026-01-01' AND day <= '2026-11-22'").all() as Array<{ detail: string }>;
+    const plan = store.db
+      .prepare("EXPLAIN QUERY PLAN SELECT COUNT(*) FROM measurements WHERE probe_cc = 'CN' AND day >= '2026-01-01' AND day <= '2026-11-22'")
+      .all() as Array<{ detail: string }>;
     assert.match(plan.map((p) => p.detail).join(' '), /SEARCH measurements USING PRIMARY KEY \(probe_cc=\? AND day>\? AND day<\?\)/);
     // Migration 3 filled region from the raw bodies (plain and compressed alike).
     const withRegion = data.filter((d) => d.m.annotations.region);
     assert.ok(withRegion.length > 0);
     const listed = (await store.list({ region: 'Henan' }, { limit: 1000 })).results.map((r) => r.measurement_uid).sort();
-    assert.deepEqual(listed, data.filter((d) => d.m.annotations.region === 'Henan').map((d) => uidOf(d.m)).sort());
+    assert.deepEqual(
+      listed,
+      data
+        .filter((d) => d.m.annotations.region === 'Henan')
+        .map((d) => uidOf(d.m))
+        .sort(),
+    );
   });
 
   it('migration 3 fills region from compressed bodies and leaves unreadable bodies NULL', async (t) => {
@@ -389,24 +466,37 @@ describe('migrateSqlite(db)', () => {
       ins.run(f);
       raw.run(uidOf(m), m === broken ? '{not json' : compressBody(JSON.stringify(m)));
     }
-    assert.ok(Buffer.isBuffer((db.prepare('SELECT body FROM raw_measurements WHERE uid = ?').get(uidOf(big)) as { body: unknown }).body), 'the big body is compressed');
+    assert.ok(
+      Buffer.isBuffer((db.prepare('SELECT body FROM raw_measurements WHERE uid = ?').get(uidOf(big)) as { body: unknown }).body),
+      'the big body is compressed',
+    );
     db.close();
     const store = new SqliteStore(file);
     t.after(() => store.close());
     assert.equal(await store.schemaVersion(), SQLITE_MIGRATIONS.at(-1)!.version);
     const rows = (await store.list({}, { limit: 10 })).results;
     const regionOfInput = Object.fromEntries(rows.map((r) => [r.input, r.region]));
-    assert.deepEqual(regionOfInput, { 'https://big.example/': 'Henan', 'https://small.example/': 'Beijing', 'https://broken.example/': null });
+    assert.deepEqual(regionOfInput, {
+      'https://big.example/': 'Henan',
+      'https://small.example/': 'Beijing',
+      'https://broken.example/': null,
+    });
     // A region's per-day counts read the covering index alone.
     const sqlite = store as SqliteStore;
     const q = sqlite.aggregationSql({ axis_x: 'measurement_start_day', filter: { region: 'Henan' } });
-    const plan = (sqlite.db.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).all(...q.params) as Array<{ detail: string }>).map((p) => p.detail).join(' ');
+    const plan = (sqlite.db.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).all(...q.params) as Array<{ detail: string }>)
+      .map((p) => p.detail)
+      .join(' ');
     assert.match(plan, /USING COVERING INDEX measurements_region_ts_status \(region=\?\)/);
   });
 });
 if (CH_URL) storeSuite('clickhouse', clickhouseHarness);
 else {
   describe('MeasurementStore (clickhouse)', () => {
-    it('SKIPPED: WALLSCOPE_CLICKHOUSE_URL is unset (run `eval "$(bash scripts/clickhouse.sh start)"`)', { skip: 'WALLSCOPE_CLICKHOUSE_URL is unset' }, () => {});
+    it(
+      'SKIPPED: WALLSCOPE_CLICKHOUSE_URL is unset (run `eval "$(bash scripts/clickhouse.sh start)"`)',
+      { skip: 'WALLSCOPE_CLICKHOUSE_URL is unset' },
+      () => {},
+    );
   });
 }

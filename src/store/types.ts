@@ -67,10 +67,16 @@ export interface MeasurementStore {
   /** Many at once (one transaction in SQLite, two inserts in ClickHouse); same idempotency, results in order. */
   putMany(items: Array<{ m: Measurement; verdict: Verdict }>): Promise<PutResult[]>;
   get(uid: string): Promise<StoredMeasurement | null>;
-  list(filter: MeasurementFilter, page: { limit: number; cursor?: string }): Promise<{ results: MeasurementRow[]; next_cursor: string | null }>;
+  list(
+    filter: MeasurementFilter,
+    page: { limit: number; cursor?: string },
+  ): Promise<{ results: MeasurementRow[]; next_cursor: string | null }>;
   aggregate(q: AggregationQuery): Promise<AggregationRow[]>;
   /** Raw measurements in uid order after `afterUid`, for re-analysis. */
-  scan(afterUid: string | null, limit: number): Promise<Array<{ measurement_uid: string; measurement: Measurement; analysis_version: string }>>;
+  scan(
+    afterUid: string | null,
+    limit: number,
+  ): Promise<Array<{ measurement_uid: string; measurement: Measurement; analysis_version: string }>>;
   /** Replaces the verdict of a stored measurement (re-analysis). False when the uid is unknown. */
   setVerdict(uid: string, verdict: Verdict): Promise<boolean>;
   /** Deletes one measurement (admin). False when the uid is unknown. */
@@ -100,6 +106,8 @@ export const REPORT_ID_MAX = 256;
 /** A report id as the stores take it: a string of 1..REPORT_ID_MAX characters, else StoreInputError. */
 export function checkReportId(reportId: string): string {
   if (typeof reportId !== 'string' || reportId.length === 0 || reportId.length > REPORT_ID_MAX)
-    throw new StoreInputError(`report id: a string of 1 to ${REPORT_ID_MAX} characters (got ${typeof reportId === 'string' ? `${reportId.length} characters` : typeof reportId})`);
+    throw new StoreInputError(
+      `report id: a string of 1 to ${REPORT_ID_MAX} characters (got ${typeof reportId === 'string' ? `${reportId.length} characters` : typeof reportId})`,
+    );
   return reportId;
 }

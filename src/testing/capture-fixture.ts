@@ -28,7 +28,13 @@ udp.on('message', (msg, rinfo) => {
   const question = q.questions?.[0];
   if (!question) return;
   const reply = (address: string | null): Buffer =>
-    dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE, questions: [question], answers: address ? [{ type: 'A', name: question.name, ttl: 60, class: 'IN', data: address }] : [] });
+    dnsPacket.encode({
+      type: 'response',
+      id: q.id,
+      flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE,
+      questions: [question],
+      answers: address ? [{ type: 'A', name: question.name, ttl: 60, class: 'IN', data: address }] : [],
+    });
   if (question.type !== 'A') {
     udp.send(reply(null), rinfo.port, rinfo.address);
     return;
@@ -53,10 +59,24 @@ const cap = openCapture(device, `tcp and dst host ${serverIp} and (dst port 443 
   const sends =
     t.dstPort === 443
       ? [{ ip: { ...base, ttl: 58, id: 1, df: false }, tcp: { seq, window: 0, payload: HENAN_PAYLOAD } }]
-      : [0, 1460, 4380].map((d, i) => ({ ip: { ...base, ttl: 101, id: 0x1234 + i * 0x111, df: true }, tcp: { seq: (seq + d) >>> 0, window: 2000 + i, payload: Buffer.alloc(0) } }));
+      : [0, 1460, 4380].map((d, i) => ({
+          ip: { ...base, ttl: 101, id: 0x1234 + i * 0x111, df: true },
+          tcp: { seq: (seq + d) >>> 0, window: 2000 + i, payload: Buffer.alloc(0) },
+        }));
   for (const s of sends) {
     cap.send(frame(link, encodeTcpPacket(s.ip, { srcPort: t.dstPort, dstPort: t.srcPort, ack, flags: TCP_RST | TCP_ACK, ...s.tcp })));
-    process.stdout.write(JSON.stringify({ clientPort: t.srcPort, serverPort: t.dstPort, ttl: s.ip.ttl, ip_id: s.ip.id, df: s.ip.df, seq_offset: seqDiff(s.tcp.seq, seq), window: s.tcp.window, payload_hex: s.tcp.payload.toString('hex') }) + '\n');
+    process.stdout.write(
+      JSON.stringify({
+        clientPort: t.srcPort,
+        serverPort: t.dstPort,
+        ttl: s.ip.ttl,
+        ip_id: s.ip.id,
+        df: s.ip.df,
+        seq_offset: seqDiff(s.tcp.seq, seq),
+        window: s.tcp.window,
+        payload_hex: s.tcp.payload.toString('hex'),
+      }) + '\n',
+    );
   }
 });
 

@@ -21,18 +21,35 @@ export const realCorpusPresent = existsSync(realCorpusDir);
 export const expectedDir = join(repoRoot, 'src', 'analysis', 'testdata', 'expected');
 export const differencesFile = join(repoRoot, 'src', 'analysis', 'testdata', 'deliberate-differences.json');
 
-export interface GoldenRecord { line: number; error?: string; verdict?: Verdict; ooni?: { blocking: unknown; accessible: unknown }; agrees?: boolean | null }
-export interface GoldenFile { source: string; records: GoldenRecord[] }
+export interface GoldenRecord {
+  line: number;
+  error?: string;
+  verdict?: Verdict;
+  ooni?: { blocking: unknown; accessible: unknown };
+  agrees?: boolean | null;
+}
+export interface GoldenFile {
+  source: string;
+  records: GoldenRecord[];
+}
 
 /** Deliberate differences from OONI's recorded verdict, each with its reason. */
-export interface DeliberateDifference { source: string; line: number; ooni: { blocking: unknown; accessible: unknown }; ours: { blocking: unknown; accessible: unknown }; reason: string }
+export interface DeliberateDifference {
+  source: string;
+  line: number;
+  ooni: { blocking: unknown; accessible: unknown };
+  ours: { blocking: unknown; accessible: unknown };
+  reason: string;
+}
 
 export function fixtureFiles(): string[] {
   const out: string[] = [];
   for (const d of readdirSync(measurementsDir).sort()) {
-    for (const f of readdirSync(join(measurementsDir, d)).sort()) if (/\.(json|jsonl|jsonc)$/.test(f)) out.push(join(measurementsDir, d, f));
+    for (const f of readdirSync(join(measurementsDir, d)).sort())
+      if (/\.(json|jsonl|jsonc)$/.test(f)) out.push(join(measurementsDir, d, f));
   }
-  if (realCorpusPresent) for (const f of readdirSync(realCorpusDir).sort()) if (/\.(json|jsonl|jsonc)$/.test(f)) out.push(join(realCorpusDir, f));
+  if (realCorpusPresent)
+    for (const f of readdirSync(realCorpusDir).sort()) if (/\.(json|jsonl|jsonc)$/.test(f)) out.push(join(realCorpusDir, f));
   return out;
 }
 
@@ -48,11 +65,19 @@ export function computeGolden(file: string): { golden: GoldenFile; rows: Analyze
   const records: GoldenRecord[] = [];
   const rows: AnalyzeRow[] = [];
   for (const r of readMeasurements(readFileSync(file, 'utf8'), file)) {
-    if (!r.ok) { records.push({ line: r.line, error: r.error }); continue; }
+    if (!r.ok) {
+      records.push({ line: r.line, error: r.error });
+      continue;
+    }
     const verdict = analyzeMeasurement(r.measurement, goldenContext());
     const row = compareRow(r.measurement, verdict);
     rows.push(row);
-    records.push({ line: r.line, verdict, ooni: { blocking: row.ooni_blocking ?? null, accessible: row.ooni_accessible ?? null }, agrees: row.agrees });
+    records.push({
+      line: r.line,
+      verdict,
+      ooni: { blocking: row.ooni_blocking ?? null, accessible: row.ooni_accessible ?? null },
+      agrees: row.agrees,
+    });
   }
   return { golden: { source, records }, rows };
 }
@@ -63,7 +88,9 @@ function sourceName(file: string): string {
 }
 
 export function expectedPath(file: string): string {
-  return file.startsWith(realCorpusDir) ? join(expectedDir, 'real-corpus', relative(realCorpusDir, file)) : join(expectedDir, relative(measurementsDir, file));
+  return file.startsWith(realCorpusDir)
+    ? join(expectedDir, 'real-corpus', relative(realCorpusDir, file))
+    : join(expectedDir, relative(measurementsDir, file));
 }
 
 export function readExpected(file: string): GoldenFile | null {

@@ -34,7 +34,11 @@ export interface LoadResult {
 
 /** The i-th measurement of a load run: distinct input per i, three countries, spread over a day. */
 export function loadMeasurement(prefix: string, i: number, start: Date): Measurement {
-  const m = sampleMeasurement({ input: `https://${prefix}-${i}.example/`, start: new Date(start.getTime() - (i % 86400) * 1000), probe_cc: ['CN', 'IR', 'RU'][i % 3] });
+  const m = sampleMeasurement({
+    input: `https://${prefix}-${i}.example/`,
+    start: new Date(start.getTime() - (i % 86400) * 1000),
+    probe_cc: ['CN', 'IR', 'RU'][i % 3],
+  });
   m.test_start_time = ooniTime(start);
   return m;
 }
@@ -42,7 +46,13 @@ export function loadMeasurement(prefix: string, i: number, start: Date): Measure
 /** Submits distinct measurements (unique input per request) to `url` for `durationS` seconds. */
 export async function submitLoad(
   url: string,
-  opts: { connections?: number; durationS?: number; prefix?: string; start?: Date; /** sent as X-Forwarded-For (a collector with --trust-proxy scrubs it) */ clientIp?: string } = {},
+  opts: {
+    connections?: number;
+    durationS?: number;
+    prefix?: string;
+    start?: Date;
+    /** sent as X-Forwarded-For (a collector with --trust-proxy scrubs it) */ clientIp?: string;
+  } = {},
 ): Promise<LoadResult> {
   const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
   const connections = opts.connections ?? 64;
@@ -118,7 +128,15 @@ export interface BatchLoadResult {
  */
 export async function submitBatches(
   url: string,
-  opts: { connections?: number; durationS?: number; batchSize?: number; prefix?: string; start?: Date; maxRate?: number; clientIp?: string } = {},
+  opts: {
+    connections?: number;
+    durationS?: number;
+    batchSize?: number;
+    prefix?: string;
+    start?: Date;
+    maxRate?: number;
+    clientIp?: string;
+  } = {},
 ): Promise<BatchLoadResult> {
   const connections = opts.connections ?? 4;
   const durationS = opts.durationS ?? 3;
@@ -168,7 +186,8 @@ export async function submitBatches(
   await Promise.all(Array.from({ length: connections }, worker));
   const elapsedS = (performance.now() - t0) / 1000;
   latencies.sort((a, b) => a - b);
-  const pct = (p: number) => (latencies.length ? Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]) : NaN);
+  const pct = (p: number) =>
+    latencies.length ? Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]) : NaN;
   return {
     connections,
     batchSize,

@@ -18,7 +18,10 @@ export async function shim(listenPort: number, to: { host: string; port: number 
     up.on('close', () => c.destroy());
     if (mode === 'add') {
       // One segment: the prefix and the tunnel's first bytes together, as the censor must see them.
-      c.once('data', (d: Buffer) => { up.write(Buffer.concat([PREFIX, d])); c.pipe(up); });
+      c.once('data', (d: Buffer) => {
+        up.write(Buffer.concat([PREFIX, d]));
+        c.pipe(up);
+      });
       up.pipe(c);
     } else {
       let seen = Buffer.alloc(0);
@@ -36,7 +39,6 @@ export async function shim(listenPort: number, to: { host: string; port: number 
   await new Promise<void>((r) => server.listen(listenPort, '127.0.0.1', r));
   return server;
 }
-
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const [mode, listen, host, port] = process.argv.slice(2);

@@ -211,7 +211,11 @@ export async function startSite(opts: SiteOptions = {}): Promise<Site> {
   const handler: http.RequestListener =
     opts.handler ??
     ((_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'x-site': 'wallscope-test', 'content-length': Buffer.byteLength(body) });
+      res.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        'x-site': 'wallscope-test',
+        'content-length': Buffer.byteLength(body),
+      });
       res.end(body);
     });
   const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : http.createServer(handler);
@@ -281,5 +285,11 @@ export async function startBlackhole(): Promise<{ port: number; close(): void }>
   // Fill the queue (backlog 1 holds two on Linux; node treats backlog 0 as "default").
   const fillers = Array.from({ length: 3 }, () => net.connect(port, '127.0.0.1').on('error', () => {}));
   await new Promise((r) => setTimeout(r, 200));
-  return { port, close: () => { for (const f of fillers) f.destroy(); child.kill('SIGKILL'); } };
+  return {
+    port,
+    close: () => {
+      for (const f of fillers) f.destroy();
+      child.kill('SIGKILL');
+    },
+  };
 }

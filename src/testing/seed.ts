@@ -4,7 +4,18 @@ import { ooniTime, prng, type Measurement, type Verdict } from '../model/index.j
 
 const CCS = ['CN', 'IR', 'RU', 'IT', 'US', 'TR'];
 const ASNS = [4134, 4837, 9808, 58224, 44244, 12389, 3269, 7922, 9121];
-const DOMAINS = ['youtube.com', 'www.google.com', 'twitter.com', 'www.bbc.com', 'example.org', 'wikipedia.org', 'facebook.com', 'telegram.org', '011.com', 'news.example'];
+const DOMAINS = [
+  'youtube.com',
+  'www.google.com',
+  'twitter.com',
+  'www.bbc.com',
+  'example.org',
+  'wikipedia.org',
+  'facebook.com',
+  'telegram.org',
+  '011.com',
+  'news.example',
+];
 /** Self-declared regions of the synthetic Chinese vantage points (every third CN measurement has none). */
 export const SEED_REGIONS_CN = ['Henan', 'Beijing'] as const;
 const BLOCKED: Array<Pick<Verdict, 'blocking' | 'mechanism' | 'layer'>> = [
@@ -14,7 +25,6 @@ const BLOCKED: Array<Pick<Verdict, 'blocking' | 'mechanism' | 'layer'>> = [
   { blocking: 'http-diff', mechanism: 'http.blockpage', layer: 'isp' },
   { blocking: 'tcp_ip', mechanism: 'tcp.timeout', layer: 'unknown' },
 ];
-
 
 export interface SampleOptions {
   probe_cc?: string;
@@ -57,10 +67,46 @@ export function sampleMeasurement(o: SampleOptions = {}): Measurement {
 export function sampleVerdict(kind: 'ok' | 'blocked' | 'unknown' | 'down' = 'ok', over: Partial<Verdict> = {}): Verdict {
   const base: Verdict =
     kind === 'blocked'
-      ? { status: 'blocked', blocking: 'dns', accessible: false, mechanism: 'dns.injection', layer: 'national', confidence: 0.9, evidence: ['queries[0]'], explanation: 'Forged DNS replies.', confirmed: false, fingerprints: [], analysis_version: 'seed/1' }
+      ? {
+          status: 'blocked',
+          blocking: 'dns',
+          accessible: false,
+          mechanism: 'dns.injection',
+          layer: 'national',
+          confidence: 0.9,
+          evidence: ['queries[0]'],
+          explanation: 'Forged DNS replies.',
+          confirmed: false,
+          fingerprints: [],
+          analysis_version: 'seed/1',
+        }
       : kind === 'unknown'
-        ? { status: 'unknown', blocking: null, accessible: null, mechanism: null, layer: null, confidence: 0, evidence: [], explanation: 'The control failed.', confirmed: false, fingerprints: [], analysis_version: 'seed/1' }
-        : { status: kind, blocking: null, accessible: kind === 'ok', mechanism: 'none', layer: null, confidence: 0.9, evidence: [], explanation: kind === 'ok' ? 'Reachable.' : 'The site is down for everyone.', confirmed: false, fingerprints: [], analysis_version: 'seed/1' };
+        ? {
+            status: 'unknown',
+            blocking: null,
+            accessible: null,
+            mechanism: null,
+            layer: null,
+            confidence: 0,
+            evidence: [],
+            explanation: 'The control failed.',
+            confirmed: false,
+            fingerprints: [],
+            analysis_version: 'seed/1',
+          }
+        : {
+            status: kind,
+            blocking: null,
+            accessible: kind === 'ok',
+            mechanism: 'none',
+            layer: null,
+            confidence: 0.9,
+            evidence: [],
+            explanation: kind === 'ok' ? 'Reachable.' : 'The site is down for everyone.',
+            confirmed: false,
+            fingerprints: [],
+            analysis_version: 'seed/1',
+          };
   return { ...base, ...over };
 }
 
@@ -68,7 +114,10 @@ export function sampleVerdict(kind: 'ok' | 'blocked' | 'unknown' | 'down' = 'ok'
  * `count` measurements spread over `days` days ending at `end`, across countries, networks and
  * domains, with a mix of ok, blocked (some confirmed), unknown and down verdicts.
  */
-export function* syntheticMeasurements(count: number, opts: { seed?: number; days?: number; end?: Date; ccs?: string[] } = {}): Generator<{ m: Measurement; verdict: Verdict }> {
+export function* syntheticMeasurements(
+  count: number,
+  opts: { seed?: number; days?: number; end?: Date; ccs?: string[] } = {},
+): Generator<{ m: Measurement; verdict: Verdict }> {
   const rnd = prng(opts.seed ?? 1);
   const days = opts.days ?? 365;
   const end = (opts.end ?? new Date(Date.UTC(2026, 10, 22))).getTime();

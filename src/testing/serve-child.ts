@@ -13,9 +13,13 @@ export interface ServeChild {
 /** `args` are serve's store options, e.g. ['--db', file] or ['--clickhouse', url]. */
 export async function serveChild(args: string[], extra: string[] = []): Promise<ServeChild> {
   const bin = join(repoRoot, 'bin', 'wallscope.js');
-  const child = spawn(process.execPath, [bin, 'serve', ...args, '--listen', '127.0.0.1:0', '--no-log', '--no-web', '--rate-limit', '0', '--no-fingerprints', ...extra], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [bin, 'serve', ...args, '--listen', '127.0.0.1:0', '--no-log', '--no-web', '--rate-limit', '0', '--no-fingerprints', ...extra],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let err = '';
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {

@@ -42,7 +42,13 @@ function Jump() {
       }}
     >
       <label for="jump">Go to</label>
-      <input id="jump" type="search" value={q} placeholder="CN, AS4134, youtube.com, measurement id" onInput={(e) => setQ((e.currentTarget as HTMLInputElement).value)} />
+      <input
+        id="jump"
+        type="search"
+        value={q}
+        placeholder="CN, AS4134, youtube.com, measurement id"
+        onInput={(e) => setQ((e.currentTarget as HTMLInputElement).value)}
+      />
       <button type="submit">Go</button>
     </form>
   );
@@ -101,7 +107,14 @@ function App() {
   ];
   return (
     <>
-      <a class="skip" href="#main" onClick={(e) => { e.preventDefault(); document.getElementById('main')?.focus(); }}>
+      <a
+        class="skip"
+        href="#main"
+        onClick={(e) => {
+          e.preventDefault();
+          document.getElementById('main')?.focus();
+        }}
+      >
         Skip to content
       </a>
       <header class="top">
@@ -125,7 +138,8 @@ function App() {
         <Page route={route} />
       </main>
       <footer>
-        wallscope explorer · data: this observatory's store (OONI data format) · <a href="api/v1/aggregation?format=csv">all counts as CSV</a>
+        wallscope explorer · data: this observatory's store (OONI data format) ·{' '}
+        <a href="api/v1/aggregation?format=csv">all counts as CSV</a>
       </footer>
     </>
   );

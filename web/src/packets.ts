@@ -39,19 +39,40 @@ export interface HopRow {
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const arr = (v: unknown, max: number): unknown[] => (Array.isArray(v) ? v.slice(0, max) : []);
-const text = (v: unknown, max = 80): string => (typeof v === 'string' ? v.slice(0, max) : typeof v === 'number' && Number.isFinite(v) ? String(v) : typeof v === 'boolean' ? (v ? '1' : '0') : '–');
+const text = (v: unknown, max = 80): string =>
+  typeof v === 'string'
+    ? v.slice(0, max)
+    : typeof v === 'number' && Number.isFinite(v)
+      ? String(v)
+      : typeof v === 'boolean'
+        ? v
+          ? '1'
+          : '0'
+        : '–';
 
 const PAYLOAD_SHOWN = 96;
 
 function packetRow(p: Obj): PacketRow {
-  const id = typeof p.ip_id === 'number' && Number.isInteger(p.ip_id) ? `0x${p.ip_id.toString(16).padStart(4, '0')} (${p.ip_id})` : text(p.ip_id);
+  const id =
+    typeof p.ip_id === 'number' && Number.isInteger(p.ip_id) ? `0x${p.ip_id.toString(16).padStart(4, '0')} (${p.ip_id})` : text(p.ip_id);
   const hex = typeof p.payload_hex === 'string' ? p.payload_hex : '';
   const len = typeof p.payload_length === 'number' ? p.payload_length : hex.length / 2;
   const payload = len === 0 && !hex ? '–' : `${hex.slice(0, PAYLOAD_SHOWN)}${hex.length > PAYLOAD_SHOWN ? '…' : ''} (${len} B)`;
   const t = typeof p.t_ms === 'number' && Number.isFinite(p.t_ms) ? `${p.t_ms >= 0 ? '+' : ''}${p.t_ms.toFixed(2)}` : '–';
   return {
-    dir: text(p.dir, 8), tMs: t, from: text(p.src), to: text(p.dst), ttl: text(p.ttl), ipId: id, df: text(p.df), flags: text(p.flags, 40),
-    window: text(p.window), seqRel: text(p.seq_rel), ackRel: text(p.ack_rel), tcpHeader: text(p.tcp_header_length), payload,
+    dir: text(p.dir, 8),
+    tMs: t,
+    from: text(p.src),
+    to: text(p.dst),
+    ttl: text(p.ttl),
+    ipId: id,
+    df: text(p.df),
+    flags: text(p.flags, 40),
+    window: text(p.window),
+    seqRel: text(p.seq_rel),
+    ackRel: text(p.ack_rel),
+    tcpHeader: text(p.tcp_header_length),
+    payload,
   };
 }
 
@@ -63,7 +84,12 @@ export function capturedSteps(m: Measurement): CapturedStep[] {
     const q = isObj(c.query) ? `${text(c.query.hostname, 253)} ${text(c.query.query_type, 10)}` : '';
     const trig = typeof c.trigger_t === 'number' && Number.isFinite(c.trigger_t) ? `+${(c.trigger_t * 1000).toFixed(1)} ms` : '–';
     out.push({
-      ref: `x_captured[${i}]`, operation: text(c.operation, 40), address: text(c.address), failure: c.failure === null ? '' : text(c.failure, 120), query: q, triggerMs: trig,
+      ref: `x_captured[${i}]`,
+      operation: text(c.operation, 40),
+      address: text(c.address),
+      failure: c.failure === null ? '' : text(c.failure, 120),
+      query: q,
+      triggerMs: trig,
       packets: arr(c.packets, 64).filter(isObj).map(packetRow),
     });
   });
@@ -73,6 +99,8 @@ export function capturedSteps(m: Measurement): CapturedStep[] {
 export function hopRows(m: Measurement): HopRow[] {
   const tk = isObj(m.test_keys) ? (m.test_keys as Obj) : {};
   return arr(tk.x_locate, 100)
-    .map((h, i) => (isObj(h) ? { ref: `x_locate[${i}]`, operation: text(h.operation, 40), address: text(h.address), hop: text(h.hop) } : null))
+    .map((h, i) =>
+      isObj(h) ? { ref: `x_locate[${i}]`, operation: text(h.operation, 40), address: text(h.address), hop: text(h.hop) } : null,
+    )
     .filter((h): h is HopRow => h !== null);
 }

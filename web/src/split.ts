@@ -12,7 +12,8 @@ export interface Split {
   values: number[][];
 }
 
-const yOf = (r: AggregationRow, axisY: string) => (r[axisY] === null || r[axisY] === undefined || r[axisY] === '' ? '(none)' : String(r[axisY]));
+const yOf = (r: AggregationRow, axisY: string) =>
+  r[axisY] === null || r[axisY] === undefined || r[axisY] === '' ? '(none)' : String(r[axisY]);
 
 /**
  * rows: aggregation rows with both axes; barOf: the bar key of a row (null to skip it);

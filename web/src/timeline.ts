@@ -45,8 +45,12 @@ export function buildTimeline(m: Measurement, verdict: Verdict | null): Timeline
 
   // DNS: the first replies plus the late duplicates (x_dns_duplicate_responses).
   const dns: Array<{ ref: string; q: Obj }> = [
-    ...arr(tk.queries).filter(isObj).map((q, i) => ({ ref: `queries[${i}]`, q })),
-    ...arr(tk.x_dns_duplicate_responses).filter(isObj).map((q, i) => ({ ref: `x_dns_duplicate_responses[${i}]`, q })),
+    ...arr(tk.queries)
+      .filter(isObj)
+      .map((q, i) => ({ ref: `queries[${i}]`, q })),
+    ...arr(tk.x_dns_duplicate_responses)
+      .filter(isObj)
+      .map((q, i) => ({ ref: `x_dns_duplicate_responses[${i}]`, q })),
   ];
   const control = isObj(tk.control) && isObj(tk.control.dns) ? arr(tk.control.dns.addrs).map(String) : [];
   const groups = new Map<string, Array<{ ref: string; q: Obj }>>();
@@ -81,7 +85,8 @@ export function buildTimeline(m: Measurement, verdict: Verdict | null): Timeline
       kind: 'dns',
       t0: num(q.t0),
       t: num(q.t) ?? 0,
-      title: `DNS ${str(q.query_type) ?? '?'} ${str(q.hostname) ?? '?'} via ${str(q.engine) ?? '?'} ${str(q.resolver_address) ?? ''}`.trim(),
+      title:
+        `DNS ${str(q.query_type) ?? '?'} ${str(q.hostname) ?? '?'} via ${str(q.engine) ?? '?'} ${str(q.resolver_address) ?? ''}`.trim(),
       details: [
         a.length ? `answers: ${a.join(', ')}` : 'no answers',
         ...(rcode !== null ? [`rcode ${rcode}`] : []),

@@ -54,7 +54,12 @@ async function main(): Promise<void> {
     // Packet evidence: the probe captures the packets that ended each failed step and the analysis
     // reads the injector's fingerprint from them (it has root here, as the lab has).
     const base: ProbeOptions = { ...(cfg.probeOptions as ProbeOptions), capture: true, injectors: loadInjectorFingerprints() };
-    const lab = { scenario: cfg.scenario, targets: cfg.targets, probeOptions: (extra: Partial<ProbeOptions> = {}) => ({ ...base, ...extra }), clientAddress: netnsClientAddress };
+    const lab = {
+      scenario: cfg.scenario,
+      targets: cfg.targets,
+      probeOptions: (extra: Partial<ProbeOptions> = {}) => ({ ...base, ...extra }),
+      clientAddress: netnsClientAddress,
+    };
     await measureLab(lab, { concurrency: cfg.concurrency, probe: cfg.probe, onRow: (row, _done, _total, i) => say({ i, row }) });
     say({ ready: true });
   } else throw new Error(`unknown role ${role}`);

@@ -69,9 +69,28 @@ describe('netns lab: the ESNI drop in path', { skip }, () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
   const addr = (d: string) => lab.sites.find((s) => s.domain === d)!.address;
-  const raw = (src: string, bytes: Buffer) => run(lab.inClient([process.execPath, '-e', RAW_CLIENT, addr('esni.example'), src, bytes.toString('hex')]));
+  const raw = (src: string, bytes: Buffer) =>
+    run(lab.inClient([process.execPath, '-e', RAW_CLIENT, addr('esni.example'), src, bytes.toString('hex')]));
   const curl = (src: string, url: string) =>
-    run(lab.inClient(['curl', '-sS', '--interface', src, '--connect-timeout', '2', '-m', '6', '--cacert', ca, '-o', '/dev/null', '-w', '%{http_code}', url]));
+    run(
+      lab.inClient([
+        'curl',
+        '-sS',
+        '--interface',
+        src,
+        '--connect-timeout',
+        '2',
+        '-m',
+        '6',
+        '--cacert',
+        ca,
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        url,
+      ]),
+    );
 
   it('answers a plain ClientHello, silently drops one with 0xffce, then drops the SYNs of (client, server, 443) for residual_s', async () => {
     const hello = await clientHelloFor('esni.example');
@@ -79,7 +98,10 @@ describe('netns lab: the ESNI drop in path', { skip }, () => {
     assert.equal((await raw(a, hello)).stdout, 'answered');
     const t0 = Date.now();
     assert.equal((await raw(a, withExtension(hello, ESNI_EXTENSION, Buffer.alloc(200, 3)))).stdout, 'silent', 'no answer and no RST');
-    assert.ok(events.some((e) => e.action === 'esni' && e.name === 'esni.example'), JSON.stringify(events));
+    assert.ok(
+      events.some((e) => e.action === 'esni' && e.name === 'esni.example'),
+      JSON.stringify(events),
+    );
     // Residual: curl from the same address cannot even connect ...
     const blocked = await curl(a, 'https://esni.example/');
     assert.equal(blocked.code, 28, `curl: ${blocked.stderr}`); // CURLE_OPERATION_TIMEDOUT (in connect)
@@ -101,7 +123,11 @@ describe('netns lab: the ESNI drop in path', { skip }, () => {
     assert.equal(rows.length, 4);
     for (const r of rows) {
       assert.equal(r.expected.mechanism === null || r.expected.mechanism === 'none', true, r.target);
-      assert.deepEqual({ blocking: r.got.blocking, mechanism: r.got.mechanism }, { blocking: r.expected.blocking, mechanism: r.expected.mechanism }, `${r.target}: ${r.error ?? ''}`);
+      assert.deepEqual(
+        { blocking: r.got.blocking, mechanism: r.got.mechanism },
+        { blocking: r.expected.blocking, mechanism: r.expected.mechanism },
+        `${r.target}: ${r.error ?? ''}`,
+      );
     }
   });
 });

@@ -32,17 +32,59 @@ interface Shape {
 const between = (lo: number, hi: number) => (rng: () => number) => lo + Math.floor(rng() * (hi - lo + 1));
 
 export const SHAPES: Record<ResetFingerprint, Shape> = {
-  henan: { flags: TCP_RST | TCP_ACK, count: 1, df: false, ipId: () => 0x0001, ttlSeen: () => 58, payload: HENAN_PAYLOAD, bothEnds: false, seqSteps: [0] },
-  'gfw-type-1': { flags: TCP_RST, count: 1, df: false, ipId: () => 0, ttlSeen: between(55, 118), payload: Buffer.alloc(0), bothEnds: true, seqSteps: [0] },
-  'gfw-type-2': { flags: TCP_RST | TCP_ACK, count: 3, df: true, ipId: between(0x00a3, 0xfe5f), ttlSeen: between(39, 238), payload: Buffer.alloc(0), bothEnds: true, seqSteps: [0, 1460, 4380] },
-  'gfw-type-3': { flags: TCP_RST | TCP_ACK, count: 1, df: false, ipId: between(0x9916, 0x9933), ttlSeen: () => 248, payload: Buffer.alloc(0), bothEnds: true, seqSteps: [0] },
+  henan: {
+    flags: TCP_RST | TCP_ACK,
+    count: 1,
+    df: false,
+    ipId: () => 0x0001,
+    ttlSeen: () => 58,
+    payload: HENAN_PAYLOAD,
+    bothEnds: false,
+    seqSteps: [0],
+  },
+  'gfw-type-1': {
+    flags: TCP_RST,
+    count: 1,
+    df: false,
+    ipId: () => 0,
+    ttlSeen: between(55, 118),
+    payload: Buffer.alloc(0),
+    bothEnds: true,
+    seqSteps: [0],
+  },
+  'gfw-type-2': {
+    flags: TCP_RST | TCP_ACK,
+    count: 3,
+    df: true,
+    ipId: between(0x00a3, 0xfe5f),
+    ttlSeen: between(39, 238),
+    payload: Buffer.alloc(0),
+    bothEnds: true,
+    seqSteps: [0, 1460, 4380],
+  },
+  'gfw-type-3': {
+    flags: TCP_RST | TCP_ACK,
+    count: 1,
+    df: false,
+    ipId: between(0x9916, 0x9933),
+    ttlSeen: () => 248,
+    payload: Buffer.alloc(0),
+    bothEnds: true,
+    seqSteps: [0],
+  },
 };
 
 /**
  * The reset (or, with close 'eof', the FIN) an injector with `fingerprint` sends for the client
  * segment `p`, `hopsBack` routers away from the client.
  */
-export function forgeReset(p: DecodedPacket, fingerprint: ResetFingerprint, hopsBack: number, rng: () => number, close: CloseKind = 'reset'): Forged {
+export function forgeReset(
+  p: DecodedPacket,
+  fingerprint: ResetFingerprint,
+  hopsBack: number,
+  rng: () => number,
+  close: CloseKind = 'reset',
+): Forged {
   const tcp = p.tcp!;
   const shape = SHAPES[fingerprint];
   const clientNext = (tcp.seq + tcp.payload.length) >>> 0;
@@ -64,14 +106,30 @@ export function forgeReset(p: DecodedPacket, fingerprint: ResetFingerprint, hops
     toClient.push(
       encodeTcpPacket(
         { src: p.ip.dst, dst: p.ip.src, ttl, id: shape.ipId(rng), df: shape.df },
-        { srcPort: tcp.dstPort, dstPort: tcp.srcPort, seq: (tcp.ack + step) >>> 0, ack: shape.flags & TCP_ACK ? clientNext : 0, flags: shape.flags, window: 0, payload: shape.payload },
+        {
+          srcPort: tcp.dstPort,
+          dstPort: tcp.srcPort,
+          seq: (tcp.ack + step) >>> 0,
+          ack: shape.flags & TCP_ACK ? clientNext : 0,
+          flags: shape.flags,
+          window: 0,
+          payload: shape.payload,
+        },
       ),
     );
     if (shape.bothEnds)
       toServer.push(
         encodeTcpPacket(
           { src: p.ip.src, dst: p.ip.dst, ttl: Math.min(255, shape.ttlSeen(rng)), id: shape.ipId(rng), df: shape.df },
-          { srcPort: tcp.srcPort, dstPort: tcp.dstPort, seq: (clientNext + step) >>> 0, ack: shape.flags & TCP_ACK ? tcp.ack : 0, flags: shape.flags, window: 0, payload: shape.payload },
+          {
+            srcPort: tcp.srcPort,
+            dstPort: tcp.dstPort,
+            seq: (clientNext + step) >>> 0,
+            ack: shape.flags & TCP_ACK ? tcp.ack : 0,
+            flags: shape.flags,
+            window: 0,
+            payload: shape.payload,
+          },
         ),
       );
   }
@@ -90,7 +148,15 @@ export function forgeResponse(p: DecodedPacket, body: Buffer, hopsBack: number):
     out.push(
       encodeTcpPacket(
         { src: p.ip.dst, dst: p.ip.src, ttl: 64 + hopsBack, id: (off / MSS + 1) & 0xffff, df: true },
-        { srcPort: tcp.dstPort, dstPort: tcp.srcPort, seq: (tcp.ack + off) >>> 0, ack: clientNext, flags: TCP_ACK | TCP_PSH | (last ? TCP_FIN : 0), window: 502, payload: chunk },
+        {
+          srcPort: tcp.dstPort,
+          dstPort: tcp.srcPort,
+          seq: (tcp.ack + off) >>> 0,
+          ack: clientNext,
+          flags: TCP_ACK | TCP_PSH | (last ? TCP_FIN : 0),
+          window: 502,
+          payload: chunk,
+        },
       ),
     );
     if (last) break;

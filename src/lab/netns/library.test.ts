@@ -55,6 +55,10 @@ describe('the scenario library in netns mode', { skip: missing.length ? `netns m
     t.diagnostic(`targets ${score.targets}, blocking agreement ${score.blocking_agreement}`);
     for (const [l, s] of Object.entries(score.per_layer)) t.diagnostic(`layer ${l}: precision ${s.precision} recall ${s.recall}`);
     assert.deepEqual(unexpected, []);
-    assert.deepEqual(known.filter((k) => !seen.has(k)).map((k) => `${k.scenario} ${k.target}`), [], 'netns differences that no longer happen: remove them from scenarios/known-differences.json');
+    assert.deepEqual(
+      known.filter((k) => !seen.has(k)).map((k) => `${k.scenario} ${k.target}`),
+      [],
+      'netns differences that no longer happen: remove them from scenarios/known-differences.json',
+    );
   });
 });

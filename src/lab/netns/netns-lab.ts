@@ -78,12 +78,15 @@ export function censorHops(s: Scenario): number[] {
 export function netnsProblems(s: Scenario): string[] {
   const out: string[] = [];
   s.world.sites.forEach((site, i) => {
-    if (site.addresses?.length) out.push(`world.sites[${i}].addresses: fixed loopback addresses cannot be placed in the netns lab's 198.19.0.0/16; drop the key`);
+    if (site.addresses?.length)
+      out.push(`world.sites[${i}].addresses: fixed loopback addresses cannot be placed in the netns lab's 198.19.0.0/16; drop the key`);
   });
   (s.world.services ?? []).forEach((svc, i) => {
-    if (svc.address) out.push(`world.services[${i}].address: fixed loopback addresses cannot be placed in the netns lab's 198.19.0.0/16; drop the key`);
+    if (svc.address)
+      out.push(`world.services[${i}].address: fixed loopback addresses cannot be placed in the netns lab's 198.19.0.0/16; drop the key`);
   });
-  if (s.platform?.address) out.push("platform.address: a fixed loopback address cannot be placed in the netns lab's 198.19.0.0/16; drop the key");
+  if (s.platform?.address)
+    out.push("platform.address: a fixed loopback address cannot be placed in the netns lab's 198.19.0.0/16; drop the key");
   return out;
 }
 
@@ -92,7 +95,14 @@ interface Child {
   ready: Promise<unknown>;
 }
 
-function startChild(ns: string, role: string, config: unknown, dir: string, onLine?: (msg: Record<string, unknown>) => void, readyTimeoutMs = READY_TIMEOUT_MS): Child {
+function startChild(
+  ns: string,
+  role: string,
+  config: unknown,
+  dir: string,
+  onLine?: (msg: Record<string, unknown>) => void,
+  readyTimeoutMs = READY_TIMEOUT_MS,
+): Child {
   const file = join(dir, `${role}-${Math.random().toString(36).slice(2)}.json`);
   writeFileSync(file, JSON.stringify(config));
   const [cmd, args] = inNetns(ns, [process.execPath, CHILD, role, file]);
@@ -102,7 +112,10 @@ function startChild(ns: string, role: string, config: unknown, dir: string, onLi
     if (stderr.length < 4000) stderr += d.toString();
   });
   const ready = new Promise<unknown>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new NetnsError(`${role} in ${ns} was not done within ${readyTimeoutMs / 1000} s`, 'NETNS_SETUP_FAILED')), readyTimeoutMs);
+    const timer = setTimeout(
+      () => reject(new NetnsError(`${role} in ${ns} was not done within ${readyTimeoutMs / 1000} s`, 'NETNS_SETUP_FAILED')),
+      readyTimeoutMs,
+    );
     const rl = createInterface({ input: proc.stdout! });
     rl.on('line', (line) => {
       let msg: Record<string, unknown>;
@@ -121,7 +134,12 @@ function startChild(ns: string, role: string, config: unknown, dir: string, onLi
     });
     proc.on('exit', (code, sig) => {
       clearTimeout(timer);
-      reject(new NetnsError(`${role} in ${ns} exited (${sig ?? code}) before it was ready: ${stderr.trim().split('\n').slice(-1)[0] ?? ''}`, 'NETNS_SETUP_FAILED'));
+      reject(
+        new NetnsError(
+          `${role} in ${ns} exited (${sig ?? code}) before it was ready: ${stderr.trim().split('\n').slice(-1)[0] ?? ''}`,
+          'NETNS_SETUP_FAILED',
+        ),
+      );
     });
   });
   proc.stdin!.on('error', () => undefined);
@@ -139,7 +157,8 @@ async function stopChild(c: Child): Promise<void> {
 
 export async function startNetnsLab(scenario: Scenario, opts: NetnsLabOptions = {}): Promise<NetnsLab> {
   const problems = netnsProblems(scenario);
-  if (problems.length) throw new NetnsError(`${scenario.source ?? scenario.name}: netns mode cannot honour ${problems[0]}`, 'NETNS_BAD_SCENARIO');
+  if (problems.length)
+    throw new NetnsError(`${scenario.source ?? scenario.name}: netns mode cannot honour ${problems[0]}`, 'NETNS_BAD_SCENARIO');
   const hops = censorHops(scenario);
   const topo = buildTopology(hops.at(-1) ?? 0, `${WORLD_NET}.0.2`, { clientTimestamps: opts.clientTimestamps });
   const dir = mkdtempSync(join(tmpdir(), `wallscope-netns-${process.pid}-`));
@@ -204,7 +223,13 @@ export async function measureNetnsLab(lab: NetnsLab, opts: EvalOptions = {}): Pr
   let done = 0;
   const t0 = performance.now();
   try {
-    const cfg = { scenario: lab.scenario, targets, probeOptions: lab.probeOptions(), probe: opts.probe ?? {}, concurrency: opts.concurrency ?? 8 };
+    const cfg = {
+      scenario: lab.scenario,
+      targets,
+      probeOptions: lab.probeOptions(),
+      probe: opts.probe ?? {},
+      concurrency: opts.concurrency ?? 8,
+    };
     // The client says "ready" when every target is measured: bounded by the probe's own budgets
     // (at most ~30 s a target, the control included), target by target over the concurrency.
     const bound = READY_TIMEOUT_MS + Math.ceil(targets.length / cfg.concurrency) * 30_000;
@@ -226,7 +251,8 @@ export async function measureNetnsLab(lab: NetnsLab, opts: EvalOptions = {}): Pr
     rmSync(dir, { recursive: true, force: true });
   }
   const missing = rows.findIndex((r) => !r);
-  if (missing >= 0 || rows.length !== targets.length) throw new NetnsError(`the client namespace returned no row for ${targets[missing]?.url ?? 'a target'}`, 'NETNS_SETUP_FAILED');
+  if (missing >= 0 || rows.length !== targets.length)
+    throw new NetnsError(`the client namespace returned no row for ${targets[missing]?.url ?? 'a target'}`, 'NETNS_SETUP_FAILED');
   return { rows, measureMs: performance.now() - t0 };
 }
 

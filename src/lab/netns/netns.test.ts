@@ -59,7 +59,7 @@ censors:
 function run(argv: [string, string[]], timeoutMs = 15000): Promise<{ code: number; stdout: string; stderr: string; pid: number }> {
   return new Promise((resolve) => {
     const child = execFile(argv[0], argv[1], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
       resolve({ code, stdout, stderr, pid: child.pid ?? -1 });
     });
   });
@@ -109,7 +109,9 @@ describe('netns lab: third-party clients in the client namespace', { skip }, () 
   const addr = (d: string) => lab.sites.find((s) => s.domain === d)!.address;
 
   it('curl loads an unblocked site over https (getaddrinfo asks the lab through resolv.conf)', async () => {
-    const r = await run(lab.inClient(['curl', '-sS', '-m', '8', '--cacert', ca, '-o', '/dev/null', '-w', '%{http_code}', 'https://open.example/']));
+    const r = await run(
+      lab.inClient(['curl', '-sS', '-m', '8', '--cacert', ca, '-o', '/dev/null', '-w', '%{http_code}', 'https://open.example/']),
+    );
     assert.equal(r.stdout, '200', r.stderr);
   });
 
@@ -128,7 +130,19 @@ describe('netns lab: third-party clients in the client namespace', { skip }, () 
   it('curl gets the GFW type II resets for a blocked SNI (three RST+ACKs, DF set)', async () => {
     const dump = tcpdump(lab.topology.client, ['-nv', '-c', '6', 'tcp[tcpflags] & tcp-rst != 0 and src port 443']);
     await dump.ready;
-    const r = await run(lab.inClient(['curl', '-sS', '-m', '8', '--cacert', ca, '--resolve', `youtube.com:443:${addr('youtube.com')}`, 'https://youtube.com/']));
+    const r = await run(
+      lab.inClient([
+        'curl',
+        '-sS',
+        '-m',
+        '8',
+        '--cacert',
+        ca,
+        '--resolve',
+        `youtube.com:443:${addr('youtube.com')}`,
+        'https://youtube.com/',
+      ]),
+    );
     assert.equal(r.code, 35, `curl: ${r.stderr}`); // CURLE_SSL_CONNECT_ERROR: reset during the handshake
     const seen = await dump.stop();
     const rsts = seen.split('\n').filter((l) => /\bttl \d+, id \d+/.test(l));
@@ -157,12 +171,37 @@ describe('wallscope locate in the netns lab', { skip }, () => {
     try {
       const site = lab.sites.find((x) => x.domain === 'both.example')!.address;
       const r = await run(
-        lab.inClient([process.execPath, BIN, 'locate', 'https://both.example/', '--mechanism', 'all', '--resolver', lab.silentDns, '--address', site, '--allow-net', '198.18.0.0/15', '--max-ttl', '12', '--json']),
+        lab.inClient([
+          process.execPath,
+          BIN,
+          'locate',
+          'https://both.example/',
+          '--mechanism',
+          'all',
+          '--resolver',
+          lab.silentDns,
+          '--address',
+          site,
+          '--allow-net',
+          '198.18.0.0/15',
+          '--max-ttl',
+          '12',
+          '--json',
+        ]),
         120_000,
       );
       assert.equal(r.code, 0, r.stderr);
-      const byMech = Object.fromEntries(r.stdout.trim().split('\n').map((l) => JSON.parse(l)).map((x) => [x.mechanism, x]));
-      const hops = (m: string) => byMech[m].injectors.map((i: { hop: number; signature: string; ttl_behaviour: string }) => `${i.hop} ${i.signature} ${i.ttl_behaviour}`);
+      const byMech = Object.fromEntries(
+        r.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l))
+          .map((x) => [x.mechanism, x]),
+      );
+      const hops = (m: string) =>
+        byMech[m].injectors.map(
+          (i: { hop: number; signature: string; ttl_behaviour: string }) => `${i.hop} ${i.signature} ${i.ttl_behaviour}`,
+        );
       assert.deepEqual(hops('sni'), ['3 RST+ACK payload 01020304050607080900 fixed', '5 RST+ACK DF fixed']);
       assert.deepEqual(hops('http'), ['3 RST+ACK payload 01020304050607080900 fixed', '5 RST+ACK DF fixed']);
       // The copier answers only from TTL 9 (2h-1) and is still placed at hop 5.
@@ -188,7 +227,22 @@ describe('the FET censor on path in the netns lab', { skip }, () => {
     );
     try {
       const sink = lab.services.find((x) => x.name === 'sink')!;
-      const r = await run(lab.inClient([process.execPath, BIN, 'fet', 'test', `${sink.address}:${sink.port}`, '--residual-step', '500', '--max-residual', '10', '--timeout', '1000']), 120_000);
+      const r = await run(
+        lab.inClient([
+          process.execPath,
+          BIN,
+          'fet',
+          'test',
+          `${sink.address}:${sink.port}`,
+          '--residual-step',
+          '500',
+          '--max-residual',
+          '10',
+          '--timeout',
+          '1000',
+        ]),
+        120_000,
+      );
       assert.equal(r.code, 0, r.stderr);
       const k = JSON.parse(r.stdout).test_keys;
       assert.equal(k.x_fet_verdict, 'active', r.stderr);
@@ -203,12 +257,15 @@ describe('the FET censor on path in the netns lab', { skip }, () => {
 
 describe('wallscope lab up --netns / lab clean', { skip }, () => {
   it('prints commands that work as printed, and after a kill -9 `lab clean` removes every namespace', async () => {
-    const up = spawn(process.execPath, [BIN, 'lab', 'up', '--netns', join(repoRoot, 'scenarios', 'design-example.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const up = spawn(process.execPath, [BIN, 'lab', 'up', '--netns', join(repoRoot, 'scenarios', 'design-example.yaml')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     up.stdout.on('data', (d: Buffer) => (out += d.toString()));
     try {
       const deadline = Date.now() + 60_000;
-      while (!out.includes('Ctrl-C to stop.') && Date.now() < deadline && up.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+      while (!out.includes('Ctrl-C to stop.') && Date.now() < deadline && up.exitCode === null)
+        await new Promise((r) => setTimeout(r, 100));
       assert.match(out, /Ctrl-C to stop\./, out);
       assert.equal(ourNamespaces(up.pid!).length, 4); // client, henan, gfw, internet
       const printed = out.split('\n').filter((l) => l.trim().startsWith('ip netns exec '));
@@ -233,7 +290,10 @@ describe('wallscope lab up --netns / lab clean', { skip }, () => {
     if (removed[1] !== '0') assert.ok((removed[2] ?? '').includes(`${NETNS_PREFIX}${up.pid}-`), clean.stdout);
     assert.deepEqual(ourNamespaces(up.pid!), []);
     // Its children (their configuration files carry the lab's pid) are gone too; other labs may run.
-    assert.equal(spawnSync('sh', ['-c', `ps -eo args | grep -c "[n]etns/child.js .*wallscope-netns-${up.pid}-"`], { encoding: 'utf8' }).stdout.trim(), '0');
+    assert.equal(
+      spawnSync('sh', ['-c', `ps -eo args | grep -c "[n]etns/child.js .*wallscope-netns-${up.pid}-"`], { encoding: 'utf8' }).stdout.trim(),
+      '0',
+    );
   });
 
   it('refuses a scenario netns mode cannot honour, naming the key, and leaves nothing behind', async () => {
@@ -253,7 +313,23 @@ describe('wallscope lab up --netns / lab clean', { skip }, () => {
   });
 
   it('without root, --netns says what is missing and exits non-zero', async () => {
-    const r = await run(['setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'lab', 'eval', '--netns', join(repoRoot, 'scenarios', 'design-example.yaml')]], 30_000);
+    const r = await run(
+      [
+        'setpriv',
+        [
+          '--reuid=65534',
+          '--regid=65534',
+          '--clear-groups',
+          process.execPath,
+          BIN,
+          'lab',
+          'eval',
+          '--netns',
+          join(repoRoot, 'scenarios', 'design-example.yaml'),
+        ],
+      ],
+      30_000,
+    );
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /--netns needs root/);
   });

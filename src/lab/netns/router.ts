@@ -9,7 +9,21 @@
 import { execFileSync, spawn } from 'node:child_process';
 import dnsPacket from 'dns-packet';
 import { prng, type ResetFingerprint, type Scenario } from '../../model/index.js';
-import { deviceMac, encodeUdpPacket, ETH_HEADER, forwardedTcpCopy, frame, openCapture, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type Capture, type CapturedFrame, type DecodedPacket } from '../../probe/index.js';
+import {
+  deviceMac,
+  encodeUdpPacket,
+  ETH_HEADER,
+  forwardedTcpCopy,
+  frame,
+  openCapture,
+  TCP_ACK,
+  TCP_FIN,
+  TCP_RST,
+  TCP_SYN,
+  type Capture,
+  type CapturedFrame,
+  type DecodedPacket,
+} from '../../probe/index.js';
 import { peekClientHello } from '../clienthello.js';
 import { forgedReply } from '../dns.js';
 import { blockPage, HttpRequestScanner, parseHttpHead, ResidualTable } from '../front.js';
@@ -82,23 +96,36 @@ export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) =
   const table = 'wallscope_censor';
   const nft = (script: string) => execFileSync('nft', ['-f', '-'], { input: script, stdio: ['pipe', 'ignore', 'pipe'] });
   const event = (action: RouterEvent['action'], p: DecodedPacket, name: string | null) =>
-    onEvent({ t: Date.now(), censor: censor.name, action, client: `${p.ip.src}:${p.tcp?.srcPort ?? p.udp?.srcPort}`, server: `${p.ip.dst}:${p.tcp?.dstPort ?? p.udp?.dstPort}`, name });
+    onEvent({
+      t: Date.now(),
+      censor: censor.name,
+      action,
+      client: `${p.ip.src}:${p.tcp?.srcPort ?? p.udp?.srcPort}`,
+      server: `${p.ip.dst}:${p.tcp?.dstPort ?? p.udp?.dstPort}`,
+      name,
+    });
 
   // In path: null routes and refused connections for the sites (or lab addresses) named.
   const inPath = (set: Set<string>, acts: (domain: string, a: string[]) => unknown) =>
-    [...set].flatMap((x) => (/^\d+\.\d+\.\d+\.\d+$/.test(x) ? [x] : acts(x, cfg.siteAddresses[x] ?? []) ? (cfg.siteAddresses[x] ?? []) : []));
+    [...set].flatMap((x) =>
+      /^\d+\.\d+\.\d+\.\d+$/.test(x) ? [x] : acts(x, cfg.siteAddresses[x] ?? []) ? (cfg.siteAddresses[x] ?? []) : [],
+    );
   const drop = inPath(censor.nullRoute, (d, a) => policy.nullRouter(d, a));
   const reject = inPath(censor.reject, (d, a) => policy.rejecter(d, a));
   const rules: string[] = [];
   if (drop.length) rules.push(`ip saddr ${cfg.clientNet} ip daddr { ${drop.join(', ')} } tcp flags & (syn | ack) == syn drop`);
-  if (reject.length) rules.push(`ip saddr ${cfg.clientNet} ip daddr { ${reject.join(', ')} } tcp flags & (syn | ack) == syn reject with tcp reset`);
+  if (reject.length)
+    rules.push(`ip saddr ${cfg.clientNet} ip daddr { ${reject.join(', ')} } tcp flags & (syn | ack) == syn reject with tcp reset`);
   // Throttling is per flow: a flow enters `throttled` once its SNI or Host matched, and each
   // throttled flow gets its own token bucket (the dynamic set `buckets`) on the server->client side.
   const sets: string[] = [];
   if (censor.throttle) {
     const bytesPerS = Math.max(1, Math.round((censor.throttle.kbps * 1000) / 8));
     const flow = 'ipv4_addr . ipv4_addr . inet_service . inet_service';
-    sets.push(`set throttled { type ${flow}; flags timeout; timeout 10m; }`, `set buckets { type ${flow}; flags dynamic,timeout; timeout 10m; }`);
+    sets.push(
+      `set throttled { type ${flow}; flags timeout; timeout 10m; }`,
+      `set buckets { type ${flow}; flags dynamic,timeout; timeout 10m; }`,
+    );
     const key = 'ip saddr . ip daddr . tcp sport . tcp dport';
     rules.push(`${key} @throttled update @buckets { ${key} limit rate over ${bytesPerS} bytes/second burst 1500 bytes } drop`);
   }
@@ -110,7 +137,10 @@ export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) =
   if (fet) {
     sets.push('set fet_flows { type ipv4_addr . inet_service . ipv4_addr . inet_service; flags timeout; timeout 10m; }');
     sets.push('set fet_residual { type ipv4_addr . ipv4_addr . inet_service; flags timeout; }');
-    rules.push('ip saddr . tcp sport . ip daddr . tcp dport @fet_flows drop', 'ip daddr . tcp dport . ip saddr . tcp sport @fet_flows drop');
+    rules.push(
+      'ip saddr . tcp sport . ip daddr . tcp dport @fet_flows drop',
+      'ip daddr . tcp dport . ip saddr . tcp sport @fet_flows drop',
+    );
     rules.push('ip saddr . ip daddr . tcp dport @fet_residual drop', 'ip daddr . ip saddr . tcp sport @fet_residual drop');
   }
   // The ESNI drop (censors.md section 3) is in path, client to server only, on every port. The
@@ -123,11 +153,18 @@ export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) =
     sets.push('set esni_flows { type ipv4_addr . inet_service . ipv4_addr . inet_service; flags timeout; timeout 10m; }');
     sets.push('set esni_residual { type ipv4_addr . ipv4_addr . inet_service; flags timeout; }');
     rules.push('ip saddr . tcp sport . ip daddr . tcp dport @esni_flows drop', 'ip saddr . ip daddr . tcp dport @esni_residual drop');
-    execFileSync('iptables', ['-w', '-A', 'FORWARD', '-i', 'left', '-p', 'tcp', '-m', 'bpf', '--bytecode', helloDivertBpf(), '-j', 'DROP'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync(
+      'iptables',
+      ['-w', '-A', 'FORWARD', '-i', 'left', '-p', 'tcp', '-m', 'bpf', '--bytecode', helloDivertBpf(), '-j', 'DROP'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
   }
   const namesOf = new Map<string, string[]>();
-  for (const [name, addresses] of Object.entries(cfg.siteAddresses)) for (const a of addresses) (namesOf.get(a) ?? namesOf.set(a, []).get(a)!).push(name);
-  nft(`table ip ${table} {\n ${sets.join('\n ')}\n chain pass {\n  type filter hook forward priority 0; policy accept;\n  ${rules.join('\n  ')}\n }\n}\n`);
+  for (const [name, addresses] of Object.entries(cfg.siteAddresses))
+    for (const a of addresses) (namesOf.get(a) ?? namesOf.set(a, []).get(a)!).push(name);
+  nft(
+    `table ip ${table} {\n ${sets.join('\n ')}\n chain pass {\n  type filter hook forward priority 0; policy accept;\n  ${rules.join('\n  ')}\n }\n}\n`,
+  );
   // Elements are added through one long-lived `nft -i`: a process start per flow would come later
   // than the genuine reply on a loaded machine.
   const nftShell = spawn('nft', ['-i'], { stdio: ['pipe', 'ignore', 'ignore'] });
@@ -191,7 +228,10 @@ export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) =
       if (!reply) return;
       const behaviour = DNS_INJECTOR_IP_TTL[k % DNS_INJECTOR_IP_TTL.length]!;
       const ttl = behaviour === 'copy' ? p.ip.ttl : Math.min(255, behaviour);
-      const ip = encodeUdpPacket({ src: p.ip.dst, dst: p.ip.src, ttl, id: Math.floor(rng() * 65536), df: false }, { srcPort: udp.dstPort, dstPort: udp.srcPort, payload: reply });
+      const ip = encodeUdpPacket(
+        { src: p.ip.dst, dst: p.ip.src, ttl, id: Math.floor(rng() * 65536), df: false },
+        { srcPort: udp.dstPort, dstPort: udp.srcPort, payload: reply },
+      );
       toClient(p, [ip]);
     });
   };
@@ -203,7 +243,18 @@ export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) =
     const key = `${p.ip.src}:${tcp.srcPort}>${p.ip.dst}:${tcp.dstPort}`;
     if (tcp.flags & TCP_SYN && !(tcp.flags & TCP_ACK)) {
       if (flows.size >= MAX_FLOWS) flows.delete(flows.keys().next().value!);
-      flows.set(key, { synSeen: true, next: (tcp.seq + 1) >>> 0, buf: Buffer.alloc(0), tlsDone: false, http: null, requests: 0, fired: false, fetSeen: false, esniDone: false, esniBuf: Buffer.alloc(0) });
+      flows.set(key, {
+        synSeen: true,
+        next: (tcp.seq + 1) >>> 0,
+        buf: Buffer.alloc(0),
+        tlsDone: false,
+        http: null,
+        requests: 0,
+        fired: false,
+        fetSeen: false,
+        esniDone: false,
+        esniBuf: Buffer.alloc(0),
+      });
       return;
     }
     if (tcp.flags & (TCP_RST | TCP_FIN)) {
@@ -215,12 +266,17 @@ export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) =
     if (fet && flow && !flow.fetSeen) {
       // Only the client's first data packet is inspected [FET].
       flow.fetSeen = true;
-      const d = fet.decide({ client: p.ip.src, server: p.ip.dst, port: tcp.dstPort, serverNames: namesOf.get(p.ip.dst) ?? [] }, tcp.payload, Date.now());
+      const d = fet.decide(
+        { client: p.ip.src, server: p.ip.dst, port: tcp.dstPort, serverNames: namesOf.get(p.ip.dst) ?? [] },
+        tcp.payload,
+        Date.now(),
+      );
       if (d.kind === 'drop') {
         flow.fired = true;
         event('fet', p, d.why);
         nftLater(`add element ip ${table} fet_flows { ${p.ip.src} . ${tcp.srcPort} . ${p.ip.dst} . ${tcp.dstPort} }`);
-        if (d.why === 'blocked' && fetResidualS > 0) nftLater(`add element ip ${table} fet_residual { ${p.ip.src} . ${p.ip.dst} . ${tcp.dstPort} timeout ${fetResidualS}s }`);
+        if (d.why === 'blocked' && fetResidualS > 0)
+          nftLater(`add element ip ${table} fet_residual { ${p.ip.src} . ${p.ip.dst} . ${tcp.dstPort} timeout ${fetResidualS}s }`);
         return;
       }
     }
@@ -249,7 +305,8 @@ export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) =
       const data = tcp.payload;
       if (data[0] === 0x16) {
         const peek = peekClientHello(data);
-        if (peek.kind === 'hello' && !peek.fragmented && apply(p, policy.onClientHello(peek.sni), peek.sni, false) && flow) flow.fired = true;
+        if (peek.kind === 'hello' && !peek.fragmented && apply(p, policy.onClientHello(peek.sni), peek.sni, false) && flow)
+          flow.fired = true;
         return;
       }
       const head = parseHttpHead(data);
@@ -301,7 +358,8 @@ export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) =
     if (flow) flow.fired = flow.esniDone = true;
     event('esni', p, sni);
     nftLater(`add element ip ${table} esni_flows { ${p.ip.src} . ${tcp.srcPort} . ${p.ip.dst} . ${tcp.dstPort} }`);
-    if (d.residualS) nftLater(`add element ip ${table} esni_residual { ${p.ip.src} . ${p.ip.dst} . ${tcp.dstPort} timeout ${d.residualS}s }`);
+    if (d.residualS)
+      nftLater(`add element ip ${table} esni_residual { ${p.ip.src} . ${p.ip.dst} . ${tcp.dstPort} timeout ${d.residualS}s }`);
     return true;
   };
 
@@ -339,7 +397,11 @@ export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) =
   };
   // Only what a censor reads: DNS queries, and TCP segments that open, close or carry data (the
   // client's pure ACKs of a large download are most of the traffic and tell the censor nothing).
-  leftCap = openCapture('left', 'udp dst port 53 or (tcp and (tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 or ip[2:2] - ((ip[0] & 0xf) << 2) - ((tcp[12] & 0xf0) >> 2) > 0))', fromClient);
+  leftCap = openCapture(
+    'left',
+    'udp dst port 53 or (tcp and (tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 or ip[2:2] - ((ip[0] & 0xf) << 2) - ((tcp[12] & 0xf0) >> 2) > 0))',
+    fromClient,
+  );
   // The internet-side neighbour's MAC (for the resets to the server), from its SYN-ACKs only.
   rightCap = openCapture('right', 'tcp[tcpflags] & tcp-syn != 0', fromInternet);
   return {

@@ -59,7 +59,8 @@ function run(cmd: string, args: string[], input?: string): string {
 /** What netns mode needs and this machine lacks, in plain words; [] when it can run. */
 export function netnsMissing(): string[] {
   const missing: string[] = [];
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) missing.push('root (network namespaces, raw sockets and nftables need it)');
+  if (typeof process.getuid === 'function' && process.getuid() !== 0)
+    missing.push('root (network namespaces, raw sockets and nftables need it)');
   for (const [tool, pkg] of [
     ['ip', 'iproute2'],
     ['nft', 'nftables'],
@@ -138,8 +139,10 @@ function hookExit(): void {
  */
 export function buildTopology(hops: number, resolver: string, opts: { clientTimestamps?: boolean } = {}): Topology {
   const missing = netnsMissing();
-  if (missing.length) throw new NetnsError(`netns mode needs ${missing.join(', ')}`, missing[0]!.startsWith('root') ? 'NETNS_NO_ROOT' : 'NETNS_MISSING_TOOL');
-  if (!Number.isInteger(hops) || hops < 0 || hops > MAX_HOPS) throw new NetnsError(`netns mode supports 0..${MAX_HOPS} routers, got ${hops}`, 'NETNS_BAD_SCENARIO');
+  if (missing.length)
+    throw new NetnsError(`netns mode needs ${missing.join(', ')}`, missing[0]!.startsWith('root') ? 'NETNS_NO_ROOT' : 'NETNS_MISSING_TOOL');
+  if (!Number.isInteger(hops) || hops < 0 || hops > MAX_HOPS)
+    throw new NetnsError(`netns mode supports 0..${MAX_HOPS} routers, got ${hops}`, 'NETNS_BAD_SCENARIO');
   hookExit();
   sweepNetns();
   const id = `${NETNS_PREFIX}${process.pid}-${++seq}`;
@@ -210,7 +213,10 @@ export function buildTopology(hops: number, resolver: string, opts: { clientTime
     // except the default toward the internet namespace, which answers only for 198.19.0.0/16;
     // anything else dies there (the internet namespace has no default route).
     mkdirSync(`/etc/netns/${client}`, { recursive: true });
-    writeFileSync(`/etc/netns/${client}/resolv.conf`, `# wallscope netns lab: the ISP resolver\nnameserver ${resolver}\noptions timeout:2 attempts:1\n`);
+    writeFileSync(
+      `/etc/netns/${client}/resolv.conf`,
+      `# wallscope netns lab: the ISP resolver\nnameserver ${resolver}\noptions timeout:2 attempts:1\n`,
+    );
     writeFileSync(`/etc/netns/${client}/hosts`, `127.0.0.1 localhost\n`);
     return topo;
   } catch (e) {

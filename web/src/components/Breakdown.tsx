@@ -28,15 +28,25 @@ export function Breakdown({ axis, filters, limit = 15 }: { axis: Axis; filters: 
   const key = axis + JSON.stringify(filters);
   const res = useFetch<Aggregation>(key, (signal) => getJSON<Aggregation>('aggregation', { ...filters, axis_x: axis }, signal));
   const title = AXIS_TITLE[axis] ?? `By ${axis}`;
-  if (res.state === 'loading') return <section class="breakdown" aria-busy="true"><h3>{title}</h3><p>Loading…</p></section>;
+  if (res.state === 'loading')
+    return (
+      <section class="breakdown" aria-busy="true">
+        <h3>{title}</h3>
+        <p>Loading…</p>
+      </section>
+    );
   if (res.state === 'error')
     return (
       <section class="breakdown">
         <h3>{title}</h3>
-        <p role="alert" class="error">{res.error}</p>
+        <p role="alert" class="error">
+          {res.error}
+        </p>
       </section>
     );
-  const rows = [...res.data.result].sort((a, b) => b.confirmed_count + b.anomaly_count - (a.confirmed_count + a.anomaly_count) || b.measurement_count - a.measurement_count);
+  const rows = [...res.data.result].sort(
+    (a, b) => b.confirmed_count + b.anomaly_count - (a.confirmed_count + a.anomaly_count) || b.measurement_count - a.measurement_count,
+  );
   return (
     <section class="breakdown">
       <h3>{title}</h3>
@@ -57,11 +67,17 @@ export function Breakdown({ axis, filters, limit = 15 }: { axis: Axis; filters: 
               const raw = r[axis];
               const value = raw === null || raw === undefined || raw === '' ? null : String(raw);
               const link = value ? linkFor(axis, value, filters) : null;
-              const hint = value ? (axis === 'mechanism' ? MECHANISM_TEXT[value] : axis === 'layer' ? LAYER_TEXT[value] : undefined) : undefined;
+              const hint = value
+                ? axis === 'mechanism'
+                  ? MECHANISM_TEXT[value]
+                  : axis === 'layer'
+                    ? LAYER_TEXT[value]
+                    : undefined
+                : undefined;
               return (
                 <tr key={i}>
                   <th scope="row">
-                    {link && value ? <a href={link}>{value}</a> : value ?? <em>{axis === 'mechanism' ? 'undecided' : 'none'}</em>}
+                    {link && value ? <a href={link}>{value}</a> : (value ?? <em>{axis === 'mechanism' ? 'undecided' : 'none'}</em>)}
                     {hint && <span class="hint">{hint}</span>}
                   </th>
                   <td>{fmtInt(r.measurement_count)}</td>

@@ -3,7 +3,8 @@ import { useState } from 'preact/hooks';
 import { LAYERS, MECHANISMS } from '../format.js';
 import { href, navigate } from '../router.js';
 
-export type FilterField = 'domain' | 'probe_cc' | 'probe_asn' | 'region' | 'test_name' | 'mechanism' | 'layer' | 'since' | 'until' | 'time_grain';
+export type FilterField =
+  'domain' | 'probe_cc' | 'probe_asn' | 'region' | 'test_name' | 'mechanism' | 'layer' | 'since' | 'until' | 'time_grain';
 
 const LABEL: Record<FilterField, string> = {
   domain: 'Domain',
@@ -68,8 +69,19 @@ export function FilterForm({
         } else if (f === 'since' || f === 'until') {
           control = <input id={id} name={f} type="date" value={v} onInput={set(f)} />;
         } else {
-          const ph = f === 'probe_cc' ? 'CN' : f === 'probe_asn' ? 'AS4134' : f === 'region' ? 'Henan' : f === 'domain' ? 'youtube.com' : 'web_connectivity';
-          control = <input id={id} name={f} type="text" value={v} placeholder={ph} onInput={set(f)} autocomplete="off" spellcheck={false} />;
+          const ph =
+            f === 'probe_cc'
+              ? 'CN'
+              : f === 'probe_asn'
+                ? 'AS4134'
+                : f === 'region'
+                  ? 'Henan'
+                  : f === 'domain'
+                    ? 'youtube.com'
+                    : 'web_connectivity';
+          control = (
+            <input id={id} name={f} type="text" value={v} placeholder={ph} onInput={set(f)} autocomplete="off" spellcheck={false} />
+          );
         }
         return (
           <div class="field" key={f}>

@@ -4,7 +4,17 @@ import { apiUrl, getJSON, type Filters, type MeasurementList as List } from '../
 import { useFetch } from '../useFetch.js';
 import { MeasurementTable } from './MeasurementTable.js';
 
-export function MeasurementList({ filters, caption, limit = 50, hideCaption }: { filters: Filters; caption: string; limit?: number; hideCaption?: boolean }) {
+export function MeasurementList({
+  filters,
+  caption,
+  limit = 50,
+  hideCaption,
+}: {
+  filters: Filters;
+  caption: string;
+  limit?: number;
+  hideCaption?: boolean;
+}) {
   const key = JSON.stringify(filters);
   const [cursors, setCursors] = useState<{ key: string; stack: Array<string | undefined> }>({ key, stack: [undefined] });
   const stack = cursors.key === key ? cursors.stack : [undefined];
@@ -13,13 +23,22 @@ export function MeasurementList({ filters, caption, limit = 50, hideCaption }: {
     getJSON<List>('measurements', { ...filters, limit: String(limit), cursor }, signal),
   );
   if (res.state === 'loading') return <p aria-busy="true">Loading measurements…</p>;
-  if (res.state === 'error') return <p role="alert" class="error">Could not load measurements: {res.error}</p>;
+  if (res.state === 'error')
+    return (
+      <p role="alert" class="error">
+        Could not load measurements: {res.error}
+      </p>
+    );
   const page = stack.length;
   return (
     <section class="mlist" aria-label={caption}>
       <MeasurementTable rows={res.data.results} hideCaption={hideCaption} caption={`${caption}${page > 1 ? ` (page ${page})` : ''}`} />
       <div class="pager">
-        <a class="button" href={apiUrl('measurements', { ...filters, limit: String(limit), cursor })} download="wallscope-measurements.json">
+        <a
+          class="button"
+          href={apiUrl('measurements', { ...filters, limit: String(limit), cursor })}
+          download="wallscope-measurements.json"
+        >
           Export this page (JSON)
         </a>
         {page > 1 && (

@@ -43,7 +43,9 @@ export function MeasurementTable({ rows, caption, hideCaption }: { rows: Measure
               <td>
                 <StatusBadge row={r} />
               </td>
-              <td class="input-cell">{r.domain ? <a href={href(['domain', r.domain])}>{r.input ?? r.domain}</a> : r.input ?? '\u2013'}</td>
+              <td class="input-cell">
+                {r.domain ? <a href={href(['domain', r.domain])}>{r.input ?? r.domain}</a> : (r.input ?? '\u2013')}
+              </td>
               <td>
                 <a href={href(['country', r.probe_cc])}>{r.probe_cc}</a>
               </td>

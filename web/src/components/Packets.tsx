@@ -15,15 +15,16 @@ export function CapturedPackets({ steps, hops, evidence }: { steps: CapturedStep
     <section class="packets">
       <h2>Captured packets</h2>
       <p class="note">
-        The packets that ended each failed step, as the probe's network interface saw them. Times are in ms after the trigger left; seq/ack of an
-        incoming packet are relative to the next byte the probe expected and would send.
+        The packets that ended each failed step, as the probe's network interface saw them. Times are in ms after the trigger left; seq/ack
+        of an incoming packet are relative to the next byte the probe expected and would send.
       </p>
       {steps.map((s) => (
         <table class="packets" key={s.ref} data-ref={s.ref}>
           <caption>
             {s.operation} {s.query ? `${s.query} ` : ''}
             {s.address}
-            {s.failure ? ` — ${s.failure}` : ''} · trigger ({TRIGGER[s.operation] ?? 'the trigger'}) at {s.triggerMs} · {s.packets.length} packet
+            {s.failure ? ` — ${s.failure}` : ''} · trigger ({TRIGGER[s.operation] ?? 'the trigger'}) at {s.triggerMs} · {s.packets.length}{' '}
+            packet
             {s.packets.length === 1 ? '' : 's'} <code class="ref">{s.ref}</code>
             {evidence.includes(s.ref) && <strong class="tag tag-evidence">evidence</strong>}
           </caption>

@@ -123,11 +123,11 @@ export function StackedBars({ title, bars, time, step, selected, onSelect, split
     return () => plot.destroy();
   }, [bars, time, step, split]);
 
-
   const [focusIdx, setFocusIdx] = useState(() => (selected != null && selected >= 0 ? selected : bars.length - 1));
   const onKey = (e: KeyboardEvent) => {
     const last = bars.length - 1;
-    const to = e.key === 'ArrowLeft' ? focusIdx - 1 : e.key === 'ArrowRight' ? focusIdx + 1 : e.key === 'Home' ? 0 : e.key === 'End' ? last : null;
+    const to =
+      e.key === 'ArrowLeft' ? focusIdx - 1 : e.key === 'ArrowRight' ? focusIdx + 1 : e.key === 'Home' ? 0 : e.key === 'End' ? last : null;
     if (to === null) return;
     e.preventDefault();
     const i = Math.max(0, Math.min(last, to));

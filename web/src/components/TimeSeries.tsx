@@ -38,8 +38,21 @@ async function loadSeries(filters: Filters, grain: string | null, stack: string,
     }
   }
   if (stack === 'mechanism' || stack === 'layer') {
-    const two = await getJSON<Aggregation>('aggregation', { ...filters, axis_x: 'measurement_start_day', axis_y: stack, time_grain: g }, signal);
-    return { grain: g, bars, split: buildSplit(two.result, stack, (r) => dayOf(r.measurement_start_day), bars.map((b) => b.label)) };
+    const two = await getJSON<Aggregation>(
+      'aggregation',
+      { ...filters, axis_x: 'measurement_start_day', axis_y: stack, time_grain: g },
+      signal,
+    );
+    return {
+      grain: g,
+      bars,
+      split: buildSplit(
+        two.result,
+        stack,
+        (r) => dayOf(r.measurement_start_day),
+        bars.map((b) => b.label),
+      ),
+    };
   }
   return { grain: g, bars };
 }
@@ -51,7 +64,12 @@ export function TimeSeries({ path, params, filters, title }: { path: string[]; p
   const res = useFetch<Series>(key, (signal) => loadSeries(filters, grainParam, stack, signal));
   const bucket = params.get('bucket');
   if (res.state === 'loading') return <p aria-busy="true">Loading time series…</p>;
-  if (res.state === 'error') return <p role="alert" class="error">Could not load the time series: {res.error}</p>;
+  if (res.state === 'error')
+    return (
+      <p role="alert" class="error">
+        Could not load the time series: {res.error}
+      </p>
+    );
   const { bars, grain, split } = res.data;
   const selected = bucket ? bars.findIndex((b) => b.label === bucket) : -1;
   const select = (i: number) => {
@@ -70,9 +88,9 @@ export function TimeSeries({ path, params, filters, title }: { path: string[]; p
           <>No blocked measurements in this view ({fmtInt(all.measurement_count)} measurements).</>
         ) : (
           <>
-            Blocked measurements from <strong>{blockedBars[0]!.label}</strong> to <strong>{blockedBars[blockedBars.length - 1]!.label}</strong>:{' '}
-            {fmtInt(blocked)} of {fmtInt(all.measurement_count)} ({pct(blocked, all.measurement_count)}), {fmtInt(all.confirmed_count)} confirmed by a
-            fingerprint.
+            Blocked measurements from <strong>{blockedBars[0]!.label}</strong> to{' '}
+            <strong>{blockedBars[blockedBars.length - 1]!.label}</strong>: {fmtInt(blocked)} of {fmtInt(all.measurement_count)} (
+            {pct(blocked, all.measurement_count)}), {fmtInt(all.confirmed_count)} confirmed by a fingerprint.
           </>
         )}
       </p>
@@ -81,7 +99,14 @@ export function TimeSeries({ path, params, filters, title }: { path: string[]; p
         <select
           id="stack-by"
           value={stack}
-          onChange={(e) => navigate(href(path, { ...paramsObject(params), stack: (e.currentTarget as HTMLSelectElement).value === 'status' ? undefined : (e.currentTarget as HTMLSelectElement).value }))}
+          onChange={(e) =>
+            navigate(
+              href(path, {
+                ...paramsObject(params),
+                stack: (e.currentTarget as HTMLSelectElement).value === 'status' ? undefined : (e.currentTarget as HTMLSelectElement).value,
+              }),
+            )
+          }
         >
           <option value="status">status (ok, anomaly, confirmed, failure)</option>
           <option value="mechanism">mechanism</option>

@@ -68,8 +68,18 @@ function Network({ r }: { r: { probe_cc: string; probe_asn: string; region: stri
 export function ChangesTable({ view, caption }: { view: View; caption: string }) {
   const key = JSON.stringify(view);
   const res = useFetch<{ changes: Change[] }>(key, (signal) => getJSON('changes', { ...view, limit: '1000' }, signal));
-  if (res.state === 'loading') return <section aria-busy="true"><p>Loading changes…</p></section>;
-  if (res.state === 'error') return <p role="alert" class="error">{res.error}</p>;
+  if (res.state === 'loading')
+    return (
+      <section aria-busy="true">
+        <p>Loading changes…</p>
+      </section>
+    );
+  if (res.state === 'error')
+    return (
+      <p role="alert" class="error">
+        {res.error}
+      </p>
+    );
   const rows = [...res.data.changes].reverse();
   if (rows.length === 0) return <p class="empty">No change in this view.</p>;
   return (
@@ -91,10 +101,16 @@ export function ChangesTable({ view, caption }: { view: View; caption: string })
           <tr key={c.id} data-change-id={c.id}>
             <td>{when(c.at)}</td>
             <td class="target">{c.target}</td>
-            <td><Network r={c} /></td>
+            <td>
+              <Network r={c} />
+            </td>
             <td title={c.layer ? LAYER_TEXT[c.layer] : undefined}>{c.layer ?? '-'}</td>
-            <td><StateText s={c.from} /></td>
-            <td><StateText s={c.to} /></td>
+            <td>
+              <StateText s={c.from} />
+            </td>
+            <td>
+              <StateText s={c.to} />
+            </td>
             <td>
               {c.evidence.map((uid, i) => (
                 <span key={uid}>
@@ -115,9 +131,21 @@ export function ChangesTable({ view, caption }: { view: View; caption: string })
 export function StatesTable({ view, blockedOnly, caption }: { view: View; blockedOnly: boolean; caption: string }) {
   const { since: _since, layer: _layer, ...filters } = view;
   const key = JSON.stringify(filters) + blockedOnly;
-  const res = useFetch<{ states: KeyStateRow[] }>(key, (signal) => getJSON('states', { ...filters, ...(blockedOnly ? { blocked: 'true' } : {}) }, signal));
-  if (res.state === 'loading') return <section aria-busy="true"><p>Loading states…</p></section>;
-  if (res.state === 'error') return <p role="alert" class="error">{res.error}</p>;
+  const res = useFetch<{ states: KeyStateRow[] }>(key, (signal) =>
+    getJSON('states', { ...filters, ...(blockedOnly ? { blocked: 'true' } : {}) }, signal),
+  );
+  if (res.state === 'loading')
+    return (
+      <section aria-busy="true">
+        <p>Loading states…</p>
+      </section>
+    );
+  if (res.state === 'error')
+    return (
+      <p role="alert" class="error">
+        {res.error}
+      </p>
+    );
   if (res.data.states.length === 0) return <p class="empty">{blockedOnly ? 'Nothing is blocked in this view.' : 'No state yet.'}</p>;
   return (
     <table class="states">
@@ -135,8 +163,12 @@ export function StatesTable({ view, blockedOnly, caption }: { view: View; blocke
         {res.data.states.map((s) => (
           <tr key={`${s.target} ${s.probe_cc} ${s.probe_asn} ${s.region}`}>
             <td class="target">{s.target}</td>
-            <td><Network r={s} /></td>
-            <td><StateText s={s} /></td>
+            <td>
+              <Network r={s} />
+            </td>
+            <td>
+              <StateText s={s} />
+            </td>
             <td>{s.layer ?? '-'}</td>
             <td class="since">
               <a href={href(['measurement', s.since_uid])}>{when(s.since)}</a>
@@ -184,26 +216,32 @@ export function ChangesPage({ params }: { params: URLSearchParams }) {
     return (
       <>
         <h1 tabIndex={-1}>Changes</h1>
-        <p class="note">This server keeps no changes: change detection is off (it runs with a SQLite store, unless <code>--no-changes</code>).</p>
+        <p class="note">
+          This server keeps no changes: change detection is off (it runs with a SQLite store, unless <code>--no-changes</code>).
+        </p>
       </>
     );
   return (
     <>
       <h1 tabIndex={-1}>Changes</h1>
       <p class="note">
-        A change is a new state (blocked, reachable, or blocked another way) seen by two measurements in a row from one network; one odd measurement is
-        not a change. Each links the last measurement before it and those that show it.
+        A change is a new state (blocked, reachable, or blocked another way) seen by two measurements in a row from one network; one odd
+        measurement is not a change. Each links the last measurement before it and those that show it.
       </p>
-      <form class="filters" method="get" onSubmit={(e) => {
-        e.preventDefault();
-        const f = new FormData(e.currentTarget as HTMLFormElement);
-        const next: Record<string, string> = {};
-        for (const k of VIEW_KEYS) {
-          const v = String(f.get(k) ?? '').trim();
-          if (v) next[k] = v;
-        }
-        navigate(href(['changes'], next));
-      }}>
+      <form
+        class="filters"
+        method="get"
+        onSubmit={(e) => {
+          e.preventDefault();
+          const f = new FormData(e.currentTarget as HTMLFormElement);
+          const next: Record<string, string> = {};
+          for (const k of VIEW_KEYS) {
+            const v = String(f.get(k) ?? '').trim();
+            if (v) next[k] = v;
+          }
+          navigate(href(['changes'], next));
+        }}
+      >
         {VIEW_KEYS.map((k) => (
           <label key={k}>
             {k} <input name={k} defaultValue={view[k] ?? ''} size={12} />

@@ -25,7 +25,12 @@ export function ChartPage({ params }: { params: URLSearchParams }) {
     const v = params.get(k);
     if (v) filters[k] = v;
   }
-  const query: Record<string, string | undefined> = { ...filters, axis_x: axisX, axis_y: axisY ?? undefined, time_grain: axisX === 'measurement_start_day' || axisY === 'measurement_start_day' ? grain : undefined };
+  const query: Record<string, string | undefined> = {
+    ...filters,
+    axis_x: axisX,
+    axis_y: axisY ?? undefined,
+    time_grain: axisX === 'measurement_start_day' || axisY === 'measurement_start_day' ? grain : undefined,
+  };
   const key = JSON.stringify(query);
   const res = useFetch<Aggregation>(key, (s) => getJSON<Aggregation>('aggregation', query, s));
 
@@ -61,7 +66,16 @@ export function ChartPage({ params }: { params: URLSearchParams }) {
     </select>
   );
   const text = (k: string, ph: string) => (
-    <input id={`c-${k}`} name={k} type="text" value={form[k] ?? ''} placeholder={ph} onInput={set(k)} autocomplete="off" spellcheck={false} />
+    <input
+      id={`c-${k}`}
+      name={k}
+      type="text"
+      value={form[k] ?? ''}
+      placeholder={ph}
+      onInput={set(k)}
+      autocomplete="off"
+      spellcheck={false}
+    />
   );
   const date = (k: string) => <input id={`c-${k}`} name={k} type="date" value={form[k] ?? ''} onInput={set(k)} />;
 
@@ -93,11 +107,20 @@ export function ChartPage({ params }: { params: URLSearchParams }) {
           Export JSON
         </a>
         <label for="permalink">Permalink</label>
-        <input id="permalink" class="permalink" readOnly value={permalink} onFocus={(e) => (e.currentTarget as HTMLInputElement).select()} />
+        <input
+          id="permalink"
+          class="permalink"
+          readOnly
+          value={permalink}
+          onFocus={(e) => (e.currentTarget as HTMLInputElement).select()}
+        />
         <button
           type="button"
           onClick={() => {
-            void navigator.clipboard?.writeText(permalink).then(() => setCopied(true), () => setCopied(false));
+            void navigator.clipboard?.writeText(permalink).then(
+              () => setCopied(true),
+              () => setCopied(false),
+            );
           }}
         >
           {copied ? 'Copied' : 'Copy'}
@@ -114,7 +137,19 @@ export function ChartPage({ params }: { params: URLSearchParams }) {
   );
 }
 
-function ChartResult({ agg, axisX, axisY, grain, filters }: { agg: Aggregation; axisX: Axis; axisY: Axis | null; grain: string; filters: Filters }) {
+function ChartResult({
+  agg,
+  axisX,
+  axisY,
+  grain,
+  filters,
+}: {
+  agg: Aggregation;
+  axisX: Axis;
+  axisY: Axis | null;
+  grain: string;
+  filters: Filters;
+}) {
   const time = axisX === 'measurement_start_day';
   const { keys, bars, split } = useMemo(() => {
     // Sum over the Y axis for the chart; the table keeps every row.

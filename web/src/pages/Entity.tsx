@@ -54,10 +54,27 @@ export function EntityPage({ kind, id, path, params }: { kind: EntityKind; id: s
   );
 }
 
-function EntityData({ kind, value, filters, path, params }: { kind: EntityKind; value: string; filters: Filters; path: string[]; params: URLSearchParams }) {
+function EntityData({
+  kind,
+  value,
+  filters,
+  path,
+  params,
+}: {
+  kind: EntityKind;
+  value: string;
+  filters: Filters;
+  path: string[];
+  params: URLSearchParams;
+}) {
   return (
     <>
-      <FilterForm key={params.toString()} path={path} params={params} fields={['since', 'until', 'mechanism', 'layer', 'test_name', 'time_grain']} />
+      <FilterForm
+        key={params.toString()}
+        path={path}
+        params={params}
+        fields={['since', 'until', 'mechanism', 'layer', 'test_name', 'time_grain']}
+      />
       <p class="links">
         <a href={href(['chart'], { axis_x: 'measurement_start_day', time_grain: 'day', ...filters })}>Open in the chart builder</a>
         {' · '}

@@ -22,7 +22,11 @@ function Timeline({ events, label }: { events: TimelineEvent[]; label: string })
   return (
     <ol class="timeline" aria-label={label}>
       {events.map((e) => (
-        <li key={e.ref} class={`tl tl-${e.kind}${e.failure ? ' tl-failed' : ''}${e.injected ? ' tl-injected' : ''}${e.evidence ? ' tl-evidence' : ''}`} data-ref={e.ref}>
+        <li
+          key={e.ref}
+          class={`tl tl-${e.kind}${e.failure ? ' tl-failed' : ''}${e.injected ? ' tl-injected' : ''}${e.evidence ? ' tl-evidence' : ''}`}
+          data-ref={e.ref}
+        >
           <span class="tl-time">
             {e.t0 !== null ? `+${ms(e.t0)}` : ''}
             {e.t0 !== null ? ` → ${ms(e.t)}` : `@ ${ms(e.t)}`}
@@ -114,10 +118,12 @@ function Control({ control }: { control: unknown }) {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the control is a helper's JSON of any shape; every read below is checked
   const c = control as Record<string, any>;
   const rows: Array<[string, string]> = [];
-  if (c.dns) rows.push(['DNS', c.dns.failure ? String(c.dns.failure) : `addresses: ${(Array.isArray(c.dns.addrs) ? c.dns.addrs : []).join(', ')}`]);
+  if (c.dns)
+    rows.push(['DNS', c.dns.failure ? String(c.dns.failure) : `addresses: ${(Array.isArray(c.dns.addrs) ? c.dns.addrs : []).join(', ')}`]);
   if (c.tcp_connect && typeof c.tcp_connect === 'object')
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
-    for (const [addr, v] of Object.entries(c.tcp_connect as Record<string, any>)) rows.push([`TCP ${addr}`, v?.status ? 'connected' : String(v?.failure ?? 'failed')]);
+    for (const [addr, v] of Object.entries(c.tcp_connect as Record<string, any>))
+      rows.push([`TCP ${addr}`, v?.status ? 'connected' : String(v?.failure ?? 'failed')]);
   if (c.tls_handshake && typeof c.tls_handshake === 'object')
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
     for (const [addr, v] of Object.entries(c.tls_handshake as Record<string, any>))
@@ -147,7 +153,9 @@ function Control({ control }: { control: unknown }) {
 }
 
 export function MeasurementPage({ uid }: { uid: string }) {
-  const res = useFetch<StoredMeasurementResponse>(uid, (s) => getJSON<StoredMeasurementResponse>(`measurement/${encodeURIComponent(uid)}`, {}, s));
+  const res = useFetch<StoredMeasurementResponse>(uid, (s) =>
+    getJSON<StoredMeasurementResponse>(`measurement/${encodeURIComponent(uid)}`, {}, s),
+  );
   const [showNet, setShowNet] = useState(false);
   if (res.state === 'loading')
     return (
@@ -176,7 +184,12 @@ export function MeasurementPage({ uid }: { uid: string }) {
       return null;
     }
   })();
-  const row = { status: v?.status, anomaly: v?.status === 'blocked' && !v.confirmed, confirmed: v?.confirmed, failure: v?.status === 'unknown' };
+  const row = {
+    status: v?.status,
+    anomaly: v?.status === 'blocked' && !v.confirmed,
+    confirmed: v?.confirmed,
+    failure: v?.status === 'unknown',
+  };
   return (
     <>
       <h1 tabIndex={-1}>
@@ -284,7 +297,12 @@ export function MeasurementPage({ uid }: { uid: string }) {
             </dl>
             {v.evidence?.length > 0 && (
               <p>
-                Decided by: {v.evidence.map((e, i) => <code key={i} class="ref">{e}</code>)}
+                Decided by:{' '}
+                {v.evidence.map((e, i) => (
+                  <code key={i} class="ref">
+                    {e}
+                  </code>
+                ))}
               </p>
             )}
           </>
@@ -294,13 +312,15 @@ export function MeasurementPage({ uid }: { uid: string }) {
       </section>
       <section>
         <h2>Evidence timeline</h2>
-        <p class="note">Times are from the start of the measurement. Marked: the observations the verdict rests on, and DNS replies judged injected.</p>
+        <p class="note">
+          Times are from the start of the measurement. Marked: the observations the verdict rests on, and DNS replies judged injected.
+        </p>
         <Timeline events={events} label="Evidence timeline" />
         {net.length > 0 && (
           <p>
             <label>
-              <input type="checkbox" checked={showNet} onChange={(e) => setShowNet((e.currentTarget as HTMLInputElement).checked)} /> Show the {net.length} low-level
-              network events
+              <input type="checkbox" checked={showNet} onChange={(e) => setShowNet((e.currentTarget as HTMLInputElement).checked)} /> Show
+              the {net.length} low-level network events
             </label>
           </p>
         )}

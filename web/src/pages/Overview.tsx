@@ -9,8 +9,17 @@ import { useFetch } from '../useFetch.js';
 
 function Totals({ filters }: { filters: Filters }) {
   // The same request as the "By mechanism" panel (shared by getJSON): one scan, not two.
-  const res = useFetch<Aggregation>('totals' + JSON.stringify(filters), (s) => getJSON<Aggregation>('aggregation', { ...filters, axis_x: 'mechanism' }, s));
-  if (res.state !== 'ok') return res.state === 'error' ? <p role="alert" class="error">{res.error}</p> : <p aria-busy="true">Loading…</p>;
+  const res = useFetch<Aggregation>('totals' + JSON.stringify(filters), (s) =>
+    getJSON<Aggregation>('aggregation', { ...filters, axis_x: 'mechanism' }, s),
+  );
+  if (res.state !== 'ok')
+    return res.state === 'error' ? (
+      <p role="alert" class="error">
+        {res.error}
+      </p>
+    ) : (
+      <p aria-busy="true">Loading…</p>
+    );
   const c = sumCounts(res.data.result);
   // "Confirmed" keeps OONI's meaning: the page or answer matched a known block-page fingerprint.
   // Block pages our own analysis recognised (a replaced page, a national filter's title) are
@@ -20,15 +29,23 @@ function Totals({ filters }: { filters: Filters }) {
     ['Measurements', c.measurement_count, undefined, undefined],
     ['OK', c.ok_count, COUNT_COLOR.ok, undefined],
     ['Anomalies', c.anomaly_count, COUNT_COLOR.anomaly, 'blocked, without a known fingerprint'],
-    ['Confirmed blocks', c.confirmed_count, COUNT_COLOR.confirmed, 'OONI\'s meaning: a known block-page fingerprint matched'],
-    ['Block pages detected', pages.anomaly_count + pages.confirmed_count, COUNT_COLOR.anomaly, 'by wallscope\'s analysis, fingerprinted or not'],
+    ['Confirmed blocks', c.confirmed_count, COUNT_COLOR.confirmed, "OONI's meaning: a known block-page fingerprint matched"],
+    [
+      'Block pages detected',
+      pages.anomaly_count + pages.confirmed_count,
+      COUNT_COLOR.anomaly,
+      "by wallscope's analysis, fingerprinted or not",
+    ],
     ['Failures', c.failure_count, COUNT_COLOR.failure, undefined],
   ];
   return (
     <dl class="totals">
       {cells.map(([k, v, color, note]) => (
         <div key={k} class="total" title={note}>
-          <dt>{k}{note ? <small class="total-note">{note}</small> : null}</dt>
+          <dt>
+            {k}
+            {note ? <small class="total-note">{note}</small> : null}
+          </dt>
           <dd style={{ color }}>{fmtInt(v)}</dd>
         </div>
       ))}
@@ -44,7 +61,12 @@ function LatestBlocked() {
     return { ...r, results: r.results.filter((m) => m.anomaly || m.confirmed) };
   });
   if (res.state === 'loading') return <p aria-busy="true">Loading…</p>;
-  if (res.state === 'error') return <p role="alert" class="error">{res.error}</p>;
+  if (res.state === 'error')
+    return (
+      <p role="alert" class="error">
+        {res.error}
+      </p>
+    );
   return <MeasurementTable rows={res.data.results} caption="Latest anomalies and confirmed blocks" hideCaption />;
 }
 
@@ -76,20 +98,32 @@ export function Overview({ path, params }: { path: string[]; params: URLSearchPa
     <>
       <h1 tabIndex={-1}>Censorship observatory</h1>
       <p class="lede">
-        What is blocked, where, since when, how (mechanism) and by whom (national, regional or ISP layer). Every view is a
-        permalink; every chart exports as CSV and JSON from the chart builder.
+        What is blocked, where, since when, how (mechanism) and by whom (national, regional or ISP layer). Every view is a permalink; every
+        chart exports as CSV and JSON from the chart builder.
       </p>
-      {newest.state === 'error' && <p role="alert" class="error">{newest.error}</p>}
+      {newest.state === 'error' && (
+        <p role="alert" class="error">
+          {newest.error}
+        </p>
+      )}
       <div class="field stack-by">
         <label for="window">Period</label>
-        <select id="window" value={win in WINDOWS ? win : '30d'} onChange={(e) => navigate(href(path, { ...paramsObject(params), window: (e.currentTarget as HTMLSelectElement).value, bucket: undefined }))}>
+        <select
+          id="window"
+          value={win in WINDOWS ? win : '30d'}
+          onChange={(e) =>
+            navigate(href(path, { ...paramsObject(params), window: (e.currentTarget as HTMLSelectElement).value, bucket: undefined }))
+          }
+        >
           {Object.entries(WINDOWS).map(([k, v]) => (
             <option key={k} value={k}>
               {v.label}
             </option>
           ))}
         </select>
-        <span class="note" data-testid="window">{span}</span>
+        <span class="note" data-testid="window">
+          {span}
+        </span>
       </div>
       <Totals filters={filters} />
       <h2>Latest anomalies and confirmed blocks</h2>

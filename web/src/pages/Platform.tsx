@@ -21,7 +21,14 @@ interface PlatformSummary {
   platform: string;
   totals: StatusCounts;
   time_to_removal: { n: number; median_s: number | null; p90_s: number | null; within_30_min: number | null; within_24_h: number | null };
-  per_day: Array<{ day: string; removed: number; author_deleted: number; account_banned: number; shadow_hidden: number; median_time_to_removal_s: number | null }>;
+  per_day: Array<{
+    day: string;
+    removed: number;
+    author_deleted: number;
+    account_banned: number;
+    shadow_hidden: number;
+    median_time_to_removal_s: number | null;
+  }>;
   per_territory: Array<{ code: string | null; label: string } & StatusCounts>;
 }
 interface KeywordRow {
@@ -55,32 +62,66 @@ function PlatformBlock({ p }: { p: PlatformSummary }) {
     <section class="platform" aria-label={`Platform ${p.platform}`}>
       <h2>{p.platform}</h2>
       <p>
-        {t.posts} posts watched: <strong>{pct(t.removal_rate)}</strong> taken down by the platform ({t.removed} removed, {t.shadow_hidden} shadow-hidden,{' '}
-        {t.account_banned} with their account banned); {t.author_deleted} deleted by their authors; {t.visible} still visible at the last poll.
+        {t.posts} posts watched: <strong>{pct(t.removal_rate)}</strong> taken down by the platform ({t.removed} removed, {t.shadow_hidden}{' '}
+        shadow-hidden, {t.account_banned} with their account banned); {t.author_deleted} deleted by their authors; {t.visible} still visible
+        at the last poll.
       </p>
       <p>
-        Time to removal (posting to the first poll that missed the post; {ttr.n} removed or hidden posts): median {dur(ttr.median_s)}, 90th percentile {dur(ttr.p90_s)};{' '}
-        {pct(ttr.within_30_min)} within 30 minutes, {pct(ttr.within_24_h)} within 24 hours.
+        Time to removal (posting to the first poll that missed the post; {ttr.n} removed or hidden posts): median {dur(ttr.median_s)}, 90th
+        percentile {dur(ttr.p90_s)}; {pct(ttr.within_30_min)} within 30 minutes, {pct(ttr.within_24_h)} within 24 hours.
       </p>
       <table>
         <caption>Vanished posts by day</caption>
         <thead>
-          <tr><th scope="col">Day (UTC)</th><th scope="col">Removed</th><th scope="col">Shadow-hidden</th><th scope="col">Account banned</th><th scope="col">Deleted by author</th><th scope="col">Median time to removal</th></tr>
+          <tr>
+            <th scope="col">Day (UTC)</th>
+            <th scope="col">Removed</th>
+            <th scope="col">Shadow-hidden</th>
+            <th scope="col">Account banned</th>
+            <th scope="col">Deleted by author</th>
+            <th scope="col">Median time to removal</th>
+          </tr>
         </thead>
         <tbody>
           {p.per_day.map((d) => (
-            <tr key={d.day}><td>{d.day}</td><td>{d.removed}</td><td>{d.shadow_hidden}</td><td>{d.account_banned}</td><td>{d.author_deleted}</td><td>{dur(d.median_time_to_removal_s)}</td></tr>
+            <tr key={d.day}>
+              <td>{d.day}</td>
+              <td>{d.removed}</td>
+              <td>{d.shadow_hidden}</td>
+              <td>{d.account_banned}</td>
+              <td>{d.author_deleted}</td>
+              <td>{dur(d.median_time_to_removal_s)}</td>
+            </tr>
           ))}
         </tbody>
       </table>
       <table>
         <caption>By the IP territory the platform showed on the posts</caption>
         <thead>
-          <tr><th scope="col">IP territory</th><th scope="col">Posts</th><th scope="col">Taken down</th><th scope="col">Removed</th><th scope="col">Shadow-hidden</th><th scope="col">Account banned</th><th scope="col">Deleted by author</th></tr>
+          <tr>
+            <th scope="col">IP territory</th>
+            <th scope="col">Posts</th>
+            <th scope="col">Taken down</th>
+            <th scope="col">Removed</th>
+            <th scope="col">Shadow-hidden</th>
+            <th scope="col">Account banned</th>
+            <th scope="col">Deleted by author</th>
+          </tr>
         </thead>
         <tbody>
           {p.per_territory.map((r) => (
-            <tr key={`${r.code}/${r.label}`}><td>{r.label}{r.code ? ` (${r.code})` : ''}</td><td>{r.posts}</td><td>{pct(r.removal_rate)}</td><td>{r.removed}</td><td>{r.shadow_hidden}</td><td>{r.account_banned}</td><td>{r.author_deleted}</td></tr>
+            <tr key={`${r.code}/${r.label}`}>
+              <td>
+                {r.label}
+                {r.code ? ` (${r.code})` : ''}
+              </td>
+              <td>{r.posts}</td>
+              <td>{pct(r.removal_rate)}</td>
+              <td>{r.removed}</td>
+              <td>{r.shadow_hidden}</td>
+              <td>{r.account_banned}</td>
+              <td>{r.author_deleted}</td>
+            </tr>
           ))}
         </tbody>
       </table>
@@ -89,12 +130,23 @@ function PlatformBlock({ p }: { p: PlatformSummary }) {
 }
 
 function KeywordTable({ rows }: { rows: KeywordRow[] }) {
-  if (!rows.length) return <p>No keyword tests stored (run <code>wallscope platform keywords ... --db</code>).</p>;
+  if (!rows.length)
+    return (
+      <p>
+        No keyword tests stored (run <code>wallscope platform keywords ... --db</code>).
+      </p>
+    );
   return (
     <table class="keywords">
       <caption>Keyword tests: the minimal words that got a test post removed</caption>
       <thead>
-        <tr><th scope="col">Platform</th><th scope="col">Test text</th><th scope="col">Removed</th><th scope="col">Triggering words</th><th scope="col">Evidence</th></tr>
+        <tr>
+          <th scope="col">Platform</th>
+          <th scope="col">Test text</th>
+          <th scope="col">Removed</th>
+          <th scope="col">Triggering words</th>
+          <th scope="col">Evidence</th>
+        </tr>
       </thead>
       <tbody>
         {rows.map((r) => (
@@ -160,9 +212,9 @@ function WhereAmI() {
     <section aria-labelledby="whereami-h">
       <h2 id="whereami-h">Your IP territory label</h2>
       <p>
-        Chinese platforms print an "IP属地" label on every post: the province for a mainland address, the country otherwise. Type your public address to see the label they would
-        show. The lookup runs in this page: it downloads the whole table and searches it here, so your address is not sent to this server or anywhere else (IPv4 only; for IPv6 use{' '}
-        <code>wallscope whereami</code>).
+        Chinese platforms print an "IP属地" label on every post: the province for a mainland address, the country otherwise. Type your
+        public address to see the label they would show. The lookup runs in this page: it downloads the whole table and searches it here, so
+        your address is not sent to this server or anywhere else (IPv4 only; for IPv6 use <code>wallscope whereami</code>).
       </p>
       <form
         onSubmit={async (e) => {
@@ -181,10 +233,17 @@ function WhereAmI() {
           }
         }}
       >
-        <label for="whereami-ip">Your public IPv4 address</label> <input id="whereami-ip" value={ip} autocomplete="off" onInput={(e) => setIp((e.currentTarget as HTMLInputElement).value)} />{' '}
-        <button type="submit" disabled={busy}>Look up here</button>
+        <label for="whereami-ip">Your public IPv4 address</label>{' '}
+        <input id="whereami-ip" value={ip} autocomplete="off" onInput={(e) => setIp((e.currentTarget as HTMLInputElement).value)} />{' '}
+        <button type="submit" disabled={busy}>
+          Look up here
+        </button>
       </form>
-      {out !== null && <p role="status" class="whereami-result">{out}</p>}
+      {out !== null && (
+        <p role="status" class="whereami-result">
+          {out}
+        </p>
+      )}
     </section>
   );
 }
@@ -199,7 +258,11 @@ export function PlatformPage() {
       {s.state === 'ok' && (
         <>
           {s.data.truncated && <p role="note">Only the first measurements were read: the figures cover part of the store.</p>}
-          {s.data.platforms.length === 0 && <p>No platform watch stored yet (run <code>wallscope platform watch ... --db</code>).</p>}
+          {s.data.platforms.length === 0 && (
+            <p>
+              No platform watch stored yet (run <code>wallscope platform watch ... --db</code>).
+            </p>
+          )}
           {s.data.platforms.map((p) => (
             <PlatformBlock key={p.platform} p={p} />
           ))}
