@@ -9,7 +9,7 @@ import { buildDemoScenario, DEMO_LIST, measureLab, scoreRows, startLab, summariz
 import type { Measurement } from '../model/index.js';
 import { placeReportId, repoRoot, territoryTablesV4 } from '../probe/index.js';
 import { parseListen, startServer } from '../server/index.js';
-import { SqliteStore } from '../store/index.js';
+import { ChangeStore, SqliteStore } from '../store/index.js';
 import { analyzerWith } from '../server/index.js';
 
 // The demo's emulated vantage point: a volunteer on China Unicom in Henan, behind the Henan
@@ -114,6 +114,10 @@ async function storeAndServe(
     return;
   }
   const { host, port } = parseListen(o.listen);
+  // Change detection as `serve` has it on a SQLite store, so the explorer's Changes page and
+  // "blocked since" work over the demo too (one run: the current states, no change yet).
+  const changes = new ChangeStore(db);
+  changes.rebuild();
   const srv = await startServer({
     store,
     host,
@@ -122,6 +126,7 @@ async function storeAndServe(
     webRoot: join(repoRoot, 'web', 'dist'),
     logger: false,
     territoryTables: territoryTablesV4,
+    changes,
   });
   w(
     `Explorer: open ${srv.url}/ in a browser (the emulated vantage point is CN / AS4837 / ${DEMO_REGION}: #/region/${DEMO_REGION}). Ctrl-C to stop.\n`,
@@ -133,4 +138,5 @@ async function storeAndServe(
   });
   await srv.close();
   await store.close();
+  changes.close();
 }

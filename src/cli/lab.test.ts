@@ -153,6 +153,10 @@ describe('wallscope demo (store and explorer)', () => {
       list.results.some((r) => r.status === 'blocked'),
       'blocked targets are in the store',
     );
+    // The explorer's Changes page has its API over the demo too (one run: no change yet).
+    const changes = await fetch(`${url}/api/v1/changes?since=2020-01-01T00:00:00Z`);
+    assert.equal(changes.status, 200);
+    assert.deepEqual(await changes.json(), { changes: [] });
     const page = await fetch(`${url}/`);
     assert.equal(page.status, 200);
     assert.match(await page.text(), /<div id="app"|<script type="module"/);
