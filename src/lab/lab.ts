@@ -8,7 +8,7 @@
 //   127.R.1.1 .. 127.R.99.250 sites, 127.R.100.1 .. forged DNS pool (nothing listens there),
 //   127.R.200.1 .. 127.R.254.250 client addresses (`lab eval` measures each target from its own,
 //   so that residual blocking left by one target does not leak into the next).
-import { prng, scenarioAt, timelineTimes, type Scenario, type SiteSpec } from '../model/index.js';
+import { prng, scenarioAt, timelineTimes, type Scenario, type SiteSpec, type TimelineEntry } from '../model/index.js';
 import { createCA, startTestHelper, type CA, type ProbeOptions } from '../probe/index.js';
 import { startResolver, type DnsAnswerPlan, type Injector, type RunningResolver } from './dns.js';
 import { EsniCensor } from './esni.js';
@@ -617,7 +617,12 @@ function followTimeline(
   const timers: NodeJS.Timeout[] = [];
   b.closers.push(() => timers.forEach((t) => clearTimeout(t)));
   const times = timelineTimes(scenario);
-  if (times.length && opts.world) b.warnings.push('netns mode does not follow the timeline yet: the censors keep the rules of lab time 0');
+  // In netns mode the routers follow the timeline (router.ts), except their in-path nftables rules.
+  const inPath = (d: TimelineEntry['add']) => Boolean(d && (d.null_route || d.reject || d.throttle));
+  if (times.length && opts.world && (scenario.timeline ?? []).some((e) => inPath(e.add) || inPath(e.remove)))
+    b.warnings.push(
+      'netns mode follows the timeline for DNS, SNI, HTTP and block-page rules; null_route, reject and throttle keep the rules of lab time 0',
+    );
   else if (times.length && opts.followTimeline !== false) {
     const apply = (at: number) => {
       const now = scenarioAt(scenario, at);

@@ -6,6 +6,7 @@
 // It speaks JSON lines on stdout ({"ready": ...} once, events or rows before or after) and exits
 // when its stdin closes: a parent that dies, even by SIGKILL, takes its children with it.
 import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { loadInjectorFingerprints } from '../../probe/index.js';
 import type { ProbeOptions } from '../../probe/index.js';
 import { measureLab } from '../eval.js';
@@ -49,6 +50,15 @@ async function main(): Promise<void> {
   } else if (role === 'router') {
     const r = startRouterCensor(cfg as RouterConfig, (event) => say({ event }));
     stop = () => r.close();
+    // The parent sends {"start": epoch ms} once every part is up: lab time 0 of the timeline.
+    createInterface({ input: process.stdin }).on('line', (line) => {
+      try {
+        const m = JSON.parse(line) as { start?: unknown };
+        if (typeof m.start === 'number') r.startTimeline(m.start);
+      } catch {
+        /* not ours */
+      }
+    });
     say({ ready: true });
   } else if (role === 'client') {
     // Packet evidence: the probe captures the packets that ended each failed step and the analysis

@@ -55,6 +55,8 @@ export interface NetnsLab {
   services: WorldReady['services'];
   targets: LabTarget[];
   warnings: string[];
+  /** Lab time 0 of the scenario's timeline (epoch ms): when every part was up. */
+  startedAt: number;
   /** The i-th client source address (each target from its own, so residual blocking does not leak). */
   clientAddress(i: number): string;
   probeOptions(extra?: Partial<ProbeOptions>): ProbeOptions;
@@ -183,6 +185,9 @@ export async function startNetnsLab(scenario: Scenario, opts: NetnsLabOptions = 
       return c;
     });
     await Promise.all(routers.map((r) => r.ready));
+    // Lab time 0 of the scenario's timeline: now that every part is up.
+    const startedAt = Date.now();
+    for (const r of routers) r.proc.stdin!.write(`${JSON.stringify({ start: startedAt })}\n`);
     const allowNet = ['198.18.0.0/15'];
     let closed = false;
     return {
@@ -197,6 +202,7 @@ export async function startNetnsLab(scenario: Scenario, opts: NetnsLabOptions = 
       services: w.services,
       targets: w.targets,
       warnings: w.warnings,
+      startedAt,
       clientAddress: netnsClientAddress,
       probeOptions: (extra = {}) => ({ resolver: w.resolver, helper: w.helperUrl ?? undefined, ca: [w.caPem], allowNet, ...extra }),
       inClient: (argv) => inNetns(topo.client, argv),

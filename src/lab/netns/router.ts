@@ -8,7 +8,7 @@
 // both modes and the ground truth agree by construction.
 import { execFileSync, spawn } from 'node:child_process';
 import dnsPacket from 'dns-packet';
-import { prng, type ResetFingerprint, type Scenario } from '../../model/index.js';
+import { prng, scenarioAt, timelineTimes, type ResetFingerprint, type Scenario } from '../../model/index.js';
 import {
   deviceMac,
   encodeUdpPacket,
@@ -49,7 +49,7 @@ export interface RouterConfig {
 export interface RouterEvent {
   t: number;
   censor: string;
-  action: 'dns' | 'reset' | 'residual' | 'blockpage' | 'throttle' | 'fet' | 'esni';
+  action: 'dns' | 'reset' | 'residual' | 'blockpage' | 'throttle' | 'fet' | 'esni' | 'timeline';
   client: string;
   server: string;
   name: string | null;
@@ -77,10 +77,18 @@ interface Flow {
 const MAX_FLOWS = 65536;
 const MAX_STREAM = 16 * 1024;
 
-export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) => void): { close(): void } {
+export function startRouterCensor(
+  cfg: RouterConfig,
+  onEvent: (e: RouterEvent) => void,
+): { close(): void; startTimeline(startedAt: number): void } {
   const spec = cfg.scenario.censors[cfg.censorIndex];
   if (!spec) throw new Error(`no censor #${cfg.censorIndex} in the scenario`);
-  const policy = new Policy({ ...cfg.scenario, censors: [spec] });
+  // This censor as the scenario's timeline has it at lab time t (entries at 0 hold from the start).
+  const censorAt = (t: number): Scenario => {
+    const s = scenarioAt(cfg.scenario, t);
+    return { ...s, censors: [s.censors[cfg.censorIndex]!] };
+  };
+  const policy = new Policy(cfg.scenario.timeline ? censorAt(0) : { ...cfg.scenario, censors: [spec] });
   const censor = policy.censors[0]!;
   const fingerprint: ResetFingerprint = censor.sni?.fingerprint ?? DEFAULT_FINGERPRINT[censor.layer];
   const rng = prng((cfg.scenario.seed ^ (0x9e3779b9 * (cfg.censorIndex + 1))) >>> 0);
@@ -405,6 +413,18 @@ export function startRouterCensor(cfg: RouterConfig, onEvent: (e: RouterEvent) =
   // The internet-side neighbour's MAC (for the resets to the server), from its SYN-ACKs only.
   rightCap = openCapture('right', 'tcp[tcpflags] & tcp-syn != 0', fromInternet);
   return {
+    // The timeline, from lab time 0 (`startedAt`, epoch ms, sent once every part is up): the rule
+    // sets of the decisions are swapped at each time (DNS, SNI, HTTP, block page); the in-path
+    // nftables rules (null_route, reject, throttle) keep the rules of lab time 0.
+    startTimeline(startedAt: number) {
+      for (const at of timelineTimes(cfg.scenario)) {
+        if (at <= 0) continue;
+        timers.later(Math.max(0, startedAt + at * 1000 - Date.now()), () => {
+          policy.update(censorAt(at));
+          onEvent({ t: Date.now(), censor: censor.name, action: 'timeline', client: '', server: '', name: `lab time ${at} s` });
+        });
+      }
+    },
     close() {
       timers.clear();
       leftCap?.close();

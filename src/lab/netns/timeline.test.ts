@@ -1,0 +1,75 @@
+// A timeline in netns mode: the routers' on-path censors follow it from lab time 0 (when every
+// part is up), so Debian's curl in the client namespace is reset only while the rule is listed.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parseScenario } from '../scenario.js';
+import { startNetnsLab, type NetnsLab } from './netns-lab.js';
+import type { RouterEvent } from './router.js';
+import { netnsMissing } from './topology.js';
+
+const missing = netnsMissing();
+const skip = missing.length ? `netns mode needs ${missing.join(', ')}` : false;
+
+const ADD_AT = 4;
+const REMOVE_AT = 8;
+const SCENARIO = `
+name: netns-timeline
+seed: 2
+world:
+  sites: [{ domain: late.example }, { domain: open.example }]
+  resolvers: { isp: {}, public: {} }
+censors:
+  - name: gfw
+    layer: national
+    sni_reset: { rules: ['^never\\.example$'], fingerprint: gfw-type-1, residual_s: 0 }
+timeline:
+  - { at: ${ADD_AT}, censor: gfw, add: { sni_reset: { rules: ['^late\\.example$'] } } }
+  - { at: ${REMOVE_AT}, censor: gfw, remove: { sni_reset: { rules: ['^late\\.example$'] } } }
+`;
+
+function run(argv: [string, string[]], timeoutMs = 15000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(argv[0], argv[1], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+      resolve({ code, stdout: stdout.trim(), stderr });
+    });
+  });
+}
+
+describe('netns lab: the routers follow the timeline', { skip }, () => {
+  let lab: NetnsLab;
+  let dir: string;
+  let ca: string;
+  const events: RouterEvent[] = [];
+  before(async () => {
+    lab = await startNetnsLab(parseScenario(SCENARIO, join(tmpdir(), 'netns-timeline.yaml')), { log: (e) => events.push(e) });
+    dir = mkdtempSync(join(tmpdir(), 'wallscope-netns-timeline-'));
+    ca = join(dir, 'ca.pem');
+    writeFileSync(ca, lab.caPem);
+  });
+  after(async () => {
+    await lab?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  const curl = (url: string) => run(lab.inClient(['curl', '-sS', '-m', '3', '--cacert', ca, '-o', '/dev/null', '-w', '%{http_code}', url]));
+  const until = (s: number) => new Promise((r) => setTimeout(r, Math.max(0, lab.startedAt + s * 1000 - Date.now())));
+
+  it('resets the SNI only between the entry that adds the rule and the one that removes it', async () => {
+    assert.deepEqual(lab.warnings, []);
+    assert.ok(Date.now() < lab.startedAt + (ADD_AT - 1) * 1000, 'the lab came up before the first entry');
+    assert.equal((await curl('https://late.example/')).stdout, '200', 'before the rule is added');
+    await until(ADD_AT + 0.5);
+    const blocked = await curl('https://late.example/');
+    assert.notEqual(blocked.stdout, '200', `while listed: ${blocked.stderr}`);
+    assert.match(blocked.stderr, /reset|SSL|recv/i);
+    assert.equal((await curl('https://open.example/')).stdout, '200', 'another name is untouched');
+    await until(REMOVE_AT + 0.5);
+    assert.equal((await curl('https://late.example/')).stdout, '200', 'after the rule is removed');
+    const changes = events.filter((e) => e.action === 'timeline').map((e) => e.name);
+    assert.deepEqual(changes, [`lab time ${ADD_AT} s`, `lab time ${REMOVE_AT} s`]);
+  });
+});
