@@ -213,7 +213,6 @@ export function register(program: Command): void {
         o: { json?: boolean; concurrency: number; base?: number; out?: string; only?: string; netns?: boolean; infer?: boolean },
       ) => {
         const s = load(file);
-        if (o.netns && o.infer) throw usageError('--infer runs in loopback mode only for now (not with --netns)');
         if (o.netns) requireNetns();
         const common = {
           concurrency: Math.max(1, o.concurrency),
@@ -225,7 +224,7 @@ export function register(program: Command): void {
                   process.stderr.write(`\r${done}/${total} ${row.target.slice(0, 60).padEnd(60)}`),
         };
         const run = o.netns
-          ? await netnsOrExit(() => evalNetnsScenario(s, common))
+          ? await netnsOrExit(() => evalNetnsScenario(s, { ...common, ...(o.infer ? { infer: true } : {}) }))
           : await evalScenario(s, {
               ...common,
               ...(o.infer ? { infer: true } : {}),

@@ -2,7 +2,7 @@
 // (the lab's ISP resolver, CA and allowed range, the lab's test helper as control), and scores
 // the verdicts against the ground truth, per mechanism and per layer (../shared/DESIGN.md JSON shape).
 import type { Layer, Measurement, Scenario, WebConnectivityTestKeys } from '../model/index.js';
-import { inferLab, type InferLine } from './infer.js';
+import { inferLab, type InferLine, type InferTarget } from './infer.js';
 import { CaptureHub, measureWebConnectivity, splitHostPort, type ProbeOptions } from '../probe/index.js';
 import { startLab, type Lab, type LabOptions } from './lab.js';
 import type { Truth } from './truth.js';
@@ -233,6 +233,13 @@ export async function measureLab(
 }
 
 /** Starts the scenario's lab, measures and scores every target, and stops the lab. */
+/** The targets the probe found blocked, with the layer our attribution gave (the truth's when it gave none): what `--infer` infers. */
+export function inferTargetsOf(rows: readonly EvalRow[]): InferTarget[] {
+  return rows
+    .filter((r) => r.got.blocking)
+    .map((r) => ({ url: r.target, mechanism: r.got.mechanism, layer: (r.got.layer ?? r.expected.layer ?? null) as Layer | null }));
+}
+
 export async function evalScenario(s: Scenario, opts: EvalOptions = {}): Promise<EvalRun> {
   const t0 = performance.now();
   // A snapshot: the rules of lab time 0 (a timeline is followed by `lab up` and campaigns).
@@ -241,13 +248,7 @@ export async function evalScenario(s: Scenario, opts: EvalOptions = {}): Promise
   try {
     const { rows, probeOptions, measureMs } = await measureLab(lab, opts);
     const run: EvalRun = { report: scoreRows(s.name, rows), rows, warnings: lab.warnings, measureMs, startMs, probeOptions };
-    if (opts.infer) {
-      // The targets the probe found blocked, with the layer our attribution gave (the truth's when it gave none).
-      const blocked = rows
-        .filter((r) => r.got.blocking)
-        .map((r) => ({ url: r.target, mechanism: r.got.mechanism, layer: (r.got.layer ?? r.expected.layer ?? null) as Layer | null }));
-      run.infer = await inferLab(lab, blocked, { firstClient: 6000 + rows.length });
-    }
+    if (opts.infer) run.infer = await inferLab(lab, inferTargetsOf(rows), { firstClient: 6000 + rows.length });
     return run;
   } finally {
     await lab.close();

@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline';
 import { loadInjectorFingerprints } from '../../probe/index.js';
 import type { ProbeOptions } from '../../probe/index.js';
 import { measureLab } from '../eval.js';
+import { inferLab } from '../infer.js';
 import { startLab } from '../lab.js';
 import { netnsClientAddress } from './netns-lab.js';
 import { startRouterCensor, type RouterConfig } from './router.js';
@@ -72,6 +73,10 @@ async function main(): Promise<void> {
     };
     await measureLab(lab, { concurrency: cfg.concurrency, probe: cfg.probe, onRow: (row, _done, _total, i) => say({ i, row }) });
     say({ ready: true });
+  } else if (role === 'infer') {
+    // `lab eval --netns --infer`: the trials dial from the client's own addresses, so they run here.
+    const lab = { scenario: cfg.scenario, sites: cfg.sites, silentDns: cfg.silentDns, clientAddress: netnsClientAddress };
+    say({ ready: await inferLab(lab, cfg.targets, { firstClient: cfg.firstClient }) });
   } else throw new Error(`unknown role ${role}`);
 }
 

@@ -13,7 +13,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Scenario } from '../../model/index.js';
 import type { ProbeOptions } from '../../probe/index.js';
-import { scoreRows, type EvalOptions, type EvalRow, type EvalRun } from '../eval.js';
+import { inferTargetsOf, scoreRows, type EvalOptions, type EvalRow, type EvalRun } from '../eval.js';
+import type { InferLine, InferTarget } from '../infer.js';
 import type { LabTarget } from '../lab.js';
 import type { RouterConfig, RouterEvent } from './router.js';
 import { buildTopology, CLIENT_NET, inNetns, NetnsError, WORLD_NET, type Topology } from './topology.js';
@@ -263,13 +264,44 @@ export async function measureNetnsLab(lab: NetnsLab, opts: EvalOptions = {}): Pr
 }
 
 /** `lab eval --netns`: starts the netns lab, measures every target from the client namespace, scores, stops. */
+/** `lab eval --netns --infer`: the rule behind each of `targets`, inferred from the client namespace. */
+export async function inferNetnsLab(lab: NetnsLab, targets: InferTarget[], firstClient: number): Promise<InferLine[]> {
+  const dir = mkdtempSync(join(tmpdir(), `wallscope-netns-${process.pid}-infer-`));
+  try {
+    const cfg = { scenario: lab.scenario, sites: lab.sites, silentDns: lab.silentDns, targets, firstClient };
+    // About 15 trials of at most 3 s per (name, protocol), 8 names at once.
+    const c = startChild(
+      lab.topology.client,
+      'infer',
+      cfg,
+      dir,
+      undefined,
+      READY_TIMEOUT_MS + Math.ceil((targets.length * 3) / 8) * 45_000,
+    );
+    const lines = (await c.ready) as InferLine[];
+    await stopChild(c);
+    return lines;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function evalNetnsScenario(s: Scenario, opts: EvalOptions & { netns?: NetnsLabOptions } = {}): Promise<EvalRun> {
   const t0 = performance.now();
   const lab = await startNetnsLab(s, opts.netns);
   const startMs = performance.now() - t0;
   try {
     const { rows, measureMs } = await measureNetnsLab(lab, opts);
-    return { report: scoreRows(s.name, rows), rows, warnings: lab.warnings, measureMs, startMs, probeOptions: lab.probeOptions() };
+    const run: EvalRun = {
+      report: scoreRows(s.name, rows),
+      rows,
+      warnings: lab.warnings,
+      measureMs,
+      startMs,
+      probeOptions: lab.probeOptions(),
+    };
+    if (opts.infer) run.infer = await inferNetnsLab(lab, inferTargetsOf(rows), 6000 + rows.length);
+    return run;
   } finally {
     await lab.close();
   }

@@ -1,0 +1,73 @@
+// `lab eval --netns --infer`: the rule behind each blocked target, inferred with trials sent from
+// the client namespace through the on-path censors (DNS to the silent address, ClientHellos and
+// requests from fresh client addresses), per layer.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseScenario } from '../scenario.js';
+import { evalNetnsScenario } from './netns-lab.js';
+import { netnsMissing } from './topology.js';
+
+const missing = netnsMissing();
+const skip = missing.length ? `netns mode needs ${missing.join(', ')}` : false;
+
+const SCENARIO = `
+name: netns-infer
+seed: 6
+world:
+  sites: [{ domain: youtube.com }, { domain: wiki.org }, { domain: 011.com }, { domain: shop011.com }, { domain: news.example }]
+  resolvers: { isp: {}, public: {} }
+censors:
+  - name: henan
+    layer: regional
+    sni_reset: { rules: ['011\\.com$'], fingerprint: henan }
+  - name: gfw
+    layer: national
+    dns_injection: { rules: ['(^|\\.)youtube\\.com$'], injectors: 2 }
+    sni_reset: { rules: ['(^|\\.)wiki\\.org$'], fingerprint: gfw-type-2, residual_s: 180 }
+    http_reset: { keywords: [tiananmen], residual_s: 90 }
+targets:
+  - https://youtube.com/
+  - https://wiki.org/
+  - https://011.com/
+  - https://shop011.com/
+  - http://news.example/2024/tiananmen-square/
+`;
+
+describe('lab eval --netns --infer', { skip }, () => {
+  it('infers each rule from the client namespace: what it blocks, its layer, the overblocked name and the keyword', async () => {
+    const run = await evalNetnsScenario(parseScenario(SCENARIO, 'netns-infer.yaml'), { infer: true, concurrency: 4 });
+    assert.equal(run.report.blocking_agreement, 1, JSON.stringify(run.report.mismatches));
+    const lines = run.infer!;
+    const line = (name: string, protocol: string) =>
+      lines.find((l) => l.name === name && l.protocol === protocol && l.keyword === undefined);
+    const blocks = (rule: string, names: string[]) => names.map((n) => new RegExp(rule).test(n));
+
+    const yt = line('youtube.com', 'dns');
+    assert.ok(yt, JSON.stringify(lines));
+    assert.equal(yt.layer, 'national');
+    assert.deepEqual(
+      blocks(yt.rule, ['youtube.com', 'www.youtube.com', 'notyoutube.com', 'youtube.com.cn']),
+      [true, true, false, false],
+      yt.rule,
+    );
+
+    const wiki = line('wiki.org', 'sni');
+    assert.ok(wiki, JSON.stringify(lines));
+    assert.equal(wiki.layer, 'national');
+    assert.deepEqual(blocks(wiki.rule, ['wiki.org', 'en.wiki.org', 'newwiki.org']), [true, true, false], wiki.rule);
+
+    // Henan's end-anchored rule without a dot boundary: it overblocks shop011.com.
+    const henan = line('011.com', 'sni');
+    assert.ok(henan, JSON.stringify(lines));
+    assert.equal(henan.layer, 'regional');
+    assert.deepEqual(blocks(henan.rule, ['011.com', 'shop011.com', 'x.011.com', '011.com.cn']), [true, true, true, false], henan.rule);
+    assert.ok(henan.overblocks.includes('shop011.com'), JSON.stringify(henan));
+    for (const o of henan.overblocks) assert.ok(new RegExp(henan.rule).test(o) && !/(^|\.)011\.com$/.test(o), o);
+
+    const kw = lines.find((l) => l.keyword !== undefined);
+    assert.ok(kw, JSON.stringify(lines));
+    assert.equal(kw.keyword, 'tiananmen');
+    assert.equal(kw.url, 'http://news.example/2024/tiananmen-square/');
+    assert.equal(kw.layer, 'national');
+  });
+});
