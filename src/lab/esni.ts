@@ -13,6 +13,7 @@
 import { createHash } from 'node:crypto';
 import type { Scenario } from '../model/index.js';
 import { prng } from '../model/index.js';
+import { TripleResidual } from './triple-residual.js';
 
 /** encrypted_server_name, draft-ietf-tls-esni-00..06: the extension the GFW blocks. */
 export const ESNI_EXTENSION = 0xffce;
@@ -38,7 +39,7 @@ interface Compiled {
 /** One lab's ESNI censors (in path order) and their residual table. */
 export class EsniCensor {
   private readonly censors: Compiled[];
-  private readonly residual = new Map<string, { until: number; censor: string }>();
+  private readonly residual = new TripleResidual();
   readonly counts = { blocked: 0, residual: 0 };
 
   constructor(scenario: Scenario) {
@@ -60,25 +61,9 @@ export class EsniCensor {
     return this.censors.length > 0;
   }
 
-  /** Every extension type some censor blocks (the kernel program matches these). */
-  get extensions(): number[] {
-    return [...new Set(this.censors.flatMap((c) => [...c.extensions]))].sort((a, b) => a - b);
-  }
-
-  private key(flow: EsniFlow): string {
-    return `${flow.client}|${flow.server}|${flow.port}`;
-  }
-
   /** The censor under whose residual block (client, server, port) is at `nowMs`, or null. */
   inResidual(flow: EsniFlow, nowMs: number): string | null {
-    const k = this.key(flow);
-    const e = this.residual.get(k);
-    if (!e) return null;
-    if (nowMs >= e.until) {
-      this.residual.delete(k);
-      return null;
-    }
-    return e.censor;
+    return this.residual.get(flow, nowMs);
   }
 
   /** The decision on a ClientHello (its extension types, as sent) of `flow` at `nowMs`. */
@@ -93,7 +78,7 @@ export class EsniCensor {
       if (hit === undefined) continue;
       const residualS = c.residualS ?? ESNI_RESIDUAL_CHOICES_S[c.draw() < 0.5 ? 0 : 1];
       this.counts.blocked++;
-      if (residualS > 0) this.residual.set(this.key(flow), { until: nowMs + residualS * 1000, censor: c.name });
+      if (residualS > 0) this.residual.set(flow, nowMs, residualS * 1000, c.name);
       return { kind: 'drop', why: 'blocked', censor: c.name, extension: hit, residualS };
     }
     return { kind: 'pass' };

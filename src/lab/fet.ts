@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { classifyFirstPacket } from '../analysis/index.js';
 import type { FetClassification, Scenario } from '../model/index.js';
 import { prng } from '../model/index.js';
+import { TripleResidual } from './triple-residual.js';
 
 export const DEFAULT_FET_RATE = 0.263;
 export const DEFAULT_FET_RESIDUAL_S = 180;
@@ -36,7 +37,7 @@ interface Compiled {
 /** One lab's FET censors (in path order) and their residual table. */
 export class FetCensor {
   private readonly censors: Compiled[];
-  private readonly residual = new Map<string, { until: number; censor: string }>();
+  private readonly residual = new TripleResidual();
   /** Flows inspected, and flows blocked (not counting residual drops), for benchmarks and tests. */
   readonly counts = { inspected: 0, blocked: 0, residual: 0 };
 
@@ -67,20 +68,9 @@ export class FetCensor {
     return c.servers.has(flow.server) || (flow.serverNames ?? []).some((n) => c.servers!.has(n.toLowerCase()));
   }
 
-  private key(flow: FetFlow): string {
-    return `${flow.client}|${flow.server}|${flow.port}`;
-  }
-
   /** Whether (client, server, port) is under residual blocking at `nowMs`: the router drops even its SYNs. */
   inResidual(flow: FetFlow, nowMs: number): string | null {
-    const k = this.key(flow);
-    const e = this.residual.get(k);
-    if (!e) return null;
-    if (nowMs >= e.until) {
-      this.residual.delete(k);
-      return null;
-    }
-    return e.censor;
+    return this.residual.get(flow, nowMs);
   }
 
   /** The decision on a flow's first data packet at `nowMs`. Call once per flow. */
@@ -98,7 +88,7 @@ export class FetCensor {
     for (const c of covering) {
       if (c.draw() < c.rate) {
         this.counts.blocked++;
-        if (c.residualMs > 0) this.residual.set(this.key(flow), { until: nowMs + c.residualMs, censor: c.name });
+        if (c.residualMs > 0) this.residual.set(flow, nowMs, c.residualMs, c.name);
         return { kind: 'drop', why: 'blocked', censor: c.name, classification };
       }
     }
