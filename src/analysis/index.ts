@@ -2,7 +2,7 @@
 // No I/O here (scripts/check-layers.mjs refuses it): the files are read by probe/fingerprints-load.ts
 // and passed in through AnalysisContext.
 export { ANALYSIS_VERSION, analyzeWebConnectivity, type AnalysisContext } from './webconnectivity.js';
-export { analyzeMeasurement } from './measurement.js';
+export { analyzeMeasurement, noVerdict } from './measurement.js';
 export { readMeasurements, readMeasurementStream, type ReadResult, MAX_RECORD_CHARS } from './read.js';
 export { domainOf } from '../model/index.js';
 export { parseFingerprintCsv, parseAddressList, emptyFingerprintSet, type FingerprintSet, type Fingerprint } from './fingerprints.js';

@@ -5,7 +5,8 @@ import type { Measurement, Verdict, WebConnectivityTestKeys } from '../model/ind
 import { analyzeWebConnectivity, ANALYSIS_VERSION, type AnalysisContext } from './webconnectivity.js';
 import { analyzeOtherTest, hasReferenceRule } from './other-tests.js';
 
-const noVerdict = (explanation: string): Verdict => ({
+/** The verdict of a measurement nothing can be said about, with the reason in plain words. */
+export const noVerdict = (explanation: string): Verdict => ({
   status: 'unknown',
   blocking: null,
   accessible: null,

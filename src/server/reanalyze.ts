@@ -1,6 +1,6 @@
 // Re-running the analysis over stored measurements after the rules or fingerprints change. The
 // raw measurements are the source of truth; only the verdict columns are rewritten.
-import { analyzeMeasurement, type AnalysisContext } from '../analysis/index.js';
+import { analyzeMeasurement, noVerdict, type AnalysisContext } from '../analysis/index.js';
 import type { Measurement, Verdict } from '../model/index.js';
 import type { MeasurementStore } from '../store/index.js';
 
@@ -42,16 +42,9 @@ export function safeAnalyzer(analyze: Analyzer, version: string): Analyzer {
       return analyze(m);
     } catch (e) {
       return {
-        status: 'unknown',
-        blocking: null,
-        accessible: null,
-        mechanism: null,
-        layer: null,
-        confidence: 0,
-        evidence: [],
-        explanation: `The analysis failed on this measurement (${String((e as Error)?.message ?? e).slice(0, 160)}); it is stored and will be re-analysed.`,
-        confirmed: false,
-        fingerprints: [],
+        ...noVerdict(
+          `The analysis failed on this measurement (${String((e as Error)?.message ?? e).slice(0, 160)}); it is stored and will be re-analysed.`,
+        ),
         analysis_version: version,
       };
     }

@@ -464,41 +464,21 @@ function toRecord(r: DbChange): ChangeRecord {
 function changeWhere(f: ChangeFilter): { where: string; args: unknown[] } {
   const w: string[] = [];
   const args: unknown[] = [];
-  if (f.since !== undefined) {
-    w.push('at >= ?');
-    args.push(f.since);
-  }
-  if (f.detectedSince !== undefined) {
-    w.push('detected_at >= ?');
-    args.push(f.detectedSince);
-  }
-  if (f.afterId !== undefined) {
-    w.push('id > ?');
-    args.push(f.afterId);
-  }
-  if (f.probe_cc !== undefined) {
-    w.push('probe_cc = ?');
-    args.push(f.probe_cc);
-  }
-  if (f.probe_asn !== undefined) {
-    w.push('probe_asn = ?');
-    args.push(f.probe_asn);
-  }
-  if (f.region !== undefined) {
-    w.push('region = ?');
-    args.push(f.region);
-  }
-  if (f.domain !== undefined) {
-    w.push('domain = ?');
-    args.push(f.domain);
-  }
-  if (f.target !== undefined) {
-    w.push('target = ?');
-    args.push(f.target);
-  }
-  if (f.layer !== undefined) {
-    w.push('layer = ?');
-    args.push(f.layer);
+  const conditions: Array<[unknown, string]> = [
+    [f.since, 'at >= ?'],
+    [f.detectedSince, 'detected_at >= ?'],
+    [f.afterId, 'id > ?'],
+    [f.probe_cc, 'probe_cc = ?'],
+    [f.probe_asn, 'probe_asn = ?'],
+    [f.region, 'region = ?'],
+    [f.domain, 'domain = ?'],
+    [f.target, 'target = ?'],
+    [f.layer, 'layer = ?'],
+  ];
+  for (const [value, sql] of conditions) {
+    if (value === undefined) continue;
+    w.push(sql);
+    args.push(value);
   }
   return { where: w.length ? `WHERE ${w.join(' AND ')}` : '', args };
 }
