@@ -29,6 +29,7 @@ import { measureMany } from './runner.js';
 import { flushSpool, pendingFiles, spoolMeasurement } from './spool.js';
 import { readTargetList, type Target } from './targets.js';
 import type { ProbeOptions } from './webconnectivity.js';
+import { sleep } from './sleep.js';
 
 export interface CampaignSpec {
   name: string;
@@ -328,19 +329,6 @@ export interface CampaignSummary {
   measured: number;
   uploaded: number;
   spooled: number;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, Math.max(0, ms));
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 function alive(pid: number): boolean {

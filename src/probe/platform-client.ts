@@ -3,6 +3,8 @@
 // that honours Retry-After and halves the rate (raised again slowly on success, AIMD). Network
 // outcomes never throw: a request returns its status (0 for a network failure) and body.
 
+import { sleep } from './sleep.js';
+
 export interface ApiReply {
   status: number;
   body: Record<string, unknown> | null;
@@ -24,18 +26,6 @@ export interface PlatformClientOptions {
   labSource?: string;
   signal?: AbortSignal;
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 
 export class PlatformClient {
   readonly base: string;

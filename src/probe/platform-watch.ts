@@ -10,6 +10,7 @@ import { appendFileSync, readFileSync, renameSync, rmSync, writeFileSync } from 
 import { POST_STATUSES, PLATFORM_NOTICES, type Measurement, type PostStatus, type Territory } from '../model/index.js';
 import { PlatformClient, transient, type ApiReply } from './platform-client.js';
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from './webconnectivity.js';
+import { sleep } from './sleep.js';
 
 export interface VanishedPost {
   account: string;
@@ -144,19 +145,6 @@ function saveState(path: string | undefined, s: WatchState): void {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((r) => {
-    if (signal?.aborted) return r();
-    const t = setTimeout(r, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        r();
-      },
-      { once: true },
-    );
-  });
 
 /** The status a logged-out re-check of a vanished post tells (null: still visible or unknown). */
 export function statusFromReply(r: ApiReply): { status: PostStatus | 'visible' | null; notice: string | null } {

@@ -7,6 +7,7 @@ import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/pr
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Measurement } from '../model/index.js';
+import { sleep } from './sleep.js';
 
 const TMP_PREFIX = '.tmp-';
 
@@ -134,18 +135,6 @@ async function uploadOnce(url: string, body: string, timeoutMs: number, signal?:
   if (res.status === 408 || res.status === 429 || res.status >= 500)
     return { kind: 'retry', reason: `HTTP ${res.status}: ${text.slice(0, 160)}` };
   return { kind: 'reject', status: res.status, reason: text.slice(0, 300) };
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 type BatchAttempt =
