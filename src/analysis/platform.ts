@@ -2,7 +2,16 @@
 // into what the explorer shows: per platform, removal rate and time to removal over time, per
 // territory of the posters, and the keyword table. Pure: stored measurements are hostile input,
 // read defensively, never mutated.
-import { POST_STATUSES, type PostStatus, type Territory } from '../model/index.js';
+import {
+  POST_STATUSES,
+  type KeywordRecord,
+  type PlatformSummary,
+  type PostStatus,
+  type StatusCounts,
+  type Territory,
+} from '../model/index.js';
+
+export type { KeywordRecord, PlatformSummary, StatusCounts };
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -17,17 +26,6 @@ export interface WatchRecord {
   gone_at: string | null;
   time_to_removal_s: number | null;
   territory: Territory | null;
-}
-
-export interface KeywordRecord {
-  measurement_uid: string;
-  platform: string;
-  text: string;
-  removed: boolean;
-  trigger: string[];
-  status: string | null;
-  posts: number | null;
-  measured_at: string;
 }
 
 function territoryOf(v: unknown): Territory | null {
@@ -84,35 +82,6 @@ export function keywordRecord(uid: string, measuredAt: string, testKeys: unknown
 }
 
 const CENSORED: ReadonlySet<string> = new Set(['removed', 'shadow_hidden', 'account_banned']);
-
-export interface StatusCounts {
-  posts: number;
-  visible: number;
-  removed: number;
-  author_deleted: number;
-  account_banned: number;
-  shadow_hidden: number;
-  /** (removed + shadow_hidden + account_banned) / posts: what the platform took down, not its authors. */
-  removal_rate: number | null;
-}
-
-export interface PlatformSummary {
-  platform: string;
-  totals: StatusCounts;
-  /** Over removed and shadow_hidden posts (posting to the first poll that missed them: an upper bound). */
-  time_to_removal: { n: number; median_s: number | null; p90_s: number | null; within_30_min: number | null; within_24_h: number | null };
-  /** By the UTC day posts vanished. */
-  per_day: Array<{
-    day: string;
-    removed: number;
-    author_deleted: number;
-    account_banned: number;
-    shadow_hidden: number;
-    median_time_to_removal_s: number | null;
-  }>;
-  /** By the IP territory the platform stamped on the posts. */
-  per_territory: Array<{ code: string | null; label: string } & StatusCounts>;
-}
 
 function quantile(sorted: number[], q: number): number | null {
   if (!sorted.length) return null;

@@ -127,3 +127,53 @@ export interface Territory {
   /** The label text the platform shows after "IP属地：" (e.g. 广东, 美国, 中国香港, 未知). */
   label: string;
 }
+
+// The platform summary API's shapes (GET /api/v1/platform/summary): computed by
+// src/analysis/platform.ts, served by the server, read by the explorer's Platforms page.
+
+export interface KeywordRecord {
+  measurement_uid: string;
+  platform: string;
+  text: string;
+  removed: boolean;
+  trigger: string[];
+  status: string | null;
+  posts: number | null;
+  measured_at: string;
+}
+
+export interface StatusCounts {
+  posts: number;
+  visible: number;
+  removed: number;
+  author_deleted: number;
+  account_banned: number;
+  shadow_hidden: number;
+  /** (removed + shadow_hidden + account_banned) / posts: what the platform took down, not its authors. */
+  removal_rate: number | null;
+}
+
+export interface PlatformSummary {
+  platform: string;
+  totals: StatusCounts;
+  /** Over removed and shadow_hidden posts (posting to the first poll that missed them: an upper bound). */
+  time_to_removal: { n: number; median_s: number | null; p90_s: number | null; within_30_min: number | null; within_24_h: number | null };
+  /** By the UTC day posts vanished. */
+  per_day: Array<{
+    day: string;
+    removed: number;
+    author_deleted: number;
+    account_banned: number;
+    shadow_hidden: number;
+    median_time_to_removal_s: number | null;
+  }>;
+  /** By the IP territory the platform stamped on the posts. */
+  per_territory: Array<{ code: string | null; label: string } & StatusCounts>;
+}
+
+export interface PlatformSummaryResponse {
+  platforms: PlatformSummary[];
+  keywords: KeywordRecord[];
+  /** The summary read at most PLATFORM_SUMMARY_MAX measurements of each kind. */
+  truncated: boolean;
+}

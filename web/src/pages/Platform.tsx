@@ -7,45 +7,7 @@ import { useState } from 'preact/hooks';
 import { getJSON } from '../api.js';
 import { useFetch } from '../useFetch.js';
 import { href } from '../router.js';
-
-interface StatusCounts {
-  posts: number;
-  visible: number;
-  removed: number;
-  author_deleted: number;
-  account_banned: number;
-  shadow_hidden: number;
-  removal_rate: number | null;
-}
-interface PlatformSummary {
-  platform: string;
-  totals: StatusCounts;
-  time_to_removal: { n: number; median_s: number | null; p90_s: number | null; within_30_min: number | null; within_24_h: number | null };
-  per_day: Array<{
-    day: string;
-    removed: number;
-    author_deleted: number;
-    account_banned: number;
-    shadow_hidden: number;
-    median_time_to_removal_s: number | null;
-  }>;
-  per_territory: Array<{ code: string | null; label: string } & StatusCounts>;
-}
-interface KeywordRow {
-  measurement_uid: string;
-  platform: string;
-  text: string;
-  removed: boolean;
-  trigger: string[];
-  status: string | null;
-  posts: number | null;
-  measured_at: string;
-}
-interface Summary {
-  platforms: PlatformSummary[];
-  keywords: KeywordRow[];
-  truncated: boolean;
-}
+import type { KeywordRecord, PlatformSummary, PlatformSummaryResponse } from '../../../src/model/platform.js';
 
 const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(1)}%`);
 function dur(s: number | null): string {
@@ -129,7 +91,7 @@ function PlatformBlock({ p }: { p: PlatformSummary }) {
   );
 }
 
-function KeywordTable({ rows }: { rows: KeywordRow[] }) {
+function KeywordTable({ rows }: { rows: KeywordRecord[] }) {
   if (!rows.length)
     return (
       <p>
@@ -249,7 +211,7 @@ function WhereAmI() {
 }
 
 export function PlatformPage() {
-  const s = useFetch<Summary>('platform', (sig) => getJSON<Summary>('platform/summary', {}, sig));
+  const s = useFetch<PlatformSummaryResponse>('platform', (sig) => getJSON<PlatformSummaryResponse>('platform/summary', {}, sig));
   return (
     <>
       <h1 tabIndex={-1}>Platforms</h1>
