@@ -118,3 +118,42 @@ export function stepChange(
 export function ooniBlocking(text: string): string | false {
   return text === 'false' ? false : text;
 }
+
+// What the changes API answers (GET /api/v1/changes, /api/v1/states): stored by
+// src/store/changes.ts, read by the explorer's Changes page.
+
+/** The state of a key on one side of a change. */
+export interface ChangeSide {
+  blocking: string | false;
+  mechanism: string;
+}
+
+/** A change as the API answers it (DESIGN.md "Changes"), plus its id and when it was detected. */
+export interface ChangeRecord {
+  id: number;
+  target: string;
+  probe_cc: string;
+  probe_asn: string;
+  region: string | null;
+  layer: string | null;
+  at: string;
+  from: ChangeSide;
+  to: ChangeSide;
+  evidence: string[];
+  detected_at: string;
+}
+
+/** The current state of a key ("blocked since"). */
+export interface StateRecord {
+  target: string;
+  domain: string | null;
+  probe_cc: string;
+  probe_asn: string;
+  region: string | null;
+  blocking: string | false;
+  mechanism: string;
+  layer: string | null;
+  since: string;
+  since_uid: string;
+  last_measurement_uid: string | null;
+}

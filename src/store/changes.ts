@@ -13,8 +13,12 @@ import {
   type DetectedChange,
   type KeyState,
   type TrackedState,
+  type ChangeRecord,
+  type StateRecord,
 } from '../model/changes.js';
 import type { Measurement, Verdict } from '../model/index.js';
+
+export type { ChangeRecord, StateRecord };
 import { flatten, parseAsn, parseTimeBound } from './row.js';
 import { configureConnection } from './sqlite-writer.js';
 import { StoreInputError, type MeasurementStore, type PutResult } from './types.js';
@@ -26,21 +30,6 @@ export interface ChangeKey {
   probe_asn: number;
   /** '' when the measurement declares none. */
   region: string;
-}
-
-/** A change as the API answers it (DESIGN.md "Changes"), plus its id and when it was detected. */
-export interface ChangeRecord {
-  id: number;
-  target: string;
-  probe_cc: string;
-  probe_asn: string;
-  region: string | null;
-  layer: string | null;
-  at: string;
-  from: { blocking: string | false; mechanism: string };
-  to: { blocking: string | false; mechanism: string };
-  evidence: string[];
-  detected_at: string;
 }
 
 export interface ChangeFilter {
@@ -56,21 +45,6 @@ export interface ChangeFilter {
   target?: string;
   layer?: string;
   limit?: number;
-}
-
-/** The current state of a key ("blocked since"). */
-export interface StateRecord {
-  target: string;
-  domain: string | null;
-  probe_cc: string;
-  probe_asn: string;
-  region: string | null;
-  blocking: string | false;
-  mechanism: string;
-  layer: string | null;
-  since: string;
-  since_uid: string;
-  last_measurement_uid: string | null;
 }
 
 const SCHEMA = `

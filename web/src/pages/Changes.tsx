@@ -6,34 +6,7 @@ import { apiUrl, getJSON } from '../api.js';
 import { LAYER_TEXT, MECHANISM_TEXT } from '../format.js';
 import { href, navigate } from '../router.js';
 import { useFetch } from '../useFetch.js';
-
-interface ChangeState {
-  blocking: string | false;
-  mechanism: string;
-}
-export interface Change {
-  id: number;
-  target: string;
-  probe_cc: string;
-  probe_asn: string;
-  region: string | null;
-  layer: string | null;
-  at: string;
-  from: ChangeState;
-  to: ChangeState;
-  evidence: string[];
-}
-export interface KeyStateRow {
-  target: string;
-  probe_cc: string;
-  probe_asn: string;
-  region: string | null;
-  blocking: string | false;
-  mechanism: string;
-  layer: string | null;
-  since: string;
-  since_uid: string;
-}
+import type { ChangeRecord, ChangeSide, StateRecord } from '../../../src/model/changes.js';
 
 const VIEW_KEYS = ['probe_cc', 'probe_asn', 'region', 'domain', 'layer', 'since'] as const;
 type View = Partial<Record<(typeof VIEW_KEYS)[number], string>>;
@@ -42,7 +15,7 @@ function when(iso: string): string {
   return iso.replace('T', ' ').replace(/(:\d{2})(\.\d+)?Z$/, '$1 UTC');
 }
 
-function StateText({ s }: { s: ChangeState }) {
+function StateText({ s }: { s: ChangeSide }) {
   if (s.blocking === false) return <span class="state ok">reachable</span>;
   return (
     <span class="state blocked" title={MECHANISM_TEXT[s.mechanism] ?? s.mechanism}>
@@ -67,7 +40,7 @@ function Network({ r }: { r: { probe_cc: string; probe_asn: string; region: stri
 
 export function ChangesTable({ view, caption }: { view: View; caption: string }) {
   const key = JSON.stringify(view);
-  const res = useFetch<{ changes: Change[] }>(key, (signal) => getJSON('changes', { ...view, limit: '1000' }, signal));
+  const res = useFetch<{ changes: ChangeRecord[] }>(key, (signal) => getJSON('changes', { ...view, limit: '1000' }, signal));
   if (res.state === 'loading')
     return (
       <section aria-busy="true">
@@ -131,7 +104,7 @@ export function ChangesTable({ view, caption }: { view: View; caption: string })
 export function StatesTable({ view, blockedOnly, caption }: { view: View; blockedOnly: boolean; caption: string }) {
   const { since: _since, layer: _layer, ...filters } = view;
   const key = JSON.stringify(filters) + blockedOnly;
-  const res = useFetch<{ states: KeyStateRow[] }>(key, (signal) =>
+  const res = useFetch<{ states: StateRecord[] }>(key, (signal) =>
     getJSON('states', { ...filters, ...(blockedOnly ? { blocked: 'true' } : {}) }, signal),
   );
   if (res.state === 'loading')
