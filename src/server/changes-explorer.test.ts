@@ -111,7 +111,11 @@ describe('explorer: changes page, blocked since, domain timeline (chromium)', ()
     // An evidence link opens the measurement that proves the change.
     await rows.nth(1).locator('a.evidence', { hasText: 'after 1' }).click();
     await page.waitForURL(/#\/measurement\//);
-    await page.locator('main h1').first().waitFor();
+    // The page's heading comes before its data ("Loading…"): wait for the measurement itself.
+    await page
+      .locator('main', { hasText: 'youtube.com' })
+      .waitFor({ timeout: 10_000 })
+      .catch(() => undefined);
     assert.match((await page.locator('main').textContent()) ?? '', /youtube\.com/);
     await page.close();
   });
