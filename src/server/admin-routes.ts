@@ -1,11 +1,18 @@
 // Admin routes (bearer token; disabled without one): POST /api/v1/admin/reanalyze re-runs the
 // analysis over the store (reanalyze.ts), DELETE /api/v1/measurement/:uid removes a measurement.
+import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ServerContext } from './context.js';
 import { createError } from './errors.js';
 import { reanalyzeStore } from './reanalyze.js';
-import { ReanalyzeBody, UidParams } from './schemas.js';
+import { UidParams } from './schemas.js';
+
+export const ReanalyzeBody = Type.Object(
+  { only_outdated: Type.Optional(Type.Boolean()), limit: Type.Optional(Type.Integer({ minimum: 1 })) },
+  { additionalProperties: false },
+);
+export type ReanalyzeBody = Static<typeof ReanalyzeBody>;
 
 export interface AdminOptions extends Pick<ServerContext, 'store' | 'analyze' | 'analysisVersion'> {
   adminToken?: string;

@@ -11,7 +11,7 @@ import { type Measurement, type Verdict } from '../model/index.js';
 import { repoRoot } from '../probe/index.js';
 import { SqliteStore } from '../store/index.js';
 import { sampleMeasurement, syntheticMeasurements } from '../testing/seed.js';
-import { appHarness } from '../testing/app-harness.js';
+import { appHarness, openReport } from '../testing/app-harness.js';
 import { buildApp, toCsv } from './app.js';
 import { ERRORS } from './errors.js';
 import { startServer } from './listen.js';
@@ -28,21 +28,7 @@ const submit = (app: FastifyInstance, content: unknown, extra: Record<string, un
 describe('buildApp(opts): collector', () => {
   it("speaks OONI's report protocol: open, submit, close", async (t) => {
     const { app, store } = await harness(t);
-    const open = await app.inject({
-      method: 'POST',
-      url: '/report',
-      payload: {
-        data_format_version: '0.2.0',
-        format: 'json',
-        probe_asn: 'AS4134',
-        probe_cc: 'CN',
-        software_name: 'wallscope',
-        software_version: '0.1.0',
-        test_name: 'web_connectivity',
-        test_start_time: '2026-11-22 05:00:00',
-        test_version: '0.4.3',
-      },
-    });
+    const open = await openReport(app, { test_start_time: '2026-11-22 05:00:00' });
     assert.equal(open.statusCode, 200, open.body);
     const { report_id, supported_formats } = open.json() as { report_id: string; supported_formats: string[] };
     assert.match(report_id, /^\d{8}T\d{6}Z_webconnectivity_CN_4134_n1_/);
@@ -67,20 +53,7 @@ describe('buildApp(opts): collector', () => {
 
   it('rejects a measurement that disagrees with its report, and a report id it never issued; stores nothing', async (t) => {
     const { app, store } = await harness(t);
-    const open = await app.inject({
-      method: 'POST',
-      url: '/report',
-      payload: {
-        data_format_version: '0.2.0',
-        format: 'json',
-        probe_asn: 'AS4134',
-        probe_cc: 'CN',
-        software_name: 'w',
-        software_version: '1',
-        test_name: 'web_connectivity',
-        test_version: '0.4.3',
-      },
-    });
+    const open = await openReport(app);
     const { report_id } = open.json() as { report_id: string };
     for (const [over, field] of [
       [{ probe_cc: 'IR' }, 'probe_cc'],

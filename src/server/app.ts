@@ -23,6 +23,7 @@ import { ApiError } from './errors.js';
 import metricsRoutes, { serverMetrics } from './metrics-routes.js';
 import queryRoutes from './query-routes.js';
 import { RateLimiter, type RateLimitOptions } from './ratelimit.js';
+import { SCHEMA_CHECKING } from './schemas.js';
 import { analyzerWith, safeAnalyzer, type Analyzer } from './reanalyze.js';
 import platformRoutes from './platform-routes.js';
 import { registerStatic } from './static.js';
@@ -103,8 +104,7 @@ function createFastify(opts: AppOptions): FastifyInstance {
             ...(typeof opts.logger === 'object' ? opts.logger : {}),
             serializers: { req: (r: FastifyRequest) => ({ method: r.method, url: r.url.slice(0, 300) }) },
           },
-    // No coercion: a measurement is stored exactly as submitted or refused, never "fixed".
-    ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },
+    ajv: SCHEMA_CHECKING,
   });
   // The API speaks JSON only: a text/plain body is a 415, not a string for the schema to puzzle over.
   app.removeContentTypeParser('text/plain');

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { SqliteStore } from '../store/index.js';
 import { sampleMeasurement } from '../testing/seed.js';
-import { appHarness } from '../testing/app-harness.js';
+import { appHarness, openReport } from '../testing/app-harness.js';
 import { buildApp } from './app.js';
 import { NDJSON, type BatchResponse } from './batch.js';
 import { startServer } from './listen.js';
@@ -151,20 +151,7 @@ describe('POST /api/v1/submit_measurements (NDJSON batches)', () => {
 
   it('refuses the lines naming a closed report, also in a new app on the same store (the store remembers)', async (t) => {
     const { app, store } = await harness(t, { reportSecret: 'one secret for both collectors' });
-    const open = await app.inject({
-      method: 'POST',
-      url: '/report',
-      payload: {
-        data_format_version: '0.2.0',
-        format: 'json',
-        probe_asn: 'AS4134',
-        probe_cc: 'CN',
-        software_name: 'wallscope',
-        software_version: '0.1.0',
-        test_name: 'web_connectivity',
-        test_version: '0.4.3',
-      },
-    });
+    const open = await openReport(app);
     const reportId = open.json().report_id as string;
     const inReport = (i: number) => line({ ...sampleMeasurement({ input: `https://rep${i}.example/` }), report_id: reportId });
     const before = await post(app, [inReport(0), inReport(1)].join('\n'));

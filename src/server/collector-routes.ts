@@ -2,6 +2,7 @@
 // POST /api/v1/submit_measurement and the NDJSON batch route (batch.ts). Every submission is
 // checked, scrubbed of the submitter's address (scrub.ts), analysed and stored; report ids are
 // signed (report-id.ts) and closed reports refuse more (closed-reports.ts).
+import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Measurement, Verdict } from '../model/index.js';
 import { registerBatchRoute } from './batch.js';
@@ -9,8 +10,55 @@ import { ClosedReports } from './closed-reports.js';
 import type { ServerContext } from './context.js';
 import { createError } from './errors.js';
 import { issueReportId, parseReportId, reportMismatch } from './report-id.js';
-import { OpenReportBody, ReportParams, SubmitBody } from './schemas.js';
+import { CC, Str, TEST_NAME } from './schemas.js';
 import { jsonDepth, mayHoldAddress, scrubMeasurement } from './scrub.js';
+
+// The collector's schemas (the batch route checks each line against SubmitBody too).
+// OONI's probe_asn (the query API's filter also takes the bare number: its own schema).
+const ASN = Str(12, '^AS[0-9]{1,10}$');
+const OONI_TIME = Str(19, '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$');
+
+/** What the collector needs of a measurement (OONI data format 0.2.0); other keys pass through. */
+export const MeasurementSchema = Type.Object(
+  {
+    data_format_version: Str(16),
+    input: Type.Union([Str(8192), Type.Null()]),
+    measurement_start_time: OONI_TIME,
+    probe_asn: ASN,
+    probe_cc: CC,
+    probe_ip: Type.Optional(Str(64)),
+    report_id: Type.Optional(Str(256)),
+    software_name: Str(128),
+    software_version: Str(64),
+    test_name: TEST_NAME,
+    test_start_time: Type.Optional(OONI_TIME),
+    test_version: Type.Optional(Str(64)),
+    test_keys: Type.Object({}, { additionalProperties: true }),
+    annotations: Type.Optional(Type.Object({}, { additionalProperties: true })),
+  },
+  { additionalProperties: true },
+);
+
+export const OpenReportBody = Type.Object(
+  {
+    data_format_version: Str(16),
+    format: Str(16),
+    probe_asn: ASN,
+    probe_cc: CC,
+    software_name: Str(128),
+    software_version: Str(64),
+    test_name: TEST_NAME,
+    test_start_time: Type.Optional(Str(32)),
+    test_version: Str(64),
+  },
+  { additionalProperties: true },
+);
+export type OpenReportBody = Static<typeof OpenReportBody>;
+
+export const SubmitBody = Type.Object({ format: Str(16), content: MeasurementSchema }, { additionalProperties: true });
+export type SubmitBody = Static<typeof SubmitBody>;
+
+export const ReportParams = Type.Object({ report_id: Str(256) });
 
 export const BACKEND_VERSION = 'wallscope-collector/1';
 /** Deeper than any real measurement (OONI's nest about 8 levels); deeper input is refused, not recursed into. */
@@ -188,6 +236,7 @@ export default async function collectorRoutes(app: FastifyInstance, opts: Collec
 
   registerBatchRoute(app, {
     store,
+    lineSchema: SubmitBody,
     bodyLimit: opts.batchBodyLimit,
     maxItems: opts.batchMaxItems,
     prepare: (req, body, text) => {

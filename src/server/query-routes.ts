@@ -1,10 +1,87 @@
 // The query API the explorer and researchers use: GET /api/v1/measurements (filters, cursor),
 // /api/v1/measurement/:uid, /api/v1/aggregation (OONI MAT's axes, JSON or CSV) and /api/v1/health.
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { StoreInputError, parseAsn, parseTimeBound, normalizeRegion, type MeasurementFilter } from '../store/index.js';
+import { LAYERS, MECHANISMS } from '../model/index.js';
+import {
+  AXES,
+  BLOCKING_FILTERS,
+  TIME_GRAINS,
+  StoreInputError,
+  parseAsn,
+  parseTimeBound,
+  normalizeRegion,
+  type MeasurementFilter,
+} from '../store/index.js';
 import type { ServerContext } from './context.js';
 import { createError } from './errors.js';
-import { AggregationQuerySchema, ListQuery, ListResponse, UidParams } from './schemas.js';
+import { CC, Str, TEST_NAME, UidParams } from './schemas.js';
+
+const TimeBound = Str(40);
+const FilterProps = {
+  probe_cc: Type.Optional(CC),
+  probe_asn: Type.Optional(Str(12, '^(AS)?[0-9]{1,10}$')),
+  domain: Type.Optional(Str(253)),
+  /** Self-declared region (annotations.region); normalised like the stored value, exact match. */
+  region: Type.Optional(Str(256)),
+  input: Type.Optional(Str(2048)),
+  test_name: Type.Optional(TEST_NAME),
+  category_code: Type.Optional(Str(16, '^[A-Z]{1,16}$')),
+  since: Type.Optional(TimeBound),
+  until: Type.Optional(TimeBound),
+  blocking: Type.Optional(Type.Union(BLOCKING_FILTERS.map((b) => Type.Literal(b)))),
+  mechanism: Type.Optional(Type.Union(MECHANISMS.map((m) => Type.Literal(m)))),
+  layer: Type.Optional(Type.Union(LAYERS.map((l) => Type.Literal(l)))),
+  // Query strings are text: no type coercion anywhere (a body is stored as submitted, never coerced).
+  confirmed: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])),
+  anomaly: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])),
+};
+
+export const ListQuery = Type.Object(
+  { ...FilterProps, limit: Type.Optional(Str(4, '^(1000|[1-9][0-9]{0,2})$')), cursor: Type.Optional(Str(512)) },
+  { additionalProperties: false },
+);
+export type ListQuery = Static<typeof ListQuery>;
+
+const AxisT = Type.Union(AXES.map((a) => Type.Literal(a)));
+export const AggregationQuerySchema = Type.Object(
+  {
+    ...FilterProps,
+    axis_x: Type.Optional(AxisT),
+    axis_y: Type.Optional(AxisT),
+    time_grain: Type.Optional(Type.Union(TIME_GRAINS.map((g) => Type.Literal(g)))),
+    format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('csv'), Type.Literal('JSON'), Type.Literal('CSV')])),
+  },
+  { additionalProperties: false },
+);
+export type AggregationQuerySchema = Static<typeof AggregationQuerySchema>;
+
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+/** Response schema of a list row (serialisation is schema-driven: nothing else leaks out). */
+export const MeasurementRowSchema = Type.Object({
+  measurement_uid: Type.String(),
+  report_id: Type.String(),
+  input: Nullable(Type.String()),
+  domain: Nullable(Type.String()),
+  test_name: Type.String(),
+  probe_cc: Type.String(),
+  probe_asn: Type.String(),
+  region: Nullable(Type.String()),
+  measurement_start_time: Type.String(),
+  status: Type.String(),
+  blocking: Type.Union([Type.Literal(false), Type.String(), Type.Null()]),
+  accessible: Nullable(Type.Boolean()),
+  mechanism: Nullable(Type.String()),
+  layer: Nullable(Type.String()),
+  confidence: Type.Number(),
+  confirmed: Type.Boolean(),
+  explanation: Type.String(),
+  anomaly: Type.Boolean(),
+  failure: Type.Boolean(),
+  category_code: Nullable(Type.String()),
+  analysis_version: Type.String(),
+});
+export const ListResponse = Type.Object({ results: Type.Array(MeasurementRowSchema), next_cursor: Nullable(Type.String()) });
 
 /** CSV per RFC 4180; cells that a spreadsheet would run as a formula get a leading quote. */
 export function toCsv(columns: string[], rows: Array<Record<string, unknown>>): string {

@@ -9,22 +9,12 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Measurement } from '../model/index.js';
 import { ClickHouseStore, SqliteStore, type MeasurementStore } from '../store/index.js';
+import { openReport } from '../testing/app-harness.js';
 import { sampleMeasurement } from '../testing/seed.js';
 import { buildApp } from './app.js';
 
 const CH_URL = process.env.WALLSCOPE_CLICKHOUSE_URL;
 const SECRET = 'one secret for every collector of the test';
-const OPEN_BODY = {
-  data_format_version: '0.2.0',
-  format: 'json',
-  probe_asn: 'AS4134',
-  probe_cc: 'CN',
-  software_name: 'wallscope',
-  software_version: '0.1.0',
-  test_name: 'web_connectivity',
-  test_version: '0.4.3',
-};
-
 type T = { after: (fn: () => unknown) => void };
 
 function sqliteFile(t: T): () => SqliteStore {
@@ -47,8 +37,8 @@ async function collector(t: T, store: MeasurementStore): Promise<FastifyInstance
   return app;
 }
 
-async function openReport(app: FastifyInstance): Promise<string> {
-  const r = await app.inject({ method: 'POST', url: '/report', payload: OPEN_BODY });
+async function openedReport(app: FastifyInstance): Promise<string> {
+  const r = await openReport(app);
   assert.equal(r.statusCode, 200, r.body);
   return (r.json() as { report_id: string }).report_id;
 }
@@ -72,7 +62,7 @@ function assertClosedAnswer(r: { statusCode: number; json: () => unknown; body: 
 /** The restart case on any store: close through one collector, refused by a new one on the same store. */
 async function closedAcrossRestart(t: T, openStore: () => Promise<MeasurementStore>): Promise<void> {
   const a = await collector(t, await openStore());
-  const reportId = await openReport(a);
+  const reportId = await openedReport(a);
   const m = sampleMeasurement({ input: 'https://before-close.example/' });
   assert.equal((await submitTo(a, reportId, m)).statusCode, 200);
   assert.equal((await close(a, reportId)).statusCode, 200);
@@ -86,7 +76,7 @@ async function closedAcrossRestart(t: T, openStore: () => Promise<MeasurementSto
   assert.equal(await storeB.count(), n, 'nothing stored');
   // Closing again after the restart is still fine; a new report works.
   assert.equal((await close(b, reportId)).statusCode, 200);
-  const fresh = await openReport(b);
+  const fresh = await openedReport(b);
   assert.equal((await submitTo(b, fresh, later)).statusCode, 200);
   assert.equal(await storeB.count(), n + 1);
 }
@@ -95,7 +85,7 @@ describe('buildApp(opts): closed reports', () => {
   it('a closed report refuses POST /report/{id} and submit_measurement with its report_id (409 WS_REPORT_CLOSED), stores nothing; closing twice is fine', async (t) => {
     const store = sqliteFile(t)();
     const app = await collector(t, store);
-    const reportId = await openReport(app);
+    const reportId = await openedReport(app);
     const m = sampleMeasurement();
     const ok = await submitTo(app, reportId, m);
     assert.equal(ok.statusCode, 200, ok.body);
@@ -114,7 +104,7 @@ describe('buildApp(opts): closed reports', () => {
     );
     assert.equal(await store.count(), 1, 'only the submission before the close');
     // Other reports are unaffected.
-    const other = await openReport(app);
+    const other = await openedReport(app);
     assert.equal((await submitTo(app, other, sampleMeasurement({ input: 'https://other.example/' }))).statusCode, 200);
     assert.equal(await store.count(), 2);
     const metrics = (await app.inject({ url: '/metrics' })).body;
@@ -125,7 +115,7 @@ describe('buildApp(opts): closed reports', () => {
   it('a batch line (POST /api/v1/submit_measurements) naming a report closed through this collector is refused with WS_REPORT_CLOSED', async (t) => {
     const store = sqliteFile(t)();
     const app = await collector(t, store);
-    const reportId = await openReport(app);
+    const reportId = await openedReport(app);
     assert.equal((await close(app, reportId)).statusCode, 200);
     const lines = [
       { format: 'json', content: { ...sampleMeasurement({ input: 'https://batch-closed.example/' }), report_id: reportId } },
@@ -148,7 +138,7 @@ describe('buildApp(opts): closed reports', () => {
   it('closing an id this collector never issued is a 404 and records nothing; a mismatched close target stays open', async (t) => {
     const store = sqliteFile(t)();
     const app = await collector(t, store);
-    const reportId = await openReport(app);
+    const reportId = await openedReport(app);
     const forged = reportId.slice(0, -1) + (reportId.endsWith('0') ? '1' : '0');
     for (const id of [forged, '20261122T000000Z_webconnectivity_CN_4134_n1_abcdefghijklmnop', 'not-a-report']) {
       const r = await close(app, id);
@@ -193,7 +183,7 @@ describe('buildApp(opts): closed reports', () => {
       },
     });
     const app = await collector(t, store);
-    const reportId = await openReport(app);
+    const reportId = await openedReport(app);
     for (let i = 0; i < 20; i++)
       assert.equal((await submitTo(app, reportId, sampleMeasurement({ input: `https://run-${i}.example/` }))).statusCode, 200);
     assert.equal(lookups, 1);
@@ -213,7 +203,7 @@ describe('buildApp(opts): closed reports', () => {
   it('a store that fails to close or to answer gives 503 WS_STORE_UNAVAILABLE and stores nothing', async (t) => {
     const store = sqliteFile(t)();
     const app = await collector(t, store);
-    const reportId = await openReport(app);
+    const reportId = await openedReport(app);
     store.db.close(); // the store fails for real
     const c = await close(app, reportId);
     assert.equal(c.statusCode, 503, c.body);

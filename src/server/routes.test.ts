@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { ANALYSIS_VERSION } from '../analysis/index.js';
 import { SqliteStore } from '../store/index.js';
+import { openReport } from '../testing/app-harness.js';
 import { sampleMeasurement, syntheticMeasurements } from '../testing/seed.js';
 import adminRoutes from './admin-routes.js';
 import collectorRoutes from './collector-routes.js';
@@ -15,6 +16,7 @@ import type { ServerContext } from './context.js';
 import metricsRoutes, { serverMetrics } from './metrics-routes.js';
 import queryRoutes from './query-routes.js';
 import { analyzerWith, safeAnalyzer } from './reanalyze.js';
+import { SCHEMA_CHECKING } from './schemas.js';
 
 async function part(
   t: { after: (fn: () => unknown) => void },
@@ -30,7 +32,7 @@ async function part(
     limiter: null,
     metrics: serverMetrics(store),
   };
-  const app = Fastify();
+  const app = Fastify({ ajv: SCHEMA_CHECKING });
   await register(app, ctx);
   await app.ready();
   t.after(async () => {
@@ -45,20 +47,7 @@ describe('server parts as plugins', () => {
   it('collector-routes: opens a report, takes a measurement into the store, closes the report, refuses more', async (t) => {
     const { app, ctx } = await part(t, (app, ctx) => app.register(collectorRoutes, { ...ctx, batchBodyLimit: 1 << 20, batchMaxItems: 10 }));
     const m = sampleMeasurement();
-    const open = await app.inject({
-      method: 'POST',
-      url: '/report',
-      payload: {
-        data_format_version: '0.2.0',
-        format: 'json',
-        probe_asn: m.probe_asn,
-        probe_cc: m.probe_cc,
-        software_name: 'w',
-        software_version: '1',
-        test_name: m.test_name,
-        test_version: '0.4.3',
-      },
-    });
+    const open = await openReport(app, { probe_asn: m.probe_asn, probe_cc: m.probe_cc, test_name: m.test_name });
     assert.equal(open.statusCode, 200, open.body);
     const { report_id } = open.json() as { report_id: string };
     const sub = await app.inject({ method: 'POST', url: `/report/${report_id}`, payload: { format: 'json', content: m } });
@@ -71,6 +60,42 @@ describe('server parts as plugins', () => {
     const late = await app.inject({ method: 'POST', url: `/report/${report_id}`, payload: { format: 'json', content: m } });
     assert.equal(late.statusCode, 409, late.body);
     assert.match(await ctx.metrics.registry.render(), /wallscope_measurements_total\{result="stored"\} 1/);
+  });
+
+  it('collector-routes: refuses bodies and parameters its schemas do not allow with 400, and stores nothing', async (t) => {
+    const { app, ctx } = await part(t, (app, ctx) => app.register(collectorRoutes, { ...ctx, batchBodyLimit: 1 << 20, batchMaxItems: 10 }));
+    const m = sampleMeasurement();
+    for (const over of [{ probe_cc: 'china' }, { probe_asn: '4134' }, { test_name: 'Web Connectivity' }, { format: 5 }]) {
+      const r = await openReport(app, over);
+      assert.equal(r.statusCode, 400, `${JSON.stringify(over)}: ${r.body}`);
+    }
+    const { data_format_version: _dfv, ...noVersion } = m;
+    for (const content of [
+      noVersion,
+      { ...m, measurement_start_time: 'yesterday' },
+      { ...m, test_keys: 'none' },
+      { ...m, input: 'x'.repeat(8193) },
+    ]) {
+      const r = await app.inject({ method: 'POST', url: '/api/v1/submit_measurement', payload: { format: 'json', content } });
+      assert.equal(r.statusCode, 400, r.body);
+    }
+    assert.equal((await app.inject({ method: 'POST', url: '/api/v1/submit_measurement', payload: { content: m } })).statusCode, 400);
+    // A report id longer than Fastify's maxParamLength (100) is a 414 before the schema (256) is asked.
+    const longId = 'r'.repeat(257);
+    assert.equal((await app.inject({ method: 'POST', url: `/report/${longId}`, payload: { format: 'json', content: m } })).statusCode, 414);
+    assert.equal((await app.inject({ method: 'POST', url: `/report/${longId}/close` })).statusCode, 414);
+    const batch = await app.inject({
+      method: 'POST',
+      url: '/api/v1/submit_measurements',
+      headers: { 'content-type': 'application/x-ndjson' },
+      payload: [JSON.stringify({ format: 'json', content: noVersion }), '{not json'].join('\n'),
+    });
+    assert.equal(batch.statusCode, 200, batch.body);
+    assert.deepEqual(
+      (batch.json() as { results: Array<{ code: string }> }).results.map((r) => r.code),
+      ['WS_BAD_MEASUREMENT', 'WS_INVALID_JSON'],
+    );
+    assert.equal(await ctx.store.count(), 0);
   });
 
   it('query-routes: lists, gets, aggregates (JSON and CSV) and reports health over the store', async (t) => {
@@ -97,6 +122,23 @@ describe('server parts as plugins', () => {
     assert.equal(((await app.inject({ url: '/api/v1/health' })).json() as { ok: boolean; store: string }).store, 'sqlite');
   });
 
+  it('query-routes: refuses filters, axes and uids its schemas do not allow with 400', async (t) => {
+    const { app } = await part(t, (app, ctx) => app.register(queryRoutes, ctx));
+    for (const url of [
+      '/api/v1/measurements?probe_cc=cn',
+      '/api/v1/measurements?limit=1001',
+      '/api/v1/measurements?blocking=maybe',
+      '/api/v1/measurements?colour=red',
+      '/api/v1/aggregation?axis_x=evil',
+      '/api/v1/aggregation?time_grain=fortnight',
+      '/api/v1/aggregation?format=xml',
+      "/api/v1/measurement/x'%20OR%201=1",
+    ]) {
+      const r = await app.inject({ url });
+      assert.equal(r.statusCode, 400, `${url}: ${r.body}`);
+    }
+  });
+
   it('admin-routes: disabled without a token; with one, refuses a wrong bearer and reanalyses and deletes with the right one', async (t) => {
     const off = await part(t, (app, ctx) => app.register(adminRoutes, ctx));
     assert.equal((await off.app.inject({ method: 'POST', url: '/api/v1/admin/reanalyze', payload: {} })).statusCode, 403);
@@ -114,6 +156,12 @@ describe('server parts as plugins', () => {
     const del = await app.inject({ method: 'DELETE', url: `/api/v1/measurement/${uid}`, headers: { authorization: 'Bearer tok' } });
     assert.equal(del.statusCode, 200, del.body);
     assert.equal(await ctx.store.get(uid), null);
+    const auth = { authorization: 'Bearer tok' };
+    for (const payload of [{ limit: 0 }, { only_outdated: 'yes' }, { limit: 1, everything: true }]) {
+      const bad = await app.inject({ method: 'POST', url: '/api/v1/admin/reanalyze', payload, headers: auth });
+      assert.equal(bad.statusCode, 400, `${JSON.stringify(payload)}: ${bad.body}`);
+    }
+    assert.equal((await app.inject({ method: 'DELETE', url: '/api/v1/measurement/a%20b', headers: auth })).statusCode, 400);
   });
 
   it('metrics-routes: the Prometheus text of the server metrics', async (t) => {

@@ -20,3 +20,20 @@ export async function appHarness(
   });
   return { app, store, dir };
 }
+
+/** A valid body of POST /report (OONI's report protocol) for CN AS4134 web_connectivity. */
+export const OPEN_REPORT_BODY = {
+  data_format_version: '0.2.0',
+  format: 'json',
+  probe_asn: 'AS4134',
+  probe_cc: 'CN',
+  software_name: 'wallscope',
+  software_version: '0.1.0',
+  test_name: 'web_connectivity',
+  test_version: '0.4.3',
+};
+
+/** POST /report with OPEN_REPORT_BODY and the given keys replaced or added; the collector's answer. */
+export function openReport(app: FastifyInstance, over: Record<string, unknown> = {}) {
+  return app.inject({ method: 'POST', url: '/report', payload: { ...OPEN_REPORT_BODY, ...over } });
+}
