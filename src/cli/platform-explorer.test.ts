@@ -8,7 +8,6 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type BrowserContext } from 'playwright-core';
 import { analyzeMeasurement } from '../analysis/index.js';
 import { parseScenario, startLab } from '../lab/index.js';
 import { repoRoot, territoryTablesV4 } from '../probe/index.js';
@@ -23,12 +22,12 @@ import {
 } from '../probe/index.js';
 import { SqliteStore } from '../store/index.js';
 import { buildApp } from '../server/index.js';
+import { launchLocalBrowser } from '../testing/browser.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- the functions passed to page.evaluate run in the browser, whose DOM types this Node build does not have */
 declare const window: any;
 declare const document: any;
 
-const CHROMIUM = '/usr/bin/chromium';
 const WEB_DIST = join(repoRoot, 'web', 'dist');
 const HOSTILE = '<img src=x onerror="window.__pwned=1"> falun';
 
@@ -130,36 +129,13 @@ describe('platform summary API and the Platforms page', () => {
 
   it('the Platforms page shows them, runs no hostile text, and looks up the IP territory in the browser', async () => {
     assert.ok(existsSync(join(WEB_DIST, 'index.html')), 'web/dist is missing: run `npx vite build web`');
-    const profile = mkdtempSync(join(tmpdir(), 'wallscope-chromium-'));
-    let ctx: BrowserContext | null = null;
+    const requests: string[] = [];
+    const browser = await launchLocalBrowser(base, {
+      onRequest: (req) => requests.push(`${req.method()} ${req.url()} ${req.postData() ?? ''}`),
+    });
+    const { ctx, offsite } = browser;
     try {
-      ctx = await chromium.launchPersistentContext(profile, {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
-        serviceWorkers: 'block',
-      });
-      const requests: string[] = [];
-      const offsite: string[] = [];
       const dialogs: string[] = [];
-      await ctx.route('**/*', async (route) => {
-        const req = route.request();
-        requests.push(`${req.method()} ${req.url()} ${req.postData() ?? ''}`);
-        if (req.url().startsWith(base + '/')) await route.continue();
-        else {
-          offsite.push(req.url());
-          await route.abort('blockedbyclient');
-        }
-      });
       const page = await ctx.newPage();
       page.on('dialog', (d) => (dialogs.push(d.message()), void d.dismiss()));
       await page.goto(`${base}/#/platform`);
@@ -187,8 +163,7 @@ describe('platform summary API and the Platforms page', () => {
       mkdirSync(join(repoRoot, 'test-artifacts'), { recursive: true });
       await page.screenshot({ path: join(repoRoot, 'test-artifacts', 'explorer-platform.png'), fullPage: true });
     } finally {
-      await ctx?.close();
-      rmSync(profile, { recursive: true, force: true });
+      await browser.close();
     }
   });
 });

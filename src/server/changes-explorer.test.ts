@@ -7,40 +7,24 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { repoRoot } from '../probe/index.js';
 import { ChangeStore, SqliteStore, trackChanges } from '../store/index.js';
+import { launchLocalBrowser, type LocalBrowser } from '../testing/browser.js';
 import { sampleMeasurement, sampleVerdict } from '../testing/seed.js';
 import { buildApp } from './index.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-default-apps',
-  '--disable-extensions',
-  '--no-default-browser-check',
-  '--metrics-recording-only',
-  '--disable-domain-reliability',
-];
 const WEB_DIST = join(repoRoot, 'web', 'dist');
 const T0 = Date.UTC(2026, 11, 1, 8, 0, 0);
 
 describe('explorer: changes page, blocked since, domain timeline (chromium)', () => {
   let dir: string;
-  let profile: string;
+  let browser: LocalBrowser;
   let store: SqliteStore;
   let changes: ChangeStore;
   let app: Awaited<ReturnType<typeof buildApp>>;
   let ctx: BrowserContext;
   let base: string;
-  const offsite: string[] = [];
   const pageErrors: string[] = [];
 
   before(async () => {
@@ -62,31 +46,16 @@ describe('explorer: changes page, blocked since, domain timeline (chromium)', ()
       await put('https://flaky.example/', i, sampleVerdict(k as 'ok' | 'blocked', k === 'blocked' ? sni : {}));
     app = await buildApp({ store, changes, webRoot: WEB_DIST, logger: false, rateLimit: false });
     base = (await app.listen({ host: '127.0.0.1', port: 0 })).replace(/\/$/, '');
-    profile = mkdtempSync(join(tmpdir(), 'ws-chromium-'));
-    ctx = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      viewport: { width: 1280, height: 900 },
-      serviceWorkers: 'block',
-    });
-    await ctx.route('**/*', async (route) => {
-      const url = route.request().url();
-      if (url.startsWith(base + '/')) await route.continue();
-      else {
-        offsite.push(url);
-        await route.abort('blockedbyclient');
-      }
-    });
+    browser = await launchLocalBrowser(base, { viewport: { width: 1280, height: 900 } });
+    ctx = browser.ctx;
     ctx.on('page', (p) => p.on('pageerror', (e) => pageErrors.push(e.message)));
   });
   after(async () => {
-    await ctx?.close();
+    await browser?.close();
     await app?.close();
     changes?.close();
     await store?.close();
     rmSync(dir, { recursive: true, force: true });
-    rmSync(profile, { recursive: true, force: true });
   });
 
   it('lists what is blocked now with "Blocked since", the changes with evidence links, and the view\'s feed', async () => {
@@ -137,7 +106,7 @@ describe('explorer: changes page, blocked since, domain timeline (chromium)', ()
     const atom = await (await fetch(`${base}/${feed}`)).text();
     assert.equal((atom.match(/<entry>/g) ?? []).length, 1);
     await page.close();
-    assert.deepEqual(offsite, []);
+    assert.deepEqual(browser.offsite, []);
     assert.deepEqual(pageErrors, []);
   });
 });

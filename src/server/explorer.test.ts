@@ -8,11 +8,12 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { analyzeMeasurement } from '../analysis/index.js';
 import { type Measurement, type Verdict } from '../model/index.js';
 import { fixturesDir, repoRoot } from '../probe/index.js';
 import { SqliteStore } from '../store/index.js';
+import { launchLocalBrowser } from '../testing/browser.js';
 import { sampleMeasurement, syntheticMeasurements } from '../testing/seed.js';
 import { buildApp } from './index.js';
 
@@ -23,23 +24,6 @@ declare const window: any;
 declare const location: any;
 declare function getComputedStyle(el: any): any;
 
-const CHROMIUM = '/usr/bin/chromium';
-// Mandatory: without these, chromium calls out to the internet (updates, sync, safe browsing...).
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-default-apps',
-  '--disable-extensions',
-  '--no-default-browser-check',
-  '--metrics-recording-only',
-  '--disable-domain-reliability',
-];
 const ARTIFACTS = join(repoRoot, 'test-artifacts');
 const WEB_DIST = join(repoRoot, 'web', 'dist');
 
@@ -296,7 +280,6 @@ interface Env {
 
 async function setUp(): Promise<Env & { close(): Promise<void> }> {
   assert.ok(existsSync(join(WEB_DIST, 'index.html')), 'web/dist is missing: run `npx vite build web` (scripts/setup.sh does)');
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium (scripts/setup.sh does, as root)`);
   const dir = mkdtempSync(join(tmpdir(), 'wallscope-explorer-'));
   const store = new SqliteStore(join(dir, 'store.sqlite'));
   const crafted = [injectionMeasurement(), tlsResetMeasurement(), hostileMeasurement()];
@@ -314,24 +297,9 @@ async function setUp(): Promise<Env & { close(): Promise<void> }> {
   const uidOf = (s: Seeded) => seeded.find((x) => x.m === s.m)!.uid;
   const app = await buildApp({ store, webRoot: WEB_DIST, logger: false });
   const base = (await app.listen({ host: '127.0.0.1', port: 0 })).replace(/\/$/, '');
-  const profile = mkdtempSync(join(tmpdir(), 'wallscope-chromium-'));
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1280, height: 900 },
-    serviceWorkers: 'block',
-  });
-  const offsite: string[] = [];
+  const browser = await launchLocalBrowser(base, { viewport: { width: 1280, height: 900 } });
+  const { ctx, offsite } = browser;
   const dialogs: string[] = [];
-  await ctx.route('**/*', async (route) => {
-    const url = route.request().url();
-    if (url.startsWith(base + '/')) await route.continue();
-    else {
-      offsite.push(url);
-      await route.abort('blockedbyclient');
-    }
-  });
   const consoleErrors: string[] = [];
   ctx.on('page', (p) => {
     p.on('dialog', (d) => (dialogs.push(d.message()), void d.dismiss()));
@@ -349,11 +317,10 @@ async function setUp(): Promise<Env & { close(): Promise<void> }> {
     seeded,
     uids: { injection: uidOf(crafted[0]!), tls: uidOf(crafted[1]!), hostile: uidOf(crafted[2]!) },
     async close() {
-      await ctx.close();
+      await browser.close();
       await app.close();
       await store.close();
       rmSync(dir, { recursive: true, force: true });
-      rmSync(profile, { recursive: true, force: true });
     },
   };
 }
