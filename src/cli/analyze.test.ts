@@ -1,23 +1,12 @@
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fixturesDir, repoRoot } from '../probe/index.js';
+import { fixturesDir } from '../probe/index.js';
+import { runWallscope } from '../testing/cli.js';
 
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [join(repoRoot, 'bin', 'wallscope.js'), 'analyze', ...args],
-      { maxBuffer: 64 << 20 },
-      (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-      },
-    );
-  });
-}
+const run = (args: string[]) => runWallscope(['analyze', ...args]);
 
 describe('wallscope analyze FILE...', () => {
   const dir = mkdtempSync(join(tmpdir(), 'wallscope-analyze-'));

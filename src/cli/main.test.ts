@@ -3,20 +3,10 @@
 // `wallscope <cmd> --help` gives that command's full help (options included) from its own module.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { repoRoot } from '../probe/index.js';
+import { runWallscope } from '../testing/cli.js';
 import { buildProgram, COMMANDS } from './main.js';
 
-const BIN = join(repoRoot, 'bin', 'wallscope.js');
-
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    execFile(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
-      done({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
-  });
-}
+const run = (args: string[]) => runWallscope(args);
 
 describe('wallscope command table', () => {
   it('every entry loads a module that registers exactly that command, with the listed description', async () => {

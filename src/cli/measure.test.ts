@@ -4,21 +4,13 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from '../probe/index.js';
 import { startServer } from '../server/index.js';
 import { SqliteStore } from '../store/index.js';
 import { createCA, issueCert, startTestHelper, type TestHelper } from '../probe/index.js';
+import { runWallscope, WALLSCOPE_BIN as bin } from '../testing/cli.js';
 import { startDnsServer, startSite, type DnsServer, type Site } from '../testing/probe-servers.js';
 
-const bin = join(repoRoot, 'bin', 'wallscope.js');
-
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+const run = (args: string[]) => runWallscope(args);
 
 describe('wallscope measure', () => {
   let dir: string;
@@ -27,6 +19,8 @@ describe('wallscope measure', () => {
   let tlsSite: Site;
   let helper: TestHelper;
   let caFile: string;
+  /** Where the probe resolves, which helper it asks, and that it may reach the local servers. */
+  const labOptions = () => ['--resolver', dns.address, '--helper', helper.url, '--allow-net', '127.0.0.0/8'];
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'wallscope-measure-'));
     const ca = await createCA();
@@ -65,14 +59,9 @@ describe('wallscope measure', () => {
       '--json',
       '--list',
       list,
-      '--resolver',
-      dns.address,
-      '--helper',
-      helper.url,
+      ...labOptions(),
       '--ca',
       caFile,
-      '--allow-net',
-      '127.0.0.0/8',
       '--out',
       out,
       '--concurrency',
@@ -100,12 +89,7 @@ describe('wallscope measure', () => {
       'measure',
       '--json',
       `http://a.test:${site.port}/`,
-      '--resolver',
-      dns.address,
-      '--helper',
-      helper.url,
-      '--allow-net',
-      '127.0.0.0/8',
+      ...labOptions(),
       '--no-fingerprints',
       '--no-attribution',
       '--region',
@@ -114,19 +98,7 @@ describe('wallscope measure', () => {
     assert.equal(r.code, 0, r.stderr);
     const m = JSON.parse(r.stdout.trim()) as { annotations: Record<string, string> };
     assert.equal(m.annotations.region, 'Henan');
-    const none = await run([
-      'measure',
-      '--json',
-      `http://a.test:${site.port}/`,
-      '--resolver',
-      dns.address,
-      '--helper',
-      helper.url,
-      '--allow-net',
-      '127.0.0.0/8',
-      '--no-fingerprints',
-      '--no-attribution',
-    ]);
+    const none = await run(['measure', '--json', `http://a.test:${site.port}/`, ...labOptions(), '--no-fingerprints', '--no-attribution']);
     assert.equal(
       (JSON.parse(none.stdout.trim()) as { annotations: Record<string, string> }).annotations.region,
       undefined,
@@ -141,19 +113,7 @@ describe('wallscope measure', () => {
 
   it('keeps measurements in the upload spool with --spool DIR', async () => {
     const spool = join(dir, 'spool');
-    const r = await run([
-      'measure',
-      `http://a.test:${site.port}/`,
-      '--resolver',
-      dns.address,
-      '--helper',
-      helper.url,
-      '--allow-net',
-      '127.0.0.0/8',
-      '--no-fingerprints',
-      '--spool',
-      spool,
-    ]);
+    const r = await run(['measure', `http://a.test:${site.port}/`, ...labOptions(), '--no-fingerprints', '--spool', spool]);
     assert.equal(r.code, 0, r.stderr);
     const files = readdirSync(spool).filter((f) => f.endsWith('.json'));
     assert.equal(files.length, 1);
@@ -169,14 +129,9 @@ describe('wallscope measure', () => {
         'measure',
         `http://a.test:${site.port}/`,
         `https://a.test:${tlsSite.port}/`,
-        '--resolver',
-        dns.address,
-        '--helper',
-        helper.url,
+        ...labOptions(),
         '--ca',
         caFile,
-        '--allow-net',
-        '127.0.0.0/8',
         '--no-fingerprints',
         '--spool',
         spool,
@@ -201,12 +156,7 @@ describe('wallscope measure', () => {
     const off = await run([
       'measure',
       `http://a.test:${site.port}/`,
-      '--resolver',
-      dns.address,
-      '--helper',
-      helper.url,
-      '--allow-net',
-      '127.0.0.0/8',
+      ...labOptions(),
       '--no-fingerprints',
       '--spool',
       spool2,
@@ -223,18 +173,7 @@ describe('wallscope measure', () => {
   });
 
   it('prints a table of URL, verdict, mechanism, layer and reason', async () => {
-    const r = await run([
-      'measure',
-      `http://a.test:${site.port}/`,
-      'http://gone.test/',
-      '--resolver',
-      dns.address,
-      '--helper',
-      helper.url,
-      '--allow-net',
-      '127.0.0.0/8',
-      '--no-fingerprints',
-    ]);
+    const r = await run(['measure', `http://a.test:${site.port}/`, 'http://gone.test/', ...labOptions(), '--no-fingerprints']);
     assert.equal(r.code, 0, r.stderr);
     const rows = r.stdout.trim().split('\n');
     assert.match(rows[0]!, /^URL\s+VERDICT\s+MECHANISM\s+LAYER\s+REASON$/);
@@ -271,14 +210,9 @@ describe('wallscope measure', () => {
       'measure',
       '--json',
       `https://a.test:${tlsSite.port}/`,
-      '--resolver',
-      dns.address,
-      '--helper',
-      helper.url,
+      ...labOptions(),
       '--ca',
       caFile,
-      '--allow-net',
-      '127.0.0.0/8',
       '--no-fingerprints',
       '--decoy-sni',
       'Decoy.Example.Test',

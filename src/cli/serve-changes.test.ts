@@ -1,78 +1,42 @@
 // `wallscope serve` with change detection and webhooks, as an operator starts it (child process):
 // the flags are checked before anything listens, and a started collector says it keeps changes.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { repoRoot } from '../probe/index.js';
+import { runWallscope, WALLSCOPE_BIN } from '../testing/cli.js';
 
-const BIN = join(repoRoot, 'bin', 'wallscope.js');
+/** `serve` on a store file, on a free loopback port, quiet and without the explorer; then `extra`. */
+const serveArgs = (db: string, ...extra: string[]) => [
+  'serve',
+  '--db',
+  db,
+  '--listen',
+  '127.0.0.1:0',
+  '--no-web',
+  '--no-log',
+  '--no-fingerprints',
+  ...extra,
+];
 
 describe('wallscope serve --webhook / --no-changes', () => {
-  it('refuses a webhook without a secret or on a server without change detection, in one line', () => {
+  it('refuses a webhook without a secret or on a server without change detection, in one line', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ws-serve-hooks-'));
     try {
       const env = { ...process.env, WALLSCOPE_WEBHOOK_SECRET: '' };
-      const noSecret = spawnSync(
-        process.execPath,
-        [
-          BIN,
-          'serve',
-          '--db',
-          join(dir, 'a.db'),
-          '--listen',
-          '127.0.0.1:0',
-          '--no-web',
-          '--no-log',
-          '--no-fingerprints',
-          '--webhook',
-          'http://127.0.0.1:9/',
-        ],
-        { encoding: 'utf8', env, timeout: 60_000 },
-      );
-      assert.notEqual(noSecret.status, 0);
+      const noSecret = await runWallscope(serveArgs(join(dir, 'a.db'), '--webhook', 'http://127.0.0.1:9/'), { env });
+      assert.notEqual(noSecret.code, 0);
       assert.equal(noSecret.stderr.trim().split('\n').length, 1, noSecret.stderr);
       assert.match(noSecret.stderr, /--webhook needs a signing secret/);
       assert.equal(existsSync(join(dir, 'a.db')), false, 'nothing opened before the flags are checked');
-      const off = spawnSync(
-        process.execPath,
-        [
-          BIN,
-          'serve',
-          '--db',
-          join(dir, 'b.db'),
-          '--listen',
-          '127.0.0.1:0',
-          '--no-web',
-          '--no-log',
-          '--no-fingerprints',
-          '--no-changes',
-          '--webhook',
-          'http://127.0.0.1:9/',
-        ],
-        { encoding: 'utf8', env, timeout: 60_000 },
-      );
-      assert.notEqual(off.status, 0);
+      const off = await runWallscope(serveArgs(join(dir, 'b.db'), '--no-changes', '--webhook', 'http://127.0.0.1:9/'), { env });
+      assert.notEqual(off.code, 0);
       assert.match(off.stderr, /--webhook needs change detection/);
-      const bad = spawnSync(
-        process.execPath,
-        [
-          BIN,
-          'serve',
-          '--db',
-          join(dir, 'c.db'),
-          '--listen',
-          '127.0.0.1:0',
-          '--no-web',
-          '--no-log',
-          '--no-fingerprints',
-          '--webhook',
-          'ftp://x/',
-        ],
-        { encoding: 'utf8', env: { ...env, WALLSCOPE_WEBHOOK_SECRET: 's' }, timeout: 60_000 },
-      );
+      const bad = await runWallscope(serveArgs(join(dir, 'c.db'), '--webhook', 'ftp://x/'), {
+        env: { ...env, WALLSCOPE_WEBHOOK_SECRET: 's' },
+      });
       assert.match(bad.stderr, /--webhook: expected an http\(s\) URL/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -85,21 +49,7 @@ describe('wallscope serve --webhook / --no-changes', () => {
     writeFileSync(secret, 'abc\n');
     const child = spawn(
       process.execPath,
-      [
-        BIN,
-        'serve',
-        '--db',
-        join(dir, 'w.db'),
-        '--listen',
-        '127.0.0.1:0',
-        '--no-web',
-        '--no-log',
-        '--no-fingerprints',
-        '--webhook',
-        'http://127.0.0.1:9/',
-        '--webhook-secret-file',
-        secret,
-      ],
+      [WALLSCOPE_BIN, ...serveArgs(join(dir, 'w.db'), '--webhook', 'http://127.0.0.1:9/', '--webhook-secret-file', secret)],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     t.after(() => {
