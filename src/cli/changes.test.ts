@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { labProbeDefaults, loadScenario, startLab } from '../lab/index.js';
+import type { ChangeRecord } from '../model/changes.js';
 import { timelineTimes } from '../model/index.js';
 import { repoRoot } from '../probe/index.js';
 import { parseCampaign, runCampaign } from '../probe/index.js';
@@ -21,17 +22,8 @@ import { ChangeStore, Outbox, SqliteStore } from '../store/index.js';
 const PERIOD_S = 4;
 const ROUNDS = 10;
 
-interface ApiChange {
-  target: string;
-  probe_cc: string;
-  probe_asn: string;
-  region: string | null;
-  layer: string | null;
-  at: string;
-  from: { blocking: string | false; mechanism: string };
-  to: { blocking: string | false; mechanism: string };
-  evidence: string[];
-}
+/** A change as the API and the webhooks send it (model/changes.ts's record, without id and detected_at). */
+type ApiChange = Omit<ChangeRecord, 'id' | 'detected_at'>;
 
 describe('timeline + campaign + collector: changes detected within one period, no false alert', () => {
   it('detects every change of scenarios/timelines/changing-censors.yaml and nothing else', async (t) => {

@@ -232,16 +232,19 @@ describe('startWebhooks(): signed deliveries from a persistent outbox', () => {
     // The receiver goes down before anything happens.
     await new Promise<void>((r) => receiver.close(() => r()));
     let outbox = new Outbox(file);
-    let hooks = startWebhooks({
-      changes,
-      outbox,
-      hooks: [hook, brokenHook],
-      secret,
-      baseDelayMs: 30,
-      maxDelayMs: 100,
-      maxAttempts: 20,
-      intervalMs: 20,
-    });
+    // Short, bounded retries so the test sees several attempts; each restart gets the same options.
+    const dispatcher = () =>
+      startWebhooks({
+        changes,
+        outbox,
+        hooks: [hook, brokenHook],
+        secret,
+        baseDelayMs: 30,
+        maxDelayMs: 100,
+        maxAttempts: 20,
+        intervalMs: 20,
+      });
+    let hooks = dispatcher();
     t.after(async () => {
       await hooks.close();
       outbox.close();
@@ -269,16 +272,7 @@ describe('startWebhooks(): signed deliveries from a persistent outbox', () => {
     outbox.close();
     assert.equal(got.length, 0);
     outbox = new Outbox(file);
-    hooks = startWebhooks({
-      changes,
-      outbox,
-      hooks: [hook, brokenHook],
-      secret,
-      baseDelayMs: 30,
-      maxDelayMs: 100,
-      maxAttempts: 20,
-      intervalMs: 20,
-    });
+    hooks = dispatcher();
     for (const [i, v] of [sampleVerdict('blocked'), sampleVerdict('blocked')].entries())
       await store.put(sampleMeasurement({ input: 'https://a.example/', start: new Date(T0 + (10 + i) * 60_000) }), v);
     assert.equal(changes.list().length, 3);
