@@ -112,9 +112,9 @@ function positiveInt(s: string, flag: string): number {
   return n;
 }
 
-export function register(program: Command): void {
-  const serve = program
-    .command('serve')
+/** The serve command's own options (the store and analysis options are added by register). */
+function serveOptions(cmd: Command): Command {
+  return cmd
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8080')
     .option('--body-limit <bytes>', 'largest accepted request body', String(4 * 1024 * 1024))
     .option('--batch-body-limit <bytes>', 'largest body of POST /api/v1/submit_measurements (NDJSON batches)', String(16 * 1024 * 1024))
@@ -152,73 +152,78 @@ export function register(program: Command): void {
       '--journal <file>',
       'with --clickhouse: acknowledge a submission once it is in this local journal (SQLite, WAL) and ship to ClickHouse in large batches; what is left after a crash ships at the next start',
     );
-  storeOptions(serve);
-  analysisOptions(serve);
-  serve.action(async (o: ServeOptions) => {
-    let listen: { host: string; port: number };
-    try {
-      listen = parseListen(o.listen);
-    } catch (e) {
-      throw usage((e as Error).message);
-    }
-    const { host, port } = listen;
-    // Webhook flags are checked before anything is opened or listens.
-    let hookSecret: string | undefined;
-    if (o.webhook?.length) {
-      if (!o.changes || o.clickhouse)
-        throw Object.assign(new Error('--webhook needs change detection (a SQLite store, without --no-changes)'), { exitCode: 2 });
-      for (const u of o.webhook)
-        if (!/^https?:\/\/[^/]/.test(u))
-          throw Object.assign(new Error(`--webhook: expected an http(s) URL, got ${JSON.stringify(u)}`), { exitCode: 2 });
-      hookSecret = o.webhookSecretFile ? readFileSync(o.webhookSecretFile, 'utf8').trim() : process.env.WALLSCOPE_WEBHOOK_SECRET;
-      if (!hookSecret)
-        throw Object.assign(new Error('--webhook needs a signing secret: --webhook-secret-file FILE or $WALLSCOPE_WEBHOOK_SECRET'), {
-          exitCode: 2,
-        });
-    }
-    const store = await openStoreFrom(o);
-    const { ctx } = analysisFrom(o);
-    // Change detection lives in the SQLite store's file (src/store/changes.ts); ClickHouse has none yet.
-    const changes =
-      o.changes && !o.clickhouse
-        ? new ChangeStore(o.db ?? 'wallscope.db', { confirmations: positiveInt(o.changeConfirmations, '--change-confirmations') })
-        : undefined;
-    const token = o.adminTokenFile ? readFileSync(o.adminTokenFile, 'utf8').trim() : process.env.WALLSCOPE_ADMIN_TOKEN;
-    const secret = o.reportSecretFile ? readFileSync(o.reportSecretFile, 'utf8').trim() : process.env.WALLSCOPE_REPORT_SECRET;
-    const perMinute = Number(o.rateLimit);
-    const srv = await startServer({
-      store,
-      host,
-      port,
-      analysisContext: ctx,
-      bodyLimit: positiveInt(o.bodyLimit, '--body-limit'),
-      batchBodyLimit: positiveInt(o.batchBodyLimit, '--batch-body-limit'),
-      batchMaxItems: positiveInt(o.batchMaxItems, '--batch-max-items'),
-      rateLimit: perMinute > 0 ? { max: perMinute, windowMs: 60_000 } : false,
-      adminToken: token || undefined,
-      reportSecret: secret || undefined,
-      webRoot: o.web === false ? false : (o.web ?? join(repoRoot, 'web', 'dist')),
-      logger: o.log,
-      trustProxy: o.trustProxy ?? false,
-      territoryTables: territoryTablesV4,
-      ...(changes ? { changes } : {}),
-    });
-    let hooks: Webhooks | undefined;
-    let outbox: Outbox | undefined;
-    if (o.webhook?.length && changes && hookSecret) {
-      outbox = new Outbox(o.db ?? 'wallscope.db');
-      hooks = startWebhooks({ changes, outbox, hooks: o.webhook, secret: hookSecret, log: (l) => process.stderr.write(`${l}\n`) });
-    }
-    process.stderr.write(`wallscope serve: ${srv.url} (${store.kind}, analysis ${ANALYSIS_VERSION}${token ? ', admin enabled' : ''})\n`);
-    const stop = async () => {
-      await hooks?.close();
-      await srv.close();
-      await store.close();
-      outbox?.close();
-      changes?.close();
-      process.exit(0);
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+}
+
+/** The address and the webhook secret, checked before anything is opened or listens; usage errors (exit 2). */
+function checkFlags(o: ServeOptions): { host: string; port: number; hookSecret?: string } {
+  let listen: { host: string; port: number };
+  try {
+    listen = parseListen(o.listen);
+  } catch (e) {
+    throw usage((e as Error).message);
+  }
+  if (!o.webhook?.length) return listen;
+  if (!o.changes || o.clickhouse) throw usage('--webhook needs change detection (a SQLite store, without --no-changes)');
+  for (const u of o.webhook) if (!/^https?:\/\/[^/]/.test(u)) throw usage(`--webhook: expected an http(s) URL, got ${JSON.stringify(u)}`);
+  const hookSecret = o.webhookSecretFile ? readFileSync(o.webhookSecretFile, 'utf8').trim() : process.env.WALLSCOPE_WEBHOOK_SECRET;
+  if (!hookSecret) throw usage('--webhook needs a signing secret: --webhook-secret-file FILE or $WALLSCOPE_WEBHOOK_SECRET');
+  return { ...listen, hookSecret };
+}
+
+/** A secret from its file (trimmed), else from the environment variable. */
+const secretFrom = (file: string | undefined, env: string) => (file ? readFileSync(file, 'utf8').trim() : process.env[env]);
+
+async function serve(o: ServeOptions): Promise<void> {
+  const { host, port, hookSecret } = checkFlags(o);
+  const store = await openStoreFrom(o);
+  const { ctx } = analysisFrom(o);
+  // Change detection lives in the SQLite store's file (src/store/changes.ts); ClickHouse has none yet.
+  const changes =
+    o.changes && !o.clickhouse
+      ? new ChangeStore(o.db ?? 'wallscope.db', { confirmations: positiveInt(o.changeConfirmations, '--change-confirmations') })
+      : undefined;
+  const token = secretFrom(o.adminTokenFile, 'WALLSCOPE_ADMIN_TOKEN');
+  const secret = secretFrom(o.reportSecretFile, 'WALLSCOPE_REPORT_SECRET');
+  const perMinute = Number(o.rateLimit);
+  const srv = await startServer({
+    store,
+    host,
+    port,
+    analysisContext: ctx,
+    bodyLimit: positiveInt(o.bodyLimit, '--body-limit'),
+    batchBodyLimit: positiveInt(o.batchBodyLimit, '--batch-body-limit'),
+    batchMaxItems: positiveInt(o.batchMaxItems, '--batch-max-items'),
+    rateLimit: perMinute > 0 ? { max: perMinute, windowMs: 60_000 } : false,
+    adminToken: token || undefined,
+    reportSecret: secret || undefined,
+    webRoot: o.web === false ? false : (o.web ?? join(repoRoot, 'web', 'dist')),
+    logger: o.log,
+    trustProxy: o.trustProxy ?? false,
+    territoryTables: territoryTablesV4,
+    ...(changes ? { changes } : {}),
   });
+  let hooks: Webhooks | undefined;
+  let outbox: Outbox | undefined;
+  if (o.webhook?.length && changes && hookSecret) {
+    outbox = new Outbox(o.db ?? 'wallscope.db');
+    hooks = startWebhooks({ changes, outbox, hooks: o.webhook, secret: hookSecret, log: (l) => process.stderr.write(`${l}\n`) });
+  }
+  process.stderr.write(`wallscope serve: ${srv.url} (${store.kind}, analysis ${ANALYSIS_VERSION}${token ? ', admin enabled' : ''})\n`);
+  const stop = async () => {
+    await hooks?.close();
+    await srv.close();
+    await store.close();
+    outbox?.close();
+    changes?.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+export function register(program: Command): void {
+  const cmd = serveOptions(program.command('serve'));
+  storeOptions(cmd);
+  analysisOptions(cmd);
+  cmd.action(serve);
 }

@@ -162,6 +162,152 @@ async function uploadBatchOnce(url: string, body: string, timeoutMs: number, sig
   return { kind: 'unsupported', reason: `HTTP ${res.status}: ${text.slice(0, 160)}` };
 }
 
+type Spooled = { file: string; text: string };
+type BatchResult = Extract<BatchAttempt, { kind: 'ok' }>['results'][number];
+
+/** One flush of a spool directory: its settings, its tally, and the steps flushSpool takes. */
+class Flush {
+  readonly out: FlushResult = { uploaded: 0, rejected: 0, remaining: 0, errors: [] };
+  private readonly retries: number;
+  private readonly base: number;
+  private readonly max: number;
+  private readonly timeoutMs: number;
+  private readonly url: string;
+  private readonly batchUrl: string;
+  readonly batchSize: number;
+  private readonly batchBytes: number;
+
+  constructor(
+    private readonly dir: string,
+    collectorUrl: string,
+    private readonly opts: FlushOptions,
+  ) {
+    this.retries = opts.retries ?? 5;
+    this.base = opts.baseDelayMs ?? 500;
+    this.max = opts.maxDelayMs ?? 30_000;
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    const root = collectorUrl.endsWith('/') ? collectorUrl : collectorUrl + '/';
+    this.url = new URL('/api/v1/submit_measurement', root).toString();
+    this.batchUrl = new URL('/api/v1/submit_measurements', root).toString();
+    this.batchSize = Math.max(0, Math.floor(opts.batchSize ?? 500));
+    this.batchBytes = opts.batchBytes ?? 8 * 1024 * 1024;
+  }
+
+  get aborted(): boolean {
+    return !!this.opts.signal?.aborted;
+  }
+
+  /** A spool file's text, checked as JSON; null when it is gone or was moved aside as unreadable. */
+  async readSpooled(file: string): Promise<string | null> {
+    try {
+      const text = await readFile(file, 'utf8');
+      JSON.parse(text);
+      return text;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null; // another flush took it
+      await reject(this.dir, file, 0, `unreadable spool file: ${(e as Error).message}`);
+      this.out.rejected++;
+      this.opts.onEvent?.({ type: 'rejected', file, status: 0, reason: 'unreadable spool file' });
+      return null;
+    }
+  }
+
+  private backoff(attempt: number): number {
+    return Math.round(Math.min(this.max, this.base * 2 ** attempt) * (0.5 + Math.random() / 2));
+  }
+
+  /** After a failed attempt: false when it was the last one (gave up, reported), else waits and returns true. */
+  private async mayRetry(attempt: number, file: string, what: string, reason: string): Promise<boolean> {
+    if (attempt >= this.retries || this.aborted) {
+      this.out.errors.push(`${what}: ${reason} (gave up after ${attempt + 1} attempts)`);
+      this.opts.onEvent?.({ type: 'gave_up', file, reason });
+      return false;
+    }
+    const delayMs = this.backoff(attempt);
+    this.opts.onEvent?.({ type: 'retry', file, attempt: attempt + 1, delayMs, reason });
+    await sleep(delayMs, this.opts.signal);
+    return true;
+  }
+
+  private async uploaded(file: string, uid: string): Promise<void> {
+    await unlink(file).catch(() => undefined);
+    this.out.uploaded++;
+    this.opts.onEvent?.({ type: 'uploaded', file, measurement_uid: uid });
+  }
+
+  private async rejected(file: string, status: number, reason: string): Promise<void> {
+    await reject(this.dir, file, status, reason);
+    this.out.rejected++;
+    this.out.errors.push(`${file}: rejected (HTTP ${status}): ${reason}`);
+    this.opts.onEvent?.({ type: 'rejected', file, status, reason });
+  }
+
+  /** The collector's answer per line: acknowledged files deleted, refused ones moved aside, unanswered ones kept. */
+  private async applyBatchResults(chunk: Spooled[], results: BatchResult[]): Promise<void> {
+    const byLine = new Map(results.map((x) => [Number(x.line), x]));
+    for (let k = 0; k < chunk.length; k++) {
+      const { file } = chunk[k];
+      const x = byLine.get(k + 1);
+      if (x && typeof x.measurement_uid === 'string' && x.measurement_uid) await this.uploaded(file, x.measurement_uid);
+      else if (x && typeof x.statusCode === 'number' && x.statusCode >= 400 && x.statusCode < 500)
+        await this.rejected(file, x.statusCode, JSON.stringify({ error: x.error, code: x.code }).slice(0, 300));
+      // No answer for this line: it stays in the spool for the next flush.
+      else this.out.errors.push(`${file}: the collector's batch answer has no result for it; kept`);
+    }
+  }
+
+  /** One batch: 'done' (each file acknowledged or moved aside), 'unsupported' (go one by one), 'gave_up'. */
+  async flushBatch(chunk: Spooled[]): Promise<'done' | 'unsupported' | 'gave_up'> {
+    const body = chunk.map((c) => `{"format":"json","content":${c.text}}`).join('\n') + '\n';
+    for (let attempt = 0; ; attempt++) {
+      const r = await uploadBatchOnce(this.batchUrl, body, this.timeoutMs, this.opts.signal);
+      if (r.kind === 'unsupported') return 'unsupported';
+      if (r.kind === 'ok') {
+        await this.applyBatchResults(chunk, r.results);
+        return 'done';
+      }
+      if (!(await this.mayRetry(attempt, chunk[0].file, `${chunk.length} measurements from ${chunk[0].file}`, r.reason))) return 'gave_up';
+    }
+  }
+
+  /** The next batch from files[i]: at most batchSize files and about batchBytes; `next` is the first file not read. */
+  async nextChunk(files: string[], i: number): Promise<{ chunk: Spooled[]; next: number }> {
+    const chunk: Spooled[] = [];
+    let bytes = 0;
+    let j = i;
+    for (; j < files.length && chunk.length < this.batchSize; j++) {
+      const text = await this.readSpooled(files[j]);
+      if (text === null) continue;
+      if (chunk.length && bytes + text.length > this.batchBytes) break;
+      chunk.push({ file: files[j], text });
+      bytes += text.length + 32;
+    }
+    return { chunk, next: j };
+  }
+
+  /** One measurement on its own; returns false when it gave up (the collector is down or failing). */
+  async flushOne(file: string, text: string): Promise<boolean> {
+    const body = `{"format":"json","content":${text}}`;
+    for (let attempt = 0; ; attempt++) {
+      const r = await uploadOnce(this.url, body, this.timeoutMs, this.opts.signal);
+      if (r.kind === 'ok') {
+        await this.uploaded(file, r.uid);
+        return true;
+      }
+      if (r.kind === 'reject') {
+        await this.rejected(file, r.status, r.reason);
+        return true;
+      }
+      if (!(await this.mayRetry(attempt, file, file, r.reason))) return false;
+    }
+  }
+
+  async finish(): Promise<FlushResult> {
+    this.out.remaining = (await pendingFiles(this.dir)).length;
+    return this.out;
+  }
+}
+
 /**
  * Uploads every spooled measurement to the collector at `collectorUrl`: in NDJSON batches (POST
  * /api/v1/submit_measurements) while the collector takes them, else one by one (POST
@@ -170,138 +316,31 @@ async function uploadBatchOnce(url: string, body: string, timeoutMs: number, sig
  * server failure the flush stops and leaves the rest for next time. Never throws for a network outcome.
  */
 export async function flushSpool(dir: string, collectorUrl: string, opts: FlushOptions = {}): Promise<FlushResult> {
-  const retries = opts.retries ?? 5;
-  const base = opts.baseDelayMs ?? 500;
-  const max = opts.maxDelayMs ?? 30_000;
-  const timeoutMs = opts.timeoutMs ?? 30_000;
-  const root = collectorUrl.endsWith('/') ? collectorUrl : collectorUrl + '/';
-  const url = new URL('/api/v1/submit_measurement', root).toString();
-  const batchUrl = new URL('/api/v1/submit_measurements', root).toString();
-  let batchSize = Math.max(0, Math.floor(opts.batchSize ?? 500));
-  const batchBytes = opts.batchBytes ?? 8 * 1024 * 1024;
-  const out: FlushResult = { uploaded: 0, rejected: 0, remaining: 0, errors: [] };
+  const f = new Flush(dir, collectorUrl, opts);
   await removeStaleTemps(dir);
   const files = await pendingFiles(dir);
-
-  /** A spool file's text, checked as JSON; null when it is gone or was moved aside as unreadable. */
-  const readSpooled = async (file: string): Promise<string | null> => {
-    try {
-      const text = await readFile(file, 'utf8');
-      JSON.parse(text);
-      return text;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null; // another flush took it
-      await reject(dir, file, 0, `unreadable spool file: ${(e as Error).message}`);
-      out.rejected++;
-      opts.onEvent?.({ type: 'rejected', file, status: 0, reason: 'unreadable spool file' });
-      return null;
-    }
-  };
-  const backoff = (attempt: number) => Math.round(Math.min(max, base * 2 ** attempt) * (0.5 + Math.random() / 2));
-
-  /** One batch: 'done' (each file acknowledged or moved aside), 'unsupported' (go one by one), 'gave_up'. */
-  const flushBatch = async (chunk: Array<{ file: string; text: string }>): Promise<'done' | 'unsupported' | 'gave_up'> => {
-    const body = chunk.map((c) => `{"format":"json","content":${c.text}}`).join('\n') + '\n';
-    for (let attempt = 0; ; attempt++) {
-      const r = await uploadBatchOnce(batchUrl, body, timeoutMs, opts.signal);
-      if (r.kind === 'unsupported') return 'unsupported';
-      if (r.kind === 'ok') {
-        const byLine = new Map(r.results.map((x) => [Number(x.line), x]));
-        for (let k = 0; k < chunk.length; k++) {
-          const { file } = chunk[k];
-          const x = byLine.get(k + 1);
-          if (x && typeof x.measurement_uid === 'string' && x.measurement_uid) {
-            await unlink(file).catch(() => undefined);
-            out.uploaded++;
-            opts.onEvent?.({ type: 'uploaded', file, measurement_uid: x.measurement_uid });
-          } else if (x && typeof x.statusCode === 'number' && x.statusCode >= 400 && x.statusCode < 500) {
-            const reason = JSON.stringify({ error: x.error, code: x.code }).slice(0, 300);
-            await reject(dir, file, x.statusCode, reason);
-            out.rejected++;
-            out.errors.push(`${file}: rejected (HTTP ${x.statusCode}): ${reason}`);
-            opts.onEvent?.({ type: 'rejected', file, status: x.statusCode, reason });
-          } else {
-            // No answer for this line: it stays in the spool for the next flush.
-            out.errors.push(`${file}: the collector's batch answer has no result for it; kept`);
-          }
-        }
-        return 'done';
-      }
-      if (attempt >= retries || opts.signal?.aborted) {
-        out.errors.push(`${chunk.length} measurements from ${chunk[0].file}: ${r.reason} (gave up after ${attempt + 1} attempts)`);
-        opts.onEvent?.({ type: 'gave_up', file: chunk[0].file, reason: r.reason });
-        return 'gave_up';
-      }
-      const delayMs = backoff(attempt);
-      opts.onEvent?.({ type: 'retry', file: chunk[0].file, attempt: attempt + 1, delayMs, reason: r.reason });
-      await sleep(delayMs, opts.signal);
-    }
-  };
-
   let i = 0;
-  while (i < files.length && batchSize > 0 && !opts.signal?.aborted) {
-    const chunk: Array<{ file: string; text: string }> = [];
-    let bytes = 0;
-    let j = i;
-    for (; j < files.length && chunk.length < batchSize; j++) {
-      const text = await readSpooled(files[j]);
-      if (text === null) continue;
-      if (chunk.length && bytes + text.length > batchBytes) break;
-      chunk.push({ file: files[j], text });
-      bytes += text.length + 32;
-    }
+  // Batches while the collector takes them.
+  while (i < files.length && f.batchSize > 0 && !f.aborted) {
+    const { chunk, next } = await f.nextChunk(files, i);
     if (!chunk.length) {
-      i = j;
+      i = next;
       continue;
     }
-    const r = await flushBatch(chunk);
-    if (r === 'unsupported') {
-      batchSize = 0; // this collector takes measurements one by one; start again from this batch
-      break;
-    }
-    if (r === 'gave_up') {
-      out.remaining = (await pendingFiles(dir)).length;
-      return out;
-    }
-    i = j;
+    const r = await f.flushBatch(chunk);
+    // This collector takes measurements one by one: start again from this batch.
+    if (r === 'unsupported') break;
+    if (r === 'gave_up') return f.finish();
+    i = next;
   }
-  for (; i < files.length; i++) {
-    if (opts.signal?.aborted) break;
-    const file = files[i];
-    const text = await readSpooled(file);
+  // One by one: the rest (a collector without the batch route, or batches turned off).
+  for (; i < files.length && !f.aborted; i++) {
+    const text = await f.readSpooled(files[i]);
     if (text === null) continue;
-    const body = `{"format":"json","content":${text}}`;
-    let gaveUp = false;
-    for (let attempt = 0; ; attempt++) {
-      const r = await uploadOnce(url, body, timeoutMs, opts.signal);
-      if (r.kind === 'ok') {
-        await unlink(file).catch(() => undefined);
-        out.uploaded++;
-        opts.onEvent?.({ type: 'uploaded', file, measurement_uid: r.uid });
-        break;
-      }
-      if (r.kind === 'reject') {
-        await reject(dir, file, r.status, r.reason);
-        out.rejected++;
-        out.errors.push(`${file}: rejected (HTTP ${r.status}): ${r.reason}`);
-        opts.onEvent?.({ type: 'rejected', file, status: r.status, reason: r.reason });
-        break;
-      }
-      if (attempt >= retries || opts.signal?.aborted) {
-        out.errors.push(`${file}: ${r.reason} (gave up after ${attempt + 1} attempts)`);
-        opts.onEvent?.({ type: 'gave_up', file, reason: r.reason });
-        gaveUp = true;
-        break;
-      }
-      const delayMs = backoff(attempt);
-      opts.onEvent?.({ type: 'retry', file, attempt: attempt + 1, delayMs, reason: r.reason });
-      await sleep(delayMs, opts.signal);
-    }
     // The collector is down or failing: the rest waits for the next flush.
-    if (gaveUp) break;
+    if (!(await f.flushOne(files[i], text))) break;
   }
-  out.remaining = (await pendingFiles(dir)).length;
-  return out;
+  return f.finish();
 }
 
 async function reject(dir: string, file: string, status: number, reason: string): Promise<void> {
