@@ -177,141 +177,149 @@ function httpLine(label: string, runs: HttpRun[]): string {
   );
 }
 
-async function sqlite(dir: string): Promise<void> {
-  const ms = measurements('sq');
-  const rows = ms.map((m) => ({ row: flatten(m, analyzeMeasurement(m), measurementUid(m)), body: compressBody(JSON.stringify(m)) }));
-  const raw = (name: string, perTx: number): { rate: number; cpuUsPerRow: number } => {
-    const db = new Database(join(dir, name));
-    configureConnection(db, 'NORMAL'); // the store's own pragmas (WAL, synchronous NORMAL, page cache)
-    for (const mig of SQLITE_MIGRATIONS) db.exec(mig.sql); // the store's schema as of now
-    const cols = Object.keys(rows[0].row);
-    const ins = db.prepare(`INSERT OR IGNORE INTO measurements (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`);
-    const insRaw = db.prepare('INSERT INTO raw_measurements (uid, body) VALUES (?, ?)');
-    const tx = db.transaction((chunk: typeof rows) => {
-      for (const r of chunk) if (ins.run(r.row).changes) insRaw.run(r.row.uid, r.body);
-    });
-    const c0 = selfCpu();
-    const t0 = performance.now();
-    for (let i = 0; i < rows.length; i += perTx) tx(rows.slice(i, i + perTx));
-    const rate = rows.length / ((performance.now() - t0) / 1000);
-    const cpuUsPerRow = ((selfCpu() - c0) / rows.length) * 1e6;
-    db.close();
-    return { rate, cpuUsPerRow };
-  };
-  const rawBatch: Array<{ rate: number; cpuUsPerRow: number }> = [];
-  const rawRow: number[] = [];
-  const put: number[] = [];
-  const http: HttpRun[] = [];
-  const batch: HttpRun[] = [];
-  const ceiling: number[] = [];
-  const countSqlite = (file: string) => async () => {
-    const s = new SqliteStore(file);
-    const n = await s.count();
-    await s.close();
-    return n;
-  };
-  for (let k = 0; k < RUNS; k++) {
-    rawBatch.push(raw(`raw-batch-${k}.sqlite`, 1000));
-    rawRow.push(raw(`raw-row-${k}.sqlite`, 1).rate);
-    // The store's put() in-process, 64 at a time (analysis + flatten + compress + group commit), no HTTP.
-    const store = new SqliteStore(join(dir, `put-${k}.sqlite`));
-    const ms2 = measurements(`put${k}`);
-    const t0 = performance.now();
-    for (let i = 0; i < ms2.length; i += 64) await Promise.all(ms2.slice(i, i + 64).map((m) => store.put(m, analyzeMeasurement(m))));
-    put.push(ms2.length / ((performance.now() - t0) / 1000));
-    await store.close();
-    // The HTTP ceiling: the same load against a route that parses the body and answers, nothing else.
-    const empty = await forkRole<number>(fileURLToPath(import.meta.url), 'empty-route');
-    ceiling.push(
-      (
-        await submitLoad(`http://127.0.0.1:${empty.msg}`, {
-          connections: SQLITE_CONNECTIONS,
-          durationS: DURATION_S,
-          prefix: `ceil${k}`,
-          start: START,
-        })
-      ).perSecond,
-    );
+type SqliteRow = { row: ReturnType<typeof flatten>; body: ReturnType<typeof compressBody> };
+type Rate = { rate: number; cpuUsPerRow: number };
+
+/** Raw better-sqlite3 inserts of `rows` into a fresh file with the store's own pragmas and schema, `perTx` rows a transaction. */
+function rawSqlite(dir: string, rows: SqliteRow[], name: string, perTx: number): Rate {
+  const db = new Database(join(dir, name));
+  configureConnection(db, 'NORMAL'); // the store's own pragmas (WAL, synchronous NORMAL, page cache)
+  for (const mig of SQLITE_MIGRATIONS) db.exec(mig.sql); // the store's schema as of now
+  const cols = Object.keys(rows[0].row);
+  const ins = db.prepare(`INSERT OR IGNORE INTO measurements (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`);
+  const insRaw = db.prepare('INSERT INTO raw_measurements (uid, body) VALUES (?, ?)');
+  const tx = db.transaction((chunk: SqliteRow[]) => {
+    for (const r of chunk) if (ins.run(r.row).changes) insRaw.run(r.row.uid, r.body);
+  });
+  const c0 = selfCpu();
+  const t0 = performance.now();
+  for (let i = 0; i < rows.length; i += perTx) tx(rows.slice(i, i + perTx));
+  const rate = rows.length / ((performance.now() - t0) / 1000);
+  const cpuUsPerRow = ((selfCpu() - c0) / rows.length) * 1e6;
+  db.close();
+  return { rate, cpuUsPerRow };
+}
+
+const countSqlite = (file: string) => async () => {
+  const s = new SqliteStore(file);
+  const n = await s.count();
+  await s.close();
+  return n;
+};
+
+/** The store's put() in-process, 64 at a time (analysis + flatten + compress + group commit), no HTTP; per second. */
+async function putRate(file: string, prefix: string): Promise<number> {
+  const store = new SqliteStore(file);
+  const ms = measurements(prefix);
+  const t0 = performance.now();
+  for (let i = 0; i < ms.length; i += 64) await Promise.all(ms.slice(i, i + 64).map((m) => store.put(m, analyzeMeasurement(m))));
+  const rate = ms.length / ((performance.now() - t0) / 1000);
+  await store.close();
+  return rate;
+}
+
+/** The HTTP ceiling: the same load against a route that parses the body and answers, nothing else; per second. */
+async function ceilingRate(prefix: string): Promise<number> {
+  const empty = await forkRole<number>(fileURLToPath(import.meta.url), 'empty-route');
+  try {
+    return (
+      await submitLoad(`http://127.0.0.1:${empty.msg}`, { connections: SQLITE_CONNECTIONS, durationS: DURATION_S, prefix, start: START })
+    ).perSecond;
+  } finally {
     empty.proc.kill();
-    const file = join(dir, `http-${k}.sqlite`);
-    http.push(await httpRound(['--db', file], `http${k}`, SQLITE_CONNECTIONS, countSqlite(file)));
-    const bfile = join(dir, `batch-${k}.sqlite`);
-    batch.push(await batchRound(['--db', bfile], `batch${k}`, countSqlite(bfile)));
   }
-  const rb = median(rawBatch.map((r) => r.rate));
-  const h = median(http.map((r) => r.perSecond));
+}
+
+type SqliteRounds = { rawBatch: Rate[]; rawRow: number[]; put: number[]; ceiling: number[]; http: HttpRun[]; batch: HttpRun[] };
+
+function printSqlite(r: SqliteRounds, bytesEach: number): void {
+  const { rawBatch, rawRow, put, ceiling, http, batch } = r;
+  const rb = median(rawBatch.map((x) => x.rate));
+  const h = median(http.map((x) => x.perSecond));
+  console.log(`SQLite, ${N} rows per raw round, ${RUNS} rounds (web_connectivity-shaped measurements, ~${bytesEach} bytes each)`);
   console.log(
-    `SQLite, ${N} rows per raw round, ${RUNS} rounds (web_connectivity-shaped measurements, ~${JSON.stringify(ms[0]).length} bytes each)`,
+    `  raw better-sqlite3, transactions of 1000 rows  : ${rb.toFixed(0)} rows/s  [runs ${rawBatch.map((x) => x.rate.toFixed(0)).join(', ')}]  CPU ${median(rawBatch.map((x) => x.cpuUsPerRow)).toFixed(0)} µs/row`,
   );
   console.log(
-    `  raw better-sqlite3, transactions of 1000 rows  : ${rb.toFixed(0)} rows/s  [runs ${rawBatch.map((r) => r.rate.toFixed(0)).join(', ')}]  CPU ${median(rawBatch.map((r) => r.cpuUsPerRow)).toFixed(0)} µs/row`,
+    `  raw better-sqlite3, one transaction per row    : ${median(rawRow).toFixed(0)} rows/s  [runs ${rawRow.map((x) => x.toFixed(0)).join(', ')}]`,
   );
   console.log(
-    `  raw better-sqlite3, one transaction per row    : ${median(rawRow).toFixed(0)} rows/s  [runs ${rawRow.map((r) => r.toFixed(0)).join(', ')}]`,
+    `  SqliteStore.put() in-process, 64 at a time     : ${median(put).toFixed(0)} /s  [runs ${put.map((x) => x.toFixed(0)).join(', ')}]  (+ analysis, no HTTP)`,
   );
   console.log(
-    `  SqliteStore.put() in-process, 64 at a time     : ${median(put).toFixed(0)} /s  [runs ${put.map((r) => r.toFixed(0)).join(', ')}]  (+ analysis, no HTTP)`,
-  );
-  console.log(
-    `  HTTP ceiling: an empty Fastify route, same load : ${median(ceiling).toFixed(0)} /s  [runs ${ceiling.map((r) => r.toFixed(0)).join(', ')}]  (ratio to raw ${(median(ceiling) / rb).toFixed(3)}: no per-request collector can beat it here)`,
+    `  HTTP ceiling: an empty Fastify route, same load : ${median(ceiling).toFixed(0)} /s  [runs ${ceiling.map((x) => x.toFixed(0)).join(', ')}]  (ratio to raw ${(median(ceiling) / rb).toFixed(3)}: no per-request collector can beat it here)`,
   );
   console.log(httpLine(`  HTTP submit_measurement, ${SQLITE_CONNECTIONS} conns, ${DURATION_S} s    `, http));
   console.log(
-    `  ratio HTTP / raw batched (medians)             : ${(h / rb).toFixed(3)}   per round: ${http.map((r, i) => (r.perSecond / rawBatch[i].rate).toFixed(3)).join(', ')}`,
+    `  ratio HTTP / raw batched (medians)             : ${(h / rb).toFixed(3)}   per round: ${http.map((x, i) => (x.perSecond / rawBatch[i].rate).toFixed(3)).join(', ')}`,
   );
-  const hb = median(batch.map((r) => r.perSecond));
+  const hb = median(batch.map((x) => x.perSecond));
   console.log(httpLine(`  HTTP submit_measurements (NDJSON, ${BATCH_SIZE}/batch), ${BATCH_CONNECTIONS} conns, ${DURATION_S} s`, batch));
   console.log(
-    `  ratio HTTP batches / raw batched (medians)     : ${(hb / rb).toFixed(3)}   per round: ${batch.map((r, i) => (r.perSecond / rawBatch[i].rate).toFixed(3)).join(', ')}`,
+    `  ratio HTTP batches / raw batched (medians)     : ${(hb / rb).toFixed(3)}   per round: ${batch.map((x, i) => (x.perSecond / rawBatch[i].rate).toFixed(3)).join(', ')}`,
   );
 }
 
-async function clickhouse(url: string): Promise<void> {
-  const ms = measurements('ch');
-  const rows = ms.map((m) => ({
-    ...flatten(m, analyzeMeasurement(m), measurementUid(m)),
-    body: JSON.stringify(m),
-    deleted: 0,
-    version: 1,
-  }));
-  /**
-   * Raw inserts of the same rows into a fresh database with the store's own schema (the migrations:
-   * the measurements table and the materialized view that fills measurement_uids, as every store
-   * insert does), 1000 rows per insert, `parallel` in flight (a sliding window).
-   */
-  const rawInsert = async (database: string, parallel: number): Promise<{ rate: number; cpuUsPerRow: number }> => {
-    const store = await ClickHouseStore.open({ url, database });
-    const client = createClient({ url, database, max_open_connections: parallel });
-    const c0 = selfCpu();
-    const t0 = performance.now();
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: parallel }, async () => {
-        for (let i = (next += 1000) - 1000; i < rows.length; i = (next += 1000) - 1000)
-          await client.insert({ table: 'measurements', values: rows.slice(i, i + 1000), format: 'JSONEachRow' });
-      }),
-    );
-    const rate = rows.length / ((performance.now() - t0) / 1000);
-    const cpuUsPerRow = ((selfCpu() - c0) / rows.length) * 1e6;
-    await client.close();
-    await store.dropDatabase();
-    await store.close();
-    return { rate, cpuUsPerRow };
-  };
-  // Each variant: the single route (OONI's protocol) or NDJSON batches, acknowledged after ClickHouse's
-  // insert ("direct") or after the collector's local journal ("journal", shipped in batches). Every
-  // HTTP run comes right after its own raw run (the best of RAW_PARALLEL), so each ratio compares
-  // two runs side by side, with ClickHouse in the same state.
-  type Variant = {
-    label: string;
-    batch: boolean;
-    conns: number;
-    journal: boolean;
-    runs: HttpRun[];
-    raws: number[];
-    chRaw: number[];
-    chHttp: number[];
-  };
+async function sqlite(dir: string): Promise<void> {
+  const ms = measurements('sq');
+  const rows = ms.map((m) => ({ row: flatten(m, analyzeMeasurement(m), measurementUid(m)), body: compressBody(JSON.stringify(m)) }));
+  const r: SqliteRounds = { rawBatch: [], rawRow: [], put: [], ceiling: [], http: [], batch: [] };
+  for (let k = 0; k < RUNS; k++) {
+    r.rawBatch.push(rawSqlite(dir, rows, `raw-batch-${k}.sqlite`, 1000));
+    r.rawRow.push(rawSqlite(dir, rows, `raw-row-${k}.sqlite`, 1).rate);
+    r.put.push(await putRate(join(dir, `put-${k}.sqlite`), `put${k}`));
+    r.ceiling.push(await ceilingRate(`ceil${k}`));
+    const file = join(dir, `http-${k}.sqlite`);
+    r.http.push(await httpRound(['--db', file], `http${k}`, SQLITE_CONNECTIONS, countSqlite(file)));
+    const bfile = join(dir, `batch-${k}.sqlite`);
+    r.batch.push(await batchRound(['--db', bfile], `batch${k}`, countSqlite(bfile)));
+  }
+  printSqlite(r, JSON.stringify(ms[0]).length);
+}
+
+type ChRow = ReturnType<typeof flatten> & { body: string; deleted: number; version: number };
+
+/**
+ * Raw inserts of the same rows into a fresh database with the store's own schema (the migrations:
+ * the measurements table and the materialized view that fills measurement_uids, as every store
+ * insert does), 1000 rows per insert, `parallel` in flight (a sliding window).
+ */
+async function rawClickHouse(url: string, rows: ChRow[], database: string, parallel: number): Promise<Rate> {
+  const store = await ClickHouseStore.open({ url, database });
+  const client = createClient({ url, database, max_open_connections: parallel });
+  const c0 = selfCpu();
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      for (let i = (next += 1000) - 1000; i < rows.length; i = (next += 1000) - 1000)
+        await client.insert({ table: 'measurements', values: rows.slice(i, i + 1000), format: 'JSONEachRow' });
+    }),
+  );
+  const rate = rows.length / ((performance.now() - t0) / 1000);
+  const cpuUsPerRow = ((selfCpu() - c0) / rows.length) * 1e6;
+  await client.close();
+  await store.dropDatabase();
+  await store.close();
+  return { rate, cpuUsPerRow };
+}
+
+// Each variant: the single route (OONI's protocol) or NDJSON batches, acknowledged after ClickHouse's
+// insert ("direct") or after the collector's local journal ("journal", shipped in batches). Every
+// HTTP run comes right after its own raw run (the best of RAW_PARALLEL), so each ratio compares
+// two runs side by side, with ClickHouse in the same state.
+type Variant = {
+  label: string;
+  batch: boolean;
+  conns: number;
+  journal: boolean;
+  runs: HttpRun[];
+  raws: number[];
+  chRaw: number[];
+  chHttp: number[];
+};
+
+function chVariants(): Variant[] {
   const mk = (label: string, batch: boolean, conns: number, journal: boolean): Variant => ({
     label,
     batch,
@@ -322,7 +330,7 @@ async function clickhouse(url: string): Promise<void> {
     chRaw: [],
     chHttp: [],
   });
-  const variants: Variant[] = [
+  return [
     ...CH_CONNECTIONS.map((c) => mk(`HTTP submit_measurement, ${c} conns, direct`, false, c, false)),
     ...CH_CONNECTIONS.map((c) => mk(`HTTP submit_measurement, ${c} conns, journal`, false, c, true)),
     ...CH_BATCH_CONNECTIONS.map((c) => mk(`HTTP submit_measurements (NDJSON, ${BATCH_SIZE}/batch), ${c} conns, direct`, true, c, false)),
@@ -330,42 +338,43 @@ async function clickhouse(url: string): Promise<void> {
       mk(`HTTP submit_measurements (NDJSON, ${BATCH_SIZE}/batch), ${c} conns, journal`, true, c, true),
     ),
   ];
-  const countCh = (db: string) => async () => {
-    const s = await ClickHouseStore.open({ url, database: db });
-    const n = await s.count();
-    await s.dropDatabase();
-    await s.close();
-    return n;
-  };
-  const chPid = clickhousePid();
-  const chCpu = () => (chPid ? procCpu(chPid) : NaN);
-  const rawAll: number[] = [];
-  for (let k = 0; k < RUNS; k++) {
-    for (const [v, variant] of variants.entries()) {
-      let best = 0;
-      let bestCh = NaN;
-      for (const p of RAW_PARALLEL) {
-        const c0 = chCpu();
-        const r = await rawInsert(`wallscope_bench_raw_${process.pid}_${k}_${v}_${p}`, p);
-        if (r.rate > best) {
-          best = r.rate;
-          bestCh = ((chCpu() - c0) / N) * 1e6;
-        }
-      }
-      variant.raws.push(best);
-      variant.chRaw.push(bestCh);
-      rawAll.push(best);
-      const db = `wallscope_bench_${process.pid}_${v}_${k}`;
-      const args = ['--clickhouse', `${url}/${db}`, ...(variant.journal ? ['--journal', join(tmpdir(), `${db}.journal`)] : [])];
-      const c0 = chCpu();
-      const run = variant.batch
-        ? await batchRound(args, `chb${v}_${k}`, countCh(db), variant.conns)
-        : await httpRound(args, `chs${v}_${k}`, variant.conns, countCh(db));
-      variant.chHttp.push(((chCpu() - c0) / Math.max(1, run.stored)) * 1e6);
-      variant.runs.push(run);
-      if (variant.journal) for (const x of ['', '-wal', '-shm']) rmSync(join(tmpdir(), `${db}.journal${x}`), { force: true });
+}
+
+const countCh = (url: string, db: string) => async () => {
+  const s = await ClickHouseStore.open({ url, database: db });
+  const n = await s.count();
+  await s.dropDatabase();
+  await s.close();
+  return n;
+};
+
+/** One round of one variant: the best raw run, then the HTTP run right after it; returns the raw rate. */
+async function chVariantRound(url: string, rows: ChRow[], variant: Variant, v: number, k: number, chCpu: () => number): Promise<number> {
+  let best = 0;
+  let bestCh = NaN;
+  for (const p of RAW_PARALLEL) {
+    const c0 = chCpu();
+    const r = await rawClickHouse(url, rows, `wallscope_bench_raw_${process.pid}_${k}_${v}_${p}`, p);
+    if (r.rate > best) {
+      best = r.rate;
+      bestCh = ((chCpu() - c0) / N) * 1e6;
     }
   }
+  variant.raws.push(best);
+  variant.chRaw.push(bestCh);
+  const db = `wallscope_bench_${process.pid}_${v}_${k}`;
+  const args = ['--clickhouse', `${url}/${db}`, ...(variant.journal ? ['--journal', join(tmpdir(), `${db}.journal`)] : [])];
+  const c0 = chCpu();
+  const run = variant.batch
+    ? await batchRound(args, `chb${v}_${k}`, countCh(url, db), variant.conns)
+    : await httpRound(args, `chs${v}_${k}`, variant.conns, countCh(url, db));
+  variant.chHttp.push(((chCpu() - c0) / Math.max(1, run.stored)) * 1e6);
+  variant.runs.push(run);
+  if (variant.journal) for (const x of ['', '-wal', '-shm']) rmSync(join(tmpdir(), `${db}.journal${x}`), { force: true });
+  return best;
+}
+
+function printClickHouse(url: string, variants: Variant[], rawAll: number[], chPid: number | null): void {
   console.log(
     `ClickHouse ${url}, ${N} rows per raw run, ${RUNS} rounds, a raw run (1000 rows/insert, the best of ${RAW_PARALLEL.join(' or ')} in flight) before every HTTP run`,
   );
@@ -385,6 +394,22 @@ async function clickhouse(url: string): Promise<void> {
   }
   console.log('  (direct: an acknowledgement waits for its batch insert, so a connection gets about 1 / insert latency per second;');
   console.log('   journal: acknowledged once in the local journal; "in ClickHouse" adds the time SIGTERM took to ship the rest and exit.)');
+}
+
+async function clickhouse(url: string): Promise<void> {
+  const rows: ChRow[] = measurements('ch').map((m) => ({
+    ...flatten(m, analyzeMeasurement(m), measurementUid(m)),
+    body: JSON.stringify(m),
+    deleted: 0,
+    version: 1,
+  }));
+  const variants = chVariants();
+  const chPid = clickhousePid();
+  const chCpu = () => (chPid ? procCpu(chPid) : NaN);
+  const rawAll: number[] = [];
+  for (let k = 0; k < RUNS; k++)
+    for (const [v, variant] of variants.entries()) rawAll.push(await chVariantRound(url, rows, variant, v, k, chCpu));
+  printClickHouse(url, variants, rawAll, chPid);
 }
 
 /** The local clickhouse-server process, to read its CPU time (none when the server runs elsewhere). */
