@@ -195,6 +195,8 @@ export interface SiteOptions {
   /** Default: a small page titled `title`. */
   handler?: http.RequestListener;
   title?: string;
+  /** Sees every TCP connection as it is accepted (bench/cli-startup.ts times a probe's first packet). */
+  onConnection?: () => void;
 }
 
 export function page(title: string, bytes = 1000): string {
@@ -221,6 +223,7 @@ export async function startSite(opts: SiteOptions = {}): Promise<Site> {
   const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : http.createServer(handler);
   server.on('clientError', (_e, s) => s.destroy());
   server.on('tlsClientError', () => {});
+  if (opts.onConnection) server.on('connection', opts.onConnection);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, host, resolve);
