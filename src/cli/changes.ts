@@ -7,7 +7,13 @@ const usage = (m: string) => Object.assign(new Error(m), { exitCode: 2 });
 
 async function withChanges<T>(db: string, fn: (c: ChangeStore) => T): Promise<T> {
   // Opening the store first migrates the file (the measurements table the changes are read from).
-  const store = new SqliteStore(db);
+  // A store that cannot be opened is a usage error (exit 2) naming the option, as for the other store commands.
+  let store: SqliteStore;
+  try {
+    store = new SqliteStore(db);
+  } catch (e) {
+    throw usage(`cannot open the store (--db ${db}): ${(e as Error).message}`);
+  }
   const changes = new ChangeStore(db);
   try {
     return fn(changes);

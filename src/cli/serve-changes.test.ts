@@ -43,6 +43,29 @@ describe('wallscope serve --webhook / --no-changes', () => {
     }
   });
 
+  it('bad numbers and an unopenable store are usage errors: exit 2, one line, no store file created', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ws-serve-hooks-'));
+    try {
+      for (const [flag, value] of [
+        ['--body-limit', 'x'],
+        ['--batch-max-items', '-1'],
+        ['--rate-limit', 'lots'],
+        ['--change-confirmations', '0'],
+      ]) {
+        const r = await runWallscope(serveArgs(join(dir, 'n.db'), flag!, value!));
+        assert.equal(r.code, 2, `${flag} ${value}: ${r.stderr}`);
+        assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+        assert.match(r.stderr, new RegExp(`^wallscope: ${flag}: `));
+      }
+      assert.equal(existsSync(join(dir, 'n.db')), false, 'nothing opened before the flags are checked');
+      const list = await runWallscope(['changes', 'list', '--db', join(dir, 'no', 'such', 'dir', 'x.db')]);
+      assert.equal(list.code, 2, list.stderr);
+      assert.match(list.stderr, /^wallscope: cannot open the store \(--db .*x\.db\): /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('starts with a webhook and keeps changes in the store file', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'ws-serve-hooks-'));
     const secret = join(dir, 'secret');

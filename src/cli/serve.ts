@@ -106,10 +106,25 @@ interface ServeOptions extends StoreCliOptions, AnalysisCliOptions {
   webhookSecretFile?: string;
 }
 
+/** A positive integer option; anything else is a usage error (exit 2). */
 function positiveInt(s: string, flag: string): number {
   const n = Number(s);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${flag}: expected a positive integer, got ${JSON.stringify(s)}`);
+  if (!Number.isSafeInteger(n) || n <= 0) throw usage(`${flag}: expected a positive integer, got ${JSON.stringify(s)}`);
   return n;
+}
+
+/** The numeric options, checked before anything is opened. */
+function limitsFrom(o: ServeOptions) {
+  const perMinute = Number(o.rateLimit);
+  if (!Number.isSafeInteger(perMinute) || perMinute < 0)
+    throw usage(`--rate-limit: expected a whole number (0: no limit), got ${JSON.stringify(o.rateLimit)}`);
+  return {
+    bodyLimit: positiveInt(o.bodyLimit, '--body-limit'),
+    batchBodyLimit: positiveInt(o.batchBodyLimit, '--batch-body-limit'),
+    batchMaxItems: positiveInt(o.batchMaxItems, '--batch-max-items'),
+    rateLimit: perMinute > 0 ? { max: perMinute, windowMs: 60_000 } : (false as const),
+    changeConfirmations: positiveInt(o.changeConfirmations, '--change-confirmations'),
+  };
 }
 
 /** The serve command's own options (the store and analysis options are added by register). */
@@ -175,25 +190,19 @@ const secretFrom = (file: string | undefined, env: string) => (file ? readFileSy
 
 async function serve(o: ServeOptions): Promise<void> {
   const { host, port, hookSecret } = checkFlags(o);
+  const { changeConfirmations, ...limits } = limitsFrom(o);
   const store = await openStoreFrom(o);
   const { ctx } = analysisFrom(o);
   // Change detection lives in the SQLite store's file (src/store/changes.ts); ClickHouse has none yet.
-  const changes =
-    o.changes && !o.clickhouse
-      ? new ChangeStore(o.db ?? 'wallscope.db', { confirmations: positiveInt(o.changeConfirmations, '--change-confirmations') })
-      : undefined;
+  const changes = o.changes && !o.clickhouse ? new ChangeStore(o.db ?? 'wallscope.db', { confirmations: changeConfirmations }) : undefined;
   const token = secretFrom(o.adminTokenFile, 'WALLSCOPE_ADMIN_TOKEN');
   const secret = secretFrom(o.reportSecretFile, 'WALLSCOPE_REPORT_SECRET');
-  const perMinute = Number(o.rateLimit);
   const srv = await startServer({
     store,
     host,
     port,
     analysisContext: ctx,
-    bodyLimit: positiveInt(o.bodyLimit, '--body-limit'),
-    batchBodyLimit: positiveInt(o.batchBodyLimit, '--batch-body-limit'),
-    batchMaxItems: positiveInt(o.batchMaxItems, '--batch-max-items'),
-    rateLimit: perMinute > 0 ? { max: perMinute, windowMs: 60_000 } : false,
+    ...limits,
     adminToken: token || undefined,
     reportSecret: secret || undefined,
     webRoot: o.web === false ? false : (o.web ?? join(repoRoot, 'web', 'dist')),
