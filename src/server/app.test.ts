@@ -10,7 +10,7 @@ import { ANALYSIS_VERSION } from '../analysis/index.js';
 import { type Measurement, type Verdict } from '../model/index.js';
 import { repoRoot } from '../probe/index.js';
 import { SqliteStore } from '../store/index.js';
-import { sampleMeasurement, syntheticMeasurements } from '../testing/seed.js';
+import { sampleMeasurement, sampleVerdict, syntheticMeasurements } from '../testing/seed.js';
 import { appHarness, openReport } from '../testing/app-harness.js';
 import { buildApp, toCsv } from './app.js';
 import { ERRORS } from './errors.js';
@@ -333,19 +333,7 @@ describe('buildApp(opts): collector', () => {
     const analyze = (m: Measurement): Verdict => {
       calls++;
       if (m.input?.includes('crash')) throw new Error('rule bug');
-      return {
-        status: 'blocked',
-        blocking: 'dns',
-        accessible: false,
-        mechanism: 'dns.injection',
-        layer: 'national',
-        confidence: 0.9,
-        evidence: ['queries[0]'],
-        explanation: 'x',
-        confirmed: false,
-        fingerprints: [],
-        analysis_version: 'test-analysis/3',
-      };
+      return sampleVerdict('blocked', { explanation: 'x', analysis_version: 'test-analysis/3' });
     };
     const { app, store } = await harness(t, { analyze, analysisVersion: 'test-analysis/3' });
     const a = await submit(app, sampleMeasurement());

@@ -1,5 +1,6 @@
 // Synthetic measurements and verdicts, deterministic from a seed: for tests, benchmarks and the
 // explorer's browser tests (a store seeded with a known mix). Never used for real data.
+import { noVerdict } from '../analysis/index.js';
 import { ooniTime, prng, type Measurement, type Verdict } from '../model/index.js';
 
 const CCS = ['CN', 'IR', 'RU', 'IT', 'US', 'TR'];
@@ -81,19 +82,7 @@ export function sampleVerdict(kind: 'ok' | 'blocked' | 'unknown' | 'down' = 'ok'
           analysis_version: 'seed/1',
         }
       : kind === 'unknown'
-        ? {
-            status: 'unknown',
-            blocking: null,
-            accessible: null,
-            mechanism: null,
-            layer: null,
-            confidence: 0,
-            evidence: [],
-            explanation: 'The control failed.',
-            confirmed: false,
-            fingerprints: [],
-            analysis_version: 'seed/1',
-          }
+        ? { ...noVerdict('The control failed.'), analysis_version: 'seed/1' }
         : {
             status: kind,
             blocking: null,
