@@ -175,6 +175,9 @@ describe('ChangeStore on the SQLite store (incremental, late arrivals, rebuild) 
     assert.equal(bad.statusCode, 400);
     assert.match(bad.json().error, /since: expected a date/);
     assert.equal((await app.inject({ url: '/api/v1/changes?layer=galactic' })).statusCode, 400);
+    // The feed and the states take the same filters, checked by the same schema.
+    for (const url of ['/api/v1/changes.atom?layer=galactic', '/api/v1/states?since=yesterday', '/api/v1/states?colour=red'])
+      assert.equal((await app.inject({ url })).statusCode, 400, url);
     assert.equal((await app.inject({ url: '/api/v1/changes?region=Hubei' })).json().changes.length, 0);
     assert.equal((await app.inject({ url: '/api/v1/changes?domain=youtube.com&probe_asn=AS4134' })).json().changes.length, 3);
 
