@@ -316,8 +316,10 @@ interface Exchange {
   path: string;
   now: number;
   viewer: Account | null;
-  send(status: number, body: unknown, headers?: Record<string, string>): void;
-  html(status: number, title: string, body: string): void;
+  /** Answers JSON; true, so that a route can `return send(...)` for "handled". */
+  send(status: number, body: unknown, headers?: Record<string, string>): true;
+  /** Answers an HTML page; true, as send. */
+  html(status: number, title: string, body: string): true;
 }
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -347,32 +349,30 @@ function serveApiReads(model: PlatformModel, x: Exchange, truth: () => PlatformT
   let m: RegExpExecArray | null;
   if ((m = /^\/api\/v1\/accounts\/([^/]+)\/posts$/.exec(path))) {
     const a = model.accounts.get(decodeURIComponent(m[1]!));
-    if (!a) return (send(404, { error: 'account_not_found', notice: PLATFORM_NOTICES.not_found }), true);
+    if (!a) return send(404, { error: 'account_not_found', notice: PLATFORM_NOTICES.not_found });
     const ban = model.banAt(a);
-    if (ban !== null && ban <= now) return (send(403, { error: 'account_banned', notice: PLATFORM_NOTICES.account_banned }), true);
+    if (ban !== null && ban <= now) return send(403, { error: 'account_banned', notice: PLATFORM_NOTICES.account_banned });
     const limit = Math.min(PAGE_MAX, Math.max(1, Number(url.searchParams.get('limit')) || 50));
     const cursor = url.searchParams.get('cursor');
     const [cc, cs] = cursor ? cursor.split('_').map(Number) : [Infinity, Infinity];
     const visible = model.visiblePosts(a, viewer, now, ban).filter((p) => p.created < cc! || (p.created === cc && p.seq < cs!));
     const page = visible.slice(0, limit);
     const last = page[page.length - 1];
-    send(200, {
+    return send(200, {
       account: a.name,
       posts: page.map((p) => postJson(p, viewer, now)),
       next_cursor: visible.length > limit && last ? `${last.created}_${last.seq}` : null,
     });
-    return true;
   }
   if ((m = /^\/api\/v1\/posts\/([0-9]+)$/.exec(path))) {
     const p = model.posts.get(m[1]!);
     const v = p ? model.view(p, viewer, now) : null;
-    if (!p || !v) send(404, { error: 'not_found', notice: PLATFORM_NOTICES.not_found });
-    else if (v.kind === 'gone') send(goneStatus(v.code), { error: v.code, notice: PLATFORM_NOTICES[v.code] });
-    else send(200, postJson(p, viewer, now));
-    return true;
+    if (!p || !v) return send(404, { error: 'not_found', notice: PLATFORM_NOTICES.not_found });
+    if (v.kind === 'gone') return send(goneStatus(v.code), { error: v.code, notice: PLATFORM_NOTICES[v.code] });
+    return send(200, postJson(p, viewer, now));
   }
-  if (path === '/api/v1/whereami') return (send(200, { territory: sourceTerritory(req, null) }), true);
-  if (path === '/_lab/truth') return (send(200, truth()), true);
+  if (path === '/api/v1/whereami') return send(200, { territory: sourceTerritory(req, null) });
+  if (path === '/_lab/truth') return send(200, truth());
   return false;
 }
 
@@ -383,13 +383,13 @@ function serveWrites(model: PlatformModel, x: Exchange, clock: () => number): bo
     (req.method === 'POST' && (path === '/api/v1/posts' || /^\/api\/v1\/posts\/[0-9]+\/comments$/.test(path))) ||
     (req.method === 'DELETE' && /^\/api\/v1\/posts\/[0-9]+$/.test(path));
   if (!write) return false;
-  if (!viewer) return (send(401, { error: 'login_required' }), true);
-  if (model.bannedNow(viewer, now) !== null) return (send(403, { error: 'account_banned', notice: PLATFORM_NOTICES.account_banned }), true);
+  if (!viewer) return send(401, { error: 'login_required' });
+  if (model.bannedNow(viewer, now) !== null) return send(403, { error: 'account_banned', notice: PLATFORM_NOTICES.account_banned });
   if (req.method === 'DELETE') {
     const p = model.posts.get(path.split('/').pop()!);
-    if (!p || p.account !== viewer || now < p.created) return (send(404, { error: 'not_found' }), true);
+    if (!p || p.account !== viewer || now < p.created) return send(404, { error: 'not_found' });
     if (p.deletedAt === null || p.deletedAt > now) p.deletedAt = now;
-    return (send(200, { id: p.id, deleted: true }), true);
+    return send(200, { id: p.id, deleted: true });
   }
   readJsonBody(req, send, (body) => {
     const text = (body as { text?: unknown })?.text;
@@ -438,13 +438,13 @@ function serveHtml(model: PlatformModel, x: Exchange, name: string): boolean {
     const items = [...model.accounts.values()]
       .slice(0, 1000)
       .map((a) => `<li><a href="/u/${encodeURIComponent(a.name)}">${escapeHtml(a.name)}</a></li>`);
-    return (html(200, name, `<h1>${escapeHtml(name)}</h1><ul>${items.join('')}</ul>`), true);
+    return html(200, name, `<h1>${escapeHtml(name)}</h1><ul>${items.join('')}</ul>`);
   }
   if ((m = /^\/u\/([^/]+)$/.exec(path))) {
     const a = model.accounts.get(decodeURIComponent(m[1]!));
-    if (!a) return (html(404, name, notice('not_found')), true);
+    if (!a) return html(404, name, notice('not_found'));
     const ban = model.banAt(a);
-    if (ban !== null && ban <= now) return (html(403, a.name, notice('account_banned')), true);
+    if (ban !== null && ban <= now) return html(403, a.name, notice('account_banned'));
     const items = model
       .visiblePosts(a, viewer, now, ban)
       .slice(0, PAGE_MAX)
@@ -452,22 +452,21 @@ function serveHtml(model: PlatformModel, x: Exchange, name: string): boolean {
         (p) =>
           `<article id="p${p.id}"><p>${escapeHtml(p.text)}</p><footer><a href="/p/${p.id}">${iso(p.created)}</a> · IP属地：${escapeHtml(p.territory.label)}</footer></article>`,
       );
-    return (html(200, a.name, `<h1>${escapeHtml(a.name)}</h1>${items.join('')}`), true);
+    return html(200, a.name, `<h1>${escapeHtml(a.name)}</h1>${items.join('')}`);
   }
   if ((m = /^\/p\/([0-9]+)$/.exec(path))) {
     const p = model.posts.get(m[1]!);
     const v = p ? model.view(p, viewer, now) : null;
-    if (!p || !v) return (html(404, name, notice('not_found')), true);
-    if (v.kind === 'gone') return (html(goneStatus(v.code), name, notice(v.code)), true);
+    if (!p || !v) return html(404, name, notice('not_found'));
+    if (v.kind === 'gone') return html(goneStatus(v.code), name, notice(v.code));
     const comments = visibleComments(p, viewer, now).map(
       (c) => `<li>${escapeHtml(c.account.name)}: ${escapeHtml(c.text)} · IP属地：${escapeHtml(c.territory.label)}</li>`,
     );
-    html(
+    return html(
       200,
       p.account.name,
       `<article><h1>${escapeHtml(p.account.name)}</h1><p>${escapeHtml(p.text)}</p><footer>${iso(p.created)} · IP属地：${escapeHtml(p.territory.label)}</footer><ul>${comments.join('')}</ul></article>`,
     );
-    return true;
   }
   return false;
 }
@@ -486,7 +485,10 @@ export async function startPlatform(o: PlatformOptions): Promise<RunningPlatform
   const server = http.createServer((req, res) => {
     stats.requests++;
     const now = clock();
-    const send: Exchange['send'] = (status, body, headers) => sendJson(res, status, body, headers);
+    const send: Exchange['send'] = (status, body, headers) => {
+      sendJson(res, status, body, headers);
+      return true;
+    };
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://platform.lab');
@@ -507,7 +509,11 @@ export async function startPlatform(o: PlatformOptions): Promise<RunningPlatform
     const auth = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
     const viewer = auth ? (model.byToken.get(auth[1]!) ?? null) : null;
     if (auth && !viewer) return send(401, { error: 'bad_token' });
-    const x: Exchange = { req, url, path, now, viewer, send, html: (status, title, body) => sendHtml(res, status, title, body) };
+    const html: Exchange['html'] = (status, title, body) => {
+      sendHtml(res, status, title, body);
+      return true;
+    };
+    const x: Exchange = { req, url, path, now, viewer, send, html };
     if (serveApiReads(model, x, truth) || serveWrites(model, x, clock) || serveHtml(model, x, name)) return;
     send(404, { error: 'no_such_route' });
   });
