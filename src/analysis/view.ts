@@ -310,35 +310,9 @@ export function buildView(m: Obj): WebView {
     .map((q, i) => queryView(q, `x_dns_duplicate_responses[${i}]`))
     .filter((q): q is QueryView => q !== null);
 
-  const tcp: TcpView[] = [];
-  arr(tk.tcp_connect).forEach((c, i) => {
-    if (!isObj(c)) return;
-    const ip = str(c.ip);
-    const p = num(c.port);
-    if (!ip || p === null) return;
-    const status = isObj(c.status) ? c.status : {};
-    tcp.push({
-      ref: `tcp_connect[${i}]`,
-      ip: canonicalIp(ip),
-      port: p,
-      failure: failureOf(status.failure) ?? (status.success === false ? 'unknown_failure: connect failed' : null),
-    });
-  });
+  const tcp = tcpViews(tk);
 
-  const tls: TlsView[] = [];
-  arr(tk.tls_handshakes).forEach((h, i) => {
-    if (!isObj(h)) return;
-    const { host, port: p } = splitHostPort(str(h.address) ?? '');
-    tls.push({
-      ref: `tls_handshakes[${i}]`,
-      ip: canonicalIp(host),
-      port: p ?? 443,
-      sni: str(h.server_name),
-      failure: failureOf(h.failure),
-      noVerify: h.no_tls_verify === true,
-      resetLatencyMs: num(h.x_reset_latency_ms),
-    });
-  });
+  const tls = tlsViews(tk);
 
   // Only the first entry is the outcome (OONI writes the redirect chain last-first): only it is
   // turned into a view; the analysis never reads the earlier hops' bodies.
@@ -349,66 +323,9 @@ export function buildView(m: Obj): WebView {
       if (isObj(r)) requests.push(new LazyRequest(r, `requests[${i}]`));
     });
 
-  let control: ControlView | null = null;
-  const c = tk.control;
-  if (isObj(c) && Object.keys(c).length > 0) {
-    const dns = isObj(c.dns) ? c.dns : null;
-    const tcpMap = new Map<string, string | null>();
-    if (isObj(c.tcp_connect))
-      for (const [k, v] of entriesOf(c.tcp_connect, MAX_ENTRIES)) {
-        const { host, port: p } = splitHostPort(k);
-        if (p !== null && isObj(v))
-          tcpMap.set(endpointKey(host, p), failureOf(v.failure) ?? (v.status === false ? 'unknown_failure: connect failed' : null));
-      }
-    const tlsMap = new Map<string, string | null>();
-    if (isObj(c.tls_handshake))
-      for (const [k, v] of entriesOf(c.tls_handshake, MAX_ENTRIES)) {
-        const { host, port: p } = splitHostPort(k);
-        if (p !== null && isObj(v))
-          tlsMap.set(endpointKey(host, p), failureOf(v.failure) ?? (v.status === false ? 'unknown_failure: handshake failed' : null));
-      }
-    const h = isObj(c.http_request) && Object.keys(c.http_request).length > 0 ? c.http_request : null;
-    const ipInfo = new Map<string, number>();
-    if (isObj(c.ip_info))
-      for (const [k, v] of entriesOf(c.ip_info, MAX_ENTRIES)) if (isObj(v) && num(v.asn)) ipInfo.set(canonicalIp(k), num(v.asn)!);
-    control = {
-      dnsFailure: dns ? failureOf(dns.failure) : 'unknown_failure: no control dns',
-      addrs: dns
-        ? arr(dns.addrs)
-            .filter((a): a is string => typeof a === 'string' && isIp(a))
-            .map(canonicalIp)
-        : [],
-      tcp: tcpMap,
-      tls: tlsMap,
-      http: h
-        ? {
-            failure: failureOf(h.failure),
-            statusCode: num(h.status_code) ?? 0,
-            bodyLength: num(h.body_length) ?? 0,
-            title: typeof h.title === 'string' ? h.title.trim() : null,
-            headerNames: isObj(h.headers) ? Object.keys(h.headers).slice(0, 256) : [],
-          }
-        : null,
-      ipInfo,
-    };
-  }
+  const control = isObj(tk.control) && Object.keys(tk.control).length > 0 ? controlView(tk.control) : null;
 
-  const followUps: FollowUpView[] = [];
-  for (const key of ['x_tls_sni_variants', 'x_residual_checks'] as const) {
-    arr(tk[key]).forEach((f, i) => {
-      if (!isObj(f)) return;
-      const addr = str(f.address);
-      const hp = addr ? splitHostPort(addr) : null;
-      followUps.push({
-        ref: `${key}[${i}]`,
-        tag: str(f.tag) ?? (key === 'x_tls_sni_variants' ? (f.server_name === null ? 'no-sni' : 'decoy-before') : 'decoy-after'),
-        ip: hp ? canonicalIp(hp.host) : null,
-        port: hp ? hp.port : null,
-        name: str(f.server_name) ?? str(f.host),
-        failure: failureOf(f.failure),
-      });
-    });
-  }
+  const followUps = followUpViews(tk);
 
   return new LazyWebView(tk, {
     input,
@@ -435,6 +352,108 @@ export function buildView(m: Obj): WebView {
       dnsConsistency: str(tk.dns_consistency),
     },
   });
+}
+
+/** tcp_connect entries with an address and a port. */
+function tcpViews(tk: Obj): TcpView[] {
+  const tcp: TcpView[] = [];
+  arr(tk.tcp_connect).forEach((c, i) => {
+    if (!isObj(c)) return;
+    const ip = str(c.ip);
+    const p = num(c.port);
+    if (!ip || p === null) return;
+    const status = isObj(c.status) ? c.status : {};
+    tcp.push({
+      ref: `tcp_connect[${i}]`,
+      ip: canonicalIp(ip),
+      port: p,
+      failure: failureOf(status.failure) ?? (status.success === false ? 'unknown_failure: connect failed' : null),
+    });
+  });
+  return tcp;
+}
+
+/** tls_handshakes entries. */
+function tlsViews(tk: Obj): TlsView[] {
+  const tls: TlsView[] = [];
+  arr(tk.tls_handshakes).forEach((h, i) => {
+    if (!isObj(h)) return;
+    const { host, port: p } = splitHostPort(str(h.address) ?? '');
+    tls.push({
+      ref: `tls_handshakes[${i}]`,
+      ip: canonicalIp(host),
+      port: p ?? 443,
+      sni: str(h.server_name),
+      failure: failureOf(h.failure),
+      noVerify: h.no_tls_verify === true,
+      resetLatencyMs: num(h.x_reset_latency_ms),
+    });
+  });
+  return tls;
+}
+
+/** The test helper's control (a non-empty object). */
+function controlView(c: Obj): ControlView {
+  const dns = isObj(c.dns) ? c.dns : null;
+  const tcpMap = new Map<string, string | null>();
+  if (isObj(c.tcp_connect))
+    for (const [k, v] of entriesOf(c.tcp_connect, MAX_ENTRIES)) {
+      const { host, port: p } = splitHostPort(k);
+      if (p !== null && isObj(v))
+        tcpMap.set(endpointKey(host, p), failureOf(v.failure) ?? (v.status === false ? 'unknown_failure: connect failed' : null));
+    }
+  const tlsMap = new Map<string, string | null>();
+  if (isObj(c.tls_handshake))
+    for (const [k, v] of entriesOf(c.tls_handshake, MAX_ENTRIES)) {
+      const { host, port: p } = splitHostPort(k);
+      if (p !== null && isObj(v))
+        tlsMap.set(endpointKey(host, p), failureOf(v.failure) ?? (v.status === false ? 'unknown_failure: handshake failed' : null));
+    }
+  const h = isObj(c.http_request) && Object.keys(c.http_request).length > 0 ? c.http_request : null;
+  const ipInfo = new Map<string, number>();
+  if (isObj(c.ip_info))
+    for (const [k, v] of entriesOf(c.ip_info, MAX_ENTRIES)) if (isObj(v) && num(v.asn)) ipInfo.set(canonicalIp(k), num(v.asn)!);
+  return {
+    dnsFailure: dns ? failureOf(dns.failure) : 'unknown_failure: no control dns',
+    addrs: dns
+      ? arr(dns.addrs)
+          .filter((a): a is string => typeof a === 'string' && isIp(a))
+          .map(canonicalIp)
+      : [],
+    tcp: tcpMap,
+    tls: tlsMap,
+    http: h
+      ? {
+          failure: failureOf(h.failure),
+          statusCode: num(h.status_code) ?? 0,
+          bodyLength: num(h.body_length) ?? 0,
+          title: typeof h.title === 'string' ? h.title.trim() : null,
+          headerNames: isObj(h.headers) ? Object.keys(h.headers).slice(0, 256) : [],
+        }
+      : null,
+    ipInfo,
+  };
+}
+
+/** The follow-up handshakes (SNI variants, residual checks) this probe adds. */
+function followUpViews(tk: Obj): FollowUpView[] {
+  const followUps: FollowUpView[] = [];
+  for (const key of ['x_tls_sni_variants', 'x_residual_checks'] as const) {
+    arr(tk[key]).forEach((f, i) => {
+      if (!isObj(f)) return;
+      const addr = str(f.address);
+      const hp = addr ? splitHostPort(addr) : null;
+      followUps.push({
+        ref: `${key}[${i}]`,
+        tag: str(f.tag) ?? (key === 'x_tls_sni_variants' ? (f.server_name === null ? 'no-sni' : 'decoy-before') : 'decoy-after'),
+        ip: hp ? canonicalIp(hp.host) : null,
+        port: hp ? hp.port : null,
+        name: str(f.server_name) ?? str(f.host),
+        failure: failureOf(f.failure),
+      });
+    });
+  }
+  return followUps;
 }
 
 type EagerParts = Omit<WebView, 'readBytesByAddress' | 'events' | 'captured' | 'hops'>;

@@ -181,22 +181,62 @@ function orgText(ip: string, v: WebView, c: Ctx): string {
   return o ? (o.org ? `${ip} (${o.org}, AS${o.asn})` : `${ip} (AS${o.asn})`) : ip;
 }
 
+/** What every DNS rule below looks at, computed once. */
+interface DnsFacts {
+  v: WebView;
+  c: Ctx;
+  /** The control, or null when it is not to be trusted. */
+  ctrl: WebView['control'];
+  /** The probe's own (not encrypted) lookups. */
+  probeQs: QueryView[];
+  /** Those for the measured domain. */
+  domainQs: QueryView[];
+  groups: ResolverGroup[];
+  probeAddrs: string[];
+  ctrlAddrs: Set<string>;
+  ctrlResolved: boolean;
+  ctrlSaysNoName: boolean;
+}
+
+const refsOf = (qs: QueryView[]): string[] => qs.map((q) => q.ref);
+
 /**
  * DNS: what the probe's own resolver said, against the control (`ctrl`: null when it is not to be
- * trusted) and the encrypted lookups.
+ * trusted) and the encrypted lookups. The rules run in order and the first that finds something wins.
  */
 function analyzeDns(v: WebView, c: Ctx, finalIncomplete: boolean, ctrl: WebView['control']): DnsFinding {
   if (v.domain === null || v.domainIsIp) return { kind: 'none' };
   const probeQs = v.queries.filter((q) => !isEncryptedEngine(q.engine));
   const domainQs = probeQs.filter((q) => q.hostname === v.domain || q.hostname === '');
-  const groups = groupLookups(domainQs);
-  const probeAddrs = [...new Set(domainQs.flatMap((q) => q.addrs))];
   const ctrlAddrs = new Set(ctrl?.addrs ?? []);
   const ctrlResolved = ctrlAddrs.size > 0;
-  const ctrlSaysNoName = ctrl !== null && !ctrlResolved && (ctrl.dnsFailure === null || NAME_GONE(ctrl.dnsFailure));
-  const refsOf = (qs: QueryView[]): string[] => qs.map((q) => q.ref);
+  const d: DnsFacts = {
+    v,
+    c,
+    ctrl,
+    probeQs,
+    domainQs,
+    groups: groupLookups(domainQs),
+    probeAddrs: [...new Set(domainQs.flatMap((q) => q.addrs))],
+    ctrlAddrs,
+    ctrlResolved,
+    ctrlSaysNoName: ctrl !== null && !ctrlResolved && (ctrl.dnsFailure === null || NAME_GONE(ctrl.dnsFailure)),
+  };
+  return (
+    dnsForgedReply(d) ??
+    dnsBogonAnswer(d) ??
+    dnsKnownForgedAnswer(d) ??
+    dnsNameResolvesNowhere(d) ??
+    dnsNxdomainAgainstControl(d) ??
+    dnsResolverRefuses(d) ??
+    dnsAnswerForMissingName(d) ??
+    dnsInconsistentAnswer(d) ??
+    (finalIncomplete ? dnsRedirectTargetUnresolved(d) : null) ?? { kind: 'none' }
+  );
+}
 
-  // 1. Forged answers: several replies to one query that disagree, an A record to a non-A query.
+/** 1. Forged answers: several replies to one query that disagree, an A record to a non-A query. */
+function dnsForgedReply({ v, domainQs }: DnsFacts): DnsFinding | null {
   for (const d of v.duplicates) {
     if (d.hostname !== v.domain && d.hostname !== '') continue;
     const orig = domainQs.find((q) => q.queryType === d.queryType && q.resolver === d.resolver) ?? domainQs[0];
@@ -227,74 +267,69 @@ function analyzeDns(v: WebView, c: Ctx, finalIncomplete: boolean, ctrl: WebView[
       };
     }
   }
+  return null;
+}
 
-  const consistent = (ip: string): boolean => {
-    if (ctrlAddrs.has(ip)) return true;
-    const mine = orgOf(ip, v, c);
-    if (!mine || !mine.asn) return false;
-    for (const a of ctrlAddrs) {
-      const o = orgOf(a, v, c);
-      if (o && o.asn === mine.asn) return true;
-    }
-    return false;
-  };
-
-  // 2a. Bogons: private or loopback answers for a public name.
+/** 2a. Bogons: private or loopback answers for a public name. */
+function dnsBogonAnswer({ v, c, ctrl, domainQs, probeAddrs, ctrlAddrs, ctrlResolved }: DnsFacts): DnsFinding | null {
   const bogons = probeAddrs.filter((ip) => isBogon(ip, c.allow));
-  if (bogons.length > 0) {
-    const refs = domainQs.filter((q) => q.addrs.some((a) => bogons.includes(a))).map((q) => q.ref);
-    if (ctrlAddrs.size > 0 && [...ctrlAddrs].every((ip) => isBogon(ip, c.allow))) {
-      return {
-        kind: 'down',
-        evidence: [...refs, 'control.dns'],
-        explanation: `${v.domain} resolves to a private address (${bogons[0]}) for the control too: the site is not reachable on the internet, for anyone.`,
-      };
-    }
-    const fps = c.fps ? bogons.flatMap((ip) => matchDns(c.fps!, ip)) : [];
-    const nat = (c.fps !== undefined && bogons.some((ip) => c.fps!.forgedAddresses.has(ip))) || fps.some((f) => f.scope === 'nat');
+  if (bogons.length === 0) return null;
+  const refs = domainQs.filter((q) => q.addrs.some((a) => bogons.includes(a))).map((q) => q.ref);
+  if (ctrlAddrs.size > 0 && [...ctrlAddrs].every((ip) => isBogon(ip, c.allow))) {
     return {
-      kind: 'hard',
-      mechanism: 'dns.bogon',
-      layer: nat ? 'national' : 'isp',
-      confidence: ctrl ? 0.9 : 0.7,
-      evidence: [...refs, ...(ctrl ? ['control.dns'] : [])],
-      confirmed: fps.some((f) => isConfirmed(f, v.probeCc)),
-      fingerprints: fps.map((f) => f.name),
-      explanation: `The resolver answered ${v.domain} with ${bogons[0]}, a private or reserved address that cannot be the real site${ctrlResolved ? ` (the control saw ${[...ctrlAddrs][0]})` : ''}: DNS blocking${nat ? ' with an answer known from the national firewall' : ' by the ISP'}.`,
+      kind: 'down',
+      evidence: [...refs, 'control.dns'],
+      explanation: `${v.domain} resolves to a private address (${bogons[0]}) for the control too: the site is not reachable on the internet, for anyone.`,
     };
   }
+  const fps = c.fps ? bogons.flatMap((ip) => matchDns(c.fps!, ip)) : [];
+  const nat = (c.fps !== undefined && bogons.some((ip) => c.fps!.forgedAddresses.has(ip))) || fps.some((f) => f.scope === 'nat');
+  return {
+    kind: 'hard',
+    mechanism: 'dns.bogon',
+    layer: nat ? 'national' : 'isp',
+    confidence: ctrl ? 0.9 : 0.7,
+    evidence: [...refs, ...(ctrl ? ['control.dns'] : [])],
+    confirmed: fps.some((f) => isConfirmed(f, v.probeCc)),
+    fingerprints: fps.map((f) => f.name),
+    explanation: `The resolver answered ${v.domain} with ${bogons[0]}, a private or reserved address that cannot be the real site${ctrlResolved ? ` (the control saw ${[...ctrlAddrs][0]})` : ''}: DNS blocking${nat ? ' with an answer known from the national firewall' : ' by the ISP'}.`,
+  };
+}
 
-  // 2b. Known forged addresses: fingerprints (dns) and forged pools, when the control did not see them.
-  if (c.fps) {
-    for (const ip of probeAddrs) {
-      if (ctrlAddrs.has(ip)) continue;
-      const fps = matchDns(c.fps, ip);
-      const inPool = c.fps.forgedAddresses.has(ip);
-      if (fps.length || inPool) {
-        const refs = domainQs.filter((q) => q.addrs.includes(ip)).map((q) => q.ref);
-        const nat = inPool || fps.some((f) => f.scope === 'nat');
-        const confirmed = fps.some((f) => isConfirmed(f, v.probeCc));
-        const what = fps.length
-          ? `matches the known forged-answer fingerprint ${fps[0].name}`
-          : 'belongs to a known pool of forged answers';
-        return {
-          kind: 'hard',
-          mechanism: 'dns.injection',
-          layer: nat ? 'national' : 'isp',
-          confidence: confirmed || inPool ? 0.95 : 0.85,
-          evidence: refs,
-          explanation: `The resolver answered ${v.domain} with ${ip}, which ${what}: the answer was forged (DNS injection${nat ? ', typical of the national firewall' : ''}).`,
-          confirmed: confirmed || inPool,
-          fingerprints: fps.map((f) => f.name),
-        };
-      }
+/** 2b. Known forged addresses: fingerprints (dns) and forged pools, when the control did not see them. */
+function dnsKnownForgedAnswer({ v, c, domainQs, probeAddrs, ctrlAddrs }: DnsFacts): DnsFinding | null {
+  if (!c.fps) return null;
+  for (const ip of probeAddrs) {
+    if (ctrlAddrs.has(ip)) continue;
+    const fps = matchDns(c.fps, ip);
+    const inPool = c.fps.forgedAddresses.has(ip);
+    if (fps.length || inPool) {
+      const refs = domainQs.filter((q) => q.addrs.includes(ip)).map((q) => q.ref);
+      const nat = inPool || fps.some((f) => f.scope === 'nat');
+      const confirmed = fps.some((f) => isConfirmed(f, v.probeCc));
+      const what = fps.length ? `matches the known forged-answer fingerprint ${fps[0].name}` : 'belongs to a known pool of forged answers';
+      return {
+        kind: 'hard',
+        mechanism: 'dns.injection',
+        layer: nat ? 'national' : 'isp',
+        confidence: confirmed || inPool ? 0.95 : 0.85,
+        evidence: refs,
+        explanation: `The resolver answered ${v.domain} with ${ip}, which ${what}: the answer was forged (DNS injection${nat ? ', typical of the national firewall' : ''}).`,
+        confirmed: confirmed || inPool,
+        fingerprints: fps.map((f) => f.name),
+      };
     }
   }
+  return null;
+}
 
-  // 3. The name resolves nowhere: the site is down (or gone), not blocked.
-  // The reference calls it down only when the control's own lookup failed (or, for a probe's
-  // dns_no_answer, found nothing); a control that "resolved" to no address without failing, against
-  // the probe's NXDOMAIN, is DNS blocking to it (probe-cli analysisclassic.go 5.2-5.4).
+/**
+ * 3. The name resolves nowhere: the site is down (or gone), not blocked.
+ * The reference calls it down only when the control's own lookup failed (or, for a probe's
+ * dns_no_answer, found nothing); a control that "resolved" to no address without failing, against
+ * the probe's NXDOMAIN, is DNS blocking to it (probe-cli analysisclassic.go 5.2-5.4).
+ */
+function dnsNameResolvesNowhere({ v, ctrl, domainQs, groups, probeAddrs, ctrlSaysNoName }: DnsFacts): DnsFinding | null {
   const probeNoAnswer = groups.every((g) => g.failure === 'dns_no_answer');
   if (probeAddrs.length === 0 && groups.length > 0 && ctrlSaysNoName && (ctrl!.dnsFailure !== null || probeNoAnswer)) {
     return {
@@ -303,117 +338,134 @@ function analyzeDns(v: WebView, c: Ctx, finalIncomplete: boolean, ctrl: WebView[
       explanation: `${v.domain} does not resolve, neither for the probe nor for the control: the name does not exist or has no address, for everyone.`,
     };
   }
+  return null;
+}
 
-  // 3b. The probe got NXDOMAIN while the control's lookup did not fail (it found only a CNAME, or
-  // nothing): the reference's DNS blocking (analysisclassic.go 5.4; summary.go's inconsistent NXDOMAIN).
-  if (probeAddrs.length === 0 && ctrl !== null && !ctrlResolved && ctrl.dnsFailure === null) {
-    const g = groups.find((x) => x.failure === 'dns_nxdomain_error');
-    if (g) {
-      return {
-        kind: 'hard',
-        mechanism: 'dns.nxdomain',
-        layer: 'isp',
-        confidence: 0.5,
-        evidence: [...refsOf(g.queries), 'control.dns'],
-        explanation: `Asked for ${v.domain}, ${describeFailure(g.failure!)}, while the control's lookup did not fail: the resolver is probably blocking the name.`,
-      };
-    }
+/**
+ * 3b. The probe got NXDOMAIN while the control's lookup did not fail (it found only a CNAME, or
+ * nothing): the reference's DNS blocking (analysisclassic.go 5.4; summary.go's inconsistent NXDOMAIN).
+ */
+function dnsNxdomainAgainstControl({ v, ctrl, groups, probeAddrs, ctrlResolved }: DnsFacts): DnsFinding | null {
+  if (!(probeAddrs.length === 0 && ctrl !== null && !ctrlResolved && ctrl.dnsFailure === null)) return null;
+  const g = groups.find((x) => x.failure === 'dns_nxdomain_error');
+  if (!g) return null;
+  return {
+    kind: 'hard',
+    mechanism: 'dns.nxdomain',
+    layer: 'isp',
+    confidence: 0.5,
+    evidence: [...refsOf(g.queries), 'control.dns'],
+    explanation: `Asked for ${v.domain}, ${describeFailure(g.failure!)}, while the control's lookup did not fail: the resolver is probably blocking the name.`,
+  };
+}
+
+/** 4. The probe's resolver refuses a name the control resolves. */
+function dnsResolverRefuses({ v, groups, probeAddrs, ctrlAddrs, ctrlResolved }: DnsFacts): DnsFinding | null {
+  if (!ctrlResolved) return null;
+  const failed = groups.filter(
+    (g) => g.addrs.size === 0 && g.failure !== null && (DNS_BLOCK_FAILURES.has(g.failure) || probeAddrs.length === 0),
+  );
+  if (failed.length === 0) return null;
+  const f = failed[0].failure!;
+  const mech: Mechanism = NAME_GONE(f) ? 'dns.nxdomain' : 'dns.servfail';
+  return {
+    kind: 'hard',
+    mechanism: mech,
+    layer: 'isp',
+    confidence: probeAddrs.length === 0 ? 0.85 : 0.75,
+    evidence: [...refsOf(failed.flatMap((g) => g.queries)), 'control.dns'],
+    explanation: `Asked for ${v.domain}, ${describeFailure(f)}, while the control resolved it to ${[...ctrlAddrs].slice(0, 3).join(', ')}: the ISP's resolver is blocking the name.`,
+  };
+}
+
+/** 5. The probe got addresses for a name the control says does not exist. */
+function dnsAnswerForMissingName({ v, ctrl, domainQs, probeAddrs, ctrlSaysNoName }: DnsFacts): DnsFinding | null {
+  if (!(probeAddrs.length > 0 && ctrlSaysNoName && ctrl !== null)) return null;
+  return {
+    kind: 'hard',
+    mechanism: 'dns.injection',
+    layer: 'isp',
+    confidence: 0.8,
+    evidence: [...refsOf(domainQs.filter((q) => q.addrs.length)), 'control.dns'],
+    explanation: `The resolver answered ${v.domain} with ${probeAddrs.slice(0, 3).join(', ')}, but the control found that the name does not exist: the answer was made up by the network.`,
+  };
+}
+
+/** Whether the probe's answer shares an address, or a network (AS), with the control's answers. */
+function consistentWithControl(ip: string, { v, c, ctrlAddrs }: DnsFacts): boolean {
+  if (ctrlAddrs.has(ip)) return true;
+  const mine = orgOf(ip, v, c);
+  if (!mine || !mine.asn) return false;
+  for (const a of ctrlAddrs) {
+    const o = orgOf(a, v, c);
+    if (o && o.asn === mine.asn) return true;
   }
+  return false;
+}
 
-  // 4. The probe's resolver refuses a name the control resolves.
-  if (ctrlResolved) {
-    const failed = groups.filter(
-      (g) => g.addrs.size === 0 && g.failure !== null && (DNS_BLOCK_FAILURES.has(g.failure) || probeAddrs.length === 0),
-    );
-    if (failed.length > 0) {
-      const f = failed[0].failure!;
-      const mech: Mechanism = NAME_GONE(f) ? 'dns.nxdomain' : 'dns.servfail';
-      return {
-        kind: 'hard',
-        mechanism: mech,
-        layer: 'isp',
-        confidence: probeAddrs.length === 0 ? 0.85 : 0.75,
-        evidence: [...refsOf(failed.flatMap((g) => g.queries)), 'control.dns'],
-        explanation: `Asked for ${v.domain}, ${describeFailure(f)}, while the control resolved it to ${[...ctrlAddrs].slice(0, 3).join(', ')}: the ISP's resolver is blocking the name.`,
-      };
-    }
-  }
-
-  // 5. The probe got addresses for a name the control says does not exist.
-  if (probeAddrs.length > 0 && ctrlSaysNoName && ctrl !== null) {
+/** 7. Inconsistent answers: none of the probe's addresses shares an address or a network with the control's. */
+function dnsInconsistentAnswer(d: DnsFacts): DnsFinding | null {
+  const { v, c, domainQs, probeAddrs, ctrlAddrs, ctrlResolved } = d;
+  if (!(ctrlResolved && probeAddrs.length > 0 && !probeAddrs.some((ip) => consistentWithControl(ip, d)))) return null;
+  const tried = probeAddrs.map((ip) => {
+    const conns = v.tcp.filter((t) => t.ip === ip && !isUnreachable(t.failure));
+    const hs = v.tls.filter((t) => t.ip === ip);
+    const worked = hs.some((h) => h.failure === null && !h.noVerify) || (hs.length === 0 && conns.some((t) => t.failure === null));
+    const failed = conns.some((t) => t.failure !== null) || hs.some((h) => h.failure !== null);
     return {
-      kind: 'hard',
-      mechanism: 'dns.injection',
-      layer: 'isp',
-      confidence: 0.8,
-      evidence: [...refsOf(domainQs.filter((q) => q.addrs.length)), 'control.dns'],
-      explanation: `The resolver answered ${v.domain} with ${probeAddrs.slice(0, 3).join(', ')}, but the control found that the name does not exist: the answer was made up by the network.`,
+      ip,
+      worked,
+      failed,
+      refs: [...conns.filter((t) => t.failure).map((t) => t.ref), ...hs.filter((h) => h.failure).map((h) => h.ref)],
     };
-  }
-
-  // 7. Inconsistent answers: none of the probe's addresses shares an address or a network with the control's.
-  if (ctrlResolved && probeAddrs.length > 0 && !probeAddrs.some(consistent)) {
-    const tried = probeAddrs.map((ip) => {
-      const conns = v.tcp.filter((t) => t.ip === ip && !isUnreachable(t.failure));
-      const hs = v.tls.filter((t) => t.ip === ip);
-      const worked = hs.some((h) => h.failure === null && !h.noVerify) || (hs.length === 0 && conns.some((t) => t.failure === null));
-      const failed = conns.some((t) => t.failure !== null) || hs.some((h) => h.failure !== null);
-      return {
-        ip,
-        worked,
-        failed,
-        refs: [...conns.filter((t) => t.failure).map((t) => t.ref), ...hs.filter((h) => h.failure).map((h) => h.ref)],
-      };
-    });
-    const refs = domainQs.filter((q) => q.addrs.length).map((q) => q.ref);
-    if (tried.every((t) => !t.worked) && tried.some((t) => t.failed)) {
-      const ip = probeAddrs[0];
-      // The falsified address answered TLS with a certificate nobody trusts: DNS leads to an
-      // intercepting box (a transparent proxy), the ISP's way of inspecting or blocking HTTPS.
-      const tlsFailures = v.tls.filter((h) => probeAddrs.includes(h.ip) && h.failure !== null);
-      if (tlsFailures.length > 0 && tlsFailures.every((h) => isSsl(h.failure))) {
-        return {
-          kind: 'hard',
-          mechanism: 'tls.mitm',
-          layer: 'isp',
-          confidence: 0.75,
-          evidence: [...refs, ...tlsFailures.map((h) => h.ref), 'control.dns'],
-          explanation: `The resolver answered ${v.domain} with ${orgText(ip, v, c)} instead of ${orgText([...ctrlAddrs][0], v, c)}, and the server there presented a certificate that is not the site's (${describeFailure(tlsFailures[0].failure!)}): the ISP sends the traffic to an intercepting proxy.`,
-        };
-      }
-      return {
-        kind: 'hard',
-        mechanism: 'dns.injection',
-        layer: 'isp',
-        confidence: 0.75,
-        evidence: [...refs, ...tried.flatMap((t) => t.refs), 'control.dns'],
-        explanation: `The resolver answered ${v.domain} with ${orgText(ip, v, c)} while the control saw ${orgText([...ctrlAddrs][0], v, c)}, and the site could not be reached at the address given: the DNS answer was falsified.`,
-      };
-    }
+  });
+  const refs = domainQs.filter((q) => q.addrs.length).map((q) => q.ref);
+  if (!(tried.every((t) => !t.worked) && tried.some((t) => t.failed))) {
     return { kind: 'soft', inconsistent: probeAddrs, evidence: [...refs, 'control.dns'] };
   }
+  const ip = probeAddrs[0];
+  // The falsified address answered TLS with a certificate nobody trusts: DNS leads to an
+  // intercepting box (a transparent proxy), the ISP's way of inspecting or blocking HTTPS.
+  const tlsFailures = v.tls.filter((h) => probeAddrs.includes(h.ip) && h.failure !== null);
+  if (tlsFailures.length > 0 && tlsFailures.every((h) => isSsl(h.failure))) {
+    return {
+      kind: 'hard',
+      mechanism: 'tls.mitm',
+      layer: 'isp',
+      confidence: 0.75,
+      evidence: [...refs, ...tlsFailures.map((h) => h.ref), 'control.dns'],
+      explanation: `The resolver answered ${v.domain} with ${orgText(ip, v, c)} instead of ${orgText([...ctrlAddrs][0], v, c)}, and the server there presented a certificate that is not the site's (${describeFailure(tlsFailures[0].failure!)}): the ISP sends the traffic to an intercepting proxy.`,
+    };
+  }
+  return {
+    kind: 'hard',
+    mechanism: 'dns.injection',
+    layer: 'isp',
+    confidence: 0.75,
+    evidence: [...refs, ...tried.flatMap((t) => t.refs), 'control.dns'],
+    explanation: `The resolver answered ${v.domain} with ${orgText(ip, v, c)} while the control saw ${orgText([...ctrlAddrs][0], v, c)}, and the site could not be reached at the address given: the DNS answer was falsified.`,
+  };
+}
 
-  // 8. A later name in the redirect chain does not resolve, and the chain never finished.
-  if (finalIncomplete) {
-    const byHost = new Map<string, QueryView[]>();
-    for (const q of probeQs)
-      if (q.hostname !== v.domain && q.hostname !== '') byHost.set(q.hostname, [...(byHost.get(q.hostname) ?? []), q]);
-    for (const [host, qs] of byHost) {
-      if (qs.some((q) => q.addrs.length > 0)) continue;
-      const f = qs.find((q) => q.failure === 'dns_nxdomain_error')?.failure ?? qs.find((q) => q.failure)?.failure;
-      if (f && DNS_BLOCK_FAILURES.has(f)) {
-        return {
-          kind: 'hard',
-          mechanism: NAME_GONE(f) ? 'dns.nxdomain' : 'dns.servfail',
-          layer: 'isp',
-          confidence: 0.6,
-          evidence: refsOf(qs),
-          explanation: `${v.domain} redirected to ${host}, and asked for ${host} ${describeFailure(f)}, so the page could not be reached: DNS blocking of the redirect target.`,
-        };
-      }
+/** 8. A later name in the redirect chain does not resolve (called when the chain never finished). */
+function dnsRedirectTargetUnresolved({ v, probeQs }: DnsFacts): DnsFinding | null {
+  const byHost = new Map<string, QueryView[]>();
+  for (const q of probeQs) if (q.hostname !== v.domain && q.hostname !== '') byHost.set(q.hostname, [...(byHost.get(q.hostname) ?? []), q]);
+  for (const [host, qs] of byHost) {
+    if (qs.some((q) => q.addrs.length > 0)) continue;
+    const f = qs.find((q) => q.failure === 'dns_nxdomain_error')?.failure ?? qs.find((q) => q.failure)?.failure;
+    if (f && DNS_BLOCK_FAILURES.has(f)) {
+      return {
+        kind: 'hard',
+        mechanism: NAME_GONE(f) ? 'dns.nxdomain' : 'dns.servfail',
+        layer: 'isp',
+        confidence: 0.6,
+        evidence: refsOf(qs),
+        explanation: `${v.domain} redirected to ${host}, and asked for ${host} ${describeFailure(f)}, so the page could not be reached: DNS blocking of the redirect target.`,
+      };
     }
   }
-  return { kind: 'none' };
+  return null;
 }
 
 function schemeOf(url: string): string {
@@ -1029,7 +1081,7 @@ function failedFetchVerdict(
   chainFailure: string | null,
 ): Verdict {
   const step = failedStep(v, req0, chainFailure);
-  const { f, stage, ref, ip, port, requestRef, sni } = step;
+  const { f, stage, ref, ip, port, requestRef } = step;
   let latency = step.latency;
   // Secondary layer evidence when the probe recorded none: the time from the last step that sent
   // something on this endpoint (handshake start, write) to the failure (attribution rule 2).
@@ -1043,25 +1095,68 @@ function failedFetchVerdict(
     );
   }
   const evidence = [...(requestRef ? [requestRef] : []), ...(ref ? [ref] : []), 'control.http_request'];
-  // The site's own redirect points nowhere usable (Location "http://"): every client fails the
-  // same way, nothing on the path is involved. OONI classes it http-failure (webconnectivityqa
-  // redirectWithBrokenLocation*); we keep that class for agreement, with no mechanism and no layer.
-  if (isBadLocation(f) && req0 !== undefined && req0.code >= 300 && req0.code < 400) {
-    const loc = req0.headers.get('location');
-    return finish({
-      status: 'blocked',
-      blocking: 'http-failure',
-      accessible: false,
-      mechanism: 'none',
-      layer: null,
-      confidence: 0.3,
-      evidence: [req0.ref],
-      explanation: `The site answered with a redirect to an unusable location${loc !== undefined ? ` ("${loc.slice(0, 80)}")` : ''}, so no browser can follow it. The site itself is broken; nothing on the way interfered (OONI counts this as an HTTP failure).`,
-    });
+  const broken = brokenRedirectVerdict(f, req0);
+  if (broken) return broken;
+  const notBlocked = controlFailedTooVerdict(v, ctrl, req0, step, f, evidence);
+  if (notBlocked) return notBlocked;
+  const x = describeFailedFetch(v, c, ctrl, req0, { ...step, latency }, f, evidence);
+  if (stage === 'tcp') return tcpFailureVerdict(x);
+  if (isReset(f)) return resetVerdict(x);
+  if (isTimeout(f)) return timeoutVerdict(x);
+  if (isSsl(f)) {
+    return blocked(
+      'http-failure',
+      'tls.mitm',
+      'unknown',
+      0.8,
+      evidence,
+      `${x.what} failed because ${describeFailure(f)}, ${x.ctrlSaw} with a valid certificate: someone in the network is intercepting the connection.`,
+    );
   }
-  // The control's handshake with the same endpoint decides first (analysisclassic.go 3.2/3.3): it
-  // failed too -> down; it succeeded -> the probe's failure is blocking, whatever the control's
-  // HTTP fetch did afterwards.
+  return blocked(
+    'http-failure',
+    'http.diff',
+    'unknown',
+    0.4,
+    evidence,
+    `${x.what} failed (${f.slice(0, 80)}), ${x.ctrlSaw}: something on the way answered differently.`,
+  );
+}
+
+/**
+ * The site's own redirect points nowhere usable (Location "http://"): every client fails the
+ * same way, nothing on the path is involved. OONI classes it http-failure (webconnectivityqa
+ * redirectWithBrokenLocation*); we keep that class for agreement, with no mechanism and no layer.
+ */
+function brokenRedirectVerdict(f: string, req0: WebView['requests'][number] | undefined): Verdict | null {
+  if (!(isBadLocation(f) && req0 !== undefined && req0.code >= 300 && req0.code < 400)) return null;
+  const loc = req0.headers.get('location');
+  return finish({
+    status: 'blocked',
+    blocking: 'http-failure',
+    accessible: false,
+    mechanism: 'none',
+    layer: null,
+    confidence: 0.3,
+    evidence: [req0.ref],
+    explanation: `The site answered with a redirect to an unusable location${loc !== undefined ? ` ("${loc.slice(0, 80)}")` : ''}, so no browser can follow it. The site itself is broken; nothing on the way interfered (OONI counts this as an HTTP failure).`,
+  });
+}
+
+/**
+ * What the control saw decides whether the failure is blocking: the control's handshake with the
+ * same endpoint decides first (analysisclassic.go 3.2/3.3): it failed too -> down; it succeeded ->
+ * the probe's failure is blocking, whatever the control's HTTP fetch did afterwards. A failed
+ * redirect target's name lookup is DNS blocking of that target. Null: go on to the mechanism.
+ */
+function controlFailedTooVerdict(
+  v: WebView,
+  ctrl: NonNullable<WebView['control']>,
+  req0: WebView['requests'][number] | undefined,
+  { stage, ip, port }: FailedStep,
+  f: string,
+  evidence: string[],
+): Verdict | null {
   const ctrlTls = stage === 'tls' && ip !== null ? ctrl.tls.get(endpointKey(ip, port ?? 443)) : undefined;
   if (ctrlTls !== undefined && ctrlTls !== null) {
     return down(
@@ -1088,6 +1183,32 @@ function failedFetchVerdict(
       `The page redirects to ${host}, and resolving ${host} failed: ${describeFailure(f)}, while the control fetched the page (status ${ctrl.http?.statusCode ?? 'unknown'}). The ISP's resolver blocks the redirect's target.`,
     );
   }
+  return null;
+}
+
+/** A fetch that failed while the control succeeded: the step, and the words the verdicts use for it. */
+interface FailedFetch extends FailedStep {
+  v: WebView;
+  c: Ctx;
+  req0: WebView['requests'][number] | undefined;
+  f: string;
+  evidence: string[];
+  /** "The TLS handshake with …", "Connecting to …", "The HTTP request to …". */
+  what: string;
+  /** What the control did instead, as a clause. */
+  ctrlSaw: string;
+}
+
+function describeFailedFetch(
+  v: WebView,
+  c: Ctx,
+  ctrl: NonNullable<WebView['control']>,
+  req0: WebView['requests'][number] | undefined,
+  step: FailedStep,
+  f: string,
+  evidence: string[],
+): FailedFetch {
+  const { stage, ip, port, sni } = step;
   const tlsName = sni ?? (req0 ? domainOfUrl(req0.url) : null) ?? v.domain;
   const what =
     stage === 'tls'
@@ -1099,103 +1220,92 @@ function failedFetchVerdict(
     ctrl.http !== null && ctrl.http.failure === null && ctrl.http.statusCode > 0
       ? `while the control fetched the page (status ${ctrl.http.statusCode})`
       : 'while the control completed its handshake with the same server';
-  if (stage === 'tcp') {
-    const refused = f === 'connection_refused' || f === 'connection_reset';
-    return refused
-      ? blocked(
-          'http-failure',
-          'tcp.refused',
-          'isp',
-          0.55,
-          evidence,
-          `${what} failed: ${describeFailure(f)}, ${ctrlSaw}. The page it redirects to is blocked; a refusal (rather than a silent drop, the national firewall's way) points to the ISP.`,
-        )
-      : blocked(
-          'http-failure',
-          'tcp.timeout',
-          'national',
-          0.55,
-          evidence,
-          `${what} failed: ${describeFailure(f)}, ${ctrlSaw}. The page it redirects to is null-routed (IP blocking), most often by the national firewall.`,
-        );
-  }
-  if (isReset(f)) {
-    const a = attributeReset(v, ip, port, latency);
-    const mech: Mechanism = a.residual ? 'residual' : stage === 'tls' ? 'tls.reset' : 'http.reset';
-    const trigger =
-      stage === 'tls'
-        ? a.sniOnly
-          ? ' The same server answered a handshake with another name, so the block is keyed on the name (SNI).'
-          : ''
-        : '';
-    const pk = packetFinding(v, c, stage === 'tls' ? 'tls_handshake' : 'http_request', ip, port);
-    const w = withPackets(pk, a);
-    return blocked(
-      'http-failure',
-      mech,
-      w.layer,
-      pk?.fp ? w.confidence : Math.min(0.9, 0.55 + a.confidence * 0.4),
-      [...evidence, ...w.evidence],
-      `${what} was cut: ${describeFailure(f)}, ${ctrlSaw}.${trigger}${w.why ? ' ' + w.why : ''}`,
-      w.fingerprints.length ? { confirmed: true, fingerprints: w.fingerprints } : {},
-    );
-  }
-  if (isTimeout(f)) {
-    const readBytes = ip !== null && port !== null ? (v.readBytesByAddress.get(endpointKey(ip, port)) ?? 0) : 0;
-    const started =
-      stage === 'http'
-        ? (req0 !== undefined && (req0.hasResponse || req0.bodyLength > 0)) || (schemeOf(req0?.url ?? '') === 'http' && readBytes > 0)
-        : readBytes > 0;
-    if (started) {
-      return blocked(
+  return { ...step, v, c, req0, f, evidence, what, ctrlSaw };
+}
+
+/** The TCP connection failed: refused (the ISP's way) or timed out (null-routed). */
+function tcpFailureVerdict({ f, evidence, what, ctrlSaw }: FailedFetch): Verdict {
+  const refused = f === 'connection_refused' || f === 'connection_reset';
+  return refused
+    ? blocked(
         'http-failure',
-        'throttle',
-        'national',
-        0.6,
+        'tcp.refused',
+        'isp',
+        0.55,
         evidence,
-        `${what} started receiving data, then stalled until it timed out, ${ctrlSaw}: the connection is throttled.`,
-      );
-    }
-    // HTTPS: the handshake with the real name completed, then the request starved. A censor that
-    // drops traffic stops the handshake itself; one that slows it lets it finish and starves the rest.
-    if (stage === 'http' && req0 !== undefined && schemeOf(req0.url) === 'https' && ip !== null && handshakeCompleted(v, ip, port)) {
-      const slow = handshakeSlowdown(v, ip, port);
-      return blocked(
+        `${what} failed: ${describeFailure(f)}, ${ctrlSaw}. The page it redirects to is blocked; a refusal (rather than a silent drop, the national firewall's way) points to the ISP.`,
+      )
+    : blocked(
         'http-failure',
-        'throttle',
+        'tcp.timeout',
         'national',
-        0.5,
+        0.55,
         evidence,
-        `${what} completed its TLS handshake${slow ? ` (${slow})` : ''}, then received nothing until it timed out, ${ctrlSaw}: the connection is throttled.`,
+        `${what} failed: ${describeFailure(f)}, ${ctrlSaw}. The page it redirects to is null-routed (IP blocking), most often by the national firewall.`,
       );
-    }
-    const a = attributeReset(v, ip, port, null);
-    return blocked(
-      'http-failure',
-      stage === 'tls' ? 'tls.timeout' : 'http.timeout',
-      a.layer === 'regional' ? 'unknown' : a.layer,
-      0.6,
-      [...evidence, ...a.evidence],
-      `${what} timed out, ${ctrlSaw}: the traffic is being dropped.`,
-    );
-  }
-  if (isSsl(f)) {
-    return blocked(
-      'http-failure',
-      'tls.mitm',
-      'unknown',
-      0.8,
-      evidence,
-      `${what} failed because ${describeFailure(f)}, ${ctrlSaw} with a valid certificate: someone in the network is intercepting the connection.`,
-    );
-  }
+}
+
+/** The TLS handshake or the HTTP exchange was reset: attributed by timing and by the packets. */
+function resetVerdict({ v, c, f, stage, ip, port, latency, evidence, what, ctrlSaw }: FailedFetch): Verdict {
+  const a = attributeReset(v, ip, port, latency);
+  const mech: Mechanism = a.residual ? 'residual' : stage === 'tls' ? 'tls.reset' : 'http.reset';
+  const trigger =
+    stage === 'tls'
+      ? a.sniOnly
+        ? ' The same server answered a handshake with another name, so the block is keyed on the name (SNI).'
+        : ''
+      : '';
+  const pk = packetFinding(v, c, stage === 'tls' ? 'tls_handshake' : 'http_request', ip, port);
+  const w = withPackets(pk, a);
   return blocked(
     'http-failure',
-    'http.diff',
-    'unknown',
-    0.4,
-    evidence,
-    `${what} failed (${f.slice(0, 80)}), ${ctrlSaw}: something on the way answered differently.`,
+    mech,
+    w.layer,
+    pk?.fp ? w.confidence : Math.min(0.9, 0.55 + a.confidence * 0.4),
+    [...evidence, ...w.evidence],
+    `${what} was cut: ${describeFailure(f)}, ${ctrlSaw}.${trigger}${w.why ? ' ' + w.why : ''}`,
+    w.fingerprints.length ? { confirmed: true, fingerprints: w.fingerprints } : {},
+  );
+}
+
+/** The TLS handshake or the HTTP exchange timed out: throttled when data had started, else dropped. */
+function timeoutVerdict({ v, stage, ip, port, req0, evidence, what, ctrlSaw }: FailedFetch): Verdict {
+  const readBytes = ip !== null && port !== null ? (v.readBytesByAddress.get(endpointKey(ip, port)) ?? 0) : 0;
+  const started =
+    stage === 'http'
+      ? (req0 !== undefined && (req0.hasResponse || req0.bodyLength > 0)) || (schemeOf(req0?.url ?? '') === 'http' && readBytes > 0)
+      : readBytes > 0;
+  if (started) {
+    return blocked(
+      'http-failure',
+      'throttle',
+      'national',
+      0.6,
+      evidence,
+      `${what} started receiving data, then stalled until it timed out, ${ctrlSaw}: the connection is throttled.`,
+    );
+  }
+  // HTTPS: the handshake with the real name completed, then the request starved. A censor that
+  // drops traffic stops the handshake itself; one that slows it lets it finish and starves the rest.
+  if (stage === 'http' && req0 !== undefined && schemeOf(req0.url) === 'https' && ip !== null && handshakeCompleted(v, ip, port)) {
+    const slow = handshakeSlowdown(v, ip, port);
+    return blocked(
+      'http-failure',
+      'throttle',
+      'national',
+      0.5,
+      evidence,
+      `${what} completed its TLS handshake${slow ? ` (${slow})` : ''}, then received nothing until it timed out, ${ctrlSaw}: the connection is throttled.`,
+    );
+  }
+  const a = attributeReset(v, ip, port, null);
+  return blocked(
+    'http-failure',
+    stage === 'tls' ? 'tls.timeout' : 'http.timeout',
+    a.layer === 'regional' ? 'unknown' : a.layer,
+    0.6,
+    [...evidence, ...a.evidence],
+    `${what} timed out, ${ctrlSaw}: the traffic is being dropped.`,
   );
 }
 
@@ -1217,22 +1327,8 @@ function pageVerdict(
   const ctrlHttp = ctrl.http !== null && ctrl.http.failure === null && ctrl.http.statusCode > 0 ? ctrl.http : null;
   const cmp = pageComparison(v, r, ctrlHttp);
   const sameAsControl = cmp !== null && cmp.statusCodeMatch === true && cmp.bodyLengthMatch === true && cmp.titleMatch !== false;
-  if (c.fps && !sameAsControl) {
-    const fps: Fingerprint[] = matchHttp(c.fps, r.bodyText, r.headers, r.bodyBytes);
-    if (fps.length > 0) {
-      const confirmed = fps.some((f) => isConfirmed(f, v.probeCc));
-      const nat = fps.some((f) => f.scope === 'nat');
-      return blocked(
-        soft ? 'dns' : 'http-diff',
-        'http.blockpage',
-        nat ? 'national' : 'isp',
-        confirmed ? 0.95 : 0.75,
-        [...evidence, ...(soft ? soft.evidence : [])],
-        `The page received matches the known block page ${fps[0].name}${nat ? ' (a national block page)' : ''}: the site is blocked and a block page is shown instead.`,
-        { confirmed, fingerprints: fps.map((f) => f.name) },
-      );
-    }
-  }
+  const known = !sameAsControl ? knownBlockpageVerdict(v, c, r, soft, evidence) : null;
+  if (known) return known;
   if (ctrl.http === null || cmp === null) {
     return unknown(
       evidence,
@@ -1263,10 +1359,39 @@ function pageVerdict(
         : `The page matches the control's (status ${r.code}${cmp.bodyProportion !== null ? `, ${Math.round(cmp.bodyProportion * 100)}% of its size` : ''}): reachable.`,
     );
   }
+  return differentPageVerdict(r, ctrl.http, cmp, soft, evidence);
+}
+
+/** The page matches a blockpage fingerprint (only scanned when it is not the control's page). */
+function knownBlockpageVerdict(v: WebView, c: Ctx, r: RequestView, soft: SoftDns | null, evidence: string[]): Verdict | null {
+  if (!c.fps) return null;
+  const fps: Fingerprint[] = matchHttp(c.fps, r.bodyText, r.headers, r.bodyBytes);
+  if (fps.length === 0) return null;
+  const confirmed = fps.some((f) => isConfirmed(f, v.probeCc));
+  const nat = fps.some((f) => f.scope === 'nat');
+  return blocked(
+    soft ? 'dns' : 'http-diff',
+    'http.blockpage',
+    nat ? 'national' : 'isp',
+    confirmed ? 0.95 : 0.75,
+    [...evidence, ...(soft ? soft.evidence : [])],
+    `The page received matches the known block page ${fps[0].name}${nat ? ' (a national block page)' : ''}: the site is blocked and a block page is shown instead.`,
+    { confirmed, fingerprints: fps.map((f) => f.name) },
+  );
+}
+
+/** The page does not match the control's: say how it differs, then what that difference means. */
+function differentPageVerdict(
+  r: RequestView,
+  ctrlPage: NonNullable<NonNullable<WebView['control']>['http']>,
+  cmp: HttpComparison,
+  soft: SoftDns | null,
+  evidence: string[],
+): Verdict {
   const diffs: string[] = [];
-  if (cmp.statusCodeMatch === false) diffs.push(`status ${r.code} instead of ${ctrl.http.statusCode}`);
-  if (cmp.bodyProportion !== null && !cmp.bodyLengthMatch) diffs.push(`${r.bodyLength} bytes instead of about ${ctrl.http.bodyLength}`);
-  if (cmp.titleMatch === false) diffs.push(`title "${(r.title ?? '').slice(0, 60)}" instead of "${(ctrl.http.title ?? '').slice(0, 60)}"`);
+  if (cmp.statusCodeMatch === false) diffs.push(`status ${r.code} instead of ${ctrlPage.statusCode}`);
+  if (cmp.bodyProportion !== null && !cmp.bodyLengthMatch) diffs.push(`${r.bodyLength} bytes instead of about ${ctrlPage.bodyLength}`);
+  if (cmp.titleMatch === false) diffs.push(`title "${(r.title ?? '').slice(0, 60)}" instead of "${(ctrlPage.title ?? '').slice(0, 60)}"`);
   const diffText = diffs.length ? diffs.join(', ') : "nothing in common with the control's page";
   if (soft) {
     return blocked(
@@ -1278,7 +1403,7 @@ function pageVerdict(
       `The resolver gave ${soft.inconsistent.slice(0, 2).join(', ')}, addresses the control did not see, and the page served there differs (${diffText}): the DNS answer leads somewhere else.`,
     );
   }
-  const titleDiffers = cmp.titleMatch === false || (r.title !== null && !ctrl.http.title);
+  const titleDiffers = cmp.titleMatch === false || (r.title !== null && !ctrlPage.title);
   const looksBlockpage = [200, 403, 451].includes(r.code) && !r.truncated && (r.code === 451 || titleDiffers);
   return looksBlockpage
     ? blocked(

@@ -119,7 +119,11 @@ interface KeywordsCli {
 
 export function register(program: Command): void {
   const platform = program.command('platform').description('social platforms: deleted posts and the keywords that get posts removed');
+  registerWatch(platform);
+  registerKeywords(platform);
+}
 
+function registerWatch(platform: Command): void {
   platform
     .command('watch')
     .description(
@@ -139,81 +143,97 @@ export function register(program: Command): void {
     .option('--db <file>', 'also store each vanished post as a measurement (test_name x_platform_watch) in this SQLite store')
     .option('--lab-source <ip>', 'lab platforms only: the address the watcher declares it comes from (X-Wallscope-Lab-Source)')
     .option('--json', 'one JSON line per vanished post')
-    .action(async (url: string, names: string[], o: WatchCli) => {
-      const base = platformUrl(url);
-      const accounts = [...names];
-      for (const n of names) if (!ACCOUNT_RE.test(n)) throw usageError(`${JSON.stringify(n)} is not an account name`);
-      if (o.accounts) accounts.push(...readLines(o.accounts, accountCheck).map((f) => f[0]!));
-      if (accounts.length === 0) throw usageError('no account to watch: give names or --accounts FILE');
-      const intervalS = parseSeconds(o.interval, '--interval');
-      const rounds = o.rounds === undefined ? undefined : Math.floor(positive(o.rounds, '--rounds'));
-      const durationS = o.duration === undefined ? (rounds === undefined ? 3600 : undefined) : parseSeconds(o.duration, '--duration');
-      const authorTokens = o.authorTokens ? new Map(readLines(o.authorTokens, tokenCheck).map((f) => [f[0]!, f[1]!] as const)) : undefined;
-      const token = o.tokenFile ? readToken(o.tokenFile) : undefined;
-      const rate = positive(o.rate, '--rate');
-      const concurrency = Math.floor(positive(o.concurrency, '--concurrency'));
-      const source = labSource(o.labSource);
-      let store: MeasurementStore | null = null;
-      if (o.db) store = await openStore({ db: o.db, sqliteWriterThread: false });
-      const ac = new AbortController();
-      const stop = () => ac.abort();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      try {
-        const res = await watchPlatform({
-          base,
-          accounts: [...new Set(accounts)],
-          intervalMs: intervalS * 1000,
-          rounds,
-          durationMs: durationS === undefined ? undefined : durationS * 1000,
-          rate,
-          concurrency,
-          token,
-          authorTokens,
-          statePath: o.state,
-          labSource: source,
-          signal: ac.signal,
-          persist: async (v: VanishedPost) => {
-            if (!store) return;
-            const m = watchMeasurement(v, { platform: base, intervalS });
-            await store.put(m, analyzeMeasurement(m));
-          },
-          onVanished: (v: VanishedPost) => {
-            if (o.json) process.stdout.write(JSON.stringify(v) + '\n');
-            else {
-              const life = v.created_at
-                ? `${((Date.parse(v.gone_at) - Date.parse(v.created_at)) / 1000).toFixed(1)} s after posting`
-                : 'time of posting unknown';
-              process.stdout.write(
-                `${v.account} ${v.post}: ${v.status.replace('_', ' ')} between ${v.last_seen_at} and ${v.gone_at} (${life})${v.territory ? `, IP territory ${v.territory.label}` : ''}\n`,
-              );
-            }
-          },
-        });
-        // The posts still there: the denominator of removal rates (docs/INTERNAL-API.md).
-        if (store) {
-          const items = trackedPosts(res.state)
-            .map((v) => watchMeasurement(v, { platform: base, intervalS }))
-            .map((m) => ({ m, verdict: analyzeMeasurement(m) }));
-          if (items.length) await store.putMany(items);
-        }
-        const c = res.requests;
-        process.stderr.write(
-          `platform watch: ${res.state.rounds} round(s) so far, ${Object.keys(res.state.posts).length} posts tracked, ${res.vanished.length} vanished this run; ` +
-            `${c.requests} requests (${c.limited} rate-limited, ${c.server_errors} server errors, ${c.network_errors} network errors)` +
-            (res.state.unknown_accounts.length ? `; unknown accounts: ${res.state.unknown_accounts.slice(0, 10).join(', ')}` : '') +
-            '\n',
-        );
-      } catch (e) {
-        if (e instanceof WatchStateError) throw usageError(e.message, 1);
-        throw e;
-      } finally {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        await store?.close();
-      }
-    });
+    .action(platformWatch);
+}
 
+/** `platform watch`: poll, report every vanished post, store them with --db. */
+async function platformWatch(url: string, names: string[], o: WatchCli): Promise<void> {
+  const { base, accounts, intervalS, rounds, durationS, authorTokens, token, rate, concurrency, source } = watchSettings(url, names, o);
+  let store: MeasurementStore | null = null;
+  if (o.db) store = await openStore({ db: o.db, sqliteWriterThread: false });
+  const ac = new AbortController();
+  const stop = () => ac.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    const res = await watchPlatform({
+      base,
+      accounts: [...new Set(accounts)],
+      intervalMs: intervalS * 1000,
+      rounds,
+      durationMs: durationS === undefined ? undefined : durationS * 1000,
+      rate,
+      concurrency,
+      token,
+      authorTokens,
+      statePath: o.state,
+      labSource: source,
+      signal: ac.signal,
+      persist: async (v: VanishedPost) => {
+        if (!store) return;
+        const m = watchMeasurement(v, { platform: base, intervalS });
+        await store.put(m, analyzeMeasurement(m));
+      },
+      onVanished: (v: VanishedPost) => {
+        process.stdout.write(o.json ? JSON.stringify(v) + '\n' : describeVanished(v));
+      },
+    });
+    // The posts still there: the denominator of removal rates (docs/INTERNAL-API.md).
+    if (store) {
+      const items = trackedPosts(res.state)
+        .map((v) => watchMeasurement(v, { platform: base, intervalS }))
+        .map((m) => ({ m, verdict: analyzeMeasurement(m) }));
+      if (items.length) await store.putMany(items);
+    }
+    process.stderr.write(watchSummary(res));
+  } catch (e) {
+    if (e instanceof WatchStateError) throw usageError(e.message, 1);
+    throw e;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    await store?.close();
+  }
+}
+
+/** The watch's settings from its arguments; a usage error for a bad one. */
+function watchSettings(url: string, names: string[], o: WatchCli) {
+  const base = platformUrl(url);
+  const accounts = [...names];
+  for (const n of names) if (!ACCOUNT_RE.test(n)) throw usageError(`${JSON.stringify(n)} is not an account name`);
+  if (o.accounts) accounts.push(...readLines(o.accounts, accountCheck).map((f) => f[0]!));
+  if (accounts.length === 0) throw usageError('no account to watch: give names or --accounts FILE');
+  const intervalS = parseSeconds(o.interval, '--interval');
+  const rounds = o.rounds === undefined ? undefined : Math.floor(positive(o.rounds, '--rounds'));
+  const durationS = o.duration === undefined ? (rounds === undefined ? 3600 : undefined) : parseSeconds(o.duration, '--duration');
+  const authorTokens = o.authorTokens ? new Map(readLines(o.authorTokens, tokenCheck).map((f) => [f[0]!, f[1]!] as const)) : undefined;
+  const token = o.tokenFile ? readToken(o.tokenFile) : undefined;
+  const rate = positive(o.rate, '--rate');
+  const concurrency = Math.floor(positive(o.concurrency, '--concurrency'));
+  const source = labSource(o.labSource);
+  return { base, accounts, intervalS, rounds, durationS, authorTokens, token, rate, concurrency, source };
+}
+
+/** One vanished post as a line of text. */
+function describeVanished(v: VanishedPost): string {
+  const life = v.created_at
+    ? `${((Date.parse(v.gone_at) - Date.parse(v.created_at)) / 1000).toFixed(1)} s after posting`
+    : 'time of posting unknown';
+  return `${v.account} ${v.post}: ${v.status.replace('_', ' ')} between ${v.last_seen_at} and ${v.gone_at} (${life})${v.territory ? `, IP territory ${v.territory.label}` : ''}\n`;
+}
+
+/** The line on stderr at the end of a watch. */
+function watchSummary(res: Awaited<ReturnType<typeof watchPlatform>>): string {
+  const c = res.requests;
+  return (
+    `platform watch: ${res.state.rounds} round(s) so far, ${Object.keys(res.state.posts).length} posts tracked, ${res.vanished.length} vanished this run; ` +
+    `${c.requests} requests (${c.limited} rate-limited, ${c.server_errors} server errors, ${c.network_errors} network errors)` +
+    (res.state.unknown_accounts.length ? `; unknown accounts: ${res.state.unknown_accounts.slice(0, 10).join(', ')}` : '') +
+    '\n'
+  );
+}
+
+function registerKeywords(platform: Command): void {
   platform
     .command('keywords')
     .description(
@@ -234,80 +254,99 @@ export function register(program: Command): void {
     .option('--lab-source <ip>', 'lab platforms only: the address the test posts declare (X-Wallscope-Lab-Source)')
     .option('--db <file>', 'also store each result as a measurement (test_name x_platform_keywords) in this SQLite store')
     .option('--json', 'one JSON line per text')
-    .action(async (url: string, args: string[], o: KeywordsCli) => {
-      const base = platformUrl(url);
-      const texts = [...args];
-      if (o.texts) {
-        let text: string;
-        try {
-          text = readFileSync(o.texts, 'utf8');
-        } catch (e) {
-          throw usageError(`${o.texts}: ${(e as Error).message}`, 1);
-        }
-        text.split('\n').forEach((l, i) => {
-          const t = l.trim();
-          if (!t || t.startsWith('#')) return;
-          if (t.length > 2000) throw usageError(`${o.texts}:${i + 1}: a test text of at most 2000 characters`);
-          texts.push(t);
-        });
-      }
-      if (texts.length === 0) throw usageError('no test text: give texts or --texts FILE');
-      const accounts: Array<{ name: string; token: string }> = [];
-      for (const a of o.account ?? []) {
-        const i = a.indexOf(':');
-        if (i <= 0 || i === a.length - 1)
-          throw usageError(`--account: expected NAME:TOKEN, got ${JSON.stringify(a.replace(/:.*/, ':...'))}`);
-        accounts.push({ name: a.slice(0, i), token: a.slice(i + 1) });
-      }
-      if (o.accountFile) accounts.push(...readLines(o.accountFile, tokenCheck).map((f) => ({ name: f[0]!, token: f[1]! })));
-      if (accounts.length === 0) throw usageError('no test account: give --account NAME:TOKEN or --account-file FILE');
-      const ac = new AbortController();
-      const stop = () => ac.abort();
-      process.once('SIGINT', stop);
-      try {
-        const run = await testKeywords(texts, {
-          base,
-          accounts,
-          waitMs: parseSeconds(o.wait, '--wait') * 1000,
-          pollMs: parseSeconds(o.poll, '--poll') * 1000,
-          rate: positive(o.rate, '--rate'),
-          labSource: labSource(o.labSource),
-          signal: ac.signal,
-        });
-        if (o.db) {
-          const store = await openStore({ db: o.db, sqliteWriterThread: false });
-          try {
-            const at = new Date();
-            const waitS = parseSeconds(o.wait, '--wait');
-            await store.putMany(
-              run.results
-                .map((r) => keywordMeasurement(r, { platform: base, at, waitS }))
-                .map((m) => ({ m, verdict: analyzeMeasurement(m) })),
-            );
-          } finally {
-            await store.close();
-          }
-        }
-        for (const r of run.results) {
-          if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
-          else
-            process.stdout.write(
-              r.removed
-                ? `REMOVED (${r.status}) ${JSON.stringify(r.text)}: triggered by ${r.trigger.join(' + ')} (${r.posts} test posts)\n`
-                : `kept    ${JSON.stringify(r.text)}\n`,
-            );
-        }
-        if (run.leftBehind.length) {
-          process.stderr.write(
-            `platform keywords: ${run.leftBehind.length} test post(s) could not be deleted (banned account): ${run.leftBehind.join(', ')}\n`,
-          );
-          process.exitCode = 1;
-        }
-      } catch (e) {
-        if (e instanceof KeywordTestError) throw usageError(`platform keywords: ${e.message}`, 1);
-        throw e;
-      } finally {
-        process.off('SIGINT', stop);
-      }
+    .action(platformKeywords);
+}
+
+/** `platform keywords`: post the test texts, narrow removed ones down to their trigger, delete the test posts. */
+async function platformKeywords(url: string, args: string[], o: KeywordsCli): Promise<void> {
+  const base = platformUrl(url);
+  const texts = keywordTexts(args, o);
+  const accounts = keywordAccounts(o);
+  const ac = new AbortController();
+  const stop = () => ac.abort();
+  process.once('SIGINT', stop);
+  try {
+    const run = await testKeywords(texts, {
+      base,
+      accounts,
+      waitMs: parseSeconds(o.wait, '--wait') * 1000,
+      pollMs: parseSeconds(o.poll, '--poll') * 1000,
+      rate: positive(o.rate, '--rate'),
+      labSource: labSource(o.labSource),
+      signal: ac.signal,
     });
+    if (o.db) await storeKeywordResults(o.db, run.results, base, parseSeconds(o.wait, '--wait'));
+    for (const r of run.results) {
+      if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
+      else
+        process.stdout.write(
+          r.removed
+            ? `REMOVED (${r.status}) ${JSON.stringify(r.text)}: triggered by ${r.trigger.join(' + ')} (${r.posts} test posts)\n`
+            : `kept    ${JSON.stringify(r.text)}\n`,
+        );
+    }
+    if (run.leftBehind.length) {
+      process.stderr.write(
+        `platform keywords: ${run.leftBehind.length} test post(s) could not be deleted (banned account): ${run.leftBehind.join(', ')}\n`,
+      );
+      process.exitCode = 1;
+    }
+  } catch (e) {
+    if (e instanceof KeywordTestError) throw usageError(`platform keywords: ${e.message}`, 1);
+    throw e;
+  } finally {
+    process.off('SIGINT', stop);
+  }
+}
+
+/** The test texts: the arguments, then --texts FILE's lines. */
+function keywordTexts(args: string[], o: KeywordsCli): string[] {
+  const texts = [...args];
+  if (o.texts) {
+    let text: string;
+    try {
+      text = readFileSync(o.texts, 'utf8');
+    } catch (e) {
+      throw usageError(`${o.texts}: ${(e as Error).message}`, 1);
+    }
+    text.split('\n').forEach((l, i) => {
+      const t = l.trim();
+      if (!t || t.startsWith('#')) return;
+      if (t.length > 2000) throw usageError(`${o.texts}:${i + 1}: a test text of at most 2000 characters`);
+      texts.push(t);
+    });
+  }
+  if (texts.length === 0) throw usageError('no test text: give texts or --texts FILE');
+  return texts;
+}
+
+/** The test accounts: --account NAME:TOKEN, then --account-file's lines. */
+function keywordAccounts(o: KeywordsCli): Array<{ name: string; token: string }> {
+  const accounts: Array<{ name: string; token: string }> = [];
+  for (const a of o.account ?? []) {
+    const i = a.indexOf(':');
+    if (i <= 0 || i === a.length - 1) throw usageError(`--account: expected NAME:TOKEN, got ${JSON.stringify(a.replace(/:.*/, ':...'))}`);
+    accounts.push({ name: a.slice(0, i), token: a.slice(i + 1) });
+  }
+  if (o.accountFile) accounts.push(...readLines(o.accountFile, tokenCheck).map((f) => ({ name: f[0]!, token: f[1]! })));
+  if (accounts.length === 0) throw usageError('no test account: give --account NAME:TOKEN or --account-file FILE');
+  return accounts;
+}
+
+/** --db: every result as a measurement (test_name x_platform_keywords). */
+async function storeKeywordResults(
+  db: string,
+  results: Awaited<ReturnType<typeof testKeywords>>['results'],
+  base: string,
+  waitS: number,
+): Promise<void> {
+  const store = await openStore({ db, sqliteWriterThread: false });
+  try {
+    const at = new Date();
+    await store.putMany(
+      results.map((r) => keywordMeasurement(r, { platform: base, at, waitS })).map((m) => ({ m, verdict: analyzeMeasurement(m) })),
+    );
+  } finally {
+    await store.close();
+  }
 }

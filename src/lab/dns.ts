@@ -109,6 +109,8 @@ function decodeQuery(buf: Buffer): dnsPacket.DecodedPacket | null {
   }
 }
 
+type ResolverStats = RunningResolver['stats'];
+
 export async function startResolver(opts: ResolverOptions): Promise<RunningResolver> {
   const stats = { queries: 0, forged: 0, malformed: 0 };
   const timers = new Set<NodeJS.Timeout>();
@@ -124,84 +126,128 @@ export async function startResolver(opts: ResolverOptions): Promise<RunningResol
     }, ms);
     timers.add(t);
   };
-
-  udp.on('message', (msg, rinfo) => {
-    const q = decodeQuery(msg);
-    if (!q) {
-      stats.malformed++;
-      return;
-    }
-    stats.queries++;
-    const question = q.questions![0]!;
-    const send = (b: Buffer) => {
-      if (!closed) udp.send(b, rinfo.port, rinfo.address, () => undefined);
-    };
-    const forged = opts.injector?.forge(question.name);
-    let delay = opts.delayMs ?? 0;
-    if (forged) {
-      opts.log?.({
-        t: Date.now(),
-        client: `${rinfo.address}:${rinfo.port}`,
-        server: `${opts.host}:${udp.address().port}`,
-        action: 'dns-injection',
-        censor: forged.censors?.join('+'),
-        name: question.name,
-        detail: forged.addresses.join(', '),
-      });
-      forged.addresses.forEach((a, i) => {
-        const b = forgedReply(msg, a, forged.ttls[i] ?? 60);
-        if (b) {
-          stats.forged++;
-          send(b);
-        }
-      });
-      delay += forged.leadMs;
-    }
-    const plan = opts.answer(question.name, question.type);
-    if (plan) {
-      const reply = genuineReply(q, plan);
-      later(delay, () => send(reply));
-    }
-  });
+  const send = (b: Buffer, rinfo: dgram.RemoteInfo) => {
+    if (!closed) udp.send(b, rinfo.port, rinfo.address, () => undefined);
+  };
+  udp.on('message', (msg, rinfo) =>
+    answerUdp(
+      opts,
+      stats,
+      msg,
+      rinfo,
+      () => udp.address().port,
+      (b) => send(b, rinfo),
+      later,
+    ),
+  );
   udp.on('error', () => undefined);
 
   const sockets = new Set<net.Socket>();
-  const tcp = net.createServer((sock) => {
-    sockets.add(sock);
-    sock.on('close', () => sockets.delete(sock));
-    sock.on('error', () => undefined);
-    sock.setTimeout(TCP_IDLE_MS, () => sock.destroy());
-    let buf = Buffer.alloc(0);
-    let served = 0;
-    sock.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      while (buf.length >= 2) {
-        const len = buf.readUInt16BE(0);
-        if (buf.length < 2 + len) break;
-        const msg = buf.subarray(2, 2 + len);
-        buf = buf.subarray(2 + len);
-        const q = decodeQuery(msg);
-        if (!q || ++served > MAX_TCP_QUERIES) {
-          stats.malformed += q ? 0 : 1;
-          sock.destroy();
-          return;
-        }
-        stats.queries++;
-        const plan = opts.answer(q.questions![0]!.name, q.questions![0]!.type);
-        if (!plan) {
-          sock.destroy();
-          return;
-        }
-        const reply = genuineReply(q, plan);
-        const framed = Buffer.alloc(2 + reply.length);
-        framed.writeUInt16BE(reply.length, 0);
-        reply.copy(framed, 2);
-        sock.write(framed);
-      }
-      if (buf.length > 65537) sock.destroy();
-    });
-  });
+  const tcp = net.createServer((sock) => serveTcp(opts, stats, sockets, sock));
+  const port = await listenUdpThenTcp(udp, tcp, opts);
+  return {
+    address: `${opts.host}:${port}`,
+    host: opts.host,
+    port,
+    stats,
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      for (const s of sockets) s.destroy();
+      await Promise.all([new Promise<void>((r) => udp.close(() => r())), new Promise<void>((r) => tcp.close(() => r()))]);
+    },
+  };
+}
 
+/**
+ * One query over UDP: the injector's forged replies at once (logged), then the genuine reply after
+ * the configured delay plus the injector's lead, so that the forged ones win the race.
+ */
+function answerUdp(
+  opts: ResolverOptions,
+  stats: ResolverStats,
+  msg: Buffer,
+  rinfo: dgram.RemoteInfo,
+  port: () => number,
+  send: (b: Buffer) => void,
+  later: (ms: number, fn: () => void) => void,
+): void {
+  const q = decodeQuery(msg);
+  if (!q) {
+    stats.malformed++;
+    return;
+  }
+  stats.queries++;
+  const question = q.questions![0]!;
+  const forged = opts.injector?.forge(question.name);
+  let delay = opts.delayMs ?? 0;
+  if (forged) {
+    opts.log?.({
+      t: Date.now(),
+      client: `${rinfo.address}:${rinfo.port}`,
+      server: `${opts.host}:${port()}`,
+      action: 'dns-injection',
+      censor: forged.censors?.join('+'),
+      name: question.name,
+      detail: forged.addresses.join(', '),
+    });
+    forged.addresses.forEach((a, i) => {
+      const b = forgedReply(msg, a, forged.ttls[i] ?? 60);
+      if (b) {
+        stats.forged++;
+        send(b);
+      }
+    });
+    delay += forged.leadMs;
+  }
+  const plan = opts.answer(question.name, question.type);
+  if (plan) {
+    const reply = genuineReply(q, plan);
+    later(delay, () => send(reply));
+  }
+}
+
+/** DNS over TCP (RFC 7766): length-prefixed queries, genuine answers only (injectors race UDP). */
+function serveTcp(opts: ResolverOptions, stats: ResolverStats, sockets: Set<net.Socket>, sock: net.Socket): void {
+  sockets.add(sock);
+  sock.on('close', () => sockets.delete(sock));
+  sock.on('error', () => undefined);
+  sock.setTimeout(TCP_IDLE_MS, () => sock.destroy());
+  let buf = Buffer.alloc(0);
+  let served = 0;
+  sock.on('data', (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
+    while (buf.length >= 2) {
+      const len = buf.readUInt16BE(0);
+      if (buf.length < 2 + len) break;
+      const msg = buf.subarray(2, 2 + len);
+      buf = buf.subarray(2 + len);
+      const q = decodeQuery(msg);
+      if (!q || ++served > MAX_TCP_QUERIES) {
+        stats.malformed += q ? 0 : 1;
+        sock.destroy();
+        return;
+      }
+      stats.queries++;
+      const plan = opts.answer(q.questions![0]!.name, q.questions![0]!.type);
+      if (!plan) {
+        sock.destroy();
+        return;
+      }
+      const reply = genuineReply(q, plan);
+      const framed = Buffer.alloc(2 + reply.length);
+      framed.writeUInt16BE(reply.length, 0);
+      reply.copy(framed, 2);
+      sock.write(framed);
+    }
+    if (buf.length > 65537) sock.destroy();
+  });
+}
+
+/** Binds UDP, then TCP on the same port; the port. */
+async function listenUdpThenTcp(udp: dgram.Socket, tcp: net.Server, opts: ResolverOptions): Promise<number> {
   await new Promise<void>((resolveBind, reject) => {
     udp.once('error', reject);
     udp.bind(opts.port, opts.host, () => {
@@ -222,18 +268,5 @@ export async function startResolver(opts: ResolverOptions): Promise<RunningResol
     udp.close();
     throw e;
   }
-  return {
-    address: `${opts.host}:${port}`,
-    host: opts.host,
-    port,
-    stats,
-    async close() {
-      if (closed) return;
-      closed = true;
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
-      for (const s of sockets) s.destroy();
-      await Promise.all([new Promise<void>((r) => udp.close(() => r())), new Promise<void>((r) => tcp.close(() => r()))]);
-    },
-  };
+  return port;
 }

@@ -421,12 +421,9 @@ interface LabWorld {
   startOne: (site: SiteSpec, address: string, scheme: 'http' | 'https', want: number, via?: Origin) => Promise<number | null>;
 }
 
-async function startSitesAndFronts(b: LabBuild): Promise<LabWorld> {
-  const { scenario, bind, closers, policy, ca, opts, standard, addressesOf, delayMs } = b;
-  const hosts = hostsOf(b.net);
-  // Redirects to the lab's own sites carry the lab's ports (ephemeral ones included).
-  const sites: LabSite[] = [];
-  const rewriteLocation = (location: string): string => {
+/** Redirects to the lab's own sites carry the lab's ports (ephemeral ones included); `sites` fills in as they start. */
+function locationRewriter(sites: LabSite[]): (location: string) => string {
+  return (location) => {
     let u: URL;
     try {
       u = new URL(location);
@@ -439,6 +436,44 @@ async function startSitesAndFronts(b: LabBuild): Promise<LabWorld> {
     if (port !== null && port !== def && (u.port === '' || Number(u.port) === def)) u.port = String(port);
     return u.toString();
   };
+}
+
+/** Starts the fronts of every site, adding each to `sites` with its ports. */
+async function startEveryFront(
+  all: SiteSpec[],
+  addressesOf: LabBuild['addressesOf'],
+  standard: boolean,
+  startOne: LabWorld['startOne'],
+  sites: LabSite[],
+): Promise<void> {
+  // Bounded parallelism: thousands of listeners, started a batch at a time.
+  for (let i = 0; i < all.length; i += 64) {
+    const batch = all.slice(i, i + 64);
+    const got = await Promise.all(
+      batch.map(async (site) => {
+        const address = addressesOf(site.domain)[0]!;
+        const httpPort = site.http === false ? null : await startOne(site, address, 'http', standard ? 80 : 0);
+        const httpsPort = site.https === false ? null : await startOne(site, address, 'https', standard ? 443 : 0);
+        return { domain: site.domain, address, httpPort, httpsPort };
+      }),
+    );
+    sites.push(...got);
+  }
+  // Extra addresses of multi-address sites share the first one's ports only in standard mode.
+  if (standard)
+    for (const site of all)
+      for (const a of addressesOf(site.domain).slice(1)) {
+        if (site.http !== false) await startOne(site, a, 'http', 80);
+        if (site.https !== false) await startOne(site, a, 'https', 443);
+      }
+}
+
+async function startSitesAndFronts(b: LabBuild): Promise<LabWorld> {
+  const { scenario, bind, closers, policy, ca, opts, standard, addressesOf, delayMs } = b;
+  const hosts = hostsOf(b.net);
+  // Redirects to the lab's own sites carry the lab's ports (ephemeral ones included).
+  const sites: LabSite[] = [];
+  const rewriteLocation = locationRewriter(sites);
   const exempt = new Set([hosts.helper]);
   const origin: Origin = await bind('origin servers', hosts.origin, 0, () =>
     startOrigin({ host: hosts.origin, ca, sites: scenario.world.sites, rewriteLocation, exempt }),
@@ -479,27 +514,7 @@ async function startSitesAndFronts(b: LabBuild): Promise<LabWorld> {
     fronts.push(f);
     return f.port;
   };
-  // Bounded parallelism: thousands of listeners, started a batch at a time.
-  const all = scenario.world.sites;
-  for (let i = 0; i < all.length; i += 64) {
-    const batch = all.slice(i, i + 64);
-    const got = await Promise.all(
-      batch.map(async (site) => {
-        const address = addressesOf(site.domain)[0]!;
-        const httpPort = site.http === false ? null : await startOne(site, address, 'http', standard ? 80 : 0);
-        const httpsPort = site.https === false ? null : await startOne(site, address, 'https', standard ? 443 : 0);
-        return { domain: site.domain, address, httpPort, httpsPort };
-      }),
-    );
-    sites.push(...got);
-  }
-  // Extra addresses of multi-address sites share the first one's ports only in standard mode.
-  if (standard)
-    for (const site of all)
-      for (const a of addressesOf(site.domain).slice(1)) {
-        if (site.http !== false) await startOne(site, a, 'http', 80);
-        if (site.https !== false) await startOne(site, a, 'https', 443);
-      }
+  await startEveryFront(scenario.world.sites, addressesOf, standard, startOne, sites);
   return { origin, sites, fronts, residual, fet, esni, exempt, rewriteLocation, startOne };
 }
 

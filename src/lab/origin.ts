@@ -35,7 +35,7 @@ export function challengePage(): string {
   return '<!DOCTYPE html><html lang="en-US"><head><title>Just a moment...</title><meta http-equiv="Content-Type" content="text/html; charset=UTF-8"></head><body><div class="main-wrapper" role="main"><div class="main-content"><h1>Checking if the site connection is secure</h1><p>Enable JavaScript and cookies to continue</p></div></div></body></html>';
 }
 
-export async function startOrigin(opts: {
+export interface OriginOptions {
   host: string;
   ca: CA;
   sites: SiteSpec[];
@@ -43,71 +43,14 @@ export async function startOrigin(opts: {
   rewriteLocation?: (location: string) => string;
   /** Clients a `captcha` site serves genuinely (the test helper); everyone else gets the challenge. */
   exempt?: ReadonlySet<string>;
-}): Promise<Origin> {
+}
+
+export async function startOrigin(opts: OriginOptions): Promise<Origin> {
   const byName = new Map(opts.sites.map((s) => [s.domain, s]));
-  const pages = new Map<string, string>();
-  const pageOf = (s: SiteSpec) => {
-    let p = pages.get(s.domain);
-    if (p === undefined) pages.set(s.domain, (p = sitePage(s)));
-    return p;
-  };
-  let otherCA: CA | null = null;
-  const contexts = new Map<string, Promise<tls.SecureContext>>();
-  const contextFor = (name: string): Promise<tls.SecureContext> => {
-    let p = contexts.get(name);
-    if (!p) {
-      p = (async () => {
-        const site = byName.get(name);
-        const kind = site?.cert ?? 'valid';
-        let cert;
-        if (kind === 'expired')
-          cert = await issueCert(opts.ca, [name], {
-            notBefore: new Date(Date.now() - 60 * DAY_MS),
-            notAfter: new Date(Date.now() - 30 * DAY_MS),
-          });
-        else if (kind === 'wrong-name') cert = await issueCert(opts.ca, [`wrong-name.${name}.invalid`]);
-        else if (kind === 'untrusted') cert = await issueCert((otherCA ??= await createCA('wallscope untrusted CA')), [name]);
-        else cert = await issueCert(opts.ca, [name]);
-        return tls.createSecureContext({ cert: cert.chainPem, key: cert.keyPem });
-      })();
-      contexts.set(name, p);
-    }
-    return p;
-  };
+  const contextFor = siteContexts(opts.ca, byName);
   // Handshakes without SNI (or with a name of no site) get this certificate.
   const fallback = await issueCert(opts.ca, ['lab.invalid']);
-
-  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const host = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
-    const sni = (req.socket as tls.TLSSocket).servername;
-    const site = byName.get(host) ?? (typeof sni === 'string' ? byName.get(sni) : undefined);
-    req.resume();
-    if (!site) {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('no such site in this lab\n');
-      return;
-    }
-    if (site.captcha && !opts.exempt?.has(req.socket.remoteAddress ?? '')) {
-      const page = challengePage();
-      res
-        .writeHead(503, {
-          'content-type': 'text/html; charset=UTF-8',
-          'content-length': Buffer.byteLength(page),
-          'cache-control': 'private, max-age=0, no-store',
-          server: 'cloudflare',
-          'cf-mitigated': 'challenge',
-        })
-        .end(page);
-      return;
-    }
-    if (site.redirect !== undefined) {
-      res
-        .writeHead(302, { location: opts.rewriteLocation ? opts.rewriteLocation(site.redirect) : site.redirect, 'content-length': '0' })
-        .end();
-      return;
-    }
-    const body = pageOf(site);
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
-  };
+  const handler = siteHandler(opts, byName);
 
   const sockets = new Set<net.Socket>();
   const track = (s: net.Socket) => {
@@ -149,5 +92,73 @@ export async function startOrigin(opts: {
       for (const s of sockets) s.destroy();
       await Promise.all([h1, h2].map((s) => new Promise<void>((r) => s.close(() => r()))));
     },
+  };
+}
+
+/** Each site's TLS context, made on first use: its `cert` kind (valid, expired, wrong-name, untrusted). */
+function siteContexts(ca: CA, byName: Map<string, SiteSpec>): (name: string) => Promise<tls.SecureContext> {
+  let otherCA: CA | null = null;
+  const contexts = new Map<string, Promise<tls.SecureContext>>();
+  return (name) => {
+    let p = contexts.get(name);
+    if (!p) {
+      p = (async () => {
+        const site = byName.get(name);
+        const kind = site?.cert ?? 'valid';
+        let cert;
+        if (kind === 'expired')
+          cert = await issueCert(ca, [name], {
+            notBefore: new Date(Date.now() - 60 * DAY_MS),
+            notAfter: new Date(Date.now() - 30 * DAY_MS),
+          });
+        else if (kind === 'wrong-name') cert = await issueCert(ca, [`wrong-name.${name}.invalid`]);
+        else if (kind === 'untrusted') cert = await issueCert((otherCA ??= await createCA('wallscope untrusted CA')), [name]);
+        else cert = await issueCert(ca, [name]);
+        return tls.createSecureContext({ cert: cert.chainPem, key: cert.keyPem });
+      })();
+      contexts.set(name, p);
+    }
+    return p;
+  };
+}
+
+/** The sites over HTTP and HTTPS: by Host (else SNI), a page, a redirect or a captcha challenge. */
+function siteHandler(opts: OriginOptions, byName: Map<string, SiteSpec>): http.RequestListener {
+  const pages = new Map<string, string>();
+  const pageOf = (s: SiteSpec) => {
+    let p = pages.get(s.domain);
+    if (p === undefined) pages.set(s.domain, (p = sitePage(s)));
+    return p;
+  };
+  return (req, res) => {
+    const host = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
+    const sni = (req.socket as tls.TLSSocket).servername;
+    const site = byName.get(host) ?? (typeof sni === 'string' ? byName.get(sni) : undefined);
+    req.resume();
+    if (!site) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('no such site in this lab\n');
+      return;
+    }
+    if (site.captcha && !opts.exempt?.has(req.socket.remoteAddress ?? '')) {
+      const page = challengePage();
+      res
+        .writeHead(503, {
+          'content-type': 'text/html; charset=UTF-8',
+          'content-length': Buffer.byteLength(page),
+          'cache-control': 'private, max-age=0, no-store',
+          server: 'cloudflare',
+          'cf-mitigated': 'challenge',
+        })
+        .end(page);
+      return;
+    }
+    if (site.redirect !== undefined) {
+      res
+        .writeHead(302, { location: opts.rewriteLocation ? opts.rewriteLocation(site.redirect) : site.redirect, 'content-length': '0' })
+        .end();
+      return;
+    }
+    const body = pageOf(site);
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
   };
 }

@@ -110,87 +110,98 @@ function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
-export async function startPlatform(o: PlatformOptions): Promise<RunningPlatform> {
-  const clock = o.now ?? Date.now;
-  const t0 = clock();
-  const spec = o.spec;
-  const name = spec.name ?? 'platform';
-  const rules = spec.moderation?.rules ?? [];
-  const defaultDelay: DelaySpec = spec.moderation?.delay ?? { kind: 'fixed', s: 0 };
-  const banAfter = spec.moderation?.ban_after ?? 0;
-  // Separate streams: moderation delays stay reproducible whatever the error draws do.
-  const delayRand = prng(o.seed ^ 0x5eed1);
-  const errorRand = prng(o.seed ^ 0x5eed2);
-  const accounts = new Map<string, Account>();
-  const byToken = new Map<string, Account>();
-  const posts = new Map<string, Post>();
-  let seq = 0;
-  let commentSeq = 0;
-  const stats = { requests: 0, limited: 0, errors: 0 };
+type Moderation = { removeAt: number | null; action: 'remove' | 'shadow' | null; rule: string[] | null };
 
-  const moderate = (
-    text: string,
-    created: number,
-  ): { removeAt: number | null; action: 'remove' | 'shadow' | null; rule: string[] | null } => {
-    const rule = firstMatchingRule(rules, text);
-    if (!rule) return { removeAt: null, action: null, rule: null };
-    return {
-      removeAt: created + Math.round(sampleDelay(rule.delay ?? defaultDelay, delayRand) * 1000),
-      action: rule.action,
-      rule: rule.words,
-    };
-  };
+/** The platform's state (accounts, posts, comments) and its moderation, with no HTTP in it. */
+class PlatformModel {
+  readonly accounts = new Map<string, Account>();
+  readonly byToken = new Map<string, Account>();
+  readonly posts = new Map<string, Post>();
+  private seq = 0;
+  private commentSeq = 0;
+  private readonly rules: NonNullable<PlatformSpec['moderation']>['rules'];
+  private readonly defaultDelay: DelaySpec;
+  private readonly banAfter: number;
+  private readonly delayRand: () => number;
 
-  const addPost = (account: Account, text: string, created: number, territory: Territory, deletedAt: number | null = null): Post => {
-    const id = String(4_900_000_000_000_000n + BigInt(++seq));
-    const p: Post = { id, seq, account, text, created, territory, deletedAt, comments: [], ...moderate(text, created) };
-    account.posts.push(p);
-    posts.set(id, p);
-    return p;
-  };
-  const addComment = (post: Post, account: Account, text: string, created: number, territory: Territory): Comment => {
-    const m = moderate(text, created);
-    const c: Comment = { id: `c${++commentSeq}`, account, text, created, territory, removeAt: m.removeAt, action: m.action };
-    post.comments.push(c);
-    return c;
-  };
-
-  const territoryOfAccount = (a: Account): Territory => (a.address ? territoryOf(a.address) : { code: null, label: '未知' });
-  for (const a of spec.accounts) {
-    const acc: Account = { name: a.name, token: a.token ?? `token-${a.name}`, address: a.address, posts: [] };
-    accounts.set(a.name, acc);
-    byToken.set(acc.token, acc);
+  constructor(spec: PlatformSpec, seed: number, t0: number) {
+    this.rules = spec.moderation?.rules ?? [];
+    this.defaultDelay = spec.moderation?.delay ?? { kind: 'fixed', s: 0 };
+    this.banAfter = spec.moderation?.ban_after ?? 0;
+    // Its own stream (the server draws errors from another): moderation delays stay reproducible
+    // whatever the error draws do.
+    this.delayRand = prng(seed ^ 0x5eed1);
+    this.seedScenario(spec, t0);
   }
-  // Scenario posts in the order of their lab time, so that ids grow with time as on a real platform.
-  const scheduled = spec.accounts.flatMap((a) => (a.posts ?? []).map((p) => ({ a, p })));
-  scheduled.sort((x, y) => (x.p.at ?? 0) - (y.p.at ?? 0));
-  for (const { a, p } of scheduled) {
-    const acc = accounts.get(a.name)!;
-    const created = t0 + Math.round((p.at ?? 0) * 1000);
-    const post = addPost(
-      acc,
-      p.text,
-      created,
-      territoryOfAccount(acc),
-      p.delete_at === undefined ? null : t0 + Math.round(p.delete_at * 1000),
-    );
-    for (const c of p.comments ?? []) {
-      const by = accounts.get(c.account)!;
-      addComment(post, by, c.text, Math.max(created, t0 + Math.round((c.at ?? p.at ?? 0) * 1000)), territoryOfAccount(by));
+
+  /** The scenario's accounts, then its posts in the order of their lab time, so that ids grow with time as on a real platform. */
+  private seedScenario(spec: PlatformSpec, t0: number): void {
+    for (const a of spec.accounts) {
+      const acc: Account = { name: a.name, token: a.token ?? `token-${a.name}`, address: a.address, posts: [] };
+      this.accounts.set(a.name, acc);
+      this.byToken.set(acc.token, acc);
+    }
+    const scheduled = spec.accounts.flatMap((a) => (a.posts ?? []).map((p) => ({ a, p })));
+    scheduled.sort((x, y) => (x.p.at ?? 0) - (y.p.at ?? 0));
+    for (const { a, p } of scheduled) {
+      const acc = this.accounts.get(a.name)!;
+      const created = t0 + Math.round((p.at ?? 0) * 1000);
+      const post = this.addPost(
+        acc,
+        p.text,
+        created,
+        territoryOfAccount(acc),
+        p.delete_at === undefined ? null : t0 + Math.round(p.delete_at * 1000),
+      );
+      for (const c of p.comments ?? []) {
+        const by = this.accounts.get(c.account)!;
+        this.addComment(post, by, c.text, Math.max(created, t0 + Math.round((c.at ?? p.at ?? 0) * 1000)), territoryOfAccount(by));
+      }
     }
   }
 
+  private moderate(text: string, created: number): Moderation {
+    const rule = firstMatchingRule(this.rules, text);
+    if (!rule) return { removeAt: null, action: null, rule: null };
+    return {
+      removeAt: created + Math.round(sampleDelay(rule.delay ?? this.defaultDelay, this.delayRand) * 1000),
+      action: rule.action,
+      rule: rule.words,
+    };
+  }
+
+  addPost(account: Account, text: string, created: number, territory: Territory, deletedAt: number | null = null): Post {
+    const id = String(4_900_000_000_000_000n + BigInt(++this.seq));
+    const p: Post = { id, seq: this.seq, account, text, created, territory, deletedAt, comments: [], ...this.moderate(text, created) };
+    account.posts.push(p);
+    this.posts.set(id, p);
+    return p;
+  }
+
+  addComment(post: Post, account: Account, text: string, created: number, territory: Territory): Comment {
+    const m = this.moderate(text, created);
+    const c: Comment = { id: `c${++this.commentSeq}`, account, text, created, territory, removeAt: m.removeAt, action: m.action };
+    post.comments.push(c);
+    return c;
+  }
+
   /** When the account is banned: the removal time of its ban_after-th hit (a hit the author did not pre-empt). */
-  const banAt = (a: Account): number | null => {
-    if (!banAfter) return null;
+  banAt(a: Account): number | null {
+    if (!this.banAfter) return null;
     const hits = a.posts
       .filter((p) => p.removeAt !== null && (p.deletedAt === null || p.deletedAt > p.removeAt))
       .map((p) => p.removeAt!)
       .sort((x, y) => x - y);
-    return hits.length >= banAfter ? hits[banAfter - 1]! : null;
-  };
+    return hits.length >= this.banAfter ? hits[this.banAfter - 1]! : null;
+  }
 
-  const view = (p: Post, viewer: Account | null, now: number, ban = banAt(p.account)): View | null => {
+  /** The account's ban when it is in force at `now`, else null. */
+  bannedNow(a: Account, now: number): number | null {
+    const ban = this.banAt(a);
+    return ban !== null && ban <= now ? ban : null;
+  }
+
+  view(p: Post, viewer: Account | null, now: number, ban = this.banAt(p.account)): View | null {
     if (now < p.created) return null;
     // The post's own fate first, the account's ban after: a post removed before the ban keeps its
     // removal notice (and the post whose removal triggers the ban shows it too).
@@ -203,33 +214,17 @@ export async function startPlatform(o: PlatformOptions): Promise<RunningPlatform
     events.sort((x, y) => x.at - y.at);
     if (events.length) return { kind: 'gone', code: events[0]!.code, at: Math.floor(events[0]!.at) };
     return { kind: 'visible', shadow: shadowed };
-  };
+  }
 
-  const commentJson = (c: Comment) => ({
-    id: c.id,
-    account: c.account.name,
-    text: c.text,
-    created_at: iso(c.created),
-    territory: c.territory,
-  });
-  const visibleComments = (p: Post, viewer: Account | null, now: number) =>
-    p.comments.filter(
-      (c) => now >= c.created && !(c.removeAt !== null && c.removeAt <= now && (c.action === 'remove' || viewer !== c.account)),
-    );
-  const postJson = (p: Post, viewer: Account | null, now: number) => ({
-    id: p.id,
-    account: p.account.name,
-    text: p.text,
-    created_at: iso(p.created),
-    territory: p.territory,
-    comments: visibleComments(p, viewer, now).map(commentJson),
-  });
+  /** The account's posts visible to the viewer, newest first. */
+  visiblePosts(a: Account, viewer: Account | null, now: number, ban: number | null): Post[] {
+    return a.posts.filter((p) => this.view(p, viewer, now, ban)?.kind === 'visible').sort((x, y) => y.created - x.created || y.seq - x.seq);
+  }
 
-  const truth = (): PlatformTruth => {
-    const now = clock();
+  truth(now: number): PlatformTruth {
     const out: PlatformTruthPost[] = [];
-    for (const p of posts.values()) {
-      const v = view(p, null, now);
+    for (const p of this.posts.values()) {
+      const v = this.view(p, null, now);
       let status: PlatformTruthPost['status'];
       let goneAt: string | null = null;
       if (v === null) status = 'pending';
@@ -251,8 +246,8 @@ export async function startPlatform(o: PlatformOptions): Promise<RunningPlatform
     }
     return {
       now: iso(now),
-      accounts: [...accounts.values()].map((a) => {
-        const b = banAt(a);
+      accounts: [...this.accounts.values()].map((a) => {
+        const b = this.banAt(a);
         return {
           name: a.name,
           banned_at: b !== null && b <= now ? iso(b) : null,
@@ -262,12 +257,35 @@ export async function startPlatform(o: PlatformOptions): Promise<RunningPlatform
       }),
       posts: out,
     };
-  };
+  }
+}
 
-  // Per client token buckets (rate_limit requests/s, a burst of 2 s worth).
+const territoryOfAccount = (a: Account): Territory => (a.address ? territoryOf(a.address) : { code: null, label: '未知' });
+
+const commentJson = (c: Comment) => ({
+  id: c.id,
+  account: c.account.name,
+  text: c.text,
+  created_at: iso(c.created),
+  territory: c.territory,
+});
+const visibleComments = (p: Post, viewer: Account | null, now: number) =>
+  p.comments.filter(
+    (c) => now >= c.created && !(c.removeAt !== null && c.removeAt <= now && (c.action === 'remove' || viewer !== c.account)),
+  );
+const postJson = (p: Post, viewer: Account | null, now: number) => ({
+  id: p.id,
+  account: p.account.name,
+  text: p.text,
+  created_at: iso(p.created),
+  territory: p.territory,
+  comments: visibleComments(p, viewer, now).map(commentJson),
+});
+
+/** Per client token buckets (rate_limit requests/s, a burst of 2 s worth); always allows without a rate. */
+function tokenBuckets(rate: number | undefined): (client: string, now: number) => boolean {
   const buckets = new Map<string, { tokens: number; at: number }>();
-  const allow = (client: string, now: number): boolean => {
-    const rate = spec.rate_limit;
+  return (client, now) => {
     if (!rate) return true;
     const burst = Math.max(1, rate * 2);
     const b = buckets.get(client) ?? { tokens: burst, at: now };
@@ -278,34 +296,198 @@ export async function startPlatform(o: PlatformOptions): Promise<RunningPlatform
     b.tokens -= 1;
     return true;
   };
+}
 
-  const sourceTerritory = (req: http.IncomingMessage, account: Account | null): Territory => {
-    const peer = req.socket.remoteAddress ?? '';
-    const loopback = peer.startsWith('127.') || peer === '::1' || peer.startsWith('::ffff:127.');
-    const declared = req.headers[LAB_SOURCE_HEADER];
-    if (loopback && typeof declared === 'string' && isIP(declared.trim())) return territoryOf(declared.trim());
-    if (account?.address) return territoryOf(account.address);
-    if (!loopback && peer) return territoryOf(peer);
-    return { code: null, label: '未知' };
-  };
+/** Where a request's post comes from (see the head of this file for the order). */
+function sourceTerritory(req: http.IncomingMessage, account: Account | null): Territory {
+  const peer = req.socket.remoteAddress ?? '';
+  const loopback = peer.startsWith('127.') || peer === '::1' || peer.startsWith('::ffff:127.');
+  const declared = req.headers[LAB_SOURCE_HEADER];
+  if (loopback && typeof declared === 'string' && isIP(declared.trim())) return territoryOf(declared.trim());
+  if (account?.address) return territoryOf(account.address);
+  if (!loopback && peer) return territoryOf(peer);
+  return { code: null, label: '未知' };
+}
+
+/** One request as the route handlers see it. */
+interface Exchange {
+  req: http.IncomingMessage;
+  url: URL;
+  path: string;
+  now: number;
+  viewer: Account | null;
+  /** Answers JSON; true, so that a route can `return send(...)` for "handled". */
+  send(status: number, body: unknown, headers?: Record<string, string>): true;
+  /** Answers an HTML page; true, as send. */
+  html(status: number, title: string, body: string): true;
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
+  res.end(text);
+}
+
+function sendHtml(res: http.ServerResponse, status: number, title: string, body: string): void {
+  res.writeHead(status, {
+    'content-type': 'text/html; charset=utf-8',
+    'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
+    'x-content-type-options': 'nosniff',
+  });
+  res.end(
+    `<!doctype html><html lang="zh"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head><body>${body}</body></html>`,
+  );
+}
+
+/** A vanished post's status: 403 for what the platform took down, 404 for what merely is not there. */
+const goneStatus = (code: PlatformErrorCode) => (code === 'removed' || code === 'account_banned' ? 403 : 404);
+
+/** GET routes of the JSON API and the lab's truth; false when the request is not one of them. */
+function serveApiReads(model: PlatformModel, x: Exchange, truth: () => PlatformTruth): boolean {
+  const { req, url, path, now, viewer, send } = x;
+  if (req.method !== 'GET') return false;
+  let m: RegExpExecArray | null;
+  if ((m = /^\/api\/v1\/accounts\/([^/]+)\/posts$/.exec(path))) {
+    const a = model.accounts.get(decodeURIComponent(m[1]!));
+    if (!a) return send(404, { error: 'account_not_found', notice: PLATFORM_NOTICES.not_found });
+    const ban = model.banAt(a);
+    if (ban !== null && ban <= now) return send(403, { error: 'account_banned', notice: PLATFORM_NOTICES.account_banned });
+    const limit = Math.min(PAGE_MAX, Math.max(1, Number(url.searchParams.get('limit')) || 50));
+    const cursor = url.searchParams.get('cursor');
+    const [cc, cs] = cursor ? cursor.split('_').map(Number) : [Infinity, Infinity];
+    const visible = model.visiblePosts(a, viewer, now, ban).filter((p) => p.created < cc! || (p.created === cc && p.seq < cs!));
+    const page = visible.slice(0, limit);
+    const last = page[page.length - 1];
+    return send(200, {
+      account: a.name,
+      posts: page.map((p) => postJson(p, viewer, now)),
+      next_cursor: visible.length > limit && last ? `${last.created}_${last.seq}` : null,
+    });
+  }
+  if ((m = /^\/api\/v1\/posts\/([0-9]+)$/.exec(path))) {
+    const p = model.posts.get(m[1]!);
+    const v = p ? model.view(p, viewer, now) : null;
+    if (!p || !v) return send(404, { error: 'not_found', notice: PLATFORM_NOTICES.not_found });
+    if (v.kind === 'gone') return send(goneStatus(v.code), { error: v.code, notice: PLATFORM_NOTICES[v.code] });
+    return send(200, postJson(p, viewer, now));
+  }
+  if (path === '/api/v1/whereami') return send(200, { territory: sourceTerritory(req, null) });
+  if (path === '/_lab/truth') return send(200, truth());
+  return false;
+}
+
+/** POST a post or a comment, DELETE a post; false when the request is not one of them. */
+function serveWrites(model: PlatformModel, x: Exchange, clock: () => number): boolean {
+  const { req, path, now, viewer, send } = x;
+  const write =
+    (req.method === 'POST' && (path === '/api/v1/posts' || /^\/api\/v1\/posts\/[0-9]+\/comments$/.test(path))) ||
+    (req.method === 'DELETE' && /^\/api\/v1\/posts\/[0-9]+$/.test(path));
+  if (!write) return false;
+  if (!viewer) return send(401, { error: 'login_required' });
+  if (model.bannedNow(viewer, now) !== null) return send(403, { error: 'account_banned', notice: PLATFORM_NOTICES.account_banned });
+  if (req.method === 'DELETE') {
+    const p = model.posts.get(path.split('/').pop()!);
+    if (!p || p.account !== viewer || now < p.created) return send(404, { error: 'not_found' });
+    if (p.deletedAt === null || p.deletedAt > now) p.deletedAt = now;
+    return send(200, { id: p.id, deleted: true });
+  }
+  readJsonBody(req, send, (body) => {
+    const text = (body as { text?: unknown })?.text;
+    if (typeof text !== 'string' || text.length === 0 || text.length > MAX_TEXT)
+      return send(400, { error: 'bad_text', message: `text: a string of 1 to ${MAX_TEXT} characters` });
+    const at = clock();
+    if (path === '/api/v1/posts') return send(201, postJson(model.addPost(viewer, text, at, sourceTerritory(req, viewer)), viewer, at));
+    const p = model.posts.get(path.split('/')[4]!);
+    const v = p ? model.view(p, viewer, at) : null;
+    if (!p || v?.kind !== 'visible') return send(404, { error: 'not_found' });
+    return send(201, commentJson(model.addComment(p, viewer, text, at, sourceTerritory(req, viewer))));
+  });
+  return true;
+}
+
+/** Reads a JSON body of at most MAX_BODY bytes and hands it on; answers 413 or 400 itself. */
+function readJsonBody(req: http.IncomingMessage, send: Exchange['send'], then: (body: unknown) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  req.on('data', (c: Buffer) => {
+    size += c.length;
+    if (size > MAX_BODY) {
+      send(413, { error: 'too_large' });
+      req.destroy();
+    } else chunks.push(c);
+  });
+  req.on('end', () => {
+    if (size > MAX_BODY) return;
+    let body: unknown;
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    } catch {
+      return send(400, { error: 'bad_json' });
+    }
+    then(body);
+  });
+}
+
+/** The HTML pages, as the site shows them to a browser; false when the request is not one of them. */
+function serveHtml(model: PlatformModel, x: Exchange, name: string): boolean {
+  const { req, path, now, viewer, html } = x;
+  if (req.method !== 'GET') return false;
+  const notice = (code: PlatformErrorCode) => `<p class="notice">${PLATFORM_NOTICES[code]}</p>`;
+  let m: RegExpExecArray | null;
+  if (path === '/') {
+    const items = [...model.accounts.values()]
+      .slice(0, 1000)
+      .map((a) => `<li><a href="/u/${encodeURIComponent(a.name)}">${escapeHtml(a.name)}</a></li>`);
+    return html(200, name, `<h1>${escapeHtml(name)}</h1><ul>${items.join('')}</ul>`);
+  }
+  if ((m = /^\/u\/([^/]+)$/.exec(path))) {
+    const a = model.accounts.get(decodeURIComponent(m[1]!));
+    if (!a) return html(404, name, notice('not_found'));
+    const ban = model.banAt(a);
+    if (ban !== null && ban <= now) return html(403, a.name, notice('account_banned'));
+    const items = model
+      .visiblePosts(a, viewer, now, ban)
+      .slice(0, PAGE_MAX)
+      .map(
+        (p) =>
+          `<article id="p${p.id}"><p>${escapeHtml(p.text)}</p><footer><a href="/p/${p.id}">${iso(p.created)}</a> · IP属地：${escapeHtml(p.territory.label)}</footer></article>`,
+      );
+    return html(200, a.name, `<h1>${escapeHtml(a.name)}</h1>${items.join('')}`);
+  }
+  if ((m = /^\/p\/([0-9]+)$/.exec(path))) {
+    const p = model.posts.get(m[1]!);
+    const v = p ? model.view(p, viewer, now) : null;
+    if (!p || !v) return html(404, name, notice('not_found'));
+    if (v.kind === 'gone') return html(goneStatus(v.code), name, notice(v.code));
+    const comments = visibleComments(p, viewer, now).map(
+      (c) => `<li>${escapeHtml(c.account.name)}: ${escapeHtml(c.text)} · IP属地：${escapeHtml(c.territory.label)}</li>`,
+    );
+    return html(
+      200,
+      p.account.name,
+      `<article><h1>${escapeHtml(p.account.name)}</h1><p>${escapeHtml(p.text)}</p><footer>${iso(p.created)} · IP属地：${escapeHtml(p.territory.label)}</footer><ul>${comments.join('')}</ul></article>`,
+    );
+  }
+  return false;
+}
+
+export async function startPlatform(o: PlatformOptions): Promise<RunningPlatform> {
+  const clock = o.now ?? Date.now;
+  const spec = o.spec;
+  const name = spec.name ?? 'platform';
+  const model = new PlatformModel(spec, o.seed, clock());
+  // Separate stream from the model's: moderation delays stay reproducible whatever the error draws do.
+  const errorRand = prng(o.seed ^ 0x5eed2);
+  const allow = tokenBuckets(spec.rate_limit);
+  const stats = { requests: 0, limited: 0, errors: 0 };
+  const truth = () => model.truth(clock());
 
   const server = http.createServer((req, res) => {
     stats.requests++;
     const now = clock();
-    const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
-      const text = JSON.stringify(body);
-      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
-      res.end(text);
-    };
-    const html = (status: number, title: string, body: string) => {
-      res.writeHead(status, {
-        'content-type': 'text/html; charset=utf-8',
-        'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
-        'x-content-type-options': 'nosniff',
-      });
-      res.end(
-        `<!doctype html><html lang="zh"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head><body>${body}</body></html>`,
-      );
+    const send: Exchange['send'] = (status, body, headers) => {
+      sendJson(res, status, body, headers);
+      return true;
     };
     let url: URL;
     try {
@@ -314,8 +496,7 @@ export async function startPlatform(o: PlatformOptions): Promise<RunningPlatform
       return send(400, { error: 'bad_request' });
     }
     const path = url.pathname;
-    const isApi = path.startsWith('/api/');
-    if (isApi) {
+    if (path.startsWith('/api/')) {
       if (!allow(req.socket.remoteAddress ?? '', now)) {
         stats.limited++;
         return send(429, { error: 'rate_limited' }, { 'retry-after': String(Math.max(1, Math.ceil(1 / spec.rate_limit!))) });
@@ -326,126 +507,15 @@ export async function startPlatform(o: PlatformOptions): Promise<RunningPlatform
       }
     }
     const auth = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-    const viewer = auth ? (byToken.get(auth[1]!) ?? null) : null;
+    const viewer = auth ? (model.byToken.get(auth[1]!) ?? null) : null;
     if (auth && !viewer) return send(401, { error: 'bad_token' });
-    let m: RegExpExecArray | null;
-
-    if (req.method === 'GET' && (m = /^\/api\/v1\/accounts\/([^/]+)\/posts$/.exec(path))) {
-      const a = accounts.get(decodeURIComponent(m[1]!));
-      if (!a) return send(404, { error: 'account_not_found', notice: PLATFORM_NOTICES.not_found });
-      const ban = banAt(a);
-      if (ban !== null && ban <= now) return send(403, { error: 'account_banned', notice: PLATFORM_NOTICES.account_banned });
-      const limit = Math.min(PAGE_MAX, Math.max(1, Number(url.searchParams.get('limit')) || 50));
-      const cursor = url.searchParams.get('cursor');
-      const [cc, cs] = cursor ? cursor.split('_').map(Number) : [Infinity, Infinity];
-      const visible = a.posts
-        .filter((p) => view(p, viewer, now, ban)?.kind === 'visible')
-        .sort((x, y) => y.created - x.created || y.seq - x.seq)
-        .filter((p) => p.created < cc! || (p.created === cc && p.seq < cs!));
-      const page = visible.slice(0, limit);
-      const last = page[page.length - 1];
-      return send(200, {
-        account: a.name,
-        posts: page.map((p) => postJson(p, viewer, now)),
-        next_cursor: visible.length > limit && last ? `${last.created}_${last.seq}` : null,
-      });
-    }
-    if (req.method === 'GET' && (m = /^\/api\/v1\/posts\/([0-9]+)$/.exec(path))) {
-      const p = posts.get(m[1]!);
-      const v = p ? view(p, viewer, now) : null;
-      if (!p || !v) return send(404, { error: 'not_found', notice: PLATFORM_NOTICES.not_found });
-      if (v.kind === 'gone')
-        return send(v.code === 'removed' || v.code === 'account_banned' ? 403 : 404, { error: v.code, notice: PLATFORM_NOTICES[v.code] });
-      return send(200, postJson(p, viewer, now));
-    }
-    if (req.method === 'GET' && path === '/api/v1/whereami') return send(200, { territory: sourceTerritory(req, null) });
-    if (req.method === 'GET' && path === '/_lab/truth') return send(200, truth());
-
-    if (
-      (req.method === 'POST' && (path === '/api/v1/posts' || /^\/api\/v1\/posts\/[0-9]+\/comments$/.test(path))) ||
-      (req.method === 'DELETE' && /^\/api\/v1\/posts\/[0-9]+$/.test(path))
-    ) {
-      if (!viewer) return send(401, { error: 'login_required' });
-      const ban = banAt(viewer);
-      if (ban !== null && ban <= now) return send(403, { error: 'account_banned', notice: PLATFORM_NOTICES.account_banned });
-      if (req.method === 'DELETE') {
-        const p = posts.get(path.split('/').pop()!);
-        if (!p || p.account !== viewer || now < p.created) return send(404, { error: 'not_found' });
-        if (p.deletedAt === null || p.deletedAt > now) p.deletedAt = now;
-        return send(200, { id: p.id, deleted: true });
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      req.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > MAX_BODY) {
-          send(413, { error: 'too_large' });
-          req.destroy();
-        } else chunks.push(c);
-      });
-      req.on('end', () => {
-        if (size > MAX_BODY) return;
-        let body: unknown;
-        try {
-          body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        } catch {
-          return send(400, { error: 'bad_json' });
-        }
-        const text = (body as { text?: unknown })?.text;
-        if (typeof text !== 'string' || text.length === 0 || text.length > MAX_TEXT)
-          return send(400, { error: 'bad_text', message: `text: a string of 1 to ${MAX_TEXT} characters` });
-        const at = clock();
-        if (path === '/api/v1/posts') return send(201, postJson(addPost(viewer, text, at, sourceTerritory(req, viewer)), viewer, at));
-        const p = posts.get(path.split('/')[4]!);
-        const v = p ? view(p, viewer, at) : null;
-        if (!p || v?.kind !== 'visible') return send(404, { error: 'not_found' });
-        return send(201, commentJson(addComment(p, viewer, text, at, sourceTerritory(req, viewer))));
-      });
-      return;
-    }
-
-    // HTML pages, as the site shows them to a browser.
-    if (req.method === 'GET' && path === '/') {
-      const items = [...accounts.values()]
-        .slice(0, 1000)
-        .map((a) => `<li><a href="/u/${encodeURIComponent(a.name)}">${escapeHtml(a.name)}</a></li>`);
-      return html(200, name, `<h1>${escapeHtml(name)}</h1><ul>${items.join('')}</ul>`);
-    }
-    if (req.method === 'GET' && (m = /^\/u\/([^/]+)$/.exec(path))) {
-      const a = accounts.get(decodeURIComponent(m[1]!));
-      if (!a) return html(404, name, `<p class="notice">${PLATFORM_NOTICES.not_found}</p>`);
-      const ban = banAt(a);
-      if (ban !== null && ban <= now) return html(403, a.name, `<p class="notice">${PLATFORM_NOTICES.account_banned}</p>`);
-      const items = a.posts
-        .filter((p) => view(p, viewer, now, ban)?.kind === 'visible')
-        .sort((x, y) => y.created - x.created || y.seq - x.seq)
-        .slice(0, PAGE_MAX)
-        .map(
-          (p) =>
-            `<article id="p${p.id}"><p>${escapeHtml(p.text)}</p><footer><a href="/p/${p.id}">${iso(p.created)}</a> · IP属地：${escapeHtml(p.territory.label)}</footer></article>`,
-        );
-      return html(200, a.name, `<h1>${escapeHtml(a.name)}</h1>${items.join('')}`);
-    }
-    if (req.method === 'GET' && (m = /^\/p\/([0-9]+)$/.exec(path))) {
-      const p = posts.get(m[1]!);
-      const v = p ? view(p, viewer, now) : null;
-      if (!p || !v) return html(404, name, `<p class="notice">${PLATFORM_NOTICES.not_found}</p>`);
-      if (v.kind === 'gone')
-        return html(
-          v.code === 'removed' || v.code === 'account_banned' ? 403 : 404,
-          name,
-          `<p class="notice">${PLATFORM_NOTICES[v.code]}</p>`,
-        );
-      const comments = visibleComments(p, viewer, now).map(
-        (c) => `<li>${escapeHtml(c.account.name)}: ${escapeHtml(c.text)} · IP属地：${escapeHtml(c.territory.label)}</li>`,
-      );
-      return html(
-        200,
-        p.account.name,
-        `<article><h1>${escapeHtml(p.account.name)}</h1><p>${escapeHtml(p.text)}</p><footer>${iso(p.created)} · IP属地：${escapeHtml(p.territory.label)}</footer><ul>${comments.join('')}</ul></article>`,
-      );
-    }
-    return send(404, { error: 'no_such_route' });
+    const html: Exchange['html'] = (status, title, body) => {
+      sendHtml(res, status, title, body);
+      return true;
+    };
+    const x: Exchange = { req, url, path, now, viewer, send, html };
+    if (serveApiReads(model, x, truth) || serveWrites(model, x, clock) || serveHtml(model, x, name)) return;
+    send(404, { error: 'no_such_route' });
   });
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {

@@ -307,6 +307,100 @@ function readDnsInjection(r: Reader, node: Node, path: string): DnsInjectionSpec
   return spec;
 }
 
+/** `sni_reset:` (rules or rules_file). */
+function readSniReset(r: Reader, node: Node | null | undefined, p: string): SniResetSpec | undefined {
+  const s = r.map(node, p, ['rules', 'rules_file', 'fingerprint', 'residual_s', 'close']);
+  if (s) {
+    const spec: SniResetSpec = { rules: s.has('rules') ? r.rules(s.get('rules'), `${p}.rules`) : [] };
+    if (s.has('rules_file')) spec.rules_file = r.listFiles(s.get('rules_file'), `${p}.rules_file`, 'rules');
+    if (!s.has('rules') && !s.has('rules_file')) r.fail(node, p, "missing required key 'rules' (or 'rules_file')");
+    if (s.has('fingerprint')) spec.fingerprint = r.oneOf<ResetFingerprint>(s.get('fingerprint'), `${p}.fingerprint`, RESET_FINGERPRINTS);
+    if (s.has('residual_s')) spec.residual_s = r.num(s.get('residual_s'), `${p}.residual_s`, 0, 86400);
+    if (s.has('close')) spec.close = r.oneOf(s.get('close'), `${p}.close`, ['reset', 'eof'] as const);
+    return spec;
+  }
+  return undefined;
+}
+
+/** `http_reset:` (host rules or keywords, or their files). */
+function readHttpReset(r: Reader, node: Node | null | undefined, p: string): HttpResetSpec | undefined {
+  const s = r.map(node, p, ['host_rules', 'host_rules_file', 'keywords', 'keywords_file', 'residual_s', 'close']);
+  if (s) {
+    const spec: HttpResetSpec = {};
+    if (s.has('host_rules')) spec.host_rules = r.rules(s.get('host_rules'), `${p}.host_rules`);
+    if (s.has('host_rules_file')) spec.host_rules_file = r.listFiles(s.get('host_rules_file'), `${p}.host_rules_file`, 'rules');
+    if (s.has('keywords')) spec.keywords = r.strings(s.get('keywords'), `${p}.keywords`);
+    if (s.has('keywords_file')) spec.keywords_file = r.listFiles(s.get('keywords_file'), `${p}.keywords_file`, 'keywords');
+    if (s.has('residual_s')) spec.residual_s = r.num(s.get('residual_s'), `${p}.residual_s`, 0, 86400);
+    if (s.has('close')) spec.close = r.oneOf(s.get('close'), `${p}.close`, ['reset', 'eof'] as const);
+    if (!spec.host_rules && !spec.keywords && !spec.host_rules_file && !spec.keywords_file)
+      r.fail(node, p, 'needs host_rules or keywords (or their _file)');
+    return spec;
+  }
+  return undefined;
+}
+
+/** `fet:`; `fet: {}` and a bare `fet:` both mean the published defaults. */
+function readFet(r: Reader, node: Node | null | undefined, p: string): FetSpec | undefined {
+  // `fet: {}` and a bare `fet:` both mean the published defaults.
+  const s = isScalar(node) && node.value === null ? new Map<string, Node | null>() : r.map(node, p, ['rate', 'servers', 'residual_s']);
+  if (s) {
+    const spec: FetSpec = {};
+    if (s.has('rate')) spec.rate = r.num(s.get('rate'), `${p}.rate`, 0, 1);
+    if (s.has('servers')) spec.servers = r.strings(s.get('servers'), `${p}.servers`);
+    if (s.has('residual_s')) spec.residual_s = r.num(s.get('residual_s'), `${p}.residual_s`, 0, 86400);
+    return spec;
+  }
+  return undefined;
+}
+
+/** `esni_drop:`; empty means the defaults. */
+function readEsniDrop(r: Reader, node: Node | null | undefined, p: string): EsniDropSpec | undefined {
+  const s = isScalar(node) && node.value === null ? new Map<string, Node | null>() : r.map(node, p, ['extensions', 'residual_s']);
+  if (s) {
+    const spec: EsniDropSpec = {};
+    if (s.has('extensions')) {
+      const list = s.get('extensions');
+      const items = isSeq(list) ? list.items : [];
+      if (!isSeq(list) || items.length < 1 || items.length > 8)
+        r.fail(list ?? node, `${p}.extensions`, 'must be a list of 1 to 8 TLS extension types (e.g. 0xffce)');
+      else spec.extensions = items.map((it, k) => r.num(it as Node, `${p}.extensions[${k}]`, 0, 65535, true) ?? 0);
+    }
+    if (s.has('residual_s')) spec.residual_s = r.num(s.get('residual_s'), `${p}.residual_s`, 0, 86400);
+    return spec;
+  }
+  return undefined;
+}
+
+/** `blockpage:` (host rules or host_rules_file, and the page). */
+function readBlockpage(r: Reader, node: Node | null | undefined, p: string): BlockpageSpec | undefined {
+  const s = r.map(node, p, ['host_rules', 'host_rules_file', 'page']);
+  if (s) {
+    const spec: BlockpageSpec = { host_rules: s.has('host_rules') ? r.rules(s.get('host_rules'), `${p}.host_rules`) : [] };
+    if (s.has('host_rules_file')) spec.host_rules_file = r.listFiles(s.get('host_rules_file'), `${p}.host_rules_file`, 'rules');
+    if (!s.has('host_rules') && !s.has('host_rules_file')) r.fail(node, p, "missing required key 'host_rules' (or 'host_rules_file')");
+    if (s.has('page')) spec.page = readPage(r, s.get('page')!, `${p}.page`);
+    return spec;
+  }
+  return undefined;
+}
+
+/** `throttle:` (SNI or host rules, or their files, and the rate). */
+function readThrottle(r: Reader, node: Node | null | undefined, p: string): ThrottleSpec | undefined {
+  const s = r.map(node, p, ['sni_rules', 'sni_rules_file', 'host_rules', 'host_rules_file', 'kbps'], ['kbps']);
+  if (s) {
+    const spec: ThrottleSpec = { kbps: r.num(s.get('kbps'), `${p}.kbps`, 0.1, 1e7) ?? 1 };
+    if (s.has('sni_rules')) spec.sni_rules = r.rules(s.get('sni_rules'), `${p}.sni_rules`);
+    if (s.has('sni_rules_file')) spec.sni_rules_file = r.listFiles(s.get('sni_rules_file'), `${p}.sni_rules_file`, 'rules');
+    if (s.has('host_rules')) spec.host_rules = r.rules(s.get('host_rules'), `${p}.host_rules`);
+    if (s.has('host_rules_file')) spec.host_rules_file = r.listFiles(s.get('host_rules_file'), `${p}.host_rules_file`, 'rules');
+    if (!spec.sni_rules && !spec.host_rules && !spec.sni_rules_file && !spec.host_rules_file)
+      r.fail(node, p, 'needs sni_rules or host_rules (or their _file)');
+    return spec;
+  }
+  return undefined;
+}
+
 function readCensor(r: Reader, node: Node, path: string): CensorSpec | undefined {
   const m = r.map(
     node,
@@ -337,91 +431,30 @@ function readCensor(r: Reader, node: Node, path: string): CensorSpec | undefined
   if (m.has('hop')) c.hop = r.num(m.get('hop'), `${path}.hop`, 1, 60, true);
   if (m.has('dns_injection')) c.dns_injection = readDnsInjection(r, m.get('dns_injection')!, `${path}.dns_injection`);
   if (m.has('sni_reset')) {
-    const p = `${path}.sni_reset`;
-    const s = r.map(m.get('sni_reset'), p, ['rules', 'rules_file', 'fingerprint', 'residual_s', 'close']);
-    if (s) {
-      const spec: SniResetSpec = { rules: s.has('rules') ? r.rules(s.get('rules'), `${p}.rules`) : [] };
-      if (s.has('rules_file')) spec.rules_file = r.listFiles(s.get('rules_file'), `${p}.rules_file`, 'rules');
-      if (!s.has('rules') && !s.has('rules_file')) r.fail(m.get('sni_reset'), p, "missing required key 'rules' (or 'rules_file')");
-      if (s.has('fingerprint')) spec.fingerprint = r.oneOf<ResetFingerprint>(s.get('fingerprint'), `${p}.fingerprint`, RESET_FINGERPRINTS);
-      if (s.has('residual_s')) spec.residual_s = r.num(s.get('residual_s'), `${p}.residual_s`, 0, 86400);
-      if (s.has('close')) spec.close = r.oneOf(s.get('close'), `${p}.close`, ['reset', 'eof'] as const);
-      c.sni_reset = spec;
-    }
+    const spec = readSniReset(r, m.get('sni_reset'), `${path}.sni_reset`);
+    if (spec) c.sni_reset = spec;
   }
   if (m.has('http_reset')) {
-    const p = `${path}.http_reset`;
-    const s = r.map(m.get('http_reset'), p, ['host_rules', 'host_rules_file', 'keywords', 'keywords_file', 'residual_s', 'close']);
-    if (s) {
-      const spec: HttpResetSpec = {};
-      if (s.has('host_rules')) spec.host_rules = r.rules(s.get('host_rules'), `${p}.host_rules`);
-      if (s.has('host_rules_file')) spec.host_rules_file = r.listFiles(s.get('host_rules_file'), `${p}.host_rules_file`, 'rules');
-      if (s.has('keywords')) spec.keywords = r.strings(s.get('keywords'), `${p}.keywords`);
-      if (s.has('keywords_file')) spec.keywords_file = r.listFiles(s.get('keywords_file'), `${p}.keywords_file`, 'keywords');
-      if (s.has('residual_s')) spec.residual_s = r.num(s.get('residual_s'), `${p}.residual_s`, 0, 86400);
-      if (s.has('close')) spec.close = r.oneOf(s.get('close'), `${p}.close`, ['reset', 'eof'] as const);
-      if (!spec.host_rules && !spec.keywords && !spec.host_rules_file && !spec.keywords_file)
-        r.fail(m.get('http_reset'), p, 'needs host_rules or keywords (or their _file)');
-      c.http_reset = spec;
-    }
+    const spec = readHttpReset(r, m.get('http_reset'), `${path}.http_reset`);
+    if (spec) c.http_reset = spec;
   }
   if (m.has('fet')) {
-    const p = `${path}.fet`;
-    const node = m.get('fet');
-    // `fet: {}` and a bare `fet:` both mean the published defaults.
-    const s = isScalar(node) && node.value === null ? new Map<string, Node | null>() : r.map(node, p, ['rate', 'servers', 'residual_s']);
-    if (s) {
-      const spec: FetSpec = {};
-      if (s.has('rate')) spec.rate = r.num(s.get('rate'), `${p}.rate`, 0, 1);
-      if (s.has('servers')) spec.servers = r.strings(s.get('servers'), `${p}.servers`);
-      if (s.has('residual_s')) spec.residual_s = r.num(s.get('residual_s'), `${p}.residual_s`, 0, 86400);
-      c.fet = spec;
-    }
+    const spec = readFet(r, m.get('fet'), `${path}.fet`);
+    if (spec) c.fet = spec;
   }
   if (m.has('esni_drop')) {
-    const p = `${path}.esni_drop`;
-    const node = m.get('esni_drop');
-    const s = isScalar(node) && node.value === null ? new Map<string, Node | null>() : r.map(node, p, ['extensions', 'residual_s']);
-    if (s) {
-      const spec: EsniDropSpec = {};
-      if (s.has('extensions')) {
-        const list = s.get('extensions');
-        const items = isSeq(list) ? list.items : [];
-        if (!isSeq(list) || items.length < 1 || items.length > 8)
-          r.fail(list ?? node, `${p}.extensions`, 'must be a list of 1 to 8 TLS extension types (e.g. 0xffce)');
-        else spec.extensions = items.map((it, k) => r.num(it as Node, `${p}.extensions[${k}]`, 0, 65535, true) ?? 0);
-      }
-      if (s.has('residual_s')) spec.residual_s = r.num(s.get('residual_s'), `${p}.residual_s`, 0, 86400);
-      c.esni_drop = spec;
-    }
+    const spec = readEsniDrop(r, m.get('esni_drop'), `${path}.esni_drop`);
+    if (spec) c.esni_drop = spec;
   }
   if (m.has('null_route')) c.null_route = r.strings(m.get('null_route'), `${path}.null_route`);
   if (m.has('reject')) c.reject = r.strings(m.get('reject'), `${path}.reject`);
   if (m.has('blockpage')) {
-    const p = `${path}.blockpage`;
-    const s = r.map(m.get('blockpage'), p, ['host_rules', 'host_rules_file', 'page']);
-    if (s) {
-      const spec: BlockpageSpec = { host_rules: s.has('host_rules') ? r.rules(s.get('host_rules'), `${p}.host_rules`) : [] };
-      if (s.has('host_rules_file')) spec.host_rules_file = r.listFiles(s.get('host_rules_file'), `${p}.host_rules_file`, 'rules');
-      if (!s.has('host_rules') && !s.has('host_rules_file'))
-        r.fail(m.get('blockpage'), p, "missing required key 'host_rules' (or 'host_rules_file')");
-      if (s.has('page')) spec.page = readPage(r, s.get('page')!, `${p}.page`);
-      c.blockpage = spec;
-    }
+    const spec = readBlockpage(r, m.get('blockpage'), `${path}.blockpage`);
+    if (spec) c.blockpage = spec;
   }
   if (m.has('throttle')) {
-    const p = `${path}.throttle`;
-    const s = r.map(m.get('throttle'), p, ['sni_rules', 'sni_rules_file', 'host_rules', 'host_rules_file', 'kbps'], ['kbps']);
-    if (s) {
-      const spec: ThrottleSpec = { kbps: r.num(s.get('kbps'), `${p}.kbps`, 0.1, 1e7) ?? 1 };
-      if (s.has('sni_rules')) spec.sni_rules = r.rules(s.get('sni_rules'), `${p}.sni_rules`);
-      if (s.has('sni_rules_file')) spec.sni_rules_file = r.listFiles(s.get('sni_rules_file'), `${p}.sni_rules_file`, 'rules');
-      if (s.has('host_rules')) spec.host_rules = r.rules(s.get('host_rules'), `${p}.host_rules`);
-      if (s.has('host_rules_file')) spec.host_rules_file = r.listFiles(s.get('host_rules_file'), `${p}.host_rules_file`, 'rules');
-      if (!spec.sni_rules && !spec.host_rules && !spec.sni_rules_file && !spec.host_rules_file)
-        r.fail(m.get('throttle'), p, 'needs sni_rules or host_rules (or their _file)');
-      c.throttle = spec;
-    }
+    const spec = readThrottle(r, m.get('throttle'), `${path}.throttle`);
+    if (spec) c.throttle = spec;
   }
   return c;
 }
@@ -523,21 +556,10 @@ function readTimelineEntry(r: Reader, node: Node, path: string, censors: Readonl
   return { at, censor, ...(add ? { add } : {}), ...(remove ? { remove } : {}) };
 }
 
-/** Parses and validates a scenario. Throws ScenarioError listing every problem with its position. */
-export function parseScenario(text: string, file: string): Scenario {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
-  const r = new Reader(file, lines, doc);
-  for (const e of doc.errors) {
-    const pos = lines.linePos(e.pos[0]);
-    r.problems.push({ file, line: pos.line, col: pos.col, path: '', message: `YAML: ${e.message.split('\n')[0]}` });
-  }
-  if (r.problems.length) throw new ScenarioError(r.problems);
-  const root = doc.contents as Node | null;
-  const m = r.map(root, '', ['name', 'seed', 'world', 'censors', 'targets', 'platform', 'timeline'], ['name', 'world']);
-  if (!m) throw new ScenarioError(r.problems);
-  const name = r.str(m.get('name'), 'name') ?? '';
-  const seed = m.has('seed') ? (r.num(m.get('seed'), 'seed', 0, 2 ** 32 - 1, true) ?? 0) : 0;
+type Entries = Map<string, Node | null>;
+
+/** `world:`: its sites (with their nodes, for later errors), the ISP resolver, the helper switch, the services. */
+function readWorld(r: Reader, m: Entries) {
   const sites: SiteSpec[] = [];
   const siteNodes: Node[] = [];
   let isp: IspResolverSpec = {};
@@ -575,6 +597,11 @@ export function parseScenario(text: string, file: string): Scenario {
       });
     }
   }
+  return { sites, siteNodes, isp, helper, services };
+}
+
+/** A domain declared once, an address owned by one site; the set of domains. */
+function checkSitesUnique(r: Reader, sites: SiteSpec[], siteNodes: Node[]): Set<string> {
   const seen = new Set<string>();
   const owner = new Map<string, string>();
   sites.forEach((s, i) => {
@@ -587,6 +614,11 @@ export function parseScenario(text: string, file: string): Scenario {
       owner.set(a, s.domain);
     }
   });
+  return seen;
+}
+
+/** `censors:`, nearest the client first: hops grow along the path, names are unique. */
+function readCensors(r: Reader, m: Entries): CensorSpec[] {
   const censors: CensorSpec[] = [];
   if (m.has('censors')) {
     r.seq(m.get('censors'), 'censors').forEach((n, i) => {
@@ -611,46 +643,76 @@ export function parseScenario(text: string, file: string): Scenario {
     if (cnames.has(c.name)) r.fail(m.get('censors'), 'censors', `censor name '${c.name}' is used twice`);
     cnames.add(c.name);
   }
-  let targets: TargetSpec[] | undefined;
-  if (m.has('targets')) {
-    targets = [];
-    r.seq(m.get('targets'), 'targets').forEach((n, i) => {
-      const t = readTarget(r, n, `targets[${i}]`);
-      if (t) targets!.push(t);
-    });
-    targets.forEach((t, i) => {
-      let host = '';
-      try {
-        host = new URL(t.url).hostname.toLowerCase();
-      } catch {
-        return;
-      }
-      if (!seen.has(host) && !(t.expect && Object.keys(t.expect).length)) {
-        const n = (m.get('targets') as { items?: Node[] }).items?.[i];
-        r.fail(n, `targets[${i}]`, `'${host}' is not a site of this world; declare it under world.sites or give an expect`);
-      }
-    });
-  }
-  const platform = m.has('platform') ? readPlatform(r, m.get('platform')!, 'platform') : undefined;
-  let timeline: TimelineEntry[] | undefined;
-  if (m.has('timeline')) {
-    timeline = [];
-    const nodes = new Map<TimelineEntry, Node>();
-    r.seq(m.get('timeline'), 'timeline').forEach((n, i) => {
-      const e = readTimelineEntry(r, n, `timeline[${i}]`, cnames);
-      if (e) {
-        timeline!.push(e);
-        nodes.set(e, n);
-      }
-    });
-    // Replays the whole timeline once, so that a removal of a rule that is not there (a typo, or an
-    // entry out of order) is an error here, not a silent no-op at lab time.
-    if (!r.problems.length) {
-      const issues: Parameters<typeof scenarioAt>[2] = [];
-      scenarioAt({ name, seed, world: { sites, resolvers: { isp, public: {} }, helper }, censors, timeline }, Infinity, issues);
-      for (const is of issues) r.fail(nodes.get(is.entry), `timeline[${timeline.indexOf(is.entry)}]`, is.message);
+  return censors;
+}
+
+/** `targets:`; a target outside the world needs an expectation. */
+function readTargets(r: Reader, m: Entries, domains: Set<string>): TargetSpec[] {
+  const targets: TargetSpec[] = [];
+  r.seq(m.get('targets'), 'targets').forEach((n, i) => {
+    const t = readTarget(r, n, `targets[${i}]`);
+    if (t) targets.push(t);
+  });
+  targets.forEach((t, i) => {
+    let host = '';
+    try {
+      host = new URL(t.url).hostname.toLowerCase();
+    } catch {
+      return;
     }
+    if (!domains.has(host) && !(t.expect && Object.keys(t.expect).length)) {
+      const n = (m.get('targets') as { items?: Node[] }).items?.[i];
+      r.fail(n, `targets[${i}]`, `'${host}' is not a site of this world; declare it under world.sites or give an expect`);
+    }
+  });
+  return targets;
+}
+
+/** `timeline:` entries, replayed once to find removals of rules that are not there. */
+function readTimeline(r: Reader, m: Entries, cnames: ReadonlySet<string>, base: Omit<Scenario, 'timeline'>): TimelineEntry[] {
+  const timeline: TimelineEntry[] = [];
+  const nodes = new Map<TimelineEntry, Node>();
+  r.seq(m.get('timeline'), 'timeline').forEach((n, i) => {
+    const e = readTimelineEntry(r, n, `timeline[${i}]`, cnames);
+    if (e) {
+      timeline.push(e);
+      nodes.set(e, n);
+    }
+  });
+  // Replays the whole timeline once, so that a removal of a rule that is not there (a typo, or an
+  // entry out of order) is an error here, not a silent no-op at lab time.
+  if (!r.problems.length) {
+    const issues: Parameters<typeof scenarioAt>[2] = [];
+    scenarioAt({ ...base, timeline }, Infinity, issues);
+    for (const is of issues) r.fail(nodes.get(is.entry), `timeline[${timeline.indexOf(is.entry)}]`, is.message);
   }
+  return timeline;
+}
+
+/** Parses and validates a scenario. Throws ScenarioError listing every problem with its position. */
+export function parseScenario(text: string, file: string): Scenario {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
+  const r = new Reader(file, lines, doc);
+  for (const e of doc.errors) {
+    const pos = lines.linePos(e.pos[0]);
+    r.problems.push({ file, line: pos.line, col: pos.col, path: '', message: `YAML: ${e.message.split('\n')[0]}` });
+  }
+  if (r.problems.length) throw new ScenarioError(r.problems);
+  const root = doc.contents as Node | null;
+  const m = r.map(root, '', ['name', 'seed', 'world', 'censors', 'targets', 'platform', 'timeline'], ['name', 'world']);
+  if (!m) throw new ScenarioError(r.problems);
+  const name = r.str(m.get('name'), 'name') ?? '';
+  const seed = m.has('seed') ? (r.num(m.get('seed'), 'seed', 0, 2 ** 32 - 1, true) ?? 0) : 0;
+  const { sites, siteNodes, isp, helper, services } = readWorld(r, m);
+  const seen = checkSitesUnique(r, sites, siteNodes);
+  const censors = readCensors(r, m);
+  const cnames = new Set(censors.map((c) => c.name));
+  const targets = m.has('targets') ? readTargets(r, m, seen) : undefined;
+  const platform = m.has('platform') ? readPlatform(r, m.get('platform')!, 'platform') : undefined;
+  const timeline = m.has('timeline')
+    ? readTimeline(r, m, cnames, { name, seed, world: { sites, resolvers: { isp, public: {} }, helper }, censors })
+    : undefined;
   if (r.problems.length) throw new ScenarioError(r.problems);
   const scenario: Scenario = {
     name,

@@ -150,39 +150,67 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /** The sequential experiment; every connection is accounted for in x_fet_trials. */
 export async function runFetTest(host: string, port: number, o: FetTestOptions = {}): Promise<Measurement<FetTestKeys>> {
-  const timeoutMs = o.timeoutMs ?? 3000;
-  const maxTrials = o.maxTrials ?? 400;
-  const maxMs = (o.maxSeconds ?? 3600) * 1000;
+  const startWall = new Date();
+  const run = new FetRun(host, port, o);
+  await run.loop();
+  return fetMeasurement(host, port, run.testKeys(), run.localIps, startWall, Math.round(run.elapsed()) / 1000);
+}
+
+/** The test's bounds and its sequential probability ratio test (Wald's SPRT) from the options. */
+function fetSettings(o: FetTestOptions) {
   const p0 = o.p0 ?? 0.01;
   const p1 = o.p1 ?? 0.08;
   const alpha = o.alpha ?? 0.01;
   const beta = o.beta ?? 0.01;
-  const step = o.residualStepMs ?? 10_000;
-  const maxResidualMs = (o.maxResidualS ?? 600) * 1000;
-  const len = o.length ?? 64;
-  const every = o.controlEvery ?? 3;
-  const upper = Math.log((1 - beta) / alpha);
-  const lower = Math.log(beta / (1 - alpha));
-  const winBlocked = Math.log(p1 / p0);
-  const winPassed = Math.log((1 - p1) / (1 - p0));
+  return {
+    timeoutMs: o.timeoutMs ?? 3000,
+    maxTrials: o.maxTrials ?? 400,
+    maxMs: (o.maxSeconds ?? 3600) * 1000,
+    p0,
+    p1,
+    alpha,
+    beta,
+    step: o.residualStepMs ?? 10_000,
+    maxResidualMs: (o.maxResidualS ?? 600) * 1000,
+    len: o.length ?? 64,
+    every: o.controlEvery ?? 3,
+    upper: Math.log((1 - beta) / alpha),
+    lower: Math.log(beta / (1 - alpha)),
+    winBlocked: Math.log(p1 / p0),
+    winPassed: Math.log((1 - p1) / (1 - p0)),
+  };
+}
 
-  const startWall = new Date();
-  const t0 = performance.now();
-  const trials: FetTrial[] = [];
-  const random = { sent: 0, blocked: 0 };
-  const control = { sent: 0, blocked: 0 };
-  const residuals: number[] = [];
+/** One FET test in progress: the trials so far, the SPRT's log-likelihood ratio, why it stopped. */
+class FetRun {
+  readonly trials: FetTrial[] = [];
+  readonly random = { sent: 0, blocked: 0 };
+  readonly control = { sent: 0, blocked: 0 };
+  readonly residuals: number[] = [];
   // Our own source addresses: the location comes from a public one (offline database), and every
   // one is scrubbed from the measurement, as web_connectivity does.
-  const localIps = new Set<string>();
-  let llr = 0;
-  let stop: FetTestKeys['x_fet_stop_reason'] | null = null;
-  const elapsed = (): number => performance.now() - t0;
+  readonly localIps = new Set<string>();
+  llr = 0;
+  stop: FetTestKeys['x_fet_stop_reason'] | null = null;
+  private readonly s: ReturnType<typeof fetSettings>;
+  private readonly t0 = performance.now();
 
-  const one = async (kind: TrialKind): Promise<FetTrial> => {
-    const first = kind === 'random' ? randomNonExempt(len) : exemptControl(len);
-    const t = Math.round(elapsed());
-    const r = await fetTrial(host, port, first, timeoutMs, (ip) => localIps.add(ip));
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+    private readonly o: FetTestOptions,
+  ) {
+    this.s = fetSettings(o);
+  }
+
+  elapsed(): number {
+    return performance.now() - this.t0;
+  }
+
+  private async one(kind: TrialKind): Promise<FetTrial> {
+    const first = kind === 'random' ? randomNonExempt(this.s.len) : exemptControl(this.s.len);
+    const t = Math.round(this.elapsed());
+    const r = await fetTrial(this.host, this.port, first, this.s.timeoutMs, (ip) => this.localIps.add(ip));
     const trial: FetTrial = {
       kind,
       t,
@@ -191,79 +219,111 @@ export async function runFetTest(host: string, port: number, o: FetTestOptions =
       first_bytes_hex: first.subarray(0, 16).toString('hex'),
       ...r,
     };
-    trials.push(trial);
-    o.onTrial?.(trial);
+    this.trials.push(trial);
+    this.o.onTrial?.(trial);
     return trial;
-  };
-  const budgetLeft = (): boolean => {
-    if (trials.length >= maxTrials) {
-      stop = 'max_trials';
+  }
+
+  private budgetLeft(): boolean {
+    if (this.trials.length >= this.s.maxTrials) {
+      this.stop = 'max_trials';
       return false;
     }
-    if (elapsed() >= maxMs) {
-      stop = 'max_time';
+    if (this.elapsed() >= this.s.maxMs) {
+      this.stop = 'max_time';
       return false;
     }
     return true;
-  };
-
-  while (stop === null && budgetLeft()) {
-    // Controls first and between random trials: a path that blocks everything to HOST:PORT (by
-    // address, or a dead sink) says nothing about the FET rule.
-    if (random.sent % every === 0) {
-      const c = await one('control');
-      control.sent++;
-      if (c.outcome !== 'pass') {
-        control.blocked++;
-        if (control.blocked >= 2 && control.blocked * 2 >= control.sent) {
-          stop = 'controls_blocked';
-          break;
-        }
-        continue;
-      }
-      if (!budgetLeft()) break;
-    }
-    const r = await one('random');
-    random.sent++;
-    if (r.outcome === 'pass') {
-      llr += winPassed;
-    } else {
-      random.blocked++;
-      llr += winBlocked;
-      // Honour the residual: probe with controls until (client, server, port) is let through.
-      // From the blocked flow's start: the censor set the residual when it saw that first packet.
-      const blockedAt = r.t;
-      let cleared = false;
-      while (budgetLeft() && elapsed() - blockedAt < maxResidualMs) {
-        await sleep(Math.min(step, Math.max(0, maxMs - elapsed())));
-        if (!budgetLeft()) break;
-        const p = await one('residual_probe');
-        if (p.outcome === 'pass') {
-          cleared = true;
-          break;
-        }
-      }
-      if (cleared) residuals.push((elapsed() - blockedAt) / 1000);
-    }
-    if (llr >= upper) stop = 'sprt_active';
-    else if (llr <= lower) stop = 'sprt_not_active';
   }
 
-  const verdict: FetTestKeys['x_fet_verdict'] =
-    stop === 'sprt_active' ? 'active' : stop === 'sprt_not_active' || stop === 'controls_blocked' ? 'not_active' : 'inconclusive';
-  const testKeys: FetTestKeys = {
-    x_fet_verdict: verdict,
-    x_fet_stop_reason: stop ?? 'max_trials',
-    x_fet_confidence: verdict === 'active' ? 1 - alpha : verdict === 'not_active' && stop !== 'controls_blocked' ? 1 - beta : 0,
-    x_fet_rate_estimate: random.sent ? random.blocked / random.sent : null,
-    x_fet_residual_s: residuals.length ? Math.round((residuals.reduce((a, b) => a + b, 0) / residuals.length) * 10) / 10 : null,
-    x_fet_trials_spent: trials.length,
-    x_fet_random: random,
-    x_fet_control: control,
-    x_fet_sprt: { p0, p1, alpha, beta, llr: Math.round(llr * 1000) / 1000, upper, lower },
-    x_fet_trials: trials,
-    x_fet_elapsed_s: Math.round(elapsed()) / 1000,
-  };
+  async loop(): Promise<void> {
+    const { s, random } = this;
+    while (this.stop === null && this.budgetLeft()) {
+      // Controls first and between random trials: a path that blocks everything to HOST:PORT (by
+      // address, or a dead sink) says nothing about the FET rule.
+      if (random.sent % s.every === 0) {
+        const next = await this.controlTrial();
+        if (next === 'stop') break;
+        if (next === 'again') continue;
+      }
+      const r = await this.one('random');
+      random.sent++;
+      if (r.outcome === 'pass') {
+        this.llr += s.winPassed;
+      } else {
+        random.blocked++;
+        this.llr += s.winBlocked;
+        await this.waitOutResidual(r.t);
+      }
+      if (this.llr >= s.upper) this.stop = 'sprt_active';
+      else if (this.llr <= s.lower) this.stop = 'sprt_not_active';
+    }
+  }
+
+  /** A control trial: go on to a random trial, try again (a blocked control), or stop. */
+  private async controlTrial(): Promise<'go' | 'again' | 'stop'> {
+    const { control } = this;
+    const c = await this.one('control');
+    control.sent++;
+    if (c.outcome !== 'pass') {
+      control.blocked++;
+      if (control.blocked >= 2 && control.blocked * 2 >= control.sent) {
+        this.stop = 'controls_blocked';
+        return 'stop';
+      }
+      return 'again';
+    }
+    return this.budgetLeft() ? 'go' : 'stop';
+  }
+
+  /**
+   * Honour the residual: probe with controls until (client, server, port) is let through.
+   * From the blocked flow's start: the censor set the residual when it saw that first packet.
+   */
+  private async waitOutResidual(blockedAt: number): Promise<void> {
+    const { s } = this;
+    let cleared = false;
+    while (this.budgetLeft() && this.elapsed() - blockedAt < s.maxResidualMs) {
+      await sleep(Math.min(s.step, Math.max(0, s.maxMs - this.elapsed())));
+      if (!this.budgetLeft()) break;
+      const p = await this.one('residual_probe');
+      if (p.outcome === 'pass') {
+        cleared = true;
+        break;
+      }
+    }
+    if (cleared) this.residuals.push((this.elapsed() - blockedAt) / 1000);
+  }
+
+  testKeys(): FetTestKeys {
+    const { s, stop, random, residuals, llr } = this;
+    const verdict: FetTestKeys['x_fet_verdict'] =
+      stop === 'sprt_active' ? 'active' : stop === 'sprt_not_active' || stop === 'controls_blocked' ? 'not_active' : 'inconclusive';
+    return {
+      x_fet_verdict: verdict,
+      x_fet_stop_reason: stop ?? 'max_trials',
+      x_fet_confidence: verdict === 'active' ? 1 - s.alpha : verdict === 'not_active' && stop !== 'controls_blocked' ? 1 - s.beta : 0,
+      x_fet_rate_estimate: random.sent ? random.blocked / random.sent : null,
+      x_fet_residual_s: residuals.length ? Math.round((residuals.reduce((a, b) => a + b, 0) / residuals.length) * 10) / 10 : null,
+      x_fet_trials_spent: this.trials.length,
+      x_fet_random: random,
+      x_fet_control: this.control,
+      x_fet_sprt: { p0: s.p0, p1: s.p1, alpha: s.alpha, beta: s.beta, llr: Math.round(llr * 1000) / 1000, upper: s.upper, lower: s.lower },
+      x_fet_trials: this.trials,
+      x_fet_elapsed_s: Math.round(this.elapsed()) / 1000,
+    };
+  }
+}
+
+/** The OONI envelope around the test keys, located by our public address and scrubbed of our own addresses. */
+function fetMeasurement(
+  host: string,
+  port: number,
+  testKeys: FetTestKeys,
+  localIps: Set<string>,
+  startWall: Date,
+  runtime: number,
+): Measurement<FetTestKeys> {
   const ownIps = [...localIps].filter((ip) => !isBogonAddress(ip));
   const loc = probeLocation(ownIps[0] ?? null);
   const m: Measurement<FetTestKeys> = {
@@ -284,7 +344,7 @@ export async function runFetTest(host: string, port: number, o: FetTestOptions =
     test_helpers: {},
     test_keys: testKeys,
     test_name: 'x_fet',
-    test_runtime: Math.round(elapsed()) / 1000,
+    test_runtime: runtime,
     test_start_time: ooniTime(startWall),
     test_version: '0.1.0',
   };

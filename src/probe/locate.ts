@@ -182,67 +182,13 @@ export function assignHops(mechanism: LocateMechanism, byTtl: Map<number, Locate
 
 export async function locate(o: LocateOptions): Promise<LocateResult> {
   const maxTtl = o.maxTtl ?? 16;
-  const waitMs = o.waitMs ?? 400;
   const port = o.port ?? (o.mechanism === 'dns' ? 53 : o.mechanism === 'sni' ? 443 : 80);
   if (!net.isIPv4(o.address)) throw new Error(`locate needs an IPv4 address, got ${o.address}`);
   const refused = o.policy.checkDial(o.address);
   if (refused) throw new Error(refused.replace(/^unknown_failure: /, ''));
   const route = await routeTo(o.address);
-  const byTtl = new Map<number, LocatedPacket[]>();
-  const routers: Record<number, string> = {};
-  const timeExceeded = new Set<number>();
-  let current: { ttl: number; sport: number; t0: number } | null = null;
-  let gatewayMac: string | null = null;
-  let synAck: { seq: number; ack: number } | null = null;
-  const onFrame = (f: CapturedFrame) => {
-    const p = f.packet;
-    if (!current) return;
-    if (p.ip.dst !== route.src) return;
-    const q = quotedPorts(p);
-    if (q) {
-      if (q.dst === o.address && q.sport === current.sport) {
-        routers[current.ttl] = p.ip.src;
-        timeExceeded.add(current.ttl);
-      }
-      return;
-    }
-    if (p.ip.src !== o.address) return;
-    const ms = Math.round((f.at - current.t0) * 100) / 100;
-    if (o.mechanism === 'dns' && p.udp && p.udp.srcPort === port && p.udp.dstPort === current.sport) {
-      const answers: string[] = [];
-      const pl = p.udp.payload;
-      // A-record data at the end of a one-answer reply (the injectors' shape); kept as evidence only.
-      if (pl.length >= 16 && pl.readUInt16BE(6) >= 1)
-        answers.push(`${pl[pl.length - 4]}.${pl[pl.length - 3]}.${pl[pl.length - 2]}.${pl[pl.length - 1]}`);
-      (byTtl.get(current.ttl) ?? byTtl.set(current.ttl, []).get(current.ttl)!).push({
-        trigger_ttl: current.ttl,
-        ms,
-        ip_ttl: p.ip.ttl,
-        ip_id: p.ip.id,
-        df: p.ip.df,
-        payload_len: pl.length,
-        answers,
-      });
-    } else if (p.tcp && p.tcp.srcPort === port && p.tcp.dstPort === current.sport) {
-      if (p.tcp.flags & TCP_SYN && p.tcp.flags & TCP_ACK) {
-        gatewayMac = p.srcMac;
-        synAck = { seq: p.tcp.seq, ack: p.tcp.ack };
-        return;
-      }
-      if (!(p.tcp.flags & TCP_RST) && !(p.tcp.flags & 0x01)) return;
-      (byTtl.get(current.ttl) ?? byTtl.set(current.ttl, []).get(current.ttl)!).push({
-        trigger_ttl: current.ttl,
-        ms,
-        ip_ttl: p.ip.ttl,
-        ip_id: p.ip.id,
-        df: p.ip.df,
-        flags: tcpFlagNames(p.tcp.flags),
-        payload_len: p.tcp.payload.length,
-        ...(p.tcp.payload.length ? { payload_hex: p.tcp.payload.toString('hex') } : {}),
-      });
-    }
-  };
-  const cap: Capture = openCapture(route.dev, `host ${o.address} or icmp`, onFrame);
+  const run = new LocateRun(o, port, route.src);
+  const cap: Capture = openCapture(route.dev, `host ${o.address} or icmp`, (f) => run.onFrame(f));
   const ownMac = (() => {
     try {
       return deviceMac(route.dev);
@@ -251,83 +197,160 @@ export async function locate(o: LocateOptions): Promise<LocateResult> {
     }
   })();
   const trigger = o.mechanism === 'sni' ? await clientHelloFor(o.name) : o.mechanism === 'http' ? httpRequestFor(o.name) : null;
-  let triggers = 0;
   try {
     for (let ttl = 1; ttl <= maxTtl; ttl++) {
-      if (o.mechanism === 'dns') {
-        const sock = dgram.createSocket('udp4');
-        await new Promise<void>((r) => sock.bind(0, route.src, () => r()));
-        sock.setTTL(ttl);
-        current = { ttl, sport: sock.address().port, t0: performance.now() };
-        sock.send(encodeQuery(o.name, 'A', randomInt(0, 65536)), port, o.address);
-        triggers++;
-        await new Promise((r) => setTimeout(r, waitMs));
-        current = null;
-        sock.close();
-      } else {
-        synAck = null;
-        const s = new net.Socket();
-        s.on('error', () => undefined);
-        // A chosen source port, so that the capture knows the flow before the SYN leaves.
-        const sport = randomInt(20000, 60000);
-        current = { ttl, sport, t0: performance.now() };
-        const connected = await new Promise<boolean>((resolve) => {
-          const t = setTimeout(() => resolve(false), 3000);
-          s.once('error', () => {
-            clearTimeout(t);
-            resolve(false);
-          });
-          s.connect({ host: o.address, port, localAddress: route.src, localPort: sport }, () => {
-            clearTimeout(t);
-            resolve(true);
-          });
-        });
-        // The SYN-ACK may be captured a moment after connect() resolved.
-        for (let i = 0; i < 20 && !synAck; i++) await new Promise((r) => setTimeout(r, 5));
-        if (!connected || !synAck || !gatewayMac || !ownMac) {
-          s.destroy();
-          current = null;
-          continue; // a TCP-level block (null route) leaves nothing to trigger at this TTL
-        }
-        const sa = synAck as { seq: number; ack: number };
-        const seg = encodeTcpPacket(
-          { src: route.src, dst: o.address, ttl, id: randomInt(0, 65536), df: true },
-          {
-            srcPort: s.localPort!,
-            dstPort: port,
-            seq: sa.ack,
-            ack: (sa.seq + 1) >>> 0,
-            flags: TCP_PSH | TCP_ACK,
-            window: 64240,
-            payload: trigger!,
-          },
-        );
-        current.t0 = performance.now();
-        cap.send(frame({ srcMac: ownMac, dstMac: gatewayMac }, seg));
-        triggers++;
-        await new Promise((r) => setTimeout(r, waitMs));
-        current = null;
-        s.destroy();
-      }
+      if (o.mechanism === 'dns') await run.triggerDns(ttl);
+      else await run.triggerTcp(ttl, cap, ownMac, trigger!);
       // A TTL-copying injector at hop h answers only from n = 2h-1: go on to twice the path length.
-      const last = Math.max(0, ...timeExceeded);
+      const last = Math.max(0, ...run.timeExceeded);
       if (ttl >= 2 * (last + 1) + 1) break;
     }
   } finally {
     cap.close();
   }
-  const destination = (() => {
-    for (let n = 1; n <= maxTtl; n++) if (!timeExceeded.has(n) && Object.keys(routers).length && n > Math.max(...timeExceeded)) return n;
-    return null;
-  })();
+  const destination = destinationHop(run.timeExceeded, run.routers, maxTtl);
   return {
     target: o.name,
     address: o.address,
     port,
     mechanism: o.mechanism,
-    routers,
+    routers: run.routers,
     destination_hop: destination,
-    injectors: assignHops(o.mechanism, byTtl, destination),
-    triggers,
+    injectors: assignHops(o.mechanism, run.byTtl, destination),
+    triggers: run.triggers,
   };
+}
+
+/** The first TTL past every Time Exceeded that got none (the destination itself), or null. */
+function destinationHop(timeExceeded: Set<number>, routers: Record<number, string>, maxTtl: number): number | null {
+  for (let n = 1; n <= maxTtl; n++) if (!timeExceeded.has(n) && Object.keys(routers).length && n > Math.max(...timeExceeded)) return n;
+  return null;
+}
+
+/** One location run: the trigger in flight, and what the capture saw for each TTL. */
+class LocateRun {
+  readonly byTtl = new Map<number, LocatedPacket[]>();
+  readonly routers: Record<number, string> = {};
+  readonly timeExceeded = new Set<number>();
+  triggers = 0;
+  private current: { ttl: number; sport: number; t0: number } | null = null;
+  private gatewayMac: string | null = null;
+  private synAck: { seq: number; ack: number } | null = null;
+  private readonly waitMs: number;
+
+  constructor(
+    private readonly o: LocateOptions,
+    private readonly port: number,
+    private readonly src: string,
+  ) {
+    this.waitMs = o.waitMs ?? 400;
+  }
+
+  onFrame(f: CapturedFrame): void {
+    const p = f.packet;
+    const current = this.current;
+    if (!current) return;
+    if (p.ip.dst !== this.src) return;
+    const q = quotedPorts(p);
+    if (q) {
+      if (q.dst === this.o.address && q.sport === current.sport) {
+        this.routers[current.ttl] = p.ip.src;
+        this.timeExceeded.add(current.ttl);
+      }
+      return;
+    }
+    if (p.ip.src !== this.o.address) return;
+    const ms = Math.round((f.at - current.t0) * 100) / 100;
+    const base = { trigger_ttl: current.ttl, ms, ip_ttl: p.ip.ttl, ip_id: p.ip.id, df: p.ip.df };
+    if (this.o.mechanism === 'dns' && p.udp && p.udp.srcPort === this.port && p.udp.dstPort === current.sport) {
+      const answers: string[] = [];
+      const pl = p.udp.payload;
+      // A-record data at the end of a one-answer reply (the injectors' shape); kept as evidence only.
+      if (pl.length >= 16 && pl.readUInt16BE(6) >= 1)
+        answers.push(`${pl[pl.length - 4]}.${pl[pl.length - 3]}.${pl[pl.length - 2]}.${pl[pl.length - 1]}`);
+      this.record(current.ttl, { ...base, payload_len: pl.length, answers });
+    } else if (p.tcp && p.tcp.srcPort === this.port && p.tcp.dstPort === current.sport) {
+      if (p.tcp.flags & TCP_SYN && p.tcp.flags & TCP_ACK) {
+        this.gatewayMac = p.srcMac;
+        this.synAck = { seq: p.tcp.seq, ack: p.tcp.ack };
+        return;
+      }
+      if (!(p.tcp.flags & TCP_RST) && !(p.tcp.flags & 0x01)) return;
+      this.record(current.ttl, {
+        ...base,
+        flags: tcpFlagNames(p.tcp.flags),
+        payload_len: p.tcp.payload.length,
+        ...(p.tcp.payload.length ? { payload_hex: p.tcp.payload.toString('hex') } : {}),
+      });
+    }
+  }
+
+  private record(ttl: number, p: LocatedPacket): void {
+    (this.byTtl.get(ttl) ?? this.byTtl.set(ttl, []).get(ttl)!).push(p);
+  }
+
+  /** A DNS query with this TTL, then the replies it draws for waitMs. */
+  async triggerDns(ttl: number): Promise<void> {
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, this.src, () => r()));
+    sock.setTTL(ttl);
+    this.current = { ttl, sport: sock.address().port, t0: performance.now() };
+    sock.send(encodeQuery(this.o.name, 'A', randomInt(0, 65536)), this.port, this.o.address);
+    this.triggers++;
+    await new Promise((r) => setTimeout(r, this.waitMs));
+    this.current = null;
+    sock.close();
+  }
+
+  /**
+   * A TCP connection with the full TTL, then the trigger (ClientHello or request) as a hand-made
+   * segment with this TTL, sent on the capture's socket; then the replies it draws for waitMs.
+   */
+  async triggerTcp(ttl: number, cap: Capture, ownMac: string | null, trigger: Buffer): Promise<void> {
+    const { o, port } = this;
+    this.synAck = null;
+    const s = new net.Socket();
+    s.on('error', () => undefined);
+    // A chosen source port, so that the capture knows the flow before the SYN leaves.
+    const sport = randomInt(20000, 60000);
+    const current = { ttl, sport, t0: performance.now() };
+    this.current = current;
+    const connected = await new Promise<boolean>((resolve) => {
+      const t = setTimeout(() => resolve(false), 3000);
+      s.once('error', () => {
+        clearTimeout(t);
+        resolve(false);
+      });
+      s.connect({ host: o.address, port, localAddress: this.src, localPort: sport }, () => {
+        clearTimeout(t);
+        resolve(true);
+      });
+    });
+    // The SYN-ACK may be captured a moment after connect() resolved.
+    for (let i = 0; i < 20 && !this.synAck; i++) await new Promise((r) => setTimeout(r, 5));
+    const sa = this.synAck as { seq: number; ack: number } | null;
+    if (!connected || !sa || !this.gatewayMac || !ownMac) {
+      s.destroy();
+      this.current = null;
+      return; // a TCP-level block (null route) leaves nothing to trigger at this TTL
+    }
+    const seg = encodeTcpPacket(
+      { src: this.src, dst: o.address, ttl, id: randomInt(0, 65536), df: true },
+      {
+        srcPort: s.localPort!,
+        dstPort: port,
+        seq: sa.ack,
+        ack: (sa.seq + 1) >>> 0,
+        flags: TCP_PSH | TCP_ACK,
+        window: 64240,
+        payload: trigger,
+      },
+    );
+    current.t0 = performance.now();
+    cap.send(frame({ srcMac: ownMac, dstMac: this.gatewayMac }, seg));
+    this.triggers++;
+    await new Promise((r) => setTimeout(r, this.waitMs));
+    this.current = null;
+    s.destroy();
+  }
 }

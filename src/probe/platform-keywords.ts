@@ -51,22 +51,66 @@ export interface KeywordRun {
   requests: PlatformClient['counts'];
 }
 
+type Vanished = 'removed' | 'shadow_hidden' | null;
+
 export async function testKeywords(texts: string[], o: KeywordOptions): Promise<KeywordRun> {
   if (o.accounts.length === 0) throw new KeywordTestError('no test account');
-  const client = new PlatformClient({ base: o.base, rate: o.rate ?? 20, timeoutMs: o.timeoutMs, labSource: o.labSource, signal: o.signal });
-  const accounts = [...o.accounts];
-  const leftBehind: string[] = [];
-  const pollMs = o.pollMs ?? 500;
+  const tester = new KeywordTester(o);
+  const results: KeywordResult[] = [];
+  for (const text of texts) results.push(await tester.test(text));
+  return { results, leftBehind: tester.leftBehind, requests: { ...tester.client.counts } };
+}
+
+/** The test accounts, the platform client and the test posts left behind, over every text of a run. */
+class KeywordTester {
+  readonly client: PlatformClient;
+  readonly leftBehind: string[] = [];
+  private readonly accounts: Array<{ name: string; token: string }>;
+  private readonly pollMs: number;
+  private readonly par: number;
+
+  constructor(private readonly o: KeywordOptions) {
+    this.client = new PlatformClient({
+      base: o.base,
+      rate: o.rate ?? 20,
+      timeoutMs: o.timeoutMs,
+      labSource: o.labSource,
+      signal: o.signal,
+    });
+    this.accounts = [...o.accounts];
+    this.pollMs = o.pollMs ?? 500;
+    this.par = Math.max(1, o.parallel ?? 8);
+  }
+
+  /** One text: kept, or removed with its minimal trigger. */
+  async test(text: string): Promise<KeywordResult> {
+    let posts = 1;
+    const count = () => void posts++;
+    const first = await this.trial(text);
+    if (!first) return { text, removed: false, trigger: [], status: null, posts };
+    // 1. Words (whitespace-separated) down to a 1-minimal set.
+    const wordsFound = await this.reduce(textWords(text), (kept) => kept.join(' '), count);
+    const pieces = await this.reduceCharacters(wordsFound, count);
+    const out = await this.splitCombinations(pieces, count);
+    this.o.onProgress?.(`${JSON.stringify(text)}: ${out.join(' + ')} (${posts} posts)`);
+    return { text, removed: true, trigger: out, status: first, posts };
+  }
+
+  /** Drops a banned account (once, whoever notices first). */
+  private dropAccount(acc: { name: string }, what: string): void {
+    if (this.accounts[0] === acc) this.accounts.shift();
+    this.o.onProgress?.(`test account ${acc.name} ${what}; ${this.accounts.length} left`);
+  }
 
   /** Posts `text`, watches it for waitMs, deletes it; resolves to how it vanished (null: kept). */
-  const trial = async (text: string): Promise<'removed' | 'shadow_hidden' | null> => {
+  private async trial(text: string): Promise<Vanished> {
+    const { client } = this;
     for (;;) {
-      const acc = accounts[0];
+      const acc = this.accounts[0];
       if (!acc) throw new KeywordTestError('every test account is banned; give more with --account');
       const r = await client.request('POST', '/api/v1/posts', { token: acc.token, body: { text } });
       if (r.status === 403 && r.body?.error === 'account_banned') {
-        if (accounts[0] === acc) accounts.shift();
-        o.onProgress?.(`test account ${acc.name} is banned; ${accounts.length} left`);
+        this.dropAccount(acc, 'is banned');
         continue;
       }
       if (r.status === 401)
@@ -76,57 +120,56 @@ export async function testKeywords(texts: string[], o: KeywordOptions): Promise<
           `posting failed: HTTP ${r.status}${r.failure ? ` (${r.failure})` : ''}${r.body?.error ? ` ${String(r.body.error)}` : ''}`,
         );
       const id = r.body.id;
-      let outcome: 'removed' | 'shadow_hidden' | null = null;
-      let banned = false;
-      const until = Date.now() + o.waitMs;
-      for (;;) {
-        await sleep(Math.min(pollMs, Math.max(0, until - Date.now())));
-        const g = await client.request('GET', `/api/v1/posts/${id}`);
-        if (!transient(g) && g.status !== 200) {
-          // The account was banned (by another test post's hit) before this post's own fate: this
-          // test says nothing about the text; it is run again from the next account.
-          if (g.body?.error === 'account_banned') banned = true;
-          // Gone for a logged-out reader: with the removal notice, or silently (visible to the author only).
-          else outcome = g.body?.error === 'not_found' ? 'shadow_hidden' : 'removed';
-          break;
-        }
-        if (Date.now() >= until) break;
-      }
-      if (banned) {
-        if (accounts[0] === acc) accounts.shift();
-        leftBehind.push(id);
-        o.onProgress?.(`test account ${acc.name} was banned; ${accounts.length} left`);
+      const seen = await this.watchPost(id);
+      if (seen === 'banned') {
+        this.leftBehind.push(id);
+        this.dropAccount(acc, 'was banned');
         continue;
       }
       // Clean up: the author deletes every test post, removed or not.
       const d = await client.request('DELETE', `/api/v1/posts/${id}`, { token: acc.token });
       if (d.status !== 200) {
-        if (d.status === 403 && d.body?.error === 'account_banned' && accounts[0] === acc) accounts.shift();
-        if (d.status !== 404 || d.body?.error !== 'not_found') leftBehind.push(id);
+        if (d.status === 403 && d.body?.error === 'account_banned' && this.accounts[0] === acc) this.accounts.shift();
+        if (d.status !== 404 || d.body?.error !== 'not_found') this.leftBehind.push(id);
       }
-      return outcome;
+      return seen;
     }
-  };
+  }
 
-  const par = Math.max(1, o.parallel ?? 8);
+  /** Looks at a test post as a logged-out reader until it vanishes or waitMs is over. */
+  private async watchPost(id: string): Promise<Vanished | 'banned'> {
+    const until = Date.now() + this.o.waitMs;
+    for (;;) {
+      await sleep(Math.min(this.pollMs, Math.max(0, until - Date.now())));
+      const g = await this.client.request('GET', `/api/v1/posts/${id}`);
+      if (!transient(g) && g.status !== 200) {
+        // The account was banned (by another test post's hit) before this post's own fate: this
+        // test says nothing about the text; it is run again from the next account.
+        if (g.body?.error === 'account_banned') return 'banned';
+        // Gone for a logged-out reader: with the removal notice, or silently (visible to the author only).
+        return g.body?.error === 'not_found' ? 'shadow_hidden' : 'removed';
+      }
+      if (Date.now() >= until) return null;
+    }
+  }
 
   /** Runs tests a batch at a time; the index of the first candidate that triggers, or -1. */
-  const firstTriggering = async (candidates: string[], count: () => void): Promise<number> => {
-    for (let i = 0; i < candidates.length; i += par) {
-      const batch = candidates.slice(i, i + par);
-      const got = await Promise.all(batch.map((t) => (count(), trial(t))));
+  private async firstTriggering(candidates: string[], count: () => void): Promise<number> {
+    for (let i = 0; i < candidates.length; i += this.par) {
+      const batch = candidates.slice(i, i + this.par);
+      const got = await Promise.all(batch.map((t) => (count(), this.trial(t))));
       const k = got.findIndex((g) => g !== null);
       if (k >= 0) return i + k;
     }
     return -1;
-  };
+  }
 
   /**
    * ddmin's complement reduction (Zeller 2002) over units (words, or the characters of one word):
    * drop a chunk when what is left still triggers, halves first, then finer; the result is
    * 1-minimal (dropping any single unit stops the removal). `build` makes the post's text.
    */
-  const reduce = async <U>(units: U[], build: (kept: U[]) => string, count: () => void): Promise<U[]> => {
+  private async reduce<U>(units: U[], build: (kept: U[]) => string, count: () => void): Promise<U[]> {
     let s = units;
     let n = 2;
     while (s.length > 1) {
@@ -134,7 +177,7 @@ export async function testKeywords(texts: string[], o: KeywordOptions): Promise<
       const rests: U[][] = [];
       for (let i = 0; i < s.length; i += size) rests.push([...s.slice(0, i), ...s.slice(i + size)]);
       const nonEmpty = rests.filter((r) => r.length > 0);
-      const k = await firstTriggering(nonEmpty.map(build), count);
+      const k = await this.firstTriggering(nonEmpty.map(build), count);
       if (k >= 0) {
         s = nonEmpty[k]!;
         n = Math.max(n - 1, 2);
@@ -142,41 +185,35 @@ export async function testKeywords(texts: string[], o: KeywordOptions): Promise<
       else n = Math.min(s.length, n * 2);
     }
     return s;
-  };
+  }
 
-  const results: KeywordResult[] = [];
-  for (const text of texts) {
-    let posts = 1;
-    const count = () => void posts++;
-    const first = await trial(text);
-    if (!first) {
-      results.push({ text, removed: false, trigger: [], status: null, posts });
-      continue;
-    }
-    // 1. Words (whitespace-separated) down to a 1-minimal set.
-    const wordsFound = await reduce(textWords(text), (kept) => kept.join(' '), count);
-    // 2. Each word down to its needed characters, for a keyword inside a longer word ("falun" in
-    //    "falungong") and for texts without spaces (Chinese). Words are reduced side by side, each
-    //    with the others whole (for rules that need all their words, the reductions are independent).
-    const fixedWords = wordsFound;
+  /**
+   * 2. Each word down to its needed characters, for a keyword inside a longer word ("falun" in
+   * "falungong") and for texts without spaces (Chinese). Words are reduced side by side, each
+   * with the others whole (for rules that need all their words, the reductions are independent).
+   */
+  private async reduceCharacters(fixedWords: string[], count: () => void): Promise<string[]> {
     const reducedPieces = await Promise.all(
       fixedWords.map(async (word, w) => {
         const chars = [...word];
         if (chars.length < 2) return [word];
-        const kept = await reduce(
+        const kept = await this.reduce(
           chars.map((c, i) => ({ c, i })),
           (k) => fixedWords.map((x, j) => (j === w ? k.map((u) => u.c).join('') : x)).join(' '),
           count,
         );
-        // Characters that were not adjacent in the word are separate pieces of the trigger.
-        const pieces: string[] = [];
-        kept.forEach((u, j) => (j > 0 && kept[j - 1]!.i === u.i - 1 ? (pieces[pieces.length - 1] += u.c) : pieces.push(u.c)));
-        return pieces;
+        return adjacentPieces(kept);
       }),
     );
-    // 3. A piece that still triggers when cut in two is two words of a combination ("六四天安门"
-    //    for the rule 六四 + 天安门): cut every piece at each place, keep the cuts that hold.
-    const piecesNow = reducedPieces.flat();
+    return reducedPieces.flat();
+  }
+
+  /**
+   * 3. A piece that still triggers when cut in two is two words of a combination ("六四天安门"
+   * for the rule 六四 + 天安门): cut every piece at each place, keep the cuts that hold.
+   */
+  private async splitCombinations(piecesNow: string[], count: () => void): Promise<string[]> {
+    const par = this.par;
     const split = await Promise.all(
       piecesNow.map(async (word, w) => {
         const chars = [...word];
@@ -188,26 +225,35 @@ export async function testKeywords(texts: string[], o: KeywordOptions): Promise<
             at.map(
               (c) => (
                 count(),
-                trial(piecesNow.map((x, j) => (j === w ? `${chars.slice(0, c).join('')} ${chars.slice(c).join('')}` : x)).join(' '))
+                this.trial(piecesNow.map((x, j) => (j === w ? `${chars.slice(0, c).join('')} ${chars.slice(c).join('')}` : x)).join(' '))
               ),
             ),
           );
           got.forEach((g, k) => g !== null && cuts.push(at[k]!));
         }
-        const parts: string[] = [];
-        let from = 0;
-        for (const c of [...cuts, chars.length]) {
-          parts.push(chars.slice(from, c).join(''));
-          from = c;
-        }
-        return parts;
+        return cutAt(chars, cuts);
       }),
     );
-    const out = split.flat();
-    o.onProgress?.(`${JSON.stringify(text)}: ${out.join(' + ')} (${posts} posts)`);
-    results.push({ text, removed: true, trigger: out, status: first, posts });
+    return split.flat();
   }
-  return { results, leftBehind, requests: { ...client.counts } };
+}
+
+/** Characters kept from one word, in order: those that were not adjacent in the word are separate pieces. */
+export function adjacentPieces(kept: Array<{ c: string; i: number }>): string[] {
+  const pieces: string[] = [];
+  kept.forEach((u, j) => (j > 0 && kept[j - 1]!.i === u.i - 1 ? (pieces[pieces.length - 1] += u.c) : pieces.push(u.c)));
+  return pieces;
+}
+
+/** The characters cut at the given ascending positions. */
+export function cutAt(chars: string[], cuts: number[]): string[] {
+  const parts: string[] = [];
+  let from = 0;
+  for (const c of [...cuts, chars.length]) {
+    parts.push(chars.slice(from, c).join(''));
+    from = c;
+  }
+  return parts;
 }
 
 /** The measurement of one keyword test (test_name x_platform_keywords; docs/INTERNAL-API.md). */

@@ -163,29 +163,173 @@ export function statusFromReply(r: ApiReply): { status: PostStatus | 'visible' |
 
 export async function watchPlatform(o: WatchOptions): Promise<WatchResult> {
   if (o.rounds === undefined && o.durationMs === undefined) throw new Error('watchPlatform needs rounds or durationMs');
-  const state = loadWatchState(o.statePath, o.base);
-  const client = new PlatformClient({
-    base: o.base,
-    rate: o.rate,
-    timeoutMs: o.timeoutMs,
-    maxBackoffMs: o.maxBackoffMs,
-    labSource: o.labSource,
-    signal: o.signal,
-  });
-  const vanished: VanishedPost[] = [];
-  const started = Date.now();
-  const deadline = o.durationMs === undefined ? Infinity : started + o.durationMs;
-  const unknown = new Set(state.unknown_accounts);
-  // The tracked posts of each account (an index over state.posts, kept in step with it).
-  const byAccount = new Map<string, Set<string>>();
-  const index = (id: string, account: string) => {
-    let set = byAccount.get(account);
-    if (!set) byAccount.set(account, (set = new Set()));
-    set.add(id);
-  };
-  for (const [id, t] of Object.entries(state.posts)) index(id, t.account);
+  const w = new Watcher(o);
+  const deadline = o.durationMs === undefined ? Infinity : Date.now() + o.durationMs;
+  for (let round = 0; ; round++) {
+    if (o.rounds !== undefined && round >= o.rounds) break;
+    if (Date.now() >= deadline || o.signal?.aborted) break;
+    const roundStart = Date.now();
+    await w.round();
+    const wait = roundStart + o.intervalMs - Date.now();
+    const last = (o.rounds !== undefined && round + 1 >= o.rounds) || Date.now() + Math.max(0, wait) >= deadline;
+    if (last) break;
+    if (wait > 0) await sleep(wait, o.signal);
+  }
+  saveState(o.statePath, w.state);
+  return { state: w.state, vanished: w.vanished, requests: { ...w.client.counts } };
+}
 
-  const report = async (id: string, t: TrackedPost, status: PostStatus, notice: string | null, confirmed: boolean) => {
+/** One watch: its state, the tracked posts per account, and the rounds of polls and re-checks. */
+class Watcher {
+  readonly state: WatchState;
+  readonly client: PlatformClient;
+  readonly vanished: VanishedPost[] = [];
+  private readonly unknown: Set<string>;
+  /** The tracked posts of each account (an index over state.posts, kept in step with it). */
+  private readonly byAccount = new Map<string, Set<string>>();
+
+  constructor(private readonly o: WatchOptions) {
+    this.state = loadWatchState(o.statePath, o.base);
+    this.client = new PlatformClient({
+      base: o.base,
+      rate: o.rate,
+      timeoutMs: o.timeoutMs,
+      maxBackoffMs: o.maxBackoffMs,
+      labSource: o.labSource,
+      signal: o.signal,
+    });
+    this.unknown = new Set(this.state.unknown_accounts);
+    for (const [id, t] of Object.entries(this.state.posts)) this.index(id, t.account);
+  }
+
+  private index(id: string, account: string): void {
+    let set = this.byAccount.get(account);
+    if (!set) this.byAccount.set(account, (set = new Set()));
+    set.add(id);
+  }
+
+  save(): void {
+    this.state.unknown_accounts = [...this.unknown];
+    saveState(this.o.statePath, this.state);
+  }
+
+  /** Polls every known account once (concurrency at once), saving every 500 accounts and at the end. */
+  async round(): Promise<void> {
+    const { o, state } = this;
+    const todo = o.accounts.filter((a) => !this.unknown.has(a));
+    const conc = Math.max(1, o.concurrency ?? 4);
+    let next = 0;
+    let sinceSave = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(conc, todo.length) }, async () => {
+        while (next < todo.length && !o.signal?.aborted) {
+          await this.pollAccount(todo[next++]!);
+          if (++sinceSave >= 500) {
+            sinceSave = 0;
+            this.save();
+          }
+        }
+      }),
+    );
+    state.rounds++;
+    this.save();
+    o.onRound?.({
+      round: state.rounds,
+      tracked: Object.keys(state.posts).length,
+      pending: Object.values(state.posts).filter((t) => t.missing_since !== undefined).length,
+      requests: this.client.counts.requests,
+    });
+  }
+
+  /** Reads an account's timeline, then re-checks every tracked post missing from it. */
+  private async pollAccount(account: string): Promise<void> {
+    const mine = [...(this.byAccount.get(account) ?? [])].map((id) => [id, this.state.posts[id]!] as const);
+    const seen = await this.readTimeline(account);
+    if (!seen) return;
+    for (const [id, t] of mine) {
+      if (seen.present.has(id)) continue;
+      t.missing_since ??= seen.gotAt;
+      await this.recheck(id, t);
+    }
+  }
+
+  /**
+   * The pages of an account's timeline: tracks new posts, refreshes the tracked ones. Null when
+   * nothing is to be decided this round (a failed poll, an unknown account, an unexpected reply).
+   */
+  private async readTimeline(account: string): Promise<{ present: Set<string>; gotAt: number } | null> {
+    const present = new Set<string>();
+    let cursor: string | null = null;
+    let sentAt = Date.now();
+    let gotAt = sentAt;
+    for (let page = 0; page < 100; page++) {
+      const q: string = `/api/v1/accounts/${encodeURIComponent(account)}/posts?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+      const sent = Date.now();
+      const r = await this.client.request('GET', q, { token: this.o.token });
+      if (page === 0) sentAt = sent;
+      gotAt = Date.now();
+      if (transient(r)) return null; // try again next round; nothing is decided on a failed poll
+      if (r.status === 404 && r.body?.error === 'account_not_found') {
+        this.unknown.add(account);
+        return null;
+      }
+      // A banned account: every tracked post is missing; each re-check tells its own fate.
+      if (r.status === 403 && r.body?.error === 'account_banned') break;
+      if (r.status !== 200 || !Array.isArray(r.body?.posts)) return null;
+      for (const p of r.body!.posts as Array<Record<string, unknown>>) this.track(account, p, sentAt, gotAt, present);
+      cursor = typeof r.body?.next_cursor === 'string' ? r.body.next_cursor : null;
+      if (!cursor) break;
+    }
+    return { present, gotAt };
+  }
+
+  /** One post of a timeline page: seen again, or tracked from now on. */
+  private track(account: string, p: Record<string, unknown>, sentAt: number, gotAt: number, present: Set<string>): void {
+    const { state } = this;
+    const id = typeof p.id === 'string' ? p.id : null;
+    if (!id || state.reported[id]) return;
+    present.add(id);
+    const t = state.posts[id];
+    if (t) {
+      t.last_seen_at = sentAt;
+      delete t.missing_since;
+    } else {
+      const terr = p.territory && typeof p.territory === 'object' ? (p.territory as Territory) : null;
+      state.posts[id] = {
+        account,
+        seen_at: gotAt,
+        last_seen_at: sentAt,
+        created_at: typeof p.created_at === 'string' ? p.created_at : null,
+        territory: terr,
+      };
+      this.index(id, account);
+    }
+  }
+
+  /** Re-checks a post missing from its account's timeline; leaves it pending on a transient failure. */
+  private async recheck(id: string, t: TrackedPost): Promise<void> {
+    const { client } = this;
+    const r = await client.request('GET', `/api/v1/posts/${id}`);
+    if (transient(r)) return;
+    const { status, notice } = statusFromReply(r);
+    if (status === 'visible') {
+      // Visible to a logged-out reader after all (a timeline glitch, or hidden from our account only).
+      delete t.missing_since;
+      return;
+    }
+    if (status === null) return;
+    let confirmed = false;
+    const authorToken = this.o.authorTokens?.get(t.account);
+    if (status === 'shadow_hidden' && authorToken) {
+      const a = await client.request('GET', `/api/v1/posts/${id}`, { token: authorToken });
+      if (transient(a)) return;
+      if (a.status === 200) confirmed = true;
+    }
+    await this.report(id, t, status, notice, confirmed);
+  }
+
+  private async report(id: string, t: TrackedPost, status: PostStatus, notice: string | null, confirmed: boolean): Promise<void> {
+    const { o, state } = this;
     const v: VanishedPost = {
       account: t.account,
       post: id,
@@ -200,120 +344,12 @@ export async function watchPlatform(o: WatchOptions): Promise<WatchResult> {
     };
     await o.persist?.(v);
     if (o.statePath) appendFileSync(`${o.statePath}.log`, JSON.stringify({ id, status }) + '\n');
-    vanished.push(v);
+    this.vanished.push(v);
     state.reported[id] = status;
     delete state.posts[id];
-    byAccount.get(t.account)?.delete(id);
+    this.byAccount.get(t.account)?.delete(id);
     await o.onVanished?.(v);
-  };
-
-  /** Re-checks a post missing from its account's timeline; leaves it pending on a transient failure. */
-  const recheck = async (id: string, t: TrackedPost): Promise<void> => {
-    const r = await client.request('GET', `/api/v1/posts/${id}`);
-    if (transient(r)) return;
-    const { status, notice } = statusFromReply(r);
-    if (status === 'visible') {
-      // Visible to a logged-out reader after all (a timeline glitch, or hidden from our account only).
-      delete t.missing_since;
-      return;
-    }
-    if (status === null) return;
-    let confirmed = false;
-    const authorToken = o.authorTokens?.get(t.account);
-    if (status === 'shadow_hidden' && authorToken) {
-      const a = await client.request('GET', `/api/v1/posts/${id}`, { token: authorToken });
-      if (transient(a)) return;
-      if (a.status === 200) confirmed = true;
-    }
-    await report(id, t, status, notice, confirmed);
-  };
-
-  const pollAccount = async (account: string): Promise<void> => {
-    const mine = [...(byAccount.get(account) ?? [])].map((id) => [id, state.posts[id]!] as const);
-    const present = new Set<string>();
-    let cursor: string | null = null;
-    let sentAt = Date.now();
-    let gotAt = sentAt;
-    for (let page = 0; page < 100; page++) {
-      const q: string = `/api/v1/accounts/${encodeURIComponent(account)}/posts?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
-      const sent = Date.now();
-      const r = await client.request('GET', q, { token: o.token });
-      if (page === 0) sentAt = sent;
-      gotAt = Date.now();
-      if (transient(r)) return; // try again next round; nothing is decided on a failed poll
-      if (r.status === 404 && r.body?.error === 'account_not_found') {
-        unknown.add(account);
-        return;
-      }
-      // A banned account: every tracked post is missing; each re-check tells its own fate.
-      if (r.status === 403 && r.body?.error === 'account_banned') break;
-      if (r.status !== 200 || !Array.isArray(r.body?.posts)) return;
-      for (const p of r.body!.posts as Array<Record<string, unknown>>) {
-        const id = typeof p.id === 'string' ? p.id : null;
-        if (!id || state.reported[id]) continue;
-        present.add(id);
-        const t = state.posts[id];
-        if (t) {
-          t.last_seen_at = sentAt;
-          delete t.missing_since;
-        } else {
-          const terr = p.territory && typeof p.territory === 'object' ? (p.territory as Territory) : null;
-          state.posts[id] = {
-            account,
-            seen_at: gotAt,
-            last_seen_at: sentAt,
-            created_at: typeof p.created_at === 'string' ? p.created_at : null,
-            territory: terr,
-          };
-          index(id, account);
-        }
-      }
-      cursor = typeof r.body?.next_cursor === 'string' ? r.body.next_cursor : null;
-      if (!cursor) break;
-    }
-    for (const [id, t] of mine) {
-      if (present.has(id)) continue;
-      t.missing_since ??= gotAt;
-      await recheck(id, t);
-    }
-  };
-
-  for (let round = 0; ; round++) {
-    if (o.rounds !== undefined && round >= o.rounds) break;
-    if (Date.now() >= deadline || o.signal?.aborted) break;
-    const roundStart = Date.now();
-    const todo = o.accounts.filter((a) => !unknown.has(a));
-    const conc = Math.max(1, o.concurrency ?? 4);
-    let next = 0;
-    let sinceSave = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(conc, todo.length) }, async () => {
-        while (next < todo.length && !o.signal?.aborted) {
-          await pollAccount(todo[next++]!);
-          if (++sinceSave >= 500) {
-            sinceSave = 0;
-            state.unknown_accounts = [...unknown];
-            saveState(o.statePath, state);
-          }
-        }
-      }),
-    );
-    state.rounds++;
-    state.unknown_accounts = [...unknown];
-    saveState(o.statePath, state);
-    o.onRound?.({
-      round: state.rounds,
-      tracked: Object.keys(state.posts).length,
-      pending: Object.values(state.posts).filter((t) => t.missing_since !== undefined).length,
-      requests: client.counts.requests,
-    });
-    const wait = roundStart + o.intervalMs - Date.now();
-    const last = (o.rounds !== undefined && round + 1 >= o.rounds) || Date.now() + Math.max(0, wait) >= deadline;
-    if (last) break;
-    if (wait > 0) await sleep(wait, o.signal);
   }
-  saveState(o.statePath, state);
-  return { state, vanished, requests: { ...client.counts } };
 }
 
 /** An OONI 0.2.0 envelope for the platform tests; the uid comes from `uidSeed`, so that a record is stored once. */

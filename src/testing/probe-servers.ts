@@ -51,56 +51,59 @@ function answerPacket(q: dnsPacket.DecodedPacket, addrs: string[], ttl: number, 
   });
 }
 
+type Reply = { buf: Buffer; delay: number };
+
+/** The replies the zone gives to one query (the last one is the one TCP sends); none for junk. */
+function zoneReplies(zone: Record<string, DnsBehaviour>, msg: Buffer, overTcp: boolean): Reply[] {
+  let q: dnsPacket.DecodedPacket;
+  try {
+    q = dnsPacket.decode(msg);
+  } catch {
+    return [];
+  }
+  const name = q.questions?.[0]?.name?.toLowerCase() ?? '';
+  const b = zone[name] ?? { kind: 'nxdomain' };
+  switch (b.kind) {
+    case 'answer':
+      return [{ buf: answerPacket(q, b.addrs, b.ttl ?? 60), delay: 0 }];
+    case 'nxdomain':
+      return [{ buf: answerPacket(q, [], 0, 'NXDOMAIN'), delay: 0 }];
+    case 'servfail':
+      return [{ buf: answerPacket(q, [], 0, 'SERVFAIL'), delay: 0 }];
+    case 'silent':
+      return [];
+    case 'malformed': {
+      const junk = Buffer.from([0, 0, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 0xff, 0xff, 0xff]);
+      junk.writeUInt16BE(q.id ?? 0, 0);
+      return [{ buf: junk, delay: 0 }];
+    }
+    case 'truncated': {
+      const full = answerPacket(q, b.addrs, 60);
+      return [{ buf: full.subarray(0, full.length - 3), delay: 0 }];
+    }
+    case 'wrong-id': {
+      const r = answerPacket(q, b.addrs, 60);
+      r.writeUInt16BE(((q.id ?? 0) + 1) & 0xffff, 0);
+      return [{ buf: r, delay: 0 }];
+    }
+    case 'tc': {
+      if (overTcp) return [{ buf: answerPacket(q, b.addrs, 60), delay: 0 }];
+      const r = answerPacket(q, [], 60);
+      r[2] = r[2]! | 0x02; // TC
+      return [{ buf: r, delay: 0 }];
+    }
+    case 'inject':
+      return [
+        { buf: answerPacket(q, b.forged, 60, undefined, true), delay: 0 },
+        { buf: answerPacket(q, b.addrs, 60), delay: b.delayMs ?? 20 },
+      ];
+  }
+}
+
 /** A DNS server answering from `zone` (name -> behaviour); unknown names get NXDOMAIN. */
 export async function startDnsServer(zone: Record<string, DnsBehaviour>, host = '127.0.0.1'): Promise<DnsServer> {
-  let udp!: dgram.Socket;
   const timers = new Set<NodeJS.Timeout>();
   const state = { queries: 0 };
-  const replies = (msg: Buffer, overTcp: boolean): Array<{ buf: Buffer; delay: number }> => {
-    let q: dnsPacket.DecodedPacket;
-    try {
-      q = dnsPacket.decode(msg);
-    } catch {
-      return [];
-    }
-    const name = q.questions?.[0]?.name?.toLowerCase() ?? '';
-    const b = zone[name] ?? { kind: 'nxdomain' };
-    switch (b.kind) {
-      case 'answer':
-        return [{ buf: answerPacket(q, b.addrs, b.ttl ?? 60), delay: 0 }];
-      case 'nxdomain':
-        return [{ buf: answerPacket(q, [], 0, 'NXDOMAIN'), delay: 0 }];
-      case 'servfail':
-        return [{ buf: answerPacket(q, [], 0, 'SERVFAIL'), delay: 0 }];
-      case 'silent':
-        return [];
-      case 'malformed': {
-        const junk = Buffer.from([0, 0, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 0xff, 0xff, 0xff]);
-        junk.writeUInt16BE(q.id ?? 0, 0);
-        return [{ buf: junk, delay: 0 }];
-      }
-      case 'truncated': {
-        const full = answerPacket(q, b.addrs, 60);
-        return [{ buf: full.subarray(0, full.length - 3), delay: 0 }];
-      }
-      case 'wrong-id': {
-        const r = answerPacket(q, b.addrs, 60);
-        r.writeUInt16BE(((q.id ?? 0) + 1) & 0xffff, 0);
-        return [{ buf: r, delay: 0 }];
-      }
-      case 'tc': {
-        if (overTcp) return [{ buf: answerPacket(q, b.addrs, 60), delay: 0 }];
-        const r = answerPacket(q, [], 60);
-        r[2] = r[2]! | 0x02; // TC
-        return [{ buf: r, delay: 0 }];
-      }
-      case 'inject':
-        return [
-          { buf: answerPacket(q, b.forged, 60, undefined, true), delay: 0 },
-          { buf: answerPacket(q, b.addrs, 60), delay: b.delayMs ?? 20 },
-        ];
-    }
-  };
   const sockets = new Set<net.Socket>();
   const tcp = net.createServer((s) => {
     sockets.add(s);
@@ -114,7 +117,7 @@ export async function startDnsServer(zone: Record<string, DnsBehaviour>, host = 
         const msg = buf.subarray(2, 2 + len);
         buf = buf.subarray(2 + len);
         state.queries++;
-        const r = replies(msg, true).at(-1);
+        const r = zoneReplies(zone, msg, true).at(-1);
         if (!r) continue;
         const framed = Buffer.alloc(r.buf.length + 2);
         framed.writeUInt16BE(r.buf.length, 0);
@@ -123,39 +126,10 @@ export async function startDnsServer(zone: Record<string, DnsBehaviour>, host = 
       }
     });
   });
-  // UDP and TCP on the same port: take a free TCP port first, then try its UDP twin (retrying
-  // when another process holds it).
-  let port = 0;
-  for (let attempt = 0; ; attempt++) {
-    await new Promise<void>((resolve, reject) => {
-      tcp.once('error', reject);
-      tcp.listen(0, host, () => {
-        tcp.off('error', reject);
-        resolve();
-      });
-    });
-    port = (tcp.address() as AddressInfo).port;
-    udp = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
-    const bound = await new Promise<boolean>((resolve) => {
-      const onErr = (): void => resolve(false);
-      udp.once('error', onErr);
-      udp.bind(port, host, () => {
-        udp.off('error', onErr);
-        resolve(true);
-      });
-    });
-    if (bound) break;
-    try {
-      udp.close();
-    } catch {
-      /* never bound */
-    }
-    await new Promise<void>((r) => tcp.close(() => r()));
-    if (attempt >= 20) throw new Error(`startDnsServer: no free UDP+TCP port pair on ${host}`);
-  }
+  const { udp, port } = await listenTwins(tcp, host);
   udp.on('message', (msg, rinfo) => {
     state.queries++;
-    for (const r of replies(msg, false)) {
+    for (const r of zoneReplies(zone, msg, false)) {
       const send = (): void => udp.send(r.buf, rinfo.port, rinfo.address);
       if (r.delay === 0) send();
       else {
@@ -178,6 +152,40 @@ export async function startDnsServer(zone: Record<string, DnsBehaviour>, host = 
       await Promise.all([new Promise<void>((r) => udp.close(() => r())), new Promise<void>((r) => tcp.close(() => r()))]);
     },
   };
+}
+
+/**
+ * UDP and TCP on the same port: take a free TCP port first, then try its UDP twin (retrying
+ * when another process holds it).
+ */
+async function listenTwins(tcp: net.Server, host: string): Promise<{ udp: dgram.Socket; port: number }> {
+  for (let attempt = 0; ; attempt++) {
+    await new Promise<void>((resolve, reject) => {
+      tcp.once('error', reject);
+      tcp.listen(0, host, () => {
+        tcp.off('error', reject);
+        resolve();
+      });
+    });
+    const port = (tcp.address() as AddressInfo).port;
+    const udp = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
+    const bound = await new Promise<boolean>((resolve) => {
+      const onErr = (): void => resolve(false);
+      udp.once('error', onErr);
+      udp.bind(port, host, () => {
+        udp.off('error', onErr);
+        resolve(true);
+      });
+    });
+    if (bound) return { udp, port };
+    try {
+      udp.close();
+    } catch {
+      /* never bound */
+    }
+    await new Promise<void>((r) => tcp.close(() => r()));
+    if (attempt >= 20) throw new Error(`startDnsServer: no free UDP+TCP port pair on ${host}`);
+  }
 }
 
 export interface Site extends Closable {

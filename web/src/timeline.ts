@@ -36,14 +36,26 @@ function addrsOf(q: Partial<DnsQuery>): string[] {
     .filter((s): s is string => s !== null);
 }
 
+type Draft = Omit<TimelineEvent, 'evidence' | 'injected'> & { injected?: boolean };
+
 export function buildTimeline(m: Measurement, verdict: Verdict | null): TimelineEvent[] {
   const tk: Obj = isObj(m.test_keys) ? m.test_keys : {};
   const ev = new Set(verdict?.evidence ?? []);
-  const out: TimelineEvent[] = [];
-  const push = (e: Omit<TimelineEvent, 'evidence' | 'injected'> & { injected?: boolean }) =>
-    out.push({ injected: false, ...e, evidence: ev.has(e.ref) });
+  const drafts = [
+    ...dnsEvents(tk, verdict),
+    ...connectEvents(tk),
+    ...tlsEvents(tk),
+    ...httpEvents(tk),
+    ...sniVariantEvents(tk),
+    ...residualEvents(tk),
+  ];
+  const out: TimelineEvent[] = drafts.map((e) => ({ injected: false, ...e, evidence: ev.has(e.ref) }));
+  out.sort((a, b) => (a.t0 ?? a.t) - (b.t0 ?? b.t) || a.t - b.t);
+  return out;
+}
 
-  // DNS: the first replies plus the late duplicates (x_dns_duplicate_responses).
+/** DNS: the first replies plus the late duplicates (x_dns_duplicate_responses), the injected ones marked. */
+function dnsEvents(tk: Obj, verdict: Verdict | null): Draft[] {
   const dns: Array<{ ref: string; q: Obj }> = [
     ...arr(tk.queries)
       .filter(isObj)
@@ -53,6 +65,33 @@ export function buildTimeline(m: Measurement, verdict: Verdict | null): Timeline
       .map((q, i) => ({ ref: `x_dns_duplicate_responses[${i}]`, q })),
   ];
   const control = isObj(tk.control) && isObj(tk.control.dns) ? arr(tk.control.dns.addrs).map(String) : [];
+  const injected = injectedReplies(dns, control, verdict);
+  return dns.map(({ ref, q }) => {
+    const a = addrsOf(q);
+    const rcode = num(q.rcode);
+    return {
+      ref,
+      kind: 'dns',
+      t0: num(q.t0),
+      t: num(q.t) ?? 0,
+      title:
+        `DNS ${str(q.query_type) ?? '?'} ${str(q.hostname) ?? '?'} via ${str(q.engine) ?? '?'} ${str(q.resolver_address) ?? ''}`.trim(),
+      details: [
+        a.length ? `answers: ${a.join(', ')}` : 'no answers',
+        ...(rcode !== null ? [`rcode ${rcode}`] : []),
+        ...(ref.startsWith('x_dns_duplicate') ? ['a further reply to the same query (arrived after the first)'] : []),
+      ],
+      failure: str(q.failure),
+      injected: injected.has(ref),
+    };
+  });
+}
+
+/**
+ * The DNS replies judged forged: several replies to one query (or one, when the analysis says DNS
+ * injection), told apart by the control's addresses, else by order of arrival.
+ */
+function injectedReplies(dns: Array<{ ref: string; q: Obj }>, control: string[], verdict: Verdict | null): Set<string> {
   const groups = new Map<string, Array<{ ref: string; q: Obj }>>();
   for (const d of dns) {
     const k = `${str(d.q.hostname)}|${str(d.q.query_type)}|${str(d.q.resolver_address)}|${str(d.q.engine)}`;
@@ -77,30 +116,16 @@ export function buildTimeline(m: Measurement, verdict: Verdict | null): Timeline
       for (const d of disagree) injected.add(d.ref); // one reply, judged injection by the analysis
     }
   }
-  for (const { ref, q } of dns) {
-    const a = addrsOf(q);
-    const rcode = num(q.rcode);
-    push({
-      ref,
-      kind: 'dns',
-      t0: num(q.t0),
-      t: num(q.t) ?? 0,
-      title:
-        `DNS ${str(q.query_type) ?? '?'} ${str(q.hostname) ?? '?'} via ${str(q.engine) ?? '?'} ${str(q.resolver_address) ?? ''}`.trim(),
-      details: [
-        a.length ? `answers: ${a.join(', ')}` : 'no answers',
-        ...(rcode !== null ? [`rcode ${rcode}`] : []),
-        ...(ref.startsWith('x_dns_duplicate') ? ['a further reply to the same query (arrived after the first)'] : []),
-      ],
-      failure: str(q.failure),
-      injected: injected.has(ref),
-    });
-  }
-  arr(tk.tcp_connect)
+  return injected;
+}
+
+/** tcp_connect. */
+function connectEvents(tk: Obj): Draft[] {
+  return arr(tk.tcp_connect)
     .filter(isObj)
-    .forEach((c, i) => {
+    .map((c, i) => {
       const st = isObj(c.status) ? c.status : {};
-      push({
+      return {
         ref: `tcp_connect[${i}]`,
         kind: 'connect',
         t0: num(c.t0),
@@ -108,14 +133,18 @@ export function buildTimeline(m: Measurement, verdict: Verdict | null): Timeline
         title: `TCP connect ${str(c.ip) ?? '?'}:${num(c.port) ?? '?'}`,
         details: [st.success ? 'connected' : 'not connected'],
         failure: str(st.failure),
-      });
+      };
     });
-  arr(tk.tls_handshakes)
+}
+
+/** tls_handshakes. */
+function tlsEvents(tk: Obj): Draft[] {
+  return arr(tk.tls_handshakes)
     .filter(isObj)
-    .forEach((h, i) => {
+    .map((h, i) => {
       const lat = num(h.x_reset_latency_ms);
       const tags = arr(h.tags).map(String);
-      push({
+      return {
         ref: `tls_handshakes[${i}]`,
         kind: 'tls',
         t0: num(h.t0),
@@ -127,15 +156,19 @@ export function buildTimeline(m: Measurement, verdict: Verdict | null): Timeline
           ...(tags.length ? [`tags: ${tags.join(', ')}`] : []),
         ],
         failure: str(h.failure),
-      });
+      };
     });
-  arr(tk.requests)
+}
+
+/** requests (the redirect chain). */
+function httpEvents(tk: Obj): Draft[] {
+  return arr(tk.requests)
     .filter(isObj)
-    .forEach((r, i) => {
+    .map((r, i) => {
       const req = isObj(r.request) ? r.request : {};
       const res = isObj(r.response) ? r.response : null;
       const lat = num(r.x_reset_latency_ms);
-      push({
+      return {
         ref: `requests[${i}]`,
         kind: 'http',
         t0: num(r.t0),
@@ -147,13 +180,17 @@ export function buildTimeline(m: Measurement, verdict: Verdict | null): Timeline
         ],
         failure: str(r.failure),
         request: i,
-      });
+      };
     });
-  arr(tk.x_tls_sni_variants)
+}
+
+/** wallscope's SNI variants (x_tls_sni_variants). */
+function sniVariantEvents(tk: Obj): Draft[] {
+  return arr(tk.x_tls_sni_variants)
     .filter(isObj)
-    .forEach((v, i) => {
+    .map((v, i) => {
       const tag = str(v.tag);
-      push({
+      return {
         ref: `x_tls_sni_variants[${i}]`,
         kind: 'sni-variant',
         t0: num(v.t0),
@@ -164,13 +201,17 @@ export function buildTimeline(m: Measurement, verdict: Verdict | null): Timeline
           ...(num(v.x_reset_latency_ms) !== null ? [`reset ${num(v.x_reset_latency_ms)!.toFixed(1)} ms after the ClientHello`] : []),
         ],
         failure: str(v.failure),
-      });
+      };
     });
-  arr(tk.x_residual_checks)
+}
+
+/** wallscope's residual checks (x_residual_checks). */
+function residualEvents(tk: Obj): Draft[] {
+  return arr(tk.x_residual_checks)
     .filter(isObj)
-    .forEach((v, i) => {
+    .map((v, i) => {
       const tag = str(v.tag);
-      push({
+      return {
         ref: `x_residual_checks[${i}]`,
         kind: 'residual',
         t0: num(v.t0),
@@ -181,10 +222,8 @@ export function buildTimeline(m: Measurement, verdict: Verdict | null): Timeline
           ...(num(v.status_code) !== null ? [`status ${num(v.status_code)}`] : []),
         ],
         failure: str(v.failure),
-      });
+      };
     });
-  out.sort((a, b) => (a.t0 ?? a.t) - (b.t0 ?? b.t) || a.t - b.t);
-  return out;
 }
 
 export function networkEvents(m: Measurement): TimelineEvent[] {

@@ -168,47 +168,7 @@ export function buildTopology(hops: number, resolver: string, opts: { clientTime
   };
   live.add(topo);
   try {
-    const batch: string[] = [];
-    for (const n of nodes) batch.push(`netns add ${n}`);
-    run('ip', ['-batch', '-'], batch.join('\n') + '\n');
-    const sysctl = (ns: string, kv: string) => run('ip', ['netns', 'exec', ns, 'sysctl', '-qw', kv]);
-    const cmds: string[][] = [];
-    for (let j = 0; j + 1 < nodes.length; j++) {
-      const a = `${id.slice(NETNS_PREFIX.length)}a${j}`.slice(-15);
-      const b = `${id.slice(NETNS_PREFIX.length)}b${j}`.slice(-15);
-      run('ip', ['link', 'add', a, 'type', 'veth', 'peer', 'name', b]);
-      run('ip', ['link', 'set', a, 'netns', nodes[j]!]);
-      run('ip', ['link', 'set', b, 'netns', nodes[j + 1]!]);
-      cmds.push(['-n', nodes[j]!, 'link', 'set', a, 'name', 'right']);
-      cmds.push(['-n', nodes[j + 1]!, 'link', 'set', b, 'name', 'left']);
-    }
-    for (const c of cmds) run('ip', c);
-    for (let j = 0; j < nodes.length; j++) {
-      const ns = nodes[j]!;
-      run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-      if (j > 0) {
-        run('ip', ['-n', ns, 'addr', 'add', `198.18.${j - 1}.2/24`, 'dev', 'left']);
-        run('ip', ['-n', ns, 'link', 'set', 'left', 'up']);
-      }
-      if (j + 1 < nodes.length) {
-        run('ip', ['-n', ns, 'addr', 'add', `198.18.${j}.1/24`, 'dev', 'right']);
-        run('ip', ['-n', ns, 'link', 'set', 'right', 'up']);
-      }
-      sysctl(ns, 'net.ipv4.conf.all.rp_filter=0');
-      sysctl(ns, 'net.ipv4.conf.default.rp_filter=0');
-      if (j === 0) {
-        run('ip', ['-n', ns, 'route', 'add', 'local', CLIENT_NET, 'dev', 'lo']);
-        run('ip', ['-n', ns, 'route', 'add', 'default', 'via', `198.18.0.2`]);
-        if (!opts.clientTimestamps) sysctl(ns, 'net.ipv4.tcp_timestamps=0');
-      } else if (j === nodes.length - 1) {
-        run('ip', ['-n', ns, 'route', 'add', 'local', INTERNET_NET, 'dev', 'lo']);
-        run('ip', ['-n', ns, 'route', 'add', '198.18.0.0/16', 'via', `198.18.${j - 1}.1`]);
-      } else {
-        sysctl(ns, 'net.ipv4.ip_forward=1');
-        run('ip', ['-n', ns, 'route', 'add', '198.18.0.0/16', 'via', `198.18.${j - 1}.1`]);
-        run('ip', ['-n', ns, 'route', 'add', 'default', 'via', `198.18.${j}.2`]);
-      }
-    }
+    wireChain(id, nodes, opts.clientTimestamps ?? false);
     // Safety: nothing leaves the lab. The client and routers have no route off 198.18.0.0/15
     // except the default toward the internet namespace, which answers only for 198.19.0.0/16;
     // anything else dies there (the internet namespace has no default route).
@@ -222,6 +182,54 @@ export function buildTopology(hops: number, resolver: string, opts: { clientTime
   } catch (e) {
     topo.destroy();
     throw e;
+  }
+}
+
+/** The namespaces, one veth pair between each two neighbours (`right` of one, `left` of the next), addressed and routed. */
+function wireChain(id: string, nodes: string[], clientTimestamps: boolean): void {
+  const batch: string[] = [];
+  for (const n of nodes) batch.push(`netns add ${n}`);
+  run('ip', ['-batch', '-'], batch.join('\n') + '\n');
+  const cmds: string[][] = [];
+  for (let j = 0; j + 1 < nodes.length; j++) {
+    const a = `${id.slice(NETNS_PREFIX.length)}a${j}`.slice(-15);
+    const b = `${id.slice(NETNS_PREFIX.length)}b${j}`.slice(-15);
+    run('ip', ['link', 'add', a, 'type', 'veth', 'peer', 'name', b]);
+    run('ip', ['link', 'set', a, 'netns', nodes[j]!]);
+    run('ip', ['link', 'set', b, 'netns', nodes[j + 1]!]);
+    cmds.push(['-n', nodes[j]!, 'link', 'set', a, 'name', 'right']);
+    cmds.push(['-n', nodes[j + 1]!, 'link', 'set', b, 'name', 'left']);
+  }
+  for (const c of cmds) run('ip', c);
+  for (let j = 0; j < nodes.length; j++) addressNode(nodes, j, clientTimestamps);
+}
+
+/** One namespace's addresses, routes and sysctls: the client, a router, or the internet. */
+function addressNode(nodes: string[], j: number, clientTimestamps: boolean): void {
+  const ns = nodes[j]!;
+  const sysctl = (kv: string) => run('ip', ['netns', 'exec', ns, 'sysctl', '-qw', kv]);
+  run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+  if (j > 0) {
+    run('ip', ['-n', ns, 'addr', 'add', `198.18.${j - 1}.2/24`, 'dev', 'left']);
+    run('ip', ['-n', ns, 'link', 'set', 'left', 'up']);
+  }
+  if (j + 1 < nodes.length) {
+    run('ip', ['-n', ns, 'addr', 'add', `198.18.${j}.1/24`, 'dev', 'right']);
+    run('ip', ['-n', ns, 'link', 'set', 'right', 'up']);
+  }
+  sysctl('net.ipv4.conf.all.rp_filter=0');
+  sysctl('net.ipv4.conf.default.rp_filter=0');
+  if (j === 0) {
+    run('ip', ['-n', ns, 'route', 'add', 'local', CLIENT_NET, 'dev', 'lo']);
+    run('ip', ['-n', ns, 'route', 'add', 'default', 'via', `198.18.0.2`]);
+    if (!clientTimestamps) sysctl('net.ipv4.tcp_timestamps=0');
+  } else if (j === nodes.length - 1) {
+    run('ip', ['-n', ns, 'route', 'add', 'local', INTERNET_NET, 'dev', 'lo']);
+    run('ip', ['-n', ns, 'route', 'add', '198.18.0.0/16', 'via', `198.18.${j - 1}.1`]);
+  } else {
+    sysctl('net.ipv4.ip_forward=1');
+    run('ip', ['-n', ns, 'route', 'add', '198.18.0.0/16', 'via', `198.18.${j - 1}.1`]);
+    run('ip', ['-n', ns, 'route', 'add', 'default', 'via', `198.18.${j}.2`]);
   }
 }
 

@@ -2,6 +2,7 @@
 // own: each series is the running total up to that class, drawn from the tallest down so every
 // class shows as its own band. On top of the canvas, one transparent button per bar: a bar is
 // clickable and reachable by keyboard, and screen readers hear its counts.
+import type { RefObject } from 'preact';
 import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
@@ -40,100 +41,14 @@ const VALUE: Record<CountKey, keyof Counts> = {
   failure: 'failure_count',
 };
 
+type Slot = { left: number; width: number; top: number; height: number };
+
 export function StackedBars({ title, bars, time, step, selected, onSelect, split }: Props) {
-  // Bottom layer first.
-  const layers: Layer[] = split
-    ? split.series.map((se, j) => ({ label: se.label, color: se.color, vals: bars.map((_, i) => split.values[i]?.[j] ?? 0) }))
-    : COUNT_KEYS.map((k) => ({ label: COUNT_LABEL[k], color: COUNT_COLOR[k], vals: bars.map((b) => b.counts[VALUE[k]] ?? 0) }));
+  const layers = layersOf(bars, split);
   const host = useRef<HTMLDivElement>(null); // uPlot's own; preact renders nothing inside it
   const wrap = useRef<HTMLDivElement>(null);
-  const [slots, setSlots] = useState<Array<{ left: number; width: number; top: number; height: number }>>([]);
-
-  useLayoutEffect(() => {
-    const el = host.current;
-    const box = wrap.current;
-    if (!el || !box || bars.length === 0) return;
-    const xs = bars.map((b) => b.x);
-    // Running totals, bottom layer first.
-    const cum: number[][] = [];
-    let run = bars.map(() => 0);
-    for (const l of layers) {
-      run = run.map((v, i) => v + l.vals[i]!);
-      cum.push(run);
-    }
-    const drawOrder = layers.map((_, j) => j).reverse(); // tallest (total) first
-    const series: uPlot.Series[] = [
-      {},
-      ...drawOrder.map((j) => ({
-        label: layers[j]!.label,
-        fill: layers[j]!.color,
-        stroke: layers[j]!.color,
-        width: 0,
-        paths: uPlot.paths.bars!({ size: [0.8, 80], align: 0 }),
-        points: { show: false },
-      })),
-    ];
-    const data: uPlot.AlignedData = [xs, ...drawOrder.map((j) => cum[j]!)];
-    const minX = Math.min(...xs) - step / 2;
-    const maxX = Math.max(...xs) + step / 2;
-    const width = Math.max(320, box.clientWidth || 800);
-    const opts: uPlot.Options = {
-      width,
-      height: 260,
-      legend: { show: false },
-      cursor: { show: false },
-      select: { show: false, left: 0, top: 0, width: 0, height: 0 },
-      scales: {
-        x: { time, range: () => [minX, maxX] },
-        y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.05] },
-      },
-      axes: [
-        time
-          ? { stroke: '#24292f', grid: { show: false } }
-          : {
-              stroke: '#24292f',
-              grid: { show: false },
-              splits: () => xs,
-              values: (_u, splits) => splits.map((s) => bars[Math.round(s)]?.label ?? ''),
-            },
-        { stroke: '#24292f', grid: { stroke: '#e5e7eb' } },
-      ],
-      series,
-      hooks: {
-        draw: [
-          (u) => {
-            const over = u.over.getBoundingClientRect();
-            const base = box.getBoundingClientRect();
-            const left0 = over.left - base.left;
-            const top0 = over.top - base.top;
-            const w = Math.max(6, Math.abs(u.valToPos(xs[0]! + step, 'x') - u.valToPos(xs[0]!, 'x')) * 0.9);
-            setSlots(
-              xs.map((x) => ({
-                left: left0 + u.valToPos(x, 'x') - w / 2,
-                width: w,
-                top: top0,
-                height: over.height,
-              })),
-            );
-          },
-        ],
-      },
-    };
-    const plot = new uPlot(opts, data, el);
-    return () => plot.destroy();
-  }, [bars, time, step, split]);
-
-  const [focusIdx, setFocusIdx] = useState(() => (selected != null && selected >= 0 ? selected : bars.length - 1));
-  const onKey = (e: KeyboardEvent) => {
-    const last = bars.length - 1;
-    const to =
-      e.key === 'ArrowLeft' ? focusIdx - 1 : e.key === 'ArrowRight' ? focusIdx + 1 : e.key === 'Home' ? 0 : e.key === 'End' ? last : null;
-    if (to === null) return;
-    e.preventDefault();
-    const i = Math.max(0, Math.min(last, to));
-    setFocusIdx(i);
-    (e.currentTarget as HTMLElement).querySelectorAll<HTMLButtonElement>('.bar-slot')[i]?.focus();
-  };
+  const slots = useBarPlot(host, wrap, bars, layers, time, step, split);
+  const [focusIdx, setFocusIdx, onKey] = useRovingFocus(bars.length, selected);
 
   if (bars.length === 0) return <p class="empty">No measurements match.</p>;
   return (
@@ -155,15 +70,7 @@ export function StackedBars({ title, bars, time, step, selected, onSelect, split
           {slots.map((s, i) => {
             const b = bars[i];
             if (!b) return null;
-            const c = b.counts;
-            const text = split
-              ? `${b.label}: ${fmtInt(c.measurement_count)} measurements; ${layers
-                  .filter((l) => l.vals[i])
-                  .map((l) => `${l.label} ${fmtInt(l.vals[i]!)}`)
-                  .join(', ')}`
-              : `${b.label}: ${fmtInt(c.measurement_count)} measurements, ${fmtInt(c.ok_count)} ok, ${fmtInt(
-                  c.anomaly_count,
-                )} anomalies, ${fmtInt(c.confirmed_count)} confirmed, ${fmtInt(c.failure_count)} failures`;
+            const text = barText(b, i, layers, split !== undefined);
             return (
               <button
                 key={i}
@@ -185,4 +92,140 @@ export function StackedBars({ title, bars, time, step, selected, onSelect, split
       </div>
     </figure>
   );
+}
+
+/** The layers to stack, bottom layer first: the second axis's series, else the status counts. */
+function layersOf(bars: Bar[], split: Props['split']): Layer[] {
+  return split
+    ? split.series.map((se, j) => ({ label: se.label, color: se.color, vals: bars.map((_, i) => split.values[i]?.[j] ?? 0) }))
+    : COUNT_KEYS.map((k) => ({ label: COUNT_LABEL[k], color: COUNT_COLOR[k], vals: bars.map((b) => b.counts[VALUE[k]] ?? 0) }));
+}
+
+/** What a screen reader hears (and a tooltip shows) for one bar. */
+function barText(b: Bar, i: number, layers: Layer[], split: boolean): string {
+  const c = b.counts;
+  return split
+    ? `${b.label}: ${fmtInt(c.measurement_count)} measurements; ${layers
+        .filter((l) => l.vals[i])
+        .map((l) => `${l.label} ${fmtInt(l.vals[i]!)}`)
+        .join(', ')}`
+    : `${b.label}: ${fmtInt(c.measurement_count)} measurements, ${fmtInt(c.ok_count)} ok, ${fmtInt(
+        c.anomaly_count,
+      )} anomalies, ${fmtInt(c.confirmed_count)} confirmed, ${fmtInt(c.failure_count)} failures`;
+}
+
+/** Arrow keys, Home and End move the one focusable bar (a roving tab stop). */
+function useRovingFocus(count: number, selected: number | null | undefined) {
+  const [focusIdx, setFocusIdx] = useState(() => (selected != null && selected >= 0 ? selected : count - 1));
+  const onKey = (e: KeyboardEvent) => {
+    const last = count - 1;
+    const to =
+      e.key === 'ArrowLeft' ? focusIdx - 1 : e.key === 'ArrowRight' ? focusIdx + 1 : e.key === 'Home' ? 0 : e.key === 'End' ? last : null;
+    if (to === null) return;
+    e.preventDefault();
+    const i = Math.max(0, Math.min(last, to));
+    setFocusIdx(i);
+    (e.currentTarget as HTMLElement).querySelectorAll<HTMLButtonElement>('.bar-slot')[i]?.focus();
+  };
+  return [focusIdx, setFocusIdx, onKey] as const;
+}
+
+/** Draws the bars with uPlot in `host`; the bars' boxes relative to `wrap`, for the buttons over them. */
+function useBarPlot(
+  host: RefObject<HTMLDivElement | null>,
+  wrap: RefObject<HTMLDivElement | null>,
+  bars: Bar[],
+  layers: Layer[],
+  time: boolean,
+  step: number,
+  split: Props['split'],
+): Slot[] {
+  const [slots, setSlots] = useState<Slot[]>([]);
+  useLayoutEffect(() => {
+    const el = host.current;
+    const box = wrap.current;
+    if (!el || !box || bars.length === 0) return;
+    const xs = bars.map((b) => b.x);
+    const drawOrder = layers.map((_, j) => j).reverse(); // tallest (total) first
+    const cum = runningTotals(layers, bars.length);
+    const data: uPlot.AlignedData = [xs, ...drawOrder.map((j) => cum[j]!)];
+    const opts = plotOptions(bars, layers, drawOrder, time, step, Math.max(320, box.clientWidth || 800), (u) => {
+      const over = u.over.getBoundingClientRect();
+      const base = box.getBoundingClientRect();
+      const left0 = over.left - base.left;
+      const top0 = over.top - base.top;
+      const w = Math.max(6, Math.abs(u.valToPos(xs[0]! + step, 'x') - u.valToPos(xs[0]!, 'x')) * 0.9);
+      setSlots(
+        xs.map((x) => ({
+          left: left0 + u.valToPos(x, 'x') - w / 2,
+          width: w,
+          top: top0,
+          height: over.height,
+        })),
+      );
+    });
+    const plot = new uPlot(opts, data, el);
+    return () => plot.destroy();
+  }, [bars, time, step, split]);
+  return slots;
+}
+
+/** Running totals, bottom layer first: uPlot has no stacking, each band is drawn to its total. */
+function runningTotals(layers: Layer[], n: number): number[][] {
+  const cum: number[][] = [];
+  let run = Array.from({ length: n }, () => 0);
+  for (const l of layers) {
+    run = run.map((v, i) => v + l.vals[i]!);
+    cum.push(run);
+  }
+  return cum;
+}
+
+function plotOptions(
+  bars: Bar[],
+  layers: Layer[],
+  drawOrder: number[],
+  time: boolean,
+  step: number,
+  width: number,
+  onDraw: (u: uPlot) => void,
+): uPlot.Options {
+  const xs = bars.map((b) => b.x);
+  const minX = Math.min(...xs) - step / 2;
+  const maxX = Math.max(...xs) + step / 2;
+  const series: uPlot.Series[] = [
+    {},
+    ...drawOrder.map((j) => ({
+      label: layers[j]!.label,
+      fill: layers[j]!.color,
+      stroke: layers[j]!.color,
+      width: 0,
+      paths: uPlot.paths.bars!({ size: [0.8, 80], align: 0 }),
+      points: { show: false },
+    })),
+  ];
+  return {
+    width,
+    height: 260,
+    legend: { show: false },
+    cursor: { show: false },
+    select: { show: false, left: 0, top: 0, width: 0, height: 0 },
+    scales: {
+      x: { time, range: () => [minX, maxX] },
+      y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.05] },
+    },
+    axes: [
+      time
+        ? { stroke: '#24292f', grid: { show: false } }
+        : {
+            stroke: '#24292f',
+            grid: { show: false },
+            splits: () => xs,
+            values: (_u, splits) => splits.map((s) => bars[Math.round(s)]?.label ?? ''),
+          },
+      { stroke: '#24292f', grid: { stroke: '#e5e7eb' } },
+    ],
+    series,
+    hooks: { draw: [onDraw] },
+  };
 }

@@ -76,43 +76,10 @@ export function TimeSeries({ path, params, filters, title }: { path: string[]; p
     const b = bars[i];
     if (b) navigate(href(path, { ...paramsObject(params), bucket: b.label, bucket_grain: grain }));
   };
-  const bucketGrain = params.get('bucket_grain') || grain;
-  // "Since when": the first and last buckets with blocked measurements, and the blocked share.
-  const blockedBars = bars.filter((b) => b.counts.anomaly_count + b.counts.confirmed_count > 0);
-  const all = sumCounts(bars.map((b) => b.counts));
-  const blocked = all.anomaly_count + all.confirmed_count;
   return (
     <>
-      <p class="since" data-testid="since">
-        {blockedBars.length === 0 ? (
-          <>No blocked measurements in this view ({fmtInt(all.measurement_count)} measurements).</>
-        ) : (
-          <>
-            Blocked measurements from <strong>{blockedBars[0]!.label}</strong> to{' '}
-            <strong>{blockedBars[blockedBars.length - 1]!.label}</strong>: {fmtInt(blocked)} of {fmtInt(all.measurement_count)} (
-            {pct(blocked, all.measurement_count)}), {fmtInt(all.confirmed_count)} confirmed by a fingerprint.
-          </>
-        )}
-      </p>
-      <div class="field stack-by">
-        <label for="stack-by">Stack bars by</label>
-        <select
-          id="stack-by"
-          value={stack}
-          onChange={(e) =>
-            navigate(
-              href(path, {
-                ...paramsObject(params),
-                stack: (e.currentTarget as HTMLSelectElement).value === 'status' ? undefined : (e.currentTarget as HTMLSelectElement).value,
-              }),
-            )
-          }
-        >
-          <option value="status">status (ok, anomaly, confirmed, failure)</option>
-          <option value="mechanism">mechanism</option>
-          <option value="layer">layer</option>
-        </select>
-      </div>
+      <BlockedSince bars={bars} />
+      <StackSelect path={path} params={params} stack={stack} />
       <StackedBars
         title={`${title} per ${grain}${split ? `, by ${stack}` : ''}`}
         bars={bars}
@@ -123,26 +90,89 @@ export function TimeSeries({ path, params, filters, title }: { path: string[]; p
         split={split}
       />
       <p class="chart-help">Select a bar (click, or Tab to it and press Enter) to list the measurements behind it.</p>
-      {bucket && dayOf(bucket) ? (
-        <>
-          <h2 id="bucket-heading">
-            Measurements of the {bucketGrain} starting {bucket}{' '}
-            <a class="small" href={href(path, { ...paramsObject(params), bucket: undefined, bucket_grain: undefined })}>
-              (clear)
-            </a>
-          </h2>
-          <MeasurementList
-            filters={{ ...filters, since: bucket, until: bucketEnd(bucket, bucketGrain) }}
-            caption={`Measurements of the ${bucketGrain} starting ${bucket}`}
-            hideCaption
-          />
-        </>
+      <BucketMeasurements path={path} params={params} filters={filters} bucket={bucket} grain={grain} />
+    </>
+  );
+}
+
+/** "Since when": the first and last buckets with blocked measurements, and the blocked share. */
+function BlockedSince({ bars }: { bars: Bar[] }) {
+  const blockedBars = bars.filter((b) => b.counts.anomaly_count + b.counts.confirmed_count > 0);
+  const all = sumCounts(bars.map((b) => b.counts));
+  const blocked = all.anomaly_count + all.confirmed_count;
+  return (
+    <p class="since" data-testid="since">
+      {blockedBars.length === 0 ? (
+        <>No blocked measurements in this view ({fmtInt(all.measurement_count)} measurements).</>
       ) : (
         <>
-          <h2>Latest measurements</h2>
-          <MeasurementList filters={filters} caption="Latest measurements" limit={25} hideCaption />
+          Blocked measurements from <strong>{blockedBars[0]!.label}</strong> to{' '}
+          <strong>{blockedBars[blockedBars.length - 1]!.label}</strong>: {fmtInt(blocked)} of {fmtInt(all.measurement_count)} (
+          {pct(blocked, all.measurement_count)}), {fmtInt(all.confirmed_count)} confirmed by a fingerprint.
         </>
       )}
+    </p>
+  );
+}
+
+/** The second axis of the bars: status, mechanism or layer, kept in the hash. */
+function StackSelect({ path, params, stack }: { path: string[]; params: URLSearchParams; stack: string }) {
+  return (
+    <div class="field stack-by">
+      <label for="stack-by">Stack bars by</label>
+      <select
+        id="stack-by"
+        value={stack}
+        onChange={(e) =>
+          navigate(
+            href(path, {
+              ...paramsObject(params),
+              stack: (e.currentTarget as HTMLSelectElement).value === 'status' ? undefined : (e.currentTarget as HTMLSelectElement).value,
+            }),
+          )
+        }
+      >
+        <option value="status">status (ok, anomaly, confirmed, failure)</option>
+        <option value="mechanism">mechanism</option>
+        <option value="layer">layer</option>
+      </select>
+    </div>
+  );
+}
+
+/** The measurements of the selected bucket, else the latest ones. */
+function BucketMeasurements({
+  path,
+  params,
+  filters,
+  bucket,
+  grain,
+}: {
+  path: string[];
+  params: URLSearchParams;
+  filters: Filters;
+  bucket: string | null;
+  grain: string;
+}) {
+  const bucketGrain = params.get('bucket_grain') || grain;
+  return bucket && dayOf(bucket) ? (
+    <>
+      <h2 id="bucket-heading">
+        Measurements of the {bucketGrain} starting {bucket}{' '}
+        <a class="small" href={href(path, { ...paramsObject(params), bucket: undefined, bucket_grain: undefined })}>
+          (clear)
+        </a>
+      </h2>
+      <MeasurementList
+        filters={{ ...filters, since: bucket, until: bucketEnd(bucket, bucketGrain) }}
+        caption={`Measurements of the ${bucketGrain} starting ${bucket}`}
+        hideCaption
+      />
+    </>
+  ) : (
+    <>
+      <h2>Latest measurements</h2>
+      <MeasurementList filters={filters} caption="Latest measurements" limit={25} hideCaption />
     </>
   );
 }

@@ -156,7 +156,6 @@ export function MeasurementPage({ uid }: { uid: string }) {
   const res = useFetch<StoredMeasurementResponse>(uid, (s) =>
     getJSON<StoredMeasurementResponse>(`measurement/${encodeURIComponent(uid)}`, {}, s),
   );
-  const [showNet, setShowNet] = useState(false);
   if (res.state === 'loading')
     return (
       <>
@@ -175,15 +174,108 @@ export function MeasurementPage({ uid }: { uid: string }) {
     );
   const { measurement: m, verdict: v } = res.data;
   const tk = (m.test_keys ?? {}) as Record<string, unknown>;
-  const events = buildTimeline(m, v);
-  const net = networkEvents(m);
-  const domain = (() => {
-    try {
-      return m.input ? new URL(m.input).hostname : null;
-    } catch {
-      return null;
-    }
-  })();
+  const domain = domainOf(m.input);
+  return (
+    <>
+      <h1 tabIndex={-1}>
+        Measurement <span class="entity">{m.input ?? m.test_name}</span>
+      </h1>
+      <Facts data={res.data} domain={domain} />
+      <RelatedLinks m={m} domain={domain} />
+      <VerdictSection data={res.data} ooniBlocking={tk.blocking} />
+      <EvidenceTimeline m={m} v={v} />
+      <CapturedPackets steps={capturedSteps(m)} hops={hopRows(m)} evidence={v?.evidence ?? []} />
+      <Control control={tk.control} />
+      <Requests requests={tk.requests} />
+      <RawMeasurement data={res.data} />
+    </>
+  );
+}
+
+/** The measured URL's host name, or null for an input that is not a URL. */
+function domainOf(input: string | null | undefined): string | null {
+  try {
+    return input ? new URL(input).hostname : null;
+  } catch {
+    return null;
+  }
+}
+
+type Stored = StoredMeasurementResponse;
+
+/** Test, time, country, network, domain, region, id. */
+function Facts({ data, domain }: { data: Stored; domain: string | null }) {
+  const m = data.measurement;
+  return (
+    <dl class="facts">
+      <div>
+        <dt>Test</dt>
+        <dd>{m.test_name}</dd>
+      </div>
+      <div>
+        <dt>Time (UTC)</dt>
+        <dd>{m.measurement_start_time}</dd>
+      </div>
+      <div>
+        <dt>Country</dt>
+        <dd>
+          <a href={href(['country', m.probe_cc])}>{m.probe_cc}</a>
+        </dd>
+      </div>
+      <div>
+        <dt>Network</dt>
+        <dd>
+          <a href={href(['asn', m.probe_asn])}>{m.probe_asn}</a> {m.probe_network_name}
+        </dd>
+      </div>
+      {domain && (
+        <div>
+          <dt>Domain</dt>
+          <dd>
+            <a href={href(['domain', domain])}>{domain}</a>
+          </dd>
+        </div>
+      )}
+      {m.annotations?.region && (
+        <div>
+          <dt>Region (self-declared)</dt>
+          <dd>
+            <a href={href(['region', m.annotations.region])}>{m.annotations.region}</a>
+          </dd>
+        </div>
+      )}
+      <div>
+        <dt>Measurement id</dt>
+        <dd>
+          <code>{data.measurement_uid}</code>
+        </dd>
+      </div>
+    </dl>
+  );
+}
+
+/** Links to the measurements around this one. */
+function RelatedLinks({ m, domain }: { m: Stored['measurement']; domain: string | null }) {
+  return (
+    <p class="links">
+      {domain && (
+        <>
+          <a href={href(['search'], { domain, probe_asn: m.probe_asn })}>
+            Other measurements of {domain} in {m.probe_asn}
+          </a>
+          {' · '}
+          <a href={href(['domain', domain])}>{domain} everywhere</a>
+          {' · '}
+        </>
+      )}
+      <a href={href(['country', m.probe_cc])}>everything in {m.probe_cc}</a>
+    </p>
+  );
+}
+
+/** The verdict, its explanation and the observations it rests on. */
+function VerdictSection({ data, ooniBlocking }: { data: Stored; ooniBlocking: unknown }) {
+  const v = data.verdict;
   const row = {
     status: v?.status,
     anomaly: v?.status === 'blocked' && !v.confirmed,
@@ -191,156 +283,106 @@ export function MeasurementPage({ uid }: { uid: string }) {
     failure: v?.status === 'unknown',
   };
   return (
-    <>
-      <h1 tabIndex={-1}>
-        Measurement <span class="entity">{m.input ?? m.test_name}</span>
-      </h1>
-      <dl class="facts">
-        <div>
-          <dt>Test</dt>
-          <dd>{m.test_name}</dd>
-        </div>
-        <div>
-          <dt>Time (UTC)</dt>
-          <dd>{m.measurement_start_time}</dd>
-        </div>
-        <div>
-          <dt>Country</dt>
-          <dd>
-            <a href={href(['country', m.probe_cc])}>{m.probe_cc}</a>
-          </dd>
-        </div>
-        <div>
-          <dt>Network</dt>
-          <dd>
-            <a href={href(['asn', m.probe_asn])}>{m.probe_asn}</a> {m.probe_network_name}
-          </dd>
-        </div>
-        {domain && (
-          <div>
-            <dt>Domain</dt>
-            <dd>
-              <a href={href(['domain', domain])}>{domain}</a>
-            </dd>
-          </div>
-        )}
-        {m.annotations?.region && (
-          <div>
-            <dt>Region (self-declared)</dt>
-            <dd>
-              <a href={href(['region', m.annotations.region])}>{m.annotations.region}</a>
-            </dd>
-          </div>
-        )}
-        <div>
-          <dt>Measurement id</dt>
-          <dd>
-            <code>{res.data.measurement_uid}</code>
-          </dd>
-        </div>
-      </dl>
-      <p class="links">
-        {domain && (
-          <>
-            <a href={href(['search'], { domain, probe_asn: m.probe_asn })}>
-              Other measurements of {domain} in {m.probe_asn}
-            </a>
-            {' · '}
-            <a href={href(['domain', domain])}>{domain} everywhere</a>
-            {' · '}
-          </>
-        )}
-        <a href={href(['country', m.probe_cc])}>everything in {m.probe_cc}</a>
+    <section class="verdict" aria-labelledby="verdict-h">
+      <h2 id="verdict-h">
+        Verdict <StatusBadge row={row} />
+      </h2>
+      {v ? (
+        <>
+          <p class="explanation">{v.explanation}</p>
+          <dl class="facts">
+            <div>
+              <dt>Status</dt>
+              <dd>{v.status}</dd>
+            </div>
+            <div>
+              <dt>Mechanism</dt>
+              <dd>
+                {v.mechanism ?? '–'}
+                {v.mechanism && MECHANISM_TEXT[v.mechanism] && <span class="hint"> — {MECHANISM_TEXT[v.mechanism]}</span>}
+              </dd>
+            </div>
+            <div>
+              <dt>Layer</dt>
+              <dd>
+                {v.layer ?? '–'}
+                {v.layer && LAYER_TEXT[v.layer] && <span class="hint"> — {LAYER_TEXT[v.layer]}</span>}
+              </dd>
+            </div>
+            <div>
+              <dt>Confidence</dt>
+              <dd>{Math.round((v.confidence ?? 0) * 100)}%</dd>
+            </div>
+            <div>
+              <dt>OONI blocking</dt>
+              <dd>{String(ooniBlocking ?? v.blocking ?? 'null')}</dd>
+            </div>
+            <div>
+              <dt>Confirmed</dt>
+              <dd>{v.confirmed ? `yes (${(v.fingerprints ?? []).join(', ') || 'fingerprint'})` : 'no'}</dd>
+            </div>
+            <div>
+              <dt>Analysis</dt>
+              <dd>{data.analysis_version ?? v.analysis_version}</dd>
+            </div>
+          </dl>
+          {v.evidence?.length > 0 && (
+            <p>
+              Decided by:{' '}
+              {v.evidence.map((e, i) => (
+                <code key={i} class="ref">
+                  {e}
+                </code>
+              ))}
+            </p>
+          )}
+        </>
+      ) : (
+        <p>No verdict stored.</p>
+      )}
+    </section>
+  );
+}
+
+/** The evidence timeline, with the low-level network events on demand. */
+function EvidenceTimeline({ m, v }: { m: Stored['measurement']; v: Stored['verdict'] }) {
+  const [showNet, setShowNet] = useState(false);
+  const events = buildTimeline(m, v);
+  const net = networkEvents(m);
+  return (
+    <section>
+      <h2>Evidence timeline</h2>
+      <p class="note">
+        Times are from the start of the measurement. Marked: the observations the verdict rests on, and DNS replies judged injected.
       </p>
-      <section class="verdict" aria-labelledby="verdict-h">
-        <h2 id="verdict-h">
-          Verdict <StatusBadge row={row} />
-        </h2>
-        {v ? (
-          <>
-            <p class="explanation">{v.explanation}</p>
-            <dl class="facts">
-              <div>
-                <dt>Status</dt>
-                <dd>{v.status}</dd>
-              </div>
-              <div>
-                <dt>Mechanism</dt>
-                <dd>
-                  {v.mechanism ?? '–'}
-                  {v.mechanism && MECHANISM_TEXT[v.mechanism] && <span class="hint"> — {MECHANISM_TEXT[v.mechanism]}</span>}
-                </dd>
-              </div>
-              <div>
-                <dt>Layer</dt>
-                <dd>
-                  {v.layer ?? '–'}
-                  {v.layer && LAYER_TEXT[v.layer] && <span class="hint"> — {LAYER_TEXT[v.layer]}</span>}
-                </dd>
-              </div>
-              <div>
-                <dt>Confidence</dt>
-                <dd>{Math.round((v.confidence ?? 0) * 100)}%</dd>
-              </div>
-              <div>
-                <dt>OONI blocking</dt>
-                <dd>{String(tk.blocking ?? v.blocking ?? 'null')}</dd>
-              </div>
-              <div>
-                <dt>Confirmed</dt>
-                <dd>{v.confirmed ? `yes (${(v.fingerprints ?? []).join(', ') || 'fingerprint'})` : 'no'}</dd>
-              </div>
-              <div>
-                <dt>Analysis</dt>
-                <dd>{res.data.analysis_version ?? v.analysis_version}</dd>
-              </div>
-            </dl>
-            {v.evidence?.length > 0 && (
-              <p>
-                Decided by:{' '}
-                {v.evidence.map((e, i) => (
-                  <code key={i} class="ref">
-                    {e}
-                  </code>
-                ))}
-              </p>
-            )}
-          </>
-        ) : (
-          <p>No verdict stored.</p>
-        )}
-      </section>
-      <section>
-        <h2>Evidence timeline</h2>
-        <p class="note">
-          Times are from the start of the measurement. Marked: the observations the verdict rests on, and DNS replies judged injected.
-        </p>
-        <Timeline events={events} label="Evidence timeline" />
-        {net.length > 0 && (
-          <p>
-            <label>
-              <input type="checkbox" checked={showNet} onChange={(e) => setShowNet((e.currentTarget as HTMLInputElement).checked)} /> Show
-              the {net.length} low-level network events
-            </label>
-          </p>
-        )}
-        {showNet && <Timeline events={net} label="Network events" />}
-      </section>
-      <CapturedPackets steps={capturedSteps(m)} hops={hopRows(m)} evidence={v?.evidence ?? []} />
-      <Control control={tk.control} />
-      <Requests requests={tk.requests} />
-      <section>
-        <h2>Raw measurement</h2>
+      <Timeline events={events} label="Evidence timeline" />
+      {net.length > 0 && (
         <p>
-          <a href={apiUrl(`measurement/${encodeURIComponent(res.data.measurement_uid)}`)} download={`${res.data.measurement_uid}.json`}>
-            Download the JSON (measurement, verdict and analysis version)
-          </a>
+          <label>
+            <input type="checkbox" checked={showNet} onChange={(e) => setShowNet((e.currentTarget as HTMLInputElement).checked)} /> Show the{' '}
+            {net.length} low-level network events
+          </label>
         </p>
-        <details>
-          <summary>Show the raw JSON</summary>
-          <pre class="raw">{JSON.stringify(m, null, 2)}</pre>
-        </details>
-      </section>
-    </>
+      )}
+      {showNet && <Timeline events={net} label="Network events" />}
+    </section>
+  );
+}
+
+/** A download link and the raw JSON, folded. */
+function RawMeasurement({ data }: { data: Stored }) {
+  return (
+    <section>
+      <h2>Raw measurement</h2>
+      <p>
+        <a href={apiUrl(`measurement/${encodeURIComponent(data.measurement_uid)}`)} download={`${data.measurement_uid}.json`}>
+          Download the JSON (measurement, verdict and analysis version)
+        </a>
+      </p>
+      <details>
+        <summary>Show the raw JSON</summary>
+        <pre class="raw">{JSON.stringify(data.measurement, null, 2)}</pre>
+      </details>
+    </section>
   );
 }
