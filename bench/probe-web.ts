@@ -227,7 +227,8 @@ async function main(): Promise<void> {
     // --capture (root): the same run with libpcap open for every URL's resolver and endpoints.
     // On loopback every URL shares 4 site addresses, so each capture also sees (and drops later)
     // its 63 neighbours' packets: a worst case a real network, with one site per URL, does not have.
-    const can = captureAvailable();
+    // BENCH_CAPTURE=0 skips it.
+    const can = process.env.BENCH_CAPTURE === '0' ? { ok: false as const, reason: 'BENCH_CAPTURE=0' } : captureAvailable();
     if (can.ok) {
       const { msg: cap, proc: capProc } = await child<ProbeFigures>('probe-capture', w);
       await exited(capProc);

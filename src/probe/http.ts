@@ -327,7 +327,7 @@ export async function fetchUrl(url: string, opts: FetchOptions): Promise<FetchRe
       const r = net.isIP(host) ? { addrs: [host], failure: null } : await opts.resolve(host, hop);
       if (r.addrs.length === 0) {
         const failure = r.failure ?? 'dns_no_answer';
-        hops.push(failedEntry(current.href, '', failure, opts.trace));
+        hops.push(failedRequestEntry(current.href, '', failure, opts.trace));
         return { requests: hops.reverse(), final, failure };
       }
       const d = await dialUrl(current, r.addrs, {
@@ -341,7 +341,7 @@ export async function fetchUrl(url: string, opts: FetchOptions): Promise<FetchRe
         ...(opts.alongsideConnect ? { alongsideConnect: opts.alongsideConnect } : {}),
       });
       if (!d.stream) {
-        hops.push(failedEntry(current.href, d.address, d.failure!, opts.trace));
+        hops.push(failedRequestEntry(current.href, d.address, d.failure!, opts.trace));
         return { requests: hops.reverse(), final, failure: d.failure };
       }
       ({ stream, address } = d as { stream: Duplex; address: string });
@@ -376,7 +376,18 @@ export async function fetchUrl(url: string, opts: FetchOptions): Promise<FetchRe
   }
 }
 
-function failedEntry(url: string, address: string, failure: Failure, trace: Trace): HttpRequestEntry {
+/**
+ * The entry of a request that was never sent (its name did not resolve, or no address could be
+ * dialed): OONI records it with the dial's failure and no response. `headers` are those the
+ * request would have carried (the first hop records the probe's own; redirect hops record none).
+ */
+export function failedRequestEntry(
+  url: string,
+  address: string,
+  failure: Failure,
+  trace: Trace,
+  headers: Record<string, string> = {},
+): HttpRequestEntry {
   const t = trace.now();
   return {
     network: 'tcp',
@@ -385,7 +396,7 @@ function failedEntry(url: string, address: string, failure: Failure, trace: Trac
     request: {
       url,
       method: 'GET',
-      headers: {},
+      headers,
       body: '',
       body_is_truncated: false,
       tor: { exit_ip: null, exit_name: null, is_tor: false },

@@ -7,7 +7,6 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import {
-  ooniTime,
   type ControlResponse,
   type DnsQuery,
   type Failure,
@@ -17,14 +16,14 @@ import {
   type TlsHandshakeEntry,
   type WebConnectivityTestKeys,
   unknownFailure,
-  WALLSCOPE_SOFTWARE_NAME,
 } from '../model/index.js';
+import { ooniEnvelope } from './envelope.js';
 import { Trace } from './trace.js';
 import { NetPolicy, joinHostPort, isBogonAddress, splitHostPort } from './policy.js';
 import { resolveName, type ResolveConfig, type Resolution } from './resolve.js';
 import { tcpConnect } from './tcp.js';
 import { tlsHandshake } from './tls.js';
-import { DEFAULT_HEADERS, fetchUrl, httpRoundTrip, type DialRecord } from './http.js';
+import { DEFAULT_HEADERS, failedRequestEntry, fetchUrl, httpRoundTrip, type DialRecord } from './http.js';
 import { postControl } from './helperclient.js';
 import { compareHttp, dnsConsistency } from './compare.js';
 import { lookupAsn, probeLocation } from './geo.js';
@@ -33,8 +32,7 @@ import { applyVerdict } from './verdict.js';
 import { PacketRecorder, type CaptureHub } from './packet-evidence.js';
 import type { FingerprintSet, InjectorFingerprint } from '../analysis/index.js';
 
-export const SOFTWARE_NAME = WALLSCOPE_SOFTWARE_NAME;
-export const SOFTWARE_VERSION = '0.1.0';
+export { SOFTWARE_NAME, SOFTWARE_VERSION } from './envelope.js';
 export const TEST_VERSION = '0.4.3';
 /**
  * A benign name for decoy handshakes and residual checks: no censor's rule should match it, and it
@@ -594,27 +592,7 @@ function failedRequest(run: MeasureRun, dns: Resolution, endpoints: EndpointOutc
   const { u, trace } = run;
   const e = endpoints[0];
   const failure = dns.failure ?? (e ? (e.tls?.failure ?? e.tcp.status.failure) : 'dns_no_answer') ?? 'generic_timeout_error';
-  const t = trace.now();
-  const requests: HttpRequestEntry[] = [
-    {
-      network: 'tcp',
-      address: e?.address ?? '',
-      failure,
-      request: {
-        url: u.href,
-        method: 'GET',
-        headers: { host: u.host, ...DEFAULT_HEADERS },
-        body: '',
-        body_is_truncated: false,
-        tor: { exit_ip: null, exit_name: null, is_tor: false },
-        x_transport: 'tcp',
-      },
-      response: null,
-      t0: t,
-      t,
-      tags: null,
-    },
-  ];
+  const requests = [failedRequestEntry(u.href, e?.address ?? '', failure, trace, { host: u.host, ...DEFAULT_HEADERS })];
   return { requests, failure };
 }
 
@@ -643,35 +621,23 @@ function finish(run: MeasureRun, testKeys: WebConnectivityTestKeys, startWall: n
   const ownIps = [...(opts.probeIps ?? []), ...[...trace.localAddresses].filter((ip) => !isBogonAddress(ip) && !policy.inAllowed(ip))];
   const loc = probeLocation(ownIps.find((ip) => !isBogonAddress(ip)) ?? null);
   const start = new Date(startWall);
-  const m: Measurement<WebConnectivityTestKeys> = {
+  const m = ooniEnvelope({
+    testName: 'web_connectivity',
+    testVersion: TEST_VERSION,
+    input: url,
+    start,
+    runtime: trace.now(),
+    location: loc,
+    reportId: opts.reportId ?? newReportId(loc.probe_cc, loc.probe_asn, start),
+    resolverIp: opts.resolver ? opts.resolver.replace(/^\[|\](:\d+)?$|:\d+$/g, '') : '127.0.0.2',
+    testHelpers: opts.helper ? { backend: { address: opts.helper, type: opts.helper.startsWith('https:') ? 'https' : 'http' } } : {},
     annotations: {
-      engine_name: SOFTWARE_NAME,
-      engine_version: SOFTWARE_VERSION,
-      platform: process.platform,
       ...(policy.restricted ? { x_lab_mode: 'true' } : {}),
       ...(opts.annotations ?? {}),
       ...regionAnnotation(opts.region),
     },
-    data_format_version: '0.2.0',
-    input: url,
-    measurement_start_time: ooniTime(start),
-    probe_asn: loc.probe_asn,
-    probe_cc: loc.probe_cc,
-    probe_ip: '127.0.0.1',
-    probe_network_name: loc.probe_network_name,
-    report_id: opts.reportId ?? newReportId(loc.probe_cc, loc.probe_asn, start),
-    resolver_asn: 'AS0',
-    resolver_ip: opts.resolver ? opts.resolver.replace(/^\[|\](:\d+)?$|:\d+$/g, '') : '127.0.0.2',
-    resolver_network_name: '',
-    software_name: SOFTWARE_NAME,
-    software_version: SOFTWARE_VERSION,
-    test_helpers: opts.helper ? { backend: { address: opts.helper, type: opts.helper.startsWith('https:') ? 'https' : 'http' } } : {},
-    test_keys: testKeys,
-    test_name: 'web_connectivity',
-    test_runtime: trace.now(),
-    test_start_time: ooniTime(start),
-    test_version: TEST_VERSION,
-  };
+    testKeys,
+  });
   const scrubbed = scrubValue(m, scrubberFor(ownIps));
   scrubbed.probe_ip = '127.0.0.1';
   return applyVerdict(scrubbed, {
