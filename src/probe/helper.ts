@@ -118,27 +118,7 @@ export async function runControl(req: ControlRequest, cfg: ControlConfig): Promi
     ...(cfg.ca ? { ca: cfg.ca } : {}),
   };
   const dnsP = net.isIP(host) ? Promise.resolve({ addrs: [host], failure: null }) : resolveName(host, rcfg, trace);
-  const tcpP = Promise.all(
-    req.tcp_connect.map(async (ep) => {
-      const { host: ip, port } = splitHostPort(ep);
-      const c = await tcpConnect(ip, port, cfg.policy, { trace, timeoutMs: cfg.timeoutMs });
-      const tcp = { status: c.entry.status.success, failure: c.entry.status.failure };
-      let tlsr: { server_name: string; status: boolean; failure: Failure | null } | undefined;
-      if (c.socket && (port === 443 || u.protocol === 'https:') && !net.isIP(host)) {
-        const h = await tlsHandshake(c.socket, {
-          trace,
-          timeoutMs: cfg.timeoutMs,
-          serverName: host,
-          verify: true,
-          address: joinHostPort(ip, port),
-          ...(cfg.ca ? { ca: cfg.ca } : {}),
-        });
-        h.socket?.destroy();
-        tlsr = { server_name: host, status: h.entry.failure === null, failure: h.entry.failure };
-      } else c.socket?.destroy();
-      return { ep, tcp, tlsr };
-    }),
-  );
+  const tcpP = Promise.all(req.tcp_connect.map((ep) => controlEndpoint(ep, u, host, cfg, trace)));
   // Like oohelperd, fetch with the probe's own request headers (only the ones that shape content).
   const headers: Record<string, string> = { ...DEFAULT_HEADERS };
   for (const [k, v] of Object.entries(req.http_request_headers)) {
@@ -160,6 +140,37 @@ export async function runControl(req: ControlRequest, cfg: ControlConfig): Promi
     ...(cfg.ca ? { ca: cfg.ca } : {}),
   });
   const [dns, tcps, fetched] = await Promise.all([dnsP, tcpP, httpP]);
+  return controlResponse(req, dns, tcps, fetched);
+}
+
+/** The helper's TCP connect (and TLS handshake, for https) to one of the probe's endpoints. */
+async function controlEndpoint(ep: string, u: URL, host: string, cfg: ControlConfig, trace: Trace) {
+  const { host: ip, port } = splitHostPort(ep);
+  const c = await tcpConnect(ip, port, cfg.policy, { trace, timeoutMs: cfg.timeoutMs });
+  const tcp = { status: c.entry.status.success, failure: c.entry.status.failure };
+  let tlsr: { server_name: string; status: boolean; failure: Failure | null } | undefined;
+  if (c.socket && (port === 443 || u.protocol === 'https:') && !net.isIP(host)) {
+    const h = await tlsHandshake(c.socket, {
+      trace,
+      timeoutMs: cfg.timeoutMs,
+      serverName: host,
+      verify: true,
+      address: joinHostPort(ip, port),
+      ...(cfg.ca ? { ca: cfg.ca } : {}),
+    });
+    h.socket?.destroy();
+    tlsr = { server_name: host, status: h.entry.failure === null, failure: h.entry.failure };
+  } else c.socket?.destroy();
+  return { ep, tcp, tlsr };
+}
+
+/** The control response (oohelperd's shape) from the helper's own DNS, endpoints and fetch. */
+function controlResponse(
+  req: ControlRequest,
+  dns: { addrs: string[]; failure: Failure | null },
+  tcps: Array<Awaited<ReturnType<typeof controlEndpoint>>>,
+  fetched: Awaited<ReturnType<typeof fetchUrl>>,
+): ControlResponse {
   const tcp_connect: ControlResponse['tcp_connect'] = {};
   const tls_handshake: NonNullable<ControlResponse['tls_handshake']> = {};
   for (const r of tcps) {
@@ -193,20 +204,10 @@ export async function runControl(req: ControlRequest, cfg: ControlConfig): Promi
   };
 }
 
-/** Start the helper on host:port (port 0 picks one). */
-export async function startTestHelper(opts: TestHelperOptions): Promise<TestHelper> {
-  const cfg: ControlConfig = {
-    // Without --allow-net the helper serves the internet: it never connects to non-public addresses.
-    policy: new NetPolicy(opts.allowNet, opts.localAddress, { publicOnly: true }),
-    timeoutMs: opts.timeoutMs ?? 10_000,
-    maxBodyBytes: opts.maxBodyBytes ?? 1 << 20,
-    ...(opts.resolver ? { resolver: opts.resolver } : {}),
-    ...(opts.doh ? { doh: opts.doh } : {}),
-    ...(opts.ca ? { ca: opts.ca } : {}),
-  };
-  const maxConcurrent = opts.maxConcurrent ?? 64;
+/** The helper's request handler: one JSON control request per POST, at most `maxConcurrent` at once. */
+function controlHandler(cfg: ControlConfig, maxConcurrent: number): http.RequestListener {
   let inFlight = 0;
-  const server = http.createServer((req, res) => {
+  return (req, res) => {
     const reply = (status: number, body: unknown): void => {
       const text = JSON.stringify(body);
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
@@ -252,7 +253,21 @@ export async function startTestHelper(opts: TestHelperOptions): Promise<TestHelp
         )
         .finally(() => inFlight--);
     });
-  });
+  };
+}
+
+/** Start the helper on host:port (port 0 picks one). */
+export async function startTestHelper(opts: TestHelperOptions): Promise<TestHelper> {
+  const cfg: ControlConfig = {
+    // Without --allow-net the helper serves the internet: it never connects to non-public addresses.
+    policy: new NetPolicy(opts.allowNet, opts.localAddress, { publicOnly: true }),
+    timeoutMs: opts.timeoutMs ?? 10_000,
+    maxBodyBytes: opts.maxBodyBytes ?? 1 << 20,
+    ...(opts.resolver ? { resolver: opts.resolver } : {}),
+    ...(opts.doh ? { doh: opts.doh } : {}),
+    ...(opts.ca ? { ca: opts.ca } : {}),
+  };
+  const server = http.createServer(controlHandler(cfg, opts.maxConcurrent ?? 64));
   server.keepAliveTimeout = 5_000;
   // A client that sends its headers or body slowly is cut off (node's defaults are 60 s / 300 s).
   server.headersTimeout = 10_000;

@@ -62,13 +62,7 @@ export async function measureMany(
       active--;
       kick();
     };
-    const annotations = { ...(opts.annotations ?? {}), ...(target.category_code ? { category_code: target.category_code } : {}) };
-    measureWebConnectivity(target.url, { ...opts, annotations, ...(hub ? { captureHub: hub } : {}) }, { activeDone: release })
-      .then(
-        (measurement): MeasureOutcome => ({ index: i, target, ok: true, measurement }),
-        // Only a bad input (an unparseable URL) lands here: network outcomes are data.
-        (err: unknown): MeasureOutcome => ({ index: i, target, ok: false, error: (err as Error).message }),
-      )
+    measureOne(target, i, hub ? { ...opts, captureHub: hub } : opts, release)
       .then((outcome) => {
         release();
         delivery = delivery
@@ -104,4 +98,14 @@ export async function measureMany(
   }
   await delivery;
   if (failed) throw failed;
+}
+
+/** One target measured; `release` is called when only its DNS duplicate window is left. */
+function measureOne(target: Target, index: number, opts: ProbeOptions, release: () => void): Promise<MeasureOutcome> {
+  const annotations = { ...(opts.annotations ?? {}), ...(target.category_code ? { category_code: target.category_code } : {}) };
+  return measureWebConnectivity(target.url, { ...opts, annotations }, { activeDone: release }).then(
+    (measurement): MeasureOutcome => ({ index, target, ok: true, measurement }),
+    // Only a bad input (an unparseable URL) lands here: network outcomes are data.
+    (err: unknown): MeasureOutcome => ({ index, target, ok: false, error: (err as Error).message }),
+  );
 }

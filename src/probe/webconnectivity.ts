@@ -452,17 +452,41 @@ export async function measureWebConnectivity(
   const [late, lateHops] = await Promise.all([dns.late, Promise.all(hops.late)]);
 
   // 5. Evidence keys.
+  await recorder?.stop();
+  const testKeys = evidenceKeys(
+    run,
+    { dns, addrs, endpoints, hops, http, ctl, compare, compareHops: compareHops.flat() },
+    [...late, ...lateHops.flat()],
+    recorder,
+  );
+  return finish(run, testKeys, startWall);
+}
+
+/** What a measurement gathered, for its evidence keys. */
+interface Gathered {
+  dns: Resolution;
+  addrs: string[];
+  endpoints: EndpointOutcome[];
+  hops: HopEvidence;
+  http: HttpOutcome;
+  ctl: Awaited<ReturnType<typeof fetchControl>>;
+  compare: DnsQuery[];
+  compareHops: DnsQuery[];
+}
+
+/** Step 5: ts-017's test keys (and wallscope's x_ ones) from what the steps gathered; every late DNS reply included. */
+function evidenceKeys(run: MeasureRun, g: Gathered, lateAll: DnsQuery[], recorder: PacketRecorder | null): WebConnectivityTestKeys {
+  const { u, host, opts, policy, trace } = run;
+  const { dns, addrs, endpoints, hops, http, ctl } = g;
   const tcpConnect = [...endpoints.map((e) => e.tcp), ...hops.dials.tcp];
   const tlsHandshakes = [...endpoints.flatMap((e) => (e.tls ? [e.tls] : [])), ...hops.dials.tls];
-  const lateAll = [...late, ...lateHops.flat()];
-  await recorder?.stop();
   const captured = recorder?.evidence({
     tcp_connect: tcpConnect,
     tls_handshakes: tlsHandshakes,
     requests: http.requests,
     duplicates: lateAll,
   });
-  const queries = [...dns.queries, ...compare, ...hops.queries, ...compareHops.flat()].map((q) => withAsn(q));
+  const queries = [...dns.queries, ...g.compare, ...hops.queries, ...g.compareHops].map((q) => withAsn(q));
   const testKeys: WebConnectivityTestKeys = {
     agent: 'redirect',
     client_resolver: opts.resolver ? opts.resolver.replace(/:\d+$/, '') : null,
@@ -492,7 +516,7 @@ export async function measureWebConnectivity(
     ...(trace.eventsDropped ? { x_network_events_dropped: trace.eventsDropped } : {}),
   };
   if (testKeys.x_lab_mode === undefined) delete testKeys.x_lab_mode;
-  return finish(run, testKeys, startWall);
+  return testKeys;
 }
 
 /** The URL parsed and the per-measurement state: budgets, policy, trace, resolver configuration. */
