@@ -1,6 +1,6 @@
 // `wallscope measure URL... | --list FILE.csv`: run web_connectivity on each target and print a
 // table (or JSONL). Wiring only: src/probe measures, src/analysis decides.
-import { createWriteStream, readFileSync, truncateSync, type WriteStream } from 'node:fs';
+import { closeSync, createWriteStream, openSync, readFileSync, readSync, truncateSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
@@ -248,34 +248,57 @@ function shellQuote(a: string): string {
  * The inputs already measured in an output file (--resume). A last line cut short (the process was
  * killed mid-write) is cut off the file so that appending continues on a line boundary; any other
  * line that is not a measurement is an error: resuming into a file we do not understand could
- * duplicate or lose URLs.
+ * duplicate or lose URLs. Read a chunk at a time: a 20,000-URL output is ~225 MB of JSON, and only
+ * the inputs are kept.
  */
-function readResumeFile(file: string): Set<string> {
-  let text: string;
+export function readResumeFile(file: string): Set<string> {
+  let fd: number;
   try {
-    text = readFileSync(file, 'utf8');
+    fd = openSync(file, 'r');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return new Set();
     throw Object.assign(new Error(`--resume: cannot read ${file}: ${(e as Error).message}`), { exitCode: 2 });
   }
-  const cut = text.lastIndexOf('\n') + 1;
-  if (cut < text.length) truncateSync(file, Buffer.byteLength(text.slice(0, cut)));
   const done = new Set<string>();
-  let line = 0;
-  for (const l of text.slice(0, cut).split('\n')) {
-    line++;
-    if (!l.trim()) continue;
-    let input: unknown;
-    try {
-      input = (JSON.parse(l) as { input?: unknown }).input;
-    } catch {
-      input = undefined;
+  let cutAt: number | null = null;
+  try {
+    const chunk = Buffer.alloc(1 << 20);
+    let carry = Buffer.alloc(0);
+    let offset = 0; // bytes of the file before `carry`
+    let line = 0;
+    for (;;) {
+      const n = readSync(fd, chunk, 0, chunk.length, offset + carry.length);
+      if (n === 0) break;
+      let buf = carry.length ? Buffer.concat([carry, chunk.subarray(0, n)]) : chunk.subarray(0, n);
+      let start = 0;
+      for (let nl = buf.indexOf(10); nl !== -1; nl = buf.indexOf(10, start)) {
+        resumeLine(buf.toString('utf8', start, nl), file, ++line, done);
+        start = nl + 1;
+      }
+      offset += start;
+      buf = buf.subarray(start);
+      carry = Buffer.from(buf);
     }
-    if (typeof input !== 'string')
-      throw Object.assign(new Error(`--resume: ${file}:${line}: not a measurement line (refusing to resume into it)`), { exitCode: 2 });
-    done.add(input);
+    if (carry.length > 0) cutAt = offset;
+  } finally {
+    closeSync(fd);
   }
+  if (cutAt !== null) truncateSync(file, cutAt);
   return done;
+}
+
+/** One line of a --resume file: its measurement's input is added to `done`. */
+function resumeLine(l: string, file: string, line: number, done: Set<string>): void {
+  if (!l.trim()) return;
+  let input: unknown;
+  try {
+    input = (JSON.parse(l) as { input?: unknown }).input;
+  } catch {
+    input = undefined;
+  }
+  if (typeof input !== 'string')
+    throw Object.assign(new Error(`--resume: ${file}:${line}: not a measurement line (refusing to resume into it)`), { exitCode: 2 });
+  done.add(input);
 }
 
 function isHttpUrl(s: string): boolean {

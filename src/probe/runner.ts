@@ -22,7 +22,11 @@ export interface MeasureManyOptions {
   signal?: AbortSignal;
 }
 
-const WINDOW_FACTOR = 8;
+// 4: up to 3 x concurrency measurements waiting out their window, room for a rate of
+// 3 x 64 / 0.5 s = 384 URLs/s at the default window, above what one process measures (~125/s on
+// bench/probe-web.ts), while a process starved of CPU (its window timers late) no longer piles up
+// 8 x concurrency measurements' evidence: the peak-RSS swings of a long run (bench BENCH_MEM=1).
+const WINDOW_FACTOR = 4;
 
 export async function measureMany(
   targets: Iterable<Target> | AsyncIterable<Target>,

@@ -31,9 +31,13 @@ export interface HandshakeResult {
 }
 
 const contexts = new Map<string, tls.SecureContext>();
+const byArray = new WeakMap<string[], tls.SecureContext>();
 
 /** One SecureContext per set of extra CAs: building node's root store costs milliseconds. */
 export function secureContextFor(ca: string[] | undefined): tls.SecureContext {
+  // A list passes the same array for every handshake: found by identity, its PEM texts are not joined again.
+  const same = ca ? byArray.get(ca) : undefined;
+  if (same) return same;
   const key = ca && ca.length > 0 ? ca.join('\n') : '';
   let ctx = contexts.get(key);
   if (!ctx) {
@@ -41,6 +45,7 @@ export function secureContextFor(ca: string[] | undefined): tls.SecureContext {
     if (contexts.size > 16) contexts.clear();
     contexts.set(key, ctx);
   }
+  if (ca) byArray.set(ca, ctx);
   return ctx;
 }
 
