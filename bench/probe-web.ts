@@ -7,6 +7,10 @@
 //   per URL through `xargs -P 64`.
 // Prints each wall time and ratio on its own line, and wallscope's CPU and peak RSS. Not a test: run
 // `node dist/bench/probe-web.js` (`node --cpu-prof --cpu-prof-dir DIR ...` profiles every process).
+// Knobs: BENCH_URLS=N, BENCH_CONCURRENCY=N; BENCH_FAIR_PEER=0, BENCH_HAND_LOOP=0, BENCH_LEAN=0 and
+// BENCH_CAPTURE=0 skip those runs; BENCH_SPLIT=1 adds runs that each leave one part of the full
+// evidence out (attribution, DNS window, control: the difference is its cost); BENCH_MEM=1 prints
+// the probe's memory every tenth of the list.
 //
 // Separate processes so that each figure is its own: the world (DNS server, sites), the test
 // helper (on another machine in real life), the probe, and the peers.
