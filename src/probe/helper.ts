@@ -3,6 +3,7 @@
 // {http_request, http_request_headers, tcp_connect} and get back what the target looks like from
 // here. Our probe uses it; an OONI probe could too.
 import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { ControlRequest, ControlResponse, Failure } from '../model/index.js';
@@ -118,28 +119,39 @@ export async function runControl(req: ControlRequest, cfg: ControlConfig): Promi
     ...(cfg.ca ? { ca: cfg.ca } : {}),
   };
   const dnsP = net.isIP(host) ? Promise.resolve({ addrs: [host], failure: null }) : resolveName(host, rcfg, trace);
-  const tcpP = Promise.all(req.tcp_connect.map((ep) => controlEndpoint(ep, u, host, cfg, trace)));
+  const endpoints = req.tcp_connect.map((ep) => controlEndpoint(ep, u, host, cfg, trace));
   // Like oohelperd, fetch with the probe's own request headers (only the ones that shape content).
   const headers: Record<string, string> = { ...DEFAULT_HEADERS };
   for (const [k, v] of Object.entries(req.http_request_headers)) {
     const name = k.toLowerCase();
     if (FORWARDED_HEADERS.has(name) && v[0] !== undefined && /^[\t\x20-\x7e]{0,512}$/.test(v[0])) headers[name] = v[0];
   }
-  const httpP = fetchUrl(u.href, {
-    trace,
-    headers,
-    policy: cfg.policy,
-    resolve: async (h) => {
-      const r = await resolveName(h, rcfg, trace);
-      return { addrs: r.addrs, failure: r.failure };
-    },
-    connectTimeoutMs: cfg.timeoutMs,
-    tlsTimeoutMs: cfg.timeoutMs,
-    timeoutMs: cfg.timeoutMs,
-    maxBodyBytes: cfg.maxBodyBytes,
-    ...(cfg.ca ? { ca: cfg.ca } : {}),
-  });
-  const [dns, tcps, fetched] = await Promise.all([dnsP, tcpP, httpP]);
+  const httpP = (async () => {
+    // The fetch dials the helper's own first answer, as fetchUrl would; when the probe's endpoints
+    // include that address and the helper's connection to it (and handshake, for https) worked, the
+    // fetch goes over that connection instead of a second one to the same ip:port: the same
+    // outcome, for half the helper's connections and handshakes per URL.
+    const dns = await dnsP;
+    const first = await reusable(u, host, dns.addrs[0], req.tcp_connect, endpoints);
+    return fetchUrl(u.href, {
+      trace,
+      headers,
+      policy: cfg.policy,
+      // The first hop's name is already resolved (dnsP, the control's dns): not asked twice.
+      resolve: async (h, depth) => {
+        const r = depth === 0 && h === host ? dns : await resolveName(h, rcfg, trace);
+        return { addrs: r.addrs, failure: r.failure };
+      },
+      connectTimeoutMs: cfg.timeoutMs,
+      tlsTimeoutMs: cfg.timeoutMs,
+      timeoutMs: cfg.timeoutMs,
+      maxBodyBytes: cfg.maxBodyBytes,
+      ...(first ? { first } : {}),
+      ...(cfg.ca ? { ca: cfg.ca } : {}),
+    });
+  })();
+  const [dns, tcps, fetched] = await Promise.all([dnsP, Promise.all(endpoints), httpP]);
+  for (const r of tcps) if (r.stream && !r.stream.destroyed) r.stream.destroy();
   return controlResponse(req, dns, tcps, fetched);
 }
 
@@ -158,10 +170,45 @@ async function controlEndpoint(ep: string, u: URL, host: string, cfg: ControlCon
       address: joinHostPort(ip, port),
       ...(cfg.ca ? { ca: cfg.ca } : {}),
     });
-    h.socket?.destroy();
     tlsr = { server_name: host, status: h.entry.failure === null, failure: h.entry.failure };
-  } else c.socket?.destroy();
-  return { ep, tcp, tlsr };
+    return { ep, tcp, tlsr, stream: kept(h.socket) };
+  }
+  // An http URL's connection is kept for the fetch; a TLS-less connection of an https URL (an IP literal) is not.
+  if (c.socket && u.protocol === 'https:') c.socket.destroy();
+  return { ep, tcp, tlsr, stream: u.protocol === 'https:' ? null : kept(c.socket) };
+}
+
+/** A connection kept for the fetch: an error while it waits (a reset) must not be unhandled; the fetch sees the socket's state. */
+function kept(s: Duplex | null): Duplex | null {
+  s?.on('error', () => {});
+  return s;
+}
+
+/**
+ * The helper's connection to `ip` (its own first answer) among the probe's endpoints, ready for
+ * the fetch's first hop: a TLS connection for an https URL with a name, a TCP one for http. Null
+ * when there is none (the fetch dials, as before).
+ */
+async function reusable(
+  u: URL,
+  host: string,
+  ip: string | undefined,
+  eps: string[],
+  endpoints: Array<Promise<Awaited<ReturnType<typeof controlEndpoint>>>>,
+): Promise<{ stream: Duplex; address: string } | null> {
+  if (ip === undefined) return null;
+  const port = Number(u.port) || (u.protocol === 'https:' ? 443 : 80);
+  const https = u.protocol === 'https:';
+  // An http URL on port 443 got a TLS handshake from controlEndpoint; an https one to an IP literal got none.
+  if ((https && net.isIP(host)) || (!https && port === 443)) return null;
+  const address = joinHostPort(ip, port);
+  const i = eps.indexOf(address);
+  if (i < 0) return null;
+  const r = await endpoints[i]!;
+  if (!r.stream || r.stream.destroyed) return null;
+  const stream = r.stream;
+  r.stream = null; // the fetch owns it now
+  return { stream, address };
 }
 
 /** The control response (oohelperd's shape) from the helper's own DNS, endpoints and fetch. */
