@@ -279,8 +279,11 @@ async function main(): Promise<void> {
       );
     } else console.log(`  wallscope --capture: skipped (${can.reason})`);
   } finally {
-    helperProc.kill();
-    worldProc.kill();
+    // Disconnected, the world and the helper exit by themselves (so that --cpu-prof writes theirs too).
+    for (const p of [helperProc, worldProc]) {
+      if (p.connected) p.disconnect();
+      setTimeout(() => p.kill(), 5_000).unref();
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 }
