@@ -203,6 +203,27 @@ function exited(p: import('node:child_process').ChildProcess): Promise<void> {
 
 const child = <T>(role: string, payload?: unknown) => forkRole<T>(self, role, payload);
 
+type ProbeFigures = { wall: number; ok: number; bytes: number; maxRssMb: number; cpuS: number };
+
+/** BENCH_SPLIT=1: each part of the full evidence left out in turn; the difference is its cost. */
+async function splitRuns(
+  ws: ProbeFigures,
+  runProbe: (role: string) => Promise<ProbeFigures>,
+  figures: (what: string, p: ProbeFigures) => string,
+  n: number,
+): Promise<void> {
+  for (const [role, what] of [
+    ['probe-no-attribution', 'without the attribution follow-ups (decoy-before, no-SNI)'],
+    ['probe-no-window', 'without the DNS duplicate window'],
+    ['probe-no-control', 'without the control (no test helper)'],
+  ] as const) {
+    const p = await runProbe(role);
+    console.log(
+      `${figures(`wallscope ${what}`, p)}; full minus this: wall ${(ws.wall - p.wall).toFixed(2)} s, CPU ${(((ws.cpuS - p.cpuS) / n) * 1000).toFixed(2)} ms/URL`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const role = process.argv[2];
   if (role === 'world') return world(process.env.BENCH_DIR!);
@@ -228,7 +249,6 @@ async function main(): Promise<void> {
     // thousands of URLs queued in one process: measured at 20,000 URLs, still running after 5 min).
     const fair = captureOnly || process.env.BENCH_FAIR_PEER === '0' ? null : await fairPeer(w, dir);
     const hand = captureOnly || process.env.BENCH_HAND_LOOP === '0' ? null : await handLoop(w, dir);
-    type ProbeFigures = { wall: number; ok: number; bytes: number; maxRssMb: number; cpuS: number };
     // The probes exit by themselves once they have reported (so that --cpu-prof writes their profiles).
     const runProbe = async (role: string): Promise<ProbeFigures> => {
       const { msg, proc } = await child<ProbeFigures>(role, w);
@@ -254,19 +274,7 @@ async function main(): Promise<void> {
     if (fair && lean) console.log(`  ratio lean/fair peer: ${(lean.wall / fair.wall).toFixed(2)} (goal <= 1.0)`);
     if (hand) console.log(`  ratio wallscope/hand loop: ${(ws.wall / hand.wall).toFixed(2)}`);
     if (hand && lean) console.log(`  ratio lean/hand loop: ${(lean.wall / hand.wall).toFixed(2)}`);
-    // BENCH_SPLIT=1: each part of the full evidence left out in turn; the difference is its cost.
-    if (process.env.BENCH_SPLIT === '1') {
-      for (const [role, what] of [
-        ['probe-no-attribution', 'without the attribution follow-ups (decoy-before, no-SNI)'],
-        ['probe-no-window', 'without the DNS duplicate window'],
-        ['probe-no-control', 'without the control (no test helper)'],
-      ] as const) {
-        const p = await runProbe(role);
-        console.log(
-          `${figures(`wallscope ${what}`, p)}; full minus this: wall ${(ws.wall - p.wall).toFixed(2)} s, CPU ${(((ws.cpuS - p.cpuS) / w.targets.length) * 1000).toFixed(2)} ms/URL`,
-        );
-      }
-    }
+    if (process.env.BENCH_SPLIT === '1') await splitRuns(ws, runProbe, figures, w.targets.length);
     // --capture (root): the same run with libpcap open for every URL's resolver and endpoints.
     // On loopback every URL shares 4 site addresses, so each capture also sees (and drops later)
     // its 63 neighbours' packets: a worst case a real network, with one site per URL, does not have.
