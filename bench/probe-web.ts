@@ -7,6 +7,10 @@
 //   per URL through `xargs -P 64`.
 // Prints each wall time and ratio on its own line, and wallscope's CPU and peak RSS. Not a test: run
 // `node dist/bench/probe-web.js` (`node --cpu-prof --cpu-prof-dir DIR ...` profiles every process).
+// Knobs: BENCH_URLS=N, BENCH_CONCURRENCY=N; BENCH_FAIR_PEER=0, BENCH_HAND_LOOP=0, BENCH_LEAN=0 and
+// BENCH_CAPTURE=0 skip those runs; BENCH_SPLIT=1 adds runs that each leave one part of the full
+// evidence out (attribution, DNS window, control: the difference is its cost); BENCH_MEM=1 prints
+// the probe's memory every tenth of the list.
 //
 // Separate processes so that each figure is its own: the world (DNS server, sites), the test
 // helper (on another machine in real life), the probe, and the peers.
@@ -16,7 +20,7 @@ import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { captureAvailable, createCA, issueCert, startTestHelper, measureMany, type Target } from '../src/probe/index.js';
+import { captureAvailable, createCA, issueCert, startTestHelper, measureMany, type ProbeOptions, type Target } from '../src/probe/index.js';
 import { startDnsServer, startSite, type DnsBehaviour } from '../src/testing/probe-servers.js';
 
 const N = Number(process.env.BENCH_URLS ?? 1000);
@@ -79,19 +83,41 @@ async function helperRole(dns: string, caFile: string): Promise<void> {
   process.on('disconnect', () => process.exit(0));
 }
 
-async function probe(w: World, lean: boolean, capture = false): Promise<void> {
+/** The probe's variants: what each leaves out shows what that costs. */
+const VARIANTS: Record<string, Partial<ProbeOptions>> = {
+  probe: {},
+  // lean: no DNS duplicate window and no attribution follow-ups.
+  'probe-lean': { dnsWindowMs: 0, attribution: false },
+  'probe-capture': { capture: true },
+  // BENCH_SPLIT=1: one cost at a time.
+  'probe-no-attribution': { attribution: false },
+  'probe-no-window': { dnsWindowMs: 0 },
+  'probe-no-control': { helper: '' },
+};
+
+async function probe(w: World, variant: Partial<ProbeOptions>): Promise<void> {
   const ca = [readFileSync(w.caFile, 'utf8')];
   const targets: Target[] = w.targets.map((t) => ({ url: t.url }));
   let ok = 0;
   let bytes = 0;
+  // BENCH_MEM=1: the process's memory every tenth of the list (what grows with the list, if anything).
+  const every = process.env.BENCH_MEM === '1' ? Math.max(1, Math.floor(targets.length / 10)) : 0;
+  let n = 0;
   const t0 = performance.now();
-  // lean: no DNS duplicate window and no attribution follow-ups, to show what they cost.
-  const extra = { ...(lean ? { dnsWindowMs: 0, attribution: false } : {}), ...(capture ? { capture: true } : {}) };
   const cpu0 = process.cpuUsage();
-  await measureMany(targets, { resolver: w.dns, helper: w.helper, ca, allowNet: ['127.0.0.0/8'], ...extra }, CONCURRENCY, (r) => {
+  const opts: ProbeOptions = { resolver: w.dns, helper: w.helper, ca, allowNet: ['127.0.0.0/8'], ...variant };
+  if (!opts.helper) delete opts.helper;
+  await measureMany(targets, opts, CONCURRENCY, (r) => {
     if (r.ok) {
       bytes += JSON.stringify(r.measurement).length; // what --out would write
       if (r.measurement.test_keys.accessible === true) ok++;
+    }
+    if (every && ++n % every === 0) {
+      const m = process.memoryUsage();
+      const mb = (x: number): string => (x / 1048576).toFixed(0);
+      process.stderr.write(
+        `    mem at ${n}: rss ${mb(m.rss)} MB, heap used ${mb(m.heapUsed)} of ${mb(m.heapTotal)} MB, external ${mb(m.external)} MB, array buffers ${mb(m.arrayBuffers)} MB\n`,
+      );
     }
   });
   const wall = (performance.now() - t0) / 1000;
@@ -177,6 +203,27 @@ function exited(p: import('node:child_process').ChildProcess): Promise<void> {
 
 const child = <T>(role: string, payload?: unknown) => forkRole<T>(self, role, payload);
 
+type ProbeFigures = { wall: number; ok: number; bytes: number; maxRssMb: number; cpuS: number };
+
+/** BENCH_SPLIT=1: each part of the full evidence left out in turn; the difference is its cost. */
+async function splitRuns(
+  ws: ProbeFigures,
+  runProbe: (role: string) => Promise<ProbeFigures>,
+  figures: (what: string, p: ProbeFigures) => string,
+  n: number,
+): Promise<void> {
+  for (const [role, what] of [
+    ['probe-no-attribution', 'without the attribution follow-ups (decoy-before, no-SNI)'],
+    ['probe-no-window', 'without the DNS duplicate window'],
+    ['probe-no-control', 'without the control (no test helper)'],
+  ] as const) {
+    const p = await runProbe(role);
+    console.log(
+      `${figures(`wallscope ${what}`, p)}; full minus this: wall ${(ws.wall - p.wall).toFixed(2)} s, CPU ${(((ws.cpuS - p.cpuS) / n) * 1000).toFixed(2)} ms/URL`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const role = process.argv[2];
   if (role === 'world') return world(process.env.BENCH_DIR!);
@@ -184,8 +231,8 @@ async function main(): Promise<void> {
     process.once('message', (m) => void helperRole((m as World).dns, (m as World).caFile));
     return;
   }
-  if (role === 'probe' || role === 'probe-lean' || role === 'probe-capture') {
-    process.once('message', (w) => void probe(w as World, role === 'probe-lean', role === 'probe-capture').then(() => process.exit(0)));
+  if (role !== undefined && role in VARIANTS) {
+    process.once('message', (w) => void probe(w as World, VARIANTS[role]!).then(() => process.exit(0)));
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'wallscope-bench-'));
@@ -202,12 +249,15 @@ async function main(): Promise<void> {
     // thousands of URLs queued in one process: measured at 20,000 URLs, still running after 5 min).
     const fair = captureOnly || process.env.BENCH_FAIR_PEER === '0' ? null : await fairPeer(w, dir);
     const hand = captureOnly || process.env.BENCH_HAND_LOOP === '0' ? null : await handLoop(w, dir);
-    type ProbeFigures = { wall: number; ok: number; bytes: number; maxRssMb: number; cpuS: number };
     // The probes exit by themselves once they have reported (so that --cpu-prof writes their profiles).
-    const { msg: ws, proc: probeProc } = await child<ProbeFigures>('probe', w);
-    await exited(probeProc);
-    const { msg: lean, proc: leanProc } = await child<ProbeFigures>('probe-lean', w);
-    await exited(leanProc);
+    const runProbe = async (role: string): Promise<ProbeFigures> => {
+      const { msg, proc } = await child<ProbeFigures>(role, w);
+      await exited(proc);
+      return msg;
+    };
+    const ws = await runProbe('probe');
+    // BENCH_LEAN=0 skips the lean run.
+    const lean = process.env.BENCH_LEAN === '0' ? null : await runProbe('probe-lean');
     if (fair)
       console.log(
         `  fair peer (one dig -f batch, then one curl --parallel --parallel-max ${CONCURRENCY}): wall ${fair.wall.toFixed(2)} s, ${fair.ok} x HTTP 200`,
@@ -217,27 +267,31 @@ async function main(): Promise<void> {
     console.log(
       `  wallscope (web_connectivity + control + attribution, 500 ms DNS duplicate window): wall ${ws.wall.toFixed(2)} s, CPU ${ws.cpuS.toFixed(1)} s (${((ws.cpuS / w.targets.length) * 1000).toFixed(2)} ms/URL), ${ws.ok} accessible, peak RSS ${ws.maxRssMb.toFixed(0)} MB, ${(ws.bytes / 1e6).toFixed(1)} MB of measurements`,
     );
-    console.log(
-      `  wallscope lean (no duplicate window, no attribution): wall ${lean.wall.toFixed(2)} s, CPU ${lean.cpuS.toFixed(1)} s (${((lean.cpuS / w.targets.length) * 1000).toFixed(2)} ms/URL), ${lean.ok} accessible, peak RSS ${lean.maxRssMb.toFixed(0)} MB`,
-    );
+    const figures = (what: string, p: ProbeFigures): string =>
+      `  ${what}: wall ${p.wall.toFixed(2)} s, CPU ${p.cpuS.toFixed(1)} s (${((p.cpuS / w.targets.length) * 1000).toFixed(2)} ms/URL), ${p.ok} accessible, peak RSS ${p.maxRssMb.toFixed(0)} MB`;
+    if (lean) console.log(figures('wallscope lean (no duplicate window, no attribution)', lean));
     if (fair) console.log(`  ratio wallscope/fair peer: ${(ws.wall / fair.wall).toFixed(2)} (goal <= 1.2)`);
-    if (fair) console.log(`  ratio lean/fair peer: ${(lean.wall / fair.wall).toFixed(2)} (goal <= 1.0)`);
+    if (fair && lean) console.log(`  ratio lean/fair peer: ${(lean.wall / fair.wall).toFixed(2)} (goal <= 1.0)`);
     if (hand) console.log(`  ratio wallscope/hand loop: ${(ws.wall / hand.wall).toFixed(2)}`);
-    if (hand) console.log(`  ratio lean/hand loop: ${(lean.wall / hand.wall).toFixed(2)}`);
+    if (hand && lean) console.log(`  ratio lean/hand loop: ${(lean.wall / hand.wall).toFixed(2)}`);
+    if (process.env.BENCH_SPLIT === '1') await splitRuns(ws, runProbe, figures, w.targets.length);
     // --capture (root): the same run with libpcap open for every URL's resolver and endpoints.
     // On loopback every URL shares 4 site addresses, so each capture also sees (and drops later)
     // its 63 neighbours' packets: a worst case a real network, with one site per URL, does not have.
-    const can = captureAvailable();
+    // BENCH_CAPTURE=0 skips it.
+    const can = process.env.BENCH_CAPTURE === '0' ? { ok: false as const, reason: 'BENCH_CAPTURE=0' } : captureAvailable();
     if (can.ok) {
-      const { msg: cap, proc: capProc } = await child<ProbeFigures>('probe-capture', w);
-      await exited(capProc);
+      const cap = await runProbe('probe-capture');
       console.log(
         `  wallscope --capture: wall ${cap.wall.toFixed(2)} s, CPU ${cap.cpuS.toFixed(1)} s, ${cap.ok} accessible, peak RSS ${cap.maxRssMb.toFixed(0)} MB; overhead vs wallscope: wall ${(((cap.wall - ws.wall) / ws.wall) * 100).toFixed(1)}%, CPU ${(((cap.cpuS - ws.cpuS) / ws.cpuS) * 100).toFixed(1)}%`,
       );
     } else console.log(`  wallscope --capture: skipped (${can.reason})`);
   } finally {
-    helperProc.kill();
-    worldProc.kill();
+    // Disconnected, the world and the helper exit by themselves (so that --cpu-prof writes theirs too).
+    for (const p of [helperProc, worldProc]) {
+      if (p.connected) p.disconnect();
+      setTimeout(() => p.kill(), 5_000).unref();
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -9,6 +9,7 @@ import { SqliteStore } from '../store/index.js';
 import { createCA, issueCert, startTestHelper, type TestHelper } from '../probe/index.js';
 import { runWallscope, WALLSCOPE_BIN as bin } from '../testing/cli.js';
 import { startDnsServer, startSite, type DnsServer, type Site } from '../testing/probe-servers.js';
+import { readResumeFile } from './measure.js';
 
 const run = (args: string[]) => runWallscope(args);
 
@@ -346,6 +347,30 @@ describe('wallscope measure: Ctrl-C and --resume', () => {
       assert.deepEqual(all.slice(0, firstInputs.length), firstInputs, "the first run's lines are kept as they were");
     } finally {
       await Promise.all([dns.close(), slow.close()]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('readResumeFile(file): the inputs of an output file, read a chunk at a time', () => {
+  it('keeps every input across chunk boundaries, cuts a last line cut short, and names file:line of a foreign line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wallscope-resume-read-'));
+    try {
+      const file = join(dir, 'out.jsonl');
+      // ~3 MB of lines (longer than the 1 MiB chunk, so lines straddle chunk ends), then half a line.
+      const pad = 'x'.repeat(3000);
+      const lines = Array.from({ length: 1000 }, (_, i) => JSON.stringify({ input: `https://site-${i}.test/`, test_keys: { pad } }) + '\n');
+      const whole = lines.join('');
+      writeFileSync(file, whole + '{"input":"https://cut.te');
+      const done = readResumeFile(file);
+      assert.equal(done.size, 1000);
+      for (let i = 0; i < 1000; i++) assert.ok(done.has(`https://site-${i}.test/`), `site-${i}`);
+      assert.ok(!done.has('https://cut.te'));
+      assert.equal(readFileSync(file, 'utf8'), whole, 'the half line is cut off, the rest untouched');
+      writeFileSync(file, whole + 'not json\n');
+      assert.throws(() => readResumeFile(file), /--resume: .*out\.jsonl:1001: not a measurement line/);
+      assert.deepEqual(readResumeFile(join(dir, 'absent.jsonl')), new Set());
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });

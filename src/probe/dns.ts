@@ -151,132 +151,162 @@ export function resolveUdp(
   opts: DnsStepOptions,
 ): Promise<UdpDnsResult> {
   const { trace } = opts;
-  const windowMs = opts.windowMs ?? 500;
-  const maxReplies = opts.maxReplies ?? 16;
   const t0 = trace.now();
   const txid = trace.nextTransaction();
   const base = baseQuery('udp', resolver, name, type, t0, opts);
   base.transaction_id = txid;
+  const failed = (failure: Failure): Promise<UdpDnsResult> =>
+    Promise.resolve({ query: { ...base, failure, t: trace.now() }, addrs: [], late: Promise.resolve([]), truncated: false });
   let hp: { host: string; port: number };
   try {
     hp = splitHostPort(resolver, 53);
   } catch (err) {
-    return Promise.resolve({
-      query: { ...base, failure: unknownFailure((err as Error).message), t: trace.now() },
-      addrs: [],
-      late: Promise.resolve([]),
-      truncated: false,
-    });
+    return failed(unknownFailure((err as Error).message));
   }
   const refused = policy.checkDial(hp.host);
-  if (refused)
-    return Promise.resolve({
-      query: { ...base, failure: refused, t: trace.now() },
-      addrs: [],
-      late: Promise.resolve([]),
-      truncated: false,
-    });
+  if (refused) return failed(refused);
+  return new Promise<UdpDnsResult>((resolveFirst) => new UdpExchange(name, type, resolver, hp, policy, opts, base, resolveFirst).start());
+}
 
-  return new Promise<UdpDnsResult>((resolveFirst) => {
-    const id = randomInt(0, 65536);
-    const sock = dgram.createSocket(net.isIP(hp.host) === 6 ? 'udp6' : 'udp4');
-    const late: DnsQuery[] = [];
-    let first: DnsQuery | null = null;
-    let firstFailure: DnsQuery | null = null; // a reply that did not decode, kept in case nothing better comes
-    let wrongId = 0;
-    let replies = 0;
-    let closed = false;
-    let resolveLate!: (q: DnsQuery[]) => void;
-    const latePromise = new Promise<DnsQuery[]>((r) => (resolveLate = r));
-    let tc = false;
-    const finish = (q: DnsQuery): void => {
-      first = q;
-      resolveFirst({ query: q, addrs: addrsOf(q), late: latePromise, truncated: tc });
-    };
-    const close = (): void => {
-      if (closed) return;
-      closed = true;
-      clearTimeout(timer);
-      try {
-        sock.close();
-      } catch {
-        /* already closed */
-      }
-      resolveLate(late);
-    };
-    const timer = setTimeout(() => {
-      if (!first) {
-        const failure: Failure = firstFailure
-          ? firstFailure.failure!
-          : wrongId > 0
-            ? 'dns_reply_with_wrong_query_id'
-            : 'generic_timeout_error';
-        const q = firstFailure ?? { ...base, failure, t: trace.now() };
-        finish(q);
-      }
-      close();
-    }, opts.timeoutMs);
+/**
+ * One UDP query and its replies: the first good reply settles the query; every later one within
+ * the window (a duplicate: the injector's and the resolver's both arrive) is kept for `late`.
+ */
+class UdpExchange {
+  private readonly id = randomInt(0, 65536);
+  private readonly sock: dgram.Socket;
+  private readonly late: DnsQuery[] = [];
+  private first: DnsQuery | null = null;
+  /** A reply that did not decode, kept in case nothing better comes. */
+  private firstFailure: DnsQuery | null = null;
+  private wrongId = 0;
+  private replies = 0;
+  private closed = false;
+  private tc = false;
+  private resolveLate!: (q: DnsQuery[]) => void;
+  private readonly latePromise = new Promise<DnsQuery[]>((r) => (this.resolveLate = r));
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly name: string,
+    private readonly type: QueryType,
+    private readonly resolver: string,
+    private readonly hp: { host: string; port: number },
+    private readonly policy: NetPolicy,
+    private readonly opts: DnsStepOptions,
+    private readonly base: DnsQuery,
+    private readonly resolveFirst: (r: UdpDnsResult) => void,
+  ) {
+    this.sock = dgram.createSocket(net.isIP(hp.host) === 6 ? 'udp6' : 'udp4');
+  }
+
+  start(): void {
+    const { sock, opts } = this;
+    this.timer = setTimeout(() => this.onTimeout(), opts.timeoutMs);
     sock.on('error', (err) => {
-      if (!first) finish({ ...base, failure: classifyError(err), t: trace.now() });
-      close();
+      if (!this.first) this.finish({ ...this.base, failure: classifyError(err), t: opts.trace.now() });
+      this.close();
     });
-    sock.on('message', (msg) => {
-      if (closed) return;
-      const t = trace.now();
-      trace.event({ operation: 'read_from', address: resolver, proto: 'udp', num_bytes: msg.length, t, transaction_id: txid });
-      if (msg.length >= 2 && msg.readUInt16BE(0) !== id) {
-        wrongId++;
-        return;
-      }
-      const parsed = parseReply(msg, name, type);
-      const q: DnsQuery = {
-        ...base,
-        failure: parsed.failure,
-        ...(parsed.rcode !== undefined ? { rcode: parsed.rcode } : {}),
-        answers: parsed.answers,
-        raw_response: msg.toString('base64'),
-        t,
-      };
-      replies++;
-      const malformed = parsed.rcode === undefined;
-      if (first) late.push(q);
-      else if (malformed) {
-        // Robustness: a garbled packet may be followed by the real reply; wait for it.
-        firstFailure ??= q;
-        if (replies >= maxReplies) {
-          finish(firstFailure);
-          close();
-        }
-        return;
-      } else {
-        tc = parsed.truncated === true;
-        finish(q);
-        clearTimeout(timer);
-        setTimeout(close, windowMs);
-      }
-      if (replies >= maxReplies) close();
-    });
-    const doConnect = (): void =>
-      sock.connect(hp.port, hp.host, () => {
-        const pkt = encodeQuery(name, type, id);
-        sock.send(pkt, (err) => {
-          trace.event({
-            operation: 'write_to',
-            address: resolver,
-            proto: 'udp',
-            num_bytes: pkt.length,
-            failure: err ? classifyError(err) : null,
-            transaction_id: txid,
-          });
-          if (err && !first) {
-            finish({ ...base, failure: classifyError(err), t: trace.now() });
-            close();
-          }
-        });
-      });
-    if (policy.localAddress) sock.bind({ address: policy.localAddress, port: 0 }, doConnect);
+    sock.on('message', (msg) => this.onMessage(msg));
+    const doConnect = (): void => sock.connect(this.hp.port, this.hp.host, () => this.send());
+    if (this.policy.localAddress) sock.bind({ address: this.policy.localAddress, port: 0 }, doConnect);
     else doConnect();
-  });
+  }
+
+  private send(): void {
+    const { trace } = this.opts;
+    const pkt = encodeQuery(this.name, this.type, this.id);
+    this.sock.send(pkt, (err) => {
+      const failure = err ? classifyError(err) : null;
+      trace.event({
+        operation: 'write_to',
+        address: this.resolver,
+        proto: 'udp',
+        num_bytes: pkt.length,
+        failure,
+        transaction_id: this.base.transaction_id!,
+      });
+      if (failure && !this.first) {
+        this.finish({ ...this.base, failure, t: trace.now() });
+        this.close();
+      }
+    });
+  }
+
+  private finish(q: DnsQuery): void {
+    this.first = q;
+    this.resolveFirst({ query: q, addrs: addrsOf(q), late: this.latePromise, truncated: this.tc });
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.timer);
+    try {
+      this.sock.close();
+    } catch {
+      /* already closed */
+    }
+    this.resolveLate(this.late);
+  }
+
+  private onTimeout(): void {
+    if (!this.first) {
+      const failure: Failure = this.firstFailure
+        ? this.firstFailure.failure!
+        : this.wrongId > 0
+          ? 'dns_reply_with_wrong_query_id'
+          : 'generic_timeout_error';
+      this.finish(this.firstFailure ?? { ...this.base, failure, t: this.opts.trace.now() });
+    }
+    this.close();
+  }
+
+  private onMessage(msg: Buffer): void {
+    if (this.closed) return;
+    const { trace } = this.opts;
+    const t = trace.now();
+    trace.event({
+      operation: 'read_from',
+      address: this.resolver,
+      proto: 'udp',
+      num_bytes: msg.length,
+      t,
+      transaction_id: this.base.transaction_id!,
+    });
+    if (msg.length >= 2 && msg.readUInt16BE(0) !== this.id) {
+      this.wrongId++;
+      return;
+    }
+    const parsed = parseReply(msg, this.name, this.type);
+    const q: DnsQuery = {
+      ...this.base,
+      failure: parsed.failure,
+      ...(parsed.rcode !== undefined ? { rcode: parsed.rcode } : {}),
+      answers: parsed.answers,
+      raw_response: msg.toString('base64'),
+      t,
+    };
+    this.replies++;
+    const maxReplies = this.opts.maxReplies ?? 16;
+    const malformed = parsed.rcode === undefined;
+    if (this.first) this.late.push(q);
+    else if (malformed) {
+      // Robustness: a garbled packet may be followed by the real reply; wait for it.
+      this.firstFailure ??= q;
+      if (this.replies >= maxReplies) {
+        this.finish(this.firstFailure);
+        this.close();
+      }
+      return;
+    } else {
+      this.tc = parsed.truncated === true;
+      this.finish(q);
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.close(), this.opts.windowMs ?? 500);
+    }
+    if (this.replies >= maxReplies) this.close();
+  }
 }
 
 /** One query over TCP (RFC 1035 4.2.2: two-byte length prefix). */

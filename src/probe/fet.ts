@@ -9,12 +9,13 @@
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { classifyFirstPacket } from '../analysis/index.js';
-import { classifyError, ooniTime, type Failure, type Measurement } from '../model/index.js';
+import { classifyError, type Failure, type Measurement } from '../model/index.js';
 import { probeLocation } from './geo.js';
 import { isBogonAddress } from './policy.js';
 import { scrubberFor, scrubValue } from '../analysis/index.js';
 import { listenTracked, type TrackedServer } from './tcpserver.js';
-import { SOFTWARE_NAME, SOFTWARE_VERSION, newReportId } from './webconnectivity.js';
+import { newReportId } from './webconnectivity.js';
+import { ooniEnvelope } from './envelope.js';
 
 /** The sink's receipt: after every read, the 4-byte big-endian count of bytes read so far. Nothing else. */
 export function sinkConnection(s: net.Socket, alreadyRead?: Buffer): void {
@@ -326,28 +327,16 @@ function fetMeasurement(
 ): Measurement<FetTestKeys> {
   const ownIps = [...localIps].filter((ip) => !isBogonAddress(ip));
   const loc = probeLocation(ownIps[0] ?? null);
-  const m: Measurement<FetTestKeys> = {
-    annotations: { engine_name: SOFTWARE_NAME, engine_version: SOFTWARE_VERSION, platform: process.platform },
-    data_format_version: '0.2.0',
+  const m = ooniEnvelope<FetTestKeys>({
+    testName: 'x_fet',
+    testVersion: '0.1.0',
     input: net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`,
-    measurement_start_time: ooniTime(startWall),
-    probe_asn: loc.probe_asn,
-    probe_cc: loc.probe_cc,
-    probe_ip: '127.0.0.1',
-    probe_network_name: loc.probe_network_name,
-    report_id: newReportId(loc.probe_cc, loc.probe_asn, startWall),
-    resolver_asn: 'AS0',
-    resolver_ip: '127.0.0.2',
-    resolver_network_name: '',
-    software_name: SOFTWARE_NAME,
-    software_version: SOFTWARE_VERSION,
-    test_helpers: {},
-    test_keys: testKeys,
-    test_name: 'x_fet',
-    test_runtime: runtime,
-    test_start_time: ooniTime(startWall),
-    test_version: '0.1.0',
-  };
+    start: startWall,
+    runtime,
+    location: loc,
+    reportId: newReportId(loc.probe_cc, loc.probe_asn, startWall),
+    testKeys,
+  });
   const scrubbed = scrubValue(m, scrubberFor(ownIps));
   scrubbed.probe_ip = '127.0.0.1';
   return scrubbed;

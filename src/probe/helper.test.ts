@@ -1,6 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import https from 'node:https';
 import { createCA, issueCert } from './ca.js';
 import { startDnsServer, startSite, type DnsServer, type Site } from '../testing/probe-servers.js';
 import { startTestHelper, parseControlRequest, type TestHelper } from './helper.js';
@@ -23,9 +24,10 @@ describe('startTestHelper(opts)', () => {
   let site: Site;
   let tlsSite: Site;
   let helper: TestHelper;
+  let leaf: Awaited<ReturnType<typeof issueCert>>;
   before(async () => {
     const ca = await createCA();
-    const leaf = await issueCert(ca, ['site.test']);
+    leaf = await issueCert(ca, ['site.test']);
     site = await startSite({ host: '127.0.0.2', title: 'Control page title' });
     tlsSite = await startSite({ host: '127.0.0.2', tls: { cert: leaf.chainPem, key: leaf.keyPem } });
     dns = await startDnsServer({ 'site.test': { kind: 'answer', addrs: ['127.0.0.2'] } });
@@ -41,6 +43,44 @@ describe('startTestHelper(opts)', () => {
   after(async () => {
     await helper.close();
     await Promise.all([dns.close(), site.close(), tlsSite.close()]);
+  });
+
+  it("fetches over its connection to the probe's endpoint when that is its own first answer: one connection (and handshake), not two", async () => {
+    for (const tls of [false, true]) {
+      let conns = 0;
+      const handler: http.RequestListener = (_q, res) => res.end('<html><head><title>Reused</title></head></html>');
+      const srv = tls ? https.createServer({ cert: leaf.chainPem, key: leaf.keyPem }, handler) : http.createServer(handler);
+      srv.on(tls ? 'secureConnection' : 'connection', () => conns++);
+      await new Promise<void>((resolve) => srv.listen(0, '127.0.0.2', resolve));
+      const port = (srv.address() as import('node:net').AddressInfo).port;
+      try {
+        const ask = async (tcp: string[]) =>
+          (
+            await post(
+              helper.url,
+              JSON.stringify({
+                http_request: `${tls ? 'https' : 'http'}://site.test:${port}/`,
+                http_request_headers: {},
+                tcp_connect: tcp,
+              }),
+            )
+          ).json as ControlResponse;
+        const c = await ask([`127.0.0.2:${port}`]);
+        assert.deepEqual(c.tcp_connect[`127.0.0.2:${port}`], { status: true, failure: null });
+        if (tls) assert.deepEqual(c.tls_handshake?.[`127.0.0.2:${port}`], { server_name: 'site.test', status: true, failure: null });
+        assert.equal(c.http_request.status_code, 200);
+        assert.equal(c.http_request.title, 'Reused');
+        assert.equal(conns, 1, `${tls ? 'https' : 'http'}: the fetch reused the endpoint's connection`);
+        // The probe's endpoint is not the helper's answer: the fetch dials its own, as before.
+        conns = 0;
+        const d = await ask(['127.0.0.2:1']);
+        assert.equal(d.http_request.status_code, 200);
+        assert.equal(conns, 1);
+      } finally {
+        srv.closeAllConnections();
+        await new Promise<void>((resolve) => srv.close(() => resolve()));
+      }
+    }
   });
 
   it("answers a control request in OONI's shape", async () => {

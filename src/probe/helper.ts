@@ -3,6 +3,7 @@
 // {http_request, http_request_headers, tcp_connect} and get back what the target looks like from
 // here. Our probe uses it; an OONI probe could too.
 import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { ControlRequest, ControlResponse, Failure } from '../model/index.js';
@@ -118,48 +119,105 @@ export async function runControl(req: ControlRequest, cfg: ControlConfig): Promi
     ...(cfg.ca ? { ca: cfg.ca } : {}),
   };
   const dnsP = net.isIP(host) ? Promise.resolve({ addrs: [host], failure: null }) : resolveName(host, rcfg, trace);
-  const tcpP = Promise.all(
-    req.tcp_connect.map(async (ep) => {
-      const { host: ip, port } = splitHostPort(ep);
-      const c = await tcpConnect(ip, port, cfg.policy, { trace, timeoutMs: cfg.timeoutMs });
-      const tcp = { status: c.entry.status.success, failure: c.entry.status.failure };
-      let tlsr: { server_name: string; status: boolean; failure: Failure | null } | undefined;
-      if (c.socket && (port === 443 || u.protocol === 'https:') && !net.isIP(host)) {
-        const h = await tlsHandshake(c.socket, {
-          trace,
-          timeoutMs: cfg.timeoutMs,
-          serverName: host,
-          verify: true,
-          address: joinHostPort(ip, port),
-          ...(cfg.ca ? { ca: cfg.ca } : {}),
-        });
-        h.socket?.destroy();
-        tlsr = { server_name: host, status: h.entry.failure === null, failure: h.entry.failure };
-      } else c.socket?.destroy();
-      return { ep, tcp, tlsr };
-    }),
-  );
+  const endpoints = req.tcp_connect.map((ep) => controlEndpoint(ep, u, host, cfg, trace));
   // Like oohelperd, fetch with the probe's own request headers (only the ones that shape content).
   const headers: Record<string, string> = { ...DEFAULT_HEADERS };
   for (const [k, v] of Object.entries(req.http_request_headers)) {
     const name = k.toLowerCase();
     if (FORWARDED_HEADERS.has(name) && v[0] !== undefined && /^[\t\x20-\x7e]{0,512}$/.test(v[0])) headers[name] = v[0];
   }
-  const httpP = fetchUrl(u.href, {
-    trace,
-    headers,
-    policy: cfg.policy,
-    resolve: async (h) => {
-      const r = await resolveName(h, rcfg, trace);
-      return { addrs: r.addrs, failure: r.failure };
-    },
-    connectTimeoutMs: cfg.timeoutMs,
-    tlsTimeoutMs: cfg.timeoutMs,
-    timeoutMs: cfg.timeoutMs,
-    maxBodyBytes: cfg.maxBodyBytes,
-    ...(cfg.ca ? { ca: cfg.ca } : {}),
-  });
-  const [dns, tcps, fetched] = await Promise.all([dnsP, tcpP, httpP]);
+  const httpP = (async () => {
+    // The fetch dials the helper's own first answer, as fetchUrl would; when the probe's endpoints
+    // include that address and the helper's connection to it (and handshake, for https) worked, the
+    // fetch goes over that connection instead of a second one to the same ip:port: the same
+    // outcome, for half the helper's connections and handshakes per URL.
+    const dns = await dnsP;
+    const first = await reusable(u, host, dns.addrs[0], req.tcp_connect, endpoints);
+    return fetchUrl(u.href, {
+      trace,
+      headers,
+      policy: cfg.policy,
+      // The first hop's name is already resolved (dnsP, the control's dns): not asked twice.
+      resolve: async (h, depth) => {
+        const r = depth === 0 && h === host ? dns : await resolveName(h, rcfg, trace);
+        return { addrs: r.addrs, failure: r.failure };
+      },
+      connectTimeoutMs: cfg.timeoutMs,
+      tlsTimeoutMs: cfg.timeoutMs,
+      timeoutMs: cfg.timeoutMs,
+      maxBodyBytes: cfg.maxBodyBytes,
+      ...(first ? { first } : {}),
+      ...(cfg.ca ? { ca: cfg.ca } : {}),
+    });
+  })();
+  const [dns, tcps, fetched] = await Promise.all([dnsP, Promise.all(endpoints), httpP]);
+  for (const r of tcps) if (r.stream && !r.stream.destroyed) r.stream.destroy();
+  return controlResponse(req, dns, tcps, fetched);
+}
+
+/** The helper's TCP connect (and TLS handshake, for https) to one of the probe's endpoints. */
+async function controlEndpoint(ep: string, u: URL, host: string, cfg: ControlConfig, trace: Trace) {
+  const { host: ip, port } = splitHostPort(ep);
+  const c = await tcpConnect(ip, port, cfg.policy, { trace, timeoutMs: cfg.timeoutMs });
+  const tcp = { status: c.entry.status.success, failure: c.entry.status.failure };
+  let tlsr: { server_name: string; status: boolean; failure: Failure | null } | undefined;
+  if (c.socket && (port === 443 || u.protocol === 'https:') && !net.isIP(host)) {
+    const h = await tlsHandshake(c.socket, {
+      trace,
+      timeoutMs: cfg.timeoutMs,
+      serverName: host,
+      verify: true,
+      address: joinHostPort(ip, port),
+      ...(cfg.ca ? { ca: cfg.ca } : {}),
+    });
+    tlsr = { server_name: host, status: h.entry.failure === null, failure: h.entry.failure };
+    return { ep, tcp, tlsr, stream: kept(h.socket) };
+  }
+  // An http URL's connection is kept for the fetch; a TLS-less connection of an https URL (an IP literal) is not.
+  if (c.socket && u.protocol === 'https:') c.socket.destroy();
+  return { ep, tcp, tlsr, stream: u.protocol === 'https:' ? null : kept(c.socket) };
+}
+
+/** A connection kept for the fetch: an error while it waits (a reset) must not be unhandled; the fetch sees the socket's state. */
+function kept(s: Duplex | null): Duplex | null {
+  s?.on('error', () => {});
+  return s;
+}
+
+/**
+ * The helper's connection to `ip` (its own first answer) among the probe's endpoints, ready for
+ * the fetch's first hop: a TLS connection for an https URL with a name, a TCP one for http. Null
+ * when there is none (the fetch dials, as before).
+ */
+async function reusable(
+  u: URL,
+  host: string,
+  ip: string | undefined,
+  eps: string[],
+  endpoints: Array<Promise<Awaited<ReturnType<typeof controlEndpoint>>>>,
+): Promise<{ stream: Duplex; address: string } | null> {
+  if (ip === undefined) return null;
+  const port = Number(u.port) || (u.protocol === 'https:' ? 443 : 80);
+  const https = u.protocol === 'https:';
+  // An http URL on port 443 got a TLS handshake from controlEndpoint; an https one to an IP literal got none.
+  if ((https && net.isIP(host)) || (!https && port === 443)) return null;
+  const address = joinHostPort(ip, port);
+  const i = eps.indexOf(address);
+  if (i < 0) return null;
+  const r = await endpoints[i]!;
+  if (!r.stream || r.stream.destroyed) return null;
+  const stream = r.stream;
+  r.stream = null; // the fetch owns it now
+  return { stream, address };
+}
+
+/** The control response (oohelperd's shape) from the helper's own DNS, endpoints and fetch. */
+function controlResponse(
+  req: ControlRequest,
+  dns: { addrs: string[]; failure: Failure | null },
+  tcps: Array<Awaited<ReturnType<typeof controlEndpoint>>>,
+  fetched: Awaited<ReturnType<typeof fetchUrl>>,
+): ControlResponse {
   const tcp_connect: ControlResponse['tcp_connect'] = {};
   const tls_handshake: NonNullable<ControlResponse['tls_handshake']> = {};
   for (const r of tcps) {
@@ -193,20 +251,10 @@ export async function runControl(req: ControlRequest, cfg: ControlConfig): Promi
   };
 }
 
-/** Start the helper on host:port (port 0 picks one). */
-export async function startTestHelper(opts: TestHelperOptions): Promise<TestHelper> {
-  const cfg: ControlConfig = {
-    // Without --allow-net the helper serves the internet: it never connects to non-public addresses.
-    policy: new NetPolicy(opts.allowNet, opts.localAddress, { publicOnly: true }),
-    timeoutMs: opts.timeoutMs ?? 10_000,
-    maxBodyBytes: opts.maxBodyBytes ?? 1 << 20,
-    ...(opts.resolver ? { resolver: opts.resolver } : {}),
-    ...(opts.doh ? { doh: opts.doh } : {}),
-    ...(opts.ca ? { ca: opts.ca } : {}),
-  };
-  const maxConcurrent = opts.maxConcurrent ?? 64;
+/** The helper's request handler: one JSON control request per POST, at most `maxConcurrent` at once. */
+function controlHandler(cfg: ControlConfig, maxConcurrent: number): http.RequestListener {
   let inFlight = 0;
-  const server = http.createServer((req, res) => {
+  return (req, res) => {
     const reply = (status: number, body: unknown): void => {
       const text = JSON.stringify(body);
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
@@ -252,7 +300,21 @@ export async function startTestHelper(opts: TestHelperOptions): Promise<TestHelp
         )
         .finally(() => inFlight--);
     });
-  });
+  };
+}
+
+/** Start the helper on host:port (port 0 picks one). */
+export async function startTestHelper(opts: TestHelperOptions): Promise<TestHelper> {
+  const cfg: ControlConfig = {
+    // Without --allow-net the helper serves the internet: it never connects to non-public addresses.
+    policy: new NetPolicy(opts.allowNet, opts.localAddress, { publicOnly: true }),
+    timeoutMs: opts.timeoutMs ?? 10_000,
+    maxBodyBytes: opts.maxBodyBytes ?? 1 << 20,
+    ...(opts.resolver ? { resolver: opts.resolver } : {}),
+    ...(opts.doh ? { doh: opts.doh } : {}),
+    ...(opts.ca ? { ca: opts.ca } : {}),
+  };
+  const server = http.createServer(controlHandler(cfg, opts.maxConcurrent ?? 64));
   server.keepAliveTimeout = 5_000;
   // A client that sends its headers or body slowly is cut off (node's defaults are 60 s / 300 s).
   server.headersTimeout = 10_000;

@@ -89,9 +89,7 @@ export function httpRoundTrip(stream: Duplex, opts: RoundTripOptions): Promise<R
   const sentHeaders: Record<string, string> = { host: opts.host ?? hostHeaderOf(u), ...(opts.headers ?? DEFAULT_HEADERS) };
   if (opts.body) sentHeaders['content-length'] = String(opts.body.length);
   return new Promise((done) => {
-    const chunks: Buffer[] = [];
-    let kept = 0;
-    let truncated = false;
+    const cap = new BodyCap(opts.maxBodyBytes);
     let settled = false;
     let writeT: number | null = null;
     let sawEnd = false;
@@ -114,41 +112,10 @@ export function httpRoundTrip(stream: Duplex, opts: RoundTripOptions): Promise<R
       settled = true;
       clearTimeout(timer);
       const t = trace.now();
-      const body = Buffer.concat(chunks, kept);
-      const headers: Record<string, string> = {};
-      const headersList: Array<[string, MaybeBinary]> = [];
-      if (res) {
-        const raw = res.rawHeaders;
-        for (let i = 0; i + 1 < raw.length; i += 2) {
-          const name = raw[i]!;
-          const value = raw[i + 1]!;
-          headersList.push([name, value]);
-          if (!(name in headers)) headers[name] = value;
-        }
-      }
-      const entry: RoundTripResult['entry'] = {
-        network: 'tcp',
-        address: opts.address,
-        alpn: 'http/1.1',
-        failure,
-        request: {
-          url: opts.url,
-          method,
-          headers: sentHeaders,
-          headers_list: Object.entries(sentHeaders),
-          body: opts.body ? maybeBinary(opts.body) : '',
-          body_is_truncated: false,
-          tor: { exit_ip: null, exit_name: null, is_tor: false },
-          x_transport: 'tcp',
-        },
-        response: res
-          ? { code: res.statusCode ?? 0, headers, headers_list: headersList, body: maybeBinary(body), body_is_truncated: truncated }
-          : null,
-        t0,
-        t,
-        transaction_id: txid,
-        tags: opts.tags ?? null,
-      };
+      const body = cap.body();
+      const truncated = cap.truncated;
+      const got = responseHeaders(res);
+      const entry = roundTripEntry(opts, { method, sentHeaders, txid, t0, t, failure }, res, got, body, truncated);
       if (failure === 'connection_reset' && writeT !== null) entry.x_reset_latency_ms = Math.round((t - writeT) * 1e6) / 1e3;
       trace.event({ operation: 'http_transaction_done', address: opts.address, failure, t0, t, transaction_id: txid });
       req.destroy();
@@ -159,21 +126,14 @@ export function httpRoundTrip(stream: Duplex, opts: RoundTripOptions): Promise<R
         entry,
         failure,
         status: res?.statusCode ?? 0,
-        headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])),
+        headers: Object.fromEntries(Object.entries(got.first).map(([k, v]) => [k.toLowerCase(), v])),
         body,
         truncated,
         title: extractTitle(body),
         location: res?.headers.location ?? null,
       });
     };
-    // Why: a reset after the peer's FIN is reported by node as ECONNRESET "aborted"; the socket
-    // tells us what really happened.
-    const failureOf = (err: Error): Failure => {
-      if (socketError) return classifyError(socketError);
-      if (sawEnd && (err as { code?: string }).code === 'ECONNRESET') return 'eof_error';
-      if ((err as { code?: string }).code === 'ECONNRESET' && /hang up/.test(err.message)) return sawEnd ? 'eof_error' : 'connection_reset';
-      return classifyError(err);
-    };
+    const failureOf = (err: Error): Failure => roundTripFailure(err, socketError, sawEnd);
     const timer = setTimeout(() => settle('generic_timeout_error'), opts.timeoutMs);
     req.on('error', (err) => settle(failureOf(err)));
     req.on('response', (r) => {
@@ -182,17 +142,8 @@ export function httpRoundTrip(stream: Duplex, opts: RoundTripOptions): Promise<R
       r.on('data', (chunk: Buffer) => {
         if (settled) return;
         trace.event({ operation: 'read', address: opts.address, proto: 'tcp', num_bytes: chunk.length, transaction_id: txid });
-        const room = opts.maxBodyBytes - kept;
-        if (chunk.length >= room) {
-          if (room > 0) chunks.push(chunk.subarray(0, room));
-          kept += Math.max(room, 0);
-          truncated = chunk.length > room || r.readableLength > 0 || !r.complete;
-          // Robustness: stop reading at the cap; an endless body costs us nothing more.
-          if (truncated) return settle(null);
-          return;
-        }
-        chunks.push(chunk);
-        kept += chunk.length;
+        // Robustness: stop reading at the cap; an endless body costs us nothing more.
+        if (cap.add(chunk, r)) settle(null);
       });
       r.on('end', () => settle(null));
       r.on('error', (err) => settle(failureOf(err)));
@@ -204,6 +155,92 @@ export function httpRoundTrip(stream: Duplex, opts: RoundTripOptions): Promise<R
     });
     req.end(opts.body);
   });
+}
+
+/** A response body kept up to a cap: nothing beyond it is held. */
+class BodyCap {
+  private readonly chunks: Buffer[] = [];
+  private kept = 0;
+  truncated = false;
+  constructor(private readonly max: number) {}
+
+  /** Keeps what fits of `chunk`; true once the cap is reached with more to come (stop reading). */
+  add(chunk: Buffer, r: http.IncomingMessage): boolean {
+    const room = this.max - this.kept;
+    if (chunk.length < room) {
+      this.chunks.push(chunk);
+      this.kept += chunk.length;
+      return false;
+    }
+    if (room > 0) this.chunks.push(chunk.subarray(0, room));
+    this.kept += Math.max(room, 0);
+    this.truncated = chunk.length > room || r.readableLength > 0 || !r.complete;
+    return this.truncated;
+  }
+
+  body(): Buffer {
+    return Buffer.concat(this.chunks, this.kept);
+  }
+}
+
+/**
+ * A round trip's failure. Why not the error alone: a reset after the peer's FIN is reported by node
+ * as ECONNRESET "aborted"; the socket tells us what really happened.
+ */
+function roundTripFailure(err: Error, socketError: Error | null, sawEnd: boolean): Failure {
+  if (socketError) return classifyError(socketError);
+  const reset = (err as { code?: string }).code === 'ECONNRESET';
+  if (sawEnd && reset) return 'eof_error';
+  if (reset && /hang up/.test(err.message)) return 'connection_reset';
+  return classifyError(err);
+}
+
+/** The response's headers in order (every one) and the first of each name. */
+function responseHeaders(res: http.IncomingMessage | null): { list: Array<[string, MaybeBinary]>; first: Record<string, string> } {
+  const first: Record<string, string> = {};
+  const list: Array<[string, MaybeBinary]> = [];
+  const raw = res?.rawHeaders ?? [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    list.push([name, value]);
+    if (!(name in first)) first[name] = value;
+  }
+  return { list, first };
+}
+
+/** df-001's request entry for one round trip. */
+function roundTripEntry(
+  opts: RoundTripOptions,
+  sent: { method: string; sentHeaders: Record<string, string>; txid: number; t0: number; t: number; failure: Failure | null },
+  res: http.IncomingMessage | null,
+  got: ReturnType<typeof responseHeaders>,
+  body: Buffer,
+  truncated: boolean,
+): RoundTripResult['entry'] {
+  return {
+    network: 'tcp',
+    address: opts.address,
+    alpn: 'http/1.1',
+    failure: sent.failure,
+    request: {
+      url: opts.url,
+      method: sent.method,
+      headers: sent.sentHeaders,
+      headers_list: Object.entries(sent.sentHeaders),
+      body: opts.body ? maybeBinary(opts.body) : '',
+      body_is_truncated: false,
+      tor: { exit_ip: null, exit_name: null, is_tor: false },
+      x_transport: 'tcp',
+    },
+    response: res
+      ? { code: res.statusCode ?? 0, headers: got.first, headers_list: got.list, body: maybeBinary(body), body_is_truncated: truncated }
+      : null,
+    t0: sent.t0,
+    t: sent.t,
+    transaction_id: sent.txid,
+    tags: opts.tags ?? null,
+  };
 }
 
 export interface DialOptions {
@@ -327,7 +364,7 @@ export async function fetchUrl(url: string, opts: FetchOptions): Promise<FetchRe
       const r = net.isIP(host) ? { addrs: [host], failure: null } : await opts.resolve(host, hop);
       if (r.addrs.length === 0) {
         const failure = r.failure ?? 'dns_no_answer';
-        hops.push(failedEntry(current.href, '', failure, opts.trace));
+        hops.push(failedRequestEntry(current.href, '', failure, opts.trace));
         return { requests: hops.reverse(), final, failure };
       }
       const d = await dialUrl(current, r.addrs, {
@@ -341,7 +378,7 @@ export async function fetchUrl(url: string, opts: FetchOptions): Promise<FetchRe
         ...(opts.alongsideConnect ? { alongsideConnect: opts.alongsideConnect } : {}),
       });
       if (!d.stream) {
-        hops.push(failedEntry(current.href, d.address, d.failure!, opts.trace));
+        hops.push(failedRequestEntry(current.href, d.address, d.failure!, opts.trace));
         return { requests: hops.reverse(), final, failure: d.failure };
       }
       ({ stream, address } = d as { stream: Duplex; address: string });
@@ -376,7 +413,18 @@ export async function fetchUrl(url: string, opts: FetchOptions): Promise<FetchRe
   }
 }
 
-function failedEntry(url: string, address: string, failure: Failure, trace: Trace): HttpRequestEntry {
+/**
+ * The entry of a request that was never sent (its name did not resolve, or no address could be
+ * dialed): OONI records it with the dial's failure and no response. `headers` are those the
+ * request would have carried (the first hop records the probe's own; redirect hops record none).
+ */
+export function failedRequestEntry(
+  url: string,
+  address: string,
+  failure: Failure,
+  trace: Trace,
+  headers: Record<string, string> = {},
+): HttpRequestEntry {
   const t = trace.now();
   return {
     network: 'tcp',
@@ -385,7 +433,7 @@ function failedEntry(url: string, address: string, failure: Failure, trace: Trac
     request: {
       url,
       method: 'GET',
-      headers: {},
+      headers,
       body: '',
       body_is_truncated: false,
       tor: { exit_ip: null, exit_name: null, is_tor: false },

@@ -7,9 +7,9 @@
 // after every batch of accounts, so a killed watch resumes without repeating or losing a post.
 import { createHash } from 'node:crypto';
 import { appendFileSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { POST_STATUSES, PLATFORM_NOTICES, type Measurement, type PostStatus, type Territory } from '../model/index.js';
+import { ooniTime, POST_STATUSES, PLATFORM_NOTICES, type Measurement, type PostStatus, type Territory } from '../model/index.js';
 import { PlatformClient, transient, type ApiReply } from './platform-client.js';
-import { SOFTWARE_NAME, SOFTWARE_VERSION } from './webconnectivity.js';
+import { ooniEnvelope } from './envelope.js';
 import { sleep } from './sleep.js';
 
 export interface VanishedPost {
@@ -361,33 +361,20 @@ export function platformMeasurement(
   testKeys: Record<string, unknown>,
   startedAt = at,
 ): Measurement {
-  const t = (d: Date) => d.toISOString().replace('T', ' ').slice(0, 19);
   const hash = createHash('sha256').update(uidSeed).digest('hex').slice(0, 16);
   const name = testName.replace(/_/g, '');
-  return {
-    annotations: { engine_name: SOFTWARE_NAME, engine_version: SOFTWARE_VERSION, platform: process.platform },
-    data_format_version: '0.2.0',
+  return ooniEnvelope({
+    testName,
+    testVersion: '0.1.0',
     input,
-    measurement_start_time: t(at),
-    measurement_uid: `${at.toISOString().replace(/[-:T]/g, '').slice(0, 14)}.000000_ZZ_${name}_${hash}`,
-    // The watcher's own location is not recorded.
-    probe_asn: 'AS0',
-    probe_cc: 'ZZ',
-    probe_ip: '127.0.0.1',
-    probe_network_name: '',
-    report_id: `${t(at).replace(/[- :]/g, '')}_ZZ_${name}_${hash}`,
-    resolver_asn: 'AS0',
-    resolver_ip: '127.0.0.2',
-    resolver_network_name: '',
-    software_name: SOFTWARE_NAME,
-    software_version: SOFTWARE_VERSION,
-    test_helpers: {},
-    test_keys: testKeys,
-    test_name: testName,
-    test_runtime: 0,
-    test_start_time: t(startedAt),
-    test_version: '0.1.0',
-  };
+    start: at,
+    testStart: startedAt,
+    runtime: 0,
+    measurementUid: `${at.toISOString().replace(/[-:T]/g, '').slice(0, 14)}.000000_ZZ_${name}_${hash}`,
+    // The watcher's own location is not recorded (the envelope's default: AS0, ZZ).
+    reportId: `${ooniTime(at).replace(/[- :]/g, '')}_ZZ_${name}_${hash}`,
+    testKeys,
+  });
 }
 
 /**

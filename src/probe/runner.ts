@@ -22,7 +22,11 @@ export interface MeasureManyOptions {
   signal?: AbortSignal;
 }
 
-const WINDOW_FACTOR = 8;
+// 4: up to 3 x concurrency measurements waiting out their window, room for a rate of
+// 3 x 64 / 0.5 s = 384 URLs/s at the default window, above what one process measures (~125/s on
+// bench/probe-web.ts), while a process starved of CPU (its window timers late) no longer piles up
+// 8 x concurrency measurements' evidence: the peak-RSS swings of a long run (bench BENCH_MEM=1).
+const WINDOW_FACTOR = 4;
 
 export async function measureMany(
   targets: Iterable<Target> | AsyncIterable<Target>,
@@ -62,13 +66,7 @@ export async function measureMany(
       active--;
       kick();
     };
-    const annotations = { ...(opts.annotations ?? {}), ...(target.category_code ? { category_code: target.category_code } : {}) };
-    measureWebConnectivity(target.url, { ...opts, annotations, ...(hub ? { captureHub: hub } : {}) }, { activeDone: release })
-      .then(
-        (measurement): MeasureOutcome => ({ index: i, target, ok: true, measurement }),
-        // Only a bad input (an unparseable URL) lands here: network outcomes are data.
-        (err: unknown): MeasureOutcome => ({ index: i, target, ok: false, error: (err as Error).message }),
-      )
+    measureOne(target, i, hub ? { ...opts, captureHub: hub } : opts, release)
       .then((outcome) => {
         release();
         delivery = delivery
@@ -104,4 +102,14 @@ export async function measureMany(
   }
   await delivery;
   if (failed) throw failed;
+}
+
+/** One target measured; `release` is called when only its DNS duplicate window is left. */
+function measureOne(target: Target, index: number, opts: ProbeOptions, release: () => void): Promise<MeasureOutcome> {
+  const annotations = { ...(opts.annotations ?? {}), ...(target.category_code ? { category_code: target.category_code } : {}) };
+  return measureWebConnectivity(target.url, { ...opts, annotations }, { activeDone: release }).then(
+    (measurement): MeasureOutcome => ({ index, target, ok: true, measurement }),
+    // Only a bad input (an unparseable URL) lands here: network outcomes are data.
+    (err: unknown): MeasureOutcome => ({ index, target, ok: false, error: (err as Error).message }),
+  );
 }

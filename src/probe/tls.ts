@@ -31,9 +31,13 @@ export interface HandshakeResult {
 }
 
 const contexts = new Map<string, tls.SecureContext>();
+const byArray = new WeakMap<string[], tls.SecureContext>();
 
 /** One SecureContext per set of extra CAs: building node's root store costs milliseconds. */
 export function secureContextFor(ca: string[] | undefined): tls.SecureContext {
+  // A list passes the same array for every handshake: found by identity, its PEM texts are not joined again.
+  const same = ca ? byArray.get(ca) : undefined;
+  if (same) return same;
   const key = ca && ca.length > 0 ? ca.join('\n') : '';
   let ctx = contexts.get(key);
   if (!ctx) {
@@ -41,6 +45,7 @@ export function secureContextFor(ca: string[] | undefined): tls.SecureContext {
     if (contexts.size > 16) contexts.clear();
     contexts.set(key, ctx);
   }
+  if (ca) byArray.set(ca, ctx);
   return ctx;
 }
 
@@ -71,6 +76,21 @@ function peerChain(s: tls.TLSSocket, decoded?: tls.PeerCertificate): Array<{ for
   return out.length ? out : null;
 }
 
+/** Where one handshake stands: what the steps below share. */
+interface HandshakeState {
+  opts: HandshakeOptions;
+  socket: net.Socket;
+  t0: number;
+  txid: number;
+  alpn: string[];
+  /** The TCP socket's bytes written before the handshake. */
+  sentBefore: number;
+  /** When the ClientHello was written, and its size (null/0 until seen). */
+  helloT: number | null;
+  helloBytes: number;
+  settled: boolean;
+}
+
 export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promise<HandshakeResult> {
   const { trace } = opts;
   const t0 = trace.now();
@@ -84,8 +104,17 @@ export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promis
     ...(opts.tags ? { tags: opts.tags } : {}),
   });
   return new Promise((done) => {
-    let settled = false;
-    const sentBefore = socket.bytesWritten;
+    const st: HandshakeState = {
+      opts,
+      socket,
+      t0,
+      txid,
+      alpn,
+      sentBefore: socket.bytesWritten,
+      helloT: null,
+      helloBytes: 0,
+      settled: false,
+    };
     // The chain node decodes for its identity check (only when the chain verifies) is kept for the
     // evidence instead of decoding it a second time; the name is checked below, natively.
     let decoded: tls.PeerCertificate | undefined;
@@ -104,78 +133,16 @@ export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promis
     // The ClientHello: on a connected socket node writes it synchronously inside tls.connect, so the
     // first bytes written are stamped here (attribution rule 2 times the reset from this write, not
     // from the handshake start). A socket still connecting writes it on 'connect'.
-    let helloT: number | null = null;
-    let helloBytes = 0;
-    const stampHello = (): void => {
-      if (helloT !== null || settled || socket.bytesWritten <= sentBefore) return;
-      helloT = trace.now();
-      helloBytes = socket.bytesWritten - sentBefore;
-      trace.event({
-        operation: 'write',
-        address: opts.address,
-        proto: 'tcp',
-        num_bytes: helloBytes,
-        t0,
-        t: helloT,
-        transaction_id: txid,
-        ...(opts.tags ? { tags: opts.tags } : {}),
-      });
-    };
-    stampHello();
-    if (helloT === null) socket.once('connect', () => setImmediate(stampHello));
+    stampHello(st);
+    if (st.helloT === null) socket.once('connect', () => setImmediate(() => stampHello(st)));
+    let chain: Array<{ format: 'base64'; data: string }> | null | undefined;
     const settle = (failure: Failure | null): void => {
-      if (settled) return;
-      settled = true;
+      if (st.settled) return;
+      st.settled = true;
       clearTimeout(timer);
       const t = trace.now();
-      const entry: HandshakeResult['entry'] = {
-        network: 'tcp',
-        address: opts.address,
-        server_name: opts.serverName ?? '',
-        failure,
-        tls_version: s.getProtocol() ?? '',
-        cipher_suite: (s.getCipher() as { standardName?: string } | undefined)?.standardName ?? '',
-        negotiated_protocol: typeof s.alpnProtocol === 'string' ? s.alpnProtocol : '',
-        no_tls_verify: !opts.verify,
-        peer_certificates: opts.recordChain === false ? null : (chain ?? safeChain(s, decoded)),
-        alpn,
-        t0,
-        t,
-        transaction_id: txid,
-        tags: opts.tags ?? null,
-      };
-      // From the ClientHello's write to the reset (the handshake start when the hello was never seen).
-      if (failure === 'connection_reset' || failure === 'eof_error')
-        entry.x_reset_latency_ms = Math.round((t - (helloT ?? t0)) * 1e6) / 1e3;
-      // The handshake's own traffic, from the TCP socket's counters (TLS owns the stream, so there are
-      // no per-read events here): bytes that arrived before a timeout are how throttling shows. The
-      // ClientHello has its own write event (above, at its time); what the client wrote after it (its
-      // Finished) is one more write, stamped at the end.
-      const tags = opts.tags ? { tags: opts.tags } : {};
-      const rest = socket.bytesWritten - sentBefore - helloBytes;
-      if (rest > 0)
-        trace.event({
-          operation: 'write',
-          address: opts.address,
-          proto: 'tcp',
-          num_bytes: rest,
-          t0: helloT ?? t0,
-          t,
-          transaction_id: txid,
-          ...tags,
-        });
-      if (socket.bytesRead > 0)
-        trace.event({
-          operation: 'read',
-          address: opts.address,
-          proto: 'tcp',
-          num_bytes: socket.bytesRead,
-          t0,
-          t,
-          transaction_id: txid,
-          ...tags,
-        });
-      trace.event({ operation: 'tls_handshake_done', address: opts.address, failure, t0, t, transaction_id: txid, ...tags });
+      const entry = handshakeEntry(st, s, failure, t, opts.recordChain === false ? null : (chain ?? safeChain(s, decoded)));
+      traceHandshakeTraffic(st, failure, t);
       if (failure) {
         s.destroy();
         socket.destroy();
@@ -188,28 +155,95 @@ export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promis
     s.on('error', (err) => settle(classifyError(err)));
     s.on('close', () => settle('eof_error'));
     // Why first: once getPeerX509Certificate() has run, getPeerCertificate() returns an empty object.
-    let chain: Array<{ format: 'base64'; data: string }> | null | undefined;
     s.once('secureConnect', () => {
       if (opts.recordChain !== false) chain = safeChain(s, decoded);
-      if (!opts.verify) return settle(null);
-      if (!s.authorized) {
-        const code = String(s.authorizationError ?? 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
-        return settle(classifyError(Object.assign(new Error(code), { code })));
-      }
-      const name = opts.verifyName ?? opts.serverName;
-      if (name) {
-        // X509Certificate.checkHost/checkIP (RFC 6125 matching, native): much cheaper than decoding the
-        // certificate into an object for tls.checkServerIdentity.
-        const cert = s.getPeerX509Certificate();
-        const ok = cert !== undefined && (net.isIP(name) ? cert.checkIP(name) !== undefined : cert.checkHost(name) !== undefined);
-        if (!ok)
-          return settle(
-            classifyError(Object.assign(new Error(`certificate is not valid for ${name}`), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' })),
-          );
-      }
-      settle(null);
+      settle(opts.verify ? verifyPeer(s, opts) : null);
     });
   });
+}
+
+/** Records the ClientHello's write (once), from the TCP socket's counter. */
+function stampHello(st: HandshakeState): void {
+  const { socket, opts } = st;
+  if (st.helloT !== null || st.settled || socket.bytesWritten <= st.sentBefore) return;
+  st.helloT = opts.trace.now();
+  st.helloBytes = socket.bytesWritten - st.sentBefore;
+  opts.trace.event({
+    operation: 'write',
+    address: opts.address,
+    proto: 'tcp',
+    num_bytes: st.helloBytes,
+    t0: st.t0,
+    t: st.helloT,
+    transaction_id: st.txid,
+    ...(opts.tags ? { tags: opts.tags } : {}),
+  });
+}
+
+/** The df-006 entry, with the reset latency for a reset or EOF. */
+function handshakeEntry(
+  st: HandshakeState,
+  s: tls.TLSSocket,
+  failure: Failure | null,
+  t: number,
+  chain: Array<{ format: 'base64'; data: string }> | null,
+): HandshakeResult['entry'] {
+  const { opts } = st;
+  const entry: HandshakeResult['entry'] = {
+    network: 'tcp',
+    address: opts.address,
+    server_name: opts.serverName ?? '',
+    failure,
+    tls_version: s.getProtocol() ?? '',
+    cipher_suite: (s.getCipher() as { standardName?: string } | undefined)?.standardName ?? '',
+    negotiated_protocol: typeof s.alpnProtocol === 'string' ? s.alpnProtocol : '',
+    no_tls_verify: !opts.verify,
+    peer_certificates: chain,
+    alpn: st.alpn,
+    t0: st.t0,
+    t,
+    transaction_id: st.txid,
+    tags: opts.tags ?? null,
+  };
+  // From the ClientHello's write to the reset (the handshake start when the hello was never seen).
+  if (failure === 'connection_reset' || failure === 'eof_error')
+    entry.x_reset_latency_ms = Math.round((t - (st.helloT ?? st.t0)) * 1e6) / 1e3;
+  return entry;
+}
+
+/**
+ * The handshake's own traffic, from the TCP socket's counters (TLS owns the stream, so there are
+ * no per-read events here): bytes that arrived before a timeout are how throttling shows. The
+ * ClientHello has its own write event (stampHello, at its time); what the client wrote after it
+ * (its Finished) is one more write, stamped at the end.
+ */
+function traceHandshakeTraffic(st: HandshakeState, failure: Failure | null, t: number): void {
+  const { opts, socket, t0, txid } = st;
+  const { trace, address } = opts;
+  const tags = opts.tags ? { tags: opts.tags } : {};
+  const rest = socket.bytesWritten - st.sentBefore - st.helloBytes;
+  if (rest > 0)
+    trace.event({ operation: 'write', address, proto: 'tcp', num_bytes: rest, t0: st.helloT ?? t0, t, transaction_id: txid, ...tags });
+  if (socket.bytesRead > 0)
+    trace.event({ operation: 'read', address, proto: 'tcp', num_bytes: socket.bytesRead, t0, t, transaction_id: txid, ...tags });
+  trace.event({ operation: 'tls_handshake_done', address, failure, t0, t, transaction_id: txid, ...tags });
+}
+
+/** After the handshake: the chain (node's verdict) and the name; null when both hold. */
+function verifyPeer(s: tls.TLSSocket, opts: HandshakeOptions): Failure | null {
+  if (!s.authorized) {
+    const code = String(s.authorizationError ?? 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+    return classifyError(Object.assign(new Error(code), { code }));
+  }
+  const name = opts.verifyName ?? opts.serverName;
+  if (!name) return null;
+  // X509Certificate.checkHost/checkIP (RFC 6125 matching, native): much cheaper than decoding the
+  // certificate into an object for tls.checkServerIdentity.
+  const cert = s.getPeerX509Certificate();
+  const ok = cert !== undefined && (net.isIP(name) ? cert.checkIP(name) !== undefined : cert.checkHost(name) !== undefined);
+  return ok
+    ? null
+    : classifyError(Object.assign(new Error(`certificate is not valid for ${name}`), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }));
 }
 
 function safeChain(s: tls.TLSSocket, decoded?: tls.PeerCertificate): Array<{ format: 'base64'; data: string }> | null {

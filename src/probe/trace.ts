@@ -47,16 +47,17 @@ export class Trace {
       return;
     }
     const t = ev.t ?? this.now();
-    this.events.push({
-      operation: ev.operation,
-      ...(ev.address !== undefined ? { address: ev.address } : {}),
-      ...(ev.proto !== undefined ? { proto: ev.proto } : {}),
-      failure: ev.failure ?? null,
-      ...(ev.num_bytes !== undefined ? { num_bytes: ev.num_bytes } : {}),
-      t0: ev.t0 ?? t,
-      t,
-      ...(ev.transaction_id !== undefined ? { transaction_id: ev.transaction_id } : {}),
-      tags: ev.tags ?? null,
-    });
+    // Assigned key by key in df-008's order (no object spreads: an event is written for every read
+    // and write of every measurement, so this is on the probe's hot path).
+    const e = { operation: ev.operation } as NetworkEvent;
+    if (ev.address !== undefined) e.address = ev.address;
+    if (ev.proto !== undefined) e.proto = ev.proto;
+    e.failure = ev.failure ?? null;
+    if (ev.num_bytes !== undefined) e.num_bytes = ev.num_bytes;
+    e.t0 = ev.t0 ?? t;
+    e.t = t;
+    if (ev.transaction_id !== undefined) e.transaction_id = ev.transaction_id;
+    e.tags = ev.tags ?? null;
+    this.events.push(e);
   }
 }

@@ -7,7 +7,6 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import {
-  ooniTime,
   type ControlResponse,
   type DnsQuery,
   type Failure,
@@ -17,14 +16,14 @@ import {
   type TlsHandshakeEntry,
   type WebConnectivityTestKeys,
   unknownFailure,
-  WALLSCOPE_SOFTWARE_NAME,
 } from '../model/index.js';
+import { ooniEnvelope } from './envelope.js';
 import { Trace } from './trace.js';
 import { NetPolicy, joinHostPort, isBogonAddress, splitHostPort } from './policy.js';
 import { resolveName, type ResolveConfig, type Resolution } from './resolve.js';
 import { tcpConnect } from './tcp.js';
 import { tlsHandshake } from './tls.js';
-import { DEFAULT_HEADERS, fetchUrl, httpRoundTrip, type DialRecord } from './http.js';
+import { DEFAULT_HEADERS, failedRequestEntry, fetchUrl, httpRoundTrip, type DialRecord } from './http.js';
 import { postControl } from './helperclient.js';
 import { compareHttp, dnsConsistency } from './compare.js';
 import { lookupAsn, probeLocation } from './geo.js';
@@ -33,8 +32,7 @@ import { applyVerdict } from './verdict.js';
 import { PacketRecorder, type CaptureHub } from './packet-evidence.js';
 import type { FingerprintSet, InjectorFingerprint } from '../analysis/index.js';
 
-export const SOFTWARE_NAME = WALLSCOPE_SOFTWARE_NAME;
-export const SOFTWARE_VERSION = '0.1.0';
+export { SOFTWARE_NAME, SOFTWARE_VERSION } from './envelope.js';
 export const TEST_VERSION = '0.4.3';
 /**
  * A benign name for decoy handshakes and residual checks: no censor's rule should match it, and it
@@ -146,9 +144,23 @@ function budgets(o: ProbeOptions) {
   };
 }
 
+// Random bytes for report ids, drawn from the CSPRNG 4 KiB at a time: one randomBytes call per
+// measurement (a synchronous call into the kernel's generator) was 1.4% of the probe's CPU on
+// bench/probe-web.ts. Each id still takes 8 bytes no other id gets.
+let idPool = Buffer.alloc(0);
+let idPoolAt = 0;
+function idBytes(): string {
+  if (idPoolAt + 8 > idPool.length) {
+    idPool = randomBytes(4096);
+    idPoolAt = 0;
+  }
+  idPoolAt += 8;
+  return idPool.toString('hex', idPoolAt - 8, idPoolAt);
+}
+
 export function newReportId(cc = 'ZZ', asn = 'AS0', now = new Date()): string {
   const ts = now.toISOString().replace(/[-:]/g, '').slice(0, 15) + 'Z';
-  return `${ts}_webconnectivity_${cc}_${asn.replace(/^AS/, '')}_n1_${randomBytes(8).toString('hex')}`;
+  return `${ts}_webconnectivity_${cc}_${asn.replace(/^AS/, '')}_n1_${idBytes()}`;
 }
 
 /**
@@ -449,22 +461,52 @@ export async function measureWebConnectivity(
   if (!live) Object.assign(http, failedRequest(run, dns, endpoints));
 
   const [ctl, compare, compareHops] = await Promise.all([controlP, dns.compare ?? [], Promise.all(hops.compare)]);
+  // The final response against the control now, and its body let go: a measurement waiting out its
+  // DNS window keeps only its evidence (the body is recorded in its request entry already), not a
+  // second copy of up to maxBodyBytes.
+  const httpVsControl = compareWithControl(http, ctl.control);
+  http.final = null;
   // The duplicate window overlaps all of the above; what is left of it is only listening.
   hooks.activeDone?.();
   const [late, lateHops] = await Promise.all([dns.late, Promise.all(hops.late)]);
 
   // 5. Evidence keys.
+  await recorder?.stop();
+  const testKeys = evidenceKeys(
+    run,
+    { dns, addrs, endpoints, hops, http, ctl, httpVsControl, compare, compareHops: compareHops.flat() },
+    [...late, ...lateHops.flat()],
+    recorder,
+  );
+  return finish(run, testKeys, startWall);
+}
+
+/** What a measurement gathered, for its evidence keys. */
+interface Gathered {
+  dns: Resolution;
+  addrs: string[];
+  endpoints: EndpointOutcome[];
+  hops: HopEvidence;
+  http: HttpOutcome;
+  ctl: Awaited<ReturnType<typeof fetchControl>>;
+  httpVsControl: ReturnType<typeof compareHttp>;
+  compare: DnsQuery[];
+  compareHops: DnsQuery[];
+}
+
+/** Step 5: ts-017's test keys (and wallscope's x_ ones) from what the steps gathered; every late DNS reply included. */
+function evidenceKeys(run: MeasureRun, g: Gathered, lateAll: DnsQuery[], recorder: PacketRecorder | null): WebConnectivityTestKeys {
+  const { u, host, opts, policy, trace } = run;
+  const { dns, addrs, endpoints, hops, http, ctl } = g;
   const tcpConnect = [...endpoints.map((e) => e.tcp), ...hops.dials.tcp];
   const tlsHandshakes = [...endpoints.flatMap((e) => (e.tls ? [e.tls] : [])), ...hops.dials.tls];
-  const lateAll = [...late, ...lateHops.flat()];
-  await recorder?.stop();
   const captured = recorder?.evidence({
     tcp_connect: tcpConnect,
     tls_handshakes: tlsHandshakes,
     requests: http.requests,
     duplicates: lateAll,
   });
-  const queries = [...dns.queries, ...compare, ...hops.queries, ...compareHops.flat()].map((q) => withAsn(q));
+  const queries = [...dns.queries, ...g.compare, ...hops.queries, ...g.compareHops].map((q) => withAsn(q));
   const testKeys: WebConnectivityTestKeys = {
     agent: 'redirect',
     client_resolver: opts.resolver ? opts.resolver.replace(/:\d+$/, '') : null,
@@ -482,7 +524,7 @@ export async function measureWebConnectivity(
     dns_experiment_failure: dns.failure,
     dns_consistency: dnsConsistency(host, addrs, dns.failure, ctl.control, policy),
     http_experiment_failure: http.failure,
-    ...compareWithControl(http, ctl.control),
+    ...g.httpVsControl,
     blocking: null,
     accessible: null,
     x_tls_sni_variants: [...endpoints.flatMap((e) => e.variants), ...hops.variants],
@@ -494,7 +536,7 @@ export async function measureWebConnectivity(
     ...(trace.eventsDropped ? { x_network_events_dropped: trace.eventsDropped } : {}),
   };
   if (testKeys.x_lab_mode === undefined) delete testKeys.x_lab_mode;
-  return finish(run, testKeys, startWall);
+  return testKeys;
 }
 
 /** The URL parsed and the per-measurement state: budgets, policy, trace, resolver configuration. */
@@ -594,27 +636,7 @@ function failedRequest(run: MeasureRun, dns: Resolution, endpoints: EndpointOutc
   const { u, trace } = run;
   const e = endpoints[0];
   const failure = dns.failure ?? (e ? (e.tls?.failure ?? e.tcp.status.failure) : 'dns_no_answer') ?? 'generic_timeout_error';
-  const t = trace.now();
-  const requests: HttpRequestEntry[] = [
-    {
-      network: 'tcp',
-      address: e?.address ?? '',
-      failure,
-      request: {
-        url: u.href,
-        method: 'GET',
-        headers: { host: u.host, ...DEFAULT_HEADERS },
-        body: '',
-        body_is_truncated: false,
-        tor: { exit_ip: null, exit_name: null, is_tor: false },
-        x_transport: 'tcp',
-      },
-      response: null,
-      t0: t,
-      t,
-      tags: null,
-    },
-  ];
+  const requests = [failedRequestEntry(u.href, e?.address ?? '', failure, trace, { host: u.host, ...DEFAULT_HEADERS })];
   return { requests, failure };
 }
 
@@ -643,35 +665,23 @@ function finish(run: MeasureRun, testKeys: WebConnectivityTestKeys, startWall: n
   const ownIps = [...(opts.probeIps ?? []), ...[...trace.localAddresses].filter((ip) => !isBogonAddress(ip) && !policy.inAllowed(ip))];
   const loc = probeLocation(ownIps.find((ip) => !isBogonAddress(ip)) ?? null);
   const start = new Date(startWall);
-  const m: Measurement<WebConnectivityTestKeys> = {
+  const m = ooniEnvelope({
+    testName: 'web_connectivity',
+    testVersion: TEST_VERSION,
+    input: url,
+    start,
+    runtime: trace.now(),
+    location: loc,
+    reportId: opts.reportId ?? newReportId(loc.probe_cc, loc.probe_asn, start),
+    resolverIp: opts.resolver ? opts.resolver.replace(/^\[|\](:\d+)?$|:\d+$/g, '') : '127.0.0.2',
+    testHelpers: opts.helper ? { backend: { address: opts.helper, type: opts.helper.startsWith('https:') ? 'https' : 'http' } } : {},
     annotations: {
-      engine_name: SOFTWARE_NAME,
-      engine_version: SOFTWARE_VERSION,
-      platform: process.platform,
       ...(policy.restricted ? { x_lab_mode: 'true' } : {}),
       ...(opts.annotations ?? {}),
       ...regionAnnotation(opts.region),
     },
-    data_format_version: '0.2.0',
-    input: url,
-    measurement_start_time: ooniTime(start),
-    probe_asn: loc.probe_asn,
-    probe_cc: loc.probe_cc,
-    probe_ip: '127.0.0.1',
-    probe_network_name: loc.probe_network_name,
-    report_id: opts.reportId ?? newReportId(loc.probe_cc, loc.probe_asn, start),
-    resolver_asn: 'AS0',
-    resolver_ip: opts.resolver ? opts.resolver.replace(/^\[|\](:\d+)?$|:\d+$/g, '') : '127.0.0.2',
-    resolver_network_name: '',
-    software_name: SOFTWARE_NAME,
-    software_version: SOFTWARE_VERSION,
-    test_helpers: opts.helper ? { backend: { address: opts.helper, type: opts.helper.startsWith('https:') ? 'https' : 'http' } } : {},
-    test_keys: testKeys,
-    test_name: 'web_connectivity',
-    test_runtime: trace.now(),
-    test_start_time: ooniTime(start),
-    test_version: TEST_VERSION,
-  };
+    testKeys,
+  });
   const scrubbed = scrubValue(m, scrubberFor(ownIps));
   scrubbed.probe_ip = '127.0.0.1';
   return applyVerdict(scrubbed, {
