@@ -45,18 +45,6 @@ export {
   type VariantName,
 } from './infer.js';
 export {
-  snapshotFromInfer,
-  diffSnapshots,
-  ruleHistory,
-  layerOverlap,
-  csvField,
-  type ListSnapshot,
-  type SnapshotRule,
-  type SnapshotDiff,
-  type RuleHistory,
-  type InferLike,
-} from './lists.js';
-export {
   stepChange,
   observedState,
   emptyKeyState,

@@ -8,7 +8,7 @@ import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from
 import type { Measurement } from '../model/index.js';
 import { lookupAsn, repoRoot, territoryTablesV4 } from '../probe/index.js';
 import { analyzerWith, parseListen, startServer, startWebhooks, type Webhooks } from '../server/index.js';
-import { ChangeStore, openStore, Outbox, type MeasurementStore } from '../store/index.js';
+import { ChangeStore, ListStore, openStore, Outbox, type MeasurementStore } from '../store/index.js';
 import { INJECTORS_OPTION, injectorsFrom } from './injectors.js';
 
 export interface StoreCliOptions {
@@ -183,6 +183,8 @@ export function register(program: Command): void {
       o.changes && !o.clickhouse
         ? new ChangeStore(o.db ?? 'wallscope.db', { confirmations: positiveInt(o.changeConfirmations, '--change-confirmations') })
         : undefined;
+    // List snapshots (`lists snapshot|import --store`) live in the same file (src/store/lists.ts).
+    const lists = o.clickhouse ? undefined : new ListStore(o.db ?? 'wallscope.db');
     const token = o.adminTokenFile ? readFileSync(o.adminTokenFile, 'utf8').trim() : process.env.WALLSCOPE_ADMIN_TOKEN;
     const secret = o.reportSecretFile ? readFileSync(o.reportSecretFile, 'utf8').trim() : process.env.WALLSCOPE_REPORT_SECRET;
     const perMinute = Number(o.rateLimit);
@@ -202,6 +204,7 @@ export function register(program: Command): void {
       trustProxy: o.trustProxy ?? false,
       territoryTables: territoryTablesV4,
       ...(changes ? { changes } : {}),
+      ...(lists ? { lists } : {}),
     });
     let hooks: Webhooks | undefined;
     let outbox: Outbox | undefined;
@@ -216,6 +219,7 @@ export function register(program: Command): void {
       await store.close();
       outbox?.close();
       changes?.close();
+      lists?.close();
       process.exit(0);
     };
     process.once('SIGINT', stop);
