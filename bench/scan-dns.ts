@@ -16,7 +16,7 @@ import { startInjectionLab, type InjectionLab } from '../src/testing/injection-l
 
 const N = Number(process.argv[2] ?? 100_000);
 const RSS_RATE = Number(process.argv[3] ?? 10000);
-const SIZES = (process.env.BENCH_NAMES ?? '100000,1000000').split(',').map(Number);
+const SIZES = (process.env.BENCH_NAMES ?? '100000,1000000').split(',').filter(Boolean).map(Number);
 const PROF = process.env.BENCH_CPU_PROF;
 const dir = mkdtempSync(join(tmpdir(), 'wallscope-scan-bench-'));
 const bin = join(repoRoot, 'bin', 'wallscope.js');

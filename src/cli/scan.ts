@@ -2,8 +2,9 @@
 // of names against an address that runs no resolver (in the lab: its silent address, 127.R.0.8).
 // Wiring only: argument checks, the streamed list (checked line by line, a bad line is file:line
 // before anything is sent), the summary of injected answers (src/analysis/dns-scan.ts).
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { StringDecoder } from 'node:string_decoder';
 import { domainToASCII } from 'node:url';
 import type { Command } from 'commander';
 import { DnsScanSummarizer, type DnsScanLine } from '../analysis/index.js';
@@ -16,11 +17,14 @@ function usageError(message: string, exitCode = 2): Error {
 
 const NAME_RE = /^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
 
+/** Outside printable ASCII: through IDNA (a control character comes out as no name either way). */
+const NON_ASCII = /[^ -~]/;
+
 /** A list line or argument as a query name (ASCII, lower case), or null when it cannot be one. */
 export function scanName(text: string): string | null {
   const t = text.trim().replace(/\.$/, '');
   // ASCII as is (lower-cased); anything else through IDNA, as the censors see the wire name.
-  const n = [...t].every((c) => c.charCodeAt(0) < 0x80) ? t.toLowerCase() : domainToASCII(t);
+  const n = NON_ASCII.test(t) ? domainToASCII(t) : t.toLowerCase();
   return NAME_RE.test(n) ? n : null;
 }
 
@@ -35,12 +39,29 @@ function checkList(file: string): number {
   return n;
 }
 
-async function* listNames(file: string): AsyncGenerator<string> {
-  const rl = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
-  for await (const line of rl) {
-    const t = line.trim();
-    if (!t || t.startsWith('#')) continue;
-    yield scanName(t)!;
+/**
+ * The names of a checked list, streamed: read in 1 MiB chunks (bounded memory at any list size),
+ * handed over synchronously (a readline async iterator costs a promise and an event per line).
+ */
+function* listNames(file: string): Generator<string> {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(1 << 20);
+    const utf8 = new StringDecoder('utf8'); // a character cut by a chunk's end waits for the next
+    let rest = '';
+    for (;;) {
+      const got = readSync(fd, buf, 0, buf.length, null);
+      const text = rest + (got > 0 ? utf8.write(buf.subarray(0, got)) : utf8.end());
+      const lines = text.split('\n');
+      rest = got > 0 ? lines.pop()! : '';
+      for (const line of lines) {
+        const t = line.trim();
+        if (t && !t.startsWith('#')) yield scanName(t)!;
+      }
+      if (got <= 0) return;
+    }
+  } finally {
+    closeSync(fd);
   }
 }
 
