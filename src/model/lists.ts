@@ -5,6 +5,8 @@
 // model/ because the CLI (files), the store (SQLite rows), the server (API) and the explorer (types)
 // all share these shapes and this logic.
 
+import { csvField } from './csv.js';
+
 export interface SnapshotRule {
   rule: string;
   protocol: string;
@@ -135,12 +137,6 @@ export function layerOverlap(s: ListSnapshot): Array<{ a: string; b: string; jac
       out.push({ a: layers[i]!, b: layers[j]!, jaccard: union ? both / union : 0, both });
     }
   return out;
-}
-
-/** RFC 4180 field. */
-export function csvField(v: string | number | boolean): string {
-  const s = String(v);
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;

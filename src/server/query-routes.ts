@@ -1,6 +1,7 @@
 // The query API the explorer and researchers use: GET /api/v1/measurements (filters, cursor),
 // /api/v1/measurement/:uid, /api/v1/aggregation (OONI MAT's axes, JSON or CSV) and /api/v1/health.
 import type { FastifyInstance } from 'fastify';
+import { csvField } from '../model/csv.js';
 import { StoreInputError, parseAsn, parseTimeBound, normalizeRegion, type MeasurementFilter } from '../store/index.js';
 import type { ServerContext } from './context.js';
 import { createError } from './errors.js';
@@ -8,11 +9,8 @@ import { AggregationQuerySchema, ListQuery, ListResponse, UidParams } from './sc
 
 /** CSV per RFC 4180; cells that a spreadsheet would run as a formula get a leading quote. */
 export function toCsv(columns: string[], rows: Array<Record<string, unknown>>): string {
-  const cell = (v: unknown): string => {
-    let s = v === null || v === undefined ? '' : String(v);
-    if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-    return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
+  const cell = (v: unknown) =>
+    csvField(v === null || v === undefined ? null : typeof v === 'object' ? String(v) : (v as string | number | boolean));
   return [columns.join(','), ...rows.map((r) => columns.map((c) => cell(r[c])).join(','))].join('\r\n') + '\r\n';
 }
 
