@@ -3,31 +3,24 @@
 // censor matches the SNI whatever the server), each from a fresh lab client address (no residual
 // pollution); DNS trials to the lab's silent address with a 300 ms window.
 // Usage: node dist/bench/infer.js [names, default 1000] [concurrency, default 16]
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { generateRules, inferJobs, parseScenario, startLab, type InferJob, type InferProtocol } from '../src/lab/index.js';
+import { generateRules, inferJobs, type InferJob, type InferProtocol } from '../src/lab/index.js';
 import { dnsTrial, sniTrial } from '../src/probe/index.js';
+import { startInjectionLab } from '../src/testing/injection-lab.js';
 
 const N = Number(process.argv[2] ?? 1000);
 const C = Number(process.argv[3] ?? 16);
-const dir = mkdtempSync(join(tmpdir(), 'wallscope-infer-bench-'));
 
 async function main(): Promise<void> {
   const gen = [...generateRules(77, 200_000, 'gfw')];
-  writeFileSync(join(dir, 'gfw.txt'), gen.map((g) => g.rule).join('\n'));
-  const s = parseScenario(
-    `name: infer-bench\nworld: { sites: [{ domain: front.example }] }\ncensors:\n  - name: gfw\n    layer: national\n    dns_injection: { rules_file: gfw.txt, lead_ms: 0 }\n    sni_reset: { rules_file: gfw.txt, residual_s: 180 }\n`,
-    join(dir, 'bench.yaml'),
-  );
-  const lab = await startLab(s, { standardPorts: false });
+  const injection = await startInjectionLab({ rules: gen.map((g) => g.rule), sni: true });
+  const { lab } = injection;
   try {
     const front = lab.sites[0]!;
     const picked = gen.filter((_, i) => i % Math.floor(gen.length / N) === 0).slice(0, N);
     const nameOf = (g: (typeof gen)[number]) => (g.shape === 'unanchored' ? `${g.kw}.org` : g.kw);
     let client = 0;
     const fresh = { localAddress: () => lab.clientAddress(client++), timeoutMs: 3000 };
-    const [h, p] = lab.silentDns.split(':') as [string, string];
+    const { host: h, port: p } = injection.silent;
     for (const protocol of ['sni', 'dns'] as InferProtocol[]) {
       const jobs: InferJob[] = picked.map((g) => ({ name: nameOf(g), protocol, layer: 'national' }));
       const t0 = performance.now();
@@ -49,8 +42,7 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    await lab.close();
-    rmSync(dir, { recursive: true, force: true });
+    await injection.close();
   }
 }
 

@@ -1,7 +1,7 @@
 // The analysis layer's public surface: pure functions from measurements to verdicts.
 // No I/O here (scripts/check-layers.mjs refuses it): the files are read by probe/fingerprints-load.ts
 // and passed in through AnalysisContext.
-export { ANALYSIS_VERSION, analyzeWebConnectivity, type AnalysisContext } from './webconnectivity.js';
+export { ANALYSIS_VERSION, analyzeWebConnectivity, REGIONAL_RESET_MS, type AnalysisContext } from './webconnectivity.js';
 export { analyzeMeasurement, noVerdict } from './measurement.js';
 export { readMeasurements, readMeasurementStream, type ReadResult, MAX_RECORD_CHARS } from './read.js';
 export { domainOf } from '../model/index.js';
@@ -44,18 +44,6 @@ export {
   type Oracle,
   type VariantName,
 } from './infer.js';
-export {
-  snapshotFromInfer,
-  diffSnapshots,
-  ruleHistory,
-  layerOverlap,
-  csvField,
-  type ListSnapshot,
-  type SnapshotRule,
-  type SnapshotDiff,
-  type RuleHistory,
-  type InferLike,
-} from './lists.js';
 export {
   stepChange,
   observedState,

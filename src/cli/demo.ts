@@ -9,7 +9,7 @@ import { buildDemoScenario, DEMO_LIST, measureLab, scoreRows, startLab, summariz
 import type { Measurement } from '../model/index.js';
 import { placeReportId, repoRoot, territoryTablesV4 } from '../probe/index.js';
 import { parseListen, startServer } from '../server/index.js';
-import { ChangeStore, SqliteStore } from '../store/index.js';
+import { ChangeStore, ListStore, SqliteStore } from '../store/index.js';
 import { analyzerWith } from '../server/index.js';
 
 // The demo's emulated vantage point: a volunteer on China Unicom in Henan, behind the Henan
@@ -118,6 +118,8 @@ async function storeAndServe(
   // "blocked since" work over the demo too (one run: the current states, no change yet).
   const changes = new ChangeStore(db);
   changes.rebuild();
+  // The list tables as `serve` has them (empty: the demo infers no rules; `lists snapshot --store` fills them).
+  const lists = new ListStore(db);
   const srv = await startServer({
     store,
     host,
@@ -127,6 +129,7 @@ async function storeAndServe(
     logger: false,
     territoryTables: territoryTablesV4,
     changes,
+    lists,
   });
   w(
     `Explorer: open ${srv.url}/ in a browser (the emulated vantage point is CN / AS4837 / ${DEMO_REGION}: #/region/${DEMO_REGION}). Ctrl-C to stop.\n`,
@@ -139,4 +142,5 @@ async function storeAndServe(
   await srv.close();
   await store.close();
   changes.close();
+  lists.close();
 }

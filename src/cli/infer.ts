@@ -4,7 +4,7 @@
 // Wiring only. Point it at the lab with `lab eval --infer`, or at endpoints on a path you measure.
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { inferJobs, uniqueLines, type InferEndpoints, type InferJob, type InferProtocol } from '../lab/index.js';
+import { inferJobs, uniqueLines, type InferEndpoints, type InferJob, type InferLine, type InferProtocol } from '../lab/index.js';
 import { isLayer, type Layer } from '../model/index.js';
 import { dnsTrial, httpHostTrial, httpPathTrial, sniTrial, splitHostPort, type TrialOptions } from '../probe/index.js';
 import { scanName } from './scan.js';
@@ -64,81 +64,102 @@ export function register(program: Command): void {
     .option('--concurrency <n>', "names inferred at once (each name's trials in sequence)", '4')
     .option('--json', 'one JSON line per (name, protocol, layer) that blocks it')
     .action(async (items: string[], o: InferOptions) => {
-      if (o.list) {
-        let text: string;
-        try {
-          text = readFileSync(o.list, 'utf8');
-        } catch (e) {
-          throw usageError(`--list ${o.list}: ${(e as Error).message}`, 1);
-        }
-        text.split(/\r?\n/).forEach((l) => {
-          const t = l.trim();
-          if (t && !t.startsWith('#')) items.push(t);
-        });
-      }
+      items.push(...listItems(o.list));
       if (!items.length) throw usageError('give names, URLs or --list');
       if (!isLayer(o.layer)) throw usageError(`--layer must be national, regional, isp or unknown, got ${o.layer}`);
-      const pauseS = Number(o.pause);
-      const timeoutMs = Number(o.timeout);
-      const concurrency = Number(o.concurrency);
-      if (!Number.isFinite(pauseS) || pauseS < 0 || pauseS > 3600) throw usageError(`--pause must be 0..3600 seconds, got ${o.pause}`);
-      if (!Number.isFinite(timeoutMs) || timeoutMs < 10 || timeoutMs > 60_000)
-        throw usageError(`--timeout must be 10..60000 ms, got ${o.timeout}`);
-      if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256)
-        throw usageError(`--concurrency must be 1..256, got ${o.concurrency}`);
-      const locals = o.localAddress ? o.localAddress.split(',').map((a) => a.trim()) : [];
-      let k = 0;
-      const trial: TrialOptions = {
-        timeoutMs,
-        pauseMs: pauseS * 1000,
-        ...(locals.length ? { localAddress: () => locals[k++ % locals.length] } : {}),
-      };
-      const dns = o.resolver ? endpoint('--resolver', o.resolver, 53) : null;
-      const tlsServer = o.tlsServer ? endpoint('--tls-server', o.tlsServer, 443) : null;
-      const httpServer = o.httpServer ? endpoint('--http-server', o.httpServer, 80) : null;
-      const available: InferProtocol[] = [
-        ...(dns ? ['dns' as const] : []),
-        ...(tlsServer ? ['sni' as const] : []),
-        ...(httpServer ? ['http' as const] : []),
-      ];
-      const protocols = o.protocol ? (o.protocol.split(',').map((p) => p.trim()) as InferProtocol[]) : available;
-      for (const p of protocols) {
-        if (!['dns', 'sni', 'http'].includes(p)) throw usageError(`--protocol: ${p} is not dns, sni or http`);
-        if (!available.includes(p))
-          throw usageError(`--protocol ${p} needs ${p === 'dns' ? '--resolver' : p === 'sni' ? '--tls-server' : '--http-server'}`);
-      }
-      if (!protocols.length) throw usageError('give at least one of --resolver, --tls-server, --http-server');
-      const jobs: InferJob[] = [];
-      for (const item of items) {
-        let name: string | null;
-        let url: string | undefined;
-        if (/^https?:\/\//i.test(item)) {
-          try {
-            const u = new URL(item);
-            name = scanName(u.hostname);
-            url = item;
-          } catch {
-            throw usageError(`not a URL: ${JSON.stringify(item)}`);
-          }
-        } else name = scanName(item);
-        if (!name) throw usageError(`not a domain name: ${JSON.stringify(item)}`);
-        for (const protocol of protocols)
-          jobs.push({ name, protocol, layer: o.layer as Layer, ...(url && protocol === 'http' ? { url } : {}) });
-      }
-      const ends: InferEndpoints = {
-        dns: dns ? dnsTrial(dns, trial) : null,
-        sni: () => (tlsServer ? sniTrial(tlsServer, trial) : null),
-        httpHost: () => (httpServer ? httpHostTrial(httpServer, trial) : null),
-        httpPath: (name) => (httpServer ? httpPathTrial(httpServer, name, trial) : null),
-      };
-      const lines = uniqueLines(await inferJobs(jobs, ends, { concurrency }));
-      for (const l of lines) {
-        if (o.json) process.stdout.write(`${JSON.stringify(l)}\n`);
-        else
-          process.stdout.write(
-            `${l.name} ${l.protocol} ${l.layer}: ${l.keyword !== undefined ? `keyword ${JSON.stringify(l.keyword)} in ${l.url}` : l.rule}${l.overblocks.length ? `; overblocks ${l.overblocks.join(' ')}` : ''} (${l.queries} trials)\n`,
-          );
-      }
-      if (!o.json && !lines.length) process.stdout.write('no item is blocked over the protocols tried\n');
+      const { trial, concurrency } = trialOptions(o);
+      const { ends, protocols } = endpointsOf(o, trial);
+      const lines = uniqueLines(await inferJobs(jobsOf(items, protocols, o.layer as Layer), ends, { concurrency }));
+      printLines(lines, !!o.json);
     });
+}
+
+/** The items of --list (none without one). */
+function listItems(list: string | undefined): string[] {
+  if (!list) return [];
+  let text: string;
+  try {
+    text = readFileSync(list, 'utf8');
+  } catch (e) {
+    throw usageError(`--list ${list}: ${(e as Error).message}`, 1);
+  }
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((t) => t && !t.startsWith('#'));
+}
+
+/** --pause, --timeout, --local-address and --concurrency, checked. */
+function trialOptions(o: InferOptions): { trial: TrialOptions; concurrency: number } {
+  const pauseS = Number(o.pause);
+  const timeoutMs = Number(o.timeout);
+  const concurrency = Number(o.concurrency);
+  if (!Number.isFinite(pauseS) || pauseS < 0 || pauseS > 3600) throw usageError(`--pause must be 0..3600 seconds, got ${o.pause}`);
+  if (!Number.isFinite(timeoutMs) || timeoutMs < 10 || timeoutMs > 60_000)
+    throw usageError(`--timeout must be 10..60000 ms, got ${o.timeout}`);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256)
+    throw usageError(`--concurrency must be 1..256, got ${o.concurrency}`);
+  const locals = o.localAddress ? o.localAddress.split(',').map((a) => a.trim()) : [];
+  let k = 0;
+  return {
+    concurrency,
+    trial: { timeoutMs, pauseMs: pauseS * 1000, ...(locals.length ? { localAddress: () => locals[k++ % locals.length] } : {}) },
+  };
+}
+
+/** The trials of each protocol with an endpoint, and the protocols asked (each needing its endpoint). */
+function endpointsOf(o: InferOptions, trial: TrialOptions): { ends: InferEndpoints; protocols: InferProtocol[] } {
+  const dns = o.resolver ? endpoint('--resolver', o.resolver, 53) : null;
+  const tlsServer = o.tlsServer ? endpoint('--tls-server', o.tlsServer, 443) : null;
+  const httpServer = o.httpServer ? endpoint('--http-server', o.httpServer, 80) : null;
+  const available: InferProtocol[] = [
+    ...(dns ? ['dns' as const] : []),
+    ...(tlsServer ? ['sni' as const] : []),
+    ...(httpServer ? ['http' as const] : []),
+  ];
+  const protocols = o.protocol ? (o.protocol.split(',').map((p) => p.trim()) as InferProtocol[]) : available;
+  for (const p of protocols) {
+    if (!['dns', 'sni', 'http'].includes(p)) throw usageError(`--protocol: ${p} is not dns, sni or http`);
+    if (!available.includes(p))
+      throw usageError(`--protocol ${p} needs ${p === 'dns' ? '--resolver' : p === 'sni' ? '--tls-server' : '--http-server'}`);
+  }
+  if (!protocols.length) throw usageError('give at least one of --resolver, --tls-server, --http-server');
+  const ends: InferEndpoints = {
+    dns: dns ? dnsTrial(dns, trial) : null,
+    sni: () => (tlsServer ? sniTrial(tlsServer, trial) : null),
+    httpHost: () => (httpServer ? httpHostTrial(httpServer, trial) : null),
+    httpPath: (name) => (httpServer ? httpPathTrial(httpServer, name, trial) : null),
+  };
+  return { ends, protocols };
+}
+
+/** One job per (item, protocol); a URL's path is kept for keyword isolation over HTTP. */
+function jobsOf(items: string[], protocols: InferProtocol[], layer: Layer): InferJob[] {
+  const jobs: InferJob[] = [];
+  for (const item of items) {
+    let name: string | null;
+    let url: string | undefined;
+    if (/^https?:\/\//i.test(item)) {
+      try {
+        name = scanName(new URL(item).hostname);
+        url = item;
+      } catch {
+        throw usageError(`not a URL: ${JSON.stringify(item)}`);
+      }
+    } else name = scanName(item);
+    if (!name) throw usageError(`not a domain name: ${JSON.stringify(item)}`);
+    for (const protocol of protocols) jobs.push({ name, protocol, layer, ...(url && protocol === 'http' ? { url } : {}) });
+  }
+  return jobs;
+}
+
+function printLines(lines: InferLine[], json: boolean): void {
+  for (const l of lines) {
+    if (json) process.stdout.write(`${JSON.stringify(l)}\n`);
+    else
+      process.stdout.write(
+        `${l.name} ${l.protocol} ${l.layer}: ${l.keyword !== undefined ? `keyword ${JSON.stringify(l.keyword)} in ${l.url}` : l.rule}${l.overblocks.length ? `; overblocks ${l.overblocks.join(' ')}` : ''} (${l.queries} trials)\n`,
+      );
+  }
+  if (!json && !lines.length) process.stdout.write('no item is blocked over the protocols tried\n');
 }

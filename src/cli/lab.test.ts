@@ -157,6 +157,8 @@ describe('wallscope demo (store and explorer)', () => {
     const changes = await fetch(`${url}/api/v1/changes?since=2020-01-01T00:00:00Z`);
     assert.equal(changes.status, 200);
     assert.deepEqual(await changes.json(), { changes: [] });
+    // And its Lists page has the list tables (no snapshot: the demo infers no rules).
+    assert.deepEqual(await (await fetch(`${url}/api/v1/lists/status`)).json(), { enabled: true, dates: [] });
     const page = await fetch(`${url}/`);
     assert.equal(page.status, 200);
     assert.match(await page.text(), /<div id="app"|<script type="module"/);

@@ -4,8 +4,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { diffSnapshots, layerOverlap, ruleHistory, snapshotFromInfer } from '../analysis/index.js';
+import { diffSnapshots, layerOverlap, ruleHistory, snapshotFromInfer } from '../model/index.js';
 import { repoRoot } from '../probe/index.js';
+import { ListStore } from '../store/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wallscope-lists-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -96,5 +97,36 @@ describe('lists as data: snapshots, diff, history, overlap', () => {
     assert.equal(existsSync(join(dir, 'bad.json')), false);
     assert.equal((await run(['snapshot', join(dir, 'd1.jsonl'), '--date', 'yesterday', '--out', join(dir, 'x.json')])).code, 2);
     assert.ok(readFileSync(join(dir, 's1.json'), 'utf8').includes('"date": "2024-04-01"'));
+  });
+
+  it('snapshot --store and import put snapshots in the SQLite store; a bad snapshot file stores nothing', async () => {
+    const db = join(dir, 'w.db');
+    writeFileSync(join(dir, 'e1.jsonl'), JSON.stringify(line('011.com', 'regional', '011\\.com$', 'sni', ['a011.com'])));
+    const snap = await run(['snapshot', join(dir, 'e1.jsonl'), '--date', '2024-06-01', '--store', db]);
+    assert.equal(snap.code, 0, snap.stderr);
+    writeFileSync(join(dir, 'good.json'), JSON.stringify({ date: '2024-06-02', layers: { national: [] } }));
+    writeFileSync(join(dir, 'badsnap.json'), JSON.stringify({ date: '2024-06-03', layers: { national: [{ rule: 'x' }] } }));
+    const bad = await run(['import', join(dir, 'good.json'), join(dir, 'badsnap.json'), '--store', db]);
+    assert.equal(bad.code, 1);
+    assert.equal(bad.stderr.trim().split('\n').length, 1);
+    assert.match(bad.stderr, /badsnap\.json: not a list snapshot: layer "national" rule 1 needs/);
+    const notJson = await run(['import', join(dir, 'e1.jsonl'), '--store', db]);
+    assert.match(notJson.stderr, /e1\.jsonl: not a list snapshot/);
+    assert.equal((await run(['snapshot', join(dir, 'e1.jsonl'), '--date', '2024-06-01'])).code, 2);
+    let lists = new ListStore(db);
+    assert.deepEqual(lists.dates(), ['2024-06-01']); // nothing of the refused import
+    lists.close();
+    const ok = await run(['import', join(dir, 'good.json'), join(dir, 's1.json'), '--store', db]);
+    assert.equal(ok.code, 0, ok.stderr);
+    lists = new ListStore(db);
+    try {
+      assert.deepEqual(lists.dates(), ['2024-04-01', '2024-06-01', '2024-06-02']);
+      assert.deepEqual(lists.snapshot('2024-06-01')!.layers.regional, [
+        { rule: '011\\.com$', protocol: 'sni', names: ['011.com'], overblocks: 1 },
+      ]);
+      assert.deepEqual(lists.snapshot('2024-04-01'), JSON.parse(readFileSync(join(dir, 's1.json'), 'utf8')));
+    } finally {
+      lists.close();
+    }
   });
 });

@@ -77,7 +77,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     description: 'change detection over the stored measurements (SQLite store): rebuild, list, webhook outbox',
     load: () => import('./changes.js'),
   },
-  { name: 'lists', description: 'censor lists: generate realistic ones for the lab', load: () => import('./lists.js') },
+  {
+    name: 'lists',
+    description:
+      'censor lists: generate realistic ones for the lab; snapshots of the inferred rules per layer and date (store, diff, history)',
+    load: () => import('./lists.js'),
+  },
   { name: 'scan', description: 'scans at scale: which names an on-path injector answers for', load: () => import('./scan.js') },
   {
     name: 'infer',

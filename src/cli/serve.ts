@@ -8,7 +8,7 @@ import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from
 import type { Measurement } from '../model/index.js';
 import { lookupAsn, repoRoot, territoryTablesV4 } from '../probe/index.js';
 import { analyzerWith, parseListen, startServer, startWebhooks, type Webhooks } from '../server/index.js';
-import { ChangeStore, openStore, Outbox, type MeasurementStore } from '../store/index.js';
+import { ChangeStore, ListStore, openStore, Outbox, type MeasurementStore } from '../store/index.js';
 import { INJECTORS_OPTION, injectorsFrom } from './injectors.js';
 
 export interface StoreCliOptions {
@@ -195,6 +195,8 @@ async function serve(o: ServeOptions): Promise<void> {
   const { ctx } = analysisFrom(o);
   // Change detection lives in the SQLite store's file (src/store/changes.ts); ClickHouse has none yet.
   const changes = o.changes && !o.clickhouse ? new ChangeStore(o.db ?? 'wallscope.db', { confirmations: changeConfirmations }) : undefined;
+  // List snapshots (`lists snapshot|import --store`) live in the same file (src/store/lists.ts).
+  const lists = o.clickhouse ? undefined : new ListStore(o.db ?? 'wallscope.db');
   const token = secretFrom(o.adminTokenFile, 'WALLSCOPE_ADMIN_TOKEN');
   const secret = secretFrom(o.reportSecretFile, 'WALLSCOPE_REPORT_SECRET');
   const srv = await startServer({
@@ -210,6 +212,7 @@ async function serve(o: ServeOptions): Promise<void> {
     trustProxy: o.trustProxy ?? false,
     territoryTables: territoryTablesV4,
     ...(changes ? { changes } : {}),
+    ...(lists ? { lists } : {}),
   });
   let hooks: Webhooks | undefined;
   let outbox: Outbox | undefined;
@@ -224,6 +227,7 @@ async function serve(o: ServeOptions): Promise<void> {
     await store.close();
     outbox?.close();
     changes?.close();
+    lists?.close();
     process.exit(0);
   };
   process.once('SIGINT', stop);

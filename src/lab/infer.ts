@@ -4,9 +4,27 @@
 // SNI and Host trials to the target site's own front, each from a fresh client address of the
 // lab so that one trial's residual blocking never pollutes the next; keyword-blocked URLs get the
 // minimal triggering substring of their path by bisection (src/analysis/infer.ts).
-import { escapeRegexLiteral, inferRule, isolateKeyword, nameHash, type InferredRule, type Oracle } from '../analysis/index.js';
+import {
+  escapeRegexLiteral,
+  inferRule,
+  isolateKeyword,
+  nameHash,
+  REGIONAL_RESET_MS,
+  type InferredRule,
+  type Oracle,
+} from '../analysis/index.js';
 import { prng, type Layer } from '../model/index.js';
-import { dnsTrial, httpHostTrial, httpPathTrial, sniTrial, type Trial } from '../probe/index.js';
+import {
+  dnsTrial,
+  hostOutcome,
+  httpHostTrial,
+  httpPathTrial,
+  layeredTrial,
+  sniOutcome,
+  sniTrial,
+  type LayeredOutcome,
+  type Trial,
+} from '../probe/index.js';
 import type { Lab } from './lab.js';
 import { decodePath } from './rules.js';
 
@@ -68,6 +86,8 @@ export interface InferJob {
   layer: Layer | null;
   /** For http: the URL whose path may hold a keyword. */
   url?: string;
+  /** The trials of this job's layer alone (layersOf); absent: the endpoint's trials, whatever layer blocks. */
+  oracle?: Oracle;
 }
 
 /**
@@ -87,8 +107,10 @@ export async function inferJobs(
       const job = jobs[i];
       if (!job) return;
       const pad = padFor(job.name, opts.seed ?? 0);
-      let oracle: Oracle | null = null;
-      if (job.protocol === 'dns') oracle = ends.dns ?? null;
+      let oracle: Oracle | null = job.oracle ?? null;
+      if (oracle) {
+        // Per-layer trials (layersOf): the exact name is blocked at this layer, so not a keyword.
+      } else if (job.protocol === 'dns') oracle = ends.dns ?? null;
       else if (job.protocol === 'sni') oracle = ends.sni?.(job.name) ?? null;
       else {
         const host = ends.httpHost?.(job.name) ?? null;
@@ -190,6 +212,55 @@ export async function inferLab(
     if (!jobs.has(key)) jobs.set(key, { name, protocol, layer: t.layer, url: t.url });
   }
   const blockedNames = [...new Set([...jobs.values()].map((j) => j.name))];
-  const lines = await inferJobs([...jobs.values()], ends, { concurrency: opts.concurrency, seed: lab.scenario.seed, blockedNames });
+  const layered = await layersOf([...jobs.values()], (name, protocol) => {
+    const s = site(name);
+    const port = protocol === 'sni' ? s?.httpsPort : s?.httpPort;
+    if (!s || !port) return null;
+    const server = { host: s.address, port };
+    const outcome = protocol === 'sni' ? sniOutcome : hostOutcome;
+    return layeredTrial((n, local) => outcome(server, n, local, 3000), `${padFor(name, lab.scenario.seed ^ 0x5a5a)}.example`, {
+      localAddress: fresh.localAddress,
+      regionalResetMs: REGIONAL_RESET_MS,
+    });
+  });
+  const lines = await inferJobs(layered, ends, { concurrency: opts.concurrency, seed: lab.scenario.seed, blockedNames });
   return uniqueLines(lines);
+}
+
+const TOLD_APART = ['national', 'regional'] as const;
+
+/**
+ * Two layers blocking one name over one protocol each get their own line and rule (DESIGN.md:
+ * one line per (name, protocol, layer)): per (name, sni|http) the exact name is tried once with
+ * layered trials (probe layeredTrial: residual blocking = national, a fast reset = regional), and
+ * one job per layer that blocked it runs on that layer's trials alone (cached per candidate, so
+ * the layers share each trial). A name whose block neither behaviour explains (a keyword URL, a
+ * censor with neither trait) keeps its job and its attributed layer.
+ */
+export async function layersOf(
+  jobs: InferJob[],
+  trialsFor: (name: string, protocol: 'sni' | 'http') => ((name: string) => Promise<LayeredOutcome>) | null,
+): Promise<InferJob[]> {
+  const out: InferJob[] = [];
+  // Per (name, protocol): the layers told apart on the exact name (empty: keep the attributed jobs).
+  const told = new Map<string, number>();
+  for (const job of jobs) {
+    const key = `${job.name}\0${job.protocol}`;
+    if (job.protocol === 'dns' || told.get(key) === 0) {
+      out.push(job);
+      continue;
+    }
+    if (told.has(key)) continue; // its per-layer jobs are in
+    const trial = trialsFor(job.name, job.protocol);
+    const cache = new Map<string, Promise<LayeredOutcome>>();
+    const once = trial && ((c: string) => cache.get(c) ?? (cache.set(c, trial(c)), cache.get(c)!));
+    const exact = once ? await once(job.name) : null;
+    const layers = exact ? TOLD_APART.filter((l) => exact[l]) : [];
+    told.set(key, layers.length);
+    if (!once || !layers.length) out.push(job);
+    else
+      for (const layer of layers)
+        out.push({ name: job.name, protocol: job.protocol, layer, url: job.url, oracle: async (c) => (await once(c))[layer] });
+  }
+  return out;
 }

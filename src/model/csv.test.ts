@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CsvSyntaxError, parseCsv } from './csv.js';
+import { CsvSyntaxError, csvField, parseCsv } from './csv.js';
 
 describe('parseCsv(text) (csv-parse)', () => {
   test('rows keep the line they start on, across quoted newlines, blank lines, CR, LF and CRLF', () => {
@@ -17,5 +17,27 @@ describe('parseCsv(text) (csv-parse)', () => {
       () => parseCsv('a,b\n"open,c\nd,e\n'),
       (e: unknown) => e instanceof CsvSyntaxError && e.line >= 2 && /quote/i.test(e.message),
     );
+  });
+});
+
+describe('csvField(v)', () => {
+  test('quotes what RFC 4180 needs quoted and defuses spreadsheet formulas; round-trips through parseCsv', () => {
+    const fields = ['plain', 'a,b', 'say "hi"', 'two\nlines', '=HYPERLINK("x")', '-1', '@sum', '(^|\\.)a\\.com$', '', 3, true, null];
+    const line = fields.map((f) => csvField(f)).join(',');
+    assert.equal(line, 'plain,"a,b","say ""hi""","two\nlines","\'=HYPERLINK(""x"")",\'-1,\'@sum,(^|\\.)a\\.com$,,3,true,');
+    assert.deepEqual(parseCsv(`${line}\n`)[0]!.fields, [
+      'plain',
+      'a,b',
+      'say "hi"',
+      'two\nlines',
+      '\'=HYPERLINK("x")',
+      "'-1",
+      "'@sum",
+      '(^|\\.)a\\.com$',
+      '',
+      '3',
+      'true',
+      '',
+    ]);
   });
 });

@@ -54,3 +54,14 @@ export function parseCsv(text: string): CsvRow[] {
     return { line: info.lines - inner, fields: record };
   });
 }
+
+/**
+ * One CSV field (RFC 4180: quoted when it holds a quote, comma or line break); a field that a
+ * spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading quote, since
+ * exported names and rules come from measurements of hostile networks.
+ */
+export function csvField(v: string | number | boolean | null | undefined): string {
+  let s = v === null || v === undefined ? '' : String(v);
+  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}

@@ -10,3 +10,4 @@ export * from './url.js';
 export * from './aggregation.js';
 export * from './fet.js';
 export * from './platform.js';
+export * from './lists.js';

@@ -123,7 +123,19 @@ export {
   type DnsScanProgress,
   type DnsScanResult,
 } from './scan-dns.js';
-export { dnsTrial, sniTrial, httpHostTrial, httpPathTrial, type Trial, type TrialOptions } from './infer-trials.js';
+export {
+  dnsTrial,
+  sniTrial,
+  httpHostTrial,
+  httpPathTrial,
+  sniOutcome,
+  hostOutcome,
+  layeredTrial,
+  type Trial,
+  type TrialOptions,
+  type TrialOutcome,
+  type LayeredOutcome,
+} from './infer-trials.js';
 export {
   parseCampaign,
   runCampaign,

@@ -68,35 +68,48 @@ export function dnsTrial(target: { host: string; port: number }, opts: TrialOpti
 /** A reset or a close before any answer reads as blocked; an answer, an alert or silence does not. */
 const BLOCK_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
+/** What one trial saw: blocked or not, and when the block came (ms after the connection began). */
+export interface TrialOutcome {
+  blocked: boolean;
+  ms: number | null;
+}
+
+/** TLS: a ClientHello carrying the name as SNI to `server`, from `local`. */
+export function sniOutcome(
+  server: { host: string; port: number },
+  name: string,
+  local: string | undefined,
+  timeoutMs = 3000,
+): Promise<TrialOutcome> {
+  return new Promise<TrialOutcome>((resolve) => {
+    let done = false;
+    let t0 = performance.now();
+    const s = tls.connect({
+      host: server.host,
+      port: server.port,
+      servername: name,
+      rejectUnauthorized: false,
+      checkServerIdentity: () => undefined,
+      ...(local ? { localAddress: local } : {}),
+    });
+    const finish = (b: boolean) => {
+      if (done) return;
+      done = true;
+      s.destroy();
+      resolve({ blocked: b, ms: b ? performance.now() - t0 : null });
+    };
+    s.setTimeout(timeoutMs, () => finish(false));
+    // From the TCP connection (the ClientHello leaves at once): the handshake's time is not the censor's.
+    s.once('connect', () => (t0 = performance.now()));
+    s.on('secureConnect', () => finish(false));
+    s.on('error', (e: NodeJS.ErrnoException) => finish(BLOCK_CODES.has(e.code ?? '') || /socket disconnected|ECONNRESET/.test(e.message)));
+    s.on('close', () => finish(true));
+  });
+}
+
 /** TLS: a ClientHello carrying the name as SNI to `server`. */
 export function sniTrial(server: { host: string; port: number }, opts: TrialOptions = {}): Trial {
-  return paced(
-    opts,
-    (name, local) =>
-      new Promise<boolean>((resolve) => {
-        let done = false;
-        const s = tls.connect({
-          host: server.host,
-          port: server.port,
-          servername: name,
-          rejectUnauthorized: false,
-          checkServerIdentity: () => undefined,
-          ...(local ? { localAddress: local } : {}),
-        });
-        const finish = (b: boolean) => {
-          if (done) return;
-          done = true;
-          s.destroy();
-          resolve(b);
-        };
-        s.setTimeout(opts.timeoutMs ?? 3000, () => finish(false));
-        s.on('secureConnect', () => finish(false));
-        s.on('error', (e: NodeJS.ErrnoException) =>
-          finish(BLOCK_CODES.has(e.code ?? '') || /socket disconnected|ECONNRESET/.test(e.message)),
-        );
-        s.on('close', () => finish(true));
-      }),
-  );
+  return paced(opts, async (name, local) => (await sniOutcome(server, name, local, opts.timeoutMs)).blocked);
 }
 
 function httpExchange(
@@ -105,20 +118,22 @@ function httpExchange(
   path: string,
   local: string | undefined,
   timeoutMs: number,
-): Promise<boolean> {
-  return new Promise<boolean>((resolve) => {
+): Promise<TrialOutcome> {
+  return new Promise<TrialOutcome>((resolve) => {
     let done = false;
+    let t0 = performance.now();
     const s = net.connect({ host: server.host, port: server.port, ...(local ? { localAddress: local } : {}) });
     const finish = (b: boolean) => {
       if (done) return;
       done = true;
       s.destroy();
-      resolve(b);
+      resolve({ blocked: b, ms: b ? performance.now() - t0 : null });
     };
     s.setTimeout(timeoutMs, () => finish(false));
-    s.on('connect', () =>
-      s.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: wallscope-infer\r\nAccept: */*\r\nConnection: close\r\n\r\n`),
-    );
+    s.on('connect', () => {
+      t0 = performance.now();
+      s.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: wallscope-infer\r\nAccept: */*\r\nConnection: close\r\n\r\n`);
+    });
     s.on('data', () => finish(false)); // any response: the request went through
     s.on('error', (e: NodeJS.ErrnoException) => finish(BLOCK_CODES.has(e.code ?? '')));
     s.on('end', () => finish(true));
@@ -128,10 +143,58 @@ function httpExchange(
 
 /** HTTP: a request with the name as Host (path `/`) to `server`. */
 export function httpHostTrial(server: { host: string; port: number }, opts: TrialOptions = {}): Trial {
-  return paced(opts, (name, local) => httpExchange(server, name, '/', local, opts.timeoutMs ?? 3000));
+  return paced(opts, async (name, local) => (await httpExchange(server, name, '/', local, opts.timeoutMs ?? 3000)).blocked);
+}
+
+/** HTTP: a request with the name as Host (path `/`) to `server`, from `local`. */
+export function hostOutcome(
+  server: { host: string; port: number },
+  name: string,
+  local: string | undefined,
+  timeoutMs = 3000,
+): Promise<TrialOutcome> {
+  return httpExchange(server, name, '/', local, timeoutMs);
 }
 
 /** HTTP: a request for a path made of `text` alone (%-encoded), with an unblocked Host. */
 export function httpPathTrial(server: { host: string; port: number }, host: string, opts: TrialOptions = {}): Trial {
-  return paced(opts, (text, local) => httpExchange(server, host, `/${encodeURIComponent(text)}`, local, opts.timeoutMs ?? 3000));
+  return paced(
+    opts,
+    async (text, local) => (await httpExchange(server, host, `/${encodeURIComponent(text)}`, local, opts.timeoutMs ?? 3000)).blocked,
+  );
+}
+
+/** Which layers blocked one trial: the national firewall keeps residual blocking, the regional one resets fast. */
+export interface LayeredOutcome {
+  blocked: boolean;
+  national: boolean;
+  regional: boolean;
+}
+
+/**
+ * A trial told apart by layer, the way the probe's attribution tells a measured reset apart
+ * (analysis attributeReset; censors.md section 5): after a blocked trial, a harmless follow-up
+ * from the same address to the same server:port; blocked too = residual blocking = the national
+ * firewall saw the name; none = the regional firewall's; a residual and a first reset sooner than
+ * REGIONAL_RESET_MS after the ClientHello = both saw it (the regional reset arrives first). Where the
+ * censors inject while the packet passes on (the netns lab, real paths), a name both block shows
+ * both; where the first censor's reset ends the flow (the loopback lab), the later one is masked.
+ */
+export function layeredTrial(
+  outcome: (name: string, local: string | undefined) => Promise<TrialOutcome>,
+  harmless: string,
+  opts: TrialOptions & { regionalResetMs: number },
+): (name: string) => Promise<LayeredOutcome> {
+  return async (name) => {
+    const local = opts.localAddress?.();
+    const first = await outcome(name, local);
+    if (!first.blocked) return { blocked: false, national: false, regional: false };
+    const follow = await outcome(harmless, local);
+    // No residual: not the national firewall, so the regional one (as attributeReset reads a
+    // follow-up that went through). With residual, the regional one too only if the first reset
+    // came sooner than the national firewall ever resets (a busy machine only delays resets, so
+    // this errs towards missing the regional layer, never towards giving it the national's trials).
+    const sooner = first.ms !== null && first.ms < opts.regionalResetMs;
+    return { blocked: true, national: follow.blocked, regional: !follow.blocked || sooner };
+  };
 }

@@ -9,7 +9,7 @@
 import dgram from 'node:dgram';
 import { closeSync, existsSync, fdatasyncSync, ftruncateSync, openSync, readSync, fstatSync, writeSync } from 'node:fs';
 import dnsPacket from 'dns-packet';
-import { inShard, type DnsScanLine, type DnsScanReply } from '../analysis/index.js';
+import { inShard, type DnsScanReply } from '../analysis/index.js';
 import { captureAvailable, openCapture, routeTo, type Capture } from './capture.js';
 import { encodeQuery } from './dns.js';
 
@@ -67,7 +67,9 @@ interface Pending {
   deadline: number;
   sock: number;
   id: number;
-  replies: Array<{ reply: DnsScanReply; key: string | null }>;
+  replies: DnsScanReply[];
+  /** With a capture: each reply's payload, to find its IP TTL among the captured frames. */
+  keys?: string[];
 }
 
 const MAX_PER_SOCKET = 30_000; // in flight per source port: DNS ids are 16 bits
@@ -127,216 +129,288 @@ function decodeAnswers(p: dnsPacket.DecodedPacket): DnsScanReply['answers'] {
   });
 }
 
-export async function runDnsScan(o: DnsScanOptions): Promise<DnsScanResult> {
-  const t0 = performance.now();
+/** The out file opened for appending, after the resume point of an existing one (or a refusal). */
+function openOut(o: DnsScanOptions): { fd: number; skip: number; last: { name: string; qtype: string } | null } {
   let skip = 0;
   let last: { name: string; qtype: string } | null = null;
   if (existsSync(o.out)) {
     if (!o.resume) throw new DnsScanError(`${o.out} exists; pass --resume to continue that scan, or remove it`, 'SCAN_OUT_EXISTS');
     ({ done: skip, last } = resumePoint(o.out));
   }
-  let fd: number;
   try {
-    fd = openSync(o.out, 'a');
+    return { fd: openSync(o.out, 'a'), skip, last };
   } catch (e) {
     throw new DnsScanError(`cannot write ${o.out}: ${(e as Error).message}`, 'SCAN_OUT_UNWRITABLE');
   }
+}
 
-  // Reply IP TTLs come from a capture of the target's replies (a socket cannot read them in Node).
+/**
+ * Reply IP TTLs come from a capture of the target's replies (a socket cannot read them in Node):
+ * the capture's TTLs by reply payload, bounded (replies the socket never claimed must not pile up).
+ */
+async function openTtlCapture(
+  o: DnsScanOptions,
+  ttlOf: Map<string, number[]>,
+): Promise<{ capture: Capture | null; ipTtl: DnsScanResult['ipTtl'] }> {
+  if (o.ipTtl === false) return { capture: null, ipTtl: { available: false, reason: 'not asked (--no-ip-ttl)' } };
+  const can = captureAvailable();
   let capture: Capture | null = null;
-  const ttlOf = new Map<string, number[]>();
-  let ipTtl: DnsScanResult['ipTtl'] = { available: false, reason: 'not asked (--no-ip-ttl)' };
-  if (o.ipTtl !== false) {
-    const can = captureAvailable();
-    if (!can.ok) ipTtl = { available: false, reason: can.reason };
-    else {
-      try {
-        const dev = (await routeTo(o.host)).dev;
-        capture = openCapture(
-          dev,
-          `udp and src host ${o.host} and src port ${o.port}`,
-          (f) => {
-            const payload = f.packet.udp?.payload;
-            if (!payload) return;
-            const key = payload.toString('latin1');
-            const q = ttlOf.get(key);
-            if (q) q.push(f.packet.ip.ttl);
-            else ttlOf.set(key, [f.packet.ip.ttl]);
-            // Bounded: replies the socket never claimed (late ones) must not pile up.
-            if (ttlOf.size > 200_000)
-              for (const k of ttlOf.keys()) {
-                ttlOf.delete(k);
-                if (ttlOf.size <= 150_000) break;
-              }
-          },
-          { bufferBytes: CAPTURE_RING_BYTES },
-        );
-        ipTtl = { available: true };
-      } catch (e) {
-        ipTtl = { available: false, reason: (e as Error).message };
-      }
-    }
-    if (o.ipTtl === true && !ipTtl.available) {
-      closeSync(fd);
-      throw new Error(`--ip-ttl: ${ipTtl.reason}`);
-    }
-  }
-
-  const inFlightMax = o.rate > 0 ? Math.max(256, Math.ceil((o.rate * o.waitMs) / 1000) + 256) : 50_000;
-  // At least 8: each source port has its own receive queue, so a burst of replies spreads over them.
-  const nSockets = Math.min(MAX_SOCKETS, Math.max(8, Math.ceil(inFlightMax / MAX_PER_SOCKET)));
-  const pending: Array<Map<number, Pending>> = [];
-  const sockets: dgram.Socket[] = [];
-  const progress: DnsScanProgress = { sent: 0, written: 0, skipped: 0, replies: 0, late: 0 };
-  const ids: number[] = [];
-  for (let s = 0; s < nSockets; s++) {
-    const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
-    const map = new Map<number, Pending>();
-    pending.push(map);
-    sockets.push(sock);
-    ids.push(Math.floor(Math.random() * 0x10000));
-    sock.on('error', () => undefined);
-    sock.on('message', (msg, rinfo) => {
-      const at = performance.now();
-      if (msg.length < 12 || rinfo.port !== o.port || rinfo.address !== o.host) return; // (connected: only the target)
-      const p = map.get(msg.readUInt16BE(0));
-      if (!p) {
-        progress.late++;
-        return;
-      }
-      let d: dnsPacket.DecodedPacket;
-      try {
-        d = dnsPacket.decode(msg) as dnsPacket.DecodedPacket;
-      } catch {
-        d = { id: msg.readUInt16BE(0), flags: msg.readUInt16BE(2), questions: [], answers: [] } as unknown as dnsPacket.DecodedPacket;
-      }
-      const q = d.questions?.[0];
-      if (q && q.name.toLowerCase() !== p.name) return; // a stray reply reusing the id
-      const flags = msg.readUInt16BE(2);
-      progress.replies++;
-      p.replies.push({
-        reply: {
-          ms: Math.round((at - p.sentAt) * 100) / 100,
-          ip_ttl: null,
-          rcode: (d as { rcode?: string }).rcode ?? String(flags & 0xf),
-          flags,
-          answers: decodeAnswers(d),
+  let ipTtl: DnsScanResult['ipTtl'];
+  if (!can.ok) ipTtl = { available: false, reason: can.reason };
+  else {
+    try {
+      const dev = (await routeTo(o.host)).dev;
+      capture = openCapture(
+        dev,
+        `udp and src host ${o.host} and src port ${o.port}`,
+        (f) => {
+          const payload = f.packet.udp?.payload;
+          if (!payload) return;
+          const key = payload.toString('latin1');
+          const q = ttlOf.get(key);
+          if (q) q.push(f.packet.ip.ttl);
+          else ttlOf.set(key, [f.packet.ip.ttl]);
+          if (ttlOf.size > 200_000)
+            for (const k of ttlOf.keys()) {
+              ttlOf.delete(k);
+              if (ttlOf.size <= 150_000) break;
+            }
         },
-        key: capture ? msg.toString('latin1') : null,
-      });
-    });
-    // Connected: the kernel drops datagrams from anyone but the target, and send() skips the
-    // per-packet address lookup dgram does otherwise (a fifth of the sending cost).
-    await new Promise<void>((res, rej) => {
-      sock.once('error', rej);
-      sock.connect(o.port, o.host, () => {
-        sock.off('error', rej);
-        res();
-      });
-    });
+        { bufferBytes: CAPTURE_RING_BYTES },
+      );
+      ipTtl = { available: true };
+    } catch (e) {
+      ipTtl = { available: false, reason: (e as Error).message };
+    }
+  }
+  if (o.ipTtl === true && !ipTtl.available) throw new Error(`--ip-ttl: ${ipTtl.reason}`);
+  return { capture, ipTtl };
+}
+
+/** One reply as a scan line keeps it; null for a stray datagram (too short, or another name's). */
+function replyOf(msg: Buffer, p: Pending, at: number): DnsScanReply | null {
+  let d: dnsPacket.DecodedPacket;
+  try {
+    d = dnsPacket.decode(msg) as dnsPacket.DecodedPacket;
+  } catch {
+    d = { id: msg.readUInt16BE(0), flags: msg.readUInt16BE(2), questions: [], answers: [] } as unknown as dnsPacket.DecodedPacket;
+  }
+  const q = d.questions?.[0];
+  if (q && q.name.toLowerCase() !== p.name) return null; // a stray reply reusing the id
+  const flags = msg.readUInt16BE(2);
+  return {
+    ms: Math.round((at - p.sentAt) * 100) / 100,
+    ip_ttl: null,
+    rcode: (d as { rcode?: string }).rcode ?? String(flags & 0xf),
+    flags,
+    answers: decodeAnswers(d),
+  };
+}
+
+/** Lines are buffered and written in chunks of this size (or at each sync), in send order. */
+const WRITE_CHUNK = 256 << 10;
+
+/** One scan's state: the sockets, the queries in flight (in send order) and the out file. */
+class ScanRun {
+  readonly progress: DnsScanProgress = { sent: 0, written: 0, skipped: 0, replies: 0, late: 0 };
+  readonly ttlOf = new Map<string, number[]>();
+  capture: Capture | null = null;
+  private readonly pending: Array<Map<number, Pending>> = [];
+  private readonly sockets: dgram.Socket[] = [];
+  private readonly ids: number[] = [];
+  private readonly queue: Pending[] = [];
+  private head = 0;
+  private lastSync = performance.now();
+  private text: string[] = [];
+  private textBytes = 0;
+  readonly inFlightMax: number;
+
+  constructor(
+    private readonly o: DnsScanOptions,
+    private readonly fd: number,
+  ) {
+    this.inFlightMax = o.rate > 0 ? Math.max(256, Math.ceil((o.rate * o.waitMs) / 1000) + 256) : 50_000;
   }
 
-  // The queue of sent queries, in send order (deadlines grow with it).
-  const queue: Pending[] = [];
-  let head = 0;
-  let lastSync = performance.now();
-  const flush = (all: boolean) => {
+  get inFlight(): number {
+    return this.queue.length - this.head;
+  }
+
+  /** At least 8 connected sockets: each source port has its own receive queue, so a burst of replies spreads over them. */
+  async openSockets(): Promise<void> {
+    const n = Math.min(MAX_SOCKETS, Math.max(8, Math.ceil(this.inFlightMax / MAX_PER_SOCKET)));
+    for (let s = 0; s < n; s++) {
+      const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+      const map = new Map<number, Pending>();
+      this.pending.push(map);
+      this.sockets.push(sock);
+      this.ids.push(Math.floor(Math.random() * 0x10000));
+      sock.on('error', () => undefined);
+      sock.on('message', (msg, rinfo) => this.onMessage(map, msg, rinfo));
+      // Connected: the kernel drops datagrams from anyone but the target, and send() skips the
+      // per-packet address lookup dgram does otherwise (a fifth of the sending cost).
+      await new Promise<void>((res, rej) => {
+        sock.once('error', rej);
+        sock.connect(this.o.port, this.o.host, () => {
+          sock.off('error', rej);
+          res();
+        });
+      });
+    }
+  }
+
+  private onMessage(map: Map<number, Pending>, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    const at = performance.now();
+    if (msg.length < 12 || rinfo.port !== this.o.port || rinfo.address !== this.o.host) return; // (connected: only the target)
+    const p = map.get(msg.readUInt16BE(0));
+    if (!p) {
+      this.progress.late++;
+      return;
+    }
+    const reply = replyOf(msg, p, at);
+    if (!reply) return;
+    this.progress.replies++;
+    p.replies.push(reply);
+    if (this.capture) (p.keys ??= []).push(msg.toString('latin1'));
+  }
+
+  /** Sends one query (the next id free on the next socket, round robin). */
+  send(name: string, qtype: ScanQtype): void {
+    const s = this.progress.sent % this.sockets.length;
+    const inFlight = this.pending[s]!;
+    let id = this.ids[s]!;
+    // Skip ids still in flight on this socket (only when it wrapped around).
+    while (inFlight.has(id)) id = (id + 1) & 0xffff;
+    this.ids[s] = (id + 1) & 0xffff;
     const now = performance.now();
-    let text = '';
-    while (head < queue.length && (all || queue[head]!.deadline <= now)) {
-      const p = queue[head]!;
+    const p: Pending = { name, qtype, sentAt: now, deadline: now + this.o.waitMs, sock: s, id, replies: [] };
+    inFlight.set(id, p);
+    this.queue.push(p);
+    this.sockets[s]!.send(encodeQuery(name, qtype, id));
+    this.progress.sent++;
+  }
+
+  /** The lines of the windows closed by now (every one when `all`), in send order; written in big chunks. */
+  flush(all: boolean): void {
+    const now = performance.now();
+    const { queue, capture } = this;
+    let lines = 0;
+    while (this.head < queue.length && (all || queue[this.head]!.deadline <= now)) {
+      const p = queue[this.head]!;
       // libpcap hands frames over in batches that can lag the socket under load: a reply whose
       // frame has not come yet holds the line (and those after it, to keep list order) a while.
-      if (!all && capture && now < p.deadline + TTL_GRACE_MS && p.replies.some((r) => r.key !== null && !ttlOf.has(r.key))) break;
-      head++;
-      pending[p.sock]!.delete(p.id);
-      const replies = p.replies.map(({ reply, key }) => {
-        if (key !== null) {
-          const q = ttlOf.get(key);
-          if (q?.length) {
-            reply.ip_ttl = q.shift()!;
-            if (!q.length) ttlOf.delete(key);
-          }
-        }
-        return reply;
-      });
-      const line: DnsScanLine = { name: p.name, qtype: p.qtype, injected: replies.length > 0, replies };
-      text += `${JSON.stringify(line)}\n`;
-      progress.written++;
+      if (!all && capture && now < p.deadline + TTL_GRACE_MS && p.keys?.some((k) => !this.ttlOf.has(k))) break;
+      this.head++;
+      this.pending[p.sock]!.delete(p.id);
+      if (p.keys) this.takeTtls(p);
+      const line = `{"name":${JSON.stringify(p.name)},"qtype":"${p.qtype}","injected":${p.replies.length > 0},"replies":${JSON.stringify(p.replies)}}\n`;
+      this.text.push(line);
+      this.textBytes += line.length;
+      lines++;
     }
-    if (head > 4096 && head * 2 > queue.length) {
-      queue.splice(0, head);
-      head = 0;
+    this.progress.written += lines;
+    if (this.head > 4096 && this.head * 2 > queue.length) {
+      queue.splice(0, this.head);
+      this.head = 0;
     }
-    if (text) {
-      writeSync(fd, text);
-      o.onProgress?.(progress);
+    const sync = all || now - this.lastSync >= SYNC_EVERY_MS;
+    if (this.textBytes >= WRITE_CHUNK || (sync && this.textBytes > 0)) {
+      writeSync(this.fd, this.text.join(''));
+      this.text = [];
+      this.textBytes = 0;
+      this.o.onProgress?.(this.progress);
     }
-    if (now - lastSync >= SYNC_EVERY_MS || all) {
-      fdatasyncSync(fd);
-      lastSync = now;
+    if (sync) {
+      fdatasyncSync(this.fd);
+      this.lastSync = now;
     }
-  };
-  const ticker = setInterval(() => flush(false), 5);
+  }
 
-  const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-  const tick = () => new Promise<void>((r) => setImmediate(r));
+  /** The IP TTL of each reply, from the capture (the frame with the same payload). */
+  private takeTtls(p: Pending): void {
+    p.keys!.forEach((key, i) => {
+      const q = this.ttlOf.get(key);
+      if (!q?.length) return;
+      p.replies[i]!.ip_ttl = q.shift()!;
+      if (!q.length) this.ttlOf.delete(key);
+    });
+  }
+
+  lastDeadline(): number {
+    return this.queue[this.queue.length - 1]?.deadline ?? 0;
+  }
+
+  async close(): Promise<void> {
+    this.capture?.close();
+    await Promise.all(this.sockets.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const tick = () => new Promise<void>((r) => setImmediate(r));
+
+/**
+ * Sends every (name, qtype) of the shard past the resume point, at the rate: never ahead of
+ * rate * elapsed, never more than inFlightMax windows open. Returns the pairs counted.
+ */
+async function sendAll(o: DnsScanOptions, run: ScanRun, skip: number, last: { name: string; qtype: string } | null): Promise<number> {
   let k = 0; // index of the (name, qtype) pair in this shard
-  let rr = 0;
   let started = performance.now();
   let sentThisRun = 0;
-  try {
-    for await (const raw of o.names) {
-      const name = raw.toLowerCase().replace(/\.$/, '');
-      if (!inShard(name, o.shard.i, o.shard.n)) continue;
-      for (const qtype of o.qtypes) {
-        if (k < skip) {
-          if (k === skip - 1 && last && (last.name !== name || last.qtype !== qtype))
-            throw new DnsScanError(
-              `${o.out}: its line ${skip} is ${last.name} ${last.qtype}, but this list and shard give ${name} ${qtype} there; not the same scan`,
-              'SCAN_RESUME_MISMATCH',
-            );
-          k++;
-          progress.skipped++;
-          continue;
-        }
-        k++;
-        // Rate: never ahead of rate * elapsed; and never more than inFlightMax unanswered windows.
-        for (;;) {
-          const inFlight = queue.length - head;
-          let allowed = o.rate > 0 ? Math.floor(((performance.now() - started) * o.rate) / 1000) + 1 - sentThisRun : Infinity;
-          // After a stall (GC, a busy machine) catch up by at most 50 ms worth: a burst of a
-          // second's queries would overflow the receive queues of the target and of our sockets.
-          if (o.rate > 0 && allowed > o.rate / 20 + 1) {
-            started += ((allowed - Math.ceil(o.rate / 20)) * 1000) / o.rate;
-            allowed = Math.ceil(o.rate / 20);
-          }
-          if (allowed > 0 && inFlight < inFlightMax) break;
-          await (allowed > 0 ? tick() : sleep(1));
-        }
-        const s = rr++ % nSockets;
-        let id = ids[s]!;
-        // Skip ids still in flight on this socket (only when it wrapped around).
-        while (pending[s]!.has(id)) id = (id + 1) & 0xffff;
-        ids[s] = (id + 1) & 0xffff;
-        const now = performance.now();
-        const p: Pending = { name, qtype, sentAt: now, deadline: now + o.waitMs, sock: s, id, replies: [] };
-        pending[s]!.set(id, p);
-        queue.push(p);
-        sockets[s]!.send(encodeQuery(name, qtype, id));
-        sentThisRun++;
-        progress.sent++;
-        if (sentThisRun % 64 === 0) await tick();
+  for await (const raw of o.names) {
+    const name = raw.toLowerCase().replace(/\.$/, '');
+    if (!inShard(name, o.shard.i, o.shard.n)) continue;
+    for (const qtype of o.qtypes) {
+      if (k++ < skip) {
+        if (k === skip && last && (last.name !== name || last.qtype !== qtype))
+          throw new DnsScanError(
+            `${o.out}: its line ${skip} is ${last.name} ${last.qtype}, but this list and shard give ${name} ${qtype} there; not the same scan`,
+            'SCAN_RESUME_MISMATCH',
+          );
+        run.progress.skipped++;
+        continue;
       }
+      for (;;) {
+        let allowed = o.rate > 0 ? Math.floor(((performance.now() - started) * o.rate) / 1000) + 1 - sentThisRun : Infinity;
+        // After a stall (GC, a busy machine) catch up by at most 50 ms worth: a burst of a
+        // second's queries would overflow the receive queues of the target and of our sockets.
+        if (o.rate > 0 && allowed > o.rate / 20 + 1) {
+          started += ((allowed - Math.ceil(o.rate / 20)) * 1000) / o.rate;
+          allowed = Math.ceil(o.rate / 20);
+        }
+        if (allowed > 0 && run.inFlight < run.inFlightMax) break;
+        await (allowed > 0 ? tick() : sleep(1));
+      }
+      run.send(name, qtype);
+      if (++sentThisRun % 64 === 0) await tick();
     }
-    if (k < skip)
-      throw new DnsScanError(
-        `${o.out} holds ${skip} lines but this list and shard give only ${k}: not the same scan`,
-        'SCAN_RESUME_MISMATCH',
-      );
+  }
+  if (k < skip)
+    throw new DnsScanError(
+      `${o.out} holds ${skip} lines but this list and shard give only ${k}: not the same scan`,
+      'SCAN_RESUME_MISMATCH',
+    );
+  return k;
+}
+
+export async function runDnsScan(o: DnsScanOptions): Promise<DnsScanResult> {
+  const t0 = performance.now();
+  const { fd, skip, last } = openOut(o);
+  const run = new ScanRun(o, fd);
+  let ipTtl: DnsScanResult['ipTtl'];
+  try {
+    ({ capture: run.capture, ipTtl } = await openTtlCapture(o, run.ttlOf));
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  const ticker = setInterval(() => run.flush(false), 5);
+  try {
+    await run.openSockets();
+    await sendAll(o, run, skip, last);
     // Every window closes, then the last lines go out.
-    while (head < queue.length) await sleep(Math.max(1, Math.min(50, queue[queue.length - 1]!.deadline - performance.now())));
-    flush(true);
+    while (run.inFlight > 0) await sleep(Math.max(1, Math.min(50, run.lastDeadline() - performance.now())));
+    run.flush(true);
   } finally {
     clearInterval(ticker);
     // On an error, queries whose window is still open are not written: a resume asks them again.
@@ -344,9 +418,8 @@ export async function runDnsScan(o: DnsScanOptions): Promise<DnsScanResult> {
       fdatasyncSync(fd);
     } finally {
       closeSync(fd);
-      capture?.close();
-      await Promise.all(sockets.map((s) => new Promise<void>((r) => s.close(() => r()))));
+      await run.close();
     }
   }
-  return { ...progress, ipTtl, elapsedMs: performance.now() - t0 };
+  return { ...run.progress, ipTtl, elapsedMs: performance.now() - t0 };
 }

@@ -7,17 +7,19 @@
 //   query-routes.ts      GET /api/v1/measurements, /api/v1/measurement/:uid, /api/v1/aggregation, /api/v1/health
 //   admin-routes.ts      POST /api/v1/admin/reanalyze, DELETE /api/v1/measurement/:uid (bearer token)
 //   metrics-routes.ts    GET /metrics
+//   lists-routes.ts      GET /api/v1/lists/... (list snapshots: sizes, overlap, diff, overblocking, export)
 //   static.ts            the explorer (web/dist) at /
 // A new part: its own `<name>-routes.ts` plugin and one `app.register(...)` line in registerParts.
 import compress from '@fastify/compress';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { ANALYSIS_VERSION, type AnalysisContext } from '../analysis/index.js';
-import { StoreInputError, trackChanges, type ChangeStore, type MeasurementStore } from '../store/index.js';
+import { StoreInputError, trackChanges, type ChangeStore, type ListStore, type MeasurementStore } from '../store/index.js';
 import adminRoutes from './admin-routes.js';
 import anomalyRoutes from './anomaly-routes.js';
 import changesRoutes from './changes-routes.js';
 import collectorRoutes from './collector-routes.js';
+import listsRoutes from './lists-routes.js';
 import { sendError, type ServerContext } from './context.js';
 import { ApiError } from './errors.js';
 import metricsRoutes, { serverMetrics } from './metrics-routes.js';
@@ -61,6 +63,8 @@ export interface AppOptions {
   territoryTables?: () => unknown;
   /** Change detection on ingest and its routes (/api/v1/changes, .atom, /api/v1/states); off without one. */
   changes?: ChangeStore;
+  /** Lists as data (lists-routes.ts: /api/v1/lists/...); absent: only /api/v1/lists/status answers. */
+  lists?: ListStore;
   /** Fastify/pino logger options (structured JSON logs); default off. */
   logger?: boolean | Record<string, unknown>;
   trustProxy?: boolean | string | string[];
@@ -190,5 +194,6 @@ async function registerParts(app: FastifyInstance, ctx: ServerContext, opts: App
   await app.register(platformRoutes, { store: ctx.store, territoryTables: opts.territoryTables });
   await app.register(changesRoutes, opts.changes ? { changes: opts.changes } : {});
   await app.register(anomalyRoutes, { store: ctx.store });
+  await app.register(listsRoutes, opts.lists ? { lists: opts.lists } : {});
   if (opts.webRoot !== false) await registerStatic(app, opts.webRoot);
 }

@@ -13,6 +13,7 @@ import {
   normalizeRegion,
   type MeasurementFilter,
 } from '../store/index.js';
+import { csvField } from '../model/csv.js';
 import type { ServerContext } from './context.js';
 import { createError } from './errors.js';
 import { CC, Str, TEST_NAME, UidParams } from './schemas.js';
@@ -85,11 +86,8 @@ export const ListResponse = Type.Object({ results: Type.Array(MeasurementRowSche
 
 /** CSV per RFC 4180; cells that a spreadsheet would run as a formula get a leading quote. */
 export function toCsv(columns: string[], rows: Array<Record<string, unknown>>): string {
-  const cell = (v: unknown): string => {
-    let s = v === null || v === undefined ? '' : String(v);
-    if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-    return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
+  const cell = (v: unknown) =>
+    csvField(v === null || v === undefined ? null : typeof v === 'object' ? String(v) : (v as string | number | boolean));
   return [columns.join(','), ...rows.map((r) => columns.map((c) => cell(r[c])).join(','))].join('\r\n') + '\r\n';
 }
 

@@ -27,3 +27,4 @@ export {
   type ChangeStoreOptions,
 } from './changes.js';
 export { Outbox, type OutboxItem } from './outbox.js';
+export { ListStore } from './lists.js';

@@ -171,6 +171,25 @@ export const SQLITE_MIGRATIONS: Array<{ version: number; name: string; sql: stri
       CREATE TABLE closed_reports (report_id TEXT PRIMARY KEY, closed_at INTEGER NOT NULL) WITHOUT ROWID;
     `,
   },
+  {
+    version: 6,
+    // Lists as data (docs/LISTS.md, src/store/lists.ts): per date and layer, the rules known to be
+    // blocked. list_snapshots records each (date, layer) stored, so a layer with no rule left is a
+    // list of size 0, not a missing one. names: the JSON array of the measured names behind a rule.
+    name: 'list_snapshots, list_rules: snapshots of the rules each layer blocks, per date',
+    sql: `
+      CREATE TABLE list_snapshots (date TEXT NOT NULL, layer TEXT NOT NULL, stored_at INTEGER NOT NULL, PRIMARY KEY (date, layer)) WITHOUT ROWID;
+      CREATE TABLE list_rules (
+        date TEXT NOT NULL,
+        layer TEXT NOT NULL,
+        protocol TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        names TEXT NOT NULL,
+        overblocks INTEGER NOT NULL,
+        PRIMARY KEY (date, layer, protocol, rule)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 const COLS: Array<keyof FlatRow> = [

@@ -10,12 +10,24 @@ export interface ServeChild {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** `args` are serve's store options, e.g. ['--db', file] or ['--clickhouse', url]. */
-export async function serveChild(args: string[], extra: string[] = []): Promise<ServeChild> {
+/** `args` are serve's store options, e.g. ['--db', file] or ['--clickhouse', url]. `web`: serve the built explorer too. */
+export async function serveChild(args: string[], extra: string[] = [], o: { web?: boolean } = {}): Promise<ServeChild> {
   const bin = join(repoRoot, 'bin', 'wallscope.js');
   const child = spawn(
     process.execPath,
-    [bin, 'serve', ...args, '--listen', '127.0.0.1:0', '--no-log', '--no-web', '--rate-limit', '0', '--no-fingerprints', ...extra],
+    [
+      bin,
+      'serve',
+      ...args,
+      '--listen',
+      '127.0.0.1:0',
+      '--no-log',
+      ...(o.web ? [] : ['--no-web']),
+      '--rate-limit',
+      '0',
+      '--no-fingerprints',
+      ...extra,
+    ],
     {
       stdio: ['ignore', 'ignore', 'pipe'],
     },

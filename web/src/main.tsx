@@ -3,6 +3,7 @@
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ChangesPage } from './pages/Changes.js';
+import { ListsPage } from './pages/Lists.js';
 import { ChartPage } from './pages/Chart.js';
 import { EntityPage, normaliseEntity, type EntityKind } from './pages/Entity.js';
 import { MeasurementPage } from './pages/Measurement.js';
@@ -76,6 +77,8 @@ function Page({ route }: { route: Route }) {
       return <PlatformPage />;
     case 'changes':
       return <ChangesPage params={route.params} />;
+    case 'lists':
+      return <ListsPage params={route.params} />;
   }
   return (
     <>
@@ -102,6 +105,7 @@ function App() {
     ['#/', 'Overview', route.path.length === 0],
     ['#/search', 'Search', route.path[0] === 'search'],
     ['#/changes', 'Changes', route.path[0] === 'changes'],
+    ['#/lists', 'Lists', route.path[0] === 'lists'],
     ['#/chart', 'Chart builder', route.path[0] === 'chart'],
     ['#/platform', 'Platforms', route.path[0] === 'platform'],
   ];

@@ -14,22 +14,23 @@ const SCENARIO = `
 name: netns-infer
 seed: 6
 world:
-  sites: [{ domain: youtube.com }, { domain: wiki.org }, { domain: 011.com }, { domain: shop011.com }, { domain: news.example }]
+  sites: [{ domain: youtube.com }, { domain: wiki.org }, { domain: 011.com }, { domain: shop011.com }, { domain: news.example }, { domain: both.com }]
   resolvers: { isp: {}, public: {} }
 censors:
   - name: henan
     layer: regional
-    sni_reset: { rules: ['011\\.com$'], fingerprint: henan }
+    sni_reset: { rules: ['011\\.com$', '(^|\\.)both\\.com$'], fingerprint: henan }
   - name: gfw
     layer: national
     dns_injection: { rules: ['(^|\\.)youtube\\.com$'], injectors: 2 }
-    sni_reset: { rules: ['(^|\\.)wiki\\.org$'], fingerprint: gfw-type-2, residual_s: 180 }
+    sni_reset: { rules: ['(^|\\.)wiki\\.org$', 'both\\.com'], fingerprint: gfw-type-2, residual_s: 180 }
     http_reset: { keywords: [tiananmen], residual_s: 90 }
 targets:
   - https://youtube.com/
   - https://wiki.org/
   - https://011.com/
   - https://shop011.com/
+  - https://both.com/
   - http://news.example/2024/tiananmen-square/
 `;
 
@@ -63,6 +64,14 @@ describe('lab eval --netns --infer', { skip }, () => {
     assert.deepEqual(blocks(henan.rule, ['011.com', 'shop011.com', 'x.011.com', '011.com.cn']), [true, true, true, false], henan.rule);
     assert.ok(henan.overblocks.includes('shop011.com'), JSON.stringify(henan));
     for (const o of henan.overblocks) assert.ok(new RegExp(henan.rule).test(o) && !/(^|\.)011\.com$/.test(o), o);
+
+    // Both layers block both.com over SNI with different rules: one line each, each layer's own rule
+    // (not their union: Henan's never blocks both.com.cn, the GFW's unanchored one does).
+    const both = lines.filter((l) => l.name === 'both.com' && l.protocol === 'sni');
+    assert.deepEqual(both.map((l) => l.layer).sort(), ['national', 'regional'], JSON.stringify(both));
+    const probe = ['both.com', 'x.both.com', 'xboth.com', 'both.com.cn', 'both.company'];
+    assert.deepEqual(blocks(both.find((l) => l.layer === 'regional')!.rule, probe), [true, true, false, false, false]);
+    assert.deepEqual(blocks(both.find((l) => l.layer === 'national')!.rule, probe), [true, true, true, true, true]);
 
     const kw = lines.find((l) => l.keyword !== undefined);
     assert.ok(kw, JSON.stringify(lines));
