@@ -12,6 +12,7 @@
 import Database from 'better-sqlite3';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { FlatRow } from './row.js';
+import { rollupWriter } from './sqlite-rollup.js';
 
 export type WriterRow = { row: FlatRow; body: Buffer | string };
 type Result = { inserted: boolean } | { error: string };
@@ -35,13 +36,19 @@ export function configureConnection(db: Database.Database, synchronous: 'NORMAL'
   db.pragma(`cache_size = -${SQLITE_CACHE_KIB}`);
 }
 
-/** The insert statements both sides use: the row (OR IGNORE: idempotent on uid) and its raw body. */
-function insertFunction(db: Database.Database, cols: string[]): (r: WriterRow) => boolean {
+/**
+ * The insert statements both sides use: the row (OR IGNORE: idempotent on uid), its raw body and
+ * its counts in the rollups (sqlite-rollup.ts), all in the caller's transaction. A duplicate counts
+ * nothing. `rollups: false` (a bulk load) leaves the rollups to a rebuild afterwards.
+ */
+export function insertFunction(db: Database.Database, cols: string[], rollups = true): (r: WriterRow) => boolean {
   const insertRow = db.prepare(`INSERT OR IGNORE INTO measurements (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`);
   const insertRaw = db.prepare('INSERT INTO raw_measurements (uid, body) VALUES (?, ?)');
+  const count = rollups ? rollupWriter(db) : null;
   return ({ row, body }) => {
     if (insertRow.run(row).changes === 0) return false;
     insertRaw.run(row.uid, body);
+    count?.(row, 1);
     return true;
   };
 }

@@ -1,0 +1,193 @@
+// Rollups of the SQLite store: per-day (and all-time) counts of measurements along the axes the
+// explorer filters and groups by, kept inside the same transaction as the measurement they count.
+// An aggregation whose filters and axes a rollup covers reads the rollup (a few thousand rows)
+// instead of the measurements (millions); the answer is the same, row for row (src/store/rollup.test.ts
+// compares both on a seeded store, also after late and duplicate ingest, re-analysis and deletes).
+//
+// Why several tables: one rollup with every axis is nearly as big as the measurements themselves
+// (a day x network x domain x verdict has one or two measurements), so each table drops the axes a
+// page does not combine: a country's or network's pages over time (no domain), a domain's page and
+// a country's domains over all time (no day), and the full set per day for everything else.
+// Whatever no rollup covers (the input axis or filter, the hour grain, time bounds that are not
+// whole days) reads the measurements, as before.
+//
+// NULL in a rollup: the key columns of a WITHOUT ROWID table are NOT NULL, so a missing region,
+// domain, category, blocking class, mechanism or layer is kept as NONE and turned back into NULL on
+// the way out.
+import type Database from 'better-sqlite3';
+import type { Axis, MeasurementFilter, TimeGrain } from './types.js';
+
+/** Stands for NULL in a rollup's key (no real region, domain or mechanism is this character). */
+export const NONE = '\u0001';
+
+/** The measurement columns a rollup may keep (besides day). */
+export const ROLLUP_DIMS = [
+  'probe_cc',
+  'probe_asn',
+  'region',
+  'domain',
+  'category_code',
+  'test_name',
+  'blocking',
+  'mechanism',
+  'layer',
+  'status',
+  'confirmed',
+] as const;
+type Dim = (typeof ROLLUP_DIMS)[number];
+const NULLABLE = new Set<Dim>(['region', 'domain', 'category_code', 'blocking', 'mechanism', 'layer']);
+/** What every rollup keeps: the verdict's columns, so every MAT count and blocking filter is exact. */
+const VERDICT: Dim[] = ['test_name', 'blocking', 'mechanism', 'layer', 'status', 'confirmed'];
+
+export interface Rollup {
+  name: string;
+  /** Whether the rollup is per day (else all-time). */
+  day: boolean;
+  /** The key, in order (day, when kept, is placed where `key` says). */
+  key: Array<Dim | 'day'>;
+  /** Covering indexes: the filter columns a page narrows by, then day. */
+  indexes: Array<Array<Dim | 'day'>>;
+}
+
+/** In the order the planner tries them: the first that covers a query answers it. */
+export const ROLLUPS: Rollup[] = [
+  {
+    name: 'rollup_net_day',
+    day: true,
+    key: ['probe_cc', 'day', 'probe_asn', 'region', ...VERDICT],
+    indexes: [['day'], ['probe_asn', 'day'], ['region', 'day']],
+  },
+  {
+    name: 'rollup_domain_all',
+    day: false,
+    key: ['probe_cc', 'domain', 'category_code', ...VERDICT],
+    indexes: [['domain'], ['category_code']],
+  },
+  {
+    name: 'rollup_all',
+    day: false,
+    key: ['domain', 'probe_cc', 'probe_asn', 'region', 'category_code', ...VERDICT],
+    indexes: [['probe_cc'], ['probe_asn'], ['region'], ['category_code']],
+  },
+  {
+    name: 'rollup_full_day',
+    day: true,
+    key: ['domain', 'day', 'probe_cc', 'probe_asn', 'region', 'category_code', ...VERDICT],
+    indexes: [['day'], ['probe_cc', 'day'], ['probe_asn', 'day'], ['region', 'day'], ['category_code', 'day']],
+  },
+];
+
+const dimsOf = (r: Rollup): Dim[] => r.key.filter((k): k is Dim => k !== 'day');
+
+/** The DDL of every rollup: table and covering indexes (n rides in each, the key in all). */
+export function rollupDdl(): string {
+  return ROLLUPS.map((r) => {
+    const cols = r.key.map((k) => `${k} ${k === 'probe_asn' || k === 'confirmed' ? 'INTEGER' : 'TEXT'} NOT NULL`);
+    const table = `CREATE TABLE IF NOT EXISTS ${r.name} (${cols.join(', ')}, n INTEGER NOT NULL, PRIMARY KEY (${r.key.join(', ')})) WITHOUT ROWID;`;
+    const idx = r.indexes.map(
+      (cols) => `CREATE INDEX IF NOT EXISTS ${r.name}_${cols.join('_')} ON ${r.name} (${[...cols, 'n'].join(', ')});`,
+    );
+    return [table, ...idx].join('\n');
+  }).join('\n');
+}
+
+/** A measurement column as the rollup keeps it (NULL -> NONE). */
+const keyExpr = (k: Dim | 'day'): string => (NULLABLE.has(k as Dim) ? `coalesce(${k}, char(1))` : k);
+
+/** Empties the rollups and counts every stored measurement again (a migration, or after a bulk load). */
+export function rebuildRollups(db: Database.Database): void {
+  for (const r of ROLLUPS) {
+    db.exec(`DELETE FROM ${r.name}`);
+    db.exec(
+      `INSERT INTO ${r.name} (${r.key.join(', ')}, n) SELECT ${r.key.map(keyExpr).join(', ')}, COUNT(*) FROM measurements GROUP BY ${r.key.map((_, i) => i + 1).join(', ')}`,
+    );
+  }
+}
+
+/** The rollup columns of one flat measurement row. */
+type RowDims = Record<Dim | 'day', string | number | null>;
+
+/**
+ * Adds `delta` (1: a measurement stored, -1: removed) to every rollup, on `db`, inside the caller's
+ * transaction. A count that reaches 0 is deleted, so a rollup never keeps empty groups.
+ */
+export function rollupWriter(db: Database.Database): (row: RowDims, delta: 1 | -1) => void {
+  const stmts = ROLLUPS.map((r) => {
+    const params = r.key.map((k) => '@' + k).join(', ');
+    const match = r.key.map((k) => `${k} = @${k}`).join(' AND ');
+    return {
+      key: r.key,
+      add: db.prepare(
+        `INSERT INTO ${r.name} (${r.key.join(', ')}, n) VALUES (${params}, 1) ON CONFLICT (${r.key.join(', ')}) DO UPDATE SET n = n + 1`,
+      ),
+      sub: db.prepare(`UPDATE ${r.name} SET n = n - 1 WHERE ${match}`),
+      drop: db.prepare(`DELETE FROM ${r.name} WHERE ${match} AND n <= 0`),
+    };
+  });
+  return (row, delta) => {
+    for (const s of stmts) {
+      const p: Record<string, string | number> = {};
+      for (const k of s.key) {
+        const v = row[k];
+        p[k] = v === null || v === undefined ? NONE : k === 'confirmed' || k === 'probe_asn' ? Number(v) : String(v);
+      }
+      if (delta === 1) s.add.run(p);
+      else {
+        s.sub.run(p);
+        s.drop.run(p);
+      }
+    }
+  };
+}
+
+/** What a query needs from a rollup: its columns and whether it needs the day. */
+function needs(filter: MeasurementFilter, axes: Axis[], grain: TimeGrain): { cols: Set<Dim>; day: boolean } | null {
+  const cols = new Set<Dim>();
+  let day = false;
+  const DAY = 86400;
+  if (filter.since !== undefined) {
+    if (filter.since % DAY !== 0) return null;
+    day = true;
+  }
+  if (filter.until !== undefined) {
+    if (filter.until % DAY !== 0) return null;
+    day = true;
+  }
+  if (filter.input !== undefined) return null;
+  const FILTER_COL: Partial<Record<keyof MeasurementFilter, Dim>> = {
+    probe_cc: 'probe_cc',
+    probe_asn: 'probe_asn',
+    domain: 'domain',
+    region: 'region',
+    test_name: 'test_name',
+    mechanism: 'mechanism',
+    layer: 'layer',
+    category_code: 'category_code',
+  };
+  for (const [k, col] of Object.entries(FILTER_COL) as Array<[keyof MeasurementFilter, Dim]>) {
+    const v = filter[k];
+    if (v === undefined) continue;
+    if (v === NONE) return null; // would match the rollup's stand-in for NULL
+    cols.add(col);
+  }
+  for (const a of axes) {
+    if (a === 'input') return null;
+    if (a === 'measurement_start_day') {
+      if (grain === 'hour') return null;
+      day = true;
+    } else cols.add(a === 'blocking_type' ? 'blocking' : a);
+  }
+  return { cols, day };
+}
+
+/** The first rollup that answers this aggregation exactly, or null (then the measurements do). */
+export function pickRollup(filter: MeasurementFilter, axes: Axis[], grain: TimeGrain): Rollup | null {
+  const n = needs(filter, axes, grain);
+  if (!n) return null;
+  return ROLLUPS.find((r) => (!n.day || r.day) && [...n.cols].every((c) => dimsOf(r).includes(c))) ?? null;
+}
+
+/** A nullable rollup column as the measurements' column reads (NONE -> NULL), for axes. */
+export function rollupColumn(col: string): string {
+  return NULLABLE.has(col as Dim) ? `nullif(${col}, char(1))` : col;
+}
