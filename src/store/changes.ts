@@ -82,6 +82,25 @@ const SCHEMA = `
   CREATE INDEX IF NOT EXISTS changes_key ON changes (target, probe_cc, probe_asn, region, at);
 `;
 
+/**
+ * "Blocked since" lists read two columns copied out of the state's JSON, newest first from an
+ * index, instead of parsing every key's JSON (issue 14: /api/v1/states under 300 ms at 10 million
+ * measurements). A store from before them gets them here, filled from the JSON.
+ */
+function addStateColumns(db: Database.Database): void {
+  const cols = (db.prepare('PRAGMA table_info(change_states)').all() as Array<{ name: string }>).map((c) => c.name);
+  if (!cols.includes('since')) {
+    db.transaction(() => {
+      db.exec(`ALTER TABLE change_states ADD COLUMN since INTEGER;
+        ALTER TABLE change_states ADD COLUMN blocked INTEGER;
+        UPDATE change_states SET since = CASE WHEN json_extract(state, '$.state') IS NULL THEN NULL ELSE json_extract(state, '$.since') END,
+          blocked = CASE json_extract(state, '$.state.blocking') WHEN 'false' THEN 0 ELSE 1 END;`);
+    })();
+  }
+  db.exec(`CREATE INDEX IF NOT EXISTS change_states_since ON change_states (since);
+    CREATE INDEX IF NOT EXISTS change_states_blocked_since ON change_states (blocked, since);`);
+}
+
 const iso = (s: number) => new Date(s * 1000).toISOString().replace('.000Z', 'Z');
 
 interface Row extends ChangeObservation {
@@ -118,12 +137,13 @@ export class ChangeStore {
     this.db = new Database(file);
     configureConnection(this.db, 'NORMAL');
     this.db.exec(SCHEMA);
+    addStateColumns(this.db);
     this.confirmations = o.confirmations ?? DEFAULT_CONFIRMATIONS;
     this.now = o.now ?? (() => Math.floor(Date.now() / 1000));
     if (o.onChange) this.listeners.push(o.onChange);
     this.getState = this.db.prepare('SELECT state FROM change_states WHERE target = ? AND probe_cc = ? AND probe_asn = ? AND region = ?');
     this.putState = this.db.prepare(
-      'INSERT OR REPLACE INTO change_states (target, probe_cc, probe_asn, region, domain, state) VALUES (?, ?, ?, ?, ?, ?)',
+      'INSERT OR REPLACE INTO change_states (target, probe_cc, probe_asn, region, domain, state, since, blocked) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.insertChange = this.db.prepare(
       `INSERT INTO changes (target, domain, probe_cc, probe_asn, region, layer, at, from_blocking, from_mechanism, to_blocking, to_mechanism, evidence, detected_at, origin)
@@ -148,6 +168,8 @@ export class ChangeStore {
       key.region,
       domain,
       JSON.stringify({ ...s, lastTs: Number.isFinite(s.lastTs) ? s.lastTs : null }),
+      s.state ? s.since : null,
+      s.state && s.state.blocking === 'false' ? 0 : 1,
     );
   }
 
@@ -362,17 +384,14 @@ export class ChangeStore {
   states(f: Omit<ChangeFilter, 'since' | 'detectedSince' | 'afterId' | 'layer'> & { blockedOnly?: boolean } = {}): StateRecord[] {
     const { where, args } = changeWhere(f);
     const limit = Math.min(Math.max(1, f.limit ?? 1000), 10_000);
-    const rows = this.db.prepare(`SELECT * FROM change_states ${where}`).all(...args) as Array<
-      ChangeKey & { domain: string | null; state: string }
-    >;
-    const out: StateRecord[] = [];
-    for (const r of rows) {
+    const cond = [where || 'WHERE 1', 'since IS NOT NULL', ...(f.blockedOnly ? ['blocked = 1'] : [])].join(' AND ');
+    const rows = this.db
+      .prepare(`SELECT * FROM change_states ${cond} ORDER BY since DESC, target, probe_cc, probe_asn, region LIMIT ${limit}`)
+      .all(...args) as Array<ChangeKey & { domain: string | null; state: string }>;
+    return rows.map((r) => {
       const s = JSON.parse(r.state) as KeyState;
-      if (!s.state || s.since === null) continue;
-      if (f.blockedOnly && s.state.blocking === 'false') continue;
-      out.push(stateRecord(r, s.state, s.since, s.sinceUid!, s.lastUid));
-    }
-    return out.sort((a, b) => (a.since < b.since ? 1 : a.since > b.since ? -1 : 0)).slice(0, limit);
+      return stateRecord(r, s.state!, s.since!, s.sinceUid!, s.lastUid);
+    });
   }
 
   close(): void {
