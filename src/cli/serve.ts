@@ -8,7 +8,7 @@ import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from
 import type { Measurement } from '../model/index.js';
 import { lookupAsn, repoRoot, territoryTablesV4 } from '../probe/index.js';
 import { analyzerWith, parseListen, startServer, startWebhooks, type Webhooks } from '../server/index.js';
-import { ChangeStore, openStore, Outbox, type MeasurementStore } from '../store/index.js';
+import { ChangeStore, openStore, Outbox, type ClickHouseStore, type MeasurementStore } from '../store/index.js';
 import { INJECTORS_OPTION, injectorsFrom } from './injectors.js';
 
 export interface StoreCliOptions {
@@ -101,6 +101,7 @@ interface ServeOptions extends StoreCliOptions, AnalysisCliOptions {
   log: boolean;
   trustProxy?: boolean;
   changes: boolean;
+  changesDb?: string;
   changeConfirmations: string;
   webhook?: string[];
   webhookSecretFile?: string;
@@ -110,6 +111,27 @@ function positiveInt(s: string, flag: string): number {
   const n = Number(s);
   if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${flag}: expected a positive integer, got ${JSON.stringify(s)}`);
   return n;
+}
+
+/**
+ * Change detection (src/store/changes.ts): in the SQLite store's own file, reading its measurements;
+ * beside ClickHouse, in --changes-db with an observation log of its own, filled from ClickHouse's
+ * measurements on its first start (later ones observe what this collector ingests).
+ */
+async function openChangeStore(o: ServeOptions): Promise<ChangeStore> {
+  const confirmations = positiveInt(o.changeConfirmations, '--change-confirmations');
+  if (!o.clickhouse) return new ChangeStore(o.db ?? 'wallscope.db', { confirmations });
+  const changes = new ChangeStore(o.changesDb ?? 'wallscope-changes.db', { confirmations, observationLog: true });
+  if (changes.observationCount() === 0) {
+    const ch = (await openStore({ clickhouse: o.clickhouse })) as ClickHouseStore;
+    try {
+      const r = await changes.syncFrom((after, n) => ch.changeRows(after, n), 2000);
+      process.stderr.write(`changes: ${r.measurements} measurements from ClickHouse, ${r.keys} keys, ${r.changes} changes\n`);
+    } finally {
+      await ch.close();
+    }
+  }
+  return changes;
 }
 
 export function register(program: Command): void {
@@ -136,7 +158,12 @@ export function register(program: Command): void {
       '--sqlite-writer <mode>',
       'SQLite inserts on a writer thread ("thread", the default: parsing and writing use two cores) or "inline"',
     )
-    .option('--no-changes', 'no change detection (SQLite store: on by default, in the same file)')
+    .option('--no-changes', "no change detection (on by default: in the SQLite store's file, or in --changes-db beside ClickHouse)")
+    .option(
+      '--changes-db <file>',
+      'with --clickhouse: the SQLite file of change detection (states, changes, its observation log)',
+      'wallscope-changes.db',
+    )
     .option(
       '--change-confirmations <n>',
       'consecutive measurements that confirm a new state (hysteresis: one flaky measurement is not a change)',
@@ -165,8 +192,7 @@ export function register(program: Command): void {
     // Webhook flags are checked before anything is opened or listens.
     let hookSecret: string | undefined;
     if (o.webhook?.length) {
-      if (!o.changes || o.clickhouse)
-        throw Object.assign(new Error('--webhook needs change detection (a SQLite store, without --no-changes)'), { exitCode: 2 });
+      if (!o.changes) throw Object.assign(new Error('--webhook needs change detection (without --no-changes)'), { exitCode: 2 });
       for (const u of o.webhook)
         if (!/^https?:\/\/[^/]/.test(u))
           throw Object.assign(new Error(`--webhook: expected an http(s) URL, got ${JSON.stringify(u)}`), { exitCode: 2 });
@@ -178,11 +204,7 @@ export function register(program: Command): void {
     }
     const store = await openStoreFrom(o);
     const { ctx } = analysisFrom(o);
-    // Change detection lives in the SQLite store's file (src/store/changes.ts); ClickHouse has none yet.
-    const changes =
-      o.changes && !o.clickhouse
-        ? new ChangeStore(o.db ?? 'wallscope.db', { confirmations: positiveInt(o.changeConfirmations, '--change-confirmations') })
-        : undefined;
+    const changes = o.changes ? await openChangeStore(o) : undefined;
     const token = o.adminTokenFile ? readFileSync(o.adminTokenFile, 'utf8').trim() : process.env.WALLSCOPE_ADMIN_TOKEN;
     const secret = o.reportSecretFile ? readFileSync(o.reportSecretFile, 'utf8').trim() : process.env.WALLSCOPE_REPORT_SECRET;
     const perMinute = Number(o.rateLimit);
@@ -206,7 +228,7 @@ export function register(program: Command): void {
     let hooks: Webhooks | undefined;
     let outbox: Outbox | undefined;
     if (o.webhook?.length && changes && hookSecret) {
-      outbox = new Outbox(o.db ?? 'wallscope.db');
+      outbox = new Outbox(o.clickhouse ? (o.changesDb ?? 'wallscope-changes.db') : (o.db ?? 'wallscope.db'));
       hooks = startWebhooks({ changes, outbox, hooks: o.webhook, secret: hookSecret, log: (l) => process.stderr.write(`${l}\n`) });
     }
     process.stderr.write(`wallscope serve: ${srv.url} (${store.kind}, analysis ${ANALYSIS_VERSION}${token ? ', admin enabled' : ''})\n`);

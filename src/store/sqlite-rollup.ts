@@ -57,7 +57,11 @@ export const ROLLUPS: Rollup[] = [
     name: 'rollup_net_status_day',
     day: true,
     key: ['day', 'probe_cc', 'probe_asn', 'region', 'status', 'confirmed'],
-    indexes: [['probe_cc', 'day'], ['probe_asn', 'day'], ['region', 'day']],
+    indexes: [
+      ['probe_cc', 'day'],
+      ['probe_asn', 'day'],
+      ['region', 'day'],
+    ],
   },
   {
     name: 'rollup_net_day',
