@@ -52,6 +52,21 @@ export interface Rollup {
 /** In the order the planner tries them: the first that covers a query answers it. */
 export const ROLLUPS: Rollup[] = [
   {
+    // All-time counts by network and verdict: the overview's and a country's, network's or
+    // region's breakdowns by mechanism, layer, network or region (a few thousand rows).
+    name: 'rollup_net_all',
+    day: false,
+    key: ['probe_cc', 'probe_asn', 'region', ...VERDICT],
+    indexes: [['probe_asn'], ['region']],
+  },
+  {
+    // Per day and country, counts only: the overview's and a country's series, anomalies by country.
+    name: 'rollup_cc_status_day',
+    day: true,
+    key: ['day', 'probe_cc', 'status', 'confirmed'],
+    indexes: [['probe_cc', 'day']],
+  },
+  {
     // The smallest: what the overview, a country's, network's or region's series and the
     // anomalies ask (counts only, no verdict detail).
     name: 'rollup_net_status_day',
@@ -61,6 +76,16 @@ export const ROLLUPS: Rollup[] = [
       ['probe_cc', 'day'],
       ['probe_asn', 'day'],
       ['region', 'day'],
+    ],
+  },
+  {
+    // Per day, country and domain, counts only: anomalies by domain or category in a country.
+    name: 'rollup_domain_status_day',
+    day: true,
+    key: ['probe_cc', 'day', 'domain', 'category_code', 'status', 'confirmed'],
+    indexes: [
+      ['domain', 'day'],
+      ['category_code', 'day'],
     ],
   },
   {
