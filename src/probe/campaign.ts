@@ -23,7 +23,7 @@ import {
   unlinkSync,
 } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
 import { prng, type Measurement } from '../model/index.js';
 import { measureMany } from './runner.js';
 import { flushSpool, pendingFiles, spoolMeasurement } from './spool.js';
@@ -97,6 +97,26 @@ export interface CampaignOverrides {
   concurrency?: number;
 }
 
+/** What the steps of parseCampaign share: the file's positions, the problems and warnings found. */
+interface CampaignReader {
+  file: string;
+  source: string;
+  lines: LineCounter;
+  problems: string[];
+  warnings: string[];
+  targets: Target[];
+  fail: (node: Node | null | undefined, path: string, message: string) => void;
+}
+
+/** The settings a campaign file gives (the OONI Run descriptor gives none of them). */
+interface CampaignSettings {
+  name: string;
+  everyS: number | null;
+  collector?: string;
+  perHour?: number;
+  concurrency: number;
+}
+
 /**
  * Reads a campaign: a YAML (or JSON) with `urls:` and/or `lists:`, `every:`, `collector:`,
  * `limits: {per_hour, concurrency}`; or an OONI Run v2 descriptor (`nettests: [{test_name,
@@ -104,13 +124,59 @@ export interface CampaignOverrides {
  * problem names file:line:col; a bad list line names the list's file:line.
  */
 export function parseCampaign(text: string, file: string, over: CampaignOverrides = {}): CampaignSpec {
-  const source = isAbsolute(file) ? file : resolve(file);
+  const { r, root, entries } = readRoot(text, file);
+  const ooniRun = entries.has('nettests');
+  checkKeys(r, root, ooniRun);
+  const nameNode = entries.get('name');
+  const name = isScalar(nameNode) && typeof nameNode.value === 'string' && nameNode.value.trim() ? nameNode.value.trim() : '';
+  if (nameNode && !name) r.fail(nameNode, 'name', 'expected a non-empty string');
+  const settings: CampaignSettings = { name, everyS: null, concurrency: 4 };
+  if (ooniRun) {
+    readOoniRun(r, entries.get('nettests'));
+    if (!settings.name) settings.name = 'oonirun';
+  } else readCampaignFile(r, root, entries, settings);
+  applyOverrides(r, settings, over);
+  if (settings.everyS === null && !r.problems.length)
+    r.problems.push(
+      `${file}: no period: give every: in the file${ooniRun ? ' (an OONI Run descriptor has none: give --every)' : ''} or --every`,
+    );
+  // The same URL twice would be measured twice per round: keep the first.
+  const seen = new Set<string>();
+  const unique = r.targets.filter((t) => (seen.has(t.url) ? false : (seen.add(t.url), true)));
+  if (!r.problems.length && unique.length === 0)
+    r.problems.push(
+      `${file}: nothing to measure (no URL in urls:, lists: or the web_connectivity nettests' inputs)${r.warnings.length ? `; ${r.warnings.join('; ')}` : ''}`,
+    );
+  if (r.problems.length) throw new CampaignError(r.problems.join('\n'));
+  return {
+    name: settings.name,
+    source: r.source,
+    targets: unique,
+    everyS: settings.everyS!,
+    ...(settings.collector ? { collector: settings.collector } : {}),
+    ...(settings.perHour ? { perHour: settings.perHour } : {}),
+    concurrency: settings.concurrency,
+    ooniRun,
+    warnings: r.warnings,
+  };
+}
+
+/** The YAML document's top-level mapping (YAML errors and a non-mapping are fatal at once). */
+function readRoot(text: string, file: string): { r: CampaignReader; root: YAMLMap; entries: Map<string, Node> } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const problems: string[] = [];
-  const fail = (node: Node | null | undefined, path: string, message: string) => {
-    const pos = lines.linePos(node?.range?.[0] ?? 0);
-    problems.push(`${file}:${pos.line}:${pos.col}: ${path ? path + ': ' : ''}${message}`);
+  const r: CampaignReader = {
+    file,
+    source: isAbsolute(file) ? file : resolve(file),
+    lines,
+    problems,
+    warnings: [],
+    targets: [],
+    fail: (node, path, message) => {
+      const pos = lines.linePos(node?.range?.[0] ?? 0);
+      problems.push(`${file}:${pos.line}:${pos.col}: ${path ? path + ': ' : ''}${message}`);
+    },
   };
   for (const e of doc.errors) {
     const pos = lines.linePos(e.pos[0]);
@@ -122,150 +188,132 @@ export function parseCampaign(text: string, file: string, over: CampaignOverride
     throw new CampaignError(`${file}:1:1: expected a mapping (a campaign with urls:/lists:, or an OONI Run v2 descriptor with nettests:)`);
   const entries = new Map<string, Node>();
   for (const pair of root.items as Pair<Node, Node>[]) if (isScalar(pair.key)) entries.set(String(pair.key.value), pair.value as Node);
-  const ooniRun = entries.has('nettests');
+  return { r, root, entries };
+}
+
+function checkKeys(r: CampaignReader, root: YAMLMap, ooniRun: boolean): void {
   const allowed: readonly string[] = ooniRun ? OONI_RUN_KEYS : CAMPAIGN_KEYS;
   for (const pair of root.items as Pair<Node, Node>[]) {
     const key = isScalar(pair.key) ? String(pair.key.value) : '';
     if (!allowed.includes(key))
-      fail(
+      r.fail(
         pair.key,
         key,
         `unknown key '${key}' (allowed: ${ooniRun ? 'an OONI Run v2 descriptor: name, description, author, nettests, ...' : CAMPAIGN_KEYS.join(', ')})`,
       );
   }
-  const strList = (node: Node | undefined, path: string): Array<[string, Node]> => {
-    if (!isSeq(node)) {
-      fail(node, path, 'expected a list of strings');
-      return [];
-    }
-    const out: Array<[string, Node]> = [];
-    (node.items as Node[]).forEach((n, i) => {
-      if (isScalar(n) && typeof n.value === 'string' && n.value.trim()) out.push([n.value.trim(), n]);
-      else fail(n, `${path}[${i}]`, 'expected a non-empty string');
-    });
-    return out;
-  };
-  const checkUrl = (url: string, node: Node, path: string): boolean => {
-    try {
-      const u = new URL(url);
-      if (u.protocol === 'http:' || u.protocol === 'https:') return true;
-    } catch {
-      // fall through
-    }
-    fail(node, path, `'${url}' is not an http or https URL`);
-    return false;
-  };
-  const targets: Target[] = [];
-  const warnings: string[] = [];
-  const nameNode = entries.get('name');
-  let name = isScalar(nameNode) && typeof nameNode.value === 'string' && nameNode.value.trim() ? nameNode.value.trim() : '';
-  if (nameNode && !name) fail(nameNode, 'name', 'expected a non-empty string');
-  let everyS: number | null = null;
-  let collector: string | undefined;
-  let perHour: number | undefined;
-  let concurrency = 4;
-  if (ooniRun) {
-    const nt = entries.get('nettests');
-    if (!isSeq(nt)) fail(nt, 'nettests', 'expected a list of {test_name, inputs}');
-    else
-      (nt.items as Node[]).forEach((n, i) => {
-        const p = `nettests[${i}]`;
-        if (!isMap(n)) return fail(n, p, 'expected a mapping {test_name, inputs, options, ...}');
-        const m = new Map((n.items as Pair<Node, Node>[]).map((x) => [isScalar(x.key) ? String(x.key.value) : '', x.value as Node]));
-        const tn = m.get('test_name');
-        const testName = isScalar(tn) ? String(tn.value) : '';
-        if (testName !== 'web_connectivity') {
-          const pos = lines.linePos((tn ?? n).range?.[0] ?? 0);
-          return void warnings.push(
-            `${file}:${pos.line}:${pos.col}: ${p}.test_name: '${testName}' skipped (wallscope campaigns run web_connectivity)`,
-          );
-        }
-        for (const [url, node] of m.has('inputs') ? strList(m.get('inputs'), `${p}.inputs`) : [])
-          if (checkUrl(url, node, `${p}.inputs`)) targets.push({ url });
-      });
-    if (!name) name = 'oonirun';
-  } else {
-    if (entries.has('urls'))
-      for (const [url, node] of strList(entries.get('urls'), 'urls')) if (checkUrl(url, node, 'urls')) targets.push({ url });
-    if (entries.has('lists'))
-      for (const [list, node] of strList(entries.get('lists'), 'lists')) {
-        const path = isAbsolute(list) ? list : resolve(dirname(source), list);
-        let body: string;
-        try {
-          body = readFileSync(path, 'utf8');
-        } catch (e) {
-          fail(node, 'lists', `cannot read ${list}: ${(e as Error).message}`);
-          continue;
-        }
-        const r = readTargetList(body);
-        for (const err of r.errors) problems.push(`${path}:${err.line}: ${err.error}`);
-        targets.push(...r.targets);
-      }
-    if (!entries.has('urls') && !entries.has('lists')) fail(root, '', 'a campaign needs urls: or lists:');
-    if (entries.has('every')) {
-      everyS = parseDuration(isScalar(entries.get('every')) ? (entries.get('every') as { value: unknown }).value : undefined);
-      if (everyS === null) fail(entries.get('every'), 'every', "expected a period: seconds, or a number with s, m, h or d ('10s', '6h')");
-    }
-    if (entries.has('collector')) {
-      const c = entries.get('collector');
-      const v = isScalar(c) && typeof c.value === 'string' ? c.value : '';
-      if (!/^https?:\/\/[^/]/.test(v)) fail(c, 'collector', `expected the collector's http(s) URL, got ${JSON.stringify(v)}`);
-      else collector = v;
-    }
-    if (entries.has('limits')) {
-      const l = entries.get('limits');
-      if (!isMap(l)) fail(l, 'limits', `expected a mapping with keys ${LIMIT_KEYS.join(', ')}`);
-      else
-        for (const pair of l.items as Pair<Node, Node>[]) {
-          const key = isScalar(pair.key) ? String(pair.key.value) : '';
-          const v = isScalar(pair.value) ? pair.value.value : undefined;
-          const ok = typeof v === 'number' && Number.isInteger(v) && v >= 1;
-          if (key === 'per_hour') {
-            if (ok) perHour = v;
-            else fail(pair.value as Node, 'limits.per_hour', 'expected a whole number of measurements per hour, at least 1');
-          } else if (key === 'concurrency') {
-            if (ok && v <= 64) concurrency = v;
-            else fail(pair.value as Node, 'limits.concurrency', 'expected a whole number from 1 to 64');
-          } else fail(pair.key, `limits.${key}`, `unknown key '${key}' (allowed: ${LIMIT_KEYS.join(', ')})`);
-        }
-    }
-    if (!name) name = source.replace(/^.*[\\/]/, '').replace(/\.(ya?ml|json)$/, '');
+}
+
+function strList(r: CampaignReader, node: Node | undefined, path: string): Array<[string, Node]> {
+  if (!isSeq(node)) {
+    r.fail(node, path, 'expected a list of strings');
+    return [];
   }
+  const out: Array<[string, Node]> = [];
+  (node.items as Node[]).forEach((n, i) => {
+    if (isScalar(n) && typeof n.value === 'string' && n.value.trim()) out.push([n.value.trim(), n]);
+    else r.fail(n, `${path}[${i}]`, 'expected a non-empty string');
+  });
+  return out;
+}
+
+function checkUrl(r: CampaignReader, url: string, node: Node, path: string): boolean {
+  try {
+    const u = new URL(url);
+    if (u.protocol === 'http:' || u.protocol === 'https:') return true;
+  } catch {
+    // fall through
+  }
+  r.fail(node, path, `'${url}' is not an http or https URL`);
+  return false;
+}
+
+/** An OONI Run v2 descriptor's nettests: web_connectivity's inputs; other tests skipped with a warning. */
+function readOoniRun(r: CampaignReader, nt: Node | undefined): void {
+  if (!isSeq(nt)) return r.fail(nt, 'nettests', 'expected a list of {test_name, inputs}');
+  (nt.items as Node[]).forEach((n, i) => {
+    const p = `nettests[${i}]`;
+    if (!isMap(n)) return r.fail(n, p, 'expected a mapping {test_name, inputs, options, ...}');
+    const m = new Map((n.items as Pair<Node, Node>[]).map((x) => [isScalar(x.key) ? String(x.key.value) : '', x.value as Node]));
+    const tn = m.get('test_name');
+    const testName = isScalar(tn) ? String(tn.value) : '';
+    if (testName !== 'web_connectivity') {
+      const pos = r.lines.linePos((tn ?? n).range?.[0] ?? 0);
+      return void r.warnings.push(
+        `${r.file}:${pos.line}:${pos.col}: ${p}.test_name: '${testName}' skipped (wallscope campaigns run web_connectivity)`,
+      );
+    }
+    for (const [url, node] of m.has('inputs') ? strList(r, m.get('inputs'), `${p}.inputs`) : [])
+      if (checkUrl(r, url, node, `${p}.inputs`)) r.targets.push({ url });
+  });
+}
+
+/** A campaign file's urls, lists (relative to the file), every, collector and limits. */
+function readCampaignFile(r: CampaignReader, root: YAMLMap, entries: Map<string, Node>, settings: CampaignSettings): void {
+  if (entries.has('urls'))
+    for (const [url, node] of strList(r, entries.get('urls'), 'urls')) if (checkUrl(r, url, node, 'urls')) r.targets.push({ url });
+  if (entries.has('lists'))
+    for (const [list, node] of strList(r, entries.get('lists'), 'lists')) {
+      const path = isAbsolute(list) ? list : resolve(dirname(r.source), list);
+      let body: string;
+      try {
+        body = readFileSync(path, 'utf8');
+      } catch (e) {
+        r.fail(node, 'lists', `cannot read ${list}: ${(e as Error).message}`);
+        continue;
+      }
+      const t = readTargetList(body);
+      for (const err of t.errors) r.problems.push(`${path}:${err.line}: ${err.error}`);
+      r.targets.push(...t.targets);
+    }
+  if (!entries.has('urls') && !entries.has('lists')) r.fail(root, '', 'a campaign needs urls: or lists:');
+  if (entries.has('every')) {
+    settings.everyS = parseDuration(isScalar(entries.get('every')) ? (entries.get('every') as { value: unknown }).value : undefined);
+    if (settings.everyS === null)
+      r.fail(entries.get('every'), 'every', "expected a period: seconds, or a number with s, m, h or d ('10s', '6h')");
+  }
+  if (entries.has('collector')) {
+    const c = entries.get('collector');
+    const v = isScalar(c) && typeof c.value === 'string' ? c.value : '';
+    if (!/^https?:\/\/[^/]/.test(v)) r.fail(c, 'collector', `expected the collector's http(s) URL, got ${JSON.stringify(v)}`);
+    else settings.collector = v;
+  }
+  if (entries.has('limits')) readLimits(r, entries.get('limits'), settings);
+  if (!settings.name) settings.name = r.source.replace(/^.*[\\/]/, '').replace(/\.(ya?ml|json)$/, '');
+}
+
+function readLimits(r: CampaignReader, l: Node | undefined, settings: CampaignSettings): void {
+  if (!isMap(l)) return r.fail(l, 'limits', `expected a mapping with keys ${LIMIT_KEYS.join(', ')}`);
+  for (const pair of l.items as Pair<Node, Node>[]) {
+    const key = isScalar(pair.key) ? String(pair.key.value) : '';
+    const v = isScalar(pair.value) ? pair.value.value : undefined;
+    const ok = typeof v === 'number' && Number.isInteger(v) && v >= 1;
+    if (key === 'per_hour') {
+      if (ok) settings.perHour = v;
+      else r.fail(pair.value as Node, 'limits.per_hour', 'expected a whole number of measurements per hour, at least 1');
+    } else if (key === 'concurrency') {
+      if (ok && v <= 64) settings.concurrency = v;
+      else r.fail(pair.value as Node, 'limits.concurrency', 'expected a whole number from 1 to 64');
+    } else r.fail(pair.key, `limits.${key}`, `unknown key '${key}' (allowed: ${LIMIT_KEYS.join(', ')})`);
+  }
+}
+
+/** The command line's --every, --collector, --per-hour and --concurrency over the file's. */
+function applyOverrides(r: CampaignReader, settings: CampaignSettings, over: CampaignOverrides): void {
   if (over.every !== undefined) {
-    everyS = parseDuration(over.every);
-    if (everyS === null)
-      problems.push(`--every: expected a period: seconds, or a number with s, m, h or d ('10s', '6h'), got ${JSON.stringify(over.every)}`);
+    settings.everyS = parseDuration(over.every);
+    if (settings.everyS === null)
+      r.problems.push(
+        `--every: expected a period: seconds, or a number with s, m, h or d ('10s', '6h'), got ${JSON.stringify(over.every)}`,
+      );
   }
   if (over.collector !== undefined) {
     if (!/^https?:\/\/[^/]/.test(over.collector))
-      problems.push(`--collector: expected the collector's http(s) URL, got ${JSON.stringify(over.collector)}`);
-    collector = over.collector;
+      r.problems.push(`--collector: expected the collector's http(s) URL, got ${JSON.stringify(over.collector)}`);
+    settings.collector = over.collector;
   }
-  if (over.perHour !== undefined) perHour = over.perHour;
-  if (over.concurrency !== undefined) concurrency = over.concurrency;
-  if (everyS === null && !problems.length)
-    problems.push(
-      `${file}: no period: give every: in the file${ooniRun ? ' (an OONI Run descriptor has none: give --every)' : ''} or --every`,
-    );
-  // The same URL twice would be measured twice per round: keep the first.
-  const seen = new Set<string>();
-  const unique = targets.filter((t) => (seen.has(t.url) ? false : (seen.add(t.url), true)));
-  if (!problems.length && unique.length === 0)
-    problems.push(
-      `${file}: nothing to measure (no URL in urls:, lists: or the web_connectivity nettests' inputs)${warnings.length ? `; ${warnings.join('; ')}` : ''}`,
-    );
-  if (problems.length) throw new CampaignError(problems.join('\n'));
-  return {
-    name,
-    source,
-    targets: unique,
-    everyS: everyS!,
-    ...(collector ? { collector } : {}),
-    ...(perHour ? { perHour } : {}),
-    concurrency,
-    ooniRun,
-    warnings,
-  };
+  if (over.perHour !== undefined) settings.perHour = over.perHour;
+  if (over.concurrency !== undefined) settings.concurrency = over.concurrency;
 }
 
 /** The campaign's persistent state: the schedule's origin and the journal of measurements spooled. */
