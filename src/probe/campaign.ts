@@ -399,6 +399,28 @@ export function shuffled<T>(items: T[], seed: string): T[] {
   return a;
 }
 
+/** What the steps of runCampaign share. */
+interface CampaignRun {
+  spec: CampaignSpec;
+  o: CampaignRunOptions;
+  log: (line: string) => void;
+  spoolDir: string;
+  journalFile: string;
+  lockFile: string;
+  everyMs: number;
+  startedAt: number;
+  /** Round numbers belong to one schedule (its start time, as text). */
+  schedule: string;
+  newSchedule: boolean;
+  /** URLs measured per round (the journal, plus spooled measurements it may not have caught). */
+  done: Map<number, Set<string>>;
+  /** Start times of measurements in the budget window. */
+  recent: number[];
+  summary: CampaignSummary;
+  flush: () => Promise<void>;
+  flushing: () => Promise<void> | null;
+}
+
 /**
  * Runs a campaign until `signal` aborts (or `rounds` are over). Round k starts at started_at + k *
  * every (started_at is kept in the state directory, so a restart keeps the schedule); a round not
@@ -408,12 +430,64 @@ export function shuffled<T>(items: T[], seed: string): T[] {
  * a random order; before each measurement the per-hour budget is checked (waiting when spent).
  */
 export async function runCampaign(spec: CampaignSpec, o: CampaignRunOptions): Promise<CampaignSummary> {
+  const run = openCampaign(spec, o);
+  loadJournal(run);
+  await recoverSpooled(run);
+  await run.flush();
+  let round = firstRound(run);
+  const lastRound = o.rounds === undefined ? Infinity : o.rounds - 1;
+  while (!o.signal?.aborted && round <= lastRound) {
+    const roundStart = run.startedAt + round * run.everyMs;
+    if (Date.now() < roundStart) {
+      run.log(`round ${round}: next at ${new Date(roundStart).toISOString()}`);
+      await sleep(roundStart - Date.now(), o.signal);
+      if (o.signal?.aborted) break;
+    }
+    await measureRound(run, round);
+    if (o.signal?.aborted) break;
+    // Late by one period (a slow round, a short stop): the next round runs late. Later than that,
+    // the rounds whose periods passed are skipped but the latest, never caught up in a burst.
+    const next = Math.max(round + 1, roundOf(run, Date.now()) - 1);
+    if (next > round + 1)
+      run.log(`rounds ${round + 1}..${next - 1} skipped: their periods passed while measuring or while the campaign was down`);
+    round = next;
+  }
+  await run.flush();
+  const inFlight = run.flushing();
+  if (inFlight) await inFlight;
+  run.summary.spooled = (await pendingFiles(run.spoolDir)).length;
+  try {
+    if (readFileSync(run.lockFile, 'utf8').trim() === String(process.pid)) unlinkSync(run.lockFile);
+  } catch {
+    // gone already
+  }
+  return run.summary;
+}
+
+const roundOf = (run: CampaignRun, t: number) => Math.floor((t - run.startedAt) / run.everyMs);
+
+function markDone(run: CampaignRun, round: number, url: string): void {
+  let s = run.done.get(round);
+  if (!s) run.done.set(round, (s = new Set()));
+  s.add(url);
+}
+
+function appendJournal(run: CampaignRun, j: JournalLine): void {
+  const fd = openSync(run.journalFile, 'a', 0o600);
+  try {
+    writeSync(fd, JSON.stringify(j) + '\n');
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The state directory: its lock (one campaign process each), its schedule, its spool. */
+function openCampaign(spec: CampaignSpec, o: CampaignRunOptions): CampaignRun {
   const log = o.log;
   mkdirSync(o.stateDir, { recursive: true });
   const spoolDir = join(o.stateDir, 'spool');
   const stateFile = join(o.stateDir, 'state.json');
-  const journalFile = join(o.stateDir, 'journal.jsonl');
-  const everyMs = spec.everyS * 1000;
   // One campaign process per state directory: the journal and the spool are its alone.
   const lockFile = join(o.stateDir, 'lock');
   const holder = existsSync(lockFile) ? Number(readFileSync(lockFile, 'utf8').trim()) : NaN;
@@ -434,67 +508,73 @@ export async function runCampaign(spec: CampaignSpec, o: CampaignRunOptions): Pr
     writeAtomic(stateFile, JSON.stringify(state) + '\n');
     newSchedule = true;
   }
-  const startedAt = state.started_at;
-  // Round numbers belong to one schedule: measurements are stamped with it, and a new schedule
-  // does not take an old schedule's round k for its own.
-  const schedule = String(startedAt);
-
-  // What is done: the journal, plus spooled measurements the journal may not have caught (killed
-  // between the spool file and its journal line).
-  const done = new Map<number, Set<string>>();
-  const mark = (round: number, url: string) => {
-    let s = done.get(round);
-    if (!s) done.set(round, (s = new Set()));
-    s.add(url);
+  const run: CampaignRun = {
+    spec,
+    o,
+    log,
+    spoolDir,
+    journalFile: join(o.stateDir, 'journal.jsonl'),
+    lockFile,
+    everyMs: spec.everyS * 1000,
+    startedAt: state.started_at,
+    // Round numbers belong to one schedule: measurements are stamped with it, and a new schedule
+    // does not take an old schedule's round k for its own.
+    schedule: String(state.started_at),
+    newSchedule,
+    done: new Map(),
+    recent: [],
+    summary: { rounds: 0, measured: 0, uploaded: 0, spooled: 0 },
+    flush: () => Promise.resolve(),
+    flushing: () => null,
   };
+  attachUploader(run);
+  return run;
+}
+
+/** The journal, trimmed to what the budget and the current round need (a small footprint). */
+function loadJournal(run: CampaignRun): void {
   // A new schedule keeps the old journal's times (the budget) but not its rounds.
-  let journal = readJournal(journalFile).map((j) => (newSchedule ? { ...j, round: -1 } : j));
-  const recent: number[] = []; // start times of measurements in the budget window
-  const roundOf = (t: number) => Math.floor((t - startedAt) / everyMs);
-  // Small footprint: the journal keeps only what the budget and the current round need.
+  let journal = readJournal(run.journalFile).map((j) => (run.newSchedule ? { ...j, round: -1 } : j));
   const keepAfter = Date.now() - 3600_000;
-  const current = roundOf(Date.now());
+  const current = roundOf(run, Date.now());
   journal = journal.filter((j) => j.t > keepAfter || j.round >= current - 1);
-  writeAtomic(journalFile, journal.map((j) => JSON.stringify(j) + '\n').join(''));
+  writeAtomic(run.journalFile, journal.map((j) => JSON.stringify(j) + '\n').join(''));
   for (const j of journal) {
-    mark(j.round, j.url);
-    recent.push(j.t);
+    markDone(run, j.round, j.url);
+    run.recent.push(j.t);
   }
+}
+
+/** Spooled measurements the journal may not have caught (killed between the spool file and its line). */
+async function recoverSpooled(run: CampaignRun): Promise<void> {
   let recovered = 0;
-  for (const f of await pendingFiles(spoolDir)) {
+  for (const f of await pendingFiles(run.spoolDir)) {
     try {
       const m = JSON.parse(readFileSync(f, 'utf8')) as Measurement;
       const a = m.annotations ?? {};
-      if (a.campaign !== spec.name || a.campaign_schedule !== schedule || typeof m.input !== 'string') continue;
+      if (a.campaign !== run.spec.name || a.campaign_schedule !== run.schedule || typeof m.input !== 'string') continue;
       const round = Number(a.campaign_round);
-      if (!done.get(round)?.has(m.input)) {
+      if (!run.done.get(round)?.has(m.input)) {
         recovered++;
-        mark(round, m.input);
+        markDone(run, round, m.input);
         const t = Date.parse(String(m.measurement_start_time).replace(' ', 'T') + 'Z');
-        recent.push(Number.isFinite(t) ? t : Date.now());
-        appendJournal({ round, url: m.input, t: Number.isFinite(t) ? t : Date.now() });
+        run.recent.push(Number.isFinite(t) ? t : Date.now());
+        appendJournal(run, { round, url: m.input, t: Number.isFinite(t) ? t : Date.now() });
       }
     } catch {
       // unreadable: flushSpool moves it aside
     }
   }
-  if (recovered) log(`recovered ${recovered} spooled measurement(s) missing from the journal (the last run was killed)`);
+  if (recovered) run.log(`recovered ${recovered} spooled measurement(s) missing from the journal (the last run was killed)`);
+}
 
-  function appendJournal(j: JournalLine): void {
-    const fd = openSync(journalFile, 'a', 0o600);
-    try {
-      writeSync(fd, JSON.stringify(j) + '\n');
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  }
-
-  const summary: CampaignSummary = { rounds: 0, measured: 0, uploaded: 0, spooled: 0 };
-  // Uploads: one flush at a time; a measurement that arrives during a flush asks for another.
+/** Uploads: one flush at a time; a measurement that arrives during a flush asks for another. */
+function attachUploader(run: CampaignRun): void {
+  const { spec, o, log, spoolDir, summary } = run;
   let flushing: Promise<void> | null = null;
   let again = false;
-  const flush = (): Promise<void> => {
+  run.flushing = () => flushing;
+  run.flush = (): Promise<void> => {
     if (!spec.collector) return Promise.resolve();
     if (flushing) {
       again = true;
@@ -523,97 +603,85 @@ export async function runCampaign(spec: CampaignSpec, o: CampaignRunOptions): Pr
     })();
     return flushing;
   };
-  await flush();
+}
 
-  let round = Math.max(0, roundOf(Date.now()));
-  // A round the kill interrupted is finished first, even when its period has just passed: its
-  // remaining URLs are measurements owed, not skipped (older rounds are not caught up).
-  const owed = done.get(round - 1);
-  if (owed && owed.size > 0 && spec.targets.some((t) => !owed.has(t.url))) {
-    log(`round ${round - 1}: interrupted before its end; finishing it first`);
-    round--;
+/**
+ * The round to start with: the current one, or the one before when the kill interrupted it (its
+ * remaining URLs are measurements owed, not skipped; older rounds are not caught up).
+ */
+function firstRound(run: CampaignRun): number {
+  const round = Math.max(0, roundOf(run, Date.now()));
+  const owed = run.done.get(round - 1);
+  if (owed && owed.size > 0 && run.spec.targets.some((t) => !owed.has(t.url))) {
+    run.log(`round ${round - 1}: interrupted before its end; finishing it first`);
+    return round - 1;
   }
-  const lastRound = o.rounds === undefined ? Infinity : o.rounds - 1;
-  while (!o.signal?.aborted && round <= lastRound) {
-    const roundStart = startedAt + round * everyMs;
-    if (Date.now() < roundStart) {
-      log(`round ${round}: next at ${new Date(roundStart).toISOString()}`);
-      await sleep(roundStart - Date.now(), o.signal);
-      if (o.signal?.aborted) break;
-    }
-    const already = done.get(round) ?? new Set<string>();
-    const todo = shuffled(
-      spec.targets.filter((t) => !already.has(t.url)),
-      `${spec.name}\0${round}`,
-    );
-    log(
-      `round ${round}: ${todo.length} of ${spec.targets.length} URL(s) to measure${already.size ? ` (${already.size} already done before a restart)` : ''}`,
-    );
-    const t0 = Date.now();
-    let blocked = 0;
-    let measuredHere = 0;
-    const budgeted = async function* (): AsyncGenerator<Target> {
-      for (const t of todo) {
-        if (spec.perHour !== undefined) {
-          for (;;) {
-            const cut = Date.now() - 3600_000;
-            while (recent.length && recent[0]! <= cut) recent.shift();
-            if (recent.length < spec.perHour) break;
-            const wait = recent[0]! + 3600_000 - Date.now() + 10;
-            log(`budget: ${spec.perHour} measurements in the last hour; waiting ${Math.ceil(wait / 1000)} s`);
-            await sleep(wait, o.signal);
-            if (o.signal?.aborted) return;
-          }
-        }
+  return round;
+}
+
+/** The round's URLs, each once the per-hour budget allows (waiting when it is spent). */
+async function* withinBudget(run: CampaignRun, todo: Target[]): AsyncGenerator<Target> {
+  const { spec, o, recent } = run;
+  for (const t of todo) {
+    if (spec.perHour !== undefined) {
+      for (;;) {
+        const cut = Date.now() - 3600_000;
+        while (recent.length && recent[0]! <= cut) recent.shift();
+        if (recent.length < spec.perHour) break;
+        const wait = recent[0]! + 3600_000 - Date.now() + 10;
+        run.log(`budget: ${spec.perHour} measurements in the last hour; waiting ${Math.ceil(wait / 1000)} s`);
+        await sleep(wait, o.signal);
         if (o.signal?.aborted) return;
-        recent.push(Date.now());
-        yield t;
       }
-    };
-    const probe: ProbeOptions = {
-      ...o.probe,
-      annotations: { ...(o.probe.annotations ?? {}), campaign: spec.name, campaign_schedule: schedule, campaign_round: String(round) },
-    };
-    await measureMany(
-      budgeted(),
-      probe,
-      spec.concurrency,
-      async (r) => {
-        if (!r.ok) {
-          log(`round ${round}: ${r.target.url}: not measured: ${r.error}`);
-          return;
-        }
-        await spoolMeasurement(spoolDir, r.measurement as unknown as Measurement);
-        appendJournal({ round, url: r.target.url, t: Date.now() });
-        mark(round, r.target.url);
-        summary.measured++;
-        measuredHere++;
-        const v = r.measurement.test_keys.x_verdict as { status?: string; mechanism?: string | null; layer?: string | null } | undefined;
-        if (v?.status === 'blocked') blocked++;
-        log(
-          `round ${round}: ${r.target.url} ${v?.status ?? 'unknown'}${v?.mechanism && v.mechanism !== 'none' ? ` ${v.mechanism}` : ''}${v?.layer ? ` (${v.layer})` : ''}`,
-        );
-        void flush();
-      },
-      { signal: o.signal },
-    );
-    if (o.signal?.aborted) break;
-    summary.rounds++;
-    log(`round ${round}: done in ${((Date.now() - t0) / 1000).toFixed(1)} s, ${measuredHere} measured, ${blocked} blocked`);
-    // Late by one period (a slow round, a short stop): the next round runs late. Later than that,
-    // the rounds whose periods passed are skipped but the latest, never caught up in a burst.
-    const next = Math.max(round + 1, roundOf(Date.now()) - 1);
-    if (next > round + 1)
-      log(`rounds ${round + 1}..${next - 1} skipped: their periods passed while measuring or while the campaign was down`);
-    round = next;
+    }
+    if (o.signal?.aborted) return;
+    recent.push(Date.now());
+    yield t;
   }
-  await flush();
-  if (flushing) await flushing;
-  summary.spooled = (await pendingFiles(spoolDir)).length;
-  try {
-    if (readFileSync(lockFile, 'utf8').trim() === String(process.pid)) unlinkSync(lockFile);
-  } catch {
-    // gone already
-  }
-  return summary;
+}
+
+/** One round: what is left of it, in its random order, spooled and journaled one by one. */
+async function measureRound(run: CampaignRun, round: number): Promise<void> {
+  const { spec, o, log } = run;
+  const already = run.done.get(round) ?? new Set<string>();
+  const todo = shuffled(
+    spec.targets.filter((t) => !already.has(t.url)),
+    `${spec.name}\0${round}`,
+  );
+  log(
+    `round ${round}: ${todo.length} of ${spec.targets.length} URL(s) to measure${already.size ? ` (${already.size} already done before a restart)` : ''}`,
+  );
+  const t0 = Date.now();
+  let blocked = 0;
+  let measuredHere = 0;
+  const probe: ProbeOptions = {
+    ...o.probe,
+    annotations: { ...(o.probe.annotations ?? {}), campaign: spec.name, campaign_schedule: run.schedule, campaign_round: String(round) },
+  };
+  await measureMany(
+    withinBudget(run, todo),
+    probe,
+    spec.concurrency,
+    async (r) => {
+      if (!r.ok) {
+        log(`round ${round}: ${r.target.url}: not measured: ${r.error}`);
+        return;
+      }
+      await spoolMeasurement(run.spoolDir, r.measurement as unknown as Measurement);
+      appendJournal(run, { round, url: r.target.url, t: Date.now() });
+      markDone(run, round, r.target.url);
+      run.summary.measured++;
+      measuredHere++;
+      const v = r.measurement.test_keys.x_verdict as { status?: string; mechanism?: string | null; layer?: string | null } | undefined;
+      if (v?.status === 'blocked') blocked++;
+      log(
+        `round ${round}: ${r.target.url} ${v?.status ?? 'unknown'}${v?.mechanism && v.mechanism !== 'none' ? ` ${v.mechanism}` : ''}${v?.layer ? ` (${v.layer})` : ''}`,
+      );
+      void run.flush();
+    },
+    { signal: o.signal },
+  );
+  if (o.signal?.aborted) return;
+  run.summary.rounds++;
+  log(`round ${round}: done in ${((Date.now() - t0) / 1000).toFixed(1)} s, ${measuredHere} measured, ${blocked} blocked`);
 }
