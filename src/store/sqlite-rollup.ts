@@ -116,16 +116,16 @@ export const ROLLUPS: Rollup[] = [
 
 const dimsOf = (r: Rollup): Dim[] => r.key.filter((k): k is Dim => k !== 'day');
 
-/** The DDL of every rollup: table and covering indexes (n rides in each, the key in all). */
+/** The table of a rollup (its key is its primary key). */
+const tableDdl = (r: Rollup): string =>
+  `CREATE TABLE IF NOT EXISTS ${r.name} (${r.key.map((k) => `${k} ${k === 'probe_asn' || k === 'confirmed' ? 'INTEGER' : 'TEXT'} NOT NULL`).join(', ')}, n INTEGER NOT NULL, PRIMARY KEY (${r.key.join(', ')})) WITHOUT ROWID;`;
+/** Its covering indexes (n rides in each, the key in all). */
+const indexDdl = (r: Rollup): string[] =>
+  r.indexes.map((cols) => `CREATE INDEX IF NOT EXISTS ${r.name}_${cols.join('_')} ON ${r.name} (${[...cols, 'n'].join(', ')});`);
+
+/** The DDL of every rollup: table and covering indexes. */
 export function rollupDdl(): string {
-  return ROLLUPS.map((r) => {
-    const cols = r.key.map((k) => `${k} ${k === 'probe_asn' || k === 'confirmed' ? 'INTEGER' : 'TEXT'} NOT NULL`);
-    const table = `CREATE TABLE IF NOT EXISTS ${r.name} (${cols.join(', ')}, n INTEGER NOT NULL, PRIMARY KEY (${r.key.join(', ')})) WITHOUT ROWID;`;
-    const idx = r.indexes.map(
-      (cols) => `CREATE INDEX IF NOT EXISTS ${r.name}_${cols.join('_')} ON ${r.name} (${[...cols, 'n'].join(', ')});`,
-    );
-    return [table, ...idx].join('\n');
-  }).join('\n');
+  return ROLLUPS.map((r) => [tableDdl(r), ...indexDdl(r)].join('\n')).join('\n');
 }
 
 /** A measurement column as the rollup keeps it (NULL -> NONE). */
@@ -136,16 +136,20 @@ const keyExpr = (k: Dim | 'day'): string => (NULLABLE.has(k as Dim) ? `coalesce(
  * load): the finest rollup from the measurements, every other one from it (fewer rows to sort).
  */
 export function rebuildRollups(db: Database.Database): void {
-  db.exec(rollupDdl());
+  // Filled without their indexes, which are built once at the end (a sort, not random inserts).
+  for (const r of ROLLUPS) {
+    db.exec(`DROP TABLE IF EXISTS ${r.name}`);
+    db.exec(tableDdl(r));
+  }
   const finest = ROLLUPS.find((r) => r.day && dimsOf(r).length === ROLLUP_DIMS.length)!;
   for (const r of [finest, ...ROLLUPS.filter((x) => x !== finest)]) {
-    db.exec(`DELETE FROM ${r.name}`);
     const from = r === finest ? 'measurements' : finest.name;
     const cols = r === finest ? r.key.map(keyExpr) : r.key;
     db.exec(
       `INSERT INTO ${r.name} (${r.key.join(', ')}, n) SELECT ${cols.join(', ')}, ${r === finest ? 'COUNT(*)' : 'SUM(n)'} FROM ${from} GROUP BY ${r.key.map((_, i) => i + 1).join(', ')}`,
     );
   }
+  for (const r of ROLLUPS) for (const sql of indexDdl(r)) db.exec(sql);
 }
 
 /** The rollup columns of one flat measurement row. */
