@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import type { Measurement, Verdict } from '../model/index.js';
 import { flatten, hostOfInput, serializeMeasurement } from './row.js';
 import { COLS, compressBody, migrateSqlite } from './sqlite.js';
-import { rebuildRollups } from './sqlite-rollup.js';
+import { rebuildRollups, ROLLUP_TRIGGERS, rollupTriggersDdl } from './sqlite-rollup.js';
 import { configureConnection, insertFunction } from './sqlite-writer.js';
 
 export interface BulkLoadReport {
@@ -39,7 +39,8 @@ export function bulkLoadSqlite(
       .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'measurements' AND sql IS NOT NULL")
       .all() as Array<{ name: string; sql: string }>;
     for (const i of indexes) db.exec(`DROP INDEX ${i.name}`);
-    const insert = insertFunction(db, COLS, false);
+    for (const t of ROLLUP_TRIGGERS) db.exec(`DROP TRIGGER IF EXISTS ${t}`);
+    const insert = insertFunction(db, COLS);
     const many = db.transaction((rows: Array<{ m: Measurement; verdict: Verdict }>) => {
       let n = 0;
       for (const { m, verdict } of rows) {
@@ -61,7 +62,10 @@ export function bulkLoadSqlite(
     // out without the uid index, which is UNIQUE again once rebuilt.
     for (const i of indexes) db.exec(i.sql);
     const t2 = performance.now();
-    db.transaction(() => rebuildRollups(db))();
+    db.transaction(() => {
+      rebuildRollups(db);
+      db.exec(rollupTriggersDdl());
+    })();
     db.pragma('analysis_limit = 1000'); // statistics from a sample: a full ANALYZE reads every index
     db.exec('ANALYZE');
     db.pragma('wal_checkpoint(TRUNCATE)');

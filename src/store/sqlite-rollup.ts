@@ -121,15 +121,18 @@ const tableDdl = (r: Rollup): string =>
   `CREATE TABLE IF NOT EXISTS ${r.name} (${r.key.map((k) => `${k} ${k === 'probe_asn' || k === 'confirmed' ? 'INTEGER' : 'TEXT'} NOT NULL`).join(', ')}, n INTEGER NOT NULL, PRIMARY KEY (${r.key.join(', ')})) WITHOUT ROWID;`;
 /** Its covering indexes (n rides in each, the key in all). */
 const indexDdl = (r: Rollup): string[] =>
-  r.indexes.map((cols) => `CREATE INDEX IF NOT EXISTS ${r.name}_${cols.join('_')} ON ${r.name} (${[...cols, 'n'].join(', ')});`);
+  r.indexes.map((cols) => `CREATE INDEX IF NOT EXISTS ${r.name}_${cols.join('_')} ON ${r.name} (${cols.join(', ')});`);
 
-/** The DDL of every rollup: table and covering indexes. */
+/** The DDL of every rollup: table and indexes, and the triggers that keep them. */
 export function rollupDdl(): string {
-  return ROLLUPS.map((r) => [tableDdl(r), ...indexDdl(r)].join('\n')).join('\n');
+  return ROLLUPS.map((r) => [tableDdl(r), ...indexDdl(r)].join('\n')).join('\n') + rollupTriggersDdl();
 }
 
-/** A measurement column as the rollup keeps it (NULL -> NONE). */
-const keyExpr = (k: Dim | 'day'): string => (NULLABLE.has(k as Dim) ? `coalesce(${k}, char(1))` : k);
+/** A measurement column as the rollup keeps it (NULL -> NONE), of the row `row` (a trigger's NEW or OLD). */
+const keyExpr = (k: Dim | 'day', row?: 'NEW' | 'OLD'): string => {
+  const col = row ? `${row}.${k}` : k;
+  return NULLABLE.has(k as Dim) ? `coalesce(${col}, char(1))` : col;
+};
 
 /**
  * Empties the rollups and counts every stored measurement again (a migration, or after a bulk
@@ -144,7 +147,7 @@ export function rebuildRollups(db: Database.Database): void {
   const finest = ROLLUPS.find((r) => r.day && dimsOf(r).length === ROLLUP_DIMS.length)!;
   for (const r of [finest, ...ROLLUPS.filter((x) => x !== finest)]) {
     const from = r === finest ? 'measurements' : finest.name;
-    const cols = r === finest ? r.key.map(keyExpr) : r.key;
+    const cols = r === finest ? r.key.map((k) => keyExpr(k)) : r.key;
     db.exec(
       `INSERT INTO ${r.name} (${r.key.join(', ')}, n) SELECT ${cols.join(', ')}, ${r === finest ? 'COUNT(*)' : 'SUM(n)'} FROM ${from} GROUP BY ${r.key.map((_, i) => i + 1).join(', ')}`,
     );
@@ -152,41 +155,38 @@ export function rebuildRollups(db: Database.Database): void {
   for (const r of ROLLUPS) for (const sql of indexDdl(r)) db.exec(sql);
 }
 
-/** The rollup columns of one flat measurement row. */
-type RowDims = Record<Dim | 'day', string | number | null>;
-
 /**
- * Adds `delta` (1: a measurement stored, -1: removed) to every rollup, on `db`, inside the caller's
- * transaction. A count that reaches 0 is deleted, so a rollup never keeps empty groups.
+ * Triggers on the measurements table keep every rollup: a row inserted counts, a row deleted stops
+ * counting, a row updated (re-analysis) moves between groups; a group whose count reaches 0 goes.
+ * In SQLite itself, so every write path (the writer thread, putSync, setVerdict, delete, a manual
+ * fix in the sqlite3 shell) keeps them, inside the statement's own transaction.
  */
-export function rollupWriter(db: Database.Database): (row: RowDims, delta: 1 | -1) => void {
-  const stmts = ROLLUPS.map((r) => {
-    const params = r.key.map((k) => '@' + k).join(', ');
-    const match = r.key.map((k) => `${k} = @${k}`).join(' AND ');
-    return {
-      key: r.key,
-      add: db.prepare(
-        `INSERT INTO ${r.name} (${r.key.join(', ')}, n) VALUES (${params}, 1) ON CONFLICT (${r.key.join(', ')}) DO UPDATE SET n = n + 1`,
-      ),
-      sub: db.prepare(`UPDATE ${r.name} SET n = n - 1 WHERE ${match}`),
-      drop: db.prepare(`DELETE FROM ${r.name} WHERE ${match} AND n <= 0`),
-    };
-  });
-  return (row, delta) => {
-    for (const s of stmts) {
-      const p: Record<string, string | number> = {};
-      for (const k of s.key) {
-        const v = row[k];
-        p[k] = v === null || v === undefined ? NONE : k === 'confirmed' || k === 'probe_asn' ? Number(v) : String(v);
-      }
-      if (delta === 1) s.add.run(p);
-      else {
-        s.sub.run(p);
-        s.drop.run(p);
-      }
-    }
-  };
+export function rollupTriggersDdl(): string {
+  const add = (row: 'NEW') =>
+    ROLLUPS.map(
+      (r) =>
+        `INSERT INTO ${r.name} (${r.key.join(', ')}, n) VALUES (${r.key.map((k) => keyExpr(k, row)).join(', ')}, 1) ON CONFLICT (${r.key.join(', ')}) DO UPDATE SET n = n + 1;`,
+    ).join('\n    ');
+  const sub = (row: 'OLD') =>
+    ROLLUPS.map((r) => {
+      const match = r.key.map((k) => `${k} = ${keyExpr(k, row)}`).join(' AND ');
+      return `UPDATE ${r.name} SET n = n - 1 WHERE ${match};\n    DELETE FROM ${r.name} WHERE ${match} AND n <= 0;`;
+    }).join('\n    ');
+  return `
+  CREATE TRIGGER IF NOT EXISTS measurements_rollup_insert AFTER INSERT ON measurements BEGIN
+    ${add('NEW')}
+  END;
+  CREATE TRIGGER IF NOT EXISTS measurements_rollup_delete AFTER DELETE ON measurements BEGIN
+    ${sub('OLD')}
+  END;
+  CREATE TRIGGER IF NOT EXISTS measurements_rollup_update AFTER UPDATE ON measurements BEGIN
+    ${sub('OLD')}
+    ${add('NEW' as const)}
+  END;`;
 }
+
+/** The triggers' names (a bulk load drops them while it loads, then recounts and recreates them). */
+export const ROLLUP_TRIGGERS = ['measurements_rollup_insert', 'measurements_rollup_delete', 'measurements_rollup_update'];
 
 /** What a query needs from a rollup: its columns and whether it needs the day. */
 function needs(filter: MeasurementFilter, axes: Axis[], grain: TimeGrain): { cols: Set<Dim>; day: boolean } | null {

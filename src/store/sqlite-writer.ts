@@ -12,7 +12,6 @@
 import Database from 'better-sqlite3';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { FlatRow } from './row.js';
-import { rollupWriter } from './sqlite-rollup.js';
 
 export type WriterRow = { row: FlatRow; body: Buffer | string };
 type Result = { inserted: boolean } | { error: string };
@@ -37,18 +36,15 @@ export function configureConnection(db: Database.Database, synchronous: 'NORMAL'
 }
 
 /**
- * The insert statements both sides use: the row (OR IGNORE: idempotent on uid), its raw body and
- * its counts in the rollups (sqlite-rollup.ts), all in the caller's transaction. A duplicate counts
- * nothing. `rollups: false` (a bulk load) leaves the rollups to a rebuild afterwards.
+ * The insert statements both sides use: the row (OR IGNORE: idempotent on uid; its counts in the
+ * rollups follow by trigger, sqlite-rollup.ts, a duplicate counts nothing) and its raw body.
  */
-export function insertFunction(db: Database.Database, cols: string[], rollups = true): (r: WriterRow) => boolean {
+export function insertFunction(db: Database.Database, cols: string[]): (r: WriterRow) => boolean {
   const insertRow = db.prepare(`INSERT OR IGNORE INTO measurements (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`);
   const insertRaw = db.prepare('INSERT INTO raw_measurements (uid, body) VALUES (?, ?)');
-  const count = rollups ? rollupWriter(db) : null;
   return ({ row, body }) => {
     if (insertRow.run(row).changes === 0) return false;
     insertRaw.run(row.uid, body);
-    count?.(row, 1);
     return true;
   };
 }

@@ -21,7 +21,7 @@ import {
   type TimeGrain,
 } from './types.js';
 import { SqliteWriter, configureConnection, sqliteWrites } from './sqlite-writer.js';
-import { pickRollup, rebuildRollups, rollupColumn, rollupDdl, rollupWriter } from './sqlite-rollup.js';
+import { pickRollup, rebuildRollups, rollupColumn, rollupDdl } from './sqlite-rollup.js';
 import {
   checkBlockingFilter,
   decodeCursor,
@@ -322,8 +322,6 @@ export class SqliteStore implements MeasurementStore {
   /** The writer thread (null: inserts inline) and its group commit in flight, if any. */
   private readonly writer: SqliteWriter | null;
   private groupRun: Promise<void> | null = null;
-  /** Rollup updates on this connection (setVerdict, delete); inserts count on their own connection. */
-  private readonly rollups: ReturnType<typeof rollupWriter>;
 
   constructor(
     readonly file: string,
@@ -336,7 +334,6 @@ export class SqliteStore implements MeasurementStore {
     migrateSqlite(this.db);
     // Atomic: the row and the raw body go in together or not at all.
     this.writes = sqliteWrites(this.db, COLS);
-    this.rollups = rollupWriter(this.db);
     // The writer opens its connection after the migrations above, so it never sees an old schema.
     this.writer = opts.writerThread === false || file === ':memory:' ? null : new SqliteWriter({ file, synchronous, cols: COLS });
   }
@@ -512,30 +509,20 @@ export class SqliteStore implements MeasurementStore {
     if (!raw) return false;
     const m = JSON.parse(decompressBody(raw.body)) as Measurement;
     const row = flatten(m, verdict, uid, this.domainOf);
-    // The rollups move the measurement from its old verdict's groups to the new one's, in the same transaction.
-    return this.db.transaction(() => {
-      const old = this.db.prepare('SELECT * FROM measurements WHERE uid = ?').get(uid) as Parameters<typeof this.rollups>[0] | undefined;
-      if (!old) return false;
-      this.rollups(old, -1);
-      this.db
-        .prepare(
-          `UPDATE measurements SET status = @status, blocking = @blocking, accessible = @accessible, mechanism = @mechanism, layer = @layer,
+    // The rollups follow by trigger (the measurement moves from its old verdict's groups to the new one's).
+    const r = this.db
+      .prepare(
+        `UPDATE measurements SET status = @status, blocking = @blocking, accessible = @accessible, mechanism = @mechanism, layer = @layer,
         confidence = @confidence, confirmed = @confirmed, explanation = @explanation, analysis_version = @analysis_version, verdict = @verdict, domain = @domain, region = @region WHERE uid = @uid`,
-        )
-        .run(row);
-      this.rollups({ ...old, ...row }, 1);
-      return true;
-    })();
+      )
+      .run(row);
+    return r.changes > 0;
   }
 
   async delete(uid: string): Promise<boolean> {
     return this.db.transaction(() => {
-      const old = this.db.prepare('SELECT * FROM measurements WHERE uid = ?').get(uid) as Parameters<typeof this.rollups>[0] | undefined;
       this.db.prepare('DELETE FROM raw_measurements WHERE uid = ?').run(uid);
-      if (!old) return false;
-      this.db.prepare('DELETE FROM measurements WHERE uid = ?').run(uid);
-      this.rollups(old, -1);
-      return true;
+      return this.db.prepare('DELETE FROM measurements WHERE uid = ?').run(uid).changes > 0;
     })();
   }
 
