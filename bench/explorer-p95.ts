@@ -44,14 +44,20 @@ function seed(file: string): void {
 /** The API calls behind each explorer page (web/src/pages/*.tsx), with the page's default filters. */
 function pages(newestDay: string): Array<{ page: string; calls: string[] }> {
   const since30 = new Date(Date.parse(`${newestDay}T00:00:00Z`) - 29 * 86400_000).toISOString().slice(0, 10);
-  const entity = (key: string, value: string, related: Axis[]) => [
-    `aggregation?${key}=${value}&axis_x=measurement_start_day&time_grain=day`,
-    `aggregation?${key}=${value}&axis_x=measurement_start_day&axis_y=mechanism&time_grain=day`,
-    `aggregation?${key}=${value}&axis_x=mechanism`,
-    `aggregation?${key}=${value}&axis_x=layer`,
-    ...related.map((a) => `aggregation?${key}=${value}&axis_x=${a}`),
-    `measurements?${key}=${value}&limit=50`,
-  ];
+  return [...overviewAndLists(since30), ...entityPages(), ...changePages(since30)];
+}
+
+/** A country's, network's, region's or domain's page (web/src/pages/Entity.tsx). */
+const entity = (key: string, value: string, related: Axis[]) => [
+  `aggregation?${key}=${value}&axis_x=measurement_start_day&time_grain=day`,
+  `aggregation?${key}=${value}&axis_x=measurement_start_day&axis_y=mechanism&time_grain=day`,
+  `aggregation?${key}=${value}&axis_x=mechanism`,
+  `aggregation?${key}=${value}&axis_x=layer`,
+  ...related.map((a) => `aggregation?${key}=${value}&axis_x=${a}`),
+  `measurements?${key}=${value}&limit=50`,
+];
+
+function overviewAndLists(since30: string): Array<{ page: string; calls: string[] }> {
   return [
     {
       page: 'overview (30 days)',
@@ -90,6 +96,11 @@ function pages(newestDay: string): Array<{ page: string; calls: string[] }> {
         'measurements?test_name=web_connectivity&confirmed=true&limit=50',
       ],
     },
+  ];
+}
+
+function entityPages(): Array<{ page: string; calls: string[] }> {
+  return [
     { page: 'country CN', calls: entity('probe_cc', 'CN', ['probe_asn', 'region', 'domain']) },
     { page: 'network AS4134', calls: entity('probe_asn', 'AS4134', ['domain', 'region', 'probe_cc']) },
     { page: 'region Henan', calls: entity('region', 'Henan', ['domain', 'probe_asn', 'probe_cc']) },
@@ -109,6 +120,11 @@ function pages(newestDay: string): Array<{ page: string; calls: string[] }> {
         'changes?domain=site300.example&limit=1000',
       ],
     },
+  ];
+}
+
+function changePages(since30: string): Array<{ page: string; calls: string[] }> {
+  return [
     {
       page: 'changes',
       calls: [
