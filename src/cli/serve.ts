@@ -181,66 +181,69 @@ export function register(program: Command): void {
     );
   storeOptions(serve);
   analysisOptions(serve);
-  serve.action(async (o: ServeOptions) => {
-    let listen: { host: string; port: number };
-    try {
-      listen = parseListen(o.listen);
-    } catch (e) {
-      throw usage((e as Error).message);
-    }
-    const { host, port } = listen;
-    // Webhook flags are checked before anything is opened or listens.
-    let hookSecret: string | undefined;
-    if (o.webhook?.length) {
-      if (!o.changes) throw Object.assign(new Error('--webhook needs change detection (without --no-changes)'), { exitCode: 2 });
-      for (const u of o.webhook)
-        if (!/^https?:\/\/[^/]/.test(u))
-          throw Object.assign(new Error(`--webhook: expected an http(s) URL, got ${JSON.stringify(u)}`), { exitCode: 2 });
-      hookSecret = o.webhookSecretFile ? readFileSync(o.webhookSecretFile, 'utf8').trim() : process.env.WALLSCOPE_WEBHOOK_SECRET;
-      if (!hookSecret)
-        throw Object.assign(new Error('--webhook needs a signing secret: --webhook-secret-file FILE or $WALLSCOPE_WEBHOOK_SECRET'), {
-          exitCode: 2,
-        });
-    }
-    const store = await openStoreFrom(o);
-    const { ctx } = analysisFrom(o);
-    const changes = o.changes ? await openChangeStore(o) : undefined;
-    const token = o.adminTokenFile ? readFileSync(o.adminTokenFile, 'utf8').trim() : process.env.WALLSCOPE_ADMIN_TOKEN;
-    const secret = o.reportSecretFile ? readFileSync(o.reportSecretFile, 'utf8').trim() : process.env.WALLSCOPE_REPORT_SECRET;
-    const perMinute = Number(o.rateLimit);
-    const srv = await startServer({
-      store,
-      host,
-      port,
-      analysisContext: ctx,
-      bodyLimit: positiveInt(o.bodyLimit, '--body-limit'),
-      batchBodyLimit: positiveInt(o.batchBodyLimit, '--batch-body-limit'),
-      batchMaxItems: positiveInt(o.batchMaxItems, '--batch-max-items'),
-      rateLimit: perMinute > 0 ? { max: perMinute, windowMs: 60_000 } : false,
-      adminToken: token || undefined,
-      reportSecret: secret || undefined,
-      webRoot: o.web === false ? false : (o.web ?? join(repoRoot, 'web', 'dist')),
-      logger: o.log,
-      trustProxy: o.trustProxy ?? false,
-      territoryTables: territoryTablesV4,
-      ...(changes ? { changes } : {}),
-    });
-    let hooks: Webhooks | undefined;
-    let outbox: Outbox | undefined;
-    if (o.webhook?.length && changes && hookSecret) {
-      outbox = new Outbox(o.clickhouse ? (o.changesDb ?? 'wallscope-changes.db') : (o.db ?? 'wallscope.db'));
-      hooks = startWebhooks({ changes, outbox, hooks: o.webhook, secret: hookSecret, log: (l) => process.stderr.write(`${l}\n`) });
-    }
-    process.stderr.write(`wallscope serve: ${srv.url} (${store.kind}, analysis ${ANALYSIS_VERSION}${token ? ', admin enabled' : ''})\n`);
-    const stop = async () => {
-      await hooks?.close();
-      await srv.close();
-      await store.close();
-      outbox?.close();
-      changes?.close();
-      process.exit(0);
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+  serve.action(serveAction);
+}
+
+/** `wallscope serve`: checks the options, opens the store and change detection, listens. */
+async function serveAction(o: ServeOptions): Promise<void> {
+  let listen: { host: string; port: number };
+  try {
+    listen = parseListen(o.listen);
+  } catch (e) {
+    throw usage((e as Error).message);
+  }
+  const { host, port } = listen;
+  // Webhook flags are checked before anything is opened or listens.
+  let hookSecret: string | undefined;
+  if (o.webhook?.length) {
+    if (!o.changes) throw Object.assign(new Error('--webhook needs change detection (without --no-changes)'), { exitCode: 2 });
+    for (const u of o.webhook)
+      if (!/^https?:\/\/[^/]/.test(u))
+        throw Object.assign(new Error(`--webhook: expected an http(s) URL, got ${JSON.stringify(u)}`), { exitCode: 2 });
+    hookSecret = o.webhookSecretFile ? readFileSync(o.webhookSecretFile, 'utf8').trim() : process.env.WALLSCOPE_WEBHOOK_SECRET;
+    if (!hookSecret)
+      throw Object.assign(new Error('--webhook needs a signing secret: --webhook-secret-file FILE or $WALLSCOPE_WEBHOOK_SECRET'), {
+        exitCode: 2,
+      });
+  }
+  const store = await openStoreFrom(o);
+  const { ctx } = analysisFrom(o);
+  const changes = o.changes ? await openChangeStore(o) : undefined;
+  const token = o.adminTokenFile ? readFileSync(o.adminTokenFile, 'utf8').trim() : process.env.WALLSCOPE_ADMIN_TOKEN;
+  const secret = o.reportSecretFile ? readFileSync(o.reportSecretFile, 'utf8').trim() : process.env.WALLSCOPE_REPORT_SECRET;
+  const perMinute = Number(o.rateLimit);
+  const srv = await startServer({
+    store,
+    host,
+    port,
+    analysisContext: ctx,
+    bodyLimit: positiveInt(o.bodyLimit, '--body-limit'),
+    batchBodyLimit: positiveInt(o.batchBodyLimit, '--batch-body-limit'),
+    batchMaxItems: positiveInt(o.batchMaxItems, '--batch-max-items'),
+    rateLimit: perMinute > 0 ? { max: perMinute, windowMs: 60_000 } : false,
+    adminToken: token || undefined,
+    reportSecret: secret || undefined,
+    webRoot: o.web === false ? false : (o.web ?? join(repoRoot, 'web', 'dist')),
+    logger: o.log,
+    trustProxy: o.trustProxy ?? false,
+    territoryTables: territoryTablesV4,
+    ...(changes ? { changes } : {}),
   });
+  let hooks: Webhooks | undefined;
+  let outbox: Outbox | undefined;
+  if (o.webhook?.length && changes && hookSecret) {
+    outbox = new Outbox(o.clickhouse ? (o.changesDb ?? 'wallscope-changes.db') : (o.db ?? 'wallscope.db'));
+    hooks = startWebhooks({ changes, outbox, hooks: o.webhook, secret: hookSecret, log: (l) => process.stderr.write(`${l}\n`) });
+  }
+  process.stderr.write(`wallscope serve: ${srv.url} (${store.kind}, analysis ${ANALYSIS_VERSION}${token ? ', admin enabled' : ''})\n`);
+  const stop = async () => {
+    await hooks?.close();
+    await srv.close();
+    await store.close();
+    outbox?.close();
+    changes?.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
 }
