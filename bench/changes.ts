@@ -3,13 +3,13 @@
 // recomputes its key), a full rebuild (ChangeStore.rebuild: every key's states and changes from the
 // measurements table), and the raw SQL (window functions) that computes the same change points
 // with 2 confirmations, on the same file.
-//   node dist/bench/changes.js [N=1000000] [new=20000]
+//   [BENCH_DB=store.sqlite] node dist/bench/changes.js [N=1000000] [new=20000]
 import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Measurement, Verdict } from '../src/model/index.js';
-import { ChangeStore, SqliteStore } from '../src/store/index.js';
+import { bulkLoadSqlite, ChangeStore, SqliteStore } from '../src/store/index.js';
+import { realisticBatches } from '../src/testing/realistic-seed.js';
 import { syntheticMeasurements } from '../src/testing/seed.js';
 
 const N = Number(process.argv[2] ?? 1_000_000);
@@ -33,21 +33,20 @@ const RAW_SQL = `
   )
   SELECT count(*) AS changes FROM c WHERE prev IS NOT NULL AND s != prev`;
 
-const dir = mkdtempSync(join(tmpdir(), 'wallscope-bench-changes-'));
+// BENCH_DB=file: a store seeded before (bench/explorer-p95.ts with BENCH_KEEP=1), used in place
+// (new measurements are added to it). Otherwise N realistic measurements are bulk-loaded into a
+// temporary file (src/testing/realistic-seed.ts), deleted at the end.
+const dir = process.env.BENCH_DB ? null : mkdtempSync(join(process.env.TMPDIR ?? tmpdir(), 'wallscope-bench-changes-'));
 try {
-  const file = join(dir, 'changes.sqlite');
-  const store = new SqliteStore(file);
+  const file = process.env.BENCH_DB ?? join(dir!, 'changes.sqlite');
   let t0 = performance.now();
-  let batch: Array<{ m: Measurement; verdict: Verdict }> = [];
-  for (const item of syntheticMeasurements(N, { seed: 1, days: 365, end: END })) {
-    batch.push(item);
-    if (batch.length === 5000) {
-      await store.putMany(batch);
-      batch = [];
-    }
+  if (!process.env.BENCH_DB) {
+    const load = bulkLoadSqlite(file, realisticBatches(N));
+    console.log(`seeded ${load.inserted} measurements (bulk load) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
-  if (batch.length) await store.putMany(batch);
-  console.log(`seeded ${N} measurements in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const store = new SqliteStore(file);
+  const n = await store.count();
+  console.log(`store: ${n} measurements in ${file}`);
   t0 = performance.now();
   const changes = new ChangeStore(file);
   console.log(
@@ -109,7 +108,7 @@ try {
   let s = performance.now();
   res.forEach((x, k) => x.inserted && changes.observe(late[k]!.m, late[k]!.verdict, x.measurement_uid));
   console.log(
-    `incremental, late measurement one at a time: ${(((performance.now() - s) * 1000) / res.length).toFixed(1)} us per measurement (its key recomputed; ${res.length} measurements, ${Math.round(N / r.keys)} measurements per key)`,
+    `incremental, late measurement one at a time: ${(((performance.now() - s) * 1000) / res.length).toFixed(1)} us per measurement (its key recomputed; ${res.length} measurements, ${Math.round(n / r.keys)} measurements per key)`,
   );
   const rest = late.slice(200);
   const res2 = await store.putMany(rest);
@@ -121,5 +120,5 @@ try {
   changes.close();
   await store.close();
 } finally {
-  rmSync(dir, { recursive: true, force: true });
+  if (dir) rmSync(dir, { recursive: true, force: true });
 }

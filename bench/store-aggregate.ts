@@ -32,7 +32,7 @@ try {
   const app = await buildApp({ store, webRoot: false, rateLimit: false });
   const base = (await app.listen({ host: '127.0.0.1', port: 0 })).replace(/\/$/, '');
   const url = `${base}/api/v1/aggregation?probe_cc=CN&since=2025-11-22&until=2026-11-22&axis_x=measurement_start_day&time_grain=day`;
-  const { sql, params } = store.aggregationSql({
+  const { sql, params } = store.rawAggregationSql({
     axis_x: 'measurement_start_day',
     time_grain: 'day',
     filter: { probe_cc: 'CN', since: Date.parse('2025-11-22T00:00:00Z') / 1000, until: Date.parse('2026-11-22T00:00:00Z') / 1000 },

@@ -8,7 +8,7 @@ import { defaultFingerprintsDir, defaultForgedPoolFiles, loadFingerprints } from
 import type { Measurement } from '../model/index.js';
 import { lookupAsn, repoRoot, territoryTablesV4 } from '../probe/index.js';
 import { analyzerWith, parseListen, startServer, startWebhooks, type Webhooks } from '../server/index.js';
-import { ChangeStore, ListStore, openStore, Outbox, type MeasurementStore } from '../store/index.js';
+import { ChangeStore, ListStore, openStore, Outbox, type ClickHouseStore, type MeasurementStore } from '../store/index.js';
 import { INJECTORS_OPTION, injectorsFrom } from './injectors.js';
 
 export interface StoreCliOptions {
@@ -101,6 +101,7 @@ interface ServeOptions extends StoreCliOptions, AnalysisCliOptions {
   log: boolean;
   trustProxy?: boolean;
   changes: boolean;
+  changesDb?: string;
   changeConfirmations: string;
   webhook?: string[];
   webhookSecretFile?: string;
@@ -111,6 +112,26 @@ function positiveInt(s: string, flag: string): number {
   const n = Number(s);
   if (!Number.isSafeInteger(n) || n <= 0) throw usage(`${flag}: expected a positive integer, got ${JSON.stringify(s)}`);
   return n;
+}
+
+/**
+ * Change detection (src/store/changes.ts): in the SQLite store's own file, reading its measurements;
+ * beside ClickHouse, in --changes-db with an observation log of its own, filled from ClickHouse's
+ * measurements on its first start (later ones observe what this collector ingests).
+ */
+async function openChangeStore(o: ServeOptions, confirmations: number): Promise<ChangeStore> {
+  if (!o.clickhouse) return new ChangeStore(o.db ?? 'wallscope.db', { confirmations });
+  const changes = new ChangeStore(o.changesDb ?? 'wallscope-changes.db', { confirmations, observationLog: true });
+  if (changes.observationCount() === 0) {
+    const ch = (await openStore({ clickhouse: o.clickhouse })) as ClickHouseStore;
+    try {
+      const r = await changes.syncFrom((after, n) => ch.changeRows(after, n), 2000);
+      process.stderr.write(`changes: ${r.measurements} measurements from ClickHouse, ${r.keys} keys, ${r.changes} changes\n`);
+    } finally {
+      await ch.close();
+    }
+  }
+  return changes;
 }
 
 /** The numeric options, checked before anything is opened. */
@@ -151,7 +172,12 @@ function serveOptions(cmd: Command): Command {
       '--sqlite-writer <mode>',
       'SQLite inserts on a writer thread ("thread", the default: parsing and writing use two cores) or "inline"',
     )
-    .option('--no-changes', 'no change detection (SQLite store: on by default, in the same file)')
+    .option('--no-changes', "no change detection (on by default: in the SQLite store's file, or in --changes-db beside ClickHouse)")
+    .option(
+      '--changes-db <file>',
+      'with --clickhouse: the SQLite file of change detection (states, changes, its observation log)',
+      'wallscope-changes.db',
+    )
     .option(
       '--change-confirmations <n>',
       'consecutive measurements that confirm a new state (hysteresis: one flaky measurement is not a change)',
@@ -178,7 +204,7 @@ function checkFlags(o: ServeOptions): { host: string; port: number; hookSecret?:
     throw usage((e as Error).message);
   }
   if (!o.webhook?.length) return listen;
-  if (!o.changes || o.clickhouse) throw usage('--webhook needs change detection (a SQLite store, without --no-changes)');
+  if (!o.changes) throw usage('--webhook needs change detection (without --no-changes)');
   for (const u of o.webhook) if (!/^https?:\/\/[^/]/.test(u)) throw usage(`--webhook: expected an http(s) URL, got ${JSON.stringify(u)}`);
   const hookSecret = o.webhookSecretFile ? readFileSync(o.webhookSecretFile, 'utf8').trim() : process.env.WALLSCOPE_WEBHOOK_SECRET;
   if (!hookSecret) throw usage('--webhook needs a signing secret: --webhook-secret-file FILE or $WALLSCOPE_WEBHOOK_SECRET');
@@ -193,8 +219,7 @@ async function serve(o: ServeOptions): Promise<void> {
   const { changeConfirmations, ...limits } = limitsFrom(o);
   const store = await openStoreFrom(o);
   const { ctx } = analysisFrom(o);
-  // Change detection lives in the SQLite store's file (src/store/changes.ts); ClickHouse has none yet.
-  const changes = o.changes && !o.clickhouse ? new ChangeStore(o.db ?? 'wallscope.db', { confirmations: changeConfirmations }) : undefined;
+  const changes = o.changes ? await openChangeStore(o, changeConfirmations) : undefined;
   // List snapshots (`lists snapshot|import --store`) live in the same file (src/store/lists.ts).
   const lists = o.clickhouse ? undefined : new ListStore(o.db ?? 'wallscope.db');
   const token = secretFrom(o.adminTokenFile, 'WALLSCOPE_ADMIN_TOKEN');
@@ -217,7 +242,7 @@ async function serve(o: ServeOptions): Promise<void> {
   let hooks: Webhooks | undefined;
   let outbox: Outbox | undefined;
   if (o.webhook?.length && changes && hookSecret) {
-    outbox = new Outbox(o.db ?? 'wallscope.db');
+    outbox = new Outbox(o.clickhouse ? (o.changesDb ?? 'wallscope-changes.db') : (o.db ?? 'wallscope.db'));
     hooks = startWebhooks({ changes, outbox, hooks: o.webhook, secret: hookSecret, log: (l) => process.stderr.write(`${l}\n`) });
   }
   process.stderr.write(`wallscope serve: ${srv.url} (${store.kind}, analysis ${ANALYSIS_VERSION}${token ? ', admin enabled' : ''})\n`);

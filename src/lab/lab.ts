@@ -632,13 +632,12 @@ function followTimeline(
   const timers: NodeJS.Timeout[] = [];
   b.closers.push(() => timers.forEach((t) => clearTimeout(t)));
   const times = timelineTimes(scenario);
-  // In netns mode the routers follow the timeline (router.ts), except their in-path nftables rules.
+  // In netns mode the routers follow the timeline (router.ts), their in-path nftables rules too
+  // (null_route, reject, throttle): the routes of this side are not reinstalled for them.
   const inPath = (d: TimelineEntry['add']) => Boolean(d && (d.null_route || d.reject || d.throttle));
-  if (times.length && opts.world && (scenario.timeline ?? []).some((e) => inPath(e.add) || inPath(e.remove)))
-    b.warnings.push(
-      'netns mode follows the timeline for DNS, SNI, HTTP and block-page rules; null_route, reject and throttle keep the rules of lab time 0',
-    );
-  else if (times.length && opts.followTimeline !== false) {
+  if (times.length && opts.world && (scenario.timeline ?? []).some((e) => inPath(e.add) || inPath(e.remove))) {
+    // the routers apply them
+  } else if (times.length && opts.followTimeline !== false) {
     const apply = (at: number) => {
       const now = scenarioAt(scenario, at);
       policy.update(now);

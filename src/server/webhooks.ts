@@ -43,67 +43,11 @@ export function signWebhook(secret: string, timestamp: number, body: string): st
 }
 
 export function startWebhooks(o: WebhookOptions): Webhooks {
-  const maxAttempts = o.maxAttempts ?? 12;
-  const base = o.baseDelayMs ?? 2000;
-  const max = o.maxDelayMs ?? 600_000;
-  const timeoutMs = o.timeoutMs ?? 10_000;
   // A hook configured for the first time starts after the changes that exist already.
   const startAfter = o.changes.maxId();
   let running: Promise<void> | null = null;
   let again = false;
-  let closed = false;
-
-  const deliverDue = async (): Promise<void> => {
-    o.outbox.enqueue(
-      o.hooks,
-      startAfter,
-      (after) =>
-        o.changes.listAfter(after, 500).map((c) => ({ id: c.id, body: JSON.stringify({ type: 'change', change: publicChange(c) }) })),
-      Date.now(),
-    );
-    const failedHooks = new Set<string>();
-    for (const item of o.outbox.due(Date.now(), 200)) {
-      if (closed) return;
-      // In order per URL: after a failure, the rest of that URL's items wait for the retry.
-      if (failedHooks.has(item.hook)) continue;
-      const ts = Math.floor(Date.now() / 1000);
-      let error: string | null = null;
-      try {
-        const res = await fetch(item.hook, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            'x-wallscope-delivery': `change-${item.item_id}`,
-            'x-wallscope-timestamp': String(ts),
-            'x-wallscope-signature': signWebhook(o.secret, ts, item.body),
-            'user-agent': 'wallscope-webhooks/1',
-          },
-          body: item.body,
-          signal: AbortSignal.timeout(timeoutMs),
-          redirect: 'manual',
-        });
-        await res.arrayBuffer().catch(() => undefined);
-        if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}`;
-      } catch (e) {
-        const err = e as Error & { cause?: { code?: string } };
-        error = `network: ${err.cause?.code ?? err.name}`;
-      }
-      if (error === null) {
-        o.outbox.delivered(item.id, Date.now());
-        continue;
-      }
-      failedHooks.add(item.hook);
-      const dead = item.attempts + 1 >= maxAttempts;
-      const delay = Math.round(Math.min(max, base * 2 ** item.attempts) * (0.75 + Math.random() / 4));
-      o.outbox.failed(item.id, error, Date.now() + delay, dead);
-      o.log?.(
-        dead
-          ? `webhook ${item.hook}: change ${item.item_id} moved to the dead-letter list after ${item.attempts + 1} attempts (${error})`
-          : `webhook ${item.hook}: change ${item.item_id} failed (${error}); retry ${item.attempts + 1} in ${Math.ceil(delay / 1000)} s`,
-      );
-    }
-  };
-
+  const state = { closed: false };
   const tick = (): Promise<void> => {
     if (running) {
       again = true;
@@ -113,8 +57,8 @@ export function startWebhooks(o: WebhookOptions): Webhooks {
       try {
         do {
           again = false;
-          await deliverDue();
-        } while (again && !closed);
+          await deliverDue(o, startAfter, state);
+        } while (again && !state.closed);
       } catch (e) {
         o.log?.(`webhooks: ${(e as Error).message}`);
       } finally {
@@ -126,15 +70,81 @@ export function startWebhooks(o: WebhookOptions): Webhooks {
   const timer = setInterval(() => void tick(), o.intervalMs ?? 1000);
   timer.unref();
   o.changes.onChange(() => {
-    if (!closed) setImmediate(() => void tick());
+    if (!state.closed) setImmediate(() => void tick());
   });
   void tick();
   return {
     tick,
     async close() {
-      closed = true;
+      state.closed = true;
       clearInterval(timer);
       if (running) await running;
     },
   };
+}
+
+type OutboxDue = ReturnType<Outbox['due']>[number];
+
+/** Enqueues the changes detected since the last call, then delivers what is due, in order per URL. */
+async function deliverDue(o: WebhookOptions, startAfter: number, state: { closed: boolean }): Promise<void> {
+  o.outbox.enqueue(
+    o.hooks,
+    startAfter,
+    (after) =>
+      o.changes.listAfter(after, 500).map((c) => ({ id: c.id, body: JSON.stringify({ type: 'change', change: publicChange(c) }) })),
+    Date.now(),
+  );
+  const failedHooks = new Set<string>();
+  for (const item of o.outbox.due(Date.now(), 200)) {
+    if (state.closed) return;
+    // In order per URL: after a failure, the rest of that URL's items wait for the retry.
+    if (failedHooks.has(item.hook)) continue;
+    const error = await post(o, item);
+    if (error === null) {
+      o.outbox.delivered(item.id, Date.now());
+      continue;
+    }
+    failedHooks.add(item.hook);
+    retryLater(o, item, error);
+  }
+}
+
+/** One signed POST; null when the receiver answered 2xx, else why not. */
+async function post(o: WebhookOptions, item: OutboxDue): Promise<string | null> {
+  const ts = Math.floor(Date.now() / 1000);
+  try {
+    const res = await fetch(item.hook, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-wallscope-delivery': `change-${item.item_id}`,
+        'x-wallscope-timestamp': String(ts),
+        'x-wallscope-signature': signWebhook(o.secret, ts, item.body),
+        'user-agent': 'wallscope-webhooks/1',
+      },
+      body: item.body,
+      signal: AbortSignal.timeout(o.timeoutMs ?? 10_000),
+      redirect: 'manual',
+    });
+    await res.arrayBuffer().catch(() => undefined);
+    return res.status < 200 || res.status >= 300 ? `HTTP ${res.status}` : null;
+  } catch (e) {
+    const err = e as Error & { cause?: { code?: string } };
+    return `network: ${err.cause?.code ?? err.name}`;
+  }
+}
+
+/** A failed delivery: retried later with exponential backoff and jitter, or dead-lettered. */
+function retryLater(o: WebhookOptions, item: OutboxDue, error: string): void {
+  const maxAttempts = o.maxAttempts ?? 12;
+  const base = o.baseDelayMs ?? 2000;
+  const max = o.maxDelayMs ?? 600_000;
+  const dead = item.attempts + 1 >= maxAttempts;
+  const delay = Math.round(Math.min(max, base * 2 ** item.attempts) * (0.75 + Math.random() / 4));
+  o.outbox.failed(item.id, error, Date.now() + delay, dead);
+  o.log?.(
+    dead
+      ? `webhook ${item.hook}: change ${item.item_id} moved to the dead-letter list after ${item.attempts + 1} attempts (${error})`
+      : `webhook ${item.hook}: change ${item.item_id} failed (${error}); retry ${item.attempts + 1} in ${Math.ceil(delay / 1000)} s`,
+  );
 }

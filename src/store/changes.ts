@@ -82,6 +82,34 @@ const SCHEMA = `
   CREATE INDEX IF NOT EXISTS changes_key ON changes (target, probe_cc, probe_asn, region, at);
 `;
 
+/** The observation log of a change store beside a store elsewhere (ChangeStoreOptions.observationLog). */
+const OBSERVATION_LOG = `
+  CREATE TABLE IF NOT EXISTS change_observations (
+    input TEXT NOT NULL, probe_cc TEXT NOT NULL, probe_asn INTEGER NOT NULL, region TEXT NOT NULL, ts INTEGER NOT NULL, uid TEXT NOT NULL,
+    domain TEXT, status TEXT NOT NULL, blocking TEXT, mechanism TEXT, layer TEXT,
+    PRIMARY KEY (input, probe_cc, probe_asn, region, ts, uid)
+  ) WITHOUT ROWID;
+`;
+
+/**
+ * "Blocked since" lists read two columns copied out of the state's JSON, newest first from an
+ * index, instead of parsing every key's JSON (issue 14: /api/v1/states under 300 ms at 10 million
+ * measurements). A store from before them gets them here, filled from the JSON.
+ */
+function addStateColumns(db: Database.Database): void {
+  const cols = (db.prepare('PRAGMA table_info(change_states)').all() as Array<{ name: string }>).map((c) => c.name);
+  if (!cols.includes('since')) {
+    db.transaction(() => {
+      db.exec(`ALTER TABLE change_states ADD COLUMN since INTEGER;
+        ALTER TABLE change_states ADD COLUMN blocked INTEGER;
+        UPDATE change_states SET since = CASE WHEN json_extract(state, '$.state') IS NULL THEN NULL ELSE json_extract(state, '$.since') END,
+          blocked = CASE json_extract(state, '$.state.blocking') WHEN 'false' THEN 0 ELSE 1 END;`);
+    })();
+  }
+  db.exec(`CREATE INDEX IF NOT EXISTS change_states_since ON change_states (since);
+    CREATE INDEX IF NOT EXISTS change_states_blocked_since ON change_states (blocked, since);`);
+}
+
 const iso = (s: number) => new Date(s * 1000).toISOString().replace('.000Z', 'Z');
 
 interface Row extends ChangeObservation {
@@ -94,6 +122,13 @@ interface Row extends ChangeObservation {
 
 export interface ChangeStoreOptions {
   confirmations?: number;
+  /**
+   * Keep the observations change detection reads (key, time, verdict columns) in this file's own
+   * table instead of reading the measurements table: for a store whose measurements are elsewhere
+   * (ClickHouse). Late measurements then recompute their key from the log, and rebuild() reads it;
+   * syncFrom(store) fills it from the store's measurements.
+   */
+  observationLog?: boolean;
   /** Called with every change confirmed by observe() (not by rebuilds): alerts hang here. */
   onChange?: (c: ChangeRecord) => void;
   /** The clock for detected_at (unix seconds). */
@@ -109,6 +144,8 @@ export class ChangeStore {
   private readonly putState: Database.Statement;
   private readonly insertChange: Database.Statement;
   private readonly keyRows: Database.Statement;
+  private readonly observationLog: boolean;
+  private readonly logObservation: Database.Statement | null;
 
   /** `file`: the SQLite store's file (its measurements table is read for rebuilds). */
   constructor(
@@ -117,21 +154,35 @@ export class ChangeStore {
   ) {
     this.db = new Database(file);
     configureConnection(this.db, 'NORMAL');
-    this.db.exec(SCHEMA);
+    this.observationLog = o.observationLog === true;
+    // The measurements index exists only where the measurements are (a SQLite store's file).
+    this.db.exec(
+      this.observationLog ? SCHEMA.replace(/CREATE INDEX IF NOT EXISTS measurements_change_key[^;]*;/, '') + OBSERVATION_LOG : SCHEMA,
+    );
+    addStateColumns(this.db);
+    this.logObservation = this.observationLog
+      ? this.db.prepare(
+          `INSERT OR IGNORE INTO change_observations (input, probe_cc, probe_asn, region, ts, uid, domain, status, blocking, mechanism, layer)
+           VALUES (@input, @probe_cc, @probe_asn, @region, @ts, @uid, @domain, @status, @blocking, @mechanism, @layer)`,
+        )
+      : null;
     this.confirmations = o.confirmations ?? DEFAULT_CONFIRMATIONS;
     this.now = o.now ?? (() => Math.floor(Date.now() / 1000));
     if (o.onChange) this.listeners.push(o.onChange);
     this.getState = this.db.prepare('SELECT state FROM change_states WHERE target = ? AND probe_cc = ? AND probe_asn = ? AND region = ?');
     this.putState = this.db.prepare(
-      'INSERT OR REPLACE INTO change_states (target, probe_cc, probe_asn, region, domain, state) VALUES (?, ?, ?, ?, ?, ?)',
+      'INSERT OR REPLACE INTO change_states (target, probe_cc, probe_asn, region, domain, state, since, blocked) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.insertChange = this.db.prepare(
       `INSERT INTO changes (target, domain, probe_cc, probe_asn, region, layer, at, from_blocking, from_mechanism, to_blocking, to_mechanism, evidence, detected_at, origin)
        VALUES (@target, @domain, @probe_cc, @probe_asn, @region, @layer, @at, @from_blocking, @from_mechanism, @to_blocking, @to_mechanism, @evidence, @detected_at, @origin)`,
     );
     this.keyRows = this.db.prepare(
-      `SELECT uid, ts, status, blocking, mechanism, layer FROM measurements
-       WHERE input = ? AND probe_cc = ? AND probe_asn = ? AND coalesce(region, '') = ? ORDER BY ts, uid`,
+      this.observationLog
+        ? `SELECT uid, ts, status, blocking, mechanism, layer FROM change_observations
+           WHERE input = ? AND probe_cc = ? AND probe_asn = ? AND region = ? ORDER BY ts, uid`
+        : `SELECT uid, ts, status, blocking, mechanism, layer FROM measurements
+           WHERE input = ? AND probe_cc = ? AND probe_asn = ? AND coalesce(region, '') = ? ORDER BY ts, uid`,
     );
   }
 
@@ -148,6 +199,8 @@ export class ChangeStore {
       key.region,
       domain,
       JSON.stringify({ ...s, lastTs: Number.isFinite(s.lastTs) ? s.lastTs : null }),
+      s.state ? s.since : null,
+      s.state && s.state.blocking === 'false' ? 0 : 1,
     );
   }
 
@@ -203,6 +256,7 @@ export class ChangeStore {
       for (const r of rows) {
         if (!r.input) continue;
         const key: ChangeKey = { target: r.input, probe_cc: r.probe_cc, probe_asn: r.probe_asn, region: r.region ?? '' };
+        this.logObservation?.run({ ...pickObservation(r), region: key.region });
         const id = JSON.stringify(key);
         if (late.has(id)) continue;
         const s = this.load(key);
@@ -304,7 +358,10 @@ export class ChangeStore {
         const reader = new Database(this.file, { readonly: true });
         closeReader = () => reader.close();
         const rows = reader.prepare(
-          `SELECT uid, input, domain, probe_cc, probe_asn, coalesce(region, '') AS region, ts, status, blocking, mechanism, layer FROM measurements
+          this.observationLog
+            ? `SELECT uid, input, domain, probe_cc, probe_asn, region, ts, status, blocking, mechanism, layer FROM change_observations
+               ORDER BY input, probe_cc, probe_asn, region, ts, uid`
+            : `SELECT uid, input, domain, probe_cc, probe_asn, coalesce(region, '') AS region, ts, status, blocking, mechanism, layer FROM measurements
          WHERE input IS NOT NULL ORDER BY input, probe_cc, probe_asn, coalesce(region, ''), ts, uid`,
         );
         for (const r of rows.iterate() as Iterable<Row & { region: string }>) {
@@ -339,6 +396,34 @@ export class ChangeStore {
     return stats;
   }
 
+  /**
+   * Fills the observation log from a store's measurements (every page of `pageRows`, keyset by uid)
+   * and rebuilds every key from it: a change store beside ClickHouse after a first start, or after
+   * measurements arrived through another collector. Only with `observationLog`.
+   */
+  async syncFrom(
+    pageRows: (afterUid: string, limit: number) => Promise<{ rows: ObservationRow[]; last: string | null }>,
+    pageSize = 50_000,
+  ): Promise<{ measurements: number; keys: number; changes: number }> {
+    if (!this.logObservation) throw new Error('syncFrom needs a change store with observationLog');
+    const log = this.logObservation;
+    const insert = this.db.transaction((rows: ObservationRow[]) => {
+      for (const r of rows) log.run(pickObservation(r));
+    });
+    for (let after: string | null = ''; after !== null;) {
+      const page: { rows: ObservationRow[]; last: string | null } = await pageRows(after, pageSize);
+      insert(page.rows);
+      after = page.last;
+    }
+    return this.rebuild();
+  }
+
+  /** How many observations the log holds (0 without observationLog). */
+  observationCount(): number {
+    if (!this.observationLog) return 0;
+    return (this.db.prepare('SELECT count(*) AS n FROM change_observations').get() as { n: number }).n;
+  }
+
   list(f: ChangeFilter = {}): ChangeRecord[] {
     const { where, args } = changeWhere(f);
     const limit = Math.min(Math.max(1, f.limit ?? 1000), 10_000);
@@ -362,17 +447,14 @@ export class ChangeStore {
   states(f: Omit<ChangeFilter, 'since' | 'detectedSince' | 'afterId' | 'layer'> & { blockedOnly?: boolean } = {}): StateRecord[] {
     const { where, args } = changeWhere(f);
     const limit = Math.min(Math.max(1, f.limit ?? 1000), 10_000);
-    const rows = this.db.prepare(`SELECT * FROM change_states ${where}`).all(...args) as Array<
-      ChangeKey & { domain: string | null; state: string }
-    >;
-    const out: StateRecord[] = [];
-    for (const r of rows) {
+    const cond = [where || 'WHERE 1', 'since IS NOT NULL', ...(f.blockedOnly ? ['blocked = 1'] : [])].join(' AND ');
+    const rows = this.db
+      .prepare(`SELECT * FROM change_states ${cond} ORDER BY since DESC, target, probe_cc, probe_asn, region LIMIT ${limit}`)
+      .all(...args) as Array<ChangeKey & { domain: string | null; state: string }>;
+    return rows.map((r) => {
       const s = JSON.parse(r.state) as KeyState;
-      if (!s.state || s.since === null) continue;
-      if (f.blockedOnly && s.state.blocking === 'false') continue;
-      out.push(stateRecord(r, s.state, s.since, s.sinceUid!, s.lastUid));
-    }
-    return out.sort((a, b) => (a.since < b.since ? 1 : a.since > b.since ? -1 : 0)).slice(0, limit);
+      return stateRecord(r, s.state!, s.since!, s.sinceUid!, s.lastUid);
+    });
   }
 
   close(): void {
@@ -455,6 +537,38 @@ function changeWhere(f: ChangeFilter): { where: string; args: unknown[] } {
     args.push(value);
   }
   return { where: w.length ? `WHERE ${w.join(' AND ')}` : '', args };
+}
+
+/** What change detection reads of a measurement (the key, its time, the verdict's columns). */
+export interface ObservationRow {
+  uid: string;
+  input: string;
+  domain: string | null;
+  probe_cc: string;
+  probe_asn: number;
+  /** '' when the measurement declares none. */
+  region: string;
+  ts: number;
+  status: string;
+  blocking: string | null;
+  mechanism: string | null;
+  layer: string | null;
+}
+
+function pickObservation(r: Omit<ObservationRow, 'input' | 'region'> & { input: string | null; region: string | null }): ObservationRow {
+  return {
+    uid: r.uid,
+    input: r.input!,
+    domain: r.domain,
+    probe_cc: r.probe_cc,
+    probe_asn: r.probe_asn,
+    region: r.region ?? '',
+    ts: r.ts,
+    status: r.status,
+    blocking: r.blocking,
+    mechanism: r.mechanism,
+    layer: r.layer,
+  };
 }
 
 /** The view filters of the changes API and feeds, from query strings (user input: checked). */

@@ -10,6 +10,7 @@
 // ReplacingMergeTree(version); a verdict change or a delete inserts a newer version of the row (a
 // delete sets deleted = 1), and reads use FINAL with optimize_move_to_prewhere = 0 so that filters
 // apply after the de-duplication.
+import type { ObservationRow } from './changes.js';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Readable } from 'node:stream';
 import type { Measurement, Verdict } from '../model/index.js';
@@ -540,6 +541,24 @@ export class ClickHouseStore implements MeasurementStore {
       measurement: JSON.parse(r.body) as Measurement,
       analysis_version: r.analysis_version,
     }));
+  }
+
+  /**
+   * What change detection reads of the measurements after `afterUid` in uid order (at most 2,000:
+   * the uids travel in the query text): the key, the time and the verdict's columns, for a change
+   * store's observation log (ChangeStore.syncFrom). Measurements without an input have no key.
+   */
+  async changeRows(afterUid: string, limit: number): Promise<{ rows: ObservationRow[]; last: string | null }> {
+    const uids = await this.rows<{ uid: string }>(
+      `SELECT uid FROM measurement_uids FINAL WHERE deleted = 0 AND uid > ${chString(afterUid)} ORDER BY uid LIMIT ${chInt(Math.max(1, Math.min(2000, Math.floor(limit))))}`,
+    );
+    if (!uids.length) return { rows: [], last: null };
+    const rows = await this.rows<ObservationRow & { input: string | null }>(
+      `SELECT uid, input, domain, probe_cc, probe_asn, ifNull(region, '') AS region, ts, status, blocking, mechanism, layer
+       FROM measurements FINAL WHERE deleted = 0 AND uid IN (${uids.map((r) => chString(r.uid)).join(', ')}) ORDER BY uid`,
+    );
+    // The next page starts after the last uid listed, whether or not its row has an input.
+    return { rows: rows.filter((r): r is ObservationRow => r.input !== null), last: uids[uids.length - 1]!.uid };
   }
 
   async setVerdict(uid: string, verdict: Verdict): Promise<boolean> {

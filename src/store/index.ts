@@ -12,6 +12,7 @@ export type {
 } from './types.js';
 export { AXES, TIME_GRAINS, StoreInputError, REPORT_ID_MAX } from './types.js';
 export { SqliteStore, SQLITE_MIGRATIONS } from './sqlite.js';
+export { bulkLoadSqlite, type BulkLoadReport } from './sqlite-bulk.js';
 export { ClickHouseStore, chString, CLICKHOUSE_MIGRATIONS } from './clickhouse.js';
 export { openStore, type OpenStoreOptions } from './open.js';
 export { measurementUid, parseOoniTime, parseTimeBound, parseAsn, BLOCKING_FILTERS, normalizeRegion, regionOf, REGION_MAX } from './row.js';

@@ -35,8 +35,11 @@ export function configureConnection(db: Database.Database, synchronous: 'NORMAL'
   db.pragma(`cache_size = -${SQLITE_CACHE_KIB}`);
 }
 
-/** The insert statements both sides use: the row (OR IGNORE: idempotent on uid) and its raw body. */
-function insertFunction(db: Database.Database, cols: string[]): (r: WriterRow) => boolean {
+/**
+ * The insert statements both sides use: the row (OR IGNORE: idempotent on uid; its counts in the
+ * rollups follow by trigger, sqlite-rollup.ts, a duplicate counts nothing) and its raw body.
+ */
+export function insertFunction(db: Database.Database, cols: string[]): (r: WriterRow) => boolean {
   const insertRow = db.prepare(`INSERT OR IGNORE INTO measurements (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`);
   const insertRaw = db.prepare('INSERT INTO raw_measurements (uid, body) VALUES (?, ?)');
   return ({ row, body }) => {

@@ -21,6 +21,7 @@ import {
   type TimeGrain,
 } from './types.js';
 import { SqliteWriter, configureConnection, sqliteWrites } from './sqlite-writer.js';
+import { pickRollup, rebuildRollups, rollupColumn, rollupDdl } from './sqlite-rollup.js';
 import {
   checkBlockingFilter,
   decodeCursor,
@@ -190,9 +191,21 @@ export const SQLITE_MIGRATIONS: Array<{ version: number; name: string; sql: stri
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 7,
+    // The explorer's pages at 10 million measurements (issue 14): aggregations read daily and
+    // all-time counts (sqlite-rollup.ts) kept on ingest; a country's newest measurements read
+    // (probe_cc, ts) instead of sorting the whole country. The backfill counts what is stored.
+    name: 'rollups: counts per day and all-time along the explorer axes, kept on ingest; (probe_cc, ts) index for lists',
+    sql: `${rollupDdl()}
+      CREATE INDEX IF NOT EXISTS measurements_cc_ts ON measurements (probe_cc, ts);
+    `,
+    backfill: (db) => rebuildRollups(db),
+  },
 ];
 
-const COLS: Array<keyof FlatRow> = [
+/** The measurement columns in insert order (the writer thread and the bulk load use the same). */
+export const COLS: Array<keyof FlatRow> = [
   'uid',
   'report_id',
   'input',
@@ -239,14 +252,23 @@ const AXIS_SQL: Record<Exclude<Axis, 'measurement_start_day'>, string> = {
 export function axisSql(axis: Axis, grain: TimeGrain): string {
   return axis === 'measurement_start_day' ? GRAIN_SQL[grain] : AXIS_SQL[axis];
 }
+/** An axis over a rollup: the same expression, with NULL read back from NONE (never the hour grain). */
+function rollupAxisSql(axis: Axis, grain: TimeGrain): string {
+  if (axis === 'measurement_start_day') return GRAIN_SQL[grain];
+  if (axis === 'probe_asn') return AXIS_SQL.probe_asn;
+  return rollupColumn(AXIS_SQL[axis]);
+}
 
 /** The UTC day of unix seconds, clamped to what a Date holds. */
 export function dayOf(ts: number): string {
   return new Date(Math.max(0, Math.min(253402300799, ts)) * 1000).toISOString().slice(0, 10);
 }
 
-/** WHERE clause and its bound values. Only fixed column names appear in the text. */
-export function sqliteWhere(f: MeasurementFilter): { sql: string; params: unknown[] } {
+/**
+ * WHERE clause and its bound values. Only fixed column names appear in the text. `rollup`: over a
+ * rollup table (sqlite-rollup.ts), which has whole days and no ts, and NONE for NULL.
+ */
+export function sqliteWhere(f: MeasurementFilter, rollup = false): { sql: string; params: unknown[] } {
   const parts: string[] = [];
   const params: unknown[] = [];
   const eq = (col: string, v: unknown) => {
@@ -264,18 +286,19 @@ export function sqliteWhere(f: MeasurementFilter): { sql: string; params: unknow
   if (f.category_code !== undefined) eq('category_code', f.category_code);
   // The day bounds are implied by the ts bounds; stated, they let the (probe_cc, day, uid) key
   // narrow the range instead of visiting every day of the country.
+  // Over a rollup the bounds are whole days (pickRollup takes no other): until is exclusive.
   if (f.since !== undefined) {
-    parts.push('day >= ?', 'ts >= ?');
-    params.push(dayOf(f.since), Math.floor(f.since));
+    parts.push(...(rollup ? ['day >= ?'] : ['day >= ?', 'ts >= ?']));
+    params.push(dayOf(f.since), ...(rollup ? [] : [Math.floor(f.since)]));
   }
   if (f.until !== undefined) {
-    parts.push('day <= ?', 'ts < ?');
-    params.push(dayOf(f.until), Math.ceil(f.until));
+    parts.push(...(rollup ? ['day < ?'] : ['day <= ?', 'ts < ?']));
+    params.push(dayOf(f.until), ...(rollup ? [] : [Math.ceil(f.until)]));
   }
   if (f.blocking !== undefined) {
     const b = checkBlockingFilter(f.blocking);
     if (b === 'true') parts.push("status = 'blocked'");
-    else if (b === 'null') parts.push('blocking IS NULL');
+    else if (b === 'null') parts.push(rollup ? 'blocking = char(1)' : 'blocking IS NULL');
     else eq('blocking', b);
   }
   if (f.confirmed !== undefined)
@@ -291,6 +314,8 @@ export const COUNTS_SQL = `COUNT(*) AS measurement_count,
   SUM(CASE WHEN status = 'blocked' AND confirmed = 0 THEN 1 ELSE 0 END) AS anomaly_count,
   SUM(CASE WHEN status = 'blocked' AND confirmed = 1 THEN 1 ELSE 0 END) AS confirmed_count,
   SUM(CASE WHEN status = 'unknown' THEN 1 ELSE 0 END) AS failure_count`;
+/** The same counts over a rollup: each row stands for n measurements. */
+const ROLLUP_COUNTS_SQL = COUNTS_SQL.replace('COUNT(*)', 'TOTAL(n)').replace(/THEN 1 ELSE/g, 'THEN n ELSE');
 
 /** Bodies below this stay plain text: deflating a few hundred bytes costs more CPU than it saves. */
 export const COMPRESS_MIN_BYTES = 2048;
@@ -447,6 +472,21 @@ export class SqliteStore implements MeasurementStore {
     const grain = q.time_grain ?? 'day';
     const axes = [q.axis_x, q.axis_y].filter((a): a is Axis => a !== undefined);
     if (axes.length === 2 && axes[0] === axes[1]) throw new StoreInputError('axis_y: must differ from axis_x');
+    const rollup = pickRollup(q.filter, axes, grain);
+    const w = sqliteWhere(q.filter, rollup !== null);
+    const sel = axes.map((a) => `${rollup ? rollupAxisSql(a, grain) : axisSql(a, grain)} AS ${a}`);
+    const group = axes.length ? `GROUP BY ${axes.join(', ')} ORDER BY ${axes.join(', ')}` : '';
+    const from = rollup ? rollup.name : 'measurements';
+    return {
+      sql: `SELECT ${[...sel, rollup ? ROLLUP_COUNTS_SQL : COUNTS_SQL].join(', ')} FROM ${from} ${w.sql} ${group}`,
+      params: w.params,
+    };
+  }
+
+  /** The raw GROUP BY over the measurements, never a rollup (the benchmark and the rollup test compare both). */
+  rawAggregationSql(q: AggregationQuery): { sql: string; params: unknown[] } {
+    const grain = q.time_grain ?? 'day';
+    const axes = [q.axis_x, q.axis_y].filter((a): a is Axis => a !== undefined);
     const w = sqliteWhere(q.filter);
     const sel = axes.map((a) => `${axisSql(a, grain)} AS ${a}`);
     const group = axes.length ? `GROUP BY ${axes.join(', ')} ORDER BY ${axes.join(', ')}` : '';
@@ -455,10 +495,15 @@ export class SqliteStore implements MeasurementStore {
 
   aggregateSync(q: AggregationQuery): AggregationRow[] {
     const { sql, params } = this.aggregationSql(q);
+    return this.runAggregation(sql, params);
+  }
+
+  /** Runs an aggregation's SQL; the counts as integers (SUM over no rows is NULL, TOTAL a float). */
+  runAggregation(sql: string, params: unknown[]): AggregationRow[] {
     const rows = this.db.prepare(sql).all(...params) as AggregationRow[];
-    // SUM over no rows is NULL: an aggregation without axes over an empty set still counts 0.
     for (const r of rows)
-      for (const k of ['ok_count', 'anomaly_count', 'confirmed_count', 'failure_count'] as const) r[k] = Number(r[k] ?? 0);
+      for (const k of ['measurement_count', 'ok_count', 'anomaly_count', 'confirmed_count', 'failure_count'] as const)
+        r[k] = Number(r[k] ?? 0);
     return rows;
   }
 
@@ -483,6 +528,7 @@ export class SqliteStore implements MeasurementStore {
     if (!raw) return false;
     const m = JSON.parse(decompressBody(raw.body)) as Measurement;
     const row = flatten(m, verdict, uid, this.domainOf);
+    // The rollups follow by trigger (the measurement moves from its old verdict's groups to the new one's).
     const r = this.db
       .prepare(
         `UPDATE measurements SET status = @status, blocking = @blocking, accessible = @accessible, mechanism = @mechanism, layer = @layer,
@@ -497,6 +543,11 @@ export class SqliteStore implements MeasurementStore {
       this.db.prepare('DELETE FROM raw_measurements WHERE uid = ?').run(uid);
       return this.db.prepare('DELETE FROM measurements WHERE uid = ?').run(uid).changes > 0;
     })();
+  }
+
+  /** Counts all stored measurements into the rollups again (after a bulk load or by hand). */
+  rebuildRollups(): void {
+    this.db.transaction(() => rebuildRollups(this.db))();
   }
 
   async count(): Promise<number> {

@@ -483,7 +483,7 @@ describe('migrateSqlite(db)', () => {
     });
     // A region's per-day counts read the covering index alone.
     const sqlite = store as SqliteStore;
-    const q = sqlite.aggregationSql({ axis_x: 'measurement_start_day', filter: { region: 'Henan' } });
+    const q = sqlite.rawAggregationSql({ axis_x: 'measurement_start_day', filter: { region: 'Henan' } });
     const plan = (sqlite.db.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).all(...q.params) as Array<{ detail: string }>)
       .map((p) => p.detail)
       .join(' ');

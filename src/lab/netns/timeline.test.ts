@@ -73,3 +73,81 @@ describe('netns lab: the routers follow the timeline', { skip }, () => {
     assert.deepEqual(changes, [`lab time ${ADD_AT} s`, `lab time ${REMOVE_AT} s`]);
   });
 });
+
+// The in-path rules follow the timeline too: nftables elements in the router's namespace.
+const DROP_AT = 4;
+const LIFT_AT = 8;
+const IN_PATH = `
+name: netns-timeline-in-path
+seed: 3
+world:
+  sites: [{ domain: dropped.example }, { domain: refused.example }, { domain: open.example }]
+  resolvers: { isp: {}, public: {} }
+censors:
+  - name: gfw
+    layer: national
+    null_route: []
+    reject: []
+timeline:
+  - { at: ${DROP_AT}, censor: gfw, add: { null_route: [dropped.example], reject: [refused.example] } }
+  - { at: ${LIFT_AT}, censor: gfw, remove: { null_route: [dropped.example], reject: [refused.example] } }
+`;
+
+describe('netns lab: null routes and refused connections follow the timeline', { skip }, () => {
+  let lab: NetnsLab;
+  let dir: string;
+  let ca: string;
+  const events: RouterEvent[] = [];
+  before(async () => {
+    lab = await startNetnsLab(parseScenario(IN_PATH, join(tmpdir(), 'netns-timeline-in-path.yaml')), { log: (e) => events.push(e) });
+    dir = mkdtempSync(join(tmpdir(), 'wallscope-netns-timeline-'));
+    ca = join(dir, 'ca.pem');
+    writeFileSync(ca, lab.caPem);
+  });
+  after(async () => {
+    await lab?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  // From a probe's source address (the in-path rules apply to the lab's client addresses, CLIENT_NET).
+  const curl = (url: string) =>
+    run(
+      lab.inClient([
+        'curl',
+        '-sS',
+        '-m',
+        '2',
+        '--interface',
+        lab.clientAddress(7),
+        '--cacert',
+        ca,
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        url,
+      ]),
+    );
+  const until = (s: number) => new Promise((r) => setTimeout(r, Math.max(0, lab.startedAt + s * 1000 - Date.now())));
+
+  it('drops SYNs and refuses connections only between the entries, without a warning', async () => {
+    assert.deepEqual(lab.warnings, []);
+    assert.ok(Date.now() < lab.startedAt + (DROP_AT - 1) * 1000, 'the lab came up before the first entry');
+    assert.equal((await curl('https://dropped.example/')).stdout, '200', 'before the null route');
+    assert.equal((await curl('https://refused.example/')).stdout, '200', 'before the reject');
+    await until(DROP_AT + 0.5);
+    const dropped = await curl('https://dropped.example/');
+    assert.notEqual(dropped.stdout, '200');
+    assert.match(dropped.stderr, /timed out|timeout/i, `a null route times out: ${dropped.stderr}`);
+    const refused = await curl('https://refused.example/');
+    assert.notEqual(refused.stdout, '200');
+    assert.match(refused.stderr, /refused|reset/i, `a reject refuses: ${refused.stderr}`);
+    assert.equal((await curl('https://open.example/')).stdout, '200', 'another name is untouched');
+    await until(LIFT_AT + 0.5);
+    assert.equal((await curl('https://dropped.example/')).stdout, '200', 'after the null route is lifted');
+    assert.equal((await curl('https://refused.example/')).stdout, '200', 'after the reject is lifted');
+    assert.deepEqual(
+      events.filter((e) => e.action === 'timeline').map((e) => e.name),
+      [`lab time ${DROP_AT} s`, `lab time ${LIFT_AT} s`],
+    );
+  });
+});
