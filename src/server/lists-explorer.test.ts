@@ -9,20 +9,10 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type BrowserContext } from 'playwright-core';
 import { repoRoot } from '../probe/index.js';
+import { launchLocalBrowser, type LocalBrowser } from '../testing/browser.js';
 import { serveChild, type ServeChild } from '../testing/serve-child.js';
 
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const WEB_DIST = join(repoRoot, 'web', 'dist');
 
 const infer = (name: string, layer: string, rule: string, overblocks: string[] = [], protocol = 'sni') =>
@@ -54,10 +44,8 @@ const DAYS: Array<[string, string[]]> = [
 
 describe('explorer: Lists page (chromium)', () => {
   let dir: string;
-  let profile: string;
   let server: ServeChild;
-  let ctx: BrowserContext;
-  const offsite: string[] = [];
+  let browser: LocalBrowser;
   const pageErrors: string[] = [];
 
   before(async () => {
@@ -75,33 +63,17 @@ describe('explorer: Lists page (chromium)', () => {
       );
     }
     server = await serveChild(['--db', db], ['--web', WEB_DIST], { web: true });
-    profile = mkdtempSync(join(tmpdir(), 'ws-chromium-'));
-    ctx = await chromium.launchPersistentContext(profile, {
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: CHROMIUM_ARGS,
-      viewport: { width: 1280, height: 900 },
-      serviceWorkers: 'block',
-    });
-    await ctx.route('**/*', async (route) => {
-      const url = route.request().url();
-      if (url.startsWith(server.url + '/')) await route.continue();
-      else {
-        offsite.push(url);
-        await route.abort('blockedbyclient');
-      }
-    });
-    ctx.on('page', (p) => p.on('pageerror', (e) => pageErrors.push(e.message)));
+    browser = await launchLocalBrowser(server.url, { viewport: { width: 1280, height: 900 } });
+    browser.ctx.on('page', (p) => p.on('pageerror', (e) => pageErrors.push(e.message)));
   });
   after(async () => {
-    await ctx?.close();
+    await browser?.close();
     await server?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
-    if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
   it('shows list size over time per layer, the overlap matrix, the top overblocking rules and the diff', async () => {
-    const page = await ctx.newPage();
+    const page = await browser.ctx.newPage();
     await page.goto(`${server.url}/`);
     await page.locator('nav a', { hasText: 'Lists' }).click();
     await page.locator('main h1', { hasText: 'Lists' }).waitFor();
@@ -147,7 +119,7 @@ describe('explorer: Lists page (chromium)', () => {
     const csv = await (await fetch(`${server.url}/${csvHref}`)).text();
     assert.match(csv, /^date,layer,protocol,rule,names,overblocks\n2024-04-01,national,sni,/);
     await page.close();
-    assert.deepEqual(offsite, []);
+    assert.deepEqual(browser.offsite, []);
     assert.deepEqual(pageErrors, []);
   });
 });
