@@ -3,16 +3,12 @@
 // server, port) for residual_s, SYNs included, so Debian's curl from that address times out in
 // connect while curl from another address, or to another server, loads the page.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { clientHelloFor } from '../../probe/index.js';
 import { withExtension } from '../../testing/clienthello.js';
 import { ESNI_EXTENSION } from '../esni.js';
-import { parseScenario } from '../scenario.js';
-import { measureNetnsLab, startNetnsLab, type NetnsLab } from './netns-lab.js';
+import { startWitnessLab, runCommand, type WitnessLab } from '../../testing/netns-witness.js';
+import { measureNetnsLab, type NetnsLab } from './netns-lab.js';
 import type { RouterEvent } from './router.js';
 import { netnsMissing } from './topology.js';
 
@@ -44,35 +40,23 @@ s.on('data', () => done('answered'));
 s.on('error', (e) => done('error ' + e.code));
 `;
 
-function run(argv: [string, string[]], timeoutMs = 15000): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(argv[0], argv[1], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout: stdout.trim(), stderr });
-    });
-  });
-}
-
 describe('netns lab: the ESNI drop in path', { skip }, () => {
   let lab: NetnsLab;
-  let dir: string;
   let ca: string;
+  let witness: WitnessLab | undefined;
   const events: RouterEvent[] = [];
   before(async () => {
-    lab = await startNetnsLab(parseScenario(SCENARIO, join(tmpdir(), 'esni.yaml')), { log: (e) => events.push(e) });
-    dir = mkdtempSync(join(tmpdir(), 'wallscope-esni-test-'));
-    ca = join(dir, 'ca.pem');
-    writeFileSync(ca, lab.caPem);
+    witness = await startWitnessLab(SCENARIO, 'esni', { log: (e) => events.push(e) });
+    ({ lab, ca } = witness);
   });
   after(async () => {
-    await lab?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await witness?.close();
   });
   const addr = (d: string) => lab.sites.find((s) => s.domain === d)!.address;
   const raw = (src: string, bytes: Buffer) =>
-    run(lab.inClient([process.execPath, '-e', RAW_CLIENT, addr('esni.example'), src, bytes.toString('hex')]));
+    runCommand(lab.inClient([process.execPath, '-e', RAW_CLIENT, addr('esni.example'), src, bytes.toString('hex')]));
   const curl = (src: string, url: string) =>
-    run(
+    runCommand(
       lab.inClient([
         'curl',
         '-sS',
@@ -110,7 +94,7 @@ describe('netns lab: the ESNI drop in path', { skip }, () => {
     assert.equal((await curl('198.18.200.2', 'https://esni.example/')).stdout, '200');
     assert.equal((await curl(a, 'https://other.example/')).stdout, '200');
     // The kernel diverted the ClientHellos (its bpf rule counted them), and the censor re-sent the passing ones.
-    const counters = await run(['ip', ['netns', 'exec', lab.topology.routers[1]!, 'iptables', '-L', 'FORWARD', '-v', '-x', '-n']]);
+    const counters = await runCommand(['ip', ['netns', 'exec', lab.topology.routers[1]!, 'iptables', '-L', 'FORWARD', '-v', '-x', '-n']]);
     const diverted = /^\s*(\d+)\s+\d+\s+DROP\s+6\b.*match bpf/m.exec(counters.stdout);
     assert.ok(diverted && Number(diverted[1]) >= 4, counters.stdout);
     // After the residual, the triple is free again.

@@ -2,13 +2,14 @@
 // and are censored on path like the probe; `lab up --netns` prints commands that work as printed;
 // a lab killed with SIGKILL leaves nothing that `lab clean` does not remove; bad input is refused.
 import assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { repoRoot } from '../../probe/index.js';
 import { parseScenario } from '../scenario.js';
+import { startWitnessLab, runCommand, type WitnessLab } from '../../testing/netns-witness.js';
 import { startNetnsLab, type NetnsLab } from './netns-lab.js';
 import { netnsMissing, NETNS_PREFIX } from './topology.js';
 
@@ -56,15 +57,6 @@ censors:
     http_reset: { host_rules: ['(^|\\.)both\\.example$'] }
 `;
 
-function run(argv: [string, string[]], timeoutMs = 15000): Promise<{ code: number; stdout: string; stderr: string; pid: number }> {
-  return new Promise((resolve) => {
-    const child = execFile(argv[0], argv[1], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout, stderr, pid: child.pid ?? -1 });
-    });
-  });
-}
-
 /** tcpdump in the client namespace as an independent witness: what it printed once stopped (or done). */
 function tcpdump(ns: string, args: string[]): { ready: Promise<void>; stop(): Promise<string> } {
   const p = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-l', '-i', 'right', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -94,22 +86,19 @@ const ourNamespaces = (pid: number) =>
 
 describe('netns lab: third-party clients in the client namespace', { skip }, () => {
   let lab: NetnsLab;
-  let dir: string;
   let ca: string;
+  let witness: WitnessLab | undefined;
   before(async () => {
-    lab = await startNetnsLab(parseScenario(SCENARIO, join(tmpdir(), 'witnesses.yaml')));
-    dir = mkdtempSync(join(tmpdir(), 'wallscope-netns-test-'));
-    ca = join(dir, 'ca.pem');
-    writeFileSync(ca, lab.caPem);
+    witness = await startWitnessLab(SCENARIO, 'witnesses');
+    ({ lab, ca } = witness);
   });
   after(async () => {
-    await lab?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await witness?.close();
   });
   const addr = (d: string) => lab.sites.find((s) => s.domain === d)!.address;
 
   it('curl loads an unblocked site over https (getaddrinfo asks the lab through resolv.conf)', async () => {
-    const r = await run(
+    const r = await runCommand(
       lab.inClient(['curl', '-sS', '-m', '8', '--cacert', ca, '-o', '/dev/null', '-w', '%{http_code}', 'https://open.example/']),
     );
     assert.equal(r.stdout, '200', r.stderr);
@@ -118,7 +107,7 @@ describe('netns lab: third-party clients in the client namespace', { skip }, () 
   it("curl gets Henan's reset for a blocked HTTP Host, and tcpdump sees its fingerprint (one RST+ACK, TTL 58, IP ID 1, DF=0, 10-byte payload)", async () => {
     const dump = tcpdump(lab.topology.client, ['-nv', '-c', '4', 'tcp[tcpflags] & tcp-rst != 0 and src port 80']);
     await dump.ready;
-    const r = await run(lab.inClient(['curl', '-sS', '-m', '8', '-o', '/dev/null', 'http://011.com/']));
+    const r = await runCommand(lab.inClient(['curl', '-sS', '-m', '8', '-o', '/dev/null', 'http://011.com/']));
     assert.equal(r.code, 56, `curl: ${r.stderr}`); // CURLE_RECV_ERROR: connection reset by peer
     const seen = await dump.stop();
     const rsts = seen.split('\n').filter((l) => /\bttl \d+, id \d+/.test(l));
@@ -130,7 +119,7 @@ describe('netns lab: third-party clients in the client namespace', { skip }, () 
   it('curl gets the GFW type II resets for a blocked SNI (three RST+ACKs, DF set)', async () => {
     const dump = tcpdump(lab.topology.client, ['-nv', '-c', '6', 'tcp[tcpflags] & tcp-rst != 0 and src port 443']);
     await dump.ready;
-    const r = await run(
+    const r = await runCommand(
       lab.inClient([
         'curl',
         '-sS',
@@ -154,7 +143,7 @@ describe('netns lab: third-party clients in the client namespace', { skip }, () 
   it('dig is answered by the two injectors ahead of the genuine resolver (three replies to one query)', async () => {
     const dump = tcpdump(lab.topology.client, ['-n', '-c', '3', 'udp and src port 53']);
     await dump.ready;
-    const r = await run(lab.inClient(['dig', '+tries=1', '+time=3', 'youtube.com']));
+    const r = await runCommand(lab.inClient(['dig', '+tries=1', '+time=3', 'youtube.com']));
     assert.equal(r.code, 0, r.stderr);
     const seen = await dump.stop();
     const replies = seen.split('\n').filter((l) => / A \d+\.\d+\.\d+\.\d+/.test(l));
@@ -170,7 +159,7 @@ describe('wallscope locate in the netns lab', { skip }, () => {
     const lab = await startNetnsLab(parseScenario(LOCATE_SCENARIO, join(tmpdir(), 'locate.yaml')));
     try {
       const site = lab.sites.find((x) => x.domain === 'both.example')!.address;
-      const r = await run(
+      const r = await runCommand(
         lab.inClient([
           process.execPath,
           BIN,
@@ -227,7 +216,7 @@ describe('the FET censor on path in the netns lab', { skip }, () => {
     );
     try {
       const sink = lab.services.find((x) => x.name === 'sink')!;
-      const r = await run(
+      const r = await runCommand(
         lab.inClient([
           process.execPath,
           BIN,
@@ -271,17 +260,17 @@ describe('wallscope lab up --netns / lab clean', { skip }, () => {
       const printed = out.split('\n').filter((l) => l.trim().startsWith('ip netns exec '));
       assert.equal(printed.length, 3, out);
       for (const line of printed) {
-        const r = await run(['sh', ['-c', line.trim()]], 30_000);
+        const r = await runCommand(['sh', ['-c', line.trim()]], 30_000);
         assert.equal(r.code, 0, `${line.trim()}: ${r.stderr}`);
       }
-      assert.match((await run(['sh', ['-c', printed[2]!.trim()]], 30_000)).stdout, /www\.example\.org/);
+      assert.match((await runCommand(['sh', ['-c', printed[2]!.trim()]], 30_000)).stdout, /www\.example\.org/);
     } finally {
       up.kill('SIGKILL');
       await new Promise((r) => up.once('exit', r));
     }
     // The children notice their parent is gone (stdin closes) and exit; the namespaces stay until swept.
     assert.equal(ourNamespaces(up.pid!).length, 4);
-    const clean = await run([process.execPath, [BIN, 'lab', 'clean']], 30_000);
+    const clean = await runCommand([process.execPath, [BIN, 'lab', 'clean']], 30_000);
     assert.equal(clean.code, 0, clean.stderr);
     // `lab clean` removes them, unless another lab's start-up sweep (the library test runs labs
     // meanwhile) already did: both remove what a dead lab left.
@@ -301,7 +290,7 @@ describe('wallscope lab up --netns / lab clean', { skip }, () => {
     try {
       const f = join(dir, 'fixed.yaml');
       writeFileSync(f, 'name: fixed\nworld:\n  sites:\n    - domain: a.example\n      addresses: [127.9.1.1]\n');
-      const r = await run([process.execPath, [BIN, 'lab', 'eval', '--netns', f]], 30_000);
+      const r = await runCommand([process.execPath, [BIN, 'lab', 'eval', '--netns', f]], 30_000);
       assert.equal(r.code, 2);
       assert.match(r.stderr, /world\.sites\[0\]\.addresses/);
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
@@ -313,7 +302,7 @@ describe('wallscope lab up --netns / lab clean', { skip }, () => {
   });
 
   it('without root, --netns says what is missing and exits non-zero', async () => {
-    const r = await run(
+    const r = await runCommand(
       [
         'setpriv',
         [

@@ -1,13 +1,9 @@
 // A timeline in netns mode: the routers' on-path censors follow it from lab time 0 (when every
 // part is up), so Debian's curl in the client namespace is reset only while the rule is listed.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseScenario } from '../scenario.js';
-import { startNetnsLab, type NetnsLab } from './netns-lab.js';
+import { startWitnessLab, runCommand, type WitnessLab } from '../../testing/netns-witness.js';
+import { type NetnsLab } from './netns-lab.js';
 import type { RouterEvent } from './router.js';
 import { netnsMissing } from './topology.js';
 
@@ -31,31 +27,20 @@ timeline:
   - { at: ${REMOVE_AT}, censor: gfw, remove: { sni_reset: { rules: ['^late\\.example$'] } } }
 `;
 
-function run(argv: [string, string[]], timeoutMs = 15000): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(argv[0], argv[1], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout: stdout.trim(), stderr });
-    });
-  });
-}
-
 describe('netns lab: the routers follow the timeline', { skip }, () => {
   let lab: NetnsLab;
-  let dir: string;
   let ca: string;
+  let witness: WitnessLab | undefined;
   const events: RouterEvent[] = [];
   before(async () => {
-    lab = await startNetnsLab(parseScenario(SCENARIO, join(tmpdir(), 'netns-timeline.yaml')), { log: (e) => events.push(e) });
-    dir = mkdtempSync(join(tmpdir(), 'wallscope-netns-timeline-'));
-    ca = join(dir, 'ca.pem');
-    writeFileSync(ca, lab.caPem);
+    witness = await startWitnessLab(SCENARIO, 'netns-timeline', { log: (e) => events.push(e) });
+    ({ lab, ca } = witness);
   });
   after(async () => {
-    await lab?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await witness?.close();
   });
-  const curl = (url: string) => run(lab.inClient(['curl', '-sS', '-m', '3', '--cacert', ca, '-o', '/dev/null', '-w', '%{http_code}', url]));
+  const curl = (url: string) =>
+    runCommand(lab.inClient(['curl', '-sS', '-m', '3', '--cacert', ca, '-o', '/dev/null', '-w', '%{http_code}', url]));
   const until = (s: number) => new Promise((r) => setTimeout(r, Math.max(0, lab.startedAt + s * 1000 - Date.now())));
 
   it('resets the SNI only between the entry that adds the rule and the one that removes it', async () => {
@@ -95,22 +80,19 @@ timeline:
 
 describe('netns lab: null routes and refused connections follow the timeline', { skip }, () => {
   let lab: NetnsLab;
-  let dir: string;
   let ca: string;
+  let witness: WitnessLab | undefined;
   const events: RouterEvent[] = [];
   before(async () => {
-    lab = await startNetnsLab(parseScenario(IN_PATH, join(tmpdir(), 'netns-timeline-in-path.yaml')), { log: (e) => events.push(e) });
-    dir = mkdtempSync(join(tmpdir(), 'wallscope-netns-timeline-'));
-    ca = join(dir, 'ca.pem');
-    writeFileSync(ca, lab.caPem);
+    witness = await startWitnessLab(IN_PATH, 'netns-timeline-in-path', { log: (e) => events.push(e) });
+    ({ lab, ca } = witness);
   });
   after(async () => {
-    await lab?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await witness?.close();
   });
   // From a probe's source address (the in-path rules apply to the lab's client addresses, CLIENT_NET).
   const curl = (url: string) =>
-    run(
+    runCommand(
       lab.inClient([
         'curl',
         '-sS',
