@@ -74,6 +74,25 @@ export interface TrialOutcome {
   ms: number | null;
 }
 
+/**
+ * The one outcome of a trial over socket `s`: the first call of the returned function settles it and
+ * destroys the socket; silence for timeoutMs is "not blocked". A block's time counts from the TCP
+ * connection (the trigger leaves at once), so the handshake's time is not the censor's.
+ */
+function settleOnce(s: net.Socket, timeoutMs: number, resolve: (o: TrialOutcome) => void): (blocked: boolean) => void {
+  let done = false;
+  let t0 = performance.now();
+  s.once('connect', () => (t0 = performance.now()));
+  const finish = (blocked: boolean) => {
+    if (done) return;
+    done = true;
+    s.destroy();
+    resolve({ blocked, ms: blocked ? performance.now() - t0 : null });
+  };
+  s.setTimeout(timeoutMs, () => finish(false));
+  return finish;
+}
+
 /** TLS: a ClientHello carrying the name as SNI to `server`, from `local`. */
 export function sniOutcome(
   server: { host: string; port: number },
@@ -82,8 +101,6 @@ export function sniOutcome(
   timeoutMs = 3000,
 ): Promise<TrialOutcome> {
   return new Promise<TrialOutcome>((resolve) => {
-    let done = false;
-    let t0 = performance.now();
     const s = tls.connect({
       host: server.host,
       port: server.port,
@@ -92,15 +109,7 @@ export function sniOutcome(
       checkServerIdentity: () => undefined,
       ...(local ? { localAddress: local } : {}),
     });
-    const finish = (b: boolean) => {
-      if (done) return;
-      done = true;
-      s.destroy();
-      resolve({ blocked: b, ms: b ? performance.now() - t0 : null });
-    };
-    s.setTimeout(timeoutMs, () => finish(false));
-    // From the TCP connection (the ClientHello leaves at once): the handshake's time is not the censor's.
-    s.once('connect', () => (t0 = performance.now()));
+    const finish = settleOnce(s, timeoutMs, resolve);
     s.on('secureConnect', () => finish(false));
     s.on('error', (e: NodeJS.ErrnoException) => finish(BLOCK_CODES.has(e.code ?? '') || /socket disconnected|ECONNRESET/.test(e.message)));
     s.on('close', () => finish(true));
@@ -120,18 +129,9 @@ function httpExchange(
   timeoutMs: number,
 ): Promise<TrialOutcome> {
   return new Promise<TrialOutcome>((resolve) => {
-    let done = false;
-    let t0 = performance.now();
     const s = net.connect({ host: server.host, port: server.port, ...(local ? { localAddress: local } : {}) });
-    const finish = (b: boolean) => {
-      if (done) return;
-      done = true;
-      s.destroy();
-      resolve({ blocked: b, ms: b ? performance.now() - t0 : null });
-    };
-    s.setTimeout(timeoutMs, () => finish(false));
+    const finish = settleOnce(s, timeoutMs, resolve);
     s.on('connect', () => {
-      t0 = performance.now();
       s.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: wallscope-infer\r\nAccept: */*\r\nConnection: close\r\n\r\n`);
     });
     s.on('data', () => finish(false)); // any response: the request went through
