@@ -13,7 +13,7 @@ import { sampleVerdict, syntheticMeasurements } from '../testing/seed.js';
 import { AXES, type AggregationQuery, type Axis, type MeasurementFilter, type TimeGrain } from './types.js';
 import { bulkLoadSqlite } from './sqlite-bulk.js';
 import { SQLITE_MIGRATIONS, SqliteStore, migrateSqlite } from './sqlite.js';
-import { ROLLUPS } from './sqlite-rollup.js';
+import { pendingRollupRows, ROLLUP_FOLD_ROWS, ROLLUPS } from './sqlite-rollup.js';
 
 const DAY = 86400;
 const FILTERS: MeasurementFilter[] = [
@@ -91,11 +91,22 @@ describe('SQLite rollups', () => {
       assert.ok(await store.setVerdict(uid, sampleVerdict('blocked', { mechanism: 'tls.reset', layer: 'isp' })));
     for (const uid of uids.slice(20)) assert.ok(await store.delete(uid));
     assert.equal(await store.delete(uids[25]!), false);
+    // Below the fold's threshold the deltas are still pending: reads count them with the rollups.
+    assert.ok(pendingRollupRows(store.db) > 600, 'the ingest, re-analysis and deletes above are pending');
+    compareAll(store);
+    store.foldRollups();
+    assert.equal(pendingRollupRows(store.db), 0);
     compareAll(store);
     for (const r of ROLLUPS) {
       const zero = store.db.prepare(`SELECT count(*) AS c FROM ${r.name} WHERE n <= 0`).get() as { c: number };
       assert.equal(zero.c, 0, `${r.name} keeps no empty group`);
     }
+    // The writer folds by itself once ROLLUP_FOLD_ROWS deltas are pending, and reads stay exact.
+    const more = [...syntheticMeasurements(ROLLUP_FOLD_ROWS + 1500, { seed: 9, days: 30, end: new Date(Date.UTC(2026, 10, 22)) })];
+    for (let i = 0; i < more.length; i += 1000) await store.putMany(more.slice(i, i + 1000));
+    assert.ok(pendingRollupRows(store.db) < ROLLUP_FOLD_ROWS, `${pendingRollupRows(store.db)} still pending`);
+    compareAll(store);
+    store.foldRollups();
     // The total of every rollup is the number of measurements.
     const count = await store.count();
     for (const r of ROLLUPS) assert.equal((store.db.prepare(`SELECT sum(n) AS s FROM ${r.name}`).get() as { s: number }).s, count, r.name);

@@ -128,9 +128,9 @@ const tableDdl = (r: Rollup): string =>
 const indexDdl = (r: Rollup): string[] =>
   r.indexes.map((cols) => `CREATE INDEX IF NOT EXISTS ${r.name}_${cols.join('_')} ON ${r.name} (${[...cols, 'n'].join(', ')});`);
 
-/** The DDL of every rollup: table and indexes, and the triggers that keep them. */
+/** The DDL of every rollup (table and indexes), of the pending deltas, and of the triggers that append them. */
 export function rollupDdl(): string {
-  return ROLLUPS.map((r) => [tableDdl(r), ...indexDdl(r)].join('\n')).join('\n') + rollupTriggersDdl();
+  return ROLLUPS.map((r) => [tableDdl(r), ...indexDdl(r)].join('\n')).join('\n') + pendingDdl() + rollupTriggersDdl();
 }
 
 /** A measurement column as the rollup keeps it (NULL -> NONE), of the row `row` (a trigger's NEW or OLD). */
@@ -149,6 +149,9 @@ export function rebuildRollups(db: Database.Database): void {
     db.exec(`DROP TABLE IF EXISTS ${r.name}`);
     db.exec(tableDdl(r));
   }
+  // What is pending is in the measurements already: the recount below includes it.
+  db.exec(pendingDdl());
+  db.exec('DELETE FROM rollup_pending');
   const finest = ROLLUPS.find((r) => r.day && dimsOf(r).length === ROLLUP_DIMS.length)!;
   for (const r of [finest, ...ROLLUPS.filter((x) => x !== finest)]) {
     const from = r === finest ? 'measurements' : finest.name;
@@ -161,37 +164,72 @@ export function rebuildRollups(db: Database.Database): void {
 }
 
 /**
- * Triggers on the measurements table keep every rollup: a row inserted counts, a row deleted stops
- * counting, a row updated (re-analysis) moves between groups; a group whose count reaches 0 goes.
+ * The rollups' pending deltas: triggers on the measurements table append one signed row per change
+ * (+1 for a row inserted, -1 for a row deleted, both for a row updated by re-analysis), with the
+ * row's rollup columns; foldRollups() adds them into every rollup in one pass and empties the table.
  * In SQLite itself, so every write path (the writer thread, putSync, setVerdict, delete, a manual
- * fix in the sqlite3 shell) keeps them, inside the statement's own transaction.
+ * fix in the sqlite3 shell) is counted, inside the statement's own transaction.
+ *
+ * Why not update the rollups in the triggers: that was eight upserts and about twenty index
+ * updates per measurement, 3-4x the CPU of an ingest without rollups (ad hoc, 20,000 measurements
+ * in batches of 500: 14.2 s against 3.7-4.7 s). An append to this table costs one B-tree insert at
+ * its end; a fold sums each group once per fold instead of once per measurement.
+ * Reads stay exact in between: rollupSource() reads a rollup together with the pending deltas.
  */
+const PENDING_COLS: Array<Dim | 'day'> = ['day', ...ROLLUP_DIMS];
+const pendingDdl = (): string =>
+  `CREATE TABLE IF NOT EXISTS rollup_pending (${PENDING_COLS.map((k) => `${k} ${k === 'probe_asn' || k === 'confirmed' ? 'INTEGER' : 'TEXT'} NOT NULL`).join(', ')}, d INTEGER NOT NULL);`;
+
+/** Fold once this many deltas are pending (the writer checks after each transaction). */
+export const ROLLUP_FOLD_ROWS = 5000;
+
 export function rollupTriggersDdl(): string {
-  const add = (row: 'NEW') =>
-    ROLLUPS.map(
-      (r) =>
-        `INSERT INTO ${r.name} (${r.key.join(', ')}, n) VALUES (${r.key.map((k) => keyExpr(k, row)).join(', ')}, 1) ON CONFLICT (${r.key.join(', ')}) DO UPDATE SET n = n + 1;`,
-    ).join('\n    ');
-  const sub = (row: 'OLD') =>
-    ROLLUPS.map((r) => {
-      const match = r.key.map((k) => `${k} = ${keyExpr(k, row)}`).join(' AND ');
-      return `UPDATE ${r.name} SET n = n - 1 WHERE ${match};\n    DELETE FROM ${r.name} WHERE ${match} AND n <= 0;`;
-    }).join('\n    ');
+  const append = (row: 'NEW' | 'OLD', d: 1 | -1) =>
+    `INSERT INTO rollup_pending (${PENDING_COLS.join(', ')}, d) VALUES (${PENDING_COLS.map((k) => keyExpr(k, row)).join(', ')}, ${d});`;
   return `
   CREATE TRIGGER IF NOT EXISTS measurements_rollup_insert AFTER INSERT ON measurements BEGIN
-    ${add('NEW')}
+    ${append('NEW', 1)}
   END;
   CREATE TRIGGER IF NOT EXISTS measurements_rollup_delete AFTER DELETE ON measurements BEGIN
-    ${sub('OLD')}
+    ${append('OLD', -1)}
   END;
   CREATE TRIGGER IF NOT EXISTS measurements_rollup_update AFTER UPDATE ON measurements BEGIN
-    ${sub('OLD')}
-    ${add('NEW' as const)}
+    ${append('OLD', -1)}
+    ${append('NEW', 1)}
   END;`;
 }
 
 /** The triggers' names (a bulk load drops them while it loads, then recounts and recreates them). */
 export const ROLLUP_TRIGGERS = ['measurements_rollup_insert', 'measurements_rollup_delete', 'measurements_rollup_update'];
+
+/** How many deltas wait to be folded (cheap: the table only grows at its end between folds). */
+export function pendingRollupRows(db: Database.Database): number {
+  const r = db.prepare('SELECT max(rowid) - min(rowid) + 1 AS n FROM rollup_pending').get() as { n: number | null };
+  return r.n ?? 0;
+}
+
+/**
+ * Adds the pending deltas into every rollup (a group whose count reaches 0 goes) and empties the
+ * pending table. Call inside a transaction: the rollups and the deltas move together.
+ */
+export function foldRollups(db: Database.Database): void {
+  const negative = db.prepare('SELECT 1 FROM rollup_pending WHERE d < 0 LIMIT 1').get() !== undefined;
+  for (const r of ROLLUPS) {
+    const key = r.key.join(', ');
+    // WHERE true: SQLite's rule for an upsert fed by a SELECT (it keeps ON CONFLICT from reading as a join's ON).
+    db.exec(
+      `INSERT INTO ${r.name} (${key}, n) SELECT ${key}, SUM(d) FROM rollup_pending WHERE true GROUP BY ${key} HAVING SUM(d) <> 0 ON CONFLICT (${key}) DO UPDATE SET n = n + excluded.n`,
+    );
+    if (negative) db.exec(`DELETE FROM ${r.name} WHERE n <= 0 AND (${key}) IN (SELECT ${key} FROM rollup_pending WHERE d < 0)`);
+  }
+  db.exec('DELETE FROM rollup_pending');
+}
+
+/** What an aggregation reads for rollup `r`: its counts together with the deltas not folded yet. */
+export function rollupSource(r: Rollup): string {
+  const key = r.key.join(', ');
+  return `(SELECT ${key}, n FROM ${r.name} UNION ALL SELECT ${key}, d AS n FROM rollup_pending)`;
+}
 
 /** What a query needs from a rollup: its columns and whether it needs the day. */
 function needs(filter: MeasurementFilter, axes: Axis[], grain: TimeGrain): { cols: Set<Dim>; day: boolean } | null {

@@ -12,6 +12,7 @@
 import Database from 'better-sqlite3';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { FlatRow } from './row.js';
+import { foldRollups, pendingRollupRows, ROLLUP_FOLD_ROWS } from './sqlite-rollup.js';
 
 export type WriterRow = { row: FlatRow; body: Buffer | string };
 type Result = { inserted: boolean } | { error: string };
@@ -37,7 +38,7 @@ export function configureConnection(db: Database.Database, synchronous: 'NORMAL'
 
 /**
  * The insert statements both sides use: the row (OR IGNORE: idempotent on uid; its counts in the
- * rollups follow by trigger, sqlite-rollup.ts, a duplicate counts nothing) and its raw body.
+ * rollups follow by trigger and fold, sqlite-rollup.ts, a duplicate counts nothing) and its raw body.
  */
 export function insertFunction(db: Database.Database, cols: string[]): (r: WriterRow) => boolean {
   const insertRow = db.prepare(`INSERT OR IGNORE INTO measurements (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`);
@@ -58,6 +59,23 @@ export function sqliteWrites(db: Database.Database, cols: string[]) {
   const insert = insertFunction(db, cols);
   const one = db.transaction(insert);
   const many = db.transaction((rows: WriterRow[]) => rows.map(insert));
+  const fold = db.transaction(() => foldRollups(db));
+  // The rollups' deltas (sqlite-rollup.ts) are folded once ROLLUP_FOLD_ROWS are pending, after a
+  // commit, so a measurement is acknowledged without waiting for a fold.
+  let sinceCheck = 0;
+  const maybeFold = <T>(inserted: T[]): T[] => {
+    sinceCheck += inserted.length;
+    if (sinceCheck >= ROLLUP_FOLD_ROWS / 10) {
+      sinceCheck = 0;
+      try {
+        if (pendingRollupRows(db) >= ROLLUP_FOLD_ROWS) fold.immediate();
+      } catch {
+        // The writes are committed: a fold that fails (a busy database) leaves the deltas pending,
+        // still counted by every read, for the next check to fold.
+      }
+    }
+    return inserted;
+  };
   const group = (rows: WriterRow[]): Array<{ inserted: boolean } | { error: unknown }> => {
     try {
       return many(rows).map((inserted) => ({ inserted }));
@@ -71,7 +89,11 @@ export function sqliteWrites(db: Database.Database, cols: string[]) {
       });
     }
   };
-  return { one: (r: WriterRow) => one(r), many: (rows: WriterRow[]) => many(rows), group };
+  return {
+    one: (r: WriterRow) => maybeFold([one(r)])[0]!,
+    many: (rows: WriterRow[]) => maybeFold(many(rows)),
+    group: (rows: WriterRow[]) => maybeFold(group(rows)),
+  };
 }
 
 function runWorker(init: WriterInit): void {

@@ -21,7 +21,7 @@ import {
   type TimeGrain,
 } from './types.js';
 import { SqliteWriter, configureConnection, sqliteWrites } from './sqlite-writer.js';
-import { pickRollup, rebuildRollups, rollupColumn, rollupDdl } from './sqlite-rollup.js';
+import { foldRollups, pickRollup, rebuildRollups, rollupColumn, rollupDdl, rollupSource } from './sqlite-rollup.js';
 import {
   checkBlockingFilter,
   decodeCursor,
@@ -475,8 +475,10 @@ export class SqliteStore implements MeasurementStore {
     const rollup = pickRollup(q.filter, axes, grain);
     const w = sqliteWhere(q.filter, rollup !== null);
     const sel = axes.map((a) => `${rollup ? rollupAxisSql(a, grain) : axisSql(a, grain)} AS ${a}`);
-    const group = axes.length ? `GROUP BY ${axes.join(', ')} ORDER BY ${axes.join(', ')}` : '';
-    const from = rollup ? rollup.name : 'measurements';
+    // Over a rollup and its pending deltas, a group whose deltas cancel its count is no group.
+    const having = rollup ? ' HAVING TOTAL(n) <> 0' : '';
+    const group = axes.length ? `GROUP BY ${axes.join(', ')}${having} ORDER BY ${axes.join(', ')}` : '';
+    const from = rollup ? rollupSource(rollup) : 'measurements';
     return {
       sql: `SELECT ${[...sel, rollup ? ROLLUP_COUNTS_SQL : COUNTS_SQL].join(', ')} FROM ${from} ${w.sql} ${group}`,
       params: w.params,
@@ -548,6 +550,11 @@ export class SqliteStore implements MeasurementStore {
   /** Counts all stored measurements into the rollups again (after a bulk load or by hand). */
   rebuildRollups(): void {
     this.db.transaction(() => rebuildRollups(this.db))();
+  }
+
+  /** Folds the rollups' pending deltas now (the writer does once enough are pending; reads count them either way). */
+  foldRollups(): void {
+    this.db.transaction(() => foldRollups(this.db)).immediate();
   }
 
   async count(): Promise<number> {
