@@ -3,7 +3,7 @@
 import { closeSync, createWriteStream, openSync, readFileSync, readSync, truncateSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Command } from 'commander';
-import cliProgress from 'cli-progress';
+import type cliProgress from 'cli-progress';
 // The probe's modules one by one rather than its index: the index also loads the CA (x509),
 // locate and FET code, which a measurement does not need (start-up: bench/cli-startup.ts).
 import { type ProbeOptions } from '../probe/webconnectivity.js';
@@ -51,7 +51,7 @@ export function register(program: Command): void {
     // Robustness: with --upload, every measurement is on disk before anything is sent, so a
     // crash or an offline collector loses nothing.
     const spoolDir = o.spool === true || (o.upload !== undefined && o.spool === undefined) ? defaultSpoolDir() : o.spool;
-    const bar = progressBar();
+    const bar = await progressBar();
     const started = performance.now();
     let measured = 0;
     let blocked = 0;
@@ -182,9 +182,10 @@ function loadTargets(urls: string[], lists: string[]): Target[] {
   return targets;
 }
 
-/** Progress on a terminal only (stderr); a pipe or a log file stays quiet. */
-function progressBar(): cliProgress.SingleBar | null {
+/** Progress on a terminal only (stderr); a pipe or a log file stays quiet (and never loads the bar's library). */
+async function progressBar(): Promise<cliProgress.SingleBar | null> {
   if (!process.stderr.isTTY) return null;
+  const { default: cliProgress } = await import('cli-progress');
   return new cliProgress.SingleBar(
     {
       stream: process.stderr,
