@@ -27,10 +27,13 @@ describe('startTestHelper(opts)', () => {
   let leaf: Awaited<ReturnType<typeof issueCert>>;
   before(async () => {
     const ca = await createCA();
-    leaf = await issueCert(ca, ['site.test']);
+    leaf = await issueCert(ca, ['site.test', 'two.test']);
     site = await startSite({ host: '127.0.0.2', title: 'Control page title' });
     tlsSite = await startSite({ host: '127.0.0.2', tls: { cert: leaf.chainPem, key: leaf.keyPem } });
-    dns = await startDnsServer({ 'site.test': { kind: 'answer', addrs: ['127.0.0.2'] } });
+    dns = await startDnsServer({
+      'site.test': { kind: 'answer', addrs: ['127.0.0.2'] },
+      'two.test': { kind: 'answer', addrs: ['127.0.0.3', '127.0.0.2'] },
+    });
     helper = await startTestHelper({
       host: '127.0.0.1',
       port: 0,
@@ -80,6 +83,36 @@ describe('startTestHelper(opts)', () => {
         srv.closeAllConnections();
         await new Promise<void>((resolve) => srv.close(() => resolve()));
       }
+    }
+  });
+
+  it("does not dial the probe's endpoint again for the fetch when the helper's own dial to it failed: it goes on to the next answer", async () => {
+    const handler: http.RequestListener = (_q, res) => res.end('<html><head><title>Second</title></head></html>');
+    const good = https.createServer({ cert: leaf.chainPem, key: leaf.keyPem }, handler);
+    await new Promise<void>((resolve) => good.listen(0, '127.0.0.2', resolve));
+    const port = (good.address() as import('node:net').AddressInfo).port;
+    // The first answer accepts TCP and closes at once: the helper's handshake to it fails.
+    let dials = 0;
+    const bad = (await import('node:net')).createServer((s) => {
+      dials++;
+      s.destroy();
+    });
+    await new Promise<void>((resolve) => bad.listen(port, '127.0.0.3', resolve));
+    try {
+      const c = (
+        await post(
+          helper.url,
+          JSON.stringify({ http_request: `https://two.test:${port}/`, http_request_headers: {}, tcp_connect: [`127.0.0.3:${port}`] }),
+        )
+      ).json as ControlResponse;
+      assert.deepEqual(c.tcp_connect[`127.0.0.3:${port}`], { status: true, failure: null });
+      assert.equal(c.tls_handshake?.[`127.0.0.3:${port}`]?.status, false);
+      assert.equal(c.http_request.status_code, 200, JSON.stringify(c.http_request));
+      assert.equal(c.http_request.title, 'Second');
+      assert.equal(dials, 1, 'one dial to the failed endpoint: the handshake step, not the fetch again');
+    } finally {
+      good.closeAllConnections();
+      await Promise.all([new Promise((r) => good.close(r)), new Promise((r) => bad.close(r))]);
     }
   });
 

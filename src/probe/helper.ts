@@ -195,7 +195,7 @@ async function reusable(
   ip: string | undefined,
   eps: string[],
   endpoints: Array<Promise<Awaited<ReturnType<typeof controlEndpoint>>>>,
-): Promise<{ stream: Duplex; address: string } | null> {
+): Promise<{ stream: Duplex; address: string } | { stream: null; address: string; failure: Failure } | null> {
   if (ip === undefined) return null;
   const port = Number(u.port) || (u.protocol === 'https:' ? 443 : 80);
   const https = u.protocol === 'https:';
@@ -205,6 +205,10 @@ async function reusable(
   const i = eps.indexOf(address);
   if (i < 0) return null;
   const r = await endpoints[i]!;
+  // That dial failed: the fetch does not dial the same ip:port again after it (which would add a
+  // whole connect timeout to the control's time); it goes on to the other answers, or reports it.
+  const failure = r.tlsr?.failure ?? r.tcp.failure;
+  if (failure) return { stream: null, address, failure };
   if (!r.stream || r.stream.destroyed) return null;
   const stream = r.stream;
   r.stream = null; // the fetch owns it now

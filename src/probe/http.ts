@@ -327,8 +327,12 @@ export interface FetchOptions {
   maxBodyBytes: number;
   headers?: Record<string, string>;
   maxRedirects?: number;
-  /** A connection already dialed for the first hop (the experiment's own TCP/TLS step). */
-  first?: { stream: Duplex; address: string };
+  /**
+   * A connection already dialed for the first hop (the experiment's own TCP/TLS step); or that
+   * dial's failure (stream null): the hop then dials the other addresses, as dialUrl goes on after
+   * a failed one, and reports this failure when there is none left.
+   */
+  first?: { stream: Duplex; address: string } | { stream: null; address: string; failure: Failure };
   tags?: string[];
   /** Keep the TCP/TLS entries of the hops' dials here (tagged depth=N). */
   record?: DialRecord;
@@ -350,15 +354,14 @@ export async function fetchUrl(url: string, opts: FetchOptions): Promise<FetchRe
   const hops: RoundTripResult['entry'][] = [];
   let current = new URL(url);
   let final: RoundTripResult | null = null;
-  let first = opts.first;
   for (let hop = 0; ; hop++) {
     const left = deadline - Date.now();
     if (left <= 0) return { requests: hops.reverse(), final, failure: 'generic_timeout_error' };
+    const given = hop === 0 ? opts.first : undefined;
     let stream: Duplex;
     let address: string;
-    if (first) {
-      ({ stream, address } = first);
-      first = undefined;
+    if (given?.stream) {
+      ({ stream, address } = given);
     } else {
       const host = current.hostname.replace(/^\[|\]$/g, '');
       const r = net.isIP(host) ? { addrs: [host], failure: null } : await opts.resolve(host, hop);
@@ -367,7 +370,13 @@ export async function fetchUrl(url: string, opts: FetchOptions): Promise<FetchRe
         hops.push(failedRequestEntry(current.href, '', failure, opts.trace));
         return { requests: hops.reverse(), final, failure };
       }
-      const d = await dialUrl(current, r.addrs, {
+      const port = Number(current.port) || (current.protocol === 'https:' ? 443 : 80);
+      const addrs = given ? r.addrs.filter((ip) => joinHostPort(ip, port) !== given.address) : r.addrs;
+      if (given && addrs.length === 0) {
+        hops.push(failedRequestEntry(current.href, given.address, given.failure, opts.trace));
+        return { requests: hops.reverse(), final, failure: given.failure };
+      }
+      const d = await dialUrl(current, addrs, {
         trace: opts.trace,
         policy: opts.policy,
         connectTimeoutMs: Math.min(opts.connectTimeoutMs, left),
