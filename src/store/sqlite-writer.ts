@@ -55,26 +55,29 @@ export function insertFunction(db: Database.Database, cols: string[]): (r: Write
  * transaction each (true = inserted, false = the uid was there); `group` is a group commit, one
  * transaction, and if that fails each row alone, so one bad row does not fail its neighbours.
  */
-export function sqliteWrites(db: Database.Database, cols: string[]) {
+export function sqliteWrites(db: Database.Database, cols: string[], opts: { deferFold?: boolean } = {}) {
   const insert = insertFunction(db, cols);
   const one = db.transaction(insert);
   const many = db.transaction((rows: WriterRow[]) => rows.map(insert));
   const fold = db.transaction(() => foldRollups(db));
   // The rollups' deltas (sqlite-rollup.ts) are folded once ROLLUP_FOLD_ROWS are pending, after a
-  // commit, so a measurement is acknowledged without waiting for a fold.
+  // commit; with deferFold the caller folds (foldIfDue) once it has acknowledged the writes, so
+  // no acknowledgement waits for a fold.
   let sinceCheck = 0;
-  const maybeFold = <T>(inserted: T[]): T[] => {
-    sinceCheck += inserted.length;
-    if (sinceCheck >= ROLLUP_FOLD_ROWS / 10) {
-      sinceCheck = 0;
-      try {
-        if (pendingRollupRows(db) >= ROLLUP_FOLD_ROWS) fold.immediate();
-      } catch {
-        // The writes are committed: a fold that fails (a busy database) leaves the deltas pending,
-        // still counted by every read, for the next check to fold.
-      }
+  const foldIfDue = (): void => {
+    if (sinceCheck < ROLLUP_FOLD_ROWS / 10) return;
+    sinceCheck = 0;
+    try {
+      if (pendingRollupRows(db) >= ROLLUP_FOLD_ROWS) fold.immediate();
+    } catch {
+      // The writes are committed: a fold that fails (a busy database) leaves the deltas pending,
+      // still counted by every read, for the next check to fold.
     }
-    return inserted;
+  };
+  const counted = <T>(written: T[]): T[] => {
+    sinceCheck += written.length;
+    if (!opts.deferFold) foldIfDue();
+    return written;
   };
   const group = (rows: WriterRow[]): Array<{ inserted: boolean } | { error: unknown }> => {
     try {
@@ -90,16 +93,17 @@ export function sqliteWrites(db: Database.Database, cols: string[]) {
     }
   };
   return {
-    one: (r: WriterRow) => maybeFold([one(r)])[0]!,
-    many: (rows: WriterRow[]) => maybeFold(many(rows)),
-    group: (rows: WriterRow[]) => maybeFold(group(rows)),
+    one: (r: WriterRow) => counted([one(r)])[0]!,
+    many: (rows: WriterRow[]) => counted(many(rows)),
+    group: (rows: WriterRow[]) => counted(group(rows)),
+    foldIfDue,
   };
 }
 
 function runWorker(init: WriterInit): void {
   const db = new Database(init.file);
   configureConnection(db, init.synchronous);
-  const writes = sqliteWrites(db, init.cols);
+  const writes = sqliteWrites(db, init.cols, { deferFold: true });
   parentPort!.on('message', (req: Request) => {
     if (req.op === 'close') {
       db.close();
@@ -125,6 +129,7 @@ function runWorker(init: WriterInit): void {
       }
     }
     parentPort!.postMessage(reply);
+    writes.foldIfDue();
   });
 }
 
