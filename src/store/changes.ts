@@ -249,27 +249,32 @@ export class ChangeStore {
   /** Stored measurements (flat rows), in one transaction. Returns the changes they confirmed. */
   observeRows(rows: Row[]): ChangeRecord[] {
     const out: ChangeRecord[] = [];
-    this.db.transaction(() => {
-      // Keys that got a late measurement are recomputed once, after the batch (an offline spool
-      // uploads many measurements of one key at once).
-      const late = new Map<string, { key: ChangeKey; domain: string | null }>();
-      for (const r of rows) {
-        if (!r.input) continue;
-        const key: ChangeKey = { target: r.input, probe_cc: r.probe_cc, probe_asn: r.probe_asn, region: r.region ?? '' };
-        this.logObservation?.run({ ...pickObservation(r), region: key.region });
-        const id = JSON.stringify(key);
-        if (late.has(id)) continue;
-        const s = this.load(key);
-        if (r.ts < s.lastTs) {
-          late.set(id, { key, domain: r.domain });
-          continue;
+    // IMMEDIATE: this transaction reads, then writes; begun deferred, a commit by another writer of
+    // the file in between (the store's writer folding its rollups) fails it at once with "database
+    // is locked" (SQLite's busy snapshot), where an immediate one waits its turn (busy_timeout).
+    this.db
+      .transaction(() => {
+        // Keys that got a late measurement are recomputed once, after the batch (an offline spool
+        // uploads many measurements of one key at once).
+        const late = new Map<string, { key: ChangeKey; domain: string | null }>();
+        for (const r of rows) {
+          if (!r.input) continue;
+          const key: ChangeKey = { target: r.input, probe_cc: r.probe_cc, probe_asn: r.probe_asn, region: r.region ?? '' };
+          this.logObservation?.run({ ...pickObservation(r), region: key.region });
+          const id = JSON.stringify(key);
+          if (late.has(id)) continue;
+          const s = this.load(key);
+          if (r.ts < s.lastTs) {
+            late.set(id, { key, domain: r.domain });
+            continue;
+          }
+          const { next, change } = stepChange(s, r, this.confirmations);
+          this.save(key, r.domain, next);
+          if (change) out.push(this.record(key, r.domain, change, this.now()));
         }
-        const { next, change } = stepChange(s, r, this.confirmations);
-        this.save(key, r.domain, next);
-        if (change) out.push(this.record(key, r.domain, change, this.now()));
-      }
-      for (const { key, domain } of late.values()) out.push(...this.rebuildKey(key, domain, true));
-    })();
+        for (const { key, domain } of late.values()) out.push(...this.rebuildKey(key, domain, true));
+      })
+      .immediate();
     for (const c of out) for (const l of this.listeners) l(c);
     return out;
   }
@@ -347,49 +352,51 @@ export class ChangeStore {
     const now = this.now();
     let closeReader = () => {};
     try {
-      this.db.transaction(() => {
-        this.db.exec('DELETE FROM change_states; DELETE FROM changes;');
-        let cur: { key: ChangeKey; domain: string | null; s: KeyState } | null = null;
-        const flush = () => {
-          if (cur) this.save(cur.key, cur.domain, cur.s);
-        };
-        // better-sqlite3 cannot write on a connection while it iterates a query: the scan reads
-        // through a second, read-only connection (WAL: it sees the measurements as committed).
-        const reader = new Database(this.file, { readonly: true });
-        closeReader = () => reader.close();
-        const rows = reader.prepare(
-          this.observationLog
-            ? `SELECT uid, input, domain, probe_cc, probe_asn, region, ts, status, blocking, mechanism, layer FROM change_observations
+      this.db
+        .transaction(() => {
+          this.db.exec('DELETE FROM change_states; DELETE FROM changes;');
+          let cur: { key: ChangeKey; domain: string | null; s: KeyState } | null = null;
+          const flush = () => {
+            if (cur) this.save(cur.key, cur.domain, cur.s);
+          };
+          // better-sqlite3 cannot write on a connection while it iterates a query: the scan reads
+          // through a second, read-only connection (WAL: it sees the measurements as committed).
+          const reader = new Database(this.file, { readonly: true });
+          closeReader = () => reader.close();
+          const rows = reader.prepare(
+            this.observationLog
+              ? `SELECT uid, input, domain, probe_cc, probe_asn, region, ts, status, blocking, mechanism, layer FROM change_observations
                ORDER BY input, probe_cc, probe_asn, region, ts, uid`
-            : `SELECT uid, input, domain, probe_cc, probe_asn, coalesce(region, '') AS region, ts, status, blocking, mechanism, layer FROM measurements
+              : `SELECT uid, input, domain, probe_cc, probe_asn, coalesce(region, '') AS region, ts, status, blocking, mechanism, layer FROM measurements
          WHERE input IS NOT NULL ORDER BY input, probe_cc, probe_asn, coalesce(region, ''), ts, uid`,
-        );
-        for (const r of rows.iterate() as Iterable<Row & { region: string }>) {
-          stats.measurements++;
-          if (
-            !cur ||
-            cur.key.target !== r.input ||
-            cur.key.probe_cc !== r.probe_cc ||
-            cur.key.probe_asn !== r.probe_asn ||
-            cur.key.region !== r.region
-          ) {
-            flush();
-            cur = {
-              key: { target: r.input!, probe_cc: r.probe_cc, probe_asn: r.probe_asn, region: r.region },
-              domain: r.domain,
-              s: emptyKeyState(),
-            };
-            stats.keys++;
+          );
+          for (const r of rows.iterate() as Iterable<Row & { region: string }>) {
+            stats.measurements++;
+            if (
+              !cur ||
+              cur.key.target !== r.input ||
+              cur.key.probe_cc !== r.probe_cc ||
+              cur.key.probe_asn !== r.probe_asn ||
+              cur.key.region !== r.region
+            ) {
+              flush();
+              cur = {
+                key: { target: r.input!, probe_cc: r.probe_cc, probe_asn: r.probe_asn, region: r.region },
+                domain: r.domain,
+                s: emptyKeyState(),
+              };
+              stats.keys++;
+            }
+            const { next, change } = stepChange(cur.s, r, this.confirmations);
+            cur.s = next;
+            if (change) {
+              this.record(cur.key, cur.domain, change, now, 'rebuild');
+              stats.changes++;
+            }
           }
-          const { next, change } = stepChange(cur.s, r, this.confirmations);
-          cur.s = next;
-          if (change) {
-            this.record(cur.key, cur.domain, change, now, 'rebuild');
-            stats.changes++;
-          }
-        }
-        flush();
-      })();
+          flush();
+        })
+        .immediate();
     } finally {
       closeReader();
     }
@@ -412,7 +419,7 @@ export class ChangeStore {
     });
     for (let after: string | null = ''; after !== null;) {
       const page: { rows: ObservationRow[]; last: string | null } = await pageRows(after, pageSize);
-      insert(page.rows);
+      insert.immediate(page.rows);
       after = page.last;
     }
     return this.rebuild();

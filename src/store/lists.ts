@@ -27,14 +27,16 @@ export class ListStore {
     const insert = this.db.prepare(
       'INSERT OR REPLACE INTO list_rules (date, layer, protocol, rule, names, overblocks) VALUES (?, ?, ?, ?, ?, ?)',
     );
-    this.db.transaction(() => {
-      for (const s of snaps)
-        for (const [layer, rules] of Object.entries(s.layers)) {
-          clear.run(s.date, layer);
-          mark.run(s.date, layer, now);
-          for (const r of rules) insert.run(s.date, layer, r.protocol, r.rule, JSON.stringify(r.names), r.overblocks);
-        }
-    })();
+    this.db
+      .transaction(() => {
+        for (const s of snaps)
+          for (const [layer, rules] of Object.entries(s.layers)) {
+            clear.run(s.date, layer);
+            mark.run(s.date, layer, now);
+            for (const r of rules) insert.run(s.date, layer, r.protocol, r.rule, JSON.stringify(r.names), r.overblocks);
+          }
+      })
+      .immediate();
   }
 
   /** Stored dates, oldest first. */

@@ -51,22 +51,24 @@ export class Outbox {
    */
   enqueue(hooks: string[], startAfter: number, source: (afterId: number) => Array<{ id: number; body: string }>, nowMs: number): number {
     let added = 0;
-    this.db.transaction(() => {
-      for (const hook of hooks) {
-        const cur = this.db.prepare('SELECT after_id FROM outbox_cursors WHERE hook = ?').get(hook) as { after_id: number } | undefined;
-        let after = cur ? cur.after_id : startAfter;
-        for (;;) {
-          const items = source(after);
-          if (!items.length) break;
-          for (const it of items)
-            added += this.db
-              .prepare('INSERT OR IGNORE INTO outbox (hook, item_id, body, next_at) VALUES (?, ?, ?, ?)')
-              .run(hook, it.id, it.body, nowMs).changes;
-          after = items[items.length - 1]!.id;
+    this.db
+      .transaction(() => {
+        for (const hook of hooks) {
+          const cur = this.db.prepare('SELECT after_id FROM outbox_cursors WHERE hook = ?').get(hook) as { after_id: number } | undefined;
+          let after = cur ? cur.after_id : startAfter;
+          for (;;) {
+            const items = source(after);
+            if (!items.length) break;
+            for (const it of items)
+              added += this.db
+                .prepare('INSERT OR IGNORE INTO outbox (hook, item_id, body, next_at) VALUES (?, ?, ?, ?)')
+                .run(hook, it.id, it.body, nowMs).changes;
+            after = items[items.length - 1]!.id;
+          }
+          this.db.prepare('INSERT OR REPLACE INTO outbox_cursors (hook, after_id) VALUES (?, ?)').run(hook, after);
         }
-        this.db.prepare('INSERT OR REPLACE INTO outbox_cursors (hook, after_id) VALUES (?, ?)').run(hook, after);
-      }
-    })();
+      })
+      .immediate();
     return added;
   }
 
