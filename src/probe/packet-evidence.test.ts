@@ -148,7 +148,11 @@ describe('measure --capture (two network namespaces, an on-path injector)', { sk
             ['in', 'udp', 58, `${SERVER}:53`],
           ],
         );
-        assert.ok(d[0]!.packets[1]!.t_ms >= 4 && d[0]!.packets[1]!.t_ms < 500, `second reply ${d[0]!.packets[1]!.t_ms} ms after the query`);
+        // t_ms is when the probe read each frame from its capture (the capture library gives no kernel
+        // timestamp): a busy event loop may read the query and both replies in one go, so only the
+        // order and the bound hold, not the fixture's 5 ms gap (0.26-0.33 ms seen under load).
+        const [r1, r2] = [d[0]!.packets[0]!.t_ms, d[0]!.packets[1]!.t_ms];
+        assert.ok(r1 >= 0 && r2 >= r1 && r2 < 500, `replies ${r1} and ${r2} ms after the query`);
       }
 
       // A refused connect: the SYN and the kernel's RST+ACK (TTL 64, DF, no payload).
