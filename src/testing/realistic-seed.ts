@@ -10,7 +10,7 @@
 // Measurements come out in batches of one day, sorted by uid, for bulkLoadSqlite. Deterministic
 // from the seed. Never used for real data.
 import { prng, type Measurement, type Verdict } from '../model/index.js';
-import { sampleMeasurement, sampleVerdict } from './seed.js';
+import { BLOCKED, sampleMeasurement, sampleVerdict } from './seed.js';
 
 const COUNTRIES: Array<{ cc: string; share: number; censorship: number; asns: number[]; regions?: string[] }> = [
   { cc: 'US', share: 16, censorship: 0.005, asns: [7922, 701, 7018, 20115] },
@@ -33,13 +33,6 @@ const COUNTRIES: Array<{ cc: string; share: number; censorship: number; asns: nu
   { cc: 'CU', share: 1, censorship: 0.08, asns: [27725] },
 ];
 const CATEGORIES = ['NEWS', 'POLR', 'HUMR', 'SRCH', 'GRP', 'COMT', 'MMED', 'LGBT', 'REL', 'ANON', 'CULTR', 'HOST'];
-const BLOCKS: Array<Pick<Verdict, 'blocking' | 'mechanism' | 'layer'>> = [
-  { blocking: 'dns', mechanism: 'dns.injection', layer: 'national' },
-  { blocking: 'http-failure', mechanism: 'tls.reset', layer: 'national' },
-  { blocking: 'http-failure', mechanism: 'http.reset', layer: 'regional' },
-  { blocking: 'http-diff', mechanism: 'http.blockpage', layer: 'isp' },
-  { blocking: 'tcp_ip', mechanism: 'tcp.timeout', layer: 'unknown' },
-];
 export const REALISTIC_DOMAINS = 600;
 const DAYS = 365;
 
@@ -72,13 +65,13 @@ function domainName(i: number): string {
 }
 
 /** How a country treats a domain over the year: blocked between two days (or never). */
-function policy(cc: string, censorship: number, domain: string): { from: number; to: number; block: (typeof BLOCKS)[number] } | null {
+function policy(cc: string, censorship: number, domain: string): { from: number; to: number; block: (typeof BLOCKED)[number] } | null {
   if (unit(`${cc}|${domain}`) >= censorship) return null;
   const u = unit(`${domain}|${cc}|when`);
   // Most blocks predate the year; a quarter start during it, and a tenth are lifted.
   const from = u < 0.75 ? 0 : Math.floor(unit(`${cc}${domain}from`) * DAYS);
   const to = unit(`${cc}${domain}lift`) < 0.1 ? from + Math.floor(unit(`${cc}${domain}to`) * (DAYS - from)) : DAYS;
-  return { from, to, block: BLOCKS[Math.floor(unit(`${domain}${cc}mech`) * BLOCKS.length)]! };
+  return { from, to, block: BLOCKED[Math.floor(unit(`${domain}${cc}mech`) * BLOCKED.length)]! };
 }
 
 /**

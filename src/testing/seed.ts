@@ -19,7 +19,8 @@ const DOMAINS = [
 ];
 /** Self-declared regions of the synthetic Chinese vantage points (every third CN measurement has none). */
 export const SEED_REGIONS_CN = ['Henan', 'Beijing'] as const;
-const BLOCKED: Array<Pick<Verdict, 'blocking' | 'mechanism' | 'layer'>> = [
+/** The block kinds the synthetic and the realistic seeds draw from. */
+export const BLOCKED: Array<Pick<Verdict, 'blocking' | 'mechanism' | 'layer'>> = [
   { blocking: 'dns', mechanism: 'dns.injection', layer: 'national' },
   { blocking: 'http-failure', mechanism: 'tls.reset', layer: 'national' },
   { blocking: 'http-failure', mechanism: 'http.reset', layer: 'regional' },
