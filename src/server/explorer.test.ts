@@ -501,8 +501,9 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
       ['#/domain/youtube.com', /Domain: youtube\.com/],
     ] as const) {
       const page = await openPage(env, hash);
+      // The heading changes once the route's data arrives: wait for it rather than read it once.
+      await page.locator('main h1', { hasText: title }).waitFor();
       await settled(page);
-      assert.match(await page.locator('main h1').innerText(), title);
       assert.ok((await page.locator('.bar-slot').count()) > 0, `${hash}: chart drawn`);
       assert.ok((await page.locator('table.measurements tbody tr').count()) > 0, `${hash}: measurements listed`);
       await shot(page, hash.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, ''));
@@ -531,7 +532,8 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
       perDay.set(s.m.measurement_start_time.slice(0, 10), (perDay.get(s.m.measurement_start_time.slice(0, 10)) ?? 0) + 1);
     const [day, expected] = [...perDay].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]!;
     const page = await openPage(env, '#/region/Henan');
-    assert.match(await page.locator('main h1').innerText(), /Region: Henan/);
+    // The heading changes once the route has rendered (a first frame may still show another page's).
+    await page.locator('main h1', { hasText: /Region: Henan/ }).waitFor();
     assert.match(await page.locator('main p.note').innerText(), /declared/);
     assert.equal(await page.locator('main [role=status].error').count(), 0, 'the stub text is gone');
     const bar = page.locator(`.bar-slot[data-bar="${day}"]`);
@@ -570,8 +572,9 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     const byRegion = cn.locator('section.breakdown', { hasText: 'By region' });
     await byRegion.locator('a', { hasText: 'Henan' }).click();
     await cn.waitForFunction(() => location.hash === '#/region/Henan');
+    // The country page's bars and heading are still up until the region page renders: wait for its heading.
+    await cn.locator('main h1', { hasText: /Region: Henan/ }).waitFor();
     await cn.locator('.bar-slot').first().waitFor();
-    assert.match(await cn.locator('main h1').innerText(), /Region: Henan/);
     assert.deepEqual(env.offsite, []);
     await cn.close();
   });
@@ -747,8 +750,7 @@ describe('explorer (web/dist served by buildApp, in chromium)', () => {
     await page.goto(`${env.base}/#/no/such/page`);
     await page.waitForFunction(() => document.querySelector('main h1')?.textContent === 'Not found');
     await page.goto(`${env.base}/#/domain/%E0%A4%A`);
-    await page.locator('main h1').waitFor();
-    assert.match(await page.locator('main h1').innerText(), /Domain: %e0%a4%a/);
+    await page.locator('main h1', { hasText: /Domain: %e0%a4%a/ }).waitFor();
     await settled(page);
     assert.equal(await page.locator('.bar-slot').count(), 0);
     // A bad filter value from a hand-edited permalink: the API's 400 is shown, the page survives.
