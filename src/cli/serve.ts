@@ -175,7 +175,7 @@ function serveOptions(cmd: Command): Command {
     .option('--no-changes', "no change detection (on by default: in the SQLite store's file, or in --changes-db beside ClickHouse)")
     .option(
       '--changes-db <file>',
-      'with --clickhouse: the SQLite file of change detection (states, changes, its observation log)',
+      'with --clickhouse: the SQLite file beside it for change detection (states, changes, its observation log), the webhook outbox and list snapshots (`lists import --store FILE`)',
       'wallscope-changes.db',
     )
     .option(
@@ -211,6 +211,9 @@ function checkFlags(o: ServeOptions): { host: string; port: number; hookSecret?:
   return { ...listen, hookSecret };
 }
 
+/** The SQLite file of the collector's own tables (list snapshots, the webhook outbox): the store's, or beside ClickHouse --changes-db. */
+const sideFile = (o: ServeOptions) => (o.clickhouse ? (o.changesDb ?? 'wallscope-changes.db') : (o.db ?? 'wallscope.db'));
+
 /** A secret from its file (trimmed), else from the environment variable. */
 const secretFrom = (file: string | undefined, env: string) => (file ? readFileSync(file, 'utf8').trim() : process.env[env]);
 
@@ -220,8 +223,10 @@ async function serve(o: ServeOptions): Promise<void> {
   const store = await openStoreFrom(o);
   const { ctx } = analysisFrom(o);
   const changes = o.changes ? await openChangeStore(o, changeConfirmations) : undefined;
-  // List snapshots (`lists snapshot|import --store`) live in the same file (src/store/lists.ts).
-  const lists = o.clickhouse ? undefined : new ListStore(o.db ?? 'wallscope.db');
+  // List snapshots (`lists snapshot|import --store FILE`, src/store/lists.ts) live in the SQLite
+  // store's file, or beside ClickHouse in the side file (--changes-db) with the webhook outbox:
+  // they are small tables of inferred rules, not measurements.
+  const lists = new ListStore(sideFile(o));
   const token = secretFrom(o.adminTokenFile, 'WALLSCOPE_ADMIN_TOKEN');
   const secret = secretFrom(o.reportSecretFile, 'WALLSCOPE_REPORT_SECRET');
   const srv = await startServer({
@@ -237,12 +242,12 @@ async function serve(o: ServeOptions): Promise<void> {
     trustProxy: o.trustProxy ?? false,
     territoryTables: territoryTablesV4,
     ...(changes ? { changes } : {}),
-    ...(lists ? { lists } : {}),
+    lists,
   });
   let hooks: Webhooks | undefined;
   let outbox: Outbox | undefined;
   if (o.webhook?.length && changes && hookSecret) {
-    outbox = new Outbox(o.clickhouse ? (o.changesDb ?? 'wallscope-changes.db') : (o.db ?? 'wallscope.db'));
+    outbox = new Outbox(sideFile(o));
     hooks = startWebhooks({ changes, outbox, hooks: o.webhook, secret: hookSecret, log: (l) => process.stderr.write(`${l}\n`) });
   }
   process.stderr.write(`wallscope serve: ${srv.url} (${store.kind}, analysis ${ANALYSIS_VERSION}${token ? ', admin enabled' : ''})\n`);
@@ -252,7 +257,7 @@ async function serve(o: ServeOptions): Promise<void> {
     await store.close();
     outbox?.close();
     changes?.close();
-    lists?.close();
+    lists.close();
     process.exit(0);
   };
   process.once('SIGINT', stop);

@@ -24,7 +24,7 @@ import type { ListStore } from '../store/index.js';
 import { ApiError } from './errors.js';
 
 export interface ListsRoutesOptions {
-  /** Absent: no list store (ClickHouse, or none configured); only /status answers, enabled: false. */
+  /** Absent: no list store configured (buildApp without one); only /status answers, enabled: false. */
   lists?: ListStore;
 }
 
