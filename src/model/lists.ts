@@ -115,13 +115,21 @@ export function ruleHistory(snaps: ListSnapshot[]): RuleHistory[] {
           seen: 0,
         };
         e.last_seen = s.date;
-        e.days = day(e.last_seen) - day(e.first_seen);
+        e.days = daysBetween(e.first_seen, e.last_seen);
         e.present = s.date === latest;
         e.seen++;
         h.set(k, e);
       }
-  return [...h.values()].sort((a, b) => cmp(a.layer, b.layer) || b.days - a.days || cmp(a.rule, b.rule));
+  return sortHistory([...h.values()]);
 }
+
+/** The order of rule histories: by layer, the longest block first, then by rule (code-unit order). */
+export function sortHistory(h: RuleHistory[]): RuleHistory[] {
+  return h.sort((a, b) => cmp(a.layer, b.layer) || b.days - a.days || cmp(a.rule, b.rule));
+}
+
+/** Days between two YYYY-MM-DD dates: a rule's block duration. */
+export const daysBetween = (first: string, last: string): number => day(last) - day(first);
 
 /** Jaccard index of the blocked names of every pair of layers in one snapshot. */
 export function layerOverlap(s: ListSnapshot): Array<{ a: string; b: string; jaccard: number; both: number }> {
@@ -191,11 +199,11 @@ export interface TimedDiff {
 
 /**
  * The diff of the snapshots at `from` and `to`, each added or removed rule with its block duration
- * over the snapshots up to `to` (a removed rule: from its first to its last date; an added one: 0).
+ * (a removed rule: from its first to its last date; an added one: 0). `history`: the rules' histories
+ * over the snapshots up to `to` (ruleHistory of that series, or the store's own count of it).
  */
-export function timedDiff(series: ListSnapshot[], from: ListSnapshot, to: ListSnapshot): TimedDiff {
-  const upTo = series.filter((s) => s.date <= to.date);
-  const hist = new Map(ruleHistory(upTo).map((h) => [`${h.layer}\0${h.protocol}\0${h.rule}`, h]));
+export function timedDiff(history: RuleHistory[], from: ListSnapshot, to: ListSnapshot): TimedDiff {
+  const hist = new Map(history.map((h) => [`${h.layer}\0${h.protocol}\0${h.rule}`, h]));
   const time = (layer: string, r: SnapshotRule): TimedRule => {
     const h = hist.get(`${layer}\0${keyOf(r)}`);
     return { ...r, first_seen: h?.first_seen ?? to.date, last_seen: h?.last_seen ?? to.date, days: h?.days ?? 0 };

@@ -14,7 +14,6 @@ import {
   historyCsv,
   isListDate,
   layerOverlap,
-  ruleHistory,
   snapshotCsv,
   timedDiff,
   topOverblocking,
@@ -82,7 +81,7 @@ export default async function listsRoutes(app: FastifyInstance, opts: ListsRoute
     const from = snapshotOf(lists, q.from, 'from');
     const to = snapshotOf(lists, q.to, 'to');
     if (from.date > to.date) throw new ApiError('WS_BAD_REQUEST', `from (${from.date}) is after to (${to.date})`);
-    const d = timedDiff(lists.series(to.date), from, to);
+    const d = timedDiff(lists.history(to.date), from, to);
     return q.format === 'csv' ? csv(reply, `list-diff-${from.date}-${to.date}`, diffCsv(d)) : d;
   });
 
@@ -99,7 +98,7 @@ export default async function listsRoutes(app: FastifyInstance, opts: ListsRoute
   });
 
   app.get('/api/v1/lists/history', { schema: SCHEMAS.history }, async (req, reply) => {
-    const rules = ruleHistory(lists.series());
+    const rules = lists.history();
     return (req.query as Q).format === 'csv' ? csv(reply, 'list-history', historyCsv(rules)) : { rules };
   });
 }

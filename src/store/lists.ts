@@ -1,9 +1,10 @@
 // Lists as data in the SQLite store's file (docs/LISTS.md "Lists as data"): per date and layer,
 // the rules known to be blocked (tables of migration 6 in sqlite.ts). Its own connection, like the
 // change store: WAL lets it share the file with the measurement store's writer. The comparisons
-// (diff, durations, Jaccard, overblocking) are src/model/lists.ts over the snapshots read here.
+// (diff, durations, Jaccard, overblocking) are src/model/lists.ts over the snapshots read here; a
+// rule's history over many dates is counted here, in SQL, with the model's semantics.
 import Database from 'better-sqlite3';
-import type { ListSize, ListSnapshot, SnapshotRule } from '../model/index.js';
+import { daysBetween, sortHistory, type ListSize, type ListSnapshot, type RuleHistory, type SnapshotRule } from '../model/index.js';
 import { migrateSqlite } from './sqlite.js';
 import { configureConnection } from './sqlite-writer.js';
 
@@ -57,11 +58,32 @@ export class ListStore {
     return out;
   }
 
-  /** Every snapshot up to `until` (inclusive), oldest first: the series block durations are read from. */
-  series(until?: string): ListSnapshot[] {
-    return this.dates()
-      .filter((d) => until === undefined || d <= until)
-      .map((d) => this.snapshot(d)!);
+  /**
+   * Each rule's history over the snapshots up to `until` (inclusive; all by default): what
+   * model/lists.ts ruleHistory() computes from the series, counted by SQLite without loading the
+   * snapshots (a year of daily snapshots of a large list does not fit in memory as objects).
+   */
+  history(until?: string): RuleHistory[] {
+    const rows = this.db
+      .prepare(
+        `SELECT layer, protocol, rule, min(date) AS first_seen, max(date) AS last_seen, count(*) AS seen,
+           max(date) = (SELECT max(date) FROM list_snapshots WHERE @until IS NULL OR date <= @until) AS present
+         FROM list_rules WHERE @until IS NULL OR date <= @until
+         GROUP BY layer, protocol, rule`,
+      )
+      .all({ until: until ?? null }) as Array<Omit<RuleHistory, 'days' | 'present'> & { present: number }>;
+    return sortHistory(
+      rows.map((r) => ({
+        layer: r.layer,
+        protocol: r.protocol,
+        rule: r.rule,
+        first_seen: r.first_seen,
+        last_seen: r.last_seen,
+        days: daysBetween(r.first_seen, r.last_seen),
+        present: r.present === 1,
+        seen: r.seen,
+      })),
+    );
   }
 
   /**
