@@ -102,6 +102,7 @@ interface ServeOptions extends StoreCliOptions, AnalysisCliOptions {
   trustProxy?: boolean;
   changes: boolean;
   changesDb?: string;
+  changesFollow: string;
   changeConfirmations: string;
   webhook?: string[];
   webhookSecretFile?: string;
@@ -117,21 +118,52 @@ function positiveInt(s: string, flag: string): number {
 /**
  * Change detection (src/store/changes.ts): in the SQLite store's own file, reading its measurements;
  * beside ClickHouse, in --changes-db with an observation log of its own, filled from ClickHouse's
- * measurements on its first start (later ones observe what this collector ingests).
+ * measurements on its first start, then following every row version written to ClickHouse since
+ * (this collector's, other collectors', re-analyses and deletes) every --changes-follow seconds.
  */
-async function openChangeStore(o: ServeOptions, confirmations: number): Promise<ChangeStore> {
-  if (!o.clickhouse) return new ChangeStore(o.db ?? 'wallscope.db', { confirmations });
+async function openChangeStore(o: ServeOptions, confirmations: number): Promise<{ changes: ChangeStore; stopFollow(): Promise<void> }> {
+  if (!o.clickhouse) return { changes: new ChangeStore(o.db ?? 'wallscope.db', { confirmations }), stopFollow: async () => {} };
   const changes = new ChangeStore(o.changesDb ?? 'wallscope-changes.db', { confirmations, observationLog: true });
+  const ch = (await openStore({ clickhouse: o.clickhouse })) as ClickHouseStore;
   if (changes.observationCount() === 0) {
-    const ch = (await openStore({ clickhouse: o.clickhouse })) as ClickHouseStore;
-    try {
-      const r = await changes.syncFrom((after, n) => ch.changeRows(after, n), 2000);
-      process.stderr.write(`changes: ${r.measurements} measurements from ClickHouse, ${r.keys} keys, ${r.changes} changes\n`);
-    } finally {
-      await ch.close();
-    }
+    const from = await ch.maxVersion();
+    const r = await changes.syncFrom((after, n) => ch.changeRows(after, n), 2000);
+    changes.setFollowCursor({ version: from, uid: '' });
+    process.stderr.write(`changes: ${r.measurements} measurements from ClickHouse, ${r.keys} keys, ${r.changes} changes\n`);
+  } else if (!changes.followCursor()) {
+    // A side file from before the follow: what other collectors wrote until now is not in it.
+    changes.setFollowCursor({ version: Date.now() * 1000, uid: '' });
+    process.stderr.write(
+      'changes: following ClickHouse from now on (start from a fresh --changes-db to include earlier measurements of other collectors)\n',
+    );
   }
-  return changes;
+  return { changes, stopFollow: followClickHouse(changes, ch, positiveInt(o.changesFollow, '--changes-follow')) };
+}
+
+/** Follows ClickHouse every `seconds` (one follow at a time); the returned stop waits for a running one. */
+function followClickHouse(changes: ChangeStore, ch: ClickHouseStore, seconds: number): () => Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+  let stopped = false;
+  const tick = () => {
+    running = changes
+      .follow((after, n) => ch.followRows(after, n))
+      .then(
+        () => {},
+        (e: unknown) =>
+          void process.stderr.write(`changes: following ClickHouse failed (retried in ${seconds} s): ${(e as Error).message}\n`),
+      )
+      .finally(() => {
+        if (!stopped) timer = setTimeout(tick, seconds * 1000);
+      });
+  };
+  timer = setTimeout(tick, seconds * 1000);
+  return async () => {
+    stopped = true;
+    clearTimeout(timer);
+    await running;
+    await ch.close();
+  };
 }
 
 /** The numeric options, checked before anything is opened. */
@@ -179,6 +211,11 @@ function serveOptions(cmd: Command): Command {
       'wallscope-changes.db',
     )
     .option(
+      '--changes-follow <seconds>',
+      'with --clickhouse: how often change detection reads the row versions written since (by any collector, re-analyses and deletes too)',
+      '10',
+    )
+    .option(
       '--change-confirmations <n>',
       'consecutive measurements that confirm a new state (hysteresis: one flaky measurement is not a change)',
       '2',
@@ -197,6 +234,7 @@ function serveOptions(cmd: Command): Command {
 
 /** The address and the webhook secret, checked before anything is opened or listens; usage errors (exit 2). */
 function checkFlags(o: ServeOptions): { host: string; port: number; hookSecret?: string } {
+  positiveInt(o.changesFollow, '--changes-follow');
   let listen: { host: string; port: number };
   try {
     listen = parseListen(o.listen);
@@ -222,7 +260,8 @@ async function serve(o: ServeOptions): Promise<void> {
   const { changeConfirmations, ...limits } = limitsFrom(o);
   const store = await openStoreFrom(o);
   const { ctx } = analysisFrom(o);
-  const changes = o.changes ? await openChangeStore(o, changeConfirmations) : undefined;
+  const opened = o.changes ? await openChangeStore(o, changeConfirmations) : undefined;
+  const changes = opened?.changes;
   // List snapshots (`lists snapshot|import --store FILE`, src/store/lists.ts) live in the SQLite
   // store's file, or beside ClickHouse in the side file (--changes-db) with the webhook outbox:
   // they are small tables of inferred rules, not measurements.
@@ -253,6 +292,7 @@ async function serve(o: ServeOptions): Promise<void> {
   process.stderr.write(`wallscope serve: ${srv.url} (${store.kind}, analysis ${ANALYSIS_VERSION}${token ? ', admin enabled' : ''})\n`);
   const stop = async () => {
     await hooks?.close();
+    await opened?.stopFollow();
     await srv.close();
     await store.close();
     outbox?.close();

@@ -3,7 +3,9 @@
 // its observation log, finds exactly the changes and states it finds beside SQLite for the same
 // measurements, arriving in the same (shuffled, partly late and duplicated) order; and a change
 // store filled from ClickHouse afterwards (syncFrom, as `serve --clickhouse` does on its first
-// start) finds the same changes as a rebuild over the SQLite store.
+// start) finds the same changes as a rebuild over the SQLite store. Following ClickHouse's row
+// versions (`serve --clickhouse` every --changes-follow seconds) brings what other collectors wrote,
+// their re-analyses and deletes: the result equals a fresh sync, and nothing is alerted twice.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +16,7 @@ import type { ChangeRecord } from '../model/changes.js';
 import { realisticBatches } from '../testing/realistic-seed.js';
 import { ChangeStore, trackChanges } from './changes.js';
 import { ClickHouseStore } from './clickhouse.js';
+import { measurementUid } from './row.js';
 import { SqliteStore } from './sqlite.js';
 
 const CH_URL = process.env.WALLSCOPE_CLICKHOUSE_URL;
@@ -82,6 +85,77 @@ describe(
       assert.equal(r.changes, rebuilt.changes);
       assert.deepEqual(comparable(synced.list({ limit: 10_000 })), comparable(onSqlite.list({ limit: 10_000 })));
       assert.deepEqual(synced.states({ limit: 10_000 }), onSqlite.states({ limit: 10_000 }));
+    });
+
+    it('follows what other collectors write, re-analyse and delete: equal to a fresh sync, each change alerted once', async (t) => {
+      const dir = mkdtempSync(join(tmpdir(), 'wallscope-follow-ch-'));
+      t.after(() => rmSync(dir, { recursive: true, force: true }));
+      const database = `wallscope_follow_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
+      const mine = await ClickHouseStore.open({ url: CH_URL!, database });
+      const other = await ClickHouseStore.open({ url: CH_URL!, database });
+      t.after(async () => {
+        await other.close();
+        await mine.dropDatabase();
+        await mine.close();
+      });
+      const changes = new ChangeStore(join(dir, 'changes.sqlite'), { observationLog: true });
+      t.after(() => changes.close());
+      const alerted: ChangeRecord[] = [];
+      changes.onChange((c) => void alerted.push(c));
+      changes.setFollowCursor({ version: await mine.maxVersion(), uid: '' });
+      const follow = () => changes.follow((after, n) => mine.followRows(after, n), { pageSize: 300 });
+      const synced = async (name: string) => {
+        const s = new ChangeStore(join(dir, name), { observationLog: true });
+        t.after(() => s.close());
+        await s.syncFrom((after, n) => mine.changeRows(after, n), 1000);
+        return s;
+      };
+
+      // This collector ingests (and observes) every other chunk; another writes the rest unseen.
+      const ours = trackChanges(mine, changes);
+      const all: Array<{ m: Measurement; verdict: Verdict }> = [];
+      for (const batch of realisticBatches(3000, { seed: 5 })) all.push(...batch);
+      for (let i = 0, k = 0; i < all.length; i += 250, k++) await (k % 2 ? other : ours).putMany(all.slice(i, i + 250));
+      const onIngest = alerted.length;
+      const first = await follow();
+      assert.ok(first.rows >= all.length, `every row version read (${first.rows})`);
+      assert.ok(alerted.length > onIngest, "changes found in the other collector's measurements are alerted");
+      assert.equal(changes.observationCount(), all.length);
+      const fresh = await synced('fresh.sqlite');
+      assert.deepEqual(changes.states({ limit: 10_000 }), fresh.states({ limit: 10_000 }));
+      assert.deepEqual(comparable(changes.list({ limit: 10_000 })), comparable(fresh.list({ limit: 10_000 })));
+
+      // The other collector re-analyses one measurement of a changed key (its verdict becomes
+      // another's) and deletes one: the follow rebuilds both keys.
+      const changed = changes.list({ limit: 10_000 })[0]!;
+      const ofKey = all.filter((x) => x.m.input === changed.target && x.m.probe_cc === changed.probe_cc);
+      const uids = ofKey.map((x) => measurementUid(x.m));
+      assert.ok(ofKey.length > 2, `the key has its measurements (${ofKey.length})`);
+      const flip = ofKey.find((x) => x.verdict.status !== ofKey[0]!.verdict.status)!.verdict;
+      assert.ok(await other.setVerdict(uids[0]!, flip));
+      assert.ok(await other.delete(uids[1]!));
+      await follow();
+      assert.equal(changes.observationCount(), all.length - 1);
+      const after = await synced('after.sqlite');
+      assert.deepEqual(changes.states({ limit: 10_000 }), after.states({ limit: 10_000 }));
+      assert.deepEqual(comparable(changes.list({ limit: 10_000 })), comparable(after.list({ limit: 10_000 })));
+
+      // Nothing new: a follow reads the recent versions again (clock skew) and alerts nothing.
+      const before = alerted.length;
+      const again = await follow();
+      assert.equal(again.changes, 0);
+      assert.equal(alerted.length, before);
+      assert.ok(new Set(alerted.map((c) => c.id)).size === alerted.length, 'no change alerted twice');
+
+      // The race of the two paths: the follow saw rows before this collector's own observation of
+      // them ran (it observes after ClickHouse acknowledged); that observation is then not a second step.
+      const states = changes.states({ limit: 10_000 });
+      const late = all
+        .slice(0, 500)
+        .map((x) => ({ ...x, uid: measurementUid(x.m) }))
+        .filter((x) => x.uid !== uids[1]);
+      assert.deepEqual(changes.observeMany(late), []);
+      assert.deepEqual(changes.states({ limit: 10_000 }), states);
     });
   },
 );

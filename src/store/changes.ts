@@ -82,6 +82,15 @@ const SCHEMA = `
   CREATE INDEX IF NOT EXISTS changes_key ON changes (target, probe_cc, probe_asn, region, at);
 `;
 
+/**
+ * Following a store elsewhere (ClickHouse) by its insertion versions: where the last follow got to
+ * (one row), and the log's rows by uid (a re-analysed or deleted measurement is found by its uid).
+ */
+const FOLLOW = `
+  CREATE TABLE IF NOT EXISTS change_follow (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL, uid TEXT NOT NULL);
+  CREATE INDEX IF NOT EXISTS change_observations_uid ON change_observations (uid);
+`;
+
 /** The observation log of a change store beside a store elsewhere (ChangeStoreOptions.observationLog). */
 const OBSERVATION_LOG = `
   CREATE TABLE IF NOT EXISTS change_observations (
@@ -157,7 +166,9 @@ export class ChangeStore {
     this.observationLog = o.observationLog === true;
     // The measurements index exists only where the measurements are (a SQLite store's file).
     this.db.exec(
-      this.observationLog ? SCHEMA.replace(/CREATE INDEX IF NOT EXISTS measurements_change_key[^;]*;/, '') + OBSERVATION_LOG : SCHEMA,
+      this.observationLog
+        ? SCHEMA.replace(/CREATE INDEX IF NOT EXISTS measurements_change_key[^;]*;/, '') + OBSERVATION_LOG + FOLLOW
+        : SCHEMA,
     );
     addStateColumns(this.db);
     this.logObservation = this.observationLog
@@ -256,27 +267,34 @@ export class ChangeStore {
       .transaction(() => {
         // Keys that got a late measurement are recomputed once, after the batch (an offline spool
         // uploads many measurements of one key at once).
-        const late = new Map<string, { key: ChangeKey; domain: string | null }>();
-        for (const r of rows) {
-          if (!r.input) continue;
-          const key: ChangeKey = { target: r.input, probe_cc: r.probe_cc, probe_asn: r.probe_asn, region: r.region ?? '' };
-          this.logObservation?.run({ ...pickObservation(r), region: key.region });
-          const id = JSON.stringify(key);
-          if (late.has(id)) continue;
-          const s = this.load(key);
-          if (r.ts < s.lastTs) {
-            late.set(id, { key, domain: r.domain });
-            continue;
-          }
-          const { next, change } = stepChange(s, r, this.confirmations);
-          this.save(key, r.domain, next);
-          if (change) out.push(this.record(key, r.domain, change, this.now()));
-        }
+        const late: LateKeys = new Map();
+        for (const r of rows) this.stepRow(r, late, out);
         for (const { key, domain } of late.values()) out.push(...this.rebuildKey(key, domain, true));
       })
       .immediate();
     for (const c of out) for (const l of this.listeners) l(c);
     return out;
+  }
+
+  /**
+   * One measurement, one step of its key (or its key marked for a rebuild when it is older than the
+   * key's last). With an observation log, a uid already logged is not stepped again: the collector's
+   * own ingest and the follow of ClickHouse may both bring it.
+   */
+  private stepRow(r: ObservedRow, late: LateKeys, out: ChangeRecord[]): void {
+    if (!r.input) return;
+    const key: ChangeKey = { target: r.input, probe_cc: r.probe_cc, probe_asn: r.probe_asn, region: r.region ?? '' };
+    if (this.logObservation && this.logObservation.run({ ...pickObservation(r), region: key.region }).changes === 0) return;
+    const id = JSON.stringify(key);
+    if (late.has(id)) return;
+    const s = this.load(key);
+    if (r.ts < s.lastTs) {
+      late.set(id, { key, domain: r.domain });
+      return;
+    }
+    const { next, change } = stepChange(s, r, this.confirmations);
+    this.save(key, r.domain, next);
+    if (change) out.push(this.record(key, r.domain, change, this.now()));
   }
 
   /** A measurement as stored (same flattening as the store's row). */
@@ -425,6 +443,75 @@ export class ChangeStore {
     return this.rebuild();
   }
 
+  /** Where the follow of the store elsewhere got to (null before the first follow). */
+  followCursor(): FollowCursor | null {
+    if (!this.observationLog) return null;
+    return (this.db.prepare('SELECT version, uid FROM change_follow WHERE id = 1').get() as FollowCursor | undefined) ?? null;
+  }
+
+  /** Sets where the next follow starts (after a full sync: the store's newest version before it began). */
+  setFollowCursor(c: FollowCursor): void {
+    this.db.prepare('INSERT OR REPLACE INTO change_follow (id, version, uid) VALUES (1, ?, ?)').run(c.version, c.uid);
+  }
+
+  /**
+   * Follows the store elsewhere: every row version written since the cursor (by this collector or
+   * any other, a new measurement, a re-analysis or a delete), in version order, page by page. New
+   * uids step their keys (alerted); a changed or deleted observation rebuilds its key (new changes
+   * alerted). `skewUs` re-reads that much before the cursor, for the clocks of other collectors
+   * (their versions are their own microseconds): rows already applied are no-ops.
+   */
+  async follow(pageRows: (after: FollowCursor, limit: number) => Promise<FollowedRow[]>, o: { skewUs?: number; pageSize?: number } = {}) {
+    if (!this.logObservation) throw new Error('follow needs a change store with observationLog');
+    const limit = o.pageSize ?? 2000;
+    const start = this.followCursor() ?? { version: 0, uid: '' };
+    let after: FollowCursor = { version: Math.max(0, start.version - (o.skewUs ?? 60_000_000)), uid: '' };
+    const stats = { rows: 0, changes: 0 };
+    for (let page = 0; page < 1_000_000; page++) {
+      const rows = await pageRows(after, limit);
+      stats.changes += this.applyFollowed(rows, start).length;
+      stats.rows += rows.length;
+      if (rows.length < limit) break;
+      after = rows[rows.length - 1]!;
+    }
+    return stats;
+  }
+
+  /** One page of the follow, in one transaction with the cursor's advance. */
+  private applyFollowed(rows: FollowedRow[], start: FollowCursor): ChangeRecord[] {
+    const out: ChangeRecord[] = [];
+    const byUid = this.db.prepare('SELECT * FROM change_observations WHERE uid = ?');
+    const drop = this.db.prepare('DELETE FROM change_observations WHERE uid = ?');
+    this.db
+      .transaction(() => {
+        const late: LateKeys = new Map();
+        const rebuild = (o: ObservationRow) =>
+          late.set(JSON.stringify({ target: o.input, probe_cc: o.probe_cc, probe_asn: o.probe_asn, region: o.region }), {
+            key: { target: o.input, probe_cc: o.probe_cc, probe_asn: o.probe_asn, region: o.region },
+            domain: o.domain,
+          });
+        let top = start;
+        for (const r of rows) {
+          if (r.version > top.version || (r.version === top.version && r.uid > top.uid)) top = { version: r.version, uid: r.uid };
+          const old = byUid.get(r.uid) as ObservationRow | undefined;
+          const now = r.input === null || r.deleted ? null : pickObservation(r);
+          if (old && (!now || !sameObservation(old, now))) {
+            drop.run(r.uid);
+            rebuild(old);
+          }
+          if (now && old && !sameObservation(old, now)) {
+            this.logObservation!.run(now);
+            rebuild(now);
+          } else if (now && !old) this.stepRow(now, late, out);
+        }
+        for (const { key, domain } of late.values()) out.push(...this.rebuildKey(key, domain, true));
+        this.setFollowCursor(top);
+      })
+      .immediate();
+    for (const c of out) for (const l of this.listeners) l(c);
+    return out;
+  }
+
   /** How many observations the log holds (0 without observationLog). */
   observationCount(): number {
     if (!this.observationLog) return 0;
@@ -562,7 +649,22 @@ export interface ObservationRow {
   layer: string | null;
 }
 
-function pickObservation(r: Omit<ObservationRow, 'input' | 'region'> & { input: string | null; region: string | null }): ObservationRow {
+/** Where a follow got to: the store's row version (microseconds) and uid, in that order. */
+export interface FollowCursor {
+  version: number;
+  uid: string;
+}
+
+/** A row version of the store elsewhere, as a follow reads it (input null: no target, not observed). */
+export type FollowedRow = Omit<ObservationRow, 'input'> & { input: string | null; deleted: number; version: number };
+
+type ObservedRow = Omit<ObservationRow, 'input' | 'region'> & { input: string | null; region: string | null };
+type LateKeys = Map<string, { key: ChangeKey; domain: string | null }>;
+
+const OBSERVED_FIELDS = ['input', 'domain', 'probe_cc', 'probe_asn', 'region', 'ts', 'status', 'blocking', 'mechanism', 'layer'] as const;
+const sameObservation = (a: ObservationRow, b: ObservationRow) => OBSERVED_FIELDS.every((k) => a[k] === b[k]);
+
+function pickObservation(r: ObservedRow): ObservationRow {
   return {
     uid: r.uid,
     input: r.input!,

@@ -10,7 +10,7 @@
 // ReplacingMergeTree(version); a verdict change or a delete inserts a newer version of the row (a
 // delete sets deleted = 1), and reads use FINAL with optimize_move_to_prewhere = 0 so that filters
 // apply after the de-duplication.
-import type { ObservationRow } from './changes.js';
+import type { FollowedRow, ObservationRow } from './changes.js';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Readable } from 'node:stream';
 import type { Measurement, Verdict } from '../model/index.js';
@@ -559,6 +559,27 @@ export class ClickHouseStore implements MeasurementStore {
     );
     // The next page starts after the last uid listed, whether or not its row has an input.
     return { rows: rows.filter((r): r is ObservationRow => r.input !== null), last: uids[uids.length - 1]!.uid };
+  }
+
+  /** The newest row version written (0 when none): where a follow starts after a full sync. */
+  async maxVersion(): Promise<number> {
+    const [r] = await this.rows<{ v: string }>('SELECT toString(max(version)) AS v FROM measurements');
+    return Number(r?.v ?? 0);
+  }
+
+  /**
+   * Row versions written after `after` (version, then uid), oldest first: new measurements, their
+   * re-analyses and their deletes (deleted = 1), whichever collector wrote them. No FINAL: every
+   * version is read, in the order it was written.
+   */
+  async followRows(after: { version: number; uid: string }, limit: number): Promise<FollowedRow[]> {
+    const rows = await this.rows<FollowedRow>(
+      `SELECT uid, input, domain, probe_cc, probe_asn, ifNull(region, '') AS region, ts, status, blocking, mechanism, layer, deleted, version
+       FROM measurements WHERE (version, uid) > (${chInt(after.version)}, ${chString(after.uid)})
+       ORDER BY version, uid LIMIT ${chInt(Math.max(1, Math.min(10_000, Math.floor(limit))))}`,
+    );
+    // UInt64 comes back as a string in JSON: versions are microseconds, well within 2^53.
+    return rows.map((r) => ({ ...r, version: Number(r.version), deleted: Number(r.deleted) }));
   }
 
   async setVerdict(uid: string, verdict: Verdict): Promise<boolean> {

@@ -1,18 +1,20 @@
-// List snapshots beside ClickHouse: `lists import --store SIDE.db` then `serve --clickhouse URL
-// --changes-db SIDE.db` serves them (the measurements in ClickHouse, the collector's own small
-// tables in its side SQLite file). The real CLI in child processes, against the real server.
+// `serve --clickhouse URL --changes-db SIDE.db`, the real CLI in child processes against the real
+// server: list snapshots imported into the side file are served (the measurements in ClickHouse,
+// the collector's own small tables beside it); change detection follows what another collector
+// writes to the same ClickHouse database (--changes-follow).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ClickHouseStore } from '../store/index.js';
+import { sampleMeasurement, sampleVerdict } from '../testing/seed.js';
 import { runWallscope } from '../testing/cli.js';
 import { serveChild } from '../testing/serve-child.js';
 
 const CH_URL = process.env.WALLSCOPE_CLICKHOUSE_URL;
 
-describe('lists with a ClickHouse store (serve --clickhouse --changes-db)', () => {
+describe('serve --clickhouse with its side file (--changes-db)', () => {
   if (!CH_URL) {
     it('SKIPPED: WALLSCOPE_CLICKHOUSE_URL is unset', { skip: 'WALLSCOPE_CLICKHOUSE_URL is unset' }, () => {});
     return;
@@ -69,5 +71,40 @@ describe('lists with a ClickHouse store (serve --clickhouse --changes-db)', () =
       ['011\\.com$', '^both\\.com$'],
     );
     assert.equal(diff.layers.national!.kept, 1);
+  });
+
+  it('detects a change in what another collector wrote to ClickHouse, within --changes-follow', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'wallscope-follow-serve-'));
+    const database = `wallscope_follow_serve_${process.pid}`;
+    const srv = await serveChild(
+      ['--clickhouse', `${CH_URL}/${database}`, '--changes-db', join(dir, 'side.db')],
+      ['--changes-follow', '1', '--change-confirmations', '1'],
+    );
+    const other = await ClickHouseStore.open({ url: CH_URL, database });
+    t.after(async () => {
+      await srv.stop('SIGTERM');
+      await other.dropDatabase();
+      await other.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const input = 'https://followed.example/';
+    const at = (h: number) => new Date(Date.UTC(2026, 10, 22, h));
+    await other.putMany([
+      { m: sampleMeasurement({ input, start: at(1) }), verdict: sampleVerdict('ok') },
+      { m: sampleMeasurement({ input, start: at(2) }), verdict: sampleVerdict('blocked') },
+    ]);
+    let changes: Array<{ target: string; to: { blocking: string } }> = [];
+    // Bounded: 40 polls of 250 ms, four times the follow period and its first sync.
+    for (let i = 0; i < 40 && !changes.length; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      const r = await fetch(`${srv.url}/api/v1/changes?target=${encodeURIComponent(input)}`, { signal: AbortSignal.timeout(5000) });
+      changes = ((await r.json()) as { changes: typeof changes }).changes;
+    }
+    assert.equal(changes.length, 1, "the block is detected from the other collector's measurements");
+    assert.equal(changes[0]!.target, input);
+    assert.equal(changes[0]!.to.blocking, 'dns');
+    const bad = await runWallscope(['serve', '--clickhouse', `${CH_URL}/${database}`, '--changes-follow', '0']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--changes-follow: expected a positive integer/);
   });
 });
