@@ -570,12 +570,13 @@ export class ClickHouseStore implements MeasurementStore {
   /**
    * Row versions written after `after` (version, then uid), oldest first: new measurements, their
    * re-analyses and their deletes (deleted = 1), whichever collector wrote them. No FINAL: every
-   * version is read, in the order it was written.
+   * version is read, in the order it was written. PREWHERE reads the version column alone first:
+   * the other columns only of the granules that hold newer versions.
    */
   async followRows(after: { version: number; uid: string }, limit: number): Promise<FollowedRow[]> {
     const rows = await this.rows<FollowedRow>(
       `SELECT uid, input, domain, probe_cc, probe_asn, ifNull(region, '') AS region, ts, status, blocking, mechanism, layer, deleted, version
-       FROM measurements WHERE (version, uid) > (${chInt(after.version)}, ${chString(after.uid)})
+       FROM measurements PREWHERE version >= ${chInt(after.version)} WHERE (version, uid) > (${chInt(after.version)}, ${chString(after.uid)})
        ORDER BY version, uid LIMIT ${chInt(Math.max(1, Math.min(10_000, Math.floor(limit))))}`,
     );
     // UInt64 comes back as a string in JSON: versions are microseconds, well within 2^53.
