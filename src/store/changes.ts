@@ -229,8 +229,7 @@ export class ChangeStore {
     detectedAt: number,
     origin: 'ingest' | 'rebuild' = 'ingest',
   ): ChangeRecord {
-    const info = this.insertChange.run({
-      origin,
+    const row = {
       ...key,
       domain,
       layer: c.layer,
@@ -241,20 +240,9 @@ export class ChangeStore {
       to_mechanism: c.to.mechanism,
       evidence: JSON.stringify(c.evidence),
       detected_at: detectedAt,
-    });
-    return toRecord({
-      id: Number(info.lastInsertRowid),
-      ...key,
-      domain,
-      layer: c.layer,
-      at: c.at,
-      from_blocking: c.from.blocking,
-      from_mechanism: c.from.mechanism,
-      to_blocking: c.to.blocking,
-      to_mechanism: c.to.mechanism,
-      evidence: JSON.stringify(c.evidence),
-      detected_at: detectedAt,
-    });
+    };
+    const info = this.insertChange.run({ origin, ...row });
+    return toRecord({ id: Number(info.lastInsertRowid), ...row });
   }
 
   /** Stored measurements (flat rows), in one transaction. Returns the changes they confirmed. */
@@ -325,17 +313,15 @@ export class ChangeStore {
       .all(key.target, key.probe_cc, key.probe_asn, key.region) as DbChange[];
     const sig = (c: { at: number; from_blocking: string; from_mechanism: string; to_blocking: string; to_mechanism: string }) =>
       `${c.at} ${c.from_blocking} ${c.from_mechanism} ${c.to_blocking} ${c.to_mechanism}`;
-    const keep = new Set(
-      found.map((c) =>
-        sig({
-          at: c.at,
-          from_blocking: c.from.blocking,
-          from_mechanism: c.from.mechanism,
-          to_blocking: c.to.blocking,
-          to_mechanism: c.to.mechanism,
-        }),
-      ),
-    );
+    const sigOf = (c: DetectedChange) =>
+      sig({
+        at: c.at,
+        from_blocking: c.from.blocking,
+        from_mechanism: c.from.mechanism,
+        to_blocking: c.to.blocking,
+        to_mechanism: c.to.mechanism,
+      });
+    const keep = new Set(found.map(sigOf));
     const had = new Set<string>();
     for (const o of old) {
       if (keep.has(sig(o))) had.add(sig(o));
@@ -343,18 +329,7 @@ export class ChangeStore {
     }
     const out: ChangeRecord[] = [];
     for (const c of found) {
-      if (
-        had.has(
-          sig({
-            at: c.at,
-            from_blocking: c.from.blocking,
-            from_mechanism: c.from.mechanism,
-            to_blocking: c.to.blocking,
-            to_mechanism: c.to.mechanism,
-          }),
-        )
-      )
-        continue;
+      if (had.has(sigOf(c))) continue;
       const rec = this.record(key, domain, c, this.now());
       if (announce) out.push(rec);
     }
