@@ -3,6 +3,7 @@ import { getJSON, type Aggregation, type Axis, type Filters } from '../api.js';
 import { COUNT_COLOR, fmtInt, LAYER_TEXT, MECHANISM_TEXT } from '../format.js';
 import { href } from '../router.js';
 import { useFetch } from '../useFetch.js';
+import { Pending } from './Pending.js';
 
 const AXIS_TITLE: Partial<Record<Axis, string>> = {
   mechanism: 'By mechanism',
@@ -28,20 +29,11 @@ export function Breakdown({ axis, filters, limit = 15 }: { axis: Axis; filters: 
   const key = axis + JSON.stringify(filters);
   const res = useFetch<Aggregation>(key, (signal) => getJSON<Aggregation>('aggregation', { ...filters, axis_x: axis }, signal));
   const title = AXIS_TITLE[axis] ?? `By ${axis}`;
-  if (res.state === 'loading')
-    return (
-      <section class="breakdown" aria-busy="true">
-        <h3>{title}</h3>
-        <p>Loading…</p>
-      </section>
-    );
-  if (res.state === 'error')
+  if (res.state !== 'ok')
     return (
       <section class="breakdown">
         <h3>{title}</h3>
-        <p role="alert" class="error">
-          {res.error}
-        </p>
+        <Pending res={res} />
       </section>
     );
   const rows = [...res.data.result].sort(

@@ -3,6 +3,7 @@ import { useState } from 'preact/hooks';
 import { apiUrl, getJSON, type Filters, type MeasurementList as List } from '../api.js';
 import { useFetch } from '../useFetch.js';
 import { MeasurementTable } from './MeasurementTable.js';
+import { Pending } from './Pending.js';
 
 export function MeasurementList({
   filters,
@@ -22,13 +23,7 @@ export function MeasurementList({
   const res = useFetch<List>(`${key}|${cursor ?? ''}`, (signal) =>
     getJSON<List>('measurements', { ...filters, limit: String(limit), cursor }, signal),
   );
-  if (res.state === 'loading') return <p aria-busy="true">Loading measurements…</p>;
-  if (res.state === 'error')
-    return (
-      <p role="alert" class="error">
-        Could not load measurements: {res.error}
-      </p>
-    );
+  if (res.state !== 'ok') return <Pending res={res} loading="Loading measurements…" failed="Could not load measurements: " />;
   const page = stack.length;
   return (
     <section class="mlist" aria-label={caption}>

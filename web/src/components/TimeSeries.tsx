@@ -7,6 +7,7 @@ import { buildSplit, type Split } from '../split.js';
 import { useFetch } from '../useFetch.js';
 import { MeasurementList } from './MeasurementList.js';
 import { StackedBars, type Bar } from './StackedBars.js';
+import { Pending } from './Pending.js';
 
 interface Series {
   grain: string;
@@ -63,13 +64,7 @@ export function TimeSeries({ path, params, filters, title }: { path: string[]; p
   const key = JSON.stringify(filters) + '|' + (grainParam ?? '') + '|' + stack;
   const res = useFetch<Series>(key, (signal) => loadSeries(filters, grainParam, stack, signal));
   const bucket = params.get('bucket');
-  if (res.state === 'loading') return <p aria-busy="true">Loading time series…</p>;
-  if (res.state === 'error')
-    return (
-      <p role="alert" class="error">
-        Could not load the time series: {res.error}
-      </p>
-    );
+  if (res.state !== 'ok') return <Pending res={res} loading="Loading time series…" failed="Could not load the time series: " />;
   const { bars, grain, split } = res.data;
   const selected = bucket ? bars.findIndex((b) => b.label === bucket) : -1;
   const select = (i: number) => {

@@ -7,6 +7,7 @@ import { LAYER_TEXT, MECHANISM_TEXT } from '../format.js';
 import { href, navigate } from '../router.js';
 import { useFetch } from '../useFetch.js';
 import type { ChangeRecord, ChangeSide, StateRecord } from '../../../src/model/changes.js';
+import { Pending } from '../components/Pending.js';
 
 const VIEW_KEYS = ['probe_cc', 'probe_asn', 'region', 'domain', 'layer', 'since'] as const;
 type View = Partial<Record<(typeof VIEW_KEYS)[number], string>>;
@@ -41,18 +42,7 @@ function Network({ r }: { r: { probe_cc: string; probe_asn: string; region: stri
 export function ChangesTable({ view, caption }: { view: View; caption: string }) {
   const key = JSON.stringify(view);
   const res = useFetch<{ changes: ChangeRecord[] }>(key, (signal) => getJSON('changes', { ...view, limit: '1000' }, signal));
-  if (res.state === 'loading')
-    return (
-      <section aria-busy="true">
-        <p>Loading changes…</p>
-      </section>
-    );
-  if (res.state === 'error')
-    return (
-      <p role="alert" class="error">
-        {res.error}
-      </p>
-    );
+  if (res.state !== 'ok') return <Pending res={res} loading="Loading changes…" />;
   const rows = [...res.data.changes].reverse();
   if (rows.length === 0) return <p class="empty">No change in this view.</p>;
   return (
@@ -107,18 +97,7 @@ export function StatesTable({ view, blockedOnly, caption }: { view: View; blocke
   const res = useFetch<{ states: StateRecord[] }>(key, (signal) =>
     getJSON('states', { ...filters, ...(blockedOnly ? { blocked: 'true' } : {}) }, signal),
   );
-  if (res.state === 'loading')
-    return (
-      <section aria-busy="true">
-        <p>Loading states…</p>
-      </section>
-    );
-  if (res.state === 'error')
-    return (
-      <p role="alert" class="error">
-        {res.error}
-      </p>
-    );
+  if (res.state !== 'ok') return <Pending res={res} loading="Loading states…" />;
   if (res.data.states.length === 0) return <p class="empty">{blockedOnly ? 'Nothing is blocked in this view.' : 'No state yet.'}</p>;
   return (
     <table class="states">

@@ -7,6 +7,7 @@ import { LAYER_TEXT } from '../format.js';
 import { href, navigate } from '../router.js';
 import { useFetch } from '../useFetch.js';
 import type { ListSize, OverblockingRule, TimedDiff } from '../../../src/model/lists.js';
+import { Pending } from '../components/Pending.js';
 
 interface Status {
   enabled: boolean;
@@ -117,7 +118,7 @@ function OverlapMatrix({ o }: { o: Overlap }) {
 
 function Overblocking({ date }: { date: string }) {
   const res = useFetch<{ rules: OverblockingRule[] }>(`ob/${date}`, (s) => getJSON('lists/overblocking', { date, limit: '20' }, s));
-  if (res.state !== 'ok') return <p aria-busy={res.state === 'loading'}>{res.state === 'error' ? res.error : 'Loading…'}</p>;
+  if (res.state !== 'ok') return <Pending res={res} />;
   if (!res.data.rules.length) return <p class="empty">No rule overblocks at {date}.</p>;
   return (
     <table class="overblocking">
@@ -150,7 +151,7 @@ function Overblocking({ date }: { date: string }) {
 
 function DiffSummary({ from, to }: { from: string; to: string }) {
   const res = useFetch<TimedDiff>(`diff/${from}/${to}`, (s) => getJSON('lists/diff', { from, to }, s));
-  if (res.state !== 'ok') return <p aria-busy={res.state === 'loading'}>{res.state === 'error' ? res.error : 'Loading…'}</p>;
+  if (res.state !== 'ok') return <Pending res={res} />;
   return (
     <table class="list-diff">
       <caption>
@@ -208,7 +209,7 @@ function AtDate({ dates, date }: { dates: string[]; date: string }) {
         <a href={apiUrl('lists/snapshot', { date })}>JSON</a>; every rule's block duration:{' '}
         <a href={apiUrl('lists/history', { format: 'csv' })}>CSV</a>.
       </p>
-      {res.state === 'ok' ? <OverlapMatrix o={res.data} /> : <p>{res.state === 'error' ? res.error : 'Loading…'}</p>}
+      {res.state === 'ok' ? <OverlapMatrix o={res.data} /> : <Pending res={res} />}
       <Overblocking date={date} />
       {prev && <DiffSummary from={prev} to={date} />}
     </section>
@@ -219,12 +220,12 @@ export function ListsPage({ params }: { params: URLSearchParams }) {
   const status = useFetch<Status>('lists/status', (s) => getJSON('lists/status', {}, s));
   const sizes = useFetch<{ sizes: ListSize[] }>('lists/sizes', (s) => getJSON('lists/sizes', {}, s));
   let body;
-  if (status.state !== 'ok' || sizes.state === 'loading')
-    body = <p aria-busy="true">{status.state === 'error' ? status.error : 'Loading…'}</p>;
-  else if (!status.data.enabled) body = <p class="empty">This server keeps no lists (a SQLite store keeps them; see docs/LISTS.md).</p>;
+  if (status.state !== 'ok') body = <Pending res={status} />;
+  else if (sizes.state === 'loading') body = <Pending res={sizes} />;
+  else if (!status.data.enabled) body = <p class="empty">This server keeps no lists (see docs/LISTS.md).</p>;
   else if (!status.data.dates.length)
     body = <p class="empty">No list snapshot is stored yet: `wallscope lists snapshot INFER.jsonl --date D --store FILE`.</p>;
-  else if (sizes.state === 'error') body = <p role="alert">{sizes.error}</p>;
+  else if (sizes.state === 'error') body = <Pending res={sizes} />;
   else {
     const dates = status.data.dates;
     const date = dates.includes(params.get('date') ?? '') ? params.get('date')! : dates[dates.length - 1]!;

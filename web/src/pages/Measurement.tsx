@@ -10,6 +10,7 @@ import { LAYER_TEXT, MECHANISM_TEXT } from '../format.js';
 import { href } from '../router.js';
 import { buildTimeline, networkEvents, textOf, type TimelineEvent } from '../timeline.js';
 import { useFetch } from '../useFetch.js';
+import { Pending } from '../components/Pending.js';
 
 const BODY_SHOWN = 64 * 1024;
 
@@ -156,20 +157,11 @@ export function MeasurementPage({ uid }: { uid: string }) {
   const res = useFetch<StoredMeasurementResponse>(uid, (s) =>
     getJSON<StoredMeasurementResponse>(`measurement/${encodeURIComponent(uid)}`, {}, s),
   );
-  if (res.state === 'loading')
+  if (res.state !== 'ok')
     return (
       <>
         <h1 tabIndex={-1}>Measurement</h1>
-        <p aria-busy="true">Loading…</p>
-      </>
-    );
-  if (res.state === 'error')
-    return (
-      <>
-        <h1 tabIndex={-1}>Measurement</h1>
-        <p role="alert" class="error">
-          Could not load measurement {uid}: {res.error}
-        </p>
+        <Pending res={res} failed={`Could not load measurement ${uid}: `} />
       </>
     );
   const { measurement: m, verdict: v } = res.data;

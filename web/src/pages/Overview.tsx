@@ -6,20 +6,14 @@ import { TimeSeries } from '../components/TimeSeries.js';
 import { addDays, COUNT_COLOR, dayOf, fmtInt } from '../format.js';
 import { href, navigate, paramsObject } from '../router.js';
 import { useFetch } from '../useFetch.js';
+import { Pending } from '../components/Pending.js';
 
 function Totals({ filters }: { filters: Filters }) {
   // The same request as the "By mechanism" panel (shared by getJSON): one scan, not two.
   const res = useFetch<Aggregation>('totals' + JSON.stringify(filters), (s) =>
     getJSON<Aggregation>('aggregation', { ...filters, axis_x: 'mechanism' }, s),
   );
-  if (res.state !== 'ok')
-    return res.state === 'error' ? (
-      <p role="alert" class="error">
-        {res.error}
-      </p>
-    ) : (
-      <p aria-busy="true">Loading…</p>
-    );
+  if (res.state !== 'ok') return <Pending res={res} />;
   const c = sumCounts(res.data.result);
   // "Confirmed" keeps OONI's meaning: the page or answer matched a known block-page fingerprint.
   // Block pages our own analysis recognised (a replaced page, a national filter's title) are
@@ -60,13 +54,7 @@ function LatestBlocked() {
     const r = await getJSON<MeasurementList>('measurements', { blocking: 'true', limit: '15' }, s);
     return { ...r, results: r.results.filter((m) => m.anomaly || m.confirmed) };
   });
-  if (res.state === 'loading') return <p aria-busy="true">Loading…</p>;
-  if (res.state === 'error')
-    return (
-      <p role="alert" class="error">
-        {res.error}
-      </p>
-    );
+  if (res.state !== 'ok') return <Pending res={res} />;
   return <MeasurementTable rows={res.data.results} caption="Latest anomalies and confirmed blocks" hideCaption />;
 }
 

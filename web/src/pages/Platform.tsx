@@ -8,6 +8,7 @@ import { getJSON } from '../api.js';
 import { useFetch } from '../useFetch.js';
 import { href } from '../router.js';
 import type { KeywordRecord, PlatformSummary, PlatformSummaryResponse } from '../../../src/model/platform.js';
+import { Pending } from '../components/Pending.js';
 
 const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(1)}%`);
 function dur(s: number | null): string {
@@ -215,8 +216,7 @@ export function PlatformPage() {
   return (
     <>
       <h1 tabIndex={-1}>Platforms</h1>
-      {s.state === 'loading' && <p>Loading…</p>}
-      {s.state === 'error' && <p role="alert">Could not load the platform summary: {s.error}</p>}
+      {s.state !== 'ok' && <Pending res={s} failed="Could not load the platform summary: " />}
       {s.state === 'ok' && (
         <>
           {s.data.truncated && <p role="note">Only the first measurements were read: the figures cover part of the store.</p>}
