@@ -133,3 +133,62 @@ describe('netns lab: null routes and refused connections follow the timeline', {
     );
   });
 });
+
+// A throttle that follows the timeline: the rate limit is the router's nftables chain, the names it
+// applies to the router's SNI matching; a flow throttled at 64 kbit/s moves at most 8 kB a second.
+const SLOW_AT = 4;
+const FAST_AT = 11;
+const PAGE = 200_000;
+const THROTTLED = `
+name: netns-timeline-throttle
+seed: 4
+world:
+  sites: [{ domain: slow.example, page: { bytes: ${PAGE} } }, { domain: open.example, page: { bytes: ${PAGE} } }]
+  resolvers: { isp: {}, public: {} }
+censors:
+  - name: gfw
+    layer: national
+    throttle: { kbps: 64, sni_rules: ['^never\\.example$'] }
+timeline:
+  - { at: ${SLOW_AT}, censor: gfw, add: { throttle: { sni_rules: ['^slow\\.example$'] } } }
+  - { at: ${FAST_AT}, censor: gfw, remove: { throttle: { sni_rules: ['^slow\\.example$'] } } }
+`;
+
+describe('netns lab: a throttle follows the timeline', { skip }, () => {
+  let lab: NetnsLab;
+  let ca: string;
+  let witness: WitnessLab | undefined;
+  before(async () => {
+    witness = await startWitnessLab(THROTTLED, 'netns-timeline-throttle');
+    ({ lab, ca } = witness);
+  });
+  after(async () => {
+    await witness?.close();
+  });
+  /** Debian's curl for at most `s` seconds: its status and how many bytes of the page it got. */
+  const fetchFor = async (url: string, s = 3) => {
+    const r = await runCommand(
+      lab.inClient(['curl', '-sS', '-m', String(s), '--cacert', ca, '-o', '/dev/null', '-w', '%{http_code} %{size_download}', url]),
+    );
+    const [code, bytes] = r.stdout.trim().split(' ');
+    return { code, bytes: Number(bytes), stderr: r.stderr };
+  };
+  const until = (s: number) => new Promise((r) => setTimeout(r, Math.max(0, lab.startedAt + s * 1000 - Date.now())));
+
+  it('slows the named site only between the entries: the whole page before and after, a fraction within 5 s while listed', async () => {
+    assert.deepEqual(lab.warnings, []);
+    assert.ok(Date.now() < lab.startedAt + (SLOW_AT - 1) * 1000, 'the lab came up before the first entry');
+    assert.deepEqual(await fetchFor('https://slow.example/').then((r) => [r.code, r.bytes >= PAGE]), ['200', true], 'before');
+    await until(SLOW_AT + 0.3);
+    const slow = await fetchFor('https://slow.example/', 5);
+    assert.match(slow.stderr, /timed out/i, `throttled: ${slow.bytes} bytes in 5 s`);
+    // 64 kbit/s is 8 kB a second: within 5 s (the handshake's packets policed too, TCP backing off
+    // after each drop) some of the page arrives, far from all of it.
+    assert.ok(slow.bytes > 0 && slow.bytes < PAGE / 4, `throttled to ${slow.bytes} bytes in 5 s`);
+    const open = await fetchFor('https://open.example/');
+    assert.deepEqual([open.code, open.bytes >= PAGE], ['200', true], 'another site is untouched');
+    await until(FAST_AT + 0.3);
+    const after = await fetchFor('https://slow.example/');
+    assert.deepEqual([after.code, after.bytes >= PAGE], ['200', true], `after the entry that removes it: ${after.bytes}`);
+  });
+});
