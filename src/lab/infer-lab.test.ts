@@ -98,4 +98,32 @@ ${[...truth.national.keys(), ...truth.regional.keys(), ...overblocked].flatMap((
     assert.equal(kw.url, 'http://news.example/2024/06/tiananmen-square/photos?id=7');
     assert.equal(kw.layer, 'national');
   });
+
+  it('infers every protocol that blocks a blocked name, not only the one the probe saw first', async () => {
+    // both.com: poisoned by the GFW (the probe sees DNS injection first) and also on its SNI list
+    // under another rule; 011.com: Henan resets its SNI and its Host (one list for both).
+    const yaml = `name: infer-protocols
+seed: 6
+world:
+  sites: [{ domain: both.com }, { domain: 011.com }, { domain: free.example }]
+censors:
+  - name: henan
+    layer: regional
+    sni_reset: { rules: ['011\\.com$'] }
+    http_reset: { host_rules: ['011\\.com$'] }
+  - name: gfw
+    layer: national
+    dns_injection: { rules: ['(^|\\.)both\\.com$'] }
+    sni_reset: { rules: ['both\\.com$'], residual_s: 180 }
+targets: [https://both.com/, https://011.com/, https://free.example/]
+`;
+    const run = await evalScenario(parseScenario(yaml, 'infer-protocols.yaml'), { infer: true, lab: { standardPorts: false } });
+    const got = run.infer!.map((l) => `${l.name} ${l.protocol} ${l.layer} ${l.rule}`).sort();
+    assert.deepEqual(got, [
+      '011.com http regional 011\\.com$',
+      '011.com sni regional 011\\.com$',
+      'both.com dns national (^|\\.)both\\.com$',
+      'both.com sni national both\\.com$',
+    ]);
+  });
 });

@@ -196,8 +196,19 @@ export async function inferLab(
       return s?.httpPort ? httpPathTrial({ host: s.address, port: s.httpPort }, name, fresh) : null;
     },
   };
-  // One job per (name, protocol, layer), in target order.
+  // One job per (name, protocol, layer), in target order: the protocol the probe found blocked,
+  // then the others (`infer` tries every protocol it has an endpoint for: a name the GFW poisons
+  // may also be on its SNI list, behind the poisoned answer the probe saw first). A protocol that
+  // does not block the exact name costs one trial and gives no line.
   const jobs = new Map<string, InferJob>();
+  const tried = new Set<string>();
+  const add = (job: InferJob) => {
+    // A keyword is per URL: two paths of one host may hold different ones.
+    const key = `${job.name}\0${job.protocol}\0${job.layer}${job.url !== undefined ? `\0${job.url}` : ''}`;
+    if (!jobs.has(key)) jobs.set(key, job);
+    tried.add(`${job.name}\0${job.protocol}`);
+  };
+  const names: Array<{ name: string; t: InferTarget }> = [];
   for (const t of targets) {
     const protocol = t.mechanism ? PROTOCOL_OF[t.mechanism] : undefined;
     if (!protocol) continue;
@@ -207,10 +218,17 @@ export async function inferLab(
     } catch {
       continue;
     }
-    // A keyword is per URL: two paths of one host may hold different ones.
-    const key = `${name}\0${protocol}\0${t.layer}${protocol === 'http' ? `\0${t.url}` : ''}`;
-    if (!jobs.has(key)) jobs.set(key, { name, protocol, layer: t.layer, url: t.url });
+    add({ name, protocol, layer: t.layer, ...(protocol === 'http' ? { url: t.url } : {}) });
+    names.push({ name, t });
   }
+  for (const { name, t } of names)
+    for (const protocol of ['dns', 'sni', 'http'] as const) {
+      if (tried.has(`${name}\0${protocol}`)) continue;
+      if ((protocol === 'sni' && !site(name)?.httpsPort) || (protocol === 'http' && !site(name)?.httpPort)) continue;
+      // An injection seen at the silent address is on the path: national unless told otherwise
+      // (the analysis attributes on-path injection so); SNI and Host are told apart by layersOf.
+      add({ name, protocol, layer: protocol === 'dns' ? 'national' : t.layer });
+    }
   const blockedNames = [...new Set([...jobs.values()].map((j) => j.name))];
   const layered = await layersOf([...jobs.values()], (name, protocol) => {
     const s = site(name);
