@@ -72,7 +72,29 @@ async function world(dir: string): Promise<void> {
   const caFile = join(dir, 'ca.pem');
   writeFileSync(caFile, ca.certPem);
   process.send!({ dns: dns.address, helper: '', caFile, targets } satisfies World);
+  answerCpu();
   process.on('disconnect', () => process.exit(0));
+}
+
+/** The world and the helper answer 'cpu' with their CPU time so far (µs): what each probe run cost them. */
+function answerCpu(): void {
+  process.on('message', (m) => {
+    if (m !== 'cpu') return;
+    const c = process.cpuUsage();
+    process.send!({ cpuUs: c.user + c.system });
+  });
+}
+
+function cpuOf(p: import('node:child_process').ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    const on = (m: unknown): void => {
+      if (typeof m !== 'object' || m === null || !('cpuUs' in m)) return;
+      p.off('message', on);
+      resolve((m as { cpuUs: number }).cpuUs);
+    };
+    p.on('message', on);
+    p.send('cpu');
+  });
 }
 
 /** The test helper in its own process: it stands on another machine, outside the censors. */
@@ -80,6 +102,7 @@ async function helperRole(dns: string, caFile: string): Promise<void> {
   const ca = readFileSync(caFile, 'utf8');
   const helper = await startTestHelper({ host: '127.0.0.1', port: 0, resolver: dns, ca: [ca], allowNet: ['127.0.0.0/8'] });
   process.send!(helper.url);
+  answerCpu();
   process.on('disconnect', () => process.exit(0));
 }
 
@@ -203,7 +226,7 @@ function exited(p: import('node:child_process').ChildProcess): Promise<void> {
 
 const child = <T>(role: string, payload?: unknown) => forkRole<T>(self, role, payload);
 
-type ProbeFigures = { wall: number; ok: number; bytes: number; maxRssMb: number; cpuS: number };
+type ProbeFigures = { wall: number; ok: number; bytes: number; maxRssMb: number; cpuS: number; helperCpuS?: number; worldCpuS?: number };
 
 /** BENCH_SPLIT=1: each part of the full evidence left out in turn; the difference is its cost. */
 async function splitRuns(
@@ -247,29 +270,39 @@ async function main(): Promise<void> {
     const captureOnly = process.env.BENCH_CAPTURE_ONLY === '1';
     // BENCH_FAIR_PEER=0 skips it (curl --parallel slows down more than linearly with tens of
     // thousands of URLs queued in one process: measured at 20,000 URLs, still running after 5 min).
+    const fw0 = await cpuOf(worldProc);
     const fair = captureOnly || process.env.BENCH_FAIR_PEER === '0' ? null : await fairPeer(w, dir);
+    const fairWorldCpuS = ((await cpuOf(worldProc)) - fw0) / 1e6;
     const hand = captureOnly || process.env.BENCH_HAND_LOOP === '0' ? null : await handLoop(w, dir);
     // The probes exit by themselves once they have reported (so that --cpu-prof writes their profiles).
+    // The helper's and the world's CPU during the run too: the three share the machine's cores.
     const runProbe = async (role: string): Promise<ProbeFigures> => {
+      const [h0, w0] = await Promise.all([cpuOf(helperProc), cpuOf(worldProc)]);
       const { msg, proc } = await child<ProbeFigures>(role, w);
       await exited(proc);
-      return msg;
+      const [h1, w1] = await Promise.all([cpuOf(helperProc), cpuOf(worldProc)]);
+      return { ...msg, helperCpuS: (h1 - h0) / 1e6, worldCpuS: (w1 - w0) / 1e6 };
     };
     const ws = await runProbe('probe');
     // BENCH_LEAN=0 skips the lean run.
     const lean = process.env.BENCH_LEAN === '0' ? null : await runProbe('probe-lean');
     if (fair)
       console.log(
-        `  fair peer (one dig -f batch, then one curl --parallel --parallel-max ${CONCURRENCY}): wall ${fair.wall.toFixed(2)} s, ${fair.ok} x HTTP 200`,
+        `  fair peer (one dig -f batch, then one curl --parallel --parallel-max ${CONCURRENCY}): wall ${fair.wall.toFixed(2)} s, ${fair.ok} x HTTP 200; world CPU ${((fairWorldCpuS / w.targets.length) * 1000).toFixed(2)} ms/URL`,
       );
     if (hand)
       console.log(`  hand loop (dig + curl per URL, xargs -P ${CONCURRENCY}): wall ${hand.wall.toFixed(2)} s, ${hand.ok} x HTTP 200`);
     console.log(
       `  wallscope (web_connectivity + control + attribution, 500 ms DNS duplicate window): wall ${ws.wall.toFixed(2)} s, CPU ${ws.cpuS.toFixed(1)} s (${((ws.cpuS / w.targets.length) * 1000).toFixed(2)} ms/URL), ${ws.ok} accessible, peak RSS ${ws.maxRssMb.toFixed(0)} MB, ${(ws.bytes / 1e6).toFixed(1)} MB of measurements`,
     );
+    const perUrl = (s: number | undefined): string => (((s ?? 0) / w.targets.length) * 1000).toFixed(2);
     const figures = (what: string, p: ProbeFigures): string =>
-      `  ${what}: wall ${p.wall.toFixed(2)} s, CPU ${p.cpuS.toFixed(1)} s (${((p.cpuS / w.targets.length) * 1000).toFixed(2)} ms/URL), ${p.ok} accessible, peak RSS ${p.maxRssMb.toFixed(0)} MB`;
+      `  ${what}: wall ${p.wall.toFixed(2)} s, CPU ${p.cpuS.toFixed(1)} s (${perUrl(p.cpuS)} ms/URL), ${p.ok} accessible, peak RSS ${p.maxRssMb.toFixed(0)} MB`;
+    const others = (what: string, p: ProbeFigures): string =>
+      `    during ${what}: test helper CPU ${perUrl(p.helperCpuS)} ms/URL, world CPU ${perUrl(p.worldCpuS)} ms/URL`;
+    console.log(others('wallscope', ws));
     if (lean) console.log(figures('wallscope lean (no duplicate window, no attribution)', lean));
+    if (lean) console.log(others('lean', lean));
     if (fair) console.log(`  ratio wallscope/fair peer: ${(ws.wall / fair.wall).toFixed(2)} (goal <= 1.2)`);
     if (fair && lean) console.log(`  ratio lean/fair peer: ${(lean.wall / fair.wall).toFixed(2)} (goal <= 1.0)`);
     if (hand) console.log(`  ratio wallscope/hand loop: ${(ws.wall / hand.wall).toFixed(2)}`);

@@ -73,6 +73,42 @@ describe('tlsHandshake(socket, opts)', () => {
     assert.equal(await sni, 'good.test');
   });
 
+  it(`verifies without copying the chain when none is recorded (the helper): same outcomes, no decoding by node`, async () => {
+    const run = async (port: number, name: string, withCa: boolean) => {
+      const trace = new Trace();
+      const c = await tcpConnect('127.0.0.1', port, policy, { trace, timeoutMs: 1000 });
+      let decodes = 0;
+      const proto = tls.TLSSocket.prototype as unknown as { getPeerCertificate: (d?: boolean) => object };
+      const real = proto.getPeerCertificate;
+      proto.getPeerCertificate = function (this: tls.TLSSocket, d?: boolean) {
+        decodes++;
+        return real.call(this, d);
+      };
+      try {
+        const r = await tlsHandshake(c.socket!, {
+          trace,
+          timeoutMs: 2000,
+          serverName: name,
+          verify: true,
+          recordChain: false,
+          address: `127.0.0.1:${port}`,
+          ...(withCa ? { ca: [ca.certPem] } : {}),
+        });
+        // After the handshake the socket's getPeerCertificate is node's again (no own override left).
+        const restored = r.socket ? !Object.hasOwn(r.socket, 'getPeerCertificate') : null;
+        r.socket?.end();
+        return { failure: r.entry.failure, chain: r.entry.peer_certificates, decodes, restored };
+      } finally {
+        proto.getPeerCertificate = real;
+      }
+    };
+    // Node's identity step did not decode the chain (no call reached TLSSocket's getPeerCertificate).
+    assert.deepEqual(await run(good.port, 'good.test', true), { failure: null, chain: null, decodes: 0, restored: true });
+    assert.equal((await run(good.port, 'other.test', true)).failure, 'ssl_invalid_hostname');
+    assert.equal((await run(good.port, 'good.test', false)).failure, 'ssl_unknown_authority');
+    assert.equal((await run(expired.port, 'old.test', true)).failure, 'ssl_invalid_certificate');
+  });
+
   it('fails with ssl_unknown_authority without the CA, keeping the chain as evidence', async () => {
     const r = await handshake(good.port, 'good.test', null);
     assert.equal(r.entry.failure, 'ssl_unknown_authority');
