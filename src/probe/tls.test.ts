@@ -1,6 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import tls from 'node:tls';
+import { X509Certificate } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createCA, issueCert, type CA } from './ca.js';
 import { startRawServer, startBlackhole, type Site } from '../testing/probe-servers.js';
@@ -107,6 +108,25 @@ describe('tlsHandshake(socket, opts)', () => {
     assert.equal((await run(good.port, 'other.test', true)).failure, 'ssl_invalid_hostname');
     assert.equal((await run(good.port, 'good.test', false)).failure, 'ssl_unknown_authority');
     assert.equal((await run(expired.port, 'old.test', true)).failure, 'ssl_invalid_certificate');
+  });
+
+  it('records the certificates as the server sent them, in its order, and no trusted root it did not send', async () => {
+    const leaf = await issueCert(ca, ['alone.test']);
+    const der = (pem: string): string => new X509Certificate(pem).raw.toString('base64');
+    const leafOnly = await tlsServer(leaf.certPem, leaf.keyPem);
+    try {
+      const r = await handshake(leafOnly.port, 'alone.test', ca);
+      assert.equal(r.entry.failure, null);
+      assert.deepEqual(r.entry.peer_certificates, [{ format: 'base64', data: der(leaf.certPem) }]);
+    } finally {
+      await leafOnly.close();
+    }
+    const r2 = await handshake(good.port, 'good.test', ca);
+    assert.equal(r2.entry.peer_certificates![1]!.data, der(ca.certPem));
+    // Unverified (a MITM's certificate is evidence): the same chain, and the failure.
+    const r3 = await handshake(good.port, 'good.test', null);
+    assert.equal(r3.entry.failure, 'ssl_unknown_authority');
+    assert.deepEqual(r3.entry.peer_certificates, r2.entry.peer_certificates);
   });
 
   it('fails with ssl_unknown_authority without the CA, keeping the chain as evidence', async () => {

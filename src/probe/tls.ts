@@ -2,6 +2,7 @@
 // cipher, ALPN and the peer chain even when verification fails (we verify after the handshake,
 // as OONI's probe does, so the evidence of a MITM certificate is kept).
 import tls from 'node:tls';
+import type { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import { classifyError, type Failure, type TlsHandshakeEntry } from '../model/index.js';
 import type { Trace } from './trace.js';
@@ -62,18 +63,36 @@ function trustNothingContext(): tls.SecureContext {
   return (trustNothing ??= tls.createSecureContext({ ca: [] }));
 }
 
-function peerChain(s: tls.TLSSocket, decoded?: tls.PeerCertificate): Array<{ format: 'base64'; data: string }> | null {
+/**
+ * The peer's certificates as the server sent them, in its order (df-006, like OONI's probe: Go's
+ * PeerCertificates), from node's X509Certificate of the leaf, whose issuerCertificate links walk
+ * the chain the server presented; only DER is read, nothing is decoded into objects. (Node's
+ * getPeerCertificate(true), used before, decoded every certificate's fields and also appended
+ * the root it found in the local trust store, which the server had not sent.)
+ */
+function peerChain(leaf: X509Certificate | undefined): Array<{ format: 'base64'; data: string }> | null {
   const out: Array<{ format: 'base64'; data: string }> = [];
-  let c: tls.DetailedPeerCertificate | undefined = (decoded ?? s.getPeerCertificate(true)) as tls.DetailedPeerCertificate;
   const seen = new Set<string>();
-  while (c && c.raw && out.length < 10) {
+  for (let c = leaf; c && out.length < 10; c = c.issuerCertificate) {
     const data = c.raw.toString('base64');
     if (seen.has(data)) break;
     seen.add(data);
     out.push({ format: 'base64', data });
-    c = c.issuerCertificate;
   }
   return out.length ? out : null;
+}
+
+/**
+ * The leaf as node's X509Certificate, or undefined. Read it ONCE per socket: node builds it by
+ * taking the certificates off the connection's peer chain (a second call returns undefined, and
+ * getPeerCertificate() returns an empty object after it).
+ */
+function peerLeaf(s: tls.TLSSocket): X509Certificate | undefined {
+  try {
+    return s.getPeerX509Certificate();
+  } catch {
+    return undefined;
+  }
 }
 
 /** Where one handshake stands: what the steps below share. */
@@ -115,22 +134,17 @@ export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promis
       helloBytes: 0,
       settled: false,
     };
-    // The chain node decodes for its identity check (only when the chain verifies) is kept for the
-    // evidence instead of decoding it a second time; the name is checked below, natively.
-    let decoded: tls.PeerCertificate | undefined;
+    // The name is checked after the handshake, natively (verifyPeer): node's own check is a no-op here.
     const s = tls.connect({
       socket,
       secureContext: !opts.verify && opts.recordChain === false ? trustNothingContext() : secureContextFor(opts.ca),
-      checkServerIdentity: (_host, cert) => {
-        decoded = cert;
-        return undefined;
-      },
+      checkServerIdentity: () => undefined,
       // An empty servername sends no SNI extension.
       servername: opts.serverName ?? '',
       rejectUnauthorized: false,
       ALPNProtocols: alpn,
     });
-    if (opts.verify && opts.recordChain === false) skipIdentityDecode(s);
+    skipIdentityDecode(s);
     // The ClientHello: on a connected socket node writes it synchronously inside tls.connect, so the
     // first bytes written are stamped here (attribution rule 2 times the reset from this write, not
     // from the handshake start). A socket still connecting writes it on 'connect'.
@@ -142,7 +156,8 @@ export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promis
       st.settled = true;
       clearTimeout(timer);
       const t = trace.now();
-      const entry = handshakeEntry(st, s, failure, t, opts.recordChain === false ? null : (chain ?? safeChain(s, decoded)));
+      // A handshake that failed before secureConnect: whatever certificates had arrived.
+      const entry = handshakeEntry(st, s, failure, t, opts.recordChain === false ? null : (chain ?? peerChain(peerLeaf(s))));
       traceHandshakeTraffic(st, failure, t);
       if (failure) {
         s.destroy();
@@ -155,24 +170,24 @@ export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promis
     const timer = setTimeout(() => settle('generic_timeout_error'), opts.timeoutMs);
     s.on('error', (err) => settle(classifyError(err)));
     s.on('close', () => settle('eof_error'));
-    // Why first: once getPeerX509Certificate() has run, getPeerCertificate() returns an empty object.
     s.once('secureConnect', () => {
-      if (opts.recordChain !== false) chain = safeChain(s, decoded);
-      settle(opts.verify ? verifyPeer(s, opts) : null);
+      // One read of the leaf serves the chain and the name check (peerLeaf).
+      const leaf = opts.recordChain !== false || opts.verify ? peerLeaf(s) : undefined;
+      if (opts.recordChain !== false) chain = peerChain(leaf);
+      settle(opts.verify ? verifyPeer(s, opts, leaf) : null);
     });
   });
 }
 
 /**
- * A verified handshake whose chain is not recorded (the test helper's: only the outcome is its
- * evidence) need not have node decode the whole peer chain into objects: node does it only to hand
- * the leaf to checkServerIdentity (node's _tls_wrap onConnectSecure calls
- * `this.getPeerCertificate(true)` when the chain verified), and ours ignores it when no chain is
- * recorded; the name is checked natively in verifyPeer. So until the handshake settles, this
- * socket's getPeerCertificate returns an empty object (then the prototype's is back). The chain
- * is still verified by OpenSSL (s.authorized): only the JavaScript copy of it is skipped. That
- * decoding was the helper's largest single cost (--cpu-prof on bench/probe-web.ts: about 10% of its
- * CPU, 0.8 ms per control request).
+ * Node decodes the whole peer chain into objects (`this.getPeerCertificate(true)` in _tls_wrap's
+ * onConnectSecure) whenever the chain verified, only to hand it to checkServerIdentity; ours
+ * ignores it (the name is checked natively in verifyPeer, the chain is read as DER in peerChain).
+ * So until the handshake is done this socket's getPeerCertificate returns an empty object (then
+ * the prototype's is back). The chain is still verified by OpenSSL (s.authorized): only the
+ * JavaScript copy of it is skipped. That decoding was the test helper's largest single cost and
+ * the probe's second (--cpu-prof on bench/probe-web.ts: about 10% of the helper's CPU, 0.8 ms
+ * per control request).
  */
 function skipIdentityDecode(s: tls.TLSSocket): void {
   const own = s as unknown as { getPeerCertificate?: () => object };
@@ -252,7 +267,7 @@ function traceHandshakeTraffic(st: HandshakeState, failure: Failure | null, t: n
 }
 
 /** After the handshake: the chain (node's verdict) and the name; null when both hold. */
-function verifyPeer(s: tls.TLSSocket, opts: HandshakeOptions): Failure | null {
+function verifyPeer(s: tls.TLSSocket, opts: HandshakeOptions, cert: X509Certificate | undefined): Failure | null {
   if (!s.authorized) {
     const code = String(s.authorizationError ?? 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
     return classifyError(Object.assign(new Error(code), { code }));
@@ -261,17 +276,8 @@ function verifyPeer(s: tls.TLSSocket, opts: HandshakeOptions): Failure | null {
   if (!name) return null;
   // X509Certificate.checkHost/checkIP (RFC 6125 matching, native): much cheaper than decoding the
   // certificate into an object for tls.checkServerIdentity.
-  const cert = s.getPeerX509Certificate();
   const ok = cert !== undefined && (net.isIP(name) ? cert.checkIP(name) !== undefined : cert.checkHost(name) !== undefined);
   return ok
     ? null
     : classifyError(Object.assign(new Error(`certificate is not valid for ${name}`), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }));
-}
-
-function safeChain(s: tls.TLSSocket, decoded?: tls.PeerCertificate): Array<{ format: 'base64'; data: string }> | null {
-  try {
-    return peerChain(s, decoded);
-  } catch {
-    return null;
-  }
 }
