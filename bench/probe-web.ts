@@ -15,6 +15,7 @@
 // Separate processes so that each figure is its own: the world (DNS server, sites), the test
 // helper (on another machine in real life), the probe, and the peers.
 import { spawn } from 'node:child_process';
+import { setFlagsFromString } from 'node:v8';
 import { forkRole } from './fork.js';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -119,6 +120,8 @@ const VARIANTS: Record<string, Partial<ProbeOptions>> = {
 };
 
 async function probe(w: World, variant: Partial<ProbeOptions>): Promise<void> {
+  // BENCH_V8_FLAGS="--flag --flag": V8 flags the probe sets on itself at start (memory experiments).
+  for (const f of (process.env.BENCH_V8_FLAGS ?? '').split(' ').filter(Boolean)) setFlagsFromString(f);
   const ca = [readFileSync(w.caFile, 'utf8')];
   const targets: Target[] = w.targets.map((t) => ({ url: t.url }));
   let ok = 0;
@@ -145,9 +148,32 @@ async function probe(w: World, variant: Partial<ProbeOptions>): Promise<void> {
   });
   const wall = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  if (every) process.stderr.write(mappings());
   await new Promise((resolve) =>
     process.send!({ wall, ok, bytes, maxRssMb: process.resourceUsage().maxRSS / 1024, cpuS: (cpu.user + cpu.system) / 1e6 }, resolve),
   );
+}
+
+/** BENCH_MEM=1: where the resident memory is at the end (Linux /proc/self/smaps): malloc's heap, V8's, the rest. */
+function mappings(): string {
+  let text: string;
+  try {
+    text = readFileSync('/proc/self/smaps', 'utf8');
+  } catch {
+    return '';
+  }
+  const kb: Record<string, number> = {};
+  let name = '';
+  for (const line of text.split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) name = head[1] === '' ? 'anonymous' : head[1]!.startsWith('/') ? 'files' : head[1]!;
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) kb[name] = (kb[name] ?? 0) + Number(rss[1]);
+  }
+  const parts = Object.entries(kb)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${(v / 1024).toFixed(0)} MB`);
+  return `    resident at the end: ${parts.join(', ')}\n`;
 }
 
 function handLoop(w: World, dir: string): Promise<{ wall: number; ok: number }> {

@@ -2,7 +2,6 @@
 // cipher, ALPN and the peer chain even when verification fails (we verify after the handshake,
 // as OONI's probe does, so the evidence of a MITM certificate is kept).
 import tls from 'node:tls';
-import type { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import { classifyError, type Failure, type TlsHandshakeEntry } from '../model/index.js';
 import type { Trace } from './trace.js';
@@ -63,33 +62,31 @@ function trustNothingContext(): tls.SecureContext {
   return (trustNothing ??= tls.createSecureContext({ ca: [] }));
 }
 
-/**
- * The peer's certificates as the server sent them, in its order (df-006, like OONI's probe: Go's
- * PeerCertificates), from node's X509Certificate of the leaf, whose issuerCertificate links walk
- * the chain the server presented; only DER is read, nothing is decoded into objects. (Node's
- * getPeerCertificate(true), used before, decoded every certificate's fields and also appended
- * the root it found in the local trust store, which the server had not sent.)
- */
-function peerChain(leaf: X509Certificate | undefined): Array<{ format: 'base64'; data: string }> | null {
+function peerChain(detailed: tls.PeerCertificate | undefined): Array<{ format: 'base64'; data: string }> | null {
   const out: Array<{ format: 'base64'; data: string }> = [];
+  let c = detailed as tls.DetailedPeerCertificate | undefined;
   const seen = new Set<string>();
-  for (let c = leaf; c && out.length < 10; c = c.issuerCertificate) {
+  while (c && c.raw && out.length < 10) {
     const data = c.raw.toString('base64');
     if (seen.has(data)) break;
     seen.add(data);
     out.push({ format: 'base64', data });
+    c = c.issuerCertificate;
   }
   return out.length ? out : null;
 }
 
 /**
- * The leaf as node's X509Certificate, or undefined. Read it ONCE per socket: node builds it by
- * taking the certificates off the connection's peer chain (a second call returns undefined, and
- * getPeerCertificate() returns an empty object after it).
+ * The peer's certificate decoded by node: the whole chain (`detailed`, for the evidence) or the
+ * leaf alone (enough for the name check; decoding is the costly part). Never
+ * getPeerX509Certificate(): in node 20 it leaks the certificates it takes off the connection
+ * (about 4.7 KB of malloc's heap per handshake of a 2-certificate chain, never given back: the
+ * native RSS creep of a 20,000-URL list on bench/probe-web.ts).
  */
-function peerLeaf(s: tls.TLSSocket): X509Certificate | undefined {
+function peerCert(s: tls.TLSSocket, detailed: boolean): tls.PeerCertificate | undefined {
   try {
-    return s.getPeerX509Certificate();
+    const c = s.getPeerCertificate(detailed);
+    return c && c.raw ? c : undefined;
   } catch {
     return undefined;
   }
@@ -144,7 +141,7 @@ export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promis
       rejectUnauthorized: false,
       ALPNProtocols: alpn,
     });
-    skipIdentityDecode(s);
+    const restore = skipIdentityDecode(s);
     // The ClientHello: on a connected socket node writes it synchronously inside tls.connect, so the
     // first bytes written are stamped here (attribution rule 2 times the reset from this write, not
     // from the handshake start). A socket still connecting writes it on 'connect'.
@@ -156,8 +153,9 @@ export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promis
       st.settled = true;
       clearTimeout(timer);
       const t = trace.now();
+      restore();
       // A handshake that failed before secureConnect: whatever certificates had arrived.
-      const entry = handshakeEntry(st, s, failure, t, opts.recordChain === false ? null : (chain ?? peerChain(peerLeaf(s))));
+      const entry = handshakeEntry(st, s, failure, t, opts.recordChain === false ? null : (chain ?? peerChain(peerCert(s, true))));
       traceHandshakeTraffic(st, failure, t);
       if (failure) {
         s.destroy();
@@ -171,10 +169,11 @@ export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promis
     s.on('error', (err) => settle(classifyError(err)));
     s.on('close', () => settle('eof_error'));
     s.once('secureConnect', () => {
-      // One read of the leaf serves the chain and the name check (peerLeaf).
-      const leaf = opts.recordChain !== false || opts.verify ? peerLeaf(s) : undefined;
-      if (opts.recordChain !== false) chain = peerChain(leaf);
-      settle(opts.verify ? verifyPeer(s, opts, leaf) : null);
+      restore();
+      // One decoding serves the chain and the name check; without a chain to record, the leaf alone.
+      const cert = opts.recordChain !== false ? peerCert(s, true) : opts.verify ? peerCert(s, false) : undefined;
+      if (opts.recordChain !== false) chain = peerChain(cert);
+      settle(opts.verify ? verifyPeer(s, opts, cert) : null);
     });
   });
 }
@@ -182,21 +181,19 @@ export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promis
 /**
  * Node decodes the whole peer chain into objects (`this.getPeerCertificate(true)` in _tls_wrap's
  * onConnectSecure) whenever the chain verified, only to hand it to checkServerIdentity; ours
- * ignores it (the name is checked natively in verifyPeer, the chain is read as DER in peerChain).
- * So until the handshake is done this socket's getPeerCertificate returns an empty object (then
- * the prototype's is back). The chain is still verified by OpenSSL (s.authorized): only the
- * JavaScript copy of it is skipped. That decoding was the test helper's largest single cost and
- * the probe's second (--cpu-prof on bench/probe-web.ts: about 10% of the helper's CPU, 0.8 ms
- * per control request).
+ * ignores it. So until the handshake is done this socket's getPeerCertificate returns an empty
+ * object (the returned function puts node's back), and the handshake decodes what it needs once
+ * (peerCert): the whole chain where it is recorded, the leaf alone for the name check of a
+ * handshake that records none (the test helper's). The chain is still verified by OpenSSL
+ * (s.authorized). Decoding the chain was the test helper's largest single cost (--cpu-prof on
+ * bench/probe-web.ts: about 10% of its CPU, 0.8 ms per control request).
  */
-function skipIdentityDecode(s: tls.TLSSocket): void {
+function skipIdentityDecode(s: tls.TLSSocket): () => void {
   const own = s as unknown as { getPeerCertificate?: () => object };
   own.getPeerCertificate = () => ({});
-  const restore = (): void => {
+  return () => {
     delete own.getPeerCertificate;
   };
-  s.once('secureConnect', restore);
-  s.once('close', restore);
 }
 
 /** Records the ClientHello's write (once), from the TCP socket's counter. */
@@ -267,17 +264,16 @@ function traceHandshakeTraffic(st: HandshakeState, failure: Failure | null, t: n
 }
 
 /** After the handshake: the chain (node's verdict) and the name; null when both hold. */
-function verifyPeer(s: tls.TLSSocket, opts: HandshakeOptions, cert: X509Certificate | undefined): Failure | null {
+function verifyPeer(s: tls.TLSSocket, opts: HandshakeOptions, cert: tls.PeerCertificate | undefined): Failure | null {
   if (!s.authorized) {
     const code = String(s.authorizationError ?? 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
     return classifyError(Object.assign(new Error(code), { code }));
   }
   const name = opts.verifyName ?? opts.serverName;
   if (!name) return null;
-  // X509Certificate.checkHost/checkIP (RFC 6125 matching, native): much cheaper than decoding the
-  // certificate into an object for tls.checkServerIdentity.
-  const ok = cert !== undefined && (net.isIP(name) ? cert.checkIP(name) !== undefined : cert.checkHost(name) !== undefined);
-  return ok
-    ? null
-    : classifyError(Object.assign(new Error(`certificate is not valid for ${name}`), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }));
+  // Node's RFC 6125 matching, on the certificate already decoded (peerCert).
+  const err = cert ? tls.checkServerIdentity(name, cert) : undefined;
+  if (!cert || err)
+    return classifyError(err ?? Object.assign(new Error(`certificate is not valid for ${name}`), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }));
+  return null;
 }
