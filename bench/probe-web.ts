@@ -270,6 +270,10 @@ async function splitRuns(
     console.log(
       `${figures(`wallscope ${what}`, p)}; full minus this: wall ${(ws.wall - p.wall).toFixed(2)} s, CPU ${(((ws.cpuS - p.cpuS) / n) * 1000).toFixed(2)} ms/URL`,
     );
+    const d = (a: number | undefined, b: number | undefined): string => ((((a ?? 0) - (b ?? 0)) / n) * 1000).toFixed(2);
+    console.log(
+      `    test helper CPU ${d(p.helperCpuS, 0)} ms/URL, world CPU ${d(p.worldCpuS, 0)} ms/URL; full minus this: helper ${d(ws.helperCpuS, p.helperCpuS)}, world ${d(ws.worldCpuS, p.worldCpuS)} ms/URL`,
+    );
   }
 }
 
