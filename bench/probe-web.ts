@@ -254,6 +254,24 @@ const child = <T>(role: string, payload?: unknown) => forkRole<T>(self, role, pa
 
 type ProbeFigures = { wall: number; ok: number; bytes: number; maxRssMb: number; cpuS: number; helperCpuS?: number; worldCpuS?: number };
 
+/**
+ * One probe variant's run. The probes exit by themselves once they have reported (so that
+ * --cpu-prof writes their profiles). The helper's and the world's CPU during the run too: the three
+ * share the machine's cores.
+ */
+async function probeRun(
+  role: string,
+  w: World,
+  helperProc: import('node:child_process').ChildProcess,
+  worldProc: import('node:child_process').ChildProcess,
+): Promise<ProbeFigures> {
+  const [h0, w0] = await Promise.all([cpuOf(helperProc), cpuOf(worldProc)]);
+  const { msg, proc } = await child<ProbeFigures>(role, w);
+  await exited(proc);
+  const [h1, w1] = await Promise.all([cpuOf(helperProc), cpuOf(worldProc)]);
+  return { ...msg, helperCpuS: (h1 - h0) / 1e6, worldCpuS: (w1 - w0) / 1e6 };
+}
+
 /** BENCH_SPLIT=1: each part of the full evidence left out in turn; the difference is its cost. */
 async function splitRuns(
   ws: ProbeFigures,
@@ -304,15 +322,7 @@ async function main(): Promise<void> {
     const fair = captureOnly || process.env.BENCH_FAIR_PEER === '0' ? null : await fairPeer(w, dir);
     const fairWorldCpuS = ((await cpuOf(worldProc)) - fw0) / 1e6;
     const hand = captureOnly || process.env.BENCH_HAND_LOOP === '0' ? null : await handLoop(w, dir);
-    // The probes exit by themselves once they have reported (so that --cpu-prof writes their profiles).
-    // The helper's and the world's CPU during the run too: the three share the machine's cores.
-    const runProbe = async (role: string): Promise<ProbeFigures> => {
-      const [h0, w0] = await Promise.all([cpuOf(helperProc), cpuOf(worldProc)]);
-      const { msg, proc } = await child<ProbeFigures>(role, w);
-      await exited(proc);
-      const [h1, w1] = await Promise.all([cpuOf(helperProc), cpuOf(worldProc)]);
-      return { ...msg, helperCpuS: (h1 - h0) / 1e6, worldCpuS: (w1 - w0) / 1e6 };
-    };
+    const runProbe = (role: string): Promise<ProbeFigures> => probeRun(role, w, helperProc, worldProc);
     const ws = await runProbe('probe');
     // BENCH_LEAN=0 skips the lean run.
     const lean = process.env.BENCH_LEAN === '0' ? null : await runProbe('probe-lean');
