@@ -7,10 +7,12 @@
 //   per URL through `xargs -P 64`.
 // Prints each wall time and ratio on its own line, and wallscope's CPU and peak RSS. Not a test: run
 // `node dist/bench/probe-web.js` (`node --cpu-prof --cpu-prof-dir DIR ...` profiles every process).
-// Knobs: BENCH_URLS=N, BENCH_CONCURRENCY=N; BENCH_FAIR_PEER=0, BENCH_HAND_LOOP=0, BENCH_LEAN=0 and
-// BENCH_CAPTURE=0 skip those runs; BENCH_SPLIT=1 adds runs that each leave one part of the full
-// evidence out (attribution, DNS window, control: the difference is its cost); BENCH_MEM=1 prints
-// the probe's memory every tenth of the list.
+// Knobs: BENCH_URLS=N, BENCH_CONCURRENCY=N; BENCH_FAIR_PEER=0, BENCH_HAND_LOOP=0, BENCH_LEAN=0,
+// BENCH_CAPTURE=0 and BENCH_WARMUP=0 (an untimed 200-URL probe run warming the helper) skip those
+// runs; BENCH_SPLIT=1 adds runs that each leave one part of the full evidence out (attribution,
+// DNS window, control: the difference is its cost); BENCH_MEM=1 prints the probe's memory every
+// tenth of the list and where it is resident at the end; BENCH_V8_FLAGS sets V8 flags in the probe.
+// Besides the probe's CPU, each run prints the test helper's and the world's (they share the cores).
 //
 // Separate processes so that each figure is its own: the world (DNS server, sites), the test
 // helper (on another machine in real life), the probe, and the peers.
@@ -318,6 +320,10 @@ async function main(): Promise<void> {
     const captureOnly = process.env.BENCH_CAPTURE_ONLY === '1';
     // BENCH_FAIR_PEER=0 skips it (curl --parallel slows down more than linearly with tens of
     // thousands of URLs queued in one process: measured at 20,000 URLs, still running after 5 min).
+    // An untimed warm-up first (BENCH_WARMUP=0 skips it): a test helper is a long-running server,
+    // and without it the first timed run (the full probe) paid the helper's JIT warm-up (measured:
+    // the helper's CPU per URL 3.1 ms in the first run, 1.5-2.0 ms in the next ones).
+    if (process.env.BENCH_WARMUP !== '0') await probeRun('probe', { ...w, targets: w.targets.slice(0, 200) }, helperProc, worldProc);
     const fw0 = await cpuOf(worldProc);
     const fair = captureOnly || process.env.BENCH_FAIR_PEER === '0' ? null : await fairPeer(w, dir);
     const fairWorldCpuS = ((await cpuOf(worldProc)) - fw0) / 1e6;
