@@ -131,7 +131,7 @@ export function tlsHandshake(socket: net.Socket, opts: HandshakeOptions): Promis
       helloBytes: 0,
       settled: false,
     };
-    // The name is checked after the handshake, natively (verifyPeer): node's own check is a no-op here.
+    // The name is checked after the handshake (verifyPeer, on the certificate decoded once): node's own check is a no-op here.
     const s = tls.connect({
       socket,
       secureContext: !opts.verify && opts.recordChain === false ? trustNothingContext() : secureContextFor(opts.ca),
