@@ -6,7 +6,7 @@ import { measureMany } from './runner.js';
 const youngSize = (): number => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')!.space_size;
 
 describe('measureMany memory', () => {
-  it("keeps V8's young generation at its initial size for the rest of the run (flat peak RSS)", async () => {
+  it("bounds V8's heap for the rest of the run: the young generation stays at its initial size (flat peak RSS)", async () => {
     const seen: unknown[] = [];
     await measureMany([], {}, 4, (r) => void seen.push(r));
     assert.equal(seen.length, 0);

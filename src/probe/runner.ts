@@ -29,19 +29,23 @@ export interface MeasureManyOptions {
 // 8 x concurrency measurements' evidence: the peak-RSS swings of a long run (bench BENCH_MEM=1).
 const WINDOW_FACTOR = 4;
 
-// V8 grows its young generation (the semi-spaces, up to 16 MB each in node 20) when much of what
-// is allocated survives a scavenge, as a list run's in-flight measurements do; the garbage of a
-// measurement then sits in up to 3 x 16 MB of young space and, promoted, in an old space grown to
-// match, and the process's peak RSS swings with it (bench/probe-web.ts BENCH_MEM=1: heap total
-// 60-97 MB for 25-65 MB used). A growth factor of 1 keeps the young generation at its initial
-// size. V8 reads this flag each time it considers growing (unlike --max-semi-space-size, which is
-// fixed at start), so setting it here works. Measured on bench/probe-web.ts (1,000 URLs): peak
-// RSS 130 -> 115 MB, the probe's CPU per URL within the run-to-run spread.
-let youngBounded = false;
-function boundYoungGeneration(): void {
-  if (youngBounded) return;
-  youngBounded = true;
+// A list run's peak RSS was V8's heap swinging (bench/probe-web.ts BENCH_MEM=1: heap total
+// 60-100 MB for 25-65 MB used), on two counts, both bounded here with V8 flags that V8 reads each
+// time it sizes its heap (unlike --max-semi-space-size / --max-old-space-size, fixed at start, so
+// setting them at run time works):
+// - the young generation (semi-spaces up to 16 MB each in node 20) grows when much of what is
+//   allocated survives a scavenge, as in-flight measurements do: a growth factor of 1 keeps it at
+//   its initial size;
+// - the old generation may grow to several times what is live before a full GC (V8's dynamic
+//   factor, up to 4x): 50% more than live is enough for a list run's steady state.
+// Measured on bench/probe-web.ts, 20,000 URLs: peak RSS 124 MB (flat, 117-124 MB every tenth of
+// the list) against 183+ MB with the young-generation bound alone and 206-211 MB with neither.
+let heapBounded = false;
+function boundHeap(): void {
+  if (heapBounded) return;
+  heapBounded = true;
   setFlagsFromString('--semi-space-growth-factor=1');
+  setFlagsFromString('--heap-growing-percent=50');
 }
 
 export async function measureMany(
@@ -52,7 +56,7 @@ export async function measureMany(
   many: MeasureManyOptions = {},
 ): Promise<void> {
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
-  boundYoungGeneration();
+  boundHeap();
   const it =
     Symbol.asyncIterator in targets
       ? (targets as AsyncIterable<Target>)[Symbol.asyncIterator]()
