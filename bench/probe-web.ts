@@ -7,14 +7,17 @@
 //   per URL through `xargs -P 64`.
 // Prints each wall time and ratio on its own line, and wallscope's CPU and peak RSS. Not a test: run
 // `node dist/bench/probe-web.js` (`node --cpu-prof --cpu-prof-dir DIR ...` profiles every process).
-// Knobs: BENCH_URLS=N, BENCH_CONCURRENCY=N; BENCH_FAIR_PEER=0, BENCH_HAND_LOOP=0, BENCH_LEAN=0 and
-// BENCH_CAPTURE=0 skip those runs; BENCH_SPLIT=1 adds runs that each leave one part of the full
-// evidence out (attribution, DNS window, control: the difference is its cost); BENCH_MEM=1 prints
-// the probe's memory every tenth of the list.
+// Knobs: BENCH_URLS=N, BENCH_CONCURRENCY=N; BENCH_FAIR_PEER=0, BENCH_HAND_LOOP=0, BENCH_LEAN=0,
+// BENCH_CAPTURE=0 and BENCH_WARMUP=0 (an untimed 200-URL probe run warming the helper) skip those
+// runs; BENCH_SPLIT=1 adds runs that each leave one part of the full evidence out (attribution,
+// DNS window, control: the difference is its cost); BENCH_MEM=1 prints the probe's memory every
+// tenth of the list and where it is resident at the end; BENCH_V8_FLAGS sets V8 flags in the probe.
+// Besides the probe's CPU, each run prints the test helper's and the world's (they share the cores).
 //
 // Separate processes so that each figure is its own: the world (DNS server, sites), the test
 // helper (on another machine in real life), the probe, and the peers.
 import { spawn } from 'node:child_process';
+import { setFlagsFromString } from 'node:v8';
 import { forkRole } from './fork.js';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -72,7 +75,29 @@ async function world(dir: string): Promise<void> {
   const caFile = join(dir, 'ca.pem');
   writeFileSync(caFile, ca.certPem);
   process.send!({ dns: dns.address, helper: '', caFile, targets } satisfies World);
+  answerCpu();
   process.on('disconnect', () => process.exit(0));
+}
+
+/** The world and the helper answer 'cpu' with their CPU time so far (µs): what each probe run cost them. */
+function answerCpu(): void {
+  process.on('message', (m) => {
+    if (m !== 'cpu') return;
+    const c = process.cpuUsage();
+    process.send!({ cpuUs: c.user + c.system });
+  });
+}
+
+function cpuOf(p: import('node:child_process').ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    const on = (m: unknown): void => {
+      if (typeof m !== 'object' || m === null || !('cpuUs' in m)) return;
+      p.off('message', on);
+      resolve((m as { cpuUs: number }).cpuUs);
+    };
+    p.on('message', on);
+    p.send('cpu');
+  });
 }
 
 /** The test helper in its own process: it stands on another machine, outside the censors. */
@@ -80,6 +105,7 @@ async function helperRole(dns: string, caFile: string): Promise<void> {
   const ca = readFileSync(caFile, 'utf8');
   const helper = await startTestHelper({ host: '127.0.0.1', port: 0, resolver: dns, ca: [ca], allowNet: ['127.0.0.0/8'] });
   process.send!(helper.url);
+  answerCpu();
   process.on('disconnect', () => process.exit(0));
 }
 
@@ -96,6 +122,8 @@ const VARIANTS: Record<string, Partial<ProbeOptions>> = {
 };
 
 async function probe(w: World, variant: Partial<ProbeOptions>): Promise<void> {
+  // BENCH_V8_FLAGS="--flag --flag": V8 flags the probe sets on itself at start (memory experiments).
+  for (const f of (process.env.BENCH_V8_FLAGS ?? '').split(' ').filter(Boolean)) setFlagsFromString(f);
   const ca = [readFileSync(w.caFile, 'utf8')];
   const targets: Target[] = w.targets.map((t) => ({ url: t.url }));
   let ok = 0;
@@ -122,9 +150,32 @@ async function probe(w: World, variant: Partial<ProbeOptions>): Promise<void> {
   });
   const wall = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  if (every) process.stderr.write(mappings());
   await new Promise((resolve) =>
     process.send!({ wall, ok, bytes, maxRssMb: process.resourceUsage().maxRSS / 1024, cpuS: (cpu.user + cpu.system) / 1e6 }, resolve),
   );
+}
+
+/** BENCH_MEM=1: where the resident memory is at the end (Linux /proc/self/smaps): malloc's heap, V8's, the rest. */
+function mappings(): string {
+  let text: string;
+  try {
+    text = readFileSync('/proc/self/smaps', 'utf8');
+  } catch {
+    return '';
+  }
+  const kb: Record<string, number> = {};
+  let name = '';
+  for (const line of text.split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) name = head[1] === '' ? 'anonymous' : head[1]!.startsWith('/') ? 'files' : head[1]!;
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) kb[name] = (kb[name] ?? 0) + Number(rss[1]);
+  }
+  const parts = Object.entries(kb)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${(v / 1024).toFixed(0)} MB`);
+  return `    resident at the end: ${parts.join(', ')}\n`;
 }
 
 function handLoop(w: World, dir: string): Promise<{ wall: number; ok: number }> {
@@ -203,7 +254,25 @@ function exited(p: import('node:child_process').ChildProcess): Promise<void> {
 
 const child = <T>(role: string, payload?: unknown) => forkRole<T>(self, role, payload);
 
-type ProbeFigures = { wall: number; ok: number; bytes: number; maxRssMb: number; cpuS: number };
+type ProbeFigures = { wall: number; ok: number; bytes: number; maxRssMb: number; cpuS: number; helperCpuS?: number; worldCpuS?: number };
+
+/**
+ * One probe variant's run. The probes exit by themselves once they have reported (so that
+ * --cpu-prof writes their profiles). The helper's and the world's CPU during the run too: the three
+ * share the machine's cores.
+ */
+async function probeRun(
+  role: string,
+  w: World,
+  helperProc: import('node:child_process').ChildProcess,
+  worldProc: import('node:child_process').ChildProcess,
+): Promise<ProbeFigures> {
+  const [h0, w0] = await Promise.all([cpuOf(helperProc), cpuOf(worldProc)]);
+  const { msg, proc } = await child<ProbeFigures>(role, w);
+  await exited(proc);
+  const [h1, w1] = await Promise.all([cpuOf(helperProc), cpuOf(worldProc)]);
+  return { ...msg, helperCpuS: (h1 - h0) / 1e6, worldCpuS: (w1 - w0) / 1e6 };
+}
 
 /** BENCH_SPLIT=1: each part of the full evidence left out in turn; the difference is its cost. */
 async function splitRuns(
@@ -220,6 +289,10 @@ async function splitRuns(
     const p = await runProbe(role);
     console.log(
       `${figures(`wallscope ${what}`, p)}; full minus this: wall ${(ws.wall - p.wall).toFixed(2)} s, CPU ${(((ws.cpuS - p.cpuS) / n) * 1000).toFixed(2)} ms/URL`,
+    );
+    const d = (a: number | undefined, b: number | undefined): string => ((((a ?? 0) - (b ?? 0)) / n) * 1000).toFixed(2);
+    console.log(
+      `    test helper CPU ${d(p.helperCpuS, 0)} ms/URL, world CPU ${d(p.worldCpuS, 0)} ms/URL; full minus this: helper ${d(ws.helperCpuS, p.helperCpuS)}, world ${d(ws.worldCpuS, p.worldCpuS)} ms/URL`,
     );
   }
 }
@@ -247,29 +320,35 @@ async function main(): Promise<void> {
     const captureOnly = process.env.BENCH_CAPTURE_ONLY === '1';
     // BENCH_FAIR_PEER=0 skips it (curl --parallel slows down more than linearly with tens of
     // thousands of URLs queued in one process: measured at 20,000 URLs, still running after 5 min).
+    // An untimed warm-up first (BENCH_WARMUP=0 skips it): a test helper is a long-running server,
+    // and without it the first timed run (the full probe) paid the helper's JIT warm-up (measured:
+    // the helper's CPU per URL 3.1 ms in the first run, 1.5-2.0 ms in the next ones).
+    if (process.env.BENCH_WARMUP !== '0') await probeRun('probe', { ...w, targets: w.targets.slice(0, 200) }, helperProc, worldProc);
+    const fw0 = await cpuOf(worldProc);
     const fair = captureOnly || process.env.BENCH_FAIR_PEER === '0' ? null : await fairPeer(w, dir);
+    const fairWorldCpuS = ((await cpuOf(worldProc)) - fw0) / 1e6;
     const hand = captureOnly || process.env.BENCH_HAND_LOOP === '0' ? null : await handLoop(w, dir);
-    // The probes exit by themselves once they have reported (so that --cpu-prof writes their profiles).
-    const runProbe = async (role: string): Promise<ProbeFigures> => {
-      const { msg, proc } = await child<ProbeFigures>(role, w);
-      await exited(proc);
-      return msg;
-    };
+    const runProbe = (role: string): Promise<ProbeFigures> => probeRun(role, w, helperProc, worldProc);
     const ws = await runProbe('probe');
     // BENCH_LEAN=0 skips the lean run.
     const lean = process.env.BENCH_LEAN === '0' ? null : await runProbe('probe-lean');
     if (fair)
       console.log(
-        `  fair peer (one dig -f batch, then one curl --parallel --parallel-max ${CONCURRENCY}): wall ${fair.wall.toFixed(2)} s, ${fair.ok} x HTTP 200`,
+        `  fair peer (one dig -f batch, then one curl --parallel --parallel-max ${CONCURRENCY}): wall ${fair.wall.toFixed(2)} s, ${fair.ok} x HTTP 200; world CPU ${((fairWorldCpuS / w.targets.length) * 1000).toFixed(2)} ms/URL`,
       );
     if (hand)
       console.log(`  hand loop (dig + curl per URL, xargs -P ${CONCURRENCY}): wall ${hand.wall.toFixed(2)} s, ${hand.ok} x HTTP 200`);
     console.log(
       `  wallscope (web_connectivity + control + attribution, 500 ms DNS duplicate window): wall ${ws.wall.toFixed(2)} s, CPU ${ws.cpuS.toFixed(1)} s (${((ws.cpuS / w.targets.length) * 1000).toFixed(2)} ms/URL), ${ws.ok} accessible, peak RSS ${ws.maxRssMb.toFixed(0)} MB, ${(ws.bytes / 1e6).toFixed(1)} MB of measurements`,
     );
+    const perUrl = (s: number | undefined): string => (((s ?? 0) / w.targets.length) * 1000).toFixed(2);
     const figures = (what: string, p: ProbeFigures): string =>
-      `  ${what}: wall ${p.wall.toFixed(2)} s, CPU ${p.cpuS.toFixed(1)} s (${((p.cpuS / w.targets.length) * 1000).toFixed(2)} ms/URL), ${p.ok} accessible, peak RSS ${p.maxRssMb.toFixed(0)} MB`;
+      `  ${what}: wall ${p.wall.toFixed(2)} s, CPU ${p.cpuS.toFixed(1)} s (${perUrl(p.cpuS)} ms/URL), ${p.ok} accessible, peak RSS ${p.maxRssMb.toFixed(0)} MB`;
+    const others = (what: string, p: ProbeFigures): string =>
+      `    during ${what}: test helper CPU ${perUrl(p.helperCpuS)} ms/URL, world CPU ${perUrl(p.worldCpuS)} ms/URL`;
+    console.log(others('wallscope', ws));
     if (lean) console.log(figures('wallscope lean (no duplicate window, no attribution)', lean));
+    if (lean) console.log(others('lean', lean));
     if (fair) console.log(`  ratio wallscope/fair peer: ${(ws.wall / fair.wall).toFixed(2)} (goal <= 1.2)`);
     if (fair && lean) console.log(`  ratio lean/fair peer: ${(lean.wall / fair.wall).toFixed(2)} (goal <= 1.0)`);
     if (hand) console.log(`  ratio wallscope/hand loop: ${(ws.wall / hand.wall).toFixed(2)}`);

@@ -167,6 +167,8 @@ async function controlEndpoint(ep: string, u: URL, host: string, cfg: ControlCon
       timeoutMs: cfg.timeoutMs,
       serverName: host,
       verify: true,
+      // The control reports the outcome only: the chain is verified, not copied (tls.ts skipIdentityDecode).
+      recordChain: false,
       address: joinHostPort(ip, port),
       ...(cfg.ca ? { ca: cfg.ca } : {}),
     });

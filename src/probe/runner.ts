@@ -7,6 +7,7 @@
 // (a UDP socket listening, no traffic of ours), and that wait gives the slot back to the next URL
 // instead of idling it. Measurements waiting so are bounded too (`concurrency * WINDOW_FACTOR`), so
 // memory stays flat however long the list.
+import { setFlagsFromString } from 'node:v8';
 import type { Measurement, WebConnectivityTestKeys } from '../model/index.js';
 import { measureWebConnectivity, type ProbeOptions } from './webconnectivity.js';
 import { CaptureHub } from './packet-evidence.js';
@@ -28,6 +29,25 @@ export interface MeasureManyOptions {
 // 8 x concurrency measurements' evidence: the peak-RSS swings of a long run (bench BENCH_MEM=1).
 const WINDOW_FACTOR = 4;
 
+// A list run's peak RSS was V8's heap swinging (bench/probe-web.ts BENCH_MEM=1: heap total
+// 60-100 MB for 25-65 MB used), on two counts, both bounded here with V8 flags that V8 reads each
+// time it sizes its heap (unlike --max-semi-space-size / --max-old-space-size, fixed at start, so
+// setting them at run time works):
+// - the young generation (semi-spaces up to 16 MB each in node 20) grows when much of what is
+//   allocated survives a scavenge, as in-flight measurements do: a growth factor of 1 keeps it at
+//   its initial size;
+// - the old generation may grow to several times what is live before a full GC (V8's dynamic
+//   factor, up to 4x): 50% more than live is enough for a list run's steady state.
+// Measured on bench/probe-web.ts, 20,000 URLs: peak RSS 124 MB (flat, 117-124 MB every tenth of
+// the list) against 183+ MB with the young-generation bound alone and 206-211 MB with neither.
+let heapBounded = false;
+function boundHeap(): void {
+  if (heapBounded) return;
+  heapBounded = true;
+  setFlagsFromString('--semi-space-growth-factor=1');
+  setFlagsFromString('--heap-growing-percent=50');
+}
+
 export async function measureMany(
   targets: Iterable<Target> | AsyncIterable<Target>,
   opts: ProbeOptions,
@@ -36,6 +56,7 @@ export async function measureMany(
   many: MeasureManyOptions = {},
 ): Promise<void> {
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
+  boundHeap();
   const it =
     Symbol.asyncIterator in targets
       ? (targets as AsyncIterable<Target>)[Symbol.asyncIterator]()

@@ -1,6 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import tls from 'node:tls';
+import { X509Certificate } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createCA, issueCert, type CA } from './ca.js';
 import { startRawServer, startBlackhole, type Site } from '../testing/probe-servers.js';
@@ -45,10 +46,12 @@ describe('tlsHandshake(socket, opts)', () => {
   let ca: CA;
   let good: Awaited<ReturnType<typeof tlsServer>>;
   let expired: Awaited<ReturnType<typeof tlsServer>>;
+  let goodLeafPem: string;
   const raws: Site[] = [];
   before(async () => {
     ca = await createCA();
     const leaf = await issueCert(ca, ['good.test']);
+    goodLeafPem = leaf.certPem;
     good = await tlsServer(leaf.chainPem, leaf.keyPem);
     const old = await issueCert(ca, ['old.test'], {
       notBefore: new Date(Date.now() - 10 * 86_400_000),
@@ -71,6 +74,77 @@ describe('tlsHandshake(socket, opts)', () => {
     assert.equal(r.entry.peer_certificates!.length, 2);
     assert.equal(r.entry.no_tls_verify, false);
     assert.equal(await sni, 'good.test');
+  });
+
+  it(`verifies without copying the chain when none is recorded (the helper): same outcomes, no decoding by node`, async () => {
+    const run = async (port: number, name: string, withCa: boolean) => {
+      const trace = new Trace();
+      const c = await tcpConnect('127.0.0.1', port, policy, { trace, timeoutMs: 1000 });
+      // Calls that reach node's getPeerCertificate: of the whole chain, of the leaf alone.
+      const decodes = { chain: 0, leaf: 0 };
+      const proto = tls.TLSSocket.prototype as unknown as { getPeerCertificate: (d?: boolean) => object };
+      const real = proto.getPeerCertificate;
+      proto.getPeerCertificate = function (this: tls.TLSSocket, d?: boolean) {
+        if (d) decodes.chain++;
+        else decodes.leaf++;
+        return real.call(this, d);
+      };
+      try {
+        const r = await tlsHandshake(c.socket!, {
+          trace,
+          timeoutMs: 2000,
+          serverName: name,
+          verify: true,
+          recordChain: false,
+          address: `127.0.0.1:${port}`,
+          ...(withCa ? { ca: [ca.certPem] } : {}),
+        });
+        // After the handshake the socket's getPeerCertificate is node's again (no own override left).
+        const restored = r.socket ? !Object.hasOwn(r.socket, 'getPeerCertificate') : null;
+        r.socket?.end();
+        return { failure: r.entry.failure, chain: r.entry.peer_certificates, decodes, restored };
+      } finally {
+        proto.getPeerCertificate = real;
+      }
+    };
+    // Node's identity step did not decode the chain; the name check decoded the leaf alone, once.
+    assert.deepEqual(await run(good.port, 'good.test', true), {
+      failure: null,
+      chain: null,
+      decodes: { chain: 0, leaf: 1 },
+      restored: true,
+    });
+    assert.equal((await run(good.port, 'other.test', true)).failure, 'ssl_invalid_hostname');
+    assert.equal((await run(good.port, 'good.test', false)).failure, 'ssl_unknown_authority');
+    assert.equal((await run(expired.port, 'old.test', true)).failure, 'ssl_invalid_certificate');
+  });
+
+  it('never reads the peer through getPeerX509Certificate (it leaks in node 20), and still records the chain', async () => {
+    const proto = tls.TLSSocket.prototype as unknown as { getPeerX509Certificate: () => unknown };
+    const real = proto.getPeerX509Certificate;
+    let calls = 0;
+    proto.getPeerX509Certificate = function (this: tls.TLSSocket) {
+      calls++;
+      return real.call(this);
+    };
+    try {
+      const ok = await handshake(good.port, 'good.test', ca);
+      const badName = await handshake(good.port, 'other.test', ca);
+      const untrusted = await handshake(good.port, 'good.test', null);
+      assert.deepEqual(
+        [ok.entry.failure, badName.entry.failure, untrusted.entry.failure],
+        [null, 'ssl_invalid_hostname', 'ssl_unknown_authority'],
+      );
+      const der = (pem: string): string => new X509Certificate(pem).raw.toString('base64');
+      assert.deepEqual(
+        ok.entry.peer_certificates!.map((c) => c.data),
+        [der(goodLeafPem), der(ca.certPem)],
+      );
+      assert.deepEqual(untrusted.entry.peer_certificates, ok.entry.peer_certificates);
+    } finally {
+      proto.getPeerX509Certificate = real;
+    }
+    assert.equal(calls, 0);
   });
 
   it('fails with ssl_unknown_authority without the CA, keeping the chain as evidence', async () => {
