@@ -6,6 +6,7 @@
 //   is generated streaming into a temporary file and deleted after its run.
 //   BENCH_CPU_PROF=DIR  the scan processes write V8 CPU profiles there (read them with bench/cpu-profile.ts).
 //   BENCH_SKIP_RATE=1   only the RSS runs.
+// The scan runs at dnsperf's rate with 2 sending threads (the default) and with 1, then unbounded.
 import { execFile } from 'node:child_process';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -40,10 +41,23 @@ function exec(cmd: string, args: string[]): Promise<{ code: number; stdout: stri
 }
 
 /** `scan dns` over a list file; its summary line parsed (queries, seconds, replies, late, peak RSS). */
-async function runScan(lab: InjectionLab, list: string, out: string, rate: number, waitMs: number) {
+async function runScan(lab: InjectionLab, list: string, out: string, rate: number, waitMs: number, threads = 2) {
   rmSync(out, { force: true });
   const prof = PROF ? ['--cpu-prof', '--cpu-prof-dir', PROF] : [];
-  const args = ['scan', 'dns', '--target', lab.silent.target, '--list', list, '--rate', String(rate), '--wait', String(waitMs)];
+  const args = [
+    'scan',
+    'dns',
+    '--target',
+    lab.silent.target,
+    '--list',
+    list,
+    '--rate',
+    String(rate),
+    '--wait',
+    String(waitMs),
+    '--threads',
+    String(threads),
+  ];
   const sc = await exec(process.execPath, [...prof, bin, ...args, '--out', out, '--no-ip-ttl']);
   const line = sc.stderr.trim().split('\n').pop() ?? '';
   const m = /(\d+) queries in ([\d.]+) s .*?(\d+) replies, (\d+) late.*peak RSS (\d+) MB/.exec(line);
@@ -74,17 +88,17 @@ async function runDnsperf(lab: InjectionLab, perf: string): Promise<number> {
 }
 
 /** The scan at a rate, against dnsperf's figure. */
-async function compareScan(lab: InjectionLab, names: string, rate: number, label: string, dpQps: number): Promise<void> {
+async function compareScan(lab: InjectionLab, names: string, rate: number, threads: number, label: string, dpQps: number): Promise<void> {
   const out = join(dir, 'scan.jsonl');
   const mark = lab.lab.stats().silent;
-  const r = await runScan(lab, names, out, rate, WAIT_MS);
+  const r = await runScan(lab, names, out, rate, WAIT_MS, threads);
   const now = lab.lab.stats().silent;
   // The last window (WAIT_MS) is not sending time; dnsperf's figure has no such tail either.
   const qps = r.queries / Math.max(0.001, r.secs - WAIT_MS / 1000);
   const kept = await keptReplies(out);
   rmSync(out, { force: true });
   process.stdout.write(
-    `scan dns ${label}: ${r.queries} names in ${r.secs.toFixed(2)} s incl. the last ${WAIT_MS} ms window: ${qps.toFixed(0)} q/s sending (${(r.queries / r.secs).toFixed(0)} q/s overall); ` +
+    `scan dns ${label} --threads ${threads}: ${r.queries} names in ${r.secs.toFixed(2)} s incl. the last ${WAIT_MS} ms window: ${qps.toFixed(0)} q/s sending (${(r.queries / r.secs).toFixed(0)} q/s overall); ` +
       `the lab answered ${now.queries - mark.queries} queries with ${now.forged - mark.forged} forged replies, ${kept} kept in the file (${r.late} arrived after their window); peak RSS ${r.rssMb} MB; ` +
       `${(qps / dpQps).toFixed(2)}x dnsperf\n`,
   );
@@ -117,8 +131,9 @@ async function main(): Promise<void> {
       await writeNames(names, N, false);
       await writeNames(perf, N, true);
       const dpQps = await runDnsperf(lab, perf);
-      await compareScan(lab, names, Math.round(dpQps), `--rate ${Math.round(dpQps)} (dnsperf's)`, dpQps);
-      await compareScan(lab, names, 0, '--rate 0 (unbounded)', dpQps);
+      for (const threads of [2, 1])
+        await compareScan(lab, names, Math.round(dpQps), threads, `--rate ${Math.round(dpQps)} (dnsperf's)`, dpQps);
+      await compareScan(lab, names, 0, 2, '--rate 0 (unbounded)', dpQps);
     }
     await rssRuns(lab);
   } finally {

@@ -83,6 +83,7 @@ interface ScanDnsOptions {
   qtype: string;
   wait: string;
   ipTtl?: boolean;
+  threads: string;
   summary?: boolean;
   quiet?: boolean;
 }
@@ -103,6 +104,7 @@ export function register(program: Command): void {
     .requiredOption('--out <file.jsonl>', 'where the lines go (append-only)')
     .option('--qtype <types>', `comma-separated query types (${SCAN_QTYPES.join(', ')})`, 'A')
     .option('--wait <ms>', "how long each query's replies are collected", '2000')
+    .option('--threads <n>', 'threads that send and read, each its share of the list and rate (1 when reply IP TTLs are captured)', '1')
     .option('--ip-ttl', "require the replies' IP TTL (packet capture, root); default: when available")
     .option('--no-ip-ttl', 'do not capture: ip_ttl is null')
     .option('--summary', 'print the summary of injected answers as JSON on stdout at the end')
@@ -144,6 +146,8 @@ function scanSettings(o: ScanDnsOptions): Omit<DnsScanOptions, 'names' | 'out' |
     if (!m || Number(m[2]) < 1 || Number(m[1]) >= Number(m[2])) throw usageError(`--shard must be I/N with 0 <= I < N, got ${o.shard}`);
     shard = { i: Number(m[1]), n: Number(m[2]) };
   }
+  const threads = Number(o.threads);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 16) throw usageError(`--threads must be 1..16, got ${o.threads}`);
   const qtypes = o.qtype.split(',').map((q) => q.trim().toUpperCase());
   for (const q of qtypes)
     if (!(SCAN_QTYPES as readonly string[]).includes(q)) throw usageError(`--qtype: ${q} is not one of ${SCAN_QTYPES.join(', ')}`);
@@ -155,6 +159,7 @@ function scanSettings(o: ScanDnsOptions): Omit<DnsScanOptions, 'names' | 'out' |
     waitMs: wait,
     shard,
     resume: !!o.resume,
+    threads,
     ipTtl: o.ipTtl === undefined ? 'auto' : o.ipTtl,
   };
 }
