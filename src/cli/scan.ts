@@ -48,13 +48,15 @@ function checkList(file: string): number {
 }
 
 /**
- * The names of a checked list, streamed: read in 1 MiB chunks (bounded memory at any list size),
+ * The names of a checked list, streamed: read in 64 KiB chunks (bounded memory at any list size;
+ * a chunk's lines live until the scan has sent them, so a bigger chunk outlives V8's young
+ * generation and piles up in the old one),
  * handed over synchronously (a readline async iterator costs a promise and an event per line).
  */
 function* listNames(file: string): Generator<string> {
   const fd = openSync(file, 'r');
   try {
-    const buf = Buffer.alloc(1 << 20);
+    const buf = Buffer.alloc(64 << 10);
     const utf8 = new StringDecoder('utf8'); // a character cut by a chunk's end waits for the next
     let rest = '';
     for (;;) {

@@ -8,7 +8,11 @@
 // and scan-dns-wire.test.ts checks byte for byte that both ways agree.
 import dnsPacket from 'dns-packet';
 import type { DnsScanReply } from '../analysis/index.js';
-import { encodeQuery } from './dns.js';
+
+/** A query as every DNS step of the probe sends it: RD set, one question, class IN. */
+export function encodeQuery(name: string, type: dnsPacket.RecordType, id: number): Buffer {
+  return dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name, class: 'IN' }] });
+}
 
 const LDH = /^[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*$/;
 

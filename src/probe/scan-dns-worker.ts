@@ -2,7 +2,7 @@
 // scan hands it, at its share of the rate, from sockets of its own, reads their replies, and
 // returns each batch's lines (in send order) once all of that batch's windows have closed.
 import { parentPort, workerData } from 'node:worker_threads';
-import { Pacer, ScanRun, type ScanBatch, type ScanBatchLines, type ScanEngineOptions } from './scan-dns.js';
+import { Pacer, ScanRun, type ScanBatch, type ScanBatchLines, type ScanEngineOptions } from './scan-dns-engine.js';
 
 const port = parentPort!;
 const { engine } = workerData as { engine: ScanEngineOptions };
