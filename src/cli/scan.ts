@@ -86,6 +86,7 @@ interface ScanDnsOptions {
   wait: string;
   ipTtl?: boolean;
   threads: string;
+  outstanding: string;
   summary?: boolean;
   quiet?: boolean;
 }
@@ -106,6 +107,7 @@ export function register(program: Command): void {
     .requiredOption('--out <file.jsonl>', 'where the lines go (append-only)')
     .option('--qtype <types>', `comma-separated query types (${SCAN_QTYPES.join(', ')})`, 'A')
     .option('--wait <ms>', "how long each query's replies are collected", '2000')
+    .option('--outstanding <n>', "at most n queries waiting for their first reply, as dnsperf's -q (0 = no bound)", '0')
     .option('--threads <n>', 'threads that send and read, each its share of the list and rate (1 when reply IP TTLs are captured)', '1')
     .option('--ip-ttl', "require the replies' IP TTL (packet capture, root); default: when available")
     .option('--no-ip-ttl', 'do not capture: ip_ttl is null')
@@ -150,6 +152,8 @@ function scanSettings(o: ScanDnsOptions): Omit<DnsScanOptions, 'names' | 'out' |
   }
   const threads = Number(o.threads);
   if (!Number.isInteger(threads) || threads < 1 || threads > 16) throw usageError(`--threads must be 1..16, got ${o.threads}`);
+  const outstanding = Number(o.outstanding);
+  if (!Number.isInteger(outstanding) || outstanding < 0) throw usageError(`--outstanding must be an integer >= 0, got ${o.outstanding}`);
   const qtypes = o.qtype.split(',').map((q) => q.trim().toUpperCase());
   for (const q of qtypes)
     if (!(SCAN_QTYPES as readonly string[]).includes(q)) throw usageError(`--qtype: ${q} is not one of ${SCAN_QTYPES.join(', ')}`);
@@ -162,6 +166,7 @@ function scanSettings(o: ScanDnsOptions): Omit<DnsScanOptions, 'names' | 'out' |
     shard,
     resume: !!o.resume,
     threads,
+    outstanding,
     ipTtl: o.ipTtl === undefined ? 'auto' : o.ipTtl,
   };
 }

@@ -41,6 +41,12 @@ export interface ScanEngineOptions {
   waitMs: number;
   /** Queries per second of this sender (0: unbounded). */
   rate: number;
+  /**
+   * At most this many queries waiting for their first reply (0: no bound), as dnsperf's -q: a target
+   * that answers (the lab's injectors on one machine) is never sent more than it has answered plus
+   * this. A window stays open for its whole length either way (later injected replies are kept).
+   */
+  outstanding?: number;
 }
 
 /** Windows open at most for a rate (0: unbounded) and window. */
@@ -63,6 +69,9 @@ export class ScanRun {
   private readonly queue: Pending[] = [];
   private head = 0;
   readonly inFlightMax: number;
+  /** Queries sent that no reply has come for yet (their window open). */
+  unanswered = 0;
+  readonly outstanding: number;
 
   constructor(
     private readonly o: ScanEngineOptions,
@@ -70,6 +79,7 @@ export class ScanRun {
     readonly progress: DnsScanProgress = { sent: 0, written: 0, skipped: 0, replies: 0, late: 0 },
   ) {
     this.inFlightMax = inFlightBound(o.rate, o.waitMs);
+    this.outstanding = o.outstanding ?? 0;
   }
 
   get inFlight(): number {
@@ -107,6 +117,7 @@ export class ScanRun {
       this.progress.late++;
       return;
     }
+    if (p.raw.length === 0) this.unanswered--;
     p.raw.push(msg);
     p.at.push(at);
     if (this.capture) (p.keys ??= []).push(msg.toString('latin1'));
@@ -123,6 +134,7 @@ export class ScanRun {
     const now = performance.now();
     const p: Pending = { name, qtype, sentAt: now, deadline: now + this.o.waitMs, sock: s, id, raw: [], at: [] };
     inFlight.set(id, p);
+    this.unanswered++;
     this.queue.push(p);
     this.sockets[s]!.send(encodeScanQuery(name, qtype, id));
     this.progress.sent++;
@@ -139,6 +151,7 @@ export class ScanRun {
       if (!all && capture && now < p.deadline + TTL_GRACE_MS && p.keys?.some((k) => !this.ttlOf.has(k))) break;
       this.head++;
       this.pending[p.sock]!.delete(p.id);
+      if (p.raw.length === 0) this.unanswered--;
       this.emit(this.line(p));
     }
     if (this.head > 4096 && this.head * 2 > queue.length) {
@@ -219,7 +232,8 @@ export class Pacer {
   async turn(run: ScanRun): Promise<number> {
     await tick();
     for (;;) {
-      const allowed = Math.min(this.allowance(), BURST, run.inFlightMax - run.inFlight);
+      const open = run.outstanding > 0 ? run.outstanding - run.unanswered : Infinity;
+      const allowed = Math.min(this.allowance(), BURST, run.inFlightMax - run.inFlight, open);
       if (allowed > 0) return allowed;
       await sleep(1);
     }

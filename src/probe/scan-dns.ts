@@ -38,6 +38,8 @@ export interface DnsScanOptions {
   resume: boolean;
   /** Read each reply's IP TTL from a packet capture: 'auto' = when root and libpcap allow it. */
   ipTtl: boolean | 'auto';
+  /** At most this many queries waiting for a first reply (dnsperf's -q; default 0: no bound). */
+  outstanding?: number;
   /** Sending threads (default 1); 1 when reply IP TTLs are captured. */
   threads?: number;
   /** Called after each batch of lines is written. */
@@ -411,7 +413,8 @@ class SenderPool {
  * reads on threads of its own; on a machine shared with other work each thread gets its own share.
  */
 async function scanInThreads(o: DnsScanOptions, cursor: ShardCursor, sink: FileSink, threads: number): Promise<void> {
-  const pool = new SenderPool(sink, { host: o.host, port: o.port, waitMs: o.waitMs, rate: o.rate / threads }, threads);
+  const outstanding = o.outstanding ? Math.max(1, Math.floor(o.outstanding / threads)) : 0;
+  const pool = new SenderPool(sink, { host: o.host, port: o.port, waitMs: o.waitMs, rate: o.rate / threads, outstanding }, threads);
   const ticker = setInterval(() => sink.pump(false), 20);
   try {
     let batch: ScanBatch = { names: [], qtypes: [] };
