@@ -173,6 +173,8 @@ describe('wallscope scan dns against the lab silent address (real sockets)', () 
       ['--target', 'example.com', 'a.example'],
       ['--target', lab.silentDns, '--shard', '3/3', 'a.example'],
       ['--target', lab.silentDns, '--qtype', 'BOGUS', 'a.example'],
+      ['--target', lab.silentDns, '--threads', '0', 'a.example'],
+      ['--target', lab.silentDns, '--outstanding', '-1', 'a.example'],
       ['--target', lab.silentDns],
     ]) {
       r = await run([...args, '--out', out]);
