@@ -6,6 +6,9 @@
 //   is generated streaming into a temporary file and deleted after its run.
 //   BENCH_CPU_PROF=DIR  the scan processes write V8 CPU profiles there (read them with bench/cpu-profile.ts).
 //   BENCH_SKIP_RATE=1   only the RSS runs.
+// The scan runs as dnsperf does (no rate, at most 1000 queries awaiting a first reply; on one machine
+// an open-loop rate overruns the lab's injectors, which share its cores, and their replies are lost),
+// then at dnsperf's measured rate, then with two sending threads.
 import { execFile } from 'node:child_process';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +25,8 @@ const dir = mkdtempSync(join(tmpdir(), 'wallscope-scan-bench-'));
 const bin = join(repoRoot, 'bin', 'wallscope.js');
 /** Each query's window as long as dnsperf's timeout (-t 2): both wait as long for an answer. */
 const WAIT_MS = 2000;
+/** dnsperf's -q and the scan's --outstanding: at most this many queries wait for a first reply. */
+const OUTSTANDING = 1000;
 
 async function writeNames(file: string, n: number, withType: boolean): Promise<void> {
   const out = createWriteStream(file);
@@ -40,10 +45,25 @@ function exec(cmd: string, args: string[]): Promise<{ code: number; stdout: stri
 }
 
 /** `scan dns` over a list file; its summary line parsed (queries, seconds, replies, late, peak RSS). */
-async function runScan(lab: InjectionLab, list: string, out: string, rate: number, waitMs: number) {
+async function runScan(lab: InjectionLab, list: string, out: string, rate: number, waitMs: number, threads = 1, outstanding = 0) {
   rmSync(out, { force: true });
   const prof = PROF ? ['--cpu-prof', '--cpu-prof-dir', PROF] : [];
-  const args = ['scan', 'dns', '--target', lab.silent.target, '--list', list, '--rate', String(rate), '--wait', String(waitMs)];
+  const args = [
+    'scan',
+    'dns',
+    '--target',
+    lab.silent.target,
+    '--list',
+    list,
+    '--rate',
+    String(rate),
+    '--wait',
+    String(waitMs),
+    '--threads',
+    String(threads),
+    '--outstanding',
+    String(outstanding),
+  ];
   const sc = await exec(process.execPath, [...prof, bin, ...args, '--out', out, '--no-ip-ttl']);
   const line = sc.stderr.trim().split('\n').pop() ?? '';
   const m = /(\d+) queries in ([\d.]+) s .*?(\d+) replies, (\d+) late.*peak RSS (\d+) MB/.exec(line);
@@ -59,10 +79,23 @@ async function keptReplies(file: string): Promise<number> {
   return kept;
 }
 
-/** dnsperf: one pass over the names (1000 outstanding, so the loopback round trip does not bind it). */
+/** dnsperf: one pass over the names (OUTSTANDING queries at most awaiting their answer, -q). */
 async function runDnsperf(lab: InjectionLab, perf: string): Promise<number> {
   const mark = lab.lab.stats().silent;
-  const dp = await exec('dnsperf', ['-s', lab.silent.host, '-p', String(lab.silent.port), '-d', perf, '-n', '1', '-q', '1000', '-t', '2']);
+  const dp = await exec('dnsperf', [
+    '-s',
+    lab.silent.host,
+    '-p',
+    String(lab.silent.port),
+    '-d',
+    perf,
+    '-n',
+    '1',
+    '-q',
+    String(OUTSTANDING),
+    '-t',
+    '2',
+  ]);
   const qps = Number(/Queries per second:\s+([\d.]+)/.exec(dp.stdout)?.[1] ?? NaN);
   const done = /Queries completed:\s+(\d+)/.exec(dp.stdout)?.[1];
   const lost = /Queries lost:\s+(\d+)/.exec(dp.stdout)?.[1];
@@ -74,17 +107,17 @@ async function runDnsperf(lab: InjectionLab, perf: string): Promise<number> {
 }
 
 /** The scan at a rate, against dnsperf's figure. */
-async function compareScan(lab: InjectionLab, names: string, rate: number, label: string, dpQps: number): Promise<void> {
+async function compareScan(lab: InjectionLab, names: string, rate: number, threads: number, label: string, dpQps: number): Promise<void> {
   const out = join(dir, 'scan.jsonl');
   const mark = lab.lab.stats().silent;
-  const r = await runScan(lab, names, out, rate, WAIT_MS);
+  const r = await runScan(lab, names, out, rate, WAIT_MS, threads, OUTSTANDING);
   const now = lab.lab.stats().silent;
   // The last window (WAIT_MS) is not sending time; dnsperf's figure has no such tail either.
   const qps = r.queries / Math.max(0.001, r.secs - WAIT_MS / 1000);
   const kept = await keptReplies(out);
   rmSync(out, { force: true });
   process.stdout.write(
-    `scan dns ${label}: ${r.queries} names in ${r.secs.toFixed(2)} s incl. the last ${WAIT_MS} ms window: ${qps.toFixed(0)} q/s sending (${(r.queries / r.secs).toFixed(0)} q/s overall); ` +
+    `scan dns ${label} --threads ${threads} --outstanding ${OUTSTANDING}: ${r.queries} names in ${r.secs.toFixed(2)} s incl. the last ${WAIT_MS} ms window: ${qps.toFixed(0)} q/s sending (${(r.queries / r.secs).toFixed(0)} q/s overall); ` +
       `the lab answered ${now.queries - mark.queries} queries with ${now.forged - mark.forged} forged replies, ${kept} kept in the file (${r.late} arrived after their window); peak RSS ${r.rssMb} MB; ` +
       `${(qps / dpQps).toFixed(2)}x dnsperf\n`,
   );
@@ -117,8 +150,9 @@ async function main(): Promise<void> {
       await writeNames(names, N, false);
       await writeNames(perf, N, true);
       const dpQps = await runDnsperf(lab, perf);
-      await compareScan(lab, names, Math.round(dpQps), `--rate ${Math.round(dpQps)} (dnsperf's)`, dpQps);
-      await compareScan(lab, names, 0, '--rate 0 (unbounded)', dpQps);
+      await compareScan(lab, names, 0, 1, '--rate 0 (as dnsperf runs: bound by --outstanding alone)', dpQps);
+      await compareScan(lab, names, Math.round(dpQps), 1, `--rate ${Math.round(dpQps)} (dnsperf's)`, dpQps);
+      await compareScan(lab, names, 0, 2, '--rate 0', dpQps);
     }
     await rssRuns(lab);
   } finally {

@@ -9,7 +9,14 @@ export { parseFingerprintCsv, parseAddressList, emptyFingerprintSet, type Finger
 export { scrubberFor, scrubValue, SCRUBBED } from './scrub.js';
 export { compareHttp, extractTitle, titleOfBytes, TITLE_SCAN, type HttpComparison } from './http-compare.js';
 export { isBogon, isIp, canonicalIp, parseIp, unmap, parseCidrs, inCidrs, type Cidr } from './ip.js';
-export { parseInjectorFingerprints, matchInjector, InjectorFingerprintError, type InjectorFingerprint } from './injectors.js';
+export {
+  parseInjectorFingerprints,
+  matchInjector,
+  injectorBursts,
+  InjectorFingerprintError,
+  type InjectorFingerprint,
+  type PacketView,
+} from './injectors.js';
 export { compareRow, AgreementTally, type AnalyzeRow } from './row.js';
 export { classifyFirstPacket, fetProtocolPrefix, FET_POPCOUNT_LOW, FET_POPCOUNT_HIGH, FET_PREFIX_LEN, FET_RUN_LEN } from './fet.js';
 export { readPcapTcp, firstClientPayload, parseFlowKey, PcapError, type TcpSegment, type FlowKey } from './pcap.js';

@@ -111,6 +111,8 @@ describe('wallscope scan dns against the lab silent address (real sockets)', () 
         '100',
         '--shard',
         `${i}/3`,
+        '--threads',
+        String(i + 1), // 1 to 3 sending threads: the lines come back in list order either way
         '--out',
         out,
         '--quiet',
@@ -118,7 +120,10 @@ describe('wallscope scan dns against the lab silent address (real sockets)', () 
       ]);
       assert.equal(r.code, 0, r.stderr);
       const got = lines(out).map((l) => l.name);
-      assert.ok(got.every((n) => inShard(n, i, 3)));
+      assert.deepEqual(
+        got,
+        NAMES.filter((n) => inShard(n, i, 3)),
+      );
       assert.ok(got.length > NAMES.length / 5);
       all.push(...got);
     }
@@ -128,7 +133,8 @@ describe('wallscope scan dns against the lab silent address (real sockets)', () 
   it('resumes after kill -9 without repeating or losing a name', async () => {
     const out = join(dir, 'killed.jsonl');
     const args = ['--target', lab.silentDns, '--list', join(dir, 'names.txt'), '--rate', '400', '--wait', '1000', '--out', out, '--quiet'];
-    const child = spawn(process.execPath, [bin, 'scan', 'dns', ...args], { stdio: 'ignore' });
+    // Killed while two sending threads work (without capture: with one, a single thread does all).
+    const child = spawn(process.execPath, [bin, 'scan', 'dns', ...args, '--threads', '2', '--no-ip-ttl'], { stdio: 'ignore' });
     const deadline = Date.now() + 30_000;
     while ((!existsSync(out) || statSync(out).size < 40_000) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     child.kill('SIGKILL');
@@ -167,6 +173,8 @@ describe('wallscope scan dns against the lab silent address (real sockets)', () 
       ['--target', 'example.com', 'a.example'],
       ['--target', lab.silentDns, '--shard', '3/3', 'a.example'],
       ['--target', lab.silentDns, '--qtype', 'BOGUS', 'a.example'],
+      ['--target', lab.silentDns, '--threads', '0', 'a.example'],
+      ['--target', lab.silentDns, '--outstanding', '-1', 'a.example'],
       ['--target', lab.silentDns],
     ]) {
       r = await run([...args, '--out', out]);

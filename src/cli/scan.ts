@@ -48,13 +48,15 @@ function checkList(file: string): number {
 }
 
 /**
- * The names of a checked list, streamed: read in 1 MiB chunks (bounded memory at any list size),
+ * The names of a checked list, streamed: read in 64 KiB chunks (bounded memory at any list size;
+ * a chunk's lines live until the scan has sent them, so a bigger chunk outlives V8's young
+ * generation and piles up in the old one),
  * handed over synchronously (a readline async iterator costs a promise and an event per line).
  */
 function* listNames(file: string): Generator<string> {
   const fd = openSync(file, 'r');
   try {
-    const buf = Buffer.alloc(1 << 20);
+    const buf = Buffer.alloc(64 << 10);
     const utf8 = new StringDecoder('utf8'); // a character cut by a chunk's end waits for the next
     let rest = '';
     for (;;) {
@@ -83,6 +85,8 @@ interface ScanDnsOptions {
   qtype: string;
   wait: string;
   ipTtl?: boolean;
+  threads: string;
+  outstanding: string;
   summary?: boolean;
   quiet?: boolean;
 }
@@ -103,6 +107,8 @@ export function register(program: Command): void {
     .requiredOption('--out <file.jsonl>', 'where the lines go (append-only)')
     .option('--qtype <types>', `comma-separated query types (${SCAN_QTYPES.join(', ')})`, 'A')
     .option('--wait <ms>', "how long each query's replies are collected", '2000')
+    .option('--outstanding <n>', "at most n queries waiting for their first reply, as dnsperf's -q (0 = no bound)", '0')
+    .option('--threads <n>', 'threads that send and read, each its share of the list and rate (1 when reply IP TTLs are captured)', '1')
     .option('--ip-ttl', "require the replies' IP TTL (packet capture, root); default: when available")
     .option('--no-ip-ttl', 'do not capture: ip_ttl is null')
     .option('--summary', 'print the summary of injected answers as JSON on stdout at the end')
@@ -144,6 +150,10 @@ function scanSettings(o: ScanDnsOptions): Omit<DnsScanOptions, 'names' | 'out' |
     if (!m || Number(m[2]) < 1 || Number(m[1]) >= Number(m[2])) throw usageError(`--shard must be I/N with 0 <= I < N, got ${o.shard}`);
     shard = { i: Number(m[1]), n: Number(m[2]) };
   }
+  const threads = Number(o.threads);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 16) throw usageError(`--threads must be 1..16, got ${o.threads}`);
+  const outstanding = Number(o.outstanding);
+  if (!Number.isInteger(outstanding) || outstanding < 0) throw usageError(`--outstanding must be an integer >= 0, got ${o.outstanding}`);
   const qtypes = o.qtype.split(',').map((q) => q.trim().toUpperCase());
   for (const q of qtypes)
     if (!(SCAN_QTYPES as readonly string[]).includes(q)) throw usageError(`--qtype: ${q} is not one of ${SCAN_QTYPES.join(', ')}`);
@@ -155,6 +165,8 @@ function scanSettings(o: ScanDnsOptions): Omit<DnsScanOptions, 'names' | 'out' |
     waitMs: wait,
     shard,
     resume: !!o.resume,
+    threads,
+    outstanding,
     ipTtl: o.ipTtl === undefined ? 'auto' : o.ipTtl,
   };
 }

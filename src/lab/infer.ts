@@ -20,6 +20,7 @@ import {
   httpHostTrial,
   httpPathTrial,
   layeredTrial,
+  type ResetWatcher,
   sniOutcome,
   sniTrial,
   type LayeredOutcome,
@@ -59,6 +60,13 @@ export interface InferLabOptions {
   dnsWaitMs?: number;
   /** Client addresses for trials start at this index of lab.clientAddress (past those of eval). */
   firstClient?: number;
+  /**
+   * Tell the layers of a name both block apart by the fingerprints of the resets captured (root;
+   * netns mode, where each censor injects as the packet passes on): how long a blocked trial waits
+   * for its regional reset to be handed over by the capture (ms). Without: by how soon the first
+   * reset came (REGIONAL_RESET_MS), which a busy machine skews.
+   */
+  resets?: { watcher: ResetWatcher; waitMs: number };
 }
 
 const PROTOCOL_OF: Record<string, InferProtocol> = { 'dns.injection': 'dns', 'tls.reset': 'sni', 'http.reset': 'http' };
@@ -236,10 +244,18 @@ export async function inferLab(
     if (!s || !port) return null;
     const server = { host: s.address, port };
     const outcome = protocol === 'sni' ? sniOutcome : hostOutcome;
-    return layeredTrial((n, local) => outcome(server, n, local, 3000), `${padFor(name, lab.scenario.seed ^ 0x5a5a)}.example`, {
+    const watching = opts.resets?.watcher.watch(server);
+    const trial = layeredTrial((n, local) => outcome(server, n, local, 3000), `${padFor(name, lab.scenario.seed ^ 0x5a5a)}.example`, {
       localAddress: fresh.localAddress,
       regionalResetMs: REGIONAL_RESET_MS,
+      resets: opts.resets,
     });
+    // The capture is open before the first trial (a problem opening it is a setup error, not a layer).
+    return async (n: string) => {
+      const problem = await watching;
+      if (problem) throw new Error(`infer: cannot capture the resets: ${problem}`);
+      return trial(n);
+    };
   });
   const lines = await inferJobs(layered, ends, { concurrency: opts.concurrency, seed: lab.scenario.seed, blockedNames });
   return uniqueLines(lines);

@@ -12,6 +12,7 @@ import { classifyError, unknownFailure, WallscopeTimeoutError, type DnsAnswer, t
 import type { Trace } from './trace.js';
 import { splitHostPort } from './policy.js';
 import { httpExchange } from './http.js';
+import { encodeQuery } from './scan-dns-wire.js';
 import type { NetPolicy } from './policy.js';
 
 export type QueryType = 'A' | 'AAAA';
@@ -42,9 +43,8 @@ export interface UdpDnsResult extends DnsResult {
 // RFC 1035 4.1.1 RCODE values
 const RCODE: Record<string, number> = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 };
 
-export function encodeQuery(name: string, type: QueryType | dnsPacket.RecordType, id: number): Buffer {
-  return dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name, class: 'IN' }] });
-}
+// encodeQuery lives in scan-dns-wire.ts, which the scan's sending threads load without the rest of this module.
+export { encodeQuery };
 
 function rcodeNumber(p: dnsPacket.DecodedPacket): number {
   const r = (p as { rcode?: string }).rcode;

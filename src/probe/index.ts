@@ -131,6 +131,7 @@ export {
   sniOutcome,
   hostOutcome,
   layeredTrial,
+  ResetWatcher,
   type Trial,
   type TrialOptions,
   type TrialOutcome,

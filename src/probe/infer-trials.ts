@@ -7,7 +7,11 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import tls from 'node:tls';
 import dnsPacket from 'dns-packet';
+import { injectorBursts, matchInjector, type InjectorFingerprint, type PacketView } from '../analysis/index.js';
+import type { Layer } from '../model/index.js';
 import { encodeQuery } from './dns.js';
+import type { CaptureHub } from './packet-evidence.js';
+import { TCP_RST, tcpFlagNames } from './packet.js';
 
 export interface TrialOptions {
   /** A source address for the next trial (fresh ones avoid residual blocking), or undefined. */
@@ -172,33 +176,111 @@ export interface LayeredOutcome {
 }
 
 /**
+ * The resets injected toward each client address, from a packet capture (netns mode and real
+ * networks, root), so that a trial is told apart by WHO reset it: each injector's fingerprint
+ * (censors.md sections 3 and 5: Henan's one client-only RST+ACK with IP ID 1 and a 10-byte payload,
+ * the GFW's bursts) instead of how soon the reset came, which a busy machine skews.
+ */
+export class ResetWatcher {
+  private readonly byLocal = new Map<string, PacketView[]>();
+  private readonly servers = new Map<string, Promise<string | null>>();
+  private readonly waiters = new Set<() => void>();
+
+  constructor(
+    private readonly hub: CaptureHub,
+    private readonly fingerprints: readonly InjectorFingerprint[],
+  ) {}
+
+  /** Starts keeping the resets that come from `server` (once per server); a problem, or null. */
+  watch(server: { host: string; port: number }): Promise<string | null> {
+    const key = `${server.host}:${server.port}`;
+    let w = this.servers.get(key);
+    if (!w) {
+      w = this.hub.watch('tcp', server.host, server.port, ({ packet: p }) => {
+        if (!p.tcp || !(p.tcp.flags & TCP_RST) || p.ip.src !== server.host) return;
+        const view: PacketView = {
+          dir: 'in',
+          flags: tcpFlagNames(p.tcp.flags),
+          ttl: p.ip.ttl,
+          ipId: p.ip.id,
+          df: p.ip.df,
+          window: p.tcp.window,
+          payloadHex: p.tcp.payload.toString('hex'),
+          tMs: performance.now(),
+        };
+        (this.byLocal.get(p.ip.dst) ?? this.byLocal.set(p.ip.dst, []).get(p.ip.dst)!).push(view);
+        for (const wake of this.waiters) wake();
+      });
+      this.servers.set(key, w);
+    }
+    return w;
+  }
+
+  /** Whether an injector of `layer` reset a flow of `local`, waiting for its packets up to waitMs. */
+  async saw(local: string, layer: Layer, waitMs: number): Promise<boolean> {
+    const deadline = performance.now() + waitMs;
+    const seen = () =>
+      injectorBursts(this.byLocal.get(local) ?? []).some((burst) => matchInjector(this.fingerprints, burst)?.layer === layer);
+    while (!seen()) {
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      await new Promise<void>((r) => {
+        const done = () => {
+          clearTimeout(t);
+          this.waiters.delete(done);
+          r();
+        };
+        const t = setTimeout(done, left);
+        this.waiters.add(done);
+      });
+    }
+    return true;
+  }
+
+  forget(local: string): void {
+    this.byLocal.delete(local);
+  }
+}
+
+/**
  * A trial told apart by layer, the way the probe's attribution tells a measured reset apart
  * (analysis attributeReset; censors.md section 5): after a blocked trial, a harmless follow-up
  * from the same address to the same server:port; blocked too = residual blocking = the national
- * firewall saw the name; none = the regional firewall's; a residual and a first reset sooner than
- * REGIONAL_RESET_MS after the ClientHello = both saw it (the regional reset arrives first). Where the
- * censors inject while the packet passes on (the netns lab, real paths), a name both block shows
- * both; where the first censor's reset ends the flow (the loopback lab), the later one is masked.
+ * firewall saw the name; none = the regional firewall's. With a ResetWatcher (packets), a residual
+ * name is the regional firewall's too when a reset with a regional injector's fingerprint came;
+ * without one, when the first reset came sooner than REGIONAL_RESET_MS after the ClientHello (the
+ * regional reset arrives first). Where the censors inject while the packet passes on (the netns lab,
+ * real paths), a name both block shows both; where the first censor's reset ends the flow (the
+ * loopback lab), the later one is masked.
  */
 export function layeredTrial(
   outcome: (name: string, local: string | undefined) => Promise<TrialOutcome>,
   harmless: string,
-  opts: TrialOptions & { regionalResetMs: number },
+  opts: TrialOptions & { regionalResetMs: number; resets?: { watcher: ResetWatcher; waitMs: number } },
 ): (name: string) => Promise<LayeredOutcome> {
   return async (name) => {
     const local = opts.localAddress?.();
     const first = await outcome(name, local);
     if (!first.blocked) return { blocked: false, national: false, regional: false };
+    const started = performance.now();
     const follow = await outcome(harmless, local);
-    // No residual: not the national firewall, so the regional one (as attributeReset reads a
-    // follow-up that went through). With residual, the regional one too only if the first reset
-    // came sooner than the national firewall ever resets (a busy machine only delays resets, so
-    // this errs towards missing the regional layer, never towards giving it the national's trials).
+    if (!follow.blocked) return { blocked: true, national: false, regional: true };
+    if (opts.resets && local) {
+      // The regional reset was injected when the ClientHello passed, before the follow-up began;
+      // the wait only covers a capture that hands frames over late.
+      const { watcher, waitMs } = opts.resets;
+      const regional = await watcher.saw(local, 'regional', Math.max(0, waitMs - (performance.now() - started)));
+      watcher.forget(local);
+      return { blocked: true, national: true, regional };
+    }
+    // With residual, the regional one too only if the first reset came sooner than the national
+    // firewall ever resets (a busy machine only delays resets, so this errs towards missing the
+    // regional layer, never towards giving it the national's trials).
     const soonerThan = (o: TrialOutcome) => o.blocked && o.ms !== null && o.ms < opts.regionalResetMs;
     let sooner = soonerThan(first);
     // A busy machine delays the regional reset past the bound now and then (seen in CI under load):
     // one more try from a fresh address before saying only the national firewall saw the name.
-    if (follow.blocked && !sooner) sooner = soonerThan(await outcome(name, opts.localAddress?.()));
-    return { blocked: true, national: follow.blocked, regional: !follow.blocked || sooner };
+    if (!sooner) sooner = soonerThan(await outcome(name, opts.localAddress?.()));
+    return { blocked: true, national: true, regional: sooner };
   };
 }

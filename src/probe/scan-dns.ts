@@ -6,16 +6,22 @@
 // in send order), and the file is fdatasync'd every second, so after a kill -9 the file is a
 // prefix of the run plus at most one partial line: `--resume` truncates that line, counts the
 // complete ones and skips exactly that many (name, qtype) pairs of the same list and shard.
-import dgram from 'node:dgram';
-import { closeSync, existsSync, fdatasyncSync, ftruncateSync, openSync, readSync, fstatSync, writeSync } from 'node:fs';
-import dnsPacket from 'dns-packet';
-import { inShard, type DnsScanReply } from '../analysis/index.js';
+import { Worker } from 'node:worker_threads';
+import { closeSync, existsSync, fdatasync, fdatasyncSync, ftruncateSync, openSync, readSync, fstatSync, writeSync } from 'node:fs';
+import { inShard } from '../analysis/index.js';
 import { captureAvailable, openCapture, routeTo, type Capture } from './capture.js';
-import { encodeQuery } from './dns.js';
+import {
+  inFlightBound,
+  Pacer,
+  ScanRun,
+  type DnsScanProgress,
+  type ScanBatch,
+  type ScanBatchLines,
+  type ScanEngineOptions,
+  type ScanQtype,
+} from './scan-dns-engine.js';
 
-/** Query types a scan may ask (blackbox.c answers A to all but AAAA: the others reveal it). */
-export const SCAN_QTYPES = ['A', 'AAAA', 'MX', 'TXT', 'NS', 'CNAME', 'SOA', 'SRV', 'PTR', 'CAA'] as const;
-export type ScanQtype = (typeof SCAN_QTYPES)[number];
+export { SCAN_QTYPES, type DnsScanProgress, type ScanQtype } from './scan-dns-engine.js';
 
 export interface DnsScanOptions {
   host: string;
@@ -32,16 +38,12 @@ export interface DnsScanOptions {
   resume: boolean;
   /** Read each reply's IP TTL from a packet capture: 'auto' = when root and libpcap allow it. */
   ipTtl: boolean | 'auto';
+  /** At most this many queries waiting for a first reply (dnsperf's -q; default 0: no bound). */
+  outstanding?: number;
+  /** Sending threads (default 1); 1 when reply IP TTLs are captured. */
+  threads?: number;
   /** Called after each batch of lines is written. */
   onProgress?: (p: DnsScanProgress) => void;
-}
-
-export interface DnsScanProgress {
-  sent: number;
-  written: number;
-  skipped: number;
-  replies: number;
-  late: number;
 }
 
 export interface DnsScanResult extends DnsScanProgress {
@@ -60,22 +62,7 @@ export class DnsScanError extends Error {
   }
 }
 
-interface Pending {
-  name: string;
-  qtype: ScanQtype;
-  sentAt: number;
-  deadline: number;
-  sock: number;
-  id: number;
-  replies: DnsScanReply[];
-  /** With a capture: each reply's payload, to find its IP TTL among the captured frames. */
-  keys?: string[];
-}
-
-const MAX_PER_SOCKET = 30_000; // in flight per source port: DNS ids are 16 bits
-const MAX_SOCKETS = 64;
 const SYNC_EVERY_MS = 1000;
-const TTL_GRACE_MS = 1000;
 /**
  * The capture ring. The `cap` addon fixes the snap length at 65,535 and libpcap sizes each ring
  * slot by it (by the MTU on lo, 64 KiB), so 8 MiB holds ~128 frames and a burst of replies while
@@ -119,14 +106,6 @@ function resumePoint(out: string): { done: number; last: { name: string; qtype: 
   } finally {
     closeSync(fd);
   }
-}
-
-function decodeAnswers(p: dnsPacket.DecodedPacket): DnsScanReply['answers'] {
-  return (p.answers ?? []).map((a) => {
-    const d = (a as { data?: unknown }).data;
-    const data = typeof d === 'string' ? d : Buffer.isBuffer(d) ? d.toString('hex') : JSON.stringify(d ?? null);
-    return { type: a.type, data, ttl: (a as { ttl?: number }).ttl ?? 0 };
-  });
 }
 
 /** The out file opened for appending, after the resume point of an existing one (or a refusal). */
@@ -187,239 +166,306 @@ async function openTtlCapture(
   return { capture, ipTtl };
 }
 
-/** One reply as a scan line keeps it; null for a stray datagram (too short, or another name's). */
-function replyOf(msg: Buffer, p: Pending, at: number): DnsScanReply | null {
-  let d: dnsPacket.DecodedPacket;
-  try {
-    d = dnsPacket.decode(msg) as dnsPacket.DecodedPacket;
-  } catch {
-    d = { id: msg.readUInt16BE(0), flags: msg.readUInt16BE(2), questions: [], answers: [] } as unknown as dnsPacket.DecodedPacket;
-  }
-  const q = d.questions?.[0];
-  if (q && q.name.toLowerCase() !== p.name) return null; // a stray reply reusing the id
-  const flags = msg.readUInt16BE(2);
-  return {
-    ms: Math.round((at - p.sentAt) * 100) / 100,
-    ip_ttl: null,
-    rcode: (d as { rcode?: string }).rcode ?? String(flags & 0xf),
-    flags,
-    answers: decodeAnswers(d),
-  };
-}
-
 /** Lines are buffered and written in chunks of this size (or at each sync), in send order. */
 const WRITE_CHUNK = 256 << 10;
 
-/** One scan's state: the sockets, the queries in flight (in send order) and the out file. */
-class ScanRun {
-  readonly progress: DnsScanProgress = { sent: 0, written: 0, skipped: 0, replies: 0, late: 0 };
-  readonly ttlOf = new Map<string, number[]>();
-  capture: Capture | null = null;
-  private readonly pending: Array<Map<number, Pending>> = [];
-  private readonly sockets: dgram.Socket[] = [];
-  private readonly ids: number[] = [];
-  private readonly queue: Pending[] = [];
-  private head = 0;
+/**
+ * The out file's writer: lines copied into one buffer as they come (no string join), written when
+ * it is full or a second has passed, then fdatasync'd off the event loop (a sync under a busy disk
+ * would stall sending). Writes are appends in line order, so the file is a prefix of the scan at
+ * any kill; the last sync (`pump(true)`) is synchronous.
+ */
+class FileSink {
+  private readonly buf = Buffer.allocUnsafe(WRITE_CHUNK);
+  private used = 0;
   private lastSync = performance.now();
-  private text: string[] = [];
-  private textBytes = 0;
-  readonly inFlightMax: number;
+  private syncing = false;
 
   constructor(
-    private readonly o: DnsScanOptions,
     private readonly fd: number,
-  ) {
-    this.inFlightMax = o.rate > 0 ? Math.max(256, Math.ceil((o.rate * o.waitMs) / 1000) + 256) : 50_000;
-  }
+    readonly progress: DnsScanProgress,
+    private readonly onProgress: ((p: DnsScanProgress) => void) | undefined,
+  ) {}
 
-  get inFlight(): number {
-    return this.queue.length - this.head;
-  }
-
-  /** At least 8 connected sockets: each source port has its own receive queue, so a burst of replies spreads over them. */
-  async openSockets(): Promise<void> {
-    const n = Math.min(MAX_SOCKETS, Math.max(8, Math.ceil(this.inFlightMax / MAX_PER_SOCKET)));
-    for (let s = 0; s < n; s++) {
-      const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
-      const map = new Map<number, Pending>();
-      this.pending.push(map);
-      this.sockets.push(sock);
-      this.ids.push(Math.floor(Math.random() * 0x10000));
-      sock.on('error', () => undefined);
-      sock.on('message', (msg, rinfo) => this.onMessage(map, msg, rinfo));
-      // Connected: the kernel drops datagrams from anyone but the target, and send() skips the
-      // per-packet address lookup dgram does otherwise (a fifth of the sending cost).
-      await new Promise<void>((res, rej) => {
-        sock.once('error', rej);
-        sock.connect(this.o.port, this.o.host, () => {
-          sock.off('error', rej);
-          res();
-        });
-      });
+  add(text: string, lines: number): void {
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+    if (this.used + text.length * 3 > this.buf.length) {
+      this.writeOut();
+      if (text.length * 3 > this.buf.length) writeSync(this.fd, text);
     }
-  }
-
-  private onMessage(map: Map<number, Pending>, msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    const at = performance.now();
-    if (msg.length < 12 || rinfo.port !== this.o.port || rinfo.address !== this.o.host) return; // (connected: only the target)
-    const p = map.get(msg.readUInt16BE(0));
-    if (!p) {
-      this.progress.late++;
-      return;
-    }
-    const reply = replyOf(msg, p, at);
-    if (!reply) return;
-    this.progress.replies++;
-    p.replies.push(reply);
-    if (this.capture) (p.keys ??= []).push(msg.toString('latin1'));
-  }
-
-  /** Sends one query (the next id free on the next socket, round robin). */
-  send(name: string, qtype: ScanQtype): void {
-    const s = this.progress.sent % this.sockets.length;
-    const inFlight = this.pending[s]!;
-    let id = this.ids[s]!;
-    // Skip ids still in flight on this socket (only when it wrapped around).
-    while (inFlight.has(id)) id = (id + 1) & 0xffff;
-    this.ids[s] = (id + 1) & 0xffff;
-    const now = performance.now();
-    const p: Pending = { name, qtype, sentAt: now, deadline: now + this.o.waitMs, sock: s, id, replies: [] };
-    inFlight.set(id, p);
-    this.queue.push(p);
-    this.sockets[s]!.send(encodeQuery(name, qtype, id));
-    this.progress.sent++;
-  }
-
-  /** The lines of the windows closed by now (every one when `all`), in send order; written in big chunks. */
-  flush(all: boolean): void {
-    const now = performance.now();
-    const { queue, capture } = this;
-    let lines = 0;
-    while (this.head < queue.length && (all || queue[this.head]!.deadline <= now)) {
-      const p = queue[this.head]!;
-      // libpcap hands frames over in batches that can lag the socket under load: a reply whose
-      // frame has not come yet holds the line (and those after it, to keep list order) a while.
-      if (!all && capture && now < p.deadline + TTL_GRACE_MS && p.keys?.some((k) => !this.ttlOf.has(k))) break;
-      this.head++;
-      this.pending[p.sock]!.delete(p.id);
-      if (p.keys) this.takeTtls(p);
-      const line = `{"name":${JSON.stringify(p.name)},"qtype":"${p.qtype}","injected":${p.replies.length > 0},"replies":${JSON.stringify(p.replies)}}\n`;
-      this.text.push(line);
-      this.textBytes += line.length;
-      lines++;
-    }
+    if (text.length * 3 <= this.buf.length) this.used += this.buf.write(text, this.used);
     this.progress.written += lines;
-    if (this.head > 4096 && this.head * 2 > queue.length) {
-      queue.splice(0, this.head);
-      this.head = 0;
-    }
-    const sync = all || now - this.lastSync >= SYNC_EVERY_MS;
-    if (this.textBytes >= WRITE_CHUNK || (sync && this.textBytes > 0)) {
-      writeSync(this.fd, this.text.join(''));
-      this.text = [];
-      this.textBytes = 0;
-      this.o.onProgress?.(this.progress);
-    }
-    if (sync) {
+  }
+
+  private writeOut(): void {
+    if (this.used === 0) return;
+    writeSync(this.fd, this.buf, 0, this.used);
+    this.used = 0;
+    this.onProgress?.(this.progress);
+  }
+
+  /** Writes and syncs what is buffered once a second (everything, synchronously, when `all`). */
+  pump(all: boolean): void {
+    const now = performance.now();
+    if (all) {
+      this.writeOut();
       fdatasyncSync(this.fd);
+    } else if (now - this.lastSync >= SYNC_EVERY_MS) {
+      this.writeOut();
       this.lastSync = now;
+      if (!this.syncing) {
+        this.syncing = true;
+        fdatasync(this.fd, () => (this.syncing = false));
+      }
     }
-  }
-
-  /** The IP TTL of each reply, from the capture (the frame with the same payload). */
-  private takeTtls(p: Pending): void {
-    p.keys!.forEach((key, i) => {
-      const q = this.ttlOf.get(key);
-      if (!q?.length) return;
-      p.replies[i]!.ip_ttl = q.shift()!;
-      if (!q.length) this.ttlOf.delete(key);
-    });
-  }
-
-  lastDeadline(): number {
-    return this.queue[this.queue.length - 1]?.deadline ?? 0;
-  }
-
-  async close(): Promise<void> {
-    this.capture?.close();
-    await Promise.all(this.sockets.map((s) => new Promise<void>((r) => s.close(() => r()))));
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const tick = () => new Promise<void>((r) => setImmediate(r));
+/** The (name, qtype) pairs of the shard past the resume point, in list order; checks the resume point. */
+class ShardCursor {
+  k = 0; // index of the (name, qtype) pair in this shard
+  constructor(
+    private readonly o: DnsScanOptions,
+    private readonly progress: DnsScanProgress,
+    private readonly skip: number,
+    private readonly last: { name: string; qtype: string } | null,
+  ) {}
+
+  /** Calls `each` with the pairs of one list name that are to be sent (none outside the shard or before the resume point). */
+  pairs(raw: string, each: (name: string, qtype: ScanQtype) => void): void {
+    const name = (raw.endsWith('.') ? raw.slice(0, -1) : raw).toLowerCase();
+    if (!inShard(name, this.o.shard.i, this.o.shard.n)) return;
+    if (this.k >= this.skip)
+      for (const qtype of this.o.qtypes) {
+        this.k++;
+        each(name, qtype);
+      }
+    else for (const qtype of this.o.qtypes) if (!this.before(name, qtype)) each(name, qtype);
+  }
+
+  private before(name: string, qtype: ScanQtype): boolean {
+    if (this.k++ >= this.skip) return false;
+    if (this.k === this.skip && this.last && (this.last.name !== name || this.last.qtype !== qtype))
+      throw new DnsScanError(
+        `${this.o.out}: its line ${this.skip} is ${this.last.name} ${this.last.qtype}, but this list and shard give ${name} ${qtype} there; not the same scan`,
+        'SCAN_RESUME_MISMATCH',
+      );
+    this.progress.skipped++;
+    return true;
+  }
+
+  end(): number {
+    if (this.k < this.skip)
+      throw new DnsScanError(
+        `${this.o.out} holds ${this.skip} lines but this list and shard give only ${this.k}: not the same scan`,
+        'SCAN_RESUME_MISMATCH',
+      );
+    return this.k;
+  }
+}
+
+/** Every list name, walked synchronously when the list is (`for await` costs a promise per name). */
+async function forEachName(names: DnsScanOptions['names'], each: (raw: string) => Promise<void> | void): Promise<void> {
+  if (Symbol.iterator in names)
+    for (const raw of names) {
+      const w = each(raw);
+      if (w) await w;
+    }
+  else for await (const raw of names) await each(raw);
+}
 
 /**
- * Sends every (name, qtype) of the shard past the resume point, at the rate: never ahead of
- * rate * elapsed, never more than inFlightMax windows open. Returns the pairs counted.
+ * One thread sends, reads and writes (the capture of reply TTLs needs its lines built beside it):
+ * never ahead of the Pacer's schedule, never more than inFlightMax windows open.
  */
-async function sendAll(o: DnsScanOptions, run: ScanRun, skip: number, last: { name: string; qtype: string } | null): Promise<number> {
-  let k = 0; // index of the (name, qtype) pair in this shard
-  let started = performance.now();
-  let sentThisRun = 0;
-  for await (const raw of o.names) {
-    const name = raw.toLowerCase().replace(/\.$/, '');
-    if (!inShard(name, o.shard.i, o.shard.n)) continue;
-    for (const qtype of o.qtypes) {
-      if (k++ < skip) {
-        if (k === skip && last && (last.name !== name || last.qtype !== qtype))
-          throw new DnsScanError(
-            `${o.out}: its line ${skip} is ${last.name} ${last.qtype}, but this list and shard give ${name} ${qtype} there; not the same scan`,
-            'SCAN_RESUME_MISMATCH',
-          );
-        run.progress.skipped++;
-        continue;
-      }
-      for (;;) {
-        let allowed = o.rate > 0 ? Math.floor(((performance.now() - started) * o.rate) / 1000) + 1 - sentThisRun : Infinity;
-        // After a stall (GC, a busy machine) catch up by at most 50 ms worth: a burst of a
-        // second's queries would overflow the receive queues of the target and of our sockets.
-        if (o.rate > 0 && allowed > o.rate / 20 + 1) {
-          started += ((allowed - Math.ceil(o.rate / 20)) * 1000) / o.rate;
-          allowed = Math.ceil(o.rate / 20);
-        }
-        if (allowed > 0 && run.inFlight < run.inFlightMax) break;
-        await (allowed > 0 ? tick() : sleep(1));
-      }
+async function scanInThread(o: DnsScanOptions, cursor: ShardCursor, sink: FileSink, capture: Capture | null, ttlOf: Map<string, number[]>) {
+  const run = new ScanRun(o, (line) => sink.add(line, 1), sink.progress);
+  run.capture = capture;
+  run.ttlOf = ttlOf;
+  const ticker = setInterval(() => {
+    run.flush(false);
+    sink.pump(false);
+  }, 5);
+  try {
+    await run.openSockets();
+    const pacer = new Pacer(o.rate);
+    let budget = 0; // a name's query types all go in its turn
+    const sendPair = (name: string, qtype: ScanQtype): void => {
       run.send(name, qtype);
-      if (++sentThisRun % 64 === 0) await tick();
+      pacer.took();
+      budget--;
+    };
+    const sendName = (raw: string): void => cursor.pairs(raw, sendPair);
+    await forEachName(o.names, (raw) => {
+      if (budget > 0) return sendName(raw);
+      return pacer.turn(run).then((b) => {
+        budget = b;
+        sendName(raw);
+      });
+    });
+    await run.drain();
+  } finally {
+    clearInterval(ticker);
+    // On an error, queries whose window is still open are not written: a resume asks them again.
+    await run.close();
+  }
+}
+
+/** Pairs per batch handed to a sending thread. */
+const BATCH = 256;
+
+/**
+ * A sending thread's old generation, by what it keeps: its windows (a query with its replies takes
+ * under 1 KiB) past a base for code and buffers. Why a bound: the windows' objects outlive two
+ * scavenges, so V8 promotes them and lets the old generation grow to a few times what is live
+ * before it collects; the peak then grew with the run's length (174 MB at 100k names, 238 at 10M).
+ * Bounded, the thread collects sooner and its peak no longer depends on the list size.
+ */
+export function oldGenerationMb(engine: ScanEngineOptions): number {
+  return 48 + Math.ceil(inFlightBound(engine.rate, engine.waitMs) / 1024);
+}
+
+/** The sending threads, and the lines they return put back in list order. */
+class SenderPool {
+  private readonly workers: Worker[] = [];
+  /** Per thread, the batches it owes lines for, oldest first. */
+  private readonly owed: number[][] = [];
+  private readonly ready = new Map<number, ScanBatchLines>();
+  private nextWrite = 0;
+  private nextBatch = 0;
+  private done = 0;
+  private failure: Error | null = null;
+  private signal: () => void = () => undefined;
+  readonly perThread: number;
+
+  constructor(
+    private readonly sink: FileSink,
+    engine: ScanEngineOptions,
+    threads: number,
+  ) {
+    // Enough batches owed per thread to fill its windows, and a few queued to send.
+    this.perThread = Math.ceil(inFlightBound(engine.rate, engine.waitMs) / BATCH) + 4;
+    const resourceLimits = { maxOldGenerationSizeMb: oldGenerationMb(engine), maxYoungGenerationSizeMb: 8 };
+    for (let w = 0; w < threads; w++) {
+      const worker = new Worker(new URL('./scan-dns-worker.js', import.meta.url), { workerData: { engine }, resourceLimits });
+      this.owed.push([]);
+      worker.on('message', (m: ScanBatchLines | { done: true }) => this.onMessage(w, m));
+      worker.on('error', (e) => this.fail(e));
+      worker.on('exit', (code) => {
+        if (code !== 0) this.fail(new Error(`scan dns: a sending thread exited with code ${code}`));
+      });
+      this.workers.push(worker);
     }
   }
-  if (k < skip)
-    throw new DnsScanError(
-      `${o.out} holds ${skip} lines but this list and shard give only ${k}: not the same scan`,
-      'SCAN_RESUME_MISMATCH',
-    );
-  return k;
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    this.signal();
+  }
+
+  private onMessage(w: number, m: ScanBatchLines | { done: true }): void {
+    if ('done' in m) this.done++;
+    else {
+      this.ready.set(this.owed[w]!.shift()!, m);
+      const p = this.sink.progress;
+      p.sent += m.sent;
+      p.replies += m.replies;
+      p.late += m.late;
+      // Written in batch order, which is list order: the file stays a prefix of the scan.
+      for (let r = this.ready.get(this.nextWrite); r; r = this.ready.get(this.nextWrite)) {
+        this.sink.add(r.lines, r.n);
+        this.ready.delete(this.nextWrite++);
+      }
+    }
+    this.signal();
+  }
+
+  private async changed(): Promise<void> {
+    if (this.failure) throw this.failure;
+    await new Promise<void>((r) => (this.signal = r));
+    if (this.failure) throw this.failure;
+  }
+
+  /** Hands a batch to the next thread in turn, once that thread owes few enough. */
+  async dispatch(batch: ScanBatch): Promise<void> {
+    const w = this.nextBatch % this.workers.length;
+    while (this.owed[w]!.length >= this.perThread) await this.changed();
+    if (this.failure) throw this.failure;
+    this.workers[w]!.postMessage(batch);
+    this.owed[w]!.push(this.nextBatch++);
+  }
+
+  /** After the last batch: every thread closes its windows and returns its last lines. */
+  async finish(): Promise<void> {
+    for (const w of this.workers) w.postMessage({ end: true });
+    while (this.done < this.workers.length) await this.changed();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+/**
+ * Several threads send, each its share of the batches at its share of the rate, and read their
+ * replies; this one reads the list and writes their lines in list order. Why threads: one send
+ * system call per datagram is most of the cost (Node has no sendmmsg), and dnsperf too sends and
+ * reads on threads of its own; on a machine shared with other work each thread gets its own share.
+ */
+async function scanInThreads(o: DnsScanOptions, cursor: ShardCursor, sink: FileSink, threads: number): Promise<void> {
+  const outstanding = o.outstanding ? Math.max(1, Math.floor(o.outstanding / threads)) : 0;
+  const pool = new SenderPool(sink, { host: o.host, port: o.port, waitMs: o.waitMs, rate: o.rate / threads, outstanding }, threads);
+  const ticker = setInterval(() => sink.pump(false), 20);
+  try {
+    let batch: ScanBatch = { names: [], qtypes: [] };
+    const add = (name: string, qtype: ScanQtype): void => {
+      batch.names.push(name);
+      batch.qtypes.push(qtype);
+    };
+    await forEachName(o.names, (raw) => {
+      cursor.pairs(raw, add);
+      if (batch.names.length < BATCH) return;
+      const full = batch;
+      batch = { names: [], qtypes: [] };
+      return pool.dispatch(full);
+    });
+    if (batch.names.length) await pool.dispatch(batch);
+    await pool.finish();
+  } finally {
+    clearInterval(ticker);
+    // On an error, batches not returned are not written: a resume asks them again.
+    await pool.close();
+  }
 }
 
 export async function runDnsScan(o: DnsScanOptions): Promise<DnsScanResult> {
   const t0 = performance.now();
   const { fd, skip, last } = openOut(o);
-  const run = new ScanRun(o, fd);
+  const sink = new FileSink(fd, { sent: 0, written: 0, skipped: 0, replies: 0, late: 0 }, o.onProgress);
+  const cursor = new ShardCursor(o, sink.progress, skip, last);
+  const ttlOf = new Map<string, number[]>();
   let ipTtl: DnsScanResult['ipTtl'];
+  let capture: Capture | null;
   try {
-    ({ capture: run.capture, ipTtl } = await openTtlCapture(o, run.ttlOf));
+    ({ capture, ipTtl } = await openTtlCapture(o, ttlOf));
   } catch (e) {
     closeSync(fd);
     throw e;
   }
-  const ticker = setInterval(() => run.flush(false), 5);
   try {
-    await run.openSockets();
-    await sendAll(o, run, skip, last);
-    // Every window closes, then the last lines go out.
-    while (run.inFlight > 0) await sleep(Math.max(1, Math.min(50, run.lastDeadline() - performance.now())));
-    run.flush(true);
+    // The capture's TTLs are matched to lines in this thread: with a capture, this thread does all.
+    // Without, sending threads with a bounded heap send and read, and this one reads and writes.
+    const threads = Math.max(1, o.threads ?? 1);
+    if (capture) await scanInThread(o, cursor, sink, capture, ttlOf);
+    else await scanInThreads(o, cursor, sink, threads);
+    cursor.end();
+    sink.pump(true);
   } finally {
-    clearInterval(ticker);
-    // On an error, queries whose window is still open are not written: a resume asks them again.
     try {
       fdatasyncSync(fd);
     } finally {
       closeSync(fd);
-      await run.close();
     }
   }
-  return { ...run.progress, ipTtl, elapsedMs: performance.now() - t0 };
+  return { ...sink.progress, ipTtl, elapsedMs: performance.now() - t0 };
 }

@@ -7,7 +7,7 @@
 // when its stdin closes: a parent that dies, even by SIGKILL, takes its children with it.
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { loadInjectorFingerprints } from '../../probe/index.js';
+import { CaptureHub, loadInjectorFingerprints, ResetWatcher } from '../../probe/index.js';
 import type { ProbeOptions } from '../../probe/index.js';
 import { measureLab } from '../eval.js';
 import { inferLab } from '../infer.js';
@@ -76,7 +76,14 @@ async function main(): Promise<void> {
   } else if (role === 'infer') {
     // `lab eval --netns --infer`: the trials dial from the client's own addresses, so they run here.
     const lab = { scenario: cfg.scenario, sites: cfg.sites, silentDns: cfg.silentDns, clientAddress: netnsClientAddress };
-    say({ ready: await inferLab(lab, cfg.targets, { firstClient: cfg.firstClient }) });
+    // Root here: the layers of a name both block are told apart by their resets' fingerprints.
+    const hub = new CaptureHub();
+    try {
+      const resets = { watcher: new ResetWatcher(hub, loadInjectorFingerprints()), waitMs: 1000 };
+      say({ ready: await inferLab(lab, cfg.targets, { firstClient: cfg.firstClient, resets }) });
+    } finally {
+      await hub.close();
+    }
   } else throw new Error(`unknown role ${role}`);
 }
 
