@@ -36,8 +36,12 @@ export function bulkLoadSqlite(
     configureConnection(db, 'NORMAL');
     migrateSqlite(db);
     // No journal while loading: every page is written once (WAL would write it twice, to the log
-    // and at the checkpoint). WAL again once loaded.
+    // and at the checkpoint). WAL again once loaded. better-sqlite3's connections are in SQLite's
+    // defensive mode, which refuses journal_mode=OFF (silently: the mode stays WAL).
+    db.unsafeMode(true);
     db.pragma('journal_mode = OFF');
+    db.unsafeMode(false);
+    if (db.pragma('journal_mode', { simple: true }) !== 'off') throw new Error('bulk load: journal_mode=OFF was refused');
     db.pragma('synchronous = OFF');
     db.pragma('cache_size = -1048576'); // 1 GiB while loading
     const indexes = db
