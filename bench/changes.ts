@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bulkLoadSqlite, ChangeStore, SqliteStore } from '../src/store/index.js';
-import { realisticBatches } from '../src/testing/realistic-seed.js';
+import { realisticRows } from '../src/testing/realistic-seed.js';
 import { syntheticMeasurements } from '../src/testing/seed.js';
 
 const N = Number(process.argv[2] ?? 1_000_000);
@@ -41,7 +41,7 @@ try {
   const file = process.env.BENCH_DB ?? join(dir!, 'changes.sqlite');
   let t0 = performance.now();
   if (!process.env.BENCH_DB) {
-    const load = bulkLoadSqlite(file, realisticBatches(N));
+    const load = bulkLoadSqlite(file, realisticRows(N));
     console.log(`seeded ${load.inserted} measurements (bulk load) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
   const store = new SqliteStore(file);

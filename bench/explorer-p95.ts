@@ -4,6 +4,7 @@
 // 1. Seeds BENCH_MEASUREMENTS (default 200,000) realistic measurements (src/testing/realistic-seed.ts)
 //    with the store's bulk load into a fresh file under $TMPDIR (deleted at the end; BENCH_KEEP=1
 //    keeps it and prints its path, BENCH_DB=path reuses one).
+//    BENCH_SEED_ONLY=1 stops there (with BENCH_DB: seed a store for several runs).
 // 2. Opens it as the server does (SqliteStore + ChangeStore, rebuilt), serves the real app on
 //    127.0.0.1, and fires each page's API calls through HTTP, one after another, printing p50 and
 //    p95 per call. Before timing, each aggregation answer is checked against the raw GROUP BY over
@@ -15,7 +16,7 @@ import { join } from 'node:path';
 import { buildApp } from '../src/server/index.js';
 import { bulkLoadSqlite, ChangeStore, SqliteStore, parseTimeBound, type AggregationQuery, type Axis } from '../src/store/index.js';
 
-import { realisticBatches } from '../src/testing/realistic-seed.js';
+import { realisticRows } from '../src/testing/realistic-seed.js';
 import { rebuildRollups } from '../src/store/sqlite-rollup.js';
 
 const N = Number(process.env.BENCH_MEASUREMENTS ?? 200_000);
@@ -29,7 +30,7 @@ function pctile(xs: number[], p: number): number {
 function seed(file: string): void {
   const t0 = performance.now();
   let last = 0;
-  const r = bulkLoadSqlite(file, realisticBatches(N), (n) => {
+  const r = bulkLoadSqlite(file, realisticRows(N), (n) => {
     if (n - last >= 1_000_000) {
       process.stderr.write(`  loaded ${n} (${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
       last = n;
@@ -168,6 +169,7 @@ async function main(): Promise<void> {
   const file = process.env.BENCH_DB ?? join(dir!, 'explorer.sqlite');
   try {
     if (!existsSync(file)) seed(file);
+    if (process.env.BENCH_SEED_ONLY === '1') return;
     if (process.env.BENCH_REBUILD_ROLLUPS === '1') {
       // A store seeded before the current set of rollups: count them again (before the store's
       // own statements are prepared against them).
@@ -180,15 +182,22 @@ async function main(): Promise<void> {
     const store = new SqliteStore(file);
     let t0 = performance.now();
     const changes = new ChangeStore(file);
-    const rb = changes.rebuild();
-    console.log(
-      `changes: rebuilt ${rb.keys} keys, ${rb.changes} changes from ${rb.measurements} measurements in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-    );
+    // BENCH_CHANGES_BUILT=1: the change store in BENCH_DB was built before (bench/changes.ts rebuilds it).
+    if (process.env.BENCH_CHANGES_BUILT !== '1') {
+      const rb = changes.rebuild();
+      console.log(
+        `changes: rebuilt ${rb.keys} keys, ${rb.changes} changes from ${rb.measurements} measurements in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      );
+    }
     const app = await buildApp({ store, changes, logger: false, rateLimit: false, webRoot: false });
     const base = (await app.listen({ host: '127.0.0.1', port: 0 })).replace(/\/$/, '') + '/api/v1/';
     const newest = ((await (await fetch(base + 'measurements?limit=1')).json()) as { results: Array<{ measurement_start_time: string }> })
       .results[0]!;
-    const all = pages(newest.measurement_start_time.slice(0, 10));
+    // BENCH_CALLS=regex: only the calls it matches (re-measuring a few after a fix).
+    const only = process.env.BENCH_CALLS ? new RegExp(process.env.BENCH_CALLS) : null;
+    const all = pages(newest.measurement_start_time.slice(0, 10))
+      .map((p) => ({ ...p, calls: p.calls.filter((c) => !only || only.test(c)) }))
+      .filter((p) => p.calls.length);
     // Same answers first.
     let checked = 0;
     for (const { calls } of all)

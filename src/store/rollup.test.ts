@@ -112,6 +112,48 @@ describe('SQLite rollups', () => {
     for (const r of ROLLUPS) assert.equal((store.db.prepare(`SELECT sum(n) AS s FROM ${r.name}`).get() as { s: number }).s, count, r.name);
   });
 
+  it('count an insert batch by rollup key in its own transaction: duplicates in and across batches, late measurements, inline puts', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'wallscope-rollup-batch-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'store.sqlite');
+    bulkLoadSqlite(file, realisticBatches(5_000));
+    const raw = new Database(file);
+    assert.deepEqual(
+      raw.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name").all(),
+      [{ name: 'measurements_rollup_delete' }, { name: 'measurements_rollup_update' }],
+      'no trigger per inserted row',
+    );
+    raw.close();
+    const store = new SqliteStore(file);
+    t.after(() => store.close());
+    const end = new Date(Date.UTC(2026, 10, 22));
+    // One batch: 400 measurements in 4 countries on 2 days (many share a rollup key), each of the
+    // first 50 twice inside the batch, and 100 late ones spread over the year.
+    const recent = [...syntheticMeasurements(400, { seed: 21, days: 2, end, ccs: ['CN', 'IR', 'RU', 'TR'] })];
+    const late = [...syntheticMeasurements(100, { seed: 22, days: 360, end: new Date(Date.UTC(2026, 9, 1)) })];
+    const batch = [...recent.slice(0, 50), ...recent, ...late];
+    const pending0 = pendingRollupRows(store.db);
+    const res = await store.putMany(batch);
+    assert.equal(res.filter((r) => r.inserted).length, 500, 'each duplicate inside the batch is stored once');
+    const added = pendingRollupRows(store.db) - pending0;
+    assert.ok(added < 500, `${added} pending rows for 500 inserts: one per distinct key`);
+    compareAll(store);
+    // The same batch again: nothing inserted, nothing counted.
+    const again = await store.putMany(batch);
+    assert.ok(again.every((r) => !r.inserted));
+    assert.equal(pendingRollupRows(store.db) - pending0, added);
+    // Group commits of single puts (a few new, the rest duplicates), and inline puts on the main connection.
+    const more = [...syntheticMeasurements(60, { seed: 23, days: 30, end })];
+    const single = await Promise.all([...more.slice(0, 30), ...batch.slice(0, 30)].map((x) => store.put(x.m, x.verdict)));
+    assert.equal(single.filter((r) => r.inserted).length, 30);
+    for (const x of [...more.slice(30), ...late.slice(0, 10)]) store.putSync(x.m, x.verdict);
+    compareAll(store);
+    store.foldRollups();
+    compareAll(store);
+    const count = await store.count();
+    for (const r of ROLLUPS) assert.equal((store.db.prepare(`SELECT sum(n) AS s FROM ${r.name}`).get() as { s: number }).s, count, r.name);
+  });
+
   it('are backfilled by the migration on a store that had measurements before them', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'wallscope-rollup-mig-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -110,7 +110,11 @@ export function serializeMeasurement(m: Measurement): { uid: string; json: strin
   return { uid: measurementUid(m), json };
 }
 
-function uidFrom(m: Measurement, restJson: string): string {
+/**
+ * The content uid of m from `restJson`, m's JSON without report_id and measurement_uid (a bulk
+ * loader that renders that JSON itself hands it here, so its uids are put()'s).
+ */
+export function uidFrom(m: Pick<Measurement, 'measurement_start_time' | 'test_name' | 'probe_cc'>, restJson: string): string {
   const hash = createHash('sha256').update(restJson).digest('hex').slice(0, 24);
   const t = (m.measurement_start_time ?? '')
     .replace(/[^0-9]/g, '')

@@ -3,8 +3,10 @@
 // body as put()), written through the same insert statement, but:
 //   - the secondary indexes are dropped first and built once at the end (a sort, not millions of
 //     random B-tree inserts), the rollups counted once at the end by their rebuild;
-//   - one transaction per batch with synchronous=OFF during the load (a crash mid-load leaves a
-//     file to delete, not a half-trusted store: the load is for a fresh file);
+//   - rows already flattened (WriterRow, e.g. src/testing/realistic-seed.ts's realisticRows) go in
+//     as they are;
+//   - one transaction per batch with no journal and synchronous=OFF during the load (a crash
+//     mid-load leaves a file to delete, not a half-trusted store: the load is for a fresh file);
 //   - callers hand over batches in (day, uid) order, so the clustered key and raw_measurements
 //     grow at their ends.
 import Database from 'better-sqlite3';
@@ -12,7 +14,7 @@ import type { Measurement, Verdict } from '../model/index.js';
 import { flatten, hostOfInput, serializeMeasurement } from './row.js';
 import { COLS, compressBody, migrateSqlite } from './sqlite.js';
 import { rebuildRollups, ROLLUP_TRIGGERS, rollupTriggersDdl } from './sqlite-rollup.js';
-import { configureConnection, insertFunction } from './sqlite-writer.js';
+import { configureConnection, insertFunction, type WriterRow } from './sqlite-writer.js';
 
 export interface BulkLoadReport {
   inserted: number;
@@ -26,13 +28,20 @@ export interface BulkLoadReport {
 /** Loads batches of measurements into the store file `file` (created and migrated when missing). */
 export function bulkLoadSqlite(
   file: string,
-  batches: Iterable<Array<{ m: Measurement; verdict: Verdict }>>,
+  batches: Iterable<Array<{ m: Measurement; verdict: Verdict } | WriterRow>>,
   onProgress?: (inserted: number) => void,
 ): BulkLoadReport {
   const db = new Database(file);
   try {
     configureConnection(db, 'NORMAL');
     migrateSqlite(db);
+    // No journal while loading: every page is written once (WAL would write it twice, to the log
+    // and at the checkpoint). WAL again once loaded. better-sqlite3's connections are in SQLite's
+    // defensive mode, which refuses journal_mode=OFF (silently: the mode stays WAL).
+    db.unsafeMode(true);
+    db.pragma('journal_mode = OFF');
+    db.unsafeMode(false);
+    if (db.pragma('journal_mode', { simple: true }) !== 'off') throw new Error('bulk load: journal_mode=OFF was refused');
     db.pragma('synchronous = OFF');
     db.pragma('cache_size = -1048576'); // 1 GiB while loading
     const indexes = db
@@ -41,11 +50,15 @@ export function bulkLoadSqlite(
     for (const i of indexes) db.exec(`DROP INDEX ${i.name}`);
     for (const t of ROLLUP_TRIGGERS) db.exec(`DROP TRIGGER IF EXISTS ${t}`);
     const insert = insertFunction(db, COLS);
-    const many = db.transaction((rows: Array<{ m: Measurement; verdict: Verdict }>) => {
+    const many = db.transaction((rows: Array<{ m: Measurement; verdict: Verdict } | WriterRow>) => {
       let n = 0;
-      for (const { m, verdict } of rows) {
-        const { uid, json } = serializeMeasurement(m);
-        if (insert({ row: flatten(m, verdict, uid, hostOfInput), body: compressBody(json) })) n++;
+      for (const item of rows) {
+        if ('row' in item) {
+          if (insert(item)) n++;
+          continue;
+        }
+        const { uid, json } = serializeMeasurement(item.m);
+        if (insert({ row: flatten(item.m, item.verdict, uid, hostOfInput), body: compressBody(json) })) n++;
       }
       return n;
     });
@@ -68,7 +81,8 @@ export function bulkLoadSqlite(
     })();
     db.pragma('analysis_limit = 1000'); // statistics from a sample: a full ANALYZE reads every index
     db.exec('ANALYZE');
-    db.pragma('wal_checkpoint(TRUNCATE)');
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
     const t3 = performance.now();
     return {
       inserted,

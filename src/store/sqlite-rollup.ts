@@ -49,7 +49,7 @@ export interface Rollup {
   indexes: Array<Array<Dim | 'day'>>;
 }
 
-/** In the order the planner tries them: the first that covers a query answers it. */
+/** In the order the planner tries them: the first that covers a query answers it (all-time ones first for a question without days, pickRollup). */
 export const ROLLUPS: Rollup[] = [
   {
     // All-time counts by network and verdict: the overview's and a country's, network's or
@@ -164,16 +164,20 @@ export function rebuildRollups(db: Database.Database): void {
 }
 
 /**
- * The rollups' pending deltas: triggers on the measurements table append one signed row per change
- * (+1 for a row inserted, -1 for a row deleted, both for a row updated by re-analysis), with the
- * row's rollup columns; foldRollups() adds them into every rollup in one pass and empties the table.
- * In SQLite itself, so every write path (the writer thread, putSync, setVerdict, delete, a manual
- * fix in the sqlite3 shell) is counted, inside the statement's own transaction.
+ * The rollups' pending deltas: one signed row per change of the measurements, with the row's rollup
+ * columns and d, the count it adds (+n for rows inserted, -1 for a row deleted, both for a row
+ * updated by re-analysis); foldRollups() adds them into every rollup in one pass and empties the
+ * table. Always inside the transaction of the change itself, so every read sees both or neither.
+ *   - Inserts are counted by the code that inserts (insertDeltas below: the writer thread, putSync):
+ *     per transaction, one row per distinct rollup key with its count, in a few multi-row INSERTs.
+ *   - Deletes and updates (delete, setVerdict, a manual fix in the sqlite3 shell) by triggers.
  *
- * Why not update the rollups in the triggers: that was eight upserts and about twenty index
- * updates per measurement, 3-4x the CPU of an ingest without rollups (ad hoc, 20,000 measurements
- * in batches of 500: 14.2 s against 3.7-4.7 s). An append to this table costs one B-tree insert at
- * its end; a fold sums each group once per fold instead of once per measurement.
+ * Why not update the rollups in triggers: that was eight upserts and about twenty index updates
+ * per measurement, 3-4x the CPU of an ingest without rollups (ad hoc, 20,000 measurements in
+ * batches of 500: 14.2 s against 3.7-4.7 s). Why not a trigger for inserts too (as before
+ * migration 8): one trigger program and one appended row per measurement cost 60-80 µs of CPU per
+ * row (ad hoc, 40,000 realistic rows in batches of 500, about 230 against 170 µs without); counted in
+ * JavaScript and grouped, a batch costs a few statements.
  * Reads stay exact in between: rollupSource() reads a rollup together with the pending deltas.
  */
 const PENDING_COLS: Array<Dim | 'day'> = ['day', ...ROLLUP_DIMS];
@@ -187,9 +191,6 @@ export function rollupTriggersDdl(): string {
   const append = (row: 'NEW' | 'OLD', d: 1 | -1) =>
     `INSERT INTO rollup_pending (${PENDING_COLS.join(', ')}, d) VALUES (${PENDING_COLS.map((k) => keyExpr(k, row)).join(', ')}, ${d});`;
   return `
-  CREATE TRIGGER IF NOT EXISTS measurements_rollup_insert AFTER INSERT ON measurements BEGIN
-    ${append('NEW', 1)}
-  END;
   CREATE TRIGGER IF NOT EXISTS measurements_rollup_delete AFTER DELETE ON measurements BEGIN
     ${append('OLD', -1)}
   END;
@@ -200,7 +201,50 @@ export function rollupTriggersDdl(): string {
 }
 
 /** The triggers' names (a bulk load drops them while it loads, then recounts and recreates them). */
-export const ROLLUP_TRIGGERS = ['measurements_rollup_insert', 'measurements_rollup_delete', 'measurements_rollup_update'];
+export const ROLLUP_TRIGGERS = ['measurements_rollup_delete', 'measurements_rollup_update'];
+
+/** The rollup columns of a stored row, as the pending table keeps them (NULL -> NONE). */
+type PendingKeyRow = Record<(typeof PENDING_COLS)[number], string | number | null>;
+
+/** Rows per multi-row INSERT into rollup_pending (13 parameters each, well under SQLite's limit). */
+const DELTA_CHUNK = 100;
+
+/**
+ * The counting of inserted measurements into rollup_pending, for one connection: add() each row
+ * the transaction inserted, flush() before it commits (one pending row per distinct key, with its
+ * count), clear() when a transaction starts (what a rolled-back one added is dropped).
+ */
+export function insertDeltas(db: Database.Database): { add: (row: PendingKeyRow) => void; flush: () => void; clear: () => void } {
+  const groups = new Map<string, Array<string | number>>();
+  const statements = new Map<number, Database.Statement>();
+  const statement = (rows: number): Database.Statement => {
+    let st = statements.get(rows);
+    if (!st) {
+      const tuple = `(${PENDING_COLS.map(() => '?').join(', ')}, ?)`;
+      st = db.prepare(`INSERT INTO rollup_pending (${PENDING_COLS.join(', ')}, d) VALUES ${Array(rows).fill(tuple).join(', ')}`);
+      statements.set(rows, st);
+    }
+    return st;
+  };
+  return {
+    add(row) {
+      const key = PENDING_COLS.map((k) => row[k] ?? NONE);
+      const id = key.join('\u0000');
+      const g = groups.get(id);
+      if (g) (g[g.length - 1] as number)++;
+      else groups.set(id, [...key, 1]);
+    },
+    flush() {
+      const all = [...groups.values()];
+      groups.clear();
+      for (let i = 0; i < all.length; i += DELTA_CHUNK) {
+        const part = all.slice(i, i + DELTA_CHUNK);
+        statement(part.length).run(part.flat());
+      }
+    },
+    clear: () => groups.clear(),
+  };
+}
 
 /** How many deltas wait to be folded (cheap: the table only grows at its end between folds). */
 export function pendingRollupRows(db: Database.Database): number {
@@ -277,7 +321,11 @@ function needs(filter: MeasurementFilter, axes: Axis[], grain: TimeGrain): { col
 export function pickRollup(filter: MeasurementFilter, axes: Axis[], grain: TimeGrain): Rollup | null {
   const n = needs(filter, axes, grain);
   if (!n) return null;
-  return ROLLUPS.find((r) => (!n.day || r.day) && [...n.cols].every((c) => dimsOf(r).includes(c))) ?? null;
+  // A question without days reads the all-time rollups first: the day summed out, they are the
+  // smaller (at 10M measurements, countries x categories of the blocked read the per-day domain
+  // rollup in 620-900 ms, bench/explorer-p95.ts).
+  const order = n.day ? ROLLUPS : [...ROLLUPS.filter((r) => !r.day), ...ROLLUPS.filter((r) => r.day)];
+  return order.find((r) => (!n.day || r.day) && [...n.cols].every((c) => dimsOf(r).includes(c))) ?? null;
 }
 
 /** A nullable rollup column as the measurements' column reads (NONE -> NULL), for axes. */

@@ -12,7 +12,7 @@
 import Database from 'better-sqlite3';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { FlatRow } from './row.js';
-import { foldRollups, pendingRollupRows, ROLLUP_FOLD_ROWS } from './sqlite-rollup.js';
+import { foldRollups, insertDeltas, pendingRollupRows, ROLLUP_FOLD_ROWS } from './sqlite-rollup.js';
 
 export type WriterRow = { row: FlatRow; body: Buffer | string };
 type Result = { inserted: boolean } | { error: string };
@@ -37,15 +37,16 @@ export function configureConnection(db: Database.Database, synchronous: 'NORMAL'
 }
 
 /**
- * The insert statements both sides use: the row (OR IGNORE: idempotent on uid; its counts in the
- * rollups follow by trigger and fold, sqlite-rollup.ts, a duplicate counts nothing) and its raw body.
+ * The insert statements both sides use: the row (OR IGNORE: idempotent on uid) and its raw body.
+ * `inserted` hears of each row actually inserted (a duplicate is not): the rollups' counting.
  */
-export function insertFunction(db: Database.Database, cols: string[]): (r: WriterRow) => boolean {
+export function insertFunction(db: Database.Database, cols: string[], inserted?: (row: FlatRow) => void): (r: WriterRow) => boolean {
   const insertRow = db.prepare(`INSERT OR IGNORE INTO measurements (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`);
   const insertRaw = db.prepare('INSERT INTO raw_measurements (uid, body) VALUES (?, ?)');
   return ({ row, body }) => {
     if (insertRow.run(row).changes === 0) return false;
     insertRaw.run(row.uid, body);
+    inserted?.(row);
     return true;
   };
 }
@@ -56,9 +57,20 @@ export function insertFunction(db: Database.Database, cols: string[]): (r: Write
  * transaction, and if that fails each row alone, so one bad row does not fail its neighbours.
  */
 export function sqliteWrites(db: Database.Database, cols: string[], opts: { deferFold?: boolean } = {}) {
-  const insert = insertFunction(db, cols);
-  const one = db.transaction(insert);
-  const many = db.transaction((rows: WriterRow[]) => rows.map(insert));
+  // The inserted rows' counts go to the rollups' pending deltas (sqlite-rollup.ts) in the same
+  // transaction, grouped by rollup key, just before it commits.
+  const deltas = insertDeltas(db);
+  const insert = insertFunction(db, cols, deltas.add);
+  const counting =
+    <A, R>(fn: (a: A) => R) =>
+    (a: A): R => {
+      deltas.clear();
+      const r = fn(a);
+      deltas.flush();
+      return r;
+    };
+  const one = db.transaction(counting(insert));
+  const many = db.transaction(counting((rows: WriterRow[]) => rows.map(insert)));
   const fold = db.transaction(() => foldRollups(db));
   // The rollups' deltas (sqlite-rollup.ts) are folded once ROLLUP_FOLD_ROWS are pending, after a
   // commit; with deferFold the caller folds (foldIfDue) once it has acknowledged the writes, so

@@ -202,6 +202,14 @@ export const SQLITE_MIGRATIONS: Array<{ version: number; name: string; sql: stri
     `,
     backfill: (db) => rebuildRollups(db),
   },
+  {
+    version: 8,
+    // Inserts are counted into the rollups' pending deltas by the inserting code, grouped per
+    // transaction (sqlite-writer.ts, sqlite-rollup.ts insertDeltas), not by a trigger per row:
+    // the ingest cost of the rollups. Deletes and re-analysis keep their triggers.
+    name: 'rollups: inserts counted per transaction by the writer, not by a trigger per row',
+    sql: 'DROP TRIGGER IF EXISTS measurements_rollup_insert;',
+  },
 ];
 
 /** The measurement columns in insert order (the writer thread and the bulk load use the same). */
