@@ -363,7 +363,15 @@ async function chVariantRound(url: string, rows: ChRow[], variant: Variant, v: n
   variant.raws.push(best);
   variant.chRaw.push(bestCh);
   const db = `wallscope_bench_${process.pid}_${v}_${k}`;
-  const args = ['--clickhouse', `${url}/${db}`, ...(variant.journal ? ['--journal', join(tmpdir(), `${db}.journal`)] : [])];
+  // The collector's side file (change detection) in the temporary directory, not the working one.
+  const side = join(tmpdir(), `${db}.changes.db`);
+  const args = [
+    '--clickhouse',
+    `${url}/${db}`,
+    '--changes-db',
+    side,
+    ...(variant.journal ? ['--journal', join(tmpdir(), `${db}.journal`)] : []),
+  ];
   const c0 = chCpu();
   const run = variant.batch
     ? await batchRound(args, `chb${v}_${k}`, countCh(url, db), variant.conns)
@@ -371,6 +379,7 @@ async function chVariantRound(url: string, rows: ChRow[], variant: Variant, v: n
   variant.chHttp.push(((chCpu() - c0) / Math.max(1, run.stored)) * 1e6);
   variant.runs.push(run);
   if (variant.journal) for (const x of ['', '-wal', '-shm']) rmSync(join(tmpdir(), `${db}.journal${x}`), { force: true });
+  for (const x of ['', '-wal', '-shm']) rmSync(`${side}${x}`, { force: true });
   return best;
 }
 

@@ -123,14 +123,18 @@ describe('collector under kill -9 (wallscope serve, ClickHouse)', () => {
     return;
   }
   it('keeps every acknowledged measurement exactly once across a SIGKILL and a restart', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'wallscope-crash-'));
     const database = `wallscope_crash_${process.pid}`;
     const target = `${CH_URL}/${database}`;
+    // The collector's side file (change detection) in the test's own directory, kept across the restart.
+    const side = ['--changes-db', join(dir, 'changes.db')];
     const serve = servesFor(t, async () => {
       const s = await ClickHouseStore.open({ url: CH_URL, database });
       await s.dropDatabase();
       await s.close();
+      rmSync(dir, { recursive: true, force: true });
     });
-    const first = await serve(['--clickhouse', target]);
+    const first = await serve(['--clickhouse', target, ...side]);
     const { acked, attempted } = await ingestUntilKilled(first, 100, 500);
     t.diagnostic(`acknowledged before the kill: ${acked.size} of ${attempted} attempted`);
     assert.ok(acked.size >= 20, `ingest was running (${acked.size} acknowledged)`);
@@ -138,7 +142,7 @@ describe('collector under kill -9 (wallscope serve, ClickHouse)', () => {
     for (const [i, uid] of acked)
       assert.equal((await store.get(uid))?.measurement.input, `https://crash-${i}.example/`, `acknowledged ${i} lost`);
     await store.close();
-    const second = await serve(['--clickhouse', target]);
+    const second = await serve(['--clickhouse', target, ...side]);
     await resubmitAll(second.url, attempted, acked);
     await second.stop('SIGTERM');
     const after = await ClickHouseStore.open({ url: CH_URL, database });
@@ -239,7 +243,8 @@ describe('collector under kill -9 (wallscope serve, ClickHouse behind the local 
       await s.close();
       rmSync(dir, { recursive: true, force: true });
     });
-    const first = await serve(['--clickhouse', target, '--journal', journal]);
+    const side = ['--changes-db', join(dir, 'changes.db')];
+    const first = await serve(['--clickhouse', target, '--journal', journal, ...side]);
     const { acked, attempted } = await ingestUntilKilled(first, 300, 2000);
     t.diagnostic(`acknowledged before the kill: ${acked.size} of ${attempted} attempted`);
     assert.ok(acked.size >= 50, `ingest was running (${acked.size} acknowledged)`);
@@ -249,7 +254,7 @@ describe('collector under kill -9 (wallscope serve, ClickHouse behind the local 
     for (const [i, uid] of acked)
       assert.equal((await j.inner.get(uid))?.measurement.input, `https://crash-${i}.example/`, `acknowledged ${i} lost`);
     await j.close();
-    const second = await serve(['--clickhouse', target, '--journal', journal]);
+    const second = await serve(['--clickhouse', target, '--journal', journal, ...side]);
     await resubmitAll(second.url, attempted, acked);
     await second.stop('SIGTERM'); // drains the journal before exiting
     const after = await ClickHouseStore.open({ url: CH_URL, database });

@@ -48,12 +48,14 @@ describe('collector under load (64 concurrent submitters, wallscope serve, Click
   }
   it('answers every submission with 200 and loses none', async (t) => {
     const database = `wallscope_load_${process.pid}`;
-    const srv = await serveChild(['--clickhouse', `${CH_URL}/${database}`]);
+    const dir = mkdtempSync(join(tmpdir(), 'wallscope-load-ch-'));
+    const srv = await serveChild(['--clickhouse', `${CH_URL}/${database}`, '--changes-db', join(dir, 'changes.db')]);
     t.after(async () => {
       await srv.stop('SIGKILL');
       const s = await ClickHouseStore.open({ url: CH_URL, database });
       await s.dropDatabase();
       await s.close();
+      rmSync(dir, { recursive: true, force: true });
     });
     const r = await submitLoad(srv.url, { connections: 64, durationS: 3 });
     t.diagnostic(
