@@ -460,24 +460,28 @@ export class ChangeStore {
     this.db
       .transaction(() => {
         const late: LateKeys = new Map();
-        const rebuild = (o: ObservationRow) =>
-          late.set(JSON.stringify({ target: o.input, probe_cc: o.probe_cc, probe_asn: o.probe_asn, region: o.region }), {
-            key: { target: o.input, probe_cc: o.probe_cc, probe_asn: o.probe_asn, region: o.region },
-            domain: o.domain,
-          });
+        const rebuild = (o: ObservationRow) => {
+          const key: ChangeKey = { target: o.input, probe_cc: o.probe_cc, probe_asn: o.probe_asn, region: o.region };
+          late.set(JSON.stringify(key), { key, domain: o.domain });
+        };
         let top = start;
         for (const r of rows) {
           if (r.version > top.version || (r.version === top.version && r.uid > top.uid)) top = { version: r.version, uid: r.uid };
           const old = byUid.get(r.uid) as ObservationRow | undefined;
           const now = r.input === null || r.deleted ? null : pickObservation(r);
-          if (old && (!now || !sameObservation(old, now))) {
-            drop.run(r.uid);
-            rebuild(old);
+          if (!old) {
+            // New: one step of its key, as on ingest.
+            if (now) this.stepRow(now, late, out);
+            continue;
           }
-          if (now && old && !sameObservation(old, now)) {
+          if (now && sameObservation(old, now)) continue; // already applied (own ingest, or re-read)
+          // Re-analysed or deleted: the log is corrected and the key(s) recomputed.
+          drop.run(r.uid);
+          rebuild(old);
+          if (now) {
             this.logObservation!.run(now);
             rebuild(now);
-          } else if (now && !old) this.stepRow(now, late, out);
+          }
         }
         for (const { key, domain } of late.values()) out.push(...this.rebuildKey(key, domain, true));
         this.setFollowCursor(top);
