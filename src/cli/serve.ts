@@ -115,6 +115,9 @@ function positiveInt(s: string, flag: string): number {
   return n;
 }
 
+/** The SQLite file of the collector's own tables (change detection, list snapshots, the webhook outbox): the store's, or beside ClickHouse --changes-db. */
+const sideFile = (o: ServeOptions) => (o.clickhouse ? (o.changesDb ?? 'wallscope-changes.db') : (o.db ?? 'wallscope.db'));
+
 /**
  * Change detection (src/store/changes.ts): in the SQLite store's own file, reading its measurements;
  * beside ClickHouse, in --changes-db with an observation log of its own, filled from ClickHouse's
@@ -122,8 +125,8 @@ function positiveInt(s: string, flag: string): number {
  * (this collector's, other collectors', re-analyses and deletes) every --changes-follow seconds.
  */
 async function openChangeStore(o: ServeOptions, confirmations: number): Promise<{ changes: ChangeStore; stopFollow(): Promise<void> }> {
-  if (!o.clickhouse) return { changes: new ChangeStore(o.db ?? 'wallscope.db', { confirmations }), stopFollow: async () => {} };
-  const changes = new ChangeStore(o.changesDb ?? 'wallscope-changes.db', { confirmations, observationLog: true });
+  if (!o.clickhouse) return { changes: new ChangeStore(sideFile(o), { confirmations }), stopFollow: async () => {} };
+  const changes = new ChangeStore(sideFile(o), { confirmations, observationLog: true });
   const ch = (await openStore({ clickhouse: o.clickhouse })) as ClickHouseStore;
   if (changes.observationCount() === 0) {
     const from = await ch.maxVersion();
@@ -248,9 +251,6 @@ function checkFlags(o: ServeOptions): { host: string; port: number; hookSecret?:
   if (!hookSecret) throw usage('--webhook needs a signing secret: --webhook-secret-file FILE or $WALLSCOPE_WEBHOOK_SECRET');
   return { ...listen, hookSecret };
 }
-
-/** The SQLite file of the collector's own tables (list snapshots, the webhook outbox): the store's, or beside ClickHouse --changes-db. */
-const sideFile = (o: ServeOptions) => (o.clickhouse ? (o.changesDb ?? 'wallscope-changes.db') : (o.db ?? 'wallscope.db'));
 
 /** A secret from its file (trimmed), else from the environment variable. */
 const secretFrom = (file: string | undefined, env: string) => (file ? readFileSync(file, 'utf8').trim() : process.env[env]);
