@@ -229,18 +229,7 @@ export class ChangeStore {
     detectedAt: number,
     origin: 'ingest' | 'rebuild' = 'ingest',
   ): ChangeRecord {
-    const row = {
-      ...key,
-      domain,
-      layer: c.layer,
-      at: c.at,
-      from_blocking: c.from.blocking,
-      from_mechanism: c.from.mechanism,
-      to_blocking: c.to.blocking,
-      to_mechanism: c.to.mechanism,
-      evidence: JSON.stringify(c.evidence),
-      detected_at: detectedAt,
-    };
+    const row = { ...key, domain, layer: c.layer, ...changeColumns(c), evidence: JSON.stringify(c.evidence), detected_at: detectedAt };
     const info = this.insertChange.run({ origin, ...row });
     return toRecord({ id: Number(info.lastInsertRowid), ...row });
   }
@@ -313,14 +302,7 @@ export class ChangeStore {
       .all(key.target, key.probe_cc, key.probe_asn, key.region) as DbChange[];
     const sig = (c: { at: number; from_blocking: string; from_mechanism: string; to_blocking: string; to_mechanism: string }) =>
       `${c.at} ${c.from_blocking} ${c.from_mechanism} ${c.to_blocking} ${c.to_mechanism}`;
-    const sigOf = (c: DetectedChange) =>
-      sig({
-        at: c.at,
-        from_blocking: c.from.blocking,
-        from_mechanism: c.from.mechanism,
-        to_blocking: c.to.blocking,
-        to_mechanism: c.to.mechanism,
-      });
+    const sigOf = (c: DetectedChange) => sig(changeColumns(c));
     const keep = new Set(found.map(sigOf));
     const had = new Set<string>();
     for (const o of old) {
@@ -636,6 +618,15 @@ export interface FollowCursor {
 
 /** A row version of the store elsewhere, as a follow reads it (input null: no target, not observed). */
 export type FollowedRow = Omit<ObservationRow, 'input'> & { input: string | null; deleted: number; version: number };
+
+/** A detected change's time and states as the changes table's columns. */
+const changeColumns = (c: DetectedChange) => ({
+  at: c.at,
+  from_blocking: c.from.blocking,
+  from_mechanism: c.from.mechanism,
+  to_blocking: c.to.blocking,
+  to_mechanism: c.to.mechanism,
+});
 
 type ObservedRow = Omit<ObservationRow, 'input' | 'region'> & { input: string | null; region: string | null };
 type LateKeys = Map<string, { key: ChangeKey; domain: string | null }>;
