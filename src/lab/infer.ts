@@ -180,34 +180,13 @@ export function uniqueLines(lines: InferLine[]): InferLine[] {
   });
 }
 
-export async function inferLab(
-  lab: Pick<Lab, 'scenario' | 'sites' | 'silentDns' | 'clientAddress'>,
-  targets: InferTarget[],
-  opts: InferLabOptions = {},
-): Promise<InferLine[]> {
-  let client = opts.firstClient ?? 6000;
-  const fresh = { localAddress: () => lab.clientAddress(client++), timeoutMs: 3000 };
-  const [dnsHost, dnsPort] = lab.silentDns.split(':') as [string, string];
-  const site = (name: string) => lab.sites.find((s) => s.domain === name);
-  const ends: InferEndpoints = {
-    dns: dnsTrial({ host: dnsHost, port: Number(dnsPort) }, { ...fresh, timeoutMs: opts.dnsWaitMs ?? 500 }),
-    sni: (name) => {
-      const s = site(name);
-      return s?.httpsPort ? sniTrial({ host: s.address, port: s.httpsPort }, fresh) : null;
-    },
-    httpHost: (name) => {
-      const s = site(name);
-      return s?.httpPort ? httpHostTrial({ host: s.address, port: s.httpPort }, fresh) : null;
-    },
-    httpPath: (name) => {
-      const s = site(name);
-      return s?.httpPort ? httpPathTrial({ host: s.address, port: s.httpPort }, name, fresh) : null;
-    },
-  };
-  // One job per (name, protocol, layer), in target order: the protocol the probe found blocked,
-  // then the others (`infer` tries every protocol it has an endpoint for: a name the GFW poisons
-  // may also be on its SNI list, behind the poisoned answer the probe saw first). A protocol that
-  // does not block the exact name costs one trial and gives no line.
+/**
+ * One job per (name, protocol, layer), in target order: the protocol the probe found blocked, then
+ * the others (`infer` tries every protocol it has an endpoint for: a name the GFW poisons may also
+ * be on its SNI list, behind the poisoned answer the probe saw first). A protocol that does not
+ * block the exact name costs one trial and gives no line.
+ */
+function jobsOf(targets: InferTarget[], site: (name: string) => Lab['sites'][number] | undefined): Map<string, InferJob> {
   const jobs = new Map<string, InferJob>();
   const tried = new Set<string>();
   const add = (job: InferJob) => {
@@ -237,6 +216,34 @@ export async function inferLab(
       // (the analysis attributes on-path injection so); SNI and Host are told apart by layersOf.
       add({ name, protocol, layer: protocol === 'dns' ? 'national' : t.layer });
     }
+  return jobs;
+}
+
+export async function inferLab(
+  lab: Pick<Lab, 'scenario' | 'sites' | 'silentDns' | 'clientAddress'>,
+  targets: InferTarget[],
+  opts: InferLabOptions = {},
+): Promise<InferLine[]> {
+  let client = opts.firstClient ?? 6000;
+  const fresh = { localAddress: () => lab.clientAddress(client++), timeoutMs: 3000 };
+  const [dnsHost, dnsPort] = lab.silentDns.split(':') as [string, string];
+  const site = (name: string) => lab.sites.find((s) => s.domain === name);
+  const ends: InferEndpoints = {
+    dns: dnsTrial({ host: dnsHost, port: Number(dnsPort) }, { ...fresh, timeoutMs: opts.dnsWaitMs ?? 500 }),
+    sni: (name) => {
+      const s = site(name);
+      return s?.httpsPort ? sniTrial({ host: s.address, port: s.httpsPort }, fresh) : null;
+    },
+    httpHost: (name) => {
+      const s = site(name);
+      return s?.httpPort ? httpHostTrial({ host: s.address, port: s.httpPort }, fresh) : null;
+    },
+    httpPath: (name) => {
+      const s = site(name);
+      return s?.httpPort ? httpPathTrial({ host: s.address, port: s.httpPort }, name, fresh) : null;
+    },
+  };
+  const jobs = jobsOf(targets, site);
   const blockedNames = [...new Set([...jobs.values()].map((j) => j.name))];
   const layered = await layersOf([...jobs.values()], (name, protocol) => {
     const s = site(name);
