@@ -16,6 +16,7 @@ import { scrubberFor, scrubValue } from '../analysis/index.js';
 import { listenTracked, type TrackedServer } from './tcpserver.js';
 import { newReportId } from './webconnectivity.js';
 import { ooniEnvelope } from './envelope.js';
+import { sleep } from './sleep.js';
 
 /** The sink's receipt: after every read, the 4-byte big-endian count of bytes read so far. Nothing else. */
 export function sinkConnection(s: net.Socket, alreadyRead?: Buffer): void {
@@ -146,8 +147,6 @@ export interface FetTestKeys {
   x_fet_trials: FetTrial[];
   x_fet_elapsed_s: number;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The sequential experiment; every connection is accounted for in x_fet_trials. */
 export async function runFetTest(host: string, port: number, o: FetTestOptions = {}): Promise<Measurement<FetTestKeys>> {

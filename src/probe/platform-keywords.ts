@@ -10,6 +10,7 @@ import { textWords } from '../model/index.js';
 import type { Measurement } from '../model/index.js';
 import { PlatformClient, transient } from './platform-client.js';
 import { platformMeasurement } from './platform-watch.js';
+import { sleep } from './sleep.js';
 
 export interface KeywordResult {
   text: string;
@@ -41,8 +42,6 @@ export interface KeywordOptions {
 export class KeywordTestError extends Error {
   readonly code = 'WALLSCOPE_KEYWORDS';
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export interface KeywordRun {
   results: KeywordResult[];

@@ -4,6 +4,7 @@
 import dgram from 'node:dgram';
 import type { Capture } from './capture.js';
 import { encodeScanQuery, scanReplyJson } from './scan-dns-wire.js';
+import { sleep } from './sleep.js';
 
 /** Query types a scan may ask (blackbox.c answers A to all but AAAA: the others reveal it). */
 export const SCAN_QTYPES = ['A', 'AAAA', 'MX', 'TXT', 'NS', 'CNAME', 'SOA', 'SRV', 'PTR', 'CAA'] as const;
@@ -199,7 +200,6 @@ export class ScanRun {
   }
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
 /** Queries sent per event-loop turn at most: between turns the replies that came are read. */
