@@ -8,7 +8,7 @@
 // Prints each wall time and ratio on its own line, and wallscope's CPU and peak RSS. Not a test: run
 // `node dist/bench/probe-web.js` (`node --cpu-prof --cpu-prof-dir DIR ...` profiles every process).
 // Knobs: BENCH_URLS=N, BENCH_CONCURRENCY=N; BENCH_FAIR_PEER=0, BENCH_HAND_LOOP=0, BENCH_LEAN=0,
-// BENCH_CAPTURE=0 and BENCH_WARMUP=0 (an untimed 200-URL probe run warming the helper) skip those
+// BENCH_NODE_FLOOR=0, BENCH_CAPTURE=0 and BENCH_WARMUP=0 (an untimed full probe run of at most 1,000 URLs warming the helper and the world) skip those
 // runs; BENCH_SPLIT=1 adds runs that each leave one part of the full evidence out (attribution,
 // DNS window, control: the difference is its cost); BENCH_MEM=1 prints the probe's memory every
 // tenth of the list and where it is resident at the end; BENCH_V8_FLAGS sets V8 flags in the probe.
@@ -17,6 +17,8 @@
 // Separate processes so that each figure is its own: the world (DNS server, sites), the test
 // helper (on another machine in real life), the probe, and the peers.
 import { spawn } from 'node:child_process';
+import http from 'node:http';
+import https from 'node:https';
 import { setFlagsFromString } from 'node:v8';
 import { forkRole } from './fork.js';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -153,6 +155,69 @@ async function probe(w: World, variant: Partial<ProbeOptions>): Promise<void> {
   if (every) process.stderr.write(mappings());
   await new Promise((resolve) =>
     process.send!({ wall, ok, bytes, maxRssMb: process.resourceUsage().maxRSS / 1024, cpuS: (cpu.user + cpu.system) / 1e6 }, resolve),
+  );
+}
+
+/**
+ * The floor of any Node probe on this world: node's own http/https fetching every URL on a fresh
+ * connection, with the same CA and concurrency, the addresses given (no DNS at all), nothing
+ * recorded. With `control`, each URL also asks the test helper (one keep-alive POST of oohelperd's
+ * control request, which the helper answers by fetching the URL itself): the least a measurement
+ * with a control must cost when the helper shares the cores, as it does here.
+ */
+async function nodeFloor(w: World, control: boolean): Promise<void> {
+  const ca = [readFileSync(w.caFile, 'utf8')];
+  const helper = control ? new URL(w.helper) : null;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const get = (t: World['targets'][number]): Promise<boolean> =>
+    new Promise((resolve) => {
+      const tls = t.url.startsWith('https:');
+      const req = (tls ? https : http).get(
+        { host: t.ip, port: t.port, path: '/', agent: false, headers: { host: t.name }, ...(tls ? { servername: t.name, ca } : {}) },
+        (res) => {
+          res.on('data', () => {});
+          res.on('end', () => resolve(res.statusCode === 200));
+        },
+      );
+      req.on('error', () => resolve(false));
+    });
+  const post = (t: World['targets'][number]): Promise<boolean> =>
+    new Promise((resolve) => {
+      const body = JSON.stringify({ http_request: t.url, http_request_headers: {}, tcp_connect: [`${t.ip}:${t.port}`] });
+      const req = http.request(
+        {
+          host: helper!.hostname,
+          port: helper!.port,
+          path: helper!.pathname,
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json' },
+        },
+        (res) => {
+          res.on('data', () => {});
+          res.on('end', () => resolve(res.statusCode === 200));
+        },
+      );
+      req.on('error', () => resolve(false));
+      req.end(body);
+    });
+  let next = 0;
+  let ok = 0;
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < w.targets.length) {
+        const t = w.targets[next++]!;
+        const [fetched, controlled] = await Promise.all([get(t), control ? post(t) : Promise.resolve(true)]);
+        if (fetched && controlled) ok++;
+      }
+    }),
+  );
+  const wall = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  await new Promise((resolve) =>
+    process.send!({ wall, ok, bytes: 0, maxRssMb: process.resourceUsage().maxRSS / 1024, cpuS: (cpu.user + cpu.system) / 1e6 }, resolve),
   );
 }
 
@@ -304,6 +369,10 @@ async function main(): Promise<void> {
     process.once('message', (m) => void helperRole((m as World).dns, (m as World).caFile));
     return;
   }
+  if (role === 'node-floor' || role === 'node-floor-control') {
+    process.once('message', (w) => void nodeFloor(w as World, role === 'node-floor-control').then(() => process.exit(0)));
+    return;
+  }
   if (role !== undefined && role in VARIANTS) {
     process.once('message', (w) => void probe(w as World, VARIANTS[role]!).then(() => process.exit(0)));
     return;
@@ -323,12 +392,18 @@ async function main(): Promise<void> {
     // An untimed warm-up first (BENCH_WARMUP=0 skips it): a test helper is a long-running server,
     // and without it the first timed run (the full probe) paid the helper's JIT warm-up (measured:
     // the helper's CPU per URL 3.1 ms in the first run, 1.5-2.0 ms in the next ones).
-    if (process.env.BENCH_WARMUP !== '0') await probeRun('probe', { ...w, targets: w.targets.slice(0, 200) }, helperProc, worldProc);
+    // 200 URLs were not enough: the first timed run still paid 1-1.5 ms/URL more of helper and
+    // world CPU than the same variant run later (BENCH_SPLIT=1 runs), so the warm-up is now the
+    // whole list (at most 1,000 URLs), with every part of the evidence.
+    if (process.env.BENCH_WARMUP !== '0') await probeRun('probe', { ...w, targets: w.targets.slice(0, 1000) }, helperProc, worldProc);
     const fw0 = await cpuOf(worldProc);
     const fair = captureOnly || process.env.BENCH_FAIR_PEER === '0' ? null : await fairPeer(w, dir);
     const fairWorldCpuS = ((await cpuOf(worldProc)) - fw0) / 1e6;
     const hand = captureOnly || process.env.BENCH_HAND_LOOP === '0' ? null : await handLoop(w, dir);
     const runProbe = (role: string): Promise<ProbeFigures> => probeRun(role, w, helperProc, worldProc);
+    // BENCH_NODE_FLOOR=0 skips node's floor (see nodeFloor).
+    const floors =
+      captureOnly || process.env.BENCH_NODE_FLOOR === '0' ? [] : [await runProbe('node-floor'), await runProbe('node-floor-control')];
     const ws = await runProbe('probe');
     // BENCH_LEAN=0 skips the lean run.
     const lean = process.env.BENCH_LEAN === '0' ? null : await runProbe('probe-lean');
@@ -336,12 +411,24 @@ async function main(): Promise<void> {
       console.log(
         `  fair peer (one dig -f batch, then one curl --parallel --parallel-max ${CONCURRENCY}): wall ${fair.wall.toFixed(2)} s, ${fair.ok} x HTTP 200; world CPU ${((fairWorldCpuS / w.targets.length) * 1000).toFixed(2)} ms/URL`,
       );
+    const perUrl = (s: number | undefined): string => (((s ?? 0) / w.targets.length) * 1000).toFixed(2);
+    const [floor, floorControl] = floors;
+    const peerRatio = (p: ProbeFigures): string => (fair ? ` (${(p.wall / fair.wall).toFixed(2)}x the fair peer)` : '');
+    const cpus = (p: ProbeFigures): string =>
+      `CPU ${perUrl(p.cpuS)} ms/URL, test helper ${perUrl(p.helperCpuS)}, world ${perUrl(p.worldCpuS)}`;
+    if (floor)
+      console.log(
+        `  node's floor (node http/https, fresh connections, no DNS, nothing recorded): wall ${floor.wall.toFixed(2)} s${peerRatio(floor)}, ${floor.ok} x HTTP 200; ${cpus(floor)}`,
+      );
+    if (floorControl)
+      console.log(
+        `  node's floor + a control per URL (the same, plus one POST to the test helper): wall ${floorControl.wall.toFixed(2)} s${peerRatio(floorControl)}, ${floorControl.ok} x both; ${cpus(floorControl)}`,
+      );
     if (hand)
       console.log(`  hand loop (dig + curl per URL, xargs -P ${CONCURRENCY}): wall ${hand.wall.toFixed(2)} s, ${hand.ok} x HTTP 200`);
     console.log(
       `  wallscope (web_connectivity + control + attribution, 500 ms DNS duplicate window): wall ${ws.wall.toFixed(2)} s, CPU ${ws.cpuS.toFixed(1)} s (${((ws.cpuS / w.targets.length) * 1000).toFixed(2)} ms/URL), ${ws.ok} accessible, peak RSS ${ws.maxRssMb.toFixed(0)} MB, ${(ws.bytes / 1e6).toFixed(1)} MB of measurements`,
     );
-    const perUrl = (s: number | undefined): string => (((s ?? 0) / w.targets.length) * 1000).toFixed(2);
     const figures = (what: string, p: ProbeFigures): string =>
       `  ${what}: wall ${p.wall.toFixed(2)} s, CPU ${p.cpuS.toFixed(1)} s (${perUrl(p.cpuS)} ms/URL), ${p.ok} accessible, peak RSS ${p.maxRssMb.toFixed(0)} MB`;
     const others = (what: string, p: ProbeFigures): string =>
