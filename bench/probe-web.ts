@@ -19,7 +19,7 @@
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import https from 'node:https';
-import { setFlagsFromString } from 'node:v8';
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import { forkRole } from './fork.js';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -146,7 +146,7 @@ async function probe(w: World, variant: Partial<ProbeOptions>): Promise<void> {
       const m = process.memoryUsage();
       const mb = (x: number): string => (x / 1048576).toFixed(0);
       process.stderr.write(
-        `    mem at ${n}: rss ${mb(m.rss)} MB, heap used ${mb(m.heapUsed)} of ${mb(m.heapTotal)} MB, external ${mb(m.external)} MB, array buffers ${mb(m.arrayBuffers)} MB\n`,
+        `    mem at ${n}: rss ${mb(m.rss)} MB, heap used ${mb(m.heapUsed)} of ${mb(m.heapTotal)} MB, external ${mb(m.external)} MB, array buffers ${mb(m.arrayBuffers)} MB; ${spaces()}\n`,
       );
     }
   });
@@ -219,6 +219,17 @@ async function nodeFloor(w: World, control: boolean): Promise<void> {
   await new Promise((resolve) =>
     process.send!({ wall, ok, bytes: 0, maxRssMb: process.resourceUsage().maxRSS / 1024, cpuS: (cpu.user + cpu.system) / 1e6 }, resolve),
   );
+}
+
+/** BENCH_MEM=1: V8's heap by space, used of committed (MB): which one a long list grows, if any. */
+function spaces(): string {
+  return getHeapSpaceStatistics()
+    .filter((sp) => sp.space_size > 1 << 20)
+    .map(
+      (sp) =>
+        `${sp.space_name.replace(/_space$/, '')} ${(sp.space_used_size / 1048576).toFixed(0)}/${(sp.space_size / 1048576).toFixed(0)}`,
+    )
+    .join(', ');
 }
 
 /** BENCH_MEM=1: where the resident memory is at the end (Linux /proc/self/smaps): malloc's heap, V8's, the rest. */
