@@ -373,6 +373,49 @@ async function splitRuns(
   }
 }
 
+/** The peers' lines: the fair peer, node's floors (with their ratio to the fair peer) and the hand loop. */
+function printPeers(
+  fair: { wall: number; ok: number } | null,
+  fairWorldCpuS: number,
+  floors: ProbeFigures[],
+  hand: { wall: number; ok: number } | null,
+  perUrl: (s: number | undefined) => string,
+): void {
+  if (fair)
+    console.log(
+      `  fair peer (one dig -f batch, then one curl --parallel --parallel-max ${CONCURRENCY}): wall ${fair.wall.toFixed(2)} s, ${fair.ok} x HTTP 200; world CPU ${perUrl(fairWorldCpuS)} ms/URL`,
+    );
+  const [floor, floorControl] = floors;
+  const peerRatio = (p: ProbeFigures): string => (fair ? ` (${(p.wall / fair.wall).toFixed(2)}x the fair peer)` : '');
+  const cpus = (p: ProbeFigures): string =>
+    `CPU ${perUrl(p.cpuS)} ms/URL, test helper ${perUrl(p.helperCpuS)}, world ${perUrl(p.worldCpuS)}`;
+  if (floor)
+    console.log(
+      `  node's floor (node http/https, fresh connections, no DNS, nothing recorded): wall ${floor.wall.toFixed(2)} s${peerRatio(floor)}, ${floor.ok} x HTTP 200; ${cpus(floor)}`,
+    );
+  if (floorControl)
+    console.log(
+      `  node's floor + a control per URL (the same, plus one POST to the test helper): wall ${floorControl.wall.toFixed(2)} s${peerRatio(floorControl)}, ${floorControl.ok} x both; ${cpus(floorControl)}`,
+    );
+  if (hand) console.log(`  hand loop (dig + curl per URL, xargs -P ${CONCURRENCY}): wall ${hand.wall.toFixed(2)} s, ${hand.ok} x HTTP 200`);
+}
+
+/**
+ * --capture (root): the same run with libpcap open for every URL's resolver and endpoints.
+ * On loopback every URL shares 4 site addresses, so each capture also sees (and drops later)
+ * its 63 neighbours' packets: a worst case a real network, with one site per URL, does not have.
+ * BENCH_CAPTURE=0 skips it.
+ */
+async function captureRun(ws: ProbeFigures, runProbe: (role: string) => Promise<ProbeFigures>): Promise<void> {
+  const can = process.env.BENCH_CAPTURE === '0' ? { ok: false as const, reason: 'BENCH_CAPTURE=0' } : captureAvailable();
+  if (can.ok) {
+    const cap = await runProbe('probe-capture');
+    console.log(
+      `  wallscope --capture: wall ${cap.wall.toFixed(2)} s, CPU ${cap.cpuS.toFixed(1)} s, ${cap.ok} accessible, peak RSS ${cap.maxRssMb.toFixed(0)} MB; overhead vs wallscope: wall ${(((cap.wall - ws.wall) / ws.wall) * 100).toFixed(1)}%, CPU ${(((cap.cpuS - ws.cpuS) / ws.cpuS) * 100).toFixed(1)}%`,
+    );
+  } else console.log(`  wallscope --capture: skipped (${can.reason})`);
+}
+
 async function main(): Promise<void> {
   const role = process.argv[2];
   if (role === 'world') return world(process.env.BENCH_DIR!);
@@ -418,25 +461,8 @@ async function main(): Promise<void> {
     const ws = await runProbe('probe');
     // BENCH_LEAN=0 skips the lean run.
     const lean = process.env.BENCH_LEAN === '0' ? null : await runProbe('probe-lean');
-    if (fair)
-      console.log(
-        `  fair peer (one dig -f batch, then one curl --parallel --parallel-max ${CONCURRENCY}): wall ${fair.wall.toFixed(2)} s, ${fair.ok} x HTTP 200; world CPU ${((fairWorldCpuS / w.targets.length) * 1000).toFixed(2)} ms/URL`,
-      );
     const perUrl = (s: number | undefined): string => (((s ?? 0) / w.targets.length) * 1000).toFixed(2);
-    const [floor, floorControl] = floors;
-    const peerRatio = (p: ProbeFigures): string => (fair ? ` (${(p.wall / fair.wall).toFixed(2)}x the fair peer)` : '');
-    const cpus = (p: ProbeFigures): string =>
-      `CPU ${perUrl(p.cpuS)} ms/URL, test helper ${perUrl(p.helperCpuS)}, world ${perUrl(p.worldCpuS)}`;
-    if (floor)
-      console.log(
-        `  node's floor (node http/https, fresh connections, no DNS, nothing recorded): wall ${floor.wall.toFixed(2)} s${peerRatio(floor)}, ${floor.ok} x HTTP 200; ${cpus(floor)}`,
-      );
-    if (floorControl)
-      console.log(
-        `  node's floor + a control per URL (the same, plus one POST to the test helper): wall ${floorControl.wall.toFixed(2)} s${peerRatio(floorControl)}, ${floorControl.ok} x both; ${cpus(floorControl)}`,
-      );
-    if (hand)
-      console.log(`  hand loop (dig + curl per URL, xargs -P ${CONCURRENCY}): wall ${hand.wall.toFixed(2)} s, ${hand.ok} x HTTP 200`);
+    printPeers(fair, fairWorldCpuS, floors, hand, perUrl);
     console.log(
       `  wallscope (web_connectivity + control + attribution, 500 ms DNS duplicate window): wall ${ws.wall.toFixed(2)} s, CPU ${ws.cpuS.toFixed(1)} s (${((ws.cpuS / w.targets.length) * 1000).toFixed(2)} ms/URL), ${ws.ok} accessible, peak RSS ${ws.maxRssMb.toFixed(0)} MB, ${(ws.bytes / 1e6).toFixed(1)} MB of measurements`,
     );
@@ -452,17 +478,7 @@ async function main(): Promise<void> {
     if (hand) console.log(`  ratio wallscope/hand loop: ${(ws.wall / hand.wall).toFixed(2)}`);
     if (hand && lean) console.log(`  ratio lean/hand loop: ${(lean.wall / hand.wall).toFixed(2)}`);
     if (process.env.BENCH_SPLIT === '1') await splitRuns(ws, runProbe, figures, w.targets.length);
-    // --capture (root): the same run with libpcap open for every URL's resolver and endpoints.
-    // On loopback every URL shares 4 site addresses, so each capture also sees (and drops later)
-    // its 63 neighbours' packets: a worst case a real network, with one site per URL, does not have.
-    // BENCH_CAPTURE=0 skips it.
-    const can = process.env.BENCH_CAPTURE === '0' ? { ok: false as const, reason: 'BENCH_CAPTURE=0' } : captureAvailable();
-    if (can.ok) {
-      const cap = await runProbe('probe-capture');
-      console.log(
-        `  wallscope --capture: wall ${cap.wall.toFixed(2)} s, CPU ${cap.cpuS.toFixed(1)} s, ${cap.ok} accessible, peak RSS ${cap.maxRssMb.toFixed(0)} MB; overhead vs wallscope: wall ${(((cap.wall - ws.wall) / ws.wall) * 100).toFixed(1)}%, CPU ${(((cap.cpuS - ws.cpuS) / ws.cpuS) * 100).toFixed(1)}%`,
-      );
-    } else console.log(`  wallscope --capture: skipped (${can.reason})`);
+    await captureRun(ws, runProbe);
   } finally {
     // Disconnected, the world and the helper exit by themselves (so that --cpu-prof writes theirs too).
     for (const p of [helperProc, worldProc]) {
