@@ -1,9 +1,9 @@
 // The query engine of `scan dns` (src/probe/scan-dns.ts), apart so that its sending threads
 // (scan-dns-worker.ts) load only this: the sockets, the queries in flight in send order, each closed
 // window turned into its line, and the pacing of the sends.
-import dgram from 'node:dgram';
 import type { Capture } from './capture.js';
-import { encodeScanQuery, scanReplyJson } from './scan-dns-wire.js';
+import { BatchScanSocket, loadUdpBatch, openDgramSocket, type ScanSocket } from './scan-dns-io.js';
+import { scanReplyJson } from './scan-dns-wire.js';
 import { sleep } from './sleep.js';
 
 /** Query types a scan may ask (blackbox.c answers A to all but AAAA: the others reveal it). */
@@ -30,6 +30,8 @@ interface Pending {
   at: number[];
   /** With a capture: each reply's payload, to find its IP TTL among the captured frames. */
   keys?: string[];
+  /** With the udp-batch addon asked for TTLs: each reply's IP TTL as its socket read it. */
+  ttls?: Array<number | null>;
 }
 
 const MAX_PER_SOCKET = 30_000; // in flight per source port: DNS ids are 16 bits
@@ -48,6 +50,10 @@ export interface ScanEngineOptions {
    * this. A window stays open for its whole length either way (later injected replies are kept).
    */
   outstanding?: number;
+  /** Send and read through the udp-batch addon (scan-dns-io.ts; the caller checked that it loads), else dgram. */
+  batch?: boolean;
+  /** With `batch`: read each reply's IP TTL from its socket (IP_RECVTTL). */
+  socketTtl?: boolean;
 }
 
 /** Windows open at most for a rate (0: unbounded) and window. */
@@ -65,7 +71,7 @@ export class ScanRun {
   ttlOf = new Map<string, number[]>();
   capture: Capture | null = null;
   private readonly pending: Array<Map<number, Pending>> = [];
-  private readonly sockets: dgram.Socket[] = [];
+  private readonly sockets: ScanSocket[] = [];
   private readonly ids: number[] = [];
   private readonly queue: Pending[] = [];
   private head = 0;
@@ -73,6 +79,8 @@ export class ScanRun {
   /** Queries sent that no reply has come for yet (their window open). */
   unanswered = 0;
   readonly outstanding: number;
+  /** Whether a flush of the batched sockets is queued (or waiting to retry what the kernel did not take). */
+  private flushQueued = false;
 
   constructor(
     private readonly o: ScanEngineOptions,
@@ -90,29 +98,23 @@ export class ScanRun {
   /** At least 8 connected sockets: each source port has its own receive queue, so a burst of replies spreads over them. */
   async openSockets(): Promise<void> {
     const n = Math.min(MAX_SOCKETS, Math.max(8, Math.ceil(this.inFlightMax / MAX_PER_SOCKET)));
+    const UdpBatch = this.o.batch ? loadUdpBatch().UdpBatch : null;
+    if (this.o.batch && !UdpBatch) throw new Error(`scan dns: ${loadUdpBatch().reason}`);
     for (let s = 0; s < n; s++) {
-      const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
       const map = new Map<number, Pending>();
+      const onReply = (msg: Buffer, at: number, ttl: number | null) => this.onReply(map, msg, at, ttl);
       this.pending.push(map);
-      this.sockets.push(sock);
       this.ids.push(Math.floor(Math.random() * 0x10000));
-      sock.on('error', () => undefined);
-      sock.on('message', (msg, rinfo) => this.onMessage(map, msg, rinfo));
-      // Connected: the kernel drops datagrams from anyone but the target, and send() skips the
-      // per-packet address lookup dgram does otherwise (a fifth of the sending cost).
-      await new Promise<void>((res, rej) => {
-        sock.once('error', rej);
-        sock.connect(this.o.port, this.o.host, () => {
-          sock.off('error', rej);
-          res();
-        });
-      });
+      this.sockets.push(
+        UdpBatch
+          ? new BatchScanSocket(UdpBatch, this.o.host, this.o.port, !!this.o.socketTtl, onReply)
+          : await openDgramSocket(this.o.host, this.o.port, onReply),
+      );
     }
   }
 
-  private onMessage(map: Map<number, Pending>, msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    const at = performance.now();
-    if (msg.length < 12 || rinfo.port !== this.o.port || rinfo.address !== this.o.host) return; // (connected: only the target)
+  private onReply(map: Map<number, Pending>, msg: Buffer, at: number, ttl: number | null): void {
+    if (msg.length < 12) return;
     const p = map.get(msg.readUInt16BE(0));
     if (!p) {
       this.progress.late++;
@@ -122,11 +124,13 @@ export class ScanRun {
     p.raw.push(msg);
     p.at.push(at);
     if (this.capture) (p.keys ??= []).push(msg.toString('latin1'));
+    else if (this.o.socketTtl) (p.ttls ??= []).push(ttl);
   }
 
   /** Sends one query (the next id free on the next socket, round robin). */
   send(name: string, qtype: ScanQtype): void {
-    const s = this.progress.sent % this.sockets.length;
+    // Batched, BURST queries in a row share a socket, so that a turn's queries leave in one or two sendmmsg.
+    const s = (this.o.batch ? Math.floor(this.progress.sent / BURST) : this.progress.sent) % this.sockets.length;
     const inFlight = this.pending[s]!;
     let id = this.ids[s]!;
     // Skip ids still in flight on this socket (only when it wrapped around).
@@ -137,9 +141,24 @@ export class ScanRun {
     inFlight.set(id, p);
     this.unanswered++;
     this.queue.push(p);
-    this.sockets[s]!.send(encodeScanQuery(name, qtype, id));
+    const sock = this.sockets[s]!;
+    sock.query(name, qtype, id);
     this.progress.sent++;
+    // Batched: the queries of this turn go together once it yields (a microtask runs before any
+    // timer or I/O callback), whatever the caller does next.
+    if (sock.batched && !this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushSends);
+    }
   }
+
+  /** Sends what the batched sockets staged; what the kernel did not take yet is retried in 1 ms. */
+  private readonly flushSends = (): void => {
+    let all = true;
+    for (const sock of this.sockets) if (!sock.flush()) all = false;
+    if (all) this.flushQueued = false;
+    else setTimeout(this.flushSends, 1);
+  };
 
   /** Emits the lines of the windows closed by now (every one when `all`), in send order. */
   flush(all: boolean): void {
@@ -167,7 +186,7 @@ export class ScanRun {
     let n = 0;
     for (let i = 0; i < p.raw.length; i++) {
       const ms = Math.round((p.at[i]! - p.sentAt) * 100) / 100;
-      const json = scanReplyJson(p.raw[i]!, p.name, ms, p.keys ? this.ipTtlOf(p.keys[i]!) : null);
+      const json = scanReplyJson(p.raw[i]!, p.name, ms, p.keys ? this.ipTtlOf(p.keys[i]!) : (p.ttls?.[i] ?? null));
       if (json === undefined) continue;
       replies += n++ ? `,${json}` : json;
     }
@@ -196,7 +215,7 @@ export class ScanRun {
 
   async close(): Promise<void> {
     this.capture?.close();
-    await Promise.all(this.sockets.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    await Promise.all(this.sockets.map((s) => s.close()));
   }
 }
 

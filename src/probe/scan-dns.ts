@@ -20,6 +20,7 @@ import {
   type ScanEngineOptions,
   type ScanQtype,
 } from './scan-dns-engine.js';
+import { loadUdpBatch } from './scan-dns-io.js';
 
 export { SCAN_QTYPES, type DnsScanProgress, type ScanQtype } from './scan-dns-engine.js';
 
@@ -40,8 +41,14 @@ export interface DnsScanOptions {
   ipTtl: boolean | 'auto';
   /** At most this many queries waiting for a first reply (dnsperf's -q; default 0: no bound). */
   outstanding?: number;
-  /** Sending threads (default 1); 1 when reply IP TTLs are captured. */
+  /** Sending threads (default 1); 1 when reply IP TTLs are captured (dgram only). */
   threads?: number;
+  /**
+   * The sockets: 'auto' (default) the udp-batch addon (sendmmsg/recvmmsg, reply IP TTLs read from
+   * the socket) when it loads, else Node's dgram (IP TTLs from a packet capture); 'sendmmsg' fails
+   * when the addon does not load; 'dgram' never uses it.
+   */
+  io?: 'auto' | 'sendmmsg' | 'dgram';
   /** Called after each batch of lines is written. */
   onProgress?: (p: DnsScanProgress) => void;
 }
@@ -49,13 +56,15 @@ export interface DnsScanOptions {
 export interface DnsScanResult extends DnsScanProgress {
   /** Whether replies carry their IP TTL, and why not when they do not. */
   ipTtl: { available: boolean; reason?: string };
+  /** Which sockets sent and read, and why (the addon's load error when it fell back to dgram). */
+  io: { path: 'sendmmsg' | 'dgram'; reason: string };
   elapsedMs: number;
 }
 
 export class DnsScanError extends Error {
   constructor(
     message: string,
-    readonly code: 'SCAN_OUT_EXISTS' | 'SCAN_RESUME_MISMATCH' | 'SCAN_OUT_UNWRITABLE',
+    readonly code: 'SCAN_OUT_EXISTS' | 'SCAN_RESUME_MISMATCH' | 'SCAN_OUT_UNWRITABLE' | 'SCAN_IO_UNAVAILABLE',
   ) {
     super(message);
     this.name = 'DnsScanError';
@@ -123,15 +132,27 @@ function openOut(o: DnsScanOptions): { fd: number; skip: number; last: { name: s
   }
 }
 
+/** The scan's sockets: the udp-batch addon unless asked not to or it does not load (see DnsScanOptions.io). */
+export function scanIo(asked: DnsScanOptions['io']): DnsScanResult['io'] {
+  if (asked === 'dgram') return { path: 'dgram', reason: 'asked (--io dgram)' };
+  const { UdpBatch, reason } = loadUdpBatch();
+  if (UdpBatch) return { path: 'sendmmsg', reason };
+  if (asked === 'sendmmsg') throw new DnsScanError(`--io sendmmsg: ${reason}`, 'SCAN_IO_UNAVAILABLE');
+  return { path: 'dgram', reason };
+}
+
 /**
- * Reply IP TTLs come from a capture of the target's replies (a socket cannot read them in Node):
+ * Reply IP TTLs: on the udp-batch addon each socket reads its replies' (IP_RECVTTL), so no capture
+ * is opened; on dgram they come from a capture of the target's replies (a socket cannot read them in Node):
  * the capture's TTLs by reply payload, bounded (replies the socket never claimed must not pile up).
  */
 async function openTtlCapture(
   o: DnsScanOptions,
   ttlOf: Map<string, number[]>,
+  batch: boolean,
 ): Promise<{ capture: Capture | null; ipTtl: DnsScanResult['ipTtl'] }> {
   if (o.ipTtl === false) return { capture: null, ipTtl: { available: false, reason: 'not asked (--no-ip-ttl)' } };
+  if (batch) return { capture: null, ipTtl: { available: true } };
   const can = captureAvailable();
   let capture: Capture | null = null;
   let ipTtl: DnsScanResult['ipTtl'];
@@ -412,9 +433,10 @@ class SenderPool {
  * system call per datagram is most of the cost (Node has no sendmmsg), and dnsperf too sends and
  * reads on threads of its own; on a machine shared with other work each thread gets its own share.
  */
-async function scanInThreads(o: DnsScanOptions, cursor: ShardCursor, sink: FileSink, threads: number): Promise<void> {
+async function scanInThreads(o: ScanEngineOptions & DnsScanOptions, cursor: ShardCursor, sink: FileSink, threads: number): Promise<void> {
   const outstanding = o.outstanding ? Math.max(1, Math.floor(o.outstanding / threads)) : 0;
-  const pool = new SenderPool(sink, { host: o.host, port: o.port, waitMs: o.waitMs, rate: o.rate / threads, outstanding }, threads);
+  const { host, port, waitMs, batch, socketTtl } = o;
+  const pool = new SenderPool(sink, { host, port, waitMs, rate: o.rate / threads, outstanding, batch, socketTtl }, threads);
   const ticker = setInterval(() => sink.pump(false), 20);
   try {
     let batch: ScanBatch = { names: [], qtypes: [] };
@@ -440,6 +462,8 @@ async function scanInThreads(o: DnsScanOptions, cursor: ShardCursor, sink: FileS
 
 export async function runDnsScan(o: DnsScanOptions): Promise<DnsScanResult> {
   const t0 = performance.now();
+  const io = scanIo(o.io); // before the out file: an --io that cannot be had writes nothing
+  const batch = io.path === 'sendmmsg';
   const { fd, skip, last } = openOut(o);
   const sink = new FileSink(fd, { sent: 0, written: 0, skipped: 0, replies: 0, late: 0 }, o.onProgress);
   const cursor = new ShardCursor(o, sink.progress, skip, last);
@@ -447,7 +471,7 @@ export async function runDnsScan(o: DnsScanOptions): Promise<DnsScanResult> {
   let ipTtl: DnsScanResult['ipTtl'];
   let capture: Capture | null;
   try {
-    ({ capture, ipTtl } = await openTtlCapture(o, ttlOf));
+    ({ capture, ipTtl } = await openTtlCapture(o, ttlOf, batch));
   } catch (e) {
     closeSync(fd);
     throw e;
@@ -457,7 +481,7 @@ export async function runDnsScan(o: DnsScanOptions): Promise<DnsScanResult> {
     // Without, sending threads with a bounded heap send and read, and this one reads and writes.
     const threads = Math.max(1, o.threads ?? 1);
     if (capture) await scanInThread(o, cursor, sink, capture, ttlOf);
-    else await scanInThreads(o, cursor, sink, threads);
+    else await scanInThreads({ ...o, batch, socketTtl: batch && ipTtl.available }, cursor, sink, threads);
     cursor.end();
     sink.pump(true);
   } finally {
@@ -467,5 +491,5 @@ export async function runDnsScan(o: DnsScanOptions): Promise<DnsScanResult> {
       closeSync(fd);
     }
   }
-  return { ...sink.progress, ipTtl, elapsedMs: performance.now() - t0 };
+  return { ...sink.progress, ipTtl, io, elapsedMs: performance.now() - t0 };
 }
