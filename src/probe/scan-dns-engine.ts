@@ -81,6 +81,7 @@ export class ScanRun {
   readonly outstanding: number;
   /** Whether a flush of the batched sockets is queued (or waiting to retry what the kernel did not take). */
   private flushQueued = false;
+  private firstStaged = 0;
 
   constructor(
     private readonly o: ScanEngineOptions,
@@ -148,14 +149,19 @@ export class ScanRun {
     // timer or I/O callback), whatever the caller does next.
     if (sock.batched && !this.flushQueued) {
       this.flushQueued = true;
+      this.firstStaged = s;
       queueMicrotask(this.flushSends);
     }
   }
 
-  /** Sends what the batched sockets staged; what the kernel did not take yet is retried in 1 ms. */
+  /**
+   * Sends what the batched sockets staged, from the first socket staged on (the sockets take turns
+   * in order, so the queries leave in send order); what the kernel did not take yet is retried in 1 ms.
+   */
   private readonly flushSends = (): void => {
     let all = true;
-    for (const sock of this.sockets) if (!sock.flush()) all = false;
+    const n = this.sockets.length;
+    for (let k = 0; k < n; k++) if (!this.sockets[(this.firstStaged + k) % n]!.flush()) all = false;
     if (all) this.flushQueued = false;
     else setTimeout(this.flushSends, 1);
   };
