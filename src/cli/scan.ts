@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { DnsScanSummarizer, type DnsScanLine } from '../analysis/index.js';
 import { forEachListLine, ListError } from '../lab/index.js';
 import {
+  boundYoungGenerations,
   DnsScanError,
   runDnsScan,
   SCAN_QTYPES,
@@ -123,6 +124,7 @@ export function register(program: Command): void {
     .option('--summary', 'print the summary of injected answers as JSON on stdout at the end')
     .option('--quiet', 'no progress on stderr')
     .action(async (names: string[], o: ScanDnsOptions) => {
+      boundYoungGenerations(); // before checking the list, which is the first to grow it
       const settings = scanSettings(o);
       const result = await runDnsScan({ ...settings, names: namesOf(names, o.list), out: o.out, onProgress: progressPrinter(o) }).catch(
         (e: unknown) => {

@@ -276,7 +276,8 @@ export interface ScanBatch {
 }
 /** A sending thread's answer: the lines of its oldest batch (in send order) and its counts since the last. */
 export interface ScanBatchLines {
-  lines: string;
+  /** The lines as UTF-8. */
+  lines: Uint8Array;
   n: number;
   sent: number;
   replies: number;
