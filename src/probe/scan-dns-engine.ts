@@ -60,8 +60,16 @@ export interface ScanEngineOptions {
 export function inFlightBound(rate: number, waitMs: number): number {
   // A second's worth of slack past the windows themselves: the flush that closes them runs on
   // a timer, which a loaded machine delays; without slack that delay would throttle sending.
-  return rate > 0 ? Math.ceil((rate * (waitMs + 1000)) / 1000) + 256 : 50_000;
+  return rate > 0 ? Math.ceil((rate * (waitMs + 1000)) / 1000) + 256 : UNPACED_IN_FLIGHT;
 }
+
+/**
+ * Without a rate: windows open at most. Why this many: every window stays open its whole --wait,
+ * so this over the wait caps the rate; at 50,000 a 2 s window capped an unpaced scan at 25k q/s,
+ * under what the lab answers on one machine (bench/scan-dns.ts, beside dnsperf's 31-34k q/s), and
+ * --outstanding, not this, is to bound an unpaced scan. A window costs well under 1 KiB.
+ */
+const UNPACED_IN_FLIGHT = 100_000;
 
 /**
  * One sender's queries: its sockets, the queries in flight (in send order); each closed window

@@ -398,9 +398,14 @@ class SenderPool {
     this.signal();
   }
 
+  /** Called when the first lines come back. */
+  onFirstLines: (() => void) | null = null;
+
   private onMessage(w: number, m: ScanBatchLines | { done: true }): void {
     if ('done' in m) this.done++;
     else {
+      this.onFirstLines?.();
+      this.onFirstLines = null;
       this.ready.set(this.owed[w]!.shift()!, m);
       const p = this.sink.progress;
       p.sent += m.sent;
@@ -419,13 +424,6 @@ class SenderPool {
     if (this.failure) throw this.failure;
     await new Promise<void>((r) => (this.signal = r));
     if (this.failure) throw this.failure;
-  }
-
-  /** Once every thread runs (or one failed). */
-  async online(): Promise<void> {
-    let up = 0;
-    for (const w of this.workers) w.once('online', () => (up++, this.signal()));
-    while (up < this.workers.length) await this.changed();
   }
 
   /** Hands a batch to the next thread in turn, once that thread owes few enough. */
@@ -460,8 +458,10 @@ async function scanInThreads(o: ScanEngineOptions & DnsScanOptions, cursor: Shar
   const pool = new SenderPool(sink, { host, port, waitMs, rate: o.rate / threads, outstanding, batch, socketTtl }, threads);
   const ticker = setInterval(() => sink.pump(false), 20);
   try {
-    await pool.online();
-    if (youngBounded) boundYoungGenerations(); // again: starting the threads undid it
+    // Again once the threads have sent and read a first batch (starting them undid it): by then
+    // their own young generations have grown to their resourceLimits bound (8 MB), as they should:
+    // held at their initial 1 MB, scavenges took over half of a sending thread's CPU.
+    if (youngBounded) pool.onFirstLines = boundYoungGenerations;
     let batch: ScanBatch = { names: [], qtypes: [] };
     const add = (name: string, qtype: ScanQtype): void => {
       batch.names.push(name);
@@ -486,9 +486,9 @@ async function scanInThreads(o: ScanEngineOptions & DnsScanOptions, cursor: Shar
 /**
  * Keeps V8's young generations at the size they have, for the rest of the process (the flag V8
  * reads each time it would grow one, as measureMany's boundHeap in runner.ts does for `measure`).
- * The CLI calls it first thing; the scan applies it again once its sending threads are online,
- * because starting a Worker puts V8's flags back to the process's (measured: a flag set before
- * `new Worker` no longer holds once the worker is online; set after, it holds).
+ * The CLI calls it first thing; the scan applies it again once its sending threads have returned
+ * their first lines, because starting a Worker puts V8's flags back to the process's (measured: a
+ * flag set before `new Worker` no longer holds once the worker is online; set after, it holds).
  * Why: V8 doubles a young generation whenever the bytes surviving its scavenges since the last
  * doubling exceed its size: a total that grows with the run's length. The young generation of this
  * thread (it reads the list and writes the lines) went from 16 to 32 MB some 10-18 s into a
