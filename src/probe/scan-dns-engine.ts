@@ -78,7 +78,12 @@ const UNPACED_IN_FLIGHT = 100_000;
 export class ScanRun {
   ttlOf = new Map<string, number[]>();
   capture: Capture | null = null;
-  private readonly pending: Array<Map<number, Pending>> = [];
+  /**
+   * Per socket, the query in flight under each DNS id (65,536 slots). Why slots, not a Map: tens of
+   * thousands of entries set and deleted per second made a Map's table reallocate and rehash as it
+   * grew and shrank, garbage-collector work in the sending thread; the slots cost 512 KiB a socket.
+   */
+  private readonly pending: Array<Array<Pending | undefined>> = [];
   private readonly sockets: ScanSocket[] = [];
   private readonly ids: number[] = [];
   private readonly queue: Pending[] = [];
@@ -110,7 +115,7 @@ export class ScanRun {
     const UdpBatch = this.o.batch ? loadUdpBatch().UdpBatch : null;
     if (this.o.batch && !UdpBatch) throw new Error(`scan dns: ${loadUdpBatch().reason}`);
     for (let s = 0; s < n; s++) {
-      const map = new Map<number, Pending>();
+      const map = new Array<Pending | undefined>(0x10000).fill(undefined);
       const onReply = (msg: Buffer, at: number, ttl: number | null) => this.onReply(map, msg, at, ttl);
       this.pending.push(map);
       this.ids.push(Math.floor(Math.random() * 0x10000));
@@ -122,9 +127,9 @@ export class ScanRun {
     }
   }
 
-  private onReply(map: Map<number, Pending>, msg: Buffer, at: number, ttl: number | null): void {
+  private onReply(map: Array<Pending | undefined>, msg: Buffer, at: number, ttl: number | null): void {
     if (msg.length < 12) return;
-    const p = map.get(msg.readUInt16BE(0));
+    const p = map[msg.readUInt16BE(0)];
     if (!p) {
       this.progress.late++;
       return;
@@ -143,11 +148,11 @@ export class ScanRun {
     const inFlight = this.pending[s]!;
     let id = this.ids[s]!;
     // Skip ids still in flight on this socket (only when it wrapped around).
-    while (inFlight.has(id)) id = (id + 1) & 0xffff;
+    while (inFlight[id] !== undefined) id = (id + 1) & 0xffff;
     this.ids[s] = (id + 1) & 0xffff;
     const now = performance.now();
     const p: Pending = { name, qtype, sentAt: now, deadline: now + this.o.waitMs, sock: s, id, raw: [], at: [] };
-    inFlight.set(id, p);
+    inFlight[id] = p;
     this.unanswered++;
     this.queue.push(p);
     const sock = this.sockets[s]!;
@@ -184,7 +189,7 @@ export class ScanRun {
       // frame has not come yet holds the line (and those after it, to keep list order) a while.
       if (!all && capture && now < p.deadline + TTL_GRACE_MS && p.keys?.some((k) => !this.ttlOf.has(k))) break;
       this.head++;
-      this.pending[p.sock]!.delete(p.id);
+      this.pending[p.sock]![p.id] = undefined;
       if (p.raw.length === 0) this.unanswered--;
       this.emit(this.line(p));
     }
