@@ -448,9 +448,10 @@ class SenderPool {
 
 /**
  * Several threads send, each its share of the batches at its share of the rate, and read their
- * replies; this one reads the list and writes their lines in list order. Why threads: one send
- * system call per datagram is most of the cost (Node has no sendmmsg), and dnsperf too sends and
- * reads on threads of its own; on a machine shared with other work each thread gets its own share.
+ * replies; this one reads the list and writes their lines in list order. Why threads: on dgram one
+ * send system call per datagram is most of the cost (the udp-batch addon's sendmmsg takes a turn's
+ * queries in one), and dnsperf too sends and reads on threads of its own; on a machine shared with
+ * other work each thread gets its own share.
  */
 async function scanInThreads(o: ScanEngineOptions & DnsScanOptions, cursor: ShardCursor, sink: FileSink, threads: number): Promise<void> {
   const outstanding = o.outstanding ? Math.max(1, Math.floor(o.outstanding / threads)) : 0;
