@@ -6,13 +6,15 @@
 //   is generated streaming into a temporary file and deleted after its run.
 //   BENCH_CPU_PROF=DIR  the scan processes write V8 CPU profiles there (read them with bench/cpu-profile.ts).
 //   BENCH_SKIP_RATE=1   only the RSS runs.
+//   BENCH_NODE_ARGS="--trace-gc ..."  more node flags for the scan processes; BENCH_SCAN_LOG=DIR keeps
+//   each scan's stderr there (scan-<names>-<n>.log), e.g. to read its GC trace.
 // The scan runs as dnsperf does (no rate, at most 1000 queries awaiting a first reply; on one machine
 // an open-loop rate overruns the lab's injectors, which share its cores, and their replies are lost),
 // then at dnsperf's measured rate, then with two sending threads.
 import { execFile } from 'node:child_process';
-import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { repoRoot } from '../src/probe/index.js';
 import { startInjectionLab, type InjectionLab } from '../src/testing/injection-lab.js';
@@ -21,6 +23,9 @@ const N = Number(process.argv[2] ?? 100_000);
 const RSS_RATE = Number(process.argv[3] ?? 10000);
 const SIZES = (process.env.BENCH_NAMES ?? '100000,1000000').split(',').filter(Boolean).map(Number);
 const PROF = process.env.BENCH_CPU_PROF;
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+const SCAN_LOG = process.env.BENCH_SCAN_LOG;
+let scans = 0;
 const dir = mkdtempSync(join(tmpdir(), 'wallscope-scan-bench-'));
 const bin = join(repoRoot, 'bin', 'wallscope.js');
 /** Each query's window as long as dnsperf's timeout (-t 2): both wait as long for an answer. */
@@ -64,7 +69,8 @@ async function runScan(lab: InjectionLab, list: string, out: string, rate: numbe
     '--outstanding',
     String(outstanding),
   ];
-  const sc = await exec(process.execPath, [...prof, bin, ...args, '--out', out, '--no-ip-ttl']);
+  const sc = await exec(process.execPath, [...prof, ...NODE_ARGS, bin, ...args, '--out', out, '--no-ip-ttl']);
+  if (SCAN_LOG) writeFileSync(join(SCAN_LOG, `scan-${basename(list)}-${++scans}.log`), sc.stdout + sc.stderr);
   const line = sc.stderr.trim().split('\n').pop() ?? '';
   const m = /(\d+) queries in ([\d.]+) s .*?(\d+) replies, (\d+) late.*peak RSS (\d+) MB/.exec(line);
   if (!m) throw new Error(`scan dns said: ${sc.stderr}`);

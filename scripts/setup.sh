@@ -33,6 +33,27 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
+# The udp-batch addon of `scan dns` (native/udp-batch: sendmmsg/recvmmsg in C against Node-API),
+# built from source by npm's own node-gyp against the installed Node's headers (include/node beside
+# its binary, e.g. /usr/include/node from Debian's or NodeSource's nodejs): nothing is downloaded.
+# Without the addon the scan falls back to Node's dgram (slower); its tests need it built.
+udp_batch=native/udp-batch/build/Release/udp_batch.node
+if [ ! -f "$udp_batch" ] || [ -n "$(find native/udp-batch/src native/udp-batch/binding.gyp -newer "$udp_batch" 2>/dev/null)" ]; then
+  nodedir="$(node -p "require('path').resolve(process.execPath, '..', '..')")"
+  if [ ! -f "$nodedir/include/node/node_api.h" ]; then
+    echo "setup: Node's headers are not in $nodedir/include/node (node_api.h); install them to build native/udp-batch" >&2
+    exit 1
+  fi
+  gyp="$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js"
+  [ -f "$gyp" ] || gyp="$(command -v node-gyp || true)"
+  if [ -z "$gyp" ]; then
+    echo "setup: node-gyp not found (it comes with npm); cannot build native/udp-batch" >&2
+    exit 1
+  fi
+  say "building native/udp-batch (node-gyp, headers from $nodedir/include/node)"
+  (cd native/udp-batch && node "$gyp" rebuild --nodedir="$nodedir" --loglevel=error >/dev/null)
+fi
+
 say "building (tsc)"
 # Robustness: drop compiled files whose source is gone, so a deleted test never runs stale.
 if [ -d dist/src ]; then

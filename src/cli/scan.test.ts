@@ -67,6 +67,8 @@ describe('wallscope scan dns against the lab silent address (real sockets)', () 
       out,
       '--summary',
       '--quiet',
+      '--io',
+      'sendmmsg', // the udp-batch addon; the dgram path gives the same lines (below)
     ]);
     assert.equal(r.code, 0, r.stderr);
     const got = lines(out);
@@ -84,7 +86,7 @@ describe('wallscope scan dns against the lab silent address (real sockets)', () 
         assert.equal(rep.answers.length, 1);
         assert.equal(rep.answers[0]!.type, 'A'); // an A record even to MX queries
         assert.ok(rep.ms >= 0 && rep.ms < 1500);
-        if (process.getuid?.() === 0) assert.equal(rep.ip_ttl, 64); // captured: loopback sockets send TTL 64
+        assert.equal(rep.ip_ttl, 64); // read by the addon's sockets (IP_RECVTTL): loopback sockets send TTL 64
       }
     }
     const sum = JSON.parse(r.stdout) as ReturnType<DnsScanSummarizer['result']>;
@@ -113,6 +115,8 @@ describe('wallscope scan dns against the lab silent address (real sockets)', () 
         `${i}/3`,
         '--threads',
         String(i + 1), // 1 to 3 sending threads: the lines come back in list order either way
+        '--io',
+        i === 1 ? 'dgram' : 'sendmmsg',
         '--out',
         out,
         '--quiet',
@@ -134,7 +138,9 @@ describe('wallscope scan dns against the lab silent address (real sockets)', () 
     const out = join(dir, 'killed.jsonl');
     const args = ['--target', lab.silentDns, '--list', join(dir, 'names.txt'), '--rate', '400', '--wait', '1000', '--out', out, '--quiet'];
     // Killed while two sending threads work (without capture: with one, a single thread does all).
-    const child = spawn(process.execPath, [bin, 'scan', 'dns', ...args, '--threads', '2', '--no-ip-ttl'], { stdio: 'ignore' });
+    const child = spawn(process.execPath, [bin, 'scan', 'dns', ...args, '--threads', '2', '--no-ip-ttl', '--io', 'sendmmsg'], {
+      stdio: 'ignore',
+    });
     const deadline = Date.now() + 30_000;
     while ((!existsSync(out) || statSync(out).size < 40_000) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     child.kill('SIGKILL');
@@ -146,7 +152,8 @@ describe('wallscope scan dns against the lab silent address (real sockets)', () 
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /exists; pass --resume/);
     assert.equal(readFileSync(out, 'utf8'), before);
-    const r = await run([...args, '--resume', '--rate', '2000']);
+    // Resumed through dgram (and its capture when root): the two paths continue each other's files.
+    const r = await run([...args, '--resume', '--rate', '2000', '--io', 'dgram']);
     assert.equal(r.code, 0, r.stderr);
     const got = lines(out);
     assert.deepEqual(
@@ -159,6 +166,37 @@ describe('wallscope scan dns against the lab silent address (real sockets)', () 
     const mismatch = await run(['--target', lab.silentDns, '--list', join(dir, 'other.txt'), '--out', out, '--resume', '--quiet']);
     assert.equal(mismatch.code, 1);
     assert.match(mismatch.stderr, /not the same scan/);
+  });
+
+  it('writes the same lines through the udp-batch addon (sendmmsg) as through dgram', async () => {
+    // The injectors walk their forged pool in arrival order and draw TTLs from the scenario seed:
+    // each path gets a fresh lab of the same seed, and the queries leave in list order on both.
+    const yaml = `name: same\nseed: 7\nworld: { sites: [{ domain: ok.example }] }\ncensors:\n  - name: gfw\n    layer: national\n    dns_injection: { rules_file: gfw.txt, injectors: 2, lead_ms: 0 }\n`;
+    writeFileSync(join(dir, 'some.txt'), `${NAMES.slice(0, 300).join('\n')}\n`);
+    // Reply IP TTLs: the addon reads them from its socket, dgram from a capture (root only).
+    const ttl = process.getuid?.() === 0 ? [] : ['--no-ip-ttl'];
+    const byPath: Record<string, string[]> = {};
+    for (const io of ['sendmmsg', 'dgram']) {
+      const fresh = await startLab(parseScenario(yaml, join(dir, 'same.yaml')));
+      try {
+        const out = join(dir, `same-${io}.jsonl`);
+        const args = ['--list', join(dir, 'some.txt'), '--rate', '500', '--wait', '800', '--qtype', 'A,MX', '--out', out, '--io', io];
+        const r = await run(['--target', fresh.silentDns, ...args, ...ttl]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, new RegExp(`; io ${io} \\(`)); // the summary says which path ran
+        // Everything but each reply's time (`ms`), which no two runs share, and the lab's own 127.R range.
+        const range = `"${fresh.range.split('.').slice(0, 2).join('.')}.`;
+        byPath[io] = lines(out).map((l) =>
+          JSON.stringify({ ...l, replies: l.replies.map(({ ms: _, ...rest }) => rest) }).replaceAll(range, '"127.R.'),
+        );
+      } finally {
+        await fresh.close();
+      }
+    }
+    assert.equal(byPath.sendmmsg!.length, 600);
+    assert.ok(byPath.sendmmsg!.filter((l) => l.includes('"injected":true')).length > 200);
+    if (!ttl.length) assert.ok(byPath.sendmmsg!.every((l) => !l.includes('"ip_ttl":null')));
+    assert.deepEqual(byPath.sendmmsg, byPath.dgram);
   });
 
   it('refuses bad input with one line and writes nothing', async () => {
@@ -175,6 +213,7 @@ describe('wallscope scan dns against the lab silent address (real sockets)', () 
       ['--target', lab.silentDns, '--qtype', 'BOGUS', 'a.example'],
       ['--target', lab.silentDns, '--threads', '0', 'a.example'],
       ['--target', lab.silentDns, '--outstanding', '-1', 'a.example'],
+      ['--target', lab.silentDns, '--io', 'uring', 'a.example'],
       ['--target', lab.silentDns],
     ]) {
       r = await run([...args, '--out', out]);

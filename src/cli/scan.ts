@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { DnsScanSummarizer, type DnsScanLine } from '../analysis/index.js';
 import { forEachListLine, ListError } from '../lab/index.js';
 import {
+  boundYoungGenerations,
   DnsScanError,
   runDnsScan,
   SCAN_QTYPES,
@@ -87,6 +88,7 @@ interface ScanDnsOptions {
   ipTtl?: boolean;
   threads: string;
   outstanding: string;
+  io: string;
   summary?: boolean;
   quiet?: boolean;
 }
@@ -109,11 +111,20 @@ export function register(program: Command): void {
     .option('--wait <ms>', "how long each query's replies are collected", '2000')
     .option('--outstanding <n>', "at most n queries waiting for their first reply, as dnsperf's -q (0 = no bound)", '0')
     .option('--threads <n>', 'threads that send and read, each its share of the list and rate (1 when reply IP TTLs are captured)', '1')
-    .option('--ip-ttl', "require the replies' IP TTL (packet capture, root); default: when available")
+    .option(
+      '--io <auto|sendmmsg|dgram>',
+      'sockets: the udp-batch addon (sendmmsg/recvmmsg, IP TTL from the socket), Node dgram, or auto (the addon when built)',
+      'auto',
+    )
+    .option(
+      '--ip-ttl',
+      "require the replies' IP TTL (read by the udp-batch addon; with dgram, packet capture as root); default: when available",
+    )
     .option('--no-ip-ttl', 'do not capture: ip_ttl is null')
     .option('--summary', 'print the summary of injected answers as JSON on stdout at the end')
     .option('--quiet', 'no progress on stderr')
     .action(async (names: string[], o: ScanDnsOptions) => {
+      boundYoungGenerations(); // before checking the list, which is the first to grow it
       const settings = scanSettings(o);
       const result = await runDnsScan({ ...settings, names: namesOf(names, o.list), out: o.out, onProgress: progressPrinter(o) }).catch(
         (e: unknown) => {
@@ -124,7 +135,7 @@ export function register(program: Command): void {
       if (!o.quiet)
         process.stderr.write(
           `scan dns: ${result.sent} queries in ${(result.elapsedMs / 1000).toFixed(2)} s (${Math.round(result.sent / (result.elapsedMs / 1000))} q/s), ${result.replies} replies, ${result.late} late` +
-            `${result.skipped ? `, ${result.skipped} done before (resumed)` : ''}; ip_ttl ${result.ipTtl.available ? 'captured' : `null (${result.ipTtl.reason})`}; peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB\n`,
+            `${result.skipped ? `, ${result.skipped} done before (resumed)` : ''}; ip_ttl ${result.ipTtl.available ? 'captured' : `null (${result.ipTtl.reason})`}; peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB; io ${result.io.path} (${result.io.reason})\n`,
         );
       if (o.summary) await printSummary(o.out);
     });
@@ -154,6 +165,7 @@ function scanSettings(o: ScanDnsOptions): Omit<DnsScanOptions, 'names' | 'out' |
   if (!Number.isInteger(threads) || threads < 1 || threads > 16) throw usageError(`--threads must be 1..16, got ${o.threads}`);
   const outstanding = Number(o.outstanding);
   if (!Number.isInteger(outstanding) || outstanding < 0) throw usageError(`--outstanding must be an integer >= 0, got ${o.outstanding}`);
+  if (!['auto', 'sendmmsg', 'dgram'].includes(o.io)) throw usageError(`--io must be auto, sendmmsg or dgram, got ${o.io}`);
   const qtypes = o.qtype.split(',').map((q) => q.trim().toUpperCase());
   for (const q of qtypes)
     if (!(SCAN_QTYPES as readonly string[]).includes(q)) throw usageError(`--qtype: ${q} is not one of ${SCAN_QTYPES.join(', ')}`);
@@ -167,6 +179,7 @@ function scanSettings(o: ScanDnsOptions): Omit<DnsScanOptions, 'names' | 'out' |
     resume: !!o.resume,
     threads,
     outstanding,
+    io: o.io as DnsScanOptions['io'],
     ipTtl: o.ipTtl === undefined ? 'auto' : o.ipTtl,
   };
 }

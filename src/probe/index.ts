@@ -116,6 +116,7 @@ export {
 } from './platform-keywords.js';
 export {
   runDnsScan,
+  boundYoungGenerations,
   DnsScanError,
   SCAN_QTYPES,
   type ScanQtype,

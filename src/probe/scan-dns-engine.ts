@@ -1,9 +1,9 @@
 // The query engine of `scan dns` (src/probe/scan-dns.ts), apart so that its sending threads
 // (scan-dns-worker.ts) load only this: the sockets, the queries in flight in send order, each closed
 // window turned into its line, and the pacing of the sends.
-import dgram from 'node:dgram';
 import type { Capture } from './capture.js';
-import { encodeScanQuery, scanReplyJson } from './scan-dns-wire.js';
+import { BatchScanSocket, loadUdpBatch, openDgramSocket, type ScanSocket } from './scan-dns-io.js';
+import { scanReplyJson } from './scan-dns-wire.js';
 import { sleep } from './sleep.js';
 
 /** Query types a scan may ask (blackbox.c answers A to all but AAAA: the others reveal it). */
@@ -30,6 +30,8 @@ interface Pending {
   at: number[];
   /** With a capture: each reply's payload, to find its IP TTL among the captured frames. */
   keys?: string[];
+  /** With the udp-batch addon asked for TTLs: each reply's IP TTL as its socket read it. */
+  ttls?: Array<number | null>;
 }
 
 const MAX_PER_SOCKET = 30_000; // in flight per source port: DNS ids are 16 bits
@@ -48,14 +50,26 @@ export interface ScanEngineOptions {
    * this. A window stays open for its whole length either way (later injected replies are kept).
    */
   outstanding?: number;
+  /** Send and read through the udp-batch addon (scan-dns-io.ts; the caller checked that it loads), else dgram. */
+  batch?: boolean;
+  /** With `batch`: read each reply's IP TTL from its socket (IP_RECVTTL). */
+  socketTtl?: boolean;
 }
 
 /** Windows open at most for a rate (0: unbounded) and window. */
 export function inFlightBound(rate: number, waitMs: number): number {
   // A second's worth of slack past the windows themselves: the flush that closes them runs on
   // a timer, which a loaded machine delays; without slack that delay would throttle sending.
-  return rate > 0 ? Math.ceil((rate * (waitMs + 1000)) / 1000) + 256 : 50_000;
+  return rate > 0 ? Math.ceil((rate * (waitMs + 1000)) / 1000) + 256 : UNPACED_IN_FLIGHT;
 }
+
+/**
+ * Without a rate: windows open at most. Why this many: every window stays open its whole --wait,
+ * so this over the wait caps the rate; at 50,000 a 2 s window capped an unpaced scan at 25k q/s,
+ * under what the lab answers on one machine (bench/scan-dns.ts, beside dnsperf's 31-34k q/s), and
+ * --outstanding, not this, is to bound an unpaced scan. A window costs well under 1 KiB.
+ */
+const UNPACED_IN_FLIGHT = 100_000;
 
 /**
  * One sender's queries: its sockets, the queries in flight (in send order); each closed window
@@ -64,8 +78,13 @@ export function inFlightBound(rate: number, waitMs: number): number {
 export class ScanRun {
   ttlOf = new Map<string, number[]>();
   capture: Capture | null = null;
-  private readonly pending: Array<Map<number, Pending>> = [];
-  private readonly sockets: dgram.Socket[] = [];
+  /**
+   * Per socket, the query in flight under each DNS id (65,536 slots). Why slots, not a Map: tens of
+   * thousands of entries set and deleted per second made a Map's table reallocate and rehash as it
+   * grew and shrank, garbage-collector work in the sending thread; the slots cost 512 KiB a socket.
+   */
+  private readonly pending: Array<Array<Pending | undefined>> = [];
+  private readonly sockets: ScanSocket[] = [];
   private readonly ids: number[] = [];
   private readonly queue: Pending[] = [];
   private head = 0;
@@ -73,6 +92,9 @@ export class ScanRun {
   /** Queries sent that no reply has come for yet (their window open). */
   unanswered = 0;
   readonly outstanding: number;
+  /** Whether a flush of the batched sockets is queued (or waiting to retry what the kernel did not take). */
+  private flushQueued = false;
+  private firstStaged = 0;
 
   constructor(
     private readonly o: ScanEngineOptions,
@@ -90,30 +112,24 @@ export class ScanRun {
   /** At least 8 connected sockets: each source port has its own receive queue, so a burst of replies spreads over them. */
   async openSockets(): Promise<void> {
     const n = Math.min(MAX_SOCKETS, Math.max(8, Math.ceil(this.inFlightMax / MAX_PER_SOCKET)));
+    const UdpBatch = this.o.batch ? loadUdpBatch().UdpBatch : null;
+    if (this.o.batch && !UdpBatch) throw new Error(`scan dns: ${loadUdpBatch().reason}`);
     for (let s = 0; s < n; s++) {
-      const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
-      const map = new Map<number, Pending>();
+      const map = new Array<Pending | undefined>(0x10000).fill(undefined);
+      const onReply = (msg: Buffer, at: number, ttl: number | null) => this.onReply(map, msg, at, ttl);
       this.pending.push(map);
-      this.sockets.push(sock);
       this.ids.push(Math.floor(Math.random() * 0x10000));
-      sock.on('error', () => undefined);
-      sock.on('message', (msg, rinfo) => this.onMessage(map, msg, rinfo));
-      // Connected: the kernel drops datagrams from anyone but the target, and send() skips the
-      // per-packet address lookup dgram does otherwise (a fifth of the sending cost).
-      await new Promise<void>((res, rej) => {
-        sock.once('error', rej);
-        sock.connect(this.o.port, this.o.host, () => {
-          sock.off('error', rej);
-          res();
-        });
-      });
+      this.sockets.push(
+        UdpBatch
+          ? new BatchScanSocket(UdpBatch, this.o.host, this.o.port, !!this.o.socketTtl, onReply)
+          : await openDgramSocket(this.o.host, this.o.port, onReply),
+      );
     }
   }
 
-  private onMessage(map: Map<number, Pending>, msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    const at = performance.now();
-    if (msg.length < 12 || rinfo.port !== this.o.port || rinfo.address !== this.o.host) return; // (connected: only the target)
-    const p = map.get(msg.readUInt16BE(0));
+  private onReply(map: Array<Pending | undefined>, msg: Buffer, at: number, ttl: number | null): void {
+    if (msg.length < 12) return;
+    const p = map[msg.readUInt16BE(0)];
     if (!p) {
       this.progress.late++;
       return;
@@ -122,24 +138,46 @@ export class ScanRun {
     p.raw.push(msg);
     p.at.push(at);
     if (this.capture) (p.keys ??= []).push(msg.toString('latin1'));
+    else if (this.o.socketTtl) (p.ttls ??= []).push(ttl);
   }
 
   /** Sends one query (the next id free on the next socket, round robin). */
   send(name: string, qtype: ScanQtype): void {
-    const s = this.progress.sent % this.sockets.length;
+    // Batched, BURST queries in a row share a socket, so that a turn's queries leave in one or two sendmmsg.
+    const s = (this.o.batch ? Math.floor(this.progress.sent / BURST) : this.progress.sent) % this.sockets.length;
     const inFlight = this.pending[s]!;
     let id = this.ids[s]!;
     // Skip ids still in flight on this socket (only when it wrapped around).
-    while (inFlight.has(id)) id = (id + 1) & 0xffff;
+    while (inFlight[id] !== undefined) id = (id + 1) & 0xffff;
     this.ids[s] = (id + 1) & 0xffff;
     const now = performance.now();
     const p: Pending = { name, qtype, sentAt: now, deadline: now + this.o.waitMs, sock: s, id, raw: [], at: [] };
-    inFlight.set(id, p);
+    inFlight[id] = p;
     this.unanswered++;
     this.queue.push(p);
-    this.sockets[s]!.send(encodeScanQuery(name, qtype, id));
+    const sock = this.sockets[s]!;
+    sock.query(name, qtype, id);
     this.progress.sent++;
+    // Batched: the queries of this turn go together once it yields (a microtask runs before any
+    // timer or I/O callback), whatever the caller does next.
+    if (sock.batched && !this.flushQueued) {
+      this.flushQueued = true;
+      this.firstStaged = s;
+      queueMicrotask(this.flushSends);
+    }
   }
+
+  /**
+   * Sends what the batched sockets staged, from the first socket staged on (the sockets take turns
+   * in order, so the queries leave in send order); what the kernel did not take yet is retried in 1 ms.
+   */
+  private readonly flushSends = (): void => {
+    let all = true;
+    const n = this.sockets.length;
+    for (let k = 0; k < n; k++) if (!this.sockets[(this.firstStaged + k) % n]!.flush()) all = false;
+    if (all) this.flushQueued = false;
+    else setTimeout(this.flushSends, 1);
+  };
 
   /** Emits the lines of the windows closed by now (every one when `all`), in send order. */
   flush(all: boolean): void {
@@ -151,7 +189,7 @@ export class ScanRun {
       // frame has not come yet holds the line (and those after it, to keep list order) a while.
       if (!all && capture && now < p.deadline + TTL_GRACE_MS && p.keys?.some((k) => !this.ttlOf.has(k))) break;
       this.head++;
-      this.pending[p.sock]!.delete(p.id);
+      this.pending[p.sock]![p.id] = undefined;
       if (p.raw.length === 0) this.unanswered--;
       this.emit(this.line(p));
     }
@@ -167,7 +205,7 @@ export class ScanRun {
     let n = 0;
     for (let i = 0; i < p.raw.length; i++) {
       const ms = Math.round((p.at[i]! - p.sentAt) * 100) / 100;
-      const json = scanReplyJson(p.raw[i]!, p.name, ms, p.keys ? this.ipTtlOf(p.keys[i]!) : null);
+      const json = scanReplyJson(p.raw[i]!, p.name, ms, p.keys ? this.ipTtlOf(p.keys[i]!) : (p.ttls?.[i] ?? null));
       if (json === undefined) continue;
       replies += n++ ? `,${json}` : json;
     }
@@ -196,7 +234,7 @@ export class ScanRun {
 
   async close(): Promise<void> {
     this.capture?.close();
-    await Promise.all(this.sockets.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    await Promise.all(this.sockets.map((s) => s.close()));
   }
 }
 
@@ -251,7 +289,8 @@ export interface ScanBatch {
 }
 /** A sending thread's answer: the lines of its oldest batch (in send order) and its counts since the last. */
 export interface ScanBatchLines {
-  lines: string;
+  /** The lines as UTF-8. */
+  lines: Uint8Array;
   n: number;
   sent: number;
   replies: number;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import dnsPacket from 'dns-packet';
 import { encodeQuery } from './dns.js';
-import { decodeScanReply, encodeScanQuery, scanReplyJson } from './scan-dns-wire.js';
+import { decodeScanReply, encodeScanQuery, encodeScanQueryInto, MAX_SCAN_QUERY, scanReplyJson } from './scan-dns-wire.js';
 import { SCAN_QTYPES } from './scan-dns.js';
 
 const NAMES = [
@@ -54,6 +54,28 @@ describe('encodeScanQuery(name, qtype, id)', () => {
       for (const qtype of SCAN_QTYPES)
         for (const id of [0, 1, 0xbeef, 0xffff])
           assert.deepEqual(encodeScanQuery(name, qtype, id), encodeQuery(name, qtype, id), `${name} ${qtype}`);
+  });
+
+  it('writes the same bytes back to back into a staging buffer (the batched sends), and refuses what does not fit', () => {
+    const buf = Buffer.alloc(64 << 10, 0xee);
+    const want: Buffer[] = [];
+    let at = 3; // not at 0: each query is written at its offset
+    for (const name of NAMES)
+      for (const qtype of SCAN_QTYPES) {
+        const len = encodeScanQueryInto(buf, at, name, qtype, 0x1234);
+        want.push(encodeQuery(name, qtype, 0x1234));
+        assert.equal(len, want.at(-1)!.length, `${name} ${qtype}`);
+        at += len;
+      }
+    assert.deepEqual(buf.subarray(3, at), Buffer.concat(want));
+    assert.equal(buf[at], 0xee); // nothing written past the last query
+    const q = encodeQuery('a.example', 'A', 1);
+    const tight = Buffer.alloc(q.length + 5, 0xee);
+    assert.equal(encodeScanQueryInto(tight, 6, 'a.example', 'A', 1), -1);
+    assert.equal(encodeScanQueryInto(tight, 6, 'bücher.example', 'A', 1), -1);
+    assert.ok(tight.every((b) => b === 0xee));
+    assert.equal(encodeScanQueryInto(tight, 5, 'a.example', 'A', 1), q.length);
+    assert.ok(encodeQuery(`${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`, 'CAA', 9).length <= MAX_SCAN_QUERY);
   });
 });
 

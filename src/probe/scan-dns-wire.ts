@@ -18,25 +18,52 @@ const LDH = /^[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*$/;
 
 /** The query dns-packet's encodeQuery gives (RD set, one question, class IN), built directly. */
 export function encodeScanQuery(name: string, qtype: dnsPacket.RecordType, id: number): Buffer {
-  if (name.length > 253 || !LDH.test(name)) return encodeQuery(name, qtype, id);
+  if (!plainName(name)) return encodeQuery(name, qtype, id);
+  const buf = Buffer.allocUnsafe(12 + name.length + 2 + 4);
+  writeScanQuery(buf, 0, name, qtype, id);
+  return buf;
+}
+
+/** The longest query encodeScanQueryInto writes (a 253-character name; dns-packet's for others may be longer). */
+export const MAX_SCAN_QUERY = 12 + 255 + 4;
+
+/**
+ * The same query written into `buf` at `at` (the batched sends stage queries back to back);
+ * returns its length, or -1 when it does not fit in what is left of `buf`.
+ */
+export function encodeScanQueryInto(buf: Buffer, at: number, name: string, qtype: dnsPacket.RecordType, id: number): number {
+  if (!plainName(name)) {
+    const q = encodeQuery(name, qtype, id);
+    return at + q.length > buf.length ? -1 : q.copy(buf, at);
+  }
   const len = 12 + name.length + 2 + 4;
-  const buf = Buffer.allocUnsafe(len);
-  buf.writeUInt16BE(id, 0);
-  buf.writeUInt16BE(dnsPacket.RECURSION_DESIRED, 2);
-  buf.writeUInt32BE(0x00010000, 4); // QDCOUNT 1, ANCOUNT 0
-  buf.writeUInt32BE(0, 8); // NSCOUNT 0, ARCOUNT 0
+  if (at + len > buf.length) return -1;
+  writeScanQuery(buf, at, name, qtype, id);
+  return len;
+}
+
+function plainName(name: string): boolean {
+  return name.length <= 253 && LDH.test(name);
+}
+
+function writeScanQuery(buf: Buffer, at: number, name: string, qtype: dnsPacket.RecordType, id: number): void {
+  const end = at + 12 + name.length + 2 + 4;
+  buf.writeUInt16BE(id, at);
+  buf.writeUInt16BE(dnsPacket.RECURSION_DESIRED, at + 2);
+  buf.writeUInt32BE(0x00010000, at + 4); // QDCOUNT 1, ANCOUNT 0
+  buf.writeUInt32BE(0, at + 8); // NSCOUNT 0, ARCOUNT 0
   // The name one byte on, each dot then replaced by the length of the label after it.
-  buf.write(name, 13, 'latin1');
-  let labelEnd = 13 + name.length;
-  for (let i = labelEnd - 1; i >= 12; i--)
-    if (i === 12 || buf[i] === 0x2e) {
+  const q = at + 12;
+  buf.write(name, q + 1, 'latin1');
+  let labelEnd = q + 1 + name.length;
+  for (let i = labelEnd - 1; i >= q; i--)
+    if (i === q || buf[i] === 0x2e) {
       buf[i] = labelEnd - i - 1;
       labelEnd = i;
     }
-  buf[13 + name.length] = 0;
-  buf.writeUInt16BE(QTYPE[qtype] ?? 0, len - 4);
-  buf.writeUInt16BE(1, len - 2); // class IN
-  return buf;
+  buf[q + 1 + name.length] = 0;
+  buf.writeUInt16BE(QTYPE[qtype] ?? 0, end - 4);
+  buf.writeUInt16BE(1, end - 2); // class IN
 }
 
 const QTYPE: Partial<Record<dnsPacket.RecordType, number>> = {

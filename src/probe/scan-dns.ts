@@ -6,6 +6,7 @@
 // in send order), and the file is fdatasync'd every second, so after a kill -9 the file is a
 // prefix of the run plus at most one partial line: `--resume` truncates that line, counts the
 // complete ones and skips exactly that many (name, qtype) pairs of the same list and shard.
+import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { closeSync, existsSync, fdatasync, fdatasyncSync, ftruncateSync, openSync, readSync, fstatSync, writeSync } from 'node:fs';
 import { inShard } from '../analysis/index.js';
@@ -20,6 +21,7 @@ import {
   type ScanEngineOptions,
   type ScanQtype,
 } from './scan-dns-engine.js';
+import { loadUdpBatch } from './scan-dns-io.js';
 
 export { SCAN_QTYPES, type DnsScanProgress, type ScanQtype } from './scan-dns-engine.js';
 
@@ -40,8 +42,14 @@ export interface DnsScanOptions {
   ipTtl: boolean | 'auto';
   /** At most this many queries waiting for a first reply (dnsperf's -q; default 0: no bound). */
   outstanding?: number;
-  /** Sending threads (default 1); 1 when reply IP TTLs are captured. */
+  /** Sending threads (default 1); 1 when reply IP TTLs are captured (dgram only). */
   threads?: number;
+  /**
+   * The sockets: 'auto' (default) the udp-batch addon (sendmmsg/recvmmsg, reply IP TTLs read from
+   * the socket) when it loads, else Node's dgram (IP TTLs from a packet capture); 'sendmmsg' fails
+   * when the addon does not load; 'dgram' never uses it.
+   */
+  io?: 'auto' | 'sendmmsg' | 'dgram';
   /** Called after each batch of lines is written. */
   onProgress?: (p: DnsScanProgress) => void;
 }
@@ -49,13 +57,15 @@ export interface DnsScanOptions {
 export interface DnsScanResult extends DnsScanProgress {
   /** Whether replies carry their IP TTL, and why not when they do not. */
   ipTtl: { available: boolean; reason?: string };
+  /** Which sockets sent and read, and why (the addon's load error when it fell back to dgram). */
+  io: { path: 'sendmmsg' | 'dgram'; reason: string };
   elapsedMs: number;
 }
 
 export class DnsScanError extends Error {
   constructor(
     message: string,
-    readonly code: 'SCAN_OUT_EXISTS' | 'SCAN_RESUME_MISMATCH' | 'SCAN_OUT_UNWRITABLE',
+    readonly code: 'SCAN_OUT_EXISTS' | 'SCAN_RESUME_MISMATCH' | 'SCAN_OUT_UNWRITABLE' | 'SCAN_IO_UNAVAILABLE',
   ) {
     super(message);
     this.name = 'DnsScanError';
@@ -123,15 +133,27 @@ function openOut(o: DnsScanOptions): { fd: number; skip: number; last: { name: s
   }
 }
 
+/** The scan's sockets: the udp-batch addon unless asked not to or it does not load (see DnsScanOptions.io). */
+export function scanIo(asked: DnsScanOptions['io']): DnsScanResult['io'] {
+  if (asked === 'dgram') return { path: 'dgram', reason: 'asked (--io dgram)' };
+  const { UdpBatch, reason } = loadUdpBatch();
+  if (UdpBatch) return { path: 'sendmmsg', reason };
+  if (asked === 'sendmmsg') throw new DnsScanError(`--io sendmmsg: ${reason}`, 'SCAN_IO_UNAVAILABLE');
+  return { path: 'dgram', reason };
+}
+
 /**
- * Reply IP TTLs come from a capture of the target's replies (a socket cannot read them in Node):
+ * Reply IP TTLs: on the udp-batch addon each socket reads its replies' (IP_RECVTTL), so no capture
+ * is opened; on dgram they come from a capture of the target's replies (a socket cannot read them in Node):
  * the capture's TTLs by reply payload, bounded (replies the socket never claimed must not pile up).
  */
 async function openTtlCapture(
   o: DnsScanOptions,
   ttlOf: Map<string, number[]>,
+  batch: boolean,
 ): Promise<{ capture: Capture | null; ipTtl: DnsScanResult['ipTtl'] }> {
   if (o.ipTtl === false) return { capture: null, ipTtl: { available: false, reason: 'not asked (--no-ip-ttl)' } };
+  if (batch) return { capture: null, ipTtl: { available: true } };
   const can = captureAvailable();
   let capture: Capture | null = null;
   let ipTtl: DnsScanResult['ipTtl'];
@@ -186,6 +208,19 @@ class FileSink {
     readonly progress: DnsScanProgress,
     private readonly onProgress: ((p: DnsScanProgress) => void) | undefined,
   ) {}
+
+  /** Appends lines already encoded (a sending thread's batch). */
+  addBytes(bytes: Uint8Array, lines: number): void {
+    if (this.used + bytes.length > this.buf.length) {
+      this.writeOut();
+      if (bytes.length > this.buf.length) writeSync(this.fd, bytes);
+    }
+    if (bytes.length <= this.buf.length) {
+      this.buf.set(bytes, this.used);
+      this.used += bytes.length;
+    }
+    this.progress.written += lines;
+  }
 
   add(text: string, lines: number): void {
     // UTF-8 takes at most 3 bytes per UTF-16 code unit.
@@ -363,9 +398,14 @@ class SenderPool {
     this.signal();
   }
 
+  /** Called when the first lines come back. */
+  onFirstLines: (() => void) | null = null;
+
   private onMessage(w: number, m: ScanBatchLines | { done: true }): void {
     if ('done' in m) this.done++;
     else {
+      this.onFirstLines?.();
+      this.onFirstLines = null;
       this.ready.set(this.owed[w]!.shift()!, m);
       const p = this.sink.progress;
       p.sent += m.sent;
@@ -373,7 +413,7 @@ class SenderPool {
       p.late += m.late;
       // Written in batch order, which is list order: the file stays a prefix of the scan.
       for (let r = this.ready.get(this.nextWrite); r; r = this.ready.get(this.nextWrite)) {
-        this.sink.add(r.lines, r.n);
+        this.sink.addBytes(r.lines, r.n);
         this.ready.delete(this.nextWrite++);
       }
     }
@@ -408,15 +448,21 @@ class SenderPool {
 
 /**
  * Several threads send, each its share of the batches at its share of the rate, and read their
- * replies; this one reads the list and writes their lines in list order. Why threads: one send
- * system call per datagram is most of the cost (Node has no sendmmsg), and dnsperf too sends and
- * reads on threads of its own; on a machine shared with other work each thread gets its own share.
+ * replies; this one reads the list and writes their lines in list order. Why threads: on dgram one
+ * send system call per datagram is most of the cost (the udp-batch addon's sendmmsg takes a turn's
+ * queries in one), and dnsperf too sends and reads on threads of its own; on a machine shared with
+ * other work each thread gets its own share.
  */
-async function scanInThreads(o: DnsScanOptions, cursor: ShardCursor, sink: FileSink, threads: number): Promise<void> {
+async function scanInThreads(o: ScanEngineOptions & DnsScanOptions, cursor: ShardCursor, sink: FileSink, threads: number): Promise<void> {
   const outstanding = o.outstanding ? Math.max(1, Math.floor(o.outstanding / threads)) : 0;
-  const pool = new SenderPool(sink, { host: o.host, port: o.port, waitMs: o.waitMs, rate: o.rate / threads, outstanding }, threads);
+  const { host, port, waitMs, batch, socketTtl } = o;
+  const pool = new SenderPool(sink, { host, port, waitMs, rate: o.rate / threads, outstanding, batch, socketTtl }, threads);
   const ticker = setInterval(() => sink.pump(false), 20);
   try {
+    // Again once the threads have sent and read a first batch (starting them undid it): by then
+    // their own young generations have grown to their resourceLimits bound (8 MB), as they should:
+    // held at their initial 1 MB, scavenges took over half of a sending thread's CPU.
+    if (youngBounded) pool.onFirstLines = boundYoungGenerations;
     let batch: ScanBatch = { names: [], qtypes: [] };
     const add = (name: string, qtype: ScanQtype): void => {
       batch.names.push(name);
@@ -438,8 +484,27 @@ async function scanInThreads(o: DnsScanOptions, cursor: ShardCursor, sink: FileS
   }
 }
 
+/**
+ * Keeps V8's young generations at the size they have, for the rest of the process (the flag V8
+ * reads each time it would grow one, as measureMany's boundHeap in runner.ts does for `measure`).
+ * The CLI calls it first thing; the scan applies it again once its sending threads have returned
+ * their first lines, because starting a Worker puts V8's flags back to the process's (measured: a
+ * flag set before `new Worker` no longer holds once the worker is online; set after, it holds).
+ * Why: V8 doubles a young generation whenever the bytes surviving its scavenges since the last
+ * doubling exceed its size: a total that grows with the run's length. The young generation of this
+ * thread (it reads the list and writes the lines) went from 16 to 32 MB some 10-18 s into a
+ * 1M-name scan, and the peak RSS with it: 138 MB at 100k names, 157-175 MB at 1M.
+ */
+export function boundYoungGenerations(): void {
+  youngBounded = true;
+  setFlagsFromString('--semi-space-growth-factor=1');
+}
+let youngBounded = false;
+
 export async function runDnsScan(o: DnsScanOptions): Promise<DnsScanResult> {
   const t0 = performance.now();
+  const io = scanIo(o.io); // before the out file: an --io that cannot be had writes nothing
+  const batch = io.path === 'sendmmsg';
   const { fd, skip, last } = openOut(o);
   const sink = new FileSink(fd, { sent: 0, written: 0, skipped: 0, replies: 0, late: 0 }, o.onProgress);
   const cursor = new ShardCursor(o, sink.progress, skip, last);
@@ -447,7 +512,7 @@ export async function runDnsScan(o: DnsScanOptions): Promise<DnsScanResult> {
   let ipTtl: DnsScanResult['ipTtl'];
   let capture: Capture | null;
   try {
-    ({ capture, ipTtl } = await openTtlCapture(o, ttlOf));
+    ({ capture, ipTtl } = await openTtlCapture(o, ttlOf, batch));
   } catch (e) {
     closeSync(fd);
     throw e;
@@ -457,7 +522,7 @@ export async function runDnsScan(o: DnsScanOptions): Promise<DnsScanResult> {
     // Without, sending threads with a bounded heap send and read, and this one reads and writes.
     const threads = Math.max(1, o.threads ?? 1);
     if (capture) await scanInThread(o, cursor, sink, capture, ttlOf);
-    else await scanInThreads(o, cursor, sink, threads);
+    else await scanInThreads({ ...o, batch, socketTtl: batch && ipTtl.available }, cursor, sink, threads);
     cursor.end();
     sink.pump(true);
   } finally {
@@ -467,5 +532,5 @@ export async function runDnsScan(o: DnsScanOptions): Promise<DnsScanResult> {
       closeSync(fd);
     }
   }
-  return { ...sink.progress, ipTtl, elapsedMs: performance.now() - t0 };
+  return { ...sink.progress, ipTtl, io, elapsedMs: performance.now() - t0 };
 }
