@@ -11,6 +11,7 @@ import { setFlagsFromString } from 'node:v8';
 import type { Measurement, WebConnectivityTestKeys } from '../model/index.js';
 import { measureWebConnectivity, type ProbeOptions } from './webconnectivity.js';
 import { CaptureHub } from './packet-evidence.js';
+import { boundYoungGenerations } from './heap.js';
 import { splitHostPort } from './policy.js';
 import type { Target } from './targets.js';
 
@@ -30,12 +31,10 @@ export interface MeasureManyOptions {
 const WINDOW_FACTOR = 4;
 
 // A list run's peak RSS was V8's heap swinging (bench/probe-web.ts BENCH_MEM=1: heap total
-// 60-100 MB for 25-65 MB used), on two counts, both bounded here with V8 flags that V8 reads each
-// time it sizes its heap (unlike --max-semi-space-size / --max-old-space-size, fixed at start, so
-// setting them at run time works):
-// - the young generation (semi-spaces up to 16 MB each in node 20) grows when much of what is
-//   allocated survives a scavenge, as in-flight measurements do: a growth factor of 1 keeps it at
-//   its initial size;
+// 60-100 MB for 25-65 MB used), on two counts, both bounded here with V8 flags read each time V8
+// sizes its heap:
+// - the young generation grows when much of what is allocated survives a scavenge, as in-flight
+//   measurements do: boundYoungGenerations (heap.ts) keeps it at its initial size;
 // - the old generation may grow to several times what is live before a full GC (V8's dynamic
 //   factor, up to 4x): 50% more than live is enough for a list run's steady state.
 // Measured on bench/probe-web.ts, 20,000 URLs: peak RSS 124 MB (flat, 117-124 MB every tenth of
@@ -44,7 +43,7 @@ let heapBounded = false;
 function boundHeap(): void {
   if (heapBounded) return;
   heapBounded = true;
-  setFlagsFromString('--semi-space-growth-factor=1');
+  boundYoungGenerations();
   setFlagsFromString('--heap-growing-percent=50');
 }
 

@@ -6,7 +6,6 @@
 // in send order), and the file is fdatasync'd every second, so after a kill -9 the file is a
 // prefix of the run plus at most one partial line: `--resume` truncates that line, counts the
 // complete ones and skips exactly that many (name, qtype) pairs of the same list and shard.
-import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { closeSync, existsSync, fdatasync, fdatasyncSync, ftruncateSync, openSync, readSync, fstatSync, writeSync } from 'node:fs';
 import { inShard } from '../analysis/index.js';
@@ -22,6 +21,7 @@ import {
   type ScanQtype,
 } from './scan-dns-engine.js';
 import { loadUdpBatch } from './scan-dns-io.js';
+import { boundYoungGenerations, youngGenerationsBounded } from './heap.js';
 
 export { SCAN_QTYPES, type DnsScanProgress, type ScanQtype } from './scan-dns-engine.js';
 
@@ -462,7 +462,7 @@ async function scanInThreads(o: ScanEngineOptions & DnsScanOptions, cursor: Shar
     // Again once the threads have sent and read a first batch (starting them undid it): by then
     // their own young generations have grown to their resourceLimits bound (8 MB), as they should:
     // held at their initial 1 MB, scavenges took over half of a sending thread's CPU.
-    if (youngBounded) pool.onFirstLines = boundYoungGenerations;
+    if (youngGenerationsBounded()) pool.onFirstLines = boundYoungGenerations;
     let batch: ScanBatch = { names: [], qtypes: [] };
     const add = (name: string, qtype: ScanQtype): void => {
       batch.names.push(name);
@@ -484,22 +484,10 @@ async function scanInThreads(o: ScanEngineOptions & DnsScanOptions, cursor: Shar
   }
 }
 
-/**
- * Keeps V8's young generations at the size they have, for the rest of the process (the flag V8
- * reads each time it would grow one, as measureMany's boundHeap in runner.ts does for `measure`).
- * The CLI calls it first thing; the scan applies it again once its sending threads have returned
- * their first lines, because starting a Worker puts V8's flags back to the process's (measured: a
- * flag set before `new Worker` no longer holds once the worker is online; set after, it holds).
- * Why: V8 doubles a young generation whenever the bytes surviving its scavenges since the last
- * doubling exceed its size: a total that grows with the run's length. The young generation of this
- * thread (it reads the list and writes the lines) went from 16 to 32 MB some 10-18 s into a
- * 1M-name scan, and the peak RSS with it: 138 MB at 100k names, 157-175 MB at 1M.
- */
-export function boundYoungGenerations(): void {
-  youngBounded = true;
-  setFlagsFromString('--semi-space-growth-factor=1');
-}
-let youngBounded = false;
+// The young-generation bound (heap.ts): the CLI sets it first thing. Why here: the young generation
+// of this thread (it reads the list and writes the lines) went from 16 to 32 MB some 10-18 s into a
+// 1M-name scan, and the peak RSS with it: 138 MB at 100k names, 157-175 MB at 1M.
+export { boundYoungGenerations };
 
 export async function runDnsScan(o: DnsScanOptions): Promise<DnsScanResult> {
   const t0 = performance.now();
