@@ -266,8 +266,10 @@ export function layeredTrial(
     const follow = await outcome(harmless, local);
     if (!follow.blocked) return { blocked: true, national: false, regional: true };
     if (opts.resets && local) {
-      // The regional reset was injected when the ClientHello passed, before the follow-up began;
-      // the wait only covers a capture that hands frames over late.
+      // The regional reset is injected when the ClientHello passes, before the follow-up begins; the
+      // wait covers a capture that hands frames over late and a regional injector that resets late
+      // on a busy machine (in the netns lab a router process). It ends once that reset is seen, so
+      // only a national-only trial waits it out (measured: a third of a netns infer run, docs/LISTS.md).
       const { watcher, waitMs } = opts.resets;
       const regional = await watcher.saw(local, 'regional', Math.max(0, waitMs - (performance.now() - started)));
       watcher.forget(local);
