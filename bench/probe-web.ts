@@ -133,8 +133,7 @@ async function probe(w: World, variant: Partial<ProbeOptions>): Promise<void> {
   // BENCH_MEM=1: the process's memory every tenth of the list (what grows with the list, if anything).
   const every = process.env.BENCH_MEM === '1' ? Math.max(1, Math.floor(targets.length / 10)) : 0;
   let n = 0;
-  const t0 = performance.now();
-  const cpu0 = process.cpuUsage();
+  const stop = startRun();
   const opts: ProbeOptions = { resolver: w.dns, helper: w.helper, ca, allowNet: ['127.0.0.0/8'], ...variant };
   if (!opts.helper) delete opts.helper;
   await measureMany(targets, opts, CONCURRENCY, (r) => {
@@ -150,12 +149,25 @@ async function probe(w: World, variant: Partial<ProbeOptions>): Promise<void> {
       );
     }
   });
-  const wall = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
+  const figures = stop(ok, bytes);
   if (every) process.stderr.write(mappings());
-  await new Promise((resolve) =>
-    process.send!({ wall, ok, bytes, maxRssMb: process.resourceUsage().maxRSS / 1024, cpuS: (cpu.user + cpu.system) / 1e6 }, resolve),
-  );
+  await sendFigures(figures);
+}
+
+/** A timed run of this process: the returned function stops the clock and gives its figures. */
+function startRun(): (ok: number, bytes: number) => ProbeFigures {
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  return (ok, bytes) => {
+    const wall = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    return { wall, ok, bytes, maxRssMb: process.resourceUsage().maxRSS / 1024, cpuS: (cpu.user + cpu.system) / 1e6 };
+  };
+}
+
+/** Hands a run's figures to the bench (probeRun), then lets the process exit. */
+function sendFigures(f: ProbeFigures): Promise<void> {
+  return new Promise((resolve) => process.send!(f, () => resolve()));
 }
 
 /**
@@ -203,8 +215,7 @@ async function nodeFloor(w: World, control: boolean): Promise<void> {
     });
   let next = 0;
   let ok = 0;
-  const t0 = performance.now();
-  const cpu0 = process.cpuUsage();
+  const stop = startRun();
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
       while (next < w.targets.length) {
@@ -214,11 +225,7 @@ async function nodeFloor(w: World, control: boolean): Promise<void> {
       }
     }),
   );
-  const wall = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  await new Promise((resolve) =>
-    process.send!({ wall, ok, bytes: 0, maxRssMb: process.resourceUsage().maxRSS / 1024, cpuS: (cpu.user + cpu.system) / 1e6 }, resolve),
-  );
+  await sendFigures(stop(ok, 0));
 }
 
 /** BENCH_MEM=1: V8's heap by space, used of committed (MB): which one a long list grows, if any. */
